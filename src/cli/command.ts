@@ -1,0 +1,45 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { badInput } from '../errors.js';
+
+/** Where a command writes. Tests pass buffers; the CLI passes the process streams. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** True when stdout is a terminal: tables and progress only then. */
+  isTTY: boolean;
+}
+
+export interface Command {
+  name: string;
+  /** One line for `hone --help`. */
+  summary: string;
+  /** Full `--help` text, with at least one working example. */
+  help: string;
+  run(argv: string[], io: Io): Promise<number | void>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * parseArgs with Hone's error style: an unknown flag or a missing value becomes a one-line HoneError
+ * that names the flag and points at `--help`.
+ */
+export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw badInput(`${command}: ${msg}; see 'hone ${command} --help'`);
+  }
+}
+
+/** Parses a number flag; `what` names the flag in the error. */
+export function numberFlag(value: string | undefined, what: string, opts: { int?: boolean; min?: number } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min)) {
+    const kind = opts.int ? 'an integer' : 'a number';
+    throw badInput(`${what} must be ${kind}${opts.min !== undefined ? ` >= ${opts.min}` : ''}, got '${value}'`);
+  }
+  return n;
+}

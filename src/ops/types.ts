@@ -1,0 +1,66 @@
+/**
+ * What Hone knows about an operator, kept together in one place per op family (`src/ops/<family>.ts`):
+ * its type/shape rule and its cost. Later capabilities add their rules to the same objects (gradient,
+ * quantization, pruning), so adding an op means touching one file. Passes consult the registry; they do
+ * not switch over op types themselves.
+ */
+import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../ir/proto.js';
+
+/** A dimension: a known size, or a symbol ('batch', 'seq', or a generated 'unk__3'). */
+export type Dim = number | string;
+
+/** Element type and shape of a value. `shape` undefined = rank unknown. */
+export interface ValueType {
+  elemType: number;
+  shape?: Dim[];
+}
+
+export interface AttrReader {
+  has(name: string): boolean;
+  int(name: string, fallback: number): number;
+  int(name: string): number | undefined;
+  ints(name: string, fallback: number[]): number[];
+  ints(name: string): number[] | undefined;
+  float(name: string, fallback: number): number;
+  float(name: string): number | undefined;
+  floats(name: string): number[] | undefined;
+  string(name: string, fallback: string): string;
+  string(name: string): string | undefined;
+  tensor(name: string): TensorProto | undefined;
+  graph(name: string): GraphProto | undefined;
+  raw(name: string): AttributeProto | undefined;
+}
+
+export interface OpContext {
+  node: NodeProto;
+  /** The opset version in force for this node's domain. */
+  opset: number;
+  /** Types of the inputs; undefined for an absent optional input ('') or an unknown value. */
+  inputs: (ValueType | undefined)[];
+  attr: AttrReader;
+  /** Value of input `i` when it is known statically (initializer, Constant, or folded), else undefined. */
+  constant(i: number): TensorProto | undefined;
+  /** A fresh symbolic dimension, for sizes that depend on data (NonZero, Unique…). */
+  freshDim(): string;
+}
+
+export interface Cost {
+  /** Multiply-accumulates (a MAC = 2 FLOPs); 0 for ops without them. */
+  macs: number;
+  /** Floating-point (or integer arithmetic) operations, MACs counted as 2. */
+  flops: number;
+  /** Bytes read from inputs (weights included). */
+  bytesRead: number;
+  /** Bytes written to outputs. */
+  bytesWritten: number;
+}
+
+export interface OpRule {
+  /** '' (default) for ai.onnx, else e.g. 'com.microsoft'. */
+  domain?: string;
+  opTypes: readonly string[];
+  /** One ValueType per output. Throw ShapeError (see shape.ts) when the inputs cannot be valid. */
+  infer(ctx: OpContext): ValueType[];
+  /** Cost of one run with the given (concrete where known) input and output types. */
+  cost?(ctx: OpContext, outputs: ValueType[]): Cost;
+}
