@@ -216,7 +216,7 @@ function readPacked(r: Reader, field: FieldSchema, out: Obj): void {
   if (field.typed === 'f32' || field.typed === 'f64') {
     const size = field.typed === 'f32' ? 4 : 8;
     if (n % size !== 0) r.fail('packed field length is not a multiple of the element size');
-    const bytes = buf.slice(r.pos, end); // copy: aligned for the typed view
+    const bytes = Uint8Array.prototype.slice.call(buf, r.pos, end); // a copy, aligned for the typed view (Buffer#slice would be a view)
     r.pos = end;
     appendTyped(out, field, field.typed === 'f32' ? new Float32Array(bytes.buffer) : new Float64Array(bytes.buffer));
     return;

@@ -65,7 +65,7 @@ export function tensorArray(t: TensorProto): TypedArray {
   if (!Ctor) throw new HoneError(`tensor '${t.name}' has element type ${dtypeName(dt)}, which has no numeric array form`, 2);
   const size = Ctor.BYTES_PER_ELEMENT;
   if (bytes.byteLength % size !== 0) throw new HoneError(`tensor '${t.name}': ${bytes.byteLength} bytes is not a whole number of ${dtypeName(dt)} elements`, 2);
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes); // (Buffer#slice would not copy)
   return new Ctor(aligned.buffer, aligned.byteOffset, aligned.byteLength / size) as TypedArray;
 }
 
