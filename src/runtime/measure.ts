@@ -1,0 +1,108 @@
+/**
+ * Measuring a model in a worker thread. ORT's `run()` blocks the thread it is called on for the whole
+ * inference, so timing runs happen in a worker: the caller's event loop stays free (progress output,
+ * servers), and each measurement starts from a fresh thread with its own session.
+ */
+import { Worker } from 'node:worker_threads';
+import type { SessionOpts } from './session.js';
+import type { ConcreteInput } from './inputs.js';
+import type { LatencyStats } from './stats.js';
+import type { TraceSummary } from './trace.js';
+import { HoneError } from '../errors.js';
+
+export interface MeasureOpts {
+  session?: SessionOpts;
+  /** The model's inputs with concrete shapes (see `resolveInputs`); random feeds are made from them. */
+  inputs: ConcreteInput[];
+  /** Untimed runs first (default 3): the first runs allocate arenas and warm caches. */
+  warmup?: number;
+  /** Timed runs (default 20). */
+  runs?: number;
+  /** Runs of a second, profiling session for per-op times (default 0 = no trace). */
+  profileRuns?: number;
+  /** Seed of the random feeds (default 0). */
+  seed?: number;
+  /** Integer feeds are drawn from [0, intHigh) (default 2). */
+  intHigh?: number;
+  /** Give `modelBytes`' buffer to the worker instead of copying it (the caller's view is detached). */
+  transfer?: boolean;
+}
+
+export interface MemoryMeasurement {
+  /** Resident set size before the session was created, bytes. */
+  baselineRssBytes: number;
+  /** RSS growth once the session was created (model, weights, initial arena), bytes. */
+  sessionBytes: number;
+  /** Peak RSS growth over session creation and all runs, bytes: Hone's "peak memory". */
+  peakBytes: number;
+}
+
+export interface Measurement {
+  latencyMs: LatencyStats;
+  sessionCreateMs: number;
+  memory: MemoryMeasurement;
+  /** Per-op times from an ORT profiling session, when `profileRuns` > 0. */
+  trace?: TraceSummary;
+}
+
+export interface MachinePeaks {
+  /** Best fp32 MatMul rate measured through ORT, FLOP/s. */
+  flops: number;
+  /** Best streaming read rate measured through ORT, bytes per second. */
+  bandwidth: number;
+  /** ORT version, CPU model and thread setting the numbers were measured with. */
+  key: string;
+}
+
+/** Jobs a measurement worker understands (see measure-worker.ts). */
+export type WorkerJob =
+  | ({ kind: 'measure'; model: Uint8Array } & Omit<MeasureOpts, 'transfer'>)
+  | { kind: 'peaks'; session?: SessionOpts; key: string };
+
+export type WorkerReply =
+  | { ok: true; result: Measurement | MachinePeaks }
+  | { ok: false; message: string; exitCode?: 1 | 2 };
+
+/** Times `modelBytes` (inputs already concrete) in a worker thread; returns latency, memory and trace. */
+export async function measureInWorker(modelBytes: Uint8Array, opts: MeasureOpts): Promise<Measurement> {
+  const { transfer, ...rest } = opts;
+  const owned = transfer && modelBytes.byteOffset === 0 && modelBytes.byteLength === modelBytes.buffer.byteLength
+    ? modelBytes
+    : modelBytes.slice();
+  return (await runWorker({ kind: 'measure', model: owned, ...rest }, [owned.buffer as ArrayBuffer])) as Measurement;
+}
+
+/** Runs one job in a fresh worker and returns its result; a HoneError thrown there is rethrown here. */
+export function runWorker(job: WorkerJob, transferList: ArrayBuffer[] = []): Promise<Measurement | MachinePeaks> {
+  return new Promise((resolve, reject) => {
+    const worker = spawnWorker();
+    let settled = false;
+    worker.once('message', (reply: WorkerReply) => {
+      settled = true;
+      if (reply.ok) resolve(reply.result);
+      else reject(reply.exitCode ? new HoneError(reply.message, reply.exitCode) : new Error(reply.message));
+    });
+    worker.once('error', (e) => {
+      settled = true;
+      reject(e);
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new HoneError(`the measurement worker exited with code ${code} before reporting; the runtime may have crashed on this model`, 1));
+    });
+    worker.postMessage(job, transferList);
+  });
+}
+
+/**
+ * The worker file sits beside this one: `.js` in dist/, `.ts` when run from source through tsx. A
+ * TypeScript worker is started through a one-line ESM bootstrap that registers tsx in the new thread
+ * first, because on Node 20 `execArgv: ['--import', 'tsx']` does not apply to a worker's entry file.
+ */
+function spawnWorker(): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = new URL(`./measure-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+  if (!fromSource) return new Worker(url);
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(boot, { eval: true });
+}

@@ -1,0 +1,62 @@
+/**
+ * Measuring the machine's peaks through ORT itself (so they are what ORT can reach, not a datasheet):
+ * - compute: an fp32 MatMul 1024x1024 by 1024x1024, 2·M·N·K FLOPs per run;
+ * - bandwidth: ReduceSum over 48 Mi floats (192 MiB): far beyond the caches, so each run streams its
+ *   bytes from memory. A reduction, not a copy: an elementwise op's large output is allocated and then
+ *   copied into a JS buffer by the Node binding on every run, which measured 3.5x slower than the read
+ *   itself here; model weights are read, not written, so the read rate is the one that bounds them.
+ * Each takes the best of a few runs after a warm-up. Runs on the calling thread (a worker: see measure.ts).
+ */
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../ir/builder.js';
+import { DataType } from '../ir/dtype.js';
+import { encodeModel } from '../ir/codec.js';
+import type { MachinePeaks } from './measure.js';
+import type { SessionOpts } from './session.js';
+import { createSession } from './session.js';
+
+const N = 1024;
+const STREAM = 48 * 1024 * 1024;
+
+export async function measurePeaks(opts: SessionOpts, key: string): Promise<MachinePeaks> {
+  const flops = await bestRate(matmulModel(), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 5);
+  const bandwidth = await bestRate(streamModel(), { x: new ort.Tensor('float32', filled(STREAM, 1), [STREAM]) }, 4 * STREAM, opts, 5);
+  return { flops, bandwidth, key };
+}
+
+async function bestRate(model: Uint8Array, feeds: Record<string, ort.Tensor>, work: number, opts: SessionOpts, runs: number): Promise<number> {
+  const session = await createSession(model, { ...opts, profilePrefix: undefined });
+  try {
+    await session.run(feeds);
+    let best = Infinity;
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      await session.run(feeds);
+      best = Math.min(best, performance.now() - t);
+    }
+    return work / (best / 1000);
+  } finally {
+    await session.release();
+  }
+}
+
+function matmulModel(): Uint8Array {
+  const b = new GraphBuilder('peak_matmul');
+  const a = b.input('a', DataType.FLOAT, [N, N]);
+  const w = b.floatInit('w', [N, N], filled(N * N, 0.25));
+  b.op('MatMul', [a, w], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, [N, N]);
+  return encodeModel(b.model());
+}
+
+function streamModel(): Uint8Array {
+  const b = new GraphBuilder('peak_stream');
+  const x = b.input('x', DataType.FLOAT, [STREAM]);
+  b.op('ReduceSum', [x], { keepdims: 0 }, { output: 'y' });
+  b.output('y', DataType.FLOAT, []);
+  return encodeModel(b.model());
+}
+
+function filled(n: number, v: number): Float32Array {
+  return new Float32Array(n).fill(v);
+}

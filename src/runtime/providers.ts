@@ -1,0 +1,65 @@
+/**
+ * Execution providers: which ones this onnxruntime-node install can use, and a clear error for the ones
+ * it cannot. `listSupportedBackends()` names every provider the binding was built with; `bundled: false`
+ * ones (CUDA, TensorRT) are separate shared libraries downloaded at install time, so we check that the
+ * library file is really there before ORT tries (and fails noisily) to load it.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { badInput } from '../errors.js';
+
+export interface ProviderInfo {
+  name: string;
+  /** True when a session can be asked for it (its libraries are present). */
+  available: boolean;
+  /** Why it is not available, and what to do. */
+  reason?: string;
+}
+
+/** Every provider the installed binding knows, with its availability. */
+export function listProviders(): ProviderInfo[] {
+  return ort.listSupportedBackends().map(({ name, bundled }) => {
+    if (bundled) return { name, available: true };
+    const lib = sharedLibrary(name);
+    if (lib && existsSync(join(bindingDir(), lib))) return { name, available: true };
+    return { name, available: false, reason: installAdvice(name) };
+  });
+}
+
+/** Throws a HoneError unless `name` can be used on this install; returns the ORT provider name. */
+export function checkProvider(name: string): string {
+  const wanted = name.toLowerCase();
+  const all = listProviders();
+  const p = all.find((x) => x.name === wanted);
+  const usable = all.filter((x) => x.available).map((x) => x.name).join(', ');
+  if (!p) {
+    throw badInput(`provider '${name}' is not supported by onnxruntime-node on ${process.platform}/${process.arch}; use one of: ${usable}`);
+  }
+  if (!p.available) throw badInput(`provider '${name}' is not installed: ${p.reason}`);
+  return p.name;
+}
+
+function sharedLibrary(provider: string): string | undefined {
+  const ext = process.platform === 'win32' ? 'dll' : process.platform === 'darwin' ? 'dylib' : 'so';
+  const pre = process.platform === 'win32' ? '' : 'lib';
+  if (provider === 'cuda' || provider === 'tensorrt') return `${pre}onnxruntime_providers_${provider}.${ext}`;
+  return undefined;
+}
+
+function installAdvice(provider: string): string {
+  if (provider === 'cuda' || provider === 'tensorrt') {
+    const needs = provider === 'cuda' ? 'CUDA 12 and cuDNN 9' : 'CUDA 12, cuDNN 9 and TensorRT 10';
+    return `onnxruntime-node was installed without its GPU libraries (.npmrc has onnxruntime-node-install=skip); ` +
+      `on a ${process.platform}/x64 machine with ${needs} and network access, delete the onnxruntime-node-install lines from .npmrc ` +
+      `and run 'npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12', or use --provider cpu`;
+  }
+  return `its libraries are missing from this onnxruntime-node install; reinstall onnxruntime-node or use --provider cpu`;
+}
+
+/** The folder holding onnxruntime_binding.node and the provider libraries. */
+function bindingDir(): string {
+  const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+}

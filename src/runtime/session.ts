@@ -1,0 +1,101 @@
+/**
+ * ONNX Runtime sessions with Hone's options and error style: every load failure becomes a one-line
+ * HoneError that keeps only the part of ORT's message a person can act on.
+ */
+import * as ort from 'onnxruntime-node';
+import type { ModelProto } from '../ir/proto.js';
+import { encodeModel } from '../ir/codec.js';
+import { HoneError, badInput, errorMessage } from '../errors.js';
+import { checkProvider } from './providers.js';
+
+export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+
+export interface SessionOpts {
+  /** Execution provider; 'cpu' (default), 'cuda', 'tensorrt', 'webgpu'… checked with `checkProvider`. */
+  provider?: string;
+  intraOpThreads?: number;
+  interOpThreads?: number;
+  graphOptimizationLevel?: GraphOptimizationLevel;
+  /** Write an ORT Chrome trace: a file path prefix (ORT appends a timestamp and `.json`). */
+  profilePrefix?: string;
+  enableMemPattern?: boolean;
+  enableCpuMemArena?: boolean;
+  executionMode?: 'sequential' | 'parallel';
+}
+
+/** Creates a session over a model (encoded once here when given as a ModelProto). */
+export async function createSession(model: ModelProto | Uint8Array, opts: SessionOpts = {}): Promise<ort.InferenceSession> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  const options = sessionOptions(opts);
+  try {
+    return await ort.InferenceSession.create(bytes, options);
+  } catch (e) {
+    throw ortLoadError(e, opts.provider ?? 'cpu');
+  }
+}
+
+/** Hone's options as ORT SessionOptions. Validates the provider first. */
+export function sessionOptions(opts: SessionOpts): ort.InferenceSession.SessionOptions {
+  const provider = checkProvider(opts.provider ?? 'cpu');
+  const o: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
+    // 3 = errors only: ORT's warnings (e.g. about unused initializers) would otherwise go straight to stderr.
+    logSeverityLevel: 3,
+  };
+  if (opts.intraOpThreads !== undefined) o.intraOpNumThreads = positiveInt(opts.intraOpThreads, 'intraOpThreads');
+  if (opts.interOpThreads !== undefined) o.interOpNumThreads = positiveInt(opts.interOpThreads, 'interOpThreads');
+  if (opts.enableMemPattern !== undefined) o.enableMemPattern = opts.enableMemPattern;
+  if (opts.enableCpuMemArena !== undefined) o.enableCpuMemArena = opts.enableCpuMemArena;
+  if (opts.executionMode !== undefined) o.executionMode = opts.executionMode;
+  if (opts.profilePrefix !== undefined) {
+    o.enableProfiling = true;
+    o.profileFilePrefix = opts.profilePrefix;
+  }
+  return o;
+}
+
+function positiveInt(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 0) throw badInput(`${what} must be an integer >= 0 (0 = ORT's default), got ${n}`);
+  return n;
+}
+
+/** ORT's session-creation error as a one-line HoneError. */
+export function ortLoadError(e: unknown, provider: string): HoneError {
+  const msg = cleanOrtMessage(errorMessage(e));
+  if (/protobuf parsing failed/i.test(msg)) {
+    return badInput('onnxruntime cannot parse the model (protobuf parsing failed); check that the file is a complete .onnx model', e);
+  }
+  const noKernel = /No Op registered for (\S+) with domain_version of (\d+)/i.exec(msg);
+  if (noKernel) {
+    return badInput(`onnxruntime has no kernel for op '${noKernel[1]}' at opset ${noKernel[2]}; replace that op or export the model with a supported opset`, e);
+  }
+  if (/Failed to load (shared )?library|providers_shared/i.test(msg)) {
+    return badInput(`onnxruntime cannot start the '${provider}' provider (${shorten(msg, 120)}); use --provider cpu or install its libraries`, e);
+  }
+  return badInput(`onnxruntime cannot load the model: ${shorten(msg, 240)}; fix the model (run 'hone profile --no-dynamic' for a static check)`, e);
+}
+
+/** ORT's error for a failed run as a one-line HoneError. */
+export function ortRunError(e: unknown, context: string): HoneError {
+  return badInput(`onnxruntime failed to run the model ${context}: ${shorten(cleanOrtMessage(errorMessage(e)), 240)}`, e);
+}
+
+/**
+ * Strips what ORT puts around the essential message: `[ONNXRuntimeError] : 1 : FAIL :` codes, source
+ * paths with line numbers and function names, the "This is an invalid model." preamble, and newlines.
+ */
+export function cleanOrtMessage(msg: string): string {
+  let m = msg.replace(/\s+/g, ' ');
+  m = m.replace(/\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/g, '');
+  m = m.replace(/\S*onnxruntime_src\/\S+:\d+\s+(\S+\s+)?[\w:~<>]+\(\)\s*/g, '');
+  m = m.replace(/^This is an invalid model\.\s*/, '');
+  // "In Node, (name, Op, domain, -1) : (inputs) -> (outputs) , Error <what>" → "<what> (in node name)".
+  const inNode = /^In Node, \("([^"]*)", ([^,]+), [^)]*\)\s*:.*?,\s*Error\s+(.*)$/.exec(m);
+  if (inNode) m = `${inNode[3]} (node '${inNode[1]}', ${inNode[2]})`;
+  return m.trim().replace(/[.\s]+$/, '');
+}
+
+function shorten(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+}
