@@ -1,0 +1,22 @@
+/**
+ * Registers every op family with the registry. Importing this module once makes `getOpRule` know all
+ * built-in ops; shape inference and the profiler import it.
+ */
+import { activationOps } from './activation.js';
+import { convOps } from './conv.js';
+import { elementwiseOps } from './elementwise.js';
+import { matmulOps } from './matmul.js';
+import { normOps } from './norm.js';
+import { poolOps } from './pool.js';
+import { quantOps } from './quant.js';
+import { reduceRules } from './reduce.js';
+import { registerOps } from './registry.js';
+import { tensorOps } from './tensor.js';
+
+export const builtinOps = [
+  ...elementwiseOps, ...activationOps, ...matmulOps, ...convOps, ...poolOps, ...normOps, ...reduceRules, ...tensorOps, ...quantOps,
+];
+
+registerOps(builtinOps);
+
+export { getOpRule, knownOpTypes, registerOps } from './registry.js';

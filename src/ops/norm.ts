@@ -1,0 +1,77 @@
+/**
+ * Normalizations: BatchNormalization (inference and training outputs), LayerNormalization (optional
+ * mean / inverse-stddev outputs; also ORT's com.microsoft variants), Instance/Group/Lp normalization,
+ * MeanVarianceNormalization, LRN. Costs count flops per element: statistics plus scale-and-shift.
+ */
+import { DataType } from '../ir/dtype.js';
+import type { OpContext, OpRule, ValueType } from './types.js';
+import { fail, input, normAxis, perElementCost, shapeStr } from './util.js';
+
+function channelShape(ctx: OpContext): ValueType['shape'] {
+  const x = input(ctx, 0).shape;
+  return x && x.length >= 2 ? [x[1]!] : undefined;
+}
+
+/**
+ * BatchNormalization: Y like X; in training mode (opset 14+ `training_mode`, or the extra outputs of
+ * opsets 6–9) the running/saved mean and variance, each [C].
+ */
+const batchNorm: OpRule = {
+  opTypes: ['BatchNormalization'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    if (x.shape && x.shape.length < 2) fail(`BatchNormalization input must be [N, C, ...], got ${shapeStr(x.shape)}`);
+    const statType = ctx.inputs[3]?.elemType ?? x.elemType;
+    const out: ValueType[] = [{ elemType: x.elemType, shape: x.shape }];
+    for (let i = 1; i < ctx.node.output.length; i++) out.push({ elemType: statType, shape: channelShape(ctx) });
+    return out;
+  },
+  cost: perElementCost(2),
+};
+
+/** LayerNormalization: Y like X; Mean and InvStdDev are X's shape with the normalized dims set to 1. */
+function layerNormInfer(ctx: OpContext): ValueType[] {
+  const x = input(ctx, 0);
+  const out: ValueType[] = [{ elemType: x.elemType, shape: x.shape }];
+  if (ctx.node.output.length === 1) return out;
+  const stash = ctx.attr.int('stash_type', 1);
+  const statType = ctx.node.domain === 'com.microsoft' ? DataType.FLOAT : stash;
+  let statShape: ValueType['shape'];
+  if (x.shape) {
+    const axis = normAxis(ctx.attr.int('axis', -1), x.shape.length);
+    statShape = x.shape.map((d, i) => (i < axis ? d : 1));
+  }
+  for (let i = 1; i < ctx.node.output.length; i++) out.push({ elemType: statType, shape: statShape });
+  return out;
+}
+
+const layerNorm: OpRule = { opTypes: ['LayerNormalization'], infer: layerNormInfer, cost: perElementCost(8) };
+const msLayerNorm: OpRule = {
+  domain: 'com.microsoft', opTypes: ['LayerNormalization', 'SimplifiedLayerNormalization'], infer: layerNormInfer, cost: perElementCost(8),
+};
+
+/** SkipLayerNormalization(input, skip, gamma, beta?, bias?): Y, mean, inv_std_var, input+skip+bias. */
+const skipLayerNorm: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['SkipLayerNormalization', 'SkipSimplifiedLayerNormalization'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    const stat = x.shape ? x.shape.map((d, i) => (i < x.shape!.length - 1 ? d : 1)) : undefined;
+    return ctx.node.output.map((_, i) => (i === 1 || i === 2 ? { elemType: DataType.FLOAT, shape: stat } : { elemType: x.elemType, shape: x.shape }));
+  },
+  cost: perElementCost(10),
+};
+
+const sameAsInput: OpRule = {
+  opTypes: ['InstanceNormalization', 'GroupNormalization', 'LpNormalization', 'MeanVarianceNormalization', 'LRN'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    if (ctx.node.opType !== 'LpNormalization' && x.shape && x.shape.length < 2) {
+      fail(`${ctx.node.opType} input must be [N, C, ...], got ${shapeStr(x.shape)}`);
+    }
+    return [{ elemType: x.elemType, shape: x.shape }];
+  },
+  cost: perElementCost(6),
+};
+
+export const normOps: OpRule[] = [batchNorm, layerNorm, msLayerNorm, skipLayerNorm, sameAsInput];

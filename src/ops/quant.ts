@@ -1,0 +1,87 @@
+/**
+ * Quantization ops: QuantizeLinear / DequantizeLinear (per-tensor, per-axis and blocked: the scale's
+ * shape does not change the output's), DynamicQuantizeLinear, and ORT's com.microsoft QLinear* ops.
+ */
+import { DataType } from '../ir/dtype.js';
+import type { OpContext, OpRule, ValueType } from './types.js';
+import { broadcast, fail, hasInput, input, normAxis, perElementCost, shapeStr } from './util.js';
+
+/** Checks a per-axis or blocked scale against the input shape. */
+function checkScale(ctx: OpContext): void {
+  const x = ctx.inputs[0]?.shape;
+  const s = ctx.inputs[1]?.shape;
+  if (!x || !s || s.length === 0 || (s.length === 1 && s[0] === 1)) return;
+  const block = ctx.attr.int('block_size', 0);
+  if (block > 0) {
+    if (s.length !== x.length) fail(`blocked quantization scale ${shapeStr(s)} must have the rank of the input ${shapeStr(x)}`);
+    return;
+  }
+  if (s.length !== 1) return;
+  const axis = normAxis(ctx.attr.int('axis', 1), x.length);
+  const [d, n] = [x[axis], s[0]];
+  if (typeof d === 'number' && typeof n === 'number' && d !== n) fail(`per-axis scale ${shapeStr(s)} does not match dim ${axis} of ${shapeStr(x)}`);
+}
+
+const quantize: OpRule = {
+  opTypes: ['QuantizeLinear'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    checkScale(ctx);
+    const elemType = hasInput(ctx, 2) ? input(ctx, 2).elemType : ctx.attr.int('output_dtype', 0) || DataType.UINT8;
+    return [{ elemType, shape: x.shape }];
+  },
+  cost: perElementCost(3),
+};
+
+const dequantize: OpRule = {
+  opTypes: ['DequantizeLinear'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    checkScale(ctx);
+    const elemType = ctx.attr.int('output_dtype', 0) || input(ctx, 1).elemType;
+    return [{ elemType, shape: x.shape }];
+  },
+  cost: perElementCost(2),
+};
+
+const msQuantize: OpRule = { ...quantize, domain: 'com.microsoft' };
+const msDequantize: OpRule = { ...dequantize, domain: 'com.microsoft' };
+
+const dynamicQuantize: OpRule = {
+  opTypes: ['DynamicQuantizeLinear'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    return [{ elemType: DataType.UINT8, shape: x.shape }, { elemType: DataType.FLOAT, shape: [] }, { elemType: DataType.UINT8, shape: [] }];
+  },
+  cost: perElementCost(4),
+};
+
+/** QLinearAdd/Mul(A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp): broadcast of A and B, A's type. */
+const qlinearBinary: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['QLinearAdd', 'QLinearMul'],
+  infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: broadcast(ctx, [input(ctx, 0).shape, input(ctx, 3).shape]) }],
+  cost: perElementCost(4),
+};
+
+const qlinearUnary: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['QLinearSigmoid', 'QLinearLeakyRelu', 'QLinearSoftmax'],
+  infer: (ctx): ValueType[] => [{ elemType: input(ctx, 0).elemType, shape: input(ctx, 0).shape }],
+  cost: perElementCost(4),
+};
+
+const qlinearGlobalPool: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['QLinearGlobalAveragePool'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    if (!x.shape) return [{ elemType: x.elemType }];
+    const last = ctx.attr.int('channels_last', 0) !== 0;
+    const shape = x.shape.map((d, i) => (i === 0 || i === (last ? x.shape!.length - 1 : 1) ? d : 1));
+    return [{ elemType: x.elemType, shape }];
+  },
+  cost: perElementCost(1),
+};
+
+export const quantOps: OpRule[] = [quantize, dequantize, msQuantize, msDequantize, dynamicQuantize, qlinearBinary, qlinearUnary, qlinearGlobalPool];
