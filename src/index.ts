@@ -1,0 +1,17 @@
+/** Hone's library API: everything the CLI does is a typed function exported here. */
+export { HoneError, badInput } from './errors.js';
+
+// IR
+export type * from './ir/proto.js';
+export { decodeModel, encodeModel, decodeTensor, encodeTensor, encodeMessageChunks, DecodeError } from './ir/codec.js';
+export { loadModel, saveModel, parseModel, loadExternalData, type LoadOptions, type SaveOptions } from './ir/model.js';
+export { Graph, topoOrder, usedValues, capturedValues } from './ir/graph.js';
+export { foldConstants } from './ir/fold.js';
+export { forEachGraph, forEachTensor } from './ir/walk.js';
+export { DataType, dtypeInfo, dtypeName, byteSize } from './ir/dtype.js';
+export { tensorArray, tensorBytes, tensorNumbers, makeTensor, floatTensor, int64Tensor, numElements, type TypedArray } from './ir/tensor.js';
+export { GraphBuilder, makeNode, makeAttribute, makeModel, valueInfo, tensorType, type Dim, type AttrValue } from './ir/builder.js';
+
+// Per-op knowledge
+export type { OpRule, OpContext, ValueType, Cost } from './ops/types.js';
+export { getOpRule, registerOps, knownOpTypes } from './ops/registry.js';
