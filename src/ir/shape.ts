@@ -1,0 +1,361 @@
+/**
+ * Shape and type inference over a model's main graph, using the per-op rules in `src/ops/`.
+ *
+ * Walks nodes in topological order, gives every value (inputs, initializers, node outputs) an element
+ * type and shape (numbers, or symbols such as 'batch'; sizes that depend on data get fresh 'unk__N'
+ * symbols), and evaluates the small integer arithmetic exporters build around shapes so that Reshape
+ * targets computed from Shape resolve. Errors are recorded per node; with `strict` the first one throws.
+ * Subgraphs (If/Loop/Scan) are inferred with the outer scope visible, and give the outer node's outputs.
+ *
+ * `nodeCosts` evaluates each node's cost rule on the inferred types (the profiler's static cost).
+ */
+import { HoneError, errorMessage } from '../errors.js';
+import '../ops/index.js';
+import { getOpRule } from '../ops/registry.js';
+import type { AttrReader, Cost, Dim, OpContext, ValueType } from '../ops/types.js';
+import { bytesOf, ShapeError } from '../ops/util.js';
+import { constantValue } from '../ops/tensor.js';
+import { AttributeType } from './proto.js';
+import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto } from './proto.js';
+import { foldNode } from './shape-fold.js';
+import { topoOrder } from './graph.js';
+import { tensorNumbers } from './tensor.js';
+
+export { ShapeError } from '../ops/util.js';
+export type { Dim, ValueType } from '../ops/types.js';
+
+export interface ShapeOptions {
+  /** Values for named symbolic dims, e.g. { batch: 8 }. */
+  dims?: Record<string, number>;
+  /** Replacement shapes for graph inputs, by input name (symbols allowed). */
+  shapes?: Record<string, Dim[]>;
+  /** Throw a HoneError at the first unknown op, invalid node or unresolvable shape instead of recording it. */
+  strict?: boolean;
+}
+
+export interface NodeShapeError {
+  node: NodeProto;
+  message: string;
+}
+
+export interface ShapeInference {
+  /** Type of every main-graph value whose type could be inferred. */
+  types: Map<string, ValueType>;
+  /** Values known statically: initializers that cannot be overridden, Constant outputs, folded shape arithmetic. */
+  constants: Map<string, TensorProto>;
+  /** Nodes whose rule rejected their inputs, with the reason. */
+  errors: NodeShapeError[];
+  /** Nodes with no rule (their outputs get the graph's declared value_info types where present). */
+  unknownOps: NodeProto[];
+  /** Main-graph nodes in the order they were inferred (topological). */
+  order: NodeProto[];
+  /** Opset version per domain ('' for ai.onnx). */
+  opsets: Map<string, number>;
+}
+
+export interface NodeCost {
+  node: NodeProto;
+  opType: string;
+  domain: string;
+  cost: Cost;
+  /** False when the op has no cost rule (or its types are unknown): the cost then counts bytes only. */
+  known: boolean;
+}
+
+export function inferShapes(model: ModelProto, opts: ShapeOptions = {}): ShapeInference {
+  const graph = model.graph;
+  if (!graph) throw new HoneError('the model has no graph; is this an ONNX model file?', 2);
+  const opsets = opsetMap(model);
+  const state = new InferState(opsets, opts);
+  const overridable = (model.irVersion ?? 0) >= 4;
+  return state.run(graph, new Scope(), overridable, true);
+}
+
+/** Cost of each node (in inference order) from its op's cost rule and the inferred types. */
+export function nodeCosts(model: ModelProto, inference: ShapeInference): NodeCost[] {
+  return inference.order.map((node) => {
+    const ctx = createOpContext(model, inference, node);
+    const rule = getOpRule(node.domain, node.opType ?? '');
+    const outputs = node.output.map((o) => inference.types.get(o)).filter((t): t is ValueType => t !== undefined);
+    const known = !!rule?.cost && outputs.length === node.output.filter((o) => o !== '').length;
+    let cost: Cost;
+    try {
+      cost = known ? rule!.cost!(ctx, outputs) : bytesOnly(ctx, outputs);
+    } catch {
+      cost = bytesOnly(ctx, outputs);
+    }
+    return { node, opType: node.opType ?? '', domain: node.domain ?? '', cost, known: known && !Number.isNaN(cost.macs) };
+  });
+}
+
+function bytesOnly(ctx: OpContext, outputs: ValueType[]): Cost {
+  return { macs: 0, flops: 0, bytesRead: ctx.inputs.reduce((s, t) => s + bytesOf(t), 0), bytesWritten: outputs.reduce((s, t) => s + bytesOf(t), 0) };
+}
+
+/** An OpContext for `node` of `model`'s main graph over the results of `inferShapes` (for passes that consult rules). */
+export function createOpContext(model: ModelProto, inference: ShapeInference, node: NodeProto): OpContext {
+  let n = 0;
+  return opContext(node, {
+    opset: inference.opsets.get(normDomain(node.domain)) ?? 1,
+    type: (name) => inference.types.get(name),
+    constant: (name) => inference.constants.get(name),
+    freshDim: () => `unk__ctx${n++}`,
+  });
+}
+
+/** The low-level OpContext builder: where a node's input types and constants come from. */
+export function opContext(node: NodeProto, from: { opset: number; type(name: string): ValueType | undefined; constant(name: string): TensorProto | undefined; freshDim(): string }): OpContext {
+  return {
+    node,
+    opset: from.opset,
+    inputs: node.input.map((name) => (name === '' ? undefined : from.type(name))),
+    attr: attrReader(node),
+    constant: (i) => {
+      const name = node.input[i];
+      return name ? from.constant(name) : undefined;
+    },
+    freshDim: from.freshDim,
+  };
+}
+
+/** The opset version per domain ('' for ai.onnx; ai.onnx.ml etc. by name). */
+export function opsetMap(model: ModelProto): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const o of model.opsetImport) m.set(normDomain(o.domain), o.version ?? 1);
+  return m;
+}
+
+const normDomain = (d: string | undefined) => (d === undefined || d === 'ai.onnx' ? '' : d);
+
+/** Value type of a TypeProto: tensors only (sequences, maps and optionals give undefined). */
+export function valueTypeOf(t: TypeProto | undefined, fresh?: () => string): ValueType | undefined {
+  const tt = t?.tensorType ?? t?.sparseTensorType;
+  if (!tt || tt.elemType === undefined) return undefined;
+  if (!tt.shape) return { elemType: tt.elemType };
+  return { elemType: tt.elemType, shape: tt.shape.dim.map((d) => d.dimValue ?? d.dimParam ?? (fresh ? fresh() : '?')) };
+}
+
+// ---- Implementation -------------------------------------------------------------------------------
+
+/** Names visible to a graph: its own values over the enclosing graphs'. */
+class Scope {
+  readonly types = new Map<string, ValueType>();
+  readonly constants = new Map<string, TensorProto>();
+  constructor(readonly parent?: Scope) {}
+
+  type(name: string): ValueType | undefined {
+    return this.types.get(name) ?? this.parent?.type(name);
+  }
+
+  constant(name: string): TensorProto | undefined {
+    return this.constants.get(name) ?? (this.types.has(name) ? undefined : this.parent?.constant(name));
+  }
+}
+
+class InferState {
+  private fresh = 0;
+  private depth = 0;
+
+  constructor(readonly opsets: Map<string, number>, readonly opts: ShapeOptions) {}
+
+  freshDim = (): string => `unk__${this.fresh++}`;
+
+  run(graph: GraphProto, scope: Scope, overridable: boolean, main: boolean): ShapeInference {
+    const errors: NodeShapeError[] = [];
+    const unknownOps: NodeProto[] = [];
+    const declared = new Map<string, ValueType>();
+    for (const v of [...graph.valueInfo, ...graph.output]) {
+      const t = valueTypeOf(v.type, this.freshDim);
+      if (v.name && t) declared.set(v.name, t);
+    }
+
+    const inputNames = new Set(graph.input.map((v) => v.name ?? ''));
+    for (const t of graph.initializer) {
+      const name = t.name ?? '';
+      scope.types.set(name, { elemType: t.dataType ?? 0, shape: [...t.dims] });
+      if (!(overridable && inputNames.has(name))) scope.constants.set(name, t);
+    }
+    for (const v of graph.input) {
+      const name = v.name ?? '';
+      const over = main ? this.opts.shapes?.[name] : undefined;
+      let t = valueTypeOf(v.type, this.freshDim);
+      if (!t && scope.types.has(name)) continue; // old models list initializers as inputs without types
+      if (t && over) t = { elemType: t.elemType, shape: [...over] };
+      if (!t) continue;
+      scope.types.set(name, this.fixDims(t));
+    }
+    if (main && this.opts.shapes) {
+      for (const name of Object.keys(this.opts.shapes)) {
+        if (!inputNames.has(name)) throw new HoneError(`--shape ${name}: the model has no input named '${name}'; its inputs are ${[...inputNames].join(', ')}`, 2);
+      }
+    }
+
+    const available = new Set<string>([...inputNames, ...graph.initializer.map((t) => t.name ?? '')]);
+    for (let s: Scope | undefined = scope.parent; s; s = s.parent) for (const k of s.types.keys()) available.add(k);
+    const order = topoOrder(graph.node, available);
+
+    for (const node of order) {
+      const opset = this.opsets.get(normDomain(node.domain)) ?? 1;
+      const ctx = opContext(node, { opset, type: (n) => scope.type(n), constant: (n) => scope.constant(n), freshDim: this.freshDim });
+      const label = `node '${node.name || node.output[0] || '?'}' (${node.opType})`;
+      let outputs: (ValueType | undefined)[] | undefined;
+      try {
+        outputs = this.inferNode(ctx, scope, errors);
+        if (outputs === undefined) {
+          unknownOps.push(node);
+          outputs = node.output.map((o) => declared.get(o));
+          if (this.opts.strict) {
+            throw new HoneError(`${label}: Hone has no shape rule for ${node.domain ? `${node.domain}::` : ''}${node.opType}; add one in src/ops/ or declare its outputs in the graph's value_info`, 2);
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof ShapeError) || this.opts.strict) {
+          if (e instanceof HoneError && !(e instanceof ShapeError)) throw e;
+          throw new HoneError(`${label}: ${errorMessage(e)}; check the model, or pass --shape NAME=d1,d2,… / --dim SYMBOL=N for its inputs`, 2, { cause: e });
+        }
+        errors.push({ node, message: `${label}: ${e.message}` });
+        outputs = node.output.map((o) => declared.get(o));
+      }
+      node.output.forEach((name, i) => {
+        const t = outputs![i];
+        if (!name) return;
+        if (!t) {
+          if (this.opts.strict && main) throw new HoneError(`${label}: the type of output '${name}' cannot be inferred; pass --shape NAME=d1,d2,… for the model's inputs`, 2);
+          return;
+        }
+        if (this.opts.strict && main && t.shape === undefined) {
+          throw new HoneError(`${label}: the shape of output '${name}' cannot be inferred; pass --shape NAME=d1,d2,… / --dim SYMBOL=N for the model's inputs`, 2);
+        }
+        scope.types.set(name, this.fixDims(t));
+      });
+      if (node.opType === 'Constant' && normDomain(node.domain) === '') {
+        const value = constantValue(ctx);
+        if (value && node.output[0]) scope.constants.set(node.output[0], value);
+      } else {
+        const folded = foldNode(ctx, node.output.map((o) => scope.types.get(o)!).filter((t) => t !== undefined));
+        if (folded && node.output[0]) scope.constants.set(node.output[0], { ...folded[0]!, name: node.output[0] });
+      }
+    }
+    return { types: scope.types, constants: scope.constants, errors, unknownOps, order, opsets: this.opsets };
+  }
+
+  /** The rule's output types, undefined when no rule exists (subgraph ops handled here). */
+  private inferNode(ctx: OpContext, scope: Scope, errors: NodeShapeError[]): (ValueType | undefined)[] | undefined {
+    const node = ctx.node;
+    if (normDomain(node.domain) === '' && (node.opType === 'If' || node.opType === 'Loop' || node.opType === 'Scan')) {
+      return this.inferControl(ctx, scope, errors);
+    }
+    const rule = getOpRule(node.domain, node.opType ?? '');
+    if (!rule) return undefined;
+    return rule.infer(ctx);
+  }
+
+  private subgraph(g: GraphProto, scope: Scope, errors: NodeShapeError[], inputTypes: (ValueType | undefined)[] = []): (ValueType | undefined)[] {
+    if (this.depth > 32) throw new ShapeError('subgraphs nest deeper than 32 levels');
+    const inner = new Scope(scope);
+    // Body inputs (Loop/Scan) get their types from the outer node where the body does not declare them.
+    g.input.forEach((v, i) => {
+      const t = valueTypeOf(v.type, this.freshDim) ?? inputTypes[i];
+      if (v.name && t) inner.types.set(v.name, t);
+    });
+    this.depth++;
+    try {
+      const r = this.run(g, inner, false, false);
+      for (const e of r.errors) errors.push(e);
+      return g.output.map((o) => inner.type(o.name ?? '') ?? valueTypeOf(o.type, this.freshDim));
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private inferControl(ctx: OpContext, scope: Scope, errors: NodeShapeError[]): (ValueType | undefined)[] {
+    const node = ctx.node;
+    const g = (name: string) => node.attribute.find((a) => a.name === name)?.g;
+    if (node.opType === 'If') {
+      const cond = ctx.constant(0);
+      const thenG = g('then_branch');
+      const elseG = g('else_branch');
+      if (!thenG || !elseG) throw new ShapeError('If needs then_branch and else_branch');
+      const a = this.subgraph(thenG, scope, errors);
+      const b = this.subgraph(elseG, scope, errors);
+      if (cond && cond.dims.length === 0) {
+        return tensorNumbers(cond)[0] ? a : b;
+      }
+      return a.map((t, i) => this.merge(t, b[i]));
+    }
+    if (node.opType === 'Loop') {
+      const body = g('body');
+      if (!body) throw new ShapeError('Loop needs a body');
+      const carried = ctx.inputs.slice(2);
+      const bodyIn: (ValueType | undefined)[] = [{ elemType: 7, shape: [] }, { elemType: 9, shape: [] }, ...carried];
+      const out = this.subgraph(body, scope, errors, bodyIn);
+      const n = carried.length;
+      const tripConst = ctx.constant(0);
+      // The trip count is exact only without a loop condition.
+      const trips: Dim = tripConst && !ctx.node.input[1] ? tensorNumbers(tripConst)[0]! : this.freshDim();
+      const state = out.slice(1, 1 + n).map((t, i) => this.merge(t, carried[i]));
+      const scans = out.slice(1 + n).map((t) => (t?.shape ? { elemType: t.elemType, shape: [trips, ...t.shape] } : t && { elemType: t.elemType }));
+      return [...state, ...scans];
+    }
+    // Scan (opset 9+): N state inputs then M scan inputs; outputs N states then K scan outputs.
+    const body = g('body');
+    if (!body) throw new ShapeError('Scan needs a body');
+    const m = ctx.attr.int('num_scan_inputs', 0);
+    const n = node.input.length - m;
+    const scanIn = ctx.inputs.slice(n);
+    const axes = ctx.attr.ints('scan_input_axes', scanIn.map(() => 0));
+    const len = scanIn[0]?.shape?.[axes[0] ?? 0] ?? this.freshDim();
+    const bodyIn = [...ctx.inputs.slice(0, n), ...scanIn.map((t, i) => t && t.shape && { elemType: t.elemType, shape: t.shape.filter((_, k) => k !== (axes[i]! < 0 ? axes[i]! + t.shape!.length : axes[i]!)) })];
+    const out = this.subgraph(body, scope, errors, bodyIn);
+    const outAxes = ctx.attr.ints('scan_output_axes', []);
+    return out.map((t, i) => {
+      if (i < n || !t?.shape) return t;
+      const shape = [...t.shape];
+      const a = outAxes[i - n] ?? 0;
+      shape.splice(a < 0 ? a + shape.length + 1 : a, 0, len);
+      return { elemType: t.elemType, shape };
+    });
+  }
+
+  /** Common type of two alternatives (If branches, loop state): differing dims become fresh symbols. */
+  private merge(a: ValueType | undefined, b: ValueType | undefined): ValueType | undefined {
+    if (!a || !b) return a ?? b;
+    if (!a.shape || !b.shape || a.shape.length !== b.shape.length) return { elemType: a.elemType };
+    return { elemType: a.elemType, shape: a.shape.map((d, i) => (d === b.shape![i] ? d : this.freshDim())) };
+  }
+
+  /** Applies --dim values to named symbols. */
+  private fixDims(t: ValueType): ValueType {
+    const dims = this.opts.dims;
+    if (!dims || !t.shape) return t;
+    return { elemType: t.elemType, shape: t.shape.map((d) => (typeof d === 'string' && dims[d] !== undefined ? dims[d]! : d)) };
+  }
+}
+
+function attrReader(node: NodeProto): AttrReader {
+  const find = (name: string): AttributeProto | undefined => node.attribute.find((a) => a.name === name);
+  const dec = new TextDecoder();
+  return {
+    has: (name) => find(name) !== undefined,
+    int: ((name: string, fallback?: number) => {
+      const a = find(name);
+      return a?.i ?? (a?.type === AttributeType.INT ? 0 : fallback);
+    }) as AttrReader['int'],
+    ints: ((name: string, fallback?: number[]) => {
+      const a = find(name);
+      return a ? a.ints : fallback;
+    }) as AttrReader['ints'],
+    float: ((name: string, fallback?: number) => {
+      const a = find(name);
+      return a?.f ?? (a?.type === AttributeType.FLOAT ? 0 : fallback);
+    }) as AttrReader['float'],
+    floats: (name) => find(name)?.floats,
+    string: ((name: string, fallback?: string) => {
+      const a = find(name);
+      return a?.s ? dec.decode(a.s) : fallback;
+    }) as AttrReader['string'],
+    tensor: (name) => find(name)?.t,
+    graph: (name) => find(name)?.g,
+    raw: find,
+  };
+}

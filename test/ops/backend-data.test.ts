@@ -1,0 +1,45 @@
+// Shape inference against ONNX's own backend test data: inferred output types equal the stored outputs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeModel, decodeTensor } from '../../src/ir/codec.js';
+import { dtypeName } from '../../src/ir/dtype.js';
+import { inferShapes, valueTypeOf } from '../../src/ir/shape.js';
+
+const root = '/work/shared/onnx-tests';
+const groups = ['simple', 'pytorch-converted', 'pytorch-operator'];
+
+for (const group of groups) {
+  const dir = join(root, group);
+  if (!existsSync(dir)) {
+    test(`backend data ${group}`, (t) => t.skip(`${dir} is not present on this machine`));
+    continue;
+  }
+  for (const name of readdirSync(dir).sort()) {
+    test(`${group}/${name}: inferred outputs match the reference outputs`, (t) => {
+      const model = decodeModel(readFileSync(join(dir, name, 'model.onnx')));
+      const g = model.graph!;
+      const nonTensor = [...g.input, ...g.output].filter((v) => !valueTypeOf(v.type) && !g.initializer.some((i) => i.name === v.name));
+      if (nonTensor.length) return t.skip(`inputs/outputs of sequence or map type (${nonTensor.map((v) => v.name).join(', ')}); Hone's ValueType describes tensors only`);
+      const inf = inferShapes(model);
+      if (inf.unknownOps.length) return t.skip(`ops without a Hone shape rule: ${[...new Set(inf.unknownOps.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`))].join(', ')}`);
+      assert.deepEqual(inf.errors.map((e) => e.message), []);
+      g.output.forEach((o, k) => {
+        const ref = decodeTensor(readFileSync(join(dir, name, 'test_data_set_0', `output_${k}.pb`)));
+        const got = inf.types.get(o.name!);
+        assert.ok(got, `no type inferred for output ${o.name}`);
+        assert.equal(dtypeName(got.elemType), dtypeName(ref.dataType), `element type of ${o.name}`);
+        if (got.shape?.every((d) => typeof d === 'number')) {
+          assert.deepEqual(got.shape, ref.dims, `shape of ${o.name}`);
+        } else {
+          // A size that depends on input values (Expand to a shape fed as input, stopword removal) is a
+          // fresh symbol; the rank and every known dim must still agree.
+          assert.equal(got.shape?.length, ref.dims.length, `rank of ${o.name}`);
+          got.shape!.forEach((d, i) => assert.ok(typeof d === 'string' ? d.startsWith('unk__') : d === ref.dims[i], `dim ${i} of ${o.name}: ${d} vs ${ref.dims[i]}`));
+          t.diagnostic(`${o.name}: data-dependent shape [${got.shape!.join(',')}] (reference [${ref.dims.join(',')}])`);
+        }
+      });
+    });
+  }
+}
