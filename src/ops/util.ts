@@ -123,6 +123,7 @@ export function windowDim(ctx: OpContext, d: Dim, k: number, stride: number, dil
   if (num < 0) fail(`window of size ${span} (kernel ${k}, dilation ${dil}) is larger than the padded input ${d + padTotal}`);
   let out = (ceil ? Math.ceil(num / stride) : Math.floor(num / stride)) + 1;
   // As ORT and PyTorch do: in ceil mode the last window must start inside the input or left padding.
+  // (ONNX's own shape inference omits this and disagrees with ORT's kernels; the kernels are what run.)
   if (ceil && (out - 1) * stride >= d + padBegin) out--;
   return out;
 }
