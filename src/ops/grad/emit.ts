@@ -1,0 +1,171 @@
+/**
+ * Emits backward nodes into a training graph: fresh names, cached constants and Shape nodes, and the
+ * helpers most rules share (reductions in the opset's form, un-broadcasting a gradient to an input's shape).
+ */
+import type { NodeProto, TensorProto } from '../../ir/proto.js';
+import type { AttrValue } from '../../ir/builder.js';
+import { makeNode } from '../../ir/builder.js';
+import { DataType } from '../../ir/dtype.js';
+import { makeTensor } from '../../ir/tensor.js';
+import type { Dim } from '../types.js';
+
+export class GradEmitter {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+  private consts = new Map<string, string>();
+  private shapes = new Map<string, string>();
+  private counter = 0;
+
+  /** `taken` holds every name already in the graph; `opset` is the default domain's version. */
+  constructor(private readonly taken: Set<string>, readonly opset: number, private readonly prefix = 'grad') {}
+
+  fresh(hint: string): string {
+    let name: string;
+    do name = `${this.prefix}/${hint}_${this.counter++}`; while (this.taken.has(name));
+    this.taken.add(name);
+    return name;
+  }
+
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue | undefined> = {}, hint = opType): string {
+    return this.opN(opType, inputs, 1, attrs, hint)[0]!;
+  }
+
+  opN(opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue | undefined> = {}, hint = opType): string[] {
+    const outputs = Array.from({ length: n }, () => this.fresh(hint));
+    this.nodes.push(makeNode(opType, inputs, outputs, attrs, { name: this.fresh(`${opType}_node`) }));
+    return outputs;
+  }
+
+  /** A scalar constant of the given element type (float or double), shared by every rule. */
+  scalar(value: number, elemType: number = DataType.FLOAT): string {
+    const key = `s:${elemType}:${value}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.fresh('const');
+      const data = elemType === DataType.DOUBLE ? Float64Array.of(value) : Float32Array.of(value);
+      this.initializers.push(makeTensor(name, elemType, [], data));
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+
+  /** A 1-D int64 constant. */
+  ints(values: readonly number[]): string {
+    const key = `i:${values.join(',')}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.fresh('ints');
+      this.initializers.push(makeTensor(name, DataType.INT64, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+
+  /** A 1-element 1-D constant of the given float type. */
+  scalarVec(value: number, elemType: number = DataType.FLOAT): string {
+    return this.reshape(this.scalar(value, elemType), this.ints([1]));
+  }
+
+  /** A scalar int64 constant. */
+  int64(value: number): string {
+    const key = `l:${value}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.fresh('int64');
+      this.initializers.push(makeTensor(name, DataType.INT64, [], BigInt64Array.of(BigInt(value))));
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+
+  /** Shape(x), emitted once per value. */
+  shapeOf(x: string): string {
+    let s = this.shapes.get(x);
+    if (!s) { s = this.op('Shape', [x], {}, 'shape'); this.shapes.set(x, s); }
+    return s;
+  }
+
+  /** ReduceSum over `axes` in the form the opset wants (axes input from 13). */
+  reduceSum(x: string, axes: readonly number[], keepdims: boolean): string {
+    if (axes.length === 0) return x;
+    if (this.opset >= 13) return this.op('ReduceSum', [x, this.ints(axes)], { keepdims: keepdims ? 1 : 0 });
+    return this.op('ReduceSum', [x], { axes: [...axes], keepdims: keepdims ? 1 : 0 });
+  }
+
+  /** ReduceMean over `axes` (all axes when empty) in the opset's form (axes input from 18). */
+  reduceMean(x: string, axes: readonly number[], keepdims: boolean): string {
+    if (axes.length === 0) return this.op('ReduceMean', [x], { keepdims: keepdims ? 1 : 0 });
+    if (this.opset >= 18) return this.op('ReduceMean', [x, this.ints(axes)], { keepdims: keepdims ? 1 : 0 });
+    return this.op('ReduceMean', [x], { axes: [...axes], keepdims: keepdims ? 1 : 0 });
+  }
+
+  unsqueeze(x: string, axes: readonly number[]): string {
+    if (this.opset >= 13) return this.op('Unsqueeze', [x, this.ints(axes)]);
+    return this.op('Unsqueeze', [x], { axes: [...axes] });
+  }
+
+  reshape(x: string, shape: string): string {
+    return this.op('Reshape', [x, shape]);
+  }
+
+  /** Reshape to the runtime shape of `like`. */
+  reshapeLike(x: string, like: string): string {
+    return this.reshape(x, this.shapeOf(like));
+  }
+
+  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
+  add(a: string, b: string): string { return this.op('Add', [a, b]); }
+  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
+  div(a: string, b: string): string { return this.op('Div', [a, b]); }
+  neg(a: string): string { return this.op('Neg', [a]); }
+
+  /**
+   * Sums a gradient `g` (shaped like the broadcast result) down to the shape of input `x`. Static when
+   * both shapes are known; otherwise computed in the graph: the axes where the (left-padded) input
+   * shape differs from the gradient's shape are reduced, then the result is reshaped to Shape(x).
+   */
+  sumTo(g: string, x: string, gShape: Dim[] | undefined, xShape: Dim[] | undefined): string {
+    if (gShape && xShape) {
+      const lead = gShape.length - xShape.length;
+      if (lead >= 0) {
+        const axes: number[] = [];
+        let known = true;
+        for (let i = 0; i < gShape.length; i++) {
+          if (i < lead) { axes.push(i); continue; }
+          const xd = xShape[i - lead]!;
+          const gd = gShape[i]!;
+          if (xd === gd) continue;
+          if (xd === 1) axes.push(i);
+          else known = false; // symbolic dims that differ by name: decide at run time
+        }
+        if (known) {
+          if (axes.length === 0 && lead === 0) return g;
+          const r = this.reduceSum(g, axes, true);
+          if (lead === 0) return r;
+          return this.reshapeStatic(r, xShape, x);
+        }
+      }
+    }
+    if (this.opset < 13) {
+      // Dynamic axes need ReduceSum's axes input (opset 13); without it, both shapes must be known.
+      throw new Error(`cannot un-broadcast the gradient of '${x}' without static shapes in opset ${this.opset}`);
+    }
+    const sx = this.shapeOf(x);
+    const sg = this.shapeOf(g);
+    const rankDiff = this.op('Sub', [this.op('Size', [sg]), this.op('Size', [sx])]);
+    const ones = this.op('ConstantOfShape', [this.reshape(rankDiff, this.ints([1]))], {
+      value: makeTensor('value', DataType.INT64, [1], BigInt64Array.of(1n)),
+    });
+    const padded = this.op('Concat', [ones, sx], { axis: 0 });
+    const differ = this.op('Not', [this.op('Equal', [padded, sg])]);
+    const axes = this.reshape(this.op('NonZero', [differ]), this.ints([-1]));
+    const r = this.op('ReduceSum', [g, axes], { keepdims: 1, noop_with_empty_axes: 1 });
+    return this.reshape(r, sx);
+  }
+
+  /** Reshape to a shape with possibly symbolic dims: symbolic dims are taken from `like` at run time. */
+  reshapeStatic(x: string, shape: Dim[], like: string): string {
+    if (shape.every((d) => typeof d === 'number')) return this.reshape(x, this.ints(shape as number[]));
+    return this.reshapeLike(x, like);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Gradients of convolutions and pooling. A convolution's input gradient is a ConvTranspose with the same
+ * weights; its weight gradient is itself a Conv over transposed tensors (batch becomes channels; the
+ * forward stride becomes the dilation and vice versa), so both run on the provider's fastest kernels.
+ */
+import { badInput } from '../../errors.js';
+import { DataType } from '../../ir/dtype.js';
+import { makeTensor } from '../../ir/tensor.js';
+import type { Dim } from '../types.js';
+import type { GradContext, GradRule } from './types.js';
+
+interface ConvGeometry {
+  k: number[];
+  strides: number[];
+  dilations: number[];
+  /** begin pads then end pads, as ONNX lays them out. */
+  pads: number[];
+  group: number;
+}
+
+function nodeLabel(ctx: GradContext): string {
+  return `${ctx.node.opType} node '${ctx.node.name ?? ctx.node.output[0]}'`;
+}
+
+/** Kernel, strides, dilations and explicit pads of a Conv/Pool node (auto_pad resolved from static shapes). */
+function geometry(ctx: GradContext, kernel: number[], spatialIn: Dim[] | undefined): ConvGeometry {
+  const { attr } = ctx;
+  const n = kernel.length;
+  const strides = attr.ints('strides', Array(n).fill(1));
+  const dilations = attr.ints('dilations', Array(n).fill(1));
+  let pads = attr.ints('pads', Array(2 * n).fill(0));
+  const autoPad = attr.string('auto_pad', 'NOTSET');
+  if (autoPad === 'VALID') pads = Array(2 * n).fill(0);
+  else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    if (!spatialIn || spatialIn.some((d) => typeof d !== 'number')) {
+      throw badInput(`${nodeLabel(ctx)}: auto_pad=${autoPad} needs static spatial input dims for the gradient; export the model with explicit pads`);
+    }
+    pads = Array(2 * n).fill(0);
+    for (let i = 0; i < n; i++) {
+      const size = spatialIn[i] as number;
+      const out = Math.ceil(size / strides[i]!);
+      const total = Math.max(0, (out - 1) * strides[i]! + (kernel[i]! - 1) * dilations[i]! + 1 - size);
+      const small = Math.floor(total / 2);
+      pads[i] = autoPad === 'SAME_UPPER' ? small : total - small;
+      pads[i + n] = total - pads[i]!;
+    }
+  }
+  return { k: kernel, strides, dilations, pads, group: attr.int('group', 1) };
+}
+
+/**
+ * output_padding that makes ConvTranspose(gy) come back to the forward input's spatial size: the rows
+ * the forward stride skipped at the end. Needs static input dims when a stride is above 1.
+ */
+function outputPadding(ctx: GradContext, g: ConvGeometry, spatialIn: Dim[] | undefined): number[] {
+  const n = g.k.length;
+  return g.k.map((k, i) => {
+    if (g.strides[i] === 1) return 0;
+    const size = spatialIn?.[i];
+    if (typeof size !== 'number') {
+      throw badInput(`${nodeLabel(ctx)}: the gradient of a strided op needs static spatial input dims; give the model input a fixed height/width`);
+    }
+    return (size + g.pads[i]! + g.pads[i + n]! - g.dilations[i]! * (k - 1) - 1) % g.strides[i]!;
+  });
+}
+
+const iota = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
+
+/**
+ * Weight gradient as a grouped Conv: `a` [N, Ca, …] becomes the input [Ca/g, g·N, …], `b` [N, Cb, …] the
+ * weight [Cb, N, …]; the result [Ca/g, Cb, k'] is transposed to [Cb, Ca/g, k] and cut to the kernel size.
+ */
+function weightGrad(ctx: GradContext, a: string, ca: number, b: string, cb: number, geo: ConvGeometry): string {
+  const { emit } = ctx;
+  const n = geo.k.length;
+  const swap01 = [1, 0, ...iota(n, 2)];
+  let inp: string;
+  let wt: string;
+  if (geo.group === 1) {
+    inp = emit.op('Transpose', [a], { perm: swap01 });
+    wt = emit.op('Transpose', [b], { perm: swap01 });
+  } else {
+    const g = geo.group;
+    const split = (x: string, c: number) => {
+      const shape = emit.shapeOf(x);
+      const batch = emit.op('Slice', [shape, emit.ints([0]), emit.ints([1])]);
+      const spatial = emit.op('Slice', [shape, emit.ints([2]), emit.ints([2 + n])]);
+      return { r: emit.reshape(x, emit.op('Concat', [batch, emit.ints([g, c / g]), spatial], { axis: 0 })), spatial };
+    };
+    const sa = split(a, ca);
+    inp = emit.reshape(emit.op('Transpose', [sa.r], { perm: [2, 1, 0, ...iota(n, 3)] }),
+      emit.op('Concat', [emit.ints([ca / g, -1]), sa.spatial], { axis: 0 }));
+    const sb = split(b, cb);
+    wt = emit.reshape(emit.op('Transpose', [sb.r], { perm: [1, 2, 0, ...iota(n, 3)] }),
+      emit.op('Concat', [emit.ints([cb, -1]), sb.spatial], { axis: 0 }));
+  }
+  const r = emit.op('Conv', [inp, wt], { strides: geo.dilations, dilations: geo.strides, pads: geo.pads, group: geo.group });
+  const t = emit.op('Transpose', [r], { perm: swap01 });
+  return emit.op('Slice', [t, emit.ints(Array(n).fill(0)), emit.ints(geo.k), emit.ints(iota(n, 2))]);
+}
+
+function staticDims(ctx: GradContext, name: string, what: string): number[] {
+  const s = ctx.shape(name);
+  if (!s || s.some((d) => typeof d !== 'number')) throw badInput(`${nodeLabel(ctx)}: the gradient needs the static shape of its ${what} '${name}'`);
+  return s as number[];
+}
+
+export const convGrad: GradRule = {
+  opTypes: ['Conv'],
+  grad(ctx) {
+    const { emit, node } = ctx;
+    const [x, w, bias] = node.input as [string, string, string | undefined];
+    const gy = ctx.gy[0]!;
+    const wd = staticDims(ctx, w, 'weight');
+    const spatialIn = ctx.shape(x)?.slice(2);
+    const geo = geometry(ctx, ctx.attr.ints('kernel_shape', wd.slice(2)), spatialIn);
+    const n = geo.k.length;
+    const out: (string | undefined)[] = [];
+    if (ctx.needs(0)) {
+      out[0] = emit.op('ConvTranspose', [gy, w], {
+        strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group,
+        output_padding: outputPadding(ctx, geo, spatialIn),
+      });
+    }
+    if (ctx.needs(1)) out[1] = weightGrad(ctx, x, wd[1]! * geo.group, gy, wd[0]!, geo);
+    if (bias && ctx.needs(2)) out[2] = emit.reduceSum(gy, [0, ...iota(n, 2)], false);
+    return out;
+  },
+};
+
+export const convTransposeGrad: GradRule = {
+  opTypes: ['ConvTranspose'],
+  grad(ctx) {
+    const { emit, node, attr } = ctx;
+    const [x, w, bias] = node.input as [string, string, string | undefined];
+    const gy = ctx.gy[0]!;
+    if (attr.has('output_shape') || attr.string('auto_pad', 'NOTSET') !== 'NOTSET') {
+      throw badInput(`${nodeLabel(ctx)}: gradients of ConvTranspose with output_shape or auto_pad are not supported; export it with explicit pads and output_padding`);
+    }
+    const wd = staticDims(ctx, w, 'weight');
+    const geo = geometry(ctx, attr.ints('kernel_shape', wd.slice(2)), undefined);
+    const n = geo.k.length;
+    const out: (string | undefined)[] = [];
+    // The adjoint of a transposed convolution is the convolution itself.
+    if (ctx.needs(0)) out[0] = emit.op('Conv', [gy, w], { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group });
+    if (ctx.needs(1)) out[1] = weightGrad(ctx, gy, wd[1]! * geo.group, x, wd[0]!, geo);
+    if (bias && ctx.needs(2)) out[2] = emit.reduceSum(gy, [0, ...iota(n, 2)], false);
+    return out;
+  },
+};
+
+/** Zeros shaped like `x`, flattened to 1-D. */
+function flatZeros(ctx: GradContext, x: string): string {
+  const { emit } = ctx;
+  const zero = ctx.elemType === DataType.DOUBLE ? Float64Array.of(0) : Float32Array.of(0);
+  return emit.op('ConstantOfShape', [emit.reshape(emit.op('Size', [x]), emit.ints([1]))], { value: makeTensor('value', ctx.elemType, [1], zero) });
+}
+
+export const maxPoolGrad: GradRule = {
+  opTypes: ['MaxPool'],
+  grad(ctx) {
+    if (!ctx.needs(0)) return [];
+    const { emit, node, attr } = ctx;
+    const x = node.input[0]!;
+    if (attr.int('storage_order', 0) !== 0) throw badInput(`${nodeLabel(ctx)}: MaxPool gradients need storage_order=0 (row-major indices)`);
+    // Expose the argmax indices (flat offsets into X) from the forward node itself.
+    let indices = node.output[1];
+    if (!indices) { indices = emit.fresh('maxpool_indices'); node.output[1] = indices; }
+    const k = attr.ints('kernel_shape', []);
+    const strides = attr.ints('strides', k.map(() => 1));
+    const dil = attr.ints('dilations', k.map(() => 1));
+    const overlapping = k.some((kk, i) => (kk - 1) * dil[i]! + 1 > strides[i]!);
+    if (overlapping && ctx.opset < 16) {
+      throw badInput(`${nodeLabel(ctx)}: overlapping max-pool windows need ScatterElements' add reduction (opset 16); the model has opset ${ctx.opset}`);
+    }
+    const flatIdx = emit.reshape(indices, emit.ints([-1]));
+    const flatG = emit.reshape(ctx.gy[0]!, emit.ints([-1]));
+    const scattered = emit.op('ScatterElements', [flatZeros(ctx, x), flatIdx, flatG], { axis: 0, reduction: overlapping ? 'add' : undefined });
+    return [emit.reshapeLike(scattered, x)];
+  },
+};
+
+export const averagePoolGrad: GradRule = {
+  opTypes: ['AveragePool'],
+  grad(ctx) {
+    if (!ctx.needs(0)) return [];
+    const { emit, node, attr } = ctx;
+    const x = node.input[0]!;
+    if (attr.int('ceil_mode', 0) !== 0) throw badInput(`${nodeLabel(ctx)}: AveragePool gradients with ceil_mode=1 are not supported`);
+    const xs = ctx.shape(x);
+    const channels = xs?.[1];
+    if (typeof channels !== 'number') throw badInput(`${nodeLabel(ctx)}: the gradient needs the static channel count of '${x}'`);
+    const geo = geometry(ctx, attr.ints('kernel_shape', []), xs?.slice(2));
+    const n = geo.k.length;
+    const window = geo.k.reduce((a, b) => a * b, 1);
+    const ones = (c: number) => {
+      const data = ctx.elemType === DataType.DOUBLE ? new Float64Array(c * window).fill(1) : new Float32Array(c * window).fill(1);
+      const name = emit.fresh('ones');
+      emit.initializers.push(makeTensor(name, ctx.elemType, [c, 1, ...geo.k], data));
+      return name;
+    };
+    let g = ctx.gy[0]!;
+    const padded = geo.pads.some((p) => p !== 0);
+    if (padded && attr.int('count_include_pad', 0) === 0) {
+      // Each output averaged over its in-bounds elements only: count them with a Conv over ones.
+      const onesX = emit.op('ConstantOfShape', [emit.op('Concat', [emit.ints([1, 1]), emit.op('Slice', [emit.shapeOf(x), emit.ints([2]), emit.ints([2 + n])])], { axis: 0 })], {
+        value: makeTensor('value', ctx.elemType, [1], ctx.elemType === DataType.DOUBLE ? Float64Array.of(1) : Float32Array.of(1)),
+      });
+      const counts = emit.op('Conv', [onesX, ones(1)], { strides: geo.strides, pads: geo.pads, dilations: geo.dilations });
+      g = emit.div(g, counts);
+    } else {
+      g = emit.mul(g, emit.scalar(1 / window, ctx.elemType));
+    }
+    return [emit.op('ConvTranspose', [g, ones(channels)], {
+      strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: channels, output_padding: outputPadding(ctx, geo, xs?.slice(2)),
+    })];
+  },
+};
+
+export const globalAveragePoolGrad: GradRule = {
+  opTypes: ['GlobalAveragePool'],
+  grad(ctx) {
+    if (!ctx.needs(0)) return [];
+    const { emit } = ctx;
+    const x = ctx.node.input[0]!;
+    const gy = ctx.gy[0]!;
+    const count = emit.div(emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }), emit.op('Cast', [emit.op('Size', [gy])], { to: ctx.elemType }));
+    return [emit.op('Expand', [emit.div(gy, count), emit.shapeOf(x)])];
+  },
+};
+
+export const nnGradRules: GradRule[] = [convGrad, convTransposeGrad, maxPoolGrad, averagePoolGrad, globalAveragePoolGrad];

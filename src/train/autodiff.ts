@@ -1,0 +1,217 @@
+/**
+ * Reverse-mode differentiation of ONNX graphs. `buildTrainingGraph` turns an inference model plus a loss
+ * into one training-step model of standard ONNX ops: inputs are the data, the labels and every trainable
+ * parameter; outputs are the loss, one gradient per parameter and the model's own outputs (for metrics).
+ */
+import { HoneError, badInput } from '../errors.js';
+import { valueInfo } from '../ir/builder.js';
+import { DataType, isFloat } from '../ir/dtype.js';
+import type { GraphProto, ModelProto, NodeProto } from '../ir/proto.js';
+import { tensorArray } from '../ir/tensor.js';
+import { getGradRule, GradEmitter } from '../ops/grad/index.js';
+import { attrReader } from '../ops/grad/attrs.js';
+import { nonDifferentiableOps } from '../ops/grad/types.js';
+import { appendLoss, labelsType, type LossSpec } from './losses.js';
+import { staticTypes, type StaticTypes } from './shapes.js';
+
+export interface TrainingGraphOptions {
+  loss: LossSpec;
+  /** The model output the loss reads; default: the first output. */
+  output?: string;
+  /** Name of the labels input added to the graph; default 'label'. */
+  labelsName?: string;
+  /** Only these initializers are trained (default: every float initializer). */
+  trainable?: readonly string[];
+  /** Initializers kept fixed. */
+  frozen?: readonly string[];
+}
+
+export interface TrainableParam {
+  name: string;
+  dims: number[];
+  /** The initial values, copied from the model. */
+  init: Float32Array;
+  /** The training graph's output that carries this parameter's gradient. */
+  grad: string;
+}
+
+export interface TrainingGraph {
+  model: ModelProto;
+  params: TrainableParam[];
+  /** The model's own inputs (data), in order. */
+  dataInputs: string[];
+  labelsName: string;
+  lossName: string;
+  /** The inference model's outputs, also outputs of the training graph. */
+  outputs: string[];
+}
+
+export function buildTrainingGraph(model: ModelProto, opts: TrainingGraphOptions): TrainingGraph {
+  const src = model.graph;
+  if (!src) throw badInput('the model has no graph; pass an ONNX model file');
+  const opset = defaultOpset(model);
+  const graph = cloneGraph(src);
+  const initNames = new Set(graph.initializer.map((t) => t.name!));
+  const frozen = new Set(opts.frozen ?? []);
+  for (const n of [...frozen, ...(opts.trainable ?? [])]) {
+    if (!initNames.has(n)) throw badInput(`'${n}' is not an initializer of the model; list parameter names from 'hone inspect'`);
+  }
+  const trainableSet = opts.trainable ? new Set(opts.trainable) : undefined;
+  const paramTensors = graph.initializer.filter((t) => t.dataType === DataType.FLOAT && !frozen.has(t.name!) && (!trainableSet || trainableSet.has(t.name!)));
+  const paramNames = new Set(paramTensors.map((t) => t.name!));
+
+  const output = opts.output ?? graph.output[0]?.name;
+  if (!output || !graph.output.some((o) => o.name === output)) throw badInput(`the model has no output '${output ?? ''}'; pick one of ${graph.output.map((o) => o.name).join(', ')}`);
+  const labelsName = opts.labelsName ?? 'label';
+  const taken = allNames(graph);
+  if (taken.has(labelsName)) throw badInput(`the model already has a value named '${labelsName}'; choose another labels name`);
+  taken.add(labelsName);
+  setTrainingMode(graph, opset, taken);
+
+  const types = staticTypes(graph, opset, paramNames);
+  const predShape = types.types.get(output)?.shape;
+  const lt = labelsType(opts.loss, predShape);
+  const lossEmit = new GradEmitter(taken, opset, 'loss');
+  const lossValue = appendLoss(lossEmit, opts.loss, output, labelsName, predShape?.length);
+  graph.node.push(...lossEmit.nodes);
+  graph.initializer.push(...lossEmit.initializers);
+  const lossName = 'loss';
+  if (taken.has(lossName)) throw badInput(`the model already has a value named 'loss'; rename it before training`);
+  graph.node.push({ input: [lossValue], output: [lossName], opType: 'Identity', name: 'loss_identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
+  taken.add(lossName);
+
+  // Types of the loss nodes too (the rules look up shapes of values they differentiate).
+  graph.input.push(valueInfo(labelsName, lt.elemType, lt.shape));
+  const allTypes = staticTypes(graph, opset, paramNames);
+
+  const emit = new GradEmitter(taken, opset);
+  const seeds = new Map([[lossName, emit.scalar(1)]]);
+  const grads = differentiate(graph, opset, allTypes, emit, seeds, paramNames);
+
+  const params: TrainableParam[] = [];
+  const gradOutputs: string[] = [];
+  for (const t of paramTensors) {
+    const g = grads.get(t.name!);
+    if (!g) continue; // does not reach the loss: not a parameter of this training step
+    const gradName = uniqueName(taken, `${t.name}_grad`);
+    emit.nodes.push({ input: [g], output: [gradName], opType: 'Identity', name: `${gradName}_identity`, attribute: [], metadataProps: [], deviceConfigurations: [] });
+    params.push({ name: t.name!, dims: t.dims.map(Number), init: Float32Array.from(tensorArray(t) as Float32Array), grad: gradName });
+    gradOutputs.push(gradName);
+  }
+  if (params.length === 0) throw badInput('nothing to train: no float initializer reaches the loss (all frozen?); unfreeze some parameters');
+  graph.node.push(...emit.nodes);
+  const trained = new Set(params.map((p) => p.name));
+  graph.initializer = [...graph.initializer.filter((t) => !trained.has(t.name!)), ...emit.initializers];
+  graph.input.push(...params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims)));
+  const outputs = src.output.map((o) => o.name!);
+  graph.output = [
+    valueInfo(lossName, DataType.FLOAT, []),
+    ...params.map((p) => valueInfo(p.grad, DataType.FLOAT, p.dims)),
+    ...src.output,
+  ];
+  graph.valueInfo = [];
+  const dataInputs = src.input.map((i) => i.name!).filter((n) => !initNames.has(n));
+  return {
+    model: { ...model, graph, opsetImport: [...model.opsetImport], metadataProps: [], trainingInfo: [] },
+    params, dataInputs, labelsName, lossName, outputs,
+  };
+}
+
+/**
+ * Appends the backward pass of `graph` to `emit`: gradients of the `seeds` (value → gradient value) with
+ * respect to every value in `wrt`. Returns the gradient value of each `wrt` entry that the seeds depend on.
+ */
+export function differentiate(
+  graph: GraphProto, opset: number, types: StaticTypes, emit: GradEmitter, seeds: Map<string, string>, wrt: ReadonlySet<string>,
+): Map<string, string> {
+  const requires = new Set(wrt);
+  for (const node of graph.node) {
+    if (nonDifferentiableOps.has(node.opType!) || !node.input.some((i) => requires.has(i))) continue;
+    for (const o of node.output) {
+      const et = types.types.get(o)?.elemType;
+      if (o && (et === undefined || isFloat(et))) requires.add(o);
+    }
+  }
+  const pending = new Map<string, string[]>();
+  for (const [v, g] of seeds) pending.set(v, [g]);
+  const total = (v: string): string | undefined => {
+    const list = pending.get(v);
+    if (!list || list.length === 0) return undefined;
+    if (list.length === 1) return list[0];
+    const s = emit.op('Sum', list, {}, 'accum');
+    pending.set(v, [s]);
+    return s;
+  };
+  for (let n = graph.node.length - 1; n >= 0; n--) {
+    const node = graph.node[n]!;
+    const gy = node.output.map((o) => (o ? total(o) : undefined));
+    if (gy.every((g) => g === undefined)) continue;
+    const needs = (i: number) => Boolean(node.input[i]) && requires.has(node.input[i]!);
+    if (!node.input.some((_, i) => needs(i))) continue;
+    const rule = getGradRule(node.domain, node.opType!);
+    if (!rule) {
+      throw new HoneError(`no gradient rule for op ${node.opType} (node '${node.name ?? node.output[0]}'); freeze the parameters before it (--freeze) or replace the op`, 2);
+    }
+    const elemType = node.input.map((i) => types.types.get(i)?.elemType).find((t) => t !== undefined && isFloat(t)) ?? DataType.FLOAT;
+    const inGrads = rule.grad({
+      node, attr: attrReader(node), opset, gy, needs,
+      shape: (name) => types.types.get(name)?.shape,
+      elemTypeOf: (name) => types.types.get(name)?.elemType,
+      constant: (name) => types.constants.get(name),
+      elemType, emit,
+    });
+    inGrads.forEach((g, i) => {
+      if (!g || !needs(i)) return;
+      const v = node.input[i]!;
+      const list = pending.get(v) ?? [];
+      list.push(g);
+      pending.set(v, list);
+    });
+  }
+  const out = new Map<string, string>();
+  for (const v of wrt) {
+    const g = total(v);
+    if (g) out.set(v, g);
+  }
+  return out;
+}
+
+/**
+ * Switches ops that behave differently in training: Dropout gets training_mode=true and a mask output.
+ */
+function setTrainingMode(graph: GraphProto, opset: number, taken: Set<string>): void {
+  for (const node of graph.node) {
+    if (node.opType === 'Dropout' && opset >= 12) {
+      const on = uniqueName(taken, `${node.name ?? 'dropout'}_training`);
+      graph.initializer.push({ name: on, dataType: DataType.BOOL, dims: [], rawData: Uint8Array.of(1), stringData: [], externalData: [], metadataProps: [] });
+      while (node.input.length < 2) node.input.push('');
+      node.input[2] = on;
+      if (!node.output[1]) node.output[1] = uniqueName(taken, `${node.output[0]}_mask`);
+    }
+  }
+}
+
+export function defaultOpset(model: ModelProto): number {
+  return model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 1;
+}
+
+function cloneGraph(g: GraphProto): GraphProto {
+  const node = (n: NodeProto): NodeProto => ({ ...n, input: [...n.input], output: [...n.output] });
+  return { ...g, node: g.node.map(node), initializer: [...g.initializer], input: [...g.input], output: [...g.output], valueInfo: [...g.valueInfo] };
+}
+
+function allNames(g: GraphProto): Set<string> {
+  const s = new Set<string>();
+  for (const v of [...g.input, ...g.output, ...g.valueInfo]) s.add(v.name!);
+  for (const t of g.initializer) s.add(t.name!);
+  for (const n of g.node) { for (const x of n.input) s.add(x); for (const x of n.output) s.add(x); if (n.name) s.add(n.name); }
+  return s;
+}
+
+function uniqueName(taken: Set<string>, base: string): string {
+  let name = base;
+  for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+  taken.add(name);
+  return name;
+}
+

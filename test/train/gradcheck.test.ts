@@ -1,0 +1,125 @@
+import { describe, it } from 'node:test';
+import { gradcheck, rand, randAwayFromZero } from './gradcheck-util.js';
+
+const x = (name: string, shape: number[], seed: number, data?: Float32Array) => ({ name, shape, data: data ?? rand(shape.reduce((a, b) => a * b, 1), seed) });
+
+describe('gradient rules agree with finite differences', () => {
+  it('Gemm (all transposes, alpha/beta, broadcast bias)', async () => {
+    for (const [tA, tB] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+      await gradcheck([x('a', tA ? [4, 3] : [3, 4], 1), x('b', tB ? [5, 4] : [4, 5], 2), x('c', [5], 3)],
+        (b, [a, w, c]) => [b.op('Gemm', [a!, w!, c!], { transA: tA, transB: tB, alpha: 0.7, beta: 1.3 })]);
+    }
+  });
+  it('MatMul (2-D, batched with broadcast, 1-D)', async () => {
+    await gradcheck([x('a', [3, 4], 1), x('b', [4, 2], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
+    await gradcheck([x('a', [2, 3, 4], 1), x('b', [4, 2], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
+    await gradcheck([x('a', [2, 1, 3, 4], 1), x('b', [3, 4, 2], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
+    await gradcheck([x('a', [4], 1), x('b', [2, 4, 3], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
+  });
+  it('Add/Sub/Mul/Div with broadcasting', async () => {
+    for (const op of ['Add', 'Sub', 'Mul', 'Div']) {
+      const bdata = op === 'Div' ? rand(3, 4, 0.5, 1.5) : undefined;
+      await gradcheck([x('a', [2, 4, 3], 1), x('b', [3], 4, bdata)], (b, [a, c]) => [b.op(op, [a!, c!])]);
+      await gradcheck([x('a', [2, 1, 3], 1), x('b', [4, 1], 4, op === 'Div' ? rand(4, 4, 0.5, 1.5) : undefined)], (b, [a, c]) => [b.op(op, [a!, c!])]);
+    }
+  });
+  it('unary math', async () => {
+    const pos = rand(12, 5, 0.3, 2);
+    for (const op of ['Neg', 'Exp', 'Sigmoid', 'Tanh', 'Erf', 'Identity', 'Sin', 'Cos']) {
+      await gradcheck([x('a', [3, 4], 1)], (b, [a]) => [b.op(op, [a!])]);
+    }
+    for (const op of ['Log', 'Sqrt', 'Reciprocal']) await gradcheck([x('a', [3, 4], 1, pos)], (b, [a]) => [b.op(op, [a!])]);
+    for (const op of ['Relu', 'Abs']) await gradcheck([x('a', [3, 4], 1, randAwayFromZero(12, 9))], (b, [a]) => [b.op(op, [a!])]);
+    await gradcheck([x('a', [3, 4], 1, randAwayFromZero(12, 9))], (b, [a]) => [b.op('LeakyRelu', [a!], { alpha: 0.1 })]);
+    await gradcheck([x('a', [3, 4], 1)], (b, [a]) => [b.op('Gelu', [a!])], { opset: 20 });
+    await gradcheck([x('a', [3, 4], 1)], (b, [a]) => [b.op('Gelu', [a!], { approximate: 'tanh' })], { opset: 20 });
+  });
+  it('Pow with respect to base and exponent', async () => {
+    await gradcheck([x('a', [3, 4], 1, rand(12, 3, 0.5, 2)), x('p', [4], 2, rand(4, 5, 0.5, 2.5))], (b, [a, p]) => [b.op('Pow', [a!, p!])]);
+  });
+  it('Softmax and LogSoftmax (opset 13 axis and opset 11 coercion)', async () => {
+    for (const op of ['Softmax', 'LogSoftmax']) {
+      await gradcheck([x('a', [2, 3, 4], 1)], (b, [a]) => [b.op(op, [a!], { axis: 1 })]);
+      await gradcheck([x('a', [2, 3, 4], 1)], (b, [a]) => [b.op(op, [a!], { axis: 1 })], { opset: 11 });
+    }
+  });
+  it('Conv: stride, pads, dilation, groups, 1-D and 2-D', async () => {
+    const cases: [number[], number[], Record<string, number[] | number>][] = [
+      [[2, 3, 6, 6], [4, 3, 3, 3], {}],
+      [[2, 3, 7, 7], [4, 3, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1] }],
+      [[1, 2, 8, 7], [3, 2, 2, 3], { strides: [2, 3], pads: [0, 1, 1, 0], dilations: [2, 1] }],
+      [[2, 4, 5, 5], [6, 2, 3, 3], { group: 2, pads: [1, 1, 1, 1] }],
+      [[1, 3, 5, 5], [3, 1, 3, 3], { group: 3, strides: [2, 2] }],
+      [[2, 2, 9], [3, 2, 3], { strides: [2], dilations: [2], pads: [1, 2] }],
+    ];
+    for (const [xs, ws, attrs] of cases) {
+      await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[0]!], 3)], (b, [xx, w, bb]) => [b.op('Conv', [xx!, w!, bb!], attrs)], { maxChecks: 25 });
+    }
+    await gradcheck([x('x', [1, 2, 5, 5], 1), x('w', [2, 2, 3, 3], 2)], (b, [xx, w]) => [b.op('Conv', [xx!, w!], { auto_pad: 'SAME_UPPER', strides: [2, 2] })], { maxChecks: 20 });
+  });
+  it('ConvTranspose: stride, pads, output_padding, groups', async () => {
+    const cases: [number[], number[], Record<string, number[] | number>][] = [
+      [[2, 3, 4, 4], [3, 2, 3, 3], {}],
+      [[1, 2, 3, 4], [2, 3, 3, 2], { strides: [2, 2], pads: [1, 0, 1, 0], output_padding: [1, 1] }],
+      [[1, 4, 3, 3], [4, 1, 3, 3], { group: 2, strides: [2, 1], dilations: [1, 2] }],
+    ];
+    for (const [xs, ws, attrs] of cases) {
+      await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[1]! * ((attrs.group as number | undefined) ?? 1)], 3)], (b, [xx, w, bb]) => [b.op('ConvTranspose', [xx!, w!, bb!], attrs)], { maxChecks: 25 });
+    }
+  });
+  it('MaxPool: 2x2, overlapping 3x3/2 with pads, 1-D', async () => {
+    // A shuffled ramp: every value differs from every other by ≥ 0.05, far more than eps, so no ties.
+    const distinct = (n: number, seed: number) => {
+      const r = rand(n, seed);
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => r[a]! - r[b]!);
+      const out = new Float32Array(n);
+      order.forEach((p, i) => { out[p] = i * 0.05 - 1; });
+      return out;
+    };
+    await gradcheck([x('x', [2, 2, 4, 4], 1, distinct(64, 1))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })], { eps: 1e-3 });
+    await gradcheck([x('x', [1, 2, 5, 5], 1, distinct(50, 2))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], { eps: 1e-3 });
+    await gradcheck([x('x', [2, 3, 6], 1, distinct(36, 3))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2], strides: [2] })], { eps: 1e-3 });
+  });
+  it('AveragePool (with and without counting pads) and GlobalAveragePool', async () => {
+    await gradcheck([x('x', [2, 2, 4, 4], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })]);
+    await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })]);
+    await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 })]);
+    await gradcheck([x('x', [2, 3, 3, 4], 1)], (b, [xx]) => [b.op('GlobalAveragePool', [xx!])]);
+  });
+  it('shape ops: Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Expand', async () => {
+    await gradcheck([x('x', [2, 3, 2, 2], 1)], (b, [xx]) => [b.op('Flatten', [xx!], { axis: 1 })]);
+    await gradcheck([x('x', [2, 3, 4], 1)], (b, [xx]) => [b.op('Reshape', [xx!, b.int64Init('s', [4, -1])])]);
+    await gradcheck([x('x', [2, 3, 4], 1)], (b, [xx]) => [b.op('Transpose', [xx!], { perm: [2, 0, 1] })]);
+    await gradcheck([x('x', [2, 3, 4], 1)], (b, [xx]) => [b.op('Transpose', [xx!])]);
+    await gradcheck([x('x', [2, 1, 4], 1)], (b, [xx]) => [b.op('Squeeze', [xx!, b.int64Init('a', [1])])]);
+    await gradcheck([x('x', [2, 4], 1)], (b, [xx]) => [b.op('Unsqueeze', [xx!, b.int64Init('a', [0, 2])])]);
+    await gradcheck([x('x', [3, 1], 1)], (b, [xx]) => [b.op('Expand', [xx!, b.int64Init('s', [2, 3, 4])])]);
+  });
+  it('Concat, Split, Slice (steps, negative bounds), Gather (embedding and axis 1)', async () => {
+    await gradcheck([x('a', [2, 3], 1), x('b', [2, 2], 2)], (b, [a, c]) => [b.op('Concat', [a!, c!], { axis: -1 })]);
+    await gradcheck([x('a', [2, 5], 1)], (b, [a]) => b.opN('Split', [a!, b.int64Init('s', [2, 3])], 2, { axis: 1 }));
+    await gradcheck([x('a', [2, 5], 1)], (b, [a]) => [b.opN('Split', [a!, b.int64Init('s', [2, 3])], 2, { axis: 1 })[1]!]);
+    await gradcheck([x('a', [4, 6], 1)], (b, [a]) => [b.op('Slice', [a!, b.int64Init('st', [1, -1]), b.int64Init('en', [4, 0]), b.int64Init('ax', [0, 1]), b.int64Init('sp', [2, -2])])]);
+    const ids = { name: 'ids', shape: [2, 3], data: Float32Array.of(0, 3, 3, 1, 4, 0), int64: true };
+    await gradcheck([x('emb', [5, 4], 1), ids], (b, [e, i]) => [b.op('Gather', [e!, i!])]);
+    await gradcheck([x('d', [2, 5, 3], 1), { ...ids, shape: [3], data: Float32Array.of(4, 1, 4) }], (b, [e, i]) => [b.op('Gather', [e!, i!], { axis: 1 })]);
+  });
+  it('ReduceSum, ReduceMean (keepdims, all axes, opset 13 and 18)', async () => {
+    await gradcheck([x('a', [2, 3, 4], 1)], (b, [a]) => [b.op('ReduceSum', [a!, b.int64Init('ax', [1])], { keepdims: 0 })]);
+    await gradcheck([x('a', [2, 3, 4], 1)], (b, [a]) => [b.op('ReduceSum', [a!])]);
+    await gradcheck([x('a', [2, 3, 4], 1)], (b, [a]) => [b.op('ReduceMean', [a!], { axes: [0, -1], keepdims: 0 })], { opset: 17 });
+    await gradcheck([x('a', [2, 3, 4], 1)], (b, [a]) => [b.op('ReduceMean', [a!, b.int64Init('ax', [2])], { keepdims: 1 })], { opset: 18 });
+  });
+  it('Cast, Clip, Where', async () => {
+    await gradcheck([x('a', [3, 4], 1)], (b, [a]) => [b.op('Cast', [b.op('Cast', [a!], { to: 11 })], { to: 1 })]);
+    const clipData = rand(12, 4, -2, 2).map((v) => (Math.abs(Math.abs(v) - 1) < 0.1 ? v + 0.25 : v));
+    await gradcheck([x('a', [3, 4], 1, clipData)], (b, [a]) => [b.op('Clip', [a!, b.floatInit('lo', [], [-1]), b.floatInit('hi', [], [1])])]);
+    await gradcheck([x('a', [3, 4], 1), x('b', [4], 2)], (b, [a, c]) => [b.op('Where', [b.op('Greater', [a!, b.floatInit('z', [], [0])]), a!, c!])]);
+  });
+  it('losses: SoftmaxCrossEntropyLoss', async () => {
+    const labels = { name: 'y', shape: [4], data: Float32Array.of(2, 0, 1, 2), int64: true };
+    await gradcheck([x('s', [4, 3], 1), labels], (b, [s, y]) => [b.op('SoftmaxCrossEntropyLoss', [s!, y!], { reduction: 'mean' })]);
+    await gradcheck([x('s', [4, 3], 1), labels], (b, [s, y]) => [b.op('SoftmaxCrossEntropyLoss', [s!, y!], { reduction: 'sum' })]);
+  });
+});
+
