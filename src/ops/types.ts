@@ -63,4 +63,37 @@ export interface OpRule {
   infer(ctx: OpContext): ValueType[];
   /** Cost of one run with the given (concrete where known) input and output types. */
   cost?(ctx: OpContext, outputs: ValueType[]): Cost;
+  /** How the op quantizes (see `QuantRule`); absent = the quantizer leaves it in float. */
+  quant?: QuantRule;
+}
+
+/**
+ * How an op quantizes, as data the quantization passes read (ONNX Runtime's quantization registry is
+ * the model). Input slots are indices into `node.input`.
+ */
+export interface QuantRule {
+  /** Float inputs quantized from calibrated ranges (static) — activations, and weights when not constant; 'all' for variadic ops. */
+  activations: readonly number[] | 'all';
+  /**
+   * Constant weight inputs, quantized offline. `axis` is the output-channel axis for per-channel scales:
+   * a number (negative counts from the end), or an attribute that picks one of two axes (Gemm's transB).
+   */
+  weights?: readonly { input: number; axis: number | { attr: string; ifZero: number; ifSet: number } }[];
+  /** A bias input, quantized to int32 with scale = input scale × weight scale. */
+  bias?: number;
+  /**
+   * 'compute': inputs and outputs are quantized so ORT can fuse the Q/DQ unit into an integer kernel.
+   * 'passthrough': moves or selects values (Reshape, MaxPool…): the output reuses the input's scale.
+   */
+  kind: 'compute' | 'passthrough';
+  /**
+   * The QOperator form: op type, domain, and the input layout as tokens — `xN` (input N as value, scale,
+   * zero point), `yN` (output N's scale and zero point), `bN` (input N as an int32 bias), `*x` (every input,
+   * as for Concat).
+   */
+  qoperator?: { opType: string; domain?: string; layout: readonly string[]; attrs?: Readonly<Record<string, number>> };
+  /** Dynamic int8 (run-time activation ranges): the weight slot is rewritten to com.microsoft DynamicQuantizeMatMul. */
+  dynamic?: boolean;
+  /** Weight-only block-wise int4: the op becomes com.microsoft MatMulNBits. */
+  int4?: boolean;
 }

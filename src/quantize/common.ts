@@ -1,0 +1,121 @@
+/**
+ * What every quantization pass shares: the report it returns, node selection (--op-types,
+ * --exclude-nodes), reading float weights, opset/domain bookkeeping, and copying the input model so a
+ * pass never edits its caller's model.
+ */
+import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
+import type { Graph } from '../ir/graph.js';
+import type { QuantRule } from '../ops/types.js';
+import { decodeModel, encodeModel } from '../ir/codec.js';
+import { DataType } from '../ir/dtype.js';
+import { forEachTensor } from '../ir/walk.js';
+import { tensorArray } from '../ir/tensor.js';
+import { badInput } from '../errors.js';
+import '../ops/index.js';
+
+export type QuantMode = 'dynamic' | 'static' | 'fp16' | 'int4';
+
+/** What happened to one node. */
+export interface NodeDecision {
+  node: string;
+  opType: string;
+  /** True when the node now computes in the quantized (or fp16) form. */
+  quantized: boolean;
+  /** The form it became ('DynamicQuantizeMatMul', 'QDQ', 'QLinearConv', 'MatMulNBits', 'float16'…) or why it stayed float. */
+  detail: string;
+}
+
+export interface QuantizeReport {
+  mode: QuantMode;
+  /** The options in force, as given plus defaults. */
+  settings: Record<string, unknown>;
+  nodes: NodeDecision[];
+  /** Bytes of initializer data before and after. */
+  weightBytes: { before: number; after: number };
+  /** Things the user should know (opset bumped, values clamped…). */
+  notes: string[];
+}
+
+export interface QuantizeResult {
+  model: ModelProto;
+  report: QuantizeReport;
+}
+
+/** Which nodes a pass may touch. */
+export interface NodeSelection {
+  /** Only these op types (default: every op the mode handles). */
+  opTypes?: readonly string[];
+  /** Never these node names. */
+  excludeNodes?: readonly string[];
+}
+
+/** Why `node` is not selected, or undefined when it is. */
+export function selectionReason(node: NodeProto, sel: NodeSelection): string | undefined {
+  if (sel.excludeNodes?.includes(node.name ?? '')) return 'excluded (--exclude-nodes)';
+  if (sel.opTypes && !sel.opTypes.includes(node.opType ?? '')) return 'op type not selected (--op-types)';
+  return undefined;
+}
+
+/** A deep copy of `model` (through the codec: exact, and tensors keep zero-copy views of one new buffer). */
+export function copyModel(model: ModelProto): ModelProto {
+  return decodeModel(encodeModel(model));
+}
+
+export function nodeLabel(n: NodeProto): string {
+  return n.name || `${n.opType}(${n.output[0] ?? ''})`;
+}
+
+/** A float32 initializer's values, or undefined when `name` is not a float initializer of this graph. */
+export function floatInitializer(g: Graph, name: string): { t: TensorProto; data: Float32Array } | undefined {
+  const t = g.initializer(name);
+  if (!t || t.dataType !== DataType.FLOAT) return undefined;
+  return { t, data: tensorArray(t) as Float32Array };
+}
+
+/** The output-channel axis of a weight input under `rule`, normalised to [0, rank). */
+export function weightAxis(rule: QuantRule, node: NodeProto, input: number, rank: number): number | undefined {
+  const w = rule.weights?.find((x) => x.input === input);
+  if (!w) return undefined;
+  let axis: number;
+  if (typeof w.axis === 'number') axis = w.axis;
+  else {
+    const a = node.attribute.find((x) => x.name === w.axis.attr);
+    axis = a?.i ? w.axis.ifSet : w.axis.ifZero;
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+export function intAttr(n: NodeProto, name: string, fallback: number): number {
+  const a = n.attribute.find((x) => x.name === name);
+  return a?.i ?? fallback;
+}
+
+export function floatAttr(n: NodeProto, name: string, fallback: number): number {
+  const a = n.attribute.find((x) => x.name === name);
+  return a?.f ?? fallback;
+}
+
+/** The version of `domain` the model imports (0 when it does not). */
+export function opsetVersion(model: ModelProto, domain = ''): number {
+  return model.opsetImport.find((o) => (o.domain ?? '') === domain || (domain === '' && o.domain === 'ai.onnx'))?.version ?? 0;
+}
+
+/** Imports `domain` at `version` at least. */
+export function requireDomain(model: ModelProto, domain: string, version: number): void {
+  const o = model.opsetImport.find((x) => (x.domain ?? '') === domain);
+  if (!o) model.opsetImport.push({ domain, version });
+  else if ((o.version ?? 0) < version) o.version = version;
+}
+
+/** Total bytes of tensor data in the model. */
+export function tensorBytes(model: ModelProto): number {
+  let n = 0;
+  forEachTensor(model, (t) => { n += t.rawData?.byteLength ?? (t.floatData?.byteLength ?? 0) + (t.int64Data?.byteLength ?? 0) + (t.int32Data?.byteLength ?? 0) + (t.doubleData?.byteLength ?? 0); });
+  return n;
+}
+
+/** Throws the "nothing to quantize" error: the CLI writes nothing in that case. */
+export function nothingToQuantize(mode: QuantMode, decisions: readonly NodeDecision[], what: string): Error {
+  const seen = decisions.length ? ` (${decisions.length} candidate node${decisions.length === 1 ? '' : 's'}, none eligible: ${decisions[0]!.detail})` : '';
+  return badInput(`nothing to quantize in ${mode} mode: the model has no ${what}${seen}; nothing was written`);
+}
