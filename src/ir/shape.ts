@@ -193,6 +193,7 @@ class InferState {
     const available = new Set<string>([...inputNames, ...graph.initializer.map((t) => t.name ?? '')]);
     for (let s: Scope | undefined = scope.parent; s; s = s.parent) for (const k of s.types.keys()) available.add(k);
     const order = topoOrder(graph.node, available);
+    const untyped = new Set<string>();
 
     for (const node of order) {
       const opset = this.opsets.get(normDomain(node.domain)) ?? 1;
@@ -209,17 +210,19 @@ class InferState {
           }
         }
       } catch (e) {
-        if (!(e instanceof ShapeError) || this.opts.strict) {
+        if (this.opts.strict) {
           if (e instanceof HoneError && !(e instanceof ShapeError)) throw e;
           throw new HoneError(`${label}: ${errorMessage(e)}; check the model, or pass --shape NAME=d1,d2,… / --dim SYMBOL=N for its inputs`, 2, { cause: e });
         }
-        errors.push({ node, message: `${label}: ${e.message}` });
+        // A node downstream of a failed or unknown one fails only as a consequence: report the cause once.
+        if (!node.input.some((i) => untyped.has(i))) errors.push({ node, message: `${label}: ${errorMessage(e)}` });
         outputs = node.output.map((o) => declared.get(o));
       }
       node.output.forEach((name, i) => {
         const t = outputs![i];
         if (!name) return;
         if (!t) {
+          untyped.add(name);
           if (this.opts.strict && main) throw new HoneError(`${label}: the type of output '${name}' cannot be inferred; pass --shape NAME=d1,d2,… for the model's inputs`, 2);
           return;
         }

@@ -1,0 +1,166 @@
+// Symbolic dims, dims/shapes overrides, strict mode, per-node errors, topological order and subgraphs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GraphBuilder, makeNode, valueInfo, emptyGraph } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { HoneError } from '../../src/errors.js';
+import { createOpContext, inferShapes } from '../../src/ir/shape.js';
+import { getOpRule } from '../../src/ops/registry.js';
+import { tensorNumbers } from '../../src/ir/tensor.js';
+
+const F = DataType.FLOAT;
+const zeros = (n: number) => new Float32Array(n);
+
+function mlp() {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, ['batch', 16]);
+  const h = b.op('Relu', [b.op('Add', [b.op('MatMul', [x, b.floatInit('w1', [16, 32], zeros(512))]), b.floatInit('b1', [32], zeros(32))])]);
+  const y = b.op('Softmax', [b.op('MatMul', [h, b.floatInit('w2', [32, 10], zeros(320))])]);
+  b.output(y, F);
+  return { model: b.model(), y, h };
+}
+
+test('batch stays symbolic through an MLP; dims fixes it', () => {
+  const { model, y, h } = mlp();
+  assert.deepEqual(inferShapes(model).types.get(y)?.shape, ['batch', 10]);
+  assert.deepEqual(inferShapes(model).types.get(h)?.shape, ['batch', 32]);
+  assert.deepEqual(inferShapes(model, { dims: { batch: 8 } }).types.get(y)?.shape, [8, 10]);
+  assert.deepEqual(inferShapes(model, { shapes: { x: [3, 16] } }).types.get(y)?.shape, [3, 10]);
+  assert.throws(() => inferShapes(model, { shapes: { nope: [1] } }), (e: Error) => e instanceof HoneError && /no input named 'nope'/.test(e.message));
+});
+
+test('broadcasting: a symbol with 1 keeps the symbol, two different symbols give a fresh one', () => {
+  const b = new GraphBuilder();
+  const a = b.input('a', F, ['batch', 1, 'seq']);
+  const c = b.input('c', F, [4, 'seq']);
+  const d = b.input('d', F, ['other']);
+  const s1 = b.op('Add', [a, c]);
+  const s2 = b.op('Mul', [c, d]);
+  const s3 = b.op('Sub', [b.input('e', F, [4, 1]), b.input('f', F, ['n'])]);
+  const inf = inferShapes(b.model());
+  assert.deepEqual(inf.types.get(s1)?.shape, ['batch', 4, 'seq']);
+  const [four, fresh] = inf.types.get(s2)!.shape!;
+  assert.equal(four, 4);
+  assert.match(String(fresh), /^unk__\d+$/);
+  assert.deepEqual(inf.types.get(s3)?.shape, [4, 'n']);
+});
+
+test('Reshape, Flatten, Conv and Concat keep symbols where the arithmetic allows', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, ['batch', 3, 4]);
+  const r1 = b.op('Reshape', [x, b.int64Init('s', [0, -1])]);
+  const r2 = b.op('Reshape', [r1, b.int64Init('s', [-1, 3, 4])]);
+  const fl = b.op('Flatten', [x], { axis: 1 });
+  const img = b.input('img', F, ['n', 3, 'h', 'w']);
+  const same = b.op('Conv', [img, b.floatInit('k', [8, 3, 3, 3], zeros(216))], { pads: [1, 1, 1, 1] });
+  const strided = b.op('Conv', [img, b.floatInit('k', [8, 3, 3, 3], zeros(216))], { pads: [1, 1, 1, 1], strides: [2, 2] });
+  const cat = b.op('Concat', [x, x], { axis: 0 });
+  const inf = inferShapes(b.model());
+  assert.deepEqual(inf.types.get(r1)?.shape, ['batch', 12]);
+  assert.deepEqual(inf.types.get(r2)?.shape, ['batch', 3, 4]);
+  assert.deepEqual(inf.types.get(fl)?.shape, ['batch', 12]);
+  assert.deepEqual(inf.types.get(same)?.shape, ['n', 8, 'h', 'w']);
+  const s = inf.types.get(strided)!.shape!;
+  assert.deepEqual(s.slice(0, 2), ['n', 8]);
+  assert.ok(typeof s[2] === 'string' && s[2] !== 'h', 'a strided conv of a symbolic size gives a fresh symbol');
+  assert.deepEqual(inf.types.get(cat)!.shape!.slice(1), [3, 4]);
+});
+
+test('shape arithmetic folds: constants hold Shape/Gather/Concat results and reach Reshape', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [2, 3, 4]);
+  const s = b.op('Shape', [x]);
+  const n = b.op('Gather', [s, b.int64Init('i', [0])], { axis: 0 });
+  const prod = b.op('ReduceProd', [b.op('Slice', [s, b.int64Init('a', [1]), b.int64Init('z', [9])])], { keepdims: 1 });
+  const target = b.op('Concat', [n, prod], { axis: 0 });
+  const y = b.op('Reshape', [x, target]);
+  const inf = inferShapes(b.model({ opset: 17 }));
+  assert.deepEqual(tensorNumbers(inf.constants.get(target)!), [2, 12]);
+  assert.deepEqual(inf.types.get(y)?.shape, [2, 12]);
+  assert.ok(inf.constants.has('i_1') || [...inf.constants.keys()].some((k) => k.startsWith('i')), 'initializers are constants');
+});
+
+test('nodes are inferred in topological order, not file order', () => {
+  const g = emptyGraph();
+  g.input.push(valueInfo('x', F, [2, 3]));
+  g.node.push(makeNode('Relu', ['t'], ['y']), makeNode('Transpose', ['x'], ['t']));
+  g.output.push(valueInfo('y', F));
+  const inf = inferShapes({ ...new GraphBuilder().model(), graph: g });
+  assert.deepEqual(inf.order.map((n) => n.opType), ['Transpose', 'Relu']);
+  assert.deepEqual(inf.types.get('y')?.shape, [3, 2]);
+});
+
+test('invalid inputs are per-node errors; strict mode throws a HoneError naming node, op and fix', () => {
+  const b = new GraphBuilder();
+  const a = b.input('a', F, [2, 3]);
+  const bad = b.op('MatMul', [a, b.floatInit('w', [4, 5], zeros(20))], {}, { name: 'proj' });
+  b.output(b.op('Relu', [bad]), F);
+  const model = b.model();
+  const inf = inferShapes(model);
+  assert.equal(inf.errors.length, 1);
+  assert.match(inf.errors[0]!.message, /proj.*MatMul.*inner dims differ/);
+  assert.throws(() => inferShapes(model, { strict: true }), (e: Error) => e instanceof HoneError && /proj.*MatMul.*--shape/.test(e.message));
+
+  const u = new GraphBuilder();
+  u.output(u.op('Frobnicate', [u.input('x', F, [1])], {}, { name: 'f' }), F);
+  assert.deepEqual(inferShapes(u.model()).unknownOps.map((n) => n.opType), ['Frobnicate']);
+  assert.throws(() => inferShapes(u.model(), { strict: true }), /node 'f' \(Frobnicate\): Hone has no shape rule/);
+
+  const r = new GraphBuilder();
+  const x = r.input('x', F, [4]);
+  r.output(r.op('Reshape', [x, r.input('shape', DataType.INT64, [2])]), F);
+  assert.equal(inferShapes(r.model()).errors.length, 0);
+  const bcast = new GraphBuilder();
+  bcast.op('Add', [bcast.input('p', F, [2, 3]), bcast.input('q', F, [4, 3])], {}, { name: 'sum' });
+  assert.match(inferShapes(bcast.model()).errors[0]!.message, /cannot be broadcast \(2 vs 4\)/);
+});
+
+test('If takes its outputs from the branches (merged, or the taken branch when the condition is constant)', () => {
+  const branch = (dims: number[], name: string) => {
+    const g = emptyGraph(name);
+    g.node.push(makeNode('Reshape', ['x', `${name}_shape`], [`${name}_out`]));
+    g.initializer.push({ name: `${name}_shape`, dataType: DataType.INT64, dims: [dims.length], int64Data: BigInt64Array.from(dims, BigInt), stringData: [], externalData: [], metadataProps: [] });
+    g.output.push(valueInfo(`${name}_out`, F));
+    return g;
+  };
+  const b = new GraphBuilder();
+  b.input('x', F, [2, 6]);
+  const c = b.input('c', DataType.BOOL, []);
+  const y = b.op('If', [c], { then_branch: branch([3, 4], 'then'), else_branch: branch([3, 2, 2], 'else') });
+  const z = b.op('If', [c], { then_branch: branch([3, 4], 't2'), else_branch: branch([4, 3], 'e2') });
+  const k = b.op('If', [b.initializer('yes', DataType.BOOL, [], Uint8Array.of(1))], { then_branch: branch([12], 't3'), else_branch: branch([6, 2], 'e3') });
+  const inf = inferShapes(b.model());
+  assert.deepEqual(inf.errors, []);
+  assert.equal(inf.types.get(y)?.shape, undefined, 'branches of different rank: rank unknown');
+  assert.equal(inf.types.get(y)?.elemType, F);
+  assert.equal(inf.types.get(z)?.shape?.length, 2);
+  assert.deepEqual(inf.types.get(k)?.shape, [12]);
+});
+
+test('Loop: carried state keeps its type, scan outputs gain the trip count', () => {
+  const body = emptyGraph('body');
+  body.input.push(valueInfo('i', DataType.INT64, []), valueInfo('cond', DataType.BOOL, []), valueInfo('acc', F, [3]));
+  body.node.push(makeNode('Add', ['acc', 'x'], ['acc2']), makeNode('Identity', ['cond'], ['cond2']), makeNode('Unsqueeze', ['acc2', 'ax'], ['row']));
+  body.initializer.push({ name: 'ax', dataType: DataType.INT64, dims: [1], int64Data: BigInt64Array.of(0n), stringData: [], externalData: [], metadataProps: [] });
+  body.output.push(valueInfo('cond2', DataType.BOOL, []), valueInfo('acc2', F), valueInfo('row', F));
+  const b = new GraphBuilder();
+  b.input('x', F, [3]);
+  const [acc, rows] = b.opN('Loop', [b.initializer('n', DataType.INT64, [], BigInt64Array.of(5n)), '', 'x'], 2, { body });
+  const model = b.model();
+  const inf = inferShapes(model);
+  assert.deepEqual(inf.errors, []);
+  assert.deepEqual(inf.types.get(acc!)?.shape, [3]);
+  assert.deepEqual(inf.types.get(rows!)?.shape, [5, 1, 3]);
+});
+
+test('createOpContext lets other code evaluate rules on an inferred model', () => {
+  const { model } = mlp();
+  const inf = inferShapes(model, { dims: { batch: 4 } });
+  const node = model.graph!.node.find((n) => n.opType === 'MatMul')!;
+  const ctx = createOpContext(model, inf, node);
+  assert.deepEqual(ctx.inputs.map((t) => t?.shape), [[4, 16], [16, 32]]);
+  assert.equal(ctx.opset, 21);
+  const rule = getOpRule(node.domain, node.opType!)!;
+  assert.deepEqual(rule.infer(ctx), [{ elemType: F, shape: [4, 32] }]);
+  assert.ok(ctx.constant(1), 'weights are known constants');
+});
