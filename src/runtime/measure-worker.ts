@@ -6,7 +6,9 @@
  * ORT's CPU arena keeps the memory a run needed (it does not shrink between runs), so the RSS after a
  * run includes that run's transient peak. We also read the process's max RSS (`resourceUsage().maxRSS`):
  * when it rose during the measurement, the true high-water mark came from us and we use it instead of
- * the samples, because it also catches allocations freed before `run()` returned.
+ * the samples, because it also catches allocations freed before `run()` returned. Memory freed by
+ * earlier measurements in the same process can be reused without growing RSS, so later batch sizes
+ * can read low; each figure is growth attributable to this session, not an absolute footprint.
  */
 import { parentPort } from 'node:worker_threads';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -19,6 +21,9 @@ import { randomFeeds } from './inputs.js';
 import { latencyStats } from './stats.js';
 import { summarizeTrace } from './trace.js';
 import { measurePeaks } from './peaks-kernel.js';
+import { GraphBuilder } from '../ir/builder.js';
+import { DataType } from '../ir/dtype.js';
+import { encodeModel } from '../ir/codec.js';
 import { HoneError, errorMessage } from '../errors.js';
 
 parentPort!.once('message', (job: WorkerJob) => {
@@ -43,6 +48,7 @@ async function run(job: WorkerJob): Promise<Measurement | MachinePeaks> {
 async function measure(job: Extract<WorkerJob, { kind: 'measure' }>): Promise<Measurement> {
   const warmup = job.warmup ?? 3;
   const runs = Math.max(1, job.runs ?? 20);
+  await initRuntime();
   const maxRssBefore = process.resourceUsage().maxRSS * 1024;
   const baseline = process.memoryUsage().rss;
   let peakRss = baseline;
@@ -100,6 +106,18 @@ async function profile(job: Extract<WorkerJob, { kind: 'measure' }>, feeds: Reco
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Creates and drops a one-node session before the memory baseline, so that ORT's one-time setup in this
+ * process (its environment, thread pools, kernel registries) is not counted as the model's memory.
+ */
+async function initRuntime(): Promise<void> {
+  const b = new GraphBuilder('init');
+  b.op('Identity', [b.input('x', DataType.FLOAT, [1])], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, [1]);
+  const s = await createSession(encodeModel(b.model()), {});
+  await s.release();
 }
 
 function describe(inputs: readonly { name: string; shape: number[] }[]): string {

@@ -48,8 +48,11 @@ export interface Measurement {
 export interface MachinePeaks {
   /** Best fp32 MatMul rate measured through ORT, FLOP/s. */
   flops: number;
-  /** Best streaming read rate measured through ORT, bytes per second. */
+  /** Best streaming read rate from memory measured through ORT, bytes per second. */
   bandwidth: number;
+  /** Best read rate of a cache-resident tensor of `cacheBytes` bytes, bytes per second. */
+  cacheBandwidth: number;
+  cacheBytes: number;
   /** ORT version, CPU model and thread setting the numbers were measured with. */
   key: string;
 }

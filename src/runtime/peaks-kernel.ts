@@ -5,6 +5,9 @@
  *   bytes from memory. A reduction, not a copy: an elementwise op's large output is allocated and then
  *   copied into a JS buffer by the Node binding on every run, which measured 3.5x slower than the read
  *   itself here; model weights are read, not written, so the read rate is the one that bounds them.
+ * - cache bandwidth: 16 ReduceSums over one 1 MiB tensor (graph optimizations off, so they are not
+ *   merged): the tensor stays in L2, and 16 reads per run make the per-run overhead small. A model whose
+ *   weights and activations fit in cache is bounded by this rate, not by the memory's.
  * Each takes the best of a few runs after a warm-up. Runs on the calling thread (a worker: see measure.ts).
  */
 import * as ort from 'onnxruntime-node';
@@ -17,11 +20,16 @@ import { createSession } from './session.js';
 
 const N = 1024;
 const STREAM = 48 * 1024 * 1024;
+/** Elements of the cache-resident tensor (1 MiB of floats), read CACHE_READS times per run. */
+export const CACHE_ELEMENTS = 256 * 1024;
+const CACHE_READS = 16;
 
 export async function measurePeaks(opts: SessionOpts, key: string): Promise<MachinePeaks> {
-  const flops = await bestRate(matmulModel(), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 5);
+  const flops = await bestRate(matmulModel(), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
   const bandwidth = await bestRate(streamModel(), { x: new ort.Tensor('float32', filled(STREAM, 1), [STREAM]) }, 4 * STREAM, opts, 5);
-  return { flops, bandwidth, key };
+  const cacheBandwidth = await bestRate(cacheModel(), { x: new ort.Tensor('float32', filled(CACHE_ELEMENTS, 1), [CACHE_ELEMENTS]) },
+    CACHE_READS * 4 * CACHE_ELEMENTS, { ...opts, graphOptimizationLevel: 'disabled' }, 20);
+  return { flops, bandwidth, cacheBandwidth, cacheBytes: 4 * CACHE_ELEMENTS, key };
 }
 
 async function bestRate(model: Uint8Array, feeds: Record<string, ort.Tensor>, work: number, opts: SessionOpts, runs: number): Promise<number> {
@@ -54,6 +62,16 @@ function streamModel(): Uint8Array {
   const x = b.input('x', DataType.FLOAT, [STREAM]);
   b.op('ReduceSum', [x], { keepdims: 0 }, { output: 'y' });
   b.output('y', DataType.FLOAT, []);
+  return encodeModel(b.model());
+}
+
+function cacheModel(): Uint8Array {
+  const b = new GraphBuilder('peak_cache');
+  const x = b.input('x', DataType.FLOAT, [CACHE_ELEMENTS]);
+  for (let i = 0; i < CACHE_READS; i++) {
+    const y = b.op('ReduceSum', [x], { keepdims: 0 }, { output: `y${i}` });
+    b.output(y, DataType.FLOAT, []);
+  }
   return encodeModel(b.model());
 }
 

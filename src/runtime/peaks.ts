@@ -28,7 +28,7 @@ export async function machinePeaks(opts: PeaksOpts = {}): Promise<MachinePeaks> 
   if (!opts.refresh) {
     for (const dir of dirs) {
       const hit = readCache(join(dir, 'machine-peaks.json'))[key];
-      if (hit) return hit;
+      if (hit && typeof hit.cacheBandwidth === 'number') return hit;
     }
   }
   const peaks = (await runWorker({ kind: 'peaks', session: opts.session, key })) as MachinePeaks;
