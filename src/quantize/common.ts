@@ -76,12 +76,10 @@ export function floatInitializer(g: Graph, name: string): { t: TensorProto; data
 export function weightAxis(rule: QuantRule, node: NodeProto, input: number, rank: number): number | undefined {
   const w = rule.weights?.find((x) => x.input === input);
   if (!w) return undefined;
+  const spec = w.axis;
   let axis: number;
-  if (typeof w.axis === 'number') axis = w.axis;
-  else {
-    const a = node.attribute.find((x) => x.name === w.axis.attr);
-    axis = a?.i ? w.axis.ifSet : w.axis.ifZero;
-  }
+  if (typeof spec === 'number') axis = spec;
+  else axis = node.attribute.find((x) => x.name === spec.attr)?.i ? spec.ifSet : spec.ifZero;
   return axis < 0 ? axis + rank : axis;
 }
 
