@@ -1,0 +1,207 @@
+/**
+ * The bottleneck verdict and the advice that follows from it.
+ *
+ * Roofline: a run that does F FLOPs and moves M bytes cannot take less than max(F / peakFlops,
+ * M / bandwidth). Arithmetic intensity F / M above the machine balance (peakFlops / bandwidth) means
+ * compute-bound, below means memory-bound. When the measured time is far above that bound (or most of it
+ * is spent outside kernels), the cost is per-op overhead: many tiny ops, dispatch, threads waking up.
+ *
+ * Advice is a table (ADVICE): each rule names the part of the run it speeds up and by how much; the gain
+ * it reports comes from the measured time shares through Amdahl's law, and rules are ranked by it.
+ */
+
+export type BottleneckKind = 'compute' | 'memory' | 'overhead' | 'unknown';
+
+/** What the verdict is computed from (one batch size). */
+export interface BottleneckFacts {
+  batchSize: number;
+  /** Measured latency (median), milliseconds. */
+  latencyMs: number;
+  /** FLOPs and bytes moved per run, from the static cost (0 when shape inference could not give them). */
+  flops: number;
+  bytesMoved: number;
+  /** Bytes of weights read per run. */
+  weightBytes: number;
+  peakFlops: number;
+  /** Memory read rate, and the rate for a working set that fits in `cacheBytes`. */
+  bandwidth: number;
+  cacheBandwidth?: number;
+  cacheBytes?: number;
+  /** Weights plus activations: what must stream from memory each run unless it stays in cache. */
+  workingSetBytes?: number;
+  /** Share of kernel time per op type, from the ORT trace (sums to 1); empty without a trace. */
+  opShares: { opType: string; share: number }[];
+  /** Fraction of the measured latency spent inside kernels (trace kernel time / latency); 1 when unknown. */
+  kernelFraction: number;
+  /** Measured throughput per batch size (items/s), for the batching advice. */
+  throughputs: { batchSize: number; throughput: number }[];
+}
+
+export interface Advice {
+  id: string;
+  action: string;
+  /** The Hone command (or flag) that does it. */
+  command: string;
+  /** Why, with the measured numbers behind it. */
+  reason: string;
+  /** Expected overall speedup (latency or, for batching, throughput), >= 1. */
+  expectedSpeedup: number;
+}
+
+export interface Bottleneck {
+  kind: BottleneckKind;
+  batchSize: number;
+  /** FLOPs per byte moved. */
+  arithmeticIntensity: number;
+  /** Machine balance: peak FLOP/s per byte/s of the bandwidth used. */
+  machineBalance: number;
+  /** The bandwidth the roofline used: 'cache' when the working set fits in cache, else 'memory'. */
+  bandwidthUsed: 'memory' | 'cache';
+  /** Roofline lower bound on latency, milliseconds. */
+  rooflineMs: number;
+  /** rooflineMs / measured latency: how close the run comes to the machine's limits (0..1). */
+  efficiency: number;
+  /** Op types with the largest time shares (up to 3, at least 10% each). */
+  dominantOps: { opType: string; share: number }[];
+  /** One sentence: the verdict and the numbers it rests on. */
+  summary: string;
+  /** Ranked, largest expected gain first. */
+  advice: Advice[];
+}
+
+/** Measured time above this multiple of the roofline bound means overhead dominates. */
+export const OVERHEAD_FACTOR = 10;
+/** Below this fraction of latency inside kernels, the rest (dispatch, binding, threads) dominates. */
+export const MIN_KERNEL_FRACTION = 0.5;
+
+export function diagnose(f: BottleneckFacts): Bottleneck {
+  const inCache = f.cacheBandwidth !== undefined && f.cacheBytes !== undefined && f.workingSetBytes !== undefined && f.workingSetBytes > 0 && f.workingSetBytes <= f.cacheBytes;
+  const bandwidth = inCache ? f.cacheBandwidth! : f.bandwidth;
+  const machineBalance = f.peakFlops / bandwidth;
+  const haveCost = f.flops > 0 && f.bytesMoved > 0;
+  const arithmeticIntensity = haveCost ? f.flops / f.bytesMoved : 0;
+  const rooflineMs = haveCost ? Math.max(f.flops / f.peakFlops, f.bytesMoved / bandwidth) * 1000 : 0;
+  const efficiency = f.latencyMs > 0 ? Math.min(1, rooflineMs / f.latencyMs) : 0;
+  const overhead = (haveCost && f.latencyMs > OVERHEAD_FACTOR * rooflineMs) || f.kernelFraction < MIN_KERNEL_FRACTION;
+  const kind: BottleneckKind = overhead ? 'overhead' : !haveCost ? 'unknown' : arithmeticIntensity >= machineBalance ? 'compute' : 'memory';
+  const dominantOps = f.opShares.filter((o) => o.share >= 0.1).slice(0, 3);
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  const why = !haveCost
+    ? 'no static cost (shape inference failed), so only the trace shares are known'
+    : kind === 'overhead'
+      ? f.kernelFraction < MIN_KERNEL_FRACTION
+        ? `only ${pct(f.kernelFraction)} of the ${fmtMs(f.latencyMs)} run is spent in kernels`
+        : `the run takes ${fmtMs(f.latencyMs)}, ${(f.latencyMs / rooflineMs).toFixed(0)}x the ${fmtMs(rooflineMs)} that its FLOPs and bytes need on this machine`
+      : `arithmetic intensity ${arithmeticIntensity.toFixed(1)} FLOP/byte is ${kind === 'compute' ? 'above' : 'below'} the machine balance ${machineBalance.toFixed(1)}${inCache ? ' (working set in cache)' : ''}; the run reaches ${pct(efficiency)} of the roofline`;
+  const dom = dominantOps.length ? `; ${dominantOps.map((o) => `${o.opType} ${pct(o.share)}`).join(', ')} of kernel time` : '';
+  const summary = `${kind === 'unknown' ? 'bottleneck unknown' : `${kind}-bound`} at batch ${f.batchSize}: ${why}${dom}`;
+  return {
+    kind, batchSize: f.batchSize, arithmeticIntensity, machineBalance, bandwidthUsed: inCache ? 'cache' : 'memory', rooflineMs, efficiency, dominantOps, summary,
+    advice: advise(f, kind),
+  };
+}
+
+/** What one advice rule needs to know to decide and to size its gain. */
+interface AdviceRule {
+  id: string;
+  action: string;
+  command: string;
+  /** The rule applies only under these verdicts (any when absent). */
+  kinds?: readonly BottleneckKind[];
+  /** The op types it speeds up; it applies when they take at least `minShare` of kernel time. */
+  opTypes?: readonly string[];
+  minShare?: number;
+  /**
+   * The part of the run it speeds up: 'ops' (the op types' share of kernel time), 'kernels' (all kernel
+   * time), 'overhead' (time outside kernels), 'batching' (measured throughput gain of the largest batch).
+   */
+  part: 'ops' | 'kernels' | 'overhead' | 'batching';
+  /** Speedup of that part: a number, or computed from the facts (e.g. from the weight bytes). */
+  partSpeedup: number | ((f: BottleneckFacts) => number);
+  /** Why, with {share} (the part's share of the run) and {ops} (the op types present) filled in. */
+  why: string;
+}
+
+const MATMUL_OPS = ['MatMul', 'Gemm', 'FusedMatMul', 'Attention', 'MultiHeadAttention'];
+const CONV_OPS = ['Conv', 'ConvTranspose', 'FusedConv'];
+const ELEMENTWISE_OPS = ['Add', 'Sub', 'Mul', 'Div', 'Relu', 'Sigmoid', 'Tanh', 'Gelu', 'Erf', 'Pow', 'Sqrt', 'Clip', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'BatchNormalization', 'Softmax', 'LayerNormalization'];
+const LAYOUT_OPS = ['Transpose', 'Reshape', 'Concat', 'Split', 'Slice', 'Gather', 'Squeeze', 'Unsqueeze', 'Flatten', 'Expand', 'Shape', 'Cast'];
+
+/** Memory-bound time scales with bytes moved: weights at `bits` bits instead of 32 save that part. */
+const weightBytesSpeedup = (bits: number) => (f: BottleneckFacts) =>
+  f.bytesMoved > 0 ? f.bytesMoved / Math.max(1, f.bytesMoved - f.weightBytes * (1 - bits / 32)) : 1;
+
+export const ADVICE: readonly AdviceRule[] = [
+  {
+    id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize --mode dynamic',
+    opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
+    why: '{ops} take {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
+  },
+  {
+    id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize --mode static',
+    opTypes: CONV_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
+    why: '{ops} take {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
+  },
+  {
+    id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize --mode dynamic',
+    kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(8),
+    why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and int8 weights cut the bytes',
+  },
+  {
+    id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize --mode fp16',
+    kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(16),
+    why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and fp16 weights halve the weight bytes',
+  },
+  {
+    id: 'batch', action: 'serve larger batches', command: 'hone profile --batch-sizes 1,8,32',
+    kinds: ['overhead'], part: 'batching', partSpeedup: 1,
+    why: 'per-run overhead is shared by the batch: measured throughput at batch {batch} is {gain} that at batch {batch0}',
+  },
+  {
+    id: 'fuse', action: 'fuse elementwise and layout ops into their neighbours', command: 'hone optimize',
+    kinds: ['overhead', 'memory'], opTypes: [...ELEMENTWISE_OPS, ...LAYOUT_OPS], minShare: 0.15, part: 'ops', partSpeedup: 2,
+    why: '{ops} take {share} of kernel time, each a separate pass over memory with its own dispatch; fused, most of that goes',
+  },
+  {
+    id: 'threads', action: 'fewer intra-op threads for small ops', command: 'hone profile --threads 1',
+    kinds: ['overhead'], part: 'overhead', partSpeedup: 1.3,
+    why: '{share} of the run is outside kernels; waking threads for tiny ops costs more than it saves (measure with --threads 1)',
+  },
+];
+
+/** Applies the ADVICE table: rules that apply, each with its expected overall gain, best first. */
+export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
+  const out: Advice[] = [];
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  for (const rule of ADVICE) {
+    if (rule.kinds && !rule.kinds.includes(kind)) continue;
+    if (rule.part === 'batching') {
+      const first = f.throughputs[0];
+      const best = [...f.throughputs].sort((a, b) => b.throughput - a.throughput)[0];
+      if (!first || !best || best.batchSize === first.batchSize || best.throughput <= first.throughput * 1.1) continue;
+      const gain = best.throughput / first.throughput;
+      out.push({
+        id: rule.id, action: rule.action, command: rule.command, expectedSpeedup: gain,
+        reason: rule.why.replace(/\{batch\}/g, String(best.batchSize)).replace('{batch0}', String(first.batchSize)).replace('{gain}', `${gain.toFixed(1)}x`),
+      });
+      continue;
+    }
+    const present = rule.opTypes ? f.opShares.filter((o) => rule.opTypes!.includes(o.opType)) : [];
+    const opsShare = present.reduce((a, o) => a + o.share, 0);
+    if (rule.opTypes && opsShare < (rule.minShare ?? 0)) continue;
+    const share = rule.part === 'ops' ? opsShare * f.kernelFraction
+      : rule.part === 'kernels' ? f.kernelFraction
+        : 1 - f.kernelFraction;
+    const k = typeof rule.partSpeedup === 'number' ? rule.partSpeedup : rule.partSpeedup(f);
+    const gain = 1 / (1 - share + share / k);
+    if (!(gain > 1.02)) continue;
+    const ops = present.slice(0, 4).map((o) => o.opType).join('/') || 'all ops';
+    const reason = `${rule.why.replace('{ops}', ops).replace('{share}', pct(rule.part === 'ops' ? opsShare : share))}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run)`;
+    out.push({ id: rule.id, action: rule.action, command: rule.command, reason, expectedSpeedup: gain });
+  }
+  return out.sort((a, b) => b.expectedSpeedup - a.expectedSpeedup);
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(0)} µs`;
+}

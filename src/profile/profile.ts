@@ -1,0 +1,237 @@
+/**
+ * `profileModel`: static cost from shapes, then latency, memory and per-op time from the runtime, then
+ * the bottleneck verdict. The CLI's `hone profile` is a thin wrapper around it.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { ModelProto, ValueInfoProto } from '../ir/proto.js';
+import { encodeModel } from '../ir/codec.js';
+import { dtypeName } from '../ir/dtype.js';
+import { loadModel } from '../ir/model.js';
+import { zooModel } from '../zoo/index.js';
+import { HoneError, badInput } from '../errors.js';
+import { checkProvider, type SessionOpts } from '../runtime/index.js';
+import { measureInWorker, type Measurement } from '../runtime/measure.js';
+import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
+import { throughput } from '../runtime/stats.js';
+import { atBatch, batchPlan, type UserFixes } from './batch.js';
+import { diagnose } from './bottleneck.js';
+import { staticCost, weightStats, type StaticCost } from './static.js';
+import type { BatchRow, NodeRow, OpTypeRow, ProfileReport } from './types.js';
+
+export type { ProfileReport } from './types.js';
+
+export interface ProfileOptions {
+  /** Batch sizes to measure (default: 1,8 for a symbolic batch dim, else the model's own). */
+  batchSizes?: number[];
+  /** Timed runs per batch size (default 20) and warm-up runs before them (default 3). */
+  runs?: number;
+  warmup?: number;
+  /** Runs of the profiling session that gives per-op times (default min(runs, 10); 0 = no trace). */
+  profileRuns?: number;
+  /** Intra-op threads (default: ORT's choice, one per core). */
+  threads?: number;
+  provider?: string;
+  /** `--dim batch=8` and `--shape x=1x3x224x224`. */
+  dims?: Map<string, number> | Record<string, number>;
+  shapes?: Map<string, number[]> | Record<string, number[]>;
+  /** False: static analysis only, no runtime (default true). */
+  dynamic?: boolean;
+  /** Machine peaks to use instead of measuring (or reading the cache). */
+  peaks?: MachinePeaks;
+  /** Called with a short line before each slow step. */
+  onProgress?: (message: string) => void;
+}
+
+/** Profiles a model: a ModelProto, a path to a .onnx file, or a zoo spec `zoo:NAME[:k=v,…]`. */
+export async function profileModel(modelOrPath: ModelProto | string, opts: ProfileOptions = {}): Promise<ProfileReport> {
+  const { model, source, bytes } = resolveModel(modelOrPath);
+  const fixes: UserFixes = { dims: toMap(opts.dims), shapes: toMap(opts.shapes) };
+  const provider = checkProvider(opts.provider ?? 'cpu');
+  const runs = positive(opts.runs ?? 20, 'runs', 1);
+  const warmup = positive(opts.warmup ?? 3, 'warmup', 0);
+  const threads = positive(opts.threads ?? 0, 'threads', 0);
+  const profileRuns = positive(opts.profileRuns ?? Math.min(runs, 10), 'profileRuns', 0);
+  const dynamic = opts.dynamic ?? true;
+  const plan = batchPlan(model, fixes);
+  const batchSizes = opts.batchSizes?.length ? opts.batchSizes : plan.defaults;
+  for (const b of batchSizes) positive(b, 'batch size', 1);
+
+  // Fix every batch size's dims first, so bad --shape/--dim flags fail before anything slow runs.
+  const variants = batchSizes.map((b) => ({ batch: b, ...atBatch(model, plan, b, fixes) }));
+  const costs = variants.map((v) => staticCost(v.model));
+  const { params, weightBytes } = weightStats(model);
+  const session: SessionOpts = { provider, intraOpThreads: threads || undefined };
+
+  let peaks: MachinePeaks | undefined;
+  const measured: Measurement[] = [];
+  if (dynamic) {
+    opts.onProgress?.('measuring machine peaks (cached after the first time)');
+    peaks = opts.peaks ?? await machinePeaks({ session });
+    for (const v of variants) {
+      opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);
+      try {
+        measured.push(await measureInWorker(encodeModel(v.model), { session, inputs: v.inputs, warmup, runs, profileRuns, transfer: true }));
+      } catch (e) {
+        if (e instanceof HoneError && plan.fixedAt !== undefined && v.batch !== plan.fixedAt) {
+          throw badInput(`the model fixes its batch at ${plan.fixedAt} and does not run at batch ${v.batch} (${e.message.replace(/^onnxruntime failed to run the model /, '')}); profile with --batch-sizes ${plan.fixedAt}`, e);
+        }
+        throw e;
+      }
+    }
+  }
+
+  // The roofline cannot sit below what a model was measured doing: if the peak was measured while the
+  // machine was busy, the best achieved rate replaces it.
+  if (peaks) {
+    const achieved = Math.max(0, ...measured.map((m, i) => costs[i]!.flops / (m.latencyMs.min / 1000)));
+    if (achieved > peaks.flops) peaks = { ...peaks, flops: achieved };
+  }
+  const batches: BatchRow[] = measured.map((m, i) => batchRow(variants[i]!.batch, m, costs[i]!, weightBytes, peaks!));
+  const first = costs[0]!;
+  const firstTrace = measured[0]?.trace;
+  const bottleneck = measured.length && peaks ? diagnose({
+    batchSize: variants[0]!.batch,
+    latencyMs: measured[0]!.latencyMs.p50,
+    flops: first.flops, bytesMoved: first.bytesRead + first.bytesWritten, weightBytes,
+    peakFlops: peaks.flops, bandwidth: peaks.bandwidth, cacheBandwidth: peaks.cacheBandwidth, cacheBytes: peaks.cacheBytes,
+    workingSetBytes: weightBytes + first.activationBytes,
+    opShares: firstTrace?.opTypes.map((o) => ({ opType: o.opType, share: o.share })) ?? [],
+    kernelFraction: batches[0]!.kernelFraction,
+    throughputs: batches.map((b) => ({ batchSize: b.batchSize, throughput: b.throughput })),
+  }) : undefined;
+
+  return {
+    model: describeModel(model, source),
+    params, bytes, weightBytes,
+    staticBatchSize: variants[0]!.batch,
+    macs: first.macs, flops: first.flops, bytesMoved: first.bytesRead + first.bytesWritten, activationBytes: first.activationBytes,
+    opTypes: opTypeRows(first, measured[0]),
+    topNodes: nodeRows(first, measured[0]),
+    unknownOps: first.unknownOps,
+    staticNote: first.note,
+    batches,
+    peakMemoryBytes: Math.max(0, ...batches.map((b) => b.peakMemoryBytes)),
+    machine: {
+      cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, ort: ort.env.versions.node ?? '', platform: `${process.platform}/${process.arch}`,
+      peakFlops: peaks?.flops ?? 0, bandwidth: peaks?.bandwidth ?? 0, cacheBandwidth: peaks?.cacheBandwidth ?? 0,
+    },
+    bottleneck,
+    settings: { provider, threads, runs, warmup, dynamic },
+  };
+}
+
+function resolveModel(m: ModelProto | string): { model: ModelProto; source: string; bytes: number } {
+  if (typeof m !== 'string') return { model: m, source: m.graph?.name ?? 'model', bytes: encodedSize(m) };
+  if (m.startsWith('zoo:')) {
+    const model = zooModel(m.slice(4));
+    return { model, source: m, bytes: encodedSize(model) };
+  }
+  const model = loadModel(m);
+  return { model, source: m, bytes: statSync(m).size + externalBytes(model, dirname(resolve(m))) };
+}
+
+function encodedSize(model: ModelProto): number {
+  return encodeModel(model).byteLength;
+}
+
+/** Sizes of the external data files the model's tensors name (each file counted once). */
+function externalBytes(model: ModelProto, dir: string): number {
+  const files = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    const loc = t.externalData.find((e) => e.key === 'location')?.value;
+    if (loc) files.add(join(dir, loc));
+  }
+  let total = 0;
+  for (const f of files) if (existsSync(f)) total += statSync(f).size;
+  return total;
+}
+
+function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: number, peaks: MachinePeaks): BatchRow {
+  const trace = m.trace;
+  // Kernel time per run over the mean measured latency: what is left is ORT dispatch and the JS binding.
+  const kernelMsPerRun = trace && trace.runs > 0 ? trace.kernelUs / trace.runs / 1000 : 0;
+  const kernelFraction = trace && trace.runs > 0 ? Math.min(1, kernelMsPerRun / m.latencyMs.mean) : 1;
+  const bytesMoved = cost.bytesRead + cost.bytesWritten;
+  const facts = {
+    batchSize: batch, latencyMs: m.latencyMs.p50, flops: cost.flops, bytesMoved, weightBytes,
+    peakFlops: peaks.flops, bandwidth: peaks.bandwidth, cacheBandwidth: peaks.cacheBandwidth, cacheBytes: peaks.cacheBytes,
+    workingSetBytes: weightBytes + cost.activationBytes, opShares: [], kernelFraction, throughputs: [],
+  };
+  return {
+    batchSize: batch,
+    latencyMs: m.latencyMs,
+    throughput: throughput(batch, m.latencyMs.mean),
+    peakMemoryBytes: m.memory.peakBytes,
+    sessionMemoryBytes: m.memory.sessionBytes,
+    sessionCreateMs: m.sessionCreateMs,
+    macs: cost.macs, flops: cost.flops, bytesMoved,
+    achievedFlops: m.latencyMs.p50 > 0 ? cost.flops / (m.latencyMs.p50 / 1000) : 0,
+    kernelFraction,
+    kind: diagnose(facts).kind,
+    opTimes: trace?.opTypes.map((o) => ({ opType: o.opType, share: o.share, timeMs: trace.runs ? o.totalUs / trace.runs / 1000 : 0 })) ?? [],
+  };
+}
+
+function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
+  const trace = m?.trace;
+  const rows = new Map<string, OpTypeRow>();
+  for (const o of cost.opTypes) rows.set(o.opType, { opType: o.opType, count: o.count, macs: o.macs, flops: o.flops, timeShare: 0, timeMs: 0 });
+  for (const t of trace?.opTypes ?? []) {
+    // ORT may replace ops with fused ones (FusedConv, FusedMatMul…): they get rows of their own.
+    const row = rows.get(t.opType) ?? { opType: t.opType, count: 0, macs: 0, flops: 0, timeShare: 0, timeMs: 0 };
+    row.timeShare = t.share;
+    row.timeMs = trace!.runs ? t.totalUs / trace!.runs / 1000 : 0;
+    rows.set(t.opType, row);
+  }
+  return [...rows.values()].sort((a, b) => b.timeShare - a.timeShare || b.macs - a.macs || b.count - a.count);
+}
+
+function nodeRows(cost: StaticCost, m: Measurement | undefined): NodeRow[] {
+  const byName = new Map(cost.nodes.map((n) => [n.name, n]));
+  const byOutput = new Map(cost.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  // ORT renames the nodes it rewrites: 'fused <name>' for fusions, '<output>_nchwc' for blocked layouts.
+  const match = (name: string, opType: string) => {
+    const base = name.replace(/^fused /, '').replace(/_nchwc$/, '');
+    const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
+    return s && (s.opType === opType || `Fused${s.opType}` === opType) ? s : undefined;
+  };
+  const traced = m?.trace?.nodes ?? [];
+  if (traced.length) {
+    return traced.slice(0, 20).map((t) => {
+      const s = match(t.name, t.opType);
+      return { name: t.name, opType: t.opType, macs: s?.macs, flops: s?.flops, timeShare: t.share };
+    });
+  }
+  return [...cost.nodes].sort((a, b) => b.macs - a.macs).slice(0, 20).map((n) => ({ name: n.name, opType: n.opType, macs: n.macs, flops: n.flops, timeShare: 0 }));
+}
+
+function describeModel(model: ModelProto, source: string): ProfileReport['model'] {
+  const g = model.graph!;
+  const inits = new Set(g.initializer.map((t) => t.name));
+  const vi = (v: ValueInfoProto) => ({
+    name: v.name ?? '',
+    elemType: dtypeName(v.type?.tensorType?.elemType),
+    shape: v.type?.tensorType?.shape?.dim.map((d) => d.dimValue ?? d.dimParam ?? '?') ?? [],
+  });
+  return {
+    source,
+    producer: model.producerName ? `${model.producerName}${model.producerVersion ? ` ${model.producerVersion}` : ''}` : undefined,
+    opsets: Object.fromEntries(model.opsetImport.map((o) => [o.domain || 'ai.onnx', o.version ?? 0])),
+    inputs: g.input.filter((i) => !inits.has(i.name)).map(vi),
+    outputs: g.output.map(vi),
+    nodes: g.node.length,
+  };
+}
+
+function positive(n: number, what: string, min: number): number {
+  if (!Number.isInteger(n) || n < min) throw badInput(`${what} must be an integer >= ${min}, got ${n}`);
+  return n;
+}
+
+function toMap<V>(m: Map<string, V> | Record<string, V> | undefined): Map<string, V> {
+  if (m === undefined) return new Map();
+  return m instanceof Map ? new Map(m) : new Map(Object.entries(m));
+}
