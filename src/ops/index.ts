@@ -5,6 +5,7 @@
 import { activationOps } from './activation.js';
 import { convOps } from './conv.js';
 import { elementwiseOps } from './elementwise.js';
+import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
 import { normOps } from './norm.js';
 import { poolOps } from './pool.js';
@@ -14,7 +15,7 @@ import { registerOps } from './registry.js';
 import { tensorOps } from './tensor.js';
 
 export const builtinOps = [
-  ...elementwiseOps, ...activationOps, ...matmulOps, ...convOps, ...poolOps, ...normOps, ...reduceRules, ...tensorOps, ...quantOps,
+  ...elementwiseOps, ...activationOps, ...matmulOps, ...convOps, ...poolOps, ...normOps, ...reduceRules, ...tensorOps, ...quantOps, ...lossOps,
 ];
 
 registerOps(builtinOps);

@@ -4,7 +4,7 @@
  */
 import { DataType } from '../ir/dtype.js';
 import type { OpContext, OpRule, ValueType } from './types.js';
-import { broadcast, fail, hasInput, input, normAxis, perElementCost, shapeStr } from './util.js';
+import { broadcast, fail, hasInput, input, ioBytes, normAxis, numel, perElementCost, shapeStr } from './util.js';
 
 /** Checks a per-axis or blocked scale against the input shape. */
 function checkScale(ctx: OpContext): void {
@@ -84,4 +84,45 @@ const qlinearGlobalPool: OpRule = {
   cost: perElementCost(1),
 };
 
-export const quantOps: OpRule[] = [quantize, dequantize, msQuantize, msDequantize, dynamicQuantize, qlinearBinary, qlinearUnary, qlinearGlobalPool];
+/** QGemm(A, a_scale, a_zp, B, b_scale, b_zp, C?, y_scale?, y_zp?): quantized output with y_scale, else float. */
+const qgemm: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['QGemm'],
+  infer: (ctx) => {
+    const a = input(ctx, 0).shape;
+    const b = input(ctx, 3).shape;
+    const elemType = hasInput(ctx, 7) ? (hasInput(ctx, 8) ? input(ctx, 8).elemType : input(ctx, 0).elemType) : input(ctx, 1).elemType;
+    if (!a || !b) return [{ elemType }];
+    if (a.length !== 2 || b.length !== 2) fail(`QGemm needs 2-D A and B, got ${shapeStr(a)} and ${shapeStr(b)}`);
+    const m = ctx.attr.int('transA', 0) ? a[1]! : a[0]!;
+    const n = ctx.attr.int('transB', 0) ? b[0]! : b[1]!;
+    return [{ elemType, shape: [m, n] }];
+  },
+  cost: (ctx, outputs) => {
+    const a = ctx.inputs[0]?.shape;
+    const k = a?.[ctx.attr.int('transA', 0) ? 0 : 1];
+    const macs = numel(outputs[0]) * (typeof k === 'number' ? k : 1);
+    return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
+  },
+};
+
+/** QLinearConcat(y_scale, y_zp, x0, s0, z0, x1, s1, z1, …): Concat of the x's along `axis`. */
+const qlinearConcat: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['QLinearConcat'],
+  infer: (ctx) => {
+    const xs = ctx.node.input.map((_, i) => i).filter((i) => i >= 2 && (i - 2) % 3 === 0).map((i) => input(ctx, i));
+    const elemType = xs[0]?.elemType ?? fail('QLinearConcat needs at least one input');
+    if (xs.some((t) => !t.shape)) return [{ elemType }];
+    const r = xs[0]!.shape!.length;
+    const axis = normAxis(ctx.attr.int('axis', 0), r);
+    const dims = xs.map((t) => t.shape![axis]!);
+    const sum = dims.every((d): d is number => typeof d === 'number') ? dims.reduce((p, d) => p + d, 0) : ctx.freshDim();
+    return [{ elemType, shape: xs[0]!.shape!.map((d, i) => (i === axis ? sum : d)) }];
+  },
+  cost: perElementCost(2),
+};
+
+export const quantOps: OpRule[] = [
+  quantize, dequantize, msQuantize, msDequantize, dynamicQuantize, qlinearBinary, qlinearUnary, qlinearGlobalPool, qgemm, qlinearConcat,
+];

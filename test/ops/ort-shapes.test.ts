@@ -318,6 +318,31 @@ const cases: Case[] = [
       ];
     },
   },
+  {
+    name: 'com.microsoft QGemm and QLinearConcat',
+    extraOpsets: { 'com.microsoft': 1 },
+    inputs: { a: { type: DataType.UINT8, dims: [3, 4] } },
+    build: (b, { a }) => {
+      const s = b.floatInit('s', [], [0.1]);
+      const z = b.initializer('z', DataType.UINT8, [], Uint8Array.of(2));
+      const wb = b.initializer('wb', DataType.UINT8, [5, 4], Uint8Array.from({ length: 20 }, (_, i) => i));
+      const bias = b.initializer('bias', DataType.INT32, [5], Int32Array.of(1, 2, 3, 4, 5));
+      return [
+        b.op('QGemm', [a!, s, z, wb, s, z, bias, s, z], { transB: 1 }, { domain: 'com.microsoft' }),
+        b.op('QGemm', [a!, s, z, wb, s, z], { transB: 1 }, { domain: 'com.microsoft' }),
+        b.op('QLinearConcat', [s, z, a!, s, z, a!, s, z], { axis: 1 }, { domain: 'com.microsoft' }),
+      ];
+    },
+  },
+  {
+    name: 'SoftmaxCrossEntropyLoss and NegativeLogLikelihoodLoss',
+    inputs: { x: { type: F, dims: [3, 5, 2] }, y: { type: I64, dims: [3, 2], data: [0, 1, 4, 2, 3, 0] } },
+    build: (b, { x, y }) => [
+      ...b.opN('SoftmaxCrossEntropyLoss', [x!, y!], 2),
+      b.op('SoftmaxCrossEntropyLoss', [x!, y!], { reduction: 'none' }),
+      b.op('NegativeLogLikelihoodLoss', [x!, y!], { reduction: 'sum' }),
+    ],
+  },
 ];
 
 for (const c of cases) test(c.name, () => check(c));
