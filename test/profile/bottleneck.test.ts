@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADVICE, diagnose, type BottleneckFacts } from '../../src/profile/bottleneck.js';
+
+const base: BottleneckFacts = {
+  batchSize: 1, latencyMs: 10, flops: 1e9, bytesMoved: 1e7, weightBytes: 4e6,
+  peakFlops: 1e11, bandwidth: 1e10, opShares: [], kernelFraction: 0.95, throughputs: [],
+};
+
+test('compute-bound: intensity above balance, near the roofline; MatMul share drives int8 advice', () => {
+  const b = diagnose({ ...base, opShares: [{ opType: 'MatMul', share: 0.8 }, { opType: 'Add', share: 0.2 }] });
+  assert.equal(b.kind, 'compute');
+  assert.equal(b.arithmeticIntensity, 100);
+  assert.equal(b.machineBalance, 10);
+  assert.equal(b.rooflineMs, 10);
+  assert.equal(b.efficiency, 1);
+  assert.equal(b.advice[0]!.id, 'int8-dynamic');
+  // 80% of kernel time × 95% in kernels = 76% of the run, sped up 2x: 1 / (0.24 + 0.38).
+  assert.ok(Math.abs(b.advice[0]!.expectedSpeedup - 1 / (1 - 0.76 + 0.76 / 2)) < 1e-9);
+  assert.match(b.advice[0]!.reason, /MatMul take 80% of kernel time/);
+  assert.deepEqual(b.dominantOps.map((o) => o.opType), ['MatMul', 'Add']);
+});
+
+test('memory-bound: intensity below balance; weight-byte advice sized from the weight share of bytes', () => {
+  const b = diagnose({ ...base, flops: 1e7, latencyMs: 2, opShares: [{ opType: 'Conv', share: 0.1 }] });
+  assert.equal(b.kind, 'memory');
+  const ids = b.advice.map((a) => a.id);
+  assert.deepEqual(ids.slice(0, 2), ['int8-weights', 'fp16-weights']);
+  // bytes 1e7 → 1e7 - 0.75·4e6 = 7e6 on 95% of the run.
+  const k = 1e7 / 7e6;
+  assert.ok(Math.abs(b.advice[0]!.expectedSpeedup - 1 / (0.05 + 0.95 / k)) < 1e-9);
+  assert.ok(!ids.includes('int8-static'), 'Conv at 10% is under the rule threshold');
+});
+
+test('a working set that fits in cache is judged against the cache bandwidth', () => {
+  const facts = { ...base, flops: 5e7, latencyMs: 2, cacheBandwidth: 1e11, cacheBytes: 1 << 20 };
+  assert.equal(diagnose({ ...facts, workingSetBytes: 1 << 24 }).kind, 'memory');
+  const inCache = diagnose({ ...facts, workingSetBytes: 1 << 19 });
+  assert.equal(inCache.bandwidthUsed, 'cache');
+  assert.equal(inCache.kind, 'compute');
+});
+
+test('overhead-bound: far above the roofline, or mostly outside kernels; batching gain is the measured one', () => {
+  const slow = diagnose({ ...base, latencyMs: 200, throughputs: [{ batchSize: 1, throughput: 100 }, { batchSize: 8, throughput: 450 }],
+    opShares: [{ opType: 'Reshape', share: 0.3 }, { opType: 'Add', share: 0.3 }, { opType: 'MatMul', share: 0.4 }] });
+  assert.equal(slow.kind, 'overhead');
+  assert.equal(slow.advice[0]!.id, 'batch');
+  assert.equal(slow.advice[0]!.expectedSpeedup, 4.5);
+  assert.ok(slow.advice.some((a) => a.id === 'fuse'));
+  assert.equal(diagnose({ ...base, kernelFraction: 0.3 }).kind, 'overhead');
+});
+
+test('without a static cost the verdict is unknown but trace advice still applies', () => {
+  const b = diagnose({ ...base, flops: 0, bytesMoved: 0, opShares: [{ opType: 'Conv', share: 0.9 }] });
+  assert.equal(b.kind, 'unknown');
+  assert.equal(b.advice[0]!.id, 'int8-static');
+});
+
+test('the advice table is data: every rule has a command and a reason', () => {
+  for (const r of ADVICE) {
+    assert.ok(r.command.startsWith('hone '), r.id);
+    assert.ok(r.why.length > 20, r.id);
+  }
+  assert.equal(new Set(ADVICE.map((r) => r.id)).size, ADVICE.length);
+});

@@ -1,0 +1,108 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+import { saveModel } from '../../src/ir/model.js';
+import { tinyMlp, twoInputs, unknownOpModel } from '../runtime/helpers.js';
+
+let dir = '';
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hone-profile-cli-'));
+  saveModel(tinyMlp(), join(dir, 'mlp.onnx'));
+  saveModel(twoInputs(), join(dir, 'two.onnx'));
+  saveModel(unknownOpModel(), join(dir, 'unknown-op.onnx'));
+  writeFileSync(join(dir, 'text.onnx'), 'this is not a model\n');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function hone(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, isTTY: false });
+  return { code, stdout, stderr };
+}
+
+const quick = ['--runs', '2', '--warmup', '1', '--threads', '1'];
+
+test('profile --json prints one JSON object with the documented fields', async () => {
+  const { code, stdout, stderr } = await hone('profile', join(dir, 'mlp.onnx'), '--json', '--batch-sizes', '1,2', ...quick);
+  assert.equal(code, 0, stderr);
+  assert.equal(stdout.trim().split('\n').length, 1);
+  const r = JSON.parse(stdout);
+  assert.equal(r.params, 640);
+  assert.ok(r.bytes > 2560);
+  assert.equal(r.macs, 640);
+  for (const o of r.opTypes) assert.deepEqual(['opType', 'count', 'macs', 'timeShare'].filter((k) => !(k in o)), []);
+  assert.deepEqual(r.batches.map((b: { batchSize: number }) => b.batchSize), [1, 2]);
+  for (const b of r.batches) {
+    assert.ok(b.latencyMs.p50 <= b.latencyMs.p90 && b.latencyMs.p90 <= b.latencyMs.p99);
+    assert.ok(b.throughput > 0);
+  }
+  assert.equal(typeof r.peakMemoryBytes, 'number');
+  assert.ok(['compute', 'memory', 'overhead'].includes(r.bottleneck.kind));
+  assert.ok(Array.isArray(r.bottleneck.advice));
+  assert.ok(r.machine.peakFlops > 0 && r.machine.bandwidth > 0);
+});
+
+test('profile prints tables, and --html writes a self-contained report', async () => {
+  const html = join(dir, 'report.html');
+  const { code, stdout, stderr } = await hone('profile', 'zoo:lenet5', '--html', html, '--batch-sizes', '1', ...quick);
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^model\s+zoo:lenet5/);
+  assert.match(stdout, /batch\s+p50 ms\s+p90 ms\s+p99 ms/);
+  assert.match(stdout, /verdict\s+\w+-bound at batch 1/);
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /^<!doctype html>/);
+  assert.ok((page.match(/<svg /g) ?? []).length >= 3, 'time share, MACs and latency charts');
+  assert.doesNotMatch(page, /<script|<link|src=|href=|url\(/i);
+});
+
+test('--help has working examples', async () => {
+  const { code, stdout } = await hone('profile', '--help');
+  assert.equal(code, 0);
+  assert.match(stdout, /hone profile zoo:lenet5/);
+});
+
+test('every bad input is one line on stderr and exit 2', async () => {
+  const cases: [string[], RegExp][] = [
+    [[join(dir, 'missing.onnx')], /cannot read .*missing\.onnx: no such file/],
+    [[join(dir, 'text.onnx')], /not a valid ONNX model|not an ONNX model/],
+    [[join(dir, 'unknown-op.onnx')], /no kernel for op 'FrobnicateTensor'/],
+    [[join(dir, 'mlp.onnx'), '--shape', 'x:1x16'], /--shape 'x:1x16' is not NAME=DIMS/],
+    [[join(dir, 'mlp.onnx'), '--shape', 'y=1x16'], /--shape names 'y', but the model's inputs are: x/],
+    [[join(dir, 'mlp.onnx'), '--dim', 'batch'], /--dim 'batch' is not NAME=N/],
+    [[join(dir, 'two.onnx')], /input 'ids' has symbolic dim 'seq'; pass --dim seq=N/],
+    [[join(dir, 'mlp.onnx'), '--provider', 'tpu'], /provider 'tpu' is not supported/],
+    [[join(dir, 'mlp.onnx'), '--batch-sizes', '1,x'], /--batch-sizes '1,x' is not a comma-separated list/],
+    [[join(dir, 'mlp.onnx'), '--runs', '0'], /--runs must be an integer >= 1/],
+    [[join(dir, 'mlp.onnx'), '--bogus'], /Unknown option '--bogus'.*hone profile --help/],
+    [[], /profile needs exactly one MODEL/],
+    [['zoo:nosuchmodel'], /nosuchmodel/],
+  ];
+  for (const [args, re] of cases) {
+    const { code, stdout, stderr } = await hone('profile', ...quick, ...args);
+    assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+    assert.equal(stdout, '');
+    assert.match(stderr, /^hone: [^\n]+\n$/, args.join(' '));
+    assert.match(stderr, re, args.join(' '));
+  }
+});
+
+test('the CLI as a child process: exit code 0 and JSON on stdout', () => {
+  const bins: [string, string[]][] = [[process.execPath, ['--import', 'tsx', 'src/cli/bin.ts']]];
+  // The built CLI too, when `npm run build` has produced it (its worker is the compiled .js file).
+  if (existsSync('dist/cli/bin.js') && existsSync('dist/runtime/measure-worker.js')) bins.push([process.execPath, ['dist/cli/bin.js']]);
+  for (const [cmd, pre] of bins) {
+    const r = spawnSync(cmd, [...pre, 'profile', 'zoo:mlp', '--json', '--batch-sizes', '1,2', ...quick], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, `${pre.join(' ')}: ${r.stderr}`);
+    const report = JSON.parse(r.stdout);
+    assert.deepEqual(report.batches.map((b: { batchSize: number }) => b.batchSize), [1, 2]);
+    assert.ok(report.macs > 0);
+    const bad = spawnSync(cmd, [...pre, 'profile', 'nope.onnx'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^hone: cannot read nope\.onnx: no such file; check the path\n$/);
+  }
+});

@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { profileModel } from '../../src/profile/profile.js';
+import type { MachinePeaks } from '../../src/runtime/peaks.js';
+import { HoneError } from '../../src/errors.js';
+import { tinyMlp } from '../runtime/helpers.js';
+
+// Fixed peaks keep these tests from measuring the machine (that has its own test in test/runtime).
+const peaks: MachinePeaks = { flops: 5e10, bandwidth: 5e9, cacheBandwidth: 3e10, cacheBytes: 1 << 20, key: 'test' };
+const quick = { runs: 3, warmup: 1, profileRuns: 2, threads: 1, peaks };
+
+test('profileModel: static cost, per-batch latency, trace shares and a verdict', async () => {
+  const r = await profileModel(tinyMlp(), { ...quick, batchSizes: [1, 2] });
+  assert.equal(r.params, 16 * 32 + 32 * 4);
+  assert.equal(r.weightBytes, 4 * r.params);
+  assert.equal(r.staticBatchSize, 1);
+  assert.equal(r.macs, 16 * 32 + 32 * 4);
+  assert.equal(r.flops, 2 * r.macs + 32, 'MatMul MACs as 2 FLOPs, plus one per Relu element');
+  const mm = r.opTypes.find((o) => o.opType === 'MatMul');
+  assert.ok(mm && mm.count === 2 && mm.macs === 640);
+  assert.deepEqual(r.batches.map((b) => b.batchSize), [1, 2]);
+  assert.equal(r.batches[1]!.macs, 2 * 640);
+  for (const b of r.batches) {
+    const l = b.latencyMs;
+    assert.ok(l.p50 > 0 && l.p50 <= l.p90 && l.p90 <= l.p99, JSON.stringify(l));
+    assert.ok(Math.abs(b.throughput - (b.batchSize * 1000) / l.mean) < 1e-6);
+    assert.ok(b.kernelFraction > 0 && b.kernelFraction <= 1);
+    assert.ok(Math.abs(b.opTimes.reduce((a, o) => a + o.share, 0) - 1) < 1e-9);
+  }
+  assert.ok(Math.abs(r.opTypes.reduce((a, o) => a + o.timeShare, 0) - 1) < 1e-9);
+  assert.equal(r.peakMemoryBytes, Math.max(...r.batches.map((b) => b.peakMemoryBytes)));
+  assert.ok(r.bottleneck && ['compute', 'memory', 'overhead'].includes(r.bottleneck.kind));
+  assert.ok(r.bottleneck.advice.every((a, i, all) => i === 0 || all[i - 1]!.expectedSpeedup >= a.expectedSpeedup), 'ranked by gain');
+  assert.equal(r.machine.peakFlops >= peaks.flops, true);
+  assert.deepEqual(r.model.inputs, [{ name: 'x', elemType: 'float', shape: ['batch', 16] }]);
+});
+
+test('a fixed batch dim is rewritten by graph edit for other batch sizes', async () => {
+  const r = await profileModel(tinyMlp(1), { ...quick, profileRuns: 0, batchSizes: [1, 3] });
+  assert.deepEqual(r.batches.map((b) => [b.batchSize, b.macs]), [[1, 640], [3, 1920]]);
+  assert.equal(r.opTypes.every((o) => o.timeShare === 0), true, 'no trace with profileRuns 0');
+  const d = await profileModel(tinyMlp(4), { dynamic: false });
+  assert.equal(d.staticBatchSize, 4, 'the default batch is the model’s own');
+});
+
+test('--no-dynamic: static numbers only, nothing run', async () => {
+  const r = await profileModel('zoo:mlp', { dynamic: false });
+  assert.equal(r.batches.length, 0);
+  assert.equal(r.bottleneck, undefined);
+  assert.equal(r.peakMemoryBytes, 0);
+  assert.ok(r.macs > 0 && r.params > 0 && r.bytes > 0);
+  assert.equal(r.model.source, 'zoo:mlp');
+});
+
+test('profile options are validated', async () => {
+  await assert.rejects(profileModel(tinyMlp(), { runs: 0 }), (e: unknown) => e instanceof HoneError && /runs must be an integer >= 1/.test(e.message));
+  await assert.rejects(profileModel(tinyMlp(), { batchSizes: [0] }), (e: unknown) => e instanceof HoneError && /batch size must be/.test(e.message));
+  await assert.rejects(profileModel(tinyMlp(), { provider: 'tpu', dynamic: false }), /provider 'tpu' is not supported/);
+});
