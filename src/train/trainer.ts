@@ -1,0 +1,422 @@
+/**
+ * The trainer: one ONNX Runtime session runs the training-step graph (forward, loss, backward); the
+ * optimizer updates parameters in place in JS. Parameters live in Float32Arrays that the session reads
+ * as inputs each step, batches are copied into reused buffers, gradients land in preallocated outputs —
+ * no per-step allocation beyond ORT's own.
+ */
+import * as ort from 'onnxruntime-node';
+import { HoneError, badInput } from '../errors.js';
+import { valueInfo } from '../ir/builder.js';
+import { DataType } from '../ir/dtype.js';
+import type { GraphProto, ModelProto } from '../ir/proto.js';
+import { floatTensor } from '../ir/tensor.js';
+import { GradEmitter } from '../ops/grad/index.js';
+import { createSession } from '../runtime/index.js';
+import { permutation, sampleSize, split, type ArrayTensor, type Dataset } from '../data/dataset.js';
+import { buildTrainingGraph, defaultOpset, type TrainingGraph } from './autodiff.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { appendLoss, labelsType, type LossSpec } from './losses.js';
+import { clipGradNorm, createOptimizer, type OptimizerSpec } from './optimizers.js';
+import { createSchedule, type ScheduleSpec } from './schedules.js';
+import { staticTypes, valueInfoType } from './shapes.js';
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  optimizer?: OptimizerSpec;
+  /** Base learning rate (default 1e-3). */
+  lr?: number;
+  schedule?: ScheduleSpec;
+  warmupSteps?: number;
+  loss?: LossSpec;
+  /** Seeds the shuffling (and the validation split). Same seed, same trajectory. */
+  seed?: number;
+  /** Fraction of the training data held out for validation (early stopping, plateau schedule). */
+  validationSplit?: number;
+  test?: Dataset;
+  clipNorm?: number;
+  /** Stop when validation loss has not improved by minDelta for `patience` epochs. */
+  earlyStopping?: { patience: number; minDelta?: number };
+  checkpointDir?: string;
+  /** Continue from the checkpoint in `checkpointDir` when there is one. */
+  resume?: boolean;
+  frozen?: string[];
+  trainable?: string[];
+  /** k for top-k accuracy (default 5; reported only when there are more than k classes). */
+  topK?: number;
+  /** ORT intra-op threads (default 2). */
+  threads?: number;
+  /** Stop after this many steps per epoch (quick runs). */
+  maxStepsPerEpoch?: number;
+  onEpoch?: (record: EpochRecord) => void;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  samplesPerSec: number;
+  etaSec: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  lr: number;
+  trainLoss: number;
+  trainAccuracy?: number;
+  trainTopK?: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  testLoss?: number;
+  testAccuracy?: number;
+  testTopK?: number;
+  samplesPerSec: number;
+  seconds: number;
+}
+
+export interface StepTiming {
+  steps: number;
+  /** Milliseconds in session.run (forward + backward), the optimizer, and batch assembly. */
+  graphMs: number;
+  optimizerMs: number;
+  dataMs: number;
+}
+
+export interface TrainResult {
+  /** The inference model with trained weights: same inputs and outputs as the original. */
+  model: ModelProto;
+  epochs: number;
+  history: EpochRecord[];
+  trainLoss: number;
+  trainAccuracy?: number;
+  testLoss?: number;
+  testAccuracy?: number;
+  samplesPerSec: number;
+  timing: StepTiming;
+  stopped: 'completed' | 'early-stopping';
+}
+
+/** Trains `model` on `data`; returns the trained inference model and the metrics. */
+export async function train(model: ModelProto, data: Dataset, opts: TrainOptions): Promise<TrainResult> {
+  const loss: LossSpec = opts.loss ?? { kind: 'cross-entropy' };
+  const seed = opts.seed ?? 0;
+  const batch = opts.batchSize;
+  if (!Number.isInteger(batch) || batch < 1) throw badInput(`batch size must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw badInput(`epochs must be a positive integer, got ${opts.epochs}`);
+
+  const tg = buildTrainingGraph(model, { loss, frozen: opts.frozen, trainable: opts.trainable });
+  const prepared = prepareData(model, tg, data, loss, 'the training data');
+  const test = opts.test ? prepareData(model, tg, opts.test, loss, 'the test data') : undefined;
+  let trainSet = prepared;
+  let valSet: Dataset | undefined;
+  if (opts.validationSplit) {
+    if (!(opts.validationSplit > 0 && opts.validationSplit < 1)) throw badInput(`validation split must be in (0, 1), got ${opts.validationSplit}`);
+    [trainSet, valSet] = split(prepared, opts.validationSplit, seed + 7919);
+  }
+  if (trainSet.size < batch) throw badInput(`the training data has ${trainSet.size} samples, fewer than one batch of ${batch}; lower --batch-size`);
+  const classes = checkLabels(tg, loss, [trainSet, valSet, test]);
+
+  const threads = opts.threads ?? 2;
+  const session = await createSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, batch), { intraOpThreads: threads });
+  const evalGraph = buildEvalModel(model, tg, loss);
+  const evalSession = await createSession(evalGraph, { intraOpThreads: threads });
+
+  const params = tg.params.map((p) => Float32Array.from(p.init));
+  const optimizer = createOptimizer(opts.optimizer ?? { kind: 'adam' }, params.map((p) => p.length));
+  const schedule = createSchedule(opts.schedule ?? { kind: 'constant' }, opts.lr ?? 1e-3, opts.warmupSteps ? { steps: opts.warmupSteps } : undefined);
+
+  let startEpoch = 0;
+  let step = 0;
+  let history: EpochRecord[] = [];
+  let bestVal = Infinity;
+  let badEpochs = 0;
+  if (opts.resume && opts.checkpointDir) {
+    const ck = loadCheckpoint(opts.checkpointDir);
+    if (ck) {
+      const names = tg.params.map((p) => `${p.name}:${p.init.length}`).join(',');
+      if (ck.meta.params.map((p) => `${p.name}:${p.size}`).join(',') !== names) {
+        throw badInput(`the checkpoint in ${opts.checkpointDir} was written for a different model (its parameters differ); resume with the same model or use a new --checkpoint folder`);
+      }
+      if (ck.meta.seed !== seed) throw badInput(`the checkpoint was written with seed ${ck.meta.seed}, this run uses ${seed}; resume with --seed ${ck.meta.seed}`);
+      ck.params.forEach((p, i) => params[i]!.set(p));
+      optimizer.loadState(ck.optimizer);
+      schedule.loadState(ck.meta.schedule);
+      startEpoch = ck.meta.epoch;
+      step = ck.meta.step;
+      history = ck.meta.trainer.history as EpochRecord[];
+      bestVal = ck.meta.trainer.bestValLoss ?? Infinity;
+      badEpochs = ck.meta.trainer.badEpochs;
+    }
+  }
+
+  // Feeds and fetches are built once; each step rewrites the buffers they view.
+  const feeds: Record<string, ort.Tensor> = {};
+  const batchBufs = tg.dataInputs.map((name) => {
+    const src = trainSet.features[name]!;
+    const buf = new Float32Array(batch * sampleSize(src));
+    feeds[name] = new ort.Tensor('float32', buf, [batch, ...src.dims.slice(1)]);
+    return { src: src.data as Float32Array, per: sampleSize(src), buf };
+  });
+  const labelPer = sampleSize(trainSet.labels);
+  const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(batch * labelPer) : new Float32Array(batch * labelPer);
+  feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [batch, ...trainSet.labels.dims.slice(1)]);
+  tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
+  const grads = tg.params.map((p) => new Float32Array(p.init.length));
+  const fetches: Record<string, ort.Tensor> = {};
+  tg.params.forEach((p, i) => { fetches[p.grad] = new ort.Tensor('float32', grads[i]!, p.dims); });
+  const lossOut = new Float32Array(1);
+  fetches[tg.lossName] = new ort.Tensor('float32', lossOut, []);
+  const predName = tg.outputs[0]!;
+  const wantsAccuracy = classes !== undefined;
+  let pred: Float32Array | undefined;
+  if (wantsAccuracy) {
+    pred = new Float32Array(batch * classes);
+    fetches[predName] = new ort.Tensor('float32', pred, [batch, classes]);
+  }
+
+  const timing: StepTiming = { steps: 0, graphMs: 0, optimizerMs: 0, dataMs: 0 };
+  const stepsPerEpoch = Math.min(Math.floor(trainSet.size / batch), opts.maxStepsPerEpoch ?? Infinity);
+  const topK = opts.topK ?? 5;
+  let stopped: TrainResult['stopped'] = 'completed';
+  let last: EpochRecord | undefined = history[history.length - 1];
+  const labels = trainSet.labels.data;
+  for (let epoch = startEpoch; epoch < opts.epochs; epoch++) {
+    const order = permutation(trainSet.size, seed * 1_000_003 + epoch);
+    const t0 = performance.now();
+    let lossSum = 0;
+    let correct = 0;
+    let correctK = 0;
+    let lr = schedule.lr(step);
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const ta = performance.now();
+      for (let i = 0; i < batch; i++) {
+        const idx = order[s * batch + i]!;
+        for (const b of batchBufs) b.buf.set(b.src.subarray(idx * b.per, (idx + 1) * b.per), i * b.per);
+        if (labelPer === 1) labelBuf[i] = labels[idx]!;
+        else (labelBuf as Float32Array).set((labels as Float32Array).subarray(idx * labelPer, (idx + 1) * labelPer), i * labelPer);
+      }
+      const tb = performance.now();
+      await session.run(feeds, fetches);
+      const tc = performance.now();
+      const l = lossOut[0]!;
+      if (!Number.isFinite(l)) {
+        throw new HoneError(`the loss became ${l} at epoch ${epoch + 1}, step ${step + 1}; lower the learning rate (--lr) or clip gradients (--clip-norm)${opts.checkpointDir ? `; the last good checkpoint in ${opts.checkpointDir} is kept` : ''}`, 2);
+      }
+      lossSum += l;
+      if (pred) {
+        const [c, ck] = countCorrect(pred, labelBuf as BigInt64Array, batch, classes!, topK);
+        correct += c;
+        correctK += ck;
+      }
+      lr = schedule.lr(step);
+      if (opts.clipNorm) clipGradNorm(grads, opts.clipNorm);
+      optimizer.step(params, grads, lr);
+      step++;
+      const td = performance.now();
+      timing.dataMs += tb - ta;
+      timing.graphMs += tc - tb;
+      timing.optimizerMs += td - tc;
+      timing.steps++;
+      if (opts.onProgress && (s % 10 === 9 || s === stepsPerEpoch - 1)) {
+        const elapsed = (td - t0) / 1000;
+        const sps = ((s + 1) * batch) / elapsed;
+        const remaining = (opts.epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - s - 1);
+        opts.onProgress({ epoch: epoch + 1, epochs: opts.epochs, step: s + 1, steps: stepsPerEpoch, loss: lossSum / (s + 1), samplesPerSec: sps, etaSec: (remaining * batch) / sps });
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const n = stepsPerEpoch * batch;
+    const rec: EpochRecord = {
+      epoch: epoch + 1, step, lr, trainLoss: lossSum / stepsPerEpoch, samplesPerSec: n / seconds, seconds,
+    };
+    if (wantsAccuracy) {
+      rec.trainAccuracy = correct / n;
+      if (classes! > topK) rec.trainTopK = correctK / n;
+    }
+    if (valSet) {
+      const v = await evaluate(evalSession, tg, valSet, params, classes, topK);
+      rec.valLoss = v.loss;
+      rec.valAccuracy = v.accuracy;
+    }
+    if (test) {
+      const v = await evaluate(evalSession, tg, test, params, classes, topK);
+      rec.testLoss = v.loss;
+      rec.testAccuracy = v.accuracy;
+      if (v.topK !== undefined && classes! > topK) rec.testTopK = v.topK;
+    }
+    schedule.observe(rec.valLoss ?? rec.trainLoss);
+    history.push(rec);
+    last = rec;
+    opts.onEpoch?.(rec);
+    let stop = false;
+    if (opts.earlyStopping && rec.valLoss !== undefined) {
+      if (rec.valLoss < bestVal - (opts.earlyStopping.minDelta ?? 0)) { bestVal = rec.valLoss; badEpochs = 0; } else if (++badEpochs >= opts.earlyStopping.patience) stop = true;
+    }
+    if (opts.checkpointDir) {
+      saveCheckpoint(opts.checkpointDir, {
+        epoch: epoch + 1, step, seed, schedule: schedule.state(),
+        trainer: { bestValLoss: Number.isFinite(bestVal) ? bestVal : null, badEpochs, history },
+      }, tg.params.map((p) => p.name), params, optimizer.state());
+    }
+    if (stop) { stopped = 'early-stopping'; break; }
+  }
+  if (!last) throw badInput(`nothing left to train: the checkpoint already covers ${startEpoch} epochs; raise --epochs to continue`);
+  const trained = exportTrained(model, tg, params);
+  const totalSec = (timing.graphMs + timing.optimizerMs + timing.dataMs) / 1000;
+  return {
+    model: trained, epochs: last.epoch, history,
+    trainLoss: last.trainLoss, trainAccuracy: last.trainAccuracy, testLoss: last.testLoss, testAccuracy: last.testAccuracy,
+    samplesPerSec: timing.steps ? (timing.steps * batch) / totalSec : last.samplesPerSec,
+    timing, stopped,
+  };
+}
+
+/** Top-1 and top-k correct counts for a batch of logits. */
+function countCorrect(pred: Float32Array, labels: BigInt64Array, n: number, k: number, topK: number): [number, number] {
+  let c1 = 0;
+  let ck = 0;
+  for (let i = 0; i < n; i++) {
+    const row = i * k;
+    const y = Number(labels[i]);
+    const target = pred[row + y]!;
+    let above = 0;
+    for (let j = 0; j < k; j++) if (pred[row + j]! > target) above++;
+    if (above === 0) c1++;
+    if (above < topK) ck++;
+  }
+  return [c1, ck];
+}
+
+/** Loss and accuracy over a whole dataset, in batches, with the current parameters. */
+async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, ds: Dataset, params: Float32Array[], classes: number | undefined, topK: number) {
+  const chunk = 500;
+  const feeds: Record<string, ort.Tensor> = {};
+  tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
+  let lossSum = 0;
+  let c1 = 0;
+  let ck = 0;
+  for (let start = 0; start < ds.size; start += chunk) {
+    const m = Math.min(chunk, ds.size - start);
+    for (const name of tg.dataInputs) {
+      const f = ds.features[name]!;
+      const per = sampleSize(f);
+      feeds[name] = new ort.Tensor('float32', (f.data as Float32Array).subarray(start * per, (start + m) * per), [m, ...f.dims.slice(1)]);
+    }
+    const lp = sampleSize(ds.labels);
+    const ld = ds.labels.data;
+    feeds[tg.labelsName] = ld instanceof BigInt64Array
+      ? new ort.Tensor('int64', ld.subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)])
+      : new ort.Tensor('float32', (ld as Float32Array).subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)]);
+    const r = await session.run(feeds);
+    lossSum += (r[tg.lossName]!.data as Float32Array)[0]! * m;
+    if (classes !== undefined) {
+      const [a, b] = countCorrect(r[tg.outputs[0]!]!.data as Float32Array, (ld as BigInt64Array).subarray(start, start + m), m, classes, topK);
+      c1 += a;
+      ck += b;
+    }
+  }
+  return { loss: lossSum / ds.size, accuracy: classes !== undefined ? c1 / ds.size : undefined, topK: classes !== undefined ? ck / ds.size : undefined };
+}
+
+/**
+ * Checks and converts the data before any training: every model input has a feature array whose
+ * per-sample element count matches the input's static dims (reshaped to them), features become
+ * float32, class-index labels become int64.
+ */
+function prepareData(model: ModelProto, tg: TrainingGraph, ds: Dataset, loss: LossSpec, what: string): Dataset {
+  const graph = model.graph!;
+  const features: Record<string, ArrayTensor> = {};
+  for (const name of tg.dataInputs) {
+    const f = ds.features[name] ?? (tg.dataInputs.length === 1 ? ds.features['input'] ?? Object.values(ds.features)[0] : undefined);
+    if (!f) throw badInput(`${what} has no array for model input '${name}'; name the array after the input`);
+    const t = valueInfoType(graph.input.find((i) => i.name === name)!);
+    if (t && t.elemType !== DataType.FLOAT) throw badInput(`model input '${name}' is not float32; Hone trains models with float32 inputs`);
+    const per = t?.shape?.slice(1);
+    let dims = f.dims;
+    if (per && per.every((d) => typeof d === 'number')) {
+      const want = (per as number[]).reduce((a, b) => a * b, 1);
+      if (want !== sampleSize(f)) {
+        throw badInput(`${what}: input '${name}' expects samples of shape [${per.join(', ')}] (${want} values) but the data has [${f.dims.slice(1).join(', ')}] (${sampleSize(f)}); give data matching the model's input`);
+      }
+      dims = [f.dims[0]!, ...(per as number[])];
+    }
+    const data = f.data instanceof Float32Array ? f.data : Float32Array.from(f.data as ArrayLike<number>);
+    features[name] = { data, dims };
+  }
+  let labels = ds.labels;
+  if (loss.kind === 'cross-entropy' && (loss.target ?? 'indices') === 'indices' && !(labels.data instanceof BigInt64Array)) {
+    const src = labels.data as ArrayLike<number>;
+    const out = new BigInt64Array(src.length);
+    for (let i = 0; i < src.length; i++) {
+      if (!Number.isInteger(src[i])) throw badInput(`${what}: label ${i} is ${src[i]}, not a class index; give integer labels`);
+      out[i] = BigInt(src[i]!);
+    }
+    labels = { data: out, dims: labels.dims };
+  } else if (!(labels.data instanceof BigInt64Array) && !(labels.data instanceof Float32Array)) {
+    labels = { data: Float32Array.from(labels.data as ArrayLike<number>), dims: labels.dims };
+  }
+  return { features, labels, size: ds.size };
+}
+
+/** The class count for index labels (from the prediction's static shape), after checking every label is in range. */
+function checkLabels(tg: TrainingGraph, loss: LossSpec, sets: (Dataset | undefined)[]): number | undefined {
+  const types = staticTypes(tg.model.graph!, defaultOpset(tg.model));
+  const shape = types.types.get(tg.outputs[0]!)?.shape;
+  const k = shape?.length === 2 && typeof shape[1] === 'number' ? shape[1] : undefined;
+  if (loss.kind !== 'cross-entropy' || (loss.target ?? 'indices') !== 'indices') return undefined;
+  if (k === undefined) return undefined;
+  for (const ds of sets) {
+    if (!ds) continue;
+    const y = ds.labels.data as BigInt64Array;
+    for (let i = 0; i < y.length; i++) {
+      if (y[i]! < 0n || y[i]! >= BigInt(k)) throw badInput(`label ${y[i]} (sample ${i}) is out of range for a model with ${k} classes; labels must be 0..${k - 1}`);
+    }
+  }
+  return k;
+}
+
+/** The training model with its data and labels inputs fixed to the batch size, so ORT plans static shapes. */
+function fixBatch(model: ModelProto, dataInputs: string[], labels: string, batch: number): ModelProto {
+  const graph = model.graph!;
+  const fixed = new Set([...dataInputs, labels]);
+  const input = graph.input.map((vi) => {
+    const dims = vi.type?.tensorType?.shape?.dim;
+    if (!fixed.has(vi.name!) || !dims || dims.length === 0) return vi;
+    return { ...vi, type: { ...vi.type, tensorType: { ...vi.type!.tensorType, shape: { dim: [{ dimValue: batch }, ...dims.slice(1)] } } } };
+  });
+  return { ...model, graph: { ...graph, input } };
+}
+
+/** Forward + loss only, parameters as inputs: for validation and test metrics with the current weights. */
+function buildEvalModel(model: ModelProto, tg: TrainingGraph, loss: LossSpec): ModelProto {
+  const src = model.graph!;
+  const opset = defaultOpset(model);
+  const trained = new Set(tg.params.map((p) => p.name));
+  const graph: GraphProto = {
+    ...src, node: [...src.node], initializer: src.initializer.filter((t) => !trained.has(t.name!)),
+    input: [...src.input.filter((i) => !trained.has(i.name!)), ...tg.params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims))],
+    output: [...src.output], valueInfo: [...src.valueInfo],
+  };
+  const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.input.map((i) => i.name!), ...src.initializer.map((t) => t.name!)]);
+  const types = staticTypes(src, opset);
+  const predShape = types.types.get(tg.outputs[0]!)?.shape;
+  const lt = labelsType(loss, predShape);
+  graph.input.push(valueInfo(tg.labelsName, lt.elemType, lt.shape));
+  const emit = new GradEmitter(taken, opset, 'loss');
+  const value = appendLoss(emit, loss, tg.outputs[0]!, tg.labelsName, predShape?.length);
+  graph.node.push(...emit.nodes, { input: [value], output: [tg.lossName], opType: 'Identity', name: 'loss_identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
+  graph.initializer.push(...emit.initializers);
+  graph.output.unshift(valueInfo(tg.lossName, DataType.FLOAT, []));
+  return { ...model, graph };
+}
+
+/** The original model with its trained initializers replaced by the trained values. */
+export function exportTrained(model: ModelProto, tg: TrainingGraph, params: Float32Array[]): ModelProto {
+  const byName = new Map(tg.params.map((p, i) => [p.name, floatTensor(p.name, p.dims, Float32Array.from(params[i]!))]));
+  const graph = model.graph!;
+  return { ...model, graph: { ...graph, initializer: graph.initializer.map((t) => byName.get(t.name!) ?? t) } };
+}
