@@ -1,0 +1,17 @@
+/** Hone's tuner: define-by-run studies, samplers, pruners and storages (Optuna's model, in TypeScript). */
+export { createStudy, loadStudy, Study, dominates, type CreateStudyOptions, type Objective, type OptimizeOptions } from './study.js';
+export { Trial, TrialPruned } from './trial.js';
+export { validateDistribution, validateSearchSpace, contains } from './distributions.js';
+export type { Direction, Distribution, ParamValue, TrialState, FrozenTrial, StudySummary } from './types.js';
+export type { Storage } from './storage/storage.js';
+export { InMemoryStorage } from './storage/memory.js';
+export type { Sampler, StudyView } from './samplers/base.js';
+export { RandomSampler } from './samplers/random.js';
+export { TPESampler, type TPEOptions } from './samplers/tpe.js';
+export { NSGAIISampler, type NSGAIIOptions } from './samplers/nsga2.js';
+export { Rng } from './samplers/rng.js';
+export type { Pruner } from './pruners/base.js';
+export { NopPruner } from './pruners/base.js';
+export { MedianPruner, PercentilePruner, type PercentilePrunerOptions } from './pruners/percentile.js';
+export { SuccessiveHalvingPruner, type SuccessiveHalvingOptions } from './pruners/successive-halving.js';
+export { HyperbandPruner, type HyperbandOptions } from './pruners/hyperband.js';

@@ -1,0 +1,196 @@
+import type { Distribution, ParamValue } from '../types.js';
+import { logGaussMass, logPhi, truncnormPpf } from './normal.js';
+import type { Rng } from './rng.js';
+
+/**
+ * Optuna's Parzen estimator for TPE: a mixture of product kernels (one per observation, plus a prior
+ * kernel), truncated normals for numbers (discretized on a step grid) and smoothed one-hot weights for
+ * categories. Works in the transformed space: log scales are logged, categories are indices.
+ */
+
+/** One parameter in the transformed space. `step` 0 = continuous. */
+export type Spec = { kind: 'cat'; n: number } | { kind: 'num'; low: number; high: number; step: number };
+
+export interface ParzenParameters {
+  considerPrior: boolean;
+  priorWeight: number;
+  considerMagicClip: boolean;
+  considerEndpoints: boolean;
+  multivariate: boolean;
+  weights: (n: number) => number[];
+}
+
+export function specOf(d: Distribution): Spec {
+  if (d.type === 'categorical') return { kind: 'cat', n: d.choices.length };
+  const step = d.step ?? 0;
+  if (d.log) {
+    // Log-scaled ints: a continuous kernel over the half-step-widened range, rounded afterwards (as Optuna).
+    if (step) return { kind: 'num', low: Math.log(d.low - step / 2), high: Math.log(d.high + step / 2), step: 0 };
+    return { kind: 'num', low: Math.log(d.low), high: Math.log(d.high), step: 0 };
+  }
+  return { kind: 'num', low: d.low, high: d.high, step };
+}
+
+/** External value → transformed number. */
+export function transformValue(d: Distribution, v: ParamValue): number {
+  if (d.type === 'categorical') {
+    const i = d.choices.findIndex((c) => c === v);
+    return i < 0 ? 0 : i;
+  }
+  return d.log ? Math.log(v as number) : (v as number);
+}
+
+/** Transformed number → external value on the distribution's grid. */
+export function untransformValue(d: Distribution, x: number): ParamValue {
+  if (d.type === 'categorical') return d.choices[Math.min(d.choices.length - 1, Math.max(0, Math.round(x)))]!;
+  let v = d.log ? Math.exp(x) : x;
+  const step = d.step;
+  if (step) v = d.low + Math.round((v - d.low) / step) * step;
+  v = Math.min(d.high, Math.max(d.low, v));
+  if (d.type === 'int') v = Math.round(v);
+  else if (step) v = Number(v.toPrecision(15));
+  return v;
+}
+
+type Dim =
+  | { kind: 'cat'; probs: Float64Array[] }
+  | { kind: 'num'; mus: Float64Array; sigmas: Float64Array; logMass: Float64Array; low: number; high: number; step: number };
+
+export class ParzenEstimator {
+  readonly weights: Float64Array;
+  private readonly logWeights: Float64Array;
+  private readonly dims: Dim[];
+
+  /** `observations[i][j]`: transformed value of parameter j in observation i. */
+  constructor(observations: number[][], specs: Spec[], p: ParzenParameters, predeterminedWeights?: number[]) {
+    const n = observations.length;
+    let w = predeterminedWeights ? [...predeterminedWeights] : p.weights(n);
+    if (n === 0) w = [1];
+    else if (p.considerPrior) w.push(p.priorWeight);
+    const total = w.reduce((a, b) => a + b, 0);
+    this.weights = Float64Array.from(w, (x) => x / total);
+    this.logWeights = this.weights.map(Math.log);
+    this.dims = specs.map((s, j) => {
+      const col = observations.map((o) => o[j]!);
+      return s.kind === 'cat' ? categoricalDim(col, s.n, p) : numericalDim(col, s, p, specs.length);
+    });
+  }
+
+  /** `count` draws, transformed space. */
+  sample(rng: Rng, count: number): number[][] {
+    const out: number[][] = [];
+    for (let i = 0; i < count; i++) {
+      const k = rng.choice(this.weights);
+      out.push(
+        this.dims.map((d) => {
+          if (d.kind === 'cat') return rng.choice(d.probs[k]!);
+          const mu = d.mus[k]!;
+          const sigma = d.sigmas[k]!;
+          const lo = d.low - d.step / 2;
+          const hi = d.high + d.step / 2;
+          const x = mu + sigma * truncnormPpf(rng.random(), (lo - mu) / sigma, (hi - mu) / sigma);
+          if (!d.step) return Math.min(d.high, Math.max(d.low, x));
+          return Math.min(d.high, Math.max(d.low, d.low + Math.round((x - d.low) / d.step) * d.step));
+        }),
+      );
+    }
+    return out;
+  }
+
+  /** Log density (log probability mass on step grids and categories) of each transformed point. */
+  logPdf(xs: number[][]): Float64Array {
+    const K = this.weights.length;
+    const out = new Float64Array(xs.length);
+    const acc = new Float64Array(K);
+    for (let i = 0; i < xs.length; i++) {
+      const x = xs[i]!;
+      acc.set(this.logWeights);
+      for (let j = 0; j < this.dims.length; j++) {
+        const d = this.dims[j]!;
+        const xj = x[j]!;
+        if (d.kind === 'cat') {
+          for (let k = 0; k < K; k++) acc[k]! += Math.log(d.probs[k]![xj]!);
+        } else if (!d.step) {
+          const inside = xj >= d.low && xj <= d.high;
+          for (let k = 0; k < K; k++) {
+            const s = d.sigmas[k]!;
+            acc[k]! += inside ? logPhi((xj - d.mus[k]!) / s) - Math.log(s) - d.logMass[k]! : -Infinity;
+          }
+        } else {
+          const lower = d.low - d.step / 2;
+          const upper = d.high + d.step / 2;
+          const xl = Math.max(xj - d.step / 2, lower);
+          const xu = Math.min(xj + d.step / 2, upper);
+          for (let k = 0; k < K; k++) {
+            const s = d.sigmas[k]!;
+            const m = d.mus[k]!;
+            acc[k]! += logGaussMass((xl - m) / s, (xu - m) / s) - d.logMass[k]!;
+          }
+        }
+      }
+      let max = -Infinity;
+      for (let k = 0; k < K; k++) if (acc[k]! > max) max = acc[k]!;
+      if (max === -Infinity) {
+        out[i] = -Infinity;
+        continue;
+      }
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += Math.exp(acc[k]! - max);
+      out[i] = Math.log(sum) + max;
+    }
+    return out;
+  }
+}
+
+function categoricalDim(obs: number[], nChoices: number, p: ParzenParameters): Dim {
+  if (obs.length === 0) return { kind: 'cat', probs: [new Float64Array(nChoices).fill(1 / nChoices)] };
+  const nKernels = obs.length + (p.considerPrior ? 1 : 0);
+  const probs: Float64Array[] = [];
+  for (let k = 0; k < nKernels; k++) {
+    const row = new Float64Array(nChoices).fill(p.priorWeight / nKernels);
+    if (k < obs.length) row[obs[k]!]! += 1;
+    const s = row.reduce((a, b) => a + b, 0);
+    for (let c = 0; c < nChoices; c++) row[c]! /= s;
+    probs.push(row);
+  }
+  return { kind: 'cat', probs };
+}
+
+/** Kernel centers are the observations; bandwidths follow Optuna's rules (Scott-like when multivariate). */
+function numericalDim(obs: number[], s: Extract<Spec, { kind: 'num' }>, p: ParzenParameters, nParams: number): Dim {
+  const { low, high, step } = s;
+  const n = obs.length;
+  const considerPrior = p.considerPrior || n === 0;
+  const range = high - low + step;
+  let sigmas: number[];
+  if (p.multivariate) {
+    const sigma = 0.2 * Math.max(n, 1) ** (-1 / (nParams + 4)) * range;
+    sigmas = obs.map(() => sigma);
+  } else {
+    // Distance to the farther neighbour among the sorted centres (prior centre included) and the range ends.
+    const mus = considerPrior ? [...obs, 0.5 * (low + high)] : [...obs];
+    const order = mus.map((_, i) => i).sort((a, b) => mus[a]! - mus[b]!);
+    const ends = [low - step / 2, ...order.map((i) => mus[i]!), high + step / 2];
+    const sorted = new Array<number>(mus.length);
+    for (let i = 0; i < mus.length; i++) sorted[i] = Math.max(ends[i + 1]! - ends[i]!, ends[i + 2]! - ends[i + 1]!);
+    if (!p.considerEndpoints && ends.length >= 4) {
+      sorted[0] = ends[2]! - ends[1]!;
+      sorted[sorted.length - 1] = ends[ends.length - 2]! - ends[ends.length - 3]!;
+    }
+    const byIndex = new Array<number>(mus.length);
+    order.forEach((orig, rank) => (byIndex[orig] = sorted[rank]!));
+    sigmas = byIndex.slice(0, n);
+  }
+  const maxSigma = range;
+  const minSigma = p.considerMagicClip ? range / Math.min(100, 1 + n + (considerPrior ? 1 : 0)) : 1e-12;
+  sigmas = sigmas.map((x) => Math.min(maxSigma, Math.max(minSigma, x)));
+  const mus = [...obs];
+  if (considerPrior) {
+    mus.push(0.5 * (low + high));
+    sigmas.push(range);
+  }
+  const lo = low - step / 2;
+  const hi = high + step / 2;
+  const logMass = Float64Array.from(mus, (m, k) => logGaussMass((lo - m) / sigmas[k]!, (hi - m) / sigmas[k]!));
+  return { kind: 'num', mus: Float64Array.from(mus), sigmas: Float64Array.from(sigmas), logMass, low, high, step };
+}

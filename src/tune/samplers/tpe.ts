@@ -1,0 +1,246 @@
+import { badInput } from '../../errors.js';
+import type { Distribution, FrozenTrial, ParamValue } from '../types.js';
+import {
+  constraintViolation,
+  hasConstraints,
+  intersectionSearchSpace,
+  lastStep,
+  lossValues,
+  type Sampler,
+  type StudyView,
+} from './base.js';
+import { crowdingDistance, nonDominatedRanks } from './nsga2.js';
+import { ParzenEstimator, specOf, transformValue, untransformValue, type ParzenParameters } from './parzen.js';
+import { sampleUniform } from './random.js';
+import { Rng } from './rng.js';
+
+export interface TPEOptions {
+  seed?: number;
+  /** Random trials before TPE starts. Default 10. */
+  nStartupTrials?: number;
+  /** Candidates drawn from l(x) per sample; the one maximizing l(x)/g(x) wins. Default 24. */
+  nEiCandidates?: number;
+  /** Joint kernels over the intersection search space (Optuna ≥ 4's recommended setting). Default true. */
+  multivariate?: boolean;
+  /** Decompose conditional spaces into groups of parameters that appear together (needs multivariate). Default false. */
+  group?: boolean;
+  /** Treat running trials as the worst (for parallel workers). Default false. */
+  constantLiar?: boolean;
+  considerPrior?: boolean;
+  priorWeight?: number;
+  considerMagicClip?: boolean;
+  considerEndpoints?: boolean;
+  /** Size of the "good" set from the number of finished trials. Default min(ceil(0.1·n), 25). */
+  gamma?: (n: number) => number;
+  /** Kernel weights by age (oldest first). Default: flat for the newest 25, a ramp before. */
+  weights?: (n: number) => number[];
+}
+
+export function defaultGamma(n: number): number {
+  return Math.min(Math.ceil(0.1 * n), 25);
+}
+
+export function defaultWeights(n: number): number[] {
+  if (n === 0) return [];
+  if (n < 25) return new Array<number>(n).fill(1);
+  const ramp = linspace(1 / n, 1, n - 25);
+  return [...ramp, ...new Array<number>(25).fill(1)];
+}
+
+/**
+ * Tree-structured Parzen Estimator, following Optuna's TPESampler: finished trials are split into a
+ * "below" (best γ(n)) and an "above" set, a Parzen estimator is fitted to each, and of `nEiCandidates`
+ * draws from the below-estimator l the one maximizing log l(x) − log g(x) is chosen.
+ */
+export class TPESampler implements Sampler {
+  private readonly rng: Rng;
+  private readonly nStartupTrials: number;
+  private readonly nEiCandidates: number;
+  private readonly multivariate: boolean;
+  private readonly group: boolean;
+  private readonly constantLiar: boolean;
+  private readonly gamma: (n: number) => number;
+  private readonly parzen: ParzenParameters;
+  private groups: Record<string, Distribution>[] = [];
+  private groupCursor = 0;
+
+  constructor(opts: TPEOptions = {}) {
+    this.rng = new Rng(opts.seed);
+    this.nStartupTrials = opts.nStartupTrials ?? 10;
+    this.nEiCandidates = opts.nEiCandidates ?? 24;
+    this.multivariate = opts.multivariate ?? true;
+    this.group = opts.group ?? false;
+    this.constantLiar = opts.constantLiar ?? false;
+    this.gamma = opts.gamma ?? defaultGamma;
+    this.parzen = {
+      considerPrior: opts.considerPrior ?? true,
+      priorWeight: opts.priorWeight ?? 1,
+      considerMagicClip: opts.considerMagicClip ?? true,
+      considerEndpoints: opts.considerEndpoints ?? false,
+      multivariate: this.multivariate,
+      weights: opts.weights ?? defaultWeights,
+    };
+    if (this.group && !this.multivariate) throw badInput('TPE: group=true needs multivariate=true');
+    if (this.parzen.considerPrior && !(this.parzen.priorWeight > 0)) throw badInput('TPE: priorWeight must be > 0');
+    if (!(this.nEiCandidates >= 1)) throw badInput('TPE: nEiCandidates must be ≥ 1');
+  }
+
+  inferRelativeSearchSpace(study: StudyView): Record<string, Distribution> {
+    if (!this.multivariate) return {};
+    if (!this.group) return intersectionSearchSpace(study.trials);
+    this.updateGroups(study.trials);
+    const union: Record<string, Distribution> = {};
+    for (const g of this.groups) for (const [name, d] of Object.entries(g)) if (!isSingleValued(d)) union[name] = d;
+    return union;
+  }
+
+  sampleRelative(study: StudyView, trial: FrozenTrial, space: Record<string, Distribution>): Record<string, ParamValue> {
+    if (Object.keys(space).length === 0) return {};
+    if (this.finishedCount(study) < this.nStartupTrials) return {};
+    if (!this.group) return this.sample(study, trial, space);
+    const out: Record<string, ParamValue> = {};
+    for (const g of this.groups) {
+      const sub: Record<string, Distribution> = {};
+      for (const name of Object.keys(g).sort()) if (space[name]) sub[name] = space[name];
+      if (Object.keys(sub).length) Object.assign(out, this.sample(study, trial, sub));
+    }
+    return out;
+  }
+
+  sampleIndependent(study: StudyView, trial: FrozenTrial, name: string, d: Distribution): ParamValue {
+    if (this.finishedCount(study) < this.nStartupTrials) return sampleUniform(this.rng, d);
+    return this.sample(study, trial, { [name]: d })[name]!;
+  }
+
+  private finishedCount(study: StudyView): number {
+    let n = 0;
+    for (const t of study.trials) if (t.state === 'complete' || t.state === 'pruned') n++;
+    return n;
+  }
+
+  private sample(study: StudyView, trial: FrozenTrial, space: Record<string, Distribution>): Record<string, ParamValue> {
+    const trials = study.trials.filter(
+      (t) => t.state === 'complete' || t.state === 'pruned' || (this.constantLiar && t.state === 'running' && t.id !== trial.id),
+    );
+    const n = trials.filter((t) => t.state !== 'running').length;
+    const [below, above] = splitTrials(study, trials, this.gamma(n), hasConstraints(study));
+    const names = Object.keys(space);
+    const specs = names.map((k) => specOf(space[k]!));
+    const observe = (ts: FrozenTrial[]) =>
+      ts.filter((t) => names.every((k) => k in t.params)).map((t) => names.map((k) => transformValue(space[k]!, t.params[k]!)));
+    const mpeBelow = new ParzenEstimator(observe(below), specs, this.parzen);
+    const mpeAbove = new ParzenEstimator(observe(above), specs, this.parzen);
+    const candidates = mpeBelow.sample(this.rng, this.nEiCandidates);
+    const lb = mpeBelow.logPdf(candidates);
+    const la = mpeAbove.logPdf(candidates);
+    let best = 0;
+    let bestScore = -Infinity;
+    for (let i = 0; i < candidates.length; i++) {
+      const score = lb[i]! - la[i]!;
+      if (score > bestScore) {
+        bestScore = score;
+        best = i;
+      }
+    }
+    const out: Record<string, ParamValue> = {};
+    names.forEach((k, j) => (out[k] = untransformValue(space[k]!, candidates[best]![j]!)));
+    return out;
+  }
+
+  /** Optuna's group decomposition: split groups so each holds parameters that always occur together. */
+  private updateGroups(trials: readonly FrozenTrial[]): void {
+    for (; this.groupCursor < trials.length; this.groupCursor++) {
+      const t = trials[this.groupCursor]!;
+      if (t.state === 'running' || t.state === 'waiting') break;
+      if (t.state === 'fail') continue;
+      let keys = new Set(Object.keys(t.distributions));
+      const next: Record<string, Distribution>[] = [];
+      for (const g of this.groups) {
+        const gk = Object.keys(g);
+        next.push(Object.fromEntries(gk.filter((k) => keys.has(k)).map((k) => [k, g[k]!])));
+        next.push(Object.fromEntries(gk.filter((k) => !keys.has(k)).map((k) => [k, g[k]!])));
+        keys = new Set([...keys].filter((k) => !(k in g)));
+      }
+      next.push(Object.fromEntries([...keys].map((k) => [k, t.distributions[k]!])));
+      this.groups = next.filter((g) => Object.keys(g).length > 0);
+    }
+  }
+}
+
+/**
+ * Optuna's _split_trials: the best `nBelow` go below — complete trials by value (multi-objective: by
+ * non-domination rank, ties broken by crowding distance), then pruned trials by (last step, value),
+ * then infeasible ones by total violation. Running trials (constant liar) always go above.
+ */
+export function splitTrials(
+  study: StudyView,
+  trials: FrozenTrial[],
+  nBelow: number,
+  constraintsEnabled: boolean,
+): [FrozenTrial[], FrozenTrial[]] {
+  const complete: FrozenTrial[] = [];
+  const pruned: FrozenTrial[] = [];
+  const running: FrozenTrial[] = [];
+  const infeasible: FrozenTrial[] = [];
+  for (const t of trials) {
+    if (t.state === 'running') running.push(t);
+    else if (constraintsEnabled && constraintViolation(t) > 0) infeasible.push(t);
+    else if (t.state === 'complete') complete.push(t);
+    else if (t.state === 'pruned') pruned.push(t);
+  }
+  const [bc, ac] = splitComplete(study, complete, nBelow);
+  nBelow = Math.max(0, nBelow - bc.length);
+  const [bp, ap] = splitBy(pruned, nBelow, (t) => prunedScore(study, t));
+  nBelow = Math.max(0, nBelow - bp.length);
+  const [bi, ai] = splitBy(infeasible, nBelow, (t) => [constraintViolation(t)]);
+  const byNumber = (a: FrozenTrial, b: FrozenTrial) => a.number - b.number;
+  return [[...bc, ...bp, ...bi].sort(byNumber), [...ac, ...ap, ...ai, ...running].sort(byNumber)];
+}
+
+function splitComplete(study: StudyView, trials: FrozenTrial[], nBelow: number): [FrozenTrial[], FrozenTrial[]] {
+  if (study.directions.length === 1) return splitBy(trials, nBelow, (t) => [lossValues(study, t.values!)[0]!]);
+  if (nBelow <= 0) return [[], trials];
+  const losses = trials.map((t) => lossValues(study, t.values!));
+  const ranks = nonDominatedRanks(losses);
+  const chosen = new Set<number>();
+  for (let r = 0; chosen.size < nBelow; r++) {
+    const front = ranks.map((rk, i) => (rk === r ? i : -1)).filter((i) => i >= 0);
+    if (front.length === 0) break;
+    if (chosen.size + front.length <= nBelow) front.forEach((i) => chosen.add(i));
+    else {
+      const cd = crowdingDistance(front.map((i) => losses[i]!));
+      const order = front.map((i, k) => [i, cd[k]!] as const).sort((a, b) => b[1] - a[1]);
+      for (const [i] of order.slice(0, nBelow - chosen.size)) chosen.add(i);
+    }
+  }
+  return [trials.filter((_, i) => chosen.has(i)), trials.filter((_, i) => !chosen.has(i))];
+}
+
+function prunedScore(study: StudyView, t: FrozenTrial): number[] {
+  const step = lastStep(t);
+  if (step === undefined) return [1, 0];
+  const v = t.intermediateValues[step]!;
+  if (Number.isNaN(v)) return [-step, Infinity];
+  return [-step, study.directions[0] === 'maximize' ? -v : v];
+}
+
+/** Stable sort by a lexicographic key, then cut at n. */
+function splitBy(trials: FrozenTrial[], n: number, key: (t: FrozenTrial) => number[]): [FrozenTrial[], FrozenTrial[]] {
+  const keyed = trials.map((t, i) => ({ t, k: key(t), i }));
+  keyed.sort((a, b) => {
+    for (let j = 0; j < a.k.length; j++) if (a.k[j] !== b.k[j]) return a.k[j]! < b.k[j]! ? -1 : 1;
+    return a.i - b.i;
+  });
+  const sorted = keyed.map((x) => x.t);
+  return [sorted.slice(0, n), sorted.slice(n)];
+}
+
+function isSingleValued(d: Distribution): boolean {
+  return d.type === 'categorical' ? d.choices.length === 1 : d.low === d.high;
+}
+
+function linspace(a: number, b: number, n: number): number[] {
+  if (n <= 0) return [];
+  if (n === 1) return [a];
+  return Array.from({ length: n }, (_, i) => a + ((b - a) * i) / (n - 1));
+}
