@@ -1,5 +1,7 @@
 import type { Command } from './command.js';
 import { profileCommand } from './commands/profile.js';
+import { studyCommand } from './commands/study.js';
+import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
-export const commands: Command[] = [profileCommand];
+export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand];

@@ -161,6 +161,8 @@ export function storageConformance(name: string, make: () => Promise<StorageFixt
       assert.equal(retry.number, 5);
       assert.deepEqual(retry.params, { x: 0.75 });
       assert.equal(retry.systemAttrs.retried_from, t.number);
+      assert.equal(retry.systemAttrs.retry_count, 1);
+      assert.deepEqual(retry.systemAttrs.fixed_params, { x: 0.75 });
       assert.equal((await s.getTrial(t.id)).systemAttrs.retried_by, retry.number);
       // The retry took the failed trial's place: the budget is still full.
       assert.equal(await createTrialWithinBudget(s, id, 5), undefined);

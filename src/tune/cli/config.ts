@@ -28,6 +28,7 @@ import type { Direction, Distribution, ParamValue } from '../types.js';
  *     cwd: .                       # relative to this file (default: its folder)
  *     timeout: 300                 # per trial, seconds
  *     env: { EPOCHS: "3" }
+ *   # or: objective: { bench: branin, delay: 0.1 }   (a benchmark that takes 0.1 s per trial)
  */
 export interface TuneConfig {
   study: string;
@@ -46,7 +47,8 @@ export interface TuneConfig {
 
 export type ObjectiveSpec =
   | { kind: 'command'; command: string; cwd: string; env: Record<string, string>; timeoutS?: number }
-  | { kind: 'bench'; name: BenchName };
+  /** `delayS` makes a benchmark behave like an expensive objective (for trying workers and heartbeats). */
+  | { kind: 'bench'; name: BenchName; delayS?: number };
 
 export const SAMPLERS = ['random', 'grid', 'qmc', 'tpe', 'gp', 'cmaes', 'nsga2'] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
@@ -120,6 +122,9 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
   }
 
   const directions = parseDirections(overrides.direction ?? c.direction, c.directions, src);
+  if (objective.kind === 'bench' && directions.join() !== 'minimize') {
+    throw badInput(`bench:${objective.name} is minimized; drop direction(s) from ${src} or set direction: minimize`);
+  }
   const sampler = parseNamed(overrides.sampler ?? c.sampler ?? 'tpe', 'sampler', SAMPLERS, src);
   const seed = overrides.seed ?? optionalNumber(c.seed, 'seed', src, { int: true, min: 0 }) ?? optionalNumber(sampler.seed, 'sampler.seed', src, { int: true, min: 0 });
   const pruner = parseNamed(c.pruner ?? 'none', 'pruner', PRUNERS, src);
@@ -154,6 +159,12 @@ function parseObjective(v: unknown, src: string, baseDir: string): ObjectiveSpec
   }
   if (typeof v !== 'object' || Array.isArray(v)) throw badInput(`objective in ${src} must be a command mapping or bench:NAME`);
   const o = v as Record<string, unknown>;
+  if (o.bench !== undefined) {
+    for (const k of Object.keys(o)) if (!['bench', 'delay'].includes(k)) throw badInput(`unknown key 'objective.${k}' in ${src}; a bench objective knows bench and delay`);
+    const b = parseObjective(`bench:${String(o.bench)}`, src, baseDir);
+    const delayS = optionalNumber(o.delay, 'objective.delay', src, { min: 0 });
+    return delayS === undefined ? b : { ...b, delayS } as ObjectiveSpec;
+  }
   for (const k of Object.keys(o)) {
     if (!['command', 'cwd', 'env', 'timeout'].includes(k)) throw badInput(`unknown key 'objective.${k}' in ${src}; known: command, cwd, env, timeout`);
   }
@@ -275,4 +286,23 @@ function optionalString(v: unknown, what: string, src: string): string | undefin
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || !v) throw badInput(`'${what}' in ${src} must be a non-empty string`);
   return v;
+}
+
+/** `--resume` without a file: the stored config with the flags given now (trials, timeout, workers, sampler, seed). */
+export function applyOverrides(stored: TuneConfig, o: TuneOverrides): TuneConfig {
+  const src = 'the command line';
+  const c: TuneConfig = structuredClone(stored);
+  if (o.objective !== undefined || o.direction !== undefined) {
+    throw badInput('--resume continues a study as it was created; --objective and --direction cannot change it');
+  }
+  if (o.trials !== undefined) c.trials = o.trials;
+  if (o.timeoutS !== undefined) c.timeoutS = o.timeoutS;
+  if (o.workers !== undefined) c.workers = o.workers;
+  if (o.storage !== undefined) c.storage = o.storage;
+  if (o.sampler !== undefined && o.sampler !== c.sampler.name) {
+    const seed = c.sampler.seed;
+    c.sampler = { name: parseNamed(o.sampler, 'sampler', SAMPLERS, src).name, options: {}, ...(seed !== undefined ? { seed } : {}) };
+  }
+  if (o.seed !== undefined) c.sampler.seed = o.seed;
+  return c;
 }

@@ -26,20 +26,22 @@ export function countsAgainstBudget(t: FrozenTrial): boolean {
   return t.systemAttrs.retried_by === undefined;
 }
 
-/** The template of the retry of `failed`: same params, a pointer back, nothing else. */
+/**
+ * The template of the retry of `failed`: same params, fixed (`fixed_params`, as an enqueued trial), a
+ * pointer back, and how many retries led here.
+ */
 export function retryTemplate(failed: FrozenTrial): Partial<FrozenTrial> {
   return {
     state: 'waiting',
     params: failed.params,
     distributions: failed.distributions,
     userAttrs: {},
-    systemAttrs: { ...fixedParamsAttr(failed), retried_from: failed.number },
+    systemAttrs: {
+      fixed_params: failed.params,
+      retried_from: failed.number,
+      retry_count: Number(failed.systemAttrs.retry_count ?? 0) + 1,
+    },
   };
-}
-
-/** Samplers treat an enqueued trial's params as fixed; keep the marker the tuner core uses if it has one. */
-function fixedParamsAttr(failed: FrozenTrial): Record<string, unknown> {
-  return failed.systemAttrs.fixed_params !== undefined ? { fixed_params: failed.systemAttrs.fixed_params } : {};
 }
 
 const locks = new WeakMap<Storage, Promise<unknown>>();

@@ -1,0 +1,127 @@
+import { hostname } from 'node:os';
+import { HoneError, errorMessage } from '../../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { createTrialWithinBudget, retryFailedTrial } from '../storage/coordination.js';
+import { sleep } from '../storage/codec.js';
+import { loadStudy, type Objective, type Study } from '../study.js';
+import { TrialPruned } from '../trial.js';
+import type { TuneConfig } from './config.js';
+import { makePruner, makeSampler } from './factory.js';
+
+/**
+ * One worker of a study: ask, run the objective, tell, until the study's trial budget is spent or the
+ * deadline passes. Many workers (processes on one machine or many, or loops in one process) run the same
+ * study through its storage; none of them is special:
+ *
+ * - The budget is enforced by the storage: the only way a worker creates a trial is `createTrial`
+ *   wrapped by `withTrialBudget`, which is atomic, so a study of N trials never gets N+1.
+ * - Each running trial beats every `heartbeat.intervalS`. Before each ask, a worker fails the trials
+ *   silent for `heartbeat.graceS` (a worker that crashed or was killed) and, with `heartbeat.retries`,
+ *   enqueues a copy of each with the same params, which any worker then pops.
+ * - When the budget is spent a worker waits (polling) until no trial is running or waiting, so a crashed
+ *   worker's trial is still detected and retried.
+ */
+export interface WorkerOptions {
+  storage: Storage;
+  config: TuneConfig;
+  objective: Objective;
+  /** Makes this worker's sampler seed differ from the others'. */
+  workerIndex: number;
+  /** ms since epoch after which no trial starts. */
+  deadline: number;
+  /** Called after each trial this worker finished. */
+  onTrial?: () => void;
+}
+
+export interface WorkerResult {
+  /** Trials this worker finished (complete, pruned or failed). */
+  finished: number;
+}
+
+/** Thrown by a budgeted storage's createTrial when the study already has its trials. */
+export class BudgetSpent extends Error {
+  override readonly name = 'BudgetSpent';
+}
+
+export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
+  const { config } = o;
+  const budget = config.trials ?? Number.POSITIVE_INFINITY;
+  const study = await loadStudy({
+    name: config.study,
+    storage: withTrialBudget(o.storage, budget),
+    sampler: makeSampler(config.sampler, o.workerIndex),
+    pruner: makePruner(config.pruner),
+  });
+  const { intervalS, graceS, retries } = config.heartbeat;
+  const workerId = `${hostname()}:${process.pid}`;
+  const pollMs = Math.min(500, intervalS * 1000);
+  let finished = 0;
+  while (Date.now() < o.deadline) {
+    await reapStale(o.storage, study, graceS, retries);
+    let trial;
+    try {
+      trial = await study.ask();
+    } catch (e) {
+      if (!(e instanceof BudgetSpent)) throw e;
+      const open = await o.storage.getAllTrials(study.id, ['running', 'waiting']);
+      if (open.length === 0) break;
+      if (!open.some((t) => t.state === 'waiting')) await sleep(pollMs);
+      continue;
+    }
+    trial.setSystemAttr('worker', workerId);
+    const beat = setInterval(() => void o.storage.recordHeartbeat(trial.id).catch(() => undefined), intervalS * 1000);
+    try {
+      let result: number | number[];
+      try {
+        result = await o.objective(trial);
+      } catch (e) {
+        if (e instanceof TrialPruned) {
+          await study.tell(trial, 'pruned', { skipIfFinished: true });
+          continue;
+        }
+        await study.tell(trial, 'fail', { skipIfFinished: true, failReason: errorMessage(e) || String(e) });
+        // A HoneError means the setup is wrong (e.g. the search space), not this trial: stop.
+        if (e instanceof HoneError) throw e;
+        continue;
+      }
+      await study.tell(trial, result, { skipIfFinished: true });
+    } finally {
+      clearInterval(beat);
+      finished++;
+      o.onTrial?.();
+    }
+  }
+  return { finished };
+}
+
+/** Fails trials whose worker went silent; enqueues retries (up to `retries` per original trial). */
+async function reapStale(storage: Storage, study: Study, graceS: number, retries: number): Promise<void> {
+  const failed = await storage.failStaleTrials(study.id, graceS);
+  if (retries === 0) return;
+  for (const id of failed) {
+    const t = await storage.getTrial(id);
+    const attempt = Number(t.systemAttrs.retry_count ?? 0);
+    if (attempt < retries) await retryFailedTrial(storage, id);
+  }
+}
+
+/**
+ * `storage` with trial creation limited to `limit` trials in a study (see coordination.ts for what
+ * counts). Everything else passes through.
+ */
+export function withTrialBudget(storage: Storage, limit: number): Storage {
+  if (limit === Number.POSITIVE_INFINITY) return storage;
+  return new Proxy(storage, {
+    get(target, prop) {
+      if (prop === 'createTrial') {
+        return async (studyId: number, template?: Parameters<Storage['createTrial']>[1]) => {
+          const t = await createTrialWithinBudget(target, studyId, limit, { state: 'running', ...template });
+          if (!t) throw new BudgetSpent(`study has its ${limit} trials`);
+          return t;
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
