@@ -4,7 +4,7 @@
  * Only small tensors (≤ MAX_ELEMENTS) are evaluated, in JS numbers; nothing here rewrites the model
  * (graph-level folding is `fold.ts`).
  */
-import type { OpContext, ValueType } from '../ops/types.js';
+import type { Dim, OpContext, ValueType } from '../ops/types.js';
 import { shapeRange, sliceLength } from '../ops/tensor.js';
 import { DataType } from './dtype.js';
 import type { TensorProto } from './proto.js';
@@ -23,7 +23,7 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
   try {
     const v = fn(ctx, inputs, out.shape);
     if (!v || v.values.some((x) => Number.isNaN(x))) return undefined;
-    return [toTensor(v.dataType, out.shape, v.values)];
+    return [numbersTensor(v.dataType, out.shape, v.values)];
   } catch {
     return undefined; // an input is not a plain number tensor, or something else unusual: leave it unknown
   }
@@ -41,7 +41,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MIN = -(2n ** 63n);
 
 /** A tensor of `values`; int64 values beyond the int64 range (INT64_MAX read as a double) are clamped. */
-function toTensor(dataType: number, dims: number[], values: number[]): TensorProto {
+export function numbersTensor(dataType: number, dims: number[], values: number[]): TensorProto {
   const Ctor = arrayCtor(dataType) as unknown as { new (n: number): TypedArray };
   const out = new Ctor(values.length);
   const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
@@ -203,4 +203,84 @@ function reduceAll(op: (a: number, b: number) => number, init: number): Folder {
     if (!x || x.dims.length !== 1 || numElements(outDims) !== 1) return undefined;
     return { dataType: x.dataType, values: [x.values.reduce(op, init)] };
   };
+}
+
+/**
+ * Elements of a small integer output in terms of dims, when some are symbolic (Shape of a ['batch', 3]
+ * value, Gather/Slice/Concat of such lists, and arithmetic that leaves a symbol unchanged). Arithmetic
+ * on a symbol otherwise gives a fresh symbol, which is stored once so that every user sees the same one.
+ */
+export function foldSymbolic(ctx: OpContext, outputs: ValueType[]): Dim[] | undefined {
+  if ((ctx.node.domain ?? '') !== '' && ctx.node.domain !== 'ai.onnx') return undefined;
+  const out = outputs[0];
+  if (!out?.shape || out.shape.length > 1 || (out.elemType !== DataType.INT64 && out.elemType !== DataType.INT32)) return undefined;
+  const elems = (i: number): Dim[] | undefined => {
+    const name = ctx.node.input[i];
+    if (!name) return undefined;
+    const c = ctx.constant(i);
+    if (c) return c.dims.length <= 1 && numElements(c.dims) <= MAX_ELEMENTS ? tensorNumbers(c) : undefined;
+    return ctx.symbolicValue?.(i);
+  };
+  const op = ctx.node.opType;
+  switch (op) {
+    case 'Shape': {
+      const s = ctx.inputs[0]?.shape;
+      if (!s) return undefined;
+      const [a, b] = shapeRange(ctx, s.length);
+      return s.slice(a, b);
+    }
+    case 'Identity': case 'Reshape': case 'Squeeze': case 'Unsqueeze': case 'Flatten': case 'Cast':
+      return elems(0);
+    case 'Concat': {
+      const parts = ctx.node.input.map((_, i) => elems(i));
+      return parts.every((p) => p !== undefined) ? parts.flat() : undefined;
+    }
+    case 'Gather': {
+      const x = elems(0);
+      const idx = ctx.constant(1) && tensorNumbers(ctx.constant(1)!);
+      if (!x || !idx) return undefined;
+      const picked = idx.map((i) => x[i < 0 ? i + x.length : i]);
+      return picked.every((d) => d !== undefined) ? (picked as Dim[]) : undefined;
+    }
+    case 'Slice': {
+      const x = elems(0);
+      const [s, e, ax, st] = [1, 2, 3, 4].map((i) => (ctx.node.input[i] ? ctx.constant(i) && tensorNumbers(ctx.constant(i)!) : null));
+      if (!x || ctx.opset < 10 || !s || !e || ax === undefined || st === undefined) return undefined;
+      if (ax && (ax.length !== 1 || (ax[0] !== 0 && ax[0] !== -1))) return undefined;
+      const step = st?.[0] ?? 1;
+      const d = x.length;
+      let start = s[0]! < 0 ? s[0]! + d : s[0]!;
+      start = step > 0 ? Math.min(Math.max(start, 0), d) : Math.min(Math.max(start, 0), d - 1);
+      return Array.from({ length: sliceLength(d, s[0]!, e[0]!, step) }, (_, i) => x[start + i * step]!);
+    }
+    case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Max': case 'Min': {
+      const a = elems(0);
+      const b = elems(1);
+      if (!a || !b) return undefined;
+      const n = Math.max(a.length, b.length);
+      if ((a.length !== n && a.length !== 1) || (b.length !== n && b.length !== 1)) return undefined;
+      return Array.from({ length: n }, (_, i) => symbolicArith(ctx, op, a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!));
+    }
+    default:
+      return undefined;
+  }
+}
+
+function symbolicArith(ctx: OpContext, op: string, a: Dim, b: Dim): Dim {
+  if (typeof a === 'number' && typeof b === 'number') {
+    switch (op) {
+      case 'Add': return a + b;
+      case 'Sub': return a - b;
+      case 'Mul': return a * b;
+      case 'Div': return Math.trunc(a / b);
+      case 'Max': return Math.max(a, b);
+      default: return Math.min(a, b);
+    }
+  }
+  if ((op === 'Add' || op === 'Sub') && b === 0) return a;
+  if (op === 'Add' && a === 0) return b;
+  if ((op === 'Mul' || op === 'Div') && b === 1) return a;
+  if (op === 'Mul' && a === 1) return b;
+  if ((op === 'Max' || op === 'Min') && a === b) return a;
+  return ctx.freshDim();
 }

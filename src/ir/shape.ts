@@ -17,7 +17,7 @@ import { bytesOf, ShapeError } from '../ops/util.js';
 import { constantValue } from '../ops/tensor.js';
 import { AttributeType } from './proto.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto } from './proto.js';
-import { foldNode } from './shape-fold.js';
+import { foldNode, foldSymbolic, numbersTensor } from './shape-fold.js';
 import { topoOrder } from './graph.js';
 import { tensorNumbers } from './tensor.js';
 
@@ -43,6 +43,8 @@ export interface ShapeInference {
   types: Map<string, ValueType>;
   /** Values known statically: initializers that cannot be overridden, Constant outputs, folded shape arithmetic. */
   constants: Map<string, TensorProto>;
+  /** Small integer values known only in terms of dims (Shape of a symbolic shape, and arithmetic on it). */
+  symbolic: Map<string, Dim[]>;
   /** Nodes whose rule rejected their inputs, with the reason. */
   errors: NodeShapeError[];
   /** Nodes with no rule (their outputs get the graph's declared value_info types where present). */
@@ -99,12 +101,21 @@ export function createOpContext(model: ModelProto, inference: ShapeInference, no
     opset: inference.opsets.get(normDomain(node.domain)) ?? 1,
     type: (name) => inference.types.get(name),
     constant: (name) => inference.constants.get(name),
+    symbolic: (name) => inference.symbolic.get(name),
     freshDim: () => `unk__ctx${n++}`,
   });
 }
 
-/** The low-level OpContext builder: where a node's input types and constants come from. */
-export function opContext(node: NodeProto, from: { opset: number; type(name: string): ValueType | undefined; constant(name: string): TensorProto | undefined; freshDim(): string }): OpContext {
+export interface ValueSource {
+  opset: number;
+  type(name: string): ValueType | undefined;
+  constant(name: string): TensorProto | undefined;
+  symbolic?(name: string): Dim[] | undefined;
+  freshDim(): string;
+}
+
+/** The low-level OpContext builder: where a node's input types and values come from. */
+export function opContext(node: NodeProto, from: ValueSource): OpContext {
   return {
     node,
     opset: from.opset,
@@ -113,6 +124,10 @@ export function opContext(node: NodeProto, from: { opset: number; type(name: str
     constant: (i) => {
       const name = node.input[i];
       return name ? from.constant(name) : undefined;
+    },
+    symbolicValue: (i) => {
+      const name = node.input[i];
+      return name && from.symbolic ? from.symbolic(name) : undefined;
     },
     freshDim: from.freshDim,
   };
@@ -141,7 +156,12 @@ export function valueTypeOf(t: TypeProto | undefined, fresh?: () => string): Val
 class Scope {
   readonly types = new Map<string, ValueType>();
   readonly constants = new Map<string, TensorProto>();
+  readonly symbolic = new Map<string, Dim[]>();
   constructor(readonly parent?: Scope) {}
+
+  symbolicValue(name: string): Dim[] | undefined {
+    return this.symbolic.get(name) ?? (this.types.has(name) ? undefined : this.parent?.symbolicValue(name));
+  }
 
   type(name: string): ValueType | undefined {
     return this.types.get(name) ?? this.parent?.type(name);
@@ -197,7 +217,9 @@ class InferState {
 
     for (const node of order) {
       const opset = this.opsets.get(normDomain(node.domain)) ?? 1;
-      const ctx = opContext(node, { opset, type: (n) => scope.type(n), constant: (n) => scope.constant(n), freshDim: this.freshDim });
+      const ctx = opContext(node, {
+        opset, type: (n) => scope.type(n), constant: (n) => scope.constant(n), symbolic: (n) => scope.symbolicValue(n), freshDim: this.freshDim,
+      });
       const label = `node '${node.name || node.output[0] || '?'}' (${node.opType})`;
       let outputs: (ValueType | undefined)[] | undefined;
       try {
@@ -235,11 +257,29 @@ class InferState {
         const value = constantValue(ctx);
         if (value && node.output[0]) scope.constants.set(node.output[0], value);
       } else {
-        const folded = foldNode(ctx, node.output.map((o) => scope.types.get(o)!).filter((t) => t !== undefined));
-        if (folded && node.output[0]) scope.constants.set(node.output[0], { ...folded[0]!, name: node.output[0] });
+        this.fold(ctx, scope);
       }
     }
-    return { types: scope.types, constants: scope.constants, errors, unknownOps, order, opsets: this.opsets };
+    return { types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets };
+  }
+
+  /** Records the node's output value when it can be computed: as numbers, or in terms of dims. */
+  private fold(ctx: OpContext, scope: Scope): void {
+    const name = ctx.node.output[0];
+    const out = name ? scope.types.get(name) : undefined;
+    if (!name || !out) return;
+    const folded = foldNode(ctx, [out]);
+    if (folded) {
+      scope.constants.set(name, { ...folded[0]!, name });
+      return;
+    }
+    const dims = foldSymbolic(ctx, [out]);
+    if (!dims || !out.shape || dims.length !== (out.shape.length === 0 ? 1 : out.shape[0])) return;
+    if (dims.every((d): d is number => typeof d === 'number')) {
+      scope.constants.set(name, { ...numbersTensor(out.elemType, out.shape as number[], dims), name });
+    } else {
+      scope.symbolic.set(name, dims);
+    }
   }
 
   /** The rule's output types, undefined when no rule exists (subgraph ops handled here). */

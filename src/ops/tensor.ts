@@ -11,7 +11,7 @@ import { DataType } from '../ir/dtype.js';
 import type { TensorProto } from '../ir/proto.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 import {
-  broadcast, constNumbers, constTensor, fail, hasInput, input, ioBytes, knownProduct, movementCost, normAxis,
+  broadcast, constNumbers, dimValues, fail, hasInput, input, ioBytes, knownProduct, movementCost, normAxis,
   numel, perElementCost, productDim, shapeStr,
 } from './util.js';
 
@@ -37,9 +37,13 @@ function factor(dims: readonly Dim[]): { n: number; syms: string[] } {
   return { n, syms };
 }
 
-/** Reshape's target: 0 copies the input dim (unless allowzero), -1 is inferred, keeping symbols where they cancel. */
-export function reshapeShape(ctx: OpContext, inShape: Dim[] | undefined, target: number[], allowZero: boolean): Dim[] {
+/**
+ * Reshape's target: 0 copies the input dim (unless allowzero), -1 is inferred, keeping symbols where they
+ * cancel. Symbolic target entries (from a shape computed at run time) are used as they are.
+ */
+export function reshapeShape(ctx: OpContext, inShape: Dim[] | undefined, target: Dim[], allowZero: boolean): Dim[] {
   const out: Dim[] = target.map((t, i) => {
+    if (typeof t === 'string') return t;
     if (t === 0 && !allowZero) {
       if (!inShape) return ctx.freshDim();
       if (i >= inShape.length) fail(`Reshape target ${shapeStr(target)} copies dim ${i} but the input ${shapeStr(inShape)} has rank ${inShape.length}`);
@@ -79,7 +83,7 @@ const reshape: OpRule = {
   opTypes: ['Reshape'],
   infer: (ctx) => {
     const x = input(ctx, 0);
-    const target = ctx.opset < 5 ? ctx.attr.ints('shape') : constNumbers(ctx, 1);
+    const target = ctx.opset < 5 ? ctx.attr.ints('shape') : dimValues(ctx, 1);
     if (!target) {
       const n = ctx.inputs[1]?.shape?.[0];
       return [{ elemType: x.elemType, shape: typeof n === 'number' ? fresh(ctx, n) : undefined }];
@@ -248,6 +252,7 @@ const slice: OpRule = {
     let ends: number[] | undefined;
     let axes: number[] | undefined | null;
     let steps: number[] | undefined | null;
+    let symbolicEnds: Dim[] | undefined;
     if (ctx.opset < 10) {
       starts = ctx.attr.ints('starts');
       ends = ctx.attr.ints('ends');
@@ -255,7 +260,9 @@ const slice: OpRule = {
       steps = null;
     } else {
       starts = constNumbers(ctx, 1);
-      ends = constNumbers(ctx, 2);
+      const symEnds = dimValues(ctx, 2);
+      ends = symEnds?.map((e) => (typeof e === 'number' ? e : NaN));
+      if (symEnds?.some((e) => typeof e === 'string')) symbolicEnds = symEnds;
       axes = hasInput(ctx, 3) ? constNumbers(ctx, 3) : null;
       steps = hasInput(ctx, 4) ? constNumbers(ctx, 4) : null;
     }
@@ -270,7 +277,9 @@ const slice: OpRule = {
       const st = steps === null ? 1 : steps?.[k];
       const s = starts?.[k];
       const e = ends?.[k];
-      if (s === undefined || e === undefined || st === undefined) {
+      if (s === 0 && st === 1 && Number.isNaN(e) && symbolicEnds?.[k] === d) {
+        out[a] = d; // x[:n] where n is x's own symbolic length
+      } else if (s === undefined || e === undefined || Number.isNaN(e) || st === undefined) {
         out[a] = ctx.freshDim();
       } else if (typeof d === 'number') {
         out[a] = sliceLength(d, s, e, st);
@@ -336,7 +345,7 @@ const expand: OpRule = {
   opTypes: ['Expand'],
   infer: (ctx) => {
     const x = input(ctx, 0);
-    const target = constNumbers(ctx, 1);
+    const target = dimValues(ctx, 1);
     if (!target) {
       const n = ctx.inputs[1]?.shape?.[0];
       if (typeof n !== 'number' || !x.shape) return [{ elemType: x.elemType }];
@@ -416,7 +425,7 @@ const constantOfShape: OpRule = {
   infer: (ctx) => {
     const value = ctx.attr.tensor('value');
     const elemType = value?.dataType ?? DataType.FLOAT;
-    const dims = constNumbers(ctx, 0);
+    const dims = dimValues(ctx, 0);
     if (dims) return [{ elemType, shape: dims }];
     const n = ctx.inputs[0]?.shape?.[0];
     return [{ elemType, shape: typeof n === 'number' ? fresh(ctx, n) : undefined }];
@@ -462,8 +471,10 @@ const range: OpRule = {
   opTypes: ['Range'],
   infer: (ctx) => {
     const elemType = input(ctx, 0).elemType;
-    const [s, l, d] = [0, 1, 2].map((i) => constNumbers(ctx, i)?.[0]);
-    if (s === undefined || l === undefined || d === undefined) return [{ elemType, shape: [ctx.freshDim()] }];
+    const [s, l, d] = [0, 1, 2].map((i) => dimValues(ctx, i)?.[0]);
+    // arange(n) of a symbolic n has n elements.
+    if (s === 0 && d === 1 && typeof l === 'string') return [{ elemType, shape: [l] }];
+    if (typeof s !== 'number' || typeof l !== 'number' || typeof d !== 'number') return [{ elemType, shape: [ctx.freshDim()] }];
     if (d === 0) fail('Range delta cannot be 0');
     return [{ elemType, shape: [Math.max(0, Math.ceil((l - s) / d))] }];
   },
@@ -486,11 +497,11 @@ const resize: OpRule = {
     const r = x.shape.length;
     const isUpsample = ctx.node.opType === 'Upsample';
     let scales: number[] | undefined;
-    let sizes: number[] | undefined;
+    let sizes: Dim[] | undefined;
     if (isUpsample) scales = ctx.opset < 9 ? ctx.attr.floats('scales') : constNumbers(ctx, 1);
     else if (ctx.opset < 11) scales = constNumbers(ctx, 1);
     else {
-      sizes = hasInput(ctx, 3) ? constNumbers(ctx, 3) : undefined;
+      sizes = hasInput(ctx, 3) ? dimValues(ctx, 3) : undefined;
       const sc = hasInput(ctx, 2) ? constNumbers(ctx, 2) : undefined;
       scales = sc && sc.length > 0 ? sc : undefined;
       if (!sizes && !scales) return [{ elemType: x.elemType, shape: fresh(ctx, r) }];

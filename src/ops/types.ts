@@ -42,6 +42,12 @@ export interface OpContext {
   constant(i: number): TensorProto | undefined;
   /** A fresh symbolic dimension, for sizes that depend on data (NonZero, Unique…). */
   freshDim(): string;
+  /**
+   * Elements of a small integer input known only symbolically, as dims: Shape of a ['batch', 3] value is
+   * ['batch', 3]. Undefined when unknown, or when `constant(i)` has the numbers. Optional: rules must
+   * work without it (it lets Reshape/Expand targets built from dynamic shapes keep their symbols).
+   */
+  symbolicValue?(i: number): Dim[] | undefined;
 }
 
 export interface Cost {
@@ -86,6 +92,11 @@ export interface QuantRule {
    * 'passthrough': moves or selects values (Reshape, MaxPool…): the output reuses the input's scale.
    */
   kind: 'compute' | 'passthrough';
+  /**
+   * ReLU-like: clipping at 0 is what an asymmetric int8 range starting at 0 does anyway, so after a
+   * quantized compute op the node can be dropped and that op's output quantized with this node's range.
+   */
+  foldsIntoRange?: boolean;
   /**
    * The QOperator form: op type, domain, and the input layout as tokens — `xN` (input N as value, scale,
    * zero point), `yN` (output N's scale and zero point), `bN` (input N as an int32 bias), `*x` (every input,

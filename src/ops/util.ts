@@ -41,6 +41,12 @@ export function constNumbers(ctx: OpContext, i: number): number[] | undefined {
   return t ? tensorNumbers(t) : undefined;
 }
 
+/** Elements of input `i` as dims: numbers when constant, symbols where only known symbolically. */
+export function dimValues(ctx: OpContext, i: number): Dim[] | undefined {
+  if (!hasInput(ctx, i)) return undefined;
+  return constNumbers(ctx, i) ?? ctx.symbolicValue?.(i);
+}
+
 export function constTensor(ctx: OpContext, i: number): TensorProto | undefined {
   return hasInput(ctx, i) ? ctx.constant(i) : undefined;
 }

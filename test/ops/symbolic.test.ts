@@ -7,6 +7,8 @@ import { HoneError } from '../../src/errors.js';
 import { createOpContext, inferShapes } from '../../src/ir/shape.js';
 import { getOpRule } from '../../src/ops/registry.js';
 import { tensorNumbers } from '../../src/ir/tensor.js';
+import { encodeModel } from '../../src/ir/codec.js';
+import * as ort from 'onnxruntime-node';
 
 const F = DataType.FLOAT;
 const zeros = (n: number) => new Float32Array(n);
@@ -163,4 +165,44 @@ test('createOpContext lets other code evaluate rules on an inferred model', () =
   const rule = getOpRule(node.domain, node.opType!)!;
   assert.deepEqual(rule.infer(ctx), [{ elemType: F, shape: [4, 32] }]);
   assert.ok(ctx.constant(1), 'weights are known constants');
+});
+
+test('dynamic-shape chains keep their symbols (PyTorch export with dynamic batch and sequence)', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, ['batch', 'seq', 64]);
+  const s = b.op('Shape', [x]);
+  const scalar = (v: number) => b.initializer('k', DataType.INT64, [], BigInt64Array.of(BigInt(v)));
+  const bt = b.op('Gather', [s, scalar(0)], { axis: 0 });
+  const sq = b.op('Gather', [s, scalar(1)], { axis: 0 });
+  const u = (v: string) => b.op('Unsqueeze', [v, b.int64Init('ax', [0])]);
+  const heads = b.op('Reshape', [x, b.op('Concat', [u(bt), u(sq), b.int64Init('hd', [4, 16])], { axis: 0 })]);
+  const back = b.op('Reshape', [b.op('Transpose', [heads], { perm: [0, 1, 2, 3] }), b.op('Concat', [u(bt), u(sq), b.int64Init('m1', [-1])], { axis: 0 })]);
+  const flat = b.op('Reshape', [x, b.op('Concat', [u(b.op('Mul', [bt, sq])), b.int64Init('d', [64])], { axis: 0 })]);
+  const pos = b.op('Range', [scalar(0), sq, scalar(1)]);
+  const zeros = b.op('ConstantOfShape', [s]);
+  const ex = b.op('Expand', [b.floatInit('one', [1], [1]), s]);
+  const tail = b.op('Slice', [s, b.int64Init('st', [-1]), b.int64Init('en', [2 ** 40])]);
+  const outs = [heads, back, flat, pos, zeros, ex];
+  for (const o of outs) b.output(o, o === pos ? DataType.INT64 : F);
+  const model = b.model();
+  const inf = inferShapes(model);
+  assert.deepEqual(inf.errors, []);
+  assert.deepEqual(inf.types.get(heads)?.shape, ['batch', 'seq', 4, 16]);
+  assert.deepEqual(inf.types.get(back)?.shape, ['batch', 'seq', 64]);
+  const [n, d] = inf.types.get(flat)!.shape!;
+  assert.match(String(n), /^unk__/);
+  assert.equal(d, 64);
+  assert.deepEqual(inf.types.get(pos)?.shape, ['seq']);
+  assert.deepEqual(inf.types.get(zeros)?.shape, ['batch', 'seq', 64]);
+  assert.deepEqual(inf.types.get(ex)?.shape, ['batch', 'seq', 64]);
+  assert.deepEqual(inf.symbolic.get(s), ['batch', 'seq', 64]);
+  assert.deepEqual(tensorNumbers(inf.constants.get(tail)!), [64], 'a numeric slice of a symbolic shape is a constant');
+
+  // The same model in ORT with batch=2, seq=5: substituting the symbols gives the real shapes.
+  const session = await ort.InferenceSession.create(encodeModel(model));
+  const res = await session.run({ x: new ort.Tensor('float32', new Float32Array(2 * 5 * 64), [2, 5, 64]) });
+  const sub = (shape: (number | string)[]) => shape.map((v) => (v === 'batch' ? 2 : v === 'seq' ? 5 : v));
+  for (const o of [heads, back, pos, zeros, ex]) assert.deepEqual([...res[o]!.dims], sub(inf.types.get(o)!.shape!), o);
+  assert.deepEqual(inferShapes(model, { dims: { batch: 2, seq: 5 } }).types.get(flat)?.shape, [10, 64]);
+  await session.release();
 });
