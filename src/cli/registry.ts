@@ -2,6 +2,8 @@ import type { Command } from './command.js';
 import { profileCommand } from './commands/profile.js';
 import { studyCommand } from './commands/study.js';
 import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
+import { trainCommand } from './commands/train.js';
+import { lrFindCommand } from './commands/lr-find.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
-export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand];
+export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand, trainCommand, lrFindCommand];

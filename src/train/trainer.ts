@@ -49,6 +49,8 @@ export interface TrainOptions {
   /** Stop after this many steps per epoch (quick runs). */
   maxStepsPerEpoch?: number;
   onEpoch?: (record: EpochRecord) => void;
+  /** Called after every step; returning false stops training (the LR range test uses it). */
+  onStep?: (s: { step: number; lr: number; loss: number }) => boolean | void;
   onProgress?: (p: Progress) => void;
 }
 
@@ -97,7 +99,7 @@ export interface TrainResult {
   testAccuracy?: number;
   samplesPerSec: number;
   timing: StepTiming;
-  stopped: 'completed' | 'early-stopping';
+  stopped: 'completed' | 'early-stopping' | 'callback';
 }
 
 /** Trains `model` on `data`; returns the trained inference model and the metrics. */
@@ -191,6 +193,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     let correct = 0;
     let correctK = 0;
     let lr = schedule.lr(step);
+    let done = 0;
     for (let s = 0; s < stepsPerEpoch; s++) {
       const ta = performance.now();
       for (let i = 0; i < batch; i++) {
@@ -216,11 +219,13 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       if (opts.clipNorm) clipGradNorm(grads, opts.clipNorm);
       optimizer.step(params, grads, lr);
       step++;
+      done++;
       const td = performance.now();
       timing.dataMs += tb - ta;
       timing.graphMs += tc - tb;
       timing.optimizerMs += td - tc;
       timing.steps++;
+      if (opts.onStep && opts.onStep({ step, lr, loss: l }) === false) { stopped = 'callback'; break; }
       if (opts.onProgress && (s % 10 === 9 || s === stepsPerEpoch - 1)) {
         const elapsed = (td - t0) / 1000;
         const sps = ((s + 1) * batch) / elapsed;
@@ -229,9 +234,10 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       }
     }
     const seconds = (performance.now() - t0) / 1000;
-    const n = stepsPerEpoch * batch;
+    const stepsDone = Math.max(1, done);
+    const n = stepsDone * batch;
     const rec: EpochRecord = {
-      epoch: epoch + 1, step, lr, trainLoss: lossSum / stepsPerEpoch, samplesPerSec: n / seconds, seconds,
+      epoch: epoch + 1, step, lr, trainLoss: lossSum / stepsDone, samplesPerSec: n / seconds, seconds,
     };
     if (wantsAccuracy) {
       rec.trainAccuracy = correct / n;
@@ -263,6 +269,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       }, tg.params.map((p) => p.name), params, optimizer.state());
     }
     if (stop) { stopped = 'early-stopping'; break; }
+    if (stopped === 'callback') break;
   }
   if (!last) throw badInput(`nothing left to train: the checkpoint already covers ${startEpoch} epochs; raise --epochs to continue`);
   const trained = exportTrained(model, tg, params);

@@ -1,0 +1,52 @@
+import { writeFileAtomic } from '../../util/fs.js';
+import { lrFind, lrFindHtml } from '../../train/index.js';
+import type { Command } from '../command.js';
+import { numberFlag, parseFlags } from '../command.js';
+import { commonFlags, parseList, parseLoss, parseOptimizer, resolveData, resolveModel } from './train-args.js';
+
+const HELP = `hone lr-find — LR range test: sweep the learning rate exponentially and suggest one
+
+Usage: hone lr-find --model MODEL --data DATA [options]
+
+Trains for --steps steps while the learning rate grows from --start to --end, smooths the loss curve and
+suggests the rate where the loss falls fastest. Stops early when the loss diverges.
+
+Options:
+  --start LR --end LR      sweep range (default 1e-7 to 10)
+  --steps N                steps (default 200)
+  --batch-size B, --optimizer NAME, --loss NAME, --freeze A,B, --seed S, --limit N, --threads T
+  --html FILE              write the curve as a self-contained HTML page (inline SVG)
+  --json                   one JSON object: suggestedLr, lrs, losses, smoothed
+
+Examples:
+  hone lr-find --model zoo:lenet5 --data mnist --steps 150 --html lr.html
+  hone lr-find --model zoo:mlp --data mnist --optimizer sgd --momentum 0.9 --json
+`;
+
+export const lrFindCommand: Command = {
+  name: 'lr-find',
+  summary: 'LR range test: exponential learning-rate sweep, suggested learning rate, HTML plot',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags('lr-find', argv, {
+      ...commonFlags, start: { type: 'string' }, end: { type: 'string' }, steps: { type: 'string' }, html: { type: 'string' },
+    }, false);
+    const model = resolveModel(values.model, 'lr-find');
+    const data = resolveData(values.data, model, numberFlag(values.limit, '--limit', { int: true, min: 1 }), 'lr-find');
+    const r = await lrFind(model, data.train, {
+      batchSize: numberFlag(values['batch-size'], '--batch-size', { int: true, min: 1 }) ?? 64,
+      optimizer: parseOptimizer(values),
+      loss: parseLoss(values),
+      frozen: parseList(values.freeze),
+      seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
+      threads: numberFlag(values.threads, '--threads', { int: true, min: 1 }),
+      startLr: numberFlag(values.start, '--start', { min: 0 }),
+      endLr: numberFlag(values.end, '--end', { min: 0 }),
+      steps: numberFlag(values.steps, '--steps', { int: true, min: 10 }),
+    });
+    if (values.html) writeFileAtomic(values.html, lrFindHtml(r));
+    if (values.json) io.stdout(`${JSON.stringify(r)}\n`);
+    else io.stdout(`suggested learning rate: ${r.suggestedLr.toExponential(2)} (${r.lrs.length} steps${r.stoppedEarly ? ', stopped when the loss diverged' : ''})${values.html ? ` → ${values.html}` : ''}\n`);
+    return 0;
+  },
+};

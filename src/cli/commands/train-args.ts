@@ -1,0 +1,94 @@
+/** Flags shared by `hone train` and `hone lr-find`: the model, the data, the optimizer and the loss. */
+import { badInput } from '../../errors.js';
+import { loadModel } from '../../ir/model.js';
+import type { ModelProto } from '../../ir/proto.js';
+import { zooModel } from '../../zoo/index.js';
+import { firstSamples, loadDataset, type Dataset } from '../../data/index.js';
+import { LOSS_KINDS, OPTIMIZER_KINDS, type LossSpec, type OptimizerSpec, type ScheduleSpec } from '../../train/index.js';
+import { numberFlag } from '../command.js';
+
+export const commonFlags = {
+  model: { type: 'string' },
+  data: { type: 'string' },
+  'batch-size': { type: 'string' },
+  optimizer: { type: 'string' },
+  momentum: { type: 'string' },
+  nesterov: { type: 'boolean' },
+  'weight-decay': { type: 'string' },
+  loss: { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  temperature: { type: 'string' },
+  freeze: { type: 'string' },
+  seed: { type: 'string' },
+  threads: { type: 'string' },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export function resolveModel(spec: string | undefined, command: string): ModelProto {
+  if (!spec) throw badInput(`${command} needs --model MODEL.onnx or --model zoo:NAME; e.g. 'hone ${command} --model zoo:lenet5 --data mnist'`);
+  return spec.startsWith('zoo:') ? zooModel(spec.slice(4)) : loadModel(spec);
+}
+
+/** The model's data inputs (graph inputs that are not initializers). */
+export function dataInputNames(model: ModelProto): string[] {
+  const inits = new Set(model.graph!.initializer.map((t) => t.name));
+  return model.graph!.input.map((i) => i.name!).filter((n) => !inits.has(n));
+}
+
+export function resolveData(spec: string | undefined, model: ModelProto, limit: number | undefined, command: string): { train: Dataset; test?: Dataset } {
+  if (!spec) throw badInput(`${command} needs --data mnist or --data FILE.npz`);
+  const d = loadDataset(spec, dataInputNames(model));
+  return limit ? { train: firstSamples(d.train, limit), test: d.test } : d;
+}
+
+export function parseOptimizer(values: { optimizer?: string; momentum?: string; nesterov?: boolean; 'weight-decay'?: string }): OptimizerSpec {
+  const kind = values.optimizer ?? 'adam';
+  if (!(OPTIMIZER_KINDS as readonly string[]).includes(kind)) throw badInput(`unknown optimizer '${kind}'; use one of ${OPTIMIZER_KINDS.join(', ')}`);
+  const weightDecay = numberFlag(values['weight-decay'], '--weight-decay', { min: 0 });
+  if (kind === 'sgd') return { kind, momentum: numberFlag(values.momentum, '--momentum', { min: 0 }), nesterov: values.nesterov, weightDecay };
+  return { kind: kind as 'adam' | 'adamw', weightDecay };
+}
+
+export function parseLoss(values: { loss?: string; 'label-smoothing'?: string; temperature?: string }): LossSpec {
+  const kind = values.loss ?? 'cross-entropy';
+  switch (kind) {
+    case 'cross-entropy': return { kind, labelSmoothing: numberFlag(values['label-smoothing'], '--label-smoothing', { min: 0 }) };
+    case 'mse': case 'l1': return { kind };
+    case 'kd': return { kind, temperature: numberFlag(values.temperature, '--temperature', { min: 0 }) ?? 4 };
+    default: throw badInput(`unknown loss '${kind}'; use one of ${LOSS_KINDS.join(', ')}`);
+  }
+}
+
+/**
+ * `--schedule` in epochs, converted to steps: constant, cosine, cosine-restarts[:EPOCHS[:MULT]],
+ * step:EPOCHS[:GAMMA], multistep:E1,E2[:GAMMA], exponential:GAMMA (per epoch), onecycle, plateau[:PATIENCE].
+ */
+export function parseSchedule(spec: string | undefined, stepsPerEpoch: number, epochs: number): ScheduleSpec {
+  const [kind, a, b] = (spec ?? 'constant').split(':');
+  const num = (v: string | undefined, what: string, fallback?: number) => {
+    if (v === undefined || v === '') {
+      if (fallback === undefined) throw badInput(`--schedule ${kind} needs ${what}; see 'hone train --help'`);
+      return fallback;
+    }
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw badInput(`--schedule ${kind}: ${what} must be a positive number, got '${v}'`);
+    return n;
+  };
+  const total = stepsPerEpoch * epochs;
+  switch (kind) {
+    case 'constant': return { kind };
+    case 'cosine': return { kind, period: total };
+    case 'cosine-restarts': return { kind: 'cosine', restarts: true, period: num(a, 'a period in epochs', 1) * stepsPerEpoch, mult: num(b, 'a period multiplier', 2) };
+    case 'step': return { kind, stepSize: num(a, 'a step size in epochs') * stepsPerEpoch, gamma: num(b, 'gamma', 0.1) };
+    case 'multistep': return { kind, milestones: (a ?? '').split(',').map((e) => num(e, 'milestone epochs') * stepsPerEpoch), gamma: num(b, 'gamma', 0.1) };
+    case 'exponential': return { kind, gamma: num(a, 'a per-epoch gamma') ** (1 / stepsPerEpoch) };
+    case 'onecycle': return { kind, totalSteps: total };
+    case 'plateau': return { kind, patience: num(a, 'a patience in epochs', 10) };
+    default: throw badInput(`unknown schedule '${kind}'; use constant, cosine, cosine-restarts, step, multistep, exponential, onecycle or plateau`);
+  }
+}
+
+export function parseList(v: string | undefined): string[] | undefined {
+  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+}

@@ -1,0 +1,132 @@
+import { saveModel } from '../../ir/model.js';
+import { badInput } from '../../errors.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { train, type EpochRecord } from '../../train/index.js';
+import type { Command } from '../command.js';
+import { numberFlag, parseFlags } from '../command.js';
+import { commonFlags, parseList, parseLoss, parseOptimizer, parseSchedule, resolveData, resolveModel } from './train-args.js';
+
+const HELP = `hone train — train an ONNX model on ONNX Runtime (forward, loss and backward in one ONNX graph)
+
+Usage: hone train --model MODEL --data DATA -o OUT.onnx [options]
+
+MODEL is an .onnx file or zoo:NAME[:opts] (zoo:lenet5, zoo:mlp:hidden=512-256). DATA is 'mnist' (built in:
+8,000 train / 2,000 test real digits) or an .npz with arrays named after the model's inputs (or 'input')
+and 'label'. The output model has the same inputs and outputs as MODEL, with trained weights.
+
+Options:
+  --epochs N               epochs (default 1)
+  --batch-size B           batch size (default 64); the last partial batch of an epoch is skipped
+  --optimizer NAME         sgd | adam | adamw (default adam); --momentum M, --nesterov, --weight-decay W
+  --lr LR                  base learning rate (default 1e-3)
+  --schedule S             constant | cosine | cosine-restarts[:E[:MULT]] | step:E[:GAMMA] |
+                           multistep:E1,E2[:GAMMA] | exponential:GAMMA | onecycle | plateau[:PATIENCE]
+                           (E in epochs); --warmup STEPS adds a linear warm-up
+  --loss NAME              cross-entropy (default; --label-smoothing EPS) | mse | l1
+  --clip-norm N            clip gradients to global L2 norm N
+  --val-split F            hold out fraction F of the training data for validation
+  --early-stopping N       stop after N epochs without validation-loss improvement (needs --val-split)
+  --test-data FILE.npz     test data (mnist has its own test split)
+  --freeze A,B             initializers to keep fixed
+  --seed S                 shuffling seed (default 0): same seed, same weights
+  --checkpoint DIR         write a checkpoint after every epoch; --resume continues from it
+  --log FILE               JSON-lines metrics, one line per epoch
+  --limit N                use only the first N training samples
+  --threads T              ONNX Runtime threads (default 2)
+  --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
+
+Examples:
+  hone train --model zoo:lenet5 --data mnist --epochs 3 --batch-size 64 --optimizer adam --lr 1e-3 -o lenet.onnx
+  hone train --model zoo:mlp:hidden=512-256 --data mnist --schedule cosine --checkpoint ckpt -o mlp.onnx --json
+`;
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a model on ONNX Runtime: autodiff to an ONNX training graph, Adam/SGD, schedules, checkpoints',
+  help: HELP,
+  async run(argv, io) {
+    const { values } = parseFlags('train', argv, {
+      ...commonFlags,
+      epochs: { type: 'string' },
+      lr: { type: 'string' },
+      schedule: { type: 'string' },
+      warmup: { type: 'string' },
+      'clip-norm': { type: 'string' },
+      'val-split': { type: 'string' },
+      'early-stopping': { type: 'string' },
+      'test-data': { type: 'string' },
+      checkpoint: { type: 'string' },
+      resume: { type: 'boolean' },
+      log: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+    }, false);
+    if (!values.output) throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
+    if (values.resume && !values.checkpoint) throw badInput('--resume needs --checkpoint DIR (the folder the earlier run wrote)');
+    const model = resolveModel(values.model, 'train');
+    const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
+    const data = resolveData(values.data, model, limit, 'train');
+    const test = values['test-data'] ? resolveData(values['test-data'], model, undefined, 'train').train : data.test;
+    const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: 1 }) ?? 1;
+    const batchSize = numberFlag(values['batch-size'], '--batch-size', { int: true, min: 1 }) ?? 64;
+    const valSplit = numberFlag(values['val-split'], '--val-split', { min: 0 });
+    const patience = numberFlag(values['early-stopping'], '--early-stopping', { int: true, min: 1 });
+    if (patience && !valSplit) throw badInput('--early-stopping needs --val-split F to have a validation loss to watch');
+    const stepsPerEpoch = Math.max(1, Math.floor((data.train.size * (1 - (valSplit ?? 0))) / batchSize));
+    const logLines: string[] = [];
+    const tty = io.isTTY && !values.json;
+    const result = await train(model, data.train, {
+      epochs, batchSize, test,
+      optimizer: parseOptimizer(values),
+      lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-3,
+      schedule: parseSchedule(values.schedule, stepsPerEpoch, epochs),
+      warmupSteps: numberFlag(values.warmup, '--warmup', { int: true, min: 0 }),
+      loss: parseLoss(values),
+      clipNorm: numberFlag(values['clip-norm'], '--clip-norm', { min: 0 }),
+      validationSplit: valSplit,
+      earlyStopping: patience ? { patience } : undefined,
+      frozen: parseList(values.freeze),
+      seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
+      threads: numberFlag(values.threads, '--threads', { int: true, min: 1 }),
+      checkpointDir: values.checkpoint,
+      resume: values.resume,
+      onProgress: tty ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}`) : undefined,
+      onEpoch: (rec) => {
+        if (tty) io.stderr(`\r${epochLine(rec)}\x1b[K\n`);
+        if (values.log) {
+          logLines.push(JSON.stringify(rec));
+          writeFileAtomic(values.log, logLines.join('\n') + '\n');
+        }
+      },
+    });
+    saveModel(result.model, values.output);
+    const summary = {
+      output: values.output, epochs: result.epochs, stopped: result.stopped,
+      trainLoss: result.trainLoss, trainAccuracy: result.trainAccuracy, testLoss: result.testLoss, testAccuracy: result.testAccuracy,
+      samplesPerSec: result.samplesPerSec, timing: result.timing, history: result.history,
+    };
+    if (values.json) io.stdout(`${JSON.stringify(summary)}\n`);
+    else io.stdout(`trained ${result.epochs} epoch(s)${result.stopped === 'early-stopping' ? ' (early stopping)' : ''}: train accuracy ${pct(result.trainAccuracy)}, test accuracy ${pct(result.testAccuracy)}, ${Math.round(result.samplesPerSec)} samples/s → ${values.output}\n`);
+    return 0;
+  },
+};
+
+function pct(v: number | undefined): string {
+  return v === undefined ? 'n/a' : `${(100 * v).toFixed(2)}%`;
+}
+
+function epochLine(r: EpochRecord): string {
+  const parts = [`epoch ${r.epoch}`, `loss ${r.trainLoss.toFixed(4)}`];
+  if (r.trainAccuracy !== undefined) parts.push(`acc ${pct(r.trainAccuracy)}`);
+  if (r.valLoss !== undefined) parts.push(`val loss ${r.valLoss.toFixed(4)}`);
+  if (r.testAccuracy !== undefined) parts.push(`test acc ${pct(r.testAccuracy)}`);
+  parts.push(`${Math.round(r.samplesPerSec)} samples/s`);
+  return parts.join('  ');
+}
+
+function progressBar(epoch: number, epochs: number, step: number, steps: number, loss: number, sps: number, eta: number): string {
+  const width = 24;
+  const filled = Math.round((step / steps) * width);
+  return `epoch ${epoch}/${epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${step}/${steps} loss ${loss.toFixed(4)} ${Math.round(sps)} samples/s ETA ${Math.ceil(eta)}s`;
+}
+
+

@@ -1,0 +1,11 @@
+/** Training: differentiate an ONNX model, run the steps on ONNX Runtime, update in JS. */
+import '../ops/grad/index.js';
+
+export { buildTrainingGraph, differentiate, type TrainingGraph, type TrainingGraphOptions, type TrainableParam } from './autodiff.js';
+export { appendLoss, LOSS_KINDS, type LossSpec } from './losses.js';
+export { createOptimizer, clipGradNorm, OPTIMIZER_KINDS, type Optimizer, type OptimizerSpec, type OptimizerState } from './optimizers.js';
+export { createSchedule, SCHEDULE_KINDS, type Schedule, type ScheduleSpec } from './schedules.js';
+export { train, exportTrained, type TrainOptions, type TrainResult, type EpochRecord, type Progress, type StepTiming } from './trainer.js';
+export { lrFind, lrFindHtml, type LrFindOptions, type LrFindResult } from './lr-find.js';
+export { saveCheckpoint, loadCheckpoint, checkpointPath, type Checkpoint } from './checkpoint.js';
+export { staticTypes } from './shapes.js';
