@@ -158,8 +158,9 @@ function measure(c: Case, dir: string, runs: number): { rows: Row[]; sizeMB: num
   ];
   const results = new Map<Step, StepResult[]>();
   for (let r = 0; r < runs; r++) {
-    // Steps interleave run by run so that a slow moment on the shared machine hits all of them alike.
-    for (const [step] of steps) {
+    // Steps interleave run by run, in a rotated order, so that a slow moment on the shared machine or
+    // the disk's writeback of the previous step does not always land on the same step.
+    for (const [step] of [...steps.slice(r % steps.length), ...steps.slice(0, r % steps.length)]) {
       const res = child(step, path, c.spec);
       results.set(step, [...(results.get(step) ?? []), res]);
     }
@@ -209,7 +210,8 @@ function main(): void {
     'with `writeFileAtomic` (write + fsync + rename) of the same bytes. "Peak +" is how much the step',
     "raised the child's peak RSS (`process.resourceUsage().maxRSS`) over what it held before the timed part:",
     'about 1× the file for a read that keeps the data, about 2× if tensor data were copied. × baseline:',
-    'read, load and decode against read; write, save and encode against write.', '',
+    'read, load and decode against read; write, save and encode against write. Both writes end in fsync on a',
+    'virtual disk shared with other jobs, so their times vary widely run to run (see the range column).', '',
   ];
   for (const c of cases) {
     const dir = mkdtempSync(join(tmpdir(), 'hone-io-'));
@@ -221,7 +223,13 @@ function main(): void {
       for (const r of rows) {
         out.push(`| ${r.step} | ${time(r.ms)} | ${time(r.range[0])}–${time(r.range[1])} | ${r.gbps.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.extraMB.toFixed(0)} | ${r.extraRatio.toFixed(2)} | ${r.note} |`);
       }
-      out.push('');
+      const row = (step: string) => rows.find((r) => r.step === step)!;
+      // Ranges that overlap mean the medians' ratio is within run-to-run noise; say so rather than rank.
+      const spread = (a: Row, b: Row) => (a.range[0] <= b.range[1] && b.range[0] <= a.range[1] ? ', within the run-to-run spread' : '');
+      const load = row('load'), save = row('save');
+      out.push('', `loadModel took ${load.ratio.toFixed(2)}× the raw read${spread(load, row('read'))}; it raised peak memory by ` +
+        `${load.extraRatio.toFixed(2)}× the file (${load.extraRatio < 1.2 ? 'no tensor data copied' : 'tensor data copied'}); ` +
+        `saveModel took ${save.ratio.toFixed(2)}× the raw write${spread(save, row('write'))}, with ${save.extraMB.toFixed(0)} MiB extra peak memory.`, '');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
