@@ -75,7 +75,11 @@ export const OVERHEAD_FACTOR = 10;
 export const MIN_KERNEL_FRACTION = 0.5;
 
 export function diagnose(f: BottleneckFacts): Bottleneck {
-  const inCache = f.cacheBandwidth !== undefined && f.cacheBytes !== undefined && f.workingSetBytes !== undefined && f.workingSetBytes > 0 && f.workingSetBytes <= f.cacheBytes;
+  // Cache bandwidth applies when the working set fits the cache we measured, or when the run was faster
+  // than its bytes could stream from memory (so they came from a larger cache than we measured).
+  const fitsCache = f.cacheBytes !== undefined && f.workingSetBytes !== undefined && f.workingSetBytes > 0 && f.workingSetBytes <= f.cacheBytes;
+  const fasterThanMemory = f.latencyMs > 0 && f.bytesMoved / f.bandwidth * 1000 > f.latencyMs;
+  const inCache = f.cacheBandwidth !== undefined && (fitsCache || fasterThanMemory);
   const bandwidth = inCache ? f.cacheBandwidth! : f.bandwidth;
   const machineBalance = f.peakFlops / bandwidth;
   const haveCost = f.flops > 0 && f.bytesMoved > 0;

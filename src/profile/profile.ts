@@ -92,13 +92,14 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const batches: BatchRow[] = measured.map((m, i) => batchRow(variants[i]!.batch, m, costs[i]!, weightBytes, peaks!));
   const first = costs[0]!;
   const firstTrace = measured[0]?.trace;
+  const opRows = opTypeRows(first, measured[0]);
   const bottleneck = measured.length && peaks ? diagnose({
     batchSize: variants[0]!.batch,
     latencyMs: measured[0]!.latencyMs.p50,
     flops: first.flops, bytesMoved: first.bytesRead + first.bytesWritten, weightBytes,
     peakFlops: peaks.flops, bandwidth: peaks.bandwidth, cacheBandwidth: peaks.cacheBandwidth, cacheBytes: peaks.cacheBytes,
     workingSetBytes: weightBytes + first.activationBytes,
-    opShares: firstTrace?.opTypes.map((o) => ({ opType: o.opType, share: o.share })) ?? [],
+    opShares: firstTrace ? opRows.filter((o) => o.timeShare > 0).map((o) => ({ opType: o.opType, share: o.timeShare })) : [],
     kernelFraction: batches[0]!.kernelFraction,
     throughputs: batches.map((b) => ({ batchSize: b.batchSize, throughput: b.throughput })),
   }) : undefined;
@@ -108,7 +109,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     params, bytes, weightBytes,
     staticBatchSize: variants[0]!.batch,
     macs: first.macs, flops: first.flops, bytesMoved: first.bytesRead + first.bytesWritten, activationBytes: first.activationBytes,
-    opTypes: opTypeRows(first, measured[0]),
+    opTypes: opRows,
     topNodes: nodeRows(first, measured[0]),
     unknownOps: first.unknownOps,
     staticNote: first.note,
@@ -164,7 +165,11 @@ function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: 
     batchSize: batch,
     latencyMs: m.latencyMs,
     throughput: throughput(batch, m.latencyMs.mean),
-    peakMemoryBytes: m.memory.peakBytes,
+    // RSS growth can miss memory the allocator reuses from earlier work in this process, so it is
+    // floored by what ORT itself reports holding: the weights plus its arena's high-water mark.
+    peakMemoryBytes: Math.max(m.memory.peakBytes, trace?.arenaPeakBytes ? weightBytes + trace.arenaPeakBytes : 0),
+    rssGrowthBytes: m.memory.peakBytes,
+    arenaPeakBytes: trace?.arenaPeakBytes ?? 0,
     sessionMemoryBytes: m.memory.sessionBytes,
     sessionCreateMs: m.sessionCreateMs,
     macs: cost.macs, flops: cost.flops, bytesMoved,
@@ -175,31 +180,51 @@ function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: 
   };
 }
 
+/**
+ * ORT rewrites nodes before running them: fusions ('fused X', 'X/MatMulAddFusion'), blocked layouts
+ * ('<output>_nchwc'). A traced node is matched back to the model's node by those naming patterns, and its
+ * time is attributed to the model's op type when the traced op is a fused form of it (MatMul+Add ran as
+ * Gemm is still the MatMul's time). Other traced ops (ReorderOutput, Gelu built from Div/Erf/Mul) keep
+ * their own op type.
+ */
+const FUSED_FORMS: Record<string, readonly string[]> = {
+  MatMul: ['Gemm', 'FusedGemm', 'FusedMatMul', 'MatMulNBits', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat'],
+  Gemm: ['FusedGemm'],
+  Conv: ['FusedConv', 'NhwcFusedConv', 'NhwcConv'],
+  LayerNormalization: ['SkipLayerNormalization', 'SimplifiedLayerNormalization', 'SkipSimplifiedLayerNormalization'],
+};
+
+type StaticNode = StaticCost['nodes'][number];
+
+function traceMatcher(cost: StaticCost): (name: string, opType: string) => StaticNode | undefined {
+  const byName = new Map(cost.nodes.map((n) => [n.name, n]));
+  const byOutput = new Map(cost.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  return (name, opType) => {
+    const base = name.replace(/^fused /, '').replace(/_nchwc$/, '').replace(/\/[^/]*Fusion.*$/, '');
+    const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
+    return s && (s.opType === opType || (FUSED_FORMS[s.opType] ?? []).includes(opType)) ? s : undefined;
+  };
+}
+
 function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
   const trace = m?.trace;
   const rows = new Map<string, OpTypeRow>();
   for (const o of cost.opTypes) rows.set(o.opType, { opType: o.opType, count: o.count, macs: o.macs, flops: o.flops, timeShare: 0, timeMs: 0 });
-  for (const t of trace?.opTypes ?? []) {
-    // ORT may replace ops with fused ones (FusedConv, FusedMatMul…): they get rows of their own.
-    const row = rows.get(t.opType) ?? { opType: t.opType, count: 0, macs: 0, flops: 0, timeShare: 0, timeMs: 0 };
-    row.timeShare = t.share;
-    row.timeMs = trace!.runs ? t.totalUs / trace!.runs / 1000 : 0;
-    rows.set(t.opType, row);
+  const match = traceMatcher(cost);
+  for (const t of trace?.nodes ?? []) {
+    const key = match(t.name, t.opType)?.opType ?? t.opType;
+    const row = rows.get(key) ?? { opType: key, count: 0, macs: 0, flops: 0, timeShare: 0, timeMs: 0 };
+    row.timeShare += t.share;
+    row.timeMs += trace!.runs ? t.totalUs / trace!.runs / 1000 : 0;
+    rows.set(key, row);
   }
   return [...rows.values()].sort((a, b) => b.timeShare - a.timeShare || b.macs - a.macs || b.count - a.count);
 }
 
 function nodeRows(cost: StaticCost, m: Measurement | undefined): NodeRow[] {
-  const byName = new Map(cost.nodes.map((n) => [n.name, n]));
-  const byOutput = new Map(cost.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
-  // ORT renames the nodes it rewrites: 'fused <name>' for fusions, '<output>_nchwc' for blocked layouts.
-  const match = (name: string, opType: string) => {
-    const base = name.replace(/^fused /, '').replace(/_nchwc$/, '');
-    const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
-    return s && (s.opType === opType || `Fused${s.opType}` === opType) ? s : undefined;
-  };
   const traced = m?.trace?.nodes ?? [];
   if (traced.length) {
+    const match = traceMatcher(cost);
     return traced.slice(0, 20).map((t) => {
       const s = match(t.name, t.opType);
       return { name: t.name, opType: t.opType, macs: s?.macs, flops: s?.flops, timeShare: t.share };

@@ -35,7 +35,7 @@ export interface ProfileReport {
   /** Why the static cost is missing or partial, when it is. */
   staticNote?: string;
   batches: BatchRow[];
-  /** Largest peak RSS growth over the profiled batch sizes, bytes (0 with --no-dynamic). */
+  /** Largest peak memory over the profiled batch sizes, bytes (0 with --no-dynamic). */
   peakMemoryBytes: number;
   machine: MachineInfo;
   /** Verdict for the first batch size; absent with --no-dynamic. */
@@ -68,8 +68,12 @@ export interface BatchRow {
   latencyMs: LatencyStats;
   /** Items per second: batch size / mean latency. */
   throughput: number;
-  /** Peak RSS growth over session creation and runs, bytes. */
+  /** Peak memory, bytes: the larger of `rssGrowthBytes` and weights + `arenaPeakBytes`. */
   peakMemoryBytes: number;
+  /** Peak RSS growth over session creation and runs (measured in the worker), bytes. */
+  rssGrowthBytes: number;
+  /** Most memory ORT's allocator held during the profiled runs (from the trace), bytes. */
+  arenaPeakBytes: number;
   sessionMemoryBytes: number;
   sessionCreateMs: number;
   macs: number;

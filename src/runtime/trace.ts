@@ -32,6 +32,8 @@ export interface TraceSummary {
   kernelUs: number;
   /** Sum of `model_run` durations, microseconds (kernel time plus ORT's own per-run overhead). */
   runUs: number;
+  /** Largest memory ORT's allocator held during the runs (`mem_arena_held`), bytes; 0 when not traced. */
+  arenaPeakBytes: number;
 }
 
 interface TraceEvent {
@@ -39,7 +41,7 @@ interface TraceEvent {
   name?: string;
   dur?: number;
   ts?: number;
-  args?: { op_name?: string };
+  args?: { op_name?: string; mem_arena_held?: string | number };
 }
 
 /**
@@ -56,6 +58,7 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
   let kernelUs = 0;
   let runUs = 0;
   let runs = 0;
+  let arenaPeakBytes = 0;
   const runEvents = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
   const skipped = runEvents.slice(0, skipRuns);
   const inSkipped = (ts: number) => skipped.some((r) => ts >= (r.ts ?? 0) && ts <= (r.ts ?? 0) + (r.dur ?? 0));
@@ -66,6 +69,8 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
   for (const e of events) {
     const dur = typeof e.dur === 'number' ? e.dur : 0;
     if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time')) continue;
+    const held = Number(e.args?.mem_arena_held ?? 0);
+    if (Number.isFinite(held)) arenaPeakBytes = Math.max(arenaPeakBytes, held);
     if (skipped.length > 0 && inSkipped(e.ts ?? 0)) continue;
     const opType = e.args?.op_name ?? 'unknown';
     const node = e.name.slice(0, -'_kernel_time'.length);
@@ -87,5 +92,6 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
     runs,
     kernelUs,
     runUs,
+    arenaPeakBytes,
   };
 }

@@ -32,7 +32,8 @@ Options:
 Examples:
   hone profile zoo:lenet5
   hone profile zoo:mlp --batch-sizes 1,32 --runs 50
-  hone profile model.onnx --dim seq=128 --batch-sizes 1,8 --html profile.html
+  hone profile zoo:transformer --dim seq=64 --batch-sizes 1,8 --html profile.html
+  hone profile model.onnx --dim seq=128 --batch-sizes 1,8
   hone profile yolo.onnx --shape images=1x3x640x640 --json
 `;
 
