@@ -117,3 +117,13 @@ export function nothingToQuantize(mode: QuantMode, decisions: readonly NodeDecis
   const seen = decisions.length ? ` (${decisions.length} candidate node${decisions.length === 1 ? '' : 's'}, none eligible: ${decisions[0]!.detail})` : '';
   return badInput(`nothing to quantize in ${mode} mode: the model has no ${what}${seen}; nothing was written`);
 }
+
+/** Renames a node output and its node uses, leaving graph outputs that name it alone. */
+export function renameProduced(g: Graph, from: string, to: string): void {
+  const p = g.producer(from)!;
+  const at = g.nodes.indexOf(p);
+  g.removeNode(p);
+  p.output = p.output.map((o) => (o === from ? to : o));
+  g.insertNode(p, at);
+  for (const c of g.consumers(from)) c.input.forEach((x, i) => { if (x === from) g.setInput(c, i, to); });
+}

@@ -13,7 +13,7 @@ import { makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
 import { inferShapes } from '../ir/shape.js';
-import { copyModel, nodeLabel, nothingToQuantize, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
+import { copyModel, nodeLabel, renameProduced, nothingToQuantize, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
 import { toHalfArray } from './math.js';
 
 /** Ops kept in float32 by default: reductions and transcendental ops whose fp16 error compounds. */
@@ -137,16 +137,6 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
       notes,
     },
   };
-}
-
-/** Renames a node output and its node uses, leaving graph outputs that name it alone. */
-function renameProduced(g: Graph, from: string, to: string): void {
-  const p = g.producer(from)!;
-  const at = g.nodes.indexOf(p);
-  g.removeNode(p);
-  p.output = p.output.map((o) => (o === from ? to : o));
-  g.insertNode(p, at);
-  for (const c of g.consumers(from)) c.input.forEach((x, i) => { if (x === from) g.setInput(c, i, to); });
 }
 
 function castTarget(n: NodeProto): number | undefined {

@@ -1,0 +1,138 @@
+/**
+ * Calibration and evaluation data for quantization: `.npy`, `.npz` (arrays named after the model's
+ * inputs, or one array `input`; labels in `label`), a folder of `.npy` files named after the inputs, or
+ * the built-in `mnist`. Checked against the model's inputs up front (name, rank, fixed dims) so a
+ * mismatch is one clear error rather than an ORT failure mid-calibration; served in batches.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { ModelProto } from '../ir/proto.js';
+import { DataType, dtypeName } from '../ir/dtype.js';
+import { graphInputs, type InputInfo } from '../runtime/inputs.js';
+import { readNpyFile, readNpz } from '../data/npz.js';
+import { mnist } from '../data/mnist.js';
+import type { ArrayTensor } from '../data/dataset.js';
+import { badInput } from '../errors.js';
+
+export interface SampleData {
+  /** Arrays by model input name, samples first. */
+  features: Record<string, ArrayTensor>;
+  /** Class labels, one per sample, when the data has them. */
+  labels?: ArrayTensor;
+  size: number;
+  /** Where the data came from, for reports. */
+  source: string;
+}
+
+/** Reads `spec` (a path or 'mnist') and matches it to `model`'s inputs; `samples` keeps the first N. */
+export function loadSampleData(spec: string, model: ModelProto, opts: { samples?: number; split?: 'train' | 'test' } = {}): SampleData {
+  const inputs = graphInputs(model);
+  let arrays: Record<string, ArrayTensor>;
+  if (spec === 'mnist') {
+    const ds = mnist()[opts.split ?? 'train'];
+    arrays = { input: ds.features.input!, label: ds.labels };
+  } else if (!existsSync(spec)) {
+    throw badInput(`cannot read ${spec}: no such file or folder; pass a .npy/.npz file, a folder of .npy files, or 'mnist'`);
+  } else if (statSync(spec).isDirectory()) {
+    arrays = {};
+    for (const f of readdirSync(spec).filter((f) => f.endsWith('.npy')).sort()) arrays[basename(f, '.npy')] = readNpyFile(join(spec, f));
+    if (Object.keys(arrays).length === 0) throw badInput(`${spec} holds no .npy files; save one array per model input, named after it`);
+  } else if (spec.endsWith('.npz')) {
+    arrays = readNpz(spec);
+  } else if (spec.endsWith('.npy')) {
+    arrays = { [inputs.length === 1 ? inputs[0]!.name : 'input']: readNpyFile(spec) };
+  } else {
+    throw badInput(`${spec} is not .npy, .npz or a folder; save the data with numpy.save / numpy.savez`);
+  }
+  return matchInputs(arrays, inputs, spec === 'mnist' ? `mnist (${opts.split ?? 'train'})` : spec, opts.samples);
+}
+
+/** Matches named arrays to the model's inputs, checking rank and fixed dims. */
+export function matchInputs(arrays: Record<string, ArrayTensor>, inputs: readonly InputInfo[], what: string, samples?: number): SampleData {
+  const features: Record<string, ArrayTensor> = {};
+  const found = Object.keys(arrays).join(', ') || '(none)';
+  for (const input of inputs) {
+    const key = input.name in arrays ? input.name : inputs.length === 1 && 'input' in arrays ? 'input' : undefined;
+    if (!key) throw badInput(`${what} has no array for model input '${input.name}' (found: ${found}); name the array '${input.name}'`);
+    const t = arrays[key]!;
+    const expected = input.shape;
+    if (expected) {
+      const shown = `[${expected.join(',')}]`;
+      if (t.dims.length !== expected.length) {
+        throw badInput(`${what}: array '${key}' has shape [${t.dims.join(',')}], but input '${input.name}' expects ${shown} (samples first); reshape the data`);
+      }
+      expected.forEach((d, i) => {
+        if (i > 0 && typeof d === 'number' && t.dims[i] !== d) {
+          throw badInput(`${what}: array '${key}' has shape [${t.dims.join(',')}], but input '${input.name}' expects ${shown}; dim ${i} must be ${d}`);
+        }
+      });
+    }
+    if (!tensorTypeFor(input.elemType)) throw badInput(`input '${input.name}' has element type ${dtypeName(input.elemType)}, which calibration data cannot feed`);
+    features[input.name] = t;
+  }
+  const labels = arrays.label ?? arrays.labels;
+  let size = Math.min(...Object.values(features).map((t) => t.dims[0]!));
+  for (const [name, t] of Object.entries(features)) {
+    if (t.dims[0] !== size) throw badInput(`${what}: '${name}' has ${t.dims[0]} samples but other inputs have ${size}; give every input the same count`);
+  }
+  if (labels && labels.dims[0] !== size) throw badInput(`${what}: 'label' has ${labels.dims[0]} entries for ${size} samples; they must match`);
+  if (samples !== undefined) size = Math.min(size, samples);
+  if (size === 0) throw badInput(`${what} holds no samples; give at least one`);
+  return { features, labels, size, source: what };
+}
+
+export interface Batch {
+  feeds: Record<string, ort.Tensor>;
+  /** Labels of the batch's samples, when known. */
+  labels?: number[];
+  size: number;
+}
+
+/**
+ * The data in batches of `batchSize` samples (the last may be smaller), converted to each input's
+ * element type. A model with a fixed batch dim gets batches of exactly that size (a short tail is dropped).
+ */
+export function* batches(data: SampleData, model: ModelProto, batchSize: number): Generator<Batch> {
+  const inputs = graphInputs(model);
+  const fixed = inputs.map((i) => i.shape?.[0]).find((d): d is number => typeof d === 'number');
+  const bs = fixed ?? batchSize;
+  for (let start = 0; start < data.size; start += bs) {
+    const n = Math.min(bs, data.size - start);
+    if (fixed !== undefined && n < fixed) break;
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of inputs) {
+      const t = data.features[input.name]!;
+      const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
+      feeds[input.name] = toTensor(t.data.subarray(start * per, (start + n) * per), input.elemType, [n, ...t.dims.slice(1)]);
+    }
+    const labels = data.labels ? Array.from(data.labels.data.subarray(start, start + n) as ArrayLike<number | bigint>, Number) : undefined;
+    yield { feeds, labels, size: n };
+  }
+}
+
+function tensorTypeFor(elemType: number): ort.Tensor.Type | undefined {
+  switch (elemType) {
+    case DataType.FLOAT: return 'float32';
+    case DataType.INT64: return 'int64';
+    case DataType.INT32: return 'int32';
+    case DataType.UINT8: return 'uint8';
+    case DataType.INT8: return 'int8';
+    case DataType.DOUBLE: return 'float64';
+    case DataType.BOOL: return 'bool';
+    default: return undefined;
+  }
+}
+
+function toTensor(src: ArrayLike<number | bigint>, elemType: number, dims: number[]): ort.Tensor {
+  const num = (x: number | bigint) => Number(x);
+  switch (elemType) {
+    case DataType.FLOAT: return new ort.Tensor('float32', src instanceof Float32Array ? src.slice() : Float32Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.INT64: return new ort.Tensor('int64', BigInt64Array.from(src as ArrayLike<number>, (x) => BigInt(Math.trunc(num(x)))), dims);
+    case DataType.INT32: return new ort.Tensor('int32', Int32Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.UINT8: return new ort.Tensor('uint8', Uint8Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.INT8: return new ort.Tensor('int8', Int8Array.from(src as ArrayLike<number>, num), dims);
+    default: return new ort.Tensor('bool', Uint8Array.from(src as ArrayLike<number>, (x) => (num(x) ? 1 : 0)), dims);
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * Static int8 quantization: weights and activations quantized, activation ranges from calibration data.
+ *
+ * QDQ format (default): QuantizeLinear/DequantizeLinear pairs on every activation a quantizable op reads
+ * or writes, DequantizeLinear on int8 weights (per channel) and int32 biases; ORT fuses each
+ * DQ → op → Q unit into its integer kernel (QLinearConv, QLinearMatMul…). QOperator format: the same
+ * plan, with each unit rewritten to the QLinear op itself (see qoperator.ts).
+ *
+ * What quantizes, and how, comes from the op rules (`quantRule`): compute ops get their inputs and
+ * outputs quantized; pass-through ops (Reshape, MaxPool…) reuse their input's scale; a ReLU after a
+ * compute op is folded into that op's output range when activations are asymmetric.
+ */
+import type { ModelProto, NodeProto } from '../ir/proto.js';
+import { Graph, topoOrder } from '../ir/graph.js';
+import { makeNode } from '../ir/builder.js';
+import { DataType } from '../ir/dtype.js';
+import { floatTensor, makeTensor } from '../ir/tensor.js';
+import { inferShapes } from '../ir/shape.js';
+import { quantRule } from '../ops/quant-rules.js';
+import type { QuantRule } from '../ops/types.js';
+import { badInput, HoneError } from '../errors.js';
+import {
+  copyModel, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, opsetVersion, requireDomain, selectionReason, tensorBytes, weightAxis,
+  type NodeDecision, type NodeSelection, type QuantizeResult,
+} from './common.js';
+import { collectStats, type CalibOptions, type Range } from './calibrate.js';
+import { quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
+import type { SampleData } from './data.js';
+import { toQOperator } from './qoperator.js';
+import { foldBatchNorm } from './prepare.js';
+
+export interface StaticOptions extends NodeSelection, CalibOptions {
+  /** 'qdq' (default): Q/DQ pairs ORT fuses; 'qoperator': QLinearConv/QLinearMatMul… nodes. */
+  format?: 'qdq' | 'qoperator';
+  /** Activation type (default int8: S8S8 is ORT's fast path on x86-64 with VNNI). */
+  activationType?: 'int8' | 'uint8';
+  weightType?: 'int8' | 'uint8';
+  /** Per-channel weight scales (default true). */
+  perChannel?: boolean;
+  /** 7-bit weights, for CPUs without VNNI (see the CLI's --help on saturation). */
+  reduceRange?: boolean;
+  /** Progress of calibration, samples done of total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Calibrated ranges of a model's activations, reusable across quantizations of the same model. */
+export interface Calibration {
+  ranges: Map<string, Range>;
+  method: string;
+  samples: number;
+  source: string;
+}
+
+/** Calibrates every tensor the plan for `opts` could quantize (node exclusions ignored, so tuning can reuse it). */
+export async function calibrateStatic(model: ModelProto, data: SampleData, opts: StaticOptions = {}): Promise<Calibration> {
+  const prepared = copyModel(model);
+  foldBatchNorm(prepared);
+  const plan = planStatic(prepared, { ...opts, excludeNodes: [] });
+  const stats = await collectStats(prepared, [...plan.calibrate], data, opts, opts.onProgress);
+  const ranges = new Map([...stats].map(([k, s]) => [k, s.range(opts)]));
+  const method = opts.method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : opts.method ?? 'minmax';
+  return { ranges, method, samples: data.size, source: data.source };
+}
+
+export async function quantizeStatic(model: ModelProto, calib: SampleData | Calibration, opts: StaticOptions = {}): Promise<QuantizeResult> {
+  const calibration = 'ranges' in calib ? calib : await calibrateStatic(model, calib, opts);
+  const m = copyModel(model);
+  const before = tensorBytes(m);
+  const notes: string[] = [];
+  let perChannel = opts.perChannel ?? true;
+  const opset = opsetVersion(m);
+  if (opset < 10) throw badInput(`static quantization needs ai.onnx opset >= 10 (QuantizeLinear), the model has ${opset}; re-export it with a newer opset`);
+  if (opset < 13 && perChannel) {
+    const unsafe = m.graph!.node.find((n) => OPSET13_CHANGED.has(n.opType ?? ''));
+    if (unsafe) {
+      perChannel = false;
+      notes.push(`per-channel weights need opset 13 and the model has ${opset} with ${unsafe.opType}, whose meaning changed by 13: used per-tensor weights`);
+    } else {
+      m.opsetImport.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')!.version = 13;
+      notes.push(`opset raised from ${opset} to 13 for per-channel DequantizeLinear (no op in the model changed meaning)`);
+    }
+  }
+  const bn = foldBatchNorm(m);
+  if (bn) notes.push(`folded ${bn} BatchNormalization node(s) into the Conv before them`);
+  const plan = planStatic(m, opts);
+  if (!plan.decisions.some((d) => d.quantized)) throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs');
+  const actType = opts.activationType === 'uint8' ? U8 : S8;
+  const wType = opts.weightType === 'uint8' ? U8 : S8;
+  const symmetric = opts.symmetric ?? false;
+  rewriteQdq(m, plan, calibration, { actType, wType, symmetric, perChannel, reduceRange: opts.reduceRange ?? false });
+  const format = opts.format ?? 'qdq';
+  if (format === 'qoperator') {
+    const converted = toQOperator(m);
+    for (const d of plan.decisions) if (d.quantized && converted.has(d.node)) d.detail = converted.get(d.node)!;
+    if ([...converted.values()].some((v) => v.startsWith('QGemm') || v.startsWith('QLinearAdd') || v.startsWith('QLinearMul') || v.startsWith('QLinearGlobal') || v.startsWith('QLinearConcat') || v.startsWith('QLinearAverage') || v.startsWith('QLinearSigmoid') || v.startsWith('QLinearLeaky'))) {
+      requireDomain(m, 'com.microsoft', 1);
+    }
+  }
+  return {
+    model: m,
+    report: {
+      mode: 'static',
+      settings: {
+        format, calibration: calibration.method, calibrationSamples: calibration.samples, calibrationData: calibration.source,
+        activationType: actType.signed ? 'int8' : 'uint8', weightType: wType.signed ? 'int8' : 'uint8', symmetricActivations: symmetric,
+        perChannel, reduceRange: opts.reduceRange ?? false, opTypes: opts.opTypes ?? 'all quantizable', excludeNodes: opts.excludeNodes ?? [],
+      },
+      nodes: plan.decisions,
+      weightBytes: { before, after: tensorBytes(m) },
+      notes,
+    },
+  };
+}
+
+/** Ops whose attributes became inputs (or whose semantics changed) between opsets 10 and 13. */
+const OPSET13_CHANGED = new Set(['Softmax', 'LogSoftmax', 'Hardmax', 'ReduceSum', 'Split', 'Squeeze', 'Unsqueeze', 'Pad', 'Clip', 'Resize', 'Upsample', 'Dropout', 'TopK', 'Slice', 'Scan']);
+
+interface PlannedNode {
+  node: NodeProto;
+  rule: QuantRule;
+  /** Input slots quantized as constant weights (initializers). */
+  weights: number[];
+  /** Input slots quantized as activations. */
+  activations: number[];
+  /** A ReLU folded into this node's output range. */
+  foldedRelu?: NodeProto;
+}
+
+interface Plan {
+  nodes: Map<NodeProto, PlannedNode>;
+  /** Activation tensors that get Q/DQ, mapped to the tensor whose range they use (themselves, or a pass-through's input). */
+  tensors: Map<string, string>;
+  /** Tensors that need a calibrated range. */
+  calibrate: Set<string>;
+  decisions: NodeDecision[];
+}
+
+function planStatic(model: ModelProto, opts: StaticOptions): Plan {
+  const g = new Graph(model.graph!);
+  const types = inferShapes(model).types;
+  const graphOutputs = new Set(model.graph!.output.map((o) => o.name));
+  const isFloatAct = (v: string) => !!v && !g.initializer(v) && types.get(v)?.elemType === DataType.FLOAT;
+  const asymmetric = !(opts.symmetric ?? false);
+  const plan: Plan = { nodes: new Map(), tensors: new Map(), calibrate: new Set(), decisions: [] };
+  const available = new Set([...model.graph!.input.map((v) => v.name ?? ''), ...model.graph!.initializer.map((t) => t.name ?? '')]);
+  const folded = new Set<NodeProto>();
+  for (const n of topoOrder(model.graph!.node, available)) {
+    if (folded.has(n)) continue;
+    const rule = quantRule(n.domain, n.opType ?? '');
+    if (!rule) continue;
+    const skip = selectionReason(n, opts);
+    if (rule.kind === 'passthrough') {
+      const src = n.input[0]!;
+      const out = n.output[0]!;
+      if (!skip && plan.tensors.has(src) && isFloatAct(out)) {
+        plan.nodes.set(n, { node: n, rule, weights: [], activations: [0] });
+        plan.tensors.set(out, plan.tensors.get(src)!);
+        plan.decisions.push({ node: nodeLabel(n), opType: n.opType!, quantized: true, detail: 'QDQ (int8 pass-through, input scale)' });
+      }
+      continue;
+    }
+    if (skip) {
+      plan.decisions.push({ node: nodeLabel(n), opType: n.opType!, quantized: false, detail: skip });
+      continue;
+    }
+    const slots = new Set([...(rule.activations === 'all' ? n.input.map((_, i) => i) : rule.activations), ...(rule.weights ?? []).map((w) => w.input)]);
+    const weights: number[] = [];
+    const activations: number[] = [];
+    let why: string | undefined;
+    for (const i of slots) {
+      const v = n.input[i];
+      if (!v) continue;
+      if (floatInitializer(g, v)) weights.push(i);
+      else if (isFloatAct(v)) activations.push(i);
+      else why = `input ${i} ('${v}') is not a float tensor`;
+    }
+    if (rule.weights?.some((w) => n.input[w.input] && !weights.includes(w.input) && !activations.includes(w.input))) why ??= 'weight is not float32';
+    const out = n.output[0]!;
+    if (!isFloatAct(out)) why ??= 'output is not a float tensor';
+    if (activations.length === 0 && !why) why = 'no activation input (constant subgraph)';
+    if (why) {
+      plan.decisions.push({ node: nodeLabel(n), opType: n.opType!, quantized: false, detail: why });
+      continue;
+    }
+    const p: PlannedNode = { node: n, rule, weights, activations };
+    for (const i of activations) {
+      const v = n.input[i]!;
+      if (!plan.tensors.has(v)) { plan.tensors.set(v, v); plan.calibrate.add(v); }
+    }
+    // A lone ReLU after this op: quantize its output instead and drop it (asymmetric ranges clip at 0 exactly).
+    const users = g.consumers(out);
+    const relu = users.length === 1 && !graphOutputs.has(out) ? users[0]! : undefined;
+    const reluRule = relu && quantRule(relu.domain, relu.opType ?? '');
+    if (relu && reluRule?.foldsIntoRange && asymmetric && !selectionReason(relu, opts) && onlyQuantizedReaders(g, relu.output[0]!, graphOutputs)) {
+      p.foldedRelu = relu;
+      folded.add(relu);
+      plan.tensors.set(relu.output[0]!, relu.output[0]!);
+      plan.calibrate.add(relu.output[0]!);
+      plan.decisions.push({ node: nodeLabel(relu), opType: relu.opType!, quantized: true, detail: `folded into ${nodeLabel(n)}'s output range` });
+    } else {
+      plan.tensors.set(out, out);
+      plan.calibrate.add(out);
+    }
+    plan.nodes.set(n, p);
+    plan.decisions.push({ node: nodeLabel(n), opType: n.opType!, quantized: true, detail: 'QDQ' });
+  }
+  return plan;
+}
+
+/** True when every reader of `v` is an op with a quantization rule (so none sees the un-clipped float). */
+function onlyQuantizedReaders(g: Graph, v: string, outputs: Set<string | undefined>): boolean {
+  if (outputs.has(v)) return false;
+  return g.consumers(v).every((c) => quantRule(c.domain, c.opType ?? '') !== undefined);
+}
+
+interface RewriteOptions {
+  actType: QType;
+  wType: QType;
+  symmetric: boolean;
+  perChannel: boolean;
+  reduceRange: boolean;
+}
+
+function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOptions): void {
+  const g = new Graph(m.graph!);
+  const elem = (t: QType) => (t.signed ? DataType.INT8 : DataType.UINT8);
+  const zpArray = (t: QType, values: ArrayLike<number>) => (t.signed ? Int8Array.from(values) : Uint8Array.from(values));
+
+  // Folded ReLUs go first: the compute op now writes the ReLU's output name.
+  for (const p of plan.nodes.values()) {
+    if (!p.foldedRelu) continue;
+    const relu = p.foldedRelu;
+    const out = p.node.output[0]!;
+    g.removeNode(relu);
+    const at = g.nodes.indexOf(p.node);
+    g.removeNode(p.node);
+    p.node.output = p.node.output.map((x) => (x === out ? relu.output[0]! : x));
+    g.insertNode(p.node, at);
+  }
+
+  // One scale/zero-point pair per range source, shared by pass-through aliases.
+  const params = new Map<string, { scale: string; zp: string; s: number }>();
+  const paramsFor = (src: string) => {
+    let p = params.get(src);
+    if (!p) {
+      const r = calib.ranges.get(src);
+      if (!r) throw new HoneError(`internal: no calibrated range for '${src}'`, 1);
+      const q = rangeParams(r.min, r.max, o.actType, o.symmetric);
+      p = {
+        scale: g.addInitializer(floatTensor(g.freshName(`${src}_scale`), [], [q.scale])),
+        zp: g.addInitializer(makeTensor(g.freshName(`${src}_zero_point`), elem(o.actType), [], zpArray(o.actType, [q.zeroPoint]))),
+        s: q.scale,
+      };
+      params.set(src, p);
+    }
+    return p;
+  };
+
+  // Every reader of a quantized tensor reads it through the DQ (as ORT's quantizer does), so a
+  // compute op's output Q is there for ORT to fuse even when a float op reads it; a graph output keeps
+  // its name on the DequantizeLinear's output.
+  const graphOutputs = new Set(m.graph!.output.map((v) => v.name));
+  const dqSource = new Map<string, string>();
+  for (const [t, src] of plan.tensors) {
+    const p = paramsFor(src);
+    const isOutput = graphOutputs.has(t);
+    if (g.consumers(t).length === 0 && !isOutput) continue;
+    let value = t;
+    if (isOutput) {
+      if (!g.producer(t)) continue;
+      value = g.freshName(`${t}_float`);
+      renameProduced(g, t, value);
+    }
+    const tq = g.freshName(`${t}_quantized`);
+    const tdq = isOutput ? t : g.freshName(`${t}_dequantized`);
+    const readers = g.consumers(value);
+    const qn = makeNode('QuantizeLinear', [value, p.scale, p.zp], [tq], {}, { name: g.freshName(`${t}_QuantizeLinear`) });
+    const dq = makeNode('DequantizeLinear', [tq, p.scale, p.zp], [tdq], {}, { name: g.freshName(`${t}_DequantizeLinear`) });
+    const producer = g.producer(value);
+    if (producer) { g.insertAfter(producer, qn); g.insertAfter(qn, dq); } else { g.insertNode(qn, 0); g.insertNode(dq, 1); }
+    for (const c of readers) c.input.forEach((x, i) => { if (x === value) g.setInput(c, i, tdq); });
+    dqSource.set(tdq, src);
+  }
+
+  // Weights (per channel where the rule names an axis), then int32 biases.
+  const weightCache = new Map<string, { out: string; scale: Float32Array }>();
+  const replaced = new Set<string>();
+  for (const p of plan.nodes.values()) {
+    const n = p.node;
+    let wScale: Float32Array | undefined;
+    for (const i of p.weights) {
+      const name = n.input[i]!;
+      const { t, data } = floatInitializer(g, name)!;
+      const axis = o.perChannel && t.dims.length > 1 ? weightAxis(p.rule, n, i, t.dims.length) : undefined;
+      const key = `${name}|${axis}`;
+      let w = weightCache.get(key);
+      if (!w) {
+        const qw = quantizeWeight(data, t.dims, { type: o.wType, axis, symmetric: o.wType.signed, reduceRange: o.reduceRange });
+        const shape = axis === undefined ? [] : [t.dims[axis]!];
+        const q = g.addInitializer(makeTensor(g.freshName(`${name}_quantized`), elem(o.wType), t.dims, qw.data));
+        const s = g.addInitializer(floatTensor(g.freshName(`${name}_scale`), shape, qw.scale));
+        const zp = g.addInitializer(makeTensor(g.freshName(`${name}_zero_point`), elem(o.wType), shape, qw.zeroPoint));
+        const out = g.freshName(`${name}_dequantized`);
+        g.insertNode(makeNode('DequantizeLinear', [q, s, zp], [out], axis === undefined ? {} : { axis }, { name: g.freshName(`${name}_DequantizeLinear`) }), 0);
+        w = { out, scale: qw.scale };
+        weightCache.set(key, w);
+      }
+      g.setInput(n, i, w.out);
+      replaced.add(name);
+      if (p.rule.weights?.some((x) => x.input === i)) wScale = w.scale;
+    }
+    const b = p.rule.bias;
+    const x = dqSource.get(n.input[0]!);
+    if (b === undefined || !n.input[b] || !wScale || x === undefined) continue;
+    const bias = floatInitializer(g, n.input[b]!);
+    if (!bias || bias.t.dims.length !== 1 || (wScale.length !== 1 && wScale.length !== bias.data.length)) continue;
+    const xs = params.get(x)!.s;
+    const scales = Float32Array.from({ length: wScale.length }, (_, c) => xs * wScale![c]!);
+    const q = Int32Array.from(bias.data, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / scales[scales.length === 1 ? 0 : c]!))));
+    const name = n.input[b]!;
+    const bq = g.addInitializer(makeTensor(g.freshName(`${name}_quantized`), DataType.INT32, bias.t.dims, q));
+    const bs = g.addInitializer(floatTensor(g.freshName(`${name}_scale`), scales.length === 1 ? [] : [scales.length], scales));
+    const out = g.freshName(`${name}_dequantized`);
+    g.insertNode(makeNode('DequantizeLinear', [bq, bs], [out], scales.length === 1 ? {} : { axis: 0 }, { name: g.freshName(`${name}_DequantizeLinear`) }), 0);
+    g.setInput(n, b, out);
+    replaced.add(name);
+  }
+  for (const name of replaced) if (!g.isUsed(name)) g.removeInitializer(name);
+}
