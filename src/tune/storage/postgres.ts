@@ -34,10 +34,15 @@ export class PostgresStorage implements CoordinatedStorage {
     if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
       throw new HoneError(`PostgreSQL schema name '${schema}' is not a plain identifier; use letters, digits and _`);
     }
-    const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 5000 });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: opts.poolSize ?? 4,
+      connectionTimeoutMillis: 5000,
+      // The schema goes in the startup packet: every connection has it before its first query.
+      ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+    });
     // An idle client that loses its server emits 'error' on the pool; without a listener that kills the process.
     pool.on('error', () => undefined);
-    if (schema !== undefined) pool.on('connect', (c) => void c.query(`SET search_path TO "${schema}"`).catch(() => undefined));
     const storage = new PostgresStorage(pool, where);
     const attempts = opts.connectAttempts ?? 5;
     for (let attempt = 0; ; attempt++) {

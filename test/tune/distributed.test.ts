@@ -1,0 +1,127 @@
+// 4 worker processes run one 200-trial study on SQLite and on PostgreSQL; one worker is SIGKILLed in the
+// middle of a trial. Nothing may be lost or run twice, and the killed trial must be failed via its
+// heartbeat (and retried when configured) so that the study still ends with exactly 200 trials.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStorage } from '../../src/tune/storage/open.js';
+import type { FrozenTrial } from '../../src/tune/types.js';
+import { PG_URL, dropSchema, uniqueSchema } from './pg-helpers.js';
+
+const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+const TRIALS = 200;
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  victim: FrozenTrial;
+  trials: FrozenTrial[];
+}
+
+async function runKilled(storageUrl: string, dir: string, retries: number): Promise<Outcome> {
+  const config = join(dir, 'dist.yaml');
+  writeFileSync(config, [
+    'study: dist',
+    'objective: { bench: branin, delay: 0.1 }',
+    'sampler: { name: random, seed: 1 }',
+    `trials: ${TRIALS}`,
+    'workers: 4',
+    `heartbeat: { interval: 1, grace: 3, retries: ${retries} }`,
+  ].join('\n'));
+  const parent = spawn(process.execPath, ['--import', TSX, BIN, 'tune', config, '--storage', storageUrl, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  parent.stdout.on('data', (d) => (stdout += d));
+  parent.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => parent.on('close', resolve));
+
+  // Watch the study; kill a worker (not the parent) right after one of its trials started.
+  const storage = await openStorage(storageUrl);
+  let victim: FrozenTrial | undefined;
+  try {
+    const until = Date.now() + 40_000;
+    while (!victim && Date.now() < until) {
+      const id = await storage.getStudyId('dist');
+      if (id !== undefined) {
+        const running = await storage.getAllTrials(id, ['running']);
+        const fresh = running.find((t) => {
+          const w = String(t.systemAttrs.worker ?? '');
+          return w.startsWith(`${hostname()}:`) && Number(w.split(':')[1]) !== parent.pid && t.number >= 20 && Date.now() - t.datetimeStart! < 40;
+        });
+        if (fresh) {
+          process.kill(Number(String(fresh.systemAttrs.worker).split(':')[1]), 'SIGKILL');
+          victim = fresh;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(victim, 'found no running trial to kill');
+    const code = await exited;
+    const trials = await storage.getAllTrials((await storage.getStudyId('dist'))!);
+    return { code, stdout, stderr, victim, trials };
+  } finally {
+    await storage.close();
+    if (parent.exitCode === null) parent.kill('SIGKILL');
+  }
+}
+
+function checkOutcome(o: Outcome, retries: number): void {
+  assert.equal(o.code, 0, o.stderr);
+  const expected = TRIALS + retries;
+  // Numbers 0..N-1, each once.
+  assert.deepEqual(o.trials.map((t) => t.number), Array.from({ length: expected }, (_, i) => i));
+  assert.ok(o.trials.every((t) => t.state === 'complete' || t.state === 'fail'), JSON.stringify(o.trials.filter((t) => t.state !== 'complete' && t.state !== 'fail')));
+  // The killed worker's trial: failed by the heartbeat check, not completed by anyone.
+  const killed = o.trials.find((t) => t.id === o.victim.id)!;
+  assert.equal(killed.state, 'fail');
+  assert.match(String(killed.systemAttrs.fail_reason), /heartbeat/);
+  const failed = o.trials.filter((t) => t.state === 'fail');
+  assert.deepEqual(failed.map((t) => t.number), [killed.number], 'only the killed trial fails');
+  // Exactly TRIALS trials count: a retried failure is replaced by its retry.
+  const counting = o.trials.filter((t) => t.systemAttrs.retried_by === undefined);
+  assert.equal(counting.length, TRIALS);
+  if (retries) {
+    const retry = o.trials.find((t) => t.number === killed.systemAttrs.retried_by)!;
+    assert.equal(retry.systemAttrs.retried_from, killed.number);
+    assert.equal(retry.state, 'complete');
+    assert.deepEqual(retry.params, killed.params);
+  } else {
+    assert.equal(killed.systemAttrs.retried_by, undefined);
+  }
+  // Each parameter set was evaluated once.
+  const complete = o.trials.filter((t) => t.state === 'complete');
+  assert.equal(new Set(complete.map((t) => JSON.stringify(t.params))).size, complete.length);
+  const report = JSON.parse(o.stdout) as { nTrials: number; states: Record<string, number>; warnings: string[]; bestValue: number };
+  assert.equal(report.nTrials, expected);
+  assert.equal(report.states.complete, complete.length);
+  assert.ok(report.warnings.some((w) => /killed by SIGKILL/.test(w)), o.stdout);
+  assert.ok(report.bestValue >= 0.397887 && report.bestValue < 5);
+}
+
+describe('distributed tuning: 4 worker processes, one killed mid-trial', () => {
+  it('SQLite: the killed trial fails by heartbeat and is retried; 200 trials count', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hone-dist-'));
+    try {
+      checkOutcome(await runKilled(`sqlite:${join(dir, 'dist.db')}`, dir, 1), 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('PostgreSQL: the killed trial fails by heartbeat (no retry); exactly 200 trials', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hone-dist-'));
+    const schema = uniqueSchema('hone_dist');
+    try {
+      checkOutcome(await runKilled(`${PG_URL}?schema=${schema}`, dir, 0), 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await dropSchema(schema);
+    }
+  });
+});
