@@ -70,7 +70,10 @@ export function ortLoadError(e: unknown, provider: string): HoneError {
   if (noKernel) {
     return badInput(`onnxruntime has no kernel for op '${noKernel[1]}' at opset ${noKernel[2]}; replace that op or export the model with a supported opset`, e);
   }
-  if (/Failed to load (shared )?library|providers_shared/i.test(msg)) {
+  if (/RequestAdapter/.test(msg)) {
+    return badInput(`onnxruntime cannot start the '${provider}' provider: no GPU adapter was found (no usable GPU or driver on this machine); use --provider cpu`, e);
+  }
+  if (/Failed to load (shared )?library|providers_shared/i.test(msg) || (provider !== 'cpu' && errorMessage(e).includes(`/providers/${provider}/`))) {
     return badInput(`onnxruntime cannot start the '${provider}' provider (${shorten(msg, 120)}); use --provider cpu or install its libraries`, e);
   }
   return badInput(`onnxruntime cannot load the model: ${shorten(msg, 240)}; fix the model (run 'hone profile --no-dynamic' for a static check)`, e);
@@ -88,12 +91,26 @@ export function ortRunError(e: unknown, context: string): HoneError {
 export function cleanOrtMessage(msg: string): string {
   let m = msg.replace(/\s+/g, ' ');
   m = m.replace(/\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/g, '');
-  m = m.replace(/\S*onnxruntime_src\/\S+:\d+\s+(\S+\s+)?[\w:~<>]+\(\)\s*/g, '');
+  m = m.replace(/\S*onnxruntime_src\/\S+:\d+\s+/g, '');
+  m = stripSignature(m);
   m = m.replace(/^This is an invalid model\.\s*/, '');
   // "In Node, (name, Op, domain, -1) : (inputs) -> (outputs) , Error <what>" → "<what> (in node name)".
   const inNode = /^In Node, \("([^"]*)", ([^,]+), [^)]*\)\s*:.*?,\s*Error\s+(.*)$/.exec(m);
   if (inNode) m = `${inNode[3]} (node '${inNode[1]}', ${inNode[2]})`;
   return m.trim().replace(/[.\s]+$/, '');
+}
+
+/** Drops a leading C++ function signature (`ns::Class::Fn(const T&)::<lambda()> `) left by ORT's asserts. */
+function stripSignature(m: string): string {
+  if (!/^[\w~]+::/.test(m) && !/^[\w:<>~*& ]+ [\w~]+::[\w~]+\(/.test(m)) return m;
+  let depth = 0;
+  for (let i = 0; i < m.length; i++) {
+    const c = m[i];
+    if (c === '(' || c === '<') depth++;
+    else if (c === ')' || c === '>') depth--;
+    else if (c === ' ' && depth === 0 && /[)>]$/.test(m.slice(0, i))) return m.slice(i + 1);
+  }
+  return m;
 }
 
 function shorten(s: string, n: number): string {

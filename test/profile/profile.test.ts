@@ -4,6 +4,8 @@ import { profileModel } from '../../src/profile/profile.js';
 import type { MachinePeaks } from '../../src/runtime/peaks.js';
 import { HoneError } from '../../src/errors.js';
 import { tinyMlp } from '../runtime/helpers.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
 
 // Fixed peaks keep these tests from measuring the machine (that has its own test in test/runtime).
 const peaks: MachinePeaks = { flops: 5e10, bandwidth: 5e9, cacheBandwidth: 3e10, cacheBytes: 1 << 20, key: 'test' };
@@ -41,6 +43,15 @@ test('a fixed batch dim is rewritten by graph edit for other batch sizes', async
   assert.equal(r.opTypes.every((o) => o.timeShare === 0), true, 'no trace with profileRuns 0');
   const d = await profileModel(tinyMlp(4), { dynamic: false });
   assert.equal(d.staticBatchSize, 4, 'the default batch is the model’s own');
+});
+
+test('a batch baked into the graph gives a HoneError that names the batch to use', async () => {
+  const b = new GraphBuilder('baked');
+  const x = b.input('x', DataType.FLOAT, [1, 2, 8]);
+  b.op('Reshape', [x, b.int64Init('shape', [1, 16])], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, [1, 16]);
+  await assert.rejects(profileModel(b.model(), { ...quick, batchSizes: [1, 2] }),
+    (e: unknown) => e instanceof HoneError && /fixes its batch at 1 and does not run at batch 2.*profile with --batch-sizes 1$/.test(e.message));
 });
 
 test('--no-dynamic: static numbers only, nothing run', async () => {

@@ -36,7 +36,7 @@ test('summarizeTrace sums kernel time per op type and node, skipping warm-up run
     { cat: 'Session', name: 'model_run', ts: 200, dur: 50 },
     ev('mm', 'MatMul', 201, 30), ev('relu', 'Relu', 232, 10), { cat: 'Node', name: 'mm_fence_before', ts: 201, dur: 3 },
     { cat: 'Session', name: 'model_run', ts: 300, dur: 50 },
-    ev('mm', 'MatMul', 301, 30), ev('relu', 'Relu', 332, 10),
+    ev('mm', 'MatMul', 301, 30), { ...ev('relu', 'Relu', 332, 10), args: { op_name: 'Relu', mem_arena_held: '4096' } },
   ];
   const all = summarizeTrace(JSON.stringify(events));
   assert.equal(all.runs, 3);
@@ -48,6 +48,7 @@ test('summarizeTrace sums kernel time per op type and node, skipping warm-up run
   assert.deepEqual(t.opTypes.map((o) => [o.opType, o.totalUs, o.calls]), [['MatMul', 60, 2], ['Relu', 20, 2]]);
   assert.equal(t.opTypes[0]!.share, 0.75);
   assert.deepEqual(t.nodes.map((n) => n.name), ['mm', 'relu']);
+  assert.equal(t.arenaPeakBytes, 4096);
 });
 
 test('measureInWorker: ordered percentiles, memory, and a trace whose shares sum to 1', async () => {

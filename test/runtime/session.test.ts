@@ -60,3 +60,14 @@ test('cleanOrtMessage keeps the essential part of ORT errors', () => {
     'Failed to load library x.so',
   );
 });
+
+test('cleanOrtMessage drops C++ signatures from ORT asserts', () => {
+  assert.equal(
+    cleanOrtMessage('/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 onnxruntime::webgpu::WebGpuContext::Initialize(const onnxruntime::webgpu::WebGpuContextConfig&)::<lambda()> adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter'),
+    'adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter',
+  );
+  assert.equal(
+    cleanOrtMessage('/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1988 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library'),
+    'Failed to load library',
+  );
+});
