@@ -3,6 +3,7 @@
  * built-in ops; shape inference and the profiler import it.
  */
 import { activationOps } from './activation.js';
+import { attentionOps } from './attention.js';
 import { convOps } from './conv.js';
 import { elementwiseOps } from './elementwise.js';
 import { lossOps } from './loss.js';
@@ -11,11 +12,13 @@ import { normOps } from './norm.js';
 import { poolOps } from './pool.js';
 import { quantOps } from './quant.js';
 import { reduceRules } from './reduce.js';
+import { rnnOps } from './rnn.js';
 import { registerOps } from './registry.js';
 import { tensorOps } from './tensor.js';
 
 export const builtinOps = [
   ...elementwiseOps, ...activationOps, ...matmulOps, ...convOps, ...poolOps, ...normOps, ...reduceRules, ...tensorOps, ...quantOps, ...lossOps,
+  ...rnnOps, ...attentionOps,
 ];
 
 registerOps(builtinOps);

@@ -45,7 +45,7 @@ function layerNormInfer(ctx: OpContext): ValueType[] {
   return out;
 }
 
-const layerNorm: OpRule = { opTypes: ['LayerNormalization'], infer: layerNormInfer, cost: perElementCost(8) };
+const layerNorm: OpRule = { opTypes: ['LayerNormalization', 'RMSNormalization'], infer: layerNormInfer, cost: perElementCost(8) };
 const msLayerNorm: OpRule = {
   domain: 'com.microsoft', opTypes: ['LayerNormalization', 'SimplifiedLayerNormalization'], infer: layerNormInfer, cost: perElementCost(8),
 };

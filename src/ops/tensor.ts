@@ -645,6 +645,59 @@ const stringNormalizer: OpRule = {
   cost: movementCost,
 };
 
+/** Unique: sorted/unsorted unique values (a data-dependent count), their indices, the inverse map and counts. */
+const unique: OpRule = {
+  opTypes: ['Unique'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    const axis = ctx.attr.int('axis');
+    const count = ctx.freshDim();
+    let y: Dim[] | undefined = [count];
+    let inverse: Dim[] | undefined = [productDim(ctx, x.shape ?? [ctx.freshDim()])];
+    if (axis !== undefined) {
+      if (!x.shape) return [{ elemType: x.elemType }, { elemType: DataType.INT64, shape: [count] }, { elemType: DataType.INT64 }, { elemType: DataType.INT64, shape: [count] }];
+      const a = normAxis(axis, x.shape.length);
+      y = x.shape.map((d, i) => (i === a ? count : d));
+      inverse = [x.shape[a]!];
+    }
+    const out: ValueType[] = [{ elemType: x.elemType, shape: y }, { elemType: DataType.INT64, shape: [count] }, { elemType: DataType.INT64, shape: inverse }, { elemType: DataType.INT64, shape: [count] }];
+    return out.slice(0, ctx.node.output.length);
+  },
+  cost: movementCost,
+};
+
+const det: OpRule = {
+  opTypes: ['Det'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    if (x.shape && x.shape.length < 2) fail(`Det needs [..., M, M], got ${shapeStr(x.shape)}`);
+    return [{ elemType: x.elemType, shape: x.shape?.slice(0, -2) }];
+  },
+  cost: (ctx, outputs) => {
+    const m = ctx.inputs[0]?.shape?.at(-1);
+    const k = typeof m === 'number' ? m : 1;
+    return { macs: numel(outputs[0]) * Math.ceil((k * k * k) / 3), flops: numel(outputs[0]) * Math.ceil((2 * k * k * k) / 3), ...ioBytes(ctx, outputs) };
+  },
+};
+
+/** Random generators: a shape attribute, or the shape of the input (…Like, Bernoulli); dtype attribute or the input's. */
+const random: OpRule = {
+  opTypes: ['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Bernoulli', 'Multinomial'],
+  infer: (ctx) => {
+    const op = ctx.node.opType!;
+    if (op === 'RandomNormal' || op === 'RandomUniform') {
+      const shape = ctx.attr.ints('shape') ?? fail(`${op} needs the attribute shape`);
+      return [{ elemType: ctx.attr.int('dtype', DataType.FLOAT), shape }];
+    }
+    const x = input(ctx, 0);
+    if (op === 'Multinomial') {
+      return [{ elemType: ctx.attr.int('dtype', DataType.INT32), shape: x.shape && [x.shape[0]!, ctx.attr.int('sample_size', 1)] }];
+    }
+    return [{ elemType: ctx.attr.int('dtype') ?? x.elemType, shape: x.shape }];
+  },
+  cost: perElementCost(4),
+};
+
 // ---- Einsum ----------------------------------------------------------------------------------------
 
 interface EinsumPlan { terms: string[][]; output: string[] }
@@ -719,5 +772,5 @@ const einsum: OpRule = {
 export const tensorOps: OpRule[] = [
   reshape, flatten, transpose, squeeze, unsqueeze, concat, split, slice, gather, gatherElements, gatherND, scatter,
   expand, tile, pad, shape, size, constantOfShape, constant, range, eyeLike, resize, depthSpace, nonZero, compress,
-  topK, sameShape, oneHot, gridSample, roiAlign, nms, stringNormalizer, einsum,
+  topK, sameShape, oneHot, gridSample, roiAlign, nms, stringNormalizer, einsum, unique, det, random,
 ];

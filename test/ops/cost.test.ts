@@ -110,3 +110,18 @@ test('an op without a rule costs its known bytes and is marked unknown', () => {
   assert.equal(r!.known, true);
   assert.deepEqual(inf.types.get(r!.node.output[0]!)?.shape, [2, 2], 'declared value_info types flow past the unknown op');
 });
+
+test('LSTM: seq*batch*dirs*4*hidden*(input+hidden) MACs; Attention: QKᵀ plus softmax·V', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [5, 2, 3]);
+  b.opN('LSTM', [x, b.floatInit('w', [2, 16, 3], zeros([96])), b.floatInit('r', [2, 16, 4], zeros([128]))], 3, { hidden_size: 4, direction: 'bidirectional' });
+  const q = b.input('q', F, [2, 4, 3, 8]);
+  const kv = b.input('kv', F, [2, 2, 5, 8]);
+  b.op('Attention', [q, kv, kv]);
+  const model = b.model({ opset: 23 });
+  const inf = inferShapes(model);
+  assert.deepEqual(inf.errors, []);
+  const [lstm, att] = nodeCosts(model, inf);
+  assert.equal(lstm!.cost.macs, 5 * 2 * 2 * 4 * 4 * (3 + 4));
+  assert.equal(att!.cost.macs, 2 * 4 * 3 * 5 * 8 * 2);
+});
