@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>>;
 import { badInput } from '../errors.js';
 
 /** Where a command writes. Tests pass buffers; the CLI passes the process streams. */
@@ -24,7 +26,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * parseArgs with Hone's error style: an unknown flag or a missing value becomes a one-line HoneError
  * that names the flag and points at `--help`.
  */
-export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true) {
+export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true });
   } catch (e) {
