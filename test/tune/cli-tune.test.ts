@@ -1,0 +1,214 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+import { openStorage } from '../../src/tune/storage/open.js';
+
+async function hone(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false });
+  return { code, stdout, stderr };
+}
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hone-cli-tune-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('hone tune: benchmarks', () => {
+  it('tunes bench:branin in memory and prints one JSON object with the best trial, history and importance', async () => {
+    const r = await hone('tune', '--objective', 'bench:branin', '--trials', '25', '--sampler', 'tpe', '--seed', '3', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.nTrials, 25);
+    assert.equal(out.states.complete, 25);
+    assert.equal(out.history.length, 25);
+    assert.deepEqual(Object.keys(out.bestParams).sort(), ['x0', 'x1']);
+    assert.equal(out.bestValue, Math.min(...out.history.map((h: { values: number[] }) => h.values[0])));
+    assert.equal(out.history.at(-1).bestSoFar, out.bestValue);
+    assert.ok(Math.abs(Object.values(out.importance as Record<string, number>).reduce((s, v) => s + v, 0) - 1) < 1e-9);
+    const again = JSON.parse((await hone('tune', '--objective', 'bench:branin', '--trials', '25', '--sampler', 'tpe', '--seed', '3', '--json')).stdout);
+    assert.equal(again.bestValue, out.bestValue, 'same seed, same study');
+  });
+
+  it('runs --workers K as concurrent loops on memory storage and stops at exactly the budget', async () => {
+    const r = await hone('tune', '--objective', 'bench:hartmann6', '--trials', '17', '--workers', '3', '--sampler', 'random', '--seed', '1', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.nTrials, 17);
+    assert.deepEqual(out.history.map((h: { number: number }) => h.number), Array.from({ length: 17 }, (_, i) => i));
+  });
+
+  it('prints a human report', async () => {
+    const r = await hone('tune', '--objective', 'bench:levy5', '--trials', '12', '--sampler', 'random', '--seed', '2');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^study bench-levy5 \(memory\): 12 trials — 12 complete\nbest: trial #\d+, value /);
+    assert.match(r.stdout, /parameter importance \(PED-ANOVA\):\n  x\d /);
+    assert.match(r.stdout, /history \(last 10\):/);
+  });
+
+  it('continues a stored study with --resume, and refuses to overwrite one without it', async () => {
+    const db = join(dir, 'resume.db');
+    const first = await hone('tune', '--objective', 'bench:branin', '--trials', '6', '--storage', db, '--study', 'r', '--sampler', 'random', '--seed', '1', '--json');
+    assert.equal(first.code, 0, first.stderr);
+    const again = await hone('tune', '--objective', 'bench:branin', '--trials', '6', '--storage', db, '--study', 'r');
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /^hone: study 'r' already exists; load it \(--resume\) or choose another study name\n$/);
+    const resumed = await hone('tune', '--resume', '--study', 'r', '--storage', db, '--trials', '10', '--json');
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const out = JSON.parse(resumed.stdout);
+    assert.equal(out.nTrials, 10);
+    assert.ok(out.bestValue <= JSON.parse(first.stdout).bestValue);
+    const missing = await hone('tune', '--resume', '--study', 'nope', '--storage', db);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /no study 'nope'/);
+  });
+});
+
+describe('hone tune: bad input is one line, exit 2, before any trial', () => {
+  const cases: [string, string, RegExp][] = [
+    ['low > high', 'space: { x: { type: float, low: 2, high: 1 } }', /parameter 'x': low \(2\) is greater than high \(1\); swap them/],
+    ['log with low ≤ 0', 'space: { x: { type: float, low: 0, high: 1, log: true } }', /parameter 'x': a log scale needs low > 0/],
+    ['empty choices', 'space: { c: { type: categorical, choices: [] } }', /parameter 'c': categorical choices are empty/],
+    ['unknown type', 'space: { x: { type: double, low: 0, high: 1 } }', /space\.x in .*: unknown type "double"; use float, int or categorical/],
+    ['unknown key', 'space: { x: { type: float, low: 0, high: 1 } }\ntrails: 3', /unknown key 'trails' in .*; known keys:/],
+    ['invalid YAML', 'space: { x: [1, 2\n', /is not valid YAML at line \d+: .*; fix the syntax/],
+    ['missing objective', 'trials: 3\nspace: { x: { type: float, low: 0, high: 1 } }', /has no objective; add 'objective: \{ command:/],
+    ['no trials nor timeout', 'objective: bench:branin', /sets neither 'trials' nor 'timeout'/],
+    ['unknown sampler', 'objective: bench:branin\ntrials: 3\nsampler: bayes', /unknown sampler "bayes"/],
+    ['unknown benchmark', 'objective: bench:nope\ntrials: 3', /unknown benchmark 'bench:nope'/],
+  ];
+  for (const [what, yaml, message] of cases) {
+    it(what, async () => {
+      const db = join(dir, `bad-${what.replace(/\W+/g, '-')}.db`);
+      const body = /objective/.test(yaml) || what === 'missing objective' ? yaml : `objective: { command: "exit 1" }\ntrials: 3\n${yaml}`;
+      const r = await hone('tune', file(`bad-${what.replace(/\W+/g, '-')}.yaml`, body), '--storage', db);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^hone: [^\n]+\n$/);
+      assert.match(r.stderr, message);
+      assert.equal(existsSync(db), false, 'no storage was touched');
+    });
+  }
+
+  it('an unreadable config file', async () => {
+    const r = await hone('tune', join(dir, 'missing.yaml'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^hone: cannot read tune config .*missing\.yaml: no such file; check the path\n$/);
+  });
+
+  it('an unreachable PostgreSQL', async () => {
+    const r = await hone('tune', '--objective', 'bench:branin', '--trials', '3', '--storage', 'postgresql://postgres@127.0.0.1:1/test');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^hone: cannot reach PostgreSQL at 127\.0\.0\.1:1\/test: .*ECONNREFUSED.*; check that the server runs and the URL\n$/);
+  });
+});
+
+describe('hone tune: command objectives', () => {
+  it('passes params by env and file, reads reports and values, keeps failures and goes on', async () => {
+    const script = file('obj.mjs', `
+      import { readFileSync } from 'node:fs';
+      const p = JSON.parse(readFileSync(process.env.HONE_PARAMS_FILE, 'utf8'));
+      const x = Number(process.env.HONE_PARAM_X);
+      if (x !== p.x || process.env.HONE_PARAM_ACT !== p.act || Number(process.env.HONE_PARAM_N_LAYERS) !== p['n-layers']) process.exit(9);
+      console.log('starting trial ' + process.env.HONE_TRIAL_NUMBER + ' of ' + process.env.HONE_STUDY);
+      if (p.act === 'bad') { console.error('boom: bad activation'); process.exit(3); }
+      console.log(JSON.stringify({ step: 0, value: x * 2 }));
+      console.log(JSON.stringify({ attrs: { layers: p['n-layers'] } }));
+      console.log(JSON.stringify({ value: (x - 0.3) ** 2 + p['n-layers'] }));
+    `);
+    const db = join(dir, 'cmd.db');
+    const cfg = file('cmd.yaml', [
+      'study: cmd',
+      `objective: { command: "node ${script}" }`,
+      'sampler: { name: random, seed: 5 }',
+      'trials: 8',
+      'space:',
+      '  x: { type: float, low: 0, high: 1 }',
+      '  n-layers: { type: int, low: 1, high: 3 }',
+      '  act: { type: categorical, choices: [relu, bad] }',
+    ].join('\n'));
+    const r = await hone('tune', cfg, '--storage', db, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.nTrials, 8);
+    const s = await openStorage(db);
+    const trials = await s.getAllTrials((await s.getStudyId('cmd'))!);
+    await s.close();
+    const bad = trials.filter((t) => t.params.act === 'bad');
+    const good = trials.filter((t) => t.params.act === 'relu');
+    assert.ok(bad.length > 0 && good.length > 0, 'the seed gives both kinds');
+    for (const t of bad) {
+      assert.equal(t.state, 'fail');
+      assert.equal(t.systemAttrs.exit_code, 3);
+      assert.match(String(t.systemAttrs.stderr_tail), /boom: bad activation/);
+      assert.match(String(t.systemAttrs.fail_reason), /exited with code 3: boom: bad activation/);
+    }
+    for (const t of good) {
+      assert.equal(t.state, 'complete');
+      assert.equal(t.values![0], ((t.params.x as number) - 0.3) ** 2 + (t.params['n-layers'] as number));
+      assert.deepEqual(t.intermediateValues, { 0: (t.params.x as number) * 2 });
+      assert.deepEqual(t.userAttrs, { layers: t.params['n-layers'] });
+    }
+    assert.ok(readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${process.pid}-`)), 'params files are removed');
+  });
+
+  it('fails a command that prints no value, or runs past its timeout', async () => {
+    const cfg = file('novalue.yaml', [
+      'objective: { command: "echo not json; if [ $HONE_TRIAL_NUMBER = 1 ]; then sleep 5; fi", timeout: 0.5 }',
+      'trials: 2',
+      'space: { x: { type: float, low: 0, high: 1 } }',
+    ].join('\n'));
+    const db = join(dir, 'novalue.db');
+    const r = await hone('tune', cfg, '--storage', db, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.states.fail, 2);
+    assert.match(out.history[0].failReason, /printed no \{"value": …\} line/);
+    assert.match(out.history[1].failReason, /ran past its 0\.5 s timeout/);
+    assert.equal(out.bestValue, null);
+  });
+
+  it('prunes through the pruner: the command is stopped with SIGTERM and the trial ends pruned', async () => {
+    const script = file('steps.mjs', `
+      import { writeFileSync } from 'node:fs';
+      const x = Number(process.env.HONE_PARAM_X);
+      for (let step = 0; step < 8; step++) {
+        console.log(JSON.stringify({ step, value: x + step * 0.01 }));
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      writeFileSync(${JSON.stringify(dir)} + '/finished-' + process.env.HONE_TRIAL_NUMBER, '');
+      console.log(JSON.stringify({ value: x }));
+    `);
+    const cfg = file('prune.yaml', [
+      'study: prune',
+      `objective: { command: "node ${script}" }`,
+      'sampler: { name: random, seed: 11 }',
+      'pruner: { name: percentile, options: { percentile: 25, nStartupTrials: 2, nWarmupSteps: 1 } }',
+      'trials: 10',
+      'space: { x: { type: float, low: 0, high: 1 } }',
+    ].join('\n'));
+    const db = join(dir, 'prune.db');
+    const r = await hone('tune', cfg, '--storage', db, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const s = await openStorage(db);
+    const trials = await s.getAllTrials((await s.getStudyId('prune'))!);
+    await s.close();
+    const pruned = trials.filter((t) => t.state === 'pruned');
+    assert.ok(pruned.length > 0, JSON.stringify(trials.map((t) => [t.state, t.params.x])));
+    for (const t of pruned) {
+      assert.ok(Object.keys(t.intermediateValues).length < 8, 'stopped before the last step');
+      assert.equal(existsSync(join(dir, `finished-${t.number}`)), false, 'the command did not run to the end');
+    }
+    for (const t of trials.filter((x) => x.state === 'complete')) assert.ok(existsSync(join(dir, `finished-${t.number}`)));
+  });
+});
