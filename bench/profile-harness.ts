@@ -25,7 +25,7 @@ const rounds = Number(values.rounds);
 const runs = Number(values.runs);
 const warmup = 5;
 
-const cases = [
+const cases: { label: string; spec: string; dims: Record<string, number> }[] = [
   { label: 'zoo:mlp, batch 1', spec: 'mlp', dims: { batch: 1 } },
   { label: 'zoo:mlp, batch 32', spec: 'mlp', dims: { batch: 32 } },
   { label: 'zoo:resnet, batch 1', spec: 'resnet', dims: { batch: 1 } },

@@ -41,6 +41,8 @@ export interface ProfileOptions {
   dynamic?: boolean;
   /** Machine peaks to use instead of measuring (or reading the cache). */
   peaks?: MachinePeaks;
+  /** Measure the machine peaks again instead of reading the cache (e.g. after a busy machine). */
+  refreshPeaks?: boolean;
   /** Called with a short line before each slow step. */
   onProgress?: (message: string) => void;
 }
@@ -69,7 +71,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const measured: Measurement[] = [];
   if (dynamic) {
     opts.onProgress?.('measuring machine peaks (cached after the first time)');
-    peaks = opts.peaks ?? await machinePeaks({ session });
+    peaks = opts.peaks ?? await machinePeaks({ session, refresh: opts.refreshPeaks });
     for (const v of variants) {
       opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);
       try {

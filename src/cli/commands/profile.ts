@@ -28,6 +28,8 @@ Options:
   --json              print one JSON object instead of the tables
   --html FILE         also write a self-contained HTML report (charts inline, works offline)
   --no-dynamic        static analysis only: do not run the model
+  --refresh-peaks     measure the machine's peak FLOP/s and bandwidth again (cached in ~/.cache/hone;
+                      measure on an idle machine: the verdict compares the model against them)
 
 Examples:
   hone profile zoo:lenet5
@@ -53,6 +55,7 @@ export const profileCommand: Command = {
       json: { type: 'boolean' },
       html: { type: 'string' },
       'no-dynamic': { type: 'boolean' },
+      'refresh-peaks': { type: 'boolean' },
     });
     if (positionals.length !== 1) {
       throw badInput(`profile needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone profile zoo:lenet5'`);
@@ -66,6 +69,7 @@ export const profileCommand: Command = {
       shapes: parseShapeFlags(values.shape ?? []),
       dims: parseDimFlags(values.dim ?? []),
       dynamic: !values['no-dynamic'],
+      refreshPeaks: values['refresh-peaks'],
       onProgress: io.isTTY && !values.json ? (m) => io.stderr(`… ${m}\n`) : undefined,
     });
     if (values.html) writeFileAtomic(values.html, profileHtml(report));
