@@ -122,7 +122,7 @@ interface AdviceRule {
   part: 'ops' | 'kernels' | 'overhead' | 'batching';
   /** Speedup of that part: a number, or computed from the facts (e.g. from the weight bytes). */
   partSpeedup: number | ((f: BottleneckFacts) => number);
-  /** Why, with {share} (the part's share of the run) and {ops} (the op types present) filled in. */
+  /** Why, with {share} (the part's share of the run), {ops} (the op types present) and {take} filled in. */
   why: string;
 }
 
@@ -139,12 +139,12 @@ export const ADVICE: readonly AdviceRule[] = [
   {
     id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize --mode dynamic',
     opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
-    why: '{ops} take {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
+    why: '{ops} {take} {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
   },
   {
     id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize --mode static',
     opTypes: CONV_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
-    why: '{ops} take {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
+    why: '{ops} {take} {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
   },
   {
     id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize --mode dynamic',
@@ -164,7 +164,7 @@ export const ADVICE: readonly AdviceRule[] = [
   {
     id: 'fuse', action: 'fuse elementwise and layout ops into their neighbours', command: 'hone optimize',
     kinds: ['overhead', 'memory'], opTypes: [...ELEMENTWISE_OPS, ...LAYOUT_OPS], minShare: 0.15, part: 'ops', partSpeedup: 2,
-    why: '{ops} take {share} of kernel time, each a separate pass over memory with its own dispatch; fused, most of that goes',
+    why: '{ops} {take} {share} of kernel time, each a separate pass over memory with its own dispatch; fused, most of that goes',
   },
   {
     id: 'threads', action: 'fewer intra-op threads for small ops', command: 'hone profile --threads 1',
@@ -200,7 +200,7 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
     const gain = 1 / (1 - share + share / k);
     if (!(gain > 1.02)) continue;
     const ops = present.slice(0, 4).map((o) => o.opType).join('/') || 'all ops';
-    const reason = `${rule.why.replace('{ops}', ops).replace('{share}', pct(rule.part === 'ops' ? opsShare : share))}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run)`;
+    const reason = `${rule.why.replace('{ops}', ops).replace('{take}', present.length > 1 ? 'take' : 'takes').replace('{share}', pct(rule.part === 'ops' ? opsShare : share))}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run)`;
     out.push({ id: rule.id, action: rule.action, command: rule.command, reason, expectedSpeedup: gain });
   }
   return out.sort((a, b) => b.expectedSpeedup - a.expectedSpeedup);

@@ -17,7 +17,7 @@ test('compute-bound: intensity above balance, near the roofline; MatMul share dr
   assert.equal(b.advice[0]!.id, 'int8-dynamic');
   // 80% of kernel time × 95% in kernels = 76% of the run, sped up 2x: 1 / (0.24 + 0.38).
   assert.ok(Math.abs(b.advice[0]!.expectedSpeedup - 1 / (1 - 0.76 + 0.76 / 2)) < 1e-9);
-  assert.match(b.advice[0]!.reason, /MatMul take 80% of kernel time/);
+  assert.match(b.advice[0]!.reason, /MatMul takes 80% of kernel time/);
   assert.deepEqual(b.dominantOps.map((o) => o.opType), ['MatMul', 'Add']);
 });
 
