@@ -288,6 +288,11 @@ class InferState {
     if (normDomain(node.domain) === '' && (node.opType === 'If' || node.opType === 'Loop' || node.opType === 'Scan')) {
       return this.inferControl(ctx, scope, errors);
     }
+    if (node.domain === 'ai.onnx.preview.training' && node.opType === 'Gradient') {
+      // Each output is the gradient of y with respect to one of `xs`: it has that value's type.
+      const xs = node.attribute.find((a) => a.name === 'xs')?.strings.map((b) => new TextDecoder().decode(b)) ?? [];
+      return xs.map((x) => scope.type(x));
+    }
     const rule = getOpRule(node.domain, node.opType ?? '');
     if (!rule) return undefined;
     return rule.infer(ctx);
@@ -340,10 +345,11 @@ class InferState {
       const scans = out.slice(1 + n).map((t) => (t?.shape ? { elemType: t.elemType, shape: [trips, ...t.shape] } : t && { elemType: t.elemType }));
       return [...state, ...scans];
     }
-    // Scan (opset 9+): N state inputs then M scan inputs; outputs N states then K scan outputs.
     const body = g('body');
     if (!body) throw new ShapeError('Scan needs a body');
     const m = ctx.attr.int('num_scan_inputs', 0);
+    if (ctx.opset < 9) return this.inferScan8(ctx, body, m, scope, errors);
+    // Scan (opset 9+): N state inputs then M scan inputs; outputs N states then K scan outputs.
     const n = node.input.length - m;
     const scanIn = ctx.inputs.slice(n);
     const axes = ctx.attr.ints('scan_input_axes', scanIn.map(() => 0));
@@ -358,6 +364,19 @@ class InferState {
       shape.splice(a < 0 ? a + shape.length + 1 : a, 0, len);
       return { elemType: t.elemType, shape };
     });
+  }
+
+  /** Scan-8: (sequence_lens?, states…, scans…), every input with a leading batch dim, scans [batch, seq, …]. */
+  private inferScan8(ctx: OpContext, body: GraphProto, m: number, scope: Scope, errors: NodeShapeError[]): (ValueType | undefined)[] {
+    const rest = ctx.inputs.slice(1);
+    const n = rest.length - m;
+    const drop = (t: ValueType | undefined, k: number) => t && t.shape && { elemType: t.elemType, shape: t.shape.slice(k) };
+    const bodyIn = [...rest.slice(0, n).map((t) => drop(t, 1)), ...rest.slice(n).map((t) => drop(t, 2))];
+    const out = this.subgraph(body, scope, errors, bodyIn);
+    const first = rest[0]?.shape;
+    const batch = first?.[0] ?? this.freshDim();
+    const seq = rest[n]?.shape?.[1] ?? this.freshDim();
+    return out.map((t, i) => (t?.shape ? { elemType: t.elemType, shape: i < n ? [batch, ...t.shape] : [batch, seq, ...t.shape] } : t));
   }
 
   /** Common type of two alternatives (If branches, loop state): differing dims become fresh symbols. */

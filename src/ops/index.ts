@@ -9,16 +9,18 @@ import { elementwiseOps } from './elementwise.js';
 import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
 import { normOps } from './norm.js';
+import { optimizerOps } from './optimizer.js';
 import { poolOps } from './pool.js';
 import { quantOps } from './quant.js';
 import { reduceRules } from './reduce.js';
 import { rnnOps } from './rnn.js';
+import { signalOps } from './signal.js';
 import { registerOps } from './registry.js';
 import { tensorOps } from './tensor.js';
 
 export const builtinOps = [
   ...elementwiseOps, ...activationOps, ...matmulOps, ...convOps, ...poolOps, ...normOps, ...reduceRules, ...tensorOps, ...quantOps, ...lossOps,
-  ...rnnOps, ...attentionOps,
+  ...rnnOps, ...attentionOps, ...signalOps, ...optimizerOps,
 ];
 
 registerOps(builtinOps);

@@ -128,7 +128,7 @@ const squeeze: OpRule = {
     const x = input(ctx, 0);
     const axes = attrOrInput(ctx, 'axes', 1, 13);
     if (!x.shape) return [{ elemType: x.elemType }];
-    if (axes === undefined) return [{ elemType: x.elemType }];
+    if (axes === undefined) return [{ elemType: x.elemType, shape: unknownAxes(ctx, x.shape.length, -1) }];
     const r = x.shape.length;
     // No axes: drop every dim of size 1 (symbolic dims are assumed not to be 1).
     const set = new Set(axes === null || axes.length === 0 ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : axes.map((a) => normAxis(a, r)));
@@ -141,13 +141,20 @@ const squeeze: OpRule = {
   cost: movementCost,
 };
 
+/** Squeeze/Unsqueeze with axes known only at run time: the rank follows from how many axes there are. */
+function unknownAxes(ctx: OpContext, rank: number, sign: 1 | -1): Dim[] | undefined {
+  const count = ctx.inputs[1]?.shape?.[0];
+  return typeof count === 'number' ? fresh(ctx, rank + sign * count) : undefined;
+}
+
 const unsqueeze: OpRule = {
   opTypes: ['Unsqueeze'],
   infer: (ctx) => {
     const x = input(ctx, 0);
     const axes = attrOrInput(ctx, 'axes', 1, 13);
     if (axes === null) fail('Unsqueeze needs axes');
-    if (!x.shape || axes === undefined) return [{ elemType: x.elemType }];
+    if (!x.shape) return [{ elemType: x.elemType }];
+    if (axes === undefined) return [{ elemType: x.elemType, shape: unknownAxes(ctx, x.shape.length, 1) }];
     const r = x.shape.length + axes.length;
     const set = new Set(axes.map((a) => normAxis(a, r)));
     if (set.size !== axes.length) fail(`Unsqueeze axes ${shapeStr(axes)} repeat an axis`);
