@@ -6,7 +6,7 @@ import { mnist } from './mnist.js';
 import { subset, type Dataset } from './dataset.js';
 
 export { mnist, type MnistSplit } from './mnist.js';
-export { parseNpy } from './npy.js';
+export { parseNpy, encodeNpy } from './npy.js';
 export { readZip, type ZipEntry } from './zip.js';
 export { readNpz, readNpyFile, datasetFromArrays } from './npz.js';
 export { permutation, sampleSize, split, subset, type ArrayTensor, type Dataset, type NumericArray } from './dataset.js';

@@ -44,3 +44,19 @@ function typedFromBytes(descr: string, body: Uint8Array, count: number, what: st
     default: return new Uint8Array(buf);
   }
 }
+
+/** Encodes a little-endian .npy (version 1.0) for float32, float64, int64, int32 or uint8 data. */
+export function encodeNpy(data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array, dims: readonly number[]): Uint8Array {
+  const descr = data instanceof Float32Array ? '<f4' : data instanceof Float64Array ? '<f8' : data instanceof BigInt64Array ? '<i8' : data instanceof Int32Array ? '<i4' : '|u1';
+  const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  // Pad with spaces so the data starts on a 64-byte boundary, newline-terminated, as numpy does.
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  const out = new Uint8Array(total + data.byteLength);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), total);
+  return out;
+}

@@ -1,0 +1,104 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { clipGradNorm, createOptimizer, createSchedule } from '../../src/train/index.js';
+
+const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
+
+describe('optimizers (PyTorch update rules)', () => {
+  it('Adam matches the closed form of its first steps', () => {
+    const p = [Float32Array.of(1, -2)];
+    const g = [Float32Array.of(0.5, 0.25)];
+    const opt = createOptimizer({ kind: 'adam' }, [2]);
+    opt.step(p, g, 0.1);
+    // Step 1: m̂ = g, v̂ = g², update = lr·g/(|g| + eps) = lr·sign(g).
+    close(p[0]![0]!, 0.9);
+    close(p[0]![1]!, -2.1);
+    opt.step(p, g, 0.1);
+    close(p[0]![0]!, 0.8, 1e-5);
+    assert.equal(opt.state().step, 2);
+  });
+
+  it('AdamW decays weights decoupled from the gradient; Adam adds L2 to the gradient', () => {
+    const pw = [Float32Array.of(1)];
+    createOptimizer({ kind: 'adamw', weightDecay: 0.1 }, [1]).step(pw, [Float32Array.of(0)], 0.1);
+    close(pw[0]![0]!, 1 - 0.1 * 0.1); // zero gradient: only the decay
+    const pa = [Float32Array.of(1)];
+    createOptimizer({ kind: 'adam', weightDecay: 0.1 }, [1]).step(pa, [Float32Array.of(0)], 0.1);
+    close(pa[0]![0]!, 0.9, 1e-5); // the gradient becomes 0.1·p; Adam's first step moves by lr·sign
+  });
+
+  it('SGD with momentum and Nesterov', () => {
+    const p = [Float32Array.of(1)];
+    const g = [Float32Array.of(1)];
+    const opt = createOptimizer({ kind: 'sgd', momentum: 0.9 }, [1]);
+    opt.step(p, g, 0.1); // buf = 1
+    close(p[0]![0]!, 0.9);
+    opt.step(p, g, 0.1); // buf = 1.9
+    close(p[0]![0]!, 0.71);
+    const q = [Float32Array.of(1)];
+    createOptimizer({ kind: 'sgd', momentum: 0.9, nesterov: true }, [1]).step(q, g, 0.1); // g + 0.9·buf = 1.9
+    close(q[0]![0]!, 0.81);
+  });
+
+  it('optimizer state round-trips (checkpointing)', () => {
+    const a = createOptimizer({ kind: 'adam' }, [3]);
+    const p = [Float32Array.of(1, 2, 3)];
+    a.step(p, [Float32Array.of(1, 1, 1)], 0.01);
+    const b = createOptimizer({ kind: 'adam' }, [3]);
+    b.loadState(a.state());
+    const p2 = [Float32Array.from(p[0]!)];
+    a.step(p, [Float32Array.of(0.5, 0, -1)], 0.01);
+    b.step(p2, [Float32Array.of(0.5, 0, -1)], 0.01);
+    assert.deepEqual(p, p2);
+    assert.throws(() => createOptimizer({ kind: 'sgd', momentum: 0.5 }, [3]).loadState(a.state()), /does not match/);
+  });
+
+  it('clips gradients by global norm', () => {
+    const g = [Float32Array.of(3), Float32Array.of(4)];
+    close(clipGradNorm(g, 1), 5);
+    close(Math.hypot(g[0]![0]!, g[1]![0]!), 1, 1e-5);
+  });
+});
+
+describe('LR schedules', () => {
+  it('step, multistep, exponential', () => {
+    const s = createSchedule({ kind: 'step', stepSize: 10, gamma: 0.5 }, 1);
+    close(s.lr(9), 1); close(s.lr(10), 0.5); close(s.lr(25), 0.25);
+    const m = createSchedule({ kind: 'multistep', milestones: [3, 7] }, 1);
+    close(m.lr(2), 1); close(m.lr(3), 0.1); close(m.lr(8), 0.01);
+    close(createSchedule({ kind: 'exponential', gamma: 0.9 }, 2).lr(3), 2 * 0.729);
+  });
+
+  it('cosine annealing, with warm restarts', () => {
+    const c = createSchedule({ kind: 'cosine', period: 100, minLr: 0.1 }, 1);
+    close(c.lr(0), 1); close(c.lr(50), 0.55); close(c.lr(100), 0.1); close(c.lr(200), 0.1);
+    const r = createSchedule({ kind: 'cosine', period: 10, restarts: true, mult: 2 }, 1);
+    close(r.lr(10), 1); // restart
+    close(r.lr(20), 0.5); // halfway through the second, 20-step period
+    close(r.lr(30), 1); // the third period starts at 10 + 20
+  });
+
+  it('one-cycle rises to the base rate and anneals far below it', () => {
+    const o = createSchedule({ kind: 'onecycle', totalSteps: 100 }, 1);
+    close(o.lr(0), 1 / 25);
+    const peak = Math.max(...Array.from({ length: 100 }, (_, t) => o.lr(t)));
+    close(peak, 1);
+    assert.ok(o.lr(99) < 1e-4);
+  });
+
+  it('linear warm-up composes with any schedule', () => {
+    const w = createSchedule({ kind: 'cosine', period: 100 }, 1, { steps: 10, startFactor: 0 });
+    close(w.lr(0), 0); close(w.lr(5), 0.5 * createSchedule({ kind: 'cosine', period: 100 }, 1).lr(5));
+    close(w.lr(10), createSchedule({ kind: 'cosine', period: 100 }, 1).lr(10));
+  });
+
+  it('reduce-on-plateau cuts the rate after `patience` bad epochs', () => {
+    const p = createSchedule({ kind: 'plateau', patience: 1, factor: 0.5 }, 1);
+    p.observe(1); p.observe(0.5); close(p.lr(0), 1);
+    p.observe(0.6); close(p.lr(0), 1);
+    p.observe(0.6); close(p.lr(0), 0.5);
+    const q = createSchedule({ kind: 'plateau', patience: 1, factor: 0.5 }, 1);
+    q.loadState(p.state());
+    close(q.lr(0), 0.5);
+  });
+});
