@@ -81,3 +81,20 @@ test('randomFeeds: seeded, the right ORT types and shapes, ints in [0, intHigh)'
   assert.ok(mask.every((v) => v >= -1 && v < 1));
   assert.ok(a.ids instanceof ort.Tensor);
 });
+
+test('randomFeeds makes float16 inputs ORT accepts, with values in [-1, 1]', async () => {
+  const { GraphBuilder } = await import('../../src/ir/builder.js');
+  const b = new GraphBuilder('half');
+  const x = b.input('x', DataType.FLOAT16, [64]);
+  b.op('Cast', [x], { to: DataType.FLOAT }, { output: 'y' });
+  b.output('y', DataType.FLOAT, [64]);
+  const m = b.model();
+  const s = await createSession(m);
+  try {
+    const out = await s.run(randomFeeds(resolveInputs(m), 3));
+    const y = Array.from(out.y!.data as Float32Array);
+    assert.ok(y.every((v) => v >= -1 && v <= 1) && new Set(y).size > 32, y.join(','));
+  } finally {
+    await s.release();
+  }
+});
