@@ -7,9 +7,13 @@ import { main } from '../../src/cli/main.js';
 import { openStorage } from '../../src/tune/storage/open.js';
 
 async function hone(...argv: string[]) {
+  return honeIo(false, ...argv);
+}
+
+async function honeIo(isTTY: boolean, ...argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false });
+  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY });
   return { code, stdout, stderr };
 }
 
@@ -47,6 +51,18 @@ describe('hone tune: benchmarks', () => {
     const out = JSON.parse(r.stdout);
     assert.equal(out.nTrials, 17);
     assert.deepEqual(out.history.map((h: { number: number }) => h.number), Array.from({ length: 17 }, (_, i) => i));
+  });
+
+  it('stops starting trials at --timeout, and shows progress on a terminal only', async () => {
+    const cfg = file('slow.yaml', 'objective: { bench: branin, delay: 0.15 }\nsampler: random\n');
+    const tty = await honeIo(true, 'tune', cfg, '--timeout', '1');
+    assert.equal(tty.code, 0, tty.stderr);
+    const n = Number(/: (\d+) trials/.exec(tty.stdout)![1]);
+    assert.ok(n >= 2 && n <= 9, `${n} trials of 0.15 s in 1 s`);
+    assert.match(tty.stderr, /\r\x1b\[2Khone tune slow: \d+ trials, \d running/);
+    const plain = await hone('tune', cfg, '--timeout', '0.3', '--json');
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stderr, '');
   });
 
   it('prints a human report', async () => {
