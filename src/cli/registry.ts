@@ -4,6 +4,7 @@ import { studyCommand } from './commands/study.js';
 import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
 import { trainCommand } from './commands/train.js';
 import { lrFindCommand } from './commands/lr-find.js';
+import { quantizeCommand } from './commands/quantize.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
-export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand, trainCommand, lrFindCommand];
+export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand, trainCommand, lrFindCommand, quantizeCommand];

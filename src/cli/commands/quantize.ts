@@ -1,0 +1,173 @@
+/** `hone quantize`: a thin wrapper over `quantizeModel` and the text/JSON/HTML reports. */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Command } from '../command.js';
+import { numberFlag, parseFlags } from '../command.js';
+import { badInput } from '../../errors.js';
+import { saveModel } from '../../ir/model.js';
+import { parseDimFlags } from '../../runtime/inputs.js';
+import { quantizeModel, type QuantizeJob } from '../../quantize/pipeline.js';
+import type { QuantMode } from '../../quantize/common.js';
+import type { CalibMethod } from '../../quantize/calibrate.js';
+import { quantizeText } from '../../report/quantize-text.js';
+import { quantizeHtml } from '../../report/quantize-html.js';
+import { writeFileAtomic } from '../../util/fs.js';
+
+const HELP = `hone quantize MODEL -o OUT [options]
+
+Post-training quantization, proved by measurement: writes the quantized model and reports size,
+latency (float and quantized timed side by side), output fidelity (cosine, max abs error, top-1
+agreement), task accuracy when the data has labels, and which nodes were quantized or left in float and why.
+
+MODEL is a .onnx file or zoo:NAME (zoo:transformer, zoo:resnet, zoo:lenet5…).
+
+Modes (--mode):
+  dynamic  int8 weights, activations quantized at run time: MatMul/Gemm become ORT's
+           DynamicQuantizeMatMul (fastest CPU form measured). No calibration. Best for transformers.
+  static   int8 weights and activations, ranges from calibration data (--calib). QDQ format (default,
+           U8S8: ORT fuses Q/DQ around Conv/MatMul/Gemm/Add… into integer kernels) or --format qoperator
+           (QLinearConv/QLinearMatMul… nodes). Best for CNNs.
+  fp16     float16 weights and compute, float32 inputs/outputs, sensitive ops (Softmax, LayerNorm,
+           reductions, Exp/Log, Resize) kept float32. Halves the size; on CPU it is not faster.
+  int4     4-bit block-wise weight-only MatMul (ORT's MatMulNBits), weights ~0.16x their float size.
+
+Options:
+  -o, --output OUT          where to write the quantized model (required; written atomically)
+  --mode MODE               dynamic (default), static, fp16, int4
+  --calib DATA              calibration data: .npy, .npz (arrays named after the model inputs, or one array
+                            'input'; labels in 'label'), a folder of .npy, or mnist. Required for static
+                            mode except zoo models (zoo:lenet5 uses mnist; others seeded synthetic data)
+  --samples N               use at most N samples of the calibration/evaluation data (default 256 / all)
+  --eval DATA               data for fidelity and accuracy (default: the calibration data; zoo:lenet5: the
+                            mnist test split; else seeded random inputs)
+  --max-accuracy-drop X     keep the most accuracy-sensitive layers in float until the drop is <= X
+                            (accuracy points with labels, else 100·(1 − output cosine)); always writes the
+                            best model found and says why when X was not reached
+  --op-types A,B            only quantize these op types (e.g. Conv,MatMul)
+  --exclude-nodes A,B       never quantize these nodes (by name)
+  --method M                static calibration: minmax (default), percentile, entropy (KL divergence)
+  --percentile P            percentile kept by --method percentile (default 99.99)
+  --symmetric               symmetric activation ranges (default asymmetric)
+  --format F                static: qdq (default) or qoperator
+  --activation-type T       static: uint8 (default; ORT's fastest CPU path, measured) or int8 (S8S8)
+  --weight-type T           static: int8 (default) or uint8
+  --per-tensor              one scale per weight tensor (default: per output channel)
+  --reduce-range            7-bit weights. On x86 CPUs without AVX512-VNNI/AVX-VNNI, ORT's u8·s8 int8
+                            kernels (vpmaddubsw) add pairs of products into int16, which can saturate
+                            with full 8-bit weights and silently corrupt results; 7-bit weights avoid
+                            it at some accuracy cost. Not needed on VNNI CPUs (as on this machine) or ARM.
+  --block-size N            int4: values per block along K: 16, 32 (default), 64, 128, 256
+  --int4-symmetric          int4: symmetric blocks (no zero points)
+  --accuracy-level N        int4: MatMulNBits accuracy_level (4 = int8 compute, faster; default fp32)
+  --fp16-io                 fp16: make the model's inputs and outputs float16 too
+  --dim NAME=N              size of a symbolic dim for synthetic data (repeatable), e.g. --dim seq=128
+  --runs N                  timed runs per block for the latency comparison (default 20)
+  --no-latency              skip the latency comparison
+  --json                    print one JSON object instead of the tables
+  --html FILE               also write a self-contained HTML report
+
+Examples:
+  hone quantize zoo:transformer -o transformer.int8.onnx --dim batch=8 --dim seq=128
+  hone quantize model.onnx -o model.int8.onnx --mode static --calib calib.npz --method entropy
+  hone quantize zoo:lenet5 -o lenet.int8.onnx --mode static --max-accuracy-drop 0.5 --html q.html
+  hone quantize model.onnx -o model.fp16.onnx --mode fp16
+  hone quantize llm.onnx -o llm.int4.onnx --mode int4 --block-size 64
+`;
+
+const MODES: readonly QuantMode[] = ['dynamic', 'static', 'fp16', 'int4'];
+const METHODS: readonly CalibMethod[] = ['minmax', 'percentile', 'entropy'];
+
+export const quantizeCommand: Command = {
+  name: 'quantize',
+  summary: 'post-training quantization (dynamic/static int8, fp16, int4), measured before and after',
+  help: HELP,
+  async run(argv, io) {
+    const { values: v, positionals } = parseFlags('quantize', argv, {
+      output: { type: 'string', short: 'o' },
+      mode: { type: 'string' },
+      calib: { type: 'string' },
+      samples: { type: 'string' },
+      eval: { type: 'string' },
+      'max-accuracy-drop': { type: 'string' },
+      'op-types': { type: 'string' },
+      'exclude-nodes': { type: 'string' },
+      method: { type: 'string' },
+      percentile: { type: 'string' },
+      symmetric: { type: 'boolean' },
+      format: { type: 'string' },
+      'activation-type': { type: 'string' },
+      'weight-type': { type: 'string' },
+      'per-tensor': { type: 'boolean' },
+      'reduce-range': { type: 'boolean' },
+      'block-size': { type: 'string' },
+      'int4-symmetric': { type: 'boolean' },
+      'accuracy-level': { type: 'string' },
+      'fp16-io': { type: 'boolean' },
+      dim: { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      'no-latency': { type: 'boolean' },
+      json: { type: 'boolean' },
+      html: { type: 'string' },
+    });
+    if (positionals.length !== 1) throw badInput(`quantize needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone quantize zoo:transformer -o t.int8.onnx'`);
+    const output = v.output;
+    if (!output) throw badInput("quantize needs an output path: add -o OUT.onnx");
+    checkWritable(output);
+    if (v.html) checkWritable(v.html);
+    const mode = oneOf(v.mode ?? 'dynamic', MODES, '--mode');
+    const list = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean));
+    const job: QuantizeJob = {
+      model: positionals[0]!,
+      mode,
+      calib: v.calib,
+      eval: v.eval,
+      samples: numberFlag(v.samples, '--samples', { int: true, min: 1 }),
+      maxAccuracyDrop: numberFlag(v['max-accuracy-drop'], '--max-accuracy-drop', { min: 0 }),
+      dims: Object.fromEntries(parseDimFlags(v.dim ?? [])),
+      latency: v['no-latency'] ? false : { runs: numberFlag(v.runs, '--runs', { int: true, min: 1 }) },
+      options: {
+        opTypes: list(v['op-types']),
+        excludeNodes: list(v['exclude-nodes']),
+        method: v.method === undefined ? undefined : oneOf(v.method, METHODS, '--method'),
+        percentile: numberFlag(v.percentile, '--percentile', { min: 50 }),
+        symmetric: v.symmetric,
+        format: v.format === undefined ? undefined : oneOf(v.format, ['qdq', 'qoperator'] as const, '--format'),
+        activationType: v['activation-type'] === undefined ? undefined : oneOf(v['activation-type'], ['int8', 'uint8'] as const, '--activation-type'),
+        weightType: v['weight-type'] === undefined ? undefined : oneOf(v['weight-type'], ['int8', 'uint8'] as const, '--weight-type'),
+        perChannel: v['per-tensor'] ? false : undefined,
+        reduceRange: v['reduce-range'],
+        blockSize: numberFlag(v['block-size'], '--block-size', { int: true, min: 16 }),
+        accuracyLevel: numberFlag(v['accuracy-level'], '--accuracy-level', { int: true, min: 0 }),
+        keepIoTypes: v['fp16-io'] ? false : undefined,
+      },
+      onProgress: io.isTTY && !v.json ? (m) => io.stderr(`… ${m}\n`) : undefined,
+    };
+    if (mode === 'int4') job.options!.symmetric = v['int4-symmetric'];
+    if (job.options!.percentile !== undefined && job.options!.percentile > 100) throw badInput(`--percentile must be in (50, 100], got ${job.options!.percentile}`);
+    if (job.options!.blockSize !== undefined && ![16, 32, 64, 128, 256].includes(job.options!.blockSize)) {
+      throw badInput(`--block-size must be 16, 32, 64, 128 or 256, got ${job.options!.blockSize}`);
+    }
+    const { model, summary } = await quantizeModel(job);
+    saveModel(model, output);
+    if (v.html) writeFileAtomic(v.html, quantizeHtml(summary, output));
+    io.stdout(v.json ? `${JSON.stringify({ output, ...summary })}\n` : quantizeText(summary, output));
+    return 0;
+  },
+};
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+/** Fails before any work when `path` cannot be written (missing folder, no permission, a folder). */
+function checkWritable(path: string): void {
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir)) throw badInput(`cannot write ${path}: its folder does not exist; create it or choose another path`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw badInput(`cannot write ${path}: it is a folder; give a file name`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw badInput(`cannot write ${path}: permission denied; choose a writable output path`);
+  }
+}

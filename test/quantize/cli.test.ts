@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+import { loadModel, saveModel } from '../../src/ir/model.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { zooModel } from '../../src/zoo/index.js';
+import { floatInput, run } from './helpers.js';
+
+async function cli(args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { stdout: (s) => out.push(s), stderr: (s) => err.push(s), isTTY: false });
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}
+
+/** A float32 .npy file (version 1.0 header). */
+function npy(path: string, dims: number[], data: Float32Array): void {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims.join(', ')}${dims.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(header.length, 8);
+  writeFileSync(path, Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer)]));
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'hone-quantize-'));
+const small = 'zoo:transformer:layers=1,dModel=32,heads=2,ffn=64';
+
+test('cli dynamic: writes a model ORT loads, JSON reports size, fidelity and node decisions', async () => {
+  const out = join(dir, 't.int8.onnx');
+  const r = await cli(['quantize', small, '-o', out, '--json', '--no-latency', '--dim', 'seq=8']);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout);
+  assert.equal(json.mode, 'dynamic');
+  assert.ok(json.fidelity.cosine > 0.99);
+  assert.ok(json.size.ratio < 0.5);
+  assert.equal(json.report.nodes.filter((d: { quantized: boolean }) => d.quantized).length, 6);
+  const m = loadModel(out);
+  await run(m, { input: floatInput([2, 8, 32]) });
+});
+
+test('cli static on zoo:lenet5 with mnist, an accuracy target and an HTML report', async () => {
+  const out = join(dir, 'lenet.int8.onnx');
+  const html = join(dir, 'lenet.html');
+  const r = await cli(['quantize', 'zoo:lenet5', '-o', out, '--mode', 'static', '--method', 'percentile', '--samples', '200', '--max-accuracy-drop', '1', '--html', html, '--runs', '2', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout);
+  assert.equal(json.data.calibration, 'mnist (train)');
+  assert.ok(json.fidelity.accuracy, 'labels give accuracy');
+  assert.ok(json.tuning.met, JSON.stringify(json.tuning));
+  assert.ok(json.latency.floatMs > 0 && json.latency.quantizedMs > 0);
+  const page = readFileSync(html, 'utf8');
+  assert.match(page, /<svg/);
+  assert.doesNotMatch(page, /<script|(src|href)="https?:/, 'self-contained: no scripts, nothing fetched');
+});
+
+test('cli fp16 and int4 write loadable models', async () => {
+  for (const mode of ['fp16', 'int4']) {
+    const out = join(dir, `t.${mode}.onnx`);
+    const r = await cli(['quantize', small, '-o', out, '--mode', mode, '--no-latency', '--dim', 'seq=8']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /cosine (0\.99|1\.000)/);
+    await run(loadModel(out), { input: floatInput([2, 8, 32]) });
+  }
+});
+
+test('cli static on a model file without --calib: exit 2, says how to fix it', async () => {
+  const path = join(dir, 'lenet.onnx');
+  saveModel(zooModel('lenet5'), path);
+  const r = await cli(['quantize', path, '-o', join(dir, 'x.onnx'), '--mode', 'static']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^hone: static quantization needs calibration data: pass --calib DATA .*input/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('cli: calibration data of the wrong shape names the input and the expected shape', async () => {
+  const path = join(dir, 'lenet.onnx');
+  saveModel(zooModel('lenet5'), path);
+  const data = join(dir, 'bad.npy');
+  npy(data, [4, 3, 28, 28], new Float32Array(4 * 3 * 28 * 28));
+  const r = await cli(['quantize', path, '-o', join(dir, 'x.onnx'), '--mode', 'static', '--calib', data]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /array 'input' has shape \[4,3,28,28\], but input 'input' expects \[batch,1,28,28\].*dim 1 must be 1/);
+  const good = join(dir, 'good.npy');
+  npy(good, [8, 1, 28, 28], floatInput([8, 1, 28, 28]).data as Float32Array);
+  const ok = await cli(['quantize', path, '-o', join(dir, 'good.int8.onnx'), '--mode', 'static', '--calib', good, '--no-latency']);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('cli: nothing to quantize says so and writes nothing; an unwritable output fails before any work', async () => {
+  const b = new GraphBuilder();
+  b.op('Relu', [b.input('x', DataType.FLOAT, [2])], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, [2]);
+  const path = join(dir, 'relu.onnx');
+  saveModel(b.model(), path);
+  const out = join(dir, 'relu.int8.onnx');
+  const r = await cli(['quantize', path, '-o', out]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^hone: nothing to quantize in dynamic mode/);
+  assert.ok(!existsSync(out));
+  const missing = await cli(['quantize', small, '-o', join(dir, 'no', 'such', 'dir', 'x.onnx')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^hone: cannot write .*its folder does not exist/);
+  assert.ok(!readdirSync(dir).some((f) => f.endsWith('.tmp')), 'no temp files left');
+  const bad = await cli(['quantize', small, '-o', out, '--mode', 'int3']);
+  assert.match(bad.stderr, /--mode must be one of dynamic, static, fp16, int4/);
+});
