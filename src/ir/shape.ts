@@ -116,21 +116,32 @@ export interface ValueSource {
 
 /** The low-level OpContext builder: where a node's input types and values come from. */
 export function opContext(node: NodeProto, from: ValueSource): OpContext {
-  return {
-    node,
-    opset: from.opset,
-    inputs: node.input.map((name) => (name === '' ? undefined : from.type(name))),
-    attr: attrReader(node),
-    constant: (i) => {
-      const name = node.input[i];
-      return name ? from.constant(name) : undefined;
-    },
-    symbolicValue: (i) => {
-      const name = node.input[i];
-      return name && from.symbolic ? from.symbolic(name) : undefined;
-    },
-    freshDim: from.freshDim,
-  };
+  return new NodeContext(node, from);
+}
+
+/** A class rather than an object of closures: shape inference builds one per node, and this keeps that cheap. */
+class NodeContext implements OpContext {
+  readonly opset: number;
+  readonly inputs: (ValueType | undefined)[];
+  readonly attr: AttrReader;
+  readonly freshDim: () => string;
+
+  constructor(readonly node: NodeProto, private readonly from: ValueSource) {
+    this.opset = from.opset;
+    this.inputs = node.input.map((name) => (name === '' ? undefined : from.type(name)));
+    this.attr = new NodeAttrs(node);
+    this.freshDim = from.freshDim;
+  }
+
+  constant(i: number): TensorProto | undefined {
+    const name = this.node.input[i];
+    return name ? this.from.constant(name) : undefined;
+  }
+
+  symbolicValue(i: number): Dim[] | undefined {
+    const name = this.node.input[i];
+    return name && this.from.symbolic ? this.from.symbolic(name) : undefined;
+  }
 }
 
 /** The opset version per domain ('' for ai.onnx; ai.onnx.ml etc. by name). */
@@ -214,12 +225,13 @@ class InferState {
     for (let s: Scope | undefined = scope.parent; s; s = s.parent) for (const k of s.types.keys()) available.add(k);
     const order = topoOrder(graph.node, available);
     const untyped = new Set<string>();
+    const source: Omit<ValueSource, 'opset'> = {
+      type: (n) => scope.type(n), constant: (n) => scope.constant(n), symbolic: (n) => scope.symbolicValue(n), freshDim: this.freshDim,
+    };
 
     for (const node of order) {
       const opset = this.opsets.get(normDomain(node.domain)) ?? 1;
-      const ctx = opContext(node, {
-        opset, type: (n) => scope.type(n), constant: (n) => scope.constant(n), symbolic: (n) => scope.symbolicValue(n), freshDim: this.freshDim,
-      });
+      const ctx = opContext(node, { ...source, opset });
       const label = `node '${node.name || node.output[0] || '?'}' (${node.opType})`;
       let outputs: (ValueType | undefined)[] | undefined;
       try {
@@ -394,30 +406,56 @@ class InferState {
   }
 }
 
-function attrReader(node: NodeProto): AttrReader {
-  const find = (name: string): AttributeProto | undefined => node.attribute.find((a) => a.name === name);
-  const dec = new TextDecoder();
-  return {
-    has: (name) => find(name) !== undefined,
-    int: ((name: string, fallback?: number) => {
-      const a = find(name);
-      return a?.i ?? (a?.type === AttributeType.INT ? 0 : fallback);
-    }) as AttrReader['int'],
-    ints: ((name: string, fallback?: number[]) => {
-      const a = find(name);
-      return a ? a.ints : fallback;
-    }) as AttrReader['ints'],
-    float: ((name: string, fallback?: number) => {
-      const a = find(name);
-      return a?.f ?? (a?.type === AttributeType.FLOAT ? 0 : fallback);
-    }) as AttrReader['float'],
-    floats: (name) => find(name)?.floats,
-    string: ((name: string, fallback?: string) => {
-      const a = find(name);
-      return a?.s ? dec.decode(a.s) : fallback;
-    }) as AttrReader['string'],
-    tensor: (name) => find(name)?.t,
-    graph: (name) => find(name)?.g,
-    raw: find,
-  };
+const utf8 = new TextDecoder();
+
+class NodeAttrs implements AttrReader {
+  constructor(private readonly node: NodeProto) {}
+
+  raw(name: string): AttributeProto | undefined {
+    for (const a of this.node.attribute) if (a.name === name) return a;
+    return undefined;
+  }
+
+  has(name: string): boolean {
+    return this.raw(name) !== undefined;
+  }
+
+  int(name: string, fallback: number): number;
+  int(name: string): number | undefined;
+  int(name: string, fallback?: number): number | undefined {
+    const a = this.raw(name);
+    return a?.i ?? (a?.type === AttributeType.INT ? 0 : fallback);
+  }
+
+  ints(name: string, fallback: number[]): number[];
+  ints(name: string): number[] | undefined;
+  ints(name: string, fallback?: number[]): number[] | undefined {
+    return this.raw(name)?.ints ?? fallback;
+  }
+
+  float(name: string, fallback: number): number;
+  float(name: string): number | undefined;
+  float(name: string, fallback?: number): number | undefined {
+    const a = this.raw(name);
+    return a?.f ?? (a?.type === AttributeType.FLOAT ? 0 : fallback);
+  }
+
+  floats(name: string): number[] | undefined {
+    return this.raw(name)?.floats;
+  }
+
+  string(name: string, fallback: string): string;
+  string(name: string): string | undefined;
+  string(name: string, fallback?: string): string | undefined {
+    const s = this.raw(name)?.s;
+    return s ? utf8.decode(s) : fallback;
+  }
+
+  tensor(name: string): TensorProto | undefined {
+    return this.raw(name)?.t;
+  }
+
+  graph(name: string): GraphProto | undefined {
+    return this.raw(name)?.g;
+  }
 }
