@@ -139,7 +139,7 @@ export class PostgresStorage implements CoordinatedStorage {
   async popWaitingTrial(studyId: number): Promise<FrozenTrial | undefined> {
     const now = Date.now();
     const r = await this.q(
-      `UPDATE trials SET state = 'running', datetime_start = $2, heartbeat = $2
+      `UPDATE trials SET state = 'running', datetime_start = $2, heartbeat = ${SERVER_NOW_MS}
        WHERE id = (SELECT id FROM trials WHERE study_id = $1 AND state = 'waiting' ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${TRIAL_COLUMNS}`,
       [studyId, now],
@@ -162,7 +162,7 @@ export class PostgresStorage implements CoordinatedStorage {
       `UPDATE trials SET state = $2, vals = coalesce($3::jsonb, vals),
          datetime_start = CASE WHEN $2 = 'running' THEN coalesce(datetime_start, $4) ELSE datetime_start END,
          datetime_complete = CASE WHEN $2 IN ('complete', 'pruned', 'fail') THEN $4 ELSE datetime_complete END,
-         heartbeat = CASE WHEN $2 = 'running' THEN $4 ELSE heartbeat END
+         heartbeat = CASE WHEN $2 = 'running' THEN ${SERVER_NOW_MS} ELSE heartbeat END
        WHERE id = $1 AND state NOT IN ('complete', 'pruned', 'fail')`,
       [trialId, state, encodeNumbers(values), now],
     );
@@ -201,18 +201,18 @@ export class PostgresStorage implements CoordinatedStorage {
   }
 
   async recordHeartbeat(trialId: number): Promise<void> {
-    await this.q("UPDATE trials SET heartbeat = $2 WHERE id = $1 AND state = 'running'", [trialId, Date.now()]);
+    await this.q(`UPDATE trials SET heartbeat = ${SERVER_NOW_MS} WHERE id = $1 AND state = 'running'`, [trialId]);
   }
 
   async failStaleTrials(studyId: number, graceS: number): Promise<number[]> {
     // One UPDATE: concurrent callers re-check the row after each other's commit, so each id is returned once.
-    const now = Date.now();
+    // Heartbeats are in the server's clock, so workers on machines with skewed clocks agree on staleness.
     const r = await this.q(
       `UPDATE trials SET state = 'fail', datetime_complete = $2,
-         system_attrs = system_attrs || jsonb_build_object('fail_reason', 'heartbeat missed for ' || $4::text || ' s')
-       WHERE study_id = $1 AND state = 'running' AND coalesce(heartbeat, datetime_start, 0) < $3
+         system_attrs = system_attrs || jsonb_build_object('fail_reason', 'heartbeat missed for ' || $3::text || ' s')
+       WHERE study_id = $1 AND state = 'running' AND coalesce(heartbeat, datetime_start, 0) < ${SERVER_NOW_MS} - $4::bigint
        RETURNING id`,
-      [studyId, now, now - graceS * 1000, String(graceS)],
+      [studyId, Date.now(), String(graceS), Math.round(graceS * 1000)],
     );
     return r.rows.map((row) => Number(row.id)).sort((a, b) => a - b);
   }
@@ -231,7 +231,8 @@ export class PostgresStorage implements CoordinatedStorage {
     const now = Date.now();
     const r = await c.query(
       `INSERT INTO trials (study_id, number, state, vals, params, distributions, intermediate, user_attrs, system_attrs,
-         datetime_start, datetime_complete, heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         datetime_start, datetime_complete, heartbeat)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12::boolean THEN ${SERVER_NOW_MS} END)
        RETURNING ${TRIAL_COLUMNS}`,
       [
         studyId, n.rows[0].number, state, encodeNumbers(template.values),
@@ -239,7 +240,7 @@ export class PostgresStorage implements CoordinatedStorage {
         encodeJson(template.userAttrs), encodeJson(template.systemAttrs),
         state === 'waiting' ? null : template.datetimeStart ?? now,
         isFinished(state) ? template.datetimeComplete ?? now : null,
-        state === 'running' ? now : null,
+        state === 'running',
       ],
     );
     return rowToTrial(r.rows[0] as TrialRow);
@@ -330,6 +331,9 @@ export class PostgresStorage implements CoordinatedStorage {
     });
   }
 }
+
+/** Now in ms by the server's clock: heartbeats are written and judged by this one clock. */
+const SERVER_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 
 /** JSON columns come back as text so one row codec (with its NaN/Infinity handling) serves both SQL storages. */
 const TRIAL_COLUMNS = `id, number, state, vals::text AS vals, params::text AS params, distributions::text AS distributions,
