@@ -13,6 +13,7 @@ import { attrReader } from '../ops/grad/attrs.js';
 import { nonDifferentiableOps } from '../ops/grad/types.js';
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
+import { upgradeForTraining } from './upgrade.js';
 
 export interface TrainingGraphOptions {
   loss: LossSpec;
@@ -44,11 +45,14 @@ export interface TrainingGraph {
   lossName: string;
   /** The inference model's outputs, also outputs of the training graph. */
   outputs: string[];
+  /** The forward model the training graph was built from (upgraded to the training opset if it was older). */
+  forward: ModelProto;
 }
 
-export function buildTrainingGraph(model: ModelProto, opts: TrainingGraphOptions): TrainingGraph {
-  const src = model.graph;
-  if (!src) throw badInput('the model has no graph; pass an ONNX model file');
+export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOptions): TrainingGraph {
+  if (!original.graph) throw badInput('the model has no graph; pass an ONNX model file');
+  const model = upgradeForTraining(original);
+  const src = model.graph!;
   const opset = defaultOpset(model);
   const graph = cloneGraph(src);
   const initNames = new Set(graph.initializer.map((t) => t.name!));
@@ -102,7 +106,8 @@ export function buildTrainingGraph(model: ModelProto, opts: TrainingGraphOptions
   graph.node.push(...emit.nodes);
   const trained = new Set(params.map((p) => p.name));
   graph.initializer = [...graph.initializer.filter((t) => !trained.has(t.name!)), ...emit.initializers];
-  graph.input.push(...params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims)));
+  // Older exporters list initializers among the graph inputs too; each parameter is listed once.
+  graph.input = [...graph.input.filter((i) => !trained.has(i.name!)), ...params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims))];
   const outputs = src.output.map((o) => o.name!);
   graph.output = [
     valueInfo(lossName, DataType.FLOAT, []),
@@ -113,7 +118,7 @@ export function buildTrainingGraph(model: ModelProto, opts: TrainingGraphOptions
   const dataInputs = src.input.map((i) => i.name!).filter((n) => !initNames.has(n));
   return {
     model: { ...model, graph, opsetImport: [...model.opsetImport], metadataProps: [], trainingInfo: [] },
-    params, dataInputs, labelsName, lossName, outputs,
+    params, dataInputs, labelsName, lossName, outputs, forward: model,
   };
 }
 

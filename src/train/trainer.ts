@@ -124,7 +124,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
 
   const threads = opts.threads ?? 2;
   const session = await createSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, batch), { intraOpThreads: threads });
-  const evalGraph = buildEvalModel(model, tg, loss);
+  const evalGraph = buildEvalModel(tg.forward, tg, loss);
   const evalSession = await createSession(evalGraph, { intraOpThreads: threads });
 
   const params = tg.params.map((p) => Float32Array.from(p.init));
