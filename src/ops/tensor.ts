@@ -412,8 +412,13 @@ const shape: OpRule = {
     const [s, e] = shapeRange(ctx, x.shape.length);
     return [{ elemType: DataType.INT64, shape: [Math.max(0, e - s)] }];
   },
-  cost: movementCost,
+  cost: metadataCost,
 };
+
+/** Shape and Size read only the input's metadata, not its elements. */
+function metadataCost(ctx: OpContext, outputs: ValueType[]): Cost {
+  return { macs: 0, flops: 0, bytesRead: 0, bytesWritten: ioBytes(ctx, outputs).bytesWritten };
+}
 
 /** The [start, end) of Shape's opset-15 slicing, clamped to the rank. */
 export function shapeRange(ctx: OpContext, r: number): [number, number] {
@@ -424,7 +429,7 @@ export function shapeRange(ctx: OpContext, r: number): [number, number] {
 const size: OpRule = {
   opTypes: ['Size'],
   infer: () => [{ elemType: DataType.INT64, shape: [] }],
-  cost: movementCost,
+  cost: metadataCost,
 };
 
 const constantOfShape: OpRule = {

@@ -125,3 +125,13 @@ test('LSTM: seq*batch*dirs*4*hidden*(input+hidden) MACs; Attention: QKᵀ plus s
   assert.equal(lstm!.cost.macs, 5 * 2 * 2 * 4 * 4 * (3 + 4));
   assert.equal(att!.cost.macs, 2 * 4 * 3 * 5 * 8 * 2);
 });
+
+test('Shape reads metadata only; Constant writes its value and reads nothing', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [8, 16]);
+  b.output(b.op('Shape', [x]), DataType.INT64);
+  b.output(b.op('Constant', [], { value_floats: { floats: [1, 2, 3] } }), F);
+  const [shape, constant] = costs(b);
+  assert.deepEqual(shape!.cost, { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 16 });
+  assert.deepEqual(constant!.cost, { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 12 });
+});
