@@ -16,6 +16,7 @@ import { checkProvider, type SessionOpts } from '../runtime/index.js';
 import { measureInWorker, type Measurement } from '../runtime/measure.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { throughput } from '../runtime/stats.js';
+import type { TraceSummary } from '../runtime/trace.js';
 import { atBatch, batchPlan, type UserFixes } from './batch.js';
 import { diagnose } from './bottleneck.js';
 import { staticCost, weightStats, type StaticCost } from './static.js';
@@ -154,9 +155,7 @@ function externalBytes(model: ModelProto, dir: string): number {
 
 function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: number, peaks: MachinePeaks): BatchRow {
   const trace = m.trace;
-  // Kernel time per run over the mean measured latency: what is left is ORT dispatch and the JS binding.
-  const kernelMsPerRun = trace && trace.runs > 0 ? trace.kernelUs / trace.runs / 1000 : 0;
-  const kernelFraction = trace && trace.runs > 0 ? Math.min(1, kernelMsPerRun / m.latencyMs.mean) : 1;
+  const kernelFraction = trace ? kernelShare(trace, m.latencyMs.mean) : 1;
   const bytesMoved = cost.bytesRead + cost.bytesWritten;
   const facts = {
     batchSize: batch, latencyMs: m.latencyMs.p50, flops: cost.flops, bytesMoved, weightBytes,
@@ -206,6 +205,19 @@ function traceMatcher(cost: StaticCost): (name: string, opType: string) => Stati
     const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
     return s && (s.opType === opType || (FUSED_FORMS[s.opType] ?? []).includes(opType)) ? s : undefined;
   };
+}
+
+/**
+ * Fraction of the measured latency spent inside kernels. Within the trace, kernel time over `model_run`
+ * time is ORT's own dispatch overhead, robust to profiling slowing everything down; `model_run` time
+ * over the latency timed without profiling adds the JS binding's share (capped at 1, since profiling
+ * can make a traced run slower than an untraced one).
+ */
+function kernelShare(trace: TraceSummary, latencyMs: number): number {
+  if (trace.runs === 0) return 1;
+  if (trace.runUs <= 0) return Math.min(1, trace.kernelUs / trace.runs / 1000 / latencyMs);
+  const inOrt = Math.min(1, trace.runUs / trace.runs / 1000 / latencyMs);
+  return Math.min(1, trace.kernelUs / trace.runUs) * inOrt;
 }
 
 function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
