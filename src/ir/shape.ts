@@ -53,6 +53,8 @@ export interface ShapeInference {
   order: NodeProto[];
   /** Opset version per domain ('' for ai.onnx). */
   opsets: Map<string, number>;
+  /** Inference of each If/Loop/Scan node's subgraphs (in attribute order), nested ones included. */
+  subgraphs: Map<NodeProto, ShapeInference[]>;
 }
 
 export interface NodeCost {
@@ -73,12 +75,36 @@ export function inferShapes(model: ModelProto, opts: ShapeOptions = {}): ShapeIn
   return state.run(graph, new Scope(), overridable, true);
 }
 
-/** Cost of each node (in inference order) from its op's cost rule and the inferred types. */
+/**
+ * Cost of each node (in inference order) from its op's cost rule and the inferred types. If/Loop/Scan cost
+ * their subgraphs: the costlier If branch, a Loop body times its trip count (1 when unknown), a Scan body
+ * times the sequence length.
+ */
 export function nodeCosts(model: ModelProto, inference: ShapeInference): NodeCost[] {
-  return inference.order.map((node) => {
-    const ctx = createOpContext(model, inference, node);
+  return costsOf(inference.order, [inference], inference);
+}
+
+function costsOf(order: NodeProto[], chain: ShapeInference[], root: ShapeInference): NodeCost[] {
+  const find = <T>(get: (inf: ShapeInference) => T | undefined) => {
+    for (const inf of chain) {
+      const v = get(inf);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  };
+  let fresh = 0;
+  const source: Omit<ValueSource, 'opset'> = {
+    type: (n) => find((inf) => inf.types.get(n)),
+    constant: (n) => find((inf) => inf.constants.get(n)),
+    symbolic: (n) => find((inf) => inf.symbolic.get(n)),
+    freshDim: () => `unk__cost${fresh++}`,
+  };
+  return order.map((node) => {
+    const ctx = opContext(node, { ...source, opset: root.opsets.get(normDomain(node.domain)) ?? 1 });
+    const outputs = node.output.map((o) => source.type(o)).filter((t): t is ValueType => t !== undefined);
+    const subs = root.subgraphs.get(node);
+    if (subs) return controlCost(ctx, outputs, subs.map((sub) => costsOf(sub.order, [sub, ...chain], root)));
     const rule = getOpRule(node.domain, node.opType ?? '');
-    const outputs = node.output.map((o) => inference.types.get(o)).filter((t): t is ValueType => t !== undefined);
     const known = !!rule?.cost && outputs.length === node.output.filter((o) => o !== '').length;
     let cost: Cost;
     try {
@@ -88,6 +114,27 @@ export function nodeCosts(model: ModelProto, inference: ShapeInference): NodeCos
     }
     return { node, opType: node.opType ?? '', domain: node.domain ?? '', cost, known: known && !Number.isNaN(cost.macs) };
   });
+}
+
+function controlCost(ctx: OpContext, outputs: ValueType[], bodies: NodeCost[][]): NodeCost {
+  const sum = (list: NodeCost[]): Cost => list.reduce((a, c) => ({
+    macs: a.macs + c.cost.macs, flops: a.flops + c.cost.flops, bytesRead: a.bytesRead + c.cost.bytesRead, bytesWritten: a.bytesWritten + c.cost.bytesWritten,
+  }), { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 0 });
+  const totals = bodies.map(sum);
+  const node = ctx.node;
+  let body = totals.reduce((a, b) => (b.flops > a.flops ? b : a), totals[0] ?? sum([]));
+  const count = (d: Dim | undefined) => (typeof d === 'number' ? d : 1);
+  let times = 1;
+  if (node.opType === 'Loop') {
+    const m = ctx.constant(0);
+    times = m && !node.input[1] ? tensorNumbers(m)[0] ?? 1 : count(outputs[node.input.length - 2]?.shape?.[0]);
+  } else if (node.opType === 'Scan') {
+    const m = ctx.attr.int('num_scan_inputs', 0);
+    const first = ctx.inputs[node.input.length - m];
+    times = ctx.opset < 9 ? count(first?.shape?.[1]) : count(first?.shape?.[ctx.attr.ints('scan_input_axes', [0])[0] ?? 0]);
+  }
+  body = { macs: body.macs * times, flops: body.flops * times, bytesRead: body.bytesRead * times, bytesWritten: body.bytesWritten * times };
+  return { node, opType: node.opType ?? '', domain: node.domain ?? '', cost: body, known: bodies.every((b) => b.every((c) => c.known)) };
 }
 
 function bytesOnly(ctx: OpContext, outputs: ValueType[]): Cost {
@@ -186,6 +233,7 @@ class Scope {
 class InferState {
   private fresh = 0;
   private depth = 0;
+  private readonly subgraphs = new Map<NodeProto, ShapeInference[]>();
 
   constructor(readonly opsets: Map<string, number>, readonly opts: ShapeOptions) {}
 
@@ -272,7 +320,7 @@ class InferState {
         this.fold(ctx, scope);
       }
     }
-    return { types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets };
+    return { types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets, subgraphs: this.subgraphs };
   }
 
   /** Records the node's output value when it can be computed: as numbers, or in terms of dims. */
@@ -310,7 +358,7 @@ class InferState {
     return rule.infer(ctx);
   }
 
-  private subgraph(g: GraphProto, scope: Scope, errors: NodeShapeError[], inputTypes: (ValueType | undefined)[] = []): (ValueType | undefined)[] {
+  private subgraph(owner: NodeProto, g: GraphProto, scope: Scope, errors: NodeShapeError[], inputTypes: (ValueType | undefined)[] = []): (ValueType | undefined)[] {
     if (this.depth > 32) throw new ShapeError('subgraphs nest deeper than 32 levels');
     const inner = new Scope(scope);
     // Body inputs (Loop/Scan) get their types from the outer node where the body does not declare them.
@@ -321,6 +369,9 @@ class InferState {
     this.depth++;
     try {
       const r = this.run(g, inner, false, false);
+      const list = this.subgraphs.get(owner) ?? [];
+      list.push(r);
+      this.subgraphs.set(owner, list);
       for (const e of r.errors) errors.push(e);
       return g.output.map((o) => inner.type(o.name ?? '') ?? valueTypeOf(o.type, this.freshDim));
     } finally {
@@ -336,8 +387,8 @@ class InferState {
       const thenG = g('then_branch');
       const elseG = g('else_branch');
       if (!thenG || !elseG) throw new ShapeError('If needs then_branch and else_branch');
-      const a = this.subgraph(thenG, scope, errors);
-      const b = this.subgraph(elseG, scope, errors);
+      const a = this.subgraph(node, thenG, scope, errors);
+      const b = this.subgraph(node, elseG, scope, errors);
       if (cond && cond.dims.length === 0) {
         return tensorNumbers(cond)[0] ? a : b;
       }
@@ -348,7 +399,7 @@ class InferState {
       if (!body) throw new ShapeError('Loop needs a body');
       const carried = ctx.inputs.slice(2);
       const bodyIn: (ValueType | undefined)[] = [{ elemType: 7, shape: [] }, { elemType: 9, shape: [] }, ...carried];
-      const out = this.subgraph(body, scope, errors, bodyIn);
+      const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
       const n = carried.length;
       const tripConst = ctx.constant(0);
       // The trip count is exact only without a loop condition.
@@ -367,7 +418,7 @@ class InferState {
     const axes = ctx.attr.ints('scan_input_axes', scanIn.map(() => 0));
     const len = scanIn[0]?.shape?.[axes[0] ?? 0] ?? this.freshDim();
     const bodyIn = [...ctx.inputs.slice(0, n), ...scanIn.map((t, i) => t && t.shape && { elemType: t.elemType, shape: t.shape.filter((_, k) => k !== (axes[i]! < 0 ? axes[i]! + t.shape!.length : axes[i]!)) })];
-    const out = this.subgraph(body, scope, errors, bodyIn);
+    const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
     const outAxes = ctx.attr.ints('scan_output_axes', []);
     return out.map((t, i) => {
       if (i < n || !t?.shape) return t;
@@ -384,7 +435,7 @@ class InferState {
     const n = rest.length - m;
     const drop = (t: ValueType | undefined, k: number) => t && t.shape && { elemType: t.elemType, shape: t.shape.slice(k) };
     const bodyIn = [...rest.slice(0, n).map((t) => drop(t, 1)), ...rest.slice(n).map((t) => drop(t, 2))];
-    const out = this.subgraph(body, scope, errors, bodyIn);
+    const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
     const first = rest[0]?.shape;
     const batch = first?.[0] ?? this.freshDim();
     const seq = rest[n]?.shape?.[1] ?? this.freshDim();

@@ -1,7 +1,7 @@
 // Hand-checked MAC, flop and byte counts on small graphs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GraphBuilder } from '../../src/ir/builder.js';
+import { GraphBuilder, emptyGraph, makeNode, valueInfo } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { inferShapes, nodeCosts } from '../../src/ir/shape.js';
 
@@ -134,4 +134,27 @@ test('Shape reads metadata only; Constant writes its value and reads nothing', (
   const [shape, constant] = costs(b);
   assert.deepEqual(shape!.cost, { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 16 });
   assert.deepEqual(constant!.cost, { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 12 });
+});
+
+test('Loop costs its body times the trip count; If costs its costlier branch', () => {
+  const body = emptyGraph('body');
+  body.input.push(valueInfo('i', DataType.INT64, []), valueInfo('c', DataType.BOOL, []), valueInfo('h', F, [1, 4]));
+  body.node.push(makeNode('MatMul', ['h', 'w'], ['h2']), makeNode('Identity', ['c'], ['c2']));
+  body.output.push(valueInfo('c2', DataType.BOOL, []), valueInfo('h2', F, [1, 4]));
+  const b = new GraphBuilder();
+  b.floatInit('w', [4, 4], zeros([16]));
+  const h = b.input('h0', F, [1, 4]);
+  const looped = b.op('Loop', [b.initializer('trips', DataType.INT64, [], BigInt64Array.of(5n)), '', h], { body });
+  const cheap = emptyGraph('cheap');
+  cheap.node.push(makeNode('Relu', [looped], ['r']));
+  cheap.output.push(valueInfo('r', F));
+  const dear = emptyGraph('dear');
+  dear.node.push(makeNode('MatMul', [looped, 'w'], ['m']));
+  dear.output.push(valueInfo('m', F));
+  b.output(b.op('If', [b.input('cond', DataType.BOOL, [])], { then_branch: cheap, else_branch: dear }), F);
+  const [loop, iff] = costs(b);
+  assert.equal(loop!.opType, 'Loop');
+  assert.equal(loop!.cost.macs, 5 * 16);
+  assert.equal(loop!.known, true);
+  assert.equal(iff!.cost.macs, 16);
 });
