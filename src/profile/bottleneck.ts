@@ -35,12 +35,14 @@ export interface BottleneckFacts {
   kernelFraction: number;
   /** Measured throughput per batch size (items/s), for the batching advice. */
   throughputs: { batchSize: number; throughput: number }[];
+  /** The model as the user named it (path or zoo spec), put into the advice's commands; 'MODEL' when absent. */
+  model?: string;
 }
 
 export interface Advice {
   id: string;
   action: string;
-  /** The Hone command (or flag) that does it. */
+  /** The Hone command that does it ({model} and {stem} filled in from `BottleneckFacts.model`). */
   command: string;
   /** Why, with the measured numbers behind it. */
   reason: string;
@@ -137,37 +139,42 @@ const weightBytesSpeedup = (bits: number) => (f: BottleneckFacts) =>
 
 export const ADVICE: readonly AdviceRule[] = [
   {
-    id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize --mode dynamic',
+    id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
   },
   {
-    id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize --mode static',
+    id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static',
     opTypes: CONV_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
   },
   {
-    id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize --mode dynamic',
+    id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(8),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and int8 weights cut the bytes',
   },
   {
-    id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize --mode fp16',
+    id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
     kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(16),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and fp16 weights halve the weight bytes',
   },
   {
-    id: 'batch', action: 'serve larger batches', command: 'hone profile --batch-sizes 1,8,32',
+    id: 'int4-weights', action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)', command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
+    kinds: ['memory'], opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: weightBytesSpeedup(4),
+    why: 'memory-bound and {ops} {take} {share} of kernel time: 4-bit weights stream an eighth of the bytes, at some accuracy cost',
+  },
+  {
+    id: 'batch', action: 'serve larger batches', command: 'hone profile {model} --batch-sizes 1,8,32',
     kinds: ['overhead'], part: 'batching', partSpeedup: 1,
     why: 'per-run overhead is shared by the batch: measured throughput at batch {batch} is {gain} that at batch {batch0}',
   },
   {
-    id: 'fuse', action: 'fuse elementwise and layout ops into their neighbours', command: 'hone optimize',
+    id: 'fuse', action: 'fuse elementwise and layout ops into their neighbours', command: 'hone optimize {model}',
     kinds: ['overhead', 'memory'], opTypes: [...ELEMENTWISE_OPS, ...LAYOUT_OPS], minShare: 0.15, part: 'ops', partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time, each a separate pass over memory with its own dispatch; fused, most of that goes',
   },
   {
-    id: 'threads', action: 'fewer intra-op threads for small ops', command: 'hone profile --threads 1',
+    id: 'threads', action: 'fewer intra-op threads for small ops', command: 'hone profile {model} --threads 1',
     kinds: ['overhead'], part: 'overhead', partSpeedup: 1.3,
     why: '{share} of the run is outside kernels; waking threads for tiny ops costs more than it saves (measure with --threads 1)',
   },
@@ -175,6 +182,11 @@ export const ADVICE: readonly AdviceRule[] = [
 
 /** Applies the ADVICE table: rules that apply, each with its expected overall gain, best first. */
 export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
+  const model = f.model ?? 'MODEL';
+  const stem = model.startsWith('zoo:') ? model.slice(4).replace(/[^\w.-]+/g, '_') : model.replace(/\.onnx$/i, '');
+  // Fill each template word, quoting for a POSIX shell only the words that need it.
+  const quote = (w: string) => (/^[\w./:=,+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+  const command = (c: string) => c.split(' ').map((w) => (/\{(model|stem)\}/.test(w) ? quote(w.replace('{model}', model).replace('{stem}', stem)) : w)).join(' ');
   const out: Advice[] = [];
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   for (const rule of ADVICE) {
@@ -185,7 +197,7 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
       if (!first || !best || best.batchSize === first.batchSize || best.throughput <= first.throughput * 1.1) continue;
       const gain = best.throughput / first.throughput;
       out.push({
-        id: rule.id, action: rule.action, command: rule.command, expectedSpeedup: gain,
+        id: rule.id, action: rule.action, command: command(rule.command), expectedSpeedup: gain,
         reason: rule.why.replace(/\{batch\}/g, String(best.batchSize)).replace('{batch0}', String(first.batchSize)).replace('{gain}', `${gain.toFixed(1)}x`),
       });
       continue;
@@ -201,7 +213,7 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
     if (!(gain > 1.02)) continue;
     const ops = present.slice(0, 4).map((o) => o.opType).join('/') || 'all ops';
     const reason = `${rule.why.replace('{ops}', ops).replace('{take}', present.length > 1 ? 'take' : 'takes').replace('{share}', pct(rule.part === 'ops' ? opsShare : share))}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run)`;
-    out.push({ id: rule.id, action: rule.action, command: rule.command, reason, expectedSpeedup: gain });
+    out.push({ id: rule.id, action: rule.action, command: command(rule.command), reason, expectedSpeedup: gain });
   }
   return out.sort((a, b) => b.expectedSpeedup - a.expectedSpeedup);
 }

@@ -105,6 +105,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     opShares: firstTrace ? opRows.filter((o) => o.timeShare > 0).map((o) => ({ opType: o.opType, share: o.timeShare })) : [],
     kernelFraction: batches[0]!.kernelFraction,
     throughputs: batches.map((b) => ({ batchSize: b.batchSize, throughput: b.throughput })),
+    model: typeof modelOrPath === 'string' ? modelOrPath : undefined,
   }) : undefined;
 
   return {

@@ -63,3 +63,11 @@ test('the advice table is data: every rule has a command and a reason', () => {
   }
   assert.equal(new Set(ADVICE.map((r) => r.id)).size, ADVICE.length);
 });
+
+test('advice commands name the model, quoted for the shell when needed', () => {
+  const facts: BottleneckFacts = { ...base, opShares: [{ opType: 'MatMul', share: 0.9 }] };
+  assert.equal(diagnose({ ...facts, model: 'models/bert.onnx' }).advice[0]!.command, 'hone quantize models/bert.onnx -o models/bert.int8.onnx --mode dynamic');
+  assert.equal(diagnose({ ...facts, model: 'zoo:mlp:hidden=64' }).advice[0]!.command, 'hone quantize zoo:mlp:hidden=64 -o mlp_hidden_64.int8.onnx --mode dynamic');
+  assert.equal(diagnose({ ...facts, model: "my model's.onnx" }).advice[0]!.command, `hone quantize 'my model'\\''s.onnx' -o 'my model'\\''s.int8.onnx' --mode dynamic`);
+  assert.equal(diagnose(facts).advice[0]!.command, 'hone quantize MODEL -o MODEL.int8.onnx --mode dynamic');
+});
