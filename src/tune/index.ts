@@ -9,9 +9,25 @@ export type { Sampler, StudyView } from './samplers/base.js';
 export { RandomSampler } from './samplers/random.js';
 export { TPESampler, type TPEOptions } from './samplers/tpe.js';
 export { NSGAIISampler, type NSGAIIOptions } from './samplers/nsga2.js';
+export { GPSampler, type GPOptions } from './samplers/gp.js';
+export { CmaEsSampler, type CmaEsOptions } from './samplers/cmaes.js';
+export { QMCSampler, type QMCOptions } from './samplers/qmc.js';
+export { GridSampler } from './samplers/grid.js';
 export { Rng } from './samplers/rng.js';
 export type { Pruner } from './pruners/base.js';
 export { NopPruner } from './pruners/base.js';
 export { MedianPruner, PercentilePruner, type PercentilePrunerOptions } from './pruners/percentile.js';
 export { SuccessiveHalvingPruner, type SuccessiveHalvingOptions } from './pruners/successive-halving.js';
 export { HyperbandPruner, type HyperbandOptions } from './pruners/hyperband.js';
+export {
+  benchmarkFunctions,
+  benchmarkObjective,
+  getBenchmark,
+  runBenchmark,
+  branin,
+  hartmann6,
+  rosenbrock4,
+  ackley5,
+  levy5,
+  type BenchmarkFunction,
+} from './benchmarks.js';
