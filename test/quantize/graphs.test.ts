@@ -1,0 +1,111 @@
+// Graph shapes a quantizer must survive: subgraphs, external data, old opsets; and accuracy-aware tuning.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Tensor } from 'onnxruntime-node';
+import { GraphBuilder, makeNode, valueInfo, emptyGraph } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { floatTensor } from '../../src/ir/tensor.js';
+import { loadModel, saveModel } from '../../src/ir/model.js';
+import { zooModel } from '../../src/zoo/index.js';
+import { quantizeDynamic } from '../../src/quantize/dynamic.js';
+import { quantizeStatic } from '../../src/quantize/static.js';
+import { tuneForAccuracy } from '../../src/quantize/tune.js';
+import { syntheticData } from '../../src/quantize/pipeline.js';
+import { mulberry32 } from '../../src/runtime/inputs.js';
+import { cosine, floatInput, run } from './helpers.js';
+
+const weights = (n: number, seed: number) => { const r = mulberry32(seed); return Float32Array.from({ length: n }, () => r() - 0.5); };
+
+test('dynamic: MatMuls inside If branches are quantized; one reading an outer weight stays float with the reason', async () => {
+  const branch = (name: string, local: boolean) => {
+    const g = emptyGraph(name);
+    if (local) g.initializer.push(floatTensor('w_in', [4, 4], weights(16, 1)));
+    g.node.push(makeNode('MatMul', ['x', local ? 'w_in' : 'w_outer'], [`${name}_y`], {}, { name: `${name}.matmul` }));
+    g.output.push(valueInfo(`${name}_y`, DataType.FLOAT, [2, 4]));
+    return g;
+  };
+  const b = new GraphBuilder();
+  b.input('x', DataType.FLOAT, [2, 4]);
+  b.input('c', DataType.BOOL, []);
+  b.graph.initializer.push(floatTensor('w_outer', [4, 4], weights(16, 2)));
+  b.op('If', ['c'], { then_branch: branch('then', true), else_branch: branch('else', false) }, { output: 'y' });
+  b.output('y', DataType.FLOAT, [2, 4]);
+  const model = b.model({ opset: 17 });
+  const { model: q, report } = quantizeDynamic(model);
+  assert.deepEqual(report.nodes.map((d) => [d.node, d.quantized]), [['then.matmul', true], ['else.matmul', false]]);
+  assert.match(report.nodes[1]!.detail, /not a constant of this graph/);
+  for (const c of [true, false]) {
+    const feeds = { x: floatInput([2, 4]), c: new Tensor('bool', Uint8Array.of(c ? 1 : 0), []) };
+    const [r, g] = [await run(model, feeds), await run(q, feeds)];
+    assert.ok(cosine(r.y!, g.y!) > 0.99);
+  }
+});
+
+test('dynamic: a model with external data loads, quantizes and saves with external data again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hone-q-ext-'));
+  const model = zooModel('transformer:layers=1,dModel=64,heads=2,ffn=128');
+  saveModel(model, join(dir, 'm.onnx'), { externalData: true });
+  const loaded = loadModel(join(dir, 'm.onnx'));
+  const { model: q } = quantizeDynamic(loaded);
+  saveModel(q, join(dir, 'q.onnx'), { externalData: true });
+  assert.ok(readdirSync(dir).includes('q.onnx.data'));
+  const feeds = { input: floatInput([1, 4, 64]) };
+  const [a, b] = [await run(model, feeds), await run(loadModel(join(dir, 'q.onnx')), feeds)];
+  assert.ok(cosine(a.output!, b.output!) > 0.99);
+});
+
+test('static: opset 11 is raised to 13 for per-channel weights when no op changed meaning, else per-tensor', async () => {
+  const lenet = zooModel('lenet5');
+  lenet.opsetImport[0]!.version = 11;
+  const { model: q, report } = await quantizeStatic(lenet, syntheticData(lenet, 16, {}, 1, 'test'));
+  assert.equal(q.opsetImport.find((o) => !o.domain)!.version, 13);
+  assert.match(report.notes.join(' '), /opset raised from 11 to 13/);
+  await run(q, { input: floatInput([2, 1, 28, 28]) });
+
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['batch', 8]);
+  const h = b.op('Softmax', [b.op('MatMul', [x, b.floatInit('w', [8, 8], weights(64, 3))])], { axis: 1 });
+  b.op('MatMul', [h, b.floatInit('w2', [8, 4], weights(32, 4))], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, ['batch', 4]);
+  const old = b.model({ opset: 11 });
+  const r = await quantizeStatic(old, syntheticData(old, 16, {}, 2, 'test'));
+  assert.equal(r.model.opsetImport.find((o) => !o.domain)!.version, 11);
+  assert.equal(r.report.settings.perChannel, false);
+  assert.match(r.report.notes.join(' '), /Softmax, whose meaning changed/);
+  const feeds = { x: floatInput([3, 8]) };
+  assert.ok(cosine((await run(old, feeds)).y!, (await run(r.model, feeds)).y!) > 0.98);
+});
+
+test('accuracy-aware tuning keeps the one sensitive layer float; an unreachable target still returns the best model with the reason', async () => {
+  // Three linear layers; the middle one has a huge outlier (in an output column the last layer ignores),
+  // so per-tensor int8 wipes out its other weights.
+  const b = new GraphBuilder();
+  let h = b.input('x', DataType.FLOAT, ['batch', 16]);
+  for (const [i, name] of ['l1', 'l2', 'l3'].entries()) {
+    const w = weights(256, 10 + i);
+    if (name === 'l2') w[7] = 400;
+    if (name === 'l3') w.fill(0, 7 * 16, 8 * 16);
+    h = b.op('MatMul', [h, b.floatInit(`${name}.w`, [16, 16], w)], {}, { name, output: name === 'l3' ? 'y' : undefined });
+  }
+  b.output('y', DataType.FLOAT, ['batch', 16]);
+  const model = b.model({ opset: 17 });
+  const data = syntheticData(model, 32, {}, 5, 'test');
+  const quantize = async (exclude: string[]) => quantizeDynamic(model, { perChannel: false, excludeNodes: exclude });
+  const { result, tuning } = await tuneForAccuracy(model, quantize, data, 0.05);
+  assert.ok(tuning.initialDrop > 0.05, `initial drop ${tuning.initialDrop}`);
+  assert.equal(tuning.sensitivity[0]!.node, 'l2');
+  // l3 is sensitive too: with l2 in float its input carries l2's outlier column, which per-tensor
+  // activation ranges cannot resolve. l1 stays quantized.
+  assert.deepEqual(tuning.keptFloat, ['l2', 'l3'], JSON.stringify(tuning));
+  assert.ok(tuning.met && tuning.drop <= 0.05, JSON.stringify(tuning));
+  assert.match(result.report.nodes.find((d) => d.node === 'l2')!.detail, /kept float: accuracy-sensitive/);
+  assert.deepEqual(result.report.nodes.filter((d) => d.quantized).map((d) => d.node), ['l1']);
+
+  const missed = await tuneForAccuracy(model, quantize, data, 0);
+  assert.equal(missed.tuning.met, false);
+  assert.match(missed.tuning.reason!, /no set of float layers reached a drop of 0/);
+  assert.ok(missed.result.report.nodes.some((d) => d.quantized), 'a quantized model is still returned');
+});
