@@ -1,4 +1,4 @@
-// Window arithmetic (Conv, ConvTranspose, MaxPool, AveragePool) on 60 seeded random configurations:
+// Window arithmetic (Conv, ConvTranspose, MaxPool, AveragePool) and Slice on seeded random configurations:
 // the inferred output shapes equal ORT's for every one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,6 +70,34 @@ test('60 random conv/pool configurations: inferred shapes equal ORT output shape
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
     const n = cfg.x.reduce((p, v) => p * v, 1);
     const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(n), cfg.x) }).catch((e: Error) => assert.fail(`${label}: ORT: ${e.message}`));
+    assert.deepEqual(inf.types.get(y)?.shape, [...out[y]!.dims], label);
+    await session.release();
+  }
+});
+
+test('80 random Slice configurations (negative, out-of-range and INT64 extreme indices, negative steps) match ORT', async () => {
+  const r = rng(7);
+  const extremes = [2n ** 63n - 1n, -(2n ** 63n)];
+  for (let i = 0; i < 80; i++) {
+    const dims = Array.from({ length: r(1, 3) }, () => r(1, 6));
+    const axes = dims.map((_, k) => k).filter(() => r(0, 2) > 0);
+    if (axes.length === 0) axes.push(0);
+    const index = () => (r(0, 5) === 0 ? extremes[r(0, 1)]! : BigInt(r(-8, 8)));
+    const starts = axes.map(index);
+    const ends = axes.map(index);
+    const steps = axes.map(() => BigInt([-3, -2, -1, 1, 2, 3][r(0, 5)]!));
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, dims);
+    const t = (name: string, v: bigint[]) => b.initializer(name, DataType.INT64, [v.length], BigInt64Array.from(v));
+    const y = b.op('Slice', [x, t('starts', starts), t('ends', ends), t('axes', axes.map((a) => BigInt(r(0, 1) ? a : a - dims.length))), t('steps', steps)]);
+    b.output(y, DataType.FLOAT);
+    const model = b.model();
+    const label = `case ${i}: dims=[${dims}] axes=[${axes}] starts=[${starts}] ends=[${ends}] steps=[${steps}]`;
+    const inf = inferShapes(model);
+    assert.deepEqual(inf.errors, [], label);
+    const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+    const n = dims.reduce((p, v) => p * v, 1);
+    const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(n), dims) }).catch((e: Error) => assert.fail(`${label}: ORT: ${e.message}`));
     assert.deepEqual(inf.types.get(y)?.shape, [...out[y]!.dims], label);
     await session.release();
   }
