@@ -54,10 +54,15 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   });
   const { intervalS, graceS, retries } = config.heartbeat;
   const workerId = `${hostname()}:${process.pid}`;
-  const pollMs = Math.min(500, intervalS * 1000);
+  const pollMs = Math.min(250, intervalS * 1000);
   let finished = 0;
+  // Looking for stale trials takes the write lock (SQLite): once per heartbeat interval is enough.
+  let nextReap = 0;
   while (Date.now() < o.deadline) {
-    await reapStale(o.storage, study, graceS, retries);
+    if (Date.now() >= nextReap) {
+      await reapStale(o.storage, study, graceS, retries);
+      nextReap = Date.now() + intervalS * 1000;
+    }
     let trial;
     try {
       trial = await study.ask();
