@@ -2,14 +2,15 @@
  * `profileModel`: static cost from shapes, then latency, memory and per-op time from the runtime, then
  * the bottleneck verdict. The CLI's `hone profile` is a thin wrapper around it.
  */
-import { existsSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelProto, ValueInfoProto } from '../ir/proto.js';
-import { encodeModel } from '../ir/codec.js';
+import { encodeMessageChunks, encodeModel } from '../ir/codec.js';
 import { dtypeName } from '../ir/dtype.js';
-import { loadModel } from '../ir/model.js';
+import { loadModel, PROTOBUF_LIMIT, saveModel } from '../ir/model.js';
+import { forEachTensor } from '../ir/walk.js';
 import { zooModel } from '../zoo/index.js';
 import { HoneError, badInput } from '../errors.js';
 import { checkProvider, type SessionOpts } from '../runtime/index.js';
@@ -76,7 +77,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     for (const v of variants) {
       opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);
       try {
-        measured.push(await measureInWorker(encodeModel(v.model), { session, inputs: v.inputs, warmup, runs, profileRuns, transfer: true }));
+        measured.push(await withRunnable(v.model, (m) => measureInWorker(m, { session, inputs: v.inputs, warmup, runs, profileRuns, transfer: true })));
       } catch (e) {
         if (e instanceof HoneError && plan.fixedAt !== undefined && v.batch !== plan.fixedAt) {
           throw badInput(`the model fixes its batch at ${plan.fixedAt} and does not run at batch ${v.batch} (${e.message.replace(/^onnxruntime failed to run the model /, '')}); profile with --batch-sizes ${plan.fixedAt}`, e);
@@ -139,7 +140,28 @@ function resolveModel(m: ModelProto | string): { model: ModelProto; source: stri
 }
 
 function encodedSize(model: ModelProto): number {
-  return encodeModel(model).byteLength;
+  return encodeMessageChunks(model, 'ModelProto').reduce((n, c) => n + c.byteLength, 0);
+}
+
+/** Tensor bytes above which a model cannot be one protobuf (2 GiB, less room for the graph itself). */
+export const INLINE_LIMIT = PROTOBUF_LIMIT - 64 * 1024 * 1024;
+
+/**
+ * Calls `fn` with the model in a form ORT can load: its bytes, or, when its tensors pass the protobuf
+ * limit, the path of a temporary copy saved with external data (removed afterwards).
+ */
+export async function withRunnable<T>(model: ModelProto, fn: (m: Uint8Array | string) => Promise<T>, limit = INLINE_LIMIT): Promise<T> {
+  let tensorBytes = 0;
+  forEachTensor(model, (t) => { tensorBytes += t.rawData?.byteLength ?? 0; });
+  if (tensorBytes <= limit) return fn(encodeModel(model));
+  const dir = mkdtempSync(join(tmpdir(), 'hone-profile-'));
+  try {
+    const path = join(dir, 'model.onnx');
+    saveModel(model, path, { externalData: true });
+    return await fn(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Sizes of the external data files the model's tensors name (each file counted once). */

@@ -59,16 +59,20 @@ export interface MachinePeaks {
 
 /** Jobs a measurement worker understands (see measure-worker.ts). */
 export type WorkerJob =
-  | ({ kind: 'measure'; model: Uint8Array } & Omit<MeasureOpts, 'transfer'>)
+  | ({ kind: 'measure'; model: Uint8Array | string } & Omit<MeasureOpts, 'transfer'>)
   | { kind: 'peaks'; session?: SessionOpts; key: string };
 
 export type WorkerReply =
   | { ok: true; result: Measurement | MachinePeaks }
   | { ok: false; message: string; exitCode?: 1 | 2 };
 
-/** Times `modelBytes` (inputs already concrete) in a worker thread; returns latency, memory and trace. */
-export async function measureInWorker(modelBytes: Uint8Array, opts: MeasureOpts): Promise<Measurement> {
+/**
+ * Times a model (inputs already concrete) in a worker thread; returns latency, memory and trace. The
+ * model is its bytes, or the path of an .onnx file (for models with external data, over 2 GiB).
+ */
+export async function measureInWorker(modelBytes: Uint8Array | string, opts: MeasureOpts): Promise<Measurement> {
   const { transfer, ...rest } = opts;
+  if (typeof modelBytes === 'string') return (await runWorker({ kind: 'measure', model: modelBytes, ...rest })) as Measurement;
   const owned = transfer && modelBytes.byteOffset === 0 && modelBytes.byteLength === modelBytes.buffer.byteLength
     ? modelBytes
     : modelBytes.slice();

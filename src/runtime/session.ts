@@ -23,12 +23,15 @@ export interface SessionOpts {
   executionMode?: 'sequential' | 'parallel';
 }
 
-/** Creates a session over a model (encoded once here when given as a ModelProto). */
-export async function createSession(model: ModelProto | Uint8Array, opts: SessionOpts = {}): Promise<ort.InferenceSession> {
-  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+/**
+ * Creates a session over a model: a ModelProto (encoded once here), its bytes, or the path of an .onnx
+ * file (the way to run a model with external data, which ORT reads from beside the file).
+ */
+export async function createSession(model: ModelProto | Uint8Array | string, opts: SessionOpts = {}): Promise<ort.InferenceSession> {
+  const source = typeof model === 'string' || model instanceof Uint8Array ? model : encodeModel(model);
   const options = sessionOptions(opts);
   try {
-    return await ort.InferenceSession.create(bytes, options);
+    return await (typeof source === 'string' ? ort.InferenceSession.create(source, options) : ort.InferenceSession.create(source, options));
   } catch (e) {
     throw ortLoadError(e, opts.provider ?? 'cpu');
   }

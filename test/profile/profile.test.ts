@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { profileModel } from '../../src/profile/profile.js';
+import { profileModel, withRunnable } from '../../src/profile/profile.js';
+import { measureInWorker } from '../../src/runtime/measure.js';
+import { fixDims, resolveInputs } from '../../src/runtime/inputs.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { MachinePeaks } from '../../src/runtime/peaks.js';
 import { HoneError } from '../../src/errors.js';
 import { tinyMlp } from '../runtime/helpers.js';
@@ -67,4 +71,21 @@ test('profile options are validated', async () => {
   await assert.rejects(profileModel(tinyMlp(), { runs: 0 }), (e: unknown) => e instanceof HoneError && /runs must be an integer >= 1/.test(e.message));
   await assert.rejects(profileModel(tinyMlp(), { batchSizes: [0] }), (e: unknown) => e instanceof HoneError && /batch size must be/.test(e.message));
   await assert.rejects(profileModel(tinyMlp(), { provider: 'tpu', dynamic: false }), /provider 'tpu' is not supported/);
+});
+
+test('a model over the protobuf limit runs from a temporary file with external data', async () => {
+  const m = fixDims(tinyMlp(), { dims: { batch: 2 } });
+  let seen = '';
+  // A limit of 0 bytes sends even this tiny model down the external-data path.
+  const r = await withRunnable(m, async (src) => {
+    assert.equal(typeof src, 'string');
+    seen = src as string;
+    assert.deepEqual(readdirSync(dirname(seen)).sort(), ['model.onnx', 'model.onnx.data']);
+    return measureInWorker(src, { inputs: resolveInputs(m), warmup: 0, runs: 2 });
+  }, 0);
+  assert.equal(r.latencyMs.runs, 2);
+  assert.equal(existsSync(dirname(seen)), false, 'the temporary folder is removed');
+  assert.ok(m.graph!.initializer.every((t) => t.rawData && t.dataLocation !== 1), 'the caller’s tensors are restored');
+  const inline = await withRunnable(m, async (src) => src instanceof Uint8Array);
+  assert.equal(inline, true);
 });
