@@ -14,6 +14,7 @@ import { nonDifferentiableOps } from '../ops/grad/types.js';
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
 import { upgradeForTraining } from './upgrade.js';
+import { setTrainingMode } from './training-mode.js';
 
 export interface TrainingGraphOptions {
   loss: LossSpec;
@@ -36,9 +37,19 @@ export interface TrainableParam {
   grad: string;
 }
 
+/** State that is not trained but changes every step (BatchNorm running statistics). */
+export interface StateBuffer {
+  name: string;
+  dims: number[];
+  init: Float32Array;
+  /** The training graph's output with the value after the step. */
+  update: string;
+}
+
 export interface TrainingGraph {
   model: ModelProto;
   params: TrainableParam[];
+  buffers: StateBuffer[];
   /** The model's own inputs (data), in order. */
   dataInputs: string[];
   labelsName: string;
@@ -70,7 +81,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const taken = allNames(graph);
   if (taken.has(labelsName)) throw badInput(`the model already has a value named '${labelsName}'; choose another labels name`);
   taken.add(labelsName);
-  setTrainingMode(graph, opset, taken);
+  const stateUpdates = setTrainingMode(graph, opset, taken);
 
   const types = staticTypes(graph, opset, paramNames);
   const predShape = types.types.get(output)?.shape;
@@ -104,21 +115,31 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   }
   if (params.length === 0) throw badInput('nothing to train: no float initializer reaches the loss (all frozen?); unfreeze some parameters');
   graph.node.push(...emit.nodes);
-  const trained = new Set(params.map((p) => p.name));
+  const buffers: StateBuffer[] = stateUpdates.map((u) => {
+    const t = graph.initializer.find((i) => i.name === u.name);
+    if (!t || t.dataType !== DataType.FLOAT) throw badInput(`running statistic '${u.name}' must be a float32 initializer to be trained`);
+    return { name: u.name, dims: t.dims.map(Number), init: Float32Array.from(tensorArray(t) as Float32Array), update: u.update };
+  });
+  const trained = new Set([...params.map((p) => p.name), ...buffers.map((b) => b.name)]);
   graph.initializer = [...graph.initializer.filter((t) => !trained.has(t.name!)), ...emit.initializers];
   // Older exporters list initializers among the graph inputs too; each parameter is listed once.
-  graph.input = [...graph.input.filter((i) => !trained.has(i.name!)), ...params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims))];
+  graph.input = [
+    ...graph.input.filter((i) => !trained.has(i.name!)),
+    ...params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims)),
+    ...buffers.map((b) => valueInfo(b.name, DataType.FLOAT, b.dims)),
+  ];
   const outputs = src.output.map((o) => o.name!);
   graph.output = [
     valueInfo(lossName, DataType.FLOAT, []),
     ...params.map((p) => valueInfo(p.grad, DataType.FLOAT, p.dims)),
+    ...buffers.map((b) => valueInfo(b.update, DataType.FLOAT, b.dims)),
     ...src.output,
   ];
   graph.valueInfo = [];
   const dataInputs = src.input.map((i) => i.name!).filter((n) => !initNames.has(n));
   return {
     model: { ...model, graph, opsetImport: [...model.opsetImport], metadataProps: [], trainingInfo: [] },
-    params, dataInputs, labelsName, lossName, outputs, forward: model,
+    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model,
   };
 }
 
@@ -179,21 +200,6 @@ export function differentiate(
     if (g) out.set(v, g);
   }
   return out;
-}
-
-/**
- * Switches ops that behave differently in training: Dropout gets training_mode=true and a mask output.
- */
-function setTrainingMode(graph: GraphProto, opset: number, taken: Set<string>): void {
-  for (const node of graph.node) {
-    if (node.opType === 'Dropout' && opset >= 12) {
-      const on = uniqueName(taken, `${node.name ?? 'dropout'}_training`);
-      graph.initializer.push({ name: on, dataType: DataType.BOOL, dims: [], rawData: Uint8Array.of(1), stringData: [], externalData: [], metadataProps: [] });
-      while (node.input.length < 2) node.input.push('');
-      node.input[2] = on;
-      if (!node.output[1]) node.output[1] = uniqueName(taken, `${node.output[0]}_mask`);
-    }
-  }
 }
 
 export function defaultOpset(model: ModelProto): number {

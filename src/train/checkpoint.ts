@@ -18,6 +18,8 @@ export interface CheckpointMeta {
   step: number;
   seed: number;
   params: { name: string; size: number }[];
+  /** Running statistics and other non-trained state, after the parameters. */
+  buffers: { name: string; size: number }[];
   optimizer: { kind: OptimizerState['kind']; step: number; slotsPerParam: number };
   schedule: Record<string, number>;
   /** Trainer state that must survive a resume (early stopping, history). */
@@ -27,6 +29,7 @@ export interface CheckpointMeta {
 export interface Checkpoint {
   meta: CheckpointMeta;
   params: Float32Array[];
+  buffers: Float32Array[];
   optimizer: OptimizerState;
 }
 
@@ -34,11 +37,15 @@ export function checkpointPath(dir: string): string {
   return join(dir, 'checkpoint.bin');
 }
 
-export function saveCheckpoint(dir: string, meta: Omit<CheckpointMeta, 'version' | 'params' | 'optimizer'>, names: string[], params: Float32Array[], opt: OptimizerState): void {
+export function saveCheckpoint(
+  dir: string, meta: Omit<CheckpointMeta, 'version' | 'params' | 'buffers' | 'optimizer'>,
+  names: string[], params: Float32Array[], opt: OptimizerState, buffers: { name: string; data: Float32Array }[] = [],
+): void {
   ensureDir(dir);
   const full: CheckpointMeta = {
     version: 1, ...meta,
     params: names.map((name, i) => ({ name, size: params[i]!.length })),
+    buffers: buffers.map((b) => ({ name: b.name, size: b.data.length })),
     optimizer: { kind: opt.kind, step: opt.step, slotsPerParam: opt.slots[0]?.length ?? 0 },
   };
   const json = new TextEncoder().encode(JSON.stringify(full));
@@ -48,7 +55,7 @@ export function saveCheckpoint(dir: string, meta: Omit<CheckpointMeta, 'version'
   dv.setUint32(0, MAGIC, true);
   dv.setUint32(4, json.length, true);
   head.set(json, 8);
-  const arrays = [...params, ...opt.slots.flat()];
+  const arrays = [...params, ...buffers.map((b) => b.data), ...opt.slots.flat()];
   writeFileAtomic(checkpointPath(dir), [head, ...arrays.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength))]);
 }
 
@@ -68,8 +75,9 @@ export function loadCheckpoint(dir: string): Checkpoint | undefined {
     return a;
   };
   const params = meta.params.map((p) => take(p.size));
+  const buffers = (meta.buffers ?? []).map((b) => take(b.size));
   const slots = meta.params.map((p) => Array.from({ length: meta.optimizer.slotsPerParam }, () => take(p.size)));
   // SGD without momentum keeps no slots at all.
   const optimizer: OptimizerState = { kind: meta.optimizer.kind, step: meta.optimizer.step, slots: meta.optimizer.slotsPerParam ? slots : [] };
-  return { meta, params, optimizer };
+  return { meta, params, buffers, optimizer };
 }

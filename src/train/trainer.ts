@@ -128,6 +128,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const evalSession = await createSession(evalGraph, { intraOpThreads: threads });
 
   const params = tg.params.map((p) => Float32Array.from(p.init));
+  const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
   const optimizer = createOptimizer(opts.optimizer ?? { kind: 'adam' }, params.map((p) => p.length));
   const schedule = createSchedule(opts.schedule ?? { kind: 'constant' }, opts.lr ?? 1e-3, opts.warmupSteps ? { steps: opts.warmupSteps } : undefined);
 
@@ -144,7 +145,9 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
         throw badInput(`the checkpoint in ${opts.checkpointDir} was written for a different model (its parameters differ); resume with the same model or use a new --checkpoint folder`);
       }
       if (ck.meta.seed !== seed) throw badInput(`the checkpoint was written with seed ${ck.meta.seed}, this run uses ${seed}; resume with --seed ${ck.meta.seed}`);
+      if (ck.buffers.length !== buffers.length) throw badInput(`the checkpoint in ${opts.checkpointDir} has different running statistics than this model; use a new --checkpoint folder`);
       ck.params.forEach((p, i) => params[i]!.set(p));
+      ck.buffers.forEach((b, i) => buffers[i]!.set(b));
       optimizer.loadState(ck.optimizer);
       schedule.loadState(ck.meta.schedule);
       startEpoch = ck.meta.epoch;
@@ -170,6 +173,9 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const grads = tg.params.map((p) => new Float32Array(p.init.length));
   const fetches: Record<string, ort.Tensor> = {};
   tg.params.forEach((p, i) => { fetches[p.grad] = new ort.Tensor('float32', grads[i]!, p.dims); });
+  tg.buffers.forEach((b, i) => { feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims); });
+  const updated = tg.buffers.map((b) => new Float32Array(b.init.length));
+  tg.buffers.forEach((b, i) => { fetches[b.update] = new ort.Tensor('float32', updated[i]!, b.dims); });
   const lossOut = new Float32Array(1);
   fetches[tg.lossName] = new ort.Tensor('float32', lossOut, []);
   const predName = tg.outputs[0]!;
@@ -215,6 +221,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
         correct += c;
         correctK += ck;
       }
+      for (let i = 0; i < buffers.length; i++) buffers[i]!.set(updated[i]!);
       lr = schedule.lr(step);
       if (opts.clipNorm) clipGradNorm(grads, opts.clipNorm);
       optimizer.step(params, grads, lr);
@@ -244,12 +251,12 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       if (classes! > topK) rec.trainTopK = correctK / n;
     }
     if (valSet) {
-      const v = await evaluate(evalSession, tg, valSet, params, classes, topK);
+      const v = await evaluate(evalSession, tg, valSet, params, buffers, classes, topK);
       rec.valLoss = v.loss;
       rec.valAccuracy = v.accuracy;
     }
     if (test) {
-      const v = await evaluate(evalSession, tg, test, params, classes, topK);
+      const v = await evaluate(evalSession, tg, test, params, buffers, classes, topK);
       rec.testLoss = v.loss;
       rec.testAccuracy = v.accuracy;
       if (v.topK !== undefined && classes! > topK) rec.testTopK = v.topK;
@@ -266,13 +273,13 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       saveCheckpoint(opts.checkpointDir, {
         epoch: epoch + 1, step, seed, schedule: schedule.state(),
         trainer: { bestValLoss: Number.isFinite(bestVal) ? bestVal : null, badEpochs, history },
-      }, tg.params.map((p) => p.name), params, optimizer.state());
+      }, tg.params.map((p) => p.name), params, optimizer.state(), tg.buffers.map((b, i) => ({ name: b.name, data: buffers[i]! })));
     }
     if (stop) { stopped = 'early-stopping'; break; }
     if (stopped === 'callback') break;
   }
   if (!last) throw badInput(`nothing left to train: the checkpoint already covers ${startEpoch} epochs; raise --epochs to continue`);
-  const trained = exportTrained(model, tg, params);
+  const trained = exportTrained(model, tg, params, buffers);
   const totalSec = (timing.graphMs + timing.optimizerMs + timing.dataMs) / 1000;
   return {
     model: trained, epochs: last.epoch, history,
@@ -299,10 +306,11 @@ function countCorrect(pred: Float32Array, labels: BigInt64Array, n: number, k: n
 }
 
 /** Loss and accuracy over a whole dataset, in batches, with the current parameters. */
-async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, ds: Dataset, params: Float32Array[], classes: number | undefined, topK: number) {
+async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, ds: Dataset, params: Float32Array[], buffers: Float32Array[], classes: number | undefined, topK: number) {
   const chunk = 500;
   const feeds: Record<string, ort.Tensor> = {};
   tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
+  tg.buffers.forEach((b, i) => { feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims); });
   let lossSum = 0;
   let c1 = 0;
   let ck = 0;
@@ -402,10 +410,14 @@ function fixBatch(model: ModelProto, dataInputs: string[], labels: string, batch
 function buildEvalModel(model: ModelProto, tg: TrainingGraph, loss: LossSpec): ModelProto {
   const src = model.graph!;
   const opset = defaultOpset(model);
-  const trained = new Set(tg.params.map((p) => p.name));
+  const trained = new Set([...tg.params.map((p) => p.name), ...tg.buffers.map((b) => b.name)]);
   const graph: GraphProto = {
     ...src, node: [...src.node], initializer: src.initializer.filter((t) => !trained.has(t.name!)),
-    input: [...src.input.filter((i) => !trained.has(i.name!)), ...tg.params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims))],
+    input: [
+      ...src.input.filter((i) => !trained.has(i.name!)),
+      ...tg.params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims)),
+      ...tg.buffers.map((b) => valueInfo(b.name, DataType.FLOAT, b.dims)),
+    ],
     output: [...src.output], valueInfo: [...src.valueInfo],
   };
   const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.input.map((i) => i.name!), ...src.initializer.map((t) => t.name!)]);
@@ -421,9 +433,12 @@ function buildEvalModel(model: ModelProto, tg: TrainingGraph, loss: LossSpec): M
   return { ...model, graph };
 }
 
-/** The original model with its trained initializers replaced by the trained values. */
-export function exportTrained(model: ModelProto, tg: TrainingGraph, params: Float32Array[]): ModelProto {
-  const byName = new Map(tg.params.map((p, i) => [p.name, floatTensor(p.name, p.dims, Float32Array.from(params[i]!))]));
+/** The original model with its trained initializers (and running statistics) replaced by the trained values. */
+export function exportTrained(model: ModelProto, tg: TrainingGraph, params: Float32Array[], buffers: Float32Array[] = []): ModelProto {
+  const byName = new Map([
+    ...tg.params.map((p, i) => [p.name, floatTensor(p.name, p.dims, Float32Array.from(params[i]!))] as const),
+    ...tg.buffers.map((b, i) => [b.name, floatTensor(b.name, b.dims, Float32Array.from(buffers[i]!))] as const),
+  ]);
   const graph = model.graph!;
   return { ...model, graph: { ...graph, initializer: graph.initializer.map((t) => byName.get(t.name!) ?? t) } };
 }

@@ -126,3 +126,41 @@ export async function gradcheck(
     }
   }
 }
+
+/**
+ * Checks a whole training graph: the loss gradients of a few elements of every parameter against
+ * central differences of the loss itself, with the given data and labels feeds.
+ */
+export async function checkTrainingGradients(
+  tg: import('../../src/train/autodiff.js').TrainingGraph,
+  feeds: Record<string, ort.Tensor>,
+  opts: { eps?: number; rtol?: number; atol?: number; perParam?: number } = {},
+): Promise<Record<string, ort.Tensor>> {
+  const session = await createSession(tg.model, { intraOpThreads: 1 });
+  const params = tg.params.map((p) => Float32Array.from(p.init));
+  const all = (override?: [number, Float32Array]) => ({
+    ...feeds,
+    ...Object.fromEntries(tg.params.map((p, i) => [p.name, new ort.Tensor('float32', override && override[0] === i ? override[1] : params[i]!, p.dims)])),
+    ...Object.fromEntries(tg.buffers.map((b) => [b.name, new ort.Tensor('float32', b.init, b.dims)])),
+  });
+  const base = await session.run(all());
+  const loss = async (i: number, data: Float32Array) => ((await session.run(all([i, data])))[tg.lossName]!.data as Float32Array)[0]!;
+  const eps = opts.eps ?? 1e-2;
+  for (let i = 0; i < tg.params.length; i++) {
+    const g = base[tg.params[i]!.grad]!.data as Float32Array;
+    const n = params[i]!.length;
+    const k = Math.min(n, opts.perParam ?? 3);
+    for (let c = 0; c < k; c++) {
+      const j = Math.floor((c * (n - 1)) / Math.max(1, k - 1));
+      const plus = Float32Array.from(params[i]!); plus[j]! += eps;
+      const minus = Float32Array.from(params[i]!); minus[j]! -= eps;
+      const [lp, lm, l0] = [await loss(i, plus), await loss(i, minus), await loss(i, params[i]!)];
+      // ReLU networks are only piecewise smooth: at a kink the analytic gradient is one of the one-sided
+      // derivatives, so agreement with the central or either one-sided difference passes.
+      const candidates = [(lp - lm) / (plus[j]! - minus[j]!), (lp - l0) / (plus[j]! - params[i]![j]!), (l0 - lm) / (params[i]![j]! - minus[j]!)];
+      const ok = candidates.some((numeric) => Math.abs(g[j]! - numeric) <= (opts.atol ?? 2e-3) + (opts.rtol ?? 3e-2) * Math.abs(numeric));
+      assert.ok(ok, `${tg.params[i]!.name}[${j}]: analytic ${g[j]}, numeric (central, forward, backward) ${candidates.join(', ')}`);
+    }
+  }
+  return base;
+}

@@ -1,0 +1,87 @@
+/**
+ * Ops that compute differently while training, rewritten for the training graph:
+ * - Dropout gets training_mode=true and a mask output (its gradient rule reads the mask);
+ * - BatchNormalization normalizes with the batch's statistics and outputs updated running statistics
+ *   (ONNX's rule: running = running·momentum + batch·(1 − momentum)), as plain ReduceMean/Sub/Mul/Sqrt
+ *   nodes whose gradients are the already-checked elementwise rules;
+ * - LayerNormalization is decomposed the same way (its gradient then needs no rule of its own).
+ */
+import { badInput } from '../errors.js';
+import { DataType } from '../ir/dtype.js';
+import type { GraphProto, NodeProto } from '../ir/proto.js';
+import { GradEmitter } from '../ops/grad/emit.js';
+import { attrReader } from '../ops/grad/attrs.js';
+import { staticTypes } from './shapes.js';
+
+/** A non-trained state tensor (an initializer) that each training step replaces with a new value. */
+export interface StateUpdate {
+  /** The initializer holding the state (running mean/var). */
+  name: string;
+  /** The training graph value with its new value after the step. */
+  update: string;
+}
+
+export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<string>): StateUpdate[] {
+  const updates: StateUpdate[] = [];
+  const types = staticTypes(graph, opset);
+  const nodes: NodeProto[] = [];
+  const emit = new GradEmitter(taken, opset, 'train');
+  for (const node of graph.node) {
+    const label = `${node.opType} node '${node.name ?? node.output[0]}'`;
+    const rankOf = (v: string) => {
+      const r = types.types.get(v)?.shape?.length;
+      if (r === undefined) throw badInput(`${label}: training needs the rank of '${v}'; give the model input shapes`);
+      return r;
+    };
+    if (node.opType === 'Dropout' && opset >= 12) {
+      const on = emit.fresh('dropout_training');
+      emit.initializers.push({ name: on, dataType: DataType.BOOL, dims: [], rawData: Uint8Array.of(1), stringData: [], externalData: [], metadataProps: [] });
+      while (node.input.length < 2) node.input.push('');
+      node.input[2] = on;
+      if (!node.output[1]) node.output[1] = emit.fresh('dropout_mask');
+      nodes.push(node);
+      continue;
+    }
+    if (node.opType === 'BatchNormalization' || node.opType === 'LayerNormalization') {
+      const a = attrReader(node);
+      const [x, scale, bias, mean, variance] = node.input as [string, string, string | undefined, string, string];
+      const rank = rankOf(x);
+      const eps = emit.scalar(a.float('epsilon', 1e-5));
+      const bn = node.opType === 'BatchNormalization';
+      let axis = a.int('axis', -1);
+      if (axis < 0) axis += rank;
+      const axes = bn ? [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)] : Array.from({ length: rank - axis }, (_, i) => axis + i);
+      emit.nodes.length = 0;
+      const mu = emit.reduceMean(x, axes, true);
+      const d = emit.sub(x, mu);
+      const v = emit.reduceMean(emit.mul(d, d), axes, true);
+      const std = emit.op('Sqrt', [emit.add(v, eps)]);
+      const xhat = emit.div(d, std);
+      // BatchNorm's per-channel params broadcast as [C, 1, …]; LayerNorm's already align with the trailing axes.
+      const perChannel = (p: string) => (bn && rank > 2 ? emit.unsqueeze(p, Array.from({ length: rank - 2 }, (_, i) => i + 1)) : p);
+      let y = emit.mul(xhat, perChannel(scale));
+      if (bias) y = emit.add(y, perChannel(bias));
+      const last = emit.nodes[emit.nodes.length - 1]!;
+      last.output[0] = node.output[0]!;
+      if (bn) {
+        const momentum = emit.scalar(a.float('momentum', 0.9));
+        const keep = emit.scalar(1 - a.float('momentum', 0.9));
+        const flat = emit.ints([-1]);
+        for (const [state, batch] of [[mean, mu], [variance, v]] as const) {
+          const upd = emit.add(emit.mul(state, momentum), emit.mul(emit.reshape(batch, flat), keep));
+          updates.push({ name: state, update: upd });
+        }
+      } else {
+        if (node.output[1]) emit.nodes.push({ input: [mu], output: [node.output[1]], opType: 'Identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
+        if (node.output[2]) emit.nodes.push({ input: [std], output: [node.output[2]], opType: 'Reciprocal', attribute: [], metadataProps: [], deviceConfigurations: [] });
+      }
+      nodes.push(...emit.nodes);
+      emit.nodes.length = 0;
+      continue;
+    }
+    nodes.push(node);
+  }
+  graph.node = nodes;
+  graph.initializer.push(...emit.initializers);
+  return updates;
+}
