@@ -4,6 +4,7 @@
  */
 import { DataType } from '../ir/dtype.js';
 import type { OpContext, OpRule, ValueType } from './types.js';
+import { windowOutput } from './conv.js';
 import { broadcast, fail, hasInput, input, ioBytes, normAxis, numel, perElementCost, shapeStr } from './util.js';
 
 /** Checks a per-axis or blocked scale against the input shape. */
@@ -84,6 +85,23 @@ const qlinearGlobalPool: OpRule = {
   cost: perElementCost(1),
 };
 
+/** QLinearAveragePool(X, x_scale, x_zp, y_scale, y_zp): AveragePool's window arithmetic, NCHW or channels_last. */
+const qlinearAvgPool: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['QLinearAveragePool'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    if (!x.shape) return [{ elemType: x.elemType }];
+    if (x.shape.length < 3) fail(`QLinearAveragePool input must be at least 3-D, got ${shapeStr(x.shape)}`);
+    const last = ctx.attr.int('channels_last', 0) !== 0;
+    const kernel = ctx.attr.ints('kernel_shape') ?? fail('QLinearAveragePool needs kernel_shape');
+    const spatialDims = last ? x.shape.slice(1, -1) : x.shape.slice(2);
+    const out = windowOutput(ctx, spatialDims, kernel, ctx.attr.int('ceil_mode', 0) !== 0);
+    return [{ elemType: x.elemType, shape: last ? [x.shape[0]!, ...out, x.shape[x.shape.length - 1]!] : [x.shape[0]!, x.shape[1]!, ...out] }];
+  },
+  cost: (ctx, outputs) => ({ macs: 0, flops: numel(outputs[0]) * (ctx.attr.ints('kernel_shape') ?? []).reduce((p, k) => p * k, 1), ...ioBytes(ctx, outputs) }),
+};
+
 /** QGemm(A, a_scale, a_zp, B, b_scale, b_zp, C?, y_scale?, y_zp?): quantized output with y_scale, else float. */
 const qgemm: OpRule = {
   domain: 'com.microsoft',
@@ -124,5 +142,5 @@ const qlinearConcat: OpRule = {
 };
 
 export const quantOps: OpRule[] = [
-  quantize, dequantize, msQuantize, msDequantize, dynamicQuantize, qlinearBinary, qlinearUnary, qlinearGlobalPool, qgemm, qlinearConcat,
+  quantize, dequantize, msQuantize, msDequantize, dynamicQuantize, qlinearBinary, qlinearUnary, qlinearGlobalPool, qgemm, qlinearConcat, qlinearAvgPool,
 ];

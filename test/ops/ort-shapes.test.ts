@@ -323,7 +323,7 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'com.microsoft QGemm and QLinearConcat',
+    name: 'com.microsoft QGemm, QLinearConcat, QLinearAveragePool',
     extraOpsets: { 'com.microsoft': 1 },
     inputs: { a: { type: DataType.UINT8, dims: [3, 4] } },
     build: (b, { a }) => {
@@ -335,6 +335,7 @@ const cases: Case[] = [
         b.op('QGemm', [a!, s, z, wb, s, z, bias, s, z], { transB: 1 }, { domain: 'com.microsoft' }),
         b.op('QGemm', [a!, s, z, wb, s, z], { transB: 1 }, { domain: 'com.microsoft' }),
         b.op('QLinearConcat', [s, z, a!, s, z, a!, s, z], { axis: 1 }, { domain: 'com.microsoft' }),
+        b.op('QLinearAveragePool', [b.op('Reshape', [a!, b.int64Init('r', [1, 1, 3, 4])]), s, z, s, z], { kernel_shape: [2, 2], ceil_mode: 1, strides: [2, 2] }, { domain: 'com.microsoft' }),
       ];
     },
   },
