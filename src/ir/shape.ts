@@ -294,7 +294,7 @@ class InferState {
       } catch (e) {
         if (this.opts.strict) {
           if (e instanceof HoneError && !(e instanceof ShapeError)) throw e;
-          throw new HoneError(`${label}: ${errorMessage(e)}; check the model, or pass --shape NAME=d1,d2,… / --dim SYMBOL=N for its inputs`, 2, { cause: e });
+          throw new HoneError(`${label}: ${errorMessage(e)}; check the model, or pass --shape NAME=D1xD2x… / --dim NAME=N for its inputs`, 2, { cause: e });
         }
         // A node downstream of a failed or unknown one fails only as a consequence: report the cause once.
         if (!node.input.some((i) => untyped.has(i))) errors.push({ node, message: `${label}: ${errorMessage(e)}` });
@@ -305,11 +305,11 @@ class InferState {
         if (!name) return;
         if (!t) {
           untyped.add(name);
-          if (this.opts.strict && main) throw new HoneError(`${label}: the type of output '${name}' cannot be inferred; pass --shape NAME=d1,d2,… for the model's inputs`, 2);
+          if (this.opts.strict && main) throw new HoneError(`${label}: the type of output '${name}' cannot be inferred; pass --shape NAME=D1xD2x… for the model's inputs`, 2);
           return;
         }
         if (this.opts.strict && main && t.shape === undefined) {
-          throw new HoneError(`${label}: the shape of output '${name}' cannot be inferred; pass --shape NAME=d1,d2,… / --dim SYMBOL=N for the model's inputs`, 2);
+          throw new HoneError(`${label}: the shape of output '${name}' cannot be inferred; pass --shape NAME=D1xD2x… / --dim NAME=N for the model's inputs`, 2);
         }
         scope.types.set(name, this.fixDims(t));
       });
