@@ -1,6 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
@@ -226,5 +228,32 @@ describe('hone tune: command objectives', () => {
       assert.equal(existsSync(join(dir, `finished-${t.number}`)), false, 'the command did not run to the end');
     }
     for (const t of trials.filter((x) => x.state === 'complete')) assert.ok(existsSync(join(dir, `finished-${t.number}`)));
+  });
+
+  it('stops a running command when hone tune is interrupted (Ctrl-C does not reach its process group)', { timeout: 30_000 }, async () => {
+    const pidFile = join(dir, 'objective.pid');
+    const cfg = file('interrupt.yaml', [
+      `objective: { command: "echo $$ > ${pidFile}; exec sleep 30" }`,
+      'trials: 1',
+      'space: { x: { type: float, low: 0, high: 1 } }',
+    ].join('\n'));
+    const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => p.on('close', (_code, signal) => resolve(signal)));
+    while (!existsSync(pidFile) || !readFileSync(pidFile, 'utf8').trim()) await new Promise((r) => setTimeout(r, 50));
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.ok(alive());
+    p.kill('SIGINT');
+    assert.equal(await exited, 'SIGINT');
+    for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(alive(), false, 'the objective command was stopped');
   });
 });

@@ -68,6 +68,7 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
     let stderrTail = '';
     let stdoutTail = '';
     let killTimer: NodeJS.Timeout | undefined;
+    if (child.pid !== undefined) trackGroup(child.pid);
 
     const stop = (why: 'pruned' | 'timeout') => {
       if (stopping) return;
@@ -99,12 +100,14 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
     });
 
     child.on('error', (e) => {
+      if (child.pid !== undefined) untrackGroup(child.pid);
       if (timeout) clearTimeout(timeout);
       trial.setSystemAttr('fail_reason', `could not start '${spec.command}': ${e.message}`);
       reject(new Error(`could not start '${spec.command}': ${e.message}`));
     });
     // 'close' (not 'exit'): stdout is fully read, so the last value line is not lost.
     child.on('close', (code, signal) => {
+      if (child.pid !== undefined) untrackGroup(child.pid);
       if (timeout) clearTimeout(timeout);
       if (killTimer) clearTimeout(killTimer);
       if (stopping === 'pruned') return reject(new TrialPruned(`pruned at step ${lastStep(trial)}`));
@@ -133,6 +136,43 @@ function parseLine(line: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Commands run in their own process group (so that pruning reaches the program behind the shell), which
+ * also means Ctrl-C on `hone tune` does not reach them. While any runs, SIGINT/SIGTERM to this process
+ * is passed on to them before this process dies of the same signal; a normal exit stops them too.
+ */
+const liveGroups = new Set<number>();
+
+function trackGroup(pid: number): void {
+  if (liveGroups.size === 0) {
+    process.on('SIGINT', passOn);
+    process.on('SIGTERM', passOn);
+    process.on('exit', stopAll);
+  }
+  liveGroups.add(pid);
+}
+
+function untrackGroup(pid: number): void {
+  liveGroups.delete(pid);
+  if (liveGroups.size === 0) removeHandlers();
+}
+
+function removeHandlers(): void {
+  process.off('SIGINT', passOn);
+  process.off('SIGTERM', passOn);
+  process.off('exit', stopAll);
+}
+
+function stopAll(): void {
+  for (const pid of liveGroups) signalGroup(pid, 'SIGTERM');
+}
+
+function passOn(signal: NodeJS.Signals): void {
+  stopAll();
+  removeHandlers();
+  process.kill(process.pid, signal);
 }
 
 function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
