@@ -112,6 +112,12 @@ test('invalid inputs are per-node errors; strict mode throws a HoneError naming 
   const x = r.input('x', F, [4]);
   r.output(r.op('Reshape', [x, r.input('shape', DataType.INT64, [2])]), F);
   assert.equal(inferShapes(r.model()).errors.length, 0);
+  // A shape target of unknown length leaves the rank unknown: fine by default, an error when strict.
+  const rankless = new GraphBuilder();
+  const shapeIn = rankless.input('target', DataType.INT64, ['n']);
+  rankless.output(rankless.op('Reshape', [rankless.input('v', F, [4]), shapeIn], {}, { name: 'rs' }), F);
+  assert.deepEqual(inferShapes(rankless.model()).errors, []);
+  assert.throws(() => inferShapes(rankless.model(), { strict: true }), /node 'rs' \(Reshape\): the shape of output .* cannot be inferred; pass --shape/);
   const bcast = new GraphBuilder();
   bcast.op('Add', [bcast.input('p', F, [2, 3]), bcast.input('q', F, [4, 3])], {}, { name: 'sum' });
   assert.match(inferShapes(bcast.model()).errors[0]!.message, /cannot be broadcast \(2 vs 4\)/);
