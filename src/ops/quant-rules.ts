@@ -49,7 +49,8 @@ export const QUANT_RULES: Readonly<Record<string, QuantRule>> = {
   Concat: { kind: 'compute', activations: 'all', qoperator: { opType: 'QLinearConcat', domain: 'com.microsoft', layout: ['y0', '*x'] } },
   // Ops that only move, select or clip values: an int8 tensor passes through with its scale unchanged.
   MaxPool: passthrough,
-  Relu: { ...passthrough, foldsIntoRange: true },
+  Relu: { ...passthrough, foldsIntoRange: {} },
+  Clip: { ...passthrough, foldsIntoRange: { lowerInput: 1, lowerAttr: 'min' } },
   Reshape: passthrough,
   Transpose: passthrough,
   Flatten: passthrough,

@@ -93,10 +93,12 @@ export interface QuantRule {
    */
   kind: 'compute' | 'passthrough';
   /**
-   * ReLU-like: clipping at 0 is what an asymmetric int8 range starting at 0 does anyway, so after a
-   * quantized compute op the node can be dropped and that op's output quantized with this node's range.
+   * ReLU-like: clipping at 0 (and at the top of the calibrated range) is what an asymmetric int8 range
+   * starting at 0 does anyway, so after a quantized compute op the node can be dropped and that op's
+   * output quantized with this node's range. The lower bound must be 0: always (Relu), or read from an
+   * input slot or attribute (Clip).
    */
-  foldsIntoRange?: boolean;
+  foldsIntoRange?: { lowerInput?: number; lowerAttr?: string };
   /**
    * The QOperator form: op type, domain, and the input layout as tokens — `xN` (input N as value, scale,
    * zero point), `yN` (output N's scale and zero point), `bN` (input N as an int32 bias), `*x` (every input,

@@ -196,7 +196,7 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
     const users = g.consumers(out);
     const relu = users.length === 1 && !graphOutputs.has(out) ? users[0]! : undefined;
     const reluRule = relu && quantRule(relu.domain, relu.opType ?? '');
-    if (relu && reluRule?.foldsIntoRange && asymmetric && !selectionReason(relu, opts) && onlyQuantizedReaders(g, relu.output[0]!, graphOutputs)) {
+    if (relu && reluRule?.foldsIntoRange && lowerBoundIsZero(g, relu, reluRule.foldsIntoRange) && asymmetric && !selectionReason(relu, opts) && onlyQuantizedReaders(g, relu.output[0]!, graphOutputs)) {
       p.foldedRelu = relu;
       folded.add(relu);
       plan.tensors.set(relu.output[0]!, relu.output[0]!);
@@ -210,6 +210,14 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
     plan.decisions.push({ node: nodeLabel(n), opType: n.opType!, quantized: true, detail: 'QDQ' });
   }
   return plan;
+}
+
+/** True when the clipping op's lower bound is a constant 0 (Relu: always). */
+function lowerBoundIsZero(g: Graph, n: NodeProto, fold: { lowerInput?: number; lowerAttr?: string }): boolean {
+  if (fold.lowerInput === undefined && fold.lowerAttr === undefined) return true;
+  const name = fold.lowerInput === undefined ? undefined : n.input[fold.lowerInput];
+  if (name) return floatInitializer(g, name)?.data[0] === 0;
+  return n.attribute.find((a) => a.name === fold.lowerAttr)?.f === 0;
 }
 
 /** True when every reader of `v` is an op with a quantization rule (so none sees the un-clipped float). */

@@ -42,6 +42,8 @@ for (const [spec, min] of [['resnet:blocks=1-1,widths=8-16', 0.98], ['lenet5', 0
       // No float weight is left for a quantized op: all float initializers of rank >= 2 are gone.
       const floatWeights = q.graph!.initializer.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 2);
       assert.deepEqual(floatWeights.map((t) => t.name), []);
+      // ReLU and ReLU6 (Clip 0..6) after a Conv fold into its output range: no float activation op is left between units.
+      assert.ok(!q.graph!.node.some((n) => n.opType === 'Relu' || n.opType === 'Clip'), 'activations folded');
       if (format === 'qoperator') assert.ok(q.graph!.node.some((n) => n.opType === 'QLinearConv'));
       else assert.ok(q.graph!.node.some((n) => n.opType === 'DequantizeLinear'));
       const c = await fidelity(model, q, data);
