@@ -15,3 +15,12 @@ export { GraphBuilder, makeNode, makeAttribute, makeModel, valueInfo, tensorType
 // Per-op knowledge
 export type { OpRule, OpContext, ValueType, Cost } from './ops/types.js';
 export { getOpRule, registerOps, knownOpTypes } from './ops/registry.js';
+export { inferShapes, nodeCosts, createOpContext, ShapeError, type ShapeOptions, type ShapeInference, type NodeCost } from './ir/shape.js';
+
+// Runtime, profiling, reports
+export * from './runtime/index.js';
+export * from './profile/index.js';
+export { profileText, profileHtml } from './report/index.js';
+
+// Model zoo
+export * from './zoo/index.js';
