@@ -158,6 +158,8 @@ export function differentiate(
       if (o && (et === undefined || isFloat(et))) requires.add(o);
     }
   }
+  const producers = new Map<string, NodeProto>();
+  for (const node of graph.node) for (const o of node.output) if (o) producers.set(o, node);
   const pending = new Map<string, string[]>();
   for (const [v, g] of seeds) pending.set(v, [g]);
   const total = (v: string): string | undefined => {
@@ -182,6 +184,7 @@ export function differentiate(
     const inGrads = rule.grad({
       node, attr: attrReader(node), opset, gy, needs,
       shape: (name) => types.types.get(name)?.shape,
+      producer: (name) => producers.get(name),
       elemTypeOf: (name) => types.types.get(name)?.elemType,
       constant: (name) => types.constants.get(name),
       elemType, emit,

@@ -79,6 +79,10 @@ describe('gradient rules agree with finite differences', () => {
     await gradcheck([x('x', [2, 2, 4, 4], 1, distinct(64, 1))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })], { eps: 1e-3 });
     await gradcheck([x('x', [1, 2, 5, 5], 1, distinct(50, 2))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], { eps: 1e-3 });
     await gradcheck([x('x', [2, 3, 6], 1, distinct(36, 3))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2], strides: [2] })], { eps: 1e-3 });
+    // After a ReLU (the upsample-and-mask path): negative windows tie at zero and must get no gradient.
+    const mixed = distinct(64, 4).map((v) => (Math.abs(v) < 0.1 ? v + 0.3 : v));
+    for (const i of [0, 1, 4, 5]) mixed[i] = -0.5 - 0.1 * i; // one window entirely negative
+    await gradcheck([x('x', [2, 2, 4, 4], 1, mixed)], (b, [xx]) => [b.op('MaxPool', [b.op('Relu', [xx!])], { kernel_shape: [2, 2], strides: [2, 2] })], { eps: 1e-3, maxChecks: 64 });
   });
   it('AveragePool (with and without counting pads) and GlobalAveragePool', async () => {
     await gradcheck([x('x', [2, 2, 4, 4], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })]);

@@ -162,6 +162,8 @@ export const maxPoolGrad: GradRule = {
     if (!ctx.needs(0)) return [];
     const { emit, node, attr } = ctx;
     const x = node.input[0]!;
+    const fast = upsampleMaskGrad(ctx);
+    if (fast) return [fast];
     if (attr.int('storage_order', 0) !== 0) throw badInput(`${nodeLabel(ctx)}: MaxPool gradients need storage_order=0 (row-major indices)`);
     // Expose the argmax indices (flat offsets into X) from the forward node itself.
     let indices = node.output[1];
@@ -179,6 +181,34 @@ export const maxPoolGrad: GradRule = {
     return [emit.reshapeLike(scattered, x)];
   },
 };
+
+/**
+ * The fast path for the common CNN pattern, non-overlapping windows over a ReLU output: route gy to the
+ * positions equal to their window's max (upsample y and gy, compare with x). Ties would each get the
+ * gradient, but after a ReLU the only ties are zeros, whose gradient the ReLU rule zeroes anyway — so
+ * the result equals the indices path, and the forward keeps ORT's fast MaxPool without indices.
+ * Returns undefined when the pattern does not apply.
+ */
+function upsampleMaskGrad(ctx: GradContext): string | undefined {
+  const { emit, node, attr } = ctx;
+  const x = node.input[0]!;
+  if (ctx.producer(x)?.opType !== 'Relu' || node.output[1] || attr.int('ceil_mode', 0) !== 0) return undefined;
+  const k = attr.ints('kernel_shape', []);
+  const strides = attr.ints('strides', k.map(() => 1));
+  const pads = attr.ints('pads', []);
+  const dil = attr.ints('dilations', []);
+  const spatial = ctx.shape(x)?.slice(2);
+  if (!spatial || spatial.length !== k.length || attr.string('auto_pad', 'NOTSET') !== 'NOTSET') return undefined;
+  if (pads.some((p) => p !== 0) || dil.some((d) => d !== 1) || k.some((kk, i) => strides[i] !== kk)) return undefined;
+  if (spatial.some((d, i) => typeof d !== 'number' || d % k[i]! !== 0)) return undefined;
+  const n = k.length;
+  // [N, C, h1, w1] → [N, C, h1, 1, w1, 1] → broadcast to [N, C, h1, k, w1, k] → [N, C, H, W]
+  const between = Array.from({ length: n }, (_, i) => 3 + 2 * i);
+  const ones = emit.ints([1, 1, ...k.flatMap((kk) => [1, kk])]);
+  const up = (v: string) => emit.reshapeLike(emit.op('Expand', [emit.unsqueeze(v, between), ones]), x);
+  const mask = emit.op('Equal', [x, up(node.output[0]!)]);
+  return emit.op('Where', [mask, up(ctx.gy[0]!), emit.scalar(0, ctx.elemType)]);
+}
 
 export const averagePoolGrad: GradRule = {
   opTypes: ['AveragePool'],

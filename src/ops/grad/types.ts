@@ -19,6 +19,8 @@ export interface GradContext {
   needs(i: number): boolean;
   /** Static shape of a value (dims may be symbolic), undefined when not even the rank is known. */
   shape(name: string): Dim[] | undefined;
+  /** The node that produces a value (undefined for graph inputs and initializers). */
+  producer(name: string): NodeProto | undefined;
   /** Element type of a value where known. */
   elemTypeOf(name: string): number | undefined;
   /** The value of `name` when it is a constant (initializer or Constant node) that is not trained. */
