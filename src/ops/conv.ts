@@ -68,6 +68,16 @@ const conv: OpRule = {
   cost: convCost(1, 2),
 };
 
+/** DeformConv(X, W, offset, B?, mask?): Conv's output shape; each MAC also bilinearly samples its input. */
+const deformConv: OpRule = {
+  opTypes: ['DeformConv'],
+  infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: convShape(ctx, 0, 1) }],
+  cost: (ctx, outputs) => {
+    const base = convCost(1, 3)(ctx, outputs);
+    return { ...base, flops: base.flops + 4 * base.macs };
+  },
+};
+
 const convInteger: OpRule = {
   opTypes: ['ConvInteger'],
   infer: (ctx) => [{ elemType: DataType.INT32, shape: convShape(ctx, 0, 1) }],
@@ -130,4 +140,4 @@ const convTranspose: OpRule = {
   },
 };
 
-export const convOps: OpRule[] = [conv, convInteger, qlinearConv, fusedConv, convTranspose];
+export const convOps: OpRule[] = [conv, deformConv, convInteger, qlinearConv, fusedConv, convTranspose];

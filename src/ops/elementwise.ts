@@ -11,7 +11,7 @@ import { broadcast, fail, input, ioBytes, numel, perElementCost, sameElemType } 
 const unaryFlops: Record<string, number> = {
   Relu: 1, Abs: 1, Neg: 1, Identity: 0, Ceil: 1, Floor: 1, Round: 1, Sign: 1, Reciprocal: 1, Not: 1, BitwiseNot: 1,
   LeakyRelu: 2, ThresholdedRelu: 1, Shrink: 2, HardSigmoid: 3, HardSwish: 4, Softsign: 3, Sqrt: 4,
-  Sigmoid: 4, Tanh: 4, Exp: 4, Log: 4, Erf: 4, Elu: 4, Selu: 5, Celu: 5, Softplus: 5, Mish: 8, Gelu: 8,
+  Sigmoid: 4, Swish: 5, Tanh: 4, Exp: 4, Log: 4, Erf: 4, Elu: 4, Selu: 5, Celu: 5, Softplus: 5, Mish: 8, Gelu: 8,
   Sin: 4, Cos: 4, Tan: 4, Asin: 4, Acos: 4, Atan: 4, Sinh: 4, Cosh: 4, Asinh: 4, Acosh: 4, Atanh: 4,
 };
 

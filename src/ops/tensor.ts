@@ -710,6 +710,65 @@ const random: OpRule = {
   cost: perElementCost(4),
 };
 
+/** Col2Im(input [N, C·∏block, L], image_shape, block_shape) → [N, C, ...image_shape]. */
+const col2im: OpRule = {
+  opTypes: ['Col2Im'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    const image = dimValues(ctx, 1);
+    const block = constNumbers(ctx, 2);
+    const n = ctx.inputs[1]?.shape?.[0];
+    const spatialDims = image ?? (typeof n === 'number' ? fresh(ctx, n) : undefined);
+    if (!x.shape || !spatialDims) return [{ elemType: x.elemType }];
+    const cb = x.shape[1]!;
+    const blockSize = block?.reduce((p, b) => p * b, 1);
+    const c: Dim = typeof cb === 'number' && blockSize ? cb / blockSize : ctx.freshDim();
+    return [{ elemType: x.elemType, shape: [x.shape[0]!, c, ...spatialDims] }];
+  },
+  cost: movementCost,
+};
+
+/** CenterCropPad(input, shape): the given axes take the sizes in `shape`. */
+const centerCropPad: OpRule = {
+  opTypes: ['CenterCropPad'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    if (!x.shape) return [{ elemType: x.elemType }];
+    const r = x.shape.length;
+    const axes = (ctx.attr.ints('axes') ?? Array.from({ length: r }, (_, i) => i)).map((a) => normAxis(a, r));
+    const sizes = dimValues(ctx, 1);
+    const out = [...x.shape];
+    axes.forEach((a, k) => {
+      out[a] = sizes?.[k] ?? ctx.freshDim();
+    });
+    return [{ elemType: x.elemType, shape: out }];
+  },
+  cost: movementCost,
+};
+
+/** AffineGrid(theta [N, 2|3, 3|4], size [N, C, H, W(, D)]) → [N, H, W, 2] or [N, D, H, W, 3]. */
+const affineGrid: OpRule = {
+  opTypes: ['AffineGrid'],
+  infer: (ctx) => {
+    const theta = input(ctx, 0);
+    const size = dimValues(ctx, 1);
+    if (!size) {
+      const n = ctx.inputs[1]?.shape?.[0];
+      return [{ elemType: theta.elemType, shape: typeof n === 'number' ? [theta.shape?.[0] ?? ctx.freshDim(), ...fresh(ctx, n - 2), n - 2] : undefined }];
+    }
+    return [{ elemType: theta.elemType, shape: [size[0]!, ...size.slice(2), size.length - 2] }];
+  },
+  cost: perElementCost(6),
+};
+
+const strings: OpRule = {
+  opTypes: ['StringConcat', 'RegexFullMatch'],
+  infer: (ctx) => ctx.node.opType === 'StringConcat'
+    ? [{ elemType: DataType.STRING, shape: broadcast(ctx, [input(ctx, 0).shape, input(ctx, 1).shape]) }]
+    : [{ elemType: DataType.BOOL, shape: input(ctx, 0).shape }],
+  cost: movementCost,
+};
+
 // ---- Einsum ----------------------------------------------------------------------------------------
 
 interface EinsumPlan { terms: string[][]; output: string[] }
@@ -785,4 +844,5 @@ export const tensorOps: OpRule[] = [
   reshape, flatten, transpose, squeeze, unsqueeze, concat, split, slice, gather, gatherElements, gatherND, scatter,
   expand, tile, pad, shape, size, constantOfShape, constant, range, eyeLike, resize, depthSpace, nonZero, compress,
   topK, sameShape, oneHot, gridSample, roiAlign, nms, stringNormalizer, einsum, unique, det, random,
+  col2im, centerCropPad, affineGrid, strings,
 ];

@@ -391,6 +391,22 @@ const cases: Case[] = [
       b.op('Bernoulli', [b.op('Sigmoid', [x!])]),
     ],
   },
+  {
+    name: 'Opset 19-22 ops: Col2Im, CenterCropPad, AffineGrid, DeformConv, StringConcat, RegexFullMatch',
+    opset: 22,
+    inputs: { x: { type: F, dims: [1, 4, 6] }, img: { type: F, dims: [1, 2, 5, 6] }, th: { type: F, dims: [2, 2, 3] } },
+    build: (b, { x, img, th }) => {
+      const strings = b.op('Constant', [], { value_strings: ['ab', 'cd'] });
+      return [
+        b.op('Col2Im', [x!, i64(b, [3, 4]), i64(b, [2, 2])]),
+        b.op('CenterCropPad', [img!, i64(b, [3, 8])], { axes: [2, 3] }),
+        b.op('AffineGrid', [th!, i64(b, [2, 3, 4, 5])]),
+        b.op('DeformConv', [img!, w(b, [3, 2, 3, 3]), w(b, [1, 18, 3, 4])]),
+        b.op('StringConcat', [strings, b.op('Constant', [], { value_string: 'x' })]),
+        b.op('RegexFullMatch', [strings], { pattern: 'a.*' }),
+      ];
+    },
+  },
 ];
 
 for (const c of cases) test(c.name, () => check(c));
