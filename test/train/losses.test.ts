@@ -1,0 +1,100 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import type { ModelProto } from '../../src/ir/proto.js';
+import { buildTrainingGraph, type LossSpec } from '../../src/train/index.js';
+import { checkTrainingGradients, rand } from './gradcheck-util.js';
+
+/** logits = x·Wᵀ + b over 3 features and 4 classes. */
+function linear(): ModelProto {
+  const b = new GraphBuilder('lin');
+  const x = b.input('input', DataType.FLOAT, ['batch', 3]);
+  b.op('Gemm', [x, b.floatInit('w', [4, 3], rand(12, 1)), b.floatInit('b', [4], rand(4, 2))], { transB: 1 }, { output: 'logits' });
+  b.output('logits', DataType.FLOAT, ['batch', 4]);
+  return b.model({ opset: 17 });
+}
+
+const X = rand(5 * 3, 3);
+const logitsOf = (): number[][] => {
+  const w = rand(12, 1), bias = rand(4, 2);
+  return Array.from({ length: 5 }, (_, n) => Array.from({ length: 4 }, (_, k) => bias[k]! + [0, 1, 2].reduce((s, j) => s + X[n * 3 + j]! * w[k * 3 + j]!, 0)));
+};
+const logSoftmax = (z: number[]) => { const m = Math.max(...z); const l = Math.log(z.reduce((s, v) => s + Math.exp(v - m), 0)) + m; return z.map((v) => v - l); };
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+async function check(loss: LossSpec, labels: ort.Tensor, expected: number) {
+  const tg = buildTrainingGraph(linear(), { loss });
+  const out = await checkTrainingGradients(tg, { input: new ort.Tensor('float32', X, [5, 3]), label: labels }, { perParam: 4 });
+  const got = (out[tg.lossName]!.data as Float32Array)[0]!;
+  assert.ok(Math.abs(got - expected) < 1e-5 * Math.max(1, Math.abs(expected)), `${loss.kind}: loss ${got}, expected ${expected}`);
+}
+
+describe('losses: values and gradients', () => {
+  const y = [0, 3, 1, 1, 2];
+  const idx = new ort.Tensor('int64', BigInt64Array.from(y, BigInt), [5]);
+  it('cross-entropy on class indices', async () => {
+    await check({ kind: 'cross-entropy' }, idx, mean(logitsOf().map((z, n) => -logSoftmax(z)[y[n]!]!)));
+  });
+  it('cross-entropy with label smoothing (PyTorch definition)', async () => {
+    const eps = 0.1;
+    await check({ kind: 'cross-entropy', labelSmoothing: eps }, idx, mean(logitsOf().map((z, n) => {
+      const lp = logSoftmax(z);
+      return -lp.reduce((s, v, k) => s + v * ((k === y[n] ? 1 - eps : 0) + eps / 4), 0);
+    })));
+  });
+  it('cross-entropy on probabilities', async () => {
+    const p = rand(20, 9, 0, 1);
+    for (let n = 0; n < 5; n++) { let s = 0; for (let k = 0; k < 4; k++) s += p[n * 4 + k]!; for (let k = 0; k < 4; k++) p[n * 4 + k]! /= s; }
+    await check({ kind: 'cross-entropy', target: 'probabilities' }, new ort.Tensor('float32', p, [5, 4]),
+      mean(logitsOf().map((z, n) => -logSoftmax(z).reduce((s, v, k) => s + v * p[n * 4 + k]!, 0))));
+  });
+  it('MSE and L1', async () => {
+    const t = rand(20, 10);
+    const z = logitsOf().flat();
+    await check({ kind: 'mse' }, new ort.Tensor('float32', t, [5, 4]), mean(z.map((v, i) => (v - t[i]!) ** 2)));
+    await check({ kind: 'l1' }, new ort.Tensor('float32', t, [5, 4]), mean(z.map((v, i) => Math.abs(v - t[i]!))));
+  });
+  it('distillation: T²·KL(teacher ‖ student) at temperature T', async () => {
+    const teacher = rand(20, 11, -2, 2);
+    const T = 2;
+    await check({ kind: 'kd', temperature: T }, new ort.Tensor('float32', teacher, [5, 4]), T * T * mean(logitsOf().map((z, n) => {
+      const ls = logSoftmax(z.map((v) => v / T));
+      const lt = logSoftmax(Array.from({ length: 4 }, (_, k) => teacher[n * 4 + k]! / T));
+      return lt.reduce((s, v, k) => s + Math.exp(v) * (v - ls[k]!), 0);
+    })));
+  });
+});
+
+describe('Dropout in training', () => {
+  it('drops with the mask in training, scales by 1/(1-ratio), and the gradient uses the same mask', async () => {
+    const b = new GraphBuilder('drop');
+    const x = b.input('input', DataType.FLOAT, ['batch', 8]);
+    const h = b.op('Mul', [x, b.floatInit('w', [8], rand(8, 3, 0.5, 1.5))]);
+    b.op('Dropout', [h, b.floatInit('ratio', [], [0.5])], {}, { output: 'logits' });
+    b.output('logits', DataType.FLOAT, ['batch', 8]);
+    const model = b.model({ opset: 17 });
+    const tg = buildTrainingGraph(model, { loss: { kind: 'mse' } });
+    const { createSession } = await import('../../src/runtime/index.js');
+    const s = await createSession(tg.model);
+    const xs = rand(64 * 8, 4, 0.5, 1);
+    const w = tg.params[0]!.init;
+    const r = await s.run({ input: new ort.Tensor('float32', xs, [64, 8]), label: new ort.Tensor('float32', new Float32Array(512), [64, 8]), w: new ort.Tensor('float32', w, [8]) });
+    const yv = r.logits!.data as Float32Array;
+    let dropped = 0;
+    const grad = new Float64Array(8);
+    for (let i = 0; i < 512; i++) {
+      const kept = yv[i] !== 0;
+      if (!kept) dropped++;
+      else assert.ok(Math.abs(yv[i]! - 2 * xs[i]! * w[i % 8]!) < 1e-5, 'kept values are scaled by 1/(1-ratio)');
+      // d/dw mean(y²) = 2·y·(mask·x/(1-ratio))/n
+      if (kept) grad[i % 8]! += (2 * yv[i]! * 2 * xs[i]!) / 512;
+    }
+    assert.ok(dropped > 150 && dropped < 362, `dropped ${dropped} of 512`);
+    const g = r[tg.params[0]!.grad]!.data as Float32Array;
+    grad.forEach((v, k) => assert.ok(Math.abs(g[k]! - v) < 1e-4 * Math.max(1, Math.abs(v)), `grad[${k}] ${g[k]} vs ${v}`));
+    // The original (inference) model is untouched: no training_mode input, no mask.
+    assert.equal(model.graph!.node[1]!.input.length, 2);
+  });
+});
