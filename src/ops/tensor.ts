@@ -762,10 +762,30 @@ const affineGrid: OpRule = {
 };
 
 const strings: OpRule = {
-  opTypes: ['StringConcat', 'RegexFullMatch'],
-  infer: (ctx) => ctx.node.opType === 'StringConcat'
-    ? [{ elemType: DataType.STRING, shape: broadcast(ctx, [input(ctx, 0).shape, input(ctx, 1).shape]) }]
-    : [{ elemType: DataType.BOOL, shape: input(ctx, 0).shape }],
+  opTypes: ['StringConcat', 'RegexFullMatch', 'StringSplit'],
+  infer: (ctx) => {
+    const x = input(ctx, 0);
+    switch (ctx.node.opType) {
+      case 'StringConcat': return [{ elemType: DataType.STRING, shape: broadcast(ctx, [x.shape, input(ctx, 1).shape]) }];
+      case 'RegexFullMatch': return [{ elemType: DataType.BOOL, shape: x.shape }];
+      // Substrings padded to the longest split: a data-dependent last dim; Z counts them per element.
+      default: return [{ elemType: DataType.STRING, shape: x.shape && [...x.shape, ctx.freshDim()] }, { elemType: DataType.INT64, shape: x.shape }];
+    }
+  },
+  cost: movementCost,
+};
+
+/** ImageDecoder(encoded bytes) → [H, W, C] uint8, C = 1 for Grayscale else 3; H and W depend on the image. */
+const imageDecoder: OpRule = {
+  opTypes: ['ImageDecoder'],
+  infer: (ctx) => [{ elemType: DataType.UINT8, shape: [ctx.freshDim(), ctx.freshDim(), ctx.attr.string('pixel_format', 'RGB') === 'Grayscale' ? 1 : 3] }],
+  cost: movementCost,
+};
+
+/** TensorScatter(past_cache, update, write_indices?) → the cache with the update written in: past_cache's type. */
+const tensorScatter: OpRule = {
+  opTypes: ['TensorScatter'],
+  infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: input(ctx, 0).shape }],
   cost: movementCost,
 };
 
@@ -844,5 +864,5 @@ export const tensorOps: OpRule[] = [
   reshape, flatten, transpose, squeeze, unsqueeze, concat, split, slice, gather, gatherElements, gatherND, scatter,
   expand, tile, pad, shape, size, constantOfShape, constant, range, eyeLike, resize, depthSpace, nonZero, compress,
   topK, sameShape, oneHot, gridSample, roiAlign, nms, stringNormalizer, einsum, unique, det, random,
-  col2im, centerCropPad, affineGrid, strings,
+  col2im, centerCropPad, affineGrid, strings, imageDecoder, tensorScatter,
 ];

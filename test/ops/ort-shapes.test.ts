@@ -407,6 +407,13 @@ const cases: Case[] = [
       ];
     },
   },
+  {
+    name: 'StringSplit (data-dependent substring count)',
+    opset: 22,
+    dataDependent: true,
+    inputs: {},
+    build: (b) => b.opN('StringSplit', [b.op('Constant', [], { value_strings: ['a b c', 'd'] })], 2, { delimiter: ' ' }),
+  },
 ];
 
 for (const c of cases) test(c.name, () => check(c));
