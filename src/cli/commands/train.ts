@@ -22,7 +22,8 @@ Options:
   --schedule S             constant | cosine | cosine-restarts[:E[:MULT]] | step:E[:GAMMA] |
                            multistep:E1,E2[:GAMMA] | exponential:GAMMA | onecycle | plateau[:PATIENCE]
                            (E in epochs); --warmup STEPS adds a linear warm-up
-  --loss NAME              cross-entropy (default; --label-smoothing EPS) | mse | l1
+  --loss NAME              cross-entropy (default; --label-smoothing EPS) | mse | l1 |
+                           kd (distillation: 'label' holds teacher logits; --temperature T, default 4)
   --clip-norm N            clip gradients to global L2 norm N
   --val-split F            hold out fraction F of the training data for validation
   --early-stopping N       stop after N epochs without validation-loss improvement (needs --val-split)

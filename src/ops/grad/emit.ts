@@ -7,6 +7,7 @@ import type { AttrValue } from '../../ir/builder.js';
 import { makeNode } from '../../ir/builder.js';
 import { DataType } from '../../ir/dtype.js';
 import { makeTensor } from '../../ir/tensor.js';
+import { badInput } from '../../errors.js';
 import type { Dim } from '../types.js';
 
 export class GradEmitter {
@@ -148,7 +149,7 @@ export class GradEmitter {
     }
     if (this.opset < 13) {
       // Dynamic axes need ReduceSum's axes input (opset 13); without it, both shapes must be known.
-      throw new Error(`cannot un-broadcast the gradient of '${x}' without static shapes in opset ${this.opset}`);
+      throw badInput(`cannot un-broadcast the gradient of '${x}' without static shapes in opset ${this.opset}; give the model input shapes`);
     }
     const sx = this.shapeOf(x);
     const sg = this.shapeOf(g);
