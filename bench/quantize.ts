@@ -52,14 +52,21 @@ const say = (s = '') => { out.push(s); console.log(s); };
 const ratio = (x: number) => `${x.toFixed(2)}x`;
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
-/** Median over rounds of each block's p50, per variant, blocks in the order given. */
-async function timeBlocks(models: Record<string, ModelProto>, inputs: ConcreteInput[]): Promise<Record<string, number>> {
+/**
+ * Per variant: the median over rounds of each block's p50, and the median over rounds of the ratio to
+ * the first variant's block in the same round (robust when machine load drifts between rounds).
+ */
+async function timeBlocks(models: Record<string, ModelProto>, inputs: ConcreteInput[]): Promise<{ ms: Record<string, number>; ratio: Record<string, number> }> {
   const bytes = Object.fromEntries(Object.entries(models).map(([k, m]) => [k, encodeModel(m)]));
   const meds: Record<string, number[]> = Object.fromEntries(Object.keys(models).map((k) => [k, []]));
   for (let r = 0; r < rounds; r++) {
     for (const k of Object.keys(models)) meds[k]!.push((await measureInWorker(bytes[k]!, { inputs, runs, warmup: 5 })).latencyMs.p50);
   }
-  return Object.fromEntries(Object.entries(meds).map(([k, v]) => [k, median(v)]));
+  const first = meds[Object.keys(models)[0]!]!;
+  return {
+    ms: Object.fromEntries(Object.entries(meds).map(([k, v]) => [k, median(v)])),
+    ratio: Object.fromEntries(Object.entries(meds).map(([k, v]) => [k, median(v.map((t, i) => t / first[i]!))])),
+  };
 }
 
 /** Output cosine of each variant against fp32 on one seeded batch. */
@@ -119,18 +126,20 @@ function rewriteMatMuls(model: ModelProto, form: (g: Graph, n: NodeProto, q: str
 }
 
 say(`Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}. Run: \`npx tsx bench/quantize.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}).`);
-say(`Latency: median over ${rounds} rounds of each block's p50 (${runs} timed runs after 5 warm-up, fresh worker and session per block, ORT default threads); variants timed in blocks, side by side in one run.`);
+say(`Latency: median over ${rounds} rounds of each block's p50 (${runs} timed runs after 5 warm-up, fresh worker and session per block, ORT default threads); variants timed in blocks, side by side in one run. "× fp32" is the median over rounds of the ratio to the fp32 block of the same round.`);
 say();
 
 // ---- 1. Transformer encoder: dynamic int8, its alternatives, int4, fp16, PyTorch ------------------
+const HONE = 'dynamic int8 (Hone default: per-channel; shared DynamicQuantizeLinear + MatMulIntegerToFloat for Q/K/V, DynamicQuantizeMatMul elsewhere)';
 {
   const model = fixDims(zooModel('transformer'), { dims: { batch: 8, seq: 128 } });
   const inputs = resolveInputs(model);
   const data: SampleData = syntheticData(model, 8, {}, 3, 'seeded uniform [-1, 1)');
   const variants: Record<string, ModelProto> = {
     fp32: model,
-    'dynamic int8 (Hone: DynamicQuantizeMatMul, per-channel)': quantizeDynamic(model).model,
-    'dynamic int8 (DynamicQuantizeMatMul, per-tensor)': quantizeDynamic(model, { perChannel: false }).model,
+    [HONE]: quantizeDynamic(model).model,
+    'dynamic int8: DynamicQuantizeMatMul everywhere (per-channel)': quantizeDynamic(model, { shareInputQuantization: false }).model,
+    'dynamic int8: Hone default, per-tensor weights': quantizeDynamic(model, { perChannel: false }).model,
     'alt: DynamicQuantizeLinear+MatMulInteger+Cast+Mul': matmulIntegerForm(model),
     'alt: QDQ (DynamicQuantizeLinear→DQ, DQ weight, MatMul)': qdqForm(model),
     'int4 MatMulNBits (block 32)': quantizeInt4(model).model,
@@ -145,7 +154,7 @@ say();
   say('|---|---:|---:|---:|---:|---:|---:|');
   const base = size(model);
   for (const [k, m] of Object.entries(variants)) {
-    say(`| ${k} | ${lat[k]!.toFixed(1)} ms | ${ratio(lat[k]! / lat.fp32!)} | ${mib(size(m))} | ${ratio(size(m) / base)} | ${k.startsWith('int4') ? ratio(m.graph!.initializer.filter((t) => /_(q4|scales|zero_points)/.test(t.name!)).reduce((s, t) => s + t.rawData!.byteLength, 0) / matmulWeightBytes(model)) : ''} | ${cos[k]!.toFixed(5)} |`);
+    say(`| ${k} | ${lat.ms[k]!.toFixed(1)} ms | ${ratio(lat.ratio[k]!)} | ${mib(size(m))} | ${ratio(size(m) / base)} | ${k.startsWith('int4') ? ratio(m.graph!.initializer.filter((t) => /_(q4|scales|zero_points)/.test(t.name!)).reduce((s, t) => s + t.rawData!.byteLength, 0) / matmulWeightBytes(model)) : ''} | ${cos[k]!.toFixed(5)} |`);
   }
   say();
   if (!values['skip-torch'] && spawnSync(values.python!, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
@@ -164,7 +173,7 @@ say();
       if (r.status !== 0) say(`PyTorch: failed (${r.stderr.trim().split('\n').pop()})`);
       else {
         const t = JSON.parse(r.stdout.trim().split('\n').pop()!);
-        say(`PyTorch ${t.torch} (${t.engine} engine, ${t.threads} threads), same weights and input: fp32 ${t.fp32_ms.toFixed(1)} ms, dynamic int8 (quantize_dynamic on nn.Linear) ${t.int8_ms.toFixed(1)} ms = ${ratio(t.int8_ms / t.fp32_ms)} of its fp32; output cosine int8 vs fp32 ${t.cosine_int8_vs_fp32.toFixed(5)} (its fp32 vs ORT fp32: ${t.cosine_fp32_vs_ort.toFixed(6)}). Hone dynamic int8 vs PyTorch dynamic int8: ${ratio(lat['dynamic int8 (Hone: DynamicQuantizeMatMul, per-channel)']! / t.int8_ms)} the latency.`);
+        say(`PyTorch ${t.torch} (${t.engine} engine, ${t.threads} threads), same weights and input: fp32 ${t.fp32_ms.toFixed(1)} ms, dynamic int8 (quantize_dynamic on nn.Linear) ${t.int8_ms.toFixed(1)} ms = ${ratio(t.int8_ms / t.fp32_ms)} of its fp32; output cosine int8 vs fp32 ${t.cosine_int8_vs_fp32.toFixed(5)} (its fp32 vs ORT fp32: ${t.cosine_fp32_vs_ort.toFixed(6)}). Hone dynamic int8 vs PyTorch dynamic int8: ${ratio(lat.ms[HONE]! / t.int8_ms)} the latency (different processes, blocks after each other).`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -195,7 +204,7 @@ for (const spec of ['resnet', 'mobilenet']) {
   say();
   say('| variant | p50 | × fp32 latency | size | × fp32 size | output cosine |');
   say('|---|---:|---:|---:|---:|---:|');
-  for (const [k, m] of Object.entries(variants)) say(`| ${k} | ${lat[k]!.toFixed(2)} ms | ${ratio(lat[k]! / lat.fp32!)} | ${mib(size(m))} | ${ratio(size(m) / size(model))} | ${fid[k]!.toFixed(5)} |`);
+  for (const [k, m] of Object.entries(variants)) say(`| ${k} | ${lat.ms[k]!.toFixed(2)} ms | ${ratio(lat.ratio[k]!)} | ${mib(size(m))} | ${ratio(size(m) / size(model))} | ${fid[k]!.toFixed(5)} |`);
   say();
 }
 
@@ -223,7 +232,7 @@ if (!values['skip-lenet']) {
     }
     const lat = await timeBlocks({ fp32: fixDims(model, { dims: { batch: 64 } }), int8: fixDims(int8!, { dims: { batch: 64 } }) }, [{ name: 'input', elemType: DataType.FLOAT, shape: [64, 1, 28, 28] }]);
     say();
-    say(`Latency at batch 64: fp32 ${lat.fp32!.toFixed(2)} ms, int8 ${lat.int8!.toFixed(2)} ms (${ratio(lat.int8! / lat.fp32!)}): LeNet's convolutions (1→6 and 6→16 channels) are too narrow for int8 GEMM kernels to pay off.`);
+    say(`Latency at batch 64: fp32 ${lat.ms.fp32!.toFixed(2)} ms, int8 ${lat.ms.int8!.toFixed(2)} ms (${ratio(lat.ratio.int8!)}).`);
     say();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -25,6 +25,11 @@ export interface DynamicOptions extends NodeSelection {
   perChannel?: boolean;
   /** 7-bit weights, for CPUs without VNNI whose u8·s8 dot products can saturate (see --help). */
   reduceRange?: boolean;
+  /**
+   * MatMuls reading the same activation share one DynamicQuantizeLinear and become MatMulIntegerToFloat
+   * (default true); otherwise each is a DynamicQuantizeMatMul that quantizes its input itself.
+   */
+  shareInputQuantization?: boolean;
 }
 
 export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): QuantizeResult {
@@ -36,24 +41,45 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
     const g = new Graph(gp);
     const cache = new Map<string, QuantizedB>();
     const oldWeights = new Set<string>();
-    for (const n of [...g.nodes]) {
+    const eligible: NodeProto[] = [];
+    for (const n of g.nodes) {
       const rule = quantRule(n.domain, n.opType ?? '');
       if (!rule?.dynamic) continue;
       const skip = selectionReason(n, opts) ?? ineligible(g, n);
-      if (skip) {
-        nodes.push({ node: nodeLabel(n), opType: n.opType!, quantized: false, detail: skip });
-        continue;
-      }
+      if (skip) nodes.push({ node: nodeLabel(n), opType: n.opType!, quantized: false, detail: skip });
+      else eligible.push(n);
+    }
+    // Projections that read the same activation (attention's Q, K and V) share one run-time quantization.
+    const readers = new Map<string, NodeProto[]>();
+    for (const n of eligible) readers.set(n.input[0]!, [...(readers.get(n.input[0]!) ?? []), n]);
+    const sharedQuant = new Map<string, string[]>();
+    const kind = `${perChannel ? 'per-channel' : 'per-tensor'}${opts.reduceRange ? ' 7-bit' : ''}`;
+    for (const n of eligible) {
       const b = quantizedB(g, n, cache, perChannel, opts.reduceRange ?? false);
       oldWeights.add(n.input[1]!);
       const { bias, output, removed, folded } = biasFor(g, n, b.n);
-      const inputs = [n.input[0]!, b.q, b.scale, b.zeroPoint ?? '', ...(bias ? [bias] : [])];
-      while (inputs[inputs.length - 1] === '') inputs.pop();
-      const q = makeNode('DynamicQuantizeMatMul', inputs, [output], {}, { domain: 'com.microsoft', name: n.name });
+      const a = n.input[0]!;
+      const shared = (opts.shareInputQuantization ?? true) && readers.get(a)!.length > 1;
+      let q: NodeProto;
+      if (shared) {
+        let aq = sharedQuant.get(a);
+        if (!aq) {
+          aq = [g.freshName(`${a}_quantized`), g.freshName(`${a}_scale`), g.freshName(`${a}_zero_point`)];
+          g.insertBefore(n, makeNode('DynamicQuantizeLinear', [a], aq, {}, { name: g.freshName(`${a}_DynamicQuantizeLinear`) }));
+          sharedQuant.set(a, aq);
+        }
+        const inputs = [aq[0]!, b.q, aq[1]!, b.scale, aq[2]!, b.zeroPoint ?? '', bias ?? ''];
+        while (inputs[inputs.length - 1] === '') inputs.pop();
+        q = makeNode('MatMulIntegerToFloat', inputs, [output], {}, { domain: 'com.microsoft', name: n.name });
+      } else {
+        const inputs = [a, b.q, b.scale, b.zeroPoint ?? '', bias ?? ''];
+        while (inputs[inputs.length - 1] === '') inputs.pop();
+        q = makeNode('DynamicQuantizeMatMul', inputs, [output], {}, { domain: 'com.microsoft', name: n.name });
+      }
       if (removed) g.removeNode(removed);
       g.replaceNode(n, [q]);
-      const kind = `${perChannel ? 'per-channel' : 'per-tensor'}${opts.reduceRange ? ' 7-bit' : ''}`;
-      nodes.push({ node: nodeLabel(n), opType: n.opType!, quantized: true, detail: `DynamicQuantizeMatMul (${kind}${folded ? ', bias folded' : ''})` });
+      const form = shared ? 'MatMulIntegerToFloat, shared input quantization' : 'DynamicQuantizeMatMul';
+      nodes.push({ node: nodeLabel(n), opType: n.opType!, quantized: true, detail: `${form} (${kind}${folded ? ', bias folded' : ''})` });
     }
     for (const w of oldWeights) if (!g.isUsed(w)) g.removeInitializer(w);
     pruneValueInfo(g);
@@ -64,7 +90,7 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
     model: m,
     report: {
       mode: 'dynamic',
-      settings: { perChannel, reduceRange: opts.reduceRange ?? false, weightType: 'int8', activationType: 'uint8 (at run time)', opTypes: opts.opTypes ?? ['MatMul', 'Gemm'], excludeNodes: opts.excludeNodes ?? [] },
+      settings: { perChannel, shareInputQuantization: opts.shareInputQuantization ?? true, reduceRange: opts.reduceRange ?? false, weightType: 'int8', activationType: 'uint8 (at run time)', opTypes: opts.opTypes ?? ['MatMul', 'Gemm'], excludeNodes: opts.excludeNodes ?? [] },
       nodes,
       weightBytes: { before, after: tensorBytes(m) },
       notes: [],

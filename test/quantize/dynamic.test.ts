@@ -6,11 +6,15 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { cosine, floatInput, opTypes, run } from './helpers.js';
 
-test('dynamic int8 on the zoo transformer: every projection becomes DynamicQuantizeMatMul, outputs stay close', async () => {
+test('dynamic int8 on the zoo transformer: every projection is quantized, Q/K/V share one input quantization, outputs stay close', async () => {
   const model = zooModel('transformer:layers=2,dModel=64,heads=2,ffn=128');
   const { model: q, report } = quantizeDynamic(model);
   const types = opTypes(q);
-  assert.equal(types.filter((t) => t === 'DynamicQuantizeMatMul').length, 12);
+  assert.equal(types.filter((t) => t === 'DynamicQuantizeMatMul').length, 6);
+  assert.equal(types.filter((t) => t === 'MatMulIntegerToFloat').length, 6);
+  assert.equal(types.filter((t) => t === 'DynamicQuantizeLinear').length, 2);
+  const { model: separate } = quantizeDynamic(model, { shareInputQuantization: false });
+  assert.equal(opTypes(separate).filter((t) => t === 'DynamicQuantizeMatMul').length, 12);
   // Attention's activation·activation MatMuls have no constant weight and stay float.
   assert.equal(types.filter((t) => t === 'MatMul').length, 4);
   assert.ok(report.nodes.filter((d) => !d.quantized).every((d) => d.detail === 'weight is not a constant of this graph'));
@@ -18,8 +22,9 @@ test('dynamic int8 on the zoo transformer: every projection becomes DynamicQuant
   assert.ok(q.graph!.initializer.every((t) => !(t.dataType === DataType.FLOAT && t.dims.length === 2)));
   assert.ok(report.weightBytes.after < 0.3 * report.weightBytes.before + 4096);
   const x = { input: floatInput([2, 16, 64]) };
-  const [a, b] = [await run(model, x), await run(q, x)];
+  const [a, b, c] = [await run(model, x), await run(q, x), await run(separate, x)];
   assert.ok(cosine(a.output!, b.output!) > 0.99, `cosine ${cosine(a.output!, b.output!)}`);
+  assert.ok(cosine(b.output!, c.output!) > 0.99999, 'both forms compute the same');
   assert.equal(model.graph!.node.filter((n) => n.opType === 'DynamicQuantizeMatMul').length, 0, 'the input model was not touched');
 });
 
@@ -36,6 +41,7 @@ test('dynamic int8: a weight shared by two MatMuls is quantized once; Gemm with 
   const model = b.model({ opset: 17 });
   const { model: q } = quantizeDynamic(model, { perChannel: false });
   assert.deepEqual(opTypes(q), ['DynamicQuantizeMatMul', 'DynamicQuantizeMatMul', 'DynamicQuantizeMatMul']);
+  assert.ok(q.graph!.node.every((n) => n.domain === 'com.microsoft'));
   assert.equal(q.graph!.initializer.filter((t) => t.dataType === DataType.INT8).length, 2, 'w quantized once');
   assert.ok(!q.graph!.initializer.some((t) => t.name === 'w' || t.name === 'wt'));
   const feeds = { x: floatInput([3, 8], 4) };
