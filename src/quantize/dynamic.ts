@@ -1,11 +1,14 @@
 /**
- * Dynamic int8 quantization: weights become int8 offline, activations are quantized at run time from
- * their own range. MatMul and Gemm with a constant 2-D weight become ORT's com.microsoft
- * DynamicQuantizeMatMul(A, B int8, b_scale, b_zero_point?, bias?) — measured on this machine as the
- * fastest of the three ORT forms (see docs/benchmarks.md): the standard DynamicQuantizeLinear +
- * MatMulInteger + Cast + Mul chain is only fused into it by ORT when the quantized activation has one
- * consumer, so Q/K/V projections sharing an input stay unfused; a QDQ MatMul is slower still. A bias Add
- * that follows the MatMul is folded into the op's bias input.
+ * Dynamic int8 quantization: weights become int8 offline (symmetric, per output column by default),
+ * activations are quantized at run time from their own range (uint8, as ORT's kernels expect). MatMul
+ * and Gemm with a constant 2-D weight become ORT's com.microsoft integer matmuls, the forms its CPU
+ * kernels run directly:
+ *   - DynamicQuantizeMatMul(A, B int8, b_scale, b_zero_point?, bias?) for a MatMul that alone reads A;
+ *   - one DynamicQuantizeLinear(A) shared by MatMulIntegerToFloat(Aq, B, a_scale, b_scale, a_zp, b_zp?, bias?)
+ *     nodes when several read A (attention's Q/K/V), so A is quantized once.
+ * That is what ORT itself turns the standard-op form (DynamicQuantizeLinear + MatMulInteger + Cast +
+ * Mul) into, without depending on its fusions; a QDQ MatMul was measured slower (docs/benchmarks.md).
+ * A bias Add that follows the MatMul is folded into the op's bias input.
  */
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
