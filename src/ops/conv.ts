@@ -41,6 +41,7 @@ function convShape(ctx: OpContext, xi: number, wi: number): Dim[] | undefined {
     if (ks.some((k) => typeof k !== 'number')) fail(`Conv weight ${shapeStr(w)} has symbolic kernel dims; give kernel_shape`);
     kernel = ks as number[];
   }
+  if (kernel.length !== n) fail(`kernel_shape has ${kernel.length} values for ${n} spatial dims of ${shapeStr(x)}`);
   if (w) {
     const [cin, wc] = [x[1], w[1]];
     if (typeof cin === 'number' && typeof wc === 'number' && cin !== wc * group) {

@@ -7,7 +7,6 @@
  */
 import { HoneError } from '../errors.js';
 import { byteSize, dtypeName } from '../ir/dtype.js';
-import type { TensorProto } from '../ir/proto.js';
 import { tensorNumbers } from '../ir/tensor.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 
@@ -47,23 +46,11 @@ export function dimValues(ctx: OpContext, i: number): Dim[] | undefined {
   return constNumbers(ctx, i) ?? ctx.symbolicValue?.(i);
 }
 
-export function constTensor(ctx: OpContext, i: number): TensorProto | undefined {
-  return hasInput(ctx, i) ? ctx.constant(i) : undefined;
-}
-
 /** A normalized axis in [0, rank); throws when out of range. */
 export function normAxis(axis: number, rank: number, what = 'axis'): number {
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) fail(`${what} ${axis} is out of range for rank ${rank}`);
   return a;
-}
-
-export function rankOf(t: ValueType): number | undefined {
-  return t.shape?.length;
-}
-
-export function isKnown(d: Dim | undefined): d is number {
-  return typeof d === 'number';
 }
 
 /** Numpy broadcasting of several shapes. A symbol with 1 keeps the symbol; two different symbols give a fresh one. */
@@ -173,10 +160,6 @@ export function movementCost(ctx: OpContext, outputs: ValueType[]): Cost {
 
 export function shapeStr(s: readonly Dim[] | undefined): string {
   return s ? `[${s.join(',')}]` : '[?]';
-}
-
-export function typeStr(t: ValueType): string {
-  return `${dtypeName(t.elemType)}${shapeStr(t.shape)}`;
 }
 
 /** Same element type required of several inputs (e.g. Add's A and B). */
