@@ -88,6 +88,7 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
   const bn = foldBatchNorm(m);
   if (bn) notes.push(`folded ${bn} BatchNormalization node(s) into the Conv before them`);
   const plan = planStatic(m, opts);
+  if (plan.floatOps.size) notes.push(`ops with no int8 form stay float between Q/DQ pairs: ${[...plan.floatOps].map(([t, c]) => `${t} ×${c}`).join(', ')}`);
   if (!plan.decisions.some((d) => d.quantized)) throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs');
   const actType = opts.activationType === 'int8' ? S8 : U8;
   const wType = opts.weightType === 'uint8' ? U8 : S8;
@@ -138,6 +139,8 @@ interface Plan {
   /** Tensors that need a calibrated range. */
   calibrate: Set<string>;
   decisions: NodeDecision[];
+  /** Op types with no quantization rule that stay float, with counts. */
+  floatOps: Map<string, number>;
 }
 
 function planStatic(model: ModelProto, opts: StaticOptions): Plan {
@@ -146,13 +149,25 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
   const graphOutputs = new Set(model.graph!.output.map((o) => o.name));
   const isFloatAct = (v: string) => !!v && !g.initializer(v) && types.get(v)?.elemType === DataType.FLOAT;
   const asymmetric = !(opts.symmetric ?? false);
-  const plan: Plan = { nodes: new Map(), tensors: new Map(), calibrate: new Set(), decisions: [] };
+  const plan: Plan = { nodes: new Map(), tensors: new Map(), calibrate: new Set(), decisions: [], floatOps: new Map() };
   const available = new Set([...model.graph!.input.map((v) => v.name ?? ''), ...model.graph!.initializer.map((t) => t.name ?? '')]);
   const folded = new Set<NodeProto>();
   for (const n of topoOrder(model.graph!.node, available)) {
     if (folded.has(n)) continue;
     const rule = quantRule(n.domain, n.opType ?? '');
-    if (!rule) continue;
+    if (!rule) {
+      if (n.output.some(isFloatAct)) plan.floatOps.set(n.opType ?? '?', (plan.floatOps.get(n.opType ?? '?') ?? 0) + 1);
+      for (const a of n.attribute) {
+        for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) {
+          for (const inner of sub.node) {
+            if (quantRule(inner.domain, inner.opType ?? '')?.kind === 'compute') {
+              plan.decisions.push({ node: nodeLabel(inner), opType: inner.opType!, quantized: false, detail: `inside ${nodeLabel(n)}'s subgraph: static mode quantizes the main graph only` });
+            }
+          }
+        }
+      }
+      continue;
+    }
     const skip = selectionReason(n, opts);
     if (rule.kind === 'passthrough') {
       const src = n.input[0]!;
@@ -304,15 +319,19 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
     for (const i of p.weights) {
       const name = n.input[i]!;
       const { t, data } = floatInitializer(g, name)!;
-      const axis = o.perChannel && t.dims.length > 1 ? weightAxis(p.rule, n, i, t.dims.length) : undefined;
-      const key = `${name}|${axis}`;
+      // A rule weight gets the weight type (per channel); another constant input (an Add's bias, a Mul's
+      // factor) is quantized like the activation it meets, since QLinearAdd/Mul need one type.
+      const isWeight = p.rule.weights?.some((x) => x.input === i) ?? false;
+      const type = isWeight ? o.wType : o.actType;
+      const axis = isWeight && o.perChannel && t.dims.length > 1 ? weightAxis(p.rule, n, i, t.dims.length) : undefined;
+      const key = `${name}|${axis}|${isWeight}`;
       let w = weightCache.get(key);
       if (!w) {
-        const qw = quantizeWeight(data, t.dims, { type: o.wType, axis, symmetric: o.wType.signed, reduceRange: o.reduceRange });
+        const qw = quantizeWeight(data, t.dims, { type, axis, symmetric: isWeight ? type.signed : o.symmetric, reduceRange: isWeight && o.reduceRange });
         const shape = axis === undefined ? [] : [t.dims[axis]!];
-        const q = g.addInitializer(makeTensor(g.freshName(`${name}_quantized`), elem(o.wType), t.dims, qw.data));
+        const q = g.addInitializer(makeTensor(g.freshName(`${name}_quantized`), elem(type), t.dims, qw.data));
         const s = g.addInitializer(floatTensor(g.freshName(`${name}_scale`), shape, qw.scale));
-        const zp = g.addInitializer(makeTensor(g.freshName(`${name}_zero_point`), elem(o.wType), shape, qw.zeroPoint));
+        const zp = g.addInitializer(makeTensor(g.freshName(`${name}_zero_point`), elem(type), shape, qw.zeroPoint));
         const out = g.freshName(`${name}_dequantized`);
         g.insertNode(makeNode('DequantizeLinear', [q, s, zp], [out], axis === undefined ? {} : { axis }, { name: g.freshName(`${name}_DequantizeLinear`) }), 0);
         w = { out, scale: qw.scale };
@@ -320,7 +339,7 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
       }
       g.setInput(n, i, w.out);
       replaced.add(name);
-      if (p.rule.weights?.some((x) => x.input === i)) wScale = w.scale;
+      if (isWeight) wScale = w.scale;
     }
     const b = p.rule.bias;
     const x = dqSource.get(n.input[0]!);

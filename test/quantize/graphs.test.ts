@@ -44,6 +44,29 @@ test('dynamic: MatMuls inside If branches are quantized; one reading an outer we
   }
 });
 
+test('static: a MatMul inside an If branch is left float with the reason; the main graph is quantized', async () => {
+  const then = emptyGraph('then');
+  then.initializer.push(floatTensor('w_in', [4, 4], weights(16, 1)));
+  then.node.push(makeNode('MatMul', ['h', 'w_in'], ['t_y'], {}, { name: 'then.matmul' }));
+  then.output.push(valueInfo('t_y', DataType.FLOAT, ['batch', 4]));
+  const other = emptyGraph('else');
+  other.node.push(makeNode('Identity', ['h'], ['e_y']));
+  other.output.push(valueInfo('e_y', DataType.FLOAT, ['batch', 4]));
+  const b = new GraphBuilder();
+  // The condition [1] fixes the batch of the calibration data at 1 (a leading dim of 1 is read as a fixed batch).
+  const x = b.input('x', DataType.FLOAT, ['batch', 4]);
+  b.input('c', DataType.BOOL, [1]);
+  b.op('MatMul', [x, b.floatInit('w', [4, 4], weights(16, 2))], {}, { name: 'main.matmul', output: 'h' });
+  b.op('If', ['c'], { then_branch: then, else_branch: other }, { output: 'y' });
+  b.output('y', DataType.FLOAT, ['batch', 4]);
+  const model = b.model({ opset: 17 });
+  const { model: q, report } = await quantizeStatic(model, syntheticData(model, 8, {}, 1, 'test'));
+  assert.equal(report.nodes.find((d) => d.node === 'main.matmul')!.quantized, true);
+  assert.match(report.nodes.find((d) => d.node === 'then.matmul')!.detail, /inside .*subgraph: static mode quantizes the main graph only/);
+  const feeds = { x: floatInput([2, 4]), c: new Tensor('bool', Uint8Array.of(1), [1]) };
+  assert.ok(cosine((await run(model, feeds)).y!, (await run(q, feeds)).y!) > 0.99);
+});
+
 test('dynamic: a model with external data loads, quantizes and saves with external data again', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hone-q-ext-'));
   const model = zooModel('transformer:layers=1,dModel=64,heads=2,ffn=128');

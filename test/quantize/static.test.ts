@@ -71,10 +71,14 @@ test('static: minmax, percentile and entropy give nested ranges on heavy-tailed 
   }
 });
 
-test('static: transformer MatMuls (weights and activation·activation) quantize in QDQ', async () => {
-  const model = zooModel('transformer:layers=1,dModel=32,heads=2,ffn=64,seq=16');
-  const data = sampleData(model, 8);
-  const { model: q, report } = await quantizeStatic(model, data, {});
-  assert.ok(report.nodes.filter((d) => d.opType === 'MatMul' && d.quantized).length >= 6);
-  assert.ok((await fidelity(model, q, data)) > 0.98);
-});
+for (const format of ['qdq', 'qoperator'] as const) {
+  test(`static ${format}: transformer MatMuls (weights and activation·activation) and bias Adds quantize`, async () => {
+    const model = zooModel('transformer:layers=1,dModel=32,heads=2,ffn=64,seq=16');
+    const data = sampleData(model, 8);
+    const { model: q, report } = await quantizeStatic(model, data, { format });
+    assert.equal(report.nodes.filter((d) => d.opType === 'MatMul' && d.quantized).length, 8);
+    if (format === 'qoperator') assert.equal(q.graph!.node.filter((n) => n.opType === 'QLinearMatMul').length, 8);
+    assert.match(report.notes.join(' '), /ops with no int8 form stay float between Q\/DQ pairs: .*LayerNormalization ×3.*Softmax ×1/);
+    assert.ok((await fidelity(model, q, data)) > 0.98);
+  });
+}
