@@ -25,9 +25,10 @@ const MIN_NOISE = 1e-6;
  * Gaussian-process Bayesian optimization (the design of Optuna's GPSampler): parameters mapped to [0, 1]
  * (log scales logged first, categories kept as indices), a Matérn-5/2 ARD kernel (categories compared
  * by Hamming distance), hyperparameters fitted by maximizing the log marginal likelihood plus priors with
- * L-BFGS (warm-started from the previous fit), and log expected improvement maximized by scoring many
- * random points and refining the best with projected L-BFGS. Integer and step parameters are optimized
- * continuously and rounded. Single-objective only.
+ * L-BFGS (warm-started from the previous fit; past 100 trials refitted when the data grew by 5%, and a
+ * cold fit on more than 200 points starts from a fit on 200 of them), and log expected improvement
+ * maximized by scoring many random points and refining the best with projected L-BFGS. Integer and step
+ * parameters are optimized continuously and rounded. Single-objective only.
  */
 export class GPSampler implements Sampler {
   private readonly rng: Rng;
@@ -35,7 +36,7 @@ export class GPSampler implements Sampler {
   private readonly deterministic: boolean;
   private readonly nPreliminary: number;
   private readonly nLocal: number;
-  private warm: { key: string; theta: Float64Array } | undefined;
+  private warm: { key: string; theta: Float64Array; n: number } | undefined;
 
   constructor(opts: GPOptions = {}) {
     this.rng = new Rng(opts.seed);
@@ -70,9 +71,15 @@ export class GPSampler implements Sampler {
     const y = standardizedScores(trials.map((t) => lossValues(study, t.values!)[0]!));
 
     const key = names.join('\u0000');
-    const theta0 = this.warm?.key === key ? this.warm.theta : undefined;
-    const gp = fitGP(X, y, isCat, theta0, this.deterministic);
-    this.warm = { key, theta: gp.theta };
+    const warm = this.warm?.key === key ? this.warm : undefined;
+    let gp: GP;
+    if (warm && X.length > 100 && X.length < warm.n * 1.05) {
+      // Past 100 trials one trial barely moves the hyperparameters: refit when the data grew by 5%.
+      gp = buildPosterior(X, Float64Array.from(y), isCat, warm.theta, this.deterministic);
+    } else {
+      gp = fitGP(X, y, isCat, warm?.theta, this.deterministic, this.rng);
+      this.warm = { key, theta: gp.theta, n: X.length };
+    }
 
     const best = Math.max(...y);
     const x = this.optimizeAcquisition(gp, dims, best, X[y.indexOf(best)]!);
@@ -91,12 +98,16 @@ export class GPSampler implements Sampler {
     const D = dims.length;
     const randomPoint = () => Float64Array.from(dims, (dm) => (dm.cat ? this.rng.int(dm.n) : this.rng.random()));
     const scored: { x: Float64Array; v: number }[] = [];
-    for (let i = 0; i < this.nPreliminary; i++) {
+    // Each acquisition value costs O(n²): with many trials, score fewer points and refine fewer.
+    const shrink = Math.min(1, (200 / gp.n) ** 2);
+    const nPreliminary = Math.max(128, Math.round(this.nPreliminary * shrink));
+    const nLocal = Math.max(2, Math.round(this.nLocal * Math.sqrt(shrink)));
+    for (let i = 0; i < nPreliminary; i++) {
       const x = randomPoint();
       scored.push({ x, v: gp.logEI(x, best) });
     }
     scored.sort((a, b) => b.v - a.v);
-    const starts = [incumbent, ...scored.slice(0, this.nLocal).map((s) => s.x)];
+    const starts = [incumbent, ...scored.slice(0, nLocal).map((s) => s.x)];
     const fixed = dims.map((dm) => dm.cat);
     const lower = new Array<number>(D).fill(0);
     const upper = new Array<number>(D).fill(1);
@@ -166,6 +177,8 @@ function matern52Deriv(s: number): number {
 
 interface GP {
   theta: Float64Array;
+  /** Number of observations. */
+  n: number;
   logEI(x: Float64Array, best: number): number;
   logEIWithGrad(x: Float64Array, best: number): [number, Float64Array];
 }
@@ -175,7 +188,26 @@ interface GP {
  * Priors (Optuna's): −(0.1/ρ + 0.1ρ) per dimension, Gamma(2, 1) on the signal variance, Gamma(1.1, 30)
  * on the noise.
  */
-function fitGP(X: Float64Array[], y: number[], isCat: boolean[], theta0: Float64Array | undefined, deterministic: boolean): GP {
+function fitGP(X: Float64Array[], y: number[], isCat: boolean[], theta0: Float64Array | undefined, deterministic: boolean, rng: Rng): GP {
+  const theta = fitHyperparameters(X, y, isCat, theta0, deterministic, rng);
+  return buildPosterior(X, Float64Array.from(y), isCat, theta, deterministic);
+}
+
+const SUBSET = 200;
+
+function fitHyperparameters(
+  X: Float64Array[],
+  y: number[],
+  isCat: boolean[],
+  theta0: Float64Array | undefined,
+  deterministic: boolean,
+  rng: Rng,
+): Float64Array {
+  // Each evaluation costs O(n³): a cold fit on many points starts from a fit on a random subset.
+  if (!theta0 && X.length > SUBSET) {
+    const idx = rng.shuffle(X.map((_, i) => i)).slice(0, SUBSET);
+    theta0 = fitHyperparameters(idx.map((i) => X[i]!), idx.map((i) => y[i]!), isCat, undefined, deterministic, rng);
+  }
   const n = X.length;
   const D = isCat.length;
   // Per-dimension squared distances (Hamming for categories), computed once.
@@ -266,14 +298,13 @@ function fitGP(X: Float64Array[], y: number[], isCat: boolean[], theta0: Float64
   let best: { x: Float64Array; value: number } | undefined;
   for (const s of starts) {
     const r = minimize(objective, s, {
-      maxIter: theta0 ? 30 : 80,
+      maxIter: !theta0 ? 80 : n <= 100 ? 30 : 10,
       lower: new Array<number>(P).fill(-12),
       upper: new Array<number>(P).fill(12),
     });
     if (!best || r.value < best.value) best = r;
   }
-  const theta = best!.x;
-  return buildPosterior(X, yv, isCat, theta, deterministic);
+  return best!.x;
 }
 
 function buildPosterior(X: Float64Array[], y: Float64Array, isCat: boolean[], theta: Float64Array, deterministic: boolean): GP {
@@ -320,6 +351,7 @@ function buildPosterior(X: Float64Array[], y: Float64Array, isCat: boolean[], th
 
   return {
     theta,
+    n,
     logEI(x, best) {
       const m = moments(x);
       return Math.log(m.sd) + logH((m.mean - best) / m.sd)[0];

@@ -58,26 +58,34 @@ export function solveUpperT(l: Float64Array, n: number, b: ArrayLike<number>): F
   return x;
 }
 
-/** A⁻¹ from A's Cholesky factor: (L⁻¹)ᵀ L⁻¹. */
+/** A⁻¹ from A's Cholesky factor: (L⁻¹)ᵀ L⁻¹, with row-wise (contiguous) inner loops. */
 export function choleskyInverse(l: Float64Array, n: number): Float64Array {
-  const li = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    li[j * n + j] = 1 / l[j * n + j]!;
-    for (let i = j + 1; i < n; i++) {
-      let s = 0;
-      for (let k = j; k < i; k++) s -= l[i * n + k]! * li[k * n + j]!;
-      li[i * n + j] = s / l[i * n + i]!;
-    }
-  }
-  const inv = new Float64Array(n * n);
+  // M = L⁻¹ row by row: M_i = (e_i − Σ_{k<i} L_ik M_k) / L_ii.
+  const m = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = 0;
-      for (let k = i; k < n; k++) s += li[k * n + i]! * li[k * n + j]!;
-      inv[i * n + j] = s;
-      inv[j * n + i] = s;
+    const ri = i * n;
+    for (let k = 0; k < i; k++) {
+      const c = l[ri + k]!;
+      if (c === 0) continue;
+      const rk = k * n;
+      for (let j = 0; j <= k; j++) m[ri + j]! -= c * m[rk + j]!;
+    }
+    m[ri + i]! += 1;
+    const d = 1 / l[ri + i]!;
+    for (let j = 0; j <= i; j++) m[ri + j]! *= d;
+  }
+  // A⁻¹ = Mᵀ M = Σ_k (row k of M)ᵀ (row k of M); fill the lower triangle, then mirror.
+  const inv = new Float64Array(n * n);
+  for (let k = 0; k < n; k++) {
+    const rk = k * n;
+    for (let i = 0; i <= k; i++) {
+      const c = m[rk + i]!;
+      if (c === 0) continue;
+      const ri = i * n;
+      for (let j = 0; j <= i; j++) inv[ri + j]! += c * m[rk + j]!;
     }
   }
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) inv[j * n + i] = inv[i * n + j]!;
   return inv;
 }
 

@@ -17,6 +17,8 @@ export interface ParzenParameters {
   considerMagicClip: boolean;
   considerEndpoints: boolean;
   multivariate: boolean;
+  /** Multivariate bandwidth: factor · n^(−1/(d+4)) · range (Optuna's SIGMA0_MAGNITUDE is 0.2). */
+  bandwidthFactor: number;
   weights: (n: number) => number[];
 }
 
@@ -164,7 +166,7 @@ function numericalDim(obs: number[], s: Extract<Spec, { kind: 'num' }>, p: Parze
   const range = high - low + step;
   let sigmas: number[];
   if (p.multivariate) {
-    const sigma = 0.2 * Math.max(n, 1) ** (-1 / (nParams + 4)) * range;
+    const sigma = p.bandwidthFactor * Math.max(n, 1) ** (-1 / (nParams + 4)) * range;
     sigmas = obs.map(() => sigma);
   } else {
     // Distance to the farther neighbour among the sorted centres (prior centre included) and the range ends.
