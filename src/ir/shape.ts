@@ -20,9 +20,12 @@ import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, Ty
 import { foldNode, foldSymbolic, numbersTensor } from './shape-fold.js';
 import { topoOrder } from './graph.js';
 import { tensorNumbers } from './tensor.js';
+import { DataType } from './dtype.js';
+import { inferSequenceOp, sequenceOps, type SeqType } from './shape-seq.js';
 
 export { ShapeError } from '../ops/util.js';
 export type { Dim, ValueType } from '../ops/types.js';
+export type { SeqType } from './shape-seq.js';
 
 export interface ShapeOptions {
   /** Values for named symbolic dims, e.g. { batch: 8 }. */
@@ -55,6 +58,8 @@ export interface ShapeInference {
   opsets: Map<string, number>;
   /** Inference of each If/Loop/Scan node's subgraphs (in attribute order), nested ones included. */
   subgraphs: Map<NodeProto, ShapeInference[]>;
+  /** Sequence-typed values (not in `types`, which holds tensors): their element types where known. */
+  sequences: Map<string, SeqType>;
 }
 
 export interface NodeCost {
@@ -215,7 +220,12 @@ class Scope {
   readonly types = new Map<string, ValueType>();
   readonly constants = new Map<string, TensorProto>();
   readonly symbolic = new Map<string, Dim[]>();
+  readonly sequences = new Map<string, SeqType>();
   constructor(readonly parent?: Scope) {}
+
+  sequence(name: string): SeqType | undefined {
+    return this.sequences.get(name) ?? (this.types.has(name) ? undefined : this.parent?.sequence(name));
+  }
 
   symbolicValue(name: string): Dim[] | undefined {
     return this.symbolic.get(name) ?? (this.types.has(name) ? undefined : this.parent?.symbolicValue(name));
@@ -258,6 +268,12 @@ class InferState {
       const name = v.name ?? '';
       const over = main ? this.opts.shapes?.[name] : undefined;
       let t = valueTypeOf(v.type, this.freshDim);
+      const seqElem = v.type?.sequenceType?.elemType;
+      if (seqElem?.tensorType) {
+        const any = valueTypeOf(seqElem, this.freshDim);
+        scope.sequences.set(name, { elemType: seqElem.tensorType.elemType ?? 0, any: any && this.fixDims(any) });
+        continue;
+      }
       if (!t && scope.types.has(name)) continue; // old models list initializers as inputs without types
       if (t && over) t = { elemType: t.elemType, shape: [...over] };
       if (!t) continue;
@@ -302,7 +318,7 @@ class InferState {
       }
       node.output.forEach((name, i) => {
         const t = outputs![i];
-        if (!name) return;
+        if (!name || scope.sequences.has(name)) return;
         if (!t) {
           untyped.add(name);
           if (this.opts.strict && main) throw new HoneError(`${label}: the type of output '${name}' cannot be inferred; pass --shape NAME=D1xD2x… for the model's inputs`, 2);
@@ -320,7 +336,10 @@ class InferState {
         this.fold(ctx, scope);
       }
     }
-    return { types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets, subgraphs: this.subgraphs };
+    return {
+      types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets,
+      subgraphs: this.subgraphs, sequences: scope.sequences,
+    };
   }
 
   /** Records the node's output value when it can be computed: as numbers, or in terms of dims. */
@@ -347,6 +366,13 @@ class InferState {
     const node = ctx.node;
     if (normDomain(node.domain) === '' && (node.opType === 'If' || node.opType === 'Loop' || node.opType === 'Scan')) {
       return this.inferControl(ctx, scope, errors);
+    }
+    if (normDomain(node.domain) === '' && sequenceOps.has(node.opType ?? '')) {
+      const r = inferSequenceOp(ctx, (i) => scope.sequence(node.input[i] ?? ''), (a, b) => this.merge(a, b));
+      if (r.seq && node.output[0]) scope.sequences.set(node.output[0], r.seq);
+      const items = node.opType === 'SequenceLength' ? scope.sequence(node.input[0] ?? '')?.items : undefined;
+      if (items && node.output[0]) scope.constants.set(node.output[0], { ...numbersTensor(DataType.INT64, [], [items.length]), name: node.output[0] });
+      return r.tensors;
     }
     if (node.domain === 'ai.onnx.preview.training' && node.opType === 'Gradient') {
       // Each output is the gradient of y with respect to one of `xs`: it has that value's type.

@@ -408,6 +408,25 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'Sequences: SplitToSequence, SequenceInsert/Erase/At, SequenceLength, ConcatFromSequence',
+    inputs: { x: { type: F, dims: [5, 3] } },
+    build: (b, { x }) => {
+      const chunks = b.op('SplitToSequence', [x!, b.initializer('two', I64, [], BigInt64Array.of(2n))]);
+      const rows = b.op('SplitToSequence', [x!], { axis: 0, keepdims: 0 });
+      const built = b.op('SequenceInsert', [b.op('SequenceConstruct', [x!, x!]), b.op('Transpose', [x!]), scalarI64(b, 0)]);
+      const erased = b.op('SequenceErase', [built, scalarI64(b, -1)]);
+      return [
+        b.op('SequenceAt', [chunks, scalarI64(b, -1)]),
+        b.op('SequenceAt', [rows, scalarI64(b, 2)]),
+        b.op('SequenceLength', [chunks]),
+        b.op('ConcatFromSequence', [chunks], { axis: 0 }),
+        b.op('ConcatFromSequence', [rows], { axis: 1, new_axis: 1 }),
+        b.op('SequenceAt', [erased, scalarI64(b, 0)]),
+        b.op('SequenceLength', [erased]),
+      ];
+    },
+  },
+  {
     name: 'StringSplit (data-dependent substring count)',
     opset: 22,
     dataDependent: true,

@@ -212,3 +212,23 @@ test('dynamic-shape chains keep their symbols (PyTorch export with dynamic batch
   assert.deepEqual(inferShapes(model, { dims: { batch: 2, seq: 5 } }).types.get(flat)?.shape, [10, 64]);
   await session.release();
 });
+
+test('sequences are tracked beside tensor types: element types, lengths, symbolic dims', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, ['batch', 6]);
+  const parts = b.op('SplitToSequence', [x, b.int64Init('sizes', [1, 2, 3])], { axis: 1 });
+  const len = b.op('SequenceLength', [parts]);
+  const last = b.op('SequenceAt', [parts, b.initializer('i', DataType.INT64, [], BigInt64Array.of(-1n))]);
+  const any = b.op('SequenceAt', [parts, b.input('k', DataType.INT64, [])]);
+  const joined = b.op('ConcatFromSequence', [parts], { axis: 1 });
+  const inf = inferShapes(b.model());
+  assert.deepEqual(inf.errors, []);
+  assert.deepEqual(inf.sequences.get(parts)?.items?.map((t) => t.shape), [['batch', 1], ['batch', 2], ['batch', 3]]);
+  assert.equal(inf.types.has(parts), false, 'a sequence is not a tensor type');
+  assert.deepEqual(tensorNumbers(inf.constants.get(len)!), [3]);
+  assert.deepEqual(inf.types.get(last)?.shape, ['batch', 3]);
+  const [bt, d] = inf.types.get(any)!.shape!;
+  assert.equal(bt, 'batch');
+  assert.match(String(d), /^unk__/, 'an element at an unknown position: dims that differ become a symbol');
+  assert.deepEqual(inf.types.get(joined)?.shape, ['batch', 6]);
+});
