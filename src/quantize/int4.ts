@@ -18,6 +18,7 @@ import { forEachGraph } from '../ir/walk.js';
 import { quantRule } from '../ops/quant-rules.js';
 import { copyModel, floatInitializer, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
 import { pruneValueInfo } from './dynamic.js';
+import { badInput } from '../errors.js';
 
 export interface Int4Options extends NodeSelection {
   /** Values per block along K: 16, 32 (default), 64, 128, 256. */
@@ -34,7 +35,7 @@ export const DEFAULT_CLIP_RATIOS: readonly number[] = Array.from({ length: 11 },
 
 export function quantizeInt4(model: ModelProto, opts: Int4Options = {}): QuantizeResult {
   const blockSize = opts.blockSize ?? 32;
-  if (![16, 32, 64, 128, 256].includes(blockSize)) throw new Error(`int4 block size must be 16, 32, 64, 128 or 256, got ${blockSize}`);
+  if (![16, 32, 64, 128, 256].includes(blockSize)) throw badInput(`int4 block size must be 16, 32, 64, 128 or 256, got ${blockSize}`);
   const m = copyModel(model);
   const before = tensorBytes(m);
   const nodes: NodeDecision[] = [];

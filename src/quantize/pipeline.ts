@@ -100,7 +100,7 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
 
   let latency: LatencyComparison | undefined;
   if (job.latency !== false) {
-    const inputs = firstBatchShapes(model, evalData);
+    const inputs = firstBatchShapes(model, evalData, job.dims ?? {});
     progress(`timing float and quantized side by side (${inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')})`);
     latency = await compareLatency(model, result.model, inputs, job.latency ?? {});
   }
@@ -141,11 +141,12 @@ export function syntheticData(model: ModelProto, samples: number, dims: Record<s
   return data;
 }
 
-/** Concrete input shapes of the first evaluation batch (what latency is measured on). */
-function firstBatchShapes(model: ModelProto, data: SampleData): ConcreteInput[] {
+/** Input shapes latency is measured on: the evaluation data's, with a symbolic batch from `dims` or up to 16. */
+function firstBatchShapes(model: ModelProto, data: SampleData, dims: Record<string, number>): ConcreteInput[] {
   return graphInputs(model).map((i) => {
     const t = data.features[i.name]!;
-    const lead = typeof i.shape?.[0] === 'number' ? i.shape[0] : Math.min(16, data.size);
+    const d0 = i.shape?.[0];
+    const lead = typeof d0 === 'number' ? d0 : (d0 !== undefined ? dims[d0] : undefined) ?? Math.min(16, data.size);
     return { name: i.name, elemType: i.elemType, shape: [lead, ...t.dims.slice(1)] };
   });
 }
