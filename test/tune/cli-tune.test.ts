@@ -55,6 +55,40 @@ describe('hone tune: benchmarks', () => {
     assert.deepEqual(out.history.map((h: { number: number }) => h.number), Array.from({ length: 17 }, (_, i) => i));
   });
 
+  for (const sampler of ['random', 'tpe', 'qmc', 'gp', 'cmaes', 'nsga2']) {
+    it(`runs with --sampler ${sampler}`, async () => {
+      const r = await hone('tune', '--objective', 'bench:branin', '--trials', '12', '--sampler', sampler, '--seed', '1', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.states.complete, 12);
+      assert.equal(out.bestValue, Math.min(...out.history.map((h: { values: number[] }) => h.values[0])));
+    });
+  }
+
+  it('walks a grid from the search space, once per point, and stops when it is exhausted', async () => {
+    const script = file('value.sh', 'echo "{\\"value\\": $HONE_PARAM_N}"\n');
+    const cfg = file('grid.yaml', [
+      `objective: { command: "sh ${script}" }`,
+      'sampler: { name: grid, seed: 1 }',
+      'trials: 50',
+      'space: { n: { type: int, low: 1, high: 3 }, act: { type: categorical, choices: [relu, tanh] }, lr: { type: float, low: 0.1, high: 0.3, step: 0.1 } }',
+    ].join('\n'));
+    const r = await hone('tune', cfg, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.nTrials, 18);
+    const points = out.history.map((h: { params: object }) => JSON.stringify(h.params));
+    assert.equal(new Set(points).size, 18);
+    assert.equal(out.bestValue, 1);
+    // Concurrent workers cover every point; the last asks may revisit one (as Optuna's grid does).
+    const two = JSON.parse((await hone('tune', cfg, '--workers', '2', '--json')).stdout);
+    assert.equal(new Set(two.history.map((h: { params: object }) => JSON.stringify(h.params))).size, 18);
+    assert.ok(two.nTrials >= 18 && two.nTrials <= 19, String(two.nTrials));
+    const bad = await hone('tune', '--objective', 'bench:branin', '--trials', '5', '--sampler', 'grid');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^hone: grid sampler: no parameters to grid; list values in sampler\.options\.space\n$/);
+  });
+
   it('stops starting trials at --timeout, and shows progress on a terminal only', async () => {
     const cfg = file('slow.yaml', 'objective: { bench: branin, delay: 0.15 }\nsampler: random\n');
     const tty = await honeIo(true, 'tune', cfg, '--timeout', '1');

@@ -71,8 +71,9 @@ async function list(storage: Storage, io: Io, json: boolean): Promise<number> {
   const rows = [];
   for (const s of await storage.listStudies()) {
     const done = await storage.getAllTrials(s.id, ['complete']);
-    const report = studyReport(s, done);
-    rows.push({ name: s.name, directions: s.directions, nTrials: s.nTrials, complete: done.length, bestValue: report.bestValue, created: s.datetimeStart ?? null });
+    const firsts = done.map((t) => t.values?.[0]).filter((v): v is number => v !== undefined && !Number.isNaN(v));
+    const bestValue = s.directions.length > 1 || !firsts.length ? null : s.directions[0] === 'maximize' ? Math.max(...firsts) : Math.min(...firsts);
+    rows.push({ name: s.name, directions: s.directions, nTrials: s.nTrials, complete: done.length, bestValue, created: s.datetimeStart ?? null });
   }
   if (json) {
     io.stdout(JSON.stringify({ studies: rows }) + '\n');

@@ -4,9 +4,14 @@ import { HyperbandPruner } from '../pruners/hyperband.js';
 import { MedianPruner, PercentilePruner } from '../pruners/percentile.js';
 import { SuccessiveHalvingPruner } from '../pruners/successive-halving.js';
 import type { Sampler } from '../samplers/base.js';
+import { CmaEsSampler } from '../samplers/cmaes.js';
+import { GPSampler } from '../samplers/gp.js';
+import { GridSampler } from '../samplers/grid.js';
 import { NSGAIISampler } from '../samplers/nsga2.js';
+import { QMCSampler } from '../samplers/qmc.js';
 import { RandomSampler } from '../samplers/random.js';
 import { TPESampler } from '../samplers/tpe.js';
+import type { Distribution, ParamValue } from '../types.js';
 import type { TuneConfig } from './config.js';
 
 /**
@@ -14,15 +19,53 @@ import type { TuneConfig } from './config.js';
  * which check them. Workers of one study get different seeds (seed + worker index): the same seed in
  * every process would make them propose the same points.
  */
-export function makeSampler(spec: TuneConfig['sampler'], workerIndex = 0): Sampler {
+export function makeSampler(spec: TuneConfig['sampler'], space: Record<string, Distribution>, workerIndex = 0): Sampler {
   const seed = spec.seed === undefined ? undefined : spec.seed + workerIndex;
   const opts = { ...spec.options, ...(seed !== undefined ? { seed } : {}) };
   switch (spec.name) {
     case 'random': return new RandomSampler(opts);
     case 'tpe': return new TPESampler(opts);
     case 'nsga2': return new NSGAIISampler(opts);
-    default: throw badInput(`sampler '${spec.name}' is not available in hone tune yet; use random, tpe or nsga2`);
+    case 'gp': return new GPSampler(opts);
+    case 'cmaes': return new CmaEsSampler(opts);
+    case 'qmc': return new QMCSampler(opts);
+    case 'grid': {
+      // Every worker walks the same grid; the shared seed only orders it, and taken points are skipped.
+      const { space: given, ...rest } = spec.options;
+      return new GridSampler(gridValues(space, given), { ...rest, ...(spec.seed !== undefined ? { seed: spec.seed } : {}) });
+    }
   }
+}
+
+/**
+ * The grid's values per parameter: `sampler.options.space` where given, else from the search space —
+ * categorical choices, every int, every point of a float with a step. A float without a step has no
+ * grid of its own.
+ */
+export function gridValues(space: Record<string, Distribution>, given: unknown): Record<string, ParamValue[]> {
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+    throw badInput('grid sampler: options.space must map parameter names to lists of values');
+  }
+  const explicit = (given ?? {}) as Record<string, unknown>;
+  const out: Record<string, ParamValue[]> = {};
+  for (const [name, values] of Object.entries(explicit)) {
+    if (!Array.isArray(values) || values.length === 0) throw badInput(`grid sampler: options.space.${name} must be a non-empty list of values`);
+    out[name] = values as ParamValue[];
+  }
+  for (const [name, d] of Object.entries(space)) {
+    if (name in out) continue;
+    if (d.type === 'categorical') out[name] = [...d.choices];
+    else if ((d.type === 'int' || (d.step !== undefined && !d.log)) && (d.high - d.low) / (d.step ?? 1) < 10_000) {
+      const low = d.low;
+      const step = d.step ?? 1;
+      const n = Math.round((d.high - low) / step) + 1;
+      out[name] = Array.from({ length: n }, (_, i) => (d.type === 'int' ? low + i * step : Number((low + i * step).toPrecision(15))));
+    } else {
+      throw badInput(`grid sampler: parameter '${name}' has no finite grid; give it a step in 'space', or list its values in sampler.options.space.${name}`);
+    }
+  }
+  if (Object.keys(out).length === 0) throw badInput('grid sampler: no parameters to grid; list values in sampler.options.space');
+  return out;
 }
 
 export function makePruner(spec: TuneConfig['pruner']): Pruner {

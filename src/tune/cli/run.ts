@@ -4,6 +4,7 @@ import { openStorage, storageKind } from '../storage/open.js';
 import type { Storage } from '../storage/storage.js';
 import { describeUrl } from '../storage/postgres.js';
 import type { TuneConfig } from './config.js';
+import { makePruner, makeSampler } from './factory.js';
 import { makeObjective } from './objective.js';
 import { studyReport, type StudyReport } from './summary.js';
 import { runWorker } from './worker.js';
@@ -29,6 +30,9 @@ export interface TuneRun {
 export async function runTune(config: TuneConfig, opts: { resume: boolean; io: Io }): Promise<TuneRun> {
   const t0 = Date.now();
   const kind = storageKind(config.storage);
+  // Sampler and pruner options are checked by their constructors: do it now, before any trial or storage.
+  makeSampler(config.sampler, config.space);
+  makePruner(config.pruner);
   if (opts.resume && kind === 'memory') throw badInput('--resume needs a storage that outlives the process; add --storage sqlite:PATH or postgresql://…');
   const storage = await openStorage(config.storage);
   const where = kind === 'postgres' ? `postgresql://${describeUrl(config.storage)}` : config.storage;

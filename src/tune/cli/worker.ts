@@ -3,6 +3,7 @@ import { HoneError, errorMessage } from '../../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { createTrialWithinBudget, retryFailedTrial } from '../storage/coordination.js';
 import { sleep } from '../storage/codec.js';
+import type { StudyView } from '../samplers/base.js';
 import { loadStudy, type Objective, type Study } from '../study.js';
 import { TrialPruned } from '../trial.js';
 import type { TuneConfig } from './config.js';
@@ -49,7 +50,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const study = await loadStudy({
     name: config.study,
     storage: withTrialBudget(o.storage, budget),
-    sampler: makeSampler(config.sampler, o.workerIndex),
+    sampler: makeSampler(config.sampler, config.space, o.workerIndex),
     pruner: makePruner(config.pruner),
   });
   const { intervalS, graceS, retries } = config.heartbeat;
@@ -63,6 +64,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       await reapStale(o.storage, study, graceS, retries);
       nextReap = Date.now() + intervalS * 1000;
     }
+    if (study.sampler.isExhausted?.(samplerView(study))) break;
     let trial;
     try {
       trial = await study.ask();
@@ -97,6 +99,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     }
   }
   return { finished };
+}
+
+/** What `isExhausted` needs: the study's trials as of its last ask/tell (a grid counts taken points). */
+function samplerView(study: Study): StudyView {
+  return { name: study.name, directions: study.directions, trials: study.trials, setTrialSystemAttr: () => undefined };
 }
 
 /** Fails trials whose worker went silent; enqueues retries (up to `retries` per original trial). */

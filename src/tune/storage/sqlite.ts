@@ -175,9 +175,12 @@ export class SqliteStorage implements CoordinatedStorage {
 
   async getAllTrials(studyId: number, states?: TrialState[]): Promise<FrozenTrial[]> {
     return this.read(() => {
-      const rows = this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`).all(studyId) as TrialRow[];
-      const trials = rows.map(rowToTrial);
-      return states ? trials.filter((t) => states.includes(t.state)) : trials;
+      const rows = states
+        ? this.db
+          .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state IN (${states.map(() => '?').join(', ')}) ORDER BY number`)
+          .all(studyId, ...states) as TrialRow[]
+        : this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`).all(studyId) as TrialRow[];
+      return rows.map(rowToTrial);
     });
   }
 
