@@ -21,7 +21,9 @@ Options:
                            K concurrent loops in this process on memory storage
   --trials N               the study's total number of trials (earlier runs count)
   --timeout S              start no trial after S seconds
-  --sampler NAME           random | tpe | nsga2 (and options in the config: sampler: { name, seed, options })
+  --sampler NAME           tpe (default) | random | grid | qmc | gp | cmaes | nsga2
+                           (options in the config: sampler: { name, seed, options }; grid takes its values
+                           from 'space' — choices, ints, floats with a step — or options.space)
   --seed N                 sampler seed (worker i uses N + i)
   --direction D            minimize | maximize
   --resume                 continue an existing study (its stored config; flags above override)
