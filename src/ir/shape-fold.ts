@@ -19,13 +19,13 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
   if (!fn) return undefined;
   const out = outputs[0];
   if (!out?.shape || !out.shape.every((d): d is number => typeof d === 'number') || numElements(out.shape) > MAX_ELEMENTS) return undefined;
-  const inputs: (Value | undefined)[] = ctx.node.input.map((name, i) => (name === '' ? undefined : valueOf(ctx.constant(i))));
   try {
+    const inputs: (Value | undefined)[] = ctx.node.input.map((name, i) => (name === '' ? undefined : valueOf(ctx.constant(i))));
     const v = fn(ctx, inputs, out.shape);
     if (!v || v.values.some((x) => Number.isNaN(x))) return undefined;
     return [numbersTensor(v.dataType, out.shape, v.values)];
   } catch {
-    return undefined; // an input is not a plain number tensor, or something else unusual: leave it unknown
+    return undefined; // an input is not a plain number tensor (or its external data is not loaded): leave it unknown
   }
 }
 

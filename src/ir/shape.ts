@@ -13,13 +13,12 @@ import { HoneError, errorMessage } from '../errors.js';
 import '../ops/index.js';
 import { getOpRule } from '../ops/registry.js';
 import type { AttrReader, Cost, Dim, OpContext, ValueType } from '../ops/types.js';
-import { bytesOf, ShapeError } from '../ops/util.js';
+import { bytesOf, constNumbers, ShapeError } from '../ops/util.js';
 import { constantValue } from '../ops/tensor.js';
 import { AttributeType } from './proto.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto } from './proto.js';
 import { foldNode, foldSymbolic, numbersTensor } from './shape-fold.js';
 import { topoOrder } from './graph.js';
-import { tensorNumbers } from './tensor.js';
 import { DataType } from './dtype.js';
 import { inferSequenceOp, sequenceOps, type SeqType } from './shape-seq.js';
 
@@ -131,8 +130,8 @@ function controlCost(ctx: OpContext, outputs: ValueType[], bodies: NodeCost[][])
   const count = (d: Dim | undefined) => (typeof d === 'number' ? d : 1);
   let times = 1;
   if (node.opType === 'Loop') {
-    const m = ctx.constant(0);
-    times = m && !node.input[1] ? tensorNumbers(m)[0] ?? 1 : count(outputs[node.input.length - 2]?.shape?.[0]);
+    const m = constNumbers(ctx, 0);
+    times = m && !node.input[1] ? m[0] ?? 1 : count(outputs[node.input.length - 2]?.shape?.[0]);
   } else if (node.opType === 'Scan') {
     const m = ctx.attr.int('num_scan_inputs', 0);
     const first = ctx.inputs[node.input.length - m];
@@ -352,7 +351,12 @@ class InferState {
       scope.constants.set(name, { ...folded[0]!, name });
       return;
     }
-    const dims = foldSymbolic(ctx, [out]);
+    let dims: Dim[] | undefined;
+    try {
+      dims = foldSymbolic(ctx, [out]);
+    } catch {
+      return; // e.g. a constant whose external data is not loaded
+    }
     if (!dims || !out.shape || dims.length !== (out.shape.length === 0 ? 1 : out.shape[0])) return;
     if (dims.every((d): d is number => typeof d === 'number')) {
       scope.constants.set(name, { ...numbersTensor(out.elemType, out.shape as number[], dims), name });
@@ -415,21 +419,20 @@ class InferState {
       if (!thenG || !elseG) throw new ShapeError('If needs then_branch and else_branch');
       const a = this.subgraph(node, thenG, scope, errors);
       const b = this.subgraph(node, elseG, scope, errors);
-      if (cond && cond.dims.length === 0) {
-        return tensorNumbers(cond)[0] ? a : b;
-      }
+      const c = cond && cond.dims.length === 0 ? constNumbers(ctx, 0) : undefined;
+      if (c) return c[0] ? a : b;
       return a.map((t, i) => this.merge(t, b[i]));
     }
     if (node.opType === 'Loop') {
       const body = g('body');
       if (!body) throw new ShapeError('Loop needs a body');
       const carried = ctx.inputs.slice(2);
-      const bodyIn: (ValueType | undefined)[] = [{ elemType: 7, shape: [] }, { elemType: 9, shape: [] }, ...carried];
+      const bodyIn: (ValueType | undefined)[] = [{ elemType: DataType.INT64, shape: [] }, { elemType: DataType.BOOL, shape: [] }, ...carried];
       const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
       const n = carried.length;
-      const tripConst = ctx.constant(0);
+      const tripConst = constNumbers(ctx, 0);
       // The trip count is exact only without a loop condition.
-      const trips: Dim = tripConst && !ctx.node.input[1] ? tensorNumbers(tripConst)[0]! : this.freshDim();
+      const trips: Dim = tripConst && !ctx.node.input[1] ? tripConst[0]! : this.freshDim();
       const state = out.slice(1, 1 + n).map((t, i) => this.merge(t, carried[i]));
       const scans = out.slice(1 + n).map((t) => (t?.shape ? { elemType: t.elemType, shape: [trips, ...t.shape] } : t && { elemType: t.elemType }));
       return [...state, ...scans];

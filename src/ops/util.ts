@@ -7,7 +7,7 @@
  */
 import { HoneError } from '../errors.js';
 import { byteSize, dtypeName } from '../ir/dtype.js';
-import { tensorNumbers } from '../ir/tensor.js';
+import { isExternal, tensorNumbers } from '../ir/tensor.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 
 /** Inputs that cannot be valid for the op (wrong rank, mismatched dims…). Shape inference records it per node. */
@@ -33,11 +33,11 @@ export function hasInput(ctx: OpContext, i: number): boolean {
   return (ctx.node.input[i] ?? '') !== '';
 }
 
-/** Elements of input `i` as numbers, when that input is a known constant. */
+/** Elements of input `i` as numbers, when that input is a known constant (external data not loaded counts as unknown). */
 export function constNumbers(ctx: OpContext, i: number): number[] | undefined {
   if (!hasInput(ctx, i)) return undefined;
   const t = ctx.constant(i);
-  return t ? tensorNumbers(t) : undefined;
+  return t && !(isExternal(t) && !t.rawData) ? tensorNumbers(t) : undefined;
 }
 
 /** Elements of input `i` as dims: numbers when constant, symbols where only known symbolically. */

@@ -232,3 +232,20 @@ test('sequences are tracked beside tensor types: element types, lengths, symboli
   assert.match(String(d), /^unk__/, 'an element at an unknown position: dims that differ become a symbol');
   assert.deepEqual(inf.types.get(joined)?.shape, ['batch', 6]);
 });
+
+test('constants whose external data is not loaded do not break inference', () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', F, [2, 6]);
+  b.graph.initializer.push({
+    name: 'target', dataType: DataType.INT64, dims: [2], dataLocation: 1, stringData: [], metadataProps: [],
+    externalData: [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: '0' }, { key: 'length', value: '16' }],
+  });
+  const y = b.op('Reshape', [x, 'target']);
+  const z = b.op('Add', [b.op('Shape', [y]), b.op('Cast', ['target'], { to: DataType.INT64 })]);
+  const inf = inferShapes(b.model());
+  assert.deepEqual(inf.errors, []);
+  const s = inf.types.get(y)!.shape!;
+  assert.equal(s.length, 2, 'the target is unknown but its length is not');
+  assert.ok(s.every((d) => typeof d === 'string'));
+  assert.deepEqual(inf.types.get(z)?.shape, [2]);
+});
