@@ -214,6 +214,30 @@ describe('hone tune: command objectives', () => {
     assert.ok(readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${process.pid}-`)), 'params files are removed');
   });
 
+  it('reads {"values": [...]} for several objectives; a report line there fails only its trial', async () => {
+    const script = file('multi.mjs', `
+      const x = Number(process.env.HONE_PARAM_X);
+      if (process.env.HONE_TRIAL_NUMBER === '2') console.log(JSON.stringify({ step: 0, value: x }));
+      console.log(JSON.stringify({ values: [x, x * x] }));
+    `);
+    const cfg = file('multi.yaml', [
+      `objective: { command: "node ${script}" }`,
+      'directions: [minimize, maximize]',
+      'sampler: { name: nsga2, seed: 3 }',
+      'trials: 6',
+      'space: { x: { type: float, low: 0, high: 1 } }',
+    ].join('\n'));
+    const r = await hone('tune', cfg, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.states.complete, 5);
+    assert.match(out.history[2].failReason, /printed a line Hone cannot use: trial\.report is for single-objective studies.*\(line: \{"step":0/);
+    for (const h of out.history.filter((e: { state: string }) => e.state === 'complete')) assert.deepEqual(h.values, [h.params.x, h.params.x ** 2]);
+    // x ↦ (x, x²) is minimize-x vs maximize-x²: every complete trial is on the Pareto front.
+    assert.equal(out.bestTrials.length, 5);
+    assert.equal(out.bestValue, null);
+  });
+
   it('fails a command that prints no value, or runs past its timeout', async () => {
     const cfg = file('novalue.yaml', [
       'objective: { command: "echo not json; if [ $HONE_TRIAL_NUMBER = 1 ]; then sleep 5; fi", timeout: 0.5 }',

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { errorMessage } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { TrialPruned, type Trial } from '../trial.js';
 import type { Distribution, ParamValue } from '../types.js';
@@ -64,13 +65,14 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
       detached: true,
     });
     let result: number | number[] | undefined;
-    let stopping: 'pruned' | 'timeout' | undefined;
+    let stopping: 'pruned' | 'timeout' | 'protocol' | undefined;
+    let protocolError = '';
     let stderrTail = '';
     let stdoutTail = '';
     let killTimer: NodeJS.Timeout | undefined;
     if (child.pid !== undefined) trackGroup(child.pid);
 
-    const stop = (why: 'pruned' | 'timeout') => {
+    const stop = (why: NonNullable<typeof stopping>) => {
       if (stopping) return;
       stopping = why;
       signalGroup(child.pid, 'SIGTERM');
@@ -87,15 +89,22 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
       if (stopping) return;
       const msg = parseLine(line);
       if (!msg) return;
-      if (typeof msg.step === 'number' && typeof msg.value === 'number') {
-        trial.report(msg.value, msg.step);
-        if (trial.shouldPrune()) stop('pruned');
-        return;
-      }
-      if (typeof msg.value === 'number') result = msg.value;
-      else if (Array.isArray(msg.values) && msg.values.every((x) => typeof x === 'number')) result = msg.values as number[];
-      if (typeof msg.attrs === 'object' && msg.attrs !== null && !Array.isArray(msg.attrs)) {
-        for (const [k, v] of Object.entries(msg.attrs)) trial.setUserAttr(k, v);
+      // A line the study rejects (a report in a multi-objective study, a bad step) stops the command and
+      // fails this trial; thrown from here it would take the whole worker down.
+      try {
+        if (typeof msg.step === 'number' && typeof msg.value === 'number') {
+          trial.report(msg.value, msg.step);
+          if (trial.shouldPrune()) stop('pruned');
+          return;
+        }
+        if (typeof msg.value === 'number') result = msg.value;
+        else if (Array.isArray(msg.values) && msg.values.every((x) => typeof x === 'number')) result = msg.values as number[];
+        if (typeof msg.attrs === 'object' && msg.attrs !== null && !Array.isArray(msg.attrs)) {
+          for (const [k, v] of Object.entries(msg.attrs)) trial.setUserAttr(k, v);
+        }
+      } catch (e) {
+        protocolError = `${errorMessage(e)} (line: ${line.trim().slice(0, 200)})`;
+        stop('protocol');
       }
     });
 
@@ -118,6 +127,7 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
         trial.setSystemAttr('stdout_tail', stdoutTail);
         reject(new Error(why));
       };
+      if (stopping === 'protocol') return keep(`'${spec.command}' printed a line Hone cannot use: ${protocolError}`);
       if (stopping === 'timeout') return keep(`'${spec.command}' ran past its ${spec.timeoutS} s timeout and was stopped`);
       if (signal !== null) return keep(`'${spec.command}' was killed by ${signal}`);
       if (code !== 0) return keep(`'${spec.command}' exited with code ${code}${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`);
