@@ -75,8 +75,16 @@ function fromNumbers(dataType: number, dims: number[], values: number[]): Tensor
   if (!Ctor) throw new Error('unsupported');
   const out = new Ctor(values.length);
   const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
-  for (let i = 0; i < values.length; i++) (out as unknown as (number | bigint)[])[i] = big ? BigInt(Math.trunc(values[i]!)) : values[i]!;
+  for (let i = 0; i < values.length; i++) {
+    // INT64_MAX read as a double is 2^63: clamp instead of letting BigInt64Array wrap it to INT64_MIN.
+    (out as unknown as (number | bigint)[])[i] = big ? clampInt64(values[i]!) : values[i]!;
+  }
   return makeTensor('', dataType, dims, out);
+}
+
+function clampInt64(v: number): bigint {
+  const b = BigInt(Math.trunc(v));
+  return b > 2n ** 63n - 1n ? 2n ** 63n - 1n : b < -(2n ** 63n) ? -(2n ** 63n) : b;
 }
 
 /** Same bytes, new dims (Reshape, Squeeze, Unsqueeze, Flatten, Identity). */

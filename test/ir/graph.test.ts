@@ -127,3 +127,15 @@ async function runY(m: ReturnType<GraphBuilder['model']>) {
   await s.release();
   return [...(out.y!.data as Float32Array)];
 }
+
+test('constant folding keeps INT64_MAX (Slice ends) exact', () => {
+  const b = new GraphBuilder();
+  b.input('x', DataType.FLOAT, [4]);
+  const ends = b.op('Concat', [b.int64Init('a', [1]), b.op('Constant', [], { value_ints: [2 ** 63] })], { axis: 0 });
+  b.op('Identity', [ends], {}, { output: 'y' });
+  b.output('y', DataType.INT64, [2]);
+  const m = b.model();
+  foldConstants(m);
+  const t = m.graph!.initializer.find((x) => x.dims[0] === 2)!;
+  assert.deepEqual([...(t.rawData ? new BigInt64Array(Uint8Array.from(t.rawData).buffer) : [])], [1n, 2n ** 63n - 1n]);
+});
