@@ -1,0 +1,9 @@
+/** What `hone tune` and `hone study` do, as functions: config → study run → report. */
+export { readTuneConfigFile, resolveTuneConfig, applyOverrides, parseSpace, paramEnvName, type TuneConfig, type TuneOverrides, type ObjectiveSpec } from './config.js';
+export { runTune, type TuneRun } from './run.js';
+export { runWorker, withTrialBudget, BudgetSpent, type WorkerOptions, type WorkerResult } from './worker.js';
+export { makeSampler, makePruner, gridValues } from './factory.js';
+export { makeObjective } from './objective.js';
+export { commandObjective, type CommandSpec } from './command-objective.js';
+export { studyReport, formatReport, type StudyReport, type HistoryEntry } from './summary.js';
+export { paramImportance, type ImportanceOptions } from '../importance.js';
