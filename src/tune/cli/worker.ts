@@ -30,8 +30,6 @@ export interface WorkerOptions {
   workerIndex: number;
   /** ms since epoch after which no trial starts. */
   deadline: number;
-  /** Called after each trial this worker finished. */
-  onTrial?: () => void;
 }
 
 export interface WorkerResult {
@@ -95,7 +93,6 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     } finally {
       clearInterval(beat);
       finished++;
-      o.onTrial?.();
     }
   }
   return { finished };
