@@ -313,5 +313,6 @@ describe('hone tune: command objectives', () => {
     assert.equal(await exited, 'SIGINT');
     for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(alive(), false, 'the objective command was stopped');
+    assert.ok(readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${p.pid}-`)), 'its params file is removed');
   });
 });

@@ -70,7 +70,7 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
     let stderrTail = '';
     let stdoutTail = '';
     let killTimer: NodeJS.Timeout | undefined;
-    if (child.pid !== undefined) trackGroup(child.pid);
+    if (child.pid !== undefined) trackGroup(child.pid, honeEnv.HONE_PARAMS_FILE);
 
     const stop = (why: NonNullable<typeof stopping>) => {
       if (stopping) return;
@@ -151,17 +151,18 @@ function parseLine(line: string): Record<string, unknown> | undefined {
 /**
  * Commands run in their own process group (so that pruning reaches the program behind the shell), which
  * also means Ctrl-C on `hone tune` does not reach them. While any runs, SIGINT/SIGTERM to this process
- * is passed on to them before this process dies of the same signal; a normal exit stops them too.
+ * is passed on to them (and their params files removed) before this process dies of the same signal; a
+ * normal exit stops them too.
  */
-const liveGroups = new Set<number>();
+const liveGroups = new Map<number, string | undefined>();
 
-function trackGroup(pid: number): void {
+function trackGroup(pid: number, paramsFile: string | undefined): void {
   if (liveGroups.size === 0) {
     process.on('SIGINT', passOn);
     process.on('SIGTERM', passOn);
     process.on('exit', stopAll);
   }
-  liveGroups.add(pid);
+  liveGroups.set(pid, paramsFile);
 }
 
 function untrackGroup(pid: number): void {
@@ -176,7 +177,10 @@ function removeHandlers(): void {
 }
 
 function stopAll(): void {
-  for (const pid of liveGroups) signalGroup(pid, 'SIGTERM');
+  for (const [pid, paramsFile] of liveGroups) {
+    signalGroup(pid, 'SIGTERM');
+    if (paramsFile) rmSync(paramsFile, { force: true });
+  }
 }
 
 function passOn(signal: NodeJS.Signals): void {
