@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,11 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
       for (const pid of pids) if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
     await storage.close();
+    // A SIGKILLed worker cannot remove its trial's params file.
+    if (victim) {
+      const prefix = `hone-params-${String(victim.systemAttrs.worker).split(':')[1]}-`;
+      for (const f of readdirSync(tmpdir())) if (f.startsWith(prefix)) rmSync(join(tmpdir(), f), { force: true });
+    }
   }
 }
 
