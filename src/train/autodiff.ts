@@ -22,7 +22,7 @@ export interface TrainingGraphOptions {
   output?: string;
   /** Name of the labels input added to the graph; default 'label'. */
   labelsName?: string;
-  /** Only these initializers are trained (default: every float initializer). */
+  /** Only these initializers are trained (default: every float initializer of rank ≥ 1 on a path to the loss). */
   trainable?: readonly string[];
   /** Initializers kept fixed. */
   frozen?: readonly string[];
@@ -72,7 +72,10 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
     if (!initNames.has(n)) throw badInput(`'${n}' is not an initializer of the model; list parameter names from 'hone inspect'`);
   }
   const trainableSet = opts.trainable ? new Set(opts.trainable) : undefined;
-  const paramTensors = graph.initializer.filter((t) => t.dataType === DataType.FLOAT && !frozen.has(t.name!) && (!trainableSet || trainableSet.has(t.name!)));
+  // Scalars (rank 0) are constants by convention (exporters and the zoo write 0.5, √2, 1/√d that way);
+  // they train only when listed in `trainable`.
+  const paramTensors = graph.initializer.filter((t) => t.dataType === DataType.FLOAT && !frozen.has(t.name!)
+    && (trainableSet ? trainableSet.has(t.name!) : t.dims.length > 0));
   const paramNames = new Set(paramTensors.map((t) => t.name!));
 
   const output = opts.output ?? graph.output[0]?.name;

@@ -10,8 +10,9 @@ import { valueInfo } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import type { GraphProto, ModelProto } from '../ir/proto.js';
 import { floatTensor } from '../ir/tensor.js';
+import { encodeModel } from '../ir/codec.js';
 import { GradEmitter } from '../ops/grad/index.js';
-import { createSession } from '../runtime/index.js';
+import { ortLoadError, sessionOptions } from '../runtime/index.js';
 import { permutation, sampleSize, split, type ArrayTensor, type Dataset } from '../data/dataset.js';
 import { buildTrainingGraph, defaultOpset, type TrainingGraph } from './autodiff.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -123,9 +124,8 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const classes = checkLabels(tg, loss, [trainSet, valSet, test]);
 
   const threads = opts.threads ?? 2;
-  const session = await createSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, batch), { intraOpThreads: threads });
-  const evalGraph = buildEvalModel(tg.forward, tg, loss);
-  const evalSession = await createSession(evalGraph, { intraOpThreads: threads });
+  const session = await trainingSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, batch), threads);
+  const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads);
 
   const params = tg.params.map((p) => Float32Array.from(p.init));
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
@@ -287,6 +287,21 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     samplesPerSec: timing.steps ? (timing.steps * batch) / totalSec : last.samplesPerSec,
     timing, stopped,
   };
+}
+
+/**
+ * A session for training steps. ORT's intra-op threads spin after each run by default; between runs the
+ * JS optimizer needs the cores, and spinning threads slowed both the graph and the update here
+ * (bench/train.ts), so spinning is off.
+ */
+async function trainingSession(model: ModelProto, threads: number): Promise<ort.InferenceSession> {
+  const options = sessionOptions({ intraOpThreads: threads });
+  options.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  try {
+    return await ort.InferenceSession.create(encodeModel(model), options);
+  } catch (e) {
+    throw ortLoadError(e, 'cpu');
+  }
 }
 
 /** Top-1 and top-k correct counts for a batch of logits. */

@@ -55,6 +55,8 @@ describe('normalization layers in training mode', () => {
 
   it('LayerNormalization, Gelu (Erf), attention: zoo transformer gradients match finite differences', async () => {
     const tg = buildTrainingGraph(zooModel('transformer:layers=1,dModel=16,heads=2,ffn=32'), { loss: { kind: 'mse' } });
+    assert.ok(tg.params.every((p) => p.dims.length > 0), 'scalar constants (attention scale, GELU constants) are not trained');
+    assert.ok(tg.params.some((p) => p.name.includes('ln') || p.name.includes('norm')), tg.params.map((p) => p.name).join(' '));
     const inp = tg.forward.graph!.input[0]!;
     assert.equal(inp.type?.tensorType?.elemType, DataType.FLOAT);
     await checkTrainingGradients(tg, {
