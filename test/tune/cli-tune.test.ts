@@ -50,6 +50,7 @@ describe('hone tune: benchmarks', () => {
   it('runs --workers K as concurrent loops on memory storage and stops at exactly the budget', async () => {
     const r = await hone('tune', '--objective', 'bench:hartmann6', '--trials', '17', '--workers', '3', '--sampler', 'random', '--seed', '1', '--json');
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^hone: note: memory storage cannot be shared between processes; the 3 workers run as concurrent loops in this process/);
     const out = JSON.parse(r.stdout);
     assert.equal(out.nTrials, 17);
     assert.deepEqual(out.history.map((h: { number: number }) => h.number), Array.from({ length: 17 }, (_, i) => i));

@@ -42,6 +42,9 @@ export async function runTune(config: TuneConfig, opts: { resume: boolean; io: I
     const progress = opts.io.isTTY ? startProgress(storage, studyId, config, opts.io) : undefined;
     let warnings: string[] = [];
     try {
+      if (kind === 'memory' && config.workers > 1) {
+        opts.io.stderr(`hone: note: memory storage cannot be shared between processes; the ${config.workers} workers run as concurrent loops in this process (use --storage sqlite:PATH for worker processes)\n`);
+      }
       if (kind === 'memory' || config.workers === 1) {
         const objective = makeObjective(config);
         const results = await Promise.allSettled(
