@@ -6,7 +6,7 @@
  *
  * Methods: 'minmax' (the observed range), 'percentile' (clip the tails: symmetric ranges clip |x| at the
  * percentile; asymmetric ones clip each tail at 100 - p), 'entropy' (TensorRT's KL-divergence threshold
- * over the |x| histogram, searched over 128-level quantizations).
+ * over the |x| histogram, searched over quantizations with the tensor's number of levels).
  */
 import type { ModelProto } from '../ir/proto.js';
 import { valueInfo } from '../ir/builder.js';
@@ -120,6 +120,8 @@ export class Histogram {
 export class TensorStats {
   min = Infinity;
   max = -Infinity;
+  /** Exact zeros seen (ReLU outputs are half zeros; every range here represents 0 exactly). */
+  zeros = 0;
   readonly hist?: Histogram;
 
   constructor(withHistogram: boolean, bins?: number) {
@@ -129,13 +131,16 @@ export class TensorStats {
   add(data: ArrayLike<number>): void {
     let lo = this.min;
     let hi = this.max;
+    let zeros = 0;
     for (let i = 0; i < data.length; i++) {
       const v = data[i]!;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
+      if (v === 0) zeros++;
     }
     this.min = lo;
     this.max = hi;
+    this.zeros += zeros;
     this.hist?.add(data);
   }
 
@@ -152,7 +157,13 @@ export class TensorStats {
       }
       return { min: Math.max(this.min, this.hist.quantile(1 - p)), max: Math.min(this.max, this.hist.quantile(p)) };
     }
-    const t = entropyThreshold(this.hist.abs(), this.hist.binWidth());
+    // The KL search models the grid the tensor will get: a one-sided tensor (after ReLU) has all 255
+    // steps of an asymmetric 8-bit range on [0, t]; a two-sided one about 128 per side.
+    // Exact zeros are left out of the KL: quantization keeps them exact, and a ReLU's spike at 0 would
+    // otherwise pull the threshold down to resolve one bin.
+    const abs = this.hist.abs();
+    abs[0] = Math.max(0, abs[0]! - this.zeros);
+    const t = entropyThreshold(abs, this.hist.binWidth(), this.min >= 0 ? 255 : 128);
     return { min: Math.max(this.min, -t), max: Math.min(this.max, t) };
   }
 }

@@ -56,12 +56,13 @@ export interface Calibration {
   source: string;
 }
 
-/** Calibrates every tensor the plan for `opts` could quantize (node exclusions ignored, so tuning can reuse it). */
+/** Calibrates every tensor a plan for `opts` could quantize, whatever nodes are excluded (so tuning can reuse it). */
 export async function calibrateStatic(model: ModelProto, data: SampleData, opts: StaticOptions = {}): Promise<Calibration> {
   const prepared = copyModel(model);
   foldBatchNorm(prepared);
   const plan = planStatic(prepared, { ...opts, excludeNodes: [] });
-  const stats = await collectStats(prepared, [...plan.calibrate], data, opts, opts.onProgress);
+  // All candidates, so that any later exclusion (--exclude-nodes, accuracy tuning) finds its ranges here.
+  const stats = await collectStats(prepared, [...plan.candidates], data, opts, opts.onProgress);
   const ranges = new Map([...stats].map(([k, s]) => [k, s.range(opts)]));
   const method = opts.method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : opts.method ?? 'minmax';
   return { ranges, method, samples: data.size, source: data.source };
@@ -136,8 +137,10 @@ interface Plan {
   nodes: Map<NodeProto, PlannedNode>;
   /** Activation tensors that get Q/DQ, mapped to the tensor whose range they use (themselves, or a pass-through's input). */
   tensors: Map<string, string>;
-  /** Tensors that need a calibrated range. */
+  /** Tensors that need a calibrated range under this plan. */
   calibrate: Set<string>;
+  /** Every float tensor any plan for this model could quantize (inputs and outputs of ops with a rule), whatever is excluded. */
+  candidates: Set<string>;
   decisions: NodeDecision[];
   /** Op types with no quantization rule that stay float, with counts. */
   floatOps: Map<string, number>;
@@ -149,7 +152,7 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
   const graphOutputs = new Set(model.graph!.output.map((o) => o.name));
   const isFloatAct = (v: string) => !!v && !g.initializer(v) && types.get(v)?.elemType === DataType.FLOAT;
   const asymmetric = !(opts.symmetric ?? false);
-  const plan: Plan = { nodes: new Map(), tensors: new Map(), calibrate: new Set(), decisions: [], floatOps: new Map() };
+  const plan: Plan = { nodes: new Map(), tensors: new Map(), calibrate: new Set(), decisions: [], floatOps: new Map(), candidates: new Set() };
   const available = new Set([...model.graph!.input.map((v) => v.name ?? ''), ...model.graph!.initializer.map((t) => t.name ?? '')]);
   const folded = new Set<NodeProto>();
   for (const n of topoOrder(model.graph!.node, available)) {
@@ -168,6 +171,7 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
       }
       continue;
     }
+    for (const v of [...n.input, ...n.output]) if (isFloatAct(v)) plan.candidates.add(v);
     const skip = selectionReason(n, opts);
     if (rule.kind === 'passthrough') {
       const src = n.input[0]!;

@@ -64,3 +64,12 @@ test('entropyThreshold: a histogram narrower than the quantized levels keeps its
   for (let i = 0; i < 100; i++) h[i] = 5;
   assert.equal(entropyThreshold(h, 0.01), 1);
 });
+
+test('entropy on ReLU outputs: the spike of exact zeros does not pull the threshold down', () => {
+  const s = new TensorStats(true, 4096);
+  s.add(Float32Array.from(normal(40000, 11), (v) => Math.max(0, v)));
+  assert.ok(s.zeros > 15000);
+  const e = s.range({ method: 'entropy' });
+  assert.equal(e.min, 0);
+  assert.ok(e.max > 0.7 * s.max, `threshold ${e.max} of max ${s.max}`);
+});

@@ -52,6 +52,15 @@ for (const [spec, min] of [['resnet:blocks=1-1,widths=8-16', 0.98], ['lenet5', 0
   }
 }
 
+test('static: excluding a node whose output range was aliased still finds every range (calibration covers all candidates)', async () => {
+  const model = zooModel('lenet5');
+  const data = sampleData(model, 8);
+  const { model: q, report } = await quantizeStatic(model, data, { excludeNodes: ['conv1'] });
+  assert.equal(report.nodes.find((d) => d.node === 'conv1')!.quantized, false);
+  assert.equal(report.nodes.find((d) => d.node === 'conv2')!.quantized, true);
+  assert.ok((await fidelity(model, q, data)) > 0.99);
+});
+
 test('static: minmax, percentile and entropy give nested ranges on heavy-tailed data', async () => {
   const model = zooModel('lenet5');
   const data = sampleData(model, 16);
