@@ -128,6 +128,44 @@ describe('hone tune: benchmarks', () => {
   });
 });
 
+describe('hone tune-worker', () => {
+  it('joins a running study from another process and shares its budget', { timeout: 60_000 }, async () => {
+    const db = join(dir, 'join.db');
+    const cfg = file('join.yaml', 'study: join\nobjective: { bench: branin, delay: 0.05 }\nsampler: random\ntrials: 40\n');
+    const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg, '--storage', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => p.on('close', resolve));
+    let started = false;
+    while (!started) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (!existsSync(db)) continue;
+      const s = await openStorage(db);
+      const id = await s.getStudyId('join');
+      started = id !== undefined && (await s.getAllTrials(id)).length > 0;
+      await s.close();
+    }
+    const joined = await hone('tune-worker', '--storage', db, '--study', 'join');
+    assert.equal(joined.code, 0, joined.stderr);
+    const mine = Number(/(\d+) trials finished/.exec(joined.stderr)![1]);
+    assert.equal(await exited, 0);
+    const out = JSON.parse(stdout);
+    assert.equal(out.nTrials, 40);
+    const s = await openStorage(db);
+    const trials = await s.getAllTrials((await s.getStudyId('join'))!);
+    await s.close();
+    const workers = new Map<string, number>();
+    for (const t of trials) workers.set(String(t.systemAttrs.worker), (workers.get(String(t.systemAttrs.worker)) ?? 0) + 1);
+    assert.equal(workers.size, 2, JSON.stringify([...workers]));
+    assert.ok(mine > 0 && mine < 40);
+    assert.equal(workers.get([...workers.keys()].find((w) => w.endsWith(`:${process.pid}`))!), mine);
+    const orphan = await hone('tune-worker', '--storage', db, '--study', 'nope');
+    assert.equal(orphan.code, 2);
+    assert.match(orphan.stderr, /^hone: no study 'nope' in this storage/);
+  });
+});
+
 describe('hone tune: bad input is one line, exit 2, before any trial', () => {
   const cases: [string, string, RegExp][] = [
     ['low > high', 'space: { x: { type: float, low: 2, high: 1 } }', /parameter 'x': low \(2\) is greater than high \(1\); swap them/],
