@@ -83,7 +83,7 @@ const matmulWeightBytes = (m: ModelProto) => m.graph!.initializer
 
 /** The standard-op dynamic form: DynamicQuantizeLinear + MatMulInteger + Cast + Mul (per-tensor). */
 function matmulIntegerForm(model: ModelProto): ModelProto {
-  return rewriteMatMuls(model, (g, n, q, s) => {
+  return rewriteMatMuls(model, (n, q, s) => {
     const p = n.output[0]!;
     return [
       makeNode('DynamicQuantizeLinear', [n.input[0]!], [`${p}_xq`, `${p}_xs`, `${p}_xzp`]),
@@ -97,7 +97,7 @@ function matmulIntegerForm(model: ModelProto): ModelProto {
 
 /** The QDQ dynamic form: DynamicQuantizeLinear → DequantizeLinear, int8 weight → DequantizeLinear, float MatMul. */
 function qdqForm(model: ModelProto): ModelProto {
-  return rewriteMatMuls(model, (g, n, q, s) => {
+  return rewriteMatMuls(model, (n, q, s) => {
     const p = n.output[0]!;
     return [
       makeNode('DynamicQuantizeLinear', [n.input[0]!], [`${p}_xq`, `${p}_xs`, `${p}_xzp`]),
@@ -109,7 +109,7 @@ function qdqForm(model: ModelProto): ModelProto {
 }
 
 /** Replaces each MatMul with a 2-D constant weight by `form` over a per-tensor symmetric int8 weight. */
-function rewriteMatMuls(model: ModelProto, form: (g: Graph, n: NodeProto, q: string, s: string) => NodeProto[]): ModelProto {
+function rewriteMatMuls(model: ModelProto, form: (n: NodeProto, q: string, s: string) => NodeProto[]): ModelProto {
   const m = copyModel(model);
   const g = new Graph(m.graph!);
   for (const n of [...g.nodes]) {
@@ -118,7 +118,7 @@ function rewriteMatMuls(model: ModelProto, form: (g: Graph, n: NodeProto, q: str
     const qw = quantizeWeight(tensorArray(w) as Float32Array, w.dims, { type: S8, symmetric: true });
     const q = g.addInitializer(makeTensor(g.freshName(`${w.name}_q`), DataType.INT8, w.dims, qw.data));
     const s = g.addInitializer(floatTensor(g.freshName(`${w.name}_s`), [], qw.scale));
-    g.replaceNode(n, form(g, n, q, s));
+    g.replaceNode(n, form(n, q, s));
     if (!g.isUsed(w.name!)) g.removeInitializer(w.name!);
   }
   requireDomain(m, 'com.microsoft', 1);

@@ -91,3 +91,18 @@ for (const format of ['qdq', 'qoperator'] as const) {
     assert.ok((await fidelity(model, q, data)) > 0.98);
   });
 }
+
+test('static: a weight shared by two MatMuls is quantized once', async () => {
+  const { GraphBuilder } = await import('../../src/ir/builder.js');
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['batch', 8]);
+  const w = b.floatInit('w', [8, 8], Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)));
+  b.op('MatMul', [b.op('MatMul', [x, w]), w], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, ['batch', 8]);
+  const model = b.model({ opset: 17 });
+  const data = sampleData(model, 8);
+  const { model: q } = await quantizeStatic(model, data);
+  assert.equal(q.graph!.initializer.filter((t) => t.dataType === DataType.INT8 && t.dims.length === 2).length, 1);
+  assert.ok(!q.graph!.initializer.some((t) => t.name === 'w'));
+  assert.ok((await fidelity(model, q, data)) > 0.99);
+});
