@@ -85,7 +85,8 @@ export class GPSampler implements Sampler {
     const x = this.optimizeAcquisition(gp, dims, best, X[y.indexOf(best)]!);
     const out: Record<string, ParamValue> = {};
     dims.forEach((dm, j) => {
-      out[dm.name] = dm.cat ? dm.d.type === 'categorical' ? dm.d.choices[x[j]!]! : null : untransformValue(dm.d, dm.low + x[j]! * (dm.high - dm.low));
+      // Categories are kept as indices, so untransformValue maps them back too.
+      out[dm.name] = untransformValue(dm.d, dm.cat ? x[j]! : dm.low + x[j]! * (dm.high - dm.low));
     });
     return out;
   }
