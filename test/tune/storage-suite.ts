@@ -135,11 +135,12 @@ export function storageConformance(name: string, make: () => Promise<StorageFixt
       const waiting = await s.createTrial(id, { state: 'waiting' });
       const done = await s.createTrial(id);
       await s.setTrialState(done.id, 'complete', [0]);
-      await new Promise((r) => setTimeout(r, 400));
+      // Wide margins: 'stale' is ≥ 1.2 s silent, 'alive' beat just now, the grace is 0.8 s.
+      await new Promise((r) => setTimeout(r, 1200));
       await s.recordHeartbeat(alive.id);
-      const failed = await s.failStaleTrials(id, 0.3);
+      const failed = await s.failStaleTrials(id, 0.8);
       assert.deepEqual(failed, [stale.id]);
-      assert.deepEqual(await s.failStaleTrials(id, 0.3), []);
+      assert.deepEqual(await s.failStaleTrials(id, 0.8), []);
       assert.equal((await s.getTrial(stale.id)).state, 'fail');
       assert.equal((await s.getTrial(alive.id)).state, 'running');
       assert.equal((await s.getTrial(waiting.id)).state, 'waiting');
