@@ -191,6 +191,15 @@ describe('hone tune: bad input is one line, exit 2, before any trial', () => {
     });
   }
 
+  it('a JSON config: valid, then invalid', async () => {
+    const good = await hone('tune', file('ok.json', JSON.stringify({ objective: 'bench:branin', trials: 3, sampler: 'random' })), '--json');
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal(JSON.parse(good.stdout).study, 'ok');
+    const bad = await hone('tune', file('bad.json', '{"objective": "bench:branin", trials: 3}'));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^hone: tune config .*bad\.json is not valid JSON: .*; fix the syntax\n$/);
+  });
+
   it('an unreadable config file', async () => {
     const r = await hone('tune', join(dir, 'missing.yaml'));
     assert.equal(r.code, 2);
