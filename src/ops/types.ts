@@ -105,7 +105,7 @@ export interface QuantRule {
    * as for Concat).
    */
   qoperator?: { opType: string; domain?: string; layout: readonly string[]; attrs?: Readonly<Record<string, number>> };
-  /** Dynamic int8 (run-time activation ranges): the weight slot is rewritten to com.microsoft DynamicQuantizeMatMul. */
+  /** Dynamic int8 (run-time activation ranges, weight in input 1): becomes com.microsoft DynamicQuantizeMatMul or MatMulIntegerToFloat. */
   dynamic?: boolean;
   /** Weight-only block-wise int4: the op becomes com.microsoft MatMulNBits. */
   int4?: boolean;
