@@ -87,6 +87,7 @@ export class Study {
   private cache: FrozenTrial[] = [];
   private readonly live = new Map<number, Trial>();
   private readonly knownDistributions = new Map<string, Distribution>();
+  private readonly learned = new Set<number>();
   private stopped = false;
 
   /** @internal Use createStudy / loadStudy. */
@@ -394,7 +395,10 @@ export class Study {
     return this.constraintsFunc !== undefined || this.cache.some((t) => Array.isArray(t.systemAttrs['constraints']));
   }
 
+  /** Records the parameter definitions of finished trials, once each (they no longer change). */
   private learnDistributions(t: FrozenTrial): void {
+    if (this.learned.has(t.id)) return;
+    if (t.state === 'complete' || t.state === 'pruned' || t.state === 'fail') this.learned.add(t.id);
     for (const [name, d] of Object.entries(t.distributions)) if (!this.knownDistributions.has(name)) this.knownDistributions.set(name, d);
   }
 }

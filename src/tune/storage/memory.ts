@@ -28,7 +28,16 @@ export class InMemoryStorage implements Storage {
       return existing.id;
     }
     const id = this.nextStudyId++;
-    this.studies.set(id, { id, name, directions: [...directions], userAttrs: {}, systemAttrs: {}, trialIds: [], datetimeStart: Date.now() });
+    this.studies.set(id, {
+      id,
+      name,
+      directions: [...directions],
+      userAttrs: {},
+      systemAttrs: {},
+      trialIds: [],
+      waiting: [],
+      datetimeStart: Date.now(),
+    });
     return id;
   }
 
@@ -77,20 +86,23 @@ export class InMemoryStorage implements Storage {
       datetimeComplete: isFinished(state) ? (template?.datetimeComplete ?? now) : undefined,
     };
     s.trialIds.push(id);
+    if (state === 'waiting') s.waiting.push(id);
     this.trials.set(id, { studyId, trial: t, heartbeat: state === 'running' ? now : undefined });
     return this.snapshot(id);
   }
 
   async popWaitingTrial(studyId: number): Promise<FrozenTrial | undefined> {
-    for (const id of this.study(studyId).trialIds) {
-      const r = this.trials.get(id)!;
-      if (r.trial.state === 'waiting') {
-        r.trial.state = 'running';
-        r.trial.datetimeStart = Date.now();
-        r.heartbeat = r.trial.datetimeStart;
-        r.snapshot = undefined;
-        return this.snapshot(id);
-      }
+    const waiting = this.study(studyId).waiting;
+    while (waiting.length) {
+      const id = waiting.shift()!;
+      const r = this.trials.get(id);
+      // A waiting trial may have been finished directly (setTrialState) since it was queued.
+      if (!r || r.trial.state !== 'waiting') continue;
+      r.trial.state = 'running';
+      r.trial.datetimeStart = Date.now();
+      r.heartbeat = r.trial.datetimeStart;
+      r.snapshot = undefined;
+      return this.snapshot(id);
     }
     return undefined;
   }
@@ -217,6 +229,8 @@ interface StudyRecord {
   userAttrs: Record<string, unknown>;
   systemAttrs: Record<string, unknown>;
   trialIds: number[];
+  /** Ids of trials created 'waiting', oldest first (popWaitingTrial skips any no longer waiting). */
+  waiting: number[];
   datetimeStart: number;
 }
 
