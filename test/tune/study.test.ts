@@ -261,3 +261,36 @@ test('createStudy with loadIfExists and loadStudy share one storage', async () =
   assert.equal(s3.trials.length, 5);
   await assert.rejects(loadStudy({ name: 'missing', storage }), /does not exist/);
 });
+
+test('heartbeats: a running trial whose worker went silent is failed at the next ask', async () => {
+  const storage = new InMemoryStorage();
+  const study = await createStudy({ name: 'hb', storage, sampler: new RandomSampler({ seed: 16 }) });
+  const orphan = await storage.createTrial(study.id, { state: 'running' });
+  await new Promise((r) => setTimeout(r, 60));
+  await study.optimize((t) => t.suggestFloat('x', 0, 1), { nTrials: 2, heartbeat: { intervalS: 0.01, graceS: 0.05 } });
+  const t = study.trials.find((x) => x.id === orphan.id)!;
+  assert.equal(t.state, 'fail');
+  assert.match(String(t.systemAttrs['fail_reason']), /heartbeat/);
+  assert.equal(study.trials.filter((x) => x.state === 'complete').length, 2);
+});
+
+test('validateSearchSpace checks a whole space up front, naming the bad parameter', async () => {
+  const { validateSearchSpace } = await import('../../src/tune/distributions.js');
+  assert.throws(
+    () => validateSearchSpace({ ok: { type: 'float', low: 0, high: 1, log: false }, bad: { type: 'int', low: 5, high: 1, log: false, step: 1 } }),
+    (e: unknown) => e instanceof HoneError && /'bad'/.test(e.message),
+  );
+});
+
+test('TPE on a multi-objective study samples from both fronts and stays valid', async () => {
+  const study = await createStudy({ directions: ['minimize', 'minimize'], sampler: new TPESampler({ seed: 2 }) });
+  await study.optimize((t) => {
+    const x = t.suggestFloat('x', 0, 1);
+    const y = t.suggestFloat('y', 0, 1);
+    return [x + y * y, 1 - x + y];
+  }, { nTrials: 40 });
+  assert.equal(study.trials.filter((t) => t.state === 'complete').length, 40);
+  // The front lies at y = 0; later (TPE) trials concentrate there.
+  const meanY = (ts: typeof study.trials) => ts.reduce((s, t) => s + (t.params['y'] as number), 0) / ts.length;
+  assert.ok(meanY(study.trials.slice(25)) < meanY(study.trials.slice(0, 10)));
+});
