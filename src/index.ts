@@ -24,3 +24,8 @@ export { profileText, profileHtml } from './report/index.js';
 
 // Model zoo
 export * from './zoo/index.js';
+
+// Tuning
+export * from './tune/index.js';
+export * from './tune/storage/index.js';
+export * from './tune/cli/index.js';
