@@ -241,6 +241,13 @@ if (!values['skip-lenet']) {
   }
 }
 
+say('Reading the numbers:');
+say('- Dynamic int8: Hone writes the kernels ORT runs directly: com.microsoft DynamicQuantizeMatMul, and for MatMuls that share an input (Q/K/V) one DynamicQuantizeLinear feeding MatMulIntegerToFloat. ORT fuses the standard-op chain (DynamicQuantizeLinear + MatMulInteger + Cast + Mul) into the same two kernels, so those rows should match within noise; the QDQ form runs its MatMul in float after dequantizing, hence its latency.');
+say('- Static int8: U8S8 is the default because with int8 activations (S8S8) ORT 1.30 left 9 of zoo:resnet\'s 15 Convs unfused on this CPU (its optimized graph), and its int8 QLinearAdd/QLinearConv kernels ran slower; asymmetric int8 and uint8 ranges are the same grid shifted by 128, so the cosines agree. ReLU and ReLU6 (Clip 0..6) after a Conv are folded into its output range, so every unit fuses.');
+say('- fp16 and int4 buy size on this CPU, not speed: ORT\'s CPU provider runs float16 ops through Casts it inserts, and MatMulNBits dequantizes 4-bit blocks to fp32 (accuracy_level 4 = int8 compute, not faster here).');
+say('- LeNet-5 int8 is slower than fp32: its convolutions (1→6 and 6→16 channels) are too narrow for ORT\'s int8 kernels; `hone profile` of the int8 model shows conv1\'s QLinearConv alone at ~45% of the run.');
+say();
+
 if (values['write-docs']) {
   const path = 'docs/benchmarks.md';
   const doc = readFileSync(path, 'utf8');

@@ -34,9 +34,9 @@ export interface StaticOptions extends NodeSelection, CalibOptions {
   format?: 'qdq' | 'qoperator';
   /**
    * Activation type. Default uint8 (U8S8): measured on this machine (AVX512-VNNI, ORT 1.30) ORT fuses
-   * every unit of a ResNet with uint8 activations, while with int8 it leaves Convs whose input feeds a
-   * residual Add unfused and its int8 QLinearAdd/QLinearConv kernels ran several times slower. Asymmetric
-   * int8 and uint8 are the same grid shifted by 128, so accuracy is identical.
+   * every unit of zoo:resnet with uint8 activations, while with int8 it left 9 of its 15 Convs unfused
+   * and its int8 QLinearAdd/QLinearConv kernels ran slower (docs/benchmarks.md). Asymmetric int8 and
+   * uint8 are the same grid shifted by 128, so accuracy is identical.
    */
   activationType?: 'int8' | 'uint8';
   weightType?: 'int8' | 'uint8';
