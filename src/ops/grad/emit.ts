@@ -50,6 +50,18 @@ export class GradEmitter {
     return name;
   }
 
+  /** A 1-D float32 constant. */
+  initializerFloats(values: readonly number[]): string {
+    const key = `f:${values.join(',')}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = this.fresh('floats');
+      this.initializers.push(makeTensor(name, DataType.FLOAT, [values.length], Float32Array.from(values)));
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+
   /** A 1-D int64 constant. */
   ints(values: readonly number[]): string {
     const key = `i:${values.join(',')}`;
