@@ -5,6 +5,7 @@ import { fromHalf, toHalf } from '../../src/quantize/math.js';
 import { zooModel } from '../../src/zoo/index.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
+import { makeTensor } from '../../src/ir/tensor.js';
 import { inferShapes } from '../../src/ir/shape.js';
 import { cosine, floatInput, run } from './helpers.js';
 
@@ -62,4 +63,22 @@ test('fp16: blocked ops get Casts around them; keepIoTypes=false makes the inter
   const { model: io } = convertFp16(model, { keepIoTypes: false });
   assert.equal(io.graph!.input[0]!.type!.tensorType!.elemType, DataType.FLOAT16);
   assert.equal(io.graph!.output[0]!.type!.tensorType!.elemType, DataType.FLOAT16);
+});
+
+test('fp16: float Constant nodes (value and value_float) and Casts to float become float16 inside the fp16 region', async () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, [4]);
+  const c1 = b.op('Constant', [], { value_float: { float: 1.5 } });
+  const c2 = b.op('Constant', [], { value: makeTensor('', DataType.FLOAT, [4], Float32Array.of(1, 2, 3, 4)) });
+  const i = b.op('Cast', [b.op('Mul', [x, c1])], { to: DataType.INT32 });
+  const f = b.op('Cast', [i], { to: DataType.FLOAT });
+  b.op('Add', [f, c2], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, [4]);
+  const model = b.model({ opset: 17 });
+  const { model: h } = convertFp16(model);
+  assert.equal(inferShapes(h).errors.length, 0);
+  const feeds = { x: floatInput([4], 9) };
+  const [r, q] = [await run(model, feeds), await run(h, feeds)];
+  assert.ok(cosine(r.y!, q.y!) > 0.9999);
+  assert.ok(h.graph!.node.filter((n) => n.opType === 'Cast').some((n) => n.attribute[0]!.i === DataType.FLOAT16));
 });
