@@ -6,7 +6,6 @@
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import type { Graph } from '../ir/graph.js';
 import type { QuantRule } from '../ops/types.js';
-import { decodeModel, encodeModel } from '../ir/codec.js';
 import { DataType } from '../ir/dtype.js';
 import { forEachTensor } from '../ir/walk.js';
 import { tensorArray } from '../ir/tensor.js';
@@ -56,9 +55,21 @@ export function selectionReason(node: NodeProto, sel: NodeSelection): string | u
   return undefined;
 }
 
-/** A deep copy of `model` (through the codec: exact, and tensors keep zero-copy views of one new buffer). */
+/**
+ * A copy of `model` that passes may edit freely: every message and list is new, while tensor data
+ * (typed arrays, raw bytes) is shared, so copying costs the graph's size, not the weights'. Passes
+ * replace tensors; they never write into one.
+ */
 export function copyModel(model: ModelProto): ModelProto {
-  return decodeModel(encodeModel(model));
+  return clone(model);
+}
+
+function clone<T>(v: T): T {
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return v;
+  if (Array.isArray(v)) return v.map(clone) as T;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = clone(x);
+  return out as T;
 }
 
 export function nodeLabel(n: NodeProto): string {
