@@ -4,7 +4,7 @@
  * size, output fidelity and accuracy on the data, and latency of both models measured side by side.
  */
 import type { ModelProto } from '../ir/proto.js';
-import { encodeModel } from '../ir/codec.js';
+import { encodeMessageChunks } from '../ir/codec.js';
 import { loadModel } from '../ir/model.js';
 import { zooModel } from '../zoo/index.js';
 import { graphInputs, mulberry32, type ConcreteInput } from '../runtime/inputs.js';
@@ -104,8 +104,8 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
     progress(`timing float and quantized side by side (${inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')})`);
     latency = await compareLatency(model, result.model, inputs, job.latency ?? {});
   }
-  const floatBytes = encodeModel(model).byteLength;
-  const quantBytes = encodeModel(result.model).byteLength;
+  const floatBytes = encodedSize(model);
+  const quantBytes = encodedSize(result.model);
   return {
     model: result.model,
     summary: {
@@ -115,6 +115,11 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       fidelity, latency, tuning,
     },
   };
+}
+
+/** Serialized size in bytes (summed over encoder chunks, so models over 2 GiB are fine). */
+function encodedSize(m: ModelProto): number {
+  return encodeMessageChunks(m, 'ModelProto').reduce((n, c) => n + c.byteLength, 0);
 }
 
 function resolveModel(m: ModelProto | string): { model: ModelProto; source: string } {
