@@ -97,6 +97,9 @@ export function* batches(data: SampleData, model: ModelProto, batchSize: number)
   const inputs = graphInputs(model);
   const fixed = inputs.map((i) => i.shape?.[0]).find((d): d is number => typeof d === 'number');
   const bs = fixed ?? batchSize;
+  if (fixed !== undefined && data.size < fixed) {
+    throw badInput(`${data.source} has ${data.size} sample(s), fewer than the model's fixed batch size ${fixed}; give at least ${fixed} (raise --samples)`);
+  }
   for (let start = 0; start < data.size; start += bs) {
     const n = Math.min(bs, data.size - start);
     if (fixed !== undefined && n < fixed) break;

@@ -43,3 +43,10 @@ test('mnist: train split for calibration, test split with labels for evaluation'
   assert.equal(test.size, 2000);
   assert.equal(test.labels!.dims[0], 2000);
 });
+
+test('a model with a fixed batch larger than the data says how many samples it needs', () => {
+  const fixed = zooModel('lenet5:batch=8');
+  const data = loadSampleData('mnist', fixed, { samples: 5 });
+  assert.throws(() => [...batches(data, fixed, 16)], /has 5 sample\(s\), fewer than the model's fixed batch size 8; give at least 8/);
+  assert.deepEqual([...batches(loadSampleData('mnist', fixed, { samples: 20 }), fixed, 16)].map((b) => b.size), [8, 8]);
+});
