@@ -21,6 +21,8 @@ export interface CheckInput {
   wrt?: boolean;
   /** Element type when not float (indices): data given as numbers. */
   int64?: boolean;
+  /** Shape declared in the graph (symbolic dims allowed) when it should differ from the data's. */
+  declare?: (number | string)[];
 }
 
 export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -59,13 +61,13 @@ export async function gradcheck(
 ): Promise<void> {
   const opset = opts.opset ?? 17;
   const b = new GraphBuilder('check');
-  const names = inputs.map((i) => b.input(i.name, i.int64 ? DataType.INT64 : DataType.FLOAT, i.shape));
+  const names = inputs.map((i) => b.input(i.name, i.int64 ? DataType.INT64 : DataType.FLOAT, i.declare ?? i.shape));
   const outs = body(b, names);
   for (const o of outs) b.output(o, DataType.FLOAT);
   const fwd = b.model({ opset });
 
   const gb = new GraphBuilder('check');
-  for (const i of inputs) gb.input(i.name, i.int64 ? DataType.INT64 : DataType.FLOAT, i.shape);
+  for (const i of inputs) gb.input(i.name, i.int64 ? DataType.INT64 : DataType.FLOAT, i.declare ?? i.shape);
   const gnames = body(gb, names);
   const graph = gb.graph;
   const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.input.map((v) => v.name!), ...graph.initializer.map((t) => t.name!)]);

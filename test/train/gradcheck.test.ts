@@ -23,6 +23,13 @@ describe('gradient rules agree with finite differences', () => {
       await gradcheck([x('a', [2, 1, 3], 1), x('b', [4, 1], 4, op === 'Div' ? rand(4, 4, 0.5, 1.5) : undefined)], (b, [a, c]) => [b.op(op, [a!, c!])]);
     }
   });
+  it('broadcasting with symbolic dims: the un-broadcast axes are found at run time', async () => {
+    // Dims named differently ('p' vs 'q') cannot be matched statically; the gradient graph compares shapes.
+    for (const op of ['Add', 'Mul']) {
+      await gradcheck([{ ...x('a', [2, 4, 3], 1), declare: ['p', 'r', 3] }, { ...x('b', [4, 1], 4), declare: ['q', 1] }], (b, [a, c]) => [b.op(op, [a!, c!])]);
+      await gradcheck([{ ...x('a', [2, 1, 3], 1), declare: ['p', 'r', 's'] }, { ...x('b', [2, 4, 1], 4), declare: ['q', 't', 'u'] }], (b, [a, c]) => [b.op(op, [a!, c!])]);
+    }
+  });
   it('unary math', async () => {
     const pos = rand(12, 5, 0.3, 2);
     for (const op of ['Neg', 'Exp', 'Sigmoid', 'Tanh', 'Erf', 'Identity', 'Sin', 'Cos']) {
