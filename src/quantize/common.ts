@@ -10,6 +10,7 @@ import { DataType } from '../ir/dtype.js';
 import { forEachTensor } from '../ir/walk.js';
 import { tensorArray } from '../ir/tensor.js';
 import { badInput } from '../errors.js';
+import { foldConstants } from '../ir/fold.js';
 import '../ops/index.js';
 
 export type QuantMode = 'dynamic' | 'static' | 'fp16' | 'int4';
@@ -137,4 +138,13 @@ export function renameProduced(g: Graph, from: string, to: string): void {
   p.output = p.output.map((o) => (o === from ? to : o));
   g.insertNode(p, at);
   for (const c of g.consumers(from)) c.input.forEach((x, i) => { if (x === from) g.setInput(c, i, to); });
+}
+
+/**
+ * Turns weights computed from constants (Constant nodes, Transpose or Cast of an initializer, as some
+ * exporters write them) into initializers, so the passes see them as weights. Returns a note when any.
+ */
+export function constantWeights(m: ModelProto): string[] {
+  const { folded } = foldConstants(m);
+  return folded ? [`folded ${folded} constant node(s) (Constant, Transpose/Cast of weights…) into initializers first`] : [];
 }

@@ -18,7 +18,7 @@ import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { quantRule } from '../ops/quant-rules.js';
 import {
-  copyModel, floatAttr, floatInitializer, intAttr, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes,
+  constantWeights, copyModel, floatAttr, floatInitializer, intAttr, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes,
   type NodeDecision, type NodeSelection, type QuantizeResult,
 } from './common.js';
 import { quantizeWeight, S8, transpose2d } from './math.js';
@@ -39,6 +39,7 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
   const m = copyModel(model);
   const perChannel = opts.perChannel ?? true;
   const before = tensorBytes(m);
+  const notes = constantWeights(m);
   const nodes: NodeDecision[] = [];
   forEachGraph(m, (gp) => {
     const g = new Graph(gp);
@@ -96,7 +97,7 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
       settings: { perChannel, shareInputQuantization: opts.shareInputQuantization ?? true, reduceRange: opts.reduceRange ?? false, weightType: 'int8', activationType: 'uint8 (at run time)', opTypes: opts.opTypes ?? ['MatMul', 'Gemm'], excludeNodes: opts.excludeNodes ?? [] },
       nodes,
       weightBytes: { before, after: tensorBytes(m) },
-      notes: [],
+      notes,
     },
   };
 }

@@ -16,7 +16,7 @@ import { DataType } from '../ir/dtype.js';
 import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { quantRule } from '../ops/quant-rules.js';
-import { copyModel, floatInitializer, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
+import { constantWeights, copyModel, floatInitializer, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
 import { pruneValueInfo } from './dynamic.js';
 import { badInput } from '../errors.js';
 
@@ -38,6 +38,7 @@ export function quantizeInt4(model: ModelProto, opts: Int4Options = {}): Quantiz
   if (![16, 32, 64, 128, 256].includes(blockSize)) throw badInput(`int4 block size must be 16, 32, 64, 128 or 256, got ${blockSize}`);
   const m = copyModel(model);
   const before = tensorBytes(m);
+  const folded = constantWeights(m);
   const nodes: NodeDecision[] = [];
   let sumErr = 0;
   let sumSq = 0;
@@ -86,7 +87,7 @@ export function quantizeInt4(model: ModelProto, opts: Int4Options = {}): Quantiz
       settings: { blockSize, symmetric: opts.symmetric ?? false, clipRatios: opts.clipRatios ?? DEFAULT_CLIP_RATIOS, accuracyLevel: opts.accuracyLevel ?? 0, opTypes: ['MatMul'], excludeNodes: opts.excludeNodes ?? [] },
       nodes,
       weightBytes: { before, after: tensorBytes(m) },
-      notes: [`weight reconstruction error (relative, squared): ${(sumErr / (sumSq || 1)).toExponential(2)}`],
+      notes: [...folded, `weight reconstruction error (relative, squared): ${(sumErr / (sumSq || 1)).toExponential(2)}`],
     },
   };
 }

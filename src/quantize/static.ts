@@ -20,7 +20,7 @@ import { quantRule } from '../ops/quant-rules.js';
 import type { QuantRule } from '../ops/types.js';
 import { badInput, HoneError } from '../errors.js';
 import {
-  copyModel, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, opsetVersion, requireDomain, selectionReason, tensorBytes, weightAxis,
+  constantWeights, copyModel, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, opsetVersion, requireDomain, selectionReason, tensorBytes, weightAxis,
   type NodeDecision, type NodeSelection, type QuantizeResult,
 } from './common.js';
 import { collectStats, type CalibOptions, type Range } from './calibrate.js';
@@ -59,6 +59,7 @@ export interface Calibration {
 /** Calibrates every tensor a plan for `opts` could quantize, whatever nodes are excluded (so tuning can reuse it). */
 export async function calibrateStatic(model: ModelProto, data: SampleData, opts: StaticOptions = {}): Promise<Calibration> {
   const prepared = copyModel(model);
+  constantWeights(prepared);
   foldBatchNorm(prepared);
   const plan = planStatic(prepared, { ...opts, excludeNodes: [] });
   // All candidates, so that any later exclusion (--exclude-nodes, accuracy tuning) finds its ranges here.
@@ -86,6 +87,7 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
       notes.push(`opset raised from ${opset} to 13 for per-channel DequantizeLinear (no op in the model changed meaning)`);
     }
   }
+  notes.push(...constantWeights(m));
   const bn = foldBatchNorm(m);
   if (bn) notes.push(`folded ${bn} BatchNormalization node(s) into the Conv before them`);
   const plan = planStatic(m, opts);

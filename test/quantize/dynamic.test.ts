@@ -65,3 +65,19 @@ test('dynamic int8: a model with nothing to quantize says so', () => {
   b.output('y', DataType.FLOAT, [2]);
   assert.throws(() => quantizeDynamic(b.model()), /nothing to quantize in dynamic mode: the model has no MatMul or Gemm/);
 });
+
+test('dynamic int8: a weight written as Constant → Transpose (as some exporters do) is folded and quantized', async () => {
+  const { makeTensor } = await import('../../src/ir/tensor.js');
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, [2, 8]);
+  const wt = b.op('Constant', [], { value: makeTensor('', DataType.FLOAT, [4, 8], Float32Array.from({ length: 32 }, (_, i) => Math.sin(i))) });
+  const w = b.op('Transpose', [wt], { perm: [1, 0] });
+  b.op('MatMul', [x, w], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, [2, 4]);
+  const model = b.model({ opset: 17 });
+  const { model: q, report } = quantizeDynamic(model);
+  assert.deepEqual(opTypes(q), ['DynamicQuantizeMatMul']);
+  assert.match(report.notes.join(' '), /folded 2 constant node/);
+  const feeds = { x: floatInput([2, 8]) };
+  assert.ok(cosine((await run(model, feeds)).y!, (await run(q, feeds)).y!) > 0.995);
+});
