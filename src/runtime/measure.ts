@@ -75,7 +75,7 @@ export async function measureInWorker(modelBytes: Uint8Array | string, opts: Mea
   if (typeof modelBytes === 'string') return (await runWorker({ kind: 'measure', model: modelBytes, ...rest })) as Measurement;
   const owned = transfer && modelBytes.byteOffset === 0 && modelBytes.byteLength === modelBytes.buffer.byteLength
     ? modelBytes
-    : modelBytes.slice();
+    : new Uint8Array(modelBytes); // a copy (Buffer#slice would be a view, and transferring it would detach the caller's buffer)
   return (await runWorker({ kind: 'measure', model: owned, ...rest }, [owned.buffer as ArrayBuffer])) as Measurement;
 }
 
