@@ -2,10 +2,11 @@
 export { createSession, sessionOptions, cleanOrtMessage, ortLoadError, ortRunError, type SessionOpts, type GraphOptimizationLevel } from './session.js';
 export { listProviders, checkProvider, type ProviderInfo } from './providers.js';
 export {
-  graphInputs, resolveInputs, fixDims, parseShapeFlags, parseDimFlags, randomFeeds, mulberry32,
+  graphInputs, resolveInputs, fixDims, parseShapeFlags, parseDimFlags, randomFeeds,
   type InputInfo, type ConcreteInput, type DimFixes,
 } from './inputs.js';
 export { measureInWorker, type MeasureOpts, type Measurement, type MemoryMeasurement } from './measure.js';
 export { machinePeaks, peaksKey, type MachinePeaks, type PeaksOpts } from './peaks.js';
 export { latencyStats, percentile, throughput, type LatencyStats } from './stats.js';
 export { summarizeTrace, type TraceSummary, type OpTime, type NodeTime } from './trace.js';
+export { mulberry32 } from '../util/random.js';

@@ -3,6 +3,7 @@
  * so dims are fixed by editing the graph: the input ValueInfos of a copy get numbers in place of
  * symbols before the session is created. Also: the `--shape`/`--dim` flag syntax, and seeded random feeds.
  */
+import { mulberry32 } from '../util/random.js';
 import * as ort from 'onnxruntime-node';
 import type { ModelProto, ValueInfoProto } from '../ir/proto.js';
 import { DataType, dtypeInfo, dtypeName } from '../ir/dtype.js';
@@ -167,18 +168,6 @@ function randomTensor(input: ConcreteInput, rand: () => number, intHigh: number)
 function toMap<V>(m: ReadonlyMap<string, V> | Record<string, V> | undefined): Map<string, V> {
   if (m === undefined) return new Map();
   return m instanceof Map ? new Map(m) : new Map(Object.entries(m as Record<string, V>));
-}
-
-/** Small, fast, seedable PRNG (uniform in [0, 1)). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** IEEE half-precision bits of a float in [-1, 1] (round to nearest; no inf/NaN needed here). */

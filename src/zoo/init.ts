@@ -3,21 +3,15 @@
  * scaled so activations keep roughly unit variance through deep stacks (the models are run untrained in
  * tests and benchmarks, so their outputs must stay finite and informative).
  */
+import { mulberry32 } from '../util/random.js';
 
 /** A seeded generator of uniform floats in [0, 1): mulberry32, fast and good enough for weights. */
 export class Rng {
-  private state: number;
+  readonly next: () => number;
 
   constructor(seed: number) {
     // Mix the seed once so that nearby seeds (0, 1, 2…) give unrelated streams.
-    this.state = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ 0xc2b2ae35) >>> 0;
-  }
-
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32((Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ 0xc2b2ae35) >>> 0);
   }
 
   /** `n` floats uniform in [lo, hi). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Histogram, TensorStats, entropyThreshold } from '../../src/quantize/calibrate.js';
-import { mulberry32 } from '../../src/runtime/inputs.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 /** Normal samples by Box–Muller, seeded. */
 function normal(n: number, seed: number, sd = 1): Float32Array {

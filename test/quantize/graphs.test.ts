@@ -14,7 +14,7 @@ import { quantizeDynamic } from '../../src/quantize/dynamic.js';
 import { quantizeStatic } from '../../src/quantize/static.js';
 import { tuneForAccuracy } from '../../src/quantize/tune.js';
 import { syntheticData } from '../../src/quantize/pipeline.js';
-import { mulberry32 } from '../../src/runtime/inputs.js';
+import { mulberry32 } from '../../src/util/random.js';
 import { cosine, floatInput, run } from './helpers.js';
 
 const weights = (n: number, seed: number) => { const r = mulberry32(seed); return Float32Array.from({ length: n }, () => r() - 0.5); };

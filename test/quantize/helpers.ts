@@ -4,7 +4,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { encodeModel } from '../../src/ir/codec.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import { numElements } from '../../src/ir/tensor.js';
-import { mulberry32 } from '../../src/runtime/inputs.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 /** Seeded float input in [-1, 1). */
 export function floatInput(shape: number[], seed = 1): Tensor {

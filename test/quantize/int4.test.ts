@@ -4,7 +4,7 @@ import { packInt4, quantizeInt4, unpackInt4 } from '../../src/quantize/int4.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { zooModel } from '../../src/zoo/index.js';
-import { mulberry32 } from '../../src/runtime/inputs.js';
+import { mulberry32 } from '../../src/util/random.js';
 import { cosine, floatInput, run } from './helpers.js';
 
 function weights(K: number, N: number, seed: number): Float32Array {

@@ -5,7 +5,7 @@ import { matchInputs, type SampleData } from '../../src/quantize/data.js';
 import { graphInputs } from '../../src/runtime/inputs.js';
 import { zooModel } from '../../src/zoo/index.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { mulberry32 } from '../../src/runtime/inputs.js';
+import { mulberry32 } from '../../src/util/random.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import { cosine, run } from './helpers.js';
 import { Tensor } from 'onnxruntime-node';
