@@ -37,6 +37,8 @@ export interface BottleneckFacts {
   throughputs: { batchSize: number; throughput: number }[];
   /** The model as the user named it (path or zoo spec), put into the advice's commands; 'MODEL' when absent. */
   model?: string;
+  /** The execution provider measured ('cpu' when absent): some advice only pays off on some providers. */
+  provider?: string;
 }
 
 export interface Advice {
@@ -114,6 +116,8 @@ interface AdviceRule {
   command: string;
   /** The rule applies only under these verdicts (any when absent). */
   kinds?: readonly BottleneckKind[];
+  /** The rule applies only on these execution providers (any when absent). */
+  providers?: readonly string[];
   /** The op types it speeds up; it applies when they take at least `minShare` of kernel time. */
   opTypes?: readonly string[];
   minShare?: number;
@@ -155,7 +159,9 @@ export const ADVICE: readonly AdviceRule[] = [
   },
   {
     id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
-    kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(16),
+    // ORT's CPU provider has no fp16 kernels for most ops: it casts back to fp32 (measured 1.34x slower
+    // on the zoo transformer here), so fp16 is advice for GPU providers only.
+    kinds: ['memory'], providers: ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'], part: 'kernels', partSpeedup: weightBytesSpeedup(16),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and fp16 weights halve the weight bytes',
   },
   {
@@ -191,6 +197,7 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   for (const rule of ADVICE) {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;
+    if (rule.providers && !rule.providers.includes(f.provider ?? 'cpu')) continue;
     if (rule.part === 'batching') {
       const first = f.throughputs[0];
       const best = [...f.throughputs].sort((a, b) => b.throughput - a.throughput)[0];

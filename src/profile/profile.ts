@@ -107,6 +107,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     kernelFraction: batches[0]!.kernelFraction,
     throughputs: batches.map((b) => ({ batchSize: b.batchSize, throughput: b.throughput })),
     model: typeof modelOrPath === 'string' ? modelOrPath : undefined,
+    provider,
   }) : undefined;
 
   return {

@@ -22,10 +22,14 @@ test('compute-bound: intensity above balance, near the roofline; MatMul share dr
 });
 
 test('memory-bound: intensity below balance; weight-byte advice sized from the weight share of bytes', () => {
-  const b = diagnose({ ...base, flops: 1e7, latencyMs: 2, opShares: [{ opType: 'Conv', share: 0.1 }] });
+  const b = diagnose({ ...base, flops: 1e7, latencyMs: 2, opShares: [{ opType: 'Conv', share: 0.1 }], provider: 'cuda' });
   assert.equal(b.kind, 'memory');
   const ids = b.advice.map((a) => a.id);
   assert.deepEqual(ids.slice(0, 2), ['int8-weights', 'fp16-weights']);
+  // On the CPU provider fp16 runs through casts to fp32: never advised there.
+  const cpu = diagnose({ ...base, flops: 1e7, latencyMs: 2, opShares: [{ opType: 'Conv', share: 0.1 }] }).advice.map((a) => a.id);
+  assert.equal(cpu[0], 'int8-weights');
+  assert.ok(!cpu.includes('fp16-weights'));
   // bytes 1e7 → 1e7 - 0.75·4e6 = 7e6 on 95% of the run.
   const k = 1e7 / 7e6;
   assert.ok(Math.abs(b.advice[0]!.expectedSpeedup - 1 / (0.05 + 0.95 / k)) < 1e-9);
