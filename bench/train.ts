@@ -4,6 +4,7 @@
  * reporting medians — never alternating run by run (ORT's and PyTorch's spinning threads would collide).
  *
  *   npx tsx bench/train.ts [--repeats 3] [--steps 60] [--accuracy-epochs 3] [--threads 2] [--skip-accuracy]
+ *                          [--models mlp,lenet5] [--skip-adam]
  *
  * PyTorch comes from /usr/bin/python3 (Debian's python3-torch); without it only Hone's numbers print.
  */
@@ -27,6 +28,7 @@ const { values } = parseArgs({
   options: {
     repeats: { type: 'string', default: '3' }, steps: { type: 'string', default: '60' }, threads: { type: 'string', default: '2' },
     'accuracy-epochs': { type: 'string', default: '3' }, 'skip-accuracy': { type: 'boolean' }, python: { type: 'string', default: '/usr/bin/python3' },
+    models: { type: 'string', default: 'mlp,lenet5' }, 'skip-adam': { type: 'boolean' },
   },
 });
 const repeats = Number(values.repeats);
@@ -81,7 +83,7 @@ const split = (r: Run) => {
 console.log(`# Training throughput (samples/s, median of ${repeats}; ${steps} steps per run; ${threads} threads; Adam)`);
 console.log('| model | batch | Hone | PyTorch | ratio | Hone step split | PyTorch step split |');
 console.log('|---|---|---|---|---|---|---|');
-for (const model of ['mlp', 'lenet5']) {
+for (const model of values.models!.split(',')) {
   for (const batch of [64, 128]) {
     const h: Run[] = [];
     const t: Run[] = [];
@@ -100,7 +102,7 @@ for (const model of ['mlp', 'lenet5']) {
 }
 
 // Where should Adam run? The same update over the MLP's 535k parameters: JS loop vs an ONNX graph.
-{
+if (!values['skip-adam']) {
   const sizes = models.mlp!.graph!.initializer.map((t) => t.dims.reduce((a, b) => a * Number(b), 1));
   const params = sizes.map((n) => new Float32Array(n).fill(0.1));
   const grads = sizes.map((n) => new Float32Array(n).fill(0.01));
