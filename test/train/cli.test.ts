@@ -4,7 +4,10 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
-import { loadModel } from '../../src/ir/model.js';
+import { loadModel, saveModel } from '../../src/ir/model.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { rand } from './gradcheck-util.js';
 
 async function run(argv: string[]) {
   let stdout = '';
@@ -36,6 +39,22 @@ describe('hone train / hone lr-find (end to end)', () => {
       '--lr', '2e-3', '-o', out, '--json', '--checkpoint', join(dir, 'ck'), '--resume']);
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal((JSON.parse(r2.stdout) as { history: unknown[] }).history.length, 3);
+  });
+
+  it('trains an .onnx file on an .npz written by numpy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hone-cli-npz-'));
+    const b = new GraphBuilder('lin');
+    const x = b.input('input', DataType.FLOAT, ['batch', 4]);
+    b.op('Gemm', [x, b.floatInit('w', [2, 4], rand(8, 1)), b.floatInit('b', [2], [0, 0])], { transB: 1 }, { output: 'logits' });
+    b.output('logits', DataType.FLOAT, ['batch', 2]);
+    const model = join(dir, 'lin.onnx');
+    saveModel(b.model({ opset: 17 }), model);
+    const npz = join(import.meta.dirname, 'fixtures', 'tiny-compressed.npz');
+    const r = await run(['train', '--model', model, '--data', npz, '--test-data', npz, '--epochs', '30', '--batch-size', '4', '--optimizer', 'sgd', '--momentum', '0.9', '--lr', '0.1', '-o', join(dir, 'out.onnx'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout) as { testAccuracy: number; epochs: number };
+    assert.equal(rep.epochs, 30);
+    assert.ok(rep.testAccuracy >= 0.9, `label = sign of the feature sum is linear; accuracy ${rep.testAccuracy}`);
   });
 
   it('bad input is one line with the fix, exit 2', async () => {
