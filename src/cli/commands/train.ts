@@ -90,7 +90,7 @@ export const trainCommand: Command = {
       threads: numberFlag(values.threads, '--threads', { int: true, min: 1 }),
       checkpointDir: values.checkpoint,
       resume: values.resume,
-      onProgress: tty ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}`) : undefined,
+      onProgress: tty ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`) : undefined,
       onEpoch: (rec) => {
         if (tty) io.stderr(`\r${epochLine(rec)}\x1b[K\n`);
         if (values.log) {
