@@ -29,3 +29,11 @@ export * from './zoo/index.js';
 export * from './tune/index.js';
 export * from './tune/storage/index.js';
 export * from './tune/cli/index.js';
+
+// Compression
+export * from './quantize/index.js';
+export { quantizeText, quantizeHtml } from './report/index.js';
+
+// Training and data
+export * from './train/index.js';
+export * from './data/index.js';

@@ -1,3 +1,5 @@
+import { mulberry32 } from '../util/random.js';
+
 /** An in-memory dataset: named feature arrays and labels, all with the sample count as first dim. */
 export type NumericArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Int16Array | Uint16Array;
 
@@ -42,14 +44,7 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
 export function permutation(n: number, seed: number): Uint32Array {
   const p = new Uint32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     const tmp = p[i]!; p[i] = p[j]!; p[j] = tmp;
