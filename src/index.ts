@@ -15,7 +15,7 @@ export { GraphBuilder, makeNode, makeAttribute, makeModel, valueInfo, tensorType
 // Per-op knowledge
 export type { OpRule, OpContext, ValueType, Cost } from './ops/types.js';
 export { getOpRule, registerOps, knownOpTypes } from './ops/registry.js';
-export { inferShapes, nodeCosts, createOpContext, ShapeError, type ShapeOptions, type ShapeInference, type NodeCost } from './ir/shape.js';
+export { inferShapes, nodeCosts, createOpContext, ShapeError, type ShapeOptions, type ShapeInference, type NodeCost } from './ops/infer.js';
 
 // Runtime, profiling, reports
 export * from './runtime/index.js';

@@ -5,7 +5,7 @@
 import type { ModelProto } from '../ir/proto.js';
 import { byteSize } from '../ir/dtype.js';
 import { numElements } from '../ir/tensor.js';
-import { inferShapes, nodeCosts } from '../ir/shape.js';
+import { inferShapes, nodeCosts } from '../ops/infer.js';
 import { bytesOf } from '../ops/util.js';
 import { errorMessage } from '../errors.js';
 

@@ -12,7 +12,7 @@ import { Graph, capturedValues } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
-import { inferShapes } from '../ir/shape.js';
+import { inferShapes } from '../ops/infer.js';
 import { copyModel, nodeLabel, renameProduced, nothingToQuantize, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
 import { toHalfArray } from './math.js';
 

@@ -15,7 +15,7 @@ import { Graph, topoOrder } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { floatTensor, makeTensor } from '../ir/tensor.js';
-import { inferShapes } from '../ir/shape.js';
+import { inferShapes } from '../ops/infer.js';
 import { quantRule } from '../ops/quant-rules.js';
 import type { QuantRule } from '../ops/types.js';
 import { badInput, HoneError } from '../errors.js';

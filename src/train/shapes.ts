@@ -1,12 +1,12 @@
 /**
  * Static types of every value in a graph, for the backward pass: shape inference over the `ops/` rules
- * (`ir/shape.ts`, which also folds the Shape arithmetic exporters write around Reshape), plus the types
+ * (`ops/infer.ts`, which also folds the Shape arithmetic exporters write around Reshape), plus the types
  * the graph declares in value_info. Unknown stays unknown: the gradient rules fall back to Shape ops in
  * the graph. Trained initializers are never reported as constants.
  */
 import type { GraphProto, TensorProto, ValueInfoProto } from '../ir/proto.js';
 import { makeModel } from '../ir/builder.js';
-import { inferShapes } from '../ir/shape.js';
+import { inferShapes } from '../ops/infer.js';
 import type { Dim, ValueType } from '../ops/types.js';
 
 export interface StaticTypes {

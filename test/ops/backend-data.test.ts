@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeModel, decodeTensor } from '../../src/ir/codec.js';
 import { DataType, dtypeName } from '../../src/ir/dtype.js';
-import { inferShapes, valueTypeOf } from '../../src/ir/shape.js';
+import { inferShapes, valueTypeOf } from '../../src/ops/infer.js';
 
 const root = '/work/shared/onnx-tests';
 // Every group folder there, plus folders named in HONE_ONNX_TEST_DIRS (':'-separated), e.g. ONNX's node

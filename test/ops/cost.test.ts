@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GraphBuilder, emptyGraph, makeNode, valueInfo } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { inferShapes, nodeCosts } from '../../src/ir/shape.js';
+import { inferShapes, nodeCosts } from '../../src/ops/infer.js';
 
 const F = DataType.FLOAT;
 const zeros = (dims: number[]) => new Float32Array(dims.reduce((a, b) => a * b, 1));

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { encodeModel } from '../../src/ir/codec.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { inferShapes } from '../../src/ir/shape.js';
+import { inferShapes } from '../../src/ops/infer.js';
 import { tensorNumbers } from '../../src/ir/tensor.js';
 
 const I64 = DataType.INT64;

@@ -7,7 +7,7 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { encodeModel } from '../../src/ir/codec.js';
 import { DataType, dtypeInfo, dtypeName } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
-import { inferShapes } from '../../src/ir/shape.js';
+import { inferShapes } from '../../src/ops/infer.js';
 import { makeTensor } from '../../src/ir/tensor.js';
 
 const F = DataType.FLOAT;

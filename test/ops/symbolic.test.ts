@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { GraphBuilder, makeNode, valueInfo, emptyGraph } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { HoneError } from '../../src/errors.js';
-import { createOpContext, inferShapes } from '../../src/ir/shape.js';
+import { createOpContext, inferShapes } from '../../src/ops/infer.js';
 import { getOpRule } from '../../src/ops/registry.js';
 import { tensorNumbers } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/ir/codec.js';

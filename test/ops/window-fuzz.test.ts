@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder, type AttrValue } from '../../src/ir/builder.js';
 import { encodeModel } from '../../src/ir/codec.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { inferShapes } from '../../src/ir/shape.js';
+import { inferShapes } from '../../src/ops/infer.js';
 
 /** A small deterministic generator (LCG), so a failure names a reproducible case. */
 function rng(seed: number) {

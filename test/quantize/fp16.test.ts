@@ -6,7 +6,7 @@ import { zooModel } from '../../src/zoo/index.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { makeTensor } from '../../src/ir/tensor.js';
-import { inferShapes } from '../../src/ir/shape.js';
+import { inferShapes } from '../../src/ops/infer.js';
 import { cosine, floatInput, run } from './helpers.js';
 
 test('toHalf rounds to nearest even and saturates; fromHalf inverts it', () => {

@@ -4,11 +4,11 @@
  * Only small tensors (≤ MAX_ELEMENTS) are evaluated, in JS numbers; nothing here rewrites the model
  * (graph-level folding is `fold.ts`).
  */
-import type { Dim, OpContext, ValueType } from '../ops/types.js';
-import { shapeRange, sliceLength } from '../ops/tensor.js';
-import { DataType } from './dtype.js';
-import type { TensorProto } from './proto.js';
-import { arrayCtor, makeTensor, numElements, tensorNumbers, type TypedArray } from './tensor.js';
+import type { Dim, OpContext, ValueType } from './types.js';
+import { shapeRange, sliceLength } from './tensor.js';
+import { DataType } from '../ir/dtype.js';
+import type { TensorProto } from '../ir/proto.js';
+import { arrayCtor, makeTensor, numElements, tensorNumbers, type TypedArray } from '../ir/tensor.js';
 
 const MAX_ELEMENTS = 4096;
 

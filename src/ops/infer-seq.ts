@@ -5,10 +5,10 @@
  * type of any element. Sequence ops then give their tensor outputs (SequenceAt, ConcatFromSequence,
  * SequenceLength) real types.
  */
-import type { Dim, OpContext, ValueType } from '../ops/types.js';
-import { fail, input, normAxis, shapeStr } from '../ops/util.js';
-import { DataType } from './dtype.js';
-import { tensorNumbers } from './tensor.js';
+import type { Dim, OpContext, ValueType } from './types.js';
+import { fail, input, normAxis, shapeStr } from './util.js';
+import { DataType } from '../ir/dtype.js';
+import { tensorNumbers } from '../ir/tensor.js';
 
 export interface SeqType {
   elemType: number;

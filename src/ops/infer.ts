@@ -11,20 +11,20 @@
  */
 import { HoneError, errorMessage } from '../errors.js';
 import '../ops/index.js';
-import { getOpRule } from '../ops/registry.js';
-import type { AttrReader, Cost, Dim, OpContext, ValueType } from '../ops/types.js';
-import { bytesOf, constNumbers, ShapeError } from '../ops/util.js';
-import { constantValue } from '../ops/tensor.js';
-import { AttributeType } from './proto.js';
-import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto } from './proto.js';
-import { foldNode, foldSymbolic, numbersTensor } from './shape-fold.js';
-import { topoOrder } from './graph.js';
-import { DataType } from './dtype.js';
-import { inferSequenceOp, sequenceOps, type SeqType } from './shape-seq.js';
+import { getOpRule } from './registry.js';
+import type { AttrReader, Cost, Dim, OpContext, ValueType } from './types.js';
+import { bytesOf, constNumbers, ShapeError } from './util.js';
+import { constantValue } from './tensor.js';
+import { AttributeType } from '../ir/proto.js';
+import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto } from '../ir/proto.js';
+import { foldNode, foldSymbolic, numbersTensor } from './infer-fold.js';
+import { topoOrder } from '../ir/graph.js';
+import { DataType } from '../ir/dtype.js';
+import { inferSequenceOp, sequenceOps, type SeqType } from './infer-seq.js';
 
-export { ShapeError } from '../ops/util.js';
-export type { Dim, ValueType } from '../ops/types.js';
-export type { SeqType } from './shape-seq.js';
+export { ShapeError } from './util.js';
+export type { Dim, ValueType } from './types.js';
+export type { SeqType } from './infer-seq.js';
 
 export interface ShapeOptions {
   /** Values for named symbolic dims, e.g. { batch: 8 }. */
