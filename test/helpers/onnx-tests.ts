@@ -2,8 +2,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** ONNX's backend test data, read in place from ../shared/onnx-tests beside the checkout. */
-export const ONNX_TESTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'onnx-tests');
+/**
+ * ONNX's backend test data, read in place: $HONE_ONNX_TESTS, else ../shared/onnx-tests beside the checkout
+ * (where CI lays it), else the development workspace's /work/shared/onnx-tests.
+ */
+export const ONNX_TESTS = [
+  process.env.HONE_ONNX_TESTS,
+  join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'onnx-tests'),
+  '/work/shared/onnx-tests',
+].find((d): d is string => d !== undefined && existsSync(d)) ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'onnx-tests');
 
 export interface OnnxTestCase {
   name: string;

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { decodeModel, decodeTensor } from '../../src/ir/codec.js';
 import { DataType, dtypeName } from '../../src/ir/dtype.js';
 import { inferShapes, valueTypeOf } from '../../src/ops/infer.js';
+import { ONNX_TESTS } from '../helpers/onnx-tests.js';
 
-const root = '/work/shared/onnx-tests';
+const root = ONNX_TESTS;
 // Every group folder there, plus folders named in HONE_ONNX_TEST_DIRS (':'-separated), e.g. ONNX's node
 // tests from Debian's libonnx-testdata (.../data/node).
 const groups = [

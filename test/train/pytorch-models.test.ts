@@ -14,8 +14,9 @@ import { tensorArray } from '../../src/ir/tensor.js';
 import { createSession } from '../../src/runtime/index.js';
 import { buildTrainingGraph } from '../../src/train/index.js';
 import { rand } from './gradcheck-util.js';
+import { ONNX_TESTS } from '../helpers/onnx-tests.js';
 
-const ROOT = '/work/shared/onnx-tests';
+const ROOT = ONNX_TESTS;
 const MODELS = [
   'pytorch-converted/test_Conv2d', 'pytorch-converted/test_Conv2d_strided', 'pytorch-converted/test_Conv2d_dilated',
   'pytorch-converted/test_Conv2d_groups', 'pytorch-converted/test_Conv2d_depthwise_padded', 'pytorch-converted/test_Conv1d_stride',
