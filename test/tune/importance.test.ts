@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { paramImportance } from '../../src/tune/importance.js';
+import { mulberry32 } from '../../src/util/random.js';
 import type { FrozenTrial, Distribution } from '../../src/tune/types.js';
 
 const X: Distribution = { type: 'float', low: 0, high: 1, log: false };
@@ -8,20 +9,9 @@ const LR: Distribution = { type: 'float', low: 1e-5, high: 1, log: true };
 const K: Distribution = { type: 'int', low: 1, high: 8, log: false, step: 1 };
 const C: Distribution = { type: 'categorical', choices: ['a', 'b', 'c'] };
 
-/** A small deterministic PRNG (mulberry32) so the test data is fixed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function trials(n: number, f: (p: Record<string, number | string>) => number, seed = 1): FrozenTrial[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   return Array.from({ length: n }, (_, i) => {
     const params = { x: r(), lr: Math.exp(Math.log(1e-5) + r() * Math.log(1e5)), k: 1 + Math.floor(r() * 8), c: ['a', 'b', 'c'][Math.floor(r() * 3)]! };
     return {

@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { POSTGRES_MIGRATIONS, PostgresStorage, migratePostgres } from '../../src/tune/storage/postgres.js';
 import { openStorage } from '../../src/tune/storage/open.js';
 import { HoneError } from '../../src/errors.js';
 import { PG_URL, dropSchema, uniqueSchema } from './pg-helpers.js';
+import { runTsx } from '../helpers/spawn.js';
 
 const HAMMER = fileURLToPath(new URL('./fixtures/storage-hammer.ts', import.meta.url));
 
@@ -14,16 +14,6 @@ function withSchema(url: string, schema: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}schema=${schema}`;
 }
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('PostgreSQL storage', () => {
   it('says clearly, after retrying, that the server cannot be reached', async () => {
@@ -72,7 +62,7 @@ describe('PostgreSQL storage', () => {
     try {
       const url = withSchema(PG_URL, schema);
       const budget = 240;
-      const results = await Promise.all(Array.from({ length: 8 }, () => run([HAMMER, url, 'hammer', String(budget)])));
+      const results = await Promise.all(Array.from({ length: 8 }, () => runTsx([HAMMER, url, 'hammer', String(budget)])));
       for (const r of results) assert.equal(r.code, 0, r.stderr);
       assert.equal(results.reduce((sum, r) => sum + Number(r.stdout.trim()), 0), budget);
       const s = await openStorage(url);

@@ -1,6 +1,5 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import Database from 'better-sqlite3';
 import { SQLITE_MIGRATIONS, SqliteStorage, migrateSqlite } from '../../src/tune/storage/sqlite.js';
 import { openStorage, storageKind } from '../../src/tune/storage/open.js';
 import { HoneError } from '../../src/errors.js';
+import { runTsx } from '../helpers/spawn.js';
 
 const HAMMER = fileURLToPath(new URL('./fixtures/storage-hammer.ts', import.meta.url));
 
@@ -16,16 +16,6 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'hone-sqlite-'));
 }
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('SQLite storage', () => {
   it('migrates a version-1 database and keeps its trials', async () => {
@@ -99,7 +89,7 @@ describe('SQLite storage', () => {
     try {
       const url = `sqlite:${join(dir, 'shared.db')}`;
       const budget = 240;
-      const results = await Promise.all(Array.from({ length: 8 }, () => run([HAMMER, url, 'hammer', String(budget)])));
+      const results = await Promise.all(Array.from({ length: 8 }, () => runTsx([HAMMER, url, 'hammer', String(budget)])));
       for (const r of results) assert.equal(r.code, 0, r.stderr);
       const finished = results.reduce((sum, r) => sum + Number(r.stdout.trim()), 0);
       assert.equal(finished, budget);
