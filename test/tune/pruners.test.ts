@@ -13,7 +13,8 @@ import { NopPruner, type Pruner } from '../../src/tune/pruners/base.js';
  * q_i + 1/(s+1), so a worse trial is worse at every step.
  */
 async function runCurves(pruner: Pruner, qualities: number[], steps: number): Promise<{ q: number; state: string; lastStep: number }[]> {
-  const study = await createStudy({ sampler: new RandomSampler({ seed: 0 }), pruner });
+  // A fixed name: Hyperband assigns brackets from the study name and trial number.
+  const study = await createStudy({ name: 'curves', sampler: new RandomSampler({ seed: 0 }), pruner });
   let i = 0;
   const out: { q: number; state: string; lastStep: number }[] = [];
   await study.optimize(
