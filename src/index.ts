@@ -6,7 +6,7 @@ export type * from './ir/proto.js';
 export { decodeModel, encodeModel, decodeTensor, encodeTensor, encodeMessageChunks, DecodeError } from './ir/codec.js';
 export { loadModel, saveModel, parseModel, loadExternalData, type LoadOptions, type SaveOptions } from './ir/model.js';
 export { Graph, topoOrder, usedValues, capturedValues } from './ir/graph.js';
-export { foldConstants } from './ir/fold.js';
+export { foldConstants, type FoldResult } from './passes/fold.js';
 export { forEachGraph, forEachTensor } from './ir/walk.js';
 export { DataType, dtypeInfo, dtypeName, byteSize } from './ir/dtype.js';
 export { tensorArray, tensorBytes, tensorNumbers, makeTensor, floatTensor, int64Tensor, numElements, type TypedArray } from './ir/tensor.js';

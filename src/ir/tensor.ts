@@ -115,4 +115,16 @@ export const floatTensor = (name: string, dims: readonly number[], data: Float32
   makeTensor(name, DataType.FLOAT, dims, data instanceof Float32Array ? data : Float32Array.from(data));
 
 export const int64Tensor = (name: string, dims: readonly number[], data: ArrayLike<number>) =>
-  makeTensor(name, DataType.INT64, dims, BigInt64Array.from(Array.from(data), (x) => BigInt(x)));
+  makeTensor(name, DataType.INT64, dims, BigInt64Array.from(Array.from(data), toInt64));
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/**
+ * A JS number as an int64, clamped to the int64 range: INT64_MAX read into a double is 2^63, which a
+ * BigInt64Array would wrap to INT64_MIN (turning e.g. a Slice end into "empty").
+ */
+export function toInt64(v: number): bigint {
+  const b = BigInt(Math.trunc(v));
+  return b > INT64_MAX ? INT64_MAX : b < INT64_MIN ? INT64_MIN : b;
+}

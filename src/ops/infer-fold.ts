@@ -8,7 +8,7 @@ import type { Dim, OpContext, ValueType } from './types.js';
 import { shapeRange, sliceLength } from './tensor.js';
 import { DataType } from '../ir/dtype.js';
 import type { TensorProto } from '../ir/proto.js';
-import { arrayCtor, makeTensor, numElements, tensorNumbers, type TypedArray } from '../ir/tensor.js';
+import { arrayCtor, makeTensor, numElements, tensorNumbers, toInt64, type TypedArray } from '../ir/tensor.js';
 
 const MAX_ELEMENTS = 4096;
 
@@ -37,9 +37,6 @@ function valueOf(t: TensorProto | undefined): Value | undefined {
   return { dataType: t.dataType ?? 0, dims: t.dims, values: tensorNumbers(t) };
 }
 
-const INT64_MAX = 2n ** 63n - 1n;
-const INT64_MIN = -(2n ** 63n);
-
 /** A tensor of `values`; int64 values beyond the int64 range (INT64_MAX read as a double) are clamped. */
 export function numbersTensor(dataType: number, dims: number[], values: number[]): TensorProto {
   const Ctor = arrayCtor(dataType) as unknown as { new (n: number): TypedArray };
@@ -47,12 +44,8 @@ export function numbersTensor(dataType: number, dims: number[], values: number[]
   const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (big) {
-      let b = BigInt(Math.trunc(v));
-      if (b > INT64_MAX) b = INT64_MAX;
-      if (b < INT64_MIN) b = INT64_MIN;
-      (out as unknown as bigint[])[i] = b;
-    } else (out as unknown as number[])[i] = v;
+    if (big) (out as unknown as bigint[])[i] = toInt64(v);
+    else (out as unknown as number[])[i] = v;
   }
   return makeTensor('', dataType, dims, out);
 }

@@ -9,6 +9,7 @@
  */
 import { DataType } from '../ir/dtype.js';
 import type { TensorProto } from '../ir/proto.js';
+import { toInt64 } from '../ir/tensor.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 import {
   broadcast, constNumbers, dimValues, fail, hasInput, input, ioBytes, knownProduct, movementCost, normAxis,
@@ -456,9 +457,9 @@ export function constantValue(ctx: Pick<OpContext, 'attr'>): TensorProto | undef
   const fs = attr.floats('value_floats');
   if (fs !== undefined) return { ...base, dims: [fs.length], dataType: DataType.FLOAT, floatData: Float32Array.from(fs) };
   const i = attr.int('value_int');
-  if (i !== undefined) return { ...base, dims: [], dataType: DataType.INT64, int64Data: BigInt64Array.of(BigInt(i)) };
+  if (i !== undefined) return { ...base, dims: [], dataType: DataType.INT64, int64Data: BigInt64Array.of(toInt64(i)) };
   const is = attr.ints('value_ints');
-  if (is !== undefined) return { ...base, dims: [is.length], dataType: DataType.INT64, int64Data: BigInt64Array.from(is, (v) => BigInt(v)) };
+  if (is !== undefined) return { ...base, dims: [is.length], dataType: DataType.INT64, int64Data: BigInt64Array.from(is, toInt64) };
   const raw = attr.raw('value_string') ?? attr.raw('value_strings');
   if (raw) {
     const strings = raw.s ? [raw.s] : raw.strings;

@@ -10,7 +10,7 @@ import { DataType } from '../ir/dtype.js';
 import { forEachTensor } from '../ir/walk.js';
 import { tensorArray } from '../ir/tensor.js';
 import { badInput } from '../errors.js';
-import { foldConstants } from '../ir/fold.js';
+import { foldConstants } from '../passes/fold.js';
 import '../ops/index.js';
 
 export type QuantMode = 'dynamic' | 'static' | 'fp16' | 'int4';
