@@ -56,6 +56,9 @@ export function commandObjective(spec: CommandSpec, space: Record<string, Distri
 
 function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, string>): Promise<number | number[]> {
   return new Promise((resolvePromise, reject) => {
+    // Handlers first: a signal that arrives while none is installed kills this process at once, before
+    // the child is tracked, and would leave the child running.
+    watchSignals();
     // Its own process group, so SIGTERM reaches the program behind the shell too.
     const child = spawn(spec.command, {
       shell: true,
@@ -71,6 +74,7 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
     let stdoutTail = '';
     let killTimer: NodeJS.Timeout | undefined;
     if (child.pid !== undefined) trackGroup(child.pid, honeEnv.HONE_PARAMS_FILE);
+    else if (liveGroups.size === 0) removeHandlers();
 
     const stop = (why: NonNullable<typeof stopping>) => {
       if (stopping) return;
@@ -156,12 +160,17 @@ function parseLine(line: string): Record<string, unknown> | undefined {
  */
 const liveGroups = new Map<number, string | undefined>();
 
+let watching = false;
+
+function watchSignals(): void {
+  if (watching) return;
+  watching = true;
+  process.on('SIGINT', passOn);
+  process.on('SIGTERM', passOn);
+  process.on('exit', stopAll);
+}
+
 function trackGroup(pid: number, paramsFile: string | undefined): void {
-  if (liveGroups.size === 0) {
-    process.on('SIGINT', passOn);
-    process.on('SIGTERM', passOn);
-    process.on('exit', stopAll);
-  }
   liveGroups.set(pid, paramsFile);
 }
 
@@ -171,6 +180,7 @@ function untrackGroup(pid: number): void {
 }
 
 function removeHandlers(): void {
+  watching = false;
   process.off('SIGINT', passOn);
   process.off('SIGTERM', passOn);
   process.off('exit', stopAll);
