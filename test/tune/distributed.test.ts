@@ -55,7 +55,7 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
       const id = await storage.getStudyId('dist');
       if (id !== undefined) {
         const running = await storage.getAllTrials(id, ['running']);
-        const fresh = running.find((t) => t.number === 20 && t.systemAttrs.worker !== undefined);
+        const fresh = running.find((t) => t.number === 20 && t.systemAttrs.worker !== undefined && Object.keys(t.params).length === 2);
         if (fresh) {
           assert.notEqual(Number(String(fresh.systemAttrs.worker).split(':')[1]), parent.pid, 'trials run in worker processes');
           process.kill(Number(String(fresh.systemAttrs.worker).split(':')[1]), 'SIGKILL');

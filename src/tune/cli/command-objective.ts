@@ -39,6 +39,9 @@ export function commandObjective(spec: CommandSpec, space: Record<string, Distri
   return async (trial: Trial): Promise<number | number[]> => {
     const params: Record<string, ParamValue> = {};
     for (const [name, d] of Object.entries(space)) params[name] = trial.suggest(name, d);
+    // The parameters reach the storage before the command starts: if this worker dies mid-command, the
+    // trial's retry runs the same configuration.
+    await trial.flush();
     const paramsFile = join(tmpdir(), `hone-params-${process.pid}-${trial.number}-${Math.random().toString(36).slice(2)}.json`);
     writeFileAtomic(paramsFile, JSON.stringify(params));
     try {
