@@ -11,6 +11,7 @@
 import { schemas, type FieldSchema, type MessageSchema } from './schema.js';
 import type { ModelProto, TensorProto } from './proto.js';
 import { HoneError } from '../errors.js';
+import { toInt64 } from './tensor.js';
 
 export class DecodeError extends HoneError {
   constructor(message: string, readonly offset: number) {
@@ -308,13 +309,9 @@ function varintBigSize(v: bigint): number {
   return n;
 }
 
-/** Encoded size of a double as an int64: clamped to the int64 range (INT64_MAX read as a double → INT64_MAX). */
+/** A double as an int64: small integers stay numbers, the rest clamped (INT64_MAX read as a double → INT64_MAX). */
 function int64Of(v: number): bigint | number {
-  if (Number.isSafeInteger(v)) return v;
-  if (!Number.isFinite(v)) return v > 0 ? 0x7fffffffffffffffn : -0x8000000000000000n;
-  if (v >= 9223372036854775807) return 0x7fffffffffffffffn;
-  if (v <= -9223372036854775808) return -0x8000000000000000n;
-  return BigInt(Math.trunc(v));
+  return Number.isSafeInteger(v) ? v : toInt64(v);
 }
 
 function scalarSize(kind: string, v: unknown, sizes: Map<object, number>): number {

@@ -125,6 +125,7 @@ const INT64_MIN = -(2n ** 63n);
  * BigInt64Array would wrap to INT64_MIN (turning e.g. a Slice end into "empty").
  */
 export function toInt64(v: number): bigint {
+  if (!Number.isFinite(v)) return v > 0 ? INT64_MAX : INT64_MIN;
   const b = BigInt(Math.trunc(v));
   return b > INT64_MAX ? INT64_MAX : b < INT64_MIN ? INT64_MIN : b;
 }
