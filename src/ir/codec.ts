@@ -314,7 +314,7 @@ function int64Of(v: number): bigint | number {
   return Number.isSafeInteger(v) ? v : toInt64(v);
 }
 
-function scalarSize(kind: string, v: unknown, sizes: Map<object, number>): number {
+function scalarSize(kind: string, v: unknown): number {
   switch (kind) {
     case 'int64':
     case 'uint64': {
@@ -334,7 +334,6 @@ function scalarSize(kind: string, v: unknown, sizes: Map<object, number>): numbe
       return varintSize(n) + n;
     }
   }
-  void sizes;
   throw new Error(`codec: unhandled kind ${kind}`);
 }
 
@@ -358,7 +357,7 @@ function packedBodySize(field: FieldSchema, values: ArrayLike<number | bigint>):
   let n = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    n += typeof v === 'bigint' ? varintBigSize(v) : field.kind === 'int32' || field.kind === 'enum' ? varintSize(v) : scalarSize(field.kind, v, undefined!);
+    n += typeof v === 'bigint' ? varintBigSize(v) : scalarSize(field.kind, v);
   }
   return n;
 }
@@ -383,14 +382,14 @@ function sizeOf(m: Obj, s: MessageSchema, sizes: Map<object, number>): number {
       } else {
         for (let i = 0; i < arr.length; i++) {
           const x = arr[i];
-          total += tag + (typeof x === 'bigint' ? varintBigSize(x) : scalarSize(field.kind, x, sizes));
+          total += tag + (typeof x === 'bigint' ? varintBigSize(x) : scalarSize(field.kind, x));
         }
       }
     } else if (field.kind === 'message') {
       const n = sizeOf(v as Obj, schemas[field.message!]!, sizes);
       total += tag + varintSize(n) + n;
     } else {
-      total += tag + scalarSize(field.kind, v, sizes);
+      total += tag + scalarSize(field.kind, v);
     }
   }
   for (const u of m.$unknown ?? []) total += u.byteLength;
