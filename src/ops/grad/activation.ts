@@ -10,8 +10,9 @@ function only0(ctx: GradContext, f: (gy: string, x: string, y: string) => string
 
 export const reluGrad: GradRule = {
   opTypes: ['Relu'],
-  // Where(y > 0, gy, 0): one pass, no mask multiply.
-  grad: (ctx) => only0(ctx, (gy, _x, y) => ctx.emit.op('Where', [ctx.emit.op('Greater', [y, s(ctx, 0)]), gy, s(ctx, 0)])),
+  // Where(y > 0, gy, 0): one pass, no mask multiply; nothing when gy is already zero where y ≤ 0.
+  grad: (ctx) => only0(ctx, (gy, _x, y) =>
+    ctx.emit.isZeroWhereNotPositive(gy, y) ? gy : ctx.emit.op('Where', [ctx.emit.op('Greater', [y, s(ctx, 0)]), gy, s(ctx, 0)])),
 };
 
 export const leakyReluGrad: GradRule = {

@@ -16,6 +16,8 @@ export class GradEmitter {
   private consts = new Map<string, string>();
   private shapes = new Map<string, string>();
   private counter = 0;
+  /** Gradient values known to be zero wherever the named value is ≤ 0 (a ReLU output), see maskedBy. */
+  private zeroWhereNotPositive = new Map<string, string>();
 
   /** `taken` holds every name already in the graph; `opset` is the default domain's version. */
   constructor(private readonly taken: Set<string>, readonly opset: number, private readonly prefix = 'grad') {}
@@ -25,6 +27,18 @@ export class GradEmitter {
     do name = `${this.prefix}/${hint}_${this.counter++}`; while (this.taken.has(name));
     this.taken.add(name);
     return name;
+  }
+
+  /**
+   * Records that gradient `g` is already zero wherever `y` ≤ 0, so the ReLU that produced `y` can pass
+   * `g` through without its own mask (MaxPool's gradient over a ReLU output builds that mask anyway).
+   */
+  markZeroWhereNotPositive(g: string, y: string): void {
+    this.zeroWhereNotPositive.set(g, y);
+  }
+
+  isZeroWhereNotPositive(g: string, y: string): boolean {
+    return this.zeroWhereNotPositive.get(g) === y;
   }
 
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue | undefined> = {}, hint = opType): string {

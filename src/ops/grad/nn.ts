@@ -205,8 +205,16 @@ function upsampleMaskGrad(ctx: GradContext): string | undefined {
   // [N, C, h, 1, w, 1] view here, and faster than Tile, DepthToSpace or a ones-kernel ConvTranspose.
   const scales = emit.initializerFloats([1, 1, ...k]);
   const up = (v: string) => emit.op('Resize', [v, '', scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
-  const mask = emit.op('Equal', [x, up(node.output[0]!)]);
-  return emit.op('Where', [mask, up(ctx.gy[0]!), emit.scalar(0, ctx.elemType)]);
+  // Windows whose max is 0 (all of x ≤ 0 there: x is a ReLU output) compare against −1 instead, so the
+  // mask also holds ReLU's own (x > 0), and the ReLU rule passes this gradient through unmasked.
+  // The replacement runs at the pooled size, the ReLU mask it saves at the full size.
+  const y = node.output[0]!;
+  const zero = emit.scalar(0, ctx.elemType);
+  const yPos = emit.op('Where', [emit.op('Greater', [y, zero]), y, emit.scalar(-1, ctx.elemType)]);
+  const mask = emit.op('Equal', [x, up(yPos)]);
+  const g = emit.op('Where', [mask, up(ctx.gy[0]!), zero]);
+  emit.markZeroWhereNotPositive(g, x);
+  return g;
 }
 
 export const averagePoolGrad: GradRule = {
