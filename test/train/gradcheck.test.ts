@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import { gradcheck, rand, randAwayFromZero } from './gradcheck-util.js';
+import type { GraphBuilder } from '../../src/ir/builder.js';
 
 const x = (name: string, shape: number[], seed: number, data?: Float32Array) => ({ name, shape, data: data ?? rand(shape.reduce((a, b) => a * b, 1), seed) });
 
@@ -90,6 +91,11 @@ describe('gradient rules agree with finite differences', () => {
     const mixed = distinct(64, 4).map((v) => (Math.abs(v) < 0.1 ? v + 0.3 : v));
     for (const i of [0, 1, 4, 5]) mixed[i] = -0.5 - 0.1 * i; // one window entirely negative
     await gradcheck([x('x', [2, 2, 4, 4], 1, mixed)], (b, [xx]) => [b.op('MaxPool', [b.op('Relu', [xx!])], { kernel_shape: [2, 2], strides: [2, 2] })], { eps: 1e-3, maxChecks: 64 });
+    // The same, with the ReLU output also read elsewhere: the ReLU rule must then mask the summed gradient itself.
+    await gradcheck([x('x', [2, 2, 4, 4], 1, mixed)], (b, [xx]) => {
+      const r = b.op('Relu', [xx!]);
+      return [b.op('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }), b.op('Mul', [r, xx!])];
+    }, { eps: 1e-3, maxChecks: 64 });
   });
   it('AveragePool (with and without counting pads) and GlobalAveragePool', async () => {
     await gradcheck([x('x', [2, 2, 4, 4], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })]);
@@ -131,6 +137,20 @@ describe('gradient rules agree with finite differences', () => {
     const labels = { name: 'y', shape: [4], data: Float32Array.of(2, 0, 1, 2), int64: true };
     await gradcheck([x('s', [4, 3], 1), labels], (b, [s, y]) => [b.op('SoftmaxCrossEntropyLoss', [s!, y!], { reduction: 'mean' })]);
     await gradcheck([x('s', [4, 3], 1), labels], (b, [s, y]) => [b.op('SoftmaxCrossEntropyLoss', [s!, y!], { reduction: 'sum' })]);
+    const sce = (attrs: Record<string, string | number>, weighted: boolean) => (b: GraphBuilder, [s, y, w]: string[]) =>
+      [b.op('SoftmaxCrossEntropyLoss', weighted ? [s!, y!, w!] : [s!, y!], attrs)];
+    const weights = { name: 'w', shape: [3], data: Float32Array.of(0.5, 2, 1.25), wrt: false };
+    for (const reduction of ['mean', 'sum', 'none']) {
+      await gradcheck([x('s', [4, 3], 1), labels, weights], sce({ reduction }, true));
+      // ignore_index inside the class range, and the common out-of-range −100
+      await gradcheck([x('s', [4, 3], 1), labels], sce({ reduction, ignore_index: 2 }, false));
+      const ignored = { name: 'y', shape: [4], data: Float32Array.of(2, -100, 1, 0), int64: true };
+      await gradcheck([x('s', [4, 3], 1), ignored, weights], sce({ reduction, ignore_index: -100 }, true));
+      // [N, C, D] scores with [N, D] labels
+      const labels2 = { name: 'y', shape: [2, 3], data: Float32Array.of(0, 3, 1, 2, 2, 3), int64: true };
+      await gradcheck([x('s', [2, 4, 3], 1), labels2], sce({ reduction, ignore_index: 3 }, false));
+      await gradcheck([x('s', [2, 4, 3], 1), labels2, { ...weights, shape: [4], data: Float32Array.of(1, 0.5, 3, 2) }], sce({ reduction }, true));
+    }
   });
 });
 
