@@ -101,17 +101,26 @@ for (const model of values.models!.split(',')) {
   }
 }
 
-// Where should Adam run? The same update over the MLP's 535k parameters: JS loop vs an ONNX graph.
+// Where should Adam run? The same update over the MLP's 535k parameters: JS loop, the WebAssembly SIMD
+// kernel over the optimizer's own arrays (what the trainer uses), and an ONNX graph.
 if (!values['skip-adam']) {
   const sizes = models.mlp!.graph!.initializer.map((t) => t.dims.reduce((a, b) => a * Number(b), 1));
-  const params = sizes.map((n) => new Float32Array(n).fill(0.1));
-  const grads = sizes.map((n) => new Float32Array(n).fill(0.01));
-  const opt = createOptimizer({ kind: 'adam' }, sizes);
   const N = 200;
-  for (let i = 0; i < 20; i++) opt.step(params, grads, 1e-3);
-  let t0 = performance.now();
-  for (let i = 0; i < N; i++) opt.step(params, grads, 1e-3);
-  const jsMs = (performance.now() - t0) / N;
+  const timeSteps = (wasm: boolean) => {
+    const opt = createOptimizer({ kind: 'adam' }, sizes);
+    const own = opt.allocate();
+    const params = wasm ? own.params : sizes.map((n) => new Float32Array(n));
+    const grads = wasm ? own.grads : sizes.map((n) => new Float32Array(n));
+    params.forEach((p) => p.fill(0.1));
+    grads.forEach((g) => g.fill(0.01));
+    for (let i = 0; i < 20; i++) opt.step(params, grads, 1e-3);
+    const t = performance.now();
+    for (let i = 0; i < N; i++) opt.step(params, grads, 1e-3);
+    return (performance.now() - t) / N;
+  };
+  const jsMs = timeSteps(false);
+  const wasmMs = timeSteps(true);
+  let t0: number;
   // In-graph: one session computing p', m', v' for every parameter; outputs double-buffered into the inputs.
   const b = new GraphBuilder('adam');
   const lr = b.input('lr_t', DataType.FLOAT, []);
@@ -148,7 +157,7 @@ if (!values['skip-adam']) {
   t0 = performance.now();
   for (let i = 0; i < N; i++) await sess.run(...(i % 2 ? odd : even));
   const graphMs = (performance.now() - t0) / N;
-  console.log(`\nAdam update, MLP (${sizes.reduce((a, b) => a + b, 0)} params): JS loop ${jsMs.toFixed(2)} ms, in-graph (ORT, ${threads} threads) ${graphMs.toFixed(2)} ms per step`);
+  console.log(`\nAdam update, MLP (${sizes.reduce((a, b) => a + b, 0)} params): JS loop ${jsMs.toFixed(2)} ms, WebAssembly SIMD ${wasmMs.toFixed(2)} ms, in-graph (ORT, ${threads} threads) ${graphMs.toFixed(2)} ms per step`);
 }
 
 if (!values['skip-accuracy']) {

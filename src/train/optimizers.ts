@@ -1,9 +1,11 @@
 /**
- * Optimizers over Float32Arrays, updated in place with tight loops (measured faster than running the
- * update in the graph here: see bench/train.ts). PyTorch's update rules, so hyperparameters carry over.
- * State (moments, step count) is plain arrays and numbers, checkpointable as is.
+ * Optimizers over Float32Arrays, updated in place: Adam/AdamW by a WebAssembly SIMD kernel over
+ * parameters and gradients that live in its memory (see allocate()), otherwise by tight JS loops (both
+ * measured against the update as an ONNX graph in bench/train.ts). PyTorch's update rules, so
+ * hyperparameters carry over. State (moments, step count) is Float32Arrays and numbers, checkpointable as is.
  */
 import { badInput } from '../errors.js';
+import { WasmAdamState } from './wasm-adam.js';
 
 export type OptimizerSpec =
   | { kind: 'sgd'; momentum?: number; nesterov?: boolean; dampening?: number; weightDecay?: number }
@@ -20,6 +22,11 @@ export interface OptimizerState {
 
 export interface Optimizer {
   readonly spec: OptimizerSpec;
+  /**
+   * Arrays for the parameters and gradients, one per size given at creation, zero-filled. Passing these
+   * to step() lets Adam run its SIMD kernel without copying; any other arrays work too (JS loop).
+   */
+  allocate(): { params: Float32Array[]; grads: Float32Array[] };
   /** Updates every parameter in place from its gradient. */
   step(params: readonly Float32Array[], grads: readonly Float32Array[], lr: number): void;
   state(): OptimizerState;
@@ -36,11 +43,15 @@ export function createOptimizer(spec: OptimizerSpec, sizes: readonly number[]): 
 class Sgd implements Optimizer {
   private t = 0;
   private bufs: Float32Array[];
-  constructor(readonly spec: Extract<OptimizerSpec, { kind: 'sgd' }>, sizes: readonly number[], private readonly wd: number) {
+  constructor(readonly spec: Extract<OptimizerSpec, { kind: 'sgd' }>, private readonly sizes: readonly number[], private readonly wd: number) {
     const m = spec.momentum ?? 0;
     if (m < 0 || m >= 1) throw badInput(`SGD momentum must be in [0, 1), got ${m}`);
     if (spec.nesterov && (m === 0 || (spec.dampening ?? 0) !== 0)) throw badInput('Nesterov momentum needs momentum > 0 and no dampening');
     this.bufs = m > 0 ? sizes.map((n) => new Float32Array(n)) : [];
+  }
+
+  allocate(): { params: Float32Array[]; grads: Float32Array[] } {
+    return { params: this.sizes.map((n) => new Float32Array(n)), grads: this.sizes.map((n) => new Float32Array(n)) };
   }
 
   step(params: readonly Float32Array[], grads: readonly Float32Array[], lr: number): void {
@@ -83,12 +94,24 @@ class Adam implements Optimizer {
   private t = 0;
   private m: Float32Array[];
   private v: Float32Array[];
-  constructor(readonly spec: Extract<OptimizerSpec, { kind: 'adam' | 'adamw' }>, sizes: readonly number[], private readonly wd: number) {
+  private readonly wasm: WasmAdamState | undefined;
+  private allocated = false;
+  constructor(readonly spec: Extract<OptimizerSpec, { kind: 'adam' | 'adamw' }>, private readonly sizes: readonly number[], private readonly wd: number) {
     for (const [k, v] of [['beta1', spec.beta1], ['beta2', spec.beta2]] as const) {
       if (v !== undefined && (v < 0 || v >= 1)) throw badInput(`Adam ${k} must be in [0, 1), got ${v}`);
     }
-    this.m = sizes.map((n) => new Float32Array(n));
-    this.v = sizes.map((n) => new Float32Array(n));
+    this.wasm = WasmAdamState.create(sizes);
+    this.m = this.wasm?.m ?? sizes.map((n) => new Float32Array(n));
+    this.v = this.wasm?.v ?? sizes.map((n) => new Float32Array(n));
+  }
+
+  allocate(): { params: Float32Array[]; grads: Float32Array[] } {
+    // The kernel's views can be handed out once; a second caller gets plain arrays (JS loop).
+    if (this.wasm && !this.allocated) {
+      this.allocated = true;
+      return { params: this.wasm.params, grads: this.wasm.grads };
+    }
+    return { params: this.sizes.map((n) => new Float32Array(n)), grads: this.sizes.map((n) => new Float32Array(n)) };
   }
 
   step(params: readonly Float32Array[], grads: readonly Float32Array[], lr: number): void {
@@ -106,6 +129,10 @@ class Adam implements Optimizer {
     // lr·m̂/(√v̂ + eps) with the bias corrections folded into two scalars: step·m/(√v + eps·√(1−β2ᵗ)).
     const step = stepSize / invSqrtBc2;
     const epsScaled = eps / invSqrtBc2;
+    if (this.wasm?.owns(params, grads)) {
+      for (let k = 0; k < params.length; k++) this.wasm.step(k, b1, b2, c1, c2, step, epsScaled, l2, shrink);
+      return;
+    }
     for (let k = 0; k < params.length; k++) {
       adamKernel(params[k]!, grads[k]!, this.m[k]!, this.v[k]!, b1, b2, c1, c2, step, epsScaled, l2, shrink);
     }

@@ -127,9 +127,12 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const session = await trainingSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, batch), threads);
   const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads);
 
-  const params = tg.params.map((p) => Float32Array.from(p.init));
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
-  const optimizer = createOptimizer(opts.optimizer ?? { kind: 'adam' }, params.map((p) => p.length));
+  const optimizer = createOptimizer(opts.optimizer ?? { kind: 'adam' }, tg.params.map((p) => p.init.length));
+  // The optimizer's own arrays: ORT reads parameters from and writes gradients into them, and Adam's
+  // SIMD kernel updates them in place, with no copies in between.
+  const { params, grads } = optimizer.allocate();
+  params.forEach((p, i) => p.set(tg.params[i]!.init));
   const schedule = createSchedule(opts.schedule ?? { kind: 'constant' }, opts.lr ?? 1e-3, opts.warmupSteps ? { steps: opts.warmupSteps } : undefined);
 
   let startEpoch = 0;
@@ -170,7 +173,6 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(batch * labelPer) : new Float32Array(batch * labelPer);
   feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [batch, ...trainSet.labels.dims.slice(1)]);
   tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
-  const grads = tg.params.map((p) => new Float32Array(p.init.length));
   const fetches: Record<string, ort.Tensor> = {};
   tg.params.forEach((p, i) => { fetches[p.grad] = new ort.Tensor('float32', grads[i]!, p.dims); });
   tg.buffers.forEach((b, i) => { feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims); });
