@@ -18,7 +18,7 @@ import type { Sampler } from '../src/tune/samplers/base.js';
 import { CmaEsSampler } from '../src/tune/samplers/cmaes.js';
 import { GPSampler } from '../src/tune/samplers/gp.js';
 import { RandomSampler } from '../src/tune/samplers/random.js';
-import { TPESampler } from '../src/tune/samplers/tpe.js';
+import { OPTUNA_TPE_OPTIONS, TPESampler } from '../src/tune/samplers/tpe.js';
 import { createStudy, loadStudy } from '../src/tune/study.js';
 import { InMemoryStorage } from '../src/tune/storage/memory.js';
 
@@ -37,7 +37,7 @@ const ISSUE_TARGETS: Record<string, number> = { branin: 0.0186, hartmann6: 0.116
 
 const samplers: { name: string; seeds: number; make: (seed: number) => Sampler }[] = [
   { name: 'Hone TPE', seeds: SEEDS, make: (seed) => new TPESampler({ seed }) },
-  { name: 'Hone TPE, Optuna defaults', seeds: SEEDS, make: (seed) => new TPESampler({ seed, bandwidthFactor: 0.2, considerMagicClip: true }) },
+  { name: 'Hone TPE, Optuna defaults', seeds: SEEDS, make: (seed) => new TPESampler({ ...OPTUNA_TPE_OPTIONS, seed }) },
   { name: 'Hone GP', seeds: GP_SEEDS, make: (seed) => new GPSampler({ seed }) },
   { name: 'Hone CMA-ES', seeds: SEEDS, make: (seed) => new CmaEsSampler({ seed }) },
   { name: 'Hone random', seeds: SEEDS, make: (seed) => new RandomSampler({ seed }) },

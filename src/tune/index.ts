@@ -7,7 +7,7 @@ export type { Storage } from './storage/storage.js';
 export { InMemoryStorage } from './storage/memory.js';
 export type { Sampler, StudyView } from './samplers/base.js';
 export { RandomSampler } from './samplers/random.js';
-export { TPESampler, type TPEOptions } from './samplers/tpe.js';
+export { OPTUNA_TPE_OPTIONS, TPESampler, type TPEOptions } from './samplers/tpe.js';
 export { NSGAIISampler, type NSGAIIOptions } from './samplers/nsga2.js';
 export { GPSampler, type GPOptions } from './samplers/gp.js';
 export { CmaEsSampler, type CmaEsOptions } from './samplers/cmaes.js';

@@ -10,10 +10,17 @@ import {
   type StudyView,
 } from './base.js';
 import { crowdingDistance, nonDominatedRanks } from './nsga2.js';
-import { ParzenEstimator, specOf, transformValue, untransformValue, type ParzenParameters } from './parzen.js';
+import { ParzenEstimator, specOf, transformValue, untransformValue, type BandwidthStrategy, type ParzenParameters } from './parzen.js';
 import { sampleUniform } from './random.js';
 import { Rng } from './rng.js';
 
+/**
+ * TPE options. Besides Optuna's, the algorithm components studied in Watanabe 2023, "Tree-Structured
+ * Parzen Estimator: Understanding Its Algorithm Components and Their Roles for Better Empirical
+ * Performance" (arXiv 2304.11127): splitting rule and β, EI weighting, bandwidth rule, magic clip
+ * exponent, minimum bandwidth; and a widened proposal (BOHB). `OPTUNA_TPE_OPTIONS` turn the multivariate
+ * sampler into Optuna's.
+ */
 export interface TPEOptions {
   seed?: number;
   /** Random trials before TPE starts. Default 10. */
@@ -27,28 +34,89 @@ export interface TPEOptions {
   /** Treat running trials as the worst (for parallel workers). Default false. */
   constantLiar?: boolean;
   considerPrior?: boolean;
+  /** Weight of the prior kernel relative to an average observation kernel. Default 1. */
   priorWeight?: number;
   /**
-   * Multivariate kernel bandwidth factor. Default 0.065; Optuna uses 0.2. Chosen on held-out seeds of
-   * the five benchmark functions (docs/benchmarks.md): narrower kernels refine the best region faster.
+   * Numeric bandwidth rule (Watanabe 2023's "bandwidth selection"): 'hyperopt' (each kernel's distance
+   * to its farther neighbour among the sorted centres, per dimension), 'optuna' (one width per dimension,
+   * bandwidthFactor · n^(−1/(d+4)) · range: Optuna's multivariate rule) or 'scott' (Scott's rule; it
+   * collapses as the good points converge unless `minBandwidthFactor` holds it up). Default: 'optuna'
+   * when multivariate, 'hyperopt' when univariate (as Optuna).
+   */
+  bandwidthStrategy?: BandwidthStrategy;
+  /**
+   * Factor of the 'optuna' bandwidth rule (unused by the others). Default 0.065; Optuna uses 0.2. Chosen
+   * on held-out seeds of the five benchmark functions (docs/benchmarks.md): narrower kernels refine the
+   * best region faster.
    */
   bandwidthFactor?: number;
   /**
-   * Lower-bound bandwidths by range/min(100, n+1) ("magic clip"). Default: true when univariate (its
-   * neighbour-distance bandwidths need it, as in Optuna), false when multivariate (Optuna: true), where
-   * it keeps early kernels wider than the bandwidth rule asks for.
-   * `{ bandwidthFactor: 0.2, considerMagicClip: true }` reproduces Optuna's multivariate TPE.
+   * Lower-bound bandwidths by range · (1 + n + prior)^(−magicClipExponent) ("magic clip"). Default: true
+   * when univariate (its neighbour-distance bandwidths need it, as in Optuna), false when multivariate
+   * (Optuna: true), where it keeps early kernels wider than the bandwidth rule asks for.
    */
   considerMagicClip?: boolean;
+  /**
+   * The magic clip's exponent α (Watanabe 2023): larger lets kernels narrow sooner as observations
+   * accumulate. Default 1 (Optuna's).
+   */
+  magicClipExponent?: number;
+  /**
+   * Smallest numeric bandwidth as a fraction of the range (Watanabe 2023's minimum bandwidth factor),
+   * with or without the magic clip. Default 0.01 with the magic clip (Optuna's range/100 cap), else 0.
+   */
+  minBandwidthFactor?: number;
+  /** Hyperopt rule: the outermost kernels also measure the distance to the range end. Default false (Optuna). */
   considerEndpoints?: boolean;
-  /** Size of the "good" set from the number of finished trials. Default min(ceil(0.1·n), 25). */
+  /**
+   * Splitting rule (Watanabe 2023): the "good" set holds ceil(β·n) ('linear') or ceil(β·√n) ('sqrt')
+   * of the n finished trials, at most 25. Default 'linear'. Ignored when `gamma` is given.
+   */
+  gammaStrategy?: 'linear' | 'sqrt';
+  /** β of `gammaStrategy`. Default 0.1 ('linear': Optuna's min(ceil(0.1·n), 25)). */
+  gammaBeta?: number;
+  /** Size of the "good" set from the number of finished trials; overrides gammaStrategy/gammaBeta. */
   gamma?: (n: number) => number;
-  /** Kernel weights by age (oldest first). Default: flat for the newest 25, a ramp before. */
+  /**
+   * Kernel weights of the observations (Watanabe 2023's "weighting"): 'ei' — each good observation
+   * weighted by its improvement y* − y over the best value y* of the other set (scaled to mean 1, so
+   * `priorWeight` keeps its meaning), the other set uniform; 'optuna' (flat for the newest 25, an age
+   * ramp before); or 'uniform'. 'ei' needs a single objective and weighs the good set uniformly where one
+   * of its trials has no usable value (pruned, infeasible) or the other set has no complete trial.
+   * Default 'optuna'.
+   */
+  weightStrategy?: 'optuna' | 'uniform' | 'ei';
+  /** Kernel weights by age (oldest first); overrides weightStrategy except for 'ei's good set. */
   weights?: (n: number) => number[];
+  /**
+   * Draw the EI candidates from l(x) with its numeric bandwidths multiplied by this (BOHB's bandwidth
+   * factor): a wider proposal, scored by the unwidened l(x)/g(x). Default 1 (no widening).
+   */
+  candidateWidening?: number;
 }
+
+/**
+ * The options that turn TPESampler (multivariate) into Optuna's multivariate TPE with Optuna's defaults:
+ * `new TPESampler({ ...OPTUNA_TPE_OPTIONS, seed })`. (`{ multivariate: false }` alone is Optuna's univariate TPE.)
+ */
+export const OPTUNA_TPE_OPTIONS = {
+  bandwidthStrategy: 'optuna',
+  bandwidthFactor: 0.2,
+  considerMagicClip: true,
+  magicClipExponent: 1,
+  minBandwidthFactor: 0.01,
+  gammaStrategy: 'linear',
+  gammaBeta: 0.1,
+  weightStrategy: 'optuna',
+} as const satisfies TPEOptions;
 
 export function defaultGamma(n: number): number {
   return Math.min(Math.ceil(0.1 * n), 25);
+}
+
+/** Watanabe 2023's splitting rules: ceil(β·n) or ceil(β·√n), at most 25. */
+export function gammaFunction(strategy: 'linear' | 'sqrt', beta: number): (n: number) => number {
+  return strategy === 'linear' ? (n) => Math.min(Math.ceil(beta * n), 25) : (n) => Math.min(Math.ceil(beta * Math.sqrt(n)), 25);
 }
 
 export function defaultWeights(n: number): number[] {
@@ -58,11 +126,28 @@ export function defaultWeights(n: number): number[] {
   return [...ramp, ...new Array<number>(25).fill(1)];
 }
 
+export function uniformWeights(n: number): number[] {
+  return new Array<number>(n).fill(1);
+}
+
+/**
+ * Watanabe 2023's EI weights for the good set: max(1e-12, y* − loss) per observation, y* the best loss
+ * of the other set, scaled to mean 1.
+ */
+export function eiWeights(losses: number[], threshold: number): number[] {
+  const w = losses.map((l) => Math.max(1e-12, threshold - l));
+  const mean = w.reduce((a, b) => a + b, 0) / Math.max(1, w.length);
+  return w.map((x) => x / mean);
+}
+
 /**
  * Tree-structured Parzen Estimator, following Optuna's TPESampler: finished trials are split into a
  * "below" (best γ(n)) and an "above" set, a Parzen estimator is fitted to each, and of `nEiCandidates`
- * draws from the below-estimator l the one maximizing log l(x) − log g(x) is chosen. Same algorithm and
- * options as Optuna; two multivariate defaults differ (bandwidthFactor, considerMagicClip), see there.
+ * draws from the below-estimator l the one maximizing log l(x) − log g(x) is chosen. Beyond Optuna's
+ * options it has the components studied in Watanabe 2023 (splitting rule and β, EI weighting, bandwidth
+ * rule, magic clip exponent, minimum bandwidth) and a widened proposal (BOHB). Two multivariate
+ * defaults differ from Optuna (bandwidthFactor, considerMagicClip); `OPTUNA_TPE_OPTIONS` give Optuna's
+ * multivariate TPE, and `{ multivariate: false }` Optuna's univariate one.
  */
 export class TPESampler implements Sampler {
   private readonly rng: Rng;
@@ -72,6 +157,8 @@ export class TPESampler implements Sampler {
   private readonly group: boolean;
   private readonly constantLiar: boolean;
   private readonly gamma: (n: number) => number;
+  private readonly weightStrategy: 'optuna' | 'uniform' | 'ei';
+  private readonly candidateWidening: number;
   private readonly parzen: ParzenParameters;
   private groups: Record<string, Distribution>[] = [];
   private groupCursor = 0;
@@ -83,20 +170,39 @@ export class TPESampler implements Sampler {
     this.multivariate = opts.multivariate ?? true;
     this.group = opts.group ?? false;
     this.constantLiar = opts.constantLiar ?? false;
-    this.gamma = opts.gamma ?? defaultGamma;
+    const gammaStrategy = opts.gammaStrategy ?? 'linear';
+    const gammaBeta = opts.gammaBeta ?? 0.1;
+    if (gammaStrategy !== 'linear' && gammaStrategy !== 'sqrt') throw badInput(`TPE: gammaStrategy must be 'linear' or 'sqrt' (got ${JSON.stringify(gammaStrategy)})`);
+    if (!(gammaBeta > 0 && Number.isFinite(gammaBeta))) throw badInput('TPE: gammaBeta must be a finite number > 0');
+    this.gamma = opts.gamma ?? (gammaStrategy === 'linear' && gammaBeta === 0.1 ? defaultGamma : gammaFunction(gammaStrategy, gammaBeta));
+    this.weightStrategy = opts.weightStrategy ?? 'optuna';
+    if (!['optuna', 'uniform', 'ei'].includes(this.weightStrategy)) {
+      throw badInput(`TPE: weightStrategy must be 'optuna', 'uniform' or 'ei' (got ${JSON.stringify(this.weightStrategy)})`);
+    }
+    this.candidateWidening = opts.candidateWidening ?? 1;
+    const considerMagicClip = opts.considerMagicClip ?? !this.multivariate;
     this.parzen = {
       considerPrior: opts.considerPrior ?? true,
       priorWeight: opts.priorWeight ?? 1,
-      considerMagicClip: opts.considerMagicClip ?? !this.multivariate,
+      considerMagicClip,
       considerEndpoints: opts.considerEndpoints ?? false,
       multivariate: this.multivariate,
+      bandwidthStrategy: opts.bandwidthStrategy ?? (this.multivariate ? 'optuna' : 'hyperopt'),
       bandwidthFactor: opts.bandwidthFactor ?? 0.065,
-      weights: opts.weights ?? defaultWeights,
+      magicClipExponent: opts.magicClipExponent ?? 1,
+      minBandwidthFactor: opts.minBandwidthFactor ?? (considerMagicClip ? 0.01 : 0),
+      weights: opts.weights ?? (this.weightStrategy === 'optuna' ? defaultWeights : uniformWeights),
     };
     if (this.group && !this.multivariate) throw badInput('TPE: group=true needs multivariate=true');
     if (this.parzen.considerPrior && !(this.parzen.priorWeight > 0)) throw badInput('TPE: priorWeight must be > 0');
     if (!(this.nEiCandidates >= 1)) throw badInput('TPE: nEiCandidates must be ≥ 1');
     if (!(this.parzen.bandwidthFactor > 0)) throw badInput('TPE: bandwidthFactor must be > 0');
+    if (!['optuna', 'hyperopt', 'scott'].includes(this.parzen.bandwidthStrategy)) {
+      throw badInput(`TPE: bandwidthStrategy must be 'optuna', 'hyperopt' or 'scott' (got ${JSON.stringify(this.parzen.bandwidthStrategy)})`);
+    }
+    if (!(this.parzen.magicClipExponent > 0)) throw badInput('TPE: magicClipExponent must be > 0');
+    if (!(this.parzen.minBandwidthFactor >= 0 && this.parzen.minBandwidthFactor <= 1)) throw badInput('TPE: minBandwidthFactor must be in [0, 1]');
+    if (!(this.candidateWidening >= 1 && Number.isFinite(this.candidateWidening))) throw badInput('TPE: candidateWidening must be a finite number ≥ 1');
   }
 
   inferRelativeSearchSpace(study: StudyView): Record<string, Distribution> {
@@ -140,11 +246,12 @@ export class TPESampler implements Sampler {
     const [below, above] = splitTrials(study, trials, this.gamma(n), hasConstraints(study));
     const names = Object.keys(space);
     const specs = names.map((k) => specOf(space[k]!));
-    const observe = (ts: FrozenTrial[]) =>
-      ts.filter((t) => names.every((k) => k in t.params)).map((t) => names.map((k) => transformValue(space[k]!, t.params[k]!)));
-    const mpeBelow = new ParzenEstimator(observe(below), specs, this.parzen);
-    const mpeAbove = new ParzenEstimator(observe(above), specs, this.parzen);
-    const candidates = mpeBelow.sample(this.rng, this.nEiCandidates);
+    const usable = (ts: FrozenTrial[]) => ts.filter((t) => names.every((k) => k in t.params));
+    const observe = (ts: FrozenTrial[]) => ts.map((t) => names.map((k) => transformValue(space[k]!, t.params[k]!)));
+    const usableBelow = usable(below);
+    const mpeBelow = new ParzenEstimator(observe(usableBelow), specs, this.parzen, this.belowWeights(study, usableBelow, above));
+    const mpeAbove = new ParzenEstimator(observe(usable(above)), specs, this.parzen);
+    const candidates = mpeBelow.sample(this.rng, this.nEiCandidates, this.candidateWidening);
     const lb = mpeBelow.logPdf(candidates);
     const la = mpeAbove.logPdf(candidates);
     let best = 0;
@@ -159,6 +266,25 @@ export class TPESampler implements Sampler {
     const out: Record<string, ParamValue> = {};
     names.forEach((k, j) => (out[k] = untransformValue(space[k]!, candidates[best]![j]!)));
     return out;
+  }
+
+  /**
+   * EI weights of the good set (weightStrategy 'ei', single objective), from the losses of its trials and
+   * the best loss among the other set's complete, feasible trials; undefined (the `weights` rule) otherwise.
+   */
+  private belowWeights(study: StudyView, below: FrozenTrial[], above: FrozenTrial[]): number[] | undefined {
+    if (this.weightStrategy !== 'ei' || study.directions.length !== 1 || below.length === 0) return undefined;
+    const constrained = hasConstraints(study);
+    const loss = (t: FrozenTrial) =>
+      t.state === 'complete' && t.values && !(constrained && constraintViolation(t) > 0) ? lossValues(study, t.values)[0]! : undefined;
+    let threshold = Infinity;
+    for (const t of above) {
+      const l = loss(t);
+      if (l !== undefined && l < threshold) threshold = l;
+    }
+    const losses = below.map(loss);
+    if (!Number.isFinite(threshold) || losses.some((l) => l === undefined || !Number.isFinite(l))) return undefined;
+    return eiWeights(losses as number[], threshold);
   }
 
   /** Optuna's group decomposition: split groups so each holds parameters that always occur together. */
