@@ -59,6 +59,13 @@ describe('gradient rules agree with finite differences', () => {
       [[2, 4, 5, 5], [6, 2, 3, 3], { group: 2, pads: [1, 1, 1, 1] }],
       [[1, 3, 5, 5], [3, 1, 3, 3], { group: 3, strides: [2, 2] }],
       [[2, 2, 9], [3, 2, 3], { strides: [2], dilations: [2], pads: [1, 2] }],
+      // Small kernels take the unfolded weight gradient: more outputs than patch values, channel multiplier.
+      [[2, 1, 5, 5], [8, 1, 2, 2], { pads: [1, 0, 0, 1] }],
+      [[1, 2, 5, 5], [4, 1, 3, 3], { group: 2, pads: [1, 1, 1, 1] }],
+      // Kernels above 16 taps keep the direct form (a Conv over transposed tensors): plain, grouped, depthwise.
+      [[2, 3, 7, 7], [4, 3, 5, 5], { pads: [2, 1, 2, 1], strides: [2, 1] }],
+      [[1, 4, 6, 6], [4, 2, 5, 5], { group: 2, pads: [2, 2, 2, 2] }],
+      [[1, 2, 6, 6], [2, 1, 5, 5], { group: 2, dilations: [1, 1] }],
     ];
     for (const [xs, ws, attrs] of cases) {
       await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[0]!], 3)], (b, [xx, w, bb]) => [b.op('Conv', [xx!, w!, bb!], attrs)], { maxChecks: 25 });

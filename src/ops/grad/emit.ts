@@ -93,6 +93,17 @@ export class GradEmitter {
     return this.reshape(this.scalar(value, elemType), this.ints([1]));
   }
 
+  /** An initializer made once per `key` (`make` gets the fresh name the first time). */
+  cachedInitializer(key: string, hint: string, make: (name: string) => TensorProto): string {
+    let name = this.consts.get(`t:${key}`);
+    if (!name) {
+      name = this.fresh(hint);
+      this.initializers.push(make(name));
+      this.consts.set(`t:${key}`, name);
+    }
+    return name;
+  }
+
   /** A scalar int64 constant. */
   int64(value: number): string {
     const key = `l:${value}`;
