@@ -8,6 +8,8 @@ import { HoneError } from '../../src/errors.js';
 import { ParzenEstimator, neighbourBandwidths, scottBandwidth, type ParzenParameters, type Spec } from '../../src/tune/samplers/parzen.js';
 import { Rng } from '../../src/tune/samplers/rng.js';
 import { defaultGamma, eiWeights, gammaFunction, OPTUNA_TPE_OPTIONS, splitTrials, TPESampler, type TPEOptions } from '../../src/tune/samplers/tpe.js';
+import { RandomSampler } from '../../src/tune/samplers/random.js';
+import { levy5, rosenbrock4, runBenchmark } from '../../src/tune/benchmarks.js';
 
 const unit: Spec = { kind: 'num', low: 0, high: 1, step: 0 };
 
@@ -165,6 +167,14 @@ test("weightStrategy 'ei' concentrates on the good trial with the larger improve
     assert.ok(near(ei, 90) <= 2, `${tag} ei: ${near(ei, 90)} of 40 near 90`);
     assert.ok(near(uniform, 90) >= 8, `${tag} uniform: ${near(uniform, 90)} of 40 near 90`);
     assert.ok(near(ei, 10) > near(uniform, 10) + 4, `${tag} near 10: ei ${near(ei, 10)}, uniform ${near(uniform, 10)}`);
+  }
+});
+
+test('TPE defaults beat random search on Rosenbrock-4 and Levy-5 (one fixed seed, 60 trials)', async () => {
+  for (const f of [rosenbrock4, levy5]) {
+    const tpe = (await runBenchmark(f, { sampler: new TPESampler({ seed: 1 }), nTrials: 60 })).regret;
+    const random = (await runBenchmark(f, { sampler: new RandomSampler({ seed: 1 }), nTrials: 60 })).regret;
+    assert.ok(tpe < random / 2, `${f.name}: tpe ${tpe} vs random ${random}`);
   }
 });
 

@@ -15,11 +15,13 @@ import { sampleUniform } from './random.js';
 import { Rng } from './rng.js';
 
 /**
- * TPE options. Besides Optuna's, the algorithm components studied in Watanabe 2023, "Tree-Structured
+ * TPE options. The multivariate defaults are the recommended setting of Watanabe 2023, "Tree-Structured
  * Parzen Estimator: Understanding Its Algorithm Components and Their Roles for Better Empirical
- * Performance" (arXiv 2304.11127): splitting rule and β, EI weighting, bandwidth rule, magic clip
- * exponent, minimum bandwidth; and a widened proposal (BOHB). `OPTUNA_TPE_OPTIONS` turn the multivariate
- * sampler into Optuna's.
+ * Performance" (arXiv 2304.11127): γ = ceil(0.15·n), EI weights for the good set, Hyperopt's
+ * neighbour-distance bandwidths with the magic clip at α = 2 and a minimum of 0.03 of the range — chosen
+ * over Hone's earlier defaults and other component settings on held-out seeds 10–59 of the five benchmark
+ * functions (docs/benchmarks.md). Univariate TPE (`multivariate: false`) keeps Optuna's defaults.
+ * `OPTUNA_TPE_OPTIONS` turn the multivariate sampler into Optuna's.
  */
 export interface TPEOptions {
   seed?: number;
@@ -40,30 +42,29 @@ export interface TPEOptions {
    * Numeric bandwidth rule (Watanabe 2023's "bandwidth selection"): 'hyperopt' (each kernel's distance
    * to its farther neighbour among the sorted centres, per dimension), 'optuna' (one width per dimension,
    * bandwidthFactor · n^(−1/(d+4)) · range: Optuna's multivariate rule) or 'scott' (Scott's rule; it
-   * collapses as the good points converge unless `minBandwidthFactor` holds it up). Default: 'optuna'
-   * when multivariate, 'hyperopt' when univariate (as Optuna).
+   * collapses as the good points converge unless `minBandwidthFactor` holds it up). Default 'hyperopt'
+   * (Optuna: 'hyperopt' univariate, 'optuna' multivariate).
    */
   bandwidthStrategy?: BandwidthStrategy;
   /**
-   * Factor of the 'optuna' bandwidth rule (unused by the others). Default 0.065; Optuna uses 0.2. Chosen
-   * on held-out seeds of the five benchmark functions (docs/benchmarks.md): narrower kernels refine the
-   * best region faster.
+   * Factor of the 'optuna' bandwidth rule (unused by the others). Default 0.065, Hone's earlier
+   * multivariate default; Optuna uses 0.2.
    */
   bandwidthFactor?: number;
   /**
-   * Lower-bound bandwidths by range · (1 + n + prior)^(−magicClipExponent) ("magic clip"). Default: true
-   * when univariate (its neighbour-distance bandwidths need it, as in Optuna), false when multivariate
-   * (Optuna: true), where it keeps early kernels wider than the bandwidth rule asks for.
+   * Lower-bound bandwidths by range · (1 + n + prior)^(−magicClipExponent) ("magic clip"). Default true
+   * (as Optuna).
    */
   considerMagicClip?: boolean;
   /**
    * The magic clip's exponent α (Watanabe 2023): larger lets kernels narrow sooner as observations
-   * accumulate. Default 1 (Optuna's).
+   * accumulate. Default 2 when multivariate, 1 (Optuna's) when univariate.
    */
   magicClipExponent?: number;
   /**
    * Smallest numeric bandwidth as a fraction of the range (Watanabe 2023's minimum bandwidth factor),
-   * with or without the magic clip. Default 0.01 with the magic clip (Optuna's range/100 cap), else 0.
+   * with or without the magic clip. Default 0.03 when multivariate; univariate 0.01 with the magic clip
+   * (Optuna's range/100 cap), else 0.
    */
   minBandwidthFactor?: number;
   /** Hyperopt rule: the outermost kernels also measure the distance to the range end. Default false (Optuna). */
@@ -73,7 +74,7 @@ export interface TPEOptions {
    * of the n finished trials, at most 25. Default 'linear'. Ignored when `gamma` is given.
    */
   gammaStrategy?: 'linear' | 'sqrt';
-  /** β of `gammaStrategy`. Default 0.1 ('linear': Optuna's min(ceil(0.1·n), 25)). */
+  /** β of `gammaStrategy`. Default 0.15 when multivariate, 0.1 (Optuna's min(ceil(0.1·n), 25)) when univariate. */
   gammaBeta?: number;
   /** Size of the "good" set from the number of finished trials; overrides gammaStrategy/gammaBeta. */
   gamma?: (n: number) => number;
@@ -83,14 +84,15 @@ export interface TPEOptions {
    * `priorWeight` keeps its meaning), the other set uniform; 'optuna' (flat for the newest 25, an age
    * ramp before); or 'uniform'. 'ei' needs a single objective and weighs the good set uniformly where one
    * of its trials has no usable value (pruned, infeasible) or the other set has no complete trial.
-   * Default 'optuna'.
+   * Default 'ei' when multivariate, 'optuna' when univariate.
    */
   weightStrategy?: 'optuna' | 'uniform' | 'ei';
   /** Kernel weights by age (oldest first); overrides weightStrategy except for 'ei's good set. */
   weights?: (n: number) => number[];
   /**
    * Draw the EI candidates from l(x) with its numeric bandwidths multiplied by this (BOHB's bandwidth
-   * factor): a wider proposal, scored by the unwidened l(x)/g(x). Default 1 (no widening).
+   * factor): a wider proposal, scored by the unwidened l(x)/g(x). Default 1 (no widening; 1.5–3 did
+   * worse on the held-out benchmark seeds).
    */
   candidateWidening?: number;
 }
@@ -145,9 +147,9 @@ export function eiWeights(losses: number[], threshold: number): number[] {
  * "below" (best γ(n)) and an "above" set, a Parzen estimator is fitted to each, and of `nEiCandidates`
  * draws from the below-estimator l the one maximizing log l(x) − log g(x) is chosen. Beyond Optuna's
  * options it has the components studied in Watanabe 2023 (splitting rule and β, EI weighting, bandwidth
- * rule, magic clip exponent, minimum bandwidth) and a widened proposal (BOHB). Two multivariate
- * defaults differ from Optuna (bandwidthFactor, considerMagicClip); `OPTUNA_TPE_OPTIONS` give Optuna's
- * multivariate TPE, and `{ multivariate: false }` Optuna's univariate one.
+ * rule, magic clip exponent, minimum bandwidth) and a widened proposal (BOHB). Its multivariate defaults
+ * are that paper's recommended setting (see TPEOptions); `OPTUNA_TPE_OPTIONS` give Optuna's multivariate
+ * TPE, and `{ multivariate: false }` Optuna's univariate one.
  */
 export class TPESampler implements Sampler {
   private readonly rng: Rng;
@@ -171,26 +173,26 @@ export class TPESampler implements Sampler {
     this.group = opts.group ?? false;
     this.constantLiar = opts.constantLiar ?? false;
     const gammaStrategy = opts.gammaStrategy ?? 'linear';
-    const gammaBeta = opts.gammaBeta ?? 0.1;
+    const gammaBeta = opts.gammaBeta ?? (this.multivariate ? 0.15 : 0.1);
     if (gammaStrategy !== 'linear' && gammaStrategy !== 'sqrt') throw badInput(`TPE: gammaStrategy must be 'linear' or 'sqrt' (got ${JSON.stringify(gammaStrategy)})`);
     if (!(gammaBeta > 0 && Number.isFinite(gammaBeta))) throw badInput('TPE: gammaBeta must be a finite number > 0');
     this.gamma = opts.gamma ?? (gammaStrategy === 'linear' && gammaBeta === 0.1 ? defaultGamma : gammaFunction(gammaStrategy, gammaBeta));
-    this.weightStrategy = opts.weightStrategy ?? 'optuna';
+    this.weightStrategy = opts.weightStrategy ?? (this.multivariate ? 'ei' : 'optuna');
     if (!['optuna', 'uniform', 'ei'].includes(this.weightStrategy)) {
       throw badInput(`TPE: weightStrategy must be 'optuna', 'uniform' or 'ei' (got ${JSON.stringify(this.weightStrategy)})`);
     }
     this.candidateWidening = opts.candidateWidening ?? 1;
-    const considerMagicClip = opts.considerMagicClip ?? !this.multivariate;
+    const considerMagicClip = opts.considerMagicClip ?? true;
     this.parzen = {
       considerPrior: opts.considerPrior ?? true,
       priorWeight: opts.priorWeight ?? 1,
       considerMagicClip,
       considerEndpoints: opts.considerEndpoints ?? false,
       multivariate: this.multivariate,
-      bandwidthStrategy: opts.bandwidthStrategy ?? (this.multivariate ? 'optuna' : 'hyperopt'),
+      bandwidthStrategy: opts.bandwidthStrategy ?? 'hyperopt',
       bandwidthFactor: opts.bandwidthFactor ?? 0.065,
-      magicClipExponent: opts.magicClipExponent ?? 1,
-      minBandwidthFactor: opts.minBandwidthFactor ?? (considerMagicClip ? 0.01 : 0),
+      magicClipExponent: opts.magicClipExponent ?? (this.multivariate ? 2 : 1),
+      minBandwidthFactor: opts.minBandwidthFactor ?? (this.multivariate ? 0.03 : considerMagicClip ? 0.01 : 0),
       weights: opts.weights ?? (this.weightStrategy === 'optuna' ? defaultWeights : uniformWeights),
     };
     if (this.group && !this.multivariate) throw badInput('TPE: group=true needs multivariate=true');
