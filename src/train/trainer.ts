@@ -47,6 +47,13 @@ export interface TrainOptions {
   topK?: number;
   /** ORT intra-op threads (default 2). */
   threads?: number;
+  /**
+   * Samples per graph run: each step runs batchSize/microBatch runs and averages their gradients, the
+   * same update up to float rounding (losses are means over the batch). Must divide batchSize. Default:
+   * autoMicroBatch() — split only graphs without batch statistics, where a run of fewer samples keeps
+   * the activations small enough to be faster per sample (measured: docs/benchmarks.md).
+   */
+  microBatch?: number;
   /** Stop after this many steps per epoch (quick runs). */
   maxStepsPerEpoch?: number;
   onEpoch?: (record: EpochRecord) => void;
@@ -124,7 +131,13 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const classes = checkLabels(tg, loss, [trainSet, valSet, test]);
 
   const threads = opts.threads ?? 2;
-  const session = await trainingSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, batch), threads);
+  const micro = opts.microBatch ?? autoMicroBatch(tg, batch);
+  if (!Number.isInteger(micro) || micro < 1 || batch % micro !== 0) throw badInput(`micro-batch ${micro} must be a positive integer that divides the batch size ${batch}`);
+  if (micro < batch && tg.buffers.length > 0) {
+    throw badInput(`the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`);
+  }
+  const chunks = batch / micro;
+  const session = await trainingSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, micro), threads);
   const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads);
 
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
@@ -165,13 +178,13 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const feeds: Record<string, ort.Tensor> = {};
   const batchBufs = tg.dataInputs.map((name) => {
     const src = trainSet.features[name]!;
-    const buf = new Float32Array(batch * sampleSize(src));
-    feeds[name] = new ort.Tensor('float32', buf, [batch, ...src.dims.slice(1)]);
+    const buf = new Float32Array(micro * sampleSize(src));
+    feeds[name] = new ort.Tensor('float32', buf, [micro, ...src.dims.slice(1)]);
     return { src: src.data as Float32Array, per: sampleSize(src), buf };
   });
   const labelPer = sampleSize(trainSet.labels);
-  const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(batch * labelPer) : new Float32Array(batch * labelPer);
-  feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [batch, ...trainSet.labels.dims.slice(1)]);
+  const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(micro * labelPer) : new Float32Array(micro * labelPer);
+  feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [micro, ...trainSet.labels.dims.slice(1)]);
   tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
   const fetches: Record<string, ort.Tensor> = {};
   tg.params.forEach((p, i) => { fetches[p.grad] = new ort.Tensor('float32', grads[i]!, p.dims); });
@@ -184,9 +197,11 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const wantsAccuracy = classes !== undefined;
   let pred: Float32Array | undefined;
   if (wantsAccuracy) {
-    pred = new Float32Array(batch * classes);
-    fetches[predName] = new ort.Tensor('float32', pred, [batch, classes]);
+    pred = new Float32Array(micro * classes);
+    fetches[predName] = new ort.Tensor('float32', pred, [micro, classes]);
   }
+  // With micro-batches, the gradients of each run are summed here, then averaged into `grads`.
+  const gradSums = chunks > 1 ? grads.map((g) => new Float32Array(g.length)) : [];
 
   const timing: StepTiming = { steps: 0, graphMs: 0, optimizerMs: 0, dataMs: 0 };
   const stepsPerEpoch = Math.min(Math.floor(trainSet.size / batch), opts.maxStepsPerEpoch ?? Infinity);
@@ -203,26 +218,35 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     let lr = schedule.lr(step);
     let done = 0;
     for (let s = 0; s < stepsPerEpoch; s++) {
-      const ta = performance.now();
-      for (let i = 0; i < batch; i++) {
-        const idx = order[s * batch + i]!;
-        for (const b of batchBufs) b.buf.set(b.src.subarray(idx * b.per, (idx + 1) * b.per), i * b.per);
-        if (labelPer === 1) labelBuf[i] = labels[idx]!;
-        else (labelBuf as Float32Array).set((labels as Float32Array).subarray(idx * labelPer, (idx + 1) * labelPer), i * labelPer);
+      let l = 0;
+      let tData = 0;
+      let tGraph = 0;
+      for (let chunk = 0; chunk < chunks; chunk++) {
+        const ta = performance.now();
+        const first = s * batch + chunk * micro;
+        for (let i = 0; i < micro; i++) {
+          const idx = order[first + i]!;
+          for (const b of batchBufs) b.buf.set(b.src.subarray(idx * b.per, (idx + 1) * b.per), i * b.per);
+          if (labelPer === 1) labelBuf[i] = labels[idx]!;
+          else (labelBuf as Float32Array).set((labels as Float32Array).subarray(idx * labelPer, (idx + 1) * labelPer), i * labelPer);
+        }
+        const tb = performance.now();
+        await session.run(feeds, fetches);
+        tData += tb - ta;
+        tGraph += performance.now() - tb;
+        if (!Number.isFinite(lossOut[0]!)) {
+          throw new HoneError(`the loss became ${lossOut[0]} at epoch ${epoch + 1}, step ${step + 1}; lower the learning rate (--lr) or clip gradients (--clip-norm)${opts.checkpointDir ? `; the last good checkpoint in ${opts.checkpointDir} is kept` : ''}`, 2);
+        }
+        l += lossOut[0]! / chunks;
+        if (pred) {
+          const [c, ck] = countCorrect(pred, labelBuf as BigInt64Array, micro, classes!, topK);
+          correct += c;
+          correctK += ck;
+        }
+        if (chunks > 1) accumulate(gradSums, grads, chunk === 0, chunk === chunks - 1 ? 1 / chunks : 0);
       }
-      const tb = performance.now();
-      await session.run(feeds, fetches);
       const tc = performance.now();
-      const l = lossOut[0]!;
-      if (!Number.isFinite(l)) {
-        throw new HoneError(`the loss became ${l} at epoch ${epoch + 1}, step ${step + 1}; lower the learning rate (--lr) or clip gradients (--clip-norm)${opts.checkpointDir ? `; the last good checkpoint in ${opts.checkpointDir} is kept` : ''}`, 2);
-      }
       lossSum += l;
-      if (pred) {
-        const [c, ck] = countCorrect(pred, labelBuf as BigInt64Array, batch, classes!, topK);
-        correct += c;
-        correctK += ck;
-      }
       for (let i = 0; i < buffers.length; i++) buffers[i]!.set(updated[i]!);
       lr = schedule.lr(step);
       if (opts.clipNorm) clipGradNorm(grads, opts.clipNorm);
@@ -230,8 +254,8 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       step++;
       done++;
       const td = performance.now();
-      timing.dataMs += tb - ta;
-      timing.graphMs += tc - tb;
+      timing.dataMs += tData;
+      timing.graphMs += tGraph;
       timing.optimizerMs += td - tc;
       timing.steps++;
       if (opts.onStep && opts.onStep({ step, lr, loss: l }) === false) { stopped = 'callback'; break; }
@@ -304,6 +328,57 @@ async function trainingSession(model: ModelProto, threads: number): Promise<ort.
   } catch (e) {
     throw ortLoadError(e, 'cpu');
   }
+}
+
+/**
+ * Gradient accumulation over micro-batches: `sums` = `grads` (first run) or `sums` + `grads`; with a
+ * nonzero `average` (the last run) `grads` becomes `sums`·average, what the optimizer then reads.
+ */
+function accumulate(sums: Float32Array[], grads: Float32Array[], first: boolean, average: number): void {
+  for (let k = 0; k < grads.length; k++) {
+    const s = sums[k]!;
+    const g = grads[k]!;
+    if (first) s.set(g);
+    else for (let i = 0; i < g.length; i++) s[i] = s[i]! + g[i]!;
+    if (average) for (let i = 0; i < g.length; i++) g[i] = s[i]! * average;
+  }
+}
+
+/** Forward activations per graph run (bytes) up to which a run of fewer samples pays, see autoMicroBatch. */
+export const MICRO_BATCH_ACTIVATION_BUDGET = 4 << 20;
+/** Fewest samples per run autoMicroBatch chooses: smaller runs leave the GEMMs too thin. */
+export const MICRO_BATCH_MIN = 16;
+
+/**
+ * The samples per graph run the trainer uses by default: the whole batch, unless the graph has no batch
+ * statistics (BatchNorm) and its float activations for the batch exceed MICRO_BATCH_ACTIVATION_BUDGET;
+ * then the largest divisor of the batch, at least MICRO_BATCH_MIN, whose activations fit. The budget
+ * comes from LeNet-5 on ORT's CPU provider, fastest per sample at 64 samples (3.8 MB of activations):
+ * at 128 its convolution weight gradients leave the caches (docs/benchmarks.md). Deterministic, so runs
+ * with the same seed take the same path.
+ */
+export function autoMicroBatch(tg: TrainingGraph, batch: number): number {
+  if (tg.buffers.length > 0) return batch;
+  const perSample = activationBytesPerSample(tg);
+  if (perSample === undefined || perSample * batch <= MICRO_BATCH_ACTIVATION_BUDGET) return batch;
+  for (let m = Math.floor(MICRO_BATCH_ACTIVATION_BUDGET / perSample); m >= MICRO_BATCH_MIN; m--) if (batch % m === 0) return m;
+  return batch;
+}
+
+/** Bytes of the forward graph's float activations for one sample (static shapes at batch 1), when known. */
+function activationBytesPerSample(tg: TrainingGraph): number | undefined {
+  const one = fixBatch(tg.forward, tg.dataInputs, '', 1);
+  const { types } = staticTypes(one.graph!, defaultOpset(one));
+  let bytes = 0;
+  for (const node of one.graph!.node) {
+    for (const out of node.output) {
+      const t = out ? types.get(out) : undefined;
+      if (!t || (t.elemType !== DataType.FLOAT && t.elemType !== DataType.FLOAT16)) continue;
+      if (!t.shape || t.shape.some((d) => typeof d !== 'number')) return undefined;
+      bytes += (t.elemType === DataType.FLOAT ? 4 : 2) * (t.shape as number[]).reduce((a, b) => a * b, 1);
+    }
+  }
+  return bytes;
 }
 
 /** Top-1 and top-k correct counts for a batch of logits. */

@@ -10,7 +10,7 @@ import type { ModelProto } from '../../src/ir/proto.js';
 import { tensorArray } from '../../src/ir/tensor.js';
 import { createSession } from '../../src/runtime/index.js';
 import { firstSamples, mnist, type Dataset } from '../../src/data/index.js';
-import { buildTrainingGraph, train } from '../../src/train/index.js';
+import { autoMicroBatch, buildTrainingGraph, train } from '../../src/train/index.js';
 import { zooModel } from '../../src/zoo/index.js';
 import { rand } from './gradcheck-util.js';
 
@@ -70,6 +70,31 @@ describe('trainer', () => {
     assert.deepEqual(weights(resumed.model), weights(full.model));
     assert.equal(resumed.history.length, 3);
     assert.deepEqual(resumed.history.map((h) => h.trainLoss), full.history.map((h) => h.trainLoss));
+  });
+
+  it('micro-batches average their gradients into the same update as the whole batch', async () => {
+    const data = tinyData(128, 8);
+    const opts = { epochs: 2, batchSize: 16, lr: 0.02, seed: 4, test: tinyData(64, 9) };
+    const whole = await train(tinyMlp(), data, { ...opts, microBatch: 16 });
+    for (const microBatch of [8, 4]) {
+      const split = await train(tinyMlp(), data, { ...opts, microBatch });
+      const a = weights(whole.model);
+      for (const [name, w] of weights(split.model)) w.forEach((v, i) => assert.ok(Math.abs(v - a.get(name)![i]!) < 1e-4, `${name}[${i}] ${v} vs ${a.get(name)![i]}`));
+      assert.ok(Math.abs(split.trainLoss - whole.trainLoss) < 1e-4);
+      assert.equal(split.trainAccuracy, whole.trainAccuracy);
+    }
+    await assert.rejects(train(tinyMlp(), data, { ...opts, microBatch: 5 }), /micro-batch 5 must be a positive integer that divides the batch size 16/);
+    const bn = zooModel('resnet:blocks=1-1-1,widths=4-4-4,size=8');
+    await assert.rejects(train(bn, { features: { input: { data: rand(4 * 3 * 64, 1), dims: [4, 3, 8, 8] } }, labels: { data: new BigInt64Array(4), dims: [4] }, size: 4 }, { epochs: 1, batchSize: 4, microBatch: 2 }), /BatchNorm running statistics/);
+  });
+
+  it('splits LeNet-5 batches above 64 samples into micro-batches by default, never BatchNorm models', () => {
+    const lenet = buildTrainingGraph(zooModel('lenet5'), { loss: { kind: 'cross-entropy' } });
+    assert.deepEqual([32, 64, 128, 256].map((b) => autoMicroBatch(lenet, b)), [32, 64, 64, 64]);
+    const mlp = buildTrainingGraph(tinyMlp(), { loss: { kind: 'cross-entropy' } });
+    assert.equal(autoMicroBatch(mlp, 4096), 4096);
+    const resnet = buildTrainingGraph(zooModel('resnet'), { loss: { kind: 'cross-entropy' } });
+    assert.equal(autoMicroBatch(resnet, 256), 256);
   });
 
   it('the same seed gives the same weights; another seed does not', async () => {

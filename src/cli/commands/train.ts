@@ -34,6 +34,9 @@ Options:
   --log FILE               JSON-lines metrics, one line per epoch
   --limit N                use only the first N training samples
   --threads T              ONNX Runtime threads (default 2)
+  --micro-batch M          samples per graph run; each step averages the gradients of batch/M runs
+                           (default: split only models without BatchNorm whose activations are large,
+                           e.g. LeNet-5 above 64 samples; M = batch size turns it off)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
 
 Examples:
@@ -59,6 +62,7 @@ export const trainCommand: Command = {
       checkpoint: { type: 'string' },
       resume: { type: 'boolean' },
       log: { type: 'string' },
+      'micro-batch': { type: 'string' },
       output: { type: 'string', short: 'o' },
     }, false);
     if (!values.output) throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
@@ -88,6 +92,7 @@ export const trainCommand: Command = {
       frozen: parseList(values.freeze),
       seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
       threads: numberFlag(values.threads, '--threads', { int: true, min: 1 }),
+      microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
       checkpointDir: values.checkpoint,
       resume: values.resume,
       onProgress: tty ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`) : undefined,
