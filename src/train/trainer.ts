@@ -48,10 +48,10 @@ export interface TrainOptions {
   /** ORT intra-op threads (default 2). */
   threads?: number;
   /**
-   * Samples per graph run: each step runs batchSize/microBatch runs and averages their gradients, the
-   * same update up to float rounding (losses are means over the batch). Must divide batchSize. Default:
-   * autoMicroBatch() — split only graphs without batch statistics, where a run of fewer samples keeps
-   * the activations small enough to be faster per sample (measured: docs/benchmarks.md).
+   * Gradient accumulation: samples per graph run. Each step runs batchSize/microBatch runs and averages
+   * their gradients — the same update up to float rounding (losses are means over the batch), with the
+   * activations of microBatch samples in memory instead of batchSize. Must divide batchSize; not for
+   * models with BatchNorm (its batch statistics would cover fewer samples). Default: batchSize.
    */
   microBatch?: number;
   /** Stop after this many steps per epoch (quick runs). */
@@ -131,7 +131,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   const classes = checkLabels(tg, loss, [trainSet, valSet, test]);
 
   const threads = opts.threads ?? 2;
-  const micro = opts.microBatch ?? autoMicroBatch(tg, batch);
+  const micro = opts.microBatch ?? batch;
   if (!Number.isInteger(micro) || micro < 1 || batch % micro !== 0) throw badInput(`micro-batch ${micro} must be a positive integer that divides the batch size ${batch}`);
   if (micro < batch && tg.buffers.length > 0) {
     throw badInput(`the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`);
@@ -342,43 +342,6 @@ function accumulate(sums: Float32Array[], grads: Float32Array[], first: boolean,
     else for (let i = 0; i < g.length; i++) s[i] = s[i]! + g[i]!;
     if (average) for (let i = 0; i < g.length; i++) g[i] = s[i]! * average;
   }
-}
-
-/** Forward activations per graph run (bytes) up to which a run of fewer samples pays, see autoMicroBatch. */
-export const MICRO_BATCH_ACTIVATION_BUDGET = 4 << 20;
-/** Fewest samples per run autoMicroBatch chooses: smaller runs leave the GEMMs too thin. */
-export const MICRO_BATCH_MIN = 16;
-
-/**
- * The samples per graph run the trainer uses by default: the whole batch, unless the graph has no batch
- * statistics (BatchNorm) and its float activations for the batch exceed MICRO_BATCH_ACTIVATION_BUDGET;
- * then the largest divisor of the batch, at least MICRO_BATCH_MIN, whose activations fit. The budget
- * comes from LeNet-5 on ORT's CPU provider, fastest per sample at 64 samples (3.8 MB of activations):
- * at 128 its convolution weight gradients leave the caches (docs/benchmarks.md). Deterministic, so runs
- * with the same seed take the same path.
- */
-export function autoMicroBatch(tg: TrainingGraph, batch: number): number {
-  if (tg.buffers.length > 0) return batch;
-  const perSample = activationBytesPerSample(tg);
-  if (perSample === undefined || perSample * batch <= MICRO_BATCH_ACTIVATION_BUDGET) return batch;
-  for (let m = Math.floor(MICRO_BATCH_ACTIVATION_BUDGET / perSample); m >= MICRO_BATCH_MIN; m--) if (batch % m === 0) return m;
-  return batch;
-}
-
-/** Bytes of the forward graph's float activations for one sample (static shapes at batch 1), when known. */
-function activationBytesPerSample(tg: TrainingGraph): number | undefined {
-  const one = fixBatch(tg.forward, tg.dataInputs, '', 1);
-  const { types } = staticTypes(one.graph!, defaultOpset(one));
-  let bytes = 0;
-  for (const node of one.graph!.node) {
-    for (const out of node.output) {
-      const t = out ? types.get(out) : undefined;
-      if (!t || (t.elemType !== DataType.FLOAT && t.elemType !== DataType.FLOAT16)) continue;
-      if (!t.shape || t.shape.some((d) => typeof d !== 'number')) return undefined;
-      bytes += (t.elemType === DataType.FLOAT ? 4 : 2) * (t.shape as number[]).reduce((a, b) => a * b, 1);
-    }
-  }
-  return bytes;
 }
 
 /** Top-1 and top-k correct counts for a batch of logits. */

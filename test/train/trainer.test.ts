@@ -10,7 +10,7 @@ import type { ModelProto } from '../../src/ir/proto.js';
 import { tensorArray } from '../../src/ir/tensor.js';
 import { createSession } from '../../src/runtime/index.js';
 import { firstSamples, mnist, type Dataset } from '../../src/data/index.js';
-import { autoMicroBatch, buildTrainingGraph, train } from '../../src/train/index.js';
+import { buildTrainingGraph, train } from '../../src/train/index.js';
 import { zooModel } from '../../src/zoo/index.js';
 import { rand } from './gradcheck-util.js';
 
@@ -86,15 +86,6 @@ describe('trainer', () => {
     await assert.rejects(train(tinyMlp(), data, { ...opts, microBatch: 5 }), /micro-batch 5 must be a positive integer that divides the batch size 16/);
     const bn = zooModel('resnet:blocks=1-1-1,widths=4-4-4,size=8');
     await assert.rejects(train(bn, { features: { input: { data: rand(4 * 3 * 64, 1), dims: [4, 3, 8, 8] } }, labels: { data: new BigInt64Array(4), dims: [4] }, size: 4 }, { epochs: 1, batchSize: 4, microBatch: 2 }), /BatchNorm running statistics/);
-  });
-
-  it('splits LeNet-5 batches above 64 samples into micro-batches by default, never BatchNorm models', () => {
-    const lenet = buildTrainingGraph(zooModel('lenet5'), { loss: { kind: 'cross-entropy' } });
-    assert.deepEqual([32, 64, 128, 256].map((b) => autoMicroBatch(lenet, b)), [32, 64, 64, 64]);
-    const mlp = buildTrainingGraph(tinyMlp(), { loss: { kind: 'cross-entropy' } });
-    assert.equal(autoMicroBatch(mlp, 4096), 4096);
-    const resnet = buildTrainingGraph(zooModel('resnet'), { loss: { kind: 'cross-entropy' } });
-    assert.equal(autoMicroBatch(resnet, 256), 256);
   });
 
   it('the same seed gives the same weights; another seed does not', async () => {

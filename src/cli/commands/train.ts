@@ -34,9 +34,8 @@ Options:
   --log FILE               JSON-lines metrics, one line per epoch
   --limit N                use only the first N training samples
   --threads T              ONNX Runtime threads (default 2)
-  --micro-batch M          samples per graph run; each step averages the gradients of batch/M runs
-                           (default: split only models without BatchNorm whose activations are large,
-                           e.g. LeNet-5 above 64 samples; M = batch size turns it off)
+  --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
+                           runs of M samples (large batches in less memory; not with BatchNorm)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
 
 Examples:
