@@ -105,9 +105,9 @@ function weightGrad(ctx: GradContext, a: string, ca: number, b: string, cb: numb
  * pads and dilations), then per group dW[o, c·K + k] = Σₙ gy[n] [O/g, P] · patchesₙᵀ [P, C/g·K] — small
  * GEMMs per sample and group, summed over the batch (depthwise: a product and a sum). The direct form
  * (weightGrad) hands the BLAS a GEMM only K columns wide, which is slow for 3×3 and 1×1 kernels: with
- * this form a zoo ResNet training step (batch 16) took 0.73× the time and a zoo MobileNet step 0.80×,
- * measured interleaved in one process (docs/benchmarks.md); for LeNet-5's 5×5 kernels the direct form
- * was as fast or faster (it is 1.15× slower unfolded at batch 128), so larger kernels stay direct.
+ * this form a zoo ResNet training step (batch 16) took 0.59× the time and a zoo MobileNet step 0.87×,
+ * measured interleaved in one process (docs/benchmarks.md); LeNet-5's 5×5 kernels unfolded took 1.18×,
+ * so kernels above 16 taps stay direct.
  * Returns undefined where this form does not apply (see UNFOLD_*).
  */
 function weightGradUnfold(ctx: GradContext, x: string, gy: string, wd: number[], geo: ConvGeometry): string | undefined {
