@@ -73,10 +73,16 @@ describe('gradient rules agree with finite differences', () => {
     await gradcheck([x('x', [1, 2, 5, 5], 1), x('w', [2, 2, 3, 3], 2)], (b, [xx, w]) => [b.op('Conv', [xx!, w!], { auto_pad: 'SAME_UPPER', strides: [2, 2] })], { maxChecks: 20 });
   });
   it('ConvTranspose: stride, pads, output_padding, groups', async () => {
-    const cases: [number[], number[], Record<string, number[] | number>][] = [
+    const cases: [number[], number[], Record<string, number[] | number | string>][] = [
       [[2, 3, 4, 4], [3, 2, 3, 3], {}],
       [[1, 2, 3, 4], [2, 3, 3, 2], { strides: [2, 2], pads: [1, 0, 1, 0], output_padding: [1, 1] }],
       [[1, 4, 3, 3], [4, 1, 3, 3], { group: 2, strides: [2, 1], dilations: [1, 2] }],
+      // Output size from output_shape or auto_pad: the pads are derived (odd totals split both ways).
+      [[1, 2, 3, 4], [2, 2, 3, 3], { strides: [2, 2], output_shape: [6, 8] }],
+      [[1, 2, 3, 4], [2, 2, 3, 3], { strides: [2, 2], output_shape: [5, 7] }],
+      [[1, 2, 3, 4], [2, 2, 4, 3], { strides: [2, 2], auto_pad: 'SAME_UPPER' }],
+      [[1, 2, 3, 4], [2, 2, 4, 3], { strides: [2, 2], auto_pad: 'SAME_LOWER' }],
+      [[1, 2, 3, 3], [2, 2, 2, 2], { auto_pad: 'VALID' }],
     ];
     for (const [xs, ws, attrs] of cases) {
       await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[1]! * ((attrs.group as number | undefined) ?? 1)], 3)], (b, [xx, w, bb]) => [b.op('ConvTranspose', [xx!, w!, bb!], attrs)], { maxChecks: 25 });

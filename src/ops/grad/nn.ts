@@ -22,14 +22,14 @@ function nodeLabel(ctx: GradContext): string {
   return `${ctx.node.opType} node '${ctx.node.name ?? ctx.node.output[0]}'`;
 }
 
-/** Kernel, strides, dilations and explicit pads of a Conv/Pool node (auto_pad resolved from static shapes). */
-function geometry(ctx: GradContext, kernel: number[], spatialIn: Dim[] | undefined): ConvGeometry {
+/** Kernel, strides, dilations and explicit pads of a Conv/Pool node (auto_pad resolved from static shapes unless told not to: ConvTranspose has its own rule). */
+function geometry(ctx: GradContext, kernel: number[], spatialIn: Dim[] | undefined, resolveAutoPad = true): ConvGeometry {
   const { attr } = ctx;
   const n = kernel.length;
   const strides = attr.ints('strides', Array(n).fill(1));
   const dilations = attr.ints('dilations', Array(n).fill(1));
   let pads = attr.ints('pads', Array(2 * n).fill(0));
-  const autoPad = attr.string('auto_pad', 'NOTSET');
+  const autoPad = resolveAutoPad ? attr.string('auto_pad', 'NOTSET') : 'NOTSET';
   if (autoPad === 'VALID') pads = Array(2 * n).fill(0);
   else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
     if (!spatialIn || spatialIn.some((d) => typeof d !== 'number')) {
@@ -187,11 +187,10 @@ export const convTransposeGrad: GradRule = {
     const { emit, node, attr } = ctx;
     const [x, w, bias] = node.input as [string, string, string | undefined];
     const gy = ctx.gy[0]!;
-    if (attr.has('output_shape') || attr.string('auto_pad', 'NOTSET') !== 'NOTSET') {
-      throw badInput(`${nodeLabel(ctx)}: gradients of ConvTranspose with output_shape or auto_pad are not supported; export it with explicit pads and output_padding`);
-    }
     const wd = staticDims(ctx, w, 'weight');
-    const geo = geometry(ctx, attr.ints('kernel_shape', wd.slice(2)), undefined);
+    const autoPad = attr.string('auto_pad', 'NOTSET');
+    const geo = geometry(ctx, attr.ints('kernel_shape', wd.slice(2)), undefined, false);
+    if (attr.has('output_shape') || autoPad !== 'NOTSET') geo.pads = transposePads(ctx, geo, autoPad, ctx.shape(x)?.slice(2));
     const n = geo.k.length;
     const out: (string | undefined)[] = [];
     // The adjoint of a transposed convolution is the convolution itself.
@@ -201,6 +200,33 @@ export const convTransposeGrad: GradRule = {
     return out;
   },
 };
+
+/**
+ * The explicit pads of a ConvTranspose whose output size comes from output_shape or auto_pad (the ONNX
+ * spec's rule): total = stride·(in − 1) + output_padding + (k − 1)·dilation + 1 − out, with out from
+ * output_shape or in·stride (SAME_*); SAME_UPPER puts ⌊total/2⌋ at the start, otherwise the end gets it.
+ * Needs static input spatial dims.
+ */
+function transposePads(ctx: GradContext, geo: ConvGeometry, autoPad: string, spatialIn: Dim[] | undefined): number[] {
+  const n = geo.k.length;
+  if (autoPad === 'VALID' && !ctx.attr.has('output_shape')) return Array(2 * n).fill(0);
+  if (!spatialIn || spatialIn.length !== n || spatialIn.some((d) => typeof d !== 'number')) {
+    throw badInput(`${nodeLabel(ctx)}: the gradient of a ConvTranspose with output_shape or auto_pad needs static spatial input dims; give the model input a fixed size`);
+  }
+  const outShape = ctx.attr.ints('output_shape', []).slice(-n);
+  const outPad = ctx.attr.ints('output_padding', Array(n).fill(0));
+  const pads = Array(2 * n).fill(0);
+  for (let i = 0; i < n; i++) {
+    const size = spatialIn[i] as number;
+    const target = outShape.length === n ? outShape[i]! : size * geo.strides[i]!;
+    const total = geo.strides[i]! * (size - 1) + (outPad[i] ?? 0) + (geo.k[i]! - 1) * geo.dilations[i]! + 1 - target;
+    if (total < 0) throw badInput(`${nodeLabel(ctx)}: output_shape ${target} on axis ${i + 2} is larger than the transposed convolution produces; the gradient needs total padding ≥ 0`);
+    const half = Math.floor(total / 2);
+    pads[i] = autoPad === 'SAME_UPPER' ? half : total - half;
+    pads[i + n] = total - pads[i]!;
+  }
+  return pads;
+}
 
 /** Zeros shaped like `x`, flattened to 1-D. */
 function flatZeros(ctx: GradContext, x: string): string {
