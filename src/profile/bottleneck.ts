@@ -39,6 +39,10 @@ export interface BottleneckFacts {
   model?: string;
   /** The execution provider measured ('cpu' when absent): some advice only pays off on some providers. */
   provider?: string;
+  /** The model already holds quantized ops (Q/DQ, QLinear*, integer MatMul/Conv): no quantization advice. */
+  quantized?: boolean;
+  /** Output channels of the widest convolution, when the model has convolutions. */
+  convMaxOutChannels?: number;
 }
 
 export interface Advice {
@@ -118,6 +122,10 @@ interface AdviceRule {
   kinds?: readonly BottleneckKind[];
   /** The rule applies only on these execution providers (any when absent). */
   providers?: readonly string[];
+  /** A quantization: not for a model that is already quantized. */
+  quantizes?: boolean;
+  /** The rule applies only when the widest convolution has at least this many output channels. */
+  minConvChannels?: number;
   /** The op types it speeds up; it applies when they take at least `minShare` of kernel time. */
   opTypes?: readonly string[];
   minShare?: number;
@@ -143,29 +151,32 @@ const weightBytesSpeedup = (bits: number) => (f: BottleneckFacts) =>
 
 export const ADVICE: readonly AdviceRule[] = [
   {
-    id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
+    quantizes: true, id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
   },
   {
     id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static',
+    // ORT's int8 convolutions pay off on wide layers (ResNet-18 widths 0.29x, the zoo's 16-32-64 ResNet
+    // 0.76x) and lose on narrow ones (LeNet-5's 6 and 16 channels ran 2.6-3.1x slower): docs/benchmarks.md.
+    quantizes: true, minConvChannels: 32,
     opTypes: CONV_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
   },
   {
-    id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
+    quantizes: true, id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(8),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and int8 weights cut the bytes',
   },
   {
-    id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
+    quantizes: true, id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
     // ORT's CPU provider has no fp16 kernels for most ops: it casts back to fp32 (measured 1.34x slower
     // on the zoo transformer here), so fp16 is advice for GPU providers only.
     kinds: ['memory'], providers: ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'], part: 'kernels', partSpeedup: weightBytesSpeedup(16),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and fp16 weights halve the weight bytes',
   },
   {
-    id: 'int4-weights', action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)', command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
+    quantizes: true, id: 'int4-weights', action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)', command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
     kinds: ['memory'], opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: weightBytesSpeedup(4),
     why: 'memory-bound and {ops} {take} {share} of kernel time: 4-bit weights stream an eighth of the bytes, at some accuracy cost',
   },
@@ -198,6 +209,8 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
   for (const rule of ADVICE) {
     if (rule.kinds && !rule.kinds.includes(kind)) continue;
     if (rule.providers && !rule.providers.includes(f.provider ?? 'cpu')) continue;
+    if (rule.quantizes && f.quantized) continue;
+    if (rule.minConvChannels !== undefined && (f.convMaxOutChannels ?? 0) < rule.minConvChannels) continue;
     if (rule.part === 'batching') {
       const first = f.throughputs[0];
       const best = [...f.throughputs].sort((a, b) => b.throughput - a.throughput)[0];

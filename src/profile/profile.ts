@@ -108,6 +108,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     throughputs: batches.map((b) => ({ batchSize: b.batchSize, throughput: b.throughput })),
     model: typeof modelOrPath === 'string' ? modelOrPath : undefined,
     provider,
+    ...modelTraits(model),
   }) : undefined;
 
   return {
@@ -213,9 +214,15 @@ function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: 
  * their own op type.
  */
 const FUSED_FORMS: Record<string, readonly string[]> = {
-  MatMul: ['Gemm', 'FusedGemm', 'FusedMatMul', 'MatMulNBits', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat'],
-  Gemm: ['FusedGemm'],
-  Conv: ['FusedConv', 'NhwcFusedConv', 'NhwcConv'],
+  MatMul: ['Gemm', 'FusedGemm', 'FusedMatMul', 'MatMulNBits', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'QLinearMatMul'],
+  Gemm: ['FusedGemm', 'QGemm'],
+  // A QDQ model's Conv (with its DequantizeLinear inputs and QuantizeLinear output) runs as one QLinearConv.
+  Conv: ['FusedConv', 'NhwcFusedConv', 'NhwcConv', 'QLinearConv', 'NhwcQLinearConv'],
+  MaxPool: ['NhwcMaxPool'],
+  AveragePool: ['QLinearAveragePool', 'NhwcQLinearAveragePool'],
+  GlobalAveragePool: ['QLinearGlobalAveragePool'],
+  Add: ['QLinearAdd'],
+  Mul: ['QLinearMul'],
   LayerNormalization: ['SkipLayerNormalization', 'SimplifiedLayerNormalization', 'SkipSimplifiedLayerNormalization'],
 };
 
@@ -225,7 +232,8 @@ function traceMatcher(cost: StaticCost): (name: string, opType: string) => Stati
   const byName = new Map(cost.nodes.map((n) => [n.name, n]));
   const byOutput = new Map(cost.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   return (name, opType) => {
-    const base = name.replace(/^fused /, '').replace(/_nchwc$/, '').replace(/\/[^/]*Fusion.*$/, '');
+    // ORT's names for the kernels it made from a node: 'fused X', 'X_nchwc', 'X/…Fusion…', 'X_token_N' (QDQ).
+    const base = name.replace(/^fused /, '').replace(/_nchwc$/, '').replace(/\/[^/]*Fusion.*$/, '').replace(/_token_\d+$/, '');
     const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
     return s && (s.opType === opType || (FUSED_FORMS[s.opType] ?? []).includes(opType)) ? s : undefined;
   };
@@ -242,6 +250,31 @@ function kernelShare(trace: TraceSummary, latencyMs: number): number {
   if (trace.runUs <= 0) return Math.min(1, trace.kernelUs / trace.runs / 1000 / latencyMs);
   const inOrt = Math.min(1, trace.runUs / trace.runs / 1000 / latencyMs);
   return Math.min(1, trace.kernelUs / trace.runUs) * inOrt;
+}
+
+/** Ops that mean a model is already quantized (ONNX and com.microsoft forms). */
+const QUANTIZED_OPS = new Set([
+  'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'MatMulInteger', 'ConvInteger',
+  'QGemm', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'MatMulNBits', 'QLinearAdd', 'QLinearMul',
+]);
+
+/** What the advice needs to know about the model itself: already quantized, and its widest convolution. */
+function modelTraits(model: ModelProto): { quantized: boolean; convMaxOutChannels?: number } {
+  const g = model.graph!;
+  const dims = new Map(g.initializer.map((t) => [t.name!, t.dims.map(Number)]));
+  let widest: number | undefined;
+  for (const n of g.node) {
+    if (n.opType !== 'Conv' && n.opType !== 'QLinearConv' && n.opType !== 'ConvInteger') continue;
+    const w = dims.get(n.input[n.opType === 'QLinearConv' ? 3 : 1] ?? '') ?? dims.get(producerInput(g, n.input[1] ?? '') ?? '');
+    if (w?.[0] !== undefined) widest = Math.max(widest ?? 0, w[0]);
+  }
+  return { quantized: g.node.some((n) => QUANTIZED_OPS.has(n.opType!)), convMaxOutChannels: widest };
+}
+
+/** The initializer behind a DequantizeLinear (QDQ weights), to read a quantized Conv's weight shape. */
+function producerInput(g: NonNullable<ModelProto['graph']>, value: string): string | undefined {
+  const p = g.node.find((n) => n.output.includes(value));
+  return p?.opType === 'DequantizeLinear' ? p.input[0] : undefined;
 }
 
 function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {

@@ -40,7 +40,7 @@ export function profileHtml(r: ProfileReport): string {
         bytes(b.peakMemoryBytes), (b.achievedFlops / 1e9).toFixed(2), pct(b.kernelFraction), b.kind])));
   }
   sections.push('<h2>Op types</h2>' + htmlTable(['op type', 'count', 'MACs', 'FLOPs', 'time share', 'ms/run'],
-    r.opTypes.map((o) => [o.opType, String(o.count), si(o.macs), si(o.flops), o.timeShare ? pct(o.timeShare) : '', o.timeMs ? ms(o.timeMs) : ''])));
+    r.opTypes.map((o) => [o.opType, o.count ? String(o.count) : 'ORT', si(o.macs), si(o.flops), o.timeShare ? pct(o.timeShare) : '', o.timeMs ? ms(o.timeMs) : ''])));
   if (r.topNodes.length) {
     sections.push('<h2>Top nodes</h2>' + htmlTable(['node', 'op type', 'MACs', 'time share'],
       r.topNodes.map((n) => [n.name, n.opType, n.macs === undefined ? '' : si(n.macs), n.timeShare ? pct(n.timeShare) : ''])));

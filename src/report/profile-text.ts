@@ -28,7 +28,7 @@ export function profileText(r: ProfileReport): string {
   const timed = r.opTypes.some((o) => o.timeShare > 0);
   out.push(table(
     ['op type', 'count', 'MACs', ...(timed ? ['time', 'ms/run'] : [])],
-    r.opTypes.map((o) => [o.opType, String(o.count), si(o.macs), ...(timed ? [pct(o.timeShare), ms(o.timeMs)] : [])]),
+    r.opTypes.map((o) => [o.opType, o.count ? String(o.count) : 'ORT', si(o.macs), ...(timed ? [pct(o.timeShare), ms(o.timeMs)] : [])]),
     [false, true, true, true, true],
   ));
   if (r.topNodes.length) {

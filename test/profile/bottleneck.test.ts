@@ -55,9 +55,22 @@ test('overhead-bound: far above the roofline, or mostly outside kernels; batchin
 });
 
 test('without a static cost the verdict is unknown but trace advice still applies', () => {
-  const b = diagnose({ ...base, flops: 0, bytesMoved: 0, opShares: [{ opType: 'Conv', share: 0.9 }] });
+  const b = diagnose({ ...base, flops: 0, bytesMoved: 0, opShares: [{ opType: 'Conv', share: 0.9 }], convMaxOutChannels: 64 });
   assert.equal(b.kind, 'unknown');
   assert.equal(b.advice[0]!.id, 'int8-static');
+});
+
+test('static int8 is not advised for narrow convolutions (measured slower), nothing quantizing for a quantized model', () => {
+  const convs: BottleneckFacts = { ...base, opShares: [{ opType: 'Conv', share: 0.6 }, { opType: 'Gemm', share: 0.4 }] };
+  assert.ok(diagnose({ ...convs, convMaxOutChannels: 64 }).advice.some((a) => a.id === 'int8-static'));
+  assert.ok(!diagnose({ ...convs, convMaxOutChannels: 16 }).advice.some((a) => a.id === 'int8-static'));
+  assert.ok(diagnose({ ...convs, convMaxOutChannels: 16 }).advice.some((a) => a.id === 'int8-dynamic'));
+  const quantizing = new Set(ADVICE.filter((r) => r.quantizes).map((r) => r.id));
+  assert.deepEqual([...quantizing].sort(), ['fp16-weights', 'int4-weights', 'int8-dynamic', 'int8-static', 'int8-weights']);
+  for (const facts of [{ ...convs, convMaxOutChannels: 64 }, { ...base, flops: 1e7, latencyMs: 2, provider: 'cuda' }]) {
+    assert.ok(diagnose(facts).advice.some((a) => quantizing.has(a.id)));
+    assert.ok(!diagnose({ ...facts, quantized: true }).advice.some((a) => quantizing.has(a.id)));
+  }
 });
 
 test('the advice table is data: every rule has a command and a reason', () => {

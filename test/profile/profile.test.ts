@@ -89,3 +89,21 @@ test('a model over the protobuf limit runs from a temporary file with external d
   const inline = await withRunnable(m, async (src) => src instanceof Uint8Array);
   assert.equal(inline, true);
 });
+
+test('a static-int8 model: ORT QDQ kernels count as the model ops they replace, and no quantization is advised', async () => {
+  const { quantizeStatic } = await import('../../src/quantize/index.js');
+  const { syntheticData } = await import('../../src/quantize/pipeline.js');
+  const { zooModel } = await import('../../src/zoo/index.js');
+  const lenet = zooModel('lenet5');
+  const { model: q } = await quantizeStatic(lenet, syntheticData(lenet, 16, {}, 1, 'test'));
+  const r = await profileModel(q, { ...quick, batchSizes: [1] });
+  const conv = r.opTypes.find((o) => o.opType === 'Conv')!;
+  assert.equal(conv.count, 2);
+  assert.ok(conv.timeShare > 0, 'QLinearConv time is the Conv row\'s');
+  assert.ok(!r.opTypes.some((o) => o.opType === 'QLinearConv' || o.opType === 'QGemm'), r.opTypes.map((o) => o.opType).join(','));
+  assert.ok(r.bottleneck);
+  assert.ok(!r.bottleneck.advice.some((a) => a.command.includes('hone quantize')), r.bottleneck.advice.map((a) => a.id).join(','));
+  // The float model is not told to use static int8 either: its widest Conv has 16 channels.
+  const f = await profileModel(lenet, { ...quick, batchSizes: [1] });
+  assert.ok(!f.bottleneck!.advice.some((a) => a.id === 'int8-static'));
+});
