@@ -11,6 +11,7 @@ import { DataType } from '../ir/dtype.js';
 import type { GraphProto, NodeProto } from '../ir/proto.js';
 import { GradEmitter } from '../ops/grad/emit.js';
 import { attrReader } from '../ops/grad/attrs.js';
+import { batchStatisticsNodes } from '../ops/grad/nn.js';
 import { staticTypes } from './shapes.js';
 
 /** A non-trained state tensor (an initializer) that each training step replaces with a new value. */
@@ -40,6 +41,31 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
       node.input[2] = on;
       if (!node.output[1]) node.output[1] = emit.fresh('dropout_mask');
       nodes.push(node);
+      continue;
+    }
+    if (node.opType === 'BatchNormalization' && rankOf(node.input[0]!) >= 2 && opset >= 9) {
+      // Mean and (biased) variance of the batch per channel feed a standard BatchNormalization — one
+      // fast pass — whose gradient rule differentiates through the statistics analytically.
+      const a = attrReader(node);
+      const [x, , , mean, variance] = node.input as [string, string, string, string, string];
+      const rank = rankOf(x);
+      const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+      emit.nodes.length = 0;
+      const mu = emit.reduceMean(x, axes, false);
+      const d = emit.sub(x, rank > 2 ? emit.unsqueeze(mu, Array.from({ length: rank - 2 }, (_, i) => i + 1)) : mu);
+      const v = emit.reduceMean(emit.mul(d, d), axes, false);
+      const bnNode: NodeProto = {
+        ...node, input: [node.input[0]!, node.input[1]!, node.input[2]!, mu, v], output: [node.output[0]!],
+        attribute: node.attribute.filter((at) => at.name === 'epsilon'),
+      };
+      batchStatisticsNodes.set(bnNode, { centered: d });
+      const momentum = emit.scalar(a.float('momentum', 0.9));
+      const keep = emit.scalar(1 - a.float('momentum', 0.9));
+      for (const [state, batch] of [[mean, mu], [variance, v]] as const) {
+        updates.push({ name: state, update: emit.add(emit.mul(state, momentum), emit.mul(batch, keep)) });
+      }
+      nodes.push(...emit.nodes, bnNode);
+      emit.nodes.length = 0;
       continue;
     }
     if (node.opType === 'BatchNormalization' || node.opType === 'LayerNormalization') {

@@ -110,6 +110,11 @@ describe('gradient rules agree with finite differences', () => {
       return [b.op('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }), b.op('Mul', [r, xx!])];
     }, { eps: 1e-3, maxChecks: 64 });
   });
+  it('BatchNormalization with fixed statistics (inference form): x, scale and bias', async () => {
+    const stats = [{ name: 'm', shape: [3], data: Float32Array.of(0.1, -0.2, 0.3), wrt: false }, { name: 'v', shape: [3], data: Float32Array.of(0.5, 1, 2), wrt: false }];
+    await gradcheck([x('x', [2, 3, 2, 2], 1), x('g', [3], 2), x('b', [3], 3), ...stats], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!], { epsilon: 1e-3 })]);
+    await gradcheck([x('x', [4, 3], 1), x('g', [3], 2), x('b', [3], 3), ...stats], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!])]);
+  });
   it('AveragePool (with and without counting pads) and GlobalAveragePool', async () => {
     await gradcheck([x('x', [2, 2, 4, 4], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })]);
     await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })]);

@@ -5,6 +5,7 @@
  */
 import { badInput } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
+import type { NodeProto } from '../../ir/proto.js';
 import { makeTensor } from '../../ir/tensor.js';
 import type { Dim } from '../types.js';
 import type { GradContext, GradRule } from './types.js';
@@ -345,4 +346,60 @@ export const globalAveragePoolGrad: GradRule = {
   },
 };
 
-export const nnGradRules: GradRule[] = [convGrad, convTransposeGrad, maxPoolGrad, averagePoolGrad, globalAveragePoolGrad];
+/**
+ * BatchNormalization nodes that normalize with their batch's statistics: the training-mode rewrite
+ * (train/training-mode.ts) computes the mean μ and variance of x in the graph, feeds them to a standard
+ * BatchNormalization and records the node here with the name of its centred input x − μ, so the
+ * gradient rule differentiates through the statistics analytically instead of through the ops that
+ * computed them.
+ */
+export const batchStatisticsNodes = new WeakMap<NodeProto, { centered: string }>();
+
+/**
+ * BatchNormalization. With the batch's own statistics (batchStatisticsNodes; M elements per channel,
+ * d = x − μ, s = 1/√(σ² + ε), x̂ = d·s):
+ *   dβ = Σ gy,  dγ = s·Σ gy·d,
+ *   dx = γs·(gy − Σgy/M − x̂·Σ gy·x̂/M) = A·gy + B·d + C, per channel A = γs, B = −A·s²·Σ gy·d/M,
+ *   C = −A·Σgy/M
+ * — two reductions and three full passes (B·d + C runs as a BatchNormalization with mean 0, variance 1
+ * and ε 0). Working from d rather than x keeps Σ gy·d free of the cancellation of Σ gy·x − μ·Σ gy.
+ * With fixed statistics (inference mode): dx = gy·γs, dγ = s·Σ gy·(x − μ), dβ = Σ gy; none for the stats.
+ */
+export const batchNormGrad: GradRule = {
+  opTypes: ['BatchNormalization'],
+  grad(ctx) {
+    const { emit, node, attr } = ctx;
+    const [x, scale, bias, mean, variance] = node.input as [string, string, string, string, string];
+    if (attr.int('training_mode', 0) !== 0) throw badInput(`${nodeLabel(ctx)}: gradients of BatchNormalization with training_mode=1 are not supported; Hone's trainer rewrites training-mode BatchNorm itself`);
+    const rank = ctx.shape(x)?.length;
+    if (rank === undefined || rank < 2) throw badInput(`${nodeLabel(ctx)}: the gradient needs the rank of its input '${x}'`);
+    const gy = ctx.gy[0]!;
+    const axes = [0, ...iota(rank - 2, 2)];
+    const perChannel = (v: string) => (rank > 2 ? emit.unsqueeze(v, iota(rank - 2, 1)) : v);
+    const invStd = emit.op('Reciprocal', [emit.op('Sqrt', [emit.add(variance, emit.scalar(attr.float('epsilon', 1e-5), ctx.elemType))])]);
+    const batch = batchStatisticsNodes.get(node);
+    const centered = batch?.centered ?? emit.sub(x, perChannel(mean));
+    const sumGy = emit.reduceSum(gy, axes, false);
+    const sumGyD = ctx.needs(1) || (batch && ctx.needs(0)) ? emit.reduceSum(emit.mul(gy, centered), axes, false) : undefined;
+    const a = emit.mul(scale, invStd);
+    const out: (string | undefined)[] = [];
+    if (ctx.needs(0)) {
+      if (!batch) out[0] = emit.mul(gy, perChannel(a));
+      else {
+        const count = emit.div(emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }), emit.op('Cast', [emit.op('Size', [scale])], { to: ctx.elemType }));
+        const b = emit.op('Neg', [emit.div(emit.mul(emit.mul(a, emit.mul(invStd, invStd)), sumGyD!), count)]);
+        const c = emit.op('Neg', [emit.div(emit.mul(a, sumGy), count)]);
+        const zeros = emit.sub(mean, mean);
+        const ones = emit.add(zeros, emit.scalar(1, ctx.elemType));
+        const affine = emit.op('BatchNormalization', [centered, b, c, zeros, ones], { epsilon: { float: 0 } });
+        out[0] = emit.add(emit.mul(gy, perChannel(a)), affine);
+      }
+    }
+    if (ctx.needs(1)) out[1] = emit.mul(sumGyD!, invStd);
+    if (bias && ctx.needs(2)) out[2] = sumGy;
+    // The statistics get no gradient: with batch statistics dx above already carries their effect.
+    return out;
+  },
+};
+
+export const nnGradRules: GradRule[] = [convGrad, convTransposeGrad, maxPoolGrad, averagePoolGrad, globalAveragePoolGrad, batchNormGrad];
