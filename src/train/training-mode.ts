@@ -1,10 +1,12 @@
 /**
  * Ops that compute differently while training, rewritten for the training graph:
  * - Dropout gets training_mode=true and a mask output (its gradient rule reads the mask);
- * - BatchNormalization normalizes with the batch's statistics and outputs updated running statistics
- *   (ONNX's rule: running = running·momentum + batch·(1 − momentum)), as plain ReduceMean/Sub/Mul/Sqrt
- *   nodes whose gradients are the already-checked elementwise rules;
- * - LayerNormalization is decomposed the same way (its gradient then needs no rule of its own).
+ * - BatchNormalization normalizes with the batch's statistics — their mean and variance computed in the
+ *   graph and fed to a standard BatchNormalization, whose gradient rule (ops/grad/nn.ts) then accounts
+ *   for the statistics analytically — and outputs updated running statistics (ONNX's rule:
+ *   running = running·momentum + batch·(1 − momentum));
+ * - LayerNormalization is decomposed into ReduceMean/Sub/Mul/Sqrt/Div nodes whose gradients are the
+ *   already-checked elementwise rules.
  */
 import { badInput } from '../errors.js';
 import { DataType } from '../ir/dtype.js';
@@ -43,7 +45,7 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
       nodes.push(node);
       continue;
     }
-    if (node.opType === 'BatchNormalization' && rankOf(node.input[0]!) >= 2 && opset >= 9) {
+    if (node.opType === 'BatchNormalization') {
       // Mean and (biased) variance of the batch per channel feed a standard BatchNormalization — one
       // fast pass — whose gradient rule differentiates through the statistics analytically.
       const a = attrReader(node);
@@ -68,39 +70,25 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
       emit.nodes.length = 0;
       continue;
     }
-    if (node.opType === 'BatchNormalization' || node.opType === 'LayerNormalization') {
+    if (node.opType === 'LayerNormalization') {
       const a = attrReader(node);
-      const [x, scale, bias, mean, variance] = node.input as [string, string, string | undefined, string, string];
+      const [x, scale, bias] = node.input as [string, string, string | undefined];
       const rank = rankOf(x);
       const eps = emit.scalar(a.float('epsilon', 1e-5));
-      const bn = node.opType === 'BatchNormalization';
       let axis = a.int('axis', -1);
       if (axis < 0) axis += rank;
-      const axes = bn ? [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)] : Array.from({ length: rank - axis }, (_, i) => axis + i);
+      const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
       emit.nodes.length = 0;
       const mu = emit.reduceMean(x, axes, true);
       const d = emit.sub(x, mu);
       const v = emit.reduceMean(emit.mul(d, d), axes, true);
       const std = emit.op('Sqrt', [emit.add(v, eps)]);
-      const xhat = emit.div(d, std);
-      // BatchNorm's per-channel params broadcast as [C, 1, …]; LayerNorm's already align with the trailing axes.
-      const perChannel = (p: string) => (bn && rank > 2 ? emit.unsqueeze(p, Array.from({ length: rank - 2 }, (_, i) => i + 1)) : p);
-      let y = emit.mul(xhat, perChannel(scale));
-      if (bias) y = emit.add(y, perChannel(bias));
+      let y = emit.mul(emit.div(d, std), scale);
+      if (bias) y = emit.add(y, bias);
       const last = emit.nodes[emit.nodes.length - 1]!;
       last.output[0] = node.output[0]!;
-      if (bn) {
-        const momentum = emit.scalar(a.float('momentum', 0.9));
-        const keep = emit.scalar(1 - a.float('momentum', 0.9));
-        const flat = emit.ints([-1]);
-        for (const [state, batch] of [[mean, mu], [variance, v]] as const) {
-          const upd = emit.add(emit.mul(state, momentum), emit.mul(emit.reshape(batch, flat), keep));
-          updates.push({ name: state, update: upd });
-        }
-      } else {
-        if (node.output[1]) emit.nodes.push({ input: [mu], output: [node.output[1]], opType: 'Identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
-        if (node.output[2]) emit.nodes.push({ input: [std], output: [node.output[2]], opType: 'Reciprocal', attribute: [], metadataProps: [], deviceConfigurations: [] });
-      }
+      if (node.output[1]) emit.nodes.push({ input: [mu], output: [node.output[1]], opType: 'Identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
+      if (node.output[2]) emit.nodes.push({ input: [std], output: [node.output[2]], opType: 'Reciprocal', attribute: [], metadataProps: [], deviceConfigurations: [] });
       nodes.push(...emit.nodes);
       emit.nodes.length = 0;
       continue;
