@@ -14,7 +14,7 @@ import { nonDifferentiableOps } from '../ops/grad/types.js';
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
 import { upgradeForTraining } from './upgrade.js';
-import { setTrainingMode } from './training-mode.js';
+import { setTrainingMode, type DropoutMask } from './training-mode.js';
 
 export interface TrainingGraphOptions {
   loss: LossSpec;
@@ -58,6 +58,8 @@ export interface TrainingGraph {
   outputs: string[];
   /** The forward model the training graph was built from (upgraded to the training opset if it was older). */
   forward: ModelProto;
+  /** Dropout masks the caller feeds every step (inputs of the training graph); see fillDropoutMasks. */
+  dropoutMasks: DropoutMask[];
 }
 
 export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOptions): TrainingGraph {
@@ -84,7 +86,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const taken = allNames(graph);
   if (taken.has(labelsName)) throw badInput(`the model already has a value named '${labelsName}'; choose another labels name`);
   taken.add(labelsName);
-  const stateUpdates = setTrainingMode(graph, opset, taken);
+  const { updates: stateUpdates, masks: dropoutMasks } = setTrainingMode(graph, opset, taken);
 
   const types = staticTypes(graph, opset, paramNames);
   const predShape = types.types.get(output)?.shape;
@@ -142,7 +144,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const dataInputs = src.input.map((i) => i.name!).filter((n) => !initNames.has(n));
   return {
     model: { ...model, graph, opsetImport: [...model.opsetImport], metadataProps: [], trainingInfo: [] },
-    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model,
+    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model, dropoutMasks,
   };
 }
 

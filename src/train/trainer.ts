@@ -20,6 +20,7 @@ import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { clipGradNorm, createOptimizer, type OptimizerSpec } from './optimizers.js';
 import { createSchedule, type ScheduleSpec } from './schedules.js';
 import { staticTypes, valueInfoType } from './shapes.js';
+import { fillDropoutMasks } from './training-mode.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -191,6 +192,11 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   tg.buffers.forEach((b, i) => { feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims); });
   const updated = tg.buffers.map((b) => new Float32Array(b.init.length));
   tg.buffers.forEach((b, i) => { fetches[b.update] = new ort.Tensor('float32', updated[i]!, b.dims); });
+  const maskBufs = tg.dropoutMasks.map((m) => {
+    const buf = new Float32Array(micro * m.sampleDims.reduce((a, b) => a * b, 1));
+    feeds[m.name] = new ort.Tensor('float32', buf, [micro, ...m.sampleDims]);
+    return buf;
+  });
   const lossOut = new Float32Array(1);
   fetches[tg.lossName] = new ort.Tensor('float32', lossOut, []);
   const predName = tg.outputs[0]!;
@@ -230,6 +236,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
           if (labelPer === 1) labelBuf[i] = labels[idx]!;
           else (labelBuf as Float32Array).set((labels as Float32Array).subarray(idx * labelPer, (idx + 1) * labelPer), i * labelPer);
         }
+        if (maskBufs.length) fillDropoutMasks(tg.dropoutMasks, maskBufs, seed, step, chunk);
         const tb = performance.now();
         await session.run(feeds, fetches);
         tData += tb - ta;

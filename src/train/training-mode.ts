@@ -1,6 +1,8 @@
 /**
  * Ops that compute differently while training, rewritten for the training graph:
- * - Dropout gets training_mode=true and a mask output (its gradient rule reads the mask);
+ * - Dropout becomes x · mask with the mask fed by the trainer from its seeded generator (DropoutMask),
+ *   or, where the trainer cannot shape the mask, gets training_mode=true and a mask output that its
+ *   gradient rule reads (ORT draws that mask);
  * - BatchNormalization normalizes with the batch's statistics — their mean and variance computed in the
  *   graph and fed to a standard BatchNormalization, whose gradient rule (ops/grad/nn.ts) then accounts
  *   for the statistics analytically — and outputs updated running statistics (ONNX's rule:
@@ -15,6 +17,9 @@ import { GradEmitter } from '../ops/grad/emit.js';
 import { attrReader } from '../ops/grad/attrs.js';
 import { batchStatisticsNodes } from '../ops/grad/nn.js';
 import { staticTypes } from './shapes.js';
+import { valueInfo } from '../ir/builder.js';
+import { tensorNumbers } from '../ir/tensor.js';
+import { mulberry32 } from '../util/random.js';
 
 /** A non-trained state tensor (an initializer) that each training step replaces with a new value. */
 export interface StateUpdate {
@@ -24,9 +29,25 @@ export interface StateUpdate {
   update: string;
 }
 
-export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<string>): StateUpdate[] {
+/**
+ * A Dropout turned into x · mask, the mask a graph input the trainer fills every step from its own seeded
+ * generator (keep with probability 1 − ratio, scaled by 1/(1 − ratio)): the same seed and step give the
+ * same masks, so a resumed run repeats an uninterrupted one exactly. Its shape is the batch dim followed
+ * by `sampleDims`.
+ */
+export interface DropoutMask {
+  name: string;
+  sampleDims: number[];
+  ratio: number;
+}
+
+export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<string>): { updates: StateUpdate[]; masks: DropoutMask[] } {
   const updates: StateUpdate[] = [];
+  const masks: DropoutMask[] = [];
   const types = staticTypes(graph, opset);
+  // The batch dim's symbol: a dropout input that starts with it (and is static after it) gets a fed mask.
+  const inits = new Set(graph.initializer.map((t) => t.name!));
+  const batchSymbols = new Set<unknown>(graph.input.filter((i) => !inits.has(i.name!)).map((i) => types.types.get(i.name!)?.shape?.[0]).filter((d) => typeof d === 'string'));
   const nodes: NodeProto[] = [];
   const emit = new GradEmitter(taken, opset, 'train');
   for (const node of graph.node) {
@@ -36,7 +57,22 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
       if (r === undefined) throw badInput(`${label}: training needs the rank of '${v}'; give the model input shapes`);
       return r;
     };
+    if (node.opType === 'Dropout') {
+      const shape = types.types.get(node.input[0]!)?.shape;
+      const ratioInit = node.input[1] ? types.constants.get(node.input[1]) : undefined;
+      const ratio = opset >= 12 ? (node.input[1] ? (ratioInit ? tensorNumbers(ratioInit)[0] : undefined) : 0.5) : attrReader(node).float('ratio', 0.5);
+      const trainingInput = opset >= 12 && node.input[2];
+      if (shape && batchSymbols.has(shape[0]) && shape.slice(1).every((d) => typeof d === 'number') && ratio !== undefined
+        && ratio >= 0 && ratio < 1 && !node.output[1] && !trainingInput) {
+        const name = emit.fresh('dropout_keep');
+        graph.input.push(valueInfo(name, DataType.FLOAT, shape));
+        masks.push({ name, sampleDims: shape.slice(1) as number[], ratio });
+        nodes.push({ input: [node.input[0]!, name], output: [node.output[0]!], opType: 'Mul', name: node.name, attribute: [], metadataProps: [], deviceConfigurations: [] });
+        continue;
+      }
+    }
     if (node.opType === 'Dropout' && opset >= 12) {
+      // Shapes the trainer cannot fill a mask for: ORT draws it (not reproducible across sessions).
       const on = emit.fresh('dropout_training');
       emit.initializers.push({ name: on, dataType: DataType.BOOL, dims: [], rawData: Uint8Array.of(1), stringData: [], externalData: [], metadataProps: [] });
       while (node.input.length < 2) node.input.push('');
@@ -97,5 +133,32 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
   }
   graph.node = nodes;
   graph.initializer.push(...emit.initializers);
-  return updates;
+  return { updates, masks };
+}
+
+/**
+ * Fills the dropout masks for one graph run: each element kept with probability 1 − ratio, as
+ * 1/(1 − ratio), else 0. The stream depends only on (seed, step, run within the step, mask), so a
+ * resumed run draws what the uninterrupted one drew.
+ */
+export function fillDropoutMasks(masks: readonly DropoutMask[], out: readonly Float32Array[], seed: number, step: number, run: number): void {
+  masks.forEach((m, k) => {
+    const rng = mulberry32(mix(mix(mix(mix(0x9e3779b9, seed), step), run), k));
+    const keep = 1 - m.ratio;
+    const scale = 1 / keep;
+    const a = out[k]!;
+    for (let i = 0; i < a.length; i++) a[i] = rng() < keep ? scale : 0;
+  });
+}
+
+/** One round of murmur3's 32-bit mixing of `v` into `h`. */
+function mix(h: number, v: number): number {
+  let k = Math.imul(v | 0, 0xcc9e2d51);
+  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  h ^= k;
+  h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
 }

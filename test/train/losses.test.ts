@@ -68,33 +68,66 @@ describe('losses: values and gradients', () => {
 });
 
 describe('Dropout in training', () => {
-  it('drops with the mask in training, scales by 1/(1-ratio), and the gradient uses the same mask', async () => {
+  const dropModel = (batch: string | number) => {
     const b = new GraphBuilder('drop');
-    const x = b.input('input', DataType.FLOAT, ['batch', 8]);
+    const x = b.input('input', DataType.FLOAT, [batch, 8]);
     const h = b.op('Mul', [x, b.floatInit('w', [8], rand(8, 3, 0.5, 1.5))]);
     b.op('Dropout', [h, b.floatInit('ratio', [], [0.5])], {}, { output: 'logits' });
-    b.output('logits', DataType.FLOAT, ['batch', 8]);
-    const model = b.model({ opset: 17 });
+    b.output('logits', DataType.FLOAT, [batch, 8]);
+    return b.model({ opset: 17 });
+  };
+  /** Checks y = x·w·mask (mask values 0 or 1/(1−ratio) = 2) and d mean(y²)/dw against the same mask. */
+  const checkMasked = (xs: Float32Array, w: Float32Array, yv: Float32Array, g: Float32Array, mask: (i: number) => number) => {
+    let dropped = 0;
+    const grad = new Float64Array(8);
+    for (let i = 0; i < 512; i++) {
+      const m = mask(i);
+      assert.ok(m === 0 || m === 2, `mask ${m}`);
+      if (m === 0) dropped++;
+      assert.ok(Math.abs(yv[i]! - m * xs[i]! * w[i % 8]!) < 1e-5, 'kept values are scaled by 1/(1-ratio)');
+      grad[i % 8]! += (2 * yv[i]! * m * xs[i]!) / 512;
+    }
+    assert.ok(dropped > 150 && dropped < 362, `dropped ${dropped} of 512`);
+    grad.forEach((v, k) => assert.ok(Math.abs(g[k]! - v) < 1e-4 * Math.max(1, Math.abs(v)), `grad[${k}] ${g[k]} vs ${v}`));
+  };
+
+  it('with a batch dim, the trainer feeds a seeded mask: x·mask, the gradient through the same mask', async () => {
+    const model = dropModel('batch');
     const tg = buildTrainingGraph(model, { loss: { kind: 'mse' } });
+    assert.equal(tg.dropoutMasks.length, 1);
+    assert.deepEqual(tg.dropoutMasks[0]!.sampleDims, [8]);
+    assert.ok(!tg.model.graph!.node.some((n) => n.opType === 'Dropout'));
+    const { fillDropoutMasks } = await import('../../src/train/training-mode.js');
+    const mask = new Float32Array(512);
+    fillDropoutMasks(tg.dropoutMasks, [mask], 3, 7, 0);
+    const again = new Float32Array(512);
+    fillDropoutMasks(tg.dropoutMasks, [again], 3, 7, 0);
+    assert.deepEqual(again, mask, 'same seed and step, same mask');
+    fillDropoutMasks(tg.dropoutMasks, [again], 3, 8, 0);
+    assert.notDeepEqual(again, mask, 'the next step draws a new mask');
+    const { createSession } = await import('../../src/runtime/index.js');
+    const s = await createSession(tg.model);
+    const xs = rand(64 * 8, 4, 0.5, 1);
+    const w = tg.params[0]!.init;
+    const r = await s.run({
+      input: new ort.Tensor('float32', xs, [64, 8]), label: new ort.Tensor('float32', new Float32Array(512), [64, 8]),
+      w: new ort.Tensor('float32', w, [8]), [tg.dropoutMasks[0]!.name]: new ort.Tensor('float32', mask, [64, 8]),
+    });
+    checkMasked(xs, w, r.logits!.data as Float32Array, r[tg.params[0]!.grad]!.data as Float32Array, (i) => mask[i]!);
+    // The original (inference) model is untouched.
+    assert.equal(model.graph!.node[1]!.opType, 'Dropout');
+    assert.equal(model.graph!.node[1]!.input.length, 2);
+  });
+
+  it('without a batch dim to shape a mask, ORT draws it and the gradient reads its mask output', async () => {
+    const tg = buildTrainingGraph(dropModel(64), { loss: { kind: 'mse' } });
+    assert.equal(tg.dropoutMasks.length, 0);
     const { createSession } = await import('../../src/runtime/index.js');
     const s = await createSession(tg.model);
     const xs = rand(64 * 8, 4, 0.5, 1);
     const w = tg.params[0]!.init;
     const r = await s.run({ input: new ort.Tensor('float32', xs, [64, 8]), label: new ort.Tensor('float32', new Float32Array(512), [64, 8]), w: new ort.Tensor('float32', w, [8]) });
     const yv = r.logits!.data as Float32Array;
-    let dropped = 0;
-    const grad = new Float64Array(8);
-    for (let i = 0; i < 512; i++) {
-      const kept = yv[i] !== 0;
-      if (!kept) dropped++;
-      else assert.ok(Math.abs(yv[i]! - 2 * xs[i]! * w[i % 8]!) < 1e-5, 'kept values are scaled by 1/(1-ratio)');
-      // d/dw mean(y²) = 2·y·(mask·x/(1-ratio))/n
-      if (kept) grad[i % 8]! += (2 * yv[i]! * 2 * xs[i]!) / 512;
-    }
-    assert.ok(dropped > 150 && dropped < 362, `dropped ${dropped} of 512`);
-    const g = r[tg.params[0]!.grad]!.data as Float32Array;
-    grad.forEach((v, k) => assert.ok(Math.abs(g[k]! - v) < 1e-4 * Math.max(1, Math.abs(v)), `grad[${k}] ${g[k]} vs ${v}`));
-    // The original (inference) model is untouched: no training_mode input, no mask.
-    assert.equal(model.graph!.node[1]!.input.length, 2);
+    checkMasked(xs, w, yv, r[tg.params[0]!.grad]!.data as Float32Array, (i) => (yv[i] === 0 ? 0 : 2));
   });
 });

@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
-import { tensorArray } from '../../src/ir/tensor.js';
+import { makeTensor, tensorArray } from '../../src/ir/tensor.js';
 import { createSession } from '../../src/runtime/index.js';
 import { firstSamples, mnist, type Dataset } from '../../src/data/index.js';
 import { buildTrainingGraph, train } from '../../src/train/index.js';
@@ -86,6 +86,30 @@ describe('trainer', () => {
     await assert.rejects(train(tinyMlp(), data, { ...opts, microBatch: 5 }), /micro-batch 5 must be a positive integer that divides the batch size 16/);
     const bn = zooModel('resnet:blocks=1-1-1,widths=4-4-4,size=8');
     await assert.rejects(train(bn, { features: { input: { data: rand(4 * 3 * 64, 1), dims: [4, 3, 8, 8] } }, labels: { data: new BigInt64Array(4), dims: [4] }, size: 4 }, { epochs: 1, batchSize: 4, microBatch: 2 }), /BatchNorm running statistics/);
+  });
+
+  it('with Dropout too, resuming gives the same weights as an uninterrupted run (the trainer draws the masks)', async () => {
+    const dropMlp = () => {
+      const m = tinyMlp();
+      const g = m.graph!;
+      const relu = g.node.find((n) => n.opType === 'Relu')!;
+      const gemm2 = g.node.find((n) => n.input.includes(relu.output[0]!))!;
+      g.node.splice(g.node.indexOf(gemm2), 0, { opType: 'Dropout', input: [relu.output[0]!, 'p'], output: ['dropped'], attribute: [], metadataProps: [], deviceConfigurations: [] });
+      gemm2.input[0] = 'dropped';
+      g.initializer.push(makeTensor('p', DataType.FLOAT, [], Float32Array.of(0.3)));
+      return m;
+    };
+    const data = tinyData(256, 5);
+    const opts = { batchSize: 16, lr: 0.02, seed: 3, microBatch: 8 };
+    const full = await train(dropMlp(), data, { ...opts, epochs: 3 });
+    const dir = mkdtempSync(join(tmpdir(), 'hone-ckpt-drop-'));
+    await train(dropMlp(), data, { ...opts, epochs: 2, checkpointDir: dir });
+    const resumed = await train(dropMlp(), data, { ...opts, epochs: 3, checkpointDir: dir, resume: true });
+    assert.deepEqual(weights(resumed.model), weights(full.model));
+    // Dropout really drops: without it the run ends elsewhere.
+    const plain = await train(tinyMlp(), data, { ...opts, epochs: 3 });
+    assert.notDeepEqual(weights(plain.model).get('w1'), weights(full.model).get('w1'));
+    assert.deepEqual(full.model.graph!.node.map((n) => n.opType), dropMlp().graph!.node.map((n) => n.opType));
   });
 
   it('the same seed gives the same weights; another seed does not', async () => {
