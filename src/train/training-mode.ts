@@ -7,8 +7,9 @@
  *   graph and fed to a standard BatchNormalization, whose gradient rule (ops/grad/nn.ts) then accounts
  *   for the statistics analytically — and outputs updated running statistics (ONNX's rule:
  *   running = running·momentum + batch·(1 − momentum));
- * - LayerNormalization is decomposed into ReduceMean/Sub/Mul/Sqrt/Div nodes whose gradients are the
- *   already-checked elementwise rules.
+ * - LayerNormalization stays the standard op (opset 17), whose gradient rule reads its Mean and
+ *   InvStdDev outputs; a LayerNormalization of another domain is decomposed into ReduceMean/Sub/Mul/
+ *   Sqrt/Div nodes whose gradients are the already-checked elementwise rules.
  */
 import { badInput } from '../errors.js';
 import { DataType } from '../ir/dtype.js';
@@ -104,6 +105,11 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
       }
       nodes.push(...emit.nodes, bnNode);
       emit.nodes.length = 0;
+      continue;
+    }
+    if (node.opType === 'LayerNormalization' && opset >= 17 && !node.domain) {
+      // The standard op (ORT's fused kernel) with its own gradient rule (ops/grad/nn.ts).
+      nodes.push(node);
       continue;
     }
     if (node.opType === 'LayerNormalization') {

@@ -115,6 +115,11 @@ describe('gradient rules agree with finite differences', () => {
     await gradcheck([x('x', [2, 3, 2, 2], 1), x('g', [3], 2), x('b', [3], 3), ...stats], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!], { epsilon: 1e-3 })]);
     await gradcheck([x('x', [4, 3], 1), x('g', [3], 2), x('b', [3], 3), ...stats], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!])]);
   });
+  it('LayerNormalization: last axis with bias, last two axes, no bias', async () => {
+    await gradcheck([x('x', [2, 3, 4], 1), x('g', [4], 2), x('b', [4], 3)], (b, [xx, g, bb]) => [b.op('LayerNormalization', [xx!, g!, bb!], { epsilon: 1e-3 })], { opset: 17 });
+    await gradcheck([x('x', [2, 3, 4], 1), x('g', [3, 4], 2), x('b', [3, 4], 3)], (b, [xx, g, bb]) => [b.op('LayerNormalization', [xx!, g!, bb!], { axis: 1 })], { opset: 17 });
+    await gradcheck([x('x', [3, 5], 1), x('g', [5], 2)], (b, [xx, g]) => [b.op('LayerNormalization', [xx!, g!], { axis: -1 })], { opset: 17 });
+  });
   it('AveragePool (with and without counting pads) and GlobalAveragePool', async () => {
     await gradcheck([x('x', [2, 2, 4, 4], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })]);
     await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })]);

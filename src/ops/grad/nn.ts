@@ -402,4 +402,41 @@ export const batchNormGrad: GradRule = {
   },
 };
 
-export const nnGradRules: GradRule[] = [convGrad, convTransposeGrad, maxPoolGrad, averagePoolGrad, globalAveragePoolGrad, batchNormGrad];
+/**
+ * LayerNormalization (opset 17), from the node's own Mean and InvStdDev outputs (exposed when the model
+ * does not use them): over the normalized axes (M elements), x̂ = (x − μ)·s, g = gy·γ,
+ *   dx = s·(g − mean(g) − x̂·mean(g·x̂)),  dγ = Σ gy·x̂,  dβ = Σ gy  (the sums down to γ's and β's shapes)
+ * — the fused forward kernel stays, and the backward is a handful of passes instead of the gradients of
+ * a ReduceMean/Sub/Div decomposition.
+ */
+export const layerNormGrad: GradRule = {
+  opTypes: ['LayerNormalization'],
+  grad(ctx) {
+    const { emit, node, attr } = ctx;
+    const [x, scale, bias] = node.input as [string, string, string | undefined];
+    const xShape = ctx.shape(x);
+    if (!xShape) throw badInput(`${nodeLabel(ctx)}: the gradient needs the rank of its input '${x}'`);
+    const rank = xShape.length;
+    let axis = attr.int('axis', -1);
+    if (axis < 0) axis += rank;
+    const inner = iota(rank - axis, axis);
+    while (node.output.length < 3) node.output.push('');
+    if (!node.output[1]) node.output[1] = emit.fresh('ln_mean');
+    if (!node.output[2]) node.output[2] = emit.fresh('ln_inv_std');
+    const [mean, invStd] = [node.output[1]!, node.output[2]!];
+    const gy = ctx.gy[0]!;
+    const xhat = emit.mul(emit.sub(x, mean), invStd);
+    const out: (string | undefined)[] = [];
+    if (ctx.needs(0)) {
+      const g = emit.mul(gy, scale);
+      const m1 = emit.reduceMean(g, inner, true);
+      const m2 = emit.reduceMean(emit.mul(g, xhat), inner, true);
+      out[0] = emit.mul(emit.sub(emit.sub(g, m1), emit.mul(xhat, m2)), invStd);
+    }
+    if (ctx.needs(1)) out[1] = emit.sumTo(emit.mul(gy, xhat), scale, xShape, ctx.shape(scale));
+    if (bias && ctx.needs(2)) out[2] = emit.sumTo(gy, bias, xShape, ctx.shape(bias));
+    return out;
+  },
+};
+
+export const nnGradRules: GradRule[] = [convGrad, convTransposeGrad, maxPoolGrad, averagePoolGrad, globalAveragePoolGrad, batchNormGrad, layerNormGrad];
