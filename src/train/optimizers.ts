@@ -1,11 +1,11 @@
 /**
- * Optimizers over Float32Arrays, updated in place: Adam/AdamW by a WebAssembly SIMD kernel over
- * parameters and gradients that live in its memory (see allocate()), otherwise by tight JS loops (both
- * measured against the update as an ONNX graph in bench/train.ts). PyTorch's update rules, so
+ * Optimizers over Float32Arrays, updated in place: by WebAssembly SIMD kernels over parameters and
+ * gradients that live in their memory (see allocate()), otherwise by tight JS loops (both measured
+ * against the update as an ONNX graph in bench/train.ts). PyTorch's update rules, so
  * hyperparameters carry over. State (moments, step count) is Float32Arrays and numbers, checkpointable as is.
  */
 import { badInput } from '../errors.js';
-import { WasmAdamState } from './wasm-adam.js';
+import { WasmOptimizerState } from './wasm-optim.js';
 
 export type OptimizerSpec =
   | { kind: 'sgd'; momentum?: number; nesterov?: boolean; dampening?: number; weightDecay?: number }
@@ -40,18 +40,31 @@ export function createOptimizer(spec: OptimizerSpec, sizes: readonly number[]): 
   return new Adam(spec, sizes, wd);
 }
 
+/** The SIMD kernels' views, handed out once by allocate(); a second caller gets plain arrays (JS loops). */
+function allocateFrom(wasm: WasmOptimizerState | undefined, sizes: readonly number[], taken: { done: boolean }): { params: Float32Array[]; grads: Float32Array[] } {
+  if (wasm && !taken.done) {
+    taken.done = true;
+    return { params: wasm.params, grads: wasm.grads };
+  }
+  return { params: sizes.map((n) => new Float32Array(n)), grads: sizes.map((n) => new Float32Array(n)) };
+}
+
 class Sgd implements Optimizer {
   private t = 0;
   private bufs: Float32Array[];
+  private readonly wasm: WasmOptimizerState | undefined;
+  private readonly allocated = { done: false };
   constructor(readonly spec: Extract<OptimizerSpec, { kind: 'sgd' }>, private readonly sizes: readonly number[], private readonly wd: number) {
     const m = spec.momentum ?? 0;
     if (m < 0 || m >= 1) throw badInput(`SGD momentum must be in [0, 1), got ${m}`);
     if (spec.nesterov && (m === 0 || (spec.dampening ?? 0) !== 0)) throw badInput('Nesterov momentum needs momentum > 0 and no dampening');
-    this.bufs = m > 0 ? sizes.map((n) => new Float32Array(n)) : [];
+    // The kernel always keeps a buffer (without momentum it holds the last gradient and is not state).
+    this.wasm = WasmOptimizerState.create(sizes, 1);
+    this.bufs = m > 0 ? this.wasm?.slots[0] ?? sizes.map((n) => new Float32Array(n)) : [];
   }
 
   allocate(): { params: Float32Array[]; grads: Float32Array[] } {
-    return { params: this.sizes.map((n) => new Float32Array(n)), grads: this.sizes.map((n) => new Float32Array(n)) };
+    return allocateFrom(this.wasm, this.sizes, this.allocated);
   }
 
   step(params: readonly Float32Array[], grads: readonly Float32Array[], lr: number): void {
@@ -61,6 +74,13 @@ class Sgd implements Optimizer {
     const wd = this.wd;
     const first = this.t === 0;
     this.t++;
+    if (this.wasm?.owns(params, grads)) {
+      // g' = g + wd·p; b = mom·b + damp·g'; p −= lr·(a·g' + c·b), the branches folded into coefficients.
+      const [mom, dp] = m === 0 || first ? [0, 1] : [m, damp];
+      const [a, c] = m === 0 ? [1, 0] : nesterov ? [1, m] : [0, 1];
+      for (let k = 0; k < params.length; k++) this.wasm.sgd(k, wd, mom, dp, a, c, lr);
+      return;
+    }
     for (let k = 0; k < params.length; k++) {
       const p = params[k]!;
       const g = grads[k]!;
@@ -94,24 +114,19 @@ class Adam implements Optimizer {
   private t = 0;
   private m: Float32Array[];
   private v: Float32Array[];
-  private readonly wasm: WasmAdamState | undefined;
-  private allocated = false;
+  private readonly wasm: WasmOptimizerState | undefined;
+  private readonly allocated = { done: false };
   constructor(readonly spec: Extract<OptimizerSpec, { kind: 'adam' | 'adamw' }>, private readonly sizes: readonly number[], private readonly wd: number) {
     for (const [k, v] of [['beta1', spec.beta1], ['beta2', spec.beta2]] as const) {
       if (v !== undefined && (v < 0 || v >= 1)) throw badInput(`Adam ${k} must be in [0, 1), got ${v}`);
     }
-    this.wasm = WasmAdamState.create(sizes);
-    this.m = this.wasm?.m ?? sizes.map((n) => new Float32Array(n));
-    this.v = this.wasm?.v ?? sizes.map((n) => new Float32Array(n));
+    this.wasm = WasmOptimizerState.create(sizes, 2);
+    this.m = this.wasm?.slots[0] ?? sizes.map((n) => new Float32Array(n));
+    this.v = this.wasm?.slots[1] ?? sizes.map((n) => new Float32Array(n));
   }
 
   allocate(): { params: Float32Array[]; grads: Float32Array[] } {
-    // The kernel's views can be handed out once; a second caller gets plain arrays (JS loop).
-    if (this.wasm && !this.allocated) {
-      this.allocated = true;
-      return { params: this.wasm.params, grads: this.wasm.grads };
-    }
-    return { params: this.sizes.map((n) => new Float32Array(n)), grads: this.sizes.map((n) => new Float32Array(n)) };
+    return allocateFrom(this.wasm, this.sizes, this.allocated);
   }
 
   step(params: readonly Float32Array[], grads: readonly Float32Array[], lr: number): void {
@@ -130,7 +145,7 @@ class Adam implements Optimizer {
     const step = stepSize / invSqrtBc2;
     const epsScaled = eps / invSqrtBc2;
     if (this.wasm?.owns(params, grads)) {
-      for (let k = 0; k < params.length; k++) this.wasm.step(k, b1, b2, c1, c2, step, epsScaled, l2, shrink);
+      for (let k = 0; k < params.length; k++) this.wasm.adam(k, b1, b2, c1, c2, step, epsScaled, l2, shrink);
       return;
     }
     for (let k = 0; k < params.length; k++) {

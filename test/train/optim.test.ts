@@ -53,7 +53,7 @@ describe('optimizers (PyTorch update rules)', () => {
     assert.throws(() => createOptimizer({ kind: 'sgd', momentum: 0.5 }, [3]).loadState(a.state()), /does not match/);
   });
 
-  it('Adam on its own arrays (WebAssembly SIMD kernel) matches the JS loop, for odd sizes and every decay form', () => {
+  it('Adam and SGD on their own arrays (WebAssembly SIMD kernels) match the JS loops, for odd sizes and every variant', () => {
     const sizes = [1, 3, 4, 5, 17, 1000];
     const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 1.3) * 0.5);
     for (const spec of [{ kind: 'adam' }, { kind: 'adam', weightDecay: 0.05 }, { kind: 'adamw', weightDecay: 0.1 }, { kind: 'adam', eps: 0 }] as const) {
@@ -73,6 +73,25 @@ describe('optimizers (PyTorch update rules)', () => {
       const sj = js.state();
       simd.state().slots.forEach((sl, k) => sl.forEach((a, j) => a.forEach((v, i) => close(v, sj.slots[k]![j]![i]!, 1e-6))));
       assert.ok(simd.state().slots[5]![0]!.some((v) => v !== 0));
+    }
+    // SGD's kernel against its JS loop: plain, momentum, Nesterov, dampening, weight decay.
+    for (const spec of [{ kind: 'sgd' }, { kind: 'sgd', momentum: 0.9 }, { kind: 'sgd', momentum: 0.8, nesterov: true, weightDecay: 0.01 },
+      { kind: 'sgd', momentum: 0.5, dampening: 0.3 }, { kind: 'sgd', weightDecay: 0.1 }] as const) {
+      const js = createOptimizer(spec, sizes);
+      const simd = createOptimizer(spec, sizes);
+      const own = simd.allocate();
+      const pj = sizes.map((n, k) => rnd(n, k));
+      own.params.forEach((p, k) => p.set(pj[k]!));
+      for (let step = 0; step < 4; step++) {
+        const g = sizes.map((n, k) => rnd(n, 10 * step + k + 3));
+        own.grads.forEach((x, k) => x.set(g[k]!));
+        js.step(pj, g, 0.05);
+        simd.step(own.params, own.grads, 0.05);
+      }
+      sizes.forEach((_, k) => pj[k]!.forEach((v, i) => close(own.params[k]![i]!, v, 1e-6)));
+      const sj = js.state();
+      assert.equal(simd.state().slots.length, sj.slots.length, JSON.stringify(spec));
+      simd.state().slots.forEach((sl, k) => sl.forEach((a, j) => a.forEach((v, i) => close(v, sj.slots[k]![j]![i]!, 1e-6))));
     }
     // Only the first allocate() gets the kernel's views; a second gets plain arrays that still update.
     const opt = createOptimizer({ kind: 'adam' }, [2]);
