@@ -62,6 +62,8 @@ describe('gradient rules agree with finite differences', () => {
       // Small kernels take the unfolded weight gradient: more outputs than patch values, channel multiplier.
       [[2, 1, 5, 5], [8, 1, 2, 2], { pads: [1, 0, 0, 1] }],
       [[1, 2, 5, 5], [4, 1, 3, 3], { group: 2, pads: [1, 1, 1, 1] }],
+      // Depthwise (weight gradient from shifted slices): uneven pads, dilation, strides.
+      [[2, 2, 6, 7], [2, 1, 3, 2], { group: 2, pads: [1, 0, 2, 1], dilations: [2, 1], strides: [1, 2] }],
       // Kernels above 16 taps keep the direct form (a Conv over transposed tensors): plain, grouped, depthwise.
       [[2, 3, 7, 7], [4, 3, 5, 5], { pads: [2, 1, 2, 1], strides: [2, 1] }],
       [[1, 4, 6, 6], [4, 2, 5, 5], { group: 2, pads: [2, 2, 2, 2] }],
