@@ -45,6 +45,22 @@ describe('normalization layers in training mode', () => {
     }
   });
 
+  it('BatchNormalization over [N, C] (BatchNorm1d): gradients match finite differences', async () => {
+    const b = new GraphBuilder('bn1d');
+    const x = b.input('input', DataType.FLOAT, ['batch', 5]);
+    const h = b.op('Gemm', [x, b.floatInit('w', [4, 5], rand(20, 11)), b.floatInit('wb', [4], rand(4, 12))], { transB: 1 });
+    const bn = b.op('BatchNormalization', [h, b.floatInit('gamma', [4], rand(4, 13, 0.5, 1.5)), b.floatInit('beta', [4], rand(4, 14)),
+      b.floatInit('rmean', [4], [0, 0, 0, 0]), b.floatInit('rvar', [4], [1, 1, 1, 1])]);
+    b.op('Gemm', [b.op('Tanh', [bn]), b.floatInit('fw', [3, 4], rand(12, 15)), b.floatInit('fb', [3], rand(3, 16))], { transB: 1 }, { output: 'logits' });
+    b.output('logits', DataType.FLOAT, ['batch', 3]);
+    const tg = buildTrainingGraph(b.model({ opset: 15 }), { loss: { kind: 'cross-entropy' } });
+    assert.deepEqual(tg.buffers.map((t) => t.name), ['rmean', 'rvar']);
+    await checkTrainingGradients(tg, {
+      input: new ort.Tensor('float32', rand(6 * 5, 17), [6, 5]),
+      label: new ort.Tensor('int64', BigInt64Array.of(0n, 2n, 1n, 1n, 0n, 2n), [6]),
+    });
+  });
+
   it('the trained model carries the updated running statistics', async () => {
     const data = { features: { input: { data: rand(64 * 18, 3), dims: [64, 2, 3, 3] } }, labels: { data: BigInt64Array.from({ length: 64 }, (_, i) => BigInt(i % 4)), dims: [64] }, size: 64 };
     const r = await train(bnModel(), data, { epochs: 1, batchSize: 16 });
