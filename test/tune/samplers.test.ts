@@ -6,6 +6,7 @@ import type { Sampler } from '../../src/tune/samplers/base.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { TPESampler } from '../../src/tune/samplers/tpe.js';
 import { NSGAIISampler } from '../../src/tune/samplers/nsga2.js';
+import { GPSampler } from '../../src/tune/samplers/gp.js';
 import { Rng } from '../../src/tune/samplers/rng.js';
 import { branin, runBenchmark } from '../../src/tune/benchmarks.js';
 import { samplerFactories } from './sampler-factories.js';
@@ -119,6 +120,32 @@ test('TPE with constraints prefers feasible trials', async () => {
   assert.ok(nearOptimum >= 20, `only ${nearOptimum} of the last 25 trials within 0.5 of x = 1`);
   assert.ok(late.filter((x) => x >= 1).length >= 8, 'feasible trials among the late ones');
   assert.ok((study.bestParams['x'] as number) >= 1);
+});
+
+test('GP with constraints: constrained EI finds the constrained optimum, unconstrained GP does not', async () => {
+  // min (x−2)² + (y−2)² subject to x + y ≤ 2: the optimum is (1, 1) with value 2; unconstrained (2, 2) with 0.
+  const objective = (t: Trial) => (t.suggestFloat('x', -3, 3) - 2) ** 2 + (t.suggestFloat('y', -3, 3) - 2) ** 2;
+  const constraintsFunc = (t: { params: Record<string, unknown> }) => [(t.params['x'] as number) + (t.params['y'] as number) - 2];
+  const constrained = await createStudy({ sampler: new GPSampler({ seed: 3 }), constraintsFunc });
+  await constrained.optimize(objective, { nTrials: 30 });
+  const best = constrained.bestTrial!;
+  assert.ok(constraintsFunc(best)[0]! <= 0);
+  assert.ok(best.values![0]! < 2.1, `best feasible value ${best.values![0]}`);
+  const late = constrained.trials.slice(20);
+  assert.ok(late.filter((t) => constraintsFunc(t)[0]! <= 0.05).length >= 7, 'late trials sit on the feasible side of the boundary');
+  // Without constraints the same sampler heads for (2, 2), which is infeasible.
+  const free = await createStudy({ sampler: new GPSampler({ seed: 3 }) });
+  await free.optimize(objective, { nTrials: 30 });
+  const lateFree = free.trials.slice(20);
+  assert.ok(lateFree.filter((t) => constraintsFunc(t)[0]! > 0.5).length >= 7);
+});
+
+test('GP with constraints and no feasible trial yet: it searches for feasibility', async () => {
+  // Feasible only for x > 2.7 (3% of the range); the objective prefers x near −3.
+  const constraintsFunc = (t: { params: Record<string, unknown> }) => [2.7 - (t.params['x'] as number)];
+  const study = await createStudy({ sampler: new GPSampler({ seed: 1, nStartupTrials: 5 }), constraintsFunc });
+  await study.optimize((t) => t.suggestFloat('x', -3, 3), { nTrials: 20 });
+  assert.ok(study.trials.slice(5).some((t) => constraintsFunc(t)[0]! <= 0), 'found a feasible point');
 });
 
 test('NSGA-II: the front is non-dominated and improves on the first generation', async () => {

@@ -1,8 +1,8 @@
 import { badInput } from '../../errors.js';
 import type { Distribution, FrozenTrial, ParamValue } from '../types.js';
-import { intersectionSearchSpace, lossValues, type Sampler, type StudyView } from './base.js';
+import { constraintViolation, hasConstraints, intersectionSearchSpace, lossValues, type Sampler, type StudyView } from './base.js';
 import { cholesky, choleskyInverse, minimize, solveLower, solveUpperT } from './linalg.js';
-import { logPhi, ndtr } from './normal.js';
+import { logNdtr, logPhi, ndtr } from './normal.js';
 import { specOf, transformValue, untransformValue } from './parzen.js';
 import { sampleUniform } from './random.js';
 import { Rng } from './rng.js';
@@ -29,6 +29,11 @@ const MIN_NOISE = 1e-6;
  * cold fit on more than 200 points starts from a fit on 200 of them), and log expected improvement
  * maximized by scoring many random points and refining the best with projected L-BFGS. Integer and step
  * parameters are optimized continuously and rounded. Single-objective only.
+ *
+ * Constraints (`constraintsFunc`; a value ≤ 0 is satisfied): one more GP per constraint, and the
+ * acquisition becomes log EI over the best feasible value plus Σ log P(constraint ≤ 0) (constrained EI,
+ * Gardner et al. 2014, as Optuna's GPSampler) — until a feasible trial exists, the probability of
+ * feasibility alone.
  */
 export class GPSampler implements Sampler {
   private readonly rng: Rng;
@@ -36,7 +41,7 @@ export class GPSampler implements Sampler {
   private readonly deterministic: boolean;
   private readonly nPreliminary: number;
   private readonly nLocal: number;
-  private warm: { key: string; theta: Float64Array; n: number } | undefined;
+  private warm = new Map<string, { theta: Float64Array; n: number }>();
 
   constructor(opts: GPOptions = {}) {
     this.rng = new Rng(opts.seed);
@@ -69,20 +74,50 @@ export class GPSampler implements Sampler {
       Float64Array.from(dims, (x) => (x.cat ? transformValue(x.d, t.params[x.name]!) : (transformValue(x.d, t.params[x.name]!) - x.low) / (x.high - x.low))),
     );
     const y = standardizedScores(trials.map((t) => lossValues(study, t.values!)[0]!));
-
     const key = names.join('\u0000');
-    const warm = this.warm?.key === key ? this.warm : undefined;
-    let gp: GP;
-    if (warm && X.length > 100 && X.length < warm.n * 1.05) {
-      // Past 100 trials one trial barely moves the hyperparameters: refit when the data grew by 5%.
-      gp = buildPosterior(X, Float64Array.from(y), isCat, warm.theta, this.deterministic);
-    } else {
-      gp = fitGP(X, y, isCat, warm?.theta, this.deterministic, this.rng);
-      this.warm = { key, theta: gp.theta, n: X.length };
+    const gp = this.fit(`${key}\u0001objective`, X, y, isCat);
+
+    // Constraints: a GP per constraint on the trials that stored values; P(c ≤ 0) at the threshold that
+    // 0 becomes after standardizing.
+    const feasibility: { gp: GP; threshold: number }[] = [];
+    let feasible = trials.map(() => true);
+    if (hasConstraints(study)) {
+      const withC = trials.map((t) => t.systemAttrs['constraints']).map((c) => (Array.isArray(c) ? (c as number[]) : undefined));
+      feasible = trials.map((t) => constraintViolation(t) === 0);
+      const nc = Math.max(0, ...withC.map((c) => c?.length ?? 0));
+      for (let j = 0; j < nc; j++) {
+        const rows = withC.map((c, i) => [i, c?.[j]] as const).filter((r): r is readonly [number, number] => typeof r[1] === 'number' && Number.isFinite(r[1]));
+        if (rows.length < 2) continue;
+        const vals = rows.map((r) => r[1]);
+        const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
+        const sd = Math.sqrt(vals.reduce((a, b) => a + (b - mean) ** 2, 0) / vals.length) || 1;
+        feasibility.push({
+          gp: this.fit(`${key}\u0001c${j}`, rows.map((r) => X[r[0]]!), vals.map((v) => (v - mean) / sd), isCat),
+          threshold: -mean / sd,
+        });
+      }
     }
 
-    const best = Math.max(...y);
-    const x = this.optimizeAcquisition(gp, dims, best, X[y.indexOf(best)]!);
+    const feasibleY = y.filter((_, i) => feasible[i]);
+    const best = feasibleY.length ? Math.max(...feasibleY) : undefined;
+    // The incumbent: the best feasible trial, else the least violating one.
+    const incumbentIndex = best !== undefined
+      ? y.findIndex((v, i) => v === best && feasible[i])
+      : trials.map((t) => constraintViolation(t)).reduce((bi, v, i, all) => (v < all[bi]! ? i : bi), 0);
+    const acquisition: Acquisition = {
+      value: (x) => (best !== undefined ? gp.logEI(x, best) : 0) + feasibility.reduce((a, f) => a + f.gp.logPFeasible(x, f.threshold), 0),
+      withGrad: (x) => {
+        const [v, g] = best !== undefined ? gp.logEIWithGrad(x, best) : [0, new Float64Array(x.length)];
+        let total = v;
+        for (const f of feasibility) {
+          const [vf, gf] = f.gp.logPFeasibleWithGrad(x, f.threshold);
+          total += vf;
+          for (let j = 0; j < g.length; j++) g[j]! += gf[j]!;
+        }
+        return [total, g];
+      },
+    };
+    const x = this.optimizeAcquisition(acquisition, gp.n, dims, X[incumbentIndex]!);
     const out: Record<string, ParamValue> = {};
     dims.forEach((dm, j) => {
       // Categories are kept as indices, so untransformValue maps them back too.
@@ -91,21 +126,33 @@ export class GPSampler implements Sampler {
     return out;
   }
 
+  /**
+   * A GP on (X, y), hyperparameters warm-started from the last fit under `key`: past 100 points one more
+   * barely moves them, so they are refitted only when the data grew by 5%.
+   */
+  private fit(key: string, X: Float64Array[], y: number[], isCat: boolean[]): GP {
+    const warm = this.warm.get(key);
+    if (warm && X.length > 100 && X.length < warm.n * 1.05) return buildPosterior(X, Float64Array.from(y), isCat, warm.theta, this.deterministic);
+    const gp = fitGP(X, y, isCat, warm?.theta, this.deterministic, this.rng);
+    this.warm.set(key, { theta: gp.theta, n: X.length });
+    return gp;
+  }
+
   sampleIndependent(_study: StudyView, _trial: FrozenTrial, _name: string, d: Distribution): ParamValue {
     return sampleUniform(this.rng, d);
   }
 
-  private optimizeAcquisition(gp: GP, dims: { cat: boolean; n: number; d: Distribution; low: number; high: number }[], best: number, incumbent: Float64Array): Float64Array {
+  private optimizeAcquisition(acq: Acquisition, n: number, dims: { cat: boolean; n: number; d: Distribution; low: number; high: number }[], incumbent: Float64Array): Float64Array {
     const D = dims.length;
     const randomPoint = () => Float64Array.from(dims, (dm) => (dm.cat ? this.rng.int(dm.n) : this.rng.random()));
     const scored: { x: Float64Array; v: number }[] = [];
     // Each acquisition value costs O(n²): with many trials, score fewer points and refine fewer.
-    const shrink = Math.min(1, (200 / gp.n) ** 2);
+    const shrink = Math.min(1, (200 / n) ** 2);
     const nPreliminary = Math.max(128, Math.round(this.nPreliminary * shrink));
     const nLocal = Math.max(2, Math.round(this.nLocal * Math.sqrt(shrink)));
     for (let i = 0; i < nPreliminary; i++) {
       const x = randomPoint();
-      scored.push({ x, v: gp.logEI(x, best) });
+      scored.push({ x, v: acq.value(x) });
     }
     scored.sort((a, b) => b.v - a.v);
     const starts = [incumbent, ...scored.slice(0, nLocal).map((s) => s.x)];
@@ -124,14 +171,14 @@ export class GPSampler implements Sampler {
     for (const x0 of starts) {
       const r = minimize(
         (x) => {
-          const [v, g] = gp.logEIWithGrad(x, best);
+          const [v, g] = acq.withGrad(x);
           return [-v, g.map((e) => -e)];
         },
         x0,
         { lower, upper, fixed, maxIter: 50 },
       );
       let x = snapPoint(r.x);
-      let v = gp.logEI(x, best);
+      let v = acq.value(x);
       // Categories: one sweep of coordinate search over each categorical dimension.
       for (let j = 0; j < D; j++) {
         if (!dims[j]!.cat) continue;
@@ -139,7 +186,7 @@ export class GPSampler implements Sampler {
           if (c === x[j]) continue;
           const xc = Float64Array.from(x);
           xc[j] = c;
-          const vc = gp.logEI(xc, best);
+          const vc = acq.value(xc);
           if (vc > v) {
             v = vc;
             x = xc;
@@ -182,6 +229,15 @@ interface GP {
   n: number;
   logEI(x: Float64Array, best: number): number;
   logEIWithGrad(x: Float64Array, best: number): [number, Float64Array];
+  /** log P(f(x) ≤ threshold) under the posterior (a constraint's GP). */
+  logPFeasible(x: Float64Array, threshold: number): number;
+  logPFeasibleWithGrad(x: Float64Array, threshold: number): [number, Float64Array];
+}
+
+/** What the acquisition optimizer maximizes. */
+interface Acquisition {
+  value(x: Float64Array): number;
+  withGrad(x: Float64Array): [number, Float64Array];
 }
 
 /**
@@ -350,31 +406,41 @@ function buildPosterior(X: Float64Array[], y: Float64Array, isCat: boolean[], th
     return { S, v, mean, sd: Math.sqrt(variance) };
   };
 
+  /** f's value at x and its gradient, for f of the posterior mean and sd with ∂f/∂μ and ∂f/∂σ given. */
+  const withGrad = (x: Float64Array, f: (mean: number, sd: number) => [number, number, number]): [number, Float64Array] => {
+    const m = moments(x);
+    const [value, dMu, dSd] = f(m.mean, m.sd);
+    const beta = solveUpperT(L, n, m.v);
+    const g = new Float64Array(D);
+    for (let i = 0; i < n; i++) {
+      // ∂k_i/∂x_j = sig·f'(S_i)·2ρ_j(x_j − X_ij); ∂σ/∂x = −Σ β_i ∂k_i/∂x / σ.
+      const c = (dMu * alpha[i]! - (dSd * beta[i]!) / m.sd) * sig * matern52Deriv(m.S[i]!) * 2;
+      if (c === 0) continue;
+      const xi = X[i]!;
+      for (let j = 0; j < D; j++) if (!isCat[j]) g[j]! += c * rho[j]! * (x[j]! - xi[j]!);
+    }
+    return [value, g];
+  };
+  const logEI = (mean: number, sd: number, best: number): [number, number, number] => {
+    const [lh, dPhiOverH, phiOverH] = logH((mean - best) / sd);
+    // ∂logEI/∂μ = Φ(z)/(σH), ∂logEI/∂σ = φ(z)/(σH).
+    return [Math.log(sd) + lh, dPhiOverH / sd, phiOverH / sd];
+  };
+  const logPF = (mean: number, sd: number, threshold: number): [number, number, number] => {
+    // log Φ(z), z = (t − μ)/σ: ∂/∂μ = −r/σ, ∂/∂σ = −r·z/σ with r = φ(z)/Φ(z).
+    const z = (threshold - mean) / sd;
+    const lp = logNdtr(z);
+    const r = Math.exp(logPhi(z) - lp);
+    return [lp, -r / sd, (-r * z) / sd];
+  };
+
   return {
     theta,
     n,
-    logEI(x, best) {
-      const m = moments(x);
-      return Math.log(m.sd) + logH((m.mean - best) / m.sd)[0];
-    },
-    logEIWithGrad(x, best) {
-      const m = moments(x);
-      const z = (m.mean - best) / m.sd;
-      const [lh, dPhiOverH, phiOverH] = logH(z);
-      // ∂logEI/∂μ = Φ(z)/(σH), ∂logEI/∂σ = φ(z)/(σH).
-      const dMu = dPhiOverH / m.sd;
-      const dSd = phiOverH / m.sd;
-      const beta = solveUpperT(L, n, m.v);
-      const g = new Float64Array(D);
-      for (let i = 0; i < n; i++) {
-        // ∂k_i/∂x_j = sig·f'(S_i)·2ρ_j(x_j − X_ij); ∂σ/∂x = −Σ β_i ∂k_i/∂x / σ.
-        const c = (dMu * alpha[i]! - (dSd * beta[i]!) / m.sd) * sig * matern52Deriv(m.S[i]!) * 2;
-        if (c === 0) continue;
-        const xi = X[i]!;
-        for (let j = 0; j < D; j++) if (!isCat[j]) g[j]! += c * rho[j]! * (x[j]! - xi[j]!);
-      }
-      return [Math.log(m.sd) + lh, g];
-    },
+    logEI: (x, best) => { const m = moments(x); return logEI(m.mean, m.sd, best)[0]; },
+    logEIWithGrad: (x, best) => withGrad(x, (mean, sd) => logEI(mean, sd, best)),
+    logPFeasible: (x, threshold) => { const m = moments(x); return logPF(m.mean, m.sd, threshold)[0]; },
+    logPFeasibleWithGrad: (x, threshold) => withGrad(x, (mean, sd) => logPF(mean, sd, threshold)),
   };
 }
 
