@@ -143,8 +143,8 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
 
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
   const optimizer = createOptimizer(opts.optimizer ?? { kind: 'adam' }, tg.params.map((p) => p.init.length));
-  // The optimizer's own arrays: ORT reads parameters from and writes gradients into them, and Adam's
-  // SIMD kernel updates them in place, with no copies in between.
+  // The optimizer's own arrays: ORT reads parameters from and writes gradients into them, and the
+  // SIMD kernels update them in place, with no copies in between.
   const { params, grads } = optimizer.allocate();
   params.forEach((p, i) => p.set(tg.params[i]!.init));
   const schedule = createSchedule(opts.schedule ?? { kind: 'constant' }, opts.lr ?? 1e-3, opts.warmupSteps ? { steps: opts.warmupSteps } : undefined);
