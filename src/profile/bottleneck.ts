@@ -43,6 +43,8 @@ export interface BottleneckFacts {
   quantized?: boolean;
   /** Output channels of the widest convolution, when the model has convolutions. */
   convMaxOutChannels?: number;
+  /** MACs of the MatMul/Gemm ops per run at this batch size, when known. */
+  matmulMacs?: number;
 }
 
 export interface Advice {
@@ -109,7 +111,7 @@ export function diagnose(f: BottleneckFacts): Bottleneck {
   const summary = `${kind === 'unknown' ? 'bottleneck unknown' : `${kind}-bound`} at batch ${f.batchSize}: ${why}${dom}`;
   return {
     kind, batchSize: f.batchSize, arithmeticIntensity, machineBalance, bandwidthUsed: inCache ? 'cache' : 'memory', rooflineMs, efficiency, dominantOps, summary,
-    advice: advise(f, kind),
+    advice: advise(f, kind, inCache),
   };
 }
 
@@ -126,6 +128,10 @@ interface AdviceRule {
   quantizes?: boolean;
   /** The rule applies only when the widest convolution has at least this many output channels. */
   minConvChannels?: number;
+  /** The rule applies only when the MatMul/Gemm MACs per run are at least this many (where known). */
+  minMatMulMacs?: number;
+  /** It cuts the weight bytes streamed from memory: not when the working set sits in cache. */
+  streamsWeights?: boolean;
   /** The op types it speeds up; it applies when they take at least `minShare` of kernel time. */
   opTypes?: readonly string[];
   minShare?: number;
@@ -151,7 +157,9 @@ const weightBytesSpeedup = (bits: number) => (f: BottleneckFacts) =>
 
 export const ADVICE: readonly AdviceRule[] = [
   {
-    quantizes: true, id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
+    // Small MatMuls lose in int8 (dynamic quantization of the activations costs more than it saves):
+    // LeNet-5's Gemms (0.94 M MACs at batch 16) ran 1.16x slower, the 784-512-256-10 MLP's (8.6 M) 0.72-0.87x.
+    quantizes: true, minMatMulMacs: 2e6, id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
   },
@@ -164,19 +172,19 @@ export const ADVICE: readonly AdviceRule[] = [
     why: '{ops} {take} {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
   },
   {
-    quantizes: true, id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
+    quantizes: true, streamsWeights: true, minMatMulMacs: 2e6, id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(8),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and int8 weights cut the bytes',
   },
   {
-    quantizes: true, id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
+    quantizes: true, streamsWeights: true, id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
     // ORT's CPU provider has no fp16 kernels for most ops: it casts back to fp32 (measured 1.34x slower
     // on the zoo transformer here), so fp16 is advice for GPU providers only.
     kinds: ['memory'], providers: ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'], part: 'kernels', partSpeedup: weightBytesSpeedup(16),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and fp16 weights halve the weight bytes',
   },
   {
-    quantizes: true, id: 'int4-weights', action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)', command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
+    quantizes: true, streamsWeights: true, id: 'int4-weights', action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)', command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
     kinds: ['memory'], opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: weightBytesSpeedup(4),
     why: 'memory-bound and {ops} {take} {share} of kernel time: 4-bit weights stream an eighth of the bytes, at some accuracy cost',
   },
@@ -198,7 +206,7 @@ export const ADVICE: readonly AdviceRule[] = [
 ];
 
 /** Applies the ADVICE table: rules that apply, each with its expected overall gain, best first. */
-export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
+export function advise(f: BottleneckFacts, kind: BottleneckKind, inCache = false): Advice[] {
   const model = f.model ?? 'MODEL';
   const stem = model.startsWith('zoo:') ? model.slice(4).replace(/[^\w.-]+/g, '_') : model.replace(/\.onnx$/i, '');
   // Fill each template word, quoting for a POSIX shell only the words that need it.
@@ -211,6 +219,8 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind): Advice[] {
     if (rule.providers && !rule.providers.includes(f.provider ?? 'cpu')) continue;
     if (rule.quantizes && f.quantized) continue;
     if (rule.minConvChannels !== undefined && (f.convMaxOutChannels ?? 0) < rule.minConvChannels) continue;
+    if (rule.minMatMulMacs !== undefined && f.matmulMacs !== undefined && f.matmulMacs < rule.minMatMulMacs) continue;
+    if (rule.streamsWeights && inCache) continue;
     if (rule.part === 'batching') {
       const first = f.throughputs[0];
       const best = [...f.throughputs].sort((a, b) => b.throughput - a.throughput)[0];

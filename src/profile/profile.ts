@@ -109,6 +109,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     model: typeof modelOrPath === 'string' ? modelOrPath : undefined,
     provider,
     ...modelTraits(model),
+    matmulMacs: first.opTypes.filter((o) => o.opType === 'MatMul' || o.opType === 'Gemm').reduce((a, o) => a + o.macs, 0),
   }) : undefined;
 
   return {

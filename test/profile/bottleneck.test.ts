@@ -88,3 +88,17 @@ test('advice commands name the model, quoted for the shell when needed', () => {
   assert.equal(diagnose({ ...facts, model: "my model's.onnx" }).advice[0]!.command, `hone quantize 'my model'\\''s.onnx' -o 'my model'\\''s.int8.onnx' --mode dynamic`);
   assert.equal(diagnose(facts).advice[0]!.command, 'hone quantize MODEL -o MODEL.int8.onnx --mode dynamic');
 });
+
+test('weight-byte advice needs weights that stream from memory, int8 MatMul advice big enough MatMuls', () => {
+  const memoryBound: BottleneckFacts = { ...base, flops: 1e7, latencyMs: 2, opShares: [{ opType: 'MatMul', share: 0.9 }], cacheBandwidth: 1e11, cacheBytes: 1 << 20 };
+  const ids = (f: BottleneckFacts) => diagnose(f).advice.map((a) => a.id);
+  assert.ok(ids({ ...memoryBound, workingSetBytes: 1 << 24 }).includes('int8-weights'));
+  // A working set in cache streams nothing from memory: fewer weight bytes would not pay.
+  const inCache = ids({ ...memoryBound, workingSetBytes: 1 << 19 });
+  assert.ok(!inCache.some((id) => ['int8-weights', 'int4-weights', 'fp16-weights'].includes(id)), inCache.join(','));
+  // LeNet-5-sized Gemms (under 2 M MACs a run) ran slower in dynamic int8.
+  const compute: BottleneckFacts = { ...base, opShares: [{ opType: 'MatMul', share: 0.8 }] };
+  assert.ok(ids({ ...compute, matmulMacs: 8e6 }).includes('int8-dynamic'));
+  assert.ok(!ids({ ...compute, matmulMacs: 5e5 }).includes('int8-dynamic'));
+});
+
