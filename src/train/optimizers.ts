@@ -24,7 +24,7 @@ export interface Optimizer {
   readonly spec: OptimizerSpec;
   /**
    * Arrays for the parameters and gradients, one per size given at creation, zero-filled. Passing these
-   * to step() lets Adam run its SIMD kernel without copying; any other arrays work too (JS loop).
+   * to step() lets the optimizer run its SIMD kernel without copying; any other arrays work too (JS loop).
    */
   allocate(): { params: Float32Array[]; grads: Float32Array[] };
   /** Updates every parameter in place from its gradient. */

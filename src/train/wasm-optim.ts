@@ -155,6 +155,9 @@ type AdamFn = (p: number, g: number, m: number, v: number, n: number,
   b1: number, b2: number, c1: number, c2: number, step: number, eps: number, l2: number, shrink: number) => void;
 type SgdFn = (p: number, g: number, b: number, n: number, wd: number, mom: number, damp: number, a: number, c: number, lr: number) => void;
 
+/** n rounded up to a multiple of 4 floats (one v128): the kernels run whole lanes. */
+const padded4 = (n: number) => Math.ceil(n / 4) * 4;
+
 /** Largest memory used (bytes): well inside wasm32's 4 GiB and what engines allow by default. */
 const MAX_BYTES = 2 ** 31;
 
@@ -171,9 +174,7 @@ export class WasmOptimizerState {
   private readonly adamFn: AdamFn;
   private readonly sgdFn: SgdFn;
 
-  private constructor(sizes: readonly number[], slotCount: number, module: WasmModule, api: WasmApi) {
-    const padded = sizes.map((n) => Math.ceil(n / 4) * 4);
-    const bytes = padded.reduce((a, n) => a + 4 * (2 + slotCount) * n, 0);
+  private constructor(sizes: readonly number[], slotCount: number, bytes: number, module: WasmModule, api: WasmApi) {
     const memory = new api.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
     const exports = new api.Instance(module, { env: { mem: memory } }).exports;
     this.adamFn = exports.adam as AdamFn;
@@ -185,8 +186,8 @@ export class WasmOptimizerState {
       at += 4 * n4;
       return view;
     };
-    sizes.forEach((n, k) => {
-      const n4 = padded[k]!;
+    sizes.forEach((n) => {
+      const n4 = padded4(n);
       const o = { p: at, g: 0, s: [] as number[], n4 };
       this.params.push(take(n, n4));
       o.g = at;
@@ -202,9 +203,10 @@ export class WasmOptimizerState {
   /** State for these parameter sizes, or undefined where the kernels cannot run (no SIMD, too large). */
   static create(sizes: readonly number[], slotCount: number): WasmOptimizerState | undefined {
     const module = optimizerWasm();
-    const bytes = sizes.reduce((a, n) => a + 4 * (2 + slotCount) * Math.ceil(n / 4) * 4, 0);
+    // Each tensor: parameters, gradients and the slots, each padded to whole f32x4 lanes.
+    const bytes = sizes.reduce((a, n) => a + 4 * (2 + slotCount) * padded4(n), 0);
     if (!module || !wasmApi || bytes > MAX_BYTES) return undefined;
-    return new WasmOptimizerState(sizes, slotCount, module, wasmApi);
+    return new WasmOptimizerState(sizes, slotCount, bytes, module, wasmApi);
   }
 
   /** True when `params`/`grads` are this state's own views (then the kernels can run). */
