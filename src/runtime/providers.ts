@@ -51,11 +51,21 @@ function sharedLibrary(provider: string): string | undefined {
 function installAdvice(provider: string): string {
   if (provider === 'cuda' || provider === 'tensorrt') {
     const needs = provider === 'cuda' ? 'CUDA 12 and cuDNN 9' : 'CUDA 12, cuDNN 9 and TensorRT 10';
-    return `onnxruntime-node was installed without its GPU libraries (.npmrc has onnxruntime-node-install=skip); ` +
-      `on a ${process.platform}/x64 machine with ${needs} and network access, delete the onnxruntime-node-install lines from .npmrc ` +
-      `and run 'npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12', or use --provider cpu`;
+    return `onnxruntime-node was installed without its GPU libraries (Hone's package.json denies its install script, ` +
+      `which would download them); on a ${process.platform}/x64 machine with ${needs} and network access, run ` +
+      `'${gpuInstallCommand()}', or use --provider cpu`;
   }
   return `its libraries are missing from this onnxruntime-node install; reinstall onnxruntime-node or use --provider cpu`;
+}
+
+/**
+ * The command that fetches the CUDA/TensorRT libraries: onnxruntime-node's own install script, run by hand
+ * (npm would run it at install time, but package.json's allowScripts denies it so that an offline
+ * `npm install` works and npm prints no warnings about unknown .npmrc keys).
+ */
+export function gpuInstallCommand(): string {
+  const script = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'script', 'install.js');
+  return `node ${script} --onnxruntime-node-install-cuda=v12`;
 }
 
 /** The folder holding onnxruntime_binding.node and the provider libraries. */

@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { HoneError } from '../../src/errors.js';
 import { encodeModel } from '../../src/ir/codec.js';
-import { checkProvider, listProviders } from '../../src/runtime/providers.js';
+import { checkProvider, gpuInstallCommand, listProviders } from '../../src/runtime/providers.js';
 import { cleanOrtMessage, createSession, sessionOptions } from '../../src/runtime/session.js';
 import { fixDims } from '../../src/runtime/inputs.js';
 import { tinyMlp, unknownOpModel } from './helpers.js';
@@ -46,8 +49,23 @@ test('providers: cpu is available; unknown and uninstalled ones explain what to 
   const cuda = all.find((p) => p.name === 'cuda');
   if (cuda && !cuda.available) {
     assert.throws(() => checkProvider('cuda'), (e: unknown) =>
-      oneLine(e) && /not installed/.test((e as Error).message) && /npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12/.test((e as Error).message));
+      oneLine(e) && /not installed/.test((e as Error).message) && (e as Error).message.includes(gpuInstallCommand()));
   }
+});
+
+test('the GPU install command is onnxruntime-node\'s own script with a flag it parses as CUDA 12', () => {
+  const [, script, flag] = gpuInstallCommand().split(' ');
+  assert.ok(existsSync(script!), script);
+  // The script's flag parser, fed the documented argv with no environment override, must ask for 'cuda12'
+  // (its newer spelling, --onnxruntime-node-install=cuda12, parses to nothing in onnxruntime-node 1.30).
+  const utils = join(dirname(script!), 'install-utils.js');
+  const probe = `process.argv.push(${JSON.stringify(flag)}); console.log(JSON.stringify(require(${JSON.stringify(utils)}).parseInstallFlag()))`;
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/onnxruntime_node_install/i.test(k)));
+  const out = execFileSync(process.execPath, ['-e', probe], { env, encoding: 'utf8' });
+  assert.equal(JSON.parse(out), 'cuda12');
+  // And package.json keeps npm from running the script at install time (the offline-safe default).
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  assert.equal(pkg.allowScripts['onnxruntime-node'], false);
 });
 
 test('cleanOrtMessage keeps the essential part of ORT errors', () => {
