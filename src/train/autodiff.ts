@@ -13,8 +13,12 @@ import { attrReader } from '../ops/grad/attrs.js';
 import { nonDifferentiableOps } from '../ops/grad/types.js';
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
-import { upgradeForTraining } from './upgrade.js';
+import { upgradeOpset } from '../passes/upgrade.js';
 import { setTrainingMode, type DropoutMask } from './training-mode.js';
+
+/** Older models are upgraded to this opset for training (16: ScatterElements/ScatterND with add reduction,
+ * which overlapping max-pool and embedding gradients need); the exported, trained model keeps its own. */
+const TRAINING_OPSET = 16;
 
 export interface TrainingGraphOptions {
   loss: LossSpec;
@@ -64,7 +68,7 @@ export interface TrainingGraph {
 
 export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOptions): TrainingGraph {
   if (!original.graph) throw badInput('the model has no graph; pass an ONNX model file');
-  const model = upgradeForTraining(original);
+  const model = upgradeOpset(original, TRAINING_OPSET).model;
   const src = model.graph!;
   const opset = defaultOpset(model);
   const graph = cloneGraph(src);
