@@ -32,7 +32,8 @@ function typedFromBytes(descr: string, body: Uint8Array, count: number, what: st
   if (!size) throw badInput(`${what} has dtype '${descr}', which Hone cannot read; use float32, float64, int64, int32, int16, uint8 or bool`);
   if (body.byteLength < count * size) throw badInput(`${what} is truncated: ${body.byteLength} bytes for ${count} elements of ${descr}`);
   // Copy to an aligned buffer: the array's offset inside the file is rarely a multiple of its element size.
-  const buf = body.slice(0, count * size).buffer;
+  // (Not body.slice: on a Node Buffer that is a view, and its .buffer the whole file or pool.)
+  const buf = new Uint8Array(body.subarray(0, count * size)).buffer;
   switch (kind) {
     case 'f4': return new Float32Array(buf);
     case 'f8': return Float32Array.from(new Float64Array(buf));

@@ -43,6 +43,9 @@ describe('data', () => {
     assert.deepEqual(t.data, data);
     const big = parseNpy(encodeNpy(BigInt64Array.of(7n, -1n), [2]));
     assert.deepEqual(Array.from(big.data as BigInt64Array), [7n, -1n]);
+    // A Node Buffer (readFileSync, gunzipSync) is a view on a larger buffer: only the array comes back.
+    const pooled = Buffer.concat([Buffer.from('prefix!'), Buffer.from(encodeNpy(Int32Array.of(-5, 6, 70000), [3]))]).subarray(7);
+    assert.deepEqual(Array.from(parseNpy(pooled).data as Int32Array), [-5, 6, 70000]);
   });
 
   it('rejects files that are not .npy', () => {
