@@ -23,6 +23,16 @@ function visitNodeGraphs(n: NodeProto, fn: (g: GraphProto) => void): void {
   }
 }
 
+/** The subgraphs a node holds (If branches, Loop/Scan bodies), with the attribute each sits in. */
+export function nodeGraphs(n: NodeProto): { attr: string; graph: GraphProto }[] {
+  const out: { attr: string; graph: GraphProto }[] = [];
+  for (const a of n.attribute) {
+    if (a.g) out.push({ attr: a.name ?? '', graph: a.g });
+    a.graphs.forEach((graph, i) => out.push({ attr: `${a.name ?? ''}[${i}]`, graph }));
+  }
+  return out;
+}
+
 /** Calls `fn` for every TensorProto that holds data: initializers, sparse parts, tensor attributes. */
 export function forEachTensor(model: ModelProto, fn: (t: TensorProto) => void): void {
   const seen = new Set<TensorProto>();

@@ -32,8 +32,12 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
 interface Value { dataType: number; dims: number[]; values: number[] }
 type Folder = (ctx: OpContext, inputs: (Value | undefined)[], outDims: number[]) => { dataType: number; values: number[] } | undefined;
 
+/** Types whose elements `tensorNumbers` reads as values (fp16/bf16, 8-bit floats and 4-bit ints come out as raw bits). */
+const NUMERIC = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.BOOL, DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64,
+  DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64]);
+
 function valueOf(t: TensorProto | undefined): Value | undefined {
-  if (!t || t.dataType === DataType.STRING || numElements(t.dims) > MAX_ELEMENTS) return undefined;
+  if (!t || !NUMERIC.has(t.dataType ?? 0) || numElements(t.dims) > MAX_ELEMENTS) return undefined;
   return { dataType: t.dataType ?? 0, dims: t.dims, values: tensorNumbers(t) };
 }
 

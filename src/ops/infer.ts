@@ -41,6 +41,8 @@ export interface NodeShapeError {
 }
 
 export interface ShapeInference {
+  /** The graph this inference is of (the main graph, or the subgraph of an entry in `subgraphs`). */
+  graph: GraphProto;
   /** Type of every main-graph value whose type could be inferred. */
   types: Map<string, ValueType>;
   /** Values known statically: initializers that cannot be overridden, Constant outputs, folded shape arithmetic. */
@@ -55,7 +57,7 @@ export interface ShapeInference {
   order: NodeProto[];
   /** Opset version per domain ('' for ai.onnx). */
   opsets: Map<string, number>;
-  /** Inference of each If/Loop/Scan node's subgraphs (in attribute order), nested ones included. */
+  /** Inference of each If/Loop/Scan node's subgraphs (each names its `graph`), nested ones included. */
   subgraphs: Map<NodeProto, ShapeInference[]>;
   /** Sequence-typed values (not in `types`, which holds tensors): their element types where known. */
   sequences: Map<string, SeqType>;
@@ -336,7 +338,7 @@ class InferState {
       }
     }
     return {
-      types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets,
+      graph, types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets,
       subgraphs: this.subgraphs, sequences: scope.sequences,
     };
   }

@@ -1,65 +1,133 @@
 /**
- * Constant folding: nodes whose inputs are all initializers become initializers themselves. The values
- * come from shape inference's evaluator (`ops/infer-fold.ts`: Constant, Cast, shape arithmetic,
- * small elementwise math, Gather/Slice/Concat…), so there is one evaluator for both; the only extra
- * here is the 2-D Transpose that exporters put on weights, which is too large for that evaluator.
+ * Constant folding: a node whose inputs are all constants becomes initializers holding its outputs, in the
+ * main graph and in every If/Loop/Scan subgraph (where the outer graph's constants count as constants too,
+ * and Constant nodes become the subgraph's initializers). Values come from two evaluators: shape inference's
+ * (`ops/infer-fold.ts`: Constant, shape arithmetic, small elementwise math, Gather/Slice/Concat…, up to 4096
+ * elements) and `ops/weight-forms.ts` for the chains exporters write weights as (ConstantOfShape, Cast,
+ * Reshape, Transpose, DequantizeLinear…), at any size — so the passes that look for weights among the
+ * initializers (quantization, training) find them.
+ *
+ * Initializers that are also graph inputs can be overridden at run time: they are not constants (IR >= 4).
  */
-import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
-import { makeTensor, tensorArray, type TypedArray } from '../ir/tensor.js';
-import { inferShapes } from '../ops/infer.js';
+import { nodeGraphs } from '../ir/walk.js';
+import { inferShapes, type ShapeInference } from '../ops/infer.js';
+import { evalWeightOp, formInput } from '../ops/weight-forms.js';
 
 export interface FoldResult {
+  /** Nodes that became initializers, subgraphs included. */
   folded: number;
 }
 
-/** Folds constants in the model's main graph in place; returns how many nodes went. */
+/** Folds constants in the model in place (main graph and subgraphs); returns how many nodes went. */
 export function foldConstants(model: ModelProto): FoldResult {
-  const graph = new Graph(model.graph!);
-  graph.topoSort();
-  const { constants } = inferShapes(model);
-  // An initializer that is also a graph input can be overridden at run time: not a constant.
-  const inputs = new Set(model.graph!.input.map((v) => v.name));
-  const outputs = new Set(model.graph!.output.map((o) => o.name));
-  let folded = 0;
-  for (const node of [...graph.nodes]) {
-    if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') continue;
-    if (node.attribute.some((a) => a.g || a.graphs.length)) continue;
-    if (node.input.some((name) => name !== '' && (inputs.has(name) || !graph.initializer(name)))) continue;
-    const values = node.output.map((name) => constants.get(name)) as (TensorProto | undefined)[];
-    if (values.some((v) => v === undefined)) {
-      const t = transpose2d(node, graph);
-      if (!t || node.output.length !== 1) continue;
-      values[0] = t;
-    }
-    graph.removeNode(node);
-    node.output.forEach((name, i) => {
-      const t: TensorProto = { ...values[i]!, name };
-      if (outputs.has(name)) {
-        // Graph outputs must come from a node: keep an Identity of the folded value.
-        t.name = graph.freshName(`${name}_const`);
-        graph.addInitializer(t);
-        graph.insertNode(makeNode('Identity', [t.name], [name], {}, { name: graph.freshName(`${name}_identity`) }));
-      } else {
-        graph.addInitializer(t);
-      }
-    });
-    folded++;
-  }
-  graph.removeDeadCode();
-  return { folded };
+  const root = inferShapes(model);
+  const folder = new Folder(root, allNames(model));
+  folder.graph(model.graph!, root, () => undefined, (model.irVersion ?? 0) >= 4);
+  return { folded: folder.folded };
 }
 
-/** Transpose of a 2-D initializer (a weight stored transposed), of any size. */
-function transpose2d(node: NodeProto, graph: Graph): TensorProto | undefined {
-  if (node.opType !== 'Transpose') return undefined;
-  const x = graph.initializer(node.input[0]!)!;
-  const perm = node.attribute.find((a) => a.name === 'perm')?.ints;
-  if (x.dims.length !== 2 || (perm && perm[0] !== 1)) return undefined;
-  const [r, c] = x.dims as [number, number];
-  const src = tensorArray(x);
-  const out = new (src.constructor as { new (n: number): TypedArray })(src.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) (out as unknown as unknown[])[j * r + i] = (src as unknown as unknown[])[i * c + j];
-  return makeTensor('', x.dataType ?? 0, [c, r], out);
+/**
+ * `model` with its constants folded, `model` itself unchanged: graphs and the nodes that hold subgraphs are
+ * copied, tensors and other nodes are shared (folding replaces them, it never edits one).
+ */
+export function foldedCopy(model: ModelProto): { model: ModelProto; folded: number } {
+  const copy = { ...model, graph: copyGraph(model.graph!) };
+  return { model: copy, folded: foldConstants(copy).folded };
+}
+
+// ---- Implementation -------------------------------------------------------------------------------
+
+type Lookup = (name: string) => TensorProto | undefined;
+
+class Folder {
+  folded = 0;
+  constructor(private readonly root: ShapeInference, private readonly taken: Set<string>) {}
+
+  graph(gp: GraphProto, inf: ShapeInference | undefined, outer: Lookup, overridable: boolean): void {
+    const graph = new Graph(gp);
+    graph.topoSort();
+    const inputs = new Set(gp.input.map((v) => v.name ?? ''));
+    const outputs = new Set(gp.output.map((o) => o.name ?? ''));
+    const local = new Map<string, TensorProto | undefined>();
+    for (const name of inputs) local.set(name, undefined); // graph inputs (Loop/Scan body inputs) shadow outer values
+    for (const t of gp.initializer) if (!(overridable && inputs.has(t.name ?? ''))) local.set(t.name ?? '', t);
+    const constant: Lookup = (name) => (local.has(name) ? local.get(name) : outer(name));
+    for (const node of [...graph.nodes]) {
+      const subs = nodeGraphs(node);
+      if (subs.length) {
+        for (const { graph: sub } of subs) this.graph(sub, this.root.subgraphs.get(node)?.find((s) => s.graph === sub), constant, false);
+        continue;
+      }
+      const values = this.values(node, inf, constant);
+      if (!values) continue;
+      graph.removeNode(node);
+      node.output.forEach((name, i) => {
+        if (!name) return;
+        const t: TensorProto = { ...values[i]!, name };
+        local.set(name, t);
+        if (outputs.has(name)) {
+          // Graph outputs must come from a node: keep an Identity of the folded value.
+          t.name = this.fresh(`${name}_const`);
+          graph.addInitializer(t);
+          graph.insertNode(makeNode('Identity', [t.name], [name], {}, { name: this.fresh(`${name}_identity`) }));
+        } else {
+          graph.addInitializer(t);
+        }
+      });
+      this.folded++;
+    }
+    graph.removeDeadCode();
+  }
+
+  /** The node's output values when all its inputs are constants and an evaluator computes them. */
+  private values(node: NodeProto, inf: ShapeInference | undefined, constant: Lookup): TensorProto[] | undefined {
+    if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx' && formInput(node) === undefined) return undefined;
+    if (node.attribute.some((a) => a.name === 'sparse_value')) return undefined; // inference knows its dims, not its values
+    const inputs = node.input.map((name) => (name ? constant(name) : undefined));
+    if (node.input.some((name, i) => name && !inputs[i])) return undefined;
+    const known = node.output.map((o) => (o ? inf?.constants.get(o) : undefined));
+    if (known.every((v, i) => v || !node.output[i])) return known as TensorProto[];
+    const dims = inf?.types.get(node.output[0] ?? '')?.shape;
+    if (node.output.length !== 1 || !dims?.every((d): d is number => typeof d === 'number')) return undefined;
+    try {
+      const v = evalWeightOp(node, inputs, dims);
+      return v && [v];
+    } catch {
+      return undefined; // data that cannot be read (external data not loaded)
+    }
+  }
+
+  /** A value name used nowhere in the model: subgraphs see the outer graph's names, so freshness is model-wide. */
+  private fresh(prefix: string): string {
+    let name = prefix;
+    for (let i = 1; this.taken.has(name); i++) name = `${prefix}_${i}`;
+    this.taken.add(name);
+    return name;
+  }
+}
+
+function allNames(model: ModelProto): Set<string> {
+  const names = new Set<string>();
+  const visit = (g: GraphProto) => {
+    for (const v of [...g.input, ...g.output, ...g.valueInfo]) names.add(v.name ?? '');
+    for (const t of g.initializer) names.add(t.name ?? '');
+    for (const n of g.node) {
+      for (const x of [...n.input, ...n.output]) names.add(x);
+      if (n.name) names.add(n.name);
+      for (const { graph } of nodeGraphs(n)) visit(graph);
+    }
+  };
+  visit(model.graph!);
+  return names;
+}
+
+function copyGraph(g: GraphProto): GraphProto {
+  const node = (n: NodeProto): NodeProto => (nodeGraphs(n).length === 0 ? n : {
+    ...n,
+    attribute: n.attribute.map((a) => ({ ...a, g: a.g && copyGraph(a.g), graphs: a.graphs.map(copyGraph) })),
+  });
+  return { ...g, node: g.node.map(node), initializer: [...g.initializer], input: [...g.input], output: [...g.output], valueInfo: [...g.valueInfo] };
 }

@@ -1,12 +1,11 @@
 /**
  * Static cost: what a model does per run, from shape inference and the per-op cost rules in src/ops
- * (MACs, FLOPs, bytes read and written per node), plus parameter and weight counts from initializers.
+ * (MACs, FLOPs, bytes read and written per node), plus parameter and weight counts from the weights view.
  */
 import type { ModelProto } from '../ir/proto.js';
-import { byteSize } from '../ir/dtype.js';
-import { numElements } from '../ir/tensor.js';
 import { inferShapes, nodeCosts } from '../ops/infer.js';
 import { bytesOf } from '../ops/util.js';
+import { modelWeights } from '../ops/weights.js';
 import { errorMessage } from '../errors.js';
 
 export interface StaticCost {
@@ -67,14 +66,8 @@ export function staticCost(model: ModelProto): StaticCost {
   };
 }
 
-/** Parameters (initializer elements) and their bytes. */
+/** Parameters and their stored bytes: every weight once, wherever the model keeps it (see `ops/weights.ts`). */
 export function weightStats(model: ModelProto): { params: number; weightBytes: number } {
-  let params = 0;
-  let weightBytes = 0;
-  for (const t of model.graph?.initializer ?? []) {
-    const n = numElements(t.dims);
-    params += n;
-    weightBytes += byteSize(t.dataType ?? 0, n);
-  }
-  return { params, weightBytes };
+  const { params, bytes } = modelWeights(model);
+  return { params, weightBytes: bytes };
 }
