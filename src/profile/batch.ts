@@ -6,7 +6,9 @@
  */
 import type { ModelProto } from '../ir/proto.js';
 import { badInput } from '../errors.js';
-import { fixDims, graphInputs, resolveInputs, type ConcreteInput, type DimFixes } from '../runtime/inputs.js';
+import { batchDim, DEFAULT_BATCH_SIZES, fixDims, resolveInputs, type ConcreteInput, type DimFixes, type InputValue } from '../runtime/inputs.js';
+import { valueTensor } from '../runtime/values.js';
+import { loadForms, type LoadForm } from '../runtime/loadable.js';
 
 export interface BatchPlan {
   /** The symbolic batch dim, when the leading dim is symbolic. */
@@ -20,24 +22,27 @@ export interface BatchPlan {
 export interface UserFixes {
   dims: Map<string, number>;
   shapes: Map<string, number[]>;
+  /** `--input` values, fed instead of random data. */
+  values: Map<string, InputValue>;
 }
 
 export function batchPlan(model: ModelProto, fixes: UserFixes): BatchPlan {
-  const lead = graphInputs(model).find((i) => (i.shape?.length ?? 0) > 0 || fixes.shapes.has(i.name));
+  const lead = batchDim(model, fixes);
   if (!lead) return { defaults: [1] };
-  const given = fixes.shapes.get(lead.name);
-  if (given) return { fixedAt: given[0]!, defaults: [given[0]!] };
-  const d0 = lead.shape![0]!;
-  if (typeof d0 === 'string') return { symbol: d0, defaults: fixes.dims.has(d0) ? [fixes.dims.get(d0)!] : [1, 8] };
-  return { fixedAt: d0, defaults: [d0] };
+  if (fixes.shapes.has(lead.input)) return { fixedAt: lead.given!.size, defaults: [lead.given!.size] };
+  if (typeof lead.dim === 'string') return { symbol: lead.dim, defaults: lead.given ? [lead.given.size] : [...DEFAULT_BATCH_SIZES] };
+  return { fixedAt: lead.dim, defaults: [lead.dim] };
 }
 
-/** The model with every input dim fixed for batch size `batch`, and its concrete inputs. */
-export function atBatch(model: ModelProto, plan: BatchPlan, batch: number, fixes: UserFixes): { model: ModelProto; inputs: ConcreteInput[] } {
+/**
+ * The model with every input dim fixed for batch size `batch` (for static analysis), the forms of it to
+ * hand ORT in turn (loadable.ts), and its concrete inputs, each given value checked against its input.
+ */
+export function atBatch(model: ModelProto, plan: BatchPlan, batch: number, fixes: UserFixes): { model: ModelProto; forms: LoadForm[]; inputs: ConcreteInput[] } {
   let base = model;
   let dimFixes: DimFixes = fixes;
   if (plan.symbol !== undefined) {
-    dimFixes = { dims: new Map([...fixes.dims, [plan.symbol, batch]]), shapes: fixes.shapes };
+    dimFixes = { ...fixes, dims: new Map([...fixes.dims, [plan.symbol, batch]]) };
   } else if (plan.fixedAt !== undefined && batch !== plan.fixedAt) {
     if ([...fixes.shapes.keys()].length > 0) {
       throw badInput(`--batch-sizes ${batch} conflicts with --shape, which fixes the batch at ${plan.fixedAt}; set the batch inside --shape or drop --batch-sizes`);
@@ -45,7 +50,12 @@ export function atBatch(model: ModelProto, plan: BatchPlan, batch: number, fixes
     base = rebatch(model, plan.fixedAt, batch);
   }
   const fixed = fixDims(base, dimFixes);
-  return { model: fixed, inputs: resolveInputs(fixed) };
+  const inputs = resolveInputs(fixed, { values: fixes.values });
+  for (const input of inputs) {
+    const value = fixes.values.get(input.name);
+    if (value) valueTensor(input, input.shape, value);
+  }
+  return { model: fixed, forms: loadForms(base, fixed), inputs };
 }
 
 /** A copy whose inputs with leading dim `from` get `to`; outputs' leading `from` becomes symbolic. */

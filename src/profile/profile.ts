@@ -9,18 +9,19 @@ import * as ort from 'onnxruntime-node';
 import type { ModelProto, ValueInfoProto } from '../ir/proto.js';
 import { encodeMessageChunks, encodeModel } from '../ir/codec.js';
 import { dtypeName } from '../ir/dtype.js';
-import { loadModel, PROTOBUF_LIMIT, saveModel } from '../ir/model.js';
+import { loadExternalData, loadModel, PROTOBUF_LIMIT, saveModel } from '../ir/model.js';
 import { forEachTensor } from '../ir/walk.js';
 import { zooModel } from '../zoo/index.js';
 import { HoneError, badInput } from '../errors.js';
-import { checkProvider, type SessionOpts } from '../runtime/index.js';
+import { checkFixes, checkProvider, firstLoadable, resolveBatchSizes, type InputValue, type SessionOpts } from '../runtime/index.js';
 import { measureInWorker, type Measurement } from '../runtime/measure.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { throughput } from '../runtime/stats.js';
 import type { TraceSummary } from '../runtime/trace.js';
 import { atBatch, batchPlan, type UserFixes } from './batch.js';
 import { diagnose } from './bottleneck.js';
-import { staticCost, weightStats, type StaticCost } from './static.js';
+import { staticCost, type StaticCost } from './static.js';
+import { modelWeights, type ModelWeights } from '../ops/weights.js';
 import type { BatchRow, NodeRow, OpTypeRow, ProfileReport } from './types.js';
 
 export type { ProfileReport } from './types.js';
@@ -33,12 +34,14 @@ export interface ProfileOptions {
   warmup?: number;
   /** Runs of the profiling session that gives per-op times (default min(runs, 10); 0 = no trace). */
   profileRuns?: number;
-  /** Intra-op threads (default: ORT's choice, one per core). */
+  /** Intra-op threads (default 0: ORT's choice, one per physical core). */
   threads?: number;
   provider?: string;
   /** `--dim batch=8` and `--shape x=1x3x224x224`. */
   dims?: Map<string, number> | Record<string, number>;
   shapes?: Map<string, number[]> | Record<string, number[]>;
+  /** `--input sr=16000`: values fed instead of random data, by input name. */
+  values?: Map<string, InputValue> | Record<string, InputValue>;
   /** False: static analysis only, no runtime (default true). */
   dynamic?: boolean;
   /** Machine peaks to use instead of measuring (or reading the cache). */
@@ -52,22 +55,25 @@ export interface ProfileOptions {
 /** Profiles a model: a ModelProto, a path to a .onnx file, or a zoo spec `zoo:NAME[:k=v,…]`. */
 export async function profileModel(modelOrPath: ModelProto | string, opts: ProfileOptions = {}): Promise<ProfileReport> {
   const { model, source, bytes } = resolveModel(modelOrPath);
-  const fixes: UserFixes = { dims: toMap(opts.dims), shapes: toMap(opts.shapes) };
+  const fixes: UserFixes = { dims: toMap(opts.dims), shapes: toMap(opts.shapes), values: toMap(opts.values) };
   const provider = checkProvider(opts.provider ?? 'cpu');
   const runs = positive(opts.runs ?? 20, 'runs', 1);
   const warmup = positive(opts.warmup ?? 3, 'warmup', 0);
   const threads = positive(opts.threads ?? 0, 'threads', 0);
   const profileRuns = positive(opts.profileRuns ?? Math.min(runs, 10), 'profileRuns', 0);
   const dynamic = opts.dynamic ?? true;
+  checkFixes(model, fixes);
   const plan = batchPlan(model, fixes);
-  const batchSizes = opts.batchSizes?.length ? opts.batchSizes : plan.defaults;
+  const batchSizes = resolveBatchSizes(model, fixes, opts.batchSizes?.length ? opts.batchSizes : undefined) ?? plan.defaults;
   for (const b of batchSizes) positive(b, 'batch size', 1);
 
   // Fix every batch size's dims first, so bad --shape/--dim flags fail before anything slow runs.
   const variants = batchSizes.map((b) => ({ batch: b, ...atBatch(model, plan, b, fixes) }));
   const costs = variants.map((v) => staticCost(v.model));
-  const { params, weightBytes } = weightStats(model);
+  const weights = modelWeights(model);
+  const { params, bytes: weightBytes } = weights;
   const session: SessionOpts = { provider, intraOpThreads: threads || undefined };
+  const values = Object.fromEntries(fixes.values);
 
   let peaks: MachinePeaks | undefined;
   const measured: Measurement[] = [];
@@ -77,7 +83,11 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     for (const v of variants) {
       opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);
       try {
-        measured.push(await withRunnable(v.model, (m) => measureInWorker(m, { session, inputs: v.inputs, warmup, runs, profileRuns, transfer: true })));
+        measured.push(await firstLoadable(
+          v.forms,
+          (form) => withRunnable(form, (m) => measureInWorker(m, { session, inputs: v.inputs, values, warmup, runs, profileRuns, transfer: true })),
+          (refused, message, next) => opts.onProgress?.(`batch ${v.batch}: ORT refuses the model with ${refused.what} (${message.replace(/^onnxruntime cannot load the model: /, '').replace(/; fix the model.*$/, '')}); running it with ${next.what}`),
+        ));
       } catch (e) {
         if (e instanceof HoneError && plan.fixedAt !== undefined && v.batch !== plan.fixedAt) {
           throw badInput(`the model fixes its batch at ${plan.fixedAt} and does not run at batch ${v.batch} (${e.message.replace(/^onnxruntime failed to run the model /, '')}); profile with --batch-sizes ${plan.fixedAt}`, e);
@@ -108,7 +118,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     throughputs: batches.map((b) => ({ batchSize: b.batchSize, throughput: b.throughput })),
     model: typeof modelOrPath === 'string' ? modelOrPath : undefined,
     provider,
-    ...modelTraits(model),
+    ...modelTraits(model, weights),
     matmulMacs: first.opTypes.filter((o) => o.opType === 'MatMul' || o.opType === 'Gemm').reduce((a, o) => a + o.macs, 0),
   }) : undefined;
 
@@ -138,8 +148,12 @@ function resolveModel(m: ModelProto | string): { model: ModelProto; source: stri
     const model = zooModel(m.slice(4));
     return { model, source: m, bytes: encodedSize(model) };
   }
-  const model = loadModel(m);
-  return { model, source: m, bytes: statSync(m).size + externalBytes(model, dirname(resolve(m))) };
+  // External files are sized before loading them: loading drops the references to them.
+  const model = loadModel(m, { externalData: false });
+  const dir = dirname(resolve(m));
+  const bytes = statSync(m).size + externalBytes(model, dir);
+  loadExternalData(model, dir, m);
+  return { model, source: m, bytes };
 }
 
 function encodedSize(model: ModelProto): number {
@@ -170,10 +184,10 @@ export async function withRunnable<T>(model: ModelProto, fn: (m: Uint8Array | st
 /** Sizes of the external data files the model's tensors name (each file counted once). */
 function externalBytes(model: ModelProto, dir: string): number {
   const files = new Set<string>();
-  for (const t of model.graph?.initializer ?? []) {
+  forEachTensor(model, (t) => {
     const loc = t.externalData.find((e) => e.key === 'location')?.value;
     if (loc) files.add(join(dir, loc));
-  }
+  });
   let total = 0;
   for (const f of files) if (existsSync(f)) total += statSync(f).size;
   return total;
@@ -260,22 +274,17 @@ const QUANTIZED_OPS = new Set([
 ]);
 
 /** What the advice needs to know about the model itself: already quantized, and its widest convolution. */
-function modelTraits(model: ModelProto): { quantized: boolean; convMaxOutChannels?: number } {
+function modelTraits(model: ModelProto, weights: ModelWeights): { quantized: boolean; convMaxOutChannels?: number } {
   const g = model.graph!;
-  const dims = new Map(g.initializer.map((t) => [t.name!, t.dims.map(Number)]));
   let widest: number | undefined;
   for (const n of g.node) {
     if (n.opType !== 'Conv' && n.opType !== 'QLinearConv' && n.opType !== 'ConvInteger') continue;
-    const w = dims.get(n.input[n.opType === 'QLinearConv' ? 3 : 1] ?? '') ?? dims.get(producerInput(g, n.input[1] ?? '') ?? '');
-    if (w?.[0] !== undefined) widest = Math.max(widest ?? 0, w[0]);
+    const input = n.input[n.opType === 'QLinearConv' ? 3 : 1] ?? '';
+    const w = weights.find(input);
+    const dims = w && (w.forms.find((f) => f.name === input)?.dims ?? w.dims);
+    if (dims?.[0] !== undefined) widest = Math.max(widest ?? 0, dims[0]);
   }
   return { quantized: g.node.some((n) => QUANTIZED_OPS.has(n.opType!)), convMaxOutChannels: widest };
-}
-
-/** The initializer behind a DequantizeLinear (QDQ weights), to read a quantized Conv's weight shape. */
-function producerInput(g: NonNullable<ModelProto['graph']>, value: string): string | undefined {
-  const p = g.node.find((n) => n.output.includes(value));
-  return p?.opType === 'DequantizeLinear' ? p.input[0] : undefined;
 }
 
 function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {

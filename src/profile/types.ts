@@ -12,10 +12,11 @@ export interface ProfileReport {
     outputs: { name: string; elemType: string; shape: (number | string)[] }[];
     nodes: number;
   };
-  /** Parameters: elements of all initializers. */
+  /** Parameters: elements of every weight, wherever the model keeps it (initializers, Constant nodes, subgraphs; see ops/weights.ts). */
   params: number;
   /** Size of the model file (external data included), or of the encoded model for a zoo spec. */
   bytes: number;
+  /** Stored bytes of those weights (int8 under a DequantizeLinear, fp16 under a Cast). */
   weightBytes: number;
   /** The batch size the static numbers below are for (the first profiled one). */
   staticBatchSize: number;

@@ -9,7 +9,8 @@ import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelProto } from '../ir/proto.js';
 import { DataType, dtypeName } from '../ir/dtype.js';
-import { graphInputs, type InputInfo } from '../runtime/inputs.js';
+import { graphInputs, valueShape, type InputInfo, type InputValue } from '../runtime/inputs.js';
+import { valueTensor } from '../runtime/values.js';
 import { readNpyFile, readNpz } from '../data/npz.js';
 import { mnist } from '../data/mnist.js';
 import type { ArrayTensor } from '../data/dataset.js';
@@ -23,10 +24,28 @@ export interface SampleData {
   size: number;
   /** Where the data came from, for reports. */
   source: string;
+  /**
+   * Values given for inputs that are not data (`--input sr=16000`): every batch gets them, repeated over
+   * the batch; `dims` sizes symbolic dims such a value leaves out other than the batch (`--dim`).
+   */
+  values?: Record<string, InputValue>;
+  dims?: Record<string, number>;
+  /** A batch size the user fixed (`--dim batch=1`, `--shape`): every batch has exactly it, as in a model that fixes its batch. */
+  batch?: number;
 }
 
-/** Reads `spec` (a path or 'mnist') and matches it to `model`'s inputs; `samples` keeps the first N. */
-export function loadSampleData(spec: string, model: ModelProto, opts: { samples?: number; split?: 'train' | 'test' } = {}): SampleData {
+/** Inputs fed the same given value in every batch, the sizes of their other symbolic dims, and a fixed batch size. */
+export interface GivenInputs {
+  values?: Record<string, InputValue>;
+  dims?: Record<string, number>;
+  batch?: number;
+}
+
+/**
+ * Reads `spec` (a path or 'mnist') and matches it to `model`'s inputs; `samples` keeps the first N. Inputs
+ * with a given value take it instead of data.
+ */
+export function loadSampleData(spec: string, model: ModelProto, opts: { samples?: number; split?: 'train' | 'test'; given?: GivenInputs } = {}): SampleData {
   const inputs = graphInputs(model);
   let arrays: Record<string, ArrayTensor>;
   if (spec === 'mnist') {
@@ -45,16 +64,22 @@ export function loadSampleData(spec: string, model: ModelProto, opts: { samples?
   } else {
     throw badInput(`${spec} is not .npy, .npz or a folder; save the data with numpy.save / numpy.savez`);
   }
-  return matchInputs(arrays, inputs, spec === 'mnist' ? `mnist (${opts.split ?? 'train'})` : spec, opts.samples);
+  return matchInputs(arrays, inputs, spec === 'mnist' ? `mnist (${opts.split ?? 'train'})` : spec, opts.samples, opts.given);
 }
 
-/** Matches named arrays to the model's inputs, checking rank and fixed dims. */
-export function matchInputs(arrays: Record<string, ArrayTensor>, inputs: readonly InputInfo[], what: string, samples?: number): SampleData {
+/** Matches named arrays to the model's inputs (those without a given value), checking rank and fixed dims. */
+export function matchInputs(arrays: Record<string, ArrayTensor>, inputs: readonly InputInfo[], what: string, samples?: number, given: GivenInputs = {}): SampleData {
   const features: Record<string, ArrayTensor> = {};
   const found = Object.keys(arrays).join(', ') || '(none)';
+  const values = given.values ?? {};
   for (const input of inputs) {
+    if (input.name in values) {
+      if (input.name in arrays) throw badInput(`both ${what} and --input ${values[input.name]!.text} give input '${input.name}'; drop one`);
+      continue;
+    }
     const key = input.name in arrays ? input.name : inputs.length === 1 && 'input' in arrays ? 'input' : undefined;
-    if (!key) throw badInput(`${what} has no array for model input '${input.name}' (found: ${found}); name the array '${input.name}'`);
+    if (input.shape?.length === 0) throw badInput(`input '${input.name}' is a scalar, which data (samples first) cannot give; pass its value with --input ${input.name}=VALUE`);
+    if (!key) throw badInput(`${what} has no array for model input '${input.name}' (found: ${found}); name the array '${input.name}', or give a fixed value with --input ${input.name}=VALUE`);
     const t = arrays[key]!;
     const expected = input.shape;
     if (expected) {
@@ -72,6 +97,7 @@ export function matchInputs(arrays: Record<string, ArrayTensor>, inputs: readonl
     features[input.name] = t;
   }
   const labels = arrays.label ?? arrays.labels;
+  if (Object.keys(features).length === 0) throw badInput(`every input of the model has a value from --input, so ${what} feeds nothing; drop --input for the inputs the data should give`);
   let size = Math.min(...Object.values(features).map((t) => t.dims[0]!));
   for (const [name, t] of Object.entries(features)) {
     if (t.dims[0] !== size) throw badInput(`${what}: '${name}' has ${t.dims[0]} samples but other inputs have ${size}; give every input the same count`);
@@ -79,7 +105,7 @@ export function matchInputs(arrays: Record<string, ArrayTensor>, inputs: readonl
   if (labels && labels.dims[0] !== size) throw badInput(`${what}: 'label' has ${labels.dims[0]} entries for ${size} samples; they must match`);
   if (samples !== undefined) size = Math.min(size, samples);
   if (size === 0) throw badInput(`${what} holds no samples; give at least one`);
-  return { features, labels, size, source: what };
+  return { features, labels, size, source: what, values: given.values, dims: given.dims, batch: given.batch };
 }
 
 export interface Batch {
@@ -91,11 +117,14 @@ export interface Batch {
 
 /**
  * The data in batches of `batchSize` samples (the last may be smaller), converted to each input's
- * element type. A model with a fixed batch dim gets batches of exactly that size (a short tail is dropped).
+ * element type, with the given values (`data.values`) repeated over each batch. A model with a fixed
+ * batch dim, or data with a batch the user fixed, gets batches of exactly that size (a short tail is dropped).
  */
 export function* batches(data: SampleData, model: ModelProto, batchSize: number): Generator<Batch> {
-  const inputs = graphInputs(model);
-  const fixed = inputs.map((i) => i.shape?.[0]).find((d): d is number => typeof d === 'number');
+  const values = data.values ?? {};
+  const inputs = graphInputs(model).filter((i) => !(i.name in values));
+  const given = graphInputs(model).filter((i) => i.name in values);
+  const fixed = inputs.map((i) => i.shape?.[0]).find((d): d is number => typeof d === 'number') ?? data.batch;
   const bs = fixed ?? batchSize;
   if (fixed !== undefined && data.size < fixed) {
     throw badInput(`${data.source} has ${data.size} sample(s), fewer than the model's fixed batch size ${fixed}; give at least ${fixed} (raise --samples)`);
@@ -109,6 +138,9 @@ export function* batches(data: SampleData, model: ModelProto, batchSize: number)
       const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
       feeds[input.name] = toTensor(t.data.subarray(start * per, (start + n) * per), input.elemType, [n, ...t.dims.slice(1)]);
     }
+    // The data inputs' leading symbols are the batch; the given values are repeated over it.
+    const dims = new Map([...Object.entries(data.dims ?? {}), ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' ? [[i.shape[0], n] as const] : []))]);
+    for (const input of given) feeds[input.name] = valueTensor(input, valueShape(input, values[input.name]!, dims), values[input.name]!);
     const labels = data.labels ? Array.from(data.labels.data.subarray(start, start + n) as ArrayLike<number | bigint>, Number) : undefined;
     yield { feeds, labels, size: n };
   }

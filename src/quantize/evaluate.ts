@@ -9,7 +9,7 @@ import type { ModelProto } from '../ir/proto.js';
 import { encodeModel } from '../ir/codec.js';
 import { createSession, ortRunError } from '../runtime/session.js';
 import { measureInWorker } from '../runtime/measure.js';
-import type { ConcreteInput } from '../runtime/inputs.js';
+import type { ConcreteInput, InputValue } from '../runtime/inputs.js';
 import { batches, type SampleData } from './data.js';
 
 export interface Fidelity {
@@ -104,6 +104,9 @@ export interface LatencyOptions {
   runs?: number;
   warmup?: number;
   threads?: number;
+  provider?: string;
+  /** Values fed instead of random data (`--input`), by input name. */
+  values?: Record<string, InputValue>;
 }
 
 /** Times both models in alternating blocks, each block in a fresh worker with its own session. */
@@ -114,7 +117,7 @@ export async function compareLatency(float: ModelProto, quantized: ModelProto, i
   const medians: [number[], number[]] = [[], []];
   for (let r = 0; r < blocks; r++) {
     for (const k of [0, 1] as const) {
-      const m = await measureInWorker(bytes[k]!, { inputs, runs, warmup: opts.warmup ?? 3, session: { intraOpThreads: opts.threads } });
+      const m = await measureInWorker(bytes[k]!, { inputs, values: opts.values, runs, warmup: opts.warmup ?? 3, session: { intraOpThreads: opts.threads || undefined, provider: opts.provider } });
       medians[k].push(m.latencyMs.p50);
     }
   }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { MachinePeaks, Measurement, WorkerJob, WorkerReply } from './measure.js';
 import { createSession, ortRunError } from './session.js';
-import { randomFeeds } from './inputs.js';
+import { randomFeeds, randomFeedsHint } from './inputs.js';
 import { latencyStats } from './stats.js';
 import { summarizeTrace } from './trace.js';
 import { measurePeaks } from './peaks-kernel.js';
@@ -59,7 +59,7 @@ async function measure(job: Extract<WorkerJob, { kind: 'measure' }>): Promise<Me
   const sessionCreateMs = performance.now() - t0;
   sample();
   const sessionBytes = Math.max(0, peakRss - baseline);
-  const feeds = randomFeeds(job.inputs, job.seed ?? 0, job.intHigh ?? 2);
+  const feeds = randomFeeds(job.inputs, job.seed ?? 0, job.intHigh ?? 2, job.values);
 
   const samples: number[] = [];
   try {
@@ -74,7 +74,7 @@ async function measure(job: Extract<WorkerJob, { kind: 'measure' }>): Promise<Me
       sample();
     }
   } catch (e) {
-    throw e instanceof HoneError ? e : ortRunError(e, `with inputs ${describe(job.inputs)}`);
+    throw e instanceof HoneError ? e : ortRunError(e, `with inputs ${describe(job.inputs)}`, randomFeedsHint(job.inputs, job.values));
   } finally {
     await session.release();
   }

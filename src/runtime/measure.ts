@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { SessionOpts } from './session.js';
-import type { ConcreteInput } from './inputs.js';
+import type { ConcreteInput, InputValue } from './inputs.js';
 import type { LatencyStats } from './stats.js';
 import type { TraceSummary } from './trace.js';
 import { HoneError } from '../errors.js';
@@ -14,6 +14,8 @@ export interface MeasureOpts {
   session?: SessionOpts;
   /** The model's inputs with concrete shapes (see `resolveInputs`); random feeds are made from them. */
   inputs: ConcreteInput[];
+  /** Values fed instead of random data (`--input`), by input name. */
+  values?: Record<string, InputValue>;
   /** Untimed runs first (default 3): the first runs allocate arenas and warm caches. */
   warmup?: number;
   /** Timed runs (default 20). */

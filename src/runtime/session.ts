@@ -43,8 +43,9 @@ export function sessionOptions(opts: SessionOpts): ort.InferenceSession.SessionO
   const o: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
-    // 3 = errors only: ORT's warnings (e.g. about unused initializers) would otherwise go straight to stderr.
-    logSeverityLevel: 3,
+    // 4 = fatal only: ORT's warnings (e.g. about unused initializers) and its log of a failed run would
+    // otherwise go straight to stderr; every error also comes back as an exception, which Hone reports.
+    logSeverityLevel: 4,
   };
   if (opts.intraOpThreads !== undefined) o.intraOpNumThreads = positiveInt(opts.intraOpThreads, 'intraOpThreads');
   if (opts.interOpThreads !== undefined) o.interOpNumThreads = positiveInt(opts.interOpThreads, 'interOpThreads');
@@ -79,12 +80,23 @@ export function ortLoadError(e: unknown, provider: string): HoneError {
   if (/Failed to load (shared )?library|providers_shared/i.test(msg) || (provider !== 'cpu' && errorMessage(e).includes(`/providers/${provider}/`))) {
     return badInput(`onnxruntime cannot start the '${provider}' provider (${shorten(msg, 120)}); use --provider cpu or install its libraries`, e);
   }
-  return badInput(`onnxruntime cannot load the model: ${shorten(msg, 240)}; fix the model (run 'hone profile --no-dynamic' for a static check)`, e);
+  return badInput(`${LOAD_REFUSED} ${shorten(msg, 240)}; fix the model (run 'hone profile --no-dynamic' for a static check)`, e);
 }
 
-/** ORT's error for a failed run as a one-line HoneError. */
-export function ortRunError(e: unknown, context: string): HoneError {
-  return badInput(`onnxruntime failed to run the model ${context}: ${shorten(cleanOrtMessage(errorMessage(e)), 240)}`, e);
+const LOAD_REFUSED = 'onnxruntime cannot load the model:';
+
+/**
+ * True for ORT's refusal of the model itself (its graph failed checks or shape inference), as opposed to a
+ * missing kernel, provider or file: another form of the same model may load (see loadable.ts). Read from
+ * the message, so it holds for errors rethrown from a measurement worker too.
+ */
+export function isModelLoadError(e: unknown): boolean {
+  return e instanceof HoneError && e.message.startsWith(LOAD_REFUSED);
+}
+
+/** ORT's error for a failed run as a one-line HoneError; `fix` (what to try) goes last. */
+export function ortRunError(e: unknown, context: string, fix?: string): HoneError {
+  return badInput(`onnxruntime failed to run the model ${context}: ${shorten(cleanOrtMessage(errorMessage(e)), 240)}${fix ? `; ${fix}` : ''}`, e);
 }
 
 /**

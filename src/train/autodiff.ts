@@ -14,6 +14,7 @@ import { nonDifferentiableOps } from '../ops/grad/types.js';
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
 import { upgradeOpset } from '../passes/upgrade.js';
+import { foldedCopy } from '../passes/fold.js';
 import { setTrainingMode, type DropoutMask } from './training-mode.js';
 
 /** Older models are upgraded to this opset for training (16: ScatterElements/ScatterND with add reduction,
@@ -62,13 +63,21 @@ export interface TrainingGraph {
   outputs: string[];
   /** The forward model the training graph was built from (upgraded to the training opset if it was older). */
   forward: ModelProto;
+  /**
+   * The input model at its own opset, with weights that were Constant nodes or constant chains (ConstantOfShape,
+   * Cast, DequantizeLinear…) folded into initializers: the parameters are its initializers (see `exportTrained`).
+   */
+  source: ModelProto;
   /** Dropout masks the caller feeds every step (inputs of the training graph); see fillDropoutMasks. */
   dropoutMasks: DropoutMask[];
 }
 
 export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOptions): TrainingGraph {
   if (!original.graph) throw badInput('the model has no graph; pass an ONNX model file');
-  const model = upgradeOpset(original, TRAINING_OPSET).model;
+  // Only initializers train: weights that exporters keep in Constant nodes (Paddle2ONNX, spox) or build from
+  // constants (fp16 data cast up, int8 data dequantized) become initializers first, instead of staying frozen.
+  const source = foldedCopy(original).model;
+  const model = upgradeOpset(source, TRAINING_OPSET).model;
   const src = model.graph!;
   const opset = defaultOpset(model);
   const graph = cloneGraph(src);
@@ -148,7 +157,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const dataInputs = src.input.map((i) => i.name!).filter((n) => !initNames.has(n));
   return {
     model: { ...model, graph, opsetImport: [...model.opsetImport], metadataProps: [], trainingInfo: [] },
-    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model, dropoutMasks,
+    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model, source, dropoutMasks,
   };
 }
 

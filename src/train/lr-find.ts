@@ -7,7 +7,7 @@ import type { ModelProto } from '../ir/proto.js';
 import type { Dataset } from '../data/dataset.js';
 import { train, type TrainOptions } from './trainer.js';
 
-export interface LrFindOptions extends Pick<TrainOptions, 'batchSize' | 'optimizer' | 'loss' | 'seed' | 'threads' | 'frozen'> {
+export interface LrFindOptions extends Pick<TrainOptions, 'batchSize' | 'optimizer' | 'loss' | 'seed' | 'threads' | 'provider' | 'frozen' | 'dims' | 'shapes' | 'values'> {
   startLr?: number;
   endLr?: number;
   steps?: number;

@@ -21,6 +21,8 @@ import { clipGradNorm, createOptimizer, type OptimizerSpec } from './optimizers.
 import { createSchedule, type ScheduleSpec } from './schedules.js';
 import { staticTypes, valueInfoType } from './shapes.js';
 import { fillDropoutMasks } from './training-mode.js';
+import { GivenFeeds, modelForTraining, withInputsOf } from './inputs.js';
+import type { InputValue } from '../runtime/inputs.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -46,8 +48,15 @@ export interface TrainOptions {
   trainable?: string[];
   /** k for top-k accuracy (default 5; reported only when there are more than k classes). */
   topK?: number;
-  /** ORT intra-op threads (default 2). */
+  /** ORT intra-op threads (default 2; 0 = ORT's default, one per physical core). */
   threads?: number;
+  /** Execution provider (default cpu). */
+  provider?: string;
+  /** Sizes of symbolic dims and input shapes (`--dim`, `--shape`) for the training graph; the batch stays `batchSize`. */
+  dims?: Record<string, number>;
+  shapes?: Record<string, number[]>;
+  /** Values for inputs that are not data (`--input scale=0.5`), fed in every step and evaluation. */
+  values?: Record<string, InputValue>;
   /**
    * Gradient accumulation: samples per graph run. Each step runs batchSize/microBatch runs and averages
    * their gradients — the same update up to float rounding (losses are means over the batch), with the
@@ -119,9 +128,14 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   if (!Number.isInteger(batch) || batch < 1) throw badInput(`batch size must be a positive integer, got ${batch}`);
   if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw badInput(`epochs must be a positive integer, got ${opts.epochs}`);
 
-  const tg = buildTrainingGraph(model, { loss, frozen: opts.frozen, trainable: opts.trainable });
-  const prepared = prepareData(model, tg, data, loss, 'the training data');
-  const test = opts.test ? prepareData(model, tg, opts.test, loss, 'the test data') : undefined;
+  const given = new GivenFeeds(model, opts.values, opts.dims);
+  given.checkData(data, 'the training data');
+  if (opts.test) given.checkData(opts.test, 'the test data');
+  const forward = await modelForTraining(model, opts, { provider: opts.provider });
+  const tg = buildTrainingGraph(forward, { loss, frozen: opts.frozen, trainable: opts.trainable });
+  const dataInputs = tg.dataInputs.filter((n) => !given.has(n));
+  const prepared = prepareData(forward, dataInputs, data, loss, 'the training data');
+  const test = opts.test ? prepareData(forward, dataInputs, opts.test, loss, 'the test data') : undefined;
   let trainSet = prepared;
   let valSet: Dataset | undefined;
   if (opts.validationSplit) {
@@ -138,8 +152,8 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     throw badInput(`the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`);
   }
   const chunks = batch / micro;
-  const session = await trainingSession(fixBatch(tg.model, tg.dataInputs, tg.labelsName, micro), threads);
-  const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads);
+  const session = await trainingSession(fixBatch(tg.model, dataInputs, tg.labelsName, micro), threads, opts.provider);
+  const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads, opts.provider);
 
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
   const optimizer = createOptimizer(opts.optimizer ?? { kind: 'adam' }, tg.params.map((p) => p.init.length));
@@ -177,7 +191,8 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
 
   // Feeds and fetches are built once; each step rewrites the buffers they view.
   const feeds: Record<string, ort.Tensor> = {};
-  const batchBufs = tg.dataInputs.map((name) => {
+  Object.assign(feeds, given.at(micro));
+  const batchBufs = dataInputs.map((name) => {
     const src = trainSet.features[name]!;
     const buf = new Float32Array(micro * sampleSize(src));
     feeds[name] = new ort.Tensor('float32', buf, [micro, ...src.dims.slice(1)]);
@@ -284,12 +299,12 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       if (classes! > topK) rec.trainTopK = correctK / n;
     }
     if (valSet) {
-      const v = await evaluate(evalSession, tg, valSet, params, buffers, classes, topK);
+      const v = await evaluate(evalSession, tg, dataInputs, given, valSet, params, buffers, classes, topK);
       rec.valLoss = v.loss;
       rec.valAccuracy = v.accuracy;
     }
     if (test) {
-      const v = await evaluate(evalSession, tg, test, params, buffers, classes, topK);
+      const v = await evaluate(evalSession, tg, dataInputs, given, test, params, buffers, classes, topK);
       rec.testLoss = v.loss;
       rec.testAccuracy = v.accuracy;
       if (v.topK !== undefined && classes! > topK) rec.testTopK = v.topK;
@@ -312,7 +327,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     if (stopped === 'callback') break;
   }
   if (!last) throw badInput(`nothing left to train: the checkpoint already covers ${startEpoch} epochs; raise --epochs to continue`);
-  const trained = exportTrained(model, tg, params, buffers);
+  const trained = withInputsOf(exportTrained(tg.source, tg, params, buffers), model);
   const totalSec = (timing.graphMs + timing.optimizerMs + timing.dataMs) / 1000;
   return {
     model: trained, epochs: last.epoch, history,
@@ -327,13 +342,13 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
  * JS optimizer needs the cores, and spinning threads slowed both the graph and the update here
  * (bench/train.ts), so spinning is off.
  */
-async function trainingSession(model: ModelProto, threads: number): Promise<ort.InferenceSession> {
-  const options = sessionOptions({ intraOpThreads: threads });
+async function trainingSession(model: ModelProto, threads: number, provider = 'cpu'): Promise<ort.InferenceSession> {
+  const options = sessionOptions({ intraOpThreads: threads, provider });
   options.extra = { session: { intra_op: { allow_spinning: '0' } } };
   try {
     return await ort.InferenceSession.create(encodeModel(model), options);
   } catch (e) {
-    throw ortLoadError(e, 'cpu');
+    throw ortLoadError(e, provider);
   }
 }
 
@@ -368,7 +383,7 @@ function countCorrect(pred: Float32Array, labels: BigInt64Array, n: number, k: n
 }
 
 /** Loss and accuracy over a whole dataset, in batches, with the current parameters. */
-async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, ds: Dataset, params: Float32Array[], buffers: Float32Array[], classes: number | undefined, topK: number) {
+async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, dataInputs: string[], given: GivenFeeds, ds: Dataset, params: Float32Array[], buffers: Float32Array[], classes: number | undefined, topK: number) {
   const chunk = 500;
   const feeds: Record<string, ort.Tensor> = {};
   tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
@@ -378,7 +393,8 @@ async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, ds: Da
   let ck = 0;
   for (let start = 0; start < ds.size; start += chunk) {
     const m = Math.min(chunk, ds.size - start);
-    for (const name of tg.dataInputs) {
+    Object.assign(feeds, given.at(m));
+    for (const name of dataInputs) {
       const f = ds.features[name]!;
       const per = sampleSize(f);
       feeds[name] = new ort.Tensor('float32', (f.data as Float32Array).subarray(start * per, (start + m) * per), [m, ...f.dims.slice(1)]);
@@ -404,12 +420,12 @@ async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, ds: Da
  * per-sample element count matches the input's static dims (reshaped to them), features become
  * float32, class-index labels become int64.
  */
-function prepareData(model: ModelProto, tg: TrainingGraph, ds: Dataset, loss: LossSpec, what: string): Dataset {
+function prepareData(model: ModelProto, dataInputs: string[], ds: Dataset, loss: LossSpec, what: string): Dataset {
   const graph = model.graph!;
   const features: Record<string, ArrayTensor> = {};
-  for (const name of tg.dataInputs) {
-    const f = ds.features[name] ?? (tg.dataInputs.length === 1 ? ds.features['input'] ?? Object.values(ds.features)[0] : undefined);
-    if (!f) throw badInput(`${what} has no array for model input '${name}'; name the array after the input`);
+  for (const name of dataInputs) {
+    const f = ds.features[name] ?? (dataInputs.length === 1 ? ds.features['input'] ?? Object.values(ds.features)[0] : undefined);
+    if (!f) throw badInput(`${what} has no array for model input '${name}'; name the array after the input, or give a fixed value with --input ${name}=VALUE`);
     const t = valueInfoType(graph.input.find((i) => i.name === name)!);
     if (t && t.elemType !== DataType.FLOAT) throw badInput(`model input '${name}' is not float32; Hone trains models with float32 inputs`);
     const per = t?.shape?.slice(1);
@@ -420,6 +436,9 @@ function prepareData(model: ModelProto, tg: TrainingGraph, ds: Dataset, loss: Lo
         throw badInput(`${what}: input '${name}' expects samples of shape [${per.join(', ')}] (${want} values) but the data has [${f.dims.slice(1).join(', ')}] (${sampleSize(f)}); give data matching the model's input`);
       }
       dims = [f.dims[0]!, ...(per as number[])];
+    } else if (per && per.length !== f.dims.length - 1) {
+      const sym = per.find((d) => typeof d === 'string');
+      throw badInput(`${what}: input '${name}' expects samples of rank ${per.length} [${per.join(', ')}] but the data has [${f.dims.slice(1).join(', ')}]; reshape the data, or size the model's dims with --dim ${sym}=N or --shape ${name}=...`);
     }
     const data = f.data instanceof Float32Array ? f.data : Float32Array.from(f.data as ArrayLike<number>);
     features[name] = { data, dims };
@@ -495,7 +514,7 @@ function buildEvalModel(model: ModelProto, tg: TrainingGraph, loss: LossSpec): M
   return { ...model, graph };
 }
 
-/** The original model with its trained initializers (and running statistics) replaced by the trained values. */
+/** `model` (the training graph's `source`) with its trained initializers (and running statistics) replaced by the trained values. */
 export function exportTrained(model: ModelProto, tg: TrainingGraph, params: Float32Array[], buffers: Float32Array[] = []): ModelProto {
   const byName = new Map([
     ...tg.params.map((p, i) => [p.name, floatTensor(p.name, p.dims, Float32Array.from(params[i]!))] as const),

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { saveModel } from '../../src/ir/model.js';
-import { tinyMlp, twoInputs, unknownOpModel } from '../runtime/helpers.js';
+import { MODEL_INPUT_HELP, TIMING_HELP } from '../../src/cli/model-flags.js';
+import { writeNpy } from '../helpers/npz.js';
+import { sampleRateModel, tinyMlp, twoInputs, unknownOpModel, unnamedDims, vadLike } from '../runtime/helpers.js';
 
 let dir = '';
 before(() => {
@@ -14,6 +16,10 @@ before(() => {
   saveModel(tinyMlp(), join(dir, 'mlp.onnx'));
   saveModel(twoInputs(), join(dir, 'two.onnx'));
   saveModel(unknownOpModel(), join(dir, 'unknown-op.onnx'));
+  saveModel(vadLike(), join(dir, 'vad-like.onnx'));
+  saveModel(sampleRateModel(), join(dir, 'rate.onnx'));
+  saveModel(unnamedDims(), join(dir, 'unnamed.onnx'));
+  writeNpy(join(dir, 'x2.npy'), { data: new Float32Array(32), dims: [2, 16] });
   writeFileSync(join(dir, 'text.onnx'), 'this is not a model\n');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,6 +85,14 @@ test('every bad input is one line on stderr and exit 2', async () => {
     [[join(dir, 'mlp.onnx'), '--batch-sizes', '1,x'], /--batch-sizes '1,x' is not a comma-separated list/],
     [[join(dir, 'mlp.onnx'), '--runs', '0'], /--runs must be an integer >= 1/],
     [[join(dir, 'mlp.onnx'), '--bogus'], /Unknown option '--bogus'.*hone profile --help/],
+    [[join(dir, 'mlp.onnx'), '--dim', 'batch=4', '--batch-sizes', '1,8'], /--dim batch=4 sets the batch size to 4, --batch-sizes to 1,8; drop one of them/],
+    [[join(dir, 'mlp.onnx'), '--shape', 'x=2x16', '--batch-sizes', '8'], /--shape x=2x16 sets the batch size to 2, --batch-sizes to 8/],
+    [[join(dir, 'mlp.onnx'), '--batch-size', '2', '--batch-sizes', '1'], /--batch-sizes 1 and --batch-size 2 both set the batch sizes; give one of them/],
+    [[join(dir, 'mlp.onnx'), '--shape', 'x=1x16', '--input', `x=${join(dir, 'x2.npy')}`], /--shape x=1x16 and --input x=.*x2\.npy \(shape \[2,16\]\) disagree/],
+    [[join(dir, 'mlp.onnx'), '--dim', 'batch=1', '--input', `x=${join(dir, 'x2.npy')}`], /--input x=.*x2\.npy makes 'batch' 2, but --dim batch=1 makes it 1/],
+    [[join(dir, 'rate.onnx'), '--input', 'sr=16000.5'], /input 'sr' is int64, and 16000\.5 is not a whole number/],
+    [[join(dir, 'rate.onnx'), '--input', 'rate=16000'], /--input names 'rate', but the model's inputs are: x, sr/],
+    [[join(dir, 'unnamed.onnx')], /input 'x' has symbolic dim 'x_dim1' \(dim 1, unnamed in the model\); pass --dim x_dim1=N/],
     [[], /profile needs exactly one MODEL/],
     [['zoo:nosuchmodel'], /nosuchmodel/],
   ];
@@ -88,6 +102,38 @@ test('every bad input is one line on stderr and exit 2', async () => {
     assert.equal(stdout, '');
     assert.match(stderr, /^hone: [^\n]+\n$/, args.join(' '));
     assert.match(stderr, re, args.join(' '));
+  }
+});
+
+test('--input values reach the timing runs: a model that only runs at sr=16000', async () => {
+  const without = await hone('profile', join(dir, 'rate.onnx'), ...quick, '--batch-sizes', '1');
+  assert.equal(without.code, 2);
+  assert.match(without.stderr, /^hone: onnxruntime failed to run the model .*Reshape.*; 'sr' got random data; if it needs a real value, pass --input sr=VALUE\n$/);
+  const { code, stdout, stderr } = await hone('profile', join(dir, 'rate.onnx'), ...quick, '--input', 'sr=16000', '--json');
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(JSON.parse(stdout).batches.map((b: { batchSize: number }) => b.batchSize), [1, 8]);
+});
+
+test('fixing dims never makes ORT refuse a model it loads: a VAD-like If/LSTM model runs at batch 1', async () => {
+  const { code, stdout, stderr } = await hone('profile', join(dir, 'vad-like.onnx'), ...quick, '--dim', 'batch=1', '--input', 'sr=16000', '--json');
+  assert.equal(code, 0, stderr);
+  const r = JSON.parse(stdout);
+  assert.deepEqual(r.batches.map((b: { batchSize: number }) => b.batchSize), [1], '--dim batch=1 sets the batch');
+  assert.ok(r.macs > 0, 'static analysis runs on the fixed model');
+});
+
+test('dims the model leaves unnamed are sized by their stable names', async () => {
+  const { code, stdout, stderr } = await hone('profile', join(dir, 'unnamed.onnx'), ...quick, '--dim', 'x_dim0=2', '--dim', 'x_dim1=5', '--json');
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(JSON.parse(stdout).batches.map((b: { batchSize: number }) => b.batchSize), [2]);
+});
+
+test('every command that runs a model shows the same model-input block, and the timing commands the same timing block', async () => {
+  for (const command of ['profile', 'quantize', 'train', 'lr-find']) {
+    const { code, stdout } = await hone(command, '--help');
+    assert.equal(code, 0);
+    assert.ok(stdout.includes(MODEL_INPUT_HELP), command);
+    assert.equal(stdout.includes(TIMING_HELP), command === 'profile' || command === 'quantize', command);
   }
 });
 

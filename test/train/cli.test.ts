@@ -7,6 +7,8 @@ import { main } from '../../src/cli/main.js';
 import { loadModel, saveModel } from '../../src/ir/model.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
+import { tensorArray } from '../../src/ir/tensor.js';
+import { writeNpz } from '../helpers/npz.js';
 import { rand } from './gradcheck-util.js';
 
 async function run(argv: string[]) {
@@ -78,5 +80,67 @@ describe('hone train / hone lr-find (end to end)', () => {
     assert.ok(rep.lrs.length > 20);
     assert.ok(rep.lrs[1]! > rep.lrs[0]!);
     assert.match(readFileSync(html, 'utf8'), /<svg[\s\S]*<path d="M/);
+  });
+});
+
+describe('hone train / hone lr-find: the model-input flags every command shares', () => {
+  /** y = (x · W) · scale: x [batch, feat] with feat symbolic, `scale` a float scalar input. */
+  const setup = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hone-cli-inputs-'));
+    const b = new GraphBuilder('scaled');
+    const x = b.input('x', DataType.FLOAT, ['batch', 'feat']);
+    const scale = b.input('scale', DataType.FLOAT, []);
+    const w = b.floatInit('w', [4, 3], Float32Array.from({ length: 12 }, (_, i) => ((i % 5) - 2) / 4));
+    b.op('Mul', [b.op('MatMul', [x, w]), scale], {}, { output: 'y' });
+    b.output('y', DataType.FLOAT, ['batch', 3]);
+    const model = join(dir, 'scaled.onnx');
+    saveModel(b.model({ opset: 17 }), model);
+    // The data holds each sample as 2x2: only --dim feat=4 or --shape x=Bx4 tells the trainer it is the model's [4].
+    const data = join(dir, 'data.npz');
+    writeNpz(data, { x: { data: Float32Array.from({ length: 128 }, (_, i) => Math.sin(i)), dims: [32, 2, 2] }, label: { data: Float32Array.from({ length: 96 }, (_, i) => Math.cos(i)), dims: [32, 3] } });
+    const train = (...args: string[]) => run(['train', '--model', model, '--data', data, '--loss', 'mse', '--epochs', '2', '--threads', '1', '-o', join(dir, 'out.onnx'), ...args]);
+    const weights = () => Array.from(tensorArray(loadModel(join(dir, 'out.onnx')).graph!.initializer.find((t) => t.name === 'w')!) as Float32Array);
+    return { dir, model, data, train, weights };
+  };
+
+  it('--shape and --dim size the training graph; the trained model keeps the inputs it had', async () => {
+    const { train, dir } = setup();
+    const r = await train('--input', 'scale=1', '--batch-size', '8');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^hone: the training data: input 'x' expects samples of rank 1 \[feat\] but the data has \[2, 2\]; .* --dim feat=N or --shape x=\.\.\.\n$/);
+    const shaped = await train('--input', 'scale=1', '--shape', 'x=8x4', '--json');
+    assert.equal(shaped.code, 0, shaped.stderr);
+    const m = loadModel(join(dir, 'out.onnx'));
+    assert.deepEqual(m.graph!.input.map((i) => i.type!.tensorType!.shape!.dim), [[{ dimParam: 'batch' }, { dimParam: 'feat' }], []]);
+    assert.equal((JSON.parse(shaped.stdout) as { timing: { steps: number } }).timing.steps, 8, '--shape x=8x4 sets the batch size: 32 samples, 4 steps an epoch');
+    const dimmed = await train('--input', 'scale=1', '--dim', 'feat=4', '--batch-size', '16', '--json');
+    assert.equal(dimmed.code, 0, dimmed.stderr);
+    const conflict = await train('--input', 'scale=1', '--shape', 'x=8x4', '--batch-size', '16');
+    assert.equal(conflict.code, 2);
+    assert.match(conflict.stderr, /^hone: --shape x=8x4 sets the batch size to 8, --batch-size to 16; drop one of them, or make them agree\n$/);
+  });
+
+  it('--input feeds an input that is not data in every step: scale=0 leaves the weights as they were', async () => {
+    const { train, weights } = setup();
+    const missing = await train('--dim', 'feat=4');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^hone: input 'scale' is a scalar, which data \(samples first\) cannot give; pass its value with --input scale=VALUE\n$/);
+    const initial = Array.from({ length: 12 }, (_, i) => ((i % 5) - 2) / 4);
+    assert.equal((await train('--dim', 'feat=4', '--input', 'scale=0', '--batch-size', '8')).code, 0);
+    assert.deepEqual(weights(), initial, 'a zero scale gives zero gradients');
+    assert.equal((await train('--dim', 'feat=4', '--input', 'scale=1', '--batch-size', '8')).code, 0);
+    assert.notDeepEqual(weights(), initial);
+    const bad = await train('--dim', 'feat=4', '--input', 'scale=1,2');
+    assert.match(bad.stderr, /^hone: --input scale=1,2 gives 2 values, but input 'scale' is a scalar; give one number\n$/);
+  });
+
+  it('lr-find takes the same flags', async () => {
+    const { model, data } = setup();
+    const r = await run(['lr-find', '--model', model, '--data', data, '--loss', 'mse', '--steps', '10', '--batch-size', '8', '--dim', 'feat=4', '--input', 'scale=1', '--threads', '1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((JSON.parse(r.stdout) as { lrs: number[] }).lrs.length >= 10);
+    const conflict = await run(['lr-find', '--model', model, '--data', data, '--loss', 'mse', '--dim', 'batch=4', '--batch-size', '8', '--dim', 'feat=4', '--input', 'scale=1']);
+    assert.equal(conflict.code, 2);
+    assert.match(conflict.stderr, /^hone: --dim batch=4 sets the batch size to 4, --batch-size to 8/);
   });
 });

@@ -2,7 +2,8 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { lrFind, lrFindHtml } from '../../train/index.js';
 import type { Command } from '../command.js';
 import { numberFlag, parseFlags } from '../command.js';
-import { commonFlags, parseList, parseLoss, parseOptimizer, resolveData, resolveModel } from './train-args.js';
+import { commonFlags, parseList, parseLoss, parseOptimizer, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+import { MODEL_INPUT_HELP } from '../model-flags.js';
 
 const HELP = `hone lr-find — LR range test: sweep the learning rate exponentially and suggest one
 
@@ -14,10 +15,11 @@ suggests the rate where the loss falls fastest. Stops early when the loss diverg
 Options:
   --start LR --end LR      sweep range (default 1e-7 to 10)
   --steps N                steps (default 200)
-  --batch-size B, --optimizer NAME, --loss NAME, --freeze A,B, --seed S, --limit N, --threads T
+  --batch-size B, --optimizer NAME, --loss NAME, --freeze A,B, --seed S, --limit N (as in hone train)
   --html FILE              write the curve as a self-contained HTML page (inline SVG)
   --json                   one JSON object: suggestedLr, lrs, losses, smoothed
 
+${MODEL_INPUT_HELP}
 Examples:
   hone lr-find --model zoo:lenet5 --data mnist --steps 150 --html lr.html
   hone lr-find --model zoo:mlp --data mnist --optimizer sgd --momentum 0.9 --json
@@ -32,14 +34,15 @@ export const lrFindCommand: Command = {
       ...commonFlags, start: { type: 'string' }, end: { type: 'string' }, steps: { type: 'string' }, html: { type: 'string' },
     }, false);
     const model = resolveModel(values.model, 'lr-find');
-    const data = resolveData(values.data, model, numberFlag(values.limit, '--limit', { int: true, min: 1 }), 'lr-find');
+    const inputs = parseTrainInputs(values, model);
+    const data = resolveData(values.data, model, numberFlag(values.limit, '--limit', { int: true, min: 1 }), 'lr-find', inputs.values);
     const r = await lrFind(model, data.train, {
-      batchSize: numberFlag(values['batch-size'], '--batch-size', { int: true, min: 1 }) ?? 64,
+      batchSize: inputs.batchSize,
       optimizer: parseOptimizer(values),
       loss: parseLoss(values),
       frozen: parseList(values.freeze),
       seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
-      threads: numberFlag(values.threads, '--threads', { int: true, min: 1 }),
+      threads: inputs.threads, provider: inputs.provider, dims: inputs.dims, shapes: inputs.shapes, values: inputs.values,
       startLr: numberFlag(values.start, '--start', { min: 0 }),
       endLr: numberFlag(values.end, '--end', { min: 0 }),
       steps: numberFlag(values.steps, '--steps', { int: true, min: 10 }),

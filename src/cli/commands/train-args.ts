@@ -1,4 +1,5 @@
 /** Flags shared by `hone train` and `hone lr-find`: the model, the data, the optimizer and the loss. */
+import { existsSync, readFileSync } from 'node:fs';
 import { badInput } from '../../errors.js';
 import { loadModel } from '../../ir/model.js';
 import type { ModelProto } from '../../ir/proto.js';
@@ -6,6 +7,9 @@ import { zooModel } from '../../zoo/index.js';
 import { firstSamples, loadDataset, type Dataset } from '../../data/index.js';
 import { LOSS_KINDS, OPTIMIZER_KINDS, type LossSpec, type OptimizerSpec, type ScheduleSpec } from '../../train/index.js';
 import { numberFlag } from '../command.js';
+import { modelInputFlags, parseModelInputs } from '../model-flags.js';
+import { graphInputs, resolveBatchSizes, type InputValue } from '../../runtime/inputs.js';
+import { readZip } from '../../data/zip.js';
 
 export const commonFlags = {
   model: { type: 'string' },
@@ -20,7 +24,7 @@ export const commonFlags = {
   temperature: { type: 'string' },
   freeze: { type: 'string' },
   seed: { type: 'string' },
-  threads: { type: 'string' },
+  ...modelInputFlags,
   limit: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
@@ -36,9 +40,18 @@ export function dataInputNames(model: ModelProto): string[] {
   return model.graph!.input.map((i) => i.name!).filter((n) => !inits.has(n));
 }
 
-export function resolveData(spec: string | undefined, model: ModelProto, limit: number | undefined, command: string): { train: Dataset; test?: Dataset } {
+/** The data for the model's inputs, less those given a value by `--input` (the data may not give them too). */
+export function resolveData(spec: string | undefined, model: ModelProto, limit: number | undefined, command: string, values: Record<string, InputValue> = {}): { train: Dataset; test?: Dataset } {
   if (!spec) throw badInput(`${command} needs --data mnist or --data FILE.npz`);
-  const d = loadDataset(spec, dataInputNames(model));
+  const names = dataInputNames(model).filter((n) => !(n in values));
+  const scalar = graphInputs(model).find((i) => names.includes(i.name) && i.shape?.length === 0);
+  if (scalar) throw badInput(`input '${scalar.name}' is a scalar, which data (samples first) cannot give; pass its value with --input ${scalar.name}=VALUE`);
+  if (names.length === 0) throw badInput(`every input of the model has a value from --input, so --data ${spec} feeds nothing; drop --input for the inputs the data should give`);
+  if (spec.endsWith('.npz') && existsSync(spec)) {
+    const both = readZip(new Uint8Array(readFileSync(spec)), spec).map((e) => e.name.replace(/\.npy$/, '')).find((k) => k in values);
+    if (both) throw badInput(`both ${spec} and --input ${values[both]!.text} give input '${both}'; drop one`);
+  }
+  const d = loadDataset(spec, names);
   return limit ? { train: firstSamples(d.train, limit), test: d.test } : d;
 }
 
@@ -91,4 +104,16 @@ export function parseSchedule(spec: string | undefined, stepsPerEpoch: number, e
 
 export function parseList(v: string | undefined): string[] | undefined {
   return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+}
+
+/**
+ * The shared model-input flags as train options, and the batch size: `--batch-size`, or the batch a
+ * `--dim`/`--shape`/`--input` sets (both must agree), else 64.
+ */
+export function parseTrainInputs(values: Parameters<typeof parseModelInputs>[0] & { 'batch-size'?: string }, model: ModelProto) {
+  const inputs = parseModelInputs(values);
+  const fixes = { dims: Object.fromEntries(inputs.dims), shapes: Object.fromEntries(inputs.shapes), values: Object.fromEntries(inputs.values) };
+  const requested = numberFlag(values['batch-size'], '--batch-size', { int: true, min: 1 });
+  const [batchSize] = resolveBatchSizes(model, fixes, requested === undefined ? undefined : [requested], '--batch-size') ?? [64];
+  return { ...fixes, batchSize: batchSize!, threads: inputs.threads, provider: inputs.provider };
 }

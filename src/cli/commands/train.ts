@@ -4,7 +4,8 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { train, type EpochRecord } from '../../train/index.js';
 import type { Command } from '../command.js';
 import { numberFlag, parseFlags } from '../command.js';
-import { commonFlags, parseList, parseLoss, parseOptimizer, parseSchedule, resolveData, resolveModel } from './train-args.js';
+import { commonFlags, parseList, parseLoss, parseOptimizer, parseSchedule, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+import { MODEL_INPUT_HELP } from '../model-flags.js';
 
 const HELP = `hone train — train an ONNX model on ONNX Runtime (forward, loss and backward in one ONNX graph)
 
@@ -16,7 +17,8 @@ and 'label'. The output model has the same inputs and outputs as MODEL, with tra
 
 Options:
   --epochs N               epochs (default 1)
-  --batch-size B           batch size (default 64); the last partial batch of an epoch is skipped
+  --batch-size B           batch size (default 64, or the batch --dim/--shape/--input sets); the last
+                           partial batch of an epoch is skipped
   --optimizer NAME         sgd | adam | adamw (default adam); --momentum M, --nesterov, --weight-decay W
   --lr LR                  base learning rate (default 1e-3)
   --schedule S             constant | cosine | cosine-restarts[:E[:MULT]] | step:E[:GAMMA] |
@@ -33,10 +35,13 @@ Options:
   --checkpoint DIR         write a checkpoint after every epoch; --resume continues from it
   --log FILE               JSON-lines metrics, one line per epoch
   --limit N                use only the first N training samples
-  --threads T              ONNX Runtime threads (default 2)
   --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
                            runs of M samples (large batches in less memory; not with BatchNorm)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
+
+${MODEL_INPUT_HELP}
+--dim/--shape size the training graph's dims (the trained model keeps the inputs it had); --input feeds
+an input that is not data in every step (data arrays give the others).
 
 Examples:
   hone train --model zoo:lenet5 --data mnist --epochs 3 --batch-size 64 --optimizer adam --lr 1e-3 -o lenet.onnx
@@ -68,10 +73,11 @@ export const trainCommand: Command = {
     if (values.resume && !values.checkpoint) throw badInput('--resume needs --checkpoint DIR (the folder the earlier run wrote)');
     const model = resolveModel(values.model, 'train');
     const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
-    const data = resolveData(values.data, model, limit, 'train');
-    const test = values['test-data'] ? resolveData(values['test-data'], model, undefined, 'train').train : data.test;
+    const inputs = parseTrainInputs(values, model);
+    const data = resolveData(values.data, model, limit, 'train', inputs.values);
+    const test = values['test-data'] ? resolveData(values['test-data'], model, undefined, 'train', inputs.values).train : data.test;
     const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: 1 }) ?? 1;
-    const batchSize = numberFlag(values['batch-size'], '--batch-size', { int: true, min: 1 }) ?? 64;
+    const batchSize = inputs.batchSize;
     const valSplit = numberFlag(values['val-split'], '--val-split', { min: 0 });
     const patience = numberFlag(values['early-stopping'], '--early-stopping', { int: true, min: 1 });
     if (patience && !valSplit) throw badInput('--early-stopping needs --val-split F to have a validation loss to watch');
@@ -90,7 +96,7 @@ export const trainCommand: Command = {
       earlyStopping: patience ? { patience } : undefined,
       frozen: parseList(values.freeze),
       seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
-      threads: numberFlag(values.threads, '--threads', { int: true, min: 1 }),
+      threads: inputs.threads, provider: inputs.provider, dims: inputs.dims, shapes: inputs.shapes, values: inputs.values,
       microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
       checkpointDir: values.checkpoint,
       resume: values.resume,
