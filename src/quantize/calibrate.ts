@@ -6,15 +6,21 @@
  *
  * Methods: 'minmax' (the observed range), 'percentile' (clip the tails: symmetric ranges clip |x| at the
  * percentile; asymmetric ones clip each tail at 100 - p), 'entropy' (TensorRT's KL-divergence threshold
- * over the |x| histogram, searched over quantizations with the tensor's number of levels).
+ * over the |x| histogram, searched over quantizations with the tensor's number of levels), 'mse' (the range
+ * with the least expected squared quantization error on the histogram, see ranges.ts), 'auto' (per tensor,
+ * whichever of the others' ranges has the least such error).
  */
 import type { ModelProto } from '../ir/proto.js';
 import { valueInfo } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { createSession, ortRunError } from '../runtime/session.js';
 import { batches, type SampleData } from './data.js';
+import { binList, mseRange, rangeError } from './ranges.js';
 
-export type CalibMethod = 'minmax' | 'percentile' | 'entropy';
+export type CalibMethod = 'minmax' | 'percentile' | 'entropy' | 'mse' | 'auto';
+
+/** The methods 'auto' chooses among, per tensor. */
+export const AUTO_CANDIDATES = ['minmax', 'percentile', 'entropy', 'mse'] as const;
 
 export interface CalibOptions {
   method?: CalibMethod;
@@ -30,6 +36,8 @@ export interface CalibOptions {
 export interface Range {
   min: number;
   max: number;
+  /** The method whose range this is, when 'auto' chose it. */
+  picked?: (typeof AUTO_CANDIDATES)[number];
 }
 
 /** A histogram over [-R, R] that widens by doubling R, merging bin pairs exactly. */
@@ -149,6 +157,22 @@ export class TensorStats {
     const method = opts.method ?? 'minmax';
     if (!Number.isFinite(this.min)) return { min: 0, max: 0 };
     if (method === 'minmax' || !this.hist) return { min: this.min, max: this.max };
+    if (method === 'mse' || method === 'auto') {
+      const bins = binList(this.hist, this.zeros);
+      const symmetric = opts.symmetric ?? false;
+      const mse = mseRange(bins, this.min, this.max, symmetric);
+      if (method === 'mse') return mse;
+      // The grid search can miss a point another method lands on (it samples ratios); the exact error decides.
+      let best: Range = { ...mse, picked: 'mse' };
+      let bestErr = rangeError(bins, mse.min, mse.max, symmetric);
+      for (const m of AUTO_CANDIDATES) {
+        if (m === 'mse') continue;
+        const r = this.range({ ...opts, method: m });
+        const e = rangeError(bins, r.min, r.max, symmetric);
+        if (e < bestErr) { bestErr = e; best = { ...r, picked: m }; }
+      }
+      return best;
+    }
     if (method === 'percentile') {
       const p = (opts.percentile ?? 99.99) / 100;
       if (opts.symmetric) {

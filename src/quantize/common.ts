@@ -39,6 +39,11 @@ export interface QuantizeReport {
 export interface QuantizeResult {
   model: ModelProto;
   report: QuantizeReport;
+  /**
+   * The float model after the pass's exact rewrites (folds, equalization), when it made any: its
+   * intermediate tensors are the ones the quantized model approximates (equalization rescales channels).
+   */
+  prepared?: ModelProto;
 }
 
 /** Which nodes a pass may touch. */
@@ -141,10 +146,11 @@ export function renameProduced(g: Graph, from: string, to: string): void {
 }
 
 /**
- * Turns weights computed from constants (Constant nodes, Transpose or Cast of an initializer, as some
- * exporters write them) into initializers, so the passes see them as weights. Returns a note when any.
+ * Turns weights computed from constants (Constant nodes, ConstantOfShape/Cast/Transpose/DequantizeLinear
+ * chains, as exporters write them; in subgraphs too) into initializers, so the passes see them as weights.
+ * Returns a note when any.
  */
 export function constantWeights(m: ModelProto): string[] {
   const { folded } = foldConstants(m);
-  return folded ? [`folded ${folded} constant node(s) (Constant, Transpose/Cast of weights…) into initializers first`] : [];
+  return folded ? [`folded ${folded} constant node(s) (Constant, Cast/Transpose/DequantizeLinear of weights…) into initializers first`] : [];
 }

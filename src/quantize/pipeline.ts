@@ -7,15 +7,17 @@ import type { ModelProto } from '../ir/proto.js';
 import { encodeMessageChunks } from '../ir/codec.js';
 import { loadModel } from '../ir/model.js';
 import { zooModel } from '../zoo/index.js';
-import { graphInputs, type ConcreteInput } from '../runtime/inputs.js';
+import { batchDim, checkFixes, DEFAULT_BATCH_SIZES, graphInputs, resolveBatchSizes, valueShape, type ConcreteInput, type InputValue } from '../runtime/inputs.js';
+import { valueTensor } from '../runtime/values.js';
+import { checkProvider } from '../runtime/providers.js';
 import { mulberry32 } from '../util/random.js';
 import { badInput } from '../errors.js';
 import type { NodeSelection, QuantizeReport, QuantizeResult, QuantMode } from './common.js';
 import { quantizeDynamic, type DynamicOptions } from './dynamic.js';
-import { calibrateStatic, quantizeStatic, type Calibration, type StaticOptions } from './static.js';
+import { calibrateStatic, quantizeStatic, STATIC_DEFAULTS, type Calibration, type StaticOptions } from './static.js';
 import { convertFp16, type Fp16Options } from './fp16.js';
 import { quantizeInt4, type Int4Options } from './int4.js';
-import { loadSampleData, matchInputs, type SampleData } from './data.js';
+import { loadSampleData, matchInputs, type GivenInputs, type SampleData } from './data.js';
 import { compareLatency, compareOutputs, type Fidelity, type LatencyComparison, type LatencyOptions } from './evaluate.js';
 import { tuneForAccuracy, type AccuracyTuning } from './tune.js';
 
@@ -33,8 +35,15 @@ export interface QuantizeJob {
   eval?: string;
   /** Keep the most sensitive layers in float until the drop is within this (accuracy points, or 100·(1−cosine) without labels). */
   maxAccuracyDrop?: number;
-  /** Sizes for symbolic dims of synthetic data, e.g. {batch: 8, seq: 128}. */
+  /** With maxAccuracyDrop: stop the search after this many seconds and keep the best model found. */
+  budget?: number;
+  /** Sizes of symbolic dims (`--dim seq=128`) and input shapes (`--shape`), for synthetic data and timing. */
   dims?: Record<string, number>;
+  shapes?: Record<string, number[]>;
+  /** Values for inputs that must not be random (`--input sr=16000`): fed in every run, data gives the rest. */
+  values?: Record<string, InputValue>;
+  /** Batch sizes the latency comparison times (default 1,8 for a symbolic batch dim, else the model's own). */
+  batchSizes?: number[];
   /** Latency comparison settings; false skips it. */
   latency?: LatencyOptions | false;
   onProgress?: (message: string) => void;
@@ -48,7 +57,9 @@ export interface QuantizeSummary {
   size: { float: number; quantized: number; ratio: number };
   data: { calibration?: string; evaluation?: string };
   fidelity?: Fidelity;
+  /** At the first batch size timed; `latencyByBatch` has every batch size when there are several. */
   latency?: LatencyComparison;
+  latencyByBatch?: LatencyComparison[];
   tuning?: AccuracyTuning;
 }
 
@@ -57,18 +68,26 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   const zoo = typeof job.model === 'string' && job.model.startsWith('zoo:') ? job.model.slice(4).split(':')[0] : undefined;
   const progress = job.onProgress ?? (() => {});
   const opts = job.options ?? {};
+  const fixes = { dims: job.dims ?? {}, shapes: job.shapes ?? {}, values: job.values ?? {} };
+  // A batch the fixes set (a state input sized for batch 1, say) is the batch of every run, not just the timed ones.
+  const given: GivenInputs = { values: job.values, dims: job.dims, batch: batchDim(model, fixes)?.given?.size };
+  // Bad --dim/--shape/--input and batch-size conflicts fail before anything slow runs.
+  checkFixes(model, fixes);
+  if (job.latency) checkProvider(job.latency.provider ?? 'cpu');
+  for (const input of graphInputs(model)) if (fixes.values[input.name]) valueTensor(input, fixes.values[input.name]!.dims, fixes.values[input.name]!);
+  const timed = timedBatchSizes(model, fixes, job.batchSizes);
 
   let calib: SampleData | undefined;
-  if (job.calib) calib = loadSampleData(job.calib, model, { samples: job.samples ?? 256, split: 'train' });
+  if (job.calib) calib = loadSampleData(job.calib, model, { samples: job.samples ?? 256, split: 'train', given });
   else if (job.mode === 'static') {
-    if (zoo === 'lenet5') calib = loadSampleData('mnist', model, { samples: job.samples ?? 256, split: 'train' });
-    else if (zoo) calib = syntheticData(model, job.samples ?? 64, job.dims ?? {}, 1, `synthetic: seeded uniform [-1, 1) inputs for zoo:${zoo} (untrained zoo weights have no real data distribution)`);
+    if (zoo === 'lenet5') calib = loadSampleData('mnist', model, { samples: job.samples ?? 256, split: 'train', given });
+    else if (zoo) calib = syntheticData(model, job.samples ?? 64, fixes, 1, `synthetic: seeded uniform [-1, 1) inputs for zoo:${zoo} (untrained zoo weights have no real data distribution)`);
     else throw badInput(`static quantization needs calibration data: pass --calib DATA (a .npy/.npz file or folder of .npy with arrays named after the model inputs: ${graphInputs(model).map((i) => i.name).join(', ')}), or use --mode dynamic`);
   }
   let evalData: SampleData | undefined;
-  if (job.eval) evalData = loadSampleData(job.eval, model, { samples: job.samples, split: 'test' });
-  else if (zoo === 'lenet5') evalData = loadSampleData('mnist', model, { samples: job.samples ?? 1000, split: 'test' });
-  else evalData = calib ?? syntheticData(model, job.samples ?? 32, job.dims ?? {}, 2, 'synthetic: seeded uniform [-1, 1) inputs (pass --eval DATA for real data)');
+  if (job.eval) evalData = loadSampleData(job.eval, model, { samples: job.samples, split: 'test', given });
+  else if (zoo === 'lenet5') evalData = loadSampleData('mnist', model, { samples: job.samples ?? 1000, split: 'test', given });
+  else evalData = calib ?? syntheticData(model, job.samples ?? 32, fixes, 2, 'synthetic: seeded uniform [-1, 1) inputs (pass --eval DATA for real data)');
 
   let calibration: Calibration | undefined;
   const quantize = async (exclude: string[]): Promise<QuantizeResult> => {
@@ -79,7 +98,7 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       case 'int4': return quantizeInt4(model, o);
       case 'static': {
         if (!calibration) {
-          progress(`calibrating (${o.method ?? 'minmax'}) on ${calib!.size} samples from ${calib!.source}`);
+          progress(`calibrating (${o.method ?? STATIC_DEFAULTS.method}) on ${calib!.size} samples from ${calib!.source}`);
           calibration = await calibrateStatic(model, calib!, { ...o, excludeNodes: [] });
         }
         return quantizeStatic(model, calibration, o);
@@ -92,18 +111,18 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   let tuning: AccuracyTuning | undefined;
   if (job.maxAccuracyDrop !== undefined) {
     progress('quantizing with an accuracy target');
-    ({ result, fidelity, tuning } = await tuneForAccuracy(model, quantize, evalData, job.maxAccuracyDrop, { onProgress: progress }));
+    ({ result, fidelity, tuning } = await tuneForAccuracy(model, quantize, evalData, job.maxAccuracyDrop, { onProgress: progress, budgetSeconds: job.budget }));
   } else {
     result = await quantize([]);
     progress(`comparing outputs on ${evalData.size} samples from ${evalData.source}`);
     fidelity = await compareOutputs(model, result.model, evalData);
   }
 
-  let latency: LatencyComparison | undefined;
-  if (job.latency !== false) {
-    const inputs = firstBatchShapes(model, evalData, job.dims ?? {});
+  const latencyByBatch: LatencyComparison[] = [];
+  for (const batch of job.latency === false ? [] : timed) {
+    const inputs = timedInputs(model, evalData, fixes, batch);
     progress(`timing float and quantized side by side (${inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')})`);
-    latency = await compareLatency(model, result.model, inputs, job.latency ?? {});
+    latencyByBatch.push(await compareLatency(model, result.model, inputs, { ...(job.latency || {}), values: job.values }));
   }
   const floatBytes = encodedSize(model);
   const quantBytes = encodedSize(result.model);
@@ -113,7 +132,7 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       source, mode: job.mode, report: result.report,
       size: { float: floatBytes, quantized: quantBytes, ratio: quantBytes / floatBytes },
       data: { calibration: calib?.source, evaluation: evalData.source },
-      fidelity, latency, tuning,
+      fidelity, latency: latencyByBatch[0], latencyByBatch: latencyByBatch.length > 1 ? latencyByBatch : undefined, tuning,
     },
   };
 }
@@ -130,29 +149,54 @@ function resolveModel(m: ModelProto | string): { model: ModelProto; source: stri
 }
 
 /**
- * Seeded synthetic samples for a model's inputs: floats uniform in [-1, 1), integers in [0, 2). Symbolic
- * dims take `dims` values, else 8 for the leading (batch) dim and 32 for others.
+ * Seeded synthetic samples for a model's inputs: floats uniform in [-1, 1), integers in [0, 2). Per-sample
+ * dims come from `--shape` (after its batch dim), else the model, symbolic ones from `--dim`, else 32.
+ * Inputs with a given value (`--input`) take it instead.
  */
-export function syntheticData(model: ModelProto, samples: number, dims: Record<string, number>, seed: number, source: string): SampleData {
+export function syntheticData(model: ModelProto, samples: number, fixes: { dims?: Record<string, number>; shapes?: Record<string, number[]>; values?: Record<string, InputValue> }, seed: number, source: string): SampleData {
   const rand = mulberry32(seed);
   const arrays: Record<string, { data: Float32Array; dims: number[] }> = {};
   for (const input of graphInputs(model)) {
-    if (!input.shape) throw badInput(`input '${input.name}' has no shape; pass --calib/--eval data for it`);
-    const shape = input.shape.slice(1).map((d) => (typeof d === 'number' ? d : dims[d] ?? 32));
+    if (fixes.values?.[input.name]) continue;
+    const given = fixes.shapes?.[input.name];
+    if (!input.shape && !given) throw badInput(`input '${input.name}' has no shape; pass --shape ${input.name}=D1xD2x... or --calib/--eval data for it`);
+    if (input.shape?.length === 0) throw badInput(`input '${input.name}' is a scalar, which synthetic samples cannot give; pass its value with --input ${input.name}=VALUE`);
+    const shape = given ? given.slice(1) : input.shape!.slice(1).map((d) => (typeof d === 'number' ? d : fixes.dims?.[d] ?? 32));
     const per = shape.reduce((a, b) => a * b, 1);
     const int = input.elemType !== 1;
     arrays[input.name] = { data: Float32Array.from({ length: samples * per }, () => (int ? Math.floor(rand() * 2) : rand() * 2 - 1)), dims: [samples, ...shape] };
   }
-  const data = matchInputs(arrays, graphInputs(model), source);
-  return data;
+  return matchInputs(arrays, graphInputs(model), source, undefined, { values: fixes.values, dims: fixes.dims, batch: batchDim(model, fixes)?.given?.size });
 }
 
-/** Input shapes latency is measured on: the evaluation data's, with a symbolic batch from `dims` or up to 16. */
-function firstBatchShapes(model: ModelProto, data: SampleData, dims: Record<string, number>): ConcreteInput[] {
-  return graphInputs(model).map((i) => {
-    const t = data.features[i.name]!;
-    const d0 = i.shape?.[0];
-    const lead = typeof d0 === 'number' ? d0 : (d0 !== undefined ? dims[d0] : undefined) ?? Math.min(16, data.size);
-    return { name: i.name, elemType: i.elemType, shape: [lead, ...t.dims.slice(1)] };
+/**
+ * Batch sizes to time, by the rule every command shares (`resolveBatchSizes`); by default 1 and 8 for a
+ * symbolic batch dim, else the model's own, which is the only size such a model runs at.
+ */
+function timedBatchSizes(model: ModelProto, fixes: { dims: Record<string, number>; shapes: Record<string, number[]>; values: Record<string, InputValue> }, requested: number[] | undefined): number[] {
+  const lead = batchDim(model, fixes);
+  const own = lead && typeof lead.dim === 'number' ? lead.dim : undefined;
+  const sizes = resolveBatchSizes(model, fixes, requested) ?? (own !== undefined ? [own] : [...DEFAULT_BATCH_SIZES]);
+  for (const b of sizes) if (!Number.isInteger(b) || b < 1) throw badInput(`batch size must be an integer >= 1, got ${b}`);
+  if (own !== undefined && sizes.some((b) => b !== own)) throw badInput(`the model fixes its batch at ${own}, so latency can only be timed at batch ${own}; pass --batch-sizes ${own}`);
+  return sizes;
+}
+
+/**
+ * Input shapes latency is timed on at `batch`: data inputs take the evaluation data's per-sample dims,
+ * with `--shape` and `--dim` winning where given; given values take the shape they fill.
+ */
+function timedInputs(model: ModelProto, data: SampleData, fixes: { dims: Record<string, number>; shapes: Record<string, number[]>; values: Record<string, InputValue> }, batch: number): ConcreteInput[] {
+  const inputs = graphInputs(model);
+  const dims = new Map([...Object.entries(fixes.dims), ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' && !fixes.values[i.name] ? [[i.shape[0], batch] as const] : []))]);
+  return inputs.map((i) => {
+    const value = fixes.values[i.name];
+    if (value) return { name: i.name, elemType: i.elemType, shape: valueShape(i, value, dims) };
+    const given = fixes.shapes[i.name];
+    const per = given ? given.slice(1) : data.features[i.name]!.dims.slice(1).map((n, k) => {
+      const d = i.shape?.[k + 1];
+      return typeof d === 'string' ? fixes.dims[d] ?? n : n;
+    });
+    return { name: i.name, elemType: i.elemType, shape: [batch, ...per] };
   });
 }

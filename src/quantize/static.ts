@@ -18,16 +18,18 @@ import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
 import { quantRule } from '../ops/quant-rules.js';
 import type { QuantRule } from '../ops/types.js';
-import { badInput, HoneError } from '../errors.js';
+import { badInput, errorMessage, HoneError } from '../errors.js';
+import { aiOnnxOpset, upgradeOpset } from '../passes/upgrade.js';
 import {
-  constantWeights, copyModel, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, opsetVersion, requireDomain, selectionReason, tensorBytes, weightAxis,
+  copyModel, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, weightAxis,
   type NodeDecision, type NodeSelection, type QuantizeResult,
 } from './common.js';
 import { collectStats, type CalibOptions, type Range } from './calibrate.js';
-import { quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
+import { dequantizeWeight, quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
 import type { SampleData } from './data.js';
 import { toQOperator } from './qoperator.js';
-import { foldBatchNorm } from './prepare.js';
+import { prepareStatic } from './prepare.js';
+import { correctBias, type BiasTarget } from './bias-correct.js';
 
 export interface StaticOptions extends NodeSelection, CalibOptions {
   /** 'qdq' (default): Q/DQ pairs ORT fuses; 'qoperator': QLinearConv/QLinearMatMul… nodes. */
@@ -44,9 +46,16 @@ export interface StaticOptions extends NodeSelection, CalibOptions {
   perChannel?: boolean;
   /** 7-bit weights, for CPUs without VNNI (see the CLI's --help on saturation). */
   reduceRange?: boolean;
+  /** Cross-layer equalization of Conv → ReLU → Conv chains before calibration (default: STATIC_DEFAULTS). */
+  equalize?: boolean;
+  /** Empirical bias correction of each quantized Conv/Gemm on the calibration data (default: STATIC_DEFAULTS). */
+  biasCorrection?: boolean;
   /** Progress of calibration, samples done of total. */
   onProgress?: (done: number, total: number) => void;
 }
+
+/** The defaults chosen by measurement (docs/design.md, "Static int8: calibration defaults"). */
+export const STATIC_DEFAULTS = { method: 'auto', equalize: true, biasCorrection: true } as const satisfies StaticOptions;
 
 /** Calibrated ranges of a model's activations, reusable across quantizations of the same model. */
 export interface Calibration {
@@ -54,49 +63,57 @@ export interface Calibration {
   method: string;
   samples: number;
   source: string;
+  /** Whether the model was equalized before calibration (the ranges are those of the equalized model). */
+  equalize: boolean;
+  /** The calibration data, for bias correction. */
+  data: SampleData;
 }
 
 /** Calibrates every tensor a plan for `opts` could quantize, whatever nodes are excluded (so tuning can reuse it). */
 export async function calibrateStatic(model: ModelProto, data: SampleData, opts: StaticOptions = {}): Promise<Calibration> {
-  const prepared = copyModel(model);
-  constantWeights(prepared);
-  foldBatchNorm(prepared);
+  const prepared = copyModel(staticOpset(model, opts.perChannel ?? true).model);
+  const equalize = opts.equalize ?? STATIC_DEFAULTS.equalize;
+  prepareStatic(prepared, { equalize });
+  opts = { ...opts, method: opts.method ?? STATIC_DEFAULTS.method };
   const plan = planStatic(prepared, { ...opts, excludeNodes: [] });
   // All candidates, so that any later exclusion (--exclude-nodes, accuracy tuning) finds its ranges here.
   const stats = await collectStats(prepared, [...plan.candidates], data, opts, opts.onProgress);
   const ranges = new Map([...stats].map(([k, s]) => [k, s.range(opts)]));
-  const method = opts.method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : opts.method ?? 'minmax';
-  return { ranges, method, samples: data.size, source: data.source };
+  const method = opts.method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : opts.method === 'auto' ? `auto (${autoPicks(ranges)})` : opts.method ?? 'minmax';
+  return { ranges, method, samples: data.size, source: data.source, equalize, data };
+}
+
+/** How often 'auto' chose each method, e.g. 'mse ×40, percentile ×3'. */
+function autoPicks(ranges: Map<string, Range>): string {
+  const counts = new Map<string, number>();
+  for (const r of ranges.values()) if (r.picked) counts.set(r.picked, (counts.get(r.picked) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([m, c]) => `${m} ×${c}`).join(', ');
 }
 
 export async function quantizeStatic(model: ModelProto, calib: SampleData | Calibration, opts: StaticOptions = {}): Promise<QuantizeResult> {
   const calibration = 'ranges' in calib ? calib : await calibrateStatic(model, calib, opts);
-  const m = copyModel(model);
-  const before = tensorBytes(m);
-  const notes: string[] = [];
-  let perChannel = opts.perChannel ?? true;
-  const opset = opsetVersion(m);
-  if (opset < 10) throw badInput(`static quantization needs ai.onnx opset >= 10 (QuantizeLinear), the model has ${opset}; re-export it with a newer opset`);
-  if (opset < 13 && perChannel) {
-    const unsafe = m.graph!.node.find((n) => OPSET13_CHANGED.has(n.opType ?? ''));
-    if (unsafe) {
-      perChannel = false;
-      notes.push(`per-channel weights need opset 13 and the model has ${opset} with ${unsafe.opType}, whose meaning changed by 13: used per-tensor weights`);
-    } else {
-      m.opsetImport.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')!.version = 13;
-      notes.push(`opset raised from ${opset} to 13 for per-channel DequantizeLinear (no op in the model changed meaning)`);
-    }
+  if (opts.equalize !== undefined && opts.equalize !== calibration.equalize) {
+    throw badInput(`equalize is ${opts.equalize} but the calibration was made with equalize ${calibration.equalize}; calibrate with the same setting`);
   }
-  notes.push(...constantWeights(m));
-  const bn = foldBatchNorm(m);
-  if (bn) notes.push(`folded ${bn} BatchNormalization node(s) into the Conv before them`);
+  const upgraded = staticOpset(model, opts.perChannel ?? true);
+  const m = copyModel(upgraded.model);
+  const before = tensorBytes(m);
+  const notes: string[] = [...upgraded.notes];
+  const perChannel = upgraded.perChannel;
+  notes.push(...prepareStatic(m, { equalize: calibration.equalize }));
+  const prepared = copyModel(m);
   const plan = planStatic(m, opts);
   if (plan.floatOps.size) notes.push(`ops with no int8 form stay float between Q/DQ pairs: ${[...plan.floatOps].map(([t, c]) => `${t} ×${c}`).join(', ')}`);
   if (!plan.decisions.some((d) => d.quantized)) throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs');
   const actType = opts.activationType === 'int8' ? S8 : U8;
   const wType = opts.weightType === 'uint8' ? U8 : S8;
   const symmetric = opts.symmetric ?? false;
-  rewriteQdq(m, plan, calibration, { actType, wType, symmetric, perChannel, reduceRange: opts.reduceRange ?? false });
+  const rewrite: RewriteOptions = { actType, wType, symmetric, perChannel, reduceRange: opts.reduceRange ?? false };
+  if (opts.biasCorrection ?? STATIC_DEFAULTS.biasCorrection) {
+    const fixed = await correctBias(m, biasTargets(m, plan, rewrite), calibration.data, opts.batchSize);
+    if (fixed) notes.push(`bias correction: ${fixed} Conv/Gemm bias(es) corrected for their weights' rounding, measured on ${calibration.samples} calibration samples`);
+  }
+  rewriteQdq(m, plan, calibration, rewrite);
   const format = opts.format ?? 'qdq';
   if (format === 'qoperator') {
     const converted = toQOperator(m);
@@ -107,6 +124,7 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
   }
   return {
     model: m,
+    prepared,
     report: {
       mode: 'static',
       settings: {
@@ -121,8 +139,21 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
   };
 }
 
-/** Ops whose attributes became inputs (or whose semantics changed) between opsets 10 and 13. */
-const OPSET13_CHANGED = new Set(['Softmax', 'LogSoftmax', 'Hardmax', 'ReduceSum', 'Split', 'Squeeze', 'Unsqueeze', 'Pad', 'Clip', 'Resize', 'Upsample', 'Dropout', 'TopK', 'Slice', 'Scan']);
+/**
+ * Static int8 needs ai.onnx opset 10 (QuantizeLinear) and, for per-channel weights, 13 (DequantizeLinear's
+ * axis): older models are upgraded (passes/upgrade.ts). Where the upgrade cannot keep an op's meaning, a
+ * model at 10-12 keeps its opset with per-tensor weights; below 10 the upgrader's error stands.
+ */
+function staticOpset(model: ModelProto, perChannel: boolean): { model: ModelProto; perChannel: boolean; notes: string[] } {
+  const from = aiOnnxOpset(model);
+  if (from >= 13 || (from >= 10 && !perChannel)) return { model, perChannel, notes: [] };
+  try {
+    return { model: upgradeOpset(model, 13).model, perChannel, notes: [`opset upgraded from ${from} to 13 (QuantizeLinear, per-channel DequantizeLinear)`] };
+  } catch (e) {
+    if (from < 10) throw e;
+    return { model, perChannel: false, notes: [`per-channel weights need opset 13 and the model's opset ${from} cannot be upgraded (${errorMessage(e)}): used per-tensor weights`] };
+  }
+}
 
 interface PlannedNode {
   node: NodeProto;
@@ -253,6 +284,22 @@ interface RewriteOptions {
   symmetric: boolean;
   perChannel: boolean;
   reduceRange: boolean;
+}
+
+/** Each planned Conv/Gemm with a constant weight, and that weight as rewriteQdq will quantize it (same options). */
+function biasTargets(m: ModelProto, plan: Plan, o: RewriteOptions): BiasTarget[] {
+  const g = new Graph(m.graph!);
+  const targets: BiasTarget[] = [];
+  for (const p of plan.nodes.values()) {
+    const n = p.node;
+    const slot = p.rule.weights?.[0]?.input;
+    if ((n.opType !== 'Conv' && n.opType !== 'Gemm') || slot === undefined || !p.weights.includes(slot)) continue;
+    const { t, data } = floatInitializer(g, n.input[slot]!)!;
+    const axis = o.perChannel && t.dims.length > 1 ? weightAxis(p.rule, n, slot, t.dims.length) : undefined;
+    const qw = quantizeWeight(data, t.dims, { type: o.wType, axis, symmetric: o.wType.signed, reduceRange: o.reduceRange });
+    targets.push({ node: n, weight: dequantizeWeight(qw, t.dims) });
+  }
+  return targets;
 }
 
 function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOptions): void {

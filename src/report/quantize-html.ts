@@ -30,7 +30,7 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
   if (s.tuning) {
     const t = s.tuning;
     sections.push(`<h2>Accuracy target: ${t.met ? 'met' : 'missed'}</h2><p>Drop ${t.drop.toFixed(3)} (${esc(t.metric)}) against a target of ${t.target}; ${t.keptFloat.length} layer(s) kept in float after ${t.trials} trials.${t.reason ? ` ${esc(t.reason)}` : ''}</p>`);
-    if (t.sensitivity.length) sections.push('<h3>Per-layer sensitivity (drop with that layer alone quantized)</h3>' + barChart(t.sensitivity.map((x) => [x.node, Math.max(0, x.drop), x.drop.toFixed(4)])));
+    if (t.sensitivity.length) sections.push('<h3>Per-layer sensitivity (relative error the layer adds, all layers quantized)</h3>' + barChart(t.sensitivity.map((x) => [x.node, x.score, x.score.toExponential(2)])));
   }
   sections.push('<h2>Nodes</h2>' + `<table><thead><tr><th>node</th><th>op</th><th>result</th></tr></thead><tbody>${s.report.nodes.map((d) =>
     `<tr class="${d.quantized ? 'q' : 'f'}"><td>${esc(d.node)}</td><td>${esc(d.opType)}</td><td>${esc(d.quantized ? d.detail : `float: ${d.detail}`)}</td></tr>`).join('')}</tbody></table>`);

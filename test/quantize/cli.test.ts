@@ -109,3 +109,16 @@ test('cli: nothing to quantize says so and writes nothing; an unwritable output 
   const bad = await cli(['quantize', small, '-o', out, '--mode', 'int3']);
   assert.match(bad.stderr, /--mode must be one of dynamic, static, fp16, int4/);
 });
+
+test('cli static: --method mse with --equalize and --bias-correction; --budget needs --max-accuracy-drop', async () => {
+  const out = join(dir, 'mse.int8.onnx');
+  const r = await cli(['quantize', 'zoo:lenet5', '-o', out, '--mode', 'static', '--method', 'mse', '--equalize', '--bias-correction', '--samples', '64', '--json', '--no-latency']);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout);
+  assert.equal(json.report.settings.calibration, 'mse');
+  assert.ok(json.report.notes.some((n: string) => /bias correction: \d+ Conv\/Gemm/.test(n)), json.report.notes.join('\n'));
+  assert.ok(json.fidelity.cosine > 0.99);
+  const bad = await cli(['quantize', 'zoo:lenet5', '-o', join(dir, 'b.onnx'), '--mode', 'static', '--budget', '10']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--budget limits the --max-accuracy-drop search/);
+});

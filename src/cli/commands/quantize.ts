@@ -5,7 +5,7 @@ import type { Command } from '../command.js';
 import { numberFlag, parseFlags } from '../command.js';
 import { badInput } from '../../errors.js';
 import { saveModel } from '../../ir/model.js';
-import { parseDimFlags } from '../../runtime/inputs.js';
+import { MODEL_INPUT_HELP, TIMING_HELP, modelInputFlags, parseModelInputs, parseTiming, timingFlags } from '../model-flags.js';
 import { quantizeModel, type QuantizeJob } from '../../quantize/pipeline.js';
 import type { QuantMode } from '../../quantize/common.js';
 import type { CalibMethod } from '../../quantize/calibrate.js';
@@ -42,10 +42,22 @@ Options:
                             mnist test split; else seeded random inputs)
   --max-accuracy-drop X     keep the most accuracy-sensitive layers in float until the drop is <= X
                             (accuracy points with labels, else 100·(1 − output cosine)); always writes the
-                            best model found and says why when X was not reached
+                            best model found and says why when X was not reached. Sensitivity comes from
+                            one pass of the float and quantized models; then a bisection over how many
+                            layers stay float (a few evaluations, printed as progress)
+  --budget SECONDS          with --max-accuracy-drop: stop searching after SECONDS and write the best
+                            model found so far (the report says the budget ran out)
   --op-types A,B            only quantize these op types (e.g. Conv,MatMul)
   --exclude-nodes A,B       never quantize these nodes (by name)
-  --method M                static calibration: minmax (default), percentile, entropy (KL divergence)
+  --method M                static calibration: auto (default: per tensor, whichever of the others'
+                            ranges has the least squared quantization error on its histogram), minmax,
+                            percentile, entropy (KL divergence), mse (the clipping range with the least
+                            squared quantization error on each tensor's histogram)
+  --equalize, --no-equalize cross-layer equalization of Conv → ReLU → Conv chains (depthwise/pointwise
+                            pairs too) before calibration; exact in float (default: on)
+  --bias-correction, --no-bias-correction
+                            correct each Conv/Gemm bias for the mean output shift its weight rounding
+                            causes, measured on the calibration data (default: on)
   --percentile P            percentile kept by --method percentile (default 99.99)
   --symmetric               symmetric activation ranges (default asymmetric)
   --format F                static: qdq (default) or qoperator
@@ -60,14 +72,16 @@ Options:
   --int4-symmetric          int4: symmetric blocks (no zero points)
   --accuracy-level N        int4: MatMulNBits accuracy_level (4 = int8 compute, faster; default fp32)
   --fp16-io                 fp16: make the model's inputs and outputs float16 too
-  --dim NAME=N              size of a symbolic dim for synthetic data (repeatable), e.g. --dim seq=128
-  --runs N                  timed runs per block for the latency comparison (default 20)
-  --no-latency              skip the latency comparison
+  --no-latency              skip the latency comparison (float and quantized are timed side by side,
+                            in 3 blocks per model, at each batch size below)
   --json                    print one JSON object instead of the tables
   --html FILE               also write a self-contained HTML report
 
+${TIMING_HELP}
+${MODEL_INPUT_HELP}
 Examples:
-  hone quantize zoo:transformer -o transformer.int8.onnx --dim batch=8 --dim seq=128
+  hone quantize zoo:transformer -o transformer.int8.onnx --batch-size 8 --dim seq=128
+  hone quantize vad.onnx -o vad.int8.onnx --batch-size 1 --dim samples=512 --input sr=16000
   hone quantize model.onnx -o model.int8.onnx --mode static --calib calib.npz --method entropy
   hone quantize zoo:lenet5 -o lenet.int8.onnx --mode static --max-accuracy-drop 0.5 --html q.html
   hone quantize model.onnx -o model.fp16.onnx --mode fp16
@@ -75,7 +89,7 @@ Examples:
 `;
 
 const MODES: readonly QuantMode[] = ['dynamic', 'static', 'fp16', 'int4'];
-const METHODS: readonly CalibMethod[] = ['minmax', 'percentile', 'entropy'];
+const METHODS: readonly CalibMethod[] = ['minmax', 'percentile', 'entropy', 'mse', 'auto'];
 
 export const quantizeCommand: Command = {
   name: 'quantize',
@@ -89,11 +103,16 @@ export const quantizeCommand: Command = {
       samples: { type: 'string' },
       eval: { type: 'string' },
       'max-accuracy-drop': { type: 'string' },
+      budget: { type: 'string' },
       'op-types': { type: 'string' },
       'exclude-nodes': { type: 'string' },
       method: { type: 'string' },
       percentile: { type: 'string' },
       symmetric: { type: 'boolean' },
+      equalize: { type: 'boolean' },
+      'no-equalize': { type: 'boolean' },
+      'bias-correction': { type: 'boolean' },
+      'no-bias-correction': { type: 'boolean' },
       format: { type: 'string' },
       'activation-type': { type: 'string' },
       'weight-type': { type: 'string' },
@@ -103,8 +122,8 @@ export const quantizeCommand: Command = {
       'int4-symmetric': { type: 'boolean' },
       'accuracy-level': { type: 'string' },
       'fp16-io': { type: 'boolean' },
-      dim: { type: 'string', multiple: true },
-      runs: { type: 'string' },
+      ...modelInputFlags,
+      ...timingFlags,
       'no-latency': { type: 'boolean' },
       json: { type: 'boolean' },
       html: { type: 'string' },
@@ -123,14 +142,16 @@ export const quantizeCommand: Command = {
       eval: v.eval,
       samples: numberFlag(v.samples, '--samples', { int: true, min: 1 }),
       maxAccuracyDrop: numberFlag(v['max-accuracy-drop'], '--max-accuracy-drop', { min: 0 }),
-      dims: Object.fromEntries(parseDimFlags(v.dim ?? [])),
-      latency: v['no-latency'] ? false : { runs: numberFlag(v.runs, '--runs', { int: true, min: 1 }) },
+      budget: numberFlag(v.budget, '--budget', { min: 0 }),
+      ...modelInputs(v),
       options: {
         opTypes: list(v['op-types']),
         excludeNodes: list(v['exclude-nodes']),
         method: v.method === undefined ? undefined : oneOf(v.method, METHODS, '--method'),
         percentile: numberFlag(v.percentile, '--percentile', { min: 50 }),
         symmetric: v.symmetric,
+        equalize: v['no-equalize'] ? false : v.equalize,
+        biasCorrection: v['no-bias-correction'] ? false : v['bias-correction'],
         format: v.format === undefined ? undefined : oneOf(v.format, ['qdq', 'qoperator'] as const, '--format'),
         activationType: v['activation-type'] === undefined ? undefined : oneOf(v['activation-type'], ['int8', 'uint8'] as const, '--activation-type'),
         weightType: v['weight-type'] === undefined ? undefined : oneOf(v['weight-type'], ['int8', 'uint8'] as const, '--weight-type'),
@@ -143,6 +164,7 @@ export const quantizeCommand: Command = {
       onProgress: io.isTTY && !v.json ? (m) => io.stderr(`… ${m}\n`) : undefined,
     };
     if (mode === 'int4') job.options!.symmetric = v['int4-symmetric'];
+    if (job.budget !== undefined && job.maxAccuracyDrop === undefined) throw badInput('--budget limits the --max-accuracy-drop search; add --max-accuracy-drop X');
     if (job.options!.percentile !== undefined && job.options!.percentile > 100) throw badInput(`--percentile must be in (50, 100], got ${job.options!.percentile}`);
     if (job.options!.blockSize !== undefined && ![16, 32, 64, 128, 256].includes(job.options!.blockSize)) {
       throw badInput(`--block-size must be 16, 32, 64, 128 or 256, got ${job.options!.blockSize}`);
@@ -154,6 +176,19 @@ export const quantizeCommand: Command = {
     return 0;
   },
 };
+
+/** The shared model-input and timing flags as the job's fields. */
+function modelInputs(v: Parameters<typeof parseModelInputs>[0] & Parameters<typeof parseTiming>[0] & { 'no-latency'?: boolean }): Partial<QuantizeJob> {
+  const inputs = parseModelInputs(v);
+  const { batchSizes, runs, warmup } = parseTiming(v);
+  return {
+    dims: Object.fromEntries(inputs.dims),
+    shapes: Object.fromEntries(inputs.shapes),
+    values: Object.fromEntries(inputs.values),
+    batchSizes,
+    latency: v['no-latency'] ? false : { runs, warmup, threads: inputs.threads, provider: inputs.provider },
+  };
+}
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
