@@ -122,3 +122,16 @@ test('cli static: --method mse with --equalize and --bias-correction; --budget n
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--budget limits the --max-accuracy-drop search/);
 });
+
+test('cli: -o naming the input model itself (also through another path) is refused and the model is kept', async () => {
+  const path = join(dir, 'keep.onnx');
+  saveModel(zooModel('lenet5'), path);
+  const before = readFileSync(path);
+  for (const out of [path, join(dir, '.', 'keep.onnx'), join(dir, '..', dir.split('/').pop()!, 'keep.onnx')]) {
+    const r = await cli(['quantize', path, '-o', out, '--no-latency']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^hone: -o .* is the input model itself; write the quantized model to another file/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  assert.deepEqual(readFileSync(path), before);
+});

@@ -132,6 +132,7 @@ export const quantizeCommand: Command = {
     const output = v.output;
     if (!output) throw badInput("quantize needs an output path: add -o OUT.onnx");
     checkWritable(output);
+    if (sameFile(output, positionals[0]!)) throw badInput(`-o ${output} is the input model itself; write the quantized model to another file so the float one is kept`);
     if (v.html) checkWritable(v.html);
     const mode = oneOf(v.mode ?? 'dynamic', MODES, '--mode');
     const list = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean));
@@ -193,6 +194,15 @@ function modelInputs(v: Parameters<typeof parseModelInputs>[0] & Parameters<type
 function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
   return value as T;
+}
+
+/** True when `a` and `b` name the same file (by resolved path, or by inode where both exist: links, ./x vs x). */
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  if (!existsSync(a) || !existsSync(b)) return false;
+  const sa = statSync(a);
+  const sb = statSync(b);
+  return sa.ino === sb.ino && sa.dev === sb.dev;
 }
 
 /** Fails before any work when `path` cannot be written (missing folder, no permission, a folder). */
