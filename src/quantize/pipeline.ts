@@ -7,7 +7,7 @@ import type { ModelProto } from '../ir/proto.js';
 import { encodeMessageChunks } from '../ir/codec.js';
 import { loadModel } from '../ir/model.js';
 import { zooModel } from '../zoo/index.js';
-import { batchDim, checkFixes, DEFAULT_BATCH_SIZES, graphInputs, resolveBatchSizes, valueShape, type ConcreteInput, type InputValue } from '../runtime/inputs.js';
+import { batchDim, checkFixes, DEFAULT_BATCH_SIZES, graphInputs, resolveBatchSizes, shapeSymbols, valueShape, type ConcreteInput, type InputValue } from '../runtime/inputs.js';
 import { valueTensor } from '../runtime/values.js';
 import { checkProvider } from '../runtime/providers.js';
 import { mulberry32 } from '../util/random.js';
@@ -70,7 +70,7 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   const opts = job.options ?? {};
   const fixes = { dims: job.dims ?? {}, shapes: job.shapes ?? {}, values: job.values ?? {} };
   // A batch the fixes set (a state input sized for batch 1, say) is the batch of every run, not just the timed ones.
-  const given: GivenInputs = { values: job.values, dims: job.dims, batch: batchDim(model, fixes)?.given?.size };
+  const given: GivenInputs = { values: job.values, dims: { ...shapeSymbols(model, job.shapes), ...job.dims }, batch: batchDim(model, fixes)?.given?.size };
   // Bad --dim/--shape/--input and batch-size conflicts fail before anything slow runs.
   checkFixes(model, fixes);
   if (job.latency) checkProvider(job.latency.provider ?? 'cpu');
@@ -188,7 +188,7 @@ function timedBatchSizes(model: ModelProto, fixes: { dims: Record<string, number
  */
 function timedInputs(model: ModelProto, data: SampleData, fixes: { dims: Record<string, number>; shapes: Record<string, number[]>; values: Record<string, InputValue> }, batch: number): ConcreteInput[] {
   const inputs = graphInputs(model);
-  const dims = new Map([...Object.entries(fixes.dims), ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' && !fixes.values[i.name] ? [[i.shape[0], batch] as const] : []))]);
+  const dims = new Map([...Object.entries({ ...shapeSymbols(model, fixes.shapes), ...fixes.dims }), ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' && !fixes.values[i.name] ? [[i.shape[0], batch] as const] : []))]);
   return inputs.map((i) => {
     const value = fixes.values[i.name];
     if (value) return { name: i.name, elemType: i.elemType, shape: valueShape(i, value, dims) };

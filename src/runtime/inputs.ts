@@ -218,6 +218,20 @@ export function randomFeedsHint(inputs: readonly ConcreteInput[], values?: Named
 const FLOATS = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
 
 /**
+ * Sizes of symbolic dims that `--shape` fixes imply (`--shape ids=2x16` on ids [batch, seq] gives
+ * {batch: 2, seq: 16}), so a value given for another input over the same dims (`--input mask=1`) is sized.
+ */
+export function shapeSymbols(model: ModelProto, shapes: Named<readonly number[]> | undefined): Record<string, number> {
+  const given = toMap(shapes);
+  const out: Record<string, number> = {};
+  for (const input of graphInputs(model)) {
+    const s = given.get(input.name);
+    if (s) input.shape?.forEach((d, i) => { if (typeof d === 'string' && s[i] !== undefined) out[d] = s[i]!; });
+  }
+  return out;
+}
+
+/**
  * The full shape of `input` when fed `value`: the value's dims last, the input's own dims before them,
  * symbolic ones sized by `dims` (the batch, `--dim`). Errors name a dim nothing sizes.
  */

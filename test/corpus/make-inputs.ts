@@ -41,10 +41,10 @@ const LINES = [
 mkdirSync(OUT, { recursive: true });
 
 // Detection: pages of text in several fonts, sizes, shades and slight rotations.
-const det = Array.from({ length: 6 }, (_, k) => {
+const det = Array.from({ length: 16 }, (_, k) => {
   const draw: string[] = [];
   for (let j = 0; j < 5; j++) {
-    const line = LINES[(k * 5 + j) % LINES.length]!;
+    const line = LINES[(k * 7 + j * 3) % LINES.length]!;
     const size = 14 + ((k * 7 + j * 5) % 20);
     const angle = ((k + j) % 3) * 4 - 4;
     draw.push('-font', FONTS[(k + j) % FONTS.length]!, '-pointsize', String(size), '-fill', j % 2 ? '#303060' : '#101010',
@@ -52,11 +52,11 @@ const det = Array.from({ length: 6 }, (_, k) => {
   }
   return render(320, 320, k % 2 ? '#f4f1e8' : 'white', draw);
 });
-save('ocr-det', stack(det), [6, 320, 320]);
+save('ocr-det', stack(det), [16, 320, 320]);
 
 // Recognition: single text lines, 48 px high.
-const rec = LINES.slice(0, 12).map((line, k) => render(320, 48, 'white', ['-font', FONTS[k % FONTS.length]!, '-pointsize', String(22 + (k % 4) * 2), '-fill', 'black', '-annotate', '+6+34', line]));
-save('ocr-rec', stack(rec), [12, 48, 320]);
+const rec = [...LINES.slice(0, 12), ...LINES.slice(12).map((l) => l.toUpperCase())].map((line, k) => render(320, 48, 'white', ['-font', FONTS[k % FONTS.length]!, '-pointsize', String(22 + (k % 4) * 2), '-fill', 'black', '-annotate', '+6+34', line]));
+save('ocr-rec', stack(rec), [rec.length, 48, 320]);
 
 // Direction classification: lines 48x192, every other one upside down (the classifier's two classes).
 const cls = LINES.slice(8, 20).map((line, k) => render(192, 48, 'white', [
@@ -83,4 +83,4 @@ for (const [k, p] of phrases.entries()) {
   samples.push(...new Array<number>(4000).fill(0), ...pcm);
 }
 save('speech-16k', Int32Array.from(samples), [samples.length]);
-console.log(`wrote ${OUT}: ocr-det [6,320,320], ocr-rec [12,48,320], ocr-cls [12,48,192], line-scenes [4,320,320], speech-16k [${samples.length}]`);
+console.log(`wrote ${OUT}: ocr-det [16,320,320], ocr-rec [${rec.length},48,320], ocr-cls [12,48,192], line-scenes [4,320,320], speech-16k [${samples.length}]`);

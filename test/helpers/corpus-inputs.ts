@@ -95,8 +95,8 @@ const OCR_REC = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 
 export async function realData(id: string): Promise<RealData | undefined> {
   switch (id) {
-    case 'ppocr-v4-det': return { arrays: { x: nchw('ocr-det', OCR_DET.mean, OCR_DET.std) }, values: {}, what: '6 rendered text pages, 320×320' };
-    case 'ppocr-v4-rec': return { arrays: { x: nchw('ocr-rec', OCR_REC.mean, OCR_REC.std) }, values: {}, what: '12 rendered text lines, 48×320' };
+    case 'ppocr-v4-det': return { arrays: { x: nchw('ocr-det', OCR_DET.mean, OCR_DET.std) }, values: {}, what: '16 rendered text pages, 320×320' };
+    case 'ppocr-v4-rec': return { arrays: { x: nchw('ocr-rec', OCR_REC.mean, OCR_REC.std) }, values: {}, what: '20 rendered text lines, 48×320' };
     case 'ppocr-v2-cls': return { arrays: { x: nchw('ocr-cls', OCR_REC.mean, OCR_REC.std) }, values: {}, what: '12 rendered text lines, half upside down, 48×192' };
     case 'mlsd-320-tiny': {
       // M-LSD's library appends an alpha channel of ones to RGB and scales to [-1, 1].
