@@ -28,11 +28,33 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  */
 export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true): Parsed<O> {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals, strict: true });
   } catch (e) {
-    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ');
     throw badInput(`${command}: ${msg}; see 'hone ${command} --help'`);
   }
+}
+
+/**
+ * `--lr -1` as `--lr=-1`: Node's parser takes a value starting with '-' for an option, so a negative number
+ * after a value-taking flag would be an "ambiguous" error instead of reaching the flag's own range check.
+ */
+function joinNegativeValues(argv: readonly string[], options: Options): string[] {
+  const takesValue = (arg: string) => {
+    const long = /^--([^=]+)$/.exec(arg)?.[1];
+    if (long) return options[long]?.type === 'string';
+    const short = /^-(\w)$/.exec(arg)?.[1];
+    return short !== undefined && Object.values(options).some((o) => o.short === short && o.type === 'string');
+  };
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    if (next !== undefined && /^-(\d|\.\d)/.test(next) && takesValue(a)) { out.push(a.startsWith('--') ? `${a}=${next}` : `${a}${next}`); i++; continue; }
+    out.push(a);
+  }
+  return out;
 }
 
 /** Parses a number flag; `what` names the flag in the error. */
