@@ -38,6 +38,11 @@ Options:
   --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
                            runs of M samples (large batches in less memory; not with BatchNorm)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
+  --quiet                  no progress on stderr (by default: a progress bar on a terminal, one line per
+                           epoch when piped)
+
+Ctrl-C (or SIGTERM) stops after the current step: nothing is written to OUT, and with --checkpoint the
+last finished epoch's checkpoint is kept with the command that resumes from it. A second Ctrl-C exits at once.
 
 ${MODEL_INPUT_HELP}
 --dim/--shape size the training graph's dims (the trained model keeps the inputs it had); --input feeds
@@ -68,6 +73,7 @@ export const trainCommand: Command = {
       log: { type: 'string' },
       'micro-batch': { type: 'string' },
       output: { type: 'string', short: 'o' },
+      quiet: { type: 'boolean' },
     }, false);
     if (!values.output) throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
     if (values.resume && !values.checkpoint) throw badInput('--resume needs --checkpoint DIR (the folder the earlier run wrote)');
@@ -83,32 +89,52 @@ export const trainCommand: Command = {
     if (patience && !valSplit) throw badInput('--early-stopping needs --val-split F to have a validation loss to watch');
     const stepsPerEpoch = Math.max(1, Math.floor((data.train.size * (1 - (valSplit ?? 0))) / batchSize));
     const logLines: string[] = [];
-    const tty = io.isTTY && !values.json;
-    const result = await train(model, data.train, {
-      epochs, batchSize, test,
-      optimizer: parseOptimizer(values),
-      lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-3,
-      schedule: parseSchedule(values.schedule, stepsPerEpoch, epochs),
-      warmupSteps: numberFlag(values.warmup, '--warmup', { int: true, min: 0 }),
-      loss: parseLoss(values),
-      clipNorm: numberFlag(values['clip-norm'], '--clip-norm', { min: 0 }),
-      validationSplit: valSplit,
-      earlyStopping: patience ? { patience } : undefined,
-      frozen: parseList(values.freeze),
-      seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
-      threads: inputs.threads, provider: inputs.provider, dims: inputs.dims, shapes: inputs.shapes, values: inputs.values,
-      microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
-      checkpointDir: values.checkpoint,
-      resume: values.resume,
-      onProgress: tty ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`) : undefined,
-      onEpoch: (rec) => {
-        if (tty) io.stderr(`\r${epochLine(rec)}\x1b[K\n`);
-        if (values.log) {
-          logLines.push(JSON.stringify(rec));
-          writeFileAtomic(values.log, logLines.join('\n') + '\n');
-        }
-      },
-    });
+    const tty = io.isTTY && !values.json && !values.quiet;
+    // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
+    const piped = !io.isTTY && !values.json && !values.quiet;
+    const stop = interruptible(io, tty);
+    let result;
+    try {
+      result = await train(model, data.train, {
+        epochs, batchSize, test,
+        optimizer: parseOptimizer(values),
+        lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-3,
+        schedule: parseSchedule(values.schedule, stepsPerEpoch, epochs),
+        warmupSteps: numberFlag(values.warmup, '--warmup', { int: true, min: 0 }),
+        loss: parseLoss(values),
+        clipNorm: numberFlag(values['clip-norm'], '--clip-norm', { min: 0 }),
+        validationSplit: valSplit,
+        earlyStopping: patience ? { patience } : undefined,
+        frozen: parseList(values.freeze),
+        seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
+        threads: inputs.threads, provider: inputs.provider, dims: inputs.dims, shapes: inputs.shapes, values: inputs.values,
+        microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
+        checkpointDir: values.checkpoint,
+        resume: values.resume,
+        onProgress: tty ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`) : undefined,
+        onStep: (s) => { stop.step = s.step + 1; return stop.requested ? false : undefined; },
+        onEpoch: (rec) => {
+          if (stop.requested) return;
+          stop.epochsDone = rec.epoch;
+          if (tty) io.stderr(`\r${epochLine(rec)}\x1b[K\n`);
+          if (piped) io.stderr(`${epochLine(rec)}\n`);
+          if (values.log) {
+            logLines.push(JSON.stringify(rec));
+            writeFileAtomic(values.log, logLines.join('\n') + '\n');
+          }
+        },
+      });
+    } finally {
+      stop.release();
+    }
+    if (stop.requested) {
+      const kept = stop.epochsDone > 0 ? `the checkpoint of epoch ${stop.epochsDone}` : values.resume ? 'the checkpoint it resumed from' : undefined;
+      const resume = values.checkpoint && kept
+        ? `${kept} is in ${values.checkpoint}; resume with: hone ${['train', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellWord).join(' ')}`
+        : values.checkpoint ? 'no epoch finished, so there is no checkpoint to resume from' : 'nothing was kept (pass --checkpoint DIR to be able to resume)';
+      io.stderr(`hone: interrupted (${stop.requested}) at step ${stop.step}; nothing written to ${values.output}; ${resume}\n`);
+      return 130;
+    }
     saveModel(result.model, values.output);
     const summary = {
       output: values.output, epochs: result.epochs, stopped: result.stopped,
@@ -120,6 +146,30 @@ export const trainCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * SIGINT/SIGTERM while training: the first asks the trainer to stop after its current step (it then writes
+ * no checkpoint for the unfinished epoch); a second exits at once.
+ */
+function interruptible(io: { stderr: (s: string) => void }, tty: boolean) {
+  const state = {
+    requested: undefined as string | undefined, step: 0, epochsDone: 0,
+    release: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); },
+  };
+  function onSignal(sig: NodeJS.Signals) {
+    if (state.requested) process.exit(130);
+    state.requested = sig;
+    io.stderr(`${tty ? '\n' : ''}hone: ${sig}: stopping after the current step (again to quit at once)\n`);
+  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return state;
+}
+
+/** `w` quoted for a POSIX shell when it needs it. */
+function shellWord(w: string): string {
+  return /^[\w./:=,+@%-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
 
 function pct(v: number | undefined): string {
   return v === undefined ? 'n/a' : `${(100 * v).toFixed(2)}%`;
