@@ -10,7 +10,7 @@ import type { GraphProto, ModelProto, NodeProto } from '../ir/proto.js';
 import { tensorArray } from '../ir/tensor.js';
 import { getGradRule, GradEmitter } from '../ops/grad/index.js';
 import { attrReader } from '../ops/grad/attrs.js';
-import { nonDifferentiableOps } from '../ops/grad/types.js';
+import { nonDifferentiableInputs, nonDifferentiableOps } from '../ops/grad/types.js';
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
 import { upgradeOpset } from '../passes/upgrade.js';
@@ -89,8 +89,9 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const trainableSet = opts.trainable ? new Set(opts.trainable) : undefined;
   // Scalars (rank 0) are constants by convention (exporters and the zoo write 0.5, √2, 1/√d that way);
   // they train only when listed in `trainable`.
+  const settings = settingsOnly(graph);
   const paramTensors = graph.initializer.filter((t) => t.dataType === DataType.FLOAT && !frozen.has(t.name!)
-    && (trainableSet ? trainableSet.has(t.name!) : t.dims.length > 0));
+    && (trainableSet ? trainableSet.has(t.name!) : t.dims.length > 0 && !settings.has(t.name!)));
   const paramNames = new Set(paramTensors.map((t) => t.name!));
 
   const output = opts.output ?? graph.output[0]?.name;
@@ -131,7 +132,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
     params.push({ name: t.name!, dims: t.dims.map(Number), init: Float32Array.from(tensorArray(t) as Float32Array), grad: gradName });
     gradOutputs.push(gradName);
   }
-  if (params.length === 0) throw badInput('nothing to train: no float initializer reaches the loss (all frozen?); unfreeze some parameters');
+  if (params.length === 0) throw nothingToTrain(graph, paramTensors.map((t) => t.name!));
   graph.node.push(...emit.nodes);
   const buffers: StateBuffer[] = stateUpdates.map((u) => {
     const t = graph.initializer.find((i) => i.name === u.name);
@@ -221,6 +222,48 @@ export function differentiate(
     if (g) out.set(v, g);
   }
   return out;
+}
+
+/**
+ * Why no parameter got a gradient: weights that live in, or are read only inside, If/Loop/Scan subgraphs
+ * (which are not differentiated), or else every weight frozen or unused by the output.
+ */
+function nothingToTrain(g: GraphProto, candidates: string[]): HoneError {
+  const wanted = new Set(candidates);
+  for (const n of g.node) {
+    const subs = n.attribute.flatMap((a) => [a.g, ...a.graphs]).filter((x): x is GraphProto => Boolean(x));
+    if (subs.length === 0) continue;
+    if (subs.some((sub) => holdsWeights(sub, wanted))) {
+      return badInput(`nothing to train: the outputs depend on the weights only through an ${n.opType} subgraph ('${n.name || n.output[0]}'), which training does not differentiate (If/Loop/Scan); export the model without control flow (trace the branch your inputs take) or train a model whose weights sit outside it`);
+    }
+  }
+  const q = g.node.find((n) => n.opType === 'QuantizeLinear' || n.opType === 'DynamicQuantizeLinear');
+  if (q && candidates.length > 0) {
+    return badInput(`nothing to train: the graph quantizes values on the way to the output (${q.opType} '${q.name || q.output[0]}'), and integer values carry no gradient; train the float model before quantizing it`);
+  }
+  return badInput(candidates.length === 0
+    ? 'nothing to train: the model has no float initializer of rank 1 or more that is not frozen; unfreeze some parameters or list them with --trainable'
+    : 'nothing to train: no unfrozen float initializer reaches the loss through differentiable ops; check --output and --freeze');
+}
+
+/** True when `g` (or a graph nested in it) reads one of `wanted` or holds float weights of its own. */
+function holdsWeights(g: GraphProto, wanted: ReadonlySet<string>): boolean {
+  if (g.initializer.some((t) => t.dataType === DataType.FLOAT && t.dims.length > 0)) return true;
+  return g.node.some((n) => (n.opType === 'Constant' && n.attribute.some((a) => a.t?.dataType === DataType.FLOAT && (a.t.dims.length ?? 0) > 0))
+    || n.input.some((i) => wanted.has(i))
+    || n.attribute.some((a) => [a.g, ...a.graphs].some((sub) => sub && holdsWeights(sub, wanted))));
+}
+
+/** Values the main graph uses only as op settings (Resize scales), never as data an op differentiates. */
+function settingsOnly(g: GraphProto): Set<string> {
+  const setting = new Set<string>();
+  const data = new Set<string>();
+  for (const n of g.node) {
+    const fixed = nonDifferentiableInputs.get(n.opType!) ?? [];
+    n.input.forEach((v, i) => { if (v) (fixed.includes(i) ? setting : data).add(v); });
+    for (const a of n.attribute) for (const sub of [a.g, ...a.graphs]) if (sub) for (const v of allNames(sub)) data.add(v);
+  }
+  return new Set([...setting].filter((v) => !data.has(v)));
 }
 
 export function defaultOpset(model: ModelProto): number {

@@ -22,7 +22,8 @@ import { createSchedule, type ScheduleSpec } from './schedules.js';
 import { staticTypes, valueInfoType } from './shapes.js';
 import { fillDropoutMasks } from './training-mode.js';
 import { GivenFeeds, modelForTraining, withInputsOf } from './inputs.js';
-import type { InputValue } from '../runtime/inputs.js';
+import { trainingRunError } from './run-errors.js';
+import { shapeSymbols, type InputValue } from '../runtime/inputs.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -128,7 +129,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   if (!Number.isInteger(batch) || batch < 1) throw badInput(`batch size must be a positive integer, got ${batch}`);
   if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw badInput(`epochs must be a positive integer, got ${opts.epochs}`);
 
-  const given = new GivenFeeds(model, opts.values, opts.dims);
+  const given = new GivenFeeds(model, opts.values, { ...shapeSymbols(model, opts.shapes), ...opts.dims });
   given.checkData(data, 'the training data');
   if (opts.test) given.checkData(opts.test, 'the test data');
   const forward = await modelForTraining(model, opts, { provider: opts.provider });
@@ -253,7 +254,11 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
         }
         if (maskBufs.length) fillDropoutMasks(tg.dropoutMasks, maskBufs, seed, step, chunk);
         const tb = performance.now();
-        await session.run(feeds, fetches);
+        try {
+          await session.run(feeds, fetches);
+        } catch (e) {
+          throw trainingRunError(e, `training step ${step + 1}`, micro);
+        }
         tData += tb - ta;
         tGraph += performance.now() - tb;
         if (!Number.isFinite(lossOut[0]!)) {
@@ -317,7 +322,8 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     if (opts.earlyStopping && rec.valLoss !== undefined) {
       if (rec.valLoss < bestVal - (opts.earlyStopping.minDelta ?? 0)) { bestVal = rec.valLoss; badEpochs = 0; } else if (++badEpochs >= opts.earlyStopping.patience) stop = true;
     }
-    if (opts.checkpointDir) {
+    // An epoch a callback cut short is not checkpointed: resuming would take it as finished.
+    if (opts.checkpointDir && stopped !== 'callback') {
       saveCheckpoint(opts.checkpointDir, {
         epoch: epoch + 1, step, seed, schedule: schedule.state(),
         trainer: { bestValLoss: Number.isFinite(bestVal) ? bestVal : null, badEpochs, history },
@@ -404,7 +410,7 @@ async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, dataIn
     feeds[tg.labelsName] = ld instanceof BigInt64Array
       ? new ort.Tensor('int64', ld.subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)])
       : new ort.Tensor('float32', (ld as Float32Array).subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)]);
-    const r = await session.run(feeds);
+    const r = await session.run(feeds).catch((e: unknown) => { throw trainingRunError(e, 'evaluation', m); });
     lossSum += (r[tg.lossName]!.data as Float32Array)[0]! * m;
     if (classes !== undefined) {
       const [a, b] = countCorrect(r[tg.outputs[0]!]!.data as Float32Array, (ld as BigInt64Array).subarray(start, start + m), m, classes, topK);

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { gradcheck, rand, randAwayFromZero } from './gradcheck-util.js';
 import type { GraphBuilder } from '../../src/ir/builder.js';
@@ -157,6 +158,57 @@ describe('gradient rules agree with finite differences', () => {
     const clipData = rand(12, 4, -2, 2).map((v) => (Math.abs(Math.abs(v) - 1) < 0.1 ? v + 0.25 : v));
     await gradcheck([x('a', [3, 4], 1, clipData)], (b, [a]) => [b.op('Clip', [a!, b.floatInit('lo', [], [-1]), b.floatInit('hi', [], [1])])]);
     await gradcheck([x('a', [3, 4], 1), x('b', [4], 2)], (b, [a, c]) => [b.op('Where', [b.op('Greater', [a!, b.floatInit('z', [], [0])]), a!, c!])]);
+  });
+  it('HardSigmoid and HardSwish (both sides of the clipped range)', async () => {
+    const away = (n: number, seed: number, lo: number, hi: number, kinks: number[]) =>
+      rand(n, seed, lo, hi).map((v) => (kinks.some((k) => Math.abs(v - k) < 0.1) ? v + 0.25 : v));
+    await gradcheck([x('a', [3, 8], 1, away(24, 3, -4, 4, [-2.5, 2.5]))], (b, [a]) => [b.op('HardSigmoid', [a!])], { rtol: 1e-3, atol: 1e-4 });
+    await gradcheck([x('a', [3, 8], 1, away(24, 4, -3, 3, [-1, 1.5]))], (b, [a]) => [b.op('HardSigmoid', [a!], { alpha: 0.4, beta: 0.4 })], { rtol: 1e-3, atol: 1e-4 });
+    await gradcheck([x('a', [3, 8], 1, away(24, 5, -5, 5, [-3, 3]))], (b, [a]) => [b.op('HardSwish', [a!])], { opset: 14, rtol: 1e-3, atol: 1e-4 });
+  });
+  it('Max and Min: broadcasting, one constant operand, three inputs', async () => {
+    for (const op of ['Max', 'Min']) {
+      // Operands at least 2·eps apart everywhere they are compared (no ties, no crossing in the differences).
+      await gradcheck([x('a', [2, 4, 3], 1), x('b', [3], 0, Float32Array.of(0.3, -0.2, 0.45))], (b, [a, c]) => [b.op(op, [a!, c!])], { rtol: 1e-3, atol: 1e-4 });
+      await gradcheck([x('a', [2, 1, 3], 1), x('b', [4, 1], 0, Float32Array.of(0.5, -0.4, 0.05, -0.8)), x('c', [3], 0, Float32Array.of(0.15, -0.5, 0.7))],
+        (b, [a, c, d]) => [b.op(op, [a!, c!, d!])], { rtol: 1e-3, atol: 1e-4 });
+      await gradcheck([x('a', [2, 5], 1)], (b, [a]) => [b.op(op, [a!, b.floatInit('k', [], [0.15])])], { rtol: 1e-3, atol: 1e-4 });
+    }
+  });
+  it('Resize nearest and linear: block sums, matrices, sizes and scales, every coordinate mode', async () => {
+    const none = (b: GraphBuilder) => b.floatInit('none', [0], []);
+    const byScales = (attrs: Record<string, string>, scales: number[]) => (b: GraphBuilder, [a]: string[]) =>
+      [b.op('Resize', [a!, none(b), b.floatInit('sc', [scales.length], scales)], attrs)];
+    const bySizes = (attrs: Record<string, string>, sizes: number[]) => (b: GraphBuilder, [a]: string[]) =>
+      [b.op('Resize', [a!, none(b), none(b), b.int64Init('sz', sizes)], attrs)];
+    const tight = { rtol: 1e-3, atol: 1e-3, maxChecks: 24 };
+    const xs = [x('a', [1, 2, 3, 4], 1)];
+    // Integer nearest upsampling (block sums): PaddleOCR's asymmetric/floor, half_pixel with rounding.
+    await gradcheck(xs, byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2]), tight);
+    await gradcheck(xs, byScales({ mode: 'nearest' }, [1, 1, 3, 2]), tight);
+    await gradcheck([x('a', [2, 3, 4], 1)], byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 2, 1]), tight);
+    // Nearest that is not block replication (one-hot matrices): round with factor 3, downsampling, odd sizes, axis 1.
+    await gradcheck(xs, byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric' }, [1, 1, 3, 3]), tight);
+    await gradcheck([x('a', [1, 2, 6, 5], 1)], byScales({ mode: 'nearest' }, [1, 1, 0.5, 0.6]), tight);
+    await gradcheck(xs, bySizes({ mode: 'nearest', coordinate_transformation_mode: 'align_corners', nearest_mode: 'round_prefer_ceil' }, [1, 2, 5, 7]), tight);
+    await gradcheck(xs, byScales({ mode: 'nearest', coordinate_transformation_mode: 'pytorch_half_pixel', nearest_mode: 'ceil' }, [1, 2, 1, 1.5]), tight);
+    // Linear (bilinear over the last two axes): M-LSD's half_pixel with sizes, the other modes, downsampling.
+    await gradcheck(xs, bySizes({ mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, [1, 2, 6, 8]), tight);
+    await gradcheck(xs, byScales({ mode: 'linear' }, [1, 1, 2.5, 1.5]), tight);
+    for (const ctm of ['asymmetric', 'align_corners', 'pytorch_half_pixel', 'half_pixel_symmetric']) {
+      await gradcheck(xs, bySizes({ mode: 'linear', coordinate_transformation_mode: ctm }, [1, 2, 5, 7]), { ...tight, opset: 19 });
+    }
+    await gradcheck([x('a', [1, 1, 7, 6], 1)], byScales({ mode: 'linear' }, [1, 1, 0.5, 0.75]), tight);
+    // Spatial sizes known only at run time: the matrices come from the same Resize applied to an identity.
+    const dyn = [{ ...x('a', [1, 2, 3, 4], 1), declare: [1, 2, 'h', 'w'] }];
+    await gradcheck(dyn, bySizes({ mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, [1, 2, 6, 8]), tight);
+    await gradcheck(dyn, byScales({ mode: 'linear', coordinate_transformation_mode: 'align_corners' }, [1, 1, 2.5, 1.5]), tight);
+    await gradcheck(dyn, byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2]), tight);
+    await gradcheck([{ ...x('a', [2, 3, 4], 1), declare: [2, 'c', 4] }], bySizes({ mode: 'nearest' }, [2, 5, 4]), tight);
+  });
+  it('Resize with a mode it cannot differentiate fails with a clear error', async () => {
+    await assert.rejects(gradcheck([x('a', [1, 1, 3, 3], 1)], (b, [a]) => [b.op('Resize', [a!, b.floatInit('none', [0], []), b.floatInit('sc', [4], [1, 1, 2, 2])], { mode: 'cubic' })]),
+      /Resize node .*no gradient for mode 'cubic'/);
   });
   it('losses: SoftmaxCrossEntropyLoss', async () => {
     const labels = { name: 'y', shape: [4], data: Float32Array.of(2, 0, 1, 2), int64: true };

@@ -50,6 +50,27 @@ export const clipGrad: GradRule = {
   },
 };
 
+/** y = max(0, min(1, αx + β)): slope α where the output is strictly inside (0, 1), 0 where clipped. */
+export const hardSigmoidGrad: GradRule = {
+  opTypes: ['HardSigmoid'],
+  grad: (ctx) => only0(ctx, (gy, _x, y) => {
+    const { emit } = ctx;
+    const inside = emit.op('And', [emit.op('Greater', [y, s(ctx, 0)]), emit.op('Less', [y, s(ctx, 1)])]);
+    return emit.op('Where', [inside, emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.2))), s(ctx, 0)]);
+  }),
+};
+
+/** y = x·HardSigmoid(x) with α = 1/6, β = 1/2: y' = 0 below -3, 1 above 3, x/3 + 1/2 between. */
+export const hardSwishGrad: GradRule = {
+  opTypes: ['HardSwish'],
+  grad: (ctx) => only0(ctx, (gy, x) => {
+    const { emit } = ctx;
+    const slope = emit.add(emit.mul(x, s(ctx, 1 / 3)), s(ctx, 0.5));
+    const inner = emit.op('Where', [emit.op('Greater', [x, s(ctx, 3)]), s(ctx, 1), slope]);
+    return emit.mul(gy, emit.op('Where', [emit.op('Less', [x, s(ctx, -3)]), s(ctx, 0), inner]));
+  }),
+};
+
 export const geluGrad: GradRule = {
   opTypes: ['Gelu'],
   grad(ctx) {
@@ -104,4 +125,4 @@ export const logSoftmaxGrad: GradRule = {
   }),
 };
 
-export const activationGradRules: GradRule[] = [reluGrad, leakyReluGrad, sigmoidGrad, tanhGrad, clipGrad, geluGrad, softmaxGrad, logSoftmaxGrad];
+export const activationGradRules: GradRule[] = [reluGrad, leakyReluGrad, sigmoidGrad, tanhGrad, clipGrad, hardSigmoidGrad, hardSwishGrad, geluGrad, softmaxGrad, logSoftmaxGrad];

@@ -169,6 +169,25 @@ export const powGrad: GradRule = {
   },
 };
 
+/**
+ * Max/Min (variadic, broadcasting): the gradient goes to the inputs equal to the result, split evenly
+ * between ties (PyTorch's maximum/minimum do the same for two inputs).
+ */
+export const maxMinGrad: GradRule = {
+  opTypes: ['Max', 'Min'],
+  grad(ctx) {
+    const { emit, node } = ctx;
+    const gy = ctx.gy[0]!;
+    const y = node.output[0]!;
+    if (node.input.length === 1) return [ctx.needs(0) ? gy : undefined];
+    const zero = s(ctx, 0);
+    const hits = node.input.map((x) => emit.op('Equal', [x, y]));
+    const counts = emit.op('Sum', hits.map((h) => emit.op('Cast', [h], { to: ctx.elemType })));
+    const share = emit.div(gy, counts);
+    return node.input.map((_, i) => (ctx.needs(i) ? sumToInput(ctx, emit.op('Where', [hits[i]!, share, zero]), i) : undefined));
+  },
+};
+
 /** Unary elementwise ops: gradient = gy * f'(x), with f' written in terms of x or y. */
 function unary(opType: string, deriv: (ctx: GradContext, x: string, y: string) => string): GradRule {
   return {
@@ -217,4 +236,4 @@ export const unaryMathGrads: GradRule[] = [
   },
 ];
 
-export const mathGradRules: GradRule[] = [gemmGrad, matmulGrad, addSubGrad, mulGrad, divGrad, powGrad, ...unaryMathGrads];
+export const mathGradRules: GradRule[] = [gemmGrad, matmulGrad, addSubGrad, mulGrad, divGrad, powGrad, maxMinGrad, ...unaryMathGrads];

@@ -47,3 +47,11 @@ export const nonDifferentiableOps: ReadonlySet<string> = new Set([
   'Range', 'RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'Constant',
   'EyeLike', 'TopK_indices',
 ]);
+
+/**
+ * Float inputs that parametrize an op rather than flow through it (Resize's roi and scales): an
+ * initializer used only there is a constant, never a trainable parameter.
+ */
+export const nonDifferentiableInputs: ReadonlyMap<string, readonly number[]> = new Map([
+  ['Resize', [1, 2, 3]], ['Upsample', [1]],
+]);
