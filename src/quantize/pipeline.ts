@@ -61,6 +61,8 @@ export interface QuantizeSummary {
   latency?: LatencyComparison;
   latencyByBatch?: LatencyComparison[];
   tuning?: AccuracyTuning;
+  /** What the user should know before shipping the model (e.g. it measured slower than float). */
+  warnings: string[];
 }
 
 export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelProto; summary: QuantizeSummary }> {
@@ -133,8 +135,23 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       size: { float: floatBytes, quantized: quantBytes, ratio: quantBytes / floatBytes },
       data: { calibration: calib?.source, evaluation: evalData.source },
       fidelity, latency: latencyByBatch[0], latencyByBatch: latencyByBatch.length > 1 ? latencyByBatch : undefined, tuning,
+      warnings: slowdownWarnings(job.mode, latencyByBatch),
     },
   };
+}
+
+/** Why a quantized model measured slower than float, in terms of the mode's kernels (the report and --json carry it). */
+function slowdownWarnings(mode: QuantMode, latency: readonly LatencyComparison[]): string[] {
+  const slower = latency.filter((l) => l.ratio > 1);
+  if (!slower.length) return [];
+  const at = slower.map((l) => `${l.ratio.toFixed(2)}x at ${l.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')}`).join('; ');
+  const why = {
+    static: 'narrow layers gain nothing from int8 kernels and pay for the Q/DQ around them: keep them float with --exclude-nodes or --op-types, or try --mode dynamic',
+    dynamic: 'quantizing activations at run time costs more than small MatMuls save: quantize only the large ones (--exclude-nodes), or keep the model float',
+    fp16: "ONNX Runtime's CPU provider has float16 kernels for few ops and casts the rest back to float32: use fp16 for size, or on a GPU provider (--provider cuda)",
+    int4: 'MatMulNBits unpacks its 4-bit blocks on every run, which pays off only for MatMuls bound by memory (large weights, small batches): try --accuracy-level 4, or --mode dynamic',
+  }[mode];
+  return [`the ${mode} model is slower than float on this machine (${at}): ${why}`];
 }
 
 /** Serialized size in bytes (summed over encoder chunks, so models over 2 GiB are fine). */

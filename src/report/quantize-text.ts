@@ -19,9 +19,7 @@ export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNode
   if (s.latency) {
     lines.push(`Latency on ${s.latency.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')}: median of ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs per model, blocks side by side`);
   }
-  if (s.latency && s.latency.ratio > 1) {
-    lines.push(`Warning: the ${s.mode} model is ${s.latency.ratio.toFixed(2)}x slower than float on this machine. Narrow layers gain nothing from int8 kernels: keep them float with --exclude-nodes, or try another --mode.`);
-  }
+  for (const w of s.warnings) lines.push(`Warning: ${w}.`);
   if (s.data.calibration) lines.push(`Calibration: ${s.data.calibration}${s.report.settings.calibration ? ` (${String(s.report.settings.calibration)})` : ''}`);
   if (s.tuning) {
     const t = s.tuning;
