@@ -139,7 +139,8 @@ export async function trainCorpusModel(m: CorpusModel, feed: ModelFeed): Promise
     const model = loadModel(m.path);
     const names = Object.keys(feed.arrays);
     const session = await ort.InferenceSession.create(m.path);
-    const first = feedAt(feed, model, 0);
+    // The sample with the most signal (a silent audio chunk can sit at a clip bound, where nothing moves).
+    const first = feedAt(feed, model, loudest(feed));
     const out = await session.run(first);
     const y = out[session.outputNames[0]!]!;
     await session.release();
@@ -147,7 +148,8 @@ export async function trainCorpusModel(m: CorpusModel, feed: ModelFeed): Promise
     const features = Object.fromEntries(names.map((n) => {
       const a = feed.arrays[n]!;
       const per = a.data.length / a.dims[0]!;
-      return [n, { data: a.data.slice(0, per), dims: [1, ...a.dims.slice(1)] }];
+      const at = loudest(feed);
+      return [n, { data: a.data.slice(at * per, (at + 1) * per), dims: [1, ...a.dims.slice(1)] }];
     }));
     const data: Dataset = { features: features as Dataset['features'], labels: { data: target, dims: [1, ...y.dims.slice(1)] }, size: 1 };
     const r = await train(model, data, {
@@ -166,6 +168,21 @@ export async function trainCorpusModel(m: CorpusModel, feed: ModelFeed): Promise
 function trainDims(model: ModelProto, feed: ModelFeed): Record<string, number> {
   const batch = new Set(graphInputs(model).filter((i) => i.name in feed.arrays).map((i) => i.shape?.[0]));
   return Object.fromEntries(Object.entries(shapeSymbols(model, feed.shapes)).filter(([d]) => !batch.has(d)));
+}
+
+/** The index of the sample whose first float array has the largest mean absolute value. */
+function loudest(feed: ModelFeed): number {
+  const a = Object.values(feed.arrays).find((x) => x.data instanceof Float32Array);
+  if (!a) return 0;
+  const per = a.data.length / a.dims[0]!;
+  let best = 0;
+  let bestSum = -1;
+  for (let i = 0; i < a.dims[0]!; i++) {
+    let sum = 0;
+    for (let k = i * per; k < (i + 1) * per; k++) sum += Math.abs(a.data[k] as number);
+    if (sum > bestSum) { bestSum = sum; best = i; }
+  }
+  return best;
 }
 
 /** Sample `i` of the feed as ORT tensors, batch 1 (inputs fed a value take it over their shape at batch 1). */
