@@ -7,7 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import { HoneError, badInput } from '../errors.js';
 import { valueInfo } from '../ir/builder.js';
-import { DataType } from '../ir/dtype.js';
+import { DataType, dtypeName } from '../ir/dtype.js';
 import type { GraphProto, ModelProto } from '../ir/proto.js';
 import { floatTensor } from '../ir/tensor.js';
 import { encodeModel } from '../ir/codec.js';
@@ -195,9 +195,10 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   Object.assign(feeds, given.at(micro));
   const batchBufs = dataInputs.map((name) => {
     const src = trainSet.features[name]!;
-    const buf = new Float32Array(micro * sampleSize(src));
-    feeds[name] = new ort.Tensor('float32', buf, [micro, ...src.dims.slice(1)]);
-    return { src: src.data as Float32Array, per: sampleSize(src), buf };
+    const data = src.data as FeatureArray;
+    const buf = new (data.constructor as new (n: number) => FeatureArray)(micro * sampleSize(src));
+    feeds[name] = featureTensor(buf, [micro, ...src.dims.slice(1)]);
+    return { src: data, per: sampleSize(src), buf };
   });
   const labelPer = sampleSize(trainSet.labels);
   const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(micro * labelPer) : new Float32Array(micro * labelPer);
@@ -248,7 +249,7 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
         const first = s * batch + chunk * micro;
         for (let i = 0; i < micro; i++) {
           const idx = order[first + i]!;
-          for (const b of batchBufs) b.buf.set(b.src.subarray(idx * b.per, (idx + 1) * b.per), i * b.per);
+          for (const b of batchBufs) (b.buf as Float32Array).set(b.src.subarray(idx * b.per, (idx + 1) * b.per) as Float32Array, i * b.per);
           if (labelPer === 1) labelBuf[i] = labels[idx]!;
           else (labelBuf as Float32Array).set((labels as Float32Array).subarray(idx * labelPer, (idx + 1) * labelPer), i * labelPer);
         }
@@ -403,7 +404,7 @@ async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, dataIn
     for (const name of dataInputs) {
       const f = ds.features[name]!;
       const per = sampleSize(f);
-      feeds[name] = new ort.Tensor('float32', (f.data as Float32Array).subarray(start * per, (start + m) * per), [m, ...f.dims.slice(1)]);
+      feeds[name] = featureTensor((f.data as FeatureArray).subarray(start * per, (start + m) * per), [m, ...f.dims.slice(1)]);
     }
     const lp = sampleSize(ds.labels);
     const ld = ds.labels.data;
@@ -433,7 +434,8 @@ function prepareData(model: ModelProto, dataInputs: string[], ds: Dataset, loss:
     const f = ds.features[name] ?? (dataInputs.length === 1 ? ds.features['input'] ?? Object.values(ds.features)[0] : undefined);
     if (!f) throw badInput(`${what} has no array for model input '${name}'; name the array after the input, or give a fixed value with --input ${name}=VALUE`);
     const t = valueInfoType(graph.input.find((i) => i.name === name)!);
-    if (t && t.elemType !== DataType.FLOAT) throw badInput(`model input '${name}' is not float32; Hone trains models with float32 inputs`);
+    const elemType = t?.elemType ?? DataType.FLOAT;
+    if (!FEATURE_TYPES.has(elemType)) throw badInput(`model input '${name}' is ${dtypeName(elemType)}; Hone trains models whose data inputs are float32, int64, int32 or bool (give other inputs a value with --input ${name}=VALUE)`);
     const per = t?.shape?.slice(1);
     let dims = f.dims;
     if (per && per.every((d) => typeof d === 'number')) {
@@ -446,8 +448,7 @@ function prepareData(model: ModelProto, dataInputs: string[], ds: Dataset, loss:
       const sym = per.find((d) => typeof d === 'string');
       throw badInput(`${what}: input '${name}' expects samples of rank ${per.length} [${per.join(', ')}] but the data has [${f.dims.slice(1).join(', ')}]; reshape the data, or size the model's dims with --dim ${sym}=N or --shape ${name}=...`);
     }
-    const data = f.data instanceof Float32Array ? f.data : Float32Array.from(f.data as ArrayLike<number>);
-    features[name] = { data, dims };
+    features[name] = { data: toFeatureArray(f.data, elemType, `${what}: input '${name}'`), dims };
   }
   let labels = ds.labels;
   if (loss.kind === 'cross-entropy' && (loss.target ?? 'indices') === 'indices' && !(labels.data instanceof BigInt64Array)) {
@@ -462,6 +463,30 @@ function prepareData(model: ModelProto, dataInputs: string[], ds: Dataset, loss:
     labels = { data: Float32Array.from(labels.data as ArrayLike<number>), dims: labels.dims };
   }
   return { features, labels, size: ds.size };
+}
+
+/** A data input's samples, typed for the model input: float32, int64 (token ids), int32 or bool. */
+type FeatureArray = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+
+const FEATURE_TYPES = new Set<number>([DataType.FLOAT, DataType.INT64, DataType.INT32, DataType.BOOL]);
+
+function featureTensor(data: FeatureArray, dims: number[]): ort.Tensor {
+  if (data instanceof BigInt64Array) return new ort.Tensor('int64', data, dims);
+  if (data instanceof Int32Array) return new ort.Tensor('int32', data, dims);
+  if (data instanceof Uint8Array) return new ort.Tensor('bool', data, dims);
+  return new ort.Tensor('float32', data, dims);
+}
+
+/** The data converted to the input's type; integer and bool inputs need whole (0/1) values. */
+function toFeatureArray(data: ArrayTensor['data'], elemType: number, what: string): FeatureArray {
+  if (elemType === DataType.FLOAT) return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>, Number);
+  if (elemType === DataType.INT64 && data instanceof BigInt64Array) return data;
+  const values = Array.from(data as ArrayLike<number | bigint>, Number);
+  const bad = values.findIndex((v) => !Number.isInteger(v) || (elemType === DataType.BOOL && v !== 0 && v !== 1));
+  if (bad >= 0) throw badInput(`${what} is ${dtypeName(elemType)}, but value ${bad} of the data is ${values[bad]}; give ${elemType === DataType.BOOL ? '0/1' : 'whole-number'} data`);
+  if (elemType === DataType.INT64) return BigInt64Array.from(values, (v) => BigInt(v));
+  if (elemType === DataType.INT32) return Int32Array.from(values);
+  return Uint8Array.from(values);
 }
 
 /** The class count for index labels (from the prediction's static shape), after checking every label is in range. */

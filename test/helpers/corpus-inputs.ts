@@ -6,6 +6,9 @@ import * as ort from 'onnxruntime-node';
 import { parseNpy } from '../../src/data/npy.js';
 import { corpusModels } from './corpus.js';
 
+/** ORT's own warnings (unused initializers, initializers listed as inputs) are not the test's output. */
+const QUIET: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
+
 /**
  * Real inputs for the corpus models (test/corpus/inputs, made by test/corpus/make-inputs.ts): rendered text
  * for PaddleOCR, drawn line scenes for M-LSD, synthesized speech for Silero VAD and openWakeWord (through
@@ -51,7 +54,7 @@ function modelPath(id: string): string {
 
 /** openWakeWord's front end: int16-scaled audio → mel frames (÷10 + 2, as its library does), [frames, 32]. */
 async function melFrames(): Promise<{ frames: Float32Array; count: number }> {
-  const s = await ort.InferenceSession.create(modelPath('oww-melspectrogram'));
+  const s = await ort.InferenceSession.create(modelPath('oww-melspectrogram'), QUIET);
   const audio = speech();
   const out = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', audio, [1, audio.length]) });
   await s.release();
@@ -72,7 +75,7 @@ async function melWindows(step: number): Promise<{ data: Float32Array; dims: num
 /** Sequences of `len` speech embeddings (96 each, one per 8 mel frames): a wake-word model's inputs. */
 async function embeddingSequences(len: number): Promise<{ data: Float32Array; dims: number[] }> {
   const windows = await melWindows(8);
-  const s = await ort.InferenceSession.create(modelPath('oww-embedding'));
+  const s = await ort.InferenceSession.create(modelPath('oww-embedding'), QUIET);
   const n = windows.dims[0]!;
   const out = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', windows.data, windows.dims) });
   await s.release();

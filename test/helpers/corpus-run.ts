@@ -24,6 +24,9 @@ import type { CorpusModel } from './corpus.js';
 import { realData } from './corpus-inputs.js';
 import { writeNpy } from './npz.js';
 
+/** ORT's own warnings (unused initializers, initializers listed as inputs) are not the test's output. */
+const QUIET: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
+
 export const QUANT_MODES: readonly QuantMode[] = ['dynamic', 'static', 'fp16', 'int4'];
 
 /** How a model is fed: shapes and fixed values from the manifest, and real data where the corpus has it. */
@@ -118,7 +121,7 @@ export async function quantizeCorpusModel(m: CorpusModel, feed: ModelFeed, mode:
       calib: mode === 'static' ? data.calib : undefined, eval: data.eval,
       latency: opts.latency === false ? false : { runs: opts.runs ?? 5, blocks: 2 },
     });
-    const s = await ort.InferenceSession.create(encodeModel(model));
+    const s = await ort.InferenceSession.create(encodeModel(model), QUIET);
     await s.release();
     return { summary, runs: true };
   });
@@ -138,7 +141,7 @@ export async function trainCorpusModel(m: CorpusModel, feed: ModelFeed): Promise
   return attempt(async () => {
     const model = loadModel(m.path);
     const names = Object.keys(feed.arrays);
-    const session = await ort.InferenceSession.create(m.path);
+    const session = await ort.InferenceSession.create(m.path, QUIET);
     // The sample with the most signal (a silent audio chunk can sit at a clip bound, where nothing moves).
     const first = feedAt(feed, model, loudest(feed));
     const out = await session.run(first);
@@ -155,7 +158,7 @@ export async function trainCorpusModel(m: CorpusModel, feed: ModelFeed): Promise
     const r = await train(model, data, {
       epochs: 1, batchSize: 1, lr: 1e-3, loss: { kind: 'mse' }, dims: trainDims(model, feed), values: feed.values, threads: 1, maxStepsPerEpoch: 1,
     });
-    const s2 = await ort.InferenceSession.create(encodeModel(r.model));
+    const s2 = await ort.InferenceSession.create(encodeModel(r.model), QUIET);
     const after = (await s2.run(first))[s2.outputNames[0]!]!.data as Float32Array;
     await s2.release();
     const before = y.data as Float32Array;

@@ -53,6 +53,34 @@ describe('trainer', () => {
     assert.equal(correct / 256, r.testAccuracy);
   });
 
+  it('learns from int64 token ids and a bool mask (embedding lookup, masked mean), with the ids given as float data too', async () => {
+    // Class = whether token 3 occurs among the unmasked tokens: learnable only through the embedding rows.
+    const b = new GraphBuilder('tokens');
+    const ids = b.input('ids', DataType.INT64, ['batch', 6]);
+    const mask = b.input('mask', DataType.BOOL, ['batch', 6]);
+    const emb = b.op('Gather', [b.floatInit('emb', [8, 4], rand(32, 5, -0.1, 0.1)), ids], { axis: 0 });
+    const m = b.op('Unsqueeze', [b.op('Cast', [mask], { to: DataType.FLOAT }), b.int64Init('ax', [2])]);
+    const pooled = b.op('ReduceSum', [b.op('Mul', [emb, m]), b.int64Init('ax1', [1])], { keepdims: 0 });
+    b.op('Gemm', [pooled, b.floatInit('w', [2, 4], rand(8, 6, -0.5, 0.5)), b.floatInit('bias', [2], new Float32Array(2))], { transB: 1 }, { output: 'logits' });
+    b.output('logits', DataType.FLOAT, ['batch', 2]);
+    const model = b.model({ opset: 17 });
+    const data = (n: number, seed: number, asFloat: boolean): Dataset => {
+      const r = rand(n * 12, seed, 0, 1);
+      const idv = Array.from({ length: n * 6 }, (_, k) => Math.floor(r[k]! * 8));
+      const mk = Uint8Array.from({ length: n * 6 }, (_, k) => (r[n * 6 + k]! < 0.8 ? 1 : 0));
+      const y = BigInt64Array.from({ length: n }, (_, i) => (idv.slice(i * 6, i * 6 + 6).some((t, j) => t === 3 && mk[i * 6 + j]) ? 1n : 0n));
+      const idData = asFloat ? Float32Array.from(idv) : BigInt64Array.from(idv, (v) => BigInt(v));
+      return { features: { ids: { data: idData, dims: [n, 6] }, mask: { data: mk, dims: [n, 6] } }, labels: { data: y, dims: [n] }, size: n };
+    };
+    const r = await train(model, data(512, 1, false), { epochs: 20, batchSize: 32, lr: 0.05, test: data(256, 2, true) });
+    assert.ok(r.testAccuracy! > 0.9, `test accuracy ${r.testAccuracy}`);
+    assert.deepEqual(r.model.graph!.input.map((i) => i.type!.tensorType!.elemType), [DataType.INT64, DataType.BOOL]);
+    // Ids that are not whole numbers are refused before training.
+    const bad = data(64, 3, true);
+    (bad.features.ids!.data as Float32Array)[5] = 2.5;
+    await assert.rejects(train(model, bad, { epochs: 1, batchSize: 32 }), /input 'ids' is int64, but value 5 of the data is 2.5/);
+  });
+
   it('trains LeNet-5 on real MNIST digits above chance in one short epoch', async () => {
     const { train: tr, test } = mnist();
     const r = await train(zooModel('lenet5'), firstSamples(tr, 1024), { epochs: 1, batchSize: 32, lr: 2e-3, test: firstSamples(test, 500) });
