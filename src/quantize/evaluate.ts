@@ -17,9 +17,18 @@ export interface Fidelity {
   samples: number;
   /** Where they came from. */
   source: string;
-  /** Cosine similarity of all float outputs, flattened, quantized vs float. */
+  /**
+   * Cosine similarity of all float outputs, flattened, quantized vs float, over the elements where the
+   * float model's output is finite. NaN when the quantized model gives non-finite values there (`nonFinite`).
+   */
   cosine: number;
+  /** Infinity when the quantized model gives non-finite values where the float one does not. */
   maxAbsError: number;
+  /**
+   * Output elements the quantized model gives as NaN or ±Inf where the float model's are finite — an
+   * overflow (float16's range ends at 65504), not a loss of accuracy. Absent when there are none.
+   */
+  nonFinite?: { count: number; total: number; outputs: string[]; message: string };
   /** Share of samples whose argmax over the first output's last axis agrees (classifier-like outputs). */
   top1Agreement?: number;
   /** Top-1 accuracy against the data's labels, float and quantized. */
@@ -30,6 +39,8 @@ export interface Fidelity {
 export async function compareOutputs(float: ModelProto, quantized: ModelProto, data: SampleData, batchSize = 16): Promise<Fidelity> {
   const [a, b] = await Promise.all([createSession(float, { intraOpThreads: 1 }), createSession(quantized, { intraOpThreads: 1 })]);
   let dot = 0, aa = 0, bb = 0, maxAbs = 0, samples = 0, agree = 0, rows = 0, correctA = 0, correctB = 0, labelled = 0;
+  let bad = 0, compared = 0;
+  const badOutputs = new Set<string>();
   try {
     for (const batch of batches(data, float, batchSize)) {
       let ra: ort.InferenceSession.ReturnType, rb: ort.InferenceSession.ReturnType;
@@ -45,9 +56,12 @@ export async function compareOutputs(float: ModelProto, quantized: ModelProto, d
         if (!(x instanceof Float32Array) || !(y instanceof Float32Array)) continue;
         for (let i = 0; i < x.length; i++) {
           const u = x[i]!, v = y[i]!;
+          if (!Number.isFinite(u)) continue;
+          compared++;
+          if (!Number.isFinite(v)) { bad++; badOutputs.add(name); continue; }
           dot += u * v; aa += u * u; bb += v * v;
           const d = Math.abs(u - v);
-          if (d > maxAbs || Number.isNaN(d)) maxAbs = d;
+          if (d > maxAbs) maxAbs = d;
         }
       }
       const first = a.outputNames[0]!;
@@ -68,9 +82,14 @@ export async function compareOutputs(float: ModelProto, quantized: ModelProto, d
   } finally {
     await Promise.all([a.release(), b.release()]);
   }
-  const cosine = aa === 0 && bb === 0 ? 1 : dot / Math.sqrt(aa * bb || 1);
+  const cosine = bad ? NaN : aa === 0 && bb === 0 ? 1 : dot / Math.sqrt(aa * bb || 1);
+  const nonFinite = bad ? {
+    count: bad, total: compared, outputs: [...badOutputs],
+    message: `the quantized model gives NaN/Inf in ${bad} of ${compared} output values (${[...badOutputs].join(', ')}) where the float model is finite: ` +
+      'usually an overflow (float16 ends at ±65504); its outputs are unusable on this data',
+  } : undefined;
   return {
-    samples, source: data.source, cosine, maxAbsError: maxAbs,
+    samples, source: data.source, cosine, maxAbsError: bad ? Infinity : maxAbs, nonFinite,
     top1Agreement: rows ? agree / rows : undefined,
     accuracy: labelled ? { float: correctA / labelled, quantized: correctB / labelled } : undefined,
   };

@@ -14,7 +14,8 @@ export { quantizeStatic, calibrateStatic, STATIC_DEFAULTS, type StaticOptions, t
 export { equalizeLayers, type EqualizeResult, type EqualizeOptions } from './equalize.js';
 export { mseRange, rangeError, binList, type BinList } from './ranges.js';
 export { layerSensitivity, type LayerSensitivity } from './sensitivity.js';
-export { convertFp16, FP16_BLOCK_LIST, type Fp16Options } from './fp16.js';
+export { convertFp16, FP16_BLOCK_LIST, FP16_OVERFLOW_LIMIT, type ActivationRanges, type Fp16Options } from './fp16.js';
+export { measureActivationRanges } from './fp16-ranges.js';
 export { quantizeInt4, packInt4, unpackInt4, type Int4Options, type PackedInt4 } from './int4.js';
 export { collectStats, Histogram, TensorStats, entropyThreshold, type CalibMethod, type CalibOptions, type Range } from './calibrate.js';
 export { loadSampleData, matchInputs, batches, type SampleData, type Batch } from './data.js';

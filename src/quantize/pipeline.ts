@@ -15,7 +15,8 @@ import { badInput } from '../errors.js';
 import type { NodeSelection, QuantizeReport, QuantizeResult, QuantMode } from './common.js';
 import { quantizeDynamic, type DynamicOptions } from './dynamic.js';
 import { calibrateStatic, quantizeStatic, STATIC_DEFAULTS, type Calibration, type StaticOptions } from './static.js';
-import { convertFp16, type Fp16Options } from './fp16.js';
+import { convertFp16, type ActivationRanges, type Fp16Options } from './fp16.js';
+import { measureActivationRanges } from './fp16-ranges.js';
 import { quantizeInt4, type Int4Options } from './int4.js';
 import { loadSampleData, matchInputs, type GivenInputs, type SampleData } from './data.js';
 import { compareLatency, compareOutputs, type Fidelity, type LatencyComparison, type LatencyOptions } from './evaluate.js';
@@ -92,11 +93,20 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   else evalData = calib ?? syntheticData(model, job.samples ?? 32, fixes, 2, 'synthetic: seeded uniform [-1, 1) inputs (pass --eval DATA for real data)');
 
   let calibration: Calibration | undefined;
+  let fp16Ranges: ActivationRanges | undefined;
   const quantize = async (exclude: string[]): Promise<QuantizeResult> => {
     const o = { ...opts, excludeNodes: [...(opts.excludeNodes ?? []), ...exclude] };
     switch (job.mode) {
       case 'dynamic': return quantizeDynamic(model, o);
-      case 'fp16': return convertFp16(model, o);
+      case 'fp16': {
+        // Activation ranges from real data keep ops that would overflow float16 in float32 (synthetic data says nothing about them).
+        const real = calib ?? (job.eval ? evalData : undefined);
+        if (real && !fp16Ranges && !o.activationRanges) {
+          progress('measuring activation ranges for float16');
+          fp16Ranges = await measureActivationRanges(model, real);
+        }
+        return convertFp16(model, { ...o, activationRanges: o.activationRanges ?? fp16Ranges });
+      }
       case 'int4': return quantizeInt4(model, o);
       case 'static': {
         if (!calibration) {

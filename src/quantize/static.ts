@@ -76,6 +76,8 @@ export async function calibrateStatic(model: ModelProto, data: SampleData, opts:
   prepareStatic(prepared, { equalize });
   opts = { ...opts, method: opts.method ?? STATIC_DEFAULTS.method };
   const plan = planStatic(prepared, { ...opts, excludeNodes: [] });
+  // Nothing to calibrate (e.g. every quantizable op sits inside If/Loop bodies): say so before running anything.
+  if (!plan.decisions.some((d) => d.quantized)) throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs in the main graph');
   // All candidates, so that any later exclusion (--exclude-nodes, accuracy tuning) finds its ranges here.
   const stats = await collectStats(prepared, [...plan.candidates], data, opts, opts.onProgress);
   const ranges = new Map([...stats].map(([k, s]) => [k, s.range(opts)]));
