@@ -15,6 +15,7 @@ const MAX_ELEMENTS = 4096;
 /** The output values of `ctx.node` when they can be computed from constant inputs (or, for Shape/Size, from known shapes). */
 export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | undefined {
   if ((ctx.node.domain ?? '') !== '' && ctx.node.domain !== 'ai.onnx') return undefined;
+  if (ctx.node.opType === 'Split') return foldSplit(ctx, outputs);
   const fn = folders[ctx.node.opType ?? ''];
   if (!fn) return undefined;
   const out = outputs[0];
@@ -27,6 +28,20 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
   } catch {
     return undefined; // an input is not a plain number tensor (or its external data is not loaded): leave it unknown
   }
+}
+
+/**
+ * Split of a 1-D constant into consecutive pieces, sized by the outputs' inferred shapes (tf2onnx builds
+ * Pad's pads as Concat(Split(const))): one tensor per output.
+ */
+function foldSplit(ctx: OpContext, outputs: ValueType[]): TensorProto[] | undefined {
+  let x: Value | undefined;
+  try { x = valueOf(ctx.constant(0)); } catch { return undefined; }
+  if (!x || x.dims.length !== 1) return undefined;
+  const sizes = outputs.map((o) => (o?.shape?.length === 1 && typeof o.shape[0] === 'number' ? o.shape[0] : undefined));
+  if (sizes.some((n) => n === undefined) || sizes.reduce((a, n) => a! + n!, 0) !== x.dims[0]) return undefined;
+  let at = 0;
+  return sizes.map((n) => numbersTensor(x!.dataType, [n!], x!.values.slice(at, (at += n!))));
 }
 
 interface Value { dataType: number; dims: number[]; values: number[] }

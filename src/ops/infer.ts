@@ -348,9 +348,10 @@ class InferState {
     const name = ctx.node.output[0];
     const out = name ? scope.types.get(name) : undefined;
     if (!name || !out) return;
-    const folded = foldNode(ctx, [out]);
+    const outs = ctx.node.output.map((o) => (o ? scope.types.get(o) : undefined));
+    const folded = foldNode(ctx, outs as ValueType[]);
     if (folded) {
-      scope.constants.set(name, { ...folded[0]!, name });
+      folded.forEach((t, i) => { const o = ctx.node.output[i]; if (o) scope.constants.set(o, { ...t, name: o }); });
       return;
     }
     let dims: Dim[] | undefined;

@@ -249,3 +249,17 @@ test('constants whose external data is not loaded do not break inference', () =>
   assert.ok(s.every((d) => typeof d === 'string'));
   assert.deepEqual(inf.types.get(z)?.shape, [2]);
 });
+
+test("pads built as Concat(Split(constant)) (tf2onnx) are evaluated, so Pad's output dims stay concrete", () => {
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, [1, 3, 8, 8]);
+  const all = b.int64Init('all', [0, 0, 1, 2, 0, 0, 1, 2]);
+  const parts = b.opN('Split', [all], 4, { axis: 0 }, { outputs: ['p0', 'p1', 'p2', 'p3'] });
+  const pads = b.op('Concat', parts, { axis: 0 });
+  b.op('Pad', [x, pads], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, undefined);
+  const inf = inferShapes(b.model({ opset: 13 }));
+  assert.deepEqual(inf.types.get('p1')!.shape, [2]);
+  assert.deepEqual(tensorNumbers(inf.constants.get('p1')!), [1, 2]);
+  assert.deepEqual(inf.types.get('y')!.shape, [1, 3, 10, 12]);
+});
