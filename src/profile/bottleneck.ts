@@ -162,7 +162,7 @@ export const ADVICE: readonly AdviceRule[] = [
     why: '{ops} {take} {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
   },
   {
-    id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static',
+    id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static {calib}',
     // ORT's int8 convolutions pay off on wide layers (ResNet-18 widths 0.29x, the zoo's 16-32-64 ResNet
     // 0.76x) and lose on narrow ones (LeNet-5's 6 and 16 channels ran 2.6-3.1x slower): docs/benchmarks.md.
     quantizes: true, minConvChannels: 32,
@@ -206,7 +206,9 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind, inCache = false
   const stem = model.startsWith('zoo:') ? model.slice(4).replace(/[^\w.-]+/g, '_') : model.replace(/\.onnx$/i, '');
   // Fill each template word, quoting for a POSIX shell only the words that need it.
   const quote = (w: string) => (/^[\w./:=,+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
-  const command = (c: string) => c.split(' ').map((w) => (/\{(model|stem)\}/.test(w) ? quote(w.replace('{model}', model).replace('{stem}', stem)) : w)).join(' ');
+  // Static int8 needs calibration data: zoo models bring their own, a file needs the user's (named by a placeholder).
+  const calib = model.startsWith('zoo:') ? '' : '--calib CALIB_DATA.npz';
+  const command = (c: string) => c.split(' ').map((w) => (w === '{calib}' ? calib : /\{(model|stem)\}/.test(w) ? quote(w.replace('{model}', model).replace('{stem}', stem)) : w)).filter(Boolean).join(' ');
   const out: Advice[] = [];
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   for (const rule of ADVICE) {

@@ -59,6 +59,12 @@ test('without a static cost the verdict is unknown but trace advice still applie
   assert.equal(b.advice[0]!.id, 'int8-static');
 });
 
+test('the static int8 command asks a model file for calibration data; a zoo model brings its own', () => {
+  const facts = { ...base, flops: 0, bytesMoved: 0, opShares: [{ opType: 'Conv', share: 0.9 }], convMaxOutChannels: 64 };
+  assert.equal(diagnose({ ...facts, model: 'det.onnx' }).advice[0]!.command, 'hone quantize det.onnx -o det.qdq.onnx --mode static --calib CALIB_DATA.npz');
+  assert.equal(diagnose({ ...facts, model: 'zoo:resnet' }).advice[0]!.command, 'hone quantize zoo:resnet -o resnet.qdq.onnx --mode static');
+});
+
 test('static int8 is not advised for narrow convolutions (measured slower), nothing quantizing for a quantized model', () => {
   const convs: BottleneckFacts = { ...base, opShares: [{ opType: 'Conv', share: 0.6 }, { opType: 'Gemm', share: 0.4 }] };
   assert.ok(diagnose({ ...convs, convMaxOutChannels: 64 }).advice.some((a) => a.id === 'int8-static'));
