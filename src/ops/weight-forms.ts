@@ -11,6 +11,7 @@
  * float32. Types it does not handle (8-bit floats, fp16 scales, 4-bit Transpose) give undefined: the node
  * stays as it is.
  */
+import { halfBits, halfValue } from '../ir/half.js';
 import type { NodeProto, TensorProto } from '../ir/proto.js';
 import { DataType, byteSize } from '../ir/dtype.js';
 import { arrayCtor, makeTensor, numElements, tensorArray, tensorBytes, toInt64, type TypedArray } from '../ir/tensor.js';
@@ -204,32 +205,6 @@ function dequantize(node: NodeProto, x: TensorProto, scale: TensorProto | undefi
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** IEEE half-precision bits of `x` (as float32), rounded to nearest even; overflow gives ±inf as ORT's Cast does. */
-function halfBits(x: number): number {
-  f32[0] = x;
-  const u = u32[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) return mant ? sign | 0x7e00 : sign | 0x7c00;
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // a carry into the exponent is still correct (up to inf)
-  return sign | h;
-}
-
 let halves: Float32Array | undefined;
 
 /** Float values of all 65,536 half-precision bit patterns: decoding a large fp16 tensor is one lookup per element. */
@@ -237,10 +212,7 @@ function halfTable(): Float32Array {
   if (!halves) {
     halves = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) {
-      const sign = h & 0x8000 ? -1 : 1;
-      const exp = (h >>> 10) & 0x1f;
-      const mant = h & 0x3ff;
-      halves[h] = exp === 0 ? sign * mant * 2 ** -24 : exp === 0x1f ? (mant ? NaN : sign * Infinity) : sign * (1 + mant / 1024) * 2 ** (exp - 15);
+      halves[h] = halfValue(h);
     }
   }
   return halves;

@@ -2,6 +2,7 @@
  * Quantization arithmetic: scales and zero points from ranges, quantizing weights per tensor or per
  * channel, float16 conversion. Pure functions over typed arrays; the passes decide where they apply.
  */
+import { halfBits, halfValue } from '../ir/half.js';
 
 /** An integer type a tensor is quantized to. */
 export interface QType {
@@ -113,45 +114,14 @@ export function transpose2d<T extends Float32Array | Int8Array | Uint8Array>(a: 
   return out;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE half-precision bits of `x`, rounded to nearest even; overflow saturates to ±65504 (as ORT's converter clamps). */
+/** Half-precision bits of `x`, rounded to nearest even; finite values past the range saturate to ±65504 (as ORT's converter clamps). */
 export function toHalf(x: number): number {
-  f32[0] = x;
-  const u = u32[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) return mant ? sign | 0x7e00 : sign | 0x7c00; // NaN, ±inf
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7bff;
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // may carry into the exponent: still correct
-  if ((h & 0x7fff) >= 0x7c00) return sign | 0x7bff;
-  return sign | h;
+  const h = halfBits(x);
+  return (h & 0x7fff) === 0x7c00 && Number.isFinite(x) ? (h & 0x8000) | 0x7bff : h;
 }
 
 /** The float value of half-precision bits `h`. */
-export function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
+export const fromHalf = halfValue;
 
 /** Converts a float32 array to half bits; returns how many finite values were clamped to ±65504. */
 export function toHalfArray(a: Float32Array): { bits: Uint16Array; clamped: number } {

@@ -11,7 +11,8 @@ import type { ModelProto, TensorShapeProto, ValueInfoProto } from '../ir/proto.j
 import { DataType, dtypeInfo, dtypeName } from '../ir/dtype.js';
 import { numElements } from '../ir/tensor.js';
 import { badInput } from '../errors.js';
-import { halfBits, valueFits, valueTensor, type InputValue } from './values.js';
+import { halfBits } from '../ir/half.js';
+import { valueFits, valueTensor, type InputValue } from './values.js';
 
 export type { InputValue } from './values.js';
 

@@ -4,6 +4,7 @@
  * input's trailing dims and is repeated over the leading dims it leaves out (numpy broadcasting over
  * missing leading axes only): a number fills any shape, a list of n fills a last dim of n in every row.
  */
+import { halfBits } from '../ir/half.js';
 import * as ort from 'onnxruntime-node';
 import { DataType, dtypeName } from '../ir/dtype.js';
 import { numElements } from '../ir/tensor.js';
@@ -81,28 +82,3 @@ const INT_RANGES: Record<IntType, [bigint, bigint]> = {
   int16: [-32768n, 32767n], uint16: [0n, 65535n], int8: [-128n, 127n], uint8: [0n, 255n],
 };
 
-/** IEEE half-precision bits of a number: round to nearest even, subnormals, ±inf past the range, NaN. */
-export function halfBits(x: number): number {
-  const u = new Uint32Array(new Float32Array([x]).buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    return sign | roundShift(m, shift);
-  }
-  return sign | ((e << 10) + roundShift(mant, 13));
-}
-
-/** m >> shift, rounded to nearest even (a carry out of the mantissa correctly bumps the exponent). */
-function roundShift(m: number, shift: number): number {
-  const h = m >>> shift;
-  const rem = m & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  return rem > half || (rem === half && (h & 1)) ? h + 1 : h;
-}

@@ -10,7 +10,8 @@ import { createSession } from '../../src/runtime/session.js';
 import {
   batchDim, fixDims, graphInputs, randomFeeds, randomFeedsHint, resolveBatchSizes, resolveInputs, valueShape, type InputValue,
 } from '../../src/runtime/inputs.js';
-import { halfBits, valueTensor } from '../../src/runtime/values.js';
+import { valueTensor } from '../../src/runtime/values.js';
+import { halfBits } from '../../src/ir/half.js';
 import { parseInputFlags } from '../../src/cli/model-flags.js';
 import { writeNpy } from '../helpers/npz.js';
 import { sampleRateModel, tinyMlp, twoInputs, unnamedDims } from './helpers.js';
