@@ -39,3 +39,22 @@ test('the example study cited by hone tune --help runs as shipped (examples/tune
   assert.equal(r.states.fail, 0);
   assert.ok(r.bestValue > 0 && r.bestValue < 2);
 });
+
+test('the test runner fails a run with a skipped test under CI, and only there', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'hone-skip-'));
+  const file = join(dir, 'one.test.ts');
+  writeFileSync(file, "import { test } from 'node:test';\ntest('runs', () => {});\ntest('skipped', { skip: 'no reason' }, () => {});\n");
+  // NODE_TEST_CONTEXT would make the inner runner report to this one instead of printing its counts.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT'));
+  const run = (ci: boolean) => spawnSync(process.execPath, ['scripts/test.mjs', file], { encoding: 'utf8', env: { ...env, CI: ci ? 'true' : '' } });
+  const local = run(false);
+  assert.equal(local.status, 0, local.stdout);
+  assert.match(local.stdout, /1 test\(s\) skipped\n/);
+  const ci = run(true);
+  assert.equal(ci.status, 1);
+  assert.match(ci.stdout, /1 test\(s\) skipped: failing, since CI runs every test/);
+});
