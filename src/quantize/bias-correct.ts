@@ -1,109 +1,158 @@
 /**
  * Empirical bias correction (Nagel et al., "Data-Free Quantization Through Weight Equalization and Bias
- * Correction", ICCV 2019, §4.2). Rounding a layer's weights shifts the mean of its output by
- * E[W̃x] − E[Wx] per output channel; the shift is systematic (it does not average out over samples),
- * and every later layer inherits it. Depthwise convs, with 9 weights per channel, shift the most.
+ * Correction", ICCV 2019, §4.2), measured on the quantized model itself, layer by layer.
  *
- * The shift is measured on calibration data, not derived from BatchNorm statistics: the float model runs
- * once with a twin of each layer that applies the dequantized weights to the same float input, and the
- * per-channel mean of (twin − layer) is subtracted from the layer's bias. The twins read float inputs,
- * so each layer's correction is its own weight error only (corrections do not compound), and padding
- * borders are measured as they are.
+ * Quantization shifts the mean of a layer's output per channel: rounding its weights (E[W̃x] − E[Wx]), and
+ * rounding its input, which is not zero-mean where the input is: a flat image region (a page's white
+ * background) gives every channel one constant value, whose rounding error is the same at every pixel and
+ * does not average out. Measured on PP-OCRv4 det and clean rendered pages, that coherent error shrank the
+ * detected text regions and cost 0.14 of output cosine, while a twin of each layer applying the rounded
+ * weights to the float input (the correction this replaced) saw none of it.
+ *
+ * So the shift of each Conv/Gemm is measured on the calibration data as (mean output in the QDQ model) −
+ * (mean output in the float model), per channel, with every earlier correction in place, and subtracted
+ * from its int32 bias. Corrections compound by design: a layer absorbs what its inputs still carry. Layers
+ * whose earlier targets are all corrected are measured in the same pass, and the biases are inputs of one
+ * measuring session, so a model costs one float pass plus one QDQ pass per wave of layers (about its depth
+ * in Convs), not one session per layer.
  */
-import type { ModelProto, NodeProto } from '../ir/proto.js';
-import { Graph } from '../ir/graph.js';
+import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
+import { Graph, topoOrder } from '../ir/graph.js';
 import { valueInfo } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
-import { floatTensor } from '../ir/tensor.js';
+import { makeTensor, tensorArray } from '../ir/tensor.js';
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { createSession, ortRunError } from '../runtime/session.js';
-import { copyModel, floatAttr, floatInitializer } from './common.js';
+import { copyModel, floatAttr } from './common.js';
 import { batches, type SampleData } from './data.js';
 
-/** A layer to correct: a Conv or Gemm of the model, and its weight as the quantized model will see it. */
+/** A Conv or Gemm of the QDQ model whose bias is an int32 DequantizeLinear, and the float model's name for its output. */
 export interface BiasTarget {
   node: NodeProto;
-  /** The dequantized weight, in the float weight's layout. */
-  weight: Float32Array;
+  /** The tensor holding this layer's output in the float model (before any folded ReLU). */
+  reference: string;
 }
 
-/** Measures each target's output shift on `data` and folds it into the target's bias in `m` (in place); returns how many changed. */
-export async function correctBias(m: ModelProto, targets: readonly BiasTarget[], data: SampleData, batchSize = 8): Promise<number> {
-  const g = new Graph(m.graph!);
-  const eligible = targets.filter((t) => biasSlotUsable(g, t.node));
-  if (eligible.length === 0) return 0;
-  const shifts = await measureShifts(m, eligible, data, batchSize);
-  return eligible.filter((t, k) => setBias(g, t.node, shifts[k]!)).length;
-}
-
-/** Conv (output channels on axis 1, bias [C]) or Gemm (columns on axis 1, C absent or 1-D, beta ≠ 0). */
-function biasSlotUsable(g: Graph, n: NodeProto): boolean {
-  if (n.opType === 'Conv') return !n.input[2] || !!floatInitializer(g, n.input[2]);
-  if (n.opType !== 'Gemm' || floatAttr(n, 'beta', 1) === 0) return false;
-  if (!n.input[2]) return true;
-  return floatInitializer(g, n.input[2])?.t.dims.length === 1;
-}
-
-/** Per target, the mean over samples and positions of (twin output − output), per channel. */
-async function measureShifts(m: ModelProto, targets: readonly BiasTarget[], data: SampleData, batchSize: number): Promise<Float64Array[]> {
-  const aug = copyModel(m);
-  const g = new Graph(aug.graph!);
-  const pairs: [string, string][] = [];
-  for (const { node, weight } of targets) {
-    const w = floatInitializer(g, node.input[1]!)!;
-    const wName = g.addInitializer(floatTensor(g.freshName(`${node.input[1]}_as_quantized`), w.t.dims, weight));
-    const out = g.freshName(`${node.output[0]}_as_quantized`);
-    g.insertAfter(node, { ...node, name: g.freshName(`${node.name ?? 'node'}_twin`), input: [node.input[0]!, wName, ...node.input.slice(2)], output: [out], attribute: node.attribute });
-    pairs.push([node.output[0]!, out]);
-  }
-  const existing = new Set(aug.graph!.output.map((o) => o.name));
-  const names = [...new Set(pairs.flat())];
-  aug.graph!.output.push(...names.filter((v) => !existing.has(v)).map((v) => valueInfo(v, DataType.FLOAT)));
-  const sums = pairs.map(() => undefined as Float64Array | undefined);
-  const counts = pairs.map(() => 0);
-  const session = await createSession(aug, { graphOptimizationLevel: 'basic' });
+/**
+ * Corrects the int32 biases of `targets` in `qdq` (in place) so that each layer's mean output per channel
+ * on `data` matches `float`'s; returns how many biases changed.
+ */
+export async function correctBias(qdq: ModelProto, float: ModelProto, targets: readonly BiasTarget[], data: SampleData, batchSize = 8): Promise<number> {
+  const g = new Graph(qdq.graph!);
+  const layers = targets.flatMap((t) => {
+    const b = biasOf(g, t.node);
+    return b ? [{ ...t, ...b, output: t.node.output[0]! }] : [];
+  });
+  if (layers.length === 0) return 0;
+  const floatSession = await createSession(exposing(copyModel(float), layers.map((l) => l.reference)), { graphOptimizationLevel: 'basic' });
+  let reference: Float64Array[];
   try {
-    for (const batch of batches(data, m, batchSize)) {
-      let out: Record<string, { data: unknown; dims: readonly number[] }>;
-      try {
-        out = await session.run(batch.feeds, names);
-      } catch (e) {
-        throw ortRunError(e, `measuring bias shifts on calibration data from ${data.source}`);
-      }
-      pairs.forEach(([a, b], k) => {
-        const x = out[a]!.data as Float32Array;
-        const y = out[b]!.data as Float32Array;
-        const dims = out[a]!.dims;
-        const channels = dims[1] ?? 1;
-        const inner = dims.slice(2).reduce((p, q) => p * q, 1);
-        const s = (sums[k] ??= new Float64Array(channels));
-        for (let i = 0; i < x.length; i++) s[Math.floor(i / inner) % channels]! += y[i]! - x[i]!;
-        counts[k]! += x.length / channels;
+    reference = await meansOf(floatSession, float, layers.map((l) => l.reference), data, batchSize, {});
+  } finally {
+    await floatSession.release();
+  }
+
+  // The measuring model: every target's output exposed, every int32 bias a graph input.
+  const probe = copyModel(qdq);
+  const pg = probe.graph!;
+  const biasNames = new Set(layers.map((l) => l.tensor.name!));
+  pg.initializer = pg.initializer.filter((t) => !biasNames.has(t.name ?? ''));
+  pg.input.push(...layers.map((l) => valueInfo(l.tensor.name!, DataType.INT32, l.tensor.dims)));
+  const current = layers.map((l) => Int32Array.from(tensorArray(l.tensor) as Int32Array));
+  const feedsOf = () => Object.fromEntries(layers.map((l, k) => [l.tensor.name!, new Tensor('int32', current[k]!, l.tensor.dims)]));
+
+  const before = upstreamTargets(qdq, layers.map((l) => l.node));
+  const done = new Set<number>();
+  const session = await createSession(exposing(probe, layers.map((l) => l.output)), { graphOptimizationLevel: 'basic' });
+  try {
+    while (done.size < layers.length) {
+      const wave = layers.map((_, k) => k).filter((k) => !done.has(k) && [...before[k]!].every((j) => done.has(j)));
+      const measured = await meansOf(session, float, wave.map((k) => layers[k]!.output), data, batchSize, feedsOf());
+      wave.forEach((k, i) => {
+        const { scale, beta } = layers[k]!;
+        const shift = measured[i]!.map((v, c) => v - reference[k]![c]!);
+        done.add(k);
+        if (shift.length !== current[k]!.length) return;
+        current[k] = Int32Array.from(current[k]!, (q, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, q - Math.round(shift[c]! / beta / scale[scale.length === 1 ? 0 : c]!))));
       });
     }
   } finally {
     await session.release();
   }
-  return sums.map((s, k) => Float64Array.from(s ?? [], (v) => v / Math.max(1, counts[k]!)));
+  let changed = 0;
+  layers.forEach((l, k) => {
+    const old = tensorArray(l.tensor);
+    if (current[k]!.every((v, c) => v === old[c])) return;
+    const i = qdq.graph!.initializer.indexOf(l.tensor);
+    qdq.graph!.initializer[i] = makeTensor(l.tensor.name!, DataType.INT32, l.tensor.dims, current[k]!);
+    changed++;
+  });
+  return changed;
 }
 
-/**
- * Subtracts `shift` from the node's bias (a new initializer; Gemm's C is scaled by 1/beta). False when
- * the bias broadcasts (a Gemm's C of one value for many columns), which one shift per channel cannot fit.
- */
-function setBias(g: Graph, n: NodeProto, shift: Float64Array): boolean {
-  const scale = n.opType === 'Gemm' ? floatAttr(n, 'beta', 1) : 1;
-  const previous = n.input[2];
-  const old = previous ? floatInitializer(g, previous)!.data : new Float32Array(shift.length);
-  if (old.length !== shift.length) return false;
-  const b = Float32Array.from(old, (v, c) => v - shift[c]! / scale);
-  const name = g.addInitializer(floatTensor(g.freshName(`${n.input[2] || `${n.name || n.output[0]}_bias`}_corrected`), [b.length], b));
-  if (n.input[2]) g.setInput(n, 2, name);
-  else {
-    const at = g.nodes.indexOf(n);
-    g.removeNode(n);
-    n.input = [n.input[0]!, n.input[1]!, name];
-    g.insertNode(n, at);
+/** The int32 bias initializer behind `n`'s bias DequantizeLinear and its per-channel (or single) scale. */
+function biasOf(g: Graph, n: NodeProto): { tensor: TensorProto; scale: Float32Array; beta: number } | undefined {
+  if ((n.opType !== 'Conv' && n.opType !== 'Gemm') || !n.input[2]) return undefined;
+  const beta = n.opType === 'Gemm' ? floatAttr(n, 'beta', 1) : 1;
+  if (beta === 0) return undefined;
+  const dq = g.producer(n.input[2]);
+  if (!dq || dq.opType !== 'DequantizeLinear') return undefined;
+  const tensor = g.initializer(dq.input[0] ?? '');
+  const scale = g.initializer(dq.input[1] ?? '');
+  if (!tensor || tensor.dataType !== DataType.INT32 || tensor.dims.length !== 1 || !scale) return undefined;
+  // A bias initializer shared with another node would be corrected for one of them only.
+  if (g.consumers(tensor.name!).length !== 1 || g.consumers(dq.output[0]!).length !== 1) return undefined;
+  const channels = tensor.dims[0]!;
+  // One shift per channel needs one bias value per output channel (not a Gemm C broadcast from one value).
+  if (channels === 1 && n.opType === 'Gemm') return undefined;
+  return { tensor, scale: Float32Array.from(tensorArray(scale) as Float32Array), beta };
+}
+
+/** For each target, the indices of the targets upstream of it (its correction must wait for theirs). */
+function upstreamTargets(m: ModelProto, targets: readonly NodeProto[]): Set<number>[] {
+  const index = new Map(targets.map((n, k) => [n, k]));
+  const g = m.graph!;
+  const available = new Set([...g.input.map((v) => v.name ?? ''), ...g.initializer.map((t) => t.name ?? '')]);
+  // Targets upstream of each value, in topological order (no recursion: real graphs are thousands deep).
+  const ups = new Map<string, Set<number>>();
+  const result = targets.map(() => new Set<number>());
+  for (const n of topoOrder(g.node, available)) {
+    const here = new Set<number>();
+    for (const v of n.input) for (const k of ups.get(v) ?? []) here.add(k);
+    const k = index.get(n);
+    if (k !== undefined) result[k] = new Set(here);
+    if (k !== undefined) here.add(k);
+    for (const o of n.output) if (o) ups.set(o, here);
   }
-  if (previous && !g.isUsed(previous)) g.removeInitializer(previous);
-  return true;
+  return result;
+}
+
+function exposing(m: ModelProto, names: readonly string[]): ModelProto {
+  const existing = new Set(m.graph!.output.map((o) => o.name));
+  m.graph!.output.push(...[...new Set(names)].filter((v) => !existing.has(v)).map((v) => valueInfo(v, DataType.FLOAT)));
+  return m;
+}
+
+/** Per-channel (axis 1) means of `names` over `data` (batched as for `model`), from `session` with `extra` feeds. */
+async function meansOf(session: InferenceSession, model: ModelProto, names: readonly string[], data: SampleData, batchSize: number, extra: Record<string, Tensor>): Promise<Float64Array[]> {
+  const sums: (Float64Array | undefined)[] = names.map(() => undefined);
+  const counts = names.map(() => 0);
+  for (const batch of batches(data, model, batchSize)) {
+    let out: InferenceSession.ReturnType;
+    try {
+      out = await session.run({ ...batch.feeds, ...extra }, [...names]);
+    } catch (e) {
+      throw ortRunError(e, `measuring bias shifts on calibration data from ${data.source}`);
+    }
+    names.forEach((name, k) => {
+      const { data: values, dims } = out[name]!;
+      const x = values as Float32Array;
+      const channels = dims[1] ?? 1;
+      const inner = dims.slice(2).reduce((p, q) => p * q, 1);
+      const s = (sums[k] ??= new Float64Array(channels));
+      for (let i = 0; i < x.length; i++) s[Math.floor(i / inner) % channels]! += x[i]!;
+      counts[k]! += x.length / channels;
+    });
+  }
+  return sums.map((s, k) => Float64Array.from(s ?? [], (v) => v / Math.max(1, counts[k]!)));
 }

@@ -25,7 +25,7 @@ import {
   type NodeDecision, type NodeSelection, type QuantizeResult,
 } from './common.js';
 import { collectStats, type CalibOptions, type Range } from './calibrate.js';
-import { dequantizeWeight, quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
+import { quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
 import type { SampleData } from './data.js';
 import { toQOperator } from './qoperator.js';
 import { prepareStatic } from './prepare.js';
@@ -111,11 +111,13 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
   const wType = opts.weightType === 'uint8' ? U8 : S8;
   const symmetric = opts.symmetric ?? false;
   const rewrite: RewriteOptions = { actType, wType, symmetric, perChannel, reduceRange: opts.reduceRange ?? false };
-  if (opts.biasCorrection ?? STATIC_DEFAULTS.biasCorrection) {
-    const fixed = await correctBias(m, biasTargets(m, plan, rewrite), calibration.data, opts.batchSize);
-    if (fixed) notes.push(`bias correction: ${fixed} Conv/Gemm bias(es) corrected for their weights' rounding, measured on ${calibration.samples} calibration samples`);
-  }
+  const biasCorrection = opts.biasCorrection ?? STATIC_DEFAULTS.biasCorrection;
+  const targets = biasCorrection ? biasTargets(m, plan) : [];
   rewriteQdq(m, plan, calibration, rewrite);
+  if (targets.length) {
+    const fixed = await correctBias(m, prepared, targets, calibration.data, opts.batchSize);
+    if (fixed) notes.push(`bias correction: ${fixed} Conv/Gemm bias(es) corrected for the mean shift quantization leaves in their outputs, measured layer by layer on ${calibration.samples} calibration samples`);
+  }
   const format = opts.format ?? 'qdq';
   if (format === 'qoperator') {
     const converted = toQOperator(m);
@@ -288,18 +290,27 @@ interface RewriteOptions {
   reduceRange: boolean;
 }
 
-/** Each planned Conv/Gemm with a constant weight, and that weight as rewriteQdq will quantize it (same options). */
-function biasTargets(m: ModelProto, plan: Plan, o: RewriteOptions): BiasTarget[] {
+/**
+ * Each planned Conv/Gemm with a constant weight, with the float model's name for its output (before a
+ * folded ReLU renames it). A Conv without a bias gets a zero one, so that the QDQ model has an int32 bias
+ * to correct.
+ */
+function biasTargets(m: ModelProto, plan: Plan): BiasTarget[] {
   const g = new Graph(m.graph!);
   const targets: BiasTarget[] = [];
   for (const p of plan.nodes.values()) {
     const n = p.node;
     const slot = p.rule.weights?.[0]?.input;
     if ((n.opType !== 'Conv' && n.opType !== 'Gemm') || slot === undefined || !p.weights.includes(slot)) continue;
-    const { t, data } = floatInitializer(g, n.input[slot]!)!;
-    const axis = o.perChannel && t.dims.length > 1 ? weightAxis(p.rule, n, slot, t.dims.length) : undefined;
-    const qw = quantizeWeight(data, t.dims, { type: o.wType, axis, symmetric: o.wType.signed, reduceRange: o.reduceRange });
-    targets.push({ node: n, weight: dequantizeWeight(qw, t.dims) });
+    if (n.opType === 'Conv' && !n.input[2]) {
+      const channels = floatInitializer(g, n.input[slot]!)!.t.dims[0]!;
+      const bias = g.addInitializer(floatTensor(g.freshName(`${n.name || n.output[0]}_bias`), [channels], new Float32Array(channels)));
+      const at = g.nodes.indexOf(n);
+      g.removeNode(n);
+      n.input = [n.input[0]!, n.input[1]!, bias];
+      g.insertNode(n, at);
+    }
+    targets.push({ node: n, reference: n.output[0]! });
   }
   return targets;
 }

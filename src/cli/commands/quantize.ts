@@ -56,8 +56,9 @@ Options:
   --equalize, --no-equalize cross-layer equalization of Conv → ReLU → Conv chains (depthwise/pointwise
                             pairs too) before calibration; exact in float (default: on)
   --bias-correction, --no-bias-correction
-                            correct each Conv/Gemm bias for the mean output shift its weight rounding
-                            causes, measured on the calibration data (default: on)
+                            correct each Conv/Gemm bias for the mean output shift quantization causes
+                            (weight and activation rounding), measured layer by layer on the quantized
+                            model with the calibration data (default: on)
   --percentile P            percentile kept by --method percentile (default 99.99)
   --symmetric               symmetric activation ranges (default asymmetric)
   --format F                static: qdq (default) or qoperator
