@@ -22,7 +22,10 @@ const EXCEPTIONS: Record<string, Record<string, { min: number; why: string }>> =
   // Issue 9 asks 0.99 for CNNs; PTQ reaches 0.96 here. The error sits in the first two blocks (160x160, 16-32
   // channels): keeping their 14 nodes float gives 0.990 (docs/design.md, "Static int8 for real CNNs").
   'ppocr-v4-det': { static: { min: 0.95, why: 'rounding in the first blocks jitters the text-region edges (0.960 on real pages)' } },
-  'mlsd-320-tiny': { static: { min: 0.94, why: 'dense line maps from 4 scenes split 2/2 (0.956); the same early-block error as the detector' } },
+  'mlsd-320-tiny': {
+    static: { min: 0.94, why: 'dense line maps from 4 scenes split 2/2 (0.956); the same early-block error as the detector' },
+    fp16: { min: 0.995, why: 'line-map logits reach ±125, where float16 steps are 0.06 (0.9973)' },
+  },
 };
 
 /** Models where no mode applies, and why. */
