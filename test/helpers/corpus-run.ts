@@ -15,7 +15,7 @@ import { profileModel } from '../../src/profile/profile.js';
 import type { ProfileReport } from '../../src/profile/types.js';
 import { quantizeModel, type QuantizeSummary } from '../../src/quantize/pipeline.js';
 import type { QuantMode } from '../../src/quantize/common.js';
-import type { InputValue } from '../../src/runtime/values.js';
+import { valueTensor, type InputValue } from '../../src/runtime/values.js';
 import { graphInputs, shapeSymbols } from '../../src/runtime/inputs.js';
 import { train } from '../../src/train/trainer.js';
 import type { Dataset } from '../../src/data/dataset.js';
@@ -196,9 +196,7 @@ function feedAt(feed: ModelFeed, model: ModelProto, i: number): Record<string, o
     const v = feed.values[input.name];
     if (v) {
       const shape = (input.shape ?? []).map((d) => (typeof d === 'number' ? d : sizes[d] ?? 1));
-      const n = shape.reduce((a, b) => a * b, 1);
-      const x = Number(v.data[0]);
-      feeds[input.name] = input.elemType === 7 ? new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(x)), shape) : new ort.Tensor('float32', new Float32Array(n).fill(x), shape);
+      feeds[input.name] = valueTensor(input, shape, v);
       continue;
     }
     const a = feed.arrays[input.name]!;

@@ -8,11 +8,10 @@ import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import { floatTensor, makeTensor, tensorArray } from '../../src/ir/tensor.js';
 import { createSession } from '../../src/runtime/index.js';
-import type { Dataset } from '../../src/data/index.js';
 import { buildTrainingGraph, train } from '../../src/train/index.js';
 import { fromHalf, toHalf } from '../../src/quantize/math.js';
 import { constant, wave } from '../helpers/weight-models.js';
-import { rand } from './gradcheck-util.js';
+import { rand, signData } from './gradcheck-util.js';
 
 /** A 2-layer MLP over 4 features, Paddle2ONNX style: weights in Constant nodes, one bias stored fp16 and cast. */
 function constantMlp(): ModelProto {
@@ -28,13 +27,6 @@ function constantMlp(): ModelProto {
   return b.model({ opset: 13 });
 }
 
-function tinyData(n: number, seed: number): Dataset {
-  const x = rand(n * 4, seed);
-  const y = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) y[i] = x[4 * i]! + x[4 * i + 1]! + x[4 * i + 2]! + x[4 * i + 3]! > 0 ? 1n : 0n;
-  return { features: { input: { data: x, dims: [n, 4] } }, labels: { data: y, dims: [n] }, size: n };
-}
-
 test('weights in Constant nodes and a Cast chain are trainable parameters', () => {
   const model = constantMlp();
   const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' } });
@@ -45,7 +37,7 @@ test('weights in Constant nodes and a Cast chain are trainable parameters', () =
 });
 
 test('training updates them, and the exported model holds the trained values as initializers', async () => {
-  const r = await train(constantMlp(), tinyData(512, 3), { epochs: 10, batchSize: 32, lr: 0.01, test: tinyData(256, 4) });
+  const r = await train(constantMlp(), signData(512, 3), { epochs: 10, batchSize: 32, lr: 0.01, test: signData(256, 4) });
   assert.ok(r.testAccuracy! > 0.9, `test accuracy ${r.testAccuracy}`);
   const g = r.model.graph!;
   assert.deepEqual(g.node.map((n) => n.opType), ['MatMul', 'Add', 'Relu', 'MatMul', 'Add']);
@@ -54,7 +46,7 @@ test('training updates them, and the exported model holds the trained values as 
   assert.deepEqual(r.model.opsetImport, constantMlp().opsetImport, 'the exported model keeps its opset');
   // The exported model runs and agrees with the accuracy the trainer measured.
   const s = await createSession(r.model);
-  const t = tinyData(256, 4);
+  const t = signData(256, 4);
   const out = (await s.run({ input: new ort.Tensor('float32', t.features.input!.data as Float32Array, [256, 4]) })).logits!.data as Float32Array;
   let correct = 0;
   for (let i = 0; i < 256; i++) if (Number(out[2 * i + 1]! > out[2 * i]!) === Number((t.labels.data as BigInt64Array)[i])) correct++;

@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder, valueInfo } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
+import type { Dataset } from '../../src/data/index.js';
 import { GradEmitter } from '../../src/ops/grad/index.js';
 import { createSession } from '../../src/runtime/index.js';
 import { differentiate } from '../../src/train/autodiff.js';
@@ -165,4 +166,12 @@ export async function checkTrainingGradients(
     }
   }
   return base;
+}
+
+/** n samples of 4 features; label 1 when the feature sum is positive (learnable by a small MLP). */
+export function signData(n: number, seed: number): Dataset {
+  const x = rand(n * 4, seed);
+  const y = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) y[i] = x[4 * i]! + x[4 * i + 1]! + x[4 * i + 2]! + x[4 * i + 3]! > 0 ? 1n : 0n;
+  return { features: { input: { data: x, dims: [n, 4] } }, labels: { data: y, dims: [n] }, size: n };
 }

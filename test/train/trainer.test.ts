@@ -12,7 +12,7 @@ import { createSession } from '../../src/runtime/index.js';
 import { firstSamples, mnist, type Dataset } from '../../src/data/index.js';
 import { buildTrainingGraph, train } from '../../src/train/index.js';
 import { zooModel } from '../../src/zoo/index.js';
-import { rand } from './gradcheck-util.js';
+import { rand, signData } from './gradcheck-util.js';
 
 /** A 2-layer MLP over 4 features; class = sign of the feature sum (learnable). */
 function tinyMlp(): ModelProto {
@@ -24,19 +24,12 @@ function tinyMlp(): ModelProto {
   return b.model({ opset: 17 });
 }
 
-function tinyData(n: number, seed: number): Dataset {
-  const x = rand(n * 4, seed);
-  const y = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) y[i] = x[4 * i]! + x[4 * i + 1]! + x[4 * i + 2]! + x[4 * i + 3]! > 0 ? 1n : 0n;
-  return { features: { input: { data: x, dims: [n, 4] } }, labels: { data: y, dims: [n] }, size: n };
-}
-
 const weights = (m: ModelProto) => new Map(m.graph!.initializer.map((t) => [t.name!, Float32Array.from(tensorArray(t) as Float32Array)]));
 
 describe('trainer', () => {
   it('learns a separable problem and exports an inference model with the same interface', async () => {
     const model = tinyMlp();
-    const r = await train(model, tinyData(512, 3), { epochs: 15, batchSize: 32, lr: 0.01, test: tinyData(256, 4) });
+    const r = await train(model, signData(512, 3), { epochs: 15, batchSize: 32, lr: 0.01, test: signData(256, 4) });
     assert.ok(r.testAccuracy! > 0.9, `test accuracy ${r.testAccuracy}`);
     assert.ok(r.history[r.history.length - 1]!.trainLoss < r.history[0]!.trainLoss);
     const g = r.model.graph!;
@@ -46,7 +39,7 @@ describe('trainer', () => {
     assert.notDeepEqual(weights(r.model).get('w1'), weights(model).get('w1'));
     // The exported model runs and agrees with the accuracy the trainer measured.
     const s = await createSession(r.model);
-    const t = tinyData(256, 4);
+    const t = signData(256, 4);
     const out = (await s.run({ input: new ort.Tensor('float32', t.features.input!.data as Float32Array, [256, 4]) })).logits!.data as Float32Array;
     let correct = 0;
     for (let i = 0; i < 256; i++) if (Number(out[2 * i + 1]! > out[2 * i]!) === Number((t.labels.data as BigInt64Array)[i])) correct++;
@@ -88,7 +81,7 @@ describe('trainer', () => {
   });
 
   it('resume from a checkpoint gives the same weights as an uninterrupted run', async () => {
-    const data = tinyData(256, 5);
+    const data = signData(256, 5);
     const opts = { batchSize: 16, lr: 0.02, optimizer: { kind: 'adam' as const }, schedule: { kind: 'cosine' as const, period: 48 }, seed: 3 };
     const full = await train(tinyMlp(), data, { ...opts, epochs: 3 });
     const dir = mkdtempSync(join(tmpdir(), 'hone-ckpt-'));
@@ -101,8 +94,8 @@ describe('trainer', () => {
   });
 
   it('micro-batches average their gradients into the same update as the whole batch', async () => {
-    const data = tinyData(128, 8);
-    const opts = { epochs: 2, batchSize: 16, lr: 0.02, seed: 4, test: tinyData(64, 9) };
+    const data = signData(128, 8);
+    const opts = { epochs: 2, batchSize: 16, lr: 0.02, seed: 4, test: signData(64, 9) };
     const whole = await train(tinyMlp(), data, { ...opts, microBatch: 16 });
     for (const microBatch of [8, 4]) {
       const split = await train(tinyMlp(), data, { ...opts, microBatch });
@@ -127,7 +120,7 @@ describe('trainer', () => {
       g.initializer.push(makeTensor('p', DataType.FLOAT, [], Float32Array.of(0.3)));
       return m;
     };
-    const data = tinyData(256, 5);
+    const data = signData(256, 5);
     const opts = { batchSize: 16, lr: 0.02, seed: 3, microBatch: 8 };
     const full = await train(dropMlp(), data, { ...opts, epochs: 3 });
     const dir = mkdtempSync(join(tmpdir(), 'hone-ckpt-drop-'));
@@ -141,7 +134,7 @@ describe('trainer', () => {
   });
 
   it('the same seed gives the same weights; another seed does not', async () => {
-    const data = tinyData(128, 6);
+    const data = signData(128, 6);
     const a = await train(tinyMlp(), data, { epochs: 2, batchSize: 16, seed: 1 });
     const b = await train(tinyMlp(), data, { epochs: 2, batchSize: 16, seed: 1 });
     const c = await train(tinyMlp(), data, { epochs: 2, batchSize: 16, seed: 2 });
@@ -151,7 +144,7 @@ describe('trainer', () => {
 
   it('stops on a NaN loss with a clear message and keeps the last good checkpoint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hone-nan-'));
-    const data = tinyData(64, 7);
+    const data = signData(64, 7);
     await train(tinyMlp(), data, { epochs: 1, batchSize: 16, checkpointDir: dir });
     const bad: Dataset = { ...data, features: { input: { data: Float32Array.from(data.features.input!.data as Float32Array, (v, i) => (i === 5 ? NaN : v)), dims: [64, 4] } } };
     await assert.rejects(train(tinyMlp(), bad, { epochs: 2, batchSize: 16, checkpointDir: dir, resume: true }), /loss became NaN.*last good checkpoint/);
@@ -159,16 +152,16 @@ describe('trainer', () => {
   });
 
   it('rejects out-of-range labels and mismatched data before training', async () => {
-    const data = tinyData(64, 8);
+    const data = signData(64, 8);
     (data.labels.data as BigInt64Array)[3] = 5n;
     await assert.rejects(train(tinyMlp(), data, { epochs: 1, batchSize: 16 }), /label 5 \(sample 3\) is out of range for a model with 2 classes/);
-    const wrong: Dataset = { ...tinyData(64, 9), features: { input: { data: new Float32Array(64 * 5), dims: [64, 5] } } };
+    const wrong: Dataset = { ...signData(64, 9), features: { input: { data: new Float32Array(64 * 5), dims: [64, 5] } } };
     await assert.rejects(train(tinyMlp(), wrong, { epochs: 1, batchSize: 16 }), /expects samples of shape \[4\].*\[5\]/);
   });
 
   it('early stopping ends training when validation loss stops improving', async () => {
     // A learning rate this large makes validation loss bounce; patience 1 stops at the first bad epoch.
-    const r = await train(tinyMlp(), tinyData(256, 10), { epochs: 30, batchSize: 16, lr: 0.5, optimizer: { kind: 'sgd' }, validationSplit: 0.25, earlyStopping: { patience: 1 } });
+    const r = await train(tinyMlp(), signData(256, 10), { epochs: 30, batchSize: 16, lr: 0.5, optimizer: { kind: 'sgd' }, validationSplit: 0.25, earlyStopping: { patience: 1 } });
     assert.equal(r.stopped, 'early-stopping');
     assert.ok(r.epochs < 30);
   });
@@ -177,7 +170,7 @@ describe('trainer', () => {
     const model = tinyMlp();
     const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, frozen: ['w1', 'b1'] });
     assert.deepEqual(tg.params.map((p) => p.name), ['w2', 'b2']);
-    const r = await train(model, tinyData(64, 11), { epochs: 1, batchSize: 16, frozen: ['w1'] });
+    const r = await train(model, signData(64, 11), { epochs: 1, batchSize: 16, frozen: ['w1'] });
     assert.deepEqual(weights(r.model).get('w1'), weights(model).get('w1'));
     assert.notDeepEqual(weights(r.model).get('b1'), weights(model).get('b1'));
   });
