@@ -112,6 +112,7 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
     return worst > FP16_MAX ? worst : undefined;
   };
 
+  const fusionKept = ortFusionCrashes(g, inferred.constants);
   const reasons = new Map<NodeProto, string | undefined>();
   for (const n of g.nodes) {
     const touchesFloat = n.input.some(isFloat) || n.output.some(isFloat) || isFloatConstant(n);
@@ -123,7 +124,8 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
       ?? (n.attribute.some((a) => a.g || a.graphs.length) ? 'has a subgraph: kept float32' : undefined)
       ?? (n.output.some((o) => captured.has(o)) ? 'its output is read inside a subgraph: kept float32' : undefined)
       ?? (n.opType === 'Cast' && castTarget(n) !== DataType.FLOAT ? 'Cast to a non-float type' : undefined)
-      ?? weightReason(bigWeight(n));
+      ?? weightReason(bigWeight(n))
+      ?? (fusionKept.has(n) ? ORT_FUSION_CRASH : undefined);
     if (!why && big !== undefined) overflow.set(n, big);
     reasons.set(n, why ?? (big !== undefined ? `values reach ${big.toExponential(2)} on the data, beyond float16's range: kept float32` : undefined));
   }
@@ -230,6 +232,54 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
 }
 
 const FP16_MAX = 65504;
+
+/**
+ * ONNX Runtime 1.30 (CPU, graphOptimizationLevel 'all') segfaults creating a session when a MatMul with a
+ * constant B reads a Transpose that moves the leading axis behind the batch axes (perm [1, …, r-2, 0, r-1]:
+ * a GRU's [T, B, H] output read batch-first) and float16 is involved: the MatMul in float16, or in float32
+ * behind a Cast of the float16 Transpose. Its MatmulTransposeFusion turns the pair into a FusedMatMul with
+ * transBatchA (through the Cast, too); disabling that fusion avoids the crash, and the same graph all in
+ * float32 loads. A crash kills the user's process, so the MatMul and the ops from the Transpose to it keep
+ * float32: the Cast then sits before the Transpose, where the fusion does not look.
+ */
+const ORT_FUSION_CRASH = 'kept float32: ONNX Runtime 1.30 crashes fusing a batch-transposed MatMul input (FusedMatMul transBatchA) with float16';
+
+/**
+ * What may sit between the Transpose and the MatMul with the crash still happening (probed in ORT 1.30):
+ * Identity and Cast, which the fusion looks through, and a Mul or Div by a scalar, which MatMulScaleFusion
+ * folds into the FusedMatMul first. A Sqrt, Relu, Add or a Mul by a vector in between stops the fusion.
+ */
+function ortFusionCrashes(g: Graph, constants: ReadonlyMap<string, TensorProto>): Set<NodeProto> {
+  const isConstant = (v: string) => constants.has(v) || !!g.initializer(v);
+  const scalar = (v: string) => { const t = constants.get(v) ?? g.initializer(v); return !!t && t.dims.reduce((a, b) => a * Number(b), 1) === 1; };
+  const kept = new Set<NodeProto>();
+  for (const n of g.nodes) {
+    if (n.opType !== 'MatMul' || (n.domain ?? '') !== '' || !isConstant(n.input[1] ?? '')) continue;
+    const chain: NodeProto[] = [n];
+    for (let p = g.producer(n.input[0] ?? ''); p && (p.domain ?? '') === '';) {
+      if (p.opType === 'Transpose') {
+        if (movesLeadingAxis(p.attribute.find((a) => a.name === 'perm')?.ints ?? [])) for (const c of [...chain, p]) kept.add(c);
+        break;
+      }
+      const [a = '', b = ''] = p.input;
+      const from = p.opType === 'Identity' || p.opType === 'Cast' ? a
+        : (p.opType === 'Mul' || p.opType === 'Div') && scalar(b) ? a
+        : p.opType === 'Mul' && scalar(a) ? b : undefined;
+      if (from === undefined) break;
+      chain.push(p);
+      p = g.producer(from);
+    }
+  }
+  return kept;
+}
+
+/** perm [1, …, r-2, 0, r-1] or [1, …, r-2, r-1, 0] (r >= 3): what FusedMatMul's transBatchA (with or without transA) does. */
+function movesLeadingAxis(perm: readonly number[]): boolean {
+  const r = perm.length;
+  if (r < 3 || perm.slice(0, r - 2).some((p, i) => Number(p) !== i + 1)) return false;
+  const tail = perm.slice(r - 2).map(Number);
+  return tail.includes(0) && tail.includes(r - 1);
+}
 
 function weightReason(maxAbs: number | undefined): string | undefined {
   return maxAbs === undefined ? undefined : `reads a weight beyond float16's range (|w| up to ${maxAbs.toExponential(2)}): kept float32`;
