@@ -95,6 +95,38 @@ export const sliceGrad: GradRule = {
   },
 };
 
+/**
+ * Pad, every mode, negative pads (crops) too. Constant mode: each input element lands at its offset, so the
+ * gradient is Pad of gy by the negated pads (a slice where the forward padded, zeros where it cropped); the
+ * fill value gets what fell on the border. Reflect, edge and wrap copy an input element to several places:
+ * Pad an iota of x's flat indices (from 1) in the same mode, so each output element names the element it
+ * copied, and scatter-add gy there (into N + 1 slots; slot 0 takes what a crop dropped, and is dropped).
+ */
+export const padGrad: GradRule = {
+  opTypes: ['Pad'],
+  grad(ctx) {
+    const { emit, node } = ctx;
+    if (ctx.opset < 11) throw badInput(`${label(ctx)}: Pad gradients need the pads as an input (opset 11 or later); the model has opset ${ctx.opset}`);
+    const [x, pads, , axes] = node.input as [string, string, string | undefined, string | undefined];
+    const gy = ctx.gy[0]!;
+    const mode = ctx.attr.string('mode', 'constant');
+    const rest = axes ? ['', axes] : [];
+    if (mode === 'constant') {
+      const gx = emit.op('Pad', [gy, emit.op('Neg', [pads]), ...rest]);
+      const gFill = ctx.needs(2) ? emit.reshapeLike(emit.sub(emit.op('ReduceSum', [gy], { keepdims: 0 }), emit.op('ReduceSum', [gx], { keepdims: 0 })), node.input[2]!) : undefined;
+      return [ctx.needs(0) ? gx : undefined, undefined, gFill];
+    }
+    if (!ctx.needs(0)) return [];
+    if (ctx.opset < 16) throw badInput(`${label(ctx)}: ${mode}-mode Pad gradients need ScatterElements' add reduction (opset 16); the model has opset ${ctx.opset}`);
+    const slots = emit.add(emit.op('Size', [x]), emit.int64(1));
+    const iota = emit.reshapeLike(emit.op('Range', [emit.int64(1), slots, emit.int64(1)]), x);
+    const source = emit.op('Pad', [iota, pads, ...rest], { mode });
+    const zeros = emit.op('ConstantOfShape', [emit.reshape(slots, emit.ints([1]))], { value: makeTensor('value', ctx.elemType, [1], ctx.elemType === DataType.DOUBLE ? Float64Array.of(0) : Float32Array.of(0)) });
+    const flat = emit.op('ScatterElements', [zeros, emit.reshape(source, emit.ints([-1])), emit.reshape(gy, emit.ints([-1]))], { axis: 0, reduction: 'add' });
+    return [emit.reshapeLike(emit.op('Slice', [flat, emit.ints([1]), emit.ints([Number.MAX_SAFE_INTEGER])]), x)];
+  },
+};
+
 /** Gather (embeddings and general): ScatterND with add, after moving the gathered axis to the front. */
 export const gatherGrad: GradRule = {
   opTypes: ['Gather'],
@@ -178,6 +210,6 @@ export const dropoutGrad: GradRule = {
 };
 
 export const tensorGradRules: GradRule[] = [
-  reshapeLikeGrad, transposeGrad, concatGrad, splitGrad, sliceGrad, gatherGrad, expandGrad,
+  reshapeLikeGrad, transposeGrad, concatGrad, splitGrad, sliceGrad, padGrad, gatherGrad, expandGrad,
   reduceGrad('ReduceSum', 13), reduceGrad('ReduceMean', 18), dropoutGrad,
 ];
