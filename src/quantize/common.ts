@@ -6,9 +6,9 @@
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import type { Graph } from '../ir/graph.js';
 import type { QuantRule } from '../ops/types.js';
-import { DataType } from '../ir/dtype.js';
-import { forEachTensor } from '../ir/walk.js';
-import { tensorArray } from '../ir/tensor.js';
+import { DataType, dtypeName } from '../ir/dtype.js';
+import { forEachGraph, forEachTensor } from '../ir/walk.js';
+import { numElements, tensorArray } from '../ir/tensor.js';
 import { badInput } from '../errors.js';
 import { foldConstants } from '../passes/fold.js';
 import '../ops/index.js';
@@ -153,4 +153,63 @@ export function renameProduced(g: Graph, from: string, to: string): void {
 export function constantWeights(m: ModelProto): string[] {
   const { folded } = foldConstants(m);
   return folded ? [`folded ${folded} constant node(s) (Constant, Cast/Transpose/DequantizeLinear of weights…) into initializers first`] : [];
+}
+
+/** Ops that only a quantized model holds: Q/DQ, integer kernels, ORT's quantized contrib ops. */
+const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'MatMulInteger', 'ConvInteger', 'QGemm', 'QAttention',
+  'DynamicQuantizeMatMul', 'DynamicQuantizeLSTM', 'MatMulIntegerToFloat', 'MatMulNBits', 'MatMulBnb4', 'GatherBlockQuantized', 'QEmbedLayerNormalization']);
+const LOW_BIT = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT4, DataType.UINT4, DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ,
+  DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ]);
+const HALF = new Set<number>([DataType.FLOAT16, DataType.BFLOAT16]);
+
+/**
+ * What shows the model was quantized already, for `mode`, or undefined: quantized ops (Q/DQ pairs, QLinear*,
+ * MatMulInteger/ConvInteger, MatMulNBits…) and low-bit weights (int8/uint8/int4/float8 tensors read by a
+ * dequantizing op or a Cast) for every mode, and float16 weights for fp16 mode. Quantizing such a model
+ * again re-rounds weights that were already rounded and wraps Q/DQ in more Q/DQ: it grows, and its
+ * fidelity is measured against a model that is not the float one. In subgraphs too. Small tensors (scales,
+ * zero points, fill values) are not weights.
+ */
+export function quantizedAlready(model: ModelProto, mode: QuantMode): { kind: 'quantized' | 'float16'; found: string } | undefined {
+  const ops = new Map<string, number>();
+  const weights = new Map<string, number>();
+  let lowBit = false;
+  const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+  forEachGraph(model, (g) => {
+    const tensors = new Map<string, TensorProto>();
+    for (const t of g.initializer) tensors.set(t.name ?? '', t);
+    for (const n of g.node) {
+      const t = n.opType === 'Constant' ? n.attribute.find((a) => a.name === 'value')?.t : undefined;
+      if (t) tensors.set(n.output[0] ?? '', t);
+    }
+    const seen = new Set<string>();
+    for (const n of g.node) {
+      const op = n.opType ?? '';
+      const quantOp = QUANTIZED_OPS.has(op) || op.startsWith('QLinear');
+      if (quantOp) count(ops, op);
+      const toFloat = op === 'Cast' && (n.attribute.find((a) => a.name === 'to')?.i === DataType.FLOAT || HALF.has(n.attribute.find((a) => a.name === 'to')?.i ?? 0));
+      for (const v of n.input) {
+        const t = tensors.get(v);
+        if (!t || seen.has(v) || numElements(t.dims) < 16) continue;
+        const type = t.dataType ?? 0;
+        if ((LOW_BIT.has(type) && (quantOp || toFloat)) || (mode === 'fp16' && HALF.has(type) && op !== 'Constant')) {
+          seen.add(v);
+          lowBit ||= LOW_BIT.has(type);
+          count(weights, dtypeName(type));
+        }
+      }
+    }
+  });
+  const parts = [...ops].map(([op, n]) => `${n} ${op}`).concat([...weights].map(([type, n]) => `${n} ${type} weight${n === 1 ? '' : 's'}`));
+  if (!parts.length) return undefined;
+  return { kind: ops.size || lowBit ? 'quantized' : 'float16', found: parts.join(', ') };
+}
+
+/** Refuses to quantize a model that is quantized already (`quantizedAlready`), naming what was found and the way out. */
+export function refuseQuantized(model: ModelProto, mode: QuantMode): void {
+  const q = quantizedAlready(model, mode);
+  if (!q) return;
+  throw badInput(q.kind === 'float16'
+    ? `the model is float16 already (${q.found}): converting it again saves nothing and re-rounds what it kept float32; pass --force to convert its float32 ops anyway`
+    : `the model is quantized already (${q.found}): quantizing it again re-rounds its weights and adds nodes, not savings; quantize the float model it was made from, or pass --force to ${mode === 'fp16' ? 'convert' : 'quantize'} it anyway`);
 }

@@ -22,4 +22,5 @@ export { loadSampleData, matchInputs, batches, type SampleData, type Batch } fro
 export { compareOutputs, compareLatency, type Fidelity, type LatencyComparison, type LatencyOptions } from './evaluate.js';
 export { tuneForAccuracy, type AccuracyTuning, type TuneOptions } from './tune.js';
 export { quantizeModel, syntheticData, type QuantizeJob, type QuantizeSummary } from './pipeline.js';
+export { quantizedAlready } from './common.js';
 export type { QuantizeResult, QuantizeReport, NodeDecision, NodeSelection, QuantMode } from './common.js';

@@ -12,7 +12,7 @@ import { valueTensor } from '../runtime/values.js';
 import { checkProvider } from '../runtime/providers.js';
 import { mulberry32 } from '../util/random.js';
 import { badInput } from '../errors.js';
-import type { NodeSelection, QuantizeReport, QuantizeResult, QuantMode } from './common.js';
+import { refuseQuantized, type NodeSelection, type QuantizeReport, type QuantizeResult, type QuantMode } from './common.js';
 import { quantizeDynamic, type DynamicOptions } from './dynamic.js';
 import { calibrateStatic, quantizeStatic, STATIC_DEFAULTS, type Calibration, type StaticOptions } from './static.js';
 import { convertFp16, type ActivationRanges, type Fp16Options } from './fp16.js';
@@ -48,6 +48,8 @@ export interface QuantizeJob {
   /** Latency comparison settings; false skips it. */
   latency?: LatencyOptions | false;
   onProgress?: (message: string) => void;
+  /** Quantize a model that is quantized (or float16) already, which is refused otherwise (`quantizedAlready`). */
+  force?: boolean;
 }
 
 export interface QuantizeSummary {
@@ -74,7 +76,8 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   const fixes = { dims: job.dims ?? {}, shapes: job.shapes ?? {}, values: job.values ?? {} };
   // A batch the fixes set (a state input sized for batch 1, say) is the batch of every run, not just the timed ones.
   const given: GivenInputs = { values: job.values, dims: { ...shapeSymbols(model, job.shapes), ...job.dims }, batch: batchDim(model, fixes)?.given?.size };
-  // Bad --dim/--shape/--input and batch-size conflicts fail before anything slow runs.
+  // Bad --dim/--shape/--input, batch-size conflicts and an already-quantized model fail before anything slow runs.
+  if (!job.force) refuseQuantized(model, job.mode);
   checkFixes(model, fixes);
   if (job.latency) checkProvider(job.latency.provider ?? 'cpu');
   for (const input of graphInputs(model)) if (fixes.values[input.name]) valueTensor(input, fixes.values[input.name]!.dims, fixes.values[input.name]!);
@@ -145,9 +148,14 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       size: { float: floatBytes, quantized: quantBytes, ratio: quantBytes / floatBytes },
       data: { calibration: calib?.source, evaluation: evalData.source },
       fidelity, latency: latencyByBatch[0], latencyByBatch: latencyByBatch.length > 1 ? latencyByBatch : undefined, tuning,
-      warnings: slowdownWarnings(job.mode, latencyByBatch),
+      warnings: [...nonFiniteWarnings(fidelity), ...slowdownWarnings(job.mode, latencyByBatch)],
     },
   };
+}
+
+/** Outputs that turned Inf/NaN once quantized (the report and --json carry it). */
+function nonFiniteWarnings(fidelity: Fidelity | undefined): string[] {
+  return fidelity?.nonFinite ? [`${fidelity.nonFinite.message}; keep those ops float32 (--calib REAL_DATA measures ranges, or --exclude-nodes)`] : [];
 }
 
 /** Why a quantized model measured slower than float, in terms of the mode's kernels (the report and --json carry it). */
