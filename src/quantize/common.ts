@@ -11,6 +11,7 @@ import { forEachGraph, forEachTensor } from '../ir/walk.js';
 import { numElements, tensorArray } from '../ir/tensor.js';
 import { badInput } from '../errors.js';
 import { foldConstants } from '../passes/fold.js';
+import { int8SaturationRisk } from '../runtime/cpu.js';
 import '../ops/index.js';
 
 export type QuantMode = 'dynamic' | 'static' | 'fp16' | 'int4';
@@ -55,6 +56,18 @@ export interface NodeSelection {
 }
 
 /** Why `node` is not selected, or undefined when it is. */
+/**
+ * Default of `reduceRange` (7-bit weights): on where this CPU's u8·s8 kernels can saturate (x86-64 without
+ * VNNI, runtime/cpu.ts), since the fidelity Hone measures, and the model's results on this machine, would
+ * otherwise carry clipped dot products (M-LSD static: cosine 0.83 with 8-bit weights, 0.94 with 7-bit, on an
+ * AVX2 EPYC). Says so in `notes`, with how to turn it off for a VNNI or ARM target.
+ */
+export function defaultReduceRange(notes: string[]): boolean {
+  if (!int8SaturationRisk()) return false;
+  notes.push("7-bit weights (reduce range): this CPU has no VNNI, so ORT's u8·s8 int8 kernels add pairs of products in int16 and full 8-bit weights can saturate; for a VNNI or ARM target pass --no-reduce-range");
+  return true;
+}
+
 export function selectionReason(node: NodeProto, sel: NodeSelection): string | undefined {
   if (sel.excludeNodes?.includes(node.name ?? '')) return 'excluded (--exclude-nodes)';
   if (sel.opTypes && !sel.opTypes.includes(node.opType ?? '')) return 'op type not selected (--op-types)';

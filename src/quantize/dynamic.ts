@@ -18,7 +18,7 @@ import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { quantRule } from '../ops/quant-rules.js';
 import {
-  constantWeights, copyModel, floatAttr, floatInitializer, intAttr, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes,
+  constantWeights, copyModel, defaultReduceRange, floatAttr, floatInitializer, intAttr, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes,
   type NodeDecision, type NodeSelection, type QuantizeResult,
 } from './common.js';
 import { quantizeWeight, S8, transpose2d } from './math.js';
@@ -26,7 +26,7 @@ import { quantizeWeight, S8, transpose2d } from './math.js';
 export interface DynamicOptions extends NodeSelection {
   /** One scale per output column (default true: same speed in ORT, lower error). */
   perChannel?: boolean;
-  /** 7-bit weights, for CPUs without VNNI whose u8·s8 dot products can saturate (see --help). */
+  /** 7-bit weights (default: `defaultReduceRange()`, on where this CPU's int8 kernels can saturate). */
   reduceRange?: boolean;
   /**
    * MatMuls reading the same activation share one DynamicQuantizeLinear and become MatMulIntegerToFloat
@@ -40,6 +40,7 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
   const perChannel = opts.perChannel ?? true;
   const before = tensorBytes(m);
   const notes = constantWeights(m);
+  const reduceRange = opts.reduceRange ?? defaultReduceRange(notes);
   const nodes: NodeDecision[] = [];
   forEachGraph(m, (gp) => {
     const g = new Graph(gp);
@@ -57,9 +58,9 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
     const readers = new Map<string, NodeProto[]>();
     for (const n of eligible) readers.set(n.input[0]!, [...(readers.get(n.input[0]!) ?? []), n]);
     const sharedQuant = new Map<string, string[]>();
-    const kind = `${perChannel ? 'per-channel' : 'per-tensor'}${opts.reduceRange ? ' 7-bit' : ''}`;
+    const kind = `${perChannel ? 'per-channel' : 'per-tensor'}${reduceRange ? ' 7-bit' : ''}`;
     for (const n of eligible) {
-      const b = quantizedB(g, n, cache, perChannel, opts.reduceRange ?? false);
+      const b = quantizedB(g, n, cache, perChannel, reduceRange);
       oldWeights.add(n.input[1]!);
       const { bias, output, removed, folded } = biasFor(g, n, b.n);
       const a = n.input[0]!;
@@ -94,7 +95,7 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
     model: m,
     report: {
       mode: 'dynamic',
-      settings: { perChannel, shareInputQuantization: opts.shareInputQuantization ?? true, reduceRange: opts.reduceRange ?? false, weightType: 'int8', activationType: 'uint8 (at run time)', opTypes: opts.opTypes ?? ['MatMul', 'Gemm'], excludeNodes: opts.excludeNodes ?? [] },
+      settings: { perChannel, shareInputQuantization: opts.shareInputQuantization ?? true, reduceRange, weightType: 'int8', activationType: 'uint8 (at run time)', opTypes: opts.opTypes ?? ['MatMul', 'Gemm'], excludeNodes: opts.excludeNodes ?? [] },
       nodes,
       weightBytes: { before, after: tensorBytes(m) },
       notes,

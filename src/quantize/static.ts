@@ -21,7 +21,7 @@ import type { QuantRule } from '../ops/types.js';
 import { badInput, errorMessage, HoneError } from '../errors.js';
 import { aiOnnxOpset, upgradeOpset } from '../passes/upgrade.js';
 import {
-  copyModel, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, weightAxis,
+  copyModel, defaultReduceRange, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, weightAxis,
   type NodeDecision, type NodeSelection, type QuantizeResult,
 } from './common.js';
 import { collectStats, type CalibOptions, type Range } from './calibrate.js';
@@ -44,7 +44,7 @@ export interface StaticOptions extends NodeSelection, CalibOptions {
   weightType?: 'int8' | 'uint8';
   /** Per-channel weight scales (default true). */
   perChannel?: boolean;
-  /** 7-bit weights, for CPUs without VNNI (see the CLI's --help on saturation). */
+  /** 7-bit weights (default: `defaultReduceRange()`, on where this CPU's int8 kernels can saturate). */
   reduceRange?: boolean;
   /** Cross-layer equalization of Conv → ReLU → Conv chains before calibration (default: STATIC_DEFAULTS). */
   equalize?: boolean;
@@ -110,7 +110,8 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
   const actType = opts.activationType === 'int8' ? S8 : U8;
   const wType = opts.weightType === 'uint8' ? U8 : S8;
   const symmetric = opts.symmetric ?? false;
-  const rewrite: RewriteOptions = { actType, wType, symmetric, perChannel, reduceRange: opts.reduceRange ?? false };
+  const reduceRange = opts.reduceRange ?? defaultReduceRange(notes);
+  const rewrite: RewriteOptions = { actType, wType, symmetric, perChannel, reduceRange };
   const biasCorrection = opts.biasCorrection ?? STATIC_DEFAULTS.biasCorrection;
   const targets = biasCorrection ? biasTargets(m, plan) : [];
   rewriteQdq(m, plan, calibration, rewrite);
@@ -134,7 +135,7 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
       settings: {
         format, calibration: calibration.method, calibrationSamples: calibration.samples, calibrationData: calibration.source,
         activationType: actType.signed ? 'int8' : 'uint8', weightType: wType.signed ? 'int8' : 'uint8', symmetricActivations: symmetric,
-        perChannel, reduceRange: opts.reduceRange ?? false, opTypes: opts.opTypes ?? 'all quantizable', excludeNodes: opts.excludeNodes ?? [],
+        perChannel, reduceRange, opTypes: opts.opTypes ?? 'all quantizable', excludeNodes: opts.excludeNodes ?? [],
       },
       nodes: plan.decisions,
       weightBytes: { before, after: tensorBytes(m) },
