@@ -1,9 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { gradcheck, rand, randAwayFromZero } from './gradcheck-util.js';
+import { gradcheck, rand, randAwayFromZero, readingAttributes, rejectedBy, withWrongRule } from './gradcheck-util.js';
 import type { GraphBuilder } from '../../src/ir/builder.js';
 
 const x = (name: string, shape: number[], seed: number, data?: Float32Array) => ({ name, shape, data: data ?? rand(shape.reduce((a, b) => a * b, 1), seed) });
+
+/** erf by its Taylor series: float64-exact for the |z| < 2 used here. */
+const erf = (z: number) => {
+  let term = z, sum = z;
+  for (let n = 1; n < 80; n++) { term *= (-z * z) / n; sum += term / (2 * n + 1); }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+};
+/** The derivatives of exact Gelu, xΦ(x), and of its tanh approximation, in float64. */
+const geluDerivative = {
+  none: (v: number) => 0.5 * (1 + erf(v / Math.SQRT2)) + (v * Math.exp(-v * v / 2)) / Math.sqrt(2 * Math.PI),
+  tanh: (v: number) => {
+    const c = Math.sqrt(2 / Math.PI);
+    const t = Math.tanh(c * (v + 0.044715 * v ** 3));
+    return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v);
+  },
+};
 
 describe('gradient rules agree with finite differences', () => {
   it('Gemm (all transposes, alpha/beta, broadcast bias)', async () => {
@@ -40,6 +56,25 @@ describe('gradient rules agree with finite differences', () => {
     for (const op of ['Log', 'Sqrt', 'Reciprocal']) await gradcheck([x('a', [3, 4], 1, pos)], (b, [a]) => [b.op(op, [a!])]);
     for (const op of ['Relu', 'Abs']) await gradcheck([x('a', [3, 4], 1, randAwayFromZero(12, 9))], (b, [a]) => [b.op(op, [a!])]);
     await gradcheck([x('a', [3, 4], 1, randAwayFromZero(12, 9))], (b, [a]) => [b.op('LeakyRelu', [a!], { alpha: 0.1 })]);
+  });
+  it('Gelu, exact and tanh: where the two derivatives differ most, each check rejects the other rule', async () => {
+    // For |x| in [1.7, 2.35] the two derivatives differ by 6e-4 to 8.7e-4; with upstream gradients in [0.5, 1]
+    // every checked element differs by ≥ 3e-4. The central difference there is good to ~1e-5 (float32 outputs,
+    // only the moved element changes), so a tolerance of 5e-5 + 5e-5·|numeric| (≈ 1e-4) separates the rules.
+    const sign = rand(16, 22);
+    const xs = rand(16, 21, 1.7, 2.35).map((v, i) => (sign[i]! < 0 ? -v : v));
+    const tight = { opset: 20, rtol: 5e-5, atol: 5e-5, upstream: [0.5, 1] as [number, number], maxChecks: 16 };
+    for (const [approximate, other] of [['none', 'tanh'], ['tanh', 'none']] as const) {
+      const check = () => gradcheck([x('a', [4, 4], 1, xs)], (b, [a]) => [b.op('Gelu', [a!], { approximate })], tight);
+      const points = await check();
+      assert.equal(points.length, 16);
+      // The other rule's gradient (the same upstream gradient times its derivative) fails at every element...
+      const otherRule = (p: { index: number; analytic: number }) => (p.analytic / geluDerivative[approximate](xs[p.index]!)) * geluDerivative[other](xs[p.index]!);
+      assert.equal(rejectedBy(points, otherRule), 16, `${approximate}: the ${other} rule passes somewhere`);
+      // ...and so does Hone's own rule made to read the other approximation.
+      await assert.rejects(withWrongRule('Gelu', readingAttributes({ approximate: other }), check), /d\/da\[\d+\]: analytic/);
+    }
+    // And away from the band, on the usual [-1, 1) inputs, at the usual tolerance.
     await gradcheck([x('a', [3, 4], 1)], (b, [a]) => [b.op('Gelu', [a!])], { opset: 20 });
     await gradcheck([x('a', [3, 4], 1)], (b, [a]) => [b.op('Gelu', [a!], { approximate: 'tanh' })], { opset: 20 });
   });
@@ -113,10 +148,16 @@ describe('gradient rules agree with finite differences', () => {
       return [b.op('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }), b.op('Mul', [r, xx!])];
     }, { eps: 1e-3, maxChecks: 64 });
   });
-  it('BatchNormalization with fixed statistics (inference form): x, scale and bias', async () => {
-    const stats = [{ name: 'm', shape: [3], data: Float32Array.of(0.1, -0.2, 0.3), wrt: false }, { name: 'v', shape: [3], data: Float32Array.of(0.5, 1, 2), wrt: false }];
-    await gradcheck([x('x', [2, 3, 2, 2], 1), x('g', [3], 2), x('b', [3], 3), ...stats], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!], { epsilon: 1e-3 })]);
-    await gradcheck([x('x', [4, 3], 1), x('g', [3], 2), x('b', [3], 3), ...stats], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!])]);
+  it('BatchNormalization with fixed statistics (inference form): x, scale and bias; epsilon counts', async () => {
+    // Variances of the size of epsilon (given, then the default 1e-5): a rule that leaves epsilon out is off by
+    // √((σ² + ε)/σ²) = 1.2–1.9 here, far outside the tolerance, as the rejections below show.
+    const stats = (v: number[]) => [{ name: 'm', shape: [3], data: Float32Array.of(0.1, -0.2, 0.3), wrt: false }, { name: 'v', shape: [3], data: Float32Array.from(v), wrt: false }];
+    const given = () => gradcheck([x('x', [2, 3, 2, 2], 1), x('g', [3], 2), x('b', [3], 3), ...stats([0.02, 0.05, 0.1])], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!], { epsilon: 0.05 })]);
+    const byDefault = () => gradcheck([x('x', [4, 3], 1), x('g', [3], 2), x('b', [3], 3), ...stats([1e-5, 2e-5, 4e-5])], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!])]);
+    for (const check of [given, byDefault]) {
+      await check();
+      await assert.rejects(withWrongRule('BatchNormalization', readingAttributes({ epsilon: 0 }), check), /d\/d(x|g)\[\d+\]: analytic/);
+    }
   });
   it('LayerNormalization: last axis with bias, last two axes, no bias', async () => {
     await gradcheck([x('x', [2, 3, 4], 1), x('g', [4], 2), x('b', [4], 3)], (b, [xx, g, bb]) => [b.op('LayerNormalization', [xx!, g!, bb!], { epsilon: 1e-3 })], { opset: 17 });

@@ -5,29 +5,46 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { buildTrainingGraph, train } from '../../src/train/index.js';
 import { zooModel } from '../../src/zoo/index.js';
-import { checkTrainingGradients, rand } from './gradcheck-util.js';
+import { batchStatisticsNodes } from '../../src/ops/grad/nn.js';
+import { checkTrainingGradients, rand, readingAttributes, scaledBy, withWrongRule } from './gradcheck-util.js';
+import type { GradContext, GradRule } from '../../src/ops/grad/index.js';
 import { tensorArray } from '../../src/ir/tensor.js';
 
+/** A wrong BatchNorm rule: the batch statistics taken as constants (the inference-form gradient, a term dropped). */
+const statisticsAsConstants = (original: GradRule) => (ctx: GradContext) => {
+  batchStatisticsNodes.delete(ctx.node);
+  return original.grad(ctx);
+};
+
+/**
+ * Conv → BatchNorm → Tanh → Gemm. Tanh, not Relu: finite differences need a smooth loss. Epsilon 0.5 is of
+ * the size of the batch variances, so a gradient rule that left it out would be visibly wrong.
+ */
 function bnModel() {
   const b = new GraphBuilder('bn');
   const x = b.input('input', DataType.FLOAT, ['batch', 2, 3, 3]);
   const c = b.op('Conv', [x, b.floatInit('w', [3, 2, 2, 2], rand(24, 1)), b.floatInit('cb', [3], rand(3, 2))]);
   const bn = b.op('BatchNormalization', [c, b.floatInit('gamma', [3], rand(3, 3, 0.5, 1.5)), b.floatInit('beta', [3], rand(3, 4)),
-    b.floatInit('rmean', [3], [0.1, 0.2, 0.3]), b.floatInit('rvar', [3], [1, 2, 3])], { epsilon: 1e-3, momentum: 0.8 });
-  b.op('Gemm', [b.op('Flatten', [b.op('Relu', [bn])]), b.floatInit('fw', [4, 12], rand(48, 5)), b.floatInit('fb', [4], rand(4, 6))], { transB: 1 }, { output: 'logits' });
+    b.floatInit('rmean', [3], [0.1, 0.2, 0.3]), b.floatInit('rvar', [3], [1, 2, 3])], { epsilon: 0.5, momentum: 0.8 });
+  b.op('Gemm', [b.op('Flatten', [b.op('Tanh', [bn])]), b.floatInit('fw', [4, 12], rand(48, 5)), b.floatInit('fb', [4], rand(4, 6))], { transB: 1 }, { output: 'logits' });
   b.output('logits', DataType.FLOAT, ['batch', 4]);
   return b.model({ opset: 15 });
 }
 
 describe('normalization layers in training mode', () => {
   it('BatchNormalization: batch statistics, gradients match finite differences, running stats updated', async () => {
-    const tg = buildTrainingGraph(bnModel(), { loss: { kind: 'cross-entropy' } });
+    const [model, spec] = [bnModel(), { loss: { kind: 'cross-entropy' as const } }];
+    const tg = buildTrainingGraph(model, spec);
     assert.deepEqual(tg.buffers.map((b) => b.name), ['rmean', 'rvar']);
     const x = rand(4 * 18, 9);
-    const base = await checkTrainingGradients(tg, {
+    const check = () => checkTrainingGradients(buildTrainingGraph(model, spec), {
       input: new ort.Tensor('float32', x, [4, 2, 3, 3]),
       label: new ort.Tensor('int64', BigInt64Array.of(0n, 3n, 1n, 2n), [4]),
     });
+    const { outputs: base } = await check();
+    // The check fails for a rule that ignores epsilon or treats the batch statistics as constants.
+    await assert.rejects(withWrongRule('BatchNormalization', readingAttributes({ epsilon: 0 }), check), /analytic .* numeric/);
+    await assert.rejects(withWrongRule('BatchNormalization', statisticsAsConstants, check), /analytic .* numeric/);
     // Running mean = 0.8·old + 0.2·(batch mean of the conv output per channel).
     const conv = await (await import('../../src/runtime/index.js')).createSession((() => {
       const b = new GraphBuilder('c');
@@ -53,12 +70,16 @@ describe('normalization layers in training mode', () => {
       b.floatInit('rmean', [4], [0, 0, 0, 0]), b.floatInit('rvar', [4], [1, 1, 1, 1])]);
     b.op('Gemm', [b.op('Tanh', [bn]), b.floatInit('fw', [3, 4], rand(12, 15)), b.floatInit('fb', [3], rand(3, 16))], { transB: 1 }, { output: 'logits' });
     b.output('logits', DataType.FLOAT, ['batch', 3]);
-    const tg = buildTrainingGraph(b.model({ opset: 15 }), { loss: { kind: 'cross-entropy' } });
+    const [model, spec] = [b.model({ opset: 15 }), { loss: { kind: 'cross-entropy' as const } }];
+    const tg = buildTrainingGraph(model, spec);
     assert.deepEqual(tg.buffers.map((t) => t.name), ['rmean', 'rvar']);
-    await checkTrainingGradients(tg, {
+    const check = () => checkTrainingGradients(buildTrainingGraph(model, spec), {
       input: new ort.Tensor('float32', rand(6 * 5, 17), [6, 5]),
       label: new ort.Tensor('int64', BigInt64Array.of(0n, 2n, 1n, 1n, 0n, 2n), [6]),
     });
+    await check();
+    await assert.rejects(withWrongRule('BatchNormalization', statisticsAsConstants, check), /analytic .* numeric/);
+    await assert.rejects(withWrongRule('Tanh', scaledBy(1.1), check), /analytic .* numeric/);
   });
 
   it('the trained model carries the updated running statistics', async () => {
@@ -70,15 +91,18 @@ describe('normalization layers in training mode', () => {
   });
 
   it('LayerNormalization, Gelu (Erf), attention: zoo transformer gradients match finite differences', async () => {
-    const tg = buildTrainingGraph(zooModel('transformer:layers=1,dModel=16,heads=2,ffn=32'), { loss: { kind: 'mse' } });
+    const [model, spec] = [zooModel('transformer:layers=1,dModel=16,heads=2,ffn=32'), { loss: { kind: 'mse' as const } }];
+    const tg = buildTrainingGraph(model, spec);
     assert.ok(tg.params.every((p) => p.dims.length > 0), 'scalar constants (attention scale, GELU constants) are not trained');
     assert.ok(tg.params.some((p) => p.name.includes('ln') || p.name.includes('norm')), tg.params.map((p) => p.name).join(' '));
     const inp = tg.forward.graph!.input[0]!;
     assert.equal(inp.type?.tensorType?.elemType, DataType.FLOAT);
-    await checkTrainingGradients(tg, {
+    const check = () => checkTrainingGradients(buildTrainingGraph(model, spec), {
       [inp.name!]: new ort.Tensor('float32', rand(2 * 5 * 16, 4), [2, 5, 16]),
       label: new ort.Tensor('float32', rand(2 * 5 * 16, 5), [2, 5, 16]),
-    }, { perParam: 2, eps: 5e-3 });
+    });
+    await check();
+    for (const op of ['LayerNormalization', 'Softmax', 'Erf']) await assert.rejects(withWrongRule(op, scaledBy(1.1), check), /analytic .* numeric/, op);
   });
 
   it('residual block (BatchNorm, strided and 1x1 downsample convs, Add, GlobalAveragePool) gradients match finite differences', async () => {
@@ -92,8 +116,11 @@ describe('normalization layers in training mode', () => {
     const o = b.op('Tanh', [b.op('Add', [r, d])]);
     b.op('Gemm', [b.op('Flatten', [b.op('GlobalAveragePool', [o])]), b.floatInit('fw', [10, 4], rand(40, 5))], { transB: 1 }, { output: 'logits' });
     b.output('logits', DataType.FLOAT, ['batch', 10]);
-    const tg = buildTrainingGraph(b.model({ opset: 17 }), { loss: { kind: 'cross-entropy' } });
-    await checkTrainingGradients(tg, { input: new ort.Tensor('float32', rand(4 * 3 * 64, 6), [4, 3, 8, 8]), label: new ort.Tensor('int64', BigInt64Array.of(1n, 2n, 3n, 9n), [4]) }, { eps: 3e-3 });
+    const [model, spec] = [b.model({ opset: 17 }), { loss: { kind: 'cross-entropy' as const } }];
+    const check = () => checkTrainingGradients(buildTrainingGraph(model, spec), { input: new ort.Tensor('float32', rand(4 * 3 * 64, 6), [4, 3, 8, 8]), label: new ort.Tensor('int64', BigInt64Array.of(1n, 2n, 3n, 9n), [4]) });
+    await check();
+    await assert.rejects(withWrongRule('BatchNormalization', statisticsAsConstants, check), /analytic .* numeric/);
+    await assert.rejects(withWrongRule('GlobalAveragePool', scaledBy(1.1), check), /analytic .* numeric/);
   });
 
   it('zoo ResNet and MobileNet (BatchNorm, Clip/ReLU6, depthwise convs) fit a fixed batch', async () => {
