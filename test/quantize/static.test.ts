@@ -20,6 +20,9 @@ function sampleData(model: ModelProto, n: number, seed = 7): SampleData {
   return matchInputs({ [input.name]: { data, dims } }, graphInputs(model), 'test data');
 }
 
+/** Samples from another seed than the calibration data's: fidelity is judged on data the ranges did not see. */
+const heldOut = (model: ModelProto) => sampleData(model, 8, 99);
+
 async function fidelity(model: ModelProto, q: ModelProto, data: SampleData): Promise<number> {
   const input = graphInputs(model)[0]!;
   const t = data.features[input.name]!;
@@ -31,7 +34,9 @@ async function fidelity(model: ModelProto, q: ModelProto, data: SampleData): Pro
   return cosine(a[out]!, b[out]!);
 }
 
-for (const [spec, min] of [['resnet:blocks=1-1,widths=8-16', 0.98], ['lenet5', 0.99], ['mobilenet', 0.95]] as const) {
+// Untrained zoo weights on synthetic data: these check structure, with a loose cosine on held-out samples as
+// a sanity bound (lenet5 measures 0.979 there); trained.test.ts judges int8 fidelity on a trained model.
+for (const [spec, min] of [['resnet:blocks=1-1,widths=8-16', 0.98], ['lenet5', 0.97], ['mobilenet', 0.95]] as const) {
   for (const format of ['qdq', 'qoperator'] as const) {
     test(`static ${format} ${spec}: loads, int8 weights only, outputs close to float`, async () => {
       const model = zooModel(spec);
@@ -46,7 +51,7 @@ for (const [spec, min] of [['resnet:blocks=1-1,widths=8-16', 0.98], ['lenet5', 0
       assert.ok(!q.graph!.node.some((n) => n.opType === 'Relu' || n.opType === 'Clip'), 'activations folded');
       if (format === 'qoperator') assert.ok(q.graph!.node.some((n) => n.opType === 'QLinearConv'));
       else assert.ok(q.graph!.node.some((n) => n.opType === 'DequantizeLinear'));
-      const c = await fidelity(model, q, data);
+      const c = await fidelity(model, q, heldOut(model));
       assert.ok(c > min, `cosine ${c}`);
     });
   }
@@ -58,7 +63,8 @@ test('static: excluding a node whose output range was aliased still finds every 
   const { model: q, report } = await quantizeStatic(model, data, { excludeNodes: ['conv1'] });
   assert.equal(report.nodes.find((d) => d.node === 'conv1')!.quantized, false);
   assert.equal(report.nodes.find((d) => d.node === 'conv2')!.quantized, true);
-  assert.ok((await fidelity(model, q, data)) > 0.99);
+  const c = await fidelity(model, q, heldOut(model));
+  assert.ok(c > 0.98, `cosine ${c}`);
 });
 
 test('static: minmax, percentile and entropy give nested ranges on heavy-tailed data', async () => {
@@ -75,7 +81,7 @@ test('static: minmax, percentile and entropy give nested ranges on heavy-tailed 
   }
   for (const calib of [pc, en]) {
     const { model: q } = await quantizeStatic(model, calib);
-    const c = await fidelity(model, q, data);
+    const c = await fidelity(model, q, heldOut(model));
     assert.ok(c > 0.97, `${calib.method}: cosine ${c}`);
   }
 });
@@ -88,7 +94,7 @@ for (const format of ['qdq', 'qoperator'] as const) {
     assert.equal(report.nodes.filter((d) => d.opType === 'MatMul' && d.quantized).length, 8);
     if (format === 'qoperator') assert.equal(q.graph!.node.filter((n) => n.opType === 'QLinearMatMul').length, 8);
     assert.match(report.notes.join(' '), /ops with no int8 form stay float between Q\/DQ pairs: .*LayerNormalization ×3.*Softmax ×1/);
-    assert.ok((await fidelity(model, q, data)) > 0.98);
+    assert.ok((await fidelity(model, q, heldOut(model))) > 0.98);
   });
 }
 
@@ -100,9 +106,10 @@ test('static: a weight shared by two MatMuls is quantized once', async () => {
   b.op('MatMul', [b.op('MatMul', [x, w]), w], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, ['batch', 8]);
   const model = b.model({ opset: 17 });
-  const data = sampleData(model, 8);
+  const data = sampleData(model, 64);
   const { model: q } = await quantizeStatic(model, data);
   assert.equal(q.graph!.initializer.filter((t) => t.dataType === DataType.INT8 && t.dims.length === 2).length, 1);
   assert.ok(!q.graph!.initializer.some((t) => t.name === 'w'));
-  assert.ok((await fidelity(model, q, data)) > 0.99);
+  const c = await fidelity(model, q, heldOut(model));
+  assert.ok(c > 0.98, `cosine ${c} (0.987 measured)`);
 });
