@@ -1,8 +1,10 @@
 // 4 worker processes run one 200-trial study on SQLite and on PostgreSQL; one worker is SIGKILLed in the
 // middle of a trial. Nothing may be lost or run twice, and the killed trial must be failed via its
 // heartbeat (and retried when configured) so that the study still ends with exactly 200 trials.
-// The objective is a tiny shell command (value = x); trial #20 sleeps, so there is a trial to kill
-// mid-run for sure (its retry has another number and does not sleep).
+// The objective is a tiny shell command (value = x); trial #20 waits for a file the test writes after the
+// kill, so there is a trial to kill mid-run for sure, whatever the machine's speed (its retry has another
+// number and does not wait). The heartbeat grace (6 s, beats every 1 s) is wide so that a live worker slowed
+// by a busy machine is not taken for a dead one.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -28,7 +30,8 @@ interface Outcome {
 
 async function runKilled(storageUrl: string, dir: string, retries: number): Promise<Outcome> {
   const script = join(dir, 'objective.sh');
-  writeFileSync(script, 'if [ "$HONE_TRIAL_NUMBER" = 20 ]; then sleep 4; fi\necho "{\\"value\\": $HONE_PARAM_X}"\n');
+  const release = join(dir, 'release');
+  writeFileSync(script, `if [ "$HONE_TRIAL_NUMBER" = 20 ]; then while [ ! -f ${release} ]; do sleep 0.05; done; fi\necho "{\\"value\\": $HONE_PARAM_X}"\n`);
   const config = join(dir, 'dist.yaml');
   writeFileSync(config, [
     'study: dist',
@@ -37,7 +40,7 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
     'sampler: { name: random, seed: 1 }',
     `trials: ${TRIALS}`,
     'workers: 4',
-    `heartbeat: { interval: 1, grace: 3, retries: ${retries} }`,
+    `heartbeat: { interval: 1, grace: 6, retries: ${retries} }`,
   ].join('\n'));
   const parent = spawn(process.execPath, ['--import', TSX, BIN, 'tune', config, '--storage', storageUrl, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -60,6 +63,8 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
           assert.notEqual(Number(String(fresh.systemAttrs.worker).split(':')[1]), parent.pid, 'trials run in worker processes');
           process.kill(Number(String(fresh.systemAttrs.worker).split(':')[1]), 'SIGKILL');
           victim = fresh;
+          // Its command outlives a SIGKILLed worker (nothing can catch SIGKILL): let it end.
+          writeFileSync(release, '');
         }
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -69,6 +74,7 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
     const trials = await storage.getAllTrials((await storage.getStudyId('dist'))!);
     return { code, stdout, stderr, victim, trials };
   } finally {
+    writeFileSync(release, '');
     if (parent.exitCode === null) {
       // A hung run: stop the parent and every worker that ran a trial, so nothing outlives the test.
       parent.kill('SIGKILL');
@@ -119,7 +125,7 @@ function checkOutcome(o: Outcome, retries: number): void {
 }
 
 describe('distributed tuning: 4 worker processes, one killed mid-trial', () => {
-  it('SQLite: the killed trial fails by heartbeat and is retried; 200 trials count', { timeout: 60_000 }, async () => {
+  it('SQLite: the killed trial fails by heartbeat and is retried; 200 trials count', { timeout: 180_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hone-dist-'));
     try {
       checkOutcome(await runKilled(`sqlite:${join(dir, 'dist.db')}`, dir, 1), 1);
@@ -128,7 +134,7 @@ describe('distributed tuning: 4 worker processes, one killed mid-trial', () => {
     }
   });
 
-  it('PostgreSQL: the killed trial fails by heartbeat (no retry); exactly 200 trials', { timeout: 60_000 }, async () => {
+  it('PostgreSQL: the killed trial fails by heartbeat (no retry); exactly 200 trials', { timeout: 180_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hone-dist-'));
     const schema = uniqueSchema('hone_dist');
     try {

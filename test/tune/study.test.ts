@@ -178,16 +178,33 @@ test('concurrency runs trials at once and loses none', async () => {
   const study = await createStudy({ sampler: new TPESampler({ seed: 9, constantLiar: true }) });
   let running = 0;
   let peak = 0;
+  // Each trial waits until 4 run at once (or all that are left): a study that runs fewer at once never
+  // gets there, and the hang guard (not the clock) fails it.
+  let release: () => void = () => undefined;
+  let full = new Promise<void>((r) => (release = r));
+  let started = 0;
   await study.optimize(
     async (t) => {
       const x = t.suggestFloat('x', -1, 1);
       running++;
+      started++;
       peak = Math.max(peak, running);
-      await new Promise((r) => setTimeout(r, 2));
+      if (running === 4 || started === 24) {
+        release();
+        full = new Promise<void>((r) => (release = r));
+      } else {
+        let timer: NodeJS.Timeout | undefined;
+        const guard = new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error('fewer than 4 trials ran at once')), 30_000)));
+        try {
+          await Promise.race([full, guard]);
+        } finally {
+          clearTimeout(timer);
+        }
+      }
       running--;
       return x * x;
     },
-    { nTrials: 24, concurrency: 4 },
+    { nTrials: 24, concurrency: 4, catch: () => false },
   );
   assert.equal(peak, 4);
   assert.equal(study.trials.length, 24);
@@ -198,16 +215,29 @@ test('concurrency runs trials at once and loses none', async () => {
   assert.ok(study.trials.every((t) => t.state === 'complete'));
 });
 
-test('timeoutS stops starting new trials', async () => {
+test('timeoutS stops starting new trials: none starts after it, and the study runs until it', async () => {
   const study = await createStudy({ sampler: new RandomSampler({ seed: 10 }) });
+  const timeoutS = 0.3;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const t0 = Date.now();
   await study.optimize(
     async (t) => {
-      await new Promise((r) => setTimeout(r, 20));
+      starts.push(Date.now());
+      // The third trial runs past the deadline, whenever the first two ended.
+      if (t.number === 2) await new Promise((r) => setTimeout(r, timeoutS * 1000 + 50));
+      ends.push(Date.now());
       return t.suggestFloat('x', 0, 1);
     },
-    { timeoutS: 0.1 },
+    // A study that ignores the timeout stops at 50 trials, failing the checks below.
+    { timeoutS, nTrials: 50 },
   );
-  assert.ok(study.trials.length >= 2 && study.trials.length <= 8, `ran ${study.trials.length}`);
+  // The deadline is set before the first trial starts: at most timeoutS after that start. A trial
+  // starts only when the one before ended before the deadline; the last one ends after it.
+  const deadlineAtMost = starts[0]! + timeoutS * 1000;
+  for (const end of ends.slice(0, -1)) assert.ok(end <= deadlineAtMost, `a trial started after the deadline (${ends.length} trials)`);
+  assert.ok(Date.now() - t0 >= timeoutS * 1000, 'the study stopped before its timeout');
+  assert.ok(study.trials.length <= 3);
 });
 
 test('TrialPruned ends the trial as pruned with its last reported value', async () => {
@@ -266,8 +296,10 @@ test('heartbeats: a running trial whose worker went silent is failed at the next
   const storage = new InMemoryStorage();
   const study = await createStudy({ name: 'hb', storage, sampler: new RandomSampler({ seed: 16 }) });
   const orphan = await storage.createTrial(study.id, { state: 'running' });
-  await new Promise((r) => setTimeout(r, 60));
-  await study.optimize((t) => t.suggestFloat('x', 0, 1), { nTrials: 2, heartbeat: { intervalS: 0.01, graceS: 0.05 } });
+  // The orphan is silent for ≥ 0.5 s, twice the grace. The study's own trials cannot go stale: one runs at
+  // a time, it beats every 0.05 s, and stale trials are looked for only between trials.
+  await new Promise((r) => setTimeout(r, 500));
+  await study.optimize((t) => t.suggestFloat('x', 0, 1), { nTrials: 2, heartbeat: { intervalS: 0.05, graceS: 0.25 } });
   const t = study.trials.find((x) => x.id === orphan.id)!;
   assert.equal(t.state, 'fail');
   assert.match(String(t.systemAttrs['fail_reason']), /heartbeat/);
