@@ -23,10 +23,10 @@ import { benchmarkObjective, branin } from '../src/tune/benchmarks.js';
 import { RandomSampler } from '../src/tune/samplers/random.js';
 import { openStorage } from '../src/tune/storage/open.js';
 import { createStudy } from '../src/tune/study.js';
-import { runWorker } from '../src/tune/cli/worker.js';
-import { resolveTuneConfig } from '../src/tune/cli/config.js';
-import { makeObjective } from '../src/tune/cli/objective.js';
-import { CONFIG_ATTR } from '../src/tune/cli/worker-process.js';
+import { runWorker } from '../src/cli/tune/worker.js';
+import { resolveTuneConfig } from '../src/cli/tune/config.js';
+import { makeObjective } from '../src/cli/tune/objective.js';
+import { CONFIG_ATTR } from '../src/cli/tune/worker-process.js';
 
 const PY = '/usr/bin/python3';
 const PG_ADMIN = process.env.HONE_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';

@@ -28,7 +28,7 @@ export * from './zoo/index.js';
 // Tuning
 export * from './tune/index.js';
 export * from './tune/storage/index.js';
-export * from './tune/cli/index.js';
+export * from './cli/tune/index.js';
 
 // Compression
 export * from './quantize/index.js';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { main } from './main.js';
+import { internalError, main } from './main.js';
 
+const debug = process.argv.includes('--debug');
 main(process.argv.slice(2), {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
@@ -8,7 +9,7 @@ main(process.argv.slice(2), {
 }).then(
   (code) => { process.exitCode = code; },
   (e: unknown) => {
-    process.stderr.write(`hone: internal error: ${(e as Error)?.message ?? String(e)}\n`);
+    process.stderr.write(internalError(e, debug));
     process.exitCode = 1;
   },
 );

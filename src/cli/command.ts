@@ -1,3 +1,5 @@
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>>;
@@ -66,4 +68,49 @@ export function numberFlag(value: string | undefined, what: string, opts: { int?
     throw badInput(`${what} must be ${kind}${opts.min !== undefined ? ` >= ${opts.min}` : ''}, got '${value}'`);
   }
   return n;
+}
+
+/** True when `a` and `b` name the same file (by resolved path, or by inode where both exist: links, ./x vs x). */
+export function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  if (!existsSync(a) || !existsSync(b)) return false;
+  const sa = statSync(a);
+  const sb = statSync(b);
+  return sa.ino === sb.ino && sa.dev === sb.dev;
+}
+
+/** Fails before any work when `path` cannot be written (missing folder, no permission, a folder). */
+export function checkWritable(path: string): void {
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir)) throw badInput(`cannot write ${path}: its folder does not exist; create it or choose another path`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw badInput(`cannot write ${path}: it is a folder; give a file name`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw badInput(`cannot write ${path}: permission denied; choose a writable output path`);
+  }
+}
+
+/** `--quiet`, on every command that runs long. */
+export const quietFlag = { quiet: { type: 'boolean' } } as const;
+
+/** `--quiet`'s line in a --help text, its description starting at column `col` as the other flags' do. */
+export function quietHelp(col: number): string {
+  const pad = ' '.repeat(col);
+  return `${'  --quiet'.padEnd(col)}no progress lines on stderr (by default plain lines, the same on a terminal
+${pad}and in a pipe, so \`2>&1 | tee log\` shows them as they come; --json does not
+${pad}silence them: they go to stderr, and stdout stays one JSON object)`;
+}
+
+/**
+ * Progress of a long command: plain lines on stderr, never carriage returns, whether or not a terminal
+ * reads them (piped output must show progress as it happens); none with `--quiet`.
+ */
+export function progressLines(io: Io, quiet: boolean | undefined): ((message: string) => void) | undefined {
+  return quiet ? undefined : (message) => io.stderr(`… ${message}\n`);
+}
+
+/** `w` quoted for a POSIX shell when it needs it (commands Hone prints for the user to run). */
+export function shellWord(w: string): string {
+  return /^[\w./:=,+@%-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,8 +1,11 @@
+import { createRequire } from 'node:module';
 import { HoneError } from '../errors.js';
 import type { Io } from './command.js';
 import { commands } from './registry.js';
 
-const VERSION = '0.1.0';
+/** The installed package's version: package.json is two folders up from both src/cli/ and dist/cli/. */
+const PACKAGE = createRequire(import.meta.url)('../../package.json') as { version: string; bugs?: string | { url?: string } };
+const VERSION = PACKAGE.version;
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -48,9 +51,21 @@ export async function main(argv: string[], io: Io): Promise<number> {
       if (debug) io.stderr(`${e.stack}\n${e.cause instanceof Error ? `cause: ${e.cause.stack}\n` : ''}`);
       return e.exitCode;
     }
-    const err = e as Error;
-    io.stderr(`hone: internal error: ${err?.message ?? String(e)}${debug ? '' : ' (run with --debug for details, and please report it)'}\n`);
-    if (debug) io.stderr(`${err?.stack ?? ''}\n`);
+    io.stderr(internalError(e, debug));
     return 1;
   }
+}
+
+/**
+ * What Hone prints for an error that is not the user's (exit 1): a bug in Hone, so it says so and how to
+ * report it; the stack with --debug.
+ */
+export function internalError(e: unknown, debug: boolean): string {
+  const err = e as Error | undefined;
+  const bugs = typeof PACKAGE.bugs === 'string' ? PACKAGE.bugs : PACKAGE.bugs?.url;
+  const where = bugs ? ` at ${bugs}` : '';
+  const how = debug
+    ? `this is a bug in Hone ${VERSION}; please report it${where} with the command line and this output`
+    : `this is a bug in Hone ${VERSION}; rerun with --debug for the stack trace and report it${where} with the command line`;
+  return `hone: internal error: ${err?.message ?? String(e)}\nhone: ${how}\n${debug && err?.stack ? `${err.stack}\n` : ''}`;
 }

@@ -5,6 +5,7 @@ import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
 import { trainCommand } from './commands/train.js';
 import { lrFindCommand } from './commands/lr-find.js';
 import { quantizeCommand } from './commands/quantize.js';
+import { zooCommand } from './commands/zoo.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
-export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand, trainCommand, lrFindCommand, quantizeCommand];
+export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand, trainCommand, lrFindCommand, quantizeCommand, zooCommand];

@@ -11,9 +11,7 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
   const pairs: [string, number, number, string, string][] = [['model size', s.size.float, s.size.quantized, bytes(s.size.float), bytes(s.size.quantized)]];
   if (s.latency) pairs.push(['latency p50', s.latency.floatMs, s.latency.quantizedMs, `${ms(s.latency.floatMs)} ms`, `${ms(s.latency.quantizedMs)} ms`]);
   sections.push('<h2>Before and after</h2>' + pairChart(pairs));
-  if (s.latency && s.latency.ratio > 1) {
-    sections.push(`<p class="warn">The ${esc(s.mode)} model is ${s.latency.ratio.toFixed(2)}x slower than float on this machine: narrow layers gain nothing from int8 kernels; keep them float with <code>--exclude-nodes</code>, or try another mode.</p>`);
-  }
+  for (const w of s.warnings) sections.push(`<p class="warn">Warning: ${esc(w)}.</p>`);
   const f = s.fidelity;
   const facts: [string, string][] = [
     ['Size ratio', `${s.size.ratio.toFixed(3)}x (weights ${bytes(s.report.weightBytes.before)} → ${bytes(s.report.weightBytes.after)})`],

@@ -16,7 +16,6 @@ export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNode
     lines.push('', `Output fidelity on ${f.samples} samples (${f.source}): cosine ${f.cosine.toFixed(5)}, max abs error ${f.maxAbsError.toPrecision(3)}` +
       (f.top1Agreement !== undefined ? `, top-1 agreement ${pct(f.top1Agreement)}` : ''));
   }
-  if (f?.nonFinite) lines.push(`Warning: ${f.nonFinite.message}; keep those ops float32 (--calib REAL_DATA measures ranges, or --exclude-nodes)`);
   if (s.latency) {
     lines.push(`Latency on ${s.latency.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')}: median of ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs per model, blocks side by side`);
   }

@@ -13,6 +13,8 @@ export interface LrFindOptions extends Pick<TrainOptions, 'batchSize' | 'optimiz
   steps?: number;
   /** Stop once the smoothed loss exceeds this multiple of the best seen (default 4). */
   divergence?: number;
+  /** Called after every step, for progress (the CLI prints a line every few steps). */
+  onProgress?: (p: { step: number; steps: number; lr: number; loss: number; smoothed: number }) => void;
 }
 
 export interface LrFindResult {
@@ -32,7 +34,7 @@ export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptio
   if (!(start > 0 && end > start)) throw badInput(`lr-find needs 0 < start < end, got ${start} and ${end}`);
   if (!Number.isInteger(steps) || steps < 10) throw badInput(`lr-find needs at least 10 steps, got ${steps}`);
   const perEpoch = Math.floor(data.size / opts.batchSize);
-  if (perEpoch < 1) throw badInput(`the data has ${data.size} samples, fewer than one batch of ${opts.batchSize}`);
+  if (perEpoch < 1) throw badInput(`the data has ${data.size} samples, fewer than one batch of ${opts.batchSize}; lower --batch-size`);
   const lrs: number[] = [];
   const losses: number[] = [];
   const smoothed: number[] = [];
@@ -40,8 +42,9 @@ export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptio
   let avg = 0;
   let best = Infinity;
   let diverged = false;
+  const { onProgress, ...trainOpts } = opts;
   await train(model, data, {
-    ...opts, epochs: Math.ceil(steps / perEpoch), lr: start,
+    ...trainOpts, epochs: Math.ceil(steps / perEpoch), lr: start,
     schedule: { kind: 'exponential', gamma: (end / start) ** (1 / (steps - 1)) },
     onStep: ({ step, lr, loss }) => {
       avg = beta * avg + (1 - beta) * loss;
@@ -50,6 +53,7 @@ export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptio
       losses.push(loss);
       smoothed.push(s);
       best = Math.min(best, s);
+      onProgress?.({ step, steps, lr, loss, smoothed: s });
       if (step > 10 && s > (opts.divergence ?? 4) * best) { diverged = true; return false; }
       return step < steps;
     },

@@ -459,8 +459,9 @@ function prepareData(model: ModelProto, dataInputs: string[], ds: Dataset, loss:
       out[i] = BigInt(src[i]!);
     }
     labels = { data: out, dims: labels.dims };
-  } else if (!(labels.data instanceof BigInt64Array) && !(labels.data instanceof Float32Array)) {
-    labels = { data: Float32Array.from(labels.data as ArrayLike<number>), dims: labels.dims };
+  } else if (!(labels.data instanceof Float32Array) && !(loss.kind === 'cross-entropy' && labels.data instanceof BigInt64Array)) {
+    // Targets of a regression (or soft) loss are float32, whatever the file stored them as.
+    labels = { data: Float32Array.from(labels.data as ArrayLike<number | bigint>, Number), dims: labels.dims };
   }
   return { features, labels, size: ds.size };
 }
@@ -494,7 +495,18 @@ function checkLabels(tg: TrainingGraph, loss: LossSpec, sets: (Dataset | undefin
   const types = staticTypes(tg.model.graph!, defaultOpset(tg.model));
   const shape = types.types.get(tg.outputs[0]!)?.shape;
   const k = shape?.length === 2 && typeof shape[1] === 'number' ? shape[1] : undefined;
-  if (loss.kind !== 'cross-entropy' || (loss.target ?? 'indices') !== 'indices') return undefined;
+  if (loss.kind !== 'cross-entropy' || (loss.target ?? 'indices') !== 'indices') {
+    // A target per output value: labels of another size (class indices for an mse loss, say) fail here, before any step.
+    const per = shape?.slice(1);
+    if (per?.every((d) => typeof d === 'number')) {
+      const want = (per as number[]).reduce((a, b) => a * b, 1);
+      for (const ds of sets) {
+        const got = ds ? ds.labels.dims.slice(1).reduce((a, b) => a * b, 1) : want;
+        if (got !== want) throw badInput(`--loss ${loss.kind} needs a target of the output's shape [${per.join(', ')}] per sample, but the labels have [${ds!.labels.dims.slice(1).join(', ')}]${got === 1 ? ' (class indices? use --loss cross-entropy)' : ''}; give targets of that shape in 'label'`);
+      }
+    }
+    return undefined;
+  }
   if (k === undefined) return undefined;
   for (const ds of sets) {
     if (!ds) continue;

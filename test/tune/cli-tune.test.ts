@@ -7,6 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { openStorage } from '../../src/tune/storage/open.js';
+import { InMemoryStorage } from '../../src/tune/storage/memory.js';
+import type { Trial } from '../../src/tune/trial.js';
+import { resolveTuneConfig } from '../../src/cli/tune/config.js';
+import { runWorker } from '../../src/cli/tune/worker.js';
+import { GRID_POINTS } from '../../src/cli/tune/factory.js';
+import { branin } from '../../src/tune/benchmarks.js';
 
 async function hone(...argv: string[]) {
   return honeIo(false, ...argv);
@@ -85,21 +91,83 @@ describe('hone tune: benchmarks', () => {
     const two = JSON.parse((await hone('tune', cfg, '--workers', '2', '--json')).stdout);
     assert.equal(new Set(two.history.map((h: { params: object }) => JSON.stringify(h.params))).size, 18);
     assert.ok(two.nTrials >= 18 && two.nTrials <= 19, String(two.nTrials));
-    const bad = await hone('tune', '--objective', 'bench:branin', '--trials', '5', '--sampler', 'grid');
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^hone: grid sampler: no parameters to grid; list values in sampler\.options\.space\n$/);
   });
 
-  it('stops starting trials at --timeout, and shows progress on a terminal only', async () => {
-    const cfg = file('slow.yaml', 'objective: { bench: branin, delay: 0.15 }\nsampler: random\n');
-    const tty = await honeIo(true, 'tune', cfg, '--timeout', '1');
-    assert.equal(tty.code, 0, tty.stderr);
-    const n = Number(/: (\d+) trials/.exec(tty.stdout)![1]);
-    assert.ok(n >= 2 && n <= 9, `${n} trials of 0.15 s in 1 s`);
-    assert.match(tty.stderr, /\r\x1b\[2Khone tune slow: \d+ trials, \d running/);
-    const plain = await hone('tune', cfg, '--timeout', '0.3', '--json');
-    assert.equal(plain.code, 0, plain.stderr);
-    assert.equal(plain.stderr, '');
+  it('lays a grid over a benchmark\'s domain: --grid-points values per dimension, both ends included', async () => {
+    const r = await hone('tune', '--objective', 'bench:branin', '--sampler', 'grid', '--grid-points', '4', '--trials', '100', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.nTrials, 16, 'the grid is exhausted before the budget');
+    const points: number[][] = out.history.map((h: { params: { x0: number; x1: number } }) => [h.params.x0, h.params.x1]);
+    assert.equal(new Set(points.map(String)).size, 16);
+    assert.deepEqual([...new Set(points.map((p) => p[0]))].sort((a, b) => a - b), [-5, 0, 5, 10]);
+    assert.deepEqual([...new Set(points.map((p) => p[1]))].sort((a, b) => a - b), [0, 5, 10, 15]);
+    assert.equal(out.bestValue, Math.min(...points.map((p: number[]) => branin.evaluate(p))));
+    // The default: GRID_POINTS values per dimension.
+    const byDefault = JSON.parse((await hone('tune', '--objective', 'bench:branin', '--sampler', 'grid', '--trials', '30', '--seed', '2', '--json')).stdout);
+    const x0s = Array.from({ length: GRID_POINTS }, (_, i) => -5 + (15 * i) / (GRID_POINTS - 1));
+    for (const h of byDefault.history) assert.ok(x0s.some((v) => Math.abs(v - h.params.x0) < 1e-12), String(h.params.x0));
+    const bad = await hone('tune', '--objective', 'bench:branin', '--trials', '5', '--grid-points', '4');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^hone: --grid-points is for the grid sampler, not tpe; add --sampler grid or drop it\n$/);
+  });
+
+  it('grids a float without a step in a config: evenly in log space on a log scale', async () => {
+    const cfg = file('grid-log.yaml', [
+      'objective: { command: "echo {\\"value\\": $HONE_PARAM_LR}" }',
+      'sampler: { name: grid, options: { points: 4 } }',
+      'trials: 20',
+      'space: { lr: { type: float, low: 0.0001, high: 0.1, log: true } }',
+    ].join('\n'));
+    const r = await hone('tune', cfg, '--json', '--quiet');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    const lrs = out.history.map((h: { params: { lr: number } }) => h.params.lr).sort((a: number, b: number) => a - b);
+    assert.equal(lrs.length, 4);
+    [1e-4, 1e-3, 1e-2, 1e-1].forEach((v, i) => assert.ok(Math.abs(lrs[i] / v - 1) < 1e-12, `${lrs[i]} vs ${v}`));
+  });
+
+  it('stops starting trials at --timeout: no trial starts after it, and the run lasts until it', { timeout: 60_000 }, async () => {
+    const db = join(dir, 'timeout.db');
+    const cfg = file('slow.yaml', 'study: slow\nobjective: { bench: branin, delay: 0.2 }\nsampler: random\n');
+    const t0 = Date.now();
+    const r = await hone('tune', cfg, '--timeout', '1', '--storage', db, '--quiet', '--json');
+    const t1 = Date.now();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const s = await openStorage(db);
+    const trials = await s.getAllTrials((await s.getStudyId('slow'))!);
+    await s.close();
+    assert.ok(trials.length >= 1 && trials.every((t) => t.state === 'complete'));
+    assert.equal(JSON.parse(r.stdout).nTrials, trials.length);
+    // The deadline is set before the first trial starts, so it is at most 1 s after that start: each trial
+    // but the last ended before it (a next one started), and the run did not stop before 1 s had passed.
+    const deadlineAtMost = trials[0]!.datetimeStart! + 1000;
+    for (const t of trials.slice(0, -1)) assert.ok(t.datetimeComplete! <= deadlineAtMost, `trial ${t.number} ended after the deadline, yet another started`);
+    assert.ok(t1 - t0 >= 1000, `the run ended after ${t1 - t0} ms, before its 1 s timeout`);
+  });
+
+  it('prints one plain line per finished trial on stderr, with --json too; --quiet silences them', async () => {
+    for (const isTTY of [false, true]) {
+      const r = await honeIo(isTTY, 'tune', '--objective', 'bench:branin', '--trials', '5', '--sampler', 'random', '--seed', '1', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.doesNotMatch(r.stderr, /\r/);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 5, r.stderr);
+      lines.forEach((line, i) => {
+        const m = new RegExp(`^… tune bench-branin: trial ${i} complete: (\\S+) \\(best (\\S+), trial (\\d+)\\)  x0=\\S+ x1=\\S+  \\[${i + 1}/5\\]$`).exec(line);
+        assert.ok(m, line);
+        const h = out.history[i];
+        assert.ok(Math.abs(Number(m[1]) / h.values[0] - 1) < 1e-5, `${m[1]} vs ${h.values[0]}`);
+        assert.ok(Math.abs(Number(m[2]) / h.bestSoFar - 1) < 1e-5, `${m[2]} vs ${h.bestSoFar}`);
+        assert.equal(out.history[Number(m[3])].values[0], h.bestSoFar);
+      });
+    }
+    const quiet = await hone('tune', '--objective', 'bench:branin', '--trials', '5', '--quiet');
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '');
+    assert.match(quiet.stdout, /^study bench-branin \(memory\): 5 trials/);
   });
 
   it('prints a human report', async () => {
@@ -125,6 +193,58 @@ describe('hone tune: benchmarks', () => {
     const missing = await hone('tune', '--resume', '--study', 'nope', '--storage', db);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /no study 'nope'/);
+  });
+});
+
+describe('interrupted trials on a grid', () => {
+  it('are re-queued on their own grid point, so that after a resume every point is evaluated once', async () => {
+    const storage = new InMemoryStorage();
+    const config = resolveTuneConfig({
+      study: 'g', objective: { command: 'true' }, sampler: { name: 'grid', seed: 3 }, trials: 20,
+      space: { n: { type: 'int', low: 1, high: 6 }, act: { type: 'categorical', choices: ['relu', 'tanh'] } },
+    }, {});
+    await storage.createStudy('g', ['minimize']);
+    const stop = new AbortController();
+    const objective = (t: Trial) => {
+      const n = t.suggest('n', config.space.n!) as number;
+      t.suggest('act', config.space.act!);
+      if (t.number === 2) {
+        stop.abort('SIGINT');
+        throw new Error('the command was stopped');
+      }
+      return n;
+    };
+    const first = await runWorker({ storage, config, objective, workerIndex: 0, deadline: Infinity, signal: stop.signal });
+    assert.deepEqual(first, { finished: 2, interrupted: 1 });
+    const again = await runWorker({ storage, config, objective, workerIndex: 0, deadline: Infinity });
+    assert.equal(again.finished, 12 - 2);
+    const trials = await storage.getAllTrials((await storage.getStudyId('g'))!);
+    const failed = trials.filter((t) => t.state === 'fail');
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0]!.systemAttrs.fail_reason, 'interrupted by SIGINT; re-queued with the same params');
+    const retry = trials.find((t) => t.number === failed[0]!.systemAttrs.retried_by)!;
+    assert.deepEqual([retry.state, retry.params, retry.systemAttrs.grid_id], ['complete', failed[0]!.params, failed[0]!.systemAttrs.grid_id]);
+    const points = trials.filter((t) => t.state === 'complete').map((t) => `${t.params.n}/${t.params.act}`);
+    assert.equal(points.length, 12);
+    assert.equal(new Set(points).size, 12, 'every point of the 6 × 2 grid once');
+  });
+});
+
+describe('hone tune --resume with trials left running', () => {
+  it('says so, instead of waiting in silence for their heartbeat to go stale', async () => {
+    const db = join(dir, 'stale.db');
+    const cfg = file('stale.yaml', 'study: stale\nobjective: bench:branin\nsampler: random\ntrials: 3\nheartbeat: { interval: 0.1, grace: 0.5 }\n');
+    assert.equal((await hone('tune', cfg, '--storage', db, '--quiet')).code, 0);
+    // A trial whose worker was SIGKILLed: nothing marked it.
+    const s = await openStorage(db);
+    await s.createTrial((await s.getStudyId('stale'))!, { state: 'running' });
+    await s.close();
+    const r = await hone('tune', '--resume', '--study', 'stale', '--storage', db, '--trials', '5', '--quiet', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "hone: note: 1 trial(s) of study 'stale' are marked running (by another worker, or one that was killed); a silent one fails 0.5 s after its last heartbeat, and this run waits for that before it ends\n");
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual([out.nTrials, out.states.complete, out.states.fail, out.states.running], [5, 4, 1, 0]);
+    assert.match(out.history[3].failReason, /heartbeat/);
   });
 });
 
@@ -288,7 +408,7 @@ describe('hone tune: command objectives', () => {
 
   it('fails a command that prints no value, or runs past its timeout', async () => {
     const cfg = file('novalue.yaml', [
-      'objective: { command: "echo not json; if [ $HONE_TRIAL_NUMBER = 1 ]; then sleep 5; fi", timeout: 0.5 }',
+      'objective: { command: "echo not json; if [ $HONE_TRIAL_NUMBER = 1 ]; then sleep 60; fi", timeout: 2 }',
       'trials: 2',
       'space: { x: { type: float, low: 0, high: 1 } }',
     ].join('\n'));
@@ -298,7 +418,7 @@ describe('hone tune: command objectives', () => {
     const out = JSON.parse(r.stdout);
     assert.equal(out.states.fail, 2);
     assert.match(out.history[0].failReason, /printed no \{"value": …\} line/);
-    assert.match(out.history[1].failReason, /ran past its 0\.5 s timeout/);
+    assert.match(out.history[1].failReason, /ran past its 2 s timeout/);
     assert.equal(out.bestValue, null);
   });
 
@@ -336,7 +456,7 @@ describe('hone tune: command objectives', () => {
     for (const t of trials.filter((x) => x.state === 'complete')) assert.ok(existsSync(join(dir, `finished-${t.number}`)));
   });
 
-  it('stops a running command when hone tune is interrupted (Ctrl-C does not reach its process group)', { timeout: 30_000 }, async () => {
+  it('stops a running command when hone tune is interrupted (Ctrl-C does not reach its process group), exit 130', { timeout: 30_000 }, async () => {
     const pidFile = join(dir, 'objective.pid');
     const cfg = file('interrupt.yaml', [
       `objective: { command: "echo $$ > ${pidFile}; exec sleep 30" }`,
@@ -344,8 +464,10 @@ describe('hone tune: command objectives', () => {
       'space: { x: { type: float, low: 0, high: 1 } }',
     ].join('\n'));
     const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg], { stdio: 'ignore' });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => p.on('close', (_code, signal) => resolve(signal)));
+    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
     while (!existsSync(pidFile) || !readFileSync(pidFile, 'utf8').trim()) await new Promise((r) => setTimeout(r, 50));
     const pid = Number(readFileSync(pidFile, 'utf8'));
     const alive = () => {
@@ -364,7 +486,8 @@ describe('hone tune: command objectives', () => {
     };
     assert.ok(alive());
     p.kill('SIGINT');
-    assert.equal(await exited, 'SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /\nhone: interrupted \(SIGINT\): 0 trial\(s\) complete; memory storage ends with this process, so nothing was kept \(use --storage sqlite:PATH to be able to resume\)\n$/);
     for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
     const stat = () => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').trim(); } catch { return 'gone'; } };
     assert.equal(alive(), false, `the objective command was stopped (${stat()})`);

@@ -1,7 +1,7 @@
 import { writeFileAtomic } from '../../util/fs.js';
 import { lrFind, lrFindHtml } from '../../train/index.js';
 import type { Command } from '../command.js';
-import { numberFlag, parseFlags } from '../command.js';
+import { numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../command.js';
 import { commonFlags, parseList, parseLoss, parseOptimizer, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 
@@ -18,6 +18,7 @@ Options:
   --batch-size B, --optimizer NAME, --loss NAME, --freeze A,B, --seed S, --limit N (as in hone train)
   --html FILE              write the curve as a self-contained HTML page (inline SVG)
   --json                   one JSON object: suggestedLr, lrs, losses, smoothed
+${quietHelp(27)}
 
 ${MODEL_INPUT_HELP}
 Examples:
@@ -31,11 +32,12 @@ export const lrFindCommand: Command = {
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('lr-find', argv, {
-      ...commonFlags, start: { type: 'string' }, end: { type: 'string' }, steps: { type: 'string' }, html: { type: 'string' },
+      ...commonFlags, start: { type: 'string' }, end: { type: 'string' }, steps: { type: 'string' }, html: { type: 'string' }, ...quietFlag,
     }, false);
     const model = resolveModel(values.model, 'lr-find');
     const inputs = parseTrainInputs(values, model);
     const data = resolveData(values.data, model, numberFlag(values.limit, '--limit', { int: true, min: 1 }), 'lr-find', inputs.values);
+    const progress = progressLines(io, values.quiet);
     const r = await lrFind(model, data.train, {
       batchSize: inputs.batchSize,
       optimizer: parseOptimizer(values),
@@ -46,6 +48,10 @@ export const lrFindCommand: Command = {
       startLr: numberFlag(values.start, '--start', { min: 0 }),
       endLr: numberFlag(values.end, '--end', { min: 0 }),
       steps: numberFlag(values.steps, '--steps', { int: true, min: 10 }),
+      // A line every tenth of the sweep: the learning rate reached and the smoothed loss there.
+      onProgress: progress && ((p) => {
+        if (p.step % Math.max(1, Math.round(p.steps / 10)) === 0) progress(`step ${p.step}/${p.steps}: lr ${p.lr.toExponential(2)}, loss ${p.smoothed.toFixed(4)}`);
+      }),
     });
     if (values.html) writeFileAtomic(values.html, lrFindHtml(r));
     if (values.json) io.stdout(`${JSON.stringify(r)}\n`);

@@ -1,8 +1,6 @@
 /** `hone quantize`: a thin wrapper over `quantizeModel` and the text/JSON/HTML reports. */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { Command } from '../command.js';
-import { numberFlag, parseFlags } from '../command.js';
+import { quietHelp, checkWritable, numberFlag, parseFlags, progressLines, quietFlag, sameFile } from '../command.js';
 import { badInput } from '../../errors.js';
 import { saveModel } from '../../ir/model.js';
 import { MODEL_INPUT_HELP, TIMING_HELP, modelInputFlags, parseModelInputs, parseTiming, timingFlags } from '../model-flags.js';
@@ -75,8 +73,11 @@ Options:
   --fp16-io                 fp16: make the model's inputs and outputs float16 too
   --no-latency              skip the latency comparison (float and quantized are timed side by side,
                             in 3 blocks per model, at each batch size below)
+  --force                   quantize a model that is quantized (Q/DQ, integer ops, int8 weights) or, for
+                            fp16, float16 already, which is refused otherwise
   --json                    print one JSON object instead of the tables
   --html FILE               also write a self-contained HTML report
+${quietHelp(28)}
 
 ${TIMING_HELP}
 ${MODEL_INPUT_HELP}
@@ -126,8 +127,10 @@ export const quantizeCommand: Command = {
       ...modelInputFlags,
       ...timingFlags,
       'no-latency': { type: 'boolean' },
+      force: { type: 'boolean' },
       json: { type: 'boolean' },
       html: { type: 'string' },
+      ...quietFlag,
     });
     if (positionals.length !== 1) throw badInput(`quantize needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone quantize zoo:transformer -o t.int8.onnx'`);
     const output = v.output;
@@ -145,6 +148,7 @@ export const quantizeCommand: Command = {
       samples: numberFlag(v.samples, '--samples', { int: true, min: 1 }),
       maxAccuracyDrop: numberFlag(v['max-accuracy-drop'], '--max-accuracy-drop', { min: 0 }),
       budget: numberFlag(v.budget, '--budget', { min: 0 }),
+      force: v.force,
       ...modelInputs(v),
       options: {
         opTypes: list(v['op-types']),
@@ -163,7 +167,7 @@ export const quantizeCommand: Command = {
         accuracyLevel: numberFlag(v['accuracy-level'], '--accuracy-level', { int: true, min: 0 }),
         keepIoTypes: v['fp16-io'] ? false : undefined,
       },
-      onProgress: io.isTTY && !v.json ? (m) => io.stderr(`… ${m}\n`) : undefined,
+      onProgress: progressLines(io, v.quiet),
     };
     if (mode === 'int4') job.options!.symmetric = v['int4-symmetric'];
     if (job.budget !== undefined && job.maxAccuracyDrop === undefined) throw badInput('--budget limits the --max-accuracy-drop search; add --max-accuracy-drop X');
@@ -195,25 +199,4 @@ function modelInputs(v: Parameters<typeof parseModelInputs>[0] & Parameters<type
 function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
   return value as T;
-}
-
-/** True when `a` and `b` name the same file (by resolved path, or by inode where both exist: links, ./x vs x). */
-function sameFile(a: string, b: string): boolean {
-  if (resolve(a) === resolve(b)) return true;
-  if (!existsSync(a) || !existsSync(b)) return false;
-  const sa = statSync(a);
-  const sb = statSync(b);
-  return sa.ino === sb.ino && sa.dev === sb.dev;
-}
-
-/** Fails before any work when `path` cannot be written (missing folder, no permission, a folder). */
-function checkWritable(path: string): void {
-  const dir = dirname(resolve(path));
-  if (!existsSync(dir)) throw badInput(`cannot write ${path}: its folder does not exist; create it or choose another path`);
-  if (existsSync(path) && statSync(path).isDirectory()) throw badInput(`cannot write ${path}: it is a folder; give a file name`);
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch {
-    throw badInput(`cannot write ${path}: permission denied; choose a writable output path`);
-  }
 }

@@ -1,7 +1,7 @@
 import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { parseFlags, type Command, type Io } from '../command.js';
-import { formatReport, studyReport } from '../../tune/cli/summary.js';
+import { formatReport, studyReport } from '../tune/summary.js';
 import { openStorage, storageKind } from '../../tune/storage/open.js';
 import type { Storage } from '../../tune/storage/storage.js';
 import type { FrozenTrial, StudySummary } from '../../tune/types.js';

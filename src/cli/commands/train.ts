@@ -3,7 +3,7 @@ import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { train, type EpochRecord } from '../../train/index.js';
 import type { Command } from '../command.js';
-import { numberFlag, parseFlags } from '../command.js';
+import { numberFlag, parseFlags, shellWord } from '../command.js';
 import { commonFlags, parseList, parseLoss, parseOptimizer, parseSchedule, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 
@@ -38,8 +38,8 @@ Options:
   --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
                            runs of M samples (large batches in less memory; not with BatchNorm)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
-  --quiet                  no progress on stderr (by default: a progress bar on a terminal, one line per
-                           epoch when piped)
+  --quiet                  no progress on stderr (by default: a progress bar on a terminal, one plain line
+                           per epoch when piped, also with --json: stdout stays one JSON object)
 
 Ctrl-C (or SIGTERM) stops after the current step: nothing is written to OUT, and with --checkpoint the
 last finished epoch's checkpoint is kept with the command that resumes from it. A second Ctrl-C exits at once.
@@ -89,9 +89,9 @@ export const trainCommand: Command = {
     if (patience && !valSplit) throw badInput('--early-stopping needs --val-split F to have a validation loss to watch');
     const stepsPerEpoch = Math.max(1, Math.floor((data.train.size * (1 - (valSplit ?? 0))) / batchSize));
     const logLines: string[] = [];
-    const tty = io.isTTY && !values.json && !values.quiet;
+    const tty = io.isTTY && !values.quiet;
     // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
-    const piped = !io.isTTY && !values.json && !values.quiet;
+    const piped = !io.isTTY && !values.quiet;
     const stop = interruptible(io, tty);
     let result;
     try {
@@ -164,11 +164,6 @@ function interruptible(io: { stderr: (s: string) => void }, tty: boolean) {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return state;
-}
-
-/** `w` quoted for a POSIX shell when it needs it. */
-function shellWord(w: string): string {
-  return /^[\w./:=,+@%-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
 function pct(v: number | undefined): string {

@@ -1,10 +1,12 @@
 import { badInput } from '../../errors.js';
-import { parseFlags, numberFlag, type Command, type Io } from '../command.js';
-import { applyOverrides, readTuneConfigFile, resolveTuneConfig, type TuneConfig, type TuneOverrides } from '../../tune/cli/config.js';
-import { runTune } from '../../tune/cli/run.js';
-import { formatReport } from '../../tune/cli/summary.js';
-import { storedConfig, tuneWorkerMain } from '../../tune/cli/worker-process.js';
-import { openStorage } from '../../tune/storage/open.js';
+import { parseFlags, numberFlag, quietFlag, quietHelp, shellWord, type Command, type Io } from '../command.js';
+import { applyOverrides, readTuneConfigFile, resolveTuneConfig, type TuneConfig, type TuneOverrides } from '../tune/config.js';
+import { GRID_POINTS } from '../tune/factory.js';
+import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
+import { runTune, type TuneRun } from '../tune/run.js';
+import { formatReport } from '../tune/summary.js';
+import { storedConfig, tuneWorkerMain } from '../tune/worker-process.js';
+import { openStorage, storageKind } from '../../tune/storage/open.js';
 
 const HELP = `hone tune — tune hyperparameters of any program (or a benchmark) with Hone's tuner
 
@@ -23,11 +25,19 @@ Options:
   --timeout S              start no trial after S seconds
   --sampler NAME           tpe (default) | random | grid | qmc | gp | cmaes | nsga2
                            (options in the config: sampler: { name, seed, options }; grid takes its values
-                           from 'space' — choices, ints, floats with a step — or options.space)
+                           from 'space' or a benchmark's domain — choices, ints, floats with a step, and
+                           --grid-points values of a float without one — or from options.space)
+  --grid-points N          values per float without a step on a grid (default ${GRID_POINTS}; log-spaced on a
+                           log scale; options.points in the config)
   --seed N                 sampler seed (worker i uses N + i)
   --direction D            minimize | maximize
   --resume                 continue an existing study (its stored config; flags above override)
   --json                   print one JSON object: bestValue, bestParams, nTrials, states, importance, history
+${quietHelp(27)}
+
+Ctrl-C (or SIGTERM) stops the whole run — worker processes and the commands they run: running trials are
+failed as interrupted and re-queued with the same params, and hone tune says what the storage kept and
+prints the --resume command that continues the study (exit code 130, or 143 for SIGTERM).
 
 Config (YAML or JSON):
   study: lr-search
@@ -57,6 +67,7 @@ The command's protocol:
 
 Examples:
   hone tune --objective bench:branin --trials 40 --sampler tpe --seed 1
+  hone tune --objective bench:branin --sampler grid --grid-points 5 --trials 25
   hone tune examples/tune.yaml --storage sqlite:runs.db --workers 4
   hone tune --resume --study lr-search --storage sqlite:lr.db --trials 100
 `;
@@ -76,8 +87,10 @@ export const tuneCommand: Command = {
       sampler: { type: 'string' },
       seed: { type: 'string' },
       direction: { type: 'string' },
+      'grid-points': { type: 'string' },
       resume: { type: 'boolean' },
       json: { type: 'boolean' },
+      ...quietFlag,
     });
     if (positionals.length > 1) throw badInput(`tune takes one config file, got ${positionals.length}: ${positionals.join(' ')}`);
     const file = positionals[0];
@@ -91,6 +104,7 @@ export const tuneCommand: Command = {
       storage: values.storage,
       workers: numberFlag(values.workers, '--workers', { int: true, min: 1 }),
       objective: values.objective,
+      gridPoints: numberFlag(values['grid-points'], '--grid-points', { int: true, min: 2 }),
     };
     let config: TuneConfig;
     if (file !== undefined) config = resolveTuneConfig(readTuneConfigFile(file), overrides, file);
@@ -98,16 +112,57 @@ export const tuneCommand: Command = {
     else if (values.objective !== undefined) config = resolveTuneConfig(undefined, overrides);
     else throw badInput("tune needs a config file or --objective bench:NAME; see 'hone tune --help'");
 
-    const run = await runTune(config, { resume: Boolean(values.resume), io });
+    const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
+    let run;
+    try {
+      run = await runTune(config, { resume: Boolean(values.resume), io, quiet: values.quiet, signal: interrupt.signal });
+    } finally {
+      interrupt.release();
+    }
     for (const w of run.warnings) io.stderr(`hone: warning: ${w}\n`);
+    const stopped = run.interrupted ? interruptedMessage(config, run) : undefined;
     if (values.json) {
-      io.stdout(JSON.stringify({ ...run.report, storage: run.where, elapsedS: run.elapsedS, warnings: run.warnings }) + '\n');
+      io.stdout(JSON.stringify({
+        ...run.report, storage: run.where, elapsedS: run.elapsedS, warnings: run.warnings,
+        ...(stopped ? { interrupted: run.interrupted, resume: stopped.resume ?? null } : {}),
+      }) + '\n');
     } else {
       io.stdout(formatReport(run.report, { where: run.where }));
     }
-    return 0;
+    if (!stopped) return 0;
+    io.stderr(`hone: ${stopped.message}\n`);
+    return interruptExitCode(run.interrupted);
   },
 };
+
+/**
+ * What an interrupted run kept and how to go on: `hone tune --resume` with the study and storage (a
+ * PostgreSQL password is masked; give it again, or in PGPASSWORD).
+ */
+function interruptedMessage(config: TuneConfig, run: TuneRun): { message: string; resume?: string } {
+  const s = run.report.states;
+  const head = `interrupted (${run.interrupted}): ${s.complete} trial(s) complete`;
+  if (storageKind(config.storage) === 'memory') {
+    return { message: `${head}; memory storage ends with this process, so nothing was kept (use --storage sqlite:PATH to be able to resume)` };
+  }
+  const parts = [`${head} in ${run.where} (study '${config.study}')`];
+  if (s.waiting) parts.push(`${s.waiting} trial(s) queued to run first on resume`);
+  if (s.running) parts.push(`${s.running} still marked running (their worker did not stop: they fail after the ${config.heartbeat.graceS} s heartbeat grace)`);
+  const resume = ['hone', 'tune', '--resume', '--study', config.study, '--storage', maskPassword(config.storage)].map(shellWord).join(' ');
+  return { message: `${parts.join('; ')}; resume with: ${resume}`, resume };
+}
+
+function maskPassword(url: string): string {
+  if (storageKind(url) !== 'postgres') return url;
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
 
 async function resumeConfig(o: TuneOverrides): Promise<TuneConfig> {
   if (!o.study || !o.storage) throw badInput('--resume without a config file needs --study NAME and --storage URL');
@@ -128,6 +183,8 @@ Usage: hone tune-worker --storage URL --study NAME [--worker-index I] [--deadlin
 
 The study must have been created by 'hone tune' (its config is stored with it). Workers share the study
 through the storage; any number may join or die (a dead worker's trial fails after the heartbeat grace).
+Ctrl-C or SIGTERM stops it cleanly: its running command is stopped and the trial re-queued at once for
+the other workers or a later run (exit code 130, or 143).
 
 Example:
   hone tune-worker --storage postgresql://tuner@db:5432/hone --study lr-search

@@ -39,6 +39,13 @@ export class GridSampler implements Sampler {
 
   beforeTrial(study: StudyView, trial: FrozenTrial): void {
     if (typeof trial.systemAttrs[GRID_KEY] === 'number') return;
+    // A retry (of a crashed or interrupted trial) arrives with its params: it holds their point, which
+    // a fresh id would leave marked taken by the failed trial yet never evaluated.
+    const given = this.idOf({ ...(trial.systemAttrs.fixed_params as Record<string, ParamValue> | undefined), ...trial.params });
+    if (given !== undefined) {
+      study.setTrialSystemAttr(trial, GRID_KEY, given);
+      return;
+    }
     const taken = this.taken(study);
     const free: number[] = [];
     for (let i = 0; i < this.total; i++) if (!taken.has(i)) free.push(i);
@@ -71,7 +78,20 @@ export class GridSampler implements Sampler {
     return out;
   }
 
-  private taken(study: StudyView): Set<number> {
+  /** The id of the grid point `params` name in full, if they name one. */
+  private idOf(params: Record<string, ParamValue>): number | undefined {
+    let id = 0;
+    for (let j = 0; j < this.names.length; j++) {
+      const p = params[this.names[j]!];
+      // Stored floats may differ from the grid's values in the last bits (snapped to their step).
+      const k = this.grid[j]!.findIndex((v) => v === p || (typeof v === 'number' && typeof p === 'number' && Math.abs(v - p) <= 1e-9 * Math.max(1, Math.abs(v))));
+      if (k < 0) return undefined;
+      id = id * this.grid[j]!.length + k;
+    }
+    return id;
+  }
+
+    private taken(study: StudyView): Set<number> {
     const s = new Set<number>();
     for (const t of study.trials) {
       const id = t.systemAttrs[GRID_KEY];

@@ -1,13 +1,15 @@
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { HoneError, errorMessage } from '../../errors.js';
-import type { Storage } from '../storage/storage.js';
-import { createTrialWithinBudget, retryFailedTrial } from '../storage/coordination.js';
-import { sleep } from '../storage/codec.js';
-import type { StudyView } from '../samplers/base.js';
-import { loadStudy, type Objective, type Study } from '../study.js';
-import { TrialPruned } from '../trial.js';
+import type { Storage } from '../../tune/storage/storage.js';
+import { createTrialWithinBudget, retryFailedTrial } from '../../tune/storage/coordination.js';
+import type { StudyView } from '../../tune/samplers/base.js';
+import { loadStudy, type Objective, type Study } from '../../tune/study.js';
+import { TrialPruned, type Trial } from '../../tune/trial.js';
 import type { TuneConfig } from './config.js';
 import { makePruner, makeSampler } from './factory.js';
+import { interruptReason } from './interrupt.js';
+import { objectiveSpace } from './objective.js';
 
 /**
  * One worker of a study: ask, run the objective, tell, until the study's trial budget is spent or the
@@ -21,6 +23,9 @@ import { makePruner, makeSampler } from './factory.js';
  *   enqueues a copy of each with the same params, which any worker then pops.
  * - When the budget is spent a worker waits (polling) until no trial is running or waiting, so a crashed
  *   worker's trial is still detected and retried.
+ * - When `signal` aborts (SIGINT/SIGTERM), the worker starts no trial; the one it runs is stopped (its
+ *   objective rejects), failed with the reason 'interrupted' and re-queued at once with the same params,
+ *   so `hone tune --resume` runs it first instead of waiting for its heartbeat to go stale.
  */
 export interface WorkerOptions {
   storage: Storage;
@@ -30,11 +35,15 @@ export interface WorkerOptions {
   workerIndex: number;
   /** ms since epoch after which no trial starts. */
   deadline: number;
+  /** Stops the worker (see above); its reason (e.g. 'SIGINT') is kept in the interrupted trial's fail reason. */
+  signal?: AbortSignal;
 }
 
 export interface WorkerResult {
-  /** Trials this worker finished (complete, pruned or failed). */
+  /** Trials this worker finished (complete, pruned or failed; interrupted ones not counted). */
   finished: number;
+  /** Trials this worker stopped on `signal`, failed and re-queued. */
+  interrupted: number;
 }
 
 /** Thrown by a budgeted storage's createTrial when the study already has its trials. */
@@ -48,16 +57,17 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const study = await loadStudy({
     name: config.study,
     storage: withTrialBudget(o.storage, budget),
-    sampler: makeSampler(config.sampler, config.space, o.workerIndex),
+    sampler: makeSampler(config.sampler, objectiveSpace(config), o.workerIndex),
     pruner: makePruner(config.pruner),
   });
   const { intervalS, graceS, retries } = config.heartbeat;
   const workerId = `${hostname()}:${process.pid}`;
   const pollMs = Math.min(250, intervalS * 1000);
   let finished = 0;
+  let interrupted = 0;
   // Looking for stale trials takes the write lock (SQLite): once per heartbeat interval is enough.
   let nextReap = 0;
-  while (Date.now() < o.deadline) {
+  while (Date.now() < o.deadline && !o.signal?.aborted) {
     if (Date.now() >= nextReap) {
       await reapStale(o.storage, study, graceS, retries);
       nextReap = Date.now() + intervalS * 1000;
@@ -70,32 +80,56 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       if (!(e instanceof BudgetSpent)) throw e;
       const open = await o.storage.getAllTrials(study.id, ['running', 'waiting']);
       if (open.length === 0) break;
-      if (!open.some((t) => t.state === 'waiting')) await sleep(pollMs);
+      if (!open.some((t) => t.state === 'waiting')) await delay(pollMs, undefined, { signal: o.signal }).catch(() => undefined);
       continue;
     }
     trial.setSystemAttr('worker', workerId);
     const beat = setInterval(() => void o.storage.recordHeartbeat(trial.id).catch(() => undefined), intervalS * 1000);
     try {
-      let result: number | number[];
-      try {
-        result = await o.objective(trial);
-      } catch (e) {
-        if (e instanceof TrialPruned) {
-          await study.tell(trial, 'pruned', { skipIfFinished: true });
-          continue;
-        }
-        await study.tell(trial, 'fail', { skipIfFinished: true, failReason: errorMessage(e) || String(e) });
-        // A HoneError means the setup is wrong (e.g. the search space), not this trial: stop.
-        if (e instanceof HoneError) throw e;
-        continue;
+      const outcome = await runTrial(study, trial, o);
+      if (outcome === 'interrupted') {
+        await requeueInterrupted(o.storage, study, trial, interruptReason(o.signal!));
+        interrupted++;
+        break;
       }
-      await study.tell(trial, result, { skipIfFinished: true });
+      finished++;
     } finally {
       clearInterval(beat);
-      finished++;
     }
   }
-  return { finished };
+  return { finished, interrupted };
+}
+
+/**
+ * Runs the objective on `trial` and tells the study how it went; 'interrupted' (nothing told) when the
+ * run was interrupted before or during it, whatever the objective threw then (a stopped command exits
+ * with an error of its own): the trial was not at fault and runs again on resume.
+ */
+async function runTrial(study: Study, trial: Trial, o: WorkerOptions): Promise<'told' | 'interrupted'> {
+  let result: number | number[];
+  try {
+    if (o.signal?.aborted) return 'interrupted';
+    result = await o.objective(trial);
+  } catch (e) {
+    if (o.signal?.aborted) return 'interrupted';
+    if (e instanceof TrialPruned) {
+      await study.tell(trial, 'pruned', { skipIfFinished: true });
+      return 'told';
+    }
+    await study.tell(trial, 'fail', { skipIfFinished: true, failReason: errorMessage(e) || String(e) });
+    // A HoneError means the setup is wrong (e.g. the search space), not this trial: stop.
+    if (e instanceof HoneError) throw e;
+    return 'told';
+  }
+  await study.tell(trial, result, { skipIfFinished: true });
+  return 'told';
+}
+
+/** Fails an interrupted trial (reason 'interrupted by …') and enqueues a copy with its params at once. */
+async function requeueInterrupted(storage: Storage, study: Study, trial: Trial, reason: string): Promise<void> {
+  trial.setSystemAttr('interrupted', reason);
+  await study.tell(trial, 'fail', { skipIfFinished: true, failReason: `interrupted by ${reason}; re-queued with the same params` });
+  await retryFailedTrial(storage, trial.id);
 }
 
 /** What `isExhausted` needs: the study's trials as of its last ask/tell (a grid counts taken points). */

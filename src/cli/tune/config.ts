@@ -2,8 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { badInput, errorMessage } from '../../errors.js';
-import { validateDistribution } from '../distributions.js';
-import type { Direction, Distribution, ParamValue } from '../types.js';
+import { validateDistribution } from '../../tune/distributions.js';
+import type { Direction, Distribution, ParamValue } from '../../tune/types.js';
 
 /**
  * `hone tune` configuration: a YAML or JSON file, overridden by flags. Everything is checked here, before
@@ -12,6 +12,7 @@ import type { Direction, Distribution, ParamValue } from '../types.js';
  *   study: lr-search
  *   direction: minimize            # or directions: [minimize, maximize]
  *   sampler: tpe                   # or { name: tpe, seed: 1, options: { nStartupTrials: 5 } }
+ *                                  # grid: { name: grid, options: { points: 10 } } (values per float without a step)
  *   seed: 1
  *   pruner: median                 # none | median | percentile | successive-halving | hyperband (or { name, options })
  *   trials: 50
@@ -68,6 +69,8 @@ export interface TuneOverrides {
   storage?: string;
   workers?: number;
   objective?: string;
+  /** Points per continuous parameter of a grid (sampler.options.points). */
+  gridPoints?: number;
 }
 
 const TOP_KEYS = ['study', 'direction', 'directions', 'sampler', 'seed', 'pruner', 'trials', 'timeout', 'storage', 'workers', 'heartbeat', 'space', 'objective'];
@@ -140,7 +143,7 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
     ?? (file ? basename(file, extname(file)) : objective.kind === 'bench' ? `bench-${objective.name}` : 'study');
   return {
     study, directions, trials, timeoutS, storage, workers, heartbeat: hb, space, objective,
-    sampler: { name: sampler.name, options: sampler.options, ...(seed !== undefined ? { seed } : {}) },
+    sampler: { name: sampler.name, options: withGridPoints(sampler.name, sampler.options, overrides.gridPoints), ...(seed !== undefined ? { seed } : {}) },
     pruner: { name: pruner.name, options: pruner.options },
   };
 }
@@ -304,5 +307,12 @@ export function applyOverrides(stored: TuneConfig, o: TuneOverrides): TuneConfig
     c.sampler = { name: parseNamed(o.sampler, 'sampler', SAMPLERS, src).name, options: {}, ...(seed !== undefined ? { seed } : {}) };
   }
   if (o.seed !== undefined) c.sampler.seed = o.seed;
+  c.sampler.options = withGridPoints(c.sampler.name, c.sampler.options, o.gridPoints);
   return c;
+}
+
+function withGridPoints(sampler: SamplerName, options: Record<string, unknown>, points: number | undefined): Record<string, unknown> {
+  if (points === undefined) return options;
+  if (sampler !== 'grid') throw badInput(`--grid-points is for the grid sampler, not ${sampler}; add --sampler grid or drop it`);
+  return { ...options, points };
 }

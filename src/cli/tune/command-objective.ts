@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { errorMessage } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { TrialPruned, type Trial } from '../trial.js';
-import type { Distribution, ParamValue } from '../types.js';
+import { TrialPruned, type Trial } from '../../tune/trial.js';
+import type { Distribution, ParamValue } from '../../tune/types.js';
 import { paramEnvName } from './config.js';
+import { Interrupted, interruptReason } from './interrupt.js';
 
 /**
  * An objective that runs a command, in any language. The protocol (also in `hone tune --help`):
@@ -24,6 +25,8 @@ import { paramEnvName } from './config.js';
  *         a command that wants to save work catches SIGTERM. The trial ends 'pruned'.
  * Fails:  a non-zero exit, a signal, a per-trial timeout, or no value line fail the trial (the study goes
  *         on); exit_code / signal and the tail of stderr and stdout are kept in its systemAttrs.
+ * Interrupted: when `signal` aborts (hone tune got SIGINT/SIGTERM), the command is stopped as when pruned
+ *         and the objective rejects with `Interrupted`, for the worker to mark the trial.
  */
 export interface CommandSpec {
   command: string;
@@ -35,17 +38,18 @@ export interface CommandSpec {
 const TAIL_CHARS = 4000;
 const KILL_AFTER_MS = 5000;
 
-export function commandObjective(spec: CommandSpec, space: Record<string, Distribution>, studyName: string) {
+export function commandObjective(spec: CommandSpec, space: Record<string, Distribution>, studyName: string, signal?: AbortSignal) {
   return async (trial: Trial): Promise<number | number[]> => {
     const params: Record<string, ParamValue> = {};
     for (const [name, d] of Object.entries(space)) params[name] = trial.suggest(name, d);
     // The parameters reach the storage before the command starts: if this worker dies mid-command, the
     // trial's retry runs the same configuration.
     await trial.flush();
+    if (signal?.aborted) throw new Interrupted(`not started: ${interruptReason(signal)}`);
     const paramsFile = join(tmpdir(), `hone-params-${process.pid}-${trial.number}-${Math.random().toString(36).slice(2)}.json`);
     writeFileAtomic(paramsFile, JSON.stringify(params));
     try {
-      return await runCommand(spec, trial, {
+      return await runCommand(spec, trial, signal, {
         ...Object.fromEntries(Object.entries(params).map(([k, v]) => [paramEnvName(k), typeof v === 'string' ? v : JSON.stringify(v)])),
         HONE_PARAMS_FILE: paramsFile,
         HONE_TRIAL_NUMBER: String(trial.number),
@@ -57,11 +61,9 @@ export function commandObjective(spec: CommandSpec, space: Record<string, Distri
   };
 }
 
-function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, string>): Promise<number | number[]> {
+function runCommand(spec: CommandSpec, trial: Trial, interrupt: AbortSignal | undefined, honeEnv: Record<string, string>): Promise<number | number[]> {
   return new Promise((resolvePromise, reject) => {
-    // Handlers first: a signal that arrives while none is installed kills this process at once, before
-    // the child is tracked, and would leave the child running.
-    watchSignals();
+    watchExit();
     // Its own process group, so SIGTERM reaches the program behind the shell too.
     const child = spawn(spec.command, {
       shell: true,
@@ -71,13 +73,13 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
       detached: true,
     });
     let result: number | number[] | undefined;
-    let stopping: 'pruned' | 'timeout' | 'protocol' | undefined;
+    let stopping: 'pruned' | 'timeout' | 'protocol' | 'interrupted' | undefined;
     let protocolError = '';
     let stderrTail = '';
     let stdoutTail = '';
     let killTimer: NodeJS.Timeout | undefined;
     if (child.pid !== undefined) trackGroup(child.pid, honeEnv.HONE_PARAMS_FILE);
-    else if (liveGroups.size === 0) removeHandlers();
+    else if (liveGroups.size === 0) removeExitHandler();
 
     const stop = (why: NonNullable<typeof stopping>) => {
       if (stopping) return;
@@ -87,6 +89,8 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
       killTimer.unref();
     };
     const timeout = spec.timeoutS !== undefined ? setTimeout(() => stop('timeout'), spec.timeoutS * 1000) : undefined;
+    const onAbort = () => stop('interrupted');
+    interrupt?.addEventListener('abort', onAbort, { once: true });
 
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-TAIL_CHARS)));
@@ -118,6 +122,7 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
     child.on('error', (e) => {
       if (child.pid !== undefined) untrackGroup(child.pid);
       if (timeout) clearTimeout(timeout);
+      interrupt?.removeEventListener('abort', onAbort);
       trial.setSystemAttr('fail_reason', `could not start '${spec.command}': ${e.message}`);
       reject(new Error(`could not start '${spec.command}': ${e.message}`));
     });
@@ -126,7 +131,9 @@ function runCommand(spec: CommandSpec, trial: Trial, honeEnv: Record<string, str
       if (child.pid !== undefined) untrackGroup(child.pid);
       if (timeout) clearTimeout(timeout);
       if (killTimer) clearTimeout(killTimer);
+      interrupt?.removeEventListener('abort', onAbort);
       if (stopping === 'pruned') return reject(new TrialPruned(`pruned at step ${lastStep(trial)}`));
+      if (stopping === 'interrupted') return reject(new Interrupted(`'${spec.command}' was stopped: ${interruptReason(interrupt!)}`));
       const keep = (why: string) => {
         if (code !== null) trial.setSystemAttr('exit_code', code);
         if (signal !== null) trial.setSystemAttr('signal', signal);
@@ -157,19 +164,17 @@ function parseLine(line: string): Record<string, unknown> | undefined {
 
 /**
  * Commands run in their own process group (so that pruning reaches the program behind the shell), which
- * also means Ctrl-C on `hone tune` does not reach them. While any runs, SIGINT/SIGTERM to this process
- * is passed on to them (and their params files removed) before this process dies of the same signal; a
- * normal exit stops them too.
+ * also means Ctrl-C on `hone tune` does not reach them: hone tune aborts `signal` instead. Should this
+ * process exit while any command runs (an error, or `process.exit` on a second Ctrl-C), the commands are
+ * stopped and their params files removed on the way out.
  */
 const liveGroups = new Map<number, string | undefined>();
 
 let watching = false;
 
-function watchSignals(): void {
+function watchExit(): void {
   if (watching) return;
   watching = true;
-  process.on('SIGINT', passOn);
-  process.on('SIGTERM', passOn);
   process.on('exit', stopAll);
 }
 
@@ -179,13 +184,11 @@ function trackGroup(pid: number, paramsFile: string | undefined): void {
 
 function untrackGroup(pid: number): void {
   liveGroups.delete(pid);
-  if (liveGroups.size === 0) removeHandlers();
+  if (liveGroups.size === 0) removeExitHandler();
 }
 
-function removeHandlers(): void {
+function removeExitHandler(): void {
   watching = false;
-  process.off('SIGINT', passOn);
-  process.off('SIGTERM', passOn);
   process.off('exit', stopAll);
 }
 
@@ -194,12 +197,6 @@ function stopAll(): void {
     signalGroup(pid, 'SIGTERM');
     if (paramsFile) rmSync(paramsFile, { force: true });
   }
-}
-
-function passOn(signal: NodeJS.Signals): void {
-  stopAll();
-  removeHandlers();
-  process.kill(process.pid, signal);
 }
 
 function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {

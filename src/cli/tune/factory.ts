@@ -1,17 +1,17 @@
 import { badInput } from '../../errors.js';
-import { NopPruner, type Pruner } from '../pruners/base.js';
-import { HyperbandPruner } from '../pruners/hyperband.js';
-import { MedianPruner, PercentilePruner } from '../pruners/percentile.js';
-import { SuccessiveHalvingPruner } from '../pruners/successive-halving.js';
-import type { Sampler } from '../samplers/base.js';
-import { CmaEsSampler } from '../samplers/cmaes.js';
-import { GPSampler } from '../samplers/gp.js';
-import { GridSampler } from '../samplers/grid.js';
-import { NSGAIISampler } from '../samplers/nsga2.js';
-import { QMCSampler } from '../samplers/qmc.js';
-import { RandomSampler } from '../samplers/random.js';
-import { TPESampler } from '../samplers/tpe.js';
-import type { Distribution, ParamValue } from '../types.js';
+import { NopPruner, type Pruner } from '../../tune/pruners/base.js';
+import { HyperbandPruner } from '../../tune/pruners/hyperband.js';
+import { MedianPruner, PercentilePruner } from '../../tune/pruners/percentile.js';
+import { SuccessiveHalvingPruner } from '../../tune/pruners/successive-halving.js';
+import type { Sampler } from '../../tune/samplers/base.js';
+import { CmaEsSampler } from '../../tune/samplers/cmaes.js';
+import { GPSampler } from '../../tune/samplers/gp.js';
+import { GridSampler } from '../../tune/samplers/grid.js';
+import { NSGAIISampler } from '../../tune/samplers/nsga2.js';
+import { QMCSampler } from '../../tune/samplers/qmc.js';
+import { RandomSampler } from '../../tune/samplers/random.js';
+import { TPESampler } from '../../tune/samplers/tpe.js';
+import type { Distribution, ParamValue } from '../../tune/types.js';
 import type { TuneConfig } from './config.js';
 
 /**
@@ -31,18 +31,27 @@ export function makeSampler(spec: TuneConfig['sampler'], space: Record<string, D
     case 'qmc': return new QMCSampler(opts);
     case 'grid': {
       // Every worker walks the same grid; the shared seed only orders it, and taken points are skipped.
-      const { space: given, ...rest } = spec.options;
-      return new GridSampler(gridValues(space, given), { ...rest, ...(spec.seed !== undefined ? { seed: spec.seed } : {}) });
+      const { space: given, points, ...rest } = spec.options;
+      return new GridSampler(gridValues(space, given, gridPoints(points)), { ...rest, ...(spec.seed !== undefined ? { seed: spec.seed } : {}) });
     }
   }
 }
 
+/** Points per continuous parameter on a grid, unless `sampler.options.points` (or --grid-points) says otherwise. */
+export const GRID_POINTS = 10;
+
+function gridPoints(v: unknown): number {
+  if (v === undefined) return GRID_POINTS;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 2) throw badInput(`grid sampler: points must be an integer ≥ 2 (got ${JSON.stringify(v)})`);
+  return v;
+}
+
 /**
  * The grid's values per parameter: `sampler.options.space` where given, else from the search space —
- * categorical choices, every int, every point of a float with a step. A float without a step has no
- * grid of its own.
+ * categorical choices, every int, every point of a float with a step, and `points` evenly spaced values
+ * (log-spaced on a log scale, both ends included) of a float without one.
  */
-export function gridValues(space: Record<string, Distribution>, given: unknown): Record<string, ParamValue[]> {
+export function gridValues(space: Record<string, Distribution>, given: unknown, points = GRID_POINTS): Record<string, ParamValue[]> {
   if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
     throw badInput('grid sampler: options.space must map parameter names to lists of values');
   }
@@ -55,17 +64,29 @@ export function gridValues(space: Record<string, Distribution>, given: unknown):
   for (const [name, d] of Object.entries(space)) {
     if (name in out) continue;
     if (d.type === 'categorical') out[name] = [...d.choices];
-    else if ((d.type === 'int' || (d.step !== undefined && !d.log)) && (d.high - d.low) / (d.step ?? 1) < 10_000) {
+    else if (d.type === 'float' && d.step === undefined) out[name] = spaced(d.low, d.high, points, d.log);
+    else if ((d.type === 'int' || !d.log) && (d.high - d.low) / (d.step ?? 1) < 10_000) {
       const low = d.low;
       const step = d.step ?? 1;
       const n = Math.round((d.high - low) / step) + 1;
       out[name] = Array.from({ length: n }, (_, i) => (d.type === 'int' ? low + i * step : Number((low + i * step).toPrecision(15))));
     } else {
-      throw badInput(`grid sampler: parameter '${name}' has no finite grid; give it a step in 'space', or list its values in sampler.options.space.${name}`);
+      throw badInput(`grid sampler: parameter '${name}' has no finite grid; give it a larger step in 'space', or list its values in sampler.options.space.${name}`);
     }
   }
   if (Object.keys(out).length === 0) throw badInput('grid sampler: no parameters to grid; list values in sampler.options.space');
   return out;
+}
+
+/** `n` values from low to high (both exact), evenly spaced, or evenly in log space. */
+function spaced(low: number, high: number, n: number, log: boolean): number[] {
+  const [a, b] = log ? [Math.log(low), Math.log(high)] : [low, high];
+  return Array.from({ length: n }, (_, i) => {
+    if (i === 0) return low;
+    if (i === n - 1) return high;
+    const x = a + ((b - a) * i) / (n - 1);
+    return Number((log ? Math.exp(x) : x).toPrecision(15));
+  });
 }
 
 export function makePruner(spec: TuneConfig['pruner']): Pruner {

@@ -1,6 +1,6 @@
-import { paramImportance } from '../importance.js';
-import { dominates } from '../study.js';
-import type { Direction, FrozenTrial, ParamValue, StudySummary, TrialState } from '../types.js';
+import { paramImportance } from '../../tune/importance.js';
+import { dominates } from '../../tune/study.js';
+import type { Direction, FrozenTrial, ParamValue, StudySummary, TrialState } from '../../tune/types.js';
 
 /** What `hone tune` and `hone study show` report about a study; also the `--json` object. */
 export interface StudyReport {
@@ -83,11 +83,11 @@ export function formatReport(r: StudyReport, opts: { where?: string; historyRows
     .join(', ');
   lines.push(`study ${r.study}${opts.where ? ` (${opts.where})` : ''}: ${r.nTrials} trials${counts ? ` — ${counts}` : ''}`);
   if (r.bestTrial !== null) {
-    lines.push(`best: trial #${r.bestTrial}, value ${fmt(r.bestValue!)} (${r.directions[0]})`);
-    for (const [k, v] of Object.entries(r.bestParams!)) lines.push(`  ${k} = ${typeof v === 'number' ? fmt(v) : JSON.stringify(v)}`);
+    lines.push(`best: trial #${r.bestTrial}, value ${formatValue(r.bestValue!)} (${r.directions[0]})`);
+    for (const [k, v] of Object.entries(r.bestParams!)) lines.push(`  ${k} = ${typeof v === 'number' ? formatValue(v) : JSON.stringify(v)}`);
   } else if (r.bestTrials.length) {
     lines.push(`Pareto front (${r.directions.join(', ')}): ${r.bestTrials.length} trials`);
-    for (const t of r.bestTrials.slice(0, 10)) lines.push(`  #${t.number}  [${t.values.map(fmt).join(', ')}]  ${paramText(t.params)}`);
+    for (const t of r.bestTrials.slice(0, 10)) lines.push(`  #${t.number}  [${t.values.map(formatValue).join(', ')}]  ${paramText(t.params)}`);
   } else {
     lines.push('best: no trial completed yet');
   }
@@ -102,19 +102,21 @@ export function formatReport(r: StudyReport, opts: { where?: string; historyRows
     lines.push(`history (last ${rows.length}):`);
     lines.push('  trial  state     value        best so far');
     for (const h of rows) {
-      const value = h.values ? h.values.map(fmt).join(', ') : h.failReason ? h.failReason.slice(0, 60) : '-';
-      lines.push(`  ${String(h.number).padStart(5)}  ${h.state.padEnd(8)}  ${value.padEnd(11)}  ${h.bestSoFar === null ? '-' : fmt(h.bestSoFar)}`);
+      const value = h.values ? h.values.map(formatValue).join(', ') : h.failReason ? h.failReason.slice(0, 60) : '-';
+      lines.push(`  ${String(h.number).padStart(5)}  ${h.state.padEnd(8)}  ${value.padEnd(11)}  ${h.bestSoFar === null ? '-' : formatValue(h.bestSoFar)}`);
     }
   }
   return lines.join('\n') + '\n';
 }
 
-function fmt(v: number): string {
+/** A value as reports print it: 6 significant digits, exponent notation when very small or large. */
+export function formatValue(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(4) : Number(v.toPrecision(6)).toString();
 }
 
-function paramText(p: Record<string, ParamValue>): string {
-  return Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : JSON.stringify(v)}`).join(' ');
+/** `lr=0.001 act="relu"`: a trial's params on one line. */
+export function paramText(p: Record<string, ParamValue>): string {
+  return Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'number' ? formatValue(v) : JSON.stringify(v)}`).join(' ');
 }

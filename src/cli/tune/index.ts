@@ -2,8 +2,8 @@
 export { readTuneConfigFile, resolveTuneConfig, applyOverrides, parseSpace, paramEnvName, type TuneConfig, type TuneOverrides, type ObjectiveSpec } from './config.js';
 export { runTune, type TuneRun } from './run.js';
 export { runWorker, withTrialBudget, BudgetSpent, type WorkerOptions, type WorkerResult } from './worker.js';
-export { makeSampler, makePruner, gridValues } from './factory.js';
-export { makeObjective } from './objective.js';
+export { makeSampler, makePruner, gridValues, GRID_POINTS } from './factory.js';
+export { makeObjective, objectiveSpace } from './objective.js';
 export { commandObjective, type CommandSpec } from './command-objective.js';
 export { studyReport, formatReport, type StudyReport, type HistoryEntry } from './summary.js';
-export { paramImportance, type ImportanceOptions } from '../importance.js';
+export { paramImportance, type ImportanceOptions } from '../../tune/importance.js';
