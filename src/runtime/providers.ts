@@ -50,26 +50,37 @@ function sharedLibrary(provider: string): string | undefined {
 
 function installAdvice(provider: string): string {
   if (provider === 'cuda' || provider === 'tensorrt') {
+    const why = 'onnxruntime-node was installed without its GPU libraries (its install script downloads them; it was ' +
+      'skipped, as a clone of Hone does through package.json\'s allowScripts and as --ignore-scripts and ' +
+      'ONNXRUNTIME_NODE_INSTALL=skip do, or its download failed)';
+    if (`${process.platform}/${process.arch}` !== GPU_INSTALL_PLATFORM) {
+      return `${why}; onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common} downloads them only on ${GPU_INSTALL_PLATFORM}, so use --provider cpu here`;
+    }
     const needs = provider === 'cuda' ? 'CUDA 12 and cuDNN 9' : 'CUDA 12, cuDNN 9 and TensorRT 10';
-    return `onnxruntime-node was installed without its GPU libraries (Hone's package.json denies its install script, ` +
-      `which would download them); on a ${process.platform}/x64 machine with ${needs} and network access, run ` +
-      `'${gpuInstallCommand()}', or use --provider cpu`;
+    return `${why}; with ${needs} and network access, run '${gpuInstallCommand()}', or use --provider cpu`;
   }
   return `its libraries are missing from this onnxruntime-node install; reinstall onnxruntime-node or use --provider cpu`;
 }
 
+/** The one platform whose onnxruntime-node install script fetches the CUDA/TensorRT libraries (a test reads its metadata). */
+export const GPU_INSTALL_PLATFORM = 'linux/x64';
+
 /**
  * The command that fetches the CUDA/TensorRT libraries: onnxruntime-node's own install script, run by hand
- * (npm would run it at install time, but package.json's allowScripts denies it so that an offline
- * `npm install` works and npm prints no warnings about unknown .npmrc keys).
+ * with the flag its parser reads as CUDA 12. The path is the onnxruntime-node this code resolves, so the
+ * command is right from a clone and from a project (or global install) that has Hone as a dependency.
  */
 export function gpuInstallCommand(): string {
-  const script = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'script', 'install.js');
-  return `node ${script} --onnxruntime-node-install-cuda=v12`;
+  const script = join(ortDir(), 'script', 'install.js');
+  return `node ${/\s/.test(script) ? JSON.stringify(script) : script} --onnxruntime-node-install-cuda=v12`;
 }
 
 /** The folder holding onnxruntime_binding.node and the provider libraries. */
 function bindingDir(): string {
-  const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
-  return join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+  return join(ortDir(), 'bin', 'napi-v6', process.platform, process.arch);
+}
+
+/** The installed onnxruntime-node package folder. */
+function ortDir(): string {
+  return dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
 }

@@ -2,14 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { HoneError } from '../../src/errors.js';
 import { encodeModel } from '../../src/ir/codec.js';
-import { checkProvider, gpuInstallCommand, listProviders } from '../../src/runtime/providers.js';
+import { checkProvider, GPU_INSTALL_PLATFORM, gpuInstallCommand, listProviders } from '../../src/runtime/providers.js';
 import { cleanOrtMessage, createSession, sessionOptions } from '../../src/runtime/session.js';
 import { fixDims } from '../../src/runtime/inputs.js';
 import { tinyMlp, unknownOpModel } from './helpers.js';
 
+const require = createRequire(import.meta.url);
 const oneLine = (e: unknown) => e instanceof HoneError && e.exitCode === 2 && !e.message.includes('\n');
 
 test('createSession runs a model given as a ModelProto or as bytes, with options', async () => {
@@ -54,15 +56,29 @@ test('providers: cpu is available; unknown and uninstalled ones explain what to 
 });
 
 test('the GPU install command is onnxruntime-node\'s own script with a flag it parses as CUDA 12', () => {
-  const [, script, flag] = gpuInstallCommand().split(' ');
+  const [, script, flag] = /^node ("[^"]+"|\S+) (\S+)$/.exec(gpuInstallCommand())!.map((x) => x.replace(/^"(.*)"$/, '$1'));
   assert.ok(existsSync(script!), script);
-  // The script's flag parser, fed the documented argv with no environment override, must ask for 'cuda12'
-  // (its newer spelling, --onnxruntime-node-install=cuda12, parses to nothing in onnxruntime-node 1.30).
+  // The script's own flag parser (install.js calls it first), fed the documented argv with no environment
+  // override, must ask for 'cuda12' (its newer spelling, --onnxruntime-node-install=cuda12, parses to nothing in
+  // onnxruntime-node 1.30). ONNXRUNTIME_NODE_INSTALL=skip, the README's way to install offline, must parse to a skip.
   const utils = join(dirname(script!), 'install-utils.js');
-  const probe = `process.argv.push(${JSON.stringify(flag)}); console.log(JSON.stringify(require(${JSON.stringify(utils)}).parseInstallFlag()))`;
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/onnxruntime_node_install/i.test(k)));
-  const out = execFileSync(process.execPath, ['-e', probe], { env, encoding: 'utf8' });
-  assert.equal(JSON.parse(out), 'cuda12');
+  assert.match(readFileSync(script!, 'utf8'), /const INSTALL_FLAG = parseInstallFlag\(\);/);
+  const parse = (argv: string[], extraEnv: Record<string, string> = {}) => {
+    const probe = `process.argv.push(...${JSON.stringify(argv)}); console.log(JSON.stringify(require(${JSON.stringify(utils)}).parseInstallFlag() ?? null))`;
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/onnxruntime_node_install/i.test(k))), ...extraEnv };
+    return JSON.parse(execFileSync(process.execPath, ['-e', probe], { env, encoding: 'utf8' }));
+  };
+  assert.equal(parse([flag!]), 'cuda12');
+  assert.equal(parse([], { ONNXRUNTIME_NODE_INSTALL: 'skip' }), false);
+  // 'cuda12' is a download on exactly the platform the error message offers it for.
+  const meta = require(join(dirname(script!), 'install-metadata.js')) as { requirements: Record<string, string[]> };
+  assert.deepEqual(Object.keys(meta.requirements).filter((p) => meta.requirements[p]!.includes('cuda12')), [GPU_INSTALL_PLATFORM]);
+  // The README gives the same command, from the project folder (where node_modules/onnxruntime-node is, from a
+  // clone or in a project that depends on Hone).
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const relative = `node node_modules/onnxruntime-node/script/install.js ${flag}`;
+  assert.ok(readme.includes(relative), 'README lacks the GPU recipe');
+  assert.ok(script!.replaceAll('\\', '/').endsWith('node_modules/onnxruntime-node/script/install.js'), script);
   // And package.json keeps npm from running the script at install time (the offline-safe default).
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   assert.equal(pkg.allowScripts['onnxruntime-node'], false);

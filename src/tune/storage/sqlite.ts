@@ -23,6 +23,11 @@ export class SqliteStorage implements CoordinatedStorage {
     try {
       this.db = new Database(path, { timeout: opts.busyTimeoutMs ?? 10_000 });
     } catch (e) {
+      // better-sqlite3 loads its native module here, on first use, so everything but SQLite storage works without it.
+      if (nativeModuleMissing(e)) {
+        throw new HoneError(`SQLite storage needs better-sqlite3's native module, which is missing from this install or was built for ` +
+          `another Node.js; run 'npm rebuild better-sqlite3' where Hone is installed, or use the memory or PostgreSQL storage`, 2, { cause: e });
+      }
       throw new HoneError(`cannot open SQLite database ${path}: ${errorMessage(e)}; check that its folder exists and is writable`, 2, { cause: e });
     }
     try {
@@ -361,4 +366,10 @@ export function migrateSqlite(db: Database.Database, upTo = SQLITE_MIGRATIONS.le
     else if (upTo > have) db.prepare('UPDATE schema_version SET version = ?').run(upTo);
     return Math.max(have, upTo);
   }).immediate();
+}
+
+/** The errors better-sqlite3 throws when its compiled addon is absent (install scripts skipped) or built for another Node. */
+function nativeModuleMissing(e: unknown): boolean {
+  const err = e as { tries?: unknown; code?: unknown };
+  return Array.isArray(err?.tries) || err?.code === 'ERR_DLOPEN_FAILED';
 }
