@@ -63,10 +63,11 @@ Options:
   --activation-type T       static: uint8 (default; ORT's fastest CPU path, measured) or int8 (S8S8)
   --weight-type T           static: int8 (default) or uint8
   --per-tensor              one scale per weight tensor (default: per output channel)
-  --reduce-range            7-bit weights. On x86 CPUs without AVX512-VNNI/AVX-VNNI, ORT's u8·s8 int8
-                            kernels (vpmaddubsw) add pairs of products into int16, which can saturate
-                            with full 8-bit weights and silently corrupt results; 7-bit weights avoid
-                            it at some accuracy cost. Not needed on VNNI CPUs (as on this machine) or ARM.
+  --reduce-range            7-bit weights (the default on this CPU when it lacks VNNI). On x86 CPUs
+                            without AVX512-VNNI/AVX-VNNI, ORT's u8·s8 int8 kernels add pairs of products
+                            into int16, which can saturate with full 8-bit weights and silently corrupt
+                            results; 7-bit weights avoid it at some accuracy cost
+  --no-reduce-range         full 8-bit weights even here: for a model that will run on a VNNI CPU or ARM
   --block-size N            int4: values per block along K: 16, 32 (default), 64, 128, 256
   --int4-symmetric          int4: symmetric blocks (no zero points)
   --accuracy-level N        int4: MatMulNBits accuracy_level (4 = int8 compute, faster; default fp32)
@@ -120,6 +121,7 @@ export const quantizeCommand: Command = {
       'weight-type': { type: 'string' },
       'per-tensor': { type: 'boolean' },
       'reduce-range': { type: 'boolean' },
+      'no-reduce-range': { type: 'boolean' },
       'block-size': { type: 'string' },
       'int4-symmetric': { type: 'boolean' },
       'accuracy-level': { type: 'string' },
@@ -162,7 +164,7 @@ export const quantizeCommand: Command = {
         activationType: v['activation-type'] === undefined ? undefined : oneOf(v['activation-type'], ['int8', 'uint8'] as const, '--activation-type'),
         weightType: v['weight-type'] === undefined ? undefined : oneOf(v['weight-type'], ['int8', 'uint8'] as const, '--weight-type'),
         perChannel: v['per-tensor'] ? false : undefined,
-        reduceRange: v['reduce-range'],
+        reduceRange: reduceRangeFlag(v['reduce-range'], v['no-reduce-range']),
         blockSize: numberFlag(v['block-size'], '--block-size', { int: true, min: 16 }),
         accuracyLevel: numberFlag(v['accuracy-level'], '--accuracy-level', { int: true, min: 0 }),
         keepIoTypes: v['fp16-io'] ? false : undefined,
@@ -199,4 +201,10 @@ function modelInputs(v: Parameters<typeof parseModelInputs>[0] & Parameters<type
 function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
   return value as T;
+}
+
+/** --reduce-range / --no-reduce-range; neither: the quantizer's default for this CPU (quantize/common.ts). */
+function reduceRangeFlag(on: boolean | undefined, off: boolean | undefined): boolean | undefined {
+  if (on && off) throw badInput('--reduce-range and --no-reduce-range contradict each other; give one (neither: 7-bit weights exactly where this CPU needs them)');
+  return on ? true : off ? false : undefined;
 }
