@@ -8,9 +8,13 @@
  *
  * Advice is a table (ADVICE): each rule names the part of the run it speeds up and by how much; the gain
  * it reports comes from the measured time shares through Amdahl's law, and rules are ranked by it.
+ *
+ * A verdict is printed only when the noise allows one: `judge` diagnoses the fastest stretch of runs and
+ * the typical run with a margin around each, and when they disagree the verdict is 'undecided', naming the
+ * candidates; advice that depends on the verdict is then listed after the rest, with the verdict it assumes.
  */
 
-export type BottleneckKind = 'compute' | 'memory' | 'overhead' | 'unknown';
+export type BottleneckKind = 'compute' | 'memory' | 'overhead' | 'unknown' | 'undecided';
 
 /** What the verdict is computed from (one batch size). */
 export interface BottleneckFacts {
@@ -43,6 +47,11 @@ export interface BottleneckFacts {
   quantized?: boolean;
   /** Output channels of the widest convolution, when the model has convolutions. */
   convMaxOutChannels?: number;
+  /**
+   * Share of the convolutions' MACs in depthwise/grouped or narrow (< NARROW_CONV_CHANNELS outputs) ones,
+   * which ORT's int8 kernels do not speed up at small batch, when the model has convolutions.
+   */
+  slowInt8ConvShare?: number;
   /** MACs of the MatMul/Gemm ops per run at this batch size, when known. */
   matmulMacs?: number;
 }
@@ -56,6 +65,8 @@ export interface Advice {
   reason: string;
   /** Expected overall speedup (latency or, for batching, throughput), >= 1. */
   expectedSpeedup: number;
+  /** When the verdict is undecided: the verdict this advice assumes ('if overhead-bound'); ranked after unconditional advice. */
+  condition?: string;
 }
 
 export interface Bottleneck {
@@ -75,6 +86,8 @@ export interface Bottleneck {
   dominantOps: { opType: string; share: number }[];
   /** One sentence: the verdict and the numbers it rests on. */
   summary: string;
+  /** The verdicts the measurements allow: just `kind` when decided, two or more when 'undecided'. */
+  candidates: BottleneckKind[];
   /** Ranked, largest expected gain first. */
   advice: Advice[];
 }
@@ -111,8 +124,44 @@ export function diagnose(f: BottleneckFacts): Bottleneck {
   const summary = `${kind === 'unknown' ? 'bottleneck unknown' : `${kind}-bound`} at batch ${f.batchSize}: ${why}${dom}`;
   return {
     kind, batchSize: f.batchSize, arithmeticIntensity, machineBalance, bandwidthUsed: inCache ? 'cache' : 'memory', rooflineMs, efficiency, dominantOps, summary,
-    advice: advise(f, kind, inCache),
+    candidates: [kind], advice: advise(f, [kind], inCache),
   };
+}
+
+/**
+ * How close to one of the verdict's lines (10x the roofline, half the run in kernels, the machine balance)
+ * a measurement may sit and still decide it: 20%. Between identical runs beside a busy core, the fastest
+ * round's median moved by up to ±20% and the kernel share by ±7%, and a probe of the peaks by ±25%; a
+ * verdict that a 20% shift of any of them would change is not one that repeated runs would agree on.
+ */
+export const VERDICT_MARGIN = 0.2;
+
+/**
+ * The verdict from measurements known only within a range: `fast` holds the facts at the fastest stretch
+ * of runs (the least round median, the kernel share of the faster runs), `typical` at the median of all
+ * runs. Each is diagnosed, pushed by VERDICT_MARGIN away from overhead and toward it, and with the machine
+ * balance moved both ways. When all of those agree, that is the verdict; otherwise it is 'undecided' between
+ * the verdicts they gave, `noise` (e.g. 'robust CV 23%, p90/p50 2.1 over 8 rounds of 20 runs') says how
+ * noisy the runs were, and advice for only some of those verdicts is ranked after the rest, as conditional.
+ */
+export function judge(fast: BottleneckFacts, typical: BottleneckFacts, noise: string, margin = VERDICT_MARGIN): Bottleneck {
+  const a = diagnose(fast);
+  const m = 1 + margin;
+  const lessOverhead = { ...fast, latencyMs: fast.latencyMs / m, kernelFraction: Math.min(1, fast.kernelFraction * m) };
+  const moreOverhead = { ...typical, latencyMs: typical.latencyMs * m, kernelFraction: typical.kernelFraction / m };
+  const kinds = [lessOverhead, moreOverhead].flatMap((f) => [f.peakFlops * m, f.peakFlops / m].map((peakFlops) => diagnose({ ...f, peakFlops }).kind));
+  const order: BottleneckKind[] = ['compute', 'memory', 'overhead', 'unknown'];
+  const candidates = order.filter((k) => k === a.kind || kinds.includes(k));
+  if (candidates.length === 1) return a;
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  const lines = [
+    `kernels ${pct(fast.kernelFraction)}–${pct(typical.kernelFraction)} of the run against the ${pct(MIN_KERNEL_FRACTION)} line`,
+    ...(a.rooflineMs > 0 ? [`${(fast.latencyMs / a.rooflineMs).toFixed(1)}–${(typical.latencyMs / a.rooflineMs).toFixed(1)}x the roofline against ${OVERHEAD_FACTOR}x`,
+      `intensity ${a.arithmeticIntensity.toFixed(1)} FLOP/byte against the balance ${a.machineBalance.toFixed(1)}`] : []),
+  ];
+  const summary = `undecided at batch ${fast.batchSize} between ${candidates.map((k) => `${k}-bound`).join(' and ')}: the measurements sit within ` +
+    `${pct(margin)} of a line between them (${lines.join('; ')}; ${noise})${a.dominantOps.length ? `; ${a.dominantOps.map((o) => `${o.opType} ${pct(o.share)}`).join(', ')} of kernel time` : ''}`;
+  return { ...a, kind: 'undecided', candidates, summary, advice: advise(fast, candidates, a.bandwidthUsed === 'cache') };
 }
 
 /** What one advice rule needs to know to decide and to size its gain. */
@@ -128,6 +177,11 @@ interface AdviceRule {
   quantizes?: boolean;
   /** The rule applies only when the widest convolution has at least this many output channels. */
   minConvChannels?: number;
+  /**
+   * The rule applies only when less than this share of conv MACs is in convolutions int8 does not speed
+   * up (`slowInt8ConvShare`); below it, the gain counts only the rest of the conv time.
+   */
+  maxSlowConvShare?: number;
   /** The rule applies only when the MatMul/Gemm MACs per run are at least this many (where known). */
   minMatMulMacs?: number;
   /** It cuts the weight bytes streamed from memory: not when the working set sits in cache. */
@@ -145,6 +199,9 @@ interface AdviceRule {
   /** Why, with {share} (the part's share of the run), {ops} (the op types present) and {take} filled in. */
   why: string;
 }
+
+/** Convolutions with fewer output channels than this run slower in int8 (LeNet-5's 6 and 16: 2.6-3.1x). */
+export const NARROW_CONV_CHANNELS = 32;
 
 const MATMUL_OPS = ['MatMul', 'Gemm', 'FusedMatMul', 'Attention', 'MultiHeadAttention'];
 const CONV_OPS = ['Conv', 'ConvTranspose', 'FusedConv'];
@@ -165,7 +222,12 @@ export const ADVICE: readonly AdviceRule[] = [
     id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static {calib}',
     // ORT's int8 convolutions pay off on wide layers (ResNet-18 widths 0.29x, the zoo's 16-32-64 ResNet
     // 0.76x) and lose on narrow ones (LeNet-5's 6 and 16 channels ran 2.6-3.1x slower): docs/benchmarks.md.
-    quantizes: true, minConvChannels: 32,
+    // Depthwise and narrow convs gain little at batch 1 and pay for the Q/DQ around them: where they hold
+    // 40% or more of the conv MACs, static int8 measured slower at batch 1 (docs/models.md: PP-OCRv4 det
+    // 62% of its conv MACs, 0.98x; PP-OCRv2 cls 46%, 0.54x; BlazeFace 53%, 0.98x), and where they hold
+    // less it measured faster (zoo:resnet 37%, 1.12x; openWakeWord's embedding 20%, 1.40x; PP-OCRv4 rec
+    // 7%, 1.29x; M-LSD 5%, 1.08x): docs/benchmarks.md.
+    quantizes: true, minConvChannels: NARROW_CONV_CHANNELS, maxSlowConvShare: 0.4,
     opTypes: CONV_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
   },
@@ -200,8 +262,11 @@ export const ADVICE: readonly AdviceRule[] = [
   },
 ];
 
-/** Applies the ADVICE table: rules that apply, each with its expected overall gain, best first. */
-export function advise(f: BottleneckFacts, kind: BottleneckKind, inCache = false): Advice[] {
+/**
+ * Applies the ADVICE table: rules that apply, each with its expected overall gain, best first. `kinds`
+ * are the verdicts the measurements allow; with more than one, a rule for some of them is conditional.
+ */
+export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inCache = false): Advice[] {
   const model = f.model ?? 'MODEL';
   const stem = model.startsWith('zoo:') ? model.slice(4).replace(/[^\w.-]+/g, '_') : model.replace(/\.onnx$/i, '');
   // Fill each template word, quoting for a POSIX shell only the words that need it.
@@ -212,10 +277,14 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind, inCache = false
   const out: Advice[] = [];
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   for (const rule of ADVICE) {
-    if (rule.kinds && !rule.kinds.includes(kind)) continue;
+    const assumed = rule.kinds ? kinds.filter((k) => rule.kinds!.includes(k)) : kinds;
+    if (assumed.length === 0) continue;
+    const condition = assumed.length < kinds.length ? `if ${assumed.join(' or ')}-bound` : undefined;
     if (rule.providers && !rule.providers.includes(f.provider ?? 'cpu')) continue;
     if (rule.quantizes && f.quantized) continue;
     if (rule.minConvChannels !== undefined && (f.convMaxOutChannels ?? 0) < rule.minConvChannels) continue;
+    const slowShare = rule.maxSlowConvShare !== undefined ? f.slowInt8ConvShare ?? 0 : 0;
+    if (rule.maxSlowConvShare !== undefined && slowShare >= rule.maxSlowConvShare) continue;
     if (rule.minMatMulMacs !== undefined && f.matmulMacs !== undefined && f.matmulMacs < rule.minMatMulMacs) continue;
     if (rule.streamsWeights && inCache) continue;
     if (rule.part === 'batching') {
@@ -224,7 +293,7 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind, inCache = false
       if (!first || !best || best.batchSize === first.batchSize || best.throughput <= first.throughput * 1.1) continue;
       const gain = best.throughput / first.throughput;
       out.push({
-        id: rule.id, action: rule.action, command: command(rule.command), expectedSpeedup: gain,
+        id: rule.id, action: rule.action, command: command(rule.command), expectedSpeedup: gain, ...(condition ? { condition } : {}),
         reason: rule.why.replace(/\{batch\}/g, String(best.batchSize)).replace('{batch0}', String(first.batchSize)).replace('{gain}', `${gain.toFixed(1)}x`),
       });
       continue;
@@ -232,17 +301,19 @@ export function advise(f: BottleneckFacts, kind: BottleneckKind, inCache = false
     const present = rule.opTypes ? f.opShares.filter((o) => rule.opTypes!.includes(o.opType)) : [];
     const opsShare = present.reduce((a, o) => a + o.share, 0);
     if (rule.opTypes && opsShare < (rule.minShare ?? 0)) continue;
-    const share = rule.part === 'ops' ? opsShare * f.kernelFraction
+    // Only the convs int8 speeds up count toward the gain (by their share of the conv MACs).
+    const share = rule.part === 'ops' ? opsShare * f.kernelFraction * (1 - slowShare)
       : rule.part === 'kernels' ? f.kernelFraction
         : 1 - f.kernelFraction;
     const k = typeof rule.partSpeedup === 'number' ? rule.partSpeedup : rule.partSpeedup(f);
     const gain = 1 / (1 - share + share / k);
     if (!(gain > 1.02)) continue;
     const ops = present.slice(0, 4).map((o) => o.opType).join('/') || 'all ops';
-    const reason = `${rule.why.replace('{ops}', ops).replace('{take}', present.length > 1 ? 'take' : 'takes').replace('{share}', pct(rule.part === 'ops' ? opsShare : share))}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run)`;
-    out.push({ id: rule.id, action: rule.action, command: command(rule.command), reason, expectedSpeedup: gain });
+    const reason = `${rule.why.replace('{ops}', ops).replace('{take}', present.length > 1 ? 'take' : 'takes').replace('{share}', pct(rule.part === 'ops' ? opsShare : share))}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run${slowShare > 0 ? `, leaving out the depthwise and narrow convs' ${pct(slowShare)} of conv MACs` : ''})`;
+    out.push({ id: rule.id, action: rule.action, command: command(rule.command), reason, expectedSpeedup: gain, ...(condition ? { condition } : {}) });
   }
-  return out.sort((a, b) => b.expectedSpeedup - a.expectedSpeedup);
+  // Advice that holds whatever the verdict comes first: a conditional gain is not ranked as if certain.
+  return out.sort((a, b) => Number(!!a.condition) - Number(!!b.condition) || b.expectedSpeedup - a.expectedSpeedup);
 }
 
 function fmtMs(ms: number): string {

@@ -16,10 +16,9 @@ import { HoneError, badInput } from '../errors.js';
 import { checkFixes, checkProvider, firstLoadable, resolveBatchSizes, type InputValue, type SessionOpts } from '../runtime/index.js';
 import { measureInWorker, type Measurement } from '../runtime/measure.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
-import { throughput } from '../runtime/stats.js';
-import type { TraceSummary } from '../runtime/trace.js';
+import { median, throughput } from '../runtime/stats.js';
 import { atBatch, batchPlan, type UserFixes } from './batch.js';
-import { diagnose } from './bottleneck.js';
+import { diagnose, judge, NARROW_CONV_CHANNELS, type BottleneckFacts } from './bottleneck.js';
 import { staticCost, type StaticCost } from './static.js';
 import { modelWeights, type ModelWeights } from '../ops/weights.js';
 import type { BatchRow, NodeRow, OpTypeRow, ProfileReport } from './types.js';
@@ -32,6 +31,11 @@ export interface ProfileOptions {
   /** Timed runs per batch size (default 20) and warm-up runs before them (default 3). */
   runs?: number;
   warmup?: number;
+  /**
+   * Extra time per batch size for measuring longer when the runs are noisy (default 3000 ms): more rounds
+   * of `runs`, up to 8 (see runtime/stats.ts). 0 takes one round whatever the noise.
+   */
+  budgetMs?: number;
   /** Runs of the profiling session that gives per-op times (default min(runs, 10); 0 = no trace). */
   profileRuns?: number;
   /** Intra-op threads (default 0: ORT's choice, one per physical core). */
@@ -61,6 +65,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const warmup = positive(opts.warmup ?? 3, 'warmup', 0);
   const threads = positive(opts.threads ?? 0, 'threads', 0);
   const profileRuns = positive(opts.profileRuns ?? Math.min(runs, 10), 'profileRuns', 0);
+  const budgetMs = positive(opts.budgetMs ?? 3000, 'budgetMs', 0);
   const dynamic = opts.dynamic ?? true;
   checkFixes(model, fixes);
   const plan = batchPlan(model, fixes);
@@ -76,16 +81,18 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const values = Object.fromEntries(fixes.values);
 
   let peaks: MachinePeaks | undefined;
+  let peaksCheck: string | undefined;
   const measured: Measurement[] = [];
   if (dynamic) {
-    opts.onProgress?.('measuring machine peaks (cached after the first time)');
-    peaks = opts.peaks ?? await machinePeaks({ session, refresh: opts.refreshPeaks });
+    opts.onProgress?.('measuring machine peaks (cached after the first time, checked by a short probe)');
+    const checked = opts.peaks ? { ...opts.peaks, check: 'given by the caller' } : await machinePeaks({ session, refresh: opts.refreshPeaks });
+    ({ check: peaksCheck, ...peaks } = checked);
     for (const v of variants) {
       opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);
       try {
         measured.push(await firstLoadable(
           v.forms,
-          (form) => withRunnable(form, (m) => measureInWorker(m, { session, inputs: v.inputs, values, warmup, runs, profileRuns, transfer: true })),
+          (form) => withRunnable(form, (m) => measureInWorker(m, { session, inputs: v.inputs, values, warmup, runs, budgetMs, profileRuns, transfer: true })),
           (refused, message, next) => opts.onProgress?.(`batch ${v.batch}: ORT refuses the model with ${refused.what} (${message.replace(/^onnxruntime cannot load the model: /, '').replace(/; fix the model.*$/, '')}); running it with ${next.what}`),
         ));
       } catch (e) {
@@ -98,29 +105,35 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   }
 
   // The roofline cannot sit below what a model was measured doing: if the peak was measured while the
-  // machine was busy, the best achieved rate replaces it.
+  // machine was busy, the best achieved rate (at the fastest round's median, not one lucky run) replaces it.
   if (peaks) {
-    const achieved = Math.max(0, ...measured.map((m, i) => costs[i]!.flops / (m.latencyMs.min / 1000)));
+    const achieved = Math.max(0, ...measured.map((m, i) => costs[i]!.flops / (m.latencyMs.floor / 1000)));
     if (achieved > peaks.flops) peaks = { ...peaks, flops: achieved };
   }
   const batches: BatchRow[] = measured.map((m, i) => batchRow(variants[i]!.batch, m, costs[i]!, weightBytes, peaks!));
   const first = costs[0]!;
   const firstTrace = measured[0]?.trace;
   const opRows = opTypeRows(first, measured[0]);
-  const bottleneck = measured.length && peaks ? diagnose({
+  // The verdict rests on the fastest round's median; it stands only if the median run, and a margin around
+  // both, agree (`judge`).
+  const factsAt = (pick: (l: Measurement['latencyMs']) => number, quiet: boolean): BottleneckFacts => ({
     batchSize: variants[0]!.batch,
-    latencyMs: measured[0]!.latencyMs.p50,
+    latencyMs: pick(measured[0]!.latencyMs),
     flops: first.flops, bytesMoved: first.bytesRead + first.bytesWritten, weightBytes,
-    peakFlops: peaks.flops, bandwidth: peaks.bandwidth, cacheBandwidth: peaks.cacheBandwidth, cacheBytes: peaks.cacheBytes,
+    peakFlops: peaks!.flops, bandwidth: peaks!.bandwidth, cacheBandwidth: peaks!.cacheBandwidth, cacheBytes: peaks!.cacheBytes,
     workingSetBytes: weightBytes + first.activationBytes,
     opShares: firstTrace ? opRows.filter((o) => o.timeShare > 0).map((o) => ({ opType: o.opType, share: o.timeShare })) : [],
-    kernelFraction: batches[0]!.kernelFraction,
-    throughputs: batches.map((b) => ({ batchSize: b.batchSize, throughput: b.throughput })),
+    kernelFraction: kernelShare(measured[0]!, quiet),
+    throughputs: measured.map((m, i) => ({ batchSize: variants[i]!.batch, throughput: throughput(variants[i]!.batch, pick(m.latencyMs)) })),
     model: typeof modelOrPath === 'string' ? modelOrPath : undefined,
     provider,
-    ...modelTraits(model, weights),
+    ...modelTraits(model, weights, first),
     matmulMacs: first.opTypes.filter((o) => o.opType === 'MatMul' || o.opType === 'Gemm').reduce((a, o) => a + o.macs, 0),
-  }) : undefined;
+  });
+  const l0 = measured[0]?.latencyMs;
+  const bottleneck = l0 && peaks
+    ? judge(factsAt((l) => l.floor, true), factsAt((l) => l.p50, false), `robust CV ${(l0.cv * 100).toFixed(0)}%, p90/p50 ${l0.tail.toFixed(2)} over ${l0.rounds} round${l0.rounds > 1 ? 's' : ''} of ${runs} runs`)
+    : undefined;
 
   return {
     model: describeModel(model, source),
@@ -136,9 +149,10 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     machine: {
       cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, ort: ort.env.versions.node ?? '', platform: `${process.platform}/${process.arch}`,
       peakFlops: peaks?.flops ?? 0, bandwidth: peaks?.bandwidth ?? 0, cacheBandwidth: peaks?.cacheBandwidth ?? 0,
+      ...(peaksCheck ? { peaksCheck } : {}),
     },
     bottleneck,
-    settings: { provider, threads, runs, warmup, dynamic },
+    settings: { provider, threads, runs, warmup, budgetMs, dynamic },
   };
 }
 
@@ -195,10 +209,10 @@ function externalBytes(model: ModelProto, dir: string): number {
 
 function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: number, peaks: MachinePeaks): BatchRow {
   const trace = m.trace;
-  const kernelFraction = trace ? kernelShare(trace, m.latencyMs.mean) : 1;
+  const kernelFraction = kernelShare(m, true);
   const bytesMoved = cost.bytesRead + cost.bytesWritten;
   const facts = {
-    batchSize: batch, latencyMs: m.latencyMs.p50, flops: cost.flops, bytesMoved, weightBytes,
+    batchSize: batch, latencyMs: m.latencyMs.floor, flops: cost.flops, bytesMoved, weightBytes,
     peakFlops: peaks.flops, bandwidth: peaks.bandwidth, cacheBandwidth: peaks.cacheBandwidth, cacheBytes: peaks.cacheBytes,
     workingSetBytes: weightBytes + cost.activationBytes, opShares: [], kernelFraction, throughputs: [],
   };
@@ -216,8 +230,9 @@ function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: 
     macs: cost.macs, flops: cost.flops, bytesMoved,
     achievedFlops: m.latencyMs.p50 > 0 ? cost.flops / (m.latencyMs.p50 / 1000) : 0,
     kernelFraction,
+    // Each row's own verdict, at its fastest round (the first row's decided-or-not verdict is `bottleneck`).
     kind: diagnose(facts).kind,
-    opTimes: trace?.opTypes.map((o) => ({ opType: o.opType, share: o.share, timeMs: trace.runs ? o.totalUs / trace.runs / 1000 : 0 })) ?? [],
+    opTimes: trace?.opTypes.map((o) => ({ opType: o.opType, share: o.share, timeMs: o.perRunUs / 1000 })) ?? [],
   };
 }
 
@@ -255,16 +270,19 @@ function traceMatcher(cost: StaticCost): (name: string, opType: string) => Stati
 }
 
 /**
- * Fraction of the measured latency spent inside kernels. Within the trace, kernel time over `model_run`
- * time is ORT's own dispatch overhead, robust to profiling slowing everything down; `model_run` time
- * over the latency timed without profiling adds the JS binding's share (capped at 1, since profiling
- * can make a traced run slower than an untraced one).
+ * Fraction of the run spent inside kernels: each traced run's kernel time over its own wall time as timed
+ * around `run()` (binding and ORT's dispatch included), and the median of those ratios. A run and its own
+ * kernels are stalled by the same neighbour, so the ratio holds where a ratio of two separately measured
+ * latencies would not. `quiet` takes the median over the faster half of the traced runs only.
  */
-function kernelShare(trace: TraceSummary, latencyMs: number): number {
-  if (trace.runs === 0) return 1;
-  if (trace.runUs <= 0) return Math.min(1, trace.kernelUs / trace.runs / 1000 / latencyMs);
-  const inOrt = Math.min(1, trace.runUs / trace.runs / 1000 / latencyMs);
-  return Math.min(1, trace.kernelUs / trace.runUs) * inOrt;
+function kernelShare(m: Measurement, quiet = false): number {
+  const trace = m.trace;
+  const wall = m.traceWallMs ?? [];
+  if (!trace || trace.runs === 0 || wall.length !== trace.perRun.length) return 1;
+  const cut = median(wall);
+  const ratios = trace.perRun.map((r, i) => ({ r: Math.min(1, r.kernelUs / 1000 / wall[i]!), wall: wall[i]! }))
+    .filter((x) => !quiet || x.wall <= cut).map((x) => x.r);
+  return ratios.length ? median(ratios) : 1;
 }
 
 /** Ops that mean a model is already quantized (ONNX and com.microsoft forms). */
@@ -273,18 +291,34 @@ const QUANTIZED_OPS = new Set([
   'QGemm', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'MatMulNBits', 'QLinearAdd', 'QLinearMul',
 ]);
 
-/** What the advice needs to know about the model itself: already quantized, and its widest convolution. */
-function modelTraits(model: ModelProto, weights: ModelWeights): { quantized: boolean; convMaxOutChannels?: number } {
+/**
+ * What the advice needs to know about the model itself: already quantized, its widest convolution, and
+ * the share of its convolution MACs in the convolutions int8 kernels do not speed up (see
+ * `BottleneckFacts.slowInt8ConvShare`): depthwise or grouped ones, and narrow ones (under
+ * NARROW_CONV_CHANNELS output channels).
+ */
+function modelTraits(model: ModelProto, weights: ModelWeights, cost: StaticCost): Pick<BottleneckFacts, 'quantized' | 'convMaxOutChannels' | 'slowInt8ConvShare'> {
   const g = model.graph!;
+  const macsByOutput = new Map(cost.nodes.map((n) => [n.outputs[0], n.macs]));
   let widest: number | undefined;
+  let convMacs = 0;
+  let slowMacs = 0;
   for (const n of g.node) {
     if (n.opType !== 'Conv' && n.opType !== 'QLinearConv' && n.opType !== 'ConvInteger') continue;
     const input = n.input[n.opType === 'QLinearConv' ? 3 : 1] ?? '';
     const w = weights.find(input);
     const dims = w && (w.forms.find((f) => f.name === input)?.dims ?? w.dims);
     if (dims?.[0] !== undefined) widest = Math.max(widest ?? 0, dims[0]);
+    const macs = macsByOutput.get(n.output[0]) ?? 0;
+    const group = Number(n.attribute.find((a) => a.name === 'group')?.i ?? 1);
+    convMacs += macs;
+    if (group > 1 || (dims?.[0] !== undefined && dims[0] < NARROW_CONV_CHANNELS)) slowMacs += macs;
   }
-  return { quantized: g.node.some((n) => QUANTIZED_OPS.has(n.opType!)), convMaxOutChannels: widest };
+  return {
+    quantized: g.node.some((n) => QUANTIZED_OPS.has(n.opType!)),
+    convMaxOutChannels: widest,
+    ...(convMacs > 0 ? { slowInt8ConvShare: slowMacs / convMacs } : {}),
+  };
 }
 
 function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
@@ -296,7 +330,7 @@ function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
     const key = match(t.name, t.opType)?.opType ?? t.opType;
     const row = rows.get(key) ?? { opType: key, count: 0, macs: 0, flops: 0, timeShare: 0, timeMs: 0 };
     row.timeShare += t.share;
-    row.timeMs += trace!.runs ? t.totalUs / trace!.runs / 1000 : 0;
+    row.timeMs += t.perRunUs / 1000;
     rows.set(key, row);
   }
   return [...rows.values()].sort((a, b) => b.timeShare - a.timeShare || b.macs - a.macs || b.count - a.count);

@@ -41,7 +41,8 @@ export interface ProfileReport {
   machine: MachineInfo;
   /** Verdict for the first batch size; absent with --no-dynamic. */
   bottleneck?: Bottleneck;
-  settings: { provider: string; threads: number; runs: number; warmup: number; dynamic: boolean };
+  /** `runs` is per round; `budgetMs` the extra time per batch size allowed for more rounds when noisy. */
+  settings: { provider: string; threads: number; runs: number; warmup: number; budgetMs: number; dynamic: boolean };
 }
 
 export interface OpTypeRow {
@@ -66,6 +67,7 @@ export interface NodeRow {
 
 export interface BatchRow {
   batchSize: number;
+  /** Over all timed runs, with their spread (mad, cv, tail) and `floor`, the least round median the verdict uses. */
   latencyMs: LatencyStats;
   /** Items per second: batch size / mean latency. */
   throughput: number;
@@ -82,8 +84,9 @@ export interface BatchRow {
   bytesMoved: number;
   /** Achieved FLOP/s (flops / median latency). */
   achievedFlops: number;
-  /** Fraction of latency inside kernels (from the trace). */
+  /** Fraction of latency inside kernels (from the trace, against `latencyMs.floor`). */
   kernelFraction: number;
+  /** This batch size's verdict at `latencyMs.floor`. */
   kind: BottleneckKind;
   /** Per op type time shares from this batch size's trace. */
   opTimes: { opType: string; share: number; timeMs: number }[];
@@ -98,4 +101,6 @@ export interface MachineInfo {
   peakFlops: number;
   bandwidth: number;
   cacheBandwidth: number;
+  /** How the peaks were obtained and checked (cached and confirmed by a probe, measured again…); absent with --no-dynamic. */
+  peaksCheck?: string;
 }

@@ -18,7 +18,7 @@ import * as ort from 'onnxruntime-node';
 import type { MachinePeaks, Measurement, WorkerJob, WorkerReply } from './measure.js';
 import { createSession, ortRunError } from './session.js';
 import { randomFeeds, randomFeedsHint } from './inputs.js';
-import { latencyStats } from './stats.js';
+import { isNoisy, latencyStats, median } from './stats.js';
 import { summarizeTrace } from './trace.js';
 import { measurePeaks } from './peaks-kernel.js';
 import { GraphBuilder } from '../ir/builder.js';
@@ -62,17 +62,26 @@ async function measure(job: Extract<WorkerJob, { kind: 'measure' }>): Promise<Me
   const feeds = randomFeeds(job.inputs, job.seed ?? 0, job.intHigh ?? 2, job.values);
 
   const samples: number[] = [];
+  const roundMedians: number[] = [];
   try {
     for (let i = 0; i < warmup; i++) {
       await session.run(feeds);
       sample();
     }
-    for (let i = 0; i < runs; i++) {
-      const start = performance.now();
-      await session.run(feeds);
-      samples.push(performance.now() - start);
-      sample();
-    }
+    // Rounds of `runs` while the runs are noisy and the budget lasts (see stats.ts for why rounds).
+    const deadline = performance.now() + (job.budgetMs ?? 0);
+    const maxRounds = Math.max(1, job.maxRounds ?? 8);
+    do {
+      const round: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const start = performance.now();
+        await session.run(feeds);
+        round.push(performance.now() - start);
+        sample();
+      }
+      samples.push(...round);
+      roundMedians.push(median(round));
+    } while (roundMedians.length < maxRounds && performance.now() < deadline && isNoisy(latencyStats(samples)));
   } catch (e) {
     throw e instanceof HoneError ? e : ortRunError(e, `with inputs ${describe(job.inputs)}`, randomFeedsHint(job.inputs, job.values));
   } finally {
@@ -81,20 +90,29 @@ async function measure(job: Extract<WorkerJob, { kind: 'measure' }>): Promise<Me
   const maxRssAfter = process.resourceUsage().maxRSS * 1024;
   const peakBytes = Math.max(0, (maxRssAfter > maxRssBefore ? Math.max(maxRssAfter, peakRss) : peakRss) - baseline);
 
-  const profileRuns = job.profileRuns ?? 0;
-  const trace = profileRuns > 0 ? await profile(job, feeds, profileRuns) : undefined;
-  return { latencyMs: latencyStats(samples), sessionCreateMs, memory: { baselineRssBytes: baseline, sessionBytes, peakBytes }, trace };
+  // Noisy runs get more traced runs too (up to 3x), so the kernel share is a median over more of them.
+  const profileRuns = (job.profileRuns ?? 0) * Math.min(3, roundMedians.length);
+  const traced = profileRuns > 0 ? await profile(job, feeds, profileRuns) : undefined;
+  return { latencyMs: latencyStats(samples, roundMedians), sessionCreateMs, memory: { baselineRssBytes: baseline, sessionBytes, peakBytes }, ...traced };
 }
 
-/** Runs a second session with ORT profiling on, in a temp folder, and summarizes its trace. */
+/**
+ * Runs a second session with ORT profiling on, in a temp folder, and summarizes its trace; each traced run
+ * is also timed here, so its kernel time can be set against its own wall time (see `Measurement.traceWallMs`).
+ */
 async function profile(job: Extract<WorkerJob, { kind: 'measure' }>, feeds: Record<string, ort.Tensor>, runs: number) {
+  const wallMs: number[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'hone-trace-'));
   try {
     const session = await createSession(job.model, { ...job.session, profilePrefix: join(dir, 'ort') });
     try {
       // One untimed run so the trace is not dominated by first-run allocation.
       await session.run(feeds);
-      for (let i = 0; i < runs; i++) await session.run(feeds);
+      for (let i = 0; i < runs; i++) {
+        const start = performance.now();
+        await session.run(feeds);
+        wallMs.push(performance.now() - start);
+      }
       session.endProfiling();
     } finally {
       await session.release();
@@ -102,7 +120,7 @@ async function profile(job: Extract<WorkerJob, { kind: 'measure' }>, feeds: Reco
     // ORT names the file `<prefix>_<timestamp>.json`: find it by the prefix.
     const file = readdirSync(dir).find((f) => f.startsWith('ort') && f.endsWith('.json'));
     if (!file) throw new HoneError('onnxruntime wrote no profiling trace; rerun, or profile without per-op times', 1);
-    return summarizeTrace(readFileSync(join(dir, file), 'utf8'), 1);
+    return { trace: summarizeTrace(readFileSync(join(dir, file), 'utf8'), 1), traceWallMs: wallMs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

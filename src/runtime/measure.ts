@@ -18,9 +18,17 @@ export interface MeasureOpts {
   values?: Record<string, InputValue>;
   /** Untimed runs first (default 3): the first runs allocate arenas and warm caches. */
   warmup?: number;
-  /** Timed runs (default 20). */
+  /** Timed runs per round (default 20). */
   runs?: number;
-  /** Runs of a second, profiling session for per-op times (default 0 = no trace). */
+  /**
+   * Extra time allowed when the runs are noisy (default 0: one round). While the runs so far are noisy
+   * (`isNoisy`), another round of `runs` is taken, until `maxRounds` or this many milliseconds after
+   * the first timed run; `latencyMs.floor` is then the least of the rounds' medians.
+   */
+  budgetMs?: number;
+  /** Most rounds of `runs` (default 8). */
+  maxRounds?: number;
+  /** Runs of a second, profiling session for per-op times (default 0 = no trace; up to 3x that when noisy). */
   profileRuns?: number;
   /** Seed of the random feeds (default 0). */
   seed?: number;
@@ -45,6 +53,8 @@ export interface Measurement {
   memory: MemoryMeasurement;
   /** Per-op times from an ORT profiling session, when `profileRuns` > 0. */
   trace?: TraceSummary;
+  /** Wall time of each traced run as the caller sees it (binding included), in the trace's run order. */
+  traceWallMs?: number[];
 }
 
 export interface MachinePeaks {
@@ -57,6 +67,10 @@ export interface MachinePeaks {
   cacheBytes: number;
   /** ORT version, CPU model and thread setting the numbers were measured with. */
   key: string;
+  /** When they were measured (ms since the epoch), so that old figures are measured again. */
+  measuredAt?: number;
+  /** What the quick probe measured right after these figures: later probes are compared with it (see peaks.ts). */
+  probe?: { flops: number; cacheBandwidth: number };
 }
 
 /** Jobs a measurement worker understands (see measure-worker.ts). */

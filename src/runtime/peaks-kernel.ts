@@ -8,7 +8,13 @@
  * - cache bandwidth: 16 ReduceSums over one 1 MiB tensor (graph optimizations off, so they are not
  *   merged): the tensor stays in L2, and 16 reads per run make the per-run overhead small. A model whose
  *   weights and activations fit in cache is bounded by this rate, not by the memory's.
- * Each takes the best of a few runs after a warm-up. Runs on the calling thread (a worker: see measure.ts).
+ * Each takes the best of a few runs after a warm-up: a busy neighbour stalls some runs, and the fastest
+ * run is the one it left alone, so the best of several is what the hardware can do (a mean or median
+ * would be pulled down by every stall). Runs on the calling thread (a worker: see measure.ts).
+ *
+ * A probe (`probePeaks`) is a 256³ MatMul and the cache read, a few runs each: a few milliseconds, cheap
+ * enough to run on the caller's thread and to check the cached peaks on every profile (see peaks.ts). It
+ * is measured right after the full figures and cached with them, so later probes compare like with like.
  */
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../ir/builder.js';
@@ -24,12 +30,25 @@ const STREAM = 48 * 1024 * 1024;
 export const CACHE_ELEMENTS = 256 * 1024;
 const CACHE_READS = 16;
 
+const PROBE_N = 256;
+
 export async function measurePeaks(opts: SessionOpts, key: string): Promise<MachinePeaks> {
-  const flops = await bestRate(matmulModel(), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
+  const flops = await bestRate(matmulModel(N), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
   const bandwidth = await bestRate(streamModel(), { x: new ort.Tensor('float32', filled(STREAM, 1), [STREAM]) }, 4 * STREAM, opts, 5);
-  const cacheBandwidth = await bestRate(cacheModel(), { x: new ort.Tensor('float32', filled(CACHE_ELEMENTS, 1), [CACHE_ELEMENTS]) },
-    CACHE_READS * 4 * CACHE_ELEMENTS, { ...opts, graphOptimizationLevel: 'disabled' }, 20);
-  return { flops, bandwidth, cacheBandwidth, cacheBytes: 4 * CACHE_ELEMENTS, key };
+  const cacheBandwidth = await cacheRate(opts, 20);
+  return { flops, bandwidth, cacheBandwidth, cacheBytes: 4 * CACHE_ELEMENTS, key, measuredAt: Date.now(), probe: await probePeaks(opts) };
+}
+
+/** The probe: best rates of a small MatMul and of the cache read (see above). */
+export async function probePeaks(opts: SessionOpts): Promise<{ flops: number; cacheBandwidth: number }> {
+  const n = PROBE_N;
+  const flops = await bestRate(matmulModel(n), { a: new ort.Tensor('float32', filled(n * n, 0.5), [n, n]) }, 2 * n * n * n, opts, 8);
+  return { flops, cacheBandwidth: await cacheRate(opts, 8) };
+}
+
+function cacheRate(opts: SessionOpts, runs: number): Promise<number> {
+  return bestRate(cacheModel(), { x: new ort.Tensor('float32', filled(CACHE_ELEMENTS, 1), [CACHE_ELEMENTS]) },
+    CACHE_READS * 4 * CACHE_ELEMENTS, { ...opts, graphOptimizationLevel: 'disabled' }, runs);
 }
 
 async function bestRate(model: Uint8Array, feeds: Record<string, ort.Tensor>, work: number, opts: SessionOpts, runs: number): Promise<number> {
@@ -48,12 +67,12 @@ async function bestRate(model: Uint8Array, feeds: Record<string, ort.Tensor>, wo
   }
 }
 
-function matmulModel(): Uint8Array {
+function matmulModel(n: number): Uint8Array {
   const b = new GraphBuilder('peak_matmul');
-  const a = b.input('a', DataType.FLOAT, [N, N]);
-  const w = b.floatInit('w', [N, N], filled(N * N, 0.25));
+  const a = b.input('a', DataType.FLOAT, [n, n]);
+  const w = b.floatInit('w', [n, n], filled(n * n, 0.25));
   b.op('MatMul', [a, w], {}, { output: 'y' });
-  b.output('y', DataType.FLOAT, [N, N]);
+  b.output('y', DataType.FLOAT, [n, n]);
   return encodeModel(b.model());
 }
 

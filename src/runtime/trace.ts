@@ -2,16 +2,23 @@
  * ORT profiling traces: Chrome-trace JSON written when a session has `enableProfiling`. Each kernel
  * execution is an event with `"cat": "Node"`, a name `<node>_kernel_time` and `args.op_name`; we sum
  * their durations per op type and per node to get where the time goes.
+ *
+ * Shares are robust to a busy machine: with three or more runs, a node's share is its median time per run
+ * over the sum of those medians, so one kernel stalled by a neighbour in one run (it happens: MaxPool
+ * showed 72% of LeNet-5's kernel time that way) does not make it look dominant. Totals stay sums.
  */
+import { median } from './stats.js';
 
 export interface OpTime {
   opType: string;
   /** Total kernel time over all profiled runs, microseconds. */
   totalUs: number;
-  /** Fraction of all kernel time (shares over all op types sum to 1). */
+  /** Fraction of kernel time, from median times per run (see above; shares over all op types sum to 1). */
   share: number;
   /** Kernel executions (nodes × runs). */
   calls: number;
+  /** Kernel time per run, microseconds: from the median node times with 3+ runs (see above), else the mean. */
+  perRunUs: number;
 }
 
 export interface NodeTime {
@@ -19,6 +26,8 @@ export interface NodeTime {
   opType: string;
   totalUs: number;
   share: number;
+  /** Kernel time per run, microseconds (as OpTime's). */
+  perRunUs: number;
 }
 
 export interface TraceSummary {
@@ -34,6 +43,8 @@ export interface TraceSummary {
   runUs: number;
   /** Largest memory ORT's allocator held during the runs (`mem_arena_held`), bytes; 0 when not traced. */
   arenaPeakBytes: number;
+  /** Each counted run's `model_run` duration and the kernel time inside it, microseconds, in run order. */
+  perRun: { runUs: number; kernelUs: number }[];
 }
 
 interface TraceEvent {
@@ -54,7 +65,7 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
     ? parsed
     : Array.isArray((parsed as { traceEvents?: unknown })?.traceEvents) ? (parsed as { traceEvents: TraceEvent[] }).traceEvents : [];
   const byOp = new Map<string, { totalUs: number; calls: number }>();
-  const byNode = new Map<string, { opType: string; totalUs: number }>();
+  const byNode = new Map<string, { opType: string; totalUs: number; perRun: number[] }>();
   let kernelUs = 0;
   let runUs = 0;
   let runs = 0;
@@ -62,7 +73,9 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
   const runEvents = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => (a.ts ?? 0) - (b.ts ?? 0));
   const skipped = runEvents.slice(0, skipRuns);
   const inSkipped = (ts: number) => skipped.some((r) => ts >= (r.ts ?? 0) && ts <= (r.ts ?? 0) + (r.dur ?? 0));
-  for (const r of runEvents.slice(skipRuns)) {
+  const counted = runEvents.slice(skipRuns);
+  const perRun = counted.map((r) => ({ runUs: r.dur ?? 0, kernelUs: 0 }));
+  for (const r of counted) {
     runs++;
     runUs += r.dur ?? 0;
   }
@@ -75,23 +88,35 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
     const opType = e.args?.op_name ?? 'unknown';
     const node = e.name.slice(0, -'_kernel_time'.length);
     kernelUs += dur;
+    const ts = e.ts ?? 0;
+    const at = counted.findIndex((r) => ts >= (r.ts ?? 0) && ts <= (r.ts ?? 0) + (r.dur ?? 0));
     const o = byOp.get(opType) ?? { totalUs: 0, calls: 0 };
     o.totalUs += dur;
     o.calls++;
     byOp.set(opType, o);
-    const n = byNode.get(node) ?? { opType, totalUs: 0 };
+    const n = byNode.get(node) ?? { opType, totalUs: 0, perRun: counted.map(() => 0) };
     n.totalUs += dur;
+    if (at >= 0) {
+      perRun[at]!.kernelUs += dur;
+      n.perRun[at]! += dur;
+    }
     byNode.set(node, n);
   }
-  const share = (us: number) => (kernelUs > 0 ? us / kernelUs : 0);
+  const robust = counted.length >= 3 && perRun.some((r) => r.kernelUs > 0);
+  const weight = new Map([...byNode].map(([name, n]) => [name, robust ? median(n.perRun) : n.totalUs / Math.max(1, runs)]));
+  const all = [...weight.values()].reduce((a, b) => a + b, 0);
+  const share = (us: number) => (all > 0 ? us / all : 0);
+  const opWeight = new Map<string, number>();
+  for (const [name, n] of byNode) opWeight.set(n.opType, (opWeight.get(n.opType) ?? 0) + weight.get(name)!);
   return {
-    opTypes: [...byOp].map(([opType, o]) => ({ opType, totalUs: o.totalUs, share: share(o.totalUs), calls: o.calls }))
-      .sort((a, b) => b.totalUs - a.totalUs),
-    nodes: [...byNode].map(([name, n]) => ({ name, opType: n.opType, totalUs: n.totalUs, share: share(n.totalUs) }))
-      .sort((a, b) => b.totalUs - a.totalUs),
+    opTypes: [...byOp].map(([opType, o]) => ({ opType, totalUs: o.totalUs, share: share(opWeight.get(opType) ?? 0), calls: o.calls, perRunUs: opWeight.get(opType) ?? 0 }))
+      .sort((a, b) => b.share - a.share || b.totalUs - a.totalUs),
+    nodes: [...byNode].map(([name, n]) => ({ name, opType: n.opType, totalUs: n.totalUs, share: share(weight.get(name)!), perRunUs: weight.get(name)! }))
+      .sort((a, b) => b.share - a.share || b.totalUs - a.totalUs),
     runs,
     kernelUs,
     runUs,
     arenaPeakBytes,
+    perRun,
   };
 }

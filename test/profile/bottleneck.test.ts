@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADVICE, diagnose, type BottleneckFacts } from '../../src/profile/bottleneck.js';
+import { ADVICE, diagnose, judge, type BottleneckFacts } from '../../src/profile/bottleneck.js';
 
 const base: BottleneckFacts = {
   batchSize: 1, latencyMs: 10, flops: 1e9, bytesMoved: 1e7, weightBytes: 4e6,
@@ -107,3 +107,50 @@ test('weight-byte advice needs weights that stream from memory, int8 MatMul advi
   assert.ok(!ids({ ...compute, matmulMacs: 5e5 }).includes('int8-dynamic'));
 });
 
+
+test('judge: a verdict that holds across the range of the runs and a 20% margin is decided', () => {
+  const fast: BottleneckFacts = { ...base, opShares: [{ opType: 'MatMul', share: 0.8 }] };
+  const b = judge(fast, { ...fast, latencyMs: 11 }, 'robust CV 3%');
+  assert.equal(b.kind, 'compute');
+  assert.deepEqual(b.candidates, ['compute']);
+  assert.deepEqual(b, diagnose(fast), 'decided: exactly the fastest round\'s verdict');
+  assert.ok(b.advice.every((a) => a.condition === undefined));
+});
+
+test('judge: near the half-in-kernels line, or when the typical run crosses a line, the verdict is undecided and dependent advice is conditional', () => {
+  const throughputs = [{ batchSize: 1, throughput: 100 }, { batchSize: 8, throughput: 450 }];
+  const f: BottleneckFacts = { ...base, throughputs, opShares: [{ opType: 'MatMul', share: 0.8 }] };
+  // 55% of the run in kernels: overhead-bound at 55/1.2 = 46%, not at 55·1.2 = 66%.
+  const near = judge({ ...f, kernelFraction: 0.55 }, { ...f, kernelFraction: 0.55 }, 'robust CV 25%, p90/p50 2.50 over 8 rounds of 20 runs');
+  assert.equal(near.kind, 'undecided');
+  assert.deepEqual(near.candidates, ['compute', 'overhead']);
+  assert.match(near.summary, /^undecided at batch 1 between compute-bound and overhead-bound: .*kernels 55%–55% of the run against the 50% line.*robust CV 25%/);
+  // Advice that holds either way comes first; the overhead-only advice follows, marked, whatever its gain.
+  assert.deepEqual(near.advice.map((a) => [a.id, a.condition]), [['int8-dynamic', undefined], ['batch', 'if overhead-bound'], ['threads', 'if overhead-bound']]);
+  assert.ok(near.advice[1]!.expectedSpeedup > near.advice[0]!.expectedSpeedup, 'ranked after, though its gain is larger');
+  // The fastest round at the roofline, the median run 12x it (over the 10x line): noise decides.
+  const spread = judge(f, { ...f, latencyMs: 120 }, 'robust CV 40%');
+  assert.equal(spread.kind, 'undecided');
+  assert.deepEqual(spread.candidates, ['compute', 'overhead']);
+  // Far from every line, noise does not matter.
+  const clear = judge({ ...f, kernelFraction: 0.2, latencyMs: 200 }, { ...f, kernelFraction: 0.15, latencyMs: 400 }, 'robust CV 40%');
+  assert.equal(clear.kind, 'overhead');
+  assert.deepEqual(clear.advice.map((a) => [a.id, a.condition]), [['batch', undefined], ['threads', undefined], ['int8-dynamic', undefined]]);
+});
+
+test('static int8 is not advised where depthwise and narrow convs hold 40% or more of the conv MACs; below, they do not count toward its gain', () => {
+  const convs: BottleneckFacts = { ...base, opShares: [{ opType: 'Conv', share: 0.9 }], convMaxOutChannels: 96 };
+  const int8 = (slowInt8ConvShare?: number) => diagnose({ ...convs, slowInt8ConvShare }).advice.find((a) => a.id === 'int8-static');
+  // PP-OCRv4 det (62%), PP-OCRv2 cls (46%), BlazeFace (53%) measured slower in static int8 at batch 1.
+  for (const share of [0.62, 0.46, 0.53, 0.4]) assert.equal(int8(share), undefined, String(share));
+  // zoo:resnet (37%), openWakeWord's embedding (20%), PP-OCRv4 rec (7%), M-LSD (5%) measured faster: still advised.
+  for (const share of [0.37, 0.2, 0.07, 0.05]) assert.ok(int8(share), String(share));
+  const all = int8(0)!;
+  const some = int8(0.21)!;
+  assert.ok(some && all.expectedSpeedup > some.expectedSpeedup && some.expectedSpeedup > 1);
+  // 90% Conv × 95% in kernels × 79% of the conv MACs int8 speeds up, at 2x.
+  const share = 0.9 * 0.95 * 0.79;
+  assert.ok(Math.abs(some.expectedSpeedup - 1 / (1 - share + share / 2)) < 1e-9);
+  assert.match(some.reason, /leaving out the depthwise and narrow convs' 21% of conv MACs/);
+  assert.deepEqual(int8(undefined), all, 'unknown share: as before');
+});

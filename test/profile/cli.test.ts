@@ -31,7 +31,8 @@ async function hone(...argv: string[]) {
   return { code, stdout, stderr };
 }
 
-const quick = ['--runs', '2', '--warmup', '1', '--threads', '1'];
+// --quiet: the error cases below assert stderr is exactly one line, without the progress lines before it.
+const quick = ['--runs', '2', '--warmup', '1', '--threads', '1', '--quiet'];
 
 test('profile --json prints one JSON object with the documented fields', async () => {
   const { code, stdout, stderr } = await hone('profile', join(dir, 'mlp.onnx'), '--json', '--batch-sizes', '1,2', ...quick);
@@ -44,9 +45,15 @@ test('profile --json prints one JSON object with the documented fields', async (
   for (const o of r.opTypes) assert.deepEqual(['opType', 'count', 'macs', 'timeShare'].filter((k) => !(k in o)), []);
   assert.deepEqual(r.batches.map((b: { batchSize: number }) => b.batchSize), [1, 2]);
   for (const b of r.batches) {
-    assert.ok(b.latencyMs.p50 <= b.latencyMs.p90 && b.latencyMs.p90 <= b.latencyMs.p99);
+    const l = b.latencyMs;
+    assert.ok(l.p50 <= l.p90 && l.p90 <= l.p99);
     assert.ok(b.throughput > 0);
+    // Every latency comes with its spread, and the figure the verdict used.
+    assert.ok(l.mad >= 0 && l.cv >= 0 && l.tail >= 1 && l.rounds >= 1 && l.runs === 2 * l.rounds, JSON.stringify(l));
+    assert.ok(l.floor > 0 && l.floor <= l.max);
   }
+  assert.equal(typeof r.machine.peaksCheck, 'string');
+  assert.ok(r.bottleneck.candidates.length >= 1);
   assert.equal(typeof r.peakMemoryBytes, 'number');
   assert.ok(['compute', 'memory', 'overhead'].includes(r.bottleneck.kind));
   assert.ok(Array.isArray(r.bottleneck.advice));
@@ -58,8 +65,9 @@ test('profile prints tables, and --html writes a self-contained report', async (
   const { code, stdout, stderr } = await hone('profile', 'zoo:lenet5', '--html', html, '--batch-sizes', '1', ...quick);
   assert.equal(code, 0, stderr);
   assert.match(stdout, /^model\s+zoo:lenet5/);
-  assert.match(stdout, /batch\s+p50 ms\s+p90 ms\s+p99 ms/);
-  assert.match(stdout, /verdict\s+\w+-bound at batch 1/);
+  assert.match(stdout, /batch\s+p50 ms\s+p90 ms\s+p99 ms\s+cv\s+runs\s+floor ms/);
+  assert.match(stdout, /\n\s+peaks (measured|cached)/);
+  assert.match(stdout, /verdict\s+(\w+-bound|undecided) at batch 1/);
   const page = readFileSync(html, 'utf8');
   assert.match(page, /^<!doctype html>/);
   assert.ok((page.match(/<svg /g) ?? []).length >= 3, 'time share, MACs and latency charts');

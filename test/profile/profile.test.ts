@@ -107,3 +107,33 @@ test('a static-int8 model: ORT QDQ kernels count as the model ops they replace, 
   const f = await profileModel(lenet, { ...quick, batchSizes: [1] });
   assert.ok(!f.bottleneck!.advice.some((a) => a.id === 'int8-static'));
 });
+
+test('a depthwise-heavy CNN is not told to use static int8 (measured slower on such models); a dense wide one is', async () => {
+  const { Layers } = await import('../../src/zoo/layers.js');
+  // Mobile-style blocks: 5x5 depthwise convs (group = channels) and 24-channel 1x1 projections, as in
+  // BlazeFace; then the same spatial work as dense 3x3 convs of 64 channels.
+  const cnn = (depthwise: boolean) => {
+    const b = new GraphBuilder(depthwise ? 'dw' : 'dense');
+    const L = new Layers(b, 0);
+    let x = b.input('x', DataType.FLOAT, [1, 24, 48, 48]);
+    let c = 24;
+    for (let i = 0; i < 3; i++) {
+      if (depthwise) {
+        x = b.op('Relu', [L.conv(L.conv(x, c, 64, 1, `expand${i}`), 64, 64, 5, `dw${i}`, { group: 64, pad: 2 })]);
+        x = L.conv(x, 64, 24, 1, `project${i}`);
+      } else {
+        x = b.op('Relu', [L.conv(x, c, 64, 3, `conv${i}`, { pad: 1 })]);
+        c = 64;
+      }
+    }
+    b.output(x, DataType.FLOAT, [1, depthwise ? 24 : 64, 48, 48]);
+    return b.model();
+  };
+  const dw = await profileModel(cnn(true), { ...quick, batchSizes: [1] });
+  assert.ok(dw.bottleneck);
+  assert.ok(!dw.bottleneck.advice.some((a) => a.id === 'int8-static'), dw.bottleneck.advice.map((a) => a.id).join(','));
+  const dense = await profileModel(cnn(false), { ...quick, batchSizes: [1] });
+  const conv = dense.opTypes.find((o) => o.opType === 'Conv')!;
+  assert.ok(conv.timeShare >= 0.2, `Conv takes ${conv.timeShare} of kernel time`);
+  assert.ok(dense.bottleneck!.advice.some((a) => a.id === 'int8-static' && !a.condition), dense.bottleneck!.advice.map((a) => a.id).join(','));
+});

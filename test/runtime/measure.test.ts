@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HoneError } from '../../src/errors.js';
 import { encodeModel } from '../../src/ir/codec.js';
 import { fixDims, resolveInputs } from '../../src/runtime/inputs.js';
 import { measureInWorker } from '../../src/runtime/measure.js';
-import { machinePeaks } from '../../src/runtime/peaks.js';
-import { latencyStats, percentile, throughput } from '../../src/runtime/stats.js';
+import { machinePeaks, peaksKey } from '../../src/runtime/peaks.js';
+import { isNoisy, latencyStats, percentile, throughput } from '../../src/runtime/stats.js';
 import { summarizeTrace } from '../../src/runtime/trace.js';
 import { tinyMlp } from './helpers.js';
 
@@ -23,9 +23,30 @@ test('latencyStats: ordered percentiles, mean, std', () => {
   assert.ok(s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.max);
   assert.ok(Math.abs(s.std - 3.0276503540974917) < 1e-9);
   assert.equal(latencyStats([3]).std, 0);
+  // Spread: |x - 5.5| is 0.5, 0.5, 1.5, 1.5, … 4.5: its median is 2.5.
+  assert.equal(s.mad, 2.5);
+  assert.ok(Math.abs(s.cv - 1.4826 * 2.5 / 5.5) < 1e-12);
+  assert.ok(Math.abs(s.tail - 9.1 / 5.5) < 1e-12);
+  assert.equal(s.rounds, 1);
+  assert.equal(s.floor, s.p50, 'one round: the floor is the median');
   assert.equal(percentile([1, 2], 0), 1);
   assert.equal(throughput(8, 4), 2000);
   assert.throws(() => latencyStats([]));
+});
+
+test('the floor is the least round median, and a stalled stretch of runs reads as noise', () => {
+  const quiet = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01, 0.99, 1.0, 1.0];
+  const stalled = quiet.map((x) => x * 3);
+  const s = latencyStats([...stalled, ...quiet], [3, 1]);
+  assert.equal(s.rounds, 2);
+  assert.equal(s.floor, 1);
+  assert.ok(s.p50 > 1.9, 'half the runs stalled move the median...');
+  assert.ok(isNoisy(s), '...and the spread says so');
+  assert.ok(!isNoisy(latencyStats(quiet)));
+  // A few stalled runs (2 of 20) leave the robust CV at a quiet level; p90/p50 sees them.
+  const few = latencyStats([...quiet, ...quiet.slice(0, 8), 9, 9]);
+  assert.ok(few.cv < 0.1, String(few.cv));
+  assert.ok(few.std > 1, 'the plain std is dominated by the two stalls');
 });
 
 test('summarizeTrace sums kernel time per op type and node, skipping warm-up runs', () => {
@@ -47,8 +68,25 @@ test('summarizeTrace sums kernel time per op type and node, skipping warm-up run
   assert.equal(t.runUs, 100);
   assert.deepEqual(t.opTypes.map((o) => [o.opType, o.totalUs, o.calls]), [['MatMul', 60, 2], ['Relu', 20, 2]]);
   assert.equal(t.opTypes[0]!.share, 0.75);
+  assert.equal(t.opTypes[0]!.perRunUs, 30, 'two runs: the mean per run');
   assert.deepEqual(t.nodes.map((n) => n.name), ['mm', 'relu']);
   assert.equal(t.arenaPeakBytes, 4096);
+  assert.deepEqual(t.perRun, [{ runUs: 50, kernelUs: 40 }, { runUs: 50, kernelUs: 40 }]);
+});
+
+test('summarizeTrace: with 3+ runs, shares come from median node times, so one stalled kernel does not dominate', () => {
+  const ev = (name: string, op: string, ts: number, dur: number) => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur, ph: 'X', args: { op_name: op } });
+  const run = (ts: number, mm: number, pool: number) => [
+    { cat: 'Session', name: 'model_run', ts, dur: 100 + pool }, ev('mm', 'MatMul', ts + 1, mm), ev('pool', 'MaxPool', ts + 1 + mm, pool),
+  ];
+  // MaxPool takes 20 µs in four runs and 2000 µs in one (stalled by a neighbour).
+  const t = summarizeTrace([...run(0, 60, 20), ...run(3000, 60, 2000), ...run(6000, 60, 20), ...run(9000, 60, 20), ...run(12000, 60, 20)]);
+  assert.equal(t.runs, 5);
+  assert.equal(t.opTypes[0]!.opType, 'MatMul');
+  assert.equal(t.opTypes[0]!.share, 0.75);
+  assert.equal(t.opTypes.find((o) => o.opType === 'MaxPool')!.totalUs, 2080, 'totals stay sums');
+  assert.deepEqual(t.opTypes.map((o) => o.perRunUs), [60, 20], 'per run: the median');
+  assert.deepEqual(t.perRun.map((r) => r.kernelUs), [80, 2060, 80, 80, 80]);
 });
 
 test('measureInWorker: ordered percentiles, memory, and a trace whose shares sum to 1', async () => {
@@ -81,15 +119,42 @@ test('measureInWorker with transfer detaches the bytes; a failing run is a HoneE
   );
 });
 
-test('machinePeaks measures once, then reads its cache', async () => {
+test('machinePeaks measures once, then checks its cache with a probe; stale or low figures are measured again', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hone-peaks-'));
+  const session = { intraOpThreads: 1 };
+  const file = join(dir, 'machine-peaks.json');
+  const cache = () => JSON.parse(readFileSync(file, 'utf8'));
+  const plant = (over: object) => writeFileSync(file, JSON.stringify({ [peaksKey(session)]: { ...cache()[peaksKey(session)], ...over } }));
   try {
-    const a = await machinePeaks({ cacheDir: dir, session: { intraOpThreads: 1 } });
+    const a = await machinePeaks({ cacheDir: dir, session });
     assert.ok(a.flops > 1e8 && a.bandwidth > 1e7 && a.cacheBandwidth > 1e7, JSON.stringify(a));
-    const cached = JSON.parse(readFileSync(join(dir, 'machine-peaks.json'), 'utf8'));
-    assert.deepEqual(cached[a.key], a);
-    const b = await machinePeaks({ cacheDir: dir, session: { intraOpThreads: 1 } });
-    assert.deepEqual(b, a);
+    assert.match(a.check, /^measured \(none cached\)$/);
+    const { check: _, ...stored } = a;
+    assert.deepEqual(cache()[a.key], stored);
+    assert.ok(Math.abs(stored.measuredAt! - Date.now()) < 600_000);
+    assert.ok(stored.probe!.flops > 1e7 && stored.probe!.cacheBandwidth > 1e7, 'the probe taken with them is cached too');
+    // A second call probes: it keeps the cache, or (the first run having met a busier moment) measures again upward.
+    const b = await machinePeaks({ cacheDir: dir, session });
+    assert.match(b.check, /^(cached|measured again: a probe ran)/);
+    assert.ok(b.flops >= a.flops && b.bandwidth >= a.bandwidth);
+    // Figures far above what the machine does (as if measured elsewhere, or it is busy now) stand, and the check says so.
+    plant({ flops: 1e16, probe: { flops: 1e16, cacheBandwidth: 1e16 } });
+    const busy = await machinePeaks({ cacheDir: dir, session });
+    assert.match(busy.check, /a probe reached only 0% of them: the machine is busy now/);
+    assert.equal(busy.flops, 1e16);
+    // Figures far below (as if measured beside a busy neighbour) are measured again, keeping the higher of each.
+    plant({ flops: 1e3, probe: { flops: 1e3, cacheBandwidth: 1e3 } });
+    const low = await machinePeaks({ cacheDir: dir, session });
+    assert.match(low.check, /^measured again: a probe ran \d+\.\d\dx the cached figures/);
+    assert.ok(low.flops > 1e8 && cache()[a.key].flops === low.flops && low.probe!.flops > 1e8);
+    // Figures older than 30 days, or from a version without a probe, are measured again outright.
+    plant({ flops: 1e16, measuredAt: Date.now() - 40 * 864e5 });
+    const old = await machinePeaks({ cacheDir: dir, session });
+    assert.match(old.check, /measured again \(the cached figures were 40 days old\)/);
+    assert.ok(old.flops < 1e16);
+    plant({ flops: 1e16, probe: undefined });
+    assert.match((await machinePeaks({ cacheDir: dir, session })).check, /^measured \(none cached\)$/);
+    assert.match((await machinePeaks({ cacheDir: dir, session, probe: false })).check, /^cached, not probed$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 /** `hone profile`: a thin wrapper over `profileModel` and the text/JSON/HTML reports. */
 import type { Command } from '../command.js';
-import { parseFlags } from '../command.js';
+import { quietHelp, parseFlags, progressLines, quietFlag } from '../command.js';
 import { badInput } from '../../errors.js';
 import { profileModel } from '../../profile/profile.js';
 import { MODEL_INPUT_HELP, TIMING_HELP, modelInputFlags, parseModelInputs, parseTiming, timingFlags } from '../model-flags.js';
@@ -15,7 +15,8 @@ per op type (static), latency p50/p90/p99 and throughput per batch size, peak me
 from an ONNX Runtime trace, and a bottleneck verdict (compute, memory or overhead) with ranked advice.
 
 MODEL is a path to an .onnx file, or zoo:NAME for a built-in model (zoo:lenet5, zoo:mlp, zoo:resnet,
-zoo:mobilenet, zoo:transformer; options as zoo:mlp:hidden=128-64).
+zoo:mobilenet, zoo:transformer; options as zoo:mlp:hidden=128-64; 'hone zoo list' shows them all, and
+'hone zoo export NAME -o FILE.onnx' writes one as a file).
 
 Options:
   --json                    print one JSON object instead of the tables
@@ -23,6 +24,7 @@ Options:
   --no-dynamic              static analysis only: do not run the model
   --refresh-peaks           measure the machine's peak FLOP/s and bandwidth again (cached in ~/.cache/hone;
                             measure on an idle machine: the verdict compares the model against them)
+${quietHelp(28)}
 
 ${TIMING_HELP}
 ${MODEL_INPUT_HELP}
@@ -47,6 +49,7 @@ export const profileCommand: Command = {
       html: { type: 'string' },
       'no-dynamic': { type: 'boolean' },
       'refresh-peaks': { type: 'boolean' },
+      ...quietFlag,
     });
     if (positionals.length !== 1) {
       throw badInput(`profile needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone profile zoo:lenet5'`);
@@ -62,7 +65,7 @@ export const profileCommand: Command = {
       values: inputs.values,
       dynamic: !values['no-dynamic'],
       refreshPeaks: values['refresh-peaks'],
-      onProgress: io.isTTY && !values.json ? (m) => io.stderr(`… ${m}\n`) : undefined,
+      onProgress: progressLines(io, values.quiet),
     });
     if (values.html) writeFileAtomic(values.html, profileHtml(report));
     io.stdout(values.json ? `${JSON.stringify(report)}\n` : profileText(report));
