@@ -114,7 +114,7 @@ function rewriteMatMuls(model: ModelProto, form: (n: NodeProto, q: string, s: st
   const g = new Graph(m.graph!);
   for (const n of [...g.nodes]) {
     const w = n.opType === 'MatMul' ? g.initializer(n.input[1]!) : undefined;
-    if (!w || w.dims.length !== 2) continue;
+    if (w?.dims.length !== 2) continue;
     const qw = quantizeWeight(tensorArray(w) as Float32Array, w.dims, { type: S8, symmetric: true });
     const q = g.addInitializer(makeTensor(g.freshName(`${w.name}_q`), DataType.INT8, w.dims, qw.data));
     const s = g.addInitializer(floatTensor(g.freshName(`${w.name}_s`), [], qw.scale));

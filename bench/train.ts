@@ -97,7 +97,7 @@ for (const model of values.models!.split(',')) {
     const ts = t.length ? median(t.map((r) => r.samplesPerSec)) : undefined;
     const hm = h.find((r) => r.samplesPerSec === hs)!;
     const tm = t.find((r) => r.samplesPerSec === ts);
-    console.log(`| ${model} | ${batch} | ${Math.round(hs)} | ${ts ? Math.round(ts) : 'n/a'} | ${ts ? (hs / ts).toFixed(2) + 'x' : 'n/a'} | ${split(hm)} | ${tm ? split(tm) : 'n/a'} |`);
+    console.log(`| ${model} | ${batch} | ${Math.round(hs)} | ${ts ? Math.round(ts) : 'n/a'} | ${ts ? `${(hs / ts).toFixed(2)}x` : 'n/a'} | ${split(hm)} | ${tm ? split(tm) : 'n/a'} |`);
   }
 }
 
@@ -120,7 +120,6 @@ if (!values['skip-adam']) {
   };
   const jsMs = timeSteps(false);
   const wasmMs = timeSteps(true);
-  let t0: number;
   // In-graph: one session computing p', m', v' for every parameter; outputs double-buffered into the inputs.
   const b = new GraphBuilder('adam');
   const lr = b.input('lr_t', DataType.FLOAT, []);
@@ -154,7 +153,7 @@ if (!values['skip-adam']) {
   const even = feedsFor(false);
   const odd = feedsFor(true);
   for (let i = 0; i < 20; i++) await sess.run(...(i % 2 ? odd : even));
-  t0 = performance.now();
+  const t0 = performance.now();
   for (let i = 0; i < N; i++) await sess.run(...(i % 2 ? odd : even));
   const graphMs = (performance.now() - t0) / N;
   console.log(`\nAdam update, MLP (${sizes.reduce((a, b) => a + b, 0)} params): JS loop ${jsMs.toFixed(2)} ms, WebAssembly SIMD ${wasmMs.toFixed(2)} ms, in-graph (ORT, ${threads} threads) ${graphMs.toFixed(2)} ms per step`);

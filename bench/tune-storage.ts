@@ -41,7 +41,7 @@ async function honeSingle(url: string, trials: number): Promise<void> {
   await study.optimize(benchmarkObjective(branin), { nTrials: trials });
   const end = Date.now();
   await storage.close();
-  process.stdout.write(JSON.stringify({ start, end }) + '\n');
+  process.stdout.write(`${JSON.stringify({ start, end })}\n`);
 }
 
 /** Hone, one of several worker processes: the same loop as `hone tune --workers K`. */
@@ -53,7 +53,7 @@ async function honeWorker(url: string, index: number): Promise<void> {
   await runWorker({ storage, config, objective: makeObjective(config), workerIndex: index, deadline: Infinity });
   const end = Date.now();
   await storage.close();
-  process.stdout.write(JSON.stringify({ start, end }) + '\n');
+  process.stdout.write(`${JSON.stringify({ start, end })}\n`);
 }
 
 const OPTUNA = `

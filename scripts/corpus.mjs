@@ -8,7 +8,7 @@
 // in this repository (test/corpus/models/) and are only verified. Every file is checked against its sha256.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, copyFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,7 +112,7 @@ function main(argv) {
 
   if (flags.has('--list') || flags.has('--json')) {
     const cached = entries.filter((e) => existsSync(modelPath(e, dir)));
-    if (flags.has('--json')) process.stdout.write(JSON.stringify(Object.fromEntries(cached.map((e) => [e.id, modelPath(e, dir)])), null, 2) + '\n');
+    if (flags.has('--json')) process.stdout.write(`${JSON.stringify(Object.fromEntries(cached.map((e) => [e.id, modelPath(e, dir)])), null, 2)}\n`);
     else for (const e of cached) console.log(`${e.id}\t${modelPath(e, dir)}`);
     return;
   }

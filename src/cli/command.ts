@@ -19,7 +19,7 @@ export interface Command {
   summary: string;
   /** Full `--help` text, with at least one working example. */
   help: string;
-  run(argv: string[], io: Io): Promise<number | void>;
+  run(argv: string[], io: Io): Promise<number | undefined>;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

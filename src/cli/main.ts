@@ -27,11 +27,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const args = argv.filter((a) => a !== '--debug');
   const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout(usage() + '\n');
+    io.stdout(`${usage()}\n`);
     return 0;
   }
   if (name === '--version') {
-    io.stdout(VERSION + '\n');
+    io.stdout(`${VERSION}\n`);
     return 0;
   }
   const command = commands.find((c) => c.name === name);
@@ -40,7 +40,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout(command.help.trimEnd() + '\n');
+    io.stdout(`${command.help.trimEnd()}\n`);
     return 0;
   }
   try {

@@ -116,7 +116,7 @@ function npyValue(flag: string, path: string): InputValue {
 function listValue(flag: string, text: string): InputValue {
   const parts = text.split(',').map((p) => p.trim());
   const nums = parts.map((p) => (p === 'true' ? 1 : p === 'false' ? 0 : p === '' ? NaN : Number(p)));
-  const bad = parts.find((p, i) => Number.isNaN(nums[i]!));
+  const bad = parts.find((_p, i) => Number.isNaN(nums[i]!));
   if (bad !== undefined) throw badInput(`--input ${flag}: '${bad}' is not a number; give numbers (sr=16000), a comma list (ids=1,2,3), true/false or a .npy file`);
   const big = parts.every((p) => /^-?\d+$/.test(p)) && nums.some((n) => !Number.isSafeInteger(n));
   const data = big ? BigInt64Array.from(parts, (p) => BigInt(p)) : Float64Array.from(nums);

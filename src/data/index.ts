@@ -1,7 +1,7 @@
 /** Datasets for training: in-memory arrays, .npy/.npz files, and the built-in MNIST. */
 import { existsSync } from 'node:fs';
 import { badInput } from '../errors.js';
-import { datasetFromArrays, readNpyFile, readNpz } from './npz.js';
+import { datasetFromArrays, readNpz } from './npz.js';
 import { mnist } from './mnist.js';
 import { subset, type Dataset } from './dataset.js';
 

@@ -53,7 +53,7 @@ export function encodeNpy(data: Float32Array | Float64Array | BigInt64Array | In
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   // Pad with spaces so the data starts on a 64-byte boundary, newline-terminated, as numpy does.
   const total = Math.ceil((10 + header.length + 1) / 64) * 64;
-  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  header = `${header.padEnd(total - 10 - 1, ' ')}\n`;
   const out = new Uint8Array(total + data.byteLength);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
   new DataView(out.buffer).setUint16(8, header.length, true);

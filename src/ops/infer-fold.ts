@@ -19,9 +19,9 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
   const fn = folders[ctx.node.opType ?? ''];
   if (!fn) return undefined;
   const out = outputs[0];
-  if (!out?.shape || !out.shape.every((d): d is number => typeof d === 'number') || numElements(out.shape) > MAX_ELEMENTS) return undefined;
+  if (!out?.shape?.every((d): d is number => typeof d === 'number') || numElements(out.shape) > MAX_ELEMENTS) return undefined;
   try {
-    const inputs: (Value | undefined)[] = ctx.node.input.map((name, i) => (name === '' ? undefined : valueOf(ctx.constant(i))));
+    const inputs: (Value | undefined)[] = ctx.node.input.map((name, i) => (name === '' ? undefined : foldedValue(ctx.constant(i))));
     const v = fn(ctx, inputs, out.shape);
     if (!v || v.values.some((x) => Number.isNaN(x))) return undefined;
     return [numbersTensor(v.dataType, out.shape, v.values)];
@@ -36,8 +36,8 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
  */
 function foldSplit(ctx: OpContext, outputs: ValueType[]): TensorProto[] | undefined {
   let x: Value | undefined;
-  try { x = valueOf(ctx.constant(0)); } catch { return undefined; }
-  if (!x || x.dims.length !== 1) return undefined;
+  try { x = foldedValue(ctx.constant(0)); } catch { return undefined; }
+  if (x?.dims.length !== 1) return undefined;
   const sizes = outputs.map((o) => (o?.shape?.length === 1 && typeof o.shape[0] === 'number' ? o.shape[0] : undefined));
   if (sizes.some((n) => n === undefined) || sizes.reduce((a, n) => a! + n!, 0) !== x.dims[0]) return undefined;
   let at = 0;
@@ -51,7 +51,7 @@ type Folder = (ctx: OpContext, inputs: (Value | undefined)[], outDims: number[])
 const NUMERIC = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.BOOL, DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64,
   DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64]);
 
-function valueOf(t: TensorProto | undefined): Value | undefined {
+function foldedValue(t: TensorProto | undefined): Value | undefined {
   if (!t || !NUMERIC.has(t.dataType ?? 0) || numElements(t.dims) > MAX_ELEMENTS) return undefined;
   return { dataType: t.dataType ?? 0, dims: t.dims, values: tensorNumbers(t) };
 }
@@ -123,7 +123,7 @@ const folders: Record<string, Folder> = {
   },
   Size(ctx) {
     const s = ctx.inputs[0]?.shape;
-    if (!s || !s.every((d): d is number => typeof d === 'number')) return undefined;
+    if (!s?.every((d): d is number => typeof d === 'number')) return undefined;
     return { dataType: DataType.INT64, values: [numElements(s)] };
   },
   Cast(ctx, [x]) {
@@ -166,7 +166,7 @@ const folders: Record<string, Folder> = {
     const [start, delta] = [s.values[0]!, d.values[0]!];
     return { dataType: s.dataType, values: Array.from({ length: outDims[0]! }, (_, i) => start + i * delta) };
   },
-  Concat(ctx, inputs) {
+  Concat(_ctx, inputs) {
     if (inputs.some((x) => x === undefined)) return undefined;
     const xs = inputs as Value[];
     if (xs.some((x) => x.dims.length !== 1)) return undefined;
@@ -191,7 +191,7 @@ const folders: Record<string, Folder> = {
   },
   Slice(ctx, inputs) {
     const x = inputs[0];
-    if (!x || x.dims.length !== 1) return undefined;
+    if (x?.dims.length !== 1) return undefined;
     const [starts, ends, axes, steps] = ctx.opset < 10
       ? [ctx.attr.ints('starts'), ctx.attr.ints('ends'), ctx.attr.ints('axes'), undefined]
       : [inputs[1]?.values, inputs[2]?.values, inputs[3]?.values, inputs[4]?.values];
@@ -212,7 +212,7 @@ const folders: Record<string, Folder> = {
 /** Reductions of a 1-D tensor over its only axis (the shape-arithmetic case: product of some dims). */
 function reduceAll(op: (a: number, b: number) => number, init: number): Folder {
   return (_ctx, [x], outDims) => {
-    if (!x || x.dims.length !== 1 || numElements(outDims) !== 1) return undefined;
+    if (x?.dims.length !== 1 || numElements(outDims) !== 1) return undefined;
     return { dataType: x.dataType, values: [x.values.reduce(op, init)] };
   };
 }

@@ -144,7 +144,7 @@ function concatFromSequence(ctx: OpContext, s: SeqType, any: ValueType | undefin
     return { elemType: s.elemType, shape: [...base.slice(0, axis), n, ...base.slice(axis)] };
   }
   let total: Dim = ctx.freshDim();
-  if (items && items.every((t) => typeof t.shape?.[axis] === 'number')) total = items.reduce((a, t) => a + (t.shape![axis] as number), 0);
+  if (items?.every((t) => typeof t.shape?.[axis] === 'number')) total = items.reduce((a, t) => a + (t.shape![axis] as number), 0);
   const base = any?.shape ?? ref.shape;
   return { elemType: s.elemType, shape: base.map((d, i) => (i === axis ? total : d)) };
 }

@@ -86,7 +86,7 @@ export function inferShapes(model: ModelProto, opts: ShapeOptions = {}): ShapeIn
  * their subgraphs: the costlier If branch, a Loop body times its trip count (1 when unknown), a Scan body
  * times the sequence length.
  */
-export function nodeCosts(model: ModelProto, inference: ShapeInference): NodeCost[] {
+export function nodeCosts(_model: ModelProto, inference: ShapeInference): NodeCost[] {
   return costsOf(inference.order, [inference], inference);
 }
 
@@ -148,7 +148,7 @@ function bytesOnly(ctx: OpContext, outputs: ValueType[]): Cost {
 }
 
 /** An OpContext for `node` of `model`'s main graph over the results of `inferShapes` (for passes that consult rules). */
-export function createOpContext(model: ModelProto, inference: ShapeInference, node: NodeProto): OpContext {
+export function createOpContext(_model: ModelProto, inference: ShapeInference, node: NodeProto): OpContext {
   let n = 0;
   return opContext(node, {
     opset: inference.opsets.get(normDomain(node.domain)) ?? 1,
@@ -449,7 +449,7 @@ class InferState {
     const scanIn = ctx.inputs.slice(n);
     const axes = ctx.attr.ints('scan_input_axes', scanIn.map(() => 0));
     const len = scanIn[0]?.shape?.[axes[0] ?? 0] ?? this.freshDim();
-    const bodyIn = [...ctx.inputs.slice(0, n), ...scanIn.map((t, i) => t && t.shape && { elemType: t.elemType, shape: t.shape.filter((_, k) => k !== (axes[i]! < 0 ? axes[i]! + t.shape!.length : axes[i]!)) })];
+    const bodyIn = [...ctx.inputs.slice(0, n), ...scanIn.map((t, i) => t?.shape && { elemType: t.elemType, shape: t.shape.filter((_, k) => k !== (axes[i]! < 0 ? axes[i]! + t.shape!.length : axes[i]!)) })];
     const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
     const outAxes = ctx.attr.ints('scan_output_axes', []);
     return out.map((t, i) => {
@@ -465,7 +465,7 @@ class InferState {
   private inferScan8(ctx: OpContext, body: GraphProto, m: number, scope: Scope, errors: NodeShapeError[]): (ValueType | undefined)[] {
     const rest = ctx.inputs.slice(1);
     const n = rest.length - m;
-    const drop = (t: ValueType | undefined, k: number) => t && t.shape && { elemType: t.elemType, shape: t.shape.slice(k) };
+    const drop = (t: ValueType | undefined, k: number) => t?.shape && { elemType: t.elemType, shape: t.shape.slice(k) };
     const bodyIn = [...rest.slice(0, n).map((t) => drop(t, 1)), ...rest.slice(n).map((t) => drop(t, 2))];
     const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
     const first = rest[0]?.shape;

@@ -154,7 +154,7 @@ class Walker {
     }
     if (ai && node.opType === 'ConstantOfShape' && out && ins[0]?.constant) {
       const shape = smallNumbers(ins[0].value);
-      if (shape && shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      if (shape?.every((d) => Number.isInteger(d) && d >= 0)) {
         const dt = node.attribute.find((a) => a.name === 'value')?.t?.dataType ?? DataType.FLOAT;
         scope.set(out, { source: this.source(out, 'computed', path, dt, shape, false), dataType: dt, constant: true });
         return;

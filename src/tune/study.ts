@@ -1,6 +1,6 @@
 import { badInput, errorMessage, HoneError } from '../errors.js';
 import { checkCompatible, contains, validateDistribution } from './distributions.js';
-import { NopPruner, type Pruner } from './pruners/base.js';
+import type { Pruner } from './pruners/base.js';
 import { MedianPruner } from './pruners/percentile.js';
 import { constraintViolation, type Sampler, type StudyView } from './samplers/base.js';
 import { TPESampler } from './samplers/tpe.js';
@@ -167,7 +167,7 @@ export class Study {
     if (opts.skipIfExists) {
       await this.refresh();
       const same = (t: FrozenTrial) => {
-        const fixed = (t.systemAttrs['fixed_params'] as Record<string, ParamValue> | undefined) ?? t.params;
+        const fixed = (t.systemAttrs.fixed_params as Record<string, ParamValue> | undefined) ?? t.params;
         const keys = Object.keys(params);
         return keys.length === Object.keys(fixed).length && keys.every((k) => fixed[k] === params[k]);
       };
@@ -285,7 +285,7 @@ export class Study {
         if (!Array.isArray(c) || c.some((x) => typeof x !== 'number' || Number.isNaN(x))) {
           throw new Error(`constraintsFunc returned ${JSON.stringify(c)}; return an array of numbers`);
         }
-        frozen.systemAttrs['constraints'] = [...c];
+        frozen.systemAttrs.constraints = [...c];
         await this.storage.setTrialSystemAttr(frozen.id, 'constraints', c);
       } catch (e) {
         failReason = `constraintsFunc failed: ${errorMessage(e)}`;
@@ -294,7 +294,7 @@ export class Study {
       }
     }
     if (failReason !== undefined && state === 'fail') {
-      frozen.systemAttrs['fail_reason'] = failReason;
+      frozen.systemAttrs.fail_reason = failReason;
       await this.storage.setTrialSystemAttr(frozen.id, 'fail_reason', failReason);
     }
     this.sampler.afterTrial?.(this.view(frozen.id), frozen, state, values);
@@ -392,7 +392,7 @@ export class Study {
   }
 
   private usesConstraints(): boolean {
-    return this.constraintsFunc !== undefined || this.cache.some((t) => Array.isArray(t.systemAttrs['constraints']));
+    return this.constraintsFunc !== undefined || this.cache.some((t) => Array.isArray(t.systemAttrs.constraints));
   }
 
   /** Records the parameter definitions of finished trials, once each (they no longer change). */

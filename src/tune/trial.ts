@@ -80,7 +80,7 @@ export class Trial {
       return this.t.params[name]!;
     }
     this.ctx.checkDistribution(name, d);
-    const fixed = (this.t.systemAttrs['fixed_params'] as Record<string, ParamValue> | undefined)?.[name];
+    const fixed = (this.t.systemAttrs.fixed_params as Record<string, ParamValue> | undefined)?.[name];
     let v: ParamValue;
     if (isSingle(d)) v = d.type === 'categorical' ? d.choices[0]! : d.low;
     else if (fixed !== undefined && contains(d, fixed)) v = fixed;

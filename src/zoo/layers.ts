@@ -3,7 +3,7 @@
  * initializers to a GraphBuilder, with PyTorch-like names (`conv1.weight`, `layer1.0.bn2.bias`) so graphs
  * read like the networks they mirror.
  */
-import { GraphBuilder } from '../ir/builder.js';
+import type { GraphBuilder } from '../ir/builder.js';
 import { biasUniform, heUniform, Rng, xavierUniform } from './init.js';
 
 /** Activations a zoo option may name. `gelu` is the exact (Erf) form, which ORT fuses into one kernel. */

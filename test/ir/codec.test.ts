@@ -106,7 +106,7 @@ test('int64 attribute extremes round-trip (Slice ends = INT64_MAX)', () => {
   const bytes = encodeModel(b.model({ opset: 9 }));
   const node = decodeModel(bytes).graph!.node[0]!;
   const ends = node.attribute.find((a) => a.name === 'ends')!;
-  assert.equal(ends.ints[0], 9223372036854775807);
+  assert.equal(ends.ints[0], 2 ** 63, 'INT64_MAX, as the nearest double');
   assert.equal(Buffer.compare(Buffer.from(encodeModel(decodeModel(bytes))), Buffer.from(bytes)), 0);
 });
 

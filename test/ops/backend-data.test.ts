@@ -33,7 +33,7 @@ for (const dir of groups) {
       if (nonTensor.length) return t.skip(`graph inputs/outputs of sequence, map or optional type (${nonTensor.map((v) => v.name).join(', ')}); this test compares tensor outputs only`);
       const inf = inferShapes(model);
       // A missing shape rule is a failure, never a skip.
-      assert.deepEqual(inf.unknownOps.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`), [], 'ops without a Hone shape rule');
+      assert.deepEqual(inf.unknownOps.map((n) => `${n.domain ? `${n.domain}::` : ''}${n.opType}`), [], 'ops without a Hone shape rule');
       assert.deepEqual(inf.errors.map((e) => e.message), []);
       g.output.forEach((o, k) => {
         const ref = decodeTensor(readFileSync(join(dir, name, 'test_data_set_0', `output_${k}.pb`)));

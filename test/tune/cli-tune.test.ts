@@ -174,7 +174,7 @@ describe('hone tune: benchmarks', () => {
     const r = await hone('tune', '--objective', 'bench:levy5', '--trials', '12', '--sampler', 'random', '--seed', '2');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^study bench-levy5 \(memory\): 12 trials — 12 complete\nbest: trial #\d+, value /);
-    assert.match(r.stdout, /parameter importance \(PED-ANOVA\):\n  x\d /);
+    assert.match(r.stdout, /parameter importance \(PED-ANOVA\):\n {2}x\d /);
     assert.match(r.stdout, /history \(last 10\):/);
   });
 

@@ -90,7 +90,7 @@ test('SuccessiveHalvingPruner records rungs and promotes only the top 1/η', asy
   }, { nTrials: qualities.length });
   const t = study.trials;
   // Rung 0 is at step 1, rung k at step 2^k; each reached rung is stored.
-  assert.equal(t[0]!.systemAttrs['completed_rung_0'], 4);
+  assert.equal(t[0]!.systemAttrs.completed_rung_0, 4);
   for (const tr of t) {
     const rungs = Object.keys(tr.systemAttrs).filter((k) => k.startsWith('completed_rung_'));
     assert.ok(rungs.length >= 1);

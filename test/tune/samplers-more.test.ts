@@ -33,8 +33,8 @@ test('GP handles categorical and integer parameters and rejects multi-objective 
     const k = t.suggestInt('k', 0, 20);
     return (c === 'b' ? 0 : 5) + (k - 13) ** 2;
   }, { nTrials: 25 });
-  assert.equal(study.bestParams['c'], 'b');
-  assert.ok(Math.abs((study.bestParams['k'] as number) - 13) <= 1);
+  assert.equal(study.bestParams.c, 'b');
+  assert.ok(Math.abs((study.bestParams.k as number) - 13) <= 1);
   const mo = await createStudy({ directions: ['minimize', 'minimize'], sampler: new GPSampler({ seed: 0, nStartupTrials: 2 }) });
   await assert.rejects(
     mo.optimize((t) => [t.suggestFloat('x', 0, 1), 1], { nTrials: 5 }),
@@ -124,7 +124,7 @@ test('grid: every point once, then optimize stops', async () => {
   const study = await createStudy({ sampler: new GridSampler({ x: [0, 1, 2], opt: ['a', 'b'] }, { seed: 0 }) });
   await study.optimize((t) => t.suggestInt('x', 0, 2) + (t.suggestCategorical('opt', ['a', 'b']) === 'a' ? 0 : 10), { nTrials: 100 });
   assert.equal(study.trials.length, 6);
-  const seen = new Set(study.trials.map((t) => `${t.params['x']}-${t.params['opt']}`));
+  const seen = new Set(study.trials.map((t) => `${t.params.x}-${t.params.opt}`));
   assert.equal(seen.size, 6);
   assert.equal(study.bestValue, 0);
   const bad = await createStudy({ sampler: new GridSampler({ x: [5] }) });

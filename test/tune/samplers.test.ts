@@ -101,7 +101,7 @@ test('TPE univariate and group modes run and stay in bounds', async () => {
 test('TPE focuses on the good region of a 1-D quadratic', async () => {
   const study = await createStudy({ sampler: new TPESampler({ seed: 7 }) });
   await study.optimize((t) => (t.suggestFloat('x', -10, 10) - 3) ** 2, { nTrials: 60 });
-  const late = study.trials.slice(40).map((t) => Math.abs((t.params['x'] as number) - 3));
+  const late = study.trials.slice(40).map((t) => Math.abs((t.params.x as number) - 3));
   late.sort((a, b) => a - b);
   assert.ok(late[10]! < 2, `median distance of late trials ${late[10]}`);
   assert.ok(study.bestValue < 0.05);
@@ -110,22 +110,22 @@ test('TPE focuses on the good region of a 1-D quadratic', async () => {
 test('TPE with constraints prefers feasible trials', async () => {
   const study = await createStudy({
     sampler: new TPESampler({ seed: 5 }),
-    constraintsFunc: (t) => [1 - (t.params['x'] as number)],
+    constraintsFunc: (t) => [1 - (t.params.x as number)],
   });
   // Unconstrained optimum at x = -5; feasible region x ≥ 1.
   await study.optimize((t) => (t.suggestFloat('x', -5, 5) + 5) ** 2, { nTrials: 50 });
   // Late trials gather at the constrained optimum x = 1 (about half fall just short of it), not at −5.
-  const late = study.trials.slice(25).map((t) => t.params['x'] as number);
+  const late = study.trials.slice(25).map((t) => t.params.x as number);
   const nearOptimum = late.filter((x) => Math.abs(x - 1) < 0.5).length;
   assert.ok(nearOptimum >= 20, `only ${nearOptimum} of the last 25 trials within 0.5 of x = 1`);
   assert.ok(late.filter((x) => x >= 1).length >= 8, 'feasible trials among the late ones');
-  assert.ok((study.bestParams['x'] as number) >= 1);
+  assert.ok((study.bestParams.x as number) >= 1);
 });
 
 test('GP with constraints: constrained EI finds the constrained optimum, unconstrained GP does not', async () => {
   // min (x−2)² + (y−2)² subject to x + y ≤ 2: the optimum is (1, 1) with value 2; unconstrained (2, 2) with 0.
   const objective = (t: Trial) => (t.suggestFloat('x', -3, 3) - 2) ** 2 + (t.suggestFloat('y', -3, 3) - 2) ** 2;
-  const constraintsFunc = (t: { params: Record<string, unknown> }) => [(t.params['x'] as number) + (t.params['y'] as number) - 2];
+  const constraintsFunc = (t: { params: Record<string, unknown> }) => [(t.params.x as number) + (t.params.y as number) - 2];
   const constrained = await createStudy({ sampler: new GPSampler({ seed: 3 }), constraintsFunc });
   await constrained.optimize(objective, { nTrials: 30 });
   const best = constrained.bestTrial!;
@@ -142,7 +142,7 @@ test('GP with constraints: constrained EI finds the constrained optimum, unconst
 
 test('GP with constraints and no feasible trial yet: it searches for feasibility', async () => {
   // Feasible only for x > 2.7 (3% of the range); the objective prefers x near −3.
-  const constraintsFunc = (t: { params: Record<string, unknown> }) => [2.7 - (t.params['x'] as number)];
+  const constraintsFunc = (t: { params: Record<string, unknown> }) => [2.7 - (t.params.x as number)];
   const study = await createStudy({ sampler: new GPSampler({ seed: 1, nStartupTrials: 5 }), constraintsFunc });
   await study.optimize((t) => t.suggestFloat('x', -3, 3), { nTrials: 20 });
   assert.ok(study.trials.slice(5).some((t) => constraintsFunc(t)[0]! <= 0), 'found a feasible point');
@@ -168,7 +168,7 @@ test('NSGA-II: the front is non-dominated and improves on the first generation',
   const gens = new Set(study.trials.map((t) => t.systemAttrs['nsga2:generation']));
   assert.ok(gens.size >= 5, 'several generations ran');
   const meanG = (ts: typeof study.trials) =>
-    ts.reduce((s, t) => s + ((t.params['x1'] as number) + (t.params['x2'] as number)), 0) / ts.length;
+    ts.reduce((s, t) => s + ((t.params.x1 as number) + (t.params.x2 as number)), 0) / ts.length;
   assert.ok(meanG(study.trials.slice(180)) < meanG(study.trials.slice(0, 20)) * 0.6, 'later generations approach the front');
 });
 
@@ -176,7 +176,7 @@ test('NSGA-II with constraints keeps feasible trials in the elite', async () => 
   const study = await createStudy({
     directions: ['minimize', 'minimize'],
     sampler: new NSGAIISampler({ seed: 1, populationSize: 10 }),
-    constraintsFunc: (t) => [0.3 - (t.params['x'] as number)],
+    constraintsFunc: (t) => [0.3 - (t.params.x as number)],
   });
   await study.optimize((t) => {
     const x = t.suggestFloat('x', 0, 1);
@@ -184,6 +184,6 @@ test('NSGA-II with constraints keeps feasible trials in the elite', async () => 
     return [x, 1 - x + y];
   }, { nTrials: 80 });
   const late = study.trials.slice(50);
-  assert.ok(late.filter((t) => (t.params['x'] as number) >= 0.3).length >= 20);
-  for (const t of study.bestTrials) assert.ok((t.params['x'] as number) >= 0.3);
+  assert.ok(late.filter((t) => (t.params.x as number) >= 0.3).length >= 20);
+  for (const t of study.bestTrials) assert.ok((t.params.x as number) >= 0.3);
 });

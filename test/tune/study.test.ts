@@ -15,7 +15,7 @@ test('optimize runs nTrials and tracks the best trial', async () => {
   assert.ok(study.trials.every((t) => t.state === 'complete'));
   const min = Math.min(...study.trials.map((t) => t.values![0]!));
   assert.equal(study.bestValue, min);
-  assert.equal(study.bestParams['x'], study.bestTrial.params['x']);
+  assert.equal(study.bestParams.x, study.bestTrial.params.x);
 });
 
 test('maximize picks the largest value', async () => {
@@ -37,7 +37,7 @@ test('a throwing objective fails its trial, keeps the reason, and the study goes
   );
   const failed = study.trials.filter((t) => t.state === 'fail');
   assert.equal(failed.length, 3);
-  assert.equal(failed[0]!.systemAttrs['fail_reason'], 'diverged');
+  assert.equal(failed[0]!.systemAttrs.fail_reason, 'diverged');
   assert.equal(study.trials.filter((t) => t.state === 'complete').length, 3);
 });
 
@@ -50,14 +50,14 @@ test('NaN and malformed results fail the trial', async () => {
     study.trials.map((t) => t.state),
     ['fail', 'fail', 'fail', 'complete'],
   );
-  assert.match(String(study.trials[0]!.systemAttrs['fail_reason']), /NaN/);
+  assert.match(String(study.trials[0]!.systemAttrs.fail_reason), /NaN/);
 });
 
 test('invalid search spaces throw a HoneError naming the parameter before the objective runs on', async () => {
   const cases: [string, (t: import('../../src/tune/trial.js').Trial) => number][] = [
     ['lr', (t) => t.suggestFloat('lr', 1, 0)],
     ['lr', (t) => t.suggestFloat('lr', 0, 1, { log: true })],
-    ['c', (t) => (t.suggestCategorical('c', []), 0)],
+    ['c', (t) => { t.suggestCategorical('c', []); return 0; }],
     ['n', (t) => t.suggestInt('n', 1, 10, { step: 2, log: true })],
   ];
   for (const [name, objective] of cases) {
@@ -126,7 +126,7 @@ test('conditional search spaces: each branch defines its own parameters', async 
   );
   for (const t of study.trials) {
     assert.ok('kind' in t.params);
-    if (t.params['kind'] === 'svm') assert.deepEqual(Object.keys(t.params).sort(), ['c', 'kind']);
+    if (t.params.kind === 'svm') assert.deepEqual(Object.keys(t.params).sort(), ['c', 'kind']);
     else assert.deepEqual(Object.keys(t.params).sort(), ['depth', 'kind']);
   }
 });
@@ -138,9 +138,9 @@ test('enqueued trials run first with their fixed values', async () => {
   await study.optimize((t) => t.suggestFloat('x', 0, 1) + (t.suggestCategorical('opt', ['a', 'b']) === 'b' ? 1 : 0), {
     nTrials: 3,
   });
-  assert.equal(study.trials[0]!.params['x'], 0.25);
-  assert.equal(study.trials[0]!.params['opt'], 'b');
-  assert.equal(study.trials[1]!.params['x'], 0.75);
+  assert.equal(study.trials[0]!.params.x, 0.25);
+  assert.equal(study.trials[0]!.params.opt, 'b');
+  assert.equal(study.trials[1]!.params.x, 0.75);
   assert.equal(study.trials.length, 3);
 });
 
@@ -148,7 +148,7 @@ test('ask and tell, by trial or by number, and states', async () => {
   const study = await createStudy({ sampler: new RandomSampler({ seed: 7 }) });
   const a = await study.ask();
   const b = await study.ask({ y: { type: 'int', low: 0, high: 3, log: false, step: 1 } });
-  assert.ok(typeof b.params['y'] === 'number');
+  assert.ok(typeof b.params.y === 'number');
   const x = a.suggestFloat('x', 0, 1);
   await study.tell(a, x);
   await study.tell(b.number, 'pruned');
@@ -170,7 +170,7 @@ test('user attrs and reports are stored', async () => {
     t.report(2, 1);
     return 1;
   }, { nTrials: 1 });
-  assert.deepEqual(study.trials[0]!.userAttrs['note'], { a: 1 });
+  assert.deepEqual(study.trials[0]!.userAttrs.note, { a: 1 });
   assert.deepEqual(study.trials[0]!.intermediateValues, { 0: 3, 1: 2 });
 });
 
@@ -253,12 +253,12 @@ test('TrialPruned ends the trial as pruned with its last reported value', async 
 test('constraints are stored and bestTrial is the best feasible trial', async () => {
   const study = await createStudy({
     sampler: new RandomSampler({ seed: 12 }),
-    constraintsFunc: (t) => [(t.params['x'] as number) - 0.5],
+    constraintsFunc: (t) => [(t.params.x as number) - 0.5],
   });
   await study.optimize((t) => -t.suggestFloat('x', 0, 1), { nTrials: 30 });
-  for (const t of study.trials) assert.deepEqual(t.systemAttrs['constraints'], [(t.params['x'] as number) - 0.5]);
-  assert.ok((study.bestParams['x'] as number) <= 0.5);
-  const feasible = study.trials.filter((t) => (t.params['x'] as number) <= 0.5).map((t) => t.values![0]!);
+  for (const t of study.trials) assert.deepEqual(t.systemAttrs.constraints, [(t.params.x as number) - 0.5]);
+  assert.ok((study.bestParams.x as number) <= 0.5);
+  const feasible = study.trials.filter((t) => (t.params.x as number) <= 0.5).map((t) => t.values![0]!);
   assert.equal(study.bestValue, Math.min(...feasible));
 });
 
@@ -302,7 +302,7 @@ test('heartbeats: a running trial whose worker went silent is failed at the next
   await study.optimize((t) => t.suggestFloat('x', 0, 1), { nTrials: 2, heartbeat: { intervalS: 0.05, graceS: 0.25 } });
   const t = study.trials.find((x) => x.id === orphan.id)!;
   assert.equal(t.state, 'fail');
-  assert.match(String(t.systemAttrs['fail_reason']), /heartbeat/);
+  assert.match(String(t.systemAttrs.fail_reason), /heartbeat/);
   assert.equal(study.trials.filter((x) => x.state === 'complete').length, 2);
 });
 
@@ -323,6 +323,6 @@ test('TPE on a multi-objective study samples from both fronts and stays valid', 
   }, { nTrials: 40 });
   assert.equal(study.trials.filter((t) => t.state === 'complete').length, 40);
   // The front lies at y = 0; later (TPE) trials concentrate there.
-  const meanY = (ts: typeof study.trials) => ts.reduce((s, t) => s + (t.params['y'] as number), 0) / ts.length;
+  const meanY = (ts: typeof study.trials) => ts.reduce((s, t) => s + (t.params.y as number), 0) / ts.length;
   assert.ok(meanY(study.trials.slice(25)) < meanY(study.trials.slice(0, 10)));
 });

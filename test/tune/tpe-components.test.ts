@@ -227,5 +227,5 @@ test("weightStrategy 'ei' on maximize studies, and its fallback where a good tri
     },
     { nTrials: 40 },
   );
-  assert.ok(Math.abs((run.bestParams['x'] as number) - 3) < 0.2, `best x ${run.bestParams['x']}`);
+  assert.ok(Math.abs((run.bestParams.x as number) - 3) < 0.2, `best x ${run.bestParams.x}`);
 });

@@ -54,10 +54,10 @@ export const studyCommand: Command = {
       const trials = await storage.getAllTrials(summary.id);
       if (action === 'show') {
         const report = studyReport(summary, trials);
-        io.stdout(values.json ? JSON.stringify(report) + '\n' : formatReport(report, { where: values.storage }));
+        io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatReport(report, { where: values.storage }));
         return 0;
       }
-      const text = format === 'csv' ? trialsCsv(summary, trials) : JSON.stringify(exportJson(summary, trials), null, 2) + '\n';
+      const text = format === 'csv' ? trialsCsv(summary, trials) : `${JSON.stringify(exportJson(summary, trials), null, 2)}\n`;
       if (values.output) writeFileAtomic(values.output, text);
       else io.stdout(text);
       return 0;
@@ -76,7 +76,7 @@ async function list(storage: Storage, io: Io, json: boolean): Promise<number> {
     rows.push({ name: s.name, directions: s.directions, nTrials: s.nTrials, complete: done.length, bestValue, created: s.datetimeStart ?? null });
   }
   if (json) {
-    io.stdout(JSON.stringify({ studies: rows }) + '\n');
+    io.stdout(`${JSON.stringify({ studies: rows })}\n`);
     return 0;
   }
   if (!rows.length) {
@@ -89,7 +89,7 @@ async function list(storage: Storage, io: Io, json: boolean): Promise<number> {
       r.created === null ? '-' : new Date(r.created).toISOString().replace('T', ' ').slice(0, 19)]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  for (const row of table) io.stdout(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd() + '\n');
+  for (const row of table) io.stdout(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
   return 0;
 }
 
@@ -135,7 +135,7 @@ export function trialsCsv(s: StudySummary, trials: FrozenTrial[]): string {
     ...attrNames.map((a) => (a in t.userAttrs ? t.userAttrs[a] : '')),
     typeof t.systemAttrs.fail_reason === 'string' ? t.systemAttrs.fail_reason : '',
   ]);
-  return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
+  return `${[header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n')}\n`;
 }
 
 function csvCell(v: unknown): string {

@@ -93,7 +93,7 @@ export const trainCommand: Command = {
     // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
     const piped = !io.isTTY && !values.quiet;
     const stop = interruptible(io, tty);
-    let result;
+    let result: Awaited<ReturnType<typeof train>>;
     try {
       result = await train(model, data.train, {
         epochs, batchSize, test,
@@ -120,7 +120,7 @@ export const trainCommand: Command = {
           if (piped) io.stderr(`${epochLine(rec)}\n`);
           if (values.log) {
             logLines.push(JSON.stringify(rec));
-            writeFileAtomic(values.log, logLines.join('\n') + '\n');
+            writeFileAtomic(values.log, `${logLines.join('\n')}\n`);
           }
         },
       });

@@ -113,7 +113,7 @@ export const tuneCommand: Command = {
     else throw badInput("tune needs a config file or --objective bench:NAME; see 'hone tune --help'");
 
     const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
-    let run;
+    let run: Awaited<ReturnType<typeof runTune>>;
     try {
       run = await runTune(config, { resume: Boolean(values.resume), io, quiet: values.quiet, signal: interrupt.signal });
     } finally {
@@ -122,10 +122,10 @@ export const tuneCommand: Command = {
     for (const w of run.warnings) io.stderr(`hone: warning: ${w}\n`);
     const stopped = run.interrupted ? interruptedMessage(config, run) : undefined;
     if (values.json) {
-      io.stdout(JSON.stringify({
+      io.stdout(`${JSON.stringify({
         ...run.report, storage: run.where, elapsedS: run.elapsedS, warnings: run.warnings,
         ...(stopped ? { interrupted: run.interrupted, resume: stopped.resume ?? null } : {}),
-      }) + '\n');
+      })}\n`);
     } else {
       io.stdout(formatReport(run.report, { where: run.where }));
     }

@@ -96,7 +96,7 @@ function runCommand(spec: CommandSpec, trial: Trial, interrupt: AbortSignal | un
     child.stderr.on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-TAIL_CHARS)));
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
     lines.on('line', (line) => {
-      stdoutTail = (stdoutTail + line + '\n').slice(-TAIL_CHARS);
+      stdoutTail = (`${stdoutTail + line}\n`).slice(-TAIL_CHARS);
       if (stopping) return;
       const msg = parseLine(line);
       if (!msg) return;

@@ -106,7 +106,7 @@ export function formatReport(r: StudyReport, opts: { where?: string; historyRows
       lines.push(`  ${String(h.number).padStart(5)}  ${h.state.padEnd(8)}  ${value.padEnd(11)}  ${h.bestSoFar === null ? '-' : formatValue(h.bestSoFar)}`);
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** A value as reports print it: 6 significant digits, exponent notation when very small or large. */

@@ -73,7 +73,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       nextReap = Date.now() + intervalS * 1000;
     }
     if (study.sampler.isExhausted?.(samplerView(study))) break;
-    let trial;
+    let trial: Awaited<ReturnType<typeof study.ask>>;
     try {
       trial = await study.ask();
     } catch (e) {

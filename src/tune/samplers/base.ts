@@ -42,7 +42,7 @@ export function lossValues(study: StudyView, values: number[]): number[] {
 
 /** Sum of positive constraint values (0 = feasible); Infinity when the trial has no constraints stored. */
 export function constraintViolation(trial: FrozenTrial): number {
-  const c = trial.systemAttrs['constraints'];
+  const c = trial.systemAttrs.constraints;
   if (!Array.isArray(c)) return Infinity;
   let s = 0;
   for (const v of c as number[]) s += v > 0 ? v : Number.isNaN(v) ? Infinity : 0;
@@ -50,7 +50,7 @@ export function constraintViolation(trial: FrozenTrial): number {
 }
 
 export function hasConstraints(study: StudyView): boolean {
-  return study.trials.some((t) => Array.isArray(t.systemAttrs['constraints']));
+  return study.trials.some((t) => Array.isArray(t.systemAttrs.constraints));
 }
 
 /**

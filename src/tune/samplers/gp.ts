@@ -82,7 +82,7 @@ export class GPSampler implements Sampler {
     const feasibility: { gp: GP; threshold: number }[] = [];
     let feasible = trials.map(() => true);
     if (hasConstraints(study)) {
-      const withC = trials.map((t) => t.systemAttrs['constraints']).map((c) => (Array.isArray(c) ? (c as number[]) : undefined));
+      const withC = trials.map((t) => t.systemAttrs.constraints).map((c) => (Array.isArray(c) ? (c as number[]) : undefined));
       feasible = trials.map((t) => constraintViolation(t) === 0);
       const nc = Math.max(0, ...withC.map((c) => c?.length ?? 0));
       for (let j = 0; j < nc; j++) {

@@ -50,8 +50,8 @@ export function specOf(d: Distribution): Spec {
 /** External value → transformed number. */
 export function transformValue(d: Distribution, v: ParamValue): number {
   if (d.type === 'categorical') {
-    const i = d.choices.findIndex((c) => c === v);
-    return i < 0 ? 0 : i;
+    const i = d.choices.indexOf(v);
+    return Math.max(i , 0);
   }
   return d.log ? Math.log(v as number) : (v as number);
 }

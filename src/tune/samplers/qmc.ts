@@ -1,6 +1,6 @@
 import { badInput } from '../../errors.js';
 import type { Distribution, FrozenTrial, ParamValue } from '../types.js';
-import { type Sampler, type StudyView } from './base.js';
+import type { Sampler, StudyView } from './base.js';
 import { specOf, untransformValue } from './parzen.js';
 import { sampleUniform } from './random.js';
 import { Rng } from './rng.js';

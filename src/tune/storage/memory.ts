@@ -97,7 +97,7 @@ export class InMemoryStorage implements Storage {
       const id = waiting.shift()!;
       const r = this.trials.get(id);
       // A waiting trial may have been finished directly (setTrialState) since it was queued.
-      if (!r || r.trial.state !== 'waiting') continue;
+      if (r?.trial.state !== 'waiting') continue;
       r.trial.state = 'running';
       r.trial.datetimeStart = Date.now();
       r.heartbeat = r.trial.datetimeStart;
@@ -167,7 +167,7 @@ export class InMemoryStorage implements Storage {
         r.snapshot = undefined;
         r.trial.state = 'fail';
         r.trial.datetimeComplete = now;
-        r.trial.systemAttrs['fail_reason'] = `no heartbeat for ${graceS} s`;
+        r.trial.systemAttrs.fail_reason = `no heartbeat for ${graceS} s`;
         failed.push(id);
       }
     }
