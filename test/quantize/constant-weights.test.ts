@@ -12,6 +12,7 @@ import { quantizeDynamic } from '../../src/quantize/dynamic.js';
 import { toHalf } from '../../src/quantize/math.js';
 import { constant, wave } from '../helpers/weight-models.js';
 import { cosine, floatInput, run } from './helpers.js';
+import { int8SaturationRisk } from '../../src/runtime/cpu.js';
 
 /**
  * MatMul weights over shape inference's 4,096-element limit: int8 data dequantized (64×128), a ConstantOfShape
@@ -50,9 +51,12 @@ test('dynamic int8 quantizes weights made by DequantizeLinear, ConstantOfShape/C
   const ops = allOps(q.graph!);
   assert.equal(ops.filter((t) => t === 'MatMul').length, 0);
   assert.deepEqual(ops.filter((t) => ['ConstantOfShape', 'Cast', 'DequantizeLinear', 'Constant'].includes(t)), []);
+  // On a CPU without VNNI ORT's u8·s8 path loses more on these weights: measured on an AVX2 EPYC, 0.97-0.99 with
+  // the 7-bit weights that are the default there, 0.86-0.89 with 8-bit ones (saturation); > 0.99 on VNNI CPUs.
+  const minCosine = int8SaturationRisk() ? 0.96 : 0.99;
   for (const flag of [1, 0]) {
     const feeds = { x: floatInput([2, 64]), flag: new Tensor('bool', Uint8Array.of(flag), []) };
     const [a, b] = [await run(model, feeds), await run(q, feeds)];
-    assert.ok(cosine(a.y!, b.y!) > 0.99, `cosine ${cosine(a.y!, b.y!)}`);
+    assert.ok(cosine(a.y!, b.y!) > minCosine, `cosine ${cosine(a.y!, b.y!)}`);
   }
 });
