@@ -159,7 +159,7 @@ export function judge(fast: BottleneckFacts, typical: BottleneckFacts, noise: st
     ...(a.rooflineMs > 0 ? [`${(fast.latencyMs / a.rooflineMs).toFixed(1)}–${(typical.latencyMs / a.rooflineMs).toFixed(1)}x the roofline against ${OVERHEAD_FACTOR}x`,
       `intensity ${a.arithmeticIntensity.toFixed(1)} FLOP/byte against the balance ${a.machineBalance.toFixed(1)}`] : []),
   ];
-  const summary = `undecided at batch ${fast.batchSize} between ${candidates.map((k) => `${k}-bound`).join(' and ')}: the measurements sit within ` +
+  const summary = `undecided at batch ${fast.batchSize} between ${new Intl.ListFormat('en', { type: 'conjunction' }).format(candidates.map((k) => `${k}-bound`))}: the measurements sit within ` +
     `${pct(margin)} of a line between them (${lines.join('; ')}; ${noise})${a.dominantOps.length ? `; ${a.dominantOps.map((o) => `${o.opType} ${pct(o.share)}`).join(', ')} of kernel time` : ''}`;
   return { ...a, kind: 'undecided', candidates, summary, advice: advise(fast, candidates, a.bandwidthUsed === 'cache') };
 }
