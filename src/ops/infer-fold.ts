@@ -191,23 +191,54 @@ const folders: Record<string, Folder> = {
   },
   Slice(ctx, inputs) {
     const x = inputs[0];
-    if (x?.dims.length !== 1) return undefined;
+    if (!x || x.dims.length === 0) return undefined;
     const [starts, ends, axes, steps] = ctx.opset < 10
       ? [ctx.attr.ints('starts'), ctx.attr.ints('ends'), ctx.attr.ints('axes'), undefined]
       : [inputs[1]?.values, inputs[2]?.values, inputs[3]?.values, inputs[4]?.values];
     if (!starts || !ends) return undefined;
-    if (axes && (axes.length !== 1 || (axes[0] !== 0 && axes[0] !== -1))) return undefined;
-    const d = x.dims[0]!;
-    const step = steps?.[0] ?? 1;
-    let s = starts[0]!;
-    s = s < 0 ? s + d : s;
-    s = step > 0 ? Math.min(Math.max(s, 0), d) : Math.min(Math.max(s, 0), d - 1);
-    const len = sliceLength(d, starts[0]!, ends[0]!, step);
-    return { dataType: x.dataType, values: Array.from({ length: len }, (_, i) => x.values[s + i * step]!) };
+    // Per axis: first index, step and length (every axis: PyTorch's pad export reverses a [n, 2] list on axis 0).
+    const r = x.dims.length;
+    const first = x.dims.map(() => 0);
+    const step = x.dims.map(() => 1);
+    const len = [...x.dims];
+    for (let k = 0; k < starts.length; k++) {
+      const axis = ((axes?.[k] ?? k) % r + r) % r;
+      const d = x.dims[axis]!;
+      const st = steps?.[k] ?? 1;
+      let b = starts[k]!;
+      b = b < 0 ? b + d : b;
+      first[axis] = st > 0 ? Math.min(Math.max(b, 0), d) : Math.min(Math.max(b, 0), d - 1);
+      step[axis] = st;
+      len[axis] = sliceLength(d, starts[k]!, ends[k]!, st);
+    }
+    return { dataType: x.dataType, values: gatherStrided(x, len, (axis, i) => first[axis]! + i * step[axis]!) };
+  },
+  Transpose(ctx, [x]) {
+    if (!x) return undefined;
+    const perm = ctx.attr.ints('perm') ?? x.dims.map((_, i) => x.dims.length - 1 - i);
+    return { dataType: x.dataType, values: gatherStrided(x, perm.map((p) => x.dims[p]!), (_axis, i) => i, perm) };
   },
   ReduceProd: reduceAll((a, b) => a * b, 1),
   ReduceSum: reduceAll((a, b) => a + b, 0),
 };
+
+/**
+ * The elements of `x` at every index of an output of dims `outDims`: output axis k reads input axis
+ * `perm[k]` (identity by default) at position `at(k, i)`.
+ */
+function gatherStrided(x: Value, outDims: number[], at: (axis: number, i: number) => number, perm?: number[]): number[] {
+  const strides = x.dims.map((_, k) => numElements(x.dims.slice(k + 1)));
+  const values: number[] = [];
+  const idx = outDims.map(() => 0);
+  const n = numElements(outDims);
+  for (let e = 0; e < n; e++) {
+    let off = 0;
+    idx.forEach((i, k) => { const axis = perm ? perm[k]! : k; off += at(axis, i) * strides[axis]!; });
+    values.push(x.values[off]!);
+    for (let k = outDims.length - 1; k >= 0 && ++idx[k]! === outDims[k]; k--) idx[k] = 0;
+  }
+  return values;
+}
 
 /** Reductions of a 1-D tensor over its only axis (the shape-arithmetic case: product of some dims). */
 function reduceAll(op: (a: number, b: number) => number, init: number): Folder {

@@ -6,7 +6,9 @@
 import { HoneError, badInput } from '../errors.js';
 import { valueInfo } from '../ir/builder.js';
 import { DataType, isFloat } from '../ir/dtype.js';
-import type { GraphProto, ModelProto, NodeProto } from '../ir/proto.js';
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
+import { usedValues } from '../ir/graph.js';
+import { nodeGraphs } from '../ir/walk.js';
 import { tensorArray } from '../ir/tensor.js';
 import { getGradRule, GradEmitter } from '../ops/grad/index.js';
 import { attrReader } from '../ops/grad/attrs.js';
@@ -14,6 +16,9 @@ import { nonDifferentiableInputs, nonDifferentiableOps } from '../ops/grad/types
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
 import { upgradeOpset } from '../passes/upgrade.js';
+import { unrollRecurrent } from '../passes/unroll-rnn.js';
+import { conditionInputs, inlineConstantIfs, type WeightOrigin } from '../passes/inline-if.js';
+import { fixRemainingDims, type InputFixes } from './inputs.js';
 import { foldedCopy } from '../passes/fold.js';
 import { setTrainingMode, type DropoutMask } from './training-mode.js';
 
@@ -31,6 +36,16 @@ export interface TrainingGraphOptions {
   trainable?: readonly string[];
   /** Initializers kept fixed. */
   frozen?: readonly string[];
+  /**
+   * Values of graph inputs that stay fixed while training (`--input sr=16000`): an If whose condition they
+   * make constant is replaced by the branch it takes (passes/inline-if.ts).
+   */
+  inputValues?: ReadonlyMap<string, TensorProto>;
+  /**
+   * The input fixes the caller sized the model with. Dims it left symbolic (ORT refused them fixed because of
+   * an If branch, runtime/loadable.ts) are fixed to evaluate If conditions, and stay fixed once Ifs are inlined.
+   */
+  inputFixes?: InputFixes;
 }
 
 export interface TrainableParam {
@@ -70,6 +85,8 @@ export interface TrainingGraph {
   source: ModelProto;
   /** Dropout masks the caller feeds every step (inputs of the training graph); see fillDropoutMasks. */
   dropoutMasks: DropoutMask[];
+  /** Parameters (and state) that live in an If branch of `source`, by their name in the training graph. */
+  origins: Map<string, WeightOrigin>;
 }
 
 export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOptions): TrainingGraph {
@@ -77,7 +94,12 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   // Only initializers train: weights that exporters keep in Constant nodes (Paddle2ONNX, spox) or build from
   // constants (fp16 data cast up, int8 data dequantized) become initializers first, instead of staying frozen.
   const source = foldedCopy(original).model;
-  const model = upgradeOpset(source, TRAINING_OPSET).model;
+  // An If the fixed inputs decide trains as the branch it takes; its weights are written back into that branch.
+  // Its condition is evaluated with every input dim fixed, though ORT may have refused those fixed dims for the
+  // model as given (runtime/loadable.ts): a branch the fixed inputs never take can be what it refused.
+  const inlined = inlineConstantIfs(opts.inputFixes ? fixRemainingDims(source, opts.inputFixes) : source, opts.inputValues);
+  const base = inlined.inlined > 0 ? inlined.model : source;
+  const model = upgradeOpset(base, TRAINING_OPSET).model;
   const src = model.graph!;
   const opset = defaultOpset(model);
   const graph = cloneGraph(src);
@@ -100,6 +122,8 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const taken = allNames(graph);
   if (taken.has(labelsName)) throw badInput(`the model already has a value named '${labelsName}'; choose another labels name`);
   taken.add(labelsName);
+  // Recurrent ops train unrolled over their sequence; the parameters stay their W, R and B (see unroll-rnn.ts).
+  unrollRecurrent(graph, opset, taken);
   const { updates: stateUpdates, masks: dropoutMasks } = setTrainingMode(graph, opset, taken);
 
   const types = staticTypes(graph, opset, paramNames);
@@ -158,7 +182,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const dataInputs = src.input.map((i) => i.name!).filter((n) => !initNames.has(n));
   return {
     model: { ...model, graph, opsetImport: [...model.opsetImport], metadataProps: [], trainingInfo: [] },
-    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model, source, dropoutMasks,
+    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model, source, dropoutMasks, origins: inlined.origins,
   };
 }
 
@@ -170,8 +194,10 @@ export function differentiate(
   graph: GraphProto, opset: number, types: StaticTypes, emit: GradEmitter, seeds: Map<string, string>, wrt: ReadonlySet<string>,
 ): Map<string, string> {
   const requires = new Set(wrt);
+  // A node reads its inputs and, through its subgraphs, outer-scope values (an If branch using a weight).
+  const reads = new Map(graph.node.map((node) => [node, [...usedValues(node)]]));
   for (const node of graph.node) {
-    if (nonDifferentiableOps.has(node.opType!) || !node.input.some((i) => requires.has(i))) continue;
+    if (nonDifferentiableOps.has(node.opType!) || !reads.get(node)!.some((i) => requires.has(i))) continue;
     for (const o of node.output) {
       const et = types.types.get(o)?.elemType;
       if (o && (et === undefined || isFloat(et))) requires.add(o);
@@ -193,6 +219,7 @@ export function differentiate(
     const node = graph.node[n]!;
     const gy = node.output.map((o) => (o ? total(o) : undefined));
     if (gy.every((g) => g === undefined)) continue;
+    if (nodeGraphs(node).length > 0 && reads.get(node)!.some((v) => requires.has(v))) throw controlFlowRefusal(graph, node, 'the loss depends on the parameters through an ');
     const needs = (i: number) => Boolean(node.input[i]) && requires.has(node.input[i]!);
     if (!node.input.some((_, i) => needs(i))) continue;
     const rule = getGradRule(node.domain, node.opType!);
@@ -233,9 +260,7 @@ function nothingToTrain(g: GraphProto, candidates: string[]): HoneError {
   for (const n of g.node) {
     const subs = n.attribute.flatMap((a) => [a.g, ...a.graphs]).filter((x): x is GraphProto => Boolean(x));
     if (subs.length === 0) continue;
-    if (subs.some((sub) => holdsWeights(sub, wanted))) {
-      return badInput(`nothing to train: the outputs depend on the weights only through an ${n.opType} subgraph ('${n.name || n.output[0]}'), which training does not differentiate (If/Loop/Scan); export the model without control flow (trace the branch your inputs take) or train a model whose weights sit outside it`);
-    }
+    if (subs.some((sub) => holdsWeights(sub, wanted))) return controlFlowRefusal(g, n, 'nothing to train: the outputs depend on the weights only through an ');
   }
   const q = g.node.find((n) => n.opType === 'QuantizeLinear' || n.opType === 'DynamicQuantizeLinear');
   if (q && candidates.length > 0) {
@@ -244,6 +269,31 @@ function nothingToTrain(g: GraphProto, candidates: string[]): HoneError {
   return badInput(candidates.length === 0
     ? 'nothing to train: the model has no float initializer of rank 1 or more that is not frozen; unfreeze some parameters or list them with --trainable'
     : 'nothing to train: no unfrozen float initializer reaches the loss through differentiable ops; check --output and --freeze');
+}
+
+/**
+ * Why training stops at a control-flow node between the parameters and the loss. An If whose condition the
+ * fixed inputs decide was inlined before; one left here depends on inputs without a value, which the
+ * message names (or on the data itself).
+ */
+function controlFlowRefusal(g: GraphProto, n: NodeProto, lead = ''): HoneError {
+  const where = `${n.opType} subgraph ('${n.name || n.output[0]}')`;
+  if (n.opType !== 'If') {
+    return badInput(`${lead}${where}: training does not differentiate through Loop/Scan bodies; export the model with the loop unrolled, or freeze the parameters before it (--freeze)`);
+  }
+  const { values, shapes } = conditionInputs(g, n);
+  const elem = new Map(g.input.map((v) => [v.name!, v.type?.tensorType]));
+  // Inputs that set the model up (a sample rate, a flag) can be fixed; float tensors are the data itself.
+  const settings = values.filter((i) => !isFloat(elem.get(i)?.elemType) || elem.get(i)?.shape?.dim.length === 0);
+  const list = (xs: string[]) => xs.map((i) => `'${i}'`).join(', ');
+  const fix = settings.length > 0
+    ? `its condition depends on input ${list(settings)}: give ${settings.length > 1 ? 'them' : 'it'} a fixed value (${settings.map((i) => `--input ${i}=VALUE`).join(' ')}) so training takes one branch`
+    : values.length > 0
+      ? `its condition depends on the values of ${list(values)}, so the branch is chosen per sample; export the model without this control flow (trace the branch your data takes)`
+      : shapes.length > 0
+        ? `its condition depends on the shape of ${list(shapes)}: fix it (--shape, --dim) so training takes one branch`
+        : 'its condition is not constant for the given inputs; export the model without control flow (trace the branch your inputs take)';
+  return badInput(`${lead}${where}, which training does not differentiate: ${fix}`);
 }
 
 /** True when `g` (or a graph nested in it) reads one of `wanted` or holds float weights of its own. */

@@ -3,7 +3,8 @@
  * stays the trainer's), and `--input` values feed inputs that are not data in every step and evaluation.
  */
 import type * as ort from 'onnxruntime-node';
-import type { ModelProto } from '../ir/proto.js';
+import type { ModelProto, TensorProto } from '../ir/proto.js';
+import { makeTensor, type TypedArray } from '../ir/tensor.js';
 import { badInput } from '../errors.js';
 import { fixDims, graphInputs, valueShape, type InputInfo, type InputValue } from '../runtime/inputs.js';
 import { valueTensor } from '../runtime/values.js';
@@ -25,6 +26,16 @@ export async function modelForTraining(model: ModelProto, fixes: InputFixes, ses
   if (!fixes.dims && !fixes.shapes && !fixes.values) return model;
   const fixed = fixDims(model, fixes, { partial: true, keepLeading: true });
   return (await loadableForm(loadForms(model, fixed), session)).model;
+}
+
+/**
+ * `model` with the input fixes applied to the dims it still leaves symbolic (the rest were fixed before): for a
+ * model whose fixed dims ORT refused because of an If branch the fixed inputs never take, once that If is gone.
+ */
+export function fixRemainingDims(model: ModelProto, fixes: InputFixes): ModelProto {
+  const symbols = new Set(graphInputs(model).flatMap((i) => (i.shape ?? []).filter((d) => typeof d === 'string')));
+  const dims = Object.fromEntries(Object.entries(fixes.dims ?? {}).filter(([d]) => symbols.has(d)));
+  return fixDims(model, { ...fixes, dims }, { partial: true, keepLeading: true });
 }
 
 /** `trained` with the graph inputs of `original`, so fixing dims for training leaves the model's interface as it was. */
@@ -54,6 +65,12 @@ export class GivenFeeds {
     for (const i of this.inputs) {
       if (i.name in ds.features) throw badInput(`both ${what} and --input ${this.values[i.name]!.text} give input '${i.name}'; drop one`);
     }
+  }
+
+  /** The given inputs' values for a batch of `n` samples as tensors of the model (for constant folding). */
+  protos(n: number): Map<string, TensorProto> {
+    const feeds = this.at(n);
+    return new Map(this.inputs.map((i) => [i.name, makeTensor(i.name, i.elemType, feeds[i.name]!.dims, feeds[i.name]!.data as TypedArray)]));
   }
 
   /** The given inputs' tensors for a batch of `n` samples. */

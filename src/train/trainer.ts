@@ -8,7 +8,8 @@ import * as ort from 'onnxruntime-node';
 import { HoneError, badInput } from '../errors.js';
 import { valueInfo } from '../ir/builder.js';
 import { DataType, dtypeName } from '../ir/dtype.js';
-import type { GraphProto, ModelProto } from '../ir/proto.js';
+import type { GraphProto, ModelProto, TensorProto } from '../ir/proto.js';
+import { nodeGraphs } from '../ir/walk.js';
 import { floatTensor } from '../ir/tensor.js';
 import { encodeModel } from '../ir/codec.js';
 import { GradEmitter } from '../ops/grad/index.js';
@@ -133,7 +134,10 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   given.checkData(data, 'the training data');
   if (opts.test) given.checkData(opts.test, 'the test data');
   const forward = await modelForTraining(model, opts, { provider: opts.provider });
-  const tg = buildTrainingGraph(forward, { loss, frozen: opts.frozen, trainable: opts.trainable });
+  const tg = buildTrainingGraph(forward, {
+    loss, frozen: opts.frozen, trainable: opts.trainable,
+    inputValues: given.protos(opts.microBatch ?? batch), inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
+  });
   const dataInputs = tg.dataInputs.filter((n) => !given.has(n));
   const prepared = prepareData(forward, dataInputs, data, loss, 'the training data');
   const test = opts.test ? prepareData(forward, dataInputs, opts.test, loss, 'the test data') : undefined;
@@ -557,12 +561,30 @@ function buildEvalModel(model: ModelProto, tg: TrainingGraph, loss: LossSpec): M
   return { ...model, graph };
 }
 
-/** `model` (the training graph's `source`) with its trained initializers (and running statistics) replaced by the trained values. */
+/**
+ * `model` (the training graph's `source`) with its trained initializers (and running statistics) replaced by the
+ * trained values; those that trained inlined from an If branch (`tg.origins`) are written into that branch.
+ */
 export function exportTrained(model: ModelProto, tg: TrainingGraph, params: Float32Array[], buffers: Float32Array[] = []): ModelProto {
-  const byName = new Map([
-    ...tg.params.map((p, i) => [p.name, floatTensor(p.name, p.dims, Float32Array.from(params[i]!))] as const),
-    ...tg.buffers.map((b, i) => [b.name, floatTensor(b.name, b.dims, Float32Array.from(buffers[i]!))] as const),
-  ]);
-  const graph = model.graph!;
-  return { ...model, graph: { ...graph, initializer: graph.initializer.map((t) => byName.get(t.name!) ?? t) } };
+  const trained = [
+    ...tg.params.map((p, i) => [p.name, p.dims, params[i]!] as const),
+    ...tg.buffers.map((b, i) => [b.name, b.dims, buffers[i]!] as const),
+  ];
+  const into = new Map<GraphProto, Map<string, TensorProto>>([[model.graph!, new Map()]]);
+  for (const [name, dims, data] of trained) {
+    const home = tg.origins.get(name) ?? { graph: model.graph!, name };
+    if (!into.has(home.graph)) into.set(home.graph, new Map());
+    into.get(home.graph)!.set(home.name, floatTensor(home.name, dims, Float32Array.from(data)));
+  }
+  const rewrite = (g: GraphProto): GraphProto => {
+    const own = into.get(g);
+    return {
+      ...g,
+      initializer: own ? g.initializer.map((t) => own.get(t.name!) ?? t) : g.initializer,
+      node: into.size === 1 ? g.node : g.node.map((n) => (nodeGraphs(n).length === 0 ? n : {
+        ...n, attribute: n.attribute.map((a) => ({ ...a, g: a.g && rewrite(a.g), graphs: a.graphs.map(rewrite) })),
+      })),
+    };
+  };
+  return { ...model, graph: rewrite(model.graph!) };
 }
