@@ -6,25 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { internalError, main } from '../../src/cli/main.js';
+import { internalError } from '../../src/cli/main.js';
 import { quantizeText } from '../../src/report/quantize-text.js';
 import { quantizeHtml } from '../../src/report/quantize-html.js';
 import type { QuantizeSummary } from '../../src/quantize/pipeline.js';
-
-async function hone(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    isTTY: false,
-  });
-  return { code, stdout, stderr };
-}
+import { hone } from '../helpers/cli.js';
 
 test('mismatched model and data: exit 2, one line, before any training step', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hone-errors-'));

@@ -3,31 +3,16 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { loadModel } from '../../src/ir/model.js';
 import { graphInputs } from '../../src/runtime/inputs.js';
 import { zooNames } from '../../src/zoo/index.js';
+import { hone } from '../helpers/cli.js';
 
 let dir = '';
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hone-zoo-cli-'));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function hone(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    isTTY: false,
-  });
-  return { code, stdout, stderr };
-}
 
 test('zoo list --json: every model with its inputs, parameter count and options with defaults and ranges', async () => {
   const r = await hone('zoo', 'list', '--json');

@@ -4,11 +4,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { saveModel } from '../../src/ir/model.js';
 import { MODEL_INPUT_HELP, TIMING_HELP } from '../../src/cli/model-flags.js';
 import { writeNpy } from '../helpers/npz.js';
 import { sampleRateModel, tinyMlp, twoInputs, unknownOpModel, unnamedDims, vadLike } from '../runtime/helpers.js';
+import { hone } from '../helpers/cli.js';
 
 let dir = '';
 before(() => {
@@ -23,13 +23,6 @@ before(() => {
   writeFileSync(join(dir, 'text.onnx'), 'this is not a model\n');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function hone(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, isTTY: false });
-  return { code, stdout, stderr };
-}
 
 // --quiet: the error cases below assert stderr is exactly one line, without the progress lines before it.
 const quick = ['--runs', '2', '--warmup', '1', '--threads', '1', '--quiet'];

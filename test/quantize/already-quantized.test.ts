@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { loadModel, saveModel } from '../../src/ir/model.js';
 import { quantizedAlready } from '../../src/quantize/common.js';
 import { quantizeDynamic } from '../../src/quantize/dynamic.js';
@@ -14,13 +13,7 @@ import { convertFp16 } from '../../src/quantize/fp16.js';
 import { quantizeInt4 } from '../../src/quantize/int4.js';
 import { zooModel } from '../../src/zoo/index.js';
 import { corpusModels } from '../helpers/corpus.js';
-
-async function cli(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (s) => out.push(s), stderr: (s) => err.push(s), isTTY: false });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+import { honeArgs as cli } from '../helpers/cli.js';
 
 const corpus = (id: string) => corpusModels().find((m) => m.id === id)!.path;
 const small = 'transformer:layers=1,dModel=32,heads=2,ffn=64';

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { saveModel } from '../../src/ir/model.js';
 import { writeNpy } from '../helpers/npz.js';
 import { sampleRateModel } from '../runtime/helpers.js';
+import { hone as cli } from '../helpers/cli.js';
 
 let dir = '';
 let rate = '';
@@ -23,13 +23,6 @@ before(() => {
   writeNpy(join(dir, 'calib-sr', 'sr.npy'), { data: new Float32Array(16).fill(16000), dims: [16] });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; }, isTTY: false });
-  return { code, stdout, stderr };
-}
 
 test('--input sr=16000 reaches the fidelity and latency runs; --shape sets the timed shape', async () => {
   const out = join(dir, 'rate.int8.onnx');

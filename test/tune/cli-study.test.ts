@@ -3,16 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { openStorage } from '../../src/tune/storage/open.js';
 import { PG_URL, dropSchema, uniqueSchema } from './pg-helpers.js';
-
-async function hone(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY: false });
-  return { code, stdout, stderr };
-}
+import { hone } from '../helpers/cli.js';
 
 let dir: string;
 let db: string;

@@ -5,7 +5,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSy
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { openStorage } from '../../src/tune/storage/open.js';
 import { InMemoryStorage } from '../../src/tune/storage/memory.js';
 import type { Trial } from '../../src/tune/trial.js';
@@ -13,17 +12,7 @@ import { resolveTuneConfig } from '../../src/cli/tune/config.js';
 import { runWorker } from '../../src/cli/tune/worker.js';
 import { GRID_POINTS } from '../../src/cli/tune/factory.js';
 import { branin } from '../../src/tune/benchmarks.js';
-
-async function hone(...argv: string[]) {
-  return honeIo(false, ...argv);
-}
-
-async function honeIo(isTTY: boolean, ...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), isTTY });
-  return { code, stdout, stderr };
-}
+import { hone, honeIo } from '../helpers/cli.js';
 
 let dir: string;
 before(() => {
