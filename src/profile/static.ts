@@ -27,7 +27,7 @@ export interface StaticCost {
 
 /** Cost of one run of `model`, whose inputs should have concrete dims (see `fixDims`). */
 export function staticCost(model: ModelProto): StaticCost {
-  let inference;
+  let inference: ReturnType<typeof inferShapes>;
   try {
     inference = inferShapes(model);
   } catch (e) {

@@ -40,11 +40,11 @@ export function profileHtml(r: ProfileReport): string {
     const notes = noiseNotes(r);
     if (notes.length) sections.push(`<ul class="noise">${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   }
-  sections.push('<h2>Op types</h2>' + htmlTable(['op type', 'count', 'MACs', 'FLOPs', 'time share', 'ms/run'],
-    r.opTypes.map((o) => [o.opType, o.count ? String(o.count) : 'ORT', si(o.macs), si(o.flops), o.timeShare ? pct(o.timeShare) : '', o.timeMs ? ms(o.timeMs) : ''])));
+  sections.push(`<h2>Op types</h2>${htmlTable(['op type', 'count', 'MACs', 'FLOPs', 'time share', 'ms/run'],
+    r.opTypes.map((o) => [o.opType, o.count ? String(o.count) : 'ORT', si(o.macs), si(o.flops), o.timeShare ? pct(o.timeShare) : '', o.timeMs ? ms(o.timeMs) : '']))}`);
   if (r.topNodes.length) {
-    sections.push('<h2>Top nodes</h2>' + htmlTable(['node', 'op type', 'MACs', 'time share'],
-      r.topNodes.map((n) => [n.name, n.opType, n.macs === undefined ? '' : si(n.macs), n.timeShare ? pct(n.timeShare) : ''])));
+    sections.push(`<h2>Top nodes</h2>${htmlTable(['node', 'op type', 'MACs', 'time share'],
+      r.topNodes.map((n) => [n.name, n.opType, n.macs === undefined ? '' : si(n.macs), n.timeShare ? pct(n.timeShare) : '']))}`);
   }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

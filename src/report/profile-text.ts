@@ -58,10 +58,10 @@ export function profileText(r: ProfileReport): string {
   if (r.bottleneck) {
     out.push('', `verdict   ${r.bottleneck.summary}`);
     r.bottleneck.advice.forEach((a, i) => {
-      out.push(`${i === 0 ? 'advice' : ''}`.padEnd(10) + `${i + 1}. ~${a.expectedSpeedup.toFixed(2)}x  ${a.condition ? `(${a.condition}) ` : ''}${a.action}  (${a.command})`);
+      out.push(`${`${i === 0 ? 'advice' : ''}`.padEnd(10)}${i + 1}. ~${a.expectedSpeedup.toFixed(2)}x  ${a.condition ? `(${a.condition}) ` : ''}${a.action}  (${a.command})`);
       out.push(`${''.padEnd(13)}${a.reason}`);
     });
     if (r.bottleneck.advice.length === 0) out.push('advice    none of the rules applies: no op type or overhead stands out');
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

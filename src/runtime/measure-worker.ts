@@ -14,7 +14,7 @@ import { parentPort } from 'node:worker_threads';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import type { MachinePeaks, Measurement, WorkerJob, WorkerReply } from './measure.js';
 import { createSession, ortRunError } from './session.js';
 import { randomFeeds, randomFeedsHint } from './inputs.js';

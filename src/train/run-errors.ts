@@ -34,7 +34,7 @@ function essential(status: string): string {
   let m = cleanOrtMessage(status);
   // "ns::Class::Fn(args) a == b was false. The input tensor …" → "The input tensor …"
   const check = /\bwas false\.\s*(.*)$/.exec(m);
-  if (check && check[1]) m = check[1];
+  if (check?.[1]) m = check[1];
   m = m.replace(/^[\w:~<>]+\([^)]*\)\s*/, '');
   return m.trim().replace(/[.\s]+$/, '');
 }

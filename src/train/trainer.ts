@@ -70,7 +70,7 @@ export interface TrainOptions {
   maxStepsPerEpoch?: number;
   onEpoch?: (record: EpochRecord) => void;
   /** Called after every step; returning false stops training (the LR range test uses it). */
-  onStep?: (s: { step: number; lr: number; loss: number }) => boolean | void;
+  onStep?: (s: { step: number; lr: number; loss: number }) => boolean | undefined;
   onProgress?: (p: Progress) => void;
 }
 
@@ -435,14 +435,14 @@ function prepareData(model: ModelProto, dataInputs: string[], ds: Dataset, loss:
   const graph = model.graph!;
   const features: Record<string, ArrayTensor> = {};
   for (const name of dataInputs) {
-    const f = ds.features[name] ?? (dataInputs.length === 1 ? ds.features['input'] ?? Object.values(ds.features)[0] : undefined);
+    const f = ds.features[name] ?? (dataInputs.length === 1 ? ds.features.input ?? Object.values(ds.features)[0] : undefined);
     if (!f) throw badInput(`${what} has no array for model input '${name}'; name the array after the input, or give a fixed value with --input ${name}=VALUE`);
     const t = valueInfoType(graph.input.find((i) => i.name === name)!);
     const elemType = t?.elemType ?? DataType.FLOAT;
     if (!FEATURE_TYPES.has(elemType)) throw badInput(`model input '${name}' is ${dtypeName(elemType)}; Hone trains models whose data inputs are float32, int64, int32 or bool (give other inputs a value with --input ${name}=VALUE)`);
     const per = t?.shape?.slice(1);
     let dims = f.dims;
-    if (per && per.every((d) => typeof d === 'number')) {
+    if (per?.every((d) => typeof d === 'number')) {
       const want = (per as number[]).reduce((a, b) => a * b, 1);
       if (want !== sampleSize(f)) {
         throw badInput(`${what}: input '${name}' expects samples of shape [${per.join(', ')}] (${want} values) but the data has [${f.dims.slice(1).join(', ')}] (${sampleSize(f)}); give data matching the model's input`);

@@ -16,7 +16,7 @@ import { foldConstants, foldedCopy } from '../../src/passes/fold.js';
 import { modelWeights } from '../../src/ops/weights.js';
 import { fromHalf, toHalf } from '../../src/quantize/math.js';
 import {
-  constant, constantNodeModel, constantOfShapeModel, dequantizeModel, floatFeed, ifModel, runOrt, sharedModel, wave,
+  constant, constantNodeModel, constantOfShapeModel, dequantizeModel, floatFeed, ifModel, runOrt, wave,
 } from '../helpers/weight-models.js';
 
 type Feeds = Record<string, ort.Tensor>;

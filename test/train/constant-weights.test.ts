@@ -11,7 +11,7 @@ import { createSession } from '../../src/runtime/index.js';
 import { buildTrainingGraph, train } from '../../src/train/index.js';
 import { fromHalf, toHalf } from '../../src/quantize/math.js';
 import { constant, wave } from '../helpers/weight-models.js';
-import { rand, signData } from './gradcheck-util.js';
+import { signData } from './gradcheck-util.js';
 
 /** A 2-layer MLP over 4 features, Paddle2ONNX style: weights in Constant nodes, one bias stored fp16 and cast. */
 function constantMlp(): ModelProto {
