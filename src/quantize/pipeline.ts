@@ -36,8 +36,13 @@ export interface QuantizeJob {
   eval?: string;
   /** Keep the most sensitive layers in float until the drop is within this (accuracy points, or 100·(1−cosine) without labels). */
   maxAccuracyDrop?: number;
-  /** With maxAccuracyDrop: stop the search after this many seconds and keep the best model found. */
+  /** With maxAccuracyDrop or the accuracy guard: stop the search after this many seconds and keep the best model found. */
   budget?: number;
+  /**
+   * Static mode without maxAccuracyDrop: keep the fewest most sensitive layers float when quantizing
+   * everything loses more than ACCURACY_GUARD.maxDrop (default true; false: `--no-accuracy-guard`).
+   */
+  accuracyGuard?: boolean;
   /** Sizes of symbolic dims (`--dim seq=128`) and input shapes (`--shape`), for synthetic data and timing. */
   dims?: Record<string, number>;
   shapes?: Record<string, number[]>;
@@ -51,6 +56,16 @@ export interface QuantizeJob {
   /** Quantize a model that is quantized (or float16) already, which is refused otherwise (`quantizedAlready`). */
   force?: boolean;
 }
+
+/**
+ * Static int8's default accuracy guard, as Intel Neural Compressor tunes by default (its criterion: 1%
+ * relative accuracy loss): a drop of at most 1 accuracy point with labels, else output cosine >= 0.99. It
+ * selects on the calibration data and the report's fidelity is measured on the evaluation data (docs/design.md,
+ * "Static int8 for real CNNs"). The budget scales with the model: the first evaluation (calibration, bias
+ * correction and one comparison) times `budgetFactor`, at least `budgetMin` seconds, and it stops the
+ * search only once a model meets the target (`budgetOnceMet`).
+ */
+export const ACCURACY_GUARD = { maxDrop: 1, budgetMin: 60, budgetFactor: 3 } as const;
 
 export interface QuantizeSummary {
   source: string;
@@ -124,9 +139,12 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   let result: QuantizeResult;
   let fidelity: Fidelity | undefined;
   let tuning: AccuracyTuning | undefined;
+  const guard = job.mode === 'static' && job.maxAccuracyDrop === undefined && job.accuracyGuard !== false;
   if (job.maxAccuracyDrop !== undefined) {
     progress('quantizing with an accuracy target');
     ({ result, fidelity, tuning } = await tuneForAccuracy(model, quantize, evalData, job.maxAccuracyDrop, { onProgress: progress, budgetSeconds: job.budget }));
+  } else if (guard) {
+    ({ result, fidelity, tuning } = await guardAccuracy(model, quantize, calib!, evalData, { onProgress: progress, budget: job.budget }));
   } else {
     result = await quantize([]);
     progress(`comparing outputs on ${evalData.size} samples from ${evalData.source}`);
@@ -148,9 +166,48 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       size: { float: floatBytes, quantized: quantBytes, ratio: quantBytes / floatBytes },
       data: { calibration: calib?.source, evaluation: evalData.source },
       fidelity, latency: latencyByBatch[0], latencyByBatch: latencyByBatch.length > 1 ? latencyByBatch : undefined, tuning,
-      warnings: [...nonFiniteWarnings(fidelity), ...slowdownWarnings(job.mode, latencyByBatch)],
+      warnings: [...nonFiniteWarnings(fidelity), ...guardWarnings(tuning), ...slowdownWarnings(job.mode, latencyByBatch)],
     },
   };
+}
+
+/**
+ * The accuracy guard: the search of `--max-accuracy-drop` with ACCURACY_GUARD's target, choosing on the
+ * calibration data, so that the fidelity reported on the evaluation data is not the number the choice was
+ * made on (when --eval is given; otherwise both are the calibration data, and the report says so). When
+ * layers stay float, the evaluation data's cosine with every layer quantized is measured too (before/after).
+ */
+async function guardAccuracy(
+  model: ModelProto, quantize: (exclude: string[]) => Promise<QuantizeResult>, calib: SampleData, evalData: SampleData,
+  opts: { onProgress: (message: string) => void; budget?: number },
+): Promise<{ result: QuantizeResult; fidelity: Fidelity; tuning: AccuracyTuning }> {
+  const { maxDrop, budgetMin, budgetFactor } = ACCURACY_GUARD;
+  opts.onProgress(`accuracy guard: checking the drop on ${calib.size} calibration samples against ${maxDrop} (--no-accuracy-guard skips it)`);
+  const tuned = await tuneForAccuracy(model, quantize, calib, maxDrop, {
+    onProgress: opts.onProgress,
+    budgetSeconds: opts.budget ?? ((first) => Math.max(budgetMin, budgetFactor * first)),
+    budgetOnceMet: opts.budget === undefined,
+  });
+  const tuning: AccuracyTuning = { ...tuned.tuning, guard: true };
+  if (evalData === calib) {
+    if (tuning.keptFloat.length) tuning.caveat = `the layers kept float were chosen on the same data the fidelity is measured on (${calib.source}${calib.source.startsWith('synthetic') ? ', synthetic: a poor guide to real inputs' : ''}); pass --eval HELD_OUT_DATA for an unbiased number`;
+    return { result: tuned.result, fidelity: tuned.fidelity, tuning };
+  }
+  opts.onProgress(`comparing outputs on ${evalData.size} samples from ${evalData.source}`);
+  const fidelity = await compareOutputs(model, tuned.result.model, evalData);
+  if (tuning.keptFloat.length) {
+    const before = tuned.initial === tuned.result ? fidelity : await compareOutputs(model, tuned.initial.model, evalData);
+    tuning.heldOut = { source: evalData.source, cosineBefore: before.cosine, cosineAfter: fidelity.cosine };
+  }
+  return { result: tuned.result, fidelity, tuning };
+}
+
+/** The guard's float layers chosen on the calibration data, measured worse on the evaluation data (the report and --json carry it). */
+function guardWarnings(tuning: AccuracyTuning | undefined): string[] {
+  const h = tuning?.heldOut;
+  if (!h || !(h.cosineAfter < h.cosineBefore)) return [];
+  return [`the accuracy guard's ${tuning!.keptFloat.length} float layer(s), chosen on the calibration data, did not help on ${h.source} (cosine ${h.cosineBefore.toFixed(5)} with every layer quantized, ${h.cosineAfter.toFixed(5)} as written): ` +
+    'too few calibration samples to choose on; give more (--calib, --samples), or keep every layer quantized with --no-accuracy-guard'];
 }
 
 /** Outputs that turned Inf/NaN once quantized (the report and --json carry it). */

@@ -27,7 +27,11 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
   sections.push(`<dl>${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`);
   if (s.tuning) {
     const t = s.tuning;
-    sections.push(`<h2>Accuracy target: ${t.met ? 'met' : 'missed'}</h2><p>Drop ${t.drop.toFixed(3)} (${esc(t.metric)}) against a target of ${t.target}; ${t.keptFloat.length} layer(s) kept in float after ${t.trials} trials.${t.reason ? ` ${esc(t.reason)}` : ''}</p>`);
+    const title = t.guard ? 'Accuracy guard (static default, off with --no-accuracy-guard)' : 'Accuracy target';
+    sections.push(`<h2>${title}: ${t.met ? 'met' : 'missed'}</h2><p>Drop ${t.drop.toFixed(3)} (${esc(t.metric)}, on ${esc(t.data)}) against a target of ${t.target}; ${t.keptFloat.length} layer(s) kept in float${t.order ? ` (${esc(t.order)})` : ''} after ${t.trials} trials.${t.reason ? ` ${esc(t.reason)}` : ''}</p>` +
+      (t.keptFloat.length ? `<p>Kept float: ${t.keptFloat.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : '') +
+      (t.heldOut ? `<p>Output cosine on ${esc(t.heldOut.source)}: ${t.heldOut.cosineBefore.toFixed(5)} with every layer quantized → ${t.heldOut.cosineAfter.toFixed(5)}.</p>` : '') +
+      (t.caveat ? `<p>Note: ${esc(t.caveat)}.</p>` : ''));
     if (t.sensitivity.length) sections.push('<h3>Per-layer sensitivity (relative error the layer adds, all layers quantized)</h3>' + barChart(t.sensitivity.map((x) => [x.node, x.score, x.score.toExponential(2)])));
   }
   sections.push('<h2>Nodes</h2>' + `<table><thead><tr><th>node</th><th>op</th><th>result</th></tr></thead><tbody>${s.report.nodes.map((d) =>

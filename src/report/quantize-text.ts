@@ -23,8 +23,12 @@ export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNode
   if (s.data.calibration) lines.push(`Calibration: ${s.data.calibration}${s.report.settings.calibration ? ` (${String(s.report.settings.calibration)})` : ''}`);
   if (s.tuning) {
     const t = s.tuning;
-    lines.push('', `Accuracy target: drop <= ${t.target} (${t.metric}): ${t.met ? 'met' : 'MISSED'}, drop ${t.drop.toFixed(3)} (all layers quantized: ${t.initialDrop.toFixed(3)}), ${t.keptFloat.length} layer(s) kept in float, ${t.trials} trials`);
+    const what = t.guard ? `Accuracy guard (static default; --no-accuracy-guard skips it, --max-accuracy-drop X sets another target): drop <= ${t.target}` : `Accuracy target: drop <= ${t.target}`;
+    lines.push('', `${what} (${t.metric}) on ${t.data}: ${t.met ? 'met' : 'MISSED'}, drop ${t.drop.toFixed(3)} (all layers quantized: ${t.initialDrop.toFixed(3)}), ${t.keptFloat.length} layer(s) kept in float${t.order ? ` (${t.order})` : ''}, ${t.trials} trials`);
+    if (t.keptFloat.length) lines.push(`  kept float: ${t.keptFloat.join(', ')}`);
+    if (t.heldOut) lines.push(`  output cosine on ${t.heldOut.source}: ${t.heldOut.cosineBefore.toFixed(5)} with every layer quantized → ${t.heldOut.cosineAfter.toFixed(5)}`);
     if (t.reason) lines.push(`  ${t.reason}`);
+    if (t.caveat) lines.push(`  Note: ${t.caveat}`);
   }
   const quantized = s.report.nodes.filter((d) => d.quantized);
   const kept = s.report.nodes.filter((d) => !d.quantized);

@@ -10,6 +10,13 @@ import { modelFeed, profileCorpusModel, quantizeCorpusModel, QUANT_MODES, scratc
 const MIN_COSINE: Record<string, number> = { fp16: 0.999, dynamic: 0.99, int4: 0.98, static: 0.98 };
 
 /**
+ * The corpus's CNNs: static int8 with its default accuracy guard (quantize/pipeline.ts) is held to the
+ * output cosine issue 9 asks of them, on held-out inputs (the guard chooses on the calibration half).
+ */
+const CNNS = new Set(['ppocr-v4-det', 'ppocr-v4-rec', 'ppocr-v2-cls', 'blazeface-front-128', 'mlsd-320-tiny', 'oww-embedding']);
+const CNN_STATIC_COSINE = 0.99;
+
+/**
  * Known exceptions, each with its reason: the number is the least cosine accepted for that model and mode,
  * so a regression below today's result still fails.
  */
@@ -19,13 +26,10 @@ const EXCEPTIONS: Record<string, Record<string, { min: number; why: string }>> =
     static: { min: 0.5, why: 'the same, with every activation int8: an audio front-end should stay float' },
   },
   'silero-vad-v5-op15': { static: { min: 0.95, why: 'a recurrent state carried through int8 between steps' } },
-  // Issue 9 asks 0.99 for CNNs; PTQ reaches 0.96 here. The error sits in the first two blocks (160x160, 16-32
-  // channels): keeping their 14 nodes float gives 0.990 (docs/design.md, "Static int8 for real CNNs").
-  'ppocr-v4-det': { static: { min: 0.95, why: 'rounding in the first blocks jitters the text-region edges (0.960 on real pages)' } },
-  'mlsd-320-tiny': {
-    static: { min: 0.94, why: 'dense line maps from 4 scenes split 2/2 (0.956); the same early-block error as the detector' },
-    fp16: { min: 0.995, why: 'line-map logits reach ±125, where float16 steps are 0.06 (0.9973)' },
-  },
+  // The accuracy guard keeps 2 early Convs float on the 10 calibration lines (cosine there 0.986 → 0.992),
+  // which costs on the 10 held-out ones (0.995 → 0.987): 10 samples are too few to choose on, and the report warns.
+  'ppocr-v4-rec': { static: { min: 0.985, why: 'the guard chooses on 10 calibration lines; held out 0.987' } },
+  'mlsd-320-tiny': { fp16: { min: 0.995, why: 'line-map logits reach ±125, where float16 steps are 0.06 (0.9973)' } },
 };
 
 /**
@@ -112,7 +116,7 @@ for (const m of models.filter((x) => x.present)) {
           applied++;
           const f = q.value.summary.fidelity!;
           const exception = EXCEPTIONS[m.id]?.[mode];
-          const min = exception?.min ?? MIN_COSINE[mode]!;
+          const min = exception?.min ?? (mode === 'static' && CNNS.has(m.id) ? CNN_STATIC_COSINE : MIN_COSINE[mode]!);
           assert.ok(Number.isFinite(f.cosine) && f.cosine >= min, `${mode}: output cosine ${f.cosine} < ${min} on ${feed.what}`);
           assert.ok(q.value.summary.size.quantized > 0);
         }

@@ -224,8 +224,10 @@ test('accuracy fallback on 54 layers: sensitivity in one pass, a bisection over 
   const { result, tuning } = await tuneForAccuracy(model, quantize, held, target, { onProgress: (m) => progress.push(m) });
   assert.equal(tuning.sensitivity.length, 54, JSON.stringify({ ...tuning, sensitivity: undefined }));
   assert.ok(tuning.met && tuning.drop <= target, JSON.stringify({ ...tuning, sensitivity: tuning.sensitivity.slice(0, 6) }));
-  // 1 (all quantized) + 1 (the most kept float) + ceil(log2(53)) bisection steps.
-  assert.ok(evaluations <= 8 && tuning.trials === evaluations, `${evaluations} evaluations`);
+  // 1 (all quantized) + at most 2·ceil(log2(53)) in each order (doubling k, then bisection): graph order
+  // from the input first, which needs layers 0–41 here, then by sensitivity, which needs only the four.
+  assert.ok(evaluations <= 25 && tuning.trials === evaluations, `${evaluations} evaluations`);
+  assert.equal(tuning.order, 'by sensitivity');
   // The four layers around the two outlier tensors rank near the top and stay float; most layers stay int8.
   const top = tuning.sensitivity.slice(0, 6).map((s) => s.node);
   for (const l of ['conv20', 'conv21', 'conv40', 'conv41']) assert.ok(top.includes(l) && tuning.keptFloat.includes(l), `${l}: ${top}`);
@@ -237,5 +239,5 @@ test('accuracy fallback on 54 layers: sensitivity in one pass, a bisection over 
   const stopped = await tuneForAccuracy(model, quantize, held, target, { budgetSeconds: 2.5, now: () => (t += 1000) });
   assert.equal(stopped.tuning.budgetExhausted, true);
   assert.match(stopped.tuning.reason!, /time budget of 2.5 s ran out/);
-  assert.ok(stopped.tuning.trials <= 2);
+  assert.ok(stopped.tuning.trials <= 3);
 });

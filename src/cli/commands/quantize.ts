@@ -39,12 +39,19 @@ Options:
   --eval DATA               data for fidelity and accuracy (default: the calibration data; zoo:lenet5: the
                             mnist test split; else seeded random inputs)
   --max-accuracy-drop X     keep the most accuracy-sensitive layers in float until the drop is <= X
-                            (accuracy points with labels, else 100·(1 − output cosine)); always writes the
-                            best model found and says why when X was not reached. Sensitivity comes from
-                            one pass of the float and quantized models; then a bisection over how many
-                            layers stay float (a few evaluations, printed as progress)
-  --budget SECONDS          with --max-accuracy-drop: stop searching after SECONDS and write the best
-                            model found so far (the report says the budget ran out)
+                            (accuracy points with labels, else 100·(1 − output cosine)) on the --eval
+                            data; always writes the best model found and says why when X was not reached.
+                            Searches the first layers from the input, then the most sensitive (one pass of
+                            the float and quantized models), doubling how many stay float, then bisecting
+                            (a few evaluations, printed as progress)
+  --budget SECONDS          with --max-accuracy-drop or the accuracy guard: stop searching after SECONDS
+                            and write the best model found so far (the report says the budget ran out)
+  --no-accuracy-guard       static: skip the default accuracy guard. Without --max-accuracy-drop, static
+                            mode checks its output on the calibration data and, when cosine < 0.99 (or
+                            with labels, accuracy drops by > 1 point), keeps the fewest sensitive layers
+                            float that meet it; once met, it stops searching for fewer after max(60 s, 3x
+                            the first evaluation) unless --budget. The report names them, with cosine
+                            before/after on the --eval data
   --op-types A,B            only quantize these op types (e.g. Conv,MatMul)
   --exclude-nodes A,B       never quantize these nodes (by name)
   --method M                static calibration: auto (default: per tensor, whichever of the others'
@@ -107,6 +114,7 @@ export const quantizeCommand: Command = {
       eval: { type: 'string' },
       'max-accuracy-drop': { type: 'string' },
       budget: { type: 'string' },
+      'no-accuracy-guard': { type: 'boolean' },
       'op-types': { type: 'string' },
       'exclude-nodes': { type: 'string' },
       method: { type: 'string' },
@@ -150,6 +158,7 @@ export const quantizeCommand: Command = {
       samples: numberFlag(v.samples, '--samples', { int: true, min: 1 }),
       maxAccuracyDrop: numberFlag(v['max-accuracy-drop'], '--max-accuracy-drop', { min: 0 }),
       budget: numberFlag(v.budget, '--budget', { min: 0 }),
+      accuracyGuard: v['no-accuracy-guard'] ? false : undefined,
       force: v.force,
       ...modelInputs(v),
       options: {
@@ -172,7 +181,11 @@ export const quantizeCommand: Command = {
       onProgress: progressLines(io, v.quiet),
     };
     if (mode === 'int4') job.options!.symmetric = v['int4-symmetric'];
-    if (job.budget !== undefined && job.maxAccuracyDrop === undefined) throw badInput('--budget limits the --max-accuracy-drop search; add --max-accuracy-drop X');
+    if (job.budget !== undefined && job.maxAccuracyDrop === undefined && (mode !== 'static' || v['no-accuracy-guard'])) {
+      throw badInput('--budget limits the --max-accuracy-drop search or static mode\'s accuracy guard; add --max-accuracy-drop X, or drop --budget');
+    }
+    if (v['no-accuracy-guard'] && mode !== 'static') throw badInput(`--no-accuracy-guard applies to --mode static (the default accuracy guard), not --mode ${mode}; drop it`);
+    if (v['no-accuracy-guard'] && job.maxAccuracyDrop !== undefined) throw badInput('--no-accuracy-guard contradicts --max-accuracy-drop (an explicit accuracy target); give one');
     if (job.options!.percentile !== undefined && job.options!.percentile > 100) throw badInput(`--percentile must be in (50, 100], got ${job.options!.percentile}`);
     if (job.options!.blockSize !== undefined && ![16, 32, 64, 128, 256].includes(job.options!.blockSize)) {
       throw badInput(`--block-size must be 16, 32, 64, 128 or 256, got ${job.options!.blockSize}`);
