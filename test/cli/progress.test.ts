@@ -42,7 +42,7 @@ test('profile: a line per batch size measured', async () => {
   );
 });
 
-test('quantize: calibration, evaluation and timing lines', async () => {
+test('quantize: accuracy guard, calibration, evaluation and timing lines', async () => {
   const lines = await progressOf([
     'quantize',
     'zoo:lenet5',
@@ -61,7 +61,14 @@ test('quantize: calibration, evaluation and timing lines', async () => {
   ]);
   assert.deepEqual(
     lines.map((l) => l.replace(/ \(.*$| on .*$/, '')),
-    ['… calibrating', '… comparing outputs', '… timing float and quantized side by side'],
+    [
+      '… accuracy guard: checking the drop',
+      '… evaluating with every layer quantized',
+      '… calibrating',
+      '… drop 0.000',
+      '… comparing outputs',
+      '… timing float and quantized side by side',
+    ],
   );
 });
 
