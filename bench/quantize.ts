@@ -32,7 +32,14 @@ import { measureInWorker } from '../src/runtime/measure.js';
 import { encodeNpy } from '../src/data/npy.js';
 import { main } from '../src/cli/main.js';
 import {
-  compareOutputs, convertFp16, loadSampleData, quantizeDynamic, quantizeInt4, quantizeStatic, calibrateStatic, syntheticData,
+  compareOutputs,
+  convertFp16,
+  loadSampleData,
+  quantizeDynamic,
+  quantizeInt4,
+  quantizeStatic,
+  calibrateStatic,
+  syntheticData,
   type SampleData,
 } from '../src/quantize/index.js';
 import { copyModel, requireDomain } from '../src/quantize/common.js';
@@ -41,14 +48,21 @@ import { median } from '../src/quantize/evaluate.js';
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' }, runs: { type: 'string', default: '20' }, 'write-docs': { type: 'boolean' },
-    'skip-torch': { type: 'boolean' }, 'skip-lenet': { type: 'boolean' }, python: { type: 'string', default: '/usr/bin/python3' },
+    rounds: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '20' },
+    'write-docs': { type: 'boolean' },
+    'skip-torch': { type: 'boolean' },
+    'skip-lenet': { type: 'boolean' },
+    python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
 const rounds = Number(values.rounds);
 const runs = Number(values.runs);
 const out: string[] = [];
-const say = (s = '') => { out.push(s); console.log(s); };
+const say = (s = '') => {
+  out.push(s);
+  console.log(s);
+};
 const ratio = (x: number) => `${x.toFixed(2)}x`;
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
@@ -56,7 +70,10 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
  * Per variant: the median over rounds of each block's p50, and the median over rounds of the ratio to
  * the first variant's block in the same round (robust when machine load drifts between rounds).
  */
-async function timeBlocks(models: Record<string, ModelProto>, inputs: ConcreteInput[]): Promise<{ ms: Record<string, number>; ratio: Record<string, number> }> {
+async function timeBlocks(
+  models: Record<string, ModelProto>,
+  inputs: ConcreteInput[],
+): Promise<{ ms: Record<string, number>; ratio: Record<string, number> }> {
   const bytes = Object.fromEntries(Object.entries(models).map(([k, m]) => [k, encodeModel(m)]));
   const meds: Record<string, number[]> = Object.fromEntries(Object.keys(models).map((k) => [k, []]));
   for (let r = 0; r < rounds; r++) {
@@ -77,9 +94,8 @@ async function cosines(models: Record<string, ModelProto>, data: SampleData): Pr
 }
 
 const size = (m: ModelProto) => encodeModel(m).byteLength;
-const matmulWeightBytes = (m: ModelProto) => m.graph!.initializer
-  .filter((t) => /(proj|fc\d)\.weight/.test(t.name ?? ''))
-  .reduce((s, t) => s + (t.rawData?.byteLength ?? 0), 0);
+const matmulWeightBytes = (m: ModelProto) =>
+  m.graph!.initializer.filter((t) => /(proj|fc\d)\.weight/.test(t.name ?? '')).reduce((s, t) => s + (t.rawData?.byteLength ?? 0), 0);
 
 /** The standard-op dynamic form: DynamicQuantizeLinear + MatMulInteger + Cast + Mul (per-tensor). */
 function matmulIntegerForm(model: ModelProto): ModelProto {
@@ -125,12 +141,17 @@ function rewriteMatMuls(model: ModelProto, form: (n: NodeProto, q: string, s: st
   return m;
 }
 
-say(`Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}. Run: \`npx tsx bench/quantize.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}).`);
-say(`Latency: median over ${rounds} rounds of each block's p50 (${runs} timed runs after 5 warm-up, fresh worker and session per block, ORT default threads); variants timed in blocks, side by side in one run. "× fp32" is the median over rounds of the ratio to the fp32 block of the same round.`);
+say(
+  `Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}. Run: \`npx tsx bench/quantize.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}).`,
+);
+say(
+  `Latency: median over ${rounds} rounds of each block's p50 (${runs} timed runs after 5 warm-up, fresh worker and session per block, ORT default threads); variants timed in blocks, side by side in one run. "× fp32" is the median over rounds of the ratio to the fp32 block of the same round.`,
+);
 say();
 
 // ---- 1. Transformer encoder: dynamic int8, its alternatives, int4, fp16, PyTorch ------------------
-const HONE = 'dynamic int8 (Hone default: per-channel; shared DynamicQuantizeLinear + MatMulIntegerToFloat for Q/K/V, DynamicQuantizeMatMul elsewhere)';
+const HONE =
+  'dynamic int8 (Hone default: per-channel; shared DynamicQuantizeLinear + MatMulIntegerToFloat for Q/K/V, DynamicQuantizeMatMul elsewhere)';
 {
   const model = fixDims(zooModel('transformer'), { dims: { batch: 8, seq: 128 } });
   const inputs = resolveInputs(model);
@@ -154,14 +175,17 @@ const HONE = 'dynamic int8 (Hone default: per-channel; shared DynamicQuantizeLin
   say('|---|---:|---:|---:|---:|---:|---:|');
   const base = size(model);
   for (const [k, m] of Object.entries(variants)) {
-    say(`| ${k} | ${lat.ms[k]!.toFixed(1)} ms | ${ratio(lat.ratio[k]!)} | ${mib(size(m))} | ${ratio(size(m) / base)} | ${k.startsWith('int4') ? ratio(m.graph!.initializer.filter((t) => /_(q4|scales|zero_points)/.test(t.name!)).reduce((s, t) => s + t.rawData!.byteLength, 0) / matmulWeightBytes(model)) : ''} | ${cos[k]!.toFixed(5)} |`);
+    say(
+      `| ${k} | ${lat.ms[k]!.toFixed(1)} ms | ${ratio(lat.ratio[k]!)} | ${mib(size(m))} | ${ratio(size(m) / base)} | ${k.startsWith('int4') ? ratio(m.graph!.initializer.filter((t) => /_(q4|scales|zero_points)/.test(t.name!)).reduce((s, t) => s + t.rawData!.byteLength, 0) / matmulWeightBytes(model)) : ''} | ${cos[k]!.toFixed(5)} |`,
+    );
   }
   say();
   if (!values['skip-torch'] && spawnSync(values.python!, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) {
     const dir = mkdtempSync(join(tmpdir(), 'hone-qbench-'));
     try {
       for (const t of model.graph!.initializer) {
-        if (t.dataType === DataType.FLOAT && /^(layers|norm)/.test(t.name!)) writeFileSync(join(dir, `${t.name}.npy`), encodeNpy(tensorArray(t) as Float32Array, t.dims));
+        if (t.dataType === DataType.FLOAT && /^(layers|norm)/.test(t.name!))
+          writeFileSync(join(dir, `${t.name}.npy`), encodeNpy(tensorArray(t) as Float32Array, t.dims));
       }
       const x = data.features.input!;
       writeFileSync(join(dir, 'input.npy'), encodeNpy(x.data.subarray(0, 8 * 128 * 256) as Float32Array, [8, 128, 256]));
@@ -171,11 +195,17 @@ const HONE = 'dynamic int8 (Hone default: per-channel; shared DynamicQuantizeLin
       await s.release();
       // PyTorch's fp32 run is seconds long here: fewer runs per block keep the section to minutes.
       const torchRuns = Math.max(3, Math.round(runs / 4));
-      const r = spawnSync(values.python!, ['bench/quantize_torch.py', dir, '--rounds', String(rounds), '--runs', String(torchRuns), '--threads', String(cpus().length)], { encoding: 'utf8' });
+      const r = spawnSync(
+        values.python!,
+        ['bench/quantize_torch.py', dir, '--rounds', String(rounds), '--runs', String(torchRuns), '--threads', String(cpus().length)],
+        { encoding: 'utf8' },
+      );
       if (r.status !== 0) say(`PyTorch: failed (${r.stderr.trim().split('\n').pop()})`);
       else {
         const t = JSON.parse(r.stdout.trim().split('\n').pop()!);
-        say(`PyTorch ${t.torch} (${t.engine} engine, ${t.threads} threads, ${torchRuns} runs per block), same weights and input: fp32 ${t.fp32_ms.toFixed(1)} ms, dynamic int8 (quantize_dynamic on nn.Linear) ${t.int8_ms.toFixed(1)} ms = ${ratio(t.int8_ms / t.fp32_ms)} of its fp32; output cosine int8 vs fp32 ${t.cosine_int8_vs_fp32.toFixed(5)} (its fp32 vs ORT fp32: ${t.cosine_fp32_vs_ort.toFixed(6)}). Hone dynamic int8 vs PyTorch dynamic int8: ${ratio(lat.ms[HONE]! / t.int8_ms)} the latency (different processes, blocks after each other).`);
+        say(
+          `PyTorch ${t.torch} (${t.engine} engine, ${t.threads} threads, ${torchRuns} runs per block), same weights and input: fp32 ${t.fp32_ms.toFixed(1)} ms, dynamic int8 (quantize_dynamic on nn.Linear) ${t.int8_ms.toFixed(1)} ms = ${ratio(t.int8_ms / t.fp32_ms)} of its fp32; output cosine int8 vs fp32 ${t.cosine_int8_vs_fp32.toFixed(5)} (its fp32 vs ORT fp32: ${t.cosine_fp32_vs_ort.toFixed(6)}). Hone dynamic int8 vs PyTorch dynamic int8: ${ratio(lat.ms[HONE]! / t.int8_ms)} the latency (different processes, blocks after each other).`,
+        );
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -208,7 +238,10 @@ for (const spec of ['resnet', 'resnet:widths=64-128-256', 'mobilenet', 'mobilene
   say();
   say('| variant | p50 | × fp32 latency | size | × fp32 size | output cosine |');
   say('|---|---:|---:|---:|---:|---:|');
-  for (const [k, m] of Object.entries(variants)) say(`| ${k} | ${lat.ms[k]!.toFixed(2)} ms | ${ratio(lat.ratio[k]!)} | ${mib(size(m))} | ${ratio(size(m) / size(model))} | ${fid[k]!.toFixed(5)} |`);
+  for (const [k, m] of Object.entries(variants))
+    say(
+      `| ${k} | ${lat.ms[k]!.toFixed(2)} ms | ${ratio(lat.ratio[k]!)} | ${mib(size(m))} | ${ratio(size(m) / size(model))} | ${fid[k]!.toFixed(5)} |`,
+    );
   say();
 }
 
@@ -218,12 +251,17 @@ if (!values['skip-lenet']) {
   try {
     const path = join(dir, 'lenet.onnx');
     const io = { stdout: () => {}, stderr: (s: string) => process.stderr.write(s), isTTY: false };
-    const code = await main(['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--epochs', '2', '--batch-size', '64', '--seed', '0', '-o', path], io);
+    const code = await main(
+      ['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--epochs', '2', '--batch-size', '64', '--seed', '0', '-o', path],
+      io,
+    );
     if (code !== 0) throw new Error('hone train failed');
     const model = loadModel(path);
     const calib = loadSampleData('mnist', model, { samples: 256, split: 'train' });
     const test = loadSampleData('mnist', model, { split: 'test' });
-    say(`### LeNet-5 on MNIST (trained 2 epochs with \`hone train\`, Adam 1e-3, batch 64), static int8 QDQ U8S8 calibrated on 256 training images, accuracy on the ${test.size} test images`);
+    say(
+      `### LeNet-5 on MNIST (trained 2 epochs with \`hone train\`, Adam 1e-3, batch 64), static int8 QDQ U8S8 calibrated on 256 training images, accuracy on the ${test.size} test images`,
+    );
     say();
     say('| calibration | fp32 accuracy | int8 accuracy | drop (points) | top-1 agreement | output cosine |');
     say('|---|---:|---:|---:|---:|---:|');
@@ -232,9 +270,13 @@ if (!values['skip-lenet']) {
       const q = (await quantizeStatic(model, calib, { method })).model;
       int8 ??= q;
       const f = await compareOutputs(model, q, test, 100);
-      say(`| ${method} | ${(f.accuracy!.float * 100).toFixed(2)}% | ${(f.accuracy!.quantized * 100).toFixed(2)}% | ${((f.accuracy!.float - f.accuracy!.quantized) * 100).toFixed(2)} | ${(f.top1Agreement! * 100).toFixed(2)}% | ${f.cosine.toFixed(5)} |`);
+      say(
+        `| ${method} | ${(f.accuracy!.float * 100).toFixed(2)}% | ${(f.accuracy!.quantized * 100).toFixed(2)}% | ${((f.accuracy!.float - f.accuracy!.quantized) * 100).toFixed(2)} | ${(f.top1Agreement! * 100).toFixed(2)}% | ${f.cosine.toFixed(5)} |`,
+      );
     }
-    const lat = await timeBlocks({ fp32: fixDims(model, { dims: { batch: 64 } }), int8: fixDims(int8!, { dims: { batch: 64 } }) }, [{ name: 'input', elemType: DataType.FLOAT, shape: [64, 1, 28, 28] }]);
+    const lat = await timeBlocks({ fp32: fixDims(model, { dims: { batch: 64 } }), int8: fixDims(int8!, { dims: { batch: 64 } }) }, [
+      { name: 'input', elemType: DataType.FLOAT, shape: [64, 1, 28, 28] },
+    ]);
     say();
     say(`Latency at batch 64: fp32 ${lat.ms.fp32!.toFixed(2)} ms, int8 ${lat.ms.int8!.toFixed(2)} ms (${ratio(lat.ratio.int8!)}).`);
     say();
@@ -244,11 +286,21 @@ if (!values['skip-lenet']) {
 }
 
 say('Reading the numbers:');
-say('- Dynamic int8: Hone writes the kernels ORT runs directly: com.microsoft DynamicQuantizeMatMul, and for MatMuls that share an input (Q/K/V) one DynamicQuantizeLinear feeding MatMulIntegerToFloat. ORT fuses the standard-op chain (DynamicQuantizeLinear + MatMulInteger + Cast + Mul) into the same two kernels, so those rows should match within noise; the QDQ form runs its MatMul in float after dequantizing, hence its latency.');
-say('- Static int8 gains with layer width: the zoo defaults are narrow (resnet widths 16-32-64 at 32x32), where ORT\'s int8 convolutions are little faster than fp32; with ResNet-18\'s widths (64-128-256) or MobileNet at 160 px the same pass gives the speedups int8 is known for. LeNet-5 (6 and 16 channels) is the extreme case below.');
-say('- Static int8: U8S8 is the default because with int8 activations (S8S8) ORT 1.30 left 9 of zoo:resnet\'s 15 Convs unfused on this CPU (its optimized graph), and its int8 QLinearAdd/QLinearConv kernels ran slower; asymmetric int8 and uint8 ranges are the same grid shifted by 128, so the cosines agree. ReLU and ReLU6 (Clip 0..6) after a Conv are folded into its output range, so every unit fuses.');
-say('- fp16 and int4 buy size on this CPU, not speed: ORT\'s CPU provider runs float16 ops through Casts it inserts, and MatMulNBits dequantizes 4-bit blocks to fp32 (accuracy_level 4 = int8 compute, not faster here).');
-say('- LeNet-5 int8 is slower than fp32: its convolutions (1→6 and 6→16 channels) are too narrow for ORT\'s int8 kernels; `hone profile` of the int8 model shows conv1\'s QLinearConv alone at ~45% of the run.');
+say(
+  '- Dynamic int8: Hone writes the kernels ORT runs directly: com.microsoft DynamicQuantizeMatMul, and for MatMuls that share an input (Q/K/V) one DynamicQuantizeLinear feeding MatMulIntegerToFloat. ORT fuses the standard-op chain (DynamicQuantizeLinear + MatMulInteger + Cast + Mul) into the same two kernels, so those rows should match within noise; the QDQ form runs its MatMul in float after dequantizing, hence its latency.',
+);
+say(
+  "- Static int8 gains with layer width: the zoo defaults are narrow (resnet widths 16-32-64 at 32x32), where ORT's int8 convolutions are little faster than fp32; with ResNet-18's widths (64-128-256) or MobileNet at 160 px the same pass gives the speedups int8 is known for. LeNet-5 (6 and 16 channels) is the extreme case below.",
+);
+say(
+  "- Static int8: U8S8 is the default because with int8 activations (S8S8) ORT 1.30 left 9 of zoo:resnet's 15 Convs unfused on this CPU (its optimized graph), and its int8 QLinearAdd/QLinearConv kernels ran slower; asymmetric int8 and uint8 ranges are the same grid shifted by 128, so the cosines agree. ReLU and ReLU6 (Clip 0..6) after a Conv are folded into its output range, so every unit fuses.",
+);
+say(
+  "- fp16 and int4 buy size on this CPU, not speed: ORT's CPU provider runs float16 ops through Casts it inserts, and MatMulNBits dequantizes 4-bit blocks to fp32 (accuracy_level 4 = int8 compute, not faster here).",
+);
+say(
+  "- LeNet-5 int8 is slower than fp32: its convolutions (1→6 and 6→16 channels) are too narrow for ORT's int8 kernels; `hone profile` of the int8 model shows conv1's QLinearConv alone at ~45% of the run.",
+);
 say();
 
 if (values['write-docs']) {

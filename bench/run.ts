@@ -9,13 +9,20 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = import.meta.dirname;
-const benches = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'run.ts').map((f) => f.slice(0, -3)).sort();
+const benches = readdirSync(dir)
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
+  .map((f) => f.slice(0, -3))
+  .sort();
 
 /** The first sentence of the file's leading doc comment, cut to 100 characters. */
 function summary(name: string): string {
   const text = readFileSync(join(dir, `${name}.ts`), 'utf8');
   const doc = /^\/\*\*([\s\S]*?)\*\//.exec(text)?.[1] ?? '';
-  const flat = doc.split('\n').map((l) => l.replace(/^\s*\*\s?/, '').trim()).filter(Boolean).join(' ');
+  const flat = doc
+    .split('\n')
+    .map((l) => l.replace(/^\s*\*\s?/, '').trim())
+    .filter(Boolean)
+    .join(' ');
   const first = /^(.*?[.?!])(\s|$)/.exec(flat)?.[1] ?? flat;
   return first.length > 100 ? `${first.slice(0, 99)}…` : first;
 }

@@ -26,9 +26,14 @@ import { zooModel } from '../src/zoo/index.js';
 
 const { values } = parseArgs({
   options: {
-    repeats: { type: 'string', default: '3' }, steps: { type: 'string', default: '60' }, threads: { type: 'string', default: '2' },
-    'accuracy-epochs': { type: 'string', default: '3' }, 'skip-accuracy': { type: 'boolean' }, python: { type: 'string', default: '/usr/bin/python3' },
-    models: { type: 'string', default: 'mlp,lenet5' }, 'skip-adam': { type: 'boolean' },
+    repeats: { type: 'string', default: '3' },
+    steps: { type: 'string', default: '60' },
+    threads: { type: 'string', default: '2' },
+    'accuracy-epochs': { type: 'string', default: '3' },
+    'skip-accuracy': { type: 'boolean' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+    models: { type: 'string', default: 'mlp,lenet5' },
+    'skip-adam': { type: 'boolean' },
   },
 });
 const repeats = Number(values.repeats);
@@ -40,22 +45,44 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const hasTorch = spawnSync(values.python!, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'hone-bench-train-'));
 const { train: trainSet, test } = mnist();
-const save = (name: string, data: Float32Array | BigInt64Array, dims: number[]) => writeFileSync(join(dir, `${name}.npy`), encodeNpy(data, dims));
+const save = (name: string, data: Float32Array | BigInt64Array, dims: number[]) =>
+  writeFileSync(join(dir, `${name}.npy`), encodeNpy(data, dims));
 save('x_train', trainSet.features.input!.data as Float32Array, trainSet.features.input!.dims);
 save('y_train', trainSet.labels.data as BigInt64Array, trainSet.labels.dims);
 save('x_test', test.features.input!.data as Float32Array, test.features.input!.dims);
 save('y_test', test.labels.data as BigInt64Array, test.labels.dims);
 // The trainer shuffles epoch e with permutation(n, seed·1000003 + e); PyTorch replays the same order.
-for (let e = 0; e < Math.max(accEpochs, 1); e++) save(`order_${e}`, BigInt64Array.from(permutation(trainSet.size, e), (v) => BigInt(v)), [trainSet.size]);
+for (let e = 0; e < Math.max(accEpochs, 1); e++)
+  save(
+    `order_${e}`,
+    BigInt64Array.from(permutation(trainSet.size, e), (v) => BigInt(v)),
+    [trainSet.size],
+  );
 const models: Record<string, ModelProto> = { mlp: zooModel('mlp:hidden=512-256'), lenet5: zooModel('lenet5') };
 for (const [name, m] of Object.entries(models)) {
   for (const t of m.graph!.initializer) save(`${name}.${t.name}`, Float32Array.from(tensorArray(t) as Float32Array), t.dims.map(Number));
 }
 
-interface Run { samplesPerSec: number; graphMs: number; optimizerMs: number; dataMs: number; steps: number; trainAccuracy?: number; testAccuracy?: number }
+interface Run {
+  samplesPerSec: number;
+  graphMs: number;
+  optimizerMs: number;
+  dataMs: number;
+  steps: number;
+  trainAccuracy?: number;
+  testAccuracy?: number;
+}
 
 async function hone(model: string, batch: number, epochs: number, maxSteps?: number): Promise<Run> {
-  const r = await train(models[model]!, trainSet, { epochs, batchSize: batch, lr: 1e-3, optimizer: { kind: 'adam' }, test, threads, maxStepsPerEpoch: maxSteps });
+  const r = await train(models[model]!, trainSet, {
+    epochs,
+    batchSize: batch,
+    lr: 1e-3,
+    optimizer: { kind: 'adam' },
+    test,
+    threads,
+    maxStepsPerEpoch: maxSteps,
+  });
   return { samplesPerSec: r.samplesPerSec, ...r.timing, trainAccuracy: r.trainAccuracy, testAccuracy: r.testAccuracy };
 }
 
@@ -66,9 +93,22 @@ async function hone(model: string, batch: number, epochs: number, maxSteps?: num
 function torch(model: string, batch: number, epochs: number, maxSteps?: number): Run | undefined {
   if (!hasTorch) return undefined;
   const once = (policy: string) => {
-    const out = execFileSync(values.python!, [join(import.meta.dirname, 'train_torch.py'), `dir=${dir}`, `model=${model}`, `batch=${batch}`, `threads=${threads}`, `epochs=${epochs}`, ...(maxSteps ? [`steps=${maxSteps}`] : [])], {
-      encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OMP_WAIT_POLICY: policy },
-    });
+    const out = execFileSync(
+      values.python!,
+      [
+        join(import.meta.dirname, 'train_torch.py'),
+        `dir=${dir}`,
+        `model=${model}`,
+        `batch=${batch}`,
+        `threads=${threads}`,
+        `epochs=${epochs}`,
+        ...(maxSteps ? [`steps=${maxSteps}`] : []),
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OMP_WAIT_POLICY: policy },
+      },
+    );
     return JSON.parse(out.trim().split('\n').pop()!) as Run;
   };
   const [a, b] = [once('ACTIVE'), once('PASSIVE')];
@@ -97,7 +137,9 @@ for (const model of values.models!.split(',')) {
     const ts = t.length ? median(t.map((r) => r.samplesPerSec)) : undefined;
     const hm = h.find((r) => r.samplesPerSec === hs)!;
     const tm = t.find((r) => r.samplesPerSec === ts);
-    console.log(`| ${model} | ${batch} | ${Math.round(hs)} | ${ts ? Math.round(ts) : 'n/a'} | ${ts ? `${(hs / ts).toFixed(2)}x` : 'n/a'} | ${split(hm)} | ${tm ? split(tm) : 'n/a'} |`);
+    console.log(
+      `| ${model} | ${batch} | ${Math.round(hs)} | ${ts ? Math.round(ts) : 'n/a'} | ${ts ? `${(hs / ts).toFixed(2)}x` : 'n/a'} | ${split(hm)} | ${tm ? split(tm) : 'n/a'} |`,
+    );
   }
 }
 
@@ -124,7 +166,11 @@ if (!values['skip-adam']) {
   const b = new GraphBuilder('adam');
   const lr = b.input('lr_t', DataType.FLOAT, []);
   const c = (v: number) => b.floatInit('c', [], [v]);
-  const b1 = c(0.9), b2 = c(0.999), nb1 = c(0.1), nb2 = c(0.001), eps = c(1e-8);
+  const b1 = c(0.9),
+    b2 = c(0.999),
+    nb1 = c(0.1),
+    nb2 = c(0.001),
+    eps = c(1e-8);
   sizes.forEach((n, k) => {
     const [p, g, m, v] = ['p', 'g', 'm', 'v'].map((s) => b.input(`${s}${k}`, DataType.FLOAT, [n]));
     const m2 = b.op('Add', [b.op('Mul', [m!, b1]), b.op('Mul', [g!, nb1])], {}, { output: `m${k}_out` });
@@ -136,7 +182,11 @@ if (!values['skip-adam']) {
   const so = sessionOptions({ intraOpThreads: threads });
   so.extra = { session: { intra_op: { allow_spinning: '0' } } };
   const sess = await ort.InferenceSession.create(encodeModel(b.model()), so);
-  const bufs = sizes.map((n) => ({ a: ['p', 'm', 'v'].map(() => new Float32Array(n)), b: ['p', 'm', 'v'].map(() => new Float32Array(n)), g: new Float32Array(n).fill(0.01) }));
+  const bufs = sizes.map((n) => ({
+    a: ['p', 'm', 'v'].map(() => new Float32Array(n)),
+    b: ['p', 'm', 'v'].map(() => new Float32Array(n)),
+    g: new Float32Array(n).fill(0.01),
+  }));
   const feedsFor = (flip: boolean) => {
     const feeds: Record<string, ort.Tensor> = { lr_t: new ort.Tensor('float32', Float32Array.of(1e-3), []) };
     const fetches: Record<string, ort.Tensor> = {};
@@ -156,14 +206,23 @@ if (!values['skip-adam']) {
   const t0 = performance.now();
   for (let i = 0; i < N; i++) await sess.run(...(i % 2 ? odd : even));
   const graphMs = (performance.now() - t0) / N;
-  console.log(`\nAdam update, MLP (${sizes.reduce((a, b) => a + b, 0)} params): JS loop ${jsMs.toFixed(2)} ms, WebAssembly SIMD ${wasmMs.toFixed(2)} ms, in-graph (ORT, ${threads} threads) ${graphMs.toFixed(2)} ms per step`);
+  console.log(
+    `\nAdam update, MLP (${sizes.reduce((a, b) => a + b, 0)} params): JS loop ${jsMs.toFixed(2)} ms, WebAssembly SIMD ${wasmMs.toFixed(2)} ms, in-graph (ORT, ${threads} threads) ${graphMs.toFixed(2)} ms per step`,
+  );
 }
 
 if (!values['skip-accuracy']) {
-  console.log(`\n# LeNet-5 on MNIST (8,000 train / 2,000 test), Adam 1e-3, batch 64, ${accEpochs} epochs, same initial weights and data order`);
+  console.log(
+    `\n# LeNet-5 on MNIST (8,000 train / 2,000 test), Adam 1e-3, batch 64, ${accEpochs} epochs, same initial weights and data order`,
+  );
   const h = await hone('lenet5', 64, accEpochs);
   const t = torch('lenet5', 64, accEpochs);
   console.log(`Hone:    test accuracy ${(100 * h.testAccuracy!).toFixed(2)}%  (${Math.round(h.samplesPerSec)} samples/s)`);
-  if (t) console.log(`PyTorch: test accuracy ${(100 * t.testAccuracy!).toFixed(2)}%  (${Math.round(t.samplesPerSec)} samples/s)  difference ${(100 * (h.testAccuracy! - t.testAccuracy!)).toFixed(2)} points`);
+  if (t)
+    console.log(
+      `PyTorch: test accuracy ${(100 * t.testAccuracy!).toFixed(2)}%  (${Math.round(t.samplesPerSec)} samples/s)  difference ${(100 * (h.testAccuracy! - t.testAccuracy!)).toFixed(2)} points`,
+    );
 }
-console.log(`\nmachine: ${execFileSync('sh', ['-c', "lscpu | grep -E 'Model name|^CPU\\(s\\)' | tr -s ' ' | tr '\\n' ';'"], { encoding: 'utf8' })}`);
+console.log(
+  `\nmachine: ${execFileSync('sh', ['-c', "lscpu | grep -E 'Model name|^CPU\\(s\\)' | tr -s ' ' | tr '\\n' ';'"], { encoding: 'utf8' })}`,
+);

@@ -78,7 +78,10 @@ print(json.dumps({"start": start * 1000, "end": time.time() * 1000}))
 
 // ------------------------------------------------------------------------------------- parent
 
-interface Span { start: number; end: number }
+interface Span {
+  start: number;
+  end: number;
+}
 
 function run(cmd: string, args: string[]): Promise<Span | undefined> {
   return new Promise((resolve, reject) => {
@@ -136,7 +139,10 @@ async function main(): Promise<void> {
     const k = counter++;
     if (kind === 'memory') return ['memory', 'memory'];
     if (kind === 'sqlite') return [`sqlite:${join(dir, `h${k}.db`)}`, `sqlite:///${join(dir, `o${k}.db`)}`];
-    return [`${pgBase}?schema=hone_${k}`, `${pgBase.replace('postgresql://', 'postgresql+psycopg2://')}?options=-csearch_path%3Doptuna_${k}`];
+    return [
+      `${pgBase}?schema=hone_${k}`,
+      `${pgBase.replace('postgresql://', 'postgresql+psycopg2://')}?options=-csearch_path%3Doptuna_${k}`,
+    ];
   };
   const ensureOptunaSchema = async (url: string) => {
     const m = /search_path%3D(\w+)/.exec(url);
@@ -157,7 +163,9 @@ async function main(): Promise<void> {
           const [hUrl, oUrl] = fresh(kind);
           await ensureOptunaSchema(oUrl);
           if (workers === 1) {
-            hone.push(throughput([(await run(process.execPath, ['--import', tsx, self, '--child', 'single', hUrl, String(trials)]))!], trials));
+            hone.push(
+              throughput([(await run(process.execPath, ['--import', tsx, self, '--child', 'single', hUrl, String(trials)]))!], trials),
+            );
             optuna.push(throughput([(await run(PY, [optunaScript, 'single', oUrl, String(trials)]))!], trials));
           } else {
             const storage = await openStorage(hUrl);
@@ -165,10 +173,16 @@ async function main(): Promise<void> {
             const id = await storage.createStudy('bench', ['minimize']);
             await storage.setStudySystemAttr(id, CONFIG_ATTR, config);
             await storage.close();
-            const hs = await Promise.all(Array.from({ length: workers }, (_, i) => run(process.execPath, ['--import', tsx, self, '--child', 'worker', hUrl, String(i)])));
+            const hs = await Promise.all(
+              Array.from({ length: workers }, (_, i) =>
+                run(process.execPath, ['--import', tsx, self, '--child', 'worker', hUrl, String(i)]),
+              ),
+            );
             hone.push(throughput(hs as Span[], trials));
             await run(PY, [optunaScript, 'create', oUrl, '0']);
-            const os = await Promise.all(Array.from({ length: workers }, () => run(PY, [optunaScript, 'worker', oUrl, String(trials / workers)])));
+            const os = await Promise.all(
+              Array.from({ length: workers }, () => run(PY, [optunaScript, 'worker', oUrl, String(trials / workers)])),
+            );
             optuna.push(throughput(os as Span[], trials));
           }
         }
@@ -183,11 +197,16 @@ async function main(): Promise<void> {
   }
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; Optuna 3.1.0 (Debian).`);
-  console.log(`Run: \`npx tsx bench/tune-storage.ts --trials ${trials} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}). Trials per second, median of ${runs}.\n`);
+  console.log(
+    `Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; Optuna 3.1.0 (Debian).`,
+  );
+  console.log(
+    `Run: \`npx tsx bench/tune-storage.ts --trials ${trials} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}). Trials per second, median of ${runs}.\n`,
+  );
   console.log('| storage | processes | Hone trials/s | Optuna trials/s | Hone / Optuna |');
   console.log('|---|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.storage} | ${r.workers} | ${r.hone.toFixed(0)} | ${r.optuna.toFixed(0)} | ${(r.hone / r.optuna).toFixed(2)} |`);
+  for (const r of rows)
+    console.log(`| ${r.storage} | ${r.workers} | ${r.hone.toFixed(0)} | ${r.optuna.toFixed(0)} | ${(r.hone / r.optuna).toFixed(2)} |`);
 }
 
 await main();

@@ -86,7 +86,9 @@ async function askMs(make: () => Sampler, n: number, repeats: number): Promise<n
   return median(times);
 }
 
-function runOptuna(): { version: string; regret: Record<string, number[]>; seconds: Record<string, number>; askMs: Record<string, number> } | undefined {
+function runOptuna():
+  | { version: string; regret: Record<string, number[]>; seconds: Record<string, number>; askMs: Record<string, number> }
+  | undefined {
   if (!WITH_OPTUNA) return undefined;
   const probe = spawnSync('/usr/bin/python3', ['-c', 'import optuna'], { encoding: 'utf8' });
   if (probe.status !== 0) {
@@ -131,7 +133,9 @@ rows.push(['Optuna TPE multivariate (issue targets)', ISSUE_TARGETS, 'newer Optu
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`);
-console.log(`Run: \`npx tsx bench/tune.ts --seeds ${SEEDS} --trials ${TRIALS}${GP_SEEDS !== SEEDS ? ` --gp-seeds ${GP_SEEDS}` : ''}\` (${new Date().toISOString().slice(0, 10)}).\n`);
+console.log(
+  `Run: \`npx tsx bench/tune.ts --seeds ${SEEDS} --trials ${TRIALS}${GP_SEEDS !== SEEDS ? ` --gp-seeds ${GP_SEEDS}` : ''}\` (${new Date().toISOString().slice(0, 10)}).\n`,
+);
 console.log(`Median simple regret after ${TRIALS} evaluations (lower is better):\n`);
 console.log(`| sampler | ${fnames.join(' | ')} | runs |`);
 console.log(`|---|${fnames.map(() => '---:').join('|')}|---|`);

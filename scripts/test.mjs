@@ -22,11 +22,19 @@ if (files.some((f) => f.includes('corpus')) && !process.env.HONE_SKIP_CORPUS) {
 }
 // Output passes through as it comes; the closing counts are read so that a skipped test fails CI (CI=true):
 // a test that should run and quietly did not is a failure there.
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...files], { stdio: ['inherit', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...files], {
+  stdio: ['inherit', 'pipe', 'inherit'],
+});
 let tail = '';
-child.stdout.on('data', (d) => { process.stdout.write(d); tail = (tail + d).slice(-4096); });
+child.stdout.on('data', (d) => {
+  process.stdout.write(d);
+  tail = (tail + d).slice(-4096);
+});
 child.on('close', (code) => {
   const skipped = Number(/^# skipped (\d+)$/m.exec(tail)?.[1] ?? 0);
-  if (skipped > 0) console.log(`${skipped} test(s) skipped${process.env.CI ? ': failing, since CI runs every test (find them with: grep -n "# SKIP")' : ''}`);
-  process.exit(code !== 0 ? code ?? 1 : skipped > 0 && process.env.CI ? 1 : 0);
+  if (skipped > 0)
+    console.log(
+      `${skipped} test(s) skipped${process.env.CI ? ': failing, since CI runs every test (find them with: grep -n "# SKIP")' : ''}`,
+    );
+  process.exit(code !== 0 ? (code ?? 1) : skipped > 0 && process.env.CI ? 1 : 0);
 });

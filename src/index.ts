@@ -9,7 +9,16 @@ export { Graph, topoOrder, usedValues, capturedValues } from './ir/graph.js';
 export { foldConstants, type FoldResult } from './passes/fold.js';
 export { forEachGraph, forEachTensor } from './ir/walk.js';
 export { DataType, dtypeInfo, dtypeName, byteSize } from './ir/dtype.js';
-export { tensorArray, tensorBytes, tensorNumbers, makeTensor, floatTensor, int64Tensor, numElements, type TypedArray } from './ir/tensor.js';
+export {
+  tensorArray,
+  tensorBytes,
+  tensorNumbers,
+  makeTensor,
+  floatTensor,
+  int64Tensor,
+  numElements,
+  type TypedArray,
+} from './ir/tensor.js';
 export { GraphBuilder, makeNode, makeAttribute, makeModel, valueInfo, tensorType, type Dim, type AttrValue } from './ir/builder.js';
 
 // Per-op knowledge

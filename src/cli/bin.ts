@@ -7,7 +7,9 @@ main(process.argv.slice(2), {
   stderr: (t) => process.stderr.write(t),
   isTTY: Boolean(process.stdout.isTTY),
 }).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (e: unknown) => {
     process.stderr.write(internalError(e, debug));
     process.exitCode = 1;

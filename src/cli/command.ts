@@ -52,8 +52,15 @@ function joinNegativeValues(argv: readonly string[], options: Options): string[]
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = argv[i + 1];
-    if (a === '--') { out.push(...argv.slice(i)); break; }
-    if (next !== undefined && /^-(\d|\.\d)/.test(next) && takesValue(a)) { out.push(a.startsWith('--') ? `${a}=${next}` : `${a}${next}`); i++; continue; }
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (next !== undefined && /^-(\d|\.\d)/.test(next) && takesValue(a)) {
+      out.push(a.startsWith('--') ? `${a}=${next}` : `${a}${next}`);
+      i++;
+      continue;
+    }
     out.push(a);
   }
   return out;

@@ -82,7 +82,9 @@ export function parseModelInputs(values: ModelInputValues): ModelInputs {
 
 export function parseTiming(values: TimingValues): Timing {
   if (values['batch-sizes'] !== undefined && values['batch-size'] !== undefined) {
-    throw badInput(`--batch-sizes ${values['batch-sizes']} and --batch-size ${values['batch-size']} both set the batch sizes; give one of them`);
+    throw badInput(
+      `--batch-sizes ${values['batch-sizes']} and --batch-size ${values['batch-size']} both set the batch sizes; give one of them`,
+    );
   }
   const one = numberFlag(values['batch-size'], '--batch-size', { int: true, min: 1 });
   return {
@@ -99,7 +101,10 @@ export function parseInputFlags(flags: readonly string[]): Map<string, InputValu
     const eq = flag.indexOf('=');
     const name = flag.slice(0, eq).trim();
     const text = flag.slice(eq + 1).trim();
-    if (eq < 1 || !name || !text) throw badInput(`--input '${flag}' is not NAME=VALUE; write it like --input sr=16000, --input ids=101,2023,102 or --input mask=mask.npy`);
+    if (eq < 1 || !name || !text)
+      throw badInput(
+        `--input '${flag}' is not NAME=VALUE; write it like --input sr=16000, --input ids=101,2023,102 or --input mask=mask.npy`,
+      );
     if (out.has(name)) throw badInput(`--input ${name} is given twice; give it once`);
     out.set(name, /\.npy$/i.test(text) ? npyValue(flag, text) : listValue(flag, text));
   }
@@ -117,7 +122,10 @@ function listValue(flag: string, text: string): InputValue {
   const parts = text.split(',').map((p) => p.trim());
   const nums = parts.map((p) => (p === 'true' ? 1 : p === 'false' ? 0 : p === '' ? NaN : Number(p)));
   const bad = parts.find((_p, i) => Number.isNaN(nums[i]!));
-  if (bad !== undefined) throw badInput(`--input ${flag}: '${bad}' is not a number; give numbers (sr=16000), a comma list (ids=1,2,3), true/false or a .npy file`);
+  if (bad !== undefined)
+    throw badInput(
+      `--input ${flag}: '${bad}' is not a number; give numbers (sr=16000), a comma list (ids=1,2,3), true/false or a .npy file`,
+    );
   const big = parts.every((p) => /^-?\d+$/.test(p)) && nums.some((n) => !Number.isSafeInteger(n));
   const data = big ? BigInt64Array.from(parts, (p) => BigInt(p)) : Float64Array.from(nums);
   return { dims: parts.length === 1 ? [] : [parts.length], data, text: flag };

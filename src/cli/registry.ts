@@ -8,4 +8,13 @@ import { quantizeCommand } from './commands/quantize.js';
 import { zooCommand } from './commands/zoo.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
-export const commands: Command[] = [profileCommand, tuneCommand, tuneWorkerCommand, studyCommand, trainCommand, lrFindCommand, quantizeCommand, zooCommand];
+export const commands: Command[] = [
+  profileCommand,
+  tuneCommand,
+  tuneWorkerCommand,
+  studyCommand,
+  trainCommand,
+  lrFindCommand,
+  quantizeCommand,
+  zooCommand,
+];

@@ -47,7 +47,9 @@ export function permutation(n: number, seed: number): Uint32Array {
   const next = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
-    const tmp = p[i]!; p[i] = p[j]!; p[j] = tmp;
+    const tmp = p[i]!;
+    p[i] = p[j]!;
+    p[j] = tmp;
   }
   return p;
 }

@@ -19,7 +19,9 @@ export function loadDataset(spec: string, inputNames: readonly string[]): { trai
   if (spec === 'mnist') return mnist();
   if (!existsSync(spec)) throw badInput(`no dataset '${spec}': give 'mnist' or a path to an .npz file with the model's inputs and 'label'`);
   if (spec.endsWith('.npy')) {
-    throw badInput(`${spec}: a .npy file holds one array, but training needs features and labels; save both with numpy.savez(path, input=x, label=y)`);
+    throw badInput(
+      `${spec}: a .npy file holds one array, but training needs features and labels; save both with numpy.savez(path, input=x, label=y)`,
+    );
   }
   return { train: datasetFromArrays(readNpz(spec), inputNames, spec) };
 }
@@ -27,5 +29,8 @@ export function loadDataset(spec: string, inputNames: readonly string[]): { trai
 /** The first `n` samples (MNIST's splits are pre-shuffled, so this stays class-balanced). */
 export function firstSamples(ds: Dataset, n: number): Dataset {
   if (n >= ds.size) return ds;
-  return subset(ds, Uint32Array.from({ length: n }, (_, i) => i));
+  return subset(
+    ds,
+    Uint32Array.from({ length: n }, (_, i) => i),
+  );
 }

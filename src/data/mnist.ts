@@ -29,8 +29,15 @@ export function mnist(): MnistSplit {
     const order = permutation(list.length, seed);
     const x = new Float32Array(list.length * 784);
     const y = new BigInt64Array(list.length);
-    order.forEach((src, i) => { x.set(list[src]![1], i * 784); y[i] = BigInt(list[src]![0]); });
-    return { features: { input: { data: x, dims: [list.length, 1, 28, 28] } }, labels: { data: y, dims: [list.length] }, size: list.length };
+    order.forEach((src, i) => {
+      x.set(list[src]![1], i * 784);
+      y[i] = BigInt(list[src]![0]);
+    });
+    return {
+      features: { input: { data: x, dims: [list.length, 1, 28, 28] } },
+      labels: { data: y, dims: [list.length] },
+      size: list.length,
+    };
   };
   cached = { train: build(parts.train, 1), test: build(parts.test, 2) };
   return cached;

@@ -39,7 +39,8 @@ export function datasetFromArrays(arrays: Record<string, ArrayTensor>, inputName
   const features: Record<string, ArrayTensor> = {};
   for (const name of inputNames) {
     const key = name in arrays ? name : inputNames.length === 1 ? ['input', 'x', 'data'].find((k) => k in arrays) : undefined;
-    if (!key) throw badInput(`${what} has no array for model input '${name}' (found: ${Object.keys(arrays).join(', ')}); name it after the input`);
+    if (!key)
+      throw badInput(`${what} has no array for model input '${name}' (found: ${Object.keys(arrays).join(', ')}); name it after the input`);
     features[name] = arrays[key]!;
   }
   const labels = arrays[labelKey]!;

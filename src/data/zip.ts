@@ -14,7 +14,10 @@ export function readZip(bytes: Uint8Array, what = 'the archive'): ZipEntry[] {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let eocd = -1;
   for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 22 - 65535); i--) {
-    if (dv.getUint32(i, true) === 0x06054b50) { eocd = i; break; }
+    if (dv.getUint32(i, true) === 0x06054b50) {
+      eocd = i;
+      break;
+    }
   }
   if (eocd < 0) throw badInput(`${what} is not a zip archive (no end of central directory); write it with numpy.savez`);
   let count = dv.getUint16(eocd + 10, true);
@@ -47,9 +50,18 @@ export function readZip(bytes: Uint8Array, what = 'the archive'): ZipEntry[] {
       const len = dv.getUint16(e + 2, true);
       if (id === 1) {
         let q = e + 4;
-        if (usize === 0xffffffff) { usize = Number(dv.getBigUint64(q, true)); q += 8; }
-        if (csize === 0xffffffff) { csize = Number(dv.getBigUint64(q, true)); q += 8; }
-        if (local === 0xffffffff) { local = Number(dv.getBigUint64(q, true)); q += 8; }
+        if (usize === 0xffffffff) {
+          usize = Number(dv.getBigUint64(q, true));
+          q += 8;
+        }
+        if (csize === 0xffffffff) {
+          csize = Number(dv.getBigUint64(q, true));
+          q += 8;
+        }
+        if (local === 0xffffffff) {
+          local = Number(dv.getBigUint64(q, true));
+          q += 8;
+        }
       }
       e += 4 + len;
     }

@@ -12,33 +12,56 @@ import { floatTensor, makeTensor } from './tensor.js';
 export type Dim = number | string;
 
 export type AttrValue =
-  | number | string | number[] | string[] | TensorProto | GraphProto | { floats: number[] } | { ints: number[] } | { float: number };
+  | number
+  | string
+  | number[]
+  | string[]
+  | TensorProto
+  | GraphProto
+  | { floats: number[] }
+  | { ints: number[] }
+  | { float: number };
 
 /** Makes an AttributeProto, inferring its type: integers → INT(S), other numbers → FLOAT(S). */
 export function makeAttribute(name: string, value: AttrValue): AttributeProto {
   const a: AttributeProto = { name, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [] };
   if (typeof value === 'number') {
-    if (Number.isInteger(value)) { a.type = AttributeType.INT; a.i = value; } else { a.type = AttributeType.FLOAT; a.f = value; }
+    if (Number.isInteger(value)) {
+      a.type = AttributeType.INT;
+      a.i = value;
+    } else {
+      a.type = AttributeType.FLOAT;
+      a.f = value;
+    }
   } else if (typeof value === 'string') {
-    a.type = AttributeType.STRING; a.s = new TextEncoder().encode(value);
+    a.type = AttributeType.STRING;
+    a.s = new TextEncoder().encode(value);
   } else if (Array.isArray(value)) {
     if (value.length > 0 && typeof value[0] === 'string') {
-      a.type = AttributeType.STRINGS; a.strings = (value as string[]).map((s) => new TextEncoder().encode(s));
+      a.type = AttributeType.STRINGS;
+      a.strings = (value as string[]).map((s) => new TextEncoder().encode(s));
     } else if ((value as number[]).every((x) => Number.isInteger(x))) {
-      a.type = AttributeType.INTS; a.ints = value as number[];
+      a.type = AttributeType.INTS;
+      a.ints = value as number[];
     } else {
-      a.type = AttributeType.FLOATS; a.floats = value as number[];
+      a.type = AttributeType.FLOATS;
+      a.floats = value as number[];
     }
   } else if ('floats' in value) {
-    a.type = AttributeType.FLOATS; a.floats = value.floats;
+    a.type = AttributeType.FLOATS;
+    a.floats = value.floats;
   } else if ('ints' in value) {
-    a.type = AttributeType.INTS; a.ints = value.ints;
+    a.type = AttributeType.INTS;
+    a.ints = value.ints;
   } else if ('float' in value) {
-    a.type = AttributeType.FLOAT; a.f = value.float;
+    a.type = AttributeType.FLOAT;
+    a.f = value.float;
   } else if ('node' in value) {
-    a.type = AttributeType.GRAPH; a.g = value as GraphProto;
+    a.type = AttributeType.GRAPH;
+    a.g = value as GraphProto;
   } else {
-    a.type = AttributeType.TENSOR; a.t = value as TensorProto;
+    a.type = AttributeType.TENSOR;
+    a.t = value as TensorProto;
   }
   return a;
 }
@@ -58,16 +81,36 @@ export function valueInfo(name: string, elemType: number, shape?: readonly Dim[]
 
 export function emptyGraph(name = 'main'): GraphProto {
   return {
-    node: [], name, initializer: [], sparseInitializer: [], input: [], output: [], valueInfo: [],
-    quantizationAnnotation: [], metadataProps: [],
+    node: [],
+    name,
+    initializer: [],
+    sparseInitializer: [],
+    input: [],
+    output: [],
+    valueInfo: [],
+    quantizationAnnotation: [],
+    metadataProps: [],
   };
 }
 
-export function makeNode(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue | undefined> = {}, opts: { name?: string; domain?: string } = {}): NodeProto {
+export function makeNode(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  attrs: Record<string, AttrValue | undefined> = {},
+  opts: { name?: string; domain?: string } = {},
+): NodeProto {
   return {
-    input: inputs, output: outputs, name: opts.name, opType, domain: opts.domain,
-    attribute: Object.entries(attrs).filter(([, v]) => v !== undefined).map(([k, v]) => makeAttribute(k, v!)),
-    metadataProps: [], deviceConfigurations: [],
+    input: inputs,
+    output: outputs,
+    name: opts.name,
+    opType,
+    domain: opts.domain,
+    attribute: Object.entries(attrs)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => makeAttribute(k, v!)),
+    metadataProps: [],
+    deviceConfigurations: [],
   };
 }
 
@@ -82,12 +125,18 @@ export interface ModelOptions {
 export function makeModel(graph: GraphProto, opts: ModelOptions = {}): ModelProto {
   return {
     irVersion: opts.irVersion ?? 10,
-    opsetImport: [{ domain: '', version: opts.opset ?? 21 }, ...Object.entries(opts.extraOpsets ?? {}).map(([domain, version]) => ({ domain, version }))],
+    opsetImport: [
+      { domain: '', version: opts.opset ?? 21 },
+      ...Object.entries(opts.extraOpsets ?? {}).map(([domain, version]) => ({ domain, version })),
+    ],
     producerName: opts.producerName ?? 'hone',
     producerVersion: '0.1.0',
     docString: opts.docString,
     graph,
-    metadataProps: [], trainingInfo: [], functions: [], configuration: [],
+    metadataProps: [],
+    trainingInfo: [],
+    functions: [],
+    configuration: [],
   };
 }
 
@@ -137,16 +186,32 @@ export class GraphBuilder {
   }
 
   int64Init(prefix: string, data: readonly number[]): string {
-    return this.initializer(prefix, DataType.INT64, [data.length], BigInt64Array.from(data, (x) => BigInt(x)));
+    return this.initializer(
+      prefix,
+      DataType.INT64,
+      [data.length],
+      BigInt64Array.from(data, (x) => BigInt(x)),
+    );
   }
 
   /** Adds a node with one output; returns the output's name. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue | undefined> = {}, opts: { name?: string; output?: string; domain?: string } = {}): string {
+  op(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue | undefined> = {},
+    opts: { name?: string; output?: string; domain?: string } = {},
+  ): string {
     return this.opN(opType, inputs, 1, attrs, opts.output ? { ...opts, outputs: [opts.output] } : opts)[0]!;
   }
 
   /** Adds a node with `n` outputs; returns their names. */
-  opN(opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue | undefined> = {}, opts: { name?: string; outputs?: string[]; domain?: string } = {}): string[] {
+  opN(
+    opType: string,
+    inputs: string[],
+    n: number,
+    attrs: Record<string, AttrValue | undefined> = {},
+    opts: { name?: string; outputs?: string[]; domain?: string } = {},
+  ): string[] {
     const name = opts.name ? this.fresh(opts.name) : this.fresh(opType.toLowerCase());
     const outputs = opts.outputs ?? Array.from({ length: n }, (_, i) => this.fresh(n === 1 ? `${name}_out` : `${name}_out${i}`));
     for (const o of outputs) this.used.add(o);

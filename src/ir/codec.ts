@@ -14,7 +14,10 @@ import { HoneError } from '../errors.js';
 import { toInt64 } from './tensor.js';
 
 export class DecodeError extends HoneError {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(`${message} at byte ${offset}`, 2);
   }
 }
@@ -29,7 +32,11 @@ type Obj = Record<string, unknown> & { $unknown?: Uint8Array[] };
 
 class Reader {
   pos: number;
-  constructor(readonly buf: Uint8Array, start: number, readonly end: number) {
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly end: number,
+  ) {
     this.pos = start;
   }
 
@@ -81,11 +88,24 @@ class Reader {
 
   skip(wire: number): void {
     switch (wire) {
-      case 0: this.varint(); return;
-      case 1: this.need(8); this.pos += 8; return;
-      case 2: { const n = this.length(); this.pos += n; return; }
-      case 5: this.need(4); this.pos += 4; return;
-      default: this.fail(`invalid wire type ${wire}`);
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.need(8);
+        this.pos += 8;
+        return;
+      case 2: {
+        const n = this.length();
+        this.pos += n;
+        return;
+      }
+      case 5:
+        this.need(4);
+        this.pos += 4;
+        return;
+      default:
+        this.fail(`invalid wire type ${wire}`);
     }
   }
 
@@ -128,7 +148,15 @@ function readMessage(r: Reader, s: MessageSchema, end: number, depth: number): O
 }
 
 const expectedWire: Record<string, number> = {
-  int64: 0, uint64: 0, int32: 0, enum: 0, float: 5, double: 1, string: 2, bytes: 2, message: 2,
+  int64: 0,
+  uint64: 0,
+  int32: 0,
+  enum: 0,
+  float: 5,
+  double: 1,
+  string: 2,
+  bytes: 2,
+  message: 2,
 };
 
 /** Reads one field into `out`; returns false when the wire type does not fit (kept as unknown). */
@@ -194,9 +222,12 @@ function readScalar(r: Reader, kind: string): unknown {
 
 function readScalarTyped(r: Reader, field: FieldSchema): number | bigint {
   switch (field.typed) {
-    case 'i64': return BigInt.asIntN(64, r.varintBig());
-    case 'u64': return r.varintBig();
-    default: return readScalar(r, field.kind) as number;
+    case 'i64':
+      return BigInt.asIntN(64, r.varintBig());
+    case 'u64':
+      return r.varintBig();
+    default:
+      return readScalar(r, field.kind) as number;
   }
 }
 
@@ -226,9 +257,15 @@ function readPacked(r: Reader, field: FieldSchema, out: Obj): void {
   const sub = new Reader(buf, r.pos, end);
   while (sub.pos < end) {
     if (field.typed) values.push(readScalarTyped(sub, field));
-    else if (field.kind === 'float') { sub.need(4); values.push(readF32(buf, sub.pos)); sub.pos += 4; }
-    else if (field.kind === 'double') { sub.need(8); values.push(readF64(buf, sub.pos)); sub.pos += 8; }
-    else values.push(readScalar(sub, field.kind) as number);
+    else if (field.kind === 'float') {
+      sub.need(4);
+      values.push(readF32(buf, sub.pos));
+      sub.pos += 4;
+    } else if (field.kind === 'double') {
+      sub.need(8);
+      values.push(readF64(buf, sub.pos));
+      sub.pos += 8;
+    } else values.push(readScalar(sub, field.kind) as number);
   }
   r.pos = end;
   if (field.typed) appendTyped(out, field, values);
@@ -236,7 +273,11 @@ function readPacked(r: Reader, field: FieldSchema, out: Obj): void {
 }
 
 const typedCtors = {
-  f32: Float32Array, i32: Int32Array, i64: BigInt64Array, u64: BigUint64Array, f64: Float64Array,
+  f32: Float32Array,
+  i32: Int32Array,
+  i64: BigInt64Array,
+  u64: BigUint64Array,
+  f64: Float64Array,
 } as const;
 
 function appendTyped(out: Obj, field: FieldSchema, values: ArrayLike<number | bigint>): void {
@@ -298,14 +339,20 @@ function varintSize(v: number): number {
   if (v < 268435456) return 4;
   let n = 4;
   let x = Math.floor(v / 268435456);
-  while (x > 0) { n++; x = Math.floor(x / 128); }
+  while (x > 0) {
+    n++;
+    x = Math.floor(x / 128);
+  }
   return n;
 }
 
 function varintBigSize(v: bigint): number {
   let x = BigInt.asUintN(64, v);
   let n = 1;
-  while (x >= 128n) { n++; x >>= 7n; }
+  while (x >= 128n) {
+    n++;
+    x >>= 7n;
+  }
   return n;
 }
 
@@ -322,9 +369,12 @@ function scalarSize(kind: string, v: unknown): number {
       return typeof x === 'bigint' ? varintBigSize(x) : varintSize(x);
     }
     case 'int32':
-    case 'enum': return varintSize(v as number);
-    case 'float': return 4;
-    case 'double': return 8;
+    case 'enum':
+      return varintSize(v as number);
+    case 'float':
+      return 4;
+    case 'double':
+      return 8;
     case 'string': {
       const n = utf8Length(v as string);
       return varintSize(n) + n;
@@ -343,16 +393,20 @@ function utf8Length(s: string): number {
     const c = s.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
-    else n += 3;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
   }
   return n;
 }
 
 function packedBodySize(field: FieldSchema, values: ArrayLike<number | bigint>): number {
   switch (field.kind) {
-    case 'float': return 4 * values.length;
-    case 'double': return 8 * values.length;
+    case 'float':
+      return 4 * values.length;
+    case 'double':
+      return 8 * values.length;
   }
   let n = 0;
   for (let i = 0; i < values.length; i++) {
@@ -491,12 +545,22 @@ class ChunkWriter {
 function writeScalar(w: ChunkWriter, kind: string, v: unknown): void {
   switch (kind) {
     case 'int64':
-    case 'uint64': w.int64(v as number); return;
+    case 'uint64':
+      w.int64(v as number);
+      return;
     case 'int32':
-    case 'enum': w.varint(v as number); return;
-    case 'float': w.float(v as number); return;
-    case 'double': w.double(v as number); return;
-    case 'string': w.string(v as string); return;
+    case 'enum':
+      w.varint(v as number);
+      return;
+    case 'float':
+      w.float(v as number);
+      return;
+    case 'double':
+      w.double(v as number);
+      return;
+    case 'string':
+      w.string(v as string);
+      return;
     case 'bytes': {
       const b = v as Uint8Array;
       w.varint(b.byteLength);

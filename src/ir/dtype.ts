@@ -1,9 +1,32 @@
 /** ONNX TensorProto.DataType: every element type of the current spec, with its size and JS array type. */
 export const DataType = {
-  UNDEFINED: 0, FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9,
-  FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, COMPLEX64: 14, COMPLEX128: 15, BFLOAT16: 16,
-  FLOAT8E4M3FN: 17, FLOAT8E4M3FNUZ: 18, FLOAT8E5M2: 19, FLOAT8E5M2FNUZ: 20, UINT4: 21, INT4: 22,
-  FLOAT4E2M1: 23, FLOAT8E8M0: 24, UINT2: 25, INT2: 26,
+  UNDEFINED: 0,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
+  COMPLEX64: 14,
+  COMPLEX128: 15,
+  BFLOAT16: 16,
+  FLOAT8E4M3FN: 17,
+  FLOAT8E4M3FNUZ: 18,
+  FLOAT8E5M2: 19,
+  FLOAT8E5M2FNUZ: 20,
+  UINT4: 21,
+  INT4: 22,
+  FLOAT4E2M1: 23,
+  FLOAT8E8M0: 24,
+  UINT2: 25,
+  INT2: 26,
 } as const;
 export type DataTypeName = keyof typeof DataType;
 
@@ -17,12 +40,32 @@ export interface DTypeInfo {
 }
 
 const info: [DataTypeName, number, string?][] = [
-  ['FLOAT', 32, 'float32'], ['UINT8', 8, 'uint8'], ['INT8', 8, 'int8'], ['UINT16', 16, 'uint16'],
-  ['INT16', 16, 'int16'], ['INT32', 32, 'int32'], ['INT64', 64, 'int64'], ['STRING', 0, 'string'],
-  ['BOOL', 8, 'bool'], ['FLOAT16', 16, 'float16'], ['DOUBLE', 64, 'float64'], ['UINT32', 32, 'uint32'],
-  ['UINT64', 64, 'uint64'], ['COMPLEX64', 64], ['COMPLEX128', 128], ['BFLOAT16', 16],
-  ['FLOAT8E4M3FN', 8], ['FLOAT8E4M3FNUZ', 8], ['FLOAT8E5M2', 8], ['FLOAT8E5M2FNUZ', 8],
-  ['UINT4', 4, 'uint4'], ['INT4', 4, 'int4'], ['FLOAT4E2M1', 4], ['FLOAT8E8M0', 8], ['UINT2', 2], ['INT2', 2],
+  ['FLOAT', 32, 'float32'],
+  ['UINT8', 8, 'uint8'],
+  ['INT8', 8, 'int8'],
+  ['UINT16', 16, 'uint16'],
+  ['INT16', 16, 'int16'],
+  ['INT32', 32, 'int32'],
+  ['INT64', 64, 'int64'],
+  ['STRING', 0, 'string'],
+  ['BOOL', 8, 'bool'],
+  ['FLOAT16', 16, 'float16'],
+  ['DOUBLE', 64, 'float64'],
+  ['UINT32', 32, 'uint32'],
+  ['UINT64', 64, 'uint64'],
+  ['COMPLEX64', 64],
+  ['COMPLEX128', 128],
+  ['BFLOAT16', 16],
+  ['FLOAT8E4M3FN', 8],
+  ['FLOAT8E4M3FNUZ', 8],
+  ['FLOAT8E5M2', 8],
+  ['FLOAT8E5M2FNUZ', 8],
+  ['UINT4', 4, 'uint4'],
+  ['INT4', 4, 'int4'],
+  ['FLOAT4E2M1', 4],
+  ['FLOAT8E8M0', 8],
+  ['UINT2', 2],
+  ['INT2', 2],
 ];
 
 const byId = new Map<number, DTypeInfo>(info.map(([name, bits, ort]) => [DataType[name], { id: DataType[name], name, bits, ort }]));
@@ -32,7 +75,7 @@ export function dtypeInfo(id: number): DTypeInfo | undefined {
 }
 
 export function dtypeName(id: number | undefined): string {
-  return id === undefined ? 'undefined' : byId.get(id)?.name.toLowerCase() ?? `dtype(${id})`;
+  return id === undefined ? 'undefined' : (byId.get(id)?.name.toLowerCase() ?? `dtype(${id})`);
 }
 
 /** Bytes that `count` elements take in raw_data (sub-byte types packed, rounded up). */

@@ -113,7 +113,8 @@ export class Graph {
   /** Renames a value everywhere: its producer (or initializer/graph input) and every use. */
   renameValue(from: string, to: string): void {
     if (from === to) return;
-    if (this.names.has(to) || this.producers.has(to)) throw new HoneError(`graph edit: cannot rename '${from}' to '${to}': the name is taken`, 1);
+    if (this.names.has(to) || this.producers.has(to))
+      throw new HoneError(`graph edit: cannot rename '${from}' to '${to}': the name is taken`, 1);
     const p = this.producers.get(from);
     if (p) {
       this.unindex(p);
@@ -180,7 +181,11 @@ export class Graph {
   }
 
   private index(n: NodeProto): void {
-    for (const o of n.output) if (o) { this.producers.set(o, n); this.names.add(o); }
+    for (const o of n.output)
+      if (o) {
+        this.producers.set(o, n);
+        this.names.add(o);
+      }
     for (const v of usedValues(n)) {
       let s = this.users.get(v);
       if (!s) this.users.set(v, (s = new Set()));
@@ -258,7 +263,10 @@ export function topoOrder(nodes: readonly NodeProto[], available: Set<string>): 
     const newly: number[] = [];
     for (const d of dependents[i]!) if (--pending[d]! === 0) newly.push(d);
     if (newly.length) {
-      const rest = ready.slice(head).concat(newly).sort((a, b) => a - b);
+      const rest = ready
+        .slice(head)
+        .concat(newly)
+        .sort((a, b) => a - b);
       ready.length = head;
       ready.push(...rest);
     }

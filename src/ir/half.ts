@@ -35,5 +35,5 @@ function roundShift(m: number, shift: number): number {
   const h = m >>> shift;
   const rem = m & ((1 << shift) - 1);
   const half = 1 << (shift - 1);
-  return rem > half || (rem === half && (h & 1)) ? h + 1 : h;
+  return rem > half || (rem === half && h & 1) ? h + 1 : h;
 }

@@ -83,16 +83,20 @@ export function loadExternalData(model: ModelProto, baseDir: string, what = 'the
     forEachTensor(model, (t) => {
       const ref = externalRef(t);
       if (!ref) {
-        if (t.dataLocation === 1) throw badInput(`${what}: tensor '${t.name}' is marked external but names no location; re-export the model`);
+        if (t.dataLocation === 1)
+          throw badInput(`${what}: tensor '${t.name}' is marked external but names no location; re-export the model`);
         return;
       }
       const file = normalize(join(baseDir, ref.location));
       if (isAbsolute(ref.location) || !file.startsWith(normalize(baseDir))) {
-        throw badInput(`${what}: tensor '${t.name}' points outside the model's folder (${ref.location}); keep external data beside the model`);
+        throw badInput(
+          `${what}: tensor '${t.name}' points outside the model's folder (${ref.location}); keep external data beside the model`,
+        );
       }
       let fd = fds.get(file);
       if (fd === undefined) {
-        if (!existsSync(file)) throw badInput(`${what}: external data file ${ref.location} for tensor '${t.name}' is missing; copy it beside the model`);
+        if (!existsSync(file))
+          throw badInput(`${what}: external data file ${ref.location} for tensor '${t.name}' is missing; copy it beside the model`);
         fd = openSync(file, 'r');
         fds.set(file, fd);
       }
@@ -100,7 +104,9 @@ export function loadExternalData(model: ModelProto, baseDir: string, what = 'the
       const expected = byteSize(t.dataType ?? 0, numElements(t.dims));
       const length = ref.length ?? expected;
       if (!Number.isFinite(ref.offset) || ref.offset < 0 || ref.offset + length > size) {
-        throw badInput(`${what}: tensor '${t.name}' reads bytes ${ref.offset}..${ref.offset + length} of ${ref.location}, which has ${size}; the data file is truncated or does not belong to this model`);
+        throw badInput(
+          `${what}: tensor '${t.name}' reads bytes ${ref.offset}..${ref.offset + length} of ${ref.location}, which has ${size}; the data file is truncated or does not belong to this model`,
+        );
       }
       const buf = Buffer.allocUnsafe(length);
       let done = 0;
@@ -137,13 +143,15 @@ export function saveModel(model: ModelProto, path: string, opts: SaveOptions = {
   const big: TensorProto[] = [];
   let inline = 0;
   forEachTensor(model, (t) => {
-    if (t.dataLocation === 1) throw badInput(`tensor '${t.name}' has unloaded external data; load the model with its external data before saving`);
+    if (t.dataLocation === 1)
+      throw badInput(`tensor '${t.name}' has unloaded external data; load the model with its external data before saving`);
     const n = t.rawData?.byteLength ?? 0;
     inline += n;
     if (n >= threshold && t.rawData) big.push(t);
   });
   const tooBig = inline > PROTOBUF_LIMIT - 64 * 1024 * 1024;
-  if (mode === false && tooBig) throw badInput(`the model holds ${inline} bytes of tensors, over protobuf's 2 GiB limit; save it with external data`);
+  if (mode === false && tooBig)
+    throw badInput(`the model holds ${inline} bytes of tensors, over protobuf's 2 GiB limit; save it with external data`);
   const external = mode === true || (mode === 'auto' && tooBig);
   if (!external || big.length === 0) {
     const chunks = encodeMessageChunks(model, 'ModelProto');
@@ -151,7 +159,8 @@ export function saveModel(model: ModelProto, path: string, opts: SaveOptions = {
     return { bytes: chunks.reduce((s, c) => s + c.byteLength, 0), externalBytes: 0 };
   }
   const location = opts.location ?? `${basename(path)}.data`;
-  if (isAbsolute(location) || location.includes('..')) throw badInput(`external data location '${location}' must be a file name beside the model`);
+  if (isAbsolute(location) || location.includes('..'))
+    throw badInput(`external data location '${location}' must be a file name beside the model`);
   // Lay out the external file: page-aligned offsets for large tensors so ORT can map them.
   const saved = big.map((t) => ({ t, rawData: t.rawData, dataLocation: t.dataLocation, externalData: t.externalData }));
   const dataChunks: Uint8Array[] = [];

@@ -7,8 +7,16 @@ import { DataType, byteSize, dtypeName } from './dtype.js';
 import { HoneError } from '../errors.js';
 
 export type TypedArray =
-  | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
-  | BigInt64Array | BigUint64Array;
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array;
 
 export function numElements(dims: readonly number[]): number {
   let n = 1;
@@ -40,11 +48,18 @@ function typedField(t: TensorProto): TypedArray | undefined {
     // int32_data carries every small type (int8/16, uint8/16, bool, fp16/bf16 bits, fp8, int4 packed).
     const src = t.int32Data;
     switch (dt) {
-      case DataType.INT32: return src;
-      case DataType.INT8: return Int8Array.from(src);
-      case DataType.INT16: return Int16Array.from(src);
-      case DataType.UINT16: case DataType.FLOAT16: case DataType.BFLOAT16: return Uint16Array.from(src);
-      default: return Uint8Array.from(src);
+      case DataType.INT32:
+        return src;
+      case DataType.INT8:
+        return Int8Array.from(src);
+      case DataType.INT16:
+        return Int16Array.from(src);
+      case DataType.UINT16:
+      case DataType.FLOAT16:
+      case DataType.BFLOAT16:
+        return Uint16Array.from(src);
+      default:
+        return Uint8Array.from(src);
     }
   }
   return undefined;
@@ -64,7 +79,8 @@ export function tensorArray(t: TensorProto): TypedArray {
   const Ctor = arrayCtor(dt);
   if (!Ctor) throw new HoneError(`tensor '${t.name}' has element type ${dtypeName(dt)}, which has no numeric array form`, 2);
   const size = Ctor.BYTES_PER_ELEMENT;
-  if (bytes.byteLength % size !== 0) throw new HoneError(`tensor '${t.name}': ${bytes.byteLength} bytes is not a whole number of ${dtypeName(dt)} elements`, 2);
+  if (bytes.byteLength % size !== 0)
+    throw new HoneError(`tensor '${t.name}': ${bytes.byteLength} bytes is not a whole number of ${dtypeName(dt)} elements`, 2);
   const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes); // (Buffer#slice would not copy)
   return new Ctor(aligned.buffer, aligned.byteOffset, aligned.byteLength / size) as TypedArray;
 }
@@ -73,17 +89,32 @@ type Ctor = { new (buf: ArrayBufferLike, off: number, len: number): TypedArray; 
 
 export function arrayCtor(dt: number): Ctor | undefined {
   switch (dt) {
-    case DataType.FLOAT: return Float32Array as unknown as Ctor;
-    case DataType.DOUBLE: return Float64Array as unknown as Ctor;
-    case DataType.INT8: return Int8Array as unknown as Ctor;
-    case DataType.INT16: return Int16Array as unknown as Ctor;
-    case DataType.INT32: return Int32Array as unknown as Ctor;
-    case DataType.INT64: return BigInt64Array as unknown as Ctor;
-    case DataType.UINT16: case DataType.FLOAT16: case DataType.BFLOAT16: return Uint16Array as unknown as Ctor;
-    case DataType.UINT32: return Uint32Array as unknown as Ctor;
-    case DataType.UINT64: return BigUint64Array as unknown as Ctor;
-    case DataType.STRING: case DataType.COMPLEX64: case DataType.COMPLEX128: return undefined;
-    default: return Uint8Array as unknown as Ctor; // uint8, bool, 8-bit floats, packed 4/2-bit types
+    case DataType.FLOAT:
+      return Float32Array as unknown as Ctor;
+    case DataType.DOUBLE:
+      return Float64Array as unknown as Ctor;
+    case DataType.INT8:
+      return Int8Array as unknown as Ctor;
+    case DataType.INT16:
+      return Int16Array as unknown as Ctor;
+    case DataType.INT32:
+      return Int32Array as unknown as Ctor;
+    case DataType.INT64:
+      return BigInt64Array as unknown as Ctor;
+    case DataType.UINT16:
+    case DataType.FLOAT16:
+    case DataType.BFLOAT16:
+      return Uint16Array as unknown as Ctor;
+    case DataType.UINT32:
+      return Uint32Array as unknown as Ctor;
+    case DataType.UINT64:
+      return BigUint64Array as unknown as Ctor;
+    case DataType.STRING:
+    case DataType.COMPLEX64:
+    case DataType.COMPLEX128:
+      return undefined;
+    default:
+      return Uint8Array as unknown as Ctor; // uint8, bool, 8-bit floats, packed 4/2-bit types
   }
 }
 
@@ -101,12 +132,17 @@ export function makeTensor(name: string, dataType: number, dims: readonly number
     const Ctor = arrayCtor(dataType);
     if (!Ctor) throw new HoneError(`cannot make a ${dtypeName(dataType)} tensor from numbers`, 1);
     const arr = new (Ctor as unknown as { new (n: number): TypedArray })(data.length);
-    for (let i = 0; i < data.length; i++) (arr as unknown as (number | bigint)[])[i] = arr instanceof BigInt64Array || arr instanceof BigUint64Array ? BigInt(data[i]!) : data[i]!;
+    for (let i = 0; i < data.length; i++)
+      (arr as unknown as (number | bigint)[])[i] =
+        arr instanceof BigInt64Array || arr instanceof BigUint64Array ? BigInt(data[i]!) : data[i]!;
     bytes = new Uint8Array(arr.buffer);
   }
   const expected = byteSize(dataType, numElements(dims));
   if (bytes.byteLength !== expected) {
-    throw new HoneError(`tensor '${name}': ${bytes.byteLength} bytes of data for dims [${dims.join(',')}] of ${dtypeName(dataType)} (expected ${expected})`, 1);
+    throw new HoneError(
+      `tensor '${name}': ${bytes.byteLength} bytes of data for dims [${dims.join(',')}] of ${dtypeName(dataType)} (expected ${expected})`,
+      1,
+    );
   }
   return { name, dataType, dims: [...dims], rawData: bytes, stringData: [], externalData: [], metadataProps: [] };
 }

@@ -37,19 +37,32 @@ export function nodeGraphs(n: NodeProto): { attr: string; graph: GraphProto }[] 
 export function forEachTensor(model: ModelProto, fn: (t: TensorProto) => void): void {
   const seen = new Set<TensorProto>();
   const visit = (t: TensorProto | undefined) => {
-    if (t && !seen.has(t)) { seen.add(t); fn(t); }
+    if (t && !seen.has(t)) {
+      seen.add(t);
+      fn(t);
+    }
   };
   const visitNodes = (nodes: NodeProto[]) => {
-    for (const n of nodes) for (const a of n.attribute) {
-      visit(a.t);
-      a.tensors.forEach(visit);
-      if (a.sparseTensor) { visit(a.sparseTensor.values); visit(a.sparseTensor.indices); }
-      for (const s of a.sparseTensors) { visit(s.values); visit(s.indices); }
-    }
+    for (const n of nodes)
+      for (const a of n.attribute) {
+        visit(a.t);
+        a.tensors.forEach(visit);
+        if (a.sparseTensor) {
+          visit(a.sparseTensor.values);
+          visit(a.sparseTensor.indices);
+        }
+        for (const s of a.sparseTensors) {
+          visit(s.values);
+          visit(s.indices);
+        }
+      }
   };
   forEachGraph(model, (g) => {
     g.initializer.forEach(visit);
-    for (const s of g.sparseInitializer) { visit(s.values); visit(s.indices); }
+    for (const s of g.sparseInitializer) {
+      visit(s.values);
+      visit(s.indices);
+    }
     visitNodes(g.node);
   });
   for (const f of model.functions) visitNodes(f.node);

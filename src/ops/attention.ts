@@ -99,8 +99,10 @@ const msMha: OpRule = {
     const kvHeads = ctx.attr.int('kv_num_heads', heads);
     const [b, s] = [q.shape[0]!, q.shape[1]!];
     let hidden: Dim;
-    if (q.shape.length === 5) hidden = typeof q.shape[4] === 'number' ? heads * q.shape[4] : ctx.freshDim(); // packed [B,S,N,3,H]
-    else if (!hasInput(ctx, 1) && typeof q.shape[2] === 'number') hidden = (q.shape[2] / (heads + 2 * kvHeads)) * heads; // packed QKV
+    if (q.shape.length === 5)
+      hidden = typeof q.shape[4] === 'number' ? heads * q.shape[4] : ctx.freshDim(); // packed [B,S,N,3,H]
+    else if (!hasInput(ctx, 1) && typeof q.shape[2] === 'number')
+      hidden = (q.shape[2] / (heads + 2 * kvHeads)) * heads; // packed QKV
     else {
       const v = ctx.inputs[2]?.shape;
       hidden = v?.length === 3 ? v[2]! : v?.length === 4 && typeof v[3] === 'number' ? heads * v[3] : q.shape[2]!;
@@ -109,7 +111,7 @@ const msMha: OpRule = {
   },
   cost: (ctx, outputs): Cost => {
     const k = ctx.inputs[1]?.shape;
-    const kvSeq = n(k && k.length === 4 ? k[2] : k?.[1] ?? ctx.inputs[0]?.shape?.[1]);
+    const kvSeq = n(k && k.length === 4 ? k[2] : (k?.[1] ?? ctx.inputs[0]?.shape?.[1]));
     const macs = 2 * numel(outputs[0]) * kvSeq;
     return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
   },

@@ -23,7 +23,11 @@ export function windowOutput(ctx: OpContext, inDims: Dim[], kernel: number[], ce
   const strides = spatial(ctx, 'strides', n, 1);
   const dil = spatial(ctx, 'dilations', n, 1);
   const pads = explicitPads(ctx, n);
-  return inDims.map((d, i) => (pads ? windowDim(ctx, d, kernel[i]!, strides[i]!, dil[i]!, pads.begin[i]! + pads.end[i]!, ceil, pads.begin[i]!) : ceilDivDim(ctx, d, strides[i]!)));
+  return inDims.map((d, i) =>
+    pads
+      ? windowDim(ctx, d, kernel[i]!, strides[i]!, dil[i]!, pads.begin[i]! + pads.end[i]!, ceil, pads.begin[i]!)
+      : ceilDivDim(ctx, d, strides[i]!),
+  );
 }
 
 function convShape(ctx: OpContext, xi: number, wi: number): Dim[] | undefined {
@@ -109,7 +113,8 @@ const convTranspose: OpRule = {
     if (x.shape.length < 3) fail(`ConvTranspose input must be [N, C, spatial...], got ${shapeStr(x.shape)}`);
     const n = x.shape.length - 2;
     const group = ctx.attr.int('group', 1);
-    const kernel = ctx.attr.ints('kernel_shape') ?? (w?.slice(2).every((d) => typeof d === 'number') ? (w.slice(2) as number[]) : undefined);
+    const kernel =
+      ctx.attr.ints('kernel_shape') ?? (w?.slice(2).every((d) => typeof d === 'number') ? (w.slice(2) as number[]) : undefined);
     const wOut = w?.[1];
     const m: Dim = typeof wOut === 'number' ? wOut * group : ctx.freshDim();
     if (w && typeof x.shape[1] === 'number' && typeof w[0] === 'number' && x.shape[1] !== w[0]) {

@@ -9,10 +9,47 @@ import { broadcast, fail, input, ioBytes, numel, perElementCost, sameElemType } 
 
 /** Flops per element of the unary maps: 1 for arithmetic, more for transcendental functions. */
 const unaryFlops: Record<string, number> = {
-  Relu: 1, Abs: 1, Neg: 1, Identity: 0, Ceil: 1, Floor: 1, Round: 1, Sign: 1, Reciprocal: 1, Not: 1, BitwiseNot: 1,
-  LeakyRelu: 2, ThresholdedRelu: 1, Shrink: 2, HardSigmoid: 3, HardSwish: 4, Softsign: 3, Sqrt: 4,
-  Sigmoid: 4, Swish: 5, Tanh: 4, Exp: 4, Log: 4, Erf: 4, Elu: 4, Selu: 5, Celu: 5, Softplus: 5, Mish: 8, Gelu: 8,
-  Sin: 4, Cos: 4, Tan: 4, Asin: 4, Acos: 4, Atan: 4, Sinh: 4, Cosh: 4, Asinh: 4, Acosh: 4, Atanh: 4,
+  Relu: 1,
+  Abs: 1,
+  Neg: 1,
+  Identity: 0,
+  Ceil: 1,
+  Floor: 1,
+  Round: 1,
+  Sign: 1,
+  Reciprocal: 1,
+  Not: 1,
+  BitwiseNot: 1,
+  LeakyRelu: 2,
+  ThresholdedRelu: 1,
+  Shrink: 2,
+  HardSigmoid: 3,
+  HardSwish: 4,
+  Softsign: 3,
+  Sqrt: 4,
+  Sigmoid: 4,
+  Swish: 5,
+  Tanh: 4,
+  Exp: 4,
+  Log: 4,
+  Erf: 4,
+  Elu: 4,
+  Selu: 5,
+  Celu: 5,
+  Softplus: 5,
+  Mish: 8,
+  Gelu: 8,
+  Sin: 4,
+  Cos: 4,
+  Tan: 4,
+  Asin: 4,
+  Acos: 4,
+  Atan: 4,
+  Sinh: 4,
+  Cosh: 4,
+  Asinh: 4,
+  Acosh: 4,
+  Atanh: 4,
 };
 
 function unary(ctx: OpContext): ValueType[] {
@@ -27,7 +64,10 @@ function unaryRules(): OpRule[] {
 /** Binary/variadic broadcasting. Before opset 7, B broadcasts onto A (legacy `broadcast` attr) and A's shape is kept. */
 function broadcastShape(ctx: OpContext, idx: number[]): ValueType['shape'] {
   if (ctx.opset < 7 && idx.length === 2) return input(ctx, 0).shape && [...input(ctx, 0).shape!];
-  return broadcast(ctx, idx.map((i) => input(ctx, i).shape));
+  return broadcast(
+    ctx,
+    idx.map((i) => input(ctx, i).shape),
+  );
 }
 
 const allIdx = (ctx: OpContext) => ctx.node.input.map((_, i) => i);
@@ -58,7 +98,13 @@ const variadic: OpRule = {
   infer: (ctx) => {
     const idx = allIdx(ctx);
     if (idx.length === 0) fail(`${ctx.node.opType} needs at least one input`);
-    const shape = idx.length === 1 || ctx.opset >= 8 ? broadcast(ctx, idx.map((i) => input(ctx, i).shape)) : input(ctx, 0).shape;
+    const shape =
+      idx.length === 1 || ctx.opset >= 8
+        ? broadcast(
+            ctx,
+            idx.map((i) => input(ctx, i).shape),
+          )
+        : input(ctx, 0).shape;
     return [{ elemType: sameElemType(ctx, idx), shape }];
   },
   cost: (ctx, outputs) => ({ macs: 0, flops: Math.max(1, ctx.inputs.length - 1) * numel(outputs[0]), ...ioBytes(ctx, outputs) }),
@@ -74,7 +120,15 @@ const where: OpRule = {
   opTypes: ['Where'],
   infer: (ctx) => {
     if (input(ctx, 0).elemType !== DataType.BOOL) fail('Where condition must be bool');
-    return [{ elemType: sameElemType(ctx, [1, 2]), shape: broadcast(ctx, [0, 1, 2].map((i) => input(ctx, i).shape)) }];
+    return [
+      {
+        elemType: sameElemType(ctx, [1, 2]),
+        shape: broadcast(
+          ctx,
+          [0, 1, 2].map((i) => input(ctx, i).shape),
+        ),
+      },
+    ];
   },
   cost: perElementCost(1),
 };
@@ -119,11 +173,30 @@ const msActivations: OpRule = {
   opTypes: ['FastGelu', 'BiasGelu', 'Gelu', 'QuickGelu', 'BiasAdd'],
   infer: (ctx) => {
     const idx = allIdx(ctx).filter((i) => (ctx.node.input[i] ?? '') !== '');
-    return [{ elemType: input(ctx, 0).elemType, shape: broadcast(ctx, idx.map((i) => input(ctx, i).shape)) }];
+    return [
+      {
+        elemType: input(ctx, 0).elemType,
+        shape: broadcast(
+          ctx,
+          idx.map((i) => input(ctx, i).shape),
+        ),
+      },
+    ];
   },
   cost: perElementCost(8),
 };
 
 export const elementwiseOps: OpRule[] = [
-  ...unaryRules(), binaryArith, pow, compare, variadic, isNanInf, where, cast, castLike, clip, dropout, msActivations,
+  ...unaryRules(),
+  binaryArith,
+  pow,
+  compare,
+  variadic,
+  isNanInf,
+  where,
+  cast,
+  castLike,
+  clip,
+  dropout,
+  msActivations,
 ];

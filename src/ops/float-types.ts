@@ -25,7 +25,10 @@ const FLOAT_SLOTS: Readonly<Record<string, readonly SlotRule[]>> = {
   Shape: [{ since: 1, inputs: { 0: 'any' } }],
   Size: [{ since: 1, inputs: { 0: 'any' } }],
   Upsample: [{ since: 9, inputs: { 1: 'float32' } }],
-  Resize: [{ since: 10, inputs: { 1: 'float32' } }, { since: 11, inputs: { 2: 'float32' } }],
+  Resize: [
+    { since: 10, inputs: { 1: 'float32' } },
+    { since: 11, inputs: { 2: 'float32' } },
+  ],
   QuantizeLinear: [{ since: 10, inputs: { 0: 'float32', 1: 'float32' } }, { since: 19 }],
   DequantizeLinear: [{ since: 10, inputs: { 1: 'float32' }, outputs: { 0: 'float32' } }, { since: 19 }],
   DynamicQuantizeLinear: [{ since: 11, inputs: { 0: 'float32' }, outputs: { 1: 'float32' } }],

@@ -19,8 +19,20 @@ import { registerOps } from './registry.js';
 import { tensorOps } from './tensor.js';
 
 export const builtinOps = [
-  ...elementwiseOps, ...activationOps, ...matmulOps, ...convOps, ...poolOps, ...normOps, ...reduceRules, ...tensorOps, ...quantOps, ...lossOps,
-  ...rnnOps, ...attentionOps, ...signalOps, ...optimizerOps,
+  ...elementwiseOps,
+  ...activationOps,
+  ...matmulOps,
+  ...convOps,
+  ...poolOps,
+  ...normOps,
+  ...reduceRules,
+  ...tensorOps,
+  ...quantOps,
+  ...lossOps,
+  ...rnnOps,
+  ...attentionOps,
+  ...signalOps,
+  ...optimizerOps,
 ];
 
 registerOps(builtinOps);

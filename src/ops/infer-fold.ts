@@ -36,7 +36,11 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
  */
 function foldSplit(ctx: OpContext, outputs: ValueType[]): TensorProto[] | undefined {
   let x: Value | undefined;
-  try { x = foldedValue(ctx.constant(0)); } catch { return undefined; }
+  try {
+    x = foldedValue(ctx.constant(0));
+  } catch {
+    return undefined;
+  }
   if (x?.dims.length !== 1) return undefined;
   const sizes = outputs.map((o) => (o?.shape?.length === 1 && typeof o.shape[0] === 'number' ? o.shape[0] : undefined));
   if (sizes.some((n) => n === undefined) || sizes.reduce((a, n) => a! + n!, 0) !== x.dims[0]) return undefined;
@@ -44,12 +48,27 @@ function foldSplit(ctx: OpContext, outputs: ValueType[]): TensorProto[] | undefi
   return sizes.map((n) => numbersTensor(x!.dataType, [n!], x!.values.slice(at, (at += n!))));
 }
 
-interface Value { dataType: number; dims: number[]; values: number[] }
+interface Value {
+  dataType: number;
+  dims: number[];
+  values: number[];
+}
 type Folder = (ctx: OpContext, inputs: (Value | undefined)[], outDims: number[]) => { dataType: number; values: number[] } | undefined;
 
 /** Types whose elements `tensorNumbers` reads as values (fp16/bf16, 8-bit floats and 4-bit ints come out as raw bits). */
-const NUMERIC = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.BOOL, DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64,
-  DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64]);
+const NUMERIC = new Set<number>([
+  DataType.FLOAT,
+  DataType.DOUBLE,
+  DataType.BOOL,
+  DataType.INT8,
+  DataType.INT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT8,
+  DataType.UINT16,
+  DataType.UINT32,
+  DataType.UINT64,
+]);
 
 function foldedValue(t: TensorProto | undefined): Value | undefined {
   if (!t || !NUMERIC.has(t.dataType ?? 0) || numElements(t.dims) > MAX_ELEMENTS) return undefined;
@@ -69,7 +88,17 @@ export function numbersTensor(dataType: number, dims: number[], values: number[]
   return makeTensor('', dataType, dims, out);
 }
 
-const isInt = (dt: number) => [DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64, DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64].includes(dt as 2);
+const isInt = (dt: number) =>
+  [
+    DataType.INT8,
+    DataType.INT16,
+    DataType.INT32,
+    DataType.INT64,
+    DataType.UINT8,
+    DataType.UINT16,
+    DataType.UINT32,
+    DataType.UINT64,
+  ].includes(dt as 2);
 
 const same: Folder = (_ctx, [x]) => x && { dataType: x.dataType, values: x.values };
 
@@ -129,7 +158,9 @@ const folders: Record<string, Folder> = {
   Cast(ctx, [x]) {
     const to = ctx.attr.int('to', 0);
     if (!x || !(isInt(to) || to === DataType.FLOAT || to === DataType.DOUBLE || to === DataType.BOOL)) return undefined;
-    const values = x.values.map((v) => (to === DataType.BOOL ? Number(v !== 0) : isInt(to) ? Math.trunc(v) : to === DataType.FLOAT ? Math.fround(v) : v));
+    const values = x.values.map((v) =>
+      to === DataType.BOOL ? Number(v !== 0) : isInt(to) ? Math.trunc(v) : to === DataType.FLOAT ? Math.fround(v) : v,
+    );
     return { dataType: to, values };
   },
   Add: elementwise((a, b) => a + b),
@@ -158,7 +189,7 @@ const folders: Record<string, Folder> = {
   },
   ConstantOfShape(ctx, _inputs, outDims) {
     const v = ctx.attr.tensor('value');
-    const fill = v ? tensorNumbers(v)[0] ?? 0 : 0;
+    const fill = v ? (tensorNumbers(v)[0] ?? 0) : 0;
     return { dataType: v?.dataType ?? DataType.FLOAT, values: new Array<number>(numElements(outDims)).fill(fill) };
   },
   Range(_ctx, [s, l, d], outDims) {
@@ -192,9 +223,10 @@ const folders: Record<string, Folder> = {
   Slice(ctx, inputs) {
     const x = inputs[0];
     if (!x || x.dims.length === 0) return undefined;
-    const [starts, ends, axes, steps] = ctx.opset < 10
-      ? [ctx.attr.ints('starts'), ctx.attr.ints('ends'), ctx.attr.ints('axes'), undefined]
-      : [inputs[1]?.values, inputs[2]?.values, inputs[3]?.values, inputs[4]?.values];
+    const [starts, ends, axes, steps] =
+      ctx.opset < 10
+        ? [ctx.attr.ints('starts'), ctx.attr.ints('ends'), ctx.attr.ints('axes'), undefined]
+        : [inputs[1]?.values, inputs[2]?.values, inputs[3]?.values, inputs[4]?.values];
     if (!starts || !ends) return undefined;
     // Per axis: first index, step and length (every axis: PyTorch's pad export reverses a [n, 2] list on axis 0).
     const r = x.dims.length;
@@ -202,7 +234,7 @@ const folders: Record<string, Folder> = {
     const step = x.dims.map(() => 1);
     const len = [...x.dims];
     for (let k = 0; k < starts.length; k++) {
-      const axis = ((axes?.[k] ?? k) % r + r) % r;
+      const axis = (((axes?.[k] ?? k) % r) + r) % r;
       const d = x.dims[axis]!;
       const st = steps?.[k] ?? 1;
       let b = starts[k]!;
@@ -216,7 +248,15 @@ const folders: Record<string, Folder> = {
   Transpose(ctx, [x]) {
     if (!x) return undefined;
     const perm = ctx.attr.ints('perm') ?? x.dims.map((_, i) => x.dims.length - 1 - i);
-    return { dataType: x.dataType, values: gatherStrided(x, perm.map((p) => x.dims[p]!), (_axis, i) => i, perm) };
+    return {
+      dataType: x.dataType,
+      values: gatherStrided(
+        x,
+        perm.map((p) => x.dims[p]!),
+        (_axis, i) => i,
+        perm,
+      ),
+    };
   },
   ReduceProd: reduceAll((a, b) => a * b, 1),
   ReduceSum: reduceAll((a, b) => a + b, 0),
@@ -233,7 +273,10 @@ function gatherStrided(x: Value, outDims: number[], at: (axis: number, i: number
   const n = numElements(outDims);
   for (let e = 0; e < n; e++) {
     let off = 0;
-    idx.forEach((i, k) => { const axis = perm ? perm[k]! : k; off += at(axis, i) * strides[axis]!; });
+    idx.forEach((i, k) => {
+      const axis = perm ? perm[k]! : k;
+      off += at(axis, i) * strides[axis]!;
+    });
     values.push(x.values[off]!);
     for (let k = outDims.length - 1; k >= 0 && ++idx[k]! === outDims[k]; k--) idx[k] = 0;
   }
@@ -272,7 +315,12 @@ export function foldSymbolic(ctx: OpContext, outputs: ValueType[]): Dim[] | unde
       const [a, b] = shapeRange(ctx, s.length);
       return s.slice(a, b);
     }
-    case 'Identity': case 'Reshape': case 'Squeeze': case 'Unsqueeze': case 'Flatten': case 'Cast':
+    case 'Identity':
+    case 'Reshape':
+    case 'Squeeze':
+    case 'Unsqueeze':
+    case 'Flatten':
+    case 'Cast':
       return elems(0);
     case 'Concat': {
       const parts = ctx.node.input.map((_, i) => elems(i));
@@ -296,7 +344,12 @@ export function foldSymbolic(ctx: OpContext, outputs: ValueType[]): Dim[] | unde
       start = step > 0 ? Math.min(Math.max(start, 0), d) : Math.min(Math.max(start, 0), d - 1);
       return Array.from({ length: sliceLength(d, s[0]!, e[0]!, step) }, (_, i) => x[start + i * step]!);
     }
-    case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Max': case 'Min': {
+    case 'Add':
+    case 'Sub':
+    case 'Mul':
+    case 'Div':
+    case 'Max':
+    case 'Min': {
       const a = elems(0);
       const b = elems(1);
       if (!a || !b) return undefined;
@@ -312,12 +365,18 @@ export function foldSymbolic(ctx: OpContext, outputs: ValueType[]): Dim[] | unde
 function symbolicArith(ctx: OpContext, op: string, a: Dim, b: Dim): Dim {
   if (typeof a === 'number' && typeof b === 'number') {
     switch (op) {
-      case 'Add': return a + b;
-      case 'Sub': return a - b;
-      case 'Mul': return a * b;
-      case 'Div': return Math.trunc(a / b);
-      case 'Max': return Math.max(a, b);
-      default: return Math.min(a, b);
+      case 'Add':
+        return a + b;
+      case 'Sub':
+        return a - b;
+      case 'Mul':
+        return a * b;
+      case 'Div':
+        return Math.trunc(a / b);
+      case 'Max':
+        return Math.max(a, b);
+      default:
+        return Math.min(a, b);
     }
   }
   if ((op === 'Add' || op === 'Sub') && b === 0) return a;

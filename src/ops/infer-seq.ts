@@ -25,12 +25,22 @@ export interface SeqResult {
 }
 
 export const sequenceOps = new Set([
-  'SequenceEmpty', 'SequenceConstruct', 'SequenceInsert', 'SequenceErase', 'SequenceAt', 'SequenceLength',
-  'SplitToSequence', 'ConcatFromSequence',
+  'SequenceEmpty',
+  'SequenceConstruct',
+  'SequenceInsert',
+  'SequenceErase',
+  'SequenceAt',
+  'SequenceLength',
+  'SplitToSequence',
+  'ConcatFromSequence',
 ]);
 
 /** Infers a sequence op; `seqOf(i)` is the sequence at input i, `merge` the common type of two types. */
-export function inferSequenceOp(ctx: OpContext, seqOf: (i: number) => SeqType | undefined, merge: (a?: ValueType, b?: ValueType) => ValueType | undefined): SeqResult {
+export function inferSequenceOp(
+  ctx: OpContext,
+  seqOf: (i: number) => SeqType | undefined,
+  merge: (a?: ValueType, b?: ValueType) => ValueType | undefined,
+): SeqResult {
   const pos = (i: number): number | undefined => {
     const t = (ctx.node.input[i] ?? '') !== '' ? ctx.constant(i) : undefined;
     return t ? tensorNumbers(t)[0] : undefined;
@@ -38,7 +48,9 @@ export function inferSequenceOp(ctx: OpContext, seqOf: (i: number) => SeqType | 
   const seq = (i: number): SeqType => seqOf(i) ?? fail(`input ${i} ('${ctx.node.input[i]}') is not a known sequence`);
   const mergeAll = (s: SeqType) => (s.items ? s.items.reduce<ValueType | undefined>((a, t) => merge(a, t), undefined) : s.any);
   const withItems = (elemType: number, items: ValueType[] | undefined, any: ValueType | undefined): SeqType => ({
-    elemType, items, any: items ? items.reduce<ValueType | undefined>((a, t) => merge(a, t), undefined) : any,
+    elemType,
+    items,
+    any: items ? items.reduce<ValueType | undefined>((a, t) => merge(a, t), undefined) : any,
   });
   const hasPos = (i: number) => (ctx.node.input[i] ?? '') !== '';
 
@@ -110,7 +122,9 @@ function splitToSequence(ctx: OpContext, merge: (a?: ValueType, b?: ValueType) =
   if (!hasSplit) {
     const keep = ctx.attr.int('keepdims', 1) !== 0;
     const item = { elemType: x.elemType, shape: shapeWith(keep ? 1 : undefined) };
-    return typeof d === 'number' ? { elemType: x.elemType, items: Array.from({ length: d }, () => item), any: item } : { elemType: x.elemType, any: item };
+    return typeof d === 'number'
+      ? { elemType: x.elemType, items: Array.from({ length: d }, () => item), any: item }
+      : { elemType: x.elemType, any: item };
   }
   if (split) {
     const v = tensorNumbers(split);
@@ -124,7 +138,8 @@ function splitToSequence(ctx: OpContext, merge: (a?: ValueType, b?: ValueType) =
       if (typeof d === 'number' && total !== d) fail(`SplitToSequence sizes ${shapeStr(v)} sum to ${total}, not ${d}`);
     }
   }
-  if (!sizes) return { elemType: x.elemType, any: { elemType: x.elemType, shape: x.shape.map((e, i) => (i === axis ? ctx.freshDim() : e)) } };
+  if (!sizes)
+    return { elemType: x.elemType, any: { elemType: x.elemType, shape: x.shape.map((e, i) => (i === axis ? ctx.freshDim() : e)) } };
   const items = sizes.map((s) => ({ elemType: x.elemType, shape: shapeWith(s) }));
   return { elemType: x.elemType, items, any: items.reduce<ValueType | undefined>((a, t) => merge(a, t), undefined) };
 }

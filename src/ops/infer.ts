@@ -109,7 +109,12 @@ function costsOf(order: NodeProto[], chain: ShapeInference[], root: ShapeInferen
     const ctx = opContext(node, { ...source, opset: root.opsets.get(normDomain(node.domain)) ?? 1 });
     const outputs = node.output.map((o) => source.type(o)).filter((t): t is ValueType => t !== undefined);
     const subs = root.subgraphs.get(node);
-    if (subs) return controlCost(ctx, outputs, subs.map((sub) => costsOf(sub.order, [sub, ...chain], root)));
+    if (subs)
+      return controlCost(
+        ctx,
+        outputs,
+        subs.map((sub) => costsOf(sub.order, [sub, ...chain], root)),
+      );
     const rule = getOpRule(node.domain, node.opType ?? '');
     const known = !!rule?.cost && outputs.length === node.output.filter((o) => o !== '').length;
     let cost: Cost;
@@ -123,9 +128,16 @@ function costsOf(order: NodeProto[], chain: ShapeInference[], root: ShapeInferen
 }
 
 function controlCost(ctx: OpContext, outputs: ValueType[], bodies: NodeCost[][]): NodeCost {
-  const sum = (list: NodeCost[]): Cost => list.reduce((a, c) => ({
-    macs: a.macs + c.cost.macs, flops: a.flops + c.cost.flops, bytesRead: a.bytesRead + c.cost.bytesRead, bytesWritten: a.bytesWritten + c.cost.bytesWritten,
-  }), { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 0 });
+  const sum = (list: NodeCost[]): Cost =>
+    list.reduce(
+      (a, c) => ({
+        macs: a.macs + c.cost.macs,
+        flops: a.flops + c.cost.flops,
+        bytesRead: a.bytesRead + c.cost.bytesRead,
+        bytesWritten: a.bytesWritten + c.cost.bytesWritten,
+      }),
+      { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 0 },
+    );
   const totals = bodies.map(sum);
   const node = ctx.node;
   let body = totals.reduce((a, b) => (b.flops > a.flops ? b : a), totals[0] ?? sum([]));
@@ -133,7 +145,7 @@ function controlCost(ctx: OpContext, outputs: ValueType[], bodies: NodeCost[][])
   let times = 1;
   if (node.opType === 'Loop') {
     const m = constNumbers(ctx, 0);
-    times = m && !node.input[1] ? m[0] ?? 1 : count(outputs[node.input.length - 2]?.shape?.[0]);
+    times = m && !node.input[1] ? (m[0] ?? 1) : count(outputs[node.input.length - 2]?.shape?.[0]);
   } else if (node.opType === 'Scan') {
     const m = ctx.attr.int('num_scan_inputs', 0);
     const first = ctx.inputs[node.input.length - m];
@@ -144,7 +156,12 @@ function controlCost(ctx: OpContext, outputs: ValueType[], bodies: NodeCost[][])
 }
 
 function bytesOnly(ctx: OpContext, outputs: ValueType[]): Cost {
-  return { macs: 0, flops: 0, bytesRead: ctx.inputs.reduce((s, t) => s + bytesOf(t), 0), bytesWritten: outputs.reduce((s, t) => s + bytesOf(t), 0) };
+  return {
+    macs: 0,
+    flops: 0,
+    bytesRead: ctx.inputs.reduce((s, t) => s + bytesOf(t), 0),
+    bytesWritten: outputs.reduce((s, t) => s + bytesOf(t), 0),
+  };
 }
 
 /** An OpContext for `node` of `model`'s main graph over the results of `inferShapes` (for passes that consult rules). */
@@ -179,7 +196,10 @@ class NodeContext implements OpContext {
   readonly attr: AttrReader;
   readonly freshDim: () => string;
 
-  constructor(readonly node: NodeProto, private readonly from: ValueSource) {
+  constructor(
+    readonly node: NodeProto,
+    private readonly from: ValueSource,
+  ) {
     this.opset = from.opset;
     this.inputs = node.input.map((name) => (name === '' ? undefined : from.type(name)));
     this.attr = new NodeAttrs(node);
@@ -246,7 +266,10 @@ class InferState {
   private depth = 0;
   private readonly subgraphs = new Map<NodeProto, ShapeInference[]>();
 
-  constructor(readonly opsets: Map<string, number>, readonly opts: ShapeOptions) {}
+  constructor(
+    readonly opsets: Map<string, number>,
+    readonly opts: ShapeOptions,
+  ) {}
 
   freshDim = (): string => `unk__${this.fresh++}`;
 
@@ -282,7 +305,8 @@ class InferState {
     }
     if (main && this.opts.shapes) {
       for (const name of Object.keys(this.opts.shapes)) {
-        if (!inputNames.has(name)) throw new HoneError(`--shape ${name}: the model has no input named '${name}'; its inputs are ${[...inputNames].join(', ')}`, 2);
+        if (!inputNames.has(name))
+          throw new HoneError(`--shape ${name}: the model has no input named '${name}'; its inputs are ${[...inputNames].join(', ')}`, 2);
       }
     }
 
@@ -291,7 +315,10 @@ class InferState {
     const order = topoOrder(graph.node, available);
     const untyped = new Set<string>();
     const source: Omit<ValueSource, 'opset'> = {
-      type: (n) => scope.type(n), constant: (n) => scope.constant(n), symbolic: (n) => scope.symbolicValue(n), freshDim: this.freshDim,
+      type: (n) => scope.type(n),
+      constant: (n) => scope.constant(n),
+      symbolic: (n) => scope.symbolicValue(n),
+      freshDim: this.freshDim,
     };
 
     for (const node of order) {
@@ -305,13 +332,20 @@ class InferState {
           unknownOps.push(node);
           outputs = node.output.map((o) => declared.get(o));
           if (this.opts.strict) {
-            throw new HoneError(`${label}: Hone has no shape rule for ${node.domain ? `${node.domain}::` : ''}${node.opType}; add one in src/ops/ or declare its outputs in the graph's value_info`, 2);
+            throw new HoneError(
+              `${label}: Hone has no shape rule for ${node.domain ? `${node.domain}::` : ''}${node.opType}; add one in src/ops/ or declare its outputs in the graph's value_info`,
+              2,
+            );
           }
         }
       } catch (e) {
         if (this.opts.strict) {
           if (e instanceof HoneError && !(e instanceof ShapeError)) throw e;
-          throw new HoneError(`${label}: ${errorMessage(e)}; check the model, or pass --shape NAME=D1xD2x… / --dim NAME=N for its inputs`, 2, { cause: e });
+          throw new HoneError(
+            `${label}: ${errorMessage(e)}; check the model, or pass --shape NAME=D1xD2x… / --dim NAME=N for its inputs`,
+            2,
+            { cause: e },
+          );
         }
         // A node downstream of a failed or unknown one fails only as a consequence: report the cause once.
         if (!node.input.some((i) => untyped.has(i))) errors.push({ node, message: `${label}: ${errorMessage(e)}` });
@@ -322,11 +356,18 @@ class InferState {
         if (!name || scope.sequences.has(name)) return;
         if (!t) {
           untyped.add(name);
-          if (this.opts.strict && main) throw new HoneError(`${label}: the type of output '${name}' cannot be inferred; pass --shape NAME=D1xD2x… for the model's inputs`, 2);
+          if (this.opts.strict && main)
+            throw new HoneError(
+              `${label}: the type of output '${name}' cannot be inferred; pass --shape NAME=D1xD2x… for the model's inputs`,
+              2,
+            );
           return;
         }
         if (this.opts.strict && main && t.shape === undefined) {
-          throw new HoneError(`${label}: the shape of output '${name}' cannot be inferred; pass --shape NAME=D1xD2x… / --dim NAME=N for the model's inputs`, 2);
+          throw new HoneError(
+            `${label}: the shape of output '${name}' cannot be inferred; pass --shape NAME=D1xD2x… / --dim NAME=N for the model's inputs`,
+            2,
+          );
         }
         scope.types.set(name, this.fixDims(t));
       });
@@ -338,8 +379,16 @@ class InferState {
       }
     }
     return {
-      graph, types: scope.types, constants: scope.constants, symbolic: scope.symbolic, errors, unknownOps, order, opsets: this.opsets,
-      subgraphs: this.subgraphs, sequences: scope.sequences,
+      graph,
+      types: scope.types,
+      constants: scope.constants,
+      symbolic: scope.symbolic,
+      errors,
+      unknownOps,
+      order,
+      opsets: this.opsets,
+      subgraphs: this.subgraphs,
+      sequences: scope.sequences,
     };
   }
 
@@ -351,7 +400,10 @@ class InferState {
     const outs = ctx.node.output.map((o) => (o ? scope.types.get(o) : undefined));
     const folded = foldNode(ctx, outs as ValueType[]);
     if (folded) {
-      folded.forEach((t, i) => { const o = ctx.node.output[i]; if (o) scope.constants.set(o, { ...t, name: o }); });
+      folded.forEach((t, i) => {
+        const o = ctx.node.output[i];
+        if (o) scope.constants.set(o, { ...t, name: o });
+      });
       return;
     }
     let dims: Dim[] | undefined;
@@ -375,10 +427,15 @@ class InferState {
       return this.inferControl(ctx, scope, errors);
     }
     if (normDomain(node.domain) === '' && sequenceOps.has(node.opType ?? '')) {
-      const r = inferSequenceOp(ctx, (i) => scope.sequence(node.input[i] ?? ''), (a, b) => this.merge(a, b));
+      const r = inferSequenceOp(
+        ctx,
+        (i) => scope.sequence(node.input[i] ?? ''),
+        (a, b) => this.merge(a, b),
+      );
       if (r.seq && node.output[0]) scope.sequences.set(node.output[0], r.seq);
       const items = node.opType === 'SequenceLength' ? scope.sequence(node.input[0] ?? '')?.items : undefined;
-      if (items && node.output[0]) scope.constants.set(node.output[0], { ...numbersTensor(DataType.INT64, [], [items.length]), name: node.output[0] });
+      if (items && node.output[0])
+        scope.constants.set(node.output[0], { ...numbersTensor(DataType.INT64, [], [items.length]), name: node.output[0] });
       return r.tensors;
     }
     if (node.domain === 'ai.onnx.preview.training' && node.opType === 'Gradient') {
@@ -391,7 +448,13 @@ class InferState {
     return rule.infer(ctx);
   }
 
-  private subgraph(owner: NodeProto, g: GraphProto, scope: Scope, errors: NodeShapeError[], inputTypes: (ValueType | undefined)[] = []): (ValueType | undefined)[] {
+  private subgraph(
+    owner: NodeProto,
+    g: GraphProto,
+    scope: Scope,
+    errors: NodeShapeError[],
+    inputTypes: (ValueType | undefined)[] = [],
+  ): (ValueType | undefined)[] {
     if (this.depth > 32) throw new ShapeError('subgraphs nest deeper than 32 levels');
     const inner = new Scope(scope);
     // Body inputs (Loop/Scan) get their types from the outer node where the body does not declare them.
@@ -430,14 +493,20 @@ class InferState {
       const body = g('body');
       if (!body) throw new ShapeError('Loop needs a body');
       const carried = ctx.inputs.slice(2);
-      const bodyIn: (ValueType | undefined)[] = [{ elemType: DataType.INT64, shape: [] }, { elemType: DataType.BOOL, shape: [] }, ...carried];
+      const bodyIn: (ValueType | undefined)[] = [
+        { elemType: DataType.INT64, shape: [] },
+        { elemType: DataType.BOOL, shape: [] },
+        ...carried,
+      ];
       const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
       const n = carried.length;
       const tripConst = constNumbers(ctx, 0);
       // The trip count is exact only without a loop condition.
       const trips: Dim = tripConst && !ctx.node.input[1] ? tripConst[0]! : this.freshDim();
       const state = out.slice(1, 1 + n).map((t, i) => this.merge(t, carried[i]));
-      const scans = out.slice(1 + n).map((t) => (t?.shape ? { elemType: t.elemType, shape: [trips, ...t.shape] } : t && { elemType: t.elemType }));
+      const scans = out
+        .slice(1 + n)
+        .map((t) => (t?.shape ? { elemType: t.elemType, shape: [trips, ...t.shape] } : t && { elemType: t.elemType }));
       return [...state, ...scans];
     }
     const body = g('body');
@@ -447,9 +516,21 @@ class InferState {
     // Scan (opset 9+): N state inputs then M scan inputs; outputs N states then K scan outputs.
     const n = node.input.length - m;
     const scanIn = ctx.inputs.slice(n);
-    const axes = ctx.attr.ints('scan_input_axes', scanIn.map(() => 0));
+    const axes = ctx.attr.ints(
+      'scan_input_axes',
+      scanIn.map(() => 0),
+    );
     const len = scanIn[0]?.shape?.[axes[0] ?? 0] ?? this.freshDim();
-    const bodyIn = [...ctx.inputs.slice(0, n), ...scanIn.map((t, i) => t?.shape && { elemType: t.elemType, shape: t.shape.filter((_, k) => k !== (axes[i]! < 0 ? axes[i]! + t.shape!.length : axes[i]!)) })];
+    const bodyIn = [
+      ...ctx.inputs.slice(0, n),
+      ...scanIn.map(
+        (t, i) =>
+          t?.shape && {
+            elemType: t.elemType,
+            shape: t.shape.filter((_, k) => k !== (axes[i]! < 0 ? axes[i]! + t.shape!.length : axes[i]!)),
+          },
+      ),
+    ];
     const out = this.subgraph(ctx.node, body, scope, errors, bodyIn);
     const outAxes = ctx.attr.ints('scan_output_axes', []);
     return out.map((t, i) => {

@@ -64,7 +64,9 @@ const gemm: OpRule = {
     const [m, ka] = ta ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
     const [kb, n] = tb ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
     if (typeof ka === 'number' && typeof kb === 'number' && ka !== kb) {
-      fail(`Gemm inner dims differ: A ${shapeStr(a.shape)}${ta ? ' (transposed)' : ''} and B ${shapeStr(b.shape)}${tb ? ' (transposed)' : ''}`);
+      fail(
+        `Gemm inner dims differ: A ${shapeStr(a.shape)}${ta ? ' (transposed)' : ''} and B ${shapeStr(b.shape)}${tb ? ' (transposed)' : ''}`,
+      );
     }
     const c = ctx.inputs[2];
     if (c?.shape) broadcast(ctx, [[m, n], c.shape]);
@@ -113,7 +115,8 @@ const fusedMatmul: OpRule = {
   domain: 'com.microsoft',
   opTypes: ['FusedMatMul'],
   infer: (ctx) => {
-    const t = (s: Dim[] | undefined, on: boolean) => (s && on && s.length >= 2 ? [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!] : s);
+    const t = (s: Dim[] | undefined, on: boolean) =>
+      s && on && s.length >= 2 ? [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!] : s;
     const a = t(input(ctx, 0).shape, ctx.attr.int('transA', 0) !== 0);
     const b = t(input(ctx, 1).shape, ctx.attr.int('transB', 0) !== 0);
     return [{ elemType: input(ctx, 0).elemType, shape: matmulShape(ctx, a, b) }];

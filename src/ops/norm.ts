@@ -47,7 +47,10 @@ function layerNormInfer(ctx: OpContext): ValueType[] {
 
 const layerNorm: OpRule = { opTypes: ['LayerNormalization', 'RMSNormalization'], infer: layerNormInfer, cost: perElementCost(8) };
 const msLayerNorm: OpRule = {
-  domain: 'com.microsoft', opTypes: ['LayerNormalization', 'SimplifiedLayerNormalization'], infer: layerNormInfer, cost: perElementCost(8),
+  domain: 'com.microsoft',
+  opTypes: ['LayerNormalization', 'SimplifiedLayerNormalization'],
+  infer: layerNormInfer,
+  cost: perElementCost(8),
 };
 
 /** SkipLayerNormalization(input, skip, gamma, beta?, bias?): Y, mean, inv_std_var, input+skip+bias. */
@@ -57,7 +60,9 @@ const skipLayerNorm: OpRule = {
   infer: (ctx) => {
     const x = input(ctx, 0);
     const stat = x.shape ? x.shape.map((d, i) => (i < x.shape!.length - 1 ? d : 1)) : undefined;
-    return ctx.node.output.map((_, i) => (i === 1 || i === 2 ? { elemType: DataType.FLOAT, shape: stat } : { elemType: x.elemType, shape: x.shape }));
+    return ctx.node.output.map((_, i) =>
+      i === 1 || i === 2 ? { elemType: DataType.FLOAT, shape: stat } : { elemType: x.elemType, shape: x.shape },
+    );
   },
   cost: perElementCost(10),
 };

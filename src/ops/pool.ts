@@ -65,7 +65,9 @@ const maxUnpool: OpRule = {
     const kernel = ctx.attr.ints('kernel_shape', []);
     const strides = spatial(ctx, 'strides', n, 1);
     const pads = ctx.attr.ints('pads', new Array<number>(2 * n).fill(0));
-    const dims = x.shape.slice(2).map((d, i): Dim => (typeof d === 'number' ? (d - 1) * strides[i]! + kernel[i]! - pads[i]! - pads[i + n]! : ctx.freshDim()));
+    const dims = x.shape
+      .slice(2)
+      .map((d, i): Dim => (typeof d === 'number' ? (d - 1) * strides[i]! + kernel[i]! - pads[i]! - pads[i + n]! : ctx.freshDim()));
     return [{ elemType: x.elemType, shape: [x.shape[0]!, x.shape[1]!, ...dims] }];
   },
   cost: (ctx, outputs) => ({ macs: 0, flops: 0, ...ioBytes(ctx, outputs) }),

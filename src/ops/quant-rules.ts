@@ -7,30 +7,41 @@ import { getOpRule } from './registry.js';
 import type { QuantRule } from './types.js';
 
 const conv: QuantRule = {
-  kind: 'compute', activations: [0], weights: [{ input: 1, axis: 0 }], bias: 2,
+  kind: 'compute',
+  activations: [0],
+  weights: [{ input: 1, axis: 0 }],
+  bias: 2,
   qoperator: { opType: 'QLinearConv', layout: ['x0', 'x1', 'y0', 'b2'] },
 };
 
 const matmul: QuantRule = {
   // B is a weight when it is an initializer, an activation otherwise (attention's Q·Kᵀ).
-  kind: 'compute', activations: [0, 1], weights: [{ input: 1, axis: -1 }],
+  kind: 'compute',
+  activations: [0, 1],
+  weights: [{ input: 1, axis: -1 }],
   qoperator: { opType: 'QLinearMatMul', layout: ['x0', 'x1', 'y0'] },
-  dynamic: true, int4: true,
+  dynamic: true,
+  int4: true,
 };
 
 const gemm: QuantRule = {
-  kind: 'compute', activations: [0], weights: [{ input: 1, axis: { attr: 'transB', ifZero: 1, ifSet: 0 } }], bias: 2,
+  kind: 'compute',
+  activations: [0],
+  weights: [{ input: 1, axis: { attr: 'transB', ifZero: 1, ifSet: 0 } }],
+  bias: 2,
   qoperator: { opType: 'QGemm', domain: 'com.microsoft', layout: ['x0', 'x1', 'b2', 'y0'] },
   dynamic: true,
 };
 
 const binary = (opType: string): QuantRule => ({
-  kind: 'compute', activations: [0, 1],
+  kind: 'compute',
+  activations: [0, 1],
   qoperator: { opType, domain: 'com.microsoft', layout: ['x0', 'x1', 'y0'] },
 });
 
 const unary = (opType: string, attrs?: Record<string, number>): QuantRule => ({
-  kind: 'compute', activations: [0],
+  kind: 'compute',
+  activations: [0],
   qoperator: { opType, domain: 'com.microsoft', layout: ['x0', 'y0'], attrs },
 });
 

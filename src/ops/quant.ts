@@ -20,7 +20,8 @@ function checkScale(ctx: OpContext): void {
   if (s.length !== 1) return;
   const axis = normAxis(ctx.attr.int('axis', 1), x.length);
   const [d, n] = [x[axis], s[0]];
-  if (typeof d === 'number' && typeof n === 'number' && d !== n) fail(`per-axis scale ${shapeStr(s)} does not match dim ${axis} of ${shapeStr(x)}`);
+  if (typeof d === 'number' && typeof n === 'number' && d !== n)
+    fail(`per-axis scale ${shapeStr(s)} does not match dim ${axis} of ${shapeStr(x)}`);
 }
 
 const quantize: OpRule = {
@@ -52,7 +53,11 @@ const dynamicQuantize: OpRule = {
   opTypes: ['DynamicQuantizeLinear'],
   infer: (ctx) => {
     const x = input(ctx, 0);
-    return [{ elemType: DataType.UINT8, shape: x.shape }, { elemType: DataType.FLOAT, shape: [] }, { elemType: DataType.UINT8, shape: [] }];
+    return [
+      { elemType: DataType.UINT8, shape: x.shape },
+      { elemType: DataType.FLOAT, shape: [] },
+      { elemType: DataType.UINT8, shape: [] },
+    ];
   },
   cost: perElementCost(4),
 };
@@ -97,9 +102,15 @@ const qlinearAvgPool: OpRule = {
     const kernel = ctx.attr.ints('kernel_shape') ?? fail('QLinearAveragePool needs kernel_shape');
     const spatialDims = last ? x.shape.slice(1, -1) : x.shape.slice(2);
     const out = windowOutput(ctx, spatialDims, kernel, ctx.attr.int('ceil_mode', 0) !== 0);
-    return [{ elemType: x.elemType, shape: last ? [x.shape[0]!, ...out, x.shape[x.shape.length - 1]!] : [x.shape[0]!, x.shape[1]!, ...out] }];
+    return [
+      { elemType: x.elemType, shape: last ? [x.shape[0]!, ...out, x.shape[x.shape.length - 1]!] : [x.shape[0]!, x.shape[1]!, ...out] },
+    ];
   },
-  cost: (ctx, outputs) => ({ macs: 0, flops: numel(outputs[0]) * (ctx.attr.ints('kernel_shape') ?? []).reduce((p, k) => p * k, 1), ...ioBytes(ctx, outputs) }),
+  cost: (ctx, outputs) => ({
+    macs: 0,
+    flops: numel(outputs[0]) * (ctx.attr.ints('kernel_shape') ?? []).reduce((p, k) => p * k, 1),
+    ...ioBytes(ctx, outputs),
+  }),
 };
 
 /** QGemm(A, a_scale, a_zp, B, b_scale, b_zp, C?, y_scale?, y_zp?): quantized output with y_scale, else float. */
@@ -129,7 +140,10 @@ const qlinearConcat: OpRule = {
   domain: 'com.microsoft',
   opTypes: ['QLinearConcat'],
   infer: (ctx) => {
-    const xs = ctx.node.input.map((_, i) => i).filter((i) => i >= 2 && (i - 2) % 3 === 0).map((i) => input(ctx, i));
+    const xs = ctx.node.input
+      .map((_, i) => i)
+      .filter((i) => i >= 2 && (i - 2) % 3 === 0)
+      .map((i) => input(ctx, i));
     const elemType = xs[0]?.elemType ?? fail('QLinearConcat needs at least one input');
     if (xs.some((t) => !t.shape)) return [{ elemType }];
     const r = xs[0]!.shape!.length;
@@ -142,5 +156,15 @@ const qlinearConcat: OpRule = {
 };
 
 export const quantOps: OpRule[] = [
-  quantize, dequantize, msQuantize, msDequantize, dynamicQuantize, qlinearBinary, qlinearUnary, qlinearGlobalPool, qgemm, qlinearConcat, qlinearAvgPool,
+  quantize,
+  dequantize,
+  msQuantize,
+  msDequantize,
+  dynamicQuantize,
+  qlinearBinary,
+  qlinearUnary,
+  qlinearGlobalPool,
+  qgemm,
+  qlinearConcat,
+  qlinearAvgPool,
 ];

@@ -8,15 +8,29 @@ import type { Dim, OpContext, OpRule, ValueType } from './types.js';
 import { constNumbers, hasInput, input, ioBytes, normAxis, numel } from './util.js';
 
 const reduceOps = [
-  'ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum',
-  'ReduceLogSumExp', 'ReduceSumSquare',
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
 ];
 
 /** The opset from which an op takes axes as an input instead of an attribute. */
 const axesInputFrom = (op: string) => (op === 'ReduceSum' ? 13 : 18);
 
 /** Reduced shape of `shape` over `axes` (undefined = unknown axes); all axes when `axes` is empty. */
-export function reducedShape(ctx: OpContext, shape: Dim[], axes: number[] | undefined, keepdims: boolean, noopEmpty: boolean): Dim[] | undefined {
+export function reducedShape(
+  ctx: OpContext,
+  shape: Dim[],
+  axes: number[] | undefined,
+  keepdims: boolean,
+  noopEmpty: boolean,
+): Dim[] | undefined {
   if (axes === undefined) return keepdims ? shape.map((d) => (d === 1 ? 1 : ctx.freshDim())) : undefined;
   if (axes.length === 0) {
     if (noopEmpty) return [...shape];
@@ -65,7 +79,11 @@ const argReduce: OpRule = {
     const shape = reducedShape(ctx, x.shape, [axis], ctx.attr.int('keepdims', 1) !== 0, false);
     return [{ elemType: DataType.INT64, shape }];
   },
-  cost: (ctx, outputs): ReturnType<NonNullable<OpRule['cost']>> => ({ macs: 0, flops: numel(ctx.inputs[0]), ...ioBytes(ctx, outputs as ValueType[]) }),
+  cost: (ctx, outputs): ReturnType<NonNullable<OpRule['cost']>> => ({
+    macs: 0,
+    flops: numel(ctx.inputs[0]),
+    ...ioBytes(ctx, outputs as ValueType[]),
+  }),
 };
 
 export const reduceRules: OpRule[] = [reduce, argReduce];

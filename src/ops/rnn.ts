@@ -8,7 +8,13 @@ import { fail, input, ioBytes, shapeStr } from './util.js';
 
 const gatesOf: Record<string, number> = { RNN: 1, GRU: 3, LSTM: 4 };
 
-interface RnnDims { seq: Dim; batch: Dim; inputSize: Dim; hidden: Dim; dirs: number }
+interface RnnDims {
+  seq: Dim;
+  batch: Dim;
+  inputSize: Dim;
+  hidden: Dim;
+  dirs: number;
+}
 
 function rnnDims(ctx: OpContext): RnnDims | undefined {
   const x = input(ctx, 0).shape;

@@ -16,12 +16,13 @@ const dft: OpRule = {
     if (!x.shape) return [{ elemType: x.elemType }];
     const r = x.shape.length;
     const last = x.shape[r - 1];
-    if (typeof last === 'number' && last !== 1 && last !== 2) fail(`DFT input's last dim must be 1 (real) or 2 (complex), got ${shapeStr(x.shape)}`);
+    if (typeof last === 'number' && last !== 1 && last !== 2)
+      fail(`DFT input's last dim must be 1 (real) or 2 (complex), got ${shapeStr(x.shape)}`);
     const axisRaw = ctx.opset >= 20 ? (hasInput(ctx, 2) ? scalar(ctx, 2) : -2) : ctx.attr.int('axis', 1);
     if (axisRaw === undefined) return [{ elemType: x.elemType, shape: [...x.shape.slice(0, -1).map(() => ctx.freshDim()), 2] }];
     // Opset 20 counts the axis over all dims (default -2); opset 17 over all dims too, default 1.
     const axis = normAxis(axisRaw, r);
-    const len: Dim | undefined = hasInput(ctx, 1) ? scalar(ctx, 1) ?? ctx.freshDim() : x.shape[axis];
+    const len: Dim | undefined = hasInput(ctx, 1) ? (scalar(ctx, 1) ?? ctx.freshDim()) : x.shape[axis];
     const oneSided = ctx.attr.int('onesided', 0) !== 0;
     const n: Dim = oneSided ? (typeof len === 'number' ? Math.floor(len / 2) + 1 : ctx.freshDim()) : len!;
     return [{ elemType: x.elemType, shape: x.shape.map((d, i) => (i === axis ? n : i === r - 1 ? 2 : d)) }];
@@ -43,7 +44,10 @@ const stft: OpRule = {
     const frameLen = scalar(ctx, 3) ?? (typeof window === 'number' ? window : undefined);
     const batch = x.shape?.[0] ?? ctx.freshDim();
     const length = x.shape?.[1];
-    const frames: Dim = typeof length === 'number' && step !== undefined && frameLen !== undefined ? Math.floor((length - frameLen) / step) + 1 : ctx.freshDim();
+    const frames: Dim =
+      typeof length === 'number' && step !== undefined && frameLen !== undefined
+        ? Math.floor((length - frameLen) / step) + 1
+        : ctx.freshDim();
     const bins: Dim = frameLen === undefined ? ctx.freshDim() : ctx.attr.int('onesided', 1) !== 0 ? Math.floor(frameLen / 2) + 1 : frameLen;
     return [{ elemType: x.elemType, shape: [batch, frames, bins, 2] }];
   },
@@ -61,7 +65,12 @@ const melWeights: OpRule = {
   infer: (ctx) => {
     const bins = scalar(ctx, 0);
     const dftLen = scalar(ctx, 1);
-    return [{ elemType: ctx.attr.int('output_datatype', DataType.FLOAT), shape: [dftLen !== undefined ? Math.floor(dftLen / 2) + 1 : ctx.freshDim(), bins ?? ctx.freshDim()] }];
+    return [
+      {
+        elemType: ctx.attr.int('output_datatype', DataType.FLOAT),
+        shape: [dftLen !== undefined ? Math.floor(dftLen / 2) + 1 : ctx.freshDim(), bins ?? ctx.freshDim()],
+      },
+    ];
   },
   cost: movementCost,
 };

@@ -12,8 +12,20 @@ import type { TensorProto } from '../ir/proto.js';
 import { toInt64 } from '../ir/tensor.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 import {
-  broadcast, constNumbers, dimValues, fail, hasInput, input, ioBytes, knownProduct, movementCost, normAxis,
-  numel, perElementCost, productDim, shapeStr,
+  broadcast,
+  constNumbers,
+  dimValues,
+  fail,
+  hasInput,
+  input,
+  ioBytes,
+  knownProduct,
+  movementCost,
+  normAxis,
+  numel,
+  perElementCost,
+  productDim,
+  shapeStr,
 } from './util.js';
 
 const fresh = (ctx: OpContext, n: number): Dim[] => Array.from({ length: n }, () => ctx.freshDim());
@@ -47,7 +59,8 @@ export function reshapeShape(ctx: OpContext, inShape: Dim[] | undefined, target:
     if (typeof t === 'string') return t;
     if (t === 0 && !allowZero) {
       if (!inShape) return ctx.freshDim();
-      if (i >= inShape.length) fail(`Reshape target ${shapeStr(target)} copies dim ${i} but the input ${shapeStr(inShape)} has rank ${inShape.length}`);
+      if (i >= inShape.length)
+        fail(`Reshape target ${shapeStr(target)} copies dim ${i} but the input ${shapeStr(inShape)} has rank ${inShape.length}`);
       return inShape[i]!;
     }
     if (t < -1) fail(`Reshape target ${shapeStr(target)} has an invalid dim ${t}`);
@@ -66,7 +79,8 @@ export function reshapeShape(ctx: OpContext, inShape: Dim[] | undefined, target:
     else rest.splice(k, 1);
   }
   if (minus === 0) {
-    if (cancels && rest.length === 0 && src.n !== known.n) fail(`cannot reshape ${shapeStr(inShape)} (${src.n} elements) to ${shapeStr(target)}`);
+    if (cancels && rest.length === 0 && src.n !== known.n)
+      fail(`cannot reshape ${shapeStr(inShape)} (${src.n} elements) to ${shapeStr(target)}`);
     return out;
   }
   let inferred: Dim;
@@ -132,7 +146,9 @@ const squeeze: OpRule = {
     if (axes === undefined) return [{ elemType: x.elemType, shape: unknownAxes(ctx, x.shape.length, -1) }];
     const r = x.shape.length;
     // No axes: drop every dim of size 1 (symbolic dims are assumed not to be 1).
-    const set = new Set(axes === null || axes.length === 0 ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : axes.map((a) => normAxis(a, r)));
+    const set = new Set(
+      axes === null || axes.length === 0 ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : axes.map((a) => normAxis(a, r)),
+    );
     for (const a of set) {
       const d = x.shape[a];
       if (typeof d === 'number' && d !== 1) fail(`Squeeze axis ${a} of ${shapeStr(x.shape)} has size ${d}, not 1`);
@@ -189,7 +205,8 @@ const concat: OpRule = {
       } else {
         const dims = known.map((s) => s[k]!);
         const num = dims.find((d): d is number => typeof d === 'number');
-        if (num !== undefined && dims.some((d) => typeof d === 'number' && d !== num)) fail(`Concat inputs differ on dim ${k}: ${known.map(shapeStr).join(', ')}`);
+        if (num !== undefined && dims.some((d) => typeof d === 'number' && d !== num))
+          fail(`Concat inputs differ on dim ${k}: ${known.map(shapeStr).join(', ')}`);
         out.push(num ?? (dims.every((d) => d === dims[0]) ? dims[0]! : ctx.freshDim()));
       }
     }
@@ -320,7 +337,8 @@ const gatherElements: OpRule = {
   infer: (ctx) => {
     const x = input(ctx, 0);
     const idx = input(ctx, 1);
-    if (x.shape && idx.shape && x.shape.length !== idx.shape.length) fail(`GatherElements data ${shapeStr(x.shape)} and indices ${shapeStr(idx.shape)} differ in rank`);
+    if (x.shape && idx.shape && x.shape.length !== idx.shape.length)
+      fail(`GatherElements data ${shapeStr(x.shape)} and indices ${shapeStr(idx.shape)} differ in rank`);
     return [{ elemType: x.elemType, shape: idx.shape }];
   },
   cost: movementCost,
@@ -372,7 +390,9 @@ const tile: OpRule = {
     const reps = constNumbers(ctx, 1);
     if (!reps) return [{ elemType: x.elemType, shape: x.shape.map((d) => (d === 0 ? 0 : ctx.freshDim())) }];
     if (reps.length !== x.shape.length) fail(`Tile repeats ${shapeStr(reps)} must have one value per dim of ${shapeStr(x.shape)}`);
-    return [{ elemType: x.elemType, shape: x.shape.map((d, i) => (typeof d === 'number' ? d * reps[i]! : reps[i] === 1 ? d : ctx.freshDim())) }];
+    return [
+      { elemType: x.elemType, shape: x.shape.map((d, i) => (typeof d === 'number' ? d * reps[i]! : reps[i] === 1 ? d : ctx.freshDim())) },
+    ];
   },
   cost: movementCost,
 };
@@ -522,7 +542,8 @@ const resize: OpRule = {
     if (!sizes && !scales) return [{ elemType: x.elemType, shape: fresh(ctx, r) }];
     const axes = (ctx.attr.ints('axes') ?? Array.from({ length: r }, (_, i) => i)).map((a) => normAxis(a, r));
     const vals = (sizes ?? scales)!;
-    if (vals.length !== axes.length) fail(`${ctx.node.opType} has ${vals.length} ${sizes ? 'sizes' : 'scales'} for ${axes.length} axes of ${shapeStr(x.shape)}`);
+    if (vals.length !== axes.length)
+      fail(`${ctx.node.opType} has ${vals.length} ${sizes ? 'sizes' : 'scales'} for ${axes.length} axes of ${shapeStr(x.shape)}`);
     const out = [...x.shape];
     axes.forEach((a, k) => {
       const d = out[a]!;
@@ -589,8 +610,11 @@ const topK: OpRule = {
     const k = ctx.opset < 10 ? ctx.attr.int('k') : constNumbers(ctx, 1)?.[0];
     const d = x.shape[axis]!;
     if (k !== undefined && typeof d === 'number' && k > d) fail(`TopK k=${k} is larger than dim ${d} of axis ${axis}`);
-    const shape = x.shape.map((e, i) => (i === axis ? k ?? ctx.freshDim() : e));
-    return [{ elemType: x.elemType, shape }, { elemType: DataType.INT64, shape }];
+    const shape = x.shape.map((e, i) => (i === axis ? (k ?? ctx.freshDim()) : e));
+    return [
+      { elemType: x.elemType, shape },
+      { elemType: DataType.INT64, shape },
+    ];
   },
   cost: (ctx, outputs) => ({ macs: 0, flops: numel(ctx.inputs[0]) * 2, ...ioBytes(ctx, outputs) }),
 };
@@ -633,9 +657,10 @@ const roiAlign: OpRule = {
   infer: (ctx) => {
     const x = input(ctx, 0);
     const rois = input(ctx, 1).shape;
-    const [h, w] = ctx.node.opType === 'RoiAlign'
-      ? [ctx.attr.int('output_height', 1), ctx.attr.int('output_width', 1)]
-      : (ctx.attr.ints('pooled_shape') ?? fail('MaxRoiPool needs pooled_shape'));
+    const [h, w] =
+      ctx.node.opType === 'RoiAlign'
+        ? [ctx.attr.int('output_height', 1), ctx.attr.int('output_width', 1)]
+        : (ctx.attr.ints('pooled_shape') ?? fail('MaxRoiPool needs pooled_shape'));
     return [{ elemType: x.elemType, shape: [rois?.[0] ?? ctx.freshDim(), x.shape?.[1] ?? ctx.freshDim(), h!, w!] }];
   },
   cost: perElementCost(4),
@@ -668,12 +693,23 @@ const unique: OpRule = {
     let y: Dim[] | undefined = [count];
     let inverse: Dim[] | undefined = [productDim(ctx, x.shape ?? [ctx.freshDim()])];
     if (axis !== undefined) {
-      if (!x.shape) return [{ elemType: x.elemType }, { elemType: DataType.INT64, shape: [count] }, { elemType: DataType.INT64 }, { elemType: DataType.INT64, shape: [count] }];
+      if (!x.shape)
+        return [
+          { elemType: x.elemType },
+          { elemType: DataType.INT64, shape: [count] },
+          { elemType: DataType.INT64 },
+          { elemType: DataType.INT64, shape: [count] },
+        ];
       const a = normAxis(axis, x.shape.length);
       y = x.shape.map((d, i) => (i === a ? count : d));
       inverse = [x.shape[a]!];
     }
-    const out: ValueType[] = [{ elemType: x.elemType, shape: y }, { elemType: DataType.INT64, shape: [count] }, { elemType: DataType.INT64, shape: inverse }, { elemType: DataType.INT64, shape: [count] }];
+    const out: ValueType[] = [
+      { elemType: x.elemType, shape: y },
+      { elemType: DataType.INT64, shape: [count] },
+      { elemType: DataType.INT64, shape: inverse },
+      { elemType: DataType.INT64, shape: [count] },
+    ];
     return out.slice(0, ctx.node.output.length);
   },
   cost: movementCost,
@@ -689,7 +725,11 @@ const det: OpRule = {
   cost: (ctx, outputs) => {
     const m = ctx.inputs[0]?.shape?.at(-1);
     const k = typeof m === 'number' ? m : 1;
-    return { macs: numel(outputs[0]) * Math.ceil((k * k * k) / 3), flops: numel(outputs[0]) * Math.ceil((2 * k * k * k) / 3), ...ioBytes(ctx, outputs) };
+    return {
+      macs: numel(outputs[0]) * Math.ceil((k * k * k) / 3),
+      flops: numel(outputs[0]) * Math.ceil((2 * k * k * k) / 3),
+      ...ioBytes(ctx, outputs),
+    };
   },
 };
 
@@ -755,7 +795,12 @@ const affineGrid: OpRule = {
     const size = dimValues(ctx, 1);
     if (!size) {
       const n = ctx.inputs[1]?.shape?.[0];
-      return [{ elemType: theta.elemType, shape: typeof n === 'number' ? [theta.shape?.[0] ?? ctx.freshDim(), ...fresh(ctx, n - 2), n - 2] : undefined }];
+      return [
+        {
+          elemType: theta.elemType,
+          shape: typeof n === 'number' ? [theta.shape?.[0] ?? ctx.freshDim(), ...fresh(ctx, n - 2), n - 2] : undefined,
+        },
+      ];
     }
     return [{ elemType: theta.elemType, shape: [size[0]!, ...size.slice(2), size.length - 2] }];
   },
@@ -767,10 +812,16 @@ const strings: OpRule = {
   infer: (ctx) => {
     const x = input(ctx, 0);
     switch (ctx.node.opType) {
-      case 'StringConcat': return [{ elemType: DataType.STRING, shape: broadcast(ctx, [x.shape, input(ctx, 1).shape]) }];
-      case 'RegexFullMatch': return [{ elemType: DataType.BOOL, shape: x.shape }];
+      case 'StringConcat':
+        return [{ elemType: DataType.STRING, shape: broadcast(ctx, [x.shape, input(ctx, 1).shape]) }];
+      case 'RegexFullMatch':
+        return [{ elemType: DataType.BOOL, shape: x.shape }];
       // Substrings padded to the longest split: a data-dependent last dim; Z counts them per element.
-      default: return [{ elemType: DataType.STRING, shape: x.shape && [...x.shape, ctx.freshDim()] }, { elemType: DataType.INT64, shape: x.shape }];
+      default:
+        return [
+          { elemType: DataType.STRING, shape: x.shape && [...x.shape, ctx.freshDim()] },
+          { elemType: DataType.INT64, shape: x.shape },
+        ];
     }
   },
   cost: movementCost,
@@ -779,7 +830,9 @@ const strings: OpRule = {
 /** ImageDecoder(encoded bytes) → [H, W, C] uint8, C = 1 for Grayscale else 3; H and W depend on the image. */
 const imageDecoder: OpRule = {
   opTypes: ['ImageDecoder'],
-  infer: (ctx) => [{ elemType: DataType.UINT8, shape: [ctx.freshDim(), ctx.freshDim(), ctx.attr.string('pixel_format', 'RGB') === 'Grayscale' ? 1 : 3] }],
+  infer: (ctx) => [
+    { elemType: DataType.UINT8, shape: [ctx.freshDim(), ctx.freshDim(), ctx.attr.string('pixel_format', 'RGB') === 'Grayscale' ? 1 : 3] },
+  ],
   cost: movementCost,
 };
 
@@ -792,14 +845,18 @@ const tensorScatter: OpRule = {
 
 // ---- Einsum ----------------------------------------------------------------------------------------
 
-interface EinsumPlan { terms: string[][]; output: string[] }
+interface EinsumPlan {
+  terms: string[][];
+  output: string[];
+}
 
 /** Parses an einsum equation into per-operand letter lists ('.' stands for one ellipsis dim, expanded later). */
 function parseEinsum(eq: string, ranks: number[]): EinsumPlan {
   const clean = eq.replace(/\s+/g, '');
   const [lhs, rhs] = clean.split('->') as [string, string | undefined];
   const rawTerms = lhs.split(',');
-  if (rawTerms.length !== ranks.length) fail(`Einsum equation '${eq}' has ${rawTerms.length} operands but the node has ${ranks.length} inputs`);
+  if (rawTerms.length !== ranks.length)
+    fail(`Einsum equation '${eq}' has ${rawTerms.length} operands but the node has ${ranks.length} inputs`);
   let ellipsisRank = 0;
   const terms = rawTerms.map((t, i) => {
     const letters = t.replace('...', '').split('');
@@ -819,7 +876,13 @@ function parseEinsum(eq: string, ranks: number[]): EinsumPlan {
   else {
     const counts = new Map<string, number>();
     for (const t of expanded) for (const l of t) if (!l.startsWith('#')) counts.set(l, (counts.get(l) ?? 0) + 1);
-    output = [...ell, ...[...counts].filter(([, c]) => c === 1).map(([l]) => l).sort()];
+    output = [
+      ...ell,
+      ...[...counts]
+        .filter(([, c]) => c === 1)
+        .map(([l]) => l)
+        .sort(),
+    ];
   }
   return { terms: expanded, output };
 }
@@ -829,7 +892,10 @@ function einsumDims(ctx: OpContext): { plan: EinsumPlan; dims: Map<string, Dim> 
   if (shapes.some((s) => s === undefined)) return undefined;
   const eq = ctx.attr.string('equation');
   if (!eq) fail('Einsum needs an equation');
-  const plan = parseEinsum(eq, shapes.map((s) => s!.length));
+  const plan = parseEinsum(
+    eq,
+    shapes.map((s) => s!.length),
+  );
   const dims = new Map<string, Dim>();
   plan.terms.forEach((t, i) => {
     const s = shapes[i]!;
@@ -838,7 +904,8 @@ function einsumDims(ctx: OpContext): { plan: EinsumPlan; dims: Map<string, Dim> 
       const d = s[k]!;
       const prev = dims.get(l);
       if (prev === undefined || prev === 1 || (typeof prev === 'string' && typeof d === 'number' && d !== 1)) dims.set(l, d);
-      else if (typeof prev === 'number' && typeof d === 'number' && d !== prev && d !== 1) fail(`Einsum '${eq}': letter ${l} has sizes ${prev} and ${d}`);
+      else if (typeof prev === 'number' && typeof d === 'number' && d !== prev && d !== 1)
+        fail(`Einsum '${eq}': letter ${l} has sizes ${prev} and ${d}`);
     });
   });
   return { plan, dims };
@@ -855,15 +922,53 @@ const einsum: OpRule = {
   cost: (ctx, outputs): Cost => {
     // A contraction visits every combination of all letters once (one MAC per operand pair).
     const r = einsumDims(ctx);
-    const all = r ? knownProduct([...r.dims.values()].map((d) => (typeof d === 'number' ? d : 1))) ?? 1 : numel(outputs[0]);
+    const all = r ? (knownProduct([...r.dims.values()].map((d) => (typeof d === 'number' ? d : 1))) ?? 1) : numel(outputs[0]);
     const macs = all * Math.max(1, ctx.node.input.length - 1);
     return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
   },
 };
 
 export const tensorOps: OpRule[] = [
-  reshape, flatten, transpose, squeeze, unsqueeze, concat, split, slice, gather, gatherElements, gatherND, scatter,
-  expand, tile, pad, shape, size, constantOfShape, constant, range, eyeLike, resize, depthSpace, nonZero, compress,
-  topK, sameShape, oneHot, gridSample, roiAlign, nms, stringNormalizer, einsum, unique, det, random,
-  col2im, centerCropPad, affineGrid, strings, imageDecoder, tensorScatter,
+  reshape,
+  flatten,
+  transpose,
+  squeeze,
+  unsqueeze,
+  concat,
+  split,
+  slice,
+  gather,
+  gatherElements,
+  gatherND,
+  scatter,
+  expand,
+  tile,
+  pad,
+  shape,
+  size,
+  constantOfShape,
+  constant,
+  range,
+  eyeLike,
+  resize,
+  depthSpace,
+  nonZero,
+  compress,
+  topK,
+  sameShape,
+  oneHot,
+  gridSample,
+  roiAlign,
+  nms,
+  stringNormalizer,
+  einsum,
+  unique,
+  det,
+  random,
+  col2im,
+  centerCropPad,
+  affineGrid,
+  strings,
+  imageDecoder,
+  tensorScatter,
 ];

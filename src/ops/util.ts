@@ -109,7 +109,16 @@ export function productDim(ctx: OpContext, dims: readonly Dim[]): Dim {
  * Output length of a sliding window (conv/pool): floor or ceil of (in + pads - dil*(k-1) - 1)/stride + 1.
  * A symbolic input keeps its symbol when the window preserves length (stride 1, "same" padding).
  */
-export function windowDim(ctx: OpContext, d: Dim, k: number, stride: number, dil: number, padTotal: number, ceil = false, padBegin = 0): Dim {
+export function windowDim(
+  ctx: OpContext,
+  d: Dim,
+  k: number,
+  stride: number,
+  dil: number,
+  padTotal: number,
+  ceil = false,
+  padBegin = 0,
+): Dim {
   const span = dil * (k - 1) + 1;
   if (typeof d !== 'number') return stride === 1 && padTotal === span - 1 ? d : ctx.freshDim();
   const num = d + padTotal - span;

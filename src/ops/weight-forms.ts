@@ -30,10 +30,14 @@ export function formInput(node: NodeProto): number | undefined {
 /** Element type of the form `node` makes, from its inputs' element types (undefined entries: unknown). */
 export function formElemType(node: NodeProto, inputTypes: readonly (number | undefined)[]): number | undefined {
   switch (node.opType) {
-    case 'Cast': return intAttr(node, 'to');
-    case 'CastLike': return inputTypes[1];
-    case 'DequantizeLinear': return intAttr(node, 'output_dtype') || inputTypes[1];
-    default: return inputTypes[0];
+    case 'Cast':
+      return intAttr(node, 'to');
+    case 'CastLike':
+      return inputTypes[1];
+    case 'DequantizeLinear':
+      return intAttr(node, 'output_dtype') || inputTypes[1];
+    default:
+      return inputTypes[0];
   }
 }
 
@@ -41,7 +45,11 @@ export function formElemType(node: NodeProto, inputTypes: readonly (number | und
  * The output of a form op or ConstantOfShape, computed from its constant inputs at any size; `outDims` is the
  * output shape (from shape inference). Reshape-like ops share the input's bytes (no copy).
  */
-export function evalWeightOp(node: NodeProto, inputs: readonly (TensorProto | undefined)[], outDims: readonly number[]): TensorProto | undefined {
+export function evalWeightOp(
+  node: NodeProto,
+  inputs: readonly (TensorProto | undefined)[],
+  outDims: readonly number[],
+): TensorProto | undefined {
   const x = inputs[0];
   const op = node.opType ?? '';
   if (op === 'ConstantOfShape') return constantOfShape(node, outDims);
@@ -50,7 +58,10 @@ export function evalWeightOp(node: NodeProto, inputs: readonly (TensorProto | un
   if (RESHAPES.has(op)) return numElements(outDims) === numElements(x.dims) ? makeTensor('', dt, outDims, tensorBytes(x)) : undefined;
   if (op === 'Transpose') return transpose(x, node.attribute.find((a) => a.name === 'perm')?.ints, outDims);
   if (op === 'DequantizeLinear') return dequantize(node, x, inputs[1], inputs[2]);
-  const to = formElemType(node, inputs.map((t) => t?.dataType));
+  const to = formElemType(
+    node,
+    inputs.map((t) => t?.dataType),
+  );
   return to === undefined ? undefined : cast(x, to);
 }
 
@@ -79,12 +90,17 @@ function elementView(bytes: Uint8Array, width: number): TypedArray | undefined {
   const aligned = bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes); // (Buffer#slice would not copy)
   const n = aligned.byteLength / width;
   switch (width) {
-    case 1: return aligned;
-    case 2: return new Uint16Array(aligned.buffer, aligned.byteOffset, n);
-    case 4: return new Uint32Array(aligned.buffer, aligned.byteOffset, n);
+    case 1:
+      return aligned;
+    case 2:
+      return new Uint16Array(aligned.buffer, aligned.byteOffset, n);
+    case 4:
+      return new Uint32Array(aligned.buffer, aligned.byteOffset, n);
     // Not Float64Array: copying through doubles could canonicalize NaN bit patterns (int64 -1 is one).
-    case 8: return new BigUint64Array(aligned.buffer, aligned.byteOffset, n);
-    default: return undefined;
+    case 8:
+      return new BigUint64Array(aligned.buffer, aligned.byteOffset, n);
+    default:
+      return undefined;
   }
 }
 
@@ -120,9 +136,17 @@ function transpose(x: TensorProto, permAttr: readonly number[] | undefined, outD
 function reader(t: TensorProto): ((i: number) => number) | undefined {
   const dt = t.dataType ?? 0;
   switch (dt) {
-    case DataType.FLOAT16: { const a = tensorArray(t) as Uint16Array; const table = halfTable(); return (i) => table[a[i]!]!; }
-    case DataType.BFLOAT16: { const a = tensorArray(t) as Uint16Array; return (i) => bf16Value(a[i]!); }
-    case DataType.INT4: case DataType.UINT4: {
+    case DataType.FLOAT16: {
+      const a = tensorArray(t) as Uint16Array;
+      const table = halfTable();
+      return (i) => table[a[i]!]!;
+    }
+    case DataType.BFLOAT16: {
+      const a = tensorArray(t) as Uint16Array;
+      return (i) => bf16Value(a[i]!);
+    }
+    case DataType.INT4:
+    case DataType.UINT4: {
       const a = tensorBytes(t);
       const signed = dt === DataType.INT4;
       return (i) => {
@@ -130,31 +154,95 @@ function reader(t: TensorProto): ((i: number) => number) | undefined {
         return signed && v >= 8 ? v - 16 : v;
       };
     }
-    case DataType.INT64: case DataType.UINT64: { const a = tensorArray(t) as BigInt64Array; return (i) => Number(a[i]!); }
-    case DataType.FLOAT: case DataType.DOUBLE: case DataType.INT8: case DataType.UINT8: case DataType.INT16: case DataType.UINT16:
-    case DataType.INT32: case DataType.UINT32: case DataType.BOOL: {
+    case DataType.INT64:
+    case DataType.UINT64: {
+      const a = tensorArray(t) as BigInt64Array;
+      return (i) => Number(a[i]!);
+    }
+    case DataType.FLOAT:
+    case DataType.DOUBLE:
+    case DataType.INT8:
+    case DataType.UINT8:
+    case DataType.INT16:
+    case DataType.UINT16:
+    case DataType.INT32:
+    case DataType.UINT32:
+    case DataType.BOOL: {
       const a = tensorArray(t) as unknown as ArrayLike<number>;
       return (i) => a[i]!;
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 
 /** An array of `n` elements of type `dt` and a writer that converts as ORT's Cast does, or undefined for types not written here. */
 function writer(dt: number, n: number): { data: TypedArray; set(i: number, v: number): void } | undefined {
   switch (dt) {
-    case DataType.FLOAT16: { const a = new Uint16Array(n); return { data: a, set: (i, v) => { a[i] = halfBits(v); } }; }
-    case DataType.BFLOAT16: { const a = new Uint16Array(n); return { data: a, set: (i, v) => { a[i] = bf16Bits(v); } }; }
-    case DataType.BOOL: { const a = new Uint8Array(n); return { data: a, set: (i, v) => { a[i] = v !== 0 ? 1 : 0; } }; }
-    case DataType.INT64: { const a = new BigInt64Array(n); return { data: a, set: (i, v) => { a[i] = toInt64(v); } }; }
-    case DataType.UINT64: { const a = new BigUint64Array(n); return { data: a, set: (i, v) => { a[i] = BigInt.asUintN(64, toInt64(v)); } }; }
-    case DataType.FLOAT: case DataType.DOUBLE: case DataType.INT8: case DataType.UINT8: case DataType.INT16: case DataType.UINT16:
-    case DataType.INT32: case DataType.UINT32: {
+    case DataType.FLOAT16: {
+      const a = new Uint16Array(n);
+      return {
+        data: a,
+        set: (i, v) => {
+          a[i] = halfBits(v);
+        },
+      };
+    }
+    case DataType.BFLOAT16: {
+      const a = new Uint16Array(n);
+      return {
+        data: a,
+        set: (i, v) => {
+          a[i] = bf16Bits(v);
+        },
+      };
+    }
+    case DataType.BOOL: {
+      const a = new Uint8Array(n);
+      return {
+        data: a,
+        set: (i, v) => {
+          a[i] = v !== 0 ? 1 : 0;
+        },
+      };
+    }
+    case DataType.INT64: {
+      const a = new BigInt64Array(n);
+      return {
+        data: a,
+        set: (i, v) => {
+          a[i] = toInt64(v);
+        },
+      };
+    }
+    case DataType.UINT64: {
+      const a = new BigUint64Array(n);
+      return {
+        data: a,
+        set: (i, v) => {
+          a[i] = BigInt.asUintN(64, toInt64(v));
+        },
+      };
+    }
+    case DataType.FLOAT:
+    case DataType.DOUBLE:
+    case DataType.INT8:
+    case DataType.UINT8:
+    case DataType.INT16:
+    case DataType.UINT16:
+    case DataType.INT32:
+    case DataType.UINT32: {
       // Typed-array stores round to float32 or truncate toward zero, as C++'s static_cast does for values in range.
       const a = new (arrayCtor(dt) as unknown as { new (n: number): Float32Array })(n);
-      return { data: a, set: (i, v) => { a[i] = v; } };
+      return {
+        data: a,
+        set: (i, v) => {
+          a[i] = v;
+        },
+      };
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 
@@ -172,7 +260,12 @@ function cast(x: TensorProto, to: number): TensorProto | undefined {
 }
 
 /** DequantizeLinear with a float32 scale: per tensor, per axis (`axis`) or blocked (`block_size`). */
-function dequantize(node: NodeProto, x: TensorProto, scale: TensorProto | undefined, zeroPoint: TensorProto | undefined): TensorProto | undefined {
+function dequantize(
+  node: NodeProto,
+  x: TensorProto,
+  scale: TensorProto | undefined,
+  zeroPoint: TensorProto | undefined,
+): TensorProto | undefined {
   const outType = intAttr(node, 'output_dtype') || scale?.dataType;
   if (!scale || scale.dataType !== DataType.FLOAT || outType !== DataType.FLOAT) return undefined;
   const get = reader(x);

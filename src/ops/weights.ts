@@ -102,8 +102,24 @@ class Scope {
 }
 
 const INT32_BIAS: Readonly<Record<string, number>> = { QLinearConv: 8, QGemm: 6 };
-const QUANTIZED = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT16, DataType.UINT16, DataType.INT4, DataType.UINT4, DataType.INT2, DataType.UINT2]);
-const FLOAT8 = new Set<number>([DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ, DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ, DataType.FLOAT8E8M0, DataType.FLOAT4E2M1]);
+const QUANTIZED = new Set<number>([
+  DataType.INT8,
+  DataType.UINT8,
+  DataType.INT16,
+  DataType.UINT16,
+  DataType.INT4,
+  DataType.UINT4,
+  DataType.INT2,
+  DataType.UINT2,
+]);
+const FLOAT8 = new Set<number>([
+  DataType.FLOAT8E4M3FN,
+  DataType.FLOAT8E4M3FNUZ,
+  DataType.FLOAT8E5M2,
+  DataType.FLOAT8E5M2FNUZ,
+  DataType.FLOAT8E8M0,
+  DataType.FLOAT4E2M1,
+]);
 
 /** True when the value `ref`, read by `node` at input `i` (or as a graph output), makes its source a weight. */
 function readAsWeight(ref: Ref, node?: NodeProto, i?: number): boolean {
@@ -115,7 +131,10 @@ function readAsWeight(ref: Ref, node?: NodeProto, i?: number): boolean {
 }
 
 class Walker {
-  constructor(private readonly sources: Source[], private readonly root: ShapeInference) {}
+  constructor(
+    private readonly sources: Source[],
+    private readonly root: ShapeInference,
+  ) {}
 
   graph(g: GraphProto, path: string, inf: ShapeInference | undefined, parent: Scope | undefined, overridable: boolean): void {
     const scope = new Scope(parent);
@@ -166,7 +185,10 @@ class Walker {
       ins.forEach((ref, i) => {
         if (i !== k && ref?.source && readAsWeight(ref, node, i)) ref.source.used = true; // DequantizeLinear's scale and zero point
       });
-      const dataType = formElemType(node, ins.map((r) => r?.dataType));
+      const dataType = formElemType(
+        node,
+        ins.map((r) => r?.dataType),
+      );
       from.source.weight.forms.push({ name: out, dataType, dims: dims(out) });
       scope.set(out, { source: from.source, dataType, constant: from.constant, value: inf?.constants.get(out) });
       return;
@@ -177,7 +199,13 @@ class Walker {
     const subs = nodeGraphs(node);
     subs.forEach(({ attr, graph }) => {
       const label = node.name || `${node.opType}(${out})`;
-      this.graph(graph, `${path}/${label}:${attr}`, this.root.subgraphs.get(node)?.find((s) => s.graph === graph), scope, false);
+      this.graph(
+        graph,
+        `${path}/${label}:${attr}`,
+        this.root.subgraphs.get(node)?.find((s) => s.graph === graph),
+        scope,
+        false,
+      );
     });
     for (const o of node.output) {
       // Constant only where inference computed the value from constant inputs (not Shape of a fixed-size input).
@@ -186,7 +214,14 @@ class Walker {
     }
   }
 
-  private source(name: string, location: Weight['location'], graph: string, dataType: number, dims: readonly number[], external: boolean): Source {
+  private source(
+    name: string,
+    location: Weight['location'],
+    graph: string,
+    dataType: number,
+    dims: readonly number[],
+    external: boolean,
+  ): Source {
     const elements = numElements(dims);
     const s: Source = {
       weight: { name, location, graph, dataType, dims: [...dims], elements, bytes: byteSize(dataType, elements), external, forms: [] },

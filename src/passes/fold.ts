@@ -44,7 +44,10 @@ type Lookup = (name: string) => TensorProto | undefined;
 
 class Folder {
   folded = 0;
-  constructor(private readonly root: ShapeInference, private readonly taken: Set<string>) {}
+  constructor(
+    private readonly root: ShapeInference,
+    private readonly taken: Set<string>,
+  ) {}
 
   graph(gp: GraphProto, inf: ShapeInference | undefined, outer: Lookup, overridable: boolean): void {
     const graph = new Graph(gp);
@@ -58,7 +61,13 @@ class Folder {
     for (const node of [...graph.nodes]) {
       const subs = nodeGraphs(node);
       if (subs.length) {
-        for (const { graph: sub } of subs) this.graph(sub, this.root.subgraphs.get(node)?.find((s) => s.graph === sub), constant, false);
+        for (const { graph: sub } of subs)
+          this.graph(
+            sub,
+            this.root.subgraphs.get(node)?.find((s) => s.graph === sub),
+            constant,
+            false,
+          );
         continue;
       }
       const values = this.values(node, inf, constant);
@@ -125,9 +134,19 @@ function allNames(model: ModelProto): Set<string> {
 }
 
 function copyGraph(g: GraphProto): GraphProto {
-  const node = (n: NodeProto): NodeProto => (nodeGraphs(n).length === 0 ? n : {
-    ...n,
-    attribute: n.attribute.map((a) => ({ ...a, g: a.g && copyGraph(a.g), graphs: a.graphs.map(copyGraph) })),
-  });
-  return { ...g, node: g.node.map(node), initializer: [...g.initializer], input: [...g.input], output: [...g.output], valueInfo: [...g.valueInfo] };
+  const node = (n: NodeProto): NodeProto =>
+    nodeGraphs(n).length === 0
+      ? n
+      : {
+          ...n,
+          attribute: n.attribute.map((a) => ({ ...a, g: a.g && copyGraph(a.g), graphs: a.graphs.map(copyGraph) })),
+        };
+  return {
+    ...g,
+    node: g.node.map(node),
+    initializer: [...g.initializer],
+    input: [...g.input],
+    output: [...g.output],
+    valueInfo: [...g.valueInfo],
+  };
 }

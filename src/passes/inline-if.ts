@@ -136,7 +136,8 @@ function inlineBranch(graph: GraphProto, node: NodeProto, branch: GraphProto, or
   const r = (v: string) => renamed.get(v) ?? v;
   const nodes = branch.node.map((n) => renameNode(n, renamed, originalOf));
   branch.output.forEach((o, i) => {
-    if (node.output[i]) nodes.push(makeNode('Identity', [r(o.name!)], [node.output[i]!], {}, { name: `${node.name || node.output[0]}/${o.name}` }));
+    if (node.output[i])
+      nodes.push(makeNode('Identity', [r(o.name!)], [node.output[i]!], {}, { name: `${node.name || node.output[0]}/${o.name}` }));
   });
   const initializers: TensorProto[] = branch.initializer.map((t) => (renamed.has(t.name!) ? { ...t, name: r(t.name!) } : t));
   const valueInfo: ValueInfoProto[] = branch.valueInfo.filter((v) => defined.has(v.name!)).map((v) => ({ ...v, name: r(v.name!) }));
@@ -152,9 +153,14 @@ function renameNode(n: NodeProto, renamed: ReadonlyMap<string, string>, original
     ...n,
     input: n.input.map(r),
     output: n.output.map(r),
-    attribute: subs.length === 0 ? n.attribute : n.attribute.map((a) => ({
-      ...a, g: a.g && renameReads(a.g, renamed, originalOf), graphs: a.graphs.map((s) => renameReads(s, renamed, originalOf)),
-    })),
+    attribute:
+      subs.length === 0
+        ? n.attribute
+        : n.attribute.map((a) => ({
+            ...a,
+            g: a.g && renameReads(a.g, renamed, originalOf),
+            graphs: a.graphs.map((s) => renameReads(s, renamed, originalOf)),
+          })),
   };
 }
 

@@ -50,12 +50,18 @@ export function unrollRecurrentModel(model: ModelProto): { model: ModelProto; un
  */
 export function unrollRecurrent(graph: GraphProto, opset: number, taken: Set<string>): number {
   if (!graph.node.some(isRecurrent)) return 0;
-  if (opset < 13) throw badInput(`unrolling a recurrent op needs opset 13 or later (Split and Squeeze with their sizes as inputs); the graph has ${opset}`);
+  if (opset < 13)
+    throw badInput(
+      `unrolling a recurrent op needs opset 13 or later (Split and Squeeze with their sizes as inputs); the graph has ${opset}`,
+    );
   const inf = inferShapes(makeModel(graph, { opset, irVersion: 8 }));
   const nodes: NodeProto[] = [];
   let count = 0;
   for (const node of graph.node) {
-    if (!isRecurrent(node)) { nodes.push(node); continue; }
+    if (!isRecurrent(node)) {
+      nodes.push(node);
+      continue;
+    }
     const emit = new GradEmitter(taken, opset, `${node.name || node.output[0]}/unrolled`);
     new Unroller(node, inf, emit).run();
     nodes.push(...emit.nodes);
@@ -75,7 +81,11 @@ class Unroller {
   private readonly label: string;
   private readonly a: ReturnType<typeof attrReader>;
 
-  constructor(private readonly node: NodeProto, private readonly inf: ShapeInference, private readonly emit: GradEmitter) {
+  constructor(
+    private readonly node: NodeProto,
+    private readonly inf: ShapeInference,
+    private readonly emit: GradEmitter,
+  ) {
     this.op = node.opType!;
     this.label = `${this.op} node '${node.name || node.output[0]}'`;
     this.a = attrReader(node);
@@ -86,22 +96,28 @@ class Unroller {
     const [x0, w, r, b, seqLens, h0In, c0In, p] = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => node.input[i] || undefined);
     if (a.int('layout', 0) !== 0) throw this.refuse('layout 1 (batch first) is not supported; ONNX Runtime does not run it either');
     const dirName = a.string('direction', 'forward');
-    if (!['forward', 'reverse', 'bidirectional'].includes(dirName)) throw this.refuse(`direction '${dirName}' is not one of forward, reverse, bidirectional`);
+    if (!['forward', 'reverse', 'bidirectional'].includes(dirName))
+      throw this.refuse(`direction '${dirName}' is not one of forward, reverse, bidirectional`);
     const dirs = dirName === 'bidirectional' ? 2 : 1;
     const xShape = this.inf.types.get(x0!)?.shape;
     if (xShape?.length !== 3) throw this.refuse(`the rank of its input '${x0}' is not known; give the model input shapes (--shape)`);
     const steps = xShape[0];
     if (typeof steps !== 'number') {
-      throw this.refuse(`training unrolls it over the sequence, whose length is not known statically ('${x0}' is [${xShape.join(', ')}]); fix that dim with --shape or --dim`);
+      throw this.refuse(
+        `training unrolls it over the sequence, whose length is not known statically ('${x0}' is [${xShape.join(', ')}]); fix that dim with --shape or --dim`,
+      );
     }
     const rShape = this.inf.types.get(r!)?.shape;
     const hidden = a.int('hidden_size') ?? (typeof rShape?.[2] === 'number' ? rShape[2] : undefined);
     if (hidden === undefined) throw this.refuse('its hidden size is not known (no hidden_size attribute, R of unknown shape)');
-    if (op === 'LSTM' && a.int('input_forget', 0) !== 0) throw this.refuse('input_forget=1 (coupled input and forget gates) is not supported in training');
+    if (op === 'LSTM' && a.int('input_forget', 0) !== 0)
+      throw this.refuse('input_forget=1 (coupled input and forget gates) is not supported in training');
     if (seqLens) {
       const lens = this.inf.constants.get(seqLens);
       if (!lens || tensorNumbers(lens).some((v) => v !== steps)) {
-        throw this.refuse(`sequence_lens '${seqLens}' is not a constant equal to the sequence length ${steps}; training unrolls whole sequences (drop sequence_lens or pad every sequence to ${steps})`);
+        throw this.refuse(
+          `sequence_lens '${seqLens}' is not a constant equal to the sequence length ${steps}; training unrolls whole sequences (drop sequence_lens or pad every sequence to ${steps})`,
+        );
       }
     }
     const activations = this.activations(dirs);
@@ -110,9 +126,14 @@ class Unroller {
     const x = x0!;
     const [ws, rs, bs, h0s, c0s, ps] = [w, r, b, h0In, c0In, p].map((v) => (v ? this.perDirection(v, dirs) : undefined));
     // Zeros [batch, hidden] for absent initial states; the batch is X's dim 1.
-    const zeros = () => emit.op('ConstantOfShape', [emit.op('Concat', [emit.op('Slice', [emit.shapeOf(x), emit.ints([1]), emit.ints([2])]), emit.ints([hidden])], { axis: 0 })], {
-      value: makeTensor('value', DataType.FLOAT, [1], Float32Array.of(0)),
-    });
+    const zeros = () =>
+      emit.op(
+        'ConstantOfShape',
+        [emit.op('Concat', [emit.op('Slice', [emit.shapeOf(x), emit.ints([1]), emit.ints([2])]), emit.ints([hidden])], { axis: 0 })],
+        {
+          value: makeTensor('value', DataType.FLOAT, [1], Float32Array.of(0)),
+        },
+      );
 
     const ys: string[] = [];
     const hLast: string[] = [];
@@ -122,7 +143,12 @@ class Unroller {
       const cell: Cell = {
         wT: emit.op('Transpose', [ws![d]!], { perm: [1, 0] }),
         rT: emit.op('Transpose', [rs![d]!], { perm: [1, 0] }),
-        wb: undefined, rb: undefined, p: ps?.[d], hidden, clip, act: activations[d]!,
+        wb: undefined,
+        rb: undefined,
+        p: ps?.[d],
+        hidden,
+        clip,
+        act: activations[d]!,
       };
       if (bs) [cell.wb, cell.rb] = emit.opN('Split', [bs[d]!, emit.ints([GATES[op]! * hidden, GATES[op]! * hidden])], 2, { axis: 0 });
       // The input projection of every step at once: [T, N, G·H], with the biases that sit outside the gates' products.
@@ -131,7 +157,7 @@ class Unroller {
       if (cell.wb) xw = emit.add(xw, lbr ? cell.wb : emit.add(cell.wb, cell.rb!));
       const xs = steps === 1 ? [xw] : emit.opN('Split', [xw, emit.ints(Array(steps).fill(1))], steps, { axis: 0 });
       let h = h0s?.[d] ?? zeros();
-      let c = op === 'LSTM' ? c0s?.[d] ?? zeros() : undefined;
+      let c = op === 'LSTM' ? (c0s?.[d] ?? zeros()) : undefined;
       const outs: string[] = new Array(steps);
       for (let k = 0; k < steps; k++) {
         const t = reverse ? steps - 1 - k : k;
@@ -141,12 +167,26 @@ class Unroller {
         else h = this.activate(cell.act[0]!, emit.add(xt, emit.op('MatMul', [h, cell.rT])), clip);
         outs[t] = h;
       }
-      if (node.output[0]) ys.push(emit.op('Concat', outs.map((o) => emit.unsqueeze(o, [0])), { axis: 0 }));
+      if (node.output[0])
+        ys.push(
+          emit.op(
+            'Concat',
+            outs.map((o) => emit.unsqueeze(o, [0])),
+            { axis: 0 },
+          ),
+        );
       hLast.push(h);
       if (c) cLast.push(c);
     }
     // Y [T, D, N, H], Y_h and Y_c [D, N, H].
-    const stack = (parts: string[], axis: number) => (parts.length === 1 ? emit.unsqueeze(parts[0]!, [axis]) : emit.op('Concat', parts.map((v) => emit.unsqueeze(v, [axis])), { axis }));
+    const stack = (parts: string[], axis: number) =>
+      parts.length === 1
+        ? emit.unsqueeze(parts[0]!, [axis])
+        : emit.op(
+            'Concat',
+            parts.map((v) => emit.unsqueeze(v, [axis])),
+            { axis },
+          );
     const results = [
       node.output[0] ? stack(ys, 1) : undefined,
       node.output[1] ? stack(hLast, 0) : undefined,
@@ -154,7 +194,15 @@ class Unroller {
     ];
     results.forEach((v, i) => {
       if (!v) return;
-      emit.nodes.push({ input: [v], output: [node.output[i]!], opType: 'Identity', name: emit.fresh('output'), attribute: [], metadataProps: [], deviceConfigurations: [] });
+      emit.nodes.push({
+        input: [v],
+        output: [node.output[i]!],
+        opType: 'Identity',
+        name: emit.fresh('output'),
+        attribute: [],
+        metadataProps: [],
+        deviceConfigurations: [],
+      });
     });
   }
 
@@ -164,9 +212,20 @@ class Unroller {
     const [f, g, hAct] = cell.act as [string, string, string];
     const [pi, po, pf] = cell.p ? emit.opN('Split', [cell.p, emit.ints([cell.hidden, cell.hidden, cell.hidden])], 3, { axis: 0 }) : [];
     const pre = emit.add(xt, emit.op('MatMul', [h, cell.rT]));
-    let [i, o, fg, cc] = emit.opN('Split', [pre, emit.ints(Array(4).fill(cell.hidden))], 4, { axis: 1 }) as [string, string, string, string];
-    if (pi) { i = emit.add(i, emit.mul(pi, c)); fg = emit.add(fg, emit.mul(pf!, c)); }
-    const cNew = emit.add(emit.mul(this.activate(f, fg, cell.clip), c), emit.mul(this.activate(f, i, cell.clip), this.activate(g, cc, cell.clip)));
+    let [i, o, fg, cc] = emit.opN('Split', [pre, emit.ints(Array(4).fill(cell.hidden))], 4, { axis: 1 }) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    if (pi) {
+      i = emit.add(i, emit.mul(pi, c));
+      fg = emit.add(fg, emit.mul(pf!, c));
+    }
+    const cNew = emit.add(
+      emit.mul(this.activate(f, fg, cell.clip), c),
+      emit.mul(this.activate(f, i, cell.clip), this.activate(g, cc, cell.clip)),
+    );
     if (po) o = emit.add(o, emit.mul(po, cNew));
     return [emit.mul(this.activate(f, o, cell.clip), this.activate(hAct, cNew)), cNew];
   }
@@ -188,7 +247,10 @@ class Unroller {
       hzr = emit.op('MatMul', [h, rzrT]);
       hh = rhT;
     }
-    const [z, r] = emit.opN('Split', [this.activate(f, emit.add(xzr, hzr), cell.clip), emit.ints([H, H])], 2, { axis: 1 }) as [string, string];
+    const [z, r] = emit.opN('Split', [this.activate(f, emit.add(xzr, hzr), cell.clip), emit.ints([H, H])], 2, { axis: 1 }) as [
+      string,
+      string,
+    ];
     const gate = lbr ? emit.mul(r, hh) : emit.op('MatMul', [emit.mul(r, h), hh]);
     const cand = this.activate(g, emit.add(xh, gate), cell.clip);
     // (1 − z) ⊙ h̃ + z ⊙ H
@@ -240,6 +302,9 @@ function graphNames(g: GraphProto): Set<string> {
   const s = new Set<string>();
   for (const v of [...g.input, ...g.output, ...g.valueInfo]) s.add(v.name!);
   for (const t of g.initializer) s.add(t.name!);
-  for (const n of g.node) { for (const x of [...n.input, ...n.output]) s.add(x); if (n.name) s.add(n.name); }
+  for (const n of g.node) {
+    for (const x of [...n.input, ...n.output]) s.add(x);
+    if (n.name) s.add(n.name);
+  }
   return s;
 }

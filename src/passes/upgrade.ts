@@ -51,7 +51,9 @@ export function upgradeOpset(model: ModelProto, to: number): UpgradeResult {
       graph,
       opsetImport: model.opsetImport.map((o) => (!o.domain || o.domain === 'ai.onnx' ? { ...o, version: to } : o)),
     },
-    changed: true, from, to,
+    changed: true,
+    from,
+    to,
   };
 }
 
@@ -64,7 +66,17 @@ function irVersionFor(opset: number): number {
 }
 
 /** Reductions whose `axes` became an input at 18 (ReduceSum's did at 13). */
-const REDUCE_18 = new Set(['ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']);
+const REDUCE_18 = new Set([
+  'ReduceMean',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+]);
 /** Ops that lost legacy broadcasting (`broadcast`, `axis`) at 7. */
 const LEGACY_BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'And', 'Or', 'Xor', 'Equal', 'Greater', 'Less', 'PRelu', 'Gemm']);
 
@@ -80,10 +92,13 @@ interface Ctx {
 class Names {
   private taken = new Set<string>();
   private counter = 0;
-  constructor(graph: GraphProto) { this.collect(graph); }
+  constructor(graph: GraphProto) {
+    this.collect(graph);
+  }
   fresh(hint: string): string {
     let n: string;
-    do n = `upgrade/${hint}_${this.counter++}`; while (this.taken.has(n));
+    do n = `upgrade/${hint}_${this.counter++}`;
+    while (this.taken.has(n));
     this.taken.add(n);
     return n;
   }
@@ -109,7 +124,14 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
   const inits: TensorProto[] = [];
   const ints = (values: readonly number[]) => {
     const name = names.fresh('ints');
-    inits.push(makeTensor(name, DataType.INT64, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+    inits.push(
+      makeTensor(
+        name,
+        DataType.INT64,
+        [values.length],
+        BigInt64Array.from(values, (v) => BigInt(v)),
+      ),
+    );
     return name;
   };
   const floats = (values: readonly number[]) => {
@@ -132,15 +154,23 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
 
   for (const orig of src.node) {
     const node: NodeProto = {
-      ...orig, input: [...orig.input], output: [...orig.output],
+      ...orig,
+      input: [...orig.input],
+      output: [...orig.output],
       attribute: orig.attribute.filter((a) => a.name !== 'consumed_inputs').map((a) => upgradeSubgraphs(a, ctx)),
     };
-    if (node.domain && node.domain !== 'ai.onnx') { nodes.push(node); continue; }
+    if (node.domain && node.domain !== 'ai.onnx') {
+      nodes.push(node);
+      continue;
+    }
     const op = node.opType!;
     const attr = attrReader(node);
-    const drop = (...names: string[]) => { node.attribute = node.attribute.filter((a) => !names.includes(a.name!)); };
+    const drop = (...names: string[]) => {
+      node.attribute = node.attribute.filter((a) => !names.includes(a.name!));
+    };
     const label = `${op} node '${node.name || node.output[0]}'`;
-    const refuse = (why: string) => badInput(`${label} cannot be upgraded from opset ${from} to ${to}: ${why}; re-export the model with opset ${to} or later`);
+    const refuse = (why: string) =>
+      badInput(`${label} cannot be upgraded from opset ${from} to ${to}: ${why}; re-export the model with opset ${to} or later`);
     if (UNSUPPORTED_BELOW[op] !== undefined && crosses(UNSUPPORTED_BELOW[op]!)) throw refuse('its meaning changed');
 
     if (crosses(7) && LEGACY_BROADCAST.has(op) && attr.has('broadcast')) {
@@ -149,7 +179,8 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
       if (axis !== undefined && op !== 'Gemm') {
         const ra = ctx.types.get(node.input[0]!)?.shape?.length;
         const rb = ctx.types.get(node.input[1]!)?.shape?.length;
-        if (ra === undefined || rb === undefined || (axis >= 0 ? axis : axis + ra) !== ra - rb) throw refuse(`legacy broadcasting at axis ${axis} has no numpy-style equivalent`);
+        if (ra === undefined || rb === undefined || (axis >= 0 ? axis : axis + ra) !== ra - rb)
+          throw refuse(`legacy broadcasting at axis ${axis} has no numpy-style equivalent`);
       }
       drop('broadcast', 'axis');
     }
@@ -160,14 +191,25 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
         const rx = ctx.types.get(node.input[0]!)?.shape?.length;
         const slope = ctx.types.get(node.input[1]!)?.shape;
         if (slope?.length !== 1 || slope[0] === 1 || rx === 2) break;
-        if (rx === undefined) throw refuse('its per-channel slope needs the input\'s rank, which is not known');
+        if (rx === undefined) throw refuse("its per-channel slope needs the input's rank, which is not known");
         const shaped = names.fresh('slope');
-        nodes.push(makeNode('Reshape', [node.input[1]!, ints([-1, ...Array<number>(rx - 2).fill(1)])], [shaped], {}, { name: names.fresh('Reshape') }));
+        nodes.push(
+          makeNode(
+            'Reshape',
+            [node.input[1]!, ints([-1, ...Array<number>(rx - 2).fill(1)])],
+            [shaped],
+            {},
+            { name: names.fresh('Reshape') },
+          ),
+        );
         node.input[1] = shaped;
         break;
       }
       case 'Reshape':
-        if (attr.has('shape')) { node.input[1] = ints(attr.ints('shape', [])); drop('shape'); }
+        if (attr.has('shape')) {
+          node.input[1] = ints(attr.ints('shape', []));
+          drop('shape');
+        }
         break;
       case 'Concat':
         if (crosses(4) && !attr.has('axis')) node.attribute.push(...attrsOf({ axis: 1 }));
@@ -191,19 +233,28 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
         }
         break;
       case 'TopK':
-        if (crosses(10) && attr.has('k')) { node.input[1] = ints([attr.int('k', 1)]); drop('k'); }
+        if (crosses(10) && attr.has('k')) {
+          node.input[1] = ints([attr.int('k', 1)]);
+          drop('k');
+        }
         break;
       case 'Upsample':
-        if (to >= 10) { nodes.push(...upsampleToResize(node, ctx, floats)); continue; }
+        if (to >= 10) {
+          nodes.push(...upsampleToResize(node, ctx, floats));
+          continue;
+        }
         break;
       case 'Resize':
-        if (crosses(13) && attr.string('coordinate_transformation_mode') === 'tf_half_pixel_for_nn') throw refuse("Resize-13 has no 'tf_half_pixel_for_nn' coordinate mode");
+        if (crosses(13) && attr.string('coordinate_transformation_mode') === 'tf_half_pixel_for_nn')
+          throw refuse("Resize-13 has no 'tf_half_pixel_for_nn' coordinate mode");
         if (crosses(11)) {
           // Resize-10 sampled like Upsample: asymmetric coordinates, nearest rounds down.
           const mode = attr.string('mode', 'nearest');
           node.input = [node.input[0]!, '', node.input[1]!];
           node.attribute = node.attribute.filter((a) => a.name === 'mode');
-          node.attribute.push(...attrsOf({ coordinate_transformation_mode: 'asymmetric', ...(mode === 'nearest' ? { nearest_mode: 'floor' } : {}) }));
+          node.attribute.push(
+            ...attrsOf({ coordinate_transformation_mode: 'asymmetric', ...(mode === 'nearest' ? { nearest_mode: 'floor' } : {}) }),
+          );
         }
         break;
       case 'Scatter':
@@ -220,26 +271,43 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
         break;
       case 'Clip':
         if (crosses(11) && (attr.has('min') || attr.has('max'))) {
-          node.input = [node.input[0]!, attr.has('min') ? scalarLike(node.input[0]!, attr.float('min', 0)) : '', attr.has('max') ? scalarLike(node.input[0]!, attr.float('max', 0)) : ''];
+          node.input = [
+            node.input[0]!,
+            attr.has('min') ? scalarLike(node.input[0]!, attr.float('min', 0)) : '',
+            attr.has('max') ? scalarLike(node.input[0]!, attr.float('max', 0)) : '',
+          ];
           while (node.input[node.input.length - 1] === '') node.input.pop();
           drop('min', 'max');
         }
         break;
-      case 'Squeeze': case 'Unsqueeze': case 'ReduceSum':
-        if (crosses(13) && attr.has('axes')) { node.input[1] = ints(attr.ints('axes', [])); drop('axes'); }
+      case 'Squeeze':
+      case 'Unsqueeze':
+      case 'ReduceSum':
+        if (crosses(13) && attr.has('axes')) {
+          node.input[1] = ints(attr.ints('axes', []));
+          drop('axes');
+        }
         break;
       case 'Split':
-        if (crosses(13) && attr.has('split')) { node.input[1] = ints(attr.ints('split', [])); drop('split'); }
+        if (crosses(13) && attr.has('split')) {
+          node.input[1] = ints(attr.ints('split', []));
+          drop('split');
+        }
         // From 18 an equal split must say into how many parts.
         if (crosses(18) && !node.input[1] && !attr.has('num_outputs')) node.attribute.push(...attrsOf({ num_outputs: node.output.length }));
         break;
-      case 'Softmax': case 'LogSoftmax': case 'Hardmax': {
+      case 'Softmax':
+      case 'LogSoftmax':
+      case 'Hardmax': {
         if (!crosses(13)) break;
         // Before 13: softmax over the input flattened to 2-D at `axis`; the same as 13's only for the last axis.
         const rank = ctx.types.get(node.input[0]!)?.shape?.length;
         let axis = attr.int('axis', 1);
         if (rank !== undefined && axis < 0) axis += rank;
-        if (rank !== undefined && axis === rank - 1) { node.attribute = attrsOf({ axis: -1 }); break; }
+        if (rank !== undefined && axis === rank - 1) {
+          node.attribute = attrsOf({ axis: -1 });
+          break;
+        }
         const flat = names.fresh('flat');
         const sm = names.fresh('softmax');
         const shape = names.fresh('shape');
@@ -250,7 +318,10 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
         continue;
       }
       default:
-        if (crosses(18) && REDUCE_18.has(op) && attr.has('axes')) { node.input[1] = ints(attr.ints('axes', [])); drop('axes'); }
+        if (crosses(18) && REDUCE_18.has(op) && attr.has('axes')) {
+          node.input[1] = ints(attr.ints('axes', []));
+          drop('axes');
+        }
     }
     nodes.push(node);
   }

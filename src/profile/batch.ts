@@ -6,7 +6,15 @@
  */
 import type { ModelProto } from '../ir/proto.js';
 import { badInput } from '../errors.js';
-import { batchDim, DEFAULT_BATCH_SIZES, fixDims, resolveInputs, type ConcreteInput, type DimFixes, type InputValue } from '../runtime/inputs.js';
+import {
+  batchDim,
+  DEFAULT_BATCH_SIZES,
+  fixDims,
+  resolveInputs,
+  type ConcreteInput,
+  type DimFixes,
+  type InputValue,
+} from '../runtime/inputs.js';
 import { valueTensor } from '../runtime/values.js';
 import { loadForms, type LoadForm } from '../runtime/loadable.js';
 
@@ -38,14 +46,21 @@ export function batchPlan(model: ModelProto, fixes: UserFixes): BatchPlan {
  * The model with every input dim fixed for batch size `batch` (for static analysis), the forms of it to
  * hand ORT in turn (loadable.ts), and its concrete inputs, each given value checked against its input.
  */
-export function atBatch(model: ModelProto, plan: BatchPlan, batch: number, fixes: UserFixes): { model: ModelProto; forms: LoadForm[]; inputs: ConcreteInput[] } {
+export function atBatch(
+  model: ModelProto,
+  plan: BatchPlan,
+  batch: number,
+  fixes: UserFixes,
+): { model: ModelProto; forms: LoadForm[]; inputs: ConcreteInput[] } {
   let base = model;
   let dimFixes: DimFixes = fixes;
   if (plan.symbol !== undefined) {
     dimFixes = { ...fixes, dims: new Map([...fixes.dims, [plan.symbol, batch]]) };
   } else if (plan.fixedAt !== undefined && batch !== plan.fixedAt) {
     if ([...fixes.shapes.keys()].length > 0) {
-      throw badInput(`--batch-sizes ${batch} conflicts with --shape, which fixes the batch at ${plan.fixedAt}; set the batch inside --shape or drop --batch-sizes`);
+      throw badInput(
+        `--batch-sizes ${batch} conflicts with --shape, which fixes the batch at ${plan.fixedAt}; set the batch inside --shape or drop --batch-sizes`,
+      );
     }
     base = rebatch(model, plan.fixedAt, batch);
   }
@@ -69,5 +84,8 @@ function rebatch(model: ModelProto, from: number, to: number): ModelProto {
     return { ...vi, type: { ...vi.type, tensorType: { ...vi.type!.tensorType, shape: { dim: [first, ...dims.slice(1)] } } } };
   };
   // value_info holds intermediate shapes at the old batch; they are hints only, so they go.
-  return { ...model, graph: { ...g, input: g.input.map((vi) => lead(vi, true)), output: g.output.map((vi) => lead(vi, false)), valueInfo: [] } };
+  return {
+    ...model,
+    graph: { ...g, input: g.input.map((vi) => lead(vi, true)), output: g.output.map((vi) => lead(vi, false)), valueInfo: [] },
+  };
 }

@@ -100,8 +100,9 @@ export const MIN_KERNEL_FRACTION = 0.5;
 export function diagnose(f: BottleneckFacts): Bottleneck {
   // Cache bandwidth applies when the working set fits the cache we measured, or when the run was faster
   // than its bytes could stream from memory (so they came from a larger cache than we measured).
-  const fitsCache = f.cacheBytes !== undefined && f.workingSetBytes !== undefined && f.workingSetBytes > 0 && f.workingSetBytes <= f.cacheBytes;
-  const fasterThanMemory = f.latencyMs > 0 && f.bytesMoved / f.bandwidth * 1000 > f.latencyMs;
+  const fitsCache =
+    f.cacheBytes !== undefined && f.workingSetBytes !== undefined && f.workingSetBytes > 0 && f.workingSetBytes <= f.cacheBytes;
+  const fasterThanMemory = f.latencyMs > 0 && (f.bytesMoved / f.bandwidth) * 1000 > f.latencyMs;
   const inCache = f.cacheBandwidth !== undefined && (fitsCache || fasterThanMemory);
   const bandwidth = inCache ? f.cacheBandwidth! : f.bandwidth;
   const machineBalance = f.peakFlops / bandwidth;
@@ -123,8 +124,17 @@ export function diagnose(f: BottleneckFacts): Bottleneck {
   const dom = dominantOps.length ? `; ${dominantOps.map((o) => `${o.opType} ${pct(o.share)}`).join(', ')} of kernel time` : '';
   const summary = `${kind === 'unknown' ? 'bottleneck unknown' : `${kind}-bound`} at batch ${f.batchSize}: ${why}${dom}`;
   return {
-    kind, batchSize: f.batchSize, arithmeticIntensity, machineBalance, bandwidthUsed: inCache ? 'cache' : 'memory', rooflineMs, efficiency, dominantOps, summary,
-    candidates: [kind], advice: advise(f, [kind], inCache),
+    kind,
+    batchSize: f.batchSize,
+    arithmeticIntensity,
+    machineBalance,
+    bandwidthUsed: inCache ? 'cache' : 'memory',
+    rooflineMs,
+    efficiency,
+    dominantOps,
+    summary,
+    candidates: [kind],
+    advice: advise(f, [kind], inCache),
   };
 }
 
@@ -149,17 +159,24 @@ export function judge(fast: BottleneckFacts, typical: BottleneckFacts, noise: st
   const m = 1 + margin;
   const lessOverhead = { ...fast, latencyMs: fast.latencyMs / m, kernelFraction: Math.min(1, fast.kernelFraction * m) };
   const moreOverhead = { ...typical, latencyMs: typical.latencyMs * m, kernelFraction: typical.kernelFraction / m };
-  const kinds = [lessOverhead, moreOverhead].flatMap((f) => [f.peakFlops * m, f.peakFlops / m].map((peakFlops) => diagnose({ ...f, peakFlops }).kind));
+  const kinds = [lessOverhead, moreOverhead].flatMap((f) =>
+    [f.peakFlops * m, f.peakFlops / m].map((peakFlops) => diagnose({ ...f, peakFlops }).kind),
+  );
   const order: BottleneckKind[] = ['compute', 'memory', 'overhead', 'unknown'];
   const candidates = order.filter((k) => k === a.kind || kinds.includes(k));
   if (candidates.length === 1) return a;
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   const lines = [
     `kernels ${pct(fast.kernelFraction)}–${pct(typical.kernelFraction)} of the run against the ${pct(MIN_KERNEL_FRACTION)} line`,
-    ...(a.rooflineMs > 0 ? [`${(fast.latencyMs / a.rooflineMs).toFixed(1)}–${(typical.latencyMs / a.rooflineMs).toFixed(1)}x the roofline against ${OVERHEAD_FACTOR}x`,
-      `intensity ${a.arithmeticIntensity.toFixed(1)} FLOP/byte against the balance ${a.machineBalance.toFixed(1)}`] : []),
+    ...(a.rooflineMs > 0
+      ? [
+          `${(fast.latencyMs / a.rooflineMs).toFixed(1)}–${(typical.latencyMs / a.rooflineMs).toFixed(1)}x the roofline against ${OVERHEAD_FACTOR}x`,
+          `intensity ${a.arithmeticIntensity.toFixed(1)} FLOP/byte against the balance ${a.machineBalance.toFixed(1)}`,
+        ]
+      : []),
   ];
-  const summary = `undecided at batch ${fast.batchSize} between ${new Intl.ListFormat('en', { type: 'conjunction' }).format(candidates.map((k) => `${k}-bound`))}: the measurements sit within ` +
+  const summary =
+    `undecided at batch ${fast.batchSize} between ${new Intl.ListFormat('en', { type: 'conjunction' }).format(candidates.map((k) => `${k}-bound`))}: the measurements sit within ` +
     `${pct(margin)} of a line between them (${lines.join('; ')}; ${noise})${a.dominantOps.length ? `; ${a.dominantOps.map((o) => `${o.opType} ${pct(o.share)}`).join(', ')} of kernel time` : ''}`;
   return { ...a, kind: 'undecided', candidates, summary, advice: advise(fast, candidates, a.bandwidthUsed === 'cache') };
 }
@@ -214,12 +231,21 @@ export const ADVICE: readonly AdviceRule[] = [
   {
     // Small MatMuls lose in int8 (dynamic quantization of the activations costs more than it saves):
     // LeNet-5's Gemms (0.94 M MACs at batch 16) ran 1.16x slower, the 784-512-256-10 MLP's (8.6 M) 0.72-0.87x.
-    quantizes: true, minMatMulMacs: 2e6, id: 'int8-dynamic', action: 'int8 dynamic quantization of MatMul/Gemm weights', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
-    opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
+    quantizes: true,
+    minMatMulMacs: 2e6,
+    id: 'int8-dynamic',
+    action: 'int8 dynamic quantization of MatMul/Gemm weights',
+    command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
+    opTypes: MATMUL_OPS,
+    minShare: 0.2,
+    part: 'ops',
+    partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
   },
   {
-    id: 'int8-static', action: 'static int8 quantization (QDQ, calibrated) of convolutions', command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static {calib}',
+    id: 'int8-static',
+    action: 'static int8 quantization (QDQ, calibrated) of convolutions',
+    command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static {calib}',
     // ORT's int8 convolutions pay off on wide layers (ResNet-18 widths 0.29x, the zoo's 16-32-64 ResNet
     // 0.76x) and lose on narrow ones (LeNet-5's 6 and 16 channels ran 2.6-3.1x slower): docs/benchmarks.md.
     // Depthwise and narrow convs gain little at batch 1 and pay for the Q/DQ around them: where they hold
@@ -227,37 +253,72 @@ export const ADVICE: readonly AdviceRule[] = [
     // 62% of its conv MACs, 0.98x; PP-OCRv2 cls 46%, 0.54x; BlazeFace 53%, 0.98x), and where they hold
     // less it measured faster (zoo:resnet 37%, 1.12x; openWakeWord's embedding 20%, 1.40x; PP-OCRv4 rec
     // 7%, 1.29x; M-LSD 5%, 1.08x): docs/benchmarks.md.
-    quantizes: true, minConvChannels: NARROW_CONV_CHANNELS, maxSlowConvShare: 0.4,
-    opTypes: CONV_OPS, minShare: 0.2, part: 'ops', partSpeedup: 2,
+    quantizes: true,
+    minConvChannels: NARROW_CONV_CHANNELS,
+    maxSlowConvShare: 0.4,
+    opTypes: CONV_OPS,
+    minShare: 0.2,
+    part: 'ops',
+    partSpeedup: 2,
     why: '{ops} {take} {share} of kernel time; calibrated int8 convolutions run up to ~2x fp32 on that part',
   },
   {
-    quantizes: true, streamsWeights: true, minMatMulMacs: 2e6, id: 'int8-weights', action: 'int8 weights (4x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
-    kinds: ['memory'], part: 'kernels', partSpeedup: weightBytesSpeedup(8),
+    quantizes: true,
+    streamsWeights: true,
+    minMatMulMacs: 2e6,
+    id: 'int8-weights',
+    action: 'int8 weights (4x fewer weight bytes to stream)',
+    command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
+    kinds: ['memory'],
+    part: 'kernels',
+    partSpeedup: weightBytesSpeedup(8),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and int8 weights cut the bytes',
   },
   {
-    quantizes: true, streamsWeights: true, id: 'fp16-weights', action: 'fp16 weights (2x fewer weight bytes to stream)', command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
+    quantizes: true,
+    streamsWeights: true,
+    id: 'fp16-weights',
+    action: 'fp16 weights (2x fewer weight bytes to stream)',
+    command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
     // ORT's CPU provider has no fp16 kernels for most ops: it casts back to fp32 (measured 1.34x slower
     // on the zoo transformer here), so fp16 is advice for GPU providers only.
-    kinds: ['memory'], providers: ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'], part: 'kernels', partSpeedup: weightBytesSpeedup(16),
+    kinds: ['memory'],
+    providers: ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml'],
+    part: 'kernels',
+    partSpeedup: weightBytesSpeedup(16),
     why: 'memory-bound: kernel time ({share} of the run) scales with bytes moved, and fp16 weights halve the weight bytes',
   },
   {
-    quantizes: true, streamsWeights: true, id: 'int4-weights', action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)', command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
-    kinds: ['memory'], opTypes: MATMUL_OPS, minShare: 0.2, part: 'ops', partSpeedup: weightBytesSpeedup(4),
+    quantizes: true,
+    streamsWeights: true,
+    id: 'int4-weights',
+    action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)',
+    command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
+    kinds: ['memory'],
+    opTypes: MATMUL_OPS,
+    minShare: 0.2,
+    part: 'ops',
+    partSpeedup: weightBytesSpeedup(4),
     why: 'memory-bound and {ops} {take} {share} of kernel time: 4-bit weights stream an eighth of the bytes, at some accuracy cost',
   },
   {
-    id: 'batch', action: 'serve larger batches', command: 'hone profile {model} --batch-sizes 1,8,32',
-    kinds: ['overhead'], part: 'batching', partSpeedup: 1,
+    id: 'batch',
+    action: 'serve larger batches',
+    command: 'hone profile {model} --batch-sizes 1,8,32',
+    kinds: ['overhead'],
+    part: 'batching',
+    partSpeedup: 1,
     why: 'per-run overhead is shared by the batch: measured throughput at batch {batch} is {gain} that at batch {batch0}',
   },
   // Advice to fuse the elementwise and layout ops ORT leaves unfused comes back with a command that does
   // it (`hone optimize`, not built yet); ORT already applies its own fusions when profiling.
   {
-    id: 'threads', action: 'fewer intra-op threads for small ops', command: 'hone profile {model} --threads 1',
-    kinds: ['overhead'], part: 'overhead', partSpeedup: 1.3,
+    id: 'threads',
+    action: 'fewer intra-op threads for small ops',
+    command: 'hone profile {model} --threads 1',
+    kinds: ['overhead'],
+    part: 'overhead',
+    partSpeedup: 1.3,
     why: '{share} of the run is outside kernels; waking threads for tiny ops costs more than it saves (measure with --threads 1)',
   },
 ];
@@ -273,7 +334,12 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
   const quote = (w: string) => (/^[\w./:=,+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
   // Static int8 needs calibration data: zoo models bring their own, a file needs the user's (named by a placeholder).
   const calib = model.startsWith('zoo:') ? '' : '--calib CALIB_DATA.npz';
-  const command = (c: string) => c.split(' ').map((w) => (w === '{calib}' ? calib : /\{(model|stem)\}/.test(w) ? quote(w.replace('{model}', model).replace('{stem}', stem)) : w)).filter(Boolean).join(' ');
+  const command = (c: string) =>
+    c
+      .split(' ')
+      .map((w) => (w === '{calib}' ? calib : /\{(model|stem)\}/.test(w) ? quote(w.replace('{model}', model).replace('{stem}', stem)) : w))
+      .filter(Boolean)
+      .join(' ');
   const out: Advice[] = [];
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   for (const rule of ADVICE) {
@@ -283,7 +349,7 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
     if (rule.providers && !rule.providers.includes(f.provider ?? 'cpu')) continue;
     if (rule.quantizes && f.quantized) continue;
     if (rule.minConvChannels !== undefined && (f.convMaxOutChannels ?? 0) < rule.minConvChannels) continue;
-    const slowShare = rule.maxSlowConvShare !== undefined ? f.slowInt8ConvShare ?? 0 : 0;
+    const slowShare = rule.maxSlowConvShare !== undefined ? (f.slowInt8ConvShare ?? 0) : 0;
     if (rule.maxSlowConvShare !== undefined && slowShare >= rule.maxSlowConvShare) continue;
     if (rule.minMatMulMacs !== undefined && f.matmulMacs !== undefined && f.matmulMacs < rule.minMatMulMacs) continue;
     if (rule.streamsWeights && inCache) continue;
@@ -293,8 +359,15 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
       if (!first || !best || best.batchSize === first.batchSize || best.throughput <= first.throughput * 1.1) continue;
       const gain = best.throughput / first.throughput;
       out.push({
-        id: rule.id, action: rule.action, command: command(rule.command), expectedSpeedup: gain, ...(condition ? { condition } : {}),
-        reason: rule.why.replace(/\{batch\}/g, String(best.batchSize)).replace('{batch0}', String(first.batchSize)).replace('{gain}', `${gain.toFixed(1)}x`),
+        id: rule.id,
+        action: rule.action,
+        command: command(rule.command),
+        expectedSpeedup: gain,
+        ...(condition ? { condition } : {}),
+        reason: rule.why
+          .replace(/\{batch\}/g, String(best.batchSize))
+          .replace('{batch0}', String(first.batchSize))
+          .replace('{gain}', `${gain.toFixed(1)}x`),
       });
       continue;
     }
@@ -302,15 +375,35 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
     const opsShare = present.reduce((a, o) => a + o.share, 0);
     if (rule.opTypes && opsShare < (rule.minShare ?? 0)) continue;
     // Only the convs int8 speeds up count toward the gain (by their share of the conv MACs).
-    const share = rule.part === 'ops' ? opsShare * f.kernelFraction * (1 - slowShare)
-      : rule.part === 'kernels' ? f.kernelFraction
-        : 1 - f.kernelFraction;
+    const share =
+      rule.part === 'ops'
+        ? opsShare * f.kernelFraction * (1 - slowShare)
+        : rule.part === 'kernels'
+          ? f.kernelFraction
+          : 1 - f.kernelFraction;
     const k = typeof rule.partSpeedup === 'number' ? rule.partSpeedup : rule.partSpeedup(f);
     const gain = 1 / (1 - share + share / k);
     if (!(gain > 1.02)) continue;
-    const ops = present.slice(0, 4).map((o) => o.opType).join('/') || 'all ops';
-    const reason = `${rule.why.replace('{ops}', ops).replace('{take}', present.length > 1 ? 'take' : 'takes').replace('{share}', pct(rule.part === 'ops' ? opsShare : share))}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run${slowShare > 0 ? `, leaving out the depthwise and narrow convs' ${pct(slowShare)} of conv MACs` : ''})`;
-    out.push({ id: rule.id, action: rule.action, command: command(rule.command), reason, expectedSpeedup: gain, ...(condition ? { condition } : {}) });
+    const ops =
+      present
+        .slice(0, 4)
+        .map((o) => o.opType)
+        .join('/') || 'all ops';
+    const reason = `${rule.why
+      .replace('{ops}', ops)
+      .replace('{take}', present.length > 1 ? 'take' : 'takes')
+      .replace(
+        '{share}',
+        pct(rule.part === 'ops' ? opsShare : share),
+      )}: ~${gain.toFixed(2)}x overall (up to ${k.toFixed(1)}x on ${pct(share)} of the run${slowShare > 0 ? `, leaving out the depthwise and narrow convs' ${pct(slowShare)} of conv MACs` : ''})`;
+    out.push({
+      id: rule.id,
+      action: rule.action,
+      command: command(rule.command),
+      reason,
+      expectedSpeedup: gain,
+      ...(condition ? { condition } : {}),
+    });
   }
   // Advice that holds whatever the verdict comes first: a conditional gain is not ranked as if certain.
   return out.sort((a, b) => Number(!!a.condition) - Number(!!b.condition) || b.expectedSpeedup - a.expectedSpeedup);

@@ -85,19 +85,32 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const measured: Measurement[] = [];
   if (dynamic) {
     opts.onProgress?.('measuring machine peaks (cached after the first time, checked by a short probe)');
-    const checked = opts.peaks ? { ...opts.peaks, check: 'given by the caller' } : await machinePeaks({ session, refresh: opts.refreshPeaks });
+    const checked = opts.peaks
+      ? { ...opts.peaks, check: 'given by the caller' }
+      : await machinePeaks({ session, refresh: opts.refreshPeaks });
     ({ check: peaksCheck, ...peaks } = checked);
     for (const v of variants) {
       opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);
       try {
-        measured.push(await firstLoadable(
-          v.forms,
-          (form) => withRunnable(form, (m) => measureInWorker(m, { session, inputs: v.inputs, values, warmup, runs, budgetMs, profileRuns, transfer: true })),
-          (refused, message, next) => opts.onProgress?.(`batch ${v.batch}: ORT refuses the model with ${refused.what} (${message.replace(/^onnxruntime cannot load the model: /, '').replace(/; fix the model.*$/, '')}); running it with ${next.what}`),
-        ));
+        measured.push(
+          await firstLoadable(
+            v.forms,
+            (form) =>
+              withRunnable(form, (m) =>
+                measureInWorker(m, { session, inputs: v.inputs, values, warmup, runs, budgetMs, profileRuns, transfer: true }),
+              ),
+            (refused, message, next) =>
+              opts.onProgress?.(
+                `batch ${v.batch}: ORT refuses the model with ${refused.what} (${message.replace(/^onnxruntime cannot load the model: /, '').replace(/; fix the model.*$/, '')}); running it with ${next.what}`,
+              ),
+          ),
+        );
       } catch (e) {
         if (e instanceof HoneError && plan.fixedAt !== undefined && v.batch !== plan.fixedAt) {
-          throw badInput(`the model fixes its batch at ${plan.fixedAt} and does not run at batch ${v.batch} (${e.message.replace(/^onnxruntime failed to run the model /, '')}); profile with --batch-sizes ${plan.fixedAt}`, e);
+          throw badInput(
+            `the model fixes its batch at ${plan.fixedAt} and does not run at batch ${v.batch} (${e.message.replace(/^onnxruntime failed to run the model /, '')}); profile with --batch-sizes ${plan.fixedAt}`,
+            e,
+          );
         }
         throw e;
       }
@@ -119,8 +132,13 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const factsAt = (pick: (l: Measurement['latencyMs']) => number, quiet: boolean): BottleneckFacts => ({
     batchSize: variants[0]!.batch,
     latencyMs: pick(measured[0]!.latencyMs),
-    flops: first.flops, bytesMoved: first.bytesRead + first.bytesWritten, weightBytes,
-    peakFlops: peaks!.flops, bandwidth: peaks!.bandwidth, cacheBandwidth: peaks!.cacheBandwidth, cacheBytes: peaks!.cacheBytes,
+    flops: first.flops,
+    bytesMoved: first.bytesRead + first.bytesWritten,
+    weightBytes,
+    peakFlops: peaks!.flops,
+    bandwidth: peaks!.bandwidth,
+    cacheBandwidth: peaks!.cacheBandwidth,
+    cacheBytes: peaks!.cacheBytes,
     workingSetBytes: weightBytes + first.activationBytes,
     opShares: firstTrace ? opRows.filter((o) => o.timeShare > 0).map((o) => ({ opType: o.opType, share: o.timeShare })) : [],
     kernelFraction: kernelShare(measured[0]!, quiet),
@@ -131,15 +149,25 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     matmulMacs: first.opTypes.filter((o) => o.opType === 'MatMul' || o.opType === 'Gemm').reduce((a, o) => a + o.macs, 0),
   });
   const l0 = measured[0]?.latencyMs;
-  const bottleneck = l0 && peaks
-    ? judge(factsAt((l) => l.floor, true), factsAt((l) => l.p50, false), `robust CV ${(l0.cv * 100).toFixed(0)}%, p90/p50 ${l0.tail.toFixed(2)} over ${l0.rounds} round${l0.rounds > 1 ? 's' : ''} of ${runs} runs`)
-    : undefined;
+  const bottleneck =
+    l0 && peaks
+      ? judge(
+          factsAt((l) => l.floor, true),
+          factsAt((l) => l.p50, false),
+          `robust CV ${(l0.cv * 100).toFixed(0)}%, p90/p50 ${l0.tail.toFixed(2)} over ${l0.rounds} round${l0.rounds > 1 ? 's' : ''} of ${runs} runs`,
+        )
+      : undefined;
 
   return {
     model: describeModel(model, source),
-    params, bytes, weightBytes,
+    params,
+    bytes,
+    weightBytes,
     staticBatchSize: variants[0]!.batch,
-    macs: first.macs, flops: first.flops, bytesMoved: first.bytesRead + first.bytesWritten, activationBytes: first.activationBytes,
+    macs: first.macs,
+    flops: first.flops,
+    bytesMoved: first.bytesRead + first.bytesWritten,
+    activationBytes: first.activationBytes,
     opTypes: opRows,
     topNodes: nodeRows(first, measured[0]),
     unknownOps: first.unknownOps,
@@ -147,8 +175,13 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     batches,
     peakMemoryBytes: Math.max(0, ...batches.map((b) => b.peakMemoryBytes)),
     machine: {
-      cpu: cpus()[0]?.model.trim() ?? 'unknown', cores: cpus().length, ort: ort.env.versions.node ?? '', platform: `${process.platform}/${process.arch}`,
-      peakFlops: peaks?.flops ?? 0, bandwidth: peaks?.bandwidth ?? 0, cacheBandwidth: peaks?.cacheBandwidth ?? 0,
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      cores: cpus().length,
+      ort: ort.env.versions.node ?? '',
+      platform: `${process.platform}/${process.arch}`,
+      peakFlops: peaks?.flops ?? 0,
+      bandwidth: peaks?.bandwidth ?? 0,
+      cacheBandwidth: peaks?.cacheBandwidth ?? 0,
       ...(peaksCheck ? { peaksCheck } : {}),
     },
     bottleneck,
@@ -183,7 +216,9 @@ export const INLINE_LIMIT = PROTOBUF_LIMIT - 64 * 1024 * 1024;
  */
 export async function withRunnable<T>(model: ModelProto, fn: (m: Uint8Array | string) => Promise<T>, limit = INLINE_LIMIT): Promise<T> {
   let tensorBytes = 0;
-  forEachTensor(model, (t) => { tensorBytes += t.rawData?.byteLength ?? 0; });
+  forEachTensor(model, (t) => {
+    tensorBytes += t.rawData?.byteLength ?? 0;
+  });
   if (tensorBytes <= limit) return fn(encodeModel(model));
   const dir = mkdtempSync(join(tmpdir(), 'hone-profile-'));
   try {
@@ -212,9 +247,19 @@ function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: 
   const kernelFraction = kernelShare(m, true);
   const bytesMoved = cost.bytesRead + cost.bytesWritten;
   const facts = {
-    batchSize: batch, latencyMs: m.latencyMs.floor, flops: cost.flops, bytesMoved, weightBytes,
-    peakFlops: peaks.flops, bandwidth: peaks.bandwidth, cacheBandwidth: peaks.cacheBandwidth, cacheBytes: peaks.cacheBytes,
-    workingSetBytes: weightBytes + cost.activationBytes, opShares: [], kernelFraction, throughputs: [],
+    batchSize: batch,
+    latencyMs: m.latencyMs.floor,
+    flops: cost.flops,
+    bytesMoved,
+    weightBytes,
+    peakFlops: peaks.flops,
+    bandwidth: peaks.bandwidth,
+    cacheBandwidth: peaks.cacheBandwidth,
+    cacheBytes: peaks.cacheBytes,
+    workingSetBytes: weightBytes + cost.activationBytes,
+    opShares: [],
+    kernelFraction,
+    throughputs: [],
   };
   return {
     batchSize: batch,
@@ -227,7 +272,9 @@ function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: 
     arenaPeakBytes: trace?.arenaPeakBytes ?? 0,
     sessionMemoryBytes: m.memory.sessionBytes,
     sessionCreateMs: m.sessionCreateMs,
-    macs: cost.macs, flops: cost.flops, bytesMoved,
+    macs: cost.macs,
+    flops: cost.flops,
+    bytesMoved,
     achievedFlops: m.latencyMs.p50 > 0 ? cost.flops / (m.latencyMs.p50 / 1000) : 0,
     kernelFraction,
     // Each row's own verdict, at its fastest round (the first row's decided-or-not verdict is `bottleneck`).
@@ -263,7 +310,11 @@ function traceMatcher(cost: StaticCost): (name: string, opType: string) => Stati
   const byOutput = new Map(cost.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   return (name, opType) => {
     // ORT's names for the kernels it made from a node: 'fused X', 'X_nchwc', 'X/…Fusion…', 'X_token_N' (QDQ).
-    const base = name.replace(/^fused /, '').replace(/_nchwc$/, '').replace(/\/[^/]*Fusion.*$/, '').replace(/_token_\d+$/, '');
+    const base = name
+      .replace(/^fused /, '')
+      .replace(/_nchwc$/, '')
+      .replace(/\/[^/]*Fusion.*$/, '')
+      .replace(/_token_\d+$/, '');
     const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
     return s && (s.opType === opType || (FUSED_FORMS[s.opType] ?? []).includes(opType)) ? s : undefined;
   };
@@ -280,15 +331,28 @@ function kernelShare(m: Measurement, quiet = false): number {
   const wall = m.traceWallMs ?? [];
   if (!trace || trace.runs === 0 || wall.length !== trace.perRun.length) return 1;
   const cut = median(wall);
-  const ratios = trace.perRun.map((r, i) => ({ r: Math.min(1, r.kernelUs / 1000 / wall[i]!), wall: wall[i]! }))
-    .filter((x) => !quiet || x.wall <= cut).map((x) => x.r);
+  const ratios = trace.perRun
+    .map((r, i) => ({ r: Math.min(1, r.kernelUs / 1000 / wall[i]!), wall: wall[i]! }))
+    .filter((x) => !quiet || x.wall <= cut)
+    .map((x) => x.r);
   return ratios.length ? median(ratios) : 1;
 }
 
 /** Ops that mean a model is already quantized (ONNX and com.microsoft forms). */
 const QUANTIZED_OPS = new Set([
-  'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'MatMulInteger', 'ConvInteger',
-  'QGemm', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'MatMulNBits', 'QLinearAdd', 'QLinearMul',
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'QLinearConv',
+  'QLinearMatMul',
+  'MatMulInteger',
+  'ConvInteger',
+  'QGemm',
+  'DynamicQuantizeMatMul',
+  'MatMulIntegerToFloat',
+  'MatMulNBits',
+  'QLinearAdd',
+  'QLinearMul',
 ]);
 
 /**
@@ -297,7 +361,11 @@ const QUANTIZED_OPS = new Set([
  * `BottleneckFacts.slowInt8ConvShare`): depthwise or grouped ones, and narrow ones (under
  * NARROW_CONV_CHANNELS output channels).
  */
-function modelTraits(model: ModelProto, weights: ModelWeights, cost: StaticCost): Pick<BottleneckFacts, 'quantized' | 'convMaxOutChannels' | 'slowInt8ConvShare'> {
+function modelTraits(
+  model: ModelProto,
+  weights: ModelWeights,
+  cost: StaticCost,
+): Pick<BottleneckFacts, 'quantized' | 'convMaxOutChannels' | 'slowInt8ConvShare'> {
   const g = model.graph!;
   const macsByOutput = new Map(cost.nodes.map((n) => [n.outputs[0], n.macs]));
   let widest: number | undefined;
@@ -324,7 +392,8 @@ function modelTraits(model: ModelProto, weights: ModelWeights, cost: StaticCost)
 function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
   const trace = m?.trace;
   const rows = new Map<string, OpTypeRow>();
-  for (const o of cost.opTypes) rows.set(o.opType, { opType: o.opType, count: o.count, macs: o.macs, flops: o.flops, timeShare: 0, timeMs: 0 });
+  for (const o of cost.opTypes)
+    rows.set(o.opType, { opType: o.opType, count: o.count, macs: o.macs, flops: o.flops, timeShare: 0, timeMs: 0 });
   const match = traceMatcher(cost);
   for (const t of trace?.nodes ?? []) {
     const key = match(t.name, t.opType)?.opType ?? t.opType;
@@ -345,7 +414,10 @@ function nodeRows(cost: StaticCost, m: Measurement | undefined): NodeRow[] {
       return { name: t.name, opType: t.opType, macs: s?.macs, flops: s?.flops, timeShare: t.share };
     });
   }
-  return [...cost.nodes].sort((a, b) => b.macs - a.macs).slice(0, 20).map((n) => ({ name: n.name, opType: n.opType, macs: n.macs, flops: n.flops, timeShare: 0 }));
+  return [...cost.nodes]
+    .sort((a, b) => b.macs - a.macs)
+    .slice(0, 20)
+    .map((n) => ({ name: n.name, opType: n.opType, macs: n.macs, flops: n.flops, timeShare: 0 }));
 }
 
 function describeModel(model: ModelProto, source: string): ProfileReport['model'] {

@@ -31,11 +31,24 @@ export function staticCost(model: ModelProto): StaticCost {
   try {
     inference = inferShapes(model);
   } catch (e) {
-    return { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 0, activationBytes: 0, opTypes: [], nodes: [], unknownOps: [], note: `shape inference failed: ${errorMessage(e)}` };
+    return {
+      macs: 0,
+      flops: 0,
+      bytesRead: 0,
+      bytesWritten: 0,
+      activationBytes: 0,
+      opTypes: [],
+      nodes: [],
+      unknownOps: [],
+      note: `shape inference failed: ${errorMessage(e)}`,
+    };
   }
   const costs = nodeCosts(model, inference);
   const graphOutputs = new Set(model.graph!.output.map((o) => o.name));
-  const unknown = new Set<string>([...inference.unknownOps.map((n) => n.opType ?? ''), ...costs.filter((c) => !c.known).map((c) => c.opType)]);
+  const unknown = new Set<string>([
+    ...inference.unknownOps.map((n) => n.opType ?? ''),
+    ...costs.filter((c) => !c.known).map((c) => c.opType),
+  ]);
   const byType = new Map<string, StaticCost['opTypes'][number]>();
   const total = { macs: 0, flops: 0, bytesRead: 0, bytesWritten: 0, activationBytes: 0 };
   const nodes = costs.map((c, i) => {
@@ -51,7 +64,14 @@ export function staticCost(model: ModelProto): StaticCost {
     row.flops += c.cost.flops;
     row.bytes += bytes;
     byType.set(c.opType, row);
-    return { name: c.node.name || `${c.opType}_${i}`, opType: c.opType, outputs: c.node.output, macs: c.cost.macs, flops: c.cost.flops, bytes };
+    return {
+      name: c.node.name || `${c.opType}_${i}`,
+      opType: c.opType,
+      outputs: c.node.output,
+      macs: c.cost.macs,
+      flops: c.cost.flops,
+      bytes,
+    };
   });
   const first = inference.errors[0];
   const note = first

@@ -37,17 +37,36 @@ export interface BiasTarget {
  * Corrects the int32 biases of `targets` in `qdq` (in place) so that each layer's mean output per channel
  * on `data` matches `float`'s; returns how many biases changed.
  */
-export async function correctBias(qdq: ModelProto, float: ModelProto, targets: readonly BiasTarget[], data: SampleData, batchSize = 8): Promise<number> {
+export async function correctBias(
+  qdq: ModelProto,
+  float: ModelProto,
+  targets: readonly BiasTarget[],
+  data: SampleData,
+  batchSize = 8,
+): Promise<number> {
   const g = new Graph(qdq.graph!);
   const layers = targets.flatMap((t) => {
     const b = biasOf(g, t.node);
     return b ? [{ ...t, ...b, output: t.node.output[0]! }] : [];
   });
   if (layers.length === 0) return 0;
-  const floatSession = await createSession(exposing(copyModel(float), layers.map((l) => l.reference)), { graphOptimizationLevel: 'basic' });
+  const floatSession = await createSession(
+    exposing(
+      copyModel(float),
+      layers.map((l) => l.reference),
+    ),
+    { graphOptimizationLevel: 'basic' },
+  );
   let reference: Float64Array[];
   try {
-    reference = await meansOf(floatSession, float, layers.map((l) => l.reference), data, batchSize, {});
+    reference = await meansOf(
+      floatSession,
+      float,
+      layers.map((l) => l.reference),
+      data,
+      batchSize,
+      {},
+    );
   } finally {
     await floatSession.release();
   }
@@ -61,19 +80,37 @@ export async function correctBias(qdq: ModelProto, float: ModelProto, targets: r
   const current = layers.map((l) => Int32Array.from(tensorArray(l.tensor) as Int32Array));
   const feedsOf = () => Object.fromEntries(layers.map((l, k) => [l.tensor.name!, new Tensor('int32', current[k]!, l.tensor.dims)]));
 
-  const before = upstreamTargets(qdq, layers.map((l) => l.node));
+  const before = upstreamTargets(
+    qdq,
+    layers.map((l) => l.node),
+  );
   const done = new Set<number>();
-  const session = await createSession(exposing(probe, layers.map((l) => l.output)), { graphOptimizationLevel: 'basic' });
+  const session = await createSession(
+    exposing(
+      probe,
+      layers.map((l) => l.output),
+    ),
+    { graphOptimizationLevel: 'basic' },
+  );
   try {
     while (done.size < layers.length) {
       const wave = layers.map((_, k) => k).filter((k) => !done.has(k) && [...before[k]!].every((j) => done.has(j)));
-      const measured = await meansOf(session, float, wave.map((k) => layers[k]!.output), data, batchSize, feedsOf());
+      const measured = await meansOf(
+        session,
+        float,
+        wave.map((k) => layers[k]!.output),
+        data,
+        batchSize,
+        feedsOf(),
+      );
       wave.forEach((k, i) => {
         const { scale, beta } = layers[k]!;
         const shift = measured[i]!.map((v, c) => v - reference[k]![c]!);
         done.add(k);
         if (shift.length !== current[k]!.length) return;
-        current[k] = Int32Array.from(current[k]!, (q, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, q - Math.round(shift[c]! / beta / scale[scale.length === 1 ? 0 : c]!))));
+        current[k] = Int32Array.from(current[k]!, (q, c) =>
+          Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, q - Math.round(shift[c]! / beta / scale[scale.length === 1 ? 0 : c]!))),
+        );
       });
     }
   } finally {
@@ -96,7 +133,7 @@ function biasOf(g: Graph, n: NodeProto): { tensor: TensorProto; scale: Float32Ar
   const beta = n.opType === 'Gemm' ? floatAttr(n, 'beta', 1) : 1;
   if (beta === 0) return undefined;
   const dq = g.producer(n.input[2]);
-  if (!dq || dq.opType !== 'DequantizeLinear') return undefined;
+  if (dq?.opType !== 'DequantizeLinear') return undefined;
   const tensor = g.initializer(dq.input[0] ?? '');
   const scale = g.initializer(dq.input[1] ?? '');
   if (!tensor || tensor.dataType !== DataType.INT32 || tensor.dims.length !== 1 || !scale) return undefined;
@@ -134,7 +171,14 @@ function exposing(m: ModelProto, names: readonly string[]): ModelProto {
 }
 
 /** Per-channel (axis 1) means of `names` over `data` (batched as for `model`), from `session` with `extra` feeds. */
-async function meansOf(session: InferenceSession, model: ModelProto, names: readonly string[], data: SampleData, batchSize: number, extra: Record<string, Tensor>): Promise<Float64Array[]> {
+async function meansOf(
+  session: InferenceSession,
+  model: ModelProto,
+  names: readonly string[],
+  data: SampleData,
+  batchSize: number,
+  extra: Record<string, Tensor>,
+): Promise<Float64Array[]> {
   const sums: (Float64Array | undefined)[] = names.map(() => undefined);
   const counts = names.map(() => 0);
   for (const batch of batches(data, model, batchSize)) {

@@ -169,7 +169,10 @@ export class TensorStats {
         if (m === 'mse') continue;
         const r = this.range({ ...opts, method: m });
         const e = rangeError(bins, r.min, r.max, symmetric);
-        if (e < bestErr) { bestErr = e; best = { ...r, picked: m }; }
+        if (e < bestErr) {
+          bestErr = e;
+          best = { ...r, picked: m };
+        }
       }
       return best;
     }
@@ -222,14 +225,20 @@ export function entropyThreshold(hist: Float64Array, binWidth: number, levels = 
       const end = l === levels - 1 ? i : Math.floor((l + 1) * per);
       let sum = 0;
       let nonzero = 0;
-      for (let j = start; j < end; j++) { sum += hist[j]!; if (hist[j]! > 0) nonzero++; }
+      for (let j = start; j < end; j++) {
+        sum += hist[j]!;
+        if (hist[j]! > 0) nonzero++;
+      }
       if (nonzero === 0) continue;
       const v = sum / nonzero;
       for (let j = start; j < end; j++) if (hist[j]! > 0) q[j] = v;
     }
     let ps = 0;
     let qs = 0;
-    for (let j = 0; j < i; j++) { ps += p[j]!; qs += q[j]!; }
+    for (let j = 0; j < i; j++) {
+      ps += p[j]!;
+      qs += q[j]!;
+    }
     let kl = 0;
     for (let j = 0; j < i; j++) {
       const pj = p[j]! / ps;
@@ -237,7 +246,10 @@ export function entropyThreshold(hist: Float64Array, binWidth: number, levels = 
       const qj = q[j]! / qs;
       kl += qj > 0 ? pj * Math.log(pj / qj) : pj * 20; // an empty Q bin where P has mass: a large penalty
     }
-    if (kl < bestKl) { bestKl = kl; best = i; }
+    if (kl < bestKl) {
+      bestKl = kl;
+      best = i;
+    }
   }
   return (best + 0.5) * binWidth;
 }
@@ -246,7 +258,13 @@ export function entropyThreshold(hist: Float64Array, binWidth: number, levels = 
  * Runs `model` over `data` with `tensors` added as outputs, batch by batch, and returns the running
  * statistics of each (float tensors only). Only the current batch's activations are in memory.
  */
-export async function collectStats(model: ModelProto, tensors: readonly string[], data: SampleData, opts: CalibOptions = {}, onBatch?: (done: number, total: number) => void): Promise<Map<string, TensorStats>> {
+export async function collectStats(
+  model: ModelProto,
+  tensors: readonly string[],
+  data: SampleData,
+  opts: CalibOptions = {},
+  onBatch?: (done: number, total: number) => void,
+): Promise<Map<string, TensorStats>> {
   const g = model.graph!;
   const existing = new Set(g.output.map((o) => o.name));
   const augmented: ModelProto = {

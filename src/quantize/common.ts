@@ -64,7 +64,9 @@ export interface NodeSelection {
  */
 export function defaultReduceRange(notes: string[]): boolean {
   if (!int8SaturationRisk()) return false;
-  notes.push("7-bit weights (reduce range): this CPU has no VNNI, so ORT's u8·s8 int8 kernels add pairs of products in int16 and full 8-bit weights can saturate; for a VNNI or ARM target pass --no-reduce-range");
+  notes.push(
+    "7-bit weights (reduce range): this CPU has no VNNI, so ORT's u8·s8 int8 kernels add pairs of products in int16 and full 8-bit weights can saturate; for a VNNI or ARM target pass --no-reduce-range",
+  );
   return true;
 }
 
@@ -138,13 +140,19 @@ export function requireDomain(model: ModelProto, domain: string, version: number
 /** Total bytes of tensor data in the model. */
 export function tensorBytes(model: ModelProto): number {
   let n = 0;
-  forEachTensor(model, (t) => { n += t.rawData?.byteLength ?? (t.floatData?.byteLength ?? 0) + (t.int64Data?.byteLength ?? 0) + (t.int32Data?.byteLength ?? 0) + (t.doubleData?.byteLength ?? 0); });
+  forEachTensor(model, (t) => {
+    n +=
+      t.rawData?.byteLength ??
+      (t.floatData?.byteLength ?? 0) + (t.int64Data?.byteLength ?? 0) + (t.int32Data?.byteLength ?? 0) + (t.doubleData?.byteLength ?? 0);
+  });
   return n;
 }
 
 /** Throws the "nothing to quantize" error: the CLI writes nothing in that case. */
 export function nothingToQuantize(mode: QuantMode, decisions: readonly NodeDecision[], what: string): Error {
-  const seen = decisions.length ? ` (${decisions.length} candidate node${decisions.length === 1 ? '' : 's'}, none eligible: ${decisions[0]!.detail})` : '';
+  const seen = decisions.length
+    ? ` (${decisions.length} candidate node${decisions.length === 1 ? '' : 's'}, none eligible: ${decisions[0]!.detail})`
+    : '';
   return badInput(`nothing to quantize in ${mode} mode: the model has no ${what}${seen}; nothing was written`);
 }
 
@@ -155,7 +163,10 @@ export function renameProduced(g: Graph, from: string, to: string): void {
   g.removeNode(p);
   p.output = p.output.map((o) => (o === from ? to : o));
   g.insertNode(p, at);
-  for (const c of g.consumers(from)) c.input.forEach((x, i) => { if (x === from) g.setInput(c, i, to); });
+  for (const c of g.consumers(from))
+    c.input.forEach((x, i) => {
+      if (x === from) g.setInput(c, i, to);
+    });
 }
 
 /**
@@ -165,14 +176,38 @@ export function renameProduced(g: Graph, from: string, to: string): void {
  */
 export function constantWeights(m: ModelProto): string[] {
   const { folded } = foldConstants(m);
-  return folded ? [`folded ${folded} constant node(s) (Constant, Cast/Transpose/DequantizeLinear of weights…) into initializers first`] : [];
+  return folded
+    ? [`folded ${folded} constant node(s) (Constant, Cast/Transpose/DequantizeLinear of weights…) into initializers first`]
+    : [];
 }
 
 /** Ops that only a quantized model holds: Q/DQ, integer kernels, ORT's quantized contrib ops. */
-const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'MatMulInteger', 'ConvInteger', 'QGemm', 'QAttention',
-  'DynamicQuantizeMatMul', 'DynamicQuantizeLSTM', 'MatMulIntegerToFloat', 'MatMulNBits', 'MatMulBnb4', 'GatherBlockQuantized', 'QEmbedLayerNormalization']);
-const LOW_BIT = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT4, DataType.UINT4, DataType.FLOAT8E4M3FN, DataType.FLOAT8E4M3FNUZ,
-  DataType.FLOAT8E5M2, DataType.FLOAT8E5M2FNUZ]);
+const QUANTIZED_OPS = new Set([
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'MatMulInteger',
+  'ConvInteger',
+  'QGemm',
+  'QAttention',
+  'DynamicQuantizeMatMul',
+  'DynamicQuantizeLSTM',
+  'MatMulIntegerToFloat',
+  'MatMulNBits',
+  'MatMulBnb4',
+  'GatherBlockQuantized',
+  'QEmbedLayerNormalization',
+]);
+const LOW_BIT = new Set<number>([
+  DataType.INT8,
+  DataType.UINT8,
+  DataType.INT4,
+  DataType.UINT4,
+  DataType.FLOAT8E4M3FN,
+  DataType.FLOAT8E4M3FNUZ,
+  DataType.FLOAT8E5M2,
+  DataType.FLOAT8E5M2FNUZ,
+]);
 const HALF = new Set<number>([DataType.FLOAT16, DataType.BFLOAT16]);
 
 /**
@@ -200,7 +235,9 @@ export function quantizedAlready(model: ModelProto, mode: QuantMode): { kind: 'q
       const op = n.opType ?? '';
       const quantOp = QUANTIZED_OPS.has(op) || op.startsWith('QLinear');
       if (quantOp) count(ops, op);
-      const toFloat = op === 'Cast' && (n.attribute.find((a) => a.name === 'to')?.i === DataType.FLOAT || HALF.has(n.attribute.find((a) => a.name === 'to')?.i ?? 0));
+      const toFloat =
+        op === 'Cast' &&
+        (n.attribute.find((a) => a.name === 'to')?.i === DataType.FLOAT || HALF.has(n.attribute.find((a) => a.name === 'to')?.i ?? 0));
       for (const v of n.input) {
         const t = tensors.get(v);
         if (!t || seen.has(v) || numElements(t.dims) < 16) continue;
@@ -222,7 +259,9 @@ export function quantizedAlready(model: ModelProto, mode: QuantMode): { kind: 'q
 export function refuseQuantized(model: ModelProto, mode: QuantMode): void {
   const q = quantizedAlready(model, mode);
   if (!q) return;
-  throw badInput(q.kind === 'float16'
-    ? `the model is float16 already (${q.found}): converting it again saves nothing and re-rounds what it kept float32; pass --force to convert its float32 ops anyway`
-    : `the model is quantized already (${q.found}): quantizing it again re-rounds its weights and adds nodes, not savings; quantize the float model it was made from, or pass --force to ${mode === 'fp16' ? 'convert' : 'quantize'} it anyway`);
+  throw badInput(
+    q.kind === 'float16'
+      ? `the model is float16 already (${q.found}): converting it again saves nothing and re-rounds what it kept float32; pass --force to convert its float32 ops anyway`
+      : `the model is quantized already (${q.found}): quantizing it again re-rounds its weights and adds nodes, not savings; quantize the float model it was made from, or pass --force to ${mode === 'fp16' ? 'convert' : 'quantize'} it anyway`,
+  );
 }

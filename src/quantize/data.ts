@@ -45,7 +45,11 @@ export interface GivenInputs {
  * Reads `spec` (a path or 'mnist') and matches it to `model`'s inputs; `samples` keeps the first N. Inputs
  * with a given value take it instead of data.
  */
-export function loadSampleData(spec: string, model: ModelProto, opts: { samples?: number; split?: 'train' | 'test'; given?: GivenInputs } = {}): SampleData {
+export function loadSampleData(
+  spec: string,
+  model: ModelProto,
+  opts: { samples?: number; split?: 'train' | 'test'; given?: GivenInputs } = {},
+): SampleData {
   const inputs = graphInputs(model);
   let arrays: Record<string, ArrayTensor>;
   if (spec === 'mnist') {
@@ -55,7 +59,10 @@ export function loadSampleData(spec: string, model: ModelProto, opts: { samples?
     throw badInput(`cannot read ${spec}: no such file or folder; pass a .npy/.npz file, a folder of .npy files, or 'mnist'`);
   } else if (statSync(spec).isDirectory()) {
     arrays = {};
-    for (const f of readdirSync(spec).filter((f) => f.endsWith('.npy')).sort()) arrays[basename(f, '.npy')] = readNpyFile(join(spec, f));
+    for (const f of readdirSync(spec)
+      .filter((f) => f.endsWith('.npy'))
+      .sort())
+      arrays[basename(f, '.npy')] = readNpyFile(join(spec, f));
     if (Object.keys(arrays).length === 0) throw badInput(`${spec} holds no .npy files; save one array per model input, named after it`);
   } else if (spec.endsWith('.npz')) {
     arrays = readNpz(spec);
@@ -68,7 +75,13 @@ export function loadSampleData(spec: string, model: ModelProto, opts: { samples?
 }
 
 /** Matches named arrays to the model's inputs (those without a given value), checking rank and fixed dims. */
-export function matchInputs(arrays: Record<string, ArrayTensor>, inputs: readonly InputInfo[], what: string, samples?: number, given: GivenInputs = {}): SampleData {
+export function matchInputs(
+  arrays: Record<string, ArrayTensor>,
+  inputs: readonly InputInfo[],
+  what: string,
+  samples?: number,
+  given: GivenInputs = {},
+): SampleData {
   const features: Record<string, ArrayTensor> = {};
   const found = Object.keys(arrays).join(', ') || '(none)';
   const values = given.values ?? {};
@@ -78,31 +91,47 @@ export function matchInputs(arrays: Record<string, ArrayTensor>, inputs: readonl
       continue;
     }
     const key = input.name in arrays ? input.name : inputs.length === 1 && 'input' in arrays ? 'input' : undefined;
-    if (input.shape?.length === 0) throw badInput(`input '${input.name}' is a scalar, which data (samples first) cannot give; pass its value with --input ${input.name}=VALUE`);
-    if (!key) throw badInput(`${what} has no array for model input '${input.name}' (found: ${found}); name the array '${input.name}', or give a fixed value with --input ${input.name}=VALUE`);
+    if (input.shape?.length === 0)
+      throw badInput(
+        `input '${input.name}' is a scalar, which data (samples first) cannot give; pass its value with --input ${input.name}=VALUE`,
+      );
+    if (!key)
+      throw badInput(
+        `${what} has no array for model input '${input.name}' (found: ${found}); name the array '${input.name}', or give a fixed value with --input ${input.name}=VALUE`,
+      );
     const t = arrays[key]!;
     const expected = input.shape;
     if (expected) {
       const shown = `[${expected.join(',')}]`;
       if (t.dims.length !== expected.length) {
-        throw badInput(`${what}: array '${key}' has shape [${t.dims.join(',')}], but input '${input.name}' expects ${shown} (samples first); reshape the data`);
+        throw badInput(
+          `${what}: array '${key}' has shape [${t.dims.join(',')}], but input '${input.name}' expects ${shown} (samples first); reshape the data`,
+        );
       }
       expected.forEach((d, i) => {
         if (i > 0 && typeof d === 'number' && t.dims[i] !== d) {
-          throw badInput(`${what}: array '${key}' has shape [${t.dims.join(',')}], but input '${input.name}' expects ${shown}; dim ${i} must be ${d}`);
+          throw badInput(
+            `${what}: array '${key}' has shape [${t.dims.join(',')}], but input '${input.name}' expects ${shown}; dim ${i} must be ${d}`,
+          );
         }
       });
     }
-    if (!tensorTypeFor(input.elemType)) throw badInput(`input '${input.name}' has element type ${dtypeName(input.elemType)}, which calibration data cannot feed`);
+    if (!tensorTypeFor(input.elemType))
+      throw badInput(`input '${input.name}' has element type ${dtypeName(input.elemType)}, which calibration data cannot feed`);
     features[input.name] = t;
   }
   const labels = arrays.label ?? arrays.labels;
-  if (Object.keys(features).length === 0) throw badInput(`every input of the model has a value from --input, so ${what} feeds nothing; drop --input for the inputs the data should give`);
+  if (Object.keys(features).length === 0)
+    throw badInput(
+      `every input of the model has a value from --input, so ${what} feeds nothing; drop --input for the inputs the data should give`,
+    );
   let size = Math.min(...Object.values(features).map((t) => t.dims[0]!));
   for (const [name, t] of Object.entries(features)) {
-    if (t.dims[0] !== size) throw badInput(`${what}: '${name}' has ${t.dims[0]} samples but other inputs have ${size}; give every input the same count`);
+    if (t.dims[0] !== size)
+      throw badInput(`${what}: '${name}' has ${t.dims[0]} samples but other inputs have ${size}; give every input the same count`);
   }
-  if (labels && labels.dims[0] !== size) throw badInput(`${what}: 'label' has ${labels.dims[0]} entries for ${size} samples; they must match`);
+  if (labels && labels.dims[0] !== size)
+    throw badInput(`${what}: 'label' has ${labels.dims[0]} entries for ${size} samples; they must match`);
   if (samples !== undefined) size = Math.min(size, samples);
   if (size === 0) throw badInput(`${what} holds no samples; give at least one`);
   return { features, labels, size, source: what, values: given.values, dims: given.dims, batch: given.batch };
@@ -127,7 +156,9 @@ export function* batches(data: SampleData, model: ModelProto, batchSize: number)
   const fixed = inputs.map((i) => i.shape?.[0]).find((d): d is number => typeof d === 'number') ?? data.batch;
   const bs = fixed ?? batchSize;
   if (fixed !== undefined && data.size < fixed) {
-    throw badInput(`${data.source} has ${data.size} sample(s), fewer than the model's fixed batch size ${fixed}; give at least ${fixed} (raise --samples)`);
+    throw badInput(
+      `${data.source} has ${data.size} sample(s), fewer than the model's fixed batch size ${fixed}; give at least ${fixed} (raise --samples)`,
+    );
   }
   for (let start = 0; start < data.size; start += bs) {
     const n = Math.min(bs, data.size - start);
@@ -139,7 +170,10 @@ export function* batches(data: SampleData, model: ModelProto, batchSize: number)
       feeds[input.name] = toTensor(t.data.subarray(start * per, (start + n) * per), input.elemType, [n, ...t.dims.slice(1)]);
     }
     // The data inputs' leading symbols are the batch; the given values are repeated over it.
-    const dims = new Map([...Object.entries(data.dims ?? {}), ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' ? [[i.shape[0], n] as const] : []))]);
+    const dims = new Map([
+      ...Object.entries(data.dims ?? {}),
+      ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' ? [[i.shape[0], n] as const] : [])),
+    ]);
     for (const input of given) feeds[input.name] = valueTensor(input, valueShape(input, values[input.name]!, dims), values[input.name]!);
     const labels = data.labels ? Array.from(data.labels.data.subarray(start, start + n) as ArrayLike<number | bigint>, Number) : undefined;
     yield { feeds, labels, size: n };
@@ -148,26 +182,49 @@ export function* batches(data: SampleData, model: ModelProto, batchSize: number)
 
 function tensorTypeFor(elemType: number): ort.Tensor.Type | undefined {
   switch (elemType) {
-    case DataType.FLOAT: return 'float32';
-    case DataType.INT64: return 'int64';
-    case DataType.INT32: return 'int32';
-    case DataType.UINT8: return 'uint8';
-    case DataType.INT8: return 'int8';
-    case DataType.DOUBLE: return 'float64';
-    case DataType.BOOL: return 'bool';
-    default: return undefined;
+    case DataType.FLOAT:
+      return 'float32';
+    case DataType.INT64:
+      return 'int64';
+    case DataType.INT32:
+      return 'int32';
+    case DataType.UINT8:
+      return 'uint8';
+    case DataType.INT8:
+      return 'int8';
+    case DataType.DOUBLE:
+      return 'float64';
+    case DataType.BOOL:
+      return 'bool';
+    default:
+      return undefined;
   }
 }
 
 function toTensor(src: ArrayLike<number | bigint>, elemType: number, dims: number[]): ort.Tensor {
   const num = (x: number | bigint) => Number(x);
   switch (elemType) {
-    case DataType.FLOAT: return new ort.Tensor('float32', src instanceof Float32Array ? src.slice() : Float32Array.from(src as ArrayLike<number>, num), dims);
-    case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from(src as ArrayLike<number>, num), dims);
-    case DataType.INT64: return new ort.Tensor('int64', BigInt64Array.from(src as ArrayLike<number>, (x) => BigInt(Math.trunc(num(x)))), dims);
-    case DataType.INT32: return new ort.Tensor('int32', Int32Array.from(src as ArrayLike<number>, num), dims);
-    case DataType.UINT8: return new ort.Tensor('uint8', Uint8Array.from(src as ArrayLike<number>, num), dims);
-    case DataType.INT8: return new ort.Tensor('int8', Int8Array.from(src as ArrayLike<number>, num), dims);
-    default: return new ort.Tensor('bool', Uint8Array.from(src as ArrayLike<number>, (x) => (num(x) ? 1 : 0)), dims);
+    case DataType.FLOAT:
+      return new ort.Tensor('float32', src instanceof Float32Array ? src.slice() : Float32Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.DOUBLE:
+      return new ort.Tensor('float64', Float64Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.INT64:
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from(src as ArrayLike<number>, (x) => BigInt(Math.trunc(num(x)))),
+        dims,
+      );
+    case DataType.INT32:
+      return new ort.Tensor('int32', Int32Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.UINT8:
+      return new ort.Tensor('uint8', Uint8Array.from(src as ArrayLike<number>, num), dims);
+    case DataType.INT8:
+      return new ort.Tensor('int8', Int8Array.from(src as ArrayLike<number>, num), dims);
+    default:
+      return new ort.Tensor(
+        'bool',
+        Uint8Array.from(src as ArrayLike<number>, (x) => (num(x) ? 1 : 0)),
+        dims,
+      );
   }
 }

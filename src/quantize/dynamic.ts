@@ -18,8 +18,20 @@ import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { quantRule } from '../ops/quant-rules.js';
 import {
-  constantWeights, copyModel, defaultReduceRange, floatAttr, floatInitializer, intAttr, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes,
-  type NodeDecision, type NodeSelection, type QuantizeResult,
+  constantWeights,
+  copyModel,
+  defaultReduceRange,
+  floatAttr,
+  floatInitializer,
+  intAttr,
+  nodeLabel,
+  nothingToQuantize,
+  requireDomain,
+  selectionReason,
+  tensorBytes,
+  type NodeDecision,
+  type NodeSelection,
+  type QuantizeResult,
 } from './common.js';
 import { quantizeWeight, S8, transpose2d } from './math.js';
 
@@ -95,7 +107,15 @@ export function quantizeDynamic(model: ModelProto, opts: DynamicOptions = {}): Q
     model: m,
     report: {
       mode: 'dynamic',
-      settings: { perChannel, shareInputQuantization: opts.shareInputQuantization ?? true, reduceRange, weightType: 'int8', activationType: 'uint8 (at run time)', opTypes: opts.opTypes ?? ['MatMul', 'Gemm'], excludeNodes: opts.excludeNodes ?? [] },
+      settings: {
+        perChannel,
+        shareInputQuantization: opts.shareInputQuantization ?? true,
+        reduceRange,
+        weightType: 'int8',
+        activationType: 'uint8 (at run time)',
+        opTypes: opts.opTypes ?? ['MatMul', 'Gemm'],
+        excludeNodes: opts.excludeNodes ?? [],
+      },
       nodes,
       weightBytes: { before, after: tensorBytes(m) },
       notes,
@@ -151,7 +171,8 @@ function quantizedB(g: Graph, n: NodeProto, cache: Map<string, QuantizedB>, perC
     n: N,
   };
   // Symmetric int8 weights have zero points of 0: leave the optional input out.
-  if (qw.zeroPoint.some((z) => z !== 0)) out.zeroPoint = g.addInitializer(makeTensor(g.freshName(`${name}_zero_point`), DataType.INT8, shape, qw.zeroPoint));
+  if (qw.zeroPoint.some((z) => z !== 0))
+    out.zeroPoint = g.addInitializer(makeTensor(g.freshName(`${name}_zero_point`), DataType.INT8, shape, qw.zeroPoint));
   cache.set(key, out);
   return out;
 }
@@ -172,10 +193,12 @@ function biasFor(g: Graph, n: NodeProto, cols: number): { bias?: string; output:
   }
   const users = g.consumers(output);
   const add = users[0];
-  if (users.length !== 1 || add?.opType !== 'Add' || (add.domain ?? '') !== '' || g.proto.output.some((o) => o.name === output)) return { output, folded: false };
+  if (users.length !== 1 || add?.opType !== 'Add' || (add.domain ?? '') !== '' || g.proto.output.some((o) => o.name === output))
+    return { output, folded: false };
   const other = add.input[0] === output ? add.input[1]! : add.input[0]!;
   const c = floatInitializer(g, other);
-  if (!c || c.data.length !== cols || c.t.dims[c.t.dims.length - 1] !== cols || c.t.dims.slice(0, -1).some((d) => d !== 1)) return { output, folded: false };
+  if (!c || c.data.length !== cols || c.t.dims[c.t.dims.length - 1] !== cols || c.t.dims.slice(0, -1).some((d) => d !== 1))
+    return { output, folded: false };
   // A bias of rank > 1 would broadcast the output to a higher rank; only 1-D-equivalent biases fold.
   if (c.t.dims.length > 1) return { output, folded: false };
   return { bias: other, output: add.output[0]!, removed: add, folded: true };

@@ -38,8 +38,18 @@ export interface Fidelity {
 /** Runs both models over `data` batch by batch and compares their outputs. */
 export async function compareOutputs(float: ModelProto, quantized: ModelProto, data: SampleData, batchSize = 16): Promise<Fidelity> {
   const [a, b] = await Promise.all([createSession(float, { intraOpThreads: 1 }), createSession(quantized, { intraOpThreads: 1 })]);
-  let dot = 0, aa = 0, bb = 0, maxAbs = 0, samples = 0, agree = 0, rows = 0, correctA = 0, correctB = 0, labelled = 0;
-  let bad = 0, compared = 0;
+  let dot = 0,
+    aa = 0,
+    bb = 0,
+    maxAbs = 0,
+    samples = 0,
+    agree = 0,
+    rows = 0,
+    correctA = 0,
+    correctB = 0,
+    labelled = 0;
+  let bad = 0,
+    compared = 0;
   const badOutputs = new Set<string>();
   try {
     for (const batch of batches(data, float, batchSize)) {
@@ -55,11 +65,18 @@ export async function compareOutputs(float: ModelProto, quantized: ModelProto, d
         const y = rb[name]?.data;
         if (!(x instanceof Float32Array) || !(y instanceof Float32Array)) continue;
         for (let i = 0; i < x.length; i++) {
-          const u = x[i]!, v = y[i]!;
+          const u = x[i]!,
+            v = y[i]!;
           if (!Number.isFinite(u)) continue;
           compared++;
-          if (!Number.isFinite(v)) { bad++; badOutputs.add(name); continue; }
-          dot += u * v; aa += u * u; bb += v * v;
+          if (!Number.isFinite(v)) {
+            bad++;
+            badOutputs.add(name);
+            continue;
+          }
+          dot += u * v;
+          aa += u * u;
+          bb += v * v;
           const d = Math.abs(u - v);
           if (d > maxAbs) maxAbs = d;
         }
@@ -71,10 +88,15 @@ export async function compareOutputs(float: ModelProto, quantized: ModelProto, d
         const pa = argmaxRows(out.data, classes);
         const pb = argmaxRows(rb[first]!.data as Float32Array, classes);
         rows += pa.length;
-        pa.forEach((p, i) => { if (p === pb[i]) agree++; });
+        pa.forEach((p, i) => {
+          if (p === pb[i]) agree++;
+        });
         if (batch.labels && pa.length === batch.labels.length) {
           labelled += pa.length;
-          batch.labels.forEach((l, i) => { if (pa[i] === l) correctA++; if (pb[i] === l) correctB++; });
+          batch.labels.forEach((l, i) => {
+            if (pa[i] === l) correctA++;
+            if (pb[i] === l) correctB++;
+          });
         }
       }
       samples += batch.size;
@@ -83,13 +105,22 @@ export async function compareOutputs(float: ModelProto, quantized: ModelProto, d
     await Promise.all([a.release(), b.release()]);
   }
   const cosine = bad ? NaN : aa === 0 && bb === 0 ? 1 : dot / Math.sqrt(aa * bb || 1);
-  const nonFinite = bad ? {
-    count: bad, total: compared, outputs: [...badOutputs],
-    message: `the quantized model gives NaN/Inf in ${bad} of ${compared} output values (${[...badOutputs].join(', ')}) where the float model is finite: ` +
-      'usually an overflow (float16 ends at ±65504); its outputs are unusable on this data',
-  } : undefined;
+  const nonFinite = bad
+    ? {
+        count: bad,
+        total: compared,
+        outputs: [...badOutputs],
+        message:
+          `the quantized model gives NaN/Inf in ${bad} of ${compared} output values (${[...badOutputs].join(', ')}) where the float model is finite: ` +
+          'usually an overflow (float16 ends at ±65504); its outputs are unusable on this data',
+      }
+    : undefined;
   return {
-    samples, source: data.source, cosine, maxAbsError: bad ? Infinity : maxAbs, nonFinite,
+    samples,
+    source: data.source,
+    cosine,
+    maxAbsError: bad ? Infinity : maxAbs,
+    nonFinite,
     top1Agreement: rows ? agree / rows : undefined,
     accuracy: labelled ? { float: correctA / labelled, quantized: correctB / labelled } : undefined,
   };
@@ -129,14 +160,25 @@ export interface LatencyOptions {
 }
 
 /** Times both models in alternating blocks, each block in a fresh worker with its own session. */
-export async function compareLatency(float: ModelProto, quantized: ModelProto, inputs: ConcreteInput[], opts: LatencyOptions = {}): Promise<LatencyComparison> {
+export async function compareLatency(
+  float: ModelProto,
+  quantized: ModelProto,
+  inputs: ConcreteInput[],
+  opts: LatencyOptions = {},
+): Promise<LatencyComparison> {
   const blocks = opts.blocks ?? 3;
   const runs = opts.runs ?? 20;
   const bytes = [encodeModel(float), encodeModel(quantized)];
   const medians: [number[], number[]] = [[], []];
   for (let r = 0; r < blocks; r++) {
     for (const k of [0, 1] as const) {
-      const m = await measureInWorker(bytes[k]!, { inputs, values: opts.values, runs, warmup: opts.warmup ?? 3, session: { intraOpThreads: opts.threads || undefined, provider: opts.provider } });
+      const m = await measureInWorker(bytes[k]!, {
+        inputs,
+        values: opts.values,
+        runs,
+        warmup: opts.warmup ?? 3,
+        session: { intraOpThreads: opts.threads || undefined, provider: opts.provider },
+      });
       medians[k].push(m.latencyMs.p50);
     }
   }

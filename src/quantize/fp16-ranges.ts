@@ -11,11 +11,17 @@ import type { SampleData } from './data.js';
 import type { ActivationRanges } from './fp16.js';
 
 /** Largest |value| of the graph's float inputs (from the data) and of every float node output (by running it). */
-export async function measureActivationRanges(model: ModelProto, data: SampleData, opts: { batchSize?: number } = {}): Promise<ActivationRanges> {
+export async function measureActivationRanges(
+  model: ModelProto,
+  data: SampleData,
+  opts: { batchSize?: number } = {},
+): Promise<ActivationRanges> {
   const g = model.graph!;
   const types = inferShapes(model).types;
   const inits = new Set(g.initializer.map((t) => t.name));
-  const values = [...new Set(g.node.flatMap((n) => n.output))].filter((v) => v !== '' && !inits.has(v) && types.get(v)?.elemType === DataType.FLOAT);
+  const values = [...new Set(g.node.flatMap((n) => n.output))].filter(
+    (v) => v !== '' && !inits.has(v) && types.get(v)?.elemType === DataType.FLOAT,
+  );
   const stats = await collectStats(model, values, data, { method: 'minmax', batchSize: opts.batchSize ?? 4 });
   const maxAbs = new Map<string, number>();
   for (const [v, s] of stats) if (Number.isFinite(s.min)) maxAbs.set(v, Math.max(-s.min, s.max));

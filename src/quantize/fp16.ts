@@ -28,15 +28,55 @@ import { DataType } from '../ir/dtype.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
 import { floatInputSlot, floatOutputSlot } from '../ops/float-types.js';
-import { copyModel, nodeLabel, opsetVersion, renameProduced, nothingToQuantize, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
+import {
+  copyModel,
+  nodeLabel,
+  opsetVersion,
+  renameProduced,
+  nothingToQuantize,
+  selectionReason,
+  tensorBytes,
+  type NodeDecision,
+  type NodeSelection,
+  type QuantizeResult,
+} from './common.js';
 import { toHalfArray } from './math.js';
 
 /** Ops kept in float32 by default: reductions and transcendental ops whose fp16 error compounds. */
 export const FP16_BLOCK_LIST: readonly string[] = [
-  'Softmax', 'LogSoftmax', 'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'InstanceNormalization',
-  'GroupNormalization', 'ReduceMean', 'ReduceSum', 'ReduceSumSquare', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp',
-  'ReduceProd', 'CumSum', 'Exp', 'Log', 'Pow', 'Resize', 'Upsample', 'Range', 'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear',
-  'RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'NonMaxSuppression', 'RoiAlign', 'TopK',
+  'Softmax',
+  'LogSoftmax',
+  'LayerNormalization',
+  'SimplifiedLayerNormalization',
+  'SkipLayerNormalization',
+  'InstanceNormalization',
+  'GroupNormalization',
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceSumSquare',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceProd',
+  'CumSum',
+  'Exp',
+  'Log',
+  'Pow',
+  'Resize',
+  'Upsample',
+  'Range',
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'RandomNormal',
+  'RandomUniform',
+  'RandomNormalLike',
+  'RandomUniformLike',
+  'Multinomial',
+  'NonMaxSuppression',
+  'RoiAlign',
+  'TopK',
 ];
 
 export interface Fp16Options extends NodeSelection {
@@ -79,7 +119,9 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
 
   // Values read by subgraphs must keep float32: the subgraph was typed against them.
   const captured = new Set<string>();
-  for (const n of g.nodes) for (const a of n.attribute) for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) for (const v of capturedValues(sub)) captured.add(v);
+  for (const n of g.nodes)
+    for (const a of n.attribute)
+      for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) for (const v of capturedValues(sub)) captured.add(v);
 
   // Values computed from constants alone (initializers that are not graph inputs, Constant nodes, and ops on them).
   const constant = new Set(m.graph!.initializer.map((t) => t.name ?? '').filter((v) => !g.isGraphInput(v)));
@@ -94,8 +136,12 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
   const overflowOf = (n: NodeProto): number | undefined => {
     if (!ranges || constantNodes.has(n)) return undefined; // weights are checked exactly (bigWeight)
     let worst = 0;
-    n.input.forEach((v, i) => { if (inSlot(n, i) === 'T' && !constant.has(v)) worst = Math.max(worst, ranges.maxAbs.get(v) ?? 0); });
-    n.output.forEach((v, i) => { if (outSlot(n, i) === 'T') worst = Math.max(worst, ranges.maxAbs.get(v) ?? 0); });
+    n.input.forEach((v, i) => {
+      if (inSlot(n, i) === 'T' && !constant.has(v)) worst = Math.max(worst, ranges.maxAbs.get(v) ?? 0);
+    });
+    n.output.forEach((v, i) => {
+      if (outSlot(n, i) === 'T') worst = Math.max(worst, ranges.maxAbs.get(v) ?? 0);
+    });
     return worst > limit ? worst : undefined;
   };
 
@@ -118,16 +164,20 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
     const touchesFloat = n.input.some(isFloat) || n.output.some(isFloat) || isFloatConstant(n);
     if (!touchesFloat) continue;
     const big = overflowOf(n);
-    const why = selectionReason(n, opts)
-      ?? (block.has(n.opType ?? '') ? 'numerically sensitive: kept float32 (block list)' : undefined)
-      ?? ((n.domain ?? '') !== '' && n.domain !== 'ai.onnx' ? `custom-domain op (${n.domain}): kept float32` : undefined)
-      ?? (n.attribute.some((a) => a.g || a.graphs.length) ? 'has a subgraph: kept float32' : undefined)
-      ?? (n.output.some((o) => captured.has(o)) ? 'its output is read inside a subgraph: kept float32' : undefined)
-      ?? (n.opType === 'Cast' && castTarget(n) !== DataType.FLOAT ? 'Cast to a non-float type' : undefined)
-      ?? weightReason(bigWeight(n))
-      ?? (fusionKept.has(n) ? ORT_FUSION_CRASH : undefined);
+    const why =
+      selectionReason(n, opts) ??
+      (block.has(n.opType ?? '') ? 'numerically sensitive: kept float32 (block list)' : undefined) ??
+      ((n.domain ?? '') !== '' && n.domain !== 'ai.onnx' ? `custom-domain op (${n.domain}): kept float32` : undefined) ??
+      (n.attribute.some((a) => a.g || a.graphs.length) ? 'has a subgraph: kept float32' : undefined) ??
+      (n.output.some((o) => captured.has(o)) ? 'its output is read inside a subgraph: kept float32' : undefined) ??
+      (n.opType === 'Cast' && castTarget(n) !== DataType.FLOAT ? 'Cast to a non-float type' : undefined) ??
+      weightReason(bigWeight(n)) ??
+      (fusionKept.has(n) ? ORT_FUSION_CRASH : undefined);
     if (!why && big !== undefined) overflow.set(n, big);
-    reasons.set(n, why ?? (big !== undefined ? `values reach ${big.toExponential(2)} on the data, beyond float16's range: kept float32` : undefined));
+    reasons.set(
+      n,
+      why ?? (big !== undefined ? `values reach ${big.toExponential(2)} on the data, beyond float16's range: kept float32` : undefined),
+    );
   }
 
   const precision = new Map<NodeProto, Precision>();
@@ -136,8 +186,13 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
   const graphOutputs = new Set(m.graph!.output.map((o) => o.name ?? ''));
   for (const n of [...g.nodes].reverse()) {
     if (!reasons.has(n) || precision.has(n)) continue;
-    const wanted = n.output.some((o, k) => isFloat(o) && outSlot(n, k) === 'T' && ((!keepIo && graphOutputs.has(o)) ||
-      g.consumers(o).some((c) => precision.get(c) === 16 && c.input.some((v, i) => v === o && inSlot(c, i) === 'T'))));
+    const wanted = n.output.some(
+      (o, k) =>
+        isFloat(o) &&
+        outSlot(n, k) === 'T' &&
+        ((!keepIo && graphOutputs.has(o)) ||
+          g.consumers(o).some((c) => precision.get(c) === 16 && c.input.some((v, i) => v === o && inSlot(c, i) === 'T'))),
+    );
     precision.set(n, wanted ? 16 : 32);
     if (!wanted) reasons.set(n, 'constant read only in float32');
   }
@@ -150,7 +205,7 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
     if (g.initializer(v)) return 'init';
     const p = g.producer(v);
     if (!p) return keepIo ? 32 : 16;
-    return outSlot(p, p.output.indexOf(v)) === 'float32' ? 32 : precision.get(p) ?? 32;
+    return outSlot(p, p.output.indexOf(v)) === 'float32' ? 32 : (precision.get(p) ?? 32);
   };
 
   const halfInits = new Map<string, string>();
@@ -172,7 +227,13 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
     let out = casts.get(key);
     if (!out) {
       out = g.freshName(`${v}_${to === 16 ? 'fp16' : 'fp32'}`);
-      const node = makeNode('Cast', [v], [out], { to: to === 16 ? DataType.FLOAT16 : DataType.FLOAT }, { name: g.freshName(`cast_${out}`) });
+      const node = makeNode(
+        'Cast',
+        [v],
+        [out],
+        { to: to === 16 ? DataType.FLOAT16 : DataType.FLOAT },
+        { name: g.freshName(`cast_${out}`) },
+      );
       const p = g.producer(v);
       if (p) g.insertAfter(p, node);
       else g.insertNode(node, 0);
@@ -189,7 +250,10 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
       if (!isFloat(v) || slot === 'any') return;
       const want = slot === 'float32' ? 32 : p;
       const vp = valuePrecision(v);
-      if (vp === 'init') { if (want === 16) g.setInput(n, i, halfInit(v)); return; }
+      if (vp === 'init') {
+        if (want === 16) g.setInput(n, i, halfInit(v));
+        return;
+      }
       if (vp !== want) g.setInput(n, i, cast(v, want));
     });
     if (p === 16) retypeAttributes(n);
@@ -205,25 +269,38 @@ export function convertFp16(model: ModelProto, opts: Fp16Options = {}): Quantize
       g.insertAfter(g.producer(inner)!, makeNode('Cast', [inner], [v], { to: DataType.FLOAT }, { name: g.freshName(`cast_${v}`) }));
     } else setElemType(o, DataType.FLOAT16);
   }
-  if (!keepIo) for (const vi of m.graph!.input) if (isFloat(vi.name ?? '') && !g.initializer(vi.name ?? '')) setElemType(vi, DataType.FLOAT16);
+  if (!keepIo)
+    for (const vi of m.graph!.input) if (isFloat(vi.name ?? '') && !g.initializer(vi.name ?? '')) setElemType(vi, DataType.FLOAT16);
 
   // value_info: fp16 values get the new type (Cast outputs are new and have none).
-  for (const vi of m.graph!.valueInfo) if (isFloat(vi.name ?? '') && valuePrecision(vi.name ?? '') === 16) setElemType(vi, DataType.FLOAT16);
+  for (const vi of m.graph!.valueInfo)
+    if (isFloat(vi.name ?? '') && valuePrecision(vi.name ?? '') === 16) setElemType(vi, DataType.FLOAT16);
 
   for (const name of halfInits.keys()) if (!g.isUsed(name)) g.removeInitializer(name);
   if (clamped) notes.push(`${clamped} weight value(s) beyond ±65504 were clamped to the float16 range`);
   if (!ranges) {
-    notes.push("activation ranges were not measured: a value beyond float16's ±65504 becomes Inf/NaN; give real data (--calib) to keep the ops it would overflow in float32");
+    notes.push(
+      "activation ranges were not measured: a value beyond float16's ±65504 becomes Inf/NaN; give real data (--calib) to keep the ops it would overflow in float32",
+    );
   } else if (overflow.size) {
     const listed = [...overflow].sort((a, b) => b[1] - a[1]).map(([n, v]) => `${nodeLabel(n)} (${v.toExponential(1)})`);
-    notes.push(`${overflow.size} op(s) kept float32 because they read or write values beyond ±${limit} on ${ranges.source}, which float16 (max 65504) would overflow: ` +
-      `${listed.slice(0, 8).join(', ')}${listed.length > 8 ? `, … ${listed.length - 8} more` : ''}`);
+    notes.push(
+      `${overflow.size} op(s) kept float32 because they read or write values beyond ±${limit} on ${ranges.source}, which float16 (max 65504) would overflow: ` +
+        `${listed.slice(0, 8).join(', ')}${listed.length > 8 ? `, … ${listed.length - 8} more` : ''}`,
+    );
   }
   return {
     model: m,
     report: {
       mode: 'fp16',
-      settings: { keepIoTypes: keepIo, blockList: [...block], opTypes: opts.opTypes ?? 'all', excludeNodes: opts.excludeNodes ?? [], overflowLimit: limit, activationRanges: ranges?.source ?? 'not measured' },
+      settings: {
+        keepIoTypes: keepIo,
+        blockList: [...block],
+        opTypes: opts.opTypes ?? 'all',
+        excludeNodes: opts.excludeNodes ?? [],
+        overflowLimit: limit,
+        activationRanges: ranges?.source ?? 'not measured',
+      },
       nodes,
       weightBytes: { before, after: tensorBytes(m) },
       notes,
@@ -242,7 +319,8 @@ const FP16_MAX = 65504;
  * float32 loads. A crash kills the user's process, so the MatMul and the ops from the Transpose to it keep
  * float32: the Cast then sits before the Transpose, where the fusion does not look.
  */
-const ORT_FUSION_CRASH = 'kept float32: ONNX Runtime 1.30 crashes fusing a batch-transposed MatMul input (FusedMatMul transBatchA) with float16';
+const ORT_FUSION_CRASH =
+  'kept float32: ONNX Runtime 1.30 crashes fusing a batch-transposed MatMul input (FusedMatMul transBatchA) with float16';
 
 /**
  * What may sit between the Transpose and the MatMul with the crash still happening (probed in ORT 1.30):
@@ -251,20 +329,28 @@ const ORT_FUSION_CRASH = 'kept float32: ONNX Runtime 1.30 crashes fusing a batch
  */
 function ortFusionCrashes(g: Graph, constants: ReadonlyMap<string, TensorProto>): Set<NodeProto> {
   const isConstant = (v: string) => constants.has(v) || !!g.initializer(v);
-  const scalar = (v: string) => { const t = constants.get(v) ?? g.initializer(v); return !!t && t.dims.reduce((a, b) => a * Number(b), 1) === 1; };
+  const scalar = (v: string) => {
+    const t = constants.get(v) ?? g.initializer(v);
+    return !!t && t.dims.reduce((a, b) => a * Number(b), 1) === 1;
+  };
   const kept = new Set<NodeProto>();
   for (const n of g.nodes) {
     if (n.opType !== 'MatMul' || (n.domain ?? '') !== '' || !isConstant(n.input[1] ?? '')) continue;
     const chain: NodeProto[] = [n];
-    for (let p = g.producer(n.input[0] ?? ''); p && (p.domain ?? '') === '';) {
+    for (let p = g.producer(n.input[0] ?? ''); p && (p.domain ?? '') === ''; ) {
       if (p.opType === 'Transpose') {
         if (movesLeadingAxis(p.attribute.find((a) => a.name === 'perm')?.ints ?? [])) for (const c of [...chain, p]) kept.add(c);
         break;
       }
       const [a = '', b = ''] = p.input;
-      const from = p.opType === 'Identity' || p.opType === 'Cast' ? a
-        : (p.opType === 'Mul' || p.opType === 'Div') && scalar(b) ? a
-        : p.opType === 'Mul' && scalar(a) ? b : undefined;
+      const from =
+        p.opType === 'Identity' || p.opType === 'Cast'
+          ? a
+          : (p.opType === 'Mul' || p.opType === 'Div') && scalar(b)
+            ? a
+            : p.opType === 'Mul' && scalar(a)
+              ? b
+              : undefined;
       if (from === undefined) break;
       chain.push(p);
       p = g.producer(from);

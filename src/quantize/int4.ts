@@ -16,7 +16,19 @@ import { DataType } from '../ir/dtype.js';
 import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
 import { quantRule } from '../ops/quant-rules.js';
-import { constantWeights, copyModel, floatInitializer, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, type NodeDecision, type NodeSelection, type QuantizeResult } from './common.js';
+import {
+  constantWeights,
+  copyModel,
+  floatInitializer,
+  nodeLabel,
+  nothingToQuantize,
+  requireDomain,
+  selectionReason,
+  tensorBytes,
+  type NodeDecision,
+  type NodeSelection,
+  type QuantizeResult,
+} from './common.js';
 import { pruneValueInfo } from './dynamic.js';
 import { badInput } from '../errors.js';
 
@@ -49,7 +61,13 @@ export function quantizeInt4(model: ModelProto, opts: Int4Options = {}): Quantiz
     for (const n of [...g.nodes]) {
       if (!quantRule(n.domain, n.opType ?? '')?.int4) continue;
       const w = floatInitializer(g, n.input[1] ?? '');
-      const skip = selectionReason(n, opts) ?? (!w ? 'weight is not a float32 constant of this graph' : w.t.dims.length !== 2 ? `weight has rank ${w.t.dims.length}, not 2` : undefined);
+      const skip =
+        selectionReason(n, opts) ??
+        (!w
+          ? 'weight is not a float32 constant of this graph'
+          : w.t.dims.length !== 2
+            ? `weight has rank ${w.t.dims.length}, not 2`
+            : undefined);
       if (skip) {
         nodes.push({ node: nodeLabel(n), opType: n.opType!, quantized: false, detail: skip });
         continue;
@@ -58,7 +76,11 @@ export function quantizeInt4(model: ModelProto, opts: Int4Options = {}): Quantiz
       let q = cache.get(name);
       if (!q) {
         const [K, N] = w!.t.dims as [number, number];
-        const packed = packInt4(w!.data, K, N, { blockSize, symmetric: opts.symmetric ?? false, clipRatios: opts.clipRatios ?? DEFAULT_CLIP_RATIOS });
+        const packed = packInt4(w!.data, K, N, {
+          blockSize,
+          symmetric: opts.symmetric ?? false,
+          clipRatios: opts.clipRatios ?? DEFAULT_CLIP_RATIOS,
+        });
         sumErr += packed.sqError;
         sumSq += w!.data.reduce((s, v) => s + v * v, 0);
         const nb = packed.blocks;
@@ -66,14 +88,30 @@ export function quantizeInt4(model: ModelProto, opts: Int4Options = {}): Quantiz
           g.addInitializer(makeTensor(g.freshName(`${name}_q4`), DataType.UINT8, [N, nb, blockSize / 2], packed.b)),
           g.addInitializer(floatTensor(g.freshName(`${name}_scales`), [N * nb], packed.scales)),
         ];
-        if (packed.zeroPoints) inputs.push(g.addInitializer(makeTensor(g.freshName(`${name}_zero_points`), DataType.UINT8, [packed.zeroPoints.length], packed.zeroPoints)));
+        if (packed.zeroPoints)
+          inputs.push(
+            g.addInitializer(makeTensor(g.freshName(`${name}_zero_points`), DataType.UINT8, [packed.zeroPoints.length], packed.zeroPoints)),
+          );
         q = { inputs, K, N };
         cache.set(name, q);
       }
       old.add(name);
-      const attrs = { K: q.K, N: q.N, bits: 4, block_size: blockSize, ...(opts.accuracyLevel ? { accuracy_level: opts.accuracyLevel } : {}) };
-      g.replaceNode(n, [makeNode('MatMulNBits', [n.input[0]!, ...q.inputs], [n.output[0]!], attrs, { domain: 'com.microsoft', name: n.name })]);
-      nodes.push({ node: nodeLabel(n), opType: n.opType!, quantized: true, detail: `MatMulNBits (4-bit, block ${blockSize}${opts.symmetric ? ', symmetric' : ''})` });
+      const attrs = {
+        K: q.K,
+        N: q.N,
+        bits: 4,
+        block_size: blockSize,
+        ...(opts.accuracyLevel ? { accuracy_level: opts.accuracyLevel } : {}),
+      };
+      g.replaceNode(n, [
+        makeNode('MatMulNBits', [n.input[0]!, ...q.inputs], [n.output[0]!], attrs, { domain: 'com.microsoft', name: n.name }),
+      ]);
+      nodes.push({
+        node: nodeLabel(n),
+        opType: n.opType!,
+        quantized: true,
+        detail: `MatMulNBits (4-bit, block ${blockSize}${opts.symmetric ? ', symmetric' : ''})`,
+      });
     }
     for (const w of old) if (!g.isUsed(w)) g.removeInitializer(w);
     pruneValueInfo(g);
@@ -84,7 +122,14 @@ export function quantizeInt4(model: ModelProto, opts: Int4Options = {}): Quantiz
     model: m,
     report: {
       mode: 'int4',
-      settings: { blockSize, symmetric: opts.symmetric ?? false, clipRatios: opts.clipRatios ?? DEFAULT_CLIP_RATIOS, accuracyLevel: opts.accuracyLevel ?? 0, opTypes: ['MatMul'], excludeNodes: opts.excludeNodes ?? [] },
+      settings: {
+        blockSize,
+        symmetric: opts.symmetric ?? false,
+        clipRatios: opts.clipRatios ?? DEFAULT_CLIP_RATIOS,
+        accuracyLevel: opts.accuracyLevel ?? 0,
+        opTypes: ['MatMul'],
+        excludeNodes: opts.excludeNodes ?? [],
+      },
       nodes,
       weightBytes: { before, after: tensorBytes(m) },
       notes: [...folded, `weight reconstruction error (relative, squared): ${(sumErr / (sumSq || 1)).toExponential(2)}`],
@@ -105,7 +150,12 @@ export interface PackedInt4 {
 }
 
 /** Quantizes W [K, N] (row-major) block-wise along K, column by column. */
-export function packInt4(w: Float32Array, K: number, N: number, o: { blockSize: number; symmetric: boolean; clipRatios: readonly number[] }): PackedInt4 {
+export function packInt4(
+  w: Float32Array,
+  K: number,
+  N: number,
+  o: { blockSize: number; symmetric: boolean; clipRatios: readonly number[] },
+): PackedInt4 {
   const bs = o.blockSize;
   const blocks = Math.ceil(K / bs);
   const b = new Uint8Array(N * blocks * (bs / 2));
@@ -133,10 +183,19 @@ export function packInt4(w: Float32Array, K: number, N: number, o: { blockSize: 
 }
 
 /** The block's scale, zero point and codes with the least squared error over the clipping ratios. */
-function bestBlock(x: Float32Array, len: number, symmetric: boolean, ratios: readonly number[], scratch: Uint8Array): { scale: number; zp: number; codes: Uint8Array; err: number } {
+function bestBlock(
+  x: Float32Array,
+  len: number,
+  symmetric: boolean,
+  ratios: readonly number[],
+  scratch: Uint8Array,
+): { scale: number; zp: number; codes: Uint8Array; err: number } {
   let lo = 0;
   let hi = 0;
-  for (let i = 0; i < len; i++) { if (x[i]! < lo) lo = x[i]!; if (x[i]! > hi) hi = x[i]!; }
+  for (let i = 0; i < len; i++) {
+    if (x[i]! < lo) lo = x[i]!;
+    if (x[i]! > hi) hi = x[i]!;
+  }
   let best = { scale: 1, zp: 8, codes: new Uint8Array(x.length).fill(8), err: Infinity };
   for (const r of ratios) {
     let scale: number;

@@ -47,7 +47,7 @@ export function rangeParams(min: number, max: number, t: QType, symmetric: boole
 
 export function quantizeValue(x: number, p: QParams, qmin: number, qmax: number): number {
   const q = Math.round(x / p.scale) + p.zeroPoint;
-  return q < qmin ? qmin : q > qmax ? qmax : q;
+  return q < qmin ? qmin : Math.min(q, qmax);
 }
 
 export interface QuantizedWeight {
@@ -91,7 +91,9 @@ export function quantizeWeight(w: Float32Array, dims: readonly number[], o: Weig
     data[i] = quantizeValue(w[i]!, params[c]!, qmin, qmax);
   }
   const zp = o.type.signed ? new Int8Array(channels) : new Uint8Array(channels);
-  params.forEach((p, c) => { zp[c] = p.zeroPoint; });
+  params.forEach((p, c) => {
+    zp[c] = p.zeroPoint;
+  });
   return { data, scale: Float32Array.from(params, (p) => p.scale), zeroPoint: zp, axis: o.axis };
 }
 

@@ -7,7 +7,17 @@ import type { ModelProto } from '../ir/proto.js';
 import { encodeMessageChunks } from '../ir/codec.js';
 import { loadModel } from '../ir/model.js';
 import { zooModel } from '../zoo/index.js';
-import { batchDim, checkFixes, DEFAULT_BATCH_SIZES, graphInputs, resolveBatchSizes, shapeSymbols, valueShape, type ConcreteInput, type InputValue } from '../runtime/inputs.js';
+import {
+  batchDim,
+  checkFixes,
+  DEFAULT_BATCH_SIZES,
+  graphInputs,
+  resolveBatchSizes,
+  shapeSymbols,
+  valueShape,
+  type ConcreteInput,
+  type InputValue,
+} from '../runtime/inputs.js';
 import { valueTensor } from '../runtime/values.js';
 import { checkProvider } from '../runtime/providers.js';
 import { mulberry32 } from '../util/random.js';
@@ -90,32 +100,55 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   const opts = job.options ?? {};
   const fixes = { dims: job.dims ?? {}, shapes: job.shapes ?? {}, values: job.values ?? {} };
   // A batch the fixes set (a state input sized for batch 1, say) is the batch of every run, not just the timed ones.
-  const given: GivenInputs = { values: job.values, dims: { ...shapeSymbols(model, job.shapes), ...job.dims }, batch: batchDim(model, fixes)?.given?.size };
+  const given: GivenInputs = {
+    values: job.values,
+    dims: { ...shapeSymbols(model, job.shapes), ...job.dims },
+    batch: batchDim(model, fixes)?.given?.size,
+  };
   // Bad --dim/--shape/--input, batch-size conflicts and an already-quantized model fail before anything slow runs.
   if (!job.force) refuseQuantized(model, job.mode);
   checkFixes(model, fixes);
   if (job.latency) checkProvider(job.latency.provider ?? 'cpu');
-  for (const input of graphInputs(model)) if (fixes.values[input.name]) valueTensor(input, fixes.values[input.name]!.dims, fixes.values[input.name]!);
+  for (const input of graphInputs(model))
+    if (fixes.values[input.name]) valueTensor(input, fixes.values[input.name]!.dims, fixes.values[input.name]!);
   const timed = timedBatchSizes(model, fixes, job.batchSizes);
 
   let calib: SampleData | undefined;
   if (job.calib) calib = loadSampleData(job.calib, model, { samples: job.samples ?? 256, split: 'train', given });
   else if (job.mode === 'static') {
     if (zoo === 'lenet5') calib = loadSampleData('mnist', model, { samples: job.samples ?? 256, split: 'train', given });
-    else if (zoo) calib = syntheticData(model, job.samples ?? 64, fixes, 1, `synthetic: seeded uniform [-1, 1) inputs for zoo:${zoo} (untrained zoo weights have no real data distribution)`);
-    else throw badInput(`static quantization needs calibration data: pass --calib DATA (a .npy/.npz file or folder of .npy with arrays named after the model inputs: ${graphInputs(model).map((i) => i.name).join(', ')}), or use --mode dynamic`);
+    else if (zoo)
+      calib = syntheticData(
+        model,
+        job.samples ?? 64,
+        fixes,
+        1,
+        `synthetic: seeded uniform [-1, 1) inputs for zoo:${zoo} (untrained zoo weights have no real data distribution)`,
+      );
+    else
+      throw badInput(
+        `static quantization needs calibration data: pass --calib DATA (a .npy/.npz file or folder of .npy with arrays named after the model inputs: ${graphInputs(
+          model,
+        )
+          .map((i) => i.name)
+          .join(', ')}), or use --mode dynamic`,
+      );
   }
   let evalData: SampleData | undefined;
   if (job.eval) evalData = loadSampleData(job.eval, model, { samples: job.samples, split: 'test', given });
   else if (zoo === 'lenet5') evalData = loadSampleData('mnist', model, { samples: job.samples ?? 1000, split: 'test', given });
-  else evalData = calib ?? syntheticData(model, job.samples ?? 32, fixes, 2, 'synthetic: seeded uniform [-1, 1) inputs (pass --eval DATA for real data)');
+  else
+    evalData =
+      calib ??
+      syntheticData(model, job.samples ?? 32, fixes, 2, 'synthetic: seeded uniform [-1, 1) inputs (pass --eval DATA for real data)');
 
   let calibration: Calibration | undefined;
   let fp16Ranges: ActivationRanges | undefined;
   const quantize = async (exclude: string[]): Promise<QuantizeResult> => {
     const o = { ...opts, excludeNodes: [...(opts.excludeNodes ?? []), ...exclude] };
     switch (job.mode) {
-      case 'dynamic': return quantizeDynamic(model, o);
+      case 'dynamic':
+        return quantizeDynamic(model, o);
       case 'fp16': {
         // Activation ranges from real data keep ops that would overflow float16 in float32 (synthetic data says nothing about them).
         const real = calib ?? (job.eval ? evalData : undefined);
@@ -125,7 +158,8 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
         }
         return convertFp16(model, { ...o, activationRanges: o.activationRanges ?? fp16Ranges });
       }
-      case 'int4': return quantizeInt4(model, o);
+      case 'int4':
+        return quantizeInt4(model, o);
       case 'static': {
         if (!calibration) {
           progress(`calibrating (${o.method ?? STATIC_DEFAULTS.method}) on ${calib!.size} samples from ${calib!.source}`);
@@ -142,7 +176,10 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   const guard = job.mode === 'static' && job.maxAccuracyDrop === undefined && job.accuracyGuard !== false;
   if (job.maxAccuracyDrop !== undefined) {
     progress('quantizing with an accuracy target');
-    ({ result, fidelity, tuning } = await tuneForAccuracy(model, quantize, evalData, job.maxAccuracyDrop, { onProgress: progress, budgetSeconds: job.budget }));
+    ({ result, fidelity, tuning } = await tuneForAccuracy(model, quantize, evalData, job.maxAccuracyDrop, {
+      onProgress: progress,
+      budgetSeconds: job.budget,
+    }));
   } else if (guard) {
     ({ result, fidelity, tuning } = await guardAccuracy(model, quantize, calib!, evalData, { onProgress: progress, budget: job.budget }));
   } else {
@@ -162,10 +199,15 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   return {
     model: result.model,
     summary: {
-      source, mode: job.mode, report: result.report,
+      source,
+      mode: job.mode,
+      report: result.report,
       size: { float: floatBytes, quantized: quantBytes, ratio: quantBytes / floatBytes },
       data: { calibration: calib?.source, evaluation: evalData.source },
-      fidelity, latency: latencyByBatch[0], latencyByBatch: latencyByBatch.length > 1 ? latencyByBatch : undefined, tuning,
+      fidelity,
+      latency: latencyByBatch[0],
+      latencyByBatch: latencyByBatch.length > 1 ? latencyByBatch : undefined,
+      tuning,
       warnings: [...nonFiniteWarnings(fidelity), ...guardWarnings(tuning), ...slowdownWarnings(job.mode, latencyByBatch)],
     },
   };
@@ -178,11 +220,16 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
  * layers stay float, the evaluation data's cosine with every layer quantized is measured too (before/after).
  */
 async function guardAccuracy(
-  model: ModelProto, quantize: (exclude: string[]) => Promise<QuantizeResult>, calib: SampleData, evalData: SampleData,
+  model: ModelProto,
+  quantize: (exclude: string[]) => Promise<QuantizeResult>,
+  calib: SampleData,
+  evalData: SampleData,
   opts: { onProgress: (message: string) => void; budget?: number },
 ): Promise<{ result: QuantizeResult; fidelity: Fidelity; tuning: AccuracyTuning }> {
   const { maxDrop, budgetMin, budgetFactor } = ACCURACY_GUARD;
-  opts.onProgress(`accuracy guard: checking the drop on ${calib.size} calibration samples against ${maxDrop} (--no-accuracy-guard skips it)`);
+  opts.onProgress(
+    `accuracy guard: checking the drop on ${calib.size} calibration samples against ${maxDrop} (--no-accuracy-guard skips it)`,
+  );
   const tuned = await tuneForAccuracy(model, quantize, calib, maxDrop, {
     onProgress: opts.onProgress,
     budgetSeconds: opts.budget ?? ((first) => Math.max(budgetMin, budgetFactor * first)),
@@ -190,7 +237,8 @@ async function guardAccuracy(
   });
   const tuning: AccuracyTuning = { ...tuned.tuning, guard: true };
   if (evalData === calib) {
-    if (tuning.keptFloat.length) tuning.caveat = `the layers kept float were chosen on the same data the fidelity is measured on (${calib.source}${calib.source.startsWith('synthetic') ? ', synthetic: a poor guide to real inputs' : ''}); pass --eval HELD_OUT_DATA for an unbiased number`;
+    if (tuning.keptFloat.length)
+      tuning.caveat = `the layers kept float were chosen on the same data the fidelity is measured on (${calib.source}${calib.source.startsWith('synthetic') ? ', synthetic: a poor guide to real inputs' : ''}); pass --eval HELD_OUT_DATA for an unbiased number`;
     return { result: tuned.result, fidelity: tuned.fidelity, tuning };
   }
   opts.onProgress(`comparing outputs on ${evalData.size} samples from ${evalData.source}`);
@@ -206,13 +254,17 @@ async function guardAccuracy(
 function guardWarnings(tuning: AccuracyTuning | undefined): string[] {
   const h = tuning?.heldOut;
   if (!h || !(h.cosineAfter < h.cosineBefore)) return [];
-  return [`the accuracy guard's ${tuning!.keptFloat.length} float layer(s), chosen on the calibration data, did not help on ${h.source} (cosine ${h.cosineBefore.toFixed(5)} with every layer quantized, ${h.cosineAfter.toFixed(5)} as written): ` +
-    'too few calibration samples to choose on; give more (--calib, --samples), or keep every layer quantized with --no-accuracy-guard'];
+  return [
+    `the accuracy guard's ${tuning!.keptFloat.length} float layer(s), chosen on the calibration data, did not help on ${h.source} (cosine ${h.cosineBefore.toFixed(5)} with every layer quantized, ${h.cosineAfter.toFixed(5)} as written): ` +
+      'too few calibration samples to choose on; give more (--calib, --samples), or keep every layer quantized with --no-accuracy-guard',
+  ];
 }
 
 /** Outputs that turned Inf/NaN once quantized (the report and --json carry it). */
 function nonFiniteWarnings(fidelity: Fidelity | undefined): string[] {
-  return fidelity?.nonFinite ? [`${fidelity.nonFinite.message}; keep those ops float32 (--calib REAL_DATA measures ranges, or --exclude-nodes)`] : [];
+  return fidelity?.nonFinite
+    ? [`${fidelity.nonFinite.message}; keep those ops float32 (--calib REAL_DATA measures ranges, or --exclude-nodes)`]
+    : [];
 }
 
 /** Why a quantized model measured slower than float, in terms of the mode's kernels (the report and --json carry it). */
@@ -221,8 +273,10 @@ function slowdownWarnings(mode: QuantMode, latency: readonly LatencyComparison[]
   if (!slower.length) return [];
   const at = slower.map((l) => `${l.ratio.toFixed(2)}x at ${l.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')}`).join('; ');
   const why = {
-    static: 'narrow layers gain nothing from int8 kernels and pay for the Q/DQ around them: keep them float with --exclude-nodes or --op-types, or try --mode dynamic',
-    dynamic: 'quantizing activations at run time costs more than small MatMuls save: quantize only the large ones (--exclude-nodes), or keep the model float',
+    static:
+      'narrow layers gain nothing from int8 kernels and pay for the Q/DQ around them: keep them float with --exclude-nodes or --op-types, or try --mode dynamic',
+    dynamic:
+      'quantizing activations at run time costs more than small MatMuls save: quantize only the large ones (--exclude-nodes), or keep the model float',
     fp16: "ONNX Runtime's CPU provider has float16 kernels for few ops and casts the rest back to float32: use fp16 for size, or on a GPU provider (--provider cuda)",
     int4: 'MatMulNBits unpacks its 4-bit blocks on every run, which pays off only for MatMuls bound by memory (large weights, small batches): try --accuracy-level 4, or --mode dynamic',
   }[mode];
@@ -245,32 +299,54 @@ function resolveModel(m: ModelProto | string): { model: ModelProto; source: stri
  * dims come from `--shape` (after its batch dim), else the model, symbolic ones from `--dim`, else 32.
  * Inputs with a given value (`--input`) take it instead.
  */
-export function syntheticData(model: ModelProto, samples: number, fixes: { dims?: Record<string, number>; shapes?: Record<string, number[]>; values?: Record<string, InputValue> }, seed: number, source: string): SampleData {
+export function syntheticData(
+  model: ModelProto,
+  samples: number,
+  fixes: { dims?: Record<string, number>; shapes?: Record<string, number[]>; values?: Record<string, InputValue> },
+  seed: number,
+  source: string,
+): SampleData {
   const rand = mulberry32(seed);
   const arrays: Record<string, { data: Float32Array; dims: number[] }> = {};
   for (const input of graphInputs(model)) {
     if (fixes.values?.[input.name]) continue;
     const given = fixes.shapes?.[input.name];
-    if (!input.shape && !given) throw badInput(`input '${input.name}' has no shape; pass --shape ${input.name}=D1xD2x... or --calib/--eval data for it`);
-    if (input.shape?.length === 0) throw badInput(`input '${input.name}' is a scalar, which synthetic samples cannot give; pass its value with --input ${input.name}=VALUE`);
-    const shape = given ? given.slice(1) : input.shape!.slice(1).map((d) => (typeof d === 'number' ? d : fixes.dims?.[d] ?? 32));
+    if (!input.shape && !given)
+      throw badInput(`input '${input.name}' has no shape; pass --shape ${input.name}=D1xD2x... or --calib/--eval data for it`);
+    if (input.shape?.length === 0)
+      throw badInput(
+        `input '${input.name}' is a scalar, which synthetic samples cannot give; pass its value with --input ${input.name}=VALUE`,
+      );
+    const shape = given ? given.slice(1) : input.shape!.slice(1).map((d) => (typeof d === 'number' ? d : (fixes.dims?.[d] ?? 32)));
     const per = shape.reduce((a, b) => a * b, 1);
     const int = input.elemType !== 1;
-    arrays[input.name] = { data: Float32Array.from({ length: samples * per }, () => (int ? Math.floor(rand() * 2) : rand() * 2 - 1)), dims: [samples, ...shape] };
+    arrays[input.name] = {
+      data: Float32Array.from({ length: samples * per }, () => (int ? Math.floor(rand() * 2) : rand() * 2 - 1)),
+      dims: [samples, ...shape],
+    };
   }
-  return matchInputs(arrays, graphInputs(model), source, undefined, { values: fixes.values, dims: fixes.dims, batch: batchDim(model, fixes)?.given?.size });
+  return matchInputs(arrays, graphInputs(model), source, undefined, {
+    values: fixes.values,
+    dims: fixes.dims,
+    batch: batchDim(model, fixes)?.given?.size,
+  });
 }
 
 /**
  * Batch sizes to time, by the rule every command shares (`resolveBatchSizes`); by default 1 and 8 for a
  * symbolic batch dim, else the model's own, which is the only size such a model runs at.
  */
-function timedBatchSizes(model: ModelProto, fixes: { dims: Record<string, number>; shapes: Record<string, number[]>; values: Record<string, InputValue> }, requested: number[] | undefined): number[] {
+function timedBatchSizes(
+  model: ModelProto,
+  fixes: { dims: Record<string, number>; shapes: Record<string, number[]>; values: Record<string, InputValue> },
+  requested: number[] | undefined,
+): number[] {
   const lead = batchDim(model, fixes);
   const own = lead && typeof lead.dim === 'number' ? lead.dim : undefined;
   const sizes = resolveBatchSizes(model, fixes, requested) ?? (own !== undefined ? [own] : [...DEFAULT_BATCH_SIZES]);
   for (const b of sizes) if (!Number.isInteger(b) || b < 1) throw badInput(`batch size must be an integer >= 1, got ${b}`);
-  if (own !== undefined && sizes.some((b) => b !== own)) throw badInput(`the model fixes its batch at ${own}, so latency can only be timed at batch ${own}; pass --batch-sizes ${own}`);
+  if (own !== undefined && sizes.some((b) => b !== own))
+    throw badInput(`the model fixes its batch at ${own}, so latency can only be timed at batch ${own}; pass --batch-sizes ${own}`);
   return sizes;
 }
 
@@ -278,17 +354,27 @@ function timedBatchSizes(model: ModelProto, fixes: { dims: Record<string, number
  * Input shapes latency is timed on at `batch`: data inputs take the evaluation data's per-sample dims,
  * with `--shape` and `--dim` winning where given; given values take the shape they fill.
  */
-function timedInputs(model: ModelProto, data: SampleData, fixes: { dims: Record<string, number>; shapes: Record<string, number[]>; values: Record<string, InputValue> }, batch: number): ConcreteInput[] {
+function timedInputs(
+  model: ModelProto,
+  data: SampleData,
+  fixes: { dims: Record<string, number>; shapes: Record<string, number[]>; values: Record<string, InputValue> },
+  batch: number,
+): ConcreteInput[] {
   const inputs = graphInputs(model);
-  const dims = new Map([...Object.entries({ ...shapeSymbols(model, fixes.shapes), ...fixes.dims }), ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' && !fixes.values[i.name] ? [[i.shape[0], batch] as const] : []))]);
+  const dims = new Map([
+    ...Object.entries({ ...shapeSymbols(model, fixes.shapes), ...fixes.dims }),
+    ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' && !fixes.values[i.name] ? [[i.shape[0], batch] as const] : [])),
+  ]);
   return inputs.map((i) => {
     const value = fixes.values[i.name];
     if (value) return { name: i.name, elemType: i.elemType, shape: valueShape(i, value, dims) };
     const given = fixes.shapes[i.name];
-    const per = given ? given.slice(1) : data.features[i.name]!.dims.slice(1).map((n, k) => {
-      const d = i.shape?.[k + 1];
-      return typeof d === 'string' ? fixes.dims[d] ?? n : n;
-    });
+    const per = given
+      ? given.slice(1)
+      : data.features[i.name]!.dims.slice(1).map((n, k) => {
+          const d = i.shape?.[k + 1];
+          return typeof d === 'string' ? (fixes.dims[d] ?? n) : n;
+        });
     return { name: i.name, elemType: i.elemType, shape: [batch, ...per] };
   });
 }

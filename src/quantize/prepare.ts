@@ -39,7 +39,7 @@ export function foldBatchNorm(m: ModelProto): number {
   for (const bn of [...g.nodes]) {
     if (bn.opType !== 'BatchNormalization' || (bn.domain ?? '') !== '' || bn.output.filter((o) => o).length !== 1) continue;
     const conv = g.producer(bn.input[0]!);
-    if (!conv || conv.opType !== 'Conv' || g.consumers(conv.output[0]!).length !== 1 || outputs.has(conv.output[0])) continue;
+    if (conv?.opType !== 'Conv' || g.consumers(conv.output[0]!).length !== 1 || outputs.has(conv.output[0])) continue;
     const w = floatInitializer(g, conv.input[1] ?? '');
     const params = bn.input.slice(1, 5).map((v) => floatInitializer(g, v));
     if (!w || params.some((p) => !p)) continue;
@@ -83,10 +83,20 @@ export function foldAffine(m: ModelProto): number {
       let nw = w.data;
       let nb: Float32Array;
       switch (op.opType) {
-        case 'Mul': nw = Float32Array.from(w.data, (v, i) => v * k[Math.floor(i / per)]!); nb = Float32Array.from(b, (v, c) => v * k[c]!); break;
-        case 'Div': nw = Float32Array.from(w.data, (v, i) => v / k[Math.floor(i / per)]!); nb = Float32Array.from(b, (v, c) => v / k[c]!); break;
-        case 'Add': nb = Float32Array.from(b, (v, c) => v + k[c]!); break;
-        default: nb = Float32Array.from(b, (v, c) => v - k[c]!); break;
+        case 'Mul':
+          nw = Float32Array.from(w.data, (v, i) => v * k[Math.floor(i / per)]!);
+          nb = Float32Array.from(b, (v, c) => v * k[c]!);
+          break;
+        case 'Div':
+          nw = Float32Array.from(w.data, (v, i) => v / k[Math.floor(i / per)]!);
+          nb = Float32Array.from(b, (v, c) => v / k[c]!);
+          break;
+        case 'Add':
+          nb = Float32Array.from(b, (v, c) => v + k[c]!);
+          break;
+        default:
+          nb = Float32Array.from(b, (v, c) => v - k[c]!);
+          break;
       }
       setConvParams(g, conv, nw, nb, 'affine_folded');
       absorbSuccessor(g, conv, op);
@@ -103,7 +113,13 @@ export function foldAffine(m: ModelProto): number {
  * and the op's result is x's shape. Sub and Div only with x on the left.
  */
 function channelConstant(g: Graph, op: NodeProto, x: string, channels: number, rank: number): Float32Array | undefined {
-  if ((op.domain ?? '') !== '' || !['Mul', 'Div', 'Add', 'Sub'].includes(op.opType ?? '') || op.input.length !== 2 || op.output.length !== 1) return undefined;
+  if (
+    (op.domain ?? '') !== '' ||
+    !['Mul', 'Div', 'Add', 'Sub'].includes(op.opType ?? '') ||
+    op.input.length !== 2 ||
+    op.output.length !== 1
+  )
+    return undefined;
   const slot = op.input[0] === x ? 1 : op.input[1] === x ? 0 : -1;
   if (slot < 0 || op.input[0] === op.input[1] || ((op.opType === 'Sub' || op.opType === 'Div') && slot !== 1)) return undefined;
   const c = floatInitializer(g, op.input[slot]!);
@@ -118,7 +134,8 @@ function channelConstant(g: Graph, op: NodeProto, x: string, channels: number, r
 /** Points `conv` at new weight and bias initializers (adding the bias input when it had none). */
 function setConvParams(g: Graph, conv: NodeProto, w: Float32Array, b: Float32Array, tag: string): void {
   const wt = floatInitializer(g, conv.input[1]!)!.t;
-  if (w !== floatInitializer(g, conv.input[1]!)!.data) g.setInput(conv, 1, g.addInitializer(floatTensor(g.freshName(`${conv.input[1]}_${tag}`), wt.dims, w)));
+  if (w !== floatInitializer(g, conv.input[1]!)!.data)
+    g.setInput(conv, 1, g.addInitializer(floatTensor(g.freshName(`${conv.input[1]}_${tag}`), wt.dims, w)));
   const bName = g.addInitializer(floatTensor(g.freshName(`${conv.name || conv.output[0]}_bias_${tag}`), [b.length], b));
   if (conv.input.length > 2 && conv.input[2]) g.setInput(conv, 2, bName);
   else {

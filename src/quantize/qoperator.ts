@@ -27,7 +27,17 @@ export function toQOperator(m: ModelProto): Map<string, string> {
     g.replaceNode(n, [node]);
     // Float readers of the old output (graph outputs, float ops) read it through a DequantizeLinear.
     const out = n.output[0]!;
-    if (g.isUsed(out)) g.insertAfter(node, makeNode('DequantizeLinear', [unit.output, ...unit.quantize.input.slice(1)], [out], {}, { name: g.freshName(`${out}_DequantizeLinear`) }));
+    if (g.isUsed(out))
+      g.insertAfter(
+        node,
+        makeNode(
+          'DequantizeLinear',
+          [unit.output, ...unit.quantize.input.slice(1)],
+          [out],
+          {},
+          { name: g.freshName(`${out}_DequantizeLinear`) },
+        ),
+      );
     for (const v of n.input) touched.add(v);
     converted.set(nodeLabel(n), q.opType);
   }

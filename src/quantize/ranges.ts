@@ -102,12 +102,18 @@ function search1d(f: (r: number) => number): number {
   let bestE = f(1);
   for (const r of coarse) {
     const e = f(r);
-    if (e < bestE) { bestE = e; best = r; }
+    if (e < bestE) {
+      bestE = e;
+      best = r;
+    }
   }
   const step = (1 / MIN_RATIO) ** (1 / 63);
   for (const r of ratios(Math.min(1, best * step), best / step, 17)) {
     const e = f(r);
-    if (e < bestE) { bestE = e; best = r; }
+    if (e < bestE) {
+      bestE = e;
+      best = r;
+    }
   }
   return best;
 }

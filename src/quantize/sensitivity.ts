@@ -21,7 +21,13 @@ export interface LayerSensitivity {
 }
 
 /** Scores each named node of `quantized` (a compute op quantized in QDQ form) against `float` on `data`. */
-export async function layerSensitivity(float: ModelProto, quantized: ModelProto, layers: readonly string[], data: SampleData, batchSize = 8): Promise<LayerSensitivity[]> {
+export async function layerSensitivity(
+  float: ModelProto,
+  quantized: ModelProto,
+  layers: readonly string[],
+  data: SampleData,
+  batchSize = 8,
+): Promise<LayerSensitivity[]> {
   const gq = new Graph(quantized.graph!);
   const floatValues = new Set([...float.graph!.node.flatMap((n) => n.output), ...float.graph!.input.map((v) => v.name ?? '')]);
   const byName = new Map(quantized.graph!.node.map((n) => [n.name ?? '', n] as const));
@@ -58,7 +64,11 @@ export async function layerSensitivity(float: ModelProto, quantized: ModelProto,
         const x = ra[p.f]!.data as Float32Array;
         const y = rb[p.q]!.data as Float32Array;
         const e = err.get(key(p))!;
-        for (let i = 0; i < x.length; i++) { const d = y[i]! - x[i]!; e.noise += d * d; e.signal += x[i]! * x[i]!; }
+        for (let i = 0; i < x.length; i++) {
+          const d = y[i]! - x[i]!;
+          e.noise += d * d;
+          e.signal += x[i]! * x[i]!;
+        }
       }
     }
   } finally {

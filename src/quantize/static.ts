@@ -21,8 +21,19 @@ import type { QuantRule } from '../ops/types.js';
 import { badInput, errorMessage, HoneError } from '../errors.js';
 import { aiOnnxOpset, upgradeOpset } from '../passes/upgrade.js';
 import {
-  copyModel, defaultReduceRange, floatInitializer, renameProduced, nodeLabel, nothingToQuantize, requireDomain, selectionReason, tensorBytes, weightAxis,
-  type NodeDecision, type NodeSelection, type QuantizeResult,
+  copyModel,
+  defaultReduceRange,
+  floatInitializer,
+  renameProduced,
+  nodeLabel,
+  nothingToQuantize,
+  requireDomain,
+  selectionReason,
+  tensorBytes,
+  weightAxis,
+  type NodeDecision,
+  type NodeSelection,
+  type QuantizeResult,
 } from './common.js';
 import { collectStats, type CalibOptions, type Range } from './calibrate.js';
 import { quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
@@ -77,11 +88,17 @@ export async function calibrateStatic(model: ModelProto, data: SampleData, opts:
   opts = { ...opts, method: opts.method ?? STATIC_DEFAULTS.method };
   const plan = planStatic(prepared, { ...opts, excludeNodes: [] });
   // Nothing to calibrate (e.g. every quantizable op sits inside If/Loop bodies): say so before running anything.
-  if (!plan.decisions.some((d) => d.quantized)) throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs in the main graph');
+  if (!plan.decisions.some((d) => d.quantized))
+    throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs in the main graph');
   // All candidates, so that any later exclusion (--exclude-nodes, accuracy tuning) finds its ranges here.
   const stats = await collectStats(prepared, [...plan.candidates], data, opts, opts.onProgress);
   const ranges = new Map([...stats].map(([k, s]) => [k, s.range(opts)]));
-  const method = opts.method === 'percentile' ? `percentile ${opts.percentile ?? 99.99}` : opts.method === 'auto' ? `auto (${autoPicks(ranges)})` : opts.method ?? 'minmax';
+  const method =
+    opts.method === 'percentile'
+      ? `percentile ${opts.percentile ?? 99.99}`
+      : opts.method === 'auto'
+        ? `auto (${autoPicks(ranges)})`
+        : (opts.method ?? 'minmax');
   return { ranges, method, samples: data.size, source: data.source, equalize, data };
 }
 
@@ -89,13 +106,22 @@ export async function calibrateStatic(model: ModelProto, data: SampleData, opts:
 function autoPicks(ranges: Map<string, Range>): string {
   const counts = new Map<string, number>();
   for (const r of ranges.values()) if (r.picked) counts.set(r.picked, (counts.get(r.picked) ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1]).map(([m, c]) => `${m} ×${c}`).join(', ');
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([m, c]) => `${m} ×${c}`)
+    .join(', ');
 }
 
-export async function quantizeStatic(model: ModelProto, calib: SampleData | Calibration, opts: StaticOptions = {}): Promise<QuantizeResult> {
+export async function quantizeStatic(
+  model: ModelProto,
+  calib: SampleData | Calibration,
+  opts: StaticOptions = {},
+): Promise<QuantizeResult> {
   const calibration = 'ranges' in calib ? calib : await calibrateStatic(model, calib, opts);
   if (opts.equalize !== undefined && opts.equalize !== calibration.equalize) {
-    throw badInput(`equalize is ${opts.equalize} but the calibration was made with equalize ${calibration.equalize}; calibrate with the same setting`);
+    throw badInput(
+      `equalize is ${opts.equalize} but the calibration was made with equalize ${calibration.equalize}; calibrate with the same setting`,
+    );
   }
   const upgraded = staticOpset(model, opts.perChannel ?? true);
   const m = copyModel(upgraded.model);
@@ -105,8 +131,10 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
   notes.push(...prepareStatic(m, { equalize: calibration.equalize }));
   const prepared = copyModel(m);
   const plan = planStatic(m, opts);
-  if (plan.floatOps.size) notes.push(`ops with no int8 form stay float between Q/DQ pairs: ${[...plan.floatOps].map(([t, c]) => `${t} ×${c}`).join(', ')}`);
-  if (!plan.decisions.some((d) => d.quantized)) throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs');
+  if (plan.floatOps.size)
+    notes.push(`ops with no int8 form stay float between Q/DQ pairs: ${[...plan.floatOps].map(([t, c]) => `${t} ×${c}`).join(', ')}`);
+  if (!plan.decisions.some((d) => d.quantized))
+    throw nothingToQuantize('static', plan.decisions, 'Conv, MatMul, Gemm or other quantizable op with float inputs');
   const actType = opts.activationType === 'int8' ? S8 : U8;
   const wType = opts.weightType === 'uint8' ? U8 : S8;
   const symmetric = opts.symmetric ?? false;
@@ -117,13 +145,28 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
   rewriteQdq(m, plan, calibration, rewrite);
   if (targets.length) {
     const fixed = await correctBias(m, prepared, targets, calibration.data, opts.batchSize);
-    if (fixed) notes.push(`bias correction: ${fixed} Conv/Gemm bias(es) corrected for the mean shift quantization leaves in their outputs, measured layer by layer on ${calibration.samples} calibration samples`);
+    if (fixed)
+      notes.push(
+        `bias correction: ${fixed} Conv/Gemm bias(es) corrected for the mean shift quantization leaves in their outputs, measured layer by layer on ${calibration.samples} calibration samples`,
+      );
   }
   const format = opts.format ?? 'qdq';
   if (format === 'qoperator') {
     const converted = toQOperator(m);
     for (const d of plan.decisions) if (d.quantized && converted.has(d.node)) d.detail = converted.get(d.node)!;
-    if ([...converted.values()].some((v) => v.startsWith('QGemm') || v.startsWith('QLinearAdd') || v.startsWith('QLinearMul') || v.startsWith('QLinearGlobal') || v.startsWith('QLinearConcat') || v.startsWith('QLinearAverage') || v.startsWith('QLinearSigmoid') || v.startsWith('QLinearLeaky'))) {
+    if (
+      [...converted.values()].some(
+        (v) =>
+          v.startsWith('QGemm') ||
+          v.startsWith('QLinearAdd') ||
+          v.startsWith('QLinearMul') ||
+          v.startsWith('QLinearGlobal') ||
+          v.startsWith('QLinearConcat') ||
+          v.startsWith('QLinearAverage') ||
+          v.startsWith('QLinearSigmoid') ||
+          v.startsWith('QLinearLeaky'),
+      )
+    ) {
       requireDomain(m, 'com.microsoft', 1);
     }
   }
@@ -133,9 +176,17 @@ export async function quantizeStatic(model: ModelProto, calib: SampleData | Cali
     report: {
       mode: 'static',
       settings: {
-        format, calibration: calibration.method, calibrationSamples: calibration.samples, calibrationData: calibration.source,
-        activationType: actType.signed ? 'int8' : 'uint8', weightType: wType.signed ? 'int8' : 'uint8', symmetricActivations: symmetric,
-        perChannel, reduceRange, opTypes: opts.opTypes ?? 'all quantizable', excludeNodes: opts.excludeNodes ?? [],
+        format,
+        calibration: calibration.method,
+        calibrationSamples: calibration.samples,
+        calibrationData: calibration.source,
+        activationType: actType.signed ? 'int8' : 'uint8',
+        weightType: wType.signed ? 'int8' : 'uint8',
+        symmetricActivations: symmetric,
+        perChannel,
+        reduceRange,
+        opTypes: opts.opTypes ?? 'all quantizable',
+        excludeNodes: opts.excludeNodes ?? [],
       },
       nodes: plan.decisions,
       weightBytes: { before, after: tensorBytes(m) },
@@ -153,10 +204,20 @@ function staticOpset(model: ModelProto, perChannel: boolean): { model: ModelProt
   const from = aiOnnxOpset(model);
   if (from >= 13 || (from >= 10 && !perChannel)) return { model, perChannel, notes: [] };
   try {
-    return { model: upgradeOpset(model, 13).model, perChannel, notes: [`opset upgraded from ${from} to 13 (QuantizeLinear, per-channel DequantizeLinear)`] };
+    return {
+      model: upgradeOpset(model, 13).model,
+      perChannel,
+      notes: [`opset upgraded from ${from} to 13 (QuantizeLinear, per-channel DequantizeLinear)`],
+    };
   } catch (e) {
     if (from < 10) throw e;
-    return { model, perChannel: false, notes: [`per-channel weights need opset 13 and the model's opset ${from} cannot be upgraded (${errorMessage(e)}): used per-tensor weights`] };
+    return {
+      model,
+      perChannel: false,
+      notes: [
+        `per-channel weights need opset 13 and the model's opset ${from} cannot be upgraded (${errorMessage(e)}): used per-tensor weights`,
+      ],
+    };
   }
 }
 
@@ -190,7 +251,14 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
   const graphOutputs = new Set(model.graph!.output.map((o) => o.name));
   const isFloatAct = (v: string) => !!v && !g.initializer(v) && types.get(v)?.elemType === DataType.FLOAT;
   const asymmetric = !(opts.symmetric ?? false);
-  const plan: Plan = { nodes: new Map(), tensors: new Map(), calibrate: new Set(), decisions: [], floatOps: new Map(), candidates: new Set() };
+  const plan: Plan = {
+    nodes: new Map(),
+    tensors: new Map(),
+    calibrate: new Set(),
+    decisions: [],
+    floatOps: new Map(),
+    candidates: new Set(),
+  };
   const available = new Set([...model.graph!.input.map((v) => v.name ?? ''), ...model.graph!.initializer.map((t) => t.name ?? '')]);
   const folded = new Set<NodeProto>();
   for (const n of topoOrder(model.graph!.node, available)) {
@@ -202,7 +270,12 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
         for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) {
           for (const inner of sub.node) {
             if (quantRule(inner.domain, inner.opType ?? '')?.kind === 'compute') {
-              plan.decisions.push({ node: nodeLabel(inner), opType: inner.opType!, quantized: false, detail: `inside ${nodeLabel(n)}'s subgraph: static mode quantizes the main graph only` });
+              plan.decisions.push({
+                node: nodeLabel(inner),
+                opType: inner.opType!,
+                quantized: false,
+                detail: `inside ${nodeLabel(n)}'s subgraph: static mode quantizes the main graph only`,
+              });
             }
           }
         }
@@ -225,7 +298,10 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
       plan.decisions.push({ node: nodeLabel(n), opType: n.opType!, quantized: false, detail: skip });
       continue;
     }
-    const slots = new Set([...(rule.activations === 'all' ? n.input.map((_, i) => i) : rule.activations), ...(rule.weights ?? []).map((w) => w.input)]);
+    const slots = new Set([
+      ...(rule.activations === 'all' ? n.input.map((_, i) => i) : rule.activations),
+      ...(rule.weights ?? []).map((w) => w.input),
+    ]);
     const weights: number[] = [];
     const activations: number[] = [];
     let why: string | undefined;
@@ -236,7 +312,8 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
       else if (isFloatAct(v)) activations.push(i);
       else why = `input ${i} ('${v}') is not a float tensor`;
     }
-    if (rule.weights?.some((w) => n.input[w.input] && !weights.includes(w.input) && !activations.includes(w.input))) why ??= 'weight is not float32';
+    if (rule.weights?.some((w) => n.input[w.input] && !weights.includes(w.input) && !activations.includes(w.input)))
+      why ??= 'weight is not float32';
     const out = n.output[0]!;
     if (!isFloatAct(out)) why ??= 'output is not a float tensor';
     if (activations.length === 0 && !why) why = 'no activation input (constant subgraph)';
@@ -247,18 +324,33 @@ function planStatic(model: ModelProto, opts: StaticOptions): Plan {
     const p: PlannedNode = { node: n, rule, weights, activations };
     for (const i of activations) {
       const v = n.input[i]!;
-      if (!plan.tensors.has(v)) { plan.tensors.set(v, v); plan.calibrate.add(v); }
+      if (!plan.tensors.has(v)) {
+        plan.tensors.set(v, v);
+        plan.calibrate.add(v);
+      }
     }
     // A lone ReLU after this op: quantize its output instead and drop it (asymmetric ranges clip at 0 exactly).
     const users = g.consumers(out);
     const relu = users.length === 1 && !graphOutputs.has(out) ? users[0]! : undefined;
     const reluRule = relu && quantRule(relu.domain, relu.opType ?? '');
-    if (relu && reluRule?.foldsIntoRange && lowerBoundIsZero(g, relu, reluRule.foldsIntoRange) && asymmetric && !selectionReason(relu, opts) && onlyQuantizedReaders(g, relu.output[0]!, graphOutputs)) {
+    if (
+      relu &&
+      reluRule?.foldsIntoRange &&
+      lowerBoundIsZero(g, relu, reluRule.foldsIntoRange) &&
+      asymmetric &&
+      !selectionReason(relu, opts) &&
+      onlyQuantizedReaders(g, relu.output[0]!, graphOutputs)
+    ) {
       p.foldedRelu = relu;
       folded.add(relu);
       plan.tensors.set(relu.output[0]!, relu.output[0]!);
       plan.calibrate.add(relu.output[0]!);
-      plan.decisions.push({ node: nodeLabel(relu), opType: relu.opType!, quantized: true, detail: `folded into ${nodeLabel(n)}'s output range` });
+      plan.decisions.push({
+        node: nodeLabel(relu),
+        opType: relu.opType!,
+        quantized: true,
+        detail: `folded into ${nodeLabel(n)}'s output range`,
+      });
     } else {
       plan.tensors.set(out, out);
       plan.calibrate.add(out);
@@ -372,8 +464,17 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
     const qn = makeNode('QuantizeLinear', [value, p.scale, p.zp], [tq], {}, { name: g.freshName(`${t}_QuantizeLinear`) });
     const dq = makeNode('DequantizeLinear', [tq, p.scale, p.zp], [tdq], {}, { name: g.freshName(`${t}_DequantizeLinear`) });
     const producer = g.producer(value);
-    if (producer) { g.insertAfter(producer, qn); g.insertAfter(qn, dq); } else { g.insertNode(qn, 0); g.insertNode(dq, 1); }
-    for (const c of readers) c.input.forEach((x, i) => { if (x === value) g.setInput(c, i, tdq); });
+    if (producer) {
+      g.insertAfter(producer, qn);
+      g.insertAfter(qn, dq);
+    } else {
+      g.insertNode(qn, 0);
+      g.insertNode(dq, 1);
+    }
+    for (const c of readers)
+      c.input.forEach((x, i) => {
+        if (x === value) g.setInput(c, i, tdq);
+      });
     dqSource.set(tdq, src);
   }
 
@@ -394,13 +495,23 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
       const key = `${name}|${axis}|${isWeight}`;
       let w = weightCache.get(key);
       if (!w) {
-        const qw = quantizeWeight(data, t.dims, { type, axis, symmetric: isWeight ? type.signed : o.symmetric, reduceRange: isWeight && o.reduceRange });
+        const qw = quantizeWeight(data, t.dims, {
+          type,
+          axis,
+          symmetric: isWeight ? type.signed : o.symmetric,
+          reduceRange: isWeight && o.reduceRange,
+        });
         const shape = axis === undefined ? [] : [t.dims[axis]!];
         const q = g.addInitializer(makeTensor(g.freshName(`${name}_quantized`), elem(type), t.dims, qw.data));
         const s = g.addInitializer(floatTensor(g.freshName(`${name}_scale`), shape, qw.scale));
         const zp = g.addInitializer(makeTensor(g.freshName(`${name}_zero_point`), elem(type), shape, qw.zeroPoint));
         const out = g.freshName(`${name}_dequantized`);
-        g.insertNode(makeNode('DequantizeLinear', [q, s, zp], [out], axis === undefined ? {} : { axis }, { name: g.freshName(`${name}_DequantizeLinear`) }), 0);
+        g.insertNode(
+          makeNode('DequantizeLinear', [q, s, zp], [out], axis === undefined ? {} : { axis }, {
+            name: g.freshName(`${name}_DequantizeLinear`),
+          }),
+          0,
+        );
         w = { out, scale: qw.scale };
         weightCache.set(key, w);
       }
@@ -412,15 +523,22 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
     const x = dqSource.get(n.input[0]!);
     if (b === undefined || !n.input[b] || !wScale || x === undefined) continue;
     const bias = floatInitializer(g, n.input[b]!);
-    if (!bias || bias.t.dims.length !== 1 || (wScale.length !== 1 && wScale.length !== bias.data.length)) continue;
+    if (bias?.t.dims.length !== 1 || (wScale.length !== 1 && wScale.length !== bias.data.length)) continue;
     const xs = params.get(x)!.s;
     const scales = Float32Array.from({ length: wScale.length }, (_, c) => xs * wScale![c]!);
-    const q = Int32Array.from(bias.data, (v, c) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / scales[scales.length === 1 ? 0 : c]!))));
+    const q = Int32Array.from(bias.data, (v, c) =>
+      Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(v / scales[scales.length === 1 ? 0 : c]!))),
+    );
     const name = n.input[b]!;
     const bq = g.addInitializer(makeTensor(g.freshName(`${name}_quantized`), DataType.INT32, bias.t.dims, q));
     const bs = g.addInitializer(floatTensor(g.freshName(`${name}_scale`), scales.length === 1 ? [] : [scales.length], scales));
     const out = g.freshName(`${name}_dequantized`);
-    g.insertNode(makeNode('DequantizeLinear', [bq, bs], [out], scales.length === 1 ? {} : { axis: 0 }, { name: g.freshName(`${name}_DequantizeLinear`) }), 0);
+    g.insertNode(
+      makeNode('DequantizeLinear', [bq, bs], [out], scales.length === 1 ? {} : { axis: 0 }, {
+        name: g.freshName(`${name}_DequantizeLinear`),
+      }),
+      0,
+    );
     g.setInput(n, b, out);
     replaced.add(name);
   }

@@ -103,7 +103,18 @@ export async function tuneForAccuracy(
   const budget = typeof opts.budgetSeconds === 'function' ? opts.budgetSeconds((now() - started) / 1000) : opts.budgetSeconds;
   const deadline = budget === undefined ? Infinity : started + budget * 1000;
   progress(`drop ${first.drop.toFixed(3)} (${metric}), target ${maxDrop}`);
-  const tuning: AccuracyTuning = { target: maxDrop, metric, met: first.drop <= maxDrop, drop: first.drop, initialDrop: first.drop, keptFloat: [], sensitivity: [], data: data.source, trials, budgetExhausted: false };
+  const tuning: AccuracyTuning = {
+    target: maxDrop,
+    metric,
+    met: first.drop <= maxDrop,
+    drop: first.drop,
+    initialDrop: first.drop,
+    keptFloat: [],
+    sensitivity: [],
+    data: data.source,
+    trials,
+    budgetExhausted: false,
+  };
   if (tuning.met) return { result: first.result, fidelity: first.fidelity, tuning: { ...tuning, metric, trials }, initial: first.result };
 
   // Layers: quantized compute ops with names (exclusion works by name), in graph order.
@@ -115,12 +126,20 @@ export async function tuneForAccuracy(
   const outOfTime = () => now() >= deadline && (!opts.budgetOnceMet || best.drop <= maxDrop);
   let unfinished = false;
   const tryKeeping = async (order: Order, k: number) => {
-    progress(order.name === 'from the input' ? `keeping the first ${k} layer(s) of ${layers.length} in float` : `keeping the ${k} most sensitive layer(s) of ${layers.length} in float`);
+    progress(
+      order.name === 'from the input'
+        ? `keeping the first ${k} layer(s) of ${layers.length} in float`
+        : `keeping the ${k} most sensitive layer(s) of ${layers.length} in float`,
+    );
     const r = await tryEvaluate(evaluate, [...base, ...order.layers.slice(0, k)]);
     if (r) {
       progress(`  drop ${r.drop.toFixed(3)}`);
       const better = r.drop <= maxDrop ? best.drop > maxDrop || k < bestKept.length : r.drop < best.drop;
-      if (better) { best = r; bestKept = order.layers.slice(0, k); tuning.order = order.name; }
+      if (better) {
+        best = r;
+        bestKept = order.layers.slice(0, k);
+        tuning.order = order.name;
+      }
     }
     return r !== undefined && r.drop <= maxDrop;
   };
@@ -129,13 +148,22 @@ export async function tuneForAccuracy(
     let lo = 0; // known to miss the target
     let hi: number | undefined; // known to meet it
     for (let k = 1; k < limit; k = Math.min(2 * k, limit - 1)) {
-      if (outOfTime()) { unfinished = true; return; }
-      if (await tryKeeping(order, k)) { hi = k; break; }
+      if (outOfTime()) {
+        unfinished = true;
+        return;
+      }
+      if (await tryKeeping(order, k)) {
+        hi = k;
+        break;
+      }
       lo = k;
       if (k === limit - 1) break;
     }
     while (hi !== undefined && hi - lo > 1) {
-      if (outOfTime()) { unfinished = true; return; }
+      if (outOfTime()) {
+        unfinished = true;
+        return;
+      }
       const mid = Math.floor((lo + hi) / 2);
       if (await tryKeeping(order, mid)) hi = mid;
       else lo = mid;
@@ -147,16 +175,19 @@ export async function tuneForAccuracy(
   if (fewer > 1 && outOfTime()) unfinished = true;
   else if (fewer > 1) {
     progress(`measuring the sensitivity of ${layers.length} layers (one pass of the float and the quantized model)`);
-    tuning.sensitivity = (await layerSensitivity(first.result.prepared ?? float, first.result.model, layers, data)).sort((a, b) => b.score - a.score);
+    tuning.sensitivity = (await layerSensitivity(first.result.prepared ?? float, first.result.model, layers, data)).sort(
+      (a, b) => b.score - a.score,
+    );
     await search({ name: 'by sensitivity', layers: tuning.sensitivity.map((x) => x.node) }, fewer);
   }
   tuning.budgetExhausted = unfinished;
   const scores = new Map(tuning.sensitivity.map((s) => [s.node, s.score]));
   for (const d of best.result.report.nodes) {
     if (!bestKept.includes(d.node)) continue;
-    d.detail = tuning.order === 'by sensitivity'
-      ? `kept float: accuracy-sensitive (adds ${(scores.get(d.node) ?? 0).toExponential(2)} relative error quantized)`
-      : `kept float: accuracy-sensitive (one of the first ${bestKept.length} layers from the input)`;
+    d.detail =
+      tuning.order === 'by sensitivity'
+        ? `kept float: accuracy-sensitive (adds ${(scores.get(d.node) ?? 0).toExponential(2)} relative error quantized)`
+        : `kept float: accuracy-sensitive (one of the first ${bestKept.length} layers from the input)`;
   }
   const met = best.drop <= maxDrop;
   const seconds = Math.round((budget ?? 0) * 10) / 10;
@@ -167,10 +198,18 @@ export async function tuneForAccuracy(
     fidelity: best.fidelity,
     initial: first.result,
     tuning: {
-      ...tuning, metric, met, drop: best.drop, keptFloat: bestKept, trials,
-      reason: met && !tuning.budgetExhausted ? undefined
-        : met ? `${spent}best found: drop ${best.drop.toFixed(3)} with ${bestKept.length} layer(s) kept in float (fewer may also meet the target)`
-        : `${spent}no set of float layers tried reached a drop of ${maxDrop} (${metric}); best: ${best.drop.toFixed(3)} with ${bestKept.length} layer(s) kept in float`,
+      ...tuning,
+      metric,
+      met,
+      drop: best.drop,
+      keptFloat: bestKept,
+      trials,
+      reason:
+        met && !tuning.budgetExhausted
+          ? undefined
+          : met
+            ? `${spent}best found: drop ${best.drop.toFixed(3)} with ${bestKept.length} layer(s) kept in float (fewer may also meet the target)`
+            : `${spent}no set of float layers tried reached a drop of ${maxDrop} (${metric}); best: ${best.drop.toFixed(3)} with ${bestKept.length} layer(s) kept in float`,
     },
   };
 }

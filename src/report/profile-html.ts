@@ -12,27 +12,50 @@ export function profileHtml(r: ProfileReport): string {
   const withMacs = r.opTypes.filter((o) => o.macs > 0).sort((a, b) => b.macs - a.macs);
   const sections: string[] = [];
   sections.push(`<h1>Profile of ${esc(r.model.source)}</h1>`);
-  sections.push(dl([
-    ['Nodes', `${r.model.nodes} (${Object.entries(r.model.opsets).map(([d, v]) => `${d} ${v}`).join(', ')})`],
-    ['Inputs', r.model.inputs.map((i) => `${i.name}: ${i.elemType}[${i.shape.join(',')}]`).join('; ')],
-    ['Parameters', `${si(r.params)} (${bytes(r.weightBytes)} of weights, ${bytes(r.bytes)} model)`],
-    [`Per run at batch ${r.staticBatchSize}`, `${si(r.macs)}MACs, ${si(r.flops)}FLOPs, ${bytes(r.bytesMoved)} moved, ${bytes(r.activationBytes)} of activations`],
-    ...(r.settings.dynamic ? [
-      ['Machine', `${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}, ONNX Runtime ${r.machine.ort} (${r.settings.provider})`],
-      ['Measured peaks', `${si(r.machine.peakFlops)}FLOP/s fp32 MatMul, ${si(r.machine.bandwidth)}B/s memory read, ${si(r.machine.cacheBandwidth)}B/s cache read${r.machine.peaksCheck ? ` (${r.machine.peaksCheck})` : ''}`],
-      ['Peak memory', bytes(r.peakMemoryBytes)],
-    ] as [string, string][] : []),
-    ...(r.staticNote ? [['Note', r.staticNote]] as [string, string][] : []),
-    ...(r.unknownOps.length ? [['Ops without a cost rule', r.unknownOps.join(', ')]] as [string, string][] : []),
-  ]));
+  sections.push(
+    dl([
+      [
+        'Nodes',
+        `${r.model.nodes} (${Object.entries(r.model.opsets)
+          .map(([d, v]) => `${d} ${v}`)
+          .join(', ')})`,
+      ],
+      ['Inputs', r.model.inputs.map((i) => `${i.name}: ${i.elemType}[${i.shape.join(',')}]`).join('; ')],
+      ['Parameters', `${si(r.params)} (${bytes(r.weightBytes)} of weights, ${bytes(r.bytes)} model)`],
+      [
+        `Per run at batch ${r.staticBatchSize}`,
+        `${si(r.macs)}MACs, ${si(r.flops)}FLOPs, ${bytes(r.bytesMoved)} moved, ${bytes(r.activationBytes)} of activations`,
+      ],
+      ...(r.settings.dynamic
+        ? ([
+            [
+              'Machine',
+              `${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.platform}, ONNX Runtime ${r.machine.ort} (${r.settings.provider})`,
+            ],
+            [
+              'Measured peaks',
+              `${si(r.machine.peakFlops)}FLOP/s fp32 MatMul, ${si(r.machine.bandwidth)}B/s memory read, ${si(r.machine.cacheBandwidth)}B/s cache read${r.machine.peaksCheck ? ` (${r.machine.peaksCheck})` : ''}`,
+            ],
+            ['Peak memory', bytes(r.peakMemoryBytes)],
+          ] as [string, string][])
+        : []),
+      ...(r.staticNote ? ([['Note', r.staticNote]] as [string, string][]) : []),
+      ...(r.unknownOps.length ? ([['Ops without a cost rule', r.unknownOps.join(', ')]] as [string, string][]) : []),
+    ]),
+  );
   if (r.bottleneck) {
     const b = r.bottleneck;
     sections.push(`<h2>Verdict: ${esc(b.kind)}</h2><p>${esc(b.summary)}</p>`);
     if (b.advice.length) {
-      sections.push(`<ol class="advice">${b.advice.map((a) => `<li><b>~${a.expectedSpeedup.toFixed(2)}x</b> ${a.condition ? `<i>(${esc(a.condition)})</i> ` : ''}${esc(a.action)} <code>${esc(a.command)}</code><br><small>${esc(a.reason)}</small></li>`).join('')}</ol>`);
+      sections.push(
+        `<ol class="advice">${b.advice.map((a) => `<li><b>~${a.expectedSpeedup.toFixed(2)}x</b> ${a.condition ? `<i>(${esc(a.condition)})</i> ` : ''}${esc(a.action)} <code>${esc(a.command)}</code><br><small>${esc(a.reason)}</small></li>`).join('')}</ol>`,
+      );
     }
   }
-  if (timed.length) sections.push(`<h2>Time share by op type</h2>${barChart(timed.map((o) => [o.opType, o.timeShare, `${pct(o.timeShare)} · ${ms(o.timeMs)} ms`]))}`);
+  if (timed.length)
+    sections.push(
+      `<h2>Time share by op type</h2>${barChart(timed.map((o) => [o.opType, o.timeShare, `${pct(o.timeShare)} · ${ms(o.timeMs)} ms`]))}`,
+    );
   if (withMacs.length) sections.push(`<h2>MACs by op type</h2>${barChart(withMacs.map((o) => [o.opType, o.macs, si(o.macs)]))}`);
   if (r.batches.length) {
     sections.push(`<h2>Latency per batch size</h2>${latencyChart(r)}`);
@@ -40,11 +63,26 @@ export function profileHtml(r: ProfileReport): string {
     const notes = noiseNotes(r);
     if (notes.length) sections.push(`<ul class="noise">${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   }
-  sections.push(`<h2>Op types</h2>${htmlTable(['op type', 'count', 'MACs', 'FLOPs', 'time share', 'ms/run'],
-    r.opTypes.map((o) => [o.opType, o.count ? String(o.count) : 'ORT', si(o.macs), si(o.flops), o.timeShare ? pct(o.timeShare) : '', o.timeMs ? ms(o.timeMs) : '']))}`);
+  sections.push(
+    `<h2>Op types</h2>${htmlTable(
+      ['op type', 'count', 'MACs', 'FLOPs', 'time share', 'ms/run'],
+      r.opTypes.map((o) => [
+        o.opType,
+        o.count ? String(o.count) : 'ORT',
+        si(o.macs),
+        si(o.flops),
+        o.timeShare ? pct(o.timeShare) : '',
+        o.timeMs ? ms(o.timeMs) : '',
+      ]),
+    )}`,
+  );
   if (r.topNodes.length) {
-    sections.push(`<h2>Top nodes</h2>${htmlTable(['node', 'op type', 'MACs', 'time share'],
-      r.topNodes.map((n) => [n.name, n.opType, n.macs === undefined ? '' : si(n.macs), n.timeShare ? pct(n.timeShare) : '']))}`);
+    sections.push(
+      `<h2>Top nodes</h2>${htmlTable(
+        ['node', 'op type', 'MACs', 'time share'],
+        r.topNodes.map((n) => [n.name, n.opType, n.macs === undefined ? '' : si(n.macs), n.timeShare ? pct(n.timeShare) : '']),
+      )}`,
+    );
   }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -75,9 +113,11 @@ function barChart(rows: [string, number, string][]): string {
   const bars = shown.map(([label, v, text], i) => {
     const y = i * rowH + 2;
     const w = Math.max(1, (v / max) * barW);
-    return `<text x="${labelW - 6}" y="${y + 15}" text-anchor="end">${esc(label)}</text>` +
+    return (
+      `<text x="${labelW - 6}" y="${y + 15}" text-anchor="end">${esc(label)}</text>` +
       `<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="#4a78c2"/>` +
-      `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 15}">${esc(text)}</text>`;
+      `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 15}">${esc(text)}</text>`
+    );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + barW + 140}" height="${h}" role="img">${bars.join('')}</svg>`;
 }
@@ -93,10 +133,12 @@ function latencyChart(r: ProfileReport): string {
   const parts = rows.map((b, i) => {
     const y = i * rowH + 2;
     const mid = y + rowH / 2;
-    return `<text x="${labelW - 6}" y="${mid + 4}" text-anchor="end">batch ${b.batchSize}</text>` +
+    return (
+      `<text x="${labelW - 6}" y="${mid + 4}" text-anchor="end">batch ${b.batchSize}</text>` +
       `<rect x="${labelW}" y="${y + 4}" width="${Math.max(1, x(b.latencyMs.p50) - labelW).toFixed(1)}" height="${rowH - 8}" fill="#4a78c2"/>` +
       `<line x1="${x(b.latencyMs.p90).toFixed(1)}" x2="${x(b.latencyMs.p99).toFixed(1)}" y1="${mid}" y2="${mid}" stroke="#c24a4a" stroke-width="2"/>` +
-      `<text x="${(x(b.latencyMs.p99) + 6).toFixed(1)}" y="${mid + 4}">p50 ${ms(b.latencyMs.p50)} ms · p99 ${ms(b.latencyMs.p99)} ms · cv ${pct(b.latencyMs.cv)} · ${si(b.throughput)}/s</text>`;
+      `<text x="${(x(b.latencyMs.p99) + 6).toFixed(1)}" y="${mid + 4}">p50 ${ms(b.latencyMs.p50)} ms · p99 ${ms(b.latencyMs.p99)} ms · cv ${pct(b.latencyMs.cv)} · ${si(b.throughput)}/s</text>`
+    );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + barW + 260}" height="${rows.length * rowH + 4}" role="img">${parts.join('')}</svg>`;
 }

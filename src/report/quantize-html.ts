@@ -8,17 +8,27 @@ import { bytes, ms, pct } from './format.js';
 
 export function quantizeHtml(s: QuantizeSummary, output: string): string {
   const sections: string[] = [`<h1>Quantization of ${esc(s.source)}</h1>`, `<p>${esc(s.mode)} → <code>${esc(output)}</code></p>`];
-  const pairs: [string, number, number, string, string][] = [['model size', s.size.float, s.size.quantized, bytes(s.size.float), bytes(s.size.quantized)]];
-  if (s.latency) pairs.push(['latency p50', s.latency.floatMs, s.latency.quantizedMs, `${ms(s.latency.floatMs)} ms`, `${ms(s.latency.quantizedMs)} ms`]);
-  sections.push('<h2>Before and after</h2>' + pairChart(pairs));
+  const pairs: [string, number, number, string, string][] = [
+    ['model size', s.size.float, s.size.quantized, bytes(s.size.float), bytes(s.size.quantized)],
+  ];
+  if (s.latency)
+    pairs.push(['latency p50', s.latency.floatMs, s.latency.quantizedMs, `${ms(s.latency.floatMs)} ms`, `${ms(s.latency.quantizedMs)} ms`]);
+  sections.push(`<h2>Before and after</h2>${pairChart(pairs)}`);
   for (const w of s.warnings) sections.push(`<p class="warn">Warning: ${esc(w)}.</p>`);
   const f = s.fidelity;
   const facts: [string, string][] = [
     ['Size ratio', `${s.size.ratio.toFixed(3)}x (weights ${bytes(s.report.weightBytes.before)} → ${bytes(s.report.weightBytes.after)})`],
   ];
-  if (s.latency) facts.push(['Latency ratio', `${s.latency.ratio.toFixed(3)}x on ${s.latency.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')} (median of ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs, side by side)`]);
+  if (s.latency)
+    facts.push([
+      'Latency ratio',
+      `${s.latency.ratio.toFixed(3)}x on ${s.latency.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')} (median of ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs, side by side)`,
+    ]);
   if (f) {
-    facts.push(['Output cosine', `${f.cosine.toFixed(6)} on ${f.samples} samples (${f.source})`], ['Max abs error', f.maxAbsError.toPrecision(4)]);
+    facts.push(
+      ['Output cosine', `${f.cosine.toFixed(6)} on ${f.samples} samples (${f.source})`],
+      ['Max abs error', f.maxAbsError.toPrecision(4)],
+    );
     if (f.top1Agreement !== undefined) facts.push(['Top-1 agreement', pct(f.top1Agreement)]);
     if (f.accuracy) facts.push(['Accuracy', `${pct(f.accuracy.float)} float → ${pct(f.accuracy.quantized)} quantized`]);
   }
@@ -28,14 +38,29 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
   if (s.tuning) {
     const t = s.tuning;
     const title = t.guard ? 'Accuracy guard (static default, off with --no-accuracy-guard)' : 'Accuracy target';
-    sections.push(`<h2>${title}: ${t.met ? 'met' : 'missed'}</h2><p>Drop ${t.drop.toFixed(3)} (${esc(t.metric)}, on ${esc(t.data)}) against a target of ${t.target}; ${t.keptFloat.length} layer(s) kept in float${t.order ? ` (${esc(t.order)})` : ''} after ${t.trials} trials.${t.reason ? ` ${esc(t.reason)}` : ''}</p>` +
-      (t.keptFloat.length ? `<p>Kept float: ${t.keptFloat.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : '') +
-      (t.heldOut ? `<p>Output cosine on ${esc(t.heldOut.source)}: ${t.heldOut.cosineBefore.toFixed(5)} with every layer quantized → ${t.heldOut.cosineAfter.toFixed(5)}.</p>` : '') +
-      (t.caveat ? `<p>Note: ${esc(t.caveat)}.</p>` : ''));
-    if (t.sensitivity.length) sections.push('<h3>Per-layer sensitivity (relative error the layer adds, all layers quantized)</h3>' + barChart(t.sensitivity.map((x) => [x.node, x.score, x.score.toExponential(2)])));
+    sections.push(
+      `<h2>${title}: ${t.met ? 'met' : 'missed'}</h2><p>Drop ${t.drop.toFixed(3)} (${esc(t.metric)}, on ${esc(t.data)}) against a target of ${t.target}; ${t.keptFloat.length} layer(s) kept in float${t.order ? ` (${esc(t.order)})` : ''} after ${t.trials} trials.${t.reason ? ` ${esc(t.reason)}` : ''}</p>` +
+        (t.keptFloat.length ? `<p>Kept float: ${t.keptFloat.map((n) => `<code>${esc(n)}</code>`).join(', ')}</p>` : '') +
+        (t.heldOut
+          ? `<p>Output cosine on ${esc(t.heldOut.source)}: ${t.heldOut.cosineBefore.toFixed(5)} with every layer quantized → ${t.heldOut.cosineAfter.toFixed(5)}.</p>`
+          : '') +
+        (t.caveat ? `<p>Note: ${esc(t.caveat)}.</p>` : ''),
+    );
+    if (t.sensitivity.length)
+      sections.push(
+        '<h3>Per-layer sensitivity (relative error the layer adds, all layers quantized)</h3>' +
+          barChart(t.sensitivity.map((x) => [x.node, x.score, x.score.toExponential(2)])),
+      );
   }
-  sections.push('<h2>Nodes</h2>' + `<table><thead><tr><th>node</th><th>op</th><th>result</th></tr></thead><tbody>${s.report.nodes.map((d) =>
-    `<tr class="${d.quantized ? 'q' : 'f'}"><td>${esc(d.node)}</td><td>${esc(d.opType)}</td><td>${esc(d.quantized ? d.detail : `float: ${d.detail}`)}</td></tr>`).join('')}</tbody></table>`);
+  sections.push(
+    '<h2>Nodes</h2>' +
+      `<table><thead><tr><th>node</th><th>op</th><th>result</th></tr></thead><tbody>${s.report.nodes
+        .map(
+          (d) =>
+            `<tr class="${d.quantized ? 'q' : 'f'}"><td>${esc(d.node)}</td><td>${esc(d.opType)}</td><td>${esc(d.quantized ? d.detail : `float: ${d.detail}`)}</td></tr>`,
+        )
+        .join('')}</tbody></table>`,
+  );
   if (s.report.notes.length) sections.push(`<h2>Notes</h2><ul>${s.report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -56,15 +81,19 @@ ${sections.join('\n')}
 
 /** Float vs quantized bars per metric. */
 function pairChart(rows: [string, number, number, string, string][]): string {
-  const labelW = 130, barW = 480, rowH = 20;
+  const labelW = 130,
+    barW = 480,
+    rowH = 20;
   const parts = rows.map(([label, a, b, ta, tb], i) => {
     const max = Math.max(a, b, 1e-12);
     const y = i * (2 * rowH + 12) + 2;
-    return `<text x="${labelW - 6}" y="${y + rowH + 4}" text-anchor="end">${esc(label)}</text>` +
+    return (
+      `<text x="${labelW - 6}" y="${y + rowH + 4}" text-anchor="end">${esc(label)}</text>` +
       `<rect x="${labelW}" y="${y}" width="${Math.max(1, (a / max) * barW).toFixed(1)}" height="${rowH - 4}" fill="#9aa5b8"/>` +
       `<text x="${(labelW + (a / max) * barW + 6).toFixed(1)}" y="${y + 13}">float ${esc(ta)}</text>` +
       `<rect x="${labelW}" y="${y + rowH}" width="${Math.max(1, (b / max) * barW).toFixed(1)}" height="${rowH - 4}" fill="#4a78c2"/>` +
-      `<text x="${(labelW + (b / max) * barW + 6).toFixed(1)}" y="${y + rowH + 13}">quantized ${esc(tb)}</text>`;
+      `<text x="${(labelW + (b / max) * barW + 6).toFixed(1)}" y="${y + rowH + 13}">quantized ${esc(tb)}</text>`
+    );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + barW + 200}" height="${rows.length * (2 * rowH + 12) + 4}" role="img">${parts.join('')}</svg>`;
 }
@@ -72,13 +101,17 @@ function pairChart(rows: [string, number, number, string, string][]): string {
 function barChart(rows: [string, number, string][]): string {
   const shown = rows.slice(0, 30);
   const max = Math.max(...shown.map((r) => r[1]), 1e-12);
-  const labelW = 220, barW = 440, rowH = 22;
+  const labelW = 220,
+    barW = 440,
+    rowH = 22;
   const bars = shown.map(([label, v, text], i) => {
     const y = i * rowH + 2;
     const w = Math.max(1, (v / max) * barW);
-    return `<text x="${labelW - 6}" y="${y + 15}" text-anchor="end">${esc(label)}</text>` +
+    return (
+      `<text x="${labelW - 6}" y="${y + 15}" text-anchor="end">${esc(label)}</text>` +
       `<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="#c2784a"/>` +
-      `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 15}">${esc(text)}</text>`;
+      `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 15}">${esc(text)}</text>`
+    );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + barW + 120}" height="${shown.length * rowH + 4}" role="img">${bars.join('')}</svg>`;
 }

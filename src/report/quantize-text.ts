@@ -7,26 +7,51 @@ const MODE_NAMES = { dynamic: 'dynamic int8', static: 'static int8', fp16: 'floa
 export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNodes?: number } = {}): string {
   const lines: string[] = [`hone quantize: ${s.source} → ${output} (${MODE_NAMES[s.mode]})`, ''];
   const rows: string[][] = [['model size', bytes(s.size.float), bytes(s.size.quantized), `${s.size.ratio.toFixed(2)}x`]];
-  rows.push(['weights', bytes(s.report.weightBytes.before), bytes(s.report.weightBytes.after), `${(s.report.weightBytes.after / (s.report.weightBytes.before || 1)).toFixed(2)}x`]);
+  rows.push([
+    'weights',
+    bytes(s.report.weightBytes.before),
+    bytes(s.report.weightBytes.after),
+    `${(s.report.weightBytes.after / (s.report.weightBytes.before || 1)).toFixed(2)}x`,
+  ]);
   if (s.latency) rows.push(['latency p50 ms', ms(s.latency.floatMs), ms(s.latency.quantizedMs), `${s.latency.ratio.toFixed(2)}x`]);
   const f = s.fidelity;
-  if (f?.accuracy) rows.push(['accuracy', pct(f.accuracy.float), pct(f.accuracy.quantized), `${((f.accuracy.quantized - f.accuracy.float) * 100).toFixed(2)} pt`]);
+  if (f?.accuracy)
+    rows.push([
+      'accuracy',
+      pct(f.accuracy.float),
+      pct(f.accuracy.quantized),
+      `${((f.accuracy.quantized - f.accuracy.float) * 100).toFixed(2)} pt`,
+    ]);
   lines.push(table(['', 'float', s.mode, 'ratio'], rows, [false, true, true, true]));
   if (f) {
-    lines.push('', `Output fidelity on ${f.samples} samples (${f.source}): cosine ${f.cosine.toFixed(5)}, max abs error ${f.maxAbsError.toPrecision(3)}` +
-      (f.top1Agreement !== undefined ? `, top-1 agreement ${pct(f.top1Agreement)}` : ''));
+    lines.push(
+      '',
+      `Output fidelity on ${f.samples} samples (${f.source}): cosine ${f.cosine.toFixed(5)}, max abs error ${f.maxAbsError.toPrecision(3)}` +
+        (f.top1Agreement !== undefined ? `, top-1 agreement ${pct(f.top1Agreement)}` : ''),
+    );
   }
   if (s.latency) {
-    lines.push(`Latency on ${s.latency.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')}: median of ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs per model, blocks side by side`);
+    lines.push(
+      `Latency on ${s.latency.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')}: median of ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs per model, blocks side by side`,
+    );
   }
   for (const w of s.warnings) lines.push(`Warning: ${w}.`);
-  if (s.data.calibration) lines.push(`Calibration: ${s.data.calibration}${s.report.settings.calibration ? ` (${String(s.report.settings.calibration)})` : ''}`);
+  if (s.data.calibration)
+    lines.push(`Calibration: ${s.data.calibration}${s.report.settings.calibration ? ` (${String(s.report.settings.calibration)})` : ''}`);
   if (s.tuning) {
     const t = s.tuning;
-    const what = t.guard ? `Accuracy guard (static default; --no-accuracy-guard skips it, --max-accuracy-drop X sets another target): drop <= ${t.target}` : `Accuracy target: drop <= ${t.target}`;
-    lines.push('', `${what} (${t.metric}) on ${t.data}: ${t.met ? 'met' : 'MISSED'}, drop ${t.drop.toFixed(3)} (all layers quantized: ${t.initialDrop.toFixed(3)}), ${t.keptFloat.length} layer(s) kept in float${t.order ? ` (${t.order})` : ''}, ${t.trials} trials`);
+    const what = t.guard
+      ? `Accuracy guard (static default; --no-accuracy-guard skips it, --max-accuracy-drop X sets another target): drop <= ${t.target}`
+      : `Accuracy target: drop <= ${t.target}`;
+    lines.push(
+      '',
+      `${what} (${t.metric}) on ${t.data}: ${t.met ? 'met' : 'MISSED'}, drop ${t.drop.toFixed(3)} (all layers quantized: ${t.initialDrop.toFixed(3)}), ${t.keptFloat.length} layer(s) kept in float${t.order ? ` (${t.order})` : ''}, ${t.trials} trials`,
+    );
     if (t.keptFloat.length) lines.push(`  kept float: ${t.keptFloat.join(', ')}`);
-    if (t.heldOut) lines.push(`  output cosine on ${t.heldOut.source}: ${t.heldOut.cosineBefore.toFixed(5)} with every layer quantized → ${t.heldOut.cosineAfter.toFixed(5)}`);
+    if (t.heldOut)
+      lines.push(
+        `  output cosine on ${t.heldOut.source}: ${t.heldOut.cosineBefore.toFixed(5)} with every layer quantized → ${t.heldOut.cosineAfter.toFixed(5)}`,
+      );
     if (t.reason) lines.push(`  ${t.reason}`);
     if (t.caveat) lines.push(`  Note: ${t.caveat}`);
   }
@@ -35,8 +60,13 @@ export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNode
   lines.push('', `Nodes: ${quantized.length} quantized, ${kept.length} left in float`);
   const max = opts.maxNodes ?? 40;
   const shown = [...kept, ...quantized].slice(0, max);
-  lines.push(table(['node', 'op', 'result'], shown.map((d) => [d.node, d.opType, d.quantized ? d.detail : `float: ${d.detail}`])));
+  lines.push(
+    table(
+      ['node', 'op', 'result'],
+      shown.map((d) => [d.node, d.opType, d.quantized ? d.detail : `float: ${d.detail}`]),
+    ),
+  );
   if (s.report.nodes.length > shown.length) lines.push(`… ${s.report.nodes.length - shown.length} more (--json lists all)`);
   if (s.report.notes.length) lines.push('', 'Notes:', ...s.report.notes.map((n) => `  - ${n}`));
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

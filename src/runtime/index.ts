@@ -1,9 +1,33 @@
 /** The runtime layer: ONNX Runtime sessions, providers, inputs and feeds, timing in workers, traces, machine peaks. */
-export { createSession, sessionOptions, cleanOrtMessage, ortLoadError, ortRunError, isModelLoadError, type SessionOpts, type GraphOptimizationLevel } from './session.js';
+export {
+  createSession,
+  sessionOptions,
+  cleanOrtMessage,
+  ortLoadError,
+  ortRunError,
+  isModelLoadError,
+  type SessionOpts,
+  type GraphOptimizationLevel,
+} from './session.js';
 export { listProviders, checkProvider, type ProviderInfo } from './providers.js';
 export {
-  graphInputs, unnamedDim, resolveInputs, checkFixes, fixDims, valueShape, DEFAULT_BATCH_SIZES, batchDim, resolveBatchSizes, parseShapeFlags, parseDimFlags, randomFeeds,
-  type InputInfo, type ConcreteInput, type DimFixes, type FixOptions, type BatchDim,
+  graphInputs,
+  unnamedDim,
+  resolveInputs,
+  checkFixes,
+  fixDims,
+  valueShape,
+  DEFAULT_BATCH_SIZES,
+  batchDim,
+  resolveBatchSizes,
+  parseShapeFlags,
+  parseDimFlags,
+  randomFeeds,
+  type InputInfo,
+  type ConcreteInput,
+  type DimFixes,
+  type FixOptions,
+  type BatchDim,
 } from './inputs.js';
 export { valueTensor, type InputValue } from './values.js';
 export { loadForms, firstLoadable, loadableForm, type LoadForm } from './loadable.js';

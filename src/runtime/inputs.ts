@@ -49,15 +49,20 @@ export function graphInputs(model: ModelProto): InputInfo[] {
   const g = model.graph;
   if (!g) return [];
   const inits = new Set(g.initializer.map((t) => t.name));
-  return g.input.filter((vi) => !inits.has(vi.name)).map((vi) => {
-    const tt = vi.type?.tensorType;
-    if (!tt) throw badInput(`input '${vi.name}' is not a tensor (sequence, map or optional inputs are not supported); profile a model with tensor inputs`);
-    return {
-      name: vi.name ?? '',
-      elemType: tt.elemType ?? 0,
-      shape: tt.shape?.dim.map((d, i) => d.dimValue ?? (d.dimParam || unnamedDim(vi.name ?? '', i))),
-    };
-  });
+  return g.input
+    .filter((vi) => !inits.has(vi.name))
+    .map((vi) => {
+      const tt = vi.type?.tensorType;
+      if (!tt)
+        throw badInput(
+          `input '${vi.name}' is not a tensor (sequence, map or optional inputs are not supported); profile a model with tensor inputs`,
+        );
+      return {
+        name: vi.name ?? '',
+        elemType: tt.elemType ?? 0,
+        shape: tt.shape?.dim.map((d, i) => d.dimValue ?? (d.dimParam || unnamedDim(vi.name ?? '', i))),
+      };
+    });
 }
 
 /**
@@ -105,17 +110,23 @@ export function resolveInputs(model: ModelProto, fixes: DimFixes = {}): Concrete
     const shape = shapes.get(input.name);
     if (!shape) throw badInput(`input '${input.name}' has no shape in the model; pass --shape ${input.name}=D1xD2x...`);
     shape.forEach((d, index) => {
-      if (typeof d === 'string' && !missing.has(d)) missing.set(d, { input: input.name, index, unnamed: d === unnamedDim(input.name, index) });
+      if (typeof d === 'string' && !missing.has(d))
+        missing.set(d, { input: input.name, index, unnamed: d === unnamedDim(input.name, index) });
     });
   }
-  const where = (m: { input: string; index: number; unnamed: boolean }) => `input '${m.input}' dim ${m.index}${m.unnamed ? ', unnamed in the model' : ''}`;
+  const where = (m: { input: string; index: number; unnamed: boolean }) =>
+    `input '${m.input}' dim ${m.index}${m.unnamed ? ', unnamed in the model' : ''}`;
   if (missing.size === 1) {
     const [[d, m]] = [...missing];
-    throw badInput(`input '${m.input}' has symbolic dim '${d}'${m.unnamed ? ` (dim ${m.index}, unnamed in the model)` : ''}; pass --dim ${d}=N (or --shape ${m.input}=...)`);
+    throw badInput(
+      `input '${m.input}' has symbolic dim '${d}'${m.unnamed ? ` (dim ${m.index}, unnamed in the model)` : ''}; pass --dim ${d}=N (or --shape ${m.input}=...)`,
+    );
   }
   if (missing.size > 1) {
     const list = [...missing].map(([d, m]) => `'${d}' (${where(m)})`).join(', ');
-    throw badInput(`the inputs have symbolic dims without a size: ${list}; pass ${[...missing.keys()].map((d) => `--dim ${d}=N`).join(' ')} (or --shape INPUT=...)`);
+    throw badInput(
+      `the inputs have symbolic dims without a size: ${list}; pass ${[...missing.keys()].map((d) => `--dim ${d}=N`).join(' ')} (or --shape INPUT=...)`,
+    );
   }
   return inputs.map((input) => ({ name: input.name, elemType: input.elemType, shape: shapes.get(input.name) as number[] }));
 }
@@ -146,7 +157,8 @@ export function fixDims(model: ModelProto, fixes: DimFixes = {}, opts: FixOption
     if (!shape) return vi;
     const old = vi.type!.tensorType!.shape?.dim;
     const dim: TensorShapeProto['dim'] = shape.map((d, i) =>
-      (typeof d === 'string' || (i === 0 && opts.keepLeading)) && old?.[i] ? old[i]! : { dimValue: d as number });
+      (typeof d === 'string' || (i === 0 && opts.keepLeading)) && old?.[i] ? old[i]! : { dimValue: d as number },
+    );
     return { ...vi, type: { ...vi.type, tensorType: { ...vi.type!.tensorType, shape: { dim } } } };
   });
   return { ...model, graph: { ...g, input } };
@@ -165,13 +177,16 @@ export interface BatchDim {
 export function batchDim(model: ModelProto, fixes: DimFixes = {}): BatchDim | undefined {
   const shapes = toMap(fixes.shapes);
   const values = toMap(fixes.values);
-  const lead = graphInputs(model).find((i) => (i.shape?.length ?? 0) > 0 || shapes.has(i.name) || (values.get(i.name)?.dims.length ?? 0) > 0);
+  const lead = graphInputs(model).find(
+    (i) => (i.shape?.length ?? 0) > 0 || shapes.has(i.name) || (values.get(i.name)?.dims.length ?? 0) > 0,
+  );
   if (!lead) return undefined;
   const given = shapes.get(lead.name);
   const value = values.get(lead.name);
   const d0 = lead.shape?.[0] ?? given?.[0] ?? value!.dims[0]!;
   if (given) return { input: lead.name, dim: d0, given: { size: given[0]!, flag: `--shape ${lead.name}=${given.join('x')}` } };
-  if (value && value.dims.length === (lead.shape?.length ?? value.dims.length)) return { input: lead.name, dim: d0, given: { size: value.dims[0]!, flag: `--input ${value.text}` } };
+  if (value && value.dims.length === (lead.shape?.length ?? value.dims.length))
+    return { input: lead.name, dim: d0, given: { size: value.dims[0]!, flag: `--input ${value.text}` } };
   const n = typeof d0 === 'string' ? toMap(fixes.dims).get(d0) : undefined;
   return { input: lead.name, dim: d0, given: n === undefined ? undefined : { size: n, flag: `--dim ${d0}=${n}` } };
 }
@@ -181,11 +196,18 @@ export function batchDim(model: ModelProto, fixes: DimFixes = {}): BatchDim | un
  * (`--dim batch=4`, `--shape`'s leading dim, a full-rank `--input`). Either alone decides; both with
  * different sizes are an error that names both flags. Returns undefined when neither is given.
  */
-export function resolveBatchSizes(model: ModelProto, fixes: DimFixes, requested: readonly number[] | undefined, flag = '--batch-sizes'): number[] | undefined {
+export function resolveBatchSizes(
+  model: ModelProto,
+  fixes: DimFixes,
+  requested: readonly number[] | undefined,
+  flag = '--batch-sizes',
+): number[] | undefined {
   const given = batchDim(model, fixes)?.given;
   if (!given) return requested ? [...requested] : undefined;
   if (!requested || (requested.length === 1 && requested[0] === given.size)) return [given.size];
-  throw badInput(`${given.flag} sets the batch size to ${given.size}, ${flag} to ${requested.join(',')}; drop one of them, or make them agree`);
+  throw badInput(
+    `${given.flag} sets the batch size to ${given.size}, ${flag} to ${requested.join(',')}; drop one of them, or make them agree`,
+  );
 }
 
 /**
@@ -194,7 +216,12 @@ export function resolveBatchSizes(model: ModelProto, fixes: DimFixes, requested:
  * [0, intHigh) (default 2, so index inputs such as token ids stay in range of any embedding), booleans
  * fair coin flips.
  */
-export function randomFeeds(inputs: readonly ConcreteInput[], seed = 0, intHigh = 2, values?: Named<InputValue>): Record<string, ort.Tensor> {
+export function randomFeeds(
+  inputs: readonly ConcreteInput[],
+  seed = 0,
+  intHigh = 2,
+  values?: Named<InputValue>,
+): Record<string, ort.Tensor> {
   const rand = mulberry32(seed);
   const given = toMap(values);
   const feeds: Record<string, ort.Tensor> = {};
@@ -227,7 +254,10 @@ export function shapeSymbols(model: ModelProto, shapes: Named<readonly number[]>
   const out: Record<string, number> = {};
   for (const input of graphInputs(model)) {
     const s = given.get(input.name);
-    if (s) input.shape?.forEach((d, i) => { if (typeof d === 'string' && s[i] !== undefined) out[d] = s[i]!; });
+    if (s)
+      input.shape?.forEach((d, i) => {
+        if (typeof d === 'string' && s[i] !== undefined) out[d] = s[i]!;
+      });
   }
   return out;
 }
@@ -242,7 +272,10 @@ export function valueShape(input: InputInfo, value: InputValue, dims: ReadonlyMa
   const lead = input.shape.slice(0, input.shape.length - value.dims.length).map((d, i) => {
     if (typeof d === 'number') return d;
     const n = dims.get(d);
-    if (n === undefined) throw badInput(`--input ${value.text} leaves dim ${i} of input '${input.name}' ('${d}') without a size; pass --dim ${d}=N or give the value's full shape in a .npy file`);
+    if (n === undefined)
+      throw badInput(
+        `--input ${value.text} leaves dim ${i} of input '${input.name}' ('${d}') without a size; pass --dim ${d}=N or give the value's full shape in a .npy file`,
+      );
     return n;
   });
   return [...lead, ...value.dims];
@@ -257,16 +290,25 @@ function partialShapes(inputs: readonly InputInfo[], fixes: DimFixes): Map<strin
   const shapes = toMap(fixes.shapes);
   const values = toMap(fixes.values);
   const names = inputs.map((i) => i.name);
-  for (const [flag, m] of [['--shape', shapes], ['--input', values]] as const) {
+  for (const [flag, m] of [
+    ['--shape', shapes],
+    ['--input', values],
+  ] as const) {
     for (const name of m.keys()) {
       if (!names.includes(name)) throw badInput(`${flag} names '${name}', but the model's inputs are: ${names.join(', ') || '(none)'}`);
     }
   }
   const symbols = new Map<string, string>();
-  for (const i of inputs) i.shape?.forEach((d, k) => { if (typeof d === 'string' && !symbols.has(d)) symbols.set(d, d === unnamedDim(i.name, k) ? `${d} (unnamed dim ${k} of '${i.name}')` : d); });
+  for (const i of inputs)
+    i.shape?.forEach((d, k) => {
+      if (typeof d === 'string' && !symbols.has(d))
+        symbols.set(d, d === unnamedDim(i.name, k) ? `${d} (unnamed dim ${k} of '${i.name}')` : d);
+    });
   for (const name of dims.keys()) {
     if (!symbols.has(name)) {
-      throw badInput(`--dim names '${name}', but no input has that symbolic dim; the symbolic dims are: ${[...symbols.values()].join(', ') || '(none)'}`);
+      throw badInput(
+        `--dim names '${name}', but no input has that symbolic dim; the symbolic dims are: ${[...symbols.values()].join(', ') || '(none)'}`,
+      );
     }
   }
   // Sizes of symbols, with the flag that set each: --dim first, then the dims each value fills.
@@ -276,30 +318,39 @@ function partialShapes(inputs: readonly InputInfo[], fixes: DimFixes): Map<strin
     if (!value || !input.shape || shapes.has(input.name)) continue;
     for (const [d, v] of valueSymbols(input, value)) {
       const set = sizes.get(d);
-      if (set && set.n !== v) throw badInput(`--input ${value.text} makes '${d}' ${v}, but ${set.flag} makes it ${set.n}; drop one or make them agree`);
+      if (set && set.n !== v)
+        throw badInput(`--input ${value.text} makes '${d}' ${v}, but ${set.flag} makes it ${set.n}; drop one or make them agree`);
       sizes.set(d, { n: v, flag: `--input ${value.text}` });
     }
   }
-  return new Map(inputs.map((input) => {
-    const given = shapes.get(input.name);
-    const value = values.get(input.name);
-    if (given) {
-      if (input.shape && input.shape.length !== given.length) {
-        throw badInput(`--shape ${input.name}=${given.join('x')} has rank ${given.length}, but input '${input.name}' has rank ${input.shape.length} [${input.shape.join(',')}]; give ${input.shape.length} dims`);
-      }
-      input.shape?.forEach((d, i) => {
-        if (typeof d === 'number' && d !== given[i]) {
-          throw badInput(`--shape ${input.name}=${given.join('x')}: dim ${i} of input '${input.name}' is fixed at ${d} in the model; use ${d} there`);
+  return new Map(
+    inputs.map((input) => {
+      const given = shapes.get(input.name);
+      const value = values.get(input.name);
+      if (given) {
+        if (input.shape && input.shape.length !== given.length) {
+          throw badInput(
+            `--shape ${input.name}=${given.join('x')} has rank ${given.length}, but input '${input.name}' has rank ${input.shape.length} [${input.shape.join(',')}]; give ${input.shape.length} dims`,
+          );
         }
-      });
-      if (value && !valueFits(value.dims, given)) {
-        throw badInput(`--shape ${input.name}=${given.join('x')} and --input ${value.text} (shape [${value.dims.join(',')}]) disagree; the value must fill the shape's last dims: drop one or make them agree`);
+        input.shape?.forEach((d, i) => {
+          if (typeof d === 'number' && d !== given[i]) {
+            throw badInput(
+              `--shape ${input.name}=${given.join('x')}: dim ${i} of input '${input.name}' is fixed at ${d} in the model; use ${d} there`,
+            );
+          }
+        });
+        if (value && !valueFits(value.dims, given)) {
+          throw badInput(
+            `--shape ${input.name}=${given.join('x')} and --input ${value.text} (shape [${value.dims.join(',')}]) disagree; the value must fill the shape's last dims: drop one or make them agree`,
+          );
+        }
+        return [input.name, [...given]];
       }
-      return [input.name, [...given]];
-    }
-    if (!input.shape) return [input.name, value ? [...value.dims] : undefined];
-    return [input.name, input.shape.map((d) => (typeof d === 'number' ? d : sizes.get(d)?.n ?? d))];
-  }));
+      if (!input.shape) return [input.name, value ? [...value.dims] : undefined];
+      return [input.name, input.shape.map((d) => (typeof d === 'number' ? d : (sizes.get(d)?.n ?? d)))];
+    }),
+  );
 }
 
 /**
@@ -310,14 +361,19 @@ function valueSymbols(input: InputInfo, value: InputValue): [string, number][] {
   const shape = input.shape ?? [];
   const k = shape.length - value.dims.length;
   if (k < 0) {
-    throw badInput(shape.length === 0
-      ? `--input ${value.text} gives ${value.data.length} values, but input '${input.name}' is a scalar; give one number`
-      : `--input ${value.text} has rank ${value.dims.length}, but input '${input.name}' has rank ${shape.length} [${shape.join(',')}]; give at most ${shape.length} dims`);
+    throw badInput(
+      shape.length === 0
+        ? `--input ${value.text} gives ${value.data.length} values, but input '${input.name}' is a scalar; give one number`
+        : `--input ${value.text} has rank ${value.dims.length}, but input '${input.name}' has rank ${shape.length} [${shape.join(',')}]; give at most ${shape.length} dims`,
+    );
   }
   return value.dims.flatMap((v, j): [string, number][] => {
     const d = shape[k + j]!;
     if (typeof d === 'string') return [[d, v]];
-    if (d !== v) throw badInput(`--input ${value.text}: dim ${k + j} of input '${input.name}' is fixed at ${d} in the model, the value has ${v} there; give a value of shape [${shape.slice(k).join(',')}]`);
+    if (d !== v)
+      throw badInput(
+        `--input ${value.text}: dim ${k + j} of input '${input.name}' is fixed at ${d} in the model, the value has ${v} there; give a value of shape [${shape.slice(k).join(',')}]`,
+      );
     return [];
   });
 }
@@ -328,20 +384,50 @@ function randomTensor(input: ConcreteInput, rand: () => number, intHigh: number)
   const int = () => Math.floor(rand() * intHigh);
   const float = () => rand() * 2 - 1;
   switch (input.elemType) {
-    case DataType.FLOAT: return new ort.Tensor('float32', Float32Array.from({ length: n }, float), input.shape);
-    case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from({ length: n }, float), input.shape);
-    case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from({ length: n }, () => halfBits(float())), input.shape);
-    case DataType.INT64: return new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(int())), input.shape);
-    case DataType.UINT64: return new ort.Tensor('uint64', BigUint64Array.from({ length: n }, () => BigInt(int())), input.shape);
-    case DataType.INT32: return new ort.Tensor('int32', Int32Array.from({ length: n }, int), input.shape);
-    case DataType.UINT32: return new ort.Tensor('uint32', Uint32Array.from({ length: n }, int), input.shape);
-    case DataType.INT16: return new ort.Tensor('int16', Int16Array.from({ length: n }, int), input.shape);
-    case DataType.UINT16: return new ort.Tensor('uint16', Uint16Array.from({ length: n }, int), input.shape);
-    case DataType.INT8: return new ort.Tensor('int8', Int8Array.from({ length: n }, int), input.shape);
-    case DataType.UINT8: return new ort.Tensor('uint8', Uint8Array.from({ length: n }, int), input.shape);
-    case DataType.BOOL: return new ort.Tensor('bool', Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), input.shape);
+    case DataType.FLOAT:
+      return new ort.Tensor('float32', Float32Array.from({ length: n }, float), input.shape);
+    case DataType.DOUBLE:
+      return new ort.Tensor('float64', Float64Array.from({ length: n }, float), input.shape);
+    case DataType.FLOAT16:
+      return new ort.Tensor(
+        'float16',
+        Uint16Array.from({ length: n }, () => halfBits(float())),
+        input.shape,
+      );
+    case DataType.INT64:
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, () => BigInt(int())),
+        input.shape,
+      );
+    case DataType.UINT64:
+      return new ort.Tensor(
+        'uint64',
+        BigUint64Array.from({ length: n }, () => BigInt(int())),
+        input.shape,
+      );
+    case DataType.INT32:
+      return new ort.Tensor('int32', Int32Array.from({ length: n }, int), input.shape);
+    case DataType.UINT32:
+      return new ort.Tensor('uint32', Uint32Array.from({ length: n }, int), input.shape);
+    case DataType.INT16:
+      return new ort.Tensor('int16', Int16Array.from({ length: n }, int), input.shape);
+    case DataType.UINT16:
+      return new ort.Tensor('uint16', Uint16Array.from({ length: n }, int), input.shape);
+    case DataType.INT8:
+      return new ort.Tensor('int8', Int8Array.from({ length: n }, int), input.shape);
+    case DataType.UINT8:
+      return new ort.Tensor('uint8', Uint8Array.from({ length: n }, int), input.shape);
+    case DataType.BOOL:
+      return new ort.Tensor(
+        'bool',
+        Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)),
+        input.shape,
+      );
     default:
-      throw badInput(`input '${input.name}' has element type ${dtypeName(input.elemType)}${type ? '' : ' (no onnxruntime-node tensor type)'}, which Hone cannot make random data for; profile a model with numeric inputs`);
+      throw badInput(
+        `input '${input.name}' has element type ${dtypeName(input.elemType)}${type ? '' : ' (no onnxruntime-node tensor type)'}, which Hone cannot make random data for; profile a model with numeric inputs`,
+      );
   }
 }
 

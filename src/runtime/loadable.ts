@@ -25,14 +25,21 @@ export interface LoadForm {
 /** The forms of a model whose dims were fixed (`fixed`) from its own form (`base`), in the order to try. */
 export function loadForms(base: ModelProto, fixed: ModelProto): LoadForm[] {
   if (fixed === base) return [{ model: base, what: "the graph's own dims" }];
-  return [{ model: fixed, what: 'dims fixed' }, { model: base, what: "the graph's own dims" }];
+  return [
+    { model: fixed, what: 'dims fixed' },
+    { model: base, what: "the graph's own dims" },
+  ];
 }
 
 /**
  * Calls `use` with each form in turn until one is not refused at load (see `isModelLoadError`); any other
  * error, or the last form's refusal, is thrown. `onRefused` hears each refusal and the form tried next.
  */
-export async function firstLoadable<T>(forms: readonly LoadForm[], use: (model: ModelProto) => Promise<T>, onRefused?: (refused: LoadForm, message: string, next: LoadForm) => void): Promise<T> {
+export async function firstLoadable<T>(
+  forms: readonly LoadForm[],
+  use: (model: ModelProto) => Promise<T>,
+  onRefused?: (refused: LoadForm, message: string, next: LoadForm) => void,
+): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await use(forms[i]!.model);

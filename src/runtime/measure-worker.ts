@@ -29,9 +29,8 @@ import { HoneError, errorMessage } from '../errors.js';
 parentPort!.once('message', (job: WorkerJob) => {
   run(job).then(
     (result) => reply({ ok: true, result }),
-    (e: unknown) => reply(e instanceof HoneError
-      ? { ok: false, message: e.message, exitCode: e.exitCode }
-      : { ok: false, message: errorMessage(e) }),
+    (e: unknown) =>
+      reply(e instanceof HoneError ? { ok: false, message: e.message, exitCode: e.exitCode } : { ok: false, message: errorMessage(e) }),
   );
 });
 
@@ -52,7 +51,9 @@ async function measure(job: Extract<WorkerJob, { kind: 'measure' }>): Promise<Me
   const maxRssBefore = process.resourceUsage().maxRSS * 1024;
   const baseline = process.memoryUsage().rss;
   let peakRss = baseline;
-  const sample = () => { peakRss = Math.max(peakRss, process.memoryUsage().rss); };
+  const sample = () => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  };
 
   const t0 = performance.now();
   const session = await createSession(job.model, job.session);
@@ -93,7 +94,12 @@ async function measure(job: Extract<WorkerJob, { kind: 'measure' }>): Promise<Me
   // Noisy runs get more traced runs too (up to 3x), so the kernel share is a median over more of them.
   const profileRuns = (job.profileRuns ?? 0) * Math.min(3, roundMedians.length);
   const traced = profileRuns > 0 ? await profile(job, feeds, profileRuns) : undefined;
-  return { latencyMs: latencyStats(samples, roundMedians), sessionCreateMs, memory: { baselineRssBytes: baseline, sessionBytes, peakBytes }, ...traced };
+  return {
+    latencyMs: latencyStats(samples, roundMedians),
+    sessionCreateMs,
+    memory: { baselineRssBytes: baseline, sessionBytes, peakBytes },
+    ...traced,
+  };
 }
 
 /**

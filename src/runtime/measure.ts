@@ -78,9 +78,7 @@ export type WorkerJob =
   | ({ kind: 'measure'; model: Uint8Array | string } & Omit<MeasureOpts, 'transfer'>)
   | { kind: 'peaks'; session?: SessionOpts; key: string };
 
-export type WorkerReply =
-  | { ok: true; result: Measurement | MachinePeaks }
-  | { ok: false; message: string; exitCode?: 1 | 2 };
+export type WorkerReply = { ok: true; result: Measurement | MachinePeaks } | { ok: false; message: string; exitCode?: 1 | 2 };
 
 /**
  * Times a model (inputs already concrete) in a worker thread; returns latency, memory and trace. The
@@ -89,9 +87,10 @@ export type WorkerReply =
 export async function measureInWorker(modelBytes: Uint8Array | string, opts: MeasureOpts): Promise<Measurement> {
   const { transfer, ...rest } = opts;
   if (typeof modelBytes === 'string') return (await runWorker({ kind: 'measure', model: modelBytes, ...rest })) as Measurement;
-  const owned = transfer && modelBytes.byteOffset === 0 && modelBytes.byteLength === modelBytes.buffer.byteLength
-    ? modelBytes
-    : new Uint8Array(modelBytes); // a copy (Buffer#slice would be a view, and transferring it would detach the caller's buffer)
+  const owned =
+    transfer && modelBytes.byteOffset === 0 && modelBytes.byteLength === modelBytes.buffer.byteLength
+      ? modelBytes
+      : new Uint8Array(modelBytes); // a copy (Buffer#slice would be a view, and transferring it would detach the caller's buffer)
   return (await runWorker({ kind: 'measure', model: owned, ...rest }, [owned.buffer as ArrayBuffer])) as Measurement;
 }
 
@@ -110,7 +109,10 @@ export function runWorker(job: WorkerJob, transferList: ArrayBuffer[] = []): Pro
       reject(e);
     });
     worker.once('exit', (code) => {
-      if (!settled) reject(new HoneError(`the measurement worker exited with code ${code} before reporting; the runtime may have crashed on this model`, 1));
+      if (!settled)
+        reject(
+          new HoneError(`the measurement worker exited with code ${code} before reporting; the runtime may have crashed on this model`, 1),
+        );
     });
     worker.postMessage(job, transferList);
   });

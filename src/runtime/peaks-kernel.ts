@@ -47,11 +47,22 @@ export async function probePeaks(opts: SessionOpts): Promise<{ flops: number; ca
 }
 
 function cacheRate(opts: SessionOpts, runs: number): Promise<number> {
-  return bestRate(cacheModel(), { x: new ort.Tensor('float32', filled(CACHE_ELEMENTS, 1), [CACHE_ELEMENTS]) },
-    CACHE_READS * 4 * CACHE_ELEMENTS, { ...opts, graphOptimizationLevel: 'disabled' }, runs);
+  return bestRate(
+    cacheModel(),
+    { x: new ort.Tensor('float32', filled(CACHE_ELEMENTS, 1), [CACHE_ELEMENTS]) },
+    CACHE_READS * 4 * CACHE_ELEMENTS,
+    { ...opts, graphOptimizationLevel: 'disabled' },
+    runs,
+  );
 }
 
-async function bestRate(model: Uint8Array, feeds: Record<string, ort.Tensor>, work: number, opts: SessionOpts, runs: number): Promise<number> {
+async function bestRate(
+  model: Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  work: number,
+  opts: SessionOpts,
+  runs: number,
+): Promise<number> {
   const session = await createSession(model, { ...opts, profilePrefix: undefined });
   try {
     await session.run(feeds);

@@ -52,7 +52,8 @@ export async function machinePeaks(opts: PeaksOpts = {}): Promise<CheckedPeaks> 
   const hit = opts.refresh ? undefined : dirs.map((d) => readCache(join(d, 'machine-peaks.json'))[key]).find(valid);
   if (!hit) return { ...store(dirs, key, await measure()), check: opts.refresh ? 'measured (--refresh-peaks)' : 'measured (none cached)' };
   const age = Date.now() - hit.measuredAt!;
-  if (age > MAX_AGE_MS) return { ...store(dirs, key, await measure()), check: `measured again (the cached figures were ${(age / 864e5).toFixed(0)} days old)` };
+  if (age > MAX_AGE_MS)
+    return { ...store(dirs, key, await measure()), check: `measured again (the cached figures were ${(age / 864e5).toFixed(0)} days old)` };
   if (opts.probe === false) return { ...hit, check: 'cached, not probed' };
   const probe = await probePeaks(opts.session ?? {});
   const then = hit.probe!;
@@ -62,22 +63,43 @@ export async function machinePeaks(opts: PeaksOpts = {}): Promise<CheckedPeaks> 
     const fresh = await measure();
     const best = { ...fresh };
     for (const k of ['flops', 'bandwidth', 'cacheBandwidth'] as const) best[k] = Math.max(hit[k], fresh[k]);
-    best.probe = { flops: Math.max(then.flops, fresh.probe!.flops, probe.flops), cacheBandwidth: Math.max(then.cacheBandwidth, fresh.probe!.cacheBandwidth, probe.cacheBandwidth) };
-    return { ...store(dirs, key, best), check: `measured again: a probe ran ${faster.toFixed(2)}x the cached figures' (they were measured on a busier machine)` };
+    best.probe = {
+      flops: Math.max(then.flops, fresh.probe!.flops, probe.flops),
+      cacheBandwidth: Math.max(then.cacheBandwidth, fresh.probe!.cacheBandwidth, probe.cacheBandwidth),
+    };
+    return {
+      ...store(dirs, key, best),
+      check: `measured again: a probe ran ${faster.toFixed(2)}x the cached figures' (they were measured on a busier machine)`,
+    };
   }
-  if (ratio < PROBE_SLOWER) return { ...hit, check: `cached; a probe reached only ${(ratio * 100).toFixed(0)}% of them: the machine is busy now, so latencies may read high` };
-  return { ...hit, check: `cached, a probe agrees (${(probe.flops / then.flops * 100).toFixed(0)}% of the FLOP/s)` };
+  if (ratio < PROBE_SLOWER)
+    return {
+      ...hit,
+      check: `cached; a probe reached only ${(ratio * 100).toFixed(0)}% of them: the machine is busy now, so latencies may read high`,
+    };
+  return { ...hit, check: `cached, a probe agrees (${((probe.flops / then.flops) * 100).toFixed(0)}% of the FLOP/s)` };
 }
 
 /** What the peaks depend on: the CPU, how many cores, ORT's version, the provider and its threads. */
 export function peaksKey(session: SessionOpts = {}): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown-cpu';
-  return [cpu, `${cpus().length}cpu`, `ort${ort.env.versions.node ?? ort.env.versions.common}`, session.provider ?? 'cpu', `t${session.intraOpThreads ?? 0}`].join('|');
+  return [
+    cpu,
+    `${cpus().length}cpu`,
+    `ort${ort.env.versions.node ?? ort.env.versions.common}`,
+    session.provider ?? 'cpu',
+    `t${session.intraOpThreads ?? 0}`,
+  ].join('|');
 }
 
 /** A cache entry of the current format (older ones, without `measuredAt` or `probe`, are measured again). */
 function valid(p: MachinePeaks | undefined): p is MachinePeaks {
-  return !!p && [p.flops, p.bandwidth, p.cacheBandwidth, p.cacheBytes, p.measuredAt, p.probe?.flops, p.probe?.cacheBandwidth].every((x) => typeof x === 'number' && x > 0);
+  return (
+    !!p &&
+    [p.flops, p.bandwidth, p.cacheBandwidth, p.cacheBytes, p.measuredAt, p.probe?.flops, p.probe?.cacheBandwidth].every(
+      (x) => typeof x === 'number' && x > 0,
+    )
+  );
 }
 
 /** Writes `peaks` under `key` into the first writable cache folder; returns them. */

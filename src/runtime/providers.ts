@@ -33,7 +33,10 @@ export function checkProvider(name: string): string {
   const wanted = name.toLowerCase();
   const all = listProviders();
   const p = all.find((x) => x.name === wanted);
-  const usable = all.filter((x) => x.available).map((x) => x.name).join(', ');
+  const usable = all
+    .filter((x) => x.available)
+    .map((x) => x.name)
+    .join(', ');
   if (!p) {
     throw badInput(`provider '${name}' is not supported by onnxruntime-node on ${process.platform}/${process.arch}; use one of: ${usable}`);
   }
@@ -50,8 +53,9 @@ function sharedLibrary(provider: string): string | undefined {
 
 function installAdvice(provider: string): string {
   if (provider === 'cuda' || provider === 'tensorrt') {
-    const why = 'onnxruntime-node was installed without its GPU libraries (its install script downloads them; it was ' +
-      'skipped, as a clone of Hone does through package.json\'s allowScripts and as --ignore-scripts and ' +
+    const why =
+      'onnxruntime-node was installed without its GPU libraries (its install script downloads them; it was ' +
+      "skipped, as a clone of Hone does through package.json's allowScripts and as --ignore-scripts and " +
       'ONNXRUNTIME_NODE_INSTALL=skip do, or its download failed)';
     if (`${process.platform}/${process.arch}` !== GPU_INSTALL_PLATFORM) {
       return `${why}; onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common} downloads them only on ${GPU_INSTALL_PLATFORM}, so use --provider cpu here`;

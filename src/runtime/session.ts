@@ -72,13 +72,25 @@ export function ortLoadError(e: unknown, provider: string): HoneError {
   }
   const noKernel = /No Op registered for (\S+) with domain_version of (\d+)/i.exec(msg);
   if (noKernel) {
-    return badInput(`onnxruntime has no kernel for op '${noKernel[1]}' at opset ${noKernel[2]}; replace that op or export the model with a supported opset`, e);
+    return badInput(
+      `onnxruntime has no kernel for op '${noKernel[1]}' at opset ${noKernel[2]}; replace that op or export the model with a supported opset`,
+      e,
+    );
   }
   if (/RequestAdapter/.test(msg)) {
-    return badInput(`onnxruntime cannot start the '${provider}' provider: no GPU adapter was found (no usable GPU or driver on this machine); use --provider cpu`, e);
+    return badInput(
+      `onnxruntime cannot start the '${provider}' provider: no GPU adapter was found (no usable GPU or driver on this machine); use --provider cpu`,
+      e,
+    );
   }
-  if (/Failed to load (shared )?library|providers_shared/i.test(msg) || (provider !== 'cpu' && errorMessage(e).includes(`/providers/${provider}/`))) {
-    return badInput(`onnxruntime cannot start the '${provider}' provider (${shorten(msg, 120)}); use --provider cpu or install its libraries`, e);
+  if (
+    /Failed to load (shared )?library|providers_shared/i.test(msg) ||
+    (provider !== 'cpu' && errorMessage(e).includes(`/providers/${provider}/`))
+  ) {
+    return badInput(
+      `onnxruntime cannot start the '${provider}' provider (${shorten(msg, 120)}); use --provider cpu or install its libraries`,
+      e,
+    );
   }
   return badInput(`${LOAD_REFUSED} ${shorten(msg, 240)}; fix the model (run 'hone profile --no-dynamic' for a static check)`, e);
 }
@@ -96,7 +108,10 @@ export function isModelLoadError(e: unknown): boolean {
 
 /** ORT's error for a failed run as a one-line HoneError; `fix` (what to try) goes last. */
 export function ortRunError(e: unknown, context: string, fix?: string): HoneError {
-  return badInput(`onnxruntime failed to run the model ${context}: ${shorten(cleanOrtMessage(errorMessage(e)), 240)}${fix ? `; ${fix}` : ''}`, e);
+  return badInput(
+    `onnxruntime failed to run the model ${context}: ${shorten(cleanOrtMessage(errorMessage(e)), 240)}${fix ? `; ${fix}` : ''}`,
+    e,
+  );
 }
 
 /**

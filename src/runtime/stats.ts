@@ -53,12 +53,25 @@ export function latencyStats(samples: readonly number[], roundMedians: readonly 
   const mean = s.reduce((a, b) => a + b, 0) / n;
   const variance = n > 1 ? s.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
   const p50 = percentile(s, 0.5);
-  const mad = percentile(s.map((x) => Math.abs(x - p50)).sort((a, b) => a - b), 0.5);
+  const mad = percentile(
+    s.map((x) => Math.abs(x - p50)).sort((a, b) => a - b),
+    0.5,
+  );
   const p90 = percentile(s, 0.9);
   return {
-    runs: n, mean, min: s[0]!, max: s[n - 1]!, p50, p90, p99: percentile(s, 0.99), std: Math.sqrt(variance),
-    mad, cv: p50 > 0 ? (1.4826 * mad) / p50 : 0, tail: p50 > 0 ? p90 / p50 : 1,
-    rounds: Math.max(1, roundMedians.length), floor: roundMedians.length ? Math.min(...roundMedians) : p50,
+    runs: n,
+    mean,
+    min: s[0]!,
+    max: s[n - 1]!,
+    p50,
+    p90,
+    p99: percentile(s, 0.99),
+    std: Math.sqrt(variance),
+    mad,
+    cv: p50 > 0 ? (1.4826 * mad) / p50 : 0,
+    tail: p50 > 0 ? p90 / p50 : 1,
+    rounds: Math.max(1, roundMedians.length),
+    floor: roundMedians.length ? Math.min(...roundMedians) : p50,
   };
 }
 
@@ -69,7 +82,10 @@ export function isNoisy(s: Pick<LatencyStats, 'cv' | 'tail'>): boolean {
 
 /** The median of a list in any order. */
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 0.5);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /** The q-quantile of an ascending array. Monotonic in q, so p50 <= p90 <= p99 always holds. */

@@ -63,7 +63,9 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
   const parsed: unknown = typeof trace === 'string' ? JSON.parse(trace) : trace;
   const events: TraceEvent[] = Array.isArray(parsed)
     ? parsed
-    : Array.isArray((parsed as { traceEvents?: unknown })?.traceEvents) ? (parsed as { traceEvents: TraceEvent[] }).traceEvents : [];
+    : Array.isArray((parsed as { traceEvents?: unknown })?.traceEvents)
+      ? (parsed as { traceEvents: TraceEvent[] }).traceEvents
+      : [];
   const byOp = new Map<string, { totalUs: number; calls: number }>();
   const byNode = new Map<string, { opType: string; totalUs: number; perRun: number[] }>();
   let kernelUs = 0;
@@ -109,9 +111,17 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
   const opWeight = new Map<string, number>();
   for (const [name, n] of byNode) opWeight.set(n.opType, (opWeight.get(n.opType) ?? 0) + weight.get(name)!);
   return {
-    opTypes: [...byOp].map(([opType, o]) => ({ opType, totalUs: o.totalUs, share: share(opWeight.get(opType) ?? 0), calls: o.calls, perRunUs: opWeight.get(opType) ?? 0 }))
+    opTypes: [...byOp]
+      .map(([opType, o]) => ({
+        opType,
+        totalUs: o.totalUs,
+        share: share(opWeight.get(opType) ?? 0),
+        calls: o.calls,
+        perRunUs: opWeight.get(opType) ?? 0,
+      }))
       .sort((a, b) => b.share - a.share || b.totalUs - a.totalUs),
-    nodes: [...byNode].map(([name, n]) => ({ name, opType: n.opType, totalUs: n.totalUs, share: share(weight.get(name)!), perRunUs: weight.get(name)! }))
+    nodes: [...byNode]
+      .map(([name, n]) => ({ name, opType: n.opType, totalUs: n.totalUs, share: share(weight.get(name)!), perRunUs: weight.get(name)! }))
       .sort((a, b) => b.share - a.share || b.totalUs - a.totalUs),
     runs,
     kernelUs,

@@ -26,7 +26,9 @@ export interface InputValue {
  */
 export function valueTensor(input: { name: string; elemType: number }, shape: readonly number[], value: InputValue): ort.Tensor {
   if (!valueFits(value.dims, shape)) {
-    throw badInput(`--input ${value.text} has shape [${value.dims.join(',')}], which does not fill the trailing dims of input '${input.name}' [${shape.join(',')}]; give a value of shape [${shape.join(',')}] or of its last dims`);
+    throw badInput(
+      `--input ${value.text} has shape [${value.dims.join(',')}], which does not fill the trailing dims of input '${input.name}' [${shape.join(',')}]; give a value of shape [${shape.join(',')}] or of its last dims`,
+    );
   }
   const n = numElements(shape);
   const src = value.data;
@@ -38,7 +40,9 @@ export function valueTensor(input: { name: string; elemType: number }, shape: re
     const check = (x: number | bigint) => {
       const v = typeof x === 'bigint' ? x : Number.isInteger(x) ? BigInt(x) : undefined;
       if (v === undefined || v < lo || v > hi) {
-        throw badInput(`--input ${value.text}: input '${input.name}' is ${type}, and ${x} is not a whole number in ${lo}..${hi}; give ${type} values`);
+        throw badInput(
+          `--input ${value.text}: input '${input.name}' is ${type}, and ${x} is not a whole number in ${lo}..${hi}; give ${type} values`,
+        );
       }
       return v;
     };
@@ -46,26 +50,104 @@ export function valueTensor(input: { name: string; elemType: number }, shape: re
     return check;
   };
   switch (input.elemType) {
-    case DataType.FLOAT: return new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => Number(at(i))), dims);
-    case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from({ length: n }, (_, i) => Number(at(i))), dims);
-    case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from({ length: n }, (_, i) => halfBits(Number(at(i)))), dims);
-    case DataType.INT64: { const c = ints('int64'); return new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => c(at(i))), dims); }
-    case DataType.UINT64: { const c = ints('uint64'); return new ort.Tensor('uint64', BigUint64Array.from({ length: n }, (_, i) => c(at(i))), dims); }
-    case DataType.INT32: { ints('int32'); return new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => Number(at(i))), dims); }
-    case DataType.UINT32: { ints('uint32'); return new ort.Tensor('uint32', Uint32Array.from({ length: n }, (_, i) => Number(at(i))), dims); }
-    case DataType.INT16: { ints('int16'); return new ort.Tensor('int16', Int16Array.from({ length: n }, (_, i) => Number(at(i))), dims); }
-    case DataType.UINT16: { ints('uint16'); return new ort.Tensor('uint16', Uint16Array.from({ length: n }, (_, i) => Number(at(i))), dims); }
-    case DataType.INT8: { ints('int8'); return new ort.Tensor('int8', Int8Array.from({ length: n }, (_, i) => Number(at(i))), dims); }
-    case DataType.UINT8: { ints('uint8'); return new ort.Tensor('uint8', Uint8Array.from({ length: n }, (_, i) => Number(at(i))), dims); }
+    case DataType.FLOAT:
+      return new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    case DataType.DOUBLE:
+      return new ort.Tensor(
+        'float64',
+        Float64Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    case DataType.FLOAT16:
+      return new ort.Tensor(
+        'float16',
+        Uint16Array.from({ length: n }, (_, i) => halfBits(Number(at(i)))),
+        dims,
+      );
+    case DataType.INT64: {
+      const c = ints('int64');
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, (_, i) => c(at(i))),
+        dims,
+      );
+    }
+    case DataType.UINT64: {
+      const c = ints('uint64');
+      return new ort.Tensor(
+        'uint64',
+        BigUint64Array.from({ length: n }, (_, i) => c(at(i))),
+        dims,
+      );
+    }
+    case DataType.INT32: {
+      ints('int32');
+      return new ort.Tensor(
+        'int32',
+        Int32Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    }
+    case DataType.UINT32: {
+      ints('uint32');
+      return new ort.Tensor(
+        'uint32',
+        Uint32Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    }
+    case DataType.INT16: {
+      ints('int16');
+      return new ort.Tensor(
+        'int16',
+        Int16Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    }
+    case DataType.UINT16: {
+      ints('uint16');
+      return new ort.Tensor(
+        'uint16',
+        Uint16Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    }
+    case DataType.INT8: {
+      ints('int8');
+      return new ort.Tensor(
+        'int8',
+        Int8Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    }
+    case DataType.UINT8: {
+      ints('uint8');
+      return new ort.Tensor(
+        'uint8',
+        Uint8Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
+    }
     case DataType.BOOL: {
       for (let i = 0; i < count; i++) {
         const x = Number(src[i]!);
-        if (x !== 0 && x !== 1) throw badInput(`--input ${value.text}: input '${input.name}' is bool; give true, false, 1 or 0, not ${src[i]}`);
+        if (x !== 0 && x !== 1)
+          throw badInput(`--input ${value.text}: input '${input.name}' is bool; give true, false, 1 or 0, not ${src[i]}`);
       }
-      return new ort.Tensor('bool', Uint8Array.from({ length: n }, (_, i) => Number(at(i))), dims);
+      return new ort.Tensor(
+        'bool',
+        Uint8Array.from({ length: n }, (_, i) => Number(at(i))),
+        dims,
+      );
     }
     default:
-      throw badInput(`--input ${value.text}: input '${input.name}' has element type ${dtypeName(input.elemType)}, which --input cannot give; give values for numeric or bool inputs`);
+      throw badInput(
+        `--input ${value.text}: input '${input.name}' has element type ${dtypeName(input.elemType)}, which --input cannot give; give values for numeric or bool inputs`,
+      );
   }
 }
 
@@ -77,8 +159,12 @@ export function valueFits(valueDims: readonly number[], shape: readonly number[]
 
 type IntType = 'int64' | 'uint64' | 'int32' | 'uint32' | 'int16' | 'uint16' | 'int8' | 'uint8';
 const INT_RANGES: Record<IntType, [bigint, bigint]> = {
-  int64: [-(2n ** 63n), 2n ** 63n - 1n], uint64: [0n, 2n ** 64n - 1n],
-  int32: [-(2n ** 31n), 2n ** 31n - 1n], uint32: [0n, 2n ** 32n - 1n],
-  int16: [-32768n, 32767n], uint16: [0n, 65535n], int8: [-128n, 127n], uint8: [0n, 255n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  uint32: [0n, 2n ** 32n - 1n],
+  int16: [-32768n, 32767n],
+  uint16: [0n, 65535n],
+  int8: [-128n, 127n],
+  uint8: [0n, 255n],
 };
-

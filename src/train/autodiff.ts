@@ -112,12 +112,17 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   // Scalars (rank 0) are constants by convention (exporters and the zoo write 0.5, √2, 1/√d that way);
   // they train only when listed in `trainable`.
   const settings = settingsOnly(graph);
-  const paramTensors = graph.initializer.filter((t) => t.dataType === DataType.FLOAT && !frozen.has(t.name!)
-    && (trainableSet ? trainableSet.has(t.name!) : t.dims.length > 0 && !settings.has(t.name!)));
+  const paramTensors = graph.initializer.filter(
+    (t) =>
+      t.dataType === DataType.FLOAT &&
+      !frozen.has(t.name!) &&
+      (trainableSet ? trainableSet.has(t.name!) : t.dims.length > 0 && !settings.has(t.name!)),
+  );
   const paramNames = new Set(paramTensors.map((t) => t.name!));
 
   const output = opts.output ?? graph.output[0]?.name;
-  if (!output || !graph.output.some((o) => o.name === output)) throw badInput(`the model has no output '${output ?? ''}'; pick one of ${graph.output.map((o) => o.name).join(', ')}`);
+  if (!output || !graph.output.some((o) => o.name === output))
+    throw badInput(`the model has no output '${output ?? ''}'; pick one of ${graph.output.map((o) => o.name).join(', ')}`);
   const labelsName = opts.labelsName ?? 'label';
   const taken = allNames(graph);
   if (taken.has(labelsName)) throw badInput(`the model already has a value named '${labelsName}'; choose another labels name`);
@@ -135,7 +140,15 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   graph.initializer.push(...lossEmit.initializers);
   const lossName = 'loss';
   if (taken.has(lossName)) throw badInput(`the model already has a value named 'loss'; rename it before training`);
-  graph.node.push({ input: [lossValue], output: [lossName], opType: 'Identity', name: 'loss_identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
+  graph.node.push({
+    input: [lossValue],
+    output: [lossName],
+    opType: 'Identity',
+    name: 'loss_identity',
+    attribute: [],
+    metadataProps: [],
+    deviceConfigurations: [],
+  });
   taken.add(lossName);
 
   // Types of the loss nodes too (the rules look up shapes of values they differentiate).
@@ -152,11 +165,23 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
     const g = grads.get(t.name!);
     if (!g) continue; // does not reach the loss: not a parameter of this training step
     const gradName = uniqueName(taken, `${t.name}_grad`);
-    emit.nodes.push({ input: [g], output: [gradName], opType: 'Identity', name: `${gradName}_identity`, attribute: [], metadataProps: [], deviceConfigurations: [] });
+    emit.nodes.push({
+      input: [g],
+      output: [gradName],
+      opType: 'Identity',
+      name: `${gradName}_identity`,
+      attribute: [],
+      metadataProps: [],
+      deviceConfigurations: [],
+    });
     params.push({ name: t.name!, dims: t.dims.map(Number), init: Float32Array.from(tensorArray(t) as Float32Array), grad: gradName });
     gradOutputs.push(gradName);
   }
-  if (params.length === 0) throw nothingToTrain(graph, paramTensors.map((t) => t.name!));
+  if (params.length === 0)
+    throw nothingToTrain(
+      graph,
+      paramTensors.map((t) => t.name!),
+    );
   graph.node.push(...emit.nodes);
   const buffers: StateBuffer[] = stateUpdates.map((u) => {
     const t = graph.initializer.find((i) => i.name === u.name);
@@ -182,7 +207,16 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const dataInputs = src.input.map((i) => i.name!).filter((n) => !initNames.has(n));
   return {
     model: { ...model, graph, opsetImport: [...model.opsetImport], metadataProps: [], trainingInfo: [] },
-    params, buffers, dataInputs, labelsName, lossName, outputs, forward: model, source, dropoutMasks, origins: inlined.origins,
+    params,
+    buffers,
+    dataInputs,
+    labelsName,
+    lossName,
+    outputs,
+    forward: model,
+    source,
+    dropoutMasks,
+    origins: inlined.origins,
   };
 }
 
@@ -191,7 +225,12 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
  * respect to every value in `wrt`. Returns the gradient value of each `wrt` entry that the seeds depend on.
  */
 export function differentiate(
-  graph: GraphProto, opset: number, types: StaticTypes, emit: GradEmitter, seeds: Map<string, string>, wrt: ReadonlySet<string>,
+  graph: GraphProto,
+  opset: number,
+  types: StaticTypes,
+  emit: GradEmitter,
+  seeds: Map<string, string>,
+  wrt: ReadonlySet<string>,
 ): Map<string, string> {
   const requires = new Set(wrt);
   // A node reads its inputs and, through its subgraphs, outer-scope values (an If branch using a weight).
@@ -219,21 +258,30 @@ export function differentiate(
     const node = graph.node[n]!;
     const gy = node.output.map((o) => (o ? total(o) : undefined));
     if (gy.every((g) => g === undefined)) continue;
-    if (nodeGraphs(node).length > 0 && reads.get(node)!.some((v) => requires.has(v))) throw controlFlowRefusal(graph, node, 'the loss depends on the parameters through an ');
+    if (nodeGraphs(node).length > 0 && reads.get(node)!.some((v) => requires.has(v)))
+      throw controlFlowRefusal(graph, node, 'the loss depends on the parameters through an ');
     const needs = (i: number) => Boolean(node.input[i]) && requires.has(node.input[i]!);
     if (!node.input.some((_, i) => needs(i))) continue;
     const rule = getGradRule(node.domain, node.opType!);
     if (!rule) {
-      throw new HoneError(`no gradient rule for op ${node.opType} (node '${node.name ?? node.output[0]}'); freeze the parameters before it (--freeze) or replace the op`, 2);
+      throw new HoneError(
+        `no gradient rule for op ${node.opType} (node '${node.name ?? node.output[0]}'); freeze the parameters before it (--freeze) or replace the op`,
+        2,
+      );
     }
     const elemType = node.input.map((i) => types.types.get(i)?.elemType).find((t) => t !== undefined && isFloat(t)) ?? DataType.FLOAT;
     const inGrads = rule.grad({
-      node, attr: attrReader(node), opset, gy, needs,
+      node,
+      attr: attrReader(node),
+      opset,
+      gy,
+      needs,
       shape: (name) => types.types.get(name)?.shape,
       producer: (name) => producers.get(name),
       elemTypeOf: (name) => types.types.get(name)?.elemType,
       constant: (name) => types.constants.get(name),
-      elemType, emit,
+      elemType,
+      emit,
     });
     inGrads.forEach((g, i) => {
       if (!g || !needs(i)) return;
@@ -260,15 +308,20 @@ function nothingToTrain(g: GraphProto, candidates: string[]): HoneError {
   for (const n of g.node) {
     const subs = n.attribute.flatMap((a) => [a.g, ...a.graphs]).filter((x): x is GraphProto => Boolean(x));
     if (subs.length === 0) continue;
-    if (subs.some((sub) => holdsWeights(sub, wanted))) return controlFlowRefusal(g, n, 'nothing to train: the outputs depend on the weights only through an ');
+    if (subs.some((sub) => holdsWeights(sub, wanted)))
+      return controlFlowRefusal(g, n, 'nothing to train: the outputs depend on the weights only through an ');
   }
   const q = g.node.find((n) => n.opType === 'QuantizeLinear' || n.opType === 'DynamicQuantizeLinear');
   if (q && candidates.length > 0) {
-    return badInput(`nothing to train: the graph quantizes values on the way to the output (${q.opType} '${q.name || q.output[0]}'), and integer values carry no gradient; train the float model before quantizing it`);
+    return badInput(
+      `nothing to train: the graph quantizes values on the way to the output (${q.opType} '${q.name || q.output[0]}'), and integer values carry no gradient; train the float model before quantizing it`,
+    );
   }
-  return badInput(candidates.length === 0
-    ? 'nothing to train: the model has no float initializer of rank 1 or more that is not frozen; unfreeze some parameters or list them with --trainable'
-    : 'nothing to train: no unfrozen float initializer reaches the loss through differentiable ops; check --output and --freeze');
+  return badInput(
+    candidates.length === 0
+      ? 'nothing to train: the model has no float initializer of rank 1 or more that is not frozen; unfreeze some parameters or list them with --trainable'
+      : 'nothing to train: no unfrozen float initializer reaches the loss through differentiable ops; check --output and --freeze',
+  );
 }
 
 /**
@@ -279,29 +332,35 @@ function nothingToTrain(g: GraphProto, candidates: string[]): HoneError {
 function controlFlowRefusal(g: GraphProto, n: NodeProto, lead = ''): HoneError {
   const where = `${n.opType} subgraph ('${n.name || n.output[0]}')`;
   if (n.opType !== 'If') {
-    return badInput(`${lead}${where}: training does not differentiate through Loop/Scan bodies; export the model with the loop unrolled, or freeze the parameters before it (--freeze)`);
+    return badInput(
+      `${lead}${where}: training does not differentiate through Loop/Scan bodies; export the model with the loop unrolled, or freeze the parameters before it (--freeze)`,
+    );
   }
   const { values, shapes } = conditionInputs(g, n);
   const elem = new Map(g.input.map((v) => [v.name!, v.type?.tensorType]));
   // Inputs that set the model up (a sample rate, a flag) can be fixed; float tensors are the data itself.
   const settings = values.filter((i) => !isFloat(elem.get(i)?.elemType) || elem.get(i)?.shape?.dim.length === 0);
   const list = (xs: string[]) => xs.map((i) => `'${i}'`).join(', ');
-  const fix = settings.length > 0
-    ? `its condition depends on input ${list(settings)}: give ${settings.length > 1 ? 'them' : 'it'} a fixed value (${settings.map((i) => `--input ${i}=VALUE`).join(' ')}) so training takes one branch`
-    : values.length > 0
-      ? `its condition depends on the values of ${list(values)}, so the branch is chosen per sample; export the model without this control flow (trace the branch your data takes)`
-      : shapes.length > 0
-        ? `its condition depends on the shape of ${list(shapes)}: fix it (--shape, --dim) so training takes one branch`
-        : 'its condition is not constant for the given inputs; export the model without control flow (trace the branch your inputs take)';
+  const fix =
+    settings.length > 0
+      ? `its condition depends on input ${list(settings)}: give ${settings.length > 1 ? 'them' : 'it'} a fixed value (${settings.map((i) => `--input ${i}=VALUE`).join(' ')}) so training takes one branch`
+      : values.length > 0
+        ? `its condition depends on the values of ${list(values)}, so the branch is chosen per sample; export the model without this control flow (trace the branch your data takes)`
+        : shapes.length > 0
+          ? `its condition depends on the shape of ${list(shapes)}: fix it (--shape, --dim) so training takes one branch`
+          : 'its condition is not constant for the given inputs; export the model without control flow (trace the branch your inputs take)';
   return badInput(`${lead}${where}, which training does not differentiate: ${fix}`);
 }
 
 /** True when `g` (or a graph nested in it) reads one of `wanted` or holds float weights of its own. */
 function holdsWeights(g: GraphProto, wanted: ReadonlySet<string>): boolean {
   if (g.initializer.some((t) => t.dataType === DataType.FLOAT && t.dims.length > 0)) return true;
-  return g.node.some((n) => (n.opType === 'Constant' && n.attribute.some((a) => a.t?.dataType === DataType.FLOAT && (a.t.dims.length ?? 0) > 0))
-    || n.input.some((i) => wanted.has(i))
-    || n.attribute.some((a) => [a.g, ...a.graphs].some((sub) => sub && holdsWeights(sub, wanted))));
+  return g.node.some(
+    (n) =>
+      (n.opType === 'Constant' && n.attribute.some((a) => a.t?.dataType === DataType.FLOAT && (a.t.dims.length ?? 0) > 0)) ||
+      n.input.some((i) => wanted.has(i)) ||
+      n.attribute.some((a) => [a.g, ...a.graphs].some((sub) => sub && holdsWeights(sub, wanted))),
+  );
 }
 
 /** Values the main graph uses only as op settings (Resize scales), never as data an op differentiates. */
@@ -310,7 +369,9 @@ function settingsOnly(g: GraphProto): Set<string> {
   const data = new Set<string>();
   for (const n of g.node) {
     const fixed = nonDifferentiableInputs.get(n.opType!) ?? [];
-    n.input.forEach((v, i) => { if (v) (fixed.includes(i) ? setting : data).add(v); });
+    n.input.forEach((v, i) => {
+      if (v) (fixed.includes(i) ? setting : data).add(v);
+    });
     for (const a of n.attribute) for (const sub of [a.g, ...a.graphs]) if (sub) for (const v of allNames(sub)) data.add(v);
   }
   return new Set([...setting].filter((v) => !data.has(v)));
@@ -322,14 +383,25 @@ export function defaultOpset(model: ModelProto): number {
 
 function cloneGraph(g: GraphProto): GraphProto {
   const node = (n: NodeProto): NodeProto => ({ ...n, input: [...n.input], output: [...n.output] });
-  return { ...g, node: g.node.map(node), initializer: [...g.initializer], input: [...g.input], output: [...g.output], valueInfo: [...g.valueInfo] };
+  return {
+    ...g,
+    node: g.node.map(node),
+    initializer: [...g.initializer],
+    input: [...g.input],
+    output: [...g.output],
+    valueInfo: [...g.valueInfo],
+  };
 }
 
 function allNames(g: GraphProto): Set<string> {
   const s = new Set<string>();
   for (const v of [...g.input, ...g.output, ...g.valueInfo]) s.add(v.name!);
   for (const t of g.initializer) s.add(t.name!);
-  for (const n of g.node) { for (const x of n.input) s.add(x); for (const x of n.output) s.add(x); if (n.name) s.add(n.name); }
+  for (const n of g.node) {
+    for (const x of n.input) s.add(x);
+    for (const x of n.output) s.add(x);
+    if (n.name) s.add(n.name);
+  }
   return s;
 }
 
@@ -339,4 +411,3 @@ function uniqueName(taken: Set<string>, base: string): string {
   taken.add(name);
   return name;
 }
-

@@ -38,12 +38,17 @@ export function checkpointPath(dir: string): string {
 }
 
 export function saveCheckpoint(
-  dir: string, meta: Omit<CheckpointMeta, 'version' | 'params' | 'buffers' | 'optimizer'>,
-  names: string[], params: Float32Array[], opt: OptimizerState, buffers: { name: string; data: Float32Array }[] = [],
+  dir: string,
+  meta: Omit<CheckpointMeta, 'version' | 'params' | 'buffers' | 'optimizer'>,
+  names: string[],
+  params: Float32Array[],
+  opt: OptimizerState,
+  buffers: { name: string; data: Float32Array }[] = [],
 ): void {
   ensureDir(dir);
   const full: CheckpointMeta = {
-    version: 1, ...meta,
+    version: 1,
+    ...meta,
     params: names.map((name, i) => ({ name, size: params[i]!.length })),
     buffers: buffers.map((b) => ({ name: b.name, size: b.data.length })),
     optimizer: { kind: opt.kind, step: opt.step, slotsPerParam: opt.slots[0]?.length ?? 0 },
@@ -64,7 +69,8 @@ export function loadCheckpoint(dir: string): Checkpoint | undefined {
   if (!existsSync(path)) return undefined;
   const bytes = new Uint8Array(readFileSync(path));
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 8 || dv.getUint32(0, true) !== MAGIC) throw badInput(`${path} is not a Hone checkpoint; point --checkpoint at a folder written by 'hone train'`);
+  if (bytes.length < 8 || dv.getUint32(0, true) !== MAGIC)
+    throw badInput(`${path} is not a Hone checkpoint; point --checkpoint at a folder written by 'hone train'`);
   const len = dv.getUint32(4, true);
   const meta = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len))) as CheckpointMeta;
   let off = 8 + len + ((4 - ((8 + len) % 4)) % 4);
@@ -78,6 +84,10 @@ export function loadCheckpoint(dir: string): Checkpoint | undefined {
   const buffers = (meta.buffers ?? []).map((b) => take(b.size));
   const slots = meta.params.map((p) => Array.from({ length: meta.optimizer.slotsPerParam }, () => take(p.size)));
   // SGD without momentum keeps no slots at all.
-  const optimizer: OptimizerState = { kind: meta.optimizer.kind, step: meta.optimizer.step, slots: meta.optimizer.slotsPerParam ? slots : [] };
+  const optimizer: OptimizerState = {
+    kind: meta.optimizer.kind,
+    step: meta.optimizer.step,
+    slots: meta.optimizer.slotsPerParam ? slots : [],
+  };
   return { meta, params, buffers, optimizer };
 }

@@ -50,10 +50,16 @@ export class GivenFeeds {
   private readonly batchSymbols: string[];
   private readonly cache = new Map<number, Record<string, ort.Tensor>>();
 
-  constructor(model: ModelProto, private readonly values: Record<string, InputValue> = {}, private readonly dims: Record<string, number> = {}) {
+  constructor(
+    model: ModelProto,
+    private readonly values: Record<string, InputValue> = {},
+    private readonly dims: Record<string, number> = {},
+  ) {
     this.inputs = graphInputs(model).filter((i) => i.name in values);
     // The data inputs' leading symbols are the batch.
-    this.batchSymbols = graphInputs(model).filter((i) => !(i.name in values)).flatMap((i) => (typeof i.shape?.[0] === 'string' ? [i.shape[0]] : []));
+    this.batchSymbols = graphInputs(model)
+      .filter((i) => !(i.name in values))
+      .flatMap((i) => (typeof i.shape?.[0] === 'string' ? [i.shape[0]] : []));
   }
 
   has(name: string): boolean {
@@ -70,7 +76,9 @@ export class GivenFeeds {
   /** The given inputs' values for a batch of `n` samples as tensors of the model (for constant folding). */
   protos(n: number): Map<string, TensorProto> {
     const feeds = this.at(n);
-    return new Map(this.inputs.map((i) => [i.name, makeTensor(i.name, i.elemType, feeds[i.name]!.dims, feeds[i.name]!.data as TypedArray)]));
+    return new Map(
+      this.inputs.map((i) => [i.name, makeTensor(i.name, i.elemType, feeds[i.name]!.dims, feeds[i.name]!.data as TypedArray)]),
+    );
   }
 
   /** The given inputs' tensors for a batch of `n` samples. */
@@ -78,7 +86,9 @@ export class GivenFeeds {
     let feeds = this.cache.get(n);
     if (!feeds) {
       const dims = new Map([...Object.entries(this.dims), ...this.batchSymbols.map((s) => [s, n] as const)]);
-      feeds = Object.fromEntries(this.inputs.map((i) => [i.name, valueTensor(i, valueShape(i, this.values[i.name]!, dims), this.values[i.name]!)]));
+      feeds = Object.fromEntries(
+        this.inputs.map((i) => [i.name, valueTensor(i, valueShape(i, this.values[i.name]!, dims), this.values[i.name]!)]),
+      );
       this.cache.set(n, feeds);
     }
     return feeds;

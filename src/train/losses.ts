@@ -22,7 +22,8 @@ export const LOSS_KINDS = ['cross-entropy', 'mse', 'l1', 'kd'] as const;
 
 /** The labels input a loss reads: its element type and shape given the prediction's shape. */
 export function labelsType(spec: LossSpec, pred: Dim[] | undefined): { elemType: number; shape: Dim[] | undefined } {
-  if (spec.kind === 'cross-entropy' && (spec.target ?? 'indices') === 'indices') return { elemType: DataType.INT64, shape: pred ? [pred[0]!] : undefined };
+  if (spec.kind === 'cross-entropy' && (spec.target ?? 'indices') === 'indices')
+    return { elemType: DataType.INT64, shape: pred ? [pred[0]!] : undefined };
   return { elemType: DataType.FLOAT, shape: pred };
 }
 

@@ -7,7 +7,11 @@ import type { ModelProto } from '../ir/proto.js';
 import type { Dataset } from '../data/dataset.js';
 import { train, type TrainOptions } from './trainer.js';
 
-export interface LrFindOptions extends Pick<TrainOptions, 'batchSize' | 'optimizer' | 'loss' | 'seed' | 'threads' | 'provider' | 'frozen' | 'dims' | 'shapes' | 'values'> {
+export interface LrFindOptions
+  extends Pick<
+    TrainOptions,
+    'batchSize' | 'optimizer' | 'loss' | 'seed' | 'threads' | 'provider' | 'frozen' | 'dims' | 'shapes' | 'values'
+  > {
   startLr?: number;
   endLr?: number;
   steps?: number;
@@ -44,7 +48,9 @@ export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptio
   let diverged = false;
   const { onProgress, ...trainOpts } = opts;
   await train(model, data, {
-    ...trainOpts, epochs: Math.ceil(steps / perEpoch), lr: start,
+    ...trainOpts,
+    epochs: Math.ceil(steps / perEpoch),
+    lr: start,
     schedule: { kind: 'exponential', gamma: (end / start) ** (1 / (steps - 1)) },
     onStep: ({ step, lr, loss }) => {
       avg = beta * avg + (1 - beta) * loss;
@@ -54,7 +60,10 @@ export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptio
       smoothed.push(s);
       best = Math.min(best, s);
       onProgress?.({ step, steps, lr, loss, smoothed: s });
-      if (step > 10 && s > (opts.divergence ?? 4) * best) { diverged = true; return false; }
+      if (step > 10 && s > (opts.divergence ?? 4) * best) {
+        diverged = true;
+        return false;
+      }
       return step < steps;
     },
   }).catch((e: unknown) => {
@@ -72,24 +81,34 @@ function steepest(lrs: number[], smoothed: number[]): number {
   let bestSlope = Infinity;
   for (let i = skip + 1; i < lrs.length - 1; i++) {
     const slope = (smoothed[i + 1]! - smoothed[i - 1]!) / (Math.log(lrs[i + 1]!) - Math.log(lrs[i - 1]!));
-    if (slope < bestSlope) { bestSlope = slope; best = i; }
+    if (slope < bestSlope) {
+      bestSlope = slope;
+      best = i;
+    }
   }
   return best;
 }
 
 /** A self-contained HTML page with the loss curve (inline SVG, log-scaled LR axis) and the suggestion. */
 export function lrFindHtml(r: LrFindResult, title = 'LR range test'): string {
-  const W = 640, H = 360, P = 48;
+  const W = 640,
+    H = 360,
+    P = 48;
   const lx = r.lrs.map(Math.log10);
-  const x0 = Math.min(...lx), x1 = Math.max(...lx);
+  const x0 = Math.min(...lx),
+    x1 = Math.max(...lx);
   const finite = r.smoothed.filter(Number.isFinite);
-  const y0 = Math.min(...finite), y1 = Math.min(Math.max(...finite), y0 + 4 * (finite[0]! - y0 || 1));
+  const y0 = Math.min(...finite),
+    y1 = Math.min(Math.max(...finite), y0 + 4 * (finite[0]! - y0 || 1));
   const sx = (v: number) => P + ((v - x0) / (x1 - x0 || 1)) * (W - 2 * P);
   const sy = (v: number) => H - P - ((Math.min(v, y1) - y0) / (y1 - y0 || 1)) * (H - 2 * P);
   const path = lx.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(r.smoothed[i]!).toFixed(1)}`).join('');
   const sxS = sx(lx[r.suggestedIndex]!);
   const ticks = [];
-  for (let e = Math.ceil(x0); e <= Math.floor(x1); e++) ticks.push(`<line x1="${sx(e)}" x2="${sx(e)}" y1="${H - P}" y2="${H - P + 5}" stroke="#333"/><text x="${sx(e)}" y="${H - P + 18}" font-size="11" text-anchor="middle">1e${e}</text>`);
+  for (let e = Math.ceil(x0); e <= Math.floor(x1); e++)
+    ticks.push(
+      `<line x1="${sx(e)}" x2="${sx(e)}" y1="${H - P}" y2="${H - P + 5}" stroke="#333"/><text x="${sx(e)}" y="${H - P + 18}" font-size="11" text-anchor="middle">1e${e}</text>`,
+    );
   return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body style="font-family:sans-serif">
 <h1>${title}</h1><p>Suggested learning rate: <b>${r.suggestedLr.toExponential(2)}</b> (steepest descent of the smoothed loss)${r.stoppedEarly ? '; the sweep stopped when the loss diverged' : ''}.</p>
 <svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg">

@@ -41,7 +41,11 @@ export function createOptimizer(spec: OptimizerSpec, sizes: readonly number[]): 
 }
 
 /** The SIMD kernels' views, handed out once by allocate(); a second caller gets plain arrays (JS loops). */
-function allocateFrom(wasm: WasmOptimizerState | undefined, sizes: readonly number[], taken: { done: boolean }): { params: Float32Array[]; grads: Float32Array[] } {
+function allocateFrom(
+  wasm: WasmOptimizerState | undefined,
+  sizes: readonly number[],
+  taken: { done: boolean },
+): { params: Float32Array[]; grads: Float32Array[] } {
   if (wasm && !taken.done) {
     taken.done = true;
     return { params: wasm.params, grads: wasm.grads };
@@ -54,13 +58,17 @@ class Sgd implements Optimizer {
   private bufs: Float32Array[];
   private readonly wasm: WasmOptimizerState | undefined;
   private readonly allocated = { done: false };
-  constructor(readonly spec: Extract<OptimizerSpec, { kind: 'sgd' }>, private readonly sizes: readonly number[], private readonly wd: number) {
+  constructor(
+    readonly spec: Extract<OptimizerSpec, { kind: 'sgd' }>,
+    private readonly sizes: readonly number[],
+    private readonly wd: number,
+  ) {
     const m = spec.momentum ?? 0;
     if (m < 0 || m >= 1) throw badInput(`SGD momentum must be in [0, 1), got ${m}`);
     if (spec.nesterov && (m === 0 || (spec.dampening ?? 0) !== 0)) throw badInput('Nesterov momentum needs momentum > 0 and no dampening');
     // The kernel always keeps a buffer (without momentum it holds the last gradient and is not state).
     this.wasm = WasmOptimizerState.create(sizes, 1);
-    this.bufs = m > 0 ? this.wasm?.slots[0] ?? sizes.map((n) => new Float32Array(n)) : [];
+    this.bufs = m > 0 ? (this.wasm?.slots[0] ?? sizes.map((n) => new Float32Array(n))) : [];
   }
 
   allocate(): { params: Float32Array[]; grads: Float32Array[] } {
@@ -104,7 +112,11 @@ class Sgd implements Optimizer {
   }
 
   loadState(s: OptimizerState): void {
-    checkState(s, 'sgd', this.bufs.map((b) => [b.length]));
+    checkState(
+      s,
+      'sgd',
+      this.bufs.map((b) => [b.length]),
+    );
     this.t = s.step;
     s.slots.forEach((sl, k) => this.bufs[k]!.set(sl[0]!));
   }
@@ -116,8 +128,15 @@ class Adam implements Optimizer {
   private v: Float32Array[];
   private readonly wasm: WasmOptimizerState | undefined;
   private readonly allocated = { done: false };
-  constructor(readonly spec: Extract<OptimizerSpec, { kind: 'adam' | 'adamw' }>, private readonly sizes: readonly number[], private readonly wd: number) {
-    for (const [k, v] of [['beta1', spec.beta1], ['beta2', spec.beta2]] as const) {
+  constructor(
+    readonly spec: Extract<OptimizerSpec, { kind: 'adam' | 'adamw' }>,
+    private readonly sizes: readonly number[],
+    private readonly wd: number,
+  ) {
+    for (const [k, v] of [
+      ['beta1', spec.beta1],
+      ['beta2', spec.beta2],
+    ] as const) {
       if (v !== undefined && (v < 0 || v >= 1)) throw badInput(`Adam ${k} must be in [0, 1), got ${v}`);
     }
     this.wasm = WasmOptimizerState.create(sizes, 2);
@@ -158,9 +177,16 @@ class Adam implements Optimizer {
   }
 
   loadState(s: OptimizerState): void {
-    checkState(s, this.spec.kind, this.m.map((m) => [m.length, m.length]));
+    checkState(
+      s,
+      this.spec.kind,
+      this.m.map((m) => [m.length, m.length]),
+    );
     this.t = s.step;
-    s.slots.forEach((sl, k) => { this.m[k]!.set(sl[0]!); this.v[k]!.set(sl[1]!); });
+    s.slots.forEach((sl, k) => {
+      this.m[k]!.set(sl[0]!);
+      this.v[k]!.set(sl[1]!);
+    });
   }
 }
 
@@ -169,8 +195,18 @@ class Adam implements Optimizer {
  * compiles it to a tight loop (2.5x faster here than the same loop inside the class method).
  */
 function adamKernel(
-  p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
-  b1: number, b2: number, c1: number, c2: number, step: number, eps: number, l2: number, shrink: number,
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  b1: number,
+  b2: number,
+  c1: number,
+  c2: number,
+  step: number,
+  eps: number,
+  l2: number,
+  shrink: number,
 ): void {
   const n = p.length;
   if (l2 === 0 && shrink === 1) {
@@ -197,8 +233,14 @@ function adamKernel(
 }
 
 function checkState(s: OptimizerState, kind: string, sizes: number[][]): void {
-  const ok = s.kind === kind && s.slots.length === sizes.length && s.slots.every((sl, k) => sl.length === sizes[k]!.length && sl.every((a, j) => a.length === sizes[k]![j]));
-  if (!ok) throw badInput(`the checkpoint's optimizer state (${s.kind}) does not match this run's ${kind} optimizer and parameters; resume with the same model and optimizer`);
+  const ok =
+    s.kind === kind &&
+    s.slots.length === sizes.length &&
+    s.slots.every((sl, k) => sl.length === sizes[k]!.length && sl.every((a, j) => a.length === sizes[k]![j]));
+  if (!ok)
+    throw badInput(
+      `the checkpoint's optimizer state (${s.kind}) does not match this run's ${kind} optimizer and parameters; resume with the same model and optimizer`,
+    );
 }
 
 /**

@@ -13,15 +13,22 @@ export function trainingRunError(e: unknown, what: string, batch: number): HoneE
   const input = /invalid dimensions for input: (\S+) for the following indices index: (\d+) Got: (\d+) Expected: (\d+)/i.exec(raw);
   if (input) {
     const [, name, dim, got, want] = input;
-    const cause = dim === '0'
-      ? `training feeds samples along dim 0, so a model input whose dim 0 is not the batch (a recurrent state [layers, batch, …]) cannot come from the data; give it a fixed value (--input ${name}=0)`
-      : `feed data shaped like the model's input (--shape ${name}=…)`;
+    const cause =
+      dim === '0'
+        ? `training feeds samples along dim 0, so a model input whose dim 0 is not the batch (a recurrent state [layers, batch, …]) cannot come from the data; give it a fixed value (--input ${name}=0)`
+        : `feed data shaped like the model's input (--shape ${name}=…)`;
     return badInput(`${what}: model input '${name}' has ${want} at dim ${dim} but was fed ${got}; ${cause}`, e);
   }
   const run = /running (\S+) node\. Name:'([^']*)' Status Message: (.*)$/.exec(raw);
-  if (!run) return badInput(`${what}: onnxruntime failed: ${shorten(cleanOrtMessage(raw))}; check the inputs' shapes and values (--shape, --input)`, e);
+  if (!run)
+    return badInput(
+      `${what}: onnxruntime failed: ${shorten(cleanOrtMessage(raw))}; check the inputs' shapes and values (--shape, --input)`,
+      e,
+    );
   const [, op, node, status] = run;
-  const where = /^(grad|loss)\//.test(node!) ? `the ${node!.startsWith('loss/') ? 'loss' : 'backward pass'} (node '${node}', ${op})` : `node '${node}' (${op})`;
+  const where = /^(grad|loss)\//.test(node!)
+    ? `the ${node!.startsWith('loss/') ? 'loss' : 'backward pass'} (node '${node}', ${op})`
+    : `node '${node}' (${op})`;
   const shapeError = /shape|dimension|broadcast|size/i.test(status!);
   const cause = shapeError
     ? `the exported graph likely hard-codes a batch size or input shape there (this step ran a batch of ${batch}); train with the batch size the model was exported for (--batch-size, --micro-batch) or re-export it with a dynamic batch`

@@ -69,7 +69,10 @@ function make(spec: ScheduleSpec, base: number): Schedule {
       if (!spec.restarts) return stateless((t) => cos(Math.min(t, period), period));
       return stateless((t) => {
         let T = period;
-        while (t >= T) { t -= T; T *= mult; }
+        while (t >= T) {
+          t -= T;
+          T *= mult;
+        }
         return cos(t, T);
       });
     }
@@ -79,7 +82,9 @@ function make(spec: ScheduleSpec, base: number): Schedule {
       const initial = base / (spec.div ?? 25);
       const final = initial / (spec.finalDiv ?? 1e4);
       const anneal = (a: number, b: number, frac: number) => b + ((a - b) * (1 + Math.cos(Math.PI * frac))) / 2;
-      return stateless((t) => (t <= up ? anneal(initial, base, t / up) : anneal(base, final, Math.min(1, (t - up) / Math.max(1, total - 1 - up)))));
+      return stateless((t) =>
+        t <= up ? anneal(initial, base, t / up) : anneal(base, final, Math.min(1, (t - up) / Math.max(1, total - 1 - up))),
+      );
     }
     case 'plateau': {
       const factor = spec.factor ?? 0.1;
@@ -95,12 +100,27 @@ function make(spec: ScheduleSpec, base: number): Schedule {
         lr: () => lr,
         observe(metric) {
           // PyTorch's default 'rel' mode: an improvement must beat best·(1 − threshold).
-          if (metric < best * (1 - threshold)) { best = metric; bad = 0; } else bad++;
-          if (cool > 0) { cool--; bad = 0; }
-          if (bad > patience) { lr = Math.max(minLr, lr * factor); cool = cooldown; bad = 0; }
+          if (metric < best * (1 - threshold)) {
+            best = metric;
+            bad = 0;
+          } else bad++;
+          if (cool > 0) {
+            cool--;
+            bad = 0;
+          }
+          if (bad > patience) {
+            lr = Math.max(minLr, lr * factor);
+            cool = cooldown;
+            bad = 0;
+          }
         },
         state: () => ({ lr, best, bad, cool }),
-        loadState(s) { lr = s.lr ?? lr; best = s.best ?? best; bad = s.bad ?? 0; cool = s.cool ?? 0; },
+        loadState(s) {
+          lr = s.lr ?? lr;
+          best = s.best ?? best;
+          bad = s.bad ?? 0;
+          cool = s.cool ?? 0;
+        },
       };
     }
   }

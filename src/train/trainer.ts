@@ -135,8 +135,11 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   if (opts.test) given.checkData(opts.test, 'the test data');
   const forward = await modelForTraining(model, opts, { provider: opts.provider });
   const tg = buildTrainingGraph(forward, {
-    loss, frozen: opts.frozen, trainable: opts.trainable,
-    inputValues: given.protos(opts.microBatch ?? batch), inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
+    loss,
+    frozen: opts.frozen,
+    trainable: opts.trainable,
+    inputValues: given.protos(opts.microBatch ?? batch),
+    inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
   });
   const dataInputs = tg.dataInputs.filter((n) => !given.has(n));
   const prepared = prepareData(forward, dataInputs, data, loss, 'the training data');
@@ -144,29 +147,41 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   let trainSet = prepared;
   let valSet: Dataset | undefined;
   if (opts.validationSplit) {
-    if (!(opts.validationSplit > 0 && opts.validationSplit < 1)) throw badInput(`validation split must be in (0, 1), got ${opts.validationSplit}`);
+    if (!(opts.validationSplit > 0 && opts.validationSplit < 1))
+      throw badInput(`validation split must be in (0, 1), got ${opts.validationSplit}`);
     [trainSet, valSet] = split(prepared, opts.validationSplit, seed + 7919);
   }
-  if (trainSet.size < batch) throw badInput(`the training data has ${trainSet.size} samples, fewer than one batch of ${batch}; lower --batch-size`);
+  if (trainSet.size < batch)
+    throw badInput(`the training data has ${trainSet.size} samples, fewer than one batch of ${batch}; lower --batch-size`);
   const classes = checkLabels(tg, loss, [trainSet, valSet, test]);
 
   const threads = opts.threads ?? 2;
   const micro = opts.microBatch ?? batch;
-  if (!Number.isInteger(micro) || micro < 1 || batch % micro !== 0) throw badInput(`micro-batch ${micro} must be a positive integer that divides the batch size ${batch}`);
+  if (!Number.isInteger(micro) || micro < 1 || batch % micro !== 0)
+    throw badInput(`micro-batch ${micro} must be a positive integer that divides the batch size ${batch}`);
   if (micro < batch && tg.buffers.length > 0) {
-    throw badInput(`the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`);
+    throw badInput(
+      `the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`,
+    );
   }
   const chunks = batch / micro;
   const session = await trainingSession(fixBatch(tg.model, dataInputs, tg.labelsName, micro), threads, opts.provider);
   const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads, opts.provider);
 
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
-  const optimizer = createOptimizer(opts.optimizer ?? { kind: 'adam' }, tg.params.map((p) => p.init.length));
+  const optimizer = createOptimizer(
+    opts.optimizer ?? { kind: 'adam' },
+    tg.params.map((p) => p.init.length),
+  );
   // The optimizer's own arrays: ORT reads parameters from and writes gradients into them, and the
   // SIMD kernels update them in place, with no copies in between.
   const { params, grads } = optimizer.allocate();
   params.forEach((p, i) => p.set(tg.params[i]!.init));
-  const schedule = createSchedule(opts.schedule ?? { kind: 'constant' }, opts.lr ?? 1e-3, opts.warmupSteps ? { steps: opts.warmupSteps } : undefined);
+  const schedule = createSchedule(
+    opts.schedule ?? { kind: 'constant' },
+    opts.lr ?? 1e-3,
+    opts.warmupSteps ? { steps: opts.warmupSteps } : undefined,
+  );
 
   let startEpoch = 0;
   let step = 0;
@@ -178,10 +193,16 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     if (ck) {
       const names = tg.params.map((p) => `${p.name}:${p.init.length}`).join(',');
       if (ck.meta.params.map((p) => `${p.name}:${p.size}`).join(',') !== names) {
-        throw badInput(`the checkpoint in ${opts.checkpointDir} was written for a different model (its parameters differ); resume with the same model or use a new --checkpoint folder`);
+        throw badInput(
+          `the checkpoint in ${opts.checkpointDir} was written for a different model (its parameters differ); resume with the same model or use a new --checkpoint folder`,
+        );
       }
-      if (ck.meta.seed !== seed) throw badInput(`the checkpoint was written with seed ${ck.meta.seed}, this run uses ${seed}; resume with --seed ${ck.meta.seed}`);
-      if (ck.buffers.length !== buffers.length) throw badInput(`the checkpoint in ${opts.checkpointDir} has different running statistics than this model; use a new --checkpoint folder`);
+      if (ck.meta.seed !== seed)
+        throw badInput(`the checkpoint was written with seed ${ck.meta.seed}, this run uses ${seed}; resume with --seed ${ck.meta.seed}`);
+      if (ck.buffers.length !== buffers.length)
+        throw badInput(
+          `the checkpoint in ${opts.checkpointDir} has different running statistics than this model; use a new --checkpoint folder`,
+        );
       ck.params.forEach((p, i) => params[i]!.set(p));
       ck.buffers.forEach((b, i) => buffers[i]!.set(b));
       optimizer.loadState(ck.optimizer);
@@ -206,13 +227,24 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
   });
   const labelPer = sampleSize(trainSet.labels);
   const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(micro * labelPer) : new Float32Array(micro * labelPer);
-  feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [micro, ...trainSet.labels.dims.slice(1)]);
-  tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
+  feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [
+    micro,
+    ...trainSet.labels.dims.slice(1),
+  ]);
+  tg.params.forEach((p, i) => {
+    feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims);
+  });
   const fetches: Record<string, ort.Tensor> = {};
-  tg.params.forEach((p, i) => { fetches[p.grad] = new ort.Tensor('float32', grads[i]!, p.dims); });
-  tg.buffers.forEach((b, i) => { feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims); });
+  tg.params.forEach((p, i) => {
+    fetches[p.grad] = new ort.Tensor('float32', grads[i]!, p.dims);
+  });
+  tg.buffers.forEach((b, i) => {
+    feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims);
+  });
   const updated = tg.buffers.map((b) => new Float32Array(b.init.length));
-  tg.buffers.forEach((b, i) => { fetches[b.update] = new ort.Tensor('float32', updated[i]!, b.dims); });
+  tg.buffers.forEach((b, i) => {
+    fetches[b.update] = new ort.Tensor('float32', updated[i]!, b.dims);
+  });
   const maskBufs = tg.dropoutMasks.map((m) => {
     const buf = new Float32Array(micro * m.sampleDims.reduce((a, b) => a * b, 1));
     feeds[m.name] = new ort.Tensor('float32', buf, [micro, ...m.sampleDims]);
@@ -267,7 +299,10 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
         tData += tb - ta;
         tGraph += performance.now() - tb;
         if (!Number.isFinite(lossOut[0]!)) {
-          throw new HoneError(`the loss became ${lossOut[0]} at epoch ${epoch + 1}, step ${step + 1}; lower the learning rate (--lr) or clip gradients (--clip-norm)${opts.checkpointDir ? `; the last good checkpoint in ${opts.checkpointDir} is kept` : ''}`, 2);
+          throw new HoneError(
+            `the loss became ${lossOut[0]} at epoch ${epoch + 1}, step ${step + 1}; lower the learning rate (--lr) or clip gradients (--clip-norm)${opts.checkpointDir ? `; the last good checkpoint in ${opts.checkpointDir} is kept` : ''}`,
+            2,
+          );
         }
         l += lossOut[0]! / chunks;
         if (pred) {
@@ -290,19 +325,35 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
       timing.graphMs += tGraph;
       timing.optimizerMs += td - tc;
       timing.steps++;
-      if (opts.onStep && opts.onStep({ step, lr, loss: l }) === false) { stopped = 'callback'; break; }
+      if (opts.onStep && opts.onStep({ step, lr, loss: l }) === false) {
+        stopped = 'callback';
+        break;
+      }
       if (opts.onProgress && (s % 10 === 9 || s === stepsPerEpoch - 1)) {
         const elapsed = (td - t0) / 1000;
         const sps = ((s + 1) * batch) / elapsed;
         const remaining = (opts.epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - s - 1);
-        opts.onProgress({ epoch: epoch + 1, epochs: opts.epochs, step: s + 1, steps: stepsPerEpoch, loss: lossSum / (s + 1), samplesPerSec: sps, etaSec: (remaining * batch) / sps });
+        opts.onProgress({
+          epoch: epoch + 1,
+          epochs: opts.epochs,
+          step: s + 1,
+          steps: stepsPerEpoch,
+          loss: lossSum / (s + 1),
+          samplesPerSec: sps,
+          etaSec: (remaining * batch) / sps,
+        });
       }
     }
     const seconds = (performance.now() - t0) / 1000;
     const stepsDone = Math.max(1, done);
     const n = stepsDone * batch;
     const rec: EpochRecord = {
-      epoch: epoch + 1, step, lr, trainLoss: lossSum / stepsDone, samplesPerSec: n / seconds, seconds,
+      epoch: epoch + 1,
+      step,
+      lr,
+      trainLoss: lossSum / stepsDone,
+      samplesPerSec: n / seconds,
+      seconds,
     };
     if (wantsAccuracy) {
       rec.trainAccuracy = correct / n;
@@ -325,26 +376,48 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     opts.onEpoch?.(rec);
     let stop = false;
     if (opts.earlyStopping && rec.valLoss !== undefined) {
-      if (rec.valLoss < bestVal - (opts.earlyStopping.minDelta ?? 0)) { bestVal = rec.valLoss; badEpochs = 0; } else if (++badEpochs >= opts.earlyStopping.patience) stop = true;
+      if (rec.valLoss < bestVal - (opts.earlyStopping.minDelta ?? 0)) {
+        bestVal = rec.valLoss;
+        badEpochs = 0;
+      } else if (++badEpochs >= opts.earlyStopping.patience) stop = true;
     }
     // An epoch a callback cut short is not checkpointed: resuming would take it as finished.
     if (opts.checkpointDir && stopped !== 'callback') {
-      saveCheckpoint(opts.checkpointDir, {
-        epoch: epoch + 1, step, seed, schedule: schedule.state(),
-        trainer: { bestValLoss: Number.isFinite(bestVal) ? bestVal : null, badEpochs, history },
-      }, tg.params.map((p) => p.name), params, optimizer.state(), tg.buffers.map((b, i) => ({ name: b.name, data: buffers[i]! })));
+      saveCheckpoint(
+        opts.checkpointDir,
+        {
+          epoch: epoch + 1,
+          step,
+          seed,
+          schedule: schedule.state(),
+          trainer: { bestValLoss: Number.isFinite(bestVal) ? bestVal : null, badEpochs, history },
+        },
+        tg.params.map((p) => p.name),
+        params,
+        optimizer.state(),
+        tg.buffers.map((b, i) => ({ name: b.name, data: buffers[i]! })),
+      );
     }
-    if (stop) { stopped = 'early-stopping'; break; }
+    if (stop) {
+      stopped = 'early-stopping';
+      break;
+    }
     if (stopped === 'callback') break;
   }
   if (!last) throw badInput(`nothing left to train: the checkpoint already covers ${startEpoch} epochs; raise --epochs to continue`);
   const trained = withInputsOf(exportTrained(tg.source, tg, params, buffers), model);
   const totalSec = (timing.graphMs + timing.optimizerMs + timing.dataMs) / 1000;
   return {
-    model: trained, epochs: last.epoch, history,
-    trainLoss: last.trainLoss, trainAccuracy: last.trainAccuracy, testLoss: last.testLoss, testAccuracy: last.testAccuracy,
+    model: trained,
+    epochs: last.epoch,
+    history,
+    trainLoss: last.trainLoss,
+    trainAccuracy: last.trainAccuracy,
+    testLoss: last.testLoss,
+    testAccuracy: last.testAccuracy,
     samplesPerSec: timing.steps ? (timing.steps * batch) / totalSec : last.samplesPerSec,
-    timing, stopped,
+    timing,
+    stopped,
   };
 }
 
@@ -394,11 +467,25 @@ function countCorrect(pred: Float32Array, labels: BigInt64Array, n: number, k: n
 }
 
 /** Loss and accuracy over a whole dataset, in batches, with the current parameters. */
-async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, dataInputs: string[], given: GivenFeeds, ds: Dataset, params: Float32Array[], buffers: Float32Array[], classes: number | undefined, topK: number) {
+async function evaluate(
+  session: ort.InferenceSession,
+  tg: TrainingGraph,
+  dataInputs: string[],
+  given: GivenFeeds,
+  ds: Dataset,
+  params: Float32Array[],
+  buffers: Float32Array[],
+  classes: number | undefined,
+  topK: number,
+) {
   const chunk = 500;
   const feeds: Record<string, ort.Tensor> = {};
-  tg.params.forEach((p, i) => { feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims); });
-  tg.buffers.forEach((b, i) => { feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims); });
+  tg.params.forEach((p, i) => {
+    feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims);
+  });
+  tg.buffers.forEach((b, i) => {
+    feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims);
+  });
   let lossSum = 0;
   let c1 = 0;
   let ck = 0;
@@ -412,18 +499,31 @@ async function evaluate(session: ort.InferenceSession, tg: TrainingGraph, dataIn
     }
     const lp = sampleSize(ds.labels);
     const ld = ds.labels.data;
-    feeds[tg.labelsName] = ld instanceof BigInt64Array
-      ? new ort.Tensor('int64', ld.subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)])
-      : new ort.Tensor('float32', (ld as Float32Array).subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)]);
-    const r = await session.run(feeds).catch((e: unknown) => { throw trainingRunError(e, 'evaluation', m); });
+    feeds[tg.labelsName] =
+      ld instanceof BigInt64Array
+        ? new ort.Tensor('int64', ld.subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)])
+        : new ort.Tensor('float32', (ld as Float32Array).subarray(start * lp, (start + m) * lp), [m, ...ds.labels.dims.slice(1)]);
+    const r = await session.run(feeds).catch((e: unknown) => {
+      throw trainingRunError(e, 'evaluation', m);
+    });
     lossSum += (r[tg.lossName]!.data as Float32Array)[0]! * m;
     if (classes !== undefined) {
-      const [a, b] = countCorrect(r[tg.outputs[0]!]!.data as Float32Array, (ld as BigInt64Array).subarray(start, start + m), m, classes, topK);
+      const [a, b] = countCorrect(
+        r[tg.outputs[0]!]!.data as Float32Array,
+        (ld as BigInt64Array).subarray(start, start + m),
+        m,
+        classes,
+        topK,
+      );
       c1 += a;
       ck += b;
     }
   }
-  return { loss: lossSum / ds.size, accuracy: classes !== undefined ? c1 / ds.size : undefined, topK: classes !== undefined ? ck / ds.size : undefined };
+  return {
+    loss: lossSum / ds.size,
+    accuracy: classes !== undefined ? c1 / ds.size : undefined,
+    topK: classes !== undefined ? ck / ds.size : undefined,
+  };
 }
 
 /**
@@ -435,22 +535,32 @@ function prepareData(model: ModelProto, dataInputs: string[], ds: Dataset, loss:
   const graph = model.graph!;
   const features: Record<string, ArrayTensor> = {};
   for (const name of dataInputs) {
-    const f = ds.features[name] ?? (dataInputs.length === 1 ? ds.features.input ?? Object.values(ds.features)[0] : undefined);
-    if (!f) throw badInput(`${what} has no array for model input '${name}'; name the array after the input, or give a fixed value with --input ${name}=VALUE`);
+    const f = ds.features[name] ?? (dataInputs.length === 1 ? (ds.features.input ?? Object.values(ds.features)[0]) : undefined);
+    if (!f)
+      throw badInput(
+        `${what} has no array for model input '${name}'; name the array after the input, or give a fixed value with --input ${name}=VALUE`,
+      );
     const t = valueInfoType(graph.input.find((i) => i.name === name)!);
     const elemType = t?.elemType ?? DataType.FLOAT;
-    if (!FEATURE_TYPES.has(elemType)) throw badInput(`model input '${name}' is ${dtypeName(elemType)}; Hone trains models whose data inputs are float32, int64, int32 or bool (give other inputs a value with --input ${name}=VALUE)`);
+    if (!FEATURE_TYPES.has(elemType))
+      throw badInput(
+        `model input '${name}' is ${dtypeName(elemType)}; Hone trains models whose data inputs are float32, int64, int32 or bool (give other inputs a value with --input ${name}=VALUE)`,
+      );
     const per = t?.shape?.slice(1);
     let dims = f.dims;
     if (per?.every((d) => typeof d === 'number')) {
       const want = (per as number[]).reduce((a, b) => a * b, 1);
       if (want !== sampleSize(f)) {
-        throw badInput(`${what}: input '${name}' expects samples of shape [${per.join(', ')}] (${want} values) but the data has [${f.dims.slice(1).join(', ')}] (${sampleSize(f)}); give data matching the model's input`);
+        throw badInput(
+          `${what}: input '${name}' expects samples of shape [${per.join(', ')}] (${want} values) but the data has [${f.dims.slice(1).join(', ')}] (${sampleSize(f)}); give data matching the model's input`,
+        );
       }
       dims = [f.dims[0]!, ...(per as number[])];
     } else if (per && per.length !== f.dims.length - 1) {
       const sym = per.find((d) => typeof d === 'string');
-      throw badInput(`${what}: input '${name}' expects samples of rank ${per.length} [${per.join(', ')}] but the data has [${f.dims.slice(1).join(', ')}]; reshape the data, or size the model's dims with --dim ${sym}=N or --shape ${name}=...`);
+      throw badInput(
+        `${what}: input '${name}' expects samples of rank ${per.length} [${per.join(', ')}] but the data has [${f.dims.slice(1).join(', ')}]; reshape the data, or size the model's dims with --dim ${sym}=N or --shape ${name}=...`,
+      );
     }
     features[name] = { data: toFeatureArray(f.data, elemType, `${what}: input '${name}'`), dims };
   }
@@ -488,7 +598,10 @@ function toFeatureArray(data: ArrayTensor['data'], elemType: number, what: strin
   if (elemType === DataType.INT64 && data instanceof BigInt64Array) return data;
   const values = Array.from(data as ArrayLike<number | bigint>, Number);
   const bad = values.findIndex((v) => !Number.isInteger(v) || (elemType === DataType.BOOL && v !== 0 && v !== 1));
-  if (bad >= 0) throw badInput(`${what} is ${dtypeName(elemType)}, but value ${bad} of the data is ${values[bad]}; give ${elemType === DataType.BOOL ? '0/1' : 'whole-number'} data`);
+  if (bad >= 0)
+    throw badInput(
+      `${what} is ${dtypeName(elemType)}, but value ${bad} of the data is ${values[bad]}; give ${elemType === DataType.BOOL ? '0/1' : 'whole-number'} data`,
+    );
   if (elemType === DataType.INT64) return BigInt64Array.from(values, (v) => BigInt(v));
   if (elemType === DataType.INT32) return Int32Array.from(values);
   return Uint8Array.from(values);
@@ -506,7 +619,10 @@ function checkLabels(tg: TrainingGraph, loss: LossSpec, sets: (Dataset | undefin
       const want = (per as number[]).reduce((a, b) => a * b, 1);
       for (const ds of sets) {
         const got = ds ? ds.labels.dims.slice(1).reduce((a, b) => a * b, 1) : want;
-        if (got !== want) throw badInput(`--loss ${loss.kind} needs a target of the output's shape [${per.join(', ')}] per sample, but the labels have [${ds!.labels.dims.slice(1).join(', ')}]${got === 1 ? ' (class indices? use --loss cross-entropy)' : ''}; give targets of that shape in 'label'`);
+        if (got !== want)
+          throw badInput(
+            `--loss ${loss.kind} needs a target of the output's shape [${per.join(', ')}] per sample, but the labels have [${ds!.labels.dims.slice(1).join(', ')}]${got === 1 ? ' (class indices? use --loss cross-entropy)' : ''}; give targets of that shape in 'label'`,
+          );
       }
     }
     return undefined;
@@ -516,7 +632,8 @@ function checkLabels(tg: TrainingGraph, loss: LossSpec, sets: (Dataset | undefin
     if (!ds) continue;
     const y = ds.labels.data as BigInt64Array;
     for (let i = 0; i < y.length; i++) {
-      if (y[i]! < 0n || y[i]! >= BigInt(k)) throw badInput(`label ${y[i]} (sample ${i}) is out of range for a model with ${k} classes; labels must be 0..${k - 1}`);
+      if (y[i]! < 0n || y[i]! >= BigInt(k))
+        throw badInput(`label ${y[i]} (sample ${i}) is out of range for a model with ${k} classes; labels must be 0..${k - 1}`);
     }
   }
   return k;
@@ -540,22 +657,37 @@ function buildEvalModel(model: ModelProto, tg: TrainingGraph, loss: LossSpec): M
   const opset = defaultOpset(model);
   const trained = new Set([...tg.params.map((p) => p.name), ...tg.buffers.map((b) => b.name)]);
   const graph: GraphProto = {
-    ...src, node: [...src.node], initializer: src.initializer.filter((t) => !trained.has(t.name!)),
+    ...src,
+    node: [...src.node],
+    initializer: src.initializer.filter((t) => !trained.has(t.name!)),
     input: [
       ...src.input.filter((i) => !trained.has(i.name!)),
       ...tg.params.map((p) => valueInfo(p.name, DataType.FLOAT, p.dims)),
       ...tg.buffers.map((b) => valueInfo(b.name, DataType.FLOAT, b.dims)),
     ],
-    output: [...src.output], valueInfo: [...src.valueInfo],
+    output: [...src.output],
+    valueInfo: [...src.valueInfo],
   };
-  const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.input.map((i) => i.name!), ...src.initializer.map((t) => t.name!)]);
+  const taken = new Set<string>([
+    ...graph.node.flatMap((n) => [...n.input, ...n.output]),
+    ...graph.input.map((i) => i.name!),
+    ...src.initializer.map((t) => t.name!),
+  ]);
   const types = staticTypes(src, opset);
   const predShape = types.types.get(tg.outputs[0]!)?.shape;
   const lt = labelsType(loss, predShape);
   graph.input.push(valueInfo(tg.labelsName, lt.elemType, lt.shape));
   const emit = new GradEmitter(taken, opset, 'loss');
   const value = appendLoss(emit, loss, tg.outputs[0]!, tg.labelsName, predShape?.length);
-  graph.node.push(...emit.nodes, { input: [value], output: [tg.lossName], opType: 'Identity', name: 'loss_identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
+  graph.node.push(...emit.nodes, {
+    input: [value],
+    output: [tg.lossName],
+    opType: 'Identity',
+    name: 'loss_identity',
+    attribute: [],
+    metadataProps: [],
+    deviceConfigurations: [],
+  });
   graph.initializer.push(...emit.initializers);
   graph.output.unshift(valueInfo(tg.lossName, DataType.FLOAT, []));
   return { ...model, graph };
@@ -581,9 +713,17 @@ export function exportTrained(model: ModelProto, tg: TrainingGraph, params: Floa
     return {
       ...g,
       initializer: own ? g.initializer.map((t) => own.get(t.name!) ?? t) : g.initializer,
-      node: into.size === 1 ? g.node : g.node.map((n) => (nodeGraphs(n).length === 0 ? n : {
-        ...n, attribute: n.attribute.map((a) => ({ ...a, g: a.g && rewrite(a.g), graphs: a.graphs.map(rewrite) })),
-      })),
+      node:
+        into.size === 1
+          ? g.node
+          : g.node.map((n) =>
+              nodeGraphs(n).length === 0
+                ? n
+                : {
+                    ...n,
+                    attribute: n.attribute.map((a) => ({ ...a, g: a.g && rewrite(a.g), graphs: a.graphs.map(rewrite) })),
+                  },
+            ),
     };
   };
   return { ...model, graph: rewrite(model.graph!) };

@@ -48,7 +48,12 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
   const types = staticTypes(graph, opset);
   // The batch dim's symbol: a dropout input that starts with it (and is static after it) gets a fed mask.
   const inits = new Set(graph.initializer.map((t) => t.name!));
-  const batchSymbols = new Set<unknown>(graph.input.filter((i) => !inits.has(i.name!)).map((i) => types.types.get(i.name!)?.shape?.[0]).filter((d) => typeof d === 'string'));
+  const batchSymbols = new Set<unknown>(
+    graph.input
+      .filter((i) => !inits.has(i.name!))
+      .map((i) => types.types.get(i.name!)?.shape?.[0])
+      .filter((d) => typeof d === 'string'),
+  );
   const nodes: NodeProto[] = [];
   const emit = new GradEmitter(taken, opset, 'train');
   for (const node of graph.node) {
@@ -61,21 +66,46 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
     if (node.opType === 'Dropout') {
       const shape = types.types.get(node.input[0]!)?.shape;
       const ratioInit = node.input[1] ? types.constants.get(node.input[1]) : undefined;
-      const ratio = opset >= 12 ? (node.input[1] ? (ratioInit ? tensorNumbers(ratioInit)[0] : undefined) : 0.5) : attrReader(node).float('ratio', 0.5);
+      const ratio =
+        opset >= 12 ? (node.input[1] ? (ratioInit ? tensorNumbers(ratioInit)[0] : undefined) : 0.5) : attrReader(node).float('ratio', 0.5);
       const trainingInput = opset >= 12 && node.input[2];
-      if (shape && batchSymbols.has(shape[0]) && shape.slice(1).every((d) => typeof d === 'number') && ratio !== undefined
-        && ratio >= 0 && ratio < 1 && !node.output[1] && !trainingInput) {
+      if (
+        shape &&
+        batchSymbols.has(shape[0]) &&
+        shape.slice(1).every((d) => typeof d === 'number') &&
+        ratio !== undefined &&
+        ratio >= 0 &&
+        ratio < 1 &&
+        !node.output[1] &&
+        !trainingInput
+      ) {
         const name = emit.fresh('dropout_keep');
         graph.input.push(valueInfo(name, DataType.FLOAT, shape));
         masks.push({ name, sampleDims: shape.slice(1) as number[], ratio });
-        nodes.push({ input: [node.input[0]!, name], output: [node.output[0]!], opType: 'Mul', name: node.name, attribute: [], metadataProps: [], deviceConfigurations: [] });
+        nodes.push({
+          input: [node.input[0]!, name],
+          output: [node.output[0]!],
+          opType: 'Mul',
+          name: node.name,
+          attribute: [],
+          metadataProps: [],
+          deviceConfigurations: [],
+        });
         continue;
       }
     }
     if (node.opType === 'Dropout' && opset >= 12) {
       // Shapes the trainer cannot fill a mask for: ORT draws it (not reproducible across sessions).
       const on = emit.fresh('dropout_training');
-      emit.initializers.push({ name: on, dataType: DataType.BOOL, dims: [], rawData: Uint8Array.of(1), stringData: [], externalData: [], metadataProps: [] });
+      emit.initializers.push({
+        name: on,
+        dataType: DataType.BOOL,
+        dims: [],
+        rawData: Uint8Array.of(1),
+        stringData: [],
+        externalData: [],
+        metadataProps: [],
+      });
       while (node.input.length < 2) node.input.push('');
       node.input[2] = on;
       if (!node.output[1]) node.output[1] = emit.fresh('dropout_mask');
@@ -91,16 +121,29 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
       const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
       emit.nodes.length = 0;
       const mu = emit.reduceMean(x, axes, false);
-      const d = emit.sub(x, rank > 2 ? emit.unsqueeze(mu, Array.from({ length: rank - 2 }, (_, i) => i + 1)) : mu);
+      const d = emit.sub(
+        x,
+        rank > 2
+          ? emit.unsqueeze(
+              mu,
+              Array.from({ length: rank - 2 }, (_, i) => i + 1),
+            )
+          : mu,
+      );
       const v = emit.reduceMean(emit.mul(d, d), axes, false);
       const bnNode: NodeProto = {
-        ...node, input: [node.input[0]!, node.input[1]!, node.input[2]!, mu, v], output: [node.output[0]!],
+        ...node,
+        input: [node.input[0]!, node.input[1]!, node.input[2]!, mu, v],
+        output: [node.output[0]!],
         attribute: node.attribute.filter((at) => at.name === 'epsilon'),
       };
       batchStatisticsNodes.set(bnNode, { centered: d });
       const momentum = emit.scalar(a.float('momentum', 0.9));
       const keep = emit.scalar(1 - a.float('momentum', 0.9));
-      for (const [state, batch] of [[mean, mu], [variance, v]] as const) {
+      for (const [state, batch] of [
+        [mean, mu],
+        [variance, v],
+      ] as const) {
         updates.push({ name: state, update: emit.add(emit.mul(state, momentum), emit.mul(batch, keep)) });
       }
       nodes.push(...emit.nodes, bnNode);
@@ -129,8 +172,24 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
       if (bias) y = emit.add(y, bias);
       const last = emit.nodes[emit.nodes.length - 1]!;
       last.output[0] = node.output[0]!;
-      if (node.output[1]) emit.nodes.push({ input: [mu], output: [node.output[1]], opType: 'Identity', attribute: [], metadataProps: [], deviceConfigurations: [] });
-      if (node.output[2]) emit.nodes.push({ input: [std], output: [node.output[2]], opType: 'Reciprocal', attribute: [], metadataProps: [], deviceConfigurations: [] });
+      if (node.output[1])
+        emit.nodes.push({
+          input: [mu],
+          output: [node.output[1]],
+          opType: 'Identity',
+          attribute: [],
+          metadataProps: [],
+          deviceConfigurations: [],
+        });
+      if (node.output[2])
+        emit.nodes.push({
+          input: [std],
+          output: [node.output[2]],
+          opType: 'Reciprocal',
+          attribute: [],
+          metadataProps: [],
+          deviceConfigurations: [],
+        });
       nodes.push(...emit.nodes);
       emit.nodes.length = 0;
       continue;
@@ -147,7 +206,13 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
  * 1/(1 − ratio), else 0. The stream depends only on (seed, step, run within the step, mask), so a
  * resumed run draws what the uninterrupted one drew.
  */
-export function fillDropoutMasks(masks: readonly DropoutMask[], out: readonly Float32Array[], seed: number, step: number, run: number): void {
+export function fillDropoutMasks(
+  masks: readonly DropoutMask[],
+  out: readonly Float32Array[],
+  seed: number,
+  step: number,
+  run: number,
+): void {
   masks.forEach((m, k) => {
     const rng = mulberry32(mix(mix(mix(mix(0x9e3779b9, seed), step), run), k));
     const keep = 1 - m.ratio;

@@ -50,16 +50,34 @@ const at = (base: number, i: number) => [...get(base), ...get(i), 0x6a /* i32.ad
 function loopBody(count: number, i: number, end: number, splats: [number, number][], step: number[], locals: number[][]): number[] {
   return [
     ...vec(locals),
-    ...get(count), 0x41, 2, 0x74 /* i32.shl */, ...set(end),
+    ...get(count),
+    0x41,
+    2,
+    0x74 /* i32.shl */,
+    ...set(end),
     ...splats.flatMap(([param, local]) => [...get(param), ...f32x4Splat, ...set(local)]),
-    0x41, 0, ...set(i),
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
-    ...get(i), ...get(end), 0x4f /* i32.ge_u */, 0x0d, 1, // br_if out of the block
+    0x41,
+    0,
+    ...set(i),
+    0x02,
+    0x40, // block
+    0x03,
+    0x40, // loop
+    ...get(i),
+    ...get(end),
+    0x4f /* i32.ge_u */,
+    0x0d,
+    1, // br_if out of the block
     ...step,
-    ...get(i), 0x41, 16, 0x6a, ...set(i),
-    0x0c, 0, // br to the loop
-    0x0b, 0x0b, // end loop, end block
+    ...get(i),
+    0x41,
+    16,
+    0x6a,
+    ...set(i),
+    0x0c,
+    0, // br to the loop
+    0x0b,
+    0x0b, // end loop, end block
     0x0b, // end function
   ];
 }
@@ -75,15 +93,68 @@ function adamBody(): number[] {
   const splat = (param: number) => 15 + (param - 5); // b1..shrink (params 5-12) → 15-22
   const [VB1, VB2, VC1, VC2, VSTEP, VEPS, VL2, VSHRINK] = [5, 6, 7, 8, 9, 10, 11, 12].map(splat);
   const [PI, GI, MI, VI] = [23, 24, 25, 26];
-  return loopBody(N, I, END, [5, 6, 7, 8, 9, 10, 11, 12].map((p) => [p, splat(p)]), [
-    ...at(P, I), ...v128Load, ...get(VSHRINK), ...f32x4Mul, ...set(PI),
-    ...at(G, I), ...v128Load, ...get(VL2), ...get(PI), ...f32x4Mul, ...f32x4Add, ...set(GI),
-    ...get(VB1), ...at(M, I), ...v128Load, ...f32x4Mul, ...get(VC1), ...get(GI), ...f32x4Mul, ...f32x4Add, ...set(MI),
-    ...get(VB2), ...at(V, I), ...v128Load, ...f32x4Mul, ...get(VC2), ...get(GI), ...f32x4Mul, ...get(GI), ...f32x4Mul, ...f32x4Add, ...set(VI),
-    ...at(M, I), ...get(MI), ...v128Store,
-    ...at(V, I), ...get(VI), ...v128Store,
-    ...at(P, I), ...get(PI), ...get(VSTEP), ...get(MI), ...f32x4Mul, ...get(VI), ...f32x4Sqrt, ...get(VEPS), ...f32x4Add, ...f32x4Div, ...f32x4Sub, ...v128Store,
-  ], [[2, I32], [12, V128]]);
+  return loopBody(
+    N,
+    I,
+    END,
+    [5, 6, 7, 8, 9, 10, 11, 12].map((p) => [p, splat(p)]),
+    [
+      ...at(P, I),
+      ...v128Load,
+      ...get(VSHRINK),
+      ...f32x4Mul,
+      ...set(PI),
+      ...at(G, I),
+      ...v128Load,
+      ...get(VL2),
+      ...get(PI),
+      ...f32x4Mul,
+      ...f32x4Add,
+      ...set(GI),
+      ...get(VB1),
+      ...at(M, I),
+      ...v128Load,
+      ...f32x4Mul,
+      ...get(VC1),
+      ...get(GI),
+      ...f32x4Mul,
+      ...f32x4Add,
+      ...set(MI),
+      ...get(VB2),
+      ...at(V, I),
+      ...v128Load,
+      ...f32x4Mul,
+      ...get(VC2),
+      ...get(GI),
+      ...f32x4Mul,
+      ...get(GI),
+      ...f32x4Mul,
+      ...f32x4Add,
+      ...set(VI),
+      ...at(M, I),
+      ...get(MI),
+      ...v128Store,
+      ...at(V, I),
+      ...get(VI),
+      ...v128Store,
+      ...at(P, I),
+      ...get(PI),
+      ...get(VSTEP),
+      ...get(MI),
+      ...f32x4Mul,
+      ...get(VI),
+      ...f32x4Sqrt,
+      ...get(VEPS),
+      ...f32x4Add,
+      ...f32x4Div,
+      ...f32x4Sub,
+      ...v128Store,
+    ],
+    [
+      [2, I32],
+      [12, V128],
+    ],
+  );
 }
 
 /**
@@ -98,13 +169,53 @@ function sgdBody(): number[] {
   const splat = (param: number) => 12 + (param - 4); // wd..lr (params 4-9) → 12-17
   const [VWD, VMOM, VDAMP, VA, VC, VLR] = [4, 5, 6, 7, 8, 9].map(splat);
   const [GI, BI, PI] = [18, 19, 20];
-  return loopBody(N, I, END, [4, 5, 6, 7, 8, 9].map((p) => [p, splat(p)]), [
-    ...at(P, I), ...v128Load, ...set(PI),
-    ...at(G, I), ...v128Load, ...get(VWD), ...get(PI), ...f32x4Mul, ...f32x4Add, ...set(GI),
-    ...get(VMOM), ...at(B, I), ...v128Load, ...f32x4Mul, ...get(VDAMP), ...get(GI), ...f32x4Mul, ...f32x4Add, ...set(BI),
-    ...at(B, I), ...get(BI), ...v128Store,
-    ...at(P, I), ...get(PI), ...get(VLR), ...get(VA), ...get(GI), ...f32x4Mul, ...get(VC), ...get(BI), ...f32x4Mul, ...f32x4Add, ...f32x4Mul, ...f32x4Sub, ...v128Store,
-  ], [[2, I32], [9, V128]]);
+  return loopBody(
+    N,
+    I,
+    END,
+    [4, 5, 6, 7, 8, 9].map((p) => [p, splat(p)]),
+    [
+      ...at(P, I),
+      ...v128Load,
+      ...set(PI),
+      ...at(G, I),
+      ...v128Load,
+      ...get(VWD),
+      ...get(PI),
+      ...f32x4Mul,
+      ...f32x4Add,
+      ...set(GI),
+      ...get(VMOM),
+      ...at(B, I),
+      ...v128Load,
+      ...f32x4Mul,
+      ...get(VDAMP),
+      ...get(GI),
+      ...f32x4Mul,
+      ...f32x4Add,
+      ...set(BI),
+      ...at(B, I),
+      ...get(BI),
+      ...v128Store,
+      ...at(P, I),
+      ...get(PI),
+      ...get(VLR),
+      ...get(VA),
+      ...get(GI),
+      ...f32x4Mul,
+      ...get(VC),
+      ...get(BI),
+      ...f32x4Mul,
+      ...f32x4Add,
+      ...f32x4Mul,
+      ...f32x4Sub,
+      ...v128Store,
+    ],
+    [
+      [2, I32],
+      [9, V128],
+    ],
+  );
 }
 
 /** The module: memory imported as env.mem, functions `adam` and `sgd`. */
@@ -113,15 +224,37 @@ function optimizerModule(): Uint8Array {
   const adamBytes = adamBody();
   const sgdBytes = sgdBody();
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([
-      functype([I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32]),
-      functype([I32, I32, I32, I32, F32, F32, F32, F32, F32, F32]),
-    ])),
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(
+      1,
+      vec([
+        functype([I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32]),
+        functype([I32, I32, I32, I32, F32, F32, F32, F32, F32, F32]),
+      ]),
+    ),
     ...section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, 0x00]])), // memory, min 0 pages, no max
     ...section(3, vec([[0], [1]])),
-    ...section(7, vec([[...name('adam'), 0x00, 0], [...name('sgd'), 0x00, 1]])),
-    ...section(10, vec([[...uleb(adamBytes.length), ...adamBytes], [...uleb(sgdBytes.length), ...sgdBytes]])),
+    ...section(
+      7,
+      vec([
+        [...name('adam'), 0x00, 0],
+        [...name('sgd'), 0x00, 1],
+      ]),
+    ),
+    ...section(
+      10,
+      vec([
+        [...uleb(adamBytes.length), ...adamBytes],
+        [...uleb(sgdBytes.length), ...sgdBytes],
+      ]),
+    ),
   ]);
 }
 
@@ -151,8 +284,21 @@ function optimizerWasm(): WasmModule | null {
   return compiled;
 }
 
-type AdamFn = (p: number, g: number, m: number, v: number, n: number,
-  b1: number, b2: number, c1: number, c2: number, step: number, eps: number, l2: number, shrink: number) => void;
+type AdamFn = (
+  p: number,
+  g: number,
+  m: number,
+  v: number,
+  n: number,
+  b1: number,
+  b2: number,
+  c1: number,
+  c2: number,
+  step: number,
+  eps: number,
+  l2: number,
+  shrink: number,
+) => void;
 type SgdFn = (p: number, g: number, b: number, n: number, wd: number, mom: number, damp: number, a: number, c: number, lr: number) => void;
 
 /** n rounded up to a multiple of 4 floats (one v128): the kernels run whole lanes. */

@@ -115,7 +115,9 @@ export function getBenchmark(name: string): BenchmarkFunction {
 }
 
 /** The objective for a benchmark: parameters x0 … x{d−1} over its domain. */
-export function benchmarkObjective(f: BenchmarkFunction): (trial: { suggestFloat(name: string, low: number, high: number): number }) => number {
+export function benchmarkObjective(
+  f: BenchmarkFunction,
+): (trial: { suggestFloat(name: string, low: number, high: number): number }) => number {
   return (trial) => f.evaluate(f.bounds.map(([lo, hi], i) => trial.suggestFloat(`x${i}`, lo, hi)));
 }
 

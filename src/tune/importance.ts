@@ -23,7 +23,11 @@ export interface ImportanceOptions {
 }
 
 /** Importance per parameter (sums to 1, largest first); empty when fewer than 4 complete trials share a parameter. */
-export function paramImportance(trials: readonly FrozenTrial[], directions: readonly Direction[], opts: ImportanceOptions = {}): Record<string, number> {
+export function paramImportance(
+  trials: readonly FrozenTrial[],
+  directions: readonly Direction[],
+  opts: ImportanceOptions = {},
+): Record<string, number> {
   const target = opts.target ?? 0;
   const gridSize = opts.gridSize ?? 64;
   const prior = opts.priorWeight ?? 1;
@@ -42,8 +46,16 @@ export function paramImportance(trials: readonly FrozenTrial[], directions: read
       return [name, pearson(all, best)];
     }
     const grid = numericGrid(d, gridSize);
-    const all = parzenDensity(sorted.map((t) => toUnit(d, t.params[name] as number)), grid, prior);
-    const best = parzenDensity(top.map((t) => toUnit(d, t.params[name] as number)), grid, prior);
+    const all = parzenDensity(
+      sorted.map((t) => toUnit(d, t.params[name] as number)),
+      grid,
+      prior,
+    );
+    const best = parzenDensity(
+      top.map((t) => toUnit(d, t.params[name] as number)),
+      grid,
+      prior,
+    );
     return [name, pearson(all, best)];
   });
   const total = raw.reduce((s, [, v]) => s + v, 0);
@@ -95,7 +107,12 @@ function parzenDensity(xs: number[], grid: number[], prior: number): number[] {
   return p.map((v) => v / total);
 }
 
-function categoricalDensity(trials: readonly FrozenTrial[], name: string, d: Extract<Distribution, { type: 'categorical' }>, prior: number): number[] {
+function categoricalDensity(
+  trials: readonly FrozenTrial[],
+  name: string,
+  d: Extract<Distribution, { type: 'categorical' }>,
+  prior: number,
+): number[] {
   const keys = d.choices.map((c) => JSON.stringify(c));
   const p = keys.map(() => prior / keys.length);
   for (const t of trials) {

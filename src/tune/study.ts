@@ -121,7 +121,8 @@ export class Study {
       const v = t.values![0]!;
       if (!best || (maximize ? v > best.values![0]! : v < best.values![0]!)) best = t;
     }
-    if (!best) throw badInput(`study '${this.name}' has no complete${this.usesConstraints() ? ' feasible' : ''} trial yet; run trials first`);
+    if (!best)
+      throw badInput(`study '${this.name}' has no complete${this.usesConstraints() ? ' feasible' : ''} trial yet; run trials first`);
     return best;
   }
 

@@ -60,7 +60,13 @@ export class Trial {
   }
 
   suggestFloat(name: string, low: number, high: number, opts: { step?: number; log?: boolean } = {}): number {
-    return this.suggest(name, { type: 'float', low, high, log: opts.log ?? false, ...(opts.step !== undefined ? { step: opts.step } : {}) }) as number;
+    return this.suggest(name, {
+      type: 'float',
+      low,
+      high,
+      log: opts.log ?? false,
+      ...(opts.step !== undefined ? { step: opts.step } : {}),
+    }) as number;
   }
 
   suggestInt(name: string, low: number, high: number, opts: { step?: number; log?: boolean } = {}): number {
@@ -138,11 +144,11 @@ export class Trial {
   }
 
   private write(op: (s: Storage) => Promise<unknown>): void {
-    this.pending = this.pending.then(
-      () => op(this.ctx.storage).then(() => undefined),
-    ).catch((e) => {
-      this.writeError ??= e;
-    });
+    this.pending = this.pending
+      .then(() => op(this.ctx.storage).then(() => undefined))
+      .catch((e) => {
+        this.writeError ??= e;
+      });
   }
 
   /** Pruners compare with other trials: refresh their view in the background after each report. */

@@ -16,14 +16,17 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array> | Uin
     throw cannotWrite(path, e);
   }
   try {
-    const parts: Iterable<Uint8Array | string> =
-      typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
+    const parts: Iterable<Uint8Array | string> = typeof chunks === 'string' || chunks instanceof Uint8Array ? [chunks] : chunks;
     for (const part of parts) writeAll(fd, typeof part === 'string' ? Buffer.from(part) : part);
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
-    try { closeSync(fd); } catch { /* already closed */ }
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     rmSync(tmp, { force: true });
     throw cannotWrite(path, e);
   }
@@ -48,10 +51,15 @@ export function ensureDir(dir: string): void {
 
 function cannotWrite(path: string, e: unknown) {
   const code = (e as NodeJS.ErrnoException)?.code;
-  const why = code === 'ENOENT' ? 'its folder does not exist'
-    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-    : code === 'ENOSPC' ? 'the disk is full'
-    : code === 'EISDIR' ? 'it is a folder'
-    : (e as Error)?.message ?? String(e);
+  const why =
+    code === 'ENOENT'
+      ? 'its folder does not exist'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'ENOSPC'
+          ? 'the disk is full'
+          : code === 'EISDIR'
+            ? 'it is a folder'
+            : ((e as Error)?.message ?? String(e));
   return badInput(`cannot write ${path}: ${why}; choose a writable output path`, e);
 }

@@ -58,10 +58,18 @@ export class Layers {
     const inputs = [x, w];
     if (opts.bias ?? true) inputs.push(this.b.floatInit(`${name}.bias`, [cout], biasUniform(this.rng, cout, fanIn)));
     const pad = opts.pad ?? 0;
-    return this.b.op('Conv', inputs, {
-      kernel_shape: [k, k], strides: [opts.stride ?? 1, opts.stride ?? 1], pads: [pad, pad, pad, pad], group,
-      dilations: [1, 1],
-    }, { name });
+    return this.b.op(
+      'Conv',
+      inputs,
+      {
+        kernel_shape: [k, k],
+        strides: [opts.stride ?? 1, opts.stride ?? 1],
+        pads: [pad, pad, pad, pad],
+        group,
+        dilations: [1, 1],
+      },
+      { name },
+    );
   }
 
   /**
@@ -75,8 +83,10 @@ export class Layers {
     const mean = this.rng.uniform(c, -0.1, 0.1);
     const variance = this.rng.uniform(c, 0.9, 1.1);
     const inputs = [
-      this.b.floatInit(`${name}.weight`, [c], scale), this.b.floatInit(`${name}.bias`, [c], shift),
-      this.b.floatInit(`${name}.running_mean`, [c], mean), this.b.floatInit(`${name}.running_var`, [c], variance),
+      this.b.floatInit(`${name}.weight`, [c], scale),
+      this.b.floatInit(`${name}.bias`, [c], shift),
+      this.b.floatInit(`${name}.running_mean`, [c], mean),
+      this.b.floatInit(`${name}.running_var`, [c], variance),
     ];
     return this.b.op('BatchNormalization', [x, ...inputs], { epsilon: 1e-5 }, { name });
   }
@@ -90,10 +100,14 @@ export class Layers {
 
   activation(x: string, kind: Activation, name: string): string {
     switch (kind) {
-      case 'relu': return this.b.op('Relu', [x], {}, { name });
-      case 'tanh': return this.b.op('Tanh', [x], {}, { name });
-      case 'sigmoid': return this.b.op('Sigmoid', [x], {}, { name });
-      case 'relu6': return this.b.op('Clip', [x, this.scalar(0), this.scalar(6)], {}, { name });
+      case 'relu':
+        return this.b.op('Relu', [x], {}, { name });
+      case 'tanh':
+        return this.b.op('Tanh', [x], {}, { name });
+      case 'sigmoid':
+        return this.b.op('Sigmoid', [x], {}, { name });
+      case 'relu6':
+        return this.b.op('Clip', [x, this.scalar(0), this.scalar(6)], {}, { name });
       case 'gelu': {
         // gelu(x) = 0.5·x·(1 + erf(x/√2)), the pattern ORT's Gelu fusion recognises.
         const scaled = this.b.op('Div', [x, this.scalar(Math.SQRT2)], {}, { name: `${name}.div` });

@@ -26,7 +26,15 @@ export interface Lenet5Options {
 }
 
 export const LENET5_DEFAULTS: Lenet5Options = {
-  channels: [6, 16], fc: [120, 84], classes: 10, activation: 'relu', pool: 'max', inputChannels: 1, size: 28, batch: 'batch', seed: 0,
+  channels: [6, 16],
+  fc: [120, 84],
+  classes: 10,
+  activation: 'relu',
+  pool: 'max',
+  inputChannels: 1,
+  size: 28,
+  batch: 'batch',
+  seed: 0,
 };
 
 export const lenet5Info: ZooModelInfo = {
@@ -47,7 +55,8 @@ export const lenet5Info: ZooModelInfo = {
 
 export function lenet5(options: Partial<Lenet5Options> = {}): ModelProto {
   const o: Lenet5Options = { ...LENET5_DEFAULTS, ...options };
-  if (o.channels.length !== 2) throw badInput(`zoo:lenet5: option channels needs two widths (conv1-conv2, e.g. 6-16), got ${o.channels.length}`);
+  if (o.channels.length !== 2)
+    throw badInput(`zoo:lenet5: option channels needs two widths (conv1-conv2, e.g. 6-16), got ${o.channels.length}`);
   requireInts('lenet5', 'channels', o.channels);
   requireInts('lenet5', 'fc', o.fc);
   requireInt('lenet5', 'classes', o.classes);

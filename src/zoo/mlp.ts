@@ -18,7 +18,13 @@ export interface MlpOptions {
 }
 
 export const MLP_DEFAULTS: MlpOptions = {
-  inputSize: 784, hidden: [512, 256], classes: 10, activation: 'relu', flatten: false, batch: 'batch', seed: 0,
+  inputSize: 784,
+  hidden: [512, 256],
+  classes: 10,
+  activation: 'relu',
+  flatten: false,
+  batch: 'batch',
+  seed: 0,
 };
 
 export const mlpInfo: ZooModelInfo = {

@@ -26,17 +26,32 @@ export interface MobilenetOptions {
 }
 
 export const MOBILENET_DEFAULTS: MobilenetOptions = {
-  widthMultiplier: 1, expansion: 6, stages: 7, classes: 10, inputChannels: 3, size: 96, activation: 'relu6', batch: 'batch', seed: 0,
+  widthMultiplier: 1,
+  expansion: 6,
+  stages: 7,
+  classes: 10,
+  inputChannels: 3,
+  size: 96,
+  activation: 'relu6',
+  batch: 'batch',
+  seed: 0,
 };
 
 /** The paper's Table 2: expansion t (0 = use the option), output channels c, repeats n, first stride s. */
 const STAGES: readonly (readonly [number, number, number, number])[] = [
-  [1, 16, 1, 1], [0, 24, 2, 2], [0, 32, 3, 2], [0, 64, 4, 2], [0, 96, 3, 1], [0, 160, 3, 2], [0, 320, 1, 1],
+  [1, 16, 1, 1],
+  [0, 24, 2, 2],
+  [0, 32, 3, 2],
+  [0, 64, 4, 2],
+  [0, 96, 3, 1],
+  [0, 160, 3, 2],
+  [0, 320, 1, 1],
 ];
 
 export const mobilenetInfo: ZooModelInfo = {
   name: 'mobilenet',
-  description: "MobileNet-v2: 'input' [batch,3,96,96] → inverted residuals with depthwise convs and ReLU6 (Clip), GlobalAveragePool, Gemm → 'logits' [batch,10]",
+  description:
+    "MobileNet-v2: 'input' [batch,3,96,96] → inverted residuals with depthwise convs and ReLU6 (Clip), GlobalAveragePool, Gemm → 'logits' [batch,10]",
   example: 'mobilenet:widthMultiplier=0.5,size=64',
   options: [
     { name: 'widthMultiplier', kind: 'float', default: '1', min: 0.05, help: 'scales all channel counts (α)' },
@@ -71,10 +86,26 @@ export function mobilenet(options: Partial<MobilenetOptions> = {}): ModelProto {
   const b = new GraphBuilder('mobilenet');
   const L = new Layers(b, o.seed);
   const act = (x: string, name: string) => L.activation(x, o.activation, name);
-  const convBn = (x: string, cin: number, cout: number, k: number, name: string, opts: { stride?: number; group?: number; linear?: boolean; gamma?: number } = {}) =>
-    L.batchNorm(L.conv(x, cin, cout, k, `${name}.conv`, {
-      stride: opts.stride, group: opts.group, pad: (k - 1) / 2, bias: false, init: opts.linear ? 'xavier' : 'he',
-    }), cout, `${name}.bn`, opts.gamma);
+  const convBn = (
+    x: string,
+    cin: number,
+    cout: number,
+    k: number,
+    name: string,
+    opts: { stride?: number; group?: number; linear?: boolean; gamma?: number } = {},
+  ) =>
+    L.batchNorm(
+      L.conv(x, cin, cout, k, `${name}.conv`, {
+        stride: opts.stride,
+        group: opts.group,
+        pad: (k - 1) / 2,
+        bias: false,
+        init: opts.linear ? 'xavier' : 'he',
+      }),
+      cout,
+      `${name}.bn`,
+      opts.gamma,
+    );
 
   let width = divisible(32 * o.widthMultiplier);
   let x = b.input('input', DataType.FLOAT, [o.batch, o.inputChannels, o.size, o.size]);

@@ -64,7 +64,8 @@ function parseValue(model: string, spec: OptionSpec, raw: string): OptionValue {
     }
     case 'float': {
       const n = Number(raw);
-      if (raw === '' || !Number.isFinite(n) || (spec.min !== undefined && n < spec.min)) fail(spec.min !== undefined ? `a number >= ${spec.min}` : 'a number');
+      if (raw === '' || !Number.isFinite(n) || (spec.min !== undefined && n < spec.min))
+        fail(spec.min !== undefined ? `a number >= ${spec.min}` : 'a number');
       return n;
     }
     case 'ints': {

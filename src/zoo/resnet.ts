@@ -25,12 +25,19 @@ export interface ResnetOptions {
 }
 
 export const RESNET_DEFAULTS: ResnetOptions = {
-  blocks: [2, 2, 2], widths: [16, 32, 64], classes: 10, inputChannels: 3, size: 32, batch: 'batch', seed: 0,
+  blocks: [2, 2, 2],
+  widths: [16, 32, 64],
+  classes: 10,
+  inputChannels: 3,
+  size: 32,
+  batch: 'batch',
+  seed: 0,
 };
 
 export const resnetInfo: ZooModelInfo = {
   name: 'resnet',
-  description: "CIFAR-style ResNet: 'input' [batch,3,32,32] → Conv+BN+ReLU basic blocks, residual Add, GlobalAveragePool, Gemm → 'logits' [batch,10]",
+  description:
+    "CIFAR-style ResNet: 'input' [batch,3,32,32] → Conv+BN+ReLU basic blocks, residual Add, GlobalAveragePool, Gemm → 'logits' [batch,10]",
   example: 'resnet:depth=20',
   options: [
     { name: 'blocks', kind: 'ints', default: '2-2-2', help: "basic blocks per stage, joined by '-'" },
@@ -52,7 +59,8 @@ export function resnet(options: Partial<ResnetOptions> = {}): ModelProto {
     if (!Number.isInteger(o.depth) || o.depth < 8 || (o.depth - 2) % 6 !== 0) {
       throw badInput(`zoo:resnet: depth must be 6n+2 (8, 14, 20, 32, 44, 56…), got ${o.depth}`);
     }
-    if (o.widths.length !== 3) throw badInput(`zoo:resnet: depth implies three stages, so widths needs three entries, got ${o.widths.length}`);
+    if (o.widths.length !== 3)
+      throw badInput(`zoo:resnet: depth implies three stages, so widths needs three entries, got ${o.widths.length}`);
     const n = (o.depth - 2) / 6;
     o.blocks = [n, n, n];
   }
@@ -68,7 +76,12 @@ export function resnet(options: Partial<ResnetOptions> = {}): ModelProto {
   const b = new GraphBuilder('resnet');
   const L = new Layers(b, o.seed);
   let x = b.input('input', DataType.FLOAT, [o.batch, o.inputChannels, o.size, o.size]);
-  x = b.op('Relu', [L.batchNorm(L.conv(x, o.inputChannels, o.widths[0]!, 3, 'conv1', { pad: 1, bias: false }), o.widths[0]!, 'bn1')], {}, { name: 'relu1' });
+  x = b.op(
+    'Relu',
+    [L.batchNorm(L.conv(x, o.inputChannels, o.widths[0]!, 3, 'conv1', { pad: 1, bias: false }), o.widths[0]!, 'bn1')],
+    {},
+    { name: 'relu1' },
+  );
   let width = o.widths[0]!;
   o.blocks.forEach((n, s) => {
     const out = o.widths[s]!;
@@ -91,9 +104,10 @@ function basicBlock(L: Layers, x: string, cin: number, cout: number, stride: num
   y = b.op('Relu', [y], {}, { name: `${name}.relu1` });
   // Scaling the residual branch by ~1/√2 keeps the sum's variance from doubling block after block.
   y = L.batchNorm(L.conv(y, cout, cout, 3, `${name}.conv2`, { pad: 1, bias: false }), cout, `${name}.bn2`, Math.SQRT1_2);
-  const shortcut = stride !== 1 || cin !== cout
-    ? L.batchNorm(L.conv(x, cin, cout, 1, `${name}.downsample.0`, { stride, bias: false }), cout, `${name}.downsample.1`)
-    : x;
+  const shortcut =
+    stride !== 1 || cin !== cout
+      ? L.batchNorm(L.conv(x, cin, cout, 1, `${name}.downsample.0`, { stride, bias: false }), cout, `${name}.downsample.1`)
+      : x;
   const sum = b.op('Add', [y, shortcut], {}, { name: `${name}.add` });
   return b.op('Relu', [sum], {}, { name: `${name}.relu2` });
 }

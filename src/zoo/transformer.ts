@@ -31,13 +31,23 @@ export interface TransformerOptions {
 }
 
 export const TRANSFORMER_DEFAULTS: TransformerOptions = {
-  layers: 4, dModel: 256, heads: 4, ffn: 1024, seq: 'seq', vocab: 0, maxSeq: 512, activation: 'gelu', finalNorm: true,
-  batch: 'batch', seed: 0,
+  layers: 4,
+  dModel: 256,
+  heads: 4,
+  ffn: 1024,
+  seq: 'seq',
+  vocab: 0,
+  maxSeq: 512,
+  activation: 'gelu',
+  finalNorm: true,
+  batch: 'batch',
+  seed: 0,
 };
 
 export const transformerInfo: ZooModelInfo = {
   name: 'transformer',
-  description: "pre-LN transformer encoder: 'input' [batch,seq,256] → 4× (LayerNorm, multi-head attention, FFN with Gelu) → 'output' [batch,seq,256]",
+  description:
+    "pre-LN transformer encoder: 'input' [batch,seq,256] → 4× (LayerNorm, multi-head attention, FFN with Gelu) → 'output' [batch,seq,256]",
   example: 'transformer:layers=2,dModel=128,heads=2,ffn=512',
   options: [
     { name: 'layers', kind: 'int', default: '4', help: 'encoder layers' },
@@ -47,7 +57,13 @@ export const transformerInfo: ZooModelInfo = {
     { name: 'seq', kind: 'dim', default: 'seq', help: 'sequence dimension: a symbol or a fixed length' },
     { name: 'vocab', kind: 'int', default: '0', min: 0, help: 'token vocabulary; > 0 makes the input int64 ids [batch,seq]' },
     { name: 'maxSeq', kind: 'int', default: '512', help: 'positional embedding rows when vocab > 0' },
-    { name: 'activation', kind: 'enum', values: ['gelu', 'relu'], default: 'gelu', help: 'feed-forward activation (gelu: exact, Erf-based)' },
+    {
+      name: 'activation',
+      kind: 'enum',
+      values: ['gelu', 'relu'],
+      default: 'gelu',
+      help: 'feed-forward activation (gelu: exact, Erf-based)',
+    },
     { name: 'finalNorm', kind: 'bool', default: 'true', help: 'LayerNorm after the last layer' },
     ...COMMON_OPTIONS,
   ],
@@ -61,7 +77,8 @@ export function transformer(options: Partial<TransformerOptions> = {}): ModelPro
   requireInt('transformer', 'ffn', o.ffn);
   requireInt('transformer', 'vocab', o.vocab, 0);
   requireInt('transformer', 'maxSeq', o.maxSeq);
-  if (o.dModel % o.heads !== 0) throw badInput(`zoo:transformer: dModel (${o.dModel}) must be divisible by heads (${o.heads}); change one of them`);
+  if (o.dModel % o.heads !== 0)
+    throw badInput(`zoo:transformer: dModel (${o.dModel}) must be divisible by heads (${o.heads}); change one of them`);
   if (o.vocab > 0 && typeof o.seq === 'number' && o.seq > o.maxSeq) {
     throw badInput(`zoo:transformer: seq (${o.seq}) is longer than maxSeq (${o.maxSeq}); raise maxSeq`);
   }
@@ -99,24 +116,42 @@ export function transformer(options: Partial<TransformerOptions> = {}): ModelPro
   return b.model({ opset: ZOO_OPSET, irVersion: ZOO_IR_VERSION, docString: 'hone zoo: transformer' });
 }
 
-interface Shared { toHeads: string; fromHeads: string; sqrtDh: string }
+interface Shared {
+  toHeads: string;
+  fromHeads: string;
+  sqrtDh: string;
+}
 
 function encoderLayer(L: Layers, x: string, o: TransformerOptions, name: string, s: Shared): string {
   const { b } = L;
   const d = o.dModel;
   const h = L.layerNorm(x, d, `${name}.norm1`);
   const heads = (t: string, what: string, perm: number[]) =>
-    b.op('Transpose', [b.op('Reshape', [t, s.toHeads], {}, { name: `${name}.attn.${what}.reshape` })], { perm }, { name: `${name}.attn.${what}.transpose` });
+    b.op(
+      'Transpose',
+      [b.op('Reshape', [t, s.toHeads], {}, { name: `${name}.attn.${what}.reshape` })],
+      { perm },
+      { name: `${name}.attn.${what}.transpose` },
+    );
   const q = heads(L.linear(h, d, d, `${name}.attn.q_proj`), 'q', [0, 2, 1, 3]); // [b, h, s, dh]
   const kT = heads(L.linear(h, d, d, `${name}.attn.k_proj`), 'k', [0, 2, 3, 1]); // [b, h, dh, s]
   const v = heads(L.linear(h, d, d, `${name}.attn.v_proj`), 'v', [0, 2, 1, 3]);
   const scores = b.op('Div', [b.op('MatMul', [q, kT], {}, { name: `${name}.attn.qk` }), s.sqrtDh], {}, { name: `${name}.attn.scale` });
   const probs = b.op('Softmax', [scores], { axis: -1 }, { name: `${name}.attn.softmax` });
   const ctx = b.op('MatMul', [probs, v], {}, { name: `${name}.attn.pv` });
-  const merged = b.op('Reshape', [b.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }, { name: `${name}.attn.merge.transpose` }), s.fromHeads], {}, { name: `${name}.attn.merge.reshape` });
+  const merged = b.op(
+    'Reshape',
+    [b.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }, { name: `${name}.attn.merge.transpose` }), s.fromHeads],
+    {},
+    { name: `${name}.attn.merge.reshape` },
+  );
   x = b.op('Add', [x, L.linear(merged, d, d, `${name}.attn.out_proj`)], {}, { name: `${name}.residual1` });
 
   const h2 = L.layerNorm(x, d, `${name}.norm2`);
-  const f = L.activation(L.linear(h2, d, o.ffn, `${name}.ffn.fc1`, { init: o.activation === 'relu' ? 'he' : 'xavier' }), o.activation, `${name}.ffn.act`);
+  const f = L.activation(
+    L.linear(h2, d, o.ffn, `${name}.ffn.fc1`, { init: o.activation === 'relu' ? 'he' : 'xavier' }),
+    o.activation,
+    `${name}.ffn.act`,
+  );
   return b.op('Add', [x, L.linear(f, o.ffn, d, `${name}.ffn.fc2`)], {}, { name: `${name}.residual2` });
 }

@@ -12,17 +12,30 @@ test('a negative number after a value-taking flag is its value (long and short),
   assert.equal(values.out, '-2');
   assert.deepEqual(positionals, ['pos', '--lr', '-3']);
   // After a boolean flag a negative number stays an (unknown) option.
-  assert.throws(() => parseFlags('t', ['--quiet', '-1'], options), (e: unknown) => e instanceof HoneError && /Unknown option '-1'/.test(e.message));
+  assert.throws(
+    () => parseFlags('t', ['--quiet', '-1'], options),
+    (e: unknown) => e instanceof HoneError && /Unknown option '-1'/.test(e.message),
+  );
 });
 
 test('parse errors are one line naming the command and its help', () => {
-  assert.throws(() => parseFlags('t', ['--lr'], options), (e: unknown) =>
-    e instanceof HoneError && e.exitCode === 2 && !e.message.includes('\n') && /^t: Option '--lr <value>' argument missing; see 'hone t --help'$/.test(e.message));
+  assert.throws(
+    () => parseFlags('t', ['--lr'], options),
+    (e: unknown) =>
+      e instanceof HoneError &&
+      e.exitCode === 2 &&
+      !e.message.includes('\n') &&
+      /^t: Option '--lr <value>' argument missing; see 'hone t --help'$/.test(e.message),
+  );
 });
 
 test('hone train --lr -1 reaches the learning rate check: one line, exit 2', async () => {
   const err: string[] = [];
-  const code = await main(['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--lr', '-1', '-o', '/tmp/hone-never-written.onnx'], { stdout: () => {}, stderr: (s) => err.push(s), isTTY: false });
+  const code = await main(['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--lr', '-1', '-o', '/tmp/hone-never-written.onnx'], {
+    stdout: () => {},
+    stderr: (s) => err.push(s),
+    isTTY: false,
+  });
   assert.equal(code, 2);
   const text = err.join('');
   assert.equal(text.trim().split('\n').length, 1, text);
@@ -32,7 +45,11 @@ test('hone train --lr -1 reaches the learning rate check: one line, exit 2', asy
 test('the example study cited by hone tune --help runs as shipped (examples/tune.yaml)', async () => {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(['tune', 'examples/tune.yaml', '--trials', '4', '--json'], { stdout: (s) => out.push(s), stderr: (s) => err.push(s), isTTY: false });
+  const code = await main(['tune', 'examples/tune.yaml', '--trials', '4', '--json'], {
+    stdout: (s) => out.push(s),
+    stderr: (s) => err.push(s),
+    isTTY: false,
+  });
   assert.equal(code, 0, err.join(''));
   const r = JSON.parse(out.join(''));
   assert.equal(r.nTrials, 4);
@@ -50,7 +67,8 @@ test('the test runner fails a run with a skipped test under CI, and only there',
   writeFileSync(file, "import { test } from 'node:test';\ntest('runs', () => {});\ntest('skipped', { skip: 'no reason' }, () => {});\n");
   // NODE_TEST_CONTEXT would make the inner runner report to this one instead of printing its counts.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT'));
-  const run = (ci: boolean) => spawnSync(process.execPath, ['scripts/test.mjs', file], { encoding: 'utf8', env: { ...env, CI: ci ? 'true' : '' } });
+  const run = (ci: boolean) =>
+    spawnSync(process.execPath, ['scripts/test.mjs', file], { encoding: 'utf8', env: { ...env, CI: ci ? 'true' : '' } });
   const local = run(false);
   assert.equal(local.status, 0, local.stdout);
   assert.match(local.stdout, /1 test\(s\) skipped\n/);

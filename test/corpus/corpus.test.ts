@@ -4,7 +4,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { corpusModels } from '../helpers/corpus.js';
-import { modelFeed, profileCorpusModel, quantizeCorpusModel, QUANT_MODES, scratch, trainCorpusModel, writeFeed, type Outcome } from '../helpers/corpus-run.js';
+import {
+  modelFeed,
+  profileCorpusModel,
+  quantizeCorpusModel,
+  QUANT_MODES,
+  scratch,
+  trainCorpusModel,
+  writeFeed,
+  type Outcome,
+} from '../helpers/corpus-run.js';
 
 /** Least output cosine (quantized vs float, held-out inputs) per mode, where the mode applies. */
 const MIN_COSINE: Record<string, number> = { fp16: 0.999, dynamic: 0.99, int4: 0.98, static: 0.98 };
@@ -22,7 +31,10 @@ const CNN_STATIC_COSINE = 0.99;
  */
 const EXCEPTIONS: Record<string, Record<string, { min: number; why: string }>> = {
   'oww-melspectrogram': {
-    dynamic: { min: 0.9, why: 'int8 activations of a power spectrum (int16-scaled audio squared) lose the quiet bins that the log then magnifies' },
+    dynamic: {
+      min: 0.9,
+      why: 'int8 activations of a power spectrum (int16-scaled audio squared) lose the quiet bins that the log then magnifies',
+    },
     static: { min: 0.5, why: 'the same, with every activation int8: an audio front-end should stay float' },
   },
   'silero-vad-v5-op15': { static: { min: 0.95, why: 'a recurrent state carried through int8 between steps' } },
@@ -62,7 +74,8 @@ const NO_MODE: Record<string, string> = {
  */
 const NO_TRAIN: Record<string, RegExp> = {
   // Its If picks a second head when the first one's score passes a threshold: a branch chosen per sample.
-  'oww-hey-jarvis': /through an If subgraph \('If_32'\), which training does not differentiate: its condition depends on the values of 'x\.1'/,
+  'oww-hey-jarvis':
+    /through an If subgraph \('If_32'\), which training does not differentiate: its condition depends on the values of 'x\.1'/,
   'tiny-encoder-matmulinteger': /no gradient rule for op DynamicQuantizeLinear/,
   'qdq-cnn': /quantizes values on the way to the output/,
 };
@@ -109,7 +122,10 @@ for (const m of models.filter((x) => x.present)) {
           if (ORT_CRASHES[m.id]?.[mode]) continue;
           const q = await quantizeCorpusModel(m, feed, mode, data, { latency: false });
           if (!q.ok) {
-            assert.ok(q.userError && (QUANTIZED[m.id] ?? NOT_APPLICABLE).test(q.error), `${mode}: ${q.userError ? '' : 'internal error: '}${q.error}`);
+            assert.ok(
+              q.userError && (QUANTIZED[m.id] ?? NOT_APPLICABLE).test(q.error),
+              `${mode}: ${q.userError ? '' : 'internal error: '}${q.error}`,
+            );
             continue;
           }
           assert.ok(!QUANTIZED[m.id], `${mode}: ${m.id} is quantized already, yet it was quantized again instead of refused`);
@@ -122,7 +138,12 @@ for (const m of models.filter((x) => x.present)) {
         }
         // Every model has some float compute one of the modes can take, but for the documented exceptions
         // and the models quantized already (each mode refused them above).
-        if (NO_MODE[m.id]) assert.equal(applied, 0, `${m.id} is listed as having no applicable mode (${NO_MODE[m.id]}), but ${applied} applied: update NO_MODE`);
+        if (NO_MODE[m.id])
+          assert.equal(
+            applied,
+            0,
+            `${m.id} is listed as having no applicable mode (${NO_MODE[m.id]}), but ${applied} applied: update NO_MODE`,
+          );
         else if (!QUANTIZED[m.id]) assert.ok(applied > 0, 'no quantize mode applied');
       } finally {
         done();

@@ -36,9 +36,11 @@ function nchw(name: string, mean: number[], std: number[]): { data: Float32Array
   const { data, dims } = load(name);
   const [n, h, w] = dims as [number, number, number];
   const out = new Float32Array(n * 3 * h * w);
-  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) for (let p = 0; p < h * w; p++) {
-    out[(i * 3 + c) * h * w + p] = (data[i * h * w + p]! / 255 - mean[c]!) / std[c]!;
-  }
+  for (let i = 0; i < n; i++)
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < h * w; p++) {
+        out[(i * 3 + c) * h * w + p] = (data[i * h * w + p]! / 255 - mean[c]!) / std[c]!;
+      }
   return { data: out, dims: [n, 3, h, w] };
 }
 
@@ -98,9 +100,16 @@ const OCR_REC = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 
 export async function realData(id: string): Promise<RealData | undefined> {
   switch (id) {
-    case 'ppocr-v4-det': return { arrays: { x: nchw('ocr-det', OCR_DET.mean, OCR_DET.std) }, values: {}, what: '16 rendered text pages, 320×320' };
-    case 'ppocr-v4-rec': return { arrays: { x: nchw('ocr-rec', OCR_REC.mean, OCR_REC.std) }, values: {}, what: '20 rendered text lines, 48×320' };
-    case 'ppocr-v2-cls': return { arrays: { x: nchw('ocr-cls', OCR_REC.mean, OCR_REC.std) }, values: {}, what: '12 rendered text lines, half upside down, 48×192' };
+    case 'ppocr-v4-det':
+      return { arrays: { x: nchw('ocr-det', OCR_DET.mean, OCR_DET.std) }, values: {}, what: '16 rendered text pages, 320×320' };
+    case 'ppocr-v4-rec':
+      return { arrays: { x: nchw('ocr-rec', OCR_REC.mean, OCR_REC.std) }, values: {}, what: '20 rendered text lines, 48×320' };
+    case 'ppocr-v2-cls':
+      return {
+        arrays: { x: nchw('ocr-cls', OCR_REC.mean, OCR_REC.std) },
+        values: {},
+        what: '12 rendered text lines, half upside down, 48×192',
+      };
     case 'mlsd-320-tiny': {
       // M-LSD's library appends an alpha channel of ones to RGB and scales to [-1, 1].
       const { data, dims } = load('line-scenes');
@@ -110,19 +119,46 @@ export async function realData(id: string): Promise<RealData | undefined> {
         const v = data[p]! / 127.5 - 1;
         out.set([v, v, v, 1 / 127.5 - 1], p * 4);
       }
-      return { arrays: { 'input_image_with_alpha:0': { data: out, dims: [n, h, w, 4] } }, values: {}, what: '4 drawn line scenes, 320×320' };
+      return {
+        arrays: { 'input_image_with_alpha:0': { data: out, dims: [n, h, w, 4] } },
+        values: {},
+        what: '4 drawn line scenes, 320×320',
+      };
     }
-    case 'silero-vad-legacy': return { arrays: { input: speechChunks() }, values: { sr: 16000, h: 0, c: 0 }, what: 'synthesized speech (espeak-ng), 512-sample chunks' };
-    case 'silero-vad-v5': case 'silero-vad-v5-op15': case 'silero-vad-v5-dynamo':
-      return { arrays: { input: speechChunks() }, values: { sr: 16000, state: 0 }, what: 'synthesized speech (espeak-ng), 512-sample chunks' };
+    case 'silero-vad-legacy':
+      return {
+        arrays: { input: speechChunks() },
+        values: { sr: 16000, h: 0, c: 0 },
+        what: 'synthesized speech (espeak-ng), 512-sample chunks',
+      };
+    case 'silero-vad-v5':
+    case 'silero-vad-v5-op15':
+    case 'silero-vad-v5-dynamo':
+      return {
+        arrays: { input: speechChunks() },
+        values: { sr: 16000, state: 0 },
+        what: 'synthesized speech (espeak-ng), 512-sample chunks',
+      };
     case 'oww-melspectrogram': {
       const audio = speech();
       const n = Math.floor(audio.length / 1760);
-      return { arrays: { input: { data: audio.slice(0, n * 1760), dims: [n, 1760] } }, values: {}, what: 'synthesized speech, 1760-sample chunks (int16 scale)' };
+      return {
+        arrays: { input: { data: audio.slice(0, n * 1760), dims: [n, 1760] } },
+        values: {},
+        what: 'synthesized speech, 1760-sample chunks (int16 scale)',
+      };
     }
-    case 'oww-embedding': return { arrays: { input_1: await melWindows(4) }, values: {}, what: 'mel windows of synthesized speech (openWakeWord front end)' };
-    case 'oww-hey-jarvis': return { arrays: { 'x.1': await embeddingSequences(16) }, values: {}, what: 'speech embeddings of synthesized speech incl. "hey jarvis"' };
-    case 'oww-hello-deepa': return { arrays: { 'onnx::Flatten_0': await embeddingSequences(25) }, values: {}, what: 'speech embeddings of synthesized speech' };
-    default: return undefined;
+    case 'oww-embedding':
+      return { arrays: { input_1: await melWindows(4) }, values: {}, what: 'mel windows of synthesized speech (openWakeWord front end)' };
+    case 'oww-hey-jarvis':
+      return {
+        arrays: { 'x.1': await embeddingSequences(16) },
+        values: {},
+        what: 'speech embeddings of synthesized speech incl. "hey jarvis"',
+      };
+    case 'oww-hello-deepa':
+      return { arrays: { 'onnx::Flatten_0': await embeddingSequences(25) }, values: {}, what: 'speech embeddings of synthesized speech' };
+    default:
+      return undefined;
   }
 }

@@ -59,7 +59,8 @@ export async function modelFeed(m: CorpusModel, samples = 8): Promise<ModelFeed>
     const per = m.entry.testShapes[input.name]!.slice(1);
     const n = samples * per.reduce((a, b) => a * b, 1);
     const dims = [samples, ...per];
-    if (input.elemType === 7) arrays[input.name] = { data: BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 100))), dims };
+    if (input.elemType === 7)
+      arrays[input.name] = { data: BigInt64Array.from({ length: n }, () => BigInt(Math.floor(rand() * 100))), dims };
     else if (input.elemType === 9) arrays[input.name] = { data: Uint8Array.from({ length: n }, () => (rand() < 0.5 ? 1 : 0)), dims };
     else arrays[input.name] = { data: Float32Array.from({ length: n }, () => rand() * 2 - 1), dims };
   }
@@ -76,7 +77,10 @@ export function writeFeed(feed: ModelFeed, dir: string): { calib: string; eval: 
   mkdirSync(evalDir, { recursive: true });
   for (const [name, a] of Object.entries(feed.arrays)) {
     const per = a.data.length / a.dims[0]!;
-    const part = (from: number, to: number) => ({ data: a.data.slice(from * per, to * per) as Float32Array, dims: [to - from, ...a.dims.slice(1)] });
+    const part = (from: number, to: number) => ({
+      data: a.data.slice(from * per, to * per) as Float32Array,
+      dims: [to - from, ...a.dims.slice(1)],
+    });
     writeNpy(join(calib, `${name}.npy`), part(0, half));
     // Held out: the samples calibration did not see (the one sample there is, for a feed of one).
     writeNpy(join(evalDir, `${name}.npy`), n > 1 ? part(half, n) : part(0, 1));
@@ -99,7 +103,11 @@ export interface ProfileOutcome {
   dynamic?: Outcome<ProfileReport>;
 }
 
-export async function profileCorpusModel(m: CorpusModel, feed: ModelFeed, opts: { runs?: number; dynamic?: boolean } = {}): Promise<ProfileOutcome> {
+export async function profileCorpusModel(
+  m: CorpusModel,
+  feed: ModelFeed,
+  opts: { runs?: number; dynamic?: boolean } = {},
+): Promise<ProfileOutcome> {
   const common = { shapes: feed.shapes, values: feed.values, threads: 1 };
   const stat = await attempt(() => profileModel(m.path, { ...common, dynamic: false }));
   if (opts.dynamic === false) return { static: stat };
@@ -114,11 +122,21 @@ export interface QuantOutcome {
 }
 
 /** Quantizes with `mode` through the same job the CLI builds; the output is encoded and run once in ORT. */
-export async function quantizeCorpusModel(m: CorpusModel, feed: ModelFeed, mode: QuantMode, data: { calib: string; eval: string }, opts: { runs?: number; latency?: boolean } = {}): Promise<Outcome<QuantOutcome>> {
+export async function quantizeCorpusModel(
+  m: CorpusModel,
+  feed: ModelFeed,
+  mode: QuantMode,
+  data: { calib: string; eval: string },
+  opts: { runs?: number; latency?: boolean } = {},
+): Promise<Outcome<QuantOutcome>> {
   return attempt(async () => {
     const { model, summary } = await quantizeModel({
-      model: m.path, mode, shapes: feed.shapes, values: feed.values,
-      calib: mode === 'static' ? data.calib : undefined, eval: data.eval,
+      model: m.path,
+      mode,
+      shapes: feed.shapes,
+      values: feed.values,
+      calib: mode === 'static' ? data.calib : undefined,
+      eval: data.eval,
       latency: opts.latency === false ? false : { runs: opts.runs ?? 5, blocks: 2 },
     });
     const s = await ort.InferenceSession.create(encodeModel(model), QUIET);
@@ -148,15 +166,24 @@ export async function trainCorpusModel(m: CorpusModel, feed: ModelFeed): Promise
     const y = out[session.outputNames[0]!]!;
     await session.release();
     const target = Float32Array.from(y.data as Float32Array, (v) => 0.9 * v);
-    const features = Object.fromEntries(names.map((n) => {
-      const a = feed.arrays[n]!;
-      const per = a.data.length / a.dims[0]!;
-      const at = loudest(feed);
-      return [n, { data: a.data.slice(at * per, (at + 1) * per), dims: [1, ...a.dims.slice(1)] }];
-    }));
+    const features = Object.fromEntries(
+      names.map((n) => {
+        const a = feed.arrays[n]!;
+        const per = a.data.length / a.dims[0]!;
+        const at = loudest(feed);
+        return [n, { data: a.data.slice(at * per, (at + 1) * per), dims: [1, ...a.dims.slice(1)] }];
+      }),
+    );
     const data: Dataset = { features: features as Dataset['features'], labels: { data: target, dims: [1, ...y.dims.slice(1)] }, size: 1 };
     const r = await train(model, data, {
-      epochs: 1, batchSize: 1, lr: 1e-3, loss: { kind: 'mse' }, dims: trainDims(model, feed), values: feed.values, threads: 1, maxStepsPerEpoch: 1,
+      epochs: 1,
+      batchSize: 1,
+      lr: 1e-3,
+      loss: { kind: 'mse' },
+      dims: trainDims(model, feed),
+      values: feed.values,
+      threads: 1,
+      maxStepsPerEpoch: 1,
     });
     const s2 = await ort.InferenceSession.create(encodeModel(r.model), QUIET);
     const after = (await s2.run(first))[s2.outputNames[0]!]!.data as Float32Array;
@@ -169,7 +196,11 @@ export async function trainCorpusModel(m: CorpusModel, feed: ModelFeed): Promise
 
 /** Sizes of the symbolic dims the manifest's shapes imply, but for the data's batch dims (the trainer sets those). */
 function trainDims(model: ModelProto, feed: ModelFeed): Record<string, number> {
-  const batch = new Set(graphInputs(model).filter((i) => i.name in feed.arrays).map((i) => i.shape?.[0]));
+  const batch = new Set(
+    graphInputs(model)
+      .filter((i) => i.name in feed.arrays)
+      .map((i) => i.shape?.[0]),
+  );
   return Object.fromEntries(Object.entries(shapeSymbols(model, feed.shapes)).filter(([d]) => !batch.has(d)));
 }
 
@@ -183,7 +214,10 @@ function loudest(feed: ModelFeed): number {
   for (let i = 0; i < a.dims[0]!; i++) {
     let sum = 0;
     for (let k = i * per; k < (i + 1) * per; k++) sum += Math.abs(a.data[k] as number);
-    if (sum > bestSum) { bestSum = sum; best = i; }
+    if (sum > bestSum) {
+      bestSum = sum;
+      best = i;
+    }
   }
   return best;
 }
@@ -195,7 +229,7 @@ function feedAt(feed: ModelFeed, model: ModelProto, i: number): Record<string, o
   for (const input of graphInputs(model)) {
     const v = feed.values[input.name];
     if (v) {
-      const shape = (input.shape ?? []).map((d) => (typeof d === 'number' ? d : sizes[d] ?? 1));
+      const shape = (input.shape ?? []).map((d) => (typeof d === 'number' ? d : (sizes[d] ?? 1)));
       feeds[input.name] = valueTensor(input, shape, v);
       continue;
     }
@@ -203,7 +237,12 @@ function feedAt(feed: ModelFeed, model: ModelProto, i: number): Record<string, o
     const per = a.data.length / a.dims[0]!;
     const data = a.data.slice(i * per, (i + 1) * per);
     const dims = [1, ...a.dims.slice(1)];
-    feeds[input.name] = data instanceof BigInt64Array ? new ort.Tensor('int64', data, dims) : data instanceof Uint8Array ? new ort.Tensor('bool', data, dims) : new ort.Tensor('float32', data, dims);
+    feeds[input.name] =
+      data instanceof BigInt64Array
+        ? new ort.Tensor('int64', data, dims)
+        : data instanceof Uint8Array
+          ? new ort.Tensor('bool', data, dims)
+          : new ort.Tensor('float32', data, dims);
   }
   return feeds;
 }

@@ -68,5 +68,7 @@ export function corpusModels(): CorpusModel[] {
 
 /** Ids of the models not fetched yet, for a skip message. */
 export function corpusMissing(): string[] {
-  return corpusModels().filter((m) => !m.present).map((m) => m.id);
+  return corpusModels()
+    .filter((m) => !m.present)
+    .map((m) => m.id);
 }

@@ -6,11 +6,13 @@ import { fileURLToPath } from 'node:url';
  * ONNX's backend test data, read in place: $HONE_ONNX_TESTS, else ../shared/onnx-tests beside the checkout
  * (where CI lays it), else the development workspace's /work/shared/onnx-tests.
  */
-export const ONNX_TESTS = [
-  process.env.HONE_ONNX_TESTS,
-  join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'onnx-tests'),
-  '/work/shared/onnx-tests',
-].find((d): d is string => d !== undefined && existsSync(d)) ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'onnx-tests');
+export const ONNX_TESTS =
+  [
+    process.env.HONE_ONNX_TESTS,
+    join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'onnx-tests'),
+    '/work/shared/onnx-tests',
+  ].find((d): d is string => d !== undefined && existsSync(d)) ??
+  join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'onnx-tests');
 
 export interface OnnxTestCase {
   name: string;
@@ -30,7 +32,15 @@ export function onnxTestCases(): OnnxTestCase[] {
       const dir = join(root, name);
       const model = join(dir, 'model.onnx');
       if (!existsSync(model)) continue;
-      out.push({ name: `${suite}/${name}`, dir, model, dataSets: readdirSync(dir).filter((d) => d.startsWith('test_data_set')).sort().map((d) => join(dir, d)) });
+      out.push({
+        name: `${suite}/${name}`,
+        dir,
+        model,
+        dataSets: readdirSync(dir)
+          .filter((d) => d.startsWith('test_data_set'))
+          .sort()
+          .map((d) => join(dir, d)),
+      });
     }
   }
   return out;

@@ -10,9 +10,11 @@ import { floatTensor, int64Tensor, makeTensor } from '../../src/ir/tensor.js';
 import { toHalf } from '../../src/quantize/math.js';
 
 /** Deterministic values in [-scale, scale). */
-export const wave = (n: number, seed = 1, scale = 0.5) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * scale);
+export const wave = (n: number, seed = 1, scale = 0.5) =>
+  Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * scale);
 
-export const constant = (b: GraphBuilder, t: TensorProto, name?: string) => b.op('Constant', [], { value: t }, name ? { output: name } : {});
+export const constant = (b: GraphBuilder, t: TensorProto, name?: string) =>
+  b.op('Constant', [], { value: t }, name ? { output: name } : {});
 
 /**
  * Paddle2ONNX style: every weight is a Constant node. x [batch, 8] → MatMul W [8,16] (Constant) → Add b [16]
@@ -39,7 +41,12 @@ export function constantOfShapeModel(rows: number, cols: number, value = 0.01): 
   b.input('x', DataType.FLOAT, [1, rows]);
   const fill = makeTensor('', DataType.FLOAT16, [1], Uint16Array.of(toHalf(value)));
   const flat = b.op('ConstantOfShape', [b.int64Init('n', [rows * cols])], { value: fill }, { output: 'filled' });
-  const w = b.op('Reshape', [b.op('Cast', [flat], { to: DataType.FLOAT }, { output: 'filled_f32' }), b.int64Init('wshape', [rows, cols])], {}, { output: 'w' });
+  const w = b.op(
+    'Reshape',
+    [b.op('Cast', [flat], { to: DataType.FLOAT }, { output: 'filled_f32' }), b.int64Init('wshape', [rows, cols])],
+    {},
+    { output: 'w' },
+  );
   const bias16 = b.initializer('bias16', DataType.FLOAT16, [cols], Uint16Array.from(wave(cols, 3), toHalf));
   const bias = b.op('Cast', [bias16], { to: DataType.FLOAT }, { output: 'bias' });
   b.op('Add', [b.op('MatMul', ['x', w]), bias], {}, { output: 'y' });
@@ -56,11 +63,42 @@ export function dequantizeModel(): ModelProto {
   const b = new GraphBuilder('qdq');
   b.input('x', DataType.FLOAT, ['batch', 8]);
   const q = constant(b, makeTensor('', DataType.INT8, [16, 8], Int8Array.from(wave(128, 4, 127), Math.round)), 'wq');
-  const scale = constant(b, floatTensor('', [16], wave(16, 5, 0.01).map((v) => Math.abs(v) + 0.001)), 'wscale');
-  const zp = constant(b, makeTensor('', DataType.INT8, [16], Int8Array.from({ length: 16 }, (_, i) => i - 8)), 'wzp');
+  const scale = constant(
+    b,
+    floatTensor(
+      '',
+      [16],
+      wave(16, 5, 0.01).map((v) => Math.abs(v) + 0.001),
+    ),
+    'wscale',
+  );
+  const zp = constant(
+    b,
+    makeTensor(
+      '',
+      DataType.INT8,
+      [16],
+      Int8Array.from({ length: 16 }, (_, i) => i - 8),
+    ),
+    'wzp',
+  );
   const w = b.op('DequantizeLinear', [q, scale, zp], { axis: 0 }, { output: 'w' });
-  const bq = constant(b, makeTensor('', DataType.INT32, [16], Int32Array.from({ length: 16 }, (_, i) => (i - 8) * 1000)), 'bq');
-  const bias = b.op('DequantizeLinear', [bq, constant(b, floatTensor('', [16], wave(16, 6, 1e-4).map(Math.abs)), 'bscale')], { axis: 0 }, { output: 'bias' });
+  const bq = constant(
+    b,
+    makeTensor(
+      '',
+      DataType.INT32,
+      [16],
+      Int32Array.from({ length: 16 }, (_, i) => (i - 8) * 1000),
+    ),
+    'bq',
+  );
+  const bias = b.op(
+    'DequantizeLinear',
+    [bq, constant(b, floatTensor('', [16], wave(16, 6, 1e-4).map(Math.abs)), 'bscale')],
+    { axis: 0 },
+    { output: 'bias' },
+  );
   b.op('Gemm', ['x', w, bias], { transB: 1 }, { output: 'y' });
   b.output('y', DataType.FLOAT, ['batch', 16]);
   return b.model({ opset: 13 });
@@ -115,4 +153,13 @@ export async function runOrt(model: ModelProto, feeds: Record<string, ort.Tensor
   }
 }
 
-export const floatFeed = (dims: number[], seed = 11) => new ort.Tensor('float32', wave(dims.reduce((a, d) => a * d, 1), seed, 1), dims);
+export const floatFeed = (dims: number[], seed = 11) =>
+  new ort.Tensor(
+    'float32',
+    wave(
+      dims.reduce((a, d) => a * d, 1),
+      seed,
+      1,
+    ),
+    dims,
+  );

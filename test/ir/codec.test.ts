@@ -22,7 +22,9 @@ test('ONNX backend test models: decode → encode is byte-identical', { skip: ca
   }
 });
 
-test('ONNX backend test tensors: decode → encode is byte-identical', { skip: cases.length === 0 && 'shared/onnx-tests not present' }, () => {
+test('ONNX backend test tensors: decode → encode is byte-identical', {
+  skip: cases.length === 0 && 'shared/onnx-tests not present',
+}, () => {
   let n = 0;
   for (const c of cases) {
     for (const ds of c.dataSets) {
@@ -36,7 +38,9 @@ test('ONNX backend test tensors: decode → encode is byte-identical', { skip: c
   assert.ok(n > 200);
 });
 
-test('re-encoded models still load and run in ONNX Runtime with the expected outputs', { skip: cases.length === 0 && 'shared/onnx-tests not present' }, async (t) => {
+test('re-encoded models still load and run in ONNX Runtime with the expected outputs', {
+  skip: cases.length === 0 && 'shared/onnx-tests not present',
+}, async (t) => {
   let ran = 0;
   const skipped: string[] = [];
   for (const c of cases.filter((x) => x.name.startsWith('pytorch-'))) {
@@ -46,7 +50,10 @@ test('re-encoded models still load and run in ONNX Runtime with the expected out
       session = await ort.InferenceSession.create(encodeModel(model));
     } catch (e) {
       // Only acceptable when ORT refuses the original file the same way (an op or opset this build lacks).
-      const original = await ort.InferenceSession.create(readFileSync(c.model)).then(() => undefined, (e2: Error) => e2.message);
+      const original = await ort.InferenceSession.create(readFileSync(c.model)).then(
+        () => undefined,
+        (e2: Error) => e2.message,
+      );
       assert.ok(original !== undefined, `${c.name}: ORT loads the original but not the re-encoded model: ${(e as Error).message}`);
       skipped.push(`${c.name}: ${original.split('\n')[0]!.slice(0, 120)}`);
       continue;
@@ -62,7 +69,11 @@ test('re-encoded models still load and run in ONNX Runtime with the expected out
       const want = tensorArray(decodeTensor(readFileSync(join(ds, `output_${i}.pb`)))) as Float32Array;
       const got = out[name]!.data as Float32Array;
       assert.equal(got.length, want.length, `${c.name} output ${i} size`);
-      for (let k = 0; k < got.length; k++) assert.ok((Number.isNaN(want[k]) && Number.isNaN(got[k])) || Math.abs(got[k]! - want[k]!) <= 1e-3 + 1e-3 * Math.abs(want[k]!), `${c.name} output ${i}[${k}]: ${got[k]} vs ${want[k]}`);
+      for (let k = 0; k < got.length; k++)
+        assert.ok(
+          (Number.isNaN(want[k]) && Number.isNaN(got[k])) || Math.abs(got[k]! - want[k]!) <= 1e-3 + 1e-3 * Math.abs(want[k]!),
+          `${c.name} output ${i}[${k}]: ${got[k]} vs ${want[k]}`,
+        );
     });
     ran++;
     await session.release();
@@ -85,9 +96,16 @@ test('every tensor element type round-trips (raw_data and typed fields)', () => 
     assert.deepEqual([...back.rawData!], [...bytes], `dtype ${info.name}`);
   }
   const typed: TensorProto = {
-    name: 'typed', dims: [2], stringData: [new TextEncoder().encode('a'), new TextEncoder().encode('bc')], externalData: [], metadataProps: [],
-    floatData: new Float32Array([1.5, -2]), int32Data: new Int32Array([-1, 2 ** 31 - 1]), int64Data: new BigInt64Array([-(2n ** 63n), 2n ** 63n - 1n]),
-    doubleData: new Float64Array([Math.PI, -0]), uint64Data: new BigUint64Array([0n, 2n ** 64n - 1n]),
+    name: 'typed',
+    dims: [2],
+    stringData: [new TextEncoder().encode('a'), new TextEncoder().encode('bc')],
+    externalData: [],
+    metadataProps: [],
+    floatData: new Float32Array([1.5, -2]),
+    int32Data: new Int32Array([-1, 2 ** 31 - 1]),
+    int64Data: new BigInt64Array([-(2n ** 63n), 2n ** 63n - 1n]),
+    doubleData: new Float64Array([Math.PI, -0]),
+    uint64Data: new BigUint64Array([0n, 2n ** 64n - 1n]),
   };
   const back = decodeTensor(encodeTensor(typed));
   assert.deepEqual([...back.floatData!], [1.5, -2]);
@@ -95,7 +113,10 @@ test('every tensor element type round-trips (raw_data and typed fields)', () => 
   assert.deepEqual([...back.int64Data!], [-(2n ** 63n), 2n ** 63n - 1n]);
   assert.deepEqual([...back.doubleData!], [Math.PI, -0]);
   assert.deepEqual([...back.uint64Data!], [0n, 2n ** 64n - 1n]);
-  assert.deepEqual(back.stringData.map((s) => new TextDecoder().decode(s)), ['a', 'bc']);
+  assert.deepEqual(
+    back.stringData.map((s) => new TextDecoder().decode(s)),
+    ['a', 'bc'],
+  );
 });
 
 test('int64 attribute extremes round-trip (Slice ends = INT64_MAX)', () => {
@@ -141,23 +162,76 @@ test('every field of the schema round-trips: functions, sparse initializers, tra
   g.sparseInitializer.push({ values: vals, indices: idx, dims: [2, 2] });
   g.quantizationAnnotation.push({ tensorName: 'y', quantParameterTensorNames: [{ key: 'SCALE_TENSOR', value: 's' }] });
   g.metadataProps.push({ key: 'k', value: 'v' });
-  g.valueInfo.push({ name: 'y', docString: 'doc', metadataProps: [{ key: 'a', value: 'b' }], type: { sequenceType: { elemType: { tensorType: { elemType: 1 } } } } });
-  g.valueInfo.push({ name: 'm', metadataProps: [], type: { mapType: { keyType: 7, valueType: { optionalType: { elemType: { sparseTensorType: { elemType: 1 } } } } }, denotation: 'D' } });
+  g.valueInfo.push({
+    name: 'y',
+    docString: 'doc',
+    metadataProps: [{ key: 'a', value: 'b' }],
+    type: { sequenceType: { elemType: { tensorType: { elemType: 1 } } } },
+  });
+  g.valueInfo.push({
+    name: 'm',
+    metadataProps: [],
+    type: { mapType: { keyType: 7, valueType: { optionalType: { elemType: { sparseTensorType: { elemType: 1 } } } } }, denotation: 'D' },
+  });
   g.valueInfo.push({ name: 'o', metadataProps: [], type: { opaqueType: { domain: 'd', name: 'n' } } });
   model.metadataProps.push({ key: 'author', value: 'hone' });
   model.functions.push({
-    name: 'F', domain: 'custom', overload: 'o1', input: ['a'], output: ['b'], attribute: ['alpha'], docString: 'fn',
-    attributeProto: [{ name: 'beta', type: 1, f: 0.5, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [] }],
+    name: 'F',
+    domain: 'custom',
+    overload: 'o1',
+    input: ['a'],
+    output: ['b'],
+    attribute: ['alpha'],
+    docString: 'fn',
+    attributeProto: [
+      { name: 'beta', type: 1, f: 0.5, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [] },
+    ],
     node: [{ input: ['a'], output: ['b'], opType: 'Relu', attribute: [], metadataProps: [], deviceConfigurations: [] }],
-    opsetImport: [{ domain: '', version: 21 }], valueInfo: [], metadataProps: [{ key: 'f', value: 'g' }],
+    opsetImport: [{ domain: '', version: 21 }],
+    valueInfo: [],
+    metadataProps: [{ key: 'f', value: 'g' }],
   });
   model.trainingInfo.push({
-    algorithm: { ...g, node: [], input: [], output: [], initializer: [], sparseInitializer: [], valueInfo: [], quantizationAnnotation: [], metadataProps: [], name: 'algo' },
-    initializationBinding: [], updateBinding: [{ key: 'w', value: 'w_new' }],
+    algorithm: {
+      ...g,
+      node: [],
+      input: [],
+      output: [],
+      initializer: [],
+      sparseInitializer: [],
+      valueInfo: [],
+      quantizationAnnotation: [],
+      metadataProps: [],
+      name: 'algo',
+    },
+    initializationBinding: [],
+    updateBinding: [{ key: 'w', value: 'w_new' }],
   });
   model.configuration.push({ name: 'cfg', numDevices: 2, device: ['gpu0', 'gpu1'] });
-  g.node[0]!.deviceConfigurations.push({ configurationId: 'cfg', pipelineStage: 1, shardingSpec: [{ tensorName: 'x', device: [0, 1], indexToDeviceGroupMap: [{ key: 0, value: [0, 1] }], shardedDim: [{ axis: 0, simpleSharding: [{ dimValue: 2, numShards: 2 }] }] }] });
-  g.node[0]!.attribute.push({ name: 'tp', type: 13, tp: { tensorType: { elemType: 1 } }, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [{ tensorType: { elemType: 7 } }] });
+  g.node[0]!.deviceConfigurations.push({
+    configurationId: 'cfg',
+    pipelineStage: 1,
+    shardingSpec: [
+      {
+        tensorName: 'x',
+        device: [0, 1],
+        indexToDeviceGroupMap: [{ key: 0, value: [0, 1] }],
+        shardedDim: [{ axis: 0, simpleSharding: [{ dimValue: 2, numShards: 2 }] }],
+      },
+    ],
+  });
+  g.node[0]!.attribute.push({
+    name: 'tp',
+    type: 13,
+    tp: { tensorType: { elemType: 1 } },
+    floats: [],
+    ints: [],
+    strings: [],
+    tensors: [],
+    graphs: [],
+    sparseTensors: [],
+    typeProtos: [{ tensorType: { elemType: 7 } }],
+  });
   const bytes = encodeModel(model);
   const back = decodeModel(bytes);
   assert.deepEqual(normalize(back), normalize(model));
@@ -179,7 +253,11 @@ function normalize(x: unknown): unknown {
 test('rawData is a zero-copy view into the decoded buffer', () => {
   const b = new GraphBuilder();
   b.input('x', DataType.FLOAT, [1, 64]);
-  const w = b.floatInit('w', [64, 64], new Float32Array(64 * 64).map((_, i) => i));
+  const w = b.floatInit(
+    'w',
+    [64, 64],
+    new Float32Array(64 * 64).map((_, i) => i),
+  );
   b.op('MatMul', ['x', w], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, [1, 64]);
   const bytes = encodeModel(b.model());
@@ -198,18 +276,24 @@ test('the encoding agrees with @bufbuild/protobuf’s conformance-tested reader'
     const [no, wt] = r.tag();
     seen.push(no);
     if (no === 1) assert.equal(Number(r.int64()), decodeModel(bytes).irVersion);
-    else if (no === 7) { assert.equal(wt, WireType.LengthDelimited); graphLen = r.bytes().length; }
-    else r.skip(wt);
+    else if (no === 7) {
+      assert.equal(wt, WireType.LengthDelimited);
+      graphLen = r.bytes().length;
+    } else r.skip(wt);
   }
   assert.ok(seen.includes(7) && graphLen > 0);
-  assert.deepEqual([...seen].sort((a, b) => a - b), seen, 'fields in field-number order');
+  assert.deepEqual(
+    [...seen].sort((a, b) => a - b),
+    seen,
+    'fields in field-number order',
+  );
 });
 
 test('fuzz: truncations and bit flips decode or fail with a DecodeError, never crash or hang', () => {
   const sources = cases.slice(0, 40).map((c) => readFileSync(c.model));
   if (sources.length === 0) sources.push(Buffer.from(encodeModel(new GraphBuilder().model())));
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   let failures = 0;
   for (let i = 0; i < 3000; i++) {
     const src = sources[i % sources.length]!;
@@ -248,7 +332,10 @@ test('deeply nested messages are refused, not a stack overflow', () => {
 
 function varint(n: number): number[] {
   const out: number[] = [];
-  while (n >= 128) { out.push((n & 0x7f) | 0x80); n >>>= 7; }
+  while (n >= 128) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
   out.push(n);
   return out;
 }

@@ -25,14 +25,29 @@ test('producers and consumers stay consistent under insert, replace, rename and 
   const relu = g.nodes[0]!;
   const a = relu.output[0]!;
   assert.equal(g.producer(a), relu);
-  assert.deepEqual(g.consumers(a).map((n) => n.name).sort(), ['add', 'neg']);
+  assert.deepEqual(
+    g
+      .consumers(a)
+      .map((n) => n.name)
+      .sort(),
+    ['add', 'neg'],
+  );
 
   const sig = makeNode('Sigmoid', [a], [g.freshName('s')], {}, { name: 'sig' });
   g.insertAfter(relu, sig);
   g.replaceAllUses(a, sig.output[0]!);
   g.setInput(sig, 0, a); // the new node itself still reads a
-  assert.deepEqual(g.consumers(a).map((n) => n.name), ['sig']);
-  assert.deepEqual(g.consumers(sig.output[0]!).map((n) => n.name).sort(), ['add', 'neg']);
+  assert.deepEqual(
+    g.consumers(a).map((n) => n.name),
+    ['sig'],
+  );
+  assert.deepEqual(
+    g
+      .consumers(sig.output[0]!)
+      .map((n) => n.name)
+      .sort(),
+    ['add', 'neg'],
+  );
 
   g.renameValue(a, 'activated');
   assert.equal(g.producer('activated'), relu);
@@ -54,7 +69,10 @@ test('topoSort orders nodes, keeps file order where it can, and rejects cycles',
   const m = chain();
   m.graph!.node.reverse();
   new Graph(m.graph!).topoSort();
-  assert.deepEqual(m.graph!.node.map((n) => n.name), ['relu', 'neg', 'add']);
+  assert.deepEqual(
+    m.graph!.node.map((n) => n.name),
+    ['relu', 'neg', 'add'],
+  );
   const s = await ort.InferenceSession.create(encodeModel(m));
   await s.release();
   const cyc = [makeNode('Relu', ['b'], ['a']), makeNode('Relu', ['a'], ['b'])];
@@ -72,7 +90,10 @@ test('dead code removal drops unused nodes and initializers, keeps outputs', () 
   const m = b.model();
   const r = new Graph(m.graph!).removeDeadCode();
   assert.deepEqual(r, { nodes: 2, initializers: 1 });
-  assert.deepEqual(m.graph!.node.map((n) => n.opType), ['Relu']);
+  assert.deepEqual(
+    m.graph!.node.map((n) => n.opType),
+    ['Relu'],
+  );
 });
 
 test('values used only inside a subgraph count as used by the If node', () => {
@@ -90,7 +111,10 @@ test('values used only inside a subgraph count as used by the If node', () => {
   b.output('y', DataType.FLOAT, [2]);
   const m = b.model();
   const g = new Graph(m.graph!);
-  assert.deepEqual(g.consumers('r').map((n) => n.opType), ['If']);
+  assert.deepEqual(
+    g.consumers('r').map((n) => n.opType),
+    ['If'],
+  );
   assert.equal(g.removeDeadCode().nodes, 0);
   g.renameValue('r', 'r2');
   const thenG = m.graph!.node[1]!.attribute[0]!.g!;
@@ -114,7 +138,10 @@ test('constant folding resolves PyTorch-style shape arithmetic and keeps results
   const before = await runY(m);
   const { folded } = foldConstants(m);
   assert.equal(folded, 5); // Gather, Constant, Concat, Mul, Cast
-  assert.deepEqual(m.graph!.node.map((n) => n.opType), ['Reshape', 'Mul']);
+  assert.deepEqual(
+    m.graph!.node.map((n) => n.opType),
+    ['Reshape', 'Mul'],
+  );
   const targetInit = m.graph!.initializer.find((t) => t.name === target)!;
   assert.deepEqual(tensorNumbers(targetInit), [2, -1]);
   assert.deepEqual(await runY(m), before);

@@ -17,8 +17,16 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 function mlp() {
   const b = new GraphBuilder();
   b.input('x', DataType.FLOAT, ['batch', 256]);
-  const w1 = b.floatInit('w1', [256, 512], new Float32Array(256 * 512).map((_, i) => Math.sin(i) * 0.05));
-  const w2 = b.floatInit('w2', [512, 10], new Float32Array(5120).map((_, i) => Math.cos(i) * 0.05));
+  const w1 = b.floatInit(
+    'w1',
+    [256, 512],
+    new Float32Array(256 * 512).map((_, i) => Math.sin(i) * 0.05),
+  );
+  const w2 = b.floatInit(
+    'w2',
+    [512, 10],
+    new Float32Array(5120).map((_, i) => Math.cos(i) * 0.05),
+  );
   const small = b.floatInit('bias', [10], new Float32Array(10).fill(0.5));
   const h = b.op('Relu', [b.op('MatMul', ['x', w1])]);
   b.op('Add', [b.op('MatMul', [h, w2]), small], {}, { output: 'y' });
@@ -41,7 +49,10 @@ test('save → load round-trips a model, inline', async () => {
   assert.equal(externalBytes, 0);
   assert.equal(readFileSync(p).byteLength, bytes);
   const back = loadModel(p);
-  assert.deepEqual([...(tensorArray(back.graph!.initializer[1]!) as Float32Array)], [...(tensorArray(m.graph!.initializer[1]!) as Float32Array)]);
+  assert.deepEqual(
+    [...(tensorArray(back.graph!.initializer[1]!) as Float32Array)],
+    [...(tensorArray(m.graph!.initializer[1]!) as Float32Array)],
+  );
   assert.deepEqual(await run(p), await run(encodeModel(m)));
 });
 
@@ -93,7 +104,10 @@ test('loadModel errors name the problem and the fix', () => {
 });
 
 test('saveModel to an unwritable place fails cleanly and leaves nothing behind', () => {
-  assert.throws(() => saveModel(mlp(), join(dir, 'no', 'such', 'dir', 'm.onnx')), (e: unknown) => e instanceof HoneError && /folder does not exist/.test(e.message));
+  assert.throws(
+    () => saveModel(mlp(), join(dir, 'no', 'such', 'dir', 'm.onnx')),
+    (e: unknown) => e instanceof HoneError && /folder does not exist/.test(e.message),
+  );
   const ro = join(dir, 'ro');
   mkdirSync(ro);
   chmodSync(ro, 0o500);

@@ -12,7 +12,12 @@ const root = ONNX_TESTS;
 // Every group folder there, plus folders named in HONE_ONNX_TEST_DIRS (':'-separated), e.g. ONNX's node
 // tests from Debian's libonnx-testdata (.../data/node).
 const groups = [
-  ...(existsSync(root) ? readdirSync(root).filter((g) => !g.includes('.')).sort().map((g) => join(root, g)) : [join(root, 'simple')]),
+  ...(existsSync(root)
+    ? readdirSync(root)
+        .filter((g) => !g.includes('.'))
+        .sort()
+        .map((g) => join(root, g))
+    : [join(root, 'simple')]),
   ...(process.env.HONE_ONNX_TEST_DIRS ?? '').split(':').filter((d) => d !== ''),
 ];
 
@@ -30,11 +35,21 @@ for (const dir of groups) {
       // The one reason to skip: a graph input or output whose declared type is a sequence, map or optional
       // (this test compares tensors). Anything else that gives no tensor type is a failure below.
       const nonTensor = [...g.input, ...g.output].filter((v) => v.type?.sequenceType || v.type?.mapType || v.type?.optionalType);
-      if (nonTensor.length) return t.skip(`graph inputs/outputs of sequence, map or optional type (${nonTensor.map((v) => v.name).join(', ')}); this test compares tensor outputs only`);
+      if (nonTensor.length)
+        return t.skip(
+          `graph inputs/outputs of sequence, map or optional type (${nonTensor.map((v) => v.name).join(', ')}); this test compares tensor outputs only`,
+        );
       const inf = inferShapes(model);
       // A missing shape rule is a failure, never a skip.
-      assert.deepEqual(inf.unknownOps.map((n) => `${n.domain ? `${n.domain}::` : ''}${n.opType}`), [], 'ops without a Hone shape rule');
-      assert.deepEqual(inf.errors.map((e) => e.message), []);
+      assert.deepEqual(
+        inf.unknownOps.map((n) => `${n.domain ? `${n.domain}::` : ''}${n.opType}`),
+        [],
+        'ops without a Hone shape rule',
+      );
+      assert.deepEqual(
+        inf.errors.map((e) => e.message),
+        [],
+      );
       g.output.forEach((o, k) => {
         const ref = decodeTensor(readFileSync(join(dir, name, 'test_data_set_0', `output_${k}.pb`)));
         const got = inf.types.get(o.name!);
@@ -48,7 +63,9 @@ for (const dir of groups) {
           // A size that depends on input values (Expand to a shape fed as input, stopword removal) is a
           // fresh symbol; the rank and every known dim must still agree.
           assert.equal(got.shape?.length, ref.dims.length, `rank of ${o.name}`);
-          got.shape!.forEach((d, i) => assert.ok(typeof d === 'string' ? d.startsWith('unk__') : d === ref.dims[i], `dim ${i} of ${o.name}: ${d} vs ${ref.dims[i]}`));
+          got.shape!.forEach((d, i) =>
+            assert.ok(typeof d === 'string' ? d.startsWith('unk__') : d === ref.dims[i], `dim ${i} of ${o.name}: ${d} vs ${ref.dims[i]}`),
+          );
           t.diagnostic(`${o.name}: data-dependent shape [${got.shape!.join(',')}] (reference [${ref.dims.join(',')}])`);
         }
       });

@@ -19,7 +19,10 @@ function costs(b: GraphBuilder, dims?: Record<string, number>) {
 test('Conv 1x3x8x8 with 4 3x3 filters, pad 1: 4*8*8*3*9 = 6912 MACs, bias adds 256 flops', () => {
   const b = new GraphBuilder();
   const x = b.input('x', F, [1, 3, 8, 8]);
-  b.output(b.op('Conv', [x, b.floatInit('w', [4, 3, 3, 3], zeros([4, 3, 3, 3])), b.floatInit('b', [4], zeros([4]))], { pads: [1, 1, 1, 1] }), F);
+  b.output(
+    b.op('Conv', [x, b.floatInit('w', [4, 3, 3, 3], zeros([4, 3, 3, 3])), b.floatInit('b', [4], zeros([4]))], { pads: [1, 1, 1, 1] }),
+    F,
+  );
   const [c] = costs(b);
   assert.equal(c!.cost.macs, 6912);
   assert.equal(c!.cost.flops, 2 * 6912 + 4 * 64);
@@ -99,11 +102,18 @@ test('an op without a rule costs its known bytes and is marked unknown', () => {
   const b = new GraphBuilder();
   const x = b.input('x', F, [2, 2]);
   const y = b.op('Mystery', [x], {}, { domain: 'example.custom' });
-  b.graph.valueInfo.push({ name: y, type: { tensorType: { elemType: F, shape: { dim: [{ dimValue: 2 }, { dimValue: 2 }] } } }, metadataProps: [] });
+  b.graph.valueInfo.push({
+    name: y,
+    type: { tensorType: { elemType: F, shape: { dim: [{ dimValue: 2 }, { dimValue: 2 }] } } },
+    metadataProps: [],
+  });
   b.output(b.op('Relu', [y]), F);
   const model = b.model({ extraOpsets: { 'example.custom': 1 } });
   const inf = inferShapes(model);
-  assert.deepEqual(inf.unknownOps.map((n) => n.opType), ['Mystery']);
+  assert.deepEqual(
+    inf.unknownOps.map((n) => n.opType),
+    ['Mystery'],
+  );
   const [m, r] = nodeCosts(model, inf);
   assert.equal(m!.known, false);
   assert.deepEqual(m!.cost, { macs: 0, flops: 0, bytesRead: 16, bytesWritten: 16 });
@@ -114,7 +124,10 @@ test('an op without a rule costs its known bytes and is marked unknown', () => {
 test('LSTM: seq*batch*dirs*4*hidden*(input+hidden) MACs; Attention: QKᵀ plus softmax·V', () => {
   const b = new GraphBuilder();
   const x = b.input('x', F, [5, 2, 3]);
-  b.opN('LSTM', [x, b.floatInit('w', [2, 16, 3], zeros([96])), b.floatInit('r', [2, 16, 4], zeros([128]))], 3, { hidden_size: 4, direction: 'bidirectional' });
+  b.opN('LSTM', [x, b.floatInit('w', [2, 16, 3], zeros([96])), b.floatInit('r', [2, 16, 4], zeros([128]))], 3, {
+    hidden_size: 4,
+    direction: 'bidirectional',
+  });
   const q = b.input('q', F, [2, 4, 3, 8]);
   const kv = b.input('kv', F, [2, 2, 5, 8]);
   b.op('Attention', [q, kv, kv]);

@@ -44,11 +44,28 @@ test('folded constants equal the values ORT computes', async () => {
     b.op('Equal', [shape, v('eq', [2, 0, 5, 0])]),
     b.op('Unsqueeze', [b.op('Squeeze', [v('one', [6]), v('z', [0])]), v('z', [0])]),
     // PyTorch's F.pad export: the pads list reshaped to [n, 2], reversed along axis 0, transposed, flattened.
-    b.op('Reshape', [b.op('Transpose', [b.op('Slice', [b.op('Reshape', [v('pads', [0, 1, 2, 3, 4, 5]), v('r2', [-1, 2])]), v('st', [-1]), v('en', [-(2 ** 40)]), v('ax', [0]), v('sp', [-1])])], { perm: [1, 0] }), v('flat', [-1])]),
+    b.op('Reshape', [
+      b.op(
+        'Transpose',
+        [
+          b.op('Slice', [
+            b.op('Reshape', [v('pads', [0, 1, 2, 3, 4, 5]), v('r2', [-1, 2])]),
+            v('st', [-1]),
+            v('en', [-(2 ** 40)]),
+            v('ax', [0]),
+            v('sp', [-1]),
+          ]),
+        ],
+        { perm: [1, 0] },
+      ),
+      v('flat', [-1]),
+    ]),
     b.op('Slice', [b.op('Reshape', [a, v('r22', [2, 2])]), v('st2', [1, 0]), v('en2', [2, 1]), v('ax2', [-2, 1])]),
     b.op('Transpose', [b.op('Reshape', [v('six', [1, 2, 3, 4, 5, 6]), v('r123', [1, 2, 3])])], { perm: [2, 0, 1] }),
     b.op('Transpose', [b.op('Reshape', [v('six', [1, 2, 3, 4, 5, 6]), v('r123', [1, 2, 3])])]),
-    b.op('ConstantOfShape', [v('cs', [2, 2])], { value: { name: 'v', dataType: I64, dims: [1], int64Data: BigInt64Array.of(5n), stringData: [], externalData: [], metadataProps: [] } }),
+    b.op('ConstantOfShape', [v('cs', [2, 2])], {
+      value: { name: 'v', dataType: I64, dims: [1], int64Data: BigInt64Array.of(5n), stringData: [], externalData: [], metadataProps: [] },
+    }),
   ];
   const model = b.model({ opset: 18 });
   const inf = inferShapes(model);

@@ -29,13 +29,36 @@ function feedFor(type: number, dims: number[], data?: number[]): ort.Tensor {
   const vals = data ?? Array.from({ length: n }, (_, i) => ((i * 7919) % 13) - 6);
   const name = dtypeInfo(type)!.ort! as 'float32';
   switch (type) {
-    case DataType.FLOAT: return new ort.Tensor('float32', Float32Array.from(vals, (v) => v / 3), dims);
-    case DataType.INT64: return new ort.Tensor('int64', BigInt64Array.from(vals, (v) => BigInt(v)), dims);
-    case DataType.INT32: return new ort.Tensor('int32', Int32Array.from(vals), dims);
-    case DataType.UINT8: return new ort.Tensor('uint8', Uint8Array.from(vals, (v) => Math.abs(v)), dims);
-    case DataType.INT8: return new ort.Tensor('int8', Int8Array.from(vals), dims);
-    case DataType.BOOL: return new ort.Tensor('bool', Uint8Array.from(vals, (v) => (v > 0 ? 1 : 0)), dims);
-    default: throw new Error(`no feed for ${name}`);
+    case DataType.FLOAT:
+      return new ort.Tensor(
+        'float32',
+        Float32Array.from(vals, (v) => v / 3),
+        dims,
+      );
+    case DataType.INT64:
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from(vals, (v) => BigInt(v)),
+        dims,
+      );
+    case DataType.INT32:
+      return new ort.Tensor('int32', Int32Array.from(vals), dims);
+    case DataType.UINT8:
+      return new ort.Tensor(
+        'uint8',
+        Uint8Array.from(vals, (v) => Math.abs(v)),
+        dims,
+      );
+    case DataType.INT8:
+      return new ort.Tensor('int8', Int8Array.from(vals), dims);
+    case DataType.BOOL:
+      return new ort.Tensor(
+        'bool',
+        Uint8Array.from(vals, (v) => (v > 0 ? 1 : 0)),
+        dims,
+      );
+    default:
+      throw new Error(`no feed for ${name}`);
   }
 }
 
@@ -47,17 +70,29 @@ async function check(c: Case): Promise<void> {
   const bare: ModelProto = b.model({ opset: c.opset ?? 21, extraOpsets: c.extraOpsets });
   // Declare outputs with the inferred element type (ORT needs one); the shapes are what we compare.
   const inf = inferShapes(bare);
-  assert.deepEqual(inf.errors.map((e) => e.message), [], 'inference errors');
-  assert.deepEqual(inf.unknownOps.map((n) => n.opType), [], 'unknown ops');
+  assert.deepEqual(
+    inf.errors.map((e) => e.message),
+    [],
+    'inference errors',
+  );
+  assert.deepEqual(
+    inf.unknownOps.map((n) => n.opType),
+    [],
+    'unknown ops',
+  );
   for (const o of outs) b.output(o, inf.types.get(o)?.elemType ?? F);
-  const session = await ort.InferenceSession.create(encodeModel(b.model({ opset: c.opset ?? 21, extraOpsets: c.extraOpsets })), { logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(encodeModel(b.model({ opset: c.opset ?? 21, extraOpsets: c.extraOpsets })), {
+    logSeverityLevel: 3,
+  });
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, spec] of Object.entries(c.inputs)) feeds[name] = feedFor(spec.type, spec.dims, spec.data);
   const result = await session.run(feeds);
   for (const o of outs) {
     const got = inf.types.get(o)!;
     const real = result[o]!;
-    const expected = c.dataDependent ? got.shape?.map((d, i) => (typeof d === 'string' && d.startsWith('unk__') ? d : real.dims[i])) : [...real.dims];
+    const expected = c.dataDependent
+      ? got.shape?.map((d, i) => (typeof d === 'string' && d.startsWith('unk__') ? d : real.dims[i]))
+      : [...real.dims];
     assert.equal(got.shape?.length, real.dims.length, `${c.name}: rank of ${o}`);
     assert.deepEqual(got.shape, expected, `${c.name}: shape of ${o}`);
     assert.equal(dtypeInfo(got.elemType)?.ort, real.type, `${c.name}: element type of ${o} (${dtypeName(got.elemType)} vs ${real.type})`);
@@ -65,7 +100,12 @@ async function check(c: Case): Promise<void> {
   await session.release();
 }
 
-const w = (b: GraphBuilder, dims: number[]) => b.floatInit('w', dims, Array.from({ length: dims.reduce((p, d) => p * d, 1) }, (_, i) => (i % 5) / 10));
+const w = (b: GraphBuilder, dims: number[]) =>
+  b.floatInit(
+    'w',
+    dims,
+    Array.from({ length: dims.reduce((p, d) => p * d, 1) }, (_, i) => (i % 5) / 10),
+  );
 const i64 = (b: GraphBuilder, v: number[]) => b.int64Init('c', v);
 const scalarI64 = (b: GraphBuilder, v: number) => b.initializer('s', I64, [], BigInt64Array.of(BigInt(v)));
 
@@ -73,7 +113,9 @@ const cases: Case[] = [
   {
     name: 'Conv groups, dilations, asymmetric pads, strides',
     inputs: { x: { type: F, dims: [2, 4, 9, 11] } },
-    build: (b, { x }) => [b.op('Conv', [x!, w(b, [6, 2, 3, 3]), w(b, [6])], { group: 2, dilations: [2, 1], pads: [1, 2, 0, 1], strides: [2, 3] })],
+    build: (b, { x }) => [
+      b.op('Conv', [x!, w(b, [6, 2, 3, 3]), w(b, [6])], { group: 2, dilations: [2, 1], pads: [1, 2, 0, 1], strides: [2, 3] }),
+    ],
   },
   {
     name: 'Conv auto_pad SAME_UPPER / SAME_LOWER / VALID',
@@ -181,7 +223,14 @@ const cases: Case[] = [
     inputs: { a: { type: F, dims: [3, 1, 5] }, c: { type: F, dims: [4, 1] }, s: { type: F, dims: [] } },
     build: (b, { a, c, s }) => {
       const lt = b.op('Less', [a!, c!]);
-      return [b.op('Add', [a!, c!]), b.op('Mul', [c!, s!]), lt, b.op('Where', [lt, a!, s!]), b.op('Max', [a!, c!, s!]), b.op('Pow', [a!, s!])];
+      return [
+        b.op('Add', [a!, c!]),
+        b.op('Mul', [c!, s!]),
+        lt,
+        b.op('Where', [lt, a!, s!]),
+        b.op('Max', [a!, c!, s!]),
+        b.op('Pow', [a!, s!]),
+      ];
     },
   },
   {
@@ -214,7 +263,11 @@ const cases: Case[] = [
       b.op('Shape', [x!], { start: -2, end: -1 }),
       b.op('Size', [x!]),
       b.op('ConstantOfShape', [b.op('Shape', [x!])], { value: makeTensor('v', DataType.INT32, [1], Int32Array.of(3)) }),
-      b.op('Range', [b.initializer('r0', F, [], Float32Array.of(1)), b.initializer('r1', F, [], Float32Array.of(7.5)), b.initializer('r2', F, [], Float32Array.of(2))]),
+      b.op('Range', [
+        b.initializer('r0', F, [], Float32Array.of(1)),
+        b.initializer('r1', F, [], Float32Array.of(7.5)),
+        b.initializer('r2', F, [], Float32Array.of(2)),
+      ]),
     ],
   },
   {
@@ -285,7 +338,9 @@ const cases: Case[] = [
       const ch = b.op('Mul', [c, h]);
       const shape = b.op('Concat', [b.op('Unsqueeze', [n, i64(b, [0])]), b.op('Unsqueeze', [ch, i64(b, [0])])], { axis: 0 });
       const half = b.op('Div', [h, scalarI64(b, 2)]);
-      const shape2 = b.op('Concat', [b.op('Unsqueeze', [n, i64(b, [0])]), i64(b, [-1]), b.op('Unsqueeze', [half, i64(b, [0])])], { axis: 0 });
+      const shape2 = b.op('Concat', [b.op('Unsqueeze', [n, i64(b, [0])]), i64(b, [-1]), b.op('Unsqueeze', [half, i64(b, [0])])], {
+        axis: 0,
+      });
       const sl = b.op('Slice', [s, i64(b, [1]), i64(b, [2 ** 31])]);
       return [b.op('Reshape', [x!, shape]), b.op('Reshape', [x!, shape2]), b.op('ConstantOfShape', [sl])];
     },
@@ -298,12 +353,26 @@ const cases: Case[] = [
       const zp = b.initializer('zp', DataType.INT8, [3], Int8Array.of(0, 1, -1));
       const qx = b.op('QuantizeLinear', [x!, sc, zp], { axis: 1 });
       const [yq, ys, yz] = b.opN('DynamicQuantizeLinear', [x!], 3);
-      const wq = b.initializer('wq', DataType.UINT8, [4, 5], Uint8Array.from({ length: 20 }, (_, i) => i));
+      const wq = b.initializer(
+        'wq',
+        DataType.UINT8,
+        [4, 5],
+        Uint8Array.from({ length: 20 }, (_, i) => i),
+      );
       const s1 = b.floatInit('s1', [], [0.1]);
       const z1 = b.initializer('z1', DataType.UINT8, [], Uint8Array.of(3));
-      const wc = b.initializer('wc', DataType.UINT8, [3, 2, 3, 3], Uint8Array.from({ length: 54 }, (_, i) => i % 7));
+      const wc = b.initializer(
+        'wc',
+        DataType.UINT8,
+        [3, 2, 3, 3],
+        Uint8Array.from({ length: 54 }, (_, i) => i % 7),
+      );
       return [
-        qx, b.op('DequantizeLinear', [qx, sc, zp], { axis: 1 }), yq!, ys!, yz!,
+        qx,
+        b.op('DequantizeLinear', [qx, sc, zp], { axis: 1 }),
+        yq!,
+        ys!,
+        yz!,
         b.op('MatMulInteger', [yq!, wq, yz!, z1]),
         b.op('QLinearMatMul', [yq!, ys!, yz!, wq, s1, z1, s1, z1]),
         b.op('ConvInteger', [q!, wc], { pads: [1, 1, 1, 1], strides: [2, 2] }),
@@ -315,10 +384,20 @@ const cases: Case[] = [
     extraOpsets: { 'com.microsoft': 1 },
     inputs: { a: { type: F, dims: [2, 4, 3] } },
     build: (b, { a }) => {
-      const wi = b.initializer('wi', DataType.INT8, [3, 5], Int8Array.from({ length: 15 }, (_, i) => i - 7));
+      const wi = b.initializer(
+        'wi',
+        DataType.INT8,
+        [3, 5],
+        Int8Array.from({ length: 15 }, (_, i) => i - 7),
+      );
       return [
         b.op('FusedMatMul', [a!, w(b, [2, 5, 4])], { transA: 1, transB: 1, alpha: { float: 1 } }, { domain: 'com.microsoft' }),
-        b.op('DynamicQuantizeMatMul', [a!, wi, b.floatInit('bs', [1], [0.1]), b.initializer('bz', DataType.INT8, [1], Int8Array.of(0))], {}, { domain: 'com.microsoft' }),
+        b.op(
+          'DynamicQuantizeMatMul',
+          [a!, wi, b.floatInit('bs', [1], [0.1]), b.initializer('bz', DataType.INT8, [1], Int8Array.of(0))],
+          {},
+          { domain: 'com.microsoft' },
+        ),
       ];
     },
   },
@@ -329,13 +408,23 @@ const cases: Case[] = [
     build: (b, { a }) => {
       const s = b.floatInit('s', [], [0.1]);
       const z = b.initializer('z', DataType.UINT8, [], Uint8Array.of(2));
-      const wb = b.initializer('wb', DataType.UINT8, [5, 4], Uint8Array.from({ length: 20 }, (_, i) => i));
+      const wb = b.initializer(
+        'wb',
+        DataType.UINT8,
+        [5, 4],
+        Uint8Array.from({ length: 20 }, (_, i) => i),
+      );
       const bias = b.initializer('bias', DataType.INT32, [5], Int32Array.of(1, 2, 3, 4, 5));
       return [
         b.op('QGemm', [a!, s, z, wb, s, z, bias, s, z], { transB: 1 }, { domain: 'com.microsoft' }),
         b.op('QGemm', [a!, s, z, wb, s, z], { transB: 1 }, { domain: 'com.microsoft' }),
         b.op('QLinearConcat', [s, z, a!, s, z, a!, s, z], { axis: 1 }, { domain: 'com.microsoft' }),
-        b.op('QLinearAveragePool', [b.op('Reshape', [a!, b.int64Init('r', [1, 1, 3, 4])]), s, z, s, z], { kernel_shape: [2, 2], ceil_mode: 1, strides: [2, 2] }, { domain: 'com.microsoft' }),
+        b.op(
+          'QLinearAveragePool',
+          [b.op('Reshape', [a!, b.int64Init('r', [1, 1, 3, 4])]), s, z, s, z],
+          { kernel_shape: [2, 2], ceil_mode: 1, strides: [2, 2] },
+          { domain: 'com.microsoft' },
+        ),
       ];
     },
   },
@@ -361,7 +450,12 @@ const cases: Case[] = [
   {
     name: 'Attention (opset 23) 4-D and 3-D with present key/value, RMSNormalization, RotaryEmbedding',
     opset: 23,
-    inputs: { q: { type: F, dims: [2, 4, 3, 8] }, kv: { type: F, dims: [2, 2, 5, 8] }, q3: { type: F, dims: [2, 3, 32] }, k3: { type: F, dims: [2, 5, 16] } },
+    inputs: {
+      q: { type: F, dims: [2, 4, 3, 8] },
+      kv: { type: F, dims: [2, 2, 5, 8] },
+      q3: { type: F, dims: [2, 3, 32] },
+      k3: { type: F, dims: [2, 5, 16] },
+    },
     build: (b, { q, kv, q3, k3 }) => [
       ...b.opN('Attention', [q!, kv!, kv!], 1),
       ...b.opN('Attention', [q!, kv!, kv!, '', w(b, [2, 2, 7, 8]), w(b, [2, 2, 7, 8])], 3),

@@ -28,7 +28,10 @@ test('batch stays symbolic through an MLP; dims fixes it', () => {
   assert.deepEqual(inferShapes(model).types.get(h)?.shape, ['batch', 32]);
   assert.deepEqual(inferShapes(model, { dims: { batch: 8 } }).types.get(y)?.shape, [8, 10]);
   assert.deepEqual(inferShapes(model, { shapes: { x: [3, 16] } }).types.get(y)?.shape, [3, 10]);
-  assert.throws(() => inferShapes(model, { shapes: { nope: [1] } }), (e: Error) => e instanceof HoneError && /no input named 'nope'/.test(e.message));
+  assert.throws(
+    () => inferShapes(model, { shapes: { nope: [1] } }),
+    (e: Error) => e instanceof HoneError && /no input named 'nope'/.test(e.message),
+  );
 });
 
 test('broadcasting: a symbol with 1 keeps the symbol, two different symbols give a fresh one', () => {
@@ -88,7 +91,10 @@ test('nodes are inferred in topological order, not file order', () => {
   g.node.push(makeNode('Relu', ['t'], ['y']), makeNode('Transpose', ['x'], ['t']));
   g.output.push(valueInfo('y', F));
   const inf = inferShapes({ ...new GraphBuilder().model(), graph: g });
-  assert.deepEqual(inf.order.map((n) => n.opType), ['Transpose', 'Relu']);
+  assert.deepEqual(
+    inf.order.map((n) => n.opType),
+    ['Transpose', 'Relu'],
+  );
   assert.deepEqual(inf.types.get('y')?.shape, [3, 2]);
 });
 
@@ -101,11 +107,17 @@ test('invalid inputs are per-node errors; strict mode throws a HoneError naming 
   const inf = inferShapes(model);
   assert.equal(inf.errors.length, 1);
   assert.match(inf.errors[0]!.message, /proj.*MatMul.*inner dims differ/);
-  assert.throws(() => inferShapes(model, { strict: true }), (e: Error) => e instanceof HoneError && /proj.*MatMul.*--shape/.test(e.message));
+  assert.throws(
+    () => inferShapes(model, { strict: true }),
+    (e: Error) => e instanceof HoneError && /proj.*MatMul.*--shape/.test(e.message),
+  );
 
   const u = new GraphBuilder();
   u.output(u.op('Frobnicate', [u.input('x', F, [1])], {}, { name: 'f' }), F);
-  assert.deepEqual(inferShapes(u.model()).unknownOps.map((n) => n.opType), ['Frobnicate']);
+  assert.deepEqual(
+    inferShapes(u.model()).unknownOps.map((n) => n.opType),
+    ['Frobnicate'],
+  );
   assert.throws(() => inferShapes(u.model(), { strict: true }), /node 'f' \(Frobnicate\): Hone has no shape rule/);
 
   const r = new GraphBuilder();
@@ -117,7 +129,10 @@ test('invalid inputs are per-node errors; strict mode throws a HoneError naming 
   const shapeIn = rankless.input('target', DataType.INT64, ['n']);
   rankless.output(rankless.op('Reshape', [rankless.input('v', F, [4]), shapeIn], {}, { name: 'rs' }), F);
   assert.deepEqual(inferShapes(rankless.model()).errors, []);
-  assert.throws(() => inferShapes(rankless.model(), { strict: true }), /node 'rs' \(Reshape\): the shape of output .* cannot be inferred; pass --shape/);
+  assert.throws(
+    () => inferShapes(rankless.model(), { strict: true }),
+    /node 'rs' \(Reshape\): the shape of output .* cannot be inferred; pass --shape/,
+  );
   const bcast = new GraphBuilder();
   bcast.op('Add', [bcast.input('p', F, [2, 3]), bcast.input('q', F, [4, 3])], {}, { name: 'sum' });
   assert.match(inferShapes(bcast.model()).errors[0]!.message, /cannot be broadcast \(2 vs 4\)/);
@@ -127,7 +142,15 @@ test('If takes its outputs from the branches (merged, or the taken branch when t
   const branch = (dims: number[], name: string) => {
     const g = emptyGraph(name);
     g.node.push(makeNode('Reshape', ['x', `${name}_shape`], [`${name}_out`]));
-    g.initializer.push({ name: `${name}_shape`, dataType: DataType.INT64, dims: [dims.length], int64Data: BigInt64Array.from(dims, BigInt), stringData: [], externalData: [], metadataProps: [] });
+    g.initializer.push({
+      name: `${name}_shape`,
+      dataType: DataType.INT64,
+      dims: [dims.length],
+      int64Data: BigInt64Array.from(dims, BigInt),
+      stringData: [],
+      externalData: [],
+      metadataProps: [],
+    });
     g.output.push(valueInfo(`${name}_out`, F));
     return g;
   };
@@ -136,7 +159,10 @@ test('If takes its outputs from the branches (merged, or the taken branch when t
   const c = b.input('c', DataType.BOOL, []);
   const y = b.op('If', [c], { then_branch: branch([3, 4], 'then'), else_branch: branch([3, 2, 2], 'else') });
   const z = b.op('If', [c], { then_branch: branch([3, 4], 't2'), else_branch: branch([4, 3], 'e2') });
-  const k = b.op('If', [b.initializer('yes', DataType.BOOL, [], Uint8Array.of(1))], { then_branch: branch([12], 't3'), else_branch: branch([6, 2], 'e3') });
+  const k = b.op('If', [b.initializer('yes', DataType.BOOL, [], Uint8Array.of(1))], {
+    then_branch: branch([12], 't3'),
+    else_branch: branch([6, 2], 'e3'),
+  });
   const inf = inferShapes(b.model());
   assert.deepEqual(inf.errors, []);
   assert.equal(inf.types.get(y)?.shape, undefined, 'branches of different rank: rank unknown');
@@ -148,8 +174,20 @@ test('If takes its outputs from the branches (merged, or the taken branch when t
 test('Loop: carried state keeps its type, scan outputs gain the trip count', () => {
   const body = emptyGraph('body');
   body.input.push(valueInfo('i', DataType.INT64, []), valueInfo('cond', DataType.BOOL, []), valueInfo('acc', F, [3]));
-  body.node.push(makeNode('Add', ['acc', 'x'], ['acc2']), makeNode('Identity', ['cond'], ['cond2']), makeNode('Unsqueeze', ['acc2', 'ax'], ['row']));
-  body.initializer.push({ name: 'ax', dataType: DataType.INT64, dims: [1], int64Data: BigInt64Array.of(0n), stringData: [], externalData: [], metadataProps: [] });
+  body.node.push(
+    makeNode('Add', ['acc', 'x'], ['acc2']),
+    makeNode('Identity', ['cond'], ['cond2']),
+    makeNode('Unsqueeze', ['acc2', 'ax'], ['row']),
+  );
+  body.initializer.push({
+    name: 'ax',
+    dataType: DataType.INT64,
+    dims: [1],
+    int64Data: BigInt64Array.of(0n),
+    stringData: [],
+    externalData: [],
+    metadataProps: [],
+  });
   body.output.push(valueInfo('cond2', DataType.BOOL, []), valueInfo('acc2', F), valueInfo('row', F));
   const b = new GraphBuilder();
   b.input('x', F, [3]);
@@ -166,7 +204,13 @@ test('createOpContext lets other code evaluate rules on an inferred model', () =
   const inf = inferShapes(model, { dims: { batch: 4 } });
   const node = model.graph!.node.find((n) => n.opType === 'MatMul')!;
   const ctx = createOpContext(model, inf, node);
-  assert.deepEqual(ctx.inputs.map((t) => t?.shape), [[4, 16], [16, 32]]);
+  assert.deepEqual(
+    ctx.inputs.map((t) => t?.shape),
+    [
+      [4, 16],
+      [16, 32],
+    ],
+  );
   assert.equal(ctx.opset, 21);
   const rule = getOpRule(node.domain, node.opType!)!;
   assert.deepEqual(rule.infer(ctx), [{ elemType: F, shape: [4, 32] }]);
@@ -182,7 +226,10 @@ test('dynamic-shape chains keep their symbols (PyTorch export with dynamic batch
   const sq = b.op('Gather', [s, scalar(1)], { axis: 0 });
   const u = (v: string) => b.op('Unsqueeze', [v, b.int64Init('ax', [0])]);
   const heads = b.op('Reshape', [x, b.op('Concat', [u(bt), u(sq), b.int64Init('hd', [4, 16])], { axis: 0 })]);
-  const back = b.op('Reshape', [b.op('Transpose', [heads], { perm: [0, 1, 2, 3] }), b.op('Concat', [u(bt), u(sq), b.int64Init('m1', [-1])], { axis: 0 })]);
+  const back = b.op('Reshape', [
+    b.op('Transpose', [heads], { perm: [0, 1, 2, 3] }),
+    b.op('Concat', [u(bt), u(sq), b.int64Init('m1', [-1])], { axis: 0 }),
+  ]);
   const flat = b.op('Reshape', [x, b.op('Concat', [u(b.op('Mul', [bt, sq])), b.int64Init('d', [64])], { axis: 0 })]);
   const pos = b.op('Range', [scalar(0), sq, scalar(1)]);
   const zeros = b.op('ConstantOfShape', [s]);
@@ -223,7 +270,14 @@ test('sequences are tracked beside tensor types: element types, lengths, symboli
   const joined = b.op('ConcatFromSequence', [parts], { axis: 1 });
   const inf = inferShapes(b.model());
   assert.deepEqual(inf.errors, []);
-  assert.deepEqual(inf.sequences.get(parts)?.items?.map((t) => t.shape), [['batch', 1], ['batch', 2], ['batch', 3]]);
+  assert.deepEqual(
+    inf.sequences.get(parts)?.items?.map((t) => t.shape),
+    [
+      ['batch', 1],
+      ['batch', 2],
+      ['batch', 3],
+    ],
+  );
   assert.equal(inf.types.has(parts), false, 'a sequence is not a tensor type');
   assert.deepEqual(tensorNumbers(inf.constants.get(len)!), [3]);
   assert.deepEqual(inf.types.get(last)?.shape, ['batch', 3]);
@@ -237,8 +291,17 @@ test('constants whose external data is not loaded do not break inference', () =>
   const b = new GraphBuilder();
   const x = b.input('x', F, [2, 6]);
   b.graph.initializer.push({
-    name: 'target', dataType: DataType.INT64, dims: [2], dataLocation: 1, stringData: [], metadataProps: [],
-    externalData: [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: '0' }, { key: 'length', value: '16' }],
+    name: 'target',
+    dataType: DataType.INT64,
+    dims: [2],
+    dataLocation: 1,
+    stringData: [],
+    metadataProps: [],
+    externalData: [
+      { key: 'location', value: 'weights.bin' },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: '16' },
+    ],
   });
   const y = b.op('Reshape', [x, 'target']);
   const z = b.op('Add', [b.op('Shape', [y]), b.op('Cast', ['target'], { to: DataType.INT64 })]);

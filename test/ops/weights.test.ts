@@ -10,7 +10,8 @@ import { loadModel, saveModel } from '../../src/ir/model.js';
 import { modelWeights, type ModelWeights } from '../../src/ops/weights.js';
 import { constantNodeModel, constantOfShapeModel, dequantizeModel, ifModel, sharedModel } from '../helpers/weight-models.js';
 
-const summary = (v: ModelWeights) => v.weights.map((w) => `${w.graph} ${w.location} ${w.name} ${w.dims.join('x') || 'scalar'} ${w.elements} ${w.bytes}`);
+const summary = (v: ModelWeights) =>
+  v.weights.map((w) => `${w.graph} ${w.location} ${w.name} ${w.dims.join('x') || 'scalar'} ${w.elements} ${w.bytes}`);
 
 test('weights in Constant nodes count; the int64 Reshape target does not', () => {
   const v = modelWeights(constantNodeModel());
@@ -24,8 +25,14 @@ test('ConstantOfShape → Cast → Reshape is one weight, counted from its shape
   const v = modelWeights(constantOfShapeModel(2048, 2048));
   assert.ok(process.memoryUsage().arrayBuffers - before < 4 << 20, 'the 16 MB float tensor was not made');
   const [bias, w] = v.weights; // initializers first, then what nodes make, in graph order
-  assert.deepEqual([w!.name, w!.location, w!.dataType, w!.dims, w!.elements, w!.bytes], ['filled', 'computed', DataType.FLOAT16, [4194304], 4194304, 8388608]);
-  assert.deepEqual(w!.forms, [{ name: 'filled_f32', dataType: DataType.FLOAT, dims: [4194304] }, { name: 'w', dataType: DataType.FLOAT, dims: [2048, 2048] }]);
+  assert.deepEqual(
+    [w!.name, w!.location, w!.dataType, w!.dims, w!.elements, w!.bytes],
+    ['filled', 'computed', DataType.FLOAT16, [4194304], 4194304, 8388608],
+  );
+  assert.deepEqual(w!.forms, [
+    { name: 'filled_f32', dataType: DataType.FLOAT, dims: [4194304] },
+    { name: 'w', dataType: DataType.FLOAT, dims: [2048, 2048] },
+  ]);
   assert.deepEqual([bias!.name, bias!.location, bias!.bytes, bias!.forms.map((f) => f.name)], ['bias16', 'initializer', 4096, ['bias']]);
   assert.equal(v.params, 4194304 + 2048);
   assert.equal(v.bytes, 2 * (4194304 + 2048));
@@ -83,7 +90,11 @@ test('unused tensors, overridable defaults and int64 data', () => {
   b.floatInit('unused', [100], new Float32Array(100));
   // IR >= 4: an initializer that is also an input is a default; it is still the model's weight.
   const scale = b.floatInit('scale', [3], [1, 2, 3]);
-  b.graph.input.push({ name: scale, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 3 }] } } }, metadataProps: [] });
+  b.graph.input.push({
+    name: scale,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 3 }] } } },
+    metadataProps: [],
+  });
   const idx = b.int64Init('idx', [2, 0]);
   b.op('Gather', [b.op('Mul', ['x', scale]), idx], { axis: 1 }, { output: 'y' });
   b.output('y', DataType.FLOAT, [2, 2]);
@@ -99,7 +110,13 @@ test('weights in external data count without loading it', () => {
     const loaded = modelWeights(loadModel(path));
     assert.deepEqual([lazy.params, lazy.bytes], [4096 + 64, 2 * (4096 + 64)]);
     assert.deepEqual([loaded.params, loaded.bytes], [lazy.params, lazy.bytes]);
-    assert.deepEqual(lazy.weights.map((w) => [w.name, w.external]), [['bias16', true], ['filled', false]]);
+    assert.deepEqual(
+      lazy.weights.map((w) => [w.name, w.external]),
+      [
+        ['bias16', true],
+        ['filled', false],
+      ],
+    );
     assert.equal(loaded.weights[0]!.external, false);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -17,7 +17,12 @@ function rng(seed: number) {
   };
 }
 
-interface Config { op: string; x: number[]; w?: number[]; attrs: Record<string, AttrValue> }
+interface Config {
+  op: string;
+  x: number[];
+  w?: number[];
+  attrs: Record<string, AttrValue>;
+}
 
 function randomConfig(r: (lo: number, hi: number) => number): Config {
   const ops = ['Conv', 'ConvTranspose', 'MaxPool', 'AveragePool'];
@@ -36,8 +41,7 @@ function randomConfig(r: (lo: number, hi: number) => number): Config {
   if (autoPad === 1 && op !== 'ConvTranspose') {
     attrs.auto_pad = 'SAME_UPPER';
     if (op !== 'AveragePool') attrs.dilations = d.map(() => 1); // ORT runs SAME padding without dilation only
-  }
-  else if (autoPad === 2 && op !== 'ConvTranspose') attrs.auto_pad = 'VALID';
+  } else if (autoPad === 2 && op !== 'ConvTranspose') attrs.auto_pad = 'VALID';
   else attrs.pads = pads;
   if (op.endsWith('Pool')) {
     attrs.kernel_shape = k;
@@ -69,7 +73,9 @@ test('60 random conv/pool configurations: inferred shapes equal ORT output shape
     assert.deepEqual(inf.errors, [], label);
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
     const n = cfg.x.reduce((p, v) => p * v, 1);
-    const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(n), cfg.x) }).catch((e: Error) => assert.fail(`${label}: ORT: ${e.message}`));
+    const out = await session
+      .run({ x: new ort.Tensor('float32', new Float32Array(n), cfg.x) })
+      .catch((e: Error) => assert.fail(`${label}: ORT: ${e.message}`));
     assert.deepEqual(inf.types.get(y)?.shape, [...out[y]!.dims], label);
     await session.release();
   }
@@ -89,7 +95,16 @@ test('80 random Slice configurations (negative, out-of-range and INT64 extreme i
     const b = new GraphBuilder();
     const x = b.input('x', DataType.FLOAT, dims);
     const t = (name: string, v: bigint[]) => b.initializer(name, DataType.INT64, [v.length], BigInt64Array.from(v));
-    const y = b.op('Slice', [x, t('starts', starts), t('ends', ends), t('axes', axes.map((a) => BigInt(r(0, 1) ? a : a - dims.length))), t('steps', steps)]);
+    const y = b.op('Slice', [
+      x,
+      t('starts', starts),
+      t('ends', ends),
+      t(
+        'axes',
+        axes.map((a) => BigInt(r(0, 1) ? a : a - dims.length)),
+      ),
+      t('steps', steps),
+    ]);
     b.output(y, DataType.FLOAT);
     const model = b.model();
     const label = `case ${i}: dims=[${dims}] axes=[${axes}] starts=[${starts}] ends=[${ends}] steps=[${steps}]`;
@@ -97,7 +112,9 @@ test('80 random Slice configurations (negative, out-of-range and INT64 extreme i
     assert.deepEqual(inf.errors, [], label);
     const session = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
     const n = dims.reduce((p, v) => p * v, 1);
-    const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(n), dims) }).catch((e: Error) => assert.fail(`${label}: ORT: ${e.message}`));
+    const out = await session
+      .run({ x: new ort.Tensor('float32', new Float32Array(n), dims) })
+      .catch((e: Error) => assert.fail(`${label}: ORT: ${e.message}`));
     assert.deepEqual(inf.types.get(y)?.shape, [...out[y]!.dims], label);
     await session.release();
   }

@@ -16,7 +16,14 @@ import { foldConstants, foldedCopy } from '../../src/passes/fold.js';
 import { modelWeights } from '../../src/ops/weights.js';
 import { fromHalf, toHalf } from '../../src/quantize/math.js';
 import {
-  constant, constantNodeModel, constantOfShapeModel, dequantizeModel, floatFeed, ifModel, runOrt, wave,
+  constant,
+  constantNodeModel,
+  constantOfShapeModel,
+  dequantizeModel,
+  floatFeed,
+  ifModel,
+  runOrt,
+  wave,
 } from '../helpers/weight-models.js';
 
 type Feeds = Record<string, ort.Tensor>;
@@ -66,7 +73,10 @@ test('Constant-node weights become initializers', async () => {
   const { folded, count } = await foldChecked(constantNodeModel(), { x: floatFeed([3, 8]) });
   assert.equal(count, 3);
   assert.deepEqual(ops(folded.graph!), ['MatMul', 'Add', 'Relu', 'Reshape']);
-  assert.deepEqual(folded.graph!.initializer.map((t) => t.name), ['w', 'b', 'shape']);
+  assert.deepEqual(
+    folded.graph!.initializer.map((t) => t.name),
+    ['w', 'b', 'shape'],
+  );
   assert.deepEqual(modelWeights(folded).params, 144);
 });
 
@@ -83,16 +93,51 @@ test('a 4M-element ConstantOfShape → Cast → Reshape weight and an fp16 → C
 test('DequantizeLinear of int8 weights and int32 biases folds to ORT’s float values', async () => {
   const { folded } = await foldChecked(dequantizeModel(), { x: floatFeed([2, 8]) });
   assert.deepEqual(ops(folded.graph!), ['Gemm']);
-  assert.deepEqual(folded.graph!.initializer.map((t) => [t.name, t.dataType]), [['w', DataType.FLOAT], ['bias', DataType.FLOAT]]);
+  assert.deepEqual(
+    folded.graph!.initializer.map((t) => [t.name, t.dataType]),
+    [
+      ['w', DataType.FLOAT],
+      ['bias', DataType.FLOAT],
+    ],
+  );
 });
 
 test('DequantizeLinear per tensor with a zero point, per axis, and blocked int4 (opset 21)', async () => {
   const b = new GraphBuilder('dq');
   const outs = [
-    b.op('DequantizeLinear', [b.initializer('u8', DataType.UINT8, [3, 4], Uint8Array.from({ length: 12 }, (_, i) => i * 21)), b.floatInit('s0', [], [0.037]), b.initializer('z0', DataType.UINT8, [], Uint8Array.of(131))]),
-    b.op('DequantizeLinear', [b.initializer('i8', DataType.INT8, [3, 4], Int8Array.from({ length: 12 }, (_, i) => i * 23 - 128)), b.floatInit('s1', [4], [0.1, 0.02, 3, 1e-3]), b.initializer('z1', DataType.INT8, [4], Int8Array.of(0, -3, 7, 127))], { axis: 1 }),
+    b.op('DequantizeLinear', [
+      b.initializer(
+        'u8',
+        DataType.UINT8,
+        [3, 4],
+        Uint8Array.from({ length: 12 }, (_, i) => i * 21),
+      ),
+      b.floatInit('s0', [], [0.037]),
+      b.initializer('z0', DataType.UINT8, [], Uint8Array.of(131)),
+    ]),
+    b.op(
+      'DequantizeLinear',
+      [
+        b.initializer(
+          'i8',
+          DataType.INT8,
+          [3, 4],
+          Int8Array.from({ length: 12 }, (_, i) => i * 23 - 128),
+        ),
+        b.floatInit('s1', [4], [0.1, 0.02, 3, 1e-3]),
+        b.initializer('z1', DataType.INT8, [4], Int8Array.of(0, -3, 7, 127)),
+      ],
+      { axis: 1 },
+    ),
     // int4 packed low nibble first: 8 values per row in 4 bytes; blocks of 4 along axis 1 (2 scales per row).
-    b.op('DequantizeLinear', [b.initializer('i4', DataType.INT4, [2, 8], Uint8Array.of(0x10, 0x32, 0x98, 0xf7, 0x8f, 0x01, 0x7e, 0x25)), b.floatInit('s2', [2, 2], [0.5, 0.25, 2, 0.125])], { axis: 1, block_size: 4 }),
+    b.op(
+      'DequantizeLinear',
+      [
+        b.initializer('i4', DataType.INT4, [2, 8], Uint8Array.of(0x10, 0x32, 0x98, 0xf7, 0x8f, 0x01, 0x7e, 0x25)),
+        b.floatInit('s2', [2, 2], [0.5, 0.25, 2, 0.125]),
+      ],
+      { axis: 1, block_size: 4 },
+    ),
   ];
   b.input('x', DataType.FLOAT, [1]);
   outs.forEach((o, i) => b.op('Mul', [o, 'x'], {}, { output: `y${i}` }));
@@ -103,13 +148,41 @@ test('DequantizeLinear per tensor with a zero point, per axis, and blocked int4 
 });
 
 test('Cast rounds as ORT does: fp16 and bf16 ties, overflow to inf, subnormals, NaN, ints', async () => {
-  const values = [0, -0, 1, 1 / 3, 65504, 65519.99, 65520, 70000, -1e9, 5.96e-8, 2.98e-8, 2.99e-8, 1e-10, 1.00048828125, 1.0009765625 + 2 ** -11, NaN, Infinity, -3.7, 3.7, 100.5];
+  const values = [
+    0,
+    -0,
+    1,
+    1 / 3,
+    65504,
+    65519.99,
+    65520,
+    70000,
+    -1e9,
+    5.96e-8,
+    2.98e-8,
+    2.99e-8,
+    1e-10,
+    1.00048828125,
+    1.0009765625 + 2 ** -11,
+    NaN,
+    Infinity,
+    -3.7,
+    3.7,
+    100.5,
+  ];
   const b = new GraphBuilder('casts');
   b.input('x', DataType.FLOAT, [1]);
   const f = b.floatInit('f', [values.length], values);
   const f16 = b.initializer('h', DataType.FLOAT16, [values.length], Uint16Array.from(values, toHalf));
   const i64 = b.initializer('l', DataType.INT64, [4], BigInt64Array.of(-1n, 2n ** 40n + 1n, 0n, -(2n ** 62n)));
-  const casts: [string, number][] = [[f, DataType.FLOAT16], [f16, DataType.FLOAT], [i64, DataType.FLOAT], [i64, DataType.INT32], [f, DataType.BOOL], [f16, DataType.DOUBLE]];
+  const casts: [string, number][] = [
+    [f, DataType.FLOAT16],
+    [f16, DataType.FLOAT],
+    [i64, DataType.FLOAT],
+    [i64, DataType.INT32],
+    [f, DataType.BOOL],
+    [f16, DataType.DOUBLE],
+  ];
   casts.forEach(([src, to], i) => b.op('Cast', [src], { to }, { output: `c${i}` }));
   // bfloat16 is checked through a round trip: ORT's Node binding has no bfloat16 tensors.
   const back = b.op('Cast', [b.op('Cast', [f], { to: DataType.BFLOAT16 })], { to: DataType.FLOAT });
@@ -129,7 +202,12 @@ test('Transpose of any rank and element width, int64 bit patterns kept', async (
   const f = b.floatInit('f', [2, 3, 4], wave(24, 12));
   const l = b.initializer('l', DataType.INT64, [3, 2], BigInt64Array.of(-1n, 0n, -(2n ** 63n), 2n ** 63n - 1n, -5n, 9n));
   const h = b.initializer('h', DataType.FLOAT16, [4, 1, 3], Uint16Array.from(wave(12, 13), toHalf));
-  const u = b.initializer('u', DataType.UINT8, [5, 2], Uint8Array.from({ length: 10 }, (_, i) => i * 25));
+  const u = b.initializer(
+    'u',
+    DataType.UINT8,
+    [5, 2],
+    Uint8Array.from({ length: 10 }, (_, i) => i * 25),
+  );
   b.op('Transpose', [f], { perm: [2, 0, 1] }, { output: 't0' });
   b.op('Transpose', [l], {}, { output: 't1' });
   b.op('Transpose', [h], { perm: [1, 2, 0] }, { output: 't2' });
@@ -141,13 +219,24 @@ test('Transpose of any rank and element width, int64 bit patterns kept', async (
 
 test('in If branches: Constant nodes become the branch’s initializers, chains of outer weights fold inside', async () => {
   const model = ifModel();
-  for (const cond of [true, false]) await foldChecked(model, { x: floatFeed([1, 4]), cond: new ort.Tensor('bool', Uint8Array.of(cond ? 1 : 0), []) });
+  for (const cond of [true, false])
+    await foldChecked(model, { x: floatFeed([1, 4]), cond: new ort.Tensor('bool', Uint8Array.of(cond ? 1 : 0), []) });
   const { model: folded } = foldedCopy(model);
   assert.deepEqual(ops(folded.graph!), ['If{then_branch:MatMul,MatMul else_branch:MatMul,MatMul,Mul}']);
   const [then, other] = nodeGraphs(folded.graph!.node[0]!).map((s) => s.graph);
-  assert.deepEqual(then!.initializer.map((t) => t.name), ['then_w', 'then_outer_t']);
-  assert.deepEqual(other!.initializer.map((t) => t.name), ['else_w', 'else_half', 'else_outer_t']);
-  assert.deepEqual(folded.graph!.initializer.map((t) => t.name), ['outer'], 'the outer weight stays where it is');
+  assert.deepEqual(
+    then!.initializer.map((t) => t.name),
+    ['then_w', 'then_outer_t'],
+  );
+  assert.deepEqual(
+    other!.initializer.map((t) => t.name),
+    ['else_w', 'else_half', 'else_outer_t'],
+  );
+  assert.deepEqual(
+    folded.graph!.initializer.map((t) => t.name),
+    ['outer'],
+    'the outer weight stays where it is',
+  );
 });
 
 test('in a Loop body: a Constant weight folds, while body inputs shadow outer constants of the same name', async () => {
@@ -181,7 +270,10 @@ test('weights in external data fold once loaded, and are left alone when not loa
     assert.deepEqual(ops(folded.graph!), ['Gemm']);
     const lazy = loadModel(path, { externalData: false });
     foldConstants(lazy);
-    assert.ok(lazy.graph!.node.some((n) => n.opType === 'DequantizeLinear'), 'no values to compute from');
+    assert.ok(
+      lazy.graph!.node.some((n) => n.opType === 'DequantizeLinear'),
+      'no values to compute from',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -199,5 +291,8 @@ test('initializers that are graph inputs are not folded; a folded graph output k
   const { folded, count } = await foldChecked(b.model({ opset: 13 }), { x: floatFeed([2]) }, true);
   assert.equal(count, 1);
   assert.deepEqual(ops(folded.graph!), ['Neg', 'Add', 'Identity']);
-  assert.deepEqual(Array.from(tensorArray(folded.graph!.initializer.find((t) => t.name === 'z_const')!) as Uint16Array), [toHalf(3), toHalf(4)]);
+  assert.deepEqual(Array.from(tensorArray(folded.graph!.initializer.find((t) => t.name === 'z_const')!) as Uint16Array), [
+    toHalf(3),
+    toHalf(4),
+  ]);
 });

@@ -29,10 +29,22 @@ const GATES = { RNN: 1, GRU: 3, LSTM: 4 };
 
 /** The inputs of a case (name, shape, data) in the recurrent op's input order; absent ones are undefined. */
 function caseInputs(c: Case, seed: number) {
-  const T = c.seq ?? 5, N = c.batch ?? 2, I = c.inputSize ?? 3, H = c.hidden ?? 4;
+  const T = c.seq ?? 5,
+    N = c.batch ?? 2,
+    I = c.inputSize ?? 3,
+    H = c.hidden ?? 4;
   const D = c.direction === 'bidirectional' ? 2 : 1;
   const G = GATES[c.op];
-  const mk = (name: string, shape: number[], k: number, scale = 1) => ({ name, shape, data: rand(shape.reduce((a, b) => a * b, 1), seed + k, -scale, scale) });
+  const mk = (name: string, shape: number[], k: number, scale = 1) => ({
+    name,
+    shape,
+    data: rand(
+      shape.reduce((a, b) => a * b, 1),
+      seed + k,
+      -scale,
+      scale,
+    ),
+  });
   return [
     mk('X', [T, N, I], 1, 2),
     mk('W', [D, G * H, I], 2, 0.8),
@@ -52,7 +64,13 @@ function addNode(b: GraphBuilder, c: Case): string[] {
   const n = c.op === 'LSTM' ? 3 : 2;
   const used = c.outputs ?? Array(n).fill(true);
   const outs = Array.from({ length: n }, (_, i) => (used[i] ? `${c.op}_out${i}` : ''));
-  b.opN(c.op, ins, n, { hidden_size: c.hidden ?? 4, direction: c.direction ?? 'forward', ...c.attrs }, { name: `${c.op}_node`, outputs: outs });
+  b.opN(
+    c.op,
+    ins,
+    n,
+    { hidden_size: c.hidden ?? 4, direction: c.direction ?? 'forward', ...c.attrs },
+    { name: `${c.op}_node`, outputs: outs },
+  );
   return outs.filter(Boolean);
 }
 
@@ -64,7 +82,11 @@ function caseModel(c: Case): ModelProto {
 }
 
 function feeds(c: Case, seed: number): Record<string, ort.Tensor> {
-  return Object.fromEntries(caseInputs(c, seed).filter((i) => i !== undefined).map((i) => [i!.name, new ort.Tensor('float32', i!.data, i!.shape)]));
+  return Object.fromEntries(
+    caseInputs(c, seed)
+      .filter((i) => i !== undefined)
+      .map((i) => [i!.name, new ort.Tensor('float32', i!.data, i!.shape)]),
+  );
 }
 
 /** Largest |ORT's op − unrolled| over every output, for two sets of inputs. */
@@ -80,7 +102,8 @@ async function forwardError(c: Case): Promise<number> {
     const [a, b] = [await ref.run(f), await got.run(f)];
     for (const name of Object.keys(a)) {
       assert.deepEqual(b[name]!.dims, a[name]!.dims, `${name} dims`);
-      const x = a[name]!.data as Float32Array, y = b[name]!.data as Float32Array;
+      const x = a[name]!.data as Float32Array,
+        y = b[name]!.data as Float32Array;
       for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
     }
   }
@@ -113,26 +136,38 @@ describe('unrolled recurrent ops compute what ORT computes', () => {
   it('refuses what it does not unroll, naming the node and the reason', () => {
     const dyn = caseModel({ op: 'LSTM' });
     dyn.graph!.input[0]!.type!.tensorType!.shape!.dim[0] = { dimParam: 'frames' };
-    assert.throws(() => unrollRecurrentModel(dyn), /LSTM node 'LSTM_node': cannot train through it: .*sequence.*not known statically.*--shape or --dim/);
+    assert.throws(
+      () => unrollRecurrentModel(dyn),
+      /LSTM node 'LSTM_node': cannot train through it: .*sequence.*not known statically.*--shape or --dim/,
+    );
     assert.throws(() => unrollRecurrentModel(caseModel({ op: 'LSTM', attrs: { input_forget: 1 } })), /input_forget=1/);
     assert.throws(() => unrollRecurrentModel(caseModel({ op: 'GRU', attrs: { layout: 1 } })), /layout 1/);
-    assert.throws(() => unrollRecurrentModel(caseModel({ op: 'GRU', attrs: { activations: ['Sigmoid', 'Softsign'] } })), /activation Softsign is not supported in training/);
+    assert.throws(
+      () => unrollRecurrentModel(caseModel({ op: 'GRU', attrs: { activations: ['Sigmoid', 'Softsign'] } })),
+      /activation Softsign is not supported in training/,
+    );
   });
 });
 
-describe('gradients of the unrolled ops agree with finite differences of ORT\'s op', () => {
+describe("gradients of the unrolled ops agree with finite differences of ORT's op", () => {
   const grad = async (c: Case) => {
-    const inputs = caseInputs({ ...c, seq: c.seq ?? 3 }, 0).filter((i) => i !== undefined).map((i) => i!);
+    const inputs = caseInputs({ ...c, seq: c.seq ?? 3 }, 0)
+      .filter((i) => i !== undefined)
+      .map((i) => i!);
     let calls = 0;
     // The first graph (finite differences) keeps ORT's recurrent op; the second (differentiated) is unrolled.
-    return gradcheck(inputs, (b) => {
-      const outs = addNode(b, { ...c, seq: c.seq ?? 3 });
-      if (calls++ > 0) {
-        const taken = new Set([...b.graph.node.flatMap((n) => [...n.input, ...n.output]), ...b.graph.input.map((i) => i.name!)]);
-        unrollRecurrent(b.graph, 17, taken);
-      }
-      return outs;
-    }, { maxChecks: 12 });
+    return gradcheck(
+      inputs,
+      (b) => {
+        const outs = addNode(b, { ...c, seq: c.seq ?? 3 });
+        if (calls++ > 0) {
+          const taken = new Set([...b.graph.node.flatMap((n) => [...n.input, ...n.output]), ...b.graph.input.map((i) => i.name!)]);
+          unrollRecurrent(b.graph, 17, taken);
+        }
+        return outs;
+      },
+      { maxChecks: 12 },
+    );
   };
   for (const [title, c] of [
     ['LSTM bidirectional, peepholes, initial states', { op: 'LSTM', direction: 'bidirectional', peepholes: true, initial: true }],

@@ -3,12 +3,26 @@ import assert from 'node:assert/strict';
 import { ADVICE, diagnose, judge, type BottleneckFacts } from '../../src/profile/bottleneck.js';
 
 const base: BottleneckFacts = {
-  batchSize: 1, latencyMs: 10, flops: 1e9, bytesMoved: 1e7, weightBytes: 4e6,
-  peakFlops: 1e11, bandwidth: 1e10, opShares: [], kernelFraction: 0.95, throughputs: [],
+  batchSize: 1,
+  latencyMs: 10,
+  flops: 1e9,
+  bytesMoved: 1e7,
+  weightBytes: 4e6,
+  peakFlops: 1e11,
+  bandwidth: 1e10,
+  opShares: [],
+  kernelFraction: 0.95,
+  throughputs: [],
 };
 
 test('compute-bound: intensity above balance, near the roofline; MatMul share drives int8 advice', () => {
-  const b = diagnose({ ...base, opShares: [{ opType: 'MatMul', share: 0.8 }, { opType: 'Add', share: 0.2 }] });
+  const b = diagnose({
+    ...base,
+    opShares: [
+      { opType: 'MatMul', share: 0.8 },
+      { opType: 'Add', share: 0.2 },
+    ],
+  });
   assert.equal(b.kind, 'compute');
   assert.equal(b.arithmeticIntensity, 100);
   assert.equal(b.machineBalance, 10);
@@ -18,7 +32,10 @@ test('compute-bound: intensity above balance, near the roofline; MatMul share dr
   // 80% of kernel time × 95% in kernels = 76% of the run, sped up 2x: 1 / (0.24 + 0.38).
   assert.ok(Math.abs(b.advice[0]!.expectedSpeedup - 1 / (1 - 0.76 + 0.76 / 2)) < 1e-9);
   assert.match(b.advice[0]!.reason, /MatMul takes 80% of kernel time/);
-  assert.deepEqual(b.dominantOps.map((o) => o.opType), ['MatMul', 'Add']);
+  assert.deepEqual(
+    b.dominantOps.map((o) => o.opType),
+    ['MatMul', 'Add'],
+  );
 });
 
 test('memory-bound: intensity below balance; weight-byte advice sized from the weight share of bytes', () => {
@@ -45,8 +62,19 @@ test('a working set that fits in cache is judged against the cache bandwidth', (
 });
 
 test('overhead-bound: far above the roofline, or mostly outside kernels; batching gain is the measured one', () => {
-  const slow = diagnose({ ...base, latencyMs: 200, throughputs: [{ batchSize: 1, throughput: 100 }, { batchSize: 8, throughput: 450 }],
-    opShares: [{ opType: 'Reshape', share: 0.3 }, { opType: 'Add', share: 0.3 }, { opType: 'MatMul', share: 0.4 }] });
+  const slow = diagnose({
+    ...base,
+    latencyMs: 200,
+    throughputs: [
+      { batchSize: 1, throughput: 100 },
+      { batchSize: 8, throughput: 450 },
+    ],
+    opShares: [
+      { opType: 'Reshape', share: 0.3 },
+      { opType: 'Add', share: 0.3 },
+      { opType: 'MatMul', share: 0.4 },
+    ],
+  });
   assert.equal(slow.kind, 'overhead');
   assert.equal(slow.advice[0]!.id, 'batch');
   assert.equal(slow.advice[0]!.expectedSpeedup, 4.5);
@@ -61,18 +89,30 @@ test('without a static cost the verdict is unknown but trace advice still applie
 
 test('the static int8 command asks a model file for calibration data; a zoo model brings its own', () => {
   const facts = { ...base, flops: 0, bytesMoved: 0, opShares: [{ opType: 'Conv', share: 0.9 }], convMaxOutChannels: 64 };
-  assert.equal(diagnose({ ...facts, model: 'det.onnx' }).advice[0]!.command, 'hone quantize det.onnx -o det.qdq.onnx --mode static --calib CALIB_DATA.npz');
+  assert.equal(
+    diagnose({ ...facts, model: 'det.onnx' }).advice[0]!.command,
+    'hone quantize det.onnx -o det.qdq.onnx --mode static --calib CALIB_DATA.npz',
+  );
   assert.equal(diagnose({ ...facts, model: 'zoo:resnet' }).advice[0]!.command, 'hone quantize zoo:resnet -o resnet.qdq.onnx --mode static');
 });
 
 test('static int8 is not advised for narrow convolutions (measured slower), nothing quantizing for a quantized model', () => {
-  const convs: BottleneckFacts = { ...base, opShares: [{ opType: 'Conv', share: 0.6 }, { opType: 'Gemm', share: 0.4 }] };
+  const convs: BottleneckFacts = {
+    ...base,
+    opShares: [
+      { opType: 'Conv', share: 0.6 },
+      { opType: 'Gemm', share: 0.4 },
+    ],
+  };
   assert.ok(diagnose({ ...convs, convMaxOutChannels: 64 }).advice.some((a) => a.id === 'int8-static'));
   assert.ok(!diagnose({ ...convs, convMaxOutChannels: 16 }).advice.some((a) => a.id === 'int8-static'));
   assert.ok(diagnose({ ...convs, convMaxOutChannels: 16 }).advice.some((a) => a.id === 'int8-dynamic'));
   const quantizing = new Set(ADVICE.filter((r) => r.quantizes).map((r) => r.id));
   assert.deepEqual([...quantizing].sort(), ['fp16-weights', 'int4-weights', 'int8-dynamic', 'int8-static', 'int8-weights']);
-  for (const facts of [{ ...convs, convMaxOutChannels: 64 }, { ...base, flops: 1e7, latencyMs: 2, provider: 'cuda' }]) {
+  for (const facts of [
+    { ...convs, convMaxOutChannels: 64 },
+    { ...base, flops: 1e7, latencyMs: 2, provider: 'cuda' },
+  ]) {
     assert.ok(diagnose(facts).advice.some((a) => quantizing.has(a.id)));
     assert.ok(!diagnose({ ...facts, quantized: true }).advice.some((a) => quantizing.has(a.id)));
   }
@@ -88,14 +128,30 @@ test('the advice table is data: every rule has a command and a reason', () => {
 
 test('advice commands name the model, quoted for the shell when needed', () => {
   const facts: BottleneckFacts = { ...base, opShares: [{ opType: 'MatMul', share: 0.9 }] };
-  assert.equal(diagnose({ ...facts, model: 'models/bert.onnx' }).advice[0]!.command, 'hone quantize models/bert.onnx -o models/bert.int8.onnx --mode dynamic');
-  assert.equal(diagnose({ ...facts, model: 'zoo:mlp:hidden=64' }).advice[0]!.command, 'hone quantize zoo:mlp:hidden=64 -o mlp_hidden_64.int8.onnx --mode dynamic');
-  assert.equal(diagnose({ ...facts, model: "my model's.onnx" }).advice[0]!.command, `hone quantize 'my model'\\''s.onnx' -o 'my model'\\''s.int8.onnx' --mode dynamic`);
+  assert.equal(
+    diagnose({ ...facts, model: 'models/bert.onnx' }).advice[0]!.command,
+    'hone quantize models/bert.onnx -o models/bert.int8.onnx --mode dynamic',
+  );
+  assert.equal(
+    diagnose({ ...facts, model: 'zoo:mlp:hidden=64' }).advice[0]!.command,
+    'hone quantize zoo:mlp:hidden=64 -o mlp_hidden_64.int8.onnx --mode dynamic',
+  );
+  assert.equal(
+    diagnose({ ...facts, model: "my model's.onnx" }).advice[0]!.command,
+    `hone quantize 'my model'\\''s.onnx' -o 'my model'\\''s.int8.onnx' --mode dynamic`,
+  );
   assert.equal(diagnose(facts).advice[0]!.command, 'hone quantize MODEL -o MODEL.int8.onnx --mode dynamic');
 });
 
 test('weight-byte advice needs weights that stream from memory, int8 MatMul advice big enough MatMuls', () => {
-  const memoryBound: BottleneckFacts = { ...base, flops: 1e7, latencyMs: 2, opShares: [{ opType: 'MatMul', share: 0.9 }], cacheBandwidth: 1e11, cacheBytes: 1 << 20 };
+  const memoryBound: BottleneckFacts = {
+    ...base,
+    flops: 1e7,
+    latencyMs: 2,
+    opShares: [{ opType: 'MatMul', share: 0.9 }],
+    cacheBandwidth: 1e11,
+    cacheBytes: 1 << 20,
+  };
   const ids = (f: BottleneckFacts) => diagnose(f).advice.map((a) => a.id);
   assert.ok(ids({ ...memoryBound, workingSetBytes: 1 << 24 }).includes('int8-weights'));
   // A working set in cache streams nothing from memory: fewer weight bytes would not pay.
@@ -107,26 +163,42 @@ test('weight-byte advice needs weights that stream from memory, int8 MatMul advi
   assert.ok(!ids({ ...compute, matmulMacs: 5e5 }).includes('int8-dynamic'));
 });
 
-
 test('judge: a verdict that holds across the range of the runs and a 20% margin is decided', () => {
   const fast: BottleneckFacts = { ...base, opShares: [{ opType: 'MatMul', share: 0.8 }] };
   const b = judge(fast, { ...fast, latencyMs: 11 }, 'robust CV 3%');
   assert.equal(b.kind, 'compute');
   assert.deepEqual(b.candidates, ['compute']);
-  assert.deepEqual(b, diagnose(fast), 'decided: exactly the fastest round\'s verdict');
+  assert.deepEqual(b, diagnose(fast), "decided: exactly the fastest round's verdict");
   assert.ok(b.advice.every((a) => a.condition === undefined));
 });
 
 test('judge: near the half-in-kernels line, or when the typical run crosses a line, the verdict is undecided and dependent advice is conditional', () => {
-  const throughputs = [{ batchSize: 1, throughput: 100 }, { batchSize: 8, throughput: 450 }];
+  const throughputs = [
+    { batchSize: 1, throughput: 100 },
+    { batchSize: 8, throughput: 450 },
+  ];
   const f: BottleneckFacts = { ...base, throughputs, opShares: [{ opType: 'MatMul', share: 0.8 }] };
   // 55% of the run in kernels: overhead-bound at 55/1.2 = 46%, not at 55·1.2 = 66%.
-  const near = judge({ ...f, kernelFraction: 0.55 }, { ...f, kernelFraction: 0.55 }, 'robust CV 25%, p90/p50 2.50 over 8 rounds of 20 runs');
+  const near = judge(
+    { ...f, kernelFraction: 0.55 },
+    { ...f, kernelFraction: 0.55 },
+    'robust CV 25%, p90/p50 2.50 over 8 rounds of 20 runs',
+  );
   assert.equal(near.kind, 'undecided');
   assert.deepEqual(near.candidates, ['compute', 'overhead']);
-  assert.match(near.summary, /^undecided at batch 1 between compute-bound and overhead-bound: .*kernels 55%–55% of the run against the 50% line.*robust CV 25%/);
+  assert.match(
+    near.summary,
+    /^undecided at batch 1 between compute-bound and overhead-bound: .*kernels 55%–55% of the run against the 50% line.*robust CV 25%/,
+  );
   // Advice that holds either way comes first; the overhead-only advice follows, marked, whatever its gain.
-  assert.deepEqual(near.advice.map((a) => [a.id, a.condition]), [['int8-dynamic', undefined], ['batch', 'if overhead-bound'], ['threads', 'if overhead-bound']]);
+  assert.deepEqual(
+    near.advice.map((a) => [a.id, a.condition]),
+    [
+      ['int8-dynamic', undefined],
+      ['batch', 'if overhead-bound'],
+      ['threads', 'if overhead-bound'],
+    ],
+  );
   assert.ok(near.advice[1]!.expectedSpeedup > near.advice[0]!.expectedSpeedup, 'ranked after, though its gain is larger');
   // The fastest round at the roofline, the median run 12x it (over the 10x line): noise decides.
   const spread = judge(f, { ...f, latencyMs: 120 }, 'robust CV 40%');
@@ -135,7 +207,14 @@ test('judge: near the half-in-kernels line, or when the typical run crosses a li
   // Far from every line, noise does not matter.
   const clear = judge({ ...f, kernelFraction: 0.2, latencyMs: 200 }, { ...f, kernelFraction: 0.15, latencyMs: 400 }, 'robust CV 40%');
   assert.equal(clear.kind, 'overhead');
-  assert.deepEqual(clear.advice.map((a) => [a.id, a.condition]), [['batch', undefined], ['threads', undefined], ['int8-dynamic', undefined]]);
+  assert.deepEqual(
+    clear.advice.map((a) => [a.id, a.condition]),
+    [
+      ['batch', undefined],
+      ['threads', undefined],
+      ['int8-dynamic', undefined],
+    ],
+  );
 });
 
 test('static int8 is not advised where depthwise and narrow convs hold 40% or more of the conv MACs; below, they do not count toward its gain', () => {

@@ -35,8 +35,15 @@ test('profile --json prints one JSON object with the documented fields', async (
   assert.equal(r.params, 640);
   assert.ok(r.bytes > 2560);
   assert.equal(r.macs, 640);
-  for (const o of r.opTypes) assert.deepEqual(['opType', 'count', 'macs', 'timeShare'].filter((k) => !(k in o)), []);
-  assert.deepEqual(r.batches.map((b: { batchSize: number }) => b.batchSize), [1, 2]);
+  for (const o of r.opTypes)
+    assert.deepEqual(
+      ['opType', 'count', 'macs', 'timeShare'].filter((k) => !(k in o)),
+      [],
+    );
+  assert.deepEqual(
+    r.batches.map((b: { batchSize: number }) => b.batchSize),
+    [1, 2],
+  );
   for (const b of r.batches) {
     const l = b.latencyMs;
     assert.ok(l.p50 <= l.p90 && l.p90 <= l.p99);
@@ -86,11 +93,23 @@ test('every bad input is one line on stderr and exit 2', async () => {
     [[join(dir, 'mlp.onnx'), '--batch-sizes', '1,x'], /--batch-sizes '1,x' is not a comma-separated list/],
     [[join(dir, 'mlp.onnx'), '--runs', '0'], /--runs must be an integer >= 1/],
     [[join(dir, 'mlp.onnx'), '--bogus'], /Unknown option '--bogus'.*hone profile --help/],
-    [[join(dir, 'mlp.onnx'), '--dim', 'batch=4', '--batch-sizes', '1,8'], /--dim batch=4 sets the batch size to 4, --batch-sizes to 1,8; drop one of them/],
+    [
+      [join(dir, 'mlp.onnx'), '--dim', 'batch=4', '--batch-sizes', '1,8'],
+      /--dim batch=4 sets the batch size to 4, --batch-sizes to 1,8; drop one of them/,
+    ],
     [[join(dir, 'mlp.onnx'), '--shape', 'x=2x16', '--batch-sizes', '8'], /--shape x=2x16 sets the batch size to 2, --batch-sizes to 8/],
-    [[join(dir, 'mlp.onnx'), '--batch-size', '2', '--batch-sizes', '1'], /--batch-sizes 1 and --batch-size 2 both set the batch sizes; give one of them/],
-    [[join(dir, 'mlp.onnx'), '--shape', 'x=1x16', '--input', `x=${join(dir, 'x2.npy')}`], /--shape x=1x16 and --input x=.*x2\.npy \(shape \[2,16\]\) disagree/],
-    [[join(dir, 'mlp.onnx'), '--dim', 'batch=1', '--input', `x=${join(dir, 'x2.npy')}`], /--input x=.*x2\.npy makes 'batch' 2, but --dim batch=1 makes it 1/],
+    [
+      [join(dir, 'mlp.onnx'), '--batch-size', '2', '--batch-sizes', '1'],
+      /--batch-sizes 1 and --batch-size 2 both set the batch sizes; give one of them/,
+    ],
+    [
+      [join(dir, 'mlp.onnx'), '--shape', 'x=1x16', '--input', `x=${join(dir, 'x2.npy')}`],
+      /--shape x=1x16 and --input x=.*x2\.npy \(shape \[2,16\]\) disagree/,
+    ],
+    [
+      [join(dir, 'mlp.onnx'), '--dim', 'batch=1', '--input', `x=${join(dir, 'x2.npy')}`],
+      /--input x=.*x2\.npy makes 'batch' 2, but --dim batch=1 makes it 1/,
+    ],
     [[join(dir, 'rate.onnx'), '--input', 'sr=16000.5'], /input 'sr' is int64, and 16000\.5 is not a whole number/],
     [[join(dir, 'rate.onnx'), '--input', 'rate=16000'], /--input names 'rate', but the model's inputs are: x, sr/],
     [[join(dir, 'unnamed.onnx')], /input 'x' has symbolic dim 'x_dim1' \(dim 1, unnamed in the model\); pass --dim x_dim1=N/],
@@ -109,24 +128,55 @@ test('every bad input is one line on stderr and exit 2', async () => {
 test('--input values reach the timing runs: a model that only runs at sr=16000', async () => {
   const without = await hone('profile', join(dir, 'rate.onnx'), ...quick, '--batch-sizes', '1');
   assert.equal(without.code, 2);
-  assert.match(without.stderr, /^hone: onnxruntime failed to run the model .*Reshape.*; 'sr' got random data; if it needs a real value, pass --input sr=VALUE\n$/);
+  assert.match(
+    without.stderr,
+    /^hone: onnxruntime failed to run the model .*Reshape.*; 'sr' got random data; if it needs a real value, pass --input sr=VALUE\n$/,
+  );
   const { code, stdout, stderr } = await hone('profile', join(dir, 'rate.onnx'), ...quick, '--input', 'sr=16000', '--json');
   assert.equal(code, 0, stderr);
-  assert.deepEqual(JSON.parse(stdout).batches.map((b: { batchSize: number }) => b.batchSize), [1, 8]);
+  assert.deepEqual(
+    JSON.parse(stdout).batches.map((b: { batchSize: number }) => b.batchSize),
+    [1, 8],
+  );
 });
 
 test('fixing dims never makes ORT refuse a model it loads: a VAD-like If/LSTM model runs at batch 1', async () => {
-  const { code, stdout, stderr } = await hone('profile', join(dir, 'vad-like.onnx'), ...quick, '--dim', 'batch=1', '--input', 'sr=16000', '--json');
+  const { code, stdout, stderr } = await hone(
+    'profile',
+    join(dir, 'vad-like.onnx'),
+    ...quick,
+    '--dim',
+    'batch=1',
+    '--input',
+    'sr=16000',
+    '--json',
+  );
   assert.equal(code, 0, stderr);
   const r = JSON.parse(stdout);
-  assert.deepEqual(r.batches.map((b: { batchSize: number }) => b.batchSize), [1], '--dim batch=1 sets the batch');
+  assert.deepEqual(
+    r.batches.map((b: { batchSize: number }) => b.batchSize),
+    [1],
+    '--dim batch=1 sets the batch',
+  );
   assert.ok(r.macs > 0, 'static analysis runs on the fixed model');
 });
 
 test('dims the model leaves unnamed are sized by their stable names', async () => {
-  const { code, stdout, stderr } = await hone('profile', join(dir, 'unnamed.onnx'), ...quick, '--dim', 'x_dim0=2', '--dim', 'x_dim1=5', '--json');
+  const { code, stdout, stderr } = await hone(
+    'profile',
+    join(dir, 'unnamed.onnx'),
+    ...quick,
+    '--dim',
+    'x_dim0=2',
+    '--dim',
+    'x_dim1=5',
+    '--json',
+  );
   assert.equal(code, 0, stderr);
-  assert.deepEqual(JSON.parse(stdout).batches.map((b: { batchSize: number }) => b.batchSize), [2]);
+  assert.deepEqual(
+    JSON.parse(stdout).batches.map((b: { batchSize: number }) => b.batchSize),
+    [2],
+  );
 });
 
 test('every command that runs a model shows the same model-input block, and the timing commands the same timing block', async () => {
@@ -143,10 +193,16 @@ test('the CLI as a child process: exit code 0 and JSON on stdout', () => {
   // The built CLI too, when `npm run build` has produced it (its worker is the compiled .js file).
   if (existsSync('dist/cli/bin.js') && existsSync('dist/runtime/measure-worker.js')) bins.push([process.execPath, ['dist/cli/bin.js']]);
   for (const [cmd, pre] of bins) {
-    const r = spawnSync(cmd, [...pre, 'profile', 'zoo:mlp', '--json', '--batch-sizes', '1,2', ...quick], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(cmd, [...pre, 'profile', 'zoo:mlp', '--json', '--batch-sizes', '1,2', ...quick], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, `${pre.join(' ')}: ${r.stderr}`);
     const report = JSON.parse(r.stdout);
-    assert.deepEqual(report.batches.map((b: { batchSize: number }) => b.batchSize), [1, 2]);
+    assert.deepEqual(
+      report.batches.map((b: { batchSize: number }) => b.batchSize),
+      [1, 2],
+    );
     assert.ok(report.macs > 0);
     const bad = spawnSync(cmd, [...pre, 'profile', 'nope.onnx'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(bad.status, 2);

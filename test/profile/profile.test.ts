@@ -24,7 +24,10 @@ test('profileModel: static cost, per-batch latency, trace shares and a verdict',
   assert.equal(r.flops, 2 * r.macs + 32, 'MatMul MACs as 2 FLOPs, plus one per Relu element');
   const mm = r.opTypes.find((o) => o.opType === 'MatMul');
   assert.ok(mm && mm.count === 2 && mm.macs === 640);
-  assert.deepEqual(r.batches.map((b) => b.batchSize), [1, 2]);
+  assert.deepEqual(
+    r.batches.map((b) => b.batchSize),
+    [1, 2],
+  );
   assert.equal(r.batches[1]!.macs, 2 * 640);
   for (const b of r.batches) {
     const l = b.latencyMs;
@@ -36,15 +39,28 @@ test('profileModel: static cost, per-batch latency, trace shares and a verdict',
   assert.ok(Math.abs(r.opTypes.reduce((a, o) => a + o.timeShare, 0) - 1) < 1e-9);
   assert.equal(r.peakMemoryBytes, Math.max(...r.batches.map((b) => b.peakMemoryBytes)));
   assert.ok(r.bottleneck && ['compute', 'memory', 'overhead'].includes(r.bottleneck.kind));
-  assert.ok(r.bottleneck.advice.every((a, i, all) => i === 0 || all[i - 1]!.expectedSpeedup >= a.expectedSpeedup), 'ranked by gain');
+  assert.ok(
+    r.bottleneck.advice.every((a, i, all) => i === 0 || all[i - 1]!.expectedSpeedup >= a.expectedSpeedup),
+    'ranked by gain',
+  );
   assert.equal(r.machine.peakFlops >= peaks.flops, true);
   assert.deepEqual(r.model.inputs, [{ name: 'x', elemType: 'float', shape: ['batch', 16] }]);
 });
 
 test('a fixed batch dim is rewritten by graph edit for other batch sizes', async () => {
   const r = await profileModel(tinyMlp(1), { ...quick, profileRuns: 0, batchSizes: [1, 3] });
-  assert.deepEqual(r.batches.map((b) => [b.batchSize, b.macs]), [[1, 640], [3, 1920]]);
-  assert.equal(r.opTypes.every((o) => o.timeShare === 0), true, 'no trace with profileRuns 0');
+  assert.deepEqual(
+    r.batches.map((b) => [b.batchSize, b.macs]),
+    [
+      [1, 640],
+      [3, 1920],
+    ],
+  );
+  assert.equal(
+    r.opTypes.every((o) => o.timeShare === 0),
+    true,
+    'no trace with profileRuns 0',
+  );
   const d = await profileModel(tinyMlp(4), { dynamic: false });
   assert.equal(d.staticBatchSize, 4, 'the default batch is the model’s own');
 });
@@ -54,8 +70,11 @@ test('a batch baked into the graph gives a HoneError that names the batch to use
   const x = b.input('x', DataType.FLOAT, [1, 2, 8]);
   b.op('Reshape', [x, b.int64Init('shape', [1, 16])], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, [1, 16]);
-  await assert.rejects(profileModel(b.model(), { ...quick, batchSizes: [1, 2] }),
-    (e: unknown) => e instanceof HoneError && /fixes its batch at 1 and does not run at batch 2.*profile with --batch-sizes 1$/.test(e.message));
+  await assert.rejects(
+    profileModel(b.model(), { ...quick, batchSizes: [1, 2] }),
+    (e: unknown) =>
+      e instanceof HoneError && /fixes its batch at 1 and does not run at batch 2.*profile with --batch-sizes 1$/.test(e.message),
+  );
 });
 
 test('--no-dynamic: static numbers only, nothing run', async () => {
@@ -68,8 +87,14 @@ test('--no-dynamic: static numbers only, nothing run', async () => {
 });
 
 test('profile options are validated', async () => {
-  await assert.rejects(profileModel(tinyMlp(), { runs: 0 }), (e: unknown) => e instanceof HoneError && /runs must be an integer >= 1/.test(e.message));
-  await assert.rejects(profileModel(tinyMlp(), { batchSizes: [0] }), (e: unknown) => e instanceof HoneError && /batch size must be/.test(e.message));
+  await assert.rejects(
+    profileModel(tinyMlp(), { runs: 0 }),
+    (e: unknown) => e instanceof HoneError && /runs must be an integer >= 1/.test(e.message),
+  );
+  await assert.rejects(
+    profileModel(tinyMlp(), { batchSizes: [0] }),
+    (e: unknown) => e instanceof HoneError && /batch size must be/.test(e.message),
+  );
   await assert.rejects(profileModel(tinyMlp(), { provider: 'tpu', dynamic: false }), /provider 'tpu' is not supported/);
 });
 
@@ -77,15 +102,22 @@ test('a model over the protobuf limit runs from a temporary file with external d
   const m = fixDims(tinyMlp(), { dims: { batch: 2 } });
   let seen = '';
   // A limit of 0 bytes sends even this tiny model down the external-data path.
-  const r = await withRunnable(m, async (src) => {
-    assert.equal(typeof src, 'string');
-    seen = src as string;
-    assert.deepEqual(readdirSync(dirname(seen)).sort(), ['model.onnx', 'model.onnx.data']);
-    return measureInWorker(src, { inputs: resolveInputs(m), warmup: 0, runs: 2 });
-  }, 0);
+  const r = await withRunnable(
+    m,
+    async (src) => {
+      assert.equal(typeof src, 'string');
+      seen = src as string;
+      assert.deepEqual(readdirSync(dirname(seen)).sort(), ['model.onnx', 'model.onnx.data']);
+      return measureInWorker(src, { inputs: resolveInputs(m), warmup: 0, runs: 2 });
+    },
+    0,
+  );
   assert.equal(r.latencyMs.runs, 2);
   assert.equal(existsSync(dirname(seen)), false, 'the temporary folder is removed');
-  assert.ok(m.graph!.initializer.every((t) => t.rawData && t.dataLocation !== 1), 'the caller’s tensors are restored');
+  assert.ok(
+    m.graph!.initializer.every((t) => t.rawData && t.dataLocation !== 1),
+    'the caller’s tensors are restored',
+  );
   const inline = await withRunnable(m, async (src) => src instanceof Uint8Array);
   assert.equal(inline, true);
 });
@@ -99,7 +131,7 @@ test('a static-int8 model: ORT QDQ kernels count as the model ops they replace, 
   const r = await profileModel(q, { ...quick, batchSizes: [1] });
   const conv = r.opTypes.find((o) => o.opType === 'Conv')!;
   assert.equal(conv.count, 2);
-  assert.ok(conv.timeShare > 0, 'QLinearConv time is the Conv row\'s');
+  assert.ok(conv.timeShare > 0, "QLinearConv time is the Conv row's");
   assert.ok(!r.opTypes.some((o) => o.opType === 'QLinearConv' || o.opType === 'QGemm'), r.opTypes.map((o) => o.opType).join(','));
   assert.ok(r.bottleneck);
   assert.ok(!r.bottleneck.advice.some((a) => a.command.includes('hone quantize')), r.bottleneck.advice.map((a) => a.id).join(','));
@@ -135,5 +167,8 @@ test('a depthwise-heavy CNN is not told to use static int8 (measured slower on s
   const dense = await profileModel(cnn(false), { ...quick, batchSizes: [1] });
   const conv = dense.opTypes.find((o) => o.opType === 'Conv')!;
   assert.ok(conv.timeShare >= 0.2, `Conv takes ${conv.timeShare} of kernel time`);
-  assert.ok(dense.bottleneck!.advice.some((a) => a.id === 'int8-static' && !a.condition), dense.bottleneck!.advice.map((a) => a.id).join(','));
+  assert.ok(
+    dense.bottleneck!.advice.some((a) => a.id === 'int8-static' && !a.condition),
+    dense.bottleneck!.advice.map((a) => a.id).join(','),
+  );
 });

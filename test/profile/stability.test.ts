@@ -11,7 +11,9 @@ import { profileModel } from '../../src/profile/profile.js';
  * and compute. Agreement, not any particular verdict, is asserted: 'undecided' is an answer too, if it holds.
  */
 let busy: ChildProcess | undefined;
-const stop = () => { busy?.kill('SIGKILL'); };
+const stop = () => {
+  busy?.kill('SIGKILL');
+};
 
 before(() => {
   busy = spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' });
@@ -27,7 +29,9 @@ for (const model of ['zoo:lenet5']) {
     for (let i = 0; i < 10; i++) {
       const r = await profileModel(model, { batchSizes: [1, 8], runs: 10, warmup: 2, profileRuns: 5, budgetMs: 1000 });
       const b = r.bottleneck!;
-      outcomes.push(`${b.kind}(${b.candidates.join('/')}): ${b.advice.map((a) => `${a.id}${a.condition ? `[${a.condition}]` : ''}`).join(' > ') || 'none'}`);
+      outcomes.push(
+        `${b.kind}(${b.candidates.join('/')}): ${b.advice.map((a) => `${a.id}${a.condition ? `[${a.condition}]` : ''}`).join(' > ') || 'none'}`,
+      );
     }
     const counts = new Map<string, number>();
     for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);

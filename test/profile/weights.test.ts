@@ -21,7 +21,12 @@ test('zoo models: every float initializer, as before; int64 shape constants are 
     const r = await profileModel(`zoo:${name}`, { ...staticOnly, dims: name === 'transformer' ? { seq: 16 } : {} });
     assert.equal(r.params, floats, name);
     assert.equal(r.weightBytes, 4 * floats, name);
-    if (name !== 'transformer') assert.equal(inits.every((t) => t.dataType === DataType.FLOAT), true, `${name} has only float initializers`);
+    if (name !== 'transformer')
+      assert.equal(
+        inits.every((t) => t.dataType === DataType.FLOAT),
+        true,
+        `${name} has only float initializers`,
+      );
   }
 });
 

@@ -19,9 +19,14 @@ const corpus = (id: string) => corpusModels().find((m) => m.id === id)!.path;
 const small = 'transformer:layers=1,dModel=32,heads=2,ffn=64';
 
 test('quantizedAlready names the Q/DQ pairs, integer ops and low-bit weights it finds; float models have none', () => {
-  assert.deepEqual(quantizedAlready(loadModel(corpus('qdq-cnn')), 'static'), { kind: 'quantized', found: '6 QuantizeLinear, 12 DequantizeLinear, 3 int8 weights' });
-  assert.deepEqual(quantizedAlready(loadModel(corpus('tiny-encoder-matmulinteger')), 'dynamic'),
-    { kind: 'quantized', found: '6 DynamicQuantizeLinear, 6 MatMulInteger, 6 uint8 weights' });
+  assert.deepEqual(quantizedAlready(loadModel(corpus('qdq-cnn')), 'static'), {
+    kind: 'quantized',
+    found: '6 QuantizeLinear, 12 DequantizeLinear, 3 int8 weights',
+  });
+  assert.deepEqual(quantizedAlready(loadModel(corpus('tiny-encoder-matmulinteger')), 'dynamic'), {
+    kind: 'quantized',
+    found: '6 DynamicQuantizeLinear, 6 MatMulInteger, 6 uint8 weights',
+  });
   const float = zooModel(small);
   for (const mode of ['dynamic', 'static', 'fp16', 'int4'] as const) {
     assert.equal(quantizedAlready(float, mode), undefined, mode);
@@ -43,12 +48,27 @@ test('cli: an already-quantized model is refused with exit 2 and one line, nothi
     for (const mode of ['static', 'dynamic', 'fp16', 'int4']) {
       const r = await cli(['quantize', corpus('qdq-cnn'), '-o', out, '--mode', mode, '--no-latency']);
       assert.equal(r.code, 2, `${mode}: ${r.stderr}`);
-      assert.match(r.stderr, /^hone: the model is quantized already \(6 QuantizeLinear, 12 DequantizeLinear, 3 int8 weights\): .*pass --force/);
+      assert.match(
+        r.stderr,
+        /^hone: the model is quantized already \(6 QuantizeLinear, 12 DequantizeLinear, 3 int8 weights\): .*pass --force/,
+      );
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.equal(existsSync(out), false);
     }
-    const forced = await cli(['quantize', corpus('tiny-encoder-matmulinteger'), '-o', out, '--mode', 'dynamic', '--no-latency', '--force',
-      '--shape', 'input_ids=1x16', '--shape', 'attention_mask=1x16']);
+    const forced = await cli([
+      'quantize',
+      corpus('tiny-encoder-matmulinteger'),
+      '-o',
+      out,
+      '--mode',
+      'dynamic',
+      '--no-latency',
+      '--force',
+      '--shape',
+      'input_ids=1x16',
+      '--shape',
+      'attention_mask=1x16',
+    ]);
     assert.equal(forced.code, 0, forced.stderr);
     assert.ok(existsSync(out));
 

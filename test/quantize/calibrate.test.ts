@@ -18,13 +18,22 @@ test('streamed histogram: ranges that grow batch by batch merge exactly; quantil
   const batches = [normal(2000, 1, 0.1), normal(2000, 2, 1), normal(2000, 3, 0.5), normal(500, 4, 7)];
   const h = new Histogram(1024);
   const ranges: number[] = [];
-  for (const b of batches) { h.add(b); ranges.push(h.range); }
+  for (const b of batches) {
+    h.add(b);
+    ranges.push(h.range);
+  }
   assert.ok(ranges[3]! > ranges[0]! * 16, 'range grew several doublings');
   const all = new Float32Array(batches.reduce((s, b) => s + b.length, 0));
   let off = 0;
-  for (const b of batches) { all.set(b, off); off += b.length; }
+  for (const b of batches) {
+    all.set(b, off);
+    off += b.length;
+  }
   assert.equal(h.total, all.length);
-  assert.equal(h.counts.reduce((a, b) => a + b, 0), all.length);
+  assert.equal(
+    h.counts.reduce((a, b) => a + b, 0),
+    all.length,
+  );
   // Merging is exact: the streamed counts equal binning all data at the final range directly.
   const direct = new Float64Array(1024);
   for (const v of all) direct[Math.min(1023, Math.floor(((v + h.range) * 1024) / (2 * h.range)))]!++;

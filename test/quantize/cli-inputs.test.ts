@@ -28,21 +28,71 @@ test('--input sr=16000 reaches the fidelity and latency runs; --shape sets the t
   const out = join(dir, 'rate.int8.onnx');
   const without = await cli('quantize', rate, '-o', out, '--no-latency');
   assert.equal(without.code, 2);
-  assert.match(without.stderr, /^hone: input 'sr' is a scalar, which synthetic samples cannot give; pass its value with --input sr=VALUE\n$/);
-  const r = await cli('quantize', rate, '-o', out, '--input', 'sr=16000', '--shape', 'x=2x4', '--runs', '1', '--warmup', '0', '--threads', '1', '--json');
+  assert.match(
+    without.stderr,
+    /^hone: input 'sr' is a scalar, which synthetic samples cannot give; pass its value with --input sr=VALUE\n$/,
+  );
+  const r = await cli(
+    'quantize',
+    rate,
+    '-o',
+    out,
+    '--input',
+    'sr=16000',
+    '--shape',
+    'x=2x4',
+    '--runs',
+    '1',
+    '--warmup',
+    '0',
+    '--threads',
+    '1',
+    '--json',
+  );
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout);
   assert.ok(json.fidelity.samples > 0 && json.fidelity.cosine > 0.99, JSON.stringify(json.fidelity));
-  assert.deepEqual(json.latency.inputs.map((i: { name: string; shape: number[] }) => [i.name, i.shape]), [['x', [2, 4]], ['sr', []]]);
+  assert.deepEqual(
+    json.latency.inputs.map((i: { name: string; shape: number[] }) => [i.name, i.shape]),
+    [
+      ['x', [2, 4]],
+      ['sr', []],
+    ],
+  );
   assert.equal(json.latencyByBatch, undefined, 'one batch size: the one --shape sets');
 });
 
 test('static calibration is fed the --input value; data and --input giving the same input is an error', async () => {
   const out = join(dir, 'rate.qdq.onnx');
-  const r = await cli('quantize', rate, '-o', out, '--mode', 'static', '--calib', join(dir, 'calib'), '--input', 'sr=16000', '--no-latency', '--json');
+  const r = await cli(
+    'quantize',
+    rate,
+    '-o',
+    out,
+    '--mode',
+    'static',
+    '--calib',
+    join(dir, 'calib'),
+    '--input',
+    'sr=16000',
+    '--no-latency',
+    '--json',
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.ok(JSON.parse(r.stdout).fidelity.cosine > 0.9);
-  const both = await cli('quantize', rate, '-o', out, '--mode', 'static', '--calib', join(dir, 'calib-sr'), '--input', 'sr=16000', '--no-latency');
+  const both = await cli(
+    'quantize',
+    rate,
+    '-o',
+    out,
+    '--mode',
+    'static',
+    '--calib',
+    join(dir, 'calib-sr'),
+    '--input',
+    'sr=16000',
+    '--no-latency',
+  );
   assert.equal(both.code, 2);
   assert.match(both.stderr, /^hone: both .*calib-sr and --input sr=16000 give input 'sr'; drop one\n$/);
 });
@@ -50,7 +100,10 @@ test('static calibration is fed the --input value; data and --input giving the s
 test('the batch size is set once: conflicting flags are one line and exit 2', async () => {
   const out = join(dir, 'c.onnx');
   const cases: [string[], RegExp][] = [
-    [['--dim', 'batch=4', '--batch-sizes', '1,8', '--no-latency'], /--dim batch=4 sets the batch size to 4, --batch-sizes to 1,8; drop one of them/],
+    [
+      ['--dim', 'batch=4', '--batch-sizes', '1,8', '--no-latency'],
+      /--dim batch=4 sets the batch size to 4, --batch-sizes to 1,8; drop one of them/,
+    ],
     [['--shape', 'x=2x4', '--batch-size', '8'], /--shape x=2x4 sets the batch size to 2, --batch-sizes to 8/],
     [['--batch-size', '2', '--batch-sizes', '1'], /give one of them/],
     [['--dim', 'seq=4'], /--dim names 'seq', but no input has that symbolic dim; the symbolic dims are: batch/],

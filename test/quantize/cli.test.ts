@@ -32,8 +32,29 @@ test('cli static on a trained MNIST model: calibrated on train digits, an accura
   saveModel(await trainedMnistMlp(), model);
   const out = join(dir, 'mlp.int8.onnx');
   const html = join(dir, 'mlp.html');
-  const r = await cli(['quantize', model, '-o', out, '--mode', 'static', '--method', 'percentile', '--calib', 'mnist', '--eval', 'mnist', '--samples', '500',
-    '--max-accuracy-drop', '1', '--html', html, '--runs', '2', '--json']);
+  const r = await cli([
+    'quantize',
+    model,
+    '-o',
+    out,
+    '--mode',
+    'static',
+    '--method',
+    'percentile',
+    '--calib',
+    'mnist',
+    '--eval',
+    'mnist',
+    '--samples',
+    '500',
+    '--max-accuracy-drop',
+    '1',
+    '--html',
+    html,
+    '--runs',
+    '2',
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout);
   assert.deepEqual(json.data, { calibration: 'mnist (train)', evaluation: 'mnist (test)' });
@@ -42,7 +63,10 @@ test('cli static on a trained MNIST model: calibrated on train digits, an accura
   assert.ok(json.fidelity.accuracy.float >= 0.9, JSON.stringify(json.fidelity));
   assert.ok(json.tuning.met && json.tuning.metric === 'accuracy points', JSON.stringify(json.tuning));
   assert.ok(json.fidelity.accuracy.float - json.fidelity.accuracy.quantized <= 0.01, JSON.stringify(json.fidelity));
-  assert.ok(Math.abs(json.tuning.drop - 100 * (json.fidelity.accuracy.float - json.fidelity.accuracy.quantized)) < 1e-9, 'the drop reported is the accuracy drop measured');
+  assert.ok(
+    Math.abs(json.tuning.drop - 100 * (json.fidelity.accuracy.float - json.fidelity.accuracy.quantized)) < 1e-9,
+    'the drop reported is the accuracy drop measured',
+  );
   assert.ok(json.fidelity.top1Agreement >= 0.98, JSON.stringify(json.fidelity));
   assert.ok(json.latency.floatMs > 0 && json.latency.quantizedMs > 0);
   const page = readFileSync(html, 'utf8');
@@ -104,11 +128,29 @@ test('cli: nothing to quantize says so and writes nothing; an unwritable output 
 
 test('cli static: --method mse with --equalize and --bias-correction; --budget needs a search to limit', async () => {
   const out = join(dir, 'mse.int8.onnx');
-  const r = await cli(['quantize', 'zoo:lenet5', '-o', out, '--mode', 'static', '--method', 'mse', '--equalize', '--bias-correction', '--samples', '64', '--json', '--no-latency']);
+  const r = await cli([
+    'quantize',
+    'zoo:lenet5',
+    '-o',
+    out,
+    '--mode',
+    'static',
+    '--method',
+    'mse',
+    '--equalize',
+    '--bias-correction',
+    '--samples',
+    '64',
+    '--json',
+    '--no-latency',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const json = JSON.parse(r.stdout);
   assert.equal(json.report.settings.calibration, 'mse');
-  assert.ok(json.report.notes.some((n: string) => /bias correction: \d+ Conv\/Gemm/.test(n)), json.report.notes.join('\n'));
+  assert.ok(
+    json.report.notes.some((n: string) => /bias correction: \d+ Conv\/Gemm/.test(n)),
+    json.report.notes.join('\n'),
+  );
   assert.ok(json.fidelity.cosine > 0.99);
   const bad = await cli(['quantize', 'zoo:lenet5', '-o', join(dir, 'b.onnx'), '--mode', 'static', '--no-accuracy-guard', '--budget', '10']);
   assert.equal(bad.code, 2);

@@ -13,12 +13,21 @@ const lenet = zooModel('lenet5');
 test('a folder of .npy named after the inputs, with labels, is served in batches of the right type', () => {
   const d = join(dir, 'folder');
   mkdirSync(d);
-  writeFileSync(join(d, 'input.npy'), encodeNpy(Float64Array.from({ length: 5 * 784 }, (_, i) => i / 784), [5, 1, 28, 28]));
+  writeFileSync(
+    join(d, 'input.npy'),
+    encodeNpy(
+      Float64Array.from({ length: 5 * 784 }, (_, i) => i / 784),
+      [5, 1, 28, 28],
+    ),
+  );
   writeFileSync(join(d, 'label.npy'), encodeNpy(BigInt64Array.from([0n, 1n, 2n, 3n, 4n]), [5]));
   const data = loadSampleData(d, lenet);
   assert.equal(data.size, 5);
   const list = [...batches(data, lenet, 2)];
-  assert.deepEqual(list.map((b) => b.size), [2, 2, 1]);
+  assert.deepEqual(
+    list.map((b) => b.size),
+    [2, 2, 1],
+  );
   assert.equal(list[0]!.feeds.input!.type, 'float32', 'float64 data converted to the input type');
   assert.deepEqual(list[0]!.feeds.input!.dims, [2, 1, 28, 28]);
   assert.deepEqual(list[2]!.labels, [4]);
@@ -32,7 +41,10 @@ test('bad data: unknown array names, wrong rank, missing paths each name the pro
   assert.throws(() => loadSampleData(wrong, lenet), /has no array for model input 'input' \(found: pixels\); name the array 'input'/);
   const flat = join(dir, 'flat.npy');
   writeFileSync(flat, encodeNpy(new Float32Array(2 * 784), [2, 784]));
-  assert.throws(() => loadSampleData(flat, lenet), /array 'input' has shape \[2,784\], but input 'input' expects \[batch,1,28,28\] \(samples first\); reshape the data/);
+  assert.throws(
+    () => loadSampleData(flat, lenet),
+    /array 'input' has shape \[2,784\], but input 'input' expects \[batch,1,28,28\] \(samples first\); reshape the data/,
+  );
   assert.throws(() => loadSampleData(join(dir, 'nope.npz'), lenet), /cannot read .*nope\.npz: no such file or folder/);
 });
 
@@ -48,5 +60,8 @@ test('a model with a fixed batch larger than the data says how many samples it n
   const fixed = zooModel('lenet5:batch=8');
   const data = loadSampleData('mnist', fixed, { samples: 5 });
   assert.throws(() => [...batches(data, fixed, 16)], /has 5 sample\(s\), fewer than the model's fixed batch size 8; give at least 8/);
-  assert.deepEqual([...batches(loadSampleData('mnist', fixed, { samples: 20 }), fixed, 16)].map((b) => b.size), [8, 8]);
+  assert.deepEqual(
+    [...batches(loadSampleData('mnist', fixed, { samples: 20 }), fixed, 16)].map((b) => b.size),
+    [8, 8],
+  );
 });

@@ -31,10 +31,18 @@ test('dynamic int8 on the zoo transformer: every projection is quantized, Q/K/V 
 test('dynamic int8: a weight shared by two MatMuls is quantized once; Gemm with transB, alpha and beta is exact in form', async () => {
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, [3, 8]);
-  const w = b.floatInit('w', [8, 8], Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)));
+  const w = b.floatInit(
+    'w',
+    [8, 8],
+    Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)),
+  );
   const y1 = b.op('MatMul', [x, w]);
   const y2 = b.op('MatMul', [y1, w]);
-  const wt = b.floatInit('wt', [5, 8], Float32Array.from({ length: 40 }, (_, i) => Math.cos(i)));
+  const wt = b.floatInit(
+    'wt',
+    [5, 8],
+    Float32Array.from({ length: 40 }, (_, i) => Math.cos(i)),
+  );
   const c = b.floatInit('c', [5], [0.1, 0.2, 0.3, 0.4, 0.5]);
   b.op('Gemm', [y2, wt, c], { transB: 1, alpha: 0.5, beta: { float: 2 } }, { output: 'y' });
   b.output('y', DataType.FLOAT, [3, 5]);
@@ -70,7 +78,14 @@ test('dynamic int8: a weight written as Constant → Transpose (as some exporter
   const { makeTensor } = await import('../../src/ir/tensor.js');
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, [2, 8]);
-  const wt = b.op('Constant', [], { value: makeTensor('', DataType.FLOAT, [4, 8], Float32Array.from({ length: 32 }, (_, i) => Math.sin(i))) });
+  const wt = b.op('Constant', [], {
+    value: makeTensor(
+      '',
+      DataType.FLOAT,
+      [4, 8],
+      Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)),
+    ),
+  });
   const w = b.op('Transpose', [wt], { perm: [1, 0] });
   b.op('MatMul', [x, w], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, [2, 4]);

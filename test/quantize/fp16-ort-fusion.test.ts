@@ -33,13 +33,23 @@ ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', intraOpNumTh
   .then((out) => process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(out).map(([k, t]) => [k, Array.from(t.data)])))));
 `;
 
-function runInChild(model: ModelProto, feeds: Record<string, Tensor>): { status: number | null; signal: string | null; outputs?: Record<string, number[]>; stderr: string } {
+function runInChild(
+  model: ModelProto,
+  feeds: Record<string, Tensor>,
+): { status: number | null; signal: string | null; outputs?: Record<string, number[]>; stderr: string } {
   const dir = mkdtempSync(join(tmpdir(), 'hone-fp16-fusion-'));
   try {
     const path = join(dir, 'model.onnx');
     writeFileSync(path, encodeModel(model));
     const feedsPath = join(dir, 'feeds.json');
-    writeFileSync(feedsPath, JSON.stringify(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { type: t.type, dims: t.dims, data: Array.from(t.data as ArrayLike<number>) }]))));
+    writeFileSync(
+      feedsPath,
+      JSON.stringify(
+        Object.fromEntries(
+          Object.entries(feeds).map(([k, t]) => [k, { type: t.type, dims: t.dims, data: Array.from(t.data as ArrayLike<number>) }]),
+        ),
+      ),
+    );
     const r = spawnSync(process.execPath, ['-e', CHILD, path, feedsPath], { encoding: 'utf8' });
     return { status: r.status, signal: r.signal, outputs: r.status === 0 ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
   } finally {
@@ -47,7 +57,12 @@ function runInChild(model: ModelProto, feeds: Record<string, Tensor>): { status:
   }
 }
 
-async function assertLoadsAndMatches(float: ModelProto, half: ModelProto, feeds: Record<string, Tensor>, minCosine: number): Promise<number> {
+async function assertLoadsAndMatches(
+  float: ModelProto,
+  half: ModelProto,
+  feeds: Record<string, Tensor>,
+  minCosine: number,
+): Promise<number> {
   const child = runInChild(half, feeds);
   assert.equal(child.signal, null, `ORT crashed (${child.signal}) creating the float16 session at level 'all'`);
   assert.equal(child.status, 0, child.stderr);
@@ -68,8 +83,16 @@ function batchTransposedMatMul(opts: { perm: number[]; shape: number[]; div?: bo
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, opts.shape);
   const h = opts.shape[opts.perm[opts.perm.length - 1]!]!;
-  const w = b.floatInit('w', [h, 8], Float32Array.from({ length: h * 8 }, () => r() - 0.5));
-  const bias = b.floatInit('bias', [8], Float32Array.from({ length: 8 }, () => r() - 0.5));
+  const w = b.floatInit(
+    'w',
+    [h, 8],
+    Float32Array.from({ length: h * 8 }, () => r() - 0.5),
+  );
+  const bias = b.floatInit(
+    'bias',
+    [8],
+    Float32Array.from({ length: 8 }, () => r() - 0.5),
+  );
   let t = b.op('Transpose', [x], { perm: opts.perm });
   if (opts.div) t = b.op('Div', [t, b.floatInit('scale', [], Float32Array.of(4))]);
   b.op('Add', [b.op('MatMul', [t, w]), bias], {}, { output: 'y' });
@@ -90,7 +113,10 @@ for (const c of CASES) {
     const matmul = report.nodes.find((d) => d.opType === 'MatMul')!;
     assert.equal(matmul.quantized, false);
     assert.match(matmul.detail, /ONNX Runtime 1\.30 crashes/);
-    assert.ok(report.nodes.some((d) => d.opType === 'Add' && d.quantized), 'the rest of the graph still runs in float16');
+    assert.ok(
+      report.nodes.some((d) => d.opType === 'Add' && d.quantized),
+      'the rest of the graph still runs in float16',
+    );
     await assertLoadsAndMatches(float, model, { x: floatInput(c.shape, 2) }, 0.999);
   });
 }
@@ -109,7 +135,11 @@ test('fp16: the corpus GRU keyword spotter (GRU → Transpose → MatMul head) l
   const { model } = convertFp16(float);
   const r = mulberry32(7);
   const feeds = {
-    features: new Tensor('float32', Float32Array.from({ length: 2 * 50 * 40 }, () => r() * 2 - 1), [2, 50, 40]),
+    features: new Tensor(
+      'float32',
+      Float32Array.from({ length: 2 * 50 * 40 }, () => r() * 2 - 1),
+      [2, 50, 40],
+    ),
     h0: new Tensor('float32', new Float32Array(2 * 2 * 64), [2, 2, 64]),
     reset: new Tensor('bool', Uint8Array.of(0, 1), [2]),
   };

@@ -15,7 +15,7 @@ import { inferShapes } from '../../src/ops/infer.js';
 import { cosine, floatInput, run } from './helpers.js';
 
 test('toHalf rounds to nearest even and saturates; fromHalf inverts it', () => {
-  for (const x of [0, 1, -2, 0.5, 65504, 1e-7, 6.1035e-5, 3.14159, -0.000123]) {
+  for (const x of [0, 1, -2, 0.5, 65504, 1e-7, 6.1035e-5, Math.PI, -0.000123]) {
     const back = fromHalf(toHalf(x));
     assert.ok(Math.abs(back - x) <= Math.max(Math.abs(x) * 2 ** -11, 2 ** -25), `${x} -> ${back}`);
   }
@@ -33,7 +33,10 @@ for (const spec of ['transformer:layers=2,dModel=64,heads=2,ffn=128', 'resnet:bl
     assert.ok(report.weightBytes.after <= 0.52 * report.weightBytes.before, `${report.weightBytes.after} vs ${report.weightBytes.before}`);
     // Every node sees inputs of one float precision per the inferred types (no mismatch left).
     const inf = inferShapes(h);
-    assert.deepEqual(inf.errors.map((e) => e.message), []);
+    assert.deepEqual(
+      inf.errors.map((e) => e.message),
+      [],
+    );
     for (const vi of h.graph!.valueInfo) {
       const t = inf.types.get(vi.name!);
       if (t) assert.equal(vi.type!.tensorType!.elemType, t.elemType, `value_info of ${vi.name}`);
@@ -53,13 +56,20 @@ for (const spec of ['transformer:layers=2,dModel=64,heads=2,ffn=128', 'resnet:bl
 test('fp16: blocked ops get Casts around them; keepIoTypes=false makes the interface float16', async () => {
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, [2, 4]);
-  const w = b.floatInit('w', [4, 4], Float32Array.from({ length: 16 }, (_, i) => i / 10));
+  const w = b.floatInit(
+    'w',
+    [4, 4],
+    Float32Array.from({ length: 16 }, (_, i) => i / 10),
+  );
   const y = b.op('Softmax', [b.op('MatMul', [x, w])], { axis: -1 });
   b.op('MatMul', [y, w], {}, { output: 'out' });
   b.output('out', DataType.FLOAT, [2, 4]);
   const model = b.model({ opset: 17 });
   const { model: h, report } = convertFp16(model);
-  assert.deepEqual(h.graph!.node.map((n) => n.opType), ['Cast', 'MatMul', 'Cast', 'Softmax', 'Cast', 'MatMul', 'Cast']);
+  assert.deepEqual(
+    h.graph!.node.map((n) => n.opType),
+    ['Cast', 'MatMul', 'Cast', 'Softmax', 'Cast', 'MatMul', 'Cast'],
+  );
   assert.equal(report.nodes.find((d) => d.opType === 'Softmax')!.detail, 'numerically sensitive: kept float32 (block list)');
   assert.equal(h.graph!.initializer.length, 1, 'w stored once, in float16');
   const feeds = { x: floatInput([2, 4]) };
@@ -108,24 +118,40 @@ test('ops/float-types: slots that do not carry T, by opset', () => {
 });
 
 // PaddleOCR's detector (Paddle2ONNX, opset 11): Resize's roi/scales came out float16 and ORT refused the model.
-for (const [opset, blocked] of [[10, true], [11, true], [13, true], [13, false]] as const) {
+for (const [opset, blocked] of [
+  [10, true],
+  [11, true],
+  [13, true],
+  [13, false],
+] as const) {
   test(`fp16: Resize (opset ${opset}${blocked ? '' : ', run in float16'}) keeps float32 scales; the model loads and matches`, async () => {
     const b = new GraphBuilder();
     const x = b.input('x', DataType.FLOAT, [1, 2, 4, 4]);
     const w = b.floatInit('w', [2, 2, 1, 1], Float32Array.of(0.5, -1, 2, 0.25));
     const h = b.op('Conv', [x, w]);
     const scales = b.op('Constant', [], { value: makeTensor('', DataType.FLOAT, [4], Float32Array.of(1, 1, 2, 2)) });
-    const inputs = opset === 10 ? [h, scales] : [h, b.op('Constant', [], { value: makeTensor('', DataType.FLOAT, [0], new Float32Array(0)) }), scales];
+    const inputs =
+      opset === 10 ? [h, scales] : [h, b.op('Constant', [], { value: makeTensor('', DataType.FLOAT, [0], new Float32Array(0)) }), scales];
     const r = b.op('Resize', inputs, { mode: 'nearest' });
     b.op('Add', [r, b.floatInit('c', [1], Float32Array.of(0.125))], {}, { output: 'y' });
     b.output('y', DataType.FLOAT, [1, 2, 8, 8]);
     const model = b.model({ opset });
     const { model: q, report } = convertFp16(model, blocked ? {} : { blockList: [] });
-    assert.deepEqual(inferShapes(q).errors.map((e) => e.message), []);
+    assert.deepEqual(
+      inferShapes(q).errors.map((e) => e.message),
+      [],
+    );
     assert.equal(inputType(q, 'Resize', opset === 10 ? 1 : 2), DataType.FLOAT, 'scales stay tensor(float)');
     assert.equal(inputType(q, 'Resize', 0), blocked ? DataType.FLOAT : DataType.FLOAT16);
-    assert.equal(q.graph!.node.find((n) => n.opType === 'Conv')!.input.map((v) => inferShapes(q).types.get(v)?.elemType)[1], DataType.FLOAT16);
-    if (blocked) assert.ok(report.nodes.filter((d) => d.opType === 'Constant').every((d) => !d.quantized), 'constants read only by the float32 Resize stay float32');
+    assert.equal(
+      q.graph!.node.find((n) => n.opType === 'Conv')!.input.map((v) => inferShapes(q).types.get(v)?.elemType)[1],
+      DataType.FLOAT16,
+    );
+    if (blocked)
+      assert.ok(
+        report.nodes.filter((d) => d.opType === 'Constant').every((d) => !d.quantized),
+        'constants read only by the float32 Resize stay float32',
+      );
     const feeds = { x: floatInput([1, 2, 4, 4], 4) };
     const [a, c] = [await run(model, feeds), await run(q, feeds)];
     assert.ok(cosine(a.y!, c.y!) > 0.9999, `cosine ${cosine(a.y!, c.y!)}`);
@@ -144,7 +170,10 @@ for (const dynamic of [false, true]) {
     b.output('y', DataType.FLOAT, [1, 4, 3]);
     const model = b.model({ opset: 12 });
     const { model: q } = convertFp16(model);
-    assert.deepEqual(inferShapes(q).errors.map((e) => e.message), []);
+    assert.deepEqual(
+      inferShapes(q).errors.map((e) => e.message),
+      [],
+    );
     assert.equal(inputType(q, 'Concat', 1), DataType.FLOAT16);
     assert.ok(!q.graph!.node.some((n) => n.opType === 'Cast' && n.output[0]!.includes(zeros)), 'the zeros are made in float16, not cast');
     const feeds = { x: floatInput([1, 2, 3], 5) };
@@ -159,7 +188,13 @@ test('fp16: an op reading a weight beyond float16 range stays float32 instead of
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, [1, 2, 2, 2]);
   const h = b.op('Mul', [x, b.floatInit('s', [1], Float32Array.of(1000))]);
-  const bn = b.op('BatchNormalization', [h, b.floatInit('g', [2], [1, 1]), b.floatInit('b', [2], [0, 0]), b.floatInit('mu', [2], [0, 0]), b.floatInit('var', [2], [1e8, 4])]);
+  const bn = b.op('BatchNormalization', [
+    h,
+    b.floatInit('g', [2], [1, 1]),
+    b.floatInit('b', [2], [0, 0]),
+    b.floatInit('mu', [2], [0, 0]),
+    b.floatInit('var', [2], [1e8, 4]),
+  ]);
   b.op('Relu', [bn], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, [1, 2, 2, 2]);
   const model = b.model({ opset: 11 });
@@ -176,7 +211,11 @@ test('fp16: an op reading a weight beyond float16 range stays float32 instead of
 test('fp16 overflow: non-finite outputs are reported; measured ranges keep the overflowing ops float32', async () => {
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, ['batch', 8]);
-  const w = b.floatInit('w', [8, 8], Float32Array.from({ length: 64 }, (_, i) => ((i * 7) % 5) / 4 - 0.5));
+  const w = b.floatInit(
+    'w',
+    [8, 8],
+    Float32Array.from({ length: 64 }, (_, i) => ((i * 7) % 5) / 4 - 0.5),
+  );
   const frame = b.op('MatMul', [x, w]);
   const power = b.op('Mul', [frame, frame]);
   // ORT's CPU provider computes most float16 ops in float32 and drops the Cast pairs between them, hiding the
@@ -201,16 +240,25 @@ test('fp16 overflow: non-finite outputs are reported; measured ranges keep the o
   const ranges = await measureActivationRanges(model, data);
   assert.ok(ranges.maxAbs.get(power)! > 65504);
   const { model: q, report } = convertFp16(model, { activationRanges: ranges });
-  const kept = report.nodes.filter((d) => !d.quantized).map((d) => d.opType).sort();
+  const kept = report.nodes
+    .filter((d) => !d.quantized)
+    .map((d) => d.opType)
+    .sort();
   assert.deepEqual(kept, ['Mul', 'Sqrt', 'Transpose', 'Unsqueeze'], 'the ops writing the big values and those reading them');
   assert.ok(report.nodes.filter((d) => d.opType === 'MatMul').every((d) => d.quantized));
-  assert.ok(report.notes.some((n) => /4 op\(s\) kept float32 .* loud audio/.test(n) && n.includes('mul (1.3e+8)')), report.notes.join('; '));
+  assert.ok(
+    report.notes.some((n) => /4 op\(s\) kept float32 .* loud audio/.test(n) && n.includes('mul (1.3e+8)')),
+    report.notes.join('; '),
+  );
   const good = await compareOutputs(model, q, data);
   assert.equal(good.nonFinite, undefined);
   assert.ok(good.cosine > 0.999, `cosine ${good.cosine}`);
 
   // The float model's own non-finite values are not the quantized model's fault.
-  const same = await compareOutputs(model, model, { ...data, features: { x: { data: audio.map((v, i) => (i === 3 ? Infinity : v)), dims: [4, 8] } } });
+  const same = await compareOutputs(model, model, {
+    ...data,
+    features: { x: { data: audio.map((v, i) => (i === 3 ? Infinity : v)), dims: [4, 8] } },
+  });
   assert.equal(same.nonFinite, undefined);
   assert.ok(same.cosine > 0.9999);
 });

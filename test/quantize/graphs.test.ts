@@ -17,7 +17,10 @@ import { syntheticData } from '../../src/quantize/pipeline.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { cosine, floatInput, run } from './helpers.js';
 
-const weights = (n: number, seed: number) => { const r = mulberry32(seed); return Float32Array.from({ length: n }, () => r() - 0.5); };
+const weights = (n: number, seed: number) => {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => r() - 0.5);
+};
 
 test('dynamic: MatMuls inside If branches are quantized; one reading an outer weight stays float with the reason', async () => {
   const branch = (name: string, local: boolean) => {
@@ -35,7 +38,13 @@ test('dynamic: MatMuls inside If branches are quantized; one reading an outer we
   b.output('y', DataType.FLOAT, [2, 4]);
   const model = b.model({ opset: 17 });
   const { model: q, report } = quantizeDynamic(model);
-  assert.deepEqual(report.nodes.map((d) => [d.node, d.quantized]), [['then.matmul', true], ['else.matmul', false]]);
+  assert.deepEqual(
+    report.nodes.map((d) => [d.node, d.quantized]),
+    [
+      ['then.matmul', true],
+      ['else.matmul', false],
+    ],
+  );
   assert.match(report.nodes[1]!.detail, /not a constant of this graph/);
   for (const c of [true, false]) {
     const feeds = { x: floatInput([2, 4]), c: new Tensor('bool', Uint8Array.of(c ? 1 : 0), []) };
@@ -127,17 +136,29 @@ test('accuracy-aware tuning keeps the one sensitive layer float; an unreachable 
   assert.ok(tuning.initialDrop > 0.05, `initial drop ${tuning.initialDrop}`);
   // l3 is sensitive too: its input carries l2's outlier column, which per-tensor activation ranges
   // cannot resolve. l1 stays quantized.
-  assert.deepEqual(tuning.sensitivity.slice(0, 2).map((s) => s.node).sort(), ['l2', 'l3']);
+  assert.deepEqual(
+    tuning.sensitivity
+      .slice(0, 2)
+      .map((s) => s.node)
+      .sort(),
+    ['l2', 'l3'],
+  );
   assert.deepEqual([...tuning.keptFloat].sort(), ['l2', 'l3'], JSON.stringify(tuning));
   // 1 (all quantized) + graph order from the input (k = 1, 2: both miss) + by sensitivity (k = 1, 2).
   assert.ok(tuning.trials <= 5, `${tuning.trials} evaluations`);
   assert.equal(tuning.order, 'by sensitivity');
   assert.ok(tuning.met && tuning.drop <= 0.05, JSON.stringify(tuning));
   assert.match(result.report.nodes.find((d) => d.node === 'l2')!.detail, /kept float: accuracy-sensitive/);
-  assert.deepEqual(result.report.nodes.filter((d) => d.quantized).map((d) => d.node), ['l1']);
+  assert.deepEqual(
+    result.report.nodes.filter((d) => d.quantized).map((d) => d.node),
+    ['l1'],
+  );
 
   const missed = await tuneForAccuracy(model, quantize, data, 0);
   assert.equal(missed.tuning.met, false);
   assert.match(missed.tuning.reason!, /no set of float layers tried reached a drop of 0/);
-  assert.ok(missed.result.report.nodes.some((d) => d.quantized), 'a quantized model is still returned');
+  assert.ok(
+    missed.result.report.nodes.some((d) => d.quantized),
+    'a quantized model is still returned',
+  );
 });

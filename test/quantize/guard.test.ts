@@ -39,7 +39,12 @@ function chain(outlier?: number): ModelProto {
     for (let k = 0; k < 8; k++) w[k * 9]! += 1;
     if (i === outlier) for (let k = 0; k < 8; k++) w[k]! *= 3000;
     if (outlier !== undefined && i === outlier + 1) for (let o = 0; o < 8; o++) w[o * 8]! /= 3000;
-    h = b.op('Conv', [h, b.floatInit(`w${i}`, [8, 8, 1, 1], w), b.floatInit(`b${i}`, [8], rand(8, 300 + i, 0.1))], {}, { name: `conv${i}` });
+    h = b.op(
+      'Conv',
+      [h, b.floatInit(`w${i}`, [8, 8, 1, 1], w), b.floatInit(`b${i}`, [8], rand(8, 300 + i, 0.1))],
+      {},
+      { name: `conv${i}` },
+    );
     // A ReLU as Clip with a finite max: cross-layer equalization leaves such pairs alone (it would even out
     // this outlier; the corpus detector's errors survive it).
     if (i < 7) h = b.op('Clip', [h, b.floatInit(`lo${i}`, [], Float32Array.of(0)), b.floatInit(`hi${i}`, [], Float32Array.of(1e6))]);
@@ -117,7 +122,10 @@ test("the guard's budget stops the search only once a model meets the target; an
   const calibration = await calibrateStatic(model, calib);
   const quantize = (exclude: string[]) => quantizeStatic(model, calibration, { excludeNodes: exclude });
   // A fake clock: every reading advances 1 s, so a 0.5 s budget is spent before the first trial.
-  const clock = () => { let t = 0; return () => (t += 1000); };
+  const clock = () => {
+    let t = 0;
+    return () => (t += 1000);
+  };
   const guarded = await tuneForAccuracy(model, quantize, calib, 1, { budgetSeconds: 0.5, budgetOnceMet: true, now: clock() });
   assert.ok(guarded.tuning.met && guarded.tuning.keptFloat.length > 0, JSON.stringify(guarded.tuning));
   const explicit = await tuneForAccuracy(model, quantize, calib, 1, { budgetSeconds: 0.5, now: clock() });
@@ -129,7 +137,17 @@ test('cli: --no-accuracy-guard is refused outside static mode and beside --max-a
   const dyn = await cli(['quantize', 'zoo:lenet5', '-o', join(dir, 'x.onnx'), '--mode', 'dynamic', '--no-accuracy-guard']);
   assert.equal(dyn.code, 2);
   assert.match(dyn.stderr, /^hone: --no-accuracy-guard applies to --mode static/);
-  const both = await cli(['quantize', 'zoo:lenet5', '-o', join(dir, 'x.onnx'), '--mode', 'static', '--no-accuracy-guard', '--max-accuracy-drop', '1']);
+  const both = await cli([
+    'quantize',
+    'zoo:lenet5',
+    '-o',
+    join(dir, 'x.onnx'),
+    '--mode',
+    'static',
+    '--no-accuracy-guard',
+    '--max-accuracy-drop',
+    '1',
+  ]);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /^hone: --no-accuracy-guard contradicts --max-accuracy-drop/);
 });

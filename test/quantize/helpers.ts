@@ -9,7 +9,11 @@ import { mulberry32 } from '../../src/util/random.js';
 /** Seeded float input in [-1, 1). */
 export function floatInput(shape: number[], seed = 1): Tensor {
   const r = mulberry32(seed);
-  return new Tensor('float32', Float32Array.from({ length: numElements(shape) }, () => r() * 2 - 1), shape);
+  return new Tensor(
+    'float32',
+    Float32Array.from({ length: numElements(shape) }, () => r() * 2 - 1),
+    shape,
+  );
 }
 
 /** Loads the model in ORT (failing the test with ORT's message otherwise) and runs it once. */
@@ -25,8 +29,14 @@ export async function run(model: ModelProto, feeds: Record<string, Tensor>): Pro
 
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
-  let d = 0, x = 0, y = 0;
-  for (let i = 0; i < a.length; i++) { d += a[i]! * b[i]!; x += a[i]! ** 2; y += b[i]! ** 2; }
+  let d = 0,
+    x = 0,
+    y = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i]! * b[i]!;
+    x += a[i]! ** 2;
+    y += b[i]! ** 2;
+  }
   return d / Math.sqrt(x * y);
 }
 
@@ -46,7 +56,13 @@ export function trainedMnistMlp(): Promise<ModelProto> {
     const { mnist } = await import('../../src/data/index.js');
     const { train } = await import('../../src/train/index.js');
     const { zooModel } = await import('../../src/zoo/index.js');
-    const r = await train(zooModel('mlp:hidden=128,flatten=true'), mnist().train, { epochs: 3, batchSize: 32, lr: 2e-3, optimizer: { kind: 'adam' }, seed: 0 });
+    const r = await train(zooModel('mlp:hidden=128,flatten=true'), mnist().train, {
+      epochs: 3,
+      batchSize: 32,
+      lr: 2e-3,
+      optimizer: { kind: 'adam' },
+      seed: 0,
+    });
     return r.model;
   })();
   return trained;

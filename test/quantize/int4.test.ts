@@ -22,12 +22,19 @@ function matmulModel(w: Float32Array, K: number, N: number) {
   return b.model({ opset: 17 });
 }
 
-for (const [K, N, blockSize, symmetric] of [[64, 24, 32, false], [80, 16, 32, true], [256, 8, 128, false]] as const) {
+for (const [K, N, blockSize, symmetric] of [
+  [64, 24, 32, false],
+  [80, 16, 32, true],
+  [256, 8, 128, false],
+] as const) {
   test(`int4 K=${K} N=${N} block=${blockSize}${symmetric ? ' symmetric' : ''}: ORT's MatMulNBits equals a float MatMul on the dequantized weight`, async () => {
     const w = weights(K, N, K + N);
     const model = matmulModel(w, K, N);
     const { model: q, report } = quantizeInt4(model, { blockSize, symmetric });
-    assert.deepEqual(q.graph!.node.map((n) => n.opType), ['MatMulNBits']);
+    assert.deepEqual(
+      q.graph!.node.map((n) => n.opType),
+      ['MatMulNBits'],
+    );
     assert.ok(!q.graph!.initializer.some((t) => t.dataType === DataType.FLOAT && t.dims.length === 2), 'float weight removed');
     const packed = packInt4(w, K, N, { blockSize, symmetric, clipRatios: report.settings.clipRatios as number[] });
     const reference = matmulModel(unpackInt4(packed, K, N, blockSize), K, N);
@@ -50,7 +57,8 @@ test('int4 on the zoo transformer: MatMul weights shrink below 0.2x, outputs sta
   const model = zooModel('transformer:layers=1,dModel=64,heads=2,ffn=128');
   const { model: q, report } = quantizeInt4(model, { blockSize: 32 });
   assert.equal(q.graph!.node.filter((n) => n.opType === 'MatMulNBits').length, 6);
-  const matmulBytes = (m: typeof model) => m.graph!.initializer.filter((t) => /(proj|fc\d)\.weight/.test(t.name!)).reduce((s, t) => s + t.rawData!.byteLength, 0);
+  const matmulBytes = (m: typeof model) =>
+    m.graph!.initializer.filter((t) => /(proj|fc\d)\.weight/.test(t.name!)).reduce((s, t) => s + t.rawData!.byteLength, 0);
   assert.ok(matmulBytes(q) <= 0.2 * matmulBytes(model), `${matmulBytes(q)} vs ${matmulBytes(model)}`);
   assert.ok(report.weightBytes.after < report.weightBytes.before);
   const feeds = { input: floatInput([2, 8, 64], 5) };

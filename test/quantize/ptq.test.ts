@@ -24,7 +24,10 @@ import { graphInputs } from '../../src/runtime/inputs.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { run } from './helpers.js';
 
-const rand = (n: number, seed: number, scale = 1) => { const r = mulberry32(seed); return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale); };
+const rand = (n: number, seed: number, scale = 1) => {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+};
 
 function data(model: ModelProto, n: number, seed: number, mean = 0): SampleData {
   const input = graphInputs(model)[0]!;
@@ -38,7 +41,8 @@ test('mse: on a heavy-tailed histogram the chosen range has lower quantization M
   const r = mulberry32(3);
   // Laplace values plus a few outliers: minmax spends its levels on the tails.
   const x = Float32Array.from({ length: 100_000 }, () => Math.log(r()) * (r() < 0.5 ? 1 : -1));
-  x[0] = 60; x[1] = -45;
+  x[0] = 60;
+  x[1] = -45;
   const stats = new TensorStats(true);
   stats.add(x);
   const mse = stats.range({ method: 'mse' });
@@ -48,7 +52,10 @@ test('mse: on a heavy-tailed histogram the chosen range has lower quantization M
     const s = (hi - lo) / 255;
     const zp = Math.round(-lo / s);
     let e = 0;
-    for (const v of x) { const q = Math.min(255, Math.max(0, Math.round(v / s) + zp)); e += (v - (q - zp) * s) ** 2; }
+    for (const v of x) {
+      const q = Math.min(255, Math.max(0, Math.round(v / s) + zp));
+      e += (v - (q - zp) * s) ** 2;
+    }
     return e / x.length;
   };
   assert.ok(empirical(mse.min, mse.max) < 0.8 * empirical(minmax.min, minmax.max));
@@ -72,9 +79,19 @@ function unevenChain(): ModelProto {
   const x = b.input('x', DataType.FLOAT, ['batch', 3, 8, 8]);
   const w1 = rand(8 * 3 * 9, 1);
   for (let c = 0; c < 8; c++) for (let i = 0; i < 27; i++) w1[c * 27 + i]! *= 10 ** (c / 2 - 1.5);
-  const c1 = b.op('Conv', [x, b.floatInit('w1', [8, 3, 3, 3], w1), b.floatInit('b1', [8], rand(8, 2))], { pads: [1, 1, 1, 1] }, { name: 'c1' });
+  const c1 = b.op(
+    'Conv',
+    [x, b.floatInit('w1', [8, 3, 3, 3], w1), b.floatInit('b1', [8], rand(8, 2))],
+    { pads: [1, 1, 1, 1] },
+    { name: 'c1' },
+  );
   const a = b.op('Relu', [c1]);
-  const dw = b.op('Conv', [a, b.floatInit('w2', [8, 1, 3, 3], rand(72, 3)), b.floatInit('b2', [8], rand(8, 4))], { group: 8, pads: [1, 1, 1, 1] }, { name: 'dw' });
+  const dw = b.op(
+    'Conv',
+    [a, b.floatInit('w2', [8, 1, 3, 3], rand(72, 3)), b.floatInit('b2', [8], rand(8, 4))],
+    { group: 8, pads: [1, 1, 1, 1] },
+    { name: 'dw' },
+  );
   b.op('Conv', [dw, b.floatInit('w3', [4, 8, 1, 1], rand(32, 5))], {}, { name: 'pw', output: 'y' });
   b.output('y', DataType.FLOAT, ['batch', 4, 8, 8]);
   return b.model({ opset: 17 });
@@ -89,7 +106,10 @@ test('cross-layer equalization keeps the float outputs and evens out per-channel
   const [a, b] = [(await run(model, feeds)).y!, (await run(eq, feeds)).y!];
   let maxAbs = 0;
   let maxRef = 0;
-  for (let i = 0; i < a.length; i++) { maxAbs = Math.max(maxAbs, Math.abs(a[i]! - b[i]!)); maxRef = Math.max(maxRef, Math.abs(a[i]!)); }
+  for (let i = 0; i < a.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(a[i]! - b[i]!));
+    maxRef = Math.max(maxRef, Math.abs(a[i]!));
+  }
   assert.ok(maxAbs <= 1e-4 * maxRef, `max abs diff ${maxAbs} (outputs up to ${maxRef})`);
   const spread = (m: ModelProto) => {
     const conv = m.graph!.node.find((n) => n.name === 'c1')!;
@@ -141,9 +161,26 @@ test('bias correction removes the shift that rounding a flat background leaves i
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, ['batch', 4, 8, 8]);
   const w1 = Float32Array.from({ length: 32 }, (_, i) => [1, -0.5, 0.25, 0.75][i % 4]! * (i < 4 ? 64 : 1));
-  const h = b.op('Conv', [x, b.floatInit('w1', [8, 4, 1, 1], w1), b.floatInit('b1', [8], [0.3, 0.11, -0.07, 0.23, 0.17, -0.29, 0.05, 0.41])], {}, { name: 'first' });
+  const h = b.op(
+    'Conv',
+    [x, b.floatInit('w1', [8, 4, 1, 1], w1), b.floatInit('b1', [8], [0.3, 0.11, -0.07, 0.23, 0.17, -0.29, 0.05, 0.41])],
+    {},
+    { name: 'first' },
+  );
   // The wide channel 0 sets the step between the Convs; the second Conv ignores it, so its own output's grid is fine.
-  b.op('Conv', [h, b.floatInit('w2', [8, 8, 1, 1], Float32Array.from({ length: 64 }, (_, i) => (i % 8 === 0 ? 0 : i % 9 === 0 ? 1 : 0.5)))], {}, { name: 'second', output: 'y' });
+  b.op(
+    'Conv',
+    [
+      h,
+      b.floatInit(
+        'w2',
+        [8, 8, 1, 1],
+        Float32Array.from({ length: 64 }, (_, i) => (i % 8 === 0 ? 0 : i % 9 === 0 ? 1 : 0.5)),
+      ),
+    ],
+    {},
+    { name: 'second', output: 'y' },
+  );
   b.output('y', DataType.FLOAT, ['batch', 8, 8, 8]);
   const model = b.model({ opset: 17 });
   const page = (n: number, seed: number) => {
@@ -175,7 +212,29 @@ test('the default static int8 keeps output cosine >= 0.99 on a trained LeNet-5, 
     const path = join(dir, 'lenet.onnx');
     const io = { stdout: () => {}, stderr: () => {}, isTTY: false };
     // 300 steps of batch 32.
-    assert.equal(await main(['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--epochs', '1', '--limit', '9600', '--batch-size', '32', '--seed', '0', '-o', path], io), 0);
+    assert.equal(
+      await main(
+        [
+          'train',
+          '--model',
+          'zoo:lenet5',
+          '--data',
+          'mnist',
+          '--epochs',
+          '1',
+          '--limit',
+          '9600',
+          '--batch-size',
+          '32',
+          '--seed',
+          '0',
+          '-o',
+          path,
+        ],
+        io,
+      ),
+      0,
+    );
     const model = loadModel(path);
     const { model: q } = await quantizeStatic(model, loadSampleData('mnist', model, { samples: 256, split: 'train' }));
     const f = await compareOutputs(model, q, loadSampleData('mnist', model, { samples: 500, split: 'test' }), 100);
@@ -200,7 +259,12 @@ function deepChain(): ModelProto {
     for (let k = 0; k < 8; k++) w[k * 9]! += 1;
     if (i === 20 || i === 40) for (let k = 0; k < 8; k++) w[k]! *= 3000; // output channel 0
     if (i === 21 || i === 41) for (let o = 0; o < 8; o++) w[o * 8]! /= 3000; // input channel 0
-    h = b.op('Conv', [h, b.floatInit(`w${i}`, [8, 8, 1, 1], w), b.floatInit(`b${i}`, [8], rand(8, 300 + i, 0.1))], {}, { name: `conv${i}` });
+    h = b.op(
+      'Conv',
+      [h, b.floatInit(`w${i}`, [8, 8, 1, 1], w), b.floatInit(`b${i}`, [8], rand(8, 300 + i, 0.1))],
+      {},
+      { name: `conv${i}` },
+    );
     if (i < 53) h = b.op('Relu', [h]);
   }
   b.output(h, DataType.FLOAT, ['batch', 8, 4, 4]);
@@ -216,9 +280,12 @@ test('accuracy fallback on 54 layers: sensitivity in one pass, a bisection over 
   // blurs the per-layer ranking checked here (conv39 ranked above conv41 with it).
   const calibration = await calibrateStatic(model, calib, { equalize: false });
   let evaluations = 0;
-  const quantize = async (exclude: string[]) => { evaluations++; return quantizeStatic(model, calibration, { excludeNodes: exclude, biasCorrection: false }); };
+  const quantize = async (exclude: string[]) => {
+    evaluations++;
+    return quantizeStatic(model, calibration, { excludeNodes: exclude, biasCorrection: false });
+  };
   // The target: a fifth of the drop with every layer quantized (measured here, not counted below).
-  const target = (1 - (await compareOutputs(model, (await quantize([])).model, held)).cosine) * 100 / 5;
+  const target = ((1 - (await compareOutputs(model, (await quantize([])).model, held)).cosine) * 100) / 5;
   evaluations = 0;
   const progress: string[] = [];
   const { result, tuning } = await tuneForAccuracy(model, quantize, held, target, { onProgress: (m) => progress.push(m) });

@@ -13,7 +13,10 @@ import { Tensor } from 'onnxruntime-node';
 /** Seeded smooth-ish data for the model's single float input, `n` samples. */
 function sampleData(model: ModelProto, n: number, seed = 7): SampleData {
   const input = graphInputs(model)[0]!;
-  const per = input.shape!.slice(1).map((d) => (typeof d === 'number' ? d : 16)).reduce((a, b) => a * b, 1);
+  const per = input
+    .shape!.slice(1)
+    .map((d) => (typeof d === 'number' ? d : 16))
+    .reduce((a, b) => a * b, 1);
   const r = mulberry32(seed);
   const data = Float32Array.from({ length: n * per }, () => (r() * 2 - 1) * 1.5);
   const dims = [n, ...input.shape!.slice(1).map((d) => (typeof d === 'number' ? d : 16))];
@@ -36,7 +39,11 @@ async function fidelity(model: ModelProto, q: ModelProto, data: SampleData): Pro
 
 // Untrained zoo weights on synthetic data: these check structure, with a loose cosine on held-out samples as
 // a sanity bound (lenet5 measures 0.979 there); trained.test.ts judges int8 fidelity on a trained model.
-for (const [spec, min] of [['resnet:blocks=1-1,widths=8-16', 0.98], ['lenet5', 0.97], ['mobilenet', 0.95]] as const) {
+for (const [spec, min] of [
+  ['resnet:blocks=1-1,widths=8-16', 0.98],
+  ['lenet5', 0.97],
+  ['mobilenet', 0.95],
+] as const) {
   for (const format of ['qdq', 'qoperator'] as const) {
     test(`static ${format} ${spec}: loads, int8 weights only, outputs close to float`, async () => {
       const model = zooModel(spec);
@@ -46,7 +53,10 @@ for (const [spec, min] of [['resnet:blocks=1-1,widths=8-16', 0.98], ['lenet5', 0
       assert.ok(report.nodes.filter((d) => d.opType === 'Conv' && d.quantized).length === convs, 'every Conv quantized');
       // No float weight is left for a quantized op: all float initializers of rank >= 2 are gone.
       const floatWeights = q.graph!.initializer.filter((t) => t.dataType === DataType.FLOAT && t.dims.length >= 2);
-      assert.deepEqual(floatWeights.map((t) => t.name), []);
+      assert.deepEqual(
+        floatWeights.map((t) => t.name),
+        [],
+      );
       // ReLU and ReLU6 (Clip 0..6) after a Conv fold into its output range: no float activation op is left between units.
       assert.ok(!q.graph!.node.some((n) => n.opType === 'Relu' || n.opType === 'Clip'), 'activations folded');
       if (format === 'qoperator') assert.ok(q.graph!.node.some((n) => n.opType === 'QLinearConv'));
@@ -102,7 +112,11 @@ test('static: a weight shared by two MatMuls is quantized once', async () => {
   const { GraphBuilder } = await import('../../src/ir/builder.js');
   const b = new GraphBuilder();
   const x = b.input('x', DataType.FLOAT, ['batch', 8]);
-  const w = b.floatInit('w', [8, 8], Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)));
+  const w = b.floatInit(
+    'w',
+    [8, 8],
+    Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)),
+  );
   b.op('MatMul', [b.op('MatMul', [x, w]), w], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, ['batch', 8]);
   const model = b.model({ opset: 17 });

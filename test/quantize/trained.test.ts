@@ -24,7 +24,8 @@ const calib = (model: ModelProto) => loadSampleData('mnist', model, { split: 'tr
 function failures(f: Fidelity): string[] {
   const out: string[] = [];
   if (!(f.accuracy!.float >= 0.9)) out.push(`float accuracy ${f.accuracy!.float} < 0.9`);
-  if (!(f.accuracy!.float - f.accuracy!.quantized <= 0.01)) out.push(`accuracy drop ${f.accuracy!.float - f.accuracy!.quantized} > 1 point`);
+  if (!(f.accuracy!.float - f.accuracy!.quantized <= 0.01))
+    out.push(`accuracy drop ${f.accuracy!.float - f.accuracy!.quantized} > 1 point`);
   if (!(f.top1Agreement! >= 0.98)) out.push(`top-1 agreement ${f.top1Agreement} < 0.98`);
   if (!(f.cosine >= 0.999)) out.push(`cosine ${f.cosine} < 0.999`);
   if (!(f.maxAbsError <= 3)) out.push(`max abs error ${f.maxAbsError} > 3`);

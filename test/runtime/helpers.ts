@@ -8,8 +8,16 @@ import { floatTensor, makeTensor } from '../../src/ir/tensor.js';
 export function tinyMlp(batch: number | string = 'batch'): ModelProto {
   const b = new GraphBuilder('tiny');
   const x = b.input('x', DataType.FLOAT, [batch, 16]);
-  const w1 = b.floatInit('w1', [16, 32], Float32Array.from({ length: 512 }, (_, i) => ((i % 7) - 3) / 10));
-  const w2 = b.floatInit('w2', [32, 4], Float32Array.from({ length: 128 }, (_, i) => ((i % 5) - 2) / 10));
+  const w1 = b.floatInit(
+    'w1',
+    [16, 32],
+    Float32Array.from({ length: 512 }, (_, i) => ((i % 7) - 3) / 10),
+  );
+  const w2 = b.floatInit(
+    'w2',
+    [32, 4],
+    Float32Array.from({ length: 128 }, (_, i) => ((i % 5) - 2) / 10),
+  );
   const h = b.op('Relu', [b.op('MatMul', [x, w1])]);
   b.op('MatMul', [h, w2], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, [batch, 4]);
@@ -47,14 +55,24 @@ export function vadLike(): ModelProto {
   const hidden = 3;
   const branch = (name: string, squeeze: boolean): GraphProto => {
     const g = emptyGraph(name);
-    const w = (n: string, dims: number[], scale: number) => g.initializer.push(floatTensor(`${name}_${n}`, dims, Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => ((i % 7) - 3) / scale)));
+    const w = (n: string, dims: number[], scale: number) =>
+      g.initializer.push(
+        floatTensor(
+          `${name}_${n}`,
+          dims,
+          Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => ((i % 7) - 3) / scale),
+        ),
+      );
     w('w', [1, 4 * hidden, 4], squeeze ? 5 : 10);
     w('r', [1, 4 * hidden, hidden], 10);
     g.initializer.push(makeTensor(`${name}_axis`, DataType.INT64, [1], BigInt64Array.of(0n)));
     let seq = `${name}_seq`;
     g.node.push(makeNode('Unsqueeze', ['x', `${name}_axis`], [seq]));
     if (squeeze) {
-      g.node.push(makeNode('Squeeze', [seq], [`${name}_squeezed`]), makeNode('Unsqueeze', [`${name}_squeezed`, `${name}_axis`], [`${name}_seq2`]));
+      g.node.push(
+        makeNode('Squeeze', [seq], [`${name}_squeezed`]),
+        makeNode('Unsqueeze', [`${name}_squeezed`, `${name}_axis`], [`${name}_seq2`]),
+      );
       seq = `${name}_seq2`;
     }
     g.node.push(
@@ -85,7 +103,11 @@ export function sampleRateModel(): ModelProto {
   const k = (name: string, v: bigint) => b.initializer(name, DataType.INT64, [], BigInt64Array.of(v));
   const width = b.op('Div', [b.op('Sub', [sr, k('k12000', 12000n)]), k('k1000', 1000n)]);
   const shape = b.op('Concat', [b.int64Init('minus1', [-1]), b.op('Unsqueeze', [width, b.int64Init('axis', [0])])], { axis: 0 });
-  const w = b.floatInit('w', [4, 3], Float32Array.from({ length: 12 }, (_, i) => ((i % 5) - 2) / 4));
+  const w = b.floatInit(
+    'w',
+    [4, 3],
+    Float32Array.from({ length: 12 }, (_, i) => ((i % 5) - 2) / 4),
+  );
   b.op('MatMul', [b.op('Reshape', [x, shape]), w], {}, { output: 'y' });
   b.output('y', DataType.FLOAT, ['batch', 3]);
   return b.model({ opset: 17 });

@@ -9,36 +9,84 @@ import { fixDims, graphInputs, parseDimFlags, parseShapeFlags, randomFeeds, reso
 import { tinyMlp, twoInputs } from './helpers.js';
 
 test('parseShapeFlags and parseDimFlags read NAME=DIMS and NAME=N', () => {
-  assert.deepEqual([...parseShapeFlags(['images=1x3x640x640', 'ids=2,128'])], [['images', [1, 3, 640, 640]], ['ids', [2, 128]]]);
-  assert.deepEqual([...parseDimFlags(['batch=8', 'seq=128'])], [['batch', 8], ['seq', 128]]);
+  assert.deepEqual(
+    [...parseShapeFlags(['images=1x3x640x640', 'ids=2,128'])],
+    [
+      ['images', [1, 3, 640, 640]],
+      ['ids', [2, 128]],
+    ],
+  );
+  assert.deepEqual(
+    [...parseDimFlags(['batch=8', 'seq=128'])],
+    [
+      ['batch', 8],
+      ['seq', 128],
+    ],
+  );
 });
 
 test('bad --shape and --dim syntax are HoneErrors that show the right form', () => {
   for (const bad of ['images', 'images=', 'images=1x', 'images=ax3', '=1x2']) {
-    assert.throws(() => parseShapeFlags([bad]), (e: unknown) => e instanceof HoneError && /--shape input=1x3x224x224/.test(e.message), bad);
+    assert.throws(
+      () => parseShapeFlags([bad]),
+      (e: unknown) => e instanceof HoneError && /--shape input=1x3x224x224/.test(e.message),
+      bad,
+    );
   }
   for (const bad of ['batch', 'batch=', 'batch=x', 'batch=0', 'batch=-1']) {
-    assert.throws(() => parseDimFlags([bad]), (e: unknown) => e instanceof HoneError && /--dim batch=8/.test(e.message), bad);
+    assert.throws(
+      () => parseDimFlags([bad]),
+      (e: unknown) => e instanceof HoneError && /--dim batch=8/.test(e.message),
+      bad,
+    );
   }
 });
 
 test('graphInputs leaves out initializers listed as inputs', () => {
   const m = tinyMlp();
-  m.graph!.input.push({ name: 'w1', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 16 }, { dimValue: 32 }] } } }, metadataProps: [] });
-  assert.deepEqual(graphInputs(m).map((i) => i.name), ['x']);
+  m.graph!.input.push({
+    name: 'w1',
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 16 }, { dimValue: 32 }] } } },
+    metadataProps: [],
+  });
+  assert.deepEqual(
+    graphInputs(m).map((i) => i.name),
+    ['x'],
+  );
 });
 
 test('resolveInputs applies --dim and --shape, --shape winning', () => {
   const m = twoInputs();
-  assert.deepEqual(resolveInputs(m, { dims: { batch: 2, seq: 5 } }).map((i) => i.shape), [[2, 5], [2, 5]]);
-  assert.deepEqual(resolveInputs(m, { dims: { batch: 2, seq: 5 }, shapes: { mask: [2, 5] } }).map((i) => i.shape), [[2, 5], [2, 5]]);
-  assert.deepEqual(resolveInputs(m, { shapes: { ids: [3, 4], mask: [3, 4] } }).map((i) => i.shape), [[3, 4], [3, 4]]);
+  assert.deepEqual(
+    resolveInputs(m, { dims: { batch: 2, seq: 5 } }).map((i) => i.shape),
+    [
+      [2, 5],
+      [2, 5],
+    ],
+  );
+  assert.deepEqual(
+    resolveInputs(m, { dims: { batch: 2, seq: 5 }, shapes: { mask: [2, 5] } }).map((i) => i.shape),
+    [
+      [2, 5],
+      [2, 5],
+    ],
+  );
+  assert.deepEqual(
+    resolveInputs(m, { shapes: { ids: [3, 4], mask: [3, 4] } }).map((i) => i.shape),
+    [
+      [3, 4],
+      [3, 4],
+    ],
+  );
 });
 
 test('resolveInputs errors name the input, the dim and the flag that fixes it', () => {
   const m = twoInputs();
   const err = (fixes: Parameters<typeof resolveInputs>[1], re: RegExp) =>
-    assert.throws(() => resolveInputs(m, fixes), (e: unknown) => e instanceof HoneError && e.exitCode === 2 && re.test(e.message));
+    assert.throws(
+      () => resolveInputs(m, fixes),
+      (e: unknown) => e instanceof HoneError && e.exitCode === 2 && re.test(e.message),
+    );
   err({ dims: { batch: 1 } }, /input 'ids' has symbolic dim 'seq'; pass --dim seq=N/);
   err({ dims: { batch: 1, seq: 2, beam: 3 } }, /--dim names 'beam'.*symbolic dims are: batch, seq/);
   err({ dims: { batch: 1, seq: 2 }, shapes: { idz: [1, 2] } }, /--shape names 'idz'.*inputs are: ids, mask/);
@@ -51,13 +99,24 @@ test('resolveInputs errors name the input, the dim and the flag that fixes it', 
 test('fixDims edits a copy: ORT sees concrete dims, the original keeps its symbols', async () => {
   const m = twoInputs();
   const before = JSON.stringify(m.graph!.input);
-  const fixed = fixDims(m, { dims: new Map([['batch', 3], ['seq', 7]]) });
+  const fixed = fixDims(m, {
+    dims: new Map([
+      ['batch', 3],
+      ['seq', 7],
+    ]),
+  });
   assert.equal(JSON.stringify(m.graph!.input), before);
   assert.equal(fixed.graph!.node, m.graph!.node, 'nodes are shared, not copied');
   const session = await createSession(encodeModel(fixed));
   try {
     const meta = session.inputMetadata.map((x) => (x.isTensor ? x : { shape: undefined }));
-    assert.deepEqual(meta.map((x) => x.shape), [[3, 7], [3, 7]]);
+    assert.deepEqual(
+      meta.map((x) => x.shape),
+      [
+        [3, 7],
+        [3, 7],
+      ],
+    );
     const out = await session.run(randomFeeds(resolveInputs(fixed), 1));
     assert.deepEqual(out.y!.dims, [3, 7]);
   } finally {

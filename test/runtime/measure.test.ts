@@ -25,7 +25,7 @@ test('latencyStats: ordered percentiles, mean, std', () => {
   assert.equal(latencyStats([3]).std, 0);
   // Spread: |x - 5.5| is 0.5, 0.5, 1.5, 1.5, … 4.5: its median is 2.5.
   assert.equal(s.mad, 2.5);
-  assert.ok(Math.abs(s.cv - 1.4826 * 2.5 / 5.5) < 1e-12);
+  assert.ok(Math.abs(s.cv - (1.4826 * 2.5) / 5.5) < 1e-12);
   assert.ok(Math.abs(s.tail - 9.1 / 5.5) < 1e-12);
   assert.equal(s.rounds, 1);
   assert.equal(s.floor, s.p50, 'one round: the floor is the median');
@@ -50,14 +50,25 @@ test('the floor is the least round median, and a stalled stretch of runs reads a
 });
 
 test('summarizeTrace sums kernel time per op type and node, skipping warm-up runs', () => {
-  const ev = (name: string, op: string, ts: number, dur: number) => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur, ph: 'X', args: { op_name: op } });
+  const ev = (name: string, op: string, ts: number, dur: number) => ({
+    cat: 'Node',
+    name: `${name}_kernel_time`,
+    ts,
+    dur,
+    ph: 'X',
+    args: { op_name: op },
+  });
   const events = [
     { cat: 'Session', name: 'model_run', ts: 0, dur: 100 },
-    ev('mm', 'MatMul', 1, 90), ev('relu', 'Relu', 92, 5),
+    ev('mm', 'MatMul', 1, 90),
+    ev('relu', 'Relu', 92, 5),
     { cat: 'Session', name: 'model_run', ts: 200, dur: 50 },
-    ev('mm', 'MatMul', 201, 30), ev('relu', 'Relu', 232, 10), { cat: 'Node', name: 'mm_fence_before', ts: 201, dur: 3 },
+    ev('mm', 'MatMul', 201, 30),
+    ev('relu', 'Relu', 232, 10),
+    { cat: 'Node', name: 'mm_fence_before', ts: 201, dur: 3 },
     { cat: 'Session', name: 'model_run', ts: 300, dur: 50 },
-    ev('mm', 'MatMul', 301, 30), { ...ev('relu', 'Relu', 332, 10), args: { op_name: 'Relu', mem_arena_held: '4096' } },
+    ev('mm', 'MatMul', 301, 30),
+    { ...ev('relu', 'Relu', 332, 10), args: { op_name: 'Relu', mem_arena_held: '4096' } },
   ];
   const all = summarizeTrace(JSON.stringify(events));
   assert.equal(all.runs, 3);
@@ -66,18 +77,39 @@ test('summarizeTrace sums kernel time per op type and node, skipping warm-up run
   assert.equal(t.runs, 2);
   assert.equal(t.kernelUs, 80);
   assert.equal(t.runUs, 100);
-  assert.deepEqual(t.opTypes.map((o) => [o.opType, o.totalUs, o.calls]), [['MatMul', 60, 2], ['Relu', 20, 2]]);
+  assert.deepEqual(
+    t.opTypes.map((o) => [o.opType, o.totalUs, o.calls]),
+    [
+      ['MatMul', 60, 2],
+      ['Relu', 20, 2],
+    ],
+  );
   assert.equal(t.opTypes[0]!.share, 0.75);
   assert.equal(t.opTypes[0]!.perRunUs, 30, 'two runs: the mean per run');
-  assert.deepEqual(t.nodes.map((n) => n.name), ['mm', 'relu']);
+  assert.deepEqual(
+    t.nodes.map((n) => n.name),
+    ['mm', 'relu'],
+  );
   assert.equal(t.arenaPeakBytes, 4096);
-  assert.deepEqual(t.perRun, [{ runUs: 50, kernelUs: 40 }, { runUs: 50, kernelUs: 40 }]);
+  assert.deepEqual(t.perRun, [
+    { runUs: 50, kernelUs: 40 },
+    { runUs: 50, kernelUs: 40 },
+  ]);
 });
 
 test('summarizeTrace: with 3+ runs, shares come from median node times, so one stalled kernel does not dominate', () => {
-  const ev = (name: string, op: string, ts: number, dur: number) => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur, ph: 'X', args: { op_name: op } });
+  const ev = (name: string, op: string, ts: number, dur: number) => ({
+    cat: 'Node',
+    name: `${name}_kernel_time`,
+    ts,
+    dur,
+    ph: 'X',
+    args: { op_name: op },
+  });
   const run = (ts: number, mm: number, pool: number) => [
-    { cat: 'Session', name: 'model_run', ts, dur: 100 + pool }, ev('mm', 'MatMul', ts + 1, mm), ev('pool', 'MaxPool', ts + 1 + mm, pool),
+    { cat: 'Session', name: 'model_run', ts, dur: 100 + pool },
+    ev('mm', 'MatMul', ts + 1, mm),
+    ev('pool', 'MaxPool', ts + 1 + mm, pool),
   ];
   // MaxPool takes 20 µs in four runs and 2000 µs in one (stalled by a neighbour).
   const t = summarizeTrace([...run(0, 60, 20), ...run(3000, 60, 2000), ...run(6000, 60, 20), ...run(9000, 60, 20), ...run(12000, 60, 20)]);
@@ -85,8 +117,15 @@ test('summarizeTrace: with 3+ runs, shares come from median node times, so one s
   assert.equal(t.opTypes[0]!.opType, 'MatMul');
   assert.equal(t.opTypes[0]!.share, 0.75);
   assert.equal(t.opTypes.find((o) => o.opType === 'MaxPool')!.totalUs, 2080, 'totals stay sums');
-  assert.deepEqual(t.opTypes.map((o) => o.perRunUs), [60, 20], 'per run: the median');
-  assert.deepEqual(t.perRun.map((r) => r.kernelUs), [80, 2060, 80, 80, 80]);
+  assert.deepEqual(
+    t.opTypes.map((o) => o.perRunUs),
+    [60, 20],
+    'per run: the median',
+  );
+  assert.deepEqual(
+    t.perRun.map((r) => r.kernelUs),
+    [80, 2060, 80, 80, 80],
+  );
 });
 
 test('measureInWorker: ordered percentiles, memory, and a trace whose shares sum to 1', async () => {
@@ -102,7 +141,10 @@ test('measureInWorker: ordered percentiles, memory, and a trace whose shares sum
   const trace = r.trace!;
   assert.equal(trace.runs, 3);
   // ORT may fuse MatMul+Relu; every traced op type must be one of these.
-  assert.ok(trace.opTypes.length > 0 && trace.opTypes.every((o) => ['MatMul', 'Relu', 'FusedMatMul', 'Gemm', 'FusedGemm'].includes(o.opType)), JSON.stringify(trace.opTypes));
+  assert.ok(
+    trace.opTypes.length > 0 && trace.opTypes.every((o) => ['MatMul', 'Relu', 'FusedMatMul', 'Gemm', 'FusedGemm'].includes(o.opType)),
+    JSON.stringify(trace.opTypes),
+  );
   const sum = trace.opTypes.reduce((a, o) => a + o.share, 0);
   assert.ok(Math.abs(sum - 1) < 1e-9, String(sum));
 });
@@ -115,7 +157,11 @@ test('measureInWorker with transfer detaches the bytes; a failing run is a HoneE
   // Feeds of the wrong shape make ORT's run fail inside the worker: the error comes back as a HoneError.
   await assert.rejects(
     measureInWorker(encodeModel(m), { inputs: [{ name: 'x', elemType: 1, shape: [2, 5] }], warmup: 0, runs: 1 }),
-    (e: unknown) => e instanceof HoneError && e.exitCode === 2 && /failed to run the model with inputs x\[2x5\]/.test(e.message) && !e.message.includes('\n'),
+    (e: unknown) =>
+      e instanceof HoneError &&
+      e.exitCode === 2 &&
+      /failed to run the model with inputs x\[2x5\]/.test(e.message) &&
+      !e.message.includes('\n'),
   );
 });
 

@@ -22,7 +22,13 @@ test('createSession runs a model given as a ModelProto or as bytes, with options
     assert.deepEqual(s.outputNames, ['y']);
     await s.release();
   }
-  const o = sessionOptions({ intraOpThreads: 2, interOpThreads: 1, graphOptimizationLevel: 'disabled', profilePrefix: '/tmp/p', enableMemPattern: false });
+  const o = sessionOptions({
+    intraOpThreads: 2,
+    interOpThreads: 1,
+    graphOptimizationLevel: 'disabled',
+    profilePrefix: '/tmp/p',
+    enableMemPattern: false,
+  });
   assert.deepEqual(o.executionProviders, ['cpu']);
   assert.equal(o.intraOpNumThreads, 2);
   assert.equal(o.graphOptimizationLevel, 'disabled');
@@ -32,7 +38,10 @@ test('createSession runs a model given as a ModelProto or as bytes, with options
 });
 
 test('bytes that are not a model give a one-line HoneError', async () => {
-  await assert.rejects(createSession(new Uint8Array([1, 2, 3, 4, 5])), (e: unknown) => oneLine(e) && /cannot parse the model/.test((e as Error).message));
+  await assert.rejects(
+    createSession(new Uint8Array([1, 2, 3, 4, 5])),
+    (e: unknown) => oneLine(e) && /cannot parse the model/.test((e as Error).message),
+  );
 });
 
 test('an op ORT has no kernel for gives a one-line HoneError naming the op', async () => {
@@ -47,15 +56,20 @@ test('providers: cpu is available; unknown and uninstalled ones explain what to 
   const all = listProviders();
   assert.ok(all.some((p) => p.name === 'cpu' && p.available));
   assert.equal(checkProvider('CPU'), 'cpu');
-  assert.throws(() => checkProvider('tpu'), (e: unknown) => oneLine(e) && /provider 'tpu' is not supported.*use one of: cpu/.test((e as Error).message));
+  assert.throws(
+    () => checkProvider('tpu'),
+    (e: unknown) => oneLine(e) && /provider 'tpu' is not supported.*use one of: cpu/.test((e as Error).message),
+  );
   const cuda = all.find((p) => p.name === 'cuda');
   if (cuda && !cuda.available) {
-    assert.throws(() => checkProvider('cuda'), (e: unknown) =>
-      oneLine(e) && /not installed/.test((e as Error).message) && (e as Error).message.includes(gpuInstallCommand()));
+    assert.throws(
+      () => checkProvider('cuda'),
+      (e: unknown) => oneLine(e) && /not installed/.test((e as Error).message) && (e as Error).message.includes(gpuInstallCommand()),
+    );
   }
 });
 
-test('the GPU install command is onnxruntime-node\'s own script with a flag it parses as CUDA 12', () => {
+test("the GPU install command is onnxruntime-node's own script with a flag it parses as CUDA 12", () => {
   const [, script, flag] = /^node ("[^"]+"|\S+) (\S+)$/.exec(gpuInstallCommand())!.map((x) => x.replace(/^"(.*)"$/, '$1'));
   assert.ok(existsSync(script!), script);
   // The script's own flag parser (install.js calls it first), fed the documented argv with no environment
@@ -72,7 +86,10 @@ test('the GPU install command is onnxruntime-node\'s own script with a flag it p
   assert.equal(parse([], { ONNXRUNTIME_NODE_INSTALL: 'skip' }), false);
   // 'cuda12' is a download on exactly the platform the error message offers it for.
   const meta = require(join(dirname(script!), 'install-metadata.js')) as { requirements: Record<string, string[]> };
-  assert.deepEqual(Object.keys(meta.requirements).filter((p) => meta.requirements[p]!.includes('cuda12')), [GPU_INSTALL_PLATFORM]);
+  assert.deepEqual(
+    Object.keys(meta.requirements).filter((p) => meta.requirements[p]!.includes('cuda12')),
+    [GPU_INSTALL_PLATFORM],
+  );
   // The README gives the same command, from the project folder (where node_modules/onnxruntime-node is, from a
   // clone or in a project that depends on Hone).
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -86,22 +103,30 @@ test('the GPU install command is onnxruntime-node\'s own script with a flag it p
 
 test('cleanOrtMessage keeps the essential part of ORT errors', () => {
   assert.equal(
-    cleanOrtMessage('This is an invalid model. In Node, ("foobar", FooBar, "", -1) : ("x": tensor(float),) -> ("y": tensor(float),) , Error No Op registered for FooBar with domain_version of 21'),
+    cleanOrtMessage(
+      'This is an invalid model. In Node, ("foobar", FooBar, "", -1) : ("x": tensor(float),) -> ("y": tensor(float),) , Error No Op registered for FooBar with domain_version of 21',
+    ),
     "No Op registered for FooBar with domain_version of 21 (node 'foobar', FooBar)",
   );
   assert.equal(
-    cleanOrtMessage('[ONNXRuntimeError] : 1 : FAIL : /onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1988 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() Failed to load library x.so\n'),
+    cleanOrtMessage(
+      '[ONNXRuntimeError] : 1 : FAIL : /onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1988 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() Failed to load library x.so\n',
+    ),
     'Failed to load library x.so',
   );
 });
 
 test('cleanOrtMessage drops C++ signatures from ORT asserts', () => {
   assert.equal(
-    cleanOrtMessage('/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 onnxruntime::webgpu::WebGpuContext::Initialize(const onnxruntime::webgpu::WebGpuContextConfig&)::<lambda()> adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter'),
+    cleanOrtMessage(
+      '/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 onnxruntime::webgpu::WebGpuContext::Initialize(const onnxruntime::webgpu::WebGpuContextConfig&)::<lambda()> adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter',
+    ),
     'adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter',
   );
   assert.equal(
-    cleanOrtMessage('/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1988 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library'),
+    cleanOrtMessage(
+      '/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:1988 onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load library',
+    ),
     'Failed to load library',
   );
 });

@@ -27,12 +27,28 @@ async function until(what: string, f: () => boolean, seconds = 120): Promise<voi
   }
 }
 
-test('SIGINT during hone train: no output model, the finished epoch\'s checkpoint kept, a resume command that works', async () => {
+test("SIGINT during hone train: no output model, the finished epoch's checkpoint kept, a resume command that works", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hone-train-sigint-'));
   const out = join(dir, 'lenet.onnx');
   const ck = join(dir, 'ck');
   // Piped (no TTY): one plain line per epoch on stderr, which also tells us when epoch 1 is done.
-  const args = ['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--limit', '512', '--epochs', '200', '--batch-size', '32', '--checkpoint', ck, '-o', out];
+  const args = [
+    'train',
+    '--model',
+    'zoo:lenet5',
+    '--data',
+    'mnist',
+    '--limit',
+    '512',
+    '--epochs',
+    '200',
+    '--batch-size',
+    '32',
+    '--checkpoint',
+    ck,
+    '-o',
+    out,
+  ];
   const run = start(args);
   await until('the first epoch line', () => /^epoch 1 /m.test(run.err()));
   assert.doesNotMatch(run.err(), /\r/, 'piped progress has no carriage returns');
@@ -40,13 +56,19 @@ test('SIGINT during hone train: no output model, the finished epoch\'s checkpoin
   const code = await run.exit;
   assert.equal(code, 130, run.err());
   const last = run.err().trim().split('\n').pop()!;
-  assert.match(last, /^hone: interrupted \(SIGINT\) at step \d+; nothing written to .*lenet\.onnx; the checkpoint of epoch \d+ is in .*; resume with: hone train .* --resume$/);
+  assert.match(
+    last,
+    /^hone: interrupted \(SIGINT\) at step \d+; nothing written to .*lenet\.onnx; the checkpoint of epoch \d+ is in .*; resume with: hone train .* --resume$/,
+  );
   assert.ok(!existsSync(out), 'no partial output model');
   const epochs = Number(/the checkpoint of epoch (\d+)/.exec(last)![1]);
   assert.ok(epochs >= 1 && epochs < 200);
 
   // The printed command, with fewer epochs so it ends, resumes from that checkpoint.
-  const resumeArgs = last.replace(/^.*resume with: hone /, '').split(' ').map((w) => (w === '200' ? String(epochs + 1) : w));
+  const resumeArgs = last
+    .replace(/^.*resume with: hone /, '')
+    .split(' ')
+    .map((w) => (w === '200' ? String(epochs + 1) : w));
   const resumed = start(resumeArgs);
   assert.equal(await resumed.exit, 0, resumed.err());
   assert.ok(existsSync(out));

@@ -14,7 +14,15 @@ import { rand } from './gradcheck-util.js';
 async function run(argv: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, isTTY: false });
+  const code = await main(argv, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    isTTY: false,
+  });
   return { code, stdout, stderr };
 }
 
@@ -23,22 +31,74 @@ describe('hone train / hone lr-find (end to end)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hone-cli-train-'));
     const out = join(dir, 'lenet.onnx');
     const log = join(dir, 'log.jsonl');
-    const r = await run(['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--limit', '640', '--epochs', '2', '--batch-size', '32',
-      '--optimizer', 'adam', '--lr', '2e-3', '--schedule', 'cosine', '-o', out, '--json', '--log', log, '--checkpoint', join(dir, 'ck')]);
+    const r = await run([
+      'train',
+      '--model',
+      'zoo:lenet5',
+      '--data',
+      'mnist',
+      '--limit',
+      '640',
+      '--epochs',
+      '2',
+      '--batch-size',
+      '32',
+      '--optimizer',
+      'adam',
+      '--lr',
+      '2e-3',
+      '--schedule',
+      'cosine',
+      '-o',
+      out,
+      '--json',
+      '--log',
+      log,
+      '--checkpoint',
+      join(dir, 'ck'),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const rep = JSON.parse(r.stdout) as Record<string, number>;
     for (const k of ['trainAccuracy', 'testAccuracy', 'samplesPerSec', 'epochs']) assert.equal(typeof rep[k], 'number', k);
     assert.equal(rep.epochs, 2);
     assert.ok(rep.testAccuracy! > 0.3, `test accuracy ${rep.testAccuracy}`);
-    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; lr: number });
-    assert.deepEqual(lines.map((l) => l.epoch), [1, 2]);
+    const lines = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { epoch: number; lr: number });
+    assert.deepEqual(
+      lines.map((l) => l.epoch),
+      [1, 2],
+    );
     assert.ok(lines[1]!.lr < lines[0]!.lr, 'cosine schedule lowers the rate');
     const m = loadModel(out);
-    assert.deepEqual(m.graph!.output.map((o) => o.name), ['logits']);
+    assert.deepEqual(
+      m.graph!.output.map((o) => o.name),
+      ['logits'],
+    );
     assert.ok(existsSync(join(dir, 'ck', 'checkpoint.bin')));
     // Resuming a finished run with more epochs continues it.
-    const r2 = await run(['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--limit', '640', '--epochs', '3', '--batch-size', '32',
-      '--lr', '2e-3', '-o', out, '--json', '--checkpoint', join(dir, 'ck'), '--resume']);
+    const r2 = await run([
+      'train',
+      '--model',
+      'zoo:lenet5',
+      '--data',
+      'mnist',
+      '--limit',
+      '640',
+      '--epochs',
+      '3',
+      '--batch-size',
+      '32',
+      '--lr',
+      '2e-3',
+      '-o',
+      out,
+      '--json',
+      '--checkpoint',
+      join(dir, 'ck'),
+      '--resume',
+    ]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.equal((JSON.parse(r2.stdout) as { history: unknown[] }).history.length, 3);
   });
@@ -52,7 +112,28 @@ describe('hone train / hone lr-find (end to end)', () => {
     const model = join(dir, 'lin.onnx');
     saveModel(b.model({ opset: 17 }), model);
     const npz = join(import.meta.dirname, 'fixtures', 'tiny-compressed.npz');
-    const r = await run(['train', '--model', model, '--data', npz, '--test-data', npz, '--epochs', '30', '--batch-size', '4', '--optimizer', 'sgd', '--momentum', '0.9', '--lr', '0.1', '-o', join(dir, 'out.onnx'), '--json']);
+    const r = await run([
+      'train',
+      '--model',
+      model,
+      '--data',
+      npz,
+      '--test-data',
+      npz,
+      '--epochs',
+      '30',
+      '--batch-size',
+      '4',
+      '--optimizer',
+      'sgd',
+      '--momentum',
+      '0.9',
+      '--lr',
+      '0.1',
+      '-o',
+      join(dir, 'out.onnx'),
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const rep = JSON.parse(r.stdout) as { testAccuracy: number; epochs: number };
     assert.equal(rep.epochs, 30);
@@ -73,7 +154,26 @@ describe('hone train / hone lr-find (end to end)', () => {
   it('lr-find suggests a rate inside the sweep and writes an HTML plot', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hone-cli-lr-'));
     const html = join(dir, 'lr.html');
-    const r = await run(['lr-find', '--model', 'zoo:mlp:hidden=64', '--data', 'mnist', '--limit', '2000', '--steps', '60', '--batch-size', '32', '--start', '1e-5', '--end', '1', '--json', '--html', html]);
+    const r = await run([
+      'lr-find',
+      '--model',
+      'zoo:mlp:hidden=64',
+      '--data',
+      'mnist',
+      '--limit',
+      '2000',
+      '--steps',
+      '60',
+      '--batch-size',
+      '32',
+      '--start',
+      '1e-5',
+      '--end',
+      '1',
+      '--json',
+      '--html',
+      html,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const rep = JSON.parse(r.stdout) as { suggestedLr: number; lrs: number[]; losses: number[] };
     assert.ok(rep.suggestedLr > 1e-5 && rep.suggestedLr < 1, String(rep.suggestedLr));
@@ -90,16 +190,40 @@ describe('hone train / hone lr-find: the model-input flags every command shares'
     const b = new GraphBuilder('scaled');
     const x = b.input('x', DataType.FLOAT, ['batch', 'feat']);
     const scale = b.input('scale', DataType.FLOAT, []);
-    const w = b.floatInit('w', [4, 3], Float32Array.from({ length: 12 }, (_, i) => ((i % 5) - 2) / 4));
+    const w = b.floatInit(
+      'w',
+      [4, 3],
+      Float32Array.from({ length: 12 }, (_, i) => ((i % 5) - 2) / 4),
+    );
     b.op('Mul', [b.op('MatMul', [x, w]), scale], {}, { output: 'y' });
     b.output('y', DataType.FLOAT, ['batch', 3]);
     const model = join(dir, 'scaled.onnx');
     saveModel(b.model({ opset: 17 }), model);
     // The data holds each sample as 2x2: only --dim feat=4 or --shape x=Bx4 tells the trainer it is the model's [4].
     const data = join(dir, 'data.npz');
-    writeNpz(data, { x: { data: Float32Array.from({ length: 128 }, (_, i) => Math.sin(i)), dims: [32, 2, 2] }, label: { data: Float32Array.from({ length: 96 }, (_, i) => Math.cos(i)), dims: [32, 3] } });
-    const train = (...args: string[]) => run(['train', '--model', model, '--data', data, '--loss', 'mse', '--epochs', '2', '--threads', '1', '-o', join(dir, 'out.onnx'), ...args]);
-    const weights = () => Array.from(tensorArray(loadModel(join(dir, 'out.onnx')).graph!.initializer.find((t) => t.name === 'w')!) as Float32Array);
+    writeNpz(data, {
+      x: { data: Float32Array.from({ length: 128 }, (_, i) => Math.sin(i)), dims: [32, 2, 2] },
+      label: { data: Float32Array.from({ length: 96 }, (_, i) => Math.cos(i)), dims: [32, 3] },
+    });
+    const train = (...args: string[]) =>
+      run([
+        'train',
+        '--model',
+        model,
+        '--data',
+        data,
+        '--loss',
+        'mse',
+        '--epochs',
+        '2',
+        '--threads',
+        '1',
+        '-o',
+        join(dir, 'out.onnx'),
+        ...args,
+      ]);
+    const weights = () =>
+      Array.from(tensorArray(loadModel(join(dir, 'out.onnx')).graph!.initializer.find((t) => t.name === 'w')!) as Float32Array);
     return { dir, model, data, train, weights };
   };
 
@@ -107,24 +231,40 @@ describe('hone train / hone lr-find: the model-input flags every command shares'
     const { train, dir } = setup();
     const r = await train('--input', 'scale=1', '--batch-size', '8');
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^hone: the training data: input 'x' expects samples of rank 1 \[feat\] but the data has \[2, 2\]; .* --dim feat=N or --shape x=\.\.\.\n$/);
+    assert.match(
+      r.stderr,
+      /^hone: the training data: input 'x' expects samples of rank 1 \[feat\] but the data has \[2, 2\]; .* --dim feat=N or --shape x=\.\.\.\n$/,
+    );
     const shaped = await train('--input', 'scale=1', '--shape', 'x=8x4', '--json');
     assert.equal(shaped.code, 0, shaped.stderr);
     const m = loadModel(join(dir, 'out.onnx'));
-    assert.deepEqual(m.graph!.input.map((i) => i.type!.tensorType!.shape!.dim), [[{ dimParam: 'batch' }, { dimParam: 'feat' }], []]);
-    assert.equal((JSON.parse(shaped.stdout) as { timing: { steps: number } }).timing.steps, 8, '--shape x=8x4 sets the batch size: 32 samples, 4 steps an epoch');
+    assert.deepEqual(
+      m.graph!.input.map((i) => i.type!.tensorType!.shape!.dim),
+      [[{ dimParam: 'batch' }, { dimParam: 'feat' }], []],
+    );
+    assert.equal(
+      (JSON.parse(shaped.stdout) as { timing: { steps: number } }).timing.steps,
+      8,
+      '--shape x=8x4 sets the batch size: 32 samples, 4 steps an epoch',
+    );
     const dimmed = await train('--input', 'scale=1', '--dim', 'feat=4', '--batch-size', '16', '--json');
     assert.equal(dimmed.code, 0, dimmed.stderr);
     const conflict = await train('--input', 'scale=1', '--shape', 'x=8x4', '--batch-size', '16');
     assert.equal(conflict.code, 2);
-    assert.match(conflict.stderr, /^hone: --shape x=8x4 sets the batch size to 8, --batch-size to 16; drop one of them, or make them agree\n$/);
+    assert.match(
+      conflict.stderr,
+      /^hone: --shape x=8x4 sets the batch size to 8, --batch-size to 16; drop one of them, or make them agree\n$/,
+    );
   });
 
   it('--input feeds an input that is not data in every step: scale=0 leaves the weights as they were', async () => {
     const { train, weights } = setup();
     const missing = await train('--dim', 'feat=4');
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /^hone: input 'scale' is a scalar, which data \(samples first\) cannot give; pass its value with --input scale=VALUE\n$/);
+    assert.match(
+      missing.stderr,
+      /^hone: input 'scale' is a scalar, which data \(samples first\) cannot give; pass its value with --input scale=VALUE\n$/,
+    );
     const initial = Array.from({ length: 12 }, (_, i) => ((i % 5) - 2) / 4);
     assert.equal((await train('--dim', 'feat=4', '--input', 'scale=0', '--batch-size', '8')).code, 0);
     assert.deepEqual(weights(), initial, 'a zero scale gives zero gradients');
@@ -136,10 +276,45 @@ describe('hone train / hone lr-find: the model-input flags every command shares'
 
   it('lr-find takes the same flags', async () => {
     const { model, data } = setup();
-    const r = await run(['lr-find', '--model', model, '--data', data, '--loss', 'mse', '--steps', '10', '--batch-size', '8', '--dim', 'feat=4', '--input', 'scale=1', '--threads', '1', '--json']);
+    const r = await run([
+      'lr-find',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--loss',
+      'mse',
+      '--steps',
+      '10',
+      '--batch-size',
+      '8',
+      '--dim',
+      'feat=4',
+      '--input',
+      'scale=1',
+      '--threads',
+      '1',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok((JSON.parse(r.stdout) as { lrs: number[] }).lrs.length >= 10);
-    const conflict = await run(['lr-find', '--model', model, '--data', data, '--loss', 'mse', '--dim', 'batch=4', '--batch-size', '8', '--dim', 'feat=4', '--input', 'scale=1']);
+    const conflict = await run([
+      'lr-find',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--loss',
+      'mse',
+      '--dim',
+      'batch=4',
+      '--batch-size',
+      '8',
+      '--dim',
+      'feat=4',
+      '--input',
+      'scale=1',
+    ]);
     assert.equal(conflict.code, 2);
     assert.match(conflict.stderr, /^hone: --dim batch=4 sets the batch size to 4, --batch-size to 8/);
   });

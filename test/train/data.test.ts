@@ -60,7 +60,10 @@ describe('data', () => {
     for (const ds of [train, test]) {
       const counts = new Array(10).fill(0);
       for (const y of ds.labels.data as BigInt64Array) counts[Number(y)]++;
-      assert.ok(counts.every((c) => c > 100), counts.join(','));
+      assert.ok(
+        counts.every((c) => c > 100),
+        counts.join(','),
+      );
     }
     const px = train.features.input!.data as Float32Array;
     assert.ok(px.every((v) => v >= 0 && v <= 1));

@@ -33,7 +33,11 @@ export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   let s = seed >>> 0 || 1;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = lo + (hi - lo) * (s / 4294967296);
   }
   return out;
@@ -47,12 +51,18 @@ export function randAwayFromZero(n: number, seed: number): Float32Array {
 }
 
 const feedsOf = (inputs: CheckInput[], override?: { name: string; data: Float32Array }) =>
-  Object.fromEntries(inputs.map((i) => [
-    i.name,
-    i.int64
-      ? new ort.Tensor('int64', BigInt64Array.from(i.data, (v) => BigInt(v)), i.shape)
-      : new ort.Tensor('float32', override?.name === i.name ? override.data : i.data, i.shape),
-  ]));
+  Object.fromEntries(
+    inputs.map((i) => [
+      i.name,
+      i.int64
+        ? new ort.Tensor(
+            'int64',
+            BigInt64Array.from(i.data, (v) => BigInt(v)),
+            i.shape,
+          )
+        : new ort.Tensor('float32', override?.name === i.name ? override.data : i.data, i.shape),
+    ]),
+  );
 
 /** One checked element: the rule's gradient, the finite difference, and the tolerance allowed between them. */
 export interface CheckedPoint {
@@ -75,7 +85,11 @@ export function rejectedBy(points: readonly CheckedPoint[], other: (p: CheckedPo
  * Runs `body` with the gradient rule of `opType` replaced by `wrong(original)` and puts the original back
  * afterwards: a test shows that its check fails when a rule makes a plausible mistake.
  */
-export async function withWrongRule<T>(opType: string, wrong: (original: GradRule) => GradRule['grad'], body: () => Promise<T>): Promise<T> {
+export async function withWrongRule<T>(
+  opType: string,
+  wrong: (original: GradRule) => GradRule['grad'],
+  body: () => Promise<T>,
+): Promise<T> {
   const original = getGradRule(undefined, opType);
   assert.ok(original, `no gradient rule for ${opType}`);
   registerGradRules([{ ...original, opTypes: [opType], grad: wrong(original) }]);
@@ -96,7 +110,7 @@ export const scaledBy = (factor: number) => (original: GradRule) => (ctx: GradCo
  */
 export const readingAttributes = (values: Record<string, number | string>) => (original: GradRule) => (ctx: GradContext) => {
   const attr = ctx.attr;
-  const read = <T>(name: string, own: () => T): T => (name in values ? values[name] as T : own());
+  const read = <T>(name: string, own: () => T): T => (name in values ? (values[name] as T) : own());
   return original.grad({
     ...ctx,
     attr: {
@@ -129,7 +143,11 @@ export async function gradcheck(
   for (const i of inputs) gb.input(i.name, i.int64 ? DataType.INT64 : DataType.FLOAT, i.declare ?? i.shape);
   const gnames = body(gb, names);
   const graph = gb.graph;
-  const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.input.map((v) => v.name!), ...graph.initializer.map((t) => t.name!)]);
+  const taken = new Set<string>([
+    ...graph.node.flatMap((n) => [...n.input, ...n.output]),
+    ...graph.input.map((v) => v.name!),
+    ...graph.initializer.map((t) => t.name!),
+  ]);
   const emit = new GradEmitter(taken, opset);
   // Run forward once to learn output shapes for the upstream gradients.
   const fsess = await createSession(fwd, { intraOpThreads: 1 });
@@ -180,8 +198,10 @@ export async function gradcheck(
     const maxChecks = opts.maxChecks ?? 40;
     const step = Math.max(1, Math.floor(n / maxChecks));
     for (let i = 0; i < n; i += step) {
-      const plus = Float32Array.from(inp.data); plus[i]! += eps;
-      const minus = Float32Array.from(inp.data); minus[i]! -= eps;
+      const plus = Float32Array.from(inp.data);
+      plus[i]! += eps;
+      const minus = Float32Array.from(inp.data);
+      minus[i]! -= eps;
       const numeric = ((await objective(w, plus)) - (await objective(w, minus))) / (plus[i]! - minus[i]!);
       const a = analytic[i]!;
       const tolerance = atol + rtol * Math.abs(numeric);
@@ -214,7 +234,9 @@ export async function checkTrainingGradients(
   const params = tg.params.map((p) => Float32Array.from(p.init));
   const all = (override?: [number, Float32Array]) => ({
     ...feeds,
-    ...Object.fromEntries(tg.params.map((p, i) => [p.name, new ort.Tensor('float32', override && override[0] === i ? override[1] : params[i]!, p.dims)])),
+    ...Object.fromEntries(
+      tg.params.map((p, i) => [p.name, new ort.Tensor('float32', override && override[0] === i ? override[1] : params[i]!, p.dims)]),
+    ),
     ...Object.fromEntries(tg.buffers.map((b) => [b.name, new ort.Tensor('float32', b.init, b.dims)])),
   });
   const outputs = await session.run(all());
@@ -243,7 +265,10 @@ export async function checkTrainingGradients(
       const [d1, d2] = [await central(i, j, h), await central(i, j, 2 * h)];
       const numeric = (4 * d1 - d2) / 3;
       const tolerance = atol + rtol * Math.abs(numeric);
-      assert.ok(Math.abs(g[j]! - numeric) <= tolerance, `${name}[${j}]: analytic ${g[j]}, numeric ${numeric} (central differences ${d1} at h, ${d2} at 2h)`);
+      assert.ok(
+        Math.abs(g[j]! - numeric) <= tolerance,
+        `${name}[${j}]: analytic ${g[j]}, numeric ${numeric} (central differences ${d1} at h, ${d2} at 2h)`,
+      );
       points.push({ input: name, index: j, analytic: g[j]!, numeric, tolerance });
     }
   }

@@ -3,17 +3,30 @@ import { describe, it } from 'node:test';
 import { gradcheck, rand, randAwayFromZero, readingAttributes, rejectedBy, withWrongRule } from './gradcheck-util.js';
 import type { GraphBuilder } from '../../src/ir/builder.js';
 
-const x = (name: string, shape: number[], seed: number, data?: Float32Array) => ({ name, shape, data: data ?? rand(shape.reduce((a, b) => a * b, 1), seed) });
+const x = (name: string, shape: number[], seed: number, data?: Float32Array) => ({
+  name,
+  shape,
+  data:
+    data ??
+    rand(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+});
 
 /** erf by its Taylor series: float64-exact for the |z| < 2 used here. */
 const erf = (z: number) => {
-  let term = z, sum = z;
-  for (let n = 1; n < 80; n++) { term *= (-z * z) / n; sum += term / (2 * n + 1); }
+  let term = z,
+    sum = z;
+  for (let n = 1; n < 80; n++) {
+    term *= (-z * z) / n;
+    sum += term / (2 * n + 1);
+  }
   return (2 / Math.sqrt(Math.PI)) * sum;
 };
 /** The derivatives of exact Gelu, xΦ(x), and of its tanh approximation, in float64. */
 const geluDerivative = {
-  none: (v: number) => 0.5 * (1 + erf(v / Math.SQRT2)) + (v * Math.exp(-v * v / 2)) / Math.sqrt(2 * Math.PI),
+  none: (v: number) => 0.5 * (1 + erf(v / Math.SQRT2)) + (v * Math.exp((-v * v) / 2)) / Math.sqrt(2 * Math.PI),
   tanh: (v: number) => {
     const c = Math.sqrt(2 / Math.PI);
     const t = Math.tanh(c * (v + 0.044715 * v ** 3));
@@ -23,9 +36,15 @@ const geluDerivative = {
 
 describe('gradient rules agree with finite differences', () => {
   it('Gemm (all transposes, alpha/beta, broadcast bias)', async () => {
-    for (const [tA, tB] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
-      await gradcheck([x('a', tA ? [4, 3] : [3, 4], 1), x('b', tB ? [5, 4] : [4, 5], 2), x('c', [5], 3)],
-        (b, [a, w, c]) => [b.op('Gemm', [a!, w!, c!], { transA: tA, transB: tB, alpha: 0.7, beta: 1.3 })]);
+    for (const [tA, tB] of [
+      [0, 0],
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ]) {
+      await gradcheck([x('a', tA ? [4, 3] : [3, 4], 1), x('b', tB ? [5, 4] : [4, 5], 2), x('c', [5], 3)], (b, [a, w, c]) => [
+        b.op('Gemm', [a!, w!, c!], { transA: tA, transB: tB, alpha: 0.7, beta: 1.3 }),
+      ]);
     }
   });
   it('MatMul (2-D, batched with broadcast, 1-D)', async () => {
@@ -38,14 +57,28 @@ describe('gradient rules agree with finite differences', () => {
     for (const op of ['Add', 'Sub', 'Mul', 'Div']) {
       const bdata = op === 'Div' ? rand(3, 4, 0.5, 1.5) : undefined;
       await gradcheck([x('a', [2, 4, 3], 1), x('b', [3], 4, bdata)], (b, [a, c]) => [b.op(op, [a!, c!])]);
-      await gradcheck([x('a', [2, 1, 3], 1), x('b', [4, 1], 4, op === 'Div' ? rand(4, 4, 0.5, 1.5) : undefined)], (b, [a, c]) => [b.op(op, [a!, c!])]);
+      await gradcheck([x('a', [2, 1, 3], 1), x('b', [4, 1], 4, op === 'Div' ? rand(4, 4, 0.5, 1.5) : undefined)], (b, [a, c]) => [
+        b.op(op, [a!, c!]),
+      ]);
     }
   });
   it('broadcasting with symbolic dims: the un-broadcast axes are found at run time', async () => {
     // Dims named differently ('p' vs 'q') cannot be matched statically; the gradient graph compares shapes.
     for (const op of ['Add', 'Mul']) {
-      await gradcheck([{ ...x('a', [2, 4, 3], 1), declare: ['p', 'r', 3] }, { ...x('b', [4, 1], 4), declare: ['q', 1] }], (b, [a, c]) => [b.op(op, [a!, c!])]);
-      await gradcheck([{ ...x('a', [2, 1, 3], 1), declare: ['p', 'r', 's'] }, { ...x('b', [2, 4, 1], 4), declare: ['q', 't', 'u'] }], (b, [a, c]) => [b.op(op, [a!, c!])]);
+      await gradcheck(
+        [
+          { ...x('a', [2, 4, 3], 1), declare: ['p', 'r', 3] },
+          { ...x('b', [4, 1], 4), declare: ['q', 1] },
+        ],
+        (b, [a, c]) => [b.op(op, [a!, c!])],
+      );
+      await gradcheck(
+        [
+          { ...x('a', [2, 1, 3], 1), declare: ['p', 'r', 's'] },
+          { ...x('b', [2, 4, 1], 4), declare: ['q', 't', 'u'] },
+        ],
+        (b, [a, c]) => [b.op(op, [a!, c!])],
+      );
     }
   });
   it('unary math', async () => {
@@ -64,12 +97,16 @@ describe('gradient rules agree with finite differences', () => {
     const sign = rand(16, 22);
     const xs = rand(16, 21, 1.7, 2.35).map((v, i) => (sign[i]! < 0 ? -v : v));
     const tight = { opset: 20, rtol: 5e-5, atol: 5e-5, upstream: [0.5, 1] as [number, number], maxChecks: 16 };
-    for (const [approximate, other] of [['none', 'tanh'], ['tanh', 'none']] as const) {
+    for (const [approximate, other] of [
+      ['none', 'tanh'],
+      ['tanh', 'none'],
+    ] as const) {
       const check = () => gradcheck([x('a', [4, 4], 1, xs)], (b, [a]) => [b.op('Gelu', [a!], { approximate })], tight);
       const points = await check();
       assert.equal(points.length, 16);
       // The other rule's gradient (the same upstream gradient times its derivative) fails at every element...
-      const otherRule = (p: { index: number; analytic: number }) => (p.analytic / geluDerivative[approximate](xs[p.index]!)) * geluDerivative[other](xs[p.index]!);
+      const otherRule = (p: { index: number; analytic: number }) =>
+        (p.analytic / geluDerivative[approximate](xs[p.index]!)) * geluDerivative[other](xs[p.index]!);
       assert.equal(rejectedBy(points, otherRule), 16, `${approximate}: the ${other} rule passes somewhere`);
       // ...and so does Hone's own rule made to read the other approximation.
       await assert.rejects(withWrongRule('Gelu', readingAttributes({ approximate: other }), check), /d\/da\[\d+\]: analytic/);
@@ -106,9 +143,15 @@ describe('gradient rules agree with finite differences', () => {
       [[1, 2, 6, 6], [2, 1, 5, 5], { group: 2, dilations: [1, 1] }],
     ];
     for (const [xs, ws, attrs] of cases) {
-      await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[0]!], 3)], (b, [xx, w, bb]) => [b.op('Conv', [xx!, w!, bb!], attrs)], { maxChecks: 25 });
+      await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[0]!], 3)], (b, [xx, w, bb]) => [b.op('Conv', [xx!, w!, bb!], attrs)], {
+        maxChecks: 25,
+      });
     }
-    await gradcheck([x('x', [1, 2, 5, 5], 1), x('w', [2, 2, 3, 3], 2)], (b, [xx, w]) => [b.op('Conv', [xx!, w!], { auto_pad: 'SAME_UPPER', strides: [2, 2] })], { maxChecks: 20 });
+    await gradcheck(
+      [x('x', [1, 2, 5, 5], 1), x('w', [2, 2, 3, 3], 2)],
+      (b, [xx, w]) => [b.op('Conv', [xx!, w!], { auto_pad: 'SAME_UPPER', strides: [2, 2] })],
+      { maxChecks: 20 },
+    );
   });
   it('ConvTranspose: stride, pads, output_padding, groups', async () => {
     const cases: [number[], number[], Record<string, number[] | number | string>][] = [
@@ -123,7 +166,11 @@ describe('gradient rules agree with finite differences', () => {
       [[1, 2, 3, 3], [2, 2, 2, 2], { auto_pad: 'VALID' }],
     ];
     for (const [xs, ws, attrs] of cases) {
-      await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[1]! * ((attrs.group as number | undefined) ?? 1)], 3)], (b, [xx, w, bb]) => [b.op('ConvTranspose', [xx!, w!, bb!], attrs)], { maxChecks: 25 });
+      await gradcheck(
+        [x('x', xs, 1), x('w', ws, 2), x('b', [ws[1]! * ((attrs.group as number | undefined) ?? 1)], 3)],
+        (b, [xx, w, bb]) => [b.op('ConvTranspose', [xx!, w!, bb!], attrs)],
+        { maxChecks: 25 },
+      );
     }
   });
   it('MaxPool: 2x2, overlapping 3x3/2 with pads, 1-D', async () => {
@@ -132,42 +179,85 @@ describe('gradient rules agree with finite differences', () => {
       const r = rand(n, seed);
       const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => r[a]! - r[b]!);
       const out = new Float32Array(n);
-      order.forEach((p, i) => { out[p] = i * 0.05 - 1; });
+      order.forEach((p, i) => {
+        out[p] = i * 0.05 - 1;
+      });
       return out;
     };
-    await gradcheck([x('x', [2, 2, 4, 4], 1, distinct(64, 1))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })], { eps: 1e-3 });
-    await gradcheck([x('x', [1, 2, 5, 5], 1, distinct(50, 2))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })], { eps: 1e-3 });
-    await gradcheck([x('x', [2, 3, 6], 1, distinct(36, 3))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2], strides: [2] })], { eps: 1e-3 });
+    await gradcheck(
+      [x('x', [2, 2, 4, 4], 1, distinct(64, 1))],
+      (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })],
+      { eps: 1e-3 },
+    );
+    await gradcheck(
+      [x('x', [1, 2, 5, 5], 1, distinct(50, 2))],
+      (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })],
+      { eps: 1e-3 },
+    );
+    await gradcheck([x('x', [2, 3, 6], 1, distinct(36, 3))], (b, [xx]) => [b.op('MaxPool', [xx!], { kernel_shape: [2], strides: [2] })], {
+      eps: 1e-3,
+    });
     // After a ReLU (the upsample-and-mask path): negative windows tie at zero and must get no gradient.
     const mixed = distinct(64, 4).map((v) => (Math.abs(v) < 0.1 ? v + 0.3 : v));
     for (const i of [0, 1, 4, 5]) mixed[i] = -0.5 - 0.1 * i; // one window entirely negative
-    await gradcheck([x('x', [2, 2, 4, 4], 1, mixed)], (b, [xx]) => [b.op('MaxPool', [b.op('Relu', [xx!])], { kernel_shape: [2, 2], strides: [2, 2] })], { eps: 1e-3, maxChecks: 64 });
+    await gradcheck(
+      [x('x', [2, 2, 4, 4], 1, mixed)],
+      (b, [xx]) => [b.op('MaxPool', [b.op('Relu', [xx!])], { kernel_shape: [2, 2], strides: [2, 2] })],
+      { eps: 1e-3, maxChecks: 64 },
+    );
     // The same, with the ReLU output also read elsewhere: the ReLU rule must then mask the summed gradient itself.
-    await gradcheck([x('x', [2, 2, 4, 4], 1, mixed)], (b, [xx]) => {
-      const r = b.op('Relu', [xx!]);
-      return [b.op('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }), b.op('Mul', [r, xx!])];
-    }, { eps: 1e-3, maxChecks: 64 });
+    await gradcheck(
+      [x('x', [2, 2, 4, 4], 1, mixed)],
+      (b, [xx]) => {
+        const r = b.op('Relu', [xx!]);
+        return [b.op('MaxPool', [r], { kernel_shape: [2, 2], strides: [2, 2] }), b.op('Mul', [r, xx!])];
+      },
+      { eps: 1e-3, maxChecks: 64 },
+    );
   });
   it('BatchNormalization with fixed statistics (inference form): x, scale and bias; epsilon counts', async () => {
     // Variances of the size of epsilon (given, then the default 1e-5): a rule that leaves epsilon out is off by
     // √((σ² + ε)/σ²) = 1.2–1.9 here, far outside the tolerance, as the rejections below show.
-    const stats = (v: number[]) => [{ name: 'm', shape: [3], data: Float32Array.of(0.1, -0.2, 0.3), wrt: false }, { name: 'v', shape: [3], data: Float32Array.from(v), wrt: false }];
-    const given = () => gradcheck([x('x', [2, 3, 2, 2], 1), x('g', [3], 2), x('b', [3], 3), ...stats([0.02, 0.05, 0.1])], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!], { epsilon: 0.05 })]);
-    const byDefault = () => gradcheck([x('x', [4, 3], 1), x('g', [3], 2), x('b', [3], 3), ...stats([1e-5, 2e-5, 4e-5])], (b, [xx, g, bb, m, v]) => [b.op('BatchNormalization', [xx!, g!, bb!, m!, v!])]);
+    const stats = (v: number[]) => [
+      { name: 'm', shape: [3], data: Float32Array.of(0.1, -0.2, 0.3), wrt: false },
+      { name: 'v', shape: [3], data: Float32Array.from(v), wrt: false },
+    ];
+    const given = () =>
+      gradcheck([x('x', [2, 3, 2, 2], 1), x('g', [3], 2), x('b', [3], 3), ...stats([0.02, 0.05, 0.1])], (b, [xx, g, bb, m, v]) => [
+        b.op('BatchNormalization', [xx!, g!, bb!, m!, v!], { epsilon: 0.05 }),
+      ]);
+    const byDefault = () =>
+      gradcheck([x('x', [4, 3], 1), x('g', [3], 2), x('b', [3], 3), ...stats([1e-5, 2e-5, 4e-5])], (b, [xx, g, bb, m, v]) => [
+        b.op('BatchNormalization', [xx!, g!, bb!, m!, v!]),
+      ]);
     for (const check of [given, byDefault]) {
       await check();
       await assert.rejects(withWrongRule('BatchNormalization', readingAttributes({ epsilon: 0 }), check), /d\/d(x|g)\[\d+\]: analytic/);
     }
   });
   it('LayerNormalization: last axis with bias, last two axes, no bias', async () => {
-    await gradcheck([x('x', [2, 3, 4], 1), x('g', [4], 2), x('b', [4], 3)], (b, [xx, g, bb]) => [b.op('LayerNormalization', [xx!, g!, bb!], { epsilon: 1e-3 })], { opset: 17 });
-    await gradcheck([x('x', [2, 3, 4], 1), x('g', [3, 4], 2), x('b', [3, 4], 3)], (b, [xx, g, bb]) => [b.op('LayerNormalization', [xx!, g!, bb!], { axis: 1 })], { opset: 17 });
-    await gradcheck([x('x', [3, 5], 1), x('g', [5], 2)], (b, [xx, g]) => [b.op('LayerNormalization', [xx!, g!], { axis: -1 })], { opset: 17 });
+    await gradcheck(
+      [x('x', [2, 3, 4], 1), x('g', [4], 2), x('b', [4], 3)],
+      (b, [xx, g, bb]) => [b.op('LayerNormalization', [xx!, g!, bb!], { epsilon: 1e-3 })],
+      { opset: 17 },
+    );
+    await gradcheck(
+      [x('x', [2, 3, 4], 1), x('g', [3, 4], 2), x('b', [3, 4], 3)],
+      (b, [xx, g, bb]) => [b.op('LayerNormalization', [xx!, g!, bb!], { axis: 1 })],
+      { opset: 17 },
+    );
+    await gradcheck([x('x', [3, 5], 1), x('g', [5], 2)], (b, [xx, g]) => [b.op('LayerNormalization', [xx!, g!], { axis: -1 })], {
+      opset: 17,
+    });
   });
   it('AveragePool (with and without counting pads) and GlobalAveragePool', async () => {
     await gradcheck([x('x', [2, 2, 4, 4], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [2, 2], strides: [2, 2] })]);
-    await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })]);
-    await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 })]);
+    await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [
+      b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }),
+    ]);
+    await gradcheck([x('x', [1, 2, 5, 5], 1)], (b, [xx]) => [
+      b.op('AveragePool', [xx!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 }),
+    ]);
     await gradcheck([x('x', [2, 3, 3, 4], 1)], (b, [xx]) => [b.op('GlobalAveragePool', [xx!])]);
   });
   it('shape ops: Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Expand', async () => {
@@ -183,10 +273,14 @@ describe('gradient rules agree with finite differences', () => {
     await gradcheck([x('a', [2, 3], 1), x('b', [2, 2], 2)], (b, [a, c]) => [b.op('Concat', [a!, c!], { axis: -1 })]);
     await gradcheck([x('a', [2, 5], 1)], (b, [a]) => b.opN('Split', [a!, b.int64Init('s', [2, 3])], 2, { axis: 1 }));
     await gradcheck([x('a', [2, 5], 1)], (b, [a]) => [b.opN('Split', [a!, b.int64Init('s', [2, 3])], 2, { axis: 1 })[1]!]);
-    await gradcheck([x('a', [4, 6], 1)], (b, [a]) => [b.op('Slice', [a!, b.int64Init('st', [1, -1]), b.int64Init('en', [4, 0]), b.int64Init('ax', [0, 1]), b.int64Init('sp', [2, -2])])]);
+    await gradcheck([x('a', [4, 6], 1)], (b, [a]) => [
+      b.op('Slice', [a!, b.int64Init('st', [1, -1]), b.int64Init('en', [4, 0]), b.int64Init('ax', [0, 1]), b.int64Init('sp', [2, -2])]),
+    ]);
     const ids = { name: 'ids', shape: [2, 3], data: Float32Array.of(0, 3, 3, 1, 4, 0), int64: true };
     await gradcheck([x('emb', [5, 4], 1), ids], (b, [e, i]) => [b.op('Gather', [e!, i!])]);
-    await gradcheck([x('d', [2, 5, 3], 1), { ...ids, shape: [3], data: Float32Array.of(4, 1, 4) }], (b, [e, i]) => [b.op('Gather', [e!, i!], { axis: 1 })]);
+    await gradcheck([x('d', [2, 5, 3], 1), { ...ids, shape: [3], data: Float32Array.of(4, 1, 4) }], (b, [e, i]) => [
+      b.op('Gather', [e!, i!], { axis: 1 }),
+    ]);
   });
   it('ReduceSum, ReduceMean (keepdims, all axes, opset 13 and 18)', async () => {
     await gradcheck([x('a', [2, 3, 4], 1)], (b, [a]) => [b.op('ReduceSum', [a!, b.int64Init('ax', [1])], { keepdims: 0 })]);
@@ -197,42 +291,81 @@ describe('gradient rules agree with finite differences', () => {
   it('Cast, Clip, Where', async () => {
     await gradcheck([x('a', [3, 4], 1)], (b, [a]) => [b.op('Cast', [b.op('Cast', [a!], { to: 11 })], { to: 1 })]);
     const clipData = rand(12, 4, -2, 2).map((v) => (Math.abs(Math.abs(v) - 1) < 0.1 ? v + 0.25 : v));
-    await gradcheck([x('a', [3, 4], 1, clipData)], (b, [a]) => [b.op('Clip', [a!, b.floatInit('lo', [], [-1]), b.floatInit('hi', [], [1])])]);
-    await gradcheck([x('a', [3, 4], 1), x('b', [4], 2)], (b, [a, c]) => [b.op('Where', [b.op('Greater', [a!, b.floatInit('z', [], [0])]), a!, c!])]);
+    await gradcheck([x('a', [3, 4], 1, clipData)], (b, [a]) => [
+      b.op('Clip', [a!, b.floatInit('lo', [], [-1]), b.floatInit('hi', [], [1])]),
+    ]);
+    await gradcheck([x('a', [3, 4], 1), x('b', [4], 2)], (b, [a, c]) => [
+      b.op('Where', [b.op('Greater', [a!, b.floatInit('z', [], [0])]), a!, c!]),
+    ]);
   });
   it('HardSigmoid and HardSwish (both sides of the clipped range)', async () => {
     const away = (n: number, seed: number, lo: number, hi: number, kinks: number[]) =>
       rand(n, seed, lo, hi).map((v) => (kinks.some((k) => Math.abs(v - k) < 0.1) ? v + 0.25 : v));
-    await gradcheck([x('a', [3, 8], 1, away(24, 3, -4, 4, [-2.5, 2.5]))], (b, [a]) => [b.op('HardSigmoid', [a!])], { rtol: 1e-3, atol: 1e-4 });
-    await gradcheck([x('a', [3, 8], 1, away(24, 4, -3, 3, [-1, 1.5]))], (b, [a]) => [b.op('HardSigmoid', [a!], { alpha: 0.4, beta: 0.4 })], { rtol: 1e-3, atol: 1e-4 });
-    await gradcheck([x('a', [3, 8], 1, away(24, 5, -5, 5, [-3, 3]))], (b, [a]) => [b.op('HardSwish', [a!])], { opset: 14, rtol: 1e-3, atol: 1e-4 });
+    await gradcheck([x('a', [3, 8], 1, away(24, 3, -4, 4, [-2.5, 2.5]))], (b, [a]) => [b.op('HardSigmoid', [a!])], {
+      rtol: 1e-3,
+      atol: 1e-4,
+    });
+    await gradcheck(
+      [x('a', [3, 8], 1, away(24, 4, -3, 3, [-1, 1.5]))],
+      (b, [a]) => [b.op('HardSigmoid', [a!], { alpha: 0.4, beta: 0.4 })],
+      { rtol: 1e-3, atol: 1e-4 },
+    );
+    await gradcheck([x('a', [3, 8], 1, away(24, 5, -5, 5, [-3, 3]))], (b, [a]) => [b.op('HardSwish', [a!])], {
+      opset: 14,
+      rtol: 1e-3,
+      atol: 1e-4,
+    });
   });
   it('Max and Min: broadcasting, one constant operand, three inputs', async () => {
     for (const op of ['Max', 'Min']) {
       // Operands at least 2·eps apart everywhere they are compared (no ties, no crossing in the differences).
-      await gradcheck([x('a', [2, 4, 3], 1), x('b', [3], 0, Float32Array.of(0.3, -0.2, 0.45))], (b, [a, c]) => [b.op(op, [a!, c!])], { rtol: 1e-3, atol: 1e-4 });
-      await gradcheck([x('a', [2, 1, 3], 1), x('b', [4, 1], 0, Float32Array.of(0.5, -0.4, 0.05, -0.8)), x('c', [3], 0, Float32Array.of(0.15, -0.5, 0.7))],
-        (b, [a, c, d]) => [b.op(op, [a!, c!, d!])], { rtol: 1e-3, atol: 1e-4 });
+      await gradcheck([x('a', [2, 4, 3], 1), x('b', [3], 0, Float32Array.of(0.3, -0.2, 0.45))], (b, [a, c]) => [b.op(op, [a!, c!])], {
+        rtol: 1e-3,
+        atol: 1e-4,
+      });
+      await gradcheck(
+        [x('a', [2, 1, 3], 1), x('b', [4, 1], 0, Float32Array.of(0.5, -0.4, 0.05, -0.8)), x('c', [3], 0, Float32Array.of(0.15, -0.5, 0.7))],
+        (b, [a, c, d]) => [b.op(op, [a!, c!, d!])],
+        { rtol: 1e-3, atol: 1e-4 },
+      );
       await gradcheck([x('a', [2, 5], 1)], (b, [a]) => [b.op(op, [a!, b.floatInit('k', [], [0.15])])], { rtol: 1e-3, atol: 1e-4 });
     }
   });
   it('Resize nearest and linear: block sums, matrices, sizes and scales, every coordinate mode', async () => {
     const none = (b: GraphBuilder) => b.floatInit('none', [0], []);
-    const byScales = (attrs: Record<string, string>, scales: number[]) => (b: GraphBuilder, [a]: string[]) =>
-      [b.op('Resize', [a!, none(b), b.floatInit('sc', [scales.length], scales)], attrs)];
-    const bySizes = (attrs: Record<string, string>, sizes: number[]) => (b: GraphBuilder, [a]: string[]) =>
-      [b.op('Resize', [a!, none(b), none(b), b.int64Init('sz', sizes)], attrs)];
+    const byScales =
+      (attrs: Record<string, string>, scales: number[]) =>
+      (b: GraphBuilder, [a]: string[]) => [b.op('Resize', [a!, none(b), b.floatInit('sc', [scales.length], scales)], attrs)];
+    const bySizes =
+      (attrs: Record<string, string>, sizes: number[]) =>
+      (b: GraphBuilder, [a]: string[]) => [b.op('Resize', [a!, none(b), none(b), b.int64Init('sz', sizes)], attrs)];
     const tight = { rtol: 1e-3, atol: 1e-3, maxChecks: 24 };
     const xs = [x('a', [1, 2, 3, 4], 1)];
     // Integer nearest upsampling (block sums): PaddleOCR's asymmetric/floor, half_pixel with rounding.
-    await gradcheck(xs, byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2]), tight);
+    await gradcheck(
+      xs,
+      byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2]),
+      tight,
+    );
     await gradcheck(xs, byScales({ mode: 'nearest' }, [1, 1, 3, 2]), tight);
-    await gradcheck([x('a', [2, 3, 4], 1)], byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 2, 1]), tight);
+    await gradcheck(
+      [x('a', [2, 3, 4], 1)],
+      byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 2, 1]),
+      tight,
+    );
     // Nearest that is not block replication (one-hot matrices): round with factor 3, downsampling, odd sizes, axis 1.
     await gradcheck(xs, byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric' }, [1, 1, 3, 3]), tight);
     await gradcheck([x('a', [1, 2, 6, 5], 1)], byScales({ mode: 'nearest' }, [1, 1, 0.5, 0.6]), tight);
-    await gradcheck(xs, bySizes({ mode: 'nearest', coordinate_transformation_mode: 'align_corners', nearest_mode: 'round_prefer_ceil' }, [1, 2, 5, 7]), tight);
-    await gradcheck(xs, byScales({ mode: 'nearest', coordinate_transformation_mode: 'pytorch_half_pixel', nearest_mode: 'ceil' }, [1, 2, 1, 1.5]), tight);
+    await gradcheck(
+      xs,
+      bySizes({ mode: 'nearest', coordinate_transformation_mode: 'align_corners', nearest_mode: 'round_prefer_ceil' }, [1, 2, 5, 7]),
+      tight,
+    );
+    await gradcheck(
+      xs,
+      byScales({ mode: 'nearest', coordinate_transformation_mode: 'pytorch_half_pixel', nearest_mode: 'ceil' }, [1, 2, 1, 1.5]),
+      tight,
+    );
     // Linear (bilinear over the last two axes): M-LSD's half_pixel with sizes, the other modes, downsampling.
     await gradcheck(xs, bySizes({ mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, [1, 2, 6, 8]), tight);
     await gradcheck(xs, byScales({ mode: 'linear' }, [1, 1, 2.5, 1.5]), tight);
@@ -244,19 +377,28 @@ describe('gradient rules agree with finite differences', () => {
     const dyn = [{ ...x('a', [1, 2, 3, 4], 1), declare: [1, 2, 'h', 'w'] }];
     await gradcheck(dyn, bySizes({ mode: 'linear', coordinate_transformation_mode: 'half_pixel' }, [1, 2, 6, 8]), tight);
     await gradcheck(dyn, byScales({ mode: 'linear', coordinate_transformation_mode: 'align_corners' }, [1, 1, 2.5, 1.5]), tight);
-    await gradcheck(dyn, byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2]), tight);
+    await gradcheck(
+      dyn,
+      byScales({ mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, [1, 1, 2, 2]),
+      tight,
+    );
     await gradcheck([{ ...x('a', [2, 3, 4], 1), declare: [2, 'c', 4] }], bySizes({ mode: 'nearest' }, [2, 5, 4]), tight);
   });
   it('Resize with a mode it cannot differentiate fails with a clear error', async () => {
-    await assert.rejects(gradcheck([x('a', [1, 1, 3, 3], 1)], (b, [a]) => [b.op('Resize', [a!, b.floatInit('none', [0], []), b.floatInit('sc', [4], [1, 1, 2, 2])], { mode: 'cubic' })]),
-      /Resize node .*no gradient for mode 'cubic'/);
+    await assert.rejects(
+      gradcheck([x('a', [1, 1, 3, 3], 1)], (b, [a]) => [
+        b.op('Resize', [a!, b.floatInit('none', [0], []), b.floatInit('sc', [4], [1, 1, 2, 2])], { mode: 'cubic' }),
+      ]),
+      /Resize node .*no gradient for mode 'cubic'/,
+    );
   });
   it('losses: SoftmaxCrossEntropyLoss', async () => {
     const labels = { name: 'y', shape: [4], data: Float32Array.of(2, 0, 1, 2), int64: true };
     await gradcheck([x('s', [4, 3], 1), labels], (b, [s, y]) => [b.op('SoftmaxCrossEntropyLoss', [s!, y!], { reduction: 'mean' })]);
     await gradcheck([x('s', [4, 3], 1), labels], (b, [s, y]) => [b.op('SoftmaxCrossEntropyLoss', [s!, y!], { reduction: 'sum' })]);
-    const sce = (attrs: Record<string, string | number>, weighted: boolean) => (b: GraphBuilder, [s, y, w]: string[]) =>
-      [b.op('SoftmaxCrossEntropyLoss', weighted ? [s!, y!, w!] : [s!, y!], attrs)];
+    const sce =
+      (attrs: Record<string, string | number>, weighted: boolean) =>
+      (b: GraphBuilder, [s, y, w]: string[]) => [b.op('SoftmaxCrossEntropyLoss', weighted ? [s!, y!, w!] : [s!, y!], attrs)];
     const weights = { name: 'w', shape: [3], data: Float32Array.of(0.5, 2, 1.25), wrt: false };
     for (const reduction of ['mean', 'sum', 'none']) {
       await gradcheck([x('s', [4, 3], 1), labels, weights], sce({ reduction }, true));
@@ -267,8 +409,10 @@ describe('gradient rules agree with finite differences', () => {
       // [N, C, D] scores with [N, D] labels
       const labels2 = { name: 'y', shape: [2, 3], data: Float32Array.of(0, 3, 1, 2, 2, 3), int64: true };
       await gradcheck([x('s', [2, 4, 3], 1), labels2], sce({ reduction, ignore_index: 3 }, false));
-      await gradcheck([x('s', [2, 4, 3], 1), labels2, { ...weights, shape: [4], data: Float32Array.of(1, 0.5, 3, 2) }], sce({ reduction }, true));
+      await gradcheck(
+        [x('s', [2, 4, 3], 1), labels2, { ...weights, shape: [4], data: Float32Array.of(1, 0.5, 3, 2) }],
+        sce({ reduction }, true),
+      );
     }
   });
 });
-

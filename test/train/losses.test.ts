@@ -18,10 +18,17 @@ function linear(): ModelProto {
 
 const X = rand(5 * 3, 3);
 const logitsOf = (): number[][] => {
-  const w = rand(12, 1), bias = rand(4, 2);
-  return Array.from({ length: 5 }, (_, n) => Array.from({ length: 4 }, (_, k) => bias[k]! + [0, 1, 2].reduce((s, j) => s + X[n * 3 + j]! * w[k * 3 + j]!, 0)));
+  const w = rand(12, 1),
+    bias = rand(4, 2);
+  return Array.from({ length: 5 }, (_, n) =>
+    Array.from({ length: 4 }, (_, k) => bias[k]! + [0, 1, 2].reduce((s, j) => s + X[n * 3 + j]! * w[k * 3 + j]!, 0)),
+  );
 };
-const logSoftmax = (z: number[]) => { const m = Math.max(...z); const l = Math.log(z.reduce((s, v) => s + Math.exp(v - m), 0)) + m; return z.map((v) => v - l); };
+const logSoftmax = (z: number[]) => {
+  const m = Math.max(...z);
+  const l = Math.log(z.reduce((s, v) => s + Math.exp(v - m), 0)) + m;
+  return z.map((v) => v - l);
+};
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 async function check(loss: LossSpec, labels: ort.Tensor, expected: number) {
@@ -39,16 +46,29 @@ describe('losses: values and gradients', () => {
   });
   it('cross-entropy with label smoothing (PyTorch definition)', async () => {
     const eps = 0.1;
-    await check({ kind: 'cross-entropy', labelSmoothing: eps }, idx, mean(logitsOf().map((z, n) => {
-      const lp = logSoftmax(z);
-      return -lp.reduce((s, v, k) => s + v * ((k === y[n] ? 1 - eps : 0) + eps / 4), 0);
-    })));
+    await check(
+      { kind: 'cross-entropy', labelSmoothing: eps },
+      idx,
+      mean(
+        logitsOf().map((z, n) => {
+          const lp = logSoftmax(z);
+          return -lp.reduce((s, v, k) => s + v * ((k === y[n] ? 1 - eps : 0) + eps / 4), 0);
+        }),
+      ),
+    );
   });
   it('cross-entropy on probabilities', async () => {
     const p = rand(20, 9, 0, 1);
-    for (let n = 0; n < 5; n++) { let s = 0; for (let k = 0; k < 4; k++) s += p[n * 4 + k]!; for (let k = 0; k < 4; k++) p[n * 4 + k]! /= s; }
-    await check({ kind: 'cross-entropy', target: 'probabilities' }, new ort.Tensor('float32', p, [5, 4]),
-      mean(logitsOf().map((z, n) => -logSoftmax(z).reduce((s, v, k) => s + v * p[n * 4 + k]!, 0))));
+    for (let n = 0; n < 5; n++) {
+      let s = 0;
+      for (let k = 0; k < 4; k++) s += p[n * 4 + k]!;
+      for (let k = 0; k < 4; k++) p[n * 4 + k]! /= s;
+    }
+    await check(
+      { kind: 'cross-entropy', target: 'probabilities' },
+      new ort.Tensor('float32', p, [5, 4]),
+      mean(logitsOf().map((z, n) => -logSoftmax(z).reduce((s, v, k) => s + v * p[n * 4 + k]!, 0))),
+    );
   });
   it('MSE and L1', async () => {
     const t = rand(20, 10);
@@ -59,11 +79,19 @@ describe('losses: values and gradients', () => {
   it('distillation: T²·KL(teacher ‖ student) at temperature T', async () => {
     const teacher = rand(20, 11, -2, 2);
     const T = 2;
-    await check({ kind: 'kd', temperature: T }, new ort.Tensor('float32', teacher, [5, 4]), T * T * mean(logitsOf().map((z, n) => {
-      const ls = logSoftmax(z.map((v) => v / T));
-      const lt = logSoftmax(Array.from({ length: 4 }, (_, k) => teacher[n * 4 + k]! / T));
-      return lt.reduce((s, v, k) => s + Math.exp(v) * (v - ls[k]!), 0);
-    })));
+    await check(
+      { kind: 'kd', temperature: T },
+      new ort.Tensor('float32', teacher, [5, 4]),
+      T *
+        T *
+        mean(
+          logitsOf().map((z, n) => {
+            const ls = logSoftmax(z.map((v) => v / T));
+            const lt = logSoftmax(Array.from({ length: 4 }, (_, k) => teacher[n * 4 + k]! / T));
+            return lt.reduce((s, v, k) => s + Math.exp(v) * (v - ls[k]!), 0);
+          }),
+        ),
+    );
   });
 });
 
@@ -110,8 +138,10 @@ describe('Dropout in training', () => {
     const xs = rand(64 * 8, 4, 0.5, 1);
     const w = tg.params[0]!.init;
     const r = await s.run({
-      input: new ort.Tensor('float32', xs, [64, 8]), label: new ort.Tensor('float32', new Float32Array(512), [64, 8]),
-      w: new ort.Tensor('float32', w, [8]), [tg.dropoutMasks[0]!.name]: new ort.Tensor('float32', mask, [64, 8]),
+      input: new ort.Tensor('float32', xs, [64, 8]),
+      label: new ort.Tensor('float32', new Float32Array(512), [64, 8]),
+      w: new ort.Tensor('float32', w, [8]),
+      [tg.dropoutMasks[0]!.name]: new ort.Tensor('float32', mask, [64, 8]),
     });
     checkMasked(xs, w, r.logits!.data as Float32Array, r[tg.params[0]!.grad]!.data as Float32Array, (i) => mask[i]!);
     // The original (inference) model is untouched.
@@ -126,7 +156,11 @@ describe('Dropout in training', () => {
     const s = await createSession(tg.model);
     const xs = rand(64 * 8, 4, 0.5, 1);
     const w = tg.params[0]!.init;
-    const r = await s.run({ input: new ort.Tensor('float32', xs, [64, 8]), label: new ort.Tensor('float32', new Float32Array(512), [64, 8]), w: new ort.Tensor('float32', w, [8]) });
+    const r = await s.run({
+      input: new ort.Tensor('float32', xs, [64, 8]),
+      label: new ort.Tensor('float32', new Float32Array(512), [64, 8]),
+      w: new ort.Tensor('float32', w, [8]),
+    });
     const yv = r.logits!.data as Float32Array;
     checkMasked(xs, w, yv, r[tg.params[0]!.grad]!.data as Float32Array, (i) => (yv[i] === 0 ? 0 : 2));
   });

@@ -76,11 +76,26 @@ describe('optimizers (PyTorch update rules)', () => {
       simd.state().slots.forEach((sl, k) => sl.forEach((a, j) => a.forEach((v, i) => close(v, sj.slots[k]![j]![i]!, 1e-6))));
       return simd;
     };
-    for (const spec of [{ kind: 'adam' }, { kind: 'adam', weightDecay: 0.05 }, { kind: 'adamw', weightDecay: 0.1 }, { kind: 'adam', eps: 0 }] as const) {
-      assert.ok(compare(spec, 0.01).state().slots[5]![0]!.some((v) => v !== 0));
+    for (const spec of [
+      { kind: 'adam' },
+      { kind: 'adam', weightDecay: 0.05 },
+      { kind: 'adamw', weightDecay: 0.1 },
+      { kind: 'adam', eps: 0 },
+    ] as const) {
+      assert.ok(
+        compare(spec, 0.01)
+          .state()
+          .slots[5]![0]!.some((v) => v !== 0),
+      );
     }
-    for (const spec of [{ kind: 'sgd' }, { kind: 'sgd', momentum: 0.9 }, { kind: 'sgd', momentum: 0.8, nesterov: true, weightDecay: 0.01 },
-      { kind: 'sgd', momentum: 0.5, dampening: 0.3 }, { kind: 'sgd', weightDecay: 0.1 }] as const) compare(spec, 0.05);
+    for (const spec of [
+      { kind: 'sgd' },
+      { kind: 'sgd', momentum: 0.9 },
+      { kind: 'sgd', momentum: 0.8, nesterov: true, weightDecay: 0.01 },
+      { kind: 'sgd', momentum: 0.5, dampening: 0.3 },
+      { kind: 'sgd', weightDecay: 0.1 },
+    ] as const)
+      compare(spec, 0.05);
     // Only the first allocate() gets the kernel's views; a second gets plain arrays that still update.
     const opt = createOptimizer({ kind: 'adam' }, [2]);
     const a = opt.allocate();
@@ -101,15 +116,22 @@ describe('optimizers (PyTorch update rules)', () => {
 describe('LR schedules', () => {
   it('step, multistep, exponential', () => {
     const s = createSchedule({ kind: 'step', stepSize: 10, gamma: 0.5 }, 1);
-    close(s.lr(9), 1); close(s.lr(10), 0.5); close(s.lr(25), 0.25);
+    close(s.lr(9), 1);
+    close(s.lr(10), 0.5);
+    close(s.lr(25), 0.25);
     const m = createSchedule({ kind: 'multistep', milestones: [3, 7] }, 1);
-    close(m.lr(2), 1); close(m.lr(3), 0.1); close(m.lr(8), 0.01);
+    close(m.lr(2), 1);
+    close(m.lr(3), 0.1);
+    close(m.lr(8), 0.01);
     close(createSchedule({ kind: 'exponential', gamma: 0.9 }, 2).lr(3), 2 * 0.729);
   });
 
   it('cosine annealing, with warm restarts', () => {
     const c = createSchedule({ kind: 'cosine', period: 100, minLr: 0.1 }, 1);
-    close(c.lr(0), 1); close(c.lr(50), 0.55); close(c.lr(100), 0.1); close(c.lr(200), 0.1);
+    close(c.lr(0), 1);
+    close(c.lr(50), 0.55);
+    close(c.lr(100), 0.1);
+    close(c.lr(200), 0.1);
     const r = createSchedule({ kind: 'cosine', period: 10, restarts: true, mult: 2 }, 1);
     close(r.lr(10), 1); // restart
     close(r.lr(20), 0.5); // halfway through the second, 20-step period
@@ -126,15 +148,20 @@ describe('LR schedules', () => {
 
   it('linear warm-up composes with any schedule', () => {
     const w = createSchedule({ kind: 'cosine', period: 100 }, 1, { steps: 10, startFactor: 0 });
-    close(w.lr(0), 0); close(w.lr(5), 0.5 * createSchedule({ kind: 'cosine', period: 100 }, 1).lr(5));
+    close(w.lr(0), 0);
+    close(w.lr(5), 0.5 * createSchedule({ kind: 'cosine', period: 100 }, 1).lr(5));
     close(w.lr(10), createSchedule({ kind: 'cosine', period: 100 }, 1).lr(10));
   });
 
   it('reduce-on-plateau cuts the rate after `patience` bad epochs', () => {
     const p = createSchedule({ kind: 'plateau', patience: 1, factor: 0.5 }, 1);
-    p.observe(1); p.observe(0.5); close(p.lr(0), 1);
-    p.observe(0.6); close(p.lr(0), 1);
-    p.observe(0.6); close(p.lr(0), 0.5);
+    p.observe(1);
+    p.observe(0.5);
+    close(p.lr(0), 1);
+    p.observe(0.6);
+    close(p.lr(0), 1);
+    p.observe(0.6);
+    close(p.lr(0), 0.5);
     const q = createSchedule({ kind: 'plateau', patience: 1, factor: 0.5 }, 1);
     q.loadState(p.state());
     close(q.lr(0), 0.5);

@@ -10,7 +10,10 @@ describe('training-step errors from onnxruntime', () => {
     assert.equal(out.ok, false);
     assert.equal(out.honeError, true);
     assert.equal(out.exitCode, 2);
-    assert.match(out.message, /^training step 1 failed in node 'mask_reshape' \(Reshape\): The input tensor cannot be reshaped to the requested shape\. Input shape:\{2,16\}, requested shape:\{1,16\}; the exported graph likely hard-codes a batch size/);
+    assert.match(
+      out.message,
+      /^training step 1 failed in node 'mask_reshape' \(Reshape\): The input tensor cannot be reshaped to the requested shape\. Input shape:\{2,16\}, requested shape:\{1,16\}; the exported graph likely hard-codes a batch size/,
+    );
     assert.doesNotMatch(out.message, /onnxruntime_src|was false|\n/);
     assert.doesNotMatch(r.stderr, /onnxruntime/);
   });

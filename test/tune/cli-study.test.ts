@@ -12,13 +12,31 @@ let db: string;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hone-cli-study-'));
   db = join(dir, 'studies.db');
-  const r = await hone('tune', '--objective', 'bench:branin', '--trials', '8', '--storage', db, '--study', 'single', '--sampler', 'random', '--seed', '4');
+  const r = await hone(
+    'tune',
+    '--objective',
+    'bench:branin',
+    '--trials',
+    '8',
+    '--storage',
+    db,
+    '--study',
+    'single',
+    '--sampler',
+    'random',
+    '--seed',
+    '4',
+  );
   assert.equal(r.code, 0, r.stderr);
   // A two-objective study with a failed trial and odd values, written straight to the storage.
   const s = await openStorage(db);
   const id = await s.createStudy('multi', ['minimize', 'maximize']);
   const dist = { type: 'categorical', choices: ['a,b', 'say "hi"'] } as const;
-  for (const [i, values] of [[1, 5], [2, 9], [3, 1]].entries()) {
+  for (const [i, values] of [
+    [1, 5],
+    [2, 9],
+    [3, 1],
+  ].entries()) {
     const t = await s.createTrial(id);
     await s.setTrialParam(t.id, 'label', dist.choices[i % 2]!, { ...dist, choices: [...dist.choices] });
     await s.setTrialUserAttr(t.id, 'note', i === 0 ? 'line\nbreak' : 'plain');
@@ -41,7 +59,13 @@ describe('hone study', () => {
     assert.match(lines[1]!, /^single\s+minimize\s+8\s+8\s+\d/);
     assert.match(lines[2]!, /^multi\s+minimize,maximize\s+4\s+3\s+-\s/);
     const j = JSON.parse((await hone('study', 'list', '--storage', db, '--json')).stdout);
-    assert.deepEqual(j.studies.map((s: { name: string; nTrials: number }) => [s.name, s.nTrials]), [['single', 8], ['multi', 4]]);
+    assert.deepEqual(
+      j.studies.map((s: { name: string; nTrials: number }) => [s.name, s.nTrials]),
+      [
+        ['single', 8],
+        ['multi', 4],
+      ],
+    );
   });
 
   it('shows a study: best trial, Pareto front, failures', async () => {
@@ -66,7 +90,10 @@ describe('hone study', () => {
     assert.equal(r.stdout, '');
     const csv = readFileSync(out, 'utf8');
     const header = csv.slice(0, csv.indexOf('\n'));
-    assert.equal(header, 'number,state,values_0,values_1,datetime_start,datetime_complete,duration_s,params_label,user_attrs_note,fail_reason');
+    assert.equal(
+      header,
+      'number,state,values_0,values_1,datetime_start,datetime_complete,duration_s,params_label,user_attrs_note,fail_reason',
+    );
     // A quoted cell keeps its comma and its line break.
     assert.match(csv, /\n0,complete,1,5,\d{4}-\d\d-\d\dT[^,]+,[^,]+,[\d.]+,"a,b","line\nbreak",\n/);
     assert.match(csv, /,"say ""hi""",plain,\n/);
@@ -80,11 +107,26 @@ describe('hone study', () => {
     const schema = uniqueSchema('hone_cli');
     const url = `${PG_URL}?schema=${schema}`;
     try {
-      const t = await hone('tune', '--objective', 'bench:branin', '--trials', '4', '--storage', url, '--study', 'pg', '--sampler', 'random');
+      const t = await hone(
+        'tune',
+        '--objective',
+        'bench:branin',
+        '--trials',
+        '4',
+        '--storage',
+        url,
+        '--study',
+        'pg',
+        '--sampler',
+        'random',
+      );
       assert.equal(t.code, 0, t.stderr);
       assert.match(t.stdout, /^study pg \(postgresql:\/\/127\.0\.0\.1:5432\/test\): 4 trials/);
       const j = JSON.parse((await hone('study', 'list', '--storage', url, '--json')).stdout);
-      assert.deepEqual(j.studies.map((s: { name: string }) => s.name), ['pg']);
+      assert.deepEqual(
+        j.studies.map((s: { name: string }) => s.name),
+        ['pg'],
+      );
     } finally {
       await dropSchema(schema);
     }
@@ -99,7 +141,10 @@ describe('hone study', () => {
       [['study', 'export', 'single', '--storage', db], /needs --format json or --format csv/],
       [['study', 'export', 'single', '--storage', db, '--format', 'xml'], /\(got 'xml'\)/],
       [['study', 'list', '--storage', 'memory'], /memory storage holds no studies/],
-      [['study', 'export', 'single', '--storage', db, '--format', 'csv', '-o', join(dir, 'no', 'such', 'x.csv')], /cannot write .*x\.csv: its folder does not exist/],
+      [
+        ['study', 'export', 'single', '--storage', db, '--format', 'csv', '-o', join(dir, 'no', 'such', 'x.csv')],
+        /cannot write .*x\.csv: its folder does not exist/,
+      ],
     ];
     for (const [argv, message] of cases) {
       const r = await hone(...argv);

@@ -38,17 +38,38 @@ describe('hone tune: benchmarks', () => {
     assert.equal(out.bestValue, Math.min(...out.history.map((h: { values: number[] }) => h.values[0])));
     assert.equal(out.history.at(-1).bestSoFar, out.bestValue);
     assert.ok(Math.abs(Object.values(out.importance as Record<string, number>).reduce((s, v) => s + v, 0) - 1) < 1e-9);
-    const again = JSON.parse((await hone('tune', '--objective', 'bench:branin', '--trials', '25', '--sampler', 'tpe', '--seed', '3', '--json')).stdout);
+    const again = JSON.parse(
+      (await hone('tune', '--objective', 'bench:branin', '--trials', '25', '--sampler', 'tpe', '--seed', '3', '--json')).stdout,
+    );
     assert.equal(again.bestValue, out.bestValue, 'same seed, same study');
   });
 
   it('runs --workers K as concurrent loops on memory storage and stops at exactly the budget', async () => {
-    const r = await hone('tune', '--objective', 'bench:hartmann6', '--trials', '17', '--workers', '3', '--sampler', 'random', '--seed', '1', '--json');
+    const r = await hone(
+      'tune',
+      '--objective',
+      'bench:hartmann6',
+      '--trials',
+      '17',
+      '--workers',
+      '3',
+      '--sampler',
+      'random',
+      '--seed',
+      '1',
+      '--json',
+    );
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /^hone: note: memory storage cannot be shared between processes; the 3 workers run as concurrent loops in this process/);
+    assert.match(
+      r.stderr,
+      /^hone: note: memory storage cannot be shared between processes; the 3 workers run as concurrent loops in this process/,
+    );
     const out = JSON.parse(r.stdout);
     assert.equal(out.nTrials, 17);
-    assert.deepEqual(out.history.map((h: { number: number }) => h.number), Array.from({ length: 17 }, (_, i) => i));
+    assert.deepEqual(
+      out.history.map((h: { number: number }) => h.number),
+      Array.from({ length: 17 }, (_, i) => i),
+    );
   });
 
   for (const sampler of ['random', 'tpe', 'qmc', 'gp', 'cmaes', 'nsga2']) {
@@ -63,12 +84,15 @@ describe('hone tune: benchmarks', () => {
 
   it('walks a grid from the search space, once per point, and stops when it is exhausted', async () => {
     const script = file('value.sh', 'echo "{\\"value\\": $HONE_PARAM_N}"\n');
-    const cfg = file('grid.yaml', [
-      `objective: { command: "sh ${script}" }`,
-      'sampler: { name: grid, seed: 1 }',
-      'trials: 50',
-      'space: { n: { type: int, low: 1, high: 3 }, act: { type: categorical, choices: [relu, tanh] }, lr: { type: float, low: 0.1, high: 0.3, step: 0.1 } }',
-    ].join('\n'));
+    const cfg = file(
+      'grid.yaml',
+      [
+        `objective: { command: "sh ${script}" }`,
+        'sampler: { name: grid, seed: 1 }',
+        'trials: 50',
+        'space: { n: { type: int, low: 1, high: 3 }, act: { type: categorical, choices: [relu, tanh] }, lr: { type: float, low: 0.1, high: 0.3, step: 0.1 } }',
+      ].join('\n'),
+    );
     const r = await hone('tune', cfg, '--json');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
@@ -82,32 +106,47 @@ describe('hone tune: benchmarks', () => {
     assert.ok(two.nTrials >= 18 && two.nTrials <= 19, String(two.nTrials));
   });
 
-  it('lays a grid over a benchmark\'s domain: --grid-points values per dimension, both ends included', async () => {
+  it("lays a grid over a benchmark's domain: --grid-points values per dimension, both ends included", async () => {
     const r = await hone('tune', '--objective', 'bench:branin', '--sampler', 'grid', '--grid-points', '4', '--trials', '100', '--json');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.nTrials, 16, 'the grid is exhausted before the budget');
     const points: number[][] = out.history.map((h: { params: { x0: number; x1: number } }) => [h.params.x0, h.params.x1]);
     assert.equal(new Set(points.map(String)).size, 16);
-    assert.deepEqual([...new Set(points.map((p) => p[0]))].sort((a, b) => a - b), [-5, 0, 5, 10]);
-    assert.deepEqual([...new Set(points.map((p) => p[1]))].sort((a, b) => a - b), [0, 5, 10, 15]);
+    assert.deepEqual(
+      [...new Set(points.map((p) => p[0]))].sort((a, b) => a - b),
+      [-5, 0, 5, 10],
+    );
+    assert.deepEqual(
+      [...new Set(points.map((p) => p[1]))].sort((a, b) => a - b),
+      [0, 5, 10, 15],
+    );
     assert.equal(out.bestValue, Math.min(...points.map((p: number[]) => branin.evaluate(p))));
     // The default: GRID_POINTS values per dimension.
-    const byDefault = JSON.parse((await hone('tune', '--objective', 'bench:branin', '--sampler', 'grid', '--trials', '30', '--seed', '2', '--json')).stdout);
+    const byDefault = JSON.parse(
+      (await hone('tune', '--objective', 'bench:branin', '--sampler', 'grid', '--trials', '30', '--seed', '2', '--json')).stdout,
+    );
     const x0s = Array.from({ length: GRID_POINTS }, (_, i) => -5 + (15 * i) / (GRID_POINTS - 1));
-    for (const h of byDefault.history) assert.ok(x0s.some((v) => Math.abs(v - h.params.x0) < 1e-12), String(h.params.x0));
+    for (const h of byDefault.history)
+      assert.ok(
+        x0s.some((v) => Math.abs(v - h.params.x0) < 1e-12),
+        String(h.params.x0),
+      );
     const bad = await hone('tune', '--objective', 'bench:branin', '--trials', '5', '--grid-points', '4');
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^hone: --grid-points is for the grid sampler, not tpe; add --sampler grid or drop it\n$/);
   });
 
   it('grids a float without a step in a config: evenly in log space on a log scale', async () => {
-    const cfg = file('grid-log.yaml', [
-      'objective: { command: "echo {\\"value\\": $HONE_PARAM_LR}" }',
-      'sampler: { name: grid, options: { points: 4 } }',
-      'trials: 20',
-      'space: { lr: { type: float, low: 0.0001, high: 0.1, log: true } }',
-    ].join('\n'));
+    const cfg = file(
+      'grid-log.yaml',
+      [
+        'objective: { command: "echo {\\"value\\": $HONE_PARAM_LR}" }',
+        'sampler: { name: grid, options: { points: 4 } }',
+        'trials: 20',
+        'space: { lr: { type: float, low: 0.0001, high: 0.1, log: true } }',
+      ].join('\n'),
+    );
     const r = await hone('tune', cfg, '--json', '--quiet');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
@@ -132,7 +171,8 @@ describe('hone tune: benchmarks', () => {
     // The deadline is set before the first trial starts, so it is at most 1 s after that start: each trial
     // but the last ended before it (a next one started), and the run did not stop before 1 s had passed.
     const deadlineAtMost = trials[0]!.datetimeStart! + 1000;
-    for (const t of trials.slice(0, -1)) assert.ok(t.datetimeComplete! <= deadlineAtMost, `trial ${t.number} ended after the deadline, yet another started`);
+    for (const t of trials.slice(0, -1))
+      assert.ok(t.datetimeComplete! <= deadlineAtMost, `trial ${t.number} ended after the deadline, yet another started`);
     assert.ok(t1 - t0 >= 1000, `the run ended after ${t1 - t0} ms, before its 1 s timeout`);
   });
 
@@ -145,7 +185,9 @@ describe('hone tune: benchmarks', () => {
       const lines = r.stderr.trimEnd().split('\n');
       assert.equal(lines.length, 5, r.stderr);
       lines.forEach((line, i) => {
-        const m = new RegExp(`^… tune bench-branin: trial ${i} complete: (\\S+) \\(best (\\S+), trial (\\d+)\\)  x0=\\S+ x1=\\S+  \\[${i + 1}/5\\]$`).exec(line);
+        const m = new RegExp(
+          `^… tune bench-branin: trial ${i} complete: (\\S+) \\(best (\\S+), trial (\\d+)\\)  x0=\\S+ x1=\\S+  \\[${i + 1}/5\\]$`,
+        ).exec(line);
         assert.ok(m, line);
         const h = out.history[i];
         assert.ok(Math.abs(Number(m[1]) / h.values[0] - 1) < 1e-5, `${m[1]} vs ${h.values[0]}`);
@@ -169,7 +211,22 @@ describe('hone tune: benchmarks', () => {
 
   it('continues a stored study with --resume, and refuses to overwrite one without it', async () => {
     const db = join(dir, 'resume.db');
-    const first = await hone('tune', '--objective', 'bench:branin', '--trials', '6', '--storage', db, '--study', 'r', '--sampler', 'random', '--seed', '1', '--json');
+    const first = await hone(
+      'tune',
+      '--objective',
+      'bench:branin',
+      '--trials',
+      '6',
+      '--storage',
+      db,
+      '--study',
+      'r',
+      '--sampler',
+      'random',
+      '--seed',
+      '1',
+      '--json',
+    );
     assert.equal(first.code, 0, first.stderr);
     const again = await hone('tune', '--objective', 'bench:branin', '--trials', '6', '--storage', db, '--study', 'r');
     assert.equal(again.code, 2);
@@ -188,10 +245,16 @@ describe('hone tune: benchmarks', () => {
 describe('interrupted trials on a grid', () => {
   it('are re-queued on their own grid point, so that after a resume every point is evaluated once', async () => {
     const storage = new InMemoryStorage();
-    const config = resolveTuneConfig({
-      study: 'g', objective: { command: 'true' }, sampler: { name: 'grid', seed: 3 }, trials: 20,
-      space: { n: { type: 'int', low: 1, high: 6 }, act: { type: 'categorical', choices: ['relu', 'tanh'] } },
-    }, {});
+    const config = resolveTuneConfig(
+      {
+        study: 'g',
+        objective: { command: 'true' },
+        sampler: { name: 'grid', seed: 3 },
+        trials: 20,
+        space: { n: { type: 'int', low: 1, high: 6 }, act: { type: 'categorical', choices: ['relu', 'tanh'] } },
+      },
+      {},
+    );
     await storage.createStudy('g', ['minimize']);
     const stop = new AbortController();
     const objective = (t: Trial) => {
@@ -212,7 +275,10 @@ describe('interrupted trials on a grid', () => {
     assert.equal(failed.length, 1);
     assert.equal(failed[0]!.systemAttrs.fail_reason, 'interrupted by SIGINT; re-queued with the same params');
     const retry = trials.find((t) => t.number === failed[0]!.systemAttrs.retried_by)!;
-    assert.deepEqual([retry.state, retry.params, retry.systemAttrs.grid_id], ['complete', failed[0]!.params, failed[0]!.systemAttrs.grid_id]);
+    assert.deepEqual(
+      [retry.state, retry.params, retry.systemAttrs.grid_id],
+      ['complete', failed[0]!.params, failed[0]!.systemAttrs.grid_id],
+    );
     const points = trials.filter((t) => t.state === 'complete').map((t) => `${t.params.n}/${t.params.act}`);
     assert.equal(points.length, 12);
     assert.equal(new Set(points).size, 12, 'every point of the 6 × 2 grid once');
@@ -222,7 +288,10 @@ describe('interrupted trials on a grid', () => {
 describe('hone tune --resume with trials left running', () => {
   it('says so, instead of waiting in silence for their heartbeat to go stale', async () => {
     const db = join(dir, 'stale.db');
-    const cfg = file('stale.yaml', 'study: stale\nobjective: bench:branin\nsampler: random\ntrials: 3\nheartbeat: { interval: 0.1, grace: 0.5 }\n');
+    const cfg = file(
+      'stale.yaml',
+      'study: stale\nobjective: bench:branin\nsampler: random\ntrials: 3\nheartbeat: { interval: 0.1, grace: 0.5 }\n',
+    );
     assert.equal((await hone('tune', cfg, '--storage', db, '--quiet')).code, 0);
     // A trial whose worker was SIGKILLed: nothing marked it.
     const s = await openStorage(db);
@@ -230,7 +299,10 @@ describe('hone tune --resume with trials left running', () => {
     await s.close();
     const r = await hone('tune', '--resume', '--study', 'stale', '--storage', db, '--trials', '5', '--quiet', '--json');
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stderr, "hone: note: 1 trial(s) of study 'stale' are marked running (by another worker, or one that was killed); a silent one fails 0.5 s after its last heartbeat, and this run waits for that before it ends\n");
+    assert.equal(
+      r.stderr,
+      "hone: note: 1 trial(s) of study 'stale' are marked running (by another worker, or one that was killed); a silent one fails 0.5 s after its last heartbeat, and this run waits for that before it ends\n",
+    );
     const out = JSON.parse(r.stdout);
     assert.deepEqual([out.nTrials, out.states.complete, out.states.fail, out.states.running], [5, 4, 1, 0]);
     assert.match(out.history[3].failReason, /heartbeat/);
@@ -242,7 +314,9 @@ describe('hone tune-worker', () => {
     const db = join(dir, 'join.db');
     const cfg = file('join.yaml', 'study: join\nobjective: { bench: branin, delay: 0.05 }\nsampler: random\ntrials: 40\n');
     const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg, '--storage', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg, '--storage', db, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     p.stdout.on('data', (d) => (stdout += d));
     const exited = new Promise<number | null>((resolve) => p.on('close', resolve));
@@ -280,7 +354,11 @@ describe('hone tune: bad input is one line, exit 2, before any trial', () => {
     ['low > high', 'space: { x: { type: float, low: 2, high: 1 } }', /parameter 'x': low \(2\) is greater than high \(1\); swap them/],
     ['log with low ≤ 0', 'space: { x: { type: float, low: 0, high: 1, log: true } }', /parameter 'x': a log scale needs low > 0/],
     ['empty choices', 'space: { c: { type: categorical, choices: [] } }', /parameter 'c': categorical choices are empty/],
-    ['unknown type', 'space: { x: { type: double, low: 0, high: 1 } }', /space\.x in .*: unknown type "double"; use float, int or categorical/],
+    [
+      'unknown type',
+      'space: { x: { type: double, low: 0, high: 1 } }',
+      /space\.x in .*: unknown type "double"; use float, int or categorical/,
+    ],
     ['unknown key', 'space: { x: { type: float, low: 0, high: 1 } }\ntrails: 3', /unknown key 'trails' in .*; known keys:/],
     ['invalid YAML', 'space: { x: [1, 2\n', /is not valid YAML at line \d+: .*; fix the syntax/],
     ['missing objective', 'trials: 3\nspace: { x: { type: float, low: 0, high: 1 } }', /has no objective; add 'objective: \{ command:/],
@@ -318,13 +396,18 @@ describe('hone tune: bad input is one line, exit 2, before any trial', () => {
   it('an unreachable PostgreSQL', async () => {
     const r = await hone('tune', '--objective', 'bench:branin', '--trials', '3', '--storage', 'postgresql://postgres@127.0.0.1:1/test');
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^hone: cannot reach PostgreSQL at 127\.0\.0\.1:1\/test: .*ECONNREFUSED.*; check that the server runs and the URL\n$/);
+    assert.match(
+      r.stderr,
+      /^hone: cannot reach PostgreSQL at 127\.0\.0\.1:1\/test: .*ECONNREFUSED.*; check that the server runs and the URL\n$/,
+    );
   });
 });
 
 describe('hone tune: command objectives', () => {
   it('passes params by env and file, reads reports and values, keeps failures and goes on', async () => {
-    const script = file('obj.mjs', `
+    const script = file(
+      'obj.mjs',
+      `
       import { readFileSync } from 'node:fs';
       const p = JSON.parse(readFileSync(process.env.HONE_PARAMS_FILE, 'utf8'));
       const x = Number(process.env.HONE_PARAM_X);
@@ -334,18 +417,22 @@ describe('hone tune: command objectives', () => {
       console.log(JSON.stringify({ step: 0, value: x * 2 }));
       console.log(JSON.stringify({ attrs: { layers: p['n-layers'] } }));
       console.log(JSON.stringify({ value: (x - 0.3) ** 2 + p['n-layers'] }));
-    `);
+    `,
+    );
     const db = join(dir, 'cmd.db');
-    const cfg = file('cmd.yaml', [
-      'study: cmd',
-      `objective: { command: "node ${script}" }`,
-      'sampler: { name: random, seed: 5 }',
-      'trials: 8',
-      'space:',
-      '  x: { type: float, low: 0, high: 1 }',
-      '  n-layers: { type: int, low: 1, high: 3 }',
-      '  act: { type: categorical, choices: [relu, bad] }',
-    ].join('\n'));
+    const cfg = file(
+      'cmd.yaml',
+      [
+        'study: cmd',
+        `objective: { command: "node ${script}" }`,
+        'sampler: { name: random, seed: 5 }',
+        'trials: 8',
+        'space:',
+        '  x: { type: float, low: 0, high: 1 }',
+        '  n-layers: { type: int, low: 1, high: 3 }',
+        '  act: { type: categorical, choices: [relu, bad] }',
+      ].join('\n'),
+    );
     const r = await hone('tune', cfg, '--storage', db, '--json');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
@@ -368,39 +455,55 @@ describe('hone tune: command objectives', () => {
       assert.deepEqual(t.intermediateValues, { 0: (t.params.x as number) * 2 });
       assert.deepEqual(t.userAttrs, { layers: t.params['n-layers'] });
     }
-    assert.ok(readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${process.pid}-`)), 'params files are removed');
+    assert.ok(
+      readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${process.pid}-`)),
+      'params files are removed',
+    );
   });
 
   it('reads {"values": [...]} for several objectives; a report line there fails only its trial', async () => {
-    const script = file('multi.mjs', `
+    const script = file(
+      'multi.mjs',
+      `
       const x = Number(process.env.HONE_PARAM_X);
       if (process.env.HONE_TRIAL_NUMBER === '2') console.log(JSON.stringify({ step: 0, value: x }));
       console.log(JSON.stringify({ values: [x, x * x] }));
-    `);
-    const cfg = file('multi.yaml', [
-      `objective: { command: "node ${script}" }`,
-      'directions: [minimize, maximize]',
-      'sampler: { name: nsga2, seed: 3 }',
-      'trials: 6',
-      'space: { x: { type: float, low: 0, high: 1 } }',
-    ].join('\n'));
+    `,
+    );
+    const cfg = file(
+      'multi.yaml',
+      [
+        `objective: { command: "node ${script}" }`,
+        'directions: [minimize, maximize]',
+        'sampler: { name: nsga2, seed: 3 }',
+        'trials: 6',
+        'space: { x: { type: float, low: 0, high: 1 } }',
+      ].join('\n'),
+    );
     const r = await hone('tune', cfg, '--json');
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.states.complete, 5);
-    assert.match(out.history[2].failReason, /printed a line Hone cannot use: trial\.report is for single-objective studies.*\(line: \{"step":0/);
-    for (const h of out.history.filter((e: { state: string }) => e.state === 'complete')) assert.deepEqual(h.values, [h.params.x, h.params.x ** 2]);
+    assert.match(
+      out.history[2].failReason,
+      /printed a line Hone cannot use: trial\.report is for single-objective studies.*\(line: \{"step":0/,
+    );
+    for (const h of out.history.filter((e: { state: string }) => e.state === 'complete'))
+      assert.deepEqual(h.values, [h.params.x, h.params.x ** 2]);
     // x ↦ (x, x²) is minimize-x vs maximize-x²: every complete trial is on the Pareto front.
     assert.equal(out.bestTrials.length, 5);
     assert.equal(out.bestValue, null);
   });
 
   it('fails a command that prints no value, or runs past its timeout', async () => {
-    const cfg = file('novalue.yaml', [
-      'objective: { command: "echo not json; if [ $HONE_TRIAL_NUMBER = 1 ]; then sleep 60; fi", timeout: 2 }',
-      'trials: 2',
-      'space: { x: { type: float, low: 0, high: 1 } }',
-    ].join('\n'));
+    const cfg = file(
+      'novalue.yaml',
+      [
+        'objective: { command: "echo not json; if [ $HONE_TRIAL_NUMBER = 1 ]; then sleep 60; fi", timeout: 2 }',
+        'trials: 2',
+        'space: { x: { type: float, low: 0, high: 1 } }',
+      ].join('\n'),
+    );
     const db = join(dir, 'novalue.db');
     const r = await hone('tune', cfg, '--storage', db, '--json');
     assert.equal(r.code, 0, r.stderr);
@@ -412,7 +515,9 @@ describe('hone tune: command objectives', () => {
   });
 
   it('prunes through the pruner: the command is stopped with SIGTERM and the trial ends pruned', async () => {
-    const script = file('steps.mjs', `
+    const script = file(
+      'steps.mjs',
+      `
       import { writeFileSync } from 'node:fs';
       const x = Number(process.env.HONE_PARAM_X);
       for (let step = 0; step < 8; step++) {
@@ -421,15 +526,19 @@ describe('hone tune: command objectives', () => {
       }
       writeFileSync(${JSON.stringify(dir)} + '/finished-' + process.env.HONE_TRIAL_NUMBER, '');
       console.log(JSON.stringify({ value: x }));
-    `);
-    const cfg = file('prune.yaml', [
-      'study: prune',
-      `objective: { command: "node ${script}" }`,
-      'sampler: { name: random, seed: 11 }',
-      'pruner: { name: percentile, options: { percentile: 25, nStartupTrials: 2, nWarmupSteps: 1 } }',
-      'trials: 10',
-      'space: { x: { type: float, low: 0, high: 1 } }',
-    ].join('\n'));
+    `,
+    );
+    const cfg = file(
+      'prune.yaml',
+      [
+        'study: prune',
+        `objective: { command: "node ${script}" }`,
+        'sampler: { name: random, seed: 11 }',
+        'pruner: { name: percentile, options: { percentile: 25, nStartupTrials: 2, nWarmupSteps: 1 } }',
+        'trials: 10',
+        'space: { x: { type: float, low: 0, high: 1 } }',
+      ].join('\n'),
+    );
     const db = join(dir, 'prune.db');
     const r = await hone('tune', cfg, '--storage', db, '--json');
     assert.equal(r.code, 0, r.stderr);
@@ -445,13 +554,16 @@ describe('hone tune: command objectives', () => {
     for (const t of trials.filter((x) => x.state === 'complete')) assert.ok(existsSync(join(dir, `finished-${t.number}`)));
   });
 
-  it('stops a running command when hone tune is interrupted (Ctrl-C does not reach its process group), exit 130', { timeout: 30_000 }, async () => {
+  it('stops a running command when hone tune is interrupted (Ctrl-C does not reach its process group), exit 130', {
+    timeout: 30_000,
+  }, async () => {
     const pidFile = join(dir, 'objective.pid');
-    const cfg = file('interrupt.yaml', [
-      `objective: { command: "echo $$ > ${pidFile}; exec sleep 30" }`,
-      'trials: 1',
-      'space: { x: { type: float, low: 0, high: 1 } }',
-    ].join('\n'));
+    const cfg = file(
+      'interrupt.yaml',
+      [`objective: { command: "echo $$ > ${pidFile}; exec sleep 30" }`, 'trials: 1', 'space: { x: { type: float, low: 0, high: 1 } }'].join(
+        '\n',
+      ),
+    );
     const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
     const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -476,10 +588,22 @@ describe('hone tune: command objectives', () => {
     assert.ok(alive());
     p.kill('SIGINT');
     assert.equal(await exited, 130, stderr);
-    assert.match(stderr, /\nhone: interrupted \(SIGINT\): 0 trial\(s\) complete; memory storage ends with this process, so nothing was kept \(use --storage sqlite:PATH to be able to resume\)\n$/);
+    assert.match(
+      stderr,
+      /\nhone: interrupted \(SIGINT\): 0 trial\(s\) complete; memory storage ends with this process, so nothing was kept \(use --storage sqlite:PATH to be able to resume\)\n$/,
+    );
     for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
-    const stat = () => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').trim(); } catch { return 'gone'; } };
+    const stat = () => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').trim();
+      } catch {
+        return 'gone';
+      }
+    };
     assert.equal(alive(), false, `the objective command was stopped (${stat()})`);
-    assert.ok(readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${p.pid}-`)), 'its params file is removed');
+    assert.ok(
+      readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${p.pid}-`)),
+      'its params file is removed',
+    );
   });
 });

@@ -31,18 +31,26 @@ interface Outcome {
 async function runKilled(storageUrl: string, dir: string, retries: number): Promise<Outcome> {
   const script = join(dir, 'objective.sh');
   const release = join(dir, 'release');
-  writeFileSync(script, `if [ "$HONE_TRIAL_NUMBER" = 20 ]; then while [ ! -f ${release} ]; do sleep 0.05; done; fi\necho "{\\"value\\": $HONE_PARAM_X}"\n`);
+  writeFileSync(
+    script,
+    `if [ "$HONE_TRIAL_NUMBER" = 20 ]; then while [ ! -f ${release} ]; do sleep 0.05; done; fi\necho "{\\"value\\": $HONE_PARAM_X}"\n`,
+  );
   const config = join(dir, 'dist.yaml');
-  writeFileSync(config, [
-    'study: dist',
-    `objective: { command: "sh ${script}" }`,
-    'space: { x: { type: float, low: 0, high: 1 }, y: { type: float, low: 0, high: 1 } }',
-    'sampler: { name: random, seed: 1 }',
-    `trials: ${TRIALS}`,
-    'workers: 4',
-    `heartbeat: { interval: 1, grace: 6, retries: ${retries} }`,
-  ].join('\n'));
-  const parent = spawn(process.execPath, ['--import', TSX, BIN, 'tune', config, '--storage', storageUrl, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(
+    config,
+    [
+      'study: dist',
+      `objective: { command: "sh ${script}" }`,
+      'space: { x: { type: float, low: 0, high: 1 }, y: { type: float, low: 0, high: 1 } }',
+      'sampler: { name: random, seed: 1 }',
+      `trials: ${TRIALS}`,
+      'workers: 4',
+      `heartbeat: { interval: 1, grace: 6, retries: ${retries} }`,
+    ].join('\n'),
+  );
+  const parent = spawn(process.execPath, ['--import', TSX, BIN, 'tune', config, '--storage', storageUrl, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   parent.stdout.on('data', (d) => (stdout += d));
@@ -79,8 +87,16 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
       // A hung run: stop the parent and every worker that ran a trial, so nothing outlives the test.
       parent.kill('SIGKILL');
       const id = await storage.getStudyId('dist');
-      const pids = new Set((id === undefined ? [] : await storage.getAllTrials(id)).map((t) => Number(String(t.systemAttrs.worker ?? '').split(':')[1])));
-      for (const pid of pids) if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      const pids = new Set(
+        (id === undefined ? [] : await storage.getAllTrials(id)).map((t) => Number(String(t.systemAttrs.worker ?? '').split(':')[1])),
+      );
+      for (const pid of pids)
+        if (pid > 0)
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
     }
     await storage.close();
     // A SIGKILLed worker cannot remove its trial's params file.
@@ -95,14 +111,24 @@ function checkOutcome(o: Outcome, retries: number): void {
   assert.equal(o.code, 0, o.stderr);
   const expected = TRIALS + retries;
   // Numbers 0..N-1, each once.
-  assert.deepEqual(o.trials.map((t) => t.number), Array.from({ length: expected }, (_, i) => i));
-  assert.ok(o.trials.every((t) => t.state === 'complete' || t.state === 'fail'), JSON.stringify(o.trials.filter((t) => t.state !== 'complete' && t.state !== 'fail')));
+  assert.deepEqual(
+    o.trials.map((t) => t.number),
+    Array.from({ length: expected }, (_, i) => i),
+  );
+  assert.ok(
+    o.trials.every((t) => t.state === 'complete' || t.state === 'fail'),
+    JSON.stringify(o.trials.filter((t) => t.state !== 'complete' && t.state !== 'fail')),
+  );
   // The killed worker's trial: failed by the heartbeat check, not completed by anyone.
   const killed = o.trials.find((t) => t.id === o.victim.id)!;
   assert.equal(killed.state, 'fail');
   assert.match(String(killed.systemAttrs.fail_reason), /heartbeat/);
   const failed = o.trials.filter((t) => t.state === 'fail');
-  assert.deepEqual(failed.map((t) => t.number), [killed.number], 'only the killed trial fails');
+  assert.deepEqual(
+    failed.map((t) => t.number),
+    [killed.number],
+    'only the killed trial fails',
+  );
   // Exactly TRIALS trials count: a retried failure is replaced by its retry.
   const counting = o.trials.filter((t) => t.systemAttrs.retried_by === undefined);
   assert.equal(counting.length, TRIALS);
@@ -120,7 +146,10 @@ function checkOutcome(o: Outcome, retries: number): void {
   const report = JSON.parse(o.stdout) as { nTrials: number; states: Record<string, number>; warnings: string[]; bestValue: number };
   assert.equal(report.nTrials, expected);
   assert.equal(report.states.complete, complete.length);
-  assert.ok(report.warnings.some((w) => /killed by SIGKILL/.test(w)), o.stdout);
+  assert.ok(
+    report.warnings.some((w) => /killed by SIGKILL/.test(w)),
+    o.stdout,
+  );
   assert.equal(report.bestValue, Math.min(...complete.map((t) => t.params.x as number)));
 }
 

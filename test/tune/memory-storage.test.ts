@@ -33,7 +33,10 @@ test('in-memory storage: studies, trials, waiting queue, states, attrs', async (
   assert.deepEqual(got.intermediateValues, { 2: 0.7 });
   assert.deepEqual(got.userAttrs, { u: [1] });
   assert.ok(got.datetimeComplete! >= got.datetimeStart!);
-  assert.deepEqual((await s.getAllTrials(id, ['complete'])).map((t) => t.id), [r.id]);
+  assert.deepEqual(
+    (await s.getAllTrials(id, ['complete'])).map((t) => t.id),
+    [r.id],
+  );
   assert.equal((await s.getStudy(id)).nTrials, 2);
 });
 

@@ -28,7 +28,12 @@ test('log Gaussian mass of intervals is accurate on both sides and in the middle
 });
 
 test('truncated normal quantiles stay in [a, b] and are monotone', () => {
-  for (const [a, b] of [[-1, 1], [5, 9], [-40, -38], [0.1, 0.2]] as const) {
+  for (const [a, b] of [
+    [-1, 1],
+    [5, 9],
+    [-40, -38],
+    [0.1, 0.2],
+  ] as const) {
     let prev = -Infinity;
     for (let q = 0.001; q < 1; q += 0.05) {
       const x = truncnormPpf(q, a, b);

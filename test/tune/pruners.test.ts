@@ -36,7 +36,10 @@ async function runCurves(pruner: Pruner, qualities: number[], steps: number): Pr
     { nTrials: qualities.length },
   );
   const states = study.trials.map((t) => t.state);
-  assert.deepEqual(states, out.map((o) => o.state));
+  assert.deepEqual(
+    states,
+    out.map((o) => o.state),
+  );
   return out;
 }
 
@@ -50,22 +53,29 @@ test('MedianPruner prunes trials worse than the median and spares better ones', 
 });
 
 test('MedianPruner respects warmup steps and maximize', async () => {
-  const study = await createStudy({ direction: 'maximize', sampler: new RandomSampler({ seed: 0 }), pruner: new MedianPruner({ nStartupTrials: 2, nWarmupSteps: 3 }) });
+  const study = await createStudy({
+    direction: 'maximize',
+    sampler: new RandomSampler({ seed: 0 }),
+    pruner: new MedianPruner({ nStartupTrials: 2, nWarmupSteps: 3 }),
+  });
   const qualities = [1, 2, 0.1, 5];
   let i = 0;
   const prunedAt: (number | undefined)[] = [];
-  await study.optimize((trial) => {
-    const q = qualities[i++]!;
-    for (let s = 0; s < 6; s++) {
-      trial.report(q, s);
-      if (trial.shouldPrune()) {
-        prunedAt.push(s);
-        throw new TrialPruned();
+  await study.optimize(
+    (trial) => {
+      const q = qualities[i++]!;
+      for (let s = 0; s < 6; s++) {
+        trial.report(q, s);
+        if (trial.shouldPrune()) {
+          prunedAt.push(s);
+          throw new TrialPruned();
+        }
       }
-    }
-    prunedAt.push(undefined);
-    return q;
-  }, { nTrials: 4 });
+      prunedAt.push(undefined);
+      return q;
+    },
+    { nTrials: 4 },
+  );
   assert.deepEqual(prunedAt, [undefined, undefined, 3, undefined]);
 });
 
@@ -73,21 +83,30 @@ test('PercentilePruner(25) prunes all but the top quarter', async () => {
   const qualities = [1, 2, 3, 4, 5, 6, 7, 8, 1.5, 1.8, 7.5];
   const out = await runCurves(new PercentilePruner(25, { nStartupTrials: 8 }), qualities, 5);
   // Offsets aside: the 25th percentile of 1..8 is 2.75, of {1, 1.5, 2, …, 8} it is 2, then 1.9.
-  assert.deepEqual(out.slice(8).map((o) => o.state), ['complete', 'complete', 'pruned']);
+  assert.deepEqual(
+    out.slice(8).map((o) => o.state),
+    ['complete', 'complete', 'pruned'],
+  );
 });
 
 test('SuccessiveHalvingPruner records rungs and promotes only the top 1/η', async () => {
   const qualities = [4, 3, 2, 1, 5, 6, 0.5, 7];
-  const study = await createStudy({ sampler: new RandomSampler({ seed: 0 }), pruner: new SuccessiveHalvingPruner({ minResource: 1, reductionFactor: 2 }) });
+  const study = await createStudy({
+    sampler: new RandomSampler({ seed: 0 }),
+    pruner: new SuccessiveHalvingPruner({ minResource: 1, reductionFactor: 2 }),
+  });
   let i = 0;
-  await study.optimize((trial) => {
-    const q = qualities[i++]!;
-    for (let s = 1; s <= 8; s++) {
-      trial.report(q, s);
-      if (trial.shouldPrune()) throw new TrialPruned();
-    }
-    return q;
-  }, { nTrials: qualities.length });
+  await study.optimize(
+    (trial) => {
+      const q = qualities[i++]!;
+      for (let s = 1; s <= 8; s++) {
+        trial.report(q, s);
+        if (trial.shouldPrune()) throw new TrialPruned();
+      }
+      return q;
+    },
+    { nTrials: qualities.length },
+  );
   const t = study.trials;
   // Rung 0 is at step 1, rung k at step 2^k; each reached rung is stored.
   assert.equal(t[0]!.systemAttrs.completed_rung_0, 4);

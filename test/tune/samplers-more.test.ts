@@ -28,11 +28,14 @@ test('GP beats random search on Branin (median regret over 5 seeds, 40 trials)',
 
 test('GP handles categorical and integer parameters and rejects multi-objective studies', async () => {
   const study = await createStudy({ sampler: new GPSampler({ seed: 1, nStartupTrials: 5, nPreliminarySamples: 128, nLocalSearch: 2 }) });
-  await study.optimize((t) => {
-    const c = t.suggestCategorical('c', ['a', 'b', 'c']);
-    const k = t.suggestInt('k', 0, 20);
-    return (c === 'b' ? 0 : 5) + (k - 13) ** 2;
-  }, { nTrials: 25 });
+  await study.optimize(
+    (t) => {
+      const c = t.suggestCategorical('c', ['a', 'b', 'c']);
+      const k = t.suggestInt('k', 0, 20);
+      return (c === 'b' ? 0 : 5) + (k - 13) ** 2;
+    },
+    { nTrials: 25 },
+  );
   assert.equal(study.bestParams.c, 'b');
   assert.ok(Math.abs((study.bestParams.k as number) - 13) <= 1);
   const mo = await createStudy({ directions: ['minimize', 'minimize'], sampler: new GPSampler({ seed: 0, nStartupTrials: 2 }) });
@@ -89,11 +92,14 @@ test('Jacobi eigen-decomposition reconstructs the matrix', () => {
 
 test('CMA-ES converges on a 5-D sphere', async () => {
   const study = await createStudy({ sampler: new CmaEsSampler({ seed: 0 }) });
-  await study.optimize((t) => {
-    let s = 0;
-    for (let i = 0; i < 5; i++) s += (t.suggestFloat(`x${i}`, -5, 5) - 1) ** 2;
-    return s;
-  }, { nTrials: 500 });
+  await study.optimize(
+    (t) => {
+      let s = 0;
+      for (let i = 0; i < 5; i++) s += (t.suggestFloat(`x${i}`, -5, 5) - 1) ** 2;
+      return s;
+    },
+    { nTrials: 500 },
+  );
   assert.ok(study.bestValue < 1e-4, `best ${study.bestValue}`);
   const gens = study.trials.map((t) => t.systemAttrs['cmaes:generation'] as number).filter((g) => g !== undefined);
   assert.ok(Math.max(...gens) > 20);
@@ -128,5 +134,8 @@ test('grid: every point once, then optimize stops', async () => {
   assert.equal(seen.size, 6);
   assert.equal(study.bestValue, 0);
   const bad = await createStudy({ sampler: new GridSampler({ x: [5] }) });
-  await assert.rejects(bad.optimize((t) => t.suggestInt('x', 0, 2), { nTrials: 1 }), /outside its distribution/);
+  await assert.rejects(
+    bad.optimize((t) => t.suggestInt('x', 0, 2), { nTrials: 1 }),
+    /outside its distribution/,
+  );
 });

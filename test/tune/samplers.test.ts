@@ -47,7 +47,10 @@ for (const [name, make] of Object.entries(samplerFactories)) {
     assert.deepEqual(await run(), a);
     const other = await createStudy({ sampler: make(43) });
     await other.optimize(mixedObjective, { nTrials: 25 });
-    assert.notDeepEqual(other.trials.map((t) => t.params), a);
+    assert.notDeepEqual(
+      other.trials.map((t) => t.params),
+      a,
+    );
   });
 }
 
@@ -145,7 +148,10 @@ test('GP with constraints and no feasible trial yet: it searches for feasibility
   const constraintsFunc = (t: { params: Record<string, unknown> }) => [2.7 - (t.params.x as number)];
   const study = await createStudy({ sampler: new GPSampler({ seed: 1, nStartupTrials: 5 }), constraintsFunc });
   await study.optimize((t) => t.suggestFloat('x', -3, 3), { nTrials: 20 });
-  assert.ok(study.trials.slice(5).some((t) => constraintsFunc(t)[0]! <= 0), 'found a feasible point');
+  assert.ok(
+    study.trials.slice(5).some((t) => constraintsFunc(t)[0]! <= 0),
+    'found a feasible point',
+  );
 });
 
 test('NSGA-II: the front is non-dominated and improves on the first generation', async () => {
@@ -167,8 +173,7 @@ test('NSGA-II: the front is non-dominated and improves on the first generation',
   }
   const gens = new Set(study.trials.map((t) => t.systemAttrs['nsga2:generation']));
   assert.ok(gens.size >= 5, 'several generations ran');
-  const meanG = (ts: typeof study.trials) =>
-    ts.reduce((s, t) => s + ((t.params.x1 as number) + (t.params.x2 as number)), 0) / ts.length;
+  const meanG = (ts: typeof study.trials) => ts.reduce((s, t) => s + ((t.params.x1 as number) + (t.params.x2 as number)), 0) / ts.length;
   assert.ok(meanG(study.trials.slice(180)) < meanG(study.trials.slice(0, 20)) * 0.6, 'later generations approach the front');
 });
 
@@ -178,11 +183,14 @@ test('NSGA-II with constraints keeps feasible trials in the elite', async () => 
     sampler: new NSGAIISampler({ seed: 1, populationSize: 10 }),
     constraintsFunc: (t) => [0.3 - (t.params.x as number)],
   });
-  await study.optimize((t) => {
-    const x = t.suggestFloat('x', 0, 1);
-    const y = t.suggestFloat('y', 0, 1);
-    return [x, 1 - x + y];
-  }, { nTrials: 80 });
+  await study.optimize(
+    (t) => {
+      const x = t.suggestFloat('x', 0, 1);
+      const y = t.suggestFloat('y', 0, 1);
+      return [x, 1 - x + y];
+    },
+    { nTrials: 80 },
+  );
   const late = study.trials.slice(50);
   assert.ok(late.filter((t) => (t.params.x as number) >= 0.3).length >= 20);
   for (const t of study.bestTrials) assert.ok((t.params.x as number) >= 0.3);

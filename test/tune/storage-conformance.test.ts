@@ -18,13 +18,25 @@ storageConformance('memory', async () => ({ storage: new InMemoryStorage(), clea
 storageConformance('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hone-sqlite-'));
   const storage = new SqliteStorage(join(dir, 'study.db'));
-  return { storage, cleanup: async () => { await storage.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    storage,
+    cleanup: async () => {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 });
 
 storageConformance('postgres', async () => {
   const schema = uniqueSchema();
   const storage = await PostgresStorage.connect(PG_URL, { schema });
-  return { storage, cleanup: async () => { await storage.close(); await dropSchema(schema); } };
+  return {
+    storage,
+    cleanup: async () => {
+      await storage.close();
+      await dropSchema(schema);
+    },
+  };
 });
 
 describe('a study gives the same trials on every storage', () => {

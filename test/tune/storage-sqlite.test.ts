@@ -16,7 +16,6 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'hone-sqlite-'));
 }
 
-
 describe('SQLite storage', () => {
   it('migrates a version-1 database and keeps its trials', async () => {
     const dir = tempDir();
@@ -25,8 +24,10 @@ describe('SQLite storage', () => {
       const old = new Database(path);
       assert.equal(migrateSqlite(old, 1), 1);
       old.prepare("INSERT INTO studies (name, directions, created_at) VALUES ('legacy', '[\"minimize\"]', 1)").run();
-      old.prepare(`INSERT INTO trials (study_id, number, state, vals, params, distributions, datetime_start)
-                   VALUES (1, 0, 'running', NULL, '{"x":1}', '{"x":{"type":"int","low":0,"high":3,"log":false,"step":1}}', 1)`).run();
+      old
+        .prepare(`INSERT INTO trials (study_id, number, state, vals, params, distributions, datetime_start)
+                   VALUES (1, 0, 'running', NULL, '{"x":1}', '{"x":{"type":"int","low":0,"high":3,"log":false,"step":1}}', 1)`)
+        .run();
       old.close();
 
       const s = new SqliteStorage(path);
@@ -53,11 +54,20 @@ describe('SQLite storage', () => {
       migrateSqlite(db);
       db.prepare('UPDATE schema_version SET version = 99').run();
       db.close();
-      assert.throws(() => new SqliteStorage(path), (e: unknown) => e instanceof HoneError && /schema version 99.*upgrade Hone/.test(e.message));
+      assert.throws(
+        () => new SqliteStorage(path),
+        (e: unknown) => e instanceof HoneError && /schema version 99.*upgrade Hone/.test(e.message),
+      );
       const junk = join(dir, 'junk.db');
       writeFileSync(junk, 'this is not sqlite '.repeat(100));
-      assert.throws(() => new SqliteStorage(junk), (e: unknown) => e instanceof HoneError && e.exitCode === 2 && /junk\.db/.test(e.message));
-      assert.throws(() => new SqliteStorage(join(dir, 'no', 'such', 'dir.db')), (e: unknown) => e instanceof HoneError && /cannot open SQLite/.test(e.message));
+      assert.throws(
+        () => new SqliteStorage(junk),
+        (e: unknown) => e instanceof HoneError && e.exitCode === 2 && /junk\.db/.test(e.message),
+      );
+      assert.throws(
+        () => new SqliteStorage(join(dir, 'no', 'such', 'dir.db')),
+        (e: unknown) => e instanceof HoneError && /cannot open SQLite/.test(e.message),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -95,7 +105,10 @@ describe('SQLite storage', () => {
       assert.equal(finished, budget);
       const s = await openStorage(url);
       const trials = await s.getAllTrials((await s.getStudyId('hammer'))!);
-      assert.deepEqual(trials.map((t) => t.number), Array.from({ length: budget }, (_, i) => i));
+      assert.deepEqual(
+        trials.map((t) => t.number),
+        Array.from({ length: budget }, (_, i) => i),
+      );
       assert.ok(trials.every((t) => t.state === 'complete' && t.values![0] === t.number && t.params.x === t.number / 1000));
       await s.close();
     } finally {

@@ -47,7 +47,10 @@ export function storageConformance(name: string, make: () => Promise<StorageFixt
       await s.createTrial(id);
       await s.deleteStudy(id);
       assert.equal(await s.getStudyId('alpha'), undefined);
-      assert.deepEqual((await s.listStudies()).map((x) => x.name), ['beta']);
+      assert.deepEqual(
+        (await s.listStudies()).map((x) => x.name),
+        ['beta'],
+      );
     });
 
     it('numbers trials per study and keeps everything a trial holds', async () => {
@@ -99,7 +102,12 @@ export function storageConformance(name: string, make: () => Promise<StorageFixt
       const done = await s.createTrial(id, { state: 'complete', values: [3], params: { x: 0.1 }, distributions: { x: floatDist } });
       assert.equal(done.state, 'complete');
       assert.deepEqual(done.values, [3]);
-      const w1 = await s.createTrial(id, { state: 'waiting', params: { x: 0.5 }, distributions: { x: floatDist }, systemAttrs: { fixed: true } });
+      const w1 = await s.createTrial(id, {
+        state: 'waiting',
+        params: { x: 0.5 },
+        distributions: { x: floatDist },
+        systemAttrs: { fixed: true },
+      });
       const w2 = await s.createTrial(id, { state: 'waiting' });
       assert.equal(w1.state, 'waiting');
       assert.equal(w1.datetimeStart, undefined);
@@ -111,16 +119,28 @@ export function storageConformance(name: string, make: () => Promise<StorageFixt
       assert.ok(p1?.datetimeStart !== undefined);
       assert.equal((await s.popWaitingTrial(id))?.id, w2.id);
       assert.equal(await s.popWaitingTrial(id), undefined);
-      assert.deepEqual((await s.getAllTrials(id)).map((t) => t.number), [0, 1, 2]);
-      assert.deepEqual((await s.getAllTrials(id, ['running'])).map((t) => t.id), [w1.id, w2.id]);
-      assert.deepEqual((await s.getAllTrials(id, ['complete', 'fail'])).map((t) => t.id), [done.id]);
+      assert.deepEqual(
+        (await s.getAllTrials(id)).map((t) => t.number),
+        [0, 1, 2],
+      );
+      assert.deepEqual(
+        (await s.getAllTrials(id, ['running'])).map((t) => t.id),
+        [w1.id, w2.id],
+      );
+      assert.deepEqual(
+        (await s.getAllTrials(id, ['complete', 'fail'])).map((t) => t.id),
+        [done.id],
+      );
     });
 
     it('gives unique numbers and pops each waiting trial once under concurrency', async () => {
       const s = await open();
       const id = await s.createStudy('race', ['minimize']);
       const made = await Promise.all(Array.from({ length: 40 }, () => s.createTrial(id, { state: 'waiting' })));
-      assert.deepEqual(made.map((t) => t.number).sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i));
+      assert.deepEqual(
+        made.map((t) => t.number).sort((a, b) => a - b),
+        Array.from({ length: 40 }, (_, i) => i),
+      );
       const popped = await Promise.all(Array.from({ length: 60 }, () => s.popWaitingTrial(id)));
       const ids = popped.filter((t) => t !== undefined).map((t) => t!.id);
       assert.equal(ids.length, 40);

@@ -57,7 +57,13 @@ test('invalid search spaces throw a HoneError naming the parameter before the ob
   const cases: [string, (t: import('../../src/tune/trial.js').Trial) => number][] = [
     ['lr', (t) => t.suggestFloat('lr', 1, 0)],
     ['lr', (t) => t.suggestFloat('lr', 0, 1, { log: true })],
-    ['c', (t) => { t.suggestCategorical('c', []); return 0; }],
+    [
+      'c',
+      (t) => {
+        t.suggestCategorical('c', []);
+        return 0;
+      },
+    ],
     ['n', (t) => t.suggestInt('n', 1, 10, { step: 2, log: true })],
   ];
   for (const [name, objective] of cases) {
@@ -107,11 +113,14 @@ test('redefining a parameter with another distribution is an error naming it', a
 
 test('suggesting the same parameter twice in a trial returns the same value', async () => {
   const study = await createStudy({ sampler: new RandomSampler({ seed: 5 }) });
-  await study.optimize((t) => {
-    const a = t.suggestFloat('x', 0, 1);
-    assert.equal(t.suggestFloat('x', 0, 1), a);
-    return a;
-  }, { nTrials: 3 });
+  await study.optimize(
+    (t) => {
+      const a = t.suggestFloat('x', 0, 1);
+      assert.equal(t.suggestFloat('x', 0, 1), a);
+      return a;
+    },
+    { nTrials: 3 },
+  );
 });
 
 test('conditional search spaces: each branch defines its own parameters', async () => {
@@ -164,12 +173,15 @@ test('ask and tell, by trial or by number, and states', async () => {
 
 test('user attrs and reports are stored', async () => {
   const study = await createStudy({ sampler: new RandomSampler({ seed: 8 }) });
-  await study.optimize((t) => {
-    t.setUserAttr('note', { a: 1 });
-    t.report(3, 0);
-    t.report(2, 1);
-    return 1;
-  }, { nTrials: 1 });
+  await study.optimize(
+    (t) => {
+      t.setUserAttr('note', { a: 1 });
+      t.report(3, 0);
+      t.report(2, 1);
+      return 1;
+    },
+    { nTrials: 1 },
+  );
   assert.deepEqual(study.trials[0]!.userAttrs.note, { a: 1 });
   assert.deepEqual(study.trials[0]!.intermediateValues, { 0: 3, 1: 2 });
 });
@@ -194,7 +206,9 @@ test('concurrency runs trials at once and loses none', async () => {
         full = new Promise<void>((r) => (release = r));
       } else {
         let timer: NodeJS.Timeout | undefined;
-        const guard = new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error('fewer than 4 trials ran at once')), 30_000)));
+        const guard = new Promise<void>(
+          (_, reject) => (timer = setTimeout(() => reject(new Error('fewer than 4 trials ran at once')), 30_000)),
+        );
         try {
           await Promise.race([full, guard]);
         } finally {
@@ -242,10 +256,13 @@ test('timeoutS stops starting new trials: none starts after it, and the study ru
 
 test('TrialPruned ends the trial as pruned with its last reported value', async () => {
   const study = await createStudy({ sampler: new RandomSampler({ seed: 11 }) });
-  await study.optimize((t) => {
-    t.report(0.5, 3);
-    throw new TrialPruned();
-  }, { nTrials: 1 });
+  await study.optimize(
+    (t) => {
+      t.report(0.5, 3);
+      throw new TrialPruned();
+    },
+    { nTrials: 1 },
+  );
   assert.equal(study.trials[0]!.state, 'pruned');
   assert.deepEqual(study.trials[0]!.values, [0.5]);
 });
@@ -264,16 +281,22 @@ test('constraints are stored and bestTrial is the best feasible trial', async ()
 
 test('multi-objective: bestTrials is the Pareto front', async () => {
   const study = await createStudy({ directions: ['minimize', 'maximize'], sampler: new RandomSampler({ seed: 13 }) });
-  await study.optimize((t) => {
-    const x = t.suggestFloat('x', 0, 1);
-    const y = t.suggestFloat('y', 0, 1);
-    return [x + y, x - y];
-  }, { nTrials: 40 });
+  await study.optimize(
+    (t) => {
+      const x = t.suggestFloat('x', 0, 1);
+      const y = t.suggestFloat('y', 0, 1);
+      return [x + y, x - y];
+    },
+    { nTrials: 40 },
+  );
   const front = study.bestTrials;
   assert.ok(front.length >= 1);
   for (const a of front) {
     for (const b of study.trials) {
-      const dom = b.values![0]! <= a.values![0]! && b.values![1]! >= a.values![1]! && (b.values![0]! < a.values![0]! || b.values![1]! > a.values![1]!);
+      const dom =
+        b.values![0]! <= a.values![0]! &&
+        b.values![1]! >= a.values![1]! &&
+        (b.values![0]! < a.values![0]! || b.values![1]! > a.values![1]!);
       assert.ok(!dom, `front trial ${a.number} dominated by ${b.number}`);
     }
   }
@@ -309,18 +332,25 @@ test('heartbeats: a running trial whose worker went silent is failed at the next
 test('validateSearchSpace checks a whole space up front, naming the bad parameter', async () => {
   const { validateSearchSpace } = await import('../../src/tune/distributions.js');
   assert.throws(
-    () => validateSearchSpace({ ok: { type: 'float', low: 0, high: 1, log: false }, bad: { type: 'int', low: 5, high: 1, log: false, step: 1 } }),
+    () =>
+      validateSearchSpace({
+        ok: { type: 'float', low: 0, high: 1, log: false },
+        bad: { type: 'int', low: 5, high: 1, log: false, step: 1 },
+      }),
     (e: unknown) => e instanceof HoneError && /'bad'/.test(e.message),
   );
 });
 
 test('TPE on a multi-objective study samples from both fronts and stays valid', async () => {
   const study = await createStudy({ directions: ['minimize', 'minimize'], sampler: new TPESampler({ seed: 2 }) });
-  await study.optimize((t) => {
-    const x = t.suggestFloat('x', 0, 1);
-    const y = t.suggestFloat('y', 0, 1);
-    return [x + y * y, 1 - x + y];
-  }, { nTrials: 40 });
+  await study.optimize(
+    (t) => {
+      const x = t.suggestFloat('x', 0, 1);
+      const y = t.suggestFloat('y', 0, 1);
+      return [x + y * y, 1 - x + y];
+    },
+    { nTrials: 40 },
+  );
   assert.equal(study.trials.filter((t) => t.state === 'complete').length, 40);
   // The front lies at y = 0; later (TPE) trials concentrate there.
   const meanY = (ts: typeof study.trials) => ts.reduce((s, t) => s + (t.params.y as number), 0) / ts.length;

@@ -7,7 +7,15 @@ import type { FrozenTrial } from '../../src/tune/types.js';
 import { HoneError } from '../../src/errors.js';
 import { ParzenEstimator, neighbourBandwidths, scottBandwidth, type ParzenParameters, type Spec } from '../../src/tune/samplers/parzen.js';
 import { Rng } from '../../src/tune/samplers/rng.js';
-import { defaultGamma, eiWeights, gammaFunction, OPTUNA_TPE_OPTIONS, splitTrials, TPESampler, type TPEOptions } from '../../src/tune/samplers/tpe.js';
+import {
+  defaultGamma,
+  eiWeights,
+  gammaFunction,
+  OPTUNA_TPE_OPTIONS,
+  splitTrials,
+  TPESampler,
+  type TPEOptions,
+} from '../../src/tune/samplers/tpe.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { levy5, rosenbrock4, runBenchmark } from '../../src/tune/benchmarks.js';
 
@@ -71,7 +79,11 @@ test('minimum bandwidth factor bounds every numeric bandwidth, with and without 
   const obs = [[0.5], [0.501], [0.502], [0.9]];
   for (const considerMagicClip of [false, true]) {
     for (const bandwidthStrategy of ['optuna', 'hyperopt', 'scott'] as const) {
-      const pe = new ParzenEstimator(obs, [{ kind: 'num', low: -2, high: 2, step: 0 }], params({ considerMagicClip, bandwidthStrategy, minBandwidthFactor: 0.03, magicClipExponent: 3 }));
+      const pe = new ParzenEstimator(
+        obs,
+        [{ kind: 'num', low: -2, high: 2, step: 0 }],
+        params({ considerMagicClip, bandwidthStrategy, minBandwidthFactor: 0.03, magicClipExponent: 3 }),
+      );
       const { sigmas } = kernels(pe);
       for (const s of sigmas.slice(0, -1)) assert.ok(s >= 0.03 * 4 - 1e-15, `${bandwidthStrategy} clip=${considerMagicClip}: ${s}`);
       assert.equal(sigmas.at(-1), 4, 'the prior kernel spans the range');
@@ -85,23 +97,49 @@ test('minimum bandwidth factor bounds every numeric bandwidth, with and without 
 test('magic clip exponent: lower bound range · (1 + n + prior)^(−α), Optuna at α = 1', () => {
   const obs = [[0.5], [0.5001], [0.5002]];
   const sig = (magicClipExponent: number, minBandwidthFactor: number) =>
-    kernels(new ParzenEstimator(obs, [unit], params({ bandwidthStrategy: 'hyperopt', considerMagicClip: true, magicClipExponent, minBandwidthFactor }))).sigmas;
+    kernels(
+      new ParzenEstimator(
+        obs,
+        [unit],
+        params({ bandwidthStrategy: 'hyperopt', considerMagicClip: true, magicClipExponent, minBandwidthFactor }),
+      ),
+    ).sigmas;
   assert.ok(Math.abs(sig(1, 0.01)[1]! - 1 / 5) < 1e-15, 'Optuna: range / min(100, 1 + n + 1)');
   assert.ok(Math.abs(sig(2, 0)[1]! - 1 / 25) < 1e-15);
   assert.ok(Math.abs(sig(2, 0.05)[1]! - 0.05) < 1e-15, 'Δ wins when larger');
 });
 
 test('bandwidth rules: Hyperopt per-kernel neighbour distances in multivariate mode, Scott per dimension', () => {
-  assert.deepEqual(neighbourBandwidths([0.2, 0.5, 0.6], 0, 1, true).map((x) => Number(x.toFixed(12))), [0.3, 0.3, 0.4]);
-  assert.deepEqual(neighbourBandwidths([0.2, 0.5, 0.6], 0, 1, false).map((x) => Number(x.toFixed(12))), [0.3, 0.3, 0.1]);
+  assert.deepEqual(
+    neighbourBandwidths([0.2, 0.5, 0.6], 0, 1, true).map((x) => Number(x.toFixed(12))),
+    [0.3, 0.3, 0.4],
+  );
+  assert.deepEqual(
+    neighbourBandwidths([0.2, 0.5, 0.6], 0, 1, false).map((x) => Number(x.toFixed(12))),
+    [0.3, 0.3, 0.1],
+  );
   // numpy: 1.059 * min(iqr / 1.34, std(ddof=1)) * n ** -0.2 for [0, 1, 2, 3, 10].
   const xs = [0, 1, 2, 3, 10];
   const std = Math.sqrt(xs.reduce((a, x) => a + (x - 3.2) ** 2, 0) / 4);
   assert.ok(Math.abs(scottBandwidth(xs) - 1.059 * Math.min(2 / 1.34, std) * 5 ** -0.2) < 1e-12);
-  const pe = new ParzenEstimator([[0.2, 0.9], [0.5, 0.1], [0.6, 0.5]], [unit, unit], params({ bandwidthStrategy: 'hyperopt', considerEndpoints: true }));
+  const pe = new ParzenEstimator(
+    [
+      [0.2, 0.9],
+      [0.5, 0.1],
+      [0.6, 0.5],
+    ],
+    [unit, unit],
+    params({ bandwidthStrategy: 'hyperopt', considerEndpoints: true }),
+  );
   // Centres 0.2, 0.5, 0.6 plus the prior's 0.5 (ties keep their order: the observation first).
-  assert.deepEqual(kernels(pe, 0).sigmas.map((x) => Number(x.toFixed(12))), [0.3, 0.3, 0.4, 1]);
-  assert.deepEqual(kernels(pe, 1).sigmas.map((x) => Number(x.toFixed(12))), [0.4, 0.4, 0.4, 1]);
+  assert.deepEqual(
+    kernels(pe, 0).sigmas.map((x) => Number(x.toFixed(12))),
+    [0.3, 0.3, 0.4, 1],
+  );
+  assert.deepEqual(
+    kernels(pe, 1).sigmas.map((x) => Number(x.toFixed(12))),
+    [0.4, 0.4, 0.4, 1],
+  );
 });
 
 test('candidate widening draws from l(x) with wider kernels', () => {
@@ -130,7 +168,11 @@ test('TPE options are validated', () => {
     [{ candidateWidening: NaN }, /candidateWidening/],
   ];
   for (const [opts, re] of bad) {
-    assert.throws(() => new TPESampler(opts), (e: unknown) => e instanceof HoneError && re.test(e.message), JSON.stringify(opts));
+    assert.throws(
+      () => new TPESampler(opts),
+      (e: unknown) => e instanceof HoneError && re.test(e.message),
+      JSON.stringify(opts),
+    );
   }
 });
 
@@ -196,7 +238,13 @@ test('OPTUNA_TPE_OPTIONS give the Optuna rules (bandwidth 0.2·n^(−1/(d+4)), m
 test("weightStrategy 'ei' on maximize studies, and its fallback where a good trial has no usable value", async () => {
   const sampler = new TPESampler({ seed: 4, weightStrategy: 'ei' });
   const study = await createStudy({ direction: 'maximize', sampler });
-  for (const [x, y] of [[1, 5], [2, 9], [3, 7], [4, 1], [5, 6]] as const) {
+  for (const [x, y] of [
+    [1, 5],
+    [2, 9],
+    [3, 7],
+    [4, 1],
+    [5, 6],
+  ] as const) {
     await study.enqueueTrial({ x });
     const t = await study.ask();
     t.suggestFloat('x', 0, 10);
@@ -204,9 +252,16 @@ test("weightStrategy 'ei' on maximize studies, and its fallback where a good tri
   }
   const view: StudyView = { name: 's', directions: study.directions, trials: await study.getTrials(), setTrialSystemAttr: () => undefined };
   const weigh = (below: FrozenTrial[], above: FrozenTrial[]) =>
-    (sampler as unknown as { belowWeights(v: StudyView, b: FrozenTrial[], a: FrozenTrial[]): number[] | undefined }).belowWeights(view, below, above);
+    (sampler as unknown as { belowWeights(v: StudyView, b: FrozenTrial[], a: FrozenTrial[]): number[] | undefined }).belowWeights(
+      view,
+      below,
+      above,
+    );
   const [below, above] = splitTrials(view, [...view.trials], 2, false);
-  assert.deepEqual(below.map((t) => t.values![0]), [9, 7]);
+  assert.deepEqual(
+    below.map((t) => t.values![0]),
+    [9, 7],
+  );
   // y* = 6, the best of the rest: improvements 3 and 1, scaled to mean 1.
   assert.deepEqual(weigh(below, above), [1.5, 0.5]);
   // A pruned trial among the good ones (no value): uniform weights instead.

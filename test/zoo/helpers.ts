@@ -19,9 +19,18 @@ export async function runOnce(model: ModelProto, shape: number[], opts: { ids?: 
   const session = await InferenceSession.create(roundTrip(model), { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
   try {
     const n = numElements(shape);
-    const input = opts.ids !== undefined
-      ? new Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7919) % opts.ids!)), shape)
-      : new Tensor('float32', Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 1.5), shape);
+    const input =
+      opts.ids !== undefined
+        ? new Tensor(
+            'int64',
+            BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7919) % opts.ids!)),
+            shape,
+          )
+        : new Tensor(
+            'float32',
+            Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 1.5),
+            shape,
+          );
     const out = await session.run({ [session.inputNames[0]!]: input });
     assert.deepEqual(session.outputNames, [model.graph!.output[0]!.name]);
     return out[session.outputNames[0]!]!;

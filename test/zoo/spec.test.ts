@@ -6,13 +6,16 @@ import { zooHelp, zooModel, zooModels, zooNames } from '../../src/zoo/index.js';
 import { countOps, floatParams } from './helpers.js';
 
 function rejects(spec: string, ...parts: (string | RegExp)[]): void {
-  assert.throws(() => zooModel(spec), (e: unknown) => {
-    assert.ok(e instanceof HoneError, `not a HoneError: ${String(e)}`);
-    assert.equal(e.exitCode, 2);
-    assert.ok(!e.message.includes('\n'), 'one line');
-    for (const p of parts) assert.match(e.message, typeof p === 'string' ? new RegExp(p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : p);
-    return true;
-  });
+  assert.throws(
+    () => zooModel(spec),
+    (e: unknown) => {
+      assert.ok(e instanceof HoneError, `not a HoneError: ${String(e)}`);
+      assert.equal(e.exitCode, 2);
+      assert.ok(!e.message.includes('\n'), 'one line');
+      for (const p of parts) assert.match(e.message, typeof p === 'string' ? new RegExp(p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : p);
+      return true;
+    },
+  );
 }
 
 test('names, descriptions and help', () => {
@@ -32,7 +35,10 @@ test('specs: NAME, zoo:NAME, NAME:k=v,k=v, case-insensitive names and keys', () 
   assert.equal(floatParams(zooModel('mlp:hidden=128-64')), 109_386);
   assert.equal(floatParams(zooModel('mlp: hidden = 128-64 , classes=10')), 109_386);
   assert.equal(countOps(zooModel('transformer:layers=2,dmodel=128'), 'Softmax'), 2);
-  assert.equal(zooModel('transformer:layers=2,dModel=128').graph!.initializer.find((t) => t.name === 'layers.0.attn.q_proj.weight')!.dims[0], 128);
+  assert.equal(
+    zooModel('transformer:layers=2,dModel=128').graph!.initializer.find((t) => t.name === 'layers.0.attn.q_proj.weight')!.dims[0],
+    128,
+  );
 });
 
 test('unknown model lists the available ones', () => {

@@ -34,9 +34,10 @@ test('lenet5 has 61,706 parameters, and its options change them', () => {
   assert.equal(floatParams(lenet5({ inputChannels: 3, size: 32 })), 456 + 2_416 + 69_240 + 10_164 + 850);
   assert.equal(countOps(lenet5({ pool: 'avg' }), 'AveragePool'), 2);
   assert.equal(countOps(lenet5(), 'MaxPool'), 2);
-  assert.deepEqual(lenet5().graph!.node.map((n) => n.opType), [
-    'Conv', 'Relu', 'MaxPool', 'Conv', 'Relu', 'MaxPool', 'Flatten', 'Gemm', 'Relu', 'Gemm', 'Relu', 'Gemm',
-  ]);
+  assert.deepEqual(
+    lenet5().graph!.node.map((n) => n.opType),
+    ['Conv', 'Relu', 'MaxPool', 'Conv', 'Relu', 'MaxPool', 'Flatten', 'Gemm', 'Relu', 'Gemm', 'Relu', 'Gemm'],
+  );
 });
 
 test('resnet stages, depth and projection shortcuts', () => {
@@ -78,7 +79,8 @@ test('transformer layers, widths, and 2-D MatMul weight initializers', () => {
   assert.equal(weightMatMuls.length, 6 * 4);
   for (const n of weightMatMuls) assert.equal(inits.get(n.input[1]!)!.dims.length, 2);
   // per layer: 4·(d²+d) + (d·f+f) + (f·d+d) + 2 LayerNorms·2d; plus the final LayerNorm
-  const d = 256, f = 1024;
+  const d = 256,
+    f = 1024;
   // −4: the scalar constants √dₕ, and √2, 1, ½ of the Erf-based Gelu
   assert.equal(floatParams(m) - 4, 4 * (4 * (d * d + d) + d * f + f + f * d + d + 4 * d) + 2 * d);
   assert.ok(countOps(m, 'Erf') === 4 && countOps(transformer({ activation: 'relu' }), 'Erf') === 0);

@@ -29,8 +29,20 @@ function layerNorm(x: Mat): Mat {
 function erf(x: number): number {
   // Numerical Recipes' erfc approximation (fractional error < 1.2e-7), fine for a 1e-4 comparison.
   const t = 1 / (1 + 0.5 * Math.abs(x));
-  const y = 1 - t * Math.exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const y =
+    1 -
+    t *
+      Math.exp(
+        -x * x -
+          1.26551223 +
+          t *
+            (1.00002368 +
+              t *
+                (0.37409196 +
+                  t *
+                    (0.09678418 +
+                      t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+      );
   return x >= 0 ? y : -y;
 }
 
@@ -60,7 +72,9 @@ function reference(model: ModelProto, x: Mat, layers: number, d: number, heads: 
       }
     }
     x = add(x, linear(ctx, W(`${p}.attn.out_proj.weight`), W(`${p}.attn.out_proj.bias`), d));
-    const f = linear(layerNorm(x), W(`${p}.ffn.fc1.weight`), W(`${p}.ffn.fc1.bias`), ffn).map((r) => r.map((u) => 0.5 * u * (1 + erf(u / Math.SQRT2))));
+    const f = linear(layerNorm(x), W(`${p}.ffn.fc1.weight`), W(`${p}.ffn.fc1.bias`), ffn).map((r) =>
+      r.map((u) => 0.5 * u * (1 + erf(u / Math.SQRT2))),
+    );
     x = add(x, linear(f, W(`${p}.ffn.fc2.weight`), W(`${p}.ffn.fc2.bias`), d));
   }
   return layerNorm(x);
@@ -73,7 +87,9 @@ test('the encoder graph matches a plain-JS encoder', async () => {
   const got = out.data as Float32Array;
   for (let b = 0; b < batch; b++) {
     // runOnce's input: element i is sin(0.37·i)·1.5
-    const x: Mat = Array.from({ length: seq }, (_, s) => Array.from({ length: d }, (_, c) => Math.sin(((b * seq + s) * d + c) * 0.37) * 1.5));
+    const x: Mat = Array.from({ length: seq }, (_, s) =>
+      Array.from({ length: d }, (_, c) => Math.sin(((b * seq + s) * d + c) * 0.37) * 1.5),
+    );
     const want = reference(model, x, layers, d, heads, ffn);
     for (let s = 0; s < seq; s++) {
       for (let c = 0; c < d; c++) {

@@ -31,9 +31,19 @@ export const lrFindCommand: Command = {
   summary: 'LR range test: exponential learning-rate sweep, suggested learning rate, HTML plot',
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags('lr-find', argv, {
-      ...commonFlags, start: { type: 'string' }, end: { type: 'string' }, steps: { type: 'string' }, html: { type: 'string' }, ...quietFlag,
-    }, false);
+    const { values } = parseFlags(
+      'lr-find',
+      argv,
+      {
+        ...commonFlags,
+        start: { type: 'string' },
+        end: { type: 'string' },
+        steps: { type: 'string' },
+        html: { type: 'string' },
+        ...quietFlag,
+      },
+      false,
+    );
     const model = resolveModel(values.model, 'lr-find');
     const inputs = parseTrainInputs(values, model);
     const data = resolveData(values.data, model, numberFlag(values.limit, '--limit', { int: true, min: 1 }), 'lr-find', inputs.values);
@@ -44,18 +54,28 @@ export const lrFindCommand: Command = {
       loss: parseLoss(values),
       frozen: parseList(values.freeze),
       seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
-      threads: inputs.threads, provider: inputs.provider, dims: inputs.dims, shapes: inputs.shapes, values: inputs.values,
+      threads: inputs.threads,
+      provider: inputs.provider,
+      dims: inputs.dims,
+      shapes: inputs.shapes,
+      values: inputs.values,
       startLr: numberFlag(values.start, '--start', { min: 0 }),
       endLr: numberFlag(values.end, '--end', { min: 0 }),
       steps: numberFlag(values.steps, '--steps', { int: true, min: 10 }),
       // A line every tenth of the sweep: the learning rate reached and the smoothed loss there.
-      onProgress: progress && ((p) => {
-        if (p.step % Math.max(1, Math.round(p.steps / 10)) === 0) progress(`step ${p.step}/${p.steps}: lr ${p.lr.toExponential(2)}, loss ${p.smoothed.toFixed(4)}`);
-      }),
+      onProgress:
+        progress &&
+        ((p) => {
+          if (p.step % Math.max(1, Math.round(p.steps / 10)) === 0)
+            progress(`step ${p.step}/${p.steps}: lr ${p.lr.toExponential(2)}, loss ${p.smoothed.toFixed(4)}`);
+        }),
     });
     if (values.html) writeFileAtomic(values.html, lrFindHtml(r));
     if (values.json) io.stdout(`${JSON.stringify(r)}\n`);
-    else io.stdout(`suggested learning rate: ${r.suggestedLr.toExponential(2)} (${r.lrs.length} steps${r.stoppedEarly ? ', stopped when the loss diverged' : ''})${values.html ? ` → ${values.html}` : ''}\n`);
+    else
+      io.stdout(
+        `suggested learning rate: ${r.suggestedLr.toExponential(2)} (${r.lrs.length} steps${r.stoppedEarly ? ', stopped when the loss diverged' : ''})${values.html ? ` → ${values.html}` : ''}\n`,
+      );
     return 0;
   },
 };

@@ -52,7 +52,9 @@ export const profileCommand: Command = {
       ...quietFlag,
     });
     if (positionals.length !== 1) {
-      throw badInput(`profile needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone profile zoo:lenet5'`);
+      throw badInput(
+        `profile needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone profile zoo:lenet5'`,
+      );
     }
     const inputs = parseModelInputs(values);
     const timing = parseTiming(values);
@@ -72,4 +74,3 @@ export const profileCommand: Command = {
     return 0;
   },
 };
-

@@ -142,14 +142,24 @@ export const quantizeCommand: Command = {
       html: { type: 'string' },
       ...quietFlag,
     });
-    if (positionals.length !== 1) throw badInput(`quantize needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone quantize zoo:transformer -o t.int8.onnx'`);
+    if (positionals.length !== 1)
+      throw badInput(
+        `quantize needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone quantize zoo:transformer -o t.int8.onnx'`,
+      );
     const output = v.output;
-    if (!output) throw badInput("quantize needs an output path: add -o OUT.onnx");
+    if (!output) throw badInput('quantize needs an output path: add -o OUT.onnx');
     checkWritable(output);
-    if (sameFile(output, positionals[0]!)) throw badInput(`-o ${output} is the input model itself; write the quantized model to another file so the float one is kept`);
+    if (sameFile(output, positionals[0]!))
+      throw badInput(`-o ${output} is the input model itself; write the quantized model to another file so the float one is kept`);
     if (v.html) checkWritable(v.html);
     const mode = oneOf(v.mode ?? 'dynamic', MODES, '--mode');
-    const list = (s: string | undefined) => (s === undefined ? undefined : s.split(',').map((x) => x.trim()).filter(Boolean));
+    const list = (s: string | undefined) =>
+      s === undefined
+        ? undefined
+        : s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean);
     const job: QuantizeJob = {
       model: positionals[0]!,
       mode,
@@ -170,7 +180,8 @@ export const quantizeCommand: Command = {
         equalize: v['no-equalize'] ? false : v.equalize,
         biasCorrection: v['no-bias-correction'] ? false : v['bias-correction'],
         format: v.format === undefined ? undefined : oneOf(v.format, ['qdq', 'qoperator'] as const, '--format'),
-        activationType: v['activation-type'] === undefined ? undefined : oneOf(v['activation-type'], ['int8', 'uint8'] as const, '--activation-type'),
+        activationType:
+          v['activation-type'] === undefined ? undefined : oneOf(v['activation-type'], ['int8', 'uint8'] as const, '--activation-type'),
         weightType: v['weight-type'] === undefined ? undefined : oneOf(v['weight-type'], ['int8', 'uint8'] as const, '--weight-type'),
         perChannel: v['per-tensor'] ? false : undefined,
         reduceRange: reduceRangeFlag(v['reduce-range'], v['no-reduce-range']),
@@ -182,11 +193,16 @@ export const quantizeCommand: Command = {
     };
     if (mode === 'int4') job.options!.symmetric = v['int4-symmetric'];
     if (job.budget !== undefined && job.maxAccuracyDrop === undefined && (mode !== 'static' || v['no-accuracy-guard'])) {
-      throw badInput('--budget limits the --max-accuracy-drop search or static mode\'s accuracy guard; add --max-accuracy-drop X, or drop --budget');
+      throw badInput(
+        "--budget limits the --max-accuracy-drop search or static mode's accuracy guard; add --max-accuracy-drop X, or drop --budget",
+      );
     }
-    if (v['no-accuracy-guard'] && mode !== 'static') throw badInput(`--no-accuracy-guard applies to --mode static (the default accuracy guard), not --mode ${mode}; drop it`);
-    if (v['no-accuracy-guard'] && job.maxAccuracyDrop !== undefined) throw badInput('--no-accuracy-guard contradicts --max-accuracy-drop (an explicit accuracy target); give one');
-    if (job.options!.percentile !== undefined && job.options!.percentile > 100) throw badInput(`--percentile must be in (50, 100], got ${job.options!.percentile}`);
+    if (v['no-accuracy-guard'] && mode !== 'static')
+      throw badInput(`--no-accuracy-guard applies to --mode static (the default accuracy guard), not --mode ${mode}; drop it`);
+    if (v['no-accuracy-guard'] && job.maxAccuracyDrop !== undefined)
+      throw badInput('--no-accuracy-guard contradicts --max-accuracy-drop (an explicit accuracy target); give one');
+    if (job.options!.percentile !== undefined && job.options!.percentile > 100)
+      throw badInput(`--percentile must be in (50, 100], got ${job.options!.percentile}`);
     if (job.options!.blockSize !== undefined && ![16, 32, 64, 128, 256].includes(job.options!.blockSize)) {
       throw badInput(`--block-size must be 16, 32, 64, 128 or 256, got ${job.options!.blockSize}`);
     }
@@ -199,7 +215,9 @@ export const quantizeCommand: Command = {
 };
 
 /** The shared model-input and timing flags as the job's fields. */
-function modelInputs(v: Parameters<typeof parseModelInputs>[0] & Parameters<typeof parseTiming>[0] & { 'no-latency'?: boolean }): Partial<QuantizeJob> {
+function modelInputs(
+  v: Parameters<typeof parseModelInputs>[0] & Parameters<typeof parseTiming>[0] & { 'no-latency'?: boolean },
+): Partial<QuantizeJob> {
   const inputs = parseModelInputs(v);
   const { batchSizes, runs, warmup } = parseTiming(v);
   return {
@@ -218,6 +236,9 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], flag: str
 
 /** --reduce-range / --no-reduce-range; neither: the quantizer's default for this CPU (quantize/common.ts). */
 function reduceRangeFlag(on: boolean | undefined, off: boolean | undefined): boolean | undefined {
-  if (on && off) throw badInput('--reduce-range and --no-reduce-range contradict each other; give one (neither: 7-bit weights exactly where this CPU needs them)');
+  if (on && off)
+    throw badInput(
+      '--reduce-range and --no-reduce-range contradict each other; give one (neither: 7-bit weights exactly where this CPU needs them)',
+    );
   return on ? true : off ? false : undefined;
 }

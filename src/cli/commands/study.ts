@@ -35,15 +35,19 @@ export const studyCommand: Command = {
       output: { type: 'string', short: 'o' },
     });
     const [action, name, ...extra] = positionals;
-    if (!action || !['list', 'show', 'export'].includes(action)) throw badInput("study needs an action: list, show NAME or export NAME; see 'hone study --help'");
+    if (!action || !['list', 'show', 'export'].includes(action))
+      throw badInput("study needs an action: list, show NAME or export NAME; see 'hone study --help'");
     if (extra.length) throw badInput(`study ${action}: unexpected argument '${extra[0]}'`);
     if (!values.storage) throw badInput(`study ${action} needs --storage sqlite:PATH or postgresql://…`);
-    if (storageKind(values.storage) === 'memory') throw badInput('memory storage holds no studies between runs; use --storage sqlite:PATH or postgresql://…');
+    if (storageKind(values.storage) === 'memory')
+      throw badInput('memory storage holds no studies between runs; use --storage sqlite:PATH or postgresql://…');
     if (action === 'list' && name !== undefined) throw badInput(`study list takes no name (got '${name}')`);
-    if (action !== 'list' && name === undefined) throw badInput(`study ${action} needs a study name; list them with 'hone study list --storage ${values.storage}'`);
+    if (action !== 'list' && name === undefined)
+      throw badInput(`study ${action} needs a study name; list them with 'hone study list --storage ${values.storage}'`);
     let format: 'json' | 'csv' | undefined;
     if (action === 'export') {
-      if (values.format !== 'json' && values.format !== 'csv') throw badInput(`study export needs --format json or --format csv${values.format ? ` (got '${values.format}')` : ''}`);
+      if (values.format !== 'json' && values.format !== 'csv')
+        throw badInput(`study export needs --format json or --format csv${values.format ? ` (got '${values.format}')` : ''}`);
       format = values.format;
     }
 
@@ -72,8 +76,16 @@ async function list(storage: Storage, io: Io, json: boolean): Promise<number> {
   for (const s of await storage.listStudies()) {
     const done = await storage.getAllTrials(s.id, ['complete']);
     const firsts = done.map((t) => t.values?.[0]).filter((v): v is number => v !== undefined && !Number.isNaN(v));
-    const bestValue = s.directions.length > 1 || !firsts.length ? null : s.directions[0] === 'maximize' ? Math.max(...firsts) : Math.min(...firsts);
-    rows.push({ name: s.name, directions: s.directions, nTrials: s.nTrials, complete: done.length, bestValue, created: s.datetimeStart ?? null });
+    const bestValue =
+      s.directions.length > 1 || !firsts.length ? null : s.directions[0] === 'maximize' ? Math.max(...firsts) : Math.min(...firsts);
+    rows.push({
+      name: s.name,
+      directions: s.directions,
+      nTrials: s.nTrials,
+      complete: done.length,
+      bestValue,
+      created: s.datetimeStart ?? null,
+    });
   }
   if (json) {
     io.stdout(`${JSON.stringify({ studies: rows })}\n`);
@@ -85,11 +97,23 @@ async function list(storage: Storage, io: Io, json: boolean): Promise<number> {
   }
   const table = [['study', 'directions', 'trials', 'complete', 'best', 'created']];
   for (const r of rows) {
-    table.push([r.name, r.directions.join(','), String(r.nTrials), String(r.complete), r.bestValue === null ? '-' : String(Number(r.bestValue.toPrecision(6))),
-      r.created === null ? '-' : new Date(r.created).toISOString().replace('T', ' ').slice(0, 19)]);
+    table.push([
+      r.name,
+      r.directions.join(','),
+      String(r.nTrials),
+      String(r.complete),
+      r.bestValue === null ? '-' : String(Number(r.bestValue.toPrecision(6))),
+      r.created === null ? '-' : new Date(r.created).toISOString().replace('T', ' ').slice(0, 19),
+    ]);
   }
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  for (const row of table) io.stdout(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const row of table)
+    io.stdout(
+      `${row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
   return 0;
 }
 
@@ -97,7 +121,9 @@ async function findStudy(storage: Storage, name: string, url: string): Promise<S
   const id = await storage.getStudyId(name);
   if (id === undefined) {
     const names = (await storage.listStudies()).map((s) => s.name);
-    throw badInput(`no study '${name}' in ${url}${names.length ? `; studies there: ${names.slice(0, 10).join(', ')}` : '; it holds no studies'}`);
+    throw badInput(
+      `no study '${name}' in ${url}${names.length ? `; studies there: ${names.slice(0, 10).join(', ')}` : '; it holds no studies'}`,
+    );
   }
   return storage.getStudy(id);
 }
@@ -123,13 +149,24 @@ export function trialsCsv(s: StudySummary, trials: FrozenTrial[]): string {
   const valueCols = s.directions.length === 1 ? ['value'] : s.directions.map((_, i) => `values_${i}`);
   const paramNames = [...new Set(trials.flatMap((t) => Object.keys(t.params)))].sort();
   const attrNames = [...new Set(trials.flatMap((t) => Object.keys(t.userAttrs)))].sort();
-  const header = ['number', 'state', ...valueCols, 'datetime_start', 'datetime_complete', 'duration_s',
-    ...paramNames.map((p) => `params_${p}`), ...attrNames.map((a) => `user_attrs_${a}`), 'fail_reason'];
+  const header = [
+    'number',
+    'state',
+    ...valueCols,
+    'datetime_start',
+    'datetime_complete',
+    'duration_s',
+    ...paramNames.map((p) => `params_${p}`),
+    ...attrNames.map((a) => `user_attrs_${a}`),
+    'fail_reason',
+  ];
   const iso = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString());
   const rows = trials.map((t) => [
-    t.number, t.state,
+    t.number,
+    t.state,
     ...valueCols.map((_, i) => t.values?.[i] ?? ''),
-    iso(t.datetimeStart), iso(t.datetimeComplete),
+    iso(t.datetimeStart),
+    iso(t.datetimeComplete),
     t.datetimeStart !== undefined && t.datetimeComplete !== undefined ? (t.datetimeComplete - t.datetimeStart) / 1000 : '',
     ...paramNames.map((p) => (p in t.params ? t.params[p] : '')),
     ...attrNames.map((a) => (a in t.userAttrs ? t.userAttrs[a] : '')),

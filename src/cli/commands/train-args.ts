@@ -30,7 +30,8 @@ export const commonFlags = {
 } as const;
 
 export function resolveModel(spec: string | undefined, command: string): ModelProto {
-  if (!spec) throw badInput(`${command} needs --model MODEL.onnx or --model zoo:NAME; e.g. 'hone ${command} --model zoo:lenet5 --data mnist'`);
+  if (!spec)
+    throw badInput(`${command} needs --model MODEL.onnx or --model zoo:NAME; e.g. 'hone ${command} --model zoo:lenet5 --data mnist'`);
   return spec.startsWith('zoo:') ? zooModel(spec.slice(4)) : loadModel(spec);
 }
 
@@ -41,35 +42,61 @@ export function dataInputNames(model: ModelProto): string[] {
 }
 
 /** The data for the model's inputs, less those given a value by `--input` (the data may not give them too). */
-export function resolveData(spec: string | undefined, model: ModelProto, limit: number | undefined, command: string, values: Record<string, InputValue> = {}): { train: Dataset; test?: Dataset } {
+export function resolveData(
+  spec: string | undefined,
+  model: ModelProto,
+  limit: number | undefined,
+  command: string,
+  values: Record<string, InputValue> = {},
+): { train: Dataset; test?: Dataset } {
   if (!spec) throw badInput(`${command} needs --data mnist or --data FILE.npz`);
   const names = dataInputNames(model).filter((n) => !(n in values));
   const scalar = graphInputs(model).find((i) => names.includes(i.name) && i.shape?.length === 0);
-  if (scalar) throw badInput(`input '${scalar.name}' is a scalar, which data (samples first) cannot give; pass its value with --input ${scalar.name}=VALUE`);
-  if (names.length === 0) throw badInput(`every input of the model has a value from --input, so --data ${spec} feeds nothing; drop --input for the inputs the data should give`);
+  if (scalar)
+    throw badInput(
+      `input '${scalar.name}' is a scalar, which data (samples first) cannot give; pass its value with --input ${scalar.name}=VALUE`,
+    );
+  if (names.length === 0)
+    throw badInput(
+      `every input of the model has a value from --input, so --data ${spec} feeds nothing; drop --input for the inputs the data should give`,
+    );
   if (spec.endsWith('.npz') && existsSync(spec)) {
-    const both = readZip(new Uint8Array(readFileSync(spec)), spec).map((e) => e.name.replace(/\.npy$/, '')).find((k) => k in values);
+    const both = readZip(new Uint8Array(readFileSync(spec)), spec)
+      .map((e) => e.name.replace(/\.npy$/, ''))
+      .find((k) => k in values);
     if (both) throw badInput(`both ${spec} and --input ${values[both]!.text} give input '${both}'; drop one`);
   }
   const d = loadDataset(spec, names);
   return limit ? { train: firstSamples(d.train, limit), test: d.test } : d;
 }
 
-export function parseOptimizer(values: { optimizer?: string; momentum?: string; nesterov?: boolean; 'weight-decay'?: string }): OptimizerSpec {
+export function parseOptimizer(values: {
+  optimizer?: string;
+  momentum?: string;
+  nesterov?: boolean;
+  'weight-decay'?: string;
+}): OptimizerSpec {
   const kind = values.optimizer ?? 'adam';
-  if (!(OPTIMIZER_KINDS as readonly string[]).includes(kind)) throw badInput(`unknown optimizer '${kind}'; use one of ${OPTIMIZER_KINDS.join(', ')}`);
+  if (!(OPTIMIZER_KINDS as readonly string[]).includes(kind))
+    throw badInput(`unknown optimizer '${kind}'; use one of ${OPTIMIZER_KINDS.join(', ')}`);
   const weightDecay = numberFlag(values['weight-decay'], '--weight-decay', { min: 0 });
-  if (kind === 'sgd') return { kind, momentum: numberFlag(values.momentum, '--momentum', { min: 0 }), nesterov: values.nesterov, weightDecay };
+  if (kind === 'sgd')
+    return { kind, momentum: numberFlag(values.momentum, '--momentum', { min: 0 }), nesterov: values.nesterov, weightDecay };
   return { kind: kind as 'adam' | 'adamw', weightDecay };
 }
 
 export function parseLoss(values: { loss?: string; 'label-smoothing'?: string; temperature?: string }): LossSpec {
   const kind = values.loss ?? 'cross-entropy';
   switch (kind) {
-    case 'cross-entropy': return { kind, labelSmoothing: numberFlag(values['label-smoothing'], '--label-smoothing', { min: 0 }) };
-    case 'mse': case 'l1': return { kind };
-    case 'kd': return { kind, temperature: numberFlag(values.temperature, '--temperature', { min: 0 }) ?? 4 };
-    default: throw badInput(`unknown loss '${kind}'; use one of ${LOSS_KINDS.join(', ')}`);
+    case 'cross-entropy':
+      return { kind, labelSmoothing: numberFlag(values['label-smoothing'], '--label-smoothing', { min: 0 }) };
+    case 'mse':
+    case 'l1':
+      return { kind };
+    case 'kd':
+      return { kind, temperature: numberFlag(values.temperature, '--temperature', { min: 0 }) ?? 4 };
+    default:
+      throw badInput(`unknown loss '${kind}'; use one of ${LOSS_KINDS.join(', ')}`);
   }
 }
 
@@ -90,20 +117,41 @@ export function parseSchedule(spec: string | undefined, stepsPerEpoch: number, e
   };
   const total = stepsPerEpoch * epochs;
   switch (kind) {
-    case 'constant': return { kind };
-    case 'cosine': return { kind, period: total };
-    case 'cosine-restarts': return { kind: 'cosine', restarts: true, period: num(a, 'a period in epochs', 1) * stepsPerEpoch, mult: num(b, 'a period multiplier', 2) };
-    case 'step': return { kind, stepSize: num(a, 'a step size in epochs') * stepsPerEpoch, gamma: num(b, 'gamma', 0.1) };
-    case 'multistep': return { kind, milestones: (a ?? '').split(',').map((e) => num(e, 'milestone epochs') * stepsPerEpoch), gamma: num(b, 'gamma', 0.1) };
-    case 'exponential': return { kind, gamma: num(a, 'a per-epoch gamma') ** (1 / stepsPerEpoch) };
-    case 'onecycle': return { kind, totalSteps: total };
-    case 'plateau': return { kind, patience: num(a, 'a patience in epochs', 10) };
-    default: throw badInput(`unknown schedule '${kind}'; use constant, cosine, cosine-restarts, step, multistep, exponential, onecycle or plateau`);
+    case 'constant':
+      return { kind };
+    case 'cosine':
+      return { kind, period: total };
+    case 'cosine-restarts':
+      return {
+        kind: 'cosine',
+        restarts: true,
+        period: num(a, 'a period in epochs', 1) * stepsPerEpoch,
+        mult: num(b, 'a period multiplier', 2),
+      };
+    case 'step':
+      return { kind, stepSize: num(a, 'a step size in epochs') * stepsPerEpoch, gamma: num(b, 'gamma', 0.1) };
+    case 'multistep':
+      return { kind, milestones: (a ?? '').split(',').map((e) => num(e, 'milestone epochs') * stepsPerEpoch), gamma: num(b, 'gamma', 0.1) };
+    case 'exponential':
+      return { kind, gamma: num(a, 'a per-epoch gamma') ** (1 / stepsPerEpoch) };
+    case 'onecycle':
+      return { kind, totalSteps: total };
+    case 'plateau':
+      return { kind, patience: num(a, 'a patience in epochs', 10) };
+    default:
+      throw badInput(
+        `unknown schedule '${kind}'; use constant, cosine, cosine-restarts, step, multistep, exponential, onecycle or plateau`,
+      );
   }
 }
 
 export function parseList(v: string | undefined): string[] | undefined {
-  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  return v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 }
 
 /**
@@ -112,7 +160,11 @@ export function parseList(v: string | undefined): string[] | undefined {
  */
 export function parseTrainInputs(values: Parameters<typeof parseModelInputs>[0] & { 'batch-size'?: string }, model: ModelProto) {
   const inputs = parseModelInputs(values);
-  const fixes = { dims: Object.fromEntries(inputs.dims), shapes: Object.fromEntries(inputs.shapes), values: Object.fromEntries(inputs.values) };
+  const fixes = {
+    dims: Object.fromEntries(inputs.dims),
+    shapes: Object.fromEntries(inputs.shapes),
+    values: Object.fromEntries(inputs.values),
+  };
   const requested = numberFlag(values['batch-size'], '--batch-size', { int: true, min: 1 });
   const [batchSize] = resolveBatchSizes(model, fixes, requested === undefined ? undefined : [requested], '--batch-size') ?? [64];
   return { ...fixes, batchSize: batchSize!, threads: inputs.threads, provider: inputs.provider };

@@ -4,7 +4,16 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { train, type EpochRecord } from '../../train/index.js';
 import type { Command } from '../command.js';
 import { numberFlag, parseFlags, shellWord } from '../command.js';
-import { commonFlags, parseList, parseLoss, parseOptimizer, parseSchedule, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+import {
+  commonFlags,
+  parseList,
+  parseLoss,
+  parseOptimizer,
+  parseSchedule,
+  parseTrainInputs,
+  resolveData,
+  resolveModel,
+} from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 
 const HELP = `hone train — train an ONNX model on ONNX Runtime (forward, loss and backward in one ONNX graph)
@@ -58,24 +67,30 @@ export const trainCommand: Command = {
   summary: 'train a model on ONNX Runtime: autodiff to an ONNX training graph, Adam/SGD, schedules, checkpoints',
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags('train', argv, {
-      ...commonFlags,
-      epochs: { type: 'string' },
-      lr: { type: 'string' },
-      schedule: { type: 'string' },
-      warmup: { type: 'string' },
-      'clip-norm': { type: 'string' },
-      'val-split': { type: 'string' },
-      'early-stopping': { type: 'string' },
-      'test-data': { type: 'string' },
-      checkpoint: { type: 'string' },
-      resume: { type: 'boolean' },
-      log: { type: 'string' },
-      'micro-batch': { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      quiet: { type: 'boolean' },
-    }, false);
-    if (!values.output) throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
+    const { values } = parseFlags(
+      'train',
+      argv,
+      {
+        ...commonFlags,
+        epochs: { type: 'string' },
+        lr: { type: 'string' },
+        schedule: { type: 'string' },
+        warmup: { type: 'string' },
+        'clip-norm': { type: 'string' },
+        'val-split': { type: 'string' },
+        'early-stopping': { type: 'string' },
+        'test-data': { type: 'string' },
+        checkpoint: { type: 'string' },
+        resume: { type: 'boolean' },
+        log: { type: 'string' },
+        'micro-batch': { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        quiet: { type: 'boolean' },
+      },
+      false,
+    );
+    if (!values.output)
+      throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
     if (values.resume && !values.checkpoint) throw badInput('--resume needs --checkpoint DIR (the folder the earlier run wrote)');
     const model = resolveModel(values.model, 'train');
     const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
@@ -96,7 +111,9 @@ export const trainCommand: Command = {
     let result: Awaited<ReturnType<typeof train>>;
     try {
       result = await train(model, data.train, {
-        epochs, batchSize, test,
+        epochs,
+        batchSize,
+        test,
         optimizer: parseOptimizer(values),
         lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-3,
         schedule: parseSchedule(values.schedule, stepsPerEpoch, epochs),
@@ -107,12 +124,21 @@ export const trainCommand: Command = {
         earlyStopping: patience ? { patience } : undefined,
         frozen: parseList(values.freeze),
         seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
-        threads: inputs.threads, provider: inputs.provider, dims: inputs.dims, shapes: inputs.shapes, values: inputs.values,
+        threads: inputs.threads,
+        provider: inputs.provider,
+        dims: inputs.dims,
+        shapes: inputs.shapes,
+        values: inputs.values,
         microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
         checkpointDir: values.checkpoint,
         resume: values.resume,
-        onProgress: tty ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`) : undefined,
-        onStep: (s) => { stop.step = s.step + 1; return stop.requested ? false : undefined; },
+        onProgress: tty
+          ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`)
+          : undefined,
+        onStep: (s) => {
+          stop.step = s.step + 1;
+          return stop.requested ? false : undefined;
+        },
         onEpoch: (rec) => {
           if (stop.requested) return;
           stop.epochsDone = rec.epoch;
@@ -128,21 +154,35 @@ export const trainCommand: Command = {
       stop.release();
     }
     if (stop.requested) {
-      const kept = stop.epochsDone > 0 ? `the checkpoint of epoch ${stop.epochsDone}` : values.resume ? 'the checkpoint it resumed from' : undefined;
-      const resume = values.checkpoint && kept
-        ? `${kept} is in ${values.checkpoint}; resume with: hone ${['train', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellWord).join(' ')}`
-        : values.checkpoint ? 'no epoch finished, so there is no checkpoint to resume from' : 'nothing was kept (pass --checkpoint DIR to be able to resume)';
+      const kept =
+        stop.epochsDone > 0 ? `the checkpoint of epoch ${stop.epochsDone}` : values.resume ? 'the checkpoint it resumed from' : undefined;
+      const resume =
+        values.checkpoint && kept
+          ? `${kept} is in ${values.checkpoint}; resume with: hone ${['train', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellWord).join(' ')}`
+          : values.checkpoint
+            ? 'no epoch finished, so there is no checkpoint to resume from'
+            : 'nothing was kept (pass --checkpoint DIR to be able to resume)';
       io.stderr(`hone: interrupted (${stop.requested}) at step ${stop.step}; nothing written to ${values.output}; ${resume}\n`);
       return 130;
     }
     saveModel(result.model, values.output);
     const summary = {
-      output: values.output, epochs: result.epochs, stopped: result.stopped,
-      trainLoss: result.trainLoss, trainAccuracy: result.trainAccuracy, testLoss: result.testLoss, testAccuracy: result.testAccuracy,
-      samplesPerSec: result.samplesPerSec, timing: result.timing, history: result.history,
+      output: values.output,
+      epochs: result.epochs,
+      stopped: result.stopped,
+      trainLoss: result.trainLoss,
+      trainAccuracy: result.trainAccuracy,
+      testLoss: result.testLoss,
+      testAccuracy: result.testAccuracy,
+      samplesPerSec: result.samplesPerSec,
+      timing: result.timing,
+      history: result.history,
     };
     if (values.json) io.stdout(`${JSON.stringify(summary)}\n`);
-    else io.stdout(`trained ${result.epochs} epoch(s)${result.stopped === 'early-stopping' ? ' (early stopping)' : ''}: train accuracy ${pct(result.trainAccuracy)}, test accuracy ${pct(result.testAccuracy)}, ${Math.round(result.samplesPerSec)} samples/s → ${values.output}\n`);
+    else
+      io.stdout(
+        `trained ${result.epochs} epoch(s)${result.stopped === 'early-stopping' ? ' (early stopping)' : ''}: train accuracy ${pct(result.trainAccuracy)}, test accuracy ${pct(result.testAccuracy)}, ${Math.round(result.samplesPerSec)} samples/s → ${values.output}\n`,
+      );
     return 0;
   },
 };
@@ -153,8 +193,13 @@ export const trainCommand: Command = {
  */
 function interruptible(io: { stderr: (s: string) => void }, tty: boolean) {
   const state = {
-    requested: undefined as string | undefined, step: 0, epochsDone: 0,
-    release: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); },
+    requested: undefined as string | undefined,
+    step: 0,
+    epochsDone: 0,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
   };
   function onSignal(sig: NodeJS.Signals) {
     if (state.requested) process.exit(130);
@@ -184,5 +229,3 @@ function progressBar(epoch: number, epochs: number, step: number, steps: number,
   const filled = Math.round((step / steps) * width);
   return `epoch ${epoch}/${epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${step}/${steps} loss ${loss.toFixed(4)} ${Math.round(sps)} samples/s ETA ${Math.ceil(eta)}s`;
 }
-
-

@@ -122,10 +122,15 @@ export const tuneCommand: Command = {
     for (const w of run.warnings) io.stderr(`hone: warning: ${w}\n`);
     const stopped = run.interrupted ? interruptedMessage(config, run) : undefined;
     if (values.json) {
-      io.stdout(`${JSON.stringify({
-        ...run.report, storage: run.where, elapsedS: run.elapsedS, warnings: run.warnings,
-        ...(stopped ? { interrupted: run.interrupted, resume: stopped.resume ?? null } : {}),
-      })}\n`);
+      io.stdout(
+        `${JSON.stringify({
+          ...run.report,
+          storage: run.where,
+          elapsedS: run.elapsedS,
+          warnings: run.warnings,
+          ...(stopped ? { interrupted: run.interrupted, resume: stopped.resume ?? null } : {}),
+        })}\n`,
+      );
     } else {
       io.stdout(formatReport(run.report, { where: run.where }));
     }
@@ -143,11 +148,16 @@ function interruptedMessage(config: TuneConfig, run: TuneRun): { message: string
   const s = run.report.states;
   const head = `interrupted (${run.interrupted}): ${s.complete} trial(s) complete`;
   if (storageKind(config.storage) === 'memory') {
-    return { message: `${head}; memory storage ends with this process, so nothing was kept (use --storage sqlite:PATH to be able to resume)` };
+    return {
+      message: `${head}; memory storage ends with this process, so nothing was kept (use --storage sqlite:PATH to be able to resume)`,
+    };
   }
   const parts = [`${head} in ${run.where} (study '${config.study}')`];
   if (s.waiting) parts.push(`${s.waiting} trial(s) queued to run first on resume`);
-  if (s.running) parts.push(`${s.running} still marked running (their worker did not stop: they fail after the ${config.heartbeat.graceS} s heartbeat grace)`);
+  if (s.running)
+    parts.push(
+      `${s.running} still marked running (their worker did not stop: they fail after the ${config.heartbeat.graceS} s heartbeat grace)`,
+    );
   const resume = ['hone', 'tune', '--resume', '--study', config.study, '--storage', maskPassword(config.storage)].map(shellWord).join(' ');
   return { message: `${parts.join('; ')}; resume with: ${resume}`, resume };
 }

@@ -61,7 +61,12 @@ export function commandObjective(spec: CommandSpec, space: Record<string, Distri
   };
 }
 
-function runCommand(spec: CommandSpec, trial: Trial, interrupt: AbortSignal | undefined, honeEnv: Record<string, string>): Promise<number | number[]> {
+function runCommand(
+  spec: CommandSpec,
+  trial: Trial,
+  interrupt: AbortSignal | undefined,
+  honeEnv: Record<string, string>,
+): Promise<number | number[]> {
   return new Promise((resolvePromise, reject) => {
     watchExit();
     // Its own process group, so SIGTERM reaches the program behind the shell too.
@@ -96,7 +101,7 @@ function runCommand(spec: CommandSpec, trial: Trial, interrupt: AbortSignal | un
     child.stderr.on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-TAIL_CHARS)));
     const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
     lines.on('line', (line) => {
-      stdoutTail = (`${stdoutTail + line}\n`).slice(-TAIL_CHARS);
+      stdoutTail = `${stdoutTail + line}\n`.slice(-TAIL_CHARS);
       if (stopping) return;
       const msg = parseLine(line);
       if (!msg) return;

@@ -73,7 +73,21 @@ export interface TuneOverrides {
   gridPoints?: number;
 }
 
-const TOP_KEYS = ['study', 'direction', 'directions', 'sampler', 'seed', 'pruner', 'trials', 'timeout', 'storage', 'workers', 'heartbeat', 'space', 'objective'];
+const TOP_KEYS = [
+  'study',
+  'direction',
+  'directions',
+  'sampler',
+  'seed',
+  'pruner',
+  'trials',
+  'timeout',
+  'storage',
+  'workers',
+  'heartbeat',
+  'space',
+  'objective',
+];
 
 /** Reads and checks a config file (YAML, or JSON by its .json extension). */
 export function readTuneConfigFile(path: string): unknown {
@@ -82,7 +96,8 @@ export function readTuneConfigFile(path: string): unknown {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : errorMessage(e);
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : errorMessage(e);
     throw badInput(`cannot read tune config ${path}: ${why}; check the path`, e);
   }
   if (extname(path).toLowerCase() === '.json') {
@@ -96,7 +111,9 @@ export function readTuneConfigFile(path: string): unknown {
     return parseYaml(text) as unknown;
   } catch (e) {
     const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}` : '';
-    const first = errorMessage(e).split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const first = errorMessage(e)
+      .split('\n')[0]!
+      .replace(/ at line \d+, column \d+:?$/, '');
     throw badInput(`tune config ${path} is not valid YAML${where}: ${first}; fix the syntax`, e);
   }
 }
@@ -108,7 +125,8 @@ export function readTuneConfigFile(path: string): unknown {
 export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?: string): TuneConfig {
   const src = file ?? 'the command line';
   if (raw === undefined || raw === null) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) throw badInput(`tune config ${src} must be a mapping of keys (study, space, objective, …); see 'hone tune --help'`);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw badInput(`tune config ${src} must be a mapping of keys (study, space, objective, …); see 'hone tune --help'`);
   const c = raw as Record<string, unknown>;
   for (const k of Object.keys(c)) {
     if (!TOP_KEYS.includes(k)) throw badInput(`unknown key '${k}' in ${src}; known keys: ${TOP_KEYS.join(', ')}`);
@@ -118,7 +136,9 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
   const objective = parseObjective(overrides.objective ?? c.objective, src, baseDir);
   const space = parseSpace(c.space, src);
   if (objective.kind === 'command' && Object.keys(space).length === 0) {
-    throw badInput(`${src} has no 'space': a command objective needs parameters to tune, e.g. space: { lr: { type: float, low: 0.0001, high: 0.1, log: true } }`);
+    throw badInput(
+      `${src} has no 'space': a command objective needs parameters to tune, e.g. space: { lr: { type: float, low: 0.0001, high: 0.1, log: true } }`,
+    );
   }
   if (objective.kind === 'bench' && Object.keys(space).length > 0) {
     throw badInput(`bench:${objective.name} defines its own search space; remove 'space' from ${src}`);
@@ -129,7 +149,10 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
     throw badInput(`bench:${objective.name} is minimized; drop direction(s) from ${src} or set direction: minimize`);
   }
   const sampler = parseNamed(overrides.sampler ?? c.sampler ?? 'tpe', 'sampler', SAMPLERS, src);
-  const seed = overrides.seed ?? optionalNumber(c.seed, 'seed', src, { int: true, min: 0 }) ?? optionalNumber(sampler.seed, 'sampler.seed', src, { int: true, min: 0 });
+  const seed =
+    overrides.seed ??
+    optionalNumber(c.seed, 'seed', src, { int: true, min: 0 }) ??
+    optionalNumber(sampler.seed, 'sampler.seed', src, { int: true, min: 0 });
   const pruner = parseNamed(c.pruner ?? 'none', 'pruner', PRUNERS, src);
   const trials = overrides.trials ?? optionalNumber(c.trials, 'trials', src, { int: true, min: 1 });
   const timeoutS = overrides.timeoutS ?? optionalNumber(c.timeout, 'timeout', src, { min: 0.001 });
@@ -139,18 +162,34 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
   const workers = overrides.workers ?? optionalNumber(c.workers, 'workers', src, { int: true, min: 1 }) ?? 1;
   const hb = parseHeartbeat(c.heartbeat, src);
   const storage = overrides.storage ?? optionalString(c.storage, 'storage', src) ?? 'memory';
-  const study = overrides.study ?? optionalString(c.study, 'study', src)
-    ?? (file ? basename(file, extname(file)) : objective.kind === 'bench' ? `bench-${objective.name}` : 'study');
+  const study =
+    overrides.study ??
+    optionalString(c.study, 'study', src) ??
+    (file ? basename(file, extname(file)) : objective.kind === 'bench' ? `bench-${objective.name}` : 'study');
   return {
-    study, directions, trials, timeoutS, storage, workers, heartbeat: hb, space, objective,
-    sampler: { name: sampler.name, options: withGridPoints(sampler.name, sampler.options, overrides.gridPoints), ...(seed !== undefined ? { seed } : {}) },
+    study,
+    directions,
+    trials,
+    timeoutS,
+    storage,
+    workers,
+    heartbeat: hb,
+    space,
+    objective,
+    sampler: {
+      name: sampler.name,
+      options: withGridPoints(sampler.name, sampler.options, overrides.gridPoints),
+      ...(seed !== undefined ? { seed } : {}),
+    },
     pruner: { name: pruner.name, options: pruner.options },
   };
 }
 
 function parseObjective(v: unknown, src: string, baseDir: string): ObjectiveSpec {
   if (v === undefined || v === null) {
-    throw badInput(`${src} has no objective; add 'objective: { command: "python train.py" }' or 'objective: bench:branin' (or pass --objective bench:NAME)`);
+    throw badInput(
+      `${src} has no objective; add 'objective: { command: "python train.py" }' or 'objective: bench:branin' (or pass --objective bench:NAME)`,
+    );
   }
   if (typeof v === 'string') {
     if (v.startsWith('bench:')) {
@@ -163,24 +202,31 @@ function parseObjective(v: unknown, src: string, baseDir: string): ObjectiveSpec
   if (typeof v !== 'object' || Array.isArray(v)) throw badInput(`objective in ${src} must be a command mapping or bench:NAME`);
   const o = v as Record<string, unknown>;
   if (o.bench !== undefined) {
-    for (const k of Object.keys(o)) if (!['bench', 'delay'].includes(k)) throw badInput(`unknown key 'objective.${k}' in ${src}; a bench objective knows bench and delay`);
+    for (const k of Object.keys(o))
+      if (!['bench', 'delay'].includes(k))
+        throw badInput(`unknown key 'objective.${k}' in ${src}; a bench objective knows bench and delay`);
     const b = parseObjective(`bench:${String(o.bench)}`, src, baseDir);
     const delayS = optionalNumber(o.delay, 'objective.delay', src, { min: 0 });
-    return delayS === undefined ? b : { ...b, delayS } as ObjectiveSpec;
+    return delayS === undefined ? b : ({ ...b, delayS } as ObjectiveSpec);
   }
   for (const k of Object.keys(o)) {
-    if (!['command', 'cwd', 'env', 'timeout'].includes(k)) throw badInput(`unknown key 'objective.${k}' in ${src}; known: command, cwd, env, timeout`);
+    if (!['command', 'cwd', 'env', 'timeout'].includes(k))
+      throw badInput(`unknown key 'objective.${k}' in ${src}; known: command, cwd, env, timeout`);
   }
-  if (typeof o.command !== 'string' || !o.command.trim()) throw badInput(`objective.command in ${src} must be a non-empty command line, e.g. "python train.py"`);
+  if (typeof o.command !== 'string' || !o.command.trim())
+    throw badInput(`objective.command in ${src} must be a non-empty command line, e.g. "python train.py"`);
   const cwd = resolve(baseDir, optionalString(o.cwd, 'objective.cwd', src) ?? '.');
   let isDir = false;
   try {
     isDir = statSync(cwd).isDirectory();
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   if (!isDir) throw badInput(`objective.cwd '${cwd}' (from ${src}) is not a folder; fix the path`);
   const env: Record<string, string> = {};
   if (o.env !== undefined) {
-    if (typeof o.env !== 'object' || o.env === null || Array.isArray(o.env)) throw badInput(`objective.env in ${src} must be a mapping of NAME: value`);
+    if (typeof o.env !== 'object' || o.env === null || Array.isArray(o.env))
+      throw badInput(`objective.env in ${src} must be a mapping of NAME: value`);
     for (const [k, val] of Object.entries(o.env)) env[k] = typeof val === 'string' ? val : JSON.stringify(val);
   }
   const timeoutS = optionalNumber(o.timeout, 'objective.timeout', src, { min: 0.001 });
@@ -192,14 +238,17 @@ const PARAM_KEYS = ['type', 'low', 'high', 'log', 'step', 'choices'];
 /** The search space: every parameter checked (bounds, log, choices) with the tuner's own rules. */
 export function parseSpace(v: unknown, src: string): Record<string, Distribution> {
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw badInput(`space in ${src} must be a mapping of parameter name → { type, low, high, … }`);
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw badInput(`space in ${src} must be a mapping of parameter name → { type, low, high, … }`);
   const out: Record<string, Distribution> = {};
   const envNames = new Map<string, string>();
   for (const [name, spec] of Object.entries(v as Record<string, unknown>)) {
     const where = `space.${name} in ${src}`;
-    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw badInput(`${where} must be a mapping like { type: float, low: 0, high: 1 }`);
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
+      throw badInput(`${where} must be a mapping like { type: float, low: 0, high: 1 }`);
     const p = spec as Record<string, unknown>;
-    for (const k of Object.keys(p)) if (!PARAM_KEYS.includes(k)) throw badInput(`unknown key '${k}' in ${where}; known: ${PARAM_KEYS.join(', ')}`);
+    for (const k of Object.keys(p))
+      if (!PARAM_KEYS.includes(k)) throw badInput(`unknown key '${k}' in ${where}; known: ${PARAM_KEYS.join(', ')}`);
     let d: Distribution;
     if (p.type === 'categorical') {
       if (!Array.isArray(p.choices)) throw badInput(`${where}: categorical needs 'choices: [a, b, …]'`);
@@ -210,9 +259,10 @@ export function parseSpace(v: unknown, src: string): Record<string, Distribution
       if (p.step !== undefined && typeof p.step !== 'number') throw badInput(`${where}: 'step' must be a number`);
       if (p.choices !== undefined) throw badInput(`${where}: 'choices' is for categorical parameters; remove it or use type: categorical`);
       const log = p.log === true;
-      d = p.type === 'int'
-        ? { type: 'int', low: p.low, high: p.high, log, step: (p.step as number | undefined) ?? 1 }
-        : { type: 'float', low: p.low, high: p.high, log, ...(p.step !== undefined ? { step: p.step as number } : {}) };
+      d =
+        p.type === 'int'
+          ? { type: 'int', low: p.low, high: p.high, log, step: (p.step as number | undefined) ?? 1 }
+          : { type: 'float', low: p.low, high: p.high, log, ...(p.step !== undefined ? { step: p.step as number } : {}) };
     } else {
       throw badInput(`${where}: unknown type ${JSON.stringify(p.type)}; use float, int or categorical`);
     }
@@ -244,17 +294,25 @@ function parseDirections(direction: unknown, directions: unknown, src: string): 
   return list as Direction[];
 }
 
-function parseNamed<N extends string>(v: unknown, what: string, names: readonly N[], src: string): { name: N; seed?: unknown; options: Record<string, unknown> } {
+function parseNamed<N extends string>(
+  v: unknown,
+  what: string,
+  names: readonly N[],
+  src: string,
+): { name: N; seed?: unknown; options: Record<string, unknown> } {
   let name: unknown = v;
   let options: Record<string, unknown> = {};
   let seed: unknown;
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['name', 'options', 'seed'].includes(k)) throw badInput(`unknown key '${what}.${k}' in ${src}; known: name, options${what === 'sampler' ? ', seed' : ''}`);
+    for (const k of Object.keys(o))
+      if (!['name', 'options', 'seed'].includes(k))
+        throw badInput(`unknown key '${what}.${k}' in ${src}; known: name, options${what === 'sampler' ? ', seed' : ''}`);
     name = o.name;
     seed = o.seed;
     if (o.options !== undefined) {
-      if (typeof o.options !== 'object' || o.options === null || Array.isArray(o.options)) throw badInput(`${what}.options in ${src} must be a mapping`);
+      if (typeof o.options !== 'object' || o.options === null || Array.isArray(o.options))
+        throw badInput(`${what}.options in ${src} must be a mapping`);
       options = o.options as Record<string, unknown>;
     }
   }
@@ -267,20 +325,28 @@ function parseNamed<N extends string>(v: unknown, what: string, names: readonly 
 function parseHeartbeat(v: unknown, src: string): TuneConfig['heartbeat'] {
   const out = { intervalS: 5, graceS: 30, retries: 0 };
   if (v === undefined) return out;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badInput(`heartbeat in ${src} must be a mapping { interval, grace, retries }`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw badInput(`heartbeat in ${src} must be a mapping { interval, grace, retries }`);
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['interval', 'grace', 'retries'].includes(k)) throw badInput(`unknown key 'heartbeat.${k}' in ${src}; known: interval, grace, retries`);
+  for (const k of Object.keys(o))
+    if (!['interval', 'grace', 'retries'].includes(k))
+      throw badInput(`unknown key 'heartbeat.${k}' in ${src}; known: interval, grace, retries`);
   out.intervalS = optionalNumber(o.interval, 'heartbeat.interval', src, { min: 0.01 }) ?? out.intervalS;
   out.graceS = optionalNumber(o.grace, 'heartbeat.grace', src, { min: 0.01 }) ?? Math.max(out.graceS, out.intervalS * 3);
   out.retries = optionalNumber(o.retries, 'heartbeat.retries', src, { int: true, min: 0 }) ?? 0;
-  if (out.graceS <= out.intervalS) throw badInput(`heartbeat.grace (${out.graceS} s) must exceed heartbeat.interval (${out.intervalS} s) in ${src}, or live trials get failed`);
+  if (out.graceS <= out.intervalS)
+    throw badInput(
+      `heartbeat.grace (${out.graceS} s) must exceed heartbeat.interval (${out.intervalS} s) in ${src}, or live trials get failed`,
+    );
   return out;
 }
 
 function optionalNumber(v: unknown, what: string, src: string, opts: { int?: boolean; min?: number }): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || (opts.int && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min)) {
-    throw badInput(`'${what}' in ${src} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}, got ${JSON.stringify(v)}`);
+    throw badInput(
+      `'${what}' in ${src} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}, got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }

@@ -23,16 +23,25 @@ export function makeSampler(spec: TuneConfig['sampler'], space: Record<string, D
   const seed = spec.seed === undefined ? undefined : spec.seed + workerIndex;
   const opts = { ...spec.options, ...(seed !== undefined ? { seed } : {}) };
   switch (spec.name) {
-    case 'random': return new RandomSampler(opts);
-    case 'tpe': return new TPESampler(opts);
-    case 'nsga2': return new NSGAIISampler(opts);
-    case 'gp': return new GPSampler(opts);
-    case 'cmaes': return new CmaEsSampler(opts);
-    case 'qmc': return new QMCSampler(opts);
+    case 'random':
+      return new RandomSampler(opts);
+    case 'tpe':
+      return new TPESampler(opts);
+    case 'nsga2':
+      return new NSGAIISampler(opts);
+    case 'gp':
+      return new GPSampler(opts);
+    case 'cmaes':
+      return new CmaEsSampler(opts);
+    case 'qmc':
+      return new QMCSampler(opts);
     case 'grid': {
       // Every worker walks the same grid; the shared seed only orders it, and taken points are skipped.
       const { space: given, points, ...rest } = spec.options;
-      return new GridSampler(gridValues(space, given, gridPoints(points)), { ...rest, ...(spec.seed !== undefined ? { seed: spec.seed } : {}) });
+      return new GridSampler(gridValues(space, given, gridPoints(points)), {
+        ...rest,
+        ...(spec.seed !== undefined ? { seed: spec.seed } : {}),
+      });
     }
   }
 }
@@ -42,7 +51,8 @@ export const GRID_POINTS = 10;
 
 function gridPoints(v: unknown): number {
   if (v === undefined) return GRID_POINTS;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 2) throw badInput(`grid sampler: points must be an integer ≥ 2 (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 2)
+    throw badInput(`grid sampler: points must be an integer ≥ 2 (got ${JSON.stringify(v)})`);
   return v;
 }
 
@@ -58,7 +68,8 @@ export function gridValues(space: Record<string, Distribution>, given: unknown, 
   const explicit = (given ?? {}) as Record<string, unknown>;
   const out: Record<string, ParamValue[]> = {};
   for (const [name, values] of Object.entries(explicit)) {
-    if (!Array.isArray(values) || values.length === 0) throw badInput(`grid sampler: options.space.${name} must be a non-empty list of values`);
+    if (!Array.isArray(values) || values.length === 0)
+      throw badInput(`grid sampler: options.space.${name} must be a non-empty list of values`);
     out[name] = values as ParamValue[];
   }
   for (const [name, d] of Object.entries(space)) {
@@ -71,7 +82,9 @@ export function gridValues(space: Record<string, Distribution>, given: unknown, 
       const n = Math.round((d.high - low) / step) + 1;
       out[name] = Array.from({ length: n }, (_, i) => (d.type === 'int' ? low + i * step : Number((low + i * step).toPrecision(15))));
     } else {
-      throw badInput(`grid sampler: parameter '${name}' has no finite grid; give it a larger step in 'space', or list its values in sampler.options.space.${name}`);
+      throw badInput(
+        `grid sampler: parameter '${name}' has no finite grid; give it a larger step in 'space', or list its values in sampler.options.space.${name}`,
+      );
     }
   }
   if (Object.keys(out).length === 0) throw badInput('grid sampler: no parameters to grid; list values in sampler.options.space');
@@ -92,15 +105,20 @@ function spaced(low: number, high: number, n: number, log: boolean): number[] {
 export function makePruner(spec: TuneConfig['pruner']): Pruner {
   const o = spec.options;
   switch (spec.name) {
-    case 'none': return new NopPruner();
-    case 'median': return new MedianPruner(o);
+    case 'none':
+      return new NopPruner();
+    case 'median':
+      return new MedianPruner(o);
     case 'percentile': {
       const p = o.percentile;
-      if (typeof p !== 'number' || !(p > 0 && p < 100)) throw badInput(`pruner 'percentile' needs options.percentile between 0 and 100 (got ${JSON.stringify(p)})`);
+      if (typeof p !== 'number' || !(p > 0 && p < 100))
+        throw badInput(`pruner 'percentile' needs options.percentile between 0 and 100 (got ${JSON.stringify(p)})`);
       const { percentile: _, ...rest } = o;
       return new PercentilePruner(p, rest);
     }
-    case 'successive-halving': return new SuccessiveHalvingPruner(o);
-    case 'hyperband': return new HyperbandPruner(o);
+    case 'successive-halving':
+      return new SuccessiveHalvingPruner(o);
+    case 'hyperband':
+      return new HyperbandPruner(o);
   }
 }

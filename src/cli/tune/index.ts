@@ -1,5 +1,14 @@
 /** What `hone tune` and `hone study` do, as functions: config → study run → report. */
-export { readTuneConfigFile, resolveTuneConfig, applyOverrides, parseSpace, paramEnvName, type TuneConfig, type TuneOverrides, type ObjectiveSpec } from './config.js';
+export {
+  readTuneConfigFile,
+  resolveTuneConfig,
+  applyOverrides,
+  parseSpace,
+  paramEnvName,
+  type TuneConfig,
+  type TuneOverrides,
+  type ObjectiveSpec,
+} from './config.js';
 export { runTune, type TuneRun } from './run.js';
 export { runWorker, withTrialBudget, BudgetSpent, type WorkerOptions, type WorkerResult } from './worker.js';
 export { makeSampler, makePruner, gridValues, GRID_POINTS } from './factory.js';

@@ -47,14 +47,17 @@ export async function runTune(config: TuneConfig, opts: TuneRunOptions): Promise
   // Sampler and pruner options are checked by their constructors: do it now, before any trial or storage.
   makeSampler(config.sampler, objectiveSpace(config));
   makePruner(config.pruner);
-  if (opts.resume && kind === 'memory') throw badInput('--resume needs a storage that outlives the process; add --storage sqlite:PATH or postgresql://…');
+  if (opts.resume && kind === 'memory')
+    throw badInput('--resume needs a storage that outlives the process; add --storage sqlite:PATH or postgresql://…');
   const storage = await openStorage(config.storage);
   const where = kind === 'postgres' ? `postgresql://${describeUrl(config.storage)}` : config.storage;
   try {
     const studyId = await prepareStudy(storage, config, opts.resume, opts.io);
     const deadline = deadlineFrom(config);
     if (kind === 'memory' && config.workers > 1) {
-      opts.io.stderr(`hone: note: memory storage cannot be shared between processes; the ${config.workers} workers run as concurrent loops in this process (use --storage sqlite:PATH for worker processes)\n`);
+      opts.io.stderr(
+        `hone: note: memory storage cannot be shared between processes; the ${config.workers} workers run as concurrent loops in this process (use --storage sqlite:PATH for worker processes)\n`,
+      );
     }
     const progress = opts.quiet ? undefined : startProgress(storage, studyId, config, opts.io);
     let warnings: string[] = [];
@@ -62,7 +65,9 @@ export async function runTune(config: TuneConfig, opts: TuneRunOptions): Promise
       if (kind === 'memory' || config.workers === 1) {
         const objective = makeObjective(config, opts.signal);
         const results = await Promise.allSettled(
-          Array.from({ length: config.workers }, (_, workerIndex) => runWorker({ storage, config, objective, workerIndex, deadline, signal: opts.signal })),
+          Array.from({ length: config.workers }, (_, workerIndex) =>
+            runWorker({ storage, config, objective, workerIndex, deadline, signal: opts.signal }),
+          ),
         );
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
@@ -92,7 +97,9 @@ async function prepareStudy(storage: Storage, config: TuneConfig, resume: boolea
     // Trials an interrupted run stopped are re-queued; these are another worker's, or a killed one's.
     const running = (await storage.getAllTrials(id, ['running'])).length;
     if (running > 0) {
-      io.stderr(`hone: note: ${running} trial(s) of study '${config.study}' are marked running (by another worker, or one that was killed); a silent one fails ${config.heartbeat.graceS} s after its last heartbeat${config.heartbeat.retries ? ' and is retried' : ''}, and this run waits for that before it ends\n`);
+      io.stderr(
+        `hone: note: ${running} trial(s) of study '${config.study}' are marked running (by another worker, or one that was killed); a silent one fails ${config.heartbeat.graceS} s after its last heartbeat${config.heartbeat.retries ? ' and is retried' : ''}, and this run waits for that before it ends\n`,
+      );
     }
     return id;
   }
@@ -115,7 +122,8 @@ function startProgress(storage: Storage, studyId: number, config: TuneConfig, io
     for (const t of await storage.getAllTrials(studyId, ['complete', 'pruned', 'fail'])) {
       if (printed.has(t.id)) continue;
       printed.add(t.id);
-      if (t.state === 'complete' && t.values && config.directions.length === 1 && (!best || better(t.values[0]!, best.value))) best = { value: t.values[0]!, number: t.number };
+      if (t.state === 'complete' && t.values && config.directions.length === 1 && (!best || better(t.values[0]!, best.value)))
+        best = { value: t.values[0]!, number: t.number };
       line(trialLine(config, t, best, printed.size));
     }
   };

@@ -47,7 +47,11 @@ export function studyReport(summary: Pick<StudySummary, 'name' | 'directions'>, 
       if (directions.length === 1 && (!best || better(v, best.values![0]!))) best = t;
     }
     const e: HistoryEntry = {
-      number: t.number, state: t.state, values: t.values ?? null, params: t.params, bestSoFar,
+      number: t.number,
+      state: t.state,
+      values: t.values ?? null,
+      params: t.params,
+      bestSoFar,
       durationS: t.datetimeStart !== undefined && t.datetimeComplete !== undefined ? (t.datetimeComplete - t.datetimeStart) / 1000 : null,
     };
     if (t.state === 'fail' && typeof t.systemAttrs.fail_reason === 'string') e.failReason = t.systemAttrs.fail_reason;
@@ -84,10 +88,12 @@ export function formatReport(r: StudyReport, opts: { where?: string; historyRows
   lines.push(`study ${r.study}${opts.where ? ` (${opts.where})` : ''}: ${r.nTrials} trials${counts ? ` — ${counts}` : ''}`);
   if (r.bestTrial !== null) {
     lines.push(`best: trial #${r.bestTrial}, value ${formatValue(r.bestValue!)} (${r.directions[0]})`);
-    for (const [k, v] of Object.entries(r.bestParams!)) lines.push(`  ${k} = ${typeof v === 'number' ? formatValue(v) : JSON.stringify(v)}`);
+    for (const [k, v] of Object.entries(r.bestParams!))
+      lines.push(`  ${k} = ${typeof v === 'number' ? formatValue(v) : JSON.stringify(v)}`);
   } else if (r.bestTrials.length) {
     lines.push(`Pareto front (${r.directions.join(', ')}): ${r.bestTrials.length} trials`);
-    for (const t of r.bestTrials.slice(0, 10)) lines.push(`  #${t.number}  [${t.values.map(formatValue).join(', ')}]  ${paramText(t.params)}`);
+    for (const t of r.bestTrials.slice(0, 10))
+      lines.push(`  #${t.number}  [${t.values.map(formatValue).join(', ')}]  ${paramText(t.params)}`);
   } else {
     lines.push('best: no trial completed yet');
   }
@@ -103,7 +109,9 @@ export function formatReport(r: StudyReport, opts: { where?: string; historyRows
     lines.push('  trial  state     value        best so far');
     for (const h of rows) {
       const value = h.values ? h.values.map(formatValue).join(', ') : h.failReason ? h.failReason.slice(0, 60) : '-';
-      lines.push(`  ${String(h.number).padStart(5)}  ${h.state.padEnd(8)}  ${value.padEnd(11)}  ${h.bestSoFar === null ? '-' : formatValue(h.bestSoFar)}`);
+      lines.push(
+        `  ${String(h.number).padStart(5)}  ${h.state.padEnd(8)}  ${value.padEnd(11)}  ${h.bestSoFar === null ? '-' : formatValue(h.bestSoFar)}`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;
@@ -118,5 +126,7 @@ export function formatValue(v: number): string {
 
 /** `lr=0.001 act="relu"`: a trial's params on one line. */
 export function paramText(p: Record<string, ParamValue>): string {
-  return Object.entries(p).map(([k, v]) => `${k}=${typeof v === 'number' ? formatValue(v) : JSON.stringify(v)}`).join(' ');
+  return Object.entries(p)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? formatValue(v) : JSON.stringify(v)}`)
+    .join(' ');
 }

@@ -7,7 +7,9 @@ tuneWorkerMain(process.argv.slice(2), {
   stderr: (t) => process.stderr.write(t),
   isTTY: false,
 }).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (e: unknown) => {
     process.stderr.write(`hone: ${e instanceof HoneError ? '' : 'internal error: '}${(e as Error)?.message ?? String(e)}\n`);
     process.exitCode = e instanceof HoneError ? e.exitCode : 1;

@@ -33,7 +33,13 @@ const WORKER_STOP_MS = 15_000;
  * has not exited WORKER_STOP_MS later), and each worker also watches its IPC channel to this process, so
  * it stops the same way when this process dies without a chance to tell it (SIGKILL, a crash).
  */
-export function spawnWorkers(storageUrl: string, study: string, count: number, deadline: number, signal?: AbortSignal): Promise<WorkerExit[]> {
+export function spawnWorkers(
+  storageUrl: string,
+  study: string,
+  count: number,
+  deadline: number,
+  signal?: AbortSignal,
+): Promise<WorkerExit[]> {
   if (signal?.aborted) return Promise.resolve([]);
   const here = fileURLToPath(import.meta.url);
   const dev = here.endsWith('.ts');
@@ -48,20 +54,27 @@ export function spawnWorkers(storageUrl: string, study: string, count: number, d
   const running = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
   let killTimer: NodeJS.Timeout | undefined;
   const onAbort = () => {
-    const sig = typeof signal!.reason === 'string' && signal!.reason.startsWith('SIG') ? signal!.reason as NodeJS.Signals : 'SIGTERM';
+    const sig = typeof signal!.reason === 'string' && signal!.reason.startsWith('SIG') ? (signal!.reason as NodeJS.Signals) : 'SIGTERM';
     for (const c of running()) c.kill(sig);
-    killTimer = setTimeout(() => { for (const c of running()) c.kill('SIGKILL'); }, WORKER_STOP_MS);
+    killTimer = setTimeout(() => {
+      for (const c of running()) c.kill('SIGKILL');
+    }, WORKER_STOP_MS);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
-  return Promise.all(children.map((child, index) => new Promise<WorkerExit>((resolve) => {
-    let stderrTail = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-4000)));
-    child.on('error', (e) => {
-      stderrTail += `hone: could not start a worker: ${e.message}\n`;
-    });
-    child.on('close', (code, sig) => resolve({ index, pid: child.pid, code, signal: sig, stderrTail }));
-  }))).finally(() => {
+  return Promise.all(
+    children.map(
+      (child, index) =>
+        new Promise<WorkerExit>((resolve) => {
+          let stderrTail = '';
+          child.stderr!.setEncoding('utf8');
+          child.stderr!.on('data', (d: string) => (stderrTail = (stderrTail + d).slice(-4000)));
+          child.on('error', (e) => {
+            stderrTail += `hone: could not start a worker: ${e.message}\n`;
+          });
+          child.on('close', (code, sig) => resolve({ index, pid: child.pid, code, signal: sig, stderrTail }));
+        }),
+    ),
+  ).finally(() => {
     signal?.removeEventListener('abort', onAbort);
     if (killTimer) clearTimeout(killTimer);
   });
@@ -69,12 +82,17 @@ export function spawnWorkers(storageUrl: string, study: string, count: number, d
 
 /** `hone tune-worker`: one worker of an existing study (start more on other machines with PostgreSQL). */
 export async function tuneWorkerMain(argv: string[], io: Io): Promise<number> {
-  const { values } = parseFlags('tune-worker', argv, {
-    storage: { type: 'string' },
-    study: { type: 'string' },
-    'worker-index': { type: 'string' },
-    deadline: { type: 'string' },
-  }, false);
+  const { values } = parseFlags(
+    'tune-worker',
+    argv,
+    {
+      storage: { type: 'string' },
+      study: { type: 'string' },
+      'worker-index': { type: 'string' },
+      deadline: { type: 'string' },
+    },
+    false,
+  );
   if (!values.storage || !values.study) throw badInput("tune-worker needs --storage URL and --study NAME; see 'hone tune-worker --help'");
   const interrupt = abortOnSignals();
   // Started by hone tune (an IPC channel to it): stop when it is gone, whatever killed it. The channel
@@ -100,7 +118,9 @@ export async function tuneWorkerMain(argv: string[], io: Io): Promise<number> {
       io.stderr(`hone tune-worker: ${finished} trials finished\n`);
       return 0;
     }
-    io.stderr(`hone tune-worker: interrupted (${interruptReason(interrupt.signal)}) after ${finished} trials; ${interrupted} running trial(s) re-queued\n`);
+    io.stderr(
+      `hone tune-worker: interrupted (${interruptReason(interrupt.signal)}) after ${finished} trials; ${interrupted} running trial(s) re-queued\n`,
+    );
     return interruptExitCode(interrupt.signal.reason);
   } finally {
     interrupt.release();
@@ -131,9 +151,15 @@ export function checkWorkerExits(exits: WorkerExit[], interrupted = false): stri
   for (const e of exits) {
     if (interrupted && e.code !== null && e.code > 128) continue;
     if (e.signal !== null) {
-      warnings.push(`worker ${e.index} (pid ${e.pid}) was killed by ${e.signal}; its running trial is failed once its heartbeat grace passes`);
+      warnings.push(
+        `worker ${e.index} (pid ${e.pid}) was killed by ${e.signal}; its running trial is failed once its heartbeat grace passes`,
+      );
     } else if (e.code !== 0) {
-      const line = e.stderrTail.trim().split('\n').filter((l) => l.startsWith('hone:')).pop();
+      const line = e.stderrTail
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('hone:'))
+        .pop();
       const message = (line ?? e.stderrTail.trim().split('\n').pop() ?? `exit code ${e.code}`).replace(/^hone: /, '');
       throw new HoneError(`worker ${e.index} failed: ${message}`, e.code === 2 ? 2 : 1);
     }

@@ -11,14 +11,18 @@ function only0(ctx: GradContext, f: (gy: string, x: string, y: string) => string
 export const reluGrad: GradRule = {
   opTypes: ['Relu'],
   // Where(y > 0, gy, 0): one pass, no mask multiply; nothing when gy is already zero where y ≤ 0.
-  grad: (ctx) => only0(ctx, (gy, _x, y) =>
-    ctx.emit.isZeroWhereNotPositive(gy, y) ? gy : ctx.emit.op('Where', [ctx.emit.op('Greater', [y, s(ctx, 0)]), gy, s(ctx, 0)])),
+  grad: (ctx) =>
+    only0(ctx, (gy, _x, y) =>
+      ctx.emit.isZeroWhereNotPositive(gy, y) ? gy : ctx.emit.op('Where', [ctx.emit.op('Greater', [y, s(ctx, 0)]), gy, s(ctx, 0)]),
+    ),
 };
 
 export const leakyReluGrad: GradRule = {
   opTypes: ['LeakyRelu'],
-  grad: (ctx) => only0(ctx, (gy, x) =>
-    ctx.emit.op('Where', [ctx.emit.op('Greater', [x, s(ctx, 0)]), gy, ctx.emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.01)))])),
+  grad: (ctx) =>
+    only0(ctx, (gy, x) =>
+      ctx.emit.op('Where', [ctx.emit.op('Greater', [x, s(ctx, 0)]), gy, ctx.emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.01)))]),
+    ),
 };
 
 export const sigmoidGrad: GradRule = {
@@ -53,22 +57,24 @@ export const clipGrad: GradRule = {
 /** y = max(0, min(1, αx + β)): slope α where the output is strictly inside (0, 1), 0 where clipped. */
 export const hardSigmoidGrad: GradRule = {
   opTypes: ['HardSigmoid'],
-  grad: (ctx) => only0(ctx, (gy, _x, y) => {
-    const { emit } = ctx;
-    const inside = emit.op('And', [emit.op('Greater', [y, s(ctx, 0)]), emit.op('Less', [y, s(ctx, 1)])]);
-    return emit.op('Where', [inside, emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.2))), s(ctx, 0)]);
-  }),
+  grad: (ctx) =>
+    only0(ctx, (gy, _x, y) => {
+      const { emit } = ctx;
+      const inside = emit.op('And', [emit.op('Greater', [y, s(ctx, 0)]), emit.op('Less', [y, s(ctx, 1)])]);
+      return emit.op('Where', [inside, emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.2))), s(ctx, 0)]);
+    }),
 };
 
 /** y = x·HardSigmoid(x) with α = 1/6, β = 1/2: y' = 0 below -3, 1 above 3, x/3 + 1/2 between. */
 export const hardSwishGrad: GradRule = {
   opTypes: ['HardSwish'],
-  grad: (ctx) => only0(ctx, (gy, x) => {
-    const { emit } = ctx;
-    const slope = emit.add(emit.mul(x, s(ctx, 1 / 3)), s(ctx, 0.5));
-    const inner = emit.op('Where', [emit.op('Greater', [x, s(ctx, 3)]), s(ctx, 1), slope]);
-    return emit.mul(gy, emit.op('Where', [emit.op('Less', [x, s(ctx, -3)]), s(ctx, 0), inner]));
-  }),
+  grad: (ctx) =>
+    only0(ctx, (gy, x) => {
+      const { emit } = ctx;
+      const slope = emit.add(emit.mul(x, s(ctx, 1 / 3)), s(ctx, 0.5));
+      const inner = emit.op('Where', [emit.op('Greater', [x, s(ctx, 3)]), s(ctx, 1), slope]);
+      return emit.mul(gy, emit.op('Where', [emit.op('Less', [x, s(ctx, -3)]), s(ctx, 0), inner]));
+    }),
 };
 
 export const geluGrad: GradRule = {
@@ -101,7 +107,10 @@ function softmaxAxes(ctx: GradContext): number[] {
   const x = ctx.node.input[0]!;
   if (ctx.opset >= 13) return [ctx.attr.int('axis', -1)];
   const rank = ctx.shape(x)?.length;
-  if (rank === undefined) throw badInput(`${ctx.node.opType} node '${ctx.node.name ?? x}' (opset ${ctx.opset}): the gradient needs the input's rank; give the model input shapes`);
+  if (rank === undefined)
+    throw badInput(
+      `${ctx.node.opType} node '${ctx.node.name ?? x}' (opset ${ctx.opset}): the gradient needs the input's rank; give the model input shapes`,
+    );
   let axis = ctx.attr.int('axis', 1);
   if (axis < 0) axis += rank;
   return Array.from({ length: rank - axis }, (_, i) => axis + i);
@@ -109,20 +118,33 @@ function softmaxAxes(ctx: GradContext): number[] {
 
 export const softmaxGrad: GradRule = {
   opTypes: ['Softmax'],
-  grad: (ctx) => only0(ctx, (gy, _x, y) => {
-    const { emit } = ctx;
-    const dot = emit.reduceSum(emit.mul(gy, y), softmaxAxes(ctx), true);
-    return emit.mul(y, emit.sub(gy, dot));
-  }),
+  grad: (ctx) =>
+    only0(ctx, (gy, _x, y) => {
+      const { emit } = ctx;
+      const dot = emit.reduceSum(emit.mul(gy, y), softmaxAxes(ctx), true);
+      return emit.mul(y, emit.sub(gy, dot));
+    }),
 };
 
 export const logSoftmaxGrad: GradRule = {
   opTypes: ['LogSoftmax'],
-  grad: (ctx) => only0(ctx, (gy, _x, y) => {
-    const { emit } = ctx;
-    const sum = emit.reduceSum(gy, softmaxAxes(ctx), true);
-    return emit.sub(gy, emit.mul(emit.op('Exp', [y]), sum));
-  }),
+  grad: (ctx) =>
+    only0(ctx, (gy, _x, y) => {
+      const { emit } = ctx;
+      const sum = emit.reduceSum(gy, softmaxAxes(ctx), true);
+      return emit.sub(gy, emit.mul(emit.op('Exp', [y]), sum));
+    }),
 };
 
-export const activationGradRules: GradRule[] = [reluGrad, leakyReluGrad, sigmoidGrad, tanhGrad, clipGrad, hardSigmoidGrad, hardSwishGrad, geluGrad, softmaxGrad, logSoftmaxGrad];
+export const activationGradRules: GradRule[] = [
+  reluGrad,
+  leakyReluGrad,
+  sigmoidGrad,
+  tanhGrad,
+  clipGrad,
+  hardSigmoidGrad,
+  hardSwishGrad,
+  geluGrad,
+  softmaxGrad,
+  logSoftmaxGrad,
+];

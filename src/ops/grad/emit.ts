@@ -20,11 +20,16 @@ export class GradEmitter {
   private zeroWhereNotPositive = new Map<string, string>();
 
   /** `taken` holds every name already in the graph; `opset` is the default domain's version. */
-  constructor(private readonly taken: Set<string>, readonly opset: number, private readonly prefix = 'grad') {}
+  constructor(
+    private readonly taken: Set<string>,
+    readonly opset: number,
+    private readonly prefix = 'grad',
+  ) {}
 
   fresh(hint: string): string {
     let name: string;
-    do name = `${this.prefix}/${hint}_${this.counter++}`; while (this.taken.has(name));
+    do name = `${this.prefix}/${hint}_${this.counter++}`;
+    while (this.taken.has(name));
     this.taken.add(name);
     return name;
   }
@@ -82,7 +87,14 @@ export class GradEmitter {
     let name = this.consts.get(key);
     if (!name) {
       name = this.fresh('ints');
-      this.initializers.push(makeTensor(name, DataType.INT64, [values.length], BigInt64Array.from(values, (v) => BigInt(v))));
+      this.initializers.push(
+        makeTensor(
+          name,
+          DataType.INT64,
+          [values.length],
+          BigInt64Array.from(values, (v) => BigInt(v)),
+        ),
+      );
       this.consts.set(key, name);
     }
     return name;
@@ -119,7 +131,10 @@ export class GradEmitter {
   /** Shape(x), emitted once per value. */
   shapeOf(x: string): string {
     let s = this.shapes.get(x);
-    if (!s) { s = this.op('Shape', [x], {}, 'shape'); this.shapes.set(x, s); }
+    if (!s) {
+      s = this.op('Shape', [x], {}, 'shape');
+      this.shapes.set(x, s);
+    }
     return s;
   }
 
@@ -151,11 +166,21 @@ export class GradEmitter {
     return this.reshape(x, this.shapeOf(like));
   }
 
-  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
-  add(a: string, b: string): string { return this.op('Add', [a, b]); }
-  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
-  div(a: string, b: string): string { return this.op('Div', [a, b]); }
-  neg(a: string): string { return this.op('Neg', [a]); }
+  mul(a: string, b: string): string {
+    return this.op('Mul', [a, b]);
+  }
+  add(a: string, b: string): string {
+    return this.op('Add', [a, b]);
+  }
+  sub(a: string, b: string): string {
+    return this.op('Sub', [a, b]);
+  }
+  div(a: string, b: string): string {
+    return this.op('Div', [a, b]);
+  }
+  neg(a: string): string {
+    return this.op('Neg', [a]);
+  }
 
   /**
    * Sums a gradient `g` (shaped like the broadcast result) down to the shape of input `x`. Static when
@@ -169,7 +194,10 @@ export class GradEmitter {
         const axes: number[] = [];
         let known = true;
         for (let i = 0; i < gShape.length; i++) {
-          if (i < lead) { axes.push(i); continue; }
+          if (i < lead) {
+            axes.push(i);
+            continue;
+          }
           const xd = xShape[i - lead]!;
           const gd = gShape[i]!;
           if (xd === gd) continue;
@@ -186,7 +214,9 @@ export class GradEmitter {
     }
     if (this.opset < 13) {
       // Dynamic axes need ReduceSum's axes input (opset 13); without it, both shapes must be known.
-      throw badInput(`cannot un-broadcast the gradient of '${x}' without static shapes in opset ${this.opset}; give the model input shapes`);
+      throw badInput(
+        `cannot un-broadcast the gradient of '${x}' without static shapes in opset ${this.opset}; give the model input shapes`,
+      );
     }
     const sx = this.shapeOf(x);
     const sg = this.shapeOf(g);

@@ -17,7 +17,10 @@ export const softmaxCrossEntropyGrad: GradRule = {
     const reduction = attr.string('reduction', 'mean');
     const ignore = attr.has('ignore_index') ? attr.int('ignore_index', 0) : undefined;
     let logProb = node.output[1];
-    if (!logProb) { logProb = emit.fresh('log_prob'); node.output[1] = logProb; }
+    if (!logProb) {
+      logProb = emit.fresh('log_prob');
+      node.output[1] = logProb;
+    }
     const depth = emit.op('Slice', [emit.shapeOf(scores), emit.ints([1]), emit.ints([2])]);
     const values = emit.op('Concat', [emit.scalarVec(0, ctx.elemType), emit.scalarVec(1, ctx.elemType)], { axis: 0 });
     // An ignored label may be out of range (−100 is common): OneHot gives zeros for it, Gather would fail.

@@ -23,14 +23,16 @@ export const gemmGrad: GradRule = {
     const tB = attr.int('transB', 0);
     const out: (string | undefined)[] = [];
     if (ctx.needs(0)) {
-      out[0] = tA === 0
-        ? emit.op('Gemm', [gy, b], { alpha: { float: alpha }, transB: tB ? 0 : 1 })
-        : emit.op('Gemm', [b, gy], { alpha: { float: alpha }, transA: tB, transB: 1 });
+      out[0] =
+        tA === 0
+          ? emit.op('Gemm', [gy, b], { alpha: { float: alpha }, transB: tB ? 0 : 1 })
+          : emit.op('Gemm', [b, gy], { alpha: { float: alpha }, transA: tB, transB: 1 });
     }
     if (ctx.needs(1)) {
-      out[1] = tB === 0
-        ? emit.op('Gemm', [a, gy], { alpha: { float: alpha }, transA: tA ? 0 : 1 })
-        : emit.op('Gemm', [gy, a], { alpha: { float: alpha }, transA: 1, transB: tA });
+      out[1] =
+        tB === 0
+          ? emit.op('Gemm', [a, gy], { alpha: { float: alpha }, transA: tA ? 0 : 1 })
+          : emit.op('Gemm', [gy, a], { alpha: { float: alpha }, transA: 1, transB: tA });
     }
     if (c && ctx.needs(2)) {
       const cs = ctx.shape(c);
@@ -57,7 +59,10 @@ export const matmulGrad: GradRule = {
     const gy = ctx.gy[0]!;
     const sa = ctx.shape(a);
     const sb = ctx.shape(b);
-    if (!sa || !sb) throw badInput(`MatMul node '${node.name ?? node.output[0]}': the gradient needs the ranks of its inputs; give the model input shapes or value_info`);
+    if (!sa || !sb)
+      throw badInput(
+        `MatMul node '${node.name ?? node.output[0]}': the gradient needs the ranks of its inputs; give the model input shapes or value_info`,
+      );
     // 1-D operands are promoted to matrices (a: [1,k], b: [k,1]) and the gradient is reshaped back.
     const a2 = sa.length === 1 ? emit.unsqueeze(a, [0]) : a;
     const b2 = sb.length === 1 ? emit.unsqueeze(b, [1]) : b;
@@ -74,12 +79,18 @@ export const matmulGrad: GradRule = {
     const out: (string | undefined)[] = [];
     if (ctx.needs(0)) {
       let ga = emit.op('MatMul', [g2, swapLast2(ctx, b2, rb)]);
-      ga = rg > ra || hasBroadcast(pa, pb) ? emit.sumTo(ga, a2, gShape ? [...gShape, pa[pa.length - 2]!, pa[pa.length - 1]!] : undefined, pa) : ga;
+      ga =
+        rg > ra || hasBroadcast(pa, pb)
+          ? emit.sumTo(ga, a2, gShape ? [...gShape, pa[pa.length - 2]!, pa[pa.length - 1]!] : undefined, pa)
+          : ga;
       out[0] = sa.length === 1 ? emit.reshapeLike(ga, a) : ga;
     }
     if (ctx.needs(1)) {
       let gb = emit.op('MatMul', [swapLast2(ctx, a2, ra), g2]);
-      gb = rg > rb || hasBroadcast(pb, pa) ? emit.sumTo(gb, b2, gShape ? [...gShape, pb[pb.length - 2]!, pb[pb.length - 1]!] : undefined, pb) : gb;
+      gb =
+        rg > rb || hasBroadcast(pb, pa)
+          ? emit.sumTo(gb, b2, gShape ? [...gShape, pb[pb.length - 2]!, pb[pb.length - 1]!] : undefined, pb)
+          : gb;
       out[1] = sb.length === 1 ? emit.reshapeLike(gb, b) : gb;
     }
     return out;
@@ -182,7 +193,10 @@ export const maxMinGrad: GradRule = {
     if (node.input.length === 1) return [ctx.needs(0) ? gy : undefined];
     const zero = s(ctx, 0);
     const hits = node.input.map((x) => emit.op('Equal', [x, y]));
-    const counts = emit.op('Sum', hits.map((h) => emit.op('Cast', [h], { to: ctx.elemType })));
+    const counts = emit.op(
+      'Sum',
+      hits.map((h) => emit.op('Cast', [h], { to: ctx.elemType })),
+    );
     const share = emit.div(gy, counts);
     return node.input.map((_, i) => (ctx.needs(i) ? sumToInput(ctx, emit.op('Where', [hits[i]!, share, zero]), i) : undefined));
   },

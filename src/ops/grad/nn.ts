@@ -34,7 +34,9 @@ function geometry(ctx: GradContext, kernel: number[], spatialIn: Dim[] | undefin
   if (autoPad === 'VALID') pads = Array(2 * n).fill(0);
   else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
     if (!spatialIn || spatialIn.some((d) => typeof d !== 'number')) {
-      throw badInput(`${nodeLabel(ctx)}: auto_pad=${autoPad} needs static spatial input dims for the gradient; export the model with explicit pads`);
+      throw badInput(
+        `${nodeLabel(ctx)}: auto_pad=${autoPad} needs static spatial input dims for the gradient; export the model with explicit pads`,
+      );
     }
     pads = Array(2 * n).fill(0);
     for (let i = 0; i < n; i++) {
@@ -59,7 +61,9 @@ function outputPadding(ctx: GradContext, g: ConvGeometry, spatialIn: Dim[] | und
     if (g.strides[i] === 1) return 0;
     const size = spatialIn?.[i];
     if (typeof size !== 'number') {
-      throw badInput(`${nodeLabel(ctx)}: the gradient of a strided op needs static spatial input dims; give the model input a fixed height/width`);
+      throw badInput(
+        `${nodeLabel(ctx)}: the gradient of a strided op needs static spatial input dims; give the model input a fixed height/width`,
+      );
     }
     return (size + g.pads[i]! + g.pads[i + n]! - g.dilations[i]! * (k - 1) - 1) % g.strides[i]!;
   });
@@ -89,11 +93,15 @@ function weightGrad(ctx: GradContext, a: string, ca: number, b: string, cb: numb
       return { r: emit.reshape(x, emit.op('Concat', [batch, emit.ints([g, c / g]), spatial], { axis: 0 })), spatial };
     };
     const sa = split(a, ca);
-    inp = emit.reshape(emit.op('Transpose', [sa.r], { perm: [2, 1, 0, ...iota(n, 3)] }),
-      emit.op('Concat', [emit.ints([ca / g, -1]), sa.spatial], { axis: 0 }));
+    inp = emit.reshape(
+      emit.op('Transpose', [sa.r], { perm: [2, 1, 0, ...iota(n, 3)] }),
+      emit.op('Concat', [emit.ints([ca / g, -1]), sa.spatial], { axis: 0 }),
+    );
     const sb = split(b, cb);
-    wt = emit.reshape(emit.op('Transpose', [sb.r], { perm: [1, 2, 0, ...iota(n, 3)] }),
-      emit.op('Concat', [emit.ints([cb, -1]), sb.spatial], { axis: 0 }));
+    wt = emit.reshape(
+      emit.op('Transpose', [sb.r], { perm: [1, 2, 0, ...iota(n, 3)] }),
+      emit.op('Concat', [emit.ints([cb, -1]), sb.spatial], { axis: 0 }),
+    );
   }
   const r = emit.op('Conv', [inp, wt], { strides: geo.dilations, dilations: geo.strides, pads: geo.pads, group: geo.group });
   const t = emit.op('Transpose', [r], { perm: swap01 });
@@ -118,7 +126,8 @@ function weightGradUnfold(ctx: GradContext, x: string, gy: string, wd: number[],
   const c = cg * g;
   const kk = geo.k.reduce((a, b) => a * b, 1);
   const outSpatial = ctx.shape(ctx.node.output[0]!)?.slice(2); // gy has the forward output's shape
-  if (ctx.elemType !== DataType.FLOAT || kk > UNFOLD_MAX_TAPS || !outSpatial || outSpatial.some((d) => typeof d !== 'number')) return undefined;
+  if (ctx.elemType !== DataType.FLOAT || kk > UNFOLD_MAX_TAPS || !outSpatial || outSpatial.some((d) => typeof d !== 'number'))
+    return undefined;
   const p = (outSpatial as number[]).reduce((a, b) => a * b, 1);
   if (4 * c * kk * p > UNFOLD_MAX_SAMPLE_BYTES) return undefined;
   const eye = emit.cachedInitializer(`unfold:${c}:${geo.k.join('x')}`, 'unfold_kernel', (name) => {
@@ -153,7 +162,8 @@ const UNFOLD_MAX_SAMPLE_BYTES = 16 << 20;
 
 function staticDims(ctx: GradContext, name: string, what: string): number[] {
   const s = ctx.shape(name);
-  if (!s || s.some((d) => typeof d !== 'number')) throw badInput(`${nodeLabel(ctx)}: the gradient needs the static shape of its ${what} '${name}'`);
+  if (!s || s.some((d) => typeof d !== 'number'))
+    throw badInput(`${nodeLabel(ctx)}: the gradient needs the static shape of its ${what} '${name}'`);
   return s as number[];
 }
 
@@ -170,7 +180,10 @@ export const convGrad: GradRule = {
     const out: (string | undefined)[] = [];
     if (ctx.needs(0)) {
       out[0] = emit.op('ConvTranspose', [gy, w], {
-        strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group,
+        strides: geo.strides,
+        pads: geo.pads,
+        dilations: geo.dilations,
+        group: geo.group,
         output_padding: outputPadding(ctx, geo, spatialIn),
       });
     }
@@ -195,7 +208,8 @@ export const convTransposeGrad: GradRule = {
     const n = geo.k.length;
     const out: (string | undefined)[] = [];
     // The adjoint of a transposed convolution is the convolution itself.
-    if (ctx.needs(0)) out[0] = emit.op('Conv', [gy, w], { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group });
+    if (ctx.needs(0))
+      out[0] = emit.op('Conv', [gy, w], { strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: geo.group });
     if (ctx.needs(1)) out[1] = weightGrad(ctx, gy, wd[1]! * geo.group, x, wd[0]!, geo);
     if (bias && ctx.needs(2)) out[2] = emit.reduceSum(gy, [0, ...iota(n, 2)], false);
     return out;
@@ -212,7 +226,9 @@ function transposePads(ctx: GradContext, geo: ConvGeometry, autoPad: string, spa
   const n = geo.k.length;
   if (autoPad === 'VALID' && !ctx.attr.has('output_shape')) return Array(2 * n).fill(0);
   if (!spatialIn || spatialIn.length !== n || spatialIn.some((d) => typeof d !== 'number')) {
-    throw badInput(`${nodeLabel(ctx)}: the gradient of a ConvTranspose with output_shape or auto_pad needs static spatial input dims; give the model input a fixed size`);
+    throw badInput(
+      `${nodeLabel(ctx)}: the gradient of a ConvTranspose with output_shape or auto_pad needs static spatial input dims; give the model input a fixed size`,
+    );
   }
   const outShape = ctx.attr.ints('output_shape', []).slice(-n);
   const outPad = ctx.attr.ints('output_padding', Array(n).fill(0));
@@ -221,7 +237,10 @@ function transposePads(ctx: GradContext, geo: ConvGeometry, autoPad: string, spa
     const size = spatialIn[i] as number;
     const target = outShape.length === n ? outShape[i]! : size * geo.strides[i]!;
     const total = geo.strides[i]! * (size - 1) + (outPad[i] ?? 0) + (geo.k[i]! - 1) * geo.dilations[i]! + 1 - target;
-    if (total < 0) throw badInput(`${nodeLabel(ctx)}: output_shape ${target} on axis ${i + 2} is larger than the transposed convolution produces; the gradient needs total padding ≥ 0`);
+    if (total < 0)
+      throw badInput(
+        `${nodeLabel(ctx)}: output_shape ${target} on axis ${i + 2} is larger than the transposed convolution produces; the gradient needs total padding ≥ 0`,
+      );
     const half = Math.floor(total / 2);
     pads[i] = autoPad === 'SAME_UPPER' ? half : total - half;
     pads[i + n] = total - pads[i]!;
@@ -233,7 +252,9 @@ function transposePads(ctx: GradContext, geo: ConvGeometry, autoPad: string, spa
 function flatZeros(ctx: GradContext, x: string): string {
   const { emit } = ctx;
   const zero = ctx.elemType === DataType.DOUBLE ? Float64Array.of(0) : Float32Array.of(0);
-  return emit.op('ConstantOfShape', [emit.reshape(emit.op('Size', [x]), emit.ints([1]))], { value: makeTensor('value', ctx.elemType, [1], zero) });
+  return emit.op('ConstantOfShape', [emit.reshape(emit.op('Size', [x]), emit.ints([1]))], {
+    value: makeTensor('value', ctx.elemType, [1], zero),
+  });
 }
 
 export const maxPoolGrad: GradRule = {
@@ -247,17 +268,31 @@ export const maxPoolGrad: GradRule = {
     if (attr.int('storage_order', 0) !== 0) throw badInput(`${nodeLabel(ctx)}: MaxPool gradients need storage_order=0 (row-major indices)`);
     // Expose the argmax indices (flat offsets into X) from the forward node itself.
     let indices = node.output[1];
-    if (!indices) { indices = emit.fresh('maxpool_indices'); node.output[1] = indices; }
+    if (!indices) {
+      indices = emit.fresh('maxpool_indices');
+      node.output[1] = indices;
+    }
     const k = attr.ints('kernel_shape', []);
-    const strides = attr.ints('strides', k.map(() => 1));
-    const dil = attr.ints('dilations', k.map(() => 1));
+    const strides = attr.ints(
+      'strides',
+      k.map(() => 1),
+    );
+    const dil = attr.ints(
+      'dilations',
+      k.map(() => 1),
+    );
     const overlapping = k.some((kk, i) => (kk - 1) * dil[i]! + 1 > strides[i]!);
     if (overlapping && ctx.opset < 16) {
-      throw badInput(`${nodeLabel(ctx)}: overlapping max-pool windows need ScatterElements' add reduction (opset 16); the model has opset ${ctx.opset}`);
+      throw badInput(
+        `${nodeLabel(ctx)}: overlapping max-pool windows need ScatterElements' add reduction (opset 16); the model has opset ${ctx.opset}`,
+      );
     }
     const flatIdx = emit.reshape(indices, emit.ints([-1]));
     const flatG = emit.reshape(ctx.gy[0]!, emit.ints([-1]));
-    const scattered = emit.op('ScatterElements', [flatZeros(ctx, x), flatIdx, flatG], { axis: 0, reduction: overlapping ? 'add' : undefined });
+    const scattered = emit.op('ScatterElements', [flatZeros(ctx, x), flatIdx, flatG], {
+      axis: 0,
+      reduction: overlapping ? 'add' : undefined,
+    });
     return [emit.reshapeLike(scattered, x)];
   },
 };
@@ -274,7 +309,10 @@ function upsampleMaskGrad(ctx: GradContext): string | undefined {
   const x = node.input[0]!;
   if (ctx.producer(x)?.opType !== 'Relu' || node.output[1] || attr.int('ceil_mode', 0) !== 0) return undefined;
   const k = attr.ints('kernel_shape', []);
-  const strides = attr.ints('strides', k.map(() => 1));
+  const strides = attr.ints(
+    'strides',
+    k.map(() => 1),
+  );
   const pads = attr.ints('pads', []);
   const dil = attr.ints('dilations', []);
   const spatial = ctx.shape(x)?.slice(2);
@@ -284,7 +322,8 @@ function upsampleMaskGrad(ctx: GradContext): string | undefined {
   // Nearest-neighbour upsampling by the window size. Resize measured 2.4x faster than Expand over a
   // [N, C, h, 1, w, 1] view here, and faster than Tile, DepthToSpace or a ones-kernel ConvTranspose.
   const scales = emit.initializerFloats([1, 1, ...k]);
-  const up = (v: string) => emit.op('Resize', [v, '', scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+  const up = (v: string) =>
+    emit.op('Resize', [v, '', scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
   // Windows whose max is 0 (all of x ≤ 0 there: x is a ReLU output) compare against −1 instead, so the
   // mask also holds ReLU's own (x > 0), and the ReLU rule passes this gradient through unmasked.
   // The replacement runs at the pooled size, the ReLU mask it saves at the full size.
@@ -320,17 +359,27 @@ export const averagePoolGrad: GradRule = {
     const padded = geo.pads.some((p) => p !== 0);
     if (padded && attr.int('count_include_pad', 0) === 0) {
       // Each output averaged over its in-bounds elements only: count them with a Conv over ones.
-      const onesX = emit.op('ConstantOfShape', [emit.op('Concat', [emit.ints([1, 1]), emit.op('Slice', [emit.shapeOf(x), emit.ints([2]), emit.ints([2 + n])])], { axis: 0 })], {
-        value: makeTensor('value', ctx.elemType, [1], ctx.elemType === DataType.DOUBLE ? Float64Array.of(1) : Float32Array.of(1)),
-      });
+      const onesX = emit.op(
+        'ConstantOfShape',
+        [emit.op('Concat', [emit.ints([1, 1]), emit.op('Slice', [emit.shapeOf(x), emit.ints([2]), emit.ints([2 + n])])], { axis: 0 })],
+        {
+          value: makeTensor('value', ctx.elemType, [1], ctx.elemType === DataType.DOUBLE ? Float64Array.of(1) : Float32Array.of(1)),
+        },
+      );
       const counts = emit.op('Conv', [onesX, ones(1)], { strides: geo.strides, pads: geo.pads, dilations: geo.dilations });
       g = emit.div(g, counts);
     } else {
       g = emit.mul(g, emit.scalar(1 / window, ctx.elemType));
     }
-    return [emit.op('ConvTranspose', [g, ones(channels)], {
-      strides: geo.strides, pads: geo.pads, dilations: geo.dilations, group: channels, output_padding: outputPadding(ctx, geo, xs?.slice(2)),
-    })];
+    return [
+      emit.op('ConvTranspose', [g, ones(channels)], {
+        strides: geo.strides,
+        pads: geo.pads,
+        dilations: geo.dilations,
+        group: channels,
+        output_padding: outputPadding(ctx, geo, xs?.slice(2)),
+      }),
+    ];
   },
 };
 
@@ -341,7 +390,10 @@ export const globalAveragePoolGrad: GradRule = {
     const { emit } = ctx;
     const x = ctx.node.input[0]!;
     const gy = ctx.gy[0]!;
-    const count = emit.div(emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }), emit.op('Cast', [emit.op('Size', [gy])], { to: ctx.elemType }));
+    const count = emit.div(
+      emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }),
+      emit.op('Cast', [emit.op('Size', [gy])], { to: ctx.elemType }),
+    );
     return [emit.op('Expand', [emit.div(gy, count), emit.shapeOf(x)])];
   },
 };
@@ -370,7 +422,10 @@ export const batchNormGrad: GradRule = {
   grad(ctx) {
     const { emit, node, attr } = ctx;
     const [x, scale, bias, mean, variance] = node.input as [string, string, string, string, string];
-    if (attr.int('training_mode', 0) !== 0) throw badInput(`${nodeLabel(ctx)}: gradients of BatchNormalization with training_mode=1 are not supported; Hone's trainer rewrites training-mode BatchNorm itself`);
+    if (attr.int('training_mode', 0) !== 0)
+      throw badInput(
+        `${nodeLabel(ctx)}: gradients of BatchNormalization with training_mode=1 are not supported; Hone's trainer rewrites training-mode BatchNorm itself`,
+      );
     const rank = ctx.shape(x)?.length;
     if (rank === undefined || rank < 2) throw badInput(`${nodeLabel(ctx)}: the gradient needs the rank of its input '${x}'`);
     const gy = ctx.gy[0]!;
@@ -386,7 +441,10 @@ export const batchNormGrad: GradRule = {
     if (ctx.needs(0)) {
       if (!batch) out[0] = emit.mul(gy, perChannel(a));
       else {
-        const count = emit.div(emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }), emit.op('Cast', [emit.op('Size', [scale])], { to: ctx.elemType }));
+        const count = emit.div(
+          emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }),
+          emit.op('Cast', [emit.op('Size', [scale])], { to: ctx.elemType }),
+        );
         const b = emit.op('Neg', [emit.div(emit.mul(emit.mul(a, emit.mul(invStd, invStd)), sumGyD!), count)]);
         const c = emit.op('Neg', [emit.div(emit.mul(a, sumGy), count)]);
         const zeros = emit.sub(mean, mean);
@@ -439,4 +497,12 @@ export const layerNormGrad: GradRule = {
   },
 };
 
-export const nnGradRules: GradRule[] = [convGrad, convTransposeGrad, maxPoolGrad, averagePoolGrad, globalAveragePoolGrad, batchNormGrad, layerNormGrad];
+export const nnGradRules: GradRule[] = [
+  convGrad,
+  convTransposeGrad,
+  maxPoolGrad,
+  averagePoolGrad,
+  globalAveragePoolGrad,
+  batchNormGrad,
+  layerNormGrad,
+];

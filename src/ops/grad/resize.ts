@@ -14,38 +14,59 @@ import type { GradContext, GradRule } from './types.js';
 const f = Math.fround;
 
 function unsupported(ctx: GradContext, what: string): never {
-  throw badInput(`Resize node '${ctx.node.name ?? ctx.node.output[0]}': no gradient for ${what}; freeze the parameters before it (--freeze)`);
+  throw badInput(
+    `Resize node '${ctx.node.name ?? ctx.node.output[0]}': no gradient for ${what}; freeze the parameters before it (--freeze)`,
+  );
 }
 
 /** ORT's source coordinate of output index `o` (upsamplebase.h), in float32. */
 function sourceCoord(mode: string, o: number, scale: number, outLen: number, inLen: number): number {
   switch (mode) {
-    case 'half_pixel': return f(f(f(o + 0.5) / scale) - 0.5);
+    case 'half_pixel':
+      return f(f(f(o + 0.5) / scale) - 0.5);
     case 'half_pixel_symmetric': {
       const adjustment = f(outLen / f(scale * inLen));
       const offset = f(f(inLen / 2) * f(1 - adjustment));
       return f(offset + f(f(f(o + 0.5) / scale) - 0.5));
     }
-    case 'pytorch_half_pixel': return outLen > 1 ? f(f(f(o + 0.5) / scale) - 0.5) : 0;
-    case 'align_corners': return outLen === 1 ? 0 : f(f(o * (inLen - 1)) / (outLen - 1));
-    case 'asymmetric': return f(o / scale);
-    case 'tf_half_pixel_for_nn': return f(f(o + 0.5) / scale);
-    default: return NaN;
+    case 'pytorch_half_pixel':
+      return outLen > 1 ? f(f(f(o + 0.5) / scale) - 0.5) : 0;
+    case 'align_corners':
+      return outLen === 1 ? 0 : f(f(o * (inLen - 1)) / (outLen - 1));
+    case 'asymmetric':
+      return f(o / scale);
+    case 'tf_half_pixel_for_nn':
+      return f(f(o + 0.5) / scale);
+    default:
+      return NaN;
   }
 }
 
 function nearestIndex(mode: string, x: number): number {
   switch (mode) {
-    case 'round_prefer_floor': return x === Math.trunc(x) + 0.5 ? Math.floor(x) : Math.sign(x) * Math.round(Math.abs(x));
-    case 'round_prefer_ceil': return Math.sign(x) * Math.round(Math.abs(x));
-    case 'floor': return Math.floor(x);
-    case 'ceil': return Math.ceil(x);
-    default: return NaN;
+    case 'round_prefer_floor':
+      return x === Math.trunc(x) + 0.5 ? Math.floor(x) : Math.sign(x) * Math.round(Math.abs(x));
+    case 'round_prefer_ceil':
+      return Math.sign(x) * Math.round(Math.abs(x));
+    case 'floor':
+      return Math.floor(x);
+    case 'ceil':
+      return Math.ceil(x);
+    default:
+      return NaN;
   }
 }
 
 /** The [out, in] matrix of one axis, row-major. */
-function axisMatrix(ctx: GradContext, mode: string, coordMode: string, nearestMode: string, scale: number, outLen: number, inLen: number): Float32Array {
+function axisMatrix(
+  ctx: GradContext,
+  mode: string,
+  coordMode: string,
+  nearestMode: string,
+  scale: number,
+  outLen: number,
+  inLen: number,
+): Float32Array {
   const w = new Float32Array(outLen * inLen);
   for (let o = 0; o < outLen; o++) {
     const x = sourceCoord(coordMode, o, scale, outLen, inLen);
@@ -58,7 +79,10 @@ function axisMatrix(ctx: GradContext, mode: string, coordMode: string, nearestMo
       const c = Math.max(0, Math.min(x, inLen - 1));
       const i1 = Math.min(Math.trunc(c), inLen - 1);
       const i2 = Math.min(i1 + 1, inLen - 1);
-      if (i1 === i2) { w[o * inLen + i1] = 1; continue; }
+      if (i1 === i2) {
+        w[o * inLen + i1] = 1;
+        continue;
+      }
       w[o * inLen + i1] += f(Math.abs(c - i2));
       w[o * inLen + i2] += f(Math.abs(c - i1));
     }
@@ -99,7 +123,8 @@ export const resizeGrad: GradRule = {
         if (!sizesName) unsupported(ctx, 'scales computed in the graph (they must be constants)');
       } else if (t.dims.reduce((a, b) => a * b, 1) > 0) scales = tensorNumbers(t);
     }
-    if (sizesName && attr.string('keep_aspect_ratio_policy', 'stretch') !== 'stretch') unsupported(ctx, 'keep_aspect_ratio_policy other than stretch');
+    if (sizesName && attr.string('keep_aspect_ratio_policy', 'stretch') !== 'stretch')
+      unsupported(ctx, 'keep_aspect_ratio_policy other than stretch');
     const gy = ctx.gy[0]!;
     // Per resized axis: its matrix, and the block factor when the axis is integer nearest upsampling.
     // Sizes unknown until run time: the matrix is computed in the graph instead (see runtimeMatrix).
@@ -111,7 +136,8 @@ export const resizeGrad: GradRule = {
       if (inLen === outLen && (scale === undefined || scale === 1)) return;
       if (coordMode === 'tf_crop_and_resize') unsupported(ctx, "coordinate_transformation_mode 'tf_crop_and_resize'");
       if (typeof inLen !== 'number' || typeof outLen !== 'number') {
-        if (ctx.opset < 11) unsupported(ctx, `a symbolic size on resized axis ${axis} in opset ${ctx.opset}; give the model input shapes (--shape)`);
+        if (ctx.opset < 11)
+          unsupported(ctx, `a symbolic size on resized axis ${axis} in opset ${ctx.opset}; give the model input shapes (--shape)`);
         plan.push({ axis, outLen: -1, inLen: -1, scale });
         return;
       }
@@ -127,7 +153,11 @@ export const resizeGrad: GradRule = {
       const sumAxes: number[] = [];
       ys.forEach((d, i) => {
         const p = plan.find((q) => q.axis === i);
-        if (p) { shape.push(p.inLen); sumAxes.push(shape.length); shape.push(p.r!); } else shape.push(i < first ? 0 : d as number);
+        if (p) {
+          shape.push(p.inLen);
+          sumAxes.push(shape.length);
+          shape.push(p.r!);
+        } else shape.push(i < first ? 0 : (d as number));
       });
       return [emit.reduceSum(emit.reshape(gy, emit.ints(shape)), sumAxes, false)];
     }
@@ -136,9 +166,15 @@ export const resizeGrad: GradRule = {
     for (const p of plan) {
       if (!p.w) {
         const wt = runtimeMatrix(ctx, p.axis, p.scale);
-        if (p.axis === rank - 2) { g = emit.op('MatMul', [wt, g]); continue; }
+        if (p.axis === rank - 2) {
+          g = emit.op('MatMul', [wt, g]);
+          continue;
+        }
         const m = emit.op('Transpose', [wt], { perm: [1, 0] });
-        if (p.axis === rank - 1) { g = emit.op('MatMul', [g, m]); continue; }
+        if (p.axis === rank - 1) {
+          g = emit.op('MatMul', [g, m]);
+          continue;
+        }
         const perm = Array.from({ length: rank }, (_, i) => i);
         [perm[p.axis], perm[rank - 1]] = [rank - 1, p.axis];
         g = emit.op('Transpose', [emit.op('MatMul', [emit.op('Transpose', [g], { perm }), m])], { perm });
@@ -153,8 +189,14 @@ export const resizeGrad: GradRule = {
         g = emit.op('MatMul', [castTo(ctx, m), g]);
         continue;
       }
-      const m = castTo(ctx, emit.cachedInitializer(key, 'resize_w', (name) => makeTensor(name, DataType.FLOAT, [p.outLen, p.inLen], w)));
-      if (p.axis === rank - 1) { g = emit.op('MatMul', [g, m]); continue; }
+      const m = castTo(
+        ctx,
+        emit.cachedInitializer(key, 'resize_w', (name) => makeTensor(name, DataType.FLOAT, [p.outLen, p.inLen], w)),
+      );
+      if (p.axis === rank - 1) {
+        g = emit.op('MatMul', [g, m]);
+        continue;
+      }
       const perm = Array.from({ length: rank }, (_, i) => i);
       [perm[p.axis], perm[rank - 1]] = [rank - 1, p.axis];
       g = emit.op('Transpose', [emit.op('MatMul', [emit.op('Transpose', [g], { perm }), m])], { perm });
@@ -173,13 +215,18 @@ function runtimeMatrix(ctx: GradContext, axis: number, scale: number | undefined
   const len = (v: string) => emit.op('Slice', [emit.shapeOf(v), emit.ints([axis]), emit.ints([axis + 1])]);
   const inLen = len(node.input[0]!);
   const zero = makeTensor('value', DataType.FLOAT, [1], Float32Array.of(0));
-  const eye = emit.op('EyeLike', [emit.op('ConstantOfShape', [emit.op('Concat', [inLen, inLen], { axis: 0 })], { value: zero })], { dtype: ctx.elemType });
-  const attrs = Object.fromEntries(node.attribute
-    .filter((a) => a.name !== 'axes' && a.name !== 'keep_aspect_ratio_policy')
-    .map((a) => [a.name!, a.s !== undefined ? new TextDecoder().decode(a.s) : a.f !== undefined ? { float: a.f } : Number(a.i)]));
-  const target = scale !== undefined
-    ? ['', emit.initializerFloats([1, 1, 1, scale])]
-    : ['', '', emit.op('Concat', [emit.ints([1, 1]), inLen, len(node.output[0]!)], { axis: 0 })];
+  const eye = emit.op('EyeLike', [emit.op('ConstantOfShape', [emit.op('Concat', [inLen, inLen], { axis: 0 })], { value: zero })], {
+    dtype: ctx.elemType,
+  });
+  const attrs = Object.fromEntries(
+    node.attribute
+      .filter((a) => a.name !== 'axes' && a.name !== 'keep_aspect_ratio_policy')
+      .map((a) => [a.name!, a.s !== undefined ? new TextDecoder().decode(a.s) : a.f !== undefined ? { float: a.f } : Number(a.i)]),
+  );
+  const target =
+    scale !== undefined
+      ? ['', emit.initializerFloats([1, 1, 1, scale])]
+      : ['', '', emit.op('Concat', [emit.ints([1, 1]), inLen, len(node.output[0]!)], { axis: 0 })];
   const resized = emit.op('Resize', [emit.unsqueeze(eye, [0, 1]), ...target], attrs);
   return emit.reshape(resized, emit.op('Concat', [inLen, emit.ints([-1])], { axis: 0 }));
 }

@@ -25,7 +25,9 @@ export const transposeGrad: GradRule = {
       perm = Array.from({ length: rank }, (_, i) => rank - 1 - i);
     }
     const inv = new Array<number>(perm.length);
-    perm.forEach((p, i) => { inv[p] = i; });
+    perm.forEach((p, i) => {
+      inv[p] = i;
+    });
     return [ctx.emit.op('Transpose', [ctx.gy[0]!], { perm: inv })];
   },
 };
@@ -46,13 +48,21 @@ export const concatGrad: GradRule = {
     const sizes = node.input.map((x) => ctx.shape(x)?.[axis]);
     const sizeInput = sizes.every((d) => typeof d === 'number')
       ? emit.ints(sizes as number[])
-      : emit.op('Concat', node.input.map((x) => emit.op('Slice', [emit.shapeOf(x), emit.ints([axis]), emit.ints([axis + 1])])), { axis: 0 });
-    const parts = ctx.opset >= 13
-      ? emit.opN('Split', [ctx.gy[0]!, sizeInput], node.input.length, { axis })
-      : emit.opN('Split', [ctx.gy[0]!], node.input.length, { axis, split: sizes.map((d) => {
-        if (typeof d !== 'number') throw badInput(`${label(ctx)}: opset ${ctx.opset} needs static concat sizes for the gradient`);
-        return d;
-      }) });
+      : emit.op(
+          'Concat',
+          node.input.map((x) => emit.op('Slice', [emit.shapeOf(x), emit.ints([axis]), emit.ints([axis + 1])])),
+          { axis: 0 },
+        );
+    const parts =
+      ctx.opset >= 13
+        ? emit.opN('Split', [ctx.gy[0]!, sizeInput], node.input.length, { axis })
+        : emit.opN('Split', [ctx.gy[0]!], node.input.length, {
+            axis,
+            split: sizes.map((d) => {
+              if (typeof d !== 'number') throw badInput(`${label(ctx)}: opset ${ctx.opset} needs static concat sizes for the gradient`);
+              return d;
+            }),
+          });
     return node.input.map((_, i) => (ctx.needs(i) ? parts[i] : undefined));
   },
 };
@@ -88,9 +98,11 @@ export const sliceGrad: GradRule = {
     const size = emit.op('Size', [x]);
     const iota = emit.reshapeLike(emit.op('Range', [emit.int64(0), size, emit.int64(1)]), x);
     const picked = emit.op('Slice', [iota, ...node.input.slice(1)]);
-    const flat = emit.op('ScatterElements', [
-      emit.reshape(zerosLike(ctx, x), emit.ints([-1])), emit.reshape(picked, emit.ints([-1])), emit.reshape(ctx.gy[0]!, emit.ints([-1])),
-    ], { axis: 0 });
+    const flat = emit.op(
+      'ScatterElements',
+      [emit.reshape(zerosLike(ctx, x), emit.ints([-1])), emit.reshape(picked, emit.ints([-1])), emit.reshape(ctx.gy[0]!, emit.ints([-1]))],
+      { axis: 0 },
+    );
     return [emit.reshapeLike(flat, x)];
   },
 };
@@ -106,23 +118,37 @@ export const padGrad: GradRule = {
   opTypes: ['Pad'],
   grad(ctx) {
     const { emit, node } = ctx;
-    if (ctx.opset < 11) throw badInput(`${label(ctx)}: Pad gradients need the pads as an input (opset 11 or later); the model has opset ${ctx.opset}`);
+    if (ctx.opset < 11)
+      throw badInput(`${label(ctx)}: Pad gradients need the pads as an input (opset 11 or later); the model has opset ${ctx.opset}`);
     const [x, pads, , axes] = node.input as [string, string, string | undefined, string | undefined];
     const gy = ctx.gy[0]!;
     const mode = ctx.attr.string('mode', 'constant');
     const rest = axes ? ['', axes] : [];
     if (mode === 'constant') {
       const gx = emit.op('Pad', [gy, emit.op('Neg', [pads]), ...rest]);
-      const gFill = ctx.needs(2) ? emit.reshapeLike(emit.sub(emit.op('ReduceSum', [gy], { keepdims: 0 }), emit.op('ReduceSum', [gx], { keepdims: 0 })), node.input[2]!) : undefined;
+      const gFill = ctx.needs(2)
+        ? emit.reshapeLike(
+            emit.sub(emit.op('ReduceSum', [gy], { keepdims: 0 }), emit.op('ReduceSum', [gx], { keepdims: 0 })),
+            node.input[2]!,
+          )
+        : undefined;
       return [ctx.needs(0) ? gx : undefined, undefined, gFill];
     }
     if (!ctx.needs(0)) return [];
-    if (ctx.opset < 16) throw badInput(`${label(ctx)}: ${mode}-mode Pad gradients need ScatterElements' add reduction (opset 16); the model has opset ${ctx.opset}`);
+    if (ctx.opset < 16)
+      throw badInput(
+        `${label(ctx)}: ${mode}-mode Pad gradients need ScatterElements' add reduction (opset 16); the model has opset ${ctx.opset}`,
+      );
     const slots = emit.add(emit.op('Size', [x]), emit.int64(1));
     const iota = emit.reshapeLike(emit.op('Range', [emit.int64(1), slots, emit.int64(1)]), x);
     const source = emit.op('Pad', [iota, pads, ...rest], { mode });
-    const zeros = emit.op('ConstantOfShape', [emit.reshape(slots, emit.ints([1]))], { value: makeTensor('value', ctx.elemType, [1], ctx.elemType === DataType.DOUBLE ? Float64Array.of(0) : Float32Array.of(0)) });
-    const flat = emit.op('ScatterElements', [zeros, emit.reshape(source, emit.ints([-1])), emit.reshape(gy, emit.ints([-1]))], { axis: 0, reduction: 'add' });
+    const zeros = emit.op('ConstantOfShape', [emit.reshape(slots, emit.ints([1]))], {
+      value: makeTensor('value', ctx.elemType, [1], ctx.elemType === DataType.DOUBLE ? Float64Array.of(0) : Float32Array.of(0)),
+    });
+    const flat = emit.op('ScatterElements', [zeros, emit.reshape(source, emit.ints([-1])), emit.reshape(gy, emit.ints([-1]))], {
+      axis: 0,
+      reduction: 'add',
+    });
     return [emit.reshapeLike(emit.op('Slice', [flat, emit.ints([1]), emit.ints([Number.MAX_SAFE_INTEGER])]), x)];
   },
 };
@@ -134,7 +160,8 @@ export const gatherGrad: GradRule = {
     if (!ctx.needs(0)) return [];
     const { emit, node } = ctx;
     const [data, indices] = node.input as [string, string];
-    if (ctx.opset < 16) throw badInput(`${label(ctx)}: Gather gradients need ScatterND's add reduction (opset 16); the model has opset ${ctx.opset}`);
+    if (ctx.opset < 16)
+      throw badInput(`${label(ctx)}: Gather gradients need ScatterND's add reduction (opset 16); the model has opset ${ctx.opset}`);
     const axis = axisOf(ctx, ctx.attr.int('axis', 0), data);
     const gy = ctx.gy[0]!;
     const idx = emit.unsqueeze(emit.op('Cast', [indices], { to: DataType.INT64 }), [-1]);
@@ -143,11 +170,17 @@ export const gatherGrad: GradRule = {
     const q = ctx.shape(indices)?.length;
     if (r === undefined || q === undefined) throw badInput(`${label(ctx)}: the gradient needs the ranks of its inputs`);
     const dataPerm = [axis, ...Array.from({ length: r }, (_, i) => i).filter((i) => i !== axis)];
-    const gPerm = [...Array.from({ length: q }, (_, i) => axis + i), ...Array.from({ length: axis }, (_, i) => i), ...Array.from({ length: r - axis - 1 }, (_, i) => axis + q + i)];
+    const gPerm = [
+      ...Array.from({ length: q }, (_, i) => axis + i),
+      ...Array.from({ length: axis }, (_, i) => i),
+      ...Array.from({ length: r - axis - 1 }, (_, i) => axis + q + i),
+    ];
     const zerosT = emit.op('Transpose', [zerosLike(ctx, data)], { perm: dataPerm });
     const scattered = emit.op('ScatterND', [zerosT, idx, emit.op('Transpose', [gy], { perm: gPerm })], { reduction: 'add' });
     const inv = new Array<number>(r);
-    dataPerm.forEach((p, i) => { inv[p] = i; });
+    dataPerm.forEach((p, i) => {
+      inv[p] = i;
+    });
     return [emit.op('Transpose', [scattered], { perm: inv })];
   },
 };
@@ -186,7 +219,10 @@ function reduceGrad(opType: 'ReduceSum' | 'ReduceMean', inputFrom: number): Grad
       if ((!axes || axes.length === 0) && noop) return [g];
       if (!keep && axes && axes.length > 0) g = emit.unsqueeze(g, axes);
       if (opType === 'ReduceMean') {
-        const count = emit.div(emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }), emit.op('Cast', [emit.op('Size', [ctx.gy[0]!])], { to: ctx.elemType }));
+        const count = emit.div(
+          emit.op('Cast', [emit.op('Size', [x])], { to: ctx.elemType }),
+          emit.op('Cast', [emit.op('Size', [ctx.gy[0]!])], { to: ctx.elemType }),
+        );
         g = emit.div(g, count);
       }
       return [emit.op('Expand', [g, emit.shapeOf(x)])];
@@ -210,6 +246,15 @@ export const dropoutGrad: GradRule = {
 };
 
 export const tensorGradRules: GradRule[] = [
-  reshapeLikeGrad, transposeGrad, concatGrad, splitGrad, sliceGrad, padGrad, gatherGrad, expandGrad,
-  reduceGrad('ReduceSum', 13), reduceGrad('ReduceMean', 18), dropoutGrad,
+  reshapeLikeGrad,
+  transposeGrad,
+  concatGrad,
+  splitGrad,
+  sliceGrad,
+  padGrad,
+  gatherGrad,
+  expandGrad,
+  reduceGrad('ReduceSum', 13),
+  reduceGrad('ReduceMean', 18),
+  dropoutGrad,
 ];

@@ -42,10 +42,37 @@ export interface GradRule {
 
 /** Ops whose outputs never carry gradients (shapes, indices, comparisons, randomness). */
 export const nonDifferentiableOps: ReadonlySet<string> = new Set([
-  'Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual',
-  'And', 'Or', 'Not', 'Xor', 'IsNaN', 'IsInf', 'Sign', 'Floor', 'Ceil', 'Round', 'OneHot', 'ConstantOfShape',
-  'Range', 'RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'Constant',
-  'EyeLike', 'TopK_indices',
+  'Shape',
+  'Size',
+  'ArgMax',
+  'ArgMin',
+  'NonZero',
+  'Equal',
+  'Less',
+  'LessOrEqual',
+  'Greater',
+  'GreaterOrEqual',
+  'And',
+  'Or',
+  'Not',
+  'Xor',
+  'IsNaN',
+  'IsInf',
+  'Sign',
+  'Floor',
+  'Ceil',
+  'Round',
+  'OneHot',
+  'ConstantOfShape',
+  'Range',
+  'RandomNormal',
+  'RandomUniform',
+  'RandomNormalLike',
+  'RandomUniformLike',
+  'Multinomial',
+  'Constant',
+  'EyeLike',
+  'TopK_indices',
 ]);
 
 /**
@@ -53,5 +80,6 @@ export const nonDifferentiableOps: ReadonlySet<string> = new Set([
  * initializer used only there is a constant, never a trainable parameter.
  */
 export const nonDifferentiableInputs: ReadonlyMap<string, readonly number[]> = new Map([
-  ['Resize', [1, 2, 3]], ['Upsample', [1]],
+  ['Resize', [1, 2, 3]],
+  ['Upsample', [1]],
 ]);

@@ -43,7 +43,10 @@ export class HyperbandPruner implements Pruner {
   prune(study: StudyView, trial: FrozenTrial): boolean {
     if (this.brackets.length === 0) {
       if (this.maxResource === undefined) {
-        const steps = study.trials.filter((t) => t.state === 'complete').map(lastStep).filter((s) => s !== undefined);
+        const steps = study.trials
+          .filter((t) => t.state === 'complete')
+          .map(lastStep)
+          .filter((s) => s !== undefined);
         if (steps.length === 0) return false;
         this.maxResource = Math.max(...(steps as number[])) + 1;
       }

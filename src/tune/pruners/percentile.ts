@@ -48,9 +48,7 @@ export class PercentilePruner implements Pruner {
     const maximize = study.directions[0] === 'maximize';
     const best = bestIntermediate(trial, maximize);
     if (Number.isNaN(best)) return true;
-    const atStep = completed
-      .map((t) => t.intermediateValues[step])
-      .filter((v): v is number => v !== undefined && !Number.isNaN(v));
+    const atStep = completed.map((t) => t.intermediateValues[step]).filter((v): v is number => v !== undefined && !Number.isNaN(v));
     if (atStep.length < this.nMinTrials) return false;
     const p = percentileOf(atStep, maximize ? 100 - this.percentile : this.percentile);
     return maximize ? best < p : best > p;

@@ -82,7 +82,12 @@ export class CmaEsSampler implements Sampler {
         c.popsize *= this.incPopsize;
         // A fresh mean drawn from a generator seeded by the restart index, so every worker agrees.
         const r = new Rng(c.restart * 7919 + 17);
-        c.state = newState(n, c.popsize, Float64Array.from({ length: n }, () => r.random()), this.sigma0);
+        c.state = newState(
+          n,
+          c.popsize,
+          Float64Array.from({ length: n }, () => r.random()),
+          this.sigma0,
+        );
       }
     }
     study.setTrialSystemAttr(trial, RESTART_KEY, c.restart);

@@ -71,7 +71,9 @@ export class GPSampler implements Sampler {
     });
     const isCat = dims.map((x) => x.cat);
     const X = trials.map((t) =>
-      Float64Array.from(dims, (x) => (x.cat ? transformValue(x.d, t.params[x.name]!) : (transformValue(x.d, t.params[x.name]!) - x.low) / (x.high - x.low))),
+      Float64Array.from(dims, (x) =>
+        x.cat ? transformValue(x.d, t.params[x.name]!) : (transformValue(x.d, t.params[x.name]!) - x.low) / (x.high - x.low),
+      ),
     );
     const y = standardizedScores(trials.map((t) => lossValues(study, t.values!)[0]!));
     const key = names.join('\u0000');
@@ -86,13 +88,20 @@ export class GPSampler implements Sampler {
       feasible = trials.map((t) => constraintViolation(t) === 0);
       const nc = Math.max(0, ...withC.map((c) => c?.length ?? 0));
       for (let j = 0; j < nc; j++) {
-        const rows = withC.map((c, i) => [i, c?.[j]] as const).filter((r): r is readonly [number, number] => typeof r[1] === 'number' && Number.isFinite(r[1]));
+        const rows = withC
+          .map((c, i) => [i, c?.[j]] as const)
+          .filter((r): r is readonly [number, number] => typeof r[1] === 'number' && Number.isFinite(r[1]));
         if (rows.length < 2) continue;
         const vals = rows.map((r) => r[1]);
         const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
         const sd = Math.sqrt(vals.reduce((a, b) => a + (b - mean) ** 2, 0) / vals.length) || 1;
         feasibility.push({
-          gp: this.fit(`${key}\u0001c${j}`, rows.map((r) => X[r[0]]!), vals.map((v) => (v - mean) / sd), isCat),
+          gp: this.fit(
+            `${key}\u0001c${j}`,
+            rows.map((r) => X[r[0]]!),
+            vals.map((v) => (v - mean) / sd),
+            isCat,
+          ),
           threshold: -mean / sd,
         });
       }
@@ -101,9 +110,10 @@ export class GPSampler implements Sampler {
     const feasibleY = y.filter((_, i) => feasible[i]);
     const best = feasibleY.length ? Math.max(...feasibleY) : undefined;
     // The incumbent: the best feasible trial, else the least violating one.
-    const incumbentIndex = best !== undefined
-      ? y.findIndex((v, i) => v === best && feasible[i])
-      : trials.map((t) => constraintViolation(t)).reduce((bi, v, i, all) => (v < all[bi]! ? i : bi), 0);
+    const incumbentIndex =
+      best !== undefined
+        ? y.findIndex((v, i) => v === best && feasible[i])
+        : trials.map((t) => constraintViolation(t)).reduce((bi, v, i, all) => (v < all[bi]! ? i : bi), 0);
     const acquisition: Acquisition = {
       value: (x) => (best !== undefined ? gp.logEI(x, best) : 0) + feasibility.reduce((a, f) => a + f.gp.logPFeasible(x, f.threshold), 0),
       withGrad: (x) => {
@@ -132,7 +142,8 @@ export class GPSampler implements Sampler {
    */
   private fit(key: string, X: Float64Array[], y: number[], isCat: boolean[]): GP {
     const warm = this.warm.get(key);
-    if (warm && X.length > 100 && X.length < warm.n * 1.05) return buildPosterior(X, Float64Array.from(y), isCat, warm.theta, this.deterministic);
+    if (warm && X.length > 100 && X.length < warm.n * 1.05)
+      return buildPosterior(X, Float64Array.from(y), isCat, warm.theta, this.deterministic);
     const gp = fitGP(X, y, isCat, warm?.theta, this.deterministic, this.rng);
     this.warm.set(key, { theta: gp.theta, n: X.length });
     return gp;
@@ -142,7 +153,12 @@ export class GPSampler implements Sampler {
     return sampleUniform(this.rng, d);
   }
 
-  private optimizeAcquisition(acq: Acquisition, n: number, dims: { cat: boolean; n: number; d: Distribution; low: number; high: number }[], incumbent: Float64Array): Float64Array {
+  private optimizeAcquisition(
+    acq: Acquisition,
+    n: number,
+    dims: { cat: boolean; n: number; d: Distribution; low: number; high: number }[],
+    incumbent: Float64Array,
+  ): Float64Array {
     const D = dims.length;
     const randomPoint = () => Float64Array.from(dims, (dm) => (dm.cat ? this.rng.int(dm.n) : this.rng.random()));
     const scored: { x: Float64Array; v: number }[] = [];
@@ -263,7 +279,14 @@ function fitHyperparameters(
   // Each evaluation costs O(n³): a cold fit on many points starts from a fit on a random subset.
   if (!theta0 && X.length > SUBSET) {
     const idx = rng.shuffle(X.map((_, i) => i)).slice(0, SUBSET);
-    theta0 = fitHyperparameters(idx.map((i) => X[i]!), idx.map((i) => y[i]!), isCat, undefined, deterministic, rng);
+    theta0 = fitHyperparameters(
+      idx.map((i) => X[i]!),
+      idx.map((i) => y[i]!),
+      isCat,
+      undefined,
+      deterministic,
+      rng,
+    );
   }
   const n = X.length;
   const D = isCat.length;
@@ -437,9 +460,15 @@ function buildPosterior(X: Float64Array[], y: Float64Array, isCat: boolean[], th
   return {
     theta,
     n,
-    logEI: (x, best) => { const m = moments(x); return logEI(m.mean, m.sd, best)[0]; },
+    logEI: (x, best) => {
+      const m = moments(x);
+      return logEI(m.mean, m.sd, best)[0];
+    },
     logEIWithGrad: (x, best) => withGrad(x, (mean, sd) => logEI(mean, sd, best)),
-    logPFeasible: (x, threshold) => { const m = moments(x); return logPF(m.mean, m.sd, threshold)[0]; },
+    logPFeasible: (x, threshold) => {
+      const m = moments(x);
+      return logPF(m.mean, m.sd, threshold)[0];
+    },
     logPFeasibleWithGrad: (x, threshold) => withGrad(x, (mean, sd) => logPF(mean, sd, threshold)),
   };
 }

@@ -59,7 +59,8 @@ export class GridSampler implements Sampler {
     if (j < 0) throw badInput(`grid: parameter '${name}' is not in the grid; add it to the grid's space`);
     const id = trial.systemAttrs[GRID_KEY] as number;
     const v = this.point(id)[j]!;
-    if (!contains(d, v)) throw badInput(`grid: value ${JSON.stringify(v)} of '${name}' is outside its distribution; fix the grid or the range`);
+    if (!contains(d, v))
+      throw badInput(`grid: value ${JSON.stringify(v)} of '${name}' is outside its distribution; fix the grid or the range`);
     return v;
   }
 
@@ -84,14 +85,16 @@ export class GridSampler implements Sampler {
     for (let j = 0; j < this.names.length; j++) {
       const p = params[this.names[j]!];
       // Stored floats may differ from the grid's values in the last bits (snapped to their step).
-      const k = this.grid[j]!.findIndex((v) => v === p || (typeof v === 'number' && typeof p === 'number' && Math.abs(v - p) <= 1e-9 * Math.max(1, Math.abs(v))));
+      const k = this.grid[j]!.findIndex(
+        (v) => v === p || (typeof v === 'number' && typeof p === 'number' && Math.abs(v - p) <= 1e-9 * Math.max(1, Math.abs(v))),
+      );
       if (k < 0) return undefined;
       id = id * this.grid[j]!.length + k;
     }
     return id;
   }
 
-    private taken(study: StudyView): Set<number> {
+  private taken(study: StudyView): Set<number> {
     const s = new Set<number>();
     for (const t of study.trials) {
       const id = t.systemAttrs[GRID_KEY];

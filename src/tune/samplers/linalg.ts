@@ -126,8 +126,7 @@ export function minimize(
   for (let iter = 0; iter < maxIter; iter++) {
     let gmax = 0;
     for (let i = 0; i < n; i++) {
-      const pinned =
-        opts.fixed?.[i] || (lo && x[i]! <= lo[i]! && g[i]! > 0) || (hi && x[i]! >= hi[i]! && g[i]! < 0);
+      const pinned = opts.fixed?.[i] || (lo && x[i]! <= lo[i]! && g[i]! > 0) || (hi && x[i]! >= hi[i]! && g[i]! < 0);
       free[i] = pinned ? 0 : 1;
       if (free[i]) gmax = Math.max(gmax, Math.abs(g[i]!));
     }

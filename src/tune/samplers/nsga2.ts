@@ -45,7 +45,8 @@ export class NSGAIISampler implements Sampler {
     this.mutationProb = opts.mutationProb;
     this.etaC = opts.etaCrossover ?? 20;
     this.etaM = opts.etaMutation ?? 20;
-    if (!(Number.isInteger(this.populationSize) && this.populationSize >= 2)) throw badInput('NSGA-II: populationSize must be an integer ≥ 2');
+    if (!(Number.isInteger(this.populationSize) && this.populationSize >= 2))
+      throw badInput('NSGA-II: populationSize must be an integer ≥ 2');
     if (!(this.crossoverProb >= 0 && this.crossoverProb <= 1)) throw badInput('NSGA-II: crossoverProb must be in [0, 1]');
   }
 

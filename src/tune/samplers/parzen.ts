@@ -51,7 +51,7 @@ export function specOf(d: Distribution): Spec {
 export function transformValue(d: Distribution, v: ParamValue): number {
   if (d.type === 'categorical') {
     const i = d.choices.indexOf(v);
-    return Math.max(i , 0);
+    return Math.max(i, 0);
   }
   return d.log ? Math.log(v as number) : (v as number);
 }
@@ -196,7 +196,8 @@ function numericalDim(obs: number[], s: Extract<Spec, { kind: 'num' }>, p: Parze
   const maxSigma = range;
   // range · max(Δ, (1 + n + prior)^(−α)), written as Optuna's range / min(100, 1 + n + prior) for Δ = 0.01, α = 1.
   const minSigma = p.considerMagicClip
-    ? range / Math.min(p.minBandwidthFactor > 0 ? 1 / p.minBandwidthFactor : Infinity, (1 + n + (considerPrior ? 1 : 0)) ** p.magicClipExponent)
+    ? range /
+      Math.min(p.minBandwidthFactor > 0 ? 1 / p.minBandwidthFactor : Infinity, (1 + n + (considerPrior ? 1 : 0)) ** p.magicClipExponent)
     : Math.max(1e-12, p.minBandwidthFactor * range);
   sigmas = sigmas.map((x) => Math.min(maxSigma, Math.max(minSigma, x)));
   if (considerPrior) sigmas.push(range);

@@ -174,7 +174,8 @@ export class TPESampler implements Sampler {
     this.constantLiar = opts.constantLiar ?? false;
     const gammaStrategy = opts.gammaStrategy ?? 'linear';
     const gammaBeta = opts.gammaBeta ?? (this.multivariate ? 0.15 : 0.1);
-    if (gammaStrategy !== 'linear' && gammaStrategy !== 'sqrt') throw badInput(`TPE: gammaStrategy must be 'linear' or 'sqrt' (got ${JSON.stringify(gammaStrategy)})`);
+    if (gammaStrategy !== 'linear' && gammaStrategy !== 'sqrt')
+      throw badInput(`TPE: gammaStrategy must be 'linear' or 'sqrt' (got ${JSON.stringify(gammaStrategy)})`);
     if (!(gammaBeta > 0 && Number.isFinite(gammaBeta))) throw badInput('TPE: gammaBeta must be a finite number > 0');
     this.gamma = opts.gamma ?? (gammaStrategy === 'linear' && gammaBeta === 0.1 ? defaultGamma : gammaFunction(gammaStrategy, gammaBeta));
     this.weightStrategy = opts.weightStrategy ?? (this.multivariate ? 'ei' : 'optuna');
@@ -200,11 +201,15 @@ export class TPESampler implements Sampler {
     if (!(this.nEiCandidates >= 1)) throw badInput('TPE: nEiCandidates must be ≥ 1');
     if (!(this.parzen.bandwidthFactor > 0)) throw badInput('TPE: bandwidthFactor must be > 0');
     if (!['optuna', 'hyperopt', 'scott'].includes(this.parzen.bandwidthStrategy)) {
-      throw badInput(`TPE: bandwidthStrategy must be 'optuna', 'hyperopt' or 'scott' (got ${JSON.stringify(this.parzen.bandwidthStrategy)})`);
+      throw badInput(
+        `TPE: bandwidthStrategy must be 'optuna', 'hyperopt' or 'scott' (got ${JSON.stringify(this.parzen.bandwidthStrategy)})`,
+      );
     }
     if (!(this.parzen.magicClipExponent > 0)) throw badInput('TPE: magicClipExponent must be > 0');
-    if (!(this.parzen.minBandwidthFactor >= 0 && this.parzen.minBandwidthFactor <= 1)) throw badInput('TPE: minBandwidthFactor must be in [0, 1]');
-    if (!(this.candidateWidening >= 1 && Number.isFinite(this.candidateWidening))) throw badInput('TPE: candidateWidening must be a finite number ≥ 1');
+    if (!(this.parzen.minBandwidthFactor >= 0 && this.parzen.minBandwidthFactor <= 1))
+      throw badInput('TPE: minBandwidthFactor must be in [0, 1]');
+    if (!(this.candidateWidening >= 1 && Number.isFinite(this.candidateWidening)))
+      throw badInput('TPE: candidateWidening must be a finite number ≥ 1');
   }
 
   inferRelativeSearchSpace(study: StudyView): Record<string, Distribution> {

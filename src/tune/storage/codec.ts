@@ -81,7 +81,8 @@ export function checkDirections(directions: Direction[]): void {
 }
 
 export function checkState(state: TrialState): void {
-  if (!TRIAL_STATES.includes(state)) throw new HoneError(`unknown trial state '${String(state)}'; use one of ${TRIAL_STATES.join(', ')}`, 1);
+  if (!TRIAL_STATES.includes(state))
+    throw new HoneError(`unknown trial state '${String(state)}'; use one of ${TRIAL_STATES.join(', ')}`, 1);
 }
 
 export function studyExists(name: string): HoneError {
@@ -89,7 +90,9 @@ export function studyExists(name: string): HoneError {
 }
 
 export function directionsMismatch(name: string, have: Direction[], want: Direction[]): HoneError {
-  return new HoneError(`study '${name}' exists with directions [${have.join(', ')}], not [${want.join(', ')}]; use the same directions or another study name`);
+  return new HoneError(
+    `study '${name}' exists with directions [${have.join(', ')}], not [${want.join(', ')}]; use the same directions or another study name`,
+  );
 }
 
 export function noStudy(id: number): HoneError {

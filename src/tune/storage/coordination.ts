@@ -50,11 +50,19 @@ const locks = new WeakMap<Storage, Promise<unknown>>();
 function withLock<T>(s: Storage, fn: () => Promise<T>): Promise<T> {
   const prev = locks.get(s) ?? Promise.resolve();
   const next = prev.then(fn, fn);
-  locks.set(s, next.catch(() => undefined));
+  locks.set(
+    s,
+    next.catch(() => undefined),
+  );
   return next;
 }
 
-export function createTrialWithinBudget(s: Storage, studyId: number, limit: number, template?: Partial<FrozenTrial>): Promise<FrozenTrial | undefined> {
+export function createTrialWithinBudget(
+  s: Storage,
+  studyId: number,
+  limit: number,
+  template?: Partial<FrozenTrial>,
+): Promise<FrozenTrial | undefined> {
   if (isCoordinated(s)) return s.createTrialWithinBudget(studyId, limit, template);
   return withLock(s, async () => {
     const counted = (await s.getAllTrials(studyId)).filter(countsAgainstBudget).length;

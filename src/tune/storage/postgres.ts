@@ -4,8 +4,21 @@ import type { Direction, Distribution, FrozenTrial, ParamValue, StudySummary, Tr
 import type { CoordinatedStorage } from './coordination.js';
 import { retryTemplate } from './coordination.js';
 import {
-  backoffMs, checkDirections, checkState, decodeJson, directionsMismatch, encodeJson, encodeNumbers, isFinished,
-  noStudy, noTrial, rowToTrial, sleep, studyExists, trialFinished, type TrialRow,
+  backoffMs,
+  checkDirections,
+  checkState,
+  decodeJson,
+  directionsMismatch,
+  encodeJson,
+  encodeNumbers,
+  isFinished,
+  noStudy,
+  noTrial,
+  rowToTrial,
+  sleep,
+  studyExists,
+  trialFinished,
+  type TrialRow,
 } from './codec.js';
 
 export interface PostgresOptions {
@@ -25,7 +38,10 @@ export interface PostgresOptions {
  * read-modify-write. Transient failures (lost connection, serialization failure, deadlock) are retried.
  */
 export class PostgresStorage implements CoordinatedStorage {
-  private constructor(private readonly pool: pg.Pool, readonly where: string) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly where: string,
+  ) {}
 
   /** Connects (retrying with back-off), then creates or migrates the schema. */
   static async connect(url: string, opts: PostgresOptions = {}): Promise<PostgresStorage> {
@@ -63,7 +79,11 @@ export class PostgresStorage implements CoordinatedStorage {
     } catch (e) {
       await pool.end().catch(() => undefined);
       if (e instanceof HoneError) throw e;
-      throw new HoneError(`cannot set up Hone's tables in PostgreSQL at ${where}: ${reason(e)}; check the user's rights on the database`, 2, { cause: e });
+      throw new HoneError(
+        `cannot set up Hone's tables in PostgreSQL at ${where}: ${reason(e)}; check the user's rights on the database`,
+        2,
+        { cause: e },
+      );
     }
     return storage;
   }
@@ -77,7 +97,10 @@ export class PostgresStorage implements CoordinatedStorage {
       );
       if (ins.rowCount === 1) return Number(ins.rows[0].id);
       if (!opts.loadIfExists) throw studyExists(name);
-      const row = (await c.query('SELECT id, directions FROM studies WHERE name = $1', [name])).rows[0] as { id: string; directions: Direction[] };
+      const row = (await c.query('SELECT id, directions FROM studies WHERE name = $1', [name])).rows[0] as {
+        id: string;
+        directions: Direction[];
+      };
       if (row.directions.join() !== directions.join()) throw directionsMismatch(name, row.directions, directions);
       return Number(row.id);
     });
@@ -131,7 +154,10 @@ export class PostgresStorage implements CoordinatedStorage {
       const failed = rowToTrial(r.rows[0] as TrialRow);
       if (failed.state !== 'fail' || failed.systemAttrs.retried_by !== undefined) return undefined;
       const retry = await this.insertTrial(c, Number(r.rows[0].study_id), retryTemplate(failed));
-      await c.query("UPDATE trials SET system_attrs = system_attrs || jsonb_build_object('retried_by', $2::int) WHERE id = $1", [trialId, retry.number]);
+      await c.query("UPDATE trials SET system_attrs = system_attrs || jsonb_build_object('retried_by', $2::int) WHERE id = $1", [
+        trialId,
+        retry.number,
+      ]);
       return retry;
     });
   }
@@ -178,12 +204,20 @@ export class PostgresStorage implements CoordinatedStorage {
 
   // Attributes may be written after the end (why a trial failed, that it was retried), as in memory storage.
   async setTrialUserAttr(trialId: number, key: string, value: unknown): Promise<void> {
-    const r = await this.q('UPDATE trials SET user_attrs = user_attrs || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1', [trialId, key, jsonOrNull(value)]);
+    const r = await this.q('UPDATE trials SET user_attrs = user_attrs || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1', [
+      trialId,
+      key,
+      jsonOrNull(value),
+    ]);
     if (r.rowCount === 0) throw noTrial(trialId);
   }
 
   async setTrialSystemAttr(trialId: number, key: string, value: unknown): Promise<void> {
-    const r = await this.q('UPDATE trials SET system_attrs = system_attrs || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1', [trialId, key, jsonOrNull(value)]);
+    const r = await this.q('UPDATE trials SET system_attrs = system_attrs || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1', [
+      trialId,
+      key,
+      jsonOrNull(value),
+    ]);
     if (r.rowCount === 0) throw noTrial(trialId);
   }
 
@@ -226,7 +260,9 @@ export class PostgresStorage implements CoordinatedStorage {
   private async insertTrial(c: pg.PoolClient, studyId: number, template: Partial<FrozenTrial> = {}): Promise<FrozenTrial> {
     const state = template.state ?? 'running';
     checkState(state);
-    const n = await c.query('UPDATE studies SET next_number = next_number + 1 WHERE id = $1 RETURNING next_number - 1 AS number', [studyId]);
+    const n = await c.query('UPDATE studies SET next_number = next_number + 1 WHERE id = $1 RETURNING next_number - 1 AS number', [
+      studyId,
+    ]);
     if (!n.rows[0]) throw noStudy(studyId);
     const now = Date.now();
     const r = await c.query(
@@ -235,11 +271,17 @@ export class PostgresStorage implements CoordinatedStorage {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12::boolean THEN ${SERVER_NOW_MS} END)
        RETURNING ${TRIAL_COLUMNS}`,
       [
-        studyId, n.rows[0].number, state, encodeNumbers(template.values),
-        encodeJson(template.params), encodeJson(template.distributions), encodeNumbers(template.intermediateValues ?? {}),
-        encodeJson(template.userAttrs), encodeJson(template.systemAttrs),
-        state === 'waiting' ? null : template.datetimeStart ?? now,
-        isFinished(state) ? template.datetimeComplete ?? now : null,
+        studyId,
+        n.rows[0].number,
+        state,
+        encodeNumbers(template.values),
+        encodeJson(template.params),
+        encodeJson(template.distributions),
+        encodeNumbers(template.intermediateValues ?? {}),
+        encodeJson(template.userAttrs),
+        encodeJson(template.systemAttrs),
+        state === 'waiting' ? null : (template.datetimeStart ?? now),
+        isFinished(state) ? (template.datetimeComplete ?? now) : null,
         state === 'running',
       ],
     );
@@ -260,7 +302,11 @@ export class PostgresStorage implements CoordinatedStorage {
   }
 
   private async setStudyAttr(studyId: number, column: 'user_attrs' | 'system_attrs', key: string, value: unknown): Promise<void> {
-    const r = await this.q(`UPDATE studies SET ${column} = ${column} || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1`, [studyId, key, jsonOrNull(value)]);
+    const r = await this.q(`UPDATE studies SET ${column} = ${column} || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1`, [
+      studyId,
+      key,
+      jsonOrNull(value),
+    ]);
     if (r.rowCount === 0) throw noStudy(studyId);
   }
 
@@ -273,8 +319,12 @@ export class PostgresStorage implements CoordinatedStorage {
     );
     return r.rows.map((row) => {
       const s: StudySummary = {
-        id: Number(row.id), name: row.name as string, directions: row.directions as Direction[],
-        userAttrs: decodeJson(row.user_attrs, {}), systemAttrs: decodeJson(row.system_attrs, {}), nTrials: Number(row.n),
+        id: Number(row.id),
+        name: row.name as string,
+        directions: row.directions as Direction[],
+        userAttrs: decodeJson(row.user_attrs, {}),
+        systemAttrs: decodeJson(row.system_attrs, {}),
+        nTrials: Number(row.n),
       };
       if (row.start !== null) s.datetimeStart = Number(row.start);
       return s;
@@ -297,7 +347,9 @@ export class PostgresStorage implements CoordinatedStorage {
         await c.query('COMMIT');
         return out;
       } catch (e) {
-        await c.query('ROLLBACK').catch(() => { broken = true; });
+        await c.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
         throw e;
       } finally {
         c.release(broken);
@@ -311,7 +363,8 @@ export class PostgresStorage implements CoordinatedStorage {
         return await fn();
       } catch (e) {
         if (attempt >= 6 || !isTransient(e)) {
-          if (isTransient(e)) throw new HoneError(`lost PostgreSQL at ${this.where}: ${reason(e)}; check that the server runs`, 1, { cause: e });
+          if (isTransient(e))
+            throw new HoneError(`lost PostgreSQL at ${this.where}: ${reason(e)}; check that the server runs`, 1, { cause: e });
           throw e;
         }
         await sleep(backoffMs(attempt, 50, 2000));
@@ -377,7 +430,9 @@ export async function migratePostgres(c: pg.ClientBase, where: string, upTo = PO
   const row = (await c.query('SELECT version FROM schema_version')).rows[0] as { version: number } | undefined;
   const have = row?.version ?? 0;
   if (have > POSTGRES_MIGRATIONS.length) {
-    throw new HoneError(`PostgreSQL database at ${where} has Hone schema version ${have}, newer than this Hone knows (${POSTGRES_MIGRATIONS.length}); upgrade Hone`);
+    throw new HoneError(
+      `PostgreSQL database at ${where} has Hone schema version ${have}, newer than this Hone knows (${POSTGRES_MIGRATIONS.length}); upgrade Hone`,
+    );
   }
   for (let v = have; v < upTo; v++) await c.query(POSTGRES_MIGRATIONS[v]!);
   if (!row) await c.query('INSERT INTO schema_version (version) VALUES ($1)', [Math.max(have, upTo)]);
@@ -389,7 +444,19 @@ function jsonOrNull(value: unknown): string {
   return JSON.stringify(value === undefined ? null : value);
 }
 
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300', '40001', '40P01']);
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '40001',
+  '40P01',
+]);
 
 function isTransient(e: unknown): boolean {
   const code = (e as { code?: string })?.code ?? '';

@@ -4,8 +4,20 @@ import type { Direction, Distribution, FrozenTrial, ParamValue, StudySummary, Tr
 import type { CoordinatedStorage } from './coordination.js';
 import { retryTemplate } from './coordination.js';
 import {
-  backoffMs, checkDirections, checkState, decodeJson, directionsMismatch, encodeJson, encodeNumbers, isFinished,
-  noStudy, noTrial, rowToTrial, studyExists, trialFinished, type TrialRow,
+  backoffMs,
+  checkDirections,
+  checkState,
+  decodeJson,
+  directionsMismatch,
+  encodeJson,
+  encodeNumbers,
+  isFinished,
+  noStudy,
+  noTrial,
+  rowToTrial,
+  studyExists,
+  trialFinished,
+  type TrialRow,
 } from './codec.js';
 
 /**
@@ -19,16 +31,25 @@ export class SqliteStorage implements CoordinatedStorage {
   private readonly db: Database.Database;
 
   /** Opens (creating if needed) and migrates the database at `path`. */
-  constructor(readonly path: string, opts: { busyTimeoutMs?: number } = {}) {
+  constructor(
+    readonly path: string,
+    opts: { busyTimeoutMs?: number } = {},
+  ) {
     try {
       this.db = new Database(path, { timeout: opts.busyTimeoutMs ?? 10_000 });
     } catch (e) {
       // better-sqlite3 loads its native module here, on first use, so everything but SQLite storage works without it.
       if (nativeModuleMissing(e)) {
-        throw new HoneError(`SQLite storage needs better-sqlite3's native module, which is missing from this install or was built for ` +
-          `another Node.js; run 'npm rebuild better-sqlite3' where Hone is installed, or use the memory or PostgreSQL storage`, 2, { cause: e });
+        throw new HoneError(
+          `SQLite storage needs better-sqlite3's native module, which is missing from this install or was built for ` +
+            `another Node.js; run 'npm rebuild better-sqlite3' where Hone is installed, or use the memory or PostgreSQL storage`,
+          2,
+          { cause: e },
+        );
       }
-      throw new HoneError(`cannot open SQLite database ${path}: ${errorMessage(e)}; check that its folder exists and is writable`, 2, { cause: e });
+      throw new HoneError(`cannot open SQLite database ${path}: ${errorMessage(e)}; check that its folder exists and is writable`, 2, {
+        cause: e,
+      });
     }
     try {
       // journal_mode needs a lock when it switches; it can be busy while other workers open the file.
@@ -46,14 +67,18 @@ export class SqliteStorage implements CoordinatedStorage {
   async createStudy(name: string, directions: Direction[], opts: { loadIfExists?: boolean } = {}): Promise<number> {
     checkDirections(directions);
     return this.tx(() => {
-      const row = this.db.prepare('SELECT id, directions FROM studies WHERE name = ?').get(name) as { id: number; directions: string } | undefined;
+      const row = this.db.prepare('SELECT id, directions FROM studies WHERE name = ?').get(name) as
+        | { id: number; directions: string }
+        | undefined;
       if (row) {
         if (!opts.loadIfExists) throw studyExists(name);
         const have = JSON.parse(row.directions) as Direction[];
         if (have.join() !== directions.join()) throw directionsMismatch(name, have, directions);
         return row.id;
       }
-      const r = this.db.prepare('INSERT INTO studies (name, directions, created_at) VALUES (?, ?, ?)').run(name, JSON.stringify(directions), Date.now());
+      const r = this.db
+        .prepare('INSERT INTO studies (name, directions, created_at) VALUES (?, ?, ?)')
+        .run(name, JSON.stringify(directions), Date.now());
       return Number(r.lastInsertRowid);
     });
   }
@@ -113,9 +138,9 @@ export class SqliteStorage implements CoordinatedStorage {
 
   async popWaitingTrial(studyId: number): Promise<FrozenTrial | undefined> {
     return this.tx(() => {
-      const row = this.db
-        .prepare("SELECT id FROM trials WHERE study_id = ? AND state = 'waiting' ORDER BY number LIMIT 1")
-        .get(studyId) as { id: number } | undefined;
+      const row = this.db.prepare("SELECT id FROM trials WHERE study_id = ? AND state = 'waiting' ORDER BY number LIMIT 1").get(studyId) as
+        | { id: number }
+        | undefined;
       if (!row) return undefined;
       const now = Date.now();
       this.db.prepare("UPDATE trials SET state = 'running', datetime_start = ?, heartbeat = ? WHERE id = ?").run(now, now, row.id);
@@ -126,11 +151,9 @@ export class SqliteStorage implements CoordinatedStorage {
   async setTrialParam(trialId: number, name: string, value: ParamValue, distribution: Distribution): Promise<void> {
     this.tx(() => {
       const t = this.unfinished(trialId);
-      this.db.prepare('UPDATE trials SET params = ?, distributions = ? WHERE id = ?').run(
-        encodeJson({ ...t.params, [name]: value }),
-        encodeJson({ ...t.distributions, [name]: distribution }),
-        trialId,
-      );
+      this.db
+        .prepare('UPDATE trials SET params = ?, distributions = ? WHERE id = ?')
+        .run(encodeJson({ ...t.params, [name]: value }), encodeJson({ ...t.distributions, [name]: distribution }), trialId);
     });
   }
 
@@ -181,10 +204,12 @@ export class SqliteStorage implements CoordinatedStorage {
   async getAllTrials(studyId: number, states?: TrialState[]): Promise<FrozenTrial[]> {
     return this.read(() => {
       const rows = states
-        ? this.db
-          .prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state IN (${states.map(() => '?').join(', ')}) ORDER BY number`)
-          .all(studyId, ...states) as TrialRow[]
-        : this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`).all(studyId) as TrialRow[];
+        ? (this.db
+            .prepare(
+              `SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? AND state IN (${states.map(() => '?').join(', ')}) ORDER BY number`,
+            )
+            .all(studyId, ...states) as TrialRow[])
+        : (this.db.prepare(`SELECT ${TRIAL_COLUMNS} FROM trials WHERE study_id = ? ORDER BY number`).all(studyId) as TrialRow[]);
       return rows.map(rowToTrial);
     });
   }
@@ -217,18 +242,28 @@ export class SqliteStorage implements CoordinatedStorage {
     if (!this.db.prepare('SELECT 1 FROM studies WHERE id = ?').get(studyId)) throw noStudy(studyId);
     const state = template.state ?? 'running';
     checkState(state);
-    const { next } = this.db.prepare('SELECT coalesce(max(number) + 1, 0) AS next FROM trials WHERE study_id = ?').get(studyId) as { next: number };
+    const { next } = this.db.prepare('SELECT coalesce(max(number) + 1, 0) AS next FROM trials WHERE study_id = ?').get(studyId) as {
+      next: number;
+    };
     const now = Date.now();
-    const start = state === 'waiting' ? null : template.datetimeStart ?? now;
-    const complete = isFinished(state) ? template.datetimeComplete ?? now : null;
+    const start = state === 'waiting' ? null : (template.datetimeStart ?? now);
+    const complete = isFinished(state) ? (template.datetimeComplete ?? now) : null;
     const r = this.db
       .prepare(`INSERT INTO trials (study_id, number, state, vals, params, distributions, intermediate, user_attrs, system_attrs,
                 datetime_start, datetime_complete, heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(
-        studyId, next, state, encodeNumbers(template.values),
-        encodeJson(template.params), encodeJson(template.distributions), encodeNumbers(template.intermediateValues ?? {}),
-        encodeJson(template.userAttrs), encodeJson(template.systemAttrs),
-        start, complete, state === 'running' ? now : null,
+        studyId,
+        next,
+        state,
+        encodeNumbers(template.values),
+        encodeJson(template.params),
+        encodeJson(template.distributions),
+        encodeNumbers(template.intermediateValues ?? {}),
+        encodeJson(template.userAttrs),
+        encodeJson(template.systemAttrs),
+        start,
+        complete,
+        state === 'running' ? now : null,
       );
     return this.trialRow(Number(r.lastInsertRowid));
   }
@@ -271,11 +306,23 @@ export class SqliteStorage implements CoordinatedStorage {
       .prepare(`SELECT s.id, s.name, s.directions, s.user_attrs, s.system_attrs,
                 (SELECT count(*) FROM trials t WHERE t.study_id = s.id) AS n, s.created_at AS start
                 FROM studies s ${where} ORDER BY s.id`)
-      .all(...(arg === undefined ? [] : [arg])) as { id: number; name: string; directions: string; user_attrs: string; system_attrs: string; n: number; start: number | null }[];
+      .all(...(arg === undefined ? [] : [arg])) as {
+      id: number;
+      name: string;
+      directions: string;
+      user_attrs: string;
+      system_attrs: string;
+      n: number;
+      start: number | null;
+    }[];
     return rows.map((r) => {
       const s: StudySummary = {
-        id: r.id, name: r.name, directions: JSON.parse(r.directions) as Direction[],
-        userAttrs: decodeJson(r.user_attrs, {}), systemAttrs: decodeJson(r.system_attrs, {}), nTrials: r.n,
+        id: r.id,
+        name: r.name,
+        directions: JSON.parse(r.directions) as Direction[],
+        userAttrs: decodeJson(r.user_attrs, {}),
+        systemAttrs: decodeJson(r.system_attrs, {}),
+        nTrials: r.n,
       };
       if (r.start !== null) s.datetimeStart = r.start;
       return s;
@@ -301,7 +348,11 @@ export class SqliteStorage implements CoordinatedStorage {
         const code = (e as { code?: string }).code ?? '';
         if (!(code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) || Date.now() > deadline) {
           if (code.startsWith('SQLITE_BUSY')) {
-            throw new HoneError(`SQLite database ${this.path} stayed locked for 60 s; another process holds it — stop it or use PostgreSQL for many workers`, 1, { cause: e });
+            throw new HoneError(
+              `SQLite database ${this.path} stayed locked for 60 s; another process holds it — stop it or use PostgreSQL for many workers`,
+              1,
+              { cause: e },
+            );
           }
           throw e;
         }
@@ -311,7 +362,8 @@ export class SqliteStorage implements CoordinatedStorage {
   }
 }
 
-const TRIAL_COLUMNS = 'id, number, state, vals, params, distributions, intermediate, user_attrs, system_attrs, datetime_start, datetime_complete';
+const TRIAL_COLUMNS =
+  'id, number, state, vals, params, distributions, intermediate, user_attrs, system_attrs, datetime_start, datetime_complete';
 
 /** Blocks the thread briefly: better-sqlite3 calls are synchronous, so the retry is too. */
 function sleepSync(ms: number): void {
@@ -354,18 +406,22 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 
 /** Brings `db` to the newest schema (or to `upTo`, for tests that build an old database). Returns the version. */
 export function migrateSqlite(db: Database.Database, upTo = SQLITE_MIGRATIONS.length): number {
-  return db.transaction(() => {
-    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-    const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
-    const have = row?.version ?? 0;
-    if (have > SQLITE_MIGRATIONS.length) {
-      throw new HoneError(`SQLite database ${db.name} has schema version ${have}, newer than this Hone knows (${SQLITE_MIGRATIONS.length}); upgrade Hone`);
-    }
-    for (let v = have; v < upTo; v++) db.exec(SQLITE_MIGRATIONS[v]!);
-    if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(Math.max(have, upTo));
-    else if (upTo > have) db.prepare('UPDATE schema_version SET version = ?').run(upTo);
-    return Math.max(have, upTo);
-  }).immediate();
+  return db
+    .transaction(() => {
+      db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+      const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+      const have = row?.version ?? 0;
+      if (have > SQLITE_MIGRATIONS.length) {
+        throw new HoneError(
+          `SQLite database ${db.name} has schema version ${have}, newer than this Hone knows (${SQLITE_MIGRATIONS.length}); upgrade Hone`,
+        );
+      }
+      for (let v = have; v < upTo; v++) db.exec(SQLITE_MIGRATIONS[v]!);
+      if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(Math.max(have, upTo));
+      else if (upTo > have) db.prepare('UPDATE schema_version SET version = ?').run(upTo);
+      return Math.max(have, upTo);
+    })
+    .immediate();
 }
 
 /** The errors better-sqlite3 throws when its compiled addon is absent (install scripts skipped) or built for another Node. */
