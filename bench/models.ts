@@ -94,11 +94,6 @@ for (const m of corpusModels().filter((x) => x.present && (!only || only.include
   const data = writeFeed(feed, dir);
   const cells: string[] = [];
   for (const mode of QUANT_MODES) {
-    // ORT 1.30 segfaults loading this fp16 graph at level 'all' (see test/corpus/corpus.test.ts): a crash ends the run.
-    if (m.id === 'tiny-gru-kws' && mode === 'fp16') {
-      cells.push('**ORT crashes** (SIGSEGV) loading the result');
-      continue;
-    }
     const q = await quantizeCorpusModel(m, feed, mode, data, { runs });
     if (!q.ok) {
       cells.push(q.userError ? `n/a: ${short(q.error)}` : `**fails**: ${q.error.slice(0, 80)}`);
