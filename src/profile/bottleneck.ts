@@ -139,28 +139,35 @@ export function diagnose(f: BottleneckFacts): Bottleneck {
 }
 
 /**
- * How close to one of the verdict's lines (10x the roofline, half the run in kernels, the machine balance)
- * a measurement may sit and still decide it: 20%. Between identical runs beside a busy core, the fastest
- * round's median moved by up to ±20% and the kernel share by ±7%, and a probe of the peaks by ±25%; a
- * verdict that a 20% shift of any of them would change is not one that repeated runs would agree on.
+ * How close to one of the verdict's lines a measurement may sit and still decide it, per measurement, from
+ * how far each moved between identical runs of `hone profile` on LeNet-5 at batch 1, the hard case, on a
+ * quiet machine and beside one and two busy cores (docs/benchmarks.md): the fastest round's median moved
+ * by up to ±20% (latency, against 10x the roofline); the kernel share of the run, a ratio taken per traced
+ * run, by ±7% (0.56-0.65 over 30 runs; against the half-in-kernels line); the peak FLOP/s, cached but
+ * re-measured when a probe beats it, by ±20% (against the machine balance). A verdict that a shift of that
+ * size would change is not one repeated runs agree on. One margin for all three (20%) made the kernel
+ * share's band 42%-60% wide, and LeNet-5's 0.60 sat on its edge: the verdict flipped in 4 of 10 quiet runs.
  */
-export const VERDICT_MARGIN = 0.2;
+export const VERDICT_MARGIN = { latency: 0.2, kernelShare: 0.1, peak: 0.2 } as const;
+export type VerdictMargin = { readonly latency: number; readonly kernelShare: number; readonly peak: number };
 
 /**
  * The verdict from measurements known only within a range: `fast` holds the facts at the fastest stretch
  * of runs (the least round median, the kernel share of the faster runs), `typical` at the median of all
- * runs. Each is diagnosed, pushed by VERDICT_MARGIN away from overhead and toward it, and with the machine
+ * runs. Each is diagnosed, pushed by the margins away from overhead and toward it, and with the machine
  * balance moved both ways. When all of those agree, that is the verdict; otherwise it is 'undecided' between
  * the verdicts they gave, `noise` (e.g. 'robust CV 23%, p90/p50 2.1 over 8 rounds of 20 runs') says how
  * noisy the runs were, and advice for only some of those verdicts is ranked after the rest, as conditional.
  */
-export function judge(fast: BottleneckFacts, typical: BottleneckFacts, noise: string, margin = VERDICT_MARGIN): Bottleneck {
+export function judge(fast: BottleneckFacts, typical: BottleneckFacts, noise: string, margin: VerdictMargin = VERDICT_MARGIN): Bottleneck {
   const a = diagnose(fast);
-  const m = 1 + margin;
-  const lessOverhead = { ...fast, latencyMs: fast.latencyMs / m, kernelFraction: Math.min(1, fast.kernelFraction * m) };
-  const moreOverhead = { ...typical, latencyMs: typical.latencyMs * m, kernelFraction: typical.kernelFraction / m };
+  const l = 1 + margin.latency;
+  const k = 1 + margin.kernelShare;
+  const p = 1 + margin.peak;
+  const lessOverhead = { ...fast, latencyMs: fast.latencyMs / l, kernelFraction: Math.min(1, fast.kernelFraction * k) };
+  const moreOverhead = { ...typical, latencyMs: typical.latencyMs * l, kernelFraction: typical.kernelFraction / k };
   const kinds = [lessOverhead, moreOverhead].flatMap((f) =>
-    [f.peakFlops * m, f.peakFlops / m].map((peakFlops) => diagnose({ ...f, peakFlops }).kind),
+    [f.peakFlops * p, f.peakFlops / p].map((peakFlops) => diagnose({ ...f, peakFlops }).kind),
   );
   const order: BottleneckKind[] = ['compute', 'memory', 'overhead', 'unknown'];
   const candidates = order.filter((k) => k === a.kind || kinds.includes(k));
@@ -176,8 +183,8 @@ export function judge(fast: BottleneckFacts, typical: BottleneckFacts, noise: st
       : []),
   ];
   const summary =
-    `undecided at batch ${fast.batchSize} between ${new Intl.ListFormat('en', { type: 'conjunction' }).format(candidates.map((k) => `${k}-bound`))}: the measurements sit within ` +
-    `${pct(margin)} of a line between them (${lines.join('; ')}; ${noise})${a.dominantOps.length ? `; ${a.dominantOps.map((o) => `${o.opType} ${pct(o.share)}`).join(', ')} of kernel time` : ''}`;
+    `undecided at batch ${fast.batchSize} between ${new Intl.ListFormat('en', { type: 'conjunction' }).format(candidates.map((k) => `${k}-bound`))}: the measurements sit too close ` +
+    `to a line between them to decide (${lines.join('; ')}; ${noise})${a.dominantOps.length ? `; ${a.dominantOps.map((o) => `${o.opType} ${pct(o.share)}`).join(', ')} of kernel time` : ''}`;
   return { ...a, kind: 'undecided', candidates, summary, advice: advise(fast, candidates, a.bandwidthUsed === 'cache') };
 }
 
