@@ -35,7 +35,9 @@ export interface BiasTarget {
 
 /**
  * Corrects the int32 biases of `targets` in `qdq` (in place) so that each layer's mean output per channel
- * on `data` matches `float`'s; returns how many biases changed.
+ * on `data` matches `float`'s; returns how many biases changed. `cache` keeps the float model's means by
+ * tensor name across calls with the same float model and data (the accuracy guard quantizes the same
+ * model many times, keeping other layers float): the float pass then runs only for names not seen before.
  */
 export async function correctBias(
   qdq: ModelProto,
@@ -43,6 +45,7 @@ export async function correctBias(
   targets: readonly BiasTarget[],
   data: SampleData,
   batchSize = 8,
+  cache: Map<string, Float64Array> = new Map(),
 ): Promise<number> {
   const g = new Graph(qdq.graph!);
   const layers = targets.flatMap((t) => {
@@ -50,26 +53,17 @@ export async function correctBias(
     return b ? [{ ...t, ...b, output: t.node.output[0]! }] : [];
   });
   if (layers.length === 0) return 0;
-  const floatSession = await createSession(
-    exposing(
-      copyModel(float),
-      layers.map((l) => l.reference),
-    ),
-    { graphOptimizationLevel: 'basic' },
-  );
-  let reference: Float64Array[];
-  try {
-    reference = await meansOf(
-      floatSession,
-      float,
-      layers.map((l) => l.reference),
-      data,
-      batchSize,
-      {},
-    );
-  } finally {
-    await floatSession.release();
+  const missing = [...new Set(layers.map((l) => l.reference))].filter((name) => !cache.has(name));
+  if (missing.length) {
+    const floatSession = await createSession(exposing(copyModel(float), missing), { graphOptimizationLevel: 'basic' });
+    try {
+      const means = await meansOf(floatSession, float, missing, data, batchSize, {});
+      missing.forEach((name, k) => cache.set(name, means[k]!));
+    } finally {
+      await floatSession.release();
+    }
   }
+  const reference = layers.map((l) => cache.get(l.reference)!);
 
   // The measuring model: every target's output exposed, every int32 bias a graph input.
   const probe = copyModel(qdq);
@@ -90,7 +84,9 @@ export async function correctBias(
       probe,
       layers.map((l) => l.output),
     ),
-    { graphOptimizationLevel: 'basic' },
+    // 'extended' runs what it can of the QDQ graph as ORT's fused kernels (PP-OCRv4 det: 12.1 s -> 8.5 s
+    // for 41 waves, the same corrections to the cosine's 4th digit); the biases stay graph inputs.
+    { graphOptimizationLevel: 'extended' },
   );
   try {
     while (done.size < layers.length) {

@@ -78,6 +78,11 @@ export interface Calibration {
   equalize: boolean;
   /** The calibration data, for bias correction. */
   data: SampleData;
+  /**
+   * The float model's per-channel output means on `data`, by tensor name and per-channel setting, kept
+   * by bias correction across quantizations of this calibration (see correctBias).
+   */
+  biasReference?: Map<string, Map<string, Float64Array>>;
 }
 
 /** Calibrates every tensor a plan for `opts` could quantize, whatever nodes are excluded (so tuning can reuse it). */
@@ -144,7 +149,11 @@ export async function quantizeStatic(
   const targets = biasCorrection ? biasTargets(m, plan) : [];
   rewriteQdq(m, plan, calibration, rewrite);
   if (targets.length) {
-    const fixed = await correctBias(m, prepared, targets, calibration.data, opts.batchSize);
+    calibration.biasReference ??= new Map();
+    const key = `${perChannel}|${opts.batchSize ?? ''}`;
+    const cache = calibration.biasReference.get(key) ?? new Map<string, Float64Array>();
+    calibration.biasReference.set(key, cache);
+    const fixed = await correctBias(m, prepared, targets, calibration.data, opts.batchSize, cache);
     if (fixed)
       notes.push(
         `bias correction: ${fixed} Conv/Gemm bias(es) corrected for the mean shift quantization leaves in their outputs, measured layer by layer on ${calibration.samples} calibration samples`,
