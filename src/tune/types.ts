@@ -4,12 +4,10 @@
  */
 export type Direction = 'minimize' | 'maximize';
 
-export type Distribution =
-  | { type: 'float'; low: number; high: number; log: boolean; step?: number }
-  | { type: 'int'; low: number; high: number; log: boolean; step: number }
-  | { type: 'categorical'; choices: (string | number | boolean | null)[] };
+import type { Distribution, ParamValue } from '../util/space.js';
 
-export type ParamValue = string | number | boolean | null;
+// Defined in util/space.ts, below every layer that declares a search space (a pass's options).
+export type { Distribution, ParamValue };
 
 export type TrialState = 'running' | 'waiting' | 'complete' | 'pruned' | 'fail';
 
