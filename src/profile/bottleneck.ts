@@ -14,6 +14,8 @@
  * candidates; advice that depends on the verdict is then listed after the rest, with the verdict it assumes.
  */
 
+import { int8Speedup, type Int8Speedups } from '../runtime/int8-kernels.js';
+
 export type BottleneckKind = 'compute' | 'memory' | 'overhead' | 'unknown' | 'undecided';
 
 /** What the verdict is computed from (one batch size). */
@@ -54,6 +56,13 @@ export interface BottleneckFacts {
   slowInt8ConvShare?: number;
   /** MACs of the MatMul/Gemm ops per run at this batch size, when known. */
   matmulMacs?: number;
+  /**
+   * The ops int8 quantization would change (dense and depthwise convolutions, MatMul/Gemm with a constant
+   * weight), each with its MACs and share of kernel time, from the trace; with `int8Speedups`, the int8
+   * advice is sized op by op from this machine's measured int8 speedups instead of a constant.
+   */
+  int8Nodes?: { kind: 'conv' | 'depthwise' | 'matmul'; macs: number; share: number }[];
+  int8Speedups?: Int8Speedups;
 }
 
 export interface Advice {
@@ -220,6 +229,11 @@ interface AdviceRule {
   part: 'ops' | 'kernels' | 'overhead' | 'batching';
   /** Speedup of that part: a number, or computed from the facts (e.g. from the weight bytes). */
   partSpeedup: number | ((f: BottleneckFacts) => number);
+  /**
+   * An int8 quantization: with `int8Nodes` and `int8Speedups` in the facts, the part is the ops that mode
+   * changes and its speedup is measured op by op (`int8Part`), replacing `opTypes` and `partSpeedup`.
+   */
+  int8?: 'static' | 'dynamic';
   /** Why, with {share} (the part's share of the run), {ops} (the op types present) and {take} filled in. */
   why: string;
 }
@@ -240,6 +254,7 @@ export const ADVICE: readonly AdviceRule[] = [
     // LeNet-5's Gemms (0.94 M MACs at batch 16) ran 1.16x slower, the 784-512-256-10 MLP's (8.6 M) 0.72-0.87x.
     quantizes: true,
     minMatMulMacs: 2e6,
+    int8: 'dynamic',
     id: 'int8-dynamic',
     action: 'int8 dynamic quantization of MatMul/Gemm weights',
     command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
@@ -250,6 +265,7 @@ export const ADVICE: readonly AdviceRule[] = [
     why: '{ops} {take} {share} of kernel time; int8 kernels (VNNI) run up to ~2x the fp32 MACs per cycle on that part',
   },
   {
+    int8: 'static',
     id: 'int8-static',
     action: 'static int8 quantization (QDQ, calibrated) of convolutions',
     command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static {calib}',
@@ -331,6 +347,36 @@ export const ADVICE: readonly AdviceRule[] = [
 ];
 
 /**
+ * Least overall gain for which int8 quantization is advised when its gain is measured op by op: a smaller
+ * one is within what the probes leave out (the Q/DQ at an int8 region's edges beyond one per op, ops ORT
+ * fuses differently in a whole model) and not worth the accuracy quantization costs.
+ */
+export const MIN_INT8_GAIN = 1.1;
+
+/**
+ * The part of the run an int8 mode changes and how much faster it gets, op by op: each op's share of
+ * kernel time divided by the speedup measured on this machine for an op of its kind and MACs
+ * (runtime/int8-kernels.ts). Static mode changes convolutions (dense and depthwise), dynamic mode MatMuls.
+ */
+function int8Part(
+  f: BottleneckFacts,
+  mode: 'static' | 'dynamic',
+): { share: number; speedup: number; ops: string; count: number } | undefined {
+  if (!f.int8Nodes || !f.int8Speedups) return undefined;
+  const nodes = f.int8Nodes.filter((n) => (mode === 'dynamic' ? n.kind === 'matmul' : n.kind !== 'matmul'));
+  const share = nodes.reduce((a, n) => a + n.share, 0);
+  if (share <= 0) return { share: 0, speedup: 1, ops: '', count: 0 };
+  const int8Share = nodes.reduce((a, n) => a + n.share / int8Speedup(f.int8Speedups![n.kind], n.macs), 0);
+  const label = { conv: 'Conv', depthwise: 'depthwise Conv', matmul: 'MatMul/Gemm' } as const;
+  const ops = (['conv', 'depthwise', 'matmul'] as const)
+    .map((k) => [k, nodes.filter((n) => n.kind === k).length] as const)
+    .filter(([, c]) => c > 0)
+    .map(([k, c]) => `${c} ${label[k]}${c > 1 ? 's' : ''}`)
+    .join(' and ');
+  return { share, speedup: share / int8Share, ops, count: nodes.length };
+}
+
+/**
  * Applies the ADVICE table: rules that apply, each with its expected overall gain, best first. `kinds`
  * are the verdicts the measurements allow; with more than one, a rule for some of them is conditional.
  */
@@ -375,6 +421,25 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
           .replace(/\{batch\}/g, String(best.batchSize))
           .replace('{batch0}', String(first.batchSize))
           .replace('{gain}', `${gain.toFixed(1)}x`),
+      });
+      continue;
+    }
+    const measured = rule.int8 ? int8Part(f, rule.int8) : undefined;
+    if (measured) {
+      if (measured.share < (rule.minShare ?? 0)) continue;
+      const share = measured.share * f.kernelFraction;
+      const gain = 1 / (1 - share + share / measured.speedup);
+      if (!(gain >= MIN_INT8_GAIN)) continue;
+      out.push({
+        id: rule.id,
+        action: rule.action,
+        command: command(rule.command),
+        reason:
+          `${measured.ops} ${measured.count > 1 ? 'take' : 'takes'} ${pct(measured.share)} of kernel time; at their sizes, int8 kernels measured ` +
+          `${measured.speedup.toFixed(2)}x fp32 on this machine (isolated ops, each quantizing its input): ~${gain.toFixed(2)}x overall ` +
+          `(${measured.speedup.toFixed(2)}x on ${pct(share)} of the run)`,
+        expectedSpeedup: gain,
+        ...(condition ? { condition } : {}),
       });
       continue;
     }

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { ModelProto, ValueInfoProto } from '../ir/proto.js';
+import type { GraphProto, ModelProto, ValueInfoProto } from '../ir/proto.js';
 import { encodeMessageChunks, encodeModel } from '../ir/codec.js';
 import { dtypeName } from '../ir/dtype.js';
 import { loadExternalData, loadModel, PROTOBUF_LIMIT, saveModel } from '../ir/model.js';
@@ -126,7 +126,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const batches: BatchRow[] = measured.map((m, i) => batchRow(variants[i]!.batch, m, costs[i]!, weightBytes, peaks!));
   const first = costs[0]!;
   const firstTrace = measured[0]?.trace;
-  const opRows = opTypeRows(first, measured[0]);
+  const opRows = opTypeRows(first, measured[0], variants[0]!.model.graph!);
   // The verdict rests on the fastest round's median; it stands only if the median run, and a margin around
   // both, agree (`judge`).
   const factsAt = (pick: (l: Measurement['latencyMs']) => number, quiet: boolean): BottleneckFacts => ({
@@ -146,6 +146,9 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     model: typeof modelOrPath === 'string' ? modelOrPath : undefined,
     provider,
     ...modelTraits(model, weights, first),
+    ...(firstTrace && peaks!.int8
+      ? { int8Nodes: int8Nodes(variants[0]!.model, weights, first, measured[0]!), int8Speedups: peaks!.int8 }
+      : {}),
     matmulMacs: first.opTypes.filter((o) => o.opType === 'MatMul' || o.opType === 'Gemm').reduce((a, o) => a + o.macs, 0),
   });
   const l0 = measured[0]?.latencyMs;
@@ -169,7 +172,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     bytesMoved: first.bytesRead + first.bytesWritten,
     activationBytes: first.activationBytes,
     opTypes: opRows,
-    topNodes: nodeRows(first, measured[0]),
+    topNodes: nodeRows(first, measured[0], variants[0]!.model.graph!),
     unknownOps: first.unknownOps,
     staticNote: first.note,
     batches,
@@ -305,9 +308,19 @@ const FUSED_FORMS: Record<string, readonly string[]> = {
 
 type StaticNode = StaticCost['nodes'][number];
 
-function traceMatcher(cost: StaticCost): (name: string, opType: string) => StaticNode | undefined {
+/**
+ * Ops ORT folds into the Conv/MatMul before them, naming the fused kernel after their output (a Conv with
+ * its BatchNormalization and Relu runs as one Conv called '<relu output>_nchwc'): the matcher walks back
+ * through them to the op that did the work.
+ */
+const FOLDED_AFTER = new Set(['BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'Tanh', 'Add', 'Mul']);
+
+function traceMatcher(cost: StaticCost, graph?: GraphProto): (name: string, opType: string) => StaticNode | undefined {
   const byName = new Map(cost.nodes.map((n) => [n.name, n]));
   const byOutput = new Map(cost.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  const producer = new Map((graph?.node ?? []).flatMap((n) => n.output.map((o) => [o, n] as const)));
+  const fits = (s: StaticNode | undefined, opType: string) =>
+    !!s && (s.opType === opType || (FUSED_FORMS[s.opType] ?? []).includes(opType));
   return (name, opType) => {
     // ORT's names for the kernels it made from a node: 'fused X', 'X_nchwc', 'X/…Fusion…', 'X_token_N' (QDQ).
     const base = name
@@ -316,7 +329,24 @@ function traceMatcher(cost: StaticCost): (name: string, opType: string) => Stati
       .replace(/\/[^/]*Fusion.*$/, '')
       .replace(/_token_\d+$/, '');
     const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
-    return s && (s.opType === opType || (FUSED_FORMS[s.opType] ?? []).includes(opType)) ? s : undefined;
+    if (fits(s, opType)) return s;
+    // Named after an op folded into it: walk back (a few steps at most) to the op that fits; a residual
+    // Add folded into a Conv may have it on either input.
+    let values = [base];
+    for (let step = 0; step < 3; step++) {
+      const next: string[] = [];
+      for (const v of values) {
+        const n = producer.get(v);
+        if (!n || !FOLDED_AFTER.has(n.opType ?? '')) continue;
+        for (const input of n.input) {
+          const up = byOutput.get(input);
+          if (fits(up, opType)) return up;
+          if (input) next.push(input);
+        }
+      }
+      values = next;
+    }
+    return undefined;
   };
 }
 
@@ -389,12 +419,37 @@ function modelTraits(
   };
 }
 
-function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
+/**
+ * The convolutions and MatMuls int8 quantization would change, with their share of the traced kernel time
+ * and their MACs, so that advice can size its gain by op from the machine's measured int8 speedups
+ * (runtime/int8-kernels.ts). MatMuls count only with a constant weight (what dynamic quantization needs).
+ */
+function int8Nodes(model: ModelProto, weights: ModelWeights, cost: StaticCost, m: Measurement): NonNullable<BottleneckFacts['int8Nodes']> {
+  const graph = model.graph!;
+  const byOutput = new Map(graph.node.map((n) => [n.output[0], n]));
+  const match = traceMatcher(cost, graph);
+  const out = new Map<StaticNode, { kind: 'conv' | 'depthwise' | 'matmul'; macs: number; share: number }>();
+  for (const t of m.trace?.nodes ?? []) {
+    const s = match(t.name, t.opType);
+    const n = s && byOutput.get(s.outputs[0]);
+    if (!s || !n || s.macs <= 0) continue;
+    let kind: 'conv' | 'depthwise' | 'matmul';
+    if (n.opType === 'Conv') kind = Number(n.attribute.find((a) => a.name === 'group')?.i ?? 1) > 1 ? 'depthwise' : 'conv';
+    else if ((n.opType === 'MatMul' || n.opType === 'Gemm') && weights.find(n.input[1] ?? '')) kind = 'matmul';
+    else continue;
+    const row = out.get(s) ?? { kind, macs: s.macs, share: 0 };
+    row.share += t.share;
+    out.set(s, row);
+  }
+  return [...out.values()];
+}
+
+function opTypeRows(cost: StaticCost, m: Measurement | undefined, graph: GraphProto): OpTypeRow[] {
   const trace = m?.trace;
   const rows = new Map<string, OpTypeRow>();
   for (const o of cost.opTypes)
     rows.set(o.opType, { opType: o.opType, count: o.count, macs: o.macs, flops: o.flops, timeShare: 0, timeMs: 0 });
-  const match = traceMatcher(cost);
+  const match = traceMatcher(cost, graph);
   for (const t of trace?.nodes ?? []) {
     const key = match(t.name, t.opType)?.opType ?? t.opType;
     const row = rows.get(key) ?? { opType: key, count: 0, macs: 0, flops: 0, timeShare: 0, timeMs: 0 };
@@ -405,10 +460,10 @@ function opTypeRows(cost: StaticCost, m: Measurement | undefined): OpTypeRow[] {
   return [...rows.values()].sort((a, b) => b.timeShare - a.timeShare || b.macs - a.macs || b.count - a.count);
 }
 
-function nodeRows(cost: StaticCost, m: Measurement | undefined): NodeRow[] {
+function nodeRows(cost: StaticCost, m: Measurement | undefined, graph: GraphProto): NodeRow[] {
   const traced = m?.trace?.nodes ?? [];
   if (traced.length) {
-    const match = traceMatcher(cost);
+    const match = traceMatcher(cost, graph);
     return traced.slice(0, 20).map((t) => {
       const s = match(t.name, t.opType);
       return { name: t.name, opType: t.opType, macs: s?.macs, flops: s?.flops, timeShare: t.share };

@@ -3,6 +3,7 @@
  * inference, so timing runs happen in a worker: the caller's event loop stays free (progress output,
  * servers), and each measurement starts from a fresh thread with its own session.
  */
+import type { Int8Speedups } from './int8-kernels.js';
 import { Worker } from 'node:worker_threads';
 import type { SessionOpts } from './session.js';
 import type { ConcreteInput, InputValue } from './inputs.js';
@@ -71,6 +72,8 @@ export interface MachinePeaks {
   measuredAt?: number;
   /** What the quick probe measured right after these figures: later probes are compared with it (see peaks.ts). */
   probe?: { flops: number; cacheBandwidth: number };
+  /** int8 kernels' speedup over fp32 by op size (int8-kernels.ts), for the int8 advice. */
+  int8?: Int8Speedups;
 }
 
 /** Jobs a measurement worker understands (see measure-worker.ts). */

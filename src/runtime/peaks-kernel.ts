@@ -8,6 +8,7 @@
  * - cache bandwidth: 16 ReduceSums over one 1 MiB tensor (graph optimizations off, so they are not
  *   merged): the tensor stays in L2, and 16 reads per run make the per-run overhead small. A model whose
  *   weights and activations fit in cache is bounded by this rate, not by the memory's.
+ * - int8 kernels' speedup over fp32 by op size (int8-kernels.ts), for the int8 advice.
  * Each takes the best of a few runs after a warm-up: a busy neighbour stalls some runs, and the fastest
  * run is the one it left alone, so the best of several is what the hardware can do (a mean or median
  * would be pulled down by every stall). Runs on the calling thread (a worker: see measure.ts).
@@ -23,6 +24,7 @@ import { encodeModel } from '../ir/codec.js';
 import type { MachinePeaks } from './measure.js';
 import type { SessionOpts } from './session.js';
 import { createSession } from './session.js';
+import { measureInt8Speedups } from './int8-kernels.js';
 
 const N = 1024;
 const STREAM = 48 * 1024 * 1024;
@@ -36,7 +38,17 @@ export async function measurePeaks(opts: SessionOpts, key: string): Promise<Mach
   const flops = await bestRate(matmulModel(N), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
   const bandwidth = await bestRate(streamModel(), { x: new ort.Tensor('float32', filled(STREAM, 1), [STREAM]) }, 4 * STREAM, opts, 5);
   const cacheBandwidth = await cacheRate(opts, 20);
-  return { flops, bandwidth, cacheBandwidth, cacheBytes: 4 * CACHE_ELEMENTS, key, measuredAt: Date.now(), probe: await probePeaks(opts) };
+  const int8 = await measureInt8Speedups(opts);
+  return {
+    flops,
+    bandwidth,
+    cacheBandwidth,
+    cacheBytes: 4 * CACHE_ELEMENTS,
+    key,
+    measuredAt: Date.now(),
+    probe: await probePeaks(opts),
+    int8,
+  };
 }
 
 /** The probe: best rates of a small MatMul and of the cache read (see above). */

@@ -18,6 +18,7 @@ import * as ort from 'onnxruntime-node';
 import type { MachinePeaks } from './measure.js';
 import { runWorker } from './measure.js';
 import { probePeaks } from './peaks-kernel.js';
+import { validInt8Speedups } from './int8-kernels.js';
 import type { SessionOpts } from './session.js';
 import { ensureDir, writeFileAtomic } from '../util/fs.js';
 
@@ -92,10 +93,11 @@ export function peaksKey(session: SessionOpts = {}): string {
   ].join('|');
 }
 
-/** A cache entry of the current format (older ones, without `measuredAt` or `probe`, are measured again). */
+/** A cache entry of the current format (older ones, without `measuredAt`, `probe` or `int8`, are measured again). */
 function valid(p: MachinePeaks | undefined): p is MachinePeaks {
   return (
     !!p &&
+    validInt8Speedups(p.int8) &&
     [p.flops, p.bandwidth, p.cacheBandwidth, p.cacheBytes, p.measuredAt, p.probe?.flops, p.probe?.cacheBandwidth].every(
       (x) => typeof x === 'number' && x > 0,
     )

@@ -233,3 +233,66 @@ test('static int8 is not advised where depthwise and narrow convs hold 40% or mo
   assert.match(some.reason, /leaving out the depthwise and narrow convs' 21% of conv MACs/);
   assert.deepEqual(int8(undefined), all, 'unknown share: as before');
 });
+
+test('int8 advice sized op by op from the measured int8 speedups: large convolutions are advised, small ones are not', () => {
+  // A speedup curve like a VNNI CPU's: small convs slower in int8, large ones 2x; depthwise slower.
+  const int8Speedups = {
+    conv: [
+      { macs: 1e5, speedup: 0.7 },
+      { macs: 1e7, speedup: 1.4 },
+      { macs: 1e8, speedup: 2 },
+    ],
+    depthwise: [{ macs: 1e6, speedup: 0.9 }],
+    matmul: [
+      { macs: 1e5, speedup: 0.6 },
+      { macs: 1e8, speedup: 3 },
+    ],
+  };
+  const facts = (int8Nodes: NonNullable<BottleneckFacts['int8Nodes']>): BottleneckFacts => ({
+    ...base,
+    opShares: [{ opType: 'Conv', share: 0.9 }],
+    convMaxOutChannels: 64,
+    slowInt8ConvShare: 0,
+    int8Speedups,
+    int8Nodes,
+  });
+  const advice = (f: BottleneckFacts) => diagnose(f).advice.find((a) => a.id === 'int8-static');
+  // Two large convs (1e8 MACs: 2x) at 45% of kernel time each, 95% of the run in kernels.
+  const big = advice(
+    facts([
+      { kind: 'conv', macs: 1e8, share: 0.45 },
+      { kind: 'conv', macs: 1e8, share: 0.45 },
+    ]),
+  );
+  const share = 0.9 * 0.95;
+  assert.ok(big && Math.abs(big.expectedSpeedup - 1 / (1 - share + share / 2)) < 1e-9, JSON.stringify(big));
+  assert.match(big.reason, /^2 Convs take 90% of kernel time; at their sizes, int8 kernels measured 2\.00x fp32 on this machine/);
+  // In between (1e7 MACs interpolates to 1.4x); with a depthwise conv at 0.9x the part's speedup is the time-weighted one.
+  const mixed = advice(
+    facts([
+      { kind: 'conv', macs: 1e7, share: 0.6 },
+      { kind: 'depthwise', macs: 1e6, share: 0.3 },
+    ]),
+  );
+  const k = 0.9 / (0.6 / 1.4 + 0.3 / 0.9);
+  assert.ok(mixed && Math.abs(mixed.expectedSpeedup - 1 / (1 - share + share / k)) < 1e-9, JSON.stringify(mixed));
+  assert.match(mixed.reason, /^1 Conv and 1 depthwise Conv take 90%/);
+  // Small convs (1e5 MACs: 0.7x) would run slower: no int8 advice, though Conv holds 90% of kernel time.
+  assert.equal(advice(facts([{ kind: 'conv', macs: 1e5, share: 0.9 }])), undefined);
+  // A gain under MIN_INT8_GAIN is not advised either: 1.1x on 90% of the run's convs at 3e6 MACs.
+  const slight = facts([{ kind: 'conv', macs: 1e6, share: 0.9 }]);
+  assert.equal(advice({ ...slight, int8Speedups: { ...int8Speedups, conv: [{ macs: 1e6, speedup: 1.1 }] } }), undefined);
+  // Dynamic int8 reads the MatMul curve and the MatMul nodes only.
+  const mm = diagnose({
+    ...base,
+    opShares: [{ opType: 'MatMul', share: 0.8 }],
+    matmulMacs: 2e8,
+    int8Speedups,
+    int8Nodes: [
+      { kind: 'matmul', macs: 1e8, share: 0.8 },
+      { kind: 'conv', macs: 1e8, share: 0.1 },
+    ],
+  }).advice.find((a) => a.id === 'int8-dynamic');
+  const mmShare = 0.8 * 0.95;
+  assert.ok(mm && Math.abs(mm.expectedSpeedup - 1 / (1 - mmShare + mmShare / 3)) < 1e-9, JSON.stringify(mm));
+});

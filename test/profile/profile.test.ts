@@ -172,3 +172,15 @@ test('a depthwise-heavy CNN is not told to use static int8 (measured slower on s
     dense.bottleneck!.advice.map((a) => a.id).join(','),
   );
 });
+
+test("ORT's fused kernels named after a folded BatchNormalization or Relu are matched back to their Conv", async () => {
+  // zoo:resnet's Conv → BatchNormalization → Relu runs as one kernel named '<relu output>_nchwc'.
+  const r = await profileModel('zoo:resnet', { ...quick, batchSizes: [1] });
+  const convs = r.topNodes.filter((n) => n.opType === 'Conv');
+  assert.ok(convs.length >= 5, JSON.stringify(r.topNodes.map((n) => n.name)));
+  assert.ok(
+    convs.some((n) => /(bn|relu)\d*_out/.test(n.name)),
+    'ORT names some after their BatchNormalization/Relu',
+  );
+  for (const n of convs) assert.ok((n.macs ?? 0) > 0, `${n.name}: no MACs`);
+});

@@ -179,6 +179,12 @@ test('machinePeaks measures once, then checks its cache with a probe; stale or l
     assert.deepEqual(cache()[a.key], stored);
     assert.ok(Math.abs(stored.measuredAt! - Date.now()) < 600_000);
     assert.ok(stored.probe!.flops > 1e7 && stored.probe!.cacheBandwidth > 1e7, 'the probe taken with them is cached too');
+    // int8 kernels' speedups by op size, measured with them: positive ratios at increasing MACs per kind.
+    for (const kind of ['conv', 'depthwise', 'matmul'] as const) {
+      const points = stored.int8![kind];
+      assert.ok(points.length >= 2 && points.every((p) => p.speedup > 0.05 && p.speedup < 50), `${kind}: ${JSON.stringify(points)}`);
+    }
+    assert.ok(stored.int8!.conv.at(-1)!.macs > 100 * stored.int8!.conv[0]!.macs, 'from LeNet-sized to ResNet-stage-sized convolutions');
     // A second call probes: it keeps the cache, or (the first run having met a busier moment) measures again upward.
     const b = await machinePeaks({ cacheDir: dir, session });
     assert.match(b.check, /^(cached|measured again: a probe ran)/);
@@ -200,6 +206,10 @@ test('machinePeaks measures once, then checks its cache with a probe; stale or l
     assert.ok(old.flops < 1e16);
     plant({ flops: 1e16, probe: undefined });
     assert.match((await machinePeaks({ cacheDir: dir, session })).check, /^measured \(none cached\)$/);
+    plant({ flops: 1e16, int8: undefined });
+    const again = await machinePeaks({ cacheDir: dir, session });
+    assert.match(again.check, /^measured \(none cached\)$/, 'a cache from before the int8 probe is measured again');
+    assert.ok(again.int8 && again.flops < 1e16);
     assert.match((await machinePeaks({ cacheDir: dir, session, probe: false })).check, /^cached, not probed$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
