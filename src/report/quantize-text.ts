@@ -13,7 +13,8 @@ export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNode
     bytes(s.report.weightBytes.after),
     `${(s.report.weightBytes.after / (s.report.weightBytes.before || 1)).toFixed(2)}x`,
   ]);
-  if (s.latency) rows.push(['latency p50 ms', ms(s.latency.floatMs), ms(s.latency.quantizedMs), `${s.latency.ratio.toFixed(2)}x`]);
+  if (s.latency)
+    rows.push(['latency ms (fastest round median)', ms(s.latency.floatMs), ms(s.latency.quantizedMs), `${s.latency.ratio.toFixed(2)}x`]);
   const f = s.fidelity;
   if (f?.accuracy)
     rows.push([
