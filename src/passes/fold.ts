@@ -15,6 +15,8 @@ import { makeNode } from '../ir/builder.js';
 import { nodeGraphs } from '../ir/walk.js';
 import { inferShapes, type ShapeInference } from '../ops/infer.js';
 import { evalWeightOp, formInput } from '../ops/weight-forms.js';
+import type { Pass } from './pass.js';
+import { withDefaults } from './options.js';
 
 export interface FoldResult {
   /** Nodes that became initializers, subgraphs included. */
@@ -37,6 +39,30 @@ export function foldedCopy(model: ModelProto): { model: ModelProto; folded: numb
   const copy = { ...model, graph: copyGraph(model.graph!) };
   return { model: copy, folded: foldConstants(copy).folded };
 }
+
+/** `fold.constants`: `foldedCopy` as a pass. */
+export const foldConstantsPass: Pass<Record<string, never>> = {
+  id: 'fold.constants',
+  description:
+    'folds nodes whose inputs are all constants into initializers (weights kept as Constant nodes or Cast/Transpose/DequantizeLinear chains)',
+  applies: (model) => (model.graph?.node.length ? undefined : 'the graph has no nodes'),
+  space: {},
+  defaults: {},
+  needs: [],
+  async run(model, options) {
+    withDefaults(this, options);
+    const { model: folded, folded: count } = foldedCopy(model);
+    return {
+      model: count ? folded : model,
+      changed: count > 0,
+      report: {
+        summary: count ? `folded ${count} constant node(s) into initializers` : 'nothing to fold: no node computes from constants only',
+        notes: [],
+        detail: { folded: count },
+      },
+    };
+  },
+};
 
 // ---- Implementation -------------------------------------------------------------------------------
 

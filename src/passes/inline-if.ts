@@ -21,6 +21,8 @@ import { makeNode } from '../ir/builder.js';
 import { nodeGraphs } from '../ir/walk.js';
 import { tensorNumbers } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
+import type { Pass } from './pass.js';
+import { withDefaults } from './options.js';
 
 /** Where an initializer inlined into the main graph lives in the input model. */
 export interface WeightOrigin {
@@ -65,6 +67,36 @@ export function inlineConstantIfs(model: ModelProto, values: ReadonlyMap<string,
   }
   return { model: { ...model, graph }, inlined, origins };
 }
+
+/**
+ * `inline.if`: `inlineConstantIfs` as a pass, for conditions the model itself decides (constants, static
+ * dims). Conditions on an input's value (`--input sr=16000`) need that value, which is not an option a
+ * search varies: training passes it to `inlineConstantIfs` directly.
+ */
+export const inlineIfPass: Pass<Record<string, never>> = {
+  id: 'inline.if',
+  description: 'replaces each If whose condition folds to a constant (from constants or static dims) by the branch it takes',
+  applies: (_model, facts) => (facts.opTypes.has('If') ? undefined : 'the main graph has no If'),
+  space: {},
+  defaults: {},
+  needs: [],
+  async run(model, options) {
+    withDefaults(this, options);
+    const r = inlineConstantIfs(model);
+    const left = r.model.graph!.node.filter(isIf).length;
+    return {
+      model: r.inlined ? r.model : model,
+      changed: r.inlined > 0,
+      report: {
+        summary: r.inlined
+          ? `inlined ${r.inlined} If node(s) whose condition is constant`
+          : 'nothing to inline: no If condition folds to a constant',
+        notes: left ? [`${left} If node(s) left: their condition depends on input values or dynamic dims`] : [],
+        detail: { inlined: r.inlined, left },
+      },
+    };
+  },
+};
 
 /**
  * The graph inputs an If's condition depends on (through its producers in `graph`), for messages: those whose

@@ -61,6 +61,11 @@ export interface Pass<O extends PassOptions = PassOptions> {
   /** Options used when none are given. */
   defaults: O;
   needs: readonly PassNeed[];
+  /**
+   * What the pass uses when the context has it but runs without (fp16 measures activation ranges on
+   * calibration data when given): its result then depends on the data, so the pipeline's cache keys on it.
+   */
+  optionalNeeds?: readonly PassNeed[];
   /** Transforms a copy of `model`; options missing from `options` take `defaults`. */
   run(model: ModelProto, options: Partial<O>, ctx: PassContext): Promise<PassResult>;
 }

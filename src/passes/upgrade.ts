@@ -20,6 +20,8 @@ import { makeTensor } from '../ir/tensor.js';
 import { attrReader } from '../ops/grad/attrs.js';
 import { inferShapes } from '../ops/infer.js';
 import type { ValueType } from '../ops/types.js';
+import type { Pass } from './pass.js';
+import { withDefaults } from './options.js';
 
 export interface UpgradeResult {
   model: ModelProto;
@@ -56,6 +58,34 @@ export function upgradeOpset(model: ModelProto, to: number): UpgradeResult {
     to,
   };
 }
+
+/** `upgrade.opset`: `upgradeOpset` as a pass (option `to`, default and at most MAX_UPGRADE_OPSET). */
+export const upgradeOpsetPass: Pass<{ to: number }> = {
+  id: 'upgrade.opset',
+  description: `rewrites the model to a newer ai.onnx opset (option to, at most ${MAX_UPGRADE_OPSET}), changing only the ops whose signature or meaning changed`,
+  applies: (_model, facts) =>
+    facts.opset >= MAX_UPGRADE_OPSET
+      ? `the model is at opset ${facts.opset}, and this pass upgrades to at most ${MAX_UPGRADE_OPSET}`
+      : undefined,
+  space: {},
+  defaults: { to: MAX_UPGRADE_OPSET },
+  needs: [],
+  async run(model, options) {
+    const o = withDefaults(this, options);
+    if (!Number.isInteger(o.to) || o.to < 1 || o.to > MAX_UPGRADE_OPSET)
+      throw badInput(`upgrade.opset: option to must be an opset from 1 to ${MAX_UPGRADE_OPSET}, got ${o.to}`);
+    const r = upgradeOpset(model, o.to);
+    return {
+      model: r.model,
+      changed: r.changed,
+      report: {
+        summary: r.changed ? `upgraded from opset ${r.from} to ${r.to}` : `already at opset ${r.from} (asked for ${o.to}): nothing to do`,
+        notes: [],
+        detail: { from: r.from, to: r.to },
+      },
+    };
+  },
+};
 
 /** Ops whose meaning changed before the given opset in ways this pass does not rewrite. */
 const UNSUPPORTED_BELOW: Record<string, number> = { Scan: 9 };

@@ -9,7 +9,7 @@ import type { QuantRule } from '../ops/types.js';
 import { DataType, dtypeName } from '../ir/dtype.js';
 import { forEachGraph, forEachTensor } from '../ir/walk.js';
 import { numElements, tensorArray } from '../ir/tensor.js';
-import { badInput } from '../errors.js';
+import { badInput, HoneError } from '../errors.js';
 import { foldConstants } from '../passes/fold.js';
 import { int8SaturationRisk } from '../runtime/cpu.js';
 import '../ops/index.js';
@@ -148,12 +148,17 @@ export function tensorBytes(model: ModelProto): number {
   return n;
 }
 
-/** Throws the "nothing to quantize" error: the CLI writes nothing in that case. */
+/**
+ * The "nothing to quantize" error (a bad-input HoneError): the CLI writes nothing in that case, and a pass
+ * (passes/quantize.ts) reports it as a pass that found nothing to do.
+ */
+export class NothingToQuantize extends HoneError {}
+
 export function nothingToQuantize(mode: QuantMode, decisions: readonly NodeDecision[], what: string): Error {
   const seen = decisions.length
     ? ` (${decisions.length} candidate node${decisions.length === 1 ? '' : 's'}, none eligible: ${decisions[0]!.detail})`
     : '';
-  return badInput(`nothing to quantize in ${mode} mode: the model has no ${what}${seen}; nothing was written`);
+  return new NothingToQuantize(`nothing to quantize in ${mode} mode: the model has no ${what}${seen}; nothing was written`, 2);
 }
 
 /** Renames a node output and its node uses, leaving graph outputs that name it alone. */
