@@ -308,8 +308,16 @@ export function syntheticData(
 ): SampleData {
   const rand = mulberry32(seed);
   const arrays: Record<string, { data: Float32Array; dims: number[] }> = {};
+  // Samples go along dim 0 of each input; an input whose dim 0 is not the batch (a recurrent state
+  // [layers, batch, hidden]) gets zeros, an initial state, spread over its batch dim wherever it sits.
+  const lead = batchDim(model, fixes);
+  const values: Record<string, InputValue> = { ...fixes.values };
   for (const input of graphInputs(model)) {
     if (fixes.values?.[input.name]) continue;
+    if (lead && input.name !== lead.input && input.shape?.length && input.shape[0] !== lead.dim && !fixes.shapes?.[input.name]) {
+      values[input.name] = { dims: [], data: Float64Array.of(0), text: `${input.name}=0` };
+      continue;
+    }
     const given = fixes.shapes?.[input.name];
     if (!input.shape && !given)
       throw badInput(`input '${input.name}' has no shape; pass --shape ${input.name}=D1xD2x... or --calib/--eval data for it`);
@@ -326,7 +334,7 @@ export function syntheticData(
     };
   }
   return matchInputs(arrays, graphInputs(model), source, undefined, {
-    values: fixes.values,
+    values,
     dims: fixes.dims,
     batch: batchDim(model, fixes)?.given?.size,
   });
@@ -361,12 +369,14 @@ function timedInputs(
   batch: number,
 ): ConcreteInput[] {
   const inputs = graphInputs(model);
+  // Values the user gave, or the data gives every batch (synthetic data's zero recurrent states).
+  const givenValue = (name: string) => fixes.values[name] ?? data.values?.[name];
   const dims = new Map([
     ...Object.entries({ ...shapeSymbols(model, fixes.shapes), ...fixes.dims }),
-    ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' && !fixes.values[i.name] ? [[i.shape[0], batch] as const] : [])),
+    ...inputs.flatMap((i) => (typeof i.shape?.[0] === 'string' && !givenValue(i.name) ? [[i.shape[0], batch] as const] : [])),
   ]);
   return inputs.map((i) => {
-    const value = fixes.values[i.name];
+    const value = givenValue(i.name);
     if (value) return { name: i.name, elemType: i.elemType, shape: valueShape(i, value, dims) };
     const given = fixes.shapes[i.name];
     const per = given
