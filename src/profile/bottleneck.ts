@@ -76,6 +76,8 @@ export interface Advice {
   expectedSpeedup: number;
   /** When the verdict is undecided: the verdict this advice assumes ('if overhead-bound'); ranked after unconditional advice. */
   condition?: string;
+  /** The pass that carries the advice out (src/passes registry id and options), when it is a model transformation. */
+  pass?: { id: string; options: Record<string, string | number | boolean> };
 }
 
 export interface Bottleneck {
@@ -236,6 +238,8 @@ interface AdviceRule {
   int8?: 'static' | 'dynamic';
   /** Why, with {share} (the part's share of the run), {ops} (the op types present) and {take} filled in. */
   why: string;
+  /** The pass `command` runs (its registry id in src/passes), when the advice transforms the model. */
+  pass?: string;
 }
 
 /** Convolutions with fewer output channels than this run slower in int8 (LeNet-5's 6 and 16: 2.6-3.1x). */
@@ -256,6 +260,7 @@ export const ADVICE: readonly AdviceRule[] = [
     minMatMulMacs: 2e6,
     int8: 'dynamic',
     id: 'int8-dynamic',
+    pass: 'quantize.dynamic',
     action: 'int8 dynamic quantization of MatMul/Gemm weights',
     command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     opTypes: MATMUL_OPS,
@@ -267,6 +272,7 @@ export const ADVICE: readonly AdviceRule[] = [
   {
     int8: 'static',
     id: 'int8-static',
+    pass: 'quantize.static',
     action: 'static int8 quantization (QDQ, calibrated) of convolutions',
     command: 'hone quantize {model} -o {stem}.qdq.onnx --mode static {calib}',
     // ORT's int8 convolutions pay off on wide layers (ResNet-18 widths 0.29x, the zoo's 16-32-64 ResNet
@@ -290,6 +296,7 @@ export const ADVICE: readonly AdviceRule[] = [
     streamsWeights: true,
     minMatMulMacs: 2e6,
     id: 'int8-weights',
+    pass: 'quantize.dynamic',
     action: 'int8 weights (4x fewer weight bytes to stream)',
     command: 'hone quantize {model} -o {stem}.int8.onnx --mode dynamic',
     kinds: ['memory'],
@@ -301,6 +308,7 @@ export const ADVICE: readonly AdviceRule[] = [
     quantizes: true,
     streamsWeights: true,
     id: 'fp16-weights',
+    pass: 'quantize.fp16',
     action: 'fp16 weights (2x fewer weight bytes to stream)',
     command: 'hone quantize {model} -o {stem}.fp16.onnx --mode fp16',
     // ORT's CPU provider has no fp16 kernels for most ops: it casts back to fp32 (measured 1.34x slower
@@ -315,6 +323,7 @@ export const ADVICE: readonly AdviceRule[] = [
     quantizes: true,
     streamsWeights: true,
     id: 'int4-weights',
+    pass: 'quantize.int4',
     action: 'int4 block-wise MatMul weights (8x fewer weight bytes; check accuracy)',
     command: 'hone quantize {model} -o {stem}.int4.onnx --mode int4',
     kinds: ['memory'],
@@ -440,6 +449,7 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
           `(${measured.speedup.toFixed(2)}x on ${pct(share)} of the run)`,
         expectedSpeedup: gain,
         ...(condition ? { condition } : {}),
+        ...(rule.pass ? { pass: { id: rule.pass, options: {} } } : {}),
       });
       continue;
     }
@@ -475,6 +485,7 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
       reason,
       expectedSpeedup: gain,
       ...(condition ? { condition } : {}),
+      ...(rule.pass ? { pass: { id: rule.pass, options: {} } } : {}),
     });
   }
   // Advice that holds whatever the verdict comes first: a conditional gain is not ranked as if certain.
