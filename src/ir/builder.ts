@@ -2,11 +2,15 @@
  * Building models in code: a small, typed front to the proto objects. Used by the zoo, by passes that
  * add nodes, and by tests.
  */
+import { createRequire } from 'node:module';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto, ValueInfoProto } from './proto.js';
 import { AttributeType } from './proto.js';
 import { DataType } from './dtype.js';
 import type { TypedArray } from './tensor.js';
 import { floatTensor, makeTensor } from './tensor.js';
+
+/** The installed package's version (package.json is two folders up from both src/ir/ and dist/ir/), written as producerVersion. */
+const HONE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** A dimension: a number, or a symbol such as 'batch'. */
 export type Dim = number | string;
@@ -130,7 +134,7 @@ export function makeModel(graph: GraphProto, opts: ModelOptions = {}): ModelProt
       ...Object.entries(opts.extraOpsets ?? {}).map(([domain, version]) => ({ domain, version })),
     ],
     producerName: opts.producerName ?? 'hone',
-    producerVersion: '0.1.0',
+    producerVersion: HONE_VERSION,
     docString: opts.docString,
     graph,
     metadataProps: [],

@@ -67,8 +67,10 @@ export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptio
       return step < steps;
     },
   }).catch((e: unknown) => {
-    // A loss that turns NaN/Inf at a huge LR ends the sweep; what was recorded still counts.
+    // A loss that turns NaN/Inf at a huge LR ends the sweep; what was recorded still counts, and the
+    // sweep stopped early because the loss diverged.
     if (losses.length < 10) throw e;
+    diverged = true;
   });
   const idx = steepest(lrs, smoothed);
   return { lrs, losses, smoothed, suggestedLr: lrs[idx]!, suggestedIndex: idx, stoppedEarly: diverged };
