@@ -67,6 +67,24 @@ const skipLayerNorm: OpRule = {
   cost: perElementCost(10),
 };
 
+/**
+ * EmbedLayerNormalization(input_ids [B,S], segment_ids?, word_embedding [V,D], position_embedding, …):
+ * Y [B,S,D], mask_index [B] int32, embedding_sum [B,S,D].
+ */
+const embedLayerNorm: OpRule = {
+  domain: 'com.microsoft',
+  opTypes: ['EmbedLayerNormalization'],
+  infer: (ctx) => {
+    const ids = input(ctx, 0).shape;
+    const words = input(ctx, 2);
+    const y = ids && words.shape ? [ids[0]!, ids[1]!, words.shape[1]!] : undefined;
+    return ctx.node.output.map((_, i) =>
+      i === 1 ? { elemType: DataType.INT32, shape: ids ? [ids[0]!] : undefined } : { elemType: words.elemType, shape: y },
+    );
+  },
+  cost: perElementCost(10),
+};
+
 const sameAsInput: OpRule = {
   opTypes: ['InstanceNormalization', 'GroupNormalization', 'LpNormalization', 'MeanVarianceNormalization', 'LRN'],
   infer: (ctx) => {
@@ -79,4 +97,4 @@ const sameAsInput: OpRule = {
   cost: perElementCost(6),
 };
 
-export const normOps: OpRule[] = [batchNorm, layerNorm, msLayerNorm, skipLayerNorm, sameAsInput];
+export const normOps: OpRule[] = [batchNorm, layerNorm, msLayerNorm, skipLayerNorm, embedLayerNorm, sameAsInput];

@@ -7,6 +7,7 @@ import type { ModelProto } from '../ir/proto.js';
 import { quantizedAlready } from '../quantize/common.js';
 import { convBatchNormPass } from './conv-fold.js';
 import { foldConstantsPass } from './fold.js';
+import { TRANSFORMER_FUSIONS } from './fuse-transformer.js';
 import { inlineIfPass } from './inline-if.js';
 import { ortOptimizePass } from './ort-optimize.js';
 import type { ModelFacts, Pass } from './pass.js';
@@ -23,8 +24,9 @@ export const PASSES: readonly Pass[] = [
   inlineIfPass,
   foldConstantsPass,
   convBatchNormPass,
-  // ---- Transformer fusions go here: TRANSFORMER_FUSIONS from src/passes/fuse-transformer*.ts (spread in
-  // ---- after the exact graph rewrites and before the quantizers, which would otherwise split their patterns).
+  // Transformer fusions after the exact graph rewrites and before the quantizers, which would otherwise
+  // split their patterns (MultiHeadAttention leaves the Q/K/V MatMuls for the quantizer).
+  ...TRANSFORMER_FUSIONS,
   ...QUANTIZE_PASSES,
   ortOptimizePass,
 ];

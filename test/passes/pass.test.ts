@@ -2,6 +2,7 @@
 // leaves its input byte for byte as it was, returns a model ORT loads, and that model computes what the input
 // computes (to float rounding for the exact rewrites, cosine >= 0.99 for the quantizers, on seeded inputs);
 // `applies` refuses, with the quantizers' own reasons, the models a pass must not touch.
+import { loadModel } from '../../src/ir/model.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GraphBuilder, makeNode } from '../../src/ir/builder.js';
@@ -90,6 +91,11 @@ const CASES: Case[] = [
   { pass: 'ort.offline-optimize', model: () => zooModel('lenet5'), options: { level: 'all' }, ...EXACT },
   { pass: 'ort.offline-optimize', model: smallResnet, options: { level: 'basic' }, ...EXACT },
   { pass: 'ort.offline-optimize', model: smallTransformer, ...EXACT },
+  // Fusions into ORT's contrib ops: exact up to float rounding (test/passes/fuse-transformer.test.ts checks each closely).
+  { pass: 'fuse.layer-norm', model: () => loadModel('test/corpus/models/tiny-encoder.onnx'), cosine: 0.99999 },
+  { pass: 'fuse.embed-layer-norm', model: () => zooModel('transformer:vocab=100,layers=1,dModel=64'), cosine: 0.99999 },
+  { pass: 'fuse.attention', model: smallTransformer, cosine: 0.99999 },
+  { pass: 'fuse.skip-layer-norm', model: smallTransformer, cosine: 0.99999 },
 ];
 
 test('every registered pass has a case below, and ids are unique and dotted', () => {
