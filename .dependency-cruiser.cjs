@@ -10,6 +10,7 @@ const LAYERS = [
   ['passes', 'quantize'],
   ['train'],
   ['tune'],
+  ['optimize'],
   ['report'],
   ['cli'],
   ['index.ts'],

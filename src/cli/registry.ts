@@ -5,6 +5,7 @@ import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
 import { trainCommand } from './commands/train.js';
 import { lrFindCommand } from './commands/lr-find.js';
 import { quantizeCommand } from './commands/quantize.js';
+import { optimizeCommand } from './commands/optimize.js';
 import { zooCommand } from './commands/zoo.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
@@ -16,5 +17,6 @@ export const commands: Command[] = [
   trainCommand,
   lrFindCommand,
   quantizeCommand,
+  optimizeCommand,
   zooCommand,
 ];

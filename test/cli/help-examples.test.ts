@@ -38,6 +38,8 @@ function shorten(argv: readonly string[]): string[] {
         '--quiet',
         ...(argv.some((a) => a.startsWith('--batch-size')) ? [] : ['--batch-size', '1']),
       ];
+    case 'optimize':
+      return ['--runs', '3', '--warmup', '1', '--quiet'];
     case 'train':
       return ['--limit', '512', '--epochs', '1', '--quiet'];
     case 'lr-find':

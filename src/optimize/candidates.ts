@@ -1,0 +1,121 @@
+/**
+ * Which pipelines `hone optimize` tries, from the profile and the passes that apply. Passes are grouped
+ * by family (the part of the id before the dot) so that passes added to the registry later take part
+ * without a change here:
+ *   - `fold.*`, `inline.*`: exact rewrites that only help the others, in every pipeline;
+ *   - `fuse.*` (and any family this file does not know): exact graph fusions, tried all together and not
+ *     at all (a fusion that does not match is a skipped step, and a pipeline that comes out the same
+ *     model as another is not measured twice);
+ *   - `quantize.*`: at most one per pipeline, and only those that can pay off here (below);
+ *   - `ort.*`: ONNX Runtime's offline optimization, with and without, always last;
+ *   - `upgrade.*`: never on its own (the passes that need a newer opset raise it themselves).
+ */
+import type { Advice } from '../profile/bottleneck.js';
+import type { Pass } from '../passes/pass.js';
+import type { PipelineStep } from '../passes/pipeline.js';
+import type { ModelProto } from '../ir/proto.js';
+import { modelFacts } from '../passes/registry.js';
+import type { OptimizeGoal } from './types.js';
+
+export interface PassDecision {
+  id: string;
+  applies: boolean;
+  reason?: string;
+  used: boolean;
+  why?: string;
+}
+
+export interface Plan {
+  /** Each a pipeline of pass ids (in registry order), the empty one first (the model with only the exact rewrites). */
+  pipelines: PipelineStep[][];
+  decisions: PassDecision[];
+}
+
+export function family(id: string): string {
+  return id.split('.')[0]!;
+}
+
+/**
+ * The pipelines to try. Quantizers are filtered by what they need and by what can pay off on this
+ * machine: static int8 needs calibration data; float16 is not faster on ORT's CPU provider (it casts most
+ * ops back: the zoo transformer ran 1.34x slower, profile/bottleneck.ts) and int4's MatMulNBits unpacks
+ * its blocks on every run, so those two are tried only where the profile advises them (fp16 for GPU
+ * providers, int4 when memory-bound) or when the goal is size.
+ */
+export function planPipelines(
+  model: ModelProto,
+  passes: readonly Pass[],
+  opts: { goal: OptimizeGoal; hasData: boolean; advice: readonly Advice[] },
+): Plan {
+  const facts = modelFacts(model);
+  const decisions: PassDecision[] = [];
+  const prep: string[] = [];
+  const fusions: string[] = [];
+  const quantizers: string[] = [];
+  const ort: string[] = [];
+  // The passes the profile's advice names (`Advice.pass`): the advice that transforms the model says which pass does it.
+  const advised = new Set(opts.advice.flatMap((a) => (a.pass ? [a.pass.id] : [])));
+  for (const pass of passes) {
+    const reason = pass.applies(model, facts);
+    const d: PassDecision = { id: pass.id, applies: reason === undefined, ...(reason !== undefined ? { reason } : {}), used: false };
+    decisions.push(d);
+    const fam = family(pass.id);
+    const needs = [...pass.needs];
+    if (fam === 'upgrade') {
+      d.why = 'not on its own: the passes that need a newer opset raise it themselves';
+      continue;
+    }
+    if (needs.includes('training') || needs.includes('labels')) {
+      d.why = `needs ${needs.join(' and ')}, which optimize does not search`;
+      continue;
+    }
+    if (fam === 'fuse' || !['fold', 'inline', 'quantize', 'ort'].includes(fam)) {
+      // Fusions are tried even when they do not match the input as given: an earlier fusion can create
+      // their pattern (skip layer norm matches the LayerNormalization that fuse.layer-norm writes).
+      d.used = true;
+      d.why = 'graph fusion: tried with the other fusions, and without';
+      fusions.push(pass.id);
+      continue;
+    }
+    if (reason !== undefined) {
+      d.why = 'does not apply';
+      continue;
+    }
+    if (fam === 'fold' || fam === 'inline') {
+      d.used = true;
+      d.why = 'exact rewrite, in every pipeline';
+      prep.push(pass.id);
+    } else if (fam === 'ort') {
+      d.used = true;
+      d.why = 'tried last in each pipeline, and not at all';
+      ort.push(pass.id);
+    } else {
+      const why = quantizerFilter(pass, opts, advised);
+      if (why) d.why = why;
+      else {
+        d.used = true;
+        d.why = 'one quantizer per pipeline';
+        quantizers.push(pass.id);
+      }
+    }
+  }
+  const order = new Map(passes.map((p, i) => [p.id, i]));
+  const sorted = (ids: string[]) => [...ids].sort((a, b) => order.get(a)! - order.get(b)!);
+  const pipelines: PipelineStep[][] = [];
+  for (const fused of fusions.length ? [false, true] : [false])
+    for (const q of [undefined, ...quantizers])
+      for (const last of ort.length ? [false, true] : [false]) {
+        const ids = [...prep, ...(fused ? fusions : []), ...(q ? [q] : []), ...(last ? ort : [])];
+        pipelines.push(sorted(ids).map((pass) => ({ pass })));
+      }
+  return { pipelines, decisions };
+}
+
+function quantizerFilter(pass: Pass, opts: { goal: OptimizeGoal; hasData: boolean }, advised: ReadonlySet<string>): string | undefined {
+  if (pass.needs.includes('calibration-data') && !opts.hasData) return 'needs calibration data: pass --data DATA';
+  if (pass.id === 'quantize.fp16' && opts.goal !== 'size' && !advised.has(pass.id))
+    return "not advised by the profile: ONNX Runtime's CPU provider runs few ops in float16 and casts the rest back (--goal size tries it)";
+  if (pass.id === 'quantize.int4' && opts.goal !== 'size' && !advised.has(pass.id))
+    return 'not advised by the profile (it is advised when memory-bound): MatMulNBits unpacks its 4-bit blocks on every run (--goal size tries it)';
+  return undefined;
+}

@@ -1,0 +1,155 @@
+/** What `optimizeModel` takes and returns, and what `hone optimize` writes to candidates.json and report.json. */
+import type { ModelProto } from '../ir/proto.js';
+import type { PassOptions } from '../passes/pass.js';
+import type { Pass } from '../passes/pass.js';
+import type { InputValue } from '../runtime/inputs.js';
+
+export type OptimizeGoal = 'latency' | 'throughput' | 'size';
+
+export interface OptimizeJob {
+  /** A ModelProto, a .onnx path, or `zoo:NAME[:k=v,…]`. */
+  model: ModelProto | string;
+  /** Calibration/evaluation data: a .npy/.npz path, a folder of .npy, or 'mnist'. Without it: data-free passes, synthetic inputs. */
+  data?: string;
+  /** Use at most this many samples of the data (default 256 for calibration, 1000 for evaluation). */
+  samples?: number;
+  /** What to optimize (default 'latency'). */
+  goal?: OptimizeGoal;
+  /** Most accuracy lost: points with labelled data, else 100·(1 − output cosine) (default 1). */
+  maxAccuracyDrop?: number;
+  /** Seconds the search may take (the profile and the final side-by-side proof come on top); default 900. */
+  budget?: number;
+  dims?: Record<string, number>;
+  shapes?: Record<string, number[]>;
+  values?: Record<string, InputValue>;
+  /** Batch sizes: the first is timed for the latency and size goals, all of them for throughput. */
+  batchSizes?: number[];
+  /** Intra-op threads fixed by the user (0 or absent: searched). */
+  threads?: number;
+  provider?: string;
+  /** Timed runs per block and warm-up runs before them (defaults 20 and 3). */
+  runs?: number;
+  warmup?: number;
+  /** The pass pipeline cache (default ~/.cache/hone/passes). */
+  cacheDir?: string;
+  /** Passes searched over (default PASSES). */
+  passes?: readonly Pass[];
+  onProgress?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+/** The ORT session settings a candidate runs with (absent threads: ORT's default, one per physical core). */
+export interface RuntimeSettings {
+  intraOpThreads?: number;
+  graphOptimizationLevel: 'extended' | 'all';
+}
+
+export interface CandidateStep {
+  pass: string;
+  options: PassOptions;
+  status: 'applied' | 'unchanged' | 'skipped';
+  reason?: string;
+  summary?: string;
+  cache?: 'hit' | 'miss' | 'off';
+}
+
+export interface Fidelity {
+  samples: number;
+  cosine: number;
+  /** Accuracy points (labelled data) or 100·(1 − cosine): what `maxAccuracyDrop` bounds. */
+  drop: number;
+  maxAbsError?: number;
+  top1Agreement?: number;
+  accuracy?: { float: number; optimized: number };
+}
+
+export interface Candidate {
+  id: string;
+  /** The passes planned, in order (`steps` says which applied). */
+  passes: string[];
+  steps: CandidateStep[];
+  settings: RuntimeSettings;
+  batchSize: number;
+  /**
+   * measured: timed side by side with the baseline (and, if it passed the cheap check, its full fidelity);
+   * rejected: failed (a pass error, ORT refused it, or the accuracy constraint), `reason` says which;
+   * skipped: not tried (the budget ran out, identical to another candidate…), `reason` says why.
+   */
+  status: 'measured' | 'rejected' | 'skipped';
+  reason?: string;
+  chosen?: boolean;
+  metrics: {
+    /** Encoded model bytes. */
+    bytes?: number;
+    /** Fidelity on a few samples, the cheap first check. */
+    quick?: Fidelity;
+    full?: Fidelity;
+    /** The least block floor over every block this candidate was timed in, ms. */
+    latencyMs?: number;
+    blocks?: number;
+    /** Items per second at `batchSize`. */
+    throughput?: number;
+    /** Baseline latency / this latency at the same batch size (throughput: best throughput / the baseline's best). */
+    speedup?: number;
+  };
+}
+
+export interface BaselineRecord {
+  /** ORT fp32, the model as given, default session settings. */
+  settings: RuntimeSettings;
+  bytes: number;
+  byBatch: { batchSize: number; latencyMs: number; throughput: number; blocks: number }[];
+}
+
+export interface OptimizeReport {
+  tool: 'hone optimize';
+  source: string;
+  goal: OptimizeGoal;
+  maxAccuracyDrop: number;
+  /** 'accuracy points' with labelled data, else '100·(1 − cosine)'. */
+  metric: string;
+  data: { calibration?: string; evaluation: string; note?: string };
+  budgetSeconds: number;
+  /** Seconds the search took (profile included) and the whole run. */
+  searchSeconds: number;
+  totalSeconds: number;
+  budgetExhausted: boolean;
+  profile?: {
+    batchSize: number;
+    latencyMs: number;
+    verdict: string;
+    summary: string;
+    /** The profile's advice; `pass` names the pass that carries it out, `condition` the verdict it assumes. */
+    advice: { id: string; action: string; expectedSpeedup: number; pass?: string; condition?: string }[];
+  };
+  /** Every pass of the registry, and whether it applies to the model (and why not). */
+  passes: { id: string; applies: boolean; reason?: string; used: boolean; why?: string }[];
+  baseline: BaselineRecord;
+  /** Undefined when nothing beat the baseline: then the model written is the input and nothing is claimed. */
+  chosen?: {
+    candidate: string;
+    passes: string[];
+    settings: RuntimeSettings;
+    batchSize: number;
+    /** The ORT SessionOptions that go with the chosen model. */
+    sessionOptions: Record<string, unknown>;
+    latencyMs: number;
+    speedup: number;
+    throughput: number;
+    bytes: number;
+    fidelity: Fidelity;
+  };
+  /** One line: what was found, or why nothing was claimed. */
+  conclusion: string;
+  counts: { candidates: number; measured: number; rejected: number; skipped: number };
+  notes: string[];
+  /** `loadAverage`: the 1-minute load average, the larger of the start's and the end's. */
+  machine: { cpu: string; cores: number; ort: string; loadAverage: number };
+}
+
+export interface OptimizeResult {
+  /** The chosen model, or the input when nothing beat the baseline. */
+  model: ModelProto;
+  report: OptimizeReport;
+  candidates: Candidate[];
+}
