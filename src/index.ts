@@ -46,3 +46,19 @@ export { quantizeText, quantizeHtml } from './report/index.js';
 // Training and data
 export * from './train/index.js';
 export * from './data/index.js';
+
+// Passes and `hone optimize`
+export type { Pass, PassResult, PassReport, PassContext, ModelFacts, PassOptions, PassNeed } from './passes/pass.js';
+export { PASSES, passById, modelFacts } from './passes/registry.js';
+export { runPipeline } from './passes/pipeline.js';
+export {
+  optimizeModel,
+  checkOutDir,
+  writeOptimizeOutput,
+  type OptimizeJob,
+  type OptimizeGoal,
+  type OptimizeReport,
+  type OptimizeResult,
+  type Candidate,
+} from './optimize/index.js';
+export { optimizeText } from './report/optimize-text.js';
