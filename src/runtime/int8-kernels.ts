@@ -111,7 +111,8 @@ async function convPoint(c: number, h: number, k: number, group: number, opts: S
   return { macs: ((c * c) / group) * k * k * h * h, speedup: f / q };
 }
 
-async function bestMs(model: Uint8Array, feeds: Record<string, ort.Tensor>, opts: SessionOpts, runs: number): Promise<number> {
+/** The fastest of `runs` timed runs after one warm-up, ms (a neighbour only ever slows a run). */
+export async function bestMs(model: Uint8Array, feeds: Record<string, ort.Tensor>, opts: SessionOpts, runs: number): Promise<number> {
   const session = await createSession(model, { ...opts, profilePrefix: undefined });
   try {
     await session.run(feeds);

@@ -23,8 +23,7 @@ import { DataType } from '../ir/dtype.js';
 import { encodeModel } from '../ir/codec.js';
 import type { MachinePeaks } from './measure.js';
 import type { SessionOpts } from './session.js';
-import { createSession } from './session.js';
-import { measureInt8Speedups } from './int8-kernels.js';
+import { bestMs, measureInt8Speedups } from './int8-kernels.js';
 
 const N = 1024;
 const STREAM = 48 * 1024 * 1024;
@@ -75,19 +74,7 @@ async function bestRate(
   opts: SessionOpts,
   runs: number,
 ): Promise<number> {
-  const session = await createSession(model, { ...opts, profilePrefix: undefined });
-  try {
-    await session.run(feeds);
-    let best = Infinity;
-    for (let i = 0; i < runs; i++) {
-      const t = performance.now();
-      await session.run(feeds);
-      best = Math.min(best, performance.now() - t);
-    }
-    return work / (best / 1000);
-  } finally {
-    await session.release();
-  }
+  return work / ((await bestMs(model, feeds, opts, runs)) / 1000);
 }
 
 function matmulModel(n: number): Uint8Array {
