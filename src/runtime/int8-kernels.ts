@@ -21,6 +21,7 @@ import { DataType } from '../ir/dtype.js';
 import { encodeModel } from '../ir/codec.js';
 import type { SessionOpts } from './session.js';
 import { createSession } from './session.js';
+import { mulberry32 } from '../util/random.js';
 
 /** int8 time over fp32 time, inverted (fp32 / int8: above 1 is faster), at a number of MACs per op. */
 export interface SpeedupPoint {
@@ -182,9 +183,6 @@ function matmulChain(m: number, n: number, int8: boolean): Uint8Array {
 
 /** Seeded values in [-scale/2, scale/2). */
 function seeded(n: number, scale: number, seed = 0): Float32Array {
-  let x = 12345 + seed * 7919;
-  return Float32Array.from({ length: n }, () => {
-    x = (x * 16807) % 2147483647;
-    return (x / 2147483647 - 0.5) * scale;
-  });
+  const rand = mulberry32(12345 + seed);
+  return Float32Array.from({ length: n }, () => (rand() - 0.5) * scale);
 }
