@@ -31,7 +31,7 @@ import { measureInWorker } from '../src/runtime/measure.js';
 import { quantizeDynamic } from '../src/quantize/index.js';
 import { copyModel, defaultReduceRange } from '../src/quantize/common.js';
 import { quantizeWeight, S8 } from '../src/quantize/math.js';
-import { median } from '../src/quantize/evaluate.js';
+import { median } from '../src/runtime/stats.js';
 import { TRANSFORMER_FUSIONS } from '../src/passes/fuse-transformer.js';
 
 const { values } = parseArgs({

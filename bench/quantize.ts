@@ -44,7 +44,7 @@ import {
 } from '../src/quantize/index.js';
 import { copyModel, requireDomain } from '../src/quantize/common.js';
 import { quantizeWeight, S8 } from '../src/quantize/math.js';
-import { median } from '../src/quantize/evaluate.js';
+import { median } from '../src/runtime/stats.js';
 
 const { values } = parseArgs({
   options: {

@@ -194,9 +194,3 @@ export async function compareLatency(
   const quantizedMs = Math.min(...floors[1]);
   return { floatMs, quantizedMs, ratio: quantizedMs / floatMs, blocks, runsPerBlock: runs, inputs };
 }
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
