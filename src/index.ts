@@ -42,6 +42,7 @@ export * from './cli/tune/index.js';
 // Compression
 export * from './quantize/index.js';
 export { quantizeText, quantizeHtml } from './report/index.js';
+export { optimizeHtml } from './report/optimize-html.js';
 
 // Training and data
 export * from './train/index.js';

@@ -3,9 +3,12 @@
  * apply (candidates.ts); check each transformed model cheaply (its outputs against the float model's on a
  * few samples) and drop those beyond the accuracy constraint; time the survivors side by side with the
  * baseline (ORT fp32, the model as given, default session settings) in the same run, then their full
- * fidelity; vary the runtime settings (intra-op threads, graph optimization level) of the best ones;
- * confirm the best side by side again and keep it only if it beats the baseline.
- *
+ * fidelity. Then Hone's tuner searches (search.ts): each trial picks a pipeline, its passes' options and
+ * the session settings (threads, level, execution mode, memory arena and pattern, batch size for
+ * throughput), is built (cached), checked cheaply and timed in one block, and told its speedup and its
+ * drop, the drop a constraint; the first trials are the thread counts and levels of the two best
+ * pipelines. The study is kept in SQLite when a path is given, so that a later run resumes it. Last, the
+ * best are confirmed side by side with the baseline again, and the best is kept only if it beats it. *
  * Timing follows compareLatency (quantize/evaluate.ts): each block is a fresh worker with its own session
  * (warm-up, then rounds of runs), the models take turns block by block, never run by run, and a model's
  * latency is the least block floor over every block it was timed in. The baseline is timed in every round,
@@ -28,11 +31,15 @@ import { atBatch, batchPlan, type UserFixes } from '../profile/batch.js';
 import { profileModel } from '../profile/profile.js';
 import type { ProfileReport } from '../profile/types.js';
 import { PASSES } from '../passes/registry.js';
+import { withDefaults } from '../passes/options.js';
+import type { Pass } from '../passes/pass.js';
 import { runPipeline, type PipelineStep } from '../passes/pipeline.js';
 import { loadSampleData, type GivenInputs, type SampleData } from '../quantize/data.js';
 import { compareOutputs } from '../quantize/evaluate.js';
 import { syntheticData } from '../quantize/pipeline.js';
 import { planPipelines } from './candidates.js';
+import { perOpComparison, type PerOpComparison } from './per-op.js';
+import { bestFeasible, fixedParams, openSearchStudy, pipelineKey, suggestChoice, type JobFingerprint, type SearchSpace } from './search.js';
 import type { BaselineRecord, Candidate, Fidelity, OptimizeJob, OptimizeReport, OptimizeResult, RuntimeSettings } from './types.js';
 
 /** Default search budget, seconds (the issue's "--budget 15m"). */
@@ -46,11 +53,17 @@ export const DEFAULT_MAX_DROP = 1;
  * stretch), so a gain within that factor either way is not one.
  */
 export const MIN_GAIN = 1.05;
-/** Variants whose runtime settings are searched (the fastest at default settings). */
+/** Variants whose thread counts and levels are the search's first trials (the fastest at default settings). */
 const SETTINGS_SEARCHED = 2;
-/** Rounds of blocks: screening at default settings, the settings search, the final confirmation. */
+/** A resumed study's best trials timed again in the new run. */
+const RESUMED_RETIMED = 3;
+/** Most trials of one run, and most trials in a row that propose nothing new, before the search stops early. */
+const MAX_TRIALS = 200;
+const MAX_REPEATS = 25;
+/** The baseline is timed again after this many timed trials. */
+const BASELINE_EVERY = 4;
+/** Rounds of blocks: screening at default settings, the final confirmation (a search trial is one block). */
 const SCREEN_ROUNDS = 2;
-const SETTINGS_ROUNDS = 2;
 const CONFIRM_ROUNDS = 2;
 /** Samples of the cheap first check without labels: cosine is over every output element, so a few samples settle it. */
 const QUICK_SAMPLES = 16;
@@ -66,6 +79,8 @@ interface Variant {
   full?: Fidelity;
   /** The pipeline changed nothing: this is the input model, so at the baseline's settings it is an A/A comparison. */
   isInput?: boolean;
+  /** The variant whose model this one's pipeline produced too (this one is not measured). */
+  same?: Variant;
 }
 
 /** A model timed with some settings at one batch size, and the block floors it got. */
@@ -179,9 +194,10 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
 
   // ---- Candidates: one per pipeline at default settings; settings variants come later ----
   const candidates: Candidate[] = [];
+  let made = 0;
   const newCandidate = (steps: PipelineStep[], settings: RuntimeSettings, batch: number): Candidate => {
     const c: Candidate = {
-      id: `c${candidates.length + 1}`,
+      id: `c${++made}`,
       passes: steps.map((s) => s.pass),
       steps: [],
       settings,
@@ -211,13 +227,10 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
   const dataKey = calib && job.data ? dataKeyOf(job.data, calib) : undefined;
   const seen = new Map<string, Variant>();
   const inputHash = createHash('sha256').update(baseBytes).digest('hex');
-  const alive: Variant[] = [];
-  for (const v of variants) {
-    signal?.throwIfAborted();
-    if (outOfBudget()) {
-      budgetSkip(v.candidate, 'built');
-      continue;
-    }
+  const byKey = new Map<string, Variant>();
+  /** Builds a variant's model and checks it cheaply; false when it is rejected, the same as another, or not built. */
+  const build = async (v: Variant): Promise<boolean> => {
+    byKey.set(stepsKey(v.steps, passes), v);
     progress(`${v.candidate.id}: ${v.steps.map((s) => s.pass).join(' → ') || '(no pass)'}`);
     try {
       const r = await runPipeline(model, v.steps, { data: calib, signal }, { cacheDir, dataKey, passes });
@@ -235,7 +248,7 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
       if (signal?.aborted) throw e;
       v.candidate.status = 'rejected';
       v.candidate.reason = `a pass failed: ${errorMessage(e)}`;
-      continue;
+      return false;
     }
     v.candidate.metrics.bytes = v.bytes.byteLength;
     const hash = createHash('sha256').update(v.bytes).digest('hex');
@@ -243,7 +256,8 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
     const same = seen.get(hash);
     if (same) {
       v.candidate.reason = `the same model as ${same.candidate.id} (${describeSkips(v.candidate)})`;
-      continue;
+      v.same = same;
+      return false;
     }
     seen.set(hash, v);
     // The cheap check: a few samples against the float model.
@@ -254,16 +268,25 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
       if (signal?.aborted) throw e;
       v.candidate.status = 'rejected';
       v.candidate.reason = `ONNX Runtime cannot run it: ${errorMessage(e)}`;
-      continue;
+      return false;
     }
     const margin = labelled ? 100 / Math.sqrt(n) : 0;
     const q = v.candidate.metrics.quick;
     if (!(q.drop <= maxDrop + margin)) {
       v.candidate.status = 'rejected';
       v.candidate.reason = `drop ${fmtDrop(q.drop)} (${metric}) on ${n} samples${margin ? ` exceeds ${maxDrop} by more than their noise (${margin.toFixed(1)})` : ` > ${maxDrop}`}`;
+      return false;
+    }
+    return true;
+  };
+  const alive: Variant[] = [];
+  for (const v of variants) {
+    signal?.throwIfAborted();
+    if (outOfBudget()) {
+      budgetSkip(v.candidate, 'built');
       continue;
     }
-    alive.push(v);
+    if (await build(v)) alive.push(v);
   }
 
   // ---- Timing: the baseline in every round, the candidates in turn ----
@@ -278,7 +301,7 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
       runs,
       warmup,
       budgetMs: 500,
-      session: { provider, intraOpThreads: c.settings.intraOpThreads, graphOptimizationLevel: c.settings.graphOptimizationLevel },
+      session: { provider, ...c.settings },
     });
     c.floors.push(m.latencyMs.floor);
   };
@@ -342,6 +365,8 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
     v.full = await fidelity(model, v.model!, evalData);
   }
   const score = (c: Config) => metricOf(goal, c, baselines);
+  /** What the tuner is told: the speedup over the baseline (throughput: over the baseline's best), comparable across runs. */
+  const searchScore = (c: Config) => (goal === 'throughput' ? score(c) / bestBaselineThroughput(baselines) : score(c));
   const settle = () => {
     for (const c of configs) {
       const v = c.variant;
@@ -373,31 +398,116 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
   };
   settle();
 
-  // ---- Runtime settings of the best variants (not for the size goal: settings do not change the size) ----
-  const threadChoices = job.threads ? [job.threads] : threadCounts(cpus().length);
+  // ---- The search: Hone's tuner over the pipelines, their passes' options and the runtime settings ----
+  // (not for the size goal: settings do not change the size, and the screening tried every pipeline).
   const good = () => configs.filter((c) => c.candidate.status === 'measured').sort((a, b) => score(b) - score(a));
-  if (goal !== 'size' && !outOfBudget()) {
-    const searched = new Set<Variant>();
-    const extra: Config[] = [];
-    for (const c of good()) {
-      if (searched.size >= SETTINGS_SEARCHED) break;
-      if (searched.has(c.variant)) continue;
-      searched.add(c.variant);
-      for (const threads of threadChoices)
-        for (const level of ['extended', 'all'] as const) {
-          const settings: RuntimeSettings = { intraOpThreads: threads, graphOptimizationLevel: level };
-          // The default settings are timed already (an explicit thread count equal to ORT's default is not skipped: ORT's default is per physical core).
-          if (threads === defaultSettings.intraOpThreads && level === defaultSettings.graphOptimizationLevel) continue;
-          const candidate = newCandidate(c.variant.steps, settings, c.batch);
-          candidate.steps = c.candidate.steps;
-          candidate.metrics.bytes = c.candidate.metrics.bytes;
-          candidate.metrics.quick = c.candidate.metrics.quick;
-          extra.push({ candidate, variant: c.variant, bytes: c.bytes, settings, batch: c.batch, floors: [] });
-        }
+  const space: SearchSpace = {
+    pipelines: new Map(variants.map((v) => [pipelineKey(v.steps), v.steps])),
+    passes: new Map(passes.map((p) => [p.id, p])),
+    threads: job.threads ? [job.threads] : threadCounts(cpus().length),
+    interOpThreads: threadCounts(cpus().length),
+    batchSizes: timed,
+  };
+  const fingerprint: JobFingerprint = {
+    model: inputHash,
+    data: dataKey ?? job.data ?? null,
+    goal,
+    maxAccuracyDrop: maxDrop,
+    batchSizes: timed,
+    provider,
+    threads: job.threads ?? null,
+  };
+  const { study, resumed } = await openSearchStudy({ path: job.studyPath, resume: job.resume, fingerprint, maxDrop });
+  let trialsRun = 0;
+  try {
+    if (resumed.length) {
+      const best = bestFeasible(resumed, maxDrop, RESUMED_RETIMED);
+      notes.push(
+        `resumed the study in ${job.studyPath}: its ${resumed.length} trial(s) inform the search${best.length ? `, and its best ${best.length} were timed again in this run` : ''}`,
+      );
+      for (const t of best) await study.enqueueTrial(t.params);
     }
-    configs.push(...extra);
-    if (!(await timeRounds(extra, SETTINGS_ROUNDS, true, 'timing runtime settings'))) budgetExhausted = true;
-    settle();
+    if (goal !== 'size') {
+      // The first trials: intra-op threads x level {extended, all} for the best variants at default settings.
+      const seeded = new Set<Variant>();
+      for (const c of good()) {
+        if (seeded.size >= SETTINGS_SEARCHED) break;
+        if (seeded.has(c.variant)) continue;
+        seeded.add(c.variant);
+        for (const threads of space.threads)
+          for (const level of ['extended', 'all'] as const)
+            await study.enqueueTrial(
+              fixedParams(pipelineKey(c.variant.steps), space, { intraOpThreads: threads, graphOptimizationLevel: level }, c.batch),
+            );
+      }
+      let repeats = 0;
+      let sinceBaseline = 0;
+      while (!outOfBudget() && trialsRun < MAX_TRIALS && repeats < MAX_REPEATS) {
+        signal?.throwIfAborted();
+        const trial = await study.ask();
+        trialsRun++;
+        const choice = suggestChoice(trial, space);
+        let v = byKey.get(stepsKey(choice.steps, passes));
+        if (!v) {
+          v = { id: `v${variants.length + 1}`, steps: choice.steps, candidate: newCandidate(choice.steps, choice.settings, choice.batch) };
+          variants.push(v);
+          if (await build(v)) alive.push(v);
+          // Options that build a model measured already add no candidate: the trial is that model's.
+          else if (v.same) candidates.splice(candidates.indexOf(v.candidate), 1);
+        }
+        const made = v.same ?? v;
+        if (!made.model || !made.candidate.metrics.quick || made.candidate.status === 'rejected') {
+          const quick = made.candidate.metrics.quick;
+          trial.setUserAttr('candidate', made.candidate.id);
+          if (quick) await study.tell(trial, [0, quick.drop]);
+          else await study.tell(trial, 'fail', { failReason: made.candidate.reason ?? 'not built' });
+          repeats++;
+          continue;
+        }
+        let c = configs.find((k) => k.variant === made && k.batch === choice.batch && sameSettings(k.settings, choice.settings));
+        if (c) repeats++;
+        else {
+          repeats = 0;
+          const candidate =
+            made.candidate.metrics.latencyMs === undefined && !configs.some((k) => k.variant === made)
+              ? made.candidate
+              : newCandidate(choice.steps, choice.settings, choice.batch);
+          candidate.settings = choice.settings;
+          candidate.batchSize = choice.batch;
+          candidate.steps = made.candidate.steps;
+          candidate.metrics.bytes = made.candidate.metrics.bytes;
+          candidate.metrics.quick = made.candidate.metrics.quick;
+          c = { candidate, variant: made, bytes: made.bytes!, settings: choice.settings, batch: choice.batch, floors: [] };
+          configs.push(c);
+          progress(
+            `trial ${trial.number + 1}: ${c.candidate.id} ${settingsText(c.settings)}${timed.length > 1 ? `, batch ${c.batch}` : ''}`,
+          );
+          // The baseline is timed again now and then, so that the trials are compared with the machine as it is now.
+          if (++sinceBaseline >= BASELINE_EVERY) {
+            sinceBaseline = 0;
+            await block(baselines.get(c.batch)!);
+          }
+          try {
+            await block(c);
+          } catch (e) {
+            if (signal?.aborted) throw e;
+            c.candidate.status = 'rejected';
+            c.candidate.reason = `ONNX Runtime failed to run it with ${settingsText(c.settings)}: ${errorMessage(e)}`;
+          }
+        }
+        trial.setUserAttr('candidate', c.candidate.id);
+        if (c.candidate.status === 'rejected' || c.floors.length === 0)
+          await study.tell(trial, 'fail', { failReason: c.candidate.reason ?? 'not timed' });
+        else await study.tell(trial, [searchScore(c), (made.full ?? made.candidate.metrics.quick).drop]);
+      }
+      if (trialsRun >= MAX_TRIALS || repeats >= MAX_REPEATS)
+        notes.push(
+          `the search stopped after ${trialsRun} trial(s): ${repeats >= MAX_REPEATS ? 'the sampler kept proposing what was measured already' : 'the most trials one run takes'}`,
+        );
+      settle();
+    }
+  } finally {
+    await study.storage.close();
   }
 
   // ---- Confirm the best two side by side with the baseline, then choose ----
@@ -437,13 +547,7 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
   // The input model timed as a candidate at the baseline's own settings measures the run's noise (an A/A
   // comparison, at each batch size timed): a gain no larger than the widest it read, either way, is not claimed.
   const aas = configs
-    .filter(
-      (c) =>
-        c.variant.isInput &&
-        c.floors.length > 0 &&
-        c.settings.intraOpThreads === baselineSettings(job.threads).intraOpThreads &&
-        c.settings.graphOptimizationLevel === 'all',
-    )
+    .filter((c) => c.variant.isInput && c.floors.length > 0 && sameSettings(c.settings, baselineSettings(job.threads)))
     .map((c) => ({ id: c.candidate.id, batch: c.batch, ratio: Math.min(...baselines.get(c.batch)!.floors) / Math.min(...c.floors) }));
   const widest = Math.max(1, ...aas.map((a) => Math.max(a.ratio, 1 / a.ratio)));
   const needed = goal === 'size' ? MIN_GAIN : Math.max(MIN_GAIN, widest);
@@ -476,6 +580,29 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
     conclusion = best
       ? `nothing beat the baseline by ${needed.toFixed(2)}x or more (best: ${best.candidate.id} at ${gain.toFixed(2)}x); the model is written as given, and nothing is claimed`
       : `no candidate was measured within the budget and the accuracy constraint; the model is written as given, and nothing is claimed`;
+  }
+  // Where the time went before and after, op type by op type: the chosen model profiled as the input was.
+  let perOp: PerOpComparison | undefined;
+  if (best && beats) {
+    progress(`profiling ${best.candidate.id} at batch ${timed[0]} for the per-op comparison`);
+    try {
+      const after = await profileModel(best.variant.model!, {
+        batchSizes: [timed[0]!],
+        runs: Math.min(runs, 10),
+        warmup,
+        budgetMs: 1000,
+        profileRuns: 5,
+        threads: job.threads,
+        provider,
+        dims: userFixes.dims,
+        shapes: fixes.shapes,
+        values: fixes.values,
+      });
+      perOp = perOpComparison(profile, after);
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      notes.push(`no per-op comparison: ${errorMessage(e)}`);
+    }
   }
   if (dataNote) notes.push(dataNote);
   // On a shared machine the thread count that wins is the one that avoids the other load; say so.
@@ -514,6 +641,7 @@ export async function optimizeModel(job: OptimizeJob): Promise<OptimizeResult> {
       : undefined,
     passes: planned.decisions,
     baseline: baseRecord,
+    ...(perOp ? { perOp } : {}),
     chosen,
     conclusion,
     counts: {
@@ -582,11 +710,45 @@ export function sessionOptionsFor(settings: RuntimeSettings, provider: string): 
     executionProviders: [provider],
     graphOptimizationLevel: settings.graphOptimizationLevel,
     ...(settings.intraOpThreads ? { intraOpNumThreads: settings.intraOpThreads } : {}),
+    ...(settings.executionMode ? { executionMode: settings.executionMode } : {}),
+    ...(settings.interOpThreads ? { interOpNumThreads: settings.interOpThreads } : {}),
+    ...(settings.enableCpuMemArena === false ? { enableCpuMemArena: false } : {}),
+    ...(settings.enableMemPattern === false ? { enableMemPattern: false } : {}),
   };
 }
 
+/** 'threads 2, level all' and, where they differ from ORT's defaults, the execution mode and memory settings. */
 export function settingsText(s: RuntimeSettings): string {
-  return `threads ${s.intraOpThreads ?? 'default'}, level ${s.graphOptimizationLevel}`;
+  return [
+    `threads ${s.intraOpThreads ?? 'default'}`,
+    `level ${s.graphOptimizationLevel}`,
+    ...(s.executionMode === 'parallel' ? [`parallel (inter-op ${s.interOpThreads ?? 'default'})`] : []),
+    ...(s.enableCpuMemArena === false ? ['no arena'] : []),
+    ...(s.enableMemPattern === false ? ['no mem pattern'] : []),
+  ].join(', ');
+}
+
+/** Same session: ORT's defaults (sequential, arena and pattern on) spelled out or left out are the same. */
+export function sameSettings(a: RuntimeSettings, b: RuntimeSettings): boolean {
+  return (
+    a.intraOpThreads === b.intraOpThreads &&
+    a.graphOptimizationLevel === b.graphOptimizationLevel &&
+    (a.executionMode ?? 'sequential') === (b.executionMode ?? 'sequential') &&
+    (a.executionMode === 'parallel' ? a.interOpThreads : undefined) === (b.executionMode === 'parallel' ? b.interOpThreads : undefined) &&
+    (a.enableCpuMemArena ?? true) === (b.enableCpuMemArena ?? true) &&
+    (a.enableMemPattern ?? true) === (b.enableMemPattern ?? true)
+  );
+}
+
+/** A pipeline with its options (the defaults filled in), as a key: the same key builds the same model. */
+function stepsKey(steps: readonly PipelineStep[], passes: readonly Pass[]): string {
+  return JSON.stringify(
+    steps.map((s) => {
+      const pass = passes.find((p) => p.id === s.pass);
+      const options = pass ? withDefaults(pass, s.options ?? {}) : (s.options ?? {});
+      return [s.pass, Object.entries(options).sort(([a], [b]) => (a < b ? -1 : 1))];
+    }),
+  );
 }
 
 function describeSkips(c: Candidate): string {

@@ -3,6 +3,7 @@ import type { ModelProto } from '../ir/proto.js';
 import type { PassOptions } from '../passes/pass.js';
 import type { Pass } from '../passes/pass.js';
 import type { InputValue } from '../runtime/inputs.js';
+import type { PerOpComparison } from './per-op.js';
 
 export type OptimizeGoal = 'latency' | 'throughput' | 'size';
 
@@ -32,16 +33,31 @@ export interface OptimizeJob {
   warmup?: number;
   /** The pass pipeline cache (default ~/.cache/hone/passes). */
   cacheDir?: string;
+  /**
+   * The search's study in SQLite (`hone optimize` keeps it at OUT_DIR/study.db); a study already there is
+   * replaced unless `resume`. Without it the study is kept in memory.
+   */
+  studyPath?: string;
+  /** Continue the study at `studyPath`: its trials inform the search and its best are timed again. */
+  resume?: boolean;
   /** Passes searched over (default PASSES). */
   passes?: readonly Pass[];
   onProgress?: (message: string) => void;
   signal?: AbortSignal;
 }
 
-/** The ORT session settings a candidate runs with (absent threads: ORT's default, one per physical core). */
+/**
+ * The ORT session settings a candidate runs with (absent threads: ORT's default, one per physical core;
+ * absent mode, arena and pattern: ORT's defaults, sequential with both on).
+ */
 export interface RuntimeSettings {
   intraOpThreads?: number;
-  graphOptimizationLevel: 'extended' | 'all';
+  graphOptimizationLevel: 'basic' | 'extended' | 'all';
+  executionMode?: 'sequential' | 'parallel';
+  /** Threads running independent nodes at once (parallel mode only). */
+  interOpThreads?: number;
+  enableCpuMemArena?: boolean;
+  enableMemPattern?: boolean;
 }
 
 export interface CandidateStep {
@@ -139,6 +155,11 @@ export interface OptimizeReport {
     bytes: number;
     fidelity: Fidelity;
   };
+  /**
+   * Per-op kernel time of the model as given and of the chosen one, from a traced profile of each at one
+   * batch size (per-op.ts); absent when nothing was chosen.
+   */
+  perOp?: PerOpComparison;
   /** One line: what was found, or why nothing was claimed. */
   conclusion: string;
   counts: { candidates: number; measured: number; rejected: number; skipped: number };

@@ -59,7 +59,7 @@ export function optimizeText(report: OptimizeReport, candidates: readonly Candid
 }
 
 /** The passes that changed the model once built (those that did not are in candidates.json), else those planned. */
-function passesText(k: Candidate): string {
+export function passesText(k: Candidate): string {
   const ids = k.steps.length ? k.steps.filter((s) => s.status === 'applied').map((s) => s.pass) : k.passes;
   return ids.length ? ids.join(' → ') : '(none)';
 }

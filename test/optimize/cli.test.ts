@@ -9,6 +9,11 @@ import { honeArgs as cli } from '../helpers/cli.js';
 import { writeNpy } from '../helpers/npz.js';
 import { loadModel } from '../../src/ir/model.js';
 import { parseDuration } from '../../src/cli/commands/optimize.js';
+import { isOptimizeOutput, optimizeModel, STUDY_FILE } from '../../src/optimize/index.js';
+import { zooModel } from '../../src/zoo/index.js';
+import { foldConstantsPass } from '../../src/passes/fold.js';
+import { dynamicPass } from '../../src/passes/quantize.js';
+import { SqliteStorage } from '../../src/tune/storage/sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hone-optimize-cli-'));
 const small = 'zoo:transformer:layers=1,dModel=64,heads=2,ffn=128';
@@ -18,7 +23,8 @@ test('writes model.onnx, candidates.json and report.json, prints the table; a se
   const out = join(dir, 'opt');
   const r = await cli(['optimize', small, '-o', out, '--budget', '20s', ...fast]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(readdirSync(out).sort(), ['candidates.json', 'model.onnx', 'report.json']);
+  assert.deepEqual(readdirSync(out).sort(), ['candidates.json', 'model.onnx', 'report.html', 'report.json', 'study.db']);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /<svg class="pareto"/);
   assert.match(r.stdout, /baseline \(ORT fp32, default settings\)/);
   assert.match(r.stdout, /Tried \d+ candidate\(s\): \d+ measured, \d+ rejected, \d+ skipped/);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
@@ -84,7 +90,7 @@ test('bad input: exit 2, one line, nothing written', async () => {
   // --force writes the three files into the user's folder and leaves the rest alone.
   const forced = await cli(['optimize', small, '-o', theirs, '--force', '--budget', '0', ...fast]);
   assert.equal(forced.code, 0, forced.stderr);
-  assert.deepEqual(readdirSync(theirs).sort(), ['candidates.json', 'model.onnx', 'notes.txt', 'report.json']);
+  assert.deepEqual(readdirSync(theirs).sort(), ['candidates.json', 'model.onnx', 'notes.txt', 'report.html', 'report.json', 'study.db']);
   assert.equal(readFileSync(join(theirs, 'notes.txt'), 'utf8'), 'keep me');
   assert.deepEqual(
     readdirSync(dir).filter((f) => f.startsWith('.')),
@@ -98,4 +104,61 @@ test('--budget takes seconds or a unit', () => {
   assert.equal(parseDuration('90', '--budget'), 90);
   assert.equal(parseDuration('2.5s', '--budget'), 2.5);
   assert.equal(parseDuration('1h', '--budget'), 3600);
+});
+
+test('--resume continues the study kept in OUT_DIR/study.db; another job, or no study, is refused before any work', async () => {
+  const out = join(dir, 'resumed');
+  const studyPath = join(out, STUDY_FILE);
+  // Two pipelines (the model as given and dynamic int8) keep the screening short, so the tuner gets trials on a busy machine.
+  const job = {
+    model: zooModel('transformer:layers=1,dModel=64,heads=2,ffn=128'),
+    dims: { seq: 16 },
+    batchSizes: [2],
+    runs: 3,
+    warmup: 1,
+    budget: 15,
+    passes: [foldConstantsPass, dynamicPass],
+    studyPath,
+  };
+  await optimizeModel(job);
+  const trials = async () => {
+    const storage = new SqliteStorage(studyPath);
+    try {
+      const id = (await storage.getStudyId('optimize'))!;
+      return await storage.getAllTrials(id);
+    } finally {
+      await storage.close();
+    }
+  };
+  const before = await trials();
+  const complete = before.filter((t) => t.state === 'complete');
+  assert.ok(complete.length > 0, 'the search ran trials and kept them');
+  // Each trial is a point of the whole space: a pipeline, the session settings, the batch.
+  for (const t of complete)
+    assert.ok(
+      'pipeline' in t.params && 'threads' in t.params && 'level' in t.params && 'executionMode' in t.params,
+      JSON.stringify(t.params),
+    );
+  const again = await optimizeModel({ ...job, resume: true });
+  assert.ok(
+    again.report.notes.some((n) => new RegExp(`resumed the study in .*study\\.db: its ${complete.length} trial\\(s\\)`).test(n)),
+    JSON.stringify(again.report.notes),
+  );
+  assert.ok((await trials()).length > before.length, 'the resumed run added trials to the same study');
+  // Without resume the study is started over.
+  await optimizeModel({ ...job, budget: 0 });
+  assert.equal((await trials()).length, 0);
+  // A different job (another constraint) is refused, through the CLI as well; so is --resume where no run kept a study.
+  await assert.rejects(optimizeModel({ ...job, maxAccuracyDrop: 0.5, resume: true }), /searched another job \(maxAccuracyDrop differ/);
+  const none = await cli(['optimize', small, '-o', join(dir, 'never'), '--resume', ...fast]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /holds no study of a previous run/);
+  assert.ok(!existsSync(join(dir, 'never')));
+  // A folder holding only a study (a run interrupted before its report) is a previous output: not refused.
+  const interrupted = join(dir, 'interrupted');
+  mkdirSync(interrupted);
+  writeFileSync(join(interrupted, STUDY_FILE), '');
+  assert.ok(isOptimizeOutput(interrupted));
+  writeFileSync(join(interrupted, 'notes.txt'), '');
+  assert.ok(!isOptimizeOutput(interrupted));
 });

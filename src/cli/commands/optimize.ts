@@ -4,8 +4,11 @@ import { numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../
 import { badInput } from '../../errors.js';
 import { MODEL_INPUT_HELP, TIMING_HELP, modelInputFlags, parseModelInputs, parseTiming, timingFlags } from '../model-flags.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
-import { checkOutDir, DEFAULT_MAX_DROP, optimizeModel, writeOptimizeOutput, type OptimizeGoal } from '../../optimize/index.js';
+import { checkOutDir, DEFAULT_MAX_DROP, optimizeModel, STUDY_FILE, writeOptimizeOutput, type OptimizeGoal } from '../../optimize/index.js';
 import { optimizeText } from '../../report/optimize-text.js';
+import { optimizeHtml } from '../../report/optimize-html.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 const HELP = `hone optimize MODEL -o OUT_DIR [options]
 
@@ -20,8 +23,11 @@ if it beats the baseline. Transformed models are cached in ~/.cache/hone/passes.
 
 Writes OUT_DIR/model.onnx (the chosen model; the model as given when nothing beat the baseline),
 OUT_DIR/candidates.json (every candidate: passes, options, session settings, metrics, and measured,
-rejected or skipped with the reason) and OUT_DIR/report.json (the before/after numbers, the session
-options to use, the profile's verdict). Nothing is written on an error or Ctrl-C.
+rejected or skipped with the reason), OUT_DIR/report.json (the before/after numbers, the session options
+to use, the profile's verdict) and OUT_DIR/report.html (the same as one page that opens offline: a
+speed-versus-accuracy chart of every candidate with the constraint and the Pareto front, per-op time
+before and after, every candidate's fate). These are written all at once at the end: nothing of them on an
+error or Ctrl-C. The search's study is kept in OUT_DIR/study.db as it goes, so that --resume continues it.
 
 Options:
   -o, --output OUT_DIR      the output folder (required). An existing folder that is not the output of a
@@ -40,6 +46,9 @@ Options:
                             the best candidate so far is kept; candidates not tried are marked skipped.
                             The profile before and the final side-by-side confirmation come on top
   --force                   write into an OUT_DIR that is not a previous optimize output
+  --resume                  continue the search kept in OUT_DIR/study.db by a previous run (interrupted or
+                            not): its trials inform the sampler and its best are timed again; the same
+                            model, data and flags are required
   --json                    print the report as one JSON object instead of the tables
 ${quietHelp(28)}
 
@@ -66,6 +75,7 @@ export const optimizeCommand: Command = {
       'max-accuracy-drop': { type: 'string' },
       budget: { type: 'string' },
       force: { type: 'boolean' },
+      resume: { type: 'boolean' },
       json: { type: 'boolean' },
       ...modelInputFlags,
       ...timingFlags,
@@ -82,6 +92,10 @@ export const optimizeCommand: Command = {
     if (!(GOALS as readonly string[]).includes(goal)) throw badInput(`--goal must be one of ${GOALS.join(', ')}, got '${goal}'`);
     const inputs = parseModelInputs(v);
     const timing = parseTiming(v);
+    // The search's study lives in OUT_DIR from the start, so that an interrupted run can be resumed.
+    const studyPath = join(outDir, STUDY_FILE);
+    if (v.resume && !existsSync(studyPath))
+      throw badInput(`--resume: ${outDir} holds no study of a previous run (${STUDY_FILE}); drop --resume to start one`);
     const interrupt = abortOnSignals();
     let result: Awaited<ReturnType<typeof optimizeModel>>;
     try {
@@ -100,17 +114,21 @@ export const optimizeCommand: Command = {
         batchSizes: timing.batchSizes,
         runs: timing.runs,
         warmup: timing.warmup,
+        studyPath,
+        resume: v.resume,
         onProgress: progressLines(io, v.quiet),
         signal: interrupt.signal,
       });
     } catch (e) {
       if (!interrupt.signal.aborted) throw e;
-      io.stderr(`hone: optimize interrupted (${String(interrupt.signal.reason)}); nothing was written to ${outDir}\n`);
+      io.stderr(
+        `hone: optimize interrupted (${String(interrupt.signal.reason)}); no model or report was written. The trials so far are in ${studyPath}: run the same command with --resume to continue\n`,
+      );
       return interruptExitCode(interrupt.signal.reason);
     } finally {
       interrupt.release();
     }
-    writeOptimizeOutput(outDir, result, v.force);
+    writeOptimizeOutput(outDir, result, v.force, optimizeHtml(result.report, result.candidates));
     io.stdout(
       v.json ? `${JSON.stringify({ output: outDir, ...result.report })}\n` : optimizeText(result.report, result.candidates, outDir),
     );

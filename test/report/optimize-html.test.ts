@@ -1,0 +1,374 @@
+// report.html of `hone optimize`: a fixture report with every kind of candidate checks what the page
+// draws and escapes; a real run on a tiny transformer checks it against optimizeModel's own output, through
+// writeOptimizeOutput, and in headless Chromium (it renders with no console errors, and its table sorts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { optimizeHtml, paretoFront } from '../../src/report/optimize-html.js';
+import { optimizeModel, writeOptimizeOutput } from '../../src/optimize/index.js';
+import { perOpComparison, type PerOpComparison } from '../../src/optimize/per-op.js';
+import type { Candidate, CandidateStep, OptimizeReport } from '../../src/optimize/types.js';
+import { profileModel } from '../../src/profile/profile.js';
+import { foldConstantsPass } from '../../src/passes/fold.js';
+import { dynamicPass } from '../../src/passes/quantize.js';
+import type { MachinePeaks } from '../../src/runtime/peaks.js';
+
+const EVIL = 'models/evil<script>alert("x")</script>.onnx';
+
+const fold = (status: CandidateStep['status']): CandidateStep => ({
+  pass: 'fold.constants',
+  options: {},
+  status,
+  ...(status === 'applied' ? { summary: 'folded 3 nodes' } : { reason: 'nothing to fold <b>here</b>' }),
+});
+const dyn: CandidateStep = {
+  pass: 'quantize.dynamic',
+  options: { perChannel: true },
+  status: 'applied',
+  summary: '6 MatMuls',
+  cache: 'hit',
+};
+const fid = (drop: number) => ({ samples: 32, cosine: 1 - drop / 100, drop, maxAbsError: drop / 10 });
+
+/** Every fate a candidate can have: measured (one chosen), rejected with and without numbers, skipped. */
+function fixtureCandidates(): Candidate[] {
+  const all = { graphOptimizationLevel: 'all' as const };
+  const c = (id: string, rest: Partial<Candidate>): Candidate => ({
+    id,
+    passes: ['fold.constants', 'quantize.dynamic'],
+    steps: [fold('unchanged'), dyn],
+    settings: all,
+    batchSize: 4,
+    status: 'measured',
+    metrics: {},
+    ...rest,
+  });
+  return [
+    c('c1', {
+      passes: ['fold.constants'],
+      steps: [fold('unchanged')],
+      metrics: { bytes: 1_000_000, latencyMs: 10.2, speedup: 0.98, full: fid(0) },
+    }),
+    c('c2', { metrics: { bytes: 300_000, latencyMs: 6.9, speedup: 1.45, quick: fid(0.25), full: fid(0.2) } }),
+    c('c3', {
+      chosen: true,
+      settings: { intraOpThreads: 2, graphOptimizationLevel: 'extended' },
+      metrics: { bytes: 300_000, latencyMs: 6.2, speedup: 1.62, full: fid(0.2) },
+    }),
+    c('c4', {
+      passes: ['quantize.static'],
+      steps: [{ pass: 'quantize.static', options: {}, status: 'applied' }],
+      status: 'rejected',
+      reason: 'drop 1.300 (100·(1 − cosine)) on 32 samples > 1',
+      metrics: { bytes: 280_000, latencyMs: 5.3, speedup: 1.9, full: fid(1.3) },
+    }),
+    c('c5', {
+      passes: ['quantize.int4'],
+      steps: [{ pass: 'quantize.int4', options: {}, status: 'applied' }],
+      status: 'rejected',
+      reason: 'drop 30.000 (100·(1 − cosine)) on 16 samples > 1',
+      metrics: { bytes: 150_000, quick: fid(30) },
+    }),
+    c('c6', {
+      passes: ['quantize.fp16'],
+      steps: [],
+      status: 'rejected',
+      reason: 'a pass failed: <oops> & more',
+      metrics: {},
+    }),
+    c('c7', { status: 'skipped', steps: [], reason: 'the budget (60 s) ran out before it was built', metrics: {} }),
+    c('c8', {
+      status: 'rejected',
+      reason: 'drop 45.000 (100·(1 − cosine)) on 32 samples > 1',
+      metrics: { bytes: 290_000, latencyMs: 6, speedup: 1.7, full: fid(45) },
+    }),
+  ];
+}
+
+const PER_OP: PerOpComparison = {
+  batchSize: 4,
+  before: {
+    source: EVIL,
+    nodes: 30,
+    latencyMs: 10,
+    kernelMs: 9,
+    topNodes: [{ name: 'fc1<1>', opType: 'MatMul', timeMs: 3, share: 3 / 9 }],
+  },
+  after: {
+    source: 'model',
+    nodes: 26,
+    latencyMs: 6.2,
+    kernelMs: 5,
+    topNodes: [{ name: 'fc1', opType: 'DynamicQuantizeMatMul', timeMs: 1, share: 0.2 }],
+  },
+  rows: [
+    { opType: 'MatMul', change: 'gone', before: { count: 6, timeMs: 6, share: 6 / 9 }, after: { count: 0, timeMs: 0, share: 0 } },
+    { opType: 'Add', change: 'kept', before: { count: 6, timeMs: 3, share: 3 / 9 }, after: { count: 2, timeMs: 1, share: 0.2 } },
+    {
+      opType: 'DynamicQuantizeMatMul',
+      change: 'new',
+      before: { count: 0, timeMs: 0, share: 0 },
+      after: { count: 6, timeMs: 4, share: 0.8 },
+    },
+  ],
+};
+
+function fixtureReport(over: Partial<OptimizeReport> = {}): OptimizeReport {
+  return {
+    tool: 'hone optimize',
+    source: EVIL,
+    goal: 'latency',
+    maxAccuracyDrop: 1,
+    metric: '100·(1 − cosine)',
+    data: { evaluation: 'synthetic <inputs>' },
+    budgetSeconds: 60,
+    searchSeconds: 61.5,
+    totalSeconds: 75,
+    budgetExhausted: true,
+    profile: {
+      batchSize: 4,
+      latencyMs: 10,
+      verdict: 'compute-bound',
+      summary: 'MatMul 66% of kernel time',
+      advice: [{ id: 'int8', action: 'int8 dynamic quantization', expectedSpeedup: 1.5, pass: 'quantize.dynamic' }],
+    },
+    passes: [
+      { id: 'fold.constants', applies: true, used: true, why: 'exact rewrite' },
+      { id: 'quantize.fp16', applies: false, used: false, reason: 'no GPU' },
+    ],
+    baseline: {
+      settings: { graphOptimizationLevel: 'all' },
+      bytes: 1_000_000,
+      byBatch: [{ batchSize: 4, latencyMs: 10, throughput: 400, blocks: 6 }],
+    },
+    chosen: {
+      candidate: 'c3',
+      passes: ['quantize.dynamic'],
+      settings: { intraOpThreads: 2, graphOptimizationLevel: 'extended' },
+      batchSize: 4,
+      sessionOptions: { executionProviders: ['cpu'], graphOptimizationLevel: 'extended', intraOpNumThreads: 2 },
+      latencyMs: 6.2,
+      speedup: 1.62,
+      throughput: 645,
+      bytes: 300_000,
+      fidelity: fid(0.2),
+    },
+    perOp: PER_OP,
+    conclusion: 'c3 is 1.62x the baseline\'s speed, drop 0.200 <= 1 & "quoted"',
+    counts: { candidates: 8, measured: 3, rejected: 4, skipped: 1 },
+    notes: ['the machine was <busy>'],
+    machine: { cpu: 'Test CPU', cores: 2, ort: '1.30.0', loadAverage: 0.4 },
+    ...over,
+  };
+}
+
+/** The chart's points: class list and candidate id of each. */
+function points(html: string): { cls: string; id: string }[] {
+  return [...html.matchAll(/<g class="(pt [^"]*)" data-id="([^"]*)"/g)].map((m) => ({ cls: m[1]!, id: m[2]! }));
+}
+
+/** Every element is closed, in order (void elements aside); script and style bodies are not markup. */
+function assertBalanced(html: string): void {
+  const body = html.replace(/<(script|style)>[\s\S]*?<\/\1>/g, '<$1></$1>');
+  const stack: string[] = [];
+  const voids = new Set(['meta', 'br', 'hr', 'img', 'input', 'link']);
+  for (const m of body.matchAll(/<(\/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(\/?)>/g)) {
+    const [, close, tag, self] = m;
+    const name = tag!.toLowerCase();
+    if (voids.has(name) || self) continue;
+    if (!close) stack.push(name);
+    else assert.equal(stack.pop(), name, `</${name}> closes the element opened last (at ${m.index})`);
+  }
+  assert.deepEqual(stack, [], 'every element is closed');
+  for (const tag of ['html', 'head', 'body', 'table', 'svg', 'dl', 'h1']) assert.ok(body.includes(`<${tag}`), `has <${tag}>`);
+}
+
+test('the fixture: one point per measured candidate and per rejected one with both numbers, the chosen one highlighted', () => {
+  const candidates = fixtureCandidates();
+  const html = optimizeHtml(fixtureReport(), candidates);
+  const pts = points(html);
+  assert.deepEqual(
+    pts.map((p) => p.id).sort(),
+    ['c1', 'c2', 'c3', 'c4', 'c8'],
+    'measured c1-c3; rejected c4 and c8 were timed and evaluated; c5 (cheap check only), c6 (failed), c7 (skipped) have no speedup',
+  );
+  assert.equal(pts.filter((p) => p.cls.split(' ').includes('measured')).length, candidates.filter((k) => k.status === 'measured').length);
+  assert.deepEqual(
+    pts.filter((p) => p.cls.includes('chosen')).map((p) => p.id),
+    ['c3'],
+  );
+  assert.ok(pts.find((p) => p.id === 'c4')!.cls.includes('rejected') && !pts.find((p) => p.id === 'c4')!.cls.includes('clipped'));
+  // Drop 45 against a constraint of 1 would squash the rest: it sits on the top edge instead.
+  assert.ok(pts.find((p) => p.id === 'c8')!.cls.includes('clipped'));
+  assert.match(html, /1 point\(s\) with a drop above 1\.50 sit on the top edge/);
+  // Axes, the constraint and the front; every candidate is in the table, the chosen marked.
+  assert.match(html, /speedup over the baseline \(×\)/);
+  assert.match(html, /accuracy drop \(100·\(1 − cosine\)\)/);
+  assert.match(html, /class="constraint"/);
+  assert.match(html, /class="front" d="M[\d.]+ [\d.]+ V/);
+  assert.equal((html.match(/<td class="st-/g) ?? []).length, candidates.length);
+  assert.match(html, /<tr class="chosen"><td data-sort="c3">c3 <b>\*<\/b>/);
+  assert.match(html, /a pass failed: &lt;oops&gt; &amp; more/);
+  assert.match(html, /drop 0\.200 &lt;= 1 &amp; &quot;quoted&quot;/);
+  // The deploy settings, the verdict and advice, the notes.
+  assert.match(html, /&quot;intraOpNumThreads&quot;: 2/);
+  assert.match(html, /The profile's verdict: compute-bound/);
+  assert.match(html, /~1\.50x<\/b> int8 dynamic quantization/);
+  assert.match(html, /the machine was &lt;busy&gt;/);
+  assertBalanced(html);
+});
+
+test('escaping: a source with a script tag, reasons and tooltips with markup stay text', () => {
+  const html = optimizeHtml(fixtureReport(), fixtureCandidates());
+  assert.ok(!html.includes('<script>alert'), 'no script from the source name');
+  assert.ok(html.includes('evil&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;.onnx'));
+  assert.ok(
+    !html.includes('<b>here</b>') && html.includes('nothing to fold &lt;b&gt;here&lt;/b&gt;'),
+    'a step reason in a title attribute',
+  );
+  assert.ok(html.includes('fc1&lt;1&gt;'));
+  // The one script is the page's own sorter; nothing is fetched from anywhere.
+  assert.equal((html.match(/<script>/g) ?? []).length, 1);
+  assert.doesNotMatch(html, /https?:\/\//);
+  assert.doesNotMatch(html, /\b(src|href)=/);
+});
+
+test('per-op time: a table when the report has it, nothing when not', () => {
+  const html = optimizeHtml(fixtureReport(), fixtureCandidates());
+  const table = /<table class="perop">([\s\S]*?)<\/table>/.exec(html)?.[1];
+  assert.ok(table, 'the per-op table');
+  assert.equal((table.match(/<tr/g) ?? []).length, 1 + PER_OP.rows.length + 1, 'header, a row per op type, the total');
+  assert.match(table, /<tr class="gone"><td>MatMul<\/td><td>gone<\/td><td class="n">6 → 0<\/td>/);
+  assert.match(table, /<tr class="new"><td>DynamicQuantizeMatMul<\/td>/);
+  assert.match(
+    table,
+    /<tr class="total"><td>all kernels<\/td><td><\/td><td class="n">30 → 26<\/td><td class="n">9\.00 ms<\/td><td class="n">5\.00 ms<\/td><td class="n" data-sort="-4">−4\.00 ms/,
+  );
+  assert.equal((table.match(/<svg /g) ?? []).length, PER_OP.rows.length, 'a pair of bars per op type');
+  assert.match(html, /Slowest nodes after/);
+  const without = optimizeHtml(fixtureReport({ perOp: undefined }), fixtureCandidates());
+  assert.doesNotMatch(without, /class="perop"|Where the time went/);
+  assertBalanced(without);
+});
+
+test('nothing chosen, and the size goal: the page says so, and x is the size ratio', () => {
+  const candidates = fixtureCandidates().map((k) => ({ ...k, chosen: undefined }));
+  const none = optimizeHtml(fixtureReport({ chosen: undefined, perOp: undefined, conclusion: 'nothing beat the baseline' }), candidates);
+  assert.match(none, /<p class="conclusion none">nothing beat the baseline<\/p>/);
+  assert.match(none, /Nothing was chosen: model\.onnx is the model as given/);
+  assert.equal(points(none).filter((p) => p.cls.includes('chosen')).length, 0);
+  const size = optimizeHtml(fixtureReport({ goal: 'size' }), fixtureCandidates());
+  assert.match(size, /size reduction: baseline bytes \/ candidate bytes \(×\)/);
+  // With bytes as the measure, c5's cheap check (a drop, a size, no timing) is a point too.
+  assert.deepEqual(
+    points(size)
+      .map((p) => p.id)
+      .sort(),
+    ['c1', 'c2', 'c3', 'c4', 'c5', 'c8'],
+  );
+  assert.match(size, /c5 \(rejected\)\npasses: quantize\.int4\n[\s\S]*?size reduction 6\.67x, drop 30\.000 \(cheap check on 32 samples\)/);
+  assertBalanced(size);
+});
+
+test('paretoFront keeps the points nothing beats on both axes', () => {
+  const front = paretoFront([
+    { x: 0.98, y: 0 },
+    { x: 1.45, y: 0.2 },
+    { x: 1.62, y: 0.2 },
+    { x: 1.9, y: 1.3 },
+    { x: 1.7, y: 45 },
+    { x: 1.2, y: 0.5 },
+  ]);
+  assert.deepEqual(front, [
+    { x: 0.98, y: 0 },
+    { x: 1.62, y: 0.2 },
+    { x: 1.9, y: 1.3 },
+  ]);
+});
+
+const peaks: MachinePeaks = { flops: 5e10, bandwidth: 5e9, cacheBandwidth: 3e10, cacheBytes: 1 << 20, key: 'test' };
+
+test('a real run: the page matches optimizeModel, is written with the rest, and renders in headless Chromium', async () => {
+  const model = 'zoo:transformer:layers=1,dModel=64,heads=2,ffn=128';
+  const dims = { seq: 16 };
+  const r = await optimizeModel({
+    model,
+    runs: 3,
+    warmup: 1,
+    dims,
+    batchSizes: [2],
+    budget: 6,
+    threads: 1,
+    passes: [foldConstantsPass, dynamicPass],
+    cacheDir: mkdtempSync(join(tmpdir(), 'hone-html-cache-')),
+  });
+  // What the lead's optimizeModel fills in when a model is chosen: the chosen model profiled like the input.
+  const quick = { batchSizes: [2], runs: 3, warmup: 1, profileRuns: 3, budgetMs: 0, threads: 1, peaks, dims };
+  const report: OptimizeReport = {
+    ...r.report,
+    perOp: r.report.perOp ?? perOpComparison(await profileModel(model, quick), await profileModel(r.model, quick)),
+  };
+  const html = optimizeHtml(report, r.candidates);
+  const drawable = r.candidates.filter(
+    (k) =>
+      (k.status === 'measured' || k.status === 'rejected') &&
+      k.metrics.speedup !== undefined &&
+      Number.isFinite((k.metrics.full ?? k.metrics.quick)?.drop ?? NaN),
+  );
+  const pts = points(html);
+  assert.equal(pts.length, drawable.length, JSON.stringify(r.candidates.map((k) => [k.id, k.status, k.metrics.speedup])));
+  assert.equal(pts.filter((p) => p.cls.split(' ').includes('measured')).length, r.candidates.filter((k) => k.status === 'measured').length);
+  assert.deepEqual(
+    pts.filter((p) => p.cls.includes('chosen')).map((p) => p.id),
+    report.chosen ? [report.chosen.candidate] : [],
+  );
+  assert.match(html, /class="perop"/);
+  assertBalanced(html);
+  assert.doesNotMatch(html, /https?:\/\//);
+
+  // Written with the other files; a later output without HTML does not leave a stale one behind.
+  const out = join(mkdtempSync(join(tmpdir(), 'hone-html-out-')), 'opt');
+  writeOptimizeOutput(out, r, false, html);
+  assert.deepEqual(readdirSync(out).sort(), ['candidates.json', 'model.onnx', 'report.html', 'report.json']);
+  assert.equal(readFileSync(join(out, 'report.html'), 'utf8'), html);
+  writeOptimizeOutput(out, r);
+  assert.ok(!existsSync(join(out, 'report.html')));
+
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text());
+    });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const requests: string[] = [];
+    page.on('request', (q) => requests.push(q.url()));
+    await page.setContent(html, { waitUntil: 'load' });
+    assert.equal(await page.locator('svg.pareto g.pt').count(), drawable.length);
+    assert.ok((await page.locator('svg.pareto').boundingBox())!.width > 500, 'the chart is laid out');
+    // Sort the candidates by speedup (a click on its header): blanks go last, the rest ascend.
+    const table = page.locator('table.sortable');
+    const col = (await table.locator('th').allTextContents()).indexOf('speedup');
+    await table.locator('th').nth(col).click();
+    const sorted = await table
+      .locator('tbody tr')
+      .evaluateAll((rows, i) => rows.map((row) => row.children[i]?.getAttribute('data-sort') ?? ''), col);
+    const nums = sorted.filter((s) => s !== '').map(Number);
+    assert.deepEqual(
+      nums,
+      [...nums].sort((a, b) => a - b),
+    );
+    assert.ok(sorted.slice(nums.length).every((s) => s === ''));
+    assert.deepEqual(errors, []);
+    assert.deepEqual(requests, [], 'the page fetches nothing');
+  } finally {
+    await browser.close();
+  }
+});
