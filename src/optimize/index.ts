@@ -1,11 +1,21 @@
 /** `hone optimize` as a library: the search (optimize.ts), what it tries (candidates.ts), OUT_DIR (output.ts). */
-export { optimizeModel, threadCounts, sessionOptionsFor, settingsText, DEFAULT_BUDGET, DEFAULT_MAX_DROP, MIN_GAIN } from './optimize.js';
+export {
+  optimizeModel,
+  threadCounts,
+  sessionOptionsFor,
+  webSessionOptionsFor,
+  settingsText,
+  DEFAULT_BUDGET,
+  DEFAULT_MAX_DROP,
+  MIN_GAIN,
+} from './optimize.js';
 export { planPipelines, type Plan, type PassDecision } from './candidates.js';
 export { STUDY_FILE, pipelineKey, suggestChoice, type SearchSpace, type SearchChoice } from './search.js';
 export { checkOutDir, writeOptimizeOutput, isOptimizeOutput, OUTPUT_FILES } from './output.js';
 export type {
   OptimizeJob,
   OptimizeGoal,
+  OptimizeTarget,
   OptimizeReport,
   OptimizeResult,
   Candidate,

@@ -47,6 +47,8 @@ export interface SearchSpace {
   interOpThreads: readonly number[];
   /** Batch sizes (throughput goal); one value otherwise. */
   batchSizes: readonly number[];
+  /** Execution mode, memory arena and pattern are searched (onnxruntime-node; the browser's WASM session has only threads and level). */
+  sessionKnobs: boolean;
 }
 
 export interface SearchChoice {
@@ -71,13 +73,15 @@ export function suggestChoice(trial: Trial, space: SearchSpace): SearchChoice {
     intraOpThreads: trial.suggestCategorical('threads', [...space.threads]),
     graphOptimizationLevel: trial.suggestCategorical('level', [...LEVELS]),
   };
-  const mode = trial.suggestCategorical('executionMode', ['sequential', 'parallel']);
-  if (mode === 'parallel') {
-    settings.executionMode = 'parallel';
-    settings.interOpThreads = trial.suggestCategorical('interOpThreads', [...space.interOpThreads]);
+  if (space.sessionKnobs) {
+    const mode = trial.suggestCategorical('executionMode', ['sequential', 'parallel']);
+    if (mode === 'parallel') {
+      settings.executionMode = 'parallel';
+      settings.interOpThreads = trial.suggestCategorical('interOpThreads', [...space.interOpThreads]);
+    }
+    if (!trial.suggestCategorical('memArena', [true, false])) settings.enableCpuMemArena = false;
+    if (!trial.suggestCategorical('memPattern', [true, false])) settings.enableMemPattern = false;
   }
-  if (!trial.suggestCategorical('memArena', [true, false])) settings.enableCpuMemArena = false;
-  if (!trial.suggestCategorical('memPattern', [true, false])) settings.enableMemPattern = false;
   const batch = trial.suggestCategorical('batch', [...space.batchSizes]);
   return { key, steps, settings, batch };
 }
@@ -94,10 +98,12 @@ export function fixedParams(key: string, space: SearchSpace, settings: RuntimeSe
   }
   if (settings.intraOpThreads !== undefined && space.threads.includes(settings.intraOpThreads)) params.threads = settings.intraOpThreads;
   params.level = settings.graphOptimizationLevel;
-  params.executionMode = settings.executionMode ?? 'sequential';
-  if (settings.executionMode === 'parallel' && settings.interOpThreads !== undefined) params.interOpThreads = settings.interOpThreads;
-  params.memArena = settings.enableCpuMemArena ?? true;
-  params.memPattern = settings.enableMemPattern ?? true;
+  if (space.sessionKnobs) {
+    params.executionMode = settings.executionMode ?? 'sequential';
+    if (settings.executionMode === 'parallel' && settings.interOpThreads !== undefined) params.interOpThreads = settings.interOpThreads;
+    params.memArena = settings.enableCpuMemArena ?? true;
+    params.memPattern = settings.enableMemPattern ?? true;
+  }
   params.batch = batch;
   return params;
 }

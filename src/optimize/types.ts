@@ -6,6 +6,8 @@ import type { InputValue } from '../runtime/inputs.js';
 import type { PerOpComparison } from './per-op.js';
 
 export type OptimizeGoal = 'latency' | 'throughput' | 'size';
+/** Where the model will run: onnxruntime-node, or onnxruntime-web (WASM) in a browser, timed in headless Chromium. */
+export type OptimizeTarget = 'node' | 'browser';
 
 export interface OptimizeJob {
   /** A ModelProto, a .onnx path, or `zoo:NAME[:k=v,…]`. */
@@ -14,6 +16,8 @@ export interface OptimizeJob {
   data?: string;
   /** Use at most this many samples of the data (default 256 for calibration, 1000 for evaluation). */
   samples?: number;
+  /** Where candidates are timed and chosen for (default 'node'). */
+  target?: OptimizeTarget;
   /** What to optimize (default 'latency'). */
   goal?: OptimizeGoal;
   /** Most accuracy lost: points with labelled data, else 100·(1 − output cosine) (default 1). */
@@ -120,6 +124,7 @@ export interface BaselineRecord {
 export interface OptimizeReport {
   tool: 'hone optimize';
   source: string;
+  target: OptimizeTarget;
   goal: OptimizeGoal;
   maxAccuracyDrop: number;
   /** 'accuracy points' with labelled data, else '100·(1 − cosine)'. */
@@ -165,7 +170,14 @@ export interface OptimizeReport {
   counts: { candidates: number; measured: number; rejected: number; skipped: number };
   notes: string[];
   /** `loadAverage`: the 1-minute load average, the larger of the start's and the end's. */
-  machine: { cpu: string; cores: number; ort: string; loadAverage: number };
+  machine: {
+    cpu: string;
+    cores: number;
+    ort: string;
+    loadAverage: number;
+    /** The browser target's Chromium and onnxruntime-web. */
+    browser?: { chromium: string; ortWeb: string; threadsAvailable: boolean };
+  };
 }
 
 export interface OptimizeResult {

@@ -111,7 +111,7 @@ function beforeAfter(r: OptimizeReport): string {
   const deploy = c
     ? `<p>ONNX Runtime SessionOptions to deploy model.onnx with:</p><pre><code>${esc(JSON.stringify(c.sessionOptions, null, 2))}</code></pre>`
     : '<p>Nothing was chosen: model.onnx is the model as given.</p>';
-  return `<h2>Baseline and chosen model</h2>${htmlTable(['', `baseline (${baselineWords(base.settings.intraOpThreads)})`, c ? `chosen (${c.candidate})` : 'chosen'], rows)}${deploy}`;
+  return `<h2>Baseline and chosen model</h2>${htmlTable(['', `baseline (${baselineWords(base.settings.intraOpThreads, r.target)})`, c ? `chosen (${c.candidate})` : 'chosen'], rows)}${deploy}`;
 }
 
 // ---- The trade-off chart ----
@@ -244,7 +244,7 @@ function paretoChart(r: OptimizeReport, pts: readonly Point[], xLabel: string, y
     parts.push(`<path class="front" d="${d}" fill="none" stroke="#2f7d4f" stroke-width="1.5"/>`);
   }
   parts.push(
-    `<g class="baseline"><title>baseline: ${esc(baselineWords(r.baseline.settings.intraOpThreads))}, the model as given (1×, no drop)</title>` +
+    `<g class="baseline"><title>baseline: ${esc(baselineWords(r.baseline.settings.intraOpThreads, r.target))}, the model as given (1×, no drop)</title>` +
       `<path d="M${f(X(1))} ${f(Y(0) - 7)} l7 7 l-7 7 l-7 -7 z" fill="#778"/>` +
       `<text x="${f(X(1) + 9)}" y="${f(Y(0) - 6)}" fill="#556">baseline</text></g>`,
   );

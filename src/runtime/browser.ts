@@ -111,9 +111,12 @@ export interface BrowserRuntimeOptions {
   signal?: AbortSignal;
 }
 
-/** Starts Chromium and the local server. Close it (`close()`) when done: it holds a browser process. */
-export async function openBrowserRuntime(opts: BrowserRuntimeOptions = {}): Promise<BrowserRuntime> {
-  const executablePath = opts.executablePath ?? process.env.HONE_CHROMIUM ?? DEFAULT_CHROMIUM;
+/**
+ * Fails with the fix when the browser target cannot run here (Chromium or the optional packages missing),
+ * without starting anything: callers check before slow work. Returns the Chromium executable to use.
+ */
+export function checkBrowserAvailable(executable?: string): string {
+  const executablePath = executable ?? process.env.HONE_CHROMIUM ?? DEFAULT_CHROMIUM;
   if (!existsSync(executablePath)) {
     throw badInput(
       `Chromium is not at ${executablePath}; install Debian's chromium (apt-get install chromium) or point HONE_CHROMIUM at a Chromium executable`,
@@ -129,6 +132,12 @@ export async function openBrowserRuntime(opts: BrowserRuntimeOptions = {}): Prom
       );
     }
   }
+  return executablePath;
+}
+
+/** Starts Chromium and the local server. Close it (`close()`) when done: it holds a browser process. */
+export async function openBrowserRuntime(opts: BrowserRuntimeOptions = {}): Promise<BrowserRuntime> {
+  const executablePath = checkBrowserAvailable(opts.executablePath);
   opts.signal?.throwIfAborted();
   const server = await startServer();
   let browser: Browser;

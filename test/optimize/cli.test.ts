@@ -36,8 +36,8 @@ test('writes model.onnx, candidates.json and report.json, prints the table; a se
     assert.ok(Array.isArray(c.passes) && c.settings && c.metrics && ['measured', 'rejected', 'skipped'].includes(c.status));
     if (c.status !== 'measured') assert.ok(c.reason, `${c.id} says why it is ${c.status}`);
   }
-  // Threads are searched (1 up to the cores) beside the default.
-  assert.ok(candidates.some((c: { settings: { intraOpThreads?: number } }) => c.settings.intraOpThreads === 1));
+  // The screening times every pipeline at ORT's default settings (the search's trials, when the budget leaves
+  // time for them on a busy machine, vary the settings: the resume test below reads them from the study).
   assert.ok(candidates.some((c: { settings: { intraOpThreads?: number } }) => c.settings.intraOpThreads === undefined));
   if (report.chosen) assert.match(r.stdout, /SessionOptions to use with model\.onnx: \{"executionProviders":\["cpu"\]/);
   else assert.match(r.stdout, /nothing is claimed/);

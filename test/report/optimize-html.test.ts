@@ -119,6 +119,7 @@ const PER_OP: PerOpComparison = {
 function fixtureReport(over: Partial<OptimizeReport> = {}): OptimizeReport {
   return {
     tool: 'hone optimize',
+    target: 'node',
     source: EVIL,
     goal: 'latency',
     maxAccuracyDrop: 1,

@@ -4,7 +4,15 @@ import { numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../
 import { badInput } from '../../errors.js';
 import { MODEL_INPUT_HELP, TIMING_HELP, modelInputFlags, parseModelInputs, parseTiming, timingFlags } from '../model-flags.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
-import { checkOutDir, DEFAULT_MAX_DROP, optimizeModel, STUDY_FILE, writeOptimizeOutput, type OptimizeGoal } from '../../optimize/index.js';
+import {
+  checkOutDir,
+  DEFAULT_MAX_DROP,
+  optimizeModel,
+  STUDY_FILE,
+  writeOptimizeOutput,
+  type OptimizeGoal,
+  type OptimizeTarget,
+} from '../../optimize/index.js';
 import { optimizeText } from '../../report/optimize-text.js';
 import { optimizeHtml } from '../../report/optimize-html.js';
 import { existsSync } from 'node:fs';
@@ -40,6 +48,10 @@ Options:
   --samples N               use at most N samples of the data (default 256 to calibrate, 1000 to evaluate)
   --goal G                  latency (default: the first batch size), throughput (items/s, over the batch
                             sizes: default 1,8,32), size (smallest model that meets the constraint)
+  --target T                where the model will run: node (default: onnxruntime-node) or browser
+                            (onnxruntime-web's WASM backend, every candidate timed in headless Chromium:
+                            Debian's chromium, or HONE_CHROMIUM; the baseline has 1 thread, what a page
+                            not served cross-origin isolated gets; threads and level are searched)
   --max-accuracy-drop X     most accuracy lost (accuracy points with labels, else 100·(1 − output cosine));
                             default ${DEFAULT_MAX_DROP}
   --budget T                time for the search: seconds, or 30s, 15m, 1h (default 15m). When it runs out
@@ -58,6 +70,7 @@ Examples:
   hone optimize zoo:lenet5 -o lenet-opt --data mnist --budget 1m
   hone optimize zoo:transformer:layers=1,dModel=64,heads=2,ffn=128 -o tiny-opt --batch-size 8 --dim seq=32 --budget 1m
   hone optimize model.onnx -o model-opt --data calib.npz --goal throughput --batch-sizes 1,8 --budget 2m
+  hone optimize zoo:transformer:layers=1,dModel=64,heads=2,ffn=128 -o web-opt --target browser --batch-size 1 --dim seq=32 --budget 1m
 `;
 
 const GOALS: readonly OptimizeGoal[] = ['latency', 'throughput', 'size'];
@@ -72,6 +85,7 @@ export const optimizeCommand: Command = {
       data: { type: 'string' },
       samples: { type: 'string' },
       goal: { type: 'string' },
+      target: { type: 'string' },
       'max-accuracy-drop': { type: 'string' },
       budget: { type: 'string' },
       force: { type: 'boolean' },
@@ -90,6 +104,8 @@ export const optimizeCommand: Command = {
     checkOutDir(outDir, v.force);
     const goal = v.goal ?? 'latency';
     if (!(GOALS as readonly string[]).includes(goal)) throw badInput(`--goal must be one of ${GOALS.join(', ')}, got '${goal}'`);
+    const target = v.target ?? 'node';
+    if (target !== 'node' && target !== 'browser') throw badInput(`--target must be node or browser, got '${target}'`);
     const inputs = parseModelInputs(v);
     const timing = parseTiming(v);
     // The search's study lives in OUT_DIR from the start, so that an interrupted run can be resumed.
@@ -104,6 +120,7 @@ export const optimizeCommand: Command = {
         data: v.data,
         samples: numberFlag(v.samples, '--samples', { int: true, min: 1 }),
         goal: goal as OptimizeGoal,
+        target: target as OptimizeTarget,
         maxAccuracyDrop: numberFlag(v['max-accuracy-drop'], '--max-accuracy-drop', { min: 0 }),
         budget: v.budget === undefined ? undefined : parseDuration(v.budget, '--budget'),
         dims: Object.fromEntries(inputs.dims),
