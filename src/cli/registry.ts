@@ -7,9 +7,11 @@ import { lrFindCommand } from './commands/lr-find.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { optimizeCommand } from './commands/optimize.js';
 import { zooCommand } from './commands/zoo.js';
+import { demoCommand } from './commands/demo.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
 export const commands: Command[] = [
+  demoCommand,
   profileCommand,
   tuneCommand,
   tuneWorkerCommand,

@@ -17,6 +17,8 @@ import type { ModelProto } from '../../src/ir/proto.js';
 import { writeNpy, writeNpz } from '../helpers/npz.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
+// `hone demo` trains on 256 digits here (its documented HONE_DEMO_SAMPLES), not on all of MNIST.
+process.env.HONE_DEMO_SAMPLES = '256';
 
 /**
  * Documented flags appended to keep each command short (the last of a repeated flag wins); the example
@@ -40,6 +42,8 @@ function shorten(argv: readonly string[]): string[] {
       ];
     case 'optimize':
       return ['--runs', '3', '--warmup', '1', '--quiet'];
+    case 'demo':
+      return ['--budget', '0', '--quiet'];
     case 'train':
       return ['--limit', '512', '--epochs', '1', '--quiet'];
     case 'lr-find':
