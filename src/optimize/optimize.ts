@@ -503,9 +503,9 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
         }
         const made = v.same ?? v;
         if (!made.model || !made.candidate.metrics.quick || made.candidate.status === 'rejected') {
-          const quick = made.candidate.metrics.quick;
+          const drop = (made.full ?? made.candidate.metrics.quick)?.drop;
           trial.setUserAttr('candidate', made.candidate.id);
-          if (quick) await study.tell(trial, [0, quick.drop]);
+          if (drop !== undefined) await study.tell(trial, [0, drop]);
           else await study.tell(trial, 'fail', { failReason: made.candidate.reason ?? 'not built' });
           repeats++;
           continue;
@@ -669,8 +669,10 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     );
   }
   // On a shared machine the thread count that wins is the one that avoids the other load; say so.
-  const load = Math.max(loadBefore, loadavg()[0]!);
-  if (load > 0.5 * cpus().length)
+  // At the end the load average counts the search's own timing runs (about one core's worth), at the start it does not.
+  const loadAfter = loadavg()[0]!;
+  const load = Math.max(loadBefore, loadAfter);
+  if (loadBefore > 0.5 * cpus().length || loadAfter > cpus().length)
     notes.push(
       `the machine was busy (load average ${load.toFixed(1)} on ${cpus().length} cores): the timings, and the thread count chosen above all, reflect that load; run again on an idle machine for the settings to deploy with`,
     );
