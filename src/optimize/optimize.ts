@@ -199,19 +199,21 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   progress(`profiling at batch ${timed[0]}`);
   let profile: ProfileReport | undefined;
   const notes: string[] = [];
+  // The input and, at the end, the chosen model are profiled alike (the per-op comparison needs that).
+  const profileOpts = {
+    batchSizes: [timed[0]!],
+    runs: Math.min(runs, 10),
+    warmup,
+    budgetMs: 1000,
+    profileRuns: 5,
+    threads: job.threads,
+    provider,
+    dims: userFixes.dims,
+    shapes: fixes.shapes,
+    values: fixes.values,
+  };
   try {
-    profile = await profileModel(model, {
-      batchSizes: [timed[0]!],
-      runs: Math.min(runs, 10),
-      warmup,
-      budgetMs: 1000,
-      profileRuns: 5,
-      threads: job.threads,
-      provider,
-      dims: userFixes.dims,
-      shapes: fixes.shapes,
-      values: fixes.values,
-    });
+    profile = await profileModel(model, profileOpts);
   } catch (e) {
     if (!(e instanceof HoneError)) throw e;
     throw badInput(`the model does not run as given (${e.message}); fix the inputs (--shape, --dim, --input) first`, e);
@@ -642,18 +644,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   else if (best && beats) {
     progress(`profiling ${best.candidate.id} at batch ${timed[0]} for the per-op comparison`);
     try {
-      const after = await profileModel(best.variant.model!, {
-        batchSizes: [timed[0]!],
-        runs: Math.min(runs, 10),
-        warmup,
-        budgetMs: 1000,
-        profileRuns: 5,
-        threads: job.threads,
-        provider,
-        dims: userFixes.dims,
-        shapes: fixes.shapes,
-        values: fixes.values,
-      });
+      const after = await profileModel(best.variant.model!, profileOpts);
       perOp = perOpComparison(profile, after);
     } catch (e) {
       if (signal?.aborted) throw e;

@@ -23,6 +23,7 @@ import { TPESampler } from '../tune/samplers/tpe.js';
 import { NopPruner } from '../tune/pruners/base.js';
 import { SqliteStorage } from '../tune/storage/sqlite.js';
 import { InMemoryStorage } from '../tune/storage/memory.js';
+import type { Storage } from '../tune/storage/storage.js';
 import type { FrozenTrial, ParamValue } from '../tune/types.js';
 import type { RuntimeSettings } from './types.js';
 
@@ -126,18 +127,14 @@ export async function openSearchStudy(opts: {
   const pruner = new NopPruner();
   // The drop bounds the search: trials beyond it are infeasible (TPE and bestTrials prefer feasible ones).
   const constraintsFunc = (t: FrozenTrial) => [(t.values?.[1] ?? Infinity) - opts.maxDrop];
-  if (!opts.path) {
-    if (opts.resume) throw badInput('--resume needs the study of a previous run: give the same -o OUT_DIR');
-    const study = await createStudy({
-      name: STUDY_NAME,
-      directions: [...DIRECTIONS],
-      sampler,
-      pruner,
-      constraintsFunc,
-      storage: new InMemoryStorage(),
-    });
+  const create = async (storage: Storage) => {
+    const study = await createStudy({ name: STUDY_NAME, directions: [...DIRECTIONS], sampler, pruner, constraintsFunc, storage });
     await study.setUserAttr('job', opts.fingerprint);
     return { study, resumed: [] };
+  };
+  if (!opts.path) {
+    if (opts.resume) throw badInput('--resume needs the study of a previous run: give the same -o OUT_DIR');
+    return create(new InMemoryStorage());
   }
   if (opts.resume) {
     if (!existsSync(opts.path))
@@ -162,16 +159,7 @@ export async function openSearchStudy(opts: {
   }
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(opts.path + suffix, { force: true });
   mkdirSync(dirname(opts.path), { recursive: true });
-  const study = await createStudy({
-    name: STUDY_NAME,
-    directions: [...DIRECTIONS],
-    sampler,
-    pruner,
-    constraintsFunc,
-    storage: new SqliteStorage(opts.path),
-  });
-  await study.setUserAttr('job', opts.fingerprint);
-  return { study, resumed: [] };
+  return create(new SqliteStorage(opts.path));
 }
 
 /** The best feasible trials of a study by the goal's score, best first. */

@@ -24,6 +24,7 @@ import { HoneError, badInput, errorMessage } from '../errors.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { encodeModel } from '../ir/codec.js';
+import type { TypedArray } from '../ir/tensor.js';
 import { randomFeeds } from './inputs.js';
 import type { MeasureOpts } from './measure.js';
 import type { GraphOptimizationLevel } from './session.js';
@@ -43,18 +44,7 @@ export interface BrowserSettings {
 }
 
 /** Tensor data as ORT tensors hold it; float16 is its bits in a Uint16Array. */
-export type TensorData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array
-  | string[];
+export type TensorData = TypedArray | string[];
 
 /** A feed or an output: ORT's type name ('float32', 'int64', 'float16'…), data, dims. An ORT tensor is one. */
 export interface BrowserTensor {

@@ -41,7 +41,8 @@ function shorten(argv: readonly string[]): string[] {
         ...(argv.some((a) => a.startsWith('--batch-size')) ? [] : ['--batch-size', '1']),
       ];
     case 'optimize':
-      return ['--runs', '3', '--warmup', '1', '--quiet'];
+      // The search runs until its budget: a few seconds here (the examples' budgets are for real models).
+      return ['--runs', '3', '--warmup', '1', '--budget', '5s', '--quiet'];
     case 'demo':
       return ['--budget', '0', '--quiet'];
     case 'train':

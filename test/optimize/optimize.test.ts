@@ -27,7 +27,7 @@ test('transformer, no data: the chosen model meets the constraint and its speedu
   // comparison below then times both models as the search did. On a loaded 2-core machine, ORT's default
   // of two threads against one ran 2x slower at times, which is what a search over threads should find,
   // but which a second comparison minutes later need not see again.
-  const r = await optimizeModel({ model, ...quick, threads: 1, budget: 60, passes: [foldConstantsPass, dynamicPass] });
+  const r = await optimizeModel({ model, ...quick, threads: 1, budget: 40, passes: [foldConstantsPass, dynamicPass] });
   assert.ok(r.report.chosen, `something beats fp32 here: ${r.report.conclusion}`);
   const chosen = r.report.chosen!;
   assert.ok(chosen.passes.includes('quantize.dynamic'), JSON.stringify(chosen));
@@ -64,7 +64,7 @@ test('an accuracy constraint nothing quantized meets: those candidates are rejec
   const r = await optimizeModel({
     model,
     ...quick,
-    budget: 30,
+    budget: 15,
     maxAccuracyDrop: 0.0001,
     passes: [foldConstantsPass, dynamicPass],
   });

@@ -23,10 +23,14 @@ const HELP = `hone optimize MODEL -o OUT_DIR [options]
 Finds the fastest (or smallest) form of a model that keeps its accuracy, and proves it: profiles the model,
 builds candidates from the passes that apply (transformer fusions, Conv+BatchNorm folding, dynamic int8,
 static int8 with --data, ONNX Runtime's offline optimization; float16 and int4 where the profile advises
-them or --goal size) crossed with runtime settings (intra-op threads, graph optimization level), rejects
-those beyond the accuracy constraint on a few samples first, times the rest side by side with the baseline
-(ONNX Runtime fp32, the model as given, default session settings) in the same run, and keeps the best only
-if it beats the baseline. Transformed models are cached in ~/.cache/hone/passes. The zoo transformer at batch 8, sequence 128:
+them or --goal size), rejects those beyond the accuracy constraint on a few samples first, and times the
+rest side by side with the baseline (ONNX Runtime fp32, the model as given, default session settings) in
+the same run. Then Hone's tuner (TPE) searches, until the budget runs out, over the pipelines, their passes'
+options (calibration method, per-channel, QDQ or QOperator…) and the session settings (intra-op threads,
+graph level, execution mode and inter-op threads, memory arena and pattern; batch size for throughput),
+each trial timed against the baseline. The best are confirmed side by side at the end, and the best is
+kept only if it beats the baseline by more than the run's own noise. Transformed models are cached in
+~/.cache/hone/passes. The zoo transformer at batch 8, sequence 128:
 'hone optimize zoo:transformer -o transformer-opt --batch-size 8 --dim seq=128'.
 
 Writes OUT_DIR/model.onnx (the chosen model; the model as given when nothing beat the baseline),
