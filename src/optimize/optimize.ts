@@ -40,7 +40,16 @@ import { compareOutputs } from '../quantize/evaluate.js';
 import { syntheticData } from '../quantize/pipeline.js';
 import { planPipelines } from './candidates.js';
 import { perOpComparison, type PerOpComparison } from './per-op.js';
-import { bestFeasible, fixedParams, openSearchStudy, pipelineKey, suggestChoice, type JobFingerprint, type SearchSpace } from './search.js';
+import {
+  bestFeasible,
+  fixedParams,
+  openSearchStudy,
+  pipelineKey,
+  resumableStorage,
+  suggestChoice,
+  type JobFingerprint,
+  type SearchSpace,
+} from './search.js';
 import type {
   BaselineRecord,
   Candidate,
@@ -195,6 +204,24 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   const baseBytes = encodeModel(model);
   signal?.throwIfAborted();
 
+  // A study to resume must have searched this same job: checked now, before any slow step.
+  const inputHash = createHash('sha256').update(baseBytes).digest('hex');
+  const dataKey = calib && job.data ? dataKeyOf(job.data, calib) : undefined;
+  const fingerprint: JobFingerprint = {
+    model: inputHash,
+    data: dataKey ?? job.data ?? null,
+    goal,
+    maxAccuracyDrop: maxDrop,
+    batchSizes: timed,
+    provider,
+    threads: job.threads ?? null,
+    target,
+  };
+  if (job.resume) {
+    if (!job.studyPath) throw badInput('--resume needs the study of a previous run: give the same -o OUT_DIR');
+    await (await resumableStorage(job.studyPath, fingerprint)).close();
+  }
+
   // ---- Profile: the verdict and the advice decide which quantizers are worth trying ----
   progress(`profiling at batch ${timed[0]}`);
   let profile: ProfileReport | undefined;
@@ -255,9 +282,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   };
 
   const cacheDir = job.cacheDir ?? defaultCacheDir();
-  const dataKey = calib && job.data ? dataKeyOf(job.data, calib) : undefined;
   const seen = new Map<string, Variant>();
-  const inputHash = createHash('sha256').update(baseBytes).digest('hex');
   const byKey = new Map<string, Variant>();
   /** Builds a variant's model and checks it cheaply; false when it is rejected, the same as another, or not built. */
   const build = async (v: Variant): Promise<boolean> => {
@@ -454,16 +479,6 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     interOpThreads: threadCounts(cpus().length),
     batchSizes: timed,
     sessionKnobs: !browser,
-  };
-  const fingerprint: JobFingerprint = {
-    model: inputHash,
-    data: dataKey ?? job.data ?? null,
-    goal,
-    maxAccuracyDrop: maxDrop,
-    batchSizes: timed,
-    provider,
-    threads: job.threads ?? null,
-    target,
   };
   const { study, resumed } = await openSearchStudy({ path: job.studyPath, resume: job.resume, fingerprint, maxDrop });
   let trialsRun = 0;

@@ -137,19 +137,7 @@ export async function openSearchStudy(opts: {
     return create(new InMemoryStorage());
   }
   if (opts.resume) {
-    if (!existsSync(opts.path))
-      throw badInput(`--resume: there is no study at ${opts.path} (no previous run wrote this OUT_DIR); drop --resume to start one`);
-    const storage = new SqliteStorage(opts.path);
-    const id = await storage.getStudyId(STUDY_NAME);
-    if (id === undefined) throw badInput(`--resume: ${opts.path} holds no optimize study; drop --resume to start one`);
-    const previous = (await storage.getStudy(id)).userAttrs.job as JobFingerprint | undefined;
-    const differs = Object.keys({ ...opts.fingerprint, ...previous }).filter(
-      (k) => JSON.stringify(previous?.[k]) !== JSON.stringify(opts.fingerprint[k]),
-    );
-    if (differs.length)
-      throw badInput(
-        `--resume: the study in ${opts.path} searched another job (${differs.join(', ')} differ); run with the same model, data and flags, or drop --resume to start over`,
-      );
+    const storage = await resumableStorage(opts.path, opts.fingerprint);
     const study = await loadStudy({ name: STUDY_NAME, storage, sampler, pruner, constraintsFunc });
     // Trials the interrupted run left running are failed: their measurements died with it.
     for (const t of study.trials)
@@ -160,6 +148,32 @@ export async function openSearchStudy(opts: {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(opts.path + suffix, { force: true });
   mkdirSync(dirname(opts.path), { recursive: true });
   return create(new SqliteStorage(opts.path));
+}
+
+/**
+ * The SQLite storage of a study at `path` that searched the job `fingerprint` describes; a missing study
+ * or another job is refused with the fix. Cheap: `optimizeModel` calls it before any slow work.
+ */
+export async function resumableStorage(path: string, fingerprint: JobFingerprint): Promise<SqliteStorage> {
+  if (!existsSync(path))
+    throw badInput(`--resume: there is no study at ${path} (no previous run wrote this OUT_DIR); drop --resume to start one`);
+  const storage = new SqliteStorage(path);
+  try {
+    const id = await storage.getStudyId(STUDY_NAME);
+    if (id === undefined) throw badInput(`--resume: ${path} holds no optimize study; drop --resume to start one`);
+    const previous = (await storage.getStudy(id)).userAttrs.job as JobFingerprint | undefined;
+    const differs = Object.keys({ ...fingerprint, ...previous }).filter(
+      (k) => JSON.stringify(previous?.[k]) !== JSON.stringify(fingerprint[k]),
+    );
+    if (differs.length)
+      throw badInput(
+        `--resume: the study in ${path} searched another job (${differs.join(', ')} differ); run with the same model, data and flags, or drop --resume to start over`,
+      );
+    return storage;
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
 }
 
 /** The best feasible trials of a study by the goal's score, best first. */
