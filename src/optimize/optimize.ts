@@ -675,10 +675,11 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     );
   }
   // On a shared machine the thread count that wins is the one that avoids the other load; say so.
-  // At the end the load average counts the search's own timing runs (about one core's worth), at the start it does not.
+  // The 1-minute load average counts the search's own timing runs (about one core's worth) at the end, and at
+  // the start whatever Hone did just before (hone demo's training read 1.5 on 2 cores): busy means above the cores.
   const loadAfter = loadavg()[0]!;
   const load = Math.max(loadBefore, loadAfter);
-  if (loadBefore > 0.5 * cpus().length || loadAfter > cpus().length)
+  if (load > cpus().length)
     notes.push(
       `the machine was busy (load average ${load.toFixed(1)} on ${cpus().length} cores): the timings, and the thread count chosen above all, reflect that load; run again on an idle machine for the settings to deploy with`,
     );
