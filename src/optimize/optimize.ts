@@ -628,6 +628,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   const beats = best !== undefined && gain >= needed;
   let conclusion: string;
   let chosen: OptimizeReport['chosen'];
+  const miss = closestMiss(candidates, maxDrop, metric);
   if (best && beats) {
     best.candidate.chosen = true;
     chosen = {
@@ -648,8 +649,8 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
         : `${best.candidate.id} is ${gain.toFixed(2)}x the baseline's ${goal === 'throughput' ? 'throughput' : 'speed'} (${baselineWords(baseRecord.settings.intraOpThreads, target)}, timed side by side), drop ${fmtDrop(chosen.fidelity.drop)} (${metric}) <= ${maxDrop}`;
   } else {
     conclusion = best
-      ? `nothing beat the baseline by ${needed.toFixed(2)}x or more (best: ${best.candidate.id} at ${gain.toFixed(2)}x); the model is written as given, and nothing is claimed`
-      : `no candidate was measured within the budget and the accuracy constraint; the model is written as given, and nothing is claimed`;
+      ? `nothing beat the baseline by ${needed.toFixed(2)}x or more within the accuracy constraint (best: ${best.candidate.id} at ${gain.toFixed(2)}x${miss ? `; ${miss}` : ''}); the model is written as given, and nothing is claimed`
+      : `no candidate was measured within the budget and the accuracy constraint${miss ? ` (${miss})` : ''}; the model is written as given, and nothing is claimed`;
   }
   let browserInfo: BrowserInfo | undefined;
   // Where the time went before and after, op type by op type: the chosen model profiled as the input was.
@@ -735,6 +736,21 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     },
   };
   return { model: chosen ? best!.variant!.model! : model, report, candidates };
+}
+
+/** 'closest to it: c3, quantize.dynamic, drop 2.1 accuracy points > 1' when candidates missed the accuracy constraint: how far the goal is. */
+function closestMiss(candidates: readonly Candidate[], maxDrop: number, metric: string): string | undefined {
+  const missed = candidates
+    .map((c) => ({ c, drop: (c.metrics.full ?? c.metrics.quick)?.drop }))
+    .filter((m): m is { c: Candidate; drop: number } => m.drop !== undefined && m.drop > maxDrop)
+    .sort((a, b) => a.drop - b.drop);
+  const m = missed[0];
+  return m ? `closest to it: ${m.c.id}, ${passesOf(m.c)}, drop ${fmtDrop(m.drop)} ${metric} > ${maxDrop}` : undefined;
+}
+
+function passesOf(c: Candidate): string {
+  const ids = c.steps.filter((s) => s.status === 'applied').map((s) => s.pass);
+  return ids.length ? ids.join(' → ') : 'no pass applied';
 }
 
 export function baselineWords(threads: number | undefined, target: OptimizeTarget = 'node'): string {

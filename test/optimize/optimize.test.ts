@@ -76,6 +76,8 @@ test('an accuracy constraint nothing quantized meets: those candidates are rejec
     assert.ok(k.metrics.quick && k.metrics.quick.cosine < 1);
   }
   if (r.report.chosen) assert.ok(!r.report.chosen.passes.includes('quantize.dynamic'));
+  // The conclusion says how far the goal was: the candidate closest to it, and its drop.
+  else assert.match(r.report.conclusion, /closest to it: c\d+, quantize\.dynamic, drop \d+\.\d+ 100·\(1 − cosine\) > 0\.0001/);
 });
 
 test('a budget too small for any candidate: the baseline is measured and reported, nothing is claimed', async () => {
