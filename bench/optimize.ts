@@ -63,52 +63,34 @@ interface Row {
 }
 const rows: Row[] = [];
 
-/** Baseline and chosen, block by block, least floors: the ratio baseline / chosen and both latencies. */
-async function independentNode(model: ModelProto, chosen: ModelProto, settings: RuntimeSettings, inputs: ConcreteInput[]) {
-  const a = encodeModel(model);
-  const b = encodeModel(chosen);
+/** Baseline and chosen take turns for `blocks` blocks each; each one's latency is its least block floor (ms). */
+async function alternate(floorOf: (which: 'base' | 'chosen') => Promise<number>) {
   const floors = { base: [] as number[], chosen: [] as number[] };
-  for (let i = 0; i < blocks; i++) {
-    for (const which of i % 2 ? (['chosen', 'base'] as const) : (['base', 'chosen'] as const)) {
-      const m = await measureInWorker(which === 'base' ? a : b, {
-        inputs,
-        runs: 20,
-        warmup: 3,
-        budgetMs: 1000,
-        session: which === 'base' ? {} : settings,
-      });
-      floors[which].push(m.latencyMs.floor);
-    }
-  }
+  for (let i = 0; i < blocks; i++)
+    for (const which of i % 2 ? (['chosen', 'base'] as const) : (['base', 'chosen'] as const)) floors[which].push(await floorOf(which));
   const base = Math.min(...floors.base);
   const mine = Math.min(...floors.chosen);
   return { ratio: base / mine, base, mine };
 }
 
+const BLOCK = { runs: 20, warmup: 3, budgetMs: 1000 };
+
+function independentNode(model: ModelProto, chosen: ModelProto, settings: RuntimeSettings, inputs: ConcreteInput[]) {
+  const bytes = { base: encodeModel(model), chosen: encodeModel(chosen) };
+  return alternate(
+    async (which) => (await measureInWorker(bytes[which], { inputs, ...BLOCK, session: which === 'base' ? {} : settings })).latencyMs.floor,
+  );
+}
+
 async function independentBrowser(model: ModelProto, chosen: ModelProto, settings: RuntimeSettings, inputs: ConcreteInput[]) {
   const rt = await openBrowserRuntime();
   try {
-    const a = encodeModel(model);
-    const b = encodeModel(chosen);
-    const floors = { base: [] as number[], chosen: [] as number[] };
-    for (let i = 0; i < blocks; i++) {
-      for (const which of i % 2 ? (['chosen', 'base'] as const) : (['base', 'chosen'] as const)) {
-        const m = await rt.measure(which === 'base' ? a : b, {
-          inputs,
-          runs: 20,
-          warmup: 3,
-          budgetMs: 1000,
-          settings:
-            which === 'base'
-              ? { threads: 1 }
-              : { threads: settings.intraOpThreads ?? 1, graphOptimizationLevel: settings.graphOptimizationLevel },
-        });
-        floors[which].push(m.latencyMs.floor);
-      }
-    }
-    const base = Math.min(...floors.base);
-    const mine = Math.min(...floors.chosen);
-    return { ratio: base / mine, base, mine };
+    const bytes = { base: encodeModel(model), chosen: encodeModel(chosen) };
+    const web = {
+      base: { threads: 1 },
+      chosen: { threads: settings.intraOpThreads ?? 1, graphOptimizationLevel: settings.graphOptimizationLevel },
+    };
+    return await alternate(async (which) => (await rt.measure(bytes[which], { inputs, ...BLOCK, settings: web[which] })).latencyMs.floor);
   } finally {
     await rt.close();
   }

@@ -265,12 +265,12 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     candidates.push(c);
     return c;
   };
+  // The screening times every pipeline at the baseline's own settings.
   const baseSettings = baselineSettings(job.threads, browser !== undefined);
-  const defaultSettings = baseSettings;
   const variants: Variant[] = planned.pipelines.map((steps, i) => ({
     id: `v${i + 1}`,
     steps,
-    candidate: newCandidate(steps, defaultSettings, timed[0]!),
+    candidate: newCandidate(steps, baseSettings, timed[0]!),
   }));
   const deadline = budget;
   const outOfBudget = () => elapsed() >= deadline;
@@ -373,6 +373,16 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     });
     c.floors.push(m.latencyMs.floor);
   };
+  /** One block of a candidate; a candidate ORT cannot run with its settings is rejected with the reason. */
+  const timeCandidate = async (c: Config): Promise<void> => {
+    try {
+      await block(c);
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      c.candidate.status = 'rejected';
+      c.candidate.reason = `ONNX Runtime failed to run it with ${settingsText(c.settings)}: ${errorMessage(e)}`;
+    }
+  };
   /**
    * Rounds of blocks over the baseline and the configs. The order rotates from round to round, so that
    * no model always takes the slot after the main thread's own work (building, comparing outputs): with
@@ -396,13 +406,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
         }
         if (c.candidate.status === 'rejected') continue;
         if (respectBudget && outOfBudget()) return false;
-        try {
-          await block(c);
-        } catch (e) {
-          if (signal?.aborted) throw e;
-          c.candidate.status = 'rejected';
-          c.candidate.reason = `ONNX Runtime failed to run it with ${settingsText(c.settings)}: ${errorMessage(e)}`;
-        }
+        await timeCandidate(c);
       }
     }
     return true;
@@ -411,13 +415,13 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   const configs: Config[] = [];
   for (const v of alive)
     for (const b of timed) {
-      const candidate = b === timed[0] ? v.candidate : newCandidate(v.steps, defaultSettings, b);
+      const candidate = b === timed[0] ? v.candidate : newCandidate(v.steps, baseSettings, b);
       if (candidate !== v.candidate) {
         candidate.steps = v.candidate.steps;
         candidate.metrics.bytes = v.candidate.metrics.bytes;
         candidate.metrics.quick = v.candidate.metrics.quick;
       }
-      configs.push({ candidate, variant: v, bytes: v.bytes!, settings: defaultSettings, batch: b, floors: [] });
+      configs.push({ candidate, variant: v, bytes: v.bytes!, settings: baseSettings, batch: b, floors: [] });
     }
   if (!(await timeRounds(configs, SCREEN_ROUNDS, true, 'timing at default settings'))) budgetExhausted = true;
   // The baseline is timed at least once, whatever the budget.
@@ -550,13 +554,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
             sinceBaseline = 0;
             await block(baselines.get(c.batch)!);
           }
-          try {
-            await block(c);
-          } catch (e) {
-            if (signal?.aborted) throw e;
-            c.candidate.status = 'rejected';
-            c.candidate.reason = `ONNX Runtime failed to run it with ${settingsText(c.settings)}: ${errorMessage(e)}`;
-          }
+          await timeCandidate(c);
         }
         trial.setUserAttr('candidate', c.candidate.id);
         if (c.candidate.status === 'rejected' || c.floors.length === 0)
