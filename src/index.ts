@@ -43,6 +43,7 @@ export * from './cli/tune/index.js';
 export * from './quantize/index.js';
 export { quantizeText, quantizeHtml } from './report/index.js';
 export { optimizeHtml } from './report/optimize-html.js';
+export { studyHtml } from './report/study-html.js';
 
 // Training and data
 export * from './train/index.js';

@@ -1,7 +1,8 @@
 /**
  * Pieces the self-contained HTML reports share: escaping, the page with its stylesheet, definition lists,
- * tables and horizontal bar charts. Everything is inline (CSS and SVG; SVG inside HTML needs no namespace
- * URL), so a report opens offline from a single file.
+ * tables (and the inline script that sorts them), horizontal bar charts and chart axis ticks. Everything
+ * is inline (CSS and SVG; SVG inside HTML needs no namespace URL), so a report opens offline from a
+ * single file.
  */
 
 /** Text for HTML content and attribute values. */
@@ -99,4 +100,40 @@ export function barChart(rows: readonly [string, number, string][], o: BarChartO
     );
   });
   return `<svg width="${o.labelWidth + o.barWidth + o.textWidth}" height="${shown.length * rowH + 4}" role="img">${bars.join('')}</svg>`;
+}
+
+/** Sorts a `sortable` table by the clicked column: numbers by `data-sort`, text naturally, blanks last. */
+export const SORT_SCRIPT = `for (const t of document.querySelectorAll('table.sortable')) {
+  t.tHead.rows[0].querySelectorAll('th').forEach((th, i) => th.addEventListener('click', () => {
+    const dir = th.dataset.dir === 'asc' ? -1 : 1;
+    th.dataset.dir = dir > 0 ? 'asc' : 'desc';
+    const key = (r) => { const c = r.cells[i]; const s = c.dataset.sort ?? c.textContent.trim(); const n = Number(s); return s === '' ? null : Number.isNaN(n) ? s : n; };
+    const rows = [...t.tBodies[0].rows];
+    rows.sort((a, b) => {
+      const x = key(a), y = key(b);
+      if (x === null || y === null) return (x === null) - (y === null);
+      return dir * (typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true }));
+    });
+    for (const r of rows) t.tBodies[0].appendChild(r);
+  }));
+}`;
+
+/** Ticks at a round step (1, 2 or 5 × 10^k) covering [lo, hi], about `n` of them. */
+export function ticks(lo: number, hi: number, n: number): number[] {
+  const span = hi - lo || Math.max(Math.abs(hi) * 0.2, 1e-3);
+  const raw = span / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const f = raw / mag;
+  const step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+  const first = Math.floor(lo / step + 1e-9) * step;
+  const out: number[] = [];
+  for (let t = first; out.length === 0 || out[out.length - 1]! < hi - 1e-9 * step; t += step) out.push(Number(t.toPrecision(12)));
+  if (out.length < 2) out.push(Number((first + step).toPrecision(12)));
+  return out;
+}
+
+/** A tick's label, with as many decimals as the step between ticks needs. */
+export function tickText(t: number, all: readonly number[]): string {
+  const step = all.length > 1 ? Math.abs(all[1]! - all[0]!) : 1;
+  return t.toFixed(Math.max(0, Math.min(4, -Math.floor(Math.log10(step) + 1e-9))));
 }

@@ -9,7 +9,7 @@ import type { Candidate, OptimizeReport } from '../optimize/types.js';
 import type { PerOpComparison, PerOpTime } from '../optimize/per-op.js';
 import { baselineWords, settingsText } from '../optimize/optimize.js';
 import { bytes, ms, pct } from './format.js';
-import { dl, esc, htmlPage, htmlTable, type Cell } from './html.js';
+import { dl, esc, htmlPage, htmlTable, SORT_SCRIPT, ticks, tickText, type Cell } from './html.js';
 import { passesText } from './optimize-text.js';
 
 export function optimizeHtml(report: OptimizeReport, candidates: readonly Candidate[]): string {
@@ -37,22 +37,6 @@ tr.total td{font-weight:600;border-top:1px solid #aab}
 .step-unchanged,.step-skipped{color:#889}.advice li{margin:.4em 0}
 .nodes{display:flex;gap:2em;flex-wrap:wrap}.nodes h3{font-size:1em;margin:.6em 0 0}
 table.sortable th{cursor:pointer}table.sortable th:hover{text-decoration:underline}`;
-
-/** Sorts a `sortable` table by the clicked column: numbers by `data-sort`, text naturally, blanks last. */
-const SORT_SCRIPT = `for (const t of document.querySelectorAll('table.sortable')) {
-  t.tHead.rows[0].querySelectorAll('th').forEach((th, i) => th.addEventListener('click', () => {
-    const dir = th.dataset.dir === 'asc' ? -1 : 1;
-    th.dataset.dir = dir > 0 ? 'asc' : 'desc';
-    const key = (r) => { const c = r.cells[i]; const s = c.dataset.sort ?? c.textContent.trim(); const n = Number(s); return s === '' ? null : Number.isNaN(n) ? s : n; };
-    const rows = [...t.tBodies[0].rows];
-    rows.sort((a, b) => {
-      const x = key(a), y = key(b);
-      if (x === null || y === null) return (x === null) - (y === null);
-      return dir * (typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true }));
-    });
-    for (const r of rows) t.tBodies[0].appendChild(r);
-  }));
-}`;
 
 function headline(r: OptimizeReport): string {
   const c = r.chosen;
@@ -154,25 +138,6 @@ export function paretoFront<P extends { x: number; y: number }>(points: readonly
       best = p.y;
     }
   return front.reverse();
-}
-
-/** Ticks at a round step (1, 2 or 5 × 10^k) covering [lo, hi], about `n` of them. */
-function ticks(lo: number, hi: number, n: number): number[] {
-  const span = hi - lo || Math.max(Math.abs(hi) * 0.2, 1e-3);
-  const raw = span / n;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const f = raw / mag;
-  const step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
-  const first = Math.floor(lo / step + 1e-9) * step;
-  const out: number[] = [];
-  for (let t = first; out.length === 0 || out[out.length - 1]! < hi - 1e-9 * step; t += step) out.push(Number(t.toPrecision(12)));
-  if (out.length < 2) out.push(Number((first + step).toPrecision(12)));
-  return out;
-}
-
-function tickText(t: number, all: readonly number[]): string {
-  const step = all.length > 1 ? Math.abs(all[1]! - all[0]!) : 1;
-  return t.toFixed(Math.max(0, Math.min(4, -Math.floor(Math.log10(step) + 1e-9))));
 }
 
 function paretoSection(r: OptimizeReport, candidates: readonly Candidate[]): string {

@@ -1,8 +1,10 @@
 import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { parseFlags, type Command, type Io } from '../command.js';
+import { checkWritable, parseFlags, type Command, type Io } from '../command.js';
 import { formatReport, studyReport } from '../tune/summary.js';
+import { studyHtml } from '../../report/study-html.js';
 import { openStorage, storageKind } from '../../tune/storage/open.js';
+import { describeUrl } from '../../tune/storage/postgres.js';
 import type { Storage } from '../../tune/storage/storage.js';
 import type { FrozenTrial, StudySummary } from '../../tune/types.js';
 
@@ -10,16 +12,21 @@ const HELP = `hone study — list, show and export studies in a storage
 
 Usage:
   hone study list --storage URL [--json]
-  hone study show NAME --storage URL [--json]
+  hone study show NAME --storage URL [--json] [--html FILE]
   hone study export NAME --storage URL --format json|csv [-o FILE]
 
 --storage is sqlite:PATH (or PATH.db) or postgresql://user@host:port/db[?schema=S].
 CSV has one row per trial: number, state, value (values_0, values_1, … with several objectives),
 datetime_start, datetime_complete, duration_s, params_<name>…, user_attrs_<key>…, fail_reason.
+--html FILE (show) also writes one self-contained page (inline SVG charts, opens offline): the
+optimization history with the best value so far, parameter importance, the Pareto front of a
+multi-objective study, learning curves (intermediate values; pruned trials marked) and a sortable
+table of every trial. --json prints the same data.
 
 Examples:
   hone study list --storage sqlite:runs.db
   hone study show lr-search --storage sqlite:runs.db
+  hone study show lr-search --storage sqlite:runs.db --html lr-search.html
   hone study export lr-search --storage sqlite:runs.db --format csv -o lr-search.csv
 `;
 
@@ -33,6 +40,7 @@ export const studyCommand: Command = {
       json: { type: 'boolean' },
       format: { type: 'string' },
       output: { type: 'string', short: 'o' },
+      html: { type: 'string' },
     });
     const [action, name, ...extra] = positionals;
     if (!action || !['list', 'show', 'export'].includes(action))
@@ -44,6 +52,9 @@ export const studyCommand: Command = {
     if (action === 'list' && name !== undefined) throw badInput(`study list takes no name (got '${name}')`);
     if (action !== 'list' && name === undefined)
       throw badInput(`study ${action} needs a study name; list them with 'hone study list --storage ${values.storage}'`);
+    if (values.html !== undefined && action !== 'show')
+      throw badInput(`--html is for 'study show' (got 'study ${action}'); e.g. hone study show NAME --storage URL --html study.html`);
+    if (values.html !== undefined) checkWritable(values.html);
     let format: 'json' | 'csv' | undefined;
     if (action === 'export') {
       if (values.format !== 'json' && values.format !== 'csv')
@@ -58,6 +69,7 @@ export const studyCommand: Command = {
       const trials = await storage.getAllTrials(summary.id);
       if (action === 'show') {
         const report = studyReport(summary, trials);
+        if (values.html !== undefined) writeFileAtomic(values.html, studyHtml(report, { where: safeWhere(values.storage) }));
         io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatReport(report, { where: values.storage }));
         return 0;
       }
@@ -70,6 +82,11 @@ export const studyCommand: Command = {
     }
   },
 };
+
+/** The storage for a page that may be shared: a PostgreSQL URL without its user and password. */
+function safeWhere(url: string): string {
+  return storageKind(url) === 'postgres' ? `postgresql://${describeUrl(url)}` : url;
+}
 
 async function list(storage: Storage, io: Io, json: boolean): Promise<number> {
   const rows = [];

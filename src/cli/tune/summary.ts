@@ -29,6 +29,10 @@ export interface HistoryEntry {
   durationS: number | null;
   /** Why a failed trial failed (its fail_reason), when known. */
   failReason?: string;
+  /** The intermediate values it reported, [step, value] by step (JSON has no Infinity: null); absent when none. */
+  intermediate?: [number, number][];
+  /** The earlier study's trial it was enqueued from by a warm start ({ study, trial }), when it was. */
+  warmStart?: { study: string; trial: number };
 }
 
 export function studyReport(summary: Pick<StudySummary, 'name' | 'directions'>, trials: readonly FrozenTrial[]): StudyReport {
@@ -55,6 +59,12 @@ export function studyReport(summary: Pick<StudySummary, 'name' | 'directions'>, 
       durationS: t.datetimeStart !== undefined && t.datetimeComplete !== undefined ? (t.datetimeComplete - t.datetimeStart) / 1000 : null,
     };
     if (t.state === 'fail' && typeof t.systemAttrs.fail_reason === 'string') e.failReason = t.systemAttrs.fail_reason;
+    const steps = Object.keys(t.intermediateValues)
+      .map(Number)
+      .sort((a, b) => a - b);
+    if (steps.length) e.intermediate = steps.map((s) => [s, t.intermediateValues[s]!]);
+    const from = t.systemAttrs.warm_start as { study?: unknown; trial?: unknown } | undefined;
+    if (typeof from?.study === 'string' && typeof from.trial === 'number') e.warmStart = { study: from.study, trial: from.trial };
     return e;
   });
 

@@ -27,7 +27,8 @@ export function storageKind(url: string): StorageKind {
   throw badInput(`unknown storage '${url}'; use memory, sqlite:PATH (or PATH.db) or postgresql://user@host:port/db`);
 }
 
-function sqlitePath(url: string): string {
+/** The file a sqlite: URL (or a PATH.db) names. */
+export function sqlitePath(url: string): string {
   // Accept sqlite:PATH, sqlite://PATH and sqlite:///ABS/PATH (SQLAlchemy's spelling, which Optuna users know).
   const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/\/?/, (m) => (m === '///' ? '/' : '')) : url;
   if (!path) throw badInput(`storage '${url}' names no file; use sqlite:PATH, e.g. sqlite:study.db`);
