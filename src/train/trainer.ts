@@ -68,7 +68,8 @@ export interface TrainOptions {
   microBatch?: number;
   /** Stop after this many steps per epoch (quick runs). */
   maxStepsPerEpoch?: number;
-  onEpoch?: (record: EpochRecord) => void;
+  /** Called after every epoch; returning false (nothing else) stops training there (a tuner's pruned trial). */
+  onEpoch?: (record: EpochRecord) => unknown;
   /** Called after every step; returning false stops training (the LR range test uses it). */
   onStep?: (s: { step: number; lr: number; loss: number }) => boolean | undefined;
   onProgress?: (p: Progress) => void;
@@ -373,7 +374,8 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
     schedule.observe(rec.valLoss ?? rec.trainLoss);
     history.push(rec);
     last = rec;
-    opts.onEpoch?.(rec);
+    // onEpoch may end training after this epoch (a tuner's pruned trial); the epoch itself is complete.
+    const endHere = opts.onEpoch?.(rec) === false;
     let stop = false;
     if (opts.earlyStopping && rec.valLoss !== undefined) {
       if (rec.valLoss < bestVal - (opts.earlyStopping.minDelta ?? 0)) {
@@ -398,11 +400,14 @@ export async function train(model: ModelProto, data: Dataset, opts: TrainOptions
         tg.buffers.map((b, i) => ({ name: b.name, data: buffers[i]! })),
       );
     }
+    if (endHere || stopped === 'callback') {
+      stopped = 'callback';
+      break;
+    }
     if (stop) {
       stopped = 'early-stopping';
       break;
     }
-    if (stopped === 'callback') break;
   }
   if (!last) throw badInput(`nothing left to train: the checkpoint already covers ${startEpoch} epochs; raise --epochs to continue`);
   const trained = withInputsOf(exportTrained(tg.source, tg, params, buffers), model);

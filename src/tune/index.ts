@@ -13,6 +13,19 @@ export { GPSampler, type GPOptions } from './samplers/gp.js';
 export { CmaEsSampler, type CmaEsOptions } from './samplers/cmaes.js';
 export { QMCSampler, type QMCOptions } from './samplers/qmc.js';
 export { GridSampler } from './samplers/grid.js';
+export {
+  warmStart,
+  loadWarmStartSource,
+  adaptParams,
+  rankTrials,
+  WarmStartSampler,
+  type WarmStartSource,
+  type WarmStartOptions,
+  type WarmStartResult,
+  type SourceTrials,
+  type AdaptedParams,
+  type PriorOptions,
+} from './warm-start.js';
 export { Rng } from './samplers/rng.js';
 export type { Pruner } from './pruners/base.js';
 export { NopPruner } from './pruners/base.js';

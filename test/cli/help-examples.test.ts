@@ -50,7 +50,8 @@ function shorten(argv: readonly string[]): string[] {
     case 'lr-find':
       return ['--steps', '20', '--limit', '2048', '--quiet'];
     case 'tune':
-      return ['--trials', '6'];
+      // A train objective trains LeNet-5 in every trial: on 512 digits for one epoch here.
+      return ['--trials', '6', ...(argv.some((a) => a.startsWith('train:')) ? ['--limit', '512', '--epochs', '1'] : [])];
     default:
       return [];
   }

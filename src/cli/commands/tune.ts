@@ -4,20 +4,27 @@ import { applyOverrides, readTuneConfigFile, resolveTuneConfig, type TuneConfig,
 import { GRID_POINTS } from '../tune/factory.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
 import { runTune, type TuneRun } from '../tune/run.js';
-import { formatReport } from '../tune/summary.js';
+import { formatReport, formatValue } from '../tune/summary.js';
+import { checkModelOutput, writeBestModel, type WrittenModel } from '../tune/train-output.js';
+import { TRAIN_METRICS, TRAIN_PARAMS, TRAIN_DEFAULTS } from '../tune/train-spec.js';
+import { HoneError } from '../../errors.js';
 import { storedConfig, tuneWorkerMain } from '../tune/worker-process.js';
 import { openStorage, storageKind } from '../../tune/storage/open.js';
 
-const HELP = `hone tune — tune hyperparameters of any program (or a benchmark) with Hone's tuner
+const HELP = `hone tune — tune hyperparameters of any program, of a training run, or of a benchmark, with Hone's tuner
 
 Usage:
   hone tune CONFIG.yaml|CONFIG.json [options]
   hone tune --objective bench:NAME --trials N [options]
+  hone tune --objective train:MODEL --data DATA --trials N [-o BEST.onnx] [options]
   hone tune --resume --study NAME --storage URL [--trials N]
 
 Options:
   --objective bench:NAME   a built-in benchmark (branin, hartmann6, rosenbrock4, ackley5, levy5) instead of a config
-  --study NAME             study name (default: config 'study', else the config file's name, else bench-NAME)
+  --objective train:MODEL  train MODEL (zoo:NAME[:opts] or a .onnx file) with Hone's trainer in each trial
+                           and tune its training; see "The train objective" below
+  --study NAME             study name (default: config 'study', else the config file's name, else bench-NAME
+                           or train-MODEL)
   --storage URL            memory (default) | sqlite:PATH | PATH.db | postgresql://user@host:port/db[?schema=S]
   --workers K              K trials at once: K processes on sqlite/postgresql (sharing the study);
                            K concurrent loops in this process on memory storage
@@ -31,9 +38,29 @@ Options:
                            log scale; options.points in the config)
   --seed N                 sampler seed (worker i uses N + i)
   --direction D            minimize | maximize
+  --pruner NAME            none (default) | median | percentile | successive-halving | hyperband (options
+                           in the config: pruner: { name, options })
+  --warm-start STUDY[@STORAGE]
+                           a new study's first trials re-run the best of an earlier study (its storage
+                           defaults to --storage), their params mapped onto this space: a parameter it
+                           lacks or a choice it lacks is dropped (sampled), a number outside its range
+                           clipped into it
+  --warm-start-top K       how many of its best trials (default 5)
   --resume                 continue an existing study (its stored config; flags above override)
   --json                   print one JSON object: bestValue, bestParams, nTrials, states, importance, history
+                           (and model: { path, trial, values } with -o)
 ${quietHelp(27)}
+
+Train objective (--objective train:MODEL, or objective: { train: … } in a config):
+  --data DATA              mnist (built in) or an .npz with the model's inputs and 'label'
+  --epochs N               epochs per trial (default ${TRAIN_DEFAULTS.epochs}); each reports to the pruner
+  --metric M[,M2]          ${TRAIN_METRICS.join(' | ')} (default accuracy); accuracy and loss are measured
+                           on the validation split (${TRAIN_DEFAULTS.validation * 100}% of the data); two or more make a
+                           multi-objective study (a Pareto front), which no pruner can prune
+  --limit N                train on the first N samples only
+  -o BEST.onnx             write the best trial's trained model here at the end (with several metrics:
+                           the Pareto-front trial best in the first); refused if the file exists
+  --force                  replace an existing -o file
 
 Ctrl-C (or SIGTERM) stops the whole run — worker processes and the commands they run: running trials are
 failed as interrupted and re-queued with the same params, and hone tune says what the storage kept and
@@ -48,6 +75,7 @@ Config (YAML or JSON):
   storage: sqlite:lr.db
   workers: 2
   heartbeat: { interval: 5, grace: 30, retries: 1 }   # crashed workers' trials fail after grace; retried
+  warm_start: { study: lr-v1, storage: sqlite:old.db, top: 5 }   # or --warm-start lr-v1@sqlite:old.db
   space:
     lr: { type: float, low: 1.0e-5, high: 0.1, log: true }
     layers: { type: int, low: 1, high: 4 }
@@ -55,6 +83,23 @@ Config (YAML or JSON):
   objective:
     command: python train.py          # or: objective: bench:branin
     timeout: 600                      # per trial, seconds (optional)
+
+The train objective:
+  Each trial trains the model in this process (or its worker's) and returns the validation metric of its
+  last epoch; the model each complete trial trained is kept in a folder per study (objective.train.models;
+  default: beside a SQLite file, runs.db → runs.models/STUDY/trial-N.onnx; for PostgreSQL hone-models/ in
+  the folder hone tune ran in, the same path on each worker's own machine, so -o finds a model another
+  machine trained only when the folder is shared; a temporary folder for memory storage). A trial whose
+  settings cannot train (a batch larger than the data, a diverged loss) fails with the reason and the
+  study goes on. In a config:
+    objective: { train: { model: zoo:lenet5, data: mnist, epochs: 3, metric: [accuracy, time], limit: 4000 } }
+  It searches ${Object.keys(TRAIN_PARAMS)
+    .filter((k) => k !== 'nesterov' && k !== 'clip_norm')
+    .join(', ')}
+  and the zoo model's size options (model.channels, model.hidden, …; options the model spec sets are kept
+  fixed). A 'space' in the config replaces the default range of each parameter it names and may add
+  nesterov, clip_norm or any model.OPTION; the other parameters keep their defaults. To fix a
+  parameter, give it one choice: optimizer: { type: categorical, choices: [adam] }.
 
 The command's protocol:
   in   env HONE_PARAM_<NAME> per parameter (upper case; strings as is, others as JSON),
@@ -69,7 +114,9 @@ Examples:
   hone tune --objective bench:branin --trials 40 --sampler tpe --seed 1
   hone tune --objective bench:branin --sampler grid --grid-points 5 --trials 25
   hone tune examples/tune.yaml --storage sqlite:runs.db --workers 4
+  hone tune --objective train:zoo:lenet5 --data mnist --epochs 3 --trials 20 --pruner successive-halving -o lenet5-tuned.onnx
   hone tune --resume --study lr-search --storage sqlite:lr.db --trials 100
+  hone tune examples/tune.yaml --study lr-v2 --storage sqlite:runs.db --warm-start lr-search --warm-start-top 3
 `;
 
 export const tuneCommand: Command = {
@@ -88,6 +135,15 @@ export const tuneCommand: Command = {
       seed: { type: 'string' },
       direction: { type: 'string' },
       'grid-points': { type: 'string' },
+      'warm-start': { type: 'string' },
+      'warm-start-top': { type: 'string' },
+      pruner: { type: 'string' },
+      data: { type: 'string' },
+      epochs: { type: 'string' },
+      metric: { type: 'string' },
+      limit: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      force: { type: 'boolean' },
       resume: { type: 'boolean' },
       json: { type: 'boolean' },
       ...quietFlag,
@@ -105,12 +161,20 @@ export const tuneCommand: Command = {
       workers: numberFlag(values.workers, '--workers', { int: true, min: 1 }),
       objective: values.objective,
       gridPoints: numberFlag(values['grid-points'], '--grid-points', { int: true, min: 2 }),
+      warmStart: values['warm-start'],
+      warmStartTop: numberFlag(values['warm-start-top'], '--warm-start-top', { int: true, min: 1 }),
+      pruner: values.pruner,
+      data: values.data,
+      epochs: numberFlag(values.epochs, '--epochs', { int: true, min: 1 }),
+      metric: values.metric,
+      limit: numberFlag(values.limit, '--limit', { int: true, min: 1 }),
     };
     let config: TuneConfig;
     if (file !== undefined) config = resolveTuneConfig(readTuneConfigFile(file), overrides, file);
     else if (values.resume) config = await resumeConfig(overrides);
     else if (values.objective !== undefined) config = resolveTuneConfig(undefined, overrides);
-    else throw badInput("tune needs a config file or --objective bench:NAME; see 'hone tune --help'");
+    else throw badInput("tune needs a config file, --objective bench:NAME or --objective train:MODEL; see 'hone tune --help'");
+    if (values.output !== undefined) checkModelOutput(config, values.output, values.force);
 
     const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
     let run: Awaited<ReturnType<typeof runTune>>;
@@ -121,6 +185,18 @@ export const tuneCommand: Command = {
     }
     for (const w of run.warnings) io.stderr(`hone: warning: ${w}\n`);
     const stopped = run.interrupted ? interruptedMessage(config, run) : undefined;
+    // Like hone train: an interrupted run writes nothing to -o.
+    let written: WrittenModel | undefined;
+    let outputError: HoneError | undefined;
+    if (values.output !== undefined && !stopped) {
+      try {
+        written = await writeBestModel(config, run.report, values.output);
+      } catch (e) {
+        if (!(e instanceof HoneError)) throw e;
+        outputError = e;
+      }
+    }
+    const model = written ? { model: { path: values.output, trial: written.trial, values: written.values } } : {};
     if (values.json) {
       io.stdout(
         `${JSON.stringify({
@@ -128,14 +204,21 @@ export const tuneCommand: Command = {
           storage: run.where,
           elapsedS: run.elapsedS,
           warnings: run.warnings,
+          ...model,
           ...(stopped ? { interrupted: run.interrupted, resume: stopped.resume ?? null } : {}),
         })}\n`,
       );
     } else {
       io.stdout(formatReport(run.report, { where: run.where }));
+      if (written) io.stdout(`\nbest model: trial ${written.trial} (${written.values.map(formatValue).join(', ')}) → ${values.output}\n`);
+    }
+    if (written?.note) io.stderr(`hone: note: ${written.note}\n`);
+    if (outputError) {
+      io.stderr(`hone: ${outputError.message}\n`);
+      return outputError.exitCode;
     }
     if (!stopped) return 0;
-    io.stderr(`hone: ${stopped.message}\n`);
+    io.stderr(`hone: ${stopped.message}${values.output !== undefined ? `; nothing written to ${values.output}` : ''}\n`);
     return interruptExitCode(run.interrupted);
   },
 };

@@ -4,6 +4,15 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { badInput, errorMessage } from '../../errors.js';
 import { validateDistribution } from '../../tune/distributions.js';
 import type { Direction, Distribution, ParamValue } from '../../tune/types.js';
+import {
+  parseTrainObjective,
+  trainDirections,
+  trainSpace,
+  withModelsDir,
+  type TrainObjectiveSpec,
+  type TrainOverrides,
+} from './train-spec.js';
+import { parseWarmStart, type WarmStartConfig } from './warm-start.js';
 
 /**
  * `hone tune` configuration: a YAML or JSON file, overridden by flags. Everything is checked here, before
@@ -20,6 +29,7 @@ import type { Direction, Distribution, ParamValue } from '../../tune/types.js';
  *   storage: sqlite:study.db
  *   workers: 4
  *   heartbeat: { interval: 2, grace: 10, retries: 1 }
+ *   warm_start: { study: lr-v1, storage: sqlite:old.db, top: 5 }   # first: the best 5 of an earlier study
  *   space:
  *     lr: { type: float, low: 1.0e-5, high: 0.1, log: true }
  *     layers: { type: int, low: 1, high: 4 }
@@ -30,6 +40,8 @@ import type { Direction, Distribution, ParamValue } from '../../tune/types.js';
  *     timeout: 300                 # per trial, seconds
  *     env: { EPOCHS: "3" }
  *   # or: objective: { bench: branin, delay: 0.1 }   (a benchmark that takes 0.1 s per trial)
+ *   # or: objective: { train: { model: zoo:lenet5, data: mnist, epochs: 3, metric: accuracy } }
+ *   #     (Hone trains the model itself; 'space' then adjusts the model's default space, see train-spec.ts)
  */
 export interface TuneConfig {
   study: string;
@@ -44,12 +56,15 @@ export interface TuneConfig {
   heartbeat: { intervalS: number; graceS: number; retries: number };
   space: Record<string, Distribution>;
   objective: ObjectiveSpec;
+  /** A new study's first trials: the best of an earlier one (warm-start.ts); applied when it is created. */
+  warmStart?: WarmStartConfig;
 }
 
 export type ObjectiveSpec =
   | { kind: 'command'; command: string; cwd: string; env: Record<string, string>; timeoutS?: number }
   /** `delayS` makes a benchmark behave like an expensive objective (for trying workers and heartbeats). */
-  | { kind: 'bench'; name: BenchName; delayS?: number };
+  | { kind: 'bench'; name: BenchName; delayS?: number }
+  | TrainObjectiveSpec;
 
 export const SAMPLERS = ['random', 'grid', 'qmc', 'tpe', 'gp', 'cmaes', 'nsga2'] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
@@ -58,8 +73,8 @@ export type PrunerName = (typeof PRUNERS)[number];
 export const BENCHES = ['branin', 'hartmann6', 'rosenbrock4', 'ackley5', 'levy5'] as const;
 export type BenchName = (typeof BENCHES)[number];
 
-/** Flags that override the file (or stand in for it). */
-export interface TuneOverrides {
+/** Flags that override the file (or stand in for it); data, epochs, metric and limit are a train objective's. */
+export interface TuneOverrides extends TrainOverrides {
   study?: string;
   direction?: string;
   sampler?: string;
@@ -69,8 +84,12 @@ export interface TuneOverrides {
   storage?: string;
   workers?: number;
   objective?: string;
+  pruner?: string;
   /** Points per continuous parameter of a grid (sampler.options.points). */
   gridPoints?: number;
+  /** --warm-start STUDY[@STORAGE] and --warm-start-top K. */
+  warmStart?: string;
+  warmStartTop?: number;
 }
 
 const TOP_KEYS = [
@@ -87,6 +106,7 @@ const TOP_KEYS = [
   'heartbeat',
   'space',
   'objective',
+  'warm_start',
 ];
 
 /** Reads and checks a config file (YAML, or JSON by its .json extension). */
@@ -133,8 +153,11 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
   }
   const baseDir = file ? dirname(resolve(file)) : process.cwd();
 
-  const objective = parseObjective(overrides.objective ?? c.objective, src, baseDir);
-  const space = parseSpace(c.space, src);
+  const parsed = parseObjective(overrides.objective ?? c.objective, src, baseDir, overrides);
+  const storage = overrides.storage ?? optionalString(c.storage, 'storage', src) ?? 'memory';
+  const objective = parsed.kind === 'train' ? withModelsDir(parsed, storage) : parsed;
+  const userSpace = parseSpace(c.space, src);
+  const space = objective.kind === 'train' ? trainSpace(objective, userSpace, src) : userSpace;
   if (objective.kind === 'command' && Object.keys(space).length === 0) {
     throw badInput(
       `${src} has no 'space': a command objective needs parameters to tune, e.g. space: { lr: { type: float, low: 0.0001, high: 0.1, log: true } }`,
@@ -148,12 +171,23 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
   if (objective.kind === 'bench' && directions.join() !== 'minimize') {
     throw badInput(`bench:${objective.name} is minimized; drop direction(s) from ${src} or set direction: minimize`);
   }
+  if (objective.kind === 'train') {
+    // The metrics decide the directions; a direction given too must agree.
+    const given = overrides.direction ?? c.direction ?? c.directions;
+    const wanted = trainDirections(objective);
+    if (given !== undefined && directions.join() !== wanted.join())
+      throw badInput(
+        `metric ${objective.metrics.join(', ')} is ${wanted.join(', ')}d; drop direction(s) from ${src} or set ${wanted.length > 1 ? `directions: [${wanted.join(', ')}]` : `direction: ${wanted[0]}`}`,
+      );
+    directions.splice(0, directions.length, ...wanted);
+  }
   const sampler = parseNamed(overrides.sampler ?? c.sampler ?? 'tpe', 'sampler', SAMPLERS, src);
   const seed =
     overrides.seed ??
     optionalNumber(c.seed, 'seed', src, { int: true, min: 0 }) ??
     optionalNumber(sampler.seed, 'sampler.seed', src, { int: true, min: 0 });
-  const pruner = parseNamed(c.pruner ?? 'none', 'pruner', PRUNERS, src);
+  const pruner = parseNamed(overrides.pruner ?? c.pruner ?? 'none', 'pruner', PRUNERS, src);
+  if (objective.kind === 'train') checkTrainPruner(objective, pruner.name, src);
   const trials = overrides.trials ?? optionalNumber(c.trials, 'trials', src, { int: true, min: 1 });
   const timeoutS = overrides.timeoutS ?? optionalNumber(c.timeout, 'timeout', src, { min: 0.001 });
   if (trials === undefined && timeoutS === undefined) {
@@ -161,11 +195,9 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
   }
   const workers = overrides.workers ?? optionalNumber(c.workers, 'workers', src, { int: true, min: 1 }) ?? 1;
   const hb = parseHeartbeat(c.heartbeat, src);
-  const storage = overrides.storage ?? optionalString(c.storage, 'storage', src) ?? 'memory';
   const study =
-    overrides.study ??
-    optionalString(c.study, 'study', src) ??
-    (file ? basename(file, extname(file)) : objective.kind === 'bench' ? `bench-${objective.name}` : 'study');
+    overrides.study ?? optionalString(c.study, 'study', src) ?? (file ? basename(file, extname(file)) : defaultStudyName(objective));
+  const warmStart = parseWarmStart(c.warm_start, overrides.warmStart, overrides.warmStartTop, src);
   return {
     study,
     directions,
@@ -182,10 +214,42 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
       ...(seed !== undefined ? { seed } : {}),
     },
     pruner: { name: pruner.name, options: pruner.options },
+    ...(warmStart ? { warmStart } : {}),
   };
 }
 
-function parseObjective(v: unknown, src: string, baseDir: string): ObjectiveSpec {
+/** Pruners compare one value per step, which a study of several metrics does not report (trial.report refuses). */
+function checkTrainPruner(o: TrainObjectiveSpec, pruner: PrunerName, src: string): void {
+  if (o.metrics.length > 1 && pruner !== 'none')
+    throw badInput(
+      `pruner ${pruner} cannot prune a study of several metrics (${o.metrics.join(', ')}) in ${src}: pruners compare one value per epoch; drop the pruner or keep one metric`,
+    );
+}
+
+function defaultStudyName(o: ObjectiveSpec): string {
+  if (o.kind === 'bench') return `bench-${o.name}`;
+  if (o.kind === 'train')
+    return `train-${o.model.startsWith('zoo:') ? o.model.slice(4).split(':')[0] : basename(o.model, extname(o.model))}`;
+  return 'study';
+}
+
+function parseObjective(
+  v: unknown,
+  src: string,
+  baseDir: string,
+  train: TrainOverrides,
+): Exclude<ObjectiveSpec, TrainObjectiveSpec> | ReturnType<typeof parseTrainObjective> {
+  const isTrain = (typeof v === 'string' && v.startsWith('train:')) || (typeof v === 'object' && v !== null && 'train' in v);
+  const trainFlag = (['data', 'epochs', 'metric', 'limit'] as const).find((k) => train[k] !== undefined);
+  if (!isTrain && trainFlag && v !== undefined && v !== null)
+    throw badInput(`--${trainFlag} is for a train objective (--objective train:zoo:NAME); ${src}'s objective is not one`);
+  if (typeof v === 'string' && v.startsWith('train:')) return parseTrainObjective(v, src, baseDir, train);
+  if (isTrain) {
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o))
+      if (k !== 'train') throw badInput(`unknown key 'objective.${k}' in ${src}; a train objective has its settings under objective.train`);
+    return parseTrainObjective(o.train, src, baseDir, train);
+  }
   if (v === undefined || v === null) {
     throw badInput(
       `${src} has no objective; add 'objective: { command: "python train.py" }' or 'objective: bench:branin' (or pass --objective bench:NAME)`,
@@ -197,15 +261,16 @@ function parseObjective(v: unknown, src: string, baseDir: string): ObjectiveSpec
       if (!(BENCHES as readonly string[]).includes(name)) throw badInput(`unknown benchmark '${v}'; use bench:${BENCHES.join(', bench:')}`);
       return { kind: 'bench', name: name as BenchName };
     }
-    return parseObjective({ command: v }, src, baseDir);
+    return parseObjective({ command: v }, src, baseDir, train);
   }
-  if (typeof v !== 'object' || Array.isArray(v)) throw badInput(`objective in ${src} must be a command mapping or bench:NAME`);
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw badInput(`objective in ${src} must be a command mapping, bench:NAME or { train: … }`);
   const o = v as Record<string, unknown>;
   if (o.bench !== undefined) {
     for (const k of Object.keys(o))
       if (!['bench', 'delay'].includes(k))
         throw badInput(`unknown key 'objective.${k}' in ${src}; a bench objective knows bench and delay`);
-    const b = parseObjective(`bench:${String(o.bench)}`, src, baseDir);
+    const b = parseObjective(`bench:${String(o.bench)}`, src, baseDir, train);
     const delayS = optionalNumber(o.delay, 'objective.delay', src, { min: 0 });
     return delayS === undefined ? b : ({ ...b, delayS } as ObjectiveSpec);
   }
@@ -361,9 +426,12 @@ function optionalString(v: unknown, what: string, src: string): string | undefin
 export function applyOverrides(stored: TuneConfig, o: TuneOverrides): TuneConfig {
   const src = 'the command line';
   const c: TuneConfig = structuredClone(stored);
-  if (o.objective !== undefined || o.direction !== undefined) {
-    throw badInput('--resume continues a study as it was created; --objective and --direction cannot change it');
+  const fixed = (['objective', 'direction', 'data', 'epochs', 'metric', 'limit'] as const).filter((k) => o[k] !== undefined);
+  if (fixed.length > 0) {
+    throw badInput(`--resume continues a study as it was created; ${fixed.map((k) => `--${k}`).join(' and ')} cannot change it`);
   }
+  if (o.warmStart !== undefined || o.warmStartTop !== undefined)
+    throw badInput('--warm-start seeds a new study; --resume continues one as it is: drop --warm-start');
   if (o.trials !== undefined) c.trials = o.trials;
   if (o.timeoutS !== undefined) c.timeoutS = o.timeoutS;
   if (o.workers !== undefined) c.workers = o.workers;
@@ -373,6 +441,10 @@ export function applyOverrides(stored: TuneConfig, o: TuneOverrides): TuneConfig
     c.sampler = { name: parseNamed(o.sampler, 'sampler', SAMPLERS, src).name, options: {}, ...(seed !== undefined ? { seed } : {}) };
   }
   if (o.seed !== undefined) c.sampler.seed = o.seed;
+  if (o.pruner !== undefined && o.pruner !== c.pruner.name) {
+    c.pruner = { name: parseNamed(o.pruner, 'pruner', PRUNERS, src).name, options: {} };
+    if (c.objective.kind === 'train') checkTrainPruner(c.objective, c.pruner.name, src);
+  }
   c.sampler.options = withGridPoints(c.sampler.name, c.sampler.options, o.gridPoints);
   return c;
 }

@@ -7,9 +7,10 @@ import { describeUrl } from '../../tune/storage/postgres.js';
 import type { TuneConfig } from './config.js';
 import { makePruner, makeSampler } from './factory.js';
 import { interruptReason } from './interrupt.js';
-import { makeObjective, objectiveSpace } from './objective.js';
+import { checkObjective, makeObjective, objectiveSpace } from './objective.js';
 import { formatValue, paramText, studyReport, type StudyReport } from './summary.js';
 import { runWorker } from './worker.js';
+import { enqueueCliWarmStart, loadCliWarmStart } from './warm-start.js';
 import { CONFIG_ATTR, checkWorkerExits, deadlineFrom, spawnWorkers } from './worker-process.js';
 
 export interface TuneRun {
@@ -49,6 +50,7 @@ export async function runTune(config: TuneConfig, opts: TuneRunOptions): Promise
   makePruner(config.pruner);
   if (opts.resume && kind === 'memory')
     throw badInput('--resume needs a storage that outlives the process; add --storage sqlite:PATH or postgresql://…');
+  await checkObjective(config);
   const storage = await openStorage(config.storage);
   const where = kind === 'postgres' ? `postgresql://${describeUrl(config.storage)}` : config.storage;
   try {
@@ -103,8 +105,13 @@ async function prepareStudy(storage: Storage, config: TuneConfig, resume: boolea
     }
     return id;
   }
+  // A warm start's source is read first: a wrong name or storage stops the run before the study exists.
+  const source = config.warmStart
+    ? await loadCliWarmStart(config.warmStart, { storage, url: config.storage, study: config.study })
+    : undefined;
   const id = await storage.createStudy(config.study, config.directions);
   await storage.setStudySystemAttr(id, CONFIG_ATTR, config);
+  if (source) await enqueueCliWarmStart({ storage, id }, source, config.warmStart!, objectiveSpace(config), config.trials, io);
   return id;
 }
 

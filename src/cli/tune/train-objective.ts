@@ -1,0 +1,241 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { badInput, errorMessage } from '../../errors.js';
+import type { Dataset } from '../../data/index.js';
+import { firstSamples } from '../../data/index.js';
+import { DataType } from '../../ir/dtype.js';
+import { saveModel } from '../../ir/model.js';
+import type { ModelProto } from '../../ir/proto.js';
+import { train, type EpochRecord, type OptimizerSpec } from '../../train/index.js';
+import type { Objective } from '../../tune/study.js';
+import { TrialPruned, type Trial } from '../../tune/trial.js';
+import type { Distribution, ParamValue } from '../../tune/types.js';
+import { parseLoss, parseOptimizer, parseSchedule, resolveData, resolveModel } from '../commands/train-args.js';
+import { Interrupted, interruptReason } from './interrupt.js';
+import { trialModelPath, type TrainMetric, type TrainObjectiveSpec } from './train-spec.js';
+
+/**
+ * The `train` objective: each trial builds the model with the options it samples, trains it in this
+ * process with Hone's trainer on the configured data, and returns the metric(s) measured on the
+ * validation split after the last epoch. With one metric (accuracy or loss) each epoch's value goes to
+ * `trial.report(value, epoch)`, and when the pruner says so the trainer stops after that epoch (its
+ * onEpoch returns false) and the trial ends pruned. A complete trial's trained model is written to
+ * `trialModelPath` (atomically) and its path and host kept in the trial's system attrs.
+ *
+ * Everything that goes wrong inside a trial (a batch larger than the data, a diverged loss, model
+ * options the zoo refuses) fails that trial with the reason and the study goes on: the setup itself was
+ * checked before the first trial by `checkTrainObjective`.
+ */
+export function trainObjective(
+  spec: TrainObjectiveSpec,
+  space: Record<string, Distribution>,
+  study: string,
+  opts: { workers: number; signal?: AbortSignal },
+): Objective {
+  const threads = spec.threads ?? (opts.workers > 1 ? Math.max(1, Math.floor(availableParallelism() / opts.workers)) : 0);
+  const reported =
+    spec.metrics.length === 1 && (spec.metrics[0] === 'accuracy' || spec.metrics[0] === 'loss') ? spec.metrics[0] : undefined;
+  if (spec.modelsTemporary) removeOnExit(spec.models);
+  return async (trial: Trial) => {
+    const s = sampleSettings(trial, space, spec);
+    // The parameters reach the storage before training starts: a retry after a crash trains the same.
+    await trial.flush();
+    const { signal } = opts;
+    if (signal?.aborted) throw new Interrupted(`not started: ${interruptReason(signal)}`);
+    // The epoch after which the pruner stopped the trial.
+    const prunedAt: { epoch?: EpochRecord } = {};
+    try {
+      const model = resolveModel(modelSpec(spec.model, s.modelOptions), 'tune');
+      const data = trainingData(spec, model);
+      const nTrain = data.size - Math.round(data.size * spec.validation);
+      if (s.batchSize > nTrain)
+        throw new Error(
+          `batch_size ${s.batchSize} is larger than the ${nTrain} training samples (after holding out ${Math.round(100 * spec.validation)}% for validation); lower batch_size in the space or give more data`,
+        );
+      const stepsPerEpoch = Math.floor(nTrain / s.batchSize);
+      const t0 = performance.now();
+      const result = await train(model, data, {
+        epochs: spec.epochs,
+        batchSize: s.batchSize,
+        optimizer: s.optimizer,
+        lr: s.lr,
+        schedule: parseSchedule(s.schedule, stepsPerEpoch, spec.epochs),
+        warmupSteps: Math.round(s.warmup * stepsPerEpoch * spec.epochs),
+        loss: parseLoss({ loss: spec.loss, 'label-smoothing': s.labelSmoothing === undefined ? undefined : String(s.labelSmoothing) }),
+        clipNorm: s.clipNorm,
+        validationSplit: spec.validation,
+        seed: spec.seed,
+        threads,
+        onStep: () => (signal?.aborted ? false : undefined),
+        onEpoch: (rec) => {
+          if (!reported || signal?.aborted) return undefined;
+          trial.report(metricOf(rec, reported), rec.epoch);
+          if (!trial.shouldPrune()) return undefined;
+          prunedAt.epoch = rec;
+          return false;
+        },
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      if (signal?.aborted) throw new Interrupted(`stopped: ${interruptReason(signal)}`);
+      trial.setUserAttr('model', modelSpec(spec.model, s.modelOptions));
+      trial.setUserAttr(
+        'epochs',
+        result.history.map((r) => ({
+          epoch: r.epoch,
+          trainLoss: r.trainLoss,
+          valLoss: r.valLoss,
+          valAccuracy: r.valAccuracy,
+          seconds: r.seconds,
+        })),
+      );
+      const p = prunedAt.epoch;
+      if (p && reported)
+        throw new TrialPruned(
+          `pruned after epoch ${p.epoch} of ${spec.epochs}: validation ${reported} ${metricOf(p, reported).toPrecision(4)}`,
+        );
+      const last = result.history[result.history.length - 1]!;
+      const paramCount = countParams(result.model);
+      const values = spec.metrics.map((m) => (m === 'time' ? seconds : m === 'params' ? paramCount : metricOf(last, m)));
+      trial.setUserAttr('train_seconds', seconds);
+      trial.setUserAttr('params_count', paramCount);
+      const path = trialModelPath(spec, study, trial.number);
+      mkdirSync(dirname(path), { recursive: true });
+      saveModel(result.model, path);
+      trial.setSystemAttr('model_path', path);
+      trial.setSystemAttr('model_host', hostname());
+      return values.length === 1 ? values[0]! : values;
+    } catch (e) {
+      if (e instanceof TrialPruned || e instanceof Interrupted) throw e;
+      // A HoneError would stop the whole study (the worker takes it for a setup error): this trial's
+      // settings are at fault, so it fails alone, with the reason.
+      throw new Error(errorMessage(e));
+    }
+  };
+}
+
+/**
+ * Checks before the first trial that the model trains on the data at all and that the metrics can be
+ * measured: one step on a few samples of the model as configured (zoo defaults for unsearched options).
+ */
+export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<void> {
+  const model = resolveModel(spec.model, 'tune');
+  const data = trainingData(spec, model);
+  const what = `${spec.model} on ${spec.data === 'mnist' ? 'mnist' : spec.data}`;
+  const n = Math.min(data.size, 16);
+  if (data.size * (1 - spec.validation) < 1 || Math.round(data.size * spec.validation) < 1)
+    throw badInput(`${what}: ${data.size} samples are too few for a validation split of ${spec.validation}; give more data (limit)`);
+  let rec: EpochRecord | undefined;
+  try {
+    const r = await train(model, firstSamples(data, n), {
+      epochs: 1,
+      batchSize: Math.max(1, Math.floor(n / 2)),
+      maxStepsPerEpoch: 1,
+      validationSplit: 0.5,
+      loss: parseLoss({ loss: spec.loss }),
+      threads: 1,
+    });
+    rec = r.history[0];
+  } catch (e) {
+    throw badInput(`the train objective cannot train ${what}: ${errorMessage(e)}`, e);
+  }
+  if (spec.metrics.includes('accuracy') && rec?.valAccuracy === undefined)
+    throw badInput(`metric accuracy needs a classifier (logits [batch, classes] and integer labels); ${what} has none: use metric: loss`);
+}
+
+/** What one trial trains with: the sampled values, or Hone's training defaults for what the space leaves out. */
+interface Settings {
+  optimizer: OptimizerSpec;
+  lr: number;
+  batchSize: number;
+  schedule: string;
+  warmup: number;
+  labelSmoothing?: number;
+  clipNorm?: number;
+  modelOptions: [string, ParamValue][];
+}
+
+/**
+ * Samples the trial's parameters in a fixed order, each only where it means something (define-by-run:
+ * momentum only for sgd, the betas only for adam/adamw, warm-up not with onecycle).
+ */
+function sampleSettings(trial: Trial, space: Record<string, Distribution>, spec: TrainObjectiveSpec): Settings {
+  const pick = (name: string): ParamValue | undefined => (space[name] ? trial.suggest(name, space[name]) : undefined);
+  const num = (name: string, fallback?: number): number | undefined => {
+    const v = pick(name);
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number') throw new Error(`${name} must be a number, got ${JSON.stringify(v)}; fix space.${name}`);
+    return v;
+  };
+  const kind = String(pick('optimizer') ?? 'adam');
+  const lr = num('lr', 1e-3)!;
+  const batchSize = num('batch_size', 64)!;
+  const sgd = kind === 'sgd';
+  const momentum = sgd ? num('momentum') : undefined;
+  const nesterov = sgd ? pick('nesterov') : undefined;
+  const beta1 = sgd ? undefined : num('beta1');
+  const beta2 = sgd ? undefined : num('beta2');
+  const weightDecay = num('weight_decay');
+  const base = parseOptimizer({
+    optimizer: kind,
+    momentum: momentum === undefined ? undefined : String(momentum),
+    nesterov: nesterov === true || nesterov === 'true',
+    'weight-decay': weightDecay === undefined ? undefined : String(weightDecay),
+  });
+  const optimizer: OptimizerSpec =
+    base.kind === 'sgd' ? base : { ...base, ...(beta1 !== undefined ? { beta1 } : {}), ...(beta2 !== undefined ? { beta2 } : {}) };
+  const schedule = String(pick('schedule') ?? 'constant');
+  const warmup = schedule.startsWith('onecycle') ? 0 : (num('warmup', 0) as number);
+  if (warmup < 0 || warmup >= 1) throw new Error(`warmup is a fraction of all steps, in [0, 1); got ${warmup}`);
+  const labelSmoothing = spec.loss === 'cross-entropy' ? num('label_smoothing') : undefined;
+  const clipNorm = num('clip_norm');
+  const modelOptions = Object.keys(space)
+    .filter((k) => k.startsWith('model.'))
+    .map((k): [string, ParamValue] => [k.slice('model.'.length), pick(k)!]);
+  return { optimizer, lr, batchSize, schedule, warmup, labelSmoothing, clipNorm, modelOptions };
+}
+
+/** `zoo:lenet5:pool=avg` with the sampled options appended: `zoo:lenet5:pool=avg,channels=8-24`. */
+function modelSpec(base: string, options: [string, ParamValue][]): string {
+  if (options.length === 0) return base;
+  const text = options.map(([k, v]) => `${k}=${String(v)}`).join(',');
+  return base.slice(4).includes(':') ? `${base},${text}` : `${base}:${text}`;
+}
+
+function metricOf(rec: EpochRecord, metric: TrainMetric): number {
+  const v = metric === 'accuracy' ? rec.valAccuracy : rec.valLoss;
+  if (v === undefined) throw new Error(`epoch ${rec.epoch} measured no validation ${metric}`);
+  return v;
+}
+
+/** Trainable size: the elements of the model's floating-point initializers. */
+function countParams(model: ModelProto): number {
+  let n = 0;
+  for (const t of model.graph!.initializer) {
+    if (t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16 && t.dataType !== DataType.DOUBLE) continue;
+    n += t.dims.reduce((a, d) => a * Number(d), 1);
+  }
+  return n;
+}
+
+/** The data, loaded once per process and model inputs (trials of one study share it). */
+const dataCache = new Map<string, Dataset>();
+
+function trainingData(spec: TrainObjectiveSpec, model: ModelProto): Dataset {
+  const inputs = model.graph!.input.map((i) => i.name).join(',');
+  const key = `${spec.data}|${spec.limit ?? ''}|${inputs}`;
+  let d = dataCache.get(key);
+  if (!d) {
+    d = resolveData(spec.data, model, spec.limit, 'tune').train;
+    dataCache.set(key, d);
+  }
+  return d;
+}
+
+const toRemove = new Set<string>();
+
+/** A memory study's models live as long as the process (the study with them). */
+function removeOnExit(dir: string): void {
+  if (toRemove.size === 0) process.once('exit', () => toRemove.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  toRemove.add(dir);
+}

@@ -1,0 +1,326 @@
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { badInput } from '../../errors.js';
+import { zooModel, zooModels, type ZooModelInfo } from '../../zoo/index.js';
+import type { Direction, Distribution } from '../../tune/types.js';
+
+/**
+ * The `train` objective's configuration (no training here: config.ts reads it without loading ONNX
+ * Runtime). A trial trains `model` on `data` with the hyperparameters it samples and returns the
+ * validation metric(s) of its last epoch; train-objective.ts runs it.
+ *
+ *   objective:
+ *     train:
+ *       model: zoo:lenet5            # zoo:NAME[:k=v,…] (options given here are not searched) or a .onnx file
+ *       data: mnist                  # or an .npz with the model's inputs and 'label'
+ *       epochs: 3                    # per trial; each epoch reports the metric to the pruner
+ *       metric: accuracy             # accuracy | loss | time | params, or a list: [accuracy, time]
+ *       limit: 2000                  # train on the first N samples only
+ *       validation: 0.2              # fraction of them held out; the metric is measured on it
+ *       loss: cross-entropy          # | mse | l1
+ *       seed: 0                      # shuffling and the validation split: the same for every trial
+ *       threads: 2                   # ORT threads per trial (default: the cores shared among workers)
+ *       models: trial-models         # where each complete trial's model is kept (see trainModelsDir)
+ */
+export interface TrainObjectiveSpec {
+  kind: 'train';
+  /** `zoo:NAME[:opts]`, or an absolute .onnx path. */
+  model: string;
+  /** `mnist`, or an absolute .npz path. */
+  data: string;
+  epochs: number;
+  metrics: TrainMetric[];
+  limit?: number;
+  validation: number;
+  loss: TrainLoss;
+  seed: number;
+  threads?: number;
+  /** Folder of the trials' models (absolute); trial N of study S is `models/S/trial-N.onnx`. */
+  models: string;
+  /** `models` is a temporary folder of the process that runs a memory-storage study; removed when it exits. */
+  modelsTemporary?: boolean;
+}
+
+export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params'] as const;
+export type TrainMetric = (typeof TRAIN_METRICS)[number];
+/** accuracy and loss on the validation split; time: seconds the trial trained; params: the model's parameter count. */
+export const METRIC_DIRECTION: Record<TrainMetric, Direction> = {
+  accuracy: 'maximize',
+  loss: 'minimize',
+  time: 'minimize',
+  params: 'minimize',
+};
+export const TRAIN_LOSSES = ['cross-entropy', 'mse', 'l1'] as const;
+export type TrainLoss = (typeof TRAIN_LOSSES)[number];
+
+/** A train objective as configured: `models` only where the config names the folder. */
+export type ParsedTrainObjective = Omit<TrainObjectiveSpec, 'models' | 'modelsTemporary'> & { models?: string };
+
+/** Command-line values for a train objective (`--data`, `--epochs`, `--metric`, `--limit`). */
+export interface TrainOverrides {
+  data?: string;
+  epochs?: number;
+  metric?: string;
+  limit?: number;
+}
+
+export const TRAIN_DEFAULTS = { epochs: 3, validation: 0.2, seed: 0, loss: 'cross-entropy' as TrainLoss };
+
+const TRAIN_KEYS = ['model', 'data', 'epochs', 'metric', 'limit', 'validation', 'loss', 'seed', 'threads', 'models'];
+
+/**
+ * `train:MODEL` (a string) or `{ train: { model, data, … } }` (a mapping) as a spec; relative paths are
+ * taken from `baseDir` (the config file's folder, or the current one for flags). `models` is filled in
+ * later by `withModelsDir`, once the storage is known.
+ */
+export function parseTrainObjective(v: unknown, src: string, baseDir: string, o: TrainOverrides): ParsedTrainObjective {
+  const raw: Record<string, unknown> =
+    typeof v === 'string' ? { model: v.slice('train:'.length) } : typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v } : {};
+  if (typeof v !== 'string' && (typeof v !== 'object' || v === null || Array.isArray(v)))
+    throw badInput(`objective.train in ${src} must be a mapping like { model: zoo:lenet5, data: mnist, epochs: 3, metric: accuracy }`);
+  for (const k of Object.keys(raw))
+    if (!TRAIN_KEYS.includes(k)) throw badInput(`unknown key 'objective.train.${k}' in ${src}; known: ${TRAIN_KEYS.join(', ')}`);
+  const where = (k: string) => `objective.train.${k} in ${src}`;
+  if (typeof raw.model !== 'string' || !raw.model.trim())
+    throw badInput(`${where('model')} must name a model: zoo:NAME (zoo:lenet5, zoo:mlp:hidden=128) or a .onnx file`);
+  const model = checkModel(raw.model.trim(), baseDir, where('model'));
+  const dataSpec = o.data ?? raw.data;
+  if (dataSpec === undefined)
+    throw badInput(`the train objective needs data: add --data mnist (or --data FILE.npz), or data: in objective.train in ${src}`);
+  if (typeof dataSpec !== 'string' || !dataSpec) throw badInput(`${where('data')} must be 'mnist' or the path of an .npz file`);
+  const data = checkData(dataSpec, o.data !== undefined ? process.cwd() : baseDir);
+  const epochs = o.epochs ?? positive(raw.epochs, where('epochs'), true) ?? TRAIN_DEFAULTS.epochs;
+  const metrics = parseMetrics(o.metric ?? raw.metric ?? 'accuracy', o.metric !== undefined ? '--metric' : where('metric'));
+  const limit = o.limit ?? positive(raw.limit, where('limit'), true);
+  const validation = raw.validation === undefined ? TRAIN_DEFAULTS.validation : (raw.validation as number);
+  if (typeof validation !== 'number' || !(validation > 0 && validation < 1))
+    throw badInput(`${where('validation')} must be a fraction between 0 and 1 (exclusive), got ${JSON.stringify(raw.validation)}`);
+  const loss = raw.loss ?? TRAIN_DEFAULTS.loss;
+  if (!(TRAIN_LOSSES as readonly unknown[]).includes(loss))
+    throw badInput(`${where('loss')} must be one of ${TRAIN_LOSSES.join(', ')}, got ${JSON.stringify(loss)}`);
+  if (metrics.includes('accuracy') && loss !== 'cross-entropy')
+    throw badInput(`metric accuracy needs loss: cross-entropy (a classifier); with loss ${loss} use metric: loss`);
+  const seed = raw.seed === undefined ? TRAIN_DEFAULTS.seed : (positive(raw.seed, where('seed'), true, 0) as number);
+  const threads = positive(raw.threads, where('threads'), true, 0);
+  if (raw.models !== undefined && (typeof raw.models !== 'string' || !raw.models))
+    throw badInput(`${where('models')} must be the path of a folder for the trials' models`);
+  const models = raw.models as string | undefined;
+  return {
+    kind: 'train',
+    model,
+    data,
+    epochs,
+    metrics,
+    ...(limit !== undefined ? { limit } : {}),
+    validation,
+    loss: loss as TrainLoss,
+    seed,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(models !== undefined ? { models: resolve(baseDir, models) } : {}),
+  };
+}
+
+/**
+ * Where trial models live unless `objective.train.models` says: beside a SQLite file (`runs.db` →
+ * `runs.models/`), `hone-models/` in the current folder for PostgreSQL (each worker writes the trials it
+ * runs there, on its own machine: point `models` at a shared folder to collect them in one place), and a
+ * temporary folder for memory storage, which lives as long as the study does (this process).
+ */
+export function withModelsDir(spec: ParsedTrainObjective, storage: string): TrainObjectiveSpec {
+  const { models, ...rest } = spec;
+  if (models !== undefined) return { ...rest, models };
+  if (storage === 'memory' || storage === 'memory:') {
+    const unique = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    return { ...rest, models: join(tmpdir(), `hone-tune-models-${unique}`), modelsTemporary: true };
+  }
+  if (/^postgres(ql)?:\/\//.test(storage)) return { ...rest, models: resolve('hone-models') };
+  const db = resolve(storage.replace(/^sqlite:(\/\/\/?)?/, (_m, slashes: string | undefined) => (slashes === '///' ? '/' : '')));
+  return { ...rest, models: join(dirname(db), `${basename(db, extname(db))}.models`) };
+}
+
+/** Trial `number`'s model file. */
+export function trialModelPath(spec: TrainObjectiveSpec, study: string, number: number): string {
+  return join(spec.models, study.replace(/[^\w.-]/g, '_'), `trial-${number}.onnx`);
+}
+
+/** The study's directions: one per metric (accuracy maximized, the others minimized). */
+export function trainDirections(spec: Pick<TrainObjectiveSpec, 'metrics'>): Direction[] {
+  return spec.metrics.map((m) => METRIC_DIRECTION[m]);
+}
+
+function parseMetrics(v: unknown, where: string): TrainMetric[] {
+  const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v;
+  if (!Array.isArray(list) || list.length === 0) throw badInput(`${where} must be a metric or a list of them: ${TRAIN_METRICS.join(', ')}`);
+  for (const m of list) {
+    if (!(TRAIN_METRICS as readonly unknown[]).includes(m))
+      throw badInput(
+        `unknown metric ${JSON.stringify(m)} (${where}); a train objective measures ${TRAIN_METRICS.join(', ')} (accuracy and loss on the validation split)`,
+      );
+  }
+  if (new Set(list).size !== list.length) throw badInput(`${where} names a metric twice: ${list.join(', ')}`);
+  return list as TrainMetric[];
+}
+
+function checkModel(spec: string, baseDir: string, where: string): string {
+  if (spec.startsWith('zoo:')) {
+    zooModel(spec.slice(4));
+    return spec;
+  }
+  const path = resolve(baseDir, spec);
+  if (!existsSync(path) || !statSync(path).isFile())
+    throw badInput(
+      `${where}: no model file ${path}; give a .onnx file or zoo:NAME (${zooModels()
+        .map((m) => m.name)
+        .join(', ')})`,
+    );
+  return path;
+}
+
+function checkData(spec: string, baseDir: string): string {
+  if (spec === 'mnist') return spec;
+  const path = resolve(baseDir, spec);
+  if (!spec.endsWith('.npz') || !existsSync(path))
+    throw badInput(`no dataset '${spec}': give 'mnist' or the path of an .npz file with the model's inputs and 'label'`);
+  return path;
+}
+
+function positive(v: unknown, where: string, int: boolean, min = 1): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (int && !Number.isInteger(v)) || v < min)
+    throw badInput(`${where} must be ${int ? 'an integer' : 'a number'} ≥ ${min}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+// ---- The search space ------------------------------------------------------------------------------
+
+/**
+ * The training hyperparameters a trial samples, by name. Some are conditional: `momentum` and `nesterov`
+ * only for sgd, `beta1`/`beta2` only for adam and adamw, `warmup` only without onecycle (which warms up
+ * itself), `label_smoothing` only with cross-entropy. Model options are `model.OPTION` (a zoo option).
+ */
+export const TRAIN_PARAMS: Record<string, string> = {
+  optimizer: 'sgd | adam | adamw',
+  lr: 'base learning rate',
+  batch_size: 'samples per step',
+  momentum: 'sgd momentum',
+  nesterov: 'sgd Nesterov momentum (true/false)',
+  beta1: 'adam/adamw first-moment decay',
+  beta2: 'adam/adamw second-moment decay',
+  weight_decay: 'L2 (sgd, adam) or decoupled (adamw) weight decay',
+  schedule: "a 'hone train --schedule' value: constant, cosine, onecycle, step:E, …",
+  warmup: 'linear warm-up, as a fraction of all steps',
+  label_smoothing: 'cross-entropy label smoothing',
+  clip_norm: 'clip gradients to this global L2 norm',
+};
+
+const f = (low: number, high: number, log = false): Distribution => ({ type: 'float', low, high, log });
+const c = (...choices: (string | number | boolean)[]): Distribution => ({ type: 'categorical', choices });
+
+/** Defaults for every model: ranges that hold for small CNNs and MLPs trained for a few epochs. */
+const TRAINING_SPACE: Record<string, Distribution> = {
+  optimizer: c('adam', 'adamw', 'sgd'),
+  lr: f(1e-4, 1e-1, true),
+  batch_size: c(32, 64, 128, 256),
+  momentum: f(0.8, 0.99),
+  beta1: f(0.8, 0.95),
+  beta2: f(0.95, 0.9999),
+  weight_decay: f(1e-6, 1e-2, true),
+  schedule: c('constant', 'cosine', 'onecycle'),
+  warmup: f(0, 0.2),
+  label_smoothing: f(0, 0.2),
+};
+
+/** Size options searched per zoo model (the options a model spec does not fix). */
+const MODEL_SPACES: Record<string, Record<string, Distribution>> = {
+  lenet5: {
+    channels: c('4-12', '6-16', '8-24', '12-32'),
+    fc: c('84', '120-84', '256-128'),
+    activation: c('relu', 'tanh'),
+    pool: c('max', 'avg'),
+  },
+  mlp: {
+    hidden: c('128', '256-128', '512-256', '1024-512'),
+    activation: c('relu', 'tanh', 'gelu'),
+  },
+  resnet: {
+    widths: c('8-16-32', '16-32-64', '32-64-128'),
+    blocks: c('1-1-1', '2-2-2', '3-3-3'),
+  },
+  mobilenet: {
+    widthMultiplier: c(0.25, 0.5, 0.75, 1),
+    expansion: c(2, 4, 6),
+  },
+  transformer: {
+    layers: c(1, 2, 4),
+    heads: c(2, 4, 8),
+    ffn: c(256, 512, 1024),
+  },
+};
+
+/** The zoo model a spec names and the options it fixes (lower-cased names), or undefined for a file. */
+export function zooParts(model: string): { info: ZooModelInfo; fixed: Set<string> } | undefined {
+  if (!model.startsWith('zoo:')) return undefined;
+  const [name, opts = ''] = model
+    .slice(4)
+    .split(/:(.*)/s)
+    .map((s) => s.trim());
+  const info = zooModels().find((m) => m.name === name!.toLowerCase());
+  if (!info) return undefined;
+  const fixed = new Set(
+    opts
+      .split(',')
+      .filter((p) => p.includes('='))
+      .map((p) => p.slice(0, p.indexOf('=')).trim().toLowerCase()),
+  );
+  // resnet's depth stands for blocks.
+  if (info.name === 'resnet' && fixed.has('depth')) fixed.add('blocks');
+  return { info, fixed };
+}
+
+/** The default space for a model: the training hyperparameters and the zoo model's size options. */
+export function defaultTrainSpace(spec: Pick<TrainObjectiveSpec, 'model' | 'loss'>): Record<string, Distribution> {
+  const space: Record<string, Distribution> = { ...TRAINING_SPACE };
+  if (spec.loss !== 'cross-entropy') delete space.label_smoothing;
+  const zoo = zooParts(spec.model);
+  if (zoo) {
+    for (const [opt, d] of Object.entries(MODEL_SPACES[zoo.info.name] ?? {}))
+      if (!zoo.fixed.has(opt.toLowerCase())) space[`model.${opt}`] = d;
+  }
+  return space;
+}
+
+/**
+ * The study's space: the default, with each parameter the config's `space` names replacing the default's
+ * of that name (or adding one of TRAIN_PARAMS / a model option). To keep a parameter fixed, give it one
+ * choice: `optimizer: { type: categorical, choices: [adam] }`.
+ */
+export function trainSpace(
+  spec: Pick<TrainObjectiveSpec, 'model' | 'loss'>,
+  user: Record<string, Distribution>,
+  src: string,
+): Record<string, Distribution> {
+  const zoo = zooParts(spec.model);
+  for (const name of Object.keys(user)) {
+    if (name in TRAIN_PARAMS) continue;
+    if (name.startsWith('model.')) {
+      const opt = name.slice('model.'.length);
+      if (!zoo) throw badInput(`space.${name} in ${src}: model options are for zoo models; ${spec.model} is a file, its size is fixed`);
+      const o = zoo.info.options.find((x) => x.name.toLowerCase() === opt.toLowerCase());
+      if (!o)
+        throw badInput(
+          `space.${name} in ${src}: zoo:${zoo.info.name} has no option '${opt}'; its options are ${zoo.info.options.map((x) => x.name).join(', ')}`,
+        );
+      if (zoo.fixed.has(o.name.toLowerCase()))
+        throw badInput(`space.${name} in ${src}: ${spec.model} fixes ${o.name} already; drop it from the model or from the space`);
+      if (o.name !== opt) throw badInput(`space.${name} in ${src}: spell the option as in the zoo, model.${o.name}`);
+      continue;
+    }
+    throw badInput(
+      `space.${name} in ${src} is not a parameter of the train objective; use ${Object.keys(TRAIN_PARAMS).join(', ')} or model.OPTION (a zoo option)`,
+    );
+  }
+  if (user.label_smoothing && spec.loss !== 'cross-entropy')
+    throw badInput(`space.label_smoothing in ${src} is for loss: cross-entropy, not ${spec.loss}`);
+  return { ...defaultTrainSpace(spec), ...user };
+}
