@@ -23,7 +23,9 @@ export type {
   Fidelity,
   RuntimeSettings,
   BaselineRecord,
+  ChosenModel,
 } from './types.js';
+export { MISSED_GOAL_FILE } from './types.js';
 export {
   perOpComparison,
   PER_OP_TOP_NODES,

@@ -50,9 +50,11 @@ import {
   type JobFingerprint,
   type SearchSpace,
 } from './search.js';
+import { MISSED_GOAL_FILE } from './types.js';
 import type {
   BaselineRecord,
   Candidate,
+  ChosenModel,
   Fidelity,
   OptimizeJob,
   OptimizeReport,
@@ -599,15 +601,17 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   settle();
   const ranked = good();
   const best = ranked[0];
-  const baseRecord: BaselineRecord = {
-    settings: baselineSettings(job.threads, browser !== undefined),
-    bytes: baseBytes.byteLength,
-    byBatch: [...baselines.values()].map((b) => ({
+  const baselineRows = () =>
+    [...baselines.values()].map((b) => ({
       batchSize: b.batch,
       latencyMs: Math.min(...b.floors),
       throughput: (b.batch * 1000) / Math.min(...b.floors),
       blocks: b.floors.length,
-    })),
+    }));
+  const baseRecord: BaselineRecord = {
+    settings: baselineSettings(job.threads, browser !== undefined),
+    bytes: baseBytes.byteLength,
+    byBatch: baselineRows(),
   };
   const gain = best ? gainOf(goal, best, baseRecord) : 0;
   // The input model timed as a candidate at the baseline's own settings measures the run's noise (an A/A
@@ -627,28 +631,86 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   let conclusion: string;
   let chosen: OptimizeReport['chosen'];
   const miss = closestMiss(candidates, maxDrop, metric);
+  const record = (c: Config, fidelity: Fidelity): ChosenModel => ({
+    candidate: c.candidate.id,
+    passes: c.candidate.steps.filter((s) => s.status === 'applied').map((s) => s.pass),
+    settings: c.settings,
+    batchSize: c.batch,
+    sessionOptions: browser ? webSessionOptionsFor(c.settings) : sessionOptionsFor(c.settings, provider),
+    latencyMs: c.candidate.metrics.latencyMs!,
+    speedup: c.candidate.metrics.speedup!,
+    throughput: c.candidate.metrics.throughput!,
+    bytes: c.bytes.byteLength,
+    fidelity,
+  });
+  // An accuracy goal nothing met: the candidate closest to it (least drop) is measured in full and timed
+  // side by side with the baseline (if the search did not time it), and, if it beats the baseline by the
+  // gain a claim needs, written as OUT_DIR/missed-goal.onnx, marked as missing the goal. model.onnx stays the
+  // model as given: whoever deploys OUT_DIR/model.onnx never ships a model outside the constraint they set.
+  let missedGoal: OptimizeReport['missedGoal'];
+  let missedModel: ModelProto | undefined;
+  let missedWords = '';
+  if (!(best && beats)) {
+    const dropOf = (v: Variant) => (v.full ?? v.candidate.metrics.quick)?.drop;
+    const closest = variants
+      .filter((v) => v.model && v.bytes && !v.same && (dropOf(v) ?? 0) > maxDrop)
+      .sort((a, b) => dropOf(a)! - dropOf(b)!)[0];
+    if (closest) {
+      signal?.throwIfAborted();
+      if (!closest.full) {
+        progress(`${closest.candidate.id} (closest to the accuracy goal): fidelity on ${evalData.size} samples from ${evalData.source}`);
+        closest.full = await fidelity(model, closest.model!, evalData);
+      }
+      closest.candidate.metrics.full = closest.full;
+      const timedBefore = configs.filter((c) => c.variant === closest && c.floors.length > 0).sort((a, b) => score(b) - score(a))[0];
+      let c = timedBefore;
+      if (!c) {
+        // Timed as its candidate (rejected, which the rounds skip) was made: a copy carries the rounds' state.
+        const k = closest.candidate;
+        c = {
+          candidate: { ...k, status: 'measured', reason: undefined, metrics: k.metrics },
+          variant: closest,
+          bytes: closest.bytes!,
+          settings: k.settings,
+          batch: k.batchSize,
+          floors: [],
+        };
+        await timeRounds([c], CONFIRM_ROUNDS, false, `timing ${closest.candidate.id}, the closest to the accuracy goal`);
+        baseRecord.byBatch = baselineRows();
+      }
+      if (c.floors.length > 0 && c.candidate.status !== 'rejected') {
+        const lat = Math.min(...c.floors);
+        c.candidate.metrics.latencyMs = lat;
+        c.candidate.metrics.throughput = (c.batch * 1000) / lat;
+        c.candidate.metrics.speedup =
+          goal === 'throughput'
+            ? c.candidate.metrics.throughput / bestBaselineThroughput(baselines)
+            : Math.min(...baselines.get(c.batch)!.floors) / lat;
+        const missedGain = gainOf(goal, c, baseRecord);
+        const what = `${closest.candidate.id} (${passesOf(closest.candidate)}, drop ${fmtDrop(closest.full.drop)} ${metric} on ${closest.full.samples} samples, ${missedGain.toFixed(2)}x the baseline's ${goal === 'size' ? 'size' : goal === 'throughput' ? 'throughput' : 'speed'})`;
+        if (!(closest.full.drop > maxDrop))
+          notes.push(
+            `${closest.candidate.id} met the accuracy constraint on all ${closest.full.samples} samples though its cheap check on a few did not; a run with a larger budget or --samples may keep it`,
+          );
+        else if (missedGain >= needed) {
+          missedGoal = { ...record(c, closest.full), file: MISSED_GOAL_FILE };
+          missedModel = closest.model!;
+          missedWords = `; the closest to the goal, ${what}, is written as ${MISSED_GOAL_FILE}, marked as missing it`;
+        } else missedWords = `; the closest to the goal, ${what}, does not beat the baseline by ${needed.toFixed(2)}x either`;
+      }
+    }
+  }
   if (best && beats) {
     best.candidate.chosen = true;
-    chosen = {
-      candidate: best.candidate.id,
-      passes: best.candidate.steps.filter((s) => s.status === 'applied').map((s) => s.pass),
-      settings: best.settings,
-      batchSize: best.batch,
-      sessionOptions: browser ? webSessionOptionsFor(best.settings) : sessionOptionsFor(best.settings, provider),
-      latencyMs: best.candidate.metrics.latencyMs!,
-      speedup: best.candidate.metrics.speedup!,
-      throughput: best.candidate.metrics.throughput!,
-      bytes: best.bytes.byteLength,
-      fidelity: best.variant.full!,
-    };
+    chosen = record(best, best.variant.full!);
     conclusion =
       goal === 'size'
         ? `${best.candidate.id} is ${(1 / gain).toFixed(2)}x the baseline's size, ${chosen.speedup.toFixed(2)}x its speed, drop ${fmtDrop(chosen.fidelity.drop)} (${metric})`
         : `${best.candidate.id} is ${gain.toFixed(2)}x the baseline's ${goal === 'throughput' ? 'throughput' : 'speed'} (${baselineWords(baseRecord.settings.intraOpThreads, target)}, timed side by side), drop ${fmtDrop(chosen.fidelity.drop)} (${metric}) <= ${maxDrop}`;
   } else {
     conclusion = best
-      ? `nothing beat the baseline by ${needed.toFixed(2)}x or more within the accuracy constraint (best: ${best.candidate.id} at ${gain.toFixed(2)}x${miss ? `; ${miss}` : ''}); the model is written as given, and nothing is claimed`
-      : `no candidate was measured within the budget and the accuracy constraint${miss ? ` (${miss})` : ''}; the model is written as given, and nothing is claimed`;
+      ? `nothing beat the baseline by ${needed.toFixed(2)}x or more within the accuracy constraint (best: ${best.candidate.id} at ${gain.toFixed(2)}x${miss && !missedWords ? `; ${miss}` : ''}); the model is written as given, and nothing is claimed${missedWords}`
+      : `no candidate was measured within the budget and the accuracy constraint${miss && !missedWords ? ` (${miss})` : ''}; the model is written as given, and nothing is claimed${missedWords}`;
   }
   let browserInfo: BrowserInfo | undefined;
   // Where the time went before and after, op type by op type: the chosen model profiled as the input was.
@@ -715,6 +777,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     baseline: baseRecord,
     ...(perOp ? { perOp } : {}),
     chosen,
+    ...(missedGoal ? { missedGoal } : {}),
     conclusion,
     counts: {
       candidates: candidates.length,
@@ -733,7 +796,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
         : {}),
     },
   };
-  return { model: chosen ? best!.variant!.model! : model, report, candidates };
+  return { model: chosen ? best!.variant!.model! : model, ...(missedModel ? { missedGoal: missedModel } : {}), report, candidates };
 }
 
 /** 'closest to it: c3, quantize.dynamic, drop 2.1 accuracy points > 1' when candidates missed the accuracy constraint: how far the goal is. */

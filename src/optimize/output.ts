@@ -1,5 +1,6 @@
 /**
- * OUT_DIR of `hone optimize`: model.onnx, candidates.json, report.json and report.html, all or nothing.
+ * OUT_DIR of `hone optimize`: model.onnx, candidates.json, report.json and report.html (and missed-goal.onnx
+ * when nothing met the accuracy constraint and the closest candidate beats the baseline), all or nothing.
  * The files are written into a temporary folder beside OUT_DIR and renamed into place at the end, so an
  * error or a Ctrl-C leaves no partial output; an existing folder (empty, or a previous optimize output)
  * gets them from a hidden folder inside it, renamed up one by one, the report last. A folder that exists
@@ -12,10 +13,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { badInput } from '../errors.js';
 import { saveModel } from '../ir/model.js';
 import { writeFileAtomic } from '../util/fs.js';
-import type { OptimizeResult } from './types.js';
+import { MISSED_GOAL_FILE, type OptimizeResult } from './types.js';
 import { STUDY_FILE } from './search.js';
 
-export const OUTPUT_FILES = ['model.onnx', 'candidates.json', 'report.json', 'report.html'] as const;
+export const OUTPUT_FILES = ['model.onnx', 'candidates.json', 'report.json', 'report.html', MISSED_GOAL_FILE] as const;
 /** The search's study (search.ts) and SQLite's side files, kept in OUT_DIR while the search runs. */
 const STUDY_FILES = [STUDY_FILE, `${STUDY_FILE}-wal`, `${STUDY_FILE}-shm`, `${STUDY_FILE}-journal`];
 
@@ -24,7 +25,7 @@ const STUDY_FILES = [STUDY_FILE, `${STUDY_FILE}-wal`, `${STUDY_FILE}-shm`, `${ST
  * user has put other files in is not replaced whole).
  */
 export function isOptimizeOutput(dir: string): boolean {
-  const ours = new Set<string>([...OUTPUT_FILES, 'model.onnx.data', ...STUDY_FILES]);
+  const ours = new Set<string>([...OUTPUT_FILES, 'model.onnx.data', `${MISSED_GOAL_FILE}.data`, ...STUDY_FILES]);
   try {
     const files = readdirSync(dir);
     if (files.some((f) => !ours.has(f))) return false;
@@ -65,6 +66,7 @@ export function writeOptimizeOutput(dir: string, result: OptimizeResult, force =
   const tmp = exists ? mkdtempSync(join(target, '.hone-optimize-')) : mkdtempSync(join(dirname(target), `.${basename(target)}.tmp-`));
   try {
     saveModel(result.model, join(tmp, 'model.onnx'));
+    if (result.missedGoal) saveModel(result.missedGoal, join(tmp, MISSED_GOAL_FILE));
     writeFileAtomic(join(tmp, 'candidates.json'), json(result.candidates));
     writeFileAtomic(join(tmp, 'report.json'), json(result.report));
     if (html !== undefined) writeFileAtomic(join(tmp, 'report.html'), html);
@@ -74,7 +76,8 @@ export function writeOptimizeOutput(dir: string, result: OptimizeResult, force =
     }
     // A previous output's external data would be stale beside a model that has none, and so would its
     // HTML beside a new report without one (a report.html in a folder of the user's is theirs).
-    if (!existsSync(join(tmp, 'model.onnx.data'))) rmSync(join(target, 'model.onnx.data'), { force: true });
+    for (const f of ['model.onnx.data', MISSED_GOAL_FILE, `${MISSED_GOAL_FILE}.data`])
+      if (!existsSync(join(tmp, f)) && (ours || f === 'model.onnx.data')) rmSync(join(target, f), { force: true });
     if (ours && html === undefined) rmSync(join(target, 'report.html'), { force: true });
     for (const f of readdirSync(tmp).sort((a, b) => Number(a === 'report.json') - Number(b === 'report.json')))
       renameSync(join(tmp, f), join(target, f));

@@ -147,19 +147,12 @@ export interface OptimizeReport {
   passes: { id: string; applies: boolean; reason?: string; used: boolean; why?: string }[];
   baseline: BaselineRecord;
   /** Undefined when nothing beat the baseline: then the model written is the input and nothing is claimed. */
-  chosen?: {
-    candidate: string;
-    passes: string[];
-    settings: RuntimeSettings;
-    batchSize: number;
-    /** The ORT SessionOptions that go with the chosen model. */
-    sessionOptions: Record<string, unknown>;
-    latencyMs: number;
-    speedup: number;
-    throughput: number;
-    bytes: number;
-    fidelity: Fidelity;
-  };
+  chosen?: ChosenModel;
+  /**
+   * When nothing met the accuracy constraint: the candidate closest to it (least drop), timed side by side
+   * with the baseline, if it beats it; written as OUT_DIR/missed-goal.onnx, beside the input as model.onnx.
+   */
+  missedGoal?: ChosenModel & { file: typeof MISSED_GOAL_FILE };
   /**
    * Per-op kernel time of the model as given and of the chosen one, from a traced profile of each at one
    * batch size (per-op.ts); absent when nothing was chosen.
@@ -180,9 +173,29 @@ export interface OptimizeReport {
   };
 }
 
+/** A model the run measured and wrote: its passes, the settings to run it with, and what it measured. */
+export interface ChosenModel {
+  candidate: string;
+  passes: string[];
+  settings: RuntimeSettings;
+  batchSize: number;
+  /** The ORT SessionOptions that go with the model. */
+  sessionOptions: Record<string, unknown>;
+  latencyMs: number;
+  speedup: number;
+  throughput: number;
+  bytes: number;
+  fidelity: Fidelity;
+}
+
+/** The file of `OptimizeReport.missedGoal` in OUT_DIR. */
+export const MISSED_GOAL_FILE = 'missed-goal.onnx';
+
 export interface OptimizeResult {
   /** The chosen model, or the input when nothing beat the baseline. */
   model: ModelProto;
+  /** The model of `report.missedGoal` (the accuracy constraint missed), when there is one. */
+  missedGoal?: ModelProto;
   report: OptimizeReport;
   candidates: Candidate[];
 }

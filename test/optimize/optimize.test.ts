@@ -59,11 +59,14 @@ test('transformer, no data: the chosen model meets the constraint and its speedu
   assert.equal(r.report.passes.find((p) => p.id === 'quantize.dynamic')?.used, true);
 });
 
-test('an accuracy constraint nothing quantized meets: those candidates are rejected with the drop, and the float model stands', async () => {
-  const model = zooModel('transformer:layers=1,dModel=64,heads=2,ffn=128');
+test('an accuracy constraint nothing quantized meets: those candidates are rejected with the drop, model.onnx stays the float model, and the closest is written marked as missing the goal', async () => {
+  // The transformer whose dynamic int8 beats fp32 clearly at one thread (the first test), held to a drop
+  // no int8 model meets.
+  const model = zooModel(TRANSFORMER);
   const r = await optimizeModel({
     model,
     ...quick,
+    threads: 1,
     budget: 15,
     maxAccuracyDrop: 0.0001,
     passes: [foldConstantsPass, dynamicPass],
@@ -72,12 +75,32 @@ test('an accuracy constraint nothing quantized meets: those candidates are rejec
   assert.ok(rejected.length >= 1, JSON.stringify(r.candidates.map((k) => [k.id, k.status, k.reason])));
   for (const k of rejected) {
     assert.ok(k.passes.includes('quantize.dynamic'));
-    assert.match(k.reason!, /drop \d+\.\d+ \(100·\(1 − cosine\)\) on 16 samples > 0\.0001/);
+    assert.match(k.reason!, /drop \d+\.\d+ \(100·\(1 − cosine\)\) on \d+ samples > 0\.0001/);
     assert.ok(k.metrics.quick && k.metrics.quick.cosine < 1);
   }
-  if (r.report.chosen) assert.ok(!r.report.chosen.passes.includes('quantize.dynamic'));
-  // The conclusion says how far the goal was: the candidate closest to it, and its drop.
-  else assert.match(r.report.conclusion, /closest to it: c\d+, quantize\.dynamic, drop \d+\.\d+ 100·\(1 − cosine\) > 0\.0001/);
+  assert.ok(!r.report.chosen?.passes.includes('quantize.dynamic'), 'nothing quantized is chosen');
+  if (!r.report.chosen) assert.equal(r.model, model, 'model.onnx is the model as given');
+  const missed = r.report.missedGoal;
+  if (missed) {
+    // The closest candidate: quantized, over the constraint on the full evaluation, timed against the baseline.
+    assert.equal(missed.file, 'missed-goal.onnx');
+    assert.ok(missed.passes.includes('quantize.dynamic'), JSON.stringify(missed));
+    assert.ok(missed.fidelity.drop > 0.0001 && missed.fidelity.samples >= 16, JSON.stringify(missed.fidelity));
+    assert.ok(missed.speedup >= 1.05 && missed.latencyMs > 0, JSON.stringify(missed));
+    assert.ok(r.missedGoal && r.missedGoal !== model, 'its model comes with the result');
+    assert.ok(r.missedGoal!.graph!.node.some((n) => n.opType === 'MatMulIntegerToFloat' || n.opType === 'DynamicQuantizeMatMul'));
+    const k = r.candidates.find((c) => c.id === missed.candidate)!;
+    assert.equal(k.status, 'rejected', 'it stays rejected in candidates.json, with its timing');
+    assert.ok(k.metrics.latencyMs! > 0);
+    assert.match(
+      r.report.conclusion,
+      /the closest to the goal, c\d+ \(.*quantize\.dynamic.*drop \d+\.\d+ .*\), is written as missed-goal\.onnx, marked as missing it/,
+    );
+  } else {
+    // Only when the closest did not beat the baseline by the gain a claim needs in this run (a loaded machine).
+    assert.equal(r.missedGoal, undefined);
+    assert.match(r.report.conclusion, /the closest to the goal, c\d+ \(.*\), does not beat the baseline by \d+\.\d+x either/);
+  }
 });
 
 test('a budget too small for any candidate: the baseline is measured and reported, nothing is claimed', async () => {

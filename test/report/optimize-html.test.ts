@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { optimizeHtml, paretoFront } from '../../src/report/optimize-html.js';
-import { optimizeModel, writeOptimizeOutput } from '../../src/optimize/index.js';
+import { isOptimizeOutput, optimizeModel, writeOptimizeOutput } from '../../src/optimize/index.js';
 import { perOpComparison, type PerOpComparison } from '../../src/optimize/per-op.js';
 import type { Candidate, CandidateStep, OptimizeReport } from '../../src/optimize/types.js';
 import { profileModel } from '../../src/profile/profile.js';
@@ -337,6 +337,11 @@ test('a real run: the page matches optimizeModel, is written with the rest, and 
   assert.equal(readFileSync(join(out, 'report.html'), 'utf8'), html);
   writeOptimizeOutput(out, r);
   assert.ok(!existsSync(join(out, 'report.html')));
+  // A missed-goal model is written beside the others, and a later output without one removes it.
+  writeOptimizeOutput(out, { ...r, missedGoal: r.model });
+  assert.ok(existsSync(join(out, 'missed-goal.onnx')) && isOptimizeOutput(out));
+  writeOptimizeOutput(out, r);
+  assert.deepEqual(readdirSync(out).sort(), ['candidates.json', 'model.onnx', 'report.json']);
 
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',

@@ -38,8 +38,10 @@ OUT_DIR/candidates.json (every candidate: passes, options, session settings, met
 rejected or skipped with the reason), OUT_DIR/report.json (the before/after numbers, the session options
 to use, the profile's verdict) and OUT_DIR/report.html (the same as one page that opens offline: a
 speed-versus-accuracy chart of every candidate with the constraint and the Pareto front, per-op time
-before and after, every candidate's fate). These are written all at once at the end: nothing of them on an
-error or Ctrl-C. The search's study is kept in OUT_DIR/study.db as it goes, so that --resume continues it.
+before and after, every candidate's fate). When nothing meets the accuracy constraint, the candidate
+closest to it is timed too and, if it beats the baseline, written as OUT_DIR/missed-goal.onnx, marked as
+missing the goal (model.onnx stays the model as given). These are written all at once at the end: nothing
+of them on an error or Ctrl-C. The search's study is kept in OUT_DIR/study.db as it goes, so that --resume continues it.
 
 Options:
   -o, --output OUT_DIR      the output folder (required). An existing folder that is not the output of a
