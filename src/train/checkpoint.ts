@@ -22,8 +22,8 @@ export interface CheckpointMeta {
   buffers: { name: string; size: number }[];
   optimizer: { kind: OptimizerState['kind']; step: number; slotsPerParam: number };
   schedule: Record<string, number>;
-  /** Trainer state that must survive a resume (early stopping, history). */
-  trainer: { bestValLoss: number | null; badEpochs: number; history: unknown[] };
+  /** Trainer state that must survive a resume: the history and each callback's state (early stopping: bestValLoss, badEpochs). */
+  trainer: { history: unknown[]; [state: string]: unknown };
 }
 
 export interface Checkpoint {

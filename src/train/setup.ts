@@ -1,0 +1,322 @@
+/**
+ * Training setup: everything fixed before the first step. The options are checked, the data converted,
+ * the training graph built with its two ORT sessions (steps, and metrics with the current weights), the
+ * parameter, optimizer and schedule state created (or restored from a checkpoint), and the step bound:
+ * feeds and fetches are built once over arrays that each step rewrites in place, so the loop allocates
+ * nothing per step beyond ORT's own.
+ */
+import * as ort from 'onnxruntime-node';
+import { HoneError, badInput } from '../errors.js';
+import { encodeModel } from '../ir/codec.js';
+import type { ModelProto } from '../ir/proto.js';
+import { ortLoadError, sessionOptions } from '../runtime/index.js';
+import { shapeSymbols } from '../runtime/inputs.js';
+import { sampleSize, split, type Dataset } from '../data/dataset.js';
+import { buildTrainingGraph, type TrainingGraph } from './autodiff.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { buildEvalModel, evaluate, type Evaluation } from './evaluate.js';
+import { GivenFeeds, modelForTraining } from './inputs.js';
+import type { LossSpec } from './losses.js';
+import { createOptimizer, type Optimizer } from './optimizers.js';
+import { checkLabels, featureTensor, prepareData, type FeatureArray } from './prepare.js';
+import { createSchedule, type Schedule } from './schedules.js';
+import type { EpochRecord, TrainOptions } from './trainer.js';
+
+export interface TrainingSetup {
+  tg: TrainingGraph;
+  seed: number;
+  batch: number;
+  /** Samples per graph run; `chunks` runs make one step. */
+  micro: number;
+  chunks: number;
+  stepsPerEpoch: number;
+  trainSet: Dataset;
+  valSet?: Dataset;
+  testSet?: Dataset;
+  /** The class count for index labels (accuracy is measured), else undefined. */
+  classes: number | undefined;
+  topK: number;
+  session: ort.InferenceSession;
+  /** The optimizer's own arrays (see Optimizer.allocate): ORT reads parameters from and writes gradients into them. */
+  params: Float32Array[];
+  grads: Float32Array[];
+  /** Non-trained state (BatchNorm running statistics), replaced after each step. */
+  buffers: Float32Array[];
+  optimizer: Optimizer;
+  schedule: Schedule;
+  binding: StepBinding;
+  /** Where a resumed run continues: what the checkpoint held besides the weights and optimizer state. */
+  resumed?: { epoch: number; step: number; history: EpochRecord[]; trainer: Record<string, unknown> };
+  /** Loss and accuracy over `ds` with the current weights (the data converted once per dataset). */
+  evaluate(ds: Dataset): Promise<Evaluation>;
+  /** Frees both sessions. */
+  release(): Promise<void>;
+}
+
+/** The step's inputs and outputs, built once: each run rewrites the arrays the tensors view. */
+export interface StepBinding {
+  feeds: Record<string, ort.Tensor>;
+  fetches: Record<string, ort.Tensor>;
+  /** Per data input: the dataset's array, elements per sample, and the run's batch buffer (fed). */
+  batchBufs: { src: FeatureArray; per: number; buf: FeatureArray }[];
+  labels: Dataset['labels']['data'];
+  labelPer: number;
+  labelBuf: BigInt64Array | Float32Array;
+  /** Dropout masks the trainer draws (training-mode.ts), one buffer per mask input. */
+  maskBufs: Float32Array[];
+  /** The buffers' new values, fetched each run and copied into `buffers` after the step. */
+  updated: Float32Array[];
+  lossOut: Float32Array;
+  /** The run's logits, fetched for training accuracy. */
+  pred?: Float32Array;
+  /** With micro-batches, the gradients of each run are summed here, then averaged into `grads`. */
+  gradSums: Float32Array[];
+}
+
+/**
+ * Checks the options and the data and builds everything the loop runs on. `fed` are graph inputs that
+ * callbacks feed in each run (TrainCallback.inputs): they come neither from the data nor from `values`.
+ */
+export async function setupTraining(
+  model: ModelProto,
+  data: Dataset,
+  opts: TrainOptions,
+  fed: ReadonlySet<string>,
+): Promise<TrainingSetup> {
+  const loss: LossSpec = opts.loss ?? { kind: 'cross-entropy' };
+  const seed = opts.seed ?? 0;
+  const batch = opts.batchSize;
+  if (!Number.isInteger(batch) || batch < 1) throw badInput(`batch size must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw badInput(`epochs must be a positive integer, got ${opts.epochs}`);
+
+  const given = new GivenFeeds(model, opts.values, { ...shapeSymbols(model, opts.shapes), ...opts.dims });
+  given.checkData(data, 'the training data');
+  if (opts.test) given.checkData(opts.test, 'the test data');
+  const forward = await modelForTraining(model, opts, { provider: opts.provider });
+  const tg = buildTrainingGraph(forward, {
+    loss,
+    frozen: opts.frozen,
+    trainable: opts.trainable,
+    inputValues: given.protos(opts.microBatch ?? batch),
+    inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
+  });
+  checkFed(fed, tg, given, data);
+  const dataInputs = tg.dataInputs.filter((n) => !given.has(n) && !fed.has(n));
+  const prepared = prepareData(forward, dataInputs, data, loss, 'the training data');
+  const testSet = opts.test ? prepareData(forward, dataInputs, opts.test, loss, 'the test data') : undefined;
+  let trainSet = prepared;
+  let valSet: Dataset | undefined;
+  if (opts.validationSplit) {
+    if (!(opts.validationSplit > 0 && opts.validationSplit < 1))
+      throw badInput(`validation split must be in (0, 1), got ${opts.validationSplit}`);
+    [trainSet, valSet] = split(prepared, opts.validationSplit, seed + 7919);
+  }
+  if (trainSet.size < batch)
+    throw badInput(`the training data has ${trainSet.size} samples, fewer than one batch of ${batch}; lower --batch-size`);
+  const classes = checkLabels(tg, loss, [trainSet, valSet, testSet]);
+  if (fed.size > 0 && (valSet || testSet)) throw unfedInEvaluation(fed);
+
+  const threads = opts.threads ?? 2;
+  const micro = opts.microBatch ?? batch;
+  if (!Number.isInteger(micro) || micro < 1 || batch % micro !== 0)
+    throw badInput(`micro-batch ${micro} must be a positive integer that divides the batch size ${batch}`);
+  if (micro < batch && tg.buffers.length > 0) {
+    throw badInput(
+      `the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`,
+    );
+  }
+  const session = await trainingSession(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro), threads, opts.provider);
+  const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads, opts.provider);
+
+  const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
+  const optimizer = createOptimizer(
+    opts.optimizer ?? { kind: 'adam' },
+    tg.params.map((p) => p.init.length),
+  );
+  // The optimizer's own arrays: ORT reads parameters from and writes gradients into them, and the
+  // SIMD kernels update them in place, with no copies in between.
+  const { params, grads } = optimizer.allocate();
+  params.forEach((p, i) => p.set(tg.params[i]!.init));
+  const schedule = createSchedule(
+    opts.schedule ?? { kind: 'constant' },
+    opts.lr ?? 1e-3,
+    opts.warmupSteps ? { steps: opts.warmupSteps } : undefined,
+  );
+  const resumed =
+    opts.resume && opts.checkpointDir ? resume(opts.checkpointDir, tg, seed, params, buffers, optimizer, schedule) : undefined;
+
+  const topK = opts.topK ?? 5;
+  const evalContext = { session: evalSession, tg, dataInputs, given, params, buffers, classes, topK };
+  // Datasets a callback evaluates on are converted once; the validation and test sets already are.
+  const converted = new WeakMap<Dataset, Dataset>();
+  for (const ds of [valSet, testSet]) if (ds) converted.set(ds, ds);
+  return {
+    tg,
+    seed,
+    batch,
+    micro,
+    chunks: batch / micro,
+    stepsPerEpoch: Math.min(Math.floor(trainSet.size / batch), opts.maxStepsPerEpoch ?? Infinity),
+    trainSet,
+    valSet,
+    testSet,
+    classes,
+    topK,
+    session,
+    params,
+    grads,
+    buffers,
+    optimizer,
+    schedule,
+    binding: bindStep(tg, given, dataInputs, trainSet, micro, batch / micro, params, grads, buffers, classes),
+    resumed,
+    async evaluate(ds) {
+      if (fed.size > 0) throw unfedInEvaluation(fed);
+      let ready = converted.get(ds);
+      if (!ready) {
+        given.checkData(ds, 'the evaluation data');
+        ready = prepareData(forward, dataInputs, ds, loss, 'the evaluation data');
+        checkLabels(tg, loss, [ready]);
+        converted.set(ds, ready);
+      }
+      return evaluate(evalContext, ready);
+    },
+    async release() {
+      await Promise.allSettled([session.release(), evalSession.release()]);
+    },
+  };
+}
+
+/** Inputs fed by callbacks must be data inputs of the model that nothing else gives; metrics cannot feed them. */
+function checkFed(fed: ReadonlySet<string>, tg: TrainingGraph, given: GivenFeeds, data: Dataset): void {
+  for (const name of fed) {
+    if (!tg.dataInputs.includes(name))
+      throw new HoneError(
+        `a training callback feeds input '${name}', which the model does not have; its inputs are ${tg.dataInputs.join(', ')}`,
+        1,
+      );
+    if (given.has(name)) throw badInput(`input '${name}' is fed by a training callback; drop --input ${name}`);
+    if (name in data.features) throw badInput(`input '${name}' is fed by a training callback; drop its array from the training data`);
+  }
+}
+
+/** Metrics run the model outside the steps, where no callback feeds its inputs. */
+function unfedInEvaluation(fed: ReadonlySet<string>): HoneError {
+  return badInput(
+    `validation and test metrics need input '${[...fed][0]}', which a training callback feeds only to training steps; train without validation and test data`,
+  );
+}
+
+/** The checkpoint's state loaded into the fresh arrays, after checking it belongs to this model and seed. */
+function resume(
+  dir: string,
+  tg: TrainingGraph,
+  seed: number,
+  params: Float32Array[],
+  buffers: Float32Array[],
+  optimizer: Optimizer,
+  schedule: Schedule,
+): TrainingSetup['resumed'] {
+  const ck = loadCheckpoint(dir);
+  if (!ck) return undefined;
+  const names = tg.params.map((p) => `${p.name}:${p.init.length}`).join(',');
+  if (ck.meta.params.map((p) => `${p.name}:${p.size}`).join(',') !== names) {
+    throw badInput(
+      `the checkpoint in ${dir} was written for a different model (its parameters differ); resume with the same model or use a new --checkpoint folder`,
+    );
+  }
+  if (ck.meta.seed !== seed)
+    throw badInput(`the checkpoint was written with seed ${ck.meta.seed}, this run uses ${seed}; resume with --seed ${ck.meta.seed}`);
+  if (ck.buffers.length !== buffers.length)
+    throw badInput(`the checkpoint in ${dir} has different running statistics than this model; use a new --checkpoint folder`);
+  ck.params.forEach((p, i) => params[i]!.set(p));
+  ck.buffers.forEach((b, i) => buffers[i]!.set(b));
+  optimizer.loadState(ck.optimizer);
+  schedule.loadState(ck.meta.schedule);
+  return { epoch: ck.meta.epoch, step: ck.meta.step, history: ck.meta.trainer.history as EpochRecord[], trainer: ck.meta.trainer };
+}
+
+/** Feeds and fetches for one graph run of `micro` samples, over buffers the loop rewrites. */
+function bindStep(
+  tg: TrainingGraph,
+  given: GivenFeeds,
+  dataInputs: string[],
+  trainSet: Dataset,
+  micro: number,
+  chunks: number,
+  params: Float32Array[],
+  grads: Float32Array[],
+  buffers: Float32Array[],
+  classes: number | undefined,
+): StepBinding {
+  const feeds: Record<string, ort.Tensor> = {};
+  Object.assign(feeds, given.at(micro));
+  const batchBufs = dataInputs.map((name) => {
+    const src = trainSet.features[name]!;
+    const data = src.data as FeatureArray;
+    const buf = new (data.constructor as new (n: number) => FeatureArray)(micro * sampleSize(src));
+    feeds[name] = featureTensor(buf, [micro, ...src.dims.slice(1)]);
+    return { src: data, per: sampleSize(src), buf };
+  });
+  const labelPer = sampleSize(trainSet.labels);
+  const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(micro * labelPer) : new Float32Array(micro * labelPer);
+  feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [
+    micro,
+    ...trainSet.labels.dims.slice(1),
+  ]);
+  tg.params.forEach((p, i) => {
+    feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims);
+  });
+  const fetches: Record<string, ort.Tensor> = {};
+  tg.params.forEach((p, i) => {
+    fetches[p.grad] = new ort.Tensor('float32', grads[i]!, p.dims);
+  });
+  tg.buffers.forEach((b, i) => {
+    feeds[b.name] = new ort.Tensor('float32', buffers[i]!, b.dims);
+  });
+  const updated = tg.buffers.map((b) => new Float32Array(b.init.length));
+  tg.buffers.forEach((b, i) => {
+    fetches[b.update] = new ort.Tensor('float32', updated[i]!, b.dims);
+  });
+  const maskBufs = tg.dropoutMasks.map((m) => {
+    const buf = new Float32Array(micro * m.sampleDims.reduce((a, b) => a * b, 1));
+    feeds[m.name] = new ort.Tensor('float32', buf, [micro, ...m.sampleDims]);
+    return buf;
+  });
+  const lossOut = new Float32Array(1);
+  fetches[tg.lossName] = new ort.Tensor('float32', lossOut, []);
+  let pred: Float32Array | undefined;
+  if (classes !== undefined) {
+    pred = new Float32Array(micro * classes);
+    fetches[tg.outputs[0]!] = new ort.Tensor('float32', pred, [micro, classes]);
+  }
+  const gradSums = chunks > 1 ? grads.map((g) => new Float32Array(g.length)) : [];
+  return { feeds, fetches, batchBufs, labels: trainSet.labels.data, labelPer, labelBuf, maskBufs, updated, lossOut, pred, gradSums };
+}
+
+/**
+ * A session for training steps. ORT's intra-op threads spin after each run by default; between runs the
+ * JS optimizer needs the cores, and spinning threads slowed both the graph and the update here
+ * (bench/train.ts), so spinning is off.
+ */
+async function trainingSession(model: ModelProto, threads: number, provider = 'cpu'): Promise<ort.InferenceSession> {
+  const options = sessionOptions({ intraOpThreads: threads, provider });
+  options.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  try {
+    return await ort.InferenceSession.create(encodeModel(model), options);
+  } catch (e) {
+    throw ortLoadError(e, provider);
+  }
+}
+
+/** The training model with its data and labels inputs fixed to the batch size, so ORT plans static shapes. */
+function fixBatch(model: ModelProto, dataInputs: string[], labels: string, batch: number): ModelProto {
+  const graph = model.graph!;
+  const fixed = new Set([...dataInputs, labels]);
+  const input = graph.input.map((vi) => {
+    const dims = vi.type?.tensorType?.shape?.dim;
+    if (!fixed.has(vi.name!) || !dims || dims.length === 0) return vi;
+    return { ...vi, type: { ...vi.type, tensorType: { ...vi.type!.tensorType, shape: { dim: [{ dimValue: batch }, ...dims.slice(1)] } } } };
+  });
+  return { ...model, graph: { ...graph, input } };
+}
