@@ -150,6 +150,8 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   const signal = job.signal;
   if (!(maxDrop >= 0)) throw badInput(`the maximum accuracy drop must be >= 0, got ${maxDrop}`);
   if (!(budget >= 0)) throw badInput(`the budget must be >= 0 seconds, got ${budget}`);
+  if (job.maxTrials !== undefined && !(Number.isInteger(job.maxTrials) && job.maxTrials >= 0))
+    throw badInput(`the number of trials must be a whole number >= 0, got ${job.maxTrials}`);
 
   // ---- Everything the user gave is checked before any slow step ----
   const { model, source } = resolveModel(job.model);
@@ -488,6 +490,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   };
   const { study, resumed } = await openSearchStudy({ path: job.studyPath, resume: job.resume, fingerprint, maxDrop });
   let trialsRun = 0;
+  const maxTrials = job.maxTrials ?? MAX_TRIALS;
   try {
     if (resumed.length) {
       const best = bestFeasible(resumed, maxDrop, RESUMED_RETIMED);
@@ -511,7 +514,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
       }
       let repeats = 0;
       let sinceBaseline = 0;
-      while (!outOfBudget() && trialsRun < MAX_TRIALS && repeats < MAX_REPEATS) {
+      while (!outOfBudget() && trialsRun < maxTrials && repeats < MAX_REPEATS) {
         signal?.throwIfAborted();
         const trial = await study.ask();
         trialsRun++;
@@ -563,9 +566,9 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
           await study.tell(trial, 'fail', { failReason: c.candidate.reason ?? 'not timed' });
         else await study.tell(trial, [searchScore(c), (made.full ?? made.candidate.metrics.quick).drop]);
       }
-      if (trialsRun >= MAX_TRIALS || repeats >= MAX_REPEATS)
+      if (trialsRun >= maxTrials || repeats >= MAX_REPEATS)
         notes.push(
-          `the search stopped after ${trialsRun} trial(s): ${repeats >= MAX_REPEATS ? 'the sampler kept proposing what was measured already' : 'the most trials one run takes'}`,
+          `the search stopped after ${trialsRun} trial(s): ${repeats >= MAX_REPEATS ? 'the sampler kept proposing what was measured already' : job.maxTrials !== undefined ? 'the trials asked for (--trials)' : 'the most trials one run takes'}`,
         );
       settle();
     }

@@ -24,6 +24,8 @@ export interface OptimizeJob {
   maxAccuracyDrop?: number;
   /** Seconds the search may take (the profile and the final side-by-side proof come on top); default 900. */
   budget?: number;
+  /** Most tuner trials after the screening (default 200): the search ends at this or the budget, whichever comes first. */
+  maxTrials?: number;
   dims?: Record<string, number>;
   shapes?: Record<string, number[]>;
   values?: Record<string, InputValue>;

@@ -109,18 +109,25 @@ test('--budget takes seconds or a unit', () => {
 test('--resume continues the study kept in OUT_DIR/study.db; another job, or no study, is refused before any work', async () => {
   const out = join(dir, 'resumed');
   const studyPath = join(out, STUDY_FILE);
-  // Two pipelines (the model as given and dynamic int8) keep the screening short, so the tuner gets trials on a busy machine.
+  // Two pipelines (the model as given and dynamic int8) keep the screening short; a budget no loaded machine
+  // exhausts (a 15 s one once ran out before the first trial at load 10 on 2 cores) and a few trials end the
+  // search instead.
   const job = {
     model: zooModel('transformer:layers=1,dModel=64,heads=2,ffn=128'),
     dims: { seq: 16 },
     batchSizes: [2],
     runs: 3,
     warmup: 1,
-    budget: 15,
+    budget: 300,
+    maxTrials: 3,
     passes: [foldConstantsPass, dynamicPass],
     studyPath,
   };
-  await optimizeModel(job);
+  const first = await optimizeModel(job);
+  assert.ok(
+    first.report.notes.includes('the search stopped after 3 trial(s): the trials asked for (--trials)'),
+    JSON.stringify(first.report.notes),
+  );
   const trials = async () => {
     const storage = new SqliteStorage(studyPath);
     try {

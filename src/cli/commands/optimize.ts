@@ -63,6 +63,8 @@ Options:
   --budget T                time for the search: seconds, or 30s, 15m, 1h (default 15m). When it runs out
                             the best candidate so far is kept; candidates not tried are marked skipped.
                             The profile before and the final side-by-side confirmation come on top
+  --trials N                most tuner trials after the screening (default 200): the search ends at N
+                            trials or the budget, whichever comes first
   --force                   write into an OUT_DIR that is not a previous optimize output
   --resume                  continue the search kept in OUT_DIR/study.db by a previous run (interrupted or
                             not): its trials inform the sampler and its best are timed again; the same
@@ -94,6 +96,7 @@ export const optimizeCommand: Command = {
       target: { type: 'string' },
       'max-accuracy-drop': { type: 'string' },
       budget: { type: 'string' },
+      trials: { type: 'string' },
       force: { type: 'boolean' },
       resume: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -129,6 +132,7 @@ export const optimizeCommand: Command = {
         target: target as OptimizeTarget,
         maxAccuracyDrop: numberFlag(v['max-accuracy-drop'], '--max-accuracy-drop', { min: 0 }),
         budget: v.budget === undefined ? undefined : parseDuration(v.budget, '--budget'),
+        maxTrials: numberFlag(v.trials, '--trials', { int: true, min: 0 }),
         dims: Object.fromEntries(inputs.dims),
         shapes: Object.fromEntries(inputs.shapes),
         values: Object.fromEntries(inputs.values),
