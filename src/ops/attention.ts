@@ -5,7 +5,7 @@
  * softmax·V (plus the input projection of com.microsoft Attention).
  */
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
-import { fail, hasInput, input, ioBytes, numel, perElementCost, shapeStr } from './util.js';
+import { eachOp, fail, hasInput, input, ioBytes, numel, perElementCost, shapeStr } from './util.js';
 
 const n = (d: Dim | undefined) => (typeof d === 'number' ? d : 1);
 
@@ -56,6 +56,7 @@ const attention: OpRule = {
     const macs = (numel(ctx.inputs[0]) + numel(outputs[0])) * kvSeq;
     return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
   },
+  props: { matmulLike: true },
 };
 
 /** com.microsoft Attention(input [B,S,D], weights [D, Dq+Dk+Dv], bias, …) → [B, S, Dv], present. */
@@ -86,36 +87,42 @@ const msAttention: OpRule = {
     const macs = proj + 2 * numel(outputs[0]) * s;
     return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
   },
+  props: { matmulLike: true },
 };
 
 /** com.microsoft MultiHeadAttention(query, key?, value?, …) and GroupQueryAttention: output [B, S, heads*v_head]. */
-const msMha: OpRule = {
-  domain: 'com.microsoft',
-  opTypes: ['MultiHeadAttention', 'GroupQueryAttention'],
-  infer: (ctx) => {
-    const q = input(ctx, 0);
-    if (!q.shape) return ctx.node.output.map(() => ({ elemType: q.elemType }));
-    const heads = ctx.attr.int('num_heads') ?? fail(`${ctx.node.opType} needs num_heads`);
-    const kvHeads = ctx.attr.int('kv_num_heads', heads);
-    const [b, s] = [q.shape[0]!, q.shape[1]!];
-    let hidden: Dim;
-    if (q.shape.length === 5)
-      hidden = typeof q.shape[4] === 'number' ? heads * q.shape[4] : ctx.freshDim(); // packed [B,S,N,3,H]
-    else if (!hasInput(ctx, 1) && typeof q.shape[2] === 'number')
-      hidden = (q.shape[2] / (heads + 2 * kvHeads)) * heads; // packed QKV
-    else {
-      const v = ctx.inputs[2]?.shape;
-      hidden = v?.length === 3 ? v[2]! : v?.length === 4 && typeof v[3] === 'number' ? heads * v[3] : q.shape[2]!;
-    }
-    return ctx.node.output.map((_, i): ValueType => (i === 0 ? { elemType: q.elemType, shape: [b, s, hidden] } : { elemType: q.elemType }));
+const msMha = eachOp(
+  {
+    domain: 'com.microsoft',
+    infer: (ctx) => {
+      const q = input(ctx, 0);
+      if (!q.shape) return ctx.node.output.map(() => ({ elemType: q.elemType }));
+      const heads = ctx.attr.int('num_heads') ?? fail(`${ctx.node.opType} needs num_heads`);
+      const kvHeads = ctx.attr.int('kv_num_heads', heads);
+      const [b, s] = [q.shape[0]!, q.shape[1]!];
+      let hidden: Dim;
+      if (q.shape.length === 5)
+        hidden = typeof q.shape[4] === 'number' ? heads * q.shape[4] : ctx.freshDim(); // packed [B,S,N,3,H]
+      else if (!hasInput(ctx, 1) && typeof q.shape[2] === 'number')
+        hidden = (q.shape[2] / (heads + 2 * kvHeads)) * heads; // packed QKV
+      else {
+        const v = ctx.inputs[2]?.shape;
+        hidden = v?.length === 3 ? v[2]! : v?.length === 4 && typeof v[3] === 'number' ? heads * v[3] : q.shape[2]!;
+      }
+      return ctx.node.output.map(
+        (_, i): ValueType => (i === 0 ? { elemType: q.elemType, shape: [b, s, hidden] } : { elemType: q.elemType }),
+      );
+    },
+    cost: (ctx, outputs): Cost => {
+      const k = ctx.inputs[1]?.shape;
+      const kvSeq = n(k && k.length === 4 ? k[2] : (k?.[1] ?? ctx.inputs[0]?.shape?.[1]));
+      const macs = 2 * numel(outputs[0]) * kvSeq;
+      return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
+    },
   },
-  cost: (ctx, outputs): Cost => {
-    const k = ctx.inputs[1]?.shape;
-    const kvSeq = n(k && k.length === 4 ? k[2] : (k?.[1] ?? ctx.inputs[0]?.shape?.[1]));
-    const macs = 2 * numel(outputs[0]) * kvSeq;
-    return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
-  },
-};
+  // matmulLike as the profiler's advice has always had it: GroupQueryAttention is not (yet) among its targets.
+  { MultiHeadAttention: { props: { matmulLike: true } }, GroupQueryAttention: {} },
+);
 
 const rotary: OpRule = {
   opTypes: ['RotaryEmbedding'],
@@ -123,4 +130,4 @@ const rotary: OpRule = {
   cost: perElementCost(3),
 };
 
-export const attentionOps: OpRule[] = [attention, msAttention, msMha, rotary, { ...rotary, domain: 'com.microsoft' }];
+export const attentionOps: OpRule[] = [attention, msAttention, ...msMha, rotary, { ...rotary, domain: 'com.microsoft' }];

@@ -1,8 +1,10 @@
 /**
  * Convolutions: Conv, ConvTranspose, ConvInteger, QLinearConv (and ORT's FusedConv). Output sizes follow
  * the ONNX spec (explicit pads or auto_pad); MACs = N*Cout*prod(out spatial)*(Cin/groups)*prod(kernel).
+ * convLike: the float convolutions (Conv, ConvTranspose, FusedConv).
  */
 import { DataType } from '../ir/dtype.js';
+import { convGrad, convTransposeGrad } from './grad/nn.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 import { ceilDivDim, fail, input, ioBytes, numel, shapeStr, spatial, windowDim } from './util.js';
 
@@ -71,6 +73,16 @@ const conv: OpRule = {
   opTypes: ['Conv'],
   infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: convShape(ctx, 0, 1) }],
   cost: convCost(1, 2),
+  grad: convGrad,
+  quant: {
+    kind: 'compute',
+    activations: [0],
+    weights: [{ input: 1, axis: 0 }],
+    bias: 2,
+    qoperator: { opType: 'QLinearConv', layout: ['x0', 'x1', 'y0', 'b2'] },
+  },
+  // A QDQ model's Conv (with its DequantizeLinear inputs and QuantizeLinear output) runs as one QLinearConv.
+  props: { convLike: true, ortForms: ['FusedConv', 'NhwcFusedConv', 'NhwcConv', 'QLinearConv', 'NhwcQLinearConv'] },
 };
 
 /** DeformConv(X, W, offset, B?, mask?): Conv's output shape; each MAC also bilinearly samples its input. */
@@ -102,6 +114,7 @@ const fusedConv: OpRule = {
   opTypes: ['FusedConv'],
   infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: convShape(ctx, 0, 1) }],
   cost: convCost(1, 2),
+  props: { convLike: true },
 };
 
 const convTranspose: OpRule = {
@@ -144,6 +157,8 @@ const convTranspose: OpRule = {
     const bias = (ctx.node.input[2] ?? '') !== '' ? numel(outputs[0]) : 0;
     return { macs, flops: 2 * macs + bias, ...ioBytes(ctx, outputs) };
   },
+  grad: convTransposeGrad,
+  props: { convLike: true },
 };
 
 export const convOps: OpRule[] = [conv, deformConv, convInteger, qlinearConv, fusedConv, convTranspose];

@@ -1,6 +1,6 @@
 /**
- * Registers every op family with the registry. Importing this module once makes `getOpRule` know all
- * built-in ops; shape inference and the profiler import it.
+ * Registers every op family with the registry. Importing this module once makes the registry's queries
+ * (`getOpRule`, `opProps`, `quantRule`, `gradRule`) know all built-in ops; import them from here.
  */
 import { activationOps } from './activation.js';
 import { attentionOps } from './attention.js';
@@ -37,4 +37,4 @@ export const builtinOps = [
 
 registerOps(builtinOps);
 
-export { getOpRule, knownOpTypes, registerOps } from './registry.js';
+export { getOpRule, gradRule, knownOpTypes, opProps, opTypesWhere, quantRule, registerOps } from './registry.js';

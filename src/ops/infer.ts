@@ -15,8 +15,8 @@ import { getOpRule } from './registry.js';
 import type { AttrReader, Cost, Dim, OpContext, ValueType } from './types.js';
 import { bytesOf, constNumbers, ShapeError } from './util.js';
 import { constantValue } from './tensor.js';
-import { AttributeType } from '../ir/proto.js';
-import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto } from '../ir/proto.js';
+import { attrReader } from '../ir/attrs.js';
+import type { GraphProto, ModelProto, NodeProto, TensorProto, TypeProto } from '../ir/proto.js';
 import { foldNode, foldSymbolic, numbersTensor } from './infer-fold.js';
 import { topoOrder } from '../ir/graph.js';
 import { DataType } from '../ir/dtype.js';
@@ -202,7 +202,7 @@ class NodeContext implements OpContext {
   ) {
     this.opset = from.opset;
     this.inputs = node.input.map((name) => (name === '' ? undefined : from.type(name)));
-    this.attr = new NodeAttrs(node);
+    this.attr = attrReader(node);
     this.freshDim = from.freshDim;
   }
 
@@ -567,59 +567,5 @@ class InferState {
     const dims = this.opts.dims;
     if (!dims || !t.shape) return t;
     return { elemType: t.elemType, shape: t.shape.map((d) => (typeof d === 'string' && dims[d] !== undefined ? dims[d]! : d)) };
-  }
-}
-
-const utf8 = new TextDecoder();
-
-class NodeAttrs implements AttrReader {
-  constructor(private readonly node: NodeProto) {}
-
-  raw(name: string): AttributeProto | undefined {
-    for (const a of this.node.attribute) if (a.name === name) return a;
-    return undefined;
-  }
-
-  has(name: string): boolean {
-    return this.raw(name) !== undefined;
-  }
-
-  int(name: string, fallback: number): number;
-  int(name: string): number | undefined;
-  int(name: string, fallback?: number): number | undefined {
-    const a = this.raw(name);
-    return a?.i ?? (a?.type === AttributeType.INT ? 0 : fallback);
-  }
-
-  ints(name: string, fallback: number[]): number[];
-  ints(name: string): number[] | undefined;
-  ints(name: string, fallback?: number[]): number[] | undefined {
-    return this.raw(name)?.ints ?? fallback;
-  }
-
-  float(name: string, fallback: number): number;
-  float(name: string): number | undefined;
-  float(name: string, fallback?: number): number | undefined {
-    const a = this.raw(name);
-    return a?.f ?? (a?.type === AttributeType.FLOAT ? 0 : fallback);
-  }
-
-  floats(name: string): number[] | undefined {
-    return this.raw(name)?.floats;
-  }
-
-  string(name: string, fallback: string): string;
-  string(name: string): string | undefined;
-  string(name: string, fallback?: string): string | undefined {
-    const s = this.raw(name)?.s;
-    return s ? utf8.decode(s) : fallback;
-  }
-
-  tensor(name: string): TensorProto | undefined {
-    return this.raw(name)?.t;
-  }
-
-  graph(name: string): GraphProto | undefined {
-    return this.raw(name)?.g;
   }
 }

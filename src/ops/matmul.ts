@@ -1,8 +1,10 @@
 /**
  * Matrix products: MatMul (numpy semantics: 1-D promotion, batched with broadcasting), Gemm, the
  * integer and quantized variants, and ORT's com.microsoft quantized matmuls. MACs = batch*M*N*K.
+ * matmulLike: the float products (MatMul, Gemm, FusedMatMul; attention.ts has the attention ops).
  */
 import { DataType } from '../ir/dtype.js';
+import { gemmGrad, matmulGrad } from './grad/math.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 import { broadcast, fail, input, ioBytes, numel, shapeStr } from './util.js';
 
@@ -37,6 +39,20 @@ const matmul: OpRule = {
   opTypes: ['MatMul'],
   infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: matmulShape(ctx, input(ctx, 0).shape, input(ctx, 1).shape) }],
   cost: matmulCost,
+  grad: matmulGrad,
+  quant: {
+    // B is a weight when it is an initializer, an activation otherwise (attention's Q·Kᵀ).
+    kind: 'compute',
+    activations: [0, 1],
+    weights: [{ input: 1, axis: -1 }],
+    qoperator: { opType: 'QLinearMatMul', layout: ['x0', 'x1', 'y0'] },
+    dynamic: true,
+    int4: true,
+  },
+  props: {
+    matmulLike: true,
+    ortForms: ['Gemm', 'FusedGemm', 'FusedMatMul', 'MatMulNBits', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'QLinearMatMul'],
+  },
 };
 
 const matmulInteger: OpRule = {
@@ -81,6 +97,16 @@ const gemm: OpRule = {
     const hasBias = (ctx.node.input[2] ?? '') !== '';
     return { macs, flops: 2 * macs + (hasBias ? mn : 0) + (ctx.attr.float('alpha', 1) !== 1 ? mn : 0), ...ioBytes(ctx, outputs) };
   },
+  grad: gemmGrad,
+  quant: {
+    kind: 'compute',
+    activations: [0],
+    weights: [{ input: 1, axis: { attr: 'transB', ifZero: 1, ifSet: 0 } }],
+    bias: 2,
+    qoperator: { opType: 'QGemm', domain: 'com.microsoft', layout: ['x0', 'x1', 'b2', 'y0'] },
+    dynamic: true,
+  },
+  props: { matmulLike: true, legacyBroadcast: true, ortForms: ['FusedGemm', 'QGemm'] },
 };
 
 /** MatMulNBits(A, B packed [N, blocks, blob], scales, …): A [.., K] → [.., N] with N, K as attributes. */
@@ -127,6 +153,7 @@ const fusedMatmul: OpRule = {
     const macs = numel(outputs[0]) * (typeof k === 'number' ? k : 1);
     return { macs, flops: 2 * macs, ...ioBytes(ctx, outputs) };
   },
+  props: { matmulLike: true },
 };
 
 export const matmulOps: OpRule[] = [matmul, matmulInteger, qlinearMatmul, gemm, matmulNBits, msQuantMatmul, fusedMatmul];

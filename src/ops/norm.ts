@@ -5,7 +5,8 @@
  */
 import { DataType } from '../ir/dtype.js';
 import type { OpContext, OpRule, ValueType } from './types.js';
-import { fail, input, normAxis, perElementCost, shapeStr } from './util.js';
+import { batchNormGrad, layerNormGrad } from './grad/nn.js';
+import { eachOp, fail, input, normAxis, perElementCost, shapeStr } from './util.js';
 
 function channelShape(ctx: OpContext): ValueType['shape'] {
   const x = input(ctx, 0).shape;
@@ -27,6 +28,8 @@ const batchNorm: OpRule = {
     return out;
   },
   cost: perElementCost(2),
+  grad: batchNormGrad,
+  props: { ortFusedIntoProducer: true },
 };
 
 /** LayerNormalization: Y like X; Mean and InvStdDev are X's shape with the normalized dims set to 1. */
@@ -45,27 +48,43 @@ function layerNormInfer(ctx: OpContext): ValueType[] {
   return out;
 }
 
-const layerNorm: OpRule = { opTypes: ['LayerNormalization', 'RMSNormalization'], infer: layerNormInfer, cost: perElementCost(8) };
+// fp16Sensitive: a mean and a variance over the normalized axes, whose float16 sums lose precision.
+const layerNorm = eachOp(
+  { infer: layerNormInfer, cost: perElementCost(8) },
+  {
+    LayerNormalization: {
+      grad: layerNormGrad,
+      props: {
+        fp16Sensitive: true,
+        ortForms: ['SkipLayerNormalization', 'SimplifiedLayerNormalization', 'SkipSimplifiedLayerNormalization'],
+      },
+    },
+    RMSNormalization: {},
+  },
+);
 const msLayerNorm: OpRule = {
   domain: 'com.microsoft',
   opTypes: ['LayerNormalization', 'SimplifiedLayerNormalization'],
   infer: layerNormInfer,
   cost: perElementCost(8),
+  props: { fp16Sensitive: true },
 };
 
 /** SkipLayerNormalization(input, skip, gamma, beta?, bias?): Y, mean, inv_std_var, input+skip+bias. */
-const skipLayerNorm: OpRule = {
-  domain: 'com.microsoft',
-  opTypes: ['SkipLayerNormalization', 'SkipSimplifiedLayerNormalization'],
-  infer: (ctx) => {
-    const x = input(ctx, 0);
-    const stat = x.shape ? x.shape.map((d, i) => (i < x.shape!.length - 1 ? d : 1)) : undefined;
-    return ctx.node.output.map((_, i) =>
-      i === 1 || i === 2 ? { elemType: DataType.FLOAT, shape: stat } : { elemType: x.elemType, shape: x.shape },
-    );
+const skipLayerNorm = eachOp(
+  {
+    domain: 'com.microsoft',
+    infer: (ctx) => {
+      const x = input(ctx, 0);
+      const stat = x.shape ? x.shape.map((d, i) => (i < x.shape!.length - 1 ? d : 1)) : undefined;
+      return ctx.node.output.map((_, i) =>
+        i === 1 || i === 2 ? { elemType: DataType.FLOAT, shape: stat } : { elemType: x.elemType, shape: x.shape },
+      );
+    },
+    cost: perElementCost(10),
   },
-  cost: perElementCost(10),
-};
+  { SkipLayerNormalization: { props: { fp16Sensitive: true } }, SkipSimplifiedLayerNormalization: {} },
+);
 
 /**
  * EmbedLayerNormalization(input_ids [B,S], segment_ids?, word_embedding [V,D], position_embedding, …):
@@ -85,16 +104,24 @@ const embedLayerNorm: OpRule = {
   cost: perElementCost(10),
 };
 
-const sameAsInput: OpRule = {
-  opTypes: ['InstanceNormalization', 'GroupNormalization', 'LpNormalization', 'MeanVarianceNormalization', 'LRN'],
-  infer: (ctx) => {
-    const x = input(ctx, 0);
-    if (ctx.node.opType !== 'LpNormalization' && x.shape && x.shape.length < 2) {
-      fail(`${ctx.node.opType} input must be [N, C, ...], got ${shapeStr(x.shape)}`);
-    }
-    return [{ elemType: x.elemType, shape: x.shape }];
+const sameAsInput = eachOp(
+  {
+    infer: (ctx) => {
+      const x = input(ctx, 0);
+      if (ctx.node.opType !== 'LpNormalization' && x.shape && x.shape.length < 2) {
+        fail(`${ctx.node.opType} input must be [N, C, ...], got ${shapeStr(x.shape)}`);
+      }
+      return [{ elemType: x.elemType, shape: x.shape }];
+    },
+    cost: perElementCost(6),
   },
-  cost: perElementCost(6),
-};
+  {
+    InstanceNormalization: { props: { fp16Sensitive: true } },
+    GroupNormalization: { props: { fp16Sensitive: true } },
+    LpNormalization: {},
+    MeanVarianceNormalization: {},
+    LRN: {},
+  },
+);
 
-export const normOps: OpRule[] = [batchNorm, layerNorm, msLayerNorm, skipLayerNorm, embedLayerNorm, sameAsInput];
+export const normOps: OpRule[] = [batchNorm, ...layerNorm, msLayerNorm, ...skipLayerNorm, embedLayerNorm, ...sameAsInput];

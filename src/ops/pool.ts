@@ -5,7 +5,9 @@
 import { DataType } from '../ir/dtype.js';
 import type { Dim, OpContext, OpRule, ValueType } from './types.js';
 import { windowOutput } from './conv.js';
-import { constNumbers, fail, hasInput, input, ioBytes, numel, shapeStr, spatial } from './util.js';
+import { averagePoolGrad, globalAveragePoolGrad, maxPoolGrad } from './grad/nn.js';
+import { passthroughQuant, qlinearUnary } from './quant-rules.js';
+import { constNumbers, eachOp, fail, hasInput, input, ioBytes, numel, shapeStr, spatial } from './util.js';
 
 function poolShape(ctx: OpContext): Dim[] | undefined {
   const x = input(ctx, 0).shape;
@@ -33,24 +35,43 @@ const maxPool: OpRule = {
     return out;
   },
   cost: windowCost,
+  grad: maxPoolGrad,
+  quant: passthroughQuant,
+  props: { ortForms: ['NhwcMaxPool'] },
 };
 
-const avgPool: OpRule = {
-  opTypes: ['AveragePool', 'LpPool'],
-  infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: poolShape(ctx) }],
-  cost: windowCost,
-};
-
-const globalPool: OpRule = {
-  opTypes: ['GlobalAveragePool', 'GlobalMaxPool', 'GlobalLpPool'],
-  infer: (ctx) => {
-    const x = input(ctx, 0);
-    if (!x.shape) return [{ elemType: x.elemType }];
-    if (x.shape.length < 3) fail(`${ctx.node.opType} input must be [N, C, spatial...], got ${shapeStr(x.shape)}`);
-    return [{ elemType: x.elemType, shape: [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] }];
+const avgPool = eachOp(
+  { infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: poolShape(ctx) }], cost: windowCost },
+  {
+    AveragePool: {
+      grad: averagePoolGrad,
+      quant: qlinearUnary('QLinearAveragePool'),
+      props: { ortForms: ['QLinearAveragePool', 'NhwcQLinearAveragePool'] },
+    },
+    LpPool: {},
   },
-  cost: (ctx, outputs) => ({ macs: 0, flops: numel(ctx.inputs[0]), ...ioBytes(ctx, outputs) }),
-};
+);
+
+const globalPool = eachOp(
+  {
+    infer: (ctx) => {
+      const x = input(ctx, 0);
+      if (!x.shape) return [{ elemType: x.elemType }];
+      if (x.shape.length < 3) fail(`${ctx.node.opType} input must be [N, C, spatial...], got ${shapeStr(x.shape)}`);
+      return [{ elemType: x.elemType, shape: [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] }];
+    },
+    cost: (ctx, outputs) => ({ macs: 0, flops: numel(ctx.inputs[0]), ...ioBytes(ctx, outputs) }),
+  },
+  {
+    GlobalAveragePool: {
+      grad: globalAveragePoolGrad,
+      quant: qlinearUnary('QLinearGlobalAveragePool', { channels_last: 0 }),
+      props: { ortForms: ['QLinearGlobalAveragePool'] },
+    },
+    GlobalMaxPool: {},
+    GlobalLpPool: {},
+  },
+);
 
 /** MaxUnpool(X, I, output_shape?): the inverse window arithmetic, or the given output_shape. */
 const maxUnpool: OpRule = {
@@ -73,4 +94,4 @@ const maxUnpool: OpRule = {
   cost: (ctx, outputs) => ({ macs: 0, flops: 0, ...ioBytes(ctx, outputs) }),
 };
 
-export const poolOps: OpRule[] = [maxPool, avgPool, globalPool, maxUnpool];
+export const poolOps: OpRule[] = [maxPool, ...avgPool, ...globalPool, maxUnpool];

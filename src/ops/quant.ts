@@ -33,6 +33,8 @@ const quantize: OpRule = {
     return [{ elemType, shape: x.shape }];
   },
   cost: perElementCost(3),
+  // Scales and ranges are float32 whatever the model's precision (float-types.ts).
+  props: { fp16Sensitive: true },
 };
 
 const dequantize: OpRule = {
@@ -44,6 +46,7 @@ const dequantize: OpRule = {
     return [{ elemType, shape: x.shape }];
   },
   cost: perElementCost(2),
+  props: { fp16Sensitive: true },
 };
 
 const msQuantize: OpRule = { ...quantize, domain: 'com.microsoft' };
@@ -60,6 +63,7 @@ const dynamicQuantize: OpRule = {
     ];
   },
   cost: perElementCost(4),
+  props: { fp16Sensitive: true },
 };
 
 /** QLinearAdd/Mul(A, A_scale, A_zp, B, B_scale, B_zp, C_scale, C_zp): broadcast of A and B, A's type. */

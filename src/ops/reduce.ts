@@ -5,23 +5,9 @@
  */
 import { DataType } from '../ir/dtype.js';
 import type { Dim, OpContext, OpRule, ValueType } from './types.js';
-import { constNumbers, hasInput, input, ioBytes, normAxis, numel } from './util.js';
-
-const reduceOps = [
-  'ReduceMean',
-  'ReduceSum',
-  'ReduceMax',
-  'ReduceMin',
-  'ReduceProd',
-  'ReduceL1',
-  'ReduceL2',
-  'ReduceLogSum',
-  'ReduceLogSumExp',
-  'ReduceSumSquare',
-];
-
-/** The opset from which an op takes axes as an input instead of an attribute. */
-const axesInputFrom = (op: string) => (op === 'ReduceSum' ? 13 : 18);
+import { reduceAll } from './fold-values.js';
+import { reduceGrad } from './grad/tensor.js';
+import { constNumbers, hasInput, input, ioBytes, normAxis, numel, type OpExtras } from './util.js';
 
 /** Reduced shape of `shape` over `axes` (undefined = unknown axes); all axes when `axes` is empty. */
 export function reducedShape(
@@ -45,30 +31,58 @@ export function reducedShape(
   return out;
 }
 
-const reduce: OpRule = {
-  opTypes: reduceOps,
-  infer: (ctx) => {
-    const x = input(ctx, 0);
-    const keepdims = ctx.attr.int('keepdims', 1) !== 0;
-    const noopEmpty = ctx.attr.int('noop_with_empty_axes', 0) !== 0;
-    let axes: number[] | undefined;
-    if (ctx.opset >= axesInputFrom(ctx.node.opType!)) {
-      axes = hasInput(ctx, 1) ? constNumbers(ctx, 1) : [];
-    } else {
-      axes = ctx.attr.ints('axes', []);
-    }
-    if (!x.shape) return [{ elemType: x.elemType }];
-    let shape = reducedShape(ctx, x.shape, axes, keepdims, noopEmpty);
-    // Axes unknown but their count known: the rank is still known without keepdims.
-    const count = ctx.inputs[1]?.shape?.[0];
-    if (!shape && typeof count === 'number') shape = Array.from({ length: x.shape.length - count }, () => ctx.freshDim());
-    return [{ elemType: x.elemType, shape }];
+/**
+ * The reductions, each with its own rules: the opset from which it takes axes as input 1, flops per input
+ * element (two for L2/SumSquare/LogSumExp), whether it has a gradient rule, and folding. fp16Sensitive:
+ * sums of many float16 values lose their small terms (ReduceMax/Min only select).
+ */
+const reductions: Readonly<
+  Record<string, { axesInputSince: number; flops: 1 | 2; fp16Sensitive?: boolean; gradient?: boolean } & OpExtras>
+> = {
+  ReduceMean: { axesInputSince: 18, flops: 1, fp16Sensitive: true, gradient: true },
+  ReduceSum: {
+    axesInputSince: 13,
+    flops: 1,
+    fp16Sensitive: true,
+    gradient: true,
+    fold: { value: reduceAll((a, b) => a + b, 0) },
   },
-  cost: (ctx, outputs) => {
-    const per = ['ReduceL2', 'ReduceSumSquare', 'ReduceLogSumExp'].includes(ctx.node.opType!) ? 2 : 1;
-    return { macs: 0, flops: per * numel(ctx.inputs[0]), ...ioBytes(ctx, outputs) };
-  },
+  ReduceMax: { axesInputSince: 18, flops: 1 },
+  ReduceMin: { axesInputSince: 18, flops: 1 },
+  ReduceProd: { axesInputSince: 18, flops: 1, fp16Sensitive: true, fold: { value: reduceAll((a, b) => a * b, 1) } },
+  ReduceL1: { axesInputSince: 18, flops: 1, fp16Sensitive: true },
+  ReduceL2: { axesInputSince: 18, flops: 2, fp16Sensitive: true },
+  ReduceLogSum: { axesInputSince: 18, flops: 1, fp16Sensitive: true },
+  ReduceLogSumExp: { axesInputSince: 18, flops: 2, fp16Sensitive: true },
+  ReduceSumSquare: { axesInputSince: 18, flops: 2, fp16Sensitive: true },
 };
+
+function reduceRule(op: string, { axesInputSince, flops, fp16Sensitive, gradient, ...extra }: (typeof reductions)[string]): OpRule {
+  return {
+    ...extra,
+    opTypes: [op],
+    grad: gradient ? reduceGrad(op as 'ReduceSum' | 'ReduceMean', axesInputSince) : undefined,
+    infer: (ctx) => {
+      const x = input(ctx, 0);
+      const keepdims = ctx.attr.int('keepdims', 1) !== 0;
+      const noopEmpty = ctx.attr.int('noop_with_empty_axes', 0) !== 0;
+      let axes: number[] | undefined;
+      if (ctx.opset >= axesInputSince) {
+        axes = hasInput(ctx, 1) ? constNumbers(ctx, 1) : [];
+      } else {
+        axes = ctx.attr.ints('axes', []);
+      }
+      if (!x.shape) return [{ elemType: x.elemType }];
+      let shape = reducedShape(ctx, x.shape, axes, keepdims, noopEmpty);
+      // Axes unknown but their count known: the rank is still known without keepdims.
+      const count = ctx.inputs[1]?.shape?.[0];
+      if (!shape && typeof count === 'number') shape = Array.from({ length: x.shape.length - count }, () => ctx.freshDim());
+      return [{ elemType: x.elemType, shape }];
+    },
+    cost: (ctx, outputs) => ({ macs: 0, flops: flops * numel(ctx.inputs[0]), ...ioBytes(ctx, outputs) }),
+    props: { axesInputSince, ...(fp16Sensitive ? { fp16Sensitive } : {}) },
+  };
+}
 
 const argReduce: OpRule = {
   opTypes: ['ArgMax', 'ArgMin'],
@@ -84,6 +98,7 @@ const argReduce: OpRule = {
     flops: numel(ctx.inputs[0]),
     ...ioBytes(ctx, outputs as ValueType[]),
   }),
+  props: { nonDifferentiable: true },
 };
 
-export const reduceRules: OpRule[] = [reduce, argReduce];
+export const reduceRules: OpRule[] = [...Object.entries(reductions).map(([op, r]) => reduceRule(op, r)), argReduce];

@@ -5,16 +5,23 @@
  *
  * Arguments that moved from attributes to inputs over opsets (axes, pads, split, starts/ends…) are read
  * from whichever the node's opset uses. Sizes that depend on unknown values become fresh symbols.
- * These ops move data, so their cost is bytes only (Einsum and CumSum also count arithmetic).
+ * These ops move data, so their cost is bytes only (Einsum and CumSum also count arithmetic). Their
+ * gradients (ops/grad/tensor.ts, resize.ts), quantization (the ones that only move values pass an int8
+ * tensor through) and the folding of the shape arithmetic built from them are set beside each shape rule.
  */
 import { DataType } from '../ir/dtype.js';
 import type { TensorProto } from '../ir/proto.js';
-import { toInt64 } from '../ir/tensor.js';
-import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
+import { numElements, tensorNumbers, toInt64 } from '../ir/tensor.js';
+import { broadcastValues, gatherStrided, sameDims, sameValues } from './fold-values.js';
+import { concatGrad, expandGrad, gatherGrad, padGrad, reshapeLikeGrad, sliceGrad, splitGrad, transposeGrad } from './grad/tensor.js';
+import { resizeGrad } from './grad/resize.js';
+import { passthroughQuant } from './quant-rules.js';
+import type { Cost, Dim, FoldValue, OpContext, OpProps, OpRule, ValueType } from './types.js';
 import {
   broadcast,
   constNumbers,
   dimValues,
+  eachOp,
   fail,
   hasInput,
   input,
@@ -27,6 +34,11 @@ import {
   productDim,
   shapeStr,
 } from './util.js';
+
+const NO_GRADIENT: OpProps = { nonDifferentiable: true };
+
+/** Squeeze and Unsqueeze take axes as input 1 from opset 13 (an attribute before). */
+const SQUEEZE_AXES_SINCE = 13;
 
 const fresh = (ctx: OpContext, n: number): Dim[] => Array.from({ length: n }, () => ctx.freshDim());
 
@@ -106,6 +118,9 @@ const reshape: OpRule = {
     return [{ elemType: x.elemType, shape: reshapeShape(ctx, x.shape, target, ctx.attr.int('allowzero', 0) !== 0) }];
   },
   cost: movementCost,
+  grad: reshapeLikeGrad,
+  quant: passthroughQuant,
+  fold: { value: sameValues, dims: sameDims },
 };
 
 const flatten: OpRule = {
@@ -120,6 +135,9 @@ const flatten: OpRule = {
     return [{ elemType: x.elemType, shape: [productDim(ctx, x.shape.slice(0, axis)), productDim(ctx, x.shape.slice(axis))] }];
   },
   cost: movementCost,
+  grad: reshapeLikeGrad,
+  quant: passthroughQuant,
+  fold: { value: sameValues, dims: sameDims },
 };
 
 const transpose: OpRule = {
@@ -135,13 +153,30 @@ const transpose: OpRule = {
     return [{ elemType: x.elemType, shape: perm.map((p) => x.shape![normAxis(p, r)]!) }];
   },
   cost: movementCost,
+  grad: transposeGrad,
+  quant: passthroughQuant,
+  fold: {
+    value(ctx, [x]) {
+      if (!x) return undefined;
+      const perm = ctx.attr.ints('perm') ?? x.dims.map((_, i) => x.dims.length - 1 - i);
+      return {
+        dataType: x.dataType,
+        values: gatherStrided(
+          x,
+          perm.map((p) => x.dims[p]!),
+          (_axis, i) => i,
+          perm,
+        ),
+      };
+    },
+  },
 };
 
 const squeeze: OpRule = {
   opTypes: ['Squeeze'],
   infer: (ctx) => {
     const x = input(ctx, 0);
-    const axes = attrOrInput(ctx, 'axes', 1, 13);
+    const axes = attrOrInput(ctx, 'axes', 1, SQUEEZE_AXES_SINCE);
     if (!x.shape) return [{ elemType: x.elemType }];
     if (axes === undefined) return [{ elemType: x.elemType, shape: unknownAxes(ctx, x.shape.length, -1) }];
     const r = x.shape.length;
@@ -156,6 +191,10 @@ const squeeze: OpRule = {
     return [{ elemType: x.elemType, shape: x.shape.filter((_, i) => !set.has(i)) }];
   },
   cost: movementCost,
+  grad: reshapeLikeGrad,
+  quant: passthroughQuant,
+  fold: { value: sameValues, dims: sameDims },
+  props: { axesInputSince: SQUEEZE_AXES_SINCE },
 };
 
 /** Squeeze/Unsqueeze with axes known only at run time: the rank follows from how many axes there are. */
@@ -168,7 +207,7 @@ const unsqueeze: OpRule = {
   opTypes: ['Unsqueeze'],
   infer: (ctx) => {
     const x = input(ctx, 0);
-    const axes = attrOrInput(ctx, 'axes', 1, 13);
+    const axes = attrOrInput(ctx, 'axes', 1, SQUEEZE_AXES_SINCE);
     if (axes === null) fail('Unsqueeze needs axes');
     if (!x.shape) return [{ elemType: x.elemType }];
     if (axes === undefined) return [{ elemType: x.elemType, shape: unknownAxes(ctx, x.shape.length, 1) }];
@@ -181,6 +220,10 @@ const unsqueeze: OpRule = {
     return [{ elemType: x.elemType, shape: out }];
   },
   cost: movementCost,
+  grad: reshapeLikeGrad,
+  quant: passthroughQuant,
+  fold: { value: sameValues, dims: sameDims },
+  props: { axesInputSince: SQUEEZE_AXES_SINCE },
 };
 
 // ---- Concat / Split / Slice ---------------------------------------------------------------------
@@ -213,6 +256,20 @@ const concat: OpRule = {
     return [{ elemType, shape: out }];
   },
   cost: movementCost,
+  grad: concatGrad,
+  quant: { kind: 'compute', activations: 'all', qoperator: { opType: 'QLinearConcat', domain: 'com.microsoft', layout: ['y0', '*x'] } },
+  fold: {
+    value(_ctx, inputs) {
+      if (inputs.some((x) => x === undefined)) return undefined;
+      const xs = inputs as FoldValue[];
+      if (xs.some((x) => x.dims.length !== 1)) return undefined;
+      return { dataType: xs[0]!.dataType, values: xs.flatMap((x) => x.values) };
+    },
+    dims(ctx, elems) {
+      const parts = ctx.node.input.map((_, i) => elems(i));
+      return parts.every((p) => p !== undefined) ? parts.flat() : undefined;
+    },
+  },
 };
 
 /** Sum along the concat axis with symbols: a single symbol plus zeros survives, else a fresh symbol. */
@@ -249,6 +306,18 @@ const split: OpRule = {
     return ctx.node.output.map(() => dimsFor(d / n));
   },
   cost: movementCost,
+  grad: splitGrad,
+  fold: {
+    // A 1-D constant split into consecutive pieces, sized by the outputs' inferred shapes (tf2onnx builds
+    // Pad's pads as Concat(Split(const))).
+    outputs(_ctx, [x], outputs) {
+      if (x?.dims.length !== 1) return undefined;
+      const sizes = outputs.map((o) => (o?.shape?.length === 1 && typeof o.shape[0] === 'number' ? o.shape[0] : undefined));
+      if (sizes.some((n) => n === undefined) || sizes.reduce((a, n) => a! + n!, 0) !== x.dims[0]) return undefined;
+      let at = 0;
+      return sizes.map((n) => ({ dataType: x.dataType, dims: [n!], values: x.values.slice(at, (at += n!)) }));
+    },
+  },
 };
 
 /** Length of slice [start:end:step] of a dim of length d, with ONNX's clamping of negative and huge indices. */
@@ -316,6 +385,45 @@ const slice: OpRule = {
     return [{ elemType: x.elemType, shape: out }];
   },
   cost: movementCost,
+  grad: sliceGrad,
+  fold: {
+    value(ctx, inputs) {
+      const x = inputs[0];
+      if (!x || x.dims.length === 0) return undefined;
+      const [starts, ends, axes, steps] =
+        ctx.opset < 10
+          ? [ctx.attr.ints('starts'), ctx.attr.ints('ends'), ctx.attr.ints('axes'), undefined]
+          : [inputs[1]?.values, inputs[2]?.values, inputs[3]?.values, inputs[4]?.values];
+      if (!starts || !ends) return undefined;
+      // Per axis: first index, step and length (every axis: PyTorch's pad export reverses a [n, 2] list on axis 0).
+      const r = x.dims.length;
+      const first = x.dims.map(() => 0);
+      const step = x.dims.map(() => 1);
+      const len = [...x.dims];
+      for (let k = 0; k < starts.length; k++) {
+        const axis = (((axes?.[k] ?? k) % r) + r) % r;
+        const d = x.dims[axis]!;
+        const st = steps?.[k] ?? 1;
+        let b = starts[k]!;
+        b = b < 0 ? b + d : b;
+        first[axis] = st > 0 ? Math.min(Math.max(b, 0), d) : Math.min(Math.max(b, 0), d - 1);
+        step[axis] = st;
+        len[axis] = sliceLength(d, starts[k]!, ends[k]!, st);
+      }
+      return { dataType: x.dataType, values: gatherStrided(x, len, (axis, i) => first[axis]! + i * step[axis]!) };
+    },
+    dims(ctx, elems) {
+      const x = elems(0);
+      const [s, e, ax, st] = [1, 2, 3, 4].map((i) => (ctx.node.input[i] ? ctx.constant(i) && tensorNumbers(ctx.constant(i)!) : null));
+      if (!x || ctx.opset < 10 || !s || !e || ax === undefined || st === undefined) return undefined;
+      if (ax && (ax.length !== 1 || (ax[0] !== 0 && ax[0] !== -1))) return undefined;
+      const step = st?.[0] ?? 1;
+      const d = x.length;
+      let start = s[0]! < 0 ? s[0]! + d : s[0]!;
+      start = step > 0 ? Math.min(Math.max(start, 0), d) : Math.min(Math.max(start, 0), d - 1);
+      return Array.from({ length: sliceLength(d, s[0]!, e[0]!, step) }, (_, i) => x[start + i * step]!);
+    },
+  },
 };
 
 // ---- Gather / Scatter -----------------------------------------------------------------------------
@@ -330,6 +438,33 @@ const gather: OpRule = {
     return [{ elemType: x.elemType, shape: [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)] }];
   },
   cost: movementCost,
+  grad: gatherGrad,
+  fold: {
+    value(ctx, [x, idx]) {
+      if (!x || !idx) return undefined;
+      const r = x.dims.length;
+      const axis = ((ctx.attr.int('axis', 0) % r) + r) % r;
+      const outer = numElements(x.dims.slice(0, axis));
+      const inner = numElements(x.dims.slice(axis + 1));
+      const n = x.dims[axis]!;
+      const values: number[] = [];
+      for (let o = 0; o < outer; o++) {
+        for (const i0 of idx.values) {
+          const i = i0 < 0 ? i0 + n : i0;
+          if (i < 0 || i >= n) return undefined;
+          for (let k = 0; k < inner; k++) values.push(x.values[(o * n + i) * inner + k]!);
+        }
+      }
+      return { dataType: x.dataType, values };
+    },
+    dims(ctx, elems) {
+      const x = elems(0);
+      const idx = ctx.constant(1) && tensorNumbers(ctx.constant(1)!);
+      if (!x || !idx) return undefined;
+      const picked = idx.map((i) => x[i < 0 ? i + x.length : i]);
+      return picked.every((d) => d !== undefined) ? (picked as Dim[]) : undefined;
+    },
+  },
 };
 
 const gatherElements: OpRule = {
@@ -380,6 +515,8 @@ const expand: OpRule = {
     return [{ elemType: x.elemType, shape: broadcast(ctx, [x.shape, target]) }];
   },
   cost: movementCost,
+  grad: expandGrad,
+  fold: { value: (_ctx, [x], outDims) => x && { dataType: x.dataType, values: broadcastValues(x, outDims) } },
 };
 
 const tile: OpRule = {
@@ -421,6 +558,7 @@ const pad: OpRule = {
     return [{ elemType: x.elemType, shape: out }];
   },
   cost: movementCost,
+  grad: padGrad,
 };
 
 // ---- Shape, Size, constants, Range ----------------------------------------------------------------
@@ -434,6 +572,23 @@ const shape: OpRule = {
     return [{ elemType: DataType.INT64, shape: [Math.max(0, e - s)] }];
   },
   cost: metadataCost,
+  fold: {
+    value(ctx) {
+      const s = ctx.inputs[0]?.shape;
+      if (!s) return undefined;
+      const [a, b] = shapeRange(ctx, s.length);
+      const dims = s.slice(a, b);
+      if (!dims.every((d): d is number => typeof d === 'number')) return undefined;
+      return { dataType: DataType.INT64, values: dims };
+    },
+    dims(ctx) {
+      const s = ctx.inputs[0]?.shape;
+      if (!s) return undefined;
+      const [a, b] = shapeRange(ctx, s.length);
+      return s.slice(a, b);
+    },
+  },
+  props: NO_GRADIENT,
 };
 
 /** Shape and Size read only the input's metadata, not its elements. */
@@ -451,6 +606,14 @@ const size: OpRule = {
   opTypes: ['Size'],
   infer: () => [{ elemType: DataType.INT64, shape: [] }],
   cost: metadataCost,
+  fold: {
+    value(ctx) {
+      const s = ctx.inputs[0]?.shape;
+      if (!s?.every((d): d is number => typeof d === 'number')) return undefined;
+      return { dataType: DataType.INT64, values: [numElements(s)] };
+    },
+  },
+  props: NO_GRADIENT,
 };
 
 const constantOfShape: OpRule = {
@@ -464,6 +627,14 @@ const constantOfShape: OpRule = {
     return [{ elemType, shape: typeof n === 'number' ? fresh(ctx, n) : undefined }];
   },
   cost: movementCost,
+  fold: {
+    value(ctx, _inputs, outDims) {
+      const v = ctx.attr.tensor('value');
+      const fill = v ? (tensorNumbers(v)[0] ?? 0) : 0;
+      return { dataType: v?.dataType ?? DataType.FLOAT, values: new Array<number>(numElements(outDims)).fill(fill) };
+    },
+  },
+  props: NO_GRADIENT,
 };
 
 /** The tensor a Constant node holds, from whichever value* attribute it has. */
@@ -498,6 +669,7 @@ const constant: OpRule = {
     return [{ elemType: t.dataType ?? DataType.UNDEFINED, shape: [...t.dims] }];
   },
   cost: (ctx, outputs) => ({ macs: 0, flops: 0, bytesRead: 0, bytesWritten: ioBytes(ctx, outputs).bytesWritten }),
+  props: NO_GRADIENT,
 };
 
 const range: OpRule = {
@@ -512,49 +684,63 @@ const range: OpRule = {
     return [{ elemType, shape: [Math.max(0, Math.ceil((l - s) / d))] }];
   },
   cost: movementCost,
+  fold: {
+    value(_ctx, [s, l, d], outDims) {
+      if (!s || !d || !l) return undefined;
+      const [start, delta] = [s.values[0]!, d.values[0]!];
+      return { dataType: s.dataType, values: Array.from({ length: outDims[0]! }, (_, i) => start + i * delta) };
+    },
+  },
+  props: { ...NO_GRADIENT, fp16Sensitive: true },
 };
 
 const eyeLike: OpRule = {
   opTypes: ['EyeLike'],
   infer: (ctx) => [{ elemType: ctx.attr.int('dtype') ?? input(ctx, 0).elemType, shape: input(ctx, 0).shape }],
   cost: movementCost,
+  props: NO_GRADIENT,
 };
 
 // ---- Resize / depth-space ---------------------------------------------------------------------------
 
-const resize: OpRule = {
-  opTypes: ['Resize', 'Upsample'],
-  infer: (ctx) => {
-    const x = input(ctx, 0);
-    if (!x.shape) return [{ elemType: x.elemType }];
-    const r = x.shape.length;
-    const isUpsample = ctx.node.opType === 'Upsample';
-    let scales: number[] | undefined;
-    let sizes: Dim[] | undefined;
-    if (isUpsample) scales = ctx.opset < 9 ? ctx.attr.floats('scales') : constNumbers(ctx, 1);
-    else if (ctx.opset < 11) scales = constNumbers(ctx, 1);
-    else {
-      sizes = hasInput(ctx, 3) ? dimValues(ctx, 3) : undefined;
-      const sc = hasInput(ctx, 2) ? constNumbers(ctx, 2) : undefined;
-      scales = sc && sc.length > 0 ? sc : undefined;
+const resize = eachOp(
+  {
+    infer: (ctx) => {
+      const x = input(ctx, 0);
+      if (!x.shape) return [{ elemType: x.elemType }];
+      const r = x.shape.length;
+      const isUpsample = ctx.node.opType === 'Upsample';
+      let scales: number[] | undefined;
+      let sizes: Dim[] | undefined;
+      if (isUpsample) scales = ctx.opset < 9 ? ctx.attr.floats('scales') : constNumbers(ctx, 1);
+      else if (ctx.opset < 11) scales = constNumbers(ctx, 1);
+      else {
+        sizes = hasInput(ctx, 3) ? dimValues(ctx, 3) : undefined;
+        const sc = hasInput(ctx, 2) ? constNumbers(ctx, 2) : undefined;
+        scales = sc && sc.length > 0 ? sc : undefined;
+        if (!sizes && !scales) return [{ elemType: x.elemType, shape: fresh(ctx, r) }];
+      }
       if (!sizes && !scales) return [{ elemType: x.elemType, shape: fresh(ctx, r) }];
-    }
-    if (!sizes && !scales) return [{ elemType: x.elemType, shape: fresh(ctx, r) }];
-    const axes = (ctx.attr.ints('axes') ?? Array.from({ length: r }, (_, i) => i)).map((a) => normAxis(a, r));
-    const vals = (sizes ?? scales)!;
-    if (vals.length !== axes.length)
-      fail(`${ctx.node.opType} has ${vals.length} ${sizes ? 'sizes' : 'scales'} for ${axes.length} axes of ${shapeStr(x.shape)}`);
-    const out = [...x.shape];
-    axes.forEach((a, k) => {
-      const d = out[a]!;
-      if (sizes) out[a] = sizes[k]!;
-      else if (scales![k] === 1) out[a] = d;
-      else out[a] = typeof d === 'number' ? Math.floor(d * scales![k]!) : ctx.freshDim();
-    });
-    return [{ elemType: x.elemType, shape: out }];
+      const axes = (ctx.attr.ints('axes') ?? Array.from({ length: r }, (_, i) => i)).map((a) => normAxis(a, r));
+      const vals = (sizes ?? scales)!;
+      if (vals.length !== axes.length)
+        fail(`${ctx.node.opType} has ${vals.length} ${sizes ? 'sizes' : 'scales'} for ${axes.length} axes of ${shapeStr(x.shape)}`);
+      const out = [...x.shape];
+      axes.forEach((a, k) => {
+        const d = out[a]!;
+        if (sizes) out[a] = sizes[k]!;
+        else if (scales![k] === 1) out[a] = d;
+        else out[a] = typeof d === 'number' ? Math.floor(d * scales![k]!) : ctx.freshDim();
+      });
+      return [{ elemType: x.elemType, shape: out }];
+    },
+    cost: perElementCost(4),
   },
-  cost: perElementCost(4),
-};
+  {
+    Resize: { grad: resizeGrad, props: { fp16Sensitive: true, settingInputs: [1, 2, 3] } },
+    Upsample: { props: { fp16Sensitive: true, settingInputs: [1] } },
+  },
+);
 
 const depthSpace: OpRule = {
   opTypes: ['DepthToSpace', 'SpaceToDepth'],
@@ -586,6 +772,7 @@ const nonZero: OpRule = {
     return [{ elemType: DataType.INT64, shape: [x.shape ? x.shape.length : ctx.freshDim(), ctx.freshDim()] }];
   },
   cost: movementCost,
+  props: NO_GRADIENT,
 };
 
 const compress: OpRule = {
@@ -617,13 +804,16 @@ const topK: OpRule = {
     ];
   },
   cost: (ctx, outputs) => ({ macs: 0, flops: numel(ctx.inputs[0]) * 2, ...ioBytes(ctx, outputs) }),
+  props: { fp16Sensitive: true },
 };
 
-const sameShape: OpRule = {
-  opTypes: ['Trilu', 'CumSum', 'ReverseSequence'],
-  infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: input(ctx, 0).shape }],
-  cost: perElementCost(1),
-};
+const sameShape = eachOp(
+  {
+    infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: input(ctx, 0).shape }],
+    cost: perElementCost(1),
+  },
+  { Trilu: {}, CumSum: { props: { fp16Sensitive: true } }, ReverseSequence: {} },
+);
 
 const oneHot: OpRule = {
   opTypes: ['OneHot'],
@@ -639,6 +829,7 @@ const oneHot: OpRule = {
     return [{ elemType, shape: out }];
   },
   cost: movementCost,
+  props: NO_GRADIENT,
 };
 
 const gridSample: OpRule = {
@@ -652,24 +843,27 @@ const gridSample: OpRule = {
   cost: perElementCost(8),
 };
 
-const roiAlign: OpRule = {
-  opTypes: ['RoiAlign', 'MaxRoiPool'],
-  infer: (ctx) => {
-    const x = input(ctx, 0);
-    const rois = input(ctx, 1).shape;
-    const [h, w] =
-      ctx.node.opType === 'RoiAlign'
-        ? [ctx.attr.int('output_height', 1), ctx.attr.int('output_width', 1)]
-        : (ctx.attr.ints('pooled_shape') ?? fail('MaxRoiPool needs pooled_shape'));
-    return [{ elemType: x.elemType, shape: [rois?.[0] ?? ctx.freshDim(), x.shape?.[1] ?? ctx.freshDim(), h!, w!] }];
+const roiAlign = eachOp(
+  {
+    infer: (ctx) => {
+      const x = input(ctx, 0);
+      const rois = input(ctx, 1).shape;
+      const [h, w] =
+        ctx.node.opType === 'RoiAlign'
+          ? [ctx.attr.int('output_height', 1), ctx.attr.int('output_width', 1)]
+          : (ctx.attr.ints('pooled_shape') ?? fail('MaxRoiPool needs pooled_shape'));
+      return [{ elemType: x.elemType, shape: [rois?.[0] ?? ctx.freshDim(), x.shape?.[1] ?? ctx.freshDim(), h!, w!] }];
+    },
+    cost: perElementCost(4),
   },
-  cost: perElementCost(4),
-};
+  { RoiAlign: { props: { fp16Sensitive: true } }, MaxRoiPool: {} },
+);
 
 const nms: OpRule = {
   opTypes: ['NonMaxSuppression'],
   infer: (ctx) => [{ elemType: DataType.INT64, shape: [ctx.freshDim(), 3] }],
   cost: movementCost,
+  props: { fp16Sensitive: true },
 };
 
 const stringNormalizer: OpRule = {
@@ -734,22 +928,31 @@ const det: OpRule = {
 };
 
 /** Random generators: a shape attribute, or the shape of the input (…Like, Bernoulli); dtype attribute or the input's. */
-const random: OpRule = {
-  opTypes: ['RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Bernoulli', 'Multinomial'],
-  infer: (ctx) => {
-    const op = ctx.node.opType!;
-    if (op === 'RandomNormal' || op === 'RandomUniform') {
-      const shape = ctx.attr.ints('shape') ?? fail(`${op} needs the attribute shape`);
-      return [{ elemType: ctx.attr.int('dtype', DataType.FLOAT), shape }];
-    }
-    const x = input(ctx, 0);
-    if (op === 'Multinomial') {
-      return [{ elemType: ctx.attr.int('dtype', DataType.INT32), shape: x.shape && [x.shape[0]!, ctx.attr.int('sample_size', 1)] }];
-    }
-    return [{ elemType: ctx.attr.int('dtype') ?? x.elemType, shape: x.shape }];
+const random = eachOp(
+  {
+    infer: (ctx) => {
+      const op = ctx.node.opType!;
+      if (op === 'RandomNormal' || op === 'RandomUniform') {
+        const shape = ctx.attr.ints('shape') ?? fail(`${op} needs the attribute shape`);
+        return [{ elemType: ctx.attr.int('dtype', DataType.FLOAT), shape }];
+      }
+      const x = input(ctx, 0);
+      if (op === 'Multinomial') {
+        return [{ elemType: ctx.attr.int('dtype', DataType.INT32), shape: x.shape && [x.shape[0]!, ctx.attr.int('sample_size', 1)] }];
+      }
+      return [{ elemType: ctx.attr.int('dtype') ?? x.elemType, shape: x.shape }];
+    },
+    cost: perElementCost(4),
   },
-  cost: perElementCost(4),
-};
+  {
+    RandomNormal: { props: { ...NO_GRADIENT, fp16Sensitive: true } },
+    RandomUniform: { props: { ...NO_GRADIENT, fp16Sensitive: true } },
+    RandomNormalLike: { props: { ...NO_GRADIENT, fp16Sensitive: true } },
+    RandomUniformLike: { props: { ...NO_GRADIENT, fp16Sensitive: true } },
+    Bernoulli: {},
+    Multinomial: { props: { ...NO_GRADIENT, fp16Sensitive: true } },
+  },
+);
 
 /** Col2Im(input [N, C·∏block, L], image_shape, block_shape) → [N, C, ...image_shape]. */
 const col2im: OpRule = {
@@ -950,21 +1153,21 @@ export const tensorOps: OpRule[] = [
   constant,
   range,
   eyeLike,
-  resize,
+  ...resize,
   depthSpace,
   nonZero,
   compress,
   topK,
-  sameShape,
+  ...sameShape,
   oneHot,
   gridSample,
-  roiAlign,
+  ...roiAlign,
   nms,
   stringNormalizer,
   einsum,
   unique,
   det,
-  random,
+  ...random,
   col2im,
   centerCropPad,
   affineGrid,

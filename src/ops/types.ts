@@ -1,10 +1,16 @@
 /**
  * What Hone knows about an operator, kept together in one place per op family (`src/ops/<family>.ts`):
- * its type/shape rule and its cost. Later capabilities add their rules to the same objects (gradient,
- * quantization, pruning), so adding an op means touching one file. Passes consult the registry; they do
- * not switch over op types themselves.
+ * its type/shape rule, its cost, its properties, how it quantizes, how it folds to a constant and its
+ * gradient rule — JAX's `standard_primitive`, `ad.defjvp` and batching rule, side by side. Transformations
+ * whose code is long keep it in a file of their own (`ops/grad/<family>.ts`, `fold-values.ts`'s helpers),
+ * but the op's definition names the rule, so adding an op means touching its family file. Passes consult
+ * the registry (`getOpRule`, `opProps`, `quantRule`); they do not keep lists of op types themselves.
  */
-import type { AttributeProto, GraphProto, NodeProto, TensorProto } from '../ir/proto.js';
+import type { AttrReader } from '../ir/attrs.js';
+import type { NodeProto, TensorProto } from '../ir/proto.js';
+import type { GradRule } from './grad/types.js';
+
+export type { AttrReader } from '../ir/attrs.js';
 
 /** A dimension: a known size, or a symbol ('batch', 'seq', or a generated 'unk__3'). */
 export type Dim = number | string;
@@ -13,22 +19,6 @@ export type Dim = number | string;
 export interface ValueType {
   elemType: number;
   shape?: Dim[];
-}
-
-export interface AttrReader {
-  has(name: string): boolean;
-  int(name: string, fallback: number): number;
-  int(name: string): number | undefined;
-  ints(name: string, fallback: number[]): number[];
-  ints(name: string): number[] | undefined;
-  float(name: string, fallback: number): number;
-  float(name: string): number | undefined;
-  floats(name: string): number[] | undefined;
-  string(name: string, fallback: string): string;
-  string(name: string): string | undefined;
-  tensor(name: string): TensorProto | undefined;
-  graph(name: string): GraphProto | undefined;
-  raw(name: string): AttributeProto | undefined;
 }
 
 export interface OpContext {
@@ -69,8 +59,89 @@ export interface OpRule {
   infer(ctx: OpContext): ValueType[];
   /** Cost of one run with the given (concrete where known) input and output types. */
   cost?(ctx: OpContext, outputs: ValueType[]): Cost;
+  /** What passes ask about the op (see `OpProps`); absent = none of them. */
+  props?: OpProps;
   /** How the op quantizes (see `QuantRule`); absent = the quantizer leaves it in float. */
   quant?: QuantRule;
+  /** How shape inference evaluates it on constants (see `FoldRule`); absent = its outputs stay unknown values. */
+  fold?: FoldRule;
+  /** Its gradient (the rule's code is in `ops/grad/<family>.ts`); absent = training stops with an error at it. */
+  grad?: GradRule;
+}
+
+/**
+ * Properties of an op, as data the passes query (tinygrad's `GroupOp` sets, kept with each op instead of
+ * in the passes). Every field absent means false / none.
+ */
+export interface OpProps {
+  /**
+   * Output element i reads element i of each input after numpy broadcasting (unary maps, arithmetic,
+   * comparisons, Where, Cast, Clip, Dropout): output 0 has the broadcast shape of the inputs, and a channel
+   * removed from the inputs is removed from the output.
+   */
+  elementwise?: boolean;
+  /** A float matrix product: the kernel time int8 (dynamic) and int4 weights cut, in the profiler's advice. */
+  matmulLike?: boolean;
+  /** A float convolution: the kernel time static int8 cuts, in the profiler's advice. */
+  convLike?: boolean;
+  /**
+   * Kept in float32 when a model converts to float16 (`FP16_BLOCK_LIST`): reductions and exp/log/pow whose
+   * fp16 error compounds, normalizations, and ops whose float inputs must stay float32 (Q/DQ scales, random
+   * draws, boxes, coordinates).
+   */
+  fp16Sensitive?: boolean;
+  /** No gradient flows through it (shapes, indices, comparisons, rounding, randomness): autodiff stops here. */
+  nonDifferentiable?: boolean;
+  /**
+   * Float inputs that set how the op works rather than flow through it (Resize's roi and scales): an
+   * initializer read only there is a constant, never a trained parameter.
+   */
+  settingInputs?: readonly number[];
+  /** The opset from which `axes` is input 1 rather than an attribute (ReduceSum 13, the other reductions 18). */
+  axesInputSince?: number;
+  /** Before opset 7 it broadcast B onto A under the `broadcast` and `axis` attributes; numpy-style from 7. */
+  legacyBroadcast?: boolean;
+  /**
+   * Op types ORT runs this op as after its graph rewrites (fusions, NHWC and QLinear forms): a traced
+   * kernel of one of them is this node's time in a profile (MatMul+Add run as Gemm is the MatMul's).
+   */
+  ortForms?: readonly string[];
+  /**
+   * ORT fuses it into the Conv or MatMul before it and names the fused kernel after its output (a Conv
+   * with its BatchNormalization and Relu runs as one Conv called '<relu output>_nchwc').
+   */
+  ortFusedIntoProducer?: boolean;
+}
+
+/** A small constant tensor held as JS numbers: what shape inference evaluates (≤ 4096 elements). */
+export interface FoldValue {
+  dataType: number;
+  dims: number[];
+  values: number[];
+}
+
+/** Output 0's elements from the inputs' values (undefined: not a known small constant) and its inferred dims. */
+export type Folder = (
+  ctx: OpContext,
+  inputs: (FoldValue | undefined)[],
+  outDims: number[],
+) => { dataType: number; values: number[] } | undefined;
+
+/**
+ * How shape inference evaluates an op on constants: the small integer arithmetic exporters build around
+ * shapes (PyTorch's Shape → Gather → Unsqueeze → Concat → Reshape), so that Reshape targets resolve. The
+ * driver (`infer-fold.ts`) checks sizes and types, builds the inputs and makes the tensors.
+ */
+export interface FoldRule {
+  /** Output 0's elements, when every output element is known (its shape is concrete). */
+  value?: Folder;
+  /** Every output at once (Split), each with its dims; for ops whose outputs differ in shape. */
+  outputs?(ctx: OpContext, inputs: (FoldValue | undefined)[], outputs: ValueType[]): FoldValue[] | undefined;
+  /**
+   * Output 0's elements as dims when some are symbolic (Shape of a ['batch', 3] value is ['batch', 3]):
+   * `elems(i)` gives input i's elements as dims (numbers where constant), undefined when unknown.
+   */
+  dims?(ctx: OpContext, elems: (i: number) => Dim[] | undefined): Dim[] | undefined;
 }
 
 /**

@@ -187,3 +187,14 @@ export function spatial(ctx: OpContext, name: string, n: number, fill: number): 
   if (v.length !== n) fail(`attribute ${name} has ${v.length} values, expected ${n} (one per spatial dim)`);
   return v;
 }
+
+/** What one op of a group adds to the rules the group shares: its gradient, quantization, folding, properties. */
+export type OpExtras = Omit<Partial<OpRule>, 'opTypes' | 'domain'>;
+
+/**
+ * One rule per op type: the group's shared rule (shape, cost) with each op's own extras, its properties
+ * added to the group's. A family file lists its ops' differences in one table this way.
+ */
+export function eachOp(base: Omit<OpRule, 'opTypes'>, ops: Readonly<Record<string, OpExtras>>): OpRule[] {
+  return Object.entries(ops).map(([op, extra]) => ({ ...base, ...extra, opTypes: [op], props: { ...base.props, ...extra.props } }));
+}

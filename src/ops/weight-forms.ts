@@ -11,6 +11,7 @@
  * float32. Types it does not handle (8-bit floats, fp16 scales, 4-bit Transpose) give undefined: the node
  * stays as it is.
  */
+import { attrReader } from '../ir/attrs.js';
 import { halfBits, halfValue } from '../ir/half.js';
 import type { NodeProto, TensorProto } from '../ir/proto.js';
 import { DataType, byteSize } from '../ir/dtype.js';
@@ -31,11 +32,11 @@ export function formInput(node: NodeProto): number | undefined {
 export function formElemType(node: NodeProto, inputTypes: readonly (number | undefined)[]): number | undefined {
   switch (node.opType) {
     case 'Cast':
-      return intAttr(node, 'to');
+      return attrReader(node).int('to');
     case 'CastLike':
       return inputTypes[1];
     case 'DequantizeLinear':
-      return intAttr(node, 'output_dtype') || inputTypes[1];
+      return attrReader(node).int('output_dtype', 0) || inputTypes[1];
     default:
       return inputTypes[0];
   }
@@ -56,7 +57,7 @@ export function evalWeightOp(
   if (formInput(node) === undefined || !x || x.dataType === DataType.STRING) return undefined;
   const dt = x.dataType ?? 0;
   if (RESHAPES.has(op)) return numElements(outDims) === numElements(x.dims) ? makeTensor('', dt, outDims, tensorBytes(x)) : undefined;
-  if (op === 'Transpose') return transpose(x, node.attribute.find((a) => a.name === 'perm')?.ints, outDims);
+  if (op === 'Transpose') return transpose(x, attrReader(node).ints('perm'), outDims);
   if (op === 'DequantizeLinear') return dequantize(node, x, inputs[1], inputs[2]);
   const to = formElemType(
     node,
@@ -65,12 +66,8 @@ export function evalWeightOp(
   return to === undefined ? undefined : cast(x, to);
 }
 
-function intAttr(node: NodeProto, name: string): number | undefined {
-  return node.attribute.find((a) => a.name === name)?.i;
-}
-
 function constantOfShape(node: NodeProto, dims: readonly number[]): TensorProto | undefined {
-  const value = node.attribute.find((a) => a.name === 'value')?.t;
+  const value = attrReader(node).tensor('value');
   const dt = value?.dataType ?? DataType.FLOAT;
   const size = byteSize(dt, 1);
   if (size === 0 || byteSize(dt, 8) !== 8 * size) return undefined; // strings, sub-byte element types
@@ -266,7 +263,7 @@ function dequantize(
   scale: TensorProto | undefined,
   zeroPoint: TensorProto | undefined,
 ): TensorProto | undefined {
-  const outType = intAttr(node, 'output_dtype') || scale?.dataType;
+  const outType = attrReader(node).int('output_dtype', 0) || scale?.dataType;
   if (!scale || scale.dataType !== DataType.FLOAT || outType !== DataType.FLOAT) return undefined;
   const get = reader(x);
   const zp = zeroPoint ? reader(zeroPoint) : undefined;
@@ -276,9 +273,9 @@ function dequantize(
   const n = numElements(dims);
   const rank = dims.length;
   const perTensor = s.length === 1 && scale.dims.every((d) => d === 1);
-  const rawAxis = intAttr(node, 'axis') ?? 1;
+  const rawAxis = attrReader(node).int('axis', 1);
   const axis = rank === 0 ? 0 : ((rawAxis % rank) + rank) % rank;
-  const block = intAttr(node, 'block_size') ?? 0;
+  const block = attrReader(node).int('block_size', 0);
   const d = dims[axis] ?? 1;
   const inner = numElements(dims.slice(axis + 1));
   const blocks = block > 0 ? Math.ceil(d / block) : 0;

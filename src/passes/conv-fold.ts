@@ -11,10 +11,11 @@
  * `foldBatchNorm` and `foldAffine` edit the model they are given (quantization runs them on its own copy);
  * `foldConvSuccessors` and the `fuse.conv-bn` pass (registry.ts) work on a copy.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
 import { floatTensor } from '../ir/tensor.js';
-import { copyModel, floatAttr, floatInitializer } from '../quantize/common.js';
+import { copyModel, floatInitializer } from '../quantize/common.js';
 import type { Pass } from './pass.js';
 import { withDefaults } from './options.js';
 
@@ -81,7 +82,7 @@ export function foldBatchNorm(m: ModelProto): number {
     const params = bn.input.slice(1, 5).map((v) => floatInitializer(g, v));
     if (!w || params.some((p) => !p)) continue;
     const [scale, shift, mean, variance] = params.map((p) => p!.data) as [Float32Array, Float32Array, Float32Array, Float32Array];
-    const eps = floatAttr(bn, 'epsilon', 1e-5);
+    const eps = attrReader(bn).float('epsilon', 1e-5);
     const cout = w.t.dims[0]!;
     const per = w.data.length / cout;
     const bias = conv.input[2] ? floatInitializer(g, conv.input[2]) : undefined;

@@ -16,6 +16,7 @@
  * Reshape/Expand; BERT: (1 - mask) · -10000) becomes the fused op's 2-D key padding input; other masks
  * leave the attention unfused.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { NodeProto } from '../ir/proto.js';
 import { DataType } from '../ir/dtype.js';
 import { tensorNumbers } from '../ir/tensor.js';
@@ -23,8 +24,6 @@ import {
   type Factor,
   type FusionGraph,
   type Layout,
-  intAttr,
-  intsAttr,
   isLastAxis,
   isOnnx,
   near,
@@ -140,7 +139,7 @@ function replayLayout(fg: FusionGraph, nodes: NodeProto[], start: Layout): { lay
     if (!layout) return undefined;
     switch (n.opType) {
       case 'Transpose':
-        layout = transposeLayout(layout, intsAttr(n, 'perm'));
+        layout = transposeLayout(layout, attrReader(n).ints('perm'));
         break;
       case 'Reshape':
       case 'Unsqueeze':
@@ -163,7 +162,7 @@ function matchAttention(fg: FusionGraph, sm: NodeProto): AttentionMatch | string
   const scores = sm.input[0]!;
   const rank = fg.shape(scores)?.length;
   if (!rank || rank < 3) return 'its input is not a batch of score matrices with known dims';
-  if (!isLastAxis(intAttr(sm, 'axis') ?? (fg.opset >= 13 ? -1 : 1), rank)) return 'it is not over the last axis';
+  if (!isLastAxis(attrReader(sm).int('axis', fg.opset >= 13 ? -1 : 1), rank)) return 'it is not over the last axis';
   const pv = fg.soleConsumer(sm.output[0]!);
   if (pv?.opType !== 'MatMul' || pv.input[0] !== sm.output[0]) return 'its output does not only feed MatMul(probabilities, V)';
 
@@ -285,7 +284,8 @@ function mergedOutput(
     if (isMerged(layout, s.D)) found = { value, layout };
     const n = fg.soleConsumer(value);
     if (!n || !isOnnx(n) || !['Transpose', 'Reshape'].includes(n.opType ?? '') || n.input[0] !== value) break;
-    layout = n.opType === 'Transpose' ? transposeLayout(layout, intsAttr(n, 'perm')) : reshapeLayout(layout, fg.shape(n.output[0]!) ?? []);
+    layout =
+      n.opType === 'Transpose' ? transposeLayout(layout, attrReader(n).ints('perm')) : reshapeLayout(layout, fg.shape(n.output[0]!) ?? []);
     value = n.output[0]!;
   }
   if (!found) return 'its heads are not merged back into one hidden axis';
@@ -473,7 +473,7 @@ export function fuseAttention(fg: FusionGraph, m: AttentionMatch, form: Attentio
   const batchFirst = (x: string): string => {
     if (!m.seqFirst) return x;
     const t = fg.producer(x, 'Transpose');
-    if (t && intsAttr(t, 'perm')?.join() === '1,0,2') return t.input[0]!;
+    if (t && attrReader(t).ints('perm')?.join() === '1,0,2') return t.input[0]!;
     const y = g.freshName(`${x}_bsd`);
     g.insertNode(fg.node('Transpose', [x], [y], { perm: [1, 0, 2] }, `${base}_to_bsd`));
     return y;

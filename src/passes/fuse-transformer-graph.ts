@@ -11,6 +11,7 @@
  * model's own. Constants are only ever read from the first inference (the probe one folds small
  * probe-sized tensors).
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
@@ -144,8 +145,8 @@ export class FusionGraph {
 
   /** The normalised axis of a reduction/normalisation node on a value of rank `rank` (-1 for "the last"). */
   reduceAxes(node: NodeProto): number[] | undefined {
-    const a = node.attribute.find((x) => x.name === 'axes');
-    if (a) return a.ints.map(Number);
+    const a = attrReader(node).ints('axes');
+    if (a) return a;
     if (node.input[1]) {
       const t = this.constant(node.input[1]);
       return t ? tensorNumbers(t) : undefined;
@@ -156,20 +157,6 @@ export class FusionGraph {
 
 export function isOnnx(n: NodeProto): boolean {
   return (n.domain ?? '') === '' || n.domain === 'ai.onnx';
-}
-
-export function intAttr(n: NodeProto, name: string): number | undefined {
-  const a = n.attribute.find((x) => x.name === name);
-  return a?.i !== undefined ? Number(a.i) : undefined;
-}
-
-export function intsAttr(n: NodeProto, name: string): number[] | undefined {
-  const a = n.attribute.find((x) => x.name === name);
-  return a ? a.ints.map(Number) : undefined;
-}
-
-export function floatAttr(n: NodeProto, name: string): number | undefined {
-  return n.attribute.find((x) => x.name === name)?.f;
 }
 
 /** True when `axis` of a rank-`rank` tensor is its last axis. */

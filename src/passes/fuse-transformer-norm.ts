@@ -3,10 +3,11 @@
  * FusionGraph and rewrites the graph in place (the pass works on a copy). A `find*` function lists the
  * matches and the reasons candidates were rejected, so `applies` can say why a model has none.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { NodeProto } from '../ir/proto.js';
 import { DataType } from '../ir/dtype.js';
 import { tensorNumbers } from '../ir/tensor.js';
-import { type FusionGraph, floatAttr, intAttr, isLastAxis, isOnnx } from './fuse-transformer-graph.js';
+import { type FusionGraph, isLastAxis, isOnnx } from './fuse-transformer-graph.js';
 
 /** Matches found and, when there are none, why the candidates failed. */
 export interface Found<M> {
@@ -49,7 +50,7 @@ export function findLayerNorms(fg: FusionGraph): Found<LayerNormMatch> {
 function lastAxisMean(fg: FusionGraph, n: NodeProto): boolean {
   const rank = fg.shape(n.input[0]!)?.length;
   const axes = fg.reduceAxes(n);
-  return rank !== undefined && axes?.length === 1 && isLastAxis(axes[0]!, rank) && intAttr(n, 'keepdims') !== 0;
+  return rank !== undefined && axes?.length === 1 && isLastAxis(axes[0]!, rank) && attrReader(n).int('keepdims', 1) !== 0;
 }
 
 /** The match, a reason it is not one, or undefined when `mean` is the second ReduceMean of some pattern. */
@@ -153,7 +154,7 @@ function matchSkipLayerNorm(fg: FusionGraph, ln: NodeProto): SkipLayerNormMatch 
   const s = ln.input[0]!;
   const shape = fg.shape(s);
   if (shape?.length !== 3) return 'its input is not 3-D with known dims';
-  if (!isLastAxis(intAttr(ln, 'axis') ?? -1, 3)) return 'it does not normalise the last axis';
+  if (!isLastAxis(attrReader(ln).int('axis', -1), 3)) return 'it does not normalise the last axis';
   if (ln.output.slice(1).some((o) => o && fg.g.isUsed(o))) return 'its mean/inverse-deviation outputs are used';
   const d = shape[2]!;
   const vec = (v: string | undefined) => !v || fg.constant(v)?.dims.length === 1;
@@ -187,7 +188,7 @@ export function fuseSkipLayerNorm(fg: FusionGraph, m: SkipLayerNormMatch): void 
   const inputs = [m.input, m.skip, m.ln.input[1]!, m.ln.input[2] ?? '', m.bias?.value ?? ''];
   while (inputs.at(-1) === '') inputs.pop();
   const outputs = keepSum ? [m.ln.output[0]!, '', '', sum] : [m.ln.output[0]!];
-  const eps = floatAttr(m.ln, 'epsilon') ?? 1e-5;
+  const eps = attrReader(m.ln).float('epsilon', 1e-5);
   fg.g.removeNode(m.ln);
   fg.g.removeNode(m.add);
   if (m.bias) fg.g.removeNode(m.bias.add);
@@ -226,7 +227,7 @@ export function findEmbedLayerNorms(fg: FusionGraph): Found<EmbedLayerNormMatch>
 function matchEmbedLayerNorm(fg: FusionGraph, ln: NodeProto): EmbedLayerNormMatch | string {
   const s = ln.input[0]!;
   const shape = fg.shape(s);
-  if (shape?.length !== 3 || !isLastAxis(intAttr(ln, 'axis') ?? -1, 3)) return 'it is not over the last axis of a 3-D value';
+  if (shape?.length !== 3 || !isLastAxis(attrReader(ln).int('axis', -1), 3)) return 'it is not over the last axis of a 3-D value';
   if (ln.output.slice(1).some((o) => o && fg.g.isUsed(o))) return 'its mean/inverse-deviation outputs are used';
   if (!ln.input[2] || fg.constant(ln.input[1]!)?.dims.length !== 1 || fg.constant(ln.input[2])?.dims.length !== 1)
     return 'its scale and bias are not constant vectors';
@@ -237,7 +238,7 @@ function matchEmbedLayerNorm(fg: FusionGraph, ln: NodeProto): EmbedLayerNormMatc
     const words = fg.producer(add.input[i]!, 'Gather');
     const table = words && fg.constant(words.input[0]!);
     const ids = words?.input[1];
-    if (!words || !table || table.dims.length !== 2 || Number(table.dims[1]) !== D || (intAttr(words, 'axis') ?? 0) !== 0) continue;
+    if (!words || !table || table.dims.length !== 2 || Number(table.dims[1]) !== D || attrReader(words).int('axis', 0) !== 0) continue;
     if (fg.shape(ids!)?.length !== 2 || fg.shape(ids!)![1] !== S) continue;
     const positions = positionTable(fg, add.input[1 - i]!, S, D);
     if (positions) return { ln, add, ids: ids!, words: words.input[0]!, positions };
@@ -262,7 +263,7 @@ function positionTable(fg: FusionGraph, value: string, S: number, D: number): st
     return ok && (!slice.input[4] || fg.scalar(slice.input[4]) === 1) ? table(slice.input[0]!) : undefined;
   }
   const gather = fg.producer(value, 'Gather');
-  if (!gather || (intAttr(gather, 'axis') ?? 0) !== 0) return undefined;
+  if (!gather || attrReader(gather).int('axis', 0) !== 0) return undefined;
   let idx = gather.input[1]!;
   const un = fg.producer(idx, 'Unsqueeze', 'Reshape');
   if (un) idx = un.input[0]!;
@@ -281,7 +282,7 @@ export function fuseEmbedLayerNorm(fg: FusionGraph, m: EmbedLayerNormMatch): voi
     ids = fg.g.freshName(`${m.ids}_int32`);
     fg.g.insertNode(fg.node('Cast', [m.ids], [ids], { to: DataType.INT32 }, `${m.ln.name || m.ln.output[0]}_ids_cast`));
   }
-  const eps = floatAttr(m.ln, 'epsilon') ?? 1e-5;
+  const eps = attrReader(m.ln).float('epsilon', 1e-5);
   const outputs = [m.ln.output[0]!, '', ...(keepSum ? [sum] : [])];
   fg.g.removeNode(m.ln);
   fg.g.removeNode(m.add);

@@ -15,7 +15,7 @@
 import { badInput } from '../errors.js';
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { forEachGraph } from '../ir/walk.js';
-import { quantRule } from '../ops/quant-rules.js';
+import { quantRule } from '../ops/index.js';
 import type { QuantRule } from '../ops/types.js';
 import { NothingToQuantize, quantizedAlready, type QuantizeReport, type QuantizeResult, type QuantMode } from '../quantize/common.js';
 import type { SampleData } from '../quantize/data.js';

@@ -26,7 +26,7 @@ import { DataType } from '../ir/dtype.js';
 import type { GraphProto, ModelProto, NodeProto } from '../ir/proto.js';
 import { makeTensor, tensorNumbers } from '../ir/tensor.js';
 import { GradEmitter } from '../ops/grad/emit.js';
-import { attrReader } from '../ops/grad/attrs.js';
+import { attrReader } from '../ir/attrs.js';
 import { inferShapes, type ShapeInference } from '../ops/infer.js';
 
 export const RECURRENT_OPS: ReadonlySet<string> = new Set(['RNN', 'GRU', 'LSTM']);

@@ -17,8 +17,9 @@ import { makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { makeTensor } from '../ir/tensor.js';
-import { attrReader } from '../ops/grad/attrs.js';
+import { attrReader } from '../ir/attrs.js';
 import { inferShapes } from '../ops/infer.js';
+import { opProps } from '../ops/index.js';
 import type { ValueType } from '../ops/types.js';
 import type { Pass } from './pass.js';
 import { withDefaults } from './options.js';
@@ -94,21 +95,6 @@ const UNSUPPORTED_BELOW: Record<string, number> = { Scan: 9 };
 function irVersionFor(opset: number): number {
   return opset <= 8 ? 3 : opset <= 9 ? 4 : opset <= 10 ? 5 : opset <= 11 ? 6 : opset <= 14 ? 7 : opset <= 18 ? 8 : opset <= 20 ? 9 : 10;
 }
-
-/** Reductions whose `axes` became an input at 18 (ReduceSum's did at 13). */
-const REDUCE_18 = new Set([
-  'ReduceMean',
-  'ReduceMax',
-  'ReduceMin',
-  'ReduceProd',
-  'ReduceL1',
-  'ReduceL2',
-  'ReduceLogSum',
-  'ReduceLogSumExp',
-  'ReduceSumSquare',
-]);
-/** Ops that lost legacy broadcasting (`broadcast`, `axis`) at 7. */
-const LEGACY_BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'And', 'Or', 'Xor', 'Equal', 'Greater', 'Less', 'PRelu', 'Gemm']);
 
 interface Ctx {
   from: number;
@@ -203,7 +189,8 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
       badInput(`${label} cannot be upgraded from opset ${from} to ${to}: ${why}; re-export the model with opset ${to} or later`);
     if (UNSUPPORTED_BELOW[op] !== undefined && crosses(UNSUPPORTED_BELOW[op]!)) throw refuse('its meaning changed');
 
-    if (crosses(7) && LEGACY_BROADCAST.has(op) && attr.has('broadcast')) {
+    const props = opProps('', op);
+    if (crosses(7) && props.legacyBroadcast && attr.has('broadcast')) {
       // Before 7, B broadcast against A starting at `axis`; numpy-style broadcasting agrees when B is trailing.
       const axis = attr.int('axis');
       if (axis !== undefined && op !== 'Gemm') {
@@ -310,14 +297,6 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
           drop('min', 'max');
         }
         break;
-      case 'Squeeze':
-      case 'Unsqueeze':
-      case 'ReduceSum':
-        if (crosses(13) && attr.has('axes')) {
-          node.input[1] = ints(attr.ints('axes', []));
-          drop('axes');
-        }
-        break;
       case 'Split':
         if (crosses(13) && attr.has('split')) {
           node.input[1] = ints(attr.ints('split', []));
@@ -347,11 +326,11 @@ function upgradeGraph(src: GraphProto, ctx: Ctx): GraphProto {
         nodes.push(makeNode('Reshape', [sm, shape], [node.output[0]!], {}, { name: names.fresh('Reshape') }));
         continue;
       }
-      default:
-        if (crosses(18) && REDUCE_18.has(op) && attr.has('axes')) {
-          node.input[1] = ints(attr.ints('axes', []));
-          drop('axes');
-        }
+    }
+    // Squeeze/Unsqueeze/ReduceSum took axes as an input from 13, the other reductions from 18.
+    if (props.axesInputSince !== undefined && crosses(props.axesInputSince) && attr.has('axes')) {
+      node.input[1] = ints(attr.ints('axes', []));
+      drop('axes');
     }
     nodes.push(node);
   }

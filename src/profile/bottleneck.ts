@@ -14,6 +14,7 @@
  * candidates; advice that depends on the verdict is then listed after the rest, with the verdict it assumes.
  */
 
+import { opTypesWhere } from '../ops/index.js';
 import { int8Speedup, type Int8Speedups } from '../runtime/int8-kernels.js';
 
 export type BottleneckKind = 'compute' | 'memory' | 'overhead' | 'unknown' | 'undecided';
@@ -245,8 +246,9 @@ interface AdviceRule {
 /** Convolutions with fewer output channels than this run slower in int8 (LeNet-5's 6 and 16: 2.6-3.1x). */
 export const NARROW_CONV_CHANNELS = 32;
 
-const MATMUL_OPS = ['MatMul', 'Gemm', 'FusedMatMul', 'Attention', 'MultiHeadAttention'];
-const CONV_OPS = ['Conv', 'ConvTranspose', 'FusedConv'];
+/** The op types (as a trace names them) of float matrix products and convolutions: `matmulLike`/`convLike` in ops/. */
+const MATMUL_OPS = opTypesWhere((p) => p.matmulLike === true);
+const CONV_OPS = opTypesWhere((p) => p.convLike === true);
 
 /** Memory-bound time scales with bytes moved: weights at `bits` bits instead of 32 save that part. */
 const weightBytesSpeedup = (bits: number) => (f: BottleneckFacts) =>

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { attrReader } from '../ir/attrs.js';
 import type { GraphProto, ModelProto, ValueInfoProto } from '../ir/proto.js';
 import { encodeMessageChunks, encodeModel } from '../ir/codec.js';
 import { dtypeName } from '../ir/dtype.js';
@@ -20,6 +21,7 @@ import { median, throughput } from '../runtime/stats.js';
 import { atBatch, batchPlan, type UserFixes } from './batch.js';
 import { diagnose, judge, NARROW_CONV_CHANNELS, type BottleneckFacts } from './bottleneck.js';
 import { staticCost, type StaticCost } from './static.js';
+import { opProps } from '../ops/index.js';
 import { modelWeights, type ModelWeights } from '../ops/weights.js';
 import type { BatchRow, NodeRow, OpTypeRow, ProfileReport } from './types.js';
 
@@ -291,36 +293,18 @@ function batchRow(batch: number, m: Measurement, cost: StaticCost, weightBytes: 
  * ('<output>_nchwc'). A traced node is matched back to the model's node by those naming patterns, and its
  * time is attributed to the model's op type when the traced op is a fused form of it (MatMul+Add ran as
  * Gemm is still the MatMul's time). Other traced ops (ReorderOutput, Gelu built from Div/Erf/Mul) keep
- * their own op type.
+ * their own op type. Which forms ORT runs an op as is the op's `ortForms` (ops/).
  */
-const FUSED_FORMS: Record<string, readonly string[]> = {
-  MatMul: ['Gemm', 'FusedGemm', 'FusedMatMul', 'MatMulNBits', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat', 'QLinearMatMul'],
-  Gemm: ['FusedGemm', 'QGemm'],
-  // A QDQ model's Conv (with its DequantizeLinear inputs and QuantizeLinear output) runs as one QLinearConv.
-  Conv: ['FusedConv', 'NhwcFusedConv', 'NhwcConv', 'QLinearConv', 'NhwcQLinearConv'],
-  MaxPool: ['NhwcMaxPool'],
-  AveragePool: ['QLinearAveragePool', 'NhwcQLinearAveragePool'],
-  GlobalAveragePool: ['QLinearGlobalAveragePool'],
-  Add: ['QLinearAdd'],
-  Mul: ['QLinearMul'],
-  LayerNormalization: ['SkipLayerNormalization', 'SimplifiedLayerNormalization', 'SkipSimplifiedLayerNormalization'],
-};
+// The static cost's nodes carry no domain: the forms are those of the ai.onnx op of that name.
+const fusedForms = (opType: string): readonly string[] => opProps('', opType).ortForms ?? [];
 
 type StaticNode = StaticCost['nodes'][number];
-
-/**
- * Ops ORT folds into the Conv/MatMul before them, naming the fused kernel after their output (a Conv with
- * its BatchNormalization and Relu runs as one Conv called '<relu output>_nchwc'): the matcher walks back
- * through them to the op that did the work.
- */
-const FOLDED_AFTER = new Set(['BatchNormalization', 'Relu', 'Clip', 'LeakyRelu', 'Sigmoid', 'HardSigmoid', 'Tanh', 'Add', 'Mul']);
 
 function traceMatcher(cost: StaticCost, graph?: GraphProto): (name: string, opType: string) => StaticNode | undefined {
   const byName = new Map(cost.nodes.map((n) => [n.name, n]));
   const byOutput = new Map(cost.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   const producer = new Map((graph?.node ?? []).flatMap((n) => n.output.map((o) => [o, n] as const)));
-  const fits = (s: StaticNode | undefined, opType: string) =>
-    !!s && (s.opType === opType || (FUSED_FORMS[s.opType] ?? []).includes(opType));
+  const fits = (s: StaticNode | undefined, opType: string) => !!s && (s.opType === opType || fusedForms(s.opType).includes(opType));
   return (name, opType) => {
     // ORT's names for the kernels it made from a node: 'fused X', 'X_nchwc', 'X/…Fusion…', 'X_token_N' (QDQ).
     const base = name
@@ -330,14 +314,15 @@ function traceMatcher(cost: StaticCost, graph?: GraphProto): (name: string, opTy
       .replace(/_token_\d+$/, '');
     const s = byName.get(name) ?? byName.get(base) ?? byOutput.get(base);
     if (fits(s, opType)) return s;
-    // Named after an op folded into it: walk back (a few steps at most) to the op that fits; a residual
-    // Add folded into a Conv may have it on either input.
+    // Named after an op ORT fused into the one before it (`ortFusedIntoProducer`: a Conv with its
+    // BatchNormalization and Relu runs as one Conv called '<relu output>_nchwc'): walk back (a few steps at
+    // most) to the op that fits; a residual Add folded into a Conv may have it on either input.
     let values = [base];
     for (let step = 0; step < 3; step++) {
       const next: string[] = [];
       for (const v of values) {
         const n = producer.get(v);
-        if (!n || !FOLDED_AFTER.has(n.opType ?? '')) continue;
+        if (!n || !opProps(n.domain, n.opType ?? '').ortFusedIntoProducer) continue;
         for (const input of n.input) {
           const up = byOutput.get(input);
           if (fits(up, opType)) return up;
@@ -408,7 +393,7 @@ function modelTraits(
     const dims = w && (w.forms.find((f) => f.name === input)?.dims ?? w.dims);
     if (dims?.[0] !== undefined) widest = Math.max(widest ?? 0, dims[0]);
     const macs = macsByOutput.get(n.output[0]) ?? 0;
-    const group = Number(n.attribute.find((a) => a.name === 'group')?.i ?? 1);
+    const group = attrReader(n).int('group', 1);
     convMacs += macs;
     if (group > 1 || (dims?.[0] !== undefined && dims[0] < NARROW_CONV_CHANNELS)) slowMacs += macs;
   }
@@ -434,7 +419,7 @@ function int8Nodes(model: ModelProto, weights: ModelWeights, cost: StaticCost, m
     const n = s && byOutput.get(s.outputs[0]);
     if (!s || !n || s.macs <= 0) continue;
     let kind: 'conv' | 'depthwise' | 'matmul';
-    if (n.opType === 'Conv') kind = Number(n.attribute.find((a) => a.name === 'group')?.i ?? 1) > 1 ? 'depthwise' : 'conv';
+    if (n.opType === 'Conv') kind = attrReader(n).int('group', 1) > 1 ? 'depthwise' : 'conv';
     else if ((n.opType === 'MatMul' || n.opType === 'Gemm') && weights.find(n.input[1] ?? '')) kind = 'matmul';
     else continue;
     const row = out.get(s) ?? { kind, macs: s.macs, share: 0 };

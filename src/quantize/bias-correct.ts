@@ -16,6 +16,7 @@
  * measuring session, so a model costs one float pass plus one QDQ pass per wave of layers (about its depth
  * in Convs), not one session per layer.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { Graph, topoOrder } from '../ir/graph.js';
 import { valueInfo } from '../ir/builder.js';
@@ -23,7 +24,7 @@ import { DataType } from '../ir/dtype.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { createSession, ortRunError } from '../runtime/session.js';
-import { copyModel, floatAttr } from './common.js';
+import { copyModel } from './common.js';
 import { batches, type SampleData } from './data.js';
 
 /** A Conv or Gemm of the QDQ model whose bias is an int32 DequantizeLinear, and the float model's name for its output. */
@@ -126,7 +127,7 @@ export async function correctBias(
 /** The int32 bias initializer behind `n`'s bias DequantizeLinear and its per-channel (or single) scale. */
 function biasOf(g: Graph, n: NodeProto): { tensor: TensorProto; scale: Float32Array; beta: number } | undefined {
   if ((n.opType !== 'Conv' && n.opType !== 'Gemm') || !n.input[2]) return undefined;
-  const beta = n.opType === 'Gemm' ? floatAttr(n, 'beta', 1) : 1;
+  const beta = n.opType === 'Gemm' ? attrReader(n).float('beta', 1) : 1;
   if (beta === 0) return undefined;
   const dq = g.producer(n.input[2]);
   if (dq?.opType !== 'DequantizeLinear') return undefined;

@@ -3,6 +3,7 @@
  * --exclude-nodes), reading float weights, opset/domain bookkeeping, and copying the input model so a
  * pass never edits its caller's model.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import type { Graph } from '../ir/graph.js';
 import type { QuantRule } from '../ops/types.js';
@@ -111,18 +112,8 @@ export function weightAxis(rule: QuantRule, node: NodeProto, input: number, rank
   const spec = w.axis;
   let axis: number;
   if (typeof spec === 'number') axis = spec;
-  else axis = node.attribute.find((x) => x.name === spec.attr)?.i ? spec.ifSet : spec.ifZero;
+  else axis = attrReader(node).int(spec.attr, 0) ? spec.ifSet : spec.ifZero;
   return axis < 0 ? axis + rank : axis;
-}
-
-export function intAttr(n: NodeProto, name: string, fallback: number): number {
-  const a = n.attribute.find((x) => x.name === name);
-  return a?.i ?? fallback;
-}
-
-export function floatAttr(n: NodeProto, name: string, fallback: number): number {
-  const a = n.attribute.find((x) => x.name === name);
-  return a?.f ?? fallback;
 }
 
 /** The version of `domain` the model imports (0 when it does not). */
@@ -240,9 +231,7 @@ export function quantizedAlready(model: ModelProto, mode: QuantMode): { kind: 'q
       const op = n.opType ?? '';
       const quantOp = QUANTIZED_OPS.has(op) || op.startsWith('QLinear');
       if (quantOp) count(ops, op);
-      const toFloat =
-        op === 'Cast' &&
-        (n.attribute.find((a) => a.name === 'to')?.i === DataType.FLOAT || HALF.has(n.attribute.find((a) => a.name === 'to')?.i ?? 0));
+      const toFloat = op === 'Cast' && (attrReader(n).int('to') === DataType.FLOAT || HALF.has(attrReader(n).int('to', 0)));
       for (const v of n.input) {
         const t = tensors.get(v);
         if (!t || seen.has(v) || numElements(t.dims) < 16) continue;

@@ -10,20 +10,19 @@
  * Mul) into, without depending on its fusions; a QDQ MatMul was measured slower (docs/benchmarks.md).
  * A bias Add that follows the MatMul is folded into the op's bias input.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
-import { quantRule } from '../ops/quant-rules.js';
+import { quantRule } from '../ops/index.js';
 import {
   constantWeights,
   copyModel,
   defaultReduceRange,
-  floatAttr,
   floatInitializer,
-  intAttr,
   nodeLabel,
   nothingToQuantize,
   requireDomain,
@@ -137,11 +136,11 @@ function ineligible(g: Graph, n: NodeProto): string | undefined {
   if (w.dataType !== DataType.FLOAT) return 'weight is not float32';
   if (w.dims.length !== 2) return `weight has rank ${w.dims.length}, not 2`;
   if (n.opType === 'Gemm') {
-    if (intAttr(n, 'transA', 0) !== 0) return 'Gemm with transA=1';
+    if (attrReader(n).int('transA', 0) !== 0) return 'Gemm with transA=1';
     const c = n.input[2];
     if (c) {
       const t = floatInitializer(g, c);
-      const cols = w.dims[intAttr(n, 'transB', 0) ? 0 : 1]!;
+      const cols = w.dims[attrReader(n).int('transB', 0) ? 0 : 1]!;
       if (!t) return 'Gemm bias is not a float constant';
       const size = t.data.length;
       if (size !== 1 && !(size === cols && t.t.dims[t.t.dims.length - 1] === cols)) return 'Gemm bias is not a per-column vector';
@@ -153,8 +152,8 @@ function ineligible(g: Graph, n: NodeProto): string | undefined {
 /** The int8 weight in [K, N] layout (Gemm's alpha folded into the scale), shared by every node that uses it. */
 function quantizedB(g: Graph, n: NodeProto, cache: Map<string, QuantizedB>, perChannel: boolean, reduceRange: boolean): QuantizedB {
   const name = n.input[1]!;
-  const transB = n.opType === 'Gemm' && intAttr(n, 'transB', 0) === 1;
-  const alpha = n.opType === 'Gemm' ? floatAttr(n, 'alpha', 1) : 1;
+  const transB = n.opType === 'Gemm' && attrReader(n).int('transB', 0) === 1;
+  const alpha = n.opType === 'Gemm' ? attrReader(n).float('alpha', 1) : 1;
   const key = `${name}|${transB}|${alpha}`;
   const hit = cache.get(key);
   if (hit) return hit;
@@ -187,7 +186,7 @@ function biasFor(g: Graph, n: NodeProto, cols: number): { bias?: string; output:
     const c = n.input[2];
     if (!c) return { output, folded: false };
     const { data } = floatInitializer(g, c)!;
-    const beta = floatAttr(n, 'beta', 1);
+    const beta = attrReader(n).float('beta', 1);
     const bias = Float32Array.from({ length: cols }, (_, j) => beta * data[data.length === 1 ? 0 : j]!);
     return { bias: g.addInitializer(floatTensor(g.freshName(`${c}_bias`), [cols], bias)), output, folded: true };
   }

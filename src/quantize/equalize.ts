@@ -13,10 +13,11 @@
  * clip threshold to max/s_i, which one Clip cannot express; the paper's practice of replacing ReLU6 by
  * ReLU first changes the float model, and Hone keeps the float model's function.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
 import { floatTensor } from '../ir/tensor.js';
-import { floatAttr, floatInitializer, intAttr } from './common.js';
+import { floatInitializer } from './common.js';
 
 export interface EqualizeResult {
   /** Conv pairs equalized. */
@@ -145,7 +146,7 @@ function findPairs(g: Graph, outputs: Set<string>): Pair[] {
     if (link !== first && g.producer(link?.input[0] ?? '') !== first) continue;
     const cout = floatInitializer(g, first.input[1]!)!.t.dims[0]!;
     const wd = floatInitializer(g, next.input[1]!)!.t.dims;
-    const groups = intAttr(next, 'group', 1);
+    const groups = attrReader(next).int('group', 1);
     if (wd[1]! * groups !== cout || wd[0]! % groups !== 0) continue;
     pairs.push({ first, second: next, groups });
   }
@@ -175,7 +176,7 @@ function isHomogeneous(g: Graph, n: NodeProto): boolean {
         const name = n.input[slot];
         if (name) return floatInitializer(g, name)?.data[0] ?? NaN;
         const a = n.attribute.find((x) => x.name === attr);
-        return a ? floatAttr(n, attr, NaN) : undefined;
+        return a ? attrReader(n).float(attr, NaN) : undefined;
       };
       const lo = bound(1, 'min');
       const hi = bound(2, 'max');

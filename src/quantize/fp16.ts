@@ -21,12 +21,14 @@
  * data nothing can be known, so a note says the range was not checked; the fidelity comparison
  * (evaluate.ts) then reports any non-finite output the float16 model gives where the float one does not.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { Graph, capturedValues } from '../ir/graph.js';
 import { makeAttribute, makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
+import { opTypesWhere } from '../ops/index.js';
 import { floatInputSlot, floatOutputSlot } from '../ops/float-types.js';
 import {
   copyModel,
@@ -42,42 +44,11 @@ import {
 } from './common.js';
 import { toHalfArray } from './math.js';
 
-/** Ops kept in float32 by default: reductions and transcendental ops whose fp16 error compounds. */
-export const FP16_BLOCK_LIST: readonly string[] = [
-  'Softmax',
-  'LogSoftmax',
-  'LayerNormalization',
-  'SimplifiedLayerNormalization',
-  'SkipLayerNormalization',
-  'InstanceNormalization',
-  'GroupNormalization',
-  'ReduceMean',
-  'ReduceSum',
-  'ReduceSumSquare',
-  'ReduceL1',
-  'ReduceL2',
-  'ReduceLogSum',
-  'ReduceLogSumExp',
-  'ReduceProd',
-  'CumSum',
-  'Exp',
-  'Log',
-  'Pow',
-  'Resize',
-  'Upsample',
-  'Range',
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'DynamicQuantizeLinear',
-  'RandomNormal',
-  'RandomUniform',
-  'RandomNormalLike',
-  'RandomUniformLike',
-  'Multinomial',
-  'NonMaxSuppression',
-  'RoiAlign',
-  'TopK',
-];
+/**
+ * Ops kept in float32 by default: the op types marked `fp16Sensitive` in their definitions (reductions and
+ * transcendental ops whose fp16 error compounds, normalizations, ops whose float inputs must stay float32).
+ */
+export const FP16_BLOCK_LIST: readonly string[] = opTypesWhere((p) => p.fp16Sensitive === true);
 
 export interface Fp16Options extends NodeSelection {
   /** Keep float32 graph inputs and outputs (default true), converting at the boundary. */
@@ -339,7 +310,7 @@ function ortFusionCrashes(g: Graph, constants: ReadonlyMap<string, TensorProto>)
     const chain: NodeProto[] = [n];
     for (let p = g.producer(n.input[0] ?? ''); p && (p.domain ?? '') === ''; ) {
       if (p.opType === 'Transpose') {
-        if (movesLeadingAxis(p.attribute.find((a) => a.name === 'perm')?.ints ?? [])) for (const c of [...chain, p]) kept.add(c);
+        if (movesLeadingAxis(attrReader(p).ints('perm', []))) for (const c of [...chain, p]) kept.add(c);
         break;
       }
       const [a = '', b = ''] = p.input;
@@ -382,7 +353,7 @@ function maxAbsOf(t: TensorProto): number {
 }
 
 function castTarget(n: NodeProto): number | undefined {
-  return n.attribute.find((a) => a.name === 'to')?.i;
+  return attrReader(n).int('to');
 }
 
 function isFloatConstant(n: NodeProto): boolean {

@@ -15,7 +15,7 @@ import { makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { forEachGraph } from '../ir/walk.js';
-import { quantRule } from '../ops/quant-rules.js';
+import { quantRule } from '../ops/index.js';
 import {
   constantWeights,
   copyModel,

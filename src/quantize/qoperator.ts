@@ -3,11 +3,12 @@
  * becomes the op's QLinear form, with inputs laid out as its rule's `qoperator.layout` says. Units that
  * do not match (no Q on the output, a float bias) stay in QDQ form, which ORT runs just the same.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
-import { quantRule } from '../ops/quant-rules.js';
-import { floatAttr, nodeLabel } from './common.js';
+import { quantRule } from '../ops/index.js';
+import { nodeLabel } from './common.js';
 
 /** Rewrites QDQ units in place; returns node label → the QLinear op it became. */
 export function toQOperator(m: ModelProto): Map<string, string> {
@@ -17,7 +18,7 @@ export function toQOperator(m: ModelProto): Map<string, string> {
   for (const n of [...g.nodes]) {
     const q = quantRule(n.domain, n.opType ?? '')?.qoperator;
     if (!q) continue;
-    if (n.opType === 'Gemm' && floatAttr(n, 'beta', 1) !== 1) continue; // QGemm has no beta
+    if (n.opType === 'Gemm' && attrReader(n).float('beta', 1) !== 1) continue; // QGemm has no beta
     const unit = matchUnit(g, n, q.layout);
     if (!unit) continue;
     const attrs = n.attribute.filter((a) => !(n.opType === 'Gemm' && a.name === 'beta'));

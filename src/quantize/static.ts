@@ -10,13 +10,14 @@
  * outputs quantized; pass-through ops (Reshape, MaxPool…) reuse their input's scale; a ReLU after a
  * compute op is folded into that op's output range when activations are asymmetric.
  */
+import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { Graph, topoOrder } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { floatTensor, makeTensor } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
-import { quantRule } from '../ops/quant-rules.js';
+import { quantRule } from '../ops/index.js';
 import type { QuantRule } from '../ops/types.js';
 import { badInput, errorMessage, HoneError } from '../errors.js';
 import { aiOnnxOpset, upgradeOpset } from '../passes/upgrade.js';
@@ -375,7 +376,7 @@ function lowerBoundIsZero(g: Graph, n: NodeProto, fold: { lowerInput?: number; l
   if (fold.lowerInput === undefined && fold.lowerAttr === undefined) return true;
   const name = fold.lowerInput === undefined ? undefined : n.input[fold.lowerInput];
   if (name) return floatInitializer(g, name)?.data[0] === 0;
-  return n.attribute.find((a) => a.name === fold.lowerAttr)?.f === 0;
+  return fold.lowerAttr !== undefined && attrReader(n).float(fold.lowerAttr) === 0;
 }
 
 /** True when every reader of `v` is an op with a quantization rule (so none sees the un-clipped float). */

@@ -23,7 +23,7 @@
  * 100·(1 − cosine similarity) of the outputs, so the same flag works for models that are not classifiers.
  */
 import type { ModelProto } from '../ir/proto.js';
-import { quantRule } from '../ops/quant-rules.js';
+import { quantRule } from '../ops/index.js';
 import { HoneError } from '../errors.js';
 import type { QuantizeResult } from './common.js';
 import { compareOutputs, type Fidelity } from './evaluate.js';

@@ -10,9 +10,9 @@ import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../ir/proto
 import { usedValues } from '../ir/graph.js';
 import { nodeGraphs } from '../ir/walk.js';
 import { tensorArray } from '../ir/tensor.js';
-import { getGradRule, GradEmitter } from '../ops/grad/index.js';
-import { attrReader } from '../ops/grad/attrs.js';
-import { nonDifferentiableInputs, nonDifferentiableOps } from '../ops/grad/types.js';
+import { type BatchStatistics, GradEmitter } from '../ops/grad/index.js';
+import { attrReader } from '../ir/attrs.js';
+import { gradRule, opProps } from '../ops/index.js';
 import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { staticTypes, type StaticTypes } from './shapes.js';
 import { upgradeOpset } from '../passes/upgrade.js';
@@ -129,7 +129,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   taken.add(labelsName);
   // Recurrent ops train unrolled over their sequence; the parameters stay their W, R and B (see unroll-rnn.ts).
   unrollRecurrent(graph, opset, taken);
-  const { updates: stateUpdates, masks: dropoutMasks } = setTrainingMode(graph, opset, taken);
+  const { updates: stateUpdates, masks: dropoutMasks, batchStatistics } = setTrainingMode(graph, opset, taken);
 
   const types = staticTypes(graph, opset, paramNames);
   const predShape = types.types.get(output)?.shape;
@@ -157,7 +157,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
 
   const emit = new GradEmitter(taken, opset);
   const seeds = new Map([[lossName, emit.scalar(1)]]);
-  const grads = differentiate(graph, opset, allTypes, emit, seeds, paramNames);
+  const grads = differentiate(graph, opset, allTypes, emit, seeds, paramNames, batchStatistics);
 
   const params: TrainableParam[] = [];
   const gradOutputs: string[] = [];
@@ -223,6 +223,8 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
 /**
  * Appends the backward pass of `graph` to `emit`: gradients of the `seeds` (value → gradient value) with
  * respect to every value in `wrt`. Returns the gradient value of each `wrt` entry that the seeds depend on.
+ * `batchStatistics` names, by their output, the BatchNormalization nodes that normalize with their own
+ * batch's statistics (`setTrainingMode`), for their gradient rule.
  */
 export function differentiate(
   graph: GraphProto,
@@ -231,12 +233,13 @@ export function differentiate(
   emit: GradEmitter,
   seeds: Map<string, string>,
   wrt: ReadonlySet<string>,
+  batchStatistics: ReadonlyMap<string, BatchStatistics> = new Map(),
 ): Map<string, string> {
   const requires = new Set(wrt);
   // A node reads its inputs and, through its subgraphs, outer-scope values (an If branch using a weight).
   const reads = new Map(graph.node.map((node) => [node, [...usedValues(node)]]));
   for (const node of graph.node) {
-    if (nonDifferentiableOps.has(node.opType!) || !reads.get(node)!.some((i) => requires.has(i))) continue;
+    if (opProps(node.domain, node.opType!).nonDifferentiable || !reads.get(node)!.some((i) => requires.has(i))) continue;
     for (const o of node.output) {
       const et = types.types.get(o)?.elemType;
       if (o && (et === undefined || isFloat(et))) requires.add(o);
@@ -262,7 +265,7 @@ export function differentiate(
       throw controlFlowRefusal(graph, node, 'the loss depends on the parameters through an ');
     const needs = (i: number) => Boolean(node.input[i]) && requires.has(node.input[i]!);
     if (!node.input.some((_, i) => needs(i))) continue;
-    const rule = getGradRule(node.domain, node.opType!);
+    const rule = gradRule(node.domain, node.opType!);
     if (!rule) {
       throw new HoneError(
         `no gradient rule for op ${node.opType} (node '${node.name ?? node.output[0]}'); freeze the parameters before it (--freeze) or replace the op`,
@@ -282,6 +285,7 @@ export function differentiate(
       constant: (name) => types.constants.get(name),
       elemType,
       emit,
+      batchStatistics: node.output[0] ? batchStatistics.get(node.output[0]) : undefined,
     });
     inGrads.forEach((g, i) => {
       if (!g || !needs(i)) return;
@@ -368,7 +372,7 @@ function settingsOnly(g: GraphProto): Set<string> {
   const setting = new Set<string>();
   const data = new Set<string>();
   for (const n of g.node) {
-    const fixed = nonDifferentiableInputs.get(n.opType!) ?? [];
+    const fixed = opProps(n.domain, n.opType!).settingInputs ?? [];
     n.input.forEach((v, i) => {
       if (v) (fixed.includes(i) ? setting : data).add(v);
     });

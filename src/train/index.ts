@@ -1,5 +1,5 @@
 /** Training: differentiate an ONNX model, run the steps on ONNX Runtime, update in JS. */
-import '../ops/grad/index.js';
+import '../ops/index.js';
 
 export { buildTrainingGraph, differentiate, type TrainingGraph, type TrainingGraphOptions, type TrainableParam } from './autodiff.js';
 export { appendLoss, LOSS_KINDS, type LossSpec } from './losses.js';

@@ -15,8 +15,8 @@ import { badInput } from '../errors.js';
 import { DataType } from '../ir/dtype.js';
 import type { GraphProto, NodeProto } from '../ir/proto.js';
 import { GradEmitter } from '../ops/grad/emit.js';
-import { attrReader } from '../ops/grad/attrs.js';
-import { batchStatisticsNodes } from '../ops/grad/nn.js';
+import { attrReader } from '../ir/attrs.js';
+import type { BatchStatistics } from '../ops/grad/index.js';
 import { staticTypes } from './shapes.js';
 import { valueInfo } from '../ir/builder.js';
 import { tensorNumbers } from '../ir/tensor.js';
@@ -42,9 +42,19 @@ export interface DropoutMask {
   ratio: number;
 }
 
-export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<string>): { updates: StateUpdate[]; masks: DropoutMask[] } {
+/**
+ * Rewrites `graph` for training. Returns the running-statistics updates, the dropout masks to feed, and the
+ * BatchNormalization nodes that now normalize with their batch's statistics (by output name), which
+ * `differentiate` hands to their gradient rule.
+ */
+export function setTrainingMode(
+  graph: GraphProto,
+  opset: number,
+  taken: Set<string>,
+): { updates: StateUpdate[]; masks: DropoutMask[]; batchStatistics: Map<string, BatchStatistics> } {
   const updates: StateUpdate[] = [];
   const masks: DropoutMask[] = [];
+  const batchStatistics = new Map<string, BatchStatistics>();
   const types = staticTypes(graph, opset);
   // The batch dim's symbol: a dropout input that starts with it (and is static after it) gets a fed mask.
   const inits = new Set(graph.initializer.map((t) => t.name!));
@@ -137,7 +147,7 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
         output: [node.output[0]!],
         attribute: node.attribute.filter((at) => at.name === 'epsilon'),
       };
-      batchStatisticsNodes.set(bnNode, { centered: d });
+      batchStatistics.set(bnNode.output[0]!, { centered: d });
       const momentum = emit.scalar(a.float('momentum', 0.9));
       const keep = emit.scalar(1 - a.float('momentum', 0.9));
       for (const [state, batch] of [
@@ -198,7 +208,7 @@ export function setTrainingMode(graph: GraphProto, opset: number, taken: Set<str
   }
   graph.node = nodes;
   graph.initializer.push(...emit.initializers);
-  return { updates, masks };
+  return { updates, masks, batchStatistics };
 }
 
 /**

@@ -10,7 +10,8 @@ import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import type { AttrReader } from '../../src/ops/types.js';
 import type { Dataset } from '../../src/data/index.js';
-import { GradEmitter, getGradRule, registerGradRules, type GradContext, type GradRule } from '../../src/ops/grad/index.js';
+import { GradEmitter, type GradContext, type GradRule } from '../../src/ops/grad/index.js';
+import { getOpRule, registerOps } from '../../src/ops/index.js';
 import { createSession } from '../../src/runtime/index.js';
 import { differentiate } from '../../src/train/autodiff.js';
 import { staticTypes } from '../../src/train/shapes.js';
@@ -90,13 +91,14 @@ export async function withWrongRule<T>(
   wrong: (original: GradRule) => GradRule['grad'],
   body: () => Promise<T>,
 ): Promise<T> {
-  const original = getGradRule(undefined, opType);
-  assert.ok(original, `no gradient rule for ${opType}`);
-  registerGradRules([{ ...original, opTypes: [opType], grad: wrong(original) }]);
+  const rule = getOpRule(undefined, opType);
+  const original = rule?.grad;
+  assert.ok(rule && original, `no gradient rule for ${opType}`);
+  registerOps([{ ...rule, opTypes: [opType], grad: { grad: wrong(original) } }]);
   try {
     return await body();
   } finally {
-    registerGradRules([original]);
+    registerOps([{ ...rule, opTypes: [opType] }]);
   }
 }
 

@@ -9,7 +9,6 @@ function only0(ctx: GradContext, f: (gy: string, x: string, y: string) => string
 }
 
 export const reluGrad: GradRule = {
-  opTypes: ['Relu'],
   // Where(y > 0, gy, 0): one pass, no mask multiply; nothing when gy is already zero where y ≤ 0.
   grad: (ctx) =>
     only0(ctx, (gy, _x, y) =>
@@ -18,7 +17,6 @@ export const reluGrad: GradRule = {
 };
 
 export const leakyReluGrad: GradRule = {
-  opTypes: ['LeakyRelu'],
   grad: (ctx) =>
     only0(ctx, (gy, x) =>
       ctx.emit.op('Where', [ctx.emit.op('Greater', [x, s(ctx, 0)]), gy, ctx.emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.01)))]),
@@ -26,17 +24,14 @@ export const leakyReluGrad: GradRule = {
 };
 
 export const sigmoidGrad: GradRule = {
-  opTypes: ['Sigmoid'],
   grad: (ctx) => only0(ctx, (gy, _x, y) => ctx.emit.mul(gy, ctx.emit.mul(y, ctx.emit.sub(s(ctx, 1), y)))),
 };
 
 export const tanhGrad: GradRule = {
-  opTypes: ['Tanh'],
   grad: (ctx) => only0(ctx, (gy, _x, y) => ctx.emit.mul(gy, ctx.emit.sub(s(ctx, 1), ctx.emit.mul(y, y)))),
 };
 
 export const clipGrad: GradRule = {
-  opTypes: ['Clip'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node, attr } = ctx;
@@ -56,7 +51,6 @@ export const clipGrad: GradRule = {
 
 /** y = max(0, min(1, αx + β)): slope α where the output is strictly inside (0, 1), 0 where clipped. */
 export const hardSigmoidGrad: GradRule = {
-  opTypes: ['HardSigmoid'],
   grad: (ctx) =>
     only0(ctx, (gy, _x, y) => {
       const { emit } = ctx;
@@ -67,7 +61,6 @@ export const hardSigmoidGrad: GradRule = {
 
 /** y = x·HardSigmoid(x) with α = 1/6, β = 1/2: y' = 0 below -3, 1 above 3, x/3 + 1/2 between. */
 export const hardSwishGrad: GradRule = {
-  opTypes: ['HardSwish'],
   grad: (ctx) =>
     only0(ctx, (gy, x) => {
       const { emit } = ctx;
@@ -78,7 +71,6 @@ export const hardSwishGrad: GradRule = {
 };
 
 export const geluGrad: GradRule = {
-  opTypes: ['Gelu'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit } = ctx;
@@ -117,7 +109,6 @@ function softmaxAxes(ctx: GradContext): number[] {
 }
 
 export const softmaxGrad: GradRule = {
-  opTypes: ['Softmax'],
   grad: (ctx) =>
     only0(ctx, (gy, _x, y) => {
       const { emit } = ctx;
@@ -127,7 +118,6 @@ export const softmaxGrad: GradRule = {
 };
 
 export const logSoftmaxGrad: GradRule = {
-  opTypes: ['LogSoftmax'],
   grad: (ctx) =>
     only0(ctx, (gy, _x, y) => {
       const { emit } = ctx;
@@ -135,16 +125,3 @@ export const logSoftmaxGrad: GradRule = {
       return emit.sub(gy, emit.mul(emit.op('Exp', [y]), sum));
     }),
 };
-
-export const activationGradRules: GradRule[] = [
-  reluGrad,
-  leakyReluGrad,
-  sigmoidGrad,
-  tanhGrad,
-  clipGrad,
-  hardSigmoidGrad,
-  hardSwishGrad,
-  geluGrad,
-  softmaxGrad,
-  logSoftmaxGrad,
-];

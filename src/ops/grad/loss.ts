@@ -9,7 +9,6 @@ import type { GradRule } from './types.js';
  * ignore_index is given, which is the same). Softmax is read back from the node's log_prob output.
  */
 export const softmaxCrossEntropyGrad: GradRule = {
-  opTypes: ['SoftmaxCrossEntropyLoss'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node, attr } = ctx;
@@ -49,5 +48,3 @@ export const softmaxCrossEntropyGrad: GradRule = {
     return [emit.mul(g, w || reduction === 'none' ? emit.unsqueeze(coef, [1]) : coef)];
   },
 };
-
-export const lossGradRules: GradRule[] = [softmaxCrossEntropyGrad];

@@ -12,7 +12,6 @@ function sumToInput(ctx: GradContext, g: string, i: number): string {
 }
 
 export const gemmGrad: GradRule = {
-  opTypes: ['Gemm'],
   grad(ctx) {
     const { emit, attr } = ctx;
     const [a, b, c] = ctx.node.input as [string, string, string | undefined];
@@ -52,7 +51,6 @@ function swapLast2(ctx: GradContext, x: string, rank: number): string {
 }
 
 export const matmulGrad: GradRule = {
-  opTypes: ['MatMul'],
   grad(ctx) {
     const { emit, node } = ctx;
     const [a, b] = node.input as [string, string];
@@ -125,7 +123,6 @@ function hasBroadcast(x: Dim[], other: Dim[]): boolean {
 }
 
 export const addSubGrad: GradRule = {
-  opTypes: ['Add', 'Sub', 'Sum'],
   grad(ctx) {
     const gy = ctx.gy[0]!;
     return ctx.node.input.map((_, i) => {
@@ -137,7 +134,6 @@ export const addSubGrad: GradRule = {
 };
 
 export const mulGrad: GradRule = {
-  opTypes: ['Mul'],
   grad(ctx) {
     const [a, b] = ctx.node.input as [string, string];
     const gy = ctx.gy[0]!;
@@ -149,7 +145,6 @@ export const mulGrad: GradRule = {
 };
 
 export const divGrad: GradRule = {
-  opTypes: ['Div'],
   grad(ctx) {
     const { emit } = ctx;
     const [, b] = ctx.node.input as [string, string];
@@ -165,7 +160,6 @@ export const divGrad: GradRule = {
 };
 
 export const powGrad: GradRule = {
-  opTypes: ['Pow'],
   grad(ctx) {
     const { emit } = ctx;
     const [a, b] = ctx.node.input as [string, string];
@@ -185,7 +179,6 @@ export const powGrad: GradRule = {
  * between ties (PyTorch's maximum/minimum do the same for two inputs).
  */
 export const maxMinGrad: GradRule = {
-  opTypes: ['Max', 'Min'],
   grad(ctx) {
     const { emit, node } = ctx;
     const gy = ctx.gy[0]!;
@@ -203,9 +196,8 @@ export const maxMinGrad: GradRule = {
 };
 
 /** Unary elementwise ops: gradient = gy * f'(x), with f' written in terms of x or y. */
-function unary(opType: string, deriv: (ctx: GradContext, x: string, y: string) => string): GradRule {
+function unary(deriv: (ctx: GradContext, x: string, y: string) => string): GradRule {
   return {
-    opTypes: [opType],
     grad(ctx) {
       if (!ctx.needs(0)) return [];
       return [ctx.emit.mul(ctx.gy[0]!, deriv(ctx, ctx.node.input[0]!, ctx.node.output[0]!))];
@@ -215,39 +207,38 @@ function unary(opType: string, deriv: (ctx: GradContext, x: string, y: string) =
 
 const s = (ctx: GradContext, v: number) => ctx.emit.scalar(v, ctx.elemType);
 
-export const unaryMathGrads: GradRule[] = [
-  { opTypes: ['Neg'], grad: (ctx) => [ctx.needs(0) ? ctx.emit.neg(ctx.gy[0]!) : undefined] },
-  { opTypes: ['Identity'], grad: (ctx) => [ctx.gy[0]] },
-  unary('Exp', (_c, _x, y) => y),
-  unary('Log', (ctx, x) => ctx.emit.op('Reciprocal', [x])),
-  unary('Sqrt', (ctx, _x, y) => ctx.emit.div(s(ctx, 0.5), y)),
-  unary('Reciprocal', (ctx, _x, y) => ctx.emit.neg(ctx.emit.mul(y, y))),
-  unary('Abs', (ctx, x) => ctx.emit.op('Sign', [x])),
-  unary('Sin', (ctx, x) => ctx.emit.op('Cos', [x])),
-  unary('Cos', (ctx, x) => ctx.emit.neg(ctx.emit.op('Sin', [x]))),
-  unary('Erf', (ctx, x) => ctx.emit.mul(s(ctx, 2 / Math.sqrt(Math.PI)), ctx.emit.op('Exp', [ctx.emit.neg(ctx.emit.mul(x, x))]))),
-  {
-    opTypes: ['Cast'],
-    grad(ctx) {
-      if (!ctx.needs(0)) return [];
-      const from = ctx.elemTypeOf(ctx.node.input[0]!) ?? ctx.elemType;
-      return [ctx.emit.op('Cast', [ctx.gy[0]!], { to: from })];
-    },
-  },
-  {
-    opTypes: ['Where'],
-    grad(ctx) {
-      const { emit } = ctx;
-      const [c] = ctx.node.input as [string];
-      const gy = ctx.gy[0]!;
-      const zero = s(ctx, 0);
-      return [
-        undefined,
-        ctx.needs(1) ? sumToInput(ctx, emit.op('Where', [c, gy, zero]), 1) : undefined,
-        ctx.needs(2) ? sumToInput(ctx, emit.op('Where', [c, zero, gy]), 2) : undefined,
-      ];
-    },
-  },
-];
+/** The gradient rules of the unary maps that have one, by op type (elementwise.ts attaches them). */
+export const unaryMathGrads: Readonly<Record<string, GradRule>> = {
+  Neg: { grad: (ctx) => [ctx.needs(0) ? ctx.emit.neg(ctx.gy[0]!) : undefined] },
+  Identity: { grad: (ctx) => [ctx.gy[0]] },
+  Exp: unary((_c, _x, y) => y),
+  Log: unary((ctx, x) => ctx.emit.op('Reciprocal', [x])),
+  Sqrt: unary((ctx, _x, y) => ctx.emit.div(s(ctx, 0.5), y)),
+  Reciprocal: unary((ctx, _x, y) => ctx.emit.neg(ctx.emit.mul(y, y))),
+  Abs: unary((ctx, x) => ctx.emit.op('Sign', [x])),
+  Sin: unary((ctx, x) => ctx.emit.op('Cos', [x])),
+  Cos: unary((ctx, x) => ctx.emit.neg(ctx.emit.op('Sin', [x]))),
+  Erf: unary((ctx, x) => ctx.emit.mul(s(ctx, 2 / Math.sqrt(Math.PI)), ctx.emit.op('Exp', [ctx.emit.neg(ctx.emit.mul(x, x))]))),
+};
 
-export const mathGradRules: GradRule[] = [gemmGrad, matmulGrad, addSubGrad, mulGrad, divGrad, powGrad, maxMinGrad, ...unaryMathGrads];
+export const castGrad: GradRule = {
+  grad(ctx) {
+    if (!ctx.needs(0)) return [];
+    const from = ctx.elemTypeOf(ctx.node.input[0]!) ?? ctx.elemType;
+    return [ctx.emit.op('Cast', [ctx.gy[0]!], { to: from })];
+  },
+};
+
+export const whereGrad: GradRule = {
+  grad(ctx) {
+    const { emit } = ctx;
+    const [c] = ctx.node.input as [string];
+    const gy = ctx.gy[0]!;
+    const zero = s(ctx, 0);
+    return [
+      undefined,
+      ctx.needs(1) ? sumToInput(ctx, emit.op('Where', [c, gy, zero]), 1) : undefined,
+      ctx.needs(2) ? sumToInput(ctx, emit.op('Where', [c, zero, gy]), 2) : undefined,
+    ];
+  },
+};

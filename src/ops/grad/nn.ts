@@ -5,7 +5,6 @@
  */
 import { badInput } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
-import type { NodeProto } from '../../ir/proto.js';
 import { makeTensor } from '../../ir/tensor.js';
 import type { Dim } from '../types.js';
 import type { GradContext, GradRule } from './types.js';
@@ -168,7 +167,6 @@ function staticDims(ctx: GradContext, name: string, what: string): number[] {
 }
 
 export const convGrad: GradRule = {
-  opTypes: ['Conv'],
   grad(ctx) {
     const { emit, node } = ctx;
     const [x, w, bias] = node.input as [string, string, string | undefined];
@@ -196,7 +194,6 @@ export const convGrad: GradRule = {
 };
 
 export const convTransposeGrad: GradRule = {
-  opTypes: ['ConvTranspose'],
   grad(ctx) {
     const { emit, node, attr } = ctx;
     const [x, w, bias] = node.input as [string, string, string | undefined];
@@ -258,7 +255,6 @@ function flatZeros(ctx: GradContext, x: string): string {
 }
 
 export const maxPoolGrad: GradRule = {
-  opTypes: ['MaxPool'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node, attr } = ctx;
@@ -337,7 +333,6 @@ function upsampleMaskGrad(ctx: GradContext): string | undefined {
 }
 
 export const averagePoolGrad: GradRule = {
-  opTypes: ['AveragePool'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node, attr } = ctx;
@@ -384,7 +379,6 @@ export const averagePoolGrad: GradRule = {
 };
 
 export const globalAveragePoolGrad: GradRule = {
-  opTypes: ['GlobalAveragePool'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit } = ctx;
@@ -399,16 +393,8 @@ export const globalAveragePoolGrad: GradRule = {
 };
 
 /**
- * BatchNormalization nodes that normalize with their batch's statistics: the training-mode rewrite
- * (train/training-mode.ts) computes the mean μ and variance of x in the graph, feeds them to a standard
- * BatchNormalization and records the node here with the name of its centred input x − μ, so the
- * gradient rule differentiates through the statistics analytically instead of through the ops that
- * computed them.
- */
-export const batchStatisticsNodes = new WeakMap<NodeProto, { centered: string }>();
-
-/**
- * BatchNormalization. With the batch's own statistics (batchStatisticsNodes; M elements per channel,
+ * BatchNormalization. With the batch's own statistics (`ctx.batchStatistics`, given for the nodes the
+ * training graph feeds the mean μ and variance of x computed in the graph; M elements per channel,
  * d = x − μ, s = 1/√(σ² + ε), x̂ = d·s):
  *   dβ = Σ gy,  dγ = s·Σ gy·d,
  *   dx = γs·(gy − Σgy/M − x̂·Σ gy·x̂/M) = A·gy + B·d + C, per channel A = γs, B = −A·s²·Σ gy·d/M,
@@ -418,7 +404,6 @@ export const batchStatisticsNodes = new WeakMap<NodeProto, { centered: string }>
  * With fixed statistics (inference mode): dx = gy·γs, dγ = s·Σ gy·(x − μ), dβ = Σ gy; none for the stats.
  */
 export const batchNormGrad: GradRule = {
-  opTypes: ['BatchNormalization'],
   grad(ctx) {
     const { emit, node, attr } = ctx;
     const [x, scale, bias, mean, variance] = node.input as [string, string, string, string, string];
@@ -432,7 +417,7 @@ export const batchNormGrad: GradRule = {
     const axes = [0, ...iota(rank - 2, 2)];
     const perChannel = (v: string) => (rank > 2 ? emit.unsqueeze(v, iota(rank - 2, 1)) : v);
     const invStd = emit.op('Reciprocal', [emit.op('Sqrt', [emit.add(variance, emit.scalar(attr.float('epsilon', 1e-5), ctx.elemType))])]);
-    const batch = batchStatisticsNodes.get(node);
+    const batch = ctx.batchStatistics;
     const centered = batch?.centered ?? emit.sub(x, perChannel(mean));
     const sumGy = emit.reduceSum(gy, axes, false);
     const sumGyD = ctx.needs(1) || (batch && ctx.needs(0)) ? emit.reduceSum(emit.mul(gy, centered), axes, false) : undefined;
@@ -468,7 +453,6 @@ export const batchNormGrad: GradRule = {
  * a ReduceMean/Sub/Div decomposition.
  */
 export const layerNormGrad: GradRule = {
-  opTypes: ['LayerNormalization'],
   grad(ctx) {
     const { emit, node, attr } = ctx;
     const [x, scale, bias] = node.input as [string, string, string | undefined];
@@ -496,13 +480,3 @@ export const layerNormGrad: GradRule = {
     return out;
   },
 };
-
-export const nnGradRules: GradRule[] = [
-  convGrad,
-  convTransposeGrad,
-  maxPoolGrad,
-  averagePoolGrad,
-  globalAveragePoolGrad,
-  batchNormGrad,
-  layerNormGrad,
-];

@@ -99,7 +99,6 @@ function blockFactor(w: Float32Array, outLen: number, inLen: number): number | u
 }
 
 export const resizeGrad: GradRule = {
-  opTypes: ['Resize'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node, attr } = ctx;

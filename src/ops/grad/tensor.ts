@@ -10,12 +10,10 @@ function label(ctx: GradContext): string {
 
 /** Ops that only re-view their first input: the gradient is gy reshaped back to the input's shape. */
 export const reshapeLikeGrad: GradRule = {
-  opTypes: ['Flatten', 'Reshape', 'Squeeze', 'Unsqueeze'],
   grad: (ctx) => (ctx.needs(0) ? [ctx.emit.reshapeLike(ctx.gy[0]!, ctx.node.input[0]!)] : []),
 };
 
 export const transposeGrad: GradRule = {
-  opTypes: ['Transpose'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     let perm = ctx.attr.ints('perm');
@@ -41,7 +39,6 @@ function axisOf(ctx: GradContext, axis: number, name: string): number {
 }
 
 export const concatGrad: GradRule = {
-  opTypes: ['Concat'],
   grad(ctx) {
     const { emit, node } = ctx;
     const axis = axisOf(ctx, ctx.attr.int('axis', 0), node.input[0]!);
@@ -74,7 +71,6 @@ function zerosLike(ctx: GradContext, like: string): string {
 }
 
 export const splitGrad: GradRule = {
-  opTypes: ['Split'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { node } = ctx;
@@ -89,7 +85,6 @@ export const splitGrad: GradRule = {
  * handles steps, negative bounds and clamping exactly as the forward op did.
  */
 export const sliceGrad: GradRule = {
-  opTypes: ['Slice'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node } = ctx;
@@ -115,7 +110,6 @@ export const sliceGrad: GradRule = {
  * copied, and scatter-add gy there (into N + 1 slots; slot 0 takes what a crop dropped, and is dropped).
  */
 export const padGrad: GradRule = {
-  opTypes: ['Pad'],
   grad(ctx) {
     const { emit, node } = ctx;
     if (ctx.opset < 11)
@@ -155,7 +149,6 @@ export const padGrad: GradRule = {
 
 /** Gather (embeddings and general): ScatterND with add, after moving the gathered axis to the front. */
 export const gatherGrad: GradRule = {
-  opTypes: ['Gather'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node } = ctx;
@@ -186,7 +179,6 @@ export const gatherGrad: GradRule = {
 };
 
 export const expandGrad: GradRule = {
-  opTypes: ['Expand'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const x = ctx.node.input[0]!;
@@ -194,7 +186,7 @@ export const expandGrad: GradRule = {
   },
 };
 
-/** Axes of a Reduce* node: attribute before opset 13 (18 for ReduceMean), a constant input after. */
+/** Axes of a Reduce* node: an attribute before `inputFrom` (the op's `axesInputSince`), a constant input from it. */
 function reduceAxes(ctx: GradContext, inputFrom: number): number[] | undefined {
   const { node } = ctx;
   if (ctx.opset < inputFrom) return ctx.attr.ints('axes');
@@ -205,9 +197,9 @@ function reduceAxes(ctx: GradContext, inputFrom: number): number[] | undefined {
   return tensorNumbers(t);
 }
 
-function reduceGrad(opType: 'ReduceSum' | 'ReduceMean', inputFrom: number): GradRule {
+/** ReduceSum's and ReduceMean's rule; `inputFrom` is the opset from which the op takes axes as input 1. */
+export function reduceGrad(opType: 'ReduceSum' | 'ReduceMean', inputFrom: number): GradRule {
   return {
-    opTypes: [opType],
     grad(ctx) {
       if (!ctx.needs(0)) return [];
       const { emit } = ctx;
@@ -231,7 +223,6 @@ function reduceGrad(opType: 'ReduceSum' | 'ReduceMean', inputFrom: number): Grad
 }
 
 export const dropoutGrad: GradRule = {
-  opTypes: ['Dropout'],
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const { emit, node } = ctx;
@@ -244,17 +235,3 @@ export const dropoutGrad: GradRule = {
     return [emit.mul(emit.mul(ctx.gy[0]!, m), emit.scalar(1 / (1 - r), ctx.elemType))];
   },
 };
-
-export const tensorGradRules: GradRule[] = [
-  reshapeLikeGrad,
-  transposeGrad,
-  concatGrad,
-  splitGrad,
-  sliceGrad,
-  padGrad,
-  gatherGrad,
-  expandGrad,
-  reduceGrad('ReduceSum', 13),
-  reduceGrad('ReduceMean', 18),
-  dropoutGrad,
-];

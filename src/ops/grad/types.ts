@@ -1,8 +1,10 @@
 /**
- * Gradient rules: per-op knowledge of how to differentiate a node, kept per op family beside the shape
- * and cost rules (JAX's transpose rules are the model). A rule sees one forward node, the gradients of
- * its outputs and what is known statically about shapes, and emits backward nodes through a GradEmitter.
- * Rules use standard ONNX ops only, so the training graph runs on any ONNX Runtime provider.
+ * Gradient rules: per-op knowledge of how to differentiate a node (JAX's transpose rules are the model).
+ * Their code is here, one file per kind of op; each op's definition in its family file (`ops/<family>.ts`)
+ * names its rule in `grad`, and whether gradients flow through it at all in `props.nonDifferentiable`.
+ * A rule sees one forward node, the gradients of its outputs and what is known statically about shapes,
+ * and emits backward nodes through a GradEmitter. Rules use standard ONNX ops only, so the training graph
+ * runs on any ONNX Runtime provider.
  */
 import type { NodeProto, TensorProto } from '../../ir/proto.js';
 import type { AttrReader, Dim } from '../types.js';
@@ -28,58 +30,23 @@ export interface GradContext {
   /** Element type of the floating-point values this node works in (for constants). */
   elemType: number;
   emit: GradEmitter;
+  /**
+   * Set for a BatchNormalization that the training graph feeds its own batch's mean and variance (see
+   * train/training-mode.ts): the value x − mean, so that the rule differentiates through the statistics.
+   */
+  batchStatistics?: BatchStatistics;
+}
+
+/** What the training graph computed for a BatchNormalization that normalizes with its batch's statistics. */
+export interface BatchStatistics {
+  /** x − mean, the mean broadcast over the batch and spatial axes. */
+  centered: string;
 }
 
 export interface GradRule {
-  domain?: string;
-  opTypes: readonly string[];
   /**
    * One gradient value name per input (undefined for inputs that get none). May also rewrite
    * `ctx.node` in place to expose extra forward outputs it needs (MaxPool's Indices), before returning.
    */
   grad(ctx: GradContext): (string | undefined)[];
 }
-
-/** Ops whose outputs never carry gradients (shapes, indices, comparisons, randomness). */
-export const nonDifferentiableOps: ReadonlySet<string> = new Set([
-  'Shape',
-  'Size',
-  'ArgMax',
-  'ArgMin',
-  'NonZero',
-  'Equal',
-  'Less',
-  'LessOrEqual',
-  'Greater',
-  'GreaterOrEqual',
-  'And',
-  'Or',
-  'Not',
-  'Xor',
-  'IsNaN',
-  'IsInf',
-  'Sign',
-  'Floor',
-  'Ceil',
-  'Round',
-  'OneHot',
-  'ConstantOfShape',
-  'Range',
-  'RandomNormal',
-  'RandomUniform',
-  'RandomNormalLike',
-  'RandomUniformLike',
-  'Multinomial',
-  'Constant',
-  'EyeLike',
-  'TopK_indices',
-]);
-
-/**
- * Float inputs that parametrize an op rather than flow through it (Resize's roi and scales): an
- * initializer used only there is a constant, never a trainable parameter.
- */
-export const nonDifferentiableInputs: ReadonlyMap<string, readonly number[]> = new Map([
-  ['Resize', [1, 2, 3]],
-  ['Upsample', [1]],
-]);
