@@ -67,7 +67,9 @@ test('an accuracy constraint nothing quantized meets: those candidates are rejec
     model,
     ...quick,
     threads: 1,
-    budget: 15,
+    // Ended by trials rather than by a budget a loaded machine can exhaust before the first build.
+    budget: 300,
+    maxTrials: 2,
     maxAccuracyDrop: 0.0001,
     passes: [foldConstantsPass, dynamicPass],
   });
