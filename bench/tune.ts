@@ -1,7 +1,8 @@
 /**
  * Sampler quality and cost. Median simple regret (best value − global minimum) after `--trials`
  * evaluations over seeds 0…`--seeds`−1 on Branin, Hartmann-6, Rosenbrock-4D, Ackley-5D and Levy-5D,
- * for Hone's TPE (its defaults, and with Optuna's multivariate defaults), GP, CMA-ES and random search;
+ * for Hone's auto sampler (the default: GP and TPE chosen trial by trial), TPE (its defaults, and with
+ * Optuna's multivariate defaults), GP, CMA-ES and random search;
  * Optuna (Debian's python3-optuna, TPE multivariate and random, same seeds/domains/budget) side by side
  * when /usr/bin/python3 can import it. Then the cost of one `ask` (+ suggesting all parameters) with
  * 100 and 1,000 finished trials (GP: 100 and 500) on Hartmann-6.
@@ -14,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchmarkFunctions, benchmarkObjective, hartmann6, runBenchmark } from '../src/tune/benchmarks.js';
+import { AutoSampler } from '../src/tune/samplers/auto.js';
 import type { Sampler } from '../src/tune/samplers/base.js';
 import { CmaEsSampler } from '../src/tune/samplers/cmaes.js';
 import { GPSampler } from '../src/tune/samplers/gp.js';
@@ -36,6 +38,7 @@ const WITH_OPTUNA = !args.includes('--no-optuna');
 const ISSUE_TARGETS: Record<string, number> = { branin: 0.0186, hartmann6: 0.116, rosenbrock4: 23.6, ackley5: 7.27, levy5: 0.4 };
 
 const samplers: { name: string; seeds: number; make: (seed: number) => Sampler }[] = [
+  { name: 'Hone auto', seeds: GP_SEEDS, make: (seed) => new AutoSampler({ seed }) },
   { name: 'Hone TPE', seeds: SEEDS, make: (seed) => new TPESampler({ seed }) },
   { name: 'Hone TPE, Optuna defaults', seeds: SEEDS, make: (seed) => new TPESampler({ ...OPTUNA_TPE_OPTIONS, seed }) },
   { name: 'Hone GP', seeds: GP_SEEDS, make: (seed) => new GPSampler({ seed }) },
@@ -143,6 +146,14 @@ for (const [name, r, note] of rows) console.log(`| ${name} | ${fnames.map((f) =>
 const hone = table['Hone TPE']!;
 const wins = fnames.filter((f) => hone[f]! <= ISSUE_TARGETS[f]!);
 console.log(`\nHone TPE is at or below the issue's Optuna targets on ${wins.length} of 5 (${wins.join(', ') || 'none'}).`);
+// The auto sampler's targets (issue 12): ≤ 1.2x the better of Hone's TPE and GP, ≤ 0.5x Optuna's multivariate TPE.
+const auto = table['Hone auto']!;
+const optunaTpe = optuna ? Object.fromEntries(fnames.map((f) => [f, median(optuna.regret[`${f}/tpe`]!)])) : undefined;
+for (const f of fnames) {
+  const best = Math.min(table['Hone TPE']![f]!, table['Hone GP']![f]!);
+  const vsOptuna = optunaTpe ? `, ${(auto[f]! / optunaTpe[f]!).toFixed(2)}x Optuna's TPE (target ≤ 0.5)` : '';
+  console.log(`auto on ${f}: ${(auto[f]! / best).toFixed(2)}x the better of Hone TPE and GP (target ≤ 1.2)${vsOptuna}`);
+}
 console.log('\nCost of one ask (+ suggesting the 6 parameters) on Hartmann-6, median ms:\n');
 console.log('| sampler, finished trials | Hone | Optuna |');
 console.log('|---|---:|---:|');

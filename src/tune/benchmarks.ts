@@ -1,4 +1,5 @@
 import { badInput } from '../errors.js';
+import { hypervolume } from './hypervolume.js';
 import type { Sampler } from './samplers/base.js';
 import { createStudy, type Study } from './study.js';
 
@@ -130,4 +131,79 @@ export async function runBenchmark(
   await study.optimize(benchmarkObjective(f), { nTrials: opts.nTrials });
   const bestValue = study.bestValue;
   return { study, bestValue, regret: bestValue - f.optimum };
+}
+
+/**
+ * Multi-objective test problems (all objectives minimized) for `bench/tune-multi.ts`: the quality of a
+ * run is the hypervolume of its final front up to `reference`, which bounds every point the domain can
+ * produce, against the hypervolume of the true Pareto front (`optimalHypervolume`, analytic).
+ */
+export interface MultiObjectiveBenchmark {
+  name: string;
+  dims: number;
+  bounds: [number, number][];
+  objectives: number;
+  reference: number[];
+  optimalHypervolume: number;
+  evaluate(x: number[]): number[];
+}
+
+/**
+ * ZDT1 (Zitzler, Deb & Thiele 2000) with 10 variables on [0, 1]: f1 = x0, f2 = g·(1 − √(f1/g)),
+ * g = 1 + 9·mean(x1…); the front is f2 = 1 − √f1 (g = 1). f2 ≤ g ≤ 10, so (1.1, 11) bounds everything;
+ * the front dominates 1.1·11 − ∫₀¹(1 − √f)df = 12.1 − 1/3 of that box.
+ */
+export const zdt1: MultiObjectiveBenchmark = {
+  name: 'zdt1',
+  dims: 10,
+  bounds: Array.from({ length: 10 }, () => [0, 1] as [number, number]),
+  objectives: 2,
+  reference: [1.1, 11],
+  optimalHypervolume: 12.1 - 1 / 3,
+  evaluate(x) {
+    let s = 0;
+    for (let i = 1; i < x.length; i++) s += x[i]!;
+    const g = 1 + (9 * s) / (x.length - 1);
+    return [x[0]!, g * (1 - Math.sqrt(x[0]! / g))];
+  },
+};
+
+/**
+ * DTLZ2 (Deb, Thiele, Laumanns & Zitzler 2002) with 3 objectives and 7 variables on [0, 1]: the front is
+ * the unit sphere's positive octant (g = Σ_{i≥2}(x_i − 0.5)² = 0). Values are ≤ 1 + g ≤ 2.25, so
+ * (2.5, 2.5, 2.5) bounds everything; the front dominates 2.5³ − π/6 of that box.
+ */
+export const dtlz2: MultiObjectiveBenchmark = {
+  name: 'dtlz2',
+  dims: 7,
+  bounds: Array.from({ length: 7 }, () => [0, 1] as [number, number]),
+  objectives: 3,
+  reference: [2.5, 2.5, 2.5],
+  optimalHypervolume: 2.5 ** 3 - Math.PI / 6,
+  evaluate(x) {
+    let g = 0;
+    for (let i = 2; i < x.length; i++) g += (x[i]! - 0.5) ** 2;
+    const a = (x[0]! * Math.PI) / 2;
+    const b = (x[1]! * Math.PI) / 2;
+    return [(1 + g) * Math.cos(a) * Math.cos(b), (1 + g) * Math.cos(a) * Math.sin(b), (1 + g) * Math.sin(a)];
+  },
+};
+
+export const multiObjectiveBenchmarks: Record<string, MultiObjectiveBenchmark> = { zdt1, dtlz2 };
+
+/**
+ * Runs a study of `nTrials` on `f` (every objective minimized); returns the study, the hypervolume of its
+ * final front and the gap to the true front's (lower is better, 0 at best).
+ */
+export async function runMultiObjectiveBenchmark(
+  f: MultiObjectiveBenchmark,
+  opts: { sampler: Sampler; nTrials: number; name?: string },
+): Promise<{ study: Study; hypervolume: number; gap: number }> {
+  const study = await createStudy({ sampler: opts.sampler, name: opts.name, directions: f.reference.map(() => 'minimize' as const) });
+  await study.optimize((t) => f.evaluate(f.bounds.map(([lo, hi], i) => t.suggestFloat(`x${i}`, lo, hi))), { nTrials: opts.nTrials });
+  const hv = hypervolume(
+    study.bestTrials.map((t) => t.values!),
+    f.reference,
+  );
+  return { study, hypervolume: hv, gap: f.optimalHypervolume - hv };
 }

@@ -10,6 +10,7 @@ export { RandomSampler } from './samplers/random.js';
 export { OPTUNA_TPE_OPTIONS, TPESampler, type TPEOptions } from './samplers/tpe.js';
 export { NSGAIISampler, type NSGAIIOptions } from './samplers/nsga2.js';
 export { GPSampler, type GPOptions } from './samplers/gp.js';
+export { AUTO_SAMPLER_ATTR, AutoSampler, type AutoOptions } from './samplers/auto.js';
 export { CmaEsSampler, type CmaEsOptions } from './samplers/cmaes.js';
 export { QMCSampler, type QMCOptions } from './samplers/qmc.js';
 export { GridSampler } from './samplers/grid.js';
@@ -42,5 +43,11 @@ export {
   rosenbrock4,
   ackley5,
   levy5,
+  zdt1,
+  dtlz2,
+  multiObjectiveBenchmarks,
+  runMultiObjectiveBenchmark,
   type BenchmarkFunction,
+  type MultiObjectiveBenchmark,
 } from './benchmarks.js';
+export { hypervolume, hypervolumeContributions } from './hypervolume.js';

@@ -3,7 +3,7 @@ import { checkCompatible, contains, validateDistribution } from './distributions
 import type { Pruner } from './pruners/base.js';
 import { MedianPruner } from './pruners/percentile.js';
 import { constraintViolation, type Sampler, type StudyView } from './samplers/base.js';
-import { TPESampler } from './samplers/tpe.js';
+import { AutoSampler } from './samplers/auto.js';
 import { InMemoryStorage } from './storage/memory.js';
 import type { Storage } from './storage/storage.js';
 import { Trial, TrialPruned, type TrialContext } from './trial.js';
@@ -15,7 +15,7 @@ export interface CreateStudyOptions {
   direction?: Direction;
   /** One per objective (multi-objective); excludes `direction`. */
   directions?: Direction[];
-  /** Default: TPE. */
+  /** Default: the auto sampler (TPE, GP or multi-objective TPE, chosen per trial). */
   sampler?: Sampler;
   /** Default: MedianPruner. */
   pruner?: Pruner;
@@ -98,7 +98,7 @@ export class Study {
     readonly directions: Direction[],
     opts: Pick<CreateStudyOptions, 'sampler' | 'pruner' | 'constraintsFunc'>,
   ) {
-    this.sampler = opts.sampler ?? new TPESampler();
+    this.sampler = opts.sampler ?? new AutoSampler();
     this.pruner = opts.pruner ?? new MedianPruner();
     this.constraintsFunc = opts.constraintsFunc;
   }

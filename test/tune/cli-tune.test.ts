@@ -72,7 +72,7 @@ describe('hone tune: benchmarks', () => {
     );
   });
 
-  for (const sampler of ['random', 'tpe', 'qmc', 'gp', 'cmaes', 'nsga2']) {
+  for (const sampler of ['auto', 'random', 'tpe', 'qmc', 'gp', 'cmaes', 'nsga2']) {
     it(`runs with --sampler ${sampler}`, async () => {
       const r = await hone('tune', '--objective', 'bench:branin', '--trials', '12', '--sampler', sampler, '--seed', '1', '--json');
       assert.equal(r.code, 0, r.stderr);
@@ -134,7 +134,7 @@ describe('hone tune: benchmarks', () => {
       );
     const bad = await hone('tune', '--objective', 'bench:branin', '--trials', '5', '--grid-points', '4');
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^hone: --grid-points is for the grid sampler, not tpe; add --sampler grid or drop it\n$/);
+    assert.match(bad.stderr, /^hone: --grid-points is for the grid sampler, not auto; add --sampler grid or drop it\n$/);
   });
 
   it('grids a float without a step in a config: evenly in log space on a log scale', async () => {

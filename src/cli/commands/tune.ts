@@ -30,7 +30,10 @@ Options:
                            K concurrent loops in this process on memory storage
   --trials N               the study's total number of trials (earlier runs count)
   --timeout S              start no trial after S seconds
-  --sampler NAME           tpe (default) | random | grid | qmc | gp | cmaes | nsga2
+  --sampler NAME           auto (default) | tpe | random | grid | qmc | gp | cmaes | nsga2; auto picks per
+                           trial: TPE and the GP by how well each one's proposals land on a small numeric
+                           space, TPE for categorical or conditional ones, multi-objective TPE for several
+                           objectives (each trial's proposer: system attribute auto:sampler)
                            (options in the config: sampler: { name, seed, options }; grid takes its values
                            from 'space' or a benchmark's domain — choices, ints, floats with a step, and
                            --grid-points values of a float without one — or from options.space)

@@ -20,7 +20,7 @@ import { parseWarmStart, type WarmStartConfig } from './warm-start.js';
  *
  *   study: lr-search
  *   direction: minimize            # or directions: [minimize, maximize]
- *   sampler: tpe                   # or { name: tpe, seed: 1, options: { nStartupTrials: 5 } }
+ *   sampler: auto                  # (default) or tpe, gp, …, or { name: tpe, seed: 1, options: { nStartupTrials: 5 } }
  *                                  # grid: { name: grid, options: { points: 10 } } (values per float without a step)
  *   seed: 1
  *   pruner: median                 # none | median | percentile | successive-halving | hyperband (or { name, options })
@@ -66,7 +66,7 @@ export type ObjectiveSpec =
   | { kind: 'bench'; name: BenchName; delayS?: number }
   | TrainObjectiveSpec;
 
-export const SAMPLERS = ['random', 'grid', 'qmc', 'tpe', 'gp', 'cmaes', 'nsga2'] as const;
+export const SAMPLERS = ['auto', 'random', 'grid', 'qmc', 'tpe', 'gp', 'cmaes', 'nsga2'] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 export const PRUNERS = ['none', 'median', 'percentile', 'successive-halving', 'hyperband'] as const;
 export type PrunerName = (typeof PRUNERS)[number];
@@ -181,7 +181,7 @@ export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?:
       );
     directions.splice(0, directions.length, ...wanted);
   }
-  const sampler = parseNamed(overrides.sampler ?? c.sampler ?? 'tpe', 'sampler', SAMPLERS, src);
+  const sampler = parseNamed(overrides.sampler ?? c.sampler ?? 'auto', 'sampler', SAMPLERS, src);
   const seed =
     overrides.seed ??
     optionalNumber(c.seed, 'seed', src, { int: true, min: 0 }) ??

@@ -3,6 +3,7 @@ import { NopPruner, type Pruner } from '../../tune/pruners/base.js';
 import { HyperbandPruner } from '../../tune/pruners/hyperband.js';
 import { MedianPruner, PercentilePruner } from '../../tune/pruners/percentile.js';
 import { SuccessiveHalvingPruner } from '../../tune/pruners/successive-halving.js';
+import { AutoSampler } from '../../tune/samplers/auto.js';
 import type { Sampler } from '../../tune/samplers/base.js';
 import { CmaEsSampler } from '../../tune/samplers/cmaes.js';
 import { GPSampler } from '../../tune/samplers/gp.js';
@@ -23,6 +24,8 @@ export function makeSampler(spec: TuneConfig['sampler'], space: Record<string, D
   const seed = spec.seed === undefined ? undefined : spec.seed + workerIndex;
   const opts = { ...spec.options, ...(seed !== undefined ? { seed } : {}) };
   switch (spec.name) {
+    case 'auto':
+      return new AutoSampler(opts);
     case 'random':
       return new RandomSampler(opts);
     case 'tpe':

@@ -33,6 +33,8 @@ export interface HistoryEntry {
   intermediate?: [number, number][];
   /** The earlier study's trial it was enqueued from by a warm start ({ study, trial }), when it was. */
   warmStart?: { study: string; trial: number };
+  /** The sampler the auto sampler chose to propose it (its system attribute auto:sampler), when it chose. */
+  sampler?: string;
 }
 
 export function studyReport(summary: Pick<StudySummary, 'name' | 'directions'>, trials: readonly FrozenTrial[]): StudyReport {
@@ -65,6 +67,7 @@ export function studyReport(summary: Pick<StudySummary, 'name' | 'directions'>, 
     if (steps.length) e.intermediate = steps.map((s) => [s, t.intermediateValues[s]!]);
     const from = t.systemAttrs.warm_start as { study?: unknown; trial?: unknown } | undefined;
     if (typeof from?.study === 'string' && typeof from.trial === 'number') e.warmStart = { study: from.study, trial: from.trial };
+    if (typeof t.systemAttrs['auto:sampler'] === 'string') e.sampler = t.systemAttrs['auto:sampler'];
     return e;
   });
 
@@ -116,11 +119,13 @@ export function formatReport(r: StudyReport, opts: { where?: string; historyRows
   const rows = r.history.slice(-(opts.historyRows ?? 10));
   if (rows.length) {
     lines.push(`history (last ${rows.length}):`);
-    lines.push('  trial  state     value        best so far');
+    const samplers = rows.some((h) => h.sampler);
+    lines.push(`  trial  state     value        best so far${samplers ? '  sampler' : ''}`);
     for (const h of rows) {
       const value = h.values ? h.values.map(formatValue).join(', ') : h.failReason ? h.failReason.slice(0, 60) : '-';
+      const best = h.bestSoFar === null ? '-' : formatValue(h.bestSoFar);
       lines.push(
-        `  ${String(h.number).padStart(5)}  ${h.state.padEnd(8)}  ${value.padEnd(11)}  ${h.bestSoFar === null ? '-' : formatValue(h.bestSoFar)}`,
+        `  ${String(h.number).padStart(5)}  ${h.state.padEnd(8)}  ${value.padEnd(11)}  ${samplers ? `${best.padEnd(11)}  ${h.sampler ?? '-'}` : best}`,
       );
     }
   }

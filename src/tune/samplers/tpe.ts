@@ -1,4 +1,5 @@
 import { badInput } from '../../errors.js';
+import { greedyHypervolumeSubset, hypervolumeContributions, referencePoint } from '../hypervolume.js';
 import type { Distribution, FrozenTrial, ParamValue } from '../types.js';
 import {
   constraintViolation,
@@ -95,6 +96,14 @@ export interface TPEOptions {
    * worse on the held-out benchmark seeds).
    */
   candidateWidening?: number;
+  /**
+   * Several objectives: how the "good" set is chosen and weighted. 'hypervolume' (Optuna's MOTPE, Ozaki et
+   * al. 2022): by non-domination rank, the rank that does not fit whole cut by greedy hypervolume subset
+   * selection, and each good trial weighted by its exclusive hypervolume contribution. 'crowding': by
+   * rank, then crowding distance (NSGA-II's rule), with the `weights` rule. Default 'hypervolume'
+   * (docs/benchmarks.md, "Multi-objective TPE").
+   */
+  multiObjectiveSplit?: 'hypervolume' | 'crowding';
 }
 
 /**
@@ -161,6 +170,7 @@ export class TPESampler implements Sampler {
   private readonly gamma: (n: number) => number;
   private readonly weightStrategy: 'optuna' | 'uniform' | 'ei';
   private readonly candidateWidening: number;
+  private readonly multiObjectiveSplit: 'hypervolume' | 'crowding';
   private readonly parzen: ParzenParameters;
   private groups: Record<string, Distribution>[] = [];
   private groupCursor = 0;
@@ -183,6 +193,10 @@ export class TPESampler implements Sampler {
       throw badInput(`TPE: weightStrategy must be 'optuna', 'uniform' or 'ei' (got ${JSON.stringify(this.weightStrategy)})`);
     }
     this.candidateWidening = opts.candidateWidening ?? 1;
+    this.multiObjectiveSplit = opts.multiObjectiveSplit ?? 'hypervolume';
+    if (this.multiObjectiveSplit !== 'hypervolume' && this.multiObjectiveSplit !== 'crowding') {
+      throw badInput(`TPE: multiObjectiveSplit must be 'hypervolume' or 'crowding' (got ${JSON.stringify(this.multiObjectiveSplit)})`);
+    }
     const considerMagicClip = opts.considerMagicClip ?? true;
     this.parzen = {
       considerPrior: opts.considerPrior ?? true,
@@ -250,7 +264,7 @@ export class TPESampler implements Sampler {
       (t) => t.state === 'complete' || t.state === 'pruned' || (this.constantLiar && t.state === 'running' && t.id !== trial.id),
     );
     const n = trials.filter((t) => t.state !== 'running').length;
-    const [below, above] = splitTrials(study, trials, this.gamma(n), hasConstraints(study));
+    const [below, above] = splitTrials(study, trials, this.gamma(n), hasConstraints(study), this.multiObjectiveSplit);
     const names = Object.keys(space);
     const specs = names.map((k) => specOf(space[k]!));
     const usable = (ts: FrozenTrial[]) => ts.filter((t) => names.every((k) => k in t.params));
@@ -277,10 +291,12 @@ export class TPESampler implements Sampler {
 
   /**
    * EI weights of the good set (weightStrategy 'ei', single objective), from the losses of its trials and
-   * the best loss among the other set's complete, feasible trials; undefined (the `weights` rule) otherwise.
+   * the best loss among the other set's complete, feasible trials; with several objectives its hypervolume
+   * weights (multiObjectiveSplit 'hypervolume'); undefined (the `weights` rule) otherwise.
    */
   private belowWeights(study: StudyView, below: FrozenTrial[], above: FrozenTrial[]): number[] | undefined {
-    if (this.weightStrategy !== 'ei' || study.directions.length !== 1 || below.length === 0) return undefined;
+    if (study.directions.length > 1) return this.multiObjectiveSplit === 'hypervolume' ? hypervolumeWeights(study, below) : undefined;
+    if (this.weightStrategy !== 'ei' || below.length === 0) return undefined;
     const constrained = hasConstraints(study);
     const loss = (t: FrozenTrial) =>
       t.state === 'complete' && t.values && !(constrained && constraintViolation(t) > 0) ? lossValues(study, t.values)[0]! : undefined;
@@ -315,15 +331,39 @@ export class TPESampler implements Sampler {
 }
 
 /**
+ * MOTPE's weights of the good set (Ozaki et al. 2022): each trial's exclusive hypervolume contribution
+ * within the set (reference: its worst values plus a tenth of their range), scaled to mean 1, so trials
+ * the others dominate hardly count. Undefined (the `weights` rule) where a good trial has no usable
+ * values (infeasible, not finite) or no trial contributes.
+ */
+function hypervolumeWeights(study: StudyView, below: FrozenTrial[]): number[] | undefined {
+  if (below.length === 0) return undefined;
+  const constrained = hasConstraints(study);
+  const losses: number[][] = [];
+  for (const t of below) {
+    if (t.state !== 'complete' || !t.values || (constrained && constraintViolation(t) > 0)) return undefined;
+    const l = lossValues(study, t.values);
+    if (!l.every(Number.isFinite)) return undefined;
+    losses.push(l);
+  }
+  const c = hypervolumeContributions(losses, referencePoint(losses));
+  const mean = c.reduce((a, b) => a + b, 0) / c.length;
+  if (!(mean > 0)) return undefined;
+  return c.map((x) => Math.max(1e-12, x / mean));
+}
+
+/**
  * Optuna's _split_trials: the best `nBelow` go below — complete trials by value (multi-objective: by
- * non-domination rank, ties broken by crowding distance), then pruned trials by (last step, value),
- * then infeasible ones by total violation. Running trials (constant liar) always go above.
+ * non-domination rank, the last rank cut by hypervolume subset selection or crowding distance), then
+ * pruned trials by (last step, value), then infeasible ones by total violation. Running trials
+ * (constant liar) always go above.
  */
 export function splitTrials(
   study: StudyView,
   trials: FrozenTrial[],
   nBelow: number,
   constraintsEnabled: boolean,
+  multiObjectiveSplit: 'hypervolume' | 'crowding' = 'hypervolume',
 ): [FrozenTrial[], FrozenTrial[]] {
   const complete: FrozenTrial[] = [];
   const pruned: FrozenTrial[] = [];
@@ -335,7 +375,7 @@ export function splitTrials(
     else if (t.state === 'complete') complete.push(t);
     else if (t.state === 'pruned') pruned.push(t);
   }
-  const [bc, ac] = splitComplete(study, complete, nBelow);
+  const [bc, ac] = splitComplete(study, complete, nBelow, multiObjectiveSplit);
   nBelow = Math.max(0, nBelow - bc.length);
   const [bp, ap] = splitBy(pruned, nBelow, (t) => prunedScore(study, t));
   nBelow = Math.max(0, nBelow - bp.length);
@@ -344,7 +384,12 @@ export function splitTrials(
   return [[...bc, ...bp, ...bi].sort(byNumber), [...ac, ...ap, ...ai, ...running].sort(byNumber)];
 }
 
-function splitComplete(study: StudyView, trials: FrozenTrial[], nBelow: number): [FrozenTrial[], FrozenTrial[]] {
+function splitComplete(
+  study: StudyView,
+  trials: FrozenTrial[],
+  nBelow: number,
+  multiObjectiveSplit: 'hypervolume' | 'crowding',
+): [FrozenTrial[], FrozenTrial[]] {
   if (study.directions.length === 1) return splitBy(trials, nBelow, (t) => [lossValues(study, t.values!)[0]!]);
   if (nBelow <= 0) return [[], trials];
   const losses = trials.map((t) => lossValues(study, t.values!));
@@ -353,8 +398,11 @@ function splitComplete(study: StudyView, trials: FrozenTrial[], nBelow: number):
   for (let r = 0; chosen.size < nBelow; r++) {
     const front = ranks.map((rk, i) => (rk === r ? i : -1)).filter((i) => i >= 0);
     if (front.length === 0) break;
+    const frontLosses = front.map((i) => losses[i]!);
     if (chosen.size + front.length <= nBelow) front.forEach((i) => chosen.add(i));
-    else {
+    else if (multiObjectiveSplit === 'hypervolume' && frontLosses.every((l) => l.every(Number.isFinite))) {
+      for (const k of greedyHypervolumeSubset(frontLosses, nBelow - chosen.size, referencePoint(frontLosses))) chosen.add(front[k]!);
+    } else {
       const cd = crowdingDistance(front.map((i) => losses[i]!));
       const order = front.map((i, k) => [i, cd[k]!] as const).sort((a, b) => b[1] - a[1]);
       for (const [i] of order.slice(0, nBelow - chosen.size)) chosen.add(i);

@@ -1,0 +1,130 @@
+/**
+ * How the auto sampler's rule for small numeric spaces was chosen: candidate rules for sharing trials
+ * between the GP and TPE, run on the five benchmark functions (100 trials) over held-out seeds
+ * `--from`…`--to` (default 10–59; seeds 0–9 are kept for the reported table in bench/tune.ts), beside
+ * Hone's TPE and GP samplers alone. Per function: the median regret and its ratio to the better of TPE
+ * and GP (the issue's target is ≤ 1.2 on each). Regrets are deterministic per seed.
+ *
+ *   npx tsx bench/tune-auto-select.ts [--from 10] [--to 59] [--only NAME,NAME]
+ *
+ * Prints a markdown table (docs/benchmarks.md, "The auto sampler") and, last, one JSON line.
+ */
+import { benchmarkFunctions, runBenchmark } from '../src/tune/benchmarks.js';
+import { AUTO_RULE, type AutoRule, type AutoStep, AutoSampler, landingBandit } from '../src/tune/samplers/auto.js';
+import type { Sampler } from '../src/tune/samplers/base.js';
+import { GPSampler } from '../src/tune/samplers/gp.js';
+import type { Rng } from '../src/tune/samplers/rng.js';
+import { TPESampler } from '../src/tune/samplers/tpe.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : dflt;
+};
+const FROM = Number(flag('from', '10'));
+const TO = Number(flag('to', '59'));
+const ONLY = flag('only', '');
+const TRIALS = 100;
+
+/** Thompson sampling on "improved the best so far", each arm's Beta posterior discounted by `d` per own proposal. */
+function thompson(d: number): AutoRule {
+  const gamma = (rng: Rng, a: number): number => {
+    // Marsaglia & Tsang; a < 1 by the boost a → a + 1.
+    if (a < 1) return gamma(rng, a + 1) * rng.random() ** (1 / a);
+    const dd = a - 1 / 3;
+    const c = 1 / Math.sqrt(9 * dd);
+    for (;;) {
+      let x: number;
+      let v: number;
+      do {
+        x = rng.normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      if (Math.log(rng.random()) < 0.5 * x * x + dd - dd * v + dd * Math.log(v)) return dd * v;
+    }
+  };
+  const draw = (rng: Rng, h: readonly AutoStep[], arm: 'gp' | 'tpe') => {
+    const own = h.filter((x) => x.who === arm);
+    let a = 1;
+    let b = 1;
+    own.forEach((x, i) => {
+      const w = d ** (own.length - 1 - i);
+      if (x.improved) a += w;
+      else b += w;
+    });
+    const ga = gamma(rng, a);
+    return ga / (ga + gamma(rng, b));
+  };
+  return (h, rng) => (draw(rng, h, 'gp') >= draw(rng, h, 'tpe') ? 'gp' : 'tpe');
+}
+
+/** GP and TPE alternate for `len` proposals; then the landing bandit if the GP landed in the top 10% at least `theta` × as often as TPE, else TPE. */
+function race(len: number, theta: number): AutoRule {
+  return (h, rng) => {
+    if (h.length < len) return h.length % 2 === 0 ? 'gp' : 'tpe';
+    const rate = (arm: 'gp' | 'tpe') => {
+      const own = h.slice(0, len).filter((x) => x.who === arm);
+      return own.filter((x) => x.better < Math.max(1, Math.ceil(0.1 * x.earlier))).length / Math.max(1, own.length);
+    };
+    return rate('gp') >= theta * rate('tpe') ? AUTO_RULE(h, rng) : 'tpe';
+  };
+}
+
+const all: { name: string; make: (seed: number) => Sampler }[] = [
+  { name: 'Hone TPE', make: (seed) => new TPESampler({ seed }) },
+  { name: 'Hone GP', make: (seed) => new GPSampler({ seed }) },
+  { name: 'auto: landing bandit, top 10%, window 10, gap ≤ 16 (chosen)', make: (seed) => new AutoSampler({ seed }) },
+  {
+    name: 'auto: landing bandit, top 15%',
+    make: (seed) => new AutoSampler({ seed, rule: landingBandit({ quantile: 0.15, window: 10, maxGap: 16 }) }),
+  },
+  {
+    name: 'auto: landing bandit, window 5',
+    make: (seed) => new AutoSampler({ seed, rule: landingBandit({ quantile: 0.1, window: 5, maxGap: 16 }) }),
+  },
+  {
+    name: 'auto: landing bandit, gap ≤ 32',
+    make: (seed) => new AutoSampler({ seed, rule: landingBandit({ quantile: 0.1, window: 10, maxGap: 32 }) }),
+  },
+  { name: 'auto: race of 20, then bandit or TPE', make: (seed) => new AutoSampler({ seed, rule: race(20, 0.75) }) },
+  { name: 'auto: Thompson sampling on improvements (discount 0.9)', make: (seed) => new AutoSampler({ seed, rule: thompson(0.9) }) },
+  // Controls: one sampler through the auto sampler (other random streams than the rows above): how much
+  // the medians move with the seeds' streams alone.
+  { name: 'auto: TPE only (control)', make: (seed) => new AutoSampler({ seed, rule: () => 'tpe' }) },
+  { name: 'auto: GP and TPE alternate', make: (seed) => new AutoSampler({ seed, rule: (h) => (h.length % 2 === 0 ? 'gp' : 'tpe') }) },
+];
+const candidates = all.filter((c) => !ONLY || ONLY.split(',').some((o) => c.name.includes(o)));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+const fmt = (v: number) => (v === 0 ? '0' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
+
+const fns = Object.values(benchmarkFunctions);
+const regret: Record<string, Record<string, number[]>> = {};
+for (const c of candidates) {
+  regret[c.name] = {};
+  for (const f of fns) {
+    const r: number[] = [];
+    for (let seed = FROM; seed <= TO; seed++) r.push((await runBenchmark(f, { sampler: c.make(seed), nTrials: TRIALS })).regret);
+    regret[c.name]![f.name] = r;
+    process.stderr.write(`${c.name} ${f.name} median regret ${fmt(median(r))}\n`);
+  }
+}
+
+const ref = (f: string) => Math.min(...['Hone TPE', 'Hone GP'].map((n) => (regret[n] ? median(regret[n]![f]!) : Infinity)));
+console.log(`Run: \`npx tsx bench/tune-auto-select.ts --from ${FROM} --to ${TO}\` (${new Date().toISOString().slice(0, 10)}).\n`);
+console.log(`Median regret after ${TRIALS} trials over seeds ${FROM}–${TO}, and its ratio to the better of Hone's TPE and GP:\n`);
+console.log(`| rule | ${fns.map((f) => f.name).join(' | ')} | worst ratio |`);
+console.log(`|---|${fns.map(() => '---:').join('|')}|---:|`);
+for (const c of candidates) {
+  const ratios = fns.map((f) => (Number.isFinite(ref(f.name)) ? median(regret[c.name]![f.name]!) / ref(f.name) : Number.NaN));
+  const cells = fns.map(
+    (f, i) => `${fmt(median(regret[c.name]![f.name]!))}${Number.isFinite(ratios[i]) ? ` (${ratios[i]!.toFixed(2)})` : ''}`,
+  );
+  console.log(`| ${c.name} | ${cells.join(' | ')} | ${ratios.every(Number.isFinite) ? Math.max(...ratios).toFixed(2) : '–'} |`);
+}
+console.log(JSON.stringify({ from: FROM, to: TO, trials: TRIALS, regret }));
