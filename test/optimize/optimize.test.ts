@@ -81,9 +81,14 @@ test('an accuracy constraint nothing quantized meets: those candidates are rejec
     assert.ok(k.metrics.quick && k.metrics.quick.cosine < 1);
   }
   assert.ok(!r.report.chosen?.passes.includes('quantize.dynamic'), 'nothing quantized is chosen');
-  if (!r.report.chosen) assert.equal(r.model, model, 'model.onnx is the model as given');
   const missed = r.report.missedGoal;
-  if (missed) {
+  if (r.report.chosen) {
+    // A float candidate beat the baseline on settings alone (seen at 1.14x on a loaded machine): the goal is
+    // met, so nothing is written as missing it.
+    assert.equal(missed, undefined);
+    assert.equal(r.missedGoal, undefined);
+  } else if (missed) {
+    assert.equal(r.model, model, 'model.onnx is the model as given');
     // The closest candidate: quantized, over the constraint on the full evaluation, timed against the baseline.
     assert.equal(missed.file, 'missed-goal.onnx');
     assert.ok(missed.passes.includes('quantize.dynamic'), JSON.stringify(missed));
@@ -100,6 +105,7 @@ test('an accuracy constraint nothing quantized meets: those candidates are rejec
     );
   } else {
     // Only when the closest did not beat the baseline by the gain a claim needs in this run (a loaded machine).
+    assert.equal(r.model, model, 'model.onnx is the model as given');
     assert.equal(r.missedGoal, undefined);
     assert.match(r.report.conclusion, /the closest to the goal, c\d+ \(.*\), does not beat the baseline by \d+\.\d+x either/);
   }
