@@ -3,65 +3,296 @@
  * weights, data order, optimizer (Adam) and batch size. Runs blocks (Hone, then PyTorch) and repeats them,
  * reporting medians — never alternating run by run (ORT's and PyTorch's spinning threads would collide).
  *
- *   npx tsx bench/train.ts [--repeats 3] [--steps 60] [--accuracy-epochs 3] [--threads 2] [--skip-accuracy]
- *                          [--models mlp,lenet5] [--skip-adam]
+ *   npx tsx bench/train.ts [--models mlp,lenet5,resnet,resnet18,mobilenet,transformer] [--batches 32,64,128]
+ *                          [--repeats 3] [--steps N | --seconds 3] [--threads 2] [--seq 64]
+ *                          [--accuracy-epochs 3] [--skip-accuracy] [--skip-adam] [--check]
+ *
+ * Models: the zoo's MLP 784-512-256-10 and LeNet-5 on MNIST; resnet (zoo defaults: 3 stages of 2 basic
+ * blocks, widths 16-32-64) and resnet18 (the same at ResNet-18's widths 64-128-256) on 3×32×32 inputs,
+ * mobilenet (zoo MobileNet-v2 defaults, 3×96×96) with random but fixed images and labels (cross-entropy);
+ * transformer (zoo defaults: 4 pre-LN layers, dModel 256, 4 heads, FFN 1024, Gelu; sequence --seq) on
+ * random inputs regressed onto random targets (MSE: the zoo transformer has no head). PyTorch rebuilds
+ * each one (bench/train_torch.py) and loads the zoo's initial weights through an explicit name map.
+ *
+ * Batches: --batches, else 64 and 128 for mlp and lenet5 and 64 for the others (a full run near 10 minutes).
+ * Steps per run: --steps N, else sized per model and batch from Hone's warm-up run to about --seconds
+ * (3 to 60 steps); both sides run the same steps.
  *
  * PyTorch comes from /usr/bin/python3 (Debian's python3-torch); without it only Hone's numbers print.
+ * Before any ratio the bench checks PyTorch's backends (bench/torch_check.py: an optimized BLAS, oneDNN
+ * convolutions; exits 2 naming the fix otherwise) and that each PyTorch model is the zoo model: one
+ * eval-mode forward of both on the same input (ORT on the zoo model) must agree to 1e-3 relative, or it
+ * exits 2. --check runs only these checks.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { encodeNpy, mnist, permutation } from '../src/data/index.js';
+import { type Dataset, encodeNpy, mnist, permutation } from '../src/data/index.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import { DataType } from '../src/ir/dtype.js';
 import { tensorArray } from '../src/ir/tensor.js';
 import type { ModelProto } from '../src/ir/proto.js';
-import { sessionOptions } from '../src/runtime/index.js';
+import { createSession, mulberry32, sessionOptions } from '../src/runtime/index.js';
 import { encodeModel } from '../src/ir/codec.js';
-import { createOptimizer, train } from '../src/train/index.js';
-import { zooModel } from '../src/zoo/index.js';
+import { createOptimizer, type LossSpec, train } from '../src/train/index.js';
+import { lenet5, mlp, mobilenet, resnet, transformer } from '../src/zoo/index.js';
+import { LENET5_DEFAULTS } from '../src/zoo/lenet5.js';
+import { MLP_DEFAULTS } from '../src/zoo/mlp.js';
+import { MOBILENET_DEFAULTS } from '../src/zoo/mobilenet.js';
+import { RESNET_DEFAULTS } from '../src/zoo/resnet.js';
+import { TRANSFORMER_DEFAULTS } from '../src/zoo/transformer.js';
 
 const { values } = parseArgs({
   options: {
+    models: { type: 'string', default: 'mlp,lenet5,resnet,resnet18,mobilenet,transformer' },
+    batches: { type: 'string' },
     repeats: { type: 'string', default: '3' },
-    steps: { type: 'string', default: '60' },
+    steps: { type: 'string' },
+    seconds: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
+    seq: { type: 'string', default: '64' },
     'accuracy-epochs': { type: 'string', default: '3' },
     'skip-accuracy': { type: 'boolean' },
-    python: { type: 'string', default: '/usr/bin/python3' },
-    models: { type: 'string', default: 'mlp,lenet5' },
     'skip-adam': { type: 'boolean' },
+    check: { type: 'boolean' },
+    python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
-const repeats = Number(values.repeats);
-const steps = Number(values.steps);
-const threads = Number(values.threads);
-const accEpochs = Number(values['accuracy-epochs']);
+const fail = (message: string): never => {
+  console.error(message);
+  process.exit(2);
+};
+const positive = (flag: string, text: string) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) fail(`--${flag} must be a positive integer, got '${text}'`);
+  return n;
+};
+const repeats = positive('repeats', values.repeats!);
+const fixedSteps = values.steps === undefined ? undefined : positive('steps', values.steps);
+const targetSeconds = Number(values.seconds);
+if (!(targetSeconds > 0)) fail(`--seconds must be a positive number, got '${values.seconds}'`);
+const threads = positive('threads', values.threads!);
+const seq = positive('seq', values.seq!);
+const accEpochs = positive('accuracy-epochs', values['accuracy-epochs']!);
+const batchFlag = values.batches?.split(',').map((b) => positive('batches', b.trim()));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** A bench model: the zoo model, the options PyTorch rebuilds it from, its data and loss. */
+interface BenchModel {
+  label: string;
+  arch: 'mlp' | 'lenet5' | 'resnet' | 'mobilenet' | 'transformer';
+  options: object;
+  build(): ModelProto;
+  /** 'mnist', or random inputs of this per-sample shape. */
+  data: 'mnist' | { sample: number[]; labels: 'classes' | 'targets' };
+  loss: LossSpec;
+  dims?: Record<string, number>;
+}
+const resnet18Widths = { widths: [64, 128, 256] };
+const mlpHidden = { hidden: [512, 256] };
+const CATALOG: Record<string, BenchModel> = {
+  mlp: {
+    label: 'MLP 784-512-256-10',
+    arch: 'mlp',
+    options: { ...MLP_DEFAULTS, ...mlpHidden },
+    build: () => mlp(mlpHidden),
+    data: 'mnist',
+    loss: { kind: 'cross-entropy' },
+  },
+  lenet5: {
+    label: 'LeNet-5',
+    arch: 'lenet5',
+    options: LENET5_DEFAULTS,
+    build: () => lenet5(),
+    data: 'mnist',
+    loss: { kind: 'cross-entropy' },
+  },
+  resnet: {
+    label: 'ResNet 2-2-2 × 16-32-64',
+    arch: 'resnet',
+    options: RESNET_DEFAULTS,
+    build: () => resnet(),
+    data: { sample: [RESNET_DEFAULTS.inputChannels, RESNET_DEFAULTS.size, RESNET_DEFAULTS.size], labels: 'classes' },
+    loss: { kind: 'cross-entropy' },
+  },
+  resnet18: {
+    label: 'ResNet 2-2-2 × 64-128-256',
+    arch: 'resnet',
+    options: { ...RESNET_DEFAULTS, ...resnet18Widths },
+    build: () => resnet(resnet18Widths),
+    data: { sample: [RESNET_DEFAULTS.inputChannels, RESNET_DEFAULTS.size, RESNET_DEFAULTS.size], labels: 'classes' },
+    loss: { kind: 'cross-entropy' },
+  },
+  mobilenet: {
+    label: `MobileNet-v2 ${MOBILENET_DEFAULTS.size}×${MOBILENET_DEFAULTS.size}`,
+    arch: 'mobilenet',
+    options: MOBILENET_DEFAULTS,
+    build: () => mobilenet(),
+    data: { sample: [MOBILENET_DEFAULTS.inputChannels, MOBILENET_DEFAULTS.size, MOBILENET_DEFAULTS.size], labels: 'classes' },
+    loss: { kind: 'cross-entropy' },
+  },
+  transformer: {
+    label: `Transformer ${TRANSFORMER_DEFAULTS.layers}×${TRANSFORMER_DEFAULTS.dModel} seq ${seq}`,
+    arch: 'transformer',
+    options: TRANSFORMER_DEFAULTS,
+    build: () => transformer(),
+    data: { sample: [seq, TRANSFORMER_DEFAULTS.dModel], labels: 'targets' },
+    loss: { kind: 'mse' },
+    dims: { seq },
+  },
+};
+/** --batches, else 64 and 128 for the MNIST models and 64 for the larger ones (a full run stays near 10 minutes). */
+const batchesOf = (name: string) => batchFlag ?? (CATALOG[name]!.data === 'mnist' ? [64, 128] : [64]);
+const selected = values.models!.split(',').map((m) => m.trim());
+for (const m of selected) if (!CATALOG[m]) fail(`unknown bench model '${m}'; choose from ${Object.keys(CATALOG).join(', ')}`);
+
+// ---- PyTorch and its backends ----------------------------------------------------------------------
+const torchEnv = {
+  ...process.env,
+  OMP_NUM_THREADS: String(threads),
+  MKL_NUM_THREADS: String(threads),
+  OPENBLAS_NUM_THREADS: String(threads),
+};
 const hasTorch = spawnSync(values.python!, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+let torchHeader = `PyTorch: none (${values.python} cannot import torch; apt-get install python3-torch) — Hone's numbers only`;
+if (hasTorch) {
+  interface Probe {
+    torch: string;
+    blas: { kind: string; variant: string | null; version: string | null; file: string | null };
+    mkldnn: { available: boolean; enabled: boolean; version: string | null };
+    ok: boolean;
+    problem: string | null;
+    fix: string | null;
+  }
+  const probe = JSON.parse(
+    execFileSync(values.python!, [join(import.meta.dirname, 'torch_check.py')], { encoding: 'utf8', env: torchEnv })
+      .trim()
+      .split('\n')
+      .pop()!,
+  ) as Probe;
+  if (!probe.ok) fail(`PyTorch is not a fair baseline here: ${probe.problem}; fix: ${probe.fix}`);
+  const { blas, mkldnn } = probe;
+  torchHeader = `PyTorch ${probe.torch} · BLAS ${blas.kind}${blas.version ? ` ${blas.version}` : ''}${blas.variant ? ` (${blas.variant})` : ''} · conv oneDNN${mkldnn.version ? ` ${mkldnn.version}` : ''}`;
+}
+console.log(torchHeader);
+
+// ---- models, weights and data, written for PyTorch ---------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'hone-bench-train-'));
-const { train: trainSet, test } = mnist();
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const save = (name: string, data: Float32Array | BigInt64Array, dims: number[]) =>
   writeFileSync(join(dir, `${name}.npy`), encodeNpy(data, dims));
-save('x_train', trainSet.features.input!.data as Float32Array, trainSet.features.input!.dims);
-save('y_train', trainSet.labels.data as BigInt64Array, trainSet.labels.dims);
-save('x_test', test.features.input!.data as Float32Array, test.features.input!.dims);
-save('y_test', test.labels.data as BigInt64Array, test.labels.dims);
+const { train: mnistTrain, test: mnistTest } = mnist();
+const datasets = new Map<string, Dataset>();
+const dataOf = (name: string): { key: string; set: Dataset } => {
+  const m = CATALOG[name]!;
+  const key = m.data === 'mnist' ? 'mnist' : name;
+  let set = datasets.get(key);
+  if (!set) {
+    if (m.data === 'mnist') {
+      set = mnistTrain;
+      save('mnist.x_test', mnistTest.features.input!.data as Float32Array, mnistTest.features.input!.dims);
+      save('mnist.y_test', mnistTest.labels.data as BigInt64Array, mnistTest.labels.dims);
+    } else {
+      // Random but fixed: unit-variance inputs, uniform class labels or unit-variance targets.
+      const n = 4 * Math.max(...batchesOf(name));
+      const per = m.data.sample.reduce((a, b) => a * b, 1);
+      const next = mulberry32(0x5eed + per);
+      const x = Float32Array.from({ length: n * per }, () => (2 * next() - 1) * Math.sqrt(3));
+      const classes = (m.options as { classes?: number }).classes ?? 10;
+      const labels =
+        m.data.labels === 'classes'
+          ? { data: BigInt64Array.from({ length: n }, () => BigInt(Math.floor(next() * classes))), dims: [n] }
+          : { data: Float32Array.from({ length: n * per }, () => (2 * next() - 1) * Math.sqrt(3)), dims: [n, ...m.data.sample] };
+      set = { features: { input: { data: x, dims: [n, ...m.data.sample] } }, labels, size: n };
+    }
+    save(`${key}.x`, set.features.input!.data as Float32Array, set.features.input!.dims);
+    save(`${key}.y`, set.labels.data as Float32Array | BigInt64Array, set.labels.dims);
+    datasets.set(key, set);
+  }
+  return { key, set };
+};
 // The trainer shuffles epoch e with permutation(n, seed·1000003 + e); PyTorch replays the same order.
-for (let e = 0; e < Math.max(accEpochs, 1); e++)
-  save(
-    `order_${e}`,
-    BigInt64Array.from(permutation(trainSet.size, e), (v) => BigInt(v)),
-    [trainSet.size],
-  );
-const models: Record<string, ModelProto> = { mlp: zooModel('mlp:hidden=512-256'), lenet5: zooModel('lenet5') };
-for (const [name, m] of Object.entries(models)) {
-  for (const t of m.graph!.initializer) save(`${name}.${t.name}`, Float32Array.from(tensorArray(t) as Float32Array), t.dims.map(Number));
+const ordersWritten = new Map<string, number>();
+const writeOrders = (key: string, n: number, epochs: number) => {
+  for (let e = ordersWritten.get(key) ?? 0; e < epochs; e++)
+    save(
+      `${key}.order_${e}`,
+      BigInt64Array.from(permutation(n, e), (v) => BigInt(v)),
+      [n],
+    );
+  ordersWritten.set(key, Math.max(epochs, ordersWritten.get(key) ?? 0));
+};
+
+const needed = new Set(selected);
+if (!values['skip-accuracy'] && !values.check) needed.add('lenet5');
+const models: Record<string, ModelProto> = {};
+const manifest: Record<string, object> = {};
+for (const name of needed) {
+  const m = CATALOG[name]!;
+  const model = m.build();
+  models[name] = model;
+  // Every float tensor with a shape (weights, biases, BatchNorm statistics); scalar constants are structure.
+  const initializers: Record<string, number[]> = {};
+  for (const t of model.graph!.initializer) {
+    if (t.dataType !== DataType.FLOAT || t.dims.length === 0) continue;
+    const dims = t.dims.map(Number);
+    initializers[t.name!] = dims;
+    save(`${name}.${t.name}`, Float32Array.from(tensorArray(t) as Float32Array), dims);
+  }
+  manifest[name] = { arch: m.arch, options: m.options, initializers };
+  dataOf(name);
 }
+writeFileSync(join(dir, 'models.json'), JSON.stringify(manifest));
+
+// ---- the models are the same: one eval-mode forward each, ORT on the zoo model vs PyTorch ------------
+if (hasTorch) {
+  const checkBatch = 4;
+  const checkedNames = [...needed]; // the selected models, and LeNet-5 for the accuracy comparison
+  for (const name of checkedNames) {
+    const { set } = dataOf(name);
+    const input = set.features.input!;
+    const per = input.dims.slice(1).reduce((a, b) => a * b, 1);
+    const x = (input.data as Float32Array).slice(0, checkBatch * per);
+    // The zoo MLP takes flat rows of the MNIST images (the trainer reshapes them the same way).
+    const rank = models[name]!.graph!.input[0]!.type?.tensorType?.shape?.dim.length;
+    const dims = rank === 2 ? [checkBatch, per] : [checkBatch, ...input.dims.slice(1)];
+    const session = await createSession(models[name]!, { intraOpThreads: threads });
+    const out = (await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, dims) }))[session.outputNames[0]!]!;
+    await session.release();
+    save(`${name}.check_x`, x, dims);
+    save(`${name}.check_ort`, out.data as Float32Array, out.dims.map(Number));
+  }
+  const check = spawnSync(
+    values.python!,
+    [join(import.meta.dirname, 'train_torch.py'), `dir=${dir}`, 'mode=check', `models=${checkedNames.join(',')}`],
+    {
+      encoding: 'utf8',
+      env: torchEnv,
+    },
+  );
+  // A weight map that does not cover both models exactly stops train_torch.py with a one-line reason.
+  if (check.status !== 0) fail(`PyTorch model check failed: ${check.stderr.trim().split('\n').pop()}`);
+  const checked = JSON.parse(check.stdout.trim().split('\n').pop()!) as {
+    models: Record<string, { shape: number[]; maxAbsDiff: number | null; maxAbsRef: number }>;
+  };
+  const lines: string[] = [];
+  let same = true;
+  for (const name of checkedNames) {
+    const c = checked.models[name]!;
+    const rel = c.maxAbsDiff === null ? Number.POSITIVE_INFINITY : c.maxAbsDiff / Math.max(c.maxAbsRef, 1e-12);
+    const ok = rel <= 1e-3;
+    same &&= ok;
+    lines.push(
+      `${name} ${c.maxAbsDiff === null ? `output shape [${c.shape}] differs` : `max |Δ| ${c.maxAbsDiff.toExponential(1)} (outputs up to ${c.maxAbsRef.toFixed(2)}, relative ${rel.toExponential(1)})`}${ok ? '' : ' MISMATCH'}`,
+    );
+  }
+  console.log(`Same models: one eval-mode forward of ${checkBatch} samples, ORT (zoo model) vs PyTorch: ${lines.join('; ')}`);
+  if (!same) fail('the PyTorch and zoo models disagree beyond 1e-3 relative (MISMATCH above); no ratio is printed for different models');
+} else if (values.check) fail(`--check needs PyTorch: ${values.python} cannot import torch (apt-get install python3-torch)`);
+if (values.check) process.exit(0);
 
 interface Run {
   samplesPerSec: number;
@@ -73,15 +304,27 @@ interface Run {
   testAccuracy?: number;
 }
 
-async function hone(model: string, batch: number, epochs: number, maxSteps?: number): Promise<Run> {
-  const r = await train(models[model]!, trainSet, {
+/** Epochs × steps per epoch that cover `steps` steps (the synthetic sets hold a few batches). */
+function schedule(name: string, batch: number, steps: number): { epochs: number; perEpoch: number } {
+  const { key, set } = dataOf(name);
+  const perEpoch = Math.min(Math.floor(set.size / batch), steps);
+  const epochs = Math.ceil(steps / perEpoch);
+  writeOrders(key, set.size, epochs);
+  return { epochs, perEpoch };
+}
+
+async function hone(name: string, batch: number, epochs: number, perEpoch?: number, test?: Dataset): Promise<Run> {
+  const m = CATALOG[name]!;
+  const r = await train(models[name]!, dataOf(name).set, {
     epochs,
     batchSize: batch,
     lr: 1e-3,
     optimizer: { kind: 'adam' },
+    loss: m.loss,
+    dims: m.dims,
     test,
     threads,
-    maxStepsPerEpoch: maxSteps,
+    maxStepsPerEpoch: perEpoch,
   });
   return { samplesPerSec: r.samplesPerSec, ...r.timing, trainAccuracy: r.trainAccuracy, testAccuracy: r.testAccuracy };
 }
@@ -90,24 +333,24 @@ async function hone(model: string, batch: number, epochs: number, maxSteps?: num
  * PyTorch with both OpenMP wait policies (spinning, the default, and passive), keeping the faster: Hone
  * turns ORT's spinning off, so PyTorch gets the same choice.
  */
-function torch(model: string, batch: number, epochs: number, maxSteps?: number): Run | undefined {
+function torch(name: string, batch: number, epochs: number, perEpoch?: number): Run | undefined {
   if (!hasTorch) return undefined;
+  const { key } = dataOf(name);
   const once = (policy: string) => {
     const out = execFileSync(
       values.python!,
       [
         join(import.meta.dirname, 'train_torch.py'),
         `dir=${dir}`,
-        `model=${model}`,
+        `model=${name}`,
+        `data=${key}`,
+        `loss=${CATALOG[name]!.loss.kind === 'mse' ? 'mse' : 'ce'}`,
         `batch=${batch}`,
         `threads=${threads}`,
         `epochs=${epochs}`,
-        ...(maxSteps ? [`steps=${maxSteps}`] : []),
+        ...(perEpoch ? [`steps=${perEpoch}`] : []),
       ],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads), OMP_WAIT_POLICY: policy },
-      },
+      { encoding: 'utf8', env: { ...torchEnv, OMP_WAIT_POLICY: policy } },
     );
     return JSON.parse(out.trim().split('\n').pop()!) as Run;
   };
@@ -120,17 +363,25 @@ const split = (r: Run) => {
   return `graph ${per(r.graphMs)} / opt ${per(r.optimizerMs)} / data ${per(r.dataMs)} ms/step`;
 };
 
-console.log(`# Training throughput (samples/s, median of ${repeats}; ${steps} steps per run; ${threads} threads; Adam)`);
-console.log('| model | batch | Hone | PyTorch | ratio | Hone step split | PyTorch step split |');
-console.log('|---|---|---|---|---|---|---|');
-for (const model of values.models!.split(',')) {
-  for (const batch of [64, 128]) {
+console.log(
+  `\n# Training throughput (samples/s, median of ${repeats}; ${fixedSteps ? `${fixedSteps} steps` : `steps for ~${targetSeconds} s`} per run; ${threads} threads; Adam)`,
+);
+console.log('| model | batch | steps | Hone | PyTorch | ratio | Hone step split | PyTorch step split |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const name of selected) {
+  for (const batch of batchesOf(name)) {
+    if (dataOf(name).set.size < batch)
+      fail(`batch ${batch} is larger than ${name}'s ${dataOf(name).set.size} samples; choose a smaller one`);
     const h: Run[] = [];
     const t: Run[] = [];
-    await hone(model, batch, 1, 5); // warm-up: first session creation, JIT
+    const warm = await hone(name, batch, 1, 3); // first session creation, JIT; sizes the runs
+    const steps =
+      fixedSteps ??
+      Math.max(3, Math.min(60, Math.round((targetSeconds * 1000 * warm.steps) / (warm.graphMs + warm.optimizerMs + warm.dataMs))));
+    const { epochs, perEpoch } = schedule(name, batch, steps);
     for (let i = 0; i < repeats; i++) {
-      h.push(await hone(model, batch, 1, steps));
-      const tr = torch(model, batch, 1, steps);
+      h.push(await hone(name, batch, epochs, perEpoch));
+      const tr = torch(name, batch, epochs, perEpoch);
       if (tr) t.push(tr);
     }
     const hs = median(h.map((r) => r.samplesPerSec));
@@ -138,15 +389,16 @@ for (const model of values.models!.split(',')) {
     const hm = h.find((r) => r.samplesPerSec === hs)!;
     const tm = t.find((r) => r.samplesPerSec === ts);
     console.log(
-      `| ${model} | ${batch} | ${Math.round(hs)} | ${ts ? Math.round(ts) : 'n/a'} | ${ts ? `${(hs / ts).toFixed(2)}x` : 'n/a'} | ${split(hm)} | ${tm ? split(tm) : 'n/a'} |`,
+      `| ${name} | ${batch} | ${epochs * perEpoch} | ${Math.round(hs)} | ${ts ? Math.round(ts) : 'n/a'} | ${ts ? `${(hs / ts).toFixed(2)}x` : 'n/a'} | ${split(hm)} | ${tm ? split(tm) : 'n/a'} |`,
     );
   }
 }
+console.log(`\nModels: ${selected.map((n) => `${n} = ${CATALOG[n]!.label}`).join('; ')}`);
 
 // Where should Adam run? The same update over the MLP's 535k parameters: JS loop, the WebAssembly SIMD
 // kernel over the optimizer's own arrays (what the trainer uses), and an ONNX graph.
 if (!values['skip-adam']) {
-  const sizes = models.mlp!.graph!.initializer.map((t) => t.dims.reduce((a, b) => a * Number(b), 1));
+  const sizes = mlp(mlpHidden).graph!.initializer.map((t) => t.dims.reduce((a, b) => a * Number(b), 1));
   const N = 200;
   const timeSteps = (wasm: boolean) => {
     const opt = createOptimizer({ kind: 'adam' }, sizes);
@@ -215,7 +467,8 @@ if (!values['skip-accuracy']) {
   console.log(
     `\n# LeNet-5 on MNIST (8,000 train / 2,000 test), Adam 1e-3, batch 64, ${accEpochs} epochs, same initial weights and data order`,
   );
-  const h = await hone('lenet5', 64, accEpochs);
+  writeOrders('mnist', mnistTrain.size, accEpochs);
+  const h = await hone('lenet5', 64, accEpochs, undefined, mnistTest);
   const t = torch('lenet5', 64, accEpochs);
   console.log(`Hone:    test accuracy ${(100 * h.testAccuracy!).toFixed(2)}%  (${Math.round(h.samplesPerSec)} samples/s)`);
   if (t)
