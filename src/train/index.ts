@@ -8,6 +8,13 @@ export { createSchedule, SCHEDULE_KINDS, type Schedule, type ScheduleSpec } from
 export { train, exportTrained, type TrainOptions, type TrainResult, type EpochRecord, type Progress, type StepTiming } from './trainer.js';
 export type { TrainCallback, TrainingRun, BatchInfo, StepInfo } from './callbacks.js';
 export type { Evaluation } from './evaluate.js';
+export {
+  profileTrainingStep,
+  type TrainProfile,
+  type TrainProfileOptions,
+  type TrainProfileResult,
+  type KernelRow,
+} from './profile-step.js';
 export { lrFind, lrFindHtml, type LrFindOptions, type LrFindResult } from './lr-find.js';
 export { saveCheckpoint, loadCheckpoint, checkpointPath, type Checkpoint } from './checkpoint.js';
 export { staticTypes } from './shapes.js';

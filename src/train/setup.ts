@@ -76,12 +76,14 @@ export interface StepBinding {
 /**
  * Checks the options and the data and builds everything the loop runs on. `fed` are graph inputs that
  * callbacks feed in each run (TrainCallback.inputs): they come neither from the data nor from `values`.
+ * With `trace`, the step session runs with ORT profiling on (profile-step.ts).
  */
 export async function setupTraining(
   model: ModelProto,
   data: Dataset,
   opts: TrainOptions,
   fed: ReadonlySet<string>,
+  trace?: StepTrace,
 ): Promise<TrainingSetup> {
   const loss: LossSpec = opts.loss ?? { kind: 'cross-entropy' };
   const seed = opts.seed ?? 0;
@@ -125,7 +127,7 @@ export async function setupTraining(
       `the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`,
     );
   }
-  const session = await trainingSession(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro), threads, opts.provider);
+  const session = await trainingSession(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro), threads, opts.provider, trace);
   const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads, opts.provider);
 
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
@@ -236,6 +238,15 @@ function resume(
   return { epoch: ck.meta.epoch, step: ck.meta.step, history: ck.meta.trainer.history as EpochRecord[], trainer: ck.meta.trainer };
 }
 
+/**
+ * ORT profiling of the step session (profile-step.ts): the Chrome trace is written under `prefix`, and the
+ * graph ORT optimized and ran (fusions, NCHWc forms) is saved to `optimizedModel` when given.
+ */
+export interface StepTrace {
+  prefix: string;
+  optimizedModel?: string;
+}
+
 /** Feeds and fetches for one graph run of `micro` samples, over buffers the loop rewrites. */
 function bindStep(
   tg: TrainingGraph,
@@ -299,9 +310,10 @@ function bindStep(
  * JS optimizer needs the cores, and spinning threads slowed both the graph and the update here
  * (bench/train.ts), so spinning is off.
  */
-async function trainingSession(model: ModelProto, threads: number, provider = 'cpu'): Promise<ort.InferenceSession> {
-  const options = sessionOptions({ intraOpThreads: threads, provider });
+async function trainingSession(model: ModelProto, threads: number, provider = 'cpu', trace?: StepTrace): Promise<ort.InferenceSession> {
+  const options = sessionOptions({ intraOpThreads: threads, provider, profilePrefix: trace?.prefix });
   options.extra = { session: { intra_op: { allow_spinning: '0' } } };
+  if (trace?.optimizedModel) options.optimizedModelFilePath = trace.optimizedModel;
   try {
     return await ort.InferenceSession.create(encodeModel(model), options);
   } catch (e) {

@@ -1,9 +1,9 @@
 import { saveModel } from '../../ir/model.js';
 import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { train, type EpochRecord } from '../../train/index.js';
-import type { Command } from '../command.js';
-import { numberFlag, parseFlags, shellWord } from '../command.js';
+import { profileTrainingStep, train, type EpochRecord } from '../../train/index.js';
+import type { Command, Io } from '../command.js';
+import { numberFlag, parseFlags, progressLines, shellWord } from '../command.js';
 import {
   commonFlags,
   parseList,
@@ -15,6 +15,7 @@ import {
   resolveModel,
 } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
+import { trainProfileText } from './profile.js';
 
 const HELP = `hone train — train an ONNX model on ONNX Runtime (forward, loss and backward in one ONNX graph)
 
@@ -47,6 +48,11 @@ Options:
   --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
                            runs of M samples (large batches in less memory; not with BatchNorm)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
+  --profile                profile training steps with these settings instead of training, and write
+                           nothing: kernel time per op type in the forward and backward passes, the
+                           optimizer's update, the kernels ORT ran, the step's verdict (as 'hone profile
+                           --train'); --profile-steps N profiled steps (default 10); --data may be left out
+                           (random data)
   --quiet                  no progress on stderr (by default: a progress bar on a terminal, one plain line
                            per epoch when piped, also with --json: stdout stays one JSON object)
 
@@ -60,6 +66,7 @@ an input that is not data in every step (data arrays give the others).
 Examples:
   hone train --model zoo:lenet5 --data mnist --epochs 3 --batch-size 64 --optimizer adam --lr 1e-3 -o lenet.onnx
   hone train --model zoo:mlp:hidden=512-256 --data mnist --schedule cosine --checkpoint ckpt -o mlp.onnx --json
+  hone train --model zoo:lenet5 --data mnist --batch-size 64 --profile
 `;
 
 export const trainCommand: Command = {
@@ -86,9 +93,13 @@ export const trainCommand: Command = {
         'micro-batch': { type: 'string' },
         output: { type: 'string', short: 'o' },
         quiet: { type: 'boolean' },
+        profile: { type: 'boolean' },
+        'profile-steps': { type: 'string' },
       },
       false,
     );
+    if (values.profile) return profileSteps(values, io);
+    if (values['profile-steps'] !== undefined) throw badInput('--profile-steps needs --profile');
     if (!values.output)
       throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
     if (values.resume && !values.checkpoint) throw badInput('--resume needs --checkpoint DIR (the folder the earlier run wrote)');
@@ -186,6 +197,56 @@ export const trainCommand: Command = {
     return 0;
   },
 };
+
+/** `--profile`: a few steps profiled with the training flags (the step's settings), nothing trained or written. */
+async function profileSteps(
+  values: Parameters<typeof parseTrainInputs>[0] &
+    Parameters<typeof parseOptimizer>[0] &
+    Parameters<typeof parseLoss>[0] & {
+      model?: string;
+      data?: string;
+      limit?: string;
+      lr?: string;
+      'clip-norm'?: string;
+      'micro-batch'?: string;
+      freeze?: string;
+      seed?: string;
+      output?: string;
+      json?: boolean;
+      quiet?: boolean;
+      'profile-steps'?: string;
+    },
+  io: Io,
+): Promise<number> {
+  const model = resolveModel(values.model, 'train');
+  const inputs = parseTrainInputs(values, model);
+  const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
+  const data = values.data ? resolveData(values.data, model, limit, 'train', inputs.values).train : undefined;
+  const result = await profileTrainingStep(model, {
+    batchSize: inputs.batchSize,
+    microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
+    data,
+    optimizer: parseOptimizer(values),
+    lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-3,
+    loss: parseLoss(values),
+    clipNorm: numberFlag(values['clip-norm'], '--clip-norm', { min: 0 }),
+    frozen: parseList(values.freeze),
+    seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
+    threads: inputs.threads,
+    provider: inputs.provider,
+    dims: inputs.dims,
+    shapes: inputs.shapes,
+    values: inputs.values,
+    steps: numberFlag(values['profile-steps'], '--profile-steps', { int: true, min: 1 }) ?? 10,
+    source: values.model,
+    onProgress: progressLines(io, values.quiet),
+  });
+  // Here the model was asked to train: one it cannot is an error, as without --profile.
+  if (result.refused !== undefined) throw badInput(result.refused);
+  if (values.output && !values.quiet) io.stderr(`hone: --profile trains nothing; ${values.output} is not written\n`);
+  io.stdout(values.json ? `${JSON.stringify(result.profile)}\n` : trainProfileText(result.profile));
+  return 0;
+}
 
 /**
  * SIGINT/SIGTERM while training: the first asks the trainer to stop after its current step (it then writes

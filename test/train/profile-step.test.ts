@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import type { ModelProto } from '../../src/ir/proto.js';
+import { gradRule, opProps } from '../../src/ops/index.js';
+import { staticCost } from '../../src/profile/static.js';
+import { fixDims } from '../../src/runtime/inputs.js';
+import type { MachinePeaks } from '../../src/runtime/peaks.js';
+import { profileTrainingStep, type TrainProfile } from '../../src/train/index.js';
+import { zooModel } from '../../src/zoo/index.js';
+
+// Fixed peaks keep these tests from measuring the machine; few steps keep them short. No timing is asserted.
+const peaks: MachinePeaks = { flops: 5e10, bandwidth: 5e9, cacheBandwidth: 3e10, cacheBytes: 1 << 20, key: 'test' };
+const quick = { steps: 3, warmup: 1, threads: 1, peaks };
+
+function checkShares(p: TrainProfile): void {
+  const { forward, backward, optimizer } = p.phases;
+  for (const [name, ph] of Object.entries(p.phases)) assert.ok(ph.share > 0 && ph.ms > 0, `${name}: ${JSON.stringify(ph)}`);
+  assert.ok(Math.abs(forward.share + backward.share + optimizer.share - 1) < 1e-9);
+  // The kernel rows and the update make up the same whole.
+  assert.ok(Math.abs(p.kernels.reduce((s, k) => s + k.share, 0) + optimizer.share - 1) < 1e-9);
+}
+
+test('LeNet-5: forward, backward and optimizer shares, the backward pass holds the gradient kernels', async () => {
+  const model = zooModel('lenet5');
+  const r = await profileTrainingStep(model, { batchSize: 8, source: 'zoo:lenet5', ...quick });
+  assert.equal(r.refused, undefined);
+  const p = r.profile!;
+  checkShares(p);
+  assert.deepEqual(
+    [p.settings.batchSize, p.settings.steps, p.settings.optimizer, p.settings.loss, p.settings.data],
+    [8, 3, 'adam', 'cross-entropy', 'random'],
+  );
+  // Every kernel ORT ran is counted once, in one pass, and none had to be guessed.
+  assert.ok(p.model.kernels > 0);
+  assert.equal(
+    p.kernels.reduce((s, k) => s + k.forwardNodes + k.backwardNodes, 0),
+    p.model.kernels,
+  );
+  assert.ok(!p.warnings.some((w) => /could not be matched/.test(w)), p.warnings.join('\n'));
+
+  // Forward: LeNet-5's two convolutions (as Conv or ORT's FusedConv); backward: the input gradient of
+  // conv2 (a ConvTranspose) and the weight gradients of both (Convs), which inference never runs.
+  const fwd = (re: RegExp) => p.kernels.filter((k) => re.test(k.opType)).reduce((s, k) => s + k.forwardNodes, 0);
+  const bwd = (re: RegExp) => p.kernels.filter((k) => re.test(k.opType)).reduce((s, k) => s + k.backwardNodes, 0);
+  assert.equal(fwd(/^(Fused)?Conv$/), 2);
+  assert.ok(bwd(/^ConvTranspose$/) >= 1);
+  assert.ok(bwd(/^Conv$/) >= 2);
+  assert.equal(fwd(/^ConvTranspose$/), 0);
+  for (const k of p.kernels) {
+    if (k.form === 'fused') assert.equal(k.domain, 'com.microsoft', k.kernel);
+    if (k.form === 'nchwc' || k.form === 'reorder') assert.equal(k.domain, 'com.microsoft.nchwc', k.kernel);
+    assert.equal(k.grouped, false, `LeNet-5 has no grouped convolution: ${k.kernel}`);
+  }
+  // The pass comes from the graph's dependencies, not from names: it agrees with autodiff's 'grad/' prefix.
+  for (const n of p.topNodes) {
+    if (n.name.startsWith('grad/')) assert.equal(n.phase, 'backward', n.name);
+    if (n.name === 'conv1' || n.name === 'conv2') assert.equal(n.phase, 'forward', n.name);
+  }
+
+  // A step does about three times the forward pass's FLOPs, plus the update's 12 per parameter (Adam).
+  const forwardFlops = staticCost(fixDims(model, { dims: { batch: 8 } })).flops;
+  assert.ok(p.static.flops > 2 * forwardFlops && p.static.flops < 5 * forwardFlops, `${p.static.flops} vs ${forwardFlops}`);
+  assert.equal(p.static.optimizerFlops, 12 * p.model.params);
+  assert.equal(p.model.params, 61_706);
+
+  assert.ok(p.step.samplesPerSec > 0 && p.step.profiled.samplesPerSec > 0);
+  assert.ok(p.step.dataShare >= 0 && p.step.dataShare < 1);
+  assert.ok(['compute', 'memory', 'overhead', 'undecided'].includes(p.bottleneck.kind), p.bottleneck.kind);
+  assert.match(p.bottleneck.summary, /at batch 8/);
+  assert.deepEqual(p.bottleneck.advice, []);
+});
+
+test('SGD over micro-batches on given data: two graph runs a step, shares still whole', async () => {
+  const n = 16;
+  const data = {
+    features: { input: { data: Float32Array.from({ length: n * 784 }, (_, i) => ((i * 7919) % 256) / 255), dims: [n, 1, 28, 28] } },
+    labels: { data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)), dims: [n] },
+    size: n,
+  };
+  const r = await profileTrainingStep(zooModel('mlp:hidden=32'), {
+    batchSize: 8,
+    microBatch: 4,
+    optimizer: { kind: 'sgd', momentum: 0.9 },
+    data,
+    ...quick,
+  });
+  const p = r.profile!;
+  checkShares(p);
+  assert.deepEqual([p.settings.runsPerStep, p.settings.microBatch, p.settings.optimizer, p.settings.data], [2, 4, 'sgd', 'given']);
+  assert.equal(p.static.optimizerFlops, 10 * p.model.params);
+  assert.ok(!p.warnings.some((w) => /graph runs/.test(w)), p.warnings.join('\n'));
+});
+
+/** x → Gemm → OP → y: trainable weights behind an op with no gradient rule. */
+function behind(op: string): ModelProto {
+  const b = new GraphBuilder('untrainable');
+  const x = b.input('input', DataType.FLOAT, ['batch', 4]);
+  const w = b.floatInit(
+    'w',
+    [3, 4],
+    Array.from({ length: 12 }, (_, i) => i / 12 - 0.5),
+  );
+  const h = b.op('Gemm', [x, w, b.floatInit('b', [3], [0, 0, 0])], { transB: 1 });
+  b.op(op, [h], {}, { output: 'logits' });
+  b.output('logits', DataType.FLOAT, ['batch', 3]);
+  return b.model({ opset: 17 });
+}
+
+/** An elementwise op ORT runs that Hone has no gradient for (the first of a few, in case some gain one). */
+function opWithoutGradient(): string | undefined {
+  return ['Softsign', 'Shrink', 'ThresholdedRelu', 'Celu', 'Selu'].find((t) => !gradRule('', t) && !opProps('', t).nonDifferentiable);
+}
+
+test('a model Hone cannot train is refused before any step, naming the op type or the reason', async () => {
+  const op = opWithoutGradient();
+  if (op) {
+    const r = await profileTrainingStep(behind(op), { batchSize: 2, ...quick });
+    assert.equal(r.profile, undefined);
+    assert.match(r.refused!, new RegExp(`no gradient rule for op ${op}\\b`));
+  }
+  const b = new GraphBuilder('no-params');
+  const x = b.input('input', DataType.FLOAT, ['batch', 4]);
+  b.op('Relu', [x], {}, { output: 'y' });
+  b.output('y', DataType.FLOAT, ['batch', 4]);
+  const r = await profileTrainingStep(b.model({ opset: 17 }), { batchSize: 2, ...quick });
+  assert.match(r.refused!, /^nothing to train/);
+});
+
+test('bad settings stay errors: zero steps, a shape for an input the model lacks', async () => {
+  await assert.rejects(
+    profileTrainingStep(zooModel('lenet5'), { batchSize: 4, ...quick, steps: 0 }),
+    /profiled steps must be an integer >= 1/,
+  );
+  await assert.rejects(profileTrainingStep(zooModel('lenet5'), { batchSize: 4, ...quick, shapes: { nope: [4, 1, 28, 28] } }), /nope/);
+});
