@@ -38,10 +38,18 @@ const EXCEPTIONS: Record<string, Record<string, { min: number; why: string }>> =
     static: { min: 0.5, why: 'the same, with every activation int8: an audio front-end should stay float' },
   },
   'silero-vad-v5-op15': { static: { min: 0.95, why: 'a recurrent state carried through int8 between steps' } },
-  // The accuracy guard keeps 2 early Convs float on the 10 calibration lines (cosine there 0.986 → 0.992),
-  // which costs on the 10 held-out ones (0.995 → 0.987): 10 samples are too few to choose on, and the report warns.
-  'ppocr-v4-rec': { static: { min: 0.985, why: 'the guard chooses on 10 calibration lines; held out 0.987' } },
   'mlsd-320-tiny': { fp16: { min: 0.995, why: 'line-map logits reach ±125, where float16 steps are 0.06 (0.9973)' } },
+};
+
+/**
+ * Models whose static mode runs without the accuracy guard (`--no-accuracy-guard`), with the reason; the
+ * guard's search on real CNNs is exercised on the others (PP-OCRv4 det and M-LSD need it to reach 0.99).
+ */
+const NO_GUARD: Record<string, string> = {
+  // The guard keeps 2 early Convs float on the 10 calibration lines (cosine there 0.986 → 0.992), which costs
+  // on the 10 held-out ones (0.990 → 0.987; the report warns: too few samples to choose on), after a search
+  // that spends its whole budget (60 s or more). Every layer quantized holds 0.990 on the held-out lines.
+  'ppocr-v4-rec': 'the guard chooses on 10 calibration lines and loses on the held-out ones',
 };
 
 /**
@@ -120,7 +128,7 @@ for (const m of models.filter((x) => x.present)) {
         let applied = 0;
         for (const mode of QUANT_MODES) {
           if (ORT_CRASHES[m.id]?.[mode]) continue;
-          const q = await quantizeCorpusModel(m, feed, mode, data, { latency: false });
+          const q = await quantizeCorpusModel(m, feed, mode, data, { latency: false, accuracyGuard: !NO_GUARD[m.id] });
           if (!q.ok) {
             assert.ok(
               q.userError && (QUANTIZED[m.id] ?? NOT_APPLICABLE).test(q.error),

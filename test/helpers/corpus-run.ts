@@ -127,7 +127,7 @@ export async function quantizeCorpusModel(
   feed: ModelFeed,
   mode: QuantMode,
   data: { calib: string; eval: string },
-  opts: { runs?: number; blocks?: number; latency?: boolean } = {},
+  opts: { runs?: number; blocks?: number; latency?: boolean; accuracyGuard?: boolean } = {},
 ): Promise<Outcome<QuantOutcome>> {
   return attempt(async () => {
     const { model, summary } = await quantizeModel({
@@ -137,6 +137,7 @@ export async function quantizeCorpusModel(
       values: feed.values,
       calib: mode === 'static' ? data.calib : undefined,
       eval: data.eval,
+      accuracyGuard: opts.accuracyGuard,
       latency: opts.latency === false ? false : { runs: opts.runs ?? 5, blocks: opts.blocks ?? 2 },
     });
     const s = await ort.InferenceSession.create(encodeModel(model), QUIET);
