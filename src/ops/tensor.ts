@@ -36,6 +36,7 @@ import {
 } from './util.js';
 
 const NO_GRADIENT: OpProps = { nonDifferentiable: true };
+const METADATA: OpProps = { nonDifferentiable: true, metadataOnly: true };
 
 /** Squeeze and Unsqueeze take axes as input 1 from opset 13 (an attribute before). */
 const SQUEEZE_AXES_SINCE = 13;
@@ -588,7 +589,7 @@ const shape: OpRule = {
       return s.slice(a, b);
     },
   },
-  props: NO_GRADIENT,
+  props: METADATA,
 };
 
 /** Shape and Size read only the input's metadata, not its elements. */
@@ -613,7 +614,7 @@ const size: OpRule = {
       return { dataType: DataType.INT64, values: [numElements(s)] };
     },
   },
-  props: NO_GRADIENT,
+  props: METADATA,
 };
 
 const constantOfShape: OpRule = {

@@ -111,6 +111,11 @@ export interface OpProps {
    * with its BatchNormalization and Relu runs as one Conv called '<relu output>_nchwc').
    */
   ortFusedIntoProducer?: boolean;
+  /**
+   * Reads only its input's shape, never its elements (Shape, Size): where shape inference knows the dims, the
+   * output is a constant whatever the input holds, and constant folding replaces it (fold.ts).
+   */
+  metadataOnly?: boolean;
 }
 
 /** A small constant tensor held as JS numbers: what shape inference evaluates (≤ 4096 elements). */

@@ -8,12 +8,15 @@
  * initializers (quantization, training) find them.
  *
  * Initializers that are also graph inputs can be overridden at run time: they are not constants (IR >= 4).
+ * Shape and Size fold wherever inference knows their input's dims, as ORT's own folding does for Shape: the
+ * training step graph, its batch fixed, loses BatchNormalization gradients' Size/Cast/Div chains this way.
  */
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
 import { makeNode } from '../ir/builder.js';
 import { nodeGraphs } from '../ir/walk.js';
 import { inferShapes, type ShapeInference } from '../ops/infer.js';
+import { opProps } from '../ops/registry.js';
 import { evalWeightOp, formInput } from '../ops/weight-forms.js';
 import type { Pass } from './pass.js';
 import { withDefaults } from './options.js';
@@ -96,7 +99,7 @@ class Folder {
           );
         continue;
       }
-      const values = this.values(node, inf, constant);
+      const values = this.values(node, inf, constant, inf === this.root);
       if (!values) continue;
       graph.removeNode(node);
       node.output.forEach((name, i) => {
@@ -118,13 +121,17 @@ class Folder {
   }
 
   /** The node's output values when all its inputs are constants and an evaluator computes them. */
-  private values(node: NodeProto, inf: ShapeInference | undefined, constant: Lookup): TensorProto[] | undefined {
+  private values(node: NodeProto, inf: ShapeInference | undefined, constant: Lookup, main: boolean): TensorProto[] | undefined {
     if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx' && formInput(node) === undefined) return undefined;
     if (node.attribute.some((a) => a.name === 'sparse_value')) return undefined; // inference knows its dims, not its values
+    const known = node.output.map((o) => (o ? inf?.constants.get(o) : undefined));
+    const all = known.every((v, i) => v || !node.output[i]);
+    // Shape and Size of a tensor whose dims inference knows: constants, whatever the tensor holds. In the main
+    // graph only: a Loop body's carried values may change shape from one iteration to the next.
+    if (all && main && opProps(node.domain, node.opType ?? '').metadataOnly) return known as TensorProto[];
     const inputs = node.input.map((name) => (name ? constant(name) : undefined));
     if (node.input.some((name, i) => name && !inputs[i])) return undefined;
-    const known = node.output.map((o) => (o ? inf?.constants.get(o) : undefined));
-    if (known.every((v, i) => v || !node.output[i])) return known as TensorProto[];
+    if (all) return known as TensorProto[];
     const dims = inf?.types.get(node.output[0] ?? '')?.shape;
     if (node.output.length !== 1 || !dims?.every((d): d is number => typeof d === 'number')) return undefined;
     try {

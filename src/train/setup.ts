@@ -5,6 +5,7 @@
  * feeds and fetches are built once over arrays that each step rewrites in place, so the loop allocates
  * nothing per step beyond ORT's own.
  */
+import { foldedCopy } from '../passes/fold.js';
 import * as ort from 'onnxruntime-node';
 import { HoneError, badInput } from '../errors.js';
 import { encodeModel } from '../ir/codec.js';
@@ -127,7 +128,10 @@ export async function setupTraining(
       `the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`,
     );
   }
-  const session = await trainingSession(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro), threads, opts.provider, trace);
+  // The step graph gets inference's constant folding once its batch is fixed: Shape/Size of now-static
+  // tensors and what computes from them (BatchNormalization gradients' element counts) become initializers.
+  const step = foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model;
+  const session = await trainingSession(step, threads, opts.provider, trace);
   const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads, opts.provider);
 
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));

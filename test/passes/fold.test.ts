@@ -296,3 +296,31 @@ test('initializers that are graph inputs are not folded; a folded graph output k
     toHalf(4),
   ]);
 });
+
+test('Shape and Size of a tensor with static dims fold (whatever it holds); symbolic dims do not', async () => {
+  const build = (batch: number | string) => {
+    const b = new GraphBuilder('meta');
+    const x = b.input('x', DataType.FLOAT, [batch, 3, 4]);
+    const y = b.op('Relu', [x]);
+    // x / Size(y) as float, and Reshape(y, Shape(x)): the pattern of BatchNormalization's gradient.
+    const n = b.op('Cast', [b.op('Size', [y])], { to: DataType.FLOAT });
+    const scaled = b.op('Div', [y, n]);
+    b.op('Reshape', [scaled, b.op('Shape', [x])], {}, { output: 'out' });
+    b.output('out', DataType.FLOAT, [batch, 3, 4]);
+    return b.model();
+  };
+  const fixed = build(2);
+  const folded = foldedCopy(fixed);
+  assert.equal(folded.folded, 3, 'Size, its Cast and Shape');
+  assert.deepEqual(ops(folded.model.graph!), ['Relu', 'Div', 'Reshape']);
+  const feed = {
+    x: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 24 }, (_, i) => i - 11),
+      [2, 3, 4],
+    ),
+  };
+  assert.deepEqual(bits(await runOrt(folded.model, feed)), bits(await runOrt(fixed, feed)));
+  const symbolic = foldedCopy(build('N'));
+  assert.equal(symbolic.folded, 0, 'a symbolic batch leaves Shape and Size to run time');
+});
