@@ -38,3 +38,4 @@ export const builtinOps = [
 registerOps(builtinOps);
 
 export { getOpRule, gradRule, knownOpTypes, opProps, opTypesWhere, quantRule, registerOps } from './registry.js';
+export { isQuantizedOp, QUANTIZED_OP_TYPES } from './quant.js';

@@ -159,6 +159,66 @@ const qlinearConcat: OpRule = {
   cost: perElementCost(2),
 };
 
+/**
+ * Op types that only a quantized model holds: Q/DQ, the integer kernels and ORT's quantized contrib ops
+ * (int8, 4-bit and block-quantized forms, including those Hone has no rule for), and the QLinear forms
+ * Hone's quantizer writes. The one list behind `isQuantizedOp`, which both `hone quantize` (refusing a
+ * model quantized already) and the profiler (no quantization advice for it) read.
+ */
+export const QUANTIZED_OP_TYPES: ReadonlySet<string> = new Set([
+  // Quantize / dequantize (ai.onnx and com.microsoft), and ORT's other encodings of them.
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'QuantizeWithOrder',
+  'DequantizeWithOrder',
+  'QuantizeBFP',
+  'DequantizeBFP',
+  // Integer kernels.
+  'MatMulInteger',
+  'ConvInteger',
+  'MatMulIntegerToFloat',
+  'DynamicQuantizeMatMul',
+  'MulInteger',
+  'ReduceSumInteger',
+  // QOperator forms: ai.onnx QLinearConv/QLinearMatMul, the com.microsoft ones, ORT's NHWC layouts.
+  'QLinearConv',
+  'QLinearMatMul',
+  'QLinearAdd',
+  'QLinearMul',
+  'QLinearSigmoid',
+  'QLinearLeakyRelu',
+  'QLinearSoftmax',
+  'QLinearAveragePool',
+  'QLinearGlobalAveragePool',
+  'QLinearConcat',
+  'QLinearReduceMean',
+  'QLinearWhere',
+  'NhwcQLinearConv',
+  'NhwcQLinearAveragePool',
+  'QGemm',
+  // Quantized contrib ops of transformers and RNNs.
+  'QAttention',
+  'QEmbedLayerNormalization',
+  'DynamicQuantizeLSTM',
+  'QOrderedMatMul',
+  'QOrderedAttention',
+  'QOrderedLongformerAttention',
+  'QOrderedLayerNormalization',
+  'QOrderedGelu',
+  'QMoE',
+  // Weight-only low-bit forms.
+  'MatMulNBits',
+  'MatMulBnb4',
+  'MatMulFpQ4',
+  'GatherBlockQuantized',
+]);
+
+/** Whether an op of this type means the model is quantized: `QUANTIZED_OP_TYPES`, or any other QLinear* op. */
+export function isQuantizedOp(opType: string): boolean {
+  return QUANTIZED_OP_TYPES.has(opType) || opType.startsWith('QLinear');
+}
+
 export const quantOps: OpRule[] = [
   quantize,
   dequantize,

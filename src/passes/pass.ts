@@ -52,6 +52,14 @@ export type PassOptions = Record<string, ParamValue>;
 export interface Pass<O extends PassOptions = PassOptions> {
   /** Dotted id, family first: 'fold.constants', 'fuse.conv-bn', 'quantize.static', 'ort.offline-optimize'. */
   id: string;
+  /**
+   * The version of what the pass computes (default 1), part of the pipeline's cache key: bump it when a
+   * change makes `run` give a different model or report for the same input and options (a fix, a new
+   * rewrite, another default inside the pass), so results cached by the older code are not reused. A change
+   * that gives the same results (speed, refactoring) leaves it. Hone's version is in the key as well, which
+   * covers a release; this covers a change within one (a development checkout) and passes from outside Hone.
+   */
+  version?: number;
   /** One line for reports and --help. */
   description: string;
   /** Why the pass does not apply to this model, or undefined when it does. */

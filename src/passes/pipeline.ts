@@ -4,9 +4,11 @@
  * disk under a key of what determines it, so a search that tries the same prefix of passes again, or a
  * second run, reads the model instead of computing it:
  *
- *   sha256(format, Hone version, ORT version, CPU, sha256(encoded input model), pass id,
+ *   sha256(format, Hone version, ORT version, CPU, sha256(encoded input model), pass id, pass version,
  *          canonical JSON of the options with defaults filled in, data key)
  *
+ * Hone's version (its package.json, read once) and the pass's own `version` (default 1, bumped when its
+ * results change: pass.ts) keep results of older pass code from being reused after an upgrade or an edit.
  * The options are keyed after defaults are filled in, so `{}` and the defaults written out share a result.
  * ORT's version and the CPU are in the key because results depend on them: `ort.offline-optimize` writes
  * what this ORT does on this CPU, and 7-bit weights (`reduceRange: null`) follow the CPU's int8 kernels.
@@ -101,7 +103,7 @@ export async function runPipeline(
     let key: string | undefined;
     if (cacheable) {
       bytes ??= encodeMessageChunks(current, 'ModelProto');
-      key = cacheKey(sha256(bytes), pass.id, options, readsData ? opts.dataKey : undefined);
+      key = cacheKey(sha256(bytes), pass, options, readsData ? opts.dataKey : undefined);
       const hit = readEntry(opts.cacheDir!, key, current);
       if (hit) {
         ctx.onProgress?.(`${pass.id}: from the cache`);
@@ -185,13 +187,17 @@ function writeEntry(
   writeFileAtomic(join(dir, `${key}.json`), `${JSON.stringify(entry)}\n`);
 }
 
-function cacheKey(modelSha: string, pass: string, options: PassOptions, dataKey: string | undefined): string {
-  return sha256([Buffer.from(canonicalJson([CACHE_FORMAT, environment(), modelSha, pass, options, dataKey ?? null]))]);
+function cacheKey(modelSha: string, pass: Pass, options: PassOptions, dataKey: string | undefined): string {
+  const parts = [CACHE_FORMAT, environment(), modelSha, pass.id, pass.version ?? 1, options, dataKey ?? null];
+  return sha256([Buffer.from(canonicalJson(parts))]);
 }
 
 let env: string[] | undefined;
 
-/** What results depend on besides the model and the options: Hone's and ORT's versions, the CPU. */
+/**
+ * What results depend on besides the model, the pass and the options: Hone's and ORT's versions, the CPU.
+ * package.json is two folders up from both src/passes/ (run through tsx) and dist/passes/.
+ */
 function environment(): string[] {
   env ??= [
     (createRequire(import.meta.url)('../../package.json') as { version: string }).version,

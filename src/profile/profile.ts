@@ -21,7 +21,7 @@ import { median, throughput } from '../runtime/stats.js';
 import { atBatch, batchPlan, type UserFixes } from './batch.js';
 import { diagnose, judge, NARROW_CONV_CHANNELS, type BottleneckFacts } from './bottleneck.js';
 import { staticCost, type StaticCost } from './static.js';
-import { opProps } from '../ops/index.js';
+import { isQuantizedOp, opProps } from '../ops/index.js';
 import { modelWeights, type ModelWeights } from '../ops/weights.js';
 import type { BatchRow, NodeRow, OpTypeRow, ProfileReport } from './types.js';
 
@@ -353,22 +353,13 @@ function kernelShare(m: Measurement, quiet = false): number {
   return ratios.length ? median(ratios) : 1;
 }
 
-/** Ops that mean a model is already quantized (ONNX and com.microsoft forms). */
-const QUANTIZED_OPS = new Set([
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'DynamicQuantizeLinear',
-  'QLinearConv',
-  'QLinearMatMul',
-  'MatMulInteger',
-  'ConvInteger',
-  'QGemm',
-  'DynamicQuantizeMatMul',
-  'MatMulIntegerToFloat',
-  'MatMulNBits',
-  'QLinearAdd',
-  'QLinearMul',
-]);
+/**
+ * The quantized op types (`isQuantizedOp`: the list `hone quantize` refuses a quantized model by) in the
+ * model's main graph, sorted: a model holding any is quantized already, and no quantization is advised.
+ */
+export function quantizedOpTypes(model: ModelProto): string[] {
+  return [...new Set(model.graph!.node.map((n) => n.opType ?? '').filter(isQuantizedOp))].sort();
+}
 
 /**
  * What the advice needs to know about the model itself: already quantized, its widest convolution, and
@@ -398,7 +389,7 @@ function modelTraits(
     if (group > 1 || (dims?.[0] !== undefined && dims[0] < NARROW_CONV_CHANNELS)) slowMacs += macs;
   }
   return {
-    quantized: g.node.some((n) => QUANTIZED_OPS.has(n.opType!)),
+    quantized: quantizedOpTypes(model).length > 0,
     convMaxOutChannels: widest,
     ...(convMacs > 0 ? { slowInt8ConvShare: slowMacs / convMacs } : {}),
   };

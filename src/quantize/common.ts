@@ -13,7 +13,7 @@ import { numElements, tensorArray } from '../ir/tensor.js';
 import { badInput, HoneError } from '../errors.js';
 import { foldConstants } from '../passes/fold.js';
 import { int8SaturationRisk } from '../runtime/cpu.js';
-import '../ops/index.js';
+import { isQuantizedOp } from '../ops/index.js';
 
 export type QuantMode = 'dynamic' | 'static' | 'fp16' | 'int4';
 
@@ -177,23 +177,6 @@ export function constantWeights(m: ModelProto): string[] {
     : [];
 }
 
-/** Ops that only a quantized model holds: Q/DQ, integer kernels, ORT's quantized contrib ops. */
-const QUANTIZED_OPS = new Set([
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'DynamicQuantizeLinear',
-  'MatMulInteger',
-  'ConvInteger',
-  'QGemm',
-  'QAttention',
-  'DynamicQuantizeMatMul',
-  'DynamicQuantizeLSTM',
-  'MatMulIntegerToFloat',
-  'MatMulNBits',
-  'MatMulBnb4',
-  'GatherBlockQuantized',
-  'QEmbedLayerNormalization',
-]);
 const LOW_BIT = new Set<number>([
   DataType.INT8,
   DataType.UINT8,
@@ -207,8 +190,8 @@ const LOW_BIT = new Set<number>([
 const HALF = new Set<number>([DataType.FLOAT16, DataType.BFLOAT16]);
 
 /**
- * What shows the model was quantized already, for `mode`, or undefined: quantized ops (Q/DQ pairs, QLinear*,
- * MatMulInteger/ConvInteger, MatMulNBits…) and low-bit weights (int8/uint8/int4/float8 tensors read by a
+ * What shows the model was quantized already, for `mode`, or undefined: quantized ops (`isQuantizedOp`: Q/DQ
+ * pairs, QLinear*, MatMulInteger/ConvInteger, MatMulNBits…) and low-bit weights (int8/uint8/int4/float8 tensors read by a
  * dequantizing op or a Cast) for every mode, and float16 weights for fp16 mode. Quantizing such a model
  * again re-rounds weights that were already rounded and wraps Q/DQ in more Q/DQ: it grows, and its
  * fidelity is measured against a model that is not the float one. In subgraphs too. Small tensors (scales,
@@ -229,7 +212,7 @@ export function quantizedAlready(model: ModelProto, mode: QuantMode): { kind: 'q
     const seen = new Set<string>();
     for (const n of g.node) {
       const op = n.opType ?? '';
-      const quantOp = QUANTIZED_OPS.has(op) || op.startsWith('QLinear');
+      const quantOp = isQuantizedOp(op);
       if (quantOp) count(ops, op);
       const toFloat = op === 'Cast' && (attrReader(n).int('to') === DataType.FLOAT || HALF.has(attrReader(n).int('to', 0)));
       for (const v of n.input) {

@@ -87,6 +87,30 @@ test('a second identical run reads every step from the cache without running a p
   }
 });
 
+test("a pass's version is in the key: the same model and options under another version run again, as after an upgrade", async () => {
+  const dir = tempDir();
+  try {
+    const model = smallResnet();
+    const steps = [{ pass: 'test.conv-bn', options: { affine: true } }];
+    // The same pass as shipped (no version: 1), then as if its code changed and its version went up.
+    const v1 = counting(passById('fuse.conv-bn'), 'test.conv-bn');
+    const v1Again = counting({ ...passById('fuse.conv-bn'), version: 1 }, 'test.conv-bn');
+    const v2 = counting({ ...passById('fuse.conv-bn'), version: 2 }, 'test.conv-bn');
+    const run = (pass: Pass) => runPipeline(model, steps, {}, { cacheDir: dir, passes: [...PASSES, pass] });
+    assert.equal((await run(v1.pass)).steps[0]!.cache, 'miss');
+    assert.equal((await run(v1Again.pass)).steps[0]!.cache, 'hit', 'version 1 is the default');
+    assert.equal(v1Again.runs(), 0);
+    const upgraded = await run(v2.pass);
+    assert.equal(upgraded.steps[0]!.cache, 'miss', "the older code's result is not reused");
+    assert.equal(v2.runs(), 1);
+    assert.equal((await run(v2.pass)).steps[0]!.cache, 'hit');
+    assert.equal(v2.runs(), 1);
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.json')).length, 2, 'one entry per version');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a pass that reads data is cached only under a data key', async () => {
   const dir = tempDir();
   try {

@@ -294,6 +294,29 @@ describe('train objective: trials', () => {
   });
 });
 
+describe('train objective: the time metric', () => {
+  it("is the trainer's own training time, the epochs' step loops, not the setup around them", async () => {
+    const c = config({ epochs: 2, metric: ['time', 'accuracy'] }, { trials: 1 });
+    assert.deepEqual(c.directions, ['minimize', 'maximize']);
+    const [t] = await runStudy(c);
+    assert.equal(t!.state, 'complete', String(t!.systemAttrs.fail_reason));
+    const [time] = t!.values!;
+    const epochs = t!.userAttrs.epochs as { epoch: number; seconds: number }[];
+    assert.deepEqual(
+      epochs.map((e) => e.epoch),
+      [1, 2],
+    );
+    // Each epoch's seconds as the trainer measured them (train() → history), summed: building the model,
+    // its training graph and ORT session, validating and exporting the model are not in it.
+    assert.ok(epochs.every((e) => e.seconds > 0));
+    assert.equal(
+      time,
+      epochs.reduce((sum, e) => sum + e.seconds, 0),
+    );
+    assert.equal(t!.userAttrs.train_seconds, time);
+  });
+});
+
 describe('hone tune --objective train:…', () => {
   const base = ['tune', '--objective', 'train:zoo:lenet5', '--data', 'mnist', '--limit', '400', '--epochs', '1', '--seed', '1'];
 

@@ -3,9 +3,9 @@
  * the built-in MNIST with Hone's own trainer (once: the trained model is cached), then runs `hone optimize`
  * on it for latency within 1 accuracy point under a time budget, and prints the before/after table.
  */
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Command, Io } from '../command.js';
 import { parseFlags, progressLines, quietFlag, quietHelp, shellWord } from '../command.js';
@@ -44,6 +44,8 @@ export const DEMO_BUDGET = 120;
 export const DEMO_OUTPUT = 'hone-demo';
 /** Trains on the first N MNIST training digits instead of all 8,000 (quick runs and tests). */
 export const SAMPLES_ENV = 'HONE_DEMO_SAMPLES';
+/** Trained models the demo's cache keeps: the newest by use (other sample counts, earlier Hone versions). */
+export const DEMO_CACHE_KEEP = 3;
 /** The test accuracy is kept in the cached model's metadata, so a cached run can print it. */
 const ACCURACY_KEY = 'hone.demo.testAccuracy';
 
@@ -55,7 +57,7 @@ Hone's main job on what ships with it, in about 3 minutes on 2 cores (about 2 on
 1. trains a CNN (zoo:${DEMO_RECIPE.model}) on the built-in MNIST (8,000 training and 2,000
    test digits) with Hone's trainer: ${DEMO_RECIPE.epochs} epochs, Adam, cosine schedule, about a minute on 2 cores; it
    reaches ~97% test accuracy. The trained model is cached in ~/.cache/hone/demo (the OS temp folder when
-   home is not writable), so later runs skip this step;
+   home is not writable), so later runs skip this step; the ${DEMO_CACHE_KEEP} models used last are kept there;
 2. runs 'hone optimize' on it: goal latency at batch 1, at most 1 accuracy point lost on the MNIST test
    split, static int8 calibrated on MNIST training digits among the candidates, runtime settings searched,
    each candidate timed side by side with ONNX Runtime fp32 (default budget 2 minutes);
@@ -164,11 +166,13 @@ async function trainedModel(opts: {
   const data = mnist();
   const trainSet = opts.samples ? firstSamples(data.train, opts.samples) : data.train;
   const r = DEMO_RECIPE;
-  const path = join(demoCacheDir(), cacheName(trainSet.size));
+  const dir = demoCacheDir();
+  const path = join(dir, cacheName(trainSet.size));
   const base = { path, spec: `zoo:${r.model}`, trainSamples: trainSet.size, epochs: r.epochs };
   if (!opts.retrain) {
     const cached = readCached(path, opts.progress);
     if (cached) {
+      markUsed(path);
       opts.progress(`using the trained model cached at ${path} (--retrain to train again)`);
       return { ...base, cached: true, testAccuracy: cached.testAccuracy };
     }
@@ -199,6 +203,7 @@ async function trainedModel(opts: {
   const trainSeconds = (performance.now() - started) / 1000;
   const model = withAccuracy(result.model, result.testAccuracy);
   saveModel(model, path);
+  pruneDemoCache(dir, path, DEMO_CACHE_KEEP, opts.progress);
   opts.progress(`trained in ${trainSeconds.toFixed(0)} s; cached at ${path}`);
   return { ...base, cached: false, testAccuracy: result.testAccuracy, trainSeconds };
 }
@@ -233,6 +238,61 @@ export function cacheName(trainSamples: number, version = VERSION): string {
   const arch = r.model.replace(/[^\w.-]+/g, '_');
   return `${arch}.${r.optimizer}-lr${r.lr}-${r.schedule}-e${r.epochs}-b${r.batchSize}-seed${r.seed}-n${trainSamples}.hone-${version}.onnx`;
 }
+
+/**
+ * A cached model's time of last use is its file's mtime: set to now when a run reuses it, so pruning keeps
+ * the models in use rather than the ones trained last. Best effort: a read-only cache is still used.
+ */
+function markUsed(path: string): void {
+  try {
+    const now = new Date();
+    utimesSync(path, now, now);
+  } catch {
+    /* the model is read all the same; it may only be pruned sooner */
+  }
+}
+
+/**
+ * Removes all but the `keep` most recently used trained models from the demo's cache folder `dir` (one per
+ * sample count and Hone version, a few MB each), never `inUse` (the one this run uses), which counts as
+ * one of them. Only files named as `cacheName` names them are touched: not a temporary file another demo
+ * is writing, nor anything else kept there. Another demo may prune at the same time: a file gone already
+ * is fine. A file that cannot be removed (permissions) is left and `warn`ed about: the demo goes on.
+ * Returns the names removed.
+ */
+export function pruneDemoCache(dir: string, inUse: string, keep = DEMO_CACHE_KEEP, warn: (message: string) => void = () => {}): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const entries: { name: string; path: string; mtimeMs: number }[] = [];
+  for (const name of names) {
+    if (!CACHE_ENTRY.test(name)) continue;
+    const path = join(dir, name);
+    if (resolve(path) === resolve(inUse)) continue;
+    try {
+      entries.push({ name, path, mtimeMs: statSync(path).mtimeMs });
+    } catch {
+      /* removed meanwhile by another demo */
+    }
+  }
+  entries.sort((a, b) => b.mtimeMs - a.mtimeMs || a.name.localeCompare(b.name));
+  const removed: string[] = [];
+  for (const e of entries.slice(Math.max(0, keep - 1))) {
+    try {
+      unlinkSync(e.path);
+      removed.push(e.name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`could not remove the older cached model ${e.path}: ${errorMessage(err)}`);
+    }
+  }
+  return removed;
+}
+
+/** What `cacheName` writes, for any model, settings and version (never a dot file: `writeFileAtomic`'s temporary files). */
+const CACHE_ENTRY = /^[^.].*\.hone-.+\.onnx$/;
 
 /** ~/.cache/hone/demo, or the OS temp folder's hone/demo when home is not writable. */
 function demoCacheDir(): string {

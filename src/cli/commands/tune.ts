@@ -58,8 +58,11 @@ Train objective (--objective train:MODEL, or objective: { train: … } in a conf
   --data DATA              mnist (built in) or an .npz with the model's inputs and 'label'
   --epochs N               epochs per trial (default ${TRAIN_DEFAULTS.epochs}); each reports to the pruner
   --metric M[,M2]          ${TRAIN_METRICS.join(' | ')} (default accuracy); accuracy and loss are measured
-                           on the validation split (${TRAIN_DEFAULTS.validation * 100}% of the data); two or more make a
-                           multi-objective study (a Pareto front), which no pruner can prune
+                           on the validation split (${TRAIN_DEFAULTS.validation * 100}% of the data); time is the seconds the
+                           training steps took over all epochs (the trainer's per-epoch times: not building
+                           the model, its training graph and session, nor validating); params is the
+                           model's parameter count; two or more make a multi-objective study (a Pareto front),
+                           which no pruner can prune
   --limit N                train on the first N samples only
   -o BEST.onnx             write the best trial's trained model here at the end (with several metrics:
                            the Pareto-front trial best in the first); refused if the file exists

@@ -44,7 +44,11 @@ export interface TrainObjectiveSpec {
 
 export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params'] as const;
 export type TrainMetric = (typeof TRAIN_METRICS)[number];
-/** accuracy and loss on the validation split; time: seconds the trial trained; params: the model's parameter count. */
+/**
+ * accuracy and loss on the validation split; time: seconds of the training steps over all epochs (the
+ * trainer's own per-epoch times, without building the model, its training graph and session, or
+ * validating); params: the model's parameter count.
+ */
 export const METRIC_DIRECTION: Record<TrainMetric, Direction> = {
   accuracy: 'maximize',
   loss: 'minimize',
