@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, TypeProto, ValueInfoProto } from './proto.js';
 import { AttributeType } from './proto.js';
+import { floatAttrKind } from './attr-types.js';
 import { DataType } from './dtype.js';
 import type { TypedArray } from './tensor.js';
 import { floatTensor, makeTensor } from './tensor.js';
@@ -26,11 +27,24 @@ export type AttrValue =
   | { ints: number[] }
   | { float: number };
 
-/** Makes an AttributeProto, inferring its type: integers → INT(S), other numbers → FLOAT(S). */
-export function makeAttribute(name: string, value: AttrValue): AttributeProto {
+/** The op an attribute belongs to, so that its ONNX type can be looked up (see attr-types.ts). */
+export interface AttrOwner {
+  opType: string;
+  /** '' (the default) or 'ai.onnx' for ONNX's default domain, else e.g. 'com.microsoft'. */
+  domain?: string;
+}
+
+/**
+ * Makes an AttributeProto, inferring its type: strings → STRING(S), integers → INT(S), other numbers →
+ * FLOAT(S). Given the op it belongs to, a number or number list for an attribute the op defines as FLOAT or
+ * FLOATS (LeakyRelu's alpha, Gemm's beta, FusedConv's activation_params, …) is written as such even when
+ * integral. Without `op`, `{ float: x }` / `{ floats: [...] }` say it.
+ */
+export function makeAttribute(name: string, value: AttrValue, op?: AttrOwner): AttributeProto {
   const a: AttributeProto = { name, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparseTensors: [], typeProtos: [] };
+  const isFloat = op !== undefined && floatAttrKind(op.opType, name, op.domain) !== undefined;
   if (typeof value === 'number') {
-    if (Number.isInteger(value)) {
+    if (Number.isInteger(value) && !isFloat) {
       a.type = AttributeType.INT;
       a.i = value;
     } else {
@@ -44,7 +58,7 @@ export function makeAttribute(name: string, value: AttrValue): AttributeProto {
     if (value.length > 0 && typeof value[0] === 'string') {
       a.type = AttributeType.STRINGS;
       a.strings = (value as string[]).map((s) => new TextEncoder().encode(s));
-    } else if ((value as number[]).every((x) => Number.isInteger(x))) {
+    } else if (!isFloat && (value as number[]).every((x) => Number.isInteger(x))) {
       a.type = AttributeType.INTS;
       a.ints = value as number[];
     } else {
@@ -112,7 +126,7 @@ export function makeNode(
     domain: opts.domain,
     attribute: Object.entries(attrs)
       .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => makeAttribute(k, v!)),
+      .map(([k, v]) => makeAttribute(k, v!, { opType, domain: opts.domain })),
     metadataProps: [],
     deviceConfigurations: [],
   };

@@ -502,8 +502,8 @@ export function fuseAttention(fg: FusionGraph, m: AttentionMatch, form: Attentio
     g.insertNode(fg.node('Cast', [x], [y], { to }, `${base}_mask_cast`));
     return y;
   };
-  const attrs: Record<string, number | { float: number }> = { num_heads: m.heads };
-  if (m.scale !== undefined) attrs.scale = { float: m.scale };
+  const attrs: Record<string, number> = { num_heads: m.heads };
+  if (m.scale !== undefined) attrs.scale = m.scale;
   let opType: string;
   let inputs: string[];
   if (form === 'attention') {

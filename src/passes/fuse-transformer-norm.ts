@@ -115,7 +115,7 @@ export function fuseLayerNorm(fg: FusionGraph, m: LayerNormMatch): void {
   const inputs = [m.x, vector(m.gamma, 1)];
   if (m.beta) inputs.push(vector(m.beta, 0));
   for (const n of m.nodes) fg.g.removeNode(n);
-  fg.g.insertNode(fg.node('LayerNormalization', inputs, [m.y], { axis: -1, epsilon: { float: m.eps } }, `${m.y}_layernorm`));
+  fg.g.insertNode(fg.node('LayerNormalization', inputs, [m.y], { axis: -1, epsilon: m.eps }, `${m.y}_layernorm`));
 }
 
 // ---- SkipLayerNormalization --------------------------------------------------------------------------
@@ -193,7 +193,7 @@ export function fuseSkipLayerNorm(fg: FusionGraph, m: SkipLayerNormMatch): void 
   fg.g.removeNode(m.add);
   if (m.bias) fg.g.removeNode(m.bias.add);
   fg.g.insertNode(
-    fg.node('SkipLayerNormalization', inputs, outputs, { epsilon: { float: eps } }, `${m.ln.name || m.ln.output[0]}_skip`, 'com.microsoft'),
+    fg.node('SkipLayerNormalization', inputs, outputs, { epsilon: eps }, `${m.ln.name || m.ln.output[0]}_skip`, 'com.microsoft'),
   );
 }
 
@@ -291,7 +291,7 @@ export function fuseEmbedLayerNorm(fg: FusionGraph, m: EmbedLayerNormMatch): voi
       'EmbedLayerNormalization',
       [ids, '', m.words, m.positions, '', m.ln.input[1]!, m.ln.input[2]!],
       outputs,
-      { epsilon: { float: eps } },
+      { epsilon: eps },
       `${m.ln.name || m.ln.output[0]}_embed`,
       'com.microsoft',
     ),

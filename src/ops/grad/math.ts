@@ -23,15 +23,11 @@ export const gemmGrad: GradRule = {
     const out: (string | undefined)[] = [];
     if (ctx.needs(0)) {
       out[0] =
-        tA === 0
-          ? emit.op('Gemm', [gy, b], { alpha: { float: alpha }, transB: tB ? 0 : 1 })
-          : emit.op('Gemm', [b, gy], { alpha: { float: alpha }, transA: tB, transB: 1 });
+        tA === 0 ? emit.op('Gemm', [gy, b], { alpha, transB: tB ? 0 : 1 }) : emit.op('Gemm', [b, gy], { alpha, transA: tB, transB: 1 });
     }
     if (ctx.needs(1)) {
       out[1] =
-        tB === 0
-          ? emit.op('Gemm', [a, gy], { alpha: { float: alpha }, transA: tA ? 0 : 1 })
-          : emit.op('Gemm', [gy, a], { alpha: { float: alpha }, transA: 1, transB: tA });
+        tB === 0 ? emit.op('Gemm', [a, gy], { alpha, transA: tA ? 0 : 1 }) : emit.op('Gemm', [gy, a], { alpha, transA: 1, transB: tA });
     }
     if (c && ctx.needs(2)) {
       const cs = ctx.shape(c);

@@ -434,7 +434,7 @@ export const batchNormGrad: GradRule = {
         const c = emit.op('Neg', [emit.div(emit.mul(a, sumGy), count)]);
         const zeros = emit.sub(mean, mean);
         const ones = emit.add(zeros, emit.scalar(1, ctx.elemType));
-        const affine = emit.op('BatchNormalization', [centered, b, c, zeros, ones], { epsilon: { float: 0 } });
+        const affine = emit.op('BatchNormalization', [centered, b, c, zeros, ones], { epsilon: 0 });
         out[0] = emit.add(emit.mul(gy, perChannel(a)), affine);
       }
     }

@@ -220,7 +220,7 @@ function runtimeMatrix(ctx: GradContext, axis: number, scale: number | undefined
   const attrs = Object.fromEntries(
     node.attribute
       .filter((a) => a.name !== 'axes' && a.name !== 'keep_aspect_ratio_policy')
-      .map((a) => [a.name!, a.s !== undefined ? new TextDecoder().decode(a.s) : a.f !== undefined ? { float: a.f } : Number(a.i)]),
+      .map((a) => [a.name!, a.s !== undefined ? new TextDecoder().decode(a.s) : (a.f ?? Number(a.i))]),
   );
   const target =
     scale !== undefined
