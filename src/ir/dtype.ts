@@ -91,3 +91,16 @@ export function isFloat(id: number | undefined): boolean {
 export function isInteger(id: number | undefined): boolean {
   return id !== undefined && [2, 3, 4, 5, 6, 7, 12, 13, 21, 22, 25, 26].includes(id);
 }
+
+/** Integer types of 8 to 64 bits: one element per typed-array slot, plain numbers to `tensorNumbers` (int4/int2 are packed). */
+export function isByteInteger(id: number | undefined): boolean {
+  return isInteger(id) && (byId.get(id!)?.bits ?? 0) >= 8;
+}
+
+/**
+ * Types whose elements are plain numbers to `tensorNumbers`: float, double, bool and 8- to 64-bit integers
+ * (fp16/bf16, 8-bit floats and 4-bit ints come out as raw bits).
+ */
+export function isNumberType(id: number | undefined): boolean {
+  return isByteInteger(id) || id === DataType.FLOAT || id === DataType.DOUBLE || id === DataType.BOOL;
+}

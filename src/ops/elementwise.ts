@@ -4,8 +4,8 @@
  * element (an exp or tanh costs several multiply-adds on a CPU); simple arithmetic counts one. Each op's
  * gradient, quantization, folding and properties are in the tables below, beside its shape rule.
  */
-import { DataType } from '../ir/dtype.js';
-import { arithDims, broadcastValues, isIntType, mapValues, sameDims, sameValues } from './fold-values.js';
+import { DataType, isByteInteger, isNumberType } from '../ir/dtype.js';
+import { arithDims, broadcastValues, mapValues, sameDims, sameValues } from './fold-values.js';
 import { clipGrad, geluGrad, hardSigmoidGrad, hardSwishGrad, leakyReluGrad, reluGrad, sigmoidGrad, tanhGrad } from './grad/activation.js';
 import { addSubGrad, castGrad, divGrad, maxMinGrad, mulGrad, powGrad, unaryMathGrads, whereGrad } from './grad/math.js';
 import { dropoutGrad } from './grad/tensor.js';
@@ -228,9 +228,9 @@ const cast: OpRule = {
   fold: {
     value(ctx, [x]) {
       const to = ctx.attr.int('to', 0);
-      if (!x || !(isIntType(to) || to === DataType.FLOAT || to === DataType.DOUBLE || to === DataType.BOOL)) return undefined;
+      if (!x || !isNumberType(to)) return undefined;
       const values = x.values.map((v) =>
-        to === DataType.BOOL ? Number(v !== 0) : isIntType(to) ? Math.trunc(v) : to === DataType.FLOAT ? Math.fround(v) : v,
+        to === DataType.BOOL ? Number(v !== 0) : isByteInteger(to) ? Math.trunc(v) : to === DataType.FLOAT ? Math.fround(v) : v,
       );
       return { dataType: to, values };
     },

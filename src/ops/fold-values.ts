@@ -3,21 +3,9 @@
  * build around shapes, evaluated on JS numbers. Each op's rule is in its family file; the driver that
  * checks sizes and makes tensors is `infer-fold.ts`.
  */
-import { DataType } from '../ir/dtype.js';
+import { isByteInteger } from '../ir/dtype.js';
 import { numElements } from '../ir/tensor.js';
 import type { Dim, Folder, FoldRule, FoldValue, OpContext } from './types.js';
-
-export const isIntType = (dt: number): boolean =>
-  [
-    DataType.INT8,
-    DataType.INT16,
-    DataType.INT32,
-    DataType.INT64,
-    DataType.UINT8,
-    DataType.UINT16,
-    DataType.UINT32,
-    DataType.UINT64,
-  ].includes(dt as 2);
 
 /** Output = input 0, element for element (Identity and the ops that only reshape). */
 export const sameValues: Folder = (_ctx, [x]) => x && { dataType: x.dataType, values: x.values };
@@ -51,7 +39,7 @@ export function mapValues(op: (...v: number[]) => number, outType?: number): Fol
     const xs = inputs as FoldValue[];
     const cols = xs.map((x) => broadcastValues(x, outDims));
     const dataType = outType ?? xs[0]!.dataType;
-    const int = isIntType(dataType);
+    const int = isByteInteger(dataType);
     const values = cols[0]!.map((_, k) => {
       const r = op(...cols.map((c) => c[k]!));
       return int ? Math.trunc(r) : r;

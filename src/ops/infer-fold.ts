@@ -7,7 +7,7 @@
  */
 import { getOpRule } from './registry.js';
 import type { Dim, FoldValue, OpContext, ValueType } from './types.js';
-import { DataType } from '../ir/dtype.js';
+import { DataType, isNumberType } from '../ir/dtype.js';
 import type { TensorProto } from '../ir/proto.js';
 import { arrayCtor, makeTensor, numElements, tensorNumbers, toInt64, type TypedArray } from '../ir/tensor.js';
 
@@ -34,23 +34,8 @@ export function foldNode(ctx: OpContext, outputs: ValueType[]): TensorProto[] | 
   }
 }
 
-/** Types whose elements `tensorNumbers` reads as values (fp16/bf16, 8-bit floats and 4-bit ints come out as raw bits). */
-const NUMERIC = new Set<number>([
-  DataType.FLOAT,
-  DataType.DOUBLE,
-  DataType.BOOL,
-  DataType.INT8,
-  DataType.INT16,
-  DataType.INT32,
-  DataType.INT64,
-  DataType.UINT8,
-  DataType.UINT16,
-  DataType.UINT32,
-  DataType.UINT64,
-]);
-
 function foldedValue(t: TensorProto | undefined): FoldValue | undefined {
-  if (!t || !NUMERIC.has(t.dataType ?? 0) || numElements(t.dims) > MAX_ELEMENTS) return undefined;
+  if (!t || !isNumberType(t.dataType) || numElements(t.dims) > MAX_ELEMENTS) return undefined;
   return { dataType: t.dataType ?? 0, dims: t.dims, values: tensorNumbers(t) };
 }
 

@@ -5,45 +5,15 @@
  * a multi-objective study, the learning curves of trials that reported intermediate values, and every
  * trial in a sortable table.
  *
- * The input is the report `hone study show --json` prints (StudyPageReport is its shape), so the page and
+ * The input is the report `hone study show --json` prints (StudyReport, from the tuner), so the page and
  * the JSON show the same numbers. Each chart is an exported pure function from plain data to an SVG
  * string, for other pages (a live dashboard) to draw the same charts.
  */
+import type { StudyReport } from '../tune/report.js';
 import type { Direction, ParamValue, TrialState } from '../tune/types.js';
 import { barChart, dl, esc, htmlPage, htmlTable, SORT_SCRIPT, ticks, tickText, type Cell } from './html.js';
 
-/** One trial as the page needs it (the JSON report's history entry). */
-export interface StudyPageTrial {
-  number: number;
-  state: TrialState;
-  /** One per objective; null unless complete (a pruned single-objective trial keeps its last reported value). */
-  values: number[] | null;
-  params: Record<string, ParamValue>;
-  durationS: number | null;
-  failReason?: string;
-  /** Reported intermediate values, [step, value] by step; absent when the trial reported none. */
-  intermediate?: [number, number | null][];
-  /** The earlier study's trial a warm start enqueued it from. */
-  warmStart?: { study: string; trial: number };
-}
-
-/** What the page shows: the report of `hone study show --json`. */
-export interface StudyPageReport {
-  study: string;
-  directions: Direction[];
-  nTrials: number;
-  states: Record<TrialState, number>;
-  bestValue: number | null;
-  bestParams: Record<string, ParamValue> | null;
-  bestTrial: number | null;
-  /** The Pareto front of a multi-objective study. */
-  bestTrials: { number: number; values: number[]; params: Record<string, ParamValue> }[];
-  /** PED-ANOVA importance per parameter for the first objective (sums to 1; empty with under 4 complete trials). */
-  importance: Record<string, number>;
-  history: StudyPageTrial[];
-}
-
-export function studyHtml(r: StudyPageReport, opts: { where?: string } = {}): string {
+export function studyHtml(r: StudyReport, opts: { where?: string } = {}): string {
   const sections = [headline(r, opts.where), historySection(r), importanceSection(r)];
   if (r.directions.length > 1) sections.push(paretoSection(r));
   if (r.history.some((h) => h.intermediate?.length)) sections.push(curvesSection(r));
@@ -390,7 +360,7 @@ export function learningCurveChart(curves: readonly LearningCurve[], o: { direct
 
 // ---- The page's sections ----
 
-function stateWords(r: StudyPageReport): string {
+function stateWords(r: StudyReport): string {
   const order: TrialState[] = ['complete', 'pruned', 'fail', 'running', 'waiting'];
   const parts = order.filter((s) => r.states[s] > 0).map((s) => `${r.states[s]} ${s === 'fail' ? 'failed' : s}`);
   return `${r.nTrials}${parts.length ? `: ${parts.join(', ')}` : ''}`;
@@ -402,7 +372,7 @@ function paramWords(p: Readonly<Record<string, ParamValue>>): string {
     .join(' ');
 }
 
-function headline(r: StudyPageReport, where: string | undefined): string {
+function headline(r: StudyReport, where: string | undefined): string {
   const rows: [string, string][] = [];
   if (where) rows.push(['Storage', where]);
   rows.push(['Directions', r.directions.join(', ')], ['Trials', stateWords(r)]);
@@ -417,7 +387,7 @@ function headline(r: StudyPageReport, where: string | undefined): string {
   return `<h1>hone study: ${esc(r.study)}</h1>\n${dl(rows)}`;
 }
 
-function historySection(r: StudyPageReport): string {
+function historySection(r: StudyReport): string {
   const charts = r.directions.map((direction, k) => {
     const label = r.directions.length === 1 ? `value (${direction})` : `objective ${k} (${direction})`;
     const points: HistoryPoint[] = r.history.map((h) => ({
@@ -435,7 +405,7 @@ function historySection(r: StudyPageReport): string {
 ${body}`;
 }
 
-function importanceSection(r: StudyPageReport): string {
+function importanceSection(r: StudyReport): string {
   const chart = importanceChart(r.importance);
   const first = r.directions.length > 1 ? ' for objective 0' : '';
   return `<h2>Parameter importance</h2>
@@ -446,7 +416,7 @@ ${
 }`;
 }
 
-function paretoSection(r: StudyPageReport): string {
+function paretoSection(r: StudyReport): string {
   const onFront = new Set(r.bestTrials.map((t) => t.number));
   const front = r.bestTrials;
   const frontTable = htmlTable(
@@ -470,7 +440,7 @@ function paretoSection(r: StudyPageReport): string {
 ${chart || '<p>No complete trial to draw.</p>'}${front.length ? frontTable : ''}`;
 }
 
-function curvesSection(r: StudyPageReport): string {
+function curvesSection(r: StudyReport): string {
   const curves: LearningCurve[] = r.history
     .filter((h) => h.intermediate?.length)
     .map((h) => ({ number: h.number, state: h.state, points: h.intermediate!, best: h.number === r.bestTrial }));
@@ -481,7 +451,7 @@ function curvesSection(r: StudyPageReport): string {
 ${chart || '<p>No finite intermediate value to draw.</p>'}`;
 }
 
-function trialsSection(r: StudyPageReport): string {
+function trialsSection(r: StudyReport): string {
   const paramNames = [...new Set(r.history.flatMap((h) => Object.keys(h.params)))].sort();
   const valueCols = r.directions.length === 1 ? ['value'] : r.directions.map((_, i) => `value ${i}`);
   const warm = r.history.some((h) => h.warmStart);

@@ -51,3 +51,4 @@ export {
   type MultiObjectiveBenchmark,
 } from './benchmarks.js';
 export { hypervolume, hypervolumeContributions } from './hypervolume.js';
+export { studyReport, type StudyReport, type HistoryEntry } from './report.js';

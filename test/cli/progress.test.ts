@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTsx } from '../helpers/spawn.js';
+import { runHone } from '../helpers/spawn.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.ts');
 let dir = '';
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hone-progress-'));
@@ -17,13 +16,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the command piped, then again with --quiet; returns the progress lines of the first run. */
 async function progressOf(argv: string[]): Promise<string[]> {
-  const r = await runTsx([BIN, ...argv, '--json']);
+  const r = await runHone([...argv, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n').length, 1, 'stdout is one JSON object');
   JSON.parse(r.stdout);
   assert.ok(!r.stderr.includes('\r'), 'no carriage returns when piped');
   assert.ok(!r.stderr.includes('\x1b'), 'no terminal escapes when piped');
-  const quiet = await runTsx([BIN, ...argv, '--json', '--quiet']);
+  const quiet = await runHone([...argv, '--json', '--quiet']);
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.equal(quiet.stderr, '', '--quiet prints nothing on stderr');
   JSON.parse(quiet.stdout);

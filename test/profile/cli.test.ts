@@ -9,6 +9,7 @@ import { MODEL_INPUT_HELP, TIMING_HELP } from '../../src/cli/model-flags.js';
 import { writeNpy } from '../helpers/npz.js';
 import { sampleRateModel, tinyMlp, twoInputs, unknownOpModel, unnamedDims, vadLike } from '../runtime/helpers.js';
 import { hone } from '../helpers/cli.js';
+import { HONE_NODE_ARGS } from '../helpers/spawn.js';
 
 let dir = '';
 before(() => {
@@ -189,7 +190,7 @@ test('every command that runs a model shows the same model-input block, and the 
 });
 
 test('the CLI as a child process: exit code 0 and JSON on stdout', () => {
-  const bins: [string, string[]][] = [[process.execPath, ['--import', 'tsx', 'src/cli/bin.ts']]];
+  const bins: [string, string[]][] = [[process.execPath, [...HONE_NODE_ARGS]]];
   // The built CLI too, when `npm run build` has produced it (its worker is the compiled .js file).
   if (existsSync('dist/cli/bin.js') && existsSync('dist/runtime/measure-worker.js')) bins.push([process.execPath, ['dist/cli/bin.js']]);
   for (const [cmd, pre] of bins) {

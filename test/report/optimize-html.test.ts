@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { optimizeHtml, paretoFront } from '../../src/report/optimize-html.js';
 import { isOptimizeOutput, optimizeModel, writeOptimizeOutput } from '../../src/optimize/index.js';
 import { perOpComparison, type PerOpComparison } from '../../src/optimize/per-op.js';
@@ -15,6 +14,7 @@ import { profileModel } from '../../src/profile/profile.js';
 import { foldConstantsPass } from '../../src/passes/fold.js';
 import { dynamicPass } from '../../src/passes/quantize.js';
 import type { MachinePeaks } from '../../src/runtime/peaks.js';
+import { launchChromium, watchedPage } from '../helpers/chromium.js';
 
 const EVIL = 'models/evil<script>alert("x")</script>.onnx';
 
@@ -347,19 +347,9 @@ test('a real run: the page matches optimizeModel, is written with the rest, and 
   writeOptimizeOutput(out, r);
   assert.deepEqual(readdirSync(out).sort(), ['candidates.json', 'model.onnx', 'report.json']);
 
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(String(e)));
-    const requests: string[] = [];
-    page.on('request', (q) => requests.push(q.url()));
+    const { page, errors, requests } = await watchedPage(browser);
     await page.setContent(html, { waitUntil: 'load' });
     assert.equal(await page.locator('svg.pareto g.pt').count(), drawable.length);
     assert.ok((await page.locator('svg.pareto').boundingBox())!.width > 500, 'the chart is laid out');

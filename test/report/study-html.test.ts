@@ -4,7 +4,6 @@
 // fetches nothing, draws one mark per trial, and its table sorts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import {
   historyChart,
   importanceChart,
@@ -14,14 +13,14 @@ import {
   studyHtml,
   valueAxis,
   type HistoryPoint,
-  type StudyPageReport,
 } from '../../src/report/study-html.js';
-import { studyReport } from '../../src/cli/tune/summary.js';
+import { studyReport, type StudyReport } from '../../src/tune/report.js';
 import { createStudy, type Study } from '../../src/tune/study.js';
 import { TrialPruned } from '../../src/tune/trial.js';
 import { TPESampler } from '../../src/tune/samplers/tpe.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { MedianPruner } from '../../src/tune/pruners/percentile.js';
+import { launchChromium, watchedPage } from '../helpers/chromium.js';
 
 const count = (html: string, re: RegExp) => (html.match(new RegExp(re.source, 'g')) ?? []).length;
 
@@ -209,7 +208,7 @@ test('studyHtml: a study with no finished trial says so instead of drawing empty
     bestTrial: null,
     bestTrials: [],
     importance: {},
-    history: [{ number: 0, state: 'running', values: null, params: { lr: 0.1 }, durationS: null }],
+    history: [{ number: 0, state: 'running', values: null, params: { lr: 0.1 }, bestSoFar: null, durationS: null }],
   });
   assert.match(html, /No trial has finished yet/);
   assert.match(html, /Best<\/dt><dd>no trial completed yet/);
@@ -220,23 +219,12 @@ test('studyHtml: a study with no finished trial says so instead of drawing empty
 
 test('the page in headless Chromium: charts render, no console errors, nothing fetched, the table sorts', async () => {
   const s = await prunedStudy();
-  const report: StudyPageReport = studyReport(s, s.trials);
+  const report: StudyReport = studyReport(s, s.trials);
   const two = await createStudy({ directions: ['minimize', 'minimize'], sampler: new RandomSampler({ seed: 8 }) });
   await two.optimize((t) => [t.suggestFloat('a', 0, 1), 1 - t.suggestFloat('a2', 0, 1) ** 2], { nTrials: 15 });
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(String(e)));
-    const requests: string[] = [];
-    page.on('request', (q) => requests.push(q.url()));
-
+    const { page, errors, requests } = await watchedPage(browser);
     await page.setContent(studyHtml(report), { waitUntil: 'load' });
     const finished = s.trials.filter((t) => t.state !== 'running' && t.state !== 'waiting');
     assert.equal(await page.locator('svg.history g.pt').count(), finished.length);

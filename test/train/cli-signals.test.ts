@@ -2,22 +2,10 @@
 // keeps the last finished epoch's checkpoint and prints the command that resumes; that command finishes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const bin = join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.ts');
-
-function start(args: string[]) {
-  const p = spawn(process.execPath, ['--import', 'tsx', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let stdout = '';
-  p.stderr.on('data', (d) => (stderr += d));
-  p.stdout.on('data', (d) => (stdout += d));
-  const exit = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
-  return { p, exit, err: () => stderr, out: () => stdout };
-}
+import { spawnHone } from '../helpers/spawn.js';
 
 async function until(what: string, f: () => boolean, seconds = 120): Promise<void> {
   const end = Date.now() + seconds * 1000;
@@ -49,11 +37,11 @@ test("SIGINT during hone train: no output model, the finished epoch's checkpoint
     '-o',
     out,
   ];
-  const run = start(args);
+  const run = spawnHone(args);
   await until('the first epoch line', () => /^epoch 1 /m.test(run.err()));
   assert.doesNotMatch(run.err(), /\r/, 'piped progress has no carriage returns');
   run.p.kill('SIGINT');
-  const code = await run.exit;
+  const { code } = await run.exit;
   assert.equal(code, 130, run.err());
   const last = run.err().trim().split('\n').pop()!;
   assert.match(
@@ -69,8 +57,8 @@ test("SIGINT during hone train: no output model, the finished epoch's checkpoint
     .replace(/^.*resume with: hone /, '')
     .split(' ')
     .map((w) => (w === '200' ? String(epochs + 1) : w));
-  const resumed = start(resumeArgs);
-  assert.equal(await resumed.exit, 0, resumed.err());
+  const resumed = spawnHone(resumeArgs);
+  assert.equal((await resumed.exit).code, 0, resumed.err());
   assert.ok(existsSync(out));
   assert.match(resumed.out(), new RegExp(`trained ${epochs + 1} epoch`));
   assert.ok(readFileSync(out).length > 1000);

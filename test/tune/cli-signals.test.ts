@@ -5,32 +5,14 @@
 // left for the heartbeat check would hang the resume instead of finishing it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openStorage } from '../../src/tune/storage/open.js';
 import type { FrozenTrial } from '../../src/tune/types.js';
+import { spawnHone } from '../helpers/spawn.js';
 
-const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const TRIALS = 6;
-
-function hone(args: string[], opts: { detached?: boolean } = {}) {
-  const p = spawn(process.execPath, ['--import', TSX, BIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: opts.detached ?? false,
-  });
-  let stdout = '';
-  let stderr = '';
-  p.stdout.on('data', (d) => (stdout += d));
-  p.stderr.on('data', (d) => (stderr += d));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    p.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return { p, exit, out: () => stdout, err: () => stderr };
-}
 
 /** Waits for `f`; the deadline only guards against a hang. */
 async function until(what: string, f: () => boolean | Promise<boolean>, seconds = 90): Promise<void> {
@@ -114,7 +96,7 @@ async function startBlockedStudy(dir: string, detached = false, extra: string[] 
     ].join('\n'),
   );
   const db = join(dir, 'sig.db');
-  const run = hone(['tune', config, '--storage', `sqlite:${db}`, ...extra], { detached });
+  const run = spawnHone(['tune', config, '--storage', `sqlite:${db}`, ...extra], { detached });
   await until('two running trials', () => readdirSync(dir).filter((f) => f.endsWith('.started')).length === 2);
   const tree = descendants(run.p.pid!);
   // Two workers, and each one's shell and sleep (tsx adds an esbuild service per process).
@@ -200,7 +182,7 @@ describe('hone tune: interrupts stop the whole worker tree', () => {
       );
 
       writeFileSync(join(dir, 'release'), '');
-      const resumed = hone([...last.replace(/^.*resume with: hone /, '').split(' '), '--json']);
+      const resumed = spawnHone([...last.replace(/^.*resume with: hone /, '').split(' '), '--json']);
       const done = await resumed.exit;
       assert.equal(done.code, 0, resumed.err());
       const report = JSON.parse(resumed.out()) as { nTrials: number; states: Record<string, number> };

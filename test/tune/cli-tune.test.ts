@@ -1,8 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage } from '../../src/tune/storage/open.js';
@@ -13,6 +11,7 @@ import { runWorker } from '../../src/cli/tune/worker.js';
 import { GRID_POINTS } from '../../src/cli/tune/factory.js';
 import { branin } from '../../src/tune/benchmarks.js';
 import { hone, honeIo } from '../helpers/cli.js';
+import { spawnHone } from '../helpers/spawn.js';
 
 let dir: string;
 before(() => {
@@ -313,13 +312,7 @@ describe('hone tune-worker', () => {
   it('joins a running study from another process and shares its budget', { timeout: 60_000 }, async () => {
     const db = join(dir, 'join.db');
     const cfg = file('join.yaml', 'study: join\nobjective: { bench: branin, delay: 0.05 }\nsampler: random\ntrials: 40\n');
-    const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg, '--storage', db, '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    const exited = new Promise<number | null>((resolve) => p.on('close', resolve));
+    const run = spawnHone(['tune', cfg, '--storage', db, '--json']);
     let started = false;
     while (!started) {
       await new Promise((r) => setTimeout(r, 100));
@@ -332,8 +325,8 @@ describe('hone tune-worker', () => {
     const joined = await hone('tune-worker', '--storage', db, '--study', 'join');
     assert.equal(joined.code, 0, joined.stderr);
     const mine = Number(/(\d+) trials finished/.exec(joined.stderr)![1]);
-    assert.equal(await exited, 0);
-    const out = JSON.parse(stdout);
+    assert.equal((await run.exit).code, 0);
+    const out = JSON.parse(run.out());
     assert.equal(out.nTrials, 40);
     const s = await openStorage(db);
     const trials = await s.getAllTrials((await s.getStudyId('join'))!);
@@ -564,11 +557,7 @@ describe('hone tune: command objectives', () => {
         '\n',
       ),
     );
-    const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), bin, 'tune', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => p.on('close', (code) => resolve(code)));
+    const run = spawnHone(['tune', cfg]);
     while (!existsSync(pidFile) || !readFileSync(pidFile, 'utf8').trim()) await new Promise((r) => setTimeout(r, 50));
     const pid = Number(readFileSync(pidFile, 'utf8'));
     const alive = () => {
@@ -586,10 +575,11 @@ describe('hone tune: command objectives', () => {
       }
     };
     assert.ok(alive());
-    p.kill('SIGINT');
-    assert.equal(await exited, 130, stderr);
+    run.p.kill('SIGINT');
+    const { code } = await run.exit;
+    assert.equal(code, 130, run.err());
     assert.match(
-      stderr,
+      run.err(),
       /\nhone: interrupted \(SIGINT\): 0 trial\(s\) complete; memory storage ends with this process, so nothing was kept \(use --storage sqlite:PATH to be able to resume\)\n$/,
     );
     for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
@@ -602,7 +592,7 @@ describe('hone tune: command objectives', () => {
     };
     assert.equal(alive(), false, `the objective command was stopped (${stat()})`);
     assert.ok(
-      readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${p.pid}-`)),
+      readdirSync(tmpdir()).every((f) => !f.startsWith(`hone-params-${run.p.pid}-`)),
       'its params file is removed',
     );
   });

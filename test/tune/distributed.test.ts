@@ -7,17 +7,14 @@
 // by a busy machine is not taken for a dead one.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openStorage } from '../../src/tune/storage/open.js';
 import type { FrozenTrial } from '../../src/tune/types.js';
 import { PG_URL, dropSchema, uniqueSchema } from './pg-helpers.js';
+import { spawnHone } from '../helpers/spawn.js';
 
-const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const TRIALS = 200;
 
 interface Outcome {
@@ -48,14 +45,8 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
       `heartbeat: { interval: 1, grace: 6, retries: ${retries} }`,
     ].join('\n'),
   );
-  const parent = spawn(process.execPath, ['--import', TSX, BIN, 'tune', config, '--storage', storageUrl, '--json'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  parent.stdout.on('data', (d) => (stdout += d));
-  parent.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => parent.on('close', resolve));
+  const run = spawnHone(['tune', config, '--storage', storageUrl, '--json']);
+  const parent = run.p;
 
   // Watch the study; kill the worker (not the parent) that runs trial #20.
   const storage = await openStorage(storageUrl);
@@ -78,9 +69,9 @@ async function runKilled(storageUrl: string, dir: string, retries: number): Prom
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.ok(victim, 'found no running trial to kill');
-    const code = await exited;
+    const { code } = await run.exit;
     const trials = await storage.getAllTrials((await storage.getStudyId('dist'))!);
-    return { code, stdout, stderr, victim, trials };
+    return { code, stdout: run.out(), stderr: run.err(), victim, trials };
   } finally {
     writeFileSync(release, '');
     if (parent.exitCode === null) {

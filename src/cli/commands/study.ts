@@ -1,7 +1,8 @@
 import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { checkWritable, parseFlags, type Command, type Io } from '../command.js';
-import { formatReport, studyReport } from '../tune/summary.js';
+import { studyReport } from '../../tune/report.js';
+import { formatReport } from '../tune/summary.js';
 import { studyHtml } from '../../report/study-html.js';
 import { openStorage, storageKind } from '../../tune/storage/open.js';
 import { describeUrl } from '../../tune/storage/postgres.js';

@@ -26,5 +26,5 @@ export {
 export { trainObjective, checkTrainObjective } from './train-objective.js';
 export { writeBestModel, checkModelOutput, type WrittenModel } from './train-output.js';
 export { commandObjective, type CommandSpec } from './command-objective.js';
-export { studyReport, formatReport, type StudyReport, type HistoryEntry } from './summary.js';
+export { formatReport } from './summary.js';
 export { paramImportance, type ImportanceOptions } from '../../tune/importance.js';

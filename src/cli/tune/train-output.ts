@@ -5,7 +5,7 @@ import { openStorage, storageKind } from '../../tune/storage/open.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { checkWritable } from '../command.js';
 import type { TuneConfig } from './config.js';
-import type { StudyReport } from './summary.js';
+import type { StudyReport } from '../../tune/report.js';
 import { trialModelPath } from './train-spec.js';
 
 /** `-o FILE` of `hone tune`, checked before any trial: a train objective, a writable path, no file there unless `force`. */
