@@ -16,7 +16,9 @@
  *
  * Batches: --batches, else 64 and 128 for mlp and lenet5 and 64 for the others (a full run near 10 minutes).
  * Steps per run: --steps N, else sized per model and batch from Hone's warm-up run to about --seconds
- * (3 to 60 steps); both sides run the same steps.
+ * (5 to 2000 steps); both sides run the same steps. samples/s is the steady state on both sides: the first
+ * WARM_STEPS steps of a run are left out (a fresh ORT session plans its memory in its first runs); the
+ * step split columns average every step.
  *
  * PyTorch comes from /usr/bin/python3 (Debian's python3-torch); without it only Hone's numbers print.
  * Before any ratio the bench checks PyTorch's backends (bench/torch_check.py: an optimized BLAS, oneDNN
@@ -294,6 +296,9 @@ if (hasTorch) {
 } else if (values.check) fail(`--check needs PyTorch: ${values.python} cannot import torch (apt-get install python3-torch)`);
 if (values.check) process.exit(0);
 
+/** Steps left out of samples/s on both sides (session warm-up: ORT plans memory in its first runs). */
+const WARM_STEPS = 2;
+
 interface Run {
   samplesPerSec: number;
   graphMs: number;
@@ -315,7 +320,14 @@ function schedule(name: string, batch: number, steps: number): { epochs: number;
 
 async function hone(name: string, batch: number, epochs: number, perEpoch?: number, test?: Dataset): Promise<Run> {
   const m = CATALOG[name]!;
+  // Steady-state throughput: from the end of step WARM_STEPS to the end of the last (each train() builds a
+  // fresh session, whose first runs plan memory; on the MLP they doubled a 60-step run's mean step).
+  const ends: number[] = [];
   const r = await train(models[name]!, dataOf(name).set, {
+    onStep: () => {
+      ends.push(performance.now());
+      return undefined;
+    },
     epochs,
     batchSize: batch,
     lr: 1e-3,
@@ -326,7 +338,9 @@ async function hone(name: string, batch: number, epochs: number, perEpoch?: numb
     threads,
     maxStepsPerEpoch: perEpoch,
   });
-  return { samplesPerSec: r.samplesPerSec, ...r.timing, trainAccuracy: r.trainAccuracy, testAccuracy: r.testAccuracy };
+  const steady =
+    ends.length > WARM_STEPS ? ((ends.length - WARM_STEPS) * batch * 1000) / (ends.at(-1)! - ends[WARM_STEPS - 1]!) : r.samplesPerSec;
+  return { samplesPerSec: steady, ...r.timing, trainAccuracy: r.trainAccuracy, testAccuracy: r.testAccuracy };
 }
 
 /**
@@ -349,6 +363,7 @@ function torch(name: string, batch: number, epochs: number, perEpoch?: number): 
         `threads=${threads}`,
         `epochs=${epochs}`,
         ...(perEpoch ? [`steps=${perEpoch}`] : []),
+        `warm=${WARM_STEPS}`,
       ],
       { encoding: 'utf8', env: { ...torchEnv, OMP_WAIT_POLICY: policy } },
     );
@@ -377,7 +392,10 @@ for (const name of selected) {
     const warm = await hone(name, batch, 1, 3); // first session creation, JIT; sizes the runs
     const steps =
       fixedSteps ??
-      Math.max(3, Math.min(60, Math.round((targetSeconds * 1000 * warm.steps) / (warm.graphMs + warm.optimizerMs + warm.dataMs))));
+      Math.max(
+        3 + WARM_STEPS,
+        Math.min(2000, Math.round((targetSeconds * 1000 * warm.steps) / (warm.graphMs + warm.optimizerMs + warm.dataMs))),
+      );
     const { epochs, perEpoch } = schedule(name, batch, steps);
     for (let i = 0; i < repeats; i++) {
       h.push(await hone(name, batch, epochs, perEpoch));

@@ -334,11 +334,17 @@ loss_kind = args.get('loss', 'ce')
 model = build(model_name).train()
 x_train = torch.from_numpy(np.load(f'{folder}/{data}.x.npy'))
 y_train = torch.from_numpy(np.load(f'{folder}/{data}.y.npy'))
-opt = torch.optim.Adam(model.parameters(), lr=lr)
+# foreach=True: the multi-tensor Adam, which PyTorch 1.13 uses by default only on CUDA. On this CPU it updates
+# the MLP's 535k parameters in 0.64 ms against 8.3 ms for the default per-parameter loop, so it is the
+# baseline's best (a fair baseline is the fastest the peer offers).
+opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
 n = x_train.shape[0]
 steps_per_epoch = min(n // batch, max_steps)
 graph_s = opt_s = data_s = 0.0
 steps = 0
+# samples/s over the steps after the first `warm` (bench/train.ts leaves the same steps out of Hone's).
+warm = int(args.get('warm', 0))
+ends = []
 correct = 0
 for epoch in range(epochs):
     order = torch.from_numpy(np.load(f'{folder}/{data}.order_{epoch}.npy').astype(np.int64))
@@ -359,6 +365,7 @@ for epoch in range(epochs):
             correct += int((out.argmax(1) == yb).sum())
         data_s += t1 - t0; graph_s += t2 - t1; opt_s += t3 - t2
         steps += 1
+        ends.append(time.perf_counter())
 result = {}
 if loss_kind == 'ce':
     result['trainAccuracy'] = correct / (steps_per_epoch * batch)
@@ -371,7 +378,8 @@ if loss_kind == 'ce':
         pass
 total = graph_s + opt_s + data_s
 print(json.dumps({
-    'samplesPerSec': steps * batch / total, 'steps': steps,
+    'samplesPerSec': (len(ends) - warm) * batch / (ends[-1] - ends[warm - 1]) if warm and len(ends) > warm else steps * batch / total,
+    'steps': steps,
     'graphMs': graph_s * 1e3, 'optimizerMs': opt_s * 1e3, 'dataMs': data_s * 1e3,
     **result, 'torch': torch.__version__,
 }))
