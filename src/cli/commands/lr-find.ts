@@ -2,7 +2,7 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { lrFind, lrFindHtml } from '../../train/index.js';
 import type { Command } from '../command.js';
 import { numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../command.js';
-import { commonFlags, parseList, parseLoss, parseOptimizer, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+import { commonFlags, parseTrainCommon, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 
 const HELP = `hone lr-find — LR range test: sweep the learning rate exponentially and suggest one
@@ -50,15 +50,7 @@ export const lrFindCommand: Command = {
     const progress = progressLines(io, values.quiet);
     const r = await lrFind(model, data.train, {
       batchSize: inputs.batchSize,
-      optimizer: parseOptimizer(values),
-      loss: parseLoss(values),
-      frozen: parseList(values.freeze),
-      seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
-      threads: inputs.threads,
-      provider: inputs.provider,
-      dims: inputs.dims,
-      shapes: inputs.shapes,
-      values: inputs.values,
+      ...parseTrainCommon(values, inputs),
       startLr: numberFlag(values.start, '--start', { min: 0 }),
       endLr: numberFlag(values.end, '--end', { min: 0 }),
       steps: numberFlag(values.steps, '--steps', { int: true, min: 10 }),

@@ -169,3 +169,24 @@ export function parseTrainInputs(values: Parameters<typeof parseModelInputs>[0] 
   const [batchSize] = resolveBatchSizes(model, fixes, requested === undefined ? undefined : [requested], '--batch-size') ?? [64];
   return { ...fixes, batchSize: batchSize!, threads: inputs.threads, provider: inputs.provider };
 }
+
+/**
+ * The options every training command (train, train --profile, lr-find, profile --train) reads the same way
+ * from its flags: optimizer, loss, frozen parameters, seed, and the model inputs of `parseTrainInputs`.
+ */
+export function parseTrainCommon(
+  values: Parameters<typeof parseOptimizer>[0] & Parameters<typeof parseLoss>[0] & { freeze?: string; seed?: string },
+  inputs: ReturnType<typeof parseTrainInputs>,
+) {
+  return {
+    optimizer: parseOptimizer(values),
+    loss: parseLoss(values),
+    frozen: parseList(values.freeze),
+    seed: numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0,
+    threads: inputs.threads,
+    provider: inputs.provider,
+    dims: inputs.dims,
+    shapes: inputs.shapes,
+    values: inputs.values,
+  };
+}
