@@ -324,3 +324,23 @@ test('Shape and Size of a tensor with static dims fold (whatever it holds); symb
   const symbolic = foldedCopy(build('N'));
   assert.equal(symbolic.folded, 0, 'a symbolic batch leaves Shape and Size to run time');
 });
+
+test('Size in a Loop body stays: a carried value can change shape from one iteration to the next', async () => {
+  const b = new GraphBuilder('growing');
+  b.input('x', DataType.FLOAT, [1]);
+  const body = new GraphBuilder('body');
+  body.input('i', DataType.INT64, []);
+  body.input('c', DataType.BOOL, []);
+  body.input('state', DataType.FLOAT, [1]); // as declared; the Concat doubles it every iteration
+  body.op('Identity', ['c'], {}, { output: 'c_out' });
+  body.op('Concat', ['state', 'state'], { axis: 0 }, { output: 'state_out' });
+  body.op('Cast', [body.op('Size', ['state'])], { to: DataType.FLOAT }, { output: 'size' });
+  body.output('c_out', DataType.BOOL, []);
+  body.output('state_out', DataType.FLOAT, ['n']);
+  body.output('size', DataType.FLOAT, []);
+  b.opN('Loop', [b.int64Init('trips', [3]), '', 'x'], 2, { body: body.graph }, { outputs: ['final', 'sizes'] });
+  b.output('final', DataType.FLOAT, ['m']);
+  b.output('sizes', DataType.FLOAT, [3]);
+  const { folded } = await foldChecked(b.model({ opset: 13 }), { x: floatFeed([1]) }, true);
+  assert.deepEqual(Array.from((await runOrt(folded, { x: floatFeed([1]) })).sizes!.data as Float32Array), [1, 2, 4]);
+});
