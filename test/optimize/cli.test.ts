@@ -82,12 +82,12 @@ test('bad input: exit 2, one line, nothing written', async () => {
     expect: /exists and is not the output of a previous 'hone optimize'.*--force/,
   });
   for (const { argv, expect } of cases) {
-    const started = performance.now();
     const r = await cli(argv);
     assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, expect);
+    // One line and nothing else: without a terminal every step prints a progress line to stderr, so the
+    // refusal came before any work (no wall-clock bound, which a loaded machine can break).
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.ok(performance.now() - started < 5000, 'refused before any slow work');
   }
   for (const o of ['o1', 'o2', 'o3', 'o4']) assert.ok(!existsSync(join(dir, o)), `${o} not created`);
   assert.deepEqual(readdirSync(theirs), ['notes.txt']);
