@@ -6,29 +6,17 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GraphBuilder } from '../../src/ir/builder.js';
-import { DataType } from '../../src/ir/dtype.js';
 import { saveModel } from '../../src/ir/model.js';
-import { gradRule, opProps } from '../../src/ops/index.js';
 import { hone } from '../helpers/cli.js';
+import { behindOp, opWithoutGradient, withoutParams } from '../helpers/untrainable.js';
 
 let dir = '';
 /** The op the untrainable model ends in: one ORT runs and Hone has no gradient for (none left: a model without weights). */
 let op: string | undefined;
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'hone-profile-train-'));
-  op = ['Softsign', 'Shrink', 'ThresholdedRelu', 'Celu', 'Selu'].find((t) => !gradRule('', t) && !opProps('', t).nonDifferentiable);
-  const b = new GraphBuilder('untrainable');
-  const x = b.input('input', DataType.FLOAT, ['batch', 4]);
-  const w = b.floatInit(
-    'w',
-    [3, 4],
-    Array.from({ length: 12 }, (_, i) => i / 12 - 0.5),
-  );
-  if (op) b.op(op, [b.op('Gemm', [x, w, b.floatInit('b', [3], [0, 0, 0])], { transB: 1 })], {}, { output: 'y' });
-  else b.op('Relu', [x], {}, { output: 'y' });
-  b.output('y', DataType.FLOAT, ['batch', op ? 3 : 4]);
-  saveModel(b.model({ opset: 17 }), join(dir, 'untrainable.onnx'));
+  op = opWithoutGradient();
+  saveModel(op ? behindOp(op) : withoutParams(), join(dir, 'untrainable.onnx'));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,14 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GraphBuilder } from '../../src/ir/builder.js';
-import { DataType } from '../../src/ir/dtype.js';
-import type { ModelProto } from '../../src/ir/proto.js';
-import { gradRule, opProps } from '../../src/ops/index.js';
 import { staticCost } from '../../src/profile/static.js';
 import { fixDims } from '../../src/runtime/inputs.js';
 import type { MachinePeaks } from '../../src/runtime/peaks.js';
 import { profileTrainingStep, type TrainProfile } from '../../src/train/index.js';
 import { zooModel } from '../../src/zoo/index.js';
+import { behindOp, opWithoutGradient, withoutParams } from '../helpers/untrainable.js';
 
 // Fixed peaks keep these tests from measuring the machine; few steps keep them short. No timing is asserted.
 const peaks: MachinePeaks = { flops: 5e10, bandwidth: 5e9, cacheBandwidth: 3e10, cacheBytes: 1 << 20, key: 'test' };
@@ -93,38 +90,14 @@ test('SGD over micro-batches on given data: two graph runs a step, shares still 
   assert.ok(!p.warnings.some((w) => /graph runs/.test(w)), p.warnings.join('\n'));
 });
 
-/** x → Gemm → OP → y: trainable weights behind an op with no gradient rule. */
-function behind(op: string): ModelProto {
-  const b = new GraphBuilder('untrainable');
-  const x = b.input('input', DataType.FLOAT, ['batch', 4]);
-  const w = b.floatInit(
-    'w',
-    [3, 4],
-    Array.from({ length: 12 }, (_, i) => i / 12 - 0.5),
-  );
-  const h = b.op('Gemm', [x, w, b.floatInit('b', [3], [0, 0, 0])], { transB: 1 });
-  b.op(op, [h], {}, { output: 'logits' });
-  b.output('logits', DataType.FLOAT, ['batch', 3]);
-  return b.model({ opset: 17 });
-}
-
-/** An elementwise op ORT runs that Hone has no gradient for (the first of a few, in case some gain one). */
-function opWithoutGradient(): string | undefined {
-  return ['Softsign', 'Shrink', 'ThresholdedRelu', 'Celu', 'Selu'].find((t) => !gradRule('', t) && !opProps('', t).nonDifferentiable);
-}
-
 test('a model Hone cannot train is refused before any step, naming the op type or the reason', async () => {
   const op = opWithoutGradient();
   if (op) {
-    const r = await profileTrainingStep(behind(op), { batchSize: 2, ...quick });
+    const r = await profileTrainingStep(behindOp(op), { batchSize: 2, ...quick });
     assert.equal(r.profile, undefined);
     assert.match(r.refused!, new RegExp(`no gradient rule for op ${op}\\b`));
   }
-  const b = new GraphBuilder('no-params');
-  const x = b.input('input', DataType.FLOAT, ['batch', 4]);
-  b.op('Relu', [x], {}, { output: 'y' });
-  b.output('y', DataType.FLOAT, ['batch', 4]);
-  const r = await profileTrainingStep(b.model({ opset: 17 }), { batchSize: 2, ...quick });
+  const r = await profileTrainingStep(withoutParams(), { batchSize: 2, ...quick });
   assert.match(r.refused!, /^nothing to train/);
 });
 
