@@ -135,12 +135,21 @@ describe('gradient rules agree with finite differences', () => {
       // Small kernels take the unfolded weight gradient: more outputs than patch values, channel multiplier.
       [[2, 1, 5, 5], [8, 1, 2, 2], { pads: [1, 0, 0, 1] }],
       [[1, 2, 5, 5], [4, 1, 3, 3], { group: 2, pads: [1, 1, 1, 1] }],
+      // Few output positions: the unfolded weight gradient as one GEMM over the batch (plain, grouped).
+      [[2, 4, 3, 3], [6, 4, 3, 3], {}],
+      [[2, 4, 4, 4], [8, 2, 3, 3], { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] }],
       // Depthwise (weight gradient from shifted slices): uneven pads, dilation, strides.
       [[2, 2, 6, 7], [2, 1, 3, 2], { group: 2, pads: [1, 0, 2, 1], dilations: [2, 1], strides: [1, 2] }],
       // Kernels above 16 taps keep the direct form (a Conv over transposed tensors): plain, grouped, depthwise.
       [[2, 3, 7, 7], [4, 3, 5, 5], { pads: [2, 1, 2, 1], strides: [2, 1] }],
       [[1, 4, 6, 6], [4, 2, 5, 5], { group: 2, pads: [2, 2, 2, 2] }],
       [[1, 2, 6, 6], [2, 1, 5, 5], { group: 2, dilations: [1, 1] }],
+      // Stride 1: the input gradient is a Conv with flipped, transposed weights (depthwise dilated with
+      // uneven pads, 1-D, 3-D), or a ConvTranspose where a pad is beyond the kernel's reach (1×1, pad 1).
+      [[2, 2, 6, 7], [2, 1, 3, 2], { group: 2, pads: [1, 0, 2, 1], dilations: [2, 1] }],
+      [[2, 2, 9], [3, 2, 3], { dilations: [2], pads: [1, 2] }],
+      [[1, 2, 3, 4, 4], [3, 2, 2, 2, 2], { pads: [1, 0, 1, 0, 1, 0] }],
+      [[1, 2, 4, 4], [3, 2, 1, 1], { pads: [1, 1, 0, 0] }],
     ];
     for (const [xs, ws, attrs] of cases) {
       await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[0]!], 3)], (b, [xx, w, bb]) => [b.op('Conv', [xx!, w!, bb!], attrs)], {

@@ -1,7 +1,8 @@
 /**
- * Gradients of convolutions and pooling. A convolution's input gradient is a ConvTranspose with the same
- * weights; its weight gradient is itself a Conv over transposed tensors (batch becomes channels; the
- * forward stride becomes the dilation and vice versa), so both run on the provider's fastest kernels.
+ * Gradients of convolutions and pooling. A convolution's input gradient is a Conv with the weights
+ * flipped and transposed (stride 1) or a ConvTranspose with the same weights (strided); its weight
+ * gradient is itself a Conv over transposed tensors (batch becomes channels; the forward stride becomes
+ * the dilation and vice versa) or an unfolded GEMM, so both run on the provider's fastest kernels.
  */
 import { badInput } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
@@ -144,6 +145,15 @@ function weightGradUnfold(ctx: GradContext, x: string, gy: string, wd: number[],
   }
   const p4 = emit.reshape(patches, emit.ints([0, g, ck, p]));
   const g4 = emit.reshape(gy, emit.ints([0, g, og, p]));
+  if (ck * og >= ONE_GEMM_RATIO * (ck + og) * p) {
+    // Few positions per sample: one GEMM over all samples' positions (K = N·P), after moving the batch
+    // next to the positions, beats N small GEMMs whose [C/g·K, O/g] products must then be summed.
+    const byGroup = (t: string, rows: number) => emit.reshape(emit.op('Transpose', [t], { perm: [1, 2, 0, 3] }), emit.ints([g, rows, -1]));
+    const pg = byGroup(p4, ck); // [g, C/g·K, N·P]
+    const gg = byGroup(g4, og); // [g, O/g, N·P]
+    const prod = emit.op('MatMul', [gg, emit.op('Transpose', [pg], { perm: [0, 2, 1] })]); // [g, O/g, C/g·K]
+    return emit.reshape(prod, emit.ints([o, cg, ...geo.k]));
+  }
   // Transpose whichever per-sample operand is smaller (gy [O/g, P] or the patches [C/g·K, P]).
   if (og <= ck) {
     const perSample = emit.op('MatMul', [p4, emit.op('Transpose', [g4], { perm: [0, 1, 3, 2] })]); // [N, g, C/g·K, O/g]
@@ -154,6 +164,13 @@ function weightGradUnfold(ctx: GradContext, x: string, gy: string, wd: number[],
   return emit.reshape(emit.reduceSum(perSample, [0], false), emit.ints([o, cg, ...geo.k]));
 }
 
+/**
+ * The unfolded weight gradient takes one GEMM over the whole batch, rather than a GEMM per sample and a
+ * sum, when the summed products (N·(C/g·K)·(O/g) values) outweigh this many times the operands the
+ * transposes move (N·(C/g·K + O/g)·P): measured (3×3, batch 32, interleaved) 0.56–0.69x the time at ratios
+ * 1.6–14 (ResNet-18's late layers, 8×8 and 4×4), 0.89x at 0.9, 1.04–1.08x at 0.45 and below (16×16, 32×32).
+ */
+const ONE_GEMM_RATIO = 0.75;
 /** Kernels with more taps than this keep the direct weight gradient (measured as fast or faster for 5×5). */
 const UNFOLD_MAX_TAPS = 16;
 /** Patches per sample above this (bytes) keep the direct form, which needs no patches tensor. */
@@ -177,13 +194,15 @@ export const convGrad: GradRule = {
     const n = geo.k.length;
     const out: (string | undefined)[] = [];
     if (ctx.needs(0)) {
-      out[0] = emit.op('ConvTranspose', [gy, w], {
-        strides: geo.strides,
-        pads: geo.pads,
-        dilations: geo.dilations,
-        group: geo.group,
-        output_padding: outputPadding(ctx, geo, spatialIn),
-      });
+      out[0] =
+        inputGradConv(ctx, gy, w, wd, geo) ??
+        emit.op('ConvTranspose', [gy, w], {
+          strides: geo.strides,
+          pads: geo.pads,
+          dilations: geo.dilations,
+          group: geo.group,
+          output_padding: outputPadding(ctx, geo, spatialIn),
+        });
     }
     if (ctx.needs(1)) {
       out[1] = weightGradUnfold(ctx, x, gy, wd, geo) ?? weightGrad(ctx, x, wd[1]! * geo.group, gy, wd[0]!, geo);
@@ -192,6 +211,40 @@ export const convGrad: GradRule = {
     return out;
   },
 };
+
+/**
+ * The input gradient of a stride-1 convolution as a Conv rather than a ConvTranspose: gy convolved with
+ * the kernel flipped in space and its channel axes swapped per group (W'[g·C/g + c, o] = W[g·O/g + o, c],
+ * reversed taps), padded by d·(k − 1) − p on each side. Same MACs, but ORT's Conv runs it as one im2col
+ * GEMM where its ConvTranspose does a GEMM and a col2im scatter: a 64→64 3×3 layer at 32×32, batch 32,
+ * took 0.40x the time (docs/design.md). Strided convolutions keep ConvTranspose (as a Conv they would need
+ * gy with zeros between its elements); so does a pad beyond the kernel's reach (negative pads).
+ */
+function inputGradConv(ctx: GradContext, gy: string, w: string, wd: number[], geo: ConvGeometry): string | undefined {
+  const { emit } = ctx;
+  const n = geo.k.length;
+  if (geo.strides.some((s) => s !== 1)) return undefined;
+  const pads = geo.pads.map((p, i) => geo.dilations[i % n]! * (geo.k[i % n]! - 1) - p);
+  if (pads.some((p) => p < 0)) return undefined;
+  const [o, cg] = wd as [number, number];
+  const g = geo.group;
+  let swapped: string;
+  if (o === g && cg === 1)
+    swapped = w; // depthwise (one filter per channel): only the taps flip
+  else if (g === 1) swapped = emit.op('Transpose', [w], { perm: [1, 0, ...iota(n, 2)] });
+  else {
+    const grouped = emit.reshape(w, emit.ints([g, o / g, cg, ...geo.k]));
+    swapped = emit.reshape(emit.op('Transpose', [grouped], { perm: [0, 2, 1, ...iota(n, 3)] }), emit.ints([cg * g, o / g, ...geo.k]));
+  }
+  const flipped = emit.op('Slice', [
+    swapped,
+    emit.ints(Array(n).fill(-1)),
+    emit.ints(Array(n).fill(Number.MIN_SAFE_INTEGER)),
+    emit.ints(iota(n, 2)),
+    emit.ints(Array(n).fill(-1)),
+  ]);
+  return emit.op('Conv', [gy, flipped], { pads, dilations: geo.dilations, group: g });
+}
 
 export const convTransposeGrad: GradRule = {
   grad(ctx) {
