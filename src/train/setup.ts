@@ -6,11 +6,12 @@
  * nothing per step beyond ORT's own.
  */
 import { foldedCopy } from '../passes/fold.js';
+import { nchwcConvs } from '../passes/nchwc.js';
 import * as ort from 'onnxruntime-node';
 import { HoneError, badInput } from '../errors.js';
 import { encodeModel } from '../ir/codec.js';
 import type { ModelProto } from '../ir/proto.js';
-import { ortLoadError, sessionOptions } from '../runtime/index.js';
+import { nchwcBlockSize, ortLoadError, sessionOptions } from '../runtime/index.js';
 import { shapeSymbols } from '../runtime/inputs.js';
 import { sampleSize, split, type Dataset } from '../data/dataset.js';
 import { buildTrainingGraph, type TrainingGraph } from './autodiff.js';
@@ -130,7 +131,11 @@ export async function setupTraining(
   }
   // The step graph gets inference's constant folding once its batch is fixed: Shape/Size of now-static
   // tensors and what computes from them (BatchNormalization gradients' element counts) become initializers.
-  const step = foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model;
+  let step = foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model;
+  if ((opts.provider ?? 'cpu') === 'cpu' && opts.nchwc !== false) {
+    const blockSize = await nchwcBlockSize();
+    if (blockSize) step = nchwcConvs(step, { blockSize }).model;
+  }
   const session = await trainingSession(step, threads, opts.provider, trace);
   const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads, opts.provider);
 

@@ -47,6 +47,11 @@ export interface TrainOptions {
   threads?: number;
   /** Execution provider (default cpu). */
   provider?: string;
+  /**
+   * Run the step's small-image convolutions on ORT's NCHWc kernels (passes/nchwc.ts; cpu only; default
+   * true). Off gives ORT's plain Conv kernel everywhere, for comparison.
+   */
+  nchwc?: boolean;
   /** Sizes of symbolic dims and input shapes (`--dim`, `--shape`) for the training graph; the batch stays `batchSize`. */
   dims?: Record<string, number>;
   shapes?: Record<string, number[]>;

@@ -1,0 +1,145 @@
+// Convolutions on ORT's NCHWc kernels with their weights as graph inputs (passes/nchwc.ts): which convs
+// convert, the same outputs as ORT's plain Conv, and a training run that ends at the same weights.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder, makeModel, makeNode, valueInfo } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import type { ModelProto } from '../../src/ir/proto.js';
+import { tensorArray } from '../../src/ir/tensor.js';
+import { NCHWC_DOMAIN, nchwcConvs } from '../../src/passes/nchwc.js';
+import { cpuFeatures } from '../../src/runtime/cpu.js';
+import { createSession, nchwcBlockSize } from '../../src/runtime/index.js';
+import { train } from '../../src/train/index.js';
+import { zooModel } from '../../src/zoo/index.js';
+import { rand } from '../train/gradcheck-util.js';
+
+const F = DataType.FLOAT;
+
+/** Convs reading their weights from graph inputs: which the pass takes and which it leaves (see `expected`). */
+function convModel(): { model: ModelProto; shapes: Record<string, number[]>; expected: string[] } {
+  const g = new GraphBuilder().graph;
+  const shapes: Record<string, number[]> = {
+    x: [2, 16, 8, 8],
+    big: [1, 16, 32, 32],
+    rgb: [2, 3, 8, 8],
+    w_a: [32, 16, 3, 3],
+    w_b: [16, 32, 3, 3],
+    b_b: [16],
+    w_c: [16, 16, 1, 1],
+    w_g: [16, 8, 3, 3],
+    w_odd: [12, 16, 3, 3],
+    w_big: [16, 16, 3, 3],
+    w_rgb: [16, 3, 3, 3],
+  };
+  for (const [name, dims] of Object.entries(shapes)) g.input.push(valueInfo(name, F, dims));
+  const conv = (name: string, inputs: string[], attrs: Record<string, number[] | number>) => {
+    g.node.push(makeNode('Conv', inputs, [`y_${name}`], attrs, { name }));
+    g.output.push(valueInfo(`y_${name}`, F));
+    return `y_${name}`;
+  };
+  const a = conv('a', ['x', 'w_a'], { pads: [1, 1, 1, 1] });
+  conv('b', [a, 'w_b', 'b_b'], { strides: [2, 2], pads: [1, 0, 1, 0] }); // strided, bias, uneven pads
+  conv('c', ['x', 'w_c'], {}); // reads x too: one ReorderInput for a and c
+  conv('g', ['x', 'w_g'], { group: 2, pads: [1, 1, 1, 1] }); // grouped: stays
+  conv('odd', ['x', 'w_odd'], {}); // 12 output channels, not a block multiple: stays
+  conv('big', ['big', 'w_big'], { pads: [1, 1, 1, 1] }); // 32×32 outputs, above maxPositions: stays
+  conv('rgb', ['rgb', 'w_rgb'], { pads: [1, 1, 1, 1] }); // 3 input channels: stays
+  return { model: makeModel(g, { opset: 17 }), shapes, expected: ['a', 'b', 'c'] };
+}
+
+async function runAll(model: ModelProto, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
+  const session = await createSession(model, { graphOptimizationLevel: 'disabled', intraOpThreads: 1 });
+  try {
+    const out = await session.run(feeds);
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  } finally {
+    await session.release();
+  }
+}
+
+function maxRelDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}
+
+describe('NCHWc convolutions (passes/nchwc.ts)', () => {
+  it('finds the block size of ORT on this CPU', async () => {
+    const block = await nchwcBlockSize();
+    const flags = cpuFeatures().flags;
+    if (flags?.has('avx512f')) assert.equal(block, 16);
+    else if (flags?.has('avx2')) assert.equal(block, 8);
+    else assert.ok(block === 0 || block >= 8, `block ${block}`);
+  });
+
+  it('converts the eligible convs, shares input reorders, and computes what the plain Conv computes', async (t) => {
+    const block = await nchwcBlockSize();
+    if (block !== 16 && block !== 8) return t.skip(`no NCHWc kernels on this CPU (${cpuFeatures().arch})`);
+    const { model, shapes, expected } = convModel();
+    const before = JSON.stringify(model);
+    const { model: out, converted } = nchwcConvs(model, { blockSize: block });
+    assert.equal(JSON.stringify(model), before, 'the input model is unchanged');
+    assert.equal(converted, expected.length);
+    const nchwcConvNames = out.graph!.node.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').map((n) => n.name);
+    assert.deepEqual(nchwcConvNames, expected);
+    const reorderInputs = out.graph!.node.filter((n) => n.opType === 'ReorderInput').map((n) => n.input[0]);
+    assert.deepEqual(reorderInputs, ['x', 'y_a'], 'one reorder of x for a and c');
+    assert.ok(out.opsetImport.some((o) => o.domain === NCHWC_DOMAIN));
+
+    const feeds = Object.fromEntries(
+      Object.entries(shapes).map(([name, dims], i) => [
+        name,
+        new ort.Tensor(
+          'float32',
+          rand(
+            dims.reduce((p, q) => p * q, 1),
+            i + 1,
+          ),
+          dims,
+        ),
+      ]),
+    );
+    const want = await runAll(model, feeds);
+    const got = await runAll(out, feeds);
+    for (const name of Object.keys(want))
+      assert.ok(maxRelDiff(got[name]!, want[name]!) < 1e-5, `${name}: ${maxRelDiff(got[name]!, want[name]!)}`);
+
+    // A block size the kernels do not have, or none: nothing changes.
+    assert.equal(nchwcConvs(model, { blockSize: 0 }).model, model);
+    assert.equal(nchwcConvs(model, { blockSize: 16, maxPositions: 0 }).converted, 0);
+  });
+
+  it('a training run on NCHWc kernels ends at the weights of one on the plain kernel', async (t) => {
+    const block = await nchwcBlockSize();
+    if (block !== 16 && block !== 8) return t.skip(`no NCHWc kernels on this CPU (${cpuFeatures().arch})`);
+    const n = 16;
+    const data = {
+      features: { input: { data: rand(n * 3 * 16 * 16, 11), dims: [n, 3, 16, 16] } },
+      labels: { data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)), dims: [n] },
+      size: n,
+    };
+    const spec = 'resnet:blocks=1-1-1,widths=16-16-32,size=16';
+    const opts = { epochs: 2, batchSize: 8, lr: 0.05, seed: 1, optimizer: { kind: 'sgd' as const, momentum: 0.9 } };
+    const plain = await train(zooModel(spec), data, { ...opts, nchwc: false });
+    const blocked = await train(zooModel(spec), data, { ...opts, nchwc: true });
+    const weights = (m: ModelProto) =>
+      new Map(m.graph!.initializer.map((w) => [w.name!, Float32Array.from(tensorArray(w) as Float32Array)]));
+    const wp = weights(plain.model);
+    const wb = weights(blocked.model);
+    let differ = 0;
+    for (const [name, w] of wp) {
+      if (w.length === 0 || !(tensorArray(plain.model.graph!.initializer.find((i) => i.name === name)!) instanceof Float32Array)) continue;
+      assert.ok(maxRelDiff(wb.get(name)!, w) < 1e-3, `${name}: ${maxRelDiff(wb.get(name)!, w)}`);
+      if (wb.get(name)!.some((v, i) => v !== w[i])) differ++;
+    }
+    // Other kernels ran (their sums round differently), yet the runs agree.
+    assert.ok(differ > 0, 'the NCHWc run computed every weight bit for bit like the plain one: did its kernels run?');
+    assert.ok(Math.abs(blocked.trainLoss - plain.trainLoss) < 1e-3 * Math.max(1, plain.trainLoss));
+  });
+});
