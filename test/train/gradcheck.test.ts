@@ -150,6 +150,9 @@ describe('gradient rules agree with finite differences', () => {
       [[2, 2, 9], [3, 2, 3], { dilations: [2], pads: [1, 2] }],
       [[1, 2, 3, 4, 4], [3, 2, 2, 2, 2], { pads: [1, 0, 1, 0, 1, 0] }],
       [[1, 2, 4, 4], [3, 2, 1, 1], { pads: [1, 1, 0, 0] }],
+      // 1×1 (nothing to flip), plain and grouped.
+      [[2, 4, 3, 3], [5, 4, 1, 1], {}],
+      [[1, 4, 3, 3], [6, 2, 1, 1], { group: 2 }],
     ];
     for (const [xs, ws, attrs] of cases) {
       await gradcheck([x('x', xs, 1), x('w', ws, 2), x('b', [ws[0]!], 3)], (b, [xx, w, bb]) => [b.op('Conv', [xx!, w!, bb!], attrs)], {

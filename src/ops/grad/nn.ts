@@ -236,6 +236,7 @@ function inputGradConv(ctx: GradContext, gy: string, w: string, wd: number[], ge
     const grouped = emit.reshape(w, emit.ints([g, o / g, cg, ...geo.k]));
     swapped = emit.reshape(emit.op('Transpose', [grouped], { perm: [0, 2, 1, ...iota(n, 3)] }), emit.ints([cg * g, o / g, ...geo.k]));
   }
+  if (geo.k.every((k) => k === 1)) return emit.op('Conv', [gy, swapped], { pads, dilations: geo.dilations, group: g }); // nothing to flip
   const flipped = emit.op('Slice', [
     swapped,
     emit.ints(Array(n).fill(-1)),
