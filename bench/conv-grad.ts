@@ -1,0 +1,224 @@
+/**
+ * The forms of a convolution's training kernels on ONNX Runtime, side by side in one run: what Hone's
+ * gradient rules (ops/grad/nn.ts) and the step's NCHWc pass (passes/nchwc.ts) chose, against the
+ * alternative, per 3×3 stride-1 layer with weights as graph inputs (as in a training step).
+ *
+ *   npx tsx bench/conv-grad.ts [--layers 64x32,128x16,256x8] [--batch 32] [--threads 1,2] [--rounds 15]
+ *                              [--steps 8] [--skip-step]
+ *
+ * Layers are CHANNELSxSIZE (C→C channels, SIZE×SIZE images, pad 1). Per layer and thread count:
+ * - input gradient: ConvTranspose(gy, W) against Conv(gy, W with its channel axes swapped and its taps
+ *   flipped), the form Hone emits for stride 1;
+ * - forward: ORT's Conv against ReorderInput → NCHWc Conv (filter reordered in the graph) → ReorderOutput;
+ * - weight gradient: the unfolded form's per-sample GEMMs summed over the batch against one GEMM over the
+ *   whole batch's positions (the patches from the one-hot depthwise Conv in both).
+ * Each variant runs once per round, interleaved; the table gives medians over rounds and the ratio
+ * (chosen / alternative: below 1 means the chosen form is faster). Outputs are checked to agree first.
+ * Then, unless --skip-step, training steps of zoo:resnet at ResNet-18 widths (64-128-256, 32×32, Adam,
+ * random data) with the NCHWc pass on and off, alternated, --steps steps each, median samples/s.
+ */
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { emptyGraph, makeModel, makeNode, valueInfo } from '../src/ir/builder.js';
+import { encodeModel } from '../src/ir/codec.js';
+import { DataType } from '../src/ir/dtype.js';
+import { makeTensor } from '../src/ir/tensor.js';
+import { nchwcBlockSize } from '../src/runtime/index.js';
+import { median } from '../src/runtime/stats.js';
+import { train } from '../src/train/index.js';
+import { zooModel } from '../src/zoo/index.js';
+import { mulberry32 } from '../src/util/random.js';
+
+const { values } = parseArgs({
+  options: {
+    layers: { type: 'string', default: '64x32,128x16,256x8' },
+    batch: { type: 'string', default: '32' },
+    threads: { type: 'string', default: '1,2' },
+    rounds: { type: 'string', default: '15' },
+    steps: { type: 'string', default: '8' },
+    'skip-step': { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.batch);
+const F = DataType.FLOAT;
+const NCHWC = 'com.microsoft.nchwc';
+
+interface Variant {
+  name: string;
+  model: Uint8Array;
+  inputs: Record<string, number[]>;
+}
+
+/** A one-output graph over float inputs; `body` adds nodes and returns nothing (the output is 'out'). */
+function graph(
+  inputs: Record<string, number[]>,
+  body: (push: (n: ReturnType<typeof makeNode>) => void, ints: (v: number[]) => string) => void,
+) {
+  const g = emptyGraph('bench');
+  for (const [name, dims] of Object.entries(inputs)) g.input.push(valueInfo(name, F, dims));
+  g.output.push(valueInfo('out', F));
+  let k = 0;
+  const ints = (v: number[]) => {
+    const name = `c${k++}`;
+    g.initializer.push(makeTensor(name, DataType.INT64, [v.length], v));
+    return name;
+  };
+  body((n) => g.node.push(n), ints);
+  return encodeModel(makeModel(g, { opset: 17, extraOpsets: { [NCHWC]: 1 } }));
+}
+
+function layerVariants(c: number, h: number, block: number): [string, Variant, Variant][] {
+  const pads = [1, 1, 1, 1];
+  const xs = [N, c, h, h];
+  const ws = [c, c, 3, 3];
+  const io = { x: xs, w: ws };
+  const convT: Variant = {
+    name: 'ConvTranspose',
+    inputs: io,
+    model: graph(io, (push) => push(makeNode('ConvTranspose', ['x', 'w'], ['out'], { pads }))),
+  };
+  const flipped: Variant = {
+    name: 'Conv, flipped W',
+    inputs: io,
+    model: graph(io, (push, ints) => {
+      push(makeNode('Transpose', ['w'], ['wt'], { perm: [1, 0, 2, 3] }));
+      push(makeNode('Slice', ['wt', ints([-1, -1]), ints([-(2 ** 53), -(2 ** 53)]), ints([2, 3]), ints([-1, -1])], ['wf']));
+      push(makeNode('Conv', ['x', 'wf'], ['out'], { pads }));
+    }),
+  };
+  const plain: Variant = { name: 'Conv', inputs: io, model: graph(io, (push) => push(makeNode('Conv', ['x', 'w'], ['out'], { pads }))) };
+  const blocked: Variant = {
+    name: 'NCHWc Conv',
+    inputs: io,
+    model: graph(io, (push, ints) => {
+      push(makeNode('Reshape', ['w', ints([c / block, block, c / block, block, 3, 3])], ['w6']));
+      push(makeNode('Transpose', ['w6'], ['w6t'], { perm: [0, 2, 4, 5, 3, 1] }));
+      push(makeNode('Reshape', ['w6t', ints(ws)], ['wr']));
+      push(makeNode('ReorderInput', ['x'], ['xr'], {}, { domain: NCHWC }));
+      push(makeNode('Conv', ['xr', 'wr'], ['yr'], { pads, kernel_shape: [3, 3] }, { domain: NCHWC }));
+      push(makeNode('ReorderOutput', ['yr'], ['out'], { channels: c }, { domain: NCHWC }));
+    }),
+  };
+  const p = h * h;
+  const ck = c * 9;
+  const dwInputs = { x: xs, gy: xs };
+  const eye = new Float32Array(ck * 9);
+  for (let ch = 0; ch < c; ch++) for (let j = 0; j < 9; j++) eye[(ch * 9 + j) * 9 + j] = 1;
+  const dw = (oneGemm: boolean) =>
+    graph(dwInputs, (push, ints) => {
+      push(makeNode('Constant', [], ['eye'], { value: makeTensor('eye', F, [ck, 1, 3, 3], eye) }));
+      push(makeNode('Conv', ['x', 'eye'], ['patches'], { group: c, pads }));
+      push(makeNode('Reshape', ['patches', ints([N, ck, p])], ['p3']));
+      push(makeNode('Reshape', ['gy', ints([N, c, p])], ['g3']));
+      if (oneGemm) {
+        push(makeNode('Transpose', ['p3'], ['pt'], { perm: [1, 0, 2] }));
+        push(makeNode('Reshape', ['pt', ints([ck, N * p])], ['p2']));
+        push(makeNode('Transpose', ['g3'], ['gt'], { perm: [1, 0, 2] }));
+        push(makeNode('Reshape', ['gt', ints([c, N * p])], ['g2']));
+        push(makeNode('Gemm', ['g2', 'p2'], ['d'], { transB: 1 }));
+      } else {
+        push(makeNode('Transpose', ['g3'], ['g3t'], { perm: [0, 2, 1] }));
+        push(makeNode('MatMul', ['p3', 'g3t'], ['ps']));
+        push(makeNode('ReduceSum', ['ps', ints([0])], ['s'], { keepdims: 0 }));
+        push(makeNode('Transpose', ['s'], ['d'], { perm: [1, 0] }));
+      }
+      push(makeNode('Reshape', ['d', ints(ws)], ['out']));
+    });
+  const perSample: Variant = { name: 'per-sample GEMMs', inputs: dwInputs, model: dw(false) };
+  const whole: Variant = { name: 'one GEMM', inputs: dwInputs, model: dw(true) };
+  // The chosen form first: per-sample below the ratio rule's threshold (nn.ts ONE_GEMM_RATIO), else one GEMM.
+  const gemmChosen = ck * c >= 0.75 * (ck + c) * p;
+  return [
+    ['input gradient', flipped, convT],
+    ['forward', p <= 256 ? blocked : plain, p <= 256 ? plain : blocked],
+    ['weight gradient', gemmChosen ? whole : perSample, gemmChosen ? perSample : whole],
+  ];
+}
+
+function feedsFor(v: Variant, seed: number): Record<string, ort.Tensor> {
+  const rand = mulberry32(seed);
+  return Object.fromEntries(
+    Object.entries(v.inputs).map(([name, dims]) => [
+      name,
+      new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => rand() - 0.5),
+        dims,
+      ),
+    ]),
+  );
+}
+
+async function compare(a: Variant, b: Variant, threads: number, rounds: number) {
+  const opts = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const };
+  const [sa, sb] = await Promise.all([ort.InferenceSession.create(a.model, opts), ort.InferenceSession.create(b.model, opts)]);
+  const feeds = feedsFor(a, 7);
+  const [oa, ob] = [(await sa.run(feeds)).out!.data as Float32Array, (await sb.run(feeds)).out!.data as Float32Array];
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < oa.length; i++) {
+    diff = Math.max(diff, Math.abs(oa[i]! - ob[i]!));
+    scale = Math.max(scale, Math.abs(ob[i]!));
+  }
+  if (!(diff <= 1e-4 * scale)) throw new Error(`${a.name} and ${b.name} disagree: max difference ${diff} (scale ${scale})`);
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (const [s, t] of [
+      [sa, ta],
+      [sb, tb],
+    ] as const) {
+      const t0 = performance.now();
+      await s.run(feeds);
+      t.push(performance.now() - t0);
+    }
+  }
+  await Promise.all([sa.release(), sb.release()]);
+  return { a: median(ta), b: median(tb) };
+}
+
+async function stepBench(steps: number, rounds: number) {
+  const n = 32 * steps;
+  const rand = mulberry32(3);
+  const data = {
+    features: { input: { data: Float32Array.from({ length: n * 3 * 32 * 32 }, () => rand() * 2 - 1), dims: [n, 3, 32, 32] } },
+    labels: { data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 10)), dims: [n] },
+    size: n,
+  };
+  const rates: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const mode of ['on', 'off'] as const) {
+      const res = await train(zooModel('resnet:widths=64-128-256'), data, { epochs: 1, batchSize: 32, seed: 1, nchwc: mode === 'on' });
+      rates[mode].push(res.samplesPerSec);
+    }
+  }
+  return { on: median(rates.on), off: median(rates.off) };
+}
+
+const block = await nchwcBlockSize();
+console.log(
+  `# ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; onnxruntime-node ${ort.env.versions.common}; NCHWc block ${block || 'none'}`,
+);
+console.log(`# batch ${N}, ${values.rounds} interleaved rounds, median ms; ratio = chosen / alternative\n`);
+console.log('| layer | threads | kernel | chosen | ms | alternative | ms | ratio |');
+console.log('|---|---:|---|---|---:|---|---:|---:|');
+for (const spec of values.layers!.split(',')) {
+  const [c, h] = spec.split('x').map(Number) as [number, number];
+  for (const threads of values.threads!.split(',').map(Number)) {
+    for (const [what, chosen, other] of layerVariants(c, h, block || 16)) {
+      if (!block && (chosen.name.startsWith('NCHWc') || other.name.startsWith('NCHWc'))) continue;
+      const r = await compare(chosen, other, threads, Number(values.rounds));
+      console.log(
+        `| ${c}→${c}, ${h}×${h} | ${threads} | ${what} | ${chosen.name} | ${r.a.toFixed(2)} | ${other.name} | ${r.b.toFixed(2)} | ${(r.a / r.b).toFixed(2)} |`,
+      );
+    }
+  }
+}
+if (!values['skip-step'] && block) {
+  const rounds = Math.max(3, Math.round(Number(values.rounds) / 5));
+  const s = await stepBench(Number(values.steps), rounds);
+  console.log(
+    `\nResNet-18 widths training step, batch 32, ${rounds} alternated runs of ${values.steps} steps: NCHWc pass on ${s.on.toFixed(1)} samples/s, off ${s.off.toFixed(1)} (on/off ${(s.on / s.off).toFixed(2)}x)`,
+  );
+}
