@@ -26,20 +26,20 @@ import { loadModel } from '../ir/model.js';
 import type { GraphProto, ModelProto, NodeProto } from '../ir/proto.js';
 import { attrReader } from '../ir/attrs.js';
 import type { ArrayTensor, Dataset } from '../data/dataset.js';
-import { fixDims, graphInputs, shapeSymbols } from '../runtime/inputs.js';
+import { graphInputs } from '../runtime/inputs.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { latencyStats, median, NOISY_CV, NOISY_TAIL } from '../runtime/stats.js';
 import { summarizeTrace } from '../runtime/trace.js';
 import { mulberry32 } from '../util/random.js';
 import { judge, type Bottleneck, type BottleneckFacts } from '../profile/bottleneck.js';
 import { staticCost } from '../profile/static.js';
-import { buildTrainingGraph, defaultOpset, type TrainingGraph } from './autodiff.js';
+import { defaultOpset, type TrainingGraph } from './autodiff.js';
 import type { TrainCallback } from './callbacks.js';
-import { GivenFeeds } from './inputs.js';
+import { modelForTraining } from './inputs.js';
 import type { LossSpec } from './losses.js';
 import { runLoop } from './loop.js';
 import type { Optimizer, OptimizerSpec } from './optimizers.js';
-import { setupTraining, type TrainingSetup } from './setup.js';
+import { setupTraining, trainingGraphFor, type PreparedGraph, type TrainingSetup } from './setup.js';
 import { staticTypes } from './shapes.js';
 import type { TrainOptions } from './trainer.js';
 
@@ -200,13 +200,37 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
   if (!Number.isInteger(steps) || steps < 1) throw badInput(`profiled steps must be an integer >= 1, got ${steps}`);
   if (!Number.isInteger(warmup) || warmup < 0) throw badInput(`warm-up steps must be an integer >= 0, got ${warmup}`);
   const loss: LossSpec = opts.loss ?? { kind: 'cross-entropy' };
-  const micro = opts.microBatch ?? opts.batchSize;
   const progress = opts.onProgress ?? (() => {});
 
+  const trainOpts: TrainOptions = {
+    epochs: 1,
+    batchSize: opts.batchSize,
+    microBatch: opts.microBatch,
+    optimizer: opts.optimizer,
+    lr: opts.lr,
+    loss,
+    clipNorm: opts.clipNorm,
+    seed: opts.seed,
+    threads: opts.threads,
+    provider: opts.provider,
+    frozen: opts.frozen,
+    trainable: opts.trainable,
+    dims: opts.dims,
+    shapes: opts.shapes,
+    values: opts.values,
+  };
   progress('building the training graph (forward, loss, backward)');
-  const check = trainability(model, opts, loss, micro);
-  if ('refused' in check) return { refused: check.refused };
-  const data = opts.data ?? randomData(check.forward, check.tg, opts, loss);
+  // Built once, here, to refuse a model Hone cannot train before anything runs, then handed to the setup.
+  // Bad flags (an unknown input, a wrong shape) stay errors; the builder's reasons become the refusal.
+  const forward = await modelForTraining(model, trainOpts, { provider: opts.provider });
+  let prepared: PreparedGraph;
+  try {
+    prepared = { forward, tg: trainingGraphFor(model, forward, trainOpts) };
+  } catch (e) {
+    if (e instanceof HoneError) return { refused: e.message };
+    throw e;
+  }
+  const data = opts.data ?? randomData(forward, prepared.tg, opts, loss);
 
   const dir = mkdtempSync(join(tmpdir(), 'hone-train-profile-'));
   const provider = opts.provider ?? 'cpu';
@@ -215,24 +239,8 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
   const saveGraph = provider === 'cpu' || provider === 'cuda';
   const optimizedPath = join(dir, 'optimized.onnx');
   try {
-    const trainOpts: TrainOptions = {
-      epochs: 1,
-      batchSize: opts.batchSize,
-      microBatch: opts.microBatch,
-      optimizer: opts.optimizer,
-      lr: opts.lr,
-      loss,
-      clipNorm: opts.clipNorm,
-      seed: opts.seed,
-      threads: opts.threads,
-      provider: opts.provider,
-      frozen: opts.frozen,
-      trainable: opts.trainable,
-      dims: opts.dims,
-      shapes: opts.shapes,
-      values: opts.values,
-    };
     const setup = await setupTraining(model, data, trainOpts, new Set(), {
+      prepared,
       prefix: join(dir, 'ort'),
       ...(saveGraph ? { optimizedModel: optimizedPath } : {}),
     });
@@ -279,30 +287,6 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * The training graph built as setupTraining builds it, before anything runs: a model Hone cannot train is
- * refused here with the reason the builder gives (an op without a gradient rule named by its type,
- * nothing to train, control flow in the way). Bad flags (an unknown input, a wrong shape) stay errors.
- */
-function trainability(
-  model: ModelProto,
-  opts: TrainProfileOptions,
-  loss: LossSpec,
-  micro: number,
-): { tg: TrainingGraph; forward: ModelProto } | { refused: string } {
-  const fixes = { dims: opts.dims, shapes: opts.shapes, values: opts.values };
-  const forward = fixDims(model, fixes, { partial: true, keepLeading: true });
-  const given = new GivenFeeds(model, opts.values, { ...shapeSymbols(model, opts.shapes), ...opts.dims });
-  const inputValues = given.protos(micro);
-  try {
-    const tg = buildTrainingGraph(forward, { loss, frozen: opts.frozen, trainable: opts.trainable, inputValues, inputFixes: fixes });
-    return { tg, forward };
-  } catch (e) {
-    if (e instanceof HoneError) return { refused: e.message };
-    throw e;
   }
 }
 

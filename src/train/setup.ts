@@ -96,14 +96,7 @@ export async function setupTraining(
   const given = new GivenFeeds(model, opts.values, { ...shapeSymbols(model, opts.shapes), ...opts.dims });
   given.checkData(data, 'the training data');
   if (opts.test) given.checkData(opts.test, 'the test data');
-  const forward = await modelForTraining(model, opts, { provider: opts.provider });
-  const tg = buildTrainingGraph(forward, {
-    loss,
-    frozen: opts.frozen,
-    trainable: opts.trainable,
-    inputValues: given.protos(opts.microBatch ?? batch),
-    inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
-  });
+  const { forward, tg } = trace?.prepared ?? (await prepareTrainingGraph(model, opts));
   checkFed(fed, tg, given, data);
   const dataInputs = tg.dataInputs.filter((n) => !given.has(n) && !fed.has(n));
   const prepared = prepareData(forward, dataInputs, data, loss, 'the training data');
@@ -254,6 +247,35 @@ function resume(
 export interface StepTrace {
   prefix: string;
   optimizedModel?: string;
+  /**
+   * The forward model and training graph already built from this model and these options
+   * (`prepareTrainingGraph`), so that a caller that built them to check the model (profile-step.ts) does
+   * not pay for a second build.
+   */
+  prepared?: PreparedGraph;
+}
+
+export interface PreparedGraph {
+  forward: ModelProto;
+  tg: TrainingGraph;
+}
+
+/** The forward model (input fixes applied) and its training graph, as setupTraining builds them. */
+export async function prepareTrainingGraph(model: ModelProto, opts: TrainOptions): Promise<PreparedGraph> {
+  const forward = await modelForTraining(model, opts, { provider: opts.provider });
+  return { forward, tg: trainingGraphFor(model, forward, opts) };
+}
+
+/** The training graph of `forward` (`model` with the input fixes applied) under `opts`. */
+export function trainingGraphFor(model: ModelProto, forward: ModelProto, opts: TrainOptions): TrainingGraph {
+  const given = new GivenFeeds(model, opts.values, { ...shapeSymbols(model, opts.shapes), ...opts.dims });
+  return buildTrainingGraph(forward, {
+    loss: opts.loss ?? { kind: 'cross-entropy' },
+    frozen: opts.frozen,
+    trainable: opts.trainable,
+    inputValues: given.protos(opts.microBatch ?? opts.batchSize),
+    inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
+  });
 }
 
 /** Feeds and fetches for one graph run of `micro` samples, over buffers the loop rewrites. */
