@@ -130,12 +130,16 @@ function weightGradUnfold(ctx: GradContext, x: string, gy: string, wd: number[],
     return undefined;
   const p = (outSpatial as number[]).reduce((a, b) => a * b, 1);
   if (4 * c * kk * p > UNFOLD_MAX_SAMPLE_BYTES) return undefined;
-  const eye = emit.cachedInitializer(`unfold:${c}:${geo.k.join('x')}`, 'unfold_kernel', (name) => {
-    const data = new Float32Array(c * kk * kk);
-    for (let ch = 0; ch < c; ch++) for (let j = 0; j < kk; j++) data[(ch * kk + j) * kk + j] = 1;
-    return makeTensor(name, DataType.FLOAT, [c * kk, 1, ...geo.k], data);
-  });
-  const patches = emit.op('Conv', [x, eye], { group: c, strides: geo.strides, pads: geo.pads, dilations: geo.dilations });
+  // A 1×1 kernel at stride 1 without pads has x itself as its patches.
+  const identity = kk === 1 && geo.strides.every((s) => s === 1) && geo.pads.every((q) => q === 0);
+  const eye = identity
+    ? undefined
+    : emit.cachedInitializer(`unfold:${c}:${geo.k.join('x')}`, 'unfold_kernel', (name) => {
+        const data = new Float32Array(c * kk * kk);
+        for (let ch = 0; ch < c; ch++) for (let j = 0; j < kk; j++) data[(ch * kk + j) * kk + j] = 1;
+        return makeTensor(name, DataType.FLOAT, [c * kk, 1, ...geo.k], data);
+      });
+  const patches = eye ? emit.op('Conv', [x, eye], { group: c, strides: geo.strides, pads: geo.pads, dilations: geo.dilations }) : x;
   const og = o / g;
   const ck = cg * kk;
   if (og === 1 && cg === 1) {
