@@ -31,6 +31,8 @@ function convModel(): { model: ModelProto; shapes: Record<string, number[]>; exp
     w_odd: [12, 16, 3, 3],
     w_big: [16, 16, 3, 3],
     w_rgb: [16, 3, 3, 3],
+    w_dw: [16, 1, 3, 3],
+    w_dw2: [32, 1, 3, 3],
   };
   for (const [name, dims] of Object.entries(shapes)) g.input.push(valueInfo(name, F, dims));
   const conv = (name: string, inputs: string[], attrs: Record<string, number[] | number>) => {
@@ -45,7 +47,10 @@ function convModel(): { model: ModelProto; shapes: Record<string, number[]>; exp
   conv('odd', ['x', 'w_odd'], {}); // 12 output channels, not a block multiple: stays
   conv('big', ['big', 'w_big'], { pads: [1, 1, 1, 1] }); // 32×32 outputs, above maxPositions: stays
   conv('rgb', ['rgb', 'w_rgb'], { pads: [1, 1, 1, 1] }); // 3 input channels: stays
-  return { model: makeModel(g, { opset: 17 }), shapes, expected: ['a', 'b', 'c'] };
+  conv('dw', ['x', 'w_dw'], { group: 16, pads: [1, 1, 1, 1] }); // depthwise: converted (OIHWBo filter)
+  conv('dw2', ['x', 'w_dw2'], { group: 16, pads: [1, 1, 1, 1] }); // two filters per channel: stays
+  conv('dwbig', ['big', 'w_dw'], { group: 16, strides: [2, 2], pads: [0, 0, 1, 1] }); // depthwise at any size
+  return { model: makeModel(g, { opset: 17 }), shapes, expected: ['a', 'b', 'c', 'dw', 'dwbig'] };
 }
 
 async function runAll(model: ModelProto, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
@@ -89,7 +94,7 @@ describe('NCHWc convolutions (passes/nchwc.ts)', () => {
     const nchwcConvNames = out.graph!.node.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv').map((n) => n.name);
     assert.deepEqual(nchwcConvNames, expected);
     const reorderInputs = out.graph!.node.filter((n) => n.opType === 'ReorderInput').map((n) => n.input[0]);
-    assert.deepEqual(reorderInputs, ['x', 'y_a'], 'one reorder of x for a and c');
+    assert.deepEqual(reorderInputs, ['x', 'y_a', 'big'], 'one reorder of x for a, c and dw');
     assert.ok(out.opsetImport.some((o) => o.domain === NCHWC_DOMAIN));
 
     const feeds = Object.fromEntries(
@@ -112,7 +117,8 @@ describe('NCHWc convolutions (passes/nchwc.ts)', () => {
 
     // A block size the kernels do not have, or none: nothing changes.
     assert.equal(nchwcConvs(model, { blockSize: 0 }).model, model);
-    assert.equal(nchwcConvs(model, { blockSize: 16, maxPositions: 0 }).converted, 0);
+    assert.equal(nchwcConvs(model, { blockSize: 16, maxPositions: 0, maxDepthwisePositions: 0 }).converted, 0);
+    assert.equal(nchwcConvs(model, { blockSize: 16, maxPositions: 0 }).converted, 2, 'depthwise at any size by default');
   });
 
   it('a training run on NCHWc kernels ends at the weights of one on the plain kernel', async (t) => {
