@@ -11,8 +11,8 @@
  *
  * Only where it measured faster (`maxPositions`): for 3×3 layers at batch 32 with the reorders counted,
  * 0.67x the time at 8×8 outputs, 0.88x at 16×16, 1.05x at 32×32 (docs/design.md); depthwise 3×3 layers
- * (MobileNet's) 0.70–0.97x at 6×6 to 48×48, so at any size. Converted: 2-D Convs of float tensors with
- * static shapes, group 1 or depthwise, input and output channels multiples of the block size.
+ * (MobileNet's) 0.70–0.97x at 6×6 to 48×48, so at any size. Converted: 2-D Convs of float tensors whose
+ * dims past the batch are known, group 1 or depthwise, input and output channels multiples of the block.
  * The input reorder is shared by the convolutions that read the same tensor.
  */
 import { attrReader } from '../ir/attrs.js';
@@ -42,10 +42,12 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
   if (!Number.isInteger(b) || b < 8) return { model, converted: 0 };
   const defaultOpset = model.opsetImport.find((o) => !o.domain)?.version ?? 21;
   const types = inferShapes(makeModel(graph, { opset: defaultOpset, irVersion: model.irVersion ?? 8 })).types;
+  // Float values of rank 4 whose dims past the batch are known: the batch may stay symbolic (NaN here).
   const staticDims = (name: string | undefined) => {
     const t = name ? types.get(name) : undefined;
-    if (!t?.shape || t.elemType !== DataType.FLOAT || t.shape.some((d) => typeof d !== 'number')) return undefined;
-    return t.shape as number[];
+    if (t?.shape?.length !== 4 || t.elemType !== DataType.FLOAT || t.shape.slice(1).some((d) => typeof d !== 'number'))
+      return undefined;
+    return t.shape.map((d) => (typeof d === 'number' ? d : Number.NaN));
   };
   const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.initializer.map((t) => t.name!)]);
   const fresh = (base: string) => {
@@ -68,7 +70,7 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
     const w = staticDims(node.input[1]);
     const y = staticDims(node.output[0]);
     const group = attrReader(node).int('group', 1);
-    const shaped = node.opType === 'Conv' && !node.domain && x?.length === 4 && w?.length === 4 && y?.length === 4;
+    const shaped = node.opType === 'Conv' && !node.domain && !!x && !!w && !!y && !Number.isNaN(w[0]!);
     // Depthwise: one filter per channel (group = channels in = channels out).
     const depthwise = shaped && group > 1 && group === x[1] && group === w[0] && w[1] === 1;
     const eligible =

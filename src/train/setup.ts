@@ -124,13 +124,13 @@ export async function setupTraining(
   }
   // The step graph gets inference's constant folding once its batch is fixed: Shape/Size of now-static
   // tensors and what computes from them (BatchNormalization gradients' element counts) become initializers.
-  let step = foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model;
-  if ((opts.provider ?? 'cpu') === 'cpu' && opts.nchwc !== false) {
-    const blockSize = await nchwcBlockSize();
-    if (blockSize) step = nchwcConvs(step, { blockSize }).model;
-  }
+  // Convolutions ORT's plain kernel runs slowly go to its NCHWc kernels (passes/nchwc.ts), in the step
+  // and in the evaluation model alike.
+  const blockSize = (opts.provider ?? 'cpu') === 'cpu' && opts.nchwc !== false ? await nchwcBlockSize() : 0;
+  const blocked = (m: ModelProto) => (blockSize ? nchwcConvs(m, { blockSize }).model : m);
+  const step = blocked(foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model);
   const session = await trainingSession(step, threads, opts.provider, trace);
-  const evalSession = await trainingSession(buildEvalModel(tg.forward, tg, loss), threads, opts.provider);
+  const evalSession = await trainingSession(blocked(buildEvalModel(tg.forward, tg, loss)), threads, opts.provider);
 
   const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
   const optimizer = createOptimizer(

@@ -131,7 +131,8 @@ describe('NCHWc convolutions (passes/nchwc.ts)', () => {
       size: n,
     };
     const spec = 'resnet:blocks=1-1-1,widths=16-16-32,size=16';
-    const opts = { epochs: 2, batchSize: 8, lr: 0.05, seed: 1, optimizer: { kind: 'sgd' as const, momentum: 0.9 } };
+    // The test set runs through the evaluation model, converted as well (its batch stays symbolic).
+    const opts = { epochs: 2, batchSize: 8, lr: 0.05, seed: 1, optimizer: { kind: 'sgd' as const, momentum: 0.9 }, test: data };
     const plain = await train(zooModel(spec), data, { ...opts, nchwc: false });
     const blocked = await train(zooModel(spec), data, { ...opts, nchwc: true });
     const weights = (m: ModelProto) =>
@@ -147,5 +148,6 @@ describe('NCHWc convolutions (passes/nchwc.ts)', () => {
     // Other kernels ran (their sums round differently), yet the runs agree.
     assert.ok(differ > 0, 'the NCHWc run computed every weight bit for bit like the plain one: did its kernels run?');
     assert.ok(Math.abs(blocked.trainLoss - plain.trainLoss) < 1e-3 * Math.max(1, plain.trainLoss));
+    assert.ok(plain.testLoss !== undefined && Math.abs(blocked.testLoss! - plain.testLoss) < 1e-3 * Math.max(1, plain.testLoss));
   });
 });
