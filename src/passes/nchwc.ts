@@ -45,8 +45,7 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
   // Float values of rank 4 whose dims past the batch are known: the batch may stay symbolic (NaN here).
   const staticDims = (name: string | undefined) => {
     const t = name ? types.get(name) : undefined;
-    if (t?.shape?.length !== 4 || t.elemType !== DataType.FLOAT || t.shape.slice(1).some((d) => typeof d !== 'number'))
-      return undefined;
+    if (t?.shape?.length !== 4 || t.elemType !== DataType.FLOAT || t.shape.slice(1).some((d) => typeof d !== 'number')) return undefined;
     return t.shape.map((d) => (typeof d === 'number' ? d : Number.NaN));
   };
   const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.initializer.map((t) => t.name!)]);
