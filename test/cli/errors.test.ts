@@ -45,6 +45,8 @@ test('mismatched model and data: exit 2, one line, before any training step', as
       ],
       [['profile', 'zoo:lenet5', '--shape', 'input=1x784'], /^hone: --shape input=1x784 has rank 2, but input 'input' has rank 4/],
       [['profile', dir], /^hone: .* is a folder; pass the \.onnx file inside it\n$/],
+      // An --html path it cannot write is refused before the profile runs.
+      [['profile', 'zoo:lenet5', '--html', join(dir, 'missing', 'p.html')], /^hone: cannot write .*p\.html: its folder does not exist/],
     ];
     for (const [argv, want] of cases) {
       const r = await hone(...argv, '--quiet');

@@ -149,6 +149,28 @@ describe('hone train / hone lr-find (end to end)', () => {
     const r3 = await run(['train', '--model', 'zoo:mlp', '--data', 'nope.npz', '-o', '/tmp/x.onnx']);
     assert.match(r3.stderr, /no dataset 'nope\.npz'/);
     assert.equal(r3.stderr.trim().split('\n').length, 1);
+    // Output paths are checked before any training (or sweep) starts: nothing to lose to a bad path.
+    const dir = mkdtempSync(join(tmpdir(), 'hone-train-out-'));
+    const missing = join(dir, 'no', 'such', 'folder', 'x.onnx');
+    for (const argv of [
+      ['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--limit', '64', '-o', missing],
+      ['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--limit', '64', '-o', dir],
+      ['lr-find', '--model', 'zoo:lenet5', '--data', 'mnist', '--limit', '64', '--html', missing],
+    ]) {
+      const r4 = await run(argv);
+      assert.equal(r4.code, 2, argv.join(' '));
+      assert.match(r4.stderr, /^hone: cannot write .*: (its folder does not exist|it is a folder)/, argv.join(' '));
+      assert.equal(r4.stdout, '', `${argv.join(' ')}: refused before any work`);
+    }
+    const own = join(dir, 'own.onnx');
+    const gb = new GraphBuilder();
+    const x = gb.input('x', DataType.FLOAT, ['batch', 4]);
+    gb.op('Gemm', [x, gb.floatInit('w', [2, 4], rand(8, 1)), gb.floatInit('b', [2], [0, 0])], { transB: 1 }, { output: 'logits' });
+    gb.output('logits', DataType.FLOAT, ['batch', 2]);
+    saveModel(gb.model({ opset: 17 }), own);
+    const r5 = await run(['train', '--model', own, '--data', 'mnist', '-o', own]);
+    assert.equal(r5.code, 2);
+    assert.match(r5.stderr, /^hone: -o .*own\.onnx is the model being trained; write the trained model to another file\n$/);
   });
 
   it('lr-find suggests a rate inside the sweep and writes an HTML plot', async () => {

@@ -1,7 +1,7 @@
 import { writeFileAtomic } from '../../util/fs.js';
 import { lrFind, lrFindHtml } from '../../train/index.js';
 import type { Command } from '../command.js';
-import { numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../command.js';
+import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../command.js';
 import { commonFlags, parseTrainCommon, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 
@@ -44,6 +44,7 @@ export const lrFindCommand: Command = {
       },
       false,
     );
+    if (values.html) checkWritable(values.html);
     const model = resolveModel(values.model, 'lr-find');
     const inputs = parseTrainInputs(values, model);
     const data = resolveData(values.data, model, numberFlag(values.limit, '--limit', { int: true, min: 1 }), 'lr-find', inputs.values);

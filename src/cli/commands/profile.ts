@@ -1,6 +1,6 @@
 /** `hone profile`: a thin wrapper over `profileModel` and the text/JSON/HTML reports. */
 import type { Command } from '../command.js';
-import { quietHelp, parseFlags, progressLines, quietFlag } from '../command.js';
+import { checkWritable, quietHelp, parseFlags, progressLines, quietFlag } from '../command.js';
 import { badInput } from '../../errors.js';
 import { profileModel } from '../../profile/profile.js';
 import { MODEL_INPUT_HELP, TIMING_HELP, modelInputFlags, parseModelInputs, parseTiming, timingFlags } from '../model-flags.js';
@@ -92,6 +92,7 @@ export const profileCommand: Command = {
       const trainOnly = (['data', 'optimizer', 'loss', 'freeze'] as const).find((f) => values[f] !== undefined);
       if (trainOnly) throw badInput(`--${trainOnly} is for profiling a training step; add --train`);
     }
+    if (values.html) checkWritable(values.html);
     const report = await profileModel(positionals[0]!, {
       ...timing,
       threads: inputs.threads,

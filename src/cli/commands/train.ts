@@ -3,7 +3,7 @@ import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { profileTrainingStep, train, type EpochRecord } from '../../train/index.js';
 import type { Command, Io } from '../command.js';
-import { numberFlag, parseFlags, progressLines, shellWord } from '../command.js';
+import { checkWritable, numberFlag, parseFlags, progressLines, sameFile, shellWord } from '../command.js';
 import {
   commonFlags,
   type parseLoss,
@@ -103,6 +103,10 @@ export const trainCommand: Command = {
     if (!values.output)
       throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
     if (values.resume && !values.checkpoint) throw badInput('--resume needs --checkpoint DIR (the folder the earlier run wrote)');
+    // The output is checked before any training, so a run is never lost to a path it cannot write.
+    checkWritable(values.output);
+    if (values.model && !values.model.startsWith('zoo:') && sameFile(values.output, values.model))
+      throw badInput(`-o ${values.output} is the model being trained; write the trained model to another file`);
     const model = resolveModel(values.model, 'train');
     const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
     const inputs = parseTrainInputs(values, model);
