@@ -46,6 +46,8 @@ export interface TrainingGraphOptions {
    * an If branch, runtime/loadable.ts) are fixed to evaluate If conditions, and stay fixed once Ifs are inlined.
    */
   inputFixes?: InputFixes;
+  /** GradContext.blockedDepthwise for the gradient rules: the NCHWc block when the step will run on those kernels. */
+  blockedDepthwise?: number;
 }
 
 export interface TrainableParam {
@@ -157,7 +159,7 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
 
   const emit = new GradEmitter(taken, opset);
   const seeds = new Map([[lossName, emit.scalar(1)]]);
-  const grads = differentiate(graph, opset, allTypes, emit, seeds, paramNames, batchStatistics);
+  const grads = differentiate(graph, opset, allTypes, emit, seeds, paramNames, batchStatistics, opts.blockedDepthwise);
 
   const params: TrainableParam[] = [];
   const gradOutputs: string[] = [];
@@ -234,6 +236,7 @@ export function differentiate(
   seeds: Map<string, string>,
   wrt: ReadonlySet<string>,
   batchStatistics: ReadonlyMap<string, BatchStatistics> = new Map(),
+  blockedDepthwise = 0,
 ): Map<string, string> {
   const requires = new Set(wrt);
   // A node reads its inputs and, through its subgraphs, outer-scope values (an If branch using a weight).
@@ -286,6 +289,7 @@ export function differentiate(
       elemType,
       emit,
       batchStatistics: node.output[0] ? batchStatistics.get(node.output[0]) : undefined,
+      blockedDepthwise,
     });
     inGrads.forEach((g, i) => {
       if (!g || !needs(i)) return;

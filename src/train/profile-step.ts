@@ -39,7 +39,7 @@ import { modelForTraining } from './inputs.js';
 import type { LossSpec } from './losses.js';
 import { runLoop } from './loop.js';
 import type { Optimizer, OptimizerSpec } from './optimizers.js';
-import { setupTraining, trainingGraphFor, type PreparedGraph, type TrainingSetup } from './setup.js';
+import { setupTraining, stepBlockSize, trainingGraphFor, type PreparedGraph, type TrainingSetup } from './setup.js';
 import { staticTypes } from './shapes.js';
 import type { TrainOptions } from './trainer.js';
 
@@ -225,7 +225,7 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
   const forward = await modelForTraining(model, trainOpts, { provider: opts.provider });
   let prepared: PreparedGraph;
   try {
-    prepared = { forward, tg: trainingGraphFor(model, forward, trainOpts) };
+    prepared = { forward, tg: trainingGraphFor(model, forward, trainOpts, await stepBlockSize(trainOpts)) };
   } catch (e) {
     if (e instanceof HoneError) return { refused: e.message };
     throw e;

@@ -126,7 +126,7 @@ export async function setupTraining(
   // tensors and what computes from them (BatchNormalization gradients' element counts) become initializers.
   // Convolutions ORT's plain kernel runs slowly go to its NCHWc kernels (passes/nchwc.ts), in the step
   // and in the evaluation model alike.
-  const blockSize = (opts.provider ?? 'cpu') === 'cpu' && opts.nchwc !== false ? await nchwcBlockSize() : 0;
+  const blockSize = await stepBlockSize(opts);
   const blocked = (m: ModelProto) => (blockSize ? nchwcConvs(m, { blockSize }).model : m);
   const step = blocked(foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model);
   const session = await trainingSession(step, threads, opts.provider, trace);
@@ -263,11 +263,22 @@ export interface PreparedGraph {
 /** The forward model (input fixes applied) and its training graph, as setupTraining builds them. */
 export async function prepareTrainingGraph(model: ModelProto, opts: TrainOptions): Promise<PreparedGraph> {
   const forward = await modelForTraining(model, opts, { provider: opts.provider });
-  return { forward, tg: trainingGraphFor(model, forward, opts) };
+  return { forward, tg: trainingGraphFor(model, forward, opts, await stepBlockSize(opts)) };
 }
 
-/** The training graph of `forward` (`model` with the input fixes applied) under `opts`. */
-export function trainingGraphFor(model: ModelProto, forward: ModelProto, opts: TrainOptions): TrainingGraph {
+/**
+ * ORT's NCHWc block when the step's convolutions go to those kernels (cpu provider, `nchwc` not off, a CPU
+ * that has them), else 0.
+ */
+export async function stepBlockSize(opts: TrainOptions): Promise<number> {
+  return (opts.provider ?? 'cpu') === 'cpu' && opts.nchwc !== false ? await nchwcBlockSize() : 0;
+}
+
+/**
+ * The training graph of `forward` (`model` with the input fixes applied) under `opts`; `blockSize` is
+ * stepBlockSize's, for the gradient rules that choose forms by it.
+ */
+export function trainingGraphFor(model: ModelProto, forward: ModelProto, opts: TrainOptions, blockSize: number): TrainingGraph {
   const given = new GivenFeeds(model, opts.values, { ...shapeSymbols(model, opts.shapes), ...opts.dims });
   return buildTrainingGraph(forward, {
     loss: opts.loss ?? { kind: 'cross-entropy' },
@@ -275,6 +286,7 @@ export function trainingGraphFor(model: ModelProto, forward: ModelProto, opts: T
     trainable: opts.trainable,
     inputValues: given.protos(opts.microBatch ?? opts.batchSize),
     inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
+    blockedDepthwise: blockSize,
   });
 }
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, valueInfo } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
+import { nchwcConvs } from '../../src/passes/nchwc.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import type { AttrReader } from '../../src/ops/types.js';
 import type { Dataset } from '../../src/data/index.js';
@@ -132,7 +133,17 @@ export const readingAttributes = (values: Record<string, number | string>) => (o
 export async function gradcheck(
   inputs: CheckInput[],
   body: (b: GraphBuilder, names: string[]) => string[],
-  opts: { opset?: number; eps?: number; rtol?: number; atol?: number; maxChecks?: number; seed?: number; upstream?: [number, number] } = {},
+  opts: {
+    opset?: number;
+    eps?: number;
+    rtol?: number;
+    atol?: number;
+    maxChecks?: number;
+    seed?: number;
+    upstream?: [number, number];
+    /** GradContext.blockedDepthwise; the backward graph then also runs through passes/nchwc.ts with it. */
+    blockedDepthwise?: number;
+  } = {},
 ): Promise<CheckedPoint[]> {
   const opset = opts.opset ?? 17;
   const b = new GraphBuilder('check');
@@ -165,7 +176,7 @@ export async function gradcheck(
   });
   const wrt = inputs.filter((i) => i.wrt !== false && !i.int64).map((i) => i.name);
   const types = staticTypes(graph, opset, new Set(wrt));
-  const grads = differentiate(graph, opset, types, emit, seeds, new Set(wrt));
+  const grads = differentiate(graph, opset, types, emit, seeds, new Set(wrt), undefined, opts.blockedDepthwise);
   graph.node.push(...emit.nodes);
   graph.initializer.push(...emit.initializers);
   graph.output = [];
@@ -174,7 +185,8 @@ export async function gradcheck(
     assert.ok(g, `no gradient for ${w}`);
     graph.output.push(valueInfo(g, DataType.FLOAT));
   }
-  const bwd: ModelProto = gb.model({ opset });
+  const built: ModelProto = gb.model({ opset });
+  const bwd = opts.blockedDepthwise ? nchwcConvs(built, { blockSize: opts.blockedDepthwise }).model : built;
   const bsess = await createSession(bwd, { intraOpThreads: 1 });
   const res = await bsess.run({ ...feedsOf(inputs), ...upstream });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { nchwcBlockSize } from '../../src/runtime/index.js';
 import { gradcheck, rand, randAwayFromZero, readingAttributes, rejectedBy, withWrongRule } from './gradcheck-util.js';
 import type { GraphBuilder } from '../../src/ir/builder.js';
 
@@ -164,6 +165,22 @@ describe('gradient rules agree with finite differences', () => {
       (b, [xx, w]) => [b.op('Conv', [xx!, w!], { auto_pad: 'SAME_UPPER', strides: [2, 2] })],
       { maxChecks: 20 },
     );
+  });
+  it('depthwise Conv with a blocked depthwise kernel: the weight gradient as one Conv over stacked samples', async () => {
+    // The rule's form (samples stacked along the height, gy as the kernel), run through the NCHWc pass as
+    // the trainer runs it; where this CPU has no NCHWc kernels the pass leaves ORT's plain Conv.
+    const block = (await nchwcBlockSize()) || 16;
+    const cases: [number[], number[], Record<string, number[] | number>][] = [
+      [[2, 16, 6, 5], [16, 1, 3, 3], { group: 16, pads: [1, 0, 2, 1] }],
+      [[3, 16, 5, 7], [16, 1, 3, 2], { group: 16 }],
+      [[1, 32, 4, 4], [32, 1, 1, 1], { group: 32 }],
+    ];
+    for (const [xs, ws, attrs] of cases) {
+      await gradcheck([x('x', xs, 1), x('w', ws, 2)], (b, [xx, w]) => [b.op('Conv', [xx!, w!], attrs)], {
+        maxChecks: 25,
+        blockedDepthwise: block,
+      });
+    }
   });
   it('ConvTranspose: stride, pads, output_padding, groups', async () => {
     const cases: [number[], number[], Record<string, number[] | number | string>][] = [

@@ -35,6 +35,12 @@ export interface GradContext {
    * train/training-mode.ts): the value x − mean, so that the rule differentiates through the statistics.
    */
   batchStatistics?: BatchStatistics;
+  /**
+   * The channel block of a provider kernel that runs depthwise convolutions with large kernels fast (ONNX
+   * Runtime's NCHWc kernels, which train/setup.ts routes such convolutions to: passes/nchwc.ts); 0 or
+   * absent when there is none. Rules may then choose forms that pay only on such a kernel.
+   */
+  blockedDepthwise?: number;
 }
 
 /** What the training graph computed for a BatchNormalization that normalizes with its batch's statistics. */
