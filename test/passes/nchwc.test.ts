@@ -12,6 +12,7 @@ import { cpuFeatures } from '../../src/runtime/cpu.js';
 import { createSession, nchwcBlockSize } from '../../src/runtime/index.js';
 import { train } from '../../src/train/index.js';
 import { zooModel } from '../../src/zoo/index.js';
+import { maxRelDiff } from '../helpers/compare.js';
 import { rand } from '../train/gradcheck-util.js';
 
 const F = DataType.FLOAT;
@@ -61,17 +62,6 @@ async function runAll(model: ModelProto, feeds: Record<string, ort.Tensor>): Pro
   } finally {
     await session.release();
   }
-}
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
 }
 
 describe('NCHWc convolutions (passes/nchwc.ts)', () => {
