@@ -48,7 +48,11 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
     if (t?.shape?.length !== 4 || t.elemType !== DataType.FLOAT || t.shape.slice(1).some((d) => typeof d !== 'number')) return undefined;
     return t.shape.map((d) => (typeof d === 'number' ? d : Number.NaN));
   };
-  const taken = new Set<string>([...graph.node.flatMap((n) => [...n.input, ...n.output]), ...graph.initializer.map((t) => t.name!)]);
+  const taken = new Set<string>([
+    ...graph.node.flatMap((n) => [...n.input, ...n.output]),
+    ...graph.initializer.map((t) => t.name!),
+    ...[...graph.input, ...graph.output, ...graph.valueInfo].map((v) => v.name!),
+  ]);
   const fresh = (base: string) => {
     let name = base;
     for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
