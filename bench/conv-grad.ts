@@ -4,7 +4,7 @@
  * alternative, per 3×3 stride-1 layer with weights as graph inputs (as in a training step).
  *
  *   npx tsx bench/conv-grad.ts [--layers 64x32,128x16,256x8] [--batch 32] [--threads 1,2] [--rounds 15]
- *                              [--steps 8] [--skip-step]
+ *                              [--depthwise 96x48,144x24,192x12,384x6] [--steps 8] [--skip-step]
  *
  * Layers are CHANNELSxSIZE (C→C channels, SIZE×SIZE images, pad 1). Per layer and thread count:
  * - input gradient: ConvTranspose(gy, W) against Conv(gy, W with its channel axes swapped and its taps
@@ -14,6 +14,10 @@
  *   whole batch's positions (the patches from the one-hot depthwise Conv in both).
  * Each variant runs once per round, interleaved; the table gives medians over rounds and the ratio
  * (chosen / alternative: below 1 means the chosen form is faster). Outputs are checked to agree first.
+ * Depthwise layers (--depthwise CHANNELSxSIZE, 3×3, pad 1, stride 1): the weight gradient's unfolded form
+ * (one-hot grouped Conv to 9 patches, Mul, ReduceSum) against the stacked form (samples stacked along the
+ * height, gy as the kernel of one depthwise Conv), the latter on the NCHWc kernel (passes/nchwc.ts) as the
+ * trainer runs it and on ORT's plain grouped kernel.
  * Then, unless --skip-step, training steps of zoo:resnet at ResNet-18 widths (64-128-256, 32×32, Adam,
  * random data) with the NCHWc pass on and off, alternated, --steps steps each, median samples/s.
  */
@@ -24,6 +28,8 @@ import { emptyGraph, makeModel, makeNode, valueInfo } from '../src/ir/builder.js
 import { encodeModel } from '../src/ir/codec.js';
 import { DataType } from '../src/ir/dtype.js';
 import { makeTensor } from '../src/ir/tensor.js';
+import type { ModelProto } from '../src/ir/proto.js';
+import { nchwcConvs } from '../src/passes/nchwc.js';
 import { nchwcBlockSize } from '../src/runtime/index.js';
 import { median } from '../src/runtime/stats.js';
 import { train } from '../src/train/index.js';
@@ -37,6 +43,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '15' },
     steps: { type: 'string', default: '8' },
+    depthwise: { type: 'string', default: '96x48,144x24,192x12,384x6' },
     'skip-step': { type: 'boolean', default: false },
   },
 });
@@ -136,6 +143,55 @@ function layerVariants(c: number, h: number, block: number): [string, Variant, V
   ];
 }
 
+/** The depthwise weight gradient's forms for C channels at S×S (see the file comment). */
+function depthwiseVariants(c: number, h: number, block: number): { unfolded: Variant; stacked: Variant; stackedPlain: Variant } {
+  const dims = [N, c, h, h];
+  const inputs = { x: dims, gy: dims };
+  const eye = new Float32Array(c * 81);
+  for (let ch = 0; ch < c; ch++) for (let j = 0; j < 9; j++) eye[(ch * 9 + j) * 9 + j] = 1;
+  const unfolded = graph(inputs, (push, ints) => {
+    push(makeNode('Constant', [], ['eye'], { value: makeTensor('eye', F, [c * 9, 1, 3, 3], eye) }));
+    push(makeNode('Conv', ['x', 'eye'], ['patches'], { group: c, pads: [1, 1, 1, 1] }));
+    push(makeNode('Reshape', ['patches', ints([0, c, 9, h * h])], ['p4']));
+    push(makeNode('Reshape', ['gy', ints([0, c, 1, h * h])], ['g4']));
+    push(makeNode('Mul', ['p4', 'g4'], ['prod']));
+    push(makeNode('ReduceSum', ['prod', ints([0, 3])], ['s'], { keepdims: 0 }));
+    push(makeNode('Reshape', ['s', ints([c, 1, 3, 3])], ['out']));
+  });
+  // As ops/grad/nn.ts writes it: x padded and stacked [1, C, N·(S+2) + 2, S+2], gy padded and stacked [C, 1, N·(S+2), S].
+  const stackedModel = (): ModelProto => {
+    const g = emptyGraph('bench');
+    for (const [name, d] of Object.entries(inputs)) g.input.push(valueInfo(name, F, d));
+    g.output.push(valueInfo('out', F));
+    let k = 0;
+    const ints = (v: number[]) => {
+      const name = `c${k++}`;
+      g.initializer.push(makeTensor(name, DataType.INT64, [v.length], v));
+      return name;
+    };
+    const hp = h + 2;
+    g.node.push(
+      makeNode('Pad', ['x', ints([0, 0, 1, 1, 0, 0, 1, 1])], ['xp']),
+      makeNode('Transpose', ['xp'], ['xt'], { perm: [1, 0, 2, 3] }),
+      makeNode('Reshape', ['xt', ints([1, c, -1, hp])], ['x1']),
+      makeNode('Pad', ['x1', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['xs']),
+      makeNode('Pad', ['gy', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['gp']),
+      makeNode('Transpose', ['gp'], ['gt'], { perm: [1, 0, 2, 3] }),
+      makeNode('Reshape', ['gt', ints([c, 1, -1, h])], ['gs']),
+      makeNode('Conv', ['xs', 'gs'], ['r'], { group: c }),
+      makeNode('Reshape', ['r', ints([c, 1, 3, 3])], ['out']),
+    );
+    return makeModel(g, { opset: 17 });
+  };
+  const plainModel = stackedModel();
+  const blocked = block ? nchwcConvs(stackedModel(), { blockSize: block }).model : plainModel;
+  return {
+    unfolded: { name: 'unfolded (9 patches)', inputs, model: unfolded },
+    stacked: { name: 'stacked, NCHWc', inputs, model: encodeModel(blocked) },
+    stackedPlain: { name: 'stacked, plain Conv', inputs, model: encodeModel(plainModel) },
+  };
+}
+
 function feedsFor(v: Variant, seed: number): Record<string, ort.Tensor> {
   const rand = mulberry32(seed);
   return Object.fromEntries(
@@ -211,6 +267,21 @@ for (const spec of values.layers!.split(',')) {
       const r = await compare(chosen, other, threads, Number(values.rounds));
       console.log(
         `| ${c}→${c}, ${h}×${h} | ${threads} | ${what} | ${chosen.name} | ${r.a.toFixed(2)} | ${other.name} | ${r.b.toFixed(2)} | ${(r.a / r.b).toFixed(2)} |`,
+      );
+    }
+  }
+}
+if (values.depthwise && block) {
+  console.log('\n| depthwise layer | threads | stacked, NCHWc (chosen) ms | unfolded ms | ratio | stacked, plain Conv ms | ratio |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const spec of values.depthwise.split(',')) {
+    const [c, h] = spec.split('x').map(Number) as [number, number];
+    const v = depthwiseVariants(c, h, block);
+    for (const threads of values.threads!.split(',').map(Number)) {
+      const a = await compare(v.stacked, v.unfolded, threads, Number(values.rounds));
+      const b = await compare(v.stackedPlain, v.unfolded, threads, Number(values.rounds));
+      console.log(
+        `| ${c} channels, ${h}×${h} | ${threads} | ${a.a.toFixed(2)} | ${a.b.toFixed(2)} | ${(a.a / a.b).toFixed(2)} | ${b.a.toFixed(2)} | ${(b.a / b.b).toFixed(2)} |`,
       );
     }
   }
