@@ -26,7 +26,7 @@ import { loadModel } from '../ir/model.js';
 import type { GraphProto, ModelProto, NodeProto } from '../ir/proto.js';
 import { attrReader } from '../ir/attrs.js';
 import type { ArrayTensor, Dataset } from '../data/dataset.js';
-import { graphInputs } from '../runtime/inputs.js';
+import { fixDims, graphInputs } from '../runtime/inputs.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { latencyStats, median, NOISY_CV, NOISY_TAIL } from '../runtime/stats.js';
 import { summarizeTrace } from '../runtime/trace.js';
@@ -230,7 +230,16 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
     if (e instanceof HoneError) return { refused: e.message };
     throw e;
   }
-  const data = opts.data ?? randomData(forward, prepared.tg, opts, loss);
+  // Random data is sized from the model with every fix applied (the training forward may keep a dim ORT
+  // refused fixed, runtime/loadable.ts; the data must still have the size the user gave).
+  const data =
+    opts.data ??
+    randomData(
+      fixDims(model, { dims: opts.dims, shapes: opts.shapes, values: opts.values }, { partial: true, keepLeading: true }),
+      prepared.tg,
+      opts,
+      loss,
+    );
 
   const dir = mkdtempSync(join(tmpdir(), 'hone-train-profile-'));
   const provider = opts.provider ?? 'cpu';
