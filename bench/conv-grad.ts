@@ -57,11 +57,15 @@ interface Variant {
   inputs: Record<string, number[]>;
 }
 
-/** A one-output graph over float inputs; `body` adds nodes and returns nothing (the output is 'out'). */
-function graph(
-  inputs: Record<string, number[]>,
-  body: (push: (n: ReturnType<typeof makeNode>) => void, ints: (v: number[]) => string) => void,
-) {
+type Body = (push: (n: ReturnType<typeof makeNode>) => void, ints: (v: number[]) => string) => void;
+
+/** A one-output graph over float inputs, encoded; `body` adds nodes (the output is 'out'). */
+function graph(inputs: Record<string, number[]>, body: Body): Uint8Array {
+  return encodeModel(graphModel(inputs, body));
+}
+
+/** The same as a model, for passes to rewrite first. */
+function graphModel(inputs: Record<string, number[]>, body: Body): ModelProto {
   const g = emptyGraph('bench');
   for (const [name, dims] of Object.entries(inputs)) g.input.push(valueInfo(name, F, dims));
   g.output.push(valueInfo('out', F));
@@ -72,7 +76,7 @@ function graph(
     return name;
   };
   body((n) => g.node.push(n), ints);
-  return encodeModel(makeModel(g, { opset: 17, extraOpsets: { [NCHWC]: 1 } }));
+  return makeModel(g, { opset: 17, extraOpsets: { [NCHWC]: 1 } });
 }
 
 function layerVariants(c: number, h: number, block: number): [string, Variant, Variant][] {
@@ -159,30 +163,19 @@ function depthwiseVariants(c: number, h: number, block: number): { unfolded: Var
     push(makeNode('Reshape', ['s', ints([c, 1, 3, 3])], ['out']));
   });
   // As ops/grad/nn.ts writes it: x padded and stacked [1, C, N·(S+2) + 2, S+2], gy padded and stacked [C, 1, N·(S+2), S].
-  const stackedModel = (): ModelProto => {
-    const g = emptyGraph('bench');
-    for (const [name, d] of Object.entries(inputs)) g.input.push(valueInfo(name, F, d));
-    g.output.push(valueInfo('out', F));
-    let k = 0;
-    const ints = (v: number[]) => {
-      const name = `c${k++}`;
-      g.initializer.push(makeTensor(name, DataType.INT64, [v.length], v));
-      return name;
-    };
-    const hp = h + 2;
-    g.node.push(
-      makeNode('Pad', ['x', ints([0, 0, 1, 1, 0, 0, 1, 1])], ['xp']),
-      makeNode('Transpose', ['xp'], ['xt'], { perm: [1, 0, 2, 3] }),
-      makeNode('Reshape', ['xt', ints([1, c, -1, hp])], ['x1']),
-      makeNode('Pad', ['x1', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['xs']),
-      makeNode('Pad', ['gy', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['gp']),
-      makeNode('Transpose', ['gp'], ['gt'], { perm: [1, 0, 2, 3] }),
-      makeNode('Reshape', ['gt', ints([c, 1, -1, h])], ['gs']),
-      makeNode('Conv', ['xs', 'gs'], ['r'], { group: c }),
-      makeNode('Reshape', ['r', ints([c, 1, 3, 3])], ['out']),
-    );
-    return makeModel(g, { opset: 17 });
-  };
+  const stackedModel = (): ModelProto =>
+    graphModel(inputs, (push, ints) => {
+      const hp = h + 2;
+      push(makeNode('Pad', ['x', ints([0, 0, 1, 1, 0, 0, 1, 1])], ['xp']));
+      push(makeNode('Transpose', ['xp'], ['xt'], { perm: [1, 0, 2, 3] }));
+      push(makeNode('Reshape', ['xt', ints([1, c, -1, hp])], ['x1']));
+      push(makeNode('Pad', ['x1', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['xs']));
+      push(makeNode('Pad', ['gy', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['gp']));
+      push(makeNode('Transpose', ['gp'], ['gt'], { perm: [1, 0, 2, 3] }));
+      push(makeNode('Reshape', ['gt', ints([c, 1, -1, h])], ['gs']));
+      push(makeNode('Conv', ['xs', 'gs'], ['r'], { group: c }));
+      push(makeNode('Reshape', ['r', ints([c, 1, 3, 3])], ['out']));
+    });
   const plainModel = stackedModel();
   const blocked = block ? nchwcConvs(stackedModel(), { blockSize: block }).model : plainModel;
   return {
