@@ -21,8 +21,9 @@ import { DataType } from '../ir/dtype.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { makeTensor } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
+import { NCHWC_DOMAIN } from '../runtime/nchwc.js';
 
-export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+export { NCHWC_DOMAIN };
 
 export interface NchwcOptions {
   /** ORT's NCHWc block size on this machine (runtime/nchwc.ts): 16 with AVX-512, 8 with AVX2. */
@@ -98,11 +99,18 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
     const w6 = fresh(`${node.input[1]}_blocks`);
     const w6t = fresh(`${node.input[1]}_blocks_t`);
     const wr = fresh(`${node.input[1]}_nchwc`);
+    const [blocks, perm] = depthwise
+      ? [
+          [o / b, b, 1, kh, kw],
+          [0, 2, 3, 4, 1],
+        ]
+      : [
+          [o / b, b, c / b, b, kh, kw],
+          [0, 2, 4, 5, 3, 1],
+        ];
     nodes.push(
-      depthwise
-        ? makeNode('Reshape', [node.input[1]!, shapeConst([o / b, b, 1, kh, kw])], [w6], {}, { name: `${label}/filter_blocks` })
-        : makeNode('Reshape', [node.input[1]!, shapeConst([o / b, b, c / b, b, kh, kw])], [w6], {}, { name: `${label}/filter_blocks` }),
-      makeNode('Transpose', [w6], [w6t], { perm: depthwise ? [0, 2, 3, 4, 1] : [0, 2, 4, 5, 3, 1] }, { name: `${label}/filter_reorder` }),
+      makeNode('Reshape', [node.input[1]!, shapeConst(blocks)], [w6], {}, { name: `${label}/filter_blocks` }),
+      makeNode('Transpose', [w6], [w6t], { perm }, { name: `${label}/filter_reorder` }),
       makeNode('Reshape', [w6t, shapeConst([o, c, kh, kw])], [wr], {}, { name: `${label}/filter_nchwc` }),
     );
     const yr = fresh(`${node.output[0]}_nchwc`);

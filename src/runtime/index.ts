@@ -35,5 +35,5 @@ export { measureInWorker, type MeasureOpts, type Measurement, type MemoryMeasure
 export { machinePeaks, peaksKey, type MachinePeaks, type PeaksOpts } from './peaks.js';
 export { latencyStats, percentile, throughput, type LatencyStats } from './stats.js';
 export { summarizeTrace, type TraceSummary, type OpTime, type NodeTime } from './trace.js';
-export { nchwcBlockSize } from './nchwc.js';
+export { NCHWC_DOMAIN, nchwcBlockSize } from './nchwc.js';
 export { mulberry32 } from '../util/random.js';

@@ -8,6 +8,9 @@ import { emptyGraph, makeModel, makeNode, valueInfo } from '../ir/builder.js';
 import { encodeModel } from '../ir/codec.js';
 import { DataType } from '../ir/dtype.js';
 
+/** The domain of ORT's NCHWc kernels (ReorderInput/ReorderOutput and the blocked Conv, pools). */
+export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
+
 let cached: Promise<number> | undefined;
 
 export function nchwcBlockSize(): Promise<number> {
@@ -19,8 +22,8 @@ async function probe(): Promise<number> {
   const graph = emptyGraph('nchwc_probe');
   graph.input.push(valueInfo('x', DataType.FLOAT, [1, 4, 1, 1]));
   graph.output.push(valueInfo('y', DataType.FLOAT));
-  graph.node.push(makeNode('ReorderInput', ['x'], ['y'], {}, { domain: 'com.microsoft.nchwc' }));
-  const model = makeModel(graph, { opset: 17, extraOpsets: { 'com.microsoft.nchwc': 1 } });
+  graph.node.push(makeNode('ReorderInput', ['x'], ['y'], {}, { domain: NCHWC_DOMAIN }));
+  const model = makeModel(graph, { opset: 17, extraOpsets: { [NCHWC_DOMAIN]: 1 } });
   let session: ort.InferenceSession | undefined;
   try {
     session = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: 1, graphOptimizationLevel: 'disabled' });

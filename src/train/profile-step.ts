@@ -27,6 +27,7 @@ import type { GraphProto, ModelProto, NodeProto } from '../ir/proto.js';
 import { attrReader } from '../ir/attrs.js';
 import type { ArrayTensor, Dataset } from '../data/dataset.js';
 import { fixDims, graphInputs } from '../runtime/inputs.js';
+import { NCHWC_DOMAIN } from '../runtime/nchwc.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { latencyStats, median, NOISY_CV, NOISY_TAIL } from '../runtime/stats.js';
 import { summarizeTrace } from '../runtime/trace.js';
@@ -440,8 +441,6 @@ interface Kernel {
   grouped: boolean;
 }
 
-const NCHWC = 'com.microsoft.nchwc';
-
 /** The trace, the graph ORT ran and the timings, as the report. */
 function analyze(a: {
   setup: TrainingSetup;
@@ -492,7 +491,7 @@ function analyze(a: {
     const domain = a.ran
       ? (node?.domain ?? '')
       : e.name.endsWith('_nchwc') || /^Reorder(Input|Output)$/.test(e.opType)
-        ? NCHWC
+        ? NCHWC_DOMAIN
         : node && node.opType !== e.opType
           ? 'com.microsoft'
           : (node?.domain ?? '');
@@ -516,7 +515,7 @@ function analyze(a: {
     if (k.phase === 'forward') forwardMs += ms;
     else backwardMs += ms;
     const form: KernelForm =
-      k.domain === NCHWC
+      k.domain === NCHWC_DOMAIN
         ? /^Reorder/.test(k.opType)
           ? 'reorder'
           : 'nchwc'
