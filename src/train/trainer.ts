@@ -48,8 +48,9 @@ export interface TrainOptions {
   /** Execution provider (default cpu). */
   provider?: string;
   /**
-   * Run the step's small-image convolutions on ORT's NCHWc kernels (passes/nchwc.ts; cpu only; default
-   * true). Off gives ORT's plain Conv kernel everywhere, for comparison.
+   * Run the step's convolutions on ORT's NCHWc kernels where that measured faster (small-image and
+   * depthwise ones, passes/nchwc.ts; and depthwise weight gradients in the form that pays there; cpu only;
+   * default true). Off gives ORT's plain Conv kernel and the unfolded forms everywhere, for comparison.
    */
   nchwc?: boolean;
   /** Sizes of symbolic dims and input shapes (`--dim`, `--shape`) for the training graph; the batch stays `batchSize`. */
