@@ -234,7 +234,7 @@ export const convGrad: GradRule = {
     const out: (string | undefined)[] = [];
     if (ctx.needs(0)) {
       out[0] =
-        inputGradConv(ctx, gy, w, wd, geo) ??
+        inputGradConv(ctx, gy, w, wd, geo, spatialIn) ??
         emit.op('ConvTranspose', [gy, w], {
           strides: geo.strides,
           pads: geo.pads,
@@ -257,15 +257,30 @@ export const convGrad: GradRule = {
 /**
  * The input gradient of a stride-1 convolution as a Conv rather than a ConvTranspose: gy convolved with
  * the kernel flipped in space and its channel axes swapped per group (W'[g·C/g + c, o] = W[g·O/g + o, c],
- * reversed taps), padded by d·(k − 1) − p on each side. Same MACs, but ORT's Conv runs it as one im2col
- * GEMM where its ConvTranspose does a GEMM and a col2im scatter: a 64→64 3×3 layer at 32×32, batch 32,
- * took 0.40x the time (docs/design.md). Strided convolutions keep ConvTranspose (as a Conv they would need
- * gy with zeros between its elements); so does a pad beyond the kernel's reach (negative pads).
+ * reversed taps), padded by d·(k − 1) − p on each side. ORT's Conv runs it as one im2col GEMM where its
+ * ConvTranspose does a GEMM and a col2im scatter: a 64→64 3×3 layer at 32×32, batch 32, took 0.40x the time
+ * (docs/design.md). The Conv computes every input position from the padded gy, the ConvTranspose every
+ * output position: the same MACs for a 'same' convolution, but a 'valid' one's full correlation does
+ * in/out positions times more (LeNet-5's 5×5 conv2, 14×14 → 10×10: 1.96x, and 5.2x the time at batch 64,
+ * measured), so the Conv form is used only where the input has at most 10% more positions than the output.
+ * Strided convolutions keep ConvTranspose (as a Conv they would need gy with zeros between its elements);
+ * so does a pad beyond the kernel's reach (negative pads).
  */
-function inputGradConv(ctx: GradContext, gy: string, w: string, wd: number[], geo: ConvGeometry): string | undefined {
+function inputGradConv(
+  ctx: GradContext,
+  gy: string,
+  w: string,
+  wd: number[],
+  geo: ConvGeometry,
+  spatialIn: Dim[] | undefined,
+): string | undefined {
   const { emit } = ctx;
   const n = geo.k.length;
   if (geo.strides.some((s) => s !== 1)) return undefined;
+  const spatialOut = ctx.shape(ctx.node.output[0]!)?.slice(2);
+  const positions = (d: Dim[] | undefined) => (d?.every((x) => typeof x === 'number') ? (d as number[]).reduce((a, b) => a * b, 1) : undefined);
+  const [pin, pout] = [positions(spatialIn), positions(spatialOut)];
+  if (pin !== undefined && pout !== undefined && pin > 1.1 * pout) return undefined;
   const pads = geo.pads.map((p, i) => geo.dilations[i % n]! * (geo.k[i % n]! - 1) - p);
   if (pads.some((p) => p < 0)) return undefined;
   const [o, cg] = wd as [number, number];
