@@ -53,6 +53,8 @@ export * from './data/index.js';
 export type { Pass, PassResult, PassReport, PassContext, ModelFacts, PassOptions, PassNeed } from './passes/pass.js';
 export { PASSES, passById, modelFacts } from './passes/registry.js';
 export { runPipeline } from './passes/pipeline.js';
+export * from './prune/index.js';
+export { withSparseInitializers, densifySparseInitializers } from './ir/sparse.js';
 export {
   optimizeModel,
   checkOutDir,

@@ -5,6 +5,7 @@ import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
 import { trainCommand } from './commands/train.js';
 import { lrFindCommand } from './commands/lr-find.js';
 import { quantizeCommand } from './commands/quantize.js';
+import { pruneCommand } from './commands/prune.js';
 import { optimizeCommand } from './commands/optimize.js';
 import { zooCommand } from './commands/zoo.js';
 import { demoCommand } from './commands/demo.js';
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   trainCommand,
   lrFindCommand,
   quantizeCommand,
+  pruneCommand,
   optimizeCommand,
   zooCommand,
 ];

@@ -7,6 +7,7 @@
  * Writing: chunks are streamed to a temp file and renamed. A model whose protobuf would pass the 2 GiB
  * protobuf limit has its large initializers moved to an external data file automatically.
  */
+import { densifySparseInitializers } from './sparse.js';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import type { ModelProto, TensorProto } from './proto.js';
@@ -46,6 +47,12 @@ export function parseModel(bytes: Uint8Array, what = 'the model'): ModelProto {
   if (!model.graph || model.irVersion === undefined || model.opsetImport.length === 0) {
     const missing = !model.graph ? 'no graph' : model.irVersion === undefined ? 'no ir_version' : 'no opset_import';
     throw badInput(`${what} is not an ONNX model (${missing}); pass a .onnx file exported by a framework or built by Hone`);
+  }
+  // Sparse initializers (pruned weights) become dense, as ONNX Runtime makes them on load: every pass sees initializers.
+  try {
+    densifySparseInitializers(model.graph);
+  } catch (e) {
+    throw badInput(`${what} holds a corrupt sparse initializer (${(e as Error).message}); re-export the model`, e);
   }
   return model;
 }

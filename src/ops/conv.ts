@@ -5,6 +5,7 @@
  */
 import { DataType } from '../ir/dtype.js';
 import { convGrad, convTransposeGrad } from './grad/nn.js';
+import { biasSlice, slice, through } from './prune-rules.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 import { ceilDivDim, fail, input, ioBytes, numel, shapeStr, spatial, windowDim } from './util.js';
 
@@ -80,6 +81,21 @@ const conv: OpRule = {
     weights: [{ input: 1, axis: 0 }],
     bias: 2,
     qoperator: { opType: 'QLinearConv', layout: ['x0', 'x1', 'y0', 'b2'] },
+  },
+  prune: {
+    // A filter per output channel (group 1): removing one removes its filter and bias.
+    produces: (ctx) =>
+      ctx.attr.int('group', 1) === 1 && ctx.isConstant(1) ? { axis: 1, slices: [slice(1, 0), ...biasSlice(ctx, 2)] } : undefined,
+    flow(ctx, input, axis) {
+      if (input !== 0 || axis !== 1 || !ctx.isConstant(1)) return undefined;
+      const group = ctx.attr.int('group', 1);
+      if (group === 1) return { kind: 'absorb', slices: [slice(1, 1)] };
+      // Depthwise (one filter per input channel): channel c's output is channel c; `group` follows the count.
+      const w = ctx.inputs[1]?.shape;
+      if (w?.[0] === group && w[1] === 1 && ctx.inputs[0]?.shape?.[1] === group)
+        return through(1, [slice(1, 0), ...biasSlice(ctx, 2)], true);
+      return undefined;
+    },
   },
   // A QDQ model's Conv (with its DequantizeLinear inputs and QuantizeLinear output) runs as one QLinearConv.
   props: { convLike: true, ortForms: ['FusedConv', 'NhwcFusedConv', 'NhwcConv', 'QLinearConv', 'NhwcQLinearConv'] },

@@ -5,6 +5,7 @@
  */
 import { DataType } from '../ir/dtype.js';
 import { gemmGrad, matmulGrad } from './grad/math.js';
+import { slice } from './prune-rules.js';
 import type { Cost, Dim, OpContext, OpRule, ValueType } from './types.js';
 import { broadcast, fail, input, ioBytes, numel, shapeStr } from './util.js';
 
@@ -48,6 +49,19 @@ const matmul: OpRule = {
     qoperator: { opType: 'QLinearMatMul', layout: ['x0', 'x1', 'y0'] },
     dynamic: true,
     int4: true,
+  },
+  prune: {
+    // A constant 2-D B: column n of B makes feature n of the output's last axis; row k reads feature k of A's.
+    produces: (ctx) => {
+      const rank = ctx.outputs[0]?.shape?.length;
+      return ctx.isConstant(1) && ctx.inputs[1]?.shape?.length === 2 && rank !== undefined
+        ? { axis: rank - 1, slices: [slice(1, 1)] }
+        : undefined;
+    },
+    flow: (ctx, input, axis) =>
+      input === 0 && ctx.isConstant(1) && ctx.inputs[1]?.shape?.length === 2 && axis === (ctx.inputs[0]?.shape?.length ?? 0) - 1
+        ? { kind: 'absorb', slices: [slice(1, 0)] }
+        : undefined,
   },
   props: {
     matmulLike: true,
@@ -105,6 +119,21 @@ const gemm: OpRule = {
     bias: 2,
     qoperator: { opType: 'QGemm', domain: 'com.microsoft', layout: ['x0', 'x1', 'b2', 'y0'] },
     dynamic: true,
+  },
+  prune: {
+    // Output column n is B's row n (transB) or column n, plus C's column n when C has one per column.
+    produces(ctx) {
+      if (!ctx.isConstant(1)) return undefined;
+      const c = ctx.inputs[2]?.shape;
+      const n = ctx.outputs[0]?.shape?.[1];
+      const bias = (ctx.node.input[2] ?? '') !== '' && c && c.length > 0 && c[c.length - 1] === n && n !== 1;
+      if (bias && !ctx.isConstant(2)) return undefined;
+      return { axis: 1, slices: [slice(1, ctx.attr.int('transB', 0) ? 0 : 1), ...(bias ? [slice(2, c.length - 1, 'other')] : [])] };
+    },
+    flow: (ctx, input, axis) =>
+      input === 0 && axis === 1 && !ctx.attr.int('transA', 0) && ctx.isConstant(1)
+        ? { kind: 'absorb', slices: [slice(1, ctx.attr.int('transB', 0) ? 1 : 0)] }
+        : undefined,
   },
   props: { matmulLike: true, legacyBroadcast: true, ortForms: ['FusedGemm', 'QGemm'] },
 };

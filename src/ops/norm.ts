@@ -6,6 +6,7 @@
 import { DataType } from '../ir/dtype.js';
 import type { OpContext, OpRule, ValueType } from './types.js';
 import { batchNormGrad, layerNormGrad } from './grad/nn.js';
+import { perChannelParams } from './prune-rules.js';
 import { eachOp, fail, input, normAxis, perElementCost, shapeStr } from './util.js';
 
 function channelShape(ctx: OpContext): ValueType['shape'] {
@@ -29,6 +30,7 @@ const batchNorm: OpRule = {
   },
   cost: perElementCost(2),
   grad: batchNormGrad,
+  prune: perChannelParams([1, 2, 3, 4], 1),
   props: { ortFusedIntoProducer: true },
 };
 
@@ -116,7 +118,7 @@ const sameAsInput = eachOp(
     cost: perElementCost(6),
   },
   {
-    InstanceNormalization: { props: { fp16Sensitive: true } },
+    InstanceNormalization: { props: { fp16Sensitive: true }, prune: perChannelParams([1, 2], 1) },
     GroupNormalization: { props: { fp16Sensitive: true } },
     LpNormalization: {},
     MeanVarianceNormalization: {},

@@ -6,6 +6,7 @@ import { DataType } from '../ir/dtype.js';
 import type { Dim, OpContext, OpRule, ValueType } from './types.js';
 import { windowOutput } from './conv.js';
 import { averagePoolGrad, globalAveragePoolGrad, maxPoolGrad } from './grad/nn.js';
+import { channelsThrough } from './prune-rules.js';
 import { passthroughQuant, qlinearUnary } from './quant-rules.js';
 import { constNumbers, eachOp, fail, hasInput, input, ioBytes, numel, shapeStr, spatial } from './util.js';
 
@@ -37,11 +38,12 @@ const maxPool: OpRule = {
   cost: windowCost,
   grad: maxPoolGrad,
   quant: passthroughQuant,
+  prune: channelsThrough,
   props: { ortForms: ['NhwcMaxPool'] },
 };
 
 const avgPool = eachOp(
-  { infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: poolShape(ctx) }], cost: windowCost },
+  { infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: poolShape(ctx) }], cost: windowCost, prune: channelsThrough },
   {
     AveragePool: {
       grad: averagePoolGrad,
@@ -61,6 +63,7 @@ const globalPool = eachOp(
       return [{ elemType: x.elemType, shape: [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)] }];
     },
     cost: (ctx, outputs) => ({ macs: 0, flops: numel(ctx.inputs[0]), ...ioBytes(ctx, outputs) }),
+    prune: channelsThrough,
   },
   {
     GlobalAveragePool: {

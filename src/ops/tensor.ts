@@ -16,7 +16,8 @@ import { broadcastValues, gatherStrided, sameDims, sameValues } from './fold-val
 import { concatGrad, expandGrad, gatherGrad, padGrad, reshapeLikeGrad, sliceGrad, splitGrad, transposeGrad } from './grad/tensor.js';
 import { resizeGrad } from './grad/resize.js';
 import { passthroughQuant } from './quant-rules.js';
-import type { Cost, Dim, FoldValue, OpContext, OpProps, OpRule, ValueType } from './types.js';
+import { through } from './prune-rules.js';
+import type { Cost, Dim, FoldValue, OpContext, OpProps, OpRule, PruneContext, PruneFlow, ValueType } from './types.js';
 import {
   broadcast,
   constNumbers,
@@ -122,7 +123,28 @@ const reshape: OpRule = {
   grad: reshapeLikeGrad,
   quant: passthroughQuant,
   fold: { value: sameValues, dims: sameDims },
+  prune: {
+    // Only a target that does not spell out the channel count (0 copies it, -1 infers it) stays valid.
+    flow(ctx, input, axis) {
+      const target = ctx.constantNumbers(1);
+      if (input !== 0 || !target || (target[axis] !== 0 && target[axis] !== -1)) return undefined;
+      if (target[axis] === -1 && target.some((d, k) => k !== axis && d === 0 && ctx.attr.int('allowzero', 0))) return undefined;
+      return reshapedChannels(ctx.inputs[0]?.shape, ctx.outputs[0]?.shape, axis);
+    },
+  },
 };
+
+/**
+ * Where a reshape puts channels on `axis`: the same axis when every dim up to it is unchanged, or the last
+ * axis when the reshape flattens `axis` and what follows into it (each channel then `inner` entries).
+ */
+function reshapedChannels(x: Dim[] | undefined, y: Dim[] | undefined, axis: number): PruneFlow | undefined {
+  if (!x || !y || y.length <= axis || x.slice(0, axis).some((d, k) => d !== y[k])) return undefined;
+  if (y[axis] === x[axis] && typeof x[axis] === 'number') return through(axis, []);
+  const rest = x.slice(axis + 1);
+  if (y.length !== axis + 1 || !rest.every((d): d is number => typeof d === 'number')) return undefined;
+  return { kind: 'flatten', axis, inner: rest.reduce((a, b) => a * b, 1) };
+}
 
 const flatten: OpRule = {
   opTypes: ['Flatten'],
@@ -139,6 +161,10 @@ const flatten: OpRule = {
   grad: reshapeLikeGrad,
   quant: passthroughQuant,
   fold: { value: sameValues, dims: sameDims },
+  prune: {
+    flow: (ctx, input, axis) =>
+      input === 0 && ctx.attr.int('axis', 1) === axis ? reshapedChannels(ctx.inputs[0]?.shape, ctx.outputs[0]?.shape, axis) : undefined,
+  },
 };
 
 const transpose: OpRule = {
@@ -156,6 +182,14 @@ const transpose: OpRule = {
   cost: movementCost,
   grad: transposeGrad,
   quant: passthroughQuant,
+  prune: {
+    flow(ctx, input, axis) {
+      const r = ctx.inputs[0]?.shape?.length;
+      if (input !== 0 || r === undefined) return undefined;
+      const perm = (ctx.attr.ints('perm') ?? Array.from({ length: r }, (_, i) => r - 1 - i)).map((p) => (p < 0 ? p + r : p));
+      return through(perm.indexOf(axis), []);
+    },
+  },
   fold: {
     value(ctx, [x]) {
       if (!x) return undefined;
@@ -259,6 +293,14 @@ const concat: OpRule = {
   cost: movementCost,
   grad: concatGrad,
   quant: { kind: 'compute', activations: 'all', qoperator: { opType: 'QLinearConcat', domain: 'com.microsoft', layout: ['y0', '*x'] } },
+  prune: {
+    flow(ctx, _input, _axis) {
+      const r = ctx.outputs[0]?.shape?.length;
+      if (r === undefined) return undefined;
+      const a = ctx.attr.int('axis', 0);
+      return { kind: 'concat', axis: a < 0 ? a + r : a };
+    },
+  },
   fold: {
     value(_ctx, inputs) {
       if (inputs.some((x) => x === undefined)) return undefined;
@@ -738,10 +780,22 @@ const resize = eachOp(
     cost: perElementCost(4),
   },
   {
-    Resize: { grad: resizeGrad, props: { fp16Sensitive: true, settingInputs: [1, 2, 3] } },
-    Upsample: { props: { fp16Sensitive: true, settingInputs: [1] } },
+    Resize: { grad: resizeGrad, props: { fp16Sensitive: true, settingInputs: [1, 2, 3] }, prune: { flow: resizedChannels } },
+    Upsample: { props: { fp16Sensitive: true, settingInputs: [1] }, prune: { flow: resizedChannels } },
   },
 );
+
+/** Channels pass a Resize/Upsample that scales their axis by 1 (sizes would spell out the channel count). */
+function resizedChannels(ctx: PruneContext, input: number, axis: number): PruneFlow | undefined {
+  if (input !== 0 || (ctx.node.input[3] ?? '') !== '') return undefined;
+  const scales =
+    ctx.node.opType === 'Upsample' && !ctx.node.input[1]
+      ? ctx.attr.floats('scales')
+      : ctx.constantNumbers(ctx.node.input.length >= 3 ? 2 : 1);
+  const axes = ctx.attr.ints('axes');
+  const k = axes ? axes.indexOf(axis) : axis;
+  return k < 0 || scales?.[k] === 1 ? through(axis, []) : undefined;
+}
 
 const depthSpace: OpRule = {
   opTypes: ['DepthToSpace', 'SpaceToDepth'],

@@ -67,6 +67,61 @@ export interface OpRule {
   fold?: FoldRule;
   /** Its gradient (the rule's code is in `ops/grad/<family>.ts`); absent = training stops with an error at it. */
   grad?: GradRule;
+  /**
+   * How channels pass through it, for structured pruning (see `PruneRule`); absent = a channel reaching the
+   * op cannot be removed (unless the op is `elementwise`, which the analysis follows by broadcasting).
+   */
+  prune?: PruneRule;
+}
+
+/**
+ * How an op carries channels, for structured pruning (prune/channels.ts, after Torch-Pruning's dependency
+ * graph): which weights make channels, which absorb them, and which axes of an output are the same channels
+ * as an input's. Removing a channel removes the slice of every weight named here along its axis. Ops marked
+ * `elementwise` need no rule: the analysis couples their inputs by broadcasting.
+ */
+export interface PruneRule {
+  /**
+   * The op makes channels on output 0's `axis` from constant weights (Conv's filters, Gemm's and MatMul's
+   * columns): removing channel c removes slice c of each of `slices`. Undefined when it does not (grouped Conv).
+   */
+  produces?(ctx: PruneContext): { axis: number; slices: PruneSlice[] } | undefined;
+  /**
+   * Channels on `axis` of activation input `input`: what the op does with them. Undefined = it cannot follow
+   * them (a Softmax over them, a Reshape that mixes them), so they stay.
+   */
+  flow(ctx: PruneContext, input: number, axis: number): PruneFlow | undefined;
+}
+
+/** A constant input sliced along `axis` when channels go; `role` says whether it counts for importance. */
+export interface PruneSlice {
+  input: number;
+  axis: number;
+  /** 'weight': a filter, a column, a norm's scale (counted by l1/l2 importance); 'other': biases, statistics. */
+  role: 'weight' | 'other';
+}
+
+export type PruneFlow =
+  /** The op's weights consume the channels (the next Conv's input channels): slicing them ends the chain. */
+  | { kind: 'absorb'; slices: PruneSlice[] }
+  /** Output 0 carries the same channels on `axis`; `slices` per channel (BatchNorm's statistics); `groups`: the
+   * op's `group` attribute equals the channel count (a depthwise Conv). */
+  | { kind: 'through'; axis: number; slices: PruneSlice[]; groups?: boolean }
+  /** Concat: along `axis` the inputs' channels are laid end to end; along another axis they are coupled. */
+  | { kind: 'concat'; axis: number }
+  /** Output 0 carries them on `axis`, each channel now `inner` consecutive entries (a Flatten into [N, C·H·W]). */
+  | { kind: 'flatten'; axis: number; inner: number };
+
+export interface PruneContext {
+  node: NodeProto;
+  attr: AttrReader;
+  /** Input and output types as shape inference found them (shapes may be symbolic or absent). */
+  inputs: (ValueType | undefined)[];
+  outputs: (ValueType | undefined)[];
+  /** True when input `i` is a constant tensor (an initializer, after constants are folded). */
+  isConstant(i: number): boolean;
+  /** Elements of constant input `i` (small integer settings: scales, shapes, perms). */
+  constantNumbers(i: number): number[] | undefined;
 }
 
 /**

@@ -1,0 +1,190 @@
+import { badInput } from '../../errors.js';
+import { saveModel } from '../../ir/model.js';
+import { withSparseInitializers } from '../../ir/sparse.js';
+import { pruneModel, type PruneReport } from '../../prune/prune.js';
+import type { Command } from '../command.js';
+import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp, sameFile } from '../command.js';
+import { MODEL_INPUT_HELP } from '../model-flags.js';
+import { commonFlags, parseList, parseTrainCommon, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+
+const HELP = `hone prune — remove weights (unstructured) or whole channels (structured), fine-tune, and check
+
+Usage: hone prune MODEL -o OUT.onnx --sparsity S [options]
+
+MODEL is an .onnx file or zoo:NAME. Unstructured pruning zeroes the smallest weights of every Conv, Gemm
+and MatMul; tensors that end up mostly zero are stored sparse, so the file shrinks (ORT makes them dense
+again on load: the speed is unchanged). Structured pruning removes whole channels — Conv filters, Gemm/MatMul
+neurons — and rewrites every layer coupled to them (BatchNorm, the next layer's inputs, residual Adds that must
+drop the same channels, Concat, Flatten into Gemm, depthwise Convs): the model gets smaller and faster.
+Channels that cannot be removed safely (a graph output, a Reshape that spells out their count) are kept and
+listed with the node that holds them. The pruned model is loaded in ONNX Runtime and compared with MODEL
+before it is written: on the test data (accuracy with labels) or on random inputs.
+
+Options:
+  --sparsity S             fraction to remove, in [0, 1): of the weights, or of each group's channels
+  --structured channels    remove channels instead of single weights
+  --criterion l1|l2        structured: channel importance, the L1 (default) or L2 norm of every weight
+                           slice coupled to the channel (its filters, the next layer's inputs, norm scales)
+  --scope layer|global     layer: every layer (channel group) loses the same fraction; global: the smallest
+                           anywhere, scores normalized per layer (default: global unstructured, layer structured)
+  --round-to N             structured: keep a multiple of N channels per group (SIMD widths; default 1)
+  --exclude A,B            unstructured: weight initializers to leave dense
+  --finetune DATA          fine-tune after pruning with the pruned weights held at zero: 'mnist' or an .npz
+                           with arrays named after the inputs and 'label' (as hone train)
+  --epochs N               fine-tuning epochs (default 1)
+  --schedule oneshot|gradual
+                           unstructured: prune at once, then fine-tune (default), or raise the sparsity along
+                           Zhu & Gupta's cubic schedule over the first 3/4 of fine-tuning, then recover
+  --test-data DATA         labelled data to measure accuracy before and after ('mnist' uses its test split;
+                           with --finetune mnist the test split is the default)
+  --batch-size B, --lr LR, --optimizer NAME, --momentum M, --weight-decay W, --seed S, --limit N
+                           fine-tuning settings, as for hone train (default Adam, lr 1e-3, batch 64)
+  --json                   one JSON object on stdout: the report
+${quietHelp(27)}
+
+${MODEL_INPUT_HELP}
+Examples:
+  hone prune lenet5.onnx -o lenet5.sparse.onnx --sparsity 0.8 --finetune mnist --epochs 2
+  hone prune lenet5.onnx -o lenet5.gradual.onnx --sparsity 0.9 --finetune mnist --epochs 3 --schedule gradual
+  hone prune lenet5.onnx -o lenet5.half.onnx --structured channels --sparsity 0.5 --finetune mnist --epochs 2
+  hone prune zoo:resnet -o resnet.half.onnx --structured channels --sparsity 0.5
+  hone prune zoo:mobilenet -o mobilenet.pruned.onnx --structured channels --sparsity 0.3 --round-to 8
+`;
+
+export const pruneCommand: Command = {
+  name: 'prune',
+  summary: 'unstructured and structured (channel) pruning with coupled layers rewritten, fine-tuning, checked in ORT',
+  help: HELP,
+  async run(argv, io) {
+    const { values: v, positionals } = parseFlags('prune', argv, {
+      ...commonFlags,
+      output: { type: 'string', short: 'o' },
+      sparsity: { type: 'string' },
+      structured: { type: 'string' },
+      criterion: { type: 'string' },
+      scope: { type: 'string' },
+      'round-to': { type: 'string' },
+      exclude: { type: 'string' },
+      finetune: { type: 'string' },
+      epochs: { type: 'string' },
+      schedule: { type: 'string' },
+      'test-data': { type: 'string' },
+      lr: { type: 'string' },
+      ...quietFlag,
+    });
+    if (v.model !== undefined || v.data !== undefined)
+      throw badInput(
+        "prune takes the model as its first argument and data as --finetune DATA; e.g. 'hone prune m.onnx -o p.onnx --sparsity 0.5'",
+      );
+    if (positionals.length !== 1)
+      throw badInput(
+        `prune needs exactly one MODEL (a .onnx path or zoo:NAME), got ${positionals.length}; e.g. 'hone prune m.onnx -o p.onnx --sparsity 0.5'`,
+      );
+    const spec = positionals[0]!;
+    const output = v.output;
+    if (!output) throw badInput('prune needs an output path: add -o OUT.onnx');
+    checkWritable(output);
+    if (!spec.startsWith('zoo:') && sameFile(output, spec))
+      throw badInput(`-o ${output} is the input model itself; write the pruned model to another file so the original is kept`);
+    if (v.sparsity === undefined) throw badInput('prune needs --sparsity S, the fraction to remove (e.g. --sparsity 0.5)');
+    const sparsity = Number(v.sparsity);
+    if (!(sparsity >= 0 && sparsity < 1)) throw badInput(`--sparsity must be a number in [0, 1), got '${v.sparsity}'`);
+    const structured = v.structured === undefined ? undefined : oneOf(v.structured, ['channels'] as const, '--structured');
+    const criterion = v.criterion === undefined ? undefined : oneOf(v.criterion, ['l1', 'l2'] as const, '--criterion');
+    if (criterion && !structured)
+      throw badInput('--criterion ranks channels; add --structured channels (unstructured pruning ranks weights by magnitude)');
+    const scope = v.scope === undefined ? undefined : oneOf(v.scope, ['layer', 'global'] as const, '--scope');
+    const roundTo = numberFlag(v['round-to'], '--round-to', { int: true, min: 1 });
+    if (roundTo !== undefined && !structured) throw badInput('--round-to counts channels; add --structured channels');
+    const exclude = parseList(v.exclude);
+    if (exclude && structured) throw badInput('--exclude lists weights for unstructured pruning; drop --structured or --exclude');
+    const schedule = oneOf(v.schedule ?? 'oneshot', ['oneshot', 'gradual'] as const, '--schedule');
+    if (schedule === 'gradual' && !v.finetune) throw badInput('--schedule gradual prunes while fine-tuning; add --finetune DATA');
+    if (schedule === 'gradual' && structured)
+      throw badInput('--schedule gradual is for unstructured pruning; structured pruning removes the channels once, then fine-tunes');
+    for (const flag of ['epochs', 'batch-size', 'lr', 'optimizer', 'momentum', 'weight-decay', 'limit'] as const)
+      if (v[flag] !== undefined && !v.finetune) throw badInput(`--${flag} sets fine-tuning; add --finetune DATA`);
+
+    const model = resolveModel(spec, 'prune');
+    const inputs = parseTrainInputs(v, model);
+    const limit = numberFlag(v.limit, '--limit', { int: true, min: 1 });
+    const data = v.finetune ? resolveData(v.finetune, model, limit, 'prune', inputs.values) : undefined;
+    const test = v['test-data'] ? resolveData(v['test-data'], model, undefined, 'prune', inputs.values) : undefined;
+    const evalData = test ? (test.test ?? test.train) : data?.test;
+    const evalSource = test ? `${v['test-data']}${test.test ? ' (test)' : ''}` : data?.test ? `${v.finetune} (test)` : undefined;
+    const epochs = numberFlag(v.epochs, '--epochs', { int: true, min: 1 }) ?? 1;
+    const onProgress = progressLines(io, v.quiet);
+    const { model: pruned, report } = await pruneModel(model, {
+      sparsity,
+      structured,
+      criterion,
+      scope,
+      roundTo,
+      exclude,
+      evalData,
+      evalSource,
+      onProgress,
+      finetune: data
+        ? {
+            data: data.train,
+            epochs,
+            gradual: schedule === 'gradual',
+            train: {
+              batchSize: inputs.batchSize,
+              ...parseTrainCommon(v, inputs),
+              lr: numberFlag(v.lr, '--lr', { min: 0 }) ?? 1e-3,
+              onProgress: onProgress
+                ? (p) => {
+                    if (p.step === p.steps) onProgress(`epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(4)}`);
+                  }
+                : undefined,
+            },
+          }
+        : undefined,
+    });
+    const stored = structured ? { model: pruned, sparse: [] } : withSparseInitializers(pruned, report.weights ?? []);
+    const { bytes } = saveModel(stored.model, output);
+    const summary = { output, bytes, sparseTensors: stored.sparse.length, ...report };
+    io.stdout(v.json ? `${JSON.stringify(summary)}\n` : pruneText(summary));
+    return 0;
+  },
+};
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+function pruneText(r: PruneReport & { output: string; bytes: number; sparseTensors: number }): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const num = (x: number) => x.toLocaleString('en-US');
+  const lines = [
+    `pruned (${r.method}): ${pct(r.achieved)} of the ${r.groups ? 'prunable channels' : 'prunable weights'} removed (asked ${pct(r.sparsity)})`,
+    `  parameters  ${num(r.params.before)} → ${num(r.params.after)} (${num(r.params.nonZeroAfter)} non-zero)`,
+    `  MACs/sample ${num(r.macs.before)} → ${num(r.macs.after)} (${(r.macs.before / Math.max(1, r.macs.after)).toFixed(2)}x fewer)`,
+  ];
+  if (r.sparseTensors) lines.push(`  stored sparse: ${r.sparseTensors} weight tensor(s)`);
+  if (r.groups) {
+    const cut = r.groups.filter((g) => g.kept < g.channels);
+    lines.push(`  channel groups pruned: ${cut.length} of ${r.groups.length + (r.skipped?.length ?? 0)}`);
+    for (const g of cut.slice(0, 12))
+      lines.push(`    ${g.producers.slice(0, 3).join(', ')}${g.producers.length > 3 ? ', …' : ''}: ${g.channels} → ${g.kept}`);
+    if (cut.length > 12) lines.push(`    … and ${cut.length - 12} more (--json lists all)`);
+  }
+  if (r.skipped?.length) {
+    lines.push(`  kept whole (${r.skipped.length} group(s)):`);
+    for (const s of r.skipped.slice(0, 6)) lines.push(`    ${s.producers.slice(0, 2).join(', ')} (${s.channels} channels): ${s.reason}`);
+    if (r.skipped.length > 6) lines.push(`    … and ${r.skipped.length - 6} more (--json lists all)`);
+  }
+  if (r.finetune) {
+    const last = r.finetune.history[r.finetune.history.length - 1];
+    lines.push(`  fine-tuned ${r.finetune.epochs} epoch(s): train loss ${last?.trainLoss.toFixed(4) ?? 'n/a'}`);
+  }
+  const c = r.check;
+  if (c.accuracy) lines.push(`  accuracy    ${pct(c.accuracy.before)} → ${pct(c.accuracy.after)} on ${c.samples} samples of ${c.source}`);
+  lines.push(
+    `  checked in ONNX Runtime on ${c.samples} samples of ${c.source}: output cosine ${c.cosine.toFixed(4)}${c.top1Agreement !== undefined ? `, top-1 agreement ${pct(c.top1Agreement)}` : ''}`,
+  );
+  lines.push(`→ ${r.output} (${num(r.bytes)} bytes)`);
+  return `${lines.join('\n')}\n`;
+}

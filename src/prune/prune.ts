@@ -1,0 +1,261 @@
+/**
+ * `hone prune`'s job: prune a model (unstructured magnitude, or whole channels with every coupled layer
+ * rewritten), optionally fine-tune it with the pruned weights held at zero (one shot, or gradually along
+ * Zhu & Gupta's cubic schedule), and prove the result — ORT loads it and its outputs are compared with the
+ * input model's on the evaluation data (accuracy with labels) or on random inputs.
+ */
+import { badInput } from '../errors.js';
+import type { Dataset } from '../data/dataset.js';
+import { DataType } from '../ir/dtype.js';
+import type { ModelProto } from '../ir/proto.js';
+import { tensorArray } from '../ir/tensor.js';
+import { inferShapes, nodeCosts } from '../ops/infer.js';
+import { foldedCopy } from '../passes/fold.js';
+import { compareOutputs } from '../quantize/evaluate.js';
+import { matchInputs, type SampleData } from '../quantize/data.js';
+import { graphInputs, randomFeeds, resolveInputs } from '../runtime/inputs.js';
+import type { TrainCallback, TrainingRun } from '../train/callbacks.js';
+import { train, type EpochRecord, type TrainOptions } from '../train/trainer.js';
+import { analyzeChannels } from './channels.js';
+import { applyMasks, magnitudeMasks, maskInPlace, polynomialSparsity, prunableWeights, weightMasks, weightSparsity } from './magnitude.js';
+import { channelImportance, type Criterion, removeChannels, selectChannels } from './structured.js';
+
+export interface PruneOptions {
+  /** Fraction in [0, 1): of the prunable weights (unstructured) or of each group's channels (structured). */
+  sparsity: number;
+  /** 'channels': remove whole channels (filters, neurons) and rewrite coupled layers; absent: unstructured. */
+  structured?: 'channels';
+  /** Channel importance (structured): l1 (default) or l2 norm of every coupled weight slice. */
+  criterion?: Criterion;
+  /** 'layer': each layer (group) the same fraction; 'global': smallest anywhere. Default global unstructured, layer structured. */
+  scope?: 'layer' | 'global';
+  /** Structured: keep a multiple of this many channels per group (default 1). */
+  roundTo?: number;
+  /** Weights (unstructured) left dense. */
+  exclude?: string[];
+  /** Fine-tuning after (or, gradually, while) pruning. */
+  finetune?: FinetuneOptions;
+  /** Labelled data to measure accuracy before and after (the fine-tuning data's test split, say). */
+  evalData?: Dataset;
+  /** What `evalData` is, for the report ('mnist (test)'). */
+  evalSource?: string;
+  onProgress?: (message: string) => void;
+}
+
+export interface FinetuneOptions {
+  data: Dataset;
+  epochs: number;
+  /** Gradual (unstructured only): sparsity rises from 0 to the target over the first 3/4 of the steps. */
+  gradual?: boolean;
+  /** Training settings (batch size, optimizer, lr, seed, threads, progress…); epochs and callbacks are set here. */
+  train: Omit<TrainOptions, 'epochs' | 'callbacks'>;
+}
+
+export interface PruneReport {
+  method: string;
+  sparsity: number;
+  /** Unstructured: fraction of the prunable weights that are zero. Structured: fraction of prunable channels removed. */
+  achieved: number;
+  params: { before: number; after: number; nonZeroAfter: number };
+  macs: { before: number; after: number };
+  /** Structured: every group that lost channels. */
+  groups?: { producers: string[]; channels: number; kept: number }[];
+  /** Structured: groups whose channels could not be removed, and why (a node named). */
+  skipped?: { producers: string[]; channels: number; reason: string }[];
+  /** Unstructured: weights pruned. */
+  weights?: string[];
+  finetune?: { epochs: number; history: EpochRecord[] };
+  /** The pruned model against the input model in ORT, on the evaluation data (or random inputs). */
+  check: PruneCheck;
+}
+
+export interface PruneCheck {
+  samples: number;
+  source: string;
+  /** Cosine similarity of all outputs, pruned vs input model. */
+  cosine: number;
+  maxAbsError: number;
+  /** Share of samples whose argmax agrees (classifier-like outputs). */
+  top1Agreement?: number;
+  /** Top-1 accuracy against the labels, input model and pruned. */
+  accuracy?: { before: number; after: number };
+}
+
+export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise<{ model: ModelProto; report: PruneReport }> {
+  if (!(opts.sparsity >= 0 && opts.sparsity < 1)) throw badInput(`--sparsity must be in [0, 1), got ${opts.sparsity}`);
+  if (opts.finetune?.gradual && opts.structured)
+    throw badInput('--schedule gradual works with unstructured pruning; structured pruning removes the channels once, then fine-tunes');
+  const source = foldedCopy(model).model;
+  const before = modelSize(source);
+  let pruned: ModelProto;
+  let partial: Omit<PruneReport, 'check' | 'params' | 'macs' | 'finetune'>;
+  let masks: Map<string, Uint8Array> | undefined;
+  if (opts.structured) {
+    const scope = opts.scope ?? 'layer';
+    const criterion = opts.criterion ?? 'l1';
+    opts.onProgress?.('finding coupled channels');
+    const an = analyzeChannels(source);
+    const importance = channelImportance(an, criterion);
+    if (importance.size === 0)
+      throw badInput(
+        `no channel of the model can be removed: ${an.groups[0]?.pinned ?? 'it has no Conv, Gemm or MatMul with constant weights'}`,
+      );
+    const keep = selectChannels(importance, { sparsity: opts.sparsity, scope, roundTo: opts.roundTo });
+    pruned = removeChannels(an, keep);
+    const prunable = [...importance.keys()];
+    const removed = prunable.reduce((n, g) => n + (g.size - (keep.get(g)?.length ?? g.size)), 0);
+    partial = {
+      method: `channels, ${criterion} importance, ${scope} scope`,
+      sparsity: opts.sparsity,
+      achieved: removed / prunable.reduce((n, g) => n + g.size, 0),
+      groups: prunable.map((g) => ({ producers: g.producers, channels: g.size, kept: keep.get(g)?.length ?? g.size })),
+      skipped: an.groups.filter((g) => g.pinned).map((g) => ({ producers: g.producers, channels: g.size, reason: g.pinned! })),
+    };
+  } else {
+    if (opts.criterion && opts.criterion !== 'l1' && opts.criterion !== 'l2')
+      throw badInput(`--criterion ${opts.criterion} is for structured pruning`);
+    const scope = opts.scope ?? 'global';
+    const names = prunableWeights(source, opts.exclude);
+    if (names.length === 0) throw badInput('the model has no Conv, Gemm or MatMul weights to prune');
+    masks = opts.finetune?.gradual ? undefined : weightMasks(source, names, opts.sparsity, scope);
+    pruned = masks ? applyMasks(source, masks) : source;
+    partial = {
+      method: `unstructured magnitude, ${scope} scope${opts.finetune?.gradual ? ', gradual' : ''}`,
+      sparsity: opts.sparsity,
+      achieved: 0,
+      weights: names,
+    };
+  }
+
+  let finetune: PruneReport['finetune'];
+  if (opts.finetune) {
+    const ft = opts.finetune;
+    const callbacks: TrainCallback[] = [];
+    if (!opts.structured) {
+      const names = partial.weights!;
+      const scope = opts.scope ?? 'global';
+      callbacks.push(ft.gradual ? gradualMasks(names, opts.sparsity, scope, ft.epochs) : fixedMasks(masks!));
+    }
+    opts.onProgress?.(`fine-tuning ${ft.epochs} epoch(s)`);
+    const result = await train(pruned, ft.data, { ...ft.train, epochs: ft.epochs, callbacks });
+    if (result.stopped === 'callback' && !result.history.length) throw badInput('fine-tuning stopped before its first epoch');
+    pruned = foldedCopy(result.model).model;
+    finetune = { epochs: result.epochs, history: result.history };
+    // Gradual pruning ends at the target exactly: the last masks, from the trained weights.
+    if (!opts.structured) pruned = applyMasks(pruned, weightMasks(pruned, partial.weights!, opts.sparsity, opts.scope ?? 'global'));
+  }
+  if (!opts.structured) partial.achieved = weightSparsity(pruned, partial.weights!);
+  const after = modelSize(pruned);
+  opts.onProgress?.('checking the pruned model in ONNX Runtime');
+  const fidelity = await compareOutputs(source, pruned, evaluationData(model, opts.evalData, opts.evalSource));
+  const check: PruneCheck = {
+    samples: fidelity.samples,
+    source: fidelity.source,
+    cosine: fidelity.cosine,
+    maxAbsError: fidelity.maxAbsError,
+    ...(fidelity.top1Agreement !== undefined ? { top1Agreement: fidelity.top1Agreement } : {}),
+    ...(fidelity.accuracy ? { accuracy: { before: fidelity.accuracy.float, after: fidelity.accuracy.quantized } } : {}),
+  };
+  return {
+    model: pruned,
+    report: {
+      ...partial,
+      params: { before: before.params, after: after.params, nonZeroAfter: after.nonZero },
+      macs: { before: before.macs, after: after.macs },
+      finetune,
+      check,
+    },
+  };
+}
+
+/** Re-zeroes the pruned weights after every update (and once before the first step). */
+function fixedMasks(masks: ReadonlyMap<string, Uint8Array>): TrainCallback {
+  let bound: [Float32Array, Uint8Array][] = [];
+  const apply = () => {
+    for (const [v, m] of bound) maskInPlace(v, m);
+  };
+  return {
+    onTrainBegin(run) {
+      bound = bindParams(run, masks);
+      apply();
+    },
+    onStepEnd: apply,
+  };
+}
+
+/**
+ * Gradual magnitude pruning (Zhu & Gupta 2017): the sparsity target rises along a cubic from 0 to `final`
+ * over the first three quarters of the steps, the masks recomputed from the live weights 20 times on the way,
+ * then held while the rest of the steps recover accuracy.
+ */
+function gradualMasks(names: readonly string[], final: number, scope: 'layer' | 'global', epochs: number): TrainCallback {
+  let params: Float32Array[] = [];
+  let masks: Uint8Array[] = [];
+  let end = 1;
+  let every = 1;
+  const recompute = (sparsity: number) => {
+    masks = magnitudeMasks(params, sparsity, scope);
+  };
+  const apply = () => params.forEach((v, i) => maskInPlace(v, masks[i]!));
+  return {
+    onTrainBegin(run) {
+      const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
+      params = names.map((n) => run.params[index.get(n)!]!);
+      const total = epochs * run.stepsPerEpoch;
+      end = Math.max(1, Math.floor(total * 0.75));
+      every = Math.max(1, Math.floor(end / 20));
+      recompute(0);
+    },
+    onStepEnd(_run, s) {
+      if (s.step <= end && (s.step % every === 0 || s.step === end))
+        recompute(polynomialSparsity(s.step, { initial: 0, final, begin: 0, end }));
+      apply();
+    },
+  };
+}
+
+function bindParams(run: TrainingRun, masks: ReadonlyMap<string, Uint8Array>): [Float32Array, Uint8Array][] {
+  const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
+  return [...masks].map(([name, m]) => {
+    const i = index.get(name);
+    if (i === undefined) throw badInput(`pruned weight '${name}' is not trained (frozen?); unfreeze it or --exclude it`);
+    return [run.params[i]!, m];
+  });
+}
+
+/** The data the check runs on: the evaluation set with its labels, else 32 random samples of the inputs' shapes. */
+function evaluationData(model: ModelProto, ds: Dataset | undefined, source = 'the evaluation data'): SampleData {
+  const inputs = graphInputs(model);
+  if (ds) return matchInputs({ ...ds.features, label: ds.labels }, inputs, source);
+  let concrete: ReturnType<typeof resolveInputs>;
+  try {
+    concrete = resolveInputs(model, { dims: Object.fromEntries(batchSymbols(model).map((d) => [d, 32])) });
+  } catch (e) {
+    throw badInput(`${(e as Error).message.replace(/^hone: /, '')} — or give labelled data with --data to check the pruned model on`);
+  }
+  const feeds = randomFeeds(concrete, 0);
+  const features = Object.fromEntries(
+    Object.entries(feeds).map(([name, t]) => [name, { data: t.data as Float32Array, dims: [...t.dims] }]),
+  );
+  return { features, size: concrete[0]?.shape[0] ?? 1, source: 'random inputs' };
+}
+
+/** The symbolic leading dims of the inputs (the batch). */
+function batchSymbols(model: ModelProto): string[] {
+  return [...new Set(graphInputs(model).flatMap((i) => (typeof i.shape?.[0] === 'string' ? [i.shape[0]] : [])))];
+}
+
+/** Parameters (elements of float weights of rank ≥ 1), their non-zeros, and MACs per sample. */
+function modelSize(model: ModelProto): { params: number; nonZero: number; macs: number } {
+  let params = 0;
+  let nonZero = 0;
+  for (const t of model.graph!.initializer) {
+    if (t.dataType !== DataType.FLOAT || t.dims.length === 0) continue;
+    const v = tensorArray(t) as Float32Array;
+    params += v.length;
+    for (let i = 0; i < v.length; i++) if (v[i] !== 0) nonZero++;
+  }
+  const inference = inferShapes(model, { dims: Object.fromEntries(batchSymbols(model).map((d) => [d, 1])) });
+  const macs = nodeCosts(model, inference).reduce((s, c) => s + c.cost.macs, 0);
+  return { params, nonZero, macs };
+}

@@ -1,0 +1,267 @@
+/**
+ * Structured pruning: which channels of each group go (by the magnitude of every weight slice coupled to
+ * them), and the rewrite that removes them from every weight the analysis found — filters, biases,
+ * BatchNorm statistics, the next layer's input channels, a Gemm's rows after a Flatten, a depthwise Conv's
+ * `group` — so the smaller model computes what the masked one did.
+ */
+import { DataType } from '../ir/dtype.js';
+import { halfBits, halfValue } from '../ir/half.js';
+import type { AttributeProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
+import { AttributeType } from '../ir/proto.js';
+import { makeTensor, tensorArray } from '../ir/tensor.js';
+import type { Carrier, ChannelAnalysis, ChannelGroup } from './channels.js';
+
+export type Criterion = 'l1' | 'l2';
+
+/**
+ * Importance of each channel of each group: the sum over the group's weight slices (filters, the next
+ * layer's input channels, norm scales) of each slice's L1 norm, or of its L2 norm. Pinned groups are left out.
+ */
+export function channelImportance(an: ChannelAnalysis, criterion: Criterion): Map<ChannelGroup, Float64Array> {
+  const out = new Map<ChannelGroup, Float64Array>();
+  for (const g of an.groups) if (!g.pinned) out.set(g, new Float64Array(g.size));
+  const inits = initializers(an.model);
+  for (const s of an.slices) {
+    if (s.role !== 'weight') continue;
+    const t = inits.get(s.node.input[s.input]!);
+    if (!t) continue;
+    const perIndex = axisSums(t, s.axis, criterion);
+    let offset = 0;
+    for (const seg of s.carrier.segments) {
+      const imp = seg.space >= 0 ? out.get(an.groupOf(seg.space)) : undefined;
+      if (imp) {
+        for (let c = 0; c < seg.size; c++) {
+          let sum = 0;
+          for (let j = 0; j < seg.inner; j++) sum += perIndex[offset + c * seg.inner + j]!;
+          imp[c]! += criterion === 'l2' ? Math.sqrt(sum) : sum;
+        }
+      }
+      offset += seg.size * seg.inner;
+    }
+  }
+  return out;
+}
+
+export interface SelectOptions {
+  /** Fraction of each group's channels to remove (layer scope), or of all prunable channels (global). */
+  sparsity: number;
+  /** 'layer': every group loses the same fraction; 'global': the least important channels anywhere, scores normalized per group. */
+  scope: 'layer' | 'global';
+  /** Keep a multiple of this many channels per group (vector widths, NCHWc blocks); default 1. */
+  roundTo?: number;
+}
+
+/** The channels each group keeps (sorted indices); groups not in the map keep all. */
+export function selectChannels(importance: ReadonlyMap<ChannelGroup, Float64Array>, opts: SelectOptions): Map<ChannelGroup, number[]> {
+  const round = Math.max(1, opts.roundTo ?? 1);
+  const keepCount = new Map<ChannelGroup, number>();
+  if (opts.scope === 'layer') {
+    for (const g of importance.keys()) keepCount.set(g, g.size - Math.round(g.size * opts.sparsity));
+  } else {
+    const all: { score: number; g: ChannelGroup }[] = [];
+    for (const [g, imp] of importance) {
+      const mean = imp.reduce((a, b) => a + b, 0) / imp.length || 1;
+      for (const v of imp) all.push({ score: v / mean, g });
+      keepCount.set(g, g.size);
+    }
+    all.sort((a, b) => a.score - b.score);
+    let remove = Math.round(all.length * opts.sparsity);
+    for (const { g } of all) {
+      if (remove === 0) break;
+      const k = keepCount.get(g)!;
+      if (k <= 1) continue;
+      keepCount.set(g, k - 1);
+      remove--;
+    }
+  }
+  const out = new Map<ChannelGroup, number[]>();
+  for (const [g, imp] of importance) {
+    const k = Math.min(g.size, Math.max(round, Math.ceil(Math.max(1, keepCount.get(g)!) / round) * round));
+    if (k >= g.size) continue;
+    const order = Array.from(imp.keys()).sort((a, b) => imp[b]! - imp[a]! || a - b);
+    out.set(
+      g,
+      order.slice(0, k).sort((a, b) => a - b),
+    );
+  }
+  return out;
+}
+
+/**
+ * The model without the channels that `keep` drops: every slice the analysis found is cut, each depthwise
+ * Conv's `group` follows its channel count, and intermediate value shapes are dropped (they changed).
+ * A constant shared by several users that are cut differently gets a copy per user.
+ */
+export function removeChannels(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGroup, readonly number[]>): ModelProto {
+  const g = an.model.graph!;
+  const index = (c: Carrier) => keptIndices(an, c, keep);
+  const cuts = new Map<NodeProto, Map<number, { axis: number; idx: number[] }[]>>();
+  for (const s of an.slices) {
+    const idx = index(s.carrier);
+    if (!idx) continue;
+    if (!cuts.has(s.node)) cuts.set(s.node, new Map());
+    const perInput = cuts.get(s.node)!;
+    if (!perInput.has(s.input)) perInput.set(s.input, []);
+    perInput.get(s.input)!.push({ axis: s.axis, idx });
+  }
+  const inits = initializers(an.model);
+  // Users of every initializer and the cuts each asks for, to decide between cutting in place and copies.
+  const usersOf = new Map<string, { node: NodeProto; input: number; key: string }[]>();
+  for (const n of g.node)
+    n.input.forEach((v, i) => {
+      if (!inits.has(v)) return;
+      const list = cuts.get(n)?.get(i);
+      const key = list ? JSON.stringify(list.map((c) => [c.axis, c.idx])) : '';
+      if (!usersOf.has(v)) usersOf.set(v, []);
+      usersOf.get(v)!.push({ node: n, input: i, key });
+    });
+  const replaced = new Map<string, TensorProto>();
+  const added: TensorProto[] = [];
+  const rename = new Map<NodeProto, Map<number, string>>();
+  const taken = new Set([...inits.keys(), ...g.node.flatMap((n) => n.output)]);
+  for (const [name, users] of usersOf) {
+    const cutUsers = users.filter((u) => u.key !== '');
+    if (cutUsers.length === 0) continue;
+    const t = inits.get(name)!;
+    const cutFor = (u: (typeof users)[number]) =>
+      cuts
+        .get(u.node)!
+        .get(u.input)!
+        .reduce((acc, c) => gather(acc, c.axis, c.idx), t);
+    if (cutUsers.length === users.length && cutUsers.every((u) => u.key === cutUsers[0]!.key)) {
+      replaced.set(name, cutFor(cutUsers[0]!));
+      continue;
+    }
+    for (const u of cutUsers) {
+      let fresh = `${name}_pruned`;
+      for (let k = 1; taken.has(fresh); k++) fresh = `${name}_pruned_${k}`;
+      taken.add(fresh);
+      added.push({ ...cutFor(u), name: fresh });
+      if (!rename.has(u.node)) rename.set(u.node, new Map());
+      rename.get(u.node)!.set(u.input, fresh);
+    }
+  }
+  const groupCount = new Map<NodeProto, number>();
+  for (const { node, carrier } of an.groupAttrs) {
+    const idx = index(carrier);
+    if (idx) groupCount.set(node, idx.length);
+  }
+  const node = g.node.map((n) => {
+    const names = rename.get(n);
+    const group = groupCount.get(n);
+    if (!names && group === undefined) return n;
+    return {
+      ...n,
+      input: names ? n.input.map((v, i) => names.get(i) ?? v) : n.input,
+      attribute: group === undefined ? n.attribute : n.attribute.map((a) => (a.name === 'group' ? intAttr(a, group) : a)),
+    };
+  });
+  return {
+    ...an.model,
+    graph: {
+      ...g,
+      node,
+      initializer: [...g.initializer.map((t) => replaced.get(t.name!) ?? t), ...added],
+      valueInfo: [],
+    },
+  };
+}
+
+/**
+ * The model with the dropped channels' slices set to zero instead of removed (and variances to 1): what the
+ * pruned model computes when the ops between are zero-preserving (ReLU, pools, residual sums). Gradual
+ * pruning trains this form; tests compare it with the rewrite.
+ */
+export function zeroChannels(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGroup, readonly number[]>): ModelProto {
+  const inits = initializers(an.model);
+  const zeroed = new Map<string, TensorProto>();
+  for (const s of an.slices) {
+    const kept = keptIndices(an, s.carrier, keep);
+    if (!kept) continue;
+    const name = s.node.input[s.input]!;
+    const t = zeroed.get(name) ?? inits.get(name)!;
+    const total = s.carrier.segments.reduce((n, seg) => n + seg.size * seg.inner, 0);
+    const drop = new Set(Array.from({ length: total }, (_, i) => i));
+    for (const i of kept) drop.delete(i);
+    // BatchNormalization's variance (input 4) goes to 1, so a zero mean and scale give exactly zero.
+    const fill = s.node.opType === 'BatchNormalization' && s.input === 4 ? 1 : 0;
+    zeroed.set(name, fillSlices(t, s.axis, drop, fill));
+  }
+  const g = an.model.graph!;
+  return { ...an.model, graph: { ...g, initializer: g.initializer.map((t) => zeroed.get(t.name!) ?? t) } };
+}
+
+/** Indices kept along a carrier's axis, or undefined when it keeps them all. */
+function keptIndices(an: ChannelAnalysis, c: Carrier, keep: ReadonlyMap<ChannelGroup, readonly number[]>): number[] | undefined {
+  const out: number[] = [];
+  let offset = 0;
+  let cut = false;
+  for (const seg of c.segments) {
+    const kept = seg.space >= 0 ? keep.get(an.groupOf(seg.space)) : undefined;
+    if (kept) cut = true;
+    for (const ch of kept ?? Array.from({ length: seg.size }, (_, i) => i))
+      for (let j = 0; j < seg.inner; j++) out.push(offset + ch * seg.inner + j);
+    offset += seg.size * seg.inner;
+  }
+  return cut ? out : undefined;
+}
+
+function initializers(model: ModelProto): Map<string, TensorProto> {
+  return new Map(model.graph!.initializer.map((t) => [t.name!, t]));
+}
+
+/** Per index along `axis`: the sum of |w| (l1) or of w² (l2) over the rest of the tensor. */
+function axisSums(t: TensorProto, axis: number, criterion: Criterion): Float64Array {
+  const values = floatValues(t);
+  const dims = t.dims.map(Number);
+  const n = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(n);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    out[Math.floor(i / inner) % n]! += criterion === 'l1' ? Math.abs(v) : v * v;
+  }
+  return out;
+}
+
+function floatValues(t: TensorProto): ArrayLike<number> {
+  const a = tensorArray(t);
+  if (t.dataType === DataType.FLOAT16) return Array.from(a as Uint16Array, halfValue);
+  if (a instanceof BigInt64Array || a instanceof BigUint64Array) return Array.from(a, Number);
+  return a as ArrayLike<number>;
+}
+
+/** `t` keeping only indices `idx` (in order) along `axis`. */
+function gather(t: TensorProto, axis: number, idx: readonly number[]): TensorProto {
+  const src = tensorArray(t);
+  const dims = t.dims.map(Number);
+  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const n = dims[axis]!;
+  const Ctor = src.constructor as new (len: number) => typeof src;
+  const dst = new Ctor(outer * idx.length * inner);
+  for (let o = 0; o < outer; o++)
+    for (let k = 0; k < idx.length; k++) {
+      const from = (o * n + idx[k]!) * inner;
+      (dst as Float32Array).set((src as Float32Array).subarray(from, from + inner), (o * idx.length + k) * inner);
+    }
+  const outDims = [...dims];
+  outDims[axis] = idx.length;
+  return makeTensor(t.name!, t.dataType!, outDims, dst);
+}
+
+/** `t` with the indices `drop` along `axis` set to `value`. */
+function fillSlices(t: TensorProto, axis: number, drop: ReadonlySet<number>, value: number): TensorProto {
+  const src = tensorArray(t);
+  const dst = (src as Float32Array).slice();
+  const dims = t.dims.map(Number);
+  const n = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const stored = t.dataType === DataType.FLOAT16 ? halfBits(value) : value;
+  for (let i = 0; i < dst.length; i++) if (drop.has(Math.floor(i / inner) % n)) dst[i] = stored;
+  return makeTensor(t.name!, t.dataType!, dims, dst);
+}
+
+function intAttr(a: AttributeProto, value: number): AttributeProto {
+  return { ...a, type: AttributeType.INT, i: value };
+}

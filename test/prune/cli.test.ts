@@ -1,0 +1,88 @@
+// `hone prune` end to end: unstructured with gradual fine-tuning on MNIST, structured on a residual CNN, the
+// report, and bad input (one `hone:` line, exit 2, nothing written).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadModel, saveModel } from '../../src/ir/model.js';
+import { prunableWeights, weightSparsity } from '../../src/prune/magnitude.js';
+import { lenet5 } from '../../src/zoo/index.js';
+import { hone } from '../helpers/cli.js';
+
+let dir = '';
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hone-prune-'));
+  saveModel(lenet5(), join(dir, 'lenet.onnx'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('hone prune', () => {
+  it('prunes 80% of LeNet-5 gradually while fine-tuning, stores it sparse, reports accuracy', async () => {
+    const out = join(dir, 'sparse.onnx');
+    const r = await hone(
+      'prune',
+      join(dir, 'lenet.onnx'),
+      '-o',
+      out,
+      '--sparsity',
+      '0.8',
+      '--finetune',
+      'mnist',
+      '--limit',
+      '512',
+      '--schedule',
+      'gradual',
+      '--epochs',
+      '2',
+      '--json',
+      '--quiet',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.ok(Math.abs(rep.achieved - 0.8) < 1e-3, `achieved ${rep.achieved}`);
+    assert.ok(rep.sparseTensors >= 1);
+    assert.equal(rep.finetune.epochs, 2);
+    assert.ok(rep.check.accuracy.before >= 0 && rep.check.accuracy.after >= 0);
+    assert.equal(rep.check.source, 'mnist (test)');
+    const m = loadModel(out);
+    assert.ok(Math.abs(weightSparsity(m, prunableWeights(m)) - 0.8) < 1e-3);
+  });
+
+  it('removes half the channels of a residual CNN and prints what it did', async () => {
+    const out = join(dir, 'resnet.onnx');
+    const r = await hone('prune', 'zoo:resnet:widths=8-16-32', '-o', out, '--structured', 'channels', '--sparsity', '0.5', '--quiet');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /channel groups pruned: 9 of 10/);
+    assert.match(r.stdout, /kept whole \(1 group/);
+    assert.match(r.stdout, /graph output/);
+    assert.match(r.stdout, /checked in ONNX Runtime on 32 samples of random inputs/);
+    assert.ok(existsSync(out));
+  });
+
+  for (const [why, args, message] of [
+    ['sparsity 1', ['--sparsity', '1'], /--sparsity must be a number in \[0, 1\)/],
+    ['no sparsity', [], /needs --sparsity/],
+    ['an unknown structure', ['--sparsity', '0.5', '--structured', 'rows'], /--structured must be one of channels/],
+    ['gradual without data', ['--sparsity', '0.5', '--schedule', 'gradual'], /add --finetune DATA/],
+    ['epochs without data', ['--sparsity', '0.5', '--epochs', '2'], /--epochs sets fine-tuning/],
+    ['a criterion unstructured', ['--sparsity', '0.5', '--criterion', 'l2'], /add --structured channels/],
+    ['an unknown exclude', ['--sparsity', '0.5', '--exclude', 'nope'], /--exclude nope: not a prunable weight/],
+  ] as const) {
+    it(`refuses ${why} with one line and writes nothing`, async () => {
+      const out = join(dir, `bad-${why.replace(/ /g, '-')}.onnx`);
+      const r = await hone('prune', join(dir, 'lenet.onnx'), '-o', out, ...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^hone: /);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(!existsSync(out));
+    });
+  }
+
+  it('refuses to overwrite its input', async () => {
+    const r = await hone('prune', join(dir, 'lenet.onnx'), '-o', join(dir, 'lenet.onnx'), '--sparsity', '0.5');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /is the input model itself/);
+  });
+});
