@@ -34,20 +34,20 @@ export function prunableWeights(model: ModelProto, exclude: readonly string[] = 
 
 /**
  * Keep-masks (1 keeps, 0 prunes) that zero a fraction `sparsity` of the named weights: of each tensor
- * ('layer'), or the smallest magnitudes over all of them ('global'). Weights already zero count among the pruned.
+ * ('layer'), or the smallest magnitudes over all of them ('global'); a map gives each tensor its own fraction
+ * (per-layer ratios from a sensitivity analysis). Weights already zero count among the pruned.
  */
 export function weightMasks(
   model: ModelProto,
   names: readonly string[],
-  sparsity: number,
+  sparsity: number | ReadonlyMap<string, number>,
   scope: 'layer' | 'global',
 ): Map<string, Uint8Array> {
   const inits = new Map(model.graph!.initializer.map((t) => [t.name!, t]));
-  const masks = magnitudeMasks(
-    names.map((n) => tensorArray(inits.get(n)!) as Float32Array),
-    sparsity,
-    scope,
-  );
+  const values = names.map((n) => tensorArray(inits.get(n)!) as Float32Array);
+  if (typeof sparsity !== 'number')
+    return new Map(names.map((n, i) => [n, magnitudeMasks([values[i]!], sparsity.get(n) ?? 0, 'layer')[0]!]));
+  const masks = magnitudeMasks(values, sparsity, scope);
   return new Map(names.map((n, i) => [n, masks[i]!]));
 }
 

@@ -16,8 +16,9 @@ import { matchInputs, type SampleData } from '../quantize/data.js';
 import { graphInputs, randomFeeds, resolveInputs } from '../runtime/inputs.js';
 import type { TrainCallback, TrainingRun } from '../train/callbacks.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/trainer.js';
-import { analyzeChannels } from './channels.js';
+import { analyzeChannels, type ChannelGroup } from './channels.js';
 import { applyMasks, magnitudeMasks, maskInPlace, polynomialSparsity, prunableWeights, weightMasks, weightSparsity } from './magnitude.js';
+import { channelSensitivity, ratiosFromCurves, type SensitivityCurve, sensitivityReport, weightSensitivity } from './sensitivity.js';
 import { channelImportance, type Criterion, removeChannels, selectChannels } from './structured.js';
 
 export interface PruneOptions {
@@ -33,6 +34,13 @@ export interface PruneOptions {
   roundTo?: number;
   /** Weights (unstructured) left dense. */
   exclude?: string[];
+  /**
+   * Per-layer fractions from a sensitivity analysis (each layer pruned alone at 10–90%, measured on the
+   * evaluation data, at most `sensitivitySamples` of it) instead of one fraction or a global ranking.
+   */
+  sensitivity?: boolean;
+  /** Samples of the evaluation data each sensitivity point is measured on (default 1000). */
+  sensitivitySamples?: number;
   /** Fine-tuning after (or, gradually, while) pruning. */
   finetune?: FinetuneOptions;
   /** Labelled data to measure accuracy before and after (the fine-tuning data's test split, say). */
@@ -64,6 +72,8 @@ export interface PruneReport {
   skipped?: { producers: string[]; channels: number; reason: string }[];
   /** Unstructured: weights pruned. */
   weights?: string[];
+  /** With `sensitivity`: each layer's curve and the ratio chosen for it. */
+  sensitivity?: SensitivityCurve[];
   finetune?: { epochs: number; history: EpochRecord[] };
   /** The pruned model against the input model in ORT, on the evaluation data (or random inputs). */
   check: PruneCheck;
@@ -85,11 +95,18 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
   if (!(opts.sparsity >= 0 && opts.sparsity < 1)) throw badInput(`--sparsity must be in [0, 1), got ${opts.sparsity}`);
   if (opts.finetune?.gradual && opts.structured)
     throw badInput('--schedule gradual works with unstructured pruning; structured pruning removes the channels once, then fine-tunes');
+  if (opts.finetune?.gradual && opts.sensitivity)
+    throw badInput('--sensitivity picks per-layer ratios for one-shot pruning; drop --schedule gradual or --sensitivity');
+  const sensitivityData = () => {
+    const d = evaluationData(model, opts.evalData, opts.evalSource);
+    return { ...d, size: Math.min(d.size, opts.sensitivitySamples ?? 1000) };
+  };
   const source = foldedCopy(model).model;
   const before = modelSize(source);
   let pruned: ModelProto;
   let partial: Omit<PruneReport, 'check' | 'params' | 'macs' | 'finetune'>;
   let masks: Map<string, Uint8Array> | undefined;
+  let ratios: Map<string, number> | undefined;
   if (opts.structured) {
     const scope = opts.scope ?? 'layer';
     const criterion = opts.criterion ?? 'l1';
@@ -100,16 +117,25 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
       throw badInput(
         `no channel of the model can be removed: ${an.groups[0]?.pinned ?? 'it has no Conv, Gemm or MatMul with constant weights'}`,
       );
-    const keep = selectChannels(importance, { sparsity: opts.sparsity, scope, roundTo: opts.roundTo });
+    let groupRatios: Map<ChannelGroup, number> | undefined;
+    let curves: SensitivityCurve[] | undefined;
+    if (opts.sensitivity) {
+      const { baseline, curves: measured } = await channelSensitivity(an, importance, sensitivityData(), opts.onProgress);
+      const sizes = new Map([...importance.keys()].map((g) => [g, g.size]));
+      groupRatios = ratiosFromCurves(measured, sizes, opts.sparsity, baseline);
+      curves = sensitivityReport(measured, sizes, groupRatios, (g) => g.producers.join(', '));
+    }
+    const keep = selectChannels(importance, { sparsity: opts.sparsity, scope, roundTo: opts.roundTo, ratios: groupRatios });
     pruned = removeChannels(an, keep);
     const prunable = [...importance.keys()];
     const removed = prunable.reduce((n, g) => n + (g.size - (keep.get(g)?.length ?? g.size)), 0);
     partial = {
-      method: `channels, ${criterion} importance, ${scope} scope`,
+      method: `channels, ${criterion} importance, ${groupRatios ? 'per-layer ratios from sensitivity' : `${scope} scope`}`,
       sparsity: opts.sparsity,
       achieved: removed / prunable.reduce((n, g) => n + g.size, 0),
       groups: prunable.map((g) => ({ producers: g.producers, channels: g.size, kept: keep.get(g)?.length ?? g.size })),
       skipped: an.groups.filter((g) => g.pinned).map((g) => ({ producers: g.producers, channels: g.size, reason: g.pinned! })),
+      ...(curves ? { sensitivity: curves } : {}),
     };
   } else {
     if (opts.criterion && opts.criterion !== 'l1' && opts.criterion !== 'l2')
@@ -117,13 +143,22 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
     const scope = opts.scope ?? 'global';
     const names = prunableWeights(source, opts.exclude);
     if (names.length === 0) throw badInput('the model has no Conv, Gemm or MatMul weights to prune');
-    masks = opts.finetune?.gradual ? undefined : weightMasks(source, names, opts.sparsity, scope);
+    let curves: SensitivityCurve[] | undefined;
+    if (opts.sensitivity) {
+      const { baseline, curves: measured } = await weightSensitivity(source, names, sensitivityData(), opts.onProgress);
+      const inits = new Map(source.graph!.initializer.map((t) => [t.name!, t]));
+      const sizes = new Map(names.map((n) => [n, inits.get(n)!.dims.reduce((a, b) => a * Number(b), 1)]));
+      ratios = ratiosFromCurves(measured, sizes, opts.sparsity, baseline);
+      curves = sensitivityReport(measured, sizes, ratios, (n) => n);
+    }
+    masks = opts.finetune?.gradual ? undefined : weightMasks(source, names, ratios ?? opts.sparsity, scope);
     pruned = masks ? applyMasks(source, masks) : source;
     partial = {
-      method: `unstructured magnitude, ${scope} scope${opts.finetune?.gradual ? ', gradual' : ''}`,
+      method: `unstructured magnitude, ${ratios ? 'per-layer ratios from sensitivity' : `${scope} scope`}${opts.finetune?.gradual ? ', gradual' : ''}`,
       sparsity: opts.sparsity,
       achieved: 0,
       weights: names,
+      ...(curves ? { sensitivity: curves } : {}),
     };
   }
 
@@ -142,7 +177,8 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
     pruned = foldedCopy(result.model).model;
     finetune = { epochs: result.epochs, history: result.history };
     // Gradual pruning ends at the target exactly: the last masks, from the trained weights.
-    if (!opts.structured) pruned = applyMasks(pruned, weightMasks(pruned, partial.weights!, opts.sparsity, opts.scope ?? 'global'));
+    if (!opts.structured)
+      pruned = applyMasks(pruned, weightMasks(pruned, partial.weights!, ratios ?? opts.sparsity, opts.scope ?? 'global'));
   }
   if (!opts.structured) partial.achieved = weightSparsity(pruned, partial.weights!);
   const after = modelSize(pruned);

@@ -49,13 +49,17 @@ export interface SelectOptions {
   scope: 'layer' | 'global';
   /** Keep a multiple of this many channels per group (vector widths, NCHWc blocks); default 1. */
   roundTo?: number;
+  /** Per-group fractions (from a sensitivity analysis): layer scope, each group its own; others keep all. */
+  ratios?: ReadonlyMap<ChannelGroup, number>;
 }
 
 /** The channels each group keeps (sorted indices); groups not in the map keep all. */
 export function selectChannels(importance: ReadonlyMap<ChannelGroup, Float64Array>, opts: SelectOptions): Map<ChannelGroup, number[]> {
   const round = Math.max(1, opts.roundTo ?? 1);
   const keepCount = new Map<ChannelGroup, number>();
-  if (opts.scope === 'layer') {
+  if (opts.ratios) {
+    for (const g of importance.keys()) keepCount.set(g, g.size - Math.round(g.size * (opts.ratios.get(g) ?? 0)));
+  } else if (opts.scope === 'layer') {
     for (const g of importance.keys()) keepCount.set(g, g.size - Math.round(g.size * opts.sparsity));
   } else {
     const all: { score: number; g: ChannelGroup }[] = [];

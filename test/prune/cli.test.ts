@@ -60,6 +60,35 @@ describe('hone prune', () => {
     assert.ok(existsSync(out));
   });
 
+  it('chooses per-group channel ratios from a sensitivity analysis', async () => {
+    const out = join(dir, 'sens.onnx');
+    const r = await hone(
+      'prune',
+      join(dir, 'lenet.onnx'),
+      '-o',
+      out,
+      '--structured',
+      'channels',
+      '--sparsity',
+      '0.5',
+      '--sensitivity',
+      '--sensitivity-samples',
+      '200',
+      '--test-data',
+      'mnist',
+      '--json',
+      '--quiet',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.equal(rep.sensitivity.length, 4);
+    for (const c of rep.sensitivity) assert.equal(c.points.length, 9);
+    const total = rep.groups.reduce((n: number, g: { channels: number }) => n + g.channels, 0);
+    const removed = rep.groups.reduce((n: number, g: { channels: number; kept: number }) => n + g.channels - g.kept, 0);
+    assert.ok(removed >= 0.5 * total - 2 && removed <= 0.5 * total + 13, `removed ${removed} of ${total}`);
+    assert.match(rep.method, /sensitivity/);
+  });
+
   for (const [why, args, message] of [
     ['sparsity 1', ['--sparsity', '1'], /--sparsity must be a number in \[0, 1\)/],
     ['no sparsity', [], /needs --sparsity/],
@@ -68,6 +97,7 @@ describe('hone prune', () => {
     ['epochs without data', ['--sparsity', '0.5', '--epochs', '2'], /--epochs sets fine-tuning/],
     ['a criterion unstructured', ['--sparsity', '0.5', '--criterion', 'l2'], /add --structured channels/],
     ['an unknown exclude', ['--sparsity', '0.5', '--exclude', 'nope'], /--exclude nope: not a prunable weight/],
+    ['sensitivity with a scope', ['--sparsity', '0.5', '--sensitivity', '--scope', 'layer'], /--scope does not apply/],
   ] as const) {
     it(`refuses ${why} with one line and writes nothing`, async () => {
       const out = join(dir, `bad-${why.replace(/ /g, '-')}.onnx`);

@@ -11,6 +11,7 @@ import { loadModel, saveModel } from '../../src/ir/model.js';
 import { denseTensor, withSparseInitializers } from '../../src/ir/sparse.js';
 import { tensorArray } from '../../src/ir/tensor.js';
 import { applyMasks, magnitudeMasks, polynomialSparsity, prunableWeights, weightMasks, weightSparsity } from '../../src/prune/magnitude.js';
+import { ratiosFromCurves } from '../../src/prune/sensitivity.js';
 import { createSession, mulberry32 } from '../../src/runtime/index.js';
 import { lenet5 } from '../../src/zoo/index.js';
 
@@ -137,5 +138,28 @@ describe('sparse initializers (ir/sparse.ts)', () => {
       prunableWeights(lenet5()),
     );
     assert.equal(decodeModel(encodeModel(model)).graph!.sparseInitializer.length, model.graph!.sparseInitializer.length);
+  });
+});
+
+describe('per-layer ratios from sensitivity (prune/sensitivity.ts)', () => {
+  it('moves the least sensitive layer first and stops at the target', () => {
+    const curve = (losses: number[]) => losses.map((l, i) => ({ ratio: (i + 1) / 10, accuracy: 0.9 - l, cosine: 1 }));
+    const curves = new Map([
+      ['robust', curve([0, 0, 0, 0, 0, 0.01, 0.02, 0.05, 0.1])],
+      ['fragile', curve([0.01, 0.05, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.8])],
+    ]);
+    const sizes = new Map([
+      ['robust', 100],
+      ['fragile', 100],
+    ]);
+    const r = ratiosFromCurves(curves, sizes, 0.45, 0.9);
+    // 90 of 200 to remove: robust goes to 0.7 (loss 0.02) before fragile takes its first step (0.01 < 0.02: one step).
+    assert.ok(Math.abs(r.get('robust')! - 0.8) < 1e-9 || Math.abs(r.get('robust')! - 0.7) < 1e-9, `robust ${r.get('robust')}`);
+    assert.ok(r.get('fragile')! <= 0.2);
+    const removed = r.get('robust')! * 100 + r.get('fragile')! * 100;
+    assert.ok(removed >= 90 && removed <= 100, `removed ${removed}`);
+    // Out of reach: everything at 0.9.
+    const all = ratiosFromCurves(curves, sizes, 0.95, 0.9);
+    assert.deepEqual([...all.values()], [0.9, 0.9]);
   });
 });

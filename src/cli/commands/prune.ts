@@ -29,6 +29,11 @@ Options:
                            anywhere, scores normalized per layer (default: global unstructured, layer structured)
   --round-to N             structured: keep a multiple of N channels per group (SIMD widths; default 1)
   --exclude A,B            unstructured: weight initializers to leave dense
+  --sensitivity            per-layer fractions instead of one: each layer (weight tensor, or channel group)
+                           is pruned alone at 10%, 20%, … 90% and measured on the test data (accuracy with
+                           labels, else output cosine on random inputs); then, until S is removed, the layer
+                           whose next 10% loses least takes it: sensitive layers are pruned least
+  --sensitivity-samples N  samples per sensitivity measurement (default 1000)
   --finetune DATA          fine-tune after pruning with the pruned weights held at zero: 'mnist' or an .npz
                            with arrays named after the inputs and 'label' (as hone train)
   --epochs N               fine-tuning epochs (default 1)
@@ -48,6 +53,7 @@ Examples:
   hone prune lenet5.onnx -o lenet5.gradual.onnx --sparsity 0.9 --finetune mnist --epochs 3 --schedule gradual
   hone prune lenet5.onnx -o lenet5.half.onnx --structured channels --sparsity 0.5 --finetune mnist --epochs 2
   hone prune zoo:resnet -o resnet.half.onnx --structured channels --sparsity 0.5
+  hone prune lenet5.onnx -o lenet5.sens.onnx --sparsity 0.9 --sensitivity --test-data mnist
   hone prune zoo:mobilenet -o mobilenet.pruned.onnx --structured channels --sparsity 0.3 --round-to 8
 `;
 
@@ -65,6 +71,8 @@ export const pruneCommand: Command = {
       scope: { type: 'string' },
       'round-to': { type: 'string' },
       exclude: { type: 'string' },
+      sensitivity: { type: 'boolean' },
+      'sensitivity-samples': { type: 'string' },
       finetune: { type: 'string' },
       epochs: { type: 'string' },
       schedule: { type: 'string' },
@@ -98,8 +106,13 @@ export const pruneCommand: Command = {
     if (roundTo !== undefined && !structured) throw badInput('--round-to counts channels; add --structured channels');
     const exclude = parseList(v.exclude);
     if (exclude && structured) throw badInput('--exclude lists weights for unstructured pruning; drop --structured or --exclude');
+    const sensitivitySamples = numberFlag(v['sensitivity-samples'], '--sensitivity-samples', { int: true, min: 1 });
+    if (sensitivitySamples !== undefined && !v.sensitivity) throw badInput('--sensitivity-samples sizes --sensitivity; add --sensitivity');
+    if (v.sensitivity && scope) throw badInput('--sensitivity chooses a fraction per layer, so --scope does not apply; drop one');
     const schedule = oneOf(v.schedule ?? 'oneshot', ['oneshot', 'gradual'] as const, '--schedule');
     if (schedule === 'gradual' && !v.finetune) throw badInput('--schedule gradual prunes while fine-tuning; add --finetune DATA');
+    if (schedule === 'gradual' && v.sensitivity)
+      throw badInput('--sensitivity picks per-layer ratios for one-shot pruning; drop --schedule gradual or --sensitivity');
     if (schedule === 'gradual' && structured)
       throw badInput('--schedule gradual is for unstructured pruning; structured pruning removes the channels once, then fine-tunes');
     for (const flag of ['epochs', 'batch-size', 'lr', 'optimizer', 'momentum', 'weight-decay', 'limit'] as const)
@@ -121,6 +134,8 @@ export const pruneCommand: Command = {
       scope,
       roundTo,
       exclude,
+      sensitivity: v.sensitivity,
+      sensitivitySamples,
       evalData,
       evalSource,
       onProgress,
@@ -175,6 +190,15 @@ function pruneText(r: PruneReport & { output: string; bytes: number; sparseTenso
     lines.push(`  kept whole (${r.skipped.length} group(s)):`);
     for (const s of r.skipped.slice(0, 6)) lines.push(`    ${s.producers.slice(0, 2).join(', ')} (${s.channels} channels): ${s.reason}`);
     if (r.skipped.length > 6) lines.push(`    … and ${r.skipped.length - 6} more (--json lists all)`);
+  }
+  if (r.sensitivity) {
+    const metric = r.sensitivity[0]?.points[0]?.accuracy !== undefined ? 'accuracy' : 'output cosine';
+    lines.push(`  sensitivity (${metric} with one layer pruned at 10% … 90%), ratio chosen:`);
+    for (const c of r.sensitivity.slice(0, 12)) {
+      const curve = c.points.map((p) => (p.accuracy ?? p.cosine).toFixed(3)).join(' ');
+      lines.push(`    ${c.name.length > 40 ? `${c.name.slice(0, 39)}…` : c.name.padEnd(40)} ${pct(c.chosen).padStart(6)}  ${curve}`);
+    }
+    if (r.sensitivity.length > 12) lines.push(`    … and ${r.sensitivity.length - 12} more (--json lists all)`);
   }
   if (r.finetune) {
     const last = r.finetune.history[r.finetune.history.length - 1];
