@@ -278,7 +278,8 @@ function inputGradConv(
   const n = geo.k.length;
   if (geo.strides.some((s) => s !== 1)) return undefined;
   const spatialOut = ctx.shape(ctx.node.output[0]!)?.slice(2);
-  const positions = (d: Dim[] | undefined) => (d?.every((x) => typeof x === 'number') ? (d as number[]).reduce((a, b) => a * b, 1) : undefined);
+  const positions = (d: Dim[] | undefined) =>
+    d?.every((x) => typeof x === 'number') ? (d as number[]).reduce((a, b) => a * b, 1) : undefined;
   const [pin, pout] = [positions(spatialIn), positions(spatialOut)];
   if (pin !== undefined && pout !== undefined && pin > 1.1 * pout) return undefined;
   const pads = geo.pads.map((p, i) => geo.dilations[i % n]! * (geo.k[i % n]! - 1) - p);
