@@ -8,7 +8,7 @@ const LAYERS = [
   ['runtime', 'data', 'zoo'],
   ['profile'],
   ['passes', 'quantize'],
-  ['train', 'prune'],
+  ['train', 'prune', 'distill'],
   ['tune'],
   ['optimize'],
   ['report'],

@@ -54,6 +54,7 @@ export type { Pass, PassResult, PassReport, PassContext, ModelFacts, PassOptions
 export { PASSES, passById, modelFacts } from './passes/registry.js';
 export { runPipeline } from './passes/pipeline.js';
 export * from './prune/index.js';
+export * from './distill/index.js';
 export { withSparseInitializers, densifySparseInitializers } from './ir/sparse.js';
 export {
   optimizeModel,

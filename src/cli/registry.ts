@@ -6,6 +6,7 @@ import { trainCommand } from './commands/train.js';
 import { lrFindCommand } from './commands/lr-find.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { pruneCommand } from './commands/prune.js';
+import { distillCommand } from './commands/distill.js';
 import { optimizeCommand } from './commands/optimize.js';
 import { zooCommand } from './commands/zoo.js';
 import { demoCommand } from './commands/demo.js';
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   lrFindCommand,
   quantizeCommand,
   pruneCommand,
+  distillCommand,
   optimizeCommand,
   zooCommand,
 ];

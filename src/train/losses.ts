@@ -16,14 +16,23 @@ export type LossSpec =
    * Knowledge distillation: T²·KL(softmax(teacher/T) ‖ softmax(student/T)); the labels input holds the
    * teacher's logits. With `alpha` < 1 and `hardLabelsName`, mixed with (1−alpha)·CE on class indices.
    */
-  | { kind: 'kd'; temperature: number; alpha?: number; hardLabelsName?: string };
+  | { kind: 'kd'; temperature: number; alpha?: number; hardLabelsName?: string }
+  /**
+   * Distillation with the true labels (Hinton et al. 2015): α·T²·KL(softmax(teacher/T) ‖ softmax(student/T))
+   * + (1−α)·CE(student, label). The labels input is float [N, K+1] per batch: the teacher's K logits, then the
+   * class index (distill/: cached teacher outputs, or written by a callback before each run).
+   */
+  | { kind: 'distill'; temperature: number; alpha: number };
 
+/** The kinds `--loss` offers; `distill` is hone distill's own. */
 export const LOSS_KINDS = ['cross-entropy', 'mse', 'l1', 'kd'] as const;
 
 /** The labels input a loss reads: its element type and shape given the prediction's shape. */
 export function labelsType(spec: LossSpec, pred: Dim[] | undefined): { elemType: number; shape: Dim[] | undefined } {
   if (spec.kind === 'cross-entropy' && (spec.target ?? 'indices') === 'indices')
     return { elemType: DataType.INT64, shape: pred ? [pred[0]!] : undefined };
+  if (spec.kind === 'distill')
+    return { elemType: DataType.FLOAT, shape: pred && typeof pred[1] === 'number' ? [pred[0]!, pred[1] + 1] : undefined };
   return { elemType: DataType.FLOAT, shape: pred };
 }
 
@@ -70,6 +79,27 @@ export function appendLoss(emit: GradEmitter, spec: LossSpec, pred: string, labe
         loss = emit.add(emit.mul(loss, f(alpha)), emit.mul(ce, f(1 - alpha)));
       }
       return loss;
+    }
+    case 'distill': {
+      const t = spec.temperature;
+      if (!(t > 0)) throw badInput(`distillation temperature must be > 0, got ${t}`);
+      if (!(spec.alpha >= 0 && spec.alpha <= 1)) throw badInput(`distillation alpha must be in [0, 1], got ${spec.alpha}`);
+      const k = emit.op('Slice', [emit.shapeOf(pred), emit.ints([1]), emit.ints([2])]);
+      const teacher = emit.op('Slice', [labels, emit.ints([0]), k, emit.ints([1])]);
+      const hard = emit.op(
+        'Cast',
+        [emit.op('Squeeze', [emit.op('Slice', [labels, k, emit.add(k, emit.ints([1])), emit.ints([1])]), emit.ints([1])])],
+        {
+          to: DataType.INT64,
+        },
+      );
+      const inv = f(1 / t);
+      const ls = logSoftmax1(emit, emit.mul(pred, inv));
+      const lt = logSoftmax1(emit, emit.mul(teacher, inv));
+      const kl = emit.reduceSum(emit.mul(emit.op('Exp', [lt]), emit.sub(lt, ls)), [1], false);
+      const soft = emit.mul(emit.reduceMean(kl, [], false), f(t * t));
+      const ce = emit.op('SoftmaxCrossEntropyLoss', [pred, hard], { reduction: 'mean' });
+      return emit.add(emit.mul(soft, f(spec.alpha)), emit.mul(ce, f(1 - spec.alpha)));
     }
   }
 }

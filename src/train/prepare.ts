@@ -102,7 +102,8 @@ export function checkLabels(tg: TrainingGraph, loss: LossSpec, sets: (Dataset | 
     // A target per output value: labels of another size (class indices for an mse loss, say) fail here, before any step.
     const per = shape?.slice(1);
     if (per?.every((d) => typeof d === 'number')) {
-      const want = (per as number[]).reduce((a, b) => a * b, 1);
+      // Distillation's labels are the teacher's K logits and the class index.
+      const want = (per as number[]).reduce((a, b) => a * b, 1) + (loss.kind === 'distill' ? 1 : 0);
       for (const ds of sets) {
         const got = ds ? ds.labels.dims.slice(1).reduce((a, b) => a * b, 1) : want;
         if (got !== want)

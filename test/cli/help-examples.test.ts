@@ -47,6 +47,8 @@ function shorten(argv: readonly string[]): string[] {
       return ['--budget', '0', '--quiet'];
     case 'train':
       return ['--limit', '512', '--epochs', '1', '--quiet'];
+    case 'distill':
+      return ['--limit', '512', '--epochs', '1', '--quiet'];
     case 'prune':
       return argv.includes('--finetune') ? ['--limit', '512', '--epochs', '1', '--quiet'] : ['--quiet'];
     case 'lr-find':

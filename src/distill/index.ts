@@ -1,0 +1,2 @@
+/** Knowledge distillation: a student trained on a teacher's softened outputs and the true labels. */
+export { distill, type DistillOptions, type DistillReport } from './distill.js';
