@@ -19,14 +19,14 @@ import { train, type EpochRecord, type TrainOptions } from '../train/trainer.js'
 import { analyzeChannels, type ChannelGroup } from './channels.js';
 import { applyMasks, magnitudeMasks, maskInPlace, polynomialSparsity, prunableWeights, weightMasks, weightSparsity } from './magnitude.js';
 import { channelSensitivity, ratiosFromCurves, type SensitivityCurve, sensitivityReport, weightSensitivity } from './sensitivity.js';
-import { channelImportance, type Criterion, removeChannels, selectChannels } from './structured.js';
+import { channelImportance, type Criterion, removeChannels, selectChannels, taylorImportance } from './structured.js';
 
 export interface PruneOptions {
   /** Fraction in [0, 1): of the prunable weights (unstructured) or of each group's channels (structured). */
   sparsity: number;
   /** 'channels': remove whole channels (filters, neurons) and rewrite coupled layers; absent: unstructured. */
   structured?: 'channels';
-  /** Channel importance (structured): l1 (default) or l2 norm of every coupled weight slice. */
+  /** Channel importance (structured): l1 (default) or l2 norm of every coupled weight slice, or first-order Taylor (needs data). */
   criterion?: Criterion;
   /** 'layer': each layer (group) the same fraction; 'global': smallest anywhere. Default global unstructured, layer structured. */
   scope?: 'layer' | 'global';
@@ -112,7 +112,13 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
     const criterion = opts.criterion ?? 'l1';
     opts.onProgress?.('finding coupled channels');
     const an = analyzeChannels(source);
-    const importance = channelImportance(an, criterion);
+    let importance: Map<ChannelGroup, Float64Array>;
+    if (criterion === 'taylor') {
+      const data = opts.finetune?.data ?? opts.evalData;
+      if (!data) throw badInput('--criterion taylor needs data for its gradients: add --finetune DATA or --test-data DATA');
+      opts.onProgress?.('gradients for Taylor importance (16 batches)');
+      importance = await taylorImportance(an, data, { batchSize: opts.finetune?.train.batchSize, threads: opts.finetune?.train.threads });
+    } else importance = channelImportance(an, criterion);
     if (importance.size === 0)
       throw badInput(
         `no channel of the model can be removed: ${an.groups[0]?.pinned ?? 'it has no Conv, Gemm or MatMul with constant weights'}`,
@@ -138,8 +144,7 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
       ...(curves ? { sensitivity: curves } : {}),
     };
   } else {
-    if (opts.criterion && opts.criterion !== 'l1' && opts.criterion !== 'l2')
-      throw badInput(`--criterion ${opts.criterion} is for structured pruning`);
+    if (opts.criterion) throw badInput(`--criterion ${opts.criterion} ranks channels; unstructured pruning ranks weights by magnitude`);
     const scope = opts.scope ?? 'global';
     const names = prunableWeights(source, opts.exclude);
     if (names.length === 0) throw badInput('the model has no Conv, Gemm or MatMul weights to prune');

@@ -9,15 +9,18 @@ import { halfBits, halfValue } from '../ir/half.js';
 import type { AttributeProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { AttributeType } from '../ir/proto.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
+import type { Dataset } from '../data/dataset.js';
+import type { TrainCallback } from '../train/callbacks.js';
+import { train } from '../train/trainer.js';
 import type { Carrier, ChannelAnalysis, ChannelGroup } from './channels.js';
 
-export type Criterion = 'l1' | 'l2';
+export type Criterion = 'l1' | 'l2' | 'taylor';
 
 /**
  * Importance of each channel of each group: the sum over the group's weight slices (filters, the next
  * layer's input channels, norm scales) of each slice's L1 norm, or of its L2 norm. Pinned groups are left out.
  */
-export function channelImportance(an: ChannelAnalysis, criterion: Criterion): Map<ChannelGroup, Float64Array> {
+export function channelImportance(an: ChannelAnalysis, criterion: 'l1' | 'l2'): Map<ChannelGroup, Float64Array> {
   const out = new Map<ChannelGroup, Float64Array>();
   for (const g of an.groups) if (!g.pinned) out.set(g, new Float64Array(g.size));
   const inits = initializers(an.model);
@@ -39,6 +42,74 @@ export function channelImportance(an: ChannelAnalysis, criterion: Criterion): Ma
       offset += seg.size * seg.inner;
     }
   }
+  return out;
+}
+
+/**
+ * First-order Taylor importance (Molchanov et al. CVPR 2019): per channel, the square of Σ w·∂L/∂w over
+ * every coupled weight slice — to first order, the loss change its removal causes — summed over `batches`
+ * training batches. The gradients come from trainer steps at a learning rate too small to move a weight.
+ */
+export async function taylorImportance(
+  an: ChannelAnalysis,
+  data: Dataset,
+  opts: { batches?: number; batchSize?: number; threads?: number } = {},
+): Promise<Map<ChannelGroup, Float64Array>> {
+  const out = new Map<ChannelGroup, Float64Array>();
+  for (const g of an.groups) if (!g.pinned) out.set(g, new Float64Array(g.size));
+  const slices = an.slices.filter((s) => s.role === 'weight');
+  const dims = new Map(an.model.graph!.initializer.map((t) => [t.name!, t.dims.map(Number)]));
+  let bound: { s: (typeof slices)[number]; i: number }[] = [];
+  const step = new Map<ChannelGroup, Float64Array>();
+  const collector: TrainCallback = {
+    onTrainBegin(run) {
+      const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
+      bound = slices.flatMap((s) => {
+        const i = index.get(s.node.input[s.input]!);
+        return i === undefined ? [] : [{ s, i }];
+      });
+    },
+    onStepEnd(run) {
+      for (const v of step.values()) v.fill(0);
+      for (const { s, i } of bound) {
+        const d = dims.get(s.node.input[s.input]!)!;
+        const perIndex = axisDot(run.params[i]!, run.grads[i]!, d, s.axis);
+        let offset = 0;
+        for (const seg of s.carrier.segments) {
+          const g = seg.space >= 0 ? an.groupOf(seg.space) : undefined;
+          if (g && out.has(g)) {
+            if (!step.has(g)) step.set(g, new Float64Array(g.size));
+            const acc = step.get(g)!;
+            for (let c = 0; c < seg.size; c++) for (let j = 0; j < seg.inner; j++) acc[c]! += perIndex[offset + c * seg.inner + j]!;
+          }
+          offset += seg.size * seg.inner;
+        }
+      }
+      for (const [g, acc] of step) {
+        const imp = out.get(g)!;
+        for (let c = 0; c < g.size; c++) imp[c]! += acc[c]! ** 2;
+      }
+    },
+  };
+  await train(an.model, data, {
+    epochs: 1,
+    batchSize: Math.min(opts.batchSize ?? 64, data.size),
+    maxStepsPerEpoch: opts.batches ?? 16,
+    optimizer: { kind: 'sgd' },
+    lr: 1e-30,
+    seed: 0,
+    threads: opts.threads,
+    callbacks: [collector],
+  });
+  return out;
+}
+
+/** Per index along `axis`: Σ w·g over the rest of the tensor. */
+function axisDot(w: Float32Array, g: Float32Array, dims: number[], axis: number): Float64Array {
+  const n = dims[axis]!;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(n);
+  for (let i = 0; i < w.length; i++) out[Math.floor(i / inner) % n]! += w[i]! * g[i]!;
   return out;
 }
 
@@ -215,7 +286,7 @@ function initializers(model: ModelProto): Map<string, TensorProto> {
 }
 
 /** Per index along `axis`: the sum of |w| (l1) or of w² (l2) over the rest of the tensor. */
-function axisSums(t: TensorProto, axis: number, criterion: Criterion): Float64Array {
+function axisSums(t: TensorProto, axis: number, criterion: 'l1' | 'l2'): Float64Array {
   const values = floatValues(t);
   const dims = t.dims.map(Number);
   const n = dims[axis]!;

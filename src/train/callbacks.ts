@@ -56,6 +56,11 @@ export interface TrainingRun {
   /** The training graph: the parameters' names and dims in the order of `params`. */
   readonly graph: TrainingGraph;
   readonly params: readonly Float32Array[];
+  /**
+   * The gradients the last update read (averaged over micro-batches, clipped), in the order of `params`:
+   * read them in onStepEnd (Taylor importance); the next step overwrites them.
+   */
+  readonly grads: readonly Float32Array[];
   /** Non-trained state (BatchNorm running statistics), in the order of graph.buffers. */
   readonly buffers: readonly Float32Array[];
   readonly optimizer: Optimizer;

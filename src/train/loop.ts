@@ -41,6 +41,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
   const run: LiveRun = {
     graph: tg,
     params,
+    grads,
     buffers,
     optimizer,
     schedule,

@@ -7,7 +7,8 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import { analyzeChannels, type ChannelGroup } from '../../src/prune/channels.js';
-import { channelImportance, removeChannels, selectChannels, zeroChannels } from '../../src/prune/structured.js';
+import { channelImportance, removeChannels, selectChannels, taylorImportance, zeroChannels } from '../../src/prune/structured.js';
+import { firstSamples, mnist } from '../../src/data/index.js';
 import { createSession, mulberry32 } from '../../src/runtime/index.js';
 import { lenet5, mobilenet, resnet } from '../../src/zoo/index.js';
 import { maxRelDiff } from '../helpers/compare.js';
@@ -149,6 +150,23 @@ describe('channel groups (prune/channels.ts)', () => {
     const why = Object.fromEntries(an.groups.map((g) => [g.producers[0], g.pinned]));
     assert.match(why.c1!, /Softmax 'soft'/);
     assert.match(why.c2!, /Reshape 'spelled'/);
+  });
+
+  it('Taylor importance: zero for a channel whose weights are zero, positive for the others', async () => {
+    const model = lenet5();
+    const first = analyzeChannels(model);
+    const conv1 = first.groups.find((g) => g.producers.includes('conv1'))!;
+    const zeroed = zeroChannels(first, new Map([[conv1, [0, 1, 3, 4, 5]]]));
+    const an = analyzeChannels(zeroed);
+    const imp = await taylorImportance(an, firstSamples(mnist().train, 128), { batches: 2, batchSize: 64 });
+    const scores = imp.get(an.groups.find((g) => g.producers.includes('conv1'))!)!;
+    assert.equal(scores[2], 0);
+    for (const i of [0, 1, 3, 4, 5]) assert.ok(scores[i]! > 0, `channel ${i}: ${scores[i]}`);
+    for (const [g, v] of imp)
+      assert.ok(
+        v.every((x) => Number.isFinite(x) && x >= 0),
+        g.producers[0],
+      );
   });
 
   it('selects by importance: layer scope removes the same fraction per group, rounded to a multiple', () => {

@@ -23,8 +23,9 @@ before it is written: on the test data (accuracy with labels) or on random input
 Options:
   --sparsity S             fraction to remove, in [0, 1): of the weights, or of each group's channels
   --structured channels    remove channels instead of single weights
-  --criterion l1|l2        structured: channel importance, the L1 (default) or L2 norm of every weight
-                           slice coupled to the channel (its filters, the next layer's inputs, norm scales)
+  --criterion l1|l2|taylor structured: channel importance, the L1 (default) or L2 norm of every weight
+                           slice coupled to the channel (its filters, the next layer's inputs, norm scales),
+                           or taylor: (Σ w·∂L/∂w)² over those slices on 16 batches of the data (Molchanov 2019)
   --scope layer|global     layer: every layer (channel group) loses the same fraction; global: the smallest
                            anywhere, scores normalized per layer (default: global unstructured, layer structured)
   --round-to N             structured: keep a multiple of N channels per group (SIMD widths; default 1)
@@ -98,7 +99,7 @@ export const pruneCommand: Command = {
     const sparsity = Number(v.sparsity);
     if (!(sparsity >= 0 && sparsity < 1)) throw badInput(`--sparsity must be a number in [0, 1), got '${v.sparsity}'`);
     const structured = v.structured === undefined ? undefined : oneOf(v.structured, ['channels'] as const, '--structured');
-    const criterion = v.criterion === undefined ? undefined : oneOf(v.criterion, ['l1', 'l2'] as const, '--criterion');
+    const criterion = v.criterion === undefined ? undefined : oneOf(v.criterion, ['l1', 'l2', 'taylor'] as const, '--criterion');
     if (criterion && !structured)
       throw badInput('--criterion ranks channels; add --structured channels (unstructured pruning ranks weights by magnitude)');
     const scope = v.scope === undefined ? undefined : oneOf(v.scope, ['layer', 'global'] as const, '--scope');
