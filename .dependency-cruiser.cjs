@@ -8,7 +8,7 @@ const LAYERS = [
   ['runtime', 'data', 'zoo'],
   ['profile'],
   ['passes', 'quantize'],
-  ['train', 'prune', 'distill'],
+  ['train', 'prune', 'distill', 'qat'],
   ['tune'],
   ['optimize'],
   ['report'],

@@ -5,6 +5,7 @@
 import { DataType } from '../ir/dtype.js';
 import type { OpContext, OpRule, ValueType } from './types.js';
 import { windowOutput } from './conv.js';
+import { fakeQuantizeGrad } from './grad/quant.js';
 import { broadcast, fail, hasInput, input, ioBytes, normAxis, numel, perElementCost, shapeStr } from './util.js';
 
 /** Checks a per-axis or blocked scale against the input shape. */
@@ -47,6 +48,24 @@ const dequantize: OpRule = {
   },
   cost: perElementCost(2),
   props: { fp16Sensitive: true },
+};
+
+/** The domain of Hone's own training-only ops: they never reach ONNX Runtime (passes/fake-quant.ts lowers them). */
+export const HONE_DOMAIN = 'ai.hone';
+
+/**
+ * FakeQuantize(x, scale, zero_point; axis, qmin, qmax): what DequantizeLinear(QuantizeLinear(x)) computes,
+ * with the integer range [qmin, qmax] (7-bit or symmetric weights use less than their type), as one float op
+ * that quantization-aware training differentiates (the straight-through estimator, ops/grad/quant.ts).
+ * Lowered to Clip-like bounds → QuantizeLinear → DequantizeLinear before ORT runs a graph.
+ */
+const fakeQuantize: OpRule = {
+  domain: HONE_DOMAIN,
+  opTypes: ['FakeQuantize'],
+  infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: input(ctx, 0).shape }],
+  cost: perElementCost(5),
+  grad: fakeQuantizeGrad,
+  props: { settingInputs: [1, 2], fp16Sensitive: true },
 };
 
 const msQuantize: OpRule = { ...quantize, domain: 'com.microsoft' };
@@ -220,6 +239,7 @@ export function isQuantizedOp(opType: string): boolean {
 }
 
 export const quantOps: OpRule[] = [
+  fakeQuantize,
   quantize,
   dequantize,
   msQuantize,

@@ -7,6 +7,7 @@
  */
 import { foldedCopy } from '../passes/fold.js';
 import { nchwcConvs } from '../passes/nchwc.js';
+import { lowerFakeQuant } from '../passes/fake-quant.js';
 import * as ort from 'onnxruntime-node';
 import { HoneError, badInput } from '../errors.js';
 import { encodeModel } from '../ir/codec.js';
@@ -358,7 +359,8 @@ async function trainingSession(model: ModelProto, threads: number, provider = 'c
   options.extra = { session: { intra_op: { allow_spinning: '0' } } };
   if (trace?.optimizedModel) options.optimizedModelFilePath = trace.optimizedModel;
   try {
-    return await ort.InferenceSession.create(encodeModel(model), options);
+    // Training-only ops (quantization-aware training's FakeQuantize) become what ORT runs.
+    return await ort.InferenceSession.create(encodeModel(lowerFakeQuant(model)), options);
   } catch (e) {
     throw ortLoadError(e, provider);
   }

@@ -1,5 +1,5 @@
 /** `hone quantize`: a thin wrapper over `quantizeModel` and the text/JSON/HTML reports. */
-import type { Command } from '../command.js';
+import type { Command, Io } from '../command.js';
 import { quietHelp, checkWritable, numberFlag, parseFlags, progressLines, quietFlag, sameFile } from '../command.js';
 import { badInput } from '../../errors.js';
 import { saveModel } from '../../ir/model.js';
@@ -10,6 +10,9 @@ import type { CalibMethod } from '../../quantize/calibrate.js';
 import { quantizeText } from '../../report/quantize-text.js';
 import { quantizeHtml } from '../../report/quantize-html.js';
 import { writeFileAtomic } from '../../util/fs.js';
+import { quantizeAwareTraining } from '../../qat/index.js';
+import { loadSampleData } from '../../quantize/data.js';
+import { resolveData, resolveModel } from './train-args.js';
 
 const HELP = `hone quantize MODEL -o OUT [options]
 
@@ -79,6 +82,13 @@ Options:
   --int4-symmetric          int4: symmetric blocks (no zero points)
   --accuracy-level N        int4: MatMulNBits accuracy_level (4 = int8 compute, faster; default fp32)
   --fp16-io                 fp16: make the model's inputs and outputs float16 too
+  --qat DATA                static: quantization-aware training after calibration — the QDQ model trained
+                            as a float model with fake quantization where it quantizes (straight-through
+                            gradients, calibrated scales fixed) on DATA ('mnist' or an .npz with 'label'),
+                            then written back as QDQ; the report gives float, post-training and QAT accuracy
+                            on --eval (or DATA's test split). --calib defaults to DATA
+  --epochs N                --qat: training epochs (default 1)
+  --lr LR                   --qat: learning rate (default 1e-4; Adam, batch 64)
   --no-latency              skip the latency comparison (float and quantized are timed side by side,
                             in 3 blocks per model, at each batch size below)
   --force                   quantize a model that is quantized (Q/DQ, integer ops, int8 weights) or, for
@@ -94,6 +104,7 @@ Examples:
   hone quantize vad.onnx -o vad.int8.onnx --batch-size 1 --dim samples=512 --input sr=16000
   hone quantize model.onnx -o model.int8.onnx --mode static --calib calib.npz --method entropy
   hone quantize zoo:lenet5 -o lenet.int8.onnx --mode static --max-accuracy-drop 0.5 --html q.html
+  hone quantize lenet5.onnx -o lenet5.qat.onnx --mode static --qat mnist --epochs 2
   hone quantize model.onnx -o model.fp16.onnx --mode fp16
   hone quantize llm.onnx -o llm.int4.onnx --mode int4 --block-size 64
 `;
@@ -137,6 +148,9 @@ export const quantizeCommand: Command = {
       ...modelInputFlags,
       ...timingFlags,
       'no-latency': { type: 'boolean' },
+      qat: { type: 'string' },
+      epochs: { type: 'string' },
+      lr: { type: 'string' },
       force: { type: 'boolean' },
       json: { type: 'boolean' },
       html: { type: 'string' },
@@ -206,6 +220,8 @@ export const quantizeCommand: Command = {
     if (job.options!.blockSize !== undefined && ![16, 32, 64, 128, 256].includes(job.options!.blockSize)) {
       throw badInput(`--block-size must be 16, 32, 64, 128 or 256, got ${job.options!.blockSize}`);
     }
+    if (v.qat !== undefined) return quantizeAware(v, job, output, io);
+    if (v.epochs !== undefined || v.lr !== undefined) throw badInput('--epochs and --lr set quantization-aware training; add --qat DATA');
     const { model, summary } = await quantizeModel(job);
     saveModel(model, output);
     if (v.html) writeFileAtomic(v.html, quantizeHtml(summary, output));
@@ -213,6 +229,72 @@ export const quantizeCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * `--qat DATA`: static int8, then quantization-aware training on DATA (labels needed), written as QDQ; the
+ * report compares float, post-training and QAT accuracy on the --eval data (or DATA's test split).
+ */
+async function quantizeAware(
+  v: {
+    qat?: string;
+    epochs?: string;
+    lr?: string;
+    calib?: string;
+    eval?: string;
+    json?: boolean;
+    quiet?: boolean;
+    html?: string;
+    format?: string;
+    'max-accuracy-drop'?: string;
+    'no-accuracy-guard'?: boolean;
+    limit?: string;
+  },
+  job: QuantizeJob,
+  output: string,
+  io: Io,
+): Promise<number> {
+  if (job.mode !== 'static') throw badInput(`--qat trains through static int8; use --mode static (not --mode ${job.mode})`);
+  if (v.html || v.format === 'qoperator' || v['max-accuracy-drop'] !== undefined || v['no-accuracy-guard'])
+    throw badInput(
+      '--qat writes a QDQ model and its own report; drop --html, --format qoperator, --max-accuracy-drop and --no-accuracy-guard',
+    );
+  const model = typeof job.model === 'string' ? resolveModel(job.model, 'quantize') : job.model;
+  const data = resolveData(v.qat, model, undefined, 'quantize --qat');
+  const calib = loadSampleData(v.calib ?? v.qat!, model, { samples: job.samples ?? 256 });
+  const evalSet = v.eval ? resolveData(v.eval, model, undefined, 'quantize --eval') : undefined;
+  const test = evalSet ? (evalSet.test ?? evalSet.train) : data.test;
+  const { model: qat, report } = await quantizeAwareTraining(model, data.train, {
+    calib,
+    static: { ...job.options, equalize: job.options?.equalize, biasCorrection: job.options?.biasCorrection },
+    train: {
+      epochs: numberFlag(v.epochs, '--epochs', { int: true, min: 1 }) ?? 1,
+      batchSize: 64,
+      lr: numberFlag(v.lr, '--lr', { min: 0 }) ?? 1e-4,
+      ...(job.dims && Object.keys(job.dims).length ? { dims: job.dims } : {}),
+      ...(job.shapes && Object.keys(job.shapes).length ? { shapes: job.shapes } : {}),
+    },
+    test,
+    testSource: v.eval ? v.eval : `${v.qat} (test)`,
+    onProgress: progressLines(io, v.quiet),
+  });
+  saveModel(qat, output);
+  if (v.json) {
+    io.stdout(`${JSON.stringify({ output, ...report })}\n`);
+    return 0;
+  }
+  const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(2)}%`);
+  const lines = [
+    `quantization-aware training: static int8, then ${report.epochs} epoch(s) with ${report.weights} weights through fake quantization`,
+  ];
+  if (report.qat)
+    lines.push(
+      `  accuracy on ${report.samples} samples of ${report.source}: float ${pct(report.floatAccuracy)}, post-training int8 ${pct(report.ptq?.accuracy)}, QAT int8 ${pct(report.qat.accuracy)}`,
+      `  output cosine against float: post-training ${report.ptq!.cosine.toFixed(4)}, QAT ${report.qat.cosine.toFixed(4)}`,
+    );
+  lines.push(`→ ${output} (QDQ int8)`);
+  io.stdout(`${lines.join('\n')}\n`);
+  return 0;
+}
 
 /** The shared model-input and timing flags as the job's fields. */
 function modelInputs(

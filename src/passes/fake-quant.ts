@@ -1,0 +1,259 @@
+/**
+ * Quantization-aware training's graph forms. A QDQ model (the static quantizer's output) becomes a float
+ * model with `FakeQuantize` nodes (Hone's training-only op, ops/quant.ts): each int8 weight behind a
+ * DequantizeLinear becomes a float initializer (its dequantized values, which training then moves) feeding a
+ * FakeQuantize with the same scale and zero point; each activation's QuantizeLinear → DequantizeLinear pair
+ * becomes one FakeQuantize; an int32 bias becomes a float initializer behind a FakeQuantize that training
+ * treats as the identity (its rounding is 2⁻³¹ of the range). The scales stay what calibration chose.
+ *
+ * `lowerFakeQuant` gives ORT the same computation in its ops (bounds → QuantizeLinear → DequantizeLinear),
+ * for the training step and evaluation; `fromFakeQuant` writes the trained model back as QDQ, each weight
+ * quantized with its own scale — the model ORT runs in int8.
+ */
+import { DataType } from '../ir/dtype.js';
+import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
+import { floatTensor, makeTensor, tensorArray } from '../ir/tensor.js';
+import { makeNode } from '../ir/builder.js';
+import { inferShapes } from '../ops/infer.js';
+import { HONE_DOMAIN } from '../ops/quant.js';
+
+const INT32_RANGE: [number, number] = [-(2 ** 31), 2 ** 31 - 1];
+
+/** The integer range of a zero point's type. */
+function typeRange(dataType: number): [number, number] {
+  switch (dataType) {
+    case DataType.INT8:
+      return [-128, 127];
+    case DataType.UINT8:
+      return [0, 255];
+    case DataType.INT32:
+      return INT32_RANGE;
+    default:
+      throw new Error(`fake quantization supports int8, uint8 and int32, not type ${dataType}`);
+  }
+}
+
+interface Quant {
+  scale: Float32Array;
+  zeroPoint: ArrayLike<number>;
+  /** Per-channel axis (normalized), or undefined per tensor. */
+  axis?: number;
+}
+
+function quantOf(node: NodeProto, inits: ReadonlyMap<string, TensorProto>, rank: number): Quant {
+  const s = inits.get(node.input[1]!);
+  if (!s) throw new Error(`${node.opType} '${node.name}': its scale is not a constant`);
+  const scale = tensorArray(s) as Float32Array;
+  const zpT = node.input[2] ? inits.get(node.input[2]) : undefined;
+  const zeroPoint = zpT ? Array.from(tensorArray(zpT) as ArrayLike<number>, Number) : new Array(scale.length).fill(0);
+  const a = node.attribute.find((x) => x.name === 'axis')?.i ?? 1;
+  return { scale, zeroPoint, axis: scale.length > 1 ? (a < 0 ? a + rank : a) : undefined };
+}
+
+function channelOf(q: Quant, dims: readonly number[], i: number): number {
+  if (q.axis === undefined) return 0;
+  const inner = dims.slice(q.axis + 1).reduce((a, b) => a * b, 1);
+  return Math.floor(i / inner) % dims[q.axis]!;
+}
+
+function attrInt(n: NodeProto, name: string, fallback: number): number {
+  return n.attribute.find((a) => a.name === name)?.i ?? fallback;
+}
+
+/**
+ * The QDQ model as a float model to train: FakeQuantize wherever it quantized. `weightRange` is the integer
+ * range its weights use (7-bit or symmetric weights leave part of int8 unused: [-127, 127], [-63, 63]).
+ */
+export function toFakeQuant(qdq: ModelProto, weightRange: [number, number]): { model: ModelProto; weights: string[] } {
+  const g = qdq.graph!;
+  const inits = new Map(g.initializer.map((t) => [t.name!, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) producer.set(o, n);
+  const uses = new Map<string, number>();
+  for (const n of g.node) for (const v of n.input) uses.set(v, (uses.get(v) ?? 0) + 1);
+  const replaced = new Set<NodeProto>();
+  const added: TensorProto[] = [];
+  const dropped = new Set<string>();
+  const weights: string[] = [];
+  const nodes: NodeProto[] = [];
+  const fq = (inputs: string[], output: string, axis: number | undefined, range: [number, number], name: string) =>
+    makeNode(
+      'FakeQuantize',
+      inputs,
+      [output],
+      { qmin: range[0], qmax: range[1], ...(axis !== undefined ? { axis } : {}) },
+      { name, domain: HONE_DOMAIN },
+    );
+  for (const n of g.node) {
+    if (n.opType !== 'DequantizeLinear' || (n.domain && n.domain !== 'ai.onnx')) {
+      nodes.push(n);
+      continue;
+    }
+    const src = n.input[0]!;
+    const t = inits.get(src);
+    if (t) {
+      // A stored weight or bias: float values to train, fake-quantized with the same scale.
+      const dims = t.dims.map(Number);
+      const q = quantOf(n, inits, dims.length);
+      const data = tensorArray(t) as ArrayLike<number>;
+      const values = new Float32Array(data.length);
+      for (let i = 0; i < values.length; i++) {
+        const c = channelOf(q, dims, i);
+        values[i] = (Number(data[i]) - q.zeroPoint[c]!) * q.scale[c]!;
+      }
+      const floatName = `${src}_float`;
+      added.push(floatTensor(floatName, dims, values));
+      weights.push(floatName);
+      if ((uses.get(src) ?? 0) <= 1) dropped.add(src);
+      const range = t.dataType === DataType.INT32 ? INT32_RANGE : weightRange;
+      const zp = n.input[2] ? n.input[2] : zeroPointFor(added, `${src}_zp`, t.dataType!, q.scale.length);
+      nodes.push(fq([floatName, n.input[1]!, zp], n.output[0]!, q.axis, range, n.name || `${src}_fq`));
+      replaced.add(n);
+      continue;
+    }
+    const qn = producer.get(src);
+    if (qn?.opType === 'QuantizeLinear' && (!qn.domain || qn.domain === 'ai.onnx')) {
+      const zpT = qn.input[2] ? inits.get(qn.input[2]) : undefined;
+      const zpType = zpT?.dataType ?? DataType.UINT8;
+      const axis =
+        (inits.get(qn.input[1]!)?.dims.length ?? 0) === 1 && numel(inits.get(qn.input[1]!)!) > 1 ? attrInt(qn, 'axis', 1) : undefined;
+      const zp = qn.input[2] ? qn.input[2] : zeroPointFor(added, `${src}_zp`, zpType, 1);
+      nodes.push(fq([qn.input[0]!, qn.input[1]!, zp], n.output[0]!, axis, typeRange(zpType), n.name || `${src}_fq`));
+      replaced.add(n);
+      continue;
+    }
+    nodes.push(n);
+  }
+  // Quantize nodes whose every reader became a FakeQuantize go.
+  const readers = new Map<string, number>();
+  for (const n of nodes) for (const v of n.input) readers.set(v, (readers.get(v) ?? 0) + 1);
+  const kept = nodes.filter((n) => !(n.opType === 'QuantizeLinear' && n.output.every((o) => !readers.has(o))));
+  return {
+    model: {
+      ...qdq,
+      opsetImport: [...qdq.opsetImport.filter((o) => o.domain !== HONE_DOMAIN), { domain: HONE_DOMAIN, version: 1 }],
+      graph: {
+        ...g,
+        node: kept,
+        initializer: [...g.initializer.filter((t) => !dropped.has(t.name!)), ...added],
+      },
+    },
+    weights,
+  };
+}
+
+function numel(t: TensorProto): number {
+  return t.dims.reduce((a, b) => a * Number(b), 1);
+}
+
+function zeroPointFor(added: TensorProto[], name: string, dataType: number, n: number): string {
+  added.push(makeTensor(name, dataType, n > 1 ? [n] : [], new Array(n).fill(0)));
+  return name;
+}
+
+/** FakeQuantize nodes as ONNX Runtime runs them: bounds (when the range is narrower than the type) → Q → DQ. */
+export function lowerFakeQuant(model: ModelProto): ModelProto {
+  const g = model.graph!;
+  if (!g.node.some((n) => n.domain === HONE_DOMAIN)) return model;
+  const inits = new Map(g.initializer.map((t) => [t.name!, t]));
+  const types = inferShapes(model).types;
+  const added: TensorProto[] = [];
+  const node: NodeProto[] = [];
+  for (const n of g.node) {
+    if (n.domain !== HONE_DOMAIN || n.opType !== 'FakeQuantize') {
+      node.push(n);
+      continue;
+    }
+    const [x, s, zp] = n.input as [string, string, string];
+    const qmin = attrInt(n, 'qmin', 0);
+    const qmax = attrInt(n, 'qmax', 255);
+    const zpT = inits.get(zp)!;
+    if (zpT.dataType === DataType.INT32) {
+      node.push(makeNode('Identity', [x], [n.output[0]!], {}, { name: n.name }));
+      continue;
+    }
+    const [tmin, tmax] = typeRange(zpT.dataType!);
+    const axisAttr = n.attribute.find((a) => a.name === 'axis');
+    const axis = axisAttr ? { axis: axisAttr.i! } : {};
+    let input = x;
+    if (qmin > tmin || qmax < tmax) {
+      // Bounds per channel, shaped [C, 1, …] to broadcast against x along the axis.
+      const scale = tensorArray(inits.get(s)!) as Float32Array;
+      const zps = Array.from(tensorArray(zpT) as ArrayLike<number>, Number);
+      const rank = types.get(x)?.shape?.length ?? inits.get(x)?.dims.length ?? 0;
+      const perChannel = scale.length > 1;
+      const a = axisAttr?.i ?? 1;
+      const shape = perChannel ? [scale.length, ...new Array(Math.max(0, rank - (a < 0 ? a + rank : a) - 1)).fill(1)] : [];
+      const lo = floatTensor(
+        `${n.output[0]}_lo`,
+        shape,
+        Array.from(scale, (v, c) => (qmin - zps[c]!) * v),
+      );
+      const hi = floatTensor(
+        `${n.output[0]}_hi`,
+        shape,
+        Array.from(scale, (v, c) => (qmax - zps[c]!) * v),
+      );
+      added.push(lo, hi);
+      const clippedLo = `${n.output[0]}_clip_lo`;
+      const clipped = `${n.output[0]}_clip`;
+      node.push(makeNode('Max', [x, lo.name!], [clippedLo], {}, { name: `${n.name}_max` }));
+      node.push(makeNode('Min', [clippedLo, hi.name!], [clipped], {}, { name: `${n.name}_min` }));
+      input = clipped;
+    }
+    const q = `${n.output[0]}_q`;
+    node.push(makeNode('QuantizeLinear', [input, s, zp], [q], axis, { name: `${n.name}_quantize` }));
+    node.push(makeNode('DequantizeLinear', [q, s, zp], [n.output[0]!], axis, { name: `${n.name}_dequantize` }));
+  }
+  return {
+    ...model,
+    opsetImport: model.opsetImport.filter((o) => o.domain !== HONE_DOMAIN),
+    graph: { ...g, node, initializer: [...g.initializer, ...added] },
+  };
+}
+
+/** The trained fake-quant model as QDQ: each float weight quantized with its FakeQuantize's scale and range. */
+export function fromFakeQuant(model: ModelProto): ModelProto {
+  const g = model.graph!;
+  const inits = new Map(g.initializer.map((t) => [t.name!, t]));
+  const dropped = new Set<string>();
+  const added: TensorProto[] = [];
+  const node: NodeProto[] = [];
+  for (const n of g.node) {
+    if (n.domain !== HONE_DOMAIN || n.opType !== 'FakeQuantize') {
+      node.push(n);
+      continue;
+    }
+    const [x, s, zp] = n.input as [string, string, string];
+    const axisAttr = n.attribute.find((a) => a.name === 'axis');
+    const axis = axisAttr ? { axis: axisAttr.i! } : {};
+    const w = inits.get(x);
+    const zpT = inits.get(zp)!;
+    if (w) {
+      const dims = w.dims.map(Number);
+      const q = quantOf(n, inits, dims.length);
+      const qmin = attrInt(n, 'qmin', 0);
+      const qmax = attrInt(n, 'qmax', 255);
+      const values = tensorArray(w) as Float32Array;
+      const out = new Array<number>(values.length);
+      for (let i = 0; i < values.length; i++) {
+        const c = channelOf(q, dims, i);
+        const v = Math.round(values[i]! / q.scale[c]!) + q.zeroPoint[c]!;
+        out[i] = v < qmin ? qmin : v > qmax ? qmax : v;
+      }
+      const name = x.endsWith('_float') ? x.slice(0, -'_float'.length) : `${x}_quantized`;
+      added.push(makeTensor(name, zpT.dataType!, dims, out));
+      dropped.add(x);
+      node.push(makeNode('DequantizeLinear', [name, s, zp], [n.output[0]!], axis, { name: n.name }));
+      continue;
+    }
+    const q = `${n.output[0]}_quantized`;
+    node.push(makeNode('QuantizeLinear', [x, s, zp], [q], axis, { name: `${n.name}_quantize` }));
+    node.push(makeNode('DequantizeLinear', [q, s, zp], [n.output[0]!], axis, { name: n.name }));
+  }
+  return {
+    ...model,
+    opsetImport: model.opsetImport.filter((o) => o.domain !== HONE_DOMAIN),
+    graph: { ...g, node, initializer: [...g.initializer.filter((t) => !dropped.has(t.name!)), ...added] },
+  };
+}

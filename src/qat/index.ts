@@ -1,0 +1,2 @@
+/** Quantization-aware training: static int8, fine-tuned through fake quantization, written back as QDQ. */
+export { quantizeAwareTraining, type QatOptions, type QatReport } from './qat.js';
