@@ -239,7 +239,7 @@ export function fromFakeQuant(model: ModelProto): ModelProto {
       for (let i = 0; i < values.length; i++) {
         const c = channelOf(q, dims, i);
         const v = Math.round(values[i]! / q.scale[c]!) + q.zeroPoint[c]!;
-        out[i] = v < qmin ? qmin : v > qmax ? qmax : v;
+        out[i] = Math.min(Math.max(v, qmin), qmax);
       }
       const name = x.endsWith('_float') ? x.slice(0, -'_float'.length) : `${x}_quantized`;
       added.push(makeTensor(name, zpT.dataType!, dims, out));
