@@ -13,7 +13,7 @@ import { inferShapes, nodeCosts } from '../ops/infer.js';
 import { foldedCopy } from '../passes/fold.js';
 import { compareOutputs } from '../quantize/evaluate.js';
 import { matchInputs, type SampleData } from '../quantize/data.js';
-import { graphInputs, randomFeeds, resolveInputs } from '../runtime/inputs.js';
+import { type DimFixes, graphInputs, randomFeeds, resolveInputs } from '../runtime/inputs.js';
 import type { TrainCallback, TrainingRun } from '../train/callbacks.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/trainer.js';
 import { analyzeChannels, type ChannelGroup } from './channels.js';
@@ -47,6 +47,8 @@ export interface PruneOptions {
   evalData?: Dataset;
   /** What `evalData` is, for the report ('mnist (test)'). */
   evalSource?: string;
+  /** Sizes and values for the inputs of the check on random data (`--dim`, `--shape`, `--input`); the batch defaults to 32. */
+  inputs?: DimFixes;
   onProgress?: (message: string) => void;
 }
 
@@ -98,11 +100,11 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
   if (opts.finetune?.gradual && opts.sensitivity)
     throw badInput('--sensitivity picks per-layer ratios for one-shot pruning; drop --schedule gradual or --sensitivity');
   const sensitivityData = () => {
-    const d = evaluationData(model, opts.evalData, opts.evalSource);
+    const d = evaluationData(model, opts.evalData, opts.evalSource, opts.inputs);
     return { ...d, size: Math.min(d.size, opts.sensitivitySamples ?? 1000) };
   };
   const source = foldedCopy(model).model;
-  const before = modelSize(source);
+  const before = modelSize(source, opts.inputs);
   let pruned: ModelProto;
   let partial: Omit<PruneReport, 'check' | 'params' | 'macs' | 'finetune'>;
   let masks: Map<string, Uint8Array> | undefined;
@@ -186,9 +188,9 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
       pruned = applyMasks(pruned, weightMasks(pruned, partial.weights!, ratios ?? opts.sparsity, opts.scope ?? 'global'));
   }
   if (!opts.structured) partial.achieved = weightSparsity(pruned, partial.weights!);
-  const after = modelSize(pruned);
+  const after = modelSize(pruned, opts.inputs);
   opts.onProgress?.('checking the pruned model in ONNX Runtime');
-  const fidelity = await compareOutputs(source, pruned, evaluationData(model, opts.evalData, opts.evalSource));
+  const fidelity = await compareOutputs(source, pruned, evaluationData(model, opts.evalData, opts.evalSource, opts.inputs));
   const check: PruneCheck = {
     samples: fidelity.samples,
     source: fidelity.source,
@@ -265,20 +267,25 @@ function bindParams(run: TrainingRun, masks: ReadonlyMap<string, Uint8Array>): [
 }
 
 /** The data the check runs on: the evaluation set with its labels, else 32 random samples of the inputs' shapes. */
-function evaluationData(model: ModelProto, ds: Dataset | undefined, source = 'the evaluation data'): SampleData {
+function evaluationData(model: ModelProto, ds: Dataset | undefined, source = 'the evaluation data', fixes: DimFixes = {}): SampleData {
   const inputs = graphInputs(model);
-  if (ds) return matchInputs({ ...ds.features, label: ds.labels }, inputs, source);
+  if (ds) return matchInputs({ ...ds.features, label: ds.labels }, inputs, source, undefined, { values: toRecord(fixes.values) });
   let concrete: ReturnType<typeof resolveInputs>;
+  const batch = Object.fromEntries(batchSymbols(model).map((d) => [d, 32]));
   try {
-    concrete = resolveInputs(model, { dims: Object.fromEntries(batchSymbols(model).map((d) => [d, 32])) });
+    concrete = resolveInputs(model, { ...fixes, dims: { ...batch, ...fixes.dims } });
   } catch (e) {
-    throw badInput(`${(e as Error).message.replace(/^hone: /, '')} — or give labelled data with --data to check the pruned model on`);
+    throw badInput(`${(e as Error).message.replace(/^hone: /, '')} — or give labelled data with --test-data to check the pruned model on`);
   }
-  const feeds = randomFeeds(concrete, 0);
+  const feeds = randomFeeds(concrete, 0, 2, fixes.values);
   const features = Object.fromEntries(
     Object.entries(feeds).map(([name, t]) => [name, { data: t.data as Float32Array, dims: [...t.dims] }]),
   );
   return { features, size: concrete[0]?.shape[0] ?? 1, source: 'random inputs' };
+}
+
+function toRecord<V>(m: ReadonlyMap<string, V> | Record<string, V> | undefined): Record<string, V> | undefined {
+  return m instanceof Map ? Object.fromEntries(m) : (m as Record<string, V> | undefined);
 }
 
 /** The symbolic leading dims of the inputs (the batch). */
@@ -287,7 +294,7 @@ function batchSymbols(model: ModelProto): string[] {
 }
 
 /** Parameters (elements of float weights of rank ≥ 1), their non-zeros, and MACs per sample. */
-function modelSize(model: ModelProto): { params: number; nonZero: number; macs: number } {
+function modelSize(model: ModelProto, fixes: DimFixes = {}): { params: number; nonZero: number; macs: number } {
   let params = 0;
   let nonZero = 0;
   for (const t of model.graph!.initializer) {
@@ -296,7 +303,9 @@ function modelSize(model: ModelProto): { params: number; nonZero: number; macs: 
     params += v.length;
     for (let i = 0; i < v.length; i++) if (v[i] !== 0) nonZero++;
   }
-  const inference = inferShapes(model, { dims: Object.fromEntries(batchSymbols(model).map((d) => [d, 1])) });
+  // Per sample: the batch at 1 whatever --dim gave it, the other dims as given.
+  const dims: Record<string, number> = { ...toRecord(fixes.dims), ...Object.fromEntries(batchSymbols(model).map((d) => [d, 1])) };
+  const inference = inferShapes(model, { dims });
   const macs = nodeCosts(model, inference).reduce((s, c) => s + c.cost.macs, 0);
   return { params, nonZero, macs };
 }

@@ -60,6 +60,35 @@ describe('hone prune', () => {
     assert.ok(existsSync(out));
   });
 
+  it("prunes a PyTorch export's FFN channels, keeps what its attention reshapes, and sizes the check with --dim", async () => {
+    const out = join(dir, 'encoder.onnx');
+    const model = join(import.meta.dirname, '..', 'corpus', 'models', 'tiny-encoder.onnx');
+    const r = await hone(
+      'prune',
+      model,
+      '-o',
+      out,
+      '--structured',
+      'channels',
+      '--sparsity',
+      '0.5',
+      '--dim',
+      'sequence=16',
+      '--json',
+      '--quiet',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    const cut = rep.groups.filter((g: { kept: number; channels: number }) => g.kept < g.channels);
+    assert.ok(cut.length >= 2, JSON.stringify(rep.groups));
+    assert.ok(rep.skipped.some((s: { reason: string }) => /Shape '/.test(s.reason)));
+    assert.ok(rep.macs.after < rep.macs.before);
+    assert.equal(rep.check.samples, 32);
+    const missing = await hone('prune', model, '-o', join(dir, 'x.onnx'), '--sparsity', '0.5');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--dim sequence=N/);
+  });
+
   it('chooses per-group channel ratios from a sensitivity analysis', async () => {
     const out = join(dir, 'sens.onnx');
     const r = await hone(

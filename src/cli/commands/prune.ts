@@ -139,6 +139,7 @@ export const pruneCommand: Command = {
       sensitivitySamples,
       evalData,
       evalSource,
+      inputs: { dims: inputs.dims, shapes: inputs.shapes, values: inputs.values },
       onProgress,
       finetune: data
         ? {
