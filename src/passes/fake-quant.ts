@@ -151,73 +151,31 @@ function zeroPointFor(added: TensorProto[], name: string, dataType: number, n: n
   return name;
 }
 
-/** FakeQuantize nodes as ONNX Runtime runs them: bounds (when the range is narrower than the type) → Q → DQ. */
-export function lowerFakeQuant(model: ModelProto): ModelProto {
-  const g = model.graph!;
-  if (!g.node.some((n) => n.domain === HONE_DOMAIN)) return model;
-  const inits = new Map(g.initializer.map((t) => [t.name!, t]));
-  const types = inferShapes(model).types;
-  const added: TensorProto[] = [];
-  const node: NodeProto[] = [];
-  for (const n of g.node) {
-    if (n.domain !== HONE_DOMAIN || n.opType !== 'FakeQuantize') {
-      node.push(n);
-      continue;
-    }
-    const [x, s, zp] = n.input as [string, string, string];
-    const qmin = attrInt(n, 'qmin', 0);
-    const qmax = attrInt(n, 'qmax', 255);
-    const zpT = inits.get(zp)!;
-    if (zpT.dataType === DataType.INT32) {
-      node.push(makeNode('Identity', [x], [n.output[0]!], {}, { name: n.name }));
-      continue;
-    }
-    const [tmin, tmax] = typeRange(zpT.dataType!);
-    const axisAttr = n.attribute.find((a) => a.name === 'axis');
-    const axis = axisAttr ? { axis: axisAttr.i! } : {};
-    let input = x;
-    if (qmin > tmin || qmax < tmax) {
-      // Bounds per channel, shaped [C, 1, …] to broadcast against x along the axis.
-      const scale = tensorArray(inits.get(s)!) as Float32Array;
-      const zps = Array.from(tensorArray(zpT) as ArrayLike<number>, Number);
-      const rank = types.get(x)?.shape?.length ?? inits.get(x)?.dims.length ?? 0;
-      const perChannel = scale.length > 1;
-      const a = axisAttr?.i ?? 1;
-      const shape = perChannel ? [scale.length, ...new Array(Math.max(0, rank - (a < 0 ? a + rank : a) - 1)).fill(1)] : [];
-      const lo = floatTensor(
-        `${n.output[0]}_lo`,
-        shape,
-        Array.from(scale, (v, c) => (qmin - zps[c]!) * v),
-      );
-      const hi = floatTensor(
-        `${n.output[0]}_hi`,
-        shape,
-        Array.from(scale, (v, c) => (qmax - zps[c]!) * v),
-      );
-      added.push(lo, hi);
-      const clippedLo = `${n.output[0]}_clip_lo`;
-      const clipped = `${n.output[0]}_clip`;
-      node.push(makeNode('Max', [x, lo.name!], [clippedLo], {}, { name: `${n.name}_max` }));
-      node.push(makeNode('Min', [clippedLo, hi.name!], [clipped], {}, { name: `${n.name}_min` }));
-      input = clipped;
-    }
-    const q = `${n.output[0]}_q`;
-    node.push(makeNode('QuantizeLinear', [input, s, zp], [q], axis, { name: `${n.name}_quantize` }));
-    node.push(makeNode('DequantizeLinear', [q, s, zp], [n.output[0]!], axis, { name: `${n.name}_dequantize` }));
-  }
-  return {
-    ...model,
-    opsetImport: model.opsetImport.filter((o) => o.domain !== HONE_DOMAIN),
-    graph: { ...g, node, initializer: [...g.initializer, ...added] },
-  };
+/** A FakeQuantize node's parts. */
+interface FakeQuantNode {
+  node: NodeProto;
+  x: string;
+  s: string;
+  zp: string;
+  zpType: number;
+  qmin: number;
+  qmax: number;
+  /** `{ axis }` for per-axis Q/DQ nodes, else empty. */
+  axis: { axis?: number };
 }
 
-/** The trained fake-quant model as QDQ: each float weight quantized with its FakeQuantize's scale and range. */
-export function fromFakeQuant(model: ModelProto): ModelProto {
+/**
+ * `model` with each FakeQuantize replaced by the nodes `expand` pushes (initializers it adds go in `added`,
+ * names in `dropped` leave), and Hone's domain out of the opset imports.
+ */
+function rewriteFakeQuant(
+  model: ModelProto,
+  expand: (fq: FakeQuantNode, out: NodeProto[], added: TensorProto[], dropped: Set<string>) => void,
+): ModelProto {
   const g = model.graph!;
   const inits = new Map(g.initializer.map((t) => [t.name!, t]));
-  const dropped = new Set<string>();
   const added: TensorProto[] = [];
+  const dropped = new Set<string>();
   const node: NodeProto[] = [];
   for (const n of g.node) {
     if (n.domain !== HONE_DOMAIN || n.opType !== 'FakeQuantize') {
@@ -226,34 +184,87 @@ export function fromFakeQuant(model: ModelProto): ModelProto {
     }
     const [x, s, zp] = n.input as [string, string, string];
     const axisAttr = n.attribute.find((a) => a.name === 'axis');
-    const axis = axisAttr ? { axis: axisAttr.i! } : {};
-    const w = inits.get(x);
-    const zpT = inits.get(zp)!;
-    if (w) {
-      const dims = w.dims.map(Number);
-      const q = quantOf(n, inits, dims.length);
-      const qmin = attrInt(n, 'qmin', 0);
-      const qmax = attrInt(n, 'qmax', 255);
-      const values = tensorArray(w) as Float32Array;
-      const out = new Array<number>(values.length);
-      for (let i = 0; i < values.length; i++) {
-        const c = channelOf(q, dims, i);
-        const v = Math.round(values[i]! / q.scale[c]!) + q.zeroPoint[c]!;
-        out[i] = Math.min(Math.max(v, qmin), qmax);
-      }
-      const name = x.endsWith('_float') ? x.slice(0, -'_float'.length) : `${x}_quantized`;
-      added.push(makeTensor(name, zpT.dataType!, dims, out));
-      dropped.add(x);
-      node.push(makeNode('DequantizeLinear', [name, s, zp], [n.output[0]!], axis, { name: n.name }));
-      continue;
-    }
-    const q = `${n.output[0]}_quantized`;
-    node.push(makeNode('QuantizeLinear', [x, s, zp], [q], axis, { name: `${n.name}_quantize` }));
-    node.push(makeNode('DequantizeLinear', [q, s, zp], [n.output[0]!], axis, { name: n.name }));
+    const fq: FakeQuantNode = {
+      node: n,
+      x,
+      s,
+      zp,
+      zpType: inits.get(zp)!.dataType!,
+      qmin: attrInt(n, 'qmin', 0),
+      qmax: attrInt(n, 'qmax', 255),
+      axis: axisAttr ? { axis: axisAttr.i! } : {},
+    };
+    expand(fq, node, added, dropped);
   }
   return {
     ...model,
     opsetImport: model.opsetImport.filter((o) => o.domain !== HONE_DOMAIN),
     graph: { ...g, node, initializer: [...g.initializer.filter((t) => !dropped.has(t.name!)), ...added] },
   };
+}
+
+/** FakeQuantize nodes as ONNX Runtime runs them: bounds (when the range is narrower than the type) → Q → DQ. */
+export function lowerFakeQuant(model: ModelProto): ModelProto {
+  if (!model.graph!.node.some((n) => n.domain === HONE_DOMAIN)) return model;
+  const inits = new Map(model.graph!.initializer.map((t) => [t.name!, t]));
+  const types = inferShapes(model).types;
+  return rewriteFakeQuant(model, ({ node: n, x, s, zp, zpType, qmin, qmax, axis }, node, added) => {
+    const out = n.output[0]!;
+    if (zpType === DataType.INT32) {
+      node.push(makeNode('Identity', [x], [out], {}, { name: n.name }));
+      return;
+    }
+    const [tmin, tmax] = typeRange(zpType);
+    let input = x;
+    if (qmin > tmin || qmax < tmax) {
+      // Bounds per channel, shaped [C, 1, …] to broadcast against x along the axis.
+      const scale = tensorArray(inits.get(s)!) as Float32Array;
+      const zps = Array.from(tensorArray(inits.get(zp)!) as ArrayLike<number>, Number);
+      const rank = types.get(x)?.shape?.length ?? inits.get(x)?.dims.length ?? 0;
+      const a = axis.axis ?? 1;
+      const shape = scale.length > 1 ? [scale.length, ...new Array(Math.max(0, rank - (a < 0 ? a + rank : a) - 1)).fill(1)] : [];
+      const lo = floatTensor(
+        `${out}_lo`,
+        shape,
+        Array.from(scale, (v, c) => (qmin - zps[c]!) * v),
+      );
+      const hi = floatTensor(
+        `${out}_hi`,
+        shape,
+        Array.from(scale, (v, c) => (qmax - zps[c]!) * v),
+      );
+      added.push(lo, hi);
+      node.push(makeNode('Max', [x, lo.name!], [`${out}_clip_lo`], {}, { name: `${n.name}_max` }));
+      node.push(makeNode('Min', [`${out}_clip_lo`, hi.name!], [`${out}_clip`], {}, { name: `${n.name}_min` }));
+      input = `${out}_clip`;
+    }
+    node.push(makeNode('QuantizeLinear', [input, s, zp], [`${out}_q`], axis, { name: `${n.name}_quantize` }));
+    node.push(makeNode('DequantizeLinear', [`${out}_q`, s, zp], [out], axis, { name: `${n.name}_dequantize` }));
+  });
+}
+
+/** The trained fake-quant model as QDQ: each float weight quantized with its FakeQuantize's scale and range. */
+export function fromFakeQuant(model: ModelProto): ModelProto {
+  const inits = new Map(model.graph!.initializer.map((t) => [t.name!, t]));
+  return rewriteFakeQuant(model, ({ node: n, x, s, zp, zpType, qmin, qmax, axis }, node, added, dropped) => {
+    const w = inits.get(x);
+    if (!w) {
+      const q = `${n.output[0]}_quantized`;
+      node.push(makeNode('QuantizeLinear', [x, s, zp], [q], axis, { name: `${n.name}_quantize` }));
+      node.push(makeNode('DequantizeLinear', [q, s, zp], [n.output[0]!], axis, { name: n.name }));
+      return;
+    }
+    const dims = w.dims.map(Number);
+    const q = quantOf(n, inits, dims.length);
+    const values = tensorArray(w) as Float32Array;
+    const out = new Array<number>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const c = channelOf(q, dims, i);
+      out[i] = Math.min(Math.max(Math.round(values[i]! / q.scale[c]!) + q.zeroPoint[c]!, qmin), qmax);
+    }
+    const name = x.endsWith('_float') ? x.slice(0, -'_float'.length) : `${x}_quantized`;
+    added.push(makeTensor(name, zpType, dims, out));
+    dropped.add(x);
+    node.push(makeNode('DequantizeLinear', [name, s, zp], [n.output[0]!], axis, { name: n.name }));
+  });
 }
