@@ -55,6 +55,7 @@ export { PASSES, passById, modelFacts } from './passes/registry.js';
 export { runPipeline } from './passes/pipeline.js';
 export * from './prune/index.js';
 export * from './distill/index.js';
+export * from './qat/index.js';
 export { withSparseInitializers, densifySparseInitializers } from './ir/sparse.js';
 export {
   optimizeModel,

@@ -33,6 +33,7 @@ import { profileModel } from '../profile/profile.js';
 import type { ProfileReport } from '../profile/types.js';
 import { PASSES } from '../passes/registry.js';
 import { PRUNE_PASSES } from '../prune/passes.js';
+import { QAT_PASSES } from '../qat/passes.js';
 import { withDefaults } from '../passes/options.js';
 import type { Pass } from '../passes/pass.js';
 import { runPipeline, type PipelineStep } from '../passes/pipeline.js';
@@ -145,7 +146,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   const goal = job.goal ?? 'latency';
   const maxDrop = job.maxAccuracyDrop ?? DEFAULT_MAX_DROP;
   const budget = job.budget ?? DEFAULT_BUDGET;
-  const passes = job.passes ?? [...PASSES, ...PRUNE_PASSES];
+  const passes = job.passes ?? [...PASSES, ...PRUNE_PASSES, ...QAT_PASSES];
   const runs = job.runs ?? 20;
   const warmup = job.warmup ?? 3;
   const signal = job.signal;

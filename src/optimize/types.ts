@@ -46,7 +46,7 @@ export interface OptimizeJob {
   studyPath?: string;
   /** Continue the study at `studyPath`: its trials inform the search and its best are timed again. */
   resume?: boolean;
-  /** Passes searched over (default PASSES and PRUNE_PASSES, which it lists but does not search: they train). */
+  /** Passes searched over (default PASSES, PRUNE_PASSES and QAT_PASSES, the last two listed but not searched: they train). */
   passes?: readonly Pass[];
   onProgress?: (message: string) => void;
   signal?: AbortSignal;

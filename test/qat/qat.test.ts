@@ -11,7 +11,10 @@ import type { ModelProto } from '../../src/ir/proto.js';
 import { makeTensor, tensorArray } from '../../src/ir/tensor.js';
 import { HONE_DOMAIN } from '../../src/ops/quant.js';
 import { fromFakeQuant, lowerFakeQuant, toFakeQuant } from '../../src/passes/fake-quant.js';
-import { quantizeAwareTraining } from '../../src/qat/index.js';
+import { QAT_PASSES, quantizeAwareTraining } from '../../src/qat/index.js';
+import { PRUNE_PASSES, pruneChannelsPass } from '../../src/prune/index.js';
+import { PASSES } from '../../src/passes/registry.js';
+import { planPipelines } from '../../src/optimize/candidates.js';
 import { loadSampleData } from '../../src/quantize/data.js';
 import { quantizeStatic } from '../../src/quantize/static.js';
 import { createSession, mulberry32 } from '../../src/runtime/index.js';
@@ -121,5 +124,20 @@ describe('quantization-aware training (qat/qat.ts)', () => {
     assert.ok(r.model.graph!.initializer.filter((t) => t.dataType === DataType.INT8).length >= 5);
     assert.ok(r.report.qat!.accuracy! > 0.5 && r.report.ptq!.accuracy! > 0.5, JSON.stringify(r.report));
     assert.ok(r.report.qat!.cosine > 0.9);
+  });
+});
+
+describe('compression passes that train (prune/passes.ts, qat/passes.ts)', () => {
+  it('optimize lists them, says why it does not search them, and they run as passes', async () => {
+    const plan = planPipelines(lenet5(), [...PASSES, ...PRUNE_PASSES, ...QAT_PASSES], { goal: 'latency', hasData: true, advice: [] });
+    for (const id of ['prune.magnitude', 'prune.channels', 'quantize.qat']) {
+      const d = plan.decisions.find((x) => x.id === id);
+      assert.ok(d, id);
+      assert.match(d.why ?? '', /training.*does not search/, id);
+    }
+    const r = await pruneChannelsPass.run(lenet5(), { sparsity: 0.5 }, {});
+    assert.ok(r.changed);
+    assert.match(r.report.summary, /pruned 50\.0% of the prunable channels/);
+    assert.ok(r.model.graph!.initializer.reduce((n, t) => n + t.dims.reduce((a, b) => a * Number(b), 1), 0) < 20000);
   });
 });

@@ -1,0 +1,54 @@
+/**
+ * Quantization-aware training as a pass: `quantize.qat`, static int8 then fine-tuning through fake
+ * quantization on the pipeline's labelled data. Like the pruning passes it trains, so `hone optimize` lists
+ * it without searching it; its space is the fine-tuning's length and learning rate.
+ */
+import { badInput } from '../errors.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Pass, PassOptions } from '../passes/pass.js';
+import { withDefaults } from '../passes/options.js';
+import { modelFacts } from '../passes/registry.js';
+import type { SampleData } from '../quantize/data.js';
+import { quantizeAwareTraining } from './qat.js';
+
+interface QatPassOptions extends PassOptions {
+  epochs: number;
+  lr: number;
+}
+
+export const qatPass: Pass<QatPassOptions> = {
+  id: 'quantize.qat',
+  description: 'static int8, then quantization-aware training through fake quantization (straight-through gradients) on labelled data',
+  applies: (model) => {
+    const ops = modelFacts(model).opTypes;
+    return ['Conv', 'Gemm', 'MatMul'].some((t) => ops.has(t)) ? undefined : 'the model has no Conv, Gemm or MatMul to quantize';
+  },
+  space: {
+    epochs: { type: 'int', low: 1, high: 5, log: false, step: 1 },
+    lr: { type: 'float', low: 1e-5, high: 1e-3, log: true },
+  },
+  defaults: { epochs: 1, lr: 1e-4 },
+  needs: ['calibration-data', 'labels', 'training'],
+  async run(model, options, ctx) {
+    const o = withDefaults(this, options);
+    const data = ctx.data as SampleData | undefined;
+    if (!data?.labels) throw badInput(`pass ${this.id} needs labelled data: samples of the model's inputs with a 'label' array`);
+    const ds: Dataset = { features: data.features, labels: data.labels, size: data.size };
+    const r = await quantizeAwareTraining(model, ds, {
+      calib: data,
+      train: { epochs: o.epochs, lr: o.lr, batchSize: Math.min(64, data.size) },
+      onProgress: ctx.onProgress,
+    });
+    return {
+      model: r.model,
+      changed: true,
+      report: {
+        summary: `static int8 trained ${r.report.epochs} epoch(s) through fake quantization (${r.report.weights} weights)`,
+        notes: [],
+        detail: { ...r.report, history: r.report.history.map((h) => ({ epoch: h.epoch, trainLoss: h.trainLoss })) },
+      },
+    };
+  },
+};
+
+export const QAT_PASSES: readonly Pass[] = [qatPass];
