@@ -34,8 +34,10 @@ test('profile --train zoo:lenet5 --json: the step split into forward, backward a
   const k = (pass: 'forwardNodes' | 'backwardNodes', re: RegExp) =>
     p.kernels.filter((r: { opType: string }) => re.test(r.opType)).reduce((s: number, r: Record<string, number>) => s + r[pass]!, 0);
   assert.equal(k('forwardNodes', /^(Fused)?Conv$/), 2);
-  // conv2's input gradient (a Conv: stride 1) and both weight gradients.
-  assert.equal(k('backwardNodes', /^Conv$/), 3);
+  // Both weight gradients are Convs; conv2's input gradient stays a ConvTranspose (a 'valid' 5×5 conv: as a
+  // flipped Conv it would compute 1.96x the positions, ops/grad/nn.ts).
+  assert.equal(k('backwardNodes', /^Conv$/), 2);
+  assert.equal(k('backwardNodes', /^ConvTranspose$/), 1);
   for (const f of ['standard', 'fused', 'nchwc', 'reorder', 'grouped']) assert.equal(typeof p.forms[f].nodes, 'number', f);
   assert.ok(p.step.samplesPerSec > 0 && p.step.profiled.samplesPerSec > 0 && p.step.dataShare >= 0);
   assert.ok(p.static.flops > 0 && p.machine.peakFlops > 0);
