@@ -65,7 +65,7 @@ const fakeQuantize: OpRule = {
   infer: (ctx) => [{ elemType: input(ctx, 0).elemType, shape: input(ctx, 0).shape }],
   cost: perElementCost(5),
   grad: fakeQuantizeGrad,
-  props: { settingInputs: [1, 2], fp16Sensitive: true },
+  props: { settingInputs: [1, 2] },
 };
 
 const msQuantize: OpRule = { ...quantize, domain: 'com.microsoft' };

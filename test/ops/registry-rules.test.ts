@@ -210,15 +210,17 @@ test('non-differentiable ops: autodiff’s former list', () => {
   );
   assert.deepEqual(opProps('', 'Resize').settingInputs, [1, 2, 3]);
   assert.deepEqual(opProps('', 'Upsample').settingInputs, [1]);
+  // And Hone's training-only FakeQuantize: its scale and zero point are calibrated settings, never trained.
   assert.deepEqual(
     where((_r, p) => p.settingInputs !== undefined),
-    ['Resize', 'Upsample'],
+    ['Resize', 'Upsample', 'ai.hone::FakeQuantize'],
   );
 });
 
 test('gradient rules: the ops the gradient registry had, each ai.onnx', () => {
+  assert.ok(getOpRule('ai.hone', 'FakeQuantize')!.grad, "QAT's FakeQuantize has one too (the straight-through estimator)");
   assert.deepEqual(
-    where((r) => !!r.grad),
+    where((r) => !!r.grad && !r.domain),
     [
       'Abs',
       'Add',
