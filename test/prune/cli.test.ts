@@ -57,6 +57,7 @@ describe('hone prune', () => {
     assert.match(r.stdout, /kept whole \(1 group/);
     assert.match(r.stdout, /graph output/);
     assert.match(r.stdout, /checked in ONNX Runtime on 32 samples of random inputs/);
+    assert.match(r.stdout, /latency +[\d.]+ → [\d.]+ ms at batch 1 \([\d.]+x faster/);
     assert.ok(existsSync(out));
   });
 
@@ -126,6 +127,7 @@ describe('hone prune', () => {
     ['epochs without data', ['--sparsity', '0.5', '--epochs', '2'], /--epochs sets fine-tuning/],
     ['a criterion unstructured', ['--sparsity', '0.5', '--criterion', 'l2'], /add --structured channels/],
     ['an unknown exclude', ['--sparsity', '0.5', '--exclude', 'nope'], /--exclude nope: not a prunable weight/],
+    ['timing unstructured pruning', ['--sparsity', '0.5', '--latency-batch', '8'], /--latency-batch times structured pruning/],
     ['sensitivity with a scope', ['--sparsity', '0.5', '--sensitivity', '--scope', 'layer'], /--scope does not apply/],
   ] as const) {
     it(`refuses ${why} with one line and writes nothing`, async () => {
