@@ -50,7 +50,11 @@ function shorten(argv: readonly string[]): string[] {
     case 'distill':
       return ['--limit', '512', '--epochs', '1', '--quiet'];
     case 'prune':
-      return argv.includes('--finetune') ? ['--limit', '512', '--epochs', '1', '--quiet'] : ['--quiet'];
+      return [
+        ...(argv.includes('--finetune') ? ['--limit', '512', '--epochs', '1'] : []),
+        ...(argv.includes('--structured') ? ['--runs', '2', '--warmup', '1'] : []),
+        '--quiet',
+      ];
     case 'lr-find':
       return ['--steps', '20', '--limit', '2048', '--quiet'];
     case 'tune':
