@@ -114,7 +114,7 @@ const METHODS: readonly CalibMethod[] = ['minmax', 'percentile', 'entropy', 'mse
 
 export const quantizeCommand: Command = {
   name: 'quantize',
-  summary: 'post-training quantization (dynamic/static int8, fp16, int4), measured before and after',
+  summary: 'post-training quantization (dynamic/static int8, fp16, int4) and quantization-aware training, measured before and after',
   help: HELP,
   async run(argv, io) {
     const { values: v, positionals } = parseFlags('quantize', argv, {
