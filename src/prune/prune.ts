@@ -16,10 +16,10 @@ import { matchInputs, type SampleData } from '../quantize/data.js';
 import { type DimFixes, graphInputs, randomFeeds, resolveInputs } from '../runtime/inputs.js';
 import type { TrainCallback, TrainingRun } from '../train/callbacks.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/trainer.js';
-import { analyzeChannels, type ChannelGroup } from './channels.js';
+import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './channels.js';
 import { applyMasks, magnitudeMasks, maskInPlace, polynomialSparsity, prunableWeights, weightMasks, weightSparsity } from './magnitude.js';
 import { channelSensitivity, ratiosFromCurves, type SensitivityCurve, sensitivityReport, weightSensitivity } from './sensitivity.js';
-import { channelImportance, type Criterion, removeChannels, selectChannels, taylorImportance } from './structured.js';
+import { channelImportance, type Criterion, removeChannels, selectChannels, taylorImportance, zeroChannelsInPlace } from './structured.js';
 
 export interface PruneOptions {
   /** Fraction in [0, 1): of the prunable weights (unstructured) or of each group's channels (structured). */
@@ -95,8 +95,9 @@ export interface PruneCheck {
 
 export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise<{ model: ModelProto; report: PruneReport }> {
   if (!(opts.sparsity >= 0 && opts.sparsity < 1)) throw badInput(`--sparsity must be in [0, 1), got ${opts.sparsity}`);
-  if (opts.finetune?.gradual && opts.structured)
-    throw badInput('--schedule gradual works with unstructured pruning; structured pruning removes the channels once, then fine-tunes');
+  const gradual = opts.finetune?.gradual === true;
+  if (gradual && opts.structured && opts.criterion === 'taylor')
+    throw badInput('--schedule gradual re-ranks channels by their weights while it trains; use --criterion l1 or l2 with it');
   if (opts.finetune?.gradual && opts.sensitivity)
     throw badInput('--sensitivity picks per-layer ratios for one-shot pruning; drop --schedule gradual or --sensitivity');
   const sensitivityData = () => {
@@ -109,6 +110,7 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
   let partial: Omit<PruneReport, 'check' | 'params' | 'macs' | 'finetune'>;
   let masks: Map<string, Uint8Array> | undefined;
   let ratios: Map<string, number> | undefined;
+  let channelPlan: { an: ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global' } | undefined;
   if (opts.structured) {
     const scope = opts.scope ?? 'layer';
     const criterion = opts.criterion ?? 'l1';
@@ -133,18 +135,17 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
       groupRatios = ratiosFromCurves(measured, sizes, opts.sparsity, baseline);
       curves = sensitivityReport(measured, sizes, groupRatios, (g) => g.producers.join(', '));
     }
-    const keep = selectChannels(importance, { sparsity: opts.sparsity, scope, roundTo: opts.roundTo, ratios: groupRatios });
-    pruned = removeChannels(an, keep);
-    const prunable = [...importance.keys()];
-    const removed = prunable.reduce((n, g) => n + (g.size - (keep.get(g)?.length ?? g.size)), 0);
-    partial = {
-      method: `channels, ${criterion} importance, ${groupRatios ? 'per-layer ratios from sensitivity' : `${scope} scope`}`,
-      sparsity: opts.sparsity,
-      achieved: removed / prunable.reduce((n, g) => n + g.size, 0),
-      groups: prunable.map((g) => ({ producers: g.producers, channels: g.size, kept: keep.get(g)?.length ?? g.size })),
-      skipped: an.groups.filter((g) => g.pinned).map((g) => ({ producers: g.producers, channels: g.size, reason: g.pinned! })),
-      ...(curves ? { sensitivity: curves } : {}),
-    };
+    const method = `channels, ${criterion} importance, ${groupRatios ? 'per-layer ratios from sensitivity' : `${scope} scope`}${gradual ? ', gradual' : ''}`;
+    if (gradual) {
+      // The channels go while fine-tuning runs (zeroed in place); the rewrite follows it, below.
+      pruned = source;
+      channelPlan = { an, criterion: criterion as 'l1' | 'l2', scope };
+      partial = { method, sparsity: opts.sparsity, achieved: 0 };
+    } else {
+      const keep = selectChannels(importance, { sparsity: opts.sparsity, scope, roundTo: opts.roundTo, ratios: groupRatios });
+      pruned = removeChannels(an, keep);
+      partial = { method, sparsity: opts.sparsity, ...channelSummary(an, keep), ...(curves ? { sensitivity: curves } : {}) };
+    }
   } else {
     if (opts.criterion) throw badInput(`--criterion ${opts.criterion} ranks channels; unstructured pruning ranks weights by magnitude`);
     const scope = opts.scope ?? 'global';
@@ -178,12 +179,21 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
       const scope = opts.scope ?? 'global';
       callbacks.push(ft.gradual ? gradualMasks(names, opts.sparsity, scope, ft.epochs) : fixedMasks(masks!));
     }
+    const channels = channelPlan ? gradualChannels(channelPlan, opts.sparsity, opts.roundTo, ft.epochs) : undefined;
+    if (channels) callbacks.push(channels);
     opts.onProgress?.(`fine-tuning ${ft.epochs} epoch(s)`);
     const result = await train(pruned, ft.data, { ...ft.train, epochs: ft.epochs, callbacks });
     if (result.stopped === 'callback' && !result.history.length) throw badInput('fine-tuning stopped before its first epoch');
     pruned = foldedCopy(result.model).model;
     finetune = { epochs: result.epochs, history: result.history };
-    // Gradual pruning ends at the target exactly: the last masks, from the trained weights.
+    if (channels) {
+      // The same graph, so the same groups in the same order: the last selection, on the trained weights.
+      const an = analyzeChannels(pruned);
+      const keep = new Map([...channels.keep()].map(([g, kept]) => [an.groups[g.id]!, kept]));
+      pruned = removeChannels(an, keep);
+      Object.assign(partial, channelSummary(an, keep));
+    }
+    // Gradual magnitude pruning ends at the target exactly: the last masks, from the trained weights.
     if (!opts.structured)
       pruned = applyMasks(pruned, weightMasks(pruned, partial.weights!, ratios ?? opts.sparsity, opts.scope ?? 'global'));
   }
@@ -207,6 +217,53 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
       macs: { before: before.macs, after: after.macs },
       finetune,
       check,
+    },
+  };
+}
+
+/** The report's channel fields for a selection. */
+function channelSummary(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGroup, readonly number[]>) {
+  const prunable = an.groups.filter((g) => !g.pinned);
+  const removed = prunable.reduce((n, g) => n + (g.size - (keep.get(g)?.length ?? g.size)), 0);
+  return {
+    achieved: removed / prunable.reduce((n, g) => n + g.size, 0),
+    groups: prunable.map((g) => ({ producers: g.producers, channels: g.size, kept: keep.get(g)?.length ?? g.size })),
+    skipped: an.groups.filter((g) => g.pinned).map((g) => ({ producers: g.producers, channels: g.size, reason: g.pinned! })),
+  };
+}
+
+/**
+ * Gradual structured pruning: the channel sparsity rises along the same cubic as magnitude pruning's over the
+ * first three quarters of the steps; 20 times on the way the channels are ranked again on the live weights and
+ * the dropped ones' slices zeroed, then held at zero after every update. `keep()` is the last selection.
+ */
+function gradualChannels(
+  plan: { an: ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global' },
+  final: number,
+  roundTo: number | undefined,
+  epochs: number,
+): TrainCallback & { keep(): Map<ChannelGroup, number[]> } {
+  let values: (name: string) => Float32Array | undefined = () => undefined;
+  let keep = new Map<ChannelGroup, number[]>();
+  let end = 1;
+  let every = 1;
+  return {
+    keep: () => keep,
+    onTrainBegin(run) {
+      const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
+      values = (name) => {
+        const i = index.get(name);
+        return i === undefined ? undefined : run.params[i];
+      };
+      end = Math.max(1, Math.floor(epochs * run.stepsPerEpoch * 0.75));
+      every = Math.max(1, Math.floor(end / 20));
+    },
+    onStepEnd(_run, s) {
+      if (s.step <= end && (s.step % every === 0 || s.step === end)) {
+        const sparsity = polynomialSparsity(s.step, { initial: 0, final, begin: 0, end });
+        keep = selectChannels(channelImportance(plan.an, plan.criterion, values), { sparsity, scope: plan.scope, roundTo });
+      }
+      zeroChannelsInPlace(plan.an, keep, values);
     },
   };
 }

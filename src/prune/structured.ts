@@ -20,15 +20,21 @@ export type Criterion = 'l1' | 'l2' | 'taylor';
  * Importance of each channel of each group: the sum over the group's weight slices (filters, the next
  * layer's input channels, norm scales) of each slice's L1 norm, or of its L2 norm. Pinned groups are left out.
  */
-export function channelImportance(an: ChannelAnalysis, criterion: 'l1' | 'l2'): Map<ChannelGroup, Float64Array> {
+export function channelImportance(
+  an: ChannelAnalysis,
+  criterion: 'l1' | 'l2',
+  /** Live values by initializer name (fine-tuning's parameters); default: the model's initializers. */
+  values?: (name: string) => ArrayLike<number> | undefined,
+): Map<ChannelGroup, Float64Array> {
   const out = new Map<ChannelGroup, Float64Array>();
   for (const g of an.groups) if (!g.pinned) out.set(g, new Float64Array(g.size));
   const inits = initializers(an.model);
   for (const s of an.slices) {
     if (s.role !== 'weight') continue;
-    const t = inits.get(s.node.input[s.input]!);
+    const name = s.node.input[s.input]!;
+    const t = inits.get(name);
     if (!t) continue;
-    const perIndex = axisSums(t, s.axis, criterion);
+    const perIndex = axisSums(values?.(name) ?? floatValues(t), t.dims.map(Number), s.axis, criterion);
     let offset = 0;
     for (const seg of s.carrier.segments) {
       const imp = seg.space >= 0 ? out.get(an.groupOf(seg.space)) : undefined;
@@ -266,6 +272,31 @@ export function zeroChannels(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGroup
   return { ...an.model, graph: { ...g, initializer: g.initializer.map((t) => zeroed.get(t.name!) ?? t) } };
 }
 
+/**
+ * Sets to zero, in live arrays (fine-tuning's parameters, by initializer name), every slice `keep` drops: what
+ * `zeroChannels` does to a model, during gradual structured pruning. Values `values` does not give (BatchNorm's
+ * running statistics, which are not trained) are left.
+ */
+export function zeroChannelsInPlace(
+  an: ChannelAnalysis,
+  keep: ReadonlyMap<ChannelGroup, readonly number[]>,
+  values: (name: string) => Float32Array | undefined,
+): void {
+  const dims = new Map(an.model.graph!.initializer.map((t) => [t.name!, t.dims.map(Number)]));
+  for (const s of an.slices) {
+    const kept = keptIndices(an, s.carrier, keep);
+    const name = s.node.input[s.input]!;
+    const v = kept && values(name);
+    if (!v) continue;
+    const d = dims.get(name)!;
+    const n = d[s.axis]!;
+    const inner = d.slice(s.axis + 1).reduce((a, b) => a * b, 1);
+    const keepSet = new Uint8Array(n);
+    for (const i of kept) keepSet[i] = 1;
+    for (let i = 0; i < v.length; i++) if (!keepSet[Math.floor(i / inner) % n]) v[i] = 0;
+  }
+}
+
 /** Indices kept along a carrier's axis, or undefined when it keeps them all. */
 function keptIndices(an: ChannelAnalysis, c: Carrier, keep: ReadonlyMap<ChannelGroup, readonly number[]>): number[] | undefined {
   const out: number[] = [];
@@ -286,9 +317,7 @@ function initializers(model: ModelProto): Map<string, TensorProto> {
 }
 
 /** Per index along `axis`: the sum of |w| (l1) or of w² (l2) over the rest of the tensor. */
-function axisSums(t: TensorProto, axis: number, criterion: 'l1' | 'l2'): Float64Array {
-  const values = floatValues(t);
-  const dims = t.dims.map(Number);
+function axisSums(values: ArrayLike<number>, dims: readonly number[], axis: number, criterion: 'l1' | 'l2'): Float64Array {
   const n = dims[axis]!;
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const out = new Float64Array(n);

@@ -7,7 +7,15 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import { analyzeChannels, type ChannelGroup } from '../../src/prune/channels.js';
-import { channelImportance, removeChannels, selectChannels, taylorImportance, zeroChannels } from '../../src/prune/structured.js';
+import {
+  channelImportance,
+  removeChannels,
+  selectChannels,
+  taylorImportance,
+  zeroChannels,
+  zeroChannelsInPlace,
+} from '../../src/prune/structured.js';
+import { tensorArray } from '../../src/ir/tensor.js';
 import { firstSamples, mnist } from '../../src/data/index.js';
 import { createSession, mulberry32 } from '../../src/runtime/index.js';
 import { lenet5, mobilenet, resnet } from '../../src/zoo/index.js';
@@ -150,6 +158,22 @@ describe('channel groups (prune/channels.ts)', () => {
     const why = Object.fromEntries(an.groups.map((g) => [g.producers[0], g.pinned]));
     assert.match(why.c1!, /Softmax 'soft'/);
     assert.match(why.c2!, /Reshape 'spelled'/);
+  });
+
+  it('zeroes dropped channels in live arrays as zeroChannels does in a model (gradual pruning)', () => {
+    const an = analyzeChannels(lenet5());
+    const keep = randomKeep(an.groups, 4);
+    const live = new Map(an.model.graph!.initializer.map((t) => [t.name!, Float32Array.from(tensorArray(t) as Float32Array)]));
+    zeroChannelsInPlace(an, keep, (name) => live.get(name));
+    for (const t of zeroChannels(an, keep).graph!.initializer) assert.deepEqual(live.get(t.name!), tensorArray(t), t.name);
+    // And ranking from live arrays ranks as from the model.
+    const fromModel = channelImportance(an, 'l2');
+    const fromLive = channelImportance(
+      an,
+      'l2',
+      (name) => tensorArray(an.model.graph!.initializer.find((t) => t.name === name)!) as Float32Array,
+    );
+    for (const [g, v] of fromModel) assert.deepEqual(fromLive.get(g), v);
   });
 
   it('Taylor importance: zero for a channel whose weights are zero, positive for the others', async () => {

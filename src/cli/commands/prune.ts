@@ -41,8 +41,9 @@ Options:
                            with arrays named after the inputs and 'label' (as hone train)
   --epochs N               fine-tuning epochs (default 1)
   --schedule oneshot|gradual
-                           unstructured: prune at once, then fine-tune (default), or raise the sparsity along
-                           Zhu & Gupta's cubic schedule over the first 3/4 of fine-tuning, then recover
+                           prune at once, then fine-tune (default), or raise the sparsity along Zhu & Gupta's
+                           cubic schedule over the first 3/4 of fine-tuning (weights, or whole channels zeroed
+                           and ranked again on the live weights, removed at the end), then recover
   --test-data DATA         labelled data to measure accuracy before and after ('mnist' uses its test split;
                            with --finetune mnist the test split is the default)
   --batch-size B, --lr LR, --optimizer NAME, --momentum M, --weight-decay W, --seed S, --limit N
@@ -124,8 +125,6 @@ export const pruneCommand: Command = {
     if (schedule === 'gradual' && !v.finetune) throw badInput('--schedule gradual prunes while fine-tuning; add --finetune DATA');
     if (schedule === 'gradual' && v.sensitivity)
       throw badInput('--sensitivity picks per-layer ratios for one-shot pruning; drop --schedule gradual or --sensitivity');
-    if (schedule === 'gradual' && structured)
-      throw badInput('--schedule gradual is for unstructured pruning; structured pruning removes the channels once, then fine-tunes');
     for (const flag of ['epochs', 'batch-size', 'lr', 'optimizer', 'momentum', 'weight-decay', 'limit'] as const)
       if (v[flag] !== undefined && !v.finetune) throw badInput(`--${flag} sets fine-tuning; add --finetune DATA`);
 
