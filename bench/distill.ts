@@ -4,7 +4,7 @@
  * the teacher (hone distill's loss) and without it (cross-entropy), over several seeds; test accuracy of each.
  *
  *   npx tsx bench/distill.ts [--teacher-epochs 4] [--epochs 3] [--seeds 0,1,2] [--temperature 4] [--alpha 0.9]
- *                            [--limit N] [--batch 64] [--student-limit N] [--student-batch B]
+ *                            [--limit N] [--batch 64] [--student-limit N] [--student-batch B] [--student-fc 120-84]
  *
  * --student-limit trains the students on the first N digits only (the transfer set) while the teacher saw all
  * of them: the setting where a teacher's soft targets carry what the small set lacks.
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '64' },
     'student-limit': { type: 'string' },
     'student-batch': { type: 'string' },
+    /** LeNet-5's fully connected widths for the student (64-32 gives 0.17x of the teacher's parameters). */
+    'student-fc': { type: 'string', default: '120-84' },
   },
 });
 const data = mnist();
@@ -50,7 +52,8 @@ const withT: number[] = [];
 const alone: number[] = [];
 for (const seed of seeds) {
   log(`student LeNet-5, seed ${seed}: with the teacher and alone, ${epochs} epochs each`);
-  const d = await distill(teacher.model, lenet5({ seed }), studentSet, {
+  const fc = values['student-fc']!.split('-').map(Number);
+  const d = await distill(teacher.model, lenet5({ seed, fc }), studentSet, {
     temperature: Number(values.temperature),
     alpha: Number(values.alpha),
     train: { epochs, batchSize: studentBatch, lr: 1e-3, seed },
