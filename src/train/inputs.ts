@@ -2,6 +2,7 @@
  * The model-input flags on the training side: `--dim`/`--shape` size the training graph's dims (the batch
  * stays the trainer's), and `--input` values feed inputs that are not data in every step and evaluation.
  */
+import { HONE_DOMAIN } from '../ops/quant.js';
 import type * as ort from 'onnxruntime-node';
 import type { ModelProto, TensorProto } from '../ir/proto.js';
 import { makeTensor, type TypedArray } from '../ir/tensor.js';
@@ -23,8 +24,11 @@ export interface InputFixes {
  * never turns a model ORT loads into one it refuses). Dims nothing sizes stay symbolic.
  */
 export async function modelForTraining(model: ModelProto, fixes: InputFixes, session: SessionOpts): Promise<ModelProto> {
-  if (!fixes.dims && !fixes.shapes && !fixes.values) return model;
+  const none = (o: object | undefined) => !o || Object.keys(o).length === 0;
+  if (none(fixes.dims) && none(fixes.shapes) && none(fixes.values)) return model;
   const fixed = fixDims(model, fixes, { partial: true, keepLeading: true });
+  // Training-only ops (QAT's FakeQuantize) are ORT's only once lowered, in the training session: no load check here.
+  if (model.graph!.node.some((n) => n.domain === HONE_DOMAIN)) return fixed;
   return (await loadableForm(loadForms(model, fixed), session)).model;
 }
 

@@ -2,6 +2,11 @@
 // model computes and converts back to it exactly; the straight-through gradient against a hand computation;
 // QAT on LeNet-5 writes an int8 model ORT runs.
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModel, saveModel } from '../../src/ir/model.js';
+import { hone } from '../helpers/cli.js';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { firstSamples, mnist } from '../../src/data/index.js';
@@ -139,5 +144,69 @@ describe('compression passes that train (prune/passes.ts, qat/passes.ts)', () =>
     assert.ok(r.changed);
     assert.match(r.report.summary, /pruned 50\.0% of the prunable channels/);
     assert.ok(r.model.graph!.initializer.reduce((n, t) => n + t.dims.reduce((a, b) => a * Number(b), 1), 0) < 20000);
+  });
+});
+
+describe('hone train --qat and hone quantize --qat', () => {
+  it('write QDQ int8 models and report float, post-training and QAT accuracy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hone-qat-'));
+    try {
+      saveModel((await train(lenet5(), firstSamples(mnist().train, 512), { epochs: 1, batchSize: 64 })).model, join(dir, 'm.onnx'));
+      for (const argv of [
+        [
+          'train',
+          '--model',
+          join(dir, 'm.onnx'),
+          '--data',
+          'mnist',
+          '--limit',
+          '512',
+          '--qat',
+          '-o',
+          join(dir, 't.onnx'),
+          '--json',
+          '--quiet',
+        ],
+        [
+          'quantize',
+          join(dir, 'm.onnx'),
+          '--mode',
+          'static',
+          '--qat',
+          'mnist',
+          '--samples',
+          '64',
+          '-o',
+          join(dir, 'q.onnx'),
+          '--json',
+          '--quiet',
+        ],
+      ]) {
+        const r = await hone(...argv);
+        assert.equal(r.code, 0, r.stderr);
+        const rep = JSON.parse(r.stdout);
+        assert.ok(rep.qat.accuracy > 0.5 && rep.ptq.accuracy > 0.5 && rep.floatAccuracy > 0.5, r.stdout);
+        const out = loadModel(rep.output);
+        assert.ok(out.graph!.initializer.some((t) => t.dataType === DataType.INT8));
+        assert.ok(!out.graph!.node.some((n) => n.domain === HONE_DOMAIN));
+      }
+      const bad = await hone(
+        'train',
+        '--model',
+        join(dir, 'm.onnx'),
+        '--data',
+        'mnist',
+        '--qat',
+        '--checkpoint',
+        join(dir, 'ck'),
+        '-o',
+        join(dir, 'x.onnx'),
+      );
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--qat trains once/);
+      assert.ok(!existsSync(join(dir, 'x.onnx')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

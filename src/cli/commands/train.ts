@@ -16,6 +16,8 @@ import {
 } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 import { trainProfileText } from './profile.js';
+import { quantizeAwareTraining } from '../../qat/index.js';
+import { loadSampleData } from '../../quantize/data.js';
 
 const HELP = `hone train — train an ONNX model on ONNX Runtime (forward, loss and backward in one ONNX graph)
 
@@ -48,6 +50,9 @@ Options:
   --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
                            runs of M samples (large batches in less memory; not with BatchNorm)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
+  --qat                    quantization-aware training: static int8 calibrated on 256 training samples, then
+                           the epochs through fake quantization (default --lr 1e-4 here); writes a QDQ int8
+                           model and reports float, post-training and QAT test accuracy (as hone quantize --qat)
   --profile                profile training steps with these settings instead of training, and write
                            nothing: kernel time per op type in the forward and backward passes, the
                            optimizer's update, the kernels ORT ran, the step's verdict (as 'hone profile
@@ -67,6 +72,7 @@ Examples:
   hone train --model zoo:lenet5 --data mnist --epochs 3 --batch-size 64 --optimizer adam --lr 1e-3 -o lenet.onnx
   hone train --model zoo:mlp:hidden=512-256 --data mnist --schedule cosine --checkpoint ckpt -o mlp.onnx --json
   hone train --model zoo:lenet5 --data mnist --batch-size 64 --profile
+  hone train --model lenet5.onnx --data mnist --qat --epochs 1 -o lenet5.qat.onnx
 `;
 
 export const trainCommand: Command = {
@@ -94,6 +100,7 @@ export const trainCommand: Command = {
         output: { type: 'string', short: 'o' },
         quiet: { type: 'boolean' },
         profile: { type: 'boolean' },
+        qat: { type: 'boolean' },
         'profile-steps': { type: 'string' },
       },
       false,
@@ -122,6 +129,11 @@ export const trainCommand: Command = {
     const tty = io.isTTY && !values.quiet;
     // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
     const piped = !io.isTTY && !values.quiet;
+    if (values.qat) {
+      if (values.checkpoint || values.resume || values.log || values['val-split'] || values['micro-batch'])
+        throw badInput('--qat trains once through fake quantization; drop --checkpoint, --resume, --log, --val-split and --micro-batch');
+      return trainQat(model, data.train, test, values, { epochs, batchSize, stepsPerEpoch, inputs }, io);
+    }
     const stop = interruptible(io, tty);
     let result: Awaited<ReturnType<typeof train>>;
     try {
@@ -193,6 +205,53 @@ export const trainCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * `--qat`: quantization-aware training — static int8 calibrated on 256 training samples, then these training
+ * settings through fake quantization, written as a QDQ int8 model (hone quantize --qat, with train's flags).
+ */
+async function trainQat(
+  model: Parameters<typeof quantizeAwareTraining>[0],
+  data: Parameters<typeof quantizeAwareTraining>[1],
+  test: Parameters<typeof quantizeAwareTraining>[1] | undefined,
+  values: Parameters<typeof parseTrainCommon>[0] & {
+    data?: string;
+    output?: string;
+    lr?: string;
+    schedule?: string;
+    warmup?: string;
+    'clip-norm'?: string;
+    json?: boolean;
+    quiet?: boolean;
+  },
+  o: { epochs: number; batchSize: number; stepsPerEpoch: number; inputs: ReturnType<typeof parseTrainInputs> },
+  io: Io,
+): Promise<number> {
+  const calib = loadSampleData(values.data!, model, { samples: 256 });
+  const { model: qat, report } = await quantizeAwareTraining(model, data, {
+    calib,
+    train: {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      ...parseTrainCommon(values, o.inputs),
+      lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-4,
+      schedule: parseSchedule(values.schedule, o.stepsPerEpoch, o.epochs),
+      warmupSteps: numberFlag(values.warmup, '--warmup', { int: true, min: 0 }),
+      clipNorm: numberFlag(values['clip-norm'], '--clip-norm', { min: 0 }),
+    },
+    test,
+    testSource: `${values.data} (test)`,
+    onProgress: progressLines(io, values.quiet),
+  });
+  saveModel(qat, values.output!);
+  const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(2)}%`);
+  io.stdout(
+    values.json
+      ? `${JSON.stringify({ output: values.output, ...report })}\n`
+      : `trained ${report.epochs} epoch(s) through fake quantization: test accuracy float ${pct(report.floatAccuracy)}, post-training int8 ${pct(report.ptq?.accuracy)}, QAT int8 ${pct(report.qat?.accuracy)} → ${values.output} (QDQ int8)\n`,
+  );
+  return 0;
+}
 
 /** `--profile`: a few steps profiled with the training flags (the step's settings), nothing trained or written. */
 async function profileSteps(
