@@ -58,8 +58,8 @@ export async function distill(
   const alpha = opts.alpha ?? 0.9;
   if (!(temperature > 0)) throw badInput(`--temperature must be > 0, got ${temperature}`);
   if (!(alpha >= 0 && alpha <= 1)) throw badInput(`--alpha must be in [0, 1], got ${alpha}`);
-  const inputs = dataInputNames(student);
-  const teacherInputs = dataInputNames(teacher);
+  const inputs = graphInputs(student).map((i) => i.name);
+  const teacherInputs = graphInputs(teacher).map((i) => i.name);
   const missing = inputs.filter((n) => !teacherInputs.includes(n));
   if (missing.length || teacherInputs.length !== inputs.length)
     throw badInput(
@@ -228,12 +228,6 @@ function classes(model: ModelProto, what: string): number {
       `the ${what}'s first output must be class scores [batch, K] with K known; it is ${shape ? `[${shape.join(', ')}]` : 'of unknown shape'}`,
     );
   return shape[1];
-}
-
-/** Graph inputs that are not initializers: what the data feeds. */
-function dataInputNames(model: ModelProto): string[] {
-  const inits = new Set(model.graph!.initializer.map((t) => t.name));
-  return model.graph!.input.map((i) => i.name!).filter((n) => !inits.has(n));
 }
 
 function params(model: ModelProto): number {

@@ -12,7 +12,7 @@
  */
 import { DataType } from '../ir/dtype.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
-import { floatTensor, makeTensor, tensorArray } from '../ir/tensor.js';
+import { floatTensor, makeTensor, numElements, tensorArray } from '../ir/tensor.js';
 import { makeNode } from '../ir/builder.js';
 import { inferShapes } from '../ops/infer.js';
 import { HONE_DOMAIN } from '../ops/quant.js';
@@ -116,7 +116,9 @@ export function toFakeQuant(qdq: ModelProto, weightRange: [number, number]): { m
       const zpT = qn.input[2] ? inits.get(qn.input[2]) : undefined;
       const zpType = zpT?.dataType ?? DataType.UINT8;
       const axis =
-        (inits.get(qn.input[1]!)?.dims.length ?? 0) === 1 && numel(inits.get(qn.input[1]!)!) > 1 ? attrInt(qn, 'axis', 1) : undefined;
+        (inits.get(qn.input[1]!)?.dims.length ?? 0) === 1 && numElements(inits.get(qn.input[1]!)!.dims.map(Number)) > 1
+          ? attrInt(qn, 'axis', 1)
+          : undefined;
       const zp = qn.input[2] ? qn.input[2] : zeroPointFor(added, `${src}_zp`, zpType, 1);
       nodes.push(fq([qn.input[0]!, qn.input[1]!, zp], n.output[0]!, axis, typeRange(zpType), n.name || `${src}_fq`));
       replaced.add(n);
@@ -140,10 +142,6 @@ export function toFakeQuant(qdq: ModelProto, weightRange: [number, number]): { m
     },
     weights,
   };
-}
-
-function numel(t: TensorProto): number {
-  return t.dims.reduce((a, b) => a * Number(b), 1);
 }
 
 function zeroPointFor(added: TensorProto[], name: string, dataType: number, n: number): string {

@@ -14,7 +14,7 @@ import { foldedCopy } from '../passes/fold.js';
 import { compareOutputs } from '../quantize/evaluate.js';
 import { matchInputs, type SampleData } from '../quantize/data.js';
 import { type DimFixes, graphInputs, randomFeeds, resolveInputs } from '../runtime/inputs.js';
-import type { TrainCallback, TrainingRun } from '../train/callbacks.js';
+import { paramByName, type TrainCallback, type TrainingRun } from '../train/callbacks.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/trainer.js';
 import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './channels.js';
 import { applyMasks, magnitudeMasks, maskInPlace, polynomialSparsity, prunableWeights, weightMasks, weightSparsity } from './magnitude.js';
@@ -233,9 +233,28 @@ function channelSummary(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGroup, rea
 }
 
 /**
- * Gradual structured pruning: the channel sparsity rises along the same cubic as magnitude pruning's over the
- * first three quarters of the steps; 20 times on the way the channels are ranked again on the live weights and
- * the dropped ones' slices zeroed, then held at zero after every update. `keep()` is the last selection.
+ * When gradual pruning (Zhu & Gupta 2017) recomputes its selection: along the cubic from 0 to `final` over the
+ * first three quarters of the steps, 20 times on the way. `due(step)` is the target then, else undefined.
+ */
+function gradualSchedule(final: number, epochs: number) {
+  let end = 1;
+  let every = 1;
+  return {
+    begin(stepsPerEpoch: number) {
+      end = Math.max(1, Math.floor(epochs * stepsPerEpoch * 0.75));
+      every = Math.max(1, Math.floor(end / 20));
+    },
+    due(step: number): number | undefined {
+      return step <= end && (step % every === 0 || step === end)
+        ? polynomialSparsity(step, { initial: 0, final, begin: 0, end })
+        : undefined;
+    },
+  };
+}
+
+/**
+ * Gradual structured pruning: on `gradualSchedule`'s steps the channels are ranked again on the live weights
+ * and the dropped ones' slices zeroed, then held at zero after every update. `keep()` is the last selection.
  */
 function gradualChannels(
   plan: { an: ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global' },
@@ -243,26 +262,19 @@ function gradualChannels(
   roundTo: number | undefined,
   epochs: number,
 ): TrainCallback & { keep(): Map<ChannelGroup, number[]> } {
+  const schedule = gradualSchedule(final, epochs);
   let values: (name: string) => Float32Array | undefined = () => undefined;
   let keep = new Map<ChannelGroup, number[]>();
-  let end = 1;
-  let every = 1;
   return {
     keep: () => keep,
     onTrainBegin(run) {
-      const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
-      values = (name) => {
-        const i = index.get(name);
-        return i === undefined ? undefined : run.params[i];
-      };
-      end = Math.max(1, Math.floor(epochs * run.stepsPerEpoch * 0.75));
-      every = Math.max(1, Math.floor(end / 20));
+      values = paramByName(run);
+      schedule.begin(run.stepsPerEpoch);
     },
     onStepEnd(_run, s) {
-      if (s.step <= end && (s.step % every === 0 || s.step === end)) {
-        const sparsity = polynomialSparsity(s.step, { initial: 0, final, begin: 0, end });
+      const sparsity = schedule.due(s.step);
+      if (sparsity !== undefined)
         keep = selectChannels(channelImportance(plan.an, plan.criterion, values), { sparsity, scope: plan.scope, roundTo });
-      }
       zeroChannelsInPlace(plan.an, keep, values);
     },
   };
@@ -276,50 +288,40 @@ function fixedMasks(masks: ReadonlyMap<string, Uint8Array>): TrainCallback {
   };
   return {
     onTrainBegin(run) {
-      bound = bindParams(run, masks);
+      const names = [...masks.keys()];
+      bound = trainedParams(run, names).map((v, i) => [v, masks.get(names[i]!)!]);
       apply();
     },
     onStepEnd: apply,
   };
 }
 
-/**
- * Gradual magnitude pruning (Zhu & Gupta 2017): the sparsity target rises along a cubic from 0 to `final`
- * over the first three quarters of the steps, the masks recomputed from the live weights 20 times on the way,
- * then held while the rest of the steps recover accuracy.
- */
+/** Gradual magnitude pruning: on `gradualSchedule`'s steps the masks are recomputed from the live weights, then held. */
 function gradualMasks(names: readonly string[], final: number, scope: 'layer' | 'global', epochs: number): TrainCallback {
+  const schedule = gradualSchedule(final, epochs);
   let params: Float32Array[] = [];
   let masks: Uint8Array[] = [];
-  let end = 1;
-  let every = 1;
-  const recompute = (sparsity: number) => {
-    masks = magnitudeMasks(params, sparsity, scope);
-  };
-  const apply = () => params.forEach((v, i) => maskInPlace(v, masks[i]!));
   return {
     onTrainBegin(run) {
-      const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
-      params = names.map((n) => run.params[index.get(n)!]!);
-      const total = epochs * run.stepsPerEpoch;
-      end = Math.max(1, Math.floor(total * 0.75));
-      every = Math.max(1, Math.floor(end / 20));
-      recompute(0);
+      params = trainedParams(run, names);
+      schedule.begin(run.stepsPerEpoch);
+      masks = magnitudeMasks(params, 0, scope);
     },
     onStepEnd(_run, s) {
-      if (s.step <= end && (s.step % every === 0 || s.step === end))
-        recompute(polynomialSparsity(s.step, { initial: 0, final, begin: 0, end }));
-      apply();
+      const sparsity = schedule.due(s.step);
+      if (sparsity !== undefined) masks = magnitudeMasks(params, sparsity, scope);
+      params.forEach((v, i) => maskInPlace(v, masks[i]!));
     },
   };
 }
 
-function bindParams(run: TrainingRun, masks: ReadonlyMap<string, Uint8Array>): [Float32Array, Uint8Array][] {
-  const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
-  return [...masks].map(([name, m]) => {
-    const i = index.get(name);
-    if (i === undefined) throw badInput(`pruned weight '${name}' is not trained (frozen?); unfreeze it or --exclude it`);
-    return [run.params[i]!, m];
+/** The live arrays of the named weights; a weight that does not train cannot hold its zeros. */
+function trainedParams(run: TrainingRun, names: readonly string[]): Float32Array[] {
+  const byName = paramByName(run);
+  return names.map((name) => {
+    const v = byName(name);
+    if (!v) throw badInput(`pruned weight '${name}' is not trained (frozen?); unfreeze it or --exclude it`);
+    return v;
   });
 }
 
@@ -346,7 +348,7 @@ function toRecord<V>(m: ReadonlyMap<string, V> | Record<string, V> | undefined):
 }
 
 /** The symbolic leading dims of the inputs (the batch). */
-function batchSymbols(model: ModelProto): string[] {
+export function batchSymbols(model: ModelProto): string[] {
   return [...new Set(graphInputs(model).flatMap((i) => (typeof i.shape?.[0] === 'string' ? [i.shape[0]] : [])))];
 }
 

@@ -35,20 +35,36 @@ export function channelImportance(
     const t = inits.get(name);
     if (!t) continue;
     const perIndex = axisSums(values?.(name) ?? floatValues(t), t.dims.map(Number), s.axis, criterion);
-    let offset = 0;
-    for (const seg of s.carrier.segments) {
-      const imp = seg.space >= 0 ? out.get(an.groupOf(seg.space)) : undefined;
-      if (imp) {
-        for (let c = 0; c < seg.size; c++) {
-          let sum = 0;
-          for (let j = 0; j < seg.inner; j++) sum += perIndex[offset + c * seg.inner + j]!;
-          imp[c]! += criterion === 'l2' ? Math.sqrt(sum) : sum;
-        }
-      }
-      offset += seg.size * seg.inner;
-    }
+    forEachChannel(an, s.carrier, perIndex, (g, c, sum) => {
+      const imp = out.get(g);
+      if (imp) imp[c]! += criterion === 'l2' ? Math.sqrt(sum) : sum;
+    });
   }
   return out;
+}
+
+/**
+ * For each channel of each group a carrier holds: the sum of `perIndex` (a value per index along the carrier's
+ * axis) over the channel's entries (`inner` of them after a Flatten).
+ */
+function forEachChannel(
+  an: ChannelAnalysis,
+  carrier: Carrier,
+  perIndex: ArrayLike<number>,
+  fn: (group: ChannelGroup, channel: number, sum: number) => void,
+): void {
+  let offset = 0;
+  for (const seg of carrier.segments) {
+    if (seg.space >= 0) {
+      const g = an.groupOf(seg.space);
+      for (let c = 0; c < seg.size; c++) {
+        let sum = 0;
+        for (let j = 0; j < seg.inner; j++) sum += perIndex[offset + c * seg.inner + j]!;
+        fn(g, c, sum);
+      }
+    }
+    offset += seg.size * seg.inner;
+  }
 }
 
 /**
@@ -79,17 +95,11 @@ export async function taylorImportance(
       for (const v of step.values()) v.fill(0);
       for (const { s, i } of bound) {
         const d = dims.get(s.node.input[s.input]!)!;
-        const perIndex = axisDot(run.params[i]!, run.grads[i]!, d, s.axis);
-        let offset = 0;
-        for (const seg of s.carrier.segments) {
-          const g = seg.space >= 0 ? an.groupOf(seg.space) : undefined;
-          if (g && out.has(g)) {
-            if (!step.has(g)) step.set(g, new Float64Array(g.size));
-            const acc = step.get(g)!;
-            for (let c = 0; c < seg.size; c++) for (let j = 0; j < seg.inner; j++) acc[c]! += perIndex[offset + c * seg.inner + j]!;
-          }
-          offset += seg.size * seg.inner;
-        }
+        forEachChannel(an, s.carrier, axisDot(run.params[i]!, run.grads[i]!, d, s.axis), (g, c, sum) => {
+          if (!out.has(g)) return;
+          if (!step.has(g)) step.set(g, new Float64Array(g.size));
+          step.get(g)![c]! += sum;
+        });
       }
       for (const [g, acc] of step) {
         const imp = out.get(g)!;

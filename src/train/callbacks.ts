@@ -99,6 +99,15 @@ export interface TrainingRun {
   trainerState(): { history: EpochRecord[]; [state: string]: unknown };
 }
 
+/** A run's live parameter array by initializer name (undefined for names that do not train: frozen, buffers). */
+export function paramByName(run: TrainingRun): (name: string) => Float32Array | undefined {
+  const index = new Map(run.graph.params.map((p, i) => [p.name, i]));
+  return (name) => {
+    const i = index.get(name);
+    return i === undefined ? undefined : run.params[i];
+  };
+}
+
 /** One graph run: a step's batch, or a micro-batch of it. Valid during the call only (the loop reuses it). */
 export interface BatchInfo {
   /** The step the run belongs to: optimizer steps taken before it. */

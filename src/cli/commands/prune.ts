@@ -2,8 +2,8 @@ import { badInput } from '../../errors.js';
 import { saveModel } from '../../ir/model.js';
 import { withSparseInitializers } from '../../ir/sparse.js';
 import { compareLatency } from '../../quantize/evaluate.js';
-import { graphInputs, resolveInputs } from '../../runtime/inputs.js';
-import { pruneModel, type PruneReport } from '../../prune/prune.js';
+import { resolveInputs } from '../../runtime/inputs.js';
+import { batchSymbols, pruneModel, type PruneReport } from '../../prune/prune.js';
 import type { Command } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp, sameFile } from '../command.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
@@ -178,9 +178,7 @@ export const pruneCommand: Command = {
     let latency: { batch: number; beforeMs: number; afterMs: number; speedup: number } | undefined;
     if (structured && !v['no-latency']) {
       onProgress?.(`timing the input and the pruned model at batch ${latencyBatch}`);
-      const batchDims = Object.fromEntries(
-        graphInputs(model).flatMap((i) => (typeof i.shape?.[0] === 'string' ? [[i.shape[0], latencyBatch]] : [])),
-      );
+      const batchDims = Object.fromEntries(batchSymbols(model).map((d) => [d, latencyBatch]));
       const concrete = resolveInputs(model, { dims: { ...inputs.dims, ...batchDims }, shapes: inputs.shapes, values: inputs.values });
       const lat = await compareLatency(model, pruned, concrete, {
         blocks: 3,
