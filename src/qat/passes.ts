@@ -9,7 +9,9 @@ import type { Pass, PassOptions } from '../passes/pass.js';
 import { withDefaults } from '../passes/options.js';
 import { modelFacts } from '../passes/registry.js';
 import type { SampleData } from '../quantize/data.js';
+import { quantizeStatic } from '../quantize/static.js';
 import { quantizeAwareTraining } from './qat.js';
+import { adaround, adaroundSummary } from './adaround.js';
 
 interface QatPassOptions extends PassOptions {
   epochs: number;
@@ -51,4 +53,42 @@ export const qatPass: Pass<QatPassOptions> = {
   },
 };
 
-export const QAT_PASSES: readonly Pass[] = [qatPass];
+interface AdaroundPassOptions extends PassOptions {
+  iterations: number;
+  lr: number;
+}
+
+/**
+ * Learned rounding as a pass: `quantize.adaround`, static int8 with its defaults, then each weight's rounding
+ * learned on the calibration data (qat/adaround.ts). It runs gradient steps for every layer, so optimize
+ * lists it without searching it, like the passes that train.
+ */
+export const adaroundPass: Pass<AdaroundPassOptions> = {
+  id: 'quantize.adaround',
+  description: 'static int8, then each Conv/Gemm/MatMul weight rounded up or down to keep its layer output closest to float (AdaRound)',
+  applies: (model) => {
+    const ops = modelFacts(model).opTypes;
+    return ['Conv', 'Gemm', 'MatMul'].some((t) => ops.has(t)) ? undefined : 'the model has no Conv, Gemm or MatMul to quantize';
+  },
+  space: {
+    iterations: { type: 'int', low: 200, high: 4000, log: true, step: 1 },
+    lr: { type: 'float', low: 1e-3, high: 1e-1, log: true },
+  },
+  defaults: { iterations: 1000, lr: 1e-2 },
+  needs: ['calibration-data', 'training'],
+  async run(model, options, ctx) {
+    const o = withDefaults(this, options);
+    const data = ctx.data as SampleData | undefined;
+    if (!data) throw badInput(`pass ${this.id} needs calibration data: samples of the model's inputs`);
+    ctx.onProgress?.(`static int8: calibrating on ${data.size} samples`);
+    const ptq = await quantizeStatic(model, data);
+    const r = await adaround(ptq, data, { iterations: o.iterations, lr: o.lr, onProgress: ctx.onProgress });
+    return {
+      model: r.model,
+      changed: true,
+      report: { summary: `static int8 with ${adaroundSummary(r.report)}`, notes: ptq.report.notes, detail: { ...r.report } },
+    };
+  },
+};
+
+export const QAT_PASSES: readonly Pass[] = [qatPass, adaroundPass];

@@ -46,6 +46,28 @@ export interface QuantizeResult {
    * intermediate tensors are the ones the quantized model approximates (equalization rescales channels).
    */
   prepared?: ModelProto;
+  /** Static int8: each weight quantized for one node alone, for passes that refine its rounding (adaround). */
+  weights?: QuantizedWeightInfo[];
+}
+
+/** A weight static int8 quantized with round-to-nearest, and where its pieces are. */
+export interface QuantizedWeightInfo {
+  /** The node of the quantized model that reads it (through a DequantizeLinear). */
+  node: NodeProto;
+  /** That node's input slot. */
+  slot: number;
+  /** The float initializer's name in `prepared`. */
+  float: string;
+  /** Initializer names in the quantized model: the integers, their scale and zero point. */
+  quantized: string;
+  scale: string;
+  zeroPoint: string;
+  /** The channel axis of per-channel scales. */
+  axis?: number;
+  /** The integer range the values were clipped to. */
+  range: [number, number];
+  /** The node's output in `prepared` (a folded ReLU renames it in the quantized model). */
+  reference: string;
 }
 
 /** Which nodes a pass may touch. */

@@ -65,6 +65,37 @@ export interface QuantizeJob {
   onProgress?: (message: string) => void;
   /** Quantize a model that is quantized (or float16) already, which is refused otherwise (`quantizedAlready`). */
   force?: boolean;
+  /**
+   * Static mode: a step that improves the quantized model on the calibration data after quantization (and the
+   * accuracy guard), such as learned rounding (qat/adaround.ts; given by the caller, since it trains). Its
+   * model is kept when its output cosine on the calibration data is at least round-to-nearest's.
+   */
+  refine?: Refinement;
+}
+
+export interface Refinement {
+  name: string;
+  run(
+    result: QuantizeResult,
+    calib: SampleData,
+  ): Promise<{ model: ModelProto; summary: string; settings: string; detail: Record<string, unknown> }>;
+}
+
+/** What a refinement did, measured: the kept model is the one with the better calibration cosine. */
+export interface RefinementReport {
+  name: string;
+  summary: string;
+  detail: Record<string, unknown>;
+  kept: boolean;
+  /** Output cosine against float on the calibration data, before (round-to-nearest) and after. */
+  calibration: { before: number; after: number };
+  /** The same on the evaluation data, with accuracy where it has labels. */
+  evaluation: { source: string; before: FidelityPoint; after: FidelityPoint };
+}
+
+interface FidelityPoint {
+  cosine: number;
+  accuracy?: number;
 }
 
 /**
@@ -89,6 +120,7 @@ export interface QuantizeSummary {
   latency?: LatencyComparison;
   latencyByBatch?: LatencyComparison[];
   tuning?: AccuracyTuning;
+  refinement?: RefinementReport;
   /** What the user should know before shipping the model (e.g. it measured slower than float). */
   warnings: string[];
 }
@@ -188,6 +220,12 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
     fidelity = await compareOutputs(model, result.model, evalData);
   }
 
+  let refinement: RefinementReport | undefined;
+  if (job.refine) {
+    if (job.mode !== 'static') throw badInput(`${job.refine.name} refines static int8; use --mode static (not --mode ${job.mode})`);
+    ({ result, fidelity, refinement } = await refined(model, result, fidelity, job.refine, calib!, evalData, progress));
+  }
+
   const latencyByBatch: LatencyComparison[] = [];
   for (const batch of job.latency === false ? [] : timed) {
     const inputs = timedInputs(model, evalData, fixes, batch);
@@ -208,6 +246,7 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       latency: latencyByBatch[0],
       latencyByBatch: latencyByBatch.length > 1 ? latencyByBatch : undefined,
       tuning,
+      refinement,
       warnings: [...nonFiniteWarnings(fidelity), ...guardWarnings(tuning), ...slowdownWarnings(job.mode, latencyByBatch)],
     },
   };
@@ -248,6 +287,44 @@ async function guardAccuracy(
     tuning.heldOut = { source: evalData.source, cosineBefore: before.cosine, cosineAfter: fidelity.cosine };
   }
   return { result: tuned.result, fidelity, tuning };
+}
+
+/** Runs `refine` on the quantized result; keeps its model if it is at least as close to float on the calibration data. */
+async function refined(
+  model: ModelProto,
+  result: QuantizeResult,
+  fidelity: Fidelity | undefined,
+  refine: Refinement,
+  calib: SampleData,
+  evalData: SampleData,
+  progress: (message: string) => void,
+): Promise<{ result: QuantizeResult; fidelity: Fidelity; refinement: RefinementReport }> {
+  const out = await refine.run(result, calib);
+  progress(`${refine.name}: comparing with round-to-nearest on ${calib.size} calibration samples`);
+  const [before, after] = [await compareOutputs(model, result.model, calib), await compareOutputs(model, out.model, calib)];
+  const kept = after.cosine >= before.cosine;
+  const evalBefore = fidelity ?? (await compareOutputs(model, result.model, evalData));
+  progress(`${refine.name}: comparing outputs on ${evalData.size} samples from ${evalData.source}`);
+  const evalAfter = evalData === calib ? after : await compareOutputs(model, out.model, evalData);
+  const point = (f: Fidelity): FidelityPoint => ({ cosine: f.cosine, ...(f.accuracy ? { accuracy: f.accuracy.quantized } : {}) });
+  const refinement: RefinementReport = {
+    name: refine.name,
+    summary: out.summary,
+    detail: out.detail,
+    kept,
+    calibration: { before: before.cosine, after: after.cosine },
+    evaluation: { source: evalData.source, before: point(evalBefore), after: point(evalAfter) },
+  };
+  if (!kept) return { result, fidelity: evalBefore, refinement };
+  return {
+    result: {
+      ...result,
+      model: out.model,
+      report: { ...result.report, settings: { ...result.report.settings, [refine.name]: out.settings } },
+    },
+    fidelity: evalAfter,
+    refinement,
+  };
 }
 
 /** The guard's float layers chosen on the calibration data, measured worse on the evaluation data (the report and --json carry it). */

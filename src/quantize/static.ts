@@ -34,10 +34,11 @@ import {
   weightAxis,
   type NodeDecision,
   type NodeSelection,
+  type QuantizedWeightInfo,
   type QuantizeResult,
 } from './common.js';
 import { collectStats, type CalibOptions, type Range } from './calibrate.js';
-import { quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
+import { qrange, quantizeWeight, rangeParams, S8, U8, type QType } from './math.js';
 import type { SampleData } from './data.js';
 import { toQOperator } from './qoperator.js';
 import { prepareStatic } from './prepare.js';
@@ -148,7 +149,7 @@ export async function quantizeStatic(
   const rewrite: RewriteOptions = { actType, wType, symmetric, perChannel, reduceRange };
   const biasCorrection = opts.biasCorrection ?? STATIC_DEFAULTS.biasCorrection;
   const targets = biasCorrection ? biasTargets(m, plan) : [];
-  rewriteQdq(m, plan, calibration, rewrite);
+  const weights = rewriteQdq(m, plan, calibration, rewrite);
   if (targets.length) {
     calibration.biasReference ??= new Map();
     const key = `${perChannel}|${opts.batchSize ?? ''}`;
@@ -183,6 +184,7 @@ export async function quantizeStatic(
   return {
     model: m,
     prepared,
+    weights,
     report: {
       mode: 'static',
       settings: {
@@ -418,8 +420,9 @@ function biasTargets(m: ModelProto, plan: Plan): BiasTarget[] {
   return targets;
 }
 
-function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOptions): void {
+function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOptions): QuantizedWeightInfo[] {
   const g = new Graph(m.graph!);
+  const reference = new Map([...plan.nodes.keys()].map((n) => [n, n.output[0]!]));
   const elem = (t: QType) => (t.signed ? DataType.INT8 : DataType.UINT8);
   const zpArray = (t: QType, values: ArrayLike<number>) => (t.signed ? Int8Array.from(values) : Uint8Array.from(values));
 
@@ -490,6 +493,7 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
 
   // Weights (per channel where the rule names an axis), then int32 biases.
   const weightCache = new Map<string, { out: string; scale: Float32Array }>();
+  const records = new Map<string, QuantizedWeightInfo | undefined>();
   const replaced = new Set<string>();
   for (const p of plan.nodes.values()) {
     const n = p.node;
@@ -524,6 +528,13 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
         );
         w = { out, scale: qw.scale };
         weightCache.set(key, w);
+        const bits = isWeight && o.reduceRange ? type.bits - 1 : type.bits;
+        const range = qrange({ ...type, bits }, isWeight ? type.signed : o.symmetric);
+        const ref = reference.get(n)!;
+        if (isWeight)
+          records.set(key, { node: n, slot: i, float: name, quantized: q, scale: s, zeroPoint: zp, axis, range, reference: ref });
+      } else {
+        records.set(key, undefined); // shared by several nodes: its rounding serves them all
       }
       g.setInput(n, i, w.out);
       replaced.add(name);
@@ -553,4 +564,5 @@ function rewriteQdq(m: ModelProto, plan: Plan, calib: Calibration, o: RewriteOpt
     replaced.add(name);
   }
   for (const name of replaced) if (!g.isUsed(name)) g.removeInitializer(name);
+  return [...records.values()].filter((r): r is QuantizedWeightInfo => r !== undefined);
 }

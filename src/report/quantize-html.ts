@@ -59,6 +59,15 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
           barChart(t.sensitivity.map((x) => [x.node, x.score, x.score.toExponential(2)])),
       );
   }
+  if (s.refinement) {
+    const r = s.refinement;
+    const point = (p: { cosine: number; accuracy?: number }) =>
+      `cosine ${p.cosine.toFixed(5)}${p.accuracy !== undefined ? `, accuracy ${pct(p.accuracy)}` : ''}`;
+    sections.push(
+      `<h2>${esc(r.name)}</h2><p>${esc(r.summary)}.</p><p>On the calibration data: round-to-nearest cosine ${r.calibration.before.toFixed(5)} → ${r.calibration.after.toFixed(5)}${r.kept ? '' : ' (not better: the model keeps round-to-nearest)'}.</p>` +
+        `<p>On ${esc(r.evaluation.source)}: round-to-nearest ${point(r.evaluation.before)} → ${esc(r.name)} ${point(r.evaluation.after)}.</p>`,
+    );
+  }
   sections.push(
     '<h2>Nodes</h2>' +
       `<table><thead><tr><th>node</th><th>op</th><th>result</th></tr></thead><tbody>${s.report.nodes

@@ -56,6 +56,17 @@ export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNode
     if (t.reason) lines.push(`  ${t.reason}`);
     if (t.caveat) lines.push(`  Note: ${t.caveat}`);
   }
+  if (s.refinement) {
+    const r = s.refinement;
+    const point = (p: { cosine: number; accuracy?: number }) =>
+      `cosine ${p.cosine.toFixed(5)}${p.accuracy !== undefined ? `, accuracy ${pct(p.accuracy)}` : ''}`;
+    lines.push(
+      '',
+      `${r.name}: ${r.summary}`,
+      `  on the calibration data: round-to-nearest cosine ${r.calibration.before.toFixed(5)} → ${r.calibration.after.toFixed(5)}${r.kept ? '' : ` (not better: the model keeps round-to-nearest)`}`,
+      `  on ${r.evaluation.source}: round-to-nearest ${point(r.evaluation.before)} → ${r.name} ${point(r.evaluation.after)}`,
+    );
+  }
   const quantized = s.report.nodes.filter((d) => d.quantized);
   const kept = s.report.nodes.filter((d) => !d.quantized);
   lines.push('', `Nodes: ${quantized.length} quantized, ${kept.length} left in float`);

@@ -48,6 +48,11 @@ export interface TrainingGraphOptions {
   inputFixes?: InputFixes;
   /** GradContext.blockedDepthwise for the gradient rules: the NCHWc block when the step will run on those kernels. */
   blockedDepthwise?: number;
+  /**
+   * Scalar values of the model added to the loss (regularizers, feature-matching terms). Each must be a
+   * graph output, so that nothing prunes the nodes computing it before they reach the loss.
+   */
+  extraLoss?: readonly string[];
 }
 
 export interface TrainableParam {
@@ -137,7 +142,15 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const predShape = types.types.get(output)?.shape;
   const lt = labelsType(opts.loss, predShape);
   const lossEmit = new GradEmitter(taken, opset, 'loss');
-  const lossValue = appendLoss(lossEmit, opts.loss, output, labelsName, predShape?.length);
+  let lossValue = appendLoss(lossEmit, opts.loss, output, labelsName, predShape?.length);
+  for (const term of opts.extraLoss ?? []) {
+    if (!graph.output.some((o) => o.name === term))
+      throw badInput(`extra loss term '${term}' is not an output of the model; add it to the graph's outputs`);
+    const shape = types.types.get(term)?.shape;
+    if (shape && shape.length > 0 && !shape.every((d) => d === 1))
+      throw badInput(`extra loss term '${term}' must be a scalar, got shape [${shape.join(', ')}]; reduce it first`);
+    lossValue = lossEmit.add(lossValue, shape && shape.length > 0 ? lossEmit.reduceMean(term, [], false) : term);
+  }
   graph.node.push(...lossEmit.nodes);
   graph.initializer.push(...lossEmit.initializers);
   const lossName = 'loss';

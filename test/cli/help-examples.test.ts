@@ -39,6 +39,7 @@ function shorten(argv: readonly string[]): string[] {
         '16',
         '--quiet',
         ...(argv.some((a) => a.startsWith('--batch-size')) ? [] : ['--batch-size', '1']),
+        ...(argv.includes('--adaround') ? ['--adaround-iters', '50'] : []),
       ];
     case 'optimize':
       // The search runs until its budget: a few seconds here (the examples' budgets are for real models).

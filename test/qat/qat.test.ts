@@ -135,7 +135,7 @@ describe('quantization-aware training (qat/qat.ts)', () => {
 describe('compression passes that train (prune/passes.ts, qat/passes.ts)', () => {
   it('optimize lists them, says why it does not search them, and they run as passes', async () => {
     const plan = planPipelines(lenet5(), [...PASSES, ...PRUNE_PASSES, ...QAT_PASSES], { goal: 'latency', hasData: true, advice: [] });
-    for (const id of ['prune.magnitude', 'prune.channels', 'quantize.qat']) {
+    for (const id of ['prune.magnitude', 'prune.channels', 'quantize.qat', 'quantize.adaround']) {
       const d = plan.decisions.find((x) => x.id === id);
       assert.ok(d, id);
       assert.match(d.why ?? '', /training.*does not search/, id);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../src/ir/builder.js';
+import { GraphBuilder, valueInfo } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
 import { buildTrainingGraph, type LossSpec } from '../../src/train/index.js';
@@ -92,6 +92,38 @@ describe('losses: values and gradients', () => {
           }),
         ),
     );
+  });
+});
+
+describe('extra loss terms (TrainingGraphOptions.extraLoss)', () => {
+  /** The linear model with a second output: 0.1·Σ w², a weight penalty. */
+  const penalized = () => {
+    const m = linear();
+    const b = new GraphBuilder('pen');
+    const sq = b.op('Mul', ['w', 'w']);
+    const sum = b.op('ReduceSum', [sq], { keepdims: 0 });
+    b.op('Mul', [sum, b.floatInit('k', [], [0.1])], {}, { output: 'penalty' });
+    m.graph!.node.push(...b.graph.node);
+    m.graph!.initializer.push(...b.graph.initializer);
+    m.graph!.output.push(valueInfo('penalty', DataType.FLOAT, []));
+    return m;
+  };
+  it('adds each term to the loss, value and gradient (finite differences)', async () => {
+    const t = rand(20, 10);
+    const tg = buildTrainingGraph(penalized(), { loss: { kind: 'mse' }, extraLoss: ['penalty'] });
+    const { outputs } = await checkTrainingGradients(tg, {
+      input: new ort.Tensor('float32', X, [5, 3]),
+      label: new ort.Tensor('float32', t, [5, 4]),
+    });
+    const z = logitsOf().flat();
+    const w = rand(12, 1);
+    const expected = mean(z.map((v, i) => (v - t[i]!) ** 2)) + 0.1 * w.reduce((s, v) => s + v * v, 0);
+    const got = (outputs[tg.lossName]!.data as Float32Array)[0]!;
+    assert.ok(Math.abs(got - expected) < 1e-5 * Math.max(1, expected), `loss ${got}, expected ${expected}`);
+  });
+  it('refuses a term that is not a scalar output of the model', () => {
+    assert.throws(() => buildTrainingGraph(linear(), { loss: { kind: 'mse' }, extraLoss: ['w'] }), /'w' is not an output of the model/);
+    assert.throws(() => buildTrainingGraph(linear(), { loss: { kind: 'mse' }, extraLoss: ['logits'] }), /must be a scalar/);
   });
 });
 

@@ -10,7 +10,7 @@ import type { CalibMethod } from '../../quantize/calibrate.js';
 import { quantizeText } from '../../report/quantize-text.js';
 import { quantizeHtml } from '../../report/quantize-html.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { quantizeAwareTraining } from '../../qat/index.js';
+import { adaroundRefinement, quantizeAwareTraining } from '../../qat/index.js';
 import { loadSampleData } from '../../quantize/data.js';
 import { resolveData, resolveModel } from './train-args.js';
 
@@ -87,6 +87,11 @@ Options:
                             gradients, calibrated scales fixed) on DATA ('mnist' or an .npz with 'label'),
                             then written back as QDQ; the report gives float, post-training and QAT accuracy
                             on --eval (or DATA's test split). --calib defaults to DATA
+  --adaround                static: learned rounding (AdaRound) — each Conv/Gemm/MatMul weight rounded up or
+                            down, layer by layer, to keep the layer's output on the calibration data closest
+                            to the float model's, instead of to the nearest integer; kept only when the
+                            model's output on the calibration data is closer to float than round-to-nearest
+  --adaround-iters N        --adaround: optimization steps per layer (default 1000; 32 samples each)
   --epochs N                --qat: training epochs (default 1)
   --lr LR                   --qat: learning rate (default 1e-4; Adam, batch 64)
   --no-latency              skip the latency comparison (float and quantized are timed side by side,
@@ -105,6 +110,7 @@ Examples:
   hone quantize model.onnx -o model.int8.onnx --mode static --calib calib.npz --method entropy
   hone quantize zoo:lenet5 -o lenet.int8.onnx --mode static --max-accuracy-drop 0.5 --html q.html
   hone quantize lenet5.onnx -o lenet5.qat.onnx --mode static --qat mnist --epochs 2
+  hone quantize model.onnx -o model.int8.onnx --mode static --calib calib.npz --adaround
   hone quantize model.onnx -o model.fp16.onnx --mode fp16
   hone quantize llm.onnx -o llm.int4.onnx --mode int4 --block-size 64
 `;
@@ -149,6 +155,8 @@ export const quantizeCommand: Command = {
       ...timingFlags,
       'no-latency': { type: 'boolean' },
       qat: { type: 'string' },
+      adaround: { type: 'boolean' },
+      'adaround-iters': { type: 'string' },
       epochs: { type: 'string' },
       lr: { type: 'string' },
       force: { type: 'boolean' },
@@ -219,6 +227,16 @@ export const quantizeCommand: Command = {
       throw badInput(`--percentile must be in (50, 100], got ${job.options!.percentile}`);
     if (job.options!.blockSize !== undefined && ![16, 32, 64, 128, 256].includes(job.options!.blockSize)) {
       throw badInput(`--block-size must be 16, 32, 64, 128 or 256, got ${job.options!.blockSize}`);
+    }
+    const iters = numberFlag(v['adaround-iters'], '--adaround-iters', { int: true, min: 1 });
+    if (iters !== undefined && !v.adaround) throw badInput('--adaround-iters sets learned rounding; add --adaround');
+    if (v.adaround) {
+      if (mode !== 'static')
+        throw badInput(`--adaround learns the rounding of static int8 weights; use --mode static (not --mode ${mode})`);
+      if (v.qat !== undefined)
+        throw badInput('--adaround and --qat both set the int8 weights; give one (QAT trains them, AdaRound only rounds them)');
+      if (v.format === 'qoperator') throw badInput('--adaround writes a QDQ model; drop --format qoperator');
+      job.refine = adaroundRefinement({ iterations: iters, onProgress: job.onProgress });
     }
     if (v.qat !== undefined) return quantizeAware(v, job, output, io);
     if (v.epochs !== undefined || v.lr !== undefined) throw badInput('--epochs and --lr set quantization-aware training; add --qat DATA');
