@@ -56,6 +56,11 @@ interface Source {
 
 export interface AttentionMatch {
   softmax: NodeProto;
+  /** MatMul(Q, Kᵀ) and MatMul(probabilities, V). */
+  qk: NodeProto;
+  pv: NodeProto;
+  /** The layout of probabilities·V's output (axes of the sources, labelled x0, x1, x2). */
+  pvLayout: Layout;
   heads: number;
   headSize: number;
   hidden: number;
@@ -240,7 +245,8 @@ function matchAttention(fg: FusionGraph, sm: NodeProto): AttentionMatch | string
   if (!sameFactors(lv[rank - 2]!, seqF) || !sameFactors(lv[rank - 1]!, headF)) return 'V is not [batch…, seq, head]';
 
   // Forward from probabilities · V to where the heads are merged back.
-  const output = mergedOutput(fg, pv, [...batchAxes, seqF, headF], { batch: batchLabel, seq: seqLabel, D });
+  const pvLayout: Layout = [...batchAxes, seqF, headF];
+  const output = mergedOutput(fg, pv, pvLayout, { batch: batchLabel, seq: seqLabel, D });
   if (typeof output === 'string') return output;
 
   let maskInfo: AttentionMatch['mask'];
@@ -257,6 +263,9 @@ function matchAttention(fg: FusionGraph, sm: NodeProto): AttentionMatch | string
   const def = 1 / Math.sqrt(headSize);
   return {
     softmax: sm,
+    qk,
+    pv,
+    pvLayout,
     heads,
     headSize,
     hidden: D,
@@ -268,6 +277,37 @@ function matchAttention(fg: FusionGraph, sm: NodeProto): AttentionMatch | string
     output,
     mask: maskInfo,
   };
+}
+
+/**
+ * The Reshapes on a match's paths — from each source to its head tensor, and from probabilities·V to the
+ * merged output — with the layout of each one's output: what a rewrite that changes the head count
+ * (structured pruning of heads) must resize.
+ */
+export function headReshapes(fg: FusionGraph, m: AttentionMatch): { node: NodeProto; layout: Layout }[] {
+  const out: { node: NodeProto; layout: Layout }[] = [];
+  const follow = (nodes: readonly NodeProto[], start: Layout) => {
+    let layout: Layout | undefined = start;
+    for (const n of nodes) {
+      if (!layout) return;
+      const next = replayLayout(fg, [n], layout);
+      layout = next?.layout;
+      if (n.opType === 'Reshape' && layout) out.push({ node: n, layout });
+    }
+  };
+  for (const value of [m.qk.input[0]!, m.qk.input[1]!, m.pv.input[1]!]) {
+    const p = headPath(fg, value);
+    if (typeof p !== 'string') follow(p.nodes, sourceLayout(fg.shape(p.source)!, 'x'));
+  }
+  const merge: NodeProto[] = [];
+  for (let v = m.pv.output[0]!; v !== m.output.value; ) {
+    const n = fg.soleConsumer(v);
+    if (!n) break;
+    merge.push(n);
+    v = n.output[0]!;
+  }
+  follow(merge, m.pvLayout);
+  return out;
 }
 
 /** The last value after probabilities·V (through Transpose/Reshape that only it feeds) whose axes are whole source axes. */

@@ -49,6 +49,18 @@ export interface ChannelGroup {
   producers: string[];
 }
 
+/**
+ * A shape constant entry that counts channels (a head Reshape's head count): it becomes
+ * (kept channels of `carrier`) × `perChannel` in a copy of the constant for this node alone.
+ */
+export interface ShapeEdit {
+  node: NodeProto;
+  input: number;
+  entry: number;
+  perChannel: number;
+  carrier: Carrier;
+}
+
 export interface ChannelAnalysis {
   /** The model analysed: the input with its constants folded (Constant-node weights become initializers). */
   model: ModelProto;
@@ -56,6 +68,8 @@ export interface ChannelAnalysis {
   slices: ChannelSlice[];
   /** Depthwise Convs whose `group` attribute follows the channel count of `carrier`. */
   groupAttrs: { node: NodeProto; carrier: Carrier }[];
+  /** Shape constants that spell out a channel count (attention heads, prune/heads.ts). */
+  shapeEdits?: ShapeEdit[];
   /** The group a space belongs to. */
   groupOf(space: number): ChannelGroup;
 }

@@ -1,4 +1,4 @@
-/** Pruning: unstructured magnitude (masks, gradual schedule, sparse storage) and structured channels with coupled layers rewritten. */
+/** Pruning: unstructured magnitude (masks, gradual schedule, sparse storage), structured channels with coupled layers rewritten, and attention heads. */
 export { analyzeChannels, type ChannelAnalysis, type ChannelGroup, type ChannelSlice, type Carrier, type Segment } from './channels.js';
 export { channelImportance, selectChannels, removeChannels, zeroChannels, type Criterion, type SelectOptions } from './structured.js';
 export {
@@ -11,4 +11,5 @@ export {
   polynomialSparsity,
 } from './magnitude.js';
 export { pruneModel, type PruneOptions, type PruneReport, type FinetuneOptions } from './prune.js';
-export { PRUNE_PASSES, pruneMagnitudePass, pruneChannelsPass } from './passes.js';
+export { PRUNE_PASSES, pruneMagnitudePass, pruneChannelsPass, pruneHeadsPass } from './passes.js';
+export { analyzeHeads } from './heads.js';

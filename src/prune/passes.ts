@@ -82,4 +82,35 @@ export const pruneChannelsPass: Pass<ChannelOptions> = {
   },
 };
 
-export const PRUNE_PASSES: readonly Pass[] = [pruneMagnitudePass, pruneChannelsPass];
+interface HeadOptions extends PassOptions {
+  sparsity: number;
+  criterion: string;
+  scope: string;
+}
+
+export const pruneHeadsPass: Pass<HeadOptions> = {
+  id: 'prune.heads',
+  description: 'structured pruning of attention heads: Q/K/V columns, output projection rows and head Reshapes rewritten, then fine-tuning',
+  applies: (model) => {
+    const ops = modelFacts(model).opTypes;
+    return ops.has('Softmax') && ops.has('MatMul') ? undefined : 'the model has no attention (Softmax between MatMuls)';
+  },
+  space: {
+    sparsity: { type: 'float', low: 0.1, high: 0.7, log: false, step: 0.05 },
+    criterion: { type: 'categorical', choices: ['l1', 'l2'] },
+    scope: { type: 'categorical', choices: ['layer', 'global'] },
+  },
+  defaults: { sparsity: 0.25, criterion: 'l1', scope: 'layer' },
+  needs: ['training'],
+  async run(model, options) {
+    const o = withDefaults(this, options);
+    return asPass(model, {
+      sparsity: o.sparsity,
+      structured: 'heads',
+      criterion: o.criterion as 'l1' | 'l2',
+      scope: o.scope as 'layer' | 'global',
+    });
+  },
+};
+
+export const PRUNE_PASSES: readonly Pass[] = [pruneMagnitudePass, pruneChannelsPass, pruneHeadsPass];

@@ -17,6 +17,7 @@ import { type DimFixes, graphInputs, randomFeeds, resolveInputs } from '../runti
 import { paramByName, type TrainCallback, type TrainingRun } from '../train/callbacks.js';
 import { train, type EpochRecord, type TrainOptions } from '../train/trainer.js';
 import { analyzeChannels, type ChannelAnalysis, type ChannelGroup } from './channels.js';
+import { analyzeHeads } from './heads.js';
 import { applyMasks, magnitudeMasks, maskInPlace, polynomialSparsity, prunableWeights, weightMasks, weightSparsity } from './magnitude.js';
 import { channelSensitivity, ratiosFromCurves, type SensitivityCurve, sensitivityReport, weightSensitivity } from './sensitivity.js';
 import { channelImportance, type Criterion, removeChannels, selectChannels, taylorImportance, zeroChannelsInPlace } from './structured.js';
@@ -24,8 +25,11 @@ import { channelImportance, type Criterion, removeChannels, selectChannels, tayl
 export interface PruneOptions {
   /** Fraction in [0, 1): of the prunable weights (unstructured) or of each group's channels (structured). */
   sparsity: number;
-  /** 'channels': remove whole channels (filters, neurons) and rewrite coupled layers; absent: unstructured. */
-  structured?: 'channels';
+  /**
+   * 'channels': remove whole channels (filters, neurons) and rewrite coupled layers; 'heads': remove
+   * attention heads (prune/heads.ts); absent: unstructured.
+   */
+  structured?: 'channels' | 'heads';
   /** Channel importance (structured): l1 (default) or l2 norm of every coupled weight slice, or first-order Taylor (needs data). */
   criterion?: Criterion;
   /** 'layer': each layer (group) the same fraction; 'global': smallest anywhere. Default global unstructured, layer structured. */
@@ -110,12 +114,15 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
   let partial: Omit<PruneReport, 'check' | 'params' | 'macs' | 'finetune'>;
   let masks: Map<string, Uint8Array> | undefined;
   let ratios: Map<string, number> | undefined;
-  let channelPlan: { an: ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global' } | undefined;
+  let channelPlan:
+    | { an: ChannelAnalysis; analyze: (m: ModelProto) => ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global' }
+    | undefined;
   if (opts.structured) {
     const scope = opts.scope ?? 'layer';
     const criterion = opts.criterion ?? 'l1';
-    opts.onProgress?.('finding coupled channels');
-    const an = analyzeChannels(source);
+    const analyze = opts.structured === 'heads' ? analyzeHeads : analyzeChannels;
+    opts.onProgress?.(opts.structured === 'heads' ? 'finding attention heads' : 'finding coupled channels');
+    const an = analyze(source);
     let importance: Map<ChannelGroup, Float64Array>;
     if (criterion === 'taylor') {
       const data = opts.finetune?.data ?? opts.evalData;
@@ -125,7 +132,9 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
     } else importance = channelImportance(an, criterion);
     if (importance.size === 0)
       throw badInput(
-        `no channel of the model can be removed: ${an.groups[0]?.pinned ?? 'it has no Conv, Gemm or MatMul with constant weights'}`,
+        opts.structured === 'heads'
+          ? `no attention head of the model can be removed: ${an.groups[0]?.producers[0]} stays whole because ${an.groups[0]?.pinned}`
+          : `no channel of the model can be removed: ${an.groups[0]?.pinned ?? 'it has no Conv, Gemm or MatMul with constant weights'}`,
       );
     let groupRatios: Map<ChannelGroup, number> | undefined;
     let curves: SensitivityCurve[] | undefined;
@@ -135,11 +144,11 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
       groupRatios = ratiosFromCurves(measured, sizes, opts.sparsity, baseline);
       curves = sensitivityReport(measured, sizes, groupRatios, (g) => g.producers.join(', '));
     }
-    const method = `channels, ${criterion} importance, ${groupRatios ? 'per-layer ratios from sensitivity' : `${scope} scope`}${gradual ? ', gradual' : ''}`;
+    const method = `${opts.structured}, ${criterion} importance, ${groupRatios ? 'per-layer ratios from sensitivity' : `${scope} scope`}${gradual ? ', gradual' : ''}`;
     if (gradual) {
       // The channels go while fine-tuning runs (zeroed in place); the rewrite follows it, below.
       pruned = source;
-      channelPlan = { an, criterion: criterion as 'l1' | 'l2', scope };
+      channelPlan = { an, analyze, criterion: criterion as 'l1' | 'l2', scope };
       partial = { method, sparsity: opts.sparsity, achieved: 0 };
     } else {
       const keep = selectChannels(importance, { sparsity: opts.sparsity, scope, roundTo: opts.roundTo, ratios: groupRatios });
@@ -188,7 +197,7 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
     finetune = { epochs: result.epochs, history: result.history };
     if (channels) {
       // The same graph, so the same groups in the same order: the last selection, on the trained weights.
-      const an = analyzeChannels(pruned);
+      const an = channelPlan!.analyze(pruned);
       const keep = new Map([...channels.keep()].map(([g, kept]) => [an.groups[g.id]!, kept]));
       pruned = removeChannels(an, keep);
       Object.assign(partial, channelSummary(an, keep));

@@ -8,7 +8,7 @@ import { DataType } from '../ir/dtype.js';
 import { halfBits, halfValue } from '../ir/half.js';
 import type { AttributeProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { AttributeType } from '../ir/proto.js';
-import { makeTensor, tensorArray } from '../ir/tensor.js';
+import { makeTensor, tensorArray, tensorNumbers } from '../ir/tensor.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TrainCallback } from '../train/callbacks.js';
 import { train } from '../train/trainer.js';
@@ -231,6 +231,20 @@ export function removeChannels(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGro
       if (!rename.has(u.node)) rename.set(u.node, new Map());
       rename.get(u.node)!.set(u.input, fresh);
     }
+  }
+  for (const e of an.shapeEdits ?? []) {
+    const idx = index(e.carrier);
+    if (!idx) continue;
+    const name = e.node.input[e.input]!;
+    const t = inits.get(name)!;
+    const values = BigInt64Array.from(tensorNumbers(t), BigInt);
+    values[e.entry] = BigInt(idx.length * e.perChannel);
+    let fresh = `${name}_pruned`;
+    for (let k = 1; taken.has(fresh); k++) fresh = `${name}_pruned_${k}`;
+    taken.add(fresh);
+    added.push(makeTensor(fresh, DataType.INT64, t.dims.map(Number), values));
+    if (!rename.has(e.node)) rename.set(e.node, new Map());
+    rename.get(e.node)!.set(e.input, fresh);
   }
   const groupCount = new Map<NodeProto, number>();
   for (const { node, carrier } of an.groupAttrs) {

@@ -19,14 +19,18 @@ again on load: the speed is unchanged). Structured pruning removes whole channel
 neurons — and rewrites every layer coupled to them (BatchNorm, the next layer's inputs, residual Adds that must
 drop the same channels, Concat, Flatten into Gemm, depthwise Convs): the model gets smaller and faster.
 Channels that cannot be removed safely (a graph output, a Reshape that spells out their count) are kept and
-listed with the node that holds them. The pruned model is loaded in ONNX Runtime and compared with MODEL
+listed with the node that holds them. --structured heads removes whole attention heads instead: the Q, K and V
+projection columns of each head, the output projection rows that read it, and the head count of the Reshapes
+that split and merge heads. The pruned model is loaded in ONNX Runtime and compared with MODEL
 before it is written: on the test data (accuracy with labels) or on random inputs.
 
 Options:
   --sparsity S             fraction to remove, in [0, 1): of the weights, or of each group's channels
-  --structured channels    remove channels instead of single weights
-  --criterion l1|l2|taylor structured: channel importance, the L1 (default) or L2 norm of every weight
-                           slice coupled to the channel (its filters, the next layer's inputs, norm scales),
+  --structured channels|heads
+                           remove channels, or attention heads, instead of single weights
+  --criterion l1|l2|taylor structured: channel (head) importance, the L1 (default) or L2 norm of every weight
+                           slice coupled to it (its filters, the next layer's inputs, norm scales; a head's
+                           Q/K/V columns and output projection rows),
                            or taylor: (Σ w·∂L/∂w)² over those slices on 16 batches of the data (Molchanov 2019)
   --scope layer|global     layer: every layer (channel group) loses the same fraction; global: the smallest
                            anywhere, scores normalized per layer (default: global unstructured, layer structured)
@@ -63,6 +67,7 @@ Examples:
   hone prune zoo:resnet -o resnet.half.onnx --structured channels --sparsity 0.5
   hone prune lenet5.onnx -o lenet5.sens.onnx --sparsity 0.9 --sensitivity --test-data mnist
   hone prune zoo:mobilenet -o mobilenet.pruned.onnx --structured channels --sparsity 0.3 --round-to 8
+  hone prune zoo:transformer -o transformer.heads.onnx --structured heads --sparsity 0.5 --dim seq=128
 `;
 
 export const pruneCommand: Command = {
@@ -109,10 +114,10 @@ export const pruneCommand: Command = {
     if (v.sparsity === undefined) throw badInput('prune needs --sparsity S, the fraction to remove (e.g. --sparsity 0.5)');
     const sparsity = Number(v.sparsity);
     if (!(sparsity >= 0 && sparsity < 1)) throw badInput(`--sparsity must be a number in [0, 1), got '${v.sparsity}'`);
-    const structured = v.structured === undefined ? undefined : oneOf(v.structured, ['channels'] as const, '--structured');
+    const structured = v.structured === undefined ? undefined : oneOf(v.structured, ['channels', 'heads'] as const, '--structured');
     const criterion = v.criterion === undefined ? undefined : oneOf(v.criterion, ['l1', 'l2', 'taylor'] as const, '--criterion');
     if (criterion && !structured)
-      throw badInput('--criterion ranks channels; add --structured channels (unstructured pruning ranks weights by magnitude)');
+      throw badInput('--criterion ranks channels; add --structured channels|heads (unstructured pruning ranks weights by magnitude)');
     const scope = v.scope === undefined ? undefined : oneOf(v.scope, ['layer', 'global'] as const, '--scope');
     const roundTo = numberFlag(v['round-to'], '--round-to', { int: true, min: 1 });
     if (roundTo !== undefined && !structured) throw badInput('--round-to counts channels; add --structured channels');
@@ -213,8 +218,9 @@ function pruneText(
 ): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   const num = (x: number) => x.toLocaleString('en-US');
+  const heads = r.method.startsWith('heads');
   const lines = [
-    `pruned (${r.method}): ${pct(r.achieved)} of the ${r.groups ? 'prunable channels' : 'prunable weights'} removed (asked ${pct(r.sparsity)})`,
+    `pruned (${r.method}): ${pct(r.achieved)} of the ${r.groups ? (heads ? 'prunable heads' : 'prunable channels') : 'prunable weights'} removed (asked ${pct(r.sparsity)})`,
     `  parameters  ${num(r.params.before)} → ${num(r.params.after)} (${num(r.params.nonZeroAfter)} non-zero)`,
     `  MACs/sample ${num(r.macs.before)} → ${num(r.macs.after)} (${(r.macs.before / Math.max(1, r.macs.after)).toFixed(2)}x fewer)`,
   ];
@@ -225,14 +231,15 @@ function pruneText(
     );
   if (r.groups) {
     const cut = r.groups.filter((g) => g.kept < g.channels);
-    lines.push(`  channel groups pruned: ${cut.length} of ${r.groups.length + (r.skipped?.length ?? 0)}`);
+    lines.push(`  ${heads ? 'attention blocks' : 'channel groups'} pruned: ${cut.length} of ${r.groups.length + (r.skipped?.length ?? 0)}`);
     for (const g of cut.slice(0, 12))
       lines.push(`    ${g.producers.slice(0, 3).join(', ')}${g.producers.length > 3 ? ', …' : ''}: ${g.channels} → ${g.kept}`);
     if (cut.length > 12) lines.push(`    … and ${cut.length - 12} more (--json lists all)`);
   }
   if (r.skipped?.length) {
     lines.push(`  kept whole (${r.skipped.length} group(s)):`);
-    for (const s of r.skipped.slice(0, 6)) lines.push(`    ${s.producers.slice(0, 2).join(', ')} (${s.channels} channels): ${s.reason}`);
+    for (const s of r.skipped.slice(0, 6))
+      lines.push(`    ${s.producers.slice(0, 2).join(', ')} (${s.channels} ${heads ? 'heads' : 'channels'}): ${s.reason}`);
     if (r.skipped.length > 6) lines.push(`    … and ${r.skipped.length - 6} more (--json lists all)`);
   }
   if (r.sensitivity) {
