@@ -67,6 +67,17 @@ function joinNegativeValues(argv: readonly string[], options: Options): string[]
 }
 
 /** Parses a number flag; `what` names the flag in the error. */
+/** `value` when it is one of `allowed`, else a bad-input error naming the flag and the choices. */
+export function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+/** --qat-ranges (hone train --qat, hone quantize --qat): activation ranges fixed (default) or learned. */
+export function qatRanges(value: string | undefined): 'fixed' | 'learned' | undefined {
+  return value === undefined ? undefined : oneOf(value, ['fixed', 'learned'] as const, '--qat-ranges');
+}
+
 export function numberFlag(value: string | undefined, what: string, opts: { int?: boolean; min?: number } = {}): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);

@@ -215,25 +215,27 @@ export function lowerFakeQuant(model: ModelProto): ModelProto {
     const [tmin, tmax] = typeRange(zpType);
     let input = x;
     if (qmin > tmin || qmax < tmax) {
-      // Bounds per channel, shaped [C, 1, …] to broadcast against x along the axis.
-      const scale = tensorArray(inits.get(s)!) as Float32Array;
-      const zps = Array.from(tensorArray(inits.get(zp)!) as ArrayLike<number>, Number);
+      // Bounds (q − zp)·s per channel, shaped [C, 1, …] to broadcast against x along the axis; computed in the
+      // graph, since a scale QAT learns is an input of the training step, not a constant.
+      const channels = inits.get(zp)?.dims.reduce((a, b) => a * Number(b), 1) ?? 1;
       const rank = types.get(x)?.shape?.length ?? inits.get(x)?.dims.length ?? 0;
       const a = axis.axis ?? 1;
-      const shape = scale.length > 1 ? [scale.length, ...new Array(Math.max(0, rank - (a < 0 ? a + rank : a) - 1)).fill(1)] : [];
-      const lo = floatTensor(
-        `${out}_lo`,
-        shape,
-        Array.from(scale, (v, c) => (qmin - zps[c]!) * v),
-      );
-      const hi = floatTensor(
-        `${out}_hi`,
-        shape,
-        Array.from(scale, (v, c) => (qmax - zps[c]!) * v),
-      );
-      added.push(lo, hi);
-      node.push(makeNode('Max', [x, lo.name!], [`${out}_clip_lo`], {}, { name: `${n.name}_max` }));
-      node.push(makeNode('Min', [`${out}_clip_lo`, hi.name!], [`${out}_clip`], {}, { name: `${n.name}_min` }));
+      const shape = channels > 1 ? [channels, ...new Array(Math.max(0, rank - (a < 0 ? a + rank : a) - 1)).fill(1)] : [];
+      const zf = `${out}_zp_float`;
+      node.push(makeNode('Cast', [zp], [zf], { to: DataType.FLOAT }, { name: `${n.name}_zp_cast` }));
+      const shapeName = `${out}_bound_shape`;
+      added.push(makeTensor(shapeName, DataType.INT64, [shape.length], BigInt64Array.from(shape, BigInt)));
+      const bound = (q: number, what: string) => {
+        const c = floatTensor(`${out}_${what}_q`, [], [q]);
+        added.push(c);
+        node.push(makeNode('Sub', [c.name!, zf], [`${out}_${what}_levels`], {}, { name: `${n.name}_${what}_sub` }));
+        node.push(makeNode('Mul', [`${out}_${what}_levels`, s], [`${out}_${what}_flat`], {}, { name: `${n.name}_${what}_mul` }));
+        node.push(makeNode('Reshape', [`${out}_${what}_flat`, shapeName], [`${out}_${what}`], {}, { name: `${n.name}_${what}_reshape` }));
+        return `${out}_${what}`;
+      };
+      const [lo, hi] = [bound(qmin, 'lo'), bound(qmax, 'hi')];
+      node.push(makeNode('Max', [x, lo], [`${out}_clip_lo`], {}, { name: `${n.name}_max` }));
+      node.push(makeNode('Min', [`${out}_clip_lo`, hi], [`${out}_clip`], {}, { name: `${n.name}_min` }));
       input = `${out}_clip`;
     }
     node.push(makeNode('QuantizeLinear', [input, s, zp], [`${out}_q`], axis, { name: `${n.name}_quantize` }));
@@ -242,7 +244,8 @@ export function lowerFakeQuant(model: ModelProto): ModelProto {
 }
 
 /** The trained fake-quant model as QDQ: each float weight quantized with its FakeQuantize's scale and range. */
-export function fromFakeQuant(model: ModelProto): ModelProto {
+export function fromFakeQuant(trained: ModelProto): ModelProto {
+  const model = withBiasScales(trained);
   const inits = new Map(model.graph!.initializer.map((t) => [t.name!, t]));
   return rewriteFakeQuant(model, ({ node: n, x, s, zp, zpType, qmin, qmax, axis }, node, added, dropped) => {
     const w = inits.get(x);
@@ -265,4 +268,55 @@ export function fromFakeQuant(model: ModelProto): ModelProto {
     dropped.add(x);
     node.push(makeNode('DequantizeLinear', [name, s, zp], [n.output[0]!], axis, { name: n.name }));
   });
+}
+
+/**
+ * Each int32 bias's scale made input scale × weight scale again, as ORT's integer kernels assume: when QAT
+ * learned the activation scales (LSQ), the bias scales calibrated with the old ones no longer match. A scale
+ * initializer shared with another node gets a copy.
+ */
+function withBiasScales(model: ModelProto): ModelProto {
+  const g = model.graph!;
+  const inits = new Map(g.initializer.map((t) => [t.name!, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) producer.set(o, n);
+  const uses = new Map<string, number>();
+  for (const n of g.node) for (const v of n.input) uses.set(v, (uses.get(v) ?? 0) + 1);
+  const fqOf = (v: string | undefined) => {
+    const p = v ? producer.get(v) : undefined;
+    return p?.opType === 'FakeQuantize' && p.domain === HONE_DOMAIN ? p : undefined;
+  };
+  const scaleOf = (n: NodeProto) => {
+    const t = inits.get(n.input[1] ?? '');
+    return t && t.dataType === DataType.FLOAT ? (tensorArray(t) as Float32Array) : undefined;
+  };
+  const replaced = new Map<string, TensorProto>();
+  const added: TensorProto[] = [];
+  const renamed = new Map<NodeProto, string>();
+  for (const n of g.node) {
+    if (!['Conv', 'Gemm'].includes(n.opType ?? '')) continue;
+    const [xq, wq, bq] = [fqOf(n.input[0]), fqOf(n.input[1]), fqOf(n.input[2])];
+    if (!xq || !wq || !bq || Number(attrInt(bq, 'qmin', 0)) !== INT32_RANGE[0]) continue;
+    const [sx, sw, sb] = [scaleOf(xq), scaleOf(wq), scaleOf(bq)];
+    if (!sx || !sw || !sb || sx.length !== 1 || (sw.length !== sb.length && sw.length !== 1)) continue;
+    const want = Float32Array.from(sb, (_, c) => sx[0]! * sw[sw.length === 1 ? 0 : c]!);
+    if (want.every((v, c) => v === sb[c])) continue;
+    const t = inits.get(bq.input[1]!)!;
+    const dims = t.dims.map(Number);
+    if ((uses.get(t.name!) ?? 0) === 1) replaced.set(t.name!, floatTensor(t.name!, dims, want));
+    else {
+      const name = `${t.name}_${bq.name || bq.output[0]}`;
+      added.push(floatTensor(name, dims, want));
+      renamed.set(bq, name);
+    }
+  }
+  if (replaced.size === 0 && added.length === 0) return model;
+  return {
+    ...model,
+    graph: {
+      ...g,
+      node: g.node.map((n) => (renamed.has(n) ? { ...n, input: n.input.map((v, i) => (i === 1 ? renamed.get(n)! : v)) } : n)),
+      initializer: [...g.initializer.map((t) => replaced.get(t.name!) ?? t), ...added],
+    },
+  };
 }

@@ -16,6 +16,7 @@ import { adaround, adaroundSummary } from './adaround.js';
 interface QatPassOptions extends PassOptions {
   epochs: number;
   lr: number;
+  ranges: string;
 }
 
 export const qatPass: Pass<QatPassOptions> = {
@@ -28,8 +29,9 @@ export const qatPass: Pass<QatPassOptions> = {
   space: {
     epochs: { type: 'int', low: 1, high: 5, log: false, step: 1 },
     lr: { type: 'float', low: 1e-5, high: 1e-3, log: true },
+    ranges: { type: 'categorical', choices: ['fixed', 'learned'] },
   },
-  defaults: { epochs: 1, lr: 1e-4 },
+  defaults: { epochs: 1, lr: 1e-4, ranges: 'fixed' },
   needs: ['calibration-data', 'labels', 'training'],
   async run(model, options, ctx) {
     const o = withDefaults(this, options);
@@ -38,6 +40,7 @@ export const qatPass: Pass<QatPassOptions> = {
     const ds: Dataset = { features: data.features, labels: data.labels, size: data.size };
     const r = await quantizeAwareTraining(model, ds, {
       calib: data,
+      ranges: o.ranges as 'fixed' | 'learned',
       train: { epochs: o.epochs, lr: o.lr, batchSize: Math.min(64, data.size) },
       onProgress: ctx.onProgress,
     });

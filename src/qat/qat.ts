@@ -9,6 +9,10 @@
 import type { Dataset } from '../data/dataset.js';
 import type { ModelProto } from '../ir/proto.js';
 import { fromFakeQuant, toFakeQuant } from '../passes/fake-quant.js';
+import { HONE_DOMAIN } from '../ops/quant.js';
+import { makeNode, valueInfo } from '../ir/builder.js';
+import { DataType } from '../ir/dtype.js';
+import { floatTensor, tensorArray } from '../ir/tensor.js';
 import { matchInputs, type SampleData } from '../quantize/data.js';
 import { compareOutputs } from '../quantize/evaluate.js';
 import { qrange } from '../quantize/math.js';
@@ -22,6 +26,11 @@ export interface QatOptions {
   static?: StaticOptions;
   /** The fine-tuning (a few epochs at a small learning rate; default lr 1e-4). */
   train: TrainOptions;
+  /**
+   * 'fixed': activation scales stay at their calibrated values; 'learned': they train with the weights (LSQ,
+   * Esser et al. ICLR 2020: the step size's own gradient, ops/grad/quant.ts). Weight scales stay fixed.
+   */
+  ranges?: 'fixed' | 'learned';
   /** Labelled test data: float, post-training and QAT accuracy. */
   test?: Dataset;
   testSource?: string;
@@ -33,6 +42,9 @@ export interface QatReport {
   history: EpochRecord[];
   /** Weights trained through fake quantization. */
   weights: number;
+  ranges: 'fixed' | 'learned';
+  /** Activation scales trained (learned ranges). */
+  learnedScales: number;
   /** Against the float model on the test data: post-training int8 and after QAT. */
   ptq?: { cosine: number; accuracy?: number };
   qat?: { cosine: number; accuracy?: number };
@@ -53,9 +65,21 @@ export async function quantizeAwareTraining(
   const weightRange = qrange({ signed, bits: s.reduceRange ? 7 : 8 }, signed);
   const fq = toFakeQuant(ptq.model, weightRange);
   opts.onProgress?.(`quantization-aware training: ${opts.train.epochs} epoch(s), ${fq.weights.length} weights through fake quantization`);
-  const trained = await train(fq.model, data, { lr: 1e-4, ...opts.train });
-  const qat = fromFakeQuant(trained.model);
-  const report: QatReport = { epochs: trained.epochs, history: trained.history, weights: fq.weights.length };
+  const learned = opts.ranges === 'learned' ? activationScales(fq.model, fq.weights) : [];
+  const toTrain = learned.length ? logScales(fq.model, learned) : { model: fq.model, logs: [] };
+  const trained = await train(toTrain.model, data, {
+    lr: 1e-4,
+    ...opts.train,
+    alsoTrain: [...(opts.train.alsoTrain ?? []), ...toTrain.logs],
+  });
+  const qat = fromFakeQuant(learned.length ? expScales(trained.model, learned) : trained.model);
+  const report: QatReport = {
+    epochs: trained.epochs,
+    history: trained.history,
+    weights: fq.weights.length,
+    ranges: opts.ranges ?? 'fixed',
+    learnedScales: learned.length,
+  };
   if (opts.test) {
     opts.onProgress?.('comparing float, post-training and QAT int8 on the test data');
     const t = opts.test;
@@ -68,4 +92,48 @@ export async function quantizeAwareTraining(
     report.source = a.source;
   }
   return { model: qat, ptq: ptq.model, report };
+}
+
+/** The scale initializers of the activation FakeQuantizes (those not on a weight), each once. */
+function activationScales(model: ModelProto, weights: readonly string[]): string[] {
+  const w = new Set(weights);
+  const inits = new Set(model.graph!.initializer.map((t) => t.name!));
+  const out = new Set<string>();
+  for (const n of model.graph!.node)
+    if (n.opType === 'FakeQuantize' && n.domain === HONE_DOMAIN && !w.has(n.input[0]!) && inits.has(n.input[1]!)) out.add(n.input[1]!);
+  return [...out];
+}
+
+/**
+ * Learned scales train as their logarithms: s = Exp(log s). Adam moves a parameter by about the learning rate
+ * whatever its gradient's size, so a scale of 0.004 trained directly doubled within one epoch at lr 1e-3 (LeNet-5:
+ * the input's step went from 1/255 to 0.0093); in log space each step changes it by about lr relative.
+ */
+function logScales(model: ModelProto, names: readonly string[]): { model: ModelProto; logs: string[] } {
+  const g = model.graph!;
+  const set = new Set(names);
+  const logs: string[] = [];
+  const initializer = g.initializer.map((t) => {
+    if (!set.has(t.name!)) return t;
+    const log = `${t.name}_log`;
+    logs.push(log);
+    return floatTensor(log, t.dims.map(Number), Array.from(tensorArray(t) as Float32Array, Math.log));
+  });
+  const exps = names.map((n) => makeNode('Exp', [`${n}_log`], [n], {}, { name: `${n}_exp` }));
+  // Listed as inputs too, so that constant folding never turns Exp(log s) back into a constant.
+  const input = [...g.input, ...logs.map((l) => valueInfo(l, DataType.FLOAT, []))];
+  return { model: { ...model, graph: { ...g, initializer, input, node: [...exps, ...g.node] } }, logs };
+}
+
+/** The trained logarithms back as scale initializers (the inverse of logScales). */
+function expScales(model: ModelProto, names: readonly string[]): ModelProto {
+  const g = model.graph!;
+  const logs = new Map(names.map((n) => [`${n}_log`, n]));
+  const initializer = g.initializer.map((t) => {
+    const n = logs.get(t.name!);
+    return n ? floatTensor(n, t.dims.map(Number), Array.from(tensorArray(t) as Float32Array, Math.exp)) : t;
+  });
+  const node = g.node.filter((n) => !(n.opType === 'Exp' && logs.has(n.input[0]!) && logs.get(n.input[0]!) === n.output[0]));
+  const input = g.input.filter((i) => !logs.has(i.name!));
+  return { ...model, graph: { ...g, initializer, input, node } };
 }

@@ -37,6 +37,11 @@ export interface TrainingGraphOptions {
   /** Initializers kept fixed. */
   frozen?: readonly string[];
   /**
+   * Initializers trained besides the default set, though they are scalars or settings by convention
+   * (quantization scales that QAT learns).
+   */
+  alsoTrain?: readonly string[];
+  /**
    * Values of graph inputs that stay fixed while training (`--input sr=16000`): an If whose condition they
    * make constant is replaced by the branch it takes (passes/inline-if.ts).
    */
@@ -112,18 +117,19 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
   const graph = cloneGraph(src);
   const initNames = new Set(graph.initializer.map((t) => t.name!));
   const frozen = new Set(opts.frozen ?? []);
-  for (const n of [...frozen, ...(opts.trainable ?? [])]) {
+  for (const n of [...frozen, ...(opts.trainable ?? []), ...(opts.alsoTrain ?? [])]) {
     if (!initNames.has(n)) throw badInput(`'${n}' is not an initializer of the model; list parameter names from 'hone inspect'`);
   }
   const trainableSet = opts.trainable ? new Set(opts.trainable) : undefined;
   // Scalars (rank 0) are constants by convention (exporters and the zoo write 0.5, √2, 1/√d that way);
   // they train only when listed in `trainable`.
   const settings = settingsOnly(graph);
+  const also = new Set(opts.alsoTrain ?? []);
   const paramTensors = graph.initializer.filter(
     (t) =>
       t.dataType === DataType.FLOAT &&
       !frozen.has(t.name!) &&
-      (trainableSet ? trainableSet.has(t.name!) : t.dims.length > 0 && !settings.has(t.name!)),
+      (also.has(t.name!) || (trainableSet ? trainableSet.has(t.name!) : t.dims.length > 0 && !settings.has(t.name!))),
   );
   const paramNames = new Set(paramTensors.map((t) => t.name!));
 

@@ -285,6 +285,7 @@ export function trainingGraphFor(model: ModelProto, forward: ModelProto, opts: T
     loss: opts.loss ?? { kind: 'cross-entropy' },
     frozen: opts.frozen,
     trainable: opts.trainable,
+    alsoTrain: opts.alsoTrain,
     inputValues: given.protos(opts.microBatch ?? opts.batchSize),
     inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
     blockedDepthwise: blockSize,

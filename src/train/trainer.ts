@@ -41,6 +41,8 @@ export interface TrainOptions {
   resume?: boolean;
   frozen?: string[];
   trainable?: string[];
+  /** Initializers trained besides the default set, though scalars or settings (QAT's learned quantization scales). */
+  alsoTrain?: string[];
   /** k for top-k accuracy (default 5; reported only when there are more than k classes). */
   topK?: number;
   /** ORT intra-op threads (default 2; 0 = ORT's default, one per physical core). */

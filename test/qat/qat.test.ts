@@ -114,6 +114,57 @@ describe('fake quantization (passes/fake-quant.ts)', () => {
     assert.equal(expected[3], 0, 'the clipped weight gets no gradient');
     for (let i = 0; i < 6; i++) assert.ok(Math.abs(grad![i]! - expected[i]!) < 1e-5, `${i}: ${grad![i]} vs ${expected[i]}`);
   });
+
+  it('learns the scale (LSQ): Σ gy·(round(w/s) − w/s), ±qmax where clipped, over √(N·Qp) (checked by hand)', async () => {
+    const b = new GraphBuilder('lsq');
+    b.input('input', DataType.FLOAT, ['batch', 2]);
+    const w = Float32Array.from([0.5, -0.3, 0.9, 2.0, -0.1, -0.65]); // 2.0 above column 0's range, -0.65 below column 2's
+    const scale = Float32Array.from([1 / 127, 0.4 / 127, 0.6 / 127]);
+    b.graph.initializer.push(
+      makeTensor('w', DataType.FLOAT, [2, 3], w),
+      makeTensor('s', DataType.FLOAT, [3], scale),
+      makeTensor('zp', DataType.INT8, [3], [0, 0, 0]),
+    );
+    b.graph.node.push(
+      makeNode('FakeQuantize', ['w', 's', 'zp'], ['wq'], { axis: 1, qmin: -127, qmax: 127 }, { domain: HONE_DOMAIN, name: 'fq' }),
+    );
+    b.op('MatMul', ['input', 'wq'], {}, { output: 'y' });
+    b.output('y', DataType.FLOAT, ['batch', 3]);
+    const model = b.model({ opset: 17 });
+    model.opsetImport.push({ domain: HONE_DOMAIN, version: 1 });
+    const x = Float32Array.from([1, 2, -1, 0.5]);
+    const t = Float32Array.from([0.1, 0.2, 0.3, -0.1, 0, 0.4]);
+    let grad: Float32Array | undefined;
+    await train(
+      model,
+      { features: { input: { data: x, dims: [2, 2] } }, labels: { data: t, dims: [2, 3] }, size: 2 },
+      {
+        epochs: 1,
+        batchSize: 2,
+        loss: { kind: 'mse' },
+        optimizer: { kind: 'sgd' },
+        lr: 1e-30,
+        nchwc: false,
+        alsoTrain: ['s'],
+        callbacks: [{ onStepEnd: (r) => void (grad = Float32Array.from(r.grads[r.graph.params.findIndex((p) => p.name === 's')]!)) }],
+      },
+    );
+    const q = Array.from(w, (v, i) => Math.min(127, Math.max(-127, Math.round(v / scale[i % 3]!))));
+    const wq = q.map((v, i) => v * scale[i % 3]!);
+    const y = [0, 1].flatMap((n) => [0, 1, 2].map((j) => x[n * 2]! * wq[j]! + x[n * 2 + 1]! * wq[3 + j]!));
+    const dy = y.map((v, i) => (2 * (v - t[i]!)) / 6);
+    const expected = [0, 1, 2].map((j) => {
+      let sum = 0;
+      for (const k of [0, 1]) {
+        const gw = x[k]! * dy[j]! + x[2 + k]! * dy[3 + j]!;
+        const r = w[k * 3 + j]! / scale[j]!;
+        sum += gw * (r > 127 ? 127 : r < -127 ? -127 : Math.round(r) - r);
+      }
+      return sum / Math.sqrt(2 * 127);
+    });
+    for (let j = 0; j < 3; j++)
+      assert.ok(Math.abs(grad![j]! - expected[j]!) < 1e-5 * Math.max(1, Math.abs(expected[j]!)), `${j}: ${grad![j]} vs ${expected[j]}`);
+  });
 });
 
 describe('quantization-aware training (qat/qat.ts)', () => {
@@ -174,6 +225,8 @@ describe('hone train --qat and hone quantize --qat', () => {
           'static',
           '--qat',
           'mnist',
+          '--qat-ranges',
+          'learned',
           '--samples',
           '64',
           '-o',
@@ -186,6 +239,8 @@ describe('hone train --qat and hone quantize --qat', () => {
         assert.equal(r.code, 0, r.stderr);
         const rep = JSON.parse(r.stdout);
         assert.ok(rep.qat.accuracy > 0.5 && rep.ptq.accuracy > 0.5 && rep.floatAccuracy > 0.5, r.stdout);
+        assert.equal(rep.ranges, argv.includes('learned') ? 'learned' : 'fixed');
+        if (argv.includes('learned')) assert.ok(rep.learnedScales >= 5, String(rep.learnedScales));
         const out = loadModel(rep.output);
         assert.ok(out.graph!.initializer.some((t) => t.dataType === DataType.INT8));
         assert.ok(!out.graph!.node.some((n) => n.domain === HONE_DOMAIN));
@@ -204,6 +259,33 @@ describe('hone train --qat and hone quantize --qat', () => {
       );
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--qat trains once/);
+      const noQat = await hone(
+        'train',
+        '--model',
+        join(dir, 'm.onnx'),
+        '--data',
+        'mnist',
+        '--qat-ranges',
+        'learned',
+        '-o',
+        join(dir, 'x.onnx'),
+      );
+      assert.equal(noQat.code, 2);
+      assert.match(noQat.stderr, /--qat-ranges sets quantization-aware training; add --qat/);
+      const badRanges = await hone(
+        'quantize',
+        join(dir, 'm.onnx'),
+        '--mode',
+        'static',
+        '--qat',
+        'mnist',
+        '--qat-ranges',
+        'ema',
+        '-o',
+        join(dir, 'x.onnx'),
+      );
+      assert.equal(badRanges.code, 2);
+      assert.match(badRanges.stderr, /--qat-ranges must be one of fixed, learned, got 'ema'/);
       assert.ok(!existsSync(join(dir, 'x.onnx')));
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { compareLatency } from '../../quantize/evaluate.js';
 import { resolveInputs } from '../../runtime/inputs.js';
 import { batchSymbols, pruneModel, type PruneReport } from '../../prune/prune.js';
 import type { Command } from '../command.js';
-import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp, sameFile } from '../command.js';
+import { checkWritable, numberFlag, oneOf, parseFlags, progressLines, quietFlag, quietHelp, sameFile } from '../command.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 import { commonFlags, parseList, parseTrainCommon, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
 
@@ -202,11 +202,6 @@ export const pruneCommand: Command = {
     return 0;
   },
 };
-
-function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
-  return value as T;
-}
 
 function pruneText(
   r: PruneReport & {

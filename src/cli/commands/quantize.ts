@@ -1,6 +1,6 @@
 /** `hone quantize`: a thin wrapper over `quantizeModel` and the text/JSON/HTML reports. */
 import type { Command, Io } from '../command.js';
-import { quietHelp, checkWritable, numberFlag, parseFlags, progressLines, quietFlag, sameFile } from '../command.js';
+import { quietHelp, checkWritable, numberFlag, oneOf, parseFlags, progressLines, qatRanges, quietFlag, sameFile } from '../command.js';
 import { badInput } from '../../errors.js';
 import { saveModel } from '../../ir/model.js';
 import { MODEL_INPUT_HELP, TIMING_HELP, modelInputFlags, parseModelInputs, parseTiming, timingFlags } from '../model-flags.js';
@@ -92,6 +92,9 @@ Options:
                             to the float model's, instead of to the nearest integer; kept only when the
                             model's output on the calibration data is closer to float than round-to-nearest
   --adaround-iters N        --adaround: optimization steps per layer (default 1000; 32 samples each)
+  --qat-ranges fixed|learned
+                            --qat: activation ranges at their calibrated values (default), or learned with
+                            the weights (LSQ: each activation's quantization step trained by its own gradient)
   --epochs N                --qat: training epochs (default 1)
   --lr LR                   --qat: learning rate (default 1e-4; Adam, batch 64)
   --no-latency              skip the latency comparison (float and quantized are timed side by side,
@@ -155,6 +158,7 @@ export const quantizeCommand: Command = {
       ...timingFlags,
       'no-latency': { type: 'boolean' },
       qat: { type: 'string' },
+      'qat-ranges': { type: 'string' },
       adaround: { type: 'boolean' },
       'adaround-iters': { type: 'string' },
       epochs: { type: 'string' },
@@ -239,7 +243,8 @@ export const quantizeCommand: Command = {
       job.refine = adaroundRefinement({ iterations: iters, onProgress: job.onProgress });
     }
     if (v.qat !== undefined) return quantizeAware(v, job, output, io);
-    if (v.epochs !== undefined || v.lr !== undefined) throw badInput('--epochs and --lr set quantization-aware training; add --qat DATA');
+    if (v.epochs !== undefined || v.lr !== undefined || v['qat-ranges'] !== undefined)
+      throw badInput('--epochs, --lr and --qat-ranges set quantization-aware training; add --qat DATA');
     const { model, summary } = await quantizeModel(job);
     saveModel(model, output);
     if (v.html) writeFileAtomic(v.html, quantizeHtml(summary, output));
@@ -255,6 +260,7 @@ export const quantizeCommand: Command = {
 async function quantizeAware(
   v: {
     qat?: string;
+    'qat-ranges'?: string;
     epochs?: string;
     lr?: string;
     calib?: string;
@@ -283,6 +289,7 @@ async function quantizeAware(
   const test = evalSet ? (evalSet.test ?? evalSet.train) : data.test;
   const { model: qat, report } = await quantizeAwareTraining(model, data.train, {
     calib,
+    ranges: qatRanges(v['qat-ranges']),
     static: { ...job.options, equalize: job.options?.equalize, biasCorrection: job.options?.biasCorrection },
     train: {
       epochs: numberFlag(v.epochs, '--epochs', { int: true, min: 1 }) ?? 1,
@@ -327,11 +334,6 @@ function modelInputs(
     batchSizes,
     latency: v['no-latency'] ? false : { runs, warmup, threads: inputs.threads, provider: inputs.provider },
   };
-}
-
-function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
-  if (!(allowed as readonly string[]).includes(value)) throw badInput(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
-  return value as T;
 }
 
 /** --reduce-range / --no-reduce-range; neither: the quantizer's default for this CPU (quantize/common.ts). */

@@ -3,7 +3,7 @@ import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { profileTrainingStep, train, type EpochRecord } from '../../train/index.js';
 import type { Command, Io } from '../command.js';
-import { checkWritable, numberFlag, parseFlags, progressLines, sameFile, shellWord } from '../command.js';
+import { checkWritable, numberFlag, parseFlags, progressLines, qatRanges, sameFile, shellWord } from '../command.js';
 import {
   commonFlags,
   type parseLoss,
@@ -53,6 +53,9 @@ Options:
   --qat                    quantization-aware training: static int8 calibrated on 256 training samples, then
                            the epochs through fake quantization (default --lr 1e-4 here); writes a QDQ int8
                            model and reports float, post-training and QAT test accuracy (as hone quantize --qat)
+  --qat-ranges fixed|learned
+                           --qat: activation ranges at their calibrated values (default), or learned with the
+                           weights (LSQ: each activation's quantization step trained by its own gradient)
   --profile                profile training steps with these settings instead of training, and write
                            nothing: kernel time per op type in the forward and backward passes, the
                            optimizer's update, the kernels ORT ran, the step's verdict (as 'hone profile
@@ -101,6 +104,7 @@ export const trainCommand: Command = {
         quiet: { type: 'boolean' },
         profile: { type: 'boolean' },
         qat: { type: 'boolean' },
+        'qat-ranges': { type: 'string' },
         'profile-steps': { type: 'string' },
       },
       false,
@@ -129,6 +133,7 @@ export const trainCommand: Command = {
     const tty = io.isTTY && !values.quiet;
     // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
     const piped = !io.isTTY && !values.quiet;
+    if (values['qat-ranges'] !== undefined && !values.qat) throw badInput('--qat-ranges sets quantization-aware training; add --qat');
     if (values.qat) {
       if (values.checkpoint || values.resume || values.log || values['val-split'] || values['micro-batch'])
         throw badInput('--qat trains once through fake quantization; drop --checkpoint, --resume, --log, --val-split and --micro-batch');
@@ -223,6 +228,7 @@ async function trainQat(
     'clip-norm'?: string;
     json?: boolean;
     quiet?: boolean;
+    'qat-ranges'?: string;
   },
   o: { epochs: number; batchSize: number; stepsPerEpoch: number; inputs: ReturnType<typeof parseTrainInputs> },
   io: Io,
@@ -230,6 +236,7 @@ async function trainQat(
   const calib = loadSampleData(values.data!, model, { samples: 256 });
   const { model: qat, report } = await quantizeAwareTraining(model, data, {
     calib,
+    ranges: qatRanges(values['qat-ranges']),
     train: {
       epochs: o.epochs,
       batchSize: o.batchSize,
