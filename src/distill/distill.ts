@@ -16,6 +16,9 @@ import { createSession } from '../runtime/session.js';
 import type { TrainCallback } from '../train/callbacks.js';
 import { featureTensor, type FeatureArray, prepareData } from '../train/prepare.js';
 import { type EpochRecord, train, type TrainOptions } from '../train/trainer.js';
+import { valueInfo } from '../ir/builder.js';
+import { DataType } from '../ir/dtype.js';
+import { FEATURE_LOSS, type FeaturePair, featureDims, withFeatureLoss, withoutFeatureLoss } from './features.js';
 
 export interface DistillOptions {
   /** Softening temperature T (default 4). */
@@ -33,6 +36,10 @@ export interface DistillOptions {
   testSource?: string;
   /** Also train the student alone (cross-entropy, same settings and seed) to show what the teacher adds. */
   baseline?: boolean;
+  /** Teacher activations the student learns to match through a learned projection (features.ts); cached teacher outputs only. */
+  features?: FeaturePair[];
+  /** β, the weight of the feature term (default 0.1). */
+  featureWeight?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -44,6 +51,8 @@ export interface DistillReport {
   student: { params: number; accuracy?: number; samplesPerSec: number; history: EpochRecord[] };
   /** The same student trained without the teacher, when asked. */
   baseline?: { accuracy?: number; history: EpochRecord[] };
+  /** Feature matching, when asked. */
+  features?: { pairs: FeaturePair[]; weight: number };
   /** Student outputs against the teacher's on the test data. */
   agreement?: { cosine: number; top1: number; samples: number; source: string };
 }
@@ -83,12 +92,34 @@ export async function distill(
   }
   const teacherFeed = (name: string, t: ort.Tensor) => new ort.Tensor(t.type, t.data, [t.dims[0]!, ...teacherShape.get(name)!]);
   const hard = ds.labels.data as BigInt64Array;
-  const bytes = ds.size * k * 4;
+  const pairs = opts.features ?? [];
+  const fDims = pairs.length
+    ? featureDims(
+        teacher,
+        pairs.map((p) => p.teacher),
+        'teacher',
+      )
+    : [];
+  const fSizes = fDims.map((d) => d.reduce((a, b) => a * b, 1));
+  const bytes = ds.size * (k + fSizes.reduce((a, b) => a + b, 0)) * 4;
   const asked = opts.teacherOutputs ?? 'auto';
-  const mode: 'cache' | 'fly' = asked === 'auto' ? (bytes <= (opts.maxCacheBytes ?? 512 * 2 ** 20) ? 'cache' : 'fly') : asked;
+  const limit = opts.maxCacheBytes ?? 512 * 2 ** 20;
+  const mode: 'cache' | 'fly' = asked === 'auto' ? (bytes <= limit ? 'cache' : 'fly') : asked;
+  if (pairs.length && mode === 'fly')
+    throw badInput(
+      `feature matching caches the teacher's activations (${Math.ceil(bytes / 2 ** 20)} MiB for ${ds.size} samples${bytes > limit ? `, over the ${Math.round(limit / 2 ** 20)} MiB limit` : ''}); use fewer samples (--limit) or features, or drop --teacher-outputs fly`,
+    );
+  const matched = pairs.length ? withFeatureLoss(student, pairs, fDims, opts.featureWeight ?? 0.1, opts.train.seed ?? 0) : undefined;
+  const cached = fSizes.map((n) => new Float32Array(ds.size * n));
   const labels = new Float32Array(ds.size * (k + 1));
   for (let i = 0; i < ds.size; i++) labels[i * (k + 1) + k] = Number(hard[i]);
-  const session = await createSession(teacher, { intraOpThreads: opts.train.threads ?? 2 });
+  const exposed = pairs.length
+    ? withOutputs(
+        teacher,
+        pairs.map((p) => p.teacher),
+      )
+    : teacher;
+  const session = await createSession(exposed, { intraOpThreads: opts.train.threads ?? 2 });
   const callbacks: TrainCallback[] = [];
   try {
     if (mode === 'cache') {
@@ -102,8 +133,10 @@ export async function distill(
           const per = sampleSize(f);
           feeds[name] = teacherFeed(name, featureTensor((f.data as FeatureArray).subarray(start * per, (start + m) * per), [m, per]));
         }
-        const logits = await firstOutput(session, feeds);
+        const out = await session.run(feeds);
+        const logits = out[session.outputNames[0]!]!.data as Float32Array;
         for (let i = 0; i < m; i++) labels.set(logits.subarray(i * k, (i + 1) * k), (start + i) * (k + 1));
+        pairs.forEach((p, j) => cached[j]!.set(out[p.teacher]!.data as Float32Array, start * fSizes[j]!));
       }
     } else {
       callbacks.push({
@@ -120,11 +153,16 @@ export async function distill(
       `distilling: ${opts.train.epochs} epoch(s), T=${temperature}, α=${alpha}, teacher outputs ${mode === 'cache' ? 'cached' : 'on the fly'}`,
     );
     const testSet = opts.test ? prepareData(student, inputs, opts.test, { kind: 'cross-entropy' }, 'the test data') : undefined;
+    const features = { ...ds.features };
+    matched?.inputs.forEach((name, j) => {
+      features[name] = { data: cached[j]!, dims: [ds.size, ...fDims[j]!] };
+    });
     const result = await train(
-      student,
-      { features: ds.features, labels: { data: labels, dims: [ds.size, k + 1] }, size: ds.size },
-      { ...opts.train, loss: { kind: 'distill', temperature, alpha }, callbacks },
+      matched?.model ?? student,
+      { features, labels: { data: labels, dims: [ds.size, k + 1] }, size: ds.size },
+      { ...opts.train, loss: { kind: 'distill', temperature, alpha }, callbacks, ...(matched ? { extraLoss: [FEATURE_LOSS] } : {}) },
     );
+    const trained = matched ? withoutFeatureLoss(result.model, matched.inputs) : result.model;
     let baseline: DistillReport['baseline'];
     if (opts.baseline) {
       opts.onProgress?.('training the student alone (the baseline)');
@@ -136,17 +174,18 @@ export async function distill(
       alpha,
       teacherOutputs: mode,
       teacher: { params: params(teacher) },
-      student: { params: params(result.model), samplesPerSec: result.samplesPerSec, history: result.history },
+      student: { params: params(trained), samplesPerSec: result.samplesPerSec, history: result.history },
+      ...(pairs.length ? { features: { pairs, weight: opts.featureWeight ?? 0.1 } } : {}),
       ...(baseline ? { baseline } : {}),
     };
     if (testSet) {
       const t = await scores(teacher, testSet, inputs, teacherShape);
-      const st = await scores(result.model, testSet, inputs);
+      const st = await scores(trained, testSet, inputs);
       report.teacher.accuracy = t.accuracy;
       report.student.accuracy = st.accuracy;
       report.agreement = { ...agreement(t.logits, st.logits, k), samples: testSet.size, source: opts.testSource ?? 'the test data' };
     }
-    return { model: result.model, report };
+    return { model: trained, report };
   } finally {
     await session.release();
   }
@@ -235,4 +274,11 @@ function params(model: ModelProto): number {
     (n, t) => n + (t.dataType === 1 && t.dims.length > 0 ? t.dims.reduce((a, b) => a * Number(b), 1) : 0),
     0,
   );
+}
+
+/** The model with these values as extra outputs (the teacher's activations for feature matching). */
+function withOutputs(model: ModelProto, names: readonly string[]): ModelProto {
+  const have = new Set(model.graph!.output.map((o) => o.name));
+  const extra = [...new Set(names)].filter((n) => !have.has(n)).map((n) => valueInfo(n, DataType.FLOAT));
+  return { ...model, graph: { ...model.graph!, output: [...model.graph!.output, ...extra] } };
 }

@@ -286,6 +286,7 @@ export function trainingGraphFor(model: ModelProto, forward: ModelProto, opts: T
     frozen: opts.frozen,
     trainable: opts.trainable,
     alsoTrain: opts.alsoTrain,
+    extraLoss: opts.extraLoss,
     inputValues: given.protos(opts.microBatch ?? opts.batchSize),
     inputFixes: { dims: opts.dims, shapes: opts.shapes, values: opts.values },
     blockedDepthwise: blockSize,

@@ -43,6 +43,8 @@ export interface TrainOptions {
   trainable?: string[];
   /** Initializers trained besides the default set, though scalars or settings (QAT's learned quantization scales). */
   alsoTrain?: string[];
+  /** Scalar outputs of the model added to the loss (distillation's feature matching; see TrainingGraphOptions). */
+  extraLoss?: string[];
   /** k for top-k accuracy (default 5; reported only when there are more than k classes). */
   topK?: number;
   /** ORT intra-op threads (default 2; 0 = ORT's default, one per physical core). */

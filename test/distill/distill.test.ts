@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { firstSamples, mnist } from '../../src/data/index.js';
-import { distill } from '../../src/distill/index.js';
+import * as ort from 'onnxruntime-node';
+import { valueInfo } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { distill, FEATURE_LOSS, withFeatureLoss, withoutFeatureLoss } from '../../src/distill/index.js';
+import { createSession, mulberry32 } from '../../src/runtime/index.js';
 import { saveModel } from '../../src/ir/model.js';
 import { tensorArray } from '../../src/ir/tensor.js';
 import type { ModelProto } from '../../src/ir/proto.js';
@@ -53,6 +57,77 @@ describe('distillation (distill/distill.ts)', () => {
   });
 });
 
+describe('feature matching (distill/features.ts)', () => {
+  it('adds β·mean((W·s − t)²) through a 1×1 projection, and removing it gives back the student', async () => {
+    const student = lenet5({ channels: [4, 8], fc: [32] });
+    const { model, inputs } = withFeatureLoss(student, [{ teacher: 'pool1_out', student: 'pool1_out' }], [[6, 14, 14]], 0.5, 3);
+    assert.deepEqual(inputs, ['hone_feature_t0']);
+    const r = mulberry32(9);
+    const x = Float32Array.from({ length: 2 * 784 }, () => r());
+    const t = Float32Array.from({ length: 2 * 6 * 196 }, () => r() - 0.5);
+    const s = await createSession({
+      ...model,
+      graph: { ...model.graph!, output: [...model.graph!.output, valueInfo('pool1_out', DataType.FLOAT)] },
+    });
+    const out = await s.run(
+      { input: new ort.Tensor('float32', x, [2, 1, 28, 28]), hone_feature_t0: new ort.Tensor('float32', t, [2, 6, 14, 14]) },
+      ['pool1_out', FEATURE_LOSS],
+    );
+    await s.release();
+    const feat = out.pool1_out!.data as Float32Array; // [2, 4, 14, 14]
+    const w = tensorArray(model.graph!.initializer.find((i) => i.name === 'hone_feature_w0')!) as Float32Array; // [6, 4, 1, 1]
+    let sum = 0;
+    for (let n = 0; n < 2; n++)
+      for (let o = 0; o < 6; o++)
+        for (let p = 0; p < 196; p++) {
+          let v = 0;
+          for (let c = 0; c < 4; c++) v += w[o * 4 + c]! * feat[(n * 4 + c) * 196 + p]!;
+          sum += (v - t[(n * 6 + o) * 196 + p]!) ** 2;
+        }
+    const expected = (0.5 * sum) / (2 * 6 * 196);
+    const got = (out[FEATURE_LOSS]!.data as Float32Array)[0]!;
+    assert.ok(Math.abs(got - expected) < 1e-5 * expected, `${got} vs ${expected}`);
+    const back = withoutFeatureLoss(model, inputs);
+    assert.deepEqual(
+      back.graph!.node.map((n) => n.name),
+      student.graph!.node.map((n) => n.name),
+    );
+    assert.deepEqual(back.graph!.initializer.map((i) => i.name).sort(), student.graph!.initializer.map((i) => i.name).sort());
+    assert.deepEqual(
+      back.graph!.input.map((i) => i.name),
+      student.graph!.input.map((i) => i.name),
+    );
+  });
+
+  it('distills with a feature term and writes the plain student', async () => {
+    const teacher = (await train(lenet5(), data(), { epochs: 1, batchSize: 64 })).model;
+    const student = lenet5({ channels: [4, 8], fc: [32] });
+    const d = await distill(teacher, student, data(), {
+      features: [{ teacher: 'pool2_out', student: 'pool2_out' }],
+      train: { epochs: 1, batchSize: 64 },
+      test: firstSamples(mnist().test, 200),
+    });
+    assert.deepEqual(d.report.features, { pairs: [{ teacher: 'pool2_out', student: 'pool2_out' }], weight: 0.1 });
+    assert.ok(!d.model.graph!.initializer.some((t) => t.name!.startsWith('hone_feature')));
+    assert.deepEqual(
+      d.model.graph!.output.map((o) => o.name),
+      student.graph!.output.map((o) => o.name),
+    );
+    assert.ok(d.report.student.accuracy! > 0);
+    await assert.rejects(
+      distill(teacher, student, data(), {
+        features: [{ teacher: 'pool1_out', student: 'pool2_out' }],
+        train: { epochs: 1, batchSize: 64 },
+      }),
+      /needs the same rank and spatial size/,
+    );
+    await assert.rejects(
+      distill(teacher, student, data(), { features: [{ teacher: 'nope', student: 'pool2_out' }], train: { epochs: 1, batchSize: 64 } }),
+      /the teacher has no value 'nope'/,
+    );
+  });
+});
+
 describe('hone distill', () => {
   let dir = '';
   before(() => {
@@ -95,6 +170,16 @@ describe('hone distill', () => {
       /--alpha must be in \[0, 1\]/,
     ],
     ['a loss', ['--teacher', 'TEACHER', '--student', 'zoo:mlp', '--data', 'mnist', '--loss', 'mse'], /sets its own loss/],
+    [
+      'a feature weight without features',
+      ['--teacher', 'TEACHER', '--student', 'zoo:mlp', '--data', 'mnist', '--feature-weight', '2'],
+      /--feature-weight weighs feature matching; add --features/,
+    ],
+    [
+      'a malformed feature pair',
+      ['--teacher', 'TEACHER', '--student', 'zoo:mlp', '--data', 'mnist', '--features', 'a'],
+      /TEACHER_VALUE:STUDENT_VALUE/,
+    ],
   ] as const) {
     it(`refuses ${why} with one line and writes nothing`, async () => {
       const out = join(dir, 'bad.onnx');

@@ -1,5 +1,5 @@
 import { badInput } from '../../errors.js';
-import { distill, type DistillReport } from '../../distill/index.js';
+import { distill, type DistillReport, parseFeaturePairs } from '../../distill/index.js';
 import { saveModel } from '../../ir/model.js';
 import type { Command } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp, sameFile } from '../command.js';
@@ -22,6 +22,11 @@ Options:
   --teacher-outputs M      cache | fly | auto (default auto: cache when it fits)
   --baseline               also train the student without the teacher (same settings and seed) and report
                            both accuracies: what the teacher adds
+  --features T:S[,T2:S2]   also match teacher activations: the student's value S learns to reproduce the
+                           teacher's value T through a learned 1×1 convolution (or matrix for [N, C] values)
+                           with the same spatial size (FitNets); the projection is dropped from the written
+                           student. Value names as the models' graphs spell them (cached teacher outputs only)
+  --feature-weight B       weight of the feature term, mean squared error summed over the pairs (default 0.1)
   --test-data DATA         labelled test data for the accuracies (mnist uses its test split by default)
   --epochs N, --batch-size B, --lr LR, --optimizer NAME, --momentum M, --weight-decay W, --schedule S,
   --warmup STEPS, --seed S, --limit N
@@ -33,6 +38,7 @@ ${MODEL_INPUT_HELP}
 Examples:
   hone distill --teacher lenet5.onnx --student zoo:mlp:hidden=32 --data mnist -o student.onnx --epochs 3
   hone distill --teacher lenet5.onnx --student zoo:mlp:hidden=16 --data mnist -o student.onnx --baseline --alpha 0.7
+  hone distill --teacher lenet5.onnx --student zoo:lenet5:channels=4-8,fc=32 --data mnist -o s.onnx --features pool1_out:pool1_out
 `;
 
 export const distillCommand: Command = {
@@ -52,6 +58,8 @@ export const distillCommand: Command = {
         'teacher-outputs': { type: 'string' },
         baseline: { type: 'boolean' },
         'test-data': { type: 'string' },
+        features: { type: 'string' },
+        'feature-weight': { type: 'string' },
         epochs: { type: 'string' },
         lr: { type: 'string' },
         schedule: { type: 'string' },
@@ -73,6 +81,9 @@ export const distillCommand: Command = {
     for (const m of [v.teacher, v.student])
       if (!m.startsWith('zoo:') && sameFile(v.output, m))
         throw badInput(`-o ${v.output} is one of the input models; write the student to another file`);
+    const features = v.features === undefined ? undefined : parseFeaturePairs(v.features);
+    const featureWeight = numberFlag(v['feature-weight'], '--feature-weight', { min: 0 });
+    if (featureWeight !== undefined && !features) throw badInput('--feature-weight weighs feature matching; add --features T:S');
     const mode = v['teacher-outputs'] ?? 'auto';
     if (!['cache', 'fly', 'auto'].includes(mode)) throw badInput(`--teacher-outputs must be cache, fly or auto, got '${mode}'`);
     const teacher = resolveModel(v.teacher, 'distill');
@@ -92,6 +103,8 @@ export const distillCommand: Command = {
       alpha: numberFlag(v.alpha, '--alpha', { min: 0 }),
       teacherOutputs: mode as 'cache' | 'fly' | 'auto',
       baseline: v.baseline,
+      features,
+      featureWeight,
       test: testSet,
       testSource,
       onProgress,
@@ -119,6 +132,10 @@ function distillText(r: DistillReport, output: string): string {
     `  teacher  ${num(r.teacher.params).padStart(11)} params  accuracy ${pct(r.teacher.accuracy)}`,
     `  student  ${num(r.student.params).padStart(11)} params  accuracy ${pct(r.student.accuracy)}  (${(r.teacher.params / Math.max(1, r.student.params)).toFixed(1)}x smaller)`,
   ];
+  if (r.features)
+    lines.push(
+      `  features matched (weight ${r.features.weight}): ${r.features.pairs.map((p) => `teacher ${p.teacher} ← student ${p.student}`).join(', ')}`,
+    );
   if (r.baseline)
     lines.push(`  alone    ${''.padStart(11)}         accuracy ${pct(r.baseline.accuracy)}  (the student trained without the teacher)`);
   if (r.agreement)
