@@ -102,8 +102,6 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
   const gradual = opts.finetune?.gradual === true;
   if (gradual && opts.structured && opts.criterion === 'taylor')
     throw badInput('--schedule gradual re-ranks channels by their weights while it trains; use --criterion l1 or l2 with it');
-  if (opts.finetune?.gradual && opts.sensitivity)
-    throw badInput('--sensitivity picks per-layer ratios for one-shot pruning; drop --schedule gradual or --sensitivity');
   const sensitivityData = () => {
     const d = evaluationData(model, opts.evalData, opts.evalSource, opts.inputs);
     return { ...d, size: Math.min(d.size, opts.sensitivitySamples ?? 1000) };
@@ -115,7 +113,13 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
   let masks: Map<string, Uint8Array> | undefined;
   let ratios: Map<string, number> | undefined;
   let channelPlan:
-    | { an: ChannelAnalysis; analyze: (m: ModelProto) => ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global' }
+    | {
+        an: ChannelAnalysis;
+        analyze: (m: ModelProto) => ChannelAnalysis;
+        criterion: 'l1' | 'l2';
+        scope: 'layer' | 'global';
+        ratios?: ReadonlyMap<ChannelGroup, number>;
+      }
     | undefined;
   if (opts.structured) {
     const scope = opts.scope ?? 'layer';
@@ -148,8 +152,8 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
     if (gradual) {
       // The channels go while fine-tuning runs (zeroed in place); the rewrite follows it, below.
       pruned = source;
-      channelPlan = { an, analyze, criterion: criterion as 'l1' | 'l2', scope };
-      partial = { method, sparsity: opts.sparsity, achieved: 0 };
+      channelPlan = { an, analyze, criterion: criterion as 'l1' | 'l2', scope, ratios: groupRatios };
+      partial = { method, sparsity: opts.sparsity, achieved: 0, ...(curves ? { sensitivity: curves } : {}) };
     } else {
       const keep = selectChannels(importance, { sparsity: opts.sparsity, scope, roundTo: opts.roundTo, ratios: groupRatios });
       pruned = removeChannels(an, keep);
@@ -186,7 +190,7 @@ export async function pruneModel(model: ModelProto, opts: PruneOptions): Promise
     if (!opts.structured) {
       const names = partial.weights!;
       const scope = opts.scope ?? 'global';
-      callbacks.push(ft.gradual ? gradualMasks(names, opts.sparsity, scope, ft.epochs) : fixedMasks(masks!));
+      callbacks.push(ft.gradual ? gradualMasks(names, opts.sparsity, scope, ft.epochs, ratios) : fixedMasks(masks!));
     }
     const channels = channelPlan ? gradualChannels(channelPlan, opts.sparsity, opts.roundTo, ft.epochs) : undefined;
     if (channels) callbacks.push(channels);
@@ -242,9 +246,19 @@ function channelSummary(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGroup, rea
 }
 
 /**
+ * Per-layer ratios (from a sensitivity analysis) part of the way to the target: each layer follows the gradual
+ * schedule's cubic to its own ratio.
+ */
+function scaledRatios<K>(ratios: ReadonlyMap<K, number>, sparsity: number, final: number): Map<K, number> {
+  const f = final > 0 ? sparsity / final : 0;
+  return new Map([...ratios].map(([k, r]) => [k, r * f]));
+}
+
+/**
  * When gradual pruning (Zhu & Gupta 2017) recomputes its selection: along the cubic from 0 to `final` over the
  * first three quarters of the steps, 20 times on the way. `due(step)` is the target then, else undefined.
  */
+
 function gradualSchedule(final: number, epochs: number) {
   let end = 1;
   let every = 1;
@@ -266,7 +280,7 @@ function gradualSchedule(final: number, epochs: number) {
  * and the dropped ones' slices zeroed, then held at zero after every update. `keep()` is the last selection.
  */
 function gradualChannels(
-  plan: { an: ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global' },
+  plan: { an: ChannelAnalysis; criterion: 'l1' | 'l2'; scope: 'layer' | 'global'; ratios?: ReadonlyMap<ChannelGroup, number> },
   final: number,
   roundTo: number | undefined,
   epochs: number,
@@ -283,7 +297,12 @@ function gradualChannels(
     onStepEnd(_run, s) {
       const sparsity = schedule.due(s.step);
       if (sparsity !== undefined)
-        keep = selectChannels(channelImportance(plan.an, plan.criterion, values), { sparsity, scope: plan.scope, roundTo });
+        keep = selectChannels(channelImportance(plan.an, plan.criterion, values), {
+          sparsity,
+          scope: plan.scope,
+          roundTo,
+          ratios: plan.ratios && scaledRatios(plan.ratios, sparsity, final),
+        });
       zeroChannelsInPlace(plan.an, keep, values);
     },
   };
@@ -306,7 +325,13 @@ function fixedMasks(masks: ReadonlyMap<string, Uint8Array>): TrainCallback {
 }
 
 /** Gradual magnitude pruning: on `gradualSchedule`'s steps the masks are recomputed from the live weights, then held. */
-function gradualMasks(names: readonly string[], final: number, scope: 'layer' | 'global', epochs: number): TrainCallback {
+function gradualMasks(
+  names: readonly string[],
+  final: number,
+  scope: 'layer' | 'global',
+  epochs: number,
+  ratios?: ReadonlyMap<string, number>,
+): TrainCallback {
   const schedule = gradualSchedule(final, epochs);
   let params: Float32Array[] = [];
   let masks: Uint8Array[] = [];
@@ -318,7 +343,12 @@ function gradualMasks(names: readonly string[], final: number, scope: 'layer' | 
     },
     onStepEnd(_run, s) {
       const sparsity = schedule.due(s.step);
-      if (sparsity !== undefined) masks = magnitudeMasks(params, sparsity, scope);
+      if (sparsity !== undefined) {
+        const per = ratios && scaledRatios(ratios, sparsity, final);
+        masks = per
+          ? params.map((v, i) => magnitudeMasks([v], per.get(names[i]!) ?? 0, 'layer')[0]!)
+          : magnitudeMasks(params, sparsity, scope);
+      }
       params.forEach((v, i) => maskInPlace(v, masks[i]!));
     },
   };

@@ -126,6 +126,39 @@ describe('hone prune', () => {
     assert.ok(rep.check.accuracy.after > 0.5, `accuracy ${rep.check.accuracy.after}`);
   });
 
+  it('with --sensitivity and --schedule gradual, takes each weight gradually to its own ratio', async () => {
+    const out = join(dir, 'sens-gradual.onnx');
+    const r = await hone(
+      'prune',
+      join(dir, 'lenet.onnx'),
+      '-o',
+      out,
+      '--sparsity',
+      '0.7',
+      '--sensitivity',
+      '--sensitivity-samples',
+      '200',
+      '--schedule',
+      'gradual',
+      '--finetune',
+      'mnist',
+      '--limit',
+      '1024',
+      '--json',
+      '--quiet',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.match(rep.method, /per-layer ratios from sensitivity, gradual/);
+    const chosen = new Set(rep.sensitivity.map((c: { chosen: number }) => c.chosen));
+    assert.ok(chosen.size > 1, `the layers got different ratios: ${[...chosen].join(', ')}`);
+    const m = loadModel(out);
+    for (const c of rep.sensitivity as { name: string; size: number; chosen: number }[]) {
+      const zero = weightSparsity(m, [c.name]);
+      assert.ok(Math.abs(zero - c.chosen) <= 1 / c.size + 1e-9, `${c.name}: ${zero} zero, ratio ${c.chosen}`);
+    }
+  });
+
   it('chooses per-group channel ratios from a sensitivity analysis', async () => {
     const out = join(dir, 'sens.onnx');
     const r = await hone(

@@ -39,7 +39,8 @@ Options:
   --sensitivity            per-layer fractions instead of one: each layer (weight tensor, or channel group)
                            is pruned alone at 10%, 20%, … 90% and measured on the test data (accuracy with
                            labels, else output cosine on random inputs); then, until S is removed, the layer
-                           whose next 10% loses least takes it: sensitive layers are pruned least
+                           whose next 10% loses least takes it: sensitive layers are pruned least (with
+                           --schedule gradual, each layer rises along the cubic to its own fraction)
   --sensitivity-samples N  samples per sensitivity measurement (default 1000)
   --finetune DATA          fine-tune after pruning with the pruned weights held at zero: 'mnist' or an .npz
                            with arrays named after the inputs and 'label' (as hone train)
@@ -128,8 +129,6 @@ export const pruneCommand: Command = {
     if (v.sensitivity && scope) throw badInput('--sensitivity chooses a fraction per layer, so --scope does not apply; drop one');
     const schedule = oneOf(v.schedule ?? 'oneshot', ['oneshot', 'gradual'] as const, '--schedule');
     if (schedule === 'gradual' && !v.finetune) throw badInput('--schedule gradual prunes while fine-tuning; add --finetune DATA');
-    if (schedule === 'gradual' && v.sensitivity)
-      throw badInput('--sensitivity picks per-layer ratios for one-shot pruning; drop --schedule gradual or --sensitivity');
     for (const flag of ['epochs', 'batch-size', 'lr', 'optimizer', 'momentum', 'weight-decay', 'limit'] as const)
       if (v[flag] !== undefined && !v.finetune) throw badInput(`--${flag} sets fine-tuning; add --finetune DATA`);
 
