@@ -65,12 +65,17 @@ describe('fake quantization (passes/fake-quant.ts)', () => {
     assert.deepEqual(await run(back, x), want);
   });
 
-  it('passes the gradient straight through inside the range and stops it outside (checked by hand)', async () => {
-    // y = x · FakeQuantize(w), one scale per column (axis 1), int8 in [-127, 127]; loss = mean (y − t)².
+  const x = Float32Array.from([1, 2, -1, 0.5]); // [2, 2]
+  const t = Float32Array.from([0.1, 0.2, 0.3, -0.1, 0, 0.4]); // [2, 3]
+
+  /**
+   * y = x · FakeQuantize(w) with one scale per column (axis 1), int8 in [-127, 127], loss = mean (y − t)²:
+   * the gradient of `of` ('w', or the scales 's', then trained) after one step at a learning rate of ~0,
+   * and dL/dŵ — the gradient reaching the quantized weights — computed by hand.
+   */
+  async function fakeQuantStep(w: Float32Array, scale: Float32Array, of: 'w' | 's'): Promise<{ grad: Float32Array; dwq: number[] }> {
     const b = new GraphBuilder('fq');
     b.input('input', DataType.FLOAT, ['batch', 2]);
-    const w = Float32Array.from([0.5, -0.3, 0.9, 2.0, -0.1, 0.05]); // [2, 3]; 2.0 lies outside column 0's range
-    const scale = Float32Array.from([1 / 127, 0.4 / 127, 1 / 127]); // column ranges ±1, ±0.4, ±1
     b.graph.initializer.push(
       makeTensor('w', DataType.FLOAT, [2, 3], w),
       makeTensor('s', DataType.FLOAT, [3], scale),
@@ -83,8 +88,6 @@ describe('fake quantization (passes/fake-quant.ts)', () => {
     b.output('y', DataType.FLOAT, ['batch', 3]);
     const model = b.model({ opset: 17 });
     model.opsetImport.push({ domain: HONE_DOMAIN, version: 1 });
-    const x = Float32Array.from([1, 2, -1, 0.5]);
-    const t = Float32Array.from([0.1, 0.2, 0.3, -0.1, 0, 0.4]);
     let grad: Float32Array | undefined;
     await train(
       model,
@@ -96,74 +99,40 @@ describe('fake quantization (passes/fake-quant.ts)', () => {
         optimizer: { kind: 'sgd' },
         lr: 1e-30,
         nchwc: false,
-        callbacks: [{ onStepEnd: (r) => void (grad = Float32Array.from(r.grads[r.graph.params.findIndex((p) => p.name === 'w')]!)) }],
+        ...(of === 's' ? { alsoTrain: ['s'] } : {}),
+        callbacks: [{ onStepEnd: (r) => void (grad = Float32Array.from(r.grads[r.graph.params.findIndex((p) => p.name === of)]!)) }],
       },
     );
-    const wq = Array.from(w, (v, i) => {
-      const s = scale[i % 3]!;
-      return Math.min(127, Math.max(-127, Math.round(v / s))) * s;
-    });
+    const wq = Array.from(w, (v, i) => Math.min(127, Math.max(-127, Math.round(v / scale[i % 3]!))) * scale[i % 3]!);
     const y = [0, 1].flatMap((n) => [0, 1, 2].map((j) => x[n * 2]! * wq[j]! + x[n * 2 + 1]! * wq[3 + j]!));
     const dy = y.map((v, i) => (2 * (v - t[i]!)) / 6);
-    const expected = [0, 1].flatMap((k) =>
-      [0, 1, 2].map((j) => {
-        const inside = Math.abs(w[k * 3 + j]!) <= 127 * scale[j]!;
-        return inside ? x[k]! * dy[j]! + x[2 + k]! * dy[3 + j]! : 0;
-      }),
-    );
+    const dwq = [0, 1].flatMap((k) => [0, 1, 2].map((j) => x[k]! * dy[j]! + x[2 + k]! * dy[3 + j]!));
+    return { grad: grad!, dwq };
+  }
+
+  it('passes the gradient straight through inside the range and stops it outside (checked by hand)', async () => {
+    const w = Float32Array.from([0.5, -0.3, 0.9, 2.0, -0.1, 0.05]); // [2, 3]; 2.0 lies outside column 0's range
+    const scale = Float32Array.from([1 / 127, 0.4 / 127, 1 / 127]); // column ranges ±1, ±0.4, ±1
+    const { grad, dwq } = await fakeQuantStep(w, scale, 'w');
+    const expected = dwq.map((g, i) => (Math.abs(w[i]!) <= 127 * scale[i % 3]! ? g : 0));
     assert.equal(expected[3], 0, 'the clipped weight gets no gradient');
-    for (let i = 0; i < 6; i++) assert.ok(Math.abs(grad![i]! - expected[i]!) < 1e-5, `${i}: ${grad![i]} vs ${expected[i]}`);
+    for (let i = 0; i < 6; i++) assert.ok(Math.abs(grad[i]! - expected[i]!) < 1e-5, `${i}: ${grad[i]} vs ${expected[i]}`);
   });
 
   it('learns the scale (LSQ): Σ gy·(round(w/s) − w/s), ±qmax where clipped, over √(N·Qp) (checked by hand)', async () => {
-    const b = new GraphBuilder('lsq');
-    b.input('input', DataType.FLOAT, ['batch', 2]);
     const w = Float32Array.from([0.5, -0.3, 0.9, 2.0, -0.1, -0.65]); // 2.0 above column 0's range, -0.65 below column 2's
     const scale = Float32Array.from([1 / 127, 0.4 / 127, 0.6 / 127]);
-    b.graph.initializer.push(
-      makeTensor('w', DataType.FLOAT, [2, 3], w),
-      makeTensor('s', DataType.FLOAT, [3], scale),
-      makeTensor('zp', DataType.INT8, [3], [0, 0, 0]),
-    );
-    b.graph.node.push(
-      makeNode('FakeQuantize', ['w', 's', 'zp'], ['wq'], { axis: 1, qmin: -127, qmax: 127 }, { domain: HONE_DOMAIN, name: 'fq' }),
-    );
-    b.op('MatMul', ['input', 'wq'], {}, { output: 'y' });
-    b.output('y', DataType.FLOAT, ['batch', 3]);
-    const model = b.model({ opset: 17 });
-    model.opsetImport.push({ domain: HONE_DOMAIN, version: 1 });
-    const x = Float32Array.from([1, 2, -1, 0.5]);
-    const t = Float32Array.from([0.1, 0.2, 0.3, -0.1, 0, 0.4]);
-    let grad: Float32Array | undefined;
-    await train(
-      model,
-      { features: { input: { data: x, dims: [2, 2] } }, labels: { data: t, dims: [2, 3] }, size: 2 },
-      {
-        epochs: 1,
-        batchSize: 2,
-        loss: { kind: 'mse' },
-        optimizer: { kind: 'sgd' },
-        lr: 1e-30,
-        nchwc: false,
-        alsoTrain: ['s'],
-        callbacks: [{ onStepEnd: (r) => void (grad = Float32Array.from(r.grads[r.graph.params.findIndex((p) => p.name === 's')]!)) }],
-      },
-    );
-    const q = Array.from(w, (v, i) => Math.min(127, Math.max(-127, Math.round(v / scale[i % 3]!))));
-    const wq = q.map((v, i) => v * scale[i % 3]!);
-    const y = [0, 1].flatMap((n) => [0, 1, 2].map((j) => x[n * 2]! * wq[j]! + x[n * 2 + 1]! * wq[3 + j]!));
-    const dy = y.map((v, i) => (2 * (v - t[i]!)) / 6);
+    const { grad, dwq } = await fakeQuantStep(w, scale, 's');
     const expected = [0, 1, 2].map((j) => {
       let sum = 0;
       for (const k of [0, 1]) {
-        const gw = x[k]! * dy[j]! + x[2 + k]! * dy[3 + j]!;
         const r = w[k * 3 + j]! / scale[j]!;
-        sum += gw * (r > 127 ? 127 : r < -127 ? -127 : Math.round(r) - r);
+        sum += dwq[k * 3 + j]! * (r > 127 ? 127 : r < -127 ? -127 : Math.round(r) - r);
       }
       return sum / Math.sqrt(2 * 127);
     });
     for (let j = 0; j < 3; j++)
-      assert.ok(Math.abs(grad![j]! - expected[j]!) < 1e-5 * Math.max(1, Math.abs(expected[j]!)), `${j}: ${grad![j]} vs ${expected[j]}`);
+      assert.ok(Math.abs(grad[j]! - expected[j]!) < 1e-5 * Math.max(1, Math.abs(expected[j]!)), `${j}: ${grad[j]} vs ${expected[j]}`);
   });
 });
 
