@@ -21,18 +21,21 @@ export function sampleSize(t: ArrayTensor): number {
   return t.dims.slice(1).reduce((a, b) => a * b, 1);
 }
 
+/** The samples of `t` (first axis) at `indices`, copied. */
+export function takeSamples(t: ArrayTensor, indices: ArrayLike<number>): ArrayTensor {
+  const per = sampleSize(t);
+  const Ctor = t.data.constructor as new (n: number) => NumericArray;
+  const out = new Ctor(indices.length * per);
+  for (let i = 0; i < indices.length; i++) {
+    const s = indices[i]! * per;
+    (out as Float32Array).set((t.data as Float32Array).subarray(s, s + per), i * per);
+  }
+  return { data: out, dims: [indices.length, ...t.dims.slice(1)] };
+}
+
 /** The samples at `indices` (copied), as a new dataset. */
 export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
-  const take = (t: ArrayTensor): ArrayTensor => {
-    const per = sampleSize(t);
-    const Ctor = t.data.constructor as new (n: number) => NumericArray;
-    const out = new Ctor(indices.length * per);
-    for (let i = 0; i < indices.length; i++) {
-      const s = indices[i]! * per;
-      (out as Float32Array).set((t.data as Float32Array).subarray(s, s + per), i * per);
-    }
-    return { data: out, dims: [indices.length, ...t.dims.slice(1)] };
-  };
+  const take = (t: ArrayTensor) => takeSamples(t, indices);
   return {
     features: Object.fromEntries(Object.entries(ds.features).map(([k, v]) => [k, take(v)])),
     labels: take(ds.labels),

@@ -29,7 +29,7 @@ import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
 import { Graph } from '../ir/graph.js';
 import { copyModel, nodeLabel, opsetVersion, type QuantizedWeightInfo, type QuantizeResult } from '../quantize/common.js';
-import { batches, type SampleData } from '../quantize/data.js';
+import { batches, sampleSubset, type SampleData } from '../quantize/data.js';
 import type { Refinement } from '../quantize/pipeline.js';
 import { createSession, ortRunError } from '../runtime/session.js';
 import { buildTrainingGraph } from '../train/autodiff.js';
@@ -72,7 +72,10 @@ export interface AdaroundLayer {
   /** Weights in the layer, and how many of them round the other way than to nearest. */
   weights: number;
   flipped: number;
-  /** Reconstruction error (mean squared, against the float layer's output) with round-to-nearest and with the learned rounding. */
+  /**
+   * Reconstruction error (squared, summed over output channels, against the float layer's output) on the
+   * held-out calibration samples, with round-to-nearest and with the rounding kept.
+   */
   nearestError: number;
   learnedError: number;
 }
@@ -371,17 +374,27 @@ async function learnRounding(
     const xRow = x.data.length / samples;
     const yRow = y.data.length / samples;
     if (y.dims[0] !== samples) throw badInput(`adaround: ${samples} layer inputs but ${y.dims[0]} float outputs for ${nodeLabel(l.node)}`);
-    const bs = Math.min(o.batchSize, samples);
+    // Every fourth sample is held out (given four or more): the rounding is fitted on the rest and kept only
+    // where it reconstructs the held-out samples better than nearest — with few calibration samples (8 pages
+    // of a text detector) it can otherwise fit them and lose on others.
+    const all = Array.from({ length: samples }, (_, i) => i);
+    const held = heldOutSamples(samples) ?? all;
+    const fit = held === all ? all : all.filter((i) => i % 4 !== 3);
+    const bs = Math.min(o.batchSize, fit.length);
     const xb = new Float32Array(bs * xRow);
     const yb = new Float32Array(bs * yRow);
-    const xT = new ort.Tensor('float32', xb, [bs, ...x.dims.slice(1)]);
-    const yT = new ort.Tensor('float32', yb, [bs, ...y.dims.slice(1)]);
     // The reconstruction is summed over output channels: the mean the loss takes is that sum over C.
     const perChannel = 1 / (y.dims[outAxis] ?? 1);
-    const run = async (vals: Float32Array, betaV: number, lambdaV: number, fetchGrad: boolean) => {
+    /** Runs the step on `rows` (at most bs): the loss, and the gradient when asked. */
+    const run = async (rows: readonly number[], vals: Float32Array, betaV: number, lambdaV: number, fetchGrad: boolean) => {
+      rows.forEach((r, i) => {
+        xb.set(x.data.subarray(r * xRow, (r + 1) * xRow), i * xRow);
+        yb.set(y.data.subarray(r * yRow, (r + 1) * yRow), i * yRow);
+      });
+      const m = rows.length;
       const feeds = {
-        x: xT,
-        target: yT,
+        x: new ort.Tensor('float32', xb.subarray(0, m * xRow), [m, ...x.dims.slice(1)]),
+        target: new ort.Tensor('float32', yb.subarray(0, m * yRow), [m, ...y.dims.slice(1)]),
         beta: new ort.Tensor('float32', Float32Array.of(betaV), []),
         lambda: new ort.Tensor('float32', Float32Array.of(lambdaV * perChannel), []),
         [param.name]: new ort.Tensor('float32', vals, dims),
@@ -392,54 +405,45 @@ async function learnRounding(
         throw ortRunError(e, `learning the rounding of ${nodeLabel(l.node)}`);
       }
     };
-    const fill = (rows: readonly number[]) => {
-      rows.forEach((r, i) => {
-        xb.set(x.data.subarray(r * xRow, (r + 1) * xRow), i * xRow);
-        yb.set(y.data.subarray(r * yRow, (r + 1) * yRow), i * yRow);
-      });
-    };
-    // Reconstruction error of a hard rounding (h = 0 or 1 exactly) over the whole set, in batches of bs.
+    // Reconstruction error of a hard rounding (h = 0 or 1 exactly) on the held-out samples.
     const hard = (up: Uint8Array) => Float32Array.from(up, (u) => (u ? 10 : -10));
     const error = async (up: Uint8Array) => {
       const vals = hard(up);
       let sum = 0;
-      let n = 0;
-      for (let s = 0; s + bs <= samples; s += bs) {
-        fill(Array.from({ length: bs }, (_, i) => s + i));
-        const out = await run(vals, 2, 0, false);
-        sum += Number((out[tg.lossName]!.data as Float32Array)[0]);
-        n++;
+      for (let s = 0; s < held.length; s += bs) {
+        const rows = held.slice(s, s + bs);
+        const out = await run(rows, vals, 2, 0, false);
+        sum += Number((out[tg.lossName]!.data as Float32Array)[0]) * rows.length;
       }
-      return n ? sum / n / perChannel : 0;
+      return sum / held.length / perChannel;
     };
 
     const opt = createOptimizer({ kind: 'adam' }, [wv.length]);
     const { params, grads } = opt.allocate();
     params[0]!.set(param.init);
     const rng = mulberry32((o.seed ?? 0) + 7919 * layerIndex);
-    const order = Array.from({ length: samples }, (_, i) => i);
-    let at = samples;
+    const order = [...fit];
+    let at = order.length;
     const warm = Math.floor(o.iterations * o.warmup);
     for (let it = 0; it < o.iterations; it++) {
       const rows: number[] = [];
       while (rows.length < bs) {
-        if (at >= samples) {
+        if (at >= order.length) {
           shuffle(order, rng);
           at = 0;
         }
         rows.push(order[at++]!);
       }
-      fill(rows);
       const on = it >= warm;
       const betaV = on ? 20 - (18 * (it - warm)) / Math.max(1, o.iterations - warm) : 20;
-      const out = await run(params[0]!, betaV, on ? o.regularization : 0, true);
+      const out = await run(rows, params[0]!, betaV, on ? o.regularization : 0, true);
       grads[0]!.set(out[param.grad]!.data as Float32Array);
       opt.step(params, grads, o.lr);
     }
     const learned = Uint8Array.from(params[0]!, (vv) => (vv >= 0 ? 1 : 0));
     const [nearestError, learnedError] = [await error(nearest), await error(learned)];
-    // Learned rounding that reconstructs worse than nearest on the calibration set (too few iterations,
-    // a layer whose rounding errors cancel anyway) is not kept.
+    // Learned rounding that reconstructs the held-out samples worse than nearest (too few iterations, a
+    // layer whose rounding errors cancel anyway, a fit to too few samples) is not kept.
     const up = learnedError <= nearestError ? learned : nearest;
     const isSigned = lo < 0;
     const values = isSigned ? new Int8Array(base.length) : new Uint8Array(base.length);
@@ -464,6 +468,11 @@ function followingActivation(g: Graph, value: string): NodeProto | undefined {
   if (!a || a.domain || !ACTIVATIONS.has(a.opType ?? '') || a.input[0] !== value) return undefined;
   const constant = (name: string) => !name || g.initializer(name)?.dataType === DataType.FLOAT;
   return a.input.slice(1).every(constant) ? a : undefined;
+}
+
+/** The calibration samples held out from fitting the rounding (every fourth), given four or more. */
+export function heldOutSamples(samples: number): number[] | undefined {
+  return samples >= 4 ? Array.from({ length: samples }, (_, i) => i).filter((i) => i % 4 === 3) : undefined;
 }
 
 /** The V whose h(V) is `f`: σ⁻¹((f − γ)/(ζ − γ)). */
@@ -511,8 +520,10 @@ export function adaroundRefinement(opts: AdaroundOptions = {}): Refinement {
     async run(result, calib) {
       const { model, report } = await adaround(result, calib, opts);
       const settings = adaroundSettings(opts);
+      const held = heldOutSamples(calib.size);
       return {
         model,
+        ...(held ? { heldOut: sampleSubset(calib, held, `${held.length} held-out samples of ${calib.source}`) } : {}),
         summary: adaroundSummary(report),
         settings: Object.entries(settings)
           .map(([k, v]) => `${k} ${v}`)

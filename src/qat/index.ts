@@ -3,6 +3,7 @@ export { quantizeAwareTraining, type QatOptions, type QatReport } from './qat.js
 export { adaroundPass, qatPass, QAT_PASSES } from './passes.js';
 export {
   adaround,
+  heldOutSamples,
   adaroundRefinement,
   adaroundSettings,
   adaroundSummary,

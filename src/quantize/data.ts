@@ -13,7 +13,7 @@ import { graphInputs, valueShape, type InputInfo, type InputValue } from '../run
 import { valueTensor } from '../runtime/values.js';
 import { readNpyFile, readNpz } from '../data/npz.js';
 import { mnist } from '../data/mnist.js';
-import type { ArrayTensor } from '../data/dataset.js';
+import { type ArrayTensor, takeSamples } from '../data/dataset.js';
 import { badInput } from '../errors.js';
 
 export interface SampleData {
@@ -149,6 +149,17 @@ export interface Batch {
  * element type, with the given values (`data.values`) repeated over each batch. A model with a fixed
  * batch dim, or data with a batch the user fixed, gets batches of exactly that size (a short tail is dropped).
  */
+/** The samples at `indices` (copied), with the same given values and fixed sizes; `what` names them for reports. */
+export function sampleSubset(data: SampleData, indices: readonly number[], what: string): SampleData {
+  return {
+    ...data,
+    features: Object.fromEntries(Object.entries(data.features).map(([k, v]) => [k, takeSamples(v, indices)])),
+    ...(data.labels ? { labels: takeSamples(data.labels, indices) } : {}),
+    size: indices.length,
+    source: what,
+  };
+}
+
 export function* batches(data: SampleData, model: ModelProto, batchSize: number): Generator<Batch> {
   const values = data.values ?? {};
   const inputs = graphInputs(model).filter((i) => !(i.name in values));

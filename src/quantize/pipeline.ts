@@ -78,7 +78,14 @@ export interface Refinement {
   run(
     result: QuantizeResult,
     calib: SampleData,
-  ): Promise<{ model: ModelProto; summary: string; settings: string; detail: Record<string, unknown> }>;
+  ): Promise<{
+    model: ModelProto;
+    summary: string;
+    settings: string;
+    detail: Record<string, unknown>;
+    /** Calibration samples the step did not fit on, to judge it on (default: all the calibration data). */
+    heldOut?: SampleData;
+  }>;
 }
 
 /** What a refinement did, measured: the kept model is the one with the better calibration cosine. */
@@ -87,8 +94,8 @@ export interface RefinementReport {
   summary: string;
   detail: Record<string, unknown>;
   kept: boolean;
-  /** Output cosine against float on the calibration data, before (round-to-nearest) and after. */
-  calibration: { before: number; after: number };
+  /** Output cosine against float on the calibration data it is judged on, before (round-to-nearest) and after. */
+  calibration: { before: number; after: number; samples: number; heldOut: boolean };
   /** The same on the evaluation data, with accuracy where it has labels. */
   evaluation: { source: string; before: FidelityPoint; after: FidelityPoint };
 }
@@ -300,8 +307,9 @@ async function refined(
   progress: (message: string) => void,
 ): Promise<{ result: QuantizeResult; fidelity: Fidelity; refinement: RefinementReport }> {
   const out = await refine.run(result, calib);
-  progress(`${refine.name}: comparing with round-to-nearest on ${calib.size} calibration samples`);
-  const [before, after] = [await compareOutputs(model, result.model, calib), await compareOutputs(model, out.model, calib)];
+  const judge = out.heldOut ?? calib;
+  progress(`${refine.name}: comparing with round-to-nearest on ${judge.size}${out.heldOut ? ' held-out' : ''} calibration samples`);
+  const [before, after] = [await compareOutputs(model, result.model, judge), await compareOutputs(model, out.model, judge)];
   const kept = after.cosine >= before.cosine;
   const evalBefore = fidelity ?? (await compareOutputs(model, result.model, evalData));
   progress(`${refine.name}: comparing outputs on ${evalData.size} samples from ${evalData.source}`);
@@ -312,7 +320,7 @@ async function refined(
     summary: out.summary,
     detail: out.detail,
     kept,
-    calibration: { before: before.cosine, after: after.cosine },
+    calibration: { before: before.cosine, after: after.cosine, samples: judge.size, heldOut: out.heldOut !== undefined },
     evaluation: { source: evalData.source, before: point(evalBefore), after: point(evalAfter) },
   };
   if (!kept) return { result, fidelity: evalBefore, refinement };

@@ -64,7 +64,7 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
     const point = (p: { cosine: number; accuracy?: number }) =>
       `cosine ${p.cosine.toFixed(5)}${p.accuracy !== undefined ? `, accuracy ${pct(p.accuracy)}` : ''}`;
     sections.push(
-      `<h2>${esc(r.name)}</h2><p>${esc(r.summary)}.</p><p>On the calibration data: round-to-nearest cosine ${r.calibration.before.toFixed(5)} → ${r.calibration.after.toFixed(5)}${r.kept ? '' : ' (not better: the model keeps round-to-nearest)'}.</p>` +
+      `<h2>${esc(r.name)}</h2><p>${esc(r.summary)}.</p><p>On ${r.calibration.samples}${r.calibration.heldOut ? ' held-out' : ''} calibration samples: round-to-nearest cosine ${r.calibration.before.toFixed(5)} → ${r.calibration.after.toFixed(5)}${r.kept ? '' : ' (not better: the model keeps round-to-nearest)'}.</p>` +
         `<p>On ${esc(r.evaluation.source)}: round-to-nearest ${point(r.evaluation.before)} → ${esc(r.name)} ${point(r.evaluation.after)}.</p>`,
     );
   }

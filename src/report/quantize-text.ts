@@ -63,7 +63,7 @@ export function quantizeText(s: QuantizeSummary, output: string, opts: { maxNode
     lines.push(
       '',
       `${r.name}: ${r.summary}`,
-      `  on the calibration data: round-to-nearest cosine ${r.calibration.before.toFixed(5)} → ${r.calibration.after.toFixed(5)}${r.kept ? '' : ` (not better: the model keeps round-to-nearest)`}`,
+      `  on ${r.calibration.samples}${r.calibration.heldOut ? ' held-out' : ''} calibration samples: round-to-nearest cosine ${r.calibration.before.toFixed(5)} → ${r.calibration.after.toFixed(5)}${r.kept ? '' : ` (not better: the model keeps round-to-nearest)`}`,
       `  on ${r.evaluation.source}: round-to-nearest ${point(r.evaluation.before)} → ${r.name} ${point(r.evaluation.after)}`,
     );
   }

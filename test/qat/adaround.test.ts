@@ -156,7 +156,7 @@ describe('hone quantize --adaround', () => {
       const text = await hone('quantize', ...common, '--adaround', '--adaround-iters', '20', '-o', join(dir, 'q2.onnx'), '--quiet');
       assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, /adaround: learned the rounding of 5 layer/);
-      assert.match(text.stdout, /on the calibration data: round-to-nearest cosine 0\.\d+ → 0\.\d+/);
+      assert.match(text.stdout, /on 16 held-out calibration samples: round-to-nearest cosine 0\.\d+ → 0\.\d+/);
 
       for (const [argv, message] of [
         [['--mode', 'dynamic', '--adaround'], /--adaround learns the rounding of static int8 weights; use --mode static/],
