@@ -97,7 +97,7 @@ export async function adaround(
   data: SampleData,
   opts: AdaroundOptions = {},
 ): Promise<{ model: ModelProto; report: AdaroundReport }> {
-  const o = { ...ADAROUND_DEFAULTS, ...opts };
+  const o = withDefaults(opts);
   if (!(o.iterations >= 1 && Number.isInteger(o.iterations)))
     throw badInput(`adaround iterations must be a whole number >= 1, got ${o.iterations}`);
   if (!(o.lr > 0)) throw badInput(`adaround learning rate must be > 0, got ${o.lr}`);
@@ -236,6 +236,12 @@ async function collect(
 interface LayerResult {
   values: Int8Array | Uint8Array;
   stats: Omit<AdaroundLayer, 'node' | 'opType'>;
+}
+
+/** The options with ADAROUND_DEFAULTS where they are not given (an undefined field takes the default too). */
+function withDefaults(opts: AdaroundOptions): Tunables & AdaroundOptions {
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  return { ...ADAROUND_DEFAULTS, ...given };
 }
 
 /** One layer's rounding problem: the op, its float weight and quantization grid, its input and output shapes. */
@@ -536,7 +542,7 @@ export function adaroundRefinement(opts: AdaroundOptions = {}): Refinement {
 
 /** The settings in force, as given plus defaults (for reports). */
 export function adaroundSettings(opts: AdaroundOptions): Record<string, number> {
-  const o = { ...ADAROUND_DEFAULTS, ...opts };
+  const o = withDefaults(opts);
   return { iterations: o.iterations, batchSize: o.batchSize, lr: o.lr, regularization: o.regularization, warmup: o.warmup };
 }
 
