@@ -1,5 +1,5 @@
 /**
- * Pruning as passes (passes/pass.ts): `prune.magnitude` and `prune.channels`, their search spaces, and that
+ * Pruning as passes (passes/pass.ts): `prune.magnitude`, `prune.channels` and `prune.heads`, their search spaces, and that
  * they need training — run as a pass they prune once without fine-tuning, which a search should follow with
  * training (`hone prune --finetune` does both). They live here, above the passes layer, because pruning
  * fine-tunes through the trainer; `hone optimize` lists them and says it does not search passes that train.
@@ -19,16 +19,31 @@ function noWeights(model: ModelProto): string | undefined {
 
 async function asPass(model: ModelProto, opts: PruneOptions) {
   const { model: pruned, report } = await pruneModel(model, opts);
-  const what = report.groups ? 'channels' : 'weights';
+  const what = report.groups ? (opts.structured === 'heads' ? 'heads' : 'channels') : 'weights';
   return {
     model: pruned,
     changed: report.achieved > 0,
     report: {
       summary: `pruned ${(100 * report.achieved).toFixed(1)}% of the prunable ${what} (${report.method}); MACs ${report.macs.before} → ${report.macs.after}`,
-      notes: (report.skipped ?? []).map((s) => `kept ${s.channels} channels of ${s.producers.join(', ')}: ${s.reason}`),
+      notes: (report.skipped ?? []).map((s) => `kept ${s.channels} ${what} of ${s.producers.join(', ')}: ${s.reason}`),
       detail: { ...report, check: { cosine: report.check.cosine, samples: report.check.samples, source: report.check.source } },
     },
   };
+}
+
+/** Structured pruning of channels or heads with a pass's options. */
+function structured(
+  model: ModelProto,
+  kind: 'channels' | 'heads',
+  o: { sparsity: number; criterion: string; scope: string; roundTo?: number },
+) {
+  return asPass(model, {
+    sparsity: o.sparsity,
+    structured: kind,
+    criterion: o.criterion as 'l1' | 'l2',
+    scope: o.scope as 'layer' | 'global',
+    roundTo: o.roundTo,
+  });
 }
 
 interface MagnitudeOptions extends PassOptions {
@@ -71,14 +86,7 @@ export const pruneChannelsPass: Pass<ChannelOptions> = {
   defaults: { sparsity: 0.3, criterion: 'l1', scope: 'layer', roundTo: 1 },
   needs: ['training'],
   async run(model, options) {
-    const o = withDefaults(this, options);
-    return asPass(model, {
-      sparsity: o.sparsity,
-      structured: 'channels',
-      criterion: o.criterion as 'l1' | 'l2',
-      scope: o.scope as 'layer' | 'global',
-      roundTo: o.roundTo,
-    });
+    return structured(model, 'channels', withDefaults(this, options));
   },
 };
 
@@ -103,13 +111,7 @@ export const pruneHeadsPass: Pass<HeadOptions> = {
   defaults: { sparsity: 0.25, criterion: 'l1', scope: 'layer' },
   needs: ['training'],
   async run(model, options) {
-    const o = withDefaults(this, options);
-    return asPass(model, {
-      sparsity: o.sparsity,
-      structured: 'heads',
-      criterion: o.criterion as 'l1' | 'l2',
-      scope: o.scope as 'layer' | 'global',
-    });
+    return structured(model, 'heads', withDefaults(this, options));
   },
 };
 

@@ -15,6 +15,7 @@ import type { ModelProto } from '../../src/ir/proto.js';
 import { tensorNumbers } from '../../src/ir/tensor.js';
 import type { ChannelGroup } from '../../src/prune/channels.js';
 import { analyzeHeads } from '../../src/prune/heads.js';
+import { pruneHeadsPass } from '../../src/prune/passes.js';
 import { channelImportance, removeChannels, selectChannels, zeroChannels } from '../../src/prune/structured.js';
 import { createSession, mulberry32 } from '../../src/runtime/index.js';
 import { lenet5, transformer } from '../../src/zoo/index.js';
@@ -116,6 +117,16 @@ describe('attention heads as prunable channels (prune/heads.ts)', () => {
     assert.equal(an.groups[0]!.pinned, undefined);
     const pruned = await checkRewrite(model, [2, 6, 16]);
     assert.ok(pruned.graph!.initializer.some((t) => t.name?.startsWith('in_proj') && Number(t.dims[1]) < 48));
+  });
+
+  it('runs as the prune.heads pass', async () => {
+    const r = await pruneHeadsPass.run(transformer({ layers: 1, dModel: 16, heads: 4, ffn: 32, seq: 4 }), { sparsity: 0.5 }, {});
+    assert.ok(r.changed);
+    assert.match(r.report.summary, /pruned 50\.0% of the prunable heads \(heads, l1 importance, layer scope\)/);
+    assert.equal(
+      pruneHeadsPass.applies(lenet5(), { opset: 17, opTypes: new Map(), quantized: false }),
+      'the model has no attention (Softmax between MatMuls)',
+    );
   });
 
   it('refuses a model without attention, and keeps a block whole when its head count is computed at run time', async () => {
