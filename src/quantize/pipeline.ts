@@ -68,7 +68,8 @@ export interface QuantizeJob {
   /**
    * Static mode: a step that improves the quantized model on the calibration data after quantization (and the
    * accuracy guard), such as learned rounding (qat/adaround.ts; given by the caller, since it trains). Its
-   * model is kept when its output cosine on the calibration data is at least round-to-nearest's.
+   * model is kept when its output cosine on the calibration samples it did not fit (all of them when it fits
+   * on all) is at least round-to-nearest's.
    */
   refine?: Refinement;
 }
@@ -88,7 +89,7 @@ export interface Refinement {
   }>;
 }
 
-/** What a refinement did, measured: the kept model is the one with the better calibration cosine. */
+/** What a refinement did, measured: the kept model is the one with the better cosine on the samples it is judged on. */
 export interface RefinementReport {
   name: string;
   summary: string;
@@ -296,7 +297,7 @@ async function guardAccuracy(
   return { result: tuned.result, fidelity, tuning };
 }
 
-/** Runs `refine` on the quantized result; keeps its model if it is at least as close to float on the calibration data. */
+/** Runs `refine` on the quantized result; keeps its model if it is at least as close to float on the samples it did not fit. */
 async function refined(
   model: ModelProto,
   result: QuantizeResult,
@@ -313,7 +314,7 @@ async function refined(
   const kept = after.cosine >= before.cosine;
   const evalBefore = fidelity ?? (await compareOutputs(model, result.model, evalData));
   progress(`${refine.name}: comparing outputs on ${evalData.size} samples from ${evalData.source}`);
-  const evalAfter = evalData === calib ? after : await compareOutputs(model, out.model, evalData);
+  const evalAfter = evalData === judge ? after : await compareOutputs(model, out.model, evalData);
   const point = (f: Fidelity): FidelityPoint => ({ cosine: f.cosine, ...(f.accuracy ? { accuracy: f.accuracy.quantized } : {}) });
   const refinement: RefinementReport = {
     name: refine.name,
