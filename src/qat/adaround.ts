@@ -14,7 +14,9 @@
  * from 20 to 2 so that h(V) is pushed to 0 or 1; the rounding is up where h(V) ≥ ½. The reconstruction is
  * summed over output channels and averaged over the rest, with λ = 0.01 (the settings of the authors' and
  * BRECQ's code). The layer's step is a training graph from Hone's autodiff (train/autodiff.ts), the rounding
- * term added through its `extraLoss` hook; Adam updates V.
+ * term added through its `extraLoss` hook; Adam updates V. Every fourth calibration sample (given four or
+ * more) is held out of the fit: a layer keeps its learned rounding only where it reconstructs those samples
+ * better than nearest, and `hone quantize` keeps the model only where its output on them is closer to float.
  *
  * The biases stay as static int8 left them: corrected for round-to-nearest's mean shift when bias correction
  * is on (quantize/bias-correct.ts); the learned rounding is fitted to them. Measured on M-LSD tiny (2
