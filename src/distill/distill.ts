@@ -16,8 +16,7 @@ import { createSession } from '../runtime/session.js';
 import type { TrainCallback } from '../train/callbacks.js';
 import { featureTensor, type FeatureArray, prepareData } from '../train/prepare.js';
 import { type EpochRecord, train, type TrainOptions } from '../train/trainer.js';
-import { valueInfo } from '../ir/builder.js';
-import { DataType } from '../ir/dtype.js';
+import { withFloatOutputs } from '../ir/builder.js';
 import { FEATURE_LOSS, type FeaturePair, featureDims, withFeatureLoss, withoutFeatureLoss } from './features.js';
 
 export interface DistillOptions {
@@ -113,12 +112,10 @@ export async function distill(
   const cached = fSizes.map((n) => new Float32Array(ds.size * n));
   const labels = new Float32Array(ds.size * (k + 1));
   for (let i = 0; i < ds.size; i++) labels[i * (k + 1) + k] = Number(hard[i]);
-  const exposed = pairs.length
-    ? withOutputs(
-        teacher,
-        pairs.map((p) => p.teacher),
-      )
-    : teacher;
+  const exposed = withFloatOutputs(
+    teacher,
+    pairs.map((p) => p.teacher),
+  );
   const session = await createSession(exposed, { intraOpThreads: opts.train.threads ?? 2 });
   const callbacks: TrainCallback[] = [];
   try {
@@ -274,11 +271,4 @@ function params(model: ModelProto): number {
     (n, t) => n + (t.dataType === 1 && t.dims.length > 0 ? t.dims.reduce((a, b) => a * Number(b), 1) : 0),
     0,
   );
-}
-
-/** The model with these values as extra outputs (the teacher's activations for feature matching). */
-function withOutputs(model: ModelProto, names: readonly string[]): ModelProto {
-  const have = new Set(model.graph!.output.map((o) => o.name));
-  const extra = [...new Set(names)].filter((n) => !have.has(n)).map((n) => valueInfo(n, DataType.FLOAT));
-  return { ...model, graph: { ...model.graph!, output: [...model.graph!.output, ...extra] } };
 }

@@ -97,6 +97,17 @@ export function valueInfo(name: string, elemType: number, shape?: readonly Dim[]
   return { name, type: tensorType(elemType, shape), metadataProps: [] };
 }
 
+/**
+ * `model` with `names` added as float32 graph outputs, each once (outputs it has already stay as they are), to
+ * read intermediate values from a session. Nodes and tensors are shared with `model`.
+ */
+export function withFloatOutputs(model: ModelProto, names: readonly string[]): ModelProto {
+  const g = model.graph!;
+  const have = new Set(g.output.map((o) => o.name));
+  const extra = [...new Set(names)].filter((n) => !have.has(n)).map((n) => valueInfo(n, DataType.FLOAT));
+  return { ...model, graph: { ...g, output: [...g.output, ...extra] } };
+}
+
 export function emptyGraph(name = 'main'): GraphProto {
   return {
     node: [],

@@ -25,7 +25,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { badInput } from '../errors.js';
-import { GraphBuilder, valueInfo } from '../ir/builder.js';
+import { GraphBuilder, valueInfo, withFloatOutputs } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
@@ -131,7 +131,7 @@ export async function adaround(
     current.set(l.quantized, (t.dataType === DataType.INT8 ? Int8Array : Uint8Array).from(tensorArray(t) as Int8Array));
     probe.graph!.input.push(valueInfo(l.quantized, t.dataType!, t.dims.map(Number)));
   }
-  expose(
+  const probed = withFloatOutputs(
     probe,
     layers.map((l) => l.node.input[0]!),
   );
@@ -139,11 +139,10 @@ export async function adaround(
   // AdaRound §5 found best: errors the activation removes (negative outputs before a ReLU) cost nothing.
   const activations = new Map(layers.map((l) => [l, followingActivation(fg, l.reference)]));
   const targetOf = (l: QuantizedWeightInfo) => activations.get(l)?.output[0] ?? l.reference;
-  const reference = copyModel(float);
-  expose(reference, layers.map(targetOf));
+  const reference = withFloatOutputs(float, layers.map(targetOf));
   const runBatch = o.runBatchSize ?? 16;
   const [probeSession, floatSession] = [
-    await createSession(probe, { graphOptimizationLevel: 'basic' }),
+    await createSession(probed, { graphOptimizationLevel: 'basic' }),
     await createSession(reference, { graphOptimizationLevel: 'basic' }),
   ];
   const report: AdaroundReport = { layers: [], skipped, iterations: o.iterations, samples: data.size };
@@ -156,13 +155,13 @@ export async function adaround(
           new ort.Tensor(v instanceof Int8Array ? 'int8' : 'uint8', v, qg.initializer(name)!.dims.map(Number)),
         ]),
       );
-      const x = await collect(probeSession, q, l.node.input[0]!, data, runBatch, weightFeeds);
-      const y = await collect(floatSession, q, targetOf(l), data, runBatch, {});
       const w = fg.initializer(l.float);
       if (!w || w.dataType !== DataType.FLOAT) {
         skipped.push({ node: nodeLabel(l.node), why: `its float weight '${l.float}' is not a float32 initializer of the prepared model` });
         continue;
       }
+      const x = await collect(probeSession, q, l.node.input[0]!, data, runBatch, weightFeeds);
+      const y = await collect(floatSession, q, targetOf(l), data, runBatch, {});
       const result = await learnRounding(q, qg, fg, l, activations.get(l), w, x, y, o, k);
       current.set(l.quantized, result.values);
       report.layers.push({ node: nodeLabel(l.node), opType: l.node.opType!, ...result.stats });
@@ -189,11 +188,6 @@ function unsupported(w: QuantizedWeightInfo): string | undefined {
   if (op === 'Gemm' && w.node.attribute.some((a) => a.name === 'transA' && Number(a.i) !== 0))
     return 'a Gemm with transA keeps round-to-nearest';
   return undefined;
-}
-
-function expose(m: ModelProto, names: readonly string[]): void {
-  const have = new Set(m.graph!.output.map((o) => o.name));
-  for (const n of new Set(names)) if (!have.has(n)) m.graph!.output.push(valueInfo(n, DataType.FLOAT));
 }
 
 interface Collected {

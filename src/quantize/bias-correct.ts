@@ -19,7 +19,7 @@
 import { attrReader } from '../ir/attrs.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { Graph, topoOrder } from '../ir/graph.js';
-import { valueInfo } from '../ir/builder.js';
+import { valueInfo, withFloatOutputs } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import { makeTensor, tensorArray } from '../ir/tensor.js';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
@@ -56,7 +56,7 @@ export async function correctBias(
   if (layers.length === 0) return 0;
   const missing = [...new Set(layers.map((l) => l.reference))].filter((name) => !cache.has(name));
   if (missing.length) {
-    const floatSession = await createSession(exposing(copyModel(float), missing), { graphOptimizationLevel: 'basic' });
+    const floatSession = await createSession(withFloatOutputs(float, missing), { graphOptimizationLevel: 'basic' });
     try {
       const means = await meansOf(floatSession, float, missing, data, batchSize, {});
       missing.forEach((name, k) => cache.set(name, means[k]!));
@@ -81,7 +81,7 @@ export async function correctBias(
   );
   const done = new Set<number>();
   const session = await createSession(
-    exposing(
+    withFloatOutputs(
       probe,
       layers.map((l) => l.output),
     ),
@@ -159,12 +159,6 @@ function upstreamTargets(m: ModelProto, targets: readonly NodeProto[]): Set<numb
     for (const o of n.output) if (o) ups.set(o, here);
   }
   return result;
-}
-
-function exposing(m: ModelProto, names: readonly string[]): ModelProto {
-  const existing = new Set(m.graph!.output.map((o) => o.name));
-  m.graph!.output.push(...[...new Set(names)].filter((v) => !existing.has(v)).map((v) => valueInfo(v, DataType.FLOAT)));
-  return m;
 }
 
 /** Per-channel (axis 1) means of `names` over `data` (batched as for `model`), from `session` with `extra` feeds. */

@@ -11,8 +11,7 @@
  * whichever of the others' ranges has the least such error).
  */
 import type { ModelProto } from '../ir/proto.js';
-import { valueInfo } from '../ir/builder.js';
-import { DataType } from '../ir/dtype.js';
+import { withFloatOutputs } from '../ir/builder.js';
 import { createSession, ortRunError } from '../runtime/session.js';
 import { batches, type SampleData } from './data.js';
 import { binList, mseRange, rangeError } from './ranges.js';
@@ -265,12 +264,7 @@ export async function collectStats(
   opts: CalibOptions = {},
   onBatch?: (done: number, total: number) => void,
 ): Promise<Map<string, TensorStats>> {
-  const g = model.graph!;
-  const existing = new Set(g.output.map((o) => o.name));
-  const augmented: ModelProto = {
-    ...model,
-    graph: { ...g, output: [...g.output, ...tensors.filter((t) => !existing.has(t)).map((t) => valueInfo(t, DataType.FLOAT))] },
-  };
+  const augmented = withFloatOutputs(model, tensors);
   const withHist = (opts.method ?? 'minmax') !== 'minmax';
   const stats = new Map(tensors.map((t) => [t, new TensorStats(withHist, opts.bins)]));
   const session = await createSession(augmented, { graphOptimizationLevel: 'basic' });

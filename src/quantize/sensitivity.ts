@@ -8,10 +8,8 @@
  */
 import type { ModelProto, NodeProto } from '../ir/proto.js';
 import { Graph } from '../ir/graph.js';
-import { valueInfo } from '../ir/builder.js';
-import { DataType } from '../ir/dtype.js';
+import { withFloatOutputs } from '../ir/builder.js';
 import { createSession, ortRunError } from '../runtime/session.js';
-import { copyModel } from './common.js';
 import { batches, type SampleData } from './data.js';
 
 export interface LayerSensitivity {
@@ -48,7 +46,7 @@ export async function layerSensitivity(
   const unique = [...new Map(pairs.map((p) => [key(p), p])).values()];
   const fNames = [...new Set(unique.map((p) => p.f))];
   const qNames = [...new Set(unique.map((p) => p.q))];
-  const [ef, eq] = [exposing(float, fNames), exposing(quantized, qNames)];
+  const [ef, eq] = [withFloatOutputs(float, fNames), withFloatOutputs(quantized, qNames)];
   const err = new Map(unique.map((p) => [key(p), { noise: 0, signal: 0 }]));
   const [a, b] = await Promise.all([createSession(ef!, { intraOpThreads: 1 }), createSession(eq!, { intraOpThreads: 1 })]);
   try {
@@ -95,11 +93,4 @@ function quantizedFrom(g: Graph, v: string): string | undefined {
   if (dq?.opType !== 'DequantizeLinear') return v || undefined;
   const q: NodeProto | undefined = g.producer(dq.input[0] ?? '');
   return q?.opType === 'QuantizeLinear' ? q.input[0] : undefined;
-}
-
-function exposing(m: ModelProto, values: readonly string[]): ModelProto {
-  const c = copyModel(m);
-  const existing = new Set(c.graph!.output.map((o) => o.name));
-  c.graph!.output.push(...values.filter((v) => !existing.has(v)).map((v) => valueInfo(v, DataType.FLOAT)));
-  return c;
 }
