@@ -12,7 +12,7 @@
  */
 import { badInput } from '../errors.js';
 import { attrReader } from '../ir/attrs.js';
-import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { tensorNumbers } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
 import { getOpRule, opProps } from '../ops/registry.js';
@@ -74,6 +74,14 @@ export interface ChannelAnalysis {
   groupOf(space: number): ChannelGroup;
 }
 
+/** How many node inputs and graph outputs read each value: a weight read once belongs to its one node. */
+export function useCounts(g: GraphProto): Map<string, number> {
+  const uses = new Map<string, number>();
+  for (const n of g.node) for (const v of n.input) if (v) uses.set(v, (uses.get(v) ?? 0) + 1);
+  for (const o of g.output) uses.set(o.name!, (uses.get(o.name!) ?? 0) + 1);
+  return uses;
+}
+
 export function analyzeChannels(input: ModelProto): ChannelAnalysis {
   if (!input.graph) throw badInput('the model has no graph; pass an ONNX model file');
   const model = foldedCopy(input).model;
@@ -82,9 +90,7 @@ export function analyzeChannels(input: ModelProto): ChannelAnalysis {
   const graphInputs = new Set(g.input.map((v) => v.name!));
   const inits = new Map<string, TensorProto>();
   for (const t of g.initializer) if (!graphInputs.has(t.name!)) inits.set(t.name!, t);
-  const uses = new Map<string, number>();
-  for (const n of g.node) for (const v of n.input) if (v) uses.set(v, (uses.get(v) ?? 0) + 1);
-  for (const o of g.output) uses.set(o.name!, (uses.get(o.name!) ?? 0) + 1);
+  const uses = useCounts(g);
 
   const spaces = new Spaces();
   const carriers = new Map<string, Carrier>();

@@ -9,9 +9,11 @@
  * Reshapes that split the hidden axis into heads and merge it back spell out the head count (or heads × size,
  * or batch × heads in a sequence-first export): each gets its own shape constant with the kept count.
  *
- * A block is left whole (pinned, with the reason) when a piece cannot be rewritten: a packed QKV projection,
- * a weight shared with another node, a merged output that is not read by one projection MatMul, or a head
- * Reshape whose shape is computed at run time.
+ * A packed QKV projection (PyTorch's in_proj_weight cut by three Slices) loses the same heads from each of its
+ * three runs of columns, and the Slices' bounds follow. A block is left whole (pinned, with the reason) when a
+ * piece cannot be rewritten: a weight shared with another node, a merged output that is not read by one
+ * output projection (MatMul, or Gemm as PyTorch exports Linear), or a head Reshape or packed Slice whose
+ * shape or bounds are computed at run time.
  */
 import { badInput } from '../errors.js';
 import type { ModelProto } from '../ir/proto.js';
@@ -19,16 +21,14 @@ import { tensorNumbers } from '../ir/tensor.js';
 import { foldedCopy } from '../passes/fold.js';
 import { findAttention, headReshapes, type AttentionMatch } from '../passes/fuse-transformer-attention.js';
 import { FusionGraph } from '../passes/fuse-transformer-graph.js';
-import type { ChannelAnalysis, ChannelGroup, ChannelSlice, Carrier, ShapeEdit } from './channels.js';
+import { type ChannelAnalysis, type ChannelGroup, type ChannelSlice, type Carrier, type ShapeEdit, useCounts } from './channels.js';
 
 export function analyzeHeads(input: ModelProto): ChannelAnalysis {
   if (!input.graph) throw badInput('the model has no graph; pass an ONNX model file');
   const model = foldedCopy(input).model;
   const fg = new FusionGraph(model);
   const found = findAttention(fg);
-  const uses = new Map<string, number>();
-  for (const n of model.graph!.node) for (const v of n.input) if (v) uses.set(v, (uses.get(v) ?? 0) + 1);
-  for (const o of model.graph!.output) uses.set(o.name!, (uses.get(o.name!) ?? 0) + 1);
+  const uses = useCounts(model.graph!);
   const groups: ChannelGroup[] = [];
   const slices: ChannelSlice[] = [];
   const shapeEdits: ShapeEdit[] = [];
@@ -51,7 +51,7 @@ export function analyzeHeads(input: ModelProto): ChannelAnalysis {
   return { model, groups, slices, groupAttrs: [], shapeEdits, groupOf: (space) => groups[space]! };
 }
 
-/** The block's name for reports: the Softmax's node name, else the Q projection's. */
+/** The block's name for reports: the Softmax's node name, else its output's. */
 function blockName(m: AttentionMatch): string {
   return m.softmax.name || m.softmax.output[0]!;
 }

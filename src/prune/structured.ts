@@ -8,7 +8,7 @@ import { DataType } from '../ir/dtype.js';
 import { halfBits, halfValue } from '../ir/half.js';
 import type { AttributeProto, ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { AttributeType } from '../ir/proto.js';
-import { makeTensor, tensorArray, tensorNumbers } from '../ir/tensor.js';
+import { makeTensor, tensorArray } from '../ir/tensor.js';
 import type { Dataset } from '../data/dataset.js';
 import type { TrainCallback } from '../train/callbacks.js';
 import { train } from '../train/trainer.js';
@@ -210,6 +210,15 @@ export function removeChannels(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGro
   const added: TensorProto[] = [];
   const rename = new Map<NodeProto, Map<number, string>>();
   const taken = new Set([...inits.keys(), ...g.node.flatMap((n) => n.output)]);
+  /** `t` under a fresh name, read by `node`'s input `input` alone. */
+  const copyFor = (node: NodeProto, input: number, t: TensorProto) => {
+    let fresh = `${t.name}_pruned`;
+    for (let k = 1; taken.has(fresh); k++) fresh = `${t.name}_pruned_${k}`;
+    taken.add(fresh);
+    added.push({ ...t, name: fresh });
+    if (!rename.has(node)) rename.set(node, new Map());
+    rename.get(node)!.set(input, fresh);
+  };
   for (const [name, users] of usersOf) {
     const cutUsers = users.filter((u) => u.key !== '');
     if (cutUsers.length === 0) continue;
@@ -223,28 +232,18 @@ export function removeChannels(an: ChannelAnalysis, keep: ReadonlyMap<ChannelGro
       replaced.set(name, cutFor(cutUsers[0]!));
       continue;
     }
-    for (const u of cutUsers) {
-      let fresh = `${name}_pruned`;
-      for (let k = 1; taken.has(fresh); k++) fresh = `${name}_pruned_${k}`;
-      taken.add(fresh);
-      added.push({ ...cutFor(u), name: fresh });
-      if (!rename.has(u.node)) rename.set(u.node, new Map());
-      rename.get(u.node)!.set(u.input, fresh);
-    }
+    for (const u of cutUsers) copyFor(u.node, u.input, cutFor(u));
   }
   for (const e of an.shapeEdits ?? []) {
     const idx = index(e.carrier);
     if (!idx) continue;
-    const name = e.node.input[e.input]!;
-    const t = inits.get(name)!;
-    const values = BigInt64Array.from(tensorNumbers(t), BigInt);
-    values[e.entry] = BigInt(idx.length * e.perChannel);
-    let fresh = `${name}_pruned`;
-    for (let k = 1; taken.has(fresh); k++) fresh = `${name}_pruned_${k}`;
-    taken.add(fresh);
-    added.push(makeTensor(fresh, DataType.INT64, t.dims.map(Number), values));
-    if (!rename.has(e.node)) rename.set(e.node, new Map());
-    rename.get(e.node)!.set(e.input, fresh);
+    const t = inits.get(e.node.input[e.input]!)!;
+    // The other entries as stored (an int64 shape may hold values a double cannot), this one the kept count.
+    const values = (tensorArray(t) as BigInt64Array | Int32Array).slice();
+    const count = idx.length * e.perChannel;
+    if (values instanceof BigInt64Array) values[e.entry] = BigInt(count);
+    else values[e.entry] = count;
+    copyFor(e.node, e.input, makeTensor(t.name!, t.dataType!, t.dims.map(Number), values));
   }
   const groupCount = new Map<NodeProto, number>();
   for (const { node, carrier } of an.groupAttrs) {
