@@ -4,12 +4,12 @@
  * servers), and each measurement starts from a fresh thread with its own session.
  */
 import type { Int8Speedups } from './int8-kernels.js';
-import { Worker } from 'node:worker_threads';
 import type { SessionOpts } from './session.js';
 import type { ConcreteInput, InputValue } from './inputs.js';
 import type { LatencyStats } from './stats.js';
 import type { TraceSummary } from './trace.js';
 import { HoneError } from '../errors.js';
+import { spawnWorker } from '../util/worker.js';
 
 export interface MeasureOpts {
   session?: SessionOpts;
@@ -100,7 +100,7 @@ export async function measureInWorker(modelBytes: Uint8Array | string, opts: Mea
 /** Runs one job in a fresh worker and returns its result; a HoneError thrown there is rethrown here. */
 export function runWorker(job: WorkerJob, transferList: ArrayBuffer[] = []): Promise<Measurement | MachinePeaks> {
   return new Promise((resolve, reject) => {
-    const worker = spawnWorker();
+    const worker = spawnWorker(import.meta.url, 'measure-worker');
     let settled = false;
     worker.once('message', (reply: WorkerReply) => {
       settled = true;
@@ -119,18 +119,4 @@ export function runWorker(job: WorkerJob, transferList: ArrayBuffer[] = []): Pro
     });
     worker.postMessage(job, transferList);
   });
-}
-
-/**
- * The worker file sits beside this one: `.js` in dist/, `.ts` when run from source through tsx. A
- * TypeScript worker is started through a one-line ESM bootstrap that registers tsx in the new thread
- * first, because on Node 20 `execArgv: ['--import', 'tsx']` does not apply to a worker's entry file.
- */
-function spawnWorker(): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const url = new URL(`./measure-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
-  if (!fromSource) return new Worker(url);
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(boot, { eval: true });
 }
