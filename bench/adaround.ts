@@ -57,7 +57,7 @@ async function setup(name: string): Promise<Case> {
     const t = data.test;
     return {
       model: trained.model,
-      calib: loadSampleData('mnist', trained.model, { samples: Number(values.calib) }),
+      calib: await loadSampleData('mnist', trained.model, { samples: Number(values.calib) }),
       evaluation: matchInputs({ ...t.features, label: t.labels }, graphInputs(trained.model), 'mnist (test)'),
       what: `MNIST, trained ${values.epochs} epochs; ${values.calib} calibration digits, ${t.size} test digits`,
     };
@@ -68,8 +68,8 @@ async function setup(name: string): Promise<Case> {
   const feed = await modelFeed(m);
   const dir = mkdtempSync(join(tmpdir(), 'hone-adaround-'));
   const dirs = writeFeed(feed, dir);
-  const calib = loadSampleData(dirs.calib, model);
-  const evaluation = loadSampleData(dirs.eval, model);
+  const calib = await loadSampleData(dirs.calib, model);
+  const evaluation = await loadSampleData(dirs.eval, model);
   return {
     model,
     calib,

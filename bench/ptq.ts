@@ -178,8 +178,8 @@ console.log(
     await table(
       'LeNet-5 trained 1 epoch on MNIST; calibration 256 train images, evaluation 1000 test images',
       model,
-      loadSampleData('mnist', model, { samples: 256, split: 'train' }),
-      loadSampleData('mnist', model, { samples: 1000, split: 'test' }),
+      await loadSampleData('mnist', model, { samples: 256, split: 'train' }),
+      await loadSampleData('mnist', model, { samples: 1000, split: 'test' }),
       64,
     );
   } finally {

@@ -47,7 +47,7 @@ for (const name of values.models!.split(',')) {
     seed: 1,
     test: data.test,
   });
-  const calib = loadSampleData('mnist', dense.model, { samples: Number(values.calib) });
+  const calib = await loadSampleData('mnist', dense.model, { samples: Number(values.calib) });
   for (const ranges of values.ranges!.split(',') as ('fixed' | 'learned')[]) {
     const t1 = performance.now();
     const r = await quantizeAwareTraining(dense.model, data.train, {

@@ -257,8 +257,8 @@ if (!values['skip-lenet']) {
     );
     if (code !== 0) throw new Error('hone train failed');
     const model = loadModel(path);
-    const calib = loadSampleData('mnist', model, { samples: 256, split: 'train' });
-    const test = loadSampleData('mnist', model, { split: 'test' });
+    const calib = await loadSampleData('mnist', model, { samples: 256, split: 'train' });
+    const test = await loadSampleData('mnist', model, { split: 'test' });
     say(
       `### LeNet-5 on MNIST (trained 2 epochs with \`hone train\`, Adam 1e-3, batch 64), static int8 QDQ U8S8 calibrated on 256 training images, accuracy on the ${test.size} test images`,
     );

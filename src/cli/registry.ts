@@ -10,6 +10,7 @@ import { distillCommand } from './commands/distill.js';
 import { optimizeCommand } from './commands/optimize.js';
 import { zooCommand } from './commands/zoo.js';
 import { demoCommand } from './commands/demo.js';
+import { dataCommand } from './commands/data.js';
 
 /** Every `hone` command, in the order `hone --help` lists them. */
 export const commands: Command[] = [
@@ -24,5 +25,6 @@ export const commands: Command[] = [
   pruneCommand,
   distillCommand,
   optimizeCommand,
+  dataCommand,
   zooCommand,
 ];

@@ -179,10 +179,10 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   let evalData: SampleData;
   let dataNote: string | undefined;
   if (job.data) {
-    calib = loadSampleData(job.data, model, { samples: job.samples ?? 256, split: 'train', given });
-    if (job.data === 'mnist') evalData = loadSampleData('mnist', model, { samples: job.samples ?? 1000, split: 'test', given });
+    calib = await loadSampleData(job.data, model, { samples: job.samples ?? 256, split: 'train', given });
+    if (job.data === 'mnist') evalData = await loadSampleData('mnist', model, { samples: job.samples ?? 1000, split: 'test', given });
     else {
-      evalData = loadSampleData(job.data, model, { samples: job.samples, given });
+      evalData = await loadSampleData(job.data, model, { samples: job.samples, given });
       dataNote = `calibration and evaluation both use ${job.data}: the accuracy is measured on the data static int8 was calibrated on`;
     }
   } else {

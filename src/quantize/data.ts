@@ -1,18 +1,14 @@
 /**
- * Calibration and evaluation data for quantization: `.npy`, `.npz` (arrays named after the model's
- * inputs, or one array `input`; labels in `label`), a folder of `.npy` files named after the inputs, or
- * the built-in `mnist`. Checked against the model's inputs up front (name, rank, fixed dims) so a
+ * Calibration and evaluation data for quantization (and optimize, and train's calibration): any format
+ * data/read.ts takes — arrays named after the model's inputs, or one array `input`; labels in `label`. Checked against the model's inputs up front (name, rank, fixed dims) so a
  * mismatch is one clear error rather than an ORT failure mid-calibration; served in batches.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelProto } from '../ir/proto.js';
 import { DataType, dtypeName } from '../ir/dtype.js';
 import { graphInputs, valueShape, type InputInfo, type InputValue } from '../runtime/inputs.js';
 import { valueTensor } from '../runtime/values.js';
-import { readNpyFile, readNpz } from '../data/npz.js';
-import { mnist } from '../data/mnist.js';
+import { readArrays, type ReadOptions } from '../data/read.js';
 import { type ArrayTensor, takeSamples } from '../data/dataset.js';
 import { badInput } from '../errors.js';
 
@@ -45,33 +41,14 @@ export interface GivenInputs {
  * Reads `spec` (a path or 'mnist') and matches it to `model`'s inputs; `samples` keeps the first N. Inputs
  * with a given value take it instead of data.
  */
-export function loadSampleData(
+export async function loadSampleData(
   spec: string,
   model: ModelProto,
-  opts: { samples?: number; split?: 'train' | 'test'; given?: GivenInputs } = {},
-): SampleData {
+  opts: { samples?: number; split?: 'train' | 'test'; given?: GivenInputs } & Pick<ReadOptions, 'image' | 'skipCorrupt'> = {},
+): Promise<SampleData> {
   const inputs = graphInputs(model);
-  let arrays: Record<string, ArrayTensor>;
-  if (spec === 'mnist') {
-    const ds = mnist()[opts.split ?? 'train'];
-    arrays = { input: ds.features.input!, label: ds.labels };
-  } else if (!existsSync(spec)) {
-    throw badInput(`cannot read ${spec}: no such file or folder; pass a .npy/.npz file, a folder of .npy files, or 'mnist'`);
-  } else if (statSync(spec).isDirectory()) {
-    arrays = {};
-    for (const f of readdirSync(spec)
-      .filter((f) => f.endsWith('.npy'))
-      .sort())
-      arrays[basename(f, '.npy')] = readNpyFile(join(spec, f));
-    if (Object.keys(arrays).length === 0) throw badInput(`${spec} holds no .npy files; save one array per model input, named after it`);
-  } else if (spec.endsWith('.npz')) {
-    arrays = readNpz(spec);
-  } else if (spec.endsWith('.npy')) {
-    arrays = { [inputs.length === 1 ? inputs[0]!.name : 'input']: readNpyFile(spec) };
-  } else {
-    throw badInput(`${spec} is not .npy, .npz or a folder; save the data with numpy.save / numpy.savez`);
-  }
-  return matchInputs(arrays, inputs, spec === 'mnist' ? `mnist (${opts.split ?? 'train'})` : spec, opts.samples, opts.given);
+  const r = await readArrays(spec, { split: opts.split, image: opts.image, skipCorrupt: opts.skipCorrupt, limit: opts.samples });
+  return matchInputs(r.arrays, inputs, r.source, opts.samples, opts.given);
 }
 
 /** Matches named arrays to the model's inputs (those without a given value), checking rank and fixed dims. */

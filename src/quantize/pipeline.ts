@@ -154,9 +154,9 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
   const timed = timedBatchSizes(model, fixes, job.batchSizes);
 
   let calib: SampleData | undefined;
-  if (job.calib) calib = loadSampleData(job.calib, model, { samples: job.samples ?? 256, split: 'train', given });
+  if (job.calib) calib = await loadSampleData(job.calib, model, { samples: job.samples ?? 256, split: 'train', given });
   else if (job.mode === 'static') {
-    if (zoo === 'lenet5') calib = loadSampleData('mnist', model, { samples: job.samples ?? 256, split: 'train', given });
+    if (zoo === 'lenet5') calib = await loadSampleData('mnist', model, { samples: job.samples ?? 256, split: 'train', given });
     else if (zoo)
       calib = syntheticData(
         model,
@@ -175,8 +175,8 @@ export async function quantizeModel(job: QuantizeJob): Promise<{ model: ModelPro
       );
   }
   let evalData: SampleData | undefined;
-  if (job.eval) evalData = loadSampleData(job.eval, model, { samples: job.samples, split: 'test', given });
-  else if (zoo === 'lenet5') evalData = loadSampleData('mnist', model, { samples: job.samples ?? 1000, split: 'test', given });
+  if (job.eval) evalData = await loadSampleData(job.eval, model, { samples: job.samples, split: 'test', given });
+  else if (zoo === 'lenet5') evalData = await loadSampleData('mnist', model, { samples: job.samples ?? 1000, split: 'test', given });
   else
     evalData =
       calib ??

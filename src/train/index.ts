@@ -5,7 +5,18 @@ export { buildTrainingGraph, differentiate, type TrainingGraph, type TrainingGra
 export { appendLoss, LOSS_KINDS, type LossSpec } from './losses.js';
 export { createOptimizer, clipGradNorm, OPTIMIZER_KINDS, type Optimizer, type OptimizerSpec, type OptimizerState } from './optimizers.js';
 export { createSchedule, SCHEDULE_KINDS, type Schedule, type ScheduleSpec } from './schedules.js';
-export { train, exportTrained, type TrainOptions, type TrainResult, type EpochRecord, type Progress, type StepTiming } from './trainer.js';
+export {
+  train,
+  exportTrained,
+  dataShare,
+  inputBoundAdvice,
+  INPUT_BOUND_SHARE,
+  type TrainOptions,
+  type TrainResult,
+  type EpochRecord,
+  type Progress,
+  type StepTiming,
+} from './trainer.js';
 export type { TrainCallback, TrainingRun, BatchInfo, StepInfo } from './callbacks.js';
 export type { Evaluation } from './evaluate.js';
 export {

@@ -7,6 +7,7 @@
  */
 import { HoneError } from '../errors.js';
 import { permutation } from '../data/dataset.js';
+import type { LoadedBatch } from '../data/loader.js';
 import type { BatchInfo, StepInfo, TrainCallback, TrainingRun } from './callbacks.js';
 import { countCorrect } from './evaluate.js';
 import { clipGradNorm } from './optimizers.js';
@@ -84,6 +85,8 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
   for (let epoch = run.epoch; epoch < opts.epochs; epoch++) {
     run.epoch = epoch;
     run.order = permutation(trainSet.size, seed * 1_000_003 + epoch);
+    // The loader serves the same order (its full shuffle is seeded as above), built and augmented in its workers.
+    const served = setup.loader?.epoch(epoch);
     run.epochFinished = true;
     const t0 = performance.now();
     for (const c of epochBegin) await c.onEpochBegin!(run);
@@ -99,7 +102,11 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
       for (let chunk = 0; chunk < chunks; chunk++) {
         const ta = performance.now();
         const first = s * batch + chunk * micro;
-        fillBatch(setup.binding, run.order, first, micro);
+        if (served) {
+          const next = await served.next();
+          if (next.done) throw new HoneError(`the data loader ended epoch ${epoch + 1} early, at step ${s + 1}`, 1);
+          fillLoaded(setup.binding, next.value);
+        } else fillBatch(setup.binding, run.order, first, micro);
         if (maskBufs.length) fillDropoutMasks(tg.dropoutMasks, maskBufs, seed, run.step, chunk);
         if (batchBegin.length) {
           batchInfo.step = run.step;
@@ -160,6 +167,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
         break;
       }
     }
+    await served?.return(undefined);
     const seconds = (performance.now() - t0) / 1000;
     const stepsDone = Math.max(1, done);
     const n = stepsDone * batch;
@@ -192,6 +200,13 @@ function fillBatch(binding: StepBinding, order: Uint32Array, first: number, micr
     if (labelPer === 1) labelBuf[i] = labels[idx]!;
     else (labelBuf as Float32Array).set((labels as Float32Array).subarray(idx * labelPer, (idx + 1) * labelPer), i * labelPer);
   }
+}
+
+/** A batch the loader built, copied into the bound feature and label buffers. */
+function fillLoaded(binding: StepBinding, b: LoadedBatch): void {
+  const { batchBufs, labelBuf } = binding;
+  for (const bb of batchBufs) (bb.buf as Float32Array).set(b.features[bb.name]!.data as Float32Array);
+  (labelBuf as Float32Array).set(b.labels!.data as Float32Array);
 }
 
 /**

@@ -23,6 +23,8 @@ import type { LossSpec } from './losses.js';
 import { createOptimizer, type Optimizer } from './optimizers.js';
 import { checkLabels, featureTensor, prepareData, type FeatureArray } from './prepare.js';
 import { createSchedule, type Schedule } from './schedules.js';
+import { DataLoader } from '../data/loader.js';
+import { parseAugment } from '../data/augment.js';
 import type { EpochRecord, TrainOptions } from './trainer.js';
 
 export interface TrainingSetup {
@@ -52,7 +54,9 @@ export interface TrainingSetup {
   resumed?: { epoch: number; step: number; history: EpochRecord[]; trainer: Record<string, unknown> };
   /** Loss and accuracy over `ds` with the current weights (the data converted once per dataset). */
   evaluate(ds: Dataset): Promise<Evaluation>;
-  /** Frees both sessions. */
+  /** The data loader serving the training batches, when `TrainOptions.loader` asks for one. */
+  loader?: DataLoader;
+  /** Frees both sessions and ends the loader's workers. */
   release(): Promise<void>;
 }
 
@@ -61,7 +65,7 @@ export interface StepBinding {
   feeds: Record<string, ort.Tensor>;
   fetches: Record<string, ort.Tensor>;
   /** Per data input: the dataset's array, elements per sample, and the run's batch buffer (fed). */
-  batchBufs: { src: FeatureArray; per: number; buf: FeatureArray }[];
+  batchBufs: { name: string; src: FeatureArray; per: number; buf: FeatureArray }[];
   labels: Dataset['labels']['data'];
   labelPer: number;
   labelBuf: BigInt64Array | Float32Array;
@@ -123,73 +127,114 @@ export async function setupTraining(
       `the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`,
     );
   }
-  // The step graph gets inference's constant folding once its batch is fixed: Shape/Size of now-static
-  // tensors and what computes from them (BatchNormalization gradients' element counts) become initializers.
-  // Convolutions ORT's plain kernel runs slowly go to its NCHWc kernels (passes/nchwc.ts), in the step
-  // and in the evaluation model alike.
-  const blockSize = await stepBlockSize(opts);
-  const blocked = (m: ModelProto) => (blockSize ? nchwcConvs(m, { blockSize }).model : m);
-  const step = blocked(foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model);
-  const session = await trainingSession(step, threads, opts.provider, trace);
-  const evalSession = await trainingSession(blocked(buildEvalModel(tg.forward, tg, loss)), threads, opts.provider);
+  // The loader's workers start before the sessions, so they are up by the first step.
+  const loader = opts.loader ? await openLoader(trainSet, dataInputs, micro, seed, classes, opts.loader) : undefined;
+  try {
+    return await finishSetup();
+  } catch (e) {
+    await loader?.close();
+    throw e;
+  }
+  async function finishSetup(): Promise<TrainingSetup> {
+    // The step graph gets inference's constant folding once its batch is fixed: Shape/Size of now-static
+    // tensors and what computes from them (BatchNormalization gradients' element counts) become initializers.
+    // Convolutions ORT's plain kernel runs slowly go to its NCHWc kernels (passes/nchwc.ts), in the step
+    // and in the evaluation model alike.
+    const blockSize = await stepBlockSize(opts);
+    const blocked = (m: ModelProto) => (blockSize ? nchwcConvs(m, { blockSize }).model : m);
+    const step = blocked(foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model);
+    const session = await trainingSession(step, threads, opts.provider, trace);
+    const evalSession = await trainingSession(blocked(buildEvalModel(tg.forward, tg, loss)), threads, opts.provider);
 
-  const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
-  const optimizer = createOptimizer(
-    opts.optimizer ?? { kind: 'adam' },
-    tg.params.map((p) => p.init.length),
-  );
-  // The optimizer's own arrays: ORT reads parameters from and writes gradients into them, and the
-  // SIMD kernels update them in place, with no copies in between.
-  const { params, grads } = optimizer.allocate();
-  params.forEach((p, i) => p.set(tg.params[i]!.init));
-  const schedule = createSchedule(
-    opts.schedule ?? { kind: 'constant' },
-    opts.lr ?? 1e-3,
-    opts.warmupSteps ? { steps: opts.warmupSteps } : undefined,
-  );
-  const resumed =
-    opts.resume && opts.checkpointDir ? resume(opts.checkpointDir, tg, seed, params, buffers, optimizer, schedule) : undefined;
+    const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
+    const optimizer = createOptimizer(
+      opts.optimizer ?? { kind: 'adam' },
+      tg.params.map((p) => p.init.length),
+    );
+    // The optimizer's own arrays: ORT reads parameters from and writes gradients into them, and the
+    // SIMD kernels update them in place, with no copies in between.
+    const { params, grads } = optimizer.allocate();
+    params.forEach((p, i) => p.set(tg.params[i]!.init));
+    const schedule = createSchedule(
+      opts.schedule ?? { kind: 'constant' },
+      opts.lr ?? 1e-3,
+      opts.warmupSteps ? { steps: opts.warmupSteps } : undefined,
+    );
+    const resumed =
+      opts.resume && opts.checkpointDir ? resume(opts.checkpointDir, tg, seed, params, buffers, optimizer, schedule) : undefined;
 
-  const topK = opts.topK ?? 5;
-  const evalContext = { session: evalSession, tg, dataInputs, given, params, buffers, classes, topK };
-  // Datasets a callback evaluates on are converted once; the validation and test sets already are.
-  const converted = new WeakMap<Dataset, Dataset>();
-  for (const ds of [valSet, testSet]) if (ds) converted.set(ds, ds);
-  return {
-    tg,
-    seed,
-    batch,
-    micro,
-    chunks: batch / micro,
-    stepsPerEpoch: Math.min(Math.floor(trainSet.size / batch), opts.maxStepsPerEpoch ?? Infinity),
-    trainSet,
-    valSet,
-    testSet,
-    classes,
-    topK,
-    session,
-    params,
-    grads,
-    buffers,
-    optimizer,
-    schedule,
-    binding: bindStep(tg, given, dataInputs, trainSet, micro, batch / micro, params, grads, buffers, classes),
-    resumed,
-    async evaluate(ds) {
-      if (fed.size > 0) throw unfedInEvaluation(fed);
-      let ready = converted.get(ds);
-      if (!ready) {
-        given.checkData(ds, 'the evaluation data');
-        ready = prepareData(forward, dataInputs, ds, loss, 'the evaluation data');
-        checkLabels(tg, loss, [ready]);
-        converted.set(ds, ready);
-      }
-      return evaluate(evalContext, ready);
+    const topK = opts.topK ?? 5;
+    const evalContext = { session: evalSession, tg, dataInputs, given, params, buffers, classes, topK };
+    // Datasets a callback evaluates on are converted once; the validation and test sets already are.
+    const converted = new WeakMap<Dataset, Dataset>();
+    for (const ds of [valSet, testSet]) if (ds) converted.set(ds, ds);
+    return {
+      tg,
+      seed,
+      batch,
+      micro,
+      chunks: batch / micro,
+      stepsPerEpoch: Math.min(Math.floor(trainSet.size / batch), opts.maxStepsPerEpoch ?? Infinity),
+      trainSet,
+      valSet,
+      testSet,
+      classes,
+      topK,
+      session,
+      params,
+      grads,
+      buffers,
+      optimizer,
+      schedule,
+      binding: bindStep(tg, given, dataInputs, trainSet, micro, batch / micro, params, grads, buffers, classes),
+      resumed,
+      async evaluate(ds) {
+        if (fed.size > 0) throw unfedInEvaluation(fed);
+        let ready = converted.get(ds);
+        if (!ready) {
+          given.checkData(ds, 'the evaluation data');
+          ready = prepareData(forward, dataInputs, ds, loss, 'the evaluation data');
+          checkLabels(tg, loss, [ready]);
+          converted.set(ds, ready);
+        }
+        return evaluate(evalContext, ready);
+      },
+      loader,
+      async release() {
+        await Promise.allSettled([session.release(), evalSession.release(), loader?.close()]);
+      },
+    };
+  }
+}
+
+/**
+ * The loader over the training set's data inputs and labels: the trainer's own order (a full shuffle seeded
+ * as the loop's), batches of one graph run, the last partial one dropped as the loop drops it.
+ */
+async function openLoader(
+  trainSet: Dataset,
+  dataInputs: string[],
+  micro: number,
+  seed: number,
+  classes: number | undefined,
+  opts: NonNullable<TrainOptions['loader']>,
+): Promise<DataLoader> {
+  const augment = typeof opts.augment === 'string' ? parseAugment(opts.augment) : opts.augment;
+  if (augment?.mixesLabels)
+    throw badInput('mixup and cutmix mix the labels, which hone train does not take yet; keep to the other --augment steps');
+  return DataLoader.open(
+    { kind: 'arrays', features: Object.fromEntries(dataInputs.map((n) => [n, trainSet.features[n]!])), labels: trainSet.labels },
+    {
+      batchSize: micro,
+      seed,
+      shuffle: 'full',
+      dropLast: true,
+      workers: opts.workers ?? 0,
+      prefetch: opts.prefetch ?? 2,
+      ...(augment ? { augment } : {}),
+      ...(classes !== undefined ? { classes } : {}),
     },
-    async release() {
-      await Promise.allSettled([session.release(), evalSession.release()]);
-    },
-  };
+  );
 }
 
 /** Inputs fed by callbacks must be data inputs of the model that nothing else gives; metrics cannot feed them. */
@@ -313,7 +358,7 @@ function bindStep(
     const data = src.data as FeatureArray;
     const buf = new (data.constructor as new (n: number) => FeatureArray)(micro * sampleSize(src));
     feeds[name] = featureTensor(buf, [micro, ...src.dims.slice(1)]);
-    return { src: data, per: sampleSize(src), buf };
+    return { name, src: data, per: sampleSize(src), buf };
   });
   const labelPer = sampleSize(trainSet.labels);
   const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(micro * labelPer) : new Float32Array(micro * labelPer);

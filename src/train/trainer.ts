@@ -5,6 +5,7 @@
  * (callbacks.ts) — the trainer's own early stopping, checkpoints, progress and metrics among them.
  */
 import { badInput } from '../errors.js';
+import type { AugmentSpec } from '../data/augment.js';
 import type { GraphProto, ModelProto, TensorProto } from '../ir/proto.js';
 import { nodeGraphs } from '../ir/walk.js';
 import { floatTensor } from '../ir/tensor.js';
@@ -71,6 +72,12 @@ export interface TrainOptions {
   microBatch?: number;
   /** Stop after this many steps per epoch (quick runs). */
   maxStepsPerEpoch?: number;
+  /**
+   * Serve the training batches through the data loader (data/loader.ts): built in `workers` threads
+   * (0: on this thread) with `prefetch` batches in flight per worker, augmented on the fly. Batches come in
+   * the same order as without it; the validation and test data are never augmented.
+   */
+  loader?: { workers?: number; prefetch?: number; augment?: string | AugmentSpec };
   /** Called after every epoch; returning false (nothing else) stops training there (a tuner's pruned trial). */
   onEpoch?: (record: EpochRecord) => unknown;
   /** Called after every step; returning false stops training (the LR range test uses it). */
@@ -119,6 +126,28 @@ export interface StepTiming {
   graphMs: number;
   optimizerMs: number;
   dataMs: number;
+}
+
+/** The share of the step time spent on data above which training is input-bound (issue 15's bar). */
+export const INPUT_BOUND_SHARE = 0.05;
+
+/** The share of the steps' time that went to data (waiting for the loader, or building batches in line). */
+export function dataShare(t: StepTiming): number {
+  const total = t.graphMs + t.optimizerMs + t.dataMs;
+  return total > 0 ? t.dataMs / total : 0;
+}
+
+/** What to change when training waits on its data; undefined when it does not (share below INPUT_BOUND_SHARE). */
+export function inputBoundAdvice(share: number, loader: TrainOptions['loader']): string | undefined {
+  if (!(share >= INPUT_BOUND_SHARE)) return undefined;
+  const workers = loader?.workers ?? 0;
+  const change =
+    workers > 0
+      ? `raise --loader-workers (now ${workers}) or --prefetch (now ${loader?.prefetch ?? 2}) if cores are free, or make --augment cheaper`
+      : loader?.augment
+        ? 'build and augment batches in worker threads with --loader-workers 1 (or more, if cores are free)'
+        : 'serve batches from worker threads with --loader-workers 1';
+  return `input-bound: ${(100 * share).toFixed(1)}% of the step time went to data; ${change}`;
 }
 
 export interface TrainResult {

@@ -148,7 +148,7 @@ test('lenet5 with mnist: static int8 is tried on the data, the chosen model keep
   assert.ok(stat && stat.status !== 'skipped', JSON.stringify(stat));
   if (stat.status !== 'rejected') assert.ok(stat.metrics.full?.accuracy, 'labelled: accuracy measured');
   const model = zooModel('lenet5');
-  const data = loadSampleData('mnist', model, { samples: 300, split: 'test' });
+  const data = await loadSampleData('mnist', model, { samples: 300, split: 'test' });
   const f = await compareOutputs(model, r.model, data);
   assert.ok(f.accuracy);
   assert.ok(100 * (f.accuracy!.float - f.accuracy!.quantized) <= 1, JSON.stringify(f.accuracy));

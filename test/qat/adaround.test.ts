@@ -100,7 +100,7 @@ describe('adaround: the layer training graph (qat/adaround.ts)', () => {
 describe('adaround on LeNet-5', () => {
   it('rounds every weight to floor or ceil, reconstructs no layer worse than nearest, and ORT runs the model', async () => {
     const model = (await train(lenet5(), firstSamples(mnist().train, 512), { epochs: 1, batchSize: 64 })).model;
-    const calib = loadSampleData('mnist', model, { samples: 64 });
+    const calib = await loadSampleData('mnist', model, { samples: 64 });
     const ptq = await quantizeStatic(model, calib);
     const r = await adaround(ptq, calib, { iterations: 200 });
     assert.equal(r.report.layers.length, 5, JSON.stringify(r.report.skipped));

@@ -37,7 +37,7 @@ async function run(model: ModelProto, x: ort.Tensor): Promise<Float32Array> {
 
 async function lenetPtq() {
   const trained = (await train(lenet5(), firstSamples(mnist().train, 512), { epochs: 1, batchSize: 64 })).model;
-  return (await quantizeStatic(trained, loadSampleData('mnist', trained, { samples: 64 }))).model;
+  return (await quantizeStatic(trained, await loadSampleData('mnist', trained, { samples: 64 }))).model;
 }
 
 describe('fake quantization (passes/fake-quant.ts)', () => {
@@ -139,7 +139,7 @@ describe('fake quantization (passes/fake-quant.ts)', () => {
 describe('quantization-aware training (qat/qat.ts)', () => {
   it('fine-tunes LeNet-5 through fake quantization and writes an int8 QDQ model', async () => {
     const model = (await train(lenet5(), firstSamples(mnist().train, 512), { epochs: 1, batchSize: 64 })).model;
-    const calib = loadSampleData('mnist', model, { samples: 64 });
+    const calib = await loadSampleData('mnist', model, { samples: 64 });
     const r = await quantizeAwareTraining(model, firstSamples(mnist().train, 512), {
       calib,
       train: { epochs: 1, batchSize: 64 },

@@ -118,7 +118,7 @@ test('the guard does not act on a model within the target; --no-accuracy-guard (
 
 test("the guard's budget stops the search only once a model meets the target; an explicit budget stops it anyway", async () => {
   const model = chain(4);
-  const calib = loadSampleData(dataFiles().calib, model);
+  const calib = await loadSampleData(dataFiles().calib, model);
   const calibration = await calibrateStatic(model, calib);
   const quantize = (exclude: string[]) => quantizeStatic(model, calibration, { excludeNodes: exclude });
   // A fake clock: every reading advances 1 s, so a 0.5 s budget is spent before the first trial.

@@ -236,8 +236,8 @@ test('the default static int8 keeps output cosine >= 0.99 on a trained LeNet-5, 
       0,
     );
     const model = loadModel(path);
-    const { model: q } = await quantizeStatic(model, loadSampleData('mnist', model, { samples: 256, split: 'train' }));
-    const f = await compareOutputs(model, q, loadSampleData('mnist', model, { samples: 500, split: 'test' }), 100);
+    const { model: q } = await quantizeStatic(model, await loadSampleData('mnist', model, { samples: 256, split: 'train' }));
+    const f = await compareOutputs(model, q, await loadSampleData('mnist', model, { samples: 500, split: 'test' }), 100);
     assert.ok(f.cosine >= 0.99, `cosine ${f.cosine}`);
     assert.ok(f.top1Agreement! >= 0.98, `top-1 agreement ${f.top1Agreement}`);
   } finally {

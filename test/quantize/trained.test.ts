@@ -34,7 +34,7 @@ function failures(f: Fidelity): string[] {
 
 test('dynamic int8 of a trained MNIST MLP keeps accuracy, top-1 and logits on held-out digits', async () => {
   const model = await trainedMnistMlp();
-  const f = await compareOutputs(model, quantizeDynamic(model).model, held(model));
+  const f = await compareOutputs(model, quantizeDynamic(model).model, await held(model));
   assert.equal(f.samples, 1000);
   assert.equal(f.source, 'mnist (test)');
   assert.deepEqual(failures(f), [], JSON.stringify(f));
@@ -43,14 +43,14 @@ test('dynamic int8 of a trained MNIST MLP keeps accuracy, top-1 and logits on he
 for (const format of ['qdq', 'qoperator'] as const) {
   test(`static int8 (${format}) of a trained MNIST MLP, calibrated on train digits, keeps accuracy, top-1 and logits on test digits`, async () => {
     const model = await trainedMnistMlp();
-    const f = await compareOutputs(model, (await quantizeStatic(model, calib(model), { format })).model, held(model));
+    const f = await compareOutputs(model, (await quantizeStatic(model, await calib(model), { format })).model, await held(model));
     assert.deepEqual(failures(f), [], JSON.stringify(f));
   });
 }
 
 test('the same bounds reject a static int8 model with a planted bug: per-channel scales on the wrong channels, a zero point off by 8, an activation range halved', async () => {
   const model = await trainedMnistMlp();
-  const { model: q } = await quantizeStatic(model, calib(model));
+  const { model: q } = await quantizeStatic(model, await calib(model));
   const planted = (name: string, change: (values: ArrayLike<number>) => ArrayLike<number>) => {
     const bad = copyModel(q);
     const inits = bad.graph!.initializer;
@@ -65,7 +65,7 @@ test('the same bounds reject a static int8 model with a planted bug: per-channel
     ['zero point off by 8', planted('act1_out_zero_point', (z) => Uint8Array.from(z, (v) => v + 8))],
     ['activation range halved', planted('act1_out_scale', (s) => Float32Array.from(s, (v) => v / 2))],
   ];
-  const data = held(model);
+  const data = await held(model);
   for (const [bug, bad] of bugs) {
     const f = await compareOutputs(model, bad, data);
     assert.notDeepEqual(failures(f), [], `${bug} passes: ${JSON.stringify(f)}`);

@@ -27,13 +27,13 @@ describe('data', () => {
     }
   });
 
-  it('loads an .npz as a dataset matched to the model inputs, with clear errors', () => {
-    const d = loadDataset(fx('tiny.npz'), ['x_in']);
+  it('loads an .npz as a dataset matched to the model inputs, with clear errors', async () => {
+    const d = await loadDataset(fx('tiny.npz'), ['x_in']);
     assert.equal(d.train.size, 12);
     assert.deepEqual(Object.keys(d.train.features), ['x_in']);
-    assert.throws(() => loadDataset(fx('tiny.npz'), ['a', 'b']), /no array for model input 'a'/);
-    assert.throws(() => loadDataset(fx('missing.npz'), ['a']), /no dataset/);
-    assert.throws(() => loadDataset(fx('tiny-x.npy'), ['a']), /features and labels/);
+    await assert.rejects(() => loadDataset(fx('tiny.npz'), ['a', 'b']), /no array for model input 'a'/);
+    await assert.rejects(() => loadDataset(fx('missing.npz'), ['a']), /no dataset/);
+    await assert.rejects(() => loadDataset(fx('tiny-x.npy'), ['a']), /features and labels/);
   });
 
   it('encodeNpy round-trips through parseNpy', () => {

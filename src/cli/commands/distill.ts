@@ -4,7 +4,7 @@ import { saveModel } from '../../ir/model.js';
 import type { Command } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp, sameFile } from '../command.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
-import { commonFlags, parseSchedule, parseTrainCommon, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+import { commonFlags, parseSchedule, parseTrainCommon, parseTrainInputs, resolveData, resolveModel, parseReadFlags } from './train-args.js';
 
 const HELP = `hone distill — train a small student on a large teacher's softened outputs and the true labels
 
@@ -90,8 +90,10 @@ export const distillCommand: Command = {
     const student = resolveModel(v.student, 'distill');
     const inputs = parseTrainInputs(v, student);
     const limit = numberFlag(v.limit, '--limit', { int: true, min: 1 });
-    const data = resolveData(v.data, student, limit, 'distill', inputs.values);
-    const test = v['test-data'] ? resolveData(v['test-data'], student, undefined, 'distill', inputs.values) : undefined;
+    const data = await resolveData(v.data, student, limit, 'distill', inputs.values, parseReadFlags(v));
+    const test = v['test-data']
+      ? await resolveData(v['test-data'], student, undefined, 'distill', inputs.values, parseReadFlags(v))
+      : undefined;
     const testSet = test ? (test.test ?? test.train) : data.test;
     const testSource = test ? `${v['test-data']}${test.test ? ' (test)' : ''}` : data.test ? `${v.data} (test)` : undefined;
     const epochs = numberFlag(v.epochs, '--epochs', { int: true, min: 1 }) ?? 1;

@@ -2,7 +2,7 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { lrFind, lrFindHtml } from '../../train/index.js';
 import type { Command } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../command.js';
-import { commonFlags, parseTrainCommon, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+import { commonFlags, parseTrainCommon, parseTrainInputs, resolveData, resolveModel, parseReadFlags } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
 
 const HELP = `hone lr-find — LR range test: sweep the learning rate exponentially and suggest one
@@ -47,7 +47,14 @@ export const lrFindCommand: Command = {
     if (values.html) checkWritable(values.html);
     const model = resolveModel(values.model, 'lr-find');
     const inputs = parseTrainInputs(values, model);
-    const data = resolveData(values.data, model, numberFlag(values.limit, '--limit', { int: true, min: 1 }), 'lr-find', inputs.values);
+    const data = await resolveData(
+      values.data,
+      model,
+      numberFlag(values.limit, '--limit', { int: true, min: 1 }),
+      'lr-find',
+      inputs.values,
+      parseReadFlags(values),
+    );
     const progress = progressLines(io, values.quiet);
     const r = await lrFind(model, data.train, {
       batchSize: inputs.batchSize,

@@ -144,7 +144,7 @@ async function profileTrain(
   const inputs = parseTrainInputs({ ...values, 'batch-size': timing.batchSizes?.[0]?.toString() }, model);
   return profileTrainingStep(model, {
     batchSize: inputs.batchSize,
-    data: values.data ? resolveData(values.data, model, undefined, 'profile', inputs.values).train : undefined,
+    data: values.data ? (await resolveData(values.data, model, undefined, 'profile', inputs.values)).train : undefined,
     optimizer: parseOptimizer({ optimizer: values.optimizer }),
     loss: parseLoss({ loss: values.loss }),
     frozen: parseList(values.freeze),

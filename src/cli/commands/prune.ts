@@ -7,7 +7,7 @@ import { batchSymbols, pruneModel, type PruneReport } from '../../prune/prune.js
 import type { Command } from '../command.js';
 import { checkWritable, numberFlag, oneOf, parseFlags, progressLines, quietFlag, quietHelp, sameFile } from '../command.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
-import { commonFlags, parseList, parseTrainCommon, parseTrainInputs, resolveData, resolveModel } from './train-args.js';
+import { commonFlags, parseList, parseTrainCommon, parseTrainInputs, resolveData, resolveModel, parseReadFlags } from './train-args.js';
 
 const HELP = `hone prune — remove weights (unstructured) or whole channels (structured), fine-tune, and check
 
@@ -135,8 +135,10 @@ export const pruneCommand: Command = {
     const model = resolveModel(spec, 'prune');
     const inputs = parseTrainInputs(v, model);
     const limit = numberFlag(v.limit, '--limit', { int: true, min: 1 });
-    const data = v.finetune ? resolveData(v.finetune, model, limit, 'prune', inputs.values) : undefined;
-    const test = v['test-data'] ? resolveData(v['test-data'], model, undefined, 'prune', inputs.values) : undefined;
+    const data = v.finetune ? await resolveData(v.finetune, model, limit, 'prune', inputs.values, parseReadFlags(v)) : undefined;
+    const test = v['test-data']
+      ? await resolveData(v['test-data'], model, undefined, 'prune', inputs.values, parseReadFlags(v))
+      : undefined;
     const evalData = test ? (test.test ?? test.train) : data?.test;
     const evalSource = test ? `${v['test-data']}${test.test ? ' (test)' : ''}` : data?.test ? `${v.finetune} (test)` : undefined;
     const epochs = numberFlag(v.epochs, '--epochs', { int: true, min: 1 }) ?? 1;

@@ -283,9 +283,9 @@ async function quantizeAware(
       '--qat writes a QDQ model and its own report; drop --html, --format qoperator, --max-accuracy-drop and --no-accuracy-guard',
     );
   const model = typeof job.model === 'string' ? resolveModel(job.model, 'quantize') : job.model;
-  const data = resolveData(v.qat, model, undefined, 'quantize --qat');
-  const calib = loadSampleData(v.calib ?? v.qat!, model, { samples: job.samples ?? 256 });
-  const evalSet = v.eval ? resolveData(v.eval, model, undefined, 'quantize --eval') : undefined;
+  const data = await resolveData(v.qat, model, undefined, 'quantize --qat');
+  const calib = await loadSampleData(v.calib ?? v.qat!, model, { samples: job.samples ?? 256 });
+  const evalSet = v.eval ? await resolveData(v.eval, model, undefined, 'quantize --eval') : undefined;
   const test = evalSet ? (evalSet.test ?? evalSet.train) : data.test;
   const { model: qat, report } = await quantizeAwareTraining(model, data.train, {
     calib,

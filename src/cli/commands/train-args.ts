@@ -4,12 +4,71 @@ import { badInput } from '../../errors.js';
 import { loadModel } from '../../ir/model.js';
 import type { ModelProto } from '../../ir/proto.js';
 import { zooModel } from '../../zoo/index.js';
-import { firstSamples, loadDataset, type Dataset } from '../../data/index.js';
-import { LOSS_KINDS, OPTIMIZER_KINDS, type LossSpec, type OptimizerSpec, type ScheduleSpec } from '../../train/index.js';
-import { numberFlag } from '../command.js';
+import { firstSamples, loadDataset, type Dataset, type ReadOptions } from '../../data/index.js';
+import { LOSS_KINDS, OPTIMIZER_KINDS, type LossSpec, type OptimizerSpec, type ScheduleSpec, type TrainOptions } from '../../train/index.js';
+import { numberFlag, oneOf } from '../command.js';
+import { parseAugment } from '../../data/augment.js';
 import { modelInputFlags, parseModelInputs } from '../model-flags.js';
 import { graphInputs, resolveBatchSizes, type InputValue } from '../../runtime/inputs.js';
 import { readZip } from '../../data/zip.js';
+
+/** How data is read and served while training: image decoding, corrupt records, the loader and augmentation. */
+export const dataFlags = {
+  resize: { type: 'string' },
+  channels: { type: 'string' },
+  fit: { type: 'string' },
+  'skip-corrupt': { type: 'boolean' },
+  augment: { type: 'string' },
+  'loader-workers': { type: 'string' },
+  prefetch: { type: 'string' },
+} as const;
+
+/** The help block of `dataFlags`, its descriptions from column 27 as the other flags'. */
+export const DATA_FLAGS_HELP = `  --augment SPEC           augment training batches on the fly, e.g. "crop:pad=2,flip,cutout:size=8":
+                           crop:pad=P, flip, vflip, rotate:deg=D, affine:deg=D:translate=T:scale=S:shear=H,
+                           jitter:brightness=B:contrast=C:saturation=S, cutout:size=S, noise:std=S,
+                           normalize:mean=M:std=S (seeded per batch: the same seed, the same batches)
+  --loader-workers N       build and augment batches in N worker threads while training runs (default 0:
+                           on the training thread between steps, best when ORT's threads have every core;
+                           use workers for costly inputs such as JPEGs); the batches are the same for any N
+  --prefetch N             batches in flight per loader worker (default 2)
+  --resize WxH             decode images (image folders, packs of images) to W×H; needed when sizes differ
+  --fit resize|cover|contain
+                           how --resize changes the aspect: stretch (default), crop, or pad
+  --channels 1|3           decode images as grey or RGB (default: as stored)
+  --skip-corrupt           leave out records of a pack that fail their CRC32C instead of stopping`;
+
+/** `--resize`, `--fit`, `--channels`, `--skip-corrupt` as read options. */
+export function parseReadFlags(values: { resize?: string; channels?: string; fit?: string; 'skip-corrupt'?: boolean }): ReadOptions {
+  const image: NonNullable<ReadOptions['image']> = {};
+  if (values.resize !== undefined) {
+    const m = /^(\d+)x(\d+)$/i.exec(values.resize.trim());
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw badInput(`--resize must be WIDTHxHEIGHT such as 224x224, got '${values.resize}'`);
+    image.width = Number(m[1]);
+    image.height = Number(m[2]);
+  }
+  if (values.fit !== undefined) {
+    if (!image.width) throw badInput('--fit says how --resize changes the aspect; add --resize WxH');
+    image.fit = oneOf(values.fit, ['resize', 'cover', 'contain'] as const, '--fit');
+  }
+  if (values.channels !== undefined) image.channels = Number(oneOf(values.channels, ['1', '3'] as const, '--channels')) as 1 | 3;
+  return { ...(Object.keys(image).length ? { image } : {}), ...(values['skip-corrupt'] ? { skipCorrupt: true } : {}) };
+}
+
+/** `--augment`, `--loader-workers`, `--prefetch` as the trainer's loader options (undefined: no loader). */
+export function parseLoaderFlags(values: { augment?: string; 'loader-workers'?: string; prefetch?: string }): TrainOptions['loader'] {
+  const workers = numberFlag(values['loader-workers'], '--loader-workers', { int: true, min: 0 });
+  const prefetch = numberFlag(values.prefetch, '--prefetch', { int: true, min: 1 });
+  if (values.augment === undefined && workers === undefined && prefetch === undefined) return undefined;
+  if (prefetch !== undefined && workers === 0)
+    throw badInput("--prefetch sets the loader workers' queue; with --loader-workers 0 there are none");
+  const augment = values.augment === undefined ? undefined : parseAugment(values.augment);
+  return {
+    workers: workers ?? 0,
+    ...(prefetch !== undefined ? { prefetch } : {}),
+    ...(augment ? { augment } : {}),
+  };
+}
 
 export const commonFlags = {
   model: { type: 'string' },
@@ -27,6 +86,7 @@ export const commonFlags = {
   ...modelInputFlags,
   limit: { type: 'string' },
   json: { type: 'boolean' },
+  ...dataFlags,
 } as const;
 
 export function resolveModel(spec: string | undefined, command: string): ModelProto {
@@ -42,14 +102,15 @@ export function dataInputNames(model: ModelProto): string[] {
 }
 
 /** The data for the model's inputs, less those given a value by `--input` (the data may not give them too). */
-export function resolveData(
+export async function resolveData(
   spec: string | undefined,
   model: ModelProto,
   limit: number | undefined,
   command: string,
   values: Record<string, InputValue> = {},
-): { train: Dataset; test?: Dataset } {
-  if (!spec) throw badInput(`${command} needs --data mnist or --data FILE.npz`);
+  read: ReadOptions = {},
+): Promise<{ train: Dataset; test?: Dataset }> {
+  if (!spec) throw badInput(`${command} needs --data mnist, --data FILE.npz or another format (see 'hone data --help')`);
   const names = dataInputNames(model).filter((n) => !(n in values));
   const scalar = graphInputs(model).find((i) => names.includes(i.name) && i.shape?.length === 0);
   if (scalar)
@@ -66,7 +127,7 @@ export function resolveData(
       .find((k) => k in values);
     if (both) throw badInput(`both ${spec} and --input ${values[both]!.text} give input '${both}'; drop one`);
   }
-  const d = loadDataset(spec, names);
+  const d = await loadDataset(spec, names, read);
   return limit ? { train: firstSamples(d.train, limit), test: d.test } : d;
 }
 
@@ -175,10 +236,14 @@ export function parseTrainInputs(values: Parameters<typeof parseModelInputs>[0] 
  * from its flags: optimizer, loss, frozen parameters, seed, and the model inputs of `parseTrainInputs`.
  */
 export function parseTrainCommon(
-  values: Parameters<typeof parseOptimizer>[0] & Parameters<typeof parseLoss>[0] & { freeze?: string; seed?: string },
+  values: Parameters<typeof parseOptimizer>[0] &
+    Parameters<typeof parseLoss>[0] &
+    Parameters<typeof parseLoaderFlags>[0] & { freeze?: string; seed?: string },
   inputs: ReturnType<typeof parseTrainInputs>,
 ) {
+  const loader = parseLoaderFlags(values);
   return {
+    ...(loader ? { loader } : {}),
     optimizer: parseOptimizer(values),
     loss: parseLoss(values),
     frozen: parseList(values.freeze),

@@ -1,16 +1,18 @@
 import { saveModel } from '../../ir/model.js';
 import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { profileTrainingStep, train, type EpochRecord } from '../../train/index.js';
+import { dataShare, inputBoundAdvice, profileTrainingStep, train, type EpochRecord } from '../../train/index.js';
 import type { Command, Io } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, qatRanges, sameFile, shellWord } from '../command.js';
 import {
   commonFlags,
+  DATA_FLAGS_HELP,
   type parseLoss,
   type parseOptimizer,
   parseSchedule,
   parseTrainInputs,
   resolveData,
+  parseReadFlags,
   parseTrainCommon,
   resolveModel,
 } from './train-args.js';
@@ -24,8 +26,9 @@ const HELP = `hone train — train an ONNX model on ONNX Runtime (forward, loss 
 Usage: hone train --model MODEL --data DATA -o OUT.onnx [options]
 
 MODEL is an .onnx file or zoo:NAME[:opts] (zoo:lenet5, zoo:mlp:hidden=512-256). DATA is 'mnist' (built in:
-8,000 train / 2,000 test real digits) or an .npz with arrays named after the model's inputs (or 'input')
-and 'label'. The output model has the same inputs and outputs as MODEL, with trained weights.
+8,000 train / 2,000 test real digits), an .npz with arrays named after the model's inputs (or 'input')
+and 'label', a .csv, .jsonl, MNIST IDX files, an image folder (one subfolder per class) or a Hone pack
+(hone data pack). The output model has the same inputs and outputs as MODEL, with trained weights.
 
 Options:
   --epochs N               epochs (default 1)
@@ -47,6 +50,7 @@ Options:
   --checkpoint DIR         write a checkpoint after every epoch; --resume continues from it
   --log FILE               JSON-lines metrics, one line per epoch
   --limit N                use only the first N training samples
+${DATA_FLAGS_HELP}
   --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
                            runs of M samples (large batches in less memory; not with BatchNorm)
   --json                   one JSON object on stdout: trainAccuracy, testAccuracy, samplesPerSec, epochs, …
@@ -76,6 +80,7 @@ Examples:
   hone train --model zoo:mlp:hidden=512-256 --data mnist --schedule cosine --checkpoint ckpt -o mlp.onnx --json
   hone train --model zoo:lenet5 --data mnist --batch-size 64 --profile
   hone train --model lenet5.onnx --data mnist --qat --epochs 1 -o lenet5.qat.onnx
+  hone train --model zoo:lenet5 --data mnist --augment "crop:pad=2,cutout:size=8" --loader-workers 2 -o lenet5.onnx
 `;
 
 export const trainCommand: Command = {
@@ -121,8 +126,10 @@ export const trainCommand: Command = {
     const model = resolveModel(values.model, 'train');
     const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
     const inputs = parseTrainInputs(values, model);
-    const data = resolveData(values.data, model, limit, 'train', inputs.values);
-    const test = values['test-data'] ? resolveData(values['test-data'], model, undefined, 'train', inputs.values).train : data.test;
+    const data = await resolveData(values.data, model, limit, 'train', inputs.values, parseReadFlags(values));
+    const test = values['test-data']
+      ? (await resolveData(values['test-data'], model, undefined, 'train', inputs.values, parseReadFlags(values))).train
+      : data.test;
     const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: 1 }) ?? 1;
     const batchSize = inputs.batchSize;
     const valSplit = numberFlag(values['val-split'], '--val-split', { min: 0 });
@@ -139,6 +146,7 @@ export const trainCommand: Command = {
         throw badInput('--qat trains once through fake quantization; drop --checkpoint, --resume, --log, --val-split and --micro-batch');
       return trainQat(model, data.train, test, values, { epochs, batchSize, stepsPerEpoch, inputs }, io);
     }
+    const common = parseTrainCommon(values, inputs);
     const stop = interruptible(io, tty);
     let result: Awaited<ReturnType<typeof train>>;
     try {
@@ -146,7 +154,7 @@ export const trainCommand: Command = {
         epochs,
         batchSize,
         test,
-        ...parseTrainCommon(values, inputs),
+        ...common,
         lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-3,
         schedule: parseSchedule(values.schedule, stepsPerEpoch, epochs),
         warmupSteps: numberFlag(values.warmup, '--warmup', { int: true, min: 0 }),
@@ -190,6 +198,8 @@ export const trainCommand: Command = {
       return 130;
     }
     saveModel(result.model, values.output);
+    const share = dataShare(result.timing);
+    const advice = inputBoundAdvice(share, common.loader);
     const summary = {
       output: values.output,
       epochs: result.epochs,
@@ -200,8 +210,11 @@ export const trainCommand: Command = {
       testAccuracy: result.testAccuracy,
       samplesPerSec: result.samplesPerSec,
       timing: result.timing,
+      dataShare: share,
+      ...(advice ? { inputBound: advice } : {}),
       history: result.history,
     };
+    if (advice && !values.quiet) io.stderr(`hone: ${advice}\n`);
     if (values.json) io.stdout(`${JSON.stringify(summary)}\n`);
     else
       io.stdout(
@@ -233,7 +246,7 @@ async function trainQat(
   o: { epochs: number; batchSize: number; stepsPerEpoch: number; inputs: ReturnType<typeof parseTrainInputs> },
   io: Io,
 ): Promise<number> {
-  const calib = loadSampleData(values.data!, model, { samples: 256 });
+  const calib = await loadSampleData(values.data!, model, { samples: 256 });
   const { model: qat, report } = await quantizeAwareTraining(model, data, {
     calib,
     ranges: qatRanges(values['qat-ranges']),
@@ -264,7 +277,9 @@ async function trainQat(
 async function profileSteps(
   values: Parameters<typeof parseTrainInputs>[0] &
     Parameters<typeof parseOptimizer>[0] &
-    Parameters<typeof parseLoss>[0] & {
+    Parameters<typeof parseLoss>[0] &
+    Parameters<typeof parseReadFlags>[0] &
+    Parameters<typeof parseTrainCommon>[0] & {
       model?: string;
       data?: string;
       limit?: string;
@@ -283,7 +298,9 @@ async function profileSteps(
   const model = resolveModel(values.model, 'train');
   const inputs = parseTrainInputs(values, model);
   const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
-  const data = values.data ? resolveData(values.data, model, limit, 'train', inputs.values).train : undefined;
+  const data = values.data
+    ? (await resolveData(values.data, model, limit, 'train', inputs.values, parseReadFlags(values))).train
+    : undefined;
   const result = await profileTrainingStep(model, {
     batchSize: inputs.batchSize,
     microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),

@@ -47,7 +47,7 @@ export function trainObjective(
     const prunedAt: { epoch?: EpochRecord } = {};
     try {
       const model = resolveModel(modelSpec(spec.model, s.modelOptions), 'tune');
-      const data = trainingData(spec, model);
+      const data = await trainingData(spec, model);
       const nTrain = data.size - Math.round(data.size * spec.validation);
       if (s.batchSize > nTrain)
         throw new Error(
@@ -119,7 +119,7 @@ export function trainObjective(
  */
 export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<void> {
   const model = resolveModel(spec.model, 'tune');
-  const data = trainingData(spec, model);
+  const data = await trainingData(spec, model);
   const what = `${spec.model} on ${spec.data === 'mnist' ? 'mnist' : spec.data}`;
   const n = Math.min(data.size, 16);
   if (data.size * (1 - spec.validation) < 1 || Math.round(data.size * spec.validation) < 1)
@@ -231,12 +231,12 @@ function countParams(model: ModelProto): number {
 /** The data, loaded once per process and model inputs (trials of one study share it). */
 const dataCache = new Map<string, Dataset>();
 
-function trainingData(spec: TrainObjectiveSpec, model: ModelProto): Dataset {
+async function trainingData(spec: TrainObjectiveSpec, model: ModelProto): Promise<Dataset> {
   const inputs = model.graph!.input.map((i) => i.name).join(',');
   const key = `${spec.data}|${spec.limit ?? ''}|${inputs}`;
   let d = dataCache.get(key);
   if (!d) {
-    d = resolveData(spec.data, model, spec.limit, 'tune').train;
+    d = (await resolveData(spec.data, model, spec.limit, 'tune')).train;
     dataCache.set(key, d);
   }
   return d;
