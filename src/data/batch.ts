@@ -7,7 +7,7 @@
 import { badInput } from '../errors.js';
 import { applyAugment, type AugmentSpec } from './augment.js';
 import type { ArrayTensor, NumericArray } from './dataset.js';
-import { decodeImage, type ImageDecodeOptions } from './readers.js';
+import { decodeImageInto, type ImageDecodeOptions } from './readers.js';
 import { decodeRecord, newArray, ShardSet, type FieldSpec, type ShardSchema } from './shards.js';
 
 /** What a loader reads. Arrays are moved into SharedArrayBuffers once when the loader has workers. */
@@ -37,6 +37,8 @@ export interface BuiltBatch {
   labels?: ArrayTensor;
   /** Records left out for a bad CRC32C. */
   skipped: number;
+  /** The loader worker that built it (DataLoader.recycle hands its buffers back there). */
+  worker?: number;
 }
 
 /** A batch's augmentation seed from the run's seed, the epoch and the batch's place in it. */
@@ -88,6 +90,8 @@ export function packLayout(schema: ShardSchema, src: Extract<LoaderSource, { kin
 export class BatchBuilder {
   private set?: ShardSet;
   private layout?: PackLayout;
+  /** Buffers of consumed batches handed back (DataLoader.recycle), by byte length, reused for new batches. */
+  private readonly pool = new Map<number, ArrayBuffer[]>();
 
   constructor(
     readonly source: LoaderSource,
@@ -116,10 +120,28 @@ export class BatchBuilder {
     this.set?.close();
   }
 
+  /** Takes buffers back for reuse (at most a few per size: a consumer that holds batches longer gets new ones). */
+  recycle(buffers: ArrayBuffer[]): void {
+    for (const b of buffers) {
+      const list = this.pool.get(b.byteLength) ?? [];
+      if (list.length < 8) list.push(b);
+      this.pool.set(b.byteLength, list);
+    }
+  }
+
+  /** A float32 array of n elements, on a recycled buffer when one of that size is free (its old contents are overwritten by the caller). */
+  private floats(n: number): Float32Array {
+    const b = this.pool.get(n * 4)?.pop();
+    return b ? new Float32Array(b) : new Float32Array(n);
+  }
+
   private gather(src: Extract<LoaderSource, { kind: 'arrays' }>, idx: Uint32Array): BuiltBatch {
     const take = (t: ArrayTensor): ArrayTensor => {
       const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
-      const out = new (t.data.constructor as new (n: number) => NumericArray)(idx.length * per);
+      const out =
+        t.data instanceof Float32Array
+          ? this.floats(idx.length * per)
+          : new (t.data.constructor as new (n: number) => NumericArray)(idx.length * per);
       for (let i = 0; i < idx.length; i++) {
         const s = idx[i]! * per;
         (out as Float32Array).set((t.data as Float32Array).subarray(s, s + per), i * per);
@@ -154,16 +176,25 @@ export class BatchBuilder {
           f.shape,
         );
       else {
-        const imgs = await Promise.all(records.map((r) => decodeImage(r[f.name] as Uint8Array, src.image)));
-        const [c, h, w] = imgs.length ? [imgs[0]!.c, imgs[0]!.h, imgs[0]!.w] : [0, 0, 0];
-        const data = new Float32Array(n * c * h * w);
-        imgs.forEach((im, k) => {
-          if (im.c !== c || im.h !== h || im.w !== w)
-            throw badInput(
-              `${src.dir}: images of field '${f.name}' decode to different sizes (${c}×${h}×${w} and ${im.c}×${im.h}×${im.w}); pass --resize WxH to bring them to one size`,
-            );
-          data.set(im.data, k * im.data.length);
-        });
+        // Decoded straight into the batch: the first image to finish sizes it, every other must match.
+        let data: Float32Array | undefined;
+        let shape: [number, number, number] | undefined;
+        await Promise.all(
+          records.map((r, k) =>
+            decodeImageInto(r[f.name] as Uint8Array, src.image ?? {}, (c, h, w) => {
+              if (!shape) {
+                shape = [c, h, w];
+                data = this.floats(n * c * h * w);
+              } else if (shape[0] !== c || shape[1] !== h || shape[2] !== w)
+                throw badInput(
+                  `${src.dir}: images of field '${f.name}' decode to different sizes (${shape.join('×')} and ${c}×${h}×${w}); pass --resize WxH to bring them to one size`,
+                );
+              return { out: data!, off: k * c * h * w };
+            }),
+          ),
+        );
+        const [c, h, w] = shape ?? [0, 0, 0];
+        data ??= new Float32Array(0);
         features[name] = { data, dims: [n, c, h, w] };
       }
     }

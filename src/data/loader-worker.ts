@@ -21,10 +21,14 @@ try {
   parentPort!.postMessage({ id: -1, error: (e as Error).message, user: (e as { exitCode?: number }).exitCode === 2 });
 }
 
-parentPort!.on('message', async (msg: { id: number; job: BatchJob } | { close: true }) => {
+parentPort!.on('message', async (msg: { id: number; job: BatchJob } | { close: true } | { recycle: ArrayBuffer[] }) => {
   if ('close' in msg) {
     builder?.close();
     parentPort!.close();
+    return;
+  }
+  if ('recycle' in msg) {
+    builder?.recycle(msg.recycle);
     return;
   }
   if (!builder) return;

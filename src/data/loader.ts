@@ -216,6 +216,24 @@ export class DataLoader {
     }
   }
 
+  /**
+   * Hands a served batch's buffers back for reuse once the caller is done with it (the trainer, after copying
+   * it into the step's feeds): building into recycled buffers spares a large allocation per batch (a batch of
+   * 64 RGB 224×224 images is 38 MB, and a fresh one cost the JPEG pipeline a fifth of its speed). Optional;
+   * the batch must not be read afterwards.
+   */
+  recycle(batch: LoadedBatch): void {
+    const buffers = [...Object.values(batch.features), ...(batch.labels ? [batch.labels] : [])]
+      .map((t) => t.data.buffer)
+      .filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b.byteLength > 0);
+    if (this.closed || buffers.length === 0) return;
+    if (this.local) this.local.recycle(buffers);
+    else {
+      const slot = this.slots[batch.worker ?? 0];
+      slot?.worker.postMessage({ recycle: buffers }, buffers);
+    }
+  }
+
   /** Ends the workers and closes the source's files. Safe to call twice. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -247,7 +265,7 @@ export class DataLoader {
       if (!p) return;
       this.pending.delete(msg.id);
       if (msg.error !== undefined) p.reject(msg.user ? badInput(msg.error) : new HoneError(`data loader worker ${k}: ${msg.error}`, 1));
-      else p.resolve(msg.batch!);
+      else p.resolve({ ...msg.batch!, worker: k });
     });
     w.on('error', (e) => this.fail(new HoneError(`data loader worker ${k} failed: ${e.message}`, 1, { cause: e })));
     w.on('exit', (code) => {

@@ -173,3 +173,22 @@ test('bad loader settings are refused before any work', async () => {
     /no index\.json/,
   );
 });
+
+test('recycled buffers carry no stale data: the same batches with and without recycle, on the thread and in workers', async () => {
+  const opts = { batchSize: 16, seed: 9, augment: 'crop:pad=1,cutout:size=2' };
+  const bytes = (bs: Float32Array[]) => bs.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64')).join('|');
+  const plain = (await collect(arrays, opts, 3)).map((b) => b.features.input!.data as Float32Array);
+  for (const workers of [0, 2]) {
+    const l = await DataLoader.open(arrays, { ...opts, workers });
+    const copies: Float32Array[] = [];
+    for (const epoch of [1, 3]) {
+      copies.length = 0;
+      for await (const b of l.epoch(epoch)) {
+        copies.push(Float32Array.from(b.features.input!.data as Float32Array));
+        l.recycle(b);
+      }
+    }
+    await l.close();
+    assert.equal(bytes(copies), bytes(plain), `workers ${workers}`);
+  }
+});
