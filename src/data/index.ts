@@ -50,7 +50,7 @@ export async function loadDataset(
     throw badInput(
       `${spec}: holds features only, but training needs features and labels; save both with numpy.savez(path, input=x, label=y)${/idx/.test(spec) ? ', or put the labels IDX file beside it' : ''}`,
     );
-  return { train: datasetFromArrays(r.arrays, inputNames, r.source) };
+  return { train: datasetFromArrays(r.arrays, inputNames, r.source), ...(r.skipped ? { skipped: r.skipped } : {}) };
 }
 
 /** The first `n` samples (MNIST's splits are pre-shuffled, so this stays class-balanced). */

@@ -88,12 +88,24 @@ export async function evaluate(cx: EvalContext, ds: Dataset): Promise<Evaluation
 }
 
 /** Top-1 and top-k correct counts for a batch of logits. */
-export function countCorrect(pred: Float32Array, labels: BigInt64Array, n: number, k: number, topK: number): [number, number] {
+/**
+ * Top-1 and top-k hits of logits `pred` [n, k] against class indices, or against probability labels [n, k]
+ * (mixup/cutmix), whose most probable class counts as the sample's class.
+ */
+export function countCorrect(
+  pred: Float32Array,
+  labels: BigInt64Array | Float32Array,
+  n: number,
+  k: number,
+  topK: number,
+): [number, number] {
   let c1 = 0;
   let ck = 0;
   for (let i = 0; i < n; i++) {
     const row = i * k;
-    const y = Number(labels[i]);
+    let y = 0;
+    if (labels instanceof BigInt64Array) y = Number(labels[i]);
+    else for (let j = 1; j < k; j++) if (labels[row + j]! > labels[row + y]!) y = j;
     const target = pred[row + y]!;
     let above = 0;
     for (let j = 0; j < k; j++) if (pred[row + j]! > target) above++;

@@ -105,7 +105,8 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
         if (served) {
           const next = await served.next();
           if (next.done) throw new HoneError(`the data loader ended epoch ${epoch + 1} early, at step ${s + 1}`, 1);
-          fillLoaded(setup.binding, next.value);
+          fillLoaded(setup.binding, next.value, setup.labelSmoothing);
+          setup.loader!.recycle(next.value);
         } else fillBatch(setup.binding, run.order, first, micro);
         if (maskBufs.length) fillDropoutMasks(tg.dropoutMasks, maskBufs, seed, run.step, chunk);
         if (batchBegin.length) {
@@ -133,7 +134,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
         }
         l += lossOut[0]! / chunks;
         if (pred) {
-          const [c, ck] = countCorrect(pred, labelBuf as BigInt64Array, micro, classes!, topK);
+          const [c, ck] = countCorrect(pred, labelBuf, micro, classes!, topK);
           correct += c;
           correctK += ck;
         }
@@ -202,11 +203,16 @@ function fillBatch(binding: StepBinding, order: Uint32Array, first: number, micr
   }
 }
 
-/** A batch the loader built, copied into the bound feature and label buffers. */
-function fillLoaded(binding: StepBinding, b: LoadedBatch): void {
-  const { batchBufs, labelBuf } = binding;
+/**
+ * A batch the loader built, copied into the bound feature and label buffers; mixed (probability) labels get
+ * the label smoothing the loss would have applied to class indices: (1 − ε)·p + ε/K.
+ */
+function fillLoaded(binding: StepBinding, b: LoadedBatch, smoothing: number): void {
+  const { batchBufs, labelBuf, labelPer } = binding;
   for (const bb of batchBufs) (bb.buf as Float32Array).set(b.features[bb.name]!.data as Float32Array);
   (labelBuf as Float32Array).set(b.labels!.data as Float32Array);
+  if (smoothing > 0 && labelBuf instanceof Float32Array)
+    for (let i = 0; i < labelBuf.length; i++) labelBuf[i] = (1 - smoothing) * labelBuf[i]! + smoothing / labelPer;
 }
 
 /**

@@ -42,7 +42,7 @@ import { runLoop } from './loop.js';
 import type { Optimizer, OptimizerSpec } from './optimizers.js';
 import { setupTraining, stepBlockSize, trainingGraphFor, type PreparedGraph, type TrainingSetup } from './setup.js';
 import { staticTypes } from './shapes.js';
-import type { TrainOptions } from './trainer.js';
+import { inputBoundAdvice, type TrainOptions } from './trainer.js';
 
 export interface TrainProfileOptions
   extends Pick<
@@ -57,6 +57,7 @@ export interface TrainProfileOptions
     | 'threads'
     | 'provider'
     | 'frozen'
+    | 'loader'
     | 'trainable'
     | 'dims'
     | 'shapes'
@@ -153,6 +154,8 @@ export interface TrainProfile {
     otherMs: number;
     /** dataMs / meanMs. */
     dataShare: number;
+    /** When the data share reaches INPUT_BOUND_SHARE: that training is input-bound, and what to change. */
+    inputBound?: string;
     /** The traced steps: their time and samples/s under profiling, and the ORT run split into kernels and the rest. */
     profiled: { meanMs: number; samplesPerSec: number; graphMs: number; kernelMs: number; ortOverheadMs: number };
   };
@@ -219,6 +222,7 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
     dims: opts.dims,
     shapes: opts.shapes,
     values: opts.values,
+    ...(opts.loader ? { loader: opts.loader } : {}),
   };
   progress('building the training graph (forward, loss, backward)');
   // Built once, here, to refuse a model Hone cannot train before anything runs, then handed to the setup.
@@ -292,6 +296,7 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
         peaks,
         peaksCheck,
         source: opts.source ?? (model.graph?.name || 'model'),
+        loader: opts.loader,
         randomData: !opts.data,
       }),
     };
@@ -456,6 +461,7 @@ function analyze(a: {
   peaksCheck: string | undefined;
   source: string;
   randomData: boolean;
+  loader: TrainOptions['loader'];
 }): TrainProfile {
   const { setup, measured } = a;
   const tg = setup.tg;
@@ -586,6 +592,7 @@ function analyze(a: {
     updateMs,
     otherMs: Math.max(0, stats.mean - dataMs - graphMs - optimizerMean - updateMs),
     dataShare: stats.mean > 0 ? dataMs / stats.mean : 0,
+    ...inputBound(stats.mean > 0 ? dataMs / stats.mean : 0, a.loader),
     profiled: {
       meanMs: tracedMean,
       samplesPerSec: setup.batch / (tracedMean / 1000),
@@ -690,6 +697,11 @@ function analyze(a: {
 }
 
 /** The median of the faster half of `xs`. */
+function inputBound(share: number, loader: TrainOptions['loader']): { inputBound?: string } {
+  const advice = inputBoundAdvice(share, loader);
+  return advice ? { inputBound: advice } : {};
+}
+
 function fasterHalf(xs: readonly number[]): number {
   const cut = median(xs);
   return median(xs.filter((x) => x <= cut));

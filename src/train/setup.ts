@@ -54,6 +54,8 @@ export interface TrainingSetup {
   resumed?: { epoch: number; step: number; history: EpochRecord[]; trainer: Record<string, unknown> };
   /** Loss and accuracy over `ds` with the current weights (the data converted once per dataset). */
   evaluate(ds: Dataset): Promise<Evaluation>;
+  /** Label smoothing applied to mixed (probability) labels in the loop; 0 otherwise (the loss smooths indices). */
+  labelSmoothing: number;
   /** The data loader serving the training batches, when `TrainOptions.loader` asks for one. */
   loader?: DataLoader;
   /** Frees both sessions and ends the loader's workers. */
@@ -101,7 +103,9 @@ export async function setupTraining(
   const given = new GivenFeeds(model, opts.values, { ...shapeSymbols(model, opts.shapes), ...opts.dims });
   given.checkData(data, 'the training data');
   if (opts.test) given.checkData(opts.test, 'the test data');
-  const { forward, tg } = trace?.prepared ?? (await prepareTrainingGraph(model, opts));
+  const prepared0 = trace?.prepared ?? (await prepareTrainingGraph(model, opts));
+  const forward = prepared0.forward;
+  let tg = prepared0.tg;
   checkFed(fed, tg, given, data);
   const dataInputs = tg.dataInputs.filter((n) => !given.has(n) && !fed.has(n));
   const prepared = prepareData(forward, dataInputs, data, loss, 'the training data');
@@ -117,6 +121,12 @@ export async function setupTraining(
     throw badInput(`the training data has ${trainSet.size} samples, fewer than one batch of ${batch}; lower --batch-size`);
   const classes = checkLabels(tg, loss, [trainSet, valSet, testSet]);
   if (fed.size > 0 && (valSet || testSet)) throw unfedInEvaluation(fed);
+  // mixup/cutmix train on mixed labels: the step's loss takes probabilities (the loader one-hot encodes and
+  // mixes the class indices); evaluation keeps the class indices and their accuracy.
+  const augment = typeof opts.loader?.augment === 'string' ? parseAugment(opts.loader.augment) : opts.loader?.augment;
+  const softLabels = augment?.mixesLabels ? mixedLabelClasses(loss, classes) : undefined;
+  if (softLabels !== undefined)
+    tg = trainingGraphFor(model, forward, { ...opts, loss: { kind: 'cross-entropy', target: 'probabilities' } }, await stepBlockSize(opts));
 
   const threads = opts.threads ?? 2;
   const micro = opts.microBatch ?? batch;
@@ -186,7 +196,8 @@ export async function setupTraining(
       buffers,
       optimizer,
       schedule,
-      binding: bindStep(tg, given, dataInputs, trainSet, micro, batch / micro, params, grads, buffers, classes),
+      binding: bindStep(tg, given, dataInputs, trainSet, micro, batch / micro, params, grads, buffers, classes, softLabels),
+      labelSmoothing: softLabels !== undefined && loss.kind === 'cross-entropy' ? (loss.labelSmoothing ?? 0) : 0,
       resumed,
       async evaluate(ds) {
         if (fed.size > 0) throw unfedInEvaluation(fed);
@@ -220,8 +231,6 @@ async function openLoader(
   opts: NonNullable<TrainOptions['loader']>,
 ): Promise<DataLoader> {
   const augment = typeof opts.augment === 'string' ? parseAugment(opts.augment) : opts.augment;
-  if (augment?.mixesLabels)
-    throw badInput('mixup and cutmix mix the labels, which hone train does not take yet; keep to the other --augment steps');
   return DataLoader.open(
     { kind: 'arrays', features: Object.fromEntries(dataInputs.map((n) => [n, trainSet.features[n]!])), labels: trainSet.labels },
     {
@@ -235,6 +244,15 @@ async function openLoader(
       ...(classes !== undefined ? { classes } : {}),
     },
   );
+}
+
+/** The class count mixup/cutmix mix labels over: only cross-entropy on class indices has one. */
+function mixedLabelClasses(loss: LossSpec, classes: number | undefined): number {
+  if (loss.kind !== 'cross-entropy' || (loss.target ?? 'indices') !== 'indices' || classes === undefined)
+    throw badInput(
+      `mixup and cutmix mix class labels, so they need --loss cross-entropy on class indices and a model with one [batch, classes] output; this run has --loss ${loss.kind}`,
+    );
+  return classes;
 }
 
 /** Inputs fed by callbacks must be data inputs of the model that nothing else gives; metrics cannot feed them. */
@@ -350,6 +368,7 @@ function bindStep(
   grads: Float32Array[],
   buffers: Float32Array[],
   classes: number | undefined,
+  softLabels?: number,
 ): StepBinding {
   const feeds: Record<string, ort.Tensor> = {};
   Object.assign(feeds, given.at(micro));
@@ -360,12 +379,17 @@ function bindStep(
     feeds[name] = featureTensor(buf, [micro, ...src.dims.slice(1)]);
     return { name, src: data, per: sampleSize(src), buf };
   });
-  const labelPer = sampleSize(trainSet.labels);
-  const labelBuf = trainSet.labels.data instanceof BigInt64Array ? new BigInt64Array(micro * labelPer) : new Float32Array(micro * labelPer);
-  feeds[tg.labelsName] = new ort.Tensor(labelBuf instanceof BigInt64Array ? 'int64' : 'float32', labelBuf, [
-    micro,
-    ...trainSet.labels.dims.slice(1),
-  ]);
+  // Mixed labels (mixup/cutmix) come from the loader as probabilities [micro, classes].
+  const labelPer = softLabels ?? sampleSize(trainSet.labels);
+  const labelBuf =
+    softLabels === undefined && trainSet.labels.data instanceof BigInt64Array
+      ? new BigInt64Array(micro * labelPer)
+      : new Float32Array(micro * labelPer);
+  feeds[tg.labelsName] = new ort.Tensor(
+    labelBuf instanceof BigInt64Array ? 'int64' : 'float32',
+    labelBuf,
+    softLabels === undefined ? [micro, ...trainSet.labels.dims.slice(1)] : [micro, softLabels],
+  );
   tg.params.forEach((p, i) => {
     feeds[p.name] = new ort.Tensor('float32', params[i]!, p.dims);
   });

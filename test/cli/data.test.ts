@@ -144,6 +144,13 @@ test('train --augment and --loader-workers: the same weights from any worker cou
   const summary = JSON.parse(a0.stdout);
   assert.ok(summary.dataShare > 0 && summary.dataShare < 1, String(summary.dataShare));
 
+  // mixup and cutmix train on mixed labels; the test accuracy is still measured on class indices.
+  const mixed = await hone(...common, '--augment', 'mixup:alpha=0.4,cutmix:p=0.5', '--label-smoothing', '0.1', '-o', out('mixed'));
+  assert.equal(mixed.code, 0, mixed.stderr);
+  const ms = JSON.parse(mixed.stdout);
+  assert.ok(ms.testAccuracy > 0.3, String(ms.testAccuracy));
+  assert.ok(ms.trainAccuracy > 0 && ms.trainAccuracy <= 1);
+
   for (const [flags, msg] of [
     [['--augment', 'crop:pad=x'], /crop pad must be/],
     [['--augment', 'spin'], /unknown augmentation|spin/],
@@ -151,7 +158,7 @@ test('train --augment and --loader-workers: the same weights from any worker cou
     [['--loader-workers', '0', '--prefetch', '2'], /--prefetch sets the loader workers' queue/],
     [['--resize', '28'], /--resize must be WIDTHxHEIGHT/],
     [['--fit', 'cover'], /--fit says how --resize changes the aspect; add --resize/],
-    [['--augment', 'mixup'], /mixup and cutmix mix the labels/],
+    [['--augment', 'mixup', '--loss', 'l1'], /needs a target of the output's shape|mixup and cutmix mix class labels/],
   ] as const) {
     const r = await hone(...common, ...flags, '-o', out('bad'));
     assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stderr}`);

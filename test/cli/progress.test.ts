@@ -85,7 +85,10 @@ test('train: one line per epoch', async () => {
     '-o',
     join(dir, 't.onnx'),
   ]);
-  assert.equal(lines.length, 2, lines.join('\n'));
+  // After the epochs, at most one more line: whether training was input-bound (this tiny MLP's steps are short).
+  const epochs = lines.filter((l) => !l.startsWith('hone: input-bound: '));
+  assert.ok(lines.length - epochs.length <= 1, lines.join('\n'));
+  assert.equal(epochs.length, 2, lines.join('\n'));
   assert.match(lines[0]!, /^epoch 1 {2}loss \d+\.\d{4} {2}acc /);
   assert.match(lines[1]!, /^epoch 2 {2}loss /);
 });

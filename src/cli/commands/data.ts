@@ -40,7 +40,7 @@ Examples:
   hone data pack mnist -o mnist-pack
   hone data inspect mnist-pack
   hone data verify mnist-pack
-  hone train --model zoo:lenet5 --data mnist-pack --epochs 1 --augment "crop:pad=2" -o lenet5.onnx
+  hone train --model zoo:lenet5 --data mnist-pack --epochs 1 --augment crop:pad=2 -o lenet5.onnx
 `;
 
 export const dataCommand: Command = {

@@ -180,6 +180,7 @@ export function trainProfileText(p: TrainProfile): string {
   out.push(
     `          data ${part(st.dataMs)}, ORT run ${part(st.graphMs)} (under profiling: kernels ${ms(st.profiled.kernelMs)} ms, ORT overhead ${ms(st.profiled.ortOverheadMs)} ms), optimizer ${part(st.optimizerMs)}, rest of the update ${part(st.updateMs)}, loop ${part(st.otherMs)}`,
   );
+  if (st.inputBound) out.push(`          ${st.inputBound}`);
   const ph = p.phases;
   out.push(
     `passes    forward ${pct(ph.forward.share)} (${ms(ph.forward.ms)} ms), backward ${pct(ph.backward.share)} (${ms(ph.backward.ms)} ms), optimizer ${pct(ph.optimizer.share)} (${ms(ph.optimizer.ms)} ms) of kernel + update time per step`,

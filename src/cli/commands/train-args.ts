@@ -109,7 +109,7 @@ export async function resolveData(
   command: string,
   values: Record<string, InputValue> = {},
   read: ReadOptions = {},
-): Promise<{ train: Dataset; test?: Dataset }> {
+): Promise<{ train: Dataset; test?: Dataset; skipped?: number }> {
   if (!spec) throw badInput(`${command} needs --data mnist, --data FILE.npz or another format (see 'hone data --help')`);
   const names = dataInputNames(model).filter((n) => !(n in values));
   const scalar = graphInputs(model).find((i) => names.includes(i.name) && i.shape?.length === 0);
@@ -128,7 +128,7 @@ export async function resolveData(
     if (both) throw badInput(`both ${spec} and --input ${values[both]!.text} give input '${both}'; drop one`);
   }
   const d = await loadDataset(spec, names, read);
-  return limit ? { train: firstSamples(d.train, limit), test: d.test } : d;
+  return limit ? { ...d, train: firstSamples(d.train, limit) } : d;
 }
 
 export function parseOptimizer(values: {

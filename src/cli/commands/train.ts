@@ -80,7 +80,7 @@ Examples:
   hone train --model zoo:mlp:hidden=512-256 --data mnist --schedule cosine --checkpoint ckpt -o mlp.onnx --json
   hone train --model zoo:lenet5 --data mnist --batch-size 64 --profile
   hone train --model lenet5.onnx --data mnist --qat --epochs 1 -o lenet5.qat.onnx
-  hone train --model zoo:lenet5 --data mnist --augment "crop:pad=2,cutout:size=8" --loader-workers 2 -o lenet5.onnx
+  hone train --model zoo:lenet5 --data mnist --augment crop:pad=2,cutout:size=8 --loader-workers 2 -o lenet5.onnx
 `;
 
 export const trainCommand: Command = {
@@ -127,6 +127,8 @@ export const trainCommand: Command = {
     const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
     const inputs = parseTrainInputs(values, model);
     const data = await resolveData(values.data, model, limit, 'train', inputs.values, parseReadFlags(values));
+    if (data.skipped && !values.quiet)
+      io.stderr(`hone: left out ${data.skipped} record(s) of ${values.data} that fail their CRC32C (--skip-corrupt)\n`);
     const test = values['test-data']
       ? (await resolveData(values['test-data'], model, undefined, 'train', inputs.values, parseReadFlags(values))).train
       : data.test;
