@@ -17,6 +17,7 @@
  */
 import { badInput } from '../errors.js';
 import { mulberry32 } from '../util/random.js';
+import { shuffled } from './dataset.js';
 
 export interface AugmentStep {
   op: string;
@@ -241,19 +242,6 @@ function betaSym(alpha: number, rng: Rng): number {
   const y = gamma(alpha, rng);
   const s = x + y;
   return s > 0 ? x / s : rng() < 0.5 ? 0 : 1;
-}
-
-/** Seeded Fisher–Yates permutation of 0..n-1. */
-function shuffle(n: number, rng: Rng): Uint32Array {
-  const p = new Uint32Array(n);
-  for (let i = 0; i < n; i++) p[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    const t = p[i]!;
-    p[i] = p[j]!;
-    p[j] = t;
-  }
-  return p;
 }
 
 // ---- ops (each on the whole batch, in place) ----
@@ -710,7 +698,7 @@ export function applyAugment(spec: AugmentSpec, batch: ImageBatch, labels: Label
         break;
       case 'mixup': {
         const lam = betaSym(p.alpha!, rng);
-        const perm = shuffle(n, rng);
+        const perm = shuffled(n, rng);
         mixImages(batch, perm, lam, buf(), new Uint8Array(n));
         probs = mixLabels(probs!, classes, perm, lam);
         break;
@@ -720,7 +708,7 @@ export function applyAugment(spec: AugmentSpec, batch: ImageBatch, labels: Label
         const u = rng();
         if (!(u < p.p!) || per === 0) break;
         const lam = betaSym(p.alpha!, rng);
-        const perm = shuffle(n, rng);
+        const perm = shuffled(n, rng);
         const cut = Math.sqrt(1 - lam);
         const bw = Math.floor(w * cut);
         const bh = Math.floor(h * cut);

@@ -45,9 +45,13 @@ export function subset(ds: Dataset, indices: ArrayLike<number>): Dataset {
 
 /** Seeded Fisher–Yates permutation of 0..n-1 (mulberry32), the same for the same seed everywhere. */
 export function permutation(n: number, seed: number): Uint32Array {
+  return shuffled(n, mulberry32(seed));
+}
+
+/** Fisher–Yates permutation of 0..n-1 drawing from `next` (uniform in [0, 1)). */
+export function shuffled(n: number, next: () => number): Uint32Array {
   const p = new Uint32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
-  const next = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     const tmp = p[i]!;

@@ -89,11 +89,11 @@ export class DataLoader {
   private constructor(
     readonly source: LoaderSource,
     readonly opts: LoaderOptions,
-    sourceSize: number,
+    /** Records in the source: every process's part together, and the few (< world) no part takes. */
+    private readonly total: number,
   ) {
     this.augment = typeof opts.augment === 'string' ? parseAugment(opts.augment) : opts.augment;
-    const world = opts.world ?? 1;
-    this.size = Math.floor(sourceSize / world);
+    this.size = Math.floor(total / (opts.world ?? 1));
   }
 
   /** Opens `source` (a pack is checked here, before any worker starts) and starts the workers. */
@@ -128,7 +128,9 @@ export class DataLoader {
 
   /** This process's samples of epoch `epoch`, in the order they are served. */
   order(epoch: number): Uint32Array {
-    const total = this.size * (this.opts.world ?? 1);
+    // Every record is shuffled in; with several processes the epoch's first size·world go round them, so the
+    // few left over differ from epoch to epoch instead of always the same ones.
+    const total = this.total;
     const seed = this.opts.seed ?? 0;
     const shuffle = this.opts.shuffle ?? 'full';
     let all: Uint32Array;

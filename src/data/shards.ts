@@ -441,10 +441,10 @@ function readManifestKind(dir: string): string | undefined {
 export function readManifest(dir: string): ShardManifest {
   const path = join(dir, MANIFEST);
   if (!existsSync(path)) {
-    const tmp = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.tmp')) : [];
+    const tmp = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.tmp') || f.startsWith('.hone-pack-')) : [];
     throw badInput(
       tmp.length
-        ? `${dir} is an unfinished pack (no ${MANIFEST}, ${tmp.length} unfinished shard(s)): run hone data pack again`
+        ? `${dir} is an unfinished pack (no ${MANIFEST}; an interrupted write left ${tmp.join(', ')}): run hone data pack again`
         : `${dir} has no ${MANIFEST}: it is not a Hone shard folder; make one with hone data pack SRC -o ${dir}`,
     );
   }

@@ -14,6 +14,7 @@ import { syntheticData } from '../../src/quantize/pipeline.js';
 import { foldConstantsPass } from '../../src/passes/fold.js';
 import { dynamicPass, staticPass } from '../../src/passes/quantize.js';
 import { encodeModel } from '../../src/ir/codec.js';
+import { int8Speedup, measureInt8Speedups } from '../../src/runtime/int8-kernels.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'hone-optimize-cache-'));
 /** Big enough that dynamic int8's integer MatMuls beat fp32 clearly (about 1.5x here), small enough to time in a few seconds. */
@@ -30,7 +31,15 @@ test('transformer, no data: the chosen model meets the constraint and its speedu
   // Ended by trials (the settings seeded first: both levels for the best two variants), not by a budget a
   // loaded machine can spend before the first timing.
   const r = await optimizeModel({ model, ...quick, threads: 1, budget: 300, maxTrials: 4, passes: [foldConstantsPass, dynamicPass] });
-  assert.ok(r.report.chosen, `something beats fp32 here: ${r.report.conclusion}`);
+  // Where this CPU's int8 MatMuls do not beat fp32 (AVX2 without VNNI: about 1.0x measured on a Zen 2 EPYC),
+  // the search may claim nothing, and a claim it makes need not hold beyond noise; elsewhere int8 must win.
+  const int8Pays = async () => int8Speedup((await measureInt8Speedups({ intraOpThreads: 1 })).matmul, 4 * 64 * 256 * 1024) >= 1.3;
+  if (!r.report.chosen) {
+    assert.ok(!(await int8Pays()), `nothing chosen although int8 MatMuls beat fp32 by 1.3x on this CPU: ${r.report.conclusion}`);
+    assert.match(r.report.conclusion, /nothing is claimed/);
+    assert.deepEqual(encodeModel(r.model), encodeModel(model));
+    return;
+  }
   const chosen = r.report.chosen!;
   assert.ok(chosen.passes.includes('quantize.dynamic'), JSON.stringify(chosen));
   assert.ok(chosen.fidelity.drop <= 1 && chosen.fidelity.cosine >= 0.99, JSON.stringify(chosen.fidelity));
@@ -47,7 +56,7 @@ test('transformer, no data: the chosen model meets the constraint and its speedu
   // Only over-claiming is an error: on a loaded machine an independent run minutes later read 11.2x where the
   // search had claimed 2.24x, and a claim below what holds is safe.
   assert.ok(independent > chosen.speedup / 2.5, `reported ${chosen.speedup.toFixed(2)}x, independent ${independent.toFixed(2)}x`);
-  assert.ok(independent > 1, `independently faster too: ${independent.toFixed(2)}x`);
+  if (independent <= 1) assert.ok(!(await int8Pays()), `independently faster too: ${independent.toFixed(2)}x`);
   // Every candidate has a status, the chosen one is measured, and the settings were searched.
   for (const k of r.candidates) assert.ok(['measured', 'rejected', 'skipped'].includes(k.status));
   assert.equal(r.candidates.find((k) => k.chosen)?.status, 'measured');
