@@ -6,9 +6,9 @@
  */
 import { badInput } from '../errors.js';
 import { applyAugment, type AugmentSpec } from './augment.js';
-import type { ArrayTensor, NumericArray } from './dataset.js';
-import { decodeImageInto, type ImageDecodeOptions } from './readers.js';
-import { decodeRecord, newArray, ShardSet, type FieldSpec, type ShardSchema } from './shards.js';
+import { sampleSize, takeSamples, type ArrayTensor } from './dataset.js';
+import { decodeImages, type ImageDecodeOptions } from './readers.js';
+import { decodeRecord, newArray, ShardSet, type FieldSpec, type RecordValues, type ShardSchema } from './shards.js';
 
 /** What a loader reads. Arrays are moved into SharedArrayBuffers once when the loader has workers. */
 export type LoaderSource =
@@ -104,6 +104,11 @@ export class BatchBuilder {
     }
   }
 
+  /** The first record of each shard of a pack ([0] for arrays): where a shuffle buffer reads in storage order. */
+  get shardStarts(): number[] {
+    return this.set?.starts ?? [0];
+  }
+
   get size(): number {
     if (this.source.kind === 'pack') return this.set!.size;
     const first = Object.values(this.source.features)[0] ?? this.source.labels;
@@ -136,18 +141,9 @@ export class BatchBuilder {
   }
 
   private gather(src: Extract<LoaderSource, { kind: 'arrays' }>, idx: Uint32Array): BuiltBatch {
-    const take = (t: ArrayTensor): ArrayTensor => {
-      const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
-      const out =
-        t.data instanceof Float32Array
-          ? this.floats(idx.length * per)
-          : new (t.data.constructor as new (n: number) => NumericArray)(idx.length * per);
-      for (let i = 0; i < idx.length; i++) {
-        const s = idx[i]! * per;
-        (out as Float32Array).set((t.data as Float32Array).subarray(s, s + per), i * per);
-      }
-      return { data: out, dims: [idx.length, ...t.dims.slice(1)] };
-    };
+    // Float arrays go into recycled buffers when there are any.
+    const take = (t: ArrayTensor) =>
+      takeSamples(t, idx, t.data instanceof Float32Array ? this.floats(idx.length * sampleSize(t)) : undefined);
     return {
       features: Object.fromEntries(Object.entries(src.features).map(([k, t]) => [k, take(t)])),
       ...(src.labels ? { labels: take(src.labels) } : {}),
@@ -158,59 +154,14 @@ export class BatchBuilder {
   private async read(idx: Uint32Array): Promise<BuiltBatch> {
     const src = this.source as Extract<LoaderSource, { kind: 'pack' }>;
     const set = this.set!;
-    const { inputs, label } = this.layout!;
-    const records = [];
+    const records: RecordValues[] = [];
     let skipped = 0;
     for (const i of idx) {
       const bytes = set.recordBytes(i, src.skipCorrupt);
       if (bytes === null) skipped++;
       else records.push(decodeRecord(set.schema, bytes));
     }
-    const n = records.length;
-    const features: Record<string, ArrayTensor> = {};
-    for (const [name, f] of inputs) {
-      if (f.kind === 'tensor')
-        features[name] = stack(
-          records.map((r) => r[f.name] as ArrayTensor),
-          f.dtype,
-          f.shape,
-        );
-      else {
-        // Decoded straight into the batch: the first image to finish sizes it, every other must match.
-        let data: Float32Array | undefined;
-        let shape: [number, number, number] | undefined;
-        await Promise.all(
-          records.map((r, k) =>
-            decodeImageInto(r[f.name] as Uint8Array, src.image ?? {}, (c, h, w) => {
-              if (!shape) {
-                shape = [c, h, w];
-                data = this.floats(n * c * h * w);
-              } else if (shape[0] !== c || shape[1] !== h || shape[2] !== w)
-                throw badInput(
-                  `${src.dir}: images of field '${f.name}' decode to different sizes (${shape.join('×')} and ${c}×${h}×${w}); pass --resize WxH to bring them to one size`,
-                );
-              return { out: data!, off: k * c * h * w };
-            }),
-          ),
-        );
-        const [c, h, w] = shape ?? [0, 0, 0];
-        data ??= new Float32Array(0);
-        features[name] = { data, dims: [n, c, h, w] };
-      }
-    }
-    return {
-      features,
-      ...(label
-        ? {
-            labels: stack(
-              records.map((r) => r[label.name] as ArrayTensor),
-              label.dtype,
-              label.shape,
-            ),
-          }
-        : {}),
-      skipped,
-    };
+    return { ...(await assembleRecords(records, this.layout!, src, (k) => this.floats(k))), skipped };
   }
 
   /** Augments the batch's image input (the only feature, or 'input') and mixes the labels when asked. */
@@ -233,6 +184,48 @@ export class BatchBuilder {
     const out = applyAugment(this.augment!, { data: t.data, n: n!, c: c!, h: h!, w: w! }, labels, seed);
     if (b.labels && out.data !== b.labels.data) b.labels = { data: out.data, dims: [n!, out.data.length / n!] };
   }
+}
+
+/**
+ * Decoded records of a pack as arrays, per its layout: tensor fields stacked, image fields decoded into one
+ * [n, c, h, w] (through `alloc`), the label field as labels. The loader's batches and a pack read whole
+ * (read.ts) are both this.
+ */
+export async function assembleRecords(
+  records: readonly RecordValues[],
+  layout: PackLayout,
+  src: Pick<Extract<LoaderSource, { kind: 'pack' }>, 'dir' | 'image'>,
+  alloc?: (length: number) => Float32Array,
+): Promise<{ features: Record<string, ArrayTensor>; labels?: ArrayTensor }> {
+  const features: Record<string, ArrayTensor> = {};
+  for (const [name, f] of layout.inputs) {
+    features[name] =
+      f.kind === 'tensor'
+        ? stack(
+            records.map((r) => r[f.name] as ArrayTensor),
+            f.dtype,
+            f.shape,
+          )
+        : await decodeImages(
+            records.map((r) => r[f.name] as Uint8Array),
+            src.image ?? {},
+            `${src.dir} field '${f.name}'`,
+            alloc,
+          );
+  }
+  const { label } = layout;
+  return {
+    features,
+    ...(label
+      ? {
+          labels: stack(
+            records.map((r) => r[label.name] as ArrayTensor),
+            label.dtype,
+            label.shape,
+          ),
+        }
+      : {}),
+  };
 }
 
 function stack(values: ArrayTensor[], dtype: Parameters<typeof newArray>[0], shape: number[]): ArrayTensor {

@@ -21,11 +21,11 @@ export function sampleSize(t: ArrayTensor): number {
   return t.dims.slice(1).reduce((a, b) => a * b, 1);
 }
 
-/** The samples of `t` (first axis) at `indices`, copied. */
-export function takeSamples(t: ArrayTensor, indices: ArrayLike<number>): ArrayTensor {
+/** The samples of `t` (first axis) at `indices`, copied (into `into` when given: same type, the right length). */
+export function takeSamples(t: ArrayTensor, indices: ArrayLike<number>, into?: NumericArray): ArrayTensor {
   const per = sampleSize(t);
   const Ctor = t.data.constructor as new (n: number) => NumericArray;
-  const out = new Ctor(indices.length * per);
+  const out = into ?? new Ctor(indices.length * per);
   for (let i = 0; i < indices.length; i++) {
     const s = indices[i]! * per;
     (out as Float32Array).set((t.data as Float32Array).subarray(s, s + per), i * per);

@@ -11,9 +11,8 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { badInput } from '../errors.js';
-import { isImageFolder, listImageFolder } from './readers.js';
+import { forEachLimited, imageHeader, isImageFolder, listImageFolder } from './readers.js';
 import { readArrays, type ReadOptions } from './read.js';
 import {
   dtypeOfArray,
@@ -72,22 +71,14 @@ export function arraysSource(arrays: Record<string, ArrayTensor>, description: s
 
 async function imageFolderSource(dir: string): Promise<PackSource> {
   const { classes, entries } = listImageFolder(dir);
-  // The image size goes into the schema when every image shares it (headers only, 16 at a time).
+  // The image size goes into the schema when every image shares it (headers only, 16 at a time), with the
+  // channels decoding gives by default (grey 1, else 3: alpha is dropped).
   const sizes = new Set<string>();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(16, entries.length) }, async () => {
-      while (next < entries.length) {
-        const e = entries[next++]!;
-        try {
-          const m = await sharp(e.path).metadata();
-          sizes.add(`${m.width}x${m.height}x${m.channels}`);
-        } catch (err) {
-          throw badInput(`${e.path} is not an image sharp can read (${(err as Error).message}); remove it or convert it`);
-        }
-      }
-    }),
-  );
+  await forEachLimited(entries.length, 16, async (i) => {
+    const path = entries[i]!.path;
+    const h = await imageHeader(new Uint8Array(readFileSync(path)), path);
+    sizes.add(`${h.width}x${h.height}x${h.grey ? 1 : 3}`);
+  });
   const [w, h, c] = sizes.size === 1 ? [...sizes][0]!.split('x').map(Number) : [];
   const image: FieldSpec & Record<string, unknown> = { name: 'image', kind: 'image', ...(w ? { width: w, height: h, channels: c } : {}) };
   return {

@@ -12,17 +12,9 @@ import { badInput } from '../errors.js';
 import type { ArrayTensor } from './dataset.js';
 import { mnist } from './mnist.js';
 import { readNpyFile, readNpz } from './npz.js';
-import {
-  decodeImage,
-  type ImageDecodeOptions,
-  isImageFolder,
-  readCsv,
-  readIdx,
-  readIdxPair,
-  readImageFolder,
-  readJsonl,
-} from './readers.js';
-import { decodeRecord, isShardDir, ShardSet, type FieldValue } from './shards.js';
+import { type ImageDecodeOptions, isImageFolder, readCsv, readIdx, readIdxPair, readImageFolder, readJsonl } from './readers.js';
+import { assembleRecords, packLayout } from './batch.js';
+import { decodeRecord, isShardDir, ShardSet, type RecordValues } from './shards.js';
 
 export interface ReadOptions {
   /** How images are decoded (image folders, packs of images): size, channels, fit. */
@@ -112,70 +104,33 @@ function limited(r: ReadResult, limit: number | undefined): ReadResult {
 }
 
 /**
- * A pack read whole into arrays: tensor fields of fixed shape stacked, image fields decoded (8 at a time)
- * into `input` (or the field's name when there are several). For data too big for memory, the loader
- * (loader.ts) reads packs record by record instead.
+ * A pack read whole into arrays, as the loader assembles a batch (batch.ts): tensor fields of fixed shape
+ * stacked, image fields decoded (8 at a time) into `input` (or the field's name when there are several),
+ * the label field under its name. For data too big for memory, the loader reads packs record by record.
  */
 async function readPack(dir: string, opts: ReadOptions): Promise<ReadResult> {
   const set = new ShardSet(dir);
   try {
     const n = Math.min(set.size, opts.limit ?? Infinity);
-    const fields = set.schema.fields;
-    const images = fields.filter((f) => f.kind === 'image');
-    for (const f of fields)
+    for (const f of set.schema.fields)
       if (f.kind === 'tensor' && f.shape.includes(-1))
         throw badInput(`${dir}: field '${f.name}' has a variable shape [${f.shape}], which arrays cannot hold; read it with the loader`);
-    const records: Record<string, FieldValue>[] = [];
+    const layout = packLayout(set.schema, { kind: 'pack', dir });
+    const records: RecordValues[] = [];
     let skipped = 0;
     for (let i = 0; i < set.size && records.length < n; i++) {
       const b = set.recordBytes(i, opts.skipCorrupt);
       if (b === null) skipped++;
       else records.push(decodeRecord(set.schema, b));
     }
-    const arrays: Record<string, ArrayTensor> = {};
-    for (const f of fields) {
-      if (f.kind === 'bytes') continue;
-      const name = f.kind === 'image' && images.length === 1 ? 'input' : f.name;
-      if (f.kind === 'tensor') {
-        const per = f.shape.reduce((a, b) => a * b, 1);
-        const first = records[0]?.[f.name] as { data: ArrayTensor['data'] } | undefined;
-        const Ctor = (first?.data.constructor ?? Float32Array) as new (k: number) => ArrayTensor['data'];
-        const data = new Ctor(records.length * per);
-        records.forEach((r, i) => (data as Float32Array).set((r[f.name] as { data: Float32Array }).data, i * per));
-        arrays[name] = { data, dims: [records.length, ...f.shape] };
-      } else {
-        arrays[name] = await decodeAll(
-          records.map((r) => r[f.name] as Uint8Array),
-          opts.image,
-          `${dir} field '${f.name}'`,
-        );
-      }
-    }
-    return { arrays, source: dir, ...(set.schema.classes ? { classes: set.schema.classes } : {}), ...(skipped ? { skipped } : {}) };
+    const { features, labels } = await assembleRecords(records, layout, { dir, ...(opts.image ? { image: opts.image } : {}) });
+    return {
+      arrays: { ...features, ...(labels && layout.label ? { [layout.label.name]: labels } : {}) },
+      source: dir,
+      ...(set.schema.classes ? { classes: set.schema.classes } : {}),
+      ...(skipped ? { skipped } : {}),
+    };
   } finally {
     set.close();
   }
-}
-
-/** Decodes encoded images into one float32 [n, c, h, w] array; every image must come out the same size. */
-async function decodeAll(images: Uint8Array[], opts: ImageDecodeOptions | undefined, what: string): Promise<ArrayTensor> {
-  let out: Float32Array | undefined;
-  let shape: [number, number, number] | undefined;
-  let next = 0;
-  const work = async () => {
-    while (next < images.length) {
-      const i = next++;
-      const img = await decodeImage(images[i]!, opts);
-      if (!shape) {
-        shape = [img.c, img.h, img.w];
-        out = new Float32Array(images.length * img.c * img.h * img.w);
-      } else if (img.c !== shape[0] || img.h !== shape[1] || img.w !== shape[2])
-        throw badInput(
-          `${what}: record ${i} decodes to ${img.c}×${img.h}×${img.w} but another to ${shape.join('×')}; pass --resize WxH (and --channels) to bring every image to one size`,
-        );
-      out!.set(img.data, i * img.data.length);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, images.length) }, work));
-  return { data: out ?? new Float32Array(0), dims: [images.length, ...(shape ?? [0, 0, 0])] };
 }

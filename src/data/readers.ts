@@ -546,7 +546,7 @@ export interface ImageDecodeOptions {
   fit?: 'resize' | 'cover' | 'contain';
 }
 
-interface ImageHeader {
+export interface ImageHeader {
   width: number;
   height: number;
   grey: boolean;
@@ -607,7 +607,7 @@ function be16le(b: Uint8Array, i: number): number {
 }
 
 /** The header, from sniffImage or else from sharp (GIF, TIFF, AVIF... bytes sharp reads). */
-async function imageHeader(bytes: Uint8Array, what: string): Promise<ImageHeader> {
+export async function imageHeader(bytes: Uint8Array, what: string): Promise<ImageHeader> {
   const sniffed = sniffImage(bytes);
   if (sniffed) return sniffed;
   try {
@@ -772,8 +772,36 @@ export async function decodeImageInto(
   return { c: ch, h, w };
 }
 
+/**
+ * Encoded images decoded into one float32 [n, c, h, w], 8 at a time, each straight into its slot: the first
+ * image decoded sizes the array (from `alloc`, e.g. a recycled buffer), every other must match, else an error
+ * naming `what` and the flag that fixes it.
+ */
+export async function decodeImages(
+  images: readonly Uint8Array[],
+  opts: ImageDecodeOptions,
+  what: string,
+  alloc: (length: number) => Float32Array = (k) => new Float32Array(k),
+): Promise<ArrayTensor> {
+  let data: Float32Array | undefined;
+  let shape: [number, number, number] | undefined;
+  await forEachLimited(images.length, 8, async (k) => {
+    await decodeImageInto(images[k]!, opts, (c, h, w) => {
+      if (!shape) {
+        shape = [c, h, w];
+        data = alloc(images.length * c * h * w);
+      } else if (shape[0] !== c || shape[1] !== h || shape[2] !== w)
+        throw badInput(
+          `${what}: images decode to different sizes (${shape.join('×')} and ${c}×${h}×${w}); pass --resize WxH (and --channels) to bring them to one size`,
+        );
+      return { out: data!, off: k * c * h * w };
+    });
+  });
+  return { data: data ?? new Float32Array(0), dims: [images.length, ...(shape ?? [0, 0, 0])] };
+}
+
 /** Runs fn(0 .. count-1), at most `limit` at a time; stops starting new ones after a failure. */
-async function forEachLimited(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+export async function forEachLimited(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   let failed = false;
   const worker = async () => {
