@@ -23,7 +23,6 @@ import { spawnWorker } from '../util/worker.js';
 import { parseAugment, type AugmentSpec } from './augment.js';
 import { BatchBuilder, type BatchJob, type BuiltBatch, type LoaderSource } from './batch.js';
 import { permutation, type ArrayTensor, type NumericArray } from './dataset.js';
-import { readManifest } from './shards.js';
 
 export type { LoaderSource } from './batch.js';
 
@@ -91,6 +90,8 @@ export class DataLoader {
     readonly opts: LoaderOptions,
     /** Records in the source: every process's part together, and the few (< world) no part takes. */
     private readonly total: number,
+    /** The first record of each shard of a pack ([0] for arrays), read once at open for the shuffle buffer. */
+    private readonly shardStarts: number[],
   ) {
     this.augment = typeof opts.augment === 'string' ? parseAugment(opts.augment) : opts.augment;
     this.size = Math.floor(total / (opts.world ?? 1));
@@ -112,7 +113,7 @@ export class DataLoader {
     // so a bad source fails before any worker starts, and it serves the size.
     const probe = new BatchBuilder(source, augment, opts.classes);
     const size = probe.size;
-    const loader = new DataLoader(workers > 0 ? shareSource(source) : source, { ...opts, augment }, size);
+    const loader = new DataLoader(workers > 0 ? shareSource(source) : source, { ...opts, augment }, size, probe.shardStarts);
     if (workers === 0) loader.local = probe;
     else {
       probe.close();
@@ -136,7 +137,7 @@ export class DataLoader {
     let all: Uint32Array;
     if (shuffle === 'full') all = permutation(total, seed * 1_000_003 + epoch);
     else if (shuffle === 'none') all = Uint32Array.from({ length: total }, (_, i) => i);
-    else all = bufferShuffle(total, shuffle.buffer, this.shardStarts(), seed * 1_000_003 + epoch);
+    else all = bufferShuffle(total, shuffle.buffer, this.shardStarts, seed * 1_000_003 + epoch);
     const world = this.opts.world ?? 1;
     if (world === 1) return all;
     const rank = this.opts.rank ?? 0;
@@ -300,22 +301,6 @@ export class DataLoader {
       void s.worker.terminate();
     }
   }
-
-  private shardStarts(): number[] {
-    if (this.source.kind !== 'pack') return [0];
-    // The pack's shard boundaries come from its manifest (read again: the builder may live in a worker).
-    return shardBoundaries(this.source.dir);
-  }
-}
-
-function shardBoundaries(dir: string): number[] {
-  const starts: number[] = [];
-  let n = 0;
-  for (const s of readManifest(dir).shards) {
-    starts.push(n);
-    n += s.records;
-  }
-  return starts;
 }
 
 /**

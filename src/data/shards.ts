@@ -466,7 +466,8 @@ const sameSchema = (a: ShardSchema, b: ShardSchema) => JSON.stringify(a.fields) 
 export class ShardSet {
   readonly manifest: ShardManifest;
   readonly size: number;
-  private readonly starts: number[] = [];
+  /** The first record of each shard, in the pack's numbering. */
+  readonly starts: number[] = [];
   private readonly opened: (Shard | undefined)[];
 
   constructor(readonly dir: string) {

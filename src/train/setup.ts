@@ -24,7 +24,7 @@ import { createOptimizer, type Optimizer } from './optimizers.js';
 import { checkLabels, featureTensor, prepareData, type FeatureArray } from './prepare.js';
 import { createSchedule, type Schedule } from './schedules.js';
 import { DataLoader } from '../data/loader.js';
-import { parseAugment } from '../data/augment.js';
+import { parseAugment, type AugmentSpec } from '../data/augment.js';
 import type { EpochRecord, TrainOptions } from './trainer.js';
 
 export interface TrainingSetup {
@@ -138,7 +138,7 @@ export async function setupTraining(
     );
   }
   // The loader's workers start before the sessions, so they are up by the first step.
-  const loader = opts.loader ? await openLoader(trainSet, dataInputs, micro, seed, classes, opts.loader) : undefined;
+  const loader = opts.loader ? await openLoader(trainSet, dataInputs, micro, seed, classes, { ...opts.loader, augment }) : undefined;
   try {
     return await finishSetup();
   } catch (e) {
@@ -228,9 +228,9 @@ async function openLoader(
   micro: number,
   seed: number,
   classes: number | undefined,
-  opts: NonNullable<TrainOptions['loader']>,
+  opts: NonNullable<TrainOptions['loader']> & { augment?: AugmentSpec },
 ): Promise<DataLoader> {
-  const augment = typeof opts.augment === 'string' ? parseAugment(opts.augment) : opts.augment;
+  const { augment } = opts;
   return DataLoader.open(
     { kind: 'arrays', features: Object.fromEntries(dataInputs.map((n) => [n, trainSet.features[n]!])), labels: trainSet.labels },
     {
