@@ -47,6 +47,7 @@ export { studyHtml } from './report/study-html.js';
 
 // Training and data
 export * from './train/index.js';
+export { lrFindHtml, type LrFindReport, type LrFindRun } from './report/lr-find-html.js';
 export * from './data/index.js';
 
 // Passes and `hone optimize`

@@ -1,13 +1,18 @@
 /**
  * The `hone profile --html` report: one self-contained HTML file (inline CSS and SVG, no scripts, no
- * external resources) that works offline: summary, verdict and advice, charts of time share and MACs by
- * op type and of latency per batch size, and the tables behind them. The shared pieces are in html.ts.
+ * external resources) that works offline: the model and the settings it was measured with, verdict and
+ * advice, charts of time share and MACs by op type and of latency (p50/p90/p99) and throughput per batch
+ * size, and the tables behind them. Charts are report-charts.ts's, drawn by ECharts to SVG; the shared
+ * layout pieces are in html.ts.
  */
 import type { ProfileReport } from '../profile/types.js';
+import { chartFigure, type ChartSpec } from './echarts-svg.js';
 import { bytes, ms, pct, si } from './format.js';
-import { barChart as bars, dl, esc, htmlPage, htmlTable as table } from './html.js';
+import { dl, esc, htmlPage, htmlTable as table } from './html.js';
 import { LATENCY_HEADER, latencyCells, noiseNotes } from './profile-text.js';
+import { latencyPercentilesChart, opMacsChart, opTimeShareChart, throughputChart } from './report-charts.js';
 
+/** The profile as a page; every name taken from the model (source, inputs, op types, nodes) is escaped. */
 export function profileHtml(r: ProfileReport): string {
   const timed = r.opTypes.filter((o) => o.timeShare > 0);
   const withMacs = r.opTypes.filter((o) => o.macs > 0).sort((a, b) => b.macs - a.macs);
@@ -22,6 +27,7 @@ export function profileHtml(r: ProfileReport): string {
           .join(', ')})`,
       ],
       ['Inputs', r.model.inputs.map((i) => `${i.name}: ${i.elemType}[${i.shape.join(',')}]`).join('; ')],
+      ['Settings', settingsText(r)],
       ['Parameters', `${si(r.params)} (${bytes(r.weightBytes)} of weights, ${bytes(r.bytes)} model)`],
       [
         `Per run at batch ${r.staticBatchSize}`,
@@ -54,12 +60,11 @@ export function profileHtml(r: ProfileReport): string {
     }
   }
   if (timed.length)
-    sections.push(
-      `<h2>Time share by op type</h2>${barChart(timed.map((o) => [o.opType, o.timeShare, `${pct(o.timeShare)} · ${ms(o.timeMs)} ms`]))}`,
-    );
-  if (withMacs.length) sections.push(`<h2>MACs by op type</h2>${barChart(withMacs.map((o) => [o.opType, o.macs, si(o.macs)]))}`);
+    sections.push(figure(opTimeShareChart(timed), `at batch ${r.batches[0]?.batchSize ?? r.staticBatchSize}, from ORT's trace`));
+  if (withMacs.length) sections.push(figure(opMacsChart(withMacs, r.staticBatchSize)));
   if (r.batches.length) {
-    sections.push(`<h2>Latency per batch size</h2>${latencyChart(r)}`);
+    sections.push(figure(latencyPercentilesChart(r.batches), `over every timed run; the verdict uses the fastest round's median (floor)`));
+    if (r.batches.length > 1) sections.push(figure(throughputChart(r.batches)));
     sections.push(htmlTable(LATENCY_HEADER, r.batches.map(latencyCells)));
     const notes = noiseNotes(r);
     if (notes.length) sections.push(`<ul class="noise">${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
@@ -93,32 +98,24 @@ export function profileHtml(r: ProfileReport): string {
   });
 }
 
-function barChart(rows: [string, number, string][]): string {
-  return bars(rows, { maxRows: 15, labelWidth: 150, barWidth: 520, textWidth: 140, color: '#4a78c2' });
+/** A chart under its heading, with an optional note on what it shows. */
+function figure(spec: ChartSpec, note?: string): string {
+  return `<h2>${esc(spec.title)}</h2>${note ? `<p><small>${esc(note)}</small></p>` : ''}${chartFigure(spec)}`;
+}
+
+/** How the profile was measured, in one line: provider, threads, runs, batch sizes. */
+function settingsText(r: ProfileReport): string {
+  const s = r.settings;
+  if (!s.dynamic) return `static analysis only (no timed runs), batch ${r.staticBatchSize}`;
+  return [
+    `provider ${s.provider}`,
+    `intra-op threads ${s.threads || "ORT's default"}`,
+    `${s.runs} timed runs per round after ${s.warmup} warm-up`,
+    `batch sizes ${r.batches.map((b) => b.batchSize).join(', ') || r.staticBatchSize}`,
+  ].join(', ');
 }
 
 /** Numbers right-aligned: every column but the first. */
 function htmlTable(header: string[], rows: string[][]): string {
   return table(header, rows, { right: header.map((_, i) => i > 0) });
-}
-
-/** Latency per batch: p50 bars with a p90–p99 whisker. */
-function latencyChart(r: ProfileReport): string {
-  const rows = r.batches;
-  const max = Math.max(...rows.map((b) => b.latencyMs.p99), 1e-9);
-  const labelW = 150;
-  const barW = 520;
-  const rowH = 26;
-  const x = (v: number) => labelW + (v / max) * barW;
-  const parts = rows.map((b, i) => {
-    const y = i * rowH + 2;
-    const mid = y + rowH / 2;
-    return (
-      `<text x="${labelW - 6}" y="${mid + 4}" text-anchor="end">batch ${b.batchSize}</text>` +
-      `<rect x="${labelW}" y="${y + 4}" width="${Math.max(1, x(b.latencyMs.p50) - labelW).toFixed(1)}" height="${rowH - 8}" fill="#4a78c2"/>` +
-      `<line x1="${x(b.latencyMs.p90).toFixed(1)}" x2="${x(b.latencyMs.p99).toFixed(1)}" y1="${mid}" y2="${mid}" stroke="#c24a4a" stroke-width="2"/>` +
-      `<text x="${(x(b.latencyMs.p99) + 6).toFixed(1)}" y="${mid + 4}">p50 ${ms(b.latencyMs.p50)} ms · p99 ${ms(b.latencyMs.p99)} ms · cv ${pct(b.latencyMs.cv)} · ${si(b.throughput)}/s</text>`
-    );
-  });
-  return `<svg width="${labelW + barW + 260}" height="${rows.length * rowH + 4}" role="img">${parts.join('')}</svg>`;
 }

@@ -1,47 +1,23 @@
 /**
- * The `hone quantize --html` report: one self-contained file (inline CSS and SVG, no scripts): size,
- * latency and fidelity before/after, accuracy-target tuning with per-layer sensitivity, and every
- * node's decision. The shared pieces are in html.ts.
+ * The `hone quantize --html` report: one self-contained file (inline CSS and SVG, no scripts): the model
+ * and the settings used, size, latency, accuracy and output error before and after side by side (a table
+ * and report-charts.ts's charts, drawn by ECharts to SVG), accuracy-target tuning with per-layer
+ * sensitivity, and every node's decision. The shared layout pieces are in html.ts.
  */
 import type { QuantizeSummary } from '../quantize/pipeline.js';
+import { chartFigure, type ChartSpec } from './echarts-svg.js';
 import { bytes, ms, pct } from './format.js';
-import { barChart as bars, dl, esc, htmlPage } from './html.js';
+import { type Cell, dl, esc, htmlPage, htmlTable } from './html.js';
+import { quantizeAccuracyChart, quantizeLatencyChart, quantizeSensitivityChart, quantizeSizeChart } from './report-charts.js';
 
+/** The quantization as a page; every name from the model or the user (source, output, nodes, data) is escaped. */
 export function quantizeHtml(s: QuantizeSummary, output: string): string {
   const sections: string[] = [`<h1>Quantization of ${esc(s.source)}</h1>`, `<p>${esc(s.mode)} → <code>${esc(output)}</code></p>`];
-  const pairs: [string, number, number, string, string][] = [
-    ['model size', s.size.float, s.size.quantized, bytes(s.size.float), bytes(s.size.quantized)],
-  ];
-  if (s.latency)
-    pairs.push([
-      'latency (fastest round median)',
-      s.latency.floatMs,
-      s.latency.quantizedMs,
-      `${ms(s.latency.floatMs)} ms`,
-      `${ms(s.latency.quantizedMs)} ms`,
-    ]);
-  sections.push(`<h2>Before and after</h2>${pairChart(pairs)}`);
+  sections.push('<h2>Settings</h2>', dl(settingRows(s, output)));
+  sections.push(`<h2>Before and after</h2>${beforeAfterTable(s)}`);
+  const charts = [quantizeSizeChart(s), quantizeLatencyChart(s), quantizeAccuracyChart(s)].filter((c): c is ChartSpec => c !== undefined);
+  sections.push(`<div class="charts">${charts.map((c) => `<div><h3>${esc(c.title)}</h3>${chartFigure(c, 440)}</div>`).join('')}</div>`);
   for (const w of s.warnings) sections.push(`<p class="warn">Warning: ${esc(w)}.</p>`);
-  const f = s.fidelity;
-  const facts: [string, string][] = [
-    ['Size ratio', `${s.size.ratio.toFixed(3)}x (weights ${bytes(s.report.weightBytes.before)} → ${bytes(s.report.weightBytes.after)})`],
-  ];
-  if (s.latency)
-    facts.push([
-      'Latency ratio',
-      `${s.latency.ratio.toFixed(3)}x on ${s.latency.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')} (median of ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs, side by side)`,
-    ]);
-  if (f) {
-    facts.push(
-      ['Output cosine', `${f.cosine.toFixed(6)} on ${f.samples} samples (${f.source})`],
-      ['Max abs error', f.maxAbsError.toPrecision(4)],
-    );
-    if (f.top1Agreement !== undefined) facts.push(['Top-1 agreement', pct(f.top1Agreement)]);
-    if (f.accuracy) facts.push(['Accuracy', `${pct(f.accuracy.float)} float → ${pct(f.accuracy.quantized)} quantized`]);
-  }
-  if (s.data.calibration) facts.push(['Calibration data', s.data.calibration]);
-  for (const [k, v] of Object.entries(s.report.settings)) facts.push([k, Array.isArray(v) ? v.join(', ') || '—' : String(v)]);
-  sections.push(dl(facts));
   if (s.tuning) {
     const t = s.tuning;
     const title = t.guard ? 'Accuracy guard (static default, off with --no-accuracy-guard)' : 'Accuracy target';
@@ -53,11 +29,12 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
           : '') +
         (t.caveat ? `<p>Note: ${esc(t.caveat)}.</p>` : ''),
     );
-    if (t.sensitivity.length)
+    if (t.sensitivity.length) {
+      const c = quantizeSensitivityChart(t);
       sections.push(
-        '<h3>Per-layer sensitivity (relative error the layer adds, all layers quantized)</h3>' +
-          barChart(t.sensitivity.map((x) => [x.node, x.score, x.score.toExponential(2)])),
+        `<h3>${esc(c.title)}</h3><p><small>The relative error each layer adds with every layer quantized, most sensitive first${t.sensitivity.length > 30 ? ' (the first 30)' : ''}.</small></p>${chartFigure(c)}`,
       );
+    }
   }
   if (s.refinement) {
     const r = s.refinement;
@@ -80,31 +57,63 @@ export function quantizeHtml(s: QuantizeSummary, output: string): string {
   if (s.report.notes.length) sections.push(`<h2>Notes</h2><ul>${s.report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   return htmlPage({
     title: `hone quantize: ${s.source}`,
-    css: 'tr.f td:last-child{color:#8a5a00}.warn{color:#a33;font-weight:600}',
+    css: 'tr.f td:last-child{color:#8a5a00}.warn{color:#a33;font-weight:600}.charts{display:flex;flex-wrap:wrap;gap:0 1.5em}.charts figure{margin:0}.charts h3{margin:.6em 0 0;font-size:1em}',
     body: sections.join('\n'),
     footer: 'Generated by hone quantize.',
   });
 }
 
-/** Float vs quantized bars per metric. */
-function pairChart(rows: [string, number, number, string, string][]): string {
-  const labelW = 130,
-    barW = 480,
-    rowH = 20;
-  const parts = rows.map(([label, a, b, ta, tb], i) => {
-    const max = Math.max(a, b, 1e-12);
-    const y = i * (2 * rowH + 12) + 2;
-    return (
-      `<text x="${labelW - 6}" y="${y + rowH + 4}" text-anchor="end">${esc(label)}</text>` +
-      `<rect x="${labelW}" y="${y}" width="${Math.max(1, (a / max) * barW).toFixed(1)}" height="${rowH - 4}" fill="#9aa5b8"/>` +
-      `<text x="${(labelW + (a / max) * barW + 6).toFixed(1)}" y="${y + 13}">float ${esc(ta)}</text>` +
-      `<rect x="${labelW}" y="${y + rowH}" width="${Math.max(1, (b / max) * barW).toFixed(1)}" height="${rowH - 4}" fill="#4a78c2"/>` +
-      `<text x="${(labelW + (b / max) * barW + 6).toFixed(1)}" y="${y + rowH + 13}">quantized ${esc(tb)}</text>`
-    );
-  });
-  return `<svg width="${labelW + barW + 200}" height="${rows.length * (2 * rowH + 12) + 4}" role="img">${parts.join('')}</svg>`;
+/** What was quantized how, and on which data: the mode, the output, the data, the timing and every option in force. */
+function settingRows(s: QuantizeSummary, output: string): [string, string][] {
+  const rows: [string, string][] = [
+    ['Model', s.source],
+    ['Mode', s.mode],
+    ['Output', output],
+  ];
+  if (s.data.calibration) rows.push(['Calibration data', s.data.calibration]);
+  const f = s.fidelity;
+  if (f) rows.push(['Compared on', `${f.samples} samples of ${f.source}`]);
+  else if (s.data.evaluation) rows.push(['Evaluation data', s.data.evaluation]);
+  if (s.latency)
+    rows.push([
+      'Latency',
+      `each model's fastest round median over ${s.latency.blocks} blocks × ${s.latency.runsPerBlock} runs, the two models timed in alternating blocks`,
+    ]);
+  for (const [k, v] of Object.entries(s.report.settings)) rows.push([k, Array.isArray(v) ? v.join(', ') || '—' : String(v)]);
+  return rows;
 }
 
-function barChart(rows: [string, number, string][]): string {
-  return bars(rows, { maxRows: 30, labelWidth: 220, barWidth: 440, textWidth: 120, color: '#c2784a' });
+/** Float and quantized side by side, one measure a row, with the change. */
+function beforeAfterTable(s: QuantizeSummary): string {
+  const rows: Cell[][] = [];
+  const ratio = (r: number) => `${r.toFixed(3)}x`;
+  rows.push(['model file', bytes(s.size.float), bytes(s.size.quantized), ratio(s.size.ratio)]);
+  const w = s.report.weightBytes;
+  rows.push(['weights', bytes(w.before), bytes(w.after), w.before > 0 ? ratio(w.after / w.before) : '']);
+  for (const l of s.latencyByBatch?.length ? s.latencyByBatch : s.latency ? [s.latency] : [])
+    rows.push([
+      `latency on ${l.inputs.map((i) => `${i.name}[${i.shape.join('x')}]`).join(', ')} (ms)`,
+      ms(l.floatMs),
+      ms(l.quantizedMs),
+      ratio(l.ratio),
+    ]);
+  const f = s.fidelity;
+  if (f?.accuracy) {
+    const drop = (f.accuracy.quantized - f.accuracy.float) * 100;
+    rows.push([
+      'top-1 accuracy (labels)',
+      pct(f.accuracy.float),
+      pct(f.accuracy.quantized),
+      `${drop >= 0 ? '+' : ''}${drop.toFixed(2)} points`,
+    ]);
+  }
+  if (f?.top1Agreement !== undefined) rows.push(['top-1 agreement with float', '—', pct(f.top1Agreement), '']);
+  if (f) {
+    rows.push(['output cosine with float', '1', Number.isNaN(f.cosine) ? 'NaN' : f.cosine.toFixed(6), '']);
+    rows.push(['max abs error vs float', '0', f.maxAbsError.toPrecision(4), '']);
+    if (f.nonFinite) rows.push(['non-finite outputs', '0', `${f.nonFinite.count} of ${f.nonFinite.total}`, '']);
+  }
+  const quantized = s.report.nodes.filter((d) => d.quantized).length;
+  rows.push(['nodes quantized', '—', `${quantized} of ${s.report.nodes.length}`, '']);
+  return htmlTable(['', 'float', 'quantized', 'change'], rows, { right: [false, true, true, true], cls: 'ba' });
 }

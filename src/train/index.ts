@@ -26,6 +26,6 @@ export {
   type TrainProfileResult,
   type KernelRow,
 } from './profile-step.js';
-export { lrFind, lrFindHtml, type LrFindOptions, type LrFindResult } from './lr-find.js';
+export { lrFind, LR_FIND_DEFAULTS, type LrFindOptions, type LrFindResult } from './lr-find.js';
 export { saveCheckpoint, loadCheckpoint, checkpointPath, type Checkpoint } from './checkpoint.js';
 export { staticTypes } from './shapes.js';

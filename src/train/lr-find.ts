@@ -7,6 +7,12 @@ import type { ModelProto } from '../ir/proto.js';
 import type { Dataset } from '../data/dataset.js';
 import { train, type TrainOptions } from './trainer.js';
 
+/** The sweep's defaults: from 1e-7 to 10 over 200 steps (the CLI names them on its page). */
+export const LR_FIND_DEFAULTS = { startLr: 1e-7, endLr: 10, steps: 200 } as const;
+
+/** β of the loss's exponential moving average (bias-corrected), the curve the suggestion is read from. */
+export const LR_FIND_SMOOTHING = 0.98;
+
 export interface LrFindOptions
   extends Pick<
     TrainOptions,
@@ -32,9 +38,9 @@ export interface LrFindResult {
 }
 
 export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptions): Promise<LrFindResult> {
-  const start = opts.startLr ?? 1e-7;
-  const end = opts.endLr ?? 10;
-  const steps = opts.steps ?? 200;
+  const start = opts.startLr ?? LR_FIND_DEFAULTS.startLr;
+  const end = opts.endLr ?? LR_FIND_DEFAULTS.endLr;
+  const steps = opts.steps ?? LR_FIND_DEFAULTS.steps;
   if (!(start > 0 && end > start)) throw badInput(`lr-find needs 0 < start < end, got ${start} and ${end}`);
   if (!Number.isInteger(steps) || steps < 10) throw badInput(`lr-find needs at least 10 steps, got ${steps}`);
   const perEpoch = Math.floor(data.size / opts.batchSize);
@@ -42,7 +48,7 @@ export async function lrFind(model: ModelProto, data: Dataset, opts: LrFindOptio
   const lrs: number[] = [];
   const losses: number[] = [];
   const smoothed: number[] = [];
-  const beta = 0.98;
+  const beta = LR_FIND_SMOOTHING;
   let avg = 0;
   let best = Infinity;
   let diverged = false;
@@ -89,39 +95,4 @@ function steepest(lrs: number[], smoothed: number[]): number {
     }
   }
   return best;
-}
-
-/** A self-contained HTML page with the loss curve (inline SVG, log-scaled LR axis) and the suggestion. */
-export function lrFindHtml(r: LrFindResult, title = 'LR range test'): string {
-  const W = 640,
-    H = 360,
-    P = 48;
-  const lx = r.lrs.map(Math.log10);
-  const x0 = Math.min(...lx),
-    x1 = Math.max(...lx);
-  const finite = r.smoothed.filter(Number.isFinite);
-  const y0 = Math.min(...finite),
-    y1 = Math.min(Math.max(...finite), y0 + 4 * (finite[0]! - y0 || 1));
-  const sx = (v: number) => P + ((v - x0) / (x1 - x0 || 1)) * (W - 2 * P);
-  const sy = (v: number) => H - P - ((Math.min(v, y1) - y0) / (y1 - y0 || 1)) * (H - 2 * P);
-  const path = lx.map((x, i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(r.smoothed[i]!).toFixed(1)}`).join('');
-  const sxS = sx(lx[r.suggestedIndex]!);
-  const ticks = [];
-  for (let e = Math.ceil(x0); e <= Math.floor(x1); e++)
-    ticks.push(
-      `<line x1="${sx(e)}" x2="${sx(e)}" y1="${H - P}" y2="${H - P + 5}" stroke="#333"/><text x="${sx(e)}" y="${H - P + 18}" font-size="11" text-anchor="middle">1e${e}</text>`,
-    );
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body style="font-family:sans-serif">
-<h1>${title}</h1><p>Suggested learning rate: <b>${r.suggestedLr.toExponential(2)}</b> (steepest descent of the smoothed loss)${r.stoppedEarly ? '; the sweep stopped when the loss diverged' : ''}.</p>
-<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg">
-<rect x="${P}" y="${P}" width="${W - 2 * P}" height="${H - 2 * P}" fill="none" stroke="#999"/>
-${ticks.join('')}
-<text x="${W / 2}" y="${H - 8}" font-size="12" text-anchor="middle">learning rate (log scale)</text>
-<text x="14" y="${H / 2}" font-size="12" transform="rotate(-90 14 ${H / 2})" text-anchor="middle">smoothed loss</text>
-<text x="${P - 4}" y="${sy(y0)}" font-size="11" text-anchor="end">${y0.toPrecision(3)}</text>
-<text x="${P - 4}" y="${sy(y1) + 10}" font-size="11" text-anchor="end">${y1.toPrecision(3)}</text>
-<path d="${path}" fill="none" stroke="#1f77b4" stroke-width="2"/>
-<line x1="${sxS}" x2="${sxS}" y1="${P}" y2="${H - P}" stroke="#d62728" stroke-dasharray="4 3"/>
-</svg></body></html>
-`;
 }

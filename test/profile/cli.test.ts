@@ -72,7 +72,10 @@ test('profile prints tables, and --html writes a self-contained report', async (
   const page = readFileSync(html, 'utf8');
   assert.match(page, /^<!doctype html>/);
   assert.ok((page.match(/<svg /g) ?? []).length >= 3, 'time share, MACs and latency charts');
-  assert.doesNotMatch(page, /<script|<link|src=|href=|url\(/i);
+  assert.match(page, /<h1>Profile of zoo:lenet5<\/h1>/);
+  assert.match(page, />latency \(ms\)<\/text>/, 'the latency axis is named with its unit');
+  // Nothing from outside the file: the charts' url(#…) point at their own clip paths.
+  assert.doesNotMatch(page, /<script|<link|src=|href=|url\((?!#)/i);
 });
 
 test('--help has working examples', async () => {

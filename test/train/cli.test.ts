@@ -197,11 +197,23 @@ describe('hone train / hone lr-find (end to end)', () => {
       html,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    const rep = JSON.parse(r.stdout) as { suggestedLr: number; lrs: number[]; losses: number[] };
+    const rep = JSON.parse(r.stdout) as {
+      suggestedLr: number;
+      lrs: number[];
+      losses: number[];
+      run: { model: string; settings: Record<string, string> };
+    };
     assert.ok(rep.suggestedLr > 1e-5 && rep.suggestedLr < 1, String(rep.suggestedLr));
     assert.ok(rep.lrs.length > 20);
     assert.ok(rep.lrs[1]! > rep.lrs[0]!);
-    assert.match(readFileSync(html, 'utf8'), /<svg[\s\S]*<path d="M/);
+    assert.equal(rep.run.model, 'zoo:mlp:hidden=64');
+    assert.equal(rep.run.settings['batch size'], '32');
+    const page = readFileSync(html, 'utf8');
+    assert.match(page, /<h1>Learning rate range test of zoo:mlp:hidden=64<\/h1>/);
+    assert.match(page, /<dt>Data<\/dt><dd>mnist \(2000 samples\)<\/dd>/);
+    assert.match(page, /<dt>Requested sweep<\/dt><dd>0\.00001 → 1 over 60 steps<\/dd>/);
+    assert.match(page, />learning rate \(log scale\)<\/text>/);
+    assert.match(page, new RegExp(`>${rep.suggestedLr.toExponential(2)}</text>`), 'the suggestion is marked on the chart');
   });
 });
 

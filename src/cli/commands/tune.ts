@@ -1,5 +1,7 @@
 import { badInput } from '../../errors.js';
-import { parseFlags, numberFlag, quietFlag, quietHelp, shellWord, type Command, type Io } from '../command.js';
+import { studyHtml } from '../../report/study-html.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { checkWritable, parseFlags, numberFlag, quietFlag, quietHelp, shellWord, type Command, type Io } from '../command.js';
 import { applyOverrides, readTuneConfigFile, resolveTuneConfig, type TuneConfig, type TuneOverrides } from '../tune/config.js';
 import { GRID_POINTS } from '../tune/factory.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
@@ -50,8 +52,11 @@ Options:
                            clipped into it
   --warm-start-top K       how many of its best trials (default 5)
   --resume                 continue an existing study (its stored config; flags above override)
+  --html FILE              at the end write the study's page, the one 'hone study show --html' writes:
+                           history, importance, Pareto front, learning curves, every trial (also after
+                           an interrupt, once a trial completed); checked before the first trial
   --json                   print one JSON object: bestValue, bestParams, nTrials, states, importance, history
-                           (and model: { path, trial, values } with -o)
+                           (and model: { path, trial, values } with -o, html: FILE with --html)
 ${quietHelp(27)}
 
 Train objective (--objective train:MODEL, or objective: { train: … } in a config):
@@ -118,6 +123,7 @@ The command's protocol:
 
 Examples:
   hone tune --objective bench:branin --trials 40 --sampler tpe --seed 1
+  hone tune --objective bench:branin --trials 30 --html branin.html
   hone tune --objective bench:branin --sampler grid --grid-points 5 --trials 25
   hone tune examples/tune.yaml --storage sqlite:runs.db --workers 4
   hone tune --objective train:zoo:lenet5 --data mnist --epochs 3 --trials 20 --pruner successive-halving -o lenet5-tuned.onnx
@@ -152,6 +158,7 @@ export const tuneCommand: Command = {
       force: { type: 'boolean' },
       resume: { type: 'boolean' },
       json: { type: 'boolean' },
+      html: { type: 'string' },
       ...quietFlag,
     });
     if (positionals.length > 1) throw badInput(`tune takes one config file, got ${positionals.length}: ${positionals.join(' ')}`);
@@ -181,6 +188,8 @@ export const tuneCommand: Command = {
     else if (values.objective !== undefined) config = resolveTuneConfig(undefined, overrides);
     else throw badInput("tune needs a config file, --objective bench:NAME or --objective train:MODEL; see 'hone tune --help'");
     if (values.output !== undefined) checkModelOutput(config, values.output, values.force);
+    // A page that cannot be written is refused now, not after the study's trials.
+    if (values.html !== undefined) checkWritable(values.html);
 
     const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
     let run: Awaited<ReturnType<typeof runTune>>;
@@ -202,6 +211,9 @@ export const tuneCommand: Command = {
         outputError = e;
       }
     }
+    // The page of `hone study show --html`, from the same report; an interrupted run writes it once trials gave values.
+    const page = values.html !== undefined && (!stopped || finishedTrials(run) > 0) ? values.html : undefined;
+    if (page !== undefined) writeFileAtomic(page, studyHtml(run.report, { where: run.where }));
     const model = written ? { model: { path: values.output, trial: written.trial, values: written.values } } : {};
     if (values.json) {
       io.stdout(
@@ -211,12 +223,14 @@ export const tuneCommand: Command = {
           elapsedS: run.elapsedS,
           warnings: run.warnings,
           ...model,
+          ...(page !== undefined ? { html: page } : {}),
           ...(stopped ? { interrupted: run.interrupted, resume: stopped.resume ?? null } : {}),
         })}\n`,
       );
     } else {
       io.stdout(formatReport(run.report, { where: run.where }));
       if (written) io.stdout(`\nbest model: trial ${written.trial} (${written.values.map(formatValue).join(', ')}) → ${values.output}\n`);
+      if (page !== undefined) io.stdout(`${written ? '' : '\n'}study page → ${page}\n`);
     }
     if (written?.note) io.stderr(`hone: note: ${written.note}\n`);
     if (outputError) {
@@ -224,10 +238,19 @@ export const tuneCommand: Command = {
       return outputError.exitCode;
     }
     if (!stopped) return 0;
-    io.stderr(`hone: ${stopped.message}${values.output !== undefined ? `; nothing written to ${values.output}` : ''}\n`);
+    const unwritten = [values.output, values.html === page ? undefined : values.html].filter((f) => f !== undefined);
+    io.stderr(`hone: ${stopped.message}${unwritten.length ? `; nothing written to ${unwritten.join(' or ')}` : ''}\n`);
     return interruptExitCode(run.interrupted);
   },
 };
+
+/**
+ * Trials that gave values (complete or pruned): an interrupted run writes its page only when there are
+ * some. Failed ones do not count, since the interrupt itself fails the trials it stops (and re-queues them).
+ */
+function finishedTrials(run: TuneRun): number {
+  return run.report.states.complete + run.report.states.pruned;
+}
 
 /**
  * What an interrupted run kept and how to go on: `hone tune --resume` with the study and storage (a
