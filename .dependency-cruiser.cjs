@@ -12,6 +12,7 @@ const LAYERS = [
   ['tune'],
   ['optimize'],
   ['report'],
+  ['dashboard'],
   ['cli'],
   ['index.ts'],
 ];

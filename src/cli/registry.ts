@@ -1,6 +1,7 @@
 import type { Command } from './command.js';
 import { profileCommand } from './commands/profile.js';
 import { studyCommand } from './commands/study.js';
+import { dashboardCommand } from './commands/dashboard.js';
 import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
 import { trainCommand } from './commands/train.js';
 import { lrFindCommand } from './commands/lr-find.js';
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   tuneCommand,
   tuneWorkerCommand,
   studyCommand,
+  dashboardCommand,
   trainCommand,
   lrFindCommand,
   quantizeCommand,

@@ -58,6 +58,9 @@ function shorten(argv: readonly string[]): string[] {
       ];
     case 'lr-find':
       return ['--steps', '20', '--limit', '2048', '--quiet'];
+    case 'dashboard':
+      // A server runs until Ctrl-C: here on any free port, for half a second.
+      return ['--port', '0', '--stop-after', '0.5s'];
     case 'tune':
       // A train objective trains LeNet-5 in every trial: on 512 digits for one epoch here.
       return ['--trials', '6', ...(argv.some((a) => a.startsWith('train:')) ? ['--limit', '512', '--epochs', '1'] : [])];
