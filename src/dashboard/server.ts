@@ -21,6 +21,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { hostname, networkInterfaces } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { badInput, HoneError } from '../errors.js';
@@ -128,7 +129,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   }
   const port = (server.address() as { port: number }).port;
   app.port = port;
-  const shownHost = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const shownHost = urlHost(o.host);
   const baseUrl = `http://${shownHost}:${port}/`;
   return {
     url: `${baseUrl}?token=${token}`,
@@ -141,6 +142,16 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** The host part of the printed URL: a wildcard address becomes this machine's first outside IPv4 address (what another machine would use). */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') {
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+    return hostname();
+  }
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -15,6 +15,10 @@ import { SqliteStorage } from '../../src/tune/storage/sqlite.js';
 import { createStudy } from '../../src/tune/study.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { hone } from '../helpers/cli.js';
+import { dropSchema, PG_URL, uniqueSchema } from '../tune/pg-helpers.js';
+import { openStorage } from '../../src/tune/storage/open.js';
+import { describeUrl } from '../../src/tune/storage/postgres.js';
+import type { Storage } from '../../src/tune/storage/storage.js';
 
 let dir: string;
 let db: string;
@@ -33,7 +37,7 @@ function epoch(e: number, loss: number, extra: Record<string, number> = {}) {
 }
 
 /** A study of `n` trials of a two-parameter function, reporting two steps (one objective), every third pruned, the last failed. */
-async function makeStudy(storage: SqliteStorage, name: string, n: number, directions: ('minimize' | 'maximize')[] = ['minimize']) {
+async function makeStudy(storage: Storage, name: string, n: number, directions: ('minimize' | 'maximize')[] = ['minimize']) {
   const study = await createStudy({ storage, name, directions, sampler: new RandomSampler({ seed: 3 }), loadIfExists: true });
   for (let i = 0; i < n; i++) {
     const t = await study.ask();
@@ -346,5 +350,37 @@ test('live: an event when a study gets a trial, none while nothing changes', asy
     controller.abort();
     await d.close();
     await s.close();
+  }
+});
+
+test('a PostgreSQL storage: the same pages as from SQLite, and no password shown', async () => {
+  const schema = uniqueSchema('hone_dash');
+  // The local server trusts any password: one in the URL must not reach the page.
+  const base = PG_URL.replace(/^(postgres(?:ql)?:\/\/[^:@/]+)@/, '$1:s3cret-pw@');
+  const url = `${base}${base.includes('?') ? '&' : '?'}schema=${schema}`;
+  const storage = await openStorage(url);
+  try {
+    await makeStudy(storage, 'pg-study', 9);
+    const d = await startDashboard({ storage: url, port: 0, host: '127.0.0.1', pollMs: 50 });
+    try {
+      const list = (await get(d, '/api/studies')).body.studies as { name: string; states: Record<string, number> }[];
+      assert.deepEqual(
+        list.map((s) => [s.name, s.states.complete, s.states.pruned, s.states.fail]),
+        [['pg-study', 6, 2, 1]],
+      );
+      const { body } = await get(d, '/api/study?name=pg-study');
+      const history = (body.charts as { id: string; option: { series: { name: string; data: unknown[] }[] } }[])[0]!;
+      assert.equal(history.option.series[0]!.data.length, 6);
+      assert.equal((await get(d, '/api/info')).body.storage, `postgresql://${describeUrl(url)}`);
+      const password = /^postgres(?:ql)?:\/\/[^:@/]+:([^@]+)@/.exec(url)?.[1];
+      assert.ok(password, 'the URL carries a password');
+      assert.ok(!JSON.stringify((await get(d, '/api/info')).body).includes(password));
+      assert.ok(!JSON.stringify(list).includes(password));
+    } finally {
+      await d.close();
+    }
+  } finally {
+    await storage.close();
+    await dropSchema(schema);
   }
 });
