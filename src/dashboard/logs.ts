@@ -128,9 +128,10 @@ function reportLabel(kind: ReportKind, o: Record<string, unknown>): string {
  * A training log's epoch records; lines that are not epoch records are skipped and counted. (A diverged
  * run's loss is NaN, which JSON writes as null: such a record is kept.)
  */
-export function parseRun(text: string): { records: EpochRecord[]; skipped: number } {
+export function parseRun(text: string): { records: EpochRecord[]; skipped: number; run?: RunHeader } {
   const records: EpochRecord[] = [];
   let skipped = 0;
+  let run: RunHeader | undefined;
   for (const line of text.split('\n')) {
     const l = line.trim();
     if (!l) continue;
@@ -142,9 +143,33 @@ export function parseRun(text: string): { records: EpochRecord[]; skipped: numbe
       continue;
     }
     if (isEpochRecord(o)) records.push(o);
+    else if (!run && !records.length && isRunHeader(o)) run = o.run;
     else skipped++;
   }
-  return { records, skipped };
+  return run ? { records, skipped, run } : { records, skipped };
+}
+
+/** The first line `hone train --log` writes: what the run was. */
+export interface RunHeader {
+  model: string | null;
+  data: string | null;
+  /** The command's flags as given (output and log paths left out). */
+  flags: Record<string, string | boolean>;
+  started: string;
+}
+
+function isRunHeader(o: unknown): o is { run: RunHeader } {
+  const r = (o as { run?: unknown } | null)?.run as Record<string, unknown> | undefined;
+  return !!r && typeof r === 'object' && typeof r.flags === 'object' && r.flags !== null;
+}
+
+/** A run's settings in one line: `optimizer=sgd lr=0.1 epochs=5` (model and data named apart). */
+export function runSettings(run: RunHeader | undefined): string {
+  if (!run) return '';
+  return Object.entries(run.flags)
+    .filter(([k]) => k !== 'model' && k !== 'data')
+    .map(([k, v]) => (v === true ? `--${k}` : `${k}=${v}`))
+    .join(' ');
 }
 
 function isEpochRecord(o: unknown): o is EpochRecord {

@@ -42,7 +42,7 @@ import { describeUrl } from '../tune/storage/postgres.js';
 import type { Storage } from '../tune/storage/storage.js';
 import { studyReport, type StudyReport } from '../tune/report.js';
 import type { FrozenTrial } from '../tune/types.js';
-import { parseRun, readLogFile, scanLogs, type LogFile } from './logs.js';
+import { parseRun, readLogFile, runSettings, scanLogs, type LogFile } from './logs.js';
 import { reportPage } from './reports.js';
 
 export interface DashboardOptions {
@@ -455,9 +455,19 @@ class App {
     for (const p of paths) {
       const { file, text } = this.logFile(p);
       if (file.kind !== 'run') throw new HttpError(400, `'${p}' is a ${file.kind} report, not a training log`);
-      const { records, skipped } = parseRun(text);
+      const { records, skipped, run } = parseRun(text);
       runs.push({ name: p, records });
-      info.push({ path: p, epochs: records.length, skipped, last: records[records.length - 1] ?? null, mtimeMs: file.mtimeMs });
+      info.push({
+        path: p,
+        model: run?.model ?? null,
+        data: run?.data ?? null,
+        settings: runSettings(run),
+        started: run?.started ?? null,
+        epochs: records.length,
+        skipped,
+        last: records[records.length - 1] ?? null,
+        mtimeMs: file.mtimeMs,
+      });
     }
     return { runs: info, charts: trainCharts(runs) };
   }

@@ -240,7 +240,10 @@ test('training runs overlaid, growing live; corrupt lines counted; reports side 
       samplesPerSec: 5000,
       seconds: e,
     });
-  writeFileSync(join(logs, 'a.jsonl'), `${rec(1, 2)}\n${rec(2, 1.4)}\n{"epoch": 3, "trai\n`);
+  const header = JSON.stringify({
+    run: { model: 'zoo:lenet5', data: 'mnist', flags: { optimizer: 'sgd', lr: '0.1' }, started: '2026-12-04T10:00:00Z' },
+  });
+  writeFileSync(join(logs, 'a.jsonl'), `${header}\n${rec(1, 2)}\n${rec(2, 1.4)}\n{"epoch": 3, "trai\n`);
   writeFileSync(join(logs, 'b.jsonl'), `${rec(1, 2.5)}\n`);
   cpSync(join(import.meta.dirname, '..', '..', 'examples'), join(logs, 'examples'), { recursive: true });
   writeFileSync(
@@ -288,7 +291,10 @@ test('training runs overlaid, growing live; corrupt lines counted; reports side 
     );
     assert.ok(first.painted > 500);
     const runA = await page.locator('table[data-table=runs] tbody tr').first().locator('td').allTextContents();
-    assert.deepEqual([runA[0], runA[1], runA[5]], ['a.jsonl', '2', '1 skipped']);
+    assert.deepEqual(
+      [runA[0], runA[1], runA[2], runA[3], runA[4], runA[8]],
+      ['a.jsonl', 'zoo:lenet5', 'mnist', 'optimizer=sgd lr=0.1', '2', '1 skipped'],
+    );
     // The run goes on: a new epoch appears without a reload.
     appendFileSync(join(logs, 'b.jsonl'), `${rec(2, 1.9)}\n`);
     await waitFor(async () => {

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
-import { parseRun, reportKind, scanLogs } from '../../src/dashboard/logs.js';
+import { parseRun, reportKind, runSettings, scanLogs } from '../../src/dashboard/logs.js';
 import { HoneError } from '../../src/errors.js';
 import { SqliteStorage } from '../../src/tune/storage/sqlite.js';
 import { createStudy } from '../../src/tune/study.js';
@@ -211,6 +211,16 @@ test('runs and reports: found by content, corrupt lines counted, nothing outside
   const files = scanLogs(logs);
   assert.deepEqual(files.map((f) => `${f.path}:${f.kind}`).sort(), ['lr.json:lr-find', 'run-a.jsonl:run', 'sub/run-b.jsonl:run']);
   assert.deepEqual(parseRun(`${epoch(1, 1)}\nnot json\n{"epoch":1}\n`).skipped, 2);
+  const header = JSON.stringify({
+    run: { model: 'zoo:mlp', data: 'mnist', flags: { lr: '0.01', 'val-split': '0.1', augment: 'flip' }, started: 'x' },
+  });
+  const withHeader = parseRun(`${header}\n${epoch(1, 1)}\n${header}\n`);
+  assert.deepEqual(
+    [withHeader.records.length, withHeader.skipped, withHeader.run?.model],
+    [1, 1, 'zoo:mlp'],
+    'one header, first; a second one is not',
+  );
+  assert.equal(runSettings(withHeader.run), 'lr=0.01 val-split=0.1 augment=flip');
   assert.equal(reportKind({ hello: 1 }), undefined);
   assert.equal(reportKind([1, 2]), undefined);
 

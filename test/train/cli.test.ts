@@ -62,10 +62,14 @@ describe('hone train / hone lr-find (end to end)', () => {
     for (const k of ['trainAccuracy', 'testAccuracy', 'samplesPerSec', 'epochs']) assert.equal(typeof rep[k], 'number', k);
     assert.equal(rep.epochs, 2);
     assert.ok(rep.testAccuracy! > 0.3, `test accuracy ${rep.testAccuracy}`);
-    const lines = readFileSync(log, 'utf8')
+    const [head, ...lines] = readFileSync(log, 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { epoch: number; lr: number });
+      .map((l) => JSON.parse(l) as { epoch: number; lr: number; run?: { model: string; data: string; flags: Record<string, unknown> } });
+    // The first line names the run (what a dashboard shows beside its curves); no paths of outputs in it.
+    assert.equal(head!.run!.model, 'zoo:lenet5');
+    assert.equal(head!.run!.data, 'mnist');
+    assert.ok(!('output' in head!.run!.flags) && !('log' in head!.run!.flags));
     assert.deepEqual(
       lines.map((l) => l.epoch),
       [1, 2],

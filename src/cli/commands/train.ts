@@ -48,7 +48,8 @@ Options:
   --freeze A,B             initializers to keep fixed
   --seed S                 shuffling seed (default 0): same seed, same weights
   --checkpoint DIR         write a checkpoint after every epoch; --resume continues from it
-  --log FILE               JSON-lines metrics, one line per epoch
+  --log FILE               JSON lines: the run first ({"run": {model, data, flags, started}}), then
+                           one line per epoch (hone dashboard --logs DIR draws them, live)
   --limit N                use only the first N training samples
 ${DATA_FLAGS_HELP}
   --micro-batch M          gradient accumulation: each step averages the gradients of batch/M graph
@@ -138,7 +139,11 @@ export const trainCommand: Command = {
     const patience = numberFlag(values['early-stopping'], '--early-stopping', { int: true, min: 1 });
     if (patience && !valSplit) throw badInput('--early-stopping needs --val-split F to have a validation loss to watch');
     const stepsPerEpoch = Math.max(1, Math.floor((data.train.size * (1 - (valSplit ?? 0))) / batchSize));
-    const logLines: string[] = [];
+    // The log's first line names the run, so a dashboard comparing runs can say what each one was.
+    const { output: _o, log: _l, quiet: _q, ...flags } = values;
+    const logLines: string[] = [
+      JSON.stringify({ run: { model: values.model ?? null, data: values.data ?? null, flags, started: new Date().toISOString() } }),
+    ];
     const tty = io.isTTY && !values.quiet;
     // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
     const piped = !io.isTTY && !values.quiet;

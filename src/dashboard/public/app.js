@@ -731,10 +731,13 @@ async function runsPage(files) {
     head.replaceChildren(
       el('h1', {}, files.length > 1 ? `${files.length} training runs` : `Training run ${files[0]}`),
       table(
-        ['run', 'epochs', 'last train loss', 'last validation accuracy', 'samples/s', 'skipped lines'],
+        ['run', 'model', 'data', 'settings', 'epochs', 'last train loss', 'last validation accuracy', 'samples/s', 'skipped lines'],
         d.runs.map((r) => ({
           cells: [
             r.path,
+            r.model ?? '',
+            r.data ?? '',
+            r.settings,
             r.epochs,
             fmt(r.last?.trainLoss),
             fmt(r.last?.valAccuracy ?? r.last?.testAccuracy),
@@ -743,9 +746,9 @@ async function runsPage(files) {
               ? el('span', { class: 'warn', title: 'lines that are not epoch records (corrupt or cut off)' }, `${r.skipped} skipped`)
               : '0',
           ],
-          sort: [r.path, r.epochs, r.last?.trainLoss, r.last?.valAccuracy, r.last?.samplesPerSec, r.skipped],
+          sort: [r.path, r.model, r.data, r.settings, r.epochs, r.last?.trainLoss, r.last?.valAccuracy, r.last?.samplesPerSec, r.skipped],
         })),
-        { right: [false, true, true, true, true, true], id: 'runs' },
+        { right: [false, false, false, false, true, true, true, true, true], id: 'runs' },
       ),
     );
     await drawCharts(chartsBox, d.charts);
