@@ -549,7 +549,7 @@ export interface TrainRun {
   records: EpochRecord[];
 }
 
-type Metric = { key: keyof EpochRecord; label: string; dashed?: boolean };
+type Metric = { key: keyof EpochRecord; label: string; line?: 'dashed' | 'dotted' };
 
 function runChart(
   id: string,
@@ -558,6 +558,7 @@ function runChart(
   runs: readonly TrainRun[],
   metrics: readonly Metric[],
   log = false,
+  yExtra: Record<string, unknown> = {},
 ): ChartSpec | undefined {
   const series: Record<string, unknown>[] = [];
   runs.forEach((run, i) => {
@@ -566,11 +567,11 @@ function runChart(
       const data = run.records.filter((r) => typeof r[m.key] === 'number').map((r) => [r.epoch, r[m.key] as number]);
       if (!data.length) continue;
       series.push({
-        name: runs.length > 1 ? `${run.name}: ${m.label}` : m.label,
+        name: runs.length > 1 ? `${run.name.replace(/\.(jsonl|ndjson|log|json)$/i, '')}: ${m.label}` : m.label,
         type: 'line',
         data,
         symbolSize: 5,
-        lineStyle: { color, type: m.dashed ? 'dashed' : 'solid', width: 2 },
+        lineStyle: { color, type: m.line ?? 'solid', width: 2 },
         itemStyle: { color },
       });
     }
@@ -586,13 +587,13 @@ function runChart(
       tooltip: { trigger: 'axis', confine: true },
       grid: { ...GRID, top: 48 },
       xAxis: axis('epoch', false, { minInterval: 1 }),
-      yAxis: yAxis(yName, log && wantsLog(values)),
+      yAxis: yAxis(yName, log && wantsLog(values), yExtra),
       series,
     }),
   };
 }
 
-/** Loss, accuracy and learning-rate curves of one or several runs, overlaid (each run one colour; validation dashed, test dotted in the legend). */
+/** Loss, accuracy, learning-rate and throughput curves of one or several runs, overlaid: each run one colour; train solid, validation dashed, test dotted. */
 export function trainCharts(runs: readonly TrainRun[]): ChartSpec[] {
   return [
     runChart(
@@ -602,17 +603,26 @@ export function trainCharts(runs: readonly TrainRun[]): ChartSpec[] {
       runs,
       [
         { key: 'trainLoss', label: 'train loss' },
-        { key: 'valLoss', label: 'validation loss', dashed: true },
-        { key: 'testLoss', label: 'test loss', dashed: true },
+        { key: 'valLoss', label: 'validation loss', line: 'dashed' },
+        { key: 'testLoss', label: 'test loss', line: 'dotted' },
       ],
       true,
     ),
-    runChart('accuracy', 'Accuracy', 'accuracy (fraction correct)', runs, [
-      { key: 'trainAccuracy', label: 'train accuracy' },
-      { key: 'valAccuracy', label: 'validation accuracy', dashed: true },
-      { key: 'testAccuracy', label: 'test accuracy', dashed: true },
-    ]),
-    runChart('lr', 'Learning rate (at the end of each epoch)', 'learning rate', runs, [{ key: 'lr', label: 'learning rate' }], true),
+    runChart(
+      'accuracy',
+      'Accuracy',
+      'accuracy (fraction correct)',
+      runs,
+      [
+        { key: 'trainAccuracy', label: 'train accuracy' },
+        { key: 'valAccuracy', label: 'validation accuracy', line: 'dashed' },
+        { key: 'testAccuracy', label: 'test accuracy', line: 'dotted' },
+      ],
+      false,
+      { max: 1 },
+    ),
+    // Linear: a schedule's shape (warm-up, cosine, steps) reads on a linear axis; a log one flattens it.
+    runChart('lr', 'Learning rate (at the end of each epoch)', 'learning rate', runs, [{ key: 'lr', label: 'learning rate' }]),
     runChart('throughput', 'Throughput', 'samples/s', runs, [{ key: 'samplesPerSec', label: 'samples/s' }]),
   ].filter((c): c is ChartSpec => c !== undefined);
 }

@@ -283,10 +283,10 @@ test('training runs overlaid, growing live; corrupt lines counted; reports side 
     assert.deepEqual(
       first.series.map((x) => [x.name, x.points]),
       [
-        ['a.jsonl: train loss', 2],
-        ['a.jsonl: validation loss', 2],
-        ['b.jsonl: train loss', 1],
-        ['b.jsonl: validation loss', 1],
+        ['a: train loss', 2],
+        ['a: validation loss', 2],
+        ['b: train loss', 1],
+        ['b: validation loss', 1],
       ],
     );
     assert.ok(first.painted > 500);

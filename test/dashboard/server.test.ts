@@ -244,9 +244,9 @@ test('runs and reports: found by content, corrupt lines counted, nothing outside
     assert.deepEqual(
       loss.map((s) => [s.name, s.data.length]),
       [
-        ['run-a.jsonl: train loss', 3],
-        ['sub/run-b.jsonl: train loss', 2],
-        ['sub/run-b.jsonl: validation loss', 2],
+        ['run-a: train loss', 3],
+        ['sub/run-b: train loss', 2],
+        ['sub/run-b: validation loss', 2],
       ],
     );
     const view = await get(d, '/view/report?file=lr.json');
