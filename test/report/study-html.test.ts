@@ -167,26 +167,6 @@ test('studyHtml: a study with no finished trial says so instead of drawing empty
   assert.match(html, /<td class="st-running">running<\/td>/);
 });
 
-test('studyHtml: a study with no finished trial says so instead of drawing empty charts', () => {
-  const html = studyHtml({
-    study: 'new',
-    directions: ['maximize'],
-    nTrials: 1,
-    states: { complete: 0, pruned: 0, fail: 0, running: 1, waiting: 0 },
-    bestValue: null,
-    bestParams: null,
-    bestTrial: null,
-    bestTrials: [],
-    importance: {},
-    history: [{ number: 0, state: 'running', values: null, params: { lr: 0.1 }, bestSoFar: null, durationS: null }],
-  });
-  assert.match(html, /No trial has finished yet/);
-  assert.match(html, /Best<\/dt><dd>no trial completed yet/);
-  assert.match(html, /importance needs at least 4 complete trials/);
-  assert.doesNotMatch(html, /<svg/);
-  assert.match(html, /<td class="st-running">running<\/td>/);
-});
-
 test('the page in headless Chromium: charts lay out, no console errors, nothing fetched, the table sorts', async () => {
   const s = await prunedStudy();
   const report: StudyReport = studyReport(s, s.trials);
