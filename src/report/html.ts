@@ -1,8 +1,7 @@
 /**
  * Pieces the self-contained HTML reports share: escaping, the page with its stylesheet, definition lists,
- * tables (and the inline script that sorts them), horizontal bar charts and chart axis ticks. Everything
- * is inline (CSS and SVG; SVG inside HTML needs no namespace URL), so a report opens offline from a
- * single file.
+ * tables (and the inline script that sorts them) and round axis ticks. Everything is inline (CSS, and the
+ * charts' SVG from echarts-svg.ts), so a report opens offline from a single file.
  */
 
 /** Text for HTML content and attribute values. */
@@ -75,33 +74,6 @@ export function htmlTable(header: readonly string[], rows: readonly (readonly Ce
   return `<table${o.cls ? ` class="${o.cls}"` : ''}><thead><tr>${header.map((h, i) => `<th${cls(i)}>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
-export interface BarChartOptions {
-  /** Rows drawn at most (the largest first is the caller's order). */
-  maxRows: number;
-  labelWidth: number;
-  barWidth: number;
-  /** Room after the longest bar for its text. */
-  textWidth: number;
-  color: string;
-}
-
-/** Horizontal bars: [label, value, text shown after the bar]. */
-export function barChart(rows: readonly [string, number, string][], o: BarChartOptions): string {
-  const shown = rows.slice(0, o.maxRows);
-  const max = Math.max(...shown.map((r) => r[1]), 1e-12);
-  const rowH = 22;
-  const bars = shown.map(([label, v, text], i) => {
-    const y = i * rowH + 2;
-    const w = Math.max(1, (v / max) * o.barWidth);
-    return (
-      `<text x="${o.labelWidth - 6}" y="${y + 15}" text-anchor="end">${esc(label)}</text>` +
-      `<rect x="${o.labelWidth}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="${o.color}"/>` +
-      `<text x="${(o.labelWidth + w + 6).toFixed(1)}" y="${y + 15}">${esc(text)}</text>`
-    );
-  });
-  return `<svg width="${o.labelWidth + o.barWidth + o.textWidth}" height="${shown.length * rowH + 4}" role="img">${bars.join('')}</svg>`;
-}
-
 /** Sorts a `sortable` table by the clicked column: numbers by `data-sort`, text naturally, blanks last. */
 export const SORT_SCRIPT = `for (const t of document.querySelectorAll('table.sortable')) {
   t.tHead.rows[0].querySelectorAll('th').forEach((th, i) => th.addEventListener('click', () => {
@@ -130,10 +102,4 @@ export function ticks(lo: number, hi: number, n: number): number[] {
   for (let t = first; out.length === 0 || out[out.length - 1]! < hi - 1e-9 * step; t += step) out.push(Number(t.toPrecision(12)));
   if (out.length < 2) out.push(Number((first + step).toPrecision(12)));
   return out;
-}
-
-/** A tick's label, with as many decimals as the step between ticks needs. */
-export function tickText(t: number, all: readonly number[]): string {
-  const step = all.length > 1 ? Math.abs(all[1]! - all[0]!) : 1;
-  return t.toFixed(Math.max(0, Math.min(4, -Math.floor(Math.log10(step) + 1e-9))));
 }

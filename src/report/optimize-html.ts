@@ -3,14 +3,17 @@
  * sort the candidates table, and the page reads whole without them). It puts the conclusion first, then
  * the baseline against the chosen model, every measured candidate on a speed-versus-accuracy chart with
  * the constraint and the Pareto front, where the kernel time went per op type, the profile's verdict and
- * advice, and every candidate with its fate.
+ * advice, and every candidate with its fate. Charts are report-charts.ts's, drawn by ECharts to SVG.
  */
 import type { Candidate, OptimizeReport } from '../optimize/types.js';
 import type { PerOpComparison, PerOpTime } from '../optimize/per-op.js';
 import { baselineWords, settingsText } from '../optimize/optimize.js';
+import { chartFigure } from './echarts-svg.js';
 import { bytes, ms, pct } from './format.js';
-import { dl, esc, htmlPage, htmlTable, SORT_SCRIPT, ticks, tickText, type Cell } from './html.js';
-import { passesText } from './optimize-text.js';
+import { dl, esc, htmlPage, htmlTable, SORT_SCRIPT, type Cell } from './html.js';
+import { optimizeTradeoff, optimizeTradeoffChart, PER_OP_CHART_ROWS, perOpTimeChart } from './report-charts.js';
+
+export { paretoFront } from './report-charts.js';
 
 export function optimizeHtml(report: OptimizeReport, candidates: readonly Candidate[]): string {
   const sections = [headline(report), beforeAfter(report), paretoSection(report, candidates)];
@@ -100,174 +103,23 @@ function beforeAfter(r: OptimizeReport): string {
 
 // ---- The trade-off chart ----
 
-interface Point {
-  c: Candidate;
-  x: number;
-  y: number;
-  /** The drop comes from the cheap check on a few samples, not the full evaluation. */
-  quick: boolean;
-}
-
-/** What the chart's x axis measures for the goal (higher is better), or undefined when not measured. */
-function gainOf(r: OptimizeReport, k: Candidate): number | undefined {
-  if (r.goal === 'size') return k.metrics.bytes ? r.baseline.bytes / k.metrics.bytes : undefined;
-  return k.metrics.speedup;
-}
-
-/** Measured and rejected candidates with both a gain and a drop (finite ones: a model with NaN outputs has no place). */
-function chartPoints(r: OptimizeReport, candidates: readonly Candidate[]): Point[] {
-  const out: Point[] = [];
-  for (const c of candidates) {
-    if (c.status !== 'measured' && c.status !== 'rejected') continue;
-    const x = gainOf(r, c);
-    const f = c.metrics.full ?? c.metrics.quick;
-    if (x === undefined || !Number.isFinite(x) || !f || !Number.isFinite(f.drop)) continue;
-    out.push({ c, x, y: f.drop, quick: !c.metrics.full });
-  }
-  return out;
-}
-
-/** Points no other point beats on both axes (higher gain, lower drop), by gain ascending. */
-export function paretoFront<P extends { x: number; y: number }>(points: readonly P[]): P[] {
-  const sorted = [...points].sort((a, b) => b.x - a.x || a.y - b.y);
-  const front: P[] = [];
-  let best = Infinity;
-  for (const p of sorted)
-    if (p.y < best) {
-      front.push(p);
-      best = p.y;
-    }
-  return front.reverse();
-}
-
 function paretoSection(r: OptimizeReport, candidates: readonly Candidate[]): string {
-  const pts = chartPoints(r, candidates);
-  const xLabel =
-    r.goal === 'size'
-      ? 'size reduction: baseline bytes / candidate bytes (×)'
-      : r.goal === 'throughput'
-        ? "throughput gain over the baseline's best (×)"
-        : 'speedup over the baseline (×)';
-  const yLabel = `accuracy drop (${r.metric})`;
-  const notDrawn = candidates.length - pts.length;
-  const intro = `<p>Every candidate that was timed and evaluated: to the right is ${r.goal === 'size' ? 'smaller' : 'faster'}, lower keeps more accuracy. Candidates above the red line break the constraint. ${notDrawn ? `${notDrawn} candidate(s) without both numbers (not built, not timed, or skipped) are in the table below only.` : ''}</p>`;
-  if (pts.length === 0)
-    return `<h2>Speed and accuracy of the candidates</h2><p>No candidate has both a ${r.goal === 'size' ? 'size' : 'timing'} and a drop to draw.</p>`;
-  return `<h2>Speed and accuracy of the candidates</h2>${intro}${paretoChart(r, pts, xLabel, yLabel)}`;
-}
-
-function paretoChart(r: OptimizeReport, pts: readonly Point[], xLabel: string, yLabel: string): string {
-  const W = 880;
-  const L = 72;
-  const R = 130;
-  const T = 16;
-  const plotH = 330;
-  const plotW = W - L - R;
-  const maxDrop = r.maxAccuracyDrop;
-  // A broken candidate (drop 40 against a constraint of 1) would flatten the rest: past a few times the
-  // feasible range, points sit on the top edge, pointing up, with the value in their tooltip.
-  const feasibleTop = Math.max(maxDrop, ...pts.filter((p) => p.c.status === 'measured').map((p) => p.y), 0);
-  const highest = Math.max(...pts.map((p) => p.y), maxDrop, 0);
-  const clipAt = feasibleTop > 0 && highest > 3 * feasibleTop ? 1.5 * feasibleTop : undefined;
-  const xs = [1, ...pts.map((p) => p.x)];
-  const ys = [0, maxDrop, ...pts.map((p) => (clipAt === undefined ? p.y : Math.min(p.y, clipAt)))];
-  // Some room above the highest point and the constraint line, so neither sits on the frame.
-  const xt = ticks(Math.min(...xs), Math.max(...xs), 6);
-  const yt = ticks(Math.min(...ys), Math.max(...ys) * 1.08, 5);
-  const [x0, x1, y0, y1] = [xt[0]!, xt[xt.length - 1]!, yt[0]!, yt[yt.length - 1]!];
-  const X = (v: number) => L + ((v - x0) / (x1 - x0)) * plotW;
-  const Y = (v: number) => T + plotH - ((Math.min(v, y1) - y0) / (y1 - y0)) * plotH;
-  const f = (v: number) => v.toFixed(1);
-  const parts: string[] = [];
-  // The region beyond the constraint, then the grid and the axes.
-  if (maxDrop <= y1)
-    parts.push(
-      `<rect x="${L}" y="${T}" width="${plotW}" height="${f(Y(maxDrop) - T)}" fill="#fbeeee"/>`,
-      `<line class="constraint" x1="${L}" x2="${L + plotW}" y1="${f(Y(maxDrop))}" y2="${f(Y(maxDrop))}" stroke="#c0392b" stroke-dasharray="6 4"/>`,
-      `<text x="${L + plotW + 6}" y="${f(Y(maxDrop) + 4)}" fill="#c0392b">max drop ${esc(String(maxDrop))}</text>`,
-    );
-  for (const t of xt)
-    parts.push(
-      `<line x1="${f(X(t))}" x2="${f(X(t))}" y1="${T}" y2="${T + plotH}" stroke="#e6e8ee"/>`,
-      `<text x="${f(X(t))}" y="${T + plotH + 16}" text-anchor="middle">${tickText(t, xt)}×</text>`,
-    );
-  for (const t of yt)
-    parts.push(
-      `<line x1="${L}" x2="${L + plotW}" y1="${f(Y(t))}" y2="${f(Y(t))}" stroke="#e6e8ee"/>`,
-      `<text x="${L - 6}" y="${f(Y(t) + 4)}" text-anchor="end">${tickText(t, yt)}</text>`,
-    );
-  parts.push(
-    `<line x1="${L}" x2="${L}" y1="${T}" y2="${T + plotH}" stroke="#556"/><line x1="${L}" x2="${L + plotW}" y1="${T + plotH}" y2="${T + plotH}" stroke="#556"/>`,
-    `<text x="${L + plotW / 2}" y="${T + plotH + 36}" text-anchor="middle">${esc(xLabel)}</text>`,
-    `<text transform="translate(${L - 50} ${T + plotH / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
-  );
-  // The front as a staircase: every point on or above it is beaten by one of its corners.
-  const front = paretoFront(pts);
-  if (front.length) {
-    let d = `M${f(X(front[0]!.x))} ${f(Y(front[0]!.y))}`;
-    for (const p of front.slice(1)) d += ` V${f(Y(p.y))} H${f(X(p.x))}`;
-    parts.push(`<path class="front" d="${d}" fill="none" stroke="#2f7d4f" stroke-width="1.5"/>`);
-  }
-  parts.push(
-    `<g class="baseline"><title>baseline: ${esc(baselineWords(r.baseline.settings.intraOpThreads, r.target))}, the model as given (1×, no drop)</title>` +
-      `<path d="M${f(X(1))} ${f(Y(0) - 7)} l7 7 l-7 7 l-7 -7 z" fill="#778"/>` +
-      `<text x="${f(X(1) + 9)}" y="${f(Y(0) - 6)}" fill="#556">baseline</text></g>`,
-  );
-  // Rejected first, then measured, the chosen last: the one that matters is drawn on top.
-  const order = (p: Point) => (p.c.chosen ? 2 : p.c.status === 'measured' ? 1 : 0);
-  for (const p of [...pts].sort((a, b) => order(a) - order(b)))
-    parts.push(pointSvg(r, p, X(p.x), Y(p.y), clipAt !== undefined && p.y > clipAt));
-  parts.push(legend(L, T + plotH + 50));
-  const svg = `<svg class="pareto" width="${W}" height="${T + plotH + 76}" role="img" aria-label="${esc(`${xLabel} against ${yLabel}`)}">${parts.join('')}</svg>`;
-  const clipped = clipAt === undefined ? 0 : pts.filter((p) => p.y > clipAt).length;
-  return `${svg}${clipped ? `<p><small>${clipped} point(s) with a drop above ${clipAt!.toPrecision(3)} sit on the top edge as triangles; their tooltips give the value.</small></p>` : ''}`;
-}
-
-function pointSvg(r: OptimizeReport, p: Point, cx: number, cy: number, clipped: boolean): string {
-  const k = p.c;
-  const cls = `pt ${k.status}${k.chosen ? ' chosen' : ''}${clipped ? ' clipped' : ''}`;
-  const title = [
-    `${k.id} (${k.status}${k.chosen ? ', chosen' : ''})`,
-    `passes: ${passesText(k)}`,
-    `settings: ${settingsText(k.settings)}, batch ${k.batchSize}`,
-    `${r.goal === 'size' ? 'size reduction' : 'speedup'} ${p.x.toFixed(2)}x, drop ${p.y.toFixed(3)}${p.quick ? ` (cheap check on ${k.metrics.quick?.samples} samples)` : ''}${k.metrics.bytes ? `, ${bytes(k.metrics.bytes)}` : ''}`,
-    ...(k.reason ? [k.reason] : []),
-  ].join('\n');
-  const [x, y] = [cx.toFixed(1), cy.toFixed(1)];
-  let mark: string;
-  if (clipped) mark = `<path d="M${x} ${(cy - 6).toFixed(1)} l6 10 h-12 z" fill="${k.status === 'rejected' ? '#c0392b' : '#4a78c2'}"/>`;
-  else if (k.chosen)
-    mark = `<circle cx="${x}" cy="${y}" r="9" fill="none" stroke="#e67e22" stroke-width="2.5"/><circle cx="${x}" cy="${y}" r="5" fill="#e67e22"/><text x="${(cx + 12).toFixed(1)}" y="${(cy - 8).toFixed(1)}" font-weight="600">chosen ${esc(k.id)}</text>`;
-  else if (k.status === 'measured') mark = `<circle cx="${x}" cy="${y}" r="5" fill="#4a78c2" fill-opacity="0.85"/>`;
-  else mark = `<path d="M${(cx - 5).toFixed(1)} ${(cy - 5).toFixed(1)} l10 10 m0 -10 l-10 10" stroke="#c0392b" stroke-width="2"/>`;
-  return `<g class="${cls}" data-id="${esc(k.id)}"><title>${esc(title)}</title>${mark}</g>`;
-}
-
-function legend(x: number, y: number): string {
-  const items: [string, string][] = [
-    ['measured', `<circle cx="6" cy="-4" r="5" fill="#4a78c2"/>`],
-    ['rejected (drop or run)', `<path d="M1 -9 l10 10 m0 -10 l-10 10" stroke="#c0392b" stroke-width="2"/>`],
-    [
-      'chosen',
-      `<circle cx="6" cy="-4" r="7" fill="none" stroke="#e67e22" stroke-width="2.5"/><circle cx="6" cy="-4" r="3.5" fill="#e67e22"/>`,
-    ],
-    ['baseline', `<path d="M6 -11 l7 7 l-7 7 l-7 -7 z" fill="#778"/>`],
-    ['Pareto front', `<line x1="0" x2="14" y1="-4" y2="-4" stroke="#2f7d4f" stroke-width="1.5"/>`],
-    ['constraint', `<line x1="0" x2="14" y1="-4" y2="-4" stroke="#c0392b" stroke-dasharray="6 4"/>`],
-  ];
-  let at = x;
-  const parts = items.map(([label, mark]) => {
-    const g = `<g transform="translate(${at} ${y})">${mark}<text x="20" y="0">${esc(label)}</text></g>`;
-    at += 34 + label.length * 7.2;
-    return g;
-  });
-  return `<g class="legend">${parts.join('')}</g>`;
+  const t = optimizeTradeoff(r, candidates);
+  const spec = optimizeTradeoffChart(r, t);
+  const notDrawn = candidates.length - t.points.length;
+  const intro = `<p>Every candidate that was timed and evaluated: to the right is ${r.goal === 'size' ? 'smaller' : 'faster'}, lower keeps more accuracy. Candidates above the red dashed line break the constraint; the green staircase is the Pareto front, the candidates nothing beats on both. Points are labelled with their candidate's id where there is room (~: the drop is the cheap check's, on a few samples). ${notDrawn ? `${notDrawn} candidate(s) without both numbers (not built, not timed, or skipped) are in the table below only.` : ''}</p>`;
+  if (t.points.length === 0)
+    return `<h2>${esc(spec.title)}</h2><p>No candidate has both a ${r.goal === 'size' ? 'size' : 'timing'} and a drop to draw.</p>`;
+  const note =
+    t.clipAt === undefined
+      ? ''
+      : `<p><small>${t.clipped.length} point(s) with a drop above ${t.clipAt.toPrecision(3)} sit on the top edge as triangles, labelled with their id and drop (the table below has every number).</small></p>`;
+  return `<h2>${esc(spec.title)}</h2>${intro}${chartFigure(spec)}${note}`;
 }
 
 // ---- Per-op time ----
 
 function perOpSection(p: PerOpComparison): string {
-  const scale = Math.max(...p.rows.map((r) => Math.max(r.before.timeMs, r.after.timeMs)), 1e-12);
   const present = (t: PerOpTime) => t.count > 0 || t.timeMs > 0;
   const nodes = (t: PerOpTime) => (t.count === 0 && t.timeMs > 0 ? 'ORT' : String(t.count));
   const time = (t: PerOpTime): Cell => ({ html: present(t) ? `${ms(t.timeMs)} ms <small>${pct(t.share)}</small>` : '—', sort: t.timeMs });
@@ -282,7 +134,6 @@ function perOpSection(p: PerOpComparison): string {
     time(r.before),
     time(r.after),
     delta(r.before.timeMs, r.after.timeMs),
-    { html: pairBars(r.before.timeMs, r.after.timeMs, scale) },
   ]);
   rows.push([
     'all kernels',
@@ -291,10 +142,9 @@ function perOpSection(p: PerOpComparison): string {
     { html: `${ms(p.before.kernelMs)} ms` },
     { html: `${ms(p.after.kernelMs)} ms` },
     delta(p.before.kernelMs, p.after.kernelMs),
-    { html: '' },
   ]);
-  const table = htmlTable(['op type', 'change', 'nodes', 'before', 'after', 'after − before', 'before (grey), after (blue)'], rows, {
-    right: [false, false, true, true, true, true, false],
+  const table = htmlTable(['op type', 'change', 'nodes', 'before', 'after', 'after − before'], rows, {
+    right: [false, false, true, true, true, true],
     rowClass: (i) => (i === p.rows.length ? 'total' : p.rows[i]!.change === 'kept' ? undefined : p.rows[i]!.change),
     cls: 'perop',
   });
@@ -306,16 +156,9 @@ function perOpSection(p: PerOpComparison): string {
     )}</div>`;
   return `<h2>Where the time went, per op type (batch ${p.batchSize})</h2>
 <p>Kernel time per run in ONNX Runtime's trace of each model: ${ms(p.before.kernelMs)} ms before, ${ms(p.after.kernelMs)} ms after (timed without the trace, a run took ${ms(p.before.latencyMs)} ms and ${ms(p.after.latencyMs)} ms: tracing slows the kernels a little, and a run adds ORT's own work between them, so the two need not agree). Op types are the model's; a kernel ORT fused from a node counts as that node's op type, one ORT made on its own (nodes 'ORT') under its name. Rows marked gone are op types the passes removed; new ones, their replacements (quantized or fused forms), come last. Shares are of each model's own kernel time.</p>
+${chartFigure(perOpTimeChart(p))}${p.rows.length > PER_OP_CHART_ROWS ? `<p><small>The chart shows the ${PER_OP_CHART_ROWS} op types with the most time on either side; the table has all ${p.rows.length}.</small></p>` : ''}
 ${table}
 <div class="nodes">${top('Slowest nodes before', p.before)}${top('Slowest nodes after', p.after)}</div>`;
-}
-
-/** Two bars on one scale: before (grey) over after (blue). */
-function pairBars(before: number, after: number, scale: number): string {
-  const w = 180;
-  const bar = (v: number, y: number, fill: string) =>
-    `<rect x="0" y="${y}" width="${Math.max(v > 0 ? 1 : 0, (v / scale) * w).toFixed(1)}" height="7" fill="${fill}"/>`;
-  return `<svg width="${w}" height="17" role="img">${bar(before, 1, '#9aa5b8')}${bar(after, 9, '#4a78c2')}</svg>`;
 }
 
 // ---- The profile and the candidates ----

@@ -1,17 +1,20 @@
 /**
- * The charts of the static reports (`hone profile --html`, `hone quantize --html`, `hone lr-find --html`) as
- * ECharts options: pure functions from a report's data to a `ChartSpec`, drawn to SVG by echarts-svg.ts
- * and, unchanged, by the live dashboard in the browser. Options are plain JSON: labels are ECharts string
+ * The charts of the static reports (`hone profile --html`, `hone quantize --html`, `hone lr-find --html`,
+ * `hone optimize`'s report.html) as ECharts options: pure functions from a report's data to a `ChartSpec`,
+ * drawn to SVG by echarts-svg.ts and, unchanged, by the live dashboard in the browser. Options are plain JSON: labels are ECharts string
  * templates ('{value} ms'), never functions, so they survive JSON.stringify.
  *
  * Every chart names its axes with their units, has a legend when it draws more than one series, and no
  * animation. Values are rounded to what a reader can see, which also keeps the SVG small.
  */
 import type { ChartSpec } from './echarts-svg.js';
+import type { PerOpComparison } from '../optimize/per-op.js';
+import type { Candidate, OptimizeReport } from '../optimize/types.js';
 import type { BatchRow, OpTypeRow } from '../profile/types.js';
 import type { QuantizeSummary } from '../quantize/pipeline.js';
 import type { AccuracyTuning } from '../quantize/tune.js';
 import type { LrFindResult } from '../train/lr-find.js';
+import { ticks } from './html.js';
 
 /** The series colours the reports share: float/before grey, quantized/after blue, tails warm. */
 export const COLORS = { before: '#9aa5b8', after: '#4a78c2', p50: '#4a78c2', p90: '#e0a040', p99: '#c24a4a', raw: '#b8c4d8' };
@@ -344,5 +347,263 @@ export function quantizeSensitivityChart(t: Pick<AccuracyTuning, 'sensitivity'>)
     'Per-layer sensitivity',
     t.sensitivity.map((x) => ({ label: x.node, value: x.score })),
     { name: 'noise-to-signal ratio the layer adds', label: '{value}', color: '#c2784a', category: 'layer', max: 30 },
+  );
+}
+
+// ---- hone optimize: the candidates' trade-off, and kernel time per op type ----
+
+/** A candidate on the trade-off chart. */
+export interface TradeoffPoint {
+  candidate: Candidate;
+  /** What the goal gains over the baseline (×, higher is better): speedup, throughput gain or size reduction. */
+  x: number;
+  /** The accuracy drop, in the report's metric. */
+  y: number;
+  /** The drop comes from the cheap check on a few samples, not the full evaluation. */
+  quick: boolean;
+}
+
+/** What the trade-off chart draws, worked out once for the chart and the page's words around it. */
+export interface Tradeoff {
+  /** Measured and rejected candidates with a finite gain and drop, in the candidates' order. */
+  points: TradeoffPoint[];
+  /** The points nothing beats on both axes, by gain ascending. */
+  front: TradeoffPoint[];
+  /** Drops above this are cut to the top edge; absent when nothing is (then `clipped` is empty). */
+  clipAt?: number;
+  clipped: TradeoffPoint[];
+}
+
+/** Points no other point beats on both axes (higher gain, lower drop), by gain ascending. */
+export function paretoFront<P extends { x: number; y: number }>(points: readonly P[]): P[] {
+  const sorted = [...points].sort((a, b) => b.x - a.x || a.y - b.y);
+  const front: P[] = [];
+  let best = Number.POSITIVE_INFINITY;
+  for (const p of sorted)
+    if (p.y < best) {
+      front.push(p);
+      best = p.y;
+    }
+  return front.reverse();
+}
+
+/** The chart's x measure for the goal (higher is better), or undefined when the candidate lacks it. */
+function gainOf(r: Pick<OptimizeReport, 'goal' | 'baseline'>, k: Candidate): number | undefined {
+  if (r.goal === 'size') return k.metrics.bytes ? r.baseline.bytes / k.metrics.bytes : undefined;
+  return k.metrics.speedup;
+}
+
+/**
+ * The points of an optimize run's trade-off: measured and rejected candidates with both a gain and a drop
+ * (finite ones: a model with NaN outputs has no place), the Pareto front, and the clipping. A broken
+ * candidate (drop 40 against a constraint of 1) would flatten the rest: when the highest drop is over three
+ * times the feasible range (the constraint or the highest measured drop), drops above 1.5 times that range
+ * are cut to the plot's top edge.
+ */
+export function optimizeTradeoff(
+  r: Pick<OptimizeReport, 'goal' | 'baseline' | 'maxAccuracyDrop'>,
+  candidates: readonly Candidate[],
+): Tradeoff {
+  const points: TradeoffPoint[] = [];
+  for (const c of candidates) {
+    if (c.status !== 'measured' && c.status !== 'rejected') continue;
+    const x = gainOf(r, c);
+    const f = c.metrics.full ?? c.metrics.quick;
+    if (x === undefined || !Number.isFinite(x) || !f || !Number.isFinite(f.drop)) continue;
+    points.push({ candidate: c, x, y: f.drop, quick: !c.metrics.full });
+  }
+  const front = paretoFront(points);
+  const feasibleTop = Math.max(r.maxAccuracyDrop, 0, ...points.filter((p) => p.candidate.status === 'measured').map((p) => p.y));
+  const highest = Math.max(r.maxAccuracyDrop, 0, ...points.map((p) => p.y));
+  if (!(feasibleTop > 0 && highest > 3 * feasibleTop)) return { points, front, clipped: [] };
+  const clipAt = 1.5 * feasibleTop;
+  return { points, front, clipAt, clipped: points.filter((p) => p.y > clipAt) };
+}
+
+/** The x axis's name for the goal, with its unit. */
+export function tradeoffAxisName(goal: OptimizeReport['goal']): string {
+  return goal === 'size'
+    ? 'size reduction: baseline bytes / candidate bytes (×)'
+    : goal === 'throughput'
+      ? "throughput gain over the baseline's best (×)"
+      : 'speedup over the baseline (×)';
+}
+
+/** The trade-off chart's marks: the colours and symbols the legend shows. */
+const TRADEOFF = {
+  measured: '#4a78c2',
+  rejected: '#c0392b',
+  chosen: '#e67e22',
+  baseline: '#778',
+  front: '#2f7d4f',
+  // ECharts has no cross symbol: an X outline, filled.
+  cross: 'path://M0 2L2 0L5 3L8 0L10 2L7 5L10 8L8 10L5 7L2 10L0 8L3 5Z',
+};
+
+/**
+ * Every candidate the search timed and evaluated, gain (×) against accuracy drop: measured ones as blue dots,
+ * rejected ones as red crosses, drops above the clip as triangles on the top edge (labelled with their drop),
+ * the Pareto front as a staircase, the baseline at (1, 0) and the chosen model marked and named, the region
+ * beyond the constraint shaded below its dashed line. The axes' ranges are set here (nice ticks over the
+ * points, the baseline and the constraint) so that the clip's top edge is known.
+ */
+export function optimizeTradeoffChart(r: Pick<OptimizeReport, 'goal' | 'metric' | 'maxAccuracyDrop'>, t: Tradeoff): ChartSpec {
+  const max = r.maxAccuracyDrop;
+  const shownY = (p: TradeoffPoint) => (t.clipAt !== undefined && p.y > t.clipAt ? t.clipAt : p.y);
+  const xs = [1, ...t.points.map((p) => p.x)];
+  const ys = [0, max, ...t.points.map(shownY)];
+  const xt = ticks(Math.min(...xs), Math.max(...xs), 6);
+  // Some room above the highest point and the constraint, so that neither sits on the frame.
+  const yt = ticks(Math.min(...ys), Math.max(...ys) * 1.08, 5);
+  const [x0, x1, y0, y1] = [xt[0]!, xt[xt.length - 1]!, yt[0]!, yt[yt.length - 1]!];
+  // The step rounded: ECharts adds it up from the minimum, and 0.19999999999999996 would print as such.
+  const step = (v: readonly number[]) => Number((v[1]! - v[0]!).toPrecision(6));
+  const at = (p: TradeoffPoint): [number, number] => [round(p.x), round(Math.min(p.y, y1))];
+  const clipped = new Set(t.clipped);
+  // A point is named by its candidate's id, with ~ when its drop is the cheap check's (as in the table); the
+  // chosen model's point carries its own label ('chosen c3'), above it.
+  const name = (p: TradeoffPoint) => `${p.candidate.id}${p.quick ? '~' : ''}`;
+  const item = (p: TradeoffPoint) => ({ name: name(p), value: at(p), ...(p.candidate.chosen ? { label: { show: false } } : {}) });
+  const measured = t.points.filter((p) => p.candidate.status === 'measured' && !clipped.has(p));
+  const rejected = t.points.filter((p) => p.candidate.status === 'rejected' && !clipped.has(p));
+  const chosen = t.points.find((p) => p.candidate.chosen);
+  const scatter = (name: string, data: unknown[], symbol: string, size: number, color: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    type: 'scatter',
+    data,
+    symbol,
+    symbolSize: size,
+    itemStyle: { color },
+    ...extra,
+  });
+  const series: Record<string, unknown>[] = [
+    {
+      name: `drop ≤ ${max} (the constraint)`,
+      type: 'line',
+      data: [],
+      symbol: 'none',
+      // A line series' legend icon has a symbol on the line: hidden, the icon is the dashed line alone.
+      itemStyle: { color: TRADEOFF.rejected, opacity: 0 },
+      lineStyle: { color: TRADEOFF.rejected, type: 'dashed' },
+      markLine: {
+        symbol: 'none',
+        silent: true,
+        label: { show: false },
+        lineStyle: { color: TRADEOFF.rejected, type: 'dashed', width: 1.5 },
+        data: [{ yAxis: max }],
+      },
+      // Beyond the constraint, shaded: a candidate there breaks it.
+      ...(max < y1 ? { markArea: { silent: true, itemStyle: { color: '#fbeeee' }, data: [[{ yAxis: max }, { yAxis: y1 }]] } } : {}),
+    },
+    {
+      name: 'Pareto front',
+      type: 'line',
+      step: 'start',
+      data: t.front.map(at),
+      symbol: 'none',
+      lineStyle: { color: TRADEOFF.front, width: 1.5 },
+      itemStyle: { color: TRADEOFF.front, opacity: 0 },
+    },
+  ];
+  // Each point labelled with its name (the table below has its numbers) where the label has room.
+  const idLabel = { show: true, position: 'top', formatter: '{b}', fontSize: 10, color: '#667' };
+  if (rejected.length) series.push(scatter('rejected', rejected.map(item), TRADEOFF.cross, 10, TRADEOFF.rejected, { label: idLabel }));
+  if (measured.length)
+    series.push(
+      scatter('measured', measured.map(item), 'circle', 10, TRADEOFF.measured, {
+        itemStyle: { color: TRADEOFF.measured, opacity: 0.85 },
+        label: idLabel,
+      }),
+    );
+  if (t.clipAt !== undefined)
+    series.push(
+      scatter(
+        `drop > ${t.clipAt.toPrecision(3)} (top edge)`,
+        t.clipped.map((p) => ({ name: `${name(p)}: drop ${p.y.toPrecision(3)}`, value: at(p) })),
+        'triangle',
+        12,
+        TRADEOFF.rejected,
+        { label: { show: true, position: 'bottom', formatter: '{b}', color: TRADEOFF.rejected } },
+      ),
+    );
+  series.push(
+    scatter('baseline', [{ name: 'baseline', value: [1, 0] }], 'diamond', 14, TRADEOFF.baseline, {
+      label: { show: true, position: 'right', formatter: '{b}', color: '#556' },
+    }),
+  );
+  if (chosen)
+    series.push(
+      scatter('chosen', [{ name: `chosen ${chosen.candidate.id}`, value: at(chosen) }], 'circle', 16, TRADEOFF.chosen, {
+        itemStyle: { color: TRADEOFF.chosen, borderColor: '#fff', borderWidth: 2 },
+        label: { show: true, position: 'top', formatter: '{b}', fontWeight: 'bold' },
+        z: 3,
+      }),
+    );
+  const yText = (v: number) => String(Number(v.toPrecision(12)));
+  const yLabelWidth = Math.max(...yt.map((v) => yText(v).length));
+  return chart(
+    'optimize-tradeoff',
+    `${r.goal === 'size' ? 'Size' : 'Speed'} and accuracy of the candidates`,
+    440,
+    {
+      xAxis: valueAxis(tradeoffAxisName(r.goal), 30, {
+        min: x0,
+        max: x1,
+        interval: step(xt),
+        axisLabel: { formatter: '{value}×' },
+        axisLine: { onZero: false },
+      }),
+      yAxis: valueAxis(`accuracy drop (${r.metric})`, 16 + 7 * yLabelWidth, {
+        min: y0,
+        max: y1,
+        interval: step(yt),
+        axisLine: { onZero: false },
+      }),
+      legend: { top: 4, itemGap: 30, textStyle: TEXT },
+      // A label that would overlap another is left out; the larger mark's wins (the chosen, the baseline, then
+      // the clipped, then the others).
+      labelLayout: { hideOverlap: true },
+      series,
+    },
+    true,
+  );
+}
+
+/** The most op types the per-op chart draws (a page's table lists them all). */
+export const PER_OP_CHART_ROWS = 24;
+
+/**
+ * Kernel time per run per op type, before (the model as given, grey) and after (the chosen model, blue), in
+ * the comparison's order: op types present before, most time first, then the new ones. At most `max` op
+ * types, the slowest (on either side) when there are more.
+ */
+export function perOpTimeChart(p: PerOpComparison, max = PER_OP_CHART_ROWS): ChartSpec {
+  const slowest = new Set(
+    [...p.rows].sort((a, b) => Math.max(b.before.timeMs, b.after.timeMs) - Math.max(a.before.timeMs, a.after.timeMs)).slice(0, max),
+  );
+  const rows = p.rows.filter((r) => slowest.has(r));
+  const bar = (name: string, side: 'before' | 'after', color: string) => ({
+    name,
+    type: 'bar',
+    data: rows.map((r) => Number(r[side].timeMs.toPrecision(3))),
+    itemStyle: { color },
+    barMaxWidth: 12,
+    barGap: '10%',
+  });
+  return chart(
+    'optimize-per-op',
+    `Kernel time per op type (batch ${p.batchSize})`,
+    Math.max(180, rows.length * 34 + 90),
+    {
+      xAxis: valueAxis('kernel time per run (ms)', 28),
+      yAxis: categoryAxis(
+        'op type',
+        rows.map((r) => r.opType),
+        12,
+        { inverse: true, axisTick: { show: false } },
+      ),
+      series: [bar('before', 'before', COLORS.before), bar('after', 'after', COLORS.after)],
+    },
+    true,
   );
 }

@@ -26,7 +26,7 @@ test('writes model.onnx, candidates.json and report.json, prints the table; a se
   const r = await cli(['optimize', small, '-o', out, '--budget', '5m', '--trials', '2', ...fast]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(readdirSync(out).sort(), ['candidates.json', 'model.onnx', 'report.html', 'report.json', 'study.db']);
-  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /<svg class="pareto"/);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /<figure class="chart" data-chart="optimize-tradeoff">/);
   assert.match(r.stdout, /baseline \(ORT fp32, default settings\)/);
   assert.match(r.stdout, /Tried \d+ candidate\(s\): \d+ measured, \d+ rejected, \d+ skipped/);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));

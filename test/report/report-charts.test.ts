@@ -1,6 +1,7 @@
 // The report charts' options (report-charts.ts), which the static pages draw to SVG and the dashboard hands to
 // ECharts in the browser: plain JSON (no functions), no animation, every axis named, centred and clear of its
 // tick labels, a legend exactly when there are several series; and the three pages in headless Chromium.
+// optimize's trade-off chart clips a broken candidate's drop to the top edge and leaves the rest alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChartSpec } from '../../src/report/echarts-svg.js';
@@ -9,6 +10,9 @@ import {
   lrFindChart,
   opMacsChart,
   opTimeShareChart,
+  optimizeTradeoff,
+  optimizeTradeoffChart,
+  perOpTimeChart,
   quantizeAccuracyChart,
   quantizeLatencyChart,
   quantizeSensitivityChart,
@@ -18,6 +22,7 @@ import {
 import type { BatchRow, OpTypeRow } from '../../src/profile/types.js';
 import type { LatencyComparison } from '../../src/quantize/evaluate.js';
 import type { LatencyStats } from '../../src/runtime/stats.js';
+import type { Candidate, OptimizeReport } from '../../src/optimize/types.js';
 
 const stats = (p50: number): LatencyStats => ({
   runs: 20,
@@ -52,6 +57,24 @@ const latency = (b: number, floatMs: number, quantizedMs: number): LatencyCompar
   inputs: [{ name: 'x', elemType: 1, shape: [b, 3, 32, 32] }],
 });
 
+/** An optimize candidate timed and evaluated: its speedup and drop. */
+const candidate = (id: string, speedup: number, drop: number, extra: Partial<Candidate> = {}): Candidate => ({
+  id,
+  passes: [],
+  steps: [],
+  settings: { graphOptimizationLevel: 'all' },
+  batchSize: 1,
+  status: 'measured',
+  metrics: { speedup, bytes: 1000, full: { samples: 8, cosine: 1, drop } },
+  ...extra,
+});
+const optimizeReport = {
+  goal: 'latency',
+  metric: 'accuracy points',
+  maxAccuracyDrop: 0.5,
+  baseline: { settings: { graphOptimizationLevel: 'all' }, bytes: 1000, byBatch: [] },
+} satisfies Partial<OptimizeReport>;
+
 function allCharts(): ChartSpec[] {
   const ops = [op('Conv', 0.6, 2e9), op('MatMul', 0.3, 5e8), op('Relu', 0.1, 0)];
   const lrs = Array.from({ length: 50 }, (_, i) => 1e-6 * 10 ** (i / 7));
@@ -75,6 +98,16 @@ function allCharts(): ChartSpec[] {
         { node: 'conv1', score: 0.02 },
         { node: 'fc', score: 0.001 },
       ],
+    }),
+    optimizeTradeoffChart(
+      optimizeReport,
+      optimizeTradeoff(optimizeReport, [candidate('a', 1.2, 0.1, { chosen: true }), candidate('b', 1.5, 9, { status: 'rejected' })]),
+    ),
+    perOpTimeChart({
+      batchSize: 1,
+      before: { source: 'm', nodes: 2, latencyMs: 1, kernelMs: 1, topNodes: [] },
+      after: { source: 'n', nodes: 2, latencyMs: 1, kernelMs: 1, topNodes: [] },
+      rows: [{ opType: 'MatMul', change: 'kept', before: { count: 1, timeMs: 1, share: 1 }, after: { count: 1, timeMs: 0.5, share: 1 } }],
     }),
   ];
 }
@@ -104,4 +137,33 @@ test('scales: MACs in billions, sizes in MiB, latency categories named by the in
   assert.deepEqual((macs!.option.series as { data: number[] }[])[0]!.data, [2, 0.5], 'Relu has no MACs: not drawn');
   assert.equal((size!.option.yAxis as { name: string }).name, 'size (MiB)');
   assert.deepEqual((lat!.option.xAxis as { data: string[] }).data, ['x[1x3x32x32]', 'x[8x3x32x32]']);
+});
+
+test('optimize: a broken drop is clipped to the top edge; without one every point sits at its drop, below zero too', () => {
+  const broken = optimizeTradeoff(optimizeReport, [candidate('a', 1.2, 0.1), candidate('b', 1.5, 9, { status: 'rejected' })]);
+  assert.equal(broken.clipAt, 0.75, '1.5 times the feasible range (the constraint, 0.5)');
+  assert.deepEqual(
+    broken.clipped.map((p) => p.candidate.id),
+    ['b'],
+  );
+  const spec = optimizeTradeoffChart(optimizeReport, broken);
+  const series = spec.option.series as { name: string; data: { name: string; value: number[] }[] }[];
+  const top = (spec.option.yAxis as { max: number }).max;
+  assert.deepEqual(
+    series.map((x) => x.name),
+    ['drop ≤ 0.5 (the constraint)', 'Pareto front', 'measured', 'drop > 0.750 (top edge)', 'baseline'],
+  );
+  assert.deepEqual(series[3]!.data, [{ name: 'b: drop 9.00', value: [1.5, top] }]);
+  assert.ok(top >= 0.75 && top < 2, `the top edge (${top}) is above the clip, far below 9`);
+
+  // An accuracy gain (a negative drop) and a rejected drop within three times the range: nothing clipped.
+  const fine = optimizeTradeoff(optimizeReport, [candidate('a', 1.2, -0.2), candidate('b', 1.5, 1.2, { status: 'rejected' })]);
+  assert.equal(fine.clipAt, undefined);
+  assert.deepEqual(fine.clipped, []);
+  const fineSpec = optimizeTradeoffChart(optimizeReport, fine);
+  const y = fineSpec.option.yAxis as { min: number; max: number };
+  assert.ok(y.min <= -0.2 && y.max >= 1.2, `${y.min}..${y.max}`);
+  const names = (fineSpec.option.series as { name: string }[]).map((x) => x.name);
+  assert.ok(!names.some((n) => n.startsWith('drop >')), String(names));
+  assert.ok(!names.includes('chosen'), 'nothing chosen, nothing marked');
 });
