@@ -60,11 +60,31 @@ export function scanLogs(dir: string): LogFile[] {
   return found.sort((a, b) => b.mtimeMs - a.mtimeMs || a.path.localeCompare(b.path));
 }
 
+/**
+ * What each file was found to be, by folder and path, with the size and time it had then: a live page rescans the
+ * folder every second, and only files that changed since are read again.
+ */
+const seenFiles = new Map<string, { size: number; mtimeMs: number; found: LogFile | undefined }>();
+
 function recognise(root: string, full: string): LogFile | undefined {
   let st: import('node:fs').Stats;
-  let text: string;
   try {
     st = statSync(full);
+  } catch {
+    return undefined;
+  }
+  const key = `${root}\0${full}`;
+  const known = seenFiles.get(key);
+  if (known && known.size === st.size && known.mtimeMs === st.mtimeMs) return known.found;
+  const found = readAndRecognise(root, full, st);
+  if (seenFiles.size > 4 * MAX_FILES) seenFiles.clear();
+  seenFiles.set(key, { size: st.size, mtimeMs: st.mtimeMs, found });
+  return found;
+}
+
+function readAndRecognise(root: string, full: string, st: import('node:fs').Stats): LogFile | undefined {
+  let text: string;
+  try {
     if (st.size > MAX_BYTES || st.size === 0) return undefined;
     text = readFileSync(full, 'utf8');
   } catch {

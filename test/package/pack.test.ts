@@ -51,6 +51,8 @@ test('the npm tarball installs into an empty project and runs: hone --version, a
     'dist/index.js',
     'dist/index.d.ts',
     'dist/runtime/measure-worker.js',
+    'dist/dashboard/public/index.html',
+    'dist/dashboard/public/app.js',
   ]) {
     assert.ok(paths.includes(need), `the tarball lacks ${need}`);
   }
@@ -84,6 +86,11 @@ test('the npm tarball installs into an empty project and runs: hone --version, a
   const sqlite = run(hone, ['tune', '--objective', 'bench:branin', '--trials', '2', '--storage', 'sqlite:s.db'], app);
   assert.equal(sqlite.status, 2, sqlite.stderr);
   assert.match(sqlite.stderr, /^hone: SQLite storage needs better-sqlite3's native module.*npm rebuild better-sqlite3.*\n$/);
+
+  // The dashboard starts from the installed package (its page and ECharts resolved there) and stops cleanly.
+  const dash = run(hone, ['dashboard', '--logs', '.', '--port', '0', '--stop-after', '0.3s'], app);
+  assert.equal(dash.status, 0, dash.stderr);
+  assert.match(dash.stderr, /open http:\/\/127\.0\.0\.1:\d+\/\?token=/);
 
   // The GPU recipe names the install script of the onnxruntime-node this project has (no GPU libraries: scripts were skipped).
   if (`${process.platform}/${process.arch}` === 'linux/x64') {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStorage } from '../../src/tune/storage/open.js';
 import { hone } from '../helpers/cli.js';
+import { chartOf, linePoints, seriesMarks } from '../helpers/chart-svg.js';
 
 interface Entry {
   number: number;
@@ -106,7 +107,7 @@ describe('hone tune --warm-start', () => {
     assert.equal(show.code, 0, show.stderr);
     assert.match(show.stdout, /^study warm/, 'the text report still goes to stdout');
     const html = readFileSync(page, 'utf8');
-    assert.equal((html.match(/<g class="pt complete"/g) ?? []).length, 4);
+    assert.equal(seriesMarks(chartOf(html, 'history'), 0).length, 4, 'four complete trials on the history');
     assert.match(html, /<th>warm start from<\/th>/);
     assert.match(html, new RegExp(`<td>src #${best[0]!.number}</td>`));
   });
@@ -170,10 +171,12 @@ describe('hone study show --html', () => {
     assert.equal(h[2]!.intermediate!.length, 2);
     const html = readFileSync(page, 'utf8');
     assert.match(html, /^<!doctype html>/);
-    assert.equal((html.match(/<g class="curve /g) ?? []).length, 3);
-    assert.equal((html.match(/<g class="curve pruned"/g) ?? []).length, 1);
-    assert.match(html, /<g class="curve complete best" data-number="1">/);
-    assert.equal((html.match(/<g class="pt /g) ?? []).length, 3);
+    // The history: the two complete trials, and the pruned one at its last reported value.
+    const drawn = chartOf(html, 'history');
+    assert.equal(seriesMarks(drawn, 0).length, 2);
+    assert.equal(seriesMarks(drawn, 1).length, 1);
+    // The learning curves: the pruned trial's line (grey) has the two steps it reported.
+    assert.equal(linePoints(chartOf(html, 'intermediate'), '#9aa5b8').length, 2);
   });
 
   it('refuses --html where it cannot write, and on other actions', async () => {
