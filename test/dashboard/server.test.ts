@@ -15,6 +15,7 @@ import { SqliteStorage } from '../../src/tune/storage/sqlite.js';
 import { createStudy } from '../../src/tune/study.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { hone } from '../helpers/cli.js';
+import { spawnHone } from '../helpers/spawn.js';
 import { dropSchema, PG_URL, uniqueSchema } from '../tune/pg-helpers.js';
 import { openStorage } from '../../src/tune/storage/open.js';
 import { describeUrl } from '../../src/tune/storage/postgres.js';
@@ -393,4 +394,24 @@ test('a PostgreSQL storage: the same pages as from SQLite, and no password shown
     await storage.close();
     await dropSchema(schema);
   }
+});
+
+test('Ctrl-C stops a running hone dashboard cleanly: it says so, exits 0, and the port is free again', async () => {
+  const child = spawnHone(['dashboard', '--logs', dir, '--port', '0']);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL printed: ${child.err()}`)), 30_000);
+    child.p.stderr.on('data', () => {
+      const m = /open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(child.err());
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  assert.equal((await fetch(`${url}api/info`)).status, 200);
+  child.p.kill('SIGINT');
+  const { code } = await child.exit;
+  assert.equal(code, 0, child.err());
+  assert.match(child.err(), /hone dashboard: stopped\n$/);
+  await assert.rejects(fetch(`${url}api/info`), 'nothing listens after Ctrl-C');
 });
