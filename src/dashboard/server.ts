@@ -13,7 +13,8 @@
  * Security (docs/dashboard.md): binds 127.0.0.1 unless told otherwise; on loopback the Host header must be
  * a loopback name (a page on another site cannot reach the server through DNS rebinding); any other host
  * needs the token, which the URL printed at start carries and which then lives in a same-site cookie.
- * Read-only unless `writable`; a write (deleting a study) needs the token and a same-origin request.
+ * Read-only unless `writable`; a write (deleting a study, marking a running trial failed or complete)
+ * needs the token and a same-origin request.
  * Nothing from a study, a model or a log reaches the page as HTML: the page sets text, and ECharts
  * escapes what it draws; stored reports are shown in a sandboxed frame with their own origin.
  */
@@ -55,7 +56,7 @@ export interface DashboardOptions {
   host: string;
   /** The access token; a random one when absent. */
   token?: string;
-  /** Allow writes (deleting a study); they need the token and a same-origin request. */
+  /** Allow writes (deleting a study, marking a running trial); they need the token and a same-origin request. */
   writable?: boolean;
   /** How often a watched topic is polled, ms (default 1000). */
   pollMs?: number;
@@ -512,7 +513,8 @@ class App {
   // ---- Writes ----
 
   private async write(req: IncomingMessage, res: ServerResponse, url: URL, hasToken: boolean): Promise<void> {
-    if (!this.s.writable) throw new HttpError(403, 'this dashboard is read-only; restart it with --writable to delete studies');
+    if (!this.s.writable)
+      throw new HttpError(403, 'this dashboard is read-only; restart it with --writable to delete studies or mark trials');
     if (!hasToken) throw new HttpError(403, 'a write needs the token: open the URL hone dashboard printed (it ends in ?token=…)');
     const origin = req.headers.origin;
     if (!origin || origin !== `http://${req.headers.host}`)
@@ -525,7 +527,43 @@ class App {
       await storage.deleteStudy(id);
       return this.json(res, 200, { deleted: name });
     }
+    if (req.method === 'POST' && url.pathname === '/api/trial') return this.json(res, 200, await this.markTrial(url));
     throw new HttpError(404, `no action ${req.method} ${url.pathname}`);
+  }
+
+  /**
+   * Marks a running or waiting trial failed (a worker that died without a heartbeat leaves one running) or
+   * complete with values a person gives (a trial evaluated by hand). Its worker, if it is alive after all,
+   * then finds the trial finished and its result is refused, as for any trial finished twice.
+   */
+  private async markTrial(url: URL) {
+    const name = param(url, 'study');
+    const number = Number(param(url, 'number'));
+    const state = param(url, 'state');
+    if (state !== 'fail' && state !== 'complete') throw new HttpError(400, `state must be fail or complete, got '${state}'`);
+    const storage = this.need();
+    const id = await storage.getStudyId(name);
+    if (id === undefined) throw new HttpError(404, `no study '${name}' in ${this.s.where}`);
+    const study = await storage.getStudy(id);
+    const trial = (await storage.getAllTrials(id)).find((t) => t.number === number);
+    if (!trial) throw new HttpError(404, `study '${name}' has no trial ${param(url, 'number')}`);
+    if (trial.state !== 'running' && trial.state !== 'waiting')
+      throw new HttpError(409, `trial ${number} is already ${trial.state}; only a running or waiting trial can be marked`);
+    let values: number[] | undefined;
+    if (state === 'complete') {
+      values = param(url, 'values')
+        .split(',')
+        .map((v) => Number(v.trim()));
+      if (values.length !== study.directions.length || values.some((v) => !Number.isFinite(v)))
+        throw new HttpError(
+          400,
+          `give ${study.directions.length} finite value${study.directions.length === 1 ? '' : 's'} (one per objective, comma-separated), got '${param(url, 'values')}'`,
+        );
+    }
+    if (state === 'fail') await storage.setTrialSystemAttr(trial.id, 'fail_reason', 'marked failed from hone dashboard');
+    const done = await storage.setTrialState(trial.id, state, values);
+    if (!done) throw new HttpError(409, `trial ${number} finished meanwhile; reload to see how`);
+    return { study: name, number, state, values: values ?? null };
   }
 
   // ---- Live updates ----

@@ -320,3 +320,33 @@ test('training runs overlaid, growing live; corrupt lines counted; reports side 
     await d.close();
   }
 });
+
+test('a writable dashboard: the token URL sets the cookie, and the page marks a running trial failed', async () => {
+  const file = join(dir, 'mark.db');
+  const s = new SqliteStorage(file);
+  const study = await createStudy({ storage: s, name: 'by-hand', sampler: new RandomSampler({ seed: 3 }) });
+  for (let i = 0; i < 3; i++) {
+    const t = await study.ask();
+    t.suggestFloat('x', 0, 1);
+    if (i < 2) await study.tell(t, i);
+  }
+  await s.close();
+  const d = await startDashboard({ storage: `sqlite:${file}`, port: 0, host: '127.0.0.1', writable: true, pollMs: 200 });
+  try {
+    const { page, errors } = await watchedPage(browser);
+    page.on('dialog', (dlg) => void dlg.accept());
+    // The printed URL: its token becomes a cookie, the address drops it.
+    await page.goto(d.url);
+    assert.equal(new URL(page.url()).search, '');
+    await open(page, `${d.baseUrl}#/study/by-hand`);
+    await page.click('table[data-table=trials] tr[data-trial="2"]');
+    const n = Number(await page.evaluate(() => document.documentElement.dataset.rendered));
+    await page.click('button:has-text("Mark failed")');
+    await rendered(page, n);
+    await page.waitForFunction(() => document.querySelector('tr[data-trial="2"] td:nth-child(2)')?.textContent === 'fail');
+    assert.match((await page.locator('tr[data-trial="2"]').textContent()) ?? '', /marked failed from hone dashboard/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await d.close();
+  }
+});

@@ -415,3 +415,59 @@ test('Ctrl-C stops a running hone dashboard cleanly: it says so, exits 0, and th
   assert.match(child.err(), /hone dashboard: stopped\n$/);
   await assert.rejects(fetch(`${url}api/info`), 'nothing listens after Ctrl-C');
 });
+
+test('marking a running trial failed or complete: only when writable, with the token and the same origin; finished trials refused', async () => {
+  const file = join(dir, 'mark.db');
+  const s = new SqliteStorage(file);
+  const study = await createStudy({ storage: s, name: 'm', sampler: new RandomSampler({ seed: 2 }) });
+  const done = await study.ask();
+  done.suggestFloat('x', 0, 1);
+  await study.tell(done, 0.3);
+  for (let i = 0; i < 2; i++) (await study.ask()).suggestFloat('x', 0, 1); // trials 1 and 2 left running (workers gone)
+  await s.close();
+
+  const d = await startDashboard({ storage: `sqlite:${file}`, port: 0, host: '127.0.0.1', writable: true, token: 'mark-token' });
+  try {
+    const origin = d.baseUrl.replace(/\/$/, '');
+    const mark = async (q: string, headers: Record<string, string> = { origin, 'x-hone-token': 'mark-token' }) => {
+      const r = await fetch(new URL(`/api/trial?study=m&${q}`, d.baseUrl), { method: 'POST', headers });
+      return { status: r.status, body: (await r.json()) as { error?: string } };
+    };
+    assert.equal((await mark('number=1&state=fail', { origin })).status, 403, 'no token');
+    assert.equal((await mark('number=1&state=fail', { 'x-hone-token': 'mark-token', origin: 'http://evil.example' })).status, 403);
+    assert.equal((await mark('number=1&state=fail')).status, 200);
+    const values = await mark('number=2&state=complete&values=1,2');
+    assert.equal(values.status, 400);
+    assert.match(values.body.error!, /give 1 finite value/);
+    assert.equal((await mark('number=2&state=complete&values=abc')).status, 400);
+    assert.equal((await mark('number=2&state=pruned')).status, 400);
+    assert.equal((await mark('number=9&state=fail')).status, 404);
+    assert.equal((await mark('number=2&state=complete&values=0.125')).status, 200);
+    const again = await mark('number=0&state=fail');
+    assert.equal(again.status, 409);
+    assert.match(again.body.error!, /already complete/);
+
+    const { body } = await get(d, '/api/study?name=m');
+    const trials = body.trials as { number: number; state: string; values: number[] | null; failReason?: string }[];
+    assert.deepEqual(
+      trials.map((t) => [t.number, t.state, t.values, t.failReason ?? null]),
+      [
+        [0, 'complete', [0.3], null],
+        [1, 'fail', null, 'marked failed from hone dashboard'],
+        [2, 'complete', [0.125], null],
+      ],
+    );
+  } finally {
+    await d.close();
+  }
+  const ro = await startDashboard({ storage: `sqlite:${file}`, port: 0, host: '127.0.0.1', token: 'mark-token' });
+  try {
+    const r = await fetch(new URL('/api/trial?study=m&number=1&state=fail', ro.baseUrl), {
+      method: 'POST',
+      headers: { origin: ro.baseUrl.replace(/\/$/, ''), 'x-hone-token': 'mark-token' },
+    });
+    assert.equal(r.status, 403, 'read-only by default');
+  } finally {
+    await ro.close();
+  }
+});

@@ -31,7 +31,8 @@ Options:
   --host ADDR          default 127.0.0.1 (this machine only). Any other address needs the token the
                        printed URL carries (?token=…); anyone who has the URL can read
   --token TEXT         the token (default: a new random one each start)
-  --writable           allow deleting studies from the page (needs the token and the page's own origin)
+  --writable           allow deleting a study, and marking a running trial failed (its worker died) or
+                       complete with values given by hand (needs the token and the page's own origin)
   --poll DURATION      how often live pages check for changes (default 1s)
   --stop-after DURATION  serve for this long, then exit (for scripts); default: until Ctrl-C
 

@@ -632,7 +632,7 @@ function renderTrials(box, d, state) {
         el('td', { class: 'st-fail' }, t.failReason || ''),
       ),
     );
-    if (state.open.has(t.number)) body.append(el('tr', { class: 'detail' }, el('td', { colspan: columns.length + 1 }, trialDetail(t))));
+    if (state.open.has(t.number)) body.append(el('tr', { class: 'detail' }, el('td', { colspan: columns.length + 1 }, trialDetail(t, d))));
   }
   const filterBox = el('input', {
     type: 'search',
@@ -698,7 +698,7 @@ function renderTrials(box, d, state) {
   filterBox.setSelectionRange?.(caret, caret);
 }
 
-function trialDetail(t) {
+function trialDetail(t, d) {
   const rows = [
     ['parameters', JSON.stringify(t.params)],
     ['intermediate values', `${t.steps} reported`],
@@ -715,7 +715,36 @@ function trialDetail(t) {
     ),
   );
   if (t.stderrTail) out.append(el('div', { class: 'note' }, 'stderr (last lines)'), el('pre', {}, t.stderrTail));
+  if (info.canWrite && (t.state === 'running' || t.state === 'waiting')) out.append(markControls(t, d));
   return out;
+}
+
+/** Mark a running or waiting trial failed (its worker died) or complete with values given by hand. */
+function markControls(t, d) {
+  const n = d.summary.directions.length;
+  const values = el('input', {
+    type: 'text',
+    size: 18,
+    'aria-label': 'trial values',
+    placeholder: n > 1 ? `${n} values, comma-separated` : 'value',
+  });
+  const said = el('span', { class: 'note' });
+  const mark = async (state) => {
+    const q = { study: d.summary.study, number: t.number, state };
+    if (state === 'complete') q.values = values.value;
+    const r = await fetch(`/api/trial?${query(q)}`, { method: 'POST', credentials: 'same-origin' });
+    const body = await r.json().catch(() => ({}));
+    said.textContent = r.ok ? `marked ${state}` : body.error || r.statusText;
+  };
+  const stop = (e) => e.stopPropagation();
+  return el(
+    'div',
+    { class: 'controls', onclick: stop },
+    el('button', { class: 'danger', onclick: () => mark('fail') }, 'Mark failed'),
+    values,
+    el('button', { onclick: () => mark('complete') }, 'Mark complete'),
+    said,
+  );
 }
 
 // ---- Training runs ----
