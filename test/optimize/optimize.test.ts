@@ -35,7 +35,13 @@ test('transformer, no data: the chosen model meets the constraint and its speedu
   // the search may claim nothing, and a claim it makes need not hold beyond noise; elsewhere int8 must win.
   const int8Pays = async () => int8Speedup((await measureInt8Speedups({ intraOpThreads: 1 })).matmul, 4 * 64 * 256 * 1024) >= 1.3;
   if (!r.report.chosen) {
-    assert.ok(!(await int8Pays()), `nothing chosen although int8 MatMuls beat fp32 by 1.3x on this CPU: ${r.report.conclusion}`);
+    // The A/A gate: the model as given, timed against itself, read this run's noise; on a loaded machine
+    // (two test files on two cores) it has read 2.04x, above what int8 gains here (1.81x), and then the
+    // search rightly claims nothing. Refusing is wrong only when the gate was narrower than the gain.
+    const gate = Number(/a gain is claimed only from ([\d.]+)x/.exec(r.report.notes.join('\n'))?.[1] ?? 1);
+    const best = Number(/best: \S+ at ([\d.]+)x/.exec(r.report.conclusion)?.[1] ?? 0);
+    const noisy = gate > 1.3 && best < gate;
+    assert.ok(noisy || !(await int8Pays()), `nothing chosen although int8 MatMuls beat fp32 by 1.3x on this CPU: ${r.report.conclusion}`);
     assert.match(r.report.conclusion, /nothing is claimed/);
     assert.deepEqual(encodeModel(r.model), encodeModel(model));
     return;
