@@ -9,6 +9,7 @@ import { quantizeCommand } from './commands/quantize.js';
 import { pruneCommand } from './commands/prune.js';
 import { distillCommand } from './commands/distill.js';
 import { optimizeCommand } from './commands/optimize.js';
+import { nasCommand } from './commands/nas.js';
 import { zooCommand } from './commands/zoo.js';
 import { demoCommand } from './commands/demo.js';
 import { dataCommand } from './commands/data.js';
@@ -27,6 +28,7 @@ export const commands: Command[] = [
   pruneCommand,
   distillCommand,
   optimizeCommand,
+  nasCommand,
   dataCommand,
   zooCommand,
 ];

@@ -58,6 +58,9 @@ function shorten(argv: readonly string[]): string[] {
       ];
     case 'lr-find':
       return ['--steps', '20', '--limit', '2048', '--quiet'];
+    case 'nas':
+      // Each trial trains an architecture: two of them, one epoch on 400 digits, here.
+      return ['--trials', '2', '--epochs', '1', '--limit', '400', '--quiet'];
     case 'dashboard':
       // A server runs until Ctrl-C: here on any free port, for half a second.
       return ['--port', '0', '--stop-after', '0.5s'];

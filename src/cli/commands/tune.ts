@@ -66,8 +66,9 @@ Train objective (--objective train:MODEL, or objective: { train: … } in a conf
                            on the validation split (${TRAIN_DEFAULTS.validation * 100}% of the data); time is the seconds the
                            training steps took over all epochs (the trainer's per-epoch times: not building
                            the model, its training graph and session, nor validating); params is the
-                           model's parameter count; two or more make a multi-objective study (a Pareto front),
-                           which no pruner can prune
+                           model's parameter count; latency is ms per inference of the trained model at batch
+                           1 on this machine (timed after training); two or more make a multi-objective study
+                           (a Pareto front), which no pruner can prune
   --limit N                train on the first N samples only
   -o BEST.onnx             write the best trial's trained model here at the end (with several metrics:
                            the Pareto-front trial best in the first); refused if the file exists

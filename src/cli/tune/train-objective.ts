@@ -6,6 +6,9 @@ import type { Dataset } from '../../data/index.js';
 import { firstSamples } from '../../data/index.js';
 import { DataType } from '../../ir/dtype.js';
 import { saveModel } from '../../ir/model.js';
+import { encodeModel } from '../../ir/codec.js';
+import { resolveInputs } from '../../runtime/inputs.js';
+import { measureInWorker } from '../../runtime/measure.js';
 import type { ModelProto } from '../../ir/proto.js';
 import { train, type EpochRecord, type OptimizerSpec } from '../../train/index.js';
 import type { Objective } from '../../tune/study.js';
@@ -95,9 +98,13 @@ export function trainObjective(
       const last = result.history[result.history.length - 1]!;
       const seconds = trainingSeconds(result.history);
       const paramCount = countParams(result.model);
-      const values = spec.metrics.map((m) => (m === 'time' ? seconds : m === 'params' ? paramCount : metricOf(last, m)));
+      const latency = spec.metrics.includes('latency') ? await inferenceLatencyMs(result.model, threads) : undefined;
+      const values = spec.metrics.map((m) =>
+        m === 'time' ? seconds : m === 'params' ? paramCount : m === 'latency' ? latency! : metricOf(last, m),
+      );
       trial.setUserAttr('train_seconds', seconds);
       trial.setUserAttr('params_count', paramCount);
+      if (latency !== undefined) trial.setUserAttr('latency_ms', latency);
       const path = trialModelPath(spec, study, trial.number);
       mkdirSync(dirname(path), { recursive: true });
       saveModel(result.model, path);
@@ -111,6 +118,20 @@ export function trainObjective(
       throw new Error(errorMessage(e));
     }
   };
+}
+
+/** Timed runs per latency measurement, after warm-up; more rounds only when the machine is noisy. */
+const LATENCY_RUNS = { runs: 30, warmup: 5, budgetMs: 500 };
+
+/**
+ * The `latency` metric: milliseconds per inference of a trained model at batch 1, in a worker with the
+ * trial's thread count (ORT's default when 0): the least round median, which holds on a busy machine
+ * better than a mean (runtime/stats.ts). Concurrent trials (--workers) share the cores and inflate it.
+ */
+export async function inferenceLatencyMs(model: ModelProto, threads: number): Promise<number> {
+  const inputs = resolveInputs(model, { dims: new Map([['batch', 1]]) });
+  const m = await measureInWorker(encodeModel(model), { inputs, ...LATENCY_RUNS, session: threads > 0 ? { intraOpThreads: threads } : {} });
+  return m.latencyMs.floor;
 }
 
 /**
@@ -140,6 +161,13 @@ export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<voi
   }
   if (spec.metrics.includes('accuracy') && rec?.valAccuracy === undefined)
     throw badInput(`metric accuracy needs a classifier (logits [batch, classes] and integer labels); ${what} has none: use metric: loss`);
+  if (spec.metrics.includes('latency')) {
+    try {
+      resolveInputs(model, { dims: new Map([['batch', 1]]) });
+    } catch (e) {
+      throw badInput(`metric latency times ${what} at batch 1 and cannot feed it: ${errorMessage(e)}`, e);
+    }
+  }
 }
 
 /** What one trial trains with: the sampled values, or Hone's training defaults for what the space leaves out. */

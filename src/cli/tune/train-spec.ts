@@ -42,18 +42,20 @@ export interface TrainObjectiveSpec {
   modelsTemporary?: boolean;
 }
 
-export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params'] as const;
+export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params', 'latency'] as const;
 export type TrainMetric = (typeof TRAIN_METRICS)[number];
 /**
  * accuracy and loss on the validation split; time: seconds of the training steps over all epochs (the
  * trainer's own per-epoch times, without building the model, its training graph and session, or
- * validating); params: the model's parameter count.
+ * validating); params: the model's parameter count; latency: milliseconds per inference of the trained
+ * model at batch 1 on this machine's ONNX Runtime (the least round median of a timed worker run).
  */
 export const METRIC_DIRECTION: Record<TrainMetric, Direction> = {
   accuracy: 'maximize',
   loss: 'minimize',
   time: 'minimize',
   params: 'minimize',
+  latency: 'minimize',
 };
 export const TRAIN_LOSSES = ['cross-entropy', 'mse', 'l1'] as const;
 export type TrainLoss = (typeof TRAIN_LOSSES)[number];

@@ -1,0 +1,338 @@
+/**
+ * `hone nas`: hardware-aware architecture search over the zoo builders. Each trial builds an architecture
+ * from the space, trains it with one fixed recipe (so architectures, not recipes, are compared), and
+ * measures two objectives: validation accuracy and inference latency at batch 1 on this machine's ONNX
+ * Runtime. The tuner's multi-objective search (NSGA-II) gives the Pareto front; the answer is the most
+ * accurate architecture within the latency budget, written with the front and the study's page.
+ *
+ * This is the train objective of `hone tune` (src/cli/tune) with the `latency` metric, a space of model
+ * options only, and the output a NAS user wants; it runs on every storage and with --workers like tune.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { badInput } from '../../errors.js';
+import { studyHtml } from '../../report/study-html.js';
+import type { StudyReport } from '../../tune/report.js';
+import type { Distribution } from '../../tune/types.js';
+import { writeFileAtomic } from '../../util/fs.js';
+import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } from '../command.js';
+import { resolveTuneConfig, parseSpace } from '../tune/config.js';
+import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
+import { runTune } from '../tune/run.js';
+import { trialModelPath } from '../tune/train-spec.js';
+import { parseDuration } from './optimize.js';
+
+/** The built-in spaces: a zoo model sized for MNIST-like 28×28 digits, and the options searched. */
+const c = (...choices: (string | number)[]): Distribution => ({ type: 'categorical', choices });
+export const NAS_SPACES: Record<string, { model: string; what: string; space: Record<string, Distribution> }> = {
+  mlp: {
+    model: 'zoo:mlp',
+    what: 'MLP: depth and widths of the hidden layers, activation',
+    space: {
+      'model.hidden': c('64', '128', '256', '512', '64-32', '128-64', '256-128', '512-256', '256-128-64', '1024-512'),
+      'model.activation': c('relu', 'tanh', 'gelu'),
+    },
+  },
+  cnn: {
+    model: 'zoo:lenet5',
+    what: 'LeNet-style CNN: conv channels, fully connected widths, activation, pooling',
+    space: {
+      'model.channels': c('4-8', '4-12', '6-16', '8-24', '12-32', '16-48'),
+      'model.fc': c('32', '64', '84', '120-84', '256-128'),
+      'model.activation': c('relu', 'tanh'),
+      'model.pool': c('max', 'avg'),
+    },
+  },
+  resnet: {
+    model: 'zoo:resnet:inputChannels=1,size=28',
+    what: 'ResNet: channels per stage and residual blocks per stage',
+    space: {
+      'model.widths': c('4-8-16', '8-16-32', '16-32-64', '32-64-128'),
+      'model.blocks': c('1-1-1', '2-1-1', '2-2-2', '3-3-3'),
+    },
+  },
+  mobilenet: {
+    model: 'zoo:mobilenet:inputChannels=1,size=28',
+    what: 'MobileNet-v2: width multiplier, expansion ratio of the inverted residuals, stages kept',
+    space: {
+      'model.widthMultiplier': c(0.25, 0.35, 0.5, 0.75),
+      'model.expansion': c(2, 3, 4, 6),
+      'model.stages': c(3, 4, 5),
+    },
+  },
+};
+
+/** One training recipe for every architecture: a single choice per hyperparameter keeps it out of the search. */
+const RECIPE: Record<string, Distribution> = {
+  optimizer: c('adam'),
+  lr: c(0.002),
+  batch_size: c(64),
+  momentum: c(0.9),
+  beta1: c(0.9),
+  beta2: c(0.999),
+  weight_decay: c(0.0001),
+  schedule: c('cosine'),
+  warmup: c(0),
+  label_smoothing: c(0),
+};
+
+const HELP = `hone nas — architecture search with accuracy and measured latency as the objectives
+
+Usage:
+  hone nas --space mlp|cnn|resnet|mobilenet|FILE.yaml --data DATA -o DIR [--latency-budget MS]
+           [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--workers N]
+           [--seed S] [--json] [--quiet]
+
+Each trial builds an architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
+batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% held out) and its
+latency per inference at batch 1 on this machine's ONNX Runtime (the least round median of a timed
+run). NSGA-II searches for the Pareto front of the two. Writes into DIR:
+  model.onnx    the most accurate architecture within --latency-budget (or on the front), trained
+  front.json    every trained architecture: its options, accuracy, latency, parameters, on the front
+                or not, within the budget or not
+  report.html   the study's page (history, Pareto front, parameters); report.json the same numbers
+
+Spaces (built in, for 28×28 single-channel images such as mnist):
+${Object.entries(NAS_SPACES)
+  .map(([k, v]) => `  ${k.padEnd(10)}  ${v.what}`)
+  .join('\n')}
+  FILE.yaml   your own: model: zoo:NAME[:fixed options] and space: { model.OPTION: { type: categorical,
+              choices: [...] } } (any zoo option; 'hone zoo list' shows them)
+
+Options:
+  --space S              the search space (required)
+  --data DATA            mnist or an .npz with the model's inputs and 'label' (required)
+  -o, --output DIR       where to write (required; a new or empty folder)
+  --latency-budget MS    the slowest acceptable inference, ms at batch 1 (e.g. 0.5 or 0.5ms)
+  --trials N             architectures to train (default 20)
+  --budget DURATION      stop starting trials after this long (e.g. 10m); with --trials, whichever first
+  --epochs E             epochs per architecture (default 2)
+  --limit N              train on the first N samples (default 6000)
+  --storage URL          keep the study (sqlite:PATH, postgresql://…) to resume or watch it in hone dashboard
+  --workers N            architectures trained at once (latency is then measured on shared cores)
+  --seed S               the sampler's seed (default 0)
+  --json                 print the result as one JSON object
+${quietHelp(25)}
+
+Examples:
+  hone nas --space cnn --data mnist --trials 12 --latency-budget 0.2 -o nas-cnn
+  hone nas --space mlp --data mnist --trials 8 --epochs 1 -o nas-mlp --json
+`;
+
+export const nasCommand: Command = {
+  name: 'nas',
+  summary: 'architecture search: accuracy and measured latency, a Pareto front, the best model within a latency budget',
+  help: HELP,
+  async run(argv: string[], io: Io) {
+    const { values, positionals } = parseFlags(
+      'nas',
+      argv,
+      {
+        space: { type: 'string' },
+        data: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        'latency-budget': { type: 'string' },
+        trials: { type: 'string' },
+        budget: { type: 'string' },
+        epochs: { type: 'string' },
+        limit: { type: 'string' },
+        storage: { type: 'string' },
+        workers: { type: 'string' },
+        seed: { type: 'string' },
+        study: { type: 'string' },
+        json: { type: 'boolean' },
+        ...quietFlag,
+      },
+      false,
+    );
+    if (positionals.length) throw badInput(`nas takes no arguments (got '${positionals[0]}'); give the space with --space`);
+    if (!values.space) throw badInput(`nas needs --space: ${Object.keys(NAS_SPACES).join(', ')} or a YAML file (see 'hone nas --help')`);
+    if (!values.data) throw badInput('nas needs --data: mnist or an .npz with the model inputs and label');
+    if (!values.output) throw badInput('nas needs -o DIR for the model, the front and the report');
+    const out = resolve(values.output);
+    checkOutputDir(out);
+    const { model, space } = resolveSpace(values.space);
+    const budgetMs = values['latency-budget'] === undefined ? undefined : parseMs(values['latency-budget']);
+    const trials = numberFlag(values.trials, '--trials', { int: true, min: 2 }) ?? (values.budget ? undefined : 20);
+    const timeoutS = values.budget === undefined ? undefined : parseDuration(values.budget, '--budget');
+    const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: 1 }) ?? 2;
+    const limit = numberFlag(values.limit, '--limit', { int: true, min: 10 }) ?? 6000;
+    const workers = numberFlag(values.workers, '--workers', { int: true, min: 1 }) ?? 1;
+    const seed = numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0;
+
+    const config = resolveTuneConfig(
+      {
+        study: values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`,
+        sampler: { name: 'nsga2', seed },
+        pruner: 'none',
+        ...(trials !== undefined ? { trials } : {}),
+        ...(timeoutS !== undefined ? { timeout: timeoutS } : {}),
+        workers,
+        space: { ...RECIPE, ...space },
+        objective: { train: { model, data: values.data, epochs, metric: ['accuracy', 'latency'], limit } },
+      },
+      { storage: values.storage },
+    );
+    const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
+    let run: Awaited<ReturnType<typeof runTune>>;
+    try {
+      run = await runTune(config, { resume: false, io, quiet: values.quiet, signal: interrupt.signal });
+    } finally {
+      interrupt.release();
+    }
+    const result = nasResult(run.report, budgetMs, model);
+    const models = config.objective.kind === 'train' ? config.objective : undefined;
+    // Everything lands in a hidden folder first, renamed to DIR at the end: no half-written output.
+    const tmp = join(dirname(out), `.${out.split(/[\\/]/).pop()}.nas-${process.pid}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    try {
+      if (result.chosen) {
+        const path = models ? trialModelPath(models, config.study, result.chosen.number) : undefined;
+        if (!path || !existsSync(path))
+          throw badInput(`the chosen trial's model is not on this machine (${path}); it was trained by a worker elsewhere`);
+        copyFileSync(path, join(tmp, 'model.onnx'));
+      }
+      writeFileAtomic(join(tmp, 'front.json'), `${JSON.stringify(result.architectures, null, 2)}\n`);
+      const report = { tool: 'hone nas', space: values.space, model, latencyBudgetMs: budgetMs ?? null, ...result, study: run.report };
+      writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify(report)}\n`);
+      writeFileAtomic(join(tmp, 'report.html'), studyHtml(run.report, { where: run.where }));
+      if (existsSync(out)) rmSync(out, { recursive: true });
+      renameSync(tmp, out);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    if (values.json)
+      io.stdout(`${JSON.stringify({ output: out, chosen: result.chosen, front: result.front, note: result.note ?? null })}\n`);
+    else io.stdout(nasText(result, out, budgetMs));
+    if (run.interrupted) return interruptExitCode(run.interrupted);
+    return result.chosen ? 0 : 1;
+  },
+};
+
+/** A trained architecture as front.json lists it. */
+export interface Architecture {
+  number: number;
+  model: string;
+  options: Record<string, unknown>;
+  accuracy: number;
+  latencyMs: number;
+  onFront: boolean;
+  withinBudget: boolean;
+}
+
+export interface NasResult {
+  architectures: Architecture[];
+  /** Trial numbers on the Pareto front, fastest first. */
+  front: number[];
+  /** The most accurate architecture within the budget (on the front when there is none); absent when none meets it. */
+  chosen?: Architecture;
+  /** Why nothing was chosen. */
+  note?: string;
+}
+
+export function nasResult(r: StudyReport, budgetMs: number | undefined, base: string): NasResult {
+  const onFront = new Set(r.bestTrials.map((t) => t.number));
+  const architectures: Architecture[] = r.history
+    .filter((h) => h.state === 'complete' && h.values?.length === 2)
+    .map((h) => {
+      const options = Object.fromEntries(
+        Object.entries(h.params)
+          .filter(([k]) => k.startsWith('model.'))
+          .map(([k, v]) => [k.slice(6), v]),
+      );
+      const opts = Object.entries(options)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(',');
+      return {
+        number: h.number,
+        model: opts ? `${base}${base.slice(4).includes(':') ? ',' : ':'}${opts}` : base,
+        options,
+        accuracy: h.values![0]!,
+        latencyMs: h.values![1]!,
+        onFront: onFront.has(h.number),
+        withinBudget: budgetMs === undefined || h.values![1]! <= budgetMs,
+      };
+    });
+  const front = architectures
+    .filter((a) => a.onFront)
+    .sort((a, b) => a.latencyMs - b.latencyMs)
+    .map((a) => a.number);
+  const eligible = architectures.filter((a) => a.withinBudget);
+  const chosen = [...eligible].sort((a, b) => b.accuracy - a.accuracy || a.latencyMs - b.latencyMs)[0];
+  if (chosen) return { architectures, front, chosen };
+  if (!architectures.length)
+    return { architectures, front, note: 'no architecture finished training; see the failed trials in report.html' };
+  const fastest = [...architectures].sort((a, b) => a.latencyMs - b.latencyMs)[0]!;
+  return {
+    architectures,
+    front,
+    note: `no architecture met the latency budget of ${budgetMs} ms; the fastest found was trial ${fastest.number} (${fastest.model}) at ${fastest.latencyMs.toPrecision(3)} ms, accuracy ${fastest.accuracy.toFixed(4)}: relax --latency-budget or search a smaller space`,
+  };
+}
+
+function nasText(r: NasResult, out: string, budgetMs: number | undefined): string {
+  const lines = [`${r.architectures.length} architecture(s) trained; ${r.front.length} on the Pareto front (accuracy against latency):`];
+  for (const n of r.front) {
+    const a = r.architectures.find((x) => x.number === n)!;
+    lines.push(
+      `  trial ${String(a.number).padStart(3)}  accuracy ${(100 * a.accuracy).toFixed(2)}%  ${a.latencyMs.toPrecision(3)} ms  ${a.model}`,
+    );
+  }
+  if (r.chosen)
+    lines.push(
+      `chosen${budgetMs !== undefined ? ` (within ${budgetMs} ms)` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${r.chosen.latencyMs.toPrecision(3)} ms → ${join(out, 'model.onnx')}`,
+    );
+  else lines.push(`hone: ${r.note}`);
+  lines.push(`front.json, report.json and report.html → ${out}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** '0.5', '0.5ms', '500us' → milliseconds. */
+export function parseMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?|\.\d+)\s*(ms|us|µs|s)?$/.exec(text.trim());
+  if (!m) throw badInput(`--latency-budget must be a time such as 0.5, 0.5ms or 500us, got '${text}'`);
+  const v = Number(m[1]) * ({ ms: 1, us: 1e-3, µs: 1e-3, s: 1000 }[(m[2] ?? 'ms') as 'ms'] ?? 1);
+  if (!(v > 0)) throw badInput(`--latency-budget must be above 0, got '${text}'`);
+  return v;
+}
+
+/** A built-in space by name, or a YAML file's { model, space }; a space with no architecture option is refused. */
+export function resolveSpace(spec: string): { model: string; space: Record<string, Distribution> } {
+  const builtIn = NAS_SPACES[spec];
+  if (builtIn) return { model: builtIn.model, space: builtIn.space };
+  if (!/\.ya?ml$/i.test(spec) || !existsSync(spec))
+    throw badInput(`--space ${spec}: not a built-in space (${Object.keys(NAS_SPACES).join(', ')}) nor a YAML file that exists`);
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(spec, 'utf8'));
+  } catch (e) {
+    throw badInput(`--space ${spec} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const o = (doc ?? {}) as Record<string, unknown>;
+  if (typeof o.model !== 'string' || !o.model.startsWith('zoo:'))
+    throw badInput(`--space ${spec} needs model: zoo:NAME[:fixed options] (the builder whose options are searched)`);
+  for (const k of Object.keys(o))
+    if (k !== 'model' && k !== 'space') throw badInput(`--space ${spec}: unknown key '${k}'; a space file has model and space`);
+  const space = parseSpace(o.space, spec);
+  const arch = Object.entries(space).filter(([k]) => k.startsWith('model.'));
+  if (!arch.length)
+    throw badInput(`--space ${spec} searches no architecture option: give space: { model.OPTION: { type: categorical, choices: [...] } }`);
+  for (const [k, d] of Object.entries(space)) {
+    if (!k.startsWith('model.'))
+      throw badInput(`--space ${spec}: '${k}' is a training setting; a NAS space holds model.OPTION entries only (the recipe is fixed)`);
+    if (d.type === 'categorical' && d.choices.length < 2 && arch.length === 1)
+      throw badInput(`--space ${spec}: ${k} has one choice, so there is nothing to search`);
+  }
+  return { model: o.model, space };
+}
+
+function checkOutputDir(out: string): void {
+  if (existsSync(out)) {
+    if (!statSync(out).isDirectory()) throw badInput(`-o ${out} is a file; give a folder for model.onnx, front.json and the report`);
+    const left = readdirSync(out).filter((f) => !['model.onnx', 'front.json', 'report.json', 'report.html'].includes(f));
+    if (left.length) throw badInput(`-o ${out} holds other files (${left.slice(0, 3).join(', ')}); give a new or empty folder`);
+  } else if (!existsSync(dirname(out))) throw badInput(`-o ${out}: its folder ${dirname(out)} does not exist`);
+}

@@ -1,0 +1,180 @@
+// hone nas: a small search end to end (trained architectures, measured latency, the front, the chosen
+// model within the budget), a budget nothing meets, bad input refused before any training, and the
+// choice rule on hand-made reports.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nasResult, parseMs, resolveSpace, type Architecture } from '../../src/cli/commands/nas.js';
+import { loadModel } from '../../src/ir/model.js';
+import type { StudyReport } from '../../src/tune/report.js';
+import { hone } from '../helpers/cli.js';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hone-nas-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('a search over MLPs: every architecture trained and timed, the front, the most accurate within the budget written', async () => {
+  const out = join(dir, 'mlp');
+  const r = await hone(
+    'nas',
+    '--space',
+    'mlp',
+    '--data',
+    'mnist',
+    '--trials',
+    '4',
+    '--epochs',
+    '1',
+    '--limit',
+    '800',
+    '-o',
+    out,
+    '--json',
+    '--quiet',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as { chosen: Architecture; front: number[] };
+  const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
+  assert.equal(archs.length, 4);
+  for (const a of archs) {
+    assert.ok(a.accuracy > 0 && a.accuracy <= 1, `accuracy ${a.accuracy}`);
+    assert.ok(a.latencyMs > 0 && a.latencyMs < 1000, `latency ${a.latencyMs}`);
+    assert.match(a.model, /^zoo:mlp:hidden=[\d-]+,activation=\w+$/);
+  }
+  // The front: no architecture beats a front member on both objectives.
+  for (const n of res.front) {
+    const f = archs.find((a) => a.number === n)!;
+    assert.ok(!archs.some((a) => a.accuracy > f.accuracy && a.latencyMs < f.latencyMs), `trial ${n} is dominated`);
+  }
+  const best = Math.max(...archs.map((a) => a.accuracy));
+  assert.equal(res.chosen.accuracy, best, 'no budget: the most accurate');
+  // The model written is the chosen architecture, trained: as many Gemms as hidden layers + 1.
+  const model = loadModel(join(out, 'model.onnx'));
+  const hidden = String(res.chosen.options.hidden).split('-').length;
+  assert.equal(model.graph!.node.filter((n) => n.opType === 'Gemm').length, hidden + 1);
+  for (const f of ['report.html', 'report.json']) assert.ok(existsSync(join(out, f)), f);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /data-chart="pareto"/);
+});
+
+test('a latency budget nothing meets: says so, names the fastest, writes the evidence but no model (exit 1)', async () => {
+  const out = join(dir, 'tight');
+  const r = await hone(
+    'nas',
+    '--space',
+    'cnn',
+    '--data',
+    'mnist',
+    '--trials',
+    '2',
+    '--epochs',
+    '1',
+    '--limit',
+    '300',
+    '--latency-budget',
+    '1us',
+    '-o',
+    out,
+    '--quiet',
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stdout,
+    /hone: no architecture met the latency budget of 0\.001 ms; the fastest found was trial \d+ \(zoo:lenet5:[^)]+\) at [\d.e-]+ ms/,
+  );
+  assert.ok(!existsSync(join(out, 'model.onnx')));
+  assert.equal((JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as unknown[]).length, 2);
+});
+
+test('bad input is refused in one line before any training', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--space', 'nope', '--data', 'mnist', '-o', join(dir, 'x')], /--space nope: not a built-in space \(mlp, cnn, resnet, mobilenet\)/],
+    [['--data', 'mnist', '-o', join(dir, 'x')], /nas needs --space/],
+    [['--space', 'mlp', '-o', join(dir, 'x')], /nas needs --data/],
+    [
+      ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--latency-budget', 'fast'],
+      /--latency-budget must be a time such as 0\.5/,
+    ],
+    [['--space', 'mlp', '--data', 'nothing.npz', '-o', join(dir, 'x')], /no dataset 'nothing\.npz'/],
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'no', 'such', 'x')], /its folder .* does not exist/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await hone('nas', ...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  const busy = join(dir, 'busy');
+  mkdirSync(busy);
+  writeFileSync(join(busy, 'keep.txt'), 'mine');
+  const r = await hone('nas', '--space', 'mlp', '--data', 'mnist', '-o', busy);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /holds other files \(keep\.txt\)/);
+  assert.equal(readFileSync(join(busy, 'keep.txt'), 'utf8'), 'mine');
+});
+
+test('a space file: zoo options searched; one without an architecture option, or with a training setting, refused', () => {
+  const ok = join(dir, 'space.yaml');
+  writeFileSync(ok, 'model: zoo:lenet5:pool=avg\nspace:\n  model.channels: { type: categorical, choices: [4-8, 8-16] }\n');
+  assert.deepEqual(resolveSpace(ok), {
+    model: 'zoo:lenet5:pool=avg',
+    space: { 'model.channels': { type: 'categorical', choices: ['4-8', '8-16'] } },
+  });
+  const none = join(dir, 'none.yaml');
+  writeFileSync(none, 'model: zoo:mlp\nspace: {}\n');
+  assert.throws(() => resolveSpace(none), /searches no architecture option/);
+  const recipe = join(dir, 'recipe.yaml');
+  writeFileSync(
+    recipe,
+    'model: zoo:mlp\nspace:\n  model.hidden: { type: categorical, choices: ["64", "128"] }\n  lr: { type: float, low: 0.001, high: 0.1 }\n',
+  );
+  assert.throws(() => resolveSpace(recipe), /'lr' is a training setting/);
+  const noModel = join(dir, 'nomodel.yaml');
+  writeFileSync(noModel, 'space:\n  model.hidden: { type: categorical, choices: ["64", "128"] }\n');
+  assert.throws(() => resolveSpace(noModel), /needs model: zoo:NAME/);
+  assert.equal(parseMs('0.5'), 0.5);
+  assert.equal(parseMs('250us'), 0.25);
+  assert.equal(parseMs('2ms'), 2);
+});
+
+test('the choice: the most accurate within the budget, ties to the faster; the front fastest first', () => {
+  const entry = (number: number, accuracy: number, latency: number, state: 'complete' | 'fail' = 'complete') => ({
+    number,
+    state,
+    values: state === 'complete' ? [accuracy, latency] : null,
+    params: { 'model.hidden': String(64 * (number + 1)), lr: 0.002 },
+    bestSoFar: null,
+    durationS: 1,
+  });
+  const report: StudyReport = {
+    study: 's',
+    directions: ['maximize', 'minimize'],
+    nTrials: 5,
+    states: { complete: 4, pruned: 0, fail: 1, running: 0, waiting: 0 },
+    bestValue: null,
+    bestParams: null,
+    bestTrial: null,
+    bestTrials: [
+      { number: 0, values: [0.9, 0.1], params: {} },
+      { number: 2, values: [0.95, 0.3], params: {} },
+      { number: 3, values: [0.97, 0.5], params: {} },
+    ],
+    importance: {},
+    history: [entry(0, 0.9, 0.1), entry(1, 0.85, 0.2), entry(2, 0.95, 0.3), entry(3, 0.97, 0.5), entry(4, 0, 0, 'fail')],
+  };
+  const r = nasResult(report, 0.35, 'zoo:mlp');
+  assert.deepEqual(r.front, [0, 2, 3]);
+  assert.equal(r.chosen!.number, 2);
+  assert.equal(r.chosen!.model, 'zoo:mlp:hidden=192');
+  assert.deepEqual(
+    r.architectures.map((a) => a.withinBudget),
+    [true, true, true, false],
+  );
+  assert.equal(nasResult(report, undefined, 'zoo:mlp').chosen!.number, 3);
+  const none = nasResult(report, 0.05, 'zoo:mlp');
+  assert.equal(none.chosen, undefined);
+  assert.match(none.note!, /fastest found was trial 0 \(zoo:mlp:hidden=64\) at 0\.100 ms/);
+});
