@@ -10,6 +10,7 @@ const LAYERS = [
   ['passes', 'quantize'],
   ['train', 'prune', 'distill', 'qat'],
   ['tune'],
+  ['nas'],
   ['optimize'],
   ['report'],
   ['dashboard'],

@@ -37,7 +37,11 @@ test('a search over MLPs: every architecture trained and timed, the front, the m
     '--quiet',
   );
   assert.equal(r.code, 0, r.stderr);
-  const res = JSON.parse(r.stdout) as { chosen: Architecture; front: number[] };
+  const res = JSON.parse(r.stdout) as {
+    chosen: Architecture;
+    front: number[];
+    latencyModel: { architectures: number; looMapePercent: number; coef: number[] };
+  };
   const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
   assert.equal(archs.length, 4);
   for (const a of archs) {
@@ -57,6 +61,10 @@ test('a search over MLPs: every architecture trained and timed, the front, the m
   const hidden = String(res.chosen.options.hidden).split('-').length;
   assert.equal(model.graph!.node.filter((n) => n.opType === 'Gemm').length, hidden + 1);
   for (const f of ['report.html', 'report.json']) assert.ok(existsSync(join(out, f)), f);
+  // The latency model fitted to the four measured architectures, with its leave-one-out error.
+  assert.equal(res.latencyModel.architectures, 4);
+  assert.ok(Number.isFinite(res.latencyModel.looMapePercent) && res.latencyModel.looMapePercent >= 0);
+  assert.ok(res.latencyModel.coef.every((c) => c >= 0));
   assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /data-chart="pareto"/);
 });
 

@@ -20,6 +20,8 @@ import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } f
 import { resolveTuneConfig, parseSpace } from '../tune/config.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
+import { fitLatencyModel, LATENCY_FEATURES, latencyFeatures, leaveOneOutMape } from '../../nas/latency-model.js';
+import { zooModel } from '../../zoo/index.js';
 import { trialModelPath } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
 
@@ -182,6 +184,7 @@ export const nasCommand: Command = {
       interrupt.release();
     }
     const result = nasResult(run.report, budgetMs, model);
+    const latencyModel = fitSearchLatencyModel(result.architectures);
     const models = config.objective.kind === 'train' ? config.objective : undefined;
     // Everything lands in a hidden folder first, renamed to DIR at the end: no half-written output.
     const tmp = join(dirname(out), `.${out.split(/[\\/]/).pop()}.nas-${process.pid}`);
@@ -195,7 +198,15 @@ export const nasCommand: Command = {
         copyFileSync(path, join(tmp, 'model.onnx'));
       }
       writeFileAtomic(join(tmp, 'front.json'), `${JSON.stringify(result.architectures, null, 2)}\n`);
-      const report = { tool: 'hone nas', space: values.space, model, latencyBudgetMs: budgetMs ?? null, ...result, study: run.report };
+      const report = {
+        tool: 'hone nas',
+        space: values.space,
+        model,
+        latencyBudgetMs: budgetMs ?? null,
+        ...result,
+        latencyModel,
+        study: run.report,
+      };
       writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify(report)}\n`);
       writeFileAtomic(join(tmp, 'report.html'), studyHtml(run.report, { where: run.where }));
       if (existsSync(out)) rmSync(out, { recursive: true });
@@ -205,8 +216,10 @@ export const nasCommand: Command = {
       throw e;
     }
     if (values.json)
-      io.stdout(`${JSON.stringify({ output: out, chosen: result.chosen, front: result.front, note: result.note ?? null })}\n`);
-    else io.stdout(nasText(result, out, budgetMs));
+      io.stdout(
+        `${JSON.stringify({ output: out, chosen: result.chosen, front: result.front, note: result.note ?? null, latencyModel })}\n`,
+      );
+    else io.stdout(nasText(result, out, budgetMs, latencyModel));
     if (run.interrupted) return interruptExitCode(run.interrupted);
     return result.chosen ? 0 : 1;
   },
@@ -273,7 +286,29 @@ export function nasResult(r: StudyReport, budgetMs: number | undefined, base: st
   };
 }
 
-function nasText(r: NasResult, out: string, budgetMs: number | undefined): string {
+/**
+ * The latency model (nas/latency-model.ts) fitted to the architectures this search measured, with its
+ * leave-one-out error: how well latency could have been predicted from the graphs alone, in this space,
+ * on this machine. Null with fewer than 4 architectures.
+ */
+export interface SearchLatencyModel {
+  features: readonly string[];
+  coef: number[];
+  architectures: number;
+  looMapePercent: number;
+}
+
+export function fitSearchLatencyModel(archs: readonly Architecture[]): SearchLatencyModel | null {
+  if (archs.length < 4) return null;
+  const samples = archs.map((a) => {
+    const spec = a.model.slice('zoo:'.length);
+    return { features: latencyFeatures(zooModel(/(^|[:,])batch=/.test(spec) ? spec : `${spec},batch=1`)), ms: a.latencyMs };
+  });
+  const fit = fitLatencyModel(samples);
+  return { features: LATENCY_FEATURES, coef: fit.coef, architectures: samples.length, looMapePercent: leaveOneOutMape(samples) };
+}
+
+function nasText(r: NasResult, out: string, budgetMs: number | undefined, lm: SearchLatencyModel | null): string {
   const lines = [`${r.architectures.length} architecture(s) trained; ${r.front.length} on the Pareto front (accuracy against latency):`];
   for (const n of r.front) {
     const a = r.architectures.find((x) => x.number === n)!;
@@ -286,6 +321,10 @@ function nasText(r: NasResult, out: string, budgetMs: number | undefined): strin
       `chosen${budgetMs !== undefined ? ` (within ${budgetMs} ms)` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${r.chosen.latencyMs.toPrecision(3)} ms → ${join(out, 'model.onnx')}`,
     );
   else lines.push(`hone: ${r.note}`);
+  if (lm)
+    lines.push(
+      `latency model fitted to the ${lm.architectures} architectures measured (per run, per kernel, GMACs, MB moved): leave-one-out error ${lm.looMapePercent.toFixed(1)}%`,
+    );
   lines.push(`front.json, report.json and report.html → ${out}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,0 +1,89 @@
+/**
+ * A latency model for architecture search: an architecture's inference time predicted from what its
+ * graph does, fitted to latencies measured on this machine (nn-Meter's idea, at the level of whole
+ * kernels' costs rather than per-kernel regressors):
+ *
+ *   ms ≈ c0 + c1·kernels + c2·dense GMACs + c3·depthwise GMACs + c4·MB moved
+ *
+ * c0 is the runtime's per-run overhead, c1 its per-kernel cost, c2 and c3 the inverse of the machine's
+ * throughput on dense (Gemm, MatMul, Conv) and depthwise/grouped convolutions, c4 the inverse of its
+ * memory bandwidth as the model uses it. The coefficients are fitted non-negative (a cost never speeds a
+ * model up) to relative error, so small and large architectures count alike. The static costs come from
+ * the per-op rules of src/ops (profile/static.ts), so any model ORT runs has features.
+ */
+import { attrReader } from '../ir/attrs.js';
+import type { ModelProto } from '../ir/proto.js';
+import { staticCost } from '../profile/static.js';
+
+export const LATENCY_FEATURES = ['per run', 'per kernel', 'dense GMACs', 'depthwise GMACs', 'MB moved'] as const;
+
+/** The features of one run of `model` (its inputs with concrete dims, e.g. batch 1). */
+export function latencyFeatures(model: ModelProto): number[] {
+  const cost = staticCost(model);
+  const nodes = model.graph!.node;
+  let dense = 0;
+  let depthwise = 0;
+  let bytes = 0;
+  cost.nodes.forEach((c, i) => {
+    bytes += c.bytes;
+    const node = nodes[i];
+    const grouped = c.opType === 'Conv' && node !== undefined && attrReader(node).int('group', 1) > 1;
+    if (grouped) depthwise += c.macs;
+    else dense += c.macs;
+  });
+  return [1, cost.nodes.length, dense / 1e9, depthwise / 1e9, bytes / 1e6];
+}
+
+export interface LatencyModel {
+  /** Milliseconds per feature unit, in LATENCY_FEATURES order; all ≥ 0. */
+  coef: number[];
+  /** Samples it was fitted on. */
+  n: number;
+  predict(features: readonly number[]): number;
+}
+
+/** Fits the coefficients to measured samples, minimizing squared relative error under c ≥ 0 (coordinate descent). */
+export function fitLatencyModel(samples: readonly { features: readonly number[]; ms: number }[]): LatencyModel {
+  if (samples.length === 0) throw new Error('a latency model needs at least one measured architecture');
+  const k = samples[0]!.features.length;
+  // Rows weighted by 1/ms: the residual is the relative error.
+  const rows = samples.map((s) => s.features.map((f) => f / s.ms));
+  const target = samples.map(() => 1);
+  // Columns scaled to unit norm for conditioning; a zero column keeps coefficient 0.
+  const norms = Array.from({ length: k }, (_, j) => Math.sqrt(rows.reduce((a, r) => a + r[j]! ** 2, 0)));
+  const x = rows.map((r) => r.map((v, j) => (norms[j]! > 0 ? v / norms[j]! : 0)));
+  const gram = Array.from({ length: k }, (_, a) => Array.from({ length: k }, (_, b) => x.reduce((s, r) => s + r[a]! * r[b]!, 0)));
+  const xty = Array.from({ length: k }, (_, j) => x.reduce((s, r, i) => s + r[j]! * target[i]!, 0));
+  const c = new Array<number>(k).fill(0);
+  for (let sweep = 0; sweep < 5000; sweep++) {
+    let moved = 0;
+    for (let j = 0; j < k; j++) {
+      if (gram[j]![j]! <= 0) continue;
+      let g = xty[j]!;
+      for (let m = 0; m < k; m++) if (m !== j) g -= gram[j]![m]! * c[m]!;
+      const next = Math.max(0, g / gram[j]![j]!);
+      moved = Math.max(moved, Math.abs(next - c[j]!));
+      c[j] = next;
+    }
+    if (moved < 1e-12) break;
+  }
+  const coef = c.map((v, j) => (norms[j]! > 0 ? v / norms[j]! : 0));
+  return { coef, n: samples.length, predict: (f) => f.reduce((s, v, j) => s + v * coef[j]!, 0) };
+}
+
+/** Mean absolute percentage error of predictions, in percent. */
+export function mape(pairs: readonly { predicted: number; measured: number }[]): number {
+  if (!pairs.length) return Number.NaN;
+  return (100 * pairs.reduce((s, p) => s + Math.abs(p.predicted - p.measured) / p.measured, 0)) / pairs.length;
+}
+
+/** Leave-one-out error of the latency model on `samples`: each predicted by a model fitted to the others (percent). */
+export function leaveOneOutMape(samples: readonly { features: readonly number[]; ms: number }[]): number {
+  if (samples.length < 3) return Number.NaN;
+  return mape(
+    samples.map((s, i) => ({
+      predicted: fitLatencyModel(samples.filter((_, j) => j !== i)).predict(s.features),
+      measured: s.ms,
+    })),
+  );
+}

@@ -1,0 +1,44 @@
+// The NAS latency model: coefficients recovered from latencies made by known ones, never negative, its
+// error measured on held-out samples, and features that follow the graph (kernels, dense and depthwise MACs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fitLatencyModel, latencyFeatures, leaveOneOutMape, mape } from '../../src/nas/latency-model.js';
+import { zooModel } from '../../src/zoo/index.js';
+
+test('recovers the coefficients that made the latencies, and predicts held-out ones exactly', () => {
+  const truth = [0.02, 0.001, 8, 3, 0.004];
+  let seed = 5;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const samples = Array.from({ length: 30 }, () => {
+    const features = [1, 5 + Math.floor(60 * rand()), 0.05 * rand(), 0.01 * rand(), 10 * rand()];
+    return { features, ms: features.reduce((s, f, j) => s + f * truth[j]!, 0) };
+  });
+  const fit = fitLatencyModel(samples.slice(0, 20));
+  fit.coef.forEach((c, j) => assert.ok(Math.abs(c - truth[j]!) < 1e-3 * Math.max(1, truth[j]!), `coef ${j}: ${c} vs ${truth[j]}`));
+  assert.ok(mape(samples.slice(20).map((s) => ({ predicted: fit.predict(s.features), measured: s.ms }))) < 0.1);
+  assert.ok(leaveOneOutMape(samples) < 0.1);
+});
+
+test('a cost that would speed a model up is fitted as 0, not negative', () => {
+  // Latency falls as the third feature grows: no non-negative model explains that, and none goes below 0.
+  const samples = [1, 2, 3, 4, 5].map((x) => ({ features: [1, x, 6 - x], ms: 1 + 0.5 * x }));
+  const fit = fitLatencyModel(samples);
+  assert.ok(fit.coef.every((c) => c >= 0));
+  assert.equal(fit.coef[2], 0);
+  assert.ok(Math.abs(fit.predict([1, 3, 3]) - 2.5) < 0.05);
+});
+
+test('features follow the graph: wider layers more dense GMACs, MobileNet depthwise MACs apart', () => {
+  const narrow = latencyFeatures(zooModel('lenet5:channels=4-8,batch=1'));
+  const wide = latencyFeatures(zooModel('lenet5:channels=16-48,batch=1'));
+  assert.equal(narrow[0], 1);
+  assert.equal(narrow[1], wide[1], 'same kernels');
+  assert.ok(wide[2]! > 3 * narrow[2]!, `dense GMACs ${narrow[2]} → ${wide[2]}`);
+  assert.equal(narrow[3], 0, 'LeNet has no grouped conv');
+  const mobile = latencyFeatures(zooModel('mobilenet:inputChannels=1,size=28,widthMultiplier=0.5,batch=1'));
+  assert.ok(mobile[3]! > 0, 'depthwise MACs counted');
+  assert.ok(mobile[4]! > 0);
+});
