@@ -87,3 +87,33 @@ export function leaveOneOutMape(samples: readonly { features: readonly number[];
     })),
   );
 }
+
+/** What a latency model fitted to the measured architectures says of one not trained yet. */
+export interface LatencyVerdict {
+  predictedMs: number;
+  /** Leave-one-out error of the model, percent. */
+  errorPercent: number;
+  fittedOn: number;
+  /** Predicted over the budget by more than twice the model's own error: not worth training. */
+  over: boolean;
+}
+
+/** Architectures measured before a model is trusted to skip one. */
+export const MIN_FITTED = 6;
+
+/**
+ * Whether an architecture with `features` is predicted over `budgetMs`, from the architectures measured so
+ * far; undefined until MIN_FITTED of them are. The margin is twice the model's leave-one-out error, so an
+ * architecture near the budget is always measured.
+ */
+export function latencyVerdict(
+  measured: readonly { features: readonly number[]; ms: number }[],
+  features: readonly number[],
+  budgetMs: number,
+): LatencyVerdict | undefined {
+  if (measured.length < MIN_FITTED) return undefined;
+  const fit = fitLatencyModel(measured);
+  const errorPercent = leaveOneOutMape(measured);
+  const predictedMs = fit.predict(features);
+  return { predictedMs, errorPercent, fittedOn: measured.length, over: predictedMs > budgetMs * (1 + (2 * errorPercent) / 100) };
+}

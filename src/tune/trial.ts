@@ -55,6 +55,11 @@ export class Trial {
     return this.t.userAttrs;
   }
 
+  /** The study's other trials as they were when this one started (an objective may learn from them: NAS's latency model). */
+  get studyTrials(): readonly FrozenTrial[] {
+    return this.ctx.view.trials;
+  }
+
   get systemAttrs(): Readonly<Record<string, unknown>> {
     return this.t.systemAttrs;
   }

@@ -77,7 +77,7 @@ test('a latency budget nothing meets: says so, names the fastest, writes the evi
     '--data',
     'mnist',
     '--trials',
-    '2',
+    '9',
     '--epochs',
     '1',
     '--limit',
@@ -89,12 +89,17 @@ test('a latency budget nothing meets: says so, names the fastest, writes the evi
     '--quiet',
   );
   assert.equal(r.code, 1, r.stderr);
+  // After six measured, the latency model predicts the rest far over 1 us: they are not trained.
+  const skipped = Number(/, (\d+) not trained \(predicted over the latency budget\)/.exec(r.stdout)?.[1] ?? 0);
+  assert.equal(skipped, 3, r.stdout);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { study: { history: { state: string }[] } };
+  assert.equal(report.study.history.filter((h) => h.state === 'pruned').length, 3);
   assert.match(
     r.stdout,
     /hone: no architecture met the latency budget of 0\.001 ms; the fastest found was trial \d+ \(zoo:lenet5:[^)]+\) at [\d.e-]+ ms/,
   );
   assert.ok(!existsSync(join(out, 'model.onnx')));
-  assert.equal((JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as unknown[]).length, 2);
+  assert.equal((JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as unknown[]).length, 6);
 });
 
 test('bad input is refused in one line before any training', async () => {

@@ -2,7 +2,7 @@
 // error measured on held-out samples, and features that follow the graph (kernels, dense and depthwise MACs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitLatencyModel, latencyFeatures, leaveOneOutMape, mape } from '../../src/nas/latency-model.js';
+import { fitLatencyModel, latencyFeatures, latencyVerdict, leaveOneOutMape, mape } from '../../src/nas/latency-model.js';
 import { zooModel } from '../../src/zoo/index.js';
 
 test('recovers the coefficients that made the latencies, and predicts held-out ones exactly', () => {
@@ -41,4 +41,12 @@ test('features follow the graph: wider layers more dense GMACs, MobileNet depthw
   const mobile = latencyFeatures(zooModel('mobilenet:inputChannels=1,size=28,widthMultiplier=0.5,batch=1'));
   assert.ok(mobile[3]! > 0, 'depthwise MACs counted');
   assert.ok(mobile[4]! > 0);
+});
+
+test('the verdict: none before six measured; over only beyond twice the model error', () => {
+  const measured = [1, 2, 3, 4, 5, 6, 7].map((x) => ({ features: [1, x], ms: 0.01 + 0.01 * x }));
+  assert.equal(latencyVerdict(measured.slice(0, 5), [1, 10], 0.05), undefined, 'five are not enough');
+  const far = latencyVerdict(measured, [1, 20], 0.05)!;
+  assert.ok(Math.abs(far.predictedMs - 0.21) < 1e-3 && far.over && far.fittedOn === 7);
+  assert.equal(latencyVerdict(measured, [1, 4], 0.05)!.over, false, 'predicted at the budget: measured, not skipped');
 });

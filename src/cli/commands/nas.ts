@@ -89,7 +89,9 @@ Usage:
 Each trial builds an architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
 batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% held out) and its
 latency per inference at batch 1 on this machine's ONNX Runtime (the least round median of a timed
-run). NSGA-II searches for the Pareto front of the two. Writes into DIR:
+run). NSGA-II searches for the Pareto front of the two. With --latency-budget, once 6 are measured, an
+architecture a latency model fitted to them (kernels, MACs, bytes moved) predicts over the budget by more
+than twice the model's own error is not trained. Writes into DIR:
   model.onnx    the most accurate architecture within --latency-budget (or on the front), trained
   front.json    every trained architecture: its options, accuracy, latency, parameters, on the front
                 or not, within the budget or not
@@ -172,7 +174,16 @@ export const nasCommand: Command = {
         ...(timeoutS !== undefined ? { timeout: timeoutS } : {}),
         workers,
         space: { ...RECIPE, ...space },
-        objective: { train: { model, data: values.data, epochs, metric: ['accuracy', 'latency'], limit } },
+        objective: {
+          train: {
+            model,
+            data: values.data,
+            epochs,
+            metric: ['accuracy', 'latency'],
+            limit,
+            ...(budgetMs !== undefined ? { latency_budget: budgetMs } : {}),
+          },
+        },
       },
       { storage: values.storage },
     );
@@ -244,6 +255,8 @@ export interface NasResult {
   chosen?: Architecture;
   /** Why nothing was chosen. */
   note?: string;
+  /** Architectures not trained: the latency model predicted them over the budget. */
+  skipped: number;
 }
 
 export function nasResult(r: StudyReport, budgetMs: number | undefined, base: string): NasResult {
@@ -273,15 +286,17 @@ export function nasResult(r: StudyReport, budgetMs: number | undefined, base: st
     .filter((a) => a.onFront)
     .sort((a, b) => a.latencyMs - b.latencyMs)
     .map((a) => a.number);
+  const skipped = r.history.filter((h) => h.state === 'pruned').length;
   const eligible = architectures.filter((a) => a.withinBudget);
   const chosen = [...eligible].sort((a, b) => b.accuracy - a.accuracy || a.latencyMs - b.latencyMs)[0];
-  if (chosen) return { architectures, front, chosen };
+  if (chosen) return { architectures, front, chosen, skipped };
   if (!architectures.length)
-    return { architectures, front, note: 'no architecture finished training; see the failed trials in report.html' };
+    return { architectures, front, skipped, note: 'no architecture finished training; see the failed trials in report.html' };
   const fastest = [...architectures].sort((a, b) => a.latencyMs - b.latencyMs)[0]!;
   return {
     architectures,
     front,
+    skipped,
     note: `no architecture met the latency budget of ${budgetMs} ms; the fastest found was trial ${fastest.number} (${fastest.model}) at ${fastest.latencyMs.toPrecision(3)} ms, accuracy ${fastest.accuracy.toFixed(4)}: relax --latency-budget or search a smaller space`,
   };
 }
@@ -309,7 +324,9 @@ export function fitSearchLatencyModel(archs: readonly Architecture[]): SearchLat
 }
 
 function nasText(r: NasResult, out: string, budgetMs: number | undefined, lm: SearchLatencyModel | null): string {
-  const lines = [`${r.architectures.length} architecture(s) trained; ${r.front.length} on the Pareto front (accuracy against latency):`];
+  const lines = [
+    `${r.architectures.length} architecture(s) trained${r.skipped ? `, ${r.skipped} not trained (predicted over the latency budget)` : ''}; ${r.front.length} on the Pareto front (accuracy against latency):`,
+  ];
   for (const n of r.front) {
     const a = r.architectures.find((x) => x.number === n)!;
     lines.push(

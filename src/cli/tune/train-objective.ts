@@ -9,6 +9,8 @@ import { saveModel } from '../../ir/model.js';
 import { encodeModel } from '../../ir/codec.js';
 import { resolveInputs } from '../../runtime/inputs.js';
 import { measureInWorker } from '../../runtime/measure.js';
+import { latencyFeatures, latencyVerdict } from '../../nas/latency-model.js';
+import { zooModel } from '../../zoo/index.js';
 import type { ModelProto } from '../../ir/proto.js';
 import { train, type EpochRecord, type OptimizerSpec } from '../../train/index.js';
 import type { Objective } from '../../tune/study.js';
@@ -49,7 +51,9 @@ export function trainObjective(
     // The epoch after which the pruner stopped the trial.
     const prunedAt: { epoch?: EpochRecord } = {};
     try {
-      const model = resolveModel(modelSpec(spec.model, s.modelOptions), 'tune');
+      const arch = modelSpec(spec.model, s.modelOptions);
+      if (spec.latencyBudget !== undefined) skipIfPredictedSlow(trial, arch, spec.latencyBudget);
+      const model = resolveModel(arch, 'tune');
       const data = await trainingData(spec, model);
       const nTrain = data.size - Math.round(data.size * spec.validation);
       if (s.batchSize > nTrain)
@@ -118,6 +122,43 @@ export function trainObjective(
       throw new Error(errorMessage(e));
     }
   };
+}
+
+/** Latency features by zoo spec: every trial fits the model to all measured ones, each built once per process. */
+const featuresOf = new Map<string, number[]>();
+
+function archFeatures(spec: string): number[] | undefined {
+  if (!spec.startsWith('zoo:')) return undefined;
+  let f = featuresOf.get(spec);
+  if (!f) {
+    const s = spec.slice('zoo:'.length);
+    f = latencyFeatures(zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`));
+    featuresOf.set(spec, f);
+  }
+  return f;
+}
+
+/**
+ * Prunes, untrained, an architecture the latency model (fitted to the study's measured ones) predicts over
+ * the budget by more than twice its own error; the reason goes into the trial's user attribute `skipped`.
+ */
+function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void {
+  const features = archFeatures(arch);
+  if (!features) return;
+  const measured = trial.studyTrials.flatMap((t) => {
+    const model = t.userAttrs.model;
+    const ms = t.userAttrs.latency_ms;
+    if (t.state !== 'complete' || typeof model !== 'string' || typeof ms !== 'number') return [];
+    const f = archFeatures(model);
+    return f ? [{ features: f, ms }] : [];
+  });
+  const v = latencyVerdict(measured, features, budgetMs);
+  if (!v?.over) return;
+  const why = `not trained: predicted ${v.predictedMs.toPrecision(3)} ms at batch 1, over the ${budgetMs} ms budget (latency model fitted on ${v.fittedOn} measured architectures, leave-one-out error ${v.errorPercent.toFixed(1)}%)`;
+  trial.setUserAttr('model', arch);
+  trial.setUserAttr('predicted_latency_ms', v.predictedMs);
+  trial.setUserAttr('skipped', why);
+  throw new TrialPruned(why);
 }
 
 /** Timed runs per latency measurement, after warm-up; more rounds only when the machine is noisy. */

@@ -22,6 +22,7 @@ import type { Direction, Distribution } from '../../tune/types.js';
  *       seed: 0                      # shuffling and the validation split: the same for every trial
  *       threads: 2                   # ORT threads per trial (default: the cores shared among workers)
  *       models: trial-models         # where each complete trial's model is kept (see trainModelsDir)
+ *       latency_budget: 0.5          # ms; with metric latency, architectures predicted over it are not trained
  */
 export interface TrainObjectiveSpec {
   kind: 'train';
@@ -40,6 +41,11 @@ export interface TrainObjectiveSpec {
   models: string;
   /** `models` is a temporary folder of the process that runs a memory-storage study; removed when it exits. */
   modelsTemporary?: boolean;
+  /**
+   * With the latency metric: ms at batch 1 beyond which an architecture is not worth training. Once enough
+   * are measured, one the latency model predicts over it (by more than twice its error) is pruned untrained.
+   */
+  latencyBudget?: number;
 }
 
 export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params', 'latency'] as const;
@@ -73,7 +79,7 @@ export interface TrainOverrides {
 
 export const TRAIN_DEFAULTS = { epochs: 3, validation: 0.2, seed: 0, loss: 'cross-entropy' as TrainLoss };
 
-const TRAIN_KEYS = ['model', 'data', 'epochs', 'metric', 'limit', 'validation', 'loss', 'seed', 'threads', 'models'];
+const TRAIN_KEYS = ['model', 'data', 'epochs', 'metric', 'limit', 'validation', 'loss', 'seed', 'threads', 'models', 'latency_budget'];
 
 /**
  * `train:MODEL` (a string) or `{ train: { model, data, … } }` (a mapping) as a spec; relative paths are
@@ -112,6 +118,13 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
   if (raw.models !== undefined && (typeof raw.models !== 'string' || !raw.models))
     throw badInput(`${where('models')} must be the path of a folder for the trials' models`);
   const models = raw.models as string | undefined;
+  let latencyBudget: number | undefined;
+  if (raw.latency_budget !== undefined) {
+    if (typeof raw.latency_budget !== 'number' || !(raw.latency_budget > 0))
+      throw badInput(`${where('latency_budget')} must be milliseconds above 0, got ${JSON.stringify(raw.latency_budget)}`);
+    if (!metrics.includes('latency')) throw badInput(`${where('latency_budget')} needs metric latency among the metrics`);
+    latencyBudget = raw.latency_budget;
+  }
   return {
     kind: 'train',
     model,
@@ -124,6 +137,7 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
     seed,
     ...(threads !== undefined ? { threads } : {}),
     ...(models !== undefined ? { models: resolve(baseDir, models) } : {}),
+    ...(latencyBudget !== undefined ? { latencyBudget } : {}),
   };
 }
 
