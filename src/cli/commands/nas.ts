@@ -83,8 +83,8 @@ const HELP = `hone nas — architecture search with accuracy and measured latenc
 
 Usage:
   hone nas --space mlp|cnn|resnet|mobilenet|FILE.yaml --data DATA -o DIR [--latency-budget MS]
-           [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--workers N]
-           [--seed S] [--json] [--quiet]
+           [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
+           [--workers N] [--seed S] [--json] [--quiet]
 
 Each trial builds an architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
 batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% held out) and its
@@ -113,7 +113,8 @@ Options:
   --budget DURATION      stop starting trials after this long (e.g. 10m); with --trials, whichever first
   --epochs E             epochs per architecture (default 2)
   --limit N              train on the first N samples (default 6000)
-  --storage URL          keep the study (sqlite:PATH, postgresql://…) to resume or watch it in hone dashboard
+  --storage URL          keep the study (sqlite:PATH, postgresql://…) to watch it in hone dashboard
+  --study NAME           the study's name in the storage (default: nas-SPACE-<time>)
   --workers N            architectures trained at once (latency is then measured on shared cores)
   --seed S               the sampler's seed (default 0)
   --json                 print the result as one JSON object
