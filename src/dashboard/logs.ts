@@ -1,7 +1,7 @@
 /**
  * What `hone dashboard --logs DIR` finds in a folder: training logs (`hone train --log FILE`: one JSON
  * object per epoch, a line each) and reports (the JSON that `hone profile|quantize|optimize|lr-find|study
- * show --json` print, or optimize's OUT_DIR/report.json). Files are recognised by their content, not their
+ * show --json` print, or optimize's and nas's OUT_DIR/report.json). Files are recognised by their content, not their
  * names; anything else is ignored. A line of a training log that does not parse (a run killed mid-write, a
  * hand edit) is skipped and counted, and the page says how many.
  *
@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type { EpochRecord } from '../train/trainer.js';
 
-export type ReportKind = 'profile' | 'quantize' | 'optimize' | 'lr-find' | 'study';
+export type ReportKind = 'profile' | 'quantize' | 'optimize' | 'lr-find' | 'study' | 'nas';
 
 export interface LogFile {
   /** Path relative to the logs folder, '/'-separated (the id pages use). */
@@ -120,6 +120,7 @@ export function reportKind(doc: unknown): ReportKind | undefined {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return undefined;
   const o = doc as Record<string, unknown>;
   if (o.tool === 'hone optimize' && o.baseline) return 'optimize';
+  if (o.tool === 'hone nas' && Array.isArray(o.architectures) && o.study && typeof o.study === 'object') return 'nas';
   if (typeof o.suggestedLr === 'number' && Array.isArray(o.lrs) && Array.isArray(o.losses)) return 'lr-find';
   if (typeof o.study === 'string' && Array.isArray(o.directions) && Array.isArray(o.history)) return 'study';
   if (typeof o.mode === 'string' && o.size && typeof (o.size as Record<string, unknown>).quantized === 'number' && o.report)
@@ -141,6 +142,8 @@ function reportLabel(kind: ReportKind, o: Record<string, unknown>): string {
       return `suggested lr ${fmt(o.suggestedLr as number)}`;
     case 'study':
       return `study ${String(o.study)}, ${(o.history as unknown[]).length} trials`;
+    case 'nas':
+      return `architecture search over ${String(o.space)}, ${(o.architectures as unknown[]).length} trained`;
   }
 }
 

@@ -36,6 +36,9 @@ export function reportPage(kind: ReportKind, doc: unknown, where: { path: string
         return lrFindHtml(doc as LrFindResult, { source: where.path });
       case 'study':
         return studyHtml(doc as StudyReport, { where: where.path });
+      case 'nas':
+        // The search's study page: its Pareto front is accuracy against latency, every architecture in the table.
+        return studyHtml((doc as { study: StudyReport }).study, { where: where.path });
     }
   } catch (e) {
     // A report from another version of Hone may lack a field its page draws: say so instead of a blank frame.

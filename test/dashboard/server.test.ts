@@ -79,6 +79,24 @@ before(async () => {
     }),
   );
   writeFileSync(join(dir, 'logs', 'notes.json'), JSON.stringify({ hello: 'world' }));
+  // hone nas's report.json: its study drawn as the study page.
+  mkdirSync(join(dir, 'logs', 'nas'));
+  const study = {
+    study: 'nas-mlp',
+    directions: ['maximize', 'minimize'],
+    nTrials: 1,
+    states: { complete: 1, pruned: 0, fail: 0, running: 0, waiting: 0 },
+    bestValue: null,
+    bestParams: null,
+    bestTrial: null,
+    bestTrials: [{ number: 0, values: [0.9, 0.05], params: { 'model.hidden': '64' } }],
+    importance: {},
+    history: [{ number: 0, state: 'complete', values: [0.9, 0.05], params: { 'model.hidden': '64' }, bestSoFar: 0.9, durationS: 1 }],
+  };
+  writeFileSync(
+    join(dir, 'logs', 'nas', 'report.json'),
+    JSON.stringify({ tool: 'hone nas', space: 'mlp', architectures: [{ number: 0 }], study }),
+  );
   writeFileSync(join(dir, 'secret.jsonl'), `${epoch(1, 1)}\n`);
 });
 
@@ -210,7 +228,13 @@ test('a study: the charts draw every trial the storage holds, the table has ever
 test('runs and reports: found by content, corrupt lines counted, nothing outside the folder served', async () => {
   const logs = join(dir, 'logs');
   const files = scanLogs(logs);
-  assert.deepEqual(files.map((f) => `${f.path}:${f.kind}`).sort(), ['lr.json:lr-find', 'run-a.jsonl:run', 'sub/run-b.jsonl:run']);
+  assert.deepEqual(files.map((f) => `${f.path}:${f.kind}`).sort(), [
+    'lr.json:lr-find',
+    'nas/report.json:nas',
+    'run-a.jsonl:run',
+    'sub/run-b.jsonl:run',
+  ]);
+  assert.equal(files.find((f) => f.kind === 'nas')!.label, 'architecture search over mlp, 1 trained');
   assert.deepEqual(parseRun(`${epoch(1, 1)}\nnot json\n{"epoch":1}\n`).skipped, 2);
   const header = JSON.stringify({
     run: { model: 'zoo:mlp', data: 'mnist', flags: { lr: '0.01', 'val-split': '0.1', augment: 'flip' }, started: 'x' },
@@ -252,6 +276,10 @@ test('runs and reports: found by content, corrupt lines counted, nothing outside
     );
     const view = await get(d, '/view/report?file=lr.json');
     assert.equal(view.status, 200);
+    const nas = await get(d, '/view/report?file=nas/report.json');
+    assert.equal(nas.status, 200);
+    assert.match(String(nas.body), /<h1>hone study: nas-mlp<\/h1>/);
+    assert.match(String(nas.body), /data-chart="pareto"/);
     assert.match(view.headers.get('content-security-policy')!, /^sandbox allow-scripts;/);
     for (const p of ['../secret.jsonl', '/etc/passwd', '..%2Fsecret.jsonl', 'notes.json']) {
       const r = await get(d, `/view/report?file=${encodeURIComponent(p)}`);
