@@ -16,6 +16,7 @@ import { createStudy } from '../../src/tune/study.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
 import { launchChromium, watchedPage } from '../helpers/chromium.js';
 import { spawnHone, type Child } from '../helpers/spawn.js';
+import { hone } from '../helpers/cli.js';
 
 /** What the tests read of the page's ECharts global (types only: page functions cannot close over values). */
 type PageGlobals = {
@@ -307,6 +308,25 @@ test('training runs overlaid, growing live; corrupt lines counted; reports side 
     const frame = page.frameLocator('iframe >> nth=0');
     await frame.locator('h1').waitFor();
     assert.match((await frame.locator('body').textContent()) ?? '', /1e-3|0\.001/);
+
+    // Two real profiles compared measure by measure, with their op types side by side.
+    for (const [model, file] of [
+      ['zoo:lenet5', 'p-lenet.json'],
+      ['zoo:mlp', 'p-mlp.json'],
+    ] as const) {
+      const r = await hone('profile', model, '--json', '--runs', '3', '--warmup', '1', '--batch-sizes', '1');
+      assert.equal(r.code, 0, r.stderr);
+      writeFileSync(join(logs, file), r.stdout);
+    }
+    await open(page, `${d.baseUrl}#/compare?a=p-lenet.json&b=p-mlp.json`);
+    const measures = await page.locator('table[data-table=compare] tbody tr td:first-child').allTextContents();
+    assert.ok(measures.includes('latency p50') && measures.includes('parameters'), measures.join());
+    const cmp = (await charts(page)).find((c) => c.id === 'compare-ops')!;
+    assert.deepEqual(
+      cmp.series.map((x) => x.name),
+      ['A: p-lenet.json', 'B: p-mlp.json'],
+    );
+    assert.ok(cmp.painted > 500);
 
     await open(page, `${d.baseUrl}#/study/${encodeURIComponent(evil)}`);
     assert.equal(await page.locator('main img').count(), 0);
