@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nasResult, parseMs, resolveSpace, type Architecture } from '../../src/cli/commands/nas.js';
+import { NAS_SPACES, nasResult, parseMs, referenceParams, resolveSpace, type Architecture } from '../../src/cli/commands/nas.js';
 import { loadModel } from '../../src/ir/model.js';
 import type { StudyReport } from '../../src/tune/report.js';
 import { hone } from '../helpers/cli.js';
@@ -39,6 +39,7 @@ test('a search over MLPs: every architecture trained and timed, the front, the m
   assert.equal(r.code, 0, r.stderr);
   const res = JSON.parse(r.stdout) as {
     chosen: Architecture;
+    reference: Architecture;
     front: number[];
     latencyModel: { architectures: number; looMapePercent: number; coef: number[] };
   };
@@ -54,6 +55,9 @@ test('a search over MLPs: every architecture trained and timed, the front, the m
     const f = archs.find((a) => a.number === n)!;
     assert.ok(!archs.some((a) => a.accuracy > f.accuracy && a.latencyMs < f.latencyMs), `trial ${n} is dominated`);
   }
+  // The reference (zoo:mlp's defaults) is trained first and reported, measured in the same run.
+  assert.equal(res.reference.number, 0);
+  assert.equal(res.reference.model, 'zoo:mlp:hidden=512-256,activation=relu');
   const best = Math.max(...archs.map((a) => a.accuracy));
   assert.equal(res.chosen.accuracy, best, 'no budget: the most accurate');
   // The model written is the chosen architecture, trained: as many Gemms as hidden layers + 1.
@@ -148,6 +152,17 @@ test('a space file: zoo options searched; one without an architecture option, or
   const noModel = join(dir, 'nomodel.yaml');
   writeFileSync(noModel, 'space:\n  model.hidden: { type: categorical, choices: ["64", "128"] }\n');
   assert.throws(() => resolveSpace(noModel), /needs model: zoo:NAME/);
+  assert.deepEqual(referenceParams('zoo:lenet5', NAS_SPACES.cnn!.space), {
+    'model.channels': '6-16',
+    'model.fc': '120-84',
+    'model.activation': 'relu',
+    'model.pool': 'max',
+  });
+  assert.equal(
+    referenceParams('zoo:mobilenet:inputChannels=1,size=28', NAS_SPACES.mobilenet!.space),
+    undefined,
+    'its defaults are not in the space',
+  );
   assert.equal(parseMs('0.5'), 0.5);
   assert.equal(parseMs('250us'), 0.25);
   assert.equal(parseMs('2ms'), 2);

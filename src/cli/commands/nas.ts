@@ -14,7 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { badInput } from '../../errors.js';
 import { studyHtml } from '../../report/study-html.js';
 import type { StudyReport } from '../../tune/report.js';
-import type { Distribution } from '../../tune/types.js';
+import type { Distribution, ParamValue } from '../../tune/types.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } from '../command.js';
 import { resolveTuneConfig, parseSpace } from '../tune/config.js';
@@ -22,7 +22,7 @@ import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
 import { fitLatencyModel, LATENCY_FEATURES, latencyFeatures, leaveOneOutMape } from '../../nas/latency-model.js';
 import { zooModel } from '../../zoo/index.js';
-import { trialModelPath } from '../tune/train-spec.js';
+import { trialModelPath, zooParts } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
 
 /** The built-in spaces: a zoo model sized for MNIST-like 28×28 digits, and the options searched. */
@@ -65,6 +65,26 @@ export const NAS_SPACES: Record<string, { model: string; what: string; space: Re
   },
 };
 
+/**
+ * The space's reference architecture: the zoo model's own defaults for the searched options, when every
+ * one of them is among the choices (LeNet-5 itself in the cnn space). It is trained first, so the answer is
+ * always compared with it, measured in the same run.
+ */
+export function referenceParams(model: string, space: Record<string, Distribution>): Record<string, ParamValue> | undefined {
+  const zoo = zooParts(model);
+  if (!zoo) return undefined;
+  const params: Record<string, ParamValue> = {};
+  for (const [name, d] of Object.entries(space)) {
+    if (!name.startsWith('model.')) continue;
+    const opt = zoo.info.options.find((o) => o.name === name.slice('model.'.length));
+    if (!opt || d.type !== 'categorical') return undefined;
+    const match = d.choices.find((c) => String(c) === opt.default);
+    if (match === undefined) return undefined;
+    params[name] = match;
+  }
+  return Object.keys(params).length ? params : undefined;
+}
+
 /** One training recipe for every architecture: a single choice per hyperparameter keeps it out of the search. */
 const RECIPE: Record<string, Distribution> = {
   optimizer: c('adam'),
@@ -86,7 +106,9 @@ Usage:
            [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
            [--workers N] [--seed S] [--json] [--quiet]
 
-Each trial builds an architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
+The space's reference architecture (the zoo model's defaults, e.g. LeNet-5 itself in the cnn space)
+is trained first, so the answer is compared with it, measured in the same run. Each trial builds an
+architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
 batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% held out) and its
 latency per inference at batch 1 on this machine's ONNX Runtime (the least round median of a timed
 run). NSGA-II searches for the Pareto front of the two. With --latency-budget, once 6 are measured, an
@@ -188,6 +210,8 @@ export const nasCommand: Command = {
       },
       { storage: values.storage },
     );
+    const reference = referenceParams(model, space);
+    if (reference) config.enqueue = [{ params: reference, userAttrs: { reference: true } }];
     const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
     let run: Awaited<ReturnType<typeof runTune>>;
     try {
@@ -195,7 +219,7 @@ export const nasCommand: Command = {
     } finally {
       interrupt.release();
     }
-    const result = nasResult(run.report, budgetMs, model);
+    const result = nasResult(run.report, budgetMs, model, reference);
     const latencyModel = fitSearchLatencyModel(result.architectures);
     const models = config.objective.kind === 'train' ? config.objective : undefined;
     // Everything lands in a hidden folder first, renamed to DIR at the end: no half-written output.
@@ -229,7 +253,7 @@ export const nasCommand: Command = {
     }
     if (values.json)
       io.stdout(
-        `${JSON.stringify({ output: out, chosen: result.chosen, front: result.front, note: result.note ?? null, latencyModel })}\n`,
+        `${JSON.stringify({ output: out, chosen: result.chosen, reference: result.reference ?? null, front: result.front, note: result.note ?? null, latencyModel })}\n`,
       );
     else io.stdout(nasText(result, out, budgetMs, latencyModel));
     if (run.interrupted) return interruptExitCode(run.interrupted);
@@ -258,9 +282,16 @@ export interface NasResult {
   note?: string;
   /** Architectures not trained: the latency model predicted them over the budget. */
   skipped: number;
+  /** The space's reference architecture (the zoo defaults), measured in the same run, when it has one and it trained. */
+  reference?: Architecture;
 }
 
-export function nasResult(r: StudyReport, budgetMs: number | undefined, base: string): NasResult {
+export function nasResult(
+  r: StudyReport,
+  budgetMs: number | undefined,
+  base: string,
+  referenceParams?: Record<string, ParamValue>,
+): NasResult {
   const onFront = new Set(r.bestTrials.map((t) => t.number));
   const architectures: Architecture[] = r.history
     .filter((h) => h.state === 'complete' && h.values?.length === 2)
@@ -288,18 +319,23 @@ export function nasResult(r: StudyReport, budgetMs: number | undefined, base: st
     .sort((a, b) => a.latencyMs - b.latencyMs)
     .map((a) => a.number);
   const skipped = r.history.filter((h) => h.state === 'pruned').length;
+  const refEntry =
+    referenceParams &&
+    r.history.find((h) => h.state === 'complete' && Object.entries(referenceParams).every(([k, v]) => h.params[k] === v));
+  const reference = refEntry ? architectures.find((a) => a.number === refEntry.number) : undefined;
+  const withRef = <T extends object>(o: T) => (reference ? { ...o, reference } : o);
   const eligible = architectures.filter((a) => a.withinBudget);
   const chosen = [...eligible].sort((a, b) => b.accuracy - a.accuracy || a.latencyMs - b.latencyMs)[0];
-  if (chosen) return { architectures, front, chosen, skipped };
+  if (chosen) return withRef({ architectures, front, chosen, skipped });
   if (!architectures.length)
     return { architectures, front, skipped, note: 'no architecture finished training; see the failed trials in report.html' };
   const fastest = [...architectures].sort((a, b) => a.latencyMs - b.latencyMs)[0]!;
-  return {
+  return withRef({
     architectures,
     front,
     skipped,
     note: `no architecture met the latency budget of ${budgetMs} ms; the fastest found was trial ${fastest.number} (${fastest.model}) at ${fastest.latencyMs.toPrecision(3)} ms, accuracy ${fastest.accuracy.toFixed(4)}: relax --latency-budget or search a smaller space`,
-  };
+  });
 }
 
 /**
@@ -339,6 +375,17 @@ function nasText(r: NasResult, out: string, budgetMs: number | undefined, lm: Se
       `chosen${budgetMs !== undefined ? ` (within ${budgetMs} ms)` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${r.chosen.latencyMs.toPrecision(3)} ms → ${join(out, 'model.onnx')}`,
     );
   else lines.push(`hone: ${r.note}`);
+  const ref = r.reference;
+  if (ref)
+    lines.push(
+      `reference (the zoo defaults, same run): trial ${ref.number}, accuracy ${(100 * ref.accuracy).toFixed(2)}%, ${ref.latencyMs.toPrecision(3)} ms${
+        r.chosen && r.chosen.number !== ref.number
+          ? `; chosen ${r.chosen.accuracy >= ref.accuracy ? '+' : ''}${(100 * (r.chosen.accuracy - ref.accuracy)).toFixed(2)} points at ${(r.chosen.latencyMs / ref.latencyMs).toFixed(2)}x its latency`
+          : r.chosen
+            ? '; the reference itself is the answer'
+            : ''
+      }`,
+    );
   if (lm)
     lines.push(
       `latency model fitted to the ${lm.architectures} architectures measured (per run, per kernel, GMACs, MB moved): leave-one-out error ${lm.looMapePercent.toFixed(1)}%`,

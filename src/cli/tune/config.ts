@@ -58,6 +58,8 @@ export interface TuneConfig {
   objective: ObjectiveSpec;
   /** A new study's first trials: the best of an earlier one (warm-start.ts); applied when it is created. */
   warmStart?: WarmStartConfig;
+  /** Trials with fixed parameters a new study runs first (hone nas: the reference architecture); not from a config file. */
+  enqueue?: { params: Record<string, ParamValue>; userAttrs?: Record<string, unknown> }[];
 }
 
 export type ObjectiveSpec =

@@ -112,6 +112,8 @@ async function prepareStudy(storage: Storage, config: TuneConfig, resume: boolea
     : undefined;
   const id = await storage.createStudy(config.study, config.directions);
   await storage.setStudySystemAttr(id, CONFIG_ATTR, config);
+  for (const e of config.enqueue ?? [])
+    await storage.createTrial(id, { state: 'waiting', userAttrs: e.userAttrs ?? {}, systemAttrs: { fixed_params: { ...e.params } } });
   if (source) await enqueueCliWarmStart({ storage, id }, source, config.warmStart!, objectiveSpace(config), config.trials, io);
   return id;
 }
