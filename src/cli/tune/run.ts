@@ -1,6 +1,6 @@
 import { badInput } from '../../errors.js';
 import { progressLines, type Io } from '../command.js';
-import type { FrozenTrial } from '../../tune/types.js';
+import type { Distribution, FrozenTrial } from '../../tune/types.js';
 import { openStorage, storageKind } from '../../tune/storage/open.js';
 import type { Storage } from '../../tune/storage/storage.js';
 import { describeUrl } from '../../tune/storage/postgres.js';
@@ -153,6 +153,10 @@ function startProgress(storage: Storage, studyId: number, config: TuneConfig, io
   };
 }
 
+function singleValued(d: Distribution | undefined): boolean {
+  return d !== undefined && ((d.type === 'categorical' && d.choices.length === 1) || (d.type !== 'categorical' && d.low === d.high));
+}
+
 /** `tune S: trial 3 complete: 5.21 (best 0.931, trial 1)  x0=1.23 x1=3.4  [4/20]`: one finished trial, for a log. */
 function trialLine(config: TuneConfig, t: FrozenTrial, best: { value: number; number: number } | undefined, seen: number): string {
   let what: string;
@@ -164,6 +168,8 @@ function trialLine(config: TuneConfig, t: FrozenTrial, best: { value: number; nu
   } else {
     what = 'pruned';
   }
-  const params = paramText(t.params);
+  // A parameter with one possible value (hone nas fixes its training recipe so) says nothing per trial.
+  const varying = Object.fromEntries(Object.entries(t.params).filter(([k]) => !singleValued(config.space[k])));
+  const params = paramText(varying);
   return `tune ${config.study}: trial ${t.number} ${what}  ${params.length > 100 ? `${params.slice(0, 99)}…` : params}${config.trials ? `  [${seen}/${config.trials}]` : ''}`;
 }
