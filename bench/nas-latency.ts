@@ -9,8 +9,8 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { NAS_SPACES } from '../src/cli/commands/nas.js';
-import { inferenceLatencyMs } from '../src/cli/tune/train-objective.js';
-import { fitLatencyModel, latencyFeatures, leaveOneOutMape, mape } from '../src/nas/latency-model.js';
+import { inferenceLatencyMs, modelSpec } from '../src/cli/tune/train-objective.js';
+import { fitLatencyModel, leaveOneOutMape, mape, zooLatencyFeatures } from '../src/nas/latency-model.js';
 import { zooModel } from '../src/zoo/index.js';
 
 const { values: flags } = parseArgs({ options: { 'per-space': { type: 'string' }, seed: { type: 'string' } } });
@@ -31,17 +31,15 @@ const samples: Sample[] = [];
 for (const [name, s] of Object.entries(NAS_SPACES)) {
   const seen = new Set<string>();
   for (let tries = 0; seen.size < perSpace && tries < perSpace * 20; tries++) {
-    const opts = Object.entries(s.space).map(([k, d]) => {
+    const picks = Object.entries(s.space).map(([k, d]): [string, string | number] => {
       const choices = (d as { choices: (string | number)[] }).choices;
-      return `${k.slice('model.'.length)}=${choices[Math.floor(rand() * choices.length)]}`;
+      return [k.slice('model.'.length), choices[Math.floor(rand() * choices.length)]!];
     });
-    const base = s.model.slice(4);
-    const spec = `${base}${base.includes(':') ? ',' : ':'}${opts.join(',')}`;
+    const spec = modelSpec(s.model, picks);
     if (seen.has(spec)) continue;
     seen.add(spec);
-    const model = zooModel(`${spec},batch=1`);
-    const ms = await inferenceLatencyMs(zooModel(spec), 0);
-    samples.push({ space: name, spec, features: latencyFeatures(model), ms });
+    const ms = await inferenceLatencyMs(zooModel(spec.slice('zoo:'.length)), 0);
+    samples.push({ space: name, spec, features: zooLatencyFeatures(spec)!, ms });
     console.error(`${spec}: ${ms.toFixed(4)} ms`);
   }
 }

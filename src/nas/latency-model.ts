@@ -14,6 +14,7 @@
 import { attrReader } from '../ir/attrs.js';
 import type { ModelProto } from '../ir/proto.js';
 import { staticCost } from '../profile/static.js';
+import { zooModel } from '../zoo/index.js';
 
 export const LATENCY_FEATURES = ['per run', 'per kernel', 'dense GMACs', 'depthwise GMACs', 'MB moved'] as const;
 
@@ -32,6 +33,24 @@ export function latencyFeatures(model: ModelProto): number[] {
     else dense += c.macs;
   });
   return [1, cost.nodes.length, dense / 1e9, depthwise / 1e9, bytes / 1e6];
+}
+
+/** Features by zoo spec: a search fits the model to every measured architecture again and again, each built once. */
+const zooFeatures = new Map<string, number[]>();
+
+/**
+ * The features of a zoo architecture (`zoo:NAME[:options]`) at batch 1, built once per process; undefined
+ * for anything else (a model file has no options a search varies).
+ */
+export function zooLatencyFeatures(spec: string): number[] | undefined {
+  if (!spec.startsWith('zoo:')) return undefined;
+  let f = zooFeatures.get(spec);
+  if (!f) {
+    const s = spec.slice('zoo:'.length);
+    f = latencyFeatures(zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`));
+    zooFeatures.set(spec, f);
+  }
+  return f;
 }
 
 export interface LatencyModel {

@@ -20,8 +20,8 @@ import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } f
 import { resolveTuneConfig, parseSpace } from '../tune/config.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
-import { fitLatencyModel, LATENCY_FEATURES, latencyFeatures, leaveOneOutMape } from '../../nas/latency-model.js';
-import { zooModel } from '../../zoo/index.js';
+import { modelSpec } from '../tune/train-objective.js';
+import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, zooLatencyFeatures } from '../../nas/latency-model.js';
 import { trialModelPath, zooParts } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
 
@@ -301,12 +301,9 @@ export function nasResult(
           .filter(([k]) => k.startsWith('model.'))
           .map(([k, v]) => [k.slice(6), v]),
       );
-      const opts = Object.entries(options)
-        .map(([k, v]) => `${k}=${String(v)}`)
-        .join(',');
       return {
         number: h.number,
-        model: opts ? `${base}${base.slice(4).includes(':') ? ',' : ':'}${opts}` : base,
+        model: modelSpec(base, Object.entries(options)),
         options,
         accuracy: h.values![0]!,
         latencyMs: h.values![1]!,
@@ -351,11 +348,11 @@ export interface SearchLatencyModel {
 }
 
 export function fitSearchLatencyModel(archs: readonly Architecture[]): SearchLatencyModel | null {
-  if (archs.length < 4) return null;
-  const samples = archs.map((a) => {
-    const spec = a.model.slice('zoo:'.length);
-    return { features: latencyFeatures(zooModel(/(^|[:,])batch=/.test(spec) ? spec : `${spec},batch=1`)), ms: a.latencyMs };
+  const samples = archs.flatMap((a) => {
+    const features = zooLatencyFeatures(a.model);
+    return features ? [{ features, ms: a.latencyMs }] : [];
   });
+  if (samples.length < 4) return null;
   const fit = fitLatencyModel(samples);
   return { features: LATENCY_FEATURES, coef: fit.coef, architectures: samples.length, looMapePercent: leaveOneOutMape(samples) };
 }

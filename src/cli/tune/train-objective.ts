@@ -9,8 +9,7 @@ import { saveModel } from '../../ir/model.js';
 import { encodeModel } from '../../ir/codec.js';
 import { resolveInputs } from '../../runtime/inputs.js';
 import { measureInWorker } from '../../runtime/measure.js';
-import { latencyFeatures, latencyVerdict } from '../../nas/latency-model.js';
-import { zooModel } from '../../zoo/index.js';
+import { latencyVerdict, zooLatencyFeatures } from '../../nas/latency-model.js';
 import type { ModelProto } from '../../ir/proto.js';
 import { train, type EpochRecord, type OptimizerSpec } from '../../train/index.js';
 import type { Objective } from '../../tune/study.js';
@@ -124,32 +123,18 @@ export function trainObjective(
   };
 }
 
-/** Latency features by zoo spec: every trial fits the model to all measured ones, each built once per process. */
-const featuresOf = new Map<string, number[]>();
-
-function archFeatures(spec: string): number[] | undefined {
-  if (!spec.startsWith('zoo:')) return undefined;
-  let f = featuresOf.get(spec);
-  if (!f) {
-    const s = spec.slice('zoo:'.length);
-    f = latencyFeatures(zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`));
-    featuresOf.set(spec, f);
-  }
-  return f;
-}
-
 /**
  * Prunes, untrained, an architecture the latency model (fitted to the study's measured ones) predicts over
  * the budget by more than twice its own error; the reason goes into the trial's user attribute `skipped`.
  */
 function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void {
-  const features = archFeatures(arch);
+  const features = zooLatencyFeatures(arch);
   if (!features) return;
   const measured = trial.studyTrials.flatMap((t) => {
     const model = t.userAttrs.model;
     const ms = t.userAttrs.latency_ms;
     if (t.state !== 'complete' || typeof model !== 'string' || typeof ms !== 'number') return [];
-    const f = archFeatures(model);
+    const f = zooLatencyFeatures(model);
     return f ? [{ features: f, ms }] : [];
   });
   const v = latencyVerdict(measured, features, budgetMs);
@@ -264,7 +249,7 @@ function sampleSettings(trial: Trial, space: Record<string, Distribution>, spec:
 }
 
 /** `zoo:lenet5:pool=avg` with the sampled options appended: `zoo:lenet5:pool=avg,channels=8-24`. */
-function modelSpec(base: string, options: [string, ParamValue][]): string {
+export function modelSpec(base: string, options: [string, ParamValue][]): string {
   if (options.length === 0) return base;
   const text = options.map(([k, v]) => `${k}=${String(v)}`).join(',');
   return base.slice(4).includes(':') ? `${base},${text}` : `${base}:${text}`;
