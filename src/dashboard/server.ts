@@ -376,7 +376,7 @@ class App {
     const out = [];
     for (const s of await this.s.storage.listStudies()) {
       const trials = await this.s.storage.getAllTrials(s.id);
-      const r = studyReport(s, trials);
+      const r = studyReport(s, trials, { importance: false });
       const last = Math.max(0, ...trials.map((t) => t.datetimeComplete ?? t.datetimeStart ?? 0));
       out.push({
         name: s.name,
