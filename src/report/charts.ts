@@ -8,11 +8,13 @@
  * a contour of two parameters, parallel coordinates, PED-ANOVA importance, the Pareto front and the
  * intermediate values with pruned trials marked. Every axis is named, with its unit where it has one.
  */
+import { perOpComparison } from '../optimize/per-op.js';
 import type { ProfileReport } from '../profile/types.js';
 import type { EpochRecord } from '../train/trainer.js';
 import type { HistoryEntry, StudyReport } from '../tune/report.js';
 import type { ParamValue } from '../tune/types.js';
 import type { ChartSpec } from './echarts-svg.js';
+import { perOpTimeChart } from './report-charts.js';
 
 export type { ChartSpec } from './echarts-svg.js';
 
@@ -659,28 +661,31 @@ export function profileCompareRows(a: ProfileReport, b: ProfileReport): CompareR
   ];
 }
 
-/** Kernel time per op type of two profiles side by side (MACs per op type when neither has a trace). */
+/**
+ * Two profiles' op types side by side: kernel time per run, through optimize's per-op comparison and its
+ * chart, when both were traced at the same batch size; otherwise multiply-accumulates (static cost).
+ */
 export function profileCompareChart(a: ProfileReport, b: ProfileReport, names: [string, string]): ChartSpec {
-  const timed = a.opTypes.some((o) => o.timeMs > 0) || b.opTypes.some((o) => o.timeMs > 0);
-  const value = (o: ProfileReport['opTypes'][number]) => (timed ? o.timeMs : o.macs);
+  const traced = (p: ProfileReport) => p.opTypes.some((o) => o.timeMs > 0);
+  if (traced(a) && traced(b) && a.staticBatchSize === b.staticBatchSize)
+    return perOpTimeChart(perOpComparison(a, b), { names, id: 'compare-ops' });
   const total = new Map<string, number>();
-  for (const p of [a, b]) for (const o of p.opTypes) total.set(o.opType, (total.get(o.opType) ?? 0) + value(o));
+  for (const p of [a, b]) for (const o of p.opTypes) total.set(o.opType, (total.get(o.opType) ?? 0) + o.macs);
   const ops = [...total.entries()]
     .sort((x, y) => y[1] - x[1])
     .slice(0, 15)
     .map((x) => x[0])
     .reverse();
-  const of = (p: ProfileReport) =>
-    ops.map((op) => Number((p.opTypes.find((o) => o.opType === op) ? value(p.opTypes.find((o) => o.opType === op)!) : 0).toPrecision(4)));
+  const of = (p: ProfileReport) => ops.map((op) => Number((p.opTypes.find((o) => o.opType === op)?.macs ?? 0).toPrecision(4)));
   return {
     id: 'compare-ops',
-    title: timed ? 'Kernel time per op type (first batch size)' : 'MACs per op type (no trace: static cost)',
+    title: 'MACs per op type (static cost: the two profiles were not both traced at one batch size)',
     height: Math.max(200, 80 + ops.length * 34),
     option: base({
       legend: { top: 4, data: names },
       tooltip: { trigger: 'axis', confine: true, axisPointer: { type: 'shadow' } },
       grid: { ...GRID, left: 150, top: 40 },
-      xAxis: axis(timed ? 'kernel time per run (ms)' : 'multiply-accumulates per run', false, { min: 0, scale: false }),
+      xAxis: axis('multiply-accumulates per run', false, { min: 0, scale: false }),
       yAxis: { type: 'category', data: ops, axisLabel: { width: 140, overflow: 'truncate' } },
       series: [
         { name: names[0], type: 'bar', data: of(a), itemStyle: { color: CHART_COLORS.palette[0] } },

@@ -575,9 +575,12 @@ export const PER_OP_CHART_ROWS = 24;
 /**
  * Kernel time per run per op type, before (the model as given, grey) and after (the chosen model, blue), in
  * the comparison's order: op types present before, most time first, then the new ones. At most `max` op
- * types, the slowest (on either side) when there are more.
+ * types, the slowest (on either side) when there are more. `names` relabels the two sides (the dashboard
+ * compares two profiles, A and B), `id` renames the chart.
  */
-export function perOpTimeChart(p: PerOpComparison, max = PER_OP_CHART_ROWS): ChartSpec {
+export function perOpTimeChart(p: PerOpComparison, o: { max?: number; names?: readonly [string, string]; id?: string } = {}): ChartSpec {
+  const max = o.max ?? PER_OP_CHART_ROWS;
+  const [beforeName, afterName] = o.names ?? ['before', 'after'];
   const slowest = new Set(
     [...p.rows].sort((a, b) => Math.max(b.before.timeMs, b.after.timeMs) - Math.max(a.before.timeMs, a.after.timeMs)).slice(0, max),
   );
@@ -591,7 +594,7 @@ export function perOpTimeChart(p: PerOpComparison, max = PER_OP_CHART_ROWS): Cha
     barGap: '10%',
   });
   return chart(
-    'optimize-per-op',
+    o.id ?? 'optimize-per-op',
     `Kernel time per op type (batch ${p.batchSize})`,
     Math.max(180, rows.length * 34 + 90),
     {
@@ -602,7 +605,7 @@ export function perOpTimeChart(p: PerOpComparison, max = PER_OP_CHART_ROWS): Cha
         12,
         { inverse: true, axisTick: { show: false } },
       ),
-      series: [bar('before', 'before', COLORS.before), bar('after', 'after', COLORS.after)],
+      series: [bar(beforeName, 'before', COLORS.before), bar(afterName, 'after', COLORS.after)],
     },
     true,
   );
