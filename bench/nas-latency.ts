@@ -9,7 +9,8 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { NAS_SPACES } from '../src/cli/commands/nas.js';
-import { inferenceLatencyMs, modelSpec } from '../src/cli/tune/train-objective.js';
+import { inferenceLatencyMs } from '../src/nas/latency-model.js';
+import { zooSpec } from '../src/zoo/index.js';
 import { fitLatencyModel, leaveOneOutMape, mape, zooLatencyFeatures } from '../src/nas/latency-model.js';
 import { zooModel } from '../src/zoo/index.js';
 
@@ -35,7 +36,7 @@ for (const [name, s] of Object.entries(NAS_SPACES)) {
       const choices = (d as { choices: (string | number)[] }).choices;
       return [k.slice('model.'.length), choices[Math.floor(rand() * choices.length)]!];
     });
-    const spec = modelSpec(s.model, picks);
+    const spec = zooSpec(s.model, picks);
     if (seen.has(spec)) continue;
     seen.add(spec);
     const ms = await inferenceLatencyMs(zooModel(spec.slice('zoo:'.length)), 0);

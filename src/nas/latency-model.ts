@@ -15,6 +15,9 @@ import { attrReader } from '../ir/attrs.js';
 import type { ModelProto } from '../ir/proto.js';
 import { staticCost } from '../profile/static.js';
 import { zooModel } from '../zoo/index.js';
+import { encodeModel } from '../ir/codec.js';
+import { resolveInputs } from '../runtime/inputs.js';
+import { measureInWorker } from '../runtime/measure.js';
 
 export const LATENCY_FEATURES = ['per run', 'per kernel', 'dense GMACs', 'depthwise GMACs', 'MB moved'] as const;
 
@@ -135,4 +138,18 @@ export function latencyVerdict(
   const errorPercent = leaveOneOutMape(measured);
   const predictedMs = fit.predict(features);
   return { predictedMs, errorPercent, fittedOn: measured.length, over: predictedMs > budgetMs * (1 + (2 * errorPercent) / 100) };
+}
+
+/** Timed runs per latency measurement, after warm-up; more rounds only when the machine is noisy. */
+const LATENCY_RUNS = { runs: 30, warmup: 5, budgetMs: 500 };
+
+/**
+ * The `latency` metric: milliseconds per inference of a trained model at batch 1, in a worker with the
+ * trial's thread count (ORT's default when 0): the least round median, which holds on a busy machine
+ * better than a mean (runtime/stats.ts). Concurrent trials (--workers) share the cores and inflate it.
+ */
+export async function inferenceLatencyMs(model: ModelProto, threads: number): Promise<number> {
+  const inputs = resolveInputs(model, { dims: new Map([['batch', 1]]) });
+  const m = await measureInWorker(encodeModel(model), { inputs, ...LATENCY_RUNS, session: threads > 0 ? { intraOpThreads: threads } : {} });
+  return m.latencyMs.floor;
 }

@@ -37,6 +37,13 @@ export function zooModel(spec: string): ModelProto {
   return entry.build(values);
 }
 
+/** A zoo spec with `options` added: `zoo:lenet5` + fc=64 → `zoo:lenet5:fc=64` (after any options the base has). */
+export function zooSpec(base: string, options: readonly (readonly [string, unknown])[]): string {
+  if (options.length === 0) return base;
+  const text = options.map(([k, v]) => `${k}=${String(v)}`).join(',');
+  return base.slice(4).includes(':') ? `${base},${text}` : `${base}:${text}`;
+}
+
 /** The names of the zoo's models, in a stable order. */
 export function zooNames(): string[] {
   return ENTRIES.map((e) => e.info.name);

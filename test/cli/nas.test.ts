@@ -133,6 +133,87 @@ test('bad input is refused in one line before any training', async () => {
   assert.equal(readFileSync(join(busy, 'keep.txt'), 'utf8'), 'mine');
 });
 
+test('--weight-sharing: one supernet trained, every architecture evaluated with inherited weights, the answer fine-tuned and written', async () => {
+  const out = join(dir, 'ws');
+  const r = await hone(
+    'nas',
+    '--space',
+    'cnn',
+    '--data',
+    'mnist',
+    '--weight-sharing',
+    '--supernet-epochs',
+    '1',
+    '--epochs',
+    '1',
+    '--trials',
+    '5',
+    '--limit',
+    '400',
+    '-o',
+    out,
+    '--json',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  // activation and pool share no weights: kept at the reference's, and said so.
+  assert.match(r.stderr, /weight sharing keeps activation=relu, pool=max/);
+  assert.match(r.stderr, /training the supernet \(zoo:lenet5:activation=relu,pool=max,channels=16-48,fc=256-128\)/);
+  const res = JSON.parse(r.stdout) as {
+    chosen: Architecture;
+    reference: Architecture;
+    weightSharing: {
+      architectures: number;
+      fixed: Record<string, unknown>;
+      supernet: { steps: number; sampled: Record<string, number> };
+      evaluation: { architectures: number; recalibrated: boolean };
+      finetune: { epochs: number; accuracyBefore: number; accuracyAfter: number };
+    };
+  };
+  const ws = res.weightSharing;
+  assert.equal(ws.architectures, 30, '6 channel pairs × 5 fc pairs');
+  assert.deepEqual(ws.fixed, { activation: 'relu', pool: 'max' });
+  assert.equal(ws.supernet.steps, 5, '320 training samples, batch 64, one epoch');
+  assert.deepEqual(ws.supernet.sampled, { largest: 2, smallest: 1, random: 2 });
+  assert.equal(ws.evaluation.recalibrated, false, 'LeNet has no BatchNormalization');
+  // The reference (LeNet-5) is evaluated first.
+  assert.equal(res.reference.number, 0);
+  assert.equal(res.reference.model, 'zoo:lenet5:activation=relu,pool=max,channels=6-16,fc=120-84');
+  const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
+  assert.equal(archs.length, 5);
+  assert.equal(ws.evaluation.architectures, new Set(archs.map((a) => a.model)).size);
+  for (const a of archs) assert.ok(a.accuracy >= 0 && a.accuracy <= 1 && a.latencyMs > 0, JSON.stringify(a));
+  assert.equal(ws.finetune.epochs, 1);
+  assert.equal(ws.finetune.accuracyBefore, res.chosen.accuracy);
+  assert.ok(ws.finetune.accuracyAfter > 0.1, `fine-tuned accuracy ${ws.finetune.accuracyAfter}`);
+  // The written model is the chosen architecture itself, an ordinary LeNet of its widths.
+  const m = loadModel(join(out, 'model.onnx'));
+  const [c1, c2] = String(res.chosen.options.channels).split('-').map(Number);
+  const dims = new Map(m.graph!.initializer.map((t) => [t.name, t.dims.map(Number)]));
+  assert.deepEqual(dims.get('conv1.weight'), [c1, 1, 5, 5]);
+  assert.deepEqual(dims.get('conv2.weight'), [c2, c1, 5, 5]);
+  assert.ok(!m.graph!.input.some((i) => i.name!.startsWith('nas_mask')), 'no mask inputs in the answer');
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { weightSharing: unknown };
+  assert.deepEqual(report.weightSharing, res.weightSharing);
+
+  const bad: [string[], RegExp][] = [
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'y'), '--supernet-epochs', '2'], /--supernet-epochs goes with --weight-sharing/],
+    [
+      ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'y'), '--weight-sharing', '--workers', '2'],
+      /trains one supernet in this process; drop --workers/,
+    ],
+  ];
+  const depth = join(dir, 'depth.yaml');
+  writeFileSync(depth, 'model: zoo:lenet5\nspace:\n  model.fc: { type: categorical, choices: ["64", "120-84"] }\n');
+  bad.push([['--space', depth, '--data', 'mnist', '-o', join(dir, 'y'), '--weight-sharing'], /model\.fc has choices of different lengths/]);
+  for (const [args, re] of bad) {
+    const b = await hone('nas', ...args);
+    assert.equal(b.code, 2, `${args.join(' ')}: ${b.stderr}`);
+    assert.match(b.stderr, re);
+    assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
+    assert.ok(!existsSync(join(dir, 'y')));
+  }
+});
+
 test('a space file: zoo options searched; one without an architecture option, or with a training setting, refused', () => {
   const ok = join(dir, 'space.yaml');
   writeFileSync(ok, 'model: zoo:lenet5:pool=avg\nspace:\n  model.channels: { type: categorical, choices: [4-8, 8-16] }\n');

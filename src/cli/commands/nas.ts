@@ -20,19 +20,30 @@ import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } f
 import { resolveTuneConfig, parseSpace } from '../tune/config.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
-import { modelSpec } from '../tune/train-objective.js';
 import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, zooLatencyFeatures } from '../../nas/latency-model.js';
 import { trialModelPath, zooParts } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
+import { zooSpec } from '../../zoo/index.js';
+import { saveModel } from '../../ir/model.js';
+import { weightSharingSearch, type WeightSharingInfo } from './nas-shared.js';
 
 /** The built-in spaces: a zoo model sized for MNIST-like 28×28 digits, and the options searched. */
 const c = (...choices: (string | number)[]): Distribution => ({ type: 'categorical', choices });
-export const NAS_SPACES: Record<string, { model: string; what: string; space: Record<string, Distribution> }> = {
+export const NAS_SPACES: Record<
+  string,
+  {
+    model: string;
+    what: string;
+    space: Record<string, Distribution>;
+    /** With --weight-sharing, these entries replace the space's (choices that are prefixes of the largest). */
+    shared?: Record<string, Distribution>;
+  }
+> = {
   mlp: {
     model: 'zoo:mlp',
-    what: 'MLP: depth and widths of the hidden layers, activation',
+    what: 'MLP: widths of the two hidden layers, activation',
     space: {
-      'model.hidden': c('64', '128', '256', '512', '64-32', '128-64', '256-128', '512-256', '256-128-64', '1024-512'),
+      'model.hidden': c('64-32', '128-64', '128-128', '256-128', '256-256', '512-256', '512-512', '1024-512'),
       'model.activation': c('relu', 'tanh', 'gelu'),
     },
   },
@@ -41,7 +52,7 @@ export const NAS_SPACES: Record<string, { model: string; what: string; space: Re
     what: 'LeNet-style CNN: conv channels, fully connected widths, activation, pooling',
     space: {
       'model.channels': c('4-8', '4-12', '6-16', '8-24', '12-32', '16-48'),
-      'model.fc': c('32', '64', '84', '120-84', '256-128'),
+      'model.fc': c('32-16', '64-32', '84-42', '120-84', '256-128'),
       'model.activation': c('relu', 'tanh'),
       'model.pool': c('max', 'avg'),
     },
@@ -56,12 +67,15 @@ export const NAS_SPACES: Record<string, { model: string; what: string; space: Re
   },
   mobilenet: {
     model: 'zoo:mobilenet:inputChannels=1,size=28',
-    what: 'MobileNet-v2: width multiplier, expansion ratio of the inverted residuals, stages kept',
+    what: 'MobileNet-v2: width multiplier, expansion ratio of the inverted residuals, stages kept (with --weight-sharing: α 0.5 or 0.75, 4 stages)',
     space: {
       'model.widthMultiplier': c(0.25, 0.35, 0.5, 0.75),
       'model.expansion': c(2, 3, 4, 6),
       'model.stages': c(3, 4, 5),
     },
+    // At α 0.25 and 0.35 two stages round to 8 channels and gain a residual connection the wider networks
+    // lack, so they are not sub-networks of α 0.75; a stage count changes which layer feeds the head.
+    shared: { 'model.widthMultiplier': c(0.5, 0.75), 'model.stages': c(4) },
   },
 };
 
@@ -86,7 +100,7 @@ export function referenceParams(model: string, space: Record<string, Distributio
 }
 
 /** One training recipe for every architecture: a single choice per hyperparameter keeps it out of the search. */
-const RECIPE: Record<string, Distribution> = {
+export const RECIPE: Record<string, Distribution> = {
   optimizer: c('adam'),
   lr: c(0.002),
   batch_size: c(64),
@@ -98,13 +112,21 @@ const RECIPE: Record<string, Distribution> = {
   warmup: c(0),
   label_smoothing: c(0),
 };
+const one = (name: string) => (RECIPE[name] as Extract<Distribution, { type: 'categorical' }>).choices[0] as number | string;
+/** The recipe as weight sharing's trainer takes it (the supernet and the fine-tuning train with it). */
+const RECIPE_VALUES = {
+  lr: one('lr') as number,
+  batchSize: one('batch_size') as number,
+  weightDecay: one('weight_decay') as number,
+  schedule: one('schedule') as string,
+};
 
 const HELP = `hone nas — architecture search with accuracy and measured latency as the objectives
 
 Usage:
   hone nas --space mlp|cnn|resnet|mobilenet|FILE.yaml --data DATA -o DIR [--latency-budget MS]
            [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
-           [--workers N] [--seed S] [--json] [--quiet]
+           [--workers N] [--seed S] [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
 
 The space's reference architecture (the zoo model's defaults, e.g. LeNet-5 itself in the cnn space)
 is trained first, so the answer is compared with it, measured in the same run. Each trial builds an
@@ -118,6 +140,13 @@ than twice the model's own error is not trained. Writes into DIR:
   front.json    every trained architecture: its options, accuracy, latency, parameters, on the front
                 or not, within the budget or not
   report.html   the study's page (history, Pareto front, parameters); report.json the same numbers
+
+With --weight-sharing (Once-for-All style), the space's largest architecture is trained once as a
+supernet — each step trains the largest, the smallest or a random architecture through channel masks
+on the same weights — and every architecture is then evaluated with the weights it inherits (the
+leading channels of each layer; BatchNorm statistics recomputed on training batches), without training
+of its own; the chosen one is fine-tuned for --epochs epochs and written. Widths and residual-block
+depths share weights; options that do not (activation, pooling) are kept at the reference's value.
 
 Spaces (built in, for 28×28 single-channel images such as mnist):
 ${Object.entries(NAS_SPACES)
@@ -133,18 +162,23 @@ Options:
   --latency-budget MS    the slowest acceptable inference, ms at batch 1 (e.g. 0.5 or 0.5ms)
   --trials N             architectures to train (default 20)
   --budget DURATION      stop starting trials after this long (e.g. 10m); with --trials, whichever first
-  --epochs E             epochs per architecture (default 2)
+  --epochs E             epochs per architecture (default 2); with --weight-sharing, the chosen
+                         architecture's fine-tuning (0: none)
   --limit N              train on the first N samples (default 6000)
   --storage URL          keep the study (sqlite:PATH, postgresql://…) to watch it in hone dashboard
   --study NAME           the study's name in the storage (default: nas-SPACE-<time>)
   --workers N            architectures trained at once (latency is then measured on shared cores)
   --seed S               the sampler's seed (default 0)
+  --weight-sharing       train one supernet instead of every architecture (see above); --trials then
+                         defaults to every architecture of the space, up to 100
+  --supernet-epochs E    epochs of supernet training (default 3)
   --json                 print the result as one JSON object
 ${quietHelp(25)}
 
 Examples:
   hone nas --space cnn --data mnist --trials 12 --latency-budget 0.2 -o nas-cnn
   hone nas --space mlp --data mnist --trials 8 --epochs 1 -o nas-mlp --json
+  hone nas --space cnn --data mnist --weight-sharing --latency-budget 0.2 -o nas-shared
 `;
 
 export const nasCommand: Command = {
@@ -168,6 +202,8 @@ export const nasCommand: Command = {
         workers: { type: 'string' },
         seed: { type: 'string' },
         study: { type: 'string' },
+        'weight-sharing': { type: 'boolean' },
+        'supernet-epochs': { type: 'string' },
         json: { type: 'boolean' },
         ...quietFlag,
       },
@@ -179,84 +215,124 @@ export const nasCommand: Command = {
     if (!values.output) throw badInput('nas needs -o DIR for the model, the front and the report');
     const out = resolve(values.output);
     checkOutputDir(out);
-    const { model, space } = resolveSpace(values.space);
+    const shared = values['weight-sharing'] === true;
+    const { model, space } = resolveSpace(values.space, shared);
     const budgetMs = values['latency-budget'] === undefined ? undefined : parseMs(values['latency-budget']);
-    const trials = numberFlag(values.trials, '--trials', { int: true, min: 2 }) ?? (values.budget ? undefined : 20);
+    const trials = numberFlag(values.trials, '--trials', { int: true, min: 2 }) ?? (values.budget || shared ? undefined : 20);
     const timeoutS = values.budget === undefined ? undefined : parseDuration(values.budget, '--budget');
-    const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: 1 }) ?? 2;
+    const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: shared ? 0 : 1 }) ?? 2;
     const limit = numberFlag(values.limit, '--limit', { int: true, min: 10 }) ?? 6000;
     const workers = numberFlag(values.workers, '--workers', { int: true, min: 1 }) ?? 1;
     const seed = numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0;
-
-    const config = resolveTuneConfig(
-      {
-        study: values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`,
-        sampler: { name: 'nsga2', seed },
-        pruner: 'none',
-        ...(trials !== undefined ? { trials } : {}),
-        ...(timeoutS !== undefined ? { timeout: timeoutS } : {}),
-        workers,
-        space: { ...RECIPE, ...space },
-        objective: {
-          train: {
-            model,
-            data: values.data,
-            epochs,
-            metric: ['accuracy', 'latency'],
-            limit,
-            ...(budgetMs !== undefined ? { latency_budget: budgetMs } : {}),
-          },
-        },
-      },
-      { storage: values.storage },
-    );
+    const supernetEpochs = numberFlag(values['supernet-epochs'], '--supernet-epochs', { int: true, min: 1 }) ?? 3;
+    if (!shared && values['supernet-epochs'] !== undefined)
+      throw badInput('--supernet-epochs goes with --weight-sharing; add it or drop --supernet-epochs');
+    if (shared && workers > 1) throw badInput('--weight-sharing trains one supernet in this process; drop --workers');
+    const study = values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`;
     const reference = referenceParams(model, space);
-    if (reference) config.enqueue = [{ params: reference, userAttrs: { reference: true } }];
+
     const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
-    let run: Awaited<ReturnType<typeof runTune>>;
-    try {
-      run = await runTune(config, { resume: false, io, quiet: values.quiet, signal: interrupt.signal });
-    } finally {
-      interrupt.release();
-    }
-    const result = nasResult(run.report, budgetMs, model, reference);
-    const latencyModel = fitSearchLatencyModel(result.architectures);
-    const models = config.objective.kind === 'train' ? config.objective : undefined;
     // Everything lands in a hidden folder first, renamed to DIR at the end: no half-written output.
     const tmp = join(dirname(out), `.${out.split(/[\\/]/).pop()}.nas-${process.pid}`);
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { recursive: true });
+    let result: NasResult;
+    let latencyModel: SearchLatencyModel | null;
+    let interrupted: string | undefined;
+    let weightSharing: WeightSharingInfo | undefined;
     try {
-      if (result.chosen) {
-        const path = models ? trialModelPath(models, config.study, result.chosen.number) : undefined;
-        if (!path || !existsSync(path))
-          throw badInput(`the chosen trial's model is not on this machine (${path}); it was trained by a worker elsewhere`);
-        copyFileSync(path, join(tmp, 'model.onnx'));
+      let report: StudyReport;
+      let where: string;
+      let writeModel: (chosen: Architecture, path: string) => Promise<void>;
+      if (shared) {
+        const s = await weightSharingSearch({
+          model,
+          space,
+          reference,
+          data: values.data,
+          limit,
+          ...(trials !== undefined ? { trials } : {}),
+          ...(timeoutS !== undefined ? { timeoutS } : {}),
+          supernetEpochs,
+          finetuneEpochs: epochs,
+          recipe: RECIPE_VALUES,
+          storage: values.storage,
+          study,
+          seed,
+          io,
+          quiet: values.quiet,
+          signal: interrupt.signal,
+        });
+        ({ report, where, interrupted } = s);
+        weightSharing = s.info;
+        result = nasResult(report, budgetMs, s.base, s.reference);
+        writeModel = async (chosen, path) => {
+          saveModel(await s.modelFor(chosen.options), path);
+        };
+      } else {
+        const config = resolveTuneConfig(
+          {
+            study,
+            sampler: { name: 'nsga2', seed },
+            pruner: 'none',
+            ...(trials !== undefined ? { trials } : {}),
+            ...(timeoutS !== undefined ? { timeout: timeoutS } : {}),
+            workers,
+            space: { ...RECIPE, ...space },
+            objective: {
+              train: {
+                model,
+                data: values.data,
+                epochs,
+                metric: ['accuracy', 'latency'],
+                limit,
+                ...(budgetMs !== undefined ? { latency_budget: budgetMs } : {}),
+              },
+            },
+          },
+          { storage: values.storage },
+        );
+        if (reference) config.enqueue = [{ params: reference, userAttrs: { reference: true } }];
+        const run = await runTune(config, { resume: false, io, quiet: values.quiet, signal: interrupt.signal });
+        ({ report, where, interrupted } = run);
+        result = nasResult(report, budgetMs, model, reference);
+        const models = config.objective.kind === 'train' ? config.objective : undefined;
+        writeModel = async (chosen, dest) => {
+          const path = models ? trialModelPath(models, config.study, chosen.number) : undefined;
+          if (!path || !existsSync(path))
+            throw badInput(`the chosen trial's model is not on this machine (${path}); it was trained by a worker elsewhere`);
+          copyFileSync(path, dest);
+        };
       }
+      latencyModel = fitSearchLatencyModel(result.architectures);
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp, { recursive: true });
+      if (result.chosen) await writeModel(result.chosen, join(tmp, 'model.onnx'));
       writeFileAtomic(join(tmp, 'front.json'), `${JSON.stringify(result.architectures, null, 2)}\n`);
-      const report = {
+      const doc = {
         tool: 'hone nas',
         space: values.space,
         model,
         latencyBudgetMs: budgetMs ?? null,
         ...result,
         latencyModel,
-        study: run.report,
+        ...(weightSharing ? { weightSharing } : {}),
+        study: report,
       };
-      writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify(report)}\n`);
-      writeFileAtomic(join(tmp, 'report.html'), studyHtml(run.report, { where: run.where }));
+      writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify(doc)}\n`);
+      writeFileAtomic(join(tmp, 'report.html'), studyHtml(report, { where }));
       if (existsSync(out)) rmSync(out, { recursive: true });
       renameSync(tmp, out);
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
       throw e;
+    } finally {
+      interrupt.release();
     }
     if (values.json)
       io.stdout(
-        `${JSON.stringify({ output: out, chosen: result.chosen, reference: result.reference ?? null, front: result.front, note: result.note ?? null, latencyModel })}\n`,
+        `${JSON.stringify({ output: out, chosen: result.chosen, reference: result.reference ?? null, front: result.front, note: result.note ?? null, latencyModel, ...(weightSharing ? { weightSharing } : {}) })}\n`,
       );
-    else io.stdout(nasText(result, out, budgetMs, latencyModel));
-    if (run.interrupted) return interruptExitCode(run.interrupted);
+    else io.stdout(nasText(result, out, budgetMs, latencyModel, weightSharing));
+    if (interrupted) return interruptExitCode(interrupted);
     return result.chosen ? 0 : 1;
   },
 };
@@ -303,7 +379,7 @@ export function nasResult(
       );
       return {
         number: h.number,
-        model: modelSpec(base, Object.entries(options)),
+        model: zooSpec(base, Object.entries(options)),
         options,
         accuracy: h.values![0]!,
         latencyMs: h.values![1]!,
@@ -357,10 +433,21 @@ export function fitSearchLatencyModel(archs: readonly Architecture[]): SearchLat
   return { features: LATENCY_FEATURES, coef: fit.coef, architectures: samples.length, looMapePercent: leaveOneOutMape(samples) };
 }
 
-function nasText(r: NasResult, out: string, budgetMs: number | undefined, lm: SearchLatencyModel | null): string {
-  const lines = [
-    `${r.architectures.length} architecture(s) trained${r.skipped ? `, ${r.skipped} not trained (predicted over the latency budget)` : ''}; ${r.front.length} on the Pareto front (accuracy against latency):`,
-  ];
+function nasText(
+  r: NasResult,
+  out: string,
+  budgetMs: number | undefined,
+  lm: SearchLatencyModel | null,
+  ws: WeightSharingInfo | undefined,
+): string {
+  const lines = ws
+    ? [
+        `supernet ${ws.supernet.model} trained once: ${ws.supernet.epochs} epoch(s), ${ws.supernet.steps} steps in ${ws.supernet.seconds.toFixed(1)} s; ${ws.evaluation.architectures} of the space's ${ws.architectures} architectures evaluated with inherited weights${ws.evaluation.recalibrated ? ' (BatchNorm recalibrated)' : ''} in ${ws.evaluation.seconds.toFixed(1)} s`,
+      ]
+    : [];
+  lines.push(
+    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained (predicted over the latency budget)` : ''}; ${r.front.length} on the Pareto front (accuracy against latency):`,
+  );
   for (const n of r.front) {
     const a = r.architectures.find((x) => x.number === n)!;
     lines.push(
@@ -372,6 +459,10 @@ function nasText(r: NasResult, out: string, budgetMs: number | undefined, lm: Se
       `chosen${budgetMs !== undefined ? ` (within ${budgetMs} ms)` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${r.chosen.latencyMs.toPrecision(3)} ms → ${join(out, 'model.onnx')}`,
     );
   else lines.push(`hone: ${r.note}`);
+  if (ws?.finetune)
+    lines.push(
+      `fine-tuned from its inherited weights for ${ws.finetune.epochs} epoch(s) (${ws.finetune.seconds.toFixed(1)} s): accuracy ${(100 * ws.finetune.accuracyBefore).toFixed(2)}% → ${(100 * ws.finetune.accuracyAfter).toFixed(2)}%; whole search ${ws.seconds.toFixed(1)} s`,
+    );
   const ref = r.reference;
   if (ref)
     lines.push(
@@ -401,9 +492,9 @@ export function parseMs(text: string): number {
 }
 
 /** A built-in space by name, or a YAML file's { model, space }; a space with no architecture option is refused. */
-export function resolveSpace(spec: string): { model: string; space: Record<string, Distribution> } {
+export function resolveSpace(spec: string, shared = false): { model: string; space: Record<string, Distribution> } {
   const builtIn = NAS_SPACES[spec];
-  if (builtIn) return { model: builtIn.model, space: builtIn.space };
+  if (builtIn) return { model: builtIn.model, space: { ...builtIn.space, ...(shared ? builtIn.shared : {}) } };
   if (!/\.ya?ml$/i.test(spec) || !existsSync(spec))
     throw badInput(`--space ${spec}: not a built-in space (${Object.keys(NAS_SPACES).join(', ')}) nor a YAML file that exists`);
   let doc: unknown;

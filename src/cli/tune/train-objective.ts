@@ -6,10 +6,9 @@ import type { Dataset } from '../../data/index.js';
 import { firstSamples } from '../../data/index.js';
 import { DataType } from '../../ir/dtype.js';
 import { saveModel } from '../../ir/model.js';
-import { encodeModel } from '../../ir/codec.js';
 import { resolveInputs } from '../../runtime/inputs.js';
-import { measureInWorker } from '../../runtime/measure.js';
-import { latencyVerdict, zooLatencyFeatures } from '../../nas/latency-model.js';
+import { inferenceLatencyMs, latencyVerdict, zooLatencyFeatures } from '../../nas/latency-model.js';
+import { zooSpec } from '../../zoo/index.js';
 import type { ModelProto } from '../../ir/proto.js';
 import { train, type EpochRecord, type OptimizerSpec } from '../../train/index.js';
 import type { Objective } from '../../tune/study.js';
@@ -50,7 +49,7 @@ export function trainObjective(
     // The epoch after which the pruner stopped the trial.
     const prunedAt: { epoch?: EpochRecord } = {};
     try {
-      const arch = modelSpec(spec.model, s.modelOptions);
+      const arch = zooSpec(spec.model, s.modelOptions);
       if (spec.latencyBudget !== undefined) skipIfPredictedSlow(trial, arch, spec.latencyBudget);
       const model = resolveModel(arch, 'tune');
       const data = await trainingData(spec, model);
@@ -82,7 +81,7 @@ export function trainObjective(
         },
       });
       if (signal?.aborted) throw new Interrupted(`stopped: ${interruptReason(signal)}`);
-      trial.setUserAttr('model', modelSpec(spec.model, s.modelOptions));
+      trial.setUserAttr('model', zooSpec(spec.model, s.modelOptions));
       trial.setUserAttr(
         'epochs',
         result.history.map((r) => ({
@@ -144,20 +143,6 @@ function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void
   trial.setUserAttr('predicted_latency_ms', v.predictedMs);
   trial.setUserAttr('skipped', why);
   throw new TrialPruned(why);
-}
-
-/** Timed runs per latency measurement, after warm-up; more rounds only when the machine is noisy. */
-const LATENCY_RUNS = { runs: 30, warmup: 5, budgetMs: 500 };
-
-/**
- * The `latency` metric: milliseconds per inference of a trained model at batch 1, in a worker with the
- * trial's thread count (ORT's default when 0): the least round median, which holds on a busy machine
- * better than a mean (runtime/stats.ts). Concurrent trials (--workers) share the cores and inflate it.
- */
-export async function inferenceLatencyMs(model: ModelProto, threads: number): Promise<number> {
-  const inputs = resolveInputs(model, { dims: new Map([['batch', 1]]) });
-  const m = await measureInWorker(encodeModel(model), { inputs, ...LATENCY_RUNS, session: threads > 0 ? { intraOpThreads: threads } : {} });
-  return m.latencyMs.floor;
 }
 
 /**
@@ -248,13 +233,6 @@ function sampleSettings(trial: Trial, space: Record<string, Distribution>, spec:
   return { optimizer, lr, batchSize, schedule, warmup, labelSmoothing, clipNorm, modelOptions };
 }
 
-/** `zoo:lenet5:pool=avg` with the sampled options appended: `zoo:lenet5:pool=avg,channels=8-24`. */
-export function modelSpec(base: string, options: [string, ParamValue][]): string {
-  if (options.length === 0) return base;
-  const text = options.map(([k, v]) => `${k}=${String(v)}`).join(',');
-  return base.slice(4).includes(':') ? `${base},${text}` : `${base}:${text}`;
-}
-
 /**
  * The `time` metric: the seconds the trainer's step loop took, summed over the epochs (each epoch's own
  * `seconds`, as the trial's `epochs` attribute lists them): forward, backward and update of every step with
@@ -273,7 +251,7 @@ function metricOf(rec: EpochRecord, metric: TrainMetric): number {
 }
 
 /** Trainable size: the elements of the model's floating-point initializers. */
-function countParams(model: ModelProto): number {
+export function countParams(model: ModelProto): number {
   let n = 0;
   for (const t of model.graph!.initializer) {
     if (t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16 && t.dataType !== DataType.DOUBLE) continue;
