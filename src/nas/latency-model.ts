@@ -17,7 +17,7 @@ import { staticCost } from '../profile/static.js';
 import { zooModel } from '../zoo/index.js';
 import { encodeModel } from '../ir/codec.js';
 import { resolveInputs } from '../runtime/inputs.js';
-import { measureInWorker } from '../runtime/measure.js';
+import { LatencyWorker } from '../runtime/measure.js';
 
 export const LATENCY_FEATURES = ['per run', 'per kernel', 'dense GMACs', 'depthwise GMACs', 'MB moved'] as const;
 
@@ -143,13 +143,18 @@ export function latencyVerdict(
 /** Timed runs per latency measurement, after warm-up; more rounds only when the machine is noisy. */
 const LATENCY_RUNS = { runs: 30, warmup: 5, budgetMs: 500 };
 
+/** This process's latency worker: one for every measurement, which also keeps two from running at once. */
+let meter: LatencyWorker | undefined;
+
 /**
  * The `latency` metric: milliseconds per inference of a trained model at batch 1, in a worker with the
  * trial's thread count (ORT's default when 0): the least round median, which holds on a busy machine
  * better than a mean (runtime/stats.ts). Concurrent trials (--workers) share the cores and inflate it.
+ * Measurements reuse one worker (runtime/measure.ts LatencyWorker), queued one at a time.
  */
 export async function inferenceLatencyMs(model: ModelProto, threads: number): Promise<number> {
   const inputs = resolveInputs(model, { dims: new Map([['batch', 1]]) });
-  const m = await measureInWorker(encodeModel(model), { inputs, ...LATENCY_RUNS, session: threads > 0 ? { intraOpThreads: threads } : {} });
+  meter ??= new LatencyWorker();
+  const m = await meter.measure(encodeModel(model), { inputs, ...LATENCY_RUNS, session: threads > 0 ? { intraOpThreads: threads } : {} });
   return m.latencyMs.floor;
 }

@@ -1,5 +1,6 @@
 /**
- * The measurement worker: receives one job (see measure.ts), runs it on this thread, replies once, exits.
+ * The measurement worker: receives one job (see measure.ts), runs it on this thread, replies once, exits;
+ * or, started with workerData { serve: true } (LatencyWorker), runs jobs one after another until terminated.
  *
  * Peak memory method: resident set size (RSS) is per process, so we take a baseline just before the
  * session is created and sample RSS after creation and after every run; peak = max sample - baseline.
@@ -10,7 +11,7 @@
  * earlier measurements in the same process can be reused without growing RSS, so later batch sizes
  * can read low; each figure is growth attributable to this session, not an absolute footprint.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,8 @@ import { DataType } from '../ir/dtype.js';
 import { encodeModel } from '../ir/codec.js';
 import { HoneError, errorMessage } from '../errors.js';
 
-parentPort!.once('message', (job: WorkerJob) => {
+const serve = (workerData as { serve?: boolean } | undefined)?.serve === true;
+parentPort![serve ? 'on' : 'once']('message', (job: WorkerJob) => {
   run(job).then(
     (result) => reply({ ok: true, result }),
     (e: unknown) =>
@@ -36,7 +38,7 @@ parentPort!.once('message', (job: WorkerJob) => {
 
 function reply(r: WorkerReply): void {
   parentPort!.postMessage(r);
-  parentPort!.close();
+  if (!serve) parentPort!.close();
 }
 
 async function run(job: WorkerJob): Promise<Measurement | MachinePeaks> {

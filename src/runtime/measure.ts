@@ -9,6 +9,7 @@ import type { ConcreteInput, InputValue } from './inputs.js';
 import type { LatencyStats } from './stats.js';
 import type { TraceSummary } from './trace.js';
 import { HoneError } from '../errors.js';
+import type { Worker } from 'node:worker_threads';
 import { spawnWorker } from '../util/worker.js';
 
 export interface MeasureOpts {
@@ -95,6 +96,68 @@ export async function measureInWorker(modelBytes: Uint8Array | string, opts: Mea
       ? modelBytes
       : new Uint8Array(modelBytes); // a copy (Buffer#slice would be a view, and transferring it would detach the caller's buffer)
   return (await runWorker({ kind: 'measure', model: owned, ...rest }, [owned.buffer as ArrayBuffer])) as Measurement;
+}
+
+/**
+ * One measurement worker kept for many latency measurements, one at a time. Timing a small model takes
+ * milliseconds; starting a worker and loading ONNX Runtime in it takes 100–300 ms, which dominated the
+ * cost of timing many architectures (`hone nas`). Memory figures from a reused worker are growth over
+ * what earlier jobs left, so this is for latency. Idle, the worker does not keep the process alive.
+ */
+export class LatencyWorker {
+  private worker: Worker | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  measure(model: Uint8Array, opts: Omit<MeasureOpts, 'transfer' | 'profileRuns'>): Promise<Measurement> {
+    const job = this.queue.then(() => this.send({ kind: 'measure', model, ...opts }));
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    await w?.terminate();
+  }
+
+  private send(job: WorkerJob): Promise<Measurement> {
+    if (!this.worker) {
+      const w = spawnWorker(import.meta.url, 'measure-worker', { serve: true });
+      w.on('exit', () => {
+        if (this.worker === w) this.worker = undefined;
+      });
+      this.worker = w;
+    }
+    const w = this.worker;
+    w.ref();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+        w.unref();
+      };
+      const onMessage = (r: WorkerReply) => {
+        done();
+        if (r.ok) resolve(r.result as Measurement);
+        else reject(r.exitCode ? new HoneError(r.message, r.exitCode) : new Error(r.message));
+      };
+      const onError = (e: Error) => {
+        done();
+        reject(e);
+      };
+      const onExit = (code: number) => {
+        done();
+        reject(
+          new HoneError(`the measurement worker exited with code ${code} before reporting; the runtime may have crashed on this model`, 1),
+        );
+      };
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      w.postMessage(job);
+    });
+  }
 }
 
 /** Runs one job in a fresh worker and returns its result; a HoneError thrown there is rethrown here. */

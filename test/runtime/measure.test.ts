@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { HoneError } from '../../src/errors.js';
 import { encodeModel } from '../../src/ir/codec.js';
 import { fixDims, resolveInputs } from '../../src/runtime/inputs.js';
-import { measureInWorker } from '../../src/runtime/measure.js';
+import { LatencyWorker, measureInWorker } from '../../src/runtime/measure.js';
 import { machinePeaks, peaksKey } from '../../src/runtime/peaks.js';
 import { isNoisy, latencyStats, percentile, throughput } from '../../src/runtime/stats.js';
 import { summarizeTrace } from '../../src/runtime/trace.js';
@@ -163,6 +163,33 @@ test('measureInWorker with transfer detaches the bytes; a failing run is a HoneE
       /failed to run the model with inputs x\[2x5\]/.test(e.message) &&
       !e.message.includes('\n'),
   );
+});
+
+test('LatencyWorker: one worker for many measurements, queued one at a time; a failing job does not end it', async () => {
+  const meter = new LatencyWorker();
+  try {
+    const m = fixDims(tinyMlp(), { dims: { batch: 2 } });
+    const opts = { inputs: resolveInputs(m), warmup: 1, runs: 5, session: { intraOpThreads: 1 } };
+    const bad = meter.measure(encodeModel(m), { ...opts, inputs: [{ name: 'x', elemType: 1, shape: [2, 5] }] });
+    // Asked at once: they run one after another in the one worker, each with its own answer.
+    const all = await Promise.allSettled([meter.measure(encodeModel(m), opts), bad, meter.measure(encodeModel(m), { ...opts, runs: 7 })]);
+    assert.equal(all[0].status, 'fulfilled');
+    assert.equal((all[0] as PromiseFulfilledResult<{ latencyMs: { runs: number } }>).value.latencyMs.runs, 5);
+    assert.equal(all[1].status, 'rejected');
+    assert.match(String((all[1] as PromiseRejectedResult).reason), /failed to run the model with inputs x\[2x5\]/);
+    assert.equal(all[2].status, 'fulfilled', 'the worker serves the job after a failed one');
+    assert.equal((all[2] as PromiseFulfilledResult<{ latencyMs: { runs: number } }>).value.latencyMs.runs, 7);
+  } finally {
+    await meter.close();
+  }
+  // After close, a measurement starts a new worker.
+  const again = await meter.measure(encodeModel(fixDims(tinyMlp(), { dims: { batch: 1 } })), {
+    inputs: resolveInputs(fixDims(tinyMlp(), { dims: { batch: 1 } })),
+    warmup: 0,
+    runs: 2,
+  });
+  assert.equal(again.latencyMs.runs, 2);
+  await meter.close();
 });
 
 test('machinePeaks measures once, then checks its cache with a probe; stale or low figures are measured again', async () => {
