@@ -10,6 +10,7 @@ import { NAS_SPACES, nasResult, parseMs, referenceParams, resolveSpace, type Arc
 import { loadModel } from '../../src/ir/model.js';
 import type { StudyReport } from '../../src/tune/report.js';
 import { hone } from '../helpers/cli.js';
+import { openStorage } from '../../src/tune/storage/open.js';
 
 let dir: string;
 before(() => {
@@ -94,7 +95,7 @@ test('a latency budget nothing meets: says so, names the fastest, writes the evi
   );
   assert.equal(r.code, 1, r.stderr);
   // After six measured, the latency model predicts the rest far over 1 us: they are not trained.
-  const skipped = Number(/, (\d+) not trained \(predicted over the latency budget\)/.exec(r.stdout)?.[1] ?? 0);
+  const skipped = Number(/, (\d+) not trained to the end \(predicted over the latency budget/.exec(r.stdout)?.[1] ?? 0);
   assert.equal(skipped, 3, r.stdout);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { study: { history: { state: string }[] } };
   assert.equal(report.study.history.filter((h) => h.state === 'pruned').length, 3);
@@ -212,6 +213,49 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
     assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
     assert.ok(!existsSync(join(dir, 'y')));
   }
+});
+
+test('--proxy-keep: every untrained network scored (NASWOT); after 6, one below the kept share of the scores so far is not trained', async () => {
+  const out = join(dir, 'proxy');
+  const db = join(dir, 'proxy.db');
+  const r = await hone(
+    'nas',
+    '--space',
+    'cnn',
+    '--data',
+    'mnist',
+    '--trials',
+    '10',
+    '--epochs',
+    '1',
+    '--limit',
+    '300',
+    '--proxy-keep',
+    '0.5',
+    '--storage',
+    `sqlite:${db}`,
+    '--study',
+    'p',
+    '-o',
+    out,
+    '--quiet',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const storage = await openStorage(`sqlite:${db}`);
+  const trials = await storage.getAllTrials((await storage.getStudyId('p'))!);
+  await storage.close();
+  assert.equal(trials.length, 10);
+  const scores = trials.map((t) => t.userAttrs.proxy_score as number);
+  for (const v of scores) assert.ok(Number.isFinite(v), `score ${v}`);
+  trials.forEach((t, i) => {
+    const before = [...scores.slice(0, i)].sort((a, b) => a - b);
+    const cut = before[Math.floor(0.5 * before.length)];
+    if (i < 6) assert.equal(t.state, 'complete', `trial ${i}: the first 6 are all trained`);
+    else if (t.state === 'pruned') {
+      assert.match(String(t.userAttrs.skipped), /zero-cost proxy \(NASWOT\) score .* below .*50th percentile/);
+      assert.ok(scores[i]! < cut!, `trial ${i} pruned with ${scores[i]} against ${cut}`);
+    } else assert.ok(scores[i]! >= cut!, `trial ${i} trained with ${scores[i]} below ${cut}`);
+  });
 });
 
 test('a space file: zoo options searched; one without an architecture option, or with a training setting, refused', () => {

@@ -17,6 +17,7 @@ import { loadStudy } from '../../src/tune/study.js';
 import { readTuneConfigFile, resolveTuneConfig, type TuneConfig, type TuneOverrides } from '../../src/cli/tune/config.js';
 import { makePruner, makeSampler } from '../../src/cli/tune/factory.js';
 import { makeObjective } from '../../src/cli/tune/objective.js';
+import { dominatedBy } from '../../src/cli/tune/train-objective.js';
 import { defaultTrainSpace, trialModelPath, type TrainObjectiveSpec } from '../../src/cli/tune/train-spec.js';
 import { writeBestModel } from '../../src/cli/tune/train-output.js';
 import { runWorker } from '../../src/cli/tune/worker.js';
@@ -117,6 +118,26 @@ describe('train objective: config', () => {
       () => resolveTuneConfig(undefined, { objective: 'bench:branin', data: 'mnist', trials: 2 }),
       /--data is for a train objective/,
     );
+    badInputOf(() => config({ prune_dominated: true }), /prune_dominated in .* needs metrics accuracy and latency/);
+    badInputOf(() => config({ metric: ['accuracy', 'latency'], prune_dominated: 'yes' }), /prune_dominated in .* must be true or false/);
+  });
+
+  it('prune_dominated: stopped part-way when two complete architectures were no slower and more accurate at that epoch', () => {
+    const done = (number: number, ms: number, accs: number[], state = 'complete') => ({
+      number,
+      state,
+      userAttrs: { latency_ms: ms, epochs: accs.map((valAccuracy, epoch) => ({ epoch, valAccuracy })) },
+    });
+    const trial = (others: ReturnType<typeof done>[]) => ({ studyTrials: others }) as unknown as Parameters<typeof dominatedBy>[0];
+    // After epoch 1 (index 0) at 0.9 accuracy and 1.0 ms.
+    const rec = { epoch: 0, valAccuracy: 0.9 };
+    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95, 0.97])]), rec, 1.0), undefined, 'one dominating architecture is not enough');
+    const why = dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), done(1, 1.0, [0.91, 0.93])]), rec, 1.0);
+    assert.match(why!, /pruned after epoch 1: validation accuracy 0\.9000 at 1\.00 ms, and 2 complete architectures \(trial 0, trial 1\)/);
+    // Slower, or less accurate at that epoch (however good at the end), or not complete: none counts.
+    const none = [done(2, 1.2, [0.99, 0.99]), done(3, 0.5, [0.85, 0.99]), done(4, 0.5, [0.95, 0.96], 'pruned'), done(5, 0.5, [])];
+    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), ...none]), rec, 1.0), undefined);
+    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95]), done(1, 0.8, [0.95])]), { epoch: 0 }, 1.0), undefined, 'no accuracy: no verdict');
   });
 
   it('has a default space per zoo model, which a config space adjusts name by name', () => {

@@ -135,7 +135,9 @@ batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% he
 latency per inference at batch 1 on this machine's ONNX Runtime (the least round median of a timed
 run). NSGA-II searches for the Pareto front of the two. With --latency-budget, once 6 are measured, an
 architecture a latency model fitted to them (kernels, MACs, bytes moved) predicts over the budget by more
-than twice the model's own error is not trained. Writes into DIR:
+than twice the model's own error is not trained. Multi-fidelity: latency is measured before training,
+and after each epoch but the last an architecture that two finished ones beat at that epoch while no
+slower is stopped there (--no-prune trains every one to the end). Writes into DIR:
   model.onnx    the most accurate architecture within --latency-budget (or on the front), trained
   front.json    every trained architecture: its options, accuracy, latency, parameters, on the front
                 or not, within the budget or not
@@ -169,6 +171,10 @@ Options:
   --study NAME           the study's name in the storage (default: nas-SPACE-<time>)
   --workers N            architectures trained at once (latency is then measured on shared cores)
   --seed S               the sampler's seed (default 0)
+  --no-prune             train every architecture for all its epochs (no stopping of dominated ones)
+  --proxy-keep F         a zero-cost filter: score each untrained network (NASWOT: how differently its
+                         activations switch on across 64 samples) and, once 6 are scored, train only
+                         those in the top F share of the scores so far (e.g. 0.5)
   --weight-sharing       train one supernet instead of every architecture (see above); --trials then
                          defaults to every architecture of the space, up to 100
   --supernet-epochs E    epochs of supernet training (default 3)
@@ -203,6 +209,8 @@ export const nasCommand: Command = {
         seed: { type: 'string' },
         study: { type: 'string' },
         'weight-sharing': { type: 'boolean' },
+        'no-prune': { type: 'boolean' },
+        'proxy-keep': { type: 'string' },
         'supernet-epochs': { type: 'string' },
         json: { type: 'boolean' },
         ...quietFlag,
@@ -228,6 +236,13 @@ export const nasCommand: Command = {
     if (!shared && values['supernet-epochs'] !== undefined)
       throw badInput('--supernet-epochs goes with --weight-sharing; add it or drop --supernet-epochs');
     if (shared && workers > 1) throw badInput('--weight-sharing trains one supernet in this process; drop --workers');
+    const proxyKeep = numberFlag(values['proxy-keep'], '--proxy-keep', { min: 0 });
+    if (proxyKeep !== undefined && !(proxyKeep > 0 && proxyKeep < 1))
+      throw badInput(`--proxy-keep is the share of architectures trained, between 0 and 1 (e.g. 0.5), got ${values['proxy-keep']}`);
+    if (shared && proxyKeep !== undefined)
+      throw badInput('--proxy-keep filters architectures before training each; --weight-sharing trains none alone');
+    if (shared && values['no-prune'])
+      throw badInput('--no-prune is for separate training; --weight-sharing trains no architecture part-way');
     const study = values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`;
     const reference = referenceParams(model, space);
 
@@ -285,6 +300,8 @@ export const nasCommand: Command = {
                 metric: ['accuracy', 'latency'],
                 limit,
                 ...(budgetMs !== undefined ? { latency_budget: budgetMs } : {}),
+                ...(values['no-prune'] ? {} : { prune_dominated: true }),
+                ...(proxyKeep !== undefined ? { proxy_keep: proxyKeep } : {}),
               },
             },
           },
@@ -356,7 +373,7 @@ export interface NasResult {
   chosen?: Architecture;
   /** Why nothing was chosen. */
   note?: string;
-  /** Architectures not trained: the latency model predicted them over the budget. */
+  /** Architectures not trained to the end: predicted over the budget (untrained), or dominated part-way. */
   skipped: number;
   /** The space's reference architecture (the zoo defaults), measured in the same run, when it has one and it trained. */
   reference?: Architecture;
@@ -446,7 +463,7 @@ function nasText(
       ]
     : [];
   lines.push(
-    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained (predicted over the latency budget)` : ''}; ${r.front.length} on the Pareto front (accuracy against latency):`,
+    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained to the end (predicted over the latency budget, a low proxy score, or dominated part-way; see each trial's reason)` : ''}; ${r.front.length} on the Pareto front (accuracy against latency):`,
   );
   for (const n of r.front) {
     const a = r.architectures.find((x) => x.number === n)!;

@@ -8,6 +8,7 @@ import { DataType } from '../../ir/dtype.js';
 import { saveModel } from '../../ir/model.js';
 import { resolveInputs } from '../../runtime/inputs.js';
 import { inferenceLatencyMs, latencyVerdict, zooLatencyFeatures } from '../../nas/latency-model.js';
+import { naswotScore } from '../../nas/proxy.js';
 import { zooSpec } from '../../zoo/index.js';
 import type { ModelProto } from '../../ir/proto.js';
 import { train, type EpochRecord, type OptimizerSpec } from '../../train/index.js';
@@ -59,6 +60,10 @@ export function trainObjective(
           `batch_size ${s.batchSize} is larger than the ${nTrain} training samples (after holding out ${Math.round(100 * spec.validation)}% for validation); lower batch_size in the space or give more data`,
         );
       const stepsPerEpoch = Math.floor(nTrain / s.batchSize);
+      if (spec.proxyKeep !== undefined) await skipIfProxyLow(trial, arch, model, data, spec.proxyKeep);
+      // Latency does not depend on the weights: measured first, so dominance can be judged part-way.
+      const latency = spec.metrics.includes('latency') ? await inferenceLatencyMs(model, threads) : undefined;
+      const dominated: { why?: string } = {};
       const result = await train(model, data, {
         epochs: spec.epochs,
         batchSize: s.batchSize,
@@ -73,7 +78,12 @@ export function trainObjective(
         threads,
         onStep: () => (signal?.aborted ? false : undefined),
         onEpoch: (rec) => {
-          if (!reported || signal?.aborted) return undefined;
+          if (signal?.aborted) return undefined;
+          if (spec.pruneDominated && latency !== undefined && rec.epoch < spec.epochs - 1) {
+            dominated.why = dominatedBy(trial, rec, latency);
+            if (dominated.why) return false;
+          }
+          if (!reported) return undefined;
           trial.report(metricOf(rec, reported), rec.epoch);
           if (!trial.shouldPrune()) return undefined;
           prunedAt.epoch = rec;
@@ -92,6 +102,11 @@ export function trainObjective(
           seconds: r.seconds,
         })),
       );
+      if (dominated.why) {
+        trial.setUserAttr('latency_ms', latency);
+        trial.setUserAttr('pruned', dominated.why);
+        throw new TrialPruned(dominated.why);
+      }
       const p = prunedAt.epoch;
       if (p && reported)
         throw new TrialPruned(
@@ -100,7 +115,6 @@ export function trainObjective(
       const last = result.history[result.history.length - 1]!;
       const seconds = trainingSeconds(result.history);
       const paramCount = countParams(result.model);
-      const latency = spec.metrics.includes('latency') ? await inferenceLatencyMs(result.model, threads) : undefined;
       const values = spec.metrics.map((m) =>
         m === 'time' ? seconds : m === 'params' ? paramCount : m === 'latency' ? latency! : metricOf(last, m),
       );
@@ -120,6 +134,53 @@ export function trainObjective(
       throw new Error(errorMessage(e));
     }
   };
+}
+
+/** Proxy scores needed before the filter judges: the first architectures are all trained. */
+const PROXY_WARMUP = 6;
+
+/**
+ * The zero-cost proxy filter: scores the untrained network (NASWOT) into the trial's user attribute
+ * `proxy_score`, and prunes it untrained when the score is below the (1 − keep) quantile of the scores of
+ * the study's earlier trials (trained or not), once there are PROXY_WARMUP of them.
+ */
+async function skipIfProxyLow(trial: Trial, arch: string, model: ModelProto, data: Dataset, keep: number): Promise<void> {
+  const score = await naswotScore(model, data);
+  trial.setUserAttr('proxy_score', score);
+  const seen = trial.studyTrials.flatMap((t) => (typeof t.userAttrs.proxy_score === 'number' ? [t.userAttrs.proxy_score] : []));
+  if (seen.length < PROXY_WARMUP) return;
+  const sorted = [...seen].sort((a, b) => a - b);
+  const cut = sorted[Math.min(sorted.length - 1, Math.floor((1 - keep) * sorted.length))]!;
+  if (score >= cut) return;
+  const why = `not trained: zero-cost proxy (NASWOT) score ${score.toFixed(1)} is below ${cut.toFixed(1)}, the ${Math.round(100 * (1 - keep))}th percentile of the ${seen.length} architectures scored before it`;
+  trial.setUserAttr('model', arch);
+  trial.setUserAttr('skipped', why);
+  throw new TrialPruned(why);
+}
+
+/** Complete trials that dominate this one at `rec`'s epoch and make it not worth finishing. */
+const DOMINATORS = 2;
+
+/**
+ * Why the trial is dominated after `rec`'s epoch, or undefined: `DOMINATORS` complete trials that were no
+ * slower and more accurate on validation after the same number of epochs.
+ */
+export function dominatedBy(
+  trial: Pick<Trial, 'studyTrials'>,
+  rec: Pick<EpochRecord, 'epoch' | 'valAccuracy'>,
+  latencyMs: number,
+): string | undefined {
+  const acc = rec.valAccuracy;
+  if (acc === undefined) return undefined;
+  const better = trial.studyTrials.filter((t) => {
+    const ms = t.userAttrs.latency_ms;
+    const epochs = t.userAttrs.epochs as { epoch: number; valAccuracy?: number }[] | undefined;
+    const then = epochs?.find((e) => e.epoch === rec.epoch)?.valAccuracy;
+    return t.state === 'complete' && typeof ms === 'number' && ms <= latencyMs && then !== undefined && then > acc;
+  });
+  if (better.length < DOMINATORS) return undefined;
+  const shown = better.slice(0, DOMINATORS).map((t) => `trial ${t.number}`);
+  return `pruned after epoch ${rec.epoch + 1}: validation accuracy ${acc.toFixed(4)} at ${latencyMs.toPrecision(3)} ms, and ${better.length} complete architectures (${shown.join(', ')}${better.length > DOMINATORS ? ', …' : ''}) were no slower and more accurate after as many epochs`;
 }
 
 /**

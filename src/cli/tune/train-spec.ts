@@ -23,6 +23,8 @@ import type { Direction, Distribution } from '../../tune/types.js';
  *       threads: 2                   # ORT threads per trial (default: the cores shared among workers)
  *       models: trial-models         # where each complete trial's model is kept (see trainModelsDir)
  *       latency_budget: 0.5          # ms; with metric latency, architectures predicted over it are not trained
+ *       prune_dominated: true        # with metrics accuracy and latency: stop one dominated part-way (see below)
+ *       proxy_keep: 0.5              # train only architectures whose zero-cost proxy score is in the top half so far
  */
 export interface TrainObjectiveSpec {
   kind: 'train';
@@ -46,6 +48,19 @@ export interface TrainObjectiveSpec {
    * are measured, one the latency model predicts over it (by more than twice its error) is pruned untrained.
    */
   latencyBudget?: number;
+  /**
+   * With metrics accuracy and latency: multi-fidelity for a Pareto front. Latency is measured before
+   * training (it does not depend on the weights); after each epoch but the last, an architecture that two
+   * complete ones dominate at that same epoch — no slower, and more accurate after as many epochs — is
+   * stopped there (pruned), since it is unlikely to reach the front.
+   */
+  pruneDominated?: boolean;
+  /**
+   * A zero-cost proxy as a filter (nas/proxy.ts, NASWOT): every trial's untrained network is scored first;
+   * once 6 are scored, one whose score is below the (1 − proxyKeep) quantile of the scores so far is
+   * pruned untrained.
+   */
+  proxyKeep?: number;
 }
 
 export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params', 'latency'] as const;
@@ -79,7 +94,21 @@ export interface TrainOverrides {
 
 export const TRAIN_DEFAULTS = { epochs: 3, validation: 0.2, seed: 0, loss: 'cross-entropy' as TrainLoss };
 
-const TRAIN_KEYS = ['model', 'data', 'epochs', 'metric', 'limit', 'validation', 'loss', 'seed', 'threads', 'models', 'latency_budget'];
+const TRAIN_KEYS = [
+  'model',
+  'data',
+  'epochs',
+  'metric',
+  'limit',
+  'validation',
+  'loss',
+  'seed',
+  'threads',
+  'models',
+  'latency_budget',
+  'prune_dominated',
+  'proxy_keep',
+];
 
 /**
  * `train:MODEL` (a string) or `{ train: { model, data, … } }` (a mapping) as a spec; relative paths are
@@ -125,6 +154,15 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
     if (!metrics.includes('latency')) throw badInput(`${where('latency_budget')} needs metric latency among the metrics`);
     latencyBudget = raw.latency_budget;
   }
+  if (raw.prune_dominated !== undefined) {
+    if (typeof raw.prune_dominated !== 'boolean') throw badInput(`${where('prune_dominated')} must be true or false`);
+    if (raw.prune_dominated && !(metrics.includes('accuracy') && metrics.includes('latency')))
+      throw badInput(`${where('prune_dominated')} needs metrics accuracy and latency (it compares both part-way)`);
+  }
+  if (raw.proxy_keep !== undefined && (typeof raw.proxy_keep !== 'number' || !(raw.proxy_keep > 0 && raw.proxy_keep < 1)))
+    throw badInput(
+      `${where('proxy_keep')} must be a fraction between 0 and 1 (exclusive): the share of architectures trained, got ${JSON.stringify(raw.proxy_keep)}`,
+    );
   return {
     kind: 'train',
     model,
@@ -138,6 +176,8 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
     ...(threads !== undefined ? { threads } : {}),
     ...(models !== undefined ? { models: resolve(baseDir, models) } : {}),
     ...(latencyBudget !== undefined ? { latencyBudget } : {}),
+    ...(raw.prune_dominated === true ? { pruneDominated: true } : {}),
+    ...(raw.proxy_keep !== undefined ? { proxyKeep: raw.proxy_keep as number } : {}),
   };
 }
 
