@@ -60,7 +60,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hone-bench-nas-'));
 try {
   const pruned = await search(dir, 'pruned', []);
   const full = await search(dir, 'full', ['--no-prune']);
-  const { res, archs, ref, seconds } = pruned;
+  const { res, archs, ref } = pruned;
   const within = archs.filter((a) => a.number !== ref.number && a.latencyMs <= ref.latencyMs).sort((a, b) => b.accuracy - a.accuracy);
   const found = within[0];
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
