@@ -150,11 +150,13 @@ let meter: LatencyWorker | undefined;
  * The `latency` metric: milliseconds per inference of a trained model at batch 1, in a worker with the
  * trial's thread count (ORT's default when 0): the least round median, which holds on a busy machine
  * better than a mean (runtime/stats.ts). Concurrent trials (--workers) share the cores and inflate it.
- * Measurements reuse one worker (runtime/measure.ts LatencyWorker), queued one at a time.
+ * Measurements reuse one worker (runtime/measure.ts LatencyWorker), queued one at a time. `provider`: the
+ * execution provider it is timed on (default cpu).
  */
-export async function inferenceLatencyMs(model: ModelProto, threads: number): Promise<number> {
+export async function inferenceLatencyMs(model: ModelProto, threads: number, provider?: string): Promise<number> {
   const inputs = resolveInputs(model, { dims: new Map([['batch', 1]]) });
   meter ??= new LatencyWorker();
-  const m = await meter.measure(encodeModel(model), { inputs, ...LATENCY_RUNS, session: threads > 0 ? { intraOpThreads: threads } : {} });
+  const session = { ...(threads > 0 ? { intraOpThreads: threads } : {}), ...(provider ? { provider } : {}) };
+  const m = await meter.measure(encodeModel(model), { inputs, ...LATENCY_RUNS, session });
   return m.latencyMs.floor;
 }

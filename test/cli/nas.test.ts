@@ -32,6 +32,8 @@ test('a search over MLPs: every architecture trained and timed, the front, the m
     '1',
     '--limit',
     '800',
+    '--provider',
+    'cpu',
     '-o',
     out,
     '--json',
@@ -118,6 +120,7 @@ test('bad input is refused in one line before any training', async () => {
     ],
     [['--space', 'mlp', '--data', 'nothing.npz', '-o', join(dir, 'x')], /no dataset 'nothing\.npz'/],
     [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'no', 'such', 'x')], /its folder .* does not exist/],
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--provider', 'nope'], /provider 'nope' is not supported/],
   ];
   for (const [args, re] of cases) {
     const r = await hone('nas', ...args);

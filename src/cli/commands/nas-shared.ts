@@ -49,6 +49,8 @@ export interface SharedSearchOptions {
   finetuneEpochs: number;
   recipe: { lr: number; batchSize: number; weightDecay: number; schedule: string };
   storage?: string;
+  /** Where latency is measured (default cpu). */
+  provider?: string;
   study: string;
   seed: number;
   io: Io;
@@ -179,7 +181,7 @@ export async function weightSharingSearch(o: SharedSearchOptions): Promise<Share
           const m = await extracted(config);
           let values = evaluated.get(spec);
           if (!values) {
-            values = [await classifierAccuracy(m, valSet), await inferenceLatencyMs(m, 0)];
+            values = [await classifierAccuracy(m, valSet), await inferenceLatencyMs(m, 0, o.provider)];
             evaluated.set(spec, values);
           }
           trial.setUserAttr('model', spec);

@@ -25,6 +25,7 @@ import { trialModelPath, zooParts } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
 import { zooSpec } from '../../zoo/index.js';
 import { saveModel } from '../../ir/model.js';
+import { checkProvider } from '../../runtime/providers.js';
 import { weightSharingSearch, type WeightSharingInfo } from './nas-shared.js';
 
 /** The built-in spaces: a zoo model sized for MNIST-like 28×28 digits, and the options searched. */
@@ -126,7 +127,8 @@ const HELP = `hone nas — architecture search with accuracy and measured latenc
 Usage:
   hone nas --space mlp|cnn|resnet|mobilenet|FILE.yaml --data DATA -o DIR [--latency-budget MS]
            [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
-           [--workers N] [--seed S] [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
+           [--workers N] [--seed S] [--provider P] [--no-prune] [--proxy-keep F]
+           [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
 
 The space's reference architecture (the zoo model's defaults, e.g. LeNet-5 itself in the cnn space)
 is trained first, so the answer is compared with it, measured in the same run. Each trial builds an
@@ -171,6 +173,8 @@ Options:
   --study NAME           the study's name in the storage (default: nas-SPACE-<time>)
   --workers N            architectures trained at once (latency is then measured on shared cores)
   --seed S               the sampler's seed (default 0)
+  --provider P           the execution provider latency is measured on: cpu (default), cuda, … (training
+                         runs on the CPU)
   --no-prune             train every architecture for all its epochs (no stopping of dominated ones)
   --proxy-keep F         a zero-cost filter: score each untrained network (NASWOT: how differently its
                          activations switch on across 64 samples) and, once 6 are scored, train only
@@ -211,6 +215,7 @@ export const nasCommand: Command = {
         'weight-sharing': { type: 'boolean' },
         'no-prune': { type: 'boolean' },
         'proxy-keep': { type: 'string' },
+        provider: { type: 'string' },
         'supernet-epochs': { type: 'string' },
         json: { type: 'boolean' },
         ...quietFlag,
@@ -243,6 +248,7 @@ export const nasCommand: Command = {
       throw badInput('--proxy-keep filters architectures before training each; --weight-sharing trains none alone');
     if (shared && values['no-prune'])
       throw badInput('--no-prune is for separate training; --weight-sharing trains no architecture part-way');
+    const provider = values.provider === undefined ? undefined : checkProvider(values.provider);
     const study = values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`;
     const reference = referenceParams(model, space);
 
@@ -270,6 +276,7 @@ export const nasCommand: Command = {
           finetuneEpochs: epochs,
           recipe: RECIPE_VALUES,
           storage: values.storage,
+          ...(provider ? { provider } : {}),
           study,
           seed,
           io,
@@ -302,6 +309,7 @@ export const nasCommand: Command = {
                 ...(budgetMs !== undefined ? { latency_budget: budgetMs } : {}),
                 ...(values['no-prune'] ? {} : { prune_dominated: true }),
                 ...(proxyKeep !== undefined ? { proxy_keep: proxyKeep } : {}),
+                ...(provider ? { provider } : {}),
               },
             },
           },

@@ -62,7 +62,7 @@ export function trainObjective(
       const stepsPerEpoch = Math.floor(nTrain / s.batchSize);
       if (spec.proxyKeep !== undefined) await skipIfProxyLow(trial, arch, model, data, spec.proxyKeep);
       // Latency does not depend on the weights: measured first, so dominance can be judged part-way.
-      const latency = spec.metrics.includes('latency') ? await inferenceLatencyMs(model, threads) : undefined;
+      const latency = spec.metrics.includes('latency') ? await inferenceLatencyMs(model, threads, spec.provider) : undefined;
       const dominated: { why?: string } = {};
       const result = await train(model, data, {
         epochs: spec.epochs,

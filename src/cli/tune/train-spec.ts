@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { badInput } from '../../errors.js';
+import { checkProvider } from '../../runtime/providers.js';
 import { zooModel, zooModels, type ZooModelInfo } from '../../zoo/index.js';
 import type { Direction, Distribution } from '../../tune/types.js';
 
@@ -24,6 +25,7 @@ import type { Direction, Distribution } from '../../tune/types.js';
  *       models: trial-models         # where each complete trial's model is kept (see trainModelsDir)
  *       latency_budget: 0.5          # ms; with metric latency, architectures predicted over it are not trained
  *       prune_dominated: true        # with metrics accuracy and latency: stop one dominated part-way (see below)
+ *       provider: cpu                # with metric latency: the execution provider it is timed on
  *       proxy_keep: 0.5              # train only architectures whose zero-cost proxy score is in the top half so far
  */
 export interface TrainObjectiveSpec {
@@ -61,6 +63,8 @@ export interface TrainObjectiveSpec {
    * pruned untrained.
    */
   proxyKeep?: number;
+  /** With the latency metric: the execution provider latency is measured on (training runs on the CPU). */
+  provider?: string;
 }
 
 export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params', 'latency'] as const;
@@ -108,6 +112,7 @@ const TRAIN_KEYS = [
   'latency_budget',
   'prune_dominated',
   'proxy_keep',
+  'provider',
 ];
 
 /**
@@ -163,6 +168,12 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
     throw badInput(
       `${where('proxy_keep')} must be a fraction between 0 and 1 (exclusive): the share of architectures trained, got ${JSON.stringify(raw.proxy_keep)}`,
     );
+  let provider: string | undefined;
+  if (raw.provider !== undefined) {
+    if (typeof raw.provider !== 'string') throw badInput(`${where('provider')} must name an execution provider such as cpu or cuda`);
+    if (!metrics.includes('latency')) throw badInput(`${where('provider')} is where latency is measured; add metric latency`);
+    provider = checkProvider(raw.provider);
+  }
   return {
     kind: 'train',
     model,
@@ -178,6 +189,7 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
     ...(latencyBudget !== undefined ? { latencyBudget } : {}),
     ...(raw.prune_dominated === true ? { pruneDominated: true } : {}),
     ...(raw.proxy_keep !== undefined ? { proxyKeep: raw.proxy_keep as number } : {}),
+    ...(provider !== undefined ? { provider } : {}),
   };
 }
 
