@@ -26,6 +26,13 @@ export interface TransformerOptions {
   maxSeq: number;
   activation: 'gelu' | 'relu';
   finalNorm: boolean;
+  /**
+   * When > 0 (and vocab is 0), the input is [batch, seq, inputSize] features projected to dModel, plus learned
+   * positions (as with tokens): rows of an image (sequential MNIST: seq 28, inputSize 28), sensor frames.
+   */
+  inputSize: number;
+  /** When > 0, a classifier: the mean over the sequence and a Gemm head give 'logits' [batch, classes]. */
+  classes: number;
   batch: Dim;
   seed: number;
 }
@@ -40,6 +47,8 @@ export const TRANSFORMER_DEFAULTS: TransformerOptions = {
   maxSeq: 512,
   activation: 'gelu',
   finalNorm: true,
+  inputSize: 0,
+  classes: 0,
   batch: 'batch',
   seed: 0,
 };
@@ -65,6 +74,20 @@ export const transformerInfo: ZooModelInfo = {
       help: 'feed-forward activation (gelu: exact, Erf-based)',
     },
     { name: 'finalNorm', kind: 'bool', default: 'true', help: 'LayerNorm after the last layer' },
+    {
+      name: 'inputSize',
+      kind: 'int',
+      default: '0',
+      min: 0,
+      help: 'input features per position, projected to dModel (0: the input is dModel wide)',
+    },
+    {
+      name: 'classes',
+      kind: 'int',
+      default: '0',
+      min: 0,
+      help: "a classifier head: mean over the sequence, then 'logits' [batch,classes] (0: none)",
+    },
     ...COMMON_OPTIONS,
   ],
 };
@@ -77,9 +100,12 @@ export function transformer(options: Partial<TransformerOptions> = {}): ModelPro
   requireInt('transformer', 'ffn', o.ffn);
   requireInt('transformer', 'vocab', o.vocab, 0);
   requireInt('transformer', 'maxSeq', o.maxSeq);
+  requireInt('transformer', 'inputSize', o.inputSize, 0);
+  requireInt('transformer', 'classes', o.classes, 0);
+  if (o.vocab > 0 && o.inputSize > 0) throw badInput('zoo:transformer: give vocab (token ids) or inputSize (features), not both');
   if (o.dModel % o.heads !== 0)
     throw badInput(`zoo:transformer: dModel (${o.dModel}) must be divisible by heads (${o.heads}); change one of them`);
-  if (o.vocab > 0 && typeof o.seq === 'number' && o.seq > o.maxSeq) {
+  if ((o.vocab > 0 || o.inputSize > 0) && typeof o.seq === 'number' && o.seq > o.maxSeq) {
     throw badInput(`zoo:transformer: seq (${o.seq}) is longer than maxSeq (${o.maxSeq}); raise maxSeq`);
   }
 
@@ -98,6 +124,14 @@ export function transformer(options: Partial<TransformerOptions> = {}): ModelPro
     const zero = L.ints('zero', [0]);
     const positions = b.op('Slice', [pos, zero, seqLen, zero], {}, { name: 'embed_positions' });
     x = b.op('Add', [tokens, positions], {}, { name: 'embed_add' });
+  } else if (o.inputSize > 0) {
+    const feats = b.input('input', DataType.FLOAT, [o.batch, o.seq, o.inputSize]);
+    const pos = b.floatInit('embed_positions.weight', [o.maxSeq, d], L.rng.uniform(o.maxSeq * d, -0.1, 0.1));
+    const projected = L.linear(feats, o.inputSize, d, 'embed_input');
+    const seqLen = b.op('Shape', [feats], { start: 1, end: 2 }, { name: 'seq_len' });
+    const zero = L.ints('zero', [0]);
+    const positions = b.op('Slice', [pos, zero, seqLen, zero], {}, { name: 'embed_positions' });
+    x = b.op('Add', [projected, positions], {}, { name: 'embed_add' });
   } else {
     x = b.input('input', DataType.FLOAT, [o.batch, o.seq, d]);
   }
@@ -109,6 +143,12 @@ export function transformer(options: Partial<TransformerOptions> = {}): ModelPro
   };
   for (let i = 0; i < o.layers; i++) x = encoderLayer(L, x, o, `layers.${i}`, shared);
   if (o.finalNorm) x = L.layerNorm(x, d, 'norm');
+  if (o.classes > 0) {
+    const pooled = b.op('ReduceMean', [x], { axes: [1], keepdims: 0 }, { name: 'pool' });
+    L.gemm(pooled, d, o.classes, 'head', { init: 'xavier', output: 'logits' });
+    b.output('logits', DataType.FLOAT, [o.batch, o.classes]);
+    return b.model({ opset: ZOO_OPSET, irVersion: ZOO_IR_VERSION, docString: 'hone zoo: transformer' });
+  }
   // The last node's output becomes the graph output 'output' (nothing else reads it).
   const last = b.graph.node[b.graph.node.length - 1]!;
   last.output[0] = 'output';

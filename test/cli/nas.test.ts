@@ -111,7 +111,10 @@ test('a latency budget nothing meets: says so, names the fastest, writes the evi
 
 test('bad input is refused in one line before any training', async () => {
   const cases: [string[], RegExp][] = [
-    [['--space', 'nope', '--data', 'mnist', '-o', join(dir, 'x')], /--space nope: not a built-in space \(mlp, cnn, resnet, mobilenet\)/],
+    [
+      ['--space', 'nope', '--data', 'mnist', '-o', join(dir, 'x')],
+      /--space nope: not a built-in space \(mlp, cnn, resnet, mobilenet, transformer\)/,
+    ],
     [['--data', 'mnist', '-o', join(dir, 'x')], /nas needs --space/],
     [['--space', 'mlp', '-o', join(dir, 'x')], /nas needs --data/],
     [

@@ -205,3 +205,12 @@ test("recalibration: BatchNormalization running means become the data's channel 
     'the momentum used for it is not left in the model',
   );
 });
+
+test('the transformer space does not share weights: heads and widths are not prefixes of the largest', async () => {
+  await assert.rejects(
+    buildSupernet(
+      elasticSpace('zoo:transformer:inputSize=28,seq=28,maxSeq=28,classes=10', { dModel: [32, 64], heads: [1, 2], ffn: [64, 128] }),
+    ),
+    /weight sharing cannot express zoo:transformer|is not a slice of the supernet's/,
+  );
+});

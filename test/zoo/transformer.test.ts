@@ -111,3 +111,33 @@ test('the 4-layer d=256 encoder runs at batch 8 × seq 128', async () => {
   assert.ok(Math.abs(mean) < 1e-4);
   assert.ok(Math.abs(row.reduce((s, v) => s + (v - mean) ** 2, 0) / 256 - 1) < 1e-2);
 });
+
+test('the classifier form: features projected to dModel with positions, logits = head(mean over the sequence)', async () => {
+  const o = { inputSize: 3, seq: 5, maxSeq: 6, layers: 1, dModel: 8, heads: 2, ffn: 16, seed: 4 };
+  const clf = transformer({ ...o, classes: 4 });
+  assert.deepEqual(
+    clf.graph!.input[0]!.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue)),
+    ['batch', 5, 3],
+  );
+  // The same encoder without the head (the head's weights are drawn last, so the rest is identical).
+  const enc = await runOnce(transformer(o), [2, 5, 3]);
+  const logits = await runOnce(clf, [2, 5, 3]);
+  assert.deepEqual(logits.dims, [2, 4]);
+  const w = weights(clf)('head.weight');
+  const bias = weights(clf)('head.bias');
+  const h = enc.data as Float32Array;
+  for (let b = 0; b < 2; b++) {
+    const pooled = Array.from({ length: 8 }, (_, c) => {
+      let s = 0;
+      for (let t = 0; t < 5; t++) s += h[(b * 5 + t) * 8 + c]!;
+      return s / 5;
+    });
+    for (let k = 0; k < 4; k++) {
+      const want = pooled.reduce((s, v, c) => s + v * w[k * 8 + c]!, bias[k]!);
+      const got = (logits.data as Float32Array)[b * 4 + k]!;
+      assert.ok(Math.abs(got - want) < 1e-4, `[${b},${k}]: ${got} vs ${want}`);
+    }
+  }
+  assert.throws(() => transformer({ ...o, vocab: 10 }), /give vocab \(token ids\) or inputSize \(features\), not both/);
+  assert.throws(() => transformer({ ...o, seq: 7 }), /seq \(7\) is longer than maxSeq \(6\)/);
+});

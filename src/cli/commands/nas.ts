@@ -78,6 +78,16 @@ export const NAS_SPACES: Record<
     // lack, so they are not sub-networks of α 0.75; a stage count changes which layer feeds the head.
     shared: { 'model.widthMultiplier': c(0.5, 0.75), 'model.stages': c(4) },
   },
+  transformer: {
+    model: 'zoo:transformer:inputSize=28,seq=28,maxSeq=28,classes=10',
+    what: 'Transformer encoder over the 28 rows of a digit: layers, attention heads, model and feed-forward widths (not with --weight-sharing)',
+    space: {
+      'model.layers': c(1, 2, 3),
+      'model.heads': c(1, 2, 4),
+      'model.dModel': c(32, 64, 128),
+      'model.ffn': c(64, 128, 256),
+    },
+  },
 };
 
 /**
@@ -125,7 +135,7 @@ const RECIPE_VALUES = {
 const HELP = `hone nas — architecture search with accuracy and measured latency as the objectives
 
 Usage:
-  hone nas --space mlp|cnn|resnet|mobilenet|FILE.yaml --data DATA -o DIR [--latency-budget MS]
+  hone nas --space mlp|cnn|resnet|mobilenet|transformer|FILE.yaml --data DATA -o DIR [--latency-budget MS]
            [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
            [--workers N] [--seed S] [--provider P] [--no-prune] [--proxy-keep F]
            [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
