@@ -18,6 +18,8 @@ export interface Lenet5Options {
   classes: number;
   activation: 'relu' | 'tanh';
   pool: 'max' | 'avg';
+  /** Kernel size of both convolutions (odd); conv1 is padded to keep the image size, conv2 is not. */
+  kernel: number;
   inputChannels: number;
   /** Height and width of the input image. */
   size: number;
@@ -31,6 +33,7 @@ export const LENET5_DEFAULTS: Lenet5Options = {
   classes: 10,
   activation: 'relu',
   pool: 'max',
+  kernel: 5,
   inputChannels: 1,
   size: 28,
   batch: 'batch',
@@ -47,6 +50,7 @@ export const lenet5Info: ZooModelInfo = {
     { name: 'classes', kind: 'int', default: '10', help: 'output width' },
     { name: 'activation', kind: 'enum', values: ['relu', 'tanh'], default: 'relu', help: 'activation after each conv and hidden FC' },
     { name: 'pool', kind: 'enum', values: ['max', 'avg'], default: 'max', help: '2×2 pooling kind' },
+    { name: 'kernel', kind: 'int', default: '5', help: 'kernel size of both convs (odd: 3, 5, 7)' },
     { name: 'inputChannels', kind: 'int', default: '1', help: 'channels of the input image' },
     { name: 'size', kind: 'int', default: '28', help: 'height and width of the input image (>= 12)' },
     ...COMMON_OPTIONS,
@@ -62,6 +66,12 @@ export function lenet5(options: Partial<Lenet5Options> = {}): ModelProto {
   requireInt('lenet5', 'classes', o.classes);
   requireInt('lenet5', 'inputChannels', o.inputChannels);
   requireInt('lenet5', 'size', o.size, 12);
+  requireInt('lenet5', 'kernel', o.kernel);
+  if (o.kernel % 2 === 0) throw badInput(`zoo:lenet5: option kernel must be odd (3, 5, 7), got ${o.kernel}`);
+  const k = o.kernel;
+  const side = Math.floor((Math.floor(o.size / 2) - (k - 1)) / 2);
+  if (side < 1)
+    throw badInput(`zoo:lenet5: a ${k}×${k} kernel leaves nothing of a ${o.size}×${o.size} image; use a smaller kernel or a larger size`);
 
   const b = new GraphBuilder('lenet5');
   const L = new Layers(b, o.seed);
@@ -71,9 +81,8 @@ export function lenet5(options: Partial<Lenet5Options> = {}): ModelProto {
   const [c1, c2] = o.channels;
 
   let x = b.input('input', DataType.FLOAT, [o.batch, o.inputChannels, o.size, o.size]);
-  x = pool(L.activation(L.conv(x, o.inputChannels, c1, 5, 'conv1', { pad: 2, init }), o.activation, 'act1'), 'pool1');
-  x = pool(L.activation(L.conv(x, c1, c2, 5, 'conv2', { init }), o.activation, 'act2'), 'pool2');
-  const side = Math.floor((Math.floor(o.size / 2) - 4) / 2);
+  x = pool(L.activation(L.conv(x, o.inputChannels, c1, k, 'conv1', { pad: (k - 1) / 2, init }), o.activation, 'act1'), 'pool1');
+  x = pool(L.activation(L.conv(x, c1, c2, k, 'conv2', { init }), o.activation, 'act2'), 'pool2');
   x = b.op('Flatten', [x], { axis: 1 }, { name: 'flatten' });
   let width = c2 * side * side;
   o.fc.forEach((h, i) => {

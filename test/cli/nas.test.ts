@@ -163,8 +163,8 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
   );
   assert.equal(r.code, 0, r.stderr);
   // activation and pool share no weights: kept at the reference's, and said so.
-  assert.match(r.stderr, /weight sharing keeps activation=relu, pool=max/);
-  assert.match(r.stderr, /training the supernet \(zoo:lenet5:activation=relu,pool=max,channels=16-48,fc=256-128\)/);
+  assert.match(r.stderr, /weight sharing keeps activation=relu, pool=max, kernel=5/);
+  assert.match(r.stderr, /training the supernet \(zoo:lenet5:activation=relu,pool=max,kernel=5,channels=16-48,fc=256-128\)/);
   const res = JSON.parse(r.stdout) as {
     chosen: Architecture;
     reference: Architecture;
@@ -178,13 +178,13 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
   };
   const ws = res.weightSharing;
   assert.equal(ws.architectures, 30, '6 channel pairs × 5 fc pairs');
-  assert.deepEqual(ws.fixed, { activation: 'relu', pool: 'max' });
+  assert.deepEqual(ws.fixed, { activation: 'relu', pool: 'max', kernel: 5 });
   assert.equal(ws.supernet.steps, 5, '320 training samples, batch 64, one epoch');
   assert.deepEqual(ws.supernet.sampled, { largest: 2, smallest: 1, random: 2 });
   assert.equal(ws.evaluation.recalibrated, false, 'LeNet has no BatchNormalization');
   // The reference (LeNet-5) is evaluated first.
   assert.equal(res.reference.number, 0);
-  assert.equal(res.reference.model, 'zoo:lenet5:activation=relu,pool=max,channels=6-16,fc=120-84');
+  assert.equal(res.reference.model, 'zoo:lenet5:activation=relu,pool=max,kernel=5,channels=6-16,fc=120-84');
   const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
   assert.equal(archs.length, 5);
   assert.equal(ws.evaluation.architectures, new Set(archs.map((a) => a.model)).size);
@@ -288,6 +288,7 @@ test('a space file: zoo options searched; one without an architecture option, or
     'model.fc': '120-84',
     'model.activation': 'relu',
     'model.pool': 'max',
+    'model.kernel': 5,
   });
   assert.equal(
     referenceParams('zoo:mobilenet:inputChannels=1,size=28', NAS_SPACES.mobilenet!.space),

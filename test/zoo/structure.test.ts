@@ -32,6 +32,10 @@ test('lenet5 has 61,706 parameters, and its options change them', () => {
   assert.equal(floatParams(zooModel('lenet5:channels=8-24,fc=64')), 208 + 4_824 + 38_464 + 650);
   // 32×32×3 input: conv1 6·3·25+6; conv2 unchanged; flatten 16·6·6 = 576 → fc1 576·120+120
   assert.equal(floatParams(lenet5({ inputChannels: 3, size: 32 })), 456 + 2_416 + 69_240 + 10_164 + 850);
+  // 3×3 kernels: conv1 6·9+6 (padded: 28×28 kept), conv2 16·6·9+16 on 14×14 → 12×12 → pooled 6×6: fc1 576·120+120
+  assert.equal(floatParams(zooModel('lenet5:kernel=3')), 60 + 880 + 69_240 + 10_164 + 850);
+  assert.throws(() => zooModel('lenet5:kernel=4'), /kernel must be odd/);
+  assert.throws(() => lenet5({ kernel: 7, size: 12 }), /a 7×7 kernel leaves nothing of a 12×12 image/);
   assert.equal(countOps(lenet5({ pool: 'avg' }), 'AveragePool'), 2);
   assert.equal(countOps(lenet5(), 'MaxPool'), 2);
   assert.deepEqual(

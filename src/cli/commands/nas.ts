@@ -50,13 +50,16 @@ export const NAS_SPACES: Record<
   },
   cnn: {
     model: 'zoo:lenet5',
-    what: 'LeNet-style CNN: conv channels, fully connected widths, activation, pooling',
+    what: 'LeNet-style CNN: conv channels, kernel size, fully connected widths, activation, pooling',
     space: {
       'model.channels': c('4-8', '4-12', '6-16', '8-24', '12-32', '16-48'),
       'model.fc': c('32-16', '64-32', '84-42', '120-84', '256-128'),
       'model.activation': c('relu', 'tanh'),
       'model.pool': c('max', 'avg'),
+      'model.kernel': c(3, 5),
     },
+    // A 3×3 kernel is not a leading slice of a 5×5 (nor the same output size for the unpadded conv2).
+    shared: { 'model.kernel': c(5) },
   },
   resnet: {
     model: 'zoo:resnet:inputChannels=1,size=28',
