@@ -199,9 +199,9 @@ Options:
 ${quietHelp(25)}
 
 Examples:
-  hone nas --space cnn --data mnist --trials 12 --latency-budget 0.2 -o nas-cnn
+  hone nas --space cnn --data mnist --trials 12 --latency-budget 0.5 -o nas-cnn
   hone nas --space mlp --data mnist --trials 8 --epochs 1 -o nas-mlp --json
-  hone nas --space cnn --data mnist --weight-sharing --latency-budget 0.2 -o nas-shared
+  hone nas --space cnn --data mnist --weight-sharing --latency-budget 0.5 -o nas-shared
 `;
 
 export const nasCommand: Command = {
