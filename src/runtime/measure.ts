@@ -123,6 +123,7 @@ export class LatencyWorker {
   private send(job: WorkerJob): Promise<Measurement> {
     if (!this.worker) {
       const w = spawnWorker(import.meta.url, 'measure-worker', { serve: true });
+      w.on('error', afterReply);
       w.on('exit', () => {
         if (this.worker === w) this.worker = undefined;
       });
@@ -130,56 +131,46 @@ export class LatencyWorker {
     }
     const w = this.worker;
     w.ref();
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        w.off('message', onMessage);
-        w.off('error', onError);
-        w.off('exit', onExit);
-        w.unref();
-      };
-      const onMessage = (r: WorkerReply) => {
-        done();
-        if (r.ok) resolve(r.result as Measurement);
-        else reject(r.exitCode ? new HoneError(r.message, r.exitCode) : new Error(r.message));
-      };
-      const onError = (e: Error) => {
-        done();
-        reject(e);
-      };
-      const onExit = (code: number) => {
-        done();
-        reject(
-          new HoneError(`the measurement worker exited with code ${code} before reporting; the runtime may have crashed on this model`, 1),
-        );
-      };
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.on('exit', onExit);
-      w.postMessage(job);
-    });
+    return (ask(w, job) as Promise<Measurement>).finally(() => w.unref());
   }
 }
 
 /** Runs one job in a fresh worker and returns its result; a HoneError thrown there is rethrown here. */
 export function runWorker(job: WorkerJob, transferList: ArrayBuffer[] = []): Promise<Measurement | MachinePeaks> {
+  const worker = spawnWorker(import.meta.url, 'measure-worker');
+  worker.on('error', afterReply);
+  return ask(worker, job, transferList);
+}
+
+/** A worker error outside `ask` (after its reply, or between jobs) has no one to answer: the job's result stands. */
+function afterReply(): void {}
+
+/** Posts `job` to `worker` and waits for its one reply, an error, or its exit; its listeners go when that comes. */
+function ask(worker: Worker, job: WorkerJob, transferList: ArrayBuffer[] = []): Promise<Measurement | MachinePeaks> {
   return new Promise((resolve, reject) => {
-    const worker = spawnWorker(import.meta.url, 'measure-worker');
-    let settled = false;
-    worker.once('message', (reply: WorkerReply) => {
-      settled = true;
+    const done = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    const onMessage = (reply: WorkerReply) => {
+      done();
       if (reply.ok) resolve(reply.result);
       else reject(reply.exitCode ? new HoneError(reply.message, reply.exitCode) : new Error(reply.message));
-    });
-    worker.once('error', (e) => {
-      settled = true;
+    };
+    const onError = (e: Error) => {
+      done();
       reject(e);
-    });
-    worker.once('exit', (code) => {
-      if (!settled)
-        reject(
-          new HoneError(`the measurement worker exited with code ${code} before reporting; the runtime may have crashed on this model`, 1),
-        );
-    });
+    };
+    const onExit = (code: number) => {
+      done();
+      reject(
+        new HoneError(`the measurement worker exited with code ${code} before reporting; the runtime may have crashed on this model`, 1),
+      );
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
     worker.postMessage(job, transferList);
   });
 }
