@@ -24,7 +24,7 @@ import { inferenceLatencyMs } from '../../nas/latency-model.js';
 import { train, type TrainOptions } from '../../train/index.js';
 import { createStudy } from '../../tune/study.js';
 import { studyReport, type StudyReport } from '../../tune/report.js';
-import { openStorage, storageKind } from '../../tune/storage/open.js';
+import { openStorage, storageWhere } from '../../tune/storage/open.js';
 import type { Distribution, ParamValue } from '../../tune/types.js';
 import { zooModel, zooSpec } from '../../zoo/index.js';
 import { badInput } from '../../errors.js';
@@ -145,7 +145,7 @@ export async function weightSharingSearch(o: SharedSearchOptions): Promise<Share
 
   const storageUrl = o.storage ?? 'memory';
   const storage = await openStorage(storageUrl);
-  const where = storageKind(storageUrl) === 'postgres' ? 'postgresql' : storageUrl;
+  const where = storageWhere(storageUrl);
   const models = new Map<string, ModelProto>();
   const extracted = async (config: ArchConfig) => {
     const spec = archSpec(es, config);

@@ -1,9 +1,8 @@
 import { badInput } from '../../errors.js';
 import { progressLines, type Io } from '../command.js';
 import type { Distribution, FrozenTrial } from '../../tune/types.js';
-import { openStorage, storageKind } from '../../tune/storage/open.js';
+import { openStorage, storageKind, storageWhere } from '../../tune/storage/open.js';
 import type { Storage } from '../../tune/storage/storage.js';
-import { describeUrl } from '../../tune/storage/postgres.js';
 import type { TuneConfig } from './config.js';
 import { makePruner, makeSampler } from './factory.js';
 import { interruptReason } from './interrupt.js';
@@ -53,7 +52,7 @@ export async function runTune(config: TuneConfig, opts: TuneRunOptions): Promise
     throw badInput('--resume needs a storage that outlives the process; add --storage sqlite:PATH or postgresql://…');
   await checkObjective(config);
   const storage = await openStorage(config.storage);
-  const where = kind === 'postgres' ? `postgresql://${describeUrl(config.storage)}` : config.storage;
+  const where = storageWhere(config.storage);
   try {
     const studyId = await prepareStudy(storage, config, opts.resume, opts.io);
     const deadline = deadlineFrom(config);

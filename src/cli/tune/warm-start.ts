@@ -1,6 +1,5 @@
 import { badInput } from '../../errors.js';
-import { describeUrl } from '../../tune/storage/postgres.js';
-import { storageKind } from '../../tune/storage/open.js';
+import { storageKind, storageWhere } from '../../tune/storage/open.js';
 import type { Storage } from '../../tune/storage/storage.js';
 import type { Distribution } from '../../tune/types.js';
 import { loadWarmStartSource, warmStart, type SourceTrials } from '../../tune/warm-start.js';
@@ -67,11 +66,6 @@ function splitStudyAt(v: string, what: string): { study: string; storage?: strin
   return { study, ...(storage !== undefined ? { storage } : {}) };
 }
 
-/** How messages name a storage: a PostgreSQL URL without its user and password. */
-function where(url: string): string {
-  return storageKind(url) === 'postgres' ? `postgresql://${describeUrl(url)}` : url;
-}
-
 /**
  * Reads the source study before the new one is created, so a wrong name or storage ends the run (exit 2)
  * before any trial, naming the studies that exist. `target` is the new study's open storage.
@@ -89,7 +83,9 @@ export async function loadCliWarmStart(
   if (same && ws.study === target.study)
     throw badInput(`--warm-start names the study being created ('${ws.study}'); give the earlier study, or another --study name`);
   return loadWarmStartSource(
-    same ? { storage: target.storage, study: ws.study, where: where(url) } : { storage: url, study: ws.study, where: where(url) },
+    same
+      ? { storage: target.storage, study: ws.study, where: storageWhere(url) }
+      : { storage: url, study: ws.study, where: storageWhere(url) },
   );
 }
 

@@ -1,6 +1,6 @@
 import { badInput } from '../../errors.js';
 import { InMemoryStorage } from './memory.js';
-import { PostgresStorage, type PostgresOptions } from './postgres.js';
+import { describeUrl, PostgresStorage, type PostgresOptions } from './postgres.js';
 import { SqliteStorage } from './sqlite.js';
 import type { Storage } from './storage.js';
 
@@ -18,6 +18,11 @@ export async function openStorage(url: string, opts: PostgresOptions = {}): Prom
   if (kind === 'sqlite') return new SqliteStorage(sqlitePath(url));
   const { url: plain, schema } = splitSchema(url);
   return PostgresStorage.connect(plain, { ...opts, schema: opts.schema ?? schema });
+}
+
+/** How messages and reports name a storage: a PostgreSQL URL without its user and password. */
+export function storageWhere(url: string): string {
+  return storageKind(url) === 'postgres' ? `postgresql://${describeUrl(url)}` : url;
 }
 
 export function storageKind(url: string): StorageKind {
