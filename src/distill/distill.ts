@@ -15,6 +15,7 @@ import { graphInputs } from '../runtime/inputs.js';
 import { createSession } from '../runtime/session.js';
 import type { TrainCallback } from '../train/callbacks.js';
 import { featureTensor, type FeatureArray, prepareData } from '../train/prepare.js';
+import { argmaxAt, classifierScores } from '../train/evaluate.js';
 import { type EpochRecord, train, type TrainOptions } from '../train/trainer.js';
 import { withFloatOutputs } from '../ir/builder.js';
 import { FEATURE_LOSS, type FeaturePair, featureDims, withFeatureLoss, withoutFeatureLoss } from './features.js';
@@ -164,7 +165,10 @@ export async function distill(
     if (opts.baseline) {
       opts.onProgress?.('training the student alone (the baseline)');
       const alone = await train(student, ds, { ...opts.train, loss: { kind: 'cross-entropy' } });
-      baseline = { history: alone.history, ...(testSet ? { accuracy: (await scores(alone.model, testSet, inputs)).accuracy } : {}) };
+      baseline = {
+        history: alone.history,
+        ...(testSet ? { accuracy: (await classifierScores(alone.model, testSet, inputs)).accuracy } : {}),
+      };
     }
     const report: DistillReport = {
       temperature,
@@ -176,8 +180,8 @@ export async function distill(
       ...(baseline ? { baseline } : {}),
     };
     if (testSet) {
-      const t = await scores(teacher, testSet, inputs, teacherShape);
-      const st = await scores(trained, testSet, inputs);
+      const t = await classifierScores(teacher, testSet, inputs, teacherShape);
+      const st = await classifierScores(trained, testSet, inputs);
       report.teacher.accuracy = t.accuracy;
       report.student.accuracy = st.accuracy;
       report.agreement = { ...agreement(t.logits, st.logits, k), samples: testSet.size, source: opts.testSource ?? 'the test data' };
@@ -186,51 +190,6 @@ export async function distill(
   } finally {
     await session.release();
   }
-}
-
-/** A model's logits over a prepared labelled set (each input reshaped to `shapes` when given) and its top-1 accuracy. */
-async function scores(
-  model: ModelProto,
-  ds: Dataset,
-  inputs: readonly string[],
-  shapes?: ReadonlyMap<string, number[]>,
-): Promise<{ logits: Float32Array; accuracy: number }> {
-  const session = await createSession(model, { intraOpThreads: 2 });
-  try {
-    const chunks: Float32Array[] = [];
-    for (let start = 0; start < ds.size; start += 256) {
-      const m = Math.min(256, ds.size - start);
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const name of inputs) {
-        const f = ds.features[name]!;
-        const per = sampleSize(f);
-        feeds[name] = featureTensor((f.data as FeatureArray).subarray(start * per, (start + m) * per), [
-          m,
-          ...(shapes?.get(name) ?? f.dims.slice(1)),
-        ]);
-      }
-      chunks.push((await firstOutput(session, feeds)).slice());
-    }
-    const logits = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
-    let o = 0;
-    for (const c of chunks) {
-      logits.set(c, o);
-      o += c.length;
-    }
-    const k = logits.length / ds.size;
-    const y = ds.labels.data as BigInt64Array;
-    let right = 0;
-    for (let i = 0; i < ds.size; i++) if (argmax(logits, i * k, k) === Number(y[i])) right++;
-    return { logits, accuracy: right / ds.size };
-  } finally {
-    await session.release();
-  }
-}
-
-function argmax(v: Float32Array, from: number, k: number): number {
-  let best = 0;
-  for (let j = 1; j < k; j++) if (v[from + j]! > v[from + best]!) best = j;
-  return best;
 }
 
 /** Top-1 agreement and the cosine of the flattened logits, student against teacher. */
@@ -245,7 +204,7 @@ function agreement(teacher: Float32Array, student: Float32Array, k: number): { c
   }
   const n = teacher.length / k;
   let same = 0;
-  for (let i = 0; i < n; i++) if (argmax(teacher, i * k, k) === argmax(student, i * k, k)) same++;
+  for (let i = 0; i < n; i++) if (argmaxAt(teacher, i * k, k) === argmaxAt(student, i * k, k)) same++;
   return { cosine: dot / Math.sqrt(tt * ss), top1: same / n };
 }
 

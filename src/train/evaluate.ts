@@ -14,6 +14,7 @@ import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { featureTensor, type FeatureArray } from './prepare.js';
 import { trainingRunError } from './run-errors.js';
 import { staticTypes } from './shapes.js';
+import { createSession } from '../runtime/session.js';
 
 /** Loss and, for a classifier, accuracy over a dataset. */
 export interface Evaluation {
@@ -155,4 +156,54 @@ export function buildEvalModel(model: ModelProto, tg: TrainingGraph, loss: LossS
   graph.initializer.push(...emit.initializers);
   graph.output.unshift(valueInfo(tg.lossName, DataType.FLOAT, []));
   return { ...model, graph };
+}
+
+/**
+ * A classifier's logits over a labelled set, in chunks, and its top-1 accuracy: each of `inputs` read from the
+ * feature of that name, reshaped to `shapes` when given (samples of the data's layout fed to another one).
+ */
+export async function classifierScores(
+  model: ModelProto,
+  ds: Dataset,
+  inputs: readonly string[],
+  shapes?: ReadonlyMap<string, number[]>,
+): Promise<{ logits: Float32Array; accuracy: number }> {
+  const session = await createSession(model, { intraOpThreads: 2 });
+  try {
+    const chunks: Float32Array[] = [];
+    for (let start = 0; start < ds.size; start += 256) {
+      const m = Math.min(256, ds.size - start);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const name of inputs) {
+        const f = ds.features[name]!;
+        const per = sampleSize(f);
+        feeds[name] = featureTensor((f.data as FeatureArray).subarray(start * per, (start + m) * per), [
+          m,
+          ...(shapes?.get(name) ?? f.dims.slice(1)),
+        ]);
+      }
+      const out = await session.run(feeds);
+      chunks.push((out[session.outputNames[0]!]!.data as Float32Array).slice());
+    }
+    const logits = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+    let o = 0;
+    for (const c of chunks) {
+      logits.set(c, o);
+      o += c.length;
+    }
+    const k = logits.length / ds.size;
+    const y = ds.labels.data;
+    let right = 0;
+    for (let i = 0; i < ds.size; i++) if (argmaxAt(logits, i * k, k) === Number(y[i])) right++;
+    return { logits, accuracy: right / ds.size };
+  } finally {
+    await session.release();
+  }
+}
+
+/** The index of the largest of v[from … from + k − 1], counted from `from`. */
+export function argmaxAt(v: Float32Array, from: number, k: number): number {
+  let best = 0;
+  for (let j = 1; j < k; j++) if (v[from + j]! > v[from + best]!) best = j;
+  return best;
 }
