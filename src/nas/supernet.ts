@@ -24,7 +24,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { badInput } from '../errors.js';
-import { valueInfo, makeNode } from '../ir/builder.js';
+import { makeAttribute, makeNode, valueInfo } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
 import type { ModelProto, NodeProto, TensorProto } from '../ir/proto.js';
 import { attrReader } from '../ir/attrs.js';
@@ -33,6 +33,7 @@ import { createSession } from '../runtime/session.js';
 import { zooModel, zooModels, zooSpec, type OptionSpec } from '../zoo/index.js';
 import type { Dataset } from '../data/dataset.js';
 import { train, type TrainCallback, type TrainOptions } from '../train/index.js';
+import { classifierScores } from '../train/evaluate.js';
 import type { EpochRecord } from '../train/trainer.js';
 import { mulberry32 } from '../util/random.js';
 
@@ -108,6 +109,13 @@ function widths(spec: OptionSpec, c: Choice, key: string): number[] {
 /** The zoo spec of an architecture: the space's base with the fixed options and the architecture's. */
 export function archSpec(space: ElasticSpace, config: ArchConfig): string {
   return zooSpec(space.base, Object.entries({ ...space.fixed, ...config }));
+}
+
+/** The dims of a mask fed for `batch` samples: [batch, channels, 1, …] to broadcast over the masked tensor. */
+export function maskDims(m: MaskSite, batch: number): number[];
+export function maskDims(m: MaskSite, batch: number | string): (number | string)[];
+export function maskDims(m: MaskSite, batch: number | string): (number | string)[] {
+  return [batch, m.channels, ...Array(m.rank - 2).fill(1)];
 }
 
 /** One masked layer: the fed input that zeroes its missing channels. */
@@ -216,7 +224,7 @@ export async function buildSupernet(space: ElasticSpace, opts: { checks?: number
     graph: {
       ...g,
       node: ordered,
-      input: [...g.input, ...masks.map((m) => valueInfo(m.input, DataType.FLOAT, [batch, m.channels, ...Array(m.rank - 2).fill(1)]))],
+      input: [...g.input, ...masks.map((m) => valueInfo(m.input, DataType.FLOAT, maskDims(m, batch)))],
     },
   };
 
@@ -322,7 +330,7 @@ async function checkSupernet(net: Supernet, checks: number, seed: number): Promi
       const feeds: Record<string, ort.Tensor> = { [input.name!]: new ort.Tensor('float32', x, shape) };
       net.maskValues(config).forEach((v, i) => {
         const m = net.masks[i]!;
-        feeds[m.input] = new ort.Tensor('float32', tile(v, 2), [2, m.channels, ...Array(m.rank - 2).fill(1)]);
+        feeds[m.input] = new ort.Tensor('float32', tile(v, 2), maskDims(m, 2));
       });
       const a = (await superSession.run(feeds))[net.model.graph!.output[0]!.name!]!.data as Float32Array;
       const sub = net.extract(config, weights);
@@ -346,8 +354,8 @@ async function checkSupernet(net: Supernet, checks: number, seed: number): Promi
   }
 }
 
-function tile(v: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(v.length * n);
+/** `v` repeated `n` times, into `out` when given (one mask per sample of a batch). */
+function tile(v: Float32Array, n: number, out: Float32Array = new Float32Array(v.length * n)): Float32Array {
   for (let i = 0; i < n; i++) out.set(v, i * v.length);
   return out;
 }
@@ -380,7 +388,7 @@ export async function trainSupernet(
     onTrainBegin(run) {
       net.masks.forEach((m, i) => {
         bufs[i] = new Float32Array(run.microBatch * m.channels);
-        run.feeds[m.input] = new ort.Tensor('float32', bufs[i]!, [run.microBatch, m.channels, ...Array(m.rank - 2).fill(1)]);
+        run.feeds[m.input] = new ort.Tensor('float32', bufs[i]!, maskDims(m, run.microBatch));
       });
     },
     onBatchBegin(run, batch) {
@@ -390,10 +398,7 @@ export async function trainSupernet(
       const kind = turn === 0 ? 'largest' : turn === 1 ? 'smallest' : 'random';
       sampled[kind]++;
       const config = kind === 'largest' ? net.space.largest : kind === 'smallest' ? net.space.smallest : randomArch(net.space, next);
-      net.maskValues(config).forEach((v, i) => {
-        const buf = bufs[i]!;
-        for (let s = 0; s < run.microBatch; s++) buf.set(v, s * v.length);
-      });
+      net.maskValues(config).forEach((v, i) => tile(v, run.microBatch, bufs[i]));
     },
   };
   const t0 = performance.now();
@@ -431,7 +436,7 @@ export async function recalibrate(
   for (const n of m.graph!.node)
     if (n.opType === 'BatchNormalization') {
       n.attribute = n.attribute.filter((a) => a.name !== 'momentum');
-      n.attribute.push(...makeNode('BatchNormalization', [], [], { momentum: 0 }).attribute);
+      n.attribute.push(makeAttribute('momentum', 0, { opType: 'BatchNormalization' }));
     }
   let sums: Float64Array[] = [];
   const averager: TrainCallback = {
@@ -461,30 +466,11 @@ export async function recalibrate(
   return out;
 }
 
-/** Top-1 accuracy of a classifier (logits [batch, classes], index labels) over `data`. */
-export async function classifierAccuracy(model: ModelProto, data: Dataset, threads = 0): Promise<number> {
+/** Top-1 accuracy of a classifier (logits [batch, classes], index labels) over `data`, fed in the model's input shape. */
+export async function classifierAccuracy(model: ModelProto, data: Dataset): Promise<number> {
   const input = model.graph!.input[0]!;
-  const feature = data.features[input.name!] ?? data.features.input ?? Object.values(data.features)[0];
-  if (!feature) throw badInput(`the data has no features for input '${input.name}'`);
-  const per = feature.dims.slice(1).reduce((a, b) => a * b, 1);
-  const session = await createSession(model, threads > 0 ? { intraOpThreads: threads } : {});
-  let correct = 0;
-  try {
-    const chunk = 500;
-    for (let s = 0; s < data.size; s += chunk) {
-      const n = Math.min(chunk, data.size - s);
-      const x = Float32Array.from(feature.data.subarray(s * per, (s + n) * per) as ArrayLike<number>);
-      const out = await session.run({ [input.name!]: new ort.Tensor('float32', x, [n, ...feature.dims.slice(1)]) });
-      const logits = out[model.graph!.output[0]!.name!]!.data as Float32Array;
-      const classes = logits.length / n;
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let c = 1; c < classes; c++) if (logits[i * classes + c]! > logits[i * classes + best]!) best = c;
-        if (best === Number(data.labels.data[s + i])) correct++;
-      }
-    }
-  } finally {
-    await session.release();
-  }
-  return correct / data.size;
+  const name = input.name!;
+  if (!data.features[name]) throw badInput(`the data has no features for input '${name}'`);
+  const dims = input.type!.tensorType!.shape!.dim!.slice(1).map((d) => Number(d.dimValue));
+  return (await classifierScores(model, data, [name], new Map([[name, dims]]))).accuracy;
 }
