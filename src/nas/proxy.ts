@@ -12,7 +12,7 @@ import { badInput } from '../errors.js';
 import { withFloatOutputs } from '../ir/builder.js';
 import type { ModelProto } from '../ir/proto.js';
 import { createSession } from '../runtime/session.js';
-import type { Dataset } from '../data/dataset.js';
+import { sampleSize, type Dataset } from '../data/dataset.js';
 
 /** Activation ops and the value above which a unit counts as on. */
 const ACTIVATIONS: Record<string, number> = { Relu: 0, Clip: 0, LeakyRelu: 0, Tanh: 0, Sigmoid: 0.5, HardSwish: 0, Elu: 0, Gelu: 0 };
@@ -27,7 +27,7 @@ export async function naswotScore(model: ModelProto, data: Dataset, batch = 64):
   if (!feature) throw badInput(`the data has no features for input '${input.name}'`);
   const n = Math.min(batch, data.size);
   if (n < 2) throw badInput('the NASWOT proxy needs at least 2 samples');
-  const per = feature.dims.slice(1).reduce((a, b) => a * b, 1);
+  const per = sampleSize(feature);
   const x = Float32Array.from(feature.data.subarray(0, n * per) as ArrayLike<number>);
   const names = acts.map((a) => a.output[0]!);
   const session = await createSession(withFloatOutputs(model, names), { intraOpThreads: 1 });
