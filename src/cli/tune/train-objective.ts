@@ -152,7 +152,15 @@ async function skipIfProxyLow(trial: Trial, arch: string, model: ModelProto, dat
   const sorted = [...seen].sort((a, b) => a - b);
   const cut = sorted[Math.min(sorted.length - 1, Math.floor((1 - keep) * sorted.length))]!;
   if (score >= cut) return;
-  const why = `not trained: zero-cost proxy (NASWOT) score ${score.toFixed(1)} is below ${cut.toFixed(1)}, the ${Math.round(100 * (1 - keep))}th percentile of the ${seen.length} architectures scored before it`;
+  skip(
+    trial,
+    arch,
+    `not trained: zero-cost proxy (NASWOT) score ${score.toFixed(1)} is below ${cut.toFixed(1)}, the ${Math.round(100 * (1 - keep))}th percentile of the ${seen.length} architectures scored before it`,
+  );
+}
+
+/** Prunes the trial untrained: its architecture and why go into its user attributes `model` and `skipped`. */
+function skip(trial: Trial, arch: string, why: string): never {
   trial.setUserAttr('model', arch);
   trial.setUserAttr('skipped', why);
   throw new TrialPruned(why);
@@ -199,11 +207,12 @@ function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void
   });
   const v = latencyVerdict(measured, features, budgetMs);
   if (!v?.over) return;
-  const why = `not trained: predicted ${v.predictedMs.toPrecision(3)} ms at batch 1, over the ${budgetMs} ms budget (latency model fitted on ${v.fittedOn} measured architectures, leave-one-out error ${v.errorPercent.toFixed(1)}%)`;
-  trial.setUserAttr('model', arch);
   trial.setUserAttr('predicted_latency_ms', v.predictedMs);
-  trial.setUserAttr('skipped', why);
-  throw new TrialPruned(why);
+  skip(
+    trial,
+    arch,
+    `not trained: predicted ${v.predictedMs.toPrecision(3)} ms at batch 1, over the ${budgetMs} ms budget (latency model fitted on ${v.fittedOn} measured architectures, leave-one-out error ${v.errorPercent.toFixed(1)}%)`,
+  );
 }
 
 /**
