@@ -36,6 +36,13 @@ export interface TrainCallback {
   onEpochBegin?(run: TrainingRun): void | Promise<void>;
   /** Before each graph run, the batch's samples already in run.feeds: adds or rewrites inputs. */
   onBatchBegin?(run: TrainingRun, batch: BatchInfo): void | Promise<void>;
+  /**
+   * After a step's graph runs, before gradient clipping and the update: may rewrite run.grads in place (a
+   * data-parallel exchange averages them over the workers). Returning 'skip' drops the step's update (its
+   * gradients were not finite somewhere); the step still counts. With such a hook, a non-finite loss is
+   * the hook's to handle instead of ending training.
+   */
+  onGradients?(run: TrainingRun, step: GradientInfo): undefined | 'skip' | Promise<undefined | 'skip'>;
   /** After each optimizer update; may change run.params in place (pruning masks). */
   onStepEnd?(run: TrainingRun, step: StepInfo): void | Promise<void>;
   /** After each epoch, its record in run.history with the validation and test metrics already in it. */
@@ -116,6 +123,14 @@ export interface BatchInfo {
   chunk: number;
   /** The run's samples are trainSet samples run.order[first … first + microBatch − 1]. */
   first: number;
+}
+
+/** One step's gradients, before the update. Valid during the call only (the loop reuses it). */
+export interface GradientInfo {
+  /** Optimizer steps taken before this one. */
+  step: number;
+  /** The batch's loss here (the mean over its runs); NaN or infinite when it diverged. */
+  loss: number;
 }
 
 /** One optimizer step, after its update. Valid during the call only (the loop reuses it). */

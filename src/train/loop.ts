@@ -8,7 +8,7 @@
 import { HoneError } from '../errors.js';
 import { permutation } from '../data/dataset.js';
 import type { LoadedBatch } from '../data/loader.js';
-import type { BatchInfo, StepInfo, TrainCallback, TrainingRun } from './callbacks.js';
+import type { BatchInfo, GradientInfo, StepInfo, TrainCallback, TrainingRun } from './callbacks.js';
 import { countCorrect } from './evaluate.js';
 import { clipGradNorm } from './optimizers.js';
 import { trainingRunError } from './run-errors.js';
@@ -69,7 +69,10 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
   };
   const epochBegin = callbacks.filter((c) => c.onEpochBegin);
   const batchBegin = callbacks.filter((c) => c.onBatchBegin);
+  const gradientHooks = callbacks.filter((c) => c.onGradients);
   const stepEnd = callbacks.filter((c) => c.onStepEnd);
+  // This process's share of each step's batch (data-parallel: a contiguous slice of it).
+  const shardFirst = setup.shard ? setup.shard.rank * micro * chunks : 0;
   const epochEnd = callbacks.filter((c) => c.onEpochEnd);
 
   if (resumed) for (const c of callbacks) c.loadState?.(resumed.trainer);
@@ -81,6 +84,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
 
   const batchInfo: BatchInfo = { step: 0, chunk: 0, first: 0 };
   const stepInfo: StepInfo = { step: 0, index: 0, lr: 0, loss: 0 };
+  const gradInfo: GradientInfo = { step: 0, loss: 0 };
   const timing: StepTiming = { steps: 0, graphMs: 0, optimizerMs: 0, dataMs: 0 };
   for (let epoch = run.epoch; epoch < opts.epochs; epoch++) {
     run.epoch = epoch;
@@ -91,6 +95,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
     const t0 = performance.now();
     for (const c of epochBegin) await c.onEpochBegin!(run);
     let lossSum = 0;
+    let skipped = 0;
     let correct = 0;
     let correctK = 0;
     let lr = schedule.lr(run.step);
@@ -101,7 +106,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
       let tGraph = 0;
       for (let chunk = 0; chunk < chunks; chunk++) {
         const ta = performance.now();
-        const first = s * batch + chunk * micro;
+        const first = s * batch + shardFirst + chunk * micro;
         if (served) {
           const next = await served.next();
           if (next.done) throw new HoneError(`the data loader ended epoch ${epoch + 1} early, at step ${s + 1}`, 1);
@@ -126,7 +131,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
         }
         tData += tb - ta;
         tGraph += performance.now() - tb;
-        if (!Number.isFinite(lossOut[0]!)) {
+        if (!Number.isFinite(lossOut[0]!) && gradientHooks.length === 0) {
           throw new HoneError(
             `the loss became ${lossOut[0]} at epoch ${epoch + 1}, step ${run.step + 1}; lower the learning rate (--lr) or clip gradients (--clip-norm)${opts.nonFiniteNote ? `; ${opts.nonFiniteNote}` : ''}`,
             2,
@@ -141,11 +146,20 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
         if (chunks > 1) accumulate(gradSums, grads, chunk === 0, chunk === chunks - 1 ? 1 / chunks : 0);
       }
       const tc = performance.now();
-      lossSum += l;
       for (let i = 0; i < buffers.length; i++) buffers[i]!.set(updated[i]!);
+      let skip = false;
+      if (gradientHooks.length) {
+        gradInfo.step = run.step;
+        gradInfo.loss = l;
+        for (const c of gradientHooks) if ((await c.onGradients!(run, gradInfo)) === 'skip') skip = true;
+      }
+      if (!skip) lossSum += l;
+      else skipped++;
       lr = schedule.lr(run.step);
-      if (opts.clipNorm) clipGradNorm(grads, opts.clipNorm);
-      optimizer.step(params, grads, lr);
+      if (!skip) {
+        if (opts.clipNorm) clipGradNorm(grads, opts.clipNorm);
+        optimizer.step(params, grads, lr);
+      }
       run.step++;
       done++;
       // Callbacks after the update (masks re-applied) count as part of it.
@@ -176,13 +190,16 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
       epoch: epoch + 1,
       step: run.step,
       lr,
-      trainLoss: lossSum / stepsDone,
+      trainLoss: done > skipped ? lossSum / (done - skipped) : Number.NaN,
       samplesPerSec: n / seconds,
       seconds,
     };
+    if (skipped) rec.skippedSteps = skipped;
+    // Training accuracy over the samples this process ran (its share of each batch when data-parallel).
+    const own = stepsDone * micro * chunks;
     if (classes !== undefined) {
-      rec.trainAccuracy = correct / n;
-      if (classes > topK) rec.trainTopK = correctK / n;
+      rec.trainAccuracy = correct / own;
+      if (classes > topK) rec.trainTopK = correctK / own;
     }
     history.push(rec);
     for (const c of epochEnd) await c.onEpochEnd!(run, rec);

@@ -31,6 +31,8 @@ export interface TrainingSetup {
   tg: TrainingGraph;
   seed: number;
   batch: number;
+  /** Data-parallel: this process's place among the workers (TrainOptions.shard). */
+  shard?: { rank: number; world: number };
   /** Samples per graph run; `chunks` runs make one step. */
   micro: number;
   chunks: number;
@@ -129,16 +131,32 @@ export async function setupTraining(
     tg = trainingGraphFor(model, forward, { ...opts, loss: { kind: 'cross-entropy', target: 'probabilities' } }, await stepBlockSize(opts));
 
   const threads = opts.threads ?? 2;
-  const micro = opts.microBatch ?? batch;
-  if (!Number.isInteger(micro) || micro < 1 || batch % micro !== 0)
-    throw badInput(`micro-batch ${micro} must be a positive integer that divides the batch size ${batch}`);
-  if (micro < batch && tg.buffers.length > 0) {
+  const shard = opts.shard;
+  if (
+    shard &&
+    !(Number.isInteger(shard.world) && shard.world >= 1 && Number.isInteger(shard.rank) && shard.rank >= 0 && shard.rank < shard.world)
+  )
+    throw new HoneError(`worker ${shard.rank} of ${shard.world}: the rank must be 0..world-1`, 1);
+  if (shard && batch % shard.world !== 0)
+    throw badInput(
+      `the batch size ${batch} does not split evenly over ${shard.world} workers; use a batch size that ${shard.world} divides`,
+    );
+  // Samples this process runs per step: the batch, or its share of it when data-parallel.
+  const own = shard ? batch / shard.world : batch;
+  const micro = opts.microBatch ?? own;
+  if (!Number.isInteger(micro) || micro < 1 || own % micro !== 0)
+    throw badInput(
+      `micro-batch ${micro} must be a positive integer that divides the batch size ${own}${shard ? ` (each of ${shard.world} workers' share)` : ''}`,
+    );
+  if (micro < own && tg.buffers.length > 0) {
     throw badInput(
       `the model has BatchNorm running statistics, which micro-batches of ${micro} would compute over fewer samples than the batch of ${batch}; drop --micro-batch`,
     );
   }
   // The loader's workers start before the sessions, so they are up by the first step.
-  const loader = opts.loader ? await openLoader(trainSet, dataInputs, micro, seed, classes, { ...opts.loader, augment }) : undefined;
+  const loader = opts.loader
+    ? await openLoader(trainSet, dataInputs, micro, seed, classes, { ...opts.loader, augment, ...(shard ? shard : {}) })
+    : undefined;
   try {
     return await finishSetup();
   } catch (e) {
@@ -182,8 +200,9 @@ export async function setupTraining(
       tg,
       seed,
       batch,
+      ...(shard ? { shard } : {}),
       micro,
-      chunks: batch / micro,
+      chunks: own / micro,
       stepsPerEpoch: Math.min(Math.floor(trainSet.size / batch), opts.maxStepsPerEpoch ?? Infinity),
       trainSet,
       valSet,
@@ -196,7 +215,7 @@ export async function setupTraining(
       buffers,
       optimizer,
       schedule,
-      binding: bindStep(tg, given, dataInputs, trainSet, micro, batch / micro, params, grads, buffers, classes, softLabels),
+      binding: bindStep(tg, given, dataInputs, trainSet, micro, own / micro, params, grads, buffers, classes, softLabels),
       labelSmoothing: softLabels !== undefined && loss.kind === 'cross-entropy' ? (loss.labelSmoothing ?? 0) : 0,
       resumed,
       async evaluate(ds) {
@@ -228,7 +247,7 @@ async function openLoader(
   micro: number,
   seed: number,
   classes: number | undefined,
-  opts: NonNullable<TrainOptions['loader']> & { augment?: AugmentSpec },
+  opts: NonNullable<TrainOptions['loader']> & { augment?: AugmentSpec; rank?: number; world?: number },
 ): Promise<DataLoader> {
   const { augment } = opts;
   return DataLoader.open(
@@ -240,6 +259,7 @@ async function openLoader(
       dropLast: true,
       workers: opts.workers ?? 0,
       prefetch: opts.prefetch ?? 2,
+      ...(opts.world ? { rank: opts.rank ?? 0, world: opts.world } : {}),
       ...(augment ? { augment } : {}),
       ...(classes !== undefined ? { classes } : {}),
     },

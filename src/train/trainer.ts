@@ -73,6 +73,13 @@ export interface TrainOptions {
   /** Stop after this many steps per epoch (quick runs). */
   maxStepsPerEpoch?: number;
   /**
+   * Data-parallel training (src/distributed): this process is worker `rank` of `world`. Every worker walks
+   * the same shuffled order; of each step's batch of `batchSize` samples this one computes the gradients of
+   * its contiguous `batchSize / world` (which must divide), and an `onGradients` callback averages them over
+   * the workers before the update. Micro-batches, if any, split that share.
+   */
+  shard?: { rank: number; world: number };
+  /**
    * Serve the training batches through the data loader (data/loader.ts): built in `workers` threads
    * (0: on this thread) with `prefetch` batches in flight per worker, augmented on the fly. Batches come in
    * the same order as without it; the validation and test data are never augmented.
@@ -115,6 +122,8 @@ export interface EpochRecord {
   testTopK?: number;
   samplesPerSec: number;
   seconds: number;
+  /** Steps whose update was dropped (a data-parallel worker's gradients were not finite). */
+  skippedSteps?: number;
 }
 
 export interface StepTiming {
