@@ -8,7 +8,7 @@ const LAYERS = [
   ['runtime', 'data', 'zoo'],
   ['profile'],
   ['passes', 'quantize'],
-  ['train', 'prune', 'distill', 'qat'],
+  ['train', 'prune', 'distill', 'qat', 'distributed'],
   ['tune'],
   ['nas'],
   ['optimize'],

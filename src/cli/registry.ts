@@ -4,6 +4,7 @@ import { studyCommand } from './commands/study.js';
 import { dashboardCommand } from './commands/dashboard.js';
 import { tuneCommand, tuneWorkerCommand } from './commands/tune.js';
 import { trainCommand } from './commands/train.js';
+import { trainWorkerCommand } from './commands/train-dp.js';
 import { lrFindCommand } from './commands/lr-find.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { pruneCommand } from './commands/prune.js';
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   studyCommand,
   dashboardCommand,
   trainCommand,
+  trainWorkerCommand,
   lrFindCommand,
   quantizeCommand,
   pruneCommand,

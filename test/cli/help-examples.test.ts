@@ -76,6 +76,11 @@ function shorten(argv: readonly string[]): string[] {
 const CANNOT_RUN: { example: RegExp; reason: string; expect: RegExp }[] = [
   { example: /--provider cuda/, reason: 'needs an NVIDIA GPU with CUDA', expect: /^hone: .*cuda/i },
   { example: /postgresql:\/\/tuner@db:5432/, reason: "needs the example's PostgreSQL server (host db)", expect: /^hone: .*db/ },
+  {
+    example: /nats:\/\/10\.0\.0\.5:4222/,
+    reason: "needs the example's NATS server (10.0.0.5) and a second machine",
+    expect: /^hone: cannot reach the NATS server at nats:\/\/10\.0\.0\.5:4222/,
+  },
 ];
 
 /** The example lines of a help text: the indented `hone …` lines under "Examples:". */

@@ -5,7 +5,6 @@ import { dataShare, inputBoundAdvice, profileTrainingStep, train, type EpochReco
 import type { Command, Io } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, qatRanges, sameFile, shellWord } from '../command.js';
 import {
-  commonFlags,
   DATA_FLAGS_HELP,
   type parseLoss,
   type parseOptimizer,
@@ -17,6 +16,8 @@ import {
   resolveModel,
 } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
+import { checkDataParallelFlags, distributedLine, DP_HELP, startLeader } from './train-dp.js';
+import { prepareTrain, TRAIN_FLAGS } from './train-prepare.js';
 import { trainProfileText } from './profile.js';
 import { quantizeAwareTraining } from '../../qat/index.js';
 import { loadSampleData } from '../../quantize/data.js';
@@ -68,6 +69,7 @@ ${DATA_FLAGS_HELP}
                            (random data)
   --quiet                  no progress on stderr (by default: a progress bar on a terminal, one plain line
                            per epoch when piped, also with --json: stdout stays one JSON object)
+${DP_HELP}
 
 Ctrl-C (or SIGTERM) stops after the current step: nothing is written to OUT, and with --checkpoint the
 last finished epoch's checkpoint is kept with the command that resumes from it. A second Ctrl-C exits at once.
@@ -82,6 +84,7 @@ Examples:
   hone train --model zoo:lenet5 --data mnist --batch-size 64 --profile
   hone train --model lenet5.onnx --data mnist --qat --epochs 1 -o lenet5.qat.onnx
   hone train --model zoo:lenet5 --data mnist --augment crop:pad=2,cutout:size=8 --loader-workers 2 -o lenet5.onnx
+  hone train --model zoo:mlp --data mnist --batch-size 128 --workers 2 --grad-compression powersgd:rank=2 -o mlp.onnx
 `;
 
 export const trainCommand: Command = {
@@ -89,32 +92,7 @@ export const trainCommand: Command = {
   summary: 'train a model on ONNX Runtime: autodiff to an ONNX training graph, Adam/SGD, schedules, checkpoints',
   help: HELP,
   async run(argv, io) {
-    const { values } = parseFlags(
-      'train',
-      argv,
-      {
-        ...commonFlags,
-        epochs: { type: 'string' },
-        lr: { type: 'string' },
-        schedule: { type: 'string' },
-        warmup: { type: 'string' },
-        'clip-norm': { type: 'string' },
-        'val-split': { type: 'string' },
-        'early-stopping': { type: 'string' },
-        'test-data': { type: 'string' },
-        checkpoint: { type: 'string' },
-        resume: { type: 'boolean' },
-        log: { type: 'string' },
-        'micro-batch': { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        quiet: { type: 'boolean' },
-        profile: { type: 'boolean' },
-        qat: { type: 'boolean' },
-        'qat-ranges': { type: 'string' },
-        'profile-steps': { type: 'string' },
-      },
-      false,
-    );
+    const { values } = parseFlags('train', argv, TRAIN_FLAGS, false);
     if (values.profile) return profileSteps(values, io);
     if (values['profile-steps'] !== undefined) throw badInput('--profile-steps needs --profile');
     if (!values.output)
@@ -124,59 +102,37 @@ export const trainCommand: Command = {
     checkWritable(values.output);
     if (values.model && !values.model.startsWith('zoo:') && sameFile(values.output, values.model))
       throw badInput(`-o ${values.output} is the model being trained; write the trained model to another file`);
-    const model = resolveModel(values.model, 'train');
-    const limit = numberFlag(values.limit, '--limit', { int: true, min: 1 });
-    const inputs = parseTrainInputs(values, model);
-    const data = await resolveData(values.data, model, limit, 'train', inputs.values, parseReadFlags(values));
-    if (data.skipped && !values.quiet)
-      io.stderr(`hone: left out ${data.skipped} record(s) of ${values.data} that fail their CRC32C (--skip-corrupt)\n`);
-    const test = values['test-data']
-      ? (await resolveData(values['test-data'], model, undefined, 'train', inputs.values, parseReadFlags(values))).train
-      : data.test;
-    const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: 1 }) ?? 1;
-    const batchSize = inputs.batchSize;
-    const valSplit = numberFlag(values['val-split'], '--val-split', { min: 0 });
-    const patience = numberFlag(values['early-stopping'], '--early-stopping', { int: true, min: 1 });
-    if (patience && !valSplit) throw badInput('--early-stopping needs --val-split F to have a validation loss to watch');
-    const stepsPerEpoch = Math.max(1, Math.floor((data.train.size * (1 - (valSplit ?? 0))) / batchSize));
+    const dp = checkDataParallelFlags(values);
+    const tty = io.isTTY && !values.quiet;
+    // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
+    const piped = !io.isTTY && !values.quiet;
+    if (values['qat-ranges'] !== undefined && !values.qat) throw badInput('--qat-ranges sets quantization-aware training; add --qat');
+    if (values.qat && (values.checkpoint || values.resume || values.log || values['val-split'] || values['micro-batch']))
+      throw badInput('--qat trains once through fake quantization; drop --checkpoint, --resume, --log, --val-split and --micro-batch');
+    const prepared = await prepareTrain(values, io);
+    const { model, data, epochs, batchSize, stepsPerEpoch } = prepared;
+    if (values.qat)
+      return trainQat(model, data.train, prepared.test, values, { epochs, batchSize, stepsPerEpoch, inputs: prepared.inputs }, io);
     // The log's first line names the run, so a dashboard comparing runs can say what each one was.
     const { output: _o, log: _l, quiet: _q, ...flags } = values;
     const logLines: string[] = [
       JSON.stringify({ run: { model: values.model ?? null, data: values.data ?? null, flags, started: new Date().toISOString() } }),
     ];
-    const tty = io.isTTY && !values.quiet;
-    // Without a terminal, plain per-epoch lines (no carriage returns) so `| tee log` shows progress.
-    const piped = !io.isTTY && !values.quiet;
-    if (values['qat-ranges'] !== undefined && !values.qat) throw badInput('--qat-ranges sets quantization-aware training; add --qat');
-    if (values.qat) {
-      if (values.checkpoint || values.resume || values.log || values['val-split'] || values['micro-batch'])
-        throw badInput('--qat trains once through fake quantization; drop --checkpoint, --resume, --log, --val-split and --micro-batch');
-      return trainQat(model, data.train, test, values, { epochs, batchSize, stepsPerEpoch, inputs }, io);
-    }
-    const common = parseTrainCommon(values, inputs);
     const stop = interruptible(io, tty);
+    // Data-parallel: the other workers start and join before the first step (train-dp.ts).
+    const leader = dp ? await startLeader(argv, dp, prepared, io, Boolean(values.quiet), () => stop.requested !== undefined) : undefined;
     let result: Awaited<ReturnType<typeof train>>;
     try {
       result = await train(model, data.train, {
-        epochs,
-        batchSize,
-        test,
-        ...common,
-        lr: numberFlag(values.lr, '--lr', { min: 0 }) ?? 1e-3,
-        schedule: parseSchedule(values.schedule, stepsPerEpoch, epochs),
-        warmupSteps: numberFlag(values.warmup, '--warmup', { int: true, min: 0 }),
-        clipNorm: numberFlag(values['clip-norm'], '--clip-norm', { min: 0 }),
-        validationSplit: valSplit,
-        earlyStopping: patience ? { patience } : undefined,
-        microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
-        checkpointDir: values.checkpoint,
-        resume: values.resume,
+        ...prepared.options,
+        ...(leader ? { shard: { rank: 0, world: dp!.workers }, callbacks: [leader.callback], threads: leader.threads } : {}),
         onProgress: tty
           ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`)
           : undefined,
         onStep: (s) => {
           stop.step = s.step + 1;
-          return stop.requested ? false : undefined;
+          // Data-parallel workers stop together, at the step the exchange agrees on.
+          return stop.requested && !leader ? false : undefined;
         },
         onEpoch: (rec) => {
           if (stop.requested) return;
@@ -189,9 +145,13 @@ export const trainCommand: Command = {
           }
         },
       });
+    } catch (e) {
+      await leader?.fail(e);
+      throw e;
     } finally {
       stop.release();
     }
+    const distributed = await leader?.finish();
     if (stop.requested) {
       const kept =
         stop.epochsDone > 0 ? `the checkpoint of epoch ${stop.epochsDone}` : values.resume ? 'the checkpoint it resumed from' : undefined;
@@ -206,7 +166,7 @@ export const trainCommand: Command = {
     }
     saveModel(result.model, values.output);
     const share = dataShare(result.timing);
-    const advice = inputBoundAdvice(share, common.loader);
+    const advice = inputBoundAdvice(share, prepared.options.loader);
     const summary = {
       output: values.output,
       epochs: result.epochs,
@@ -220,12 +180,13 @@ export const trainCommand: Command = {
       dataShare: share,
       ...(advice ? { inputBound: advice } : {}),
       history: result.history,
+      ...(distributed ? { distributed } : {}),
     };
     if (advice && !values.quiet) io.stderr(`hone: ${advice}\n`);
     if (values.json) io.stdout(`${JSON.stringify(summary)}\n`);
     else
       io.stdout(
-        `trained ${result.epochs} epoch(s)${result.stopped === 'early-stopping' ? ' (early stopping)' : ''}: train accuracy ${pct(result.trainAccuracy)}, test accuracy ${pct(result.testAccuracy)}, ${Math.round(result.samplesPerSec)} samples/s → ${values.output}\n`,
+        `trained ${result.epochs} epoch(s)${result.stopped === 'early-stopping' ? ' (early stopping)' : ''}${distributed ? ` on ${distributed.workers} workers` : ''}: train accuracy ${pct(result.trainAccuracy)}, test accuracy ${pct(result.testAccuracy)}, ${Math.round(result.samplesPerSec)} samples/s → ${values.output}\n${distributed ? `${distributedLine(distributed)}\n` : ''}`,
       );
     return 0;
   },

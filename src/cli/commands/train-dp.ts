@@ -1,0 +1,420 @@
+/**
+ * `hone train … --workers N` and `hone train-worker --join URL --run NAME`: data-parallel training over NATS
+ * (src/distributed). The leader (the `hone train` process, rank 0) publishes the run — its own arguments, less
+ * its output and display flags, and a fingerprint of the model and the data — in the run's key-value bucket,
+ * starts N−1 local `train-worker` processes (more can be started by hand on other machines instead, with
+ * --workers counting them), and trains as rank 0 once all have joined. Each worker parses the same arguments,
+ * loads its own copy of the model and the data, and is refused when its fingerprint differs. Only the leader
+ * writes the model.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { availableParallelism, hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { badInput, errorMessage, HoneError } from '../../errors.js';
+import { encodeModel } from '../../ir/codec.js';
+import { createExchange, formatCompression, HEADER_BYTES, parseCompression, type CompressionSpec } from '../../distributed/compress.js';
+import { dataParallel, type DataParallelStats } from '../../distributed/data-parallel.js';
+import { connectNats, NatsCollective, natsUrl, parseBandwidth, TokenBucket } from '../../distributed/nats.js';
+import { checkRunName, HEARTBEAT_TIMEOUT_MS, Rendezvous } from '../../distributed/rendezvous.js';
+import { train } from '../../train/index.js';
+import type { TrainCallback } from '../../train/callbacks.js';
+import type { Command, Io } from '../command.js';
+import { numberFlag, parseFlags } from '../command.js';
+import { prepareTrain, TRAIN_FLAGS, type PreparedTrain, type TrainValues } from './train-prepare.js';
+
+export const DP_HELP = `  --workers N              data-parallel training on N workers (this process and N−1 train-worker
+                           processes it starts), exchanging gradients over NATS: each computes the
+                           gradients of batch/N samples of every batch (N must divide --batch-size)
+  --grad-compression M     none (default) | fp16 | powersgd[:rank=R,warmup=W] | topk[:ratio=F] |
+                           qsgd[:levels=S] | signsgd (error feedback for powersgd, topk and signsgd)
+  --nats URL               the NATS server (JetStream enabled; default nats://127.0.0.1:4222)
+  --run NAME               the run's name, for 'hone train-worker --join URL --run NAME' on other machines
+                           (default: hone-<pid>); with --local-workers K only K workers start here
+  --local-workers K        start K of the N−1 other workers on this machine (default N−1)
+  --bandwidth RATE         limit each worker's sending to RATE (100mbit, 1gbit): emulates a slower link`;
+
+/** The flags a leader keeps out of the arguments it gives its workers (they are its own). */
+const LEADER_ONLY = new Set(['output', 'workers', 'json', 'quiet', 'log', 'nats', 'run', 'local-workers', 'debug']);
+
+export interface DpSettings {
+  workers: number;
+  local: number;
+  url: string;
+  run: string;
+  compression: CompressionSpec;
+  bandwidth?: number;
+}
+
+/** --workers and its companions, checked before anything loads. */
+export function checkDataParallelFlags(values: TrainValues): DpSettings | undefined {
+  if (values.workers === undefined) {
+    for (const f of ['grad-compression', 'nats', 'run', 'bandwidth', 'local-workers'] as const)
+      if (values[f] !== undefined) throw badInput(`--${f} sets data-parallel training; add --workers N`);
+    return undefined;
+  }
+  const workers = numberFlag(values.workers, '--workers', { int: true, min: 1 })!;
+  if (workers > 64) throw badInput(`--workers ${workers}: at most 64 workers`);
+  for (const [f, why] of [
+    ['checkpoint', 'a data-parallel run keeps no checkpoints yet'],
+    ['resume', 'a data-parallel run keeps no checkpoints yet'],
+    ['qat', 'quantization-aware training runs in one process'],
+    ['profile', 'profile a step in one process'],
+  ] as const)
+    if (values[f] !== undefined) throw badInput(`--${f} cannot be used with --workers: ${why}`);
+  const local = numberFlag(values['local-workers'], '--local-workers', { int: true, min: 0 }) ?? workers - 1;
+  if (local > workers - 1) throw badInput(`--local-workers ${local}: at most --workers − 1 = ${workers - 1} start here`);
+  return {
+    workers,
+    local,
+    url: natsUrl(values.nats ?? 'nats://127.0.0.1:4222'),
+    run: checkRunName(values.run ?? `hone-${process.pid}-${Date.now().toString(36)}`),
+    compression: parseCompression(values['grad-compression'] ?? 'none'),
+    ...(values.bandwidth !== undefined ? { bandwidth: parseBandwidth(values.bandwidth) } : {}),
+  };
+}
+
+/** `argv` less the flags named in `drop`, as `--name=value` words (parsed with `options`, so forms don't matter). */
+function withoutFlags(argv: string[], options: ParseArgsConfig['options'], drop: Set<string>): string[] {
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  const out: string[] = [];
+  for (const t of tokens ?? []) {
+    if (t.kind !== 'option' || drop.has(t.name)) continue;
+    out.push(t.value === undefined ? `--${t.name}` : `--${t.name}=${t.value}`);
+  }
+  return out;
+}
+
+/** sha256 of what must be the same on every worker: the model's bytes, the training data, the arguments. */
+function fingerprint(p: PreparedTrain, argv: string[]): string {
+  const h = createHash('sha256');
+  h.update(encodeModel(p.model));
+  const arrays = [...Object.values(p.data.train.features), p.data.train.labels];
+  for (const a of arrays) h.update(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+  h.update(JSON.stringify(argv));
+  return h.digest('hex');
+}
+
+export interface DistributedReport {
+  workers: number;
+  run: string;
+  compression: string;
+  steps: number;
+  skippedSteps: number;
+  /** Bytes this worker sent per step: the gradients (compressed) and the control round. */
+  bytesPerStep: number;
+  gradientBytesPerStep: number;
+  /** The compression's own formula for the gradient bytes per step, over the same steps (warm-up included). */
+  analyticBytesPerStep: number;
+  /** Uncompressed f32 gradients per step, for the ratio. */
+  rawBytesPerStep: number;
+  exchangeSeconds: number;
+  bandwidthBytesPerSec?: number;
+}
+
+function report(dp: DpSettings, stats: DataParallelStats, analytic: number, raw: number): DistributedReport {
+  const steps = Math.max(1, stats.steps);
+  // The formula's bytes over the steps exchanged: PowerSGD's warm-up steps go uncompressed (raw f32 and a header).
+  const exchanged = stats.steps - stats.skipped;
+  const warm = dp.compression.kind === 'powersgd' ? Math.min(exchanged, dp.compression.warmup) : 0;
+  const expected = warm * (HEADER_BYTES + raw) + (exchanged - warm) * analytic;
+  return {
+    workers: dp.workers,
+    run: dp.run,
+    compression: formatCompression(dp.compression),
+    steps: stats.steps,
+    skippedSteps: stats.skipped,
+    bytesPerStep: (stats.gradientBytes + stats.controlBytes) / steps,
+    gradientBytesPerStep: stats.gradientBytes / steps,
+    analyticBytesPerStep: expected / steps,
+    rawBytesPerStep: raw,
+    exchangeSeconds: stats.exchangeMs / 1000,
+    ...(dp.bandwidth ? { bandwidthBytesPerSec: dp.bandwidth } : {}),
+  };
+}
+
+export function distributedLine(r: DistributedReport): string {
+  const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+  return `  ${r.workers} workers, --grad-compression ${r.compression}: ${kb(r.gradientBytesPerStep)} of gradients sent per step per worker (uncompressed ${kb(r.rawBytesPerStep)}, ${(r.rawBytesPerStep / Math.max(1, r.gradientBytesPerStep)).toFixed(1)}x less), ${r.exchangeSeconds.toFixed(1)} s exchanging${r.skippedSteps ? `, ${r.skippedSteps} step(s) skipped (gradients not finite on some worker)` : ''}`;
+}
+
+/** One worker's part: the connection, its collective, the callback the trainer runs. */
+interface Member {
+  nc: NatsConnection;
+  rv: Rendezvous;
+  collective: NatsCollective;
+  callback: TrainCallback;
+  report(): DistributedReport;
+}
+
+/** Subscribes this rank to the run's messages, and builds its exchange once the trainer knows the parameters. */
+async function member(
+  nc: NatsConnection,
+  rv: Rendezvous,
+  dp: DpSettings,
+  rank: number,
+  seed: number,
+  wantsStop: () => boolean,
+): Promise<Member> {
+  const collective = new NatsCollective(nc, dp.run, 1, rank, dp.workers, {
+    ...(dp.bandwidth ? { limit: new TokenBucket(dp.bandwidth, 256 * 1024) } : {}),
+    timeoutMs: HEARTBEAT_TIMEOUT_MS * 3,
+  });
+  await collective.ready();
+  rv.watchAborts((e) => collective.fail(e));
+  let analytic = 0;
+  let raw = 0;
+  let inner: ReturnType<typeof dataParallel> | undefined;
+  const callback: TrainCallback = {
+    onTrainBegin(run) {
+      const shapes = run.graph.params.map((p) => p.dims);
+      const exchange = createExchange(dp.compression, shapes, { seed, rank });
+      analytic = exchange.analyticBytes();
+      raw = 4 * run.params.reduce((s, p) => s + p.length, 0);
+      inner = dataParallel({ collective, exchange, wantsStop });
+    },
+    onGradients: (run, info) => inner!.onGradients!(run, info),
+  };
+  return {
+    nc,
+    rv,
+    collective,
+    callback,
+    report: () =>
+      report(
+        dp,
+        inner?.stats ?? { steps: 0, skipped: 0, gradientBytes: 0, controlBytes: 0, uncompressedLayers: 0, exchangeMs: 0 },
+        analytic,
+        raw,
+      ),
+  };
+}
+
+export interface Leader {
+  callback: TrainCallback;
+  /** ORT threads for the leader's own training (the machine's cores shared with its local workers). */
+  threads: number;
+  /** Training failed here: tells the workers, stops the local ones. */
+  fail(e: unknown): Promise<void>;
+  /** Training ended: waits for the local workers, removes the run, and reports the exchange. */
+  finish(): Promise<DistributedReport>;
+}
+
+/** The leader's side: publishes the run, starts the local workers, waits until every worker has joined. */
+export async function startLeader(
+  argv: string[],
+  dp: DpSettings,
+  prepared: PreparedTrain,
+  io: Io,
+  quiet: boolean,
+  wantsStop: () => boolean,
+): Promise<Leader> {
+  const shared = withoutFlags(argv, TRAIN_FLAGS, LEADER_ONLY);
+  const nc = await connectNats(dp.url, 'hone train (leader)');
+  const children: { proc: ChildProcess; tail: string }[] = [];
+  let rv: Rendezvous | undefined;
+  try {
+    rv = await Rendezvous.create(nc, dp.url, dp.run, {
+      argv: shared,
+      fingerprint: fingerprint(prepared, shared),
+      world: dp.workers,
+      leader: hostname(),
+    });
+    const m = await member(nc, rv, dp, 0, prepared.options.seed ?? 0, wantsStop);
+    await rv.ready(0);
+    // The cores are shared among the workers on this machine (ORT's default takes them all in each).
+    const threads = prepared.options.threads || Math.max(1, Math.floor(availableParallelism() / (dp.local + 1)));
+    for (let k = 0; k < dp.local; k++) children.push(startWorker(dp, threads));
+    if (dp.workers > dp.local + 1 && !quiet)
+      io.stderr(
+        `hone: waiting for ${dp.workers - dp.local - 1} more worker(s): on each machine run 'hone train-worker --join ${dp.url} --run ${dp.run}'\n`,
+      );
+    await rv.waitReady(dp.local + 1 === dp.workers ? 120_000 : 600_000, () => {
+      const dead = children.find((c) => c.proc.exitCode !== null);
+      if (dead) throw new HoneError(`a local worker exited before training (code ${dead.proc.exitCode}): ${lastLine(dead.tail)}`, 1);
+    });
+    // A local worker that dies (a crash, kill -9) fails the run at once instead of after the round timeout.
+    for (const [k, c] of children.entries())
+      c.proc.once('exit', (code, signal) => {
+        if (code !== 0)
+          m.collective.fail(new HoneError(`local worker process ${k + 1} stopped (${signal ?? `exit ${code}`}): ${lastLine(c.tail)}`, 1));
+      });
+    return {
+      callback: m.callback,
+      threads,
+      async fail(e) {
+        await rv!.abort(0, errorMessage(e)).catch(() => {});
+        await stopChildren(children, 5000);
+        await rv!.close(true);
+        m.collective.close();
+        await nc.drain().catch(() => {});
+      },
+      async finish() {
+        await stopChildren(children, 30_000);
+        const failed = children.find((c) => c.proc.exitCode !== 0);
+        const r = m.report();
+        await rv!.close(true);
+        m.collective.close();
+        await nc.drain().catch(() => {});
+        if (failed) throw new HoneError(`a local worker failed (exit ${failed.proc.exitCode}): ${lastLine(failed.tail)}`, 1);
+        return r;
+      },
+    };
+  } catch (e) {
+    await rv?.abort(0, errorMessage(e)).catch(() => {});
+    for (const c of children) c.proc.kill('SIGKILL');
+    await rv?.close(true);
+    await nc.drain().catch(() => {});
+    throw e;
+  }
+}
+
+function startWorker(dp: DpSettings, threads: number): { proc: ChildProcess; tail: string } {
+  const here = fileURLToPath(import.meta.url);
+  const dev = here.endsWith('.ts');
+  const entry = join(dirname(here), '..', `bin.${dev ? 'ts' : 'js'}`);
+  const loader = dev ? ['--import', import.meta.resolve('tsx')] : [];
+  const args = [...loader, entry, 'train-worker', '--join', dp.url, '--run', dp.run, '--threads', String(threads), '--quiet'];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const w = { proc, tail: '' };
+  proc.stderr!.on('data', (d: Buffer) => {
+    w.tail = (w.tail + d.toString()).slice(-4000);
+  });
+  return w;
+}
+
+/** Waits up to `ms` for the local workers to exit, then kills what is left. */
+async function stopChildren(children: { proc: ChildProcess }[], ms: number): Promise<void> {
+  const alive = children.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
+  await Promise.all(
+    alive.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            c.proc.kill('SIGKILL');
+            resolve();
+          }, ms);
+          c.proc.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        }),
+    ),
+  );
+}
+
+function lastLine(text: string): string {
+  return (
+    text
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim())
+      .pop() ?? 'no message'
+  );
+}
+
+const WORKER_HELP = `hone train-worker — join a data-parallel training run (hone train … --workers N) as one of its workers
+
+Usage: hone train-worker --join nats://HOST:4222 --run NAME [--threads N] [--wait SECONDS] [--quiet]
+
+The run's leader (hone train … --workers N --run NAME) publishes what to train: this worker parses the same
+arguments, loads the model and the data from its own disk (the same paths must hold the same files: a
+worker whose model or data differ from the leader's is refused), takes a free rank and trains its share of
+every batch. It writes nothing; the leader writes the model.
+
+Options:
+  --join URL        the run's NATS server (JetStream enabled)
+  --run NAME        the run's name, as the leader's --run
+  --threads N       ONNX Runtime intra-op threads here (default: the leader's setting, else 2)
+  --wait SECONDS    how long to wait for the run to start (default 60)
+  --quiet           no progress on stderr
+
+Ctrl-C stops every worker after the current step; the leader then writes nothing.
+
+Two machines, the NATS server on the first (10.0.0.5): the leader there, this worker on the second.
+
+Examples:
+  hone train --model zoo:mlp --data mnist --batch-size 128 --workers 2 --local-workers 0 --nats nats://10.0.0.5:4222 --run demo -o mlp.onnx
+  hone train-worker --join nats://10.0.0.5:4222 --run demo
+`;
+
+export const trainWorkerCommand: Command = {
+  name: 'train-worker',
+  summary: 'join a data-parallel training run (hone train --workers) from this or another machine',
+  help: WORKER_HELP,
+  async run(argv, io) {
+    const { values } = parseFlags(
+      'train-worker',
+      argv,
+      {
+        join: { type: 'string' },
+        run: { type: 'string' },
+        threads: { type: 'string' },
+        wait: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+      false,
+    );
+    if (!values.join) throw badInput("train-worker needs --join nats://HOST:4222 (the leader's --nats server)");
+    if (!values.run) throw badInput("train-worker needs --run NAME (the leader's --run)");
+    const url = natsUrl(values.join);
+    const run = checkRunName(values.run);
+    const waitS = numberFlag(values.wait, '--wait', { min: 0 }) ?? 60;
+    const threads = numberFlag(values.threads, '--threads', { int: true, min: 0 });
+    const say = (t: string) => void (values.quiet ? undefined : io.stderr(t));
+    const nc = await connectNats(url, 'hone train-worker');
+    let rv: Rendezvous | undefined;
+    let rank = -1;
+    let stopping: string | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) process.exit(130);
+      stopping = sig;
+      say(`hone: ${sig}: stopping every worker after the current step (again to quit at once)\n`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    // A local worker goes when its leader goes, even when the leader could not say so (SIGKILL, a crash).
+    const orphaned = () => process.exit(1);
+    if (process.connected) process.once('disconnect', orphaned);
+    try {
+      rv = await Rendezvous.join(nc, url, run, waitS * 1000, () => say(`hone: waiting for run '${run}' to start on ${url}…\n`));
+      const { config } = rv;
+      const given = parseFlags('train', config.argv, TRAIN_FLAGS, false).values;
+      const values2 = { ...given, ...(threads !== undefined ? { threads: String(threads) } : {}), quiet: values.quiet };
+      const prepared = await prepareTrain(values2, io);
+      const id = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+      if (fingerprint(prepared, config.argv) !== config.fingerprint)
+        await rv.refuse(
+          id,
+          `${hostname()}: this worker's model or data differ from the leader's (on ${config.leader}); give it the same files at the same paths`,
+        );
+      rank = await rv.claimRank(id);
+      const dp = checkDataParallelFlags({ ...given, workers: String(config.world), nats: url, run })!;
+      const m = await member(nc, rv, dp, rank, prepared.options.seed ?? 0, () => stopping !== undefined);
+      await rv.ready(rank);
+      await rv.waitReady(600_000);
+      say(`hone: worker ${rank} of ${config.world} in run '${run}' (leader on ${config.leader}): training\n`);
+      const result = await train(prepared.model, prepared.data.train, {
+        ...prepared.options,
+        shard: { rank, world: config.world },
+        callbacks: [m.callback],
+      });
+      const r = m.report();
+      say(`hone: worker ${rank}: ${result.epochs} epoch(s), ${r.steps} steps\n${distributedLine(r)}\n`);
+      m.collective.close();
+      return stopping ? 130 : 0;
+    } catch (e) {
+      if (rv && rank >= 0) await rv.abort(rank, errorMessage(e)).catch(() => {});
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('disconnect', orphaned);
+      await rv?.close(false);
+      await nc.drain().catch(() => {});
+    }
+  },
+};

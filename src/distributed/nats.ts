@@ -1,0 +1,247 @@
+/**
+ * The workers' wire: NATS (nats-server, JetStream enabled) through its maintained client. Two parts:
+ *
+ * - `NatsCollective`: the Collective of compress.ts over core NATS publish/subscribe. A round's message goes
+ *   out as chunks of at most the server's max payload (1 MiB by default) on subjects
+ *   `hone.dp.<run>.<generation>.<round>.<rank>.<chunk>.<chunks>`; every worker subscribes to its run's
+ *   generation before the rendezvous lets anyone send, so no message is published to nobody. The
+ *   connection does not echo a worker's own messages back to it (its own part is placed directly), so the
+ *   bytes counted are what leaves the worker. NATS keeps one publisher's messages in order per subscriber,
+ *   and rounds are keyed, so a fast worker's next round may arrive before this one's ends.
+ * - `TokenBucket`: a deterministic egress limit inside the transport (no root, no tc): a chunk leaves when
+ *   the bucket holds its bytes, refilled at the link's rate, so 100 Mbit/s and 1 Gbit/s links can be
+ *   emulated on one machine.
+ *
+ * A round that does not complete within `timeoutMs` fails with the ranks still missing: the caller (the
+ * rendezvous' liveness check) decides whether a peer died.
+ */
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { badInput, HoneError } from '../errors.js';
+import type { Collective } from './compress.js';
+
+/** `nats://host:port` for what a user typed (host, host:port or a nats:// URL). */
+export function natsUrl(text: string): string {
+  const t = text.trim();
+  if (!t) throw badInput('--nats needs a server URL such as nats://127.0.0.1:4222');
+  const withScheme = /^[a-z]+:\/\//i.test(t) ? t : `nats://${t}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw badInput(`'${text}' is not a NATS server URL; use nats://HOST:PORT, e.g. nats://127.0.0.1:4222`);
+  }
+  if (u.protocol !== 'nats:') throw badInput(`'${text}' is not a NATS server URL; use nats://HOST:PORT, e.g. nats://127.0.0.1:4222`);
+  return `nats://${u.hostname}:${u.port || '4222'}`;
+}
+
+/** A connection to the server at `url`, or a one-line error naming it. Own messages are not echoed back. */
+export async function connectNats(url: string, name: string): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: url.replace(/^nats:\/\//, ''), name, noEcho: true, timeout: 5000, maxReconnectAttempts: 10 });
+  } catch (e) {
+    const why = (e as Error)?.message ?? String(e);
+    throw badInput(`cannot reach the NATS server at ${url} (${why}); start one ('nats-server -js') or point --nats at yours`, e);
+  }
+}
+
+/** A link's egress limit: bytes leave at `bytesPerSec`, in bursts of at most `burst` bytes. */
+export class TokenBucket {
+  private tokens: number;
+  private last = performance.now();
+  constructor(
+    readonly bytesPerSec: number,
+    private readonly burst: number,
+  ) {
+    this.tokens = burst;
+  }
+  /** Resolves when `n` bytes may leave (at once for a bucket that holds them). */
+  async take(n: number): Promise<void> {
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.bytesPerSec);
+    this.last = now;
+    this.tokens -= n;
+    if (this.tokens < 0) {
+      const waitMs = (-this.tokens / this.bytesPerSec) * 1000;
+      await new Promise((r) => setTimeout(r, waitMs));
+      this.last += waitMs;
+      this.tokens = 0;
+    }
+  }
+}
+
+/** `100mbit`, `1gbit`, `12.5MB` (bytes) per second as bytes per second. */
+export function parseBandwidth(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(k|m|g)?(bit|b)(?:\/s|ps)?$/i.exec(text.trim());
+  if (!m) throw badInput(`--bandwidth must be a rate such as 100mbit, 1gbit or 50MB (per second), got '${text}'`);
+  const scale = { k: 1e3, m: 1e6, g: 1e9 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 1;
+  const bits = m[3] === 'bit' || m[3] === 'Bit';
+  const v = (Number(m[1]) * scale) / (bits ? 8 : 1);
+  if (!(v > 0)) throw badInput(`--bandwidth must be above 0, got '${text}'`);
+  return v;
+}
+
+export interface CollectiveOptions {
+  /** Largest chunk published (default: the server's max payload). */
+  chunkBytes?: number;
+  /** Egress limit (the bench's emulated link). */
+  limit?: TokenBucket;
+  /** A round not complete after this long fails, naming the missing ranks (default 30 s). */
+  timeoutMs?: number;
+}
+
+interface Pending {
+  parts: (Uint8Array | undefined)[];
+  chunks: Map<number, { got: number; count: number; pieces: Uint8Array[] }>;
+  missing: number;
+  resolve?: (v: Uint8Array[]) => void;
+}
+
+/** All-gather over core NATS among one generation's workers. */
+export class NatsCollective implements Collective {
+  /** Payload bytes this worker has published. */
+  bytesSent = 0;
+  /** Messages (chunks) this worker has published. */
+  messages = 0;
+  private round = 0;
+  private readonly rounds = new Map<number, Pending>();
+  private readonly sub: Subscription;
+  private readonly prefix: string;
+  private readonly chunkBytes: number;
+  private failed: Error | undefined;
+  private readonly failures = new Set<(e: Error) => void>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    run: string,
+    readonly generation: number,
+    readonly rank: number,
+    readonly world: number,
+    private readonly opts: CollectiveOptions = {},
+  ) {
+    this.prefix = `hone.dp.${run}.${generation}`;
+    this.chunkBytes = Math.max(1024, opts.chunkBytes ?? nc.info?.max_payload ?? 1 << 20);
+    this.sub = nc.subscribe(`${this.prefix}.>`, {
+      callback: (err, msg) => {
+        if (err) return this.fail(err);
+        const [round, rank, chunk, count] = msg.subject
+          .slice(this.prefix.length + 1)
+          .split('.')
+          .map(Number) as [number, number, number, number];
+        this.receive(round, rank, chunk, count, msg.data);
+      },
+    });
+  }
+
+  /** Resolves when the subscription is registered with the server (before the rendezvous says ready). */
+  async ready(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  async allgather(message: Uint8Array): Promise<Uint8Array[]> {
+    if (this.failed) throw this.failed;
+    const round = this.round++;
+    const p = this.pending(round);
+    p.parts[this.rank] = message;
+    p.missing--;
+    const count = Math.max(1, Math.ceil(message.length / this.chunkBytes));
+    for (let c = 0; c < count; c++) {
+      const piece = message.subarray(c * this.chunkBytes, Math.min(message.length, (c + 1) * this.chunkBytes));
+      if (this.opts.limit) await this.opts.limit.take(piece.length);
+      this.nc.publish(`${this.prefix}.${round}.${this.rank}.${c}.${count}`, piece);
+      this.bytesSent += piece.length;
+      this.messages++;
+    }
+    if (p.missing === 0) return this.finish(round, p);
+    return new Promise<Uint8Array[]>((resolve, reject) => {
+      const timeoutMs = this.opts.timeoutMs ?? 30_000;
+      const timer = setTimeout(() => {
+        this.failures.delete(onFail);
+        const missing = p.parts.flatMap((x, r) => (x ? [] : [r]));
+        reject(new PeerTimeout(missing, round, timeoutMs));
+      }, timeoutMs);
+      const onFail = (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      this.failures.add(onFail);
+      p.resolve = (v) => {
+        clearTimeout(timer);
+        this.failures.delete(onFail);
+        resolve(v);
+      };
+    });
+  }
+
+  /** Fails every waiting and later round with `e` (the run was stopped, a peer was declared dead). */
+  fail(e: Error): void {
+    this.failed ??= e;
+    for (const f of this.failures) f(e);
+    this.failures.clear();
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+  }
+
+  private pending(round: number): Pending {
+    let p = this.rounds.get(round);
+    if (!p) {
+      p = { parts: new Array(this.world).fill(undefined), chunks: new Map(), missing: this.world };
+      this.rounds.set(round, p);
+    }
+    return p;
+  }
+
+  private receive(round: number, rank: number, chunk: number, count: number, data: Uint8Array): void {
+    if (!(rank >= 0 && rank < this.world) || rank === this.rank) return;
+    const p = this.pending(round);
+    if (p.parts[rank]) return;
+    let whole: Uint8Array | undefined;
+    // The client's message views start anywhere in its read buffer; a whole message is handed on 4-byte
+    // aligned (a copy where it is not; a Buffer's slice() would share memory), so codecs can view f32/u32
+    // runs in place.
+    if (count === 1) whole = data.byteOffset % 4 === 0 ? data : new Uint8Array(data);
+    else {
+      let c = p.chunks.get(rank);
+      if (!c) p.chunks.set(rank, (c = { got: 0, count, pieces: new Array(count) }));
+      if (!c.pieces[chunk]) {
+        c.pieces[chunk] = data;
+        c.got++;
+      }
+      if (c.got === c.count) {
+        whole = concat(c.pieces);
+        p.chunks.delete(rank);
+      }
+    }
+    if (!whole) return;
+    p.parts[rank] = whole;
+    p.missing--;
+    if (p.missing === 0 && p.resolve) p.resolve(this.finish(round, p));
+  }
+
+  private finish(round: number, p: Pending): Uint8Array[] {
+    this.rounds.delete(round);
+    return p.parts as Uint8Array[];
+  }
+}
+
+/** A round that did not complete in time: the ranks it still waited for. */
+export class PeerTimeout extends HoneError {
+  constructor(
+    readonly missing: number[],
+    readonly round: number,
+    timeoutMs: number,
+  ) {
+    super(`no gradients from worker(s) ${missing.join(', ')} within ${(timeoutMs / 1000).toFixed(0)} s (round ${round})`, 1);
+  }
+}
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of pieces) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,196 @@
+/**
+ * Membership of a data-parallel run, in a JetStream key-value bucket `hone-dp-<run>` (compare-and-set
+ * writes, so two workers never take the same rank):
+ *
+ *   config        the run: what every worker trains (the leader's argv), its fingerprint, the world size,
+ *                 written once by the leader with create (fails if the key exists)
+ *   rank.<k>      taken by create: the worker holding rank k (1..world-1; the leader is 0)
+ *   ready.<k>     rank k has subscribed to the run's messages: once all are there, anyone may send
+ *   alive.<k>     rank k's heartbeat, rewritten every second
+ *   refused.<id>  a worker that refused to join (its model or data differ) and why: the leader fails at once
+ *
+ * Stopping is agreed in the gradient exchange (a flag every worker sends each step); an abort (Ctrl-C of
+ * the leader, a worker's crash) is published on `hone.dp.<run>.ctl` so no worker waits out a timeout.
+ */
+import type { KV } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { badInput, HoneError } from '../errors.js';
+
+export interface RunConfig {
+  /** The leader's `hone train` arguments every worker parses the same way (no output, no --workers). */
+  argv: string[];
+  /** sha256 of the model, the data and the options: a worker whose own differs is refused. */
+  fingerprint: string;
+  world: number;
+  /** The leader's host, for messages. */
+  leader: string;
+}
+
+/** How long a heartbeat may be old before its worker counts as gone. */
+export const HEARTBEAT_TIMEOUT_MS = 10_000;
+const HEARTBEAT_MS = 1000;
+
+export function checkRunName(run: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(run)) throw badInput(`--run must be 1-64 letters, digits, '-' or '_', got '${run}'`);
+  return run;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class Rendezvous {
+  private heartbeat: NodeJS.Timeout | undefined;
+  private ctl: Subscription | undefined;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly run: string,
+    readonly kv: KV,
+    readonly config: RunConfig,
+  ) {}
+
+  /** The leader's side: a new run (an earlier run of this name whose leader stopped beating is replaced). */
+  static async create(nc: NatsConnection, url: string, run: string, config: RunConfig): Promise<Rendezvous> {
+    const kv = await bucket(nc, url, run);
+    try {
+      await kv.create('config', enc.encode(JSON.stringify(config)));
+    } catch {
+      const age = await ageMs(kv, 'alive.0');
+      if (age !== undefined && age < HEARTBEAT_TIMEOUT_MS)
+        throw badInput(`a run named '${run}' is in progress on ${url}; choose another --run name`);
+      await kv.destroy();
+      return Rendezvous.create(nc, url, run, config);
+    }
+    const rv = new Rendezvous(nc, run, kv, config);
+    rv.beat(0);
+    return rv;
+  }
+
+  /** A worker's side: waits up to `waitMs` for the run's config (`onWait` once, when it is not there yet). */
+  static async join(nc: NatsConnection, url: string, run: string, waitMs: number, onWait: () => void): Promise<Rendezvous> {
+    const kv = await bucket(nc, url, run);
+    const t0 = Date.now();
+    let told = false;
+    for (;;) {
+      const e = await kv.get('config');
+      if (e && e.operation === 'PUT' && e.length > 0) return new Rendezvous(nc, run, kv, JSON.parse(e.string()) as RunConfig);
+      if (Date.now() - t0 > waitMs)
+        throw badInput(
+          `no run named '${run}' started on ${url} within ${Math.round(waitMs / 1000)} s; start it with 'hone train … --workers N --run ${run}'`,
+        );
+      if (!told) onWait();
+      told = true;
+      await sleep(250);
+    }
+  }
+
+  /** Takes the first free rank 1..world-1 (compare-and-set), or fails when the run is full. */
+  async claimRank(id: string): Promise<number> {
+    for (let k = 1; k < this.config.world; k++) {
+      try {
+        await this.kv.create(`rank.${k}`, enc.encode(id));
+        this.beat(k);
+        return k;
+      } catch {
+        // taken: try the next
+      }
+    }
+    throw badInput(`run '${this.run}' already has its ${this.config.world} workers; start it with a larger --workers or join another run`);
+  }
+
+  /** Tells the leader why this worker will not join, and fails with the same message. */
+  async refuse(id: string, why: string): Promise<never> {
+    await this.kv.put(`refused.${id}`, enc.encode(why)).catch(() => {});
+    throw badInput(why);
+  }
+
+  async ready(rank: number): Promise<void> {
+    await this.kv.put(`ready.${rank}`, enc.encode(String(Date.now())));
+  }
+
+  /**
+   * Resolves once every rank is ready; fails when a worker refused, when `check` throws (the leader's
+   * children exiting), or after `timeoutMs`.
+   */
+  async waitReady(timeoutMs: number, check: () => void = () => {}): Promise<void> {
+    const t0 = Date.now();
+    for (;;) {
+      const refused = await this.firstRefusal();
+      if (refused) throw badInput(`a worker refused to join run '${this.run}': ${refused}`);
+      check();
+      let ready = 0;
+      for (let k = 0; k < this.config.world; k++) if (await this.kv.get(`ready.${k}`)) ready++;
+      if (ready === this.config.world) return;
+      if (Date.now() - t0 > timeoutMs)
+        throw badInput(
+          `only ${ready} of ${this.config.world} workers joined run '${this.run}' within ${Math.round(timeoutMs / 1000)} s; start the others with 'hone train-worker --join URL --run ${this.run}'`,
+        );
+      await sleep(100);
+    }
+  }
+
+  /** Milliseconds since rank k's last heartbeat (undefined: it never beat). */
+  lastSeenMs(rank: number): Promise<number | undefined> {
+    return ageMs(this.kv, `alive.${rank}`);
+  }
+
+  /** Calls `onAbort` when any worker aborts the run (once). */
+  watchAborts(onAbort: (e: HoneError) => void): void {
+    this.ctl = this.nc.subscribe(`hone.dp.${this.run}.ctl`, {
+      callback: (_err, msg) => {
+        const { rank, reason } = JSON.parse(dec.decode(msg.data)) as { rank: number; reason: string };
+        onAbort(new HoneError(`worker ${rank} stopped run '${this.run}': ${reason}`, 1));
+      },
+    });
+  }
+
+  /** Tells every worker the run is over for `reason` (this worker's crash or interrupt). */
+  async abort(rank: number, reason: string): Promise<void> {
+    this.nc.publish(`hone.dp.${this.run}.ctl`, enc.encode(JSON.stringify({ rank, reason })));
+    await this.nc.flush().catch(() => {});
+  }
+
+  /** Stops the heartbeat; the leader also removes the run's bucket. */
+  async close(removeRun: boolean): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.ctl?.unsubscribe();
+    if (removeRun) await this.kv.destroy().catch(() => {});
+  }
+
+  private beat(rank: number): void {
+    const put = () => void this.kv.put(`alive.${rank}`, enc.encode(String(Date.now()))).catch(() => {});
+    put();
+    this.heartbeat = setInterval(put, HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  private async firstRefusal(): Promise<string | undefined> {
+    const keys = await this.kv.keys('refused.*');
+    for await (const k of keys) {
+      const e = await this.kv.get(k);
+      if (e) return e.string();
+    }
+    return undefined;
+  }
+}
+
+async function bucket(nc: NatsConnection, url: string, run: string): Promise<KV> {
+  try {
+    return await new Kvm(nc).create(`hone-dp-${checkRunName(run)}`, { history: 1 });
+  } catch (e) {
+    if (e instanceof HoneError) throw e;
+    throw badInput(
+      `the NATS server at ${url} has no JetStream key-value store (${(e as Error).message}); start it with 'nats-server -js'`,
+      e,
+    );
+  }
+}
+
+async function ageMs(kv: KV, key: string): Promise<number | undefined> {
+  const e = await kv.get(key);
+  if (!e || e.length === 0) return undefined;
+  return Date.now() - Number(e.string());
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
