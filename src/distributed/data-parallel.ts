@@ -77,9 +77,6 @@ export function dataParallel(o: DataParallelOptions): TrainCallback & { readonly
       stats.exchangeMs += performance.now() - t0;
       return undefined;
     },
-    state() {
-      return { dataParallel: { exchange: o.exchange.state().map((a) => Array.from(a)) } };
-    },
   };
 }
 

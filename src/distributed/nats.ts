@@ -12,8 +12,9 @@
  *   the bucket holds its bytes, refilled at the link's rate, so 100 Mbit/s and 1 Gbit/s links can be
  *   emulated on one machine.
  *
- * A round that does not complete within `timeoutMs` fails with the ranks still missing: the caller (the
- * rendezvous' liveness check) decides whether a peer died.
+ * A round that waits on a worker known to be gone (the `lost` probe: heartbeats, exited processes), or that
+ * does not complete within `timeoutMs`, fails with PeerLost naming the ranks: the caller decides whether the
+ * run goes on without them (elastic) or ends.
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { badInput, HoneError } from '../errors.js';
@@ -87,6 +88,11 @@ export interface CollectiveOptions {
   limit?: TokenBucket;
   /** A round not complete after this long fails, naming the missing ranks (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Of the ranks a round still waits for, those known to be gone (stale heartbeats, an exited process):
+   * asked every second while a round waits; any → the round fails with PeerLost at once.
+   */
+  lost?: (missing: number[]) => Promise<number[]>;
 }
 
 interface Pending {
@@ -154,19 +160,40 @@ export class NatsCollective implements Collective {
     if (p.missing === 0) return this.finish(round, p);
     return new Promise<Uint8Array[]>((resolve, reject) => {
       const timeoutMs = this.opts.timeoutMs ?? 30_000;
-      const timer = setTimeout(() => {
-        this.failures.delete(onFail);
-        const missing = p.parts.flatMap((x, r) => (x ? [] : [r]));
-        reject(new PeerTimeout(missing, round, timeoutMs));
-      }, timeoutMs);
-      const onFail = (e: Error) => {
+      const missing = () => p.parts.flatMap((x, r) => (x ? [] : [r]));
+      const done = () => {
         clearTimeout(timer);
+        clearInterval(probe);
+        this.failures.delete(onFail);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new PeerLost(missing(), round, `no message within ${(timeoutMs / 1000).toFixed(0)} s`));
+      }, timeoutMs);
+      const lost = this.opts.lost;
+      let probing = false;
+      const probe = setInterval(() => {
+        if (!lost || probing) return;
+        probing = true;
+        lost(missing())
+          .then((gone) => {
+            if (gone.length && p.missing > 0) {
+              done();
+              reject(new PeerLost(gone, round, 'its heartbeat stopped'));
+            }
+          })
+          .catch(() => {})
+          .finally(() => {
+            probing = false;
+          });
+      }, 1000);
+      const onFail = (e: Error) => {
+        done();
         reject(e);
       };
       this.failures.add(onFail);
       p.resolve = (v) => {
-        clearTimeout(timer);
-        this.failures.delete(onFail);
+        done();
         resolve(v);
       };
     });
@@ -225,14 +252,14 @@ export class NatsCollective implements Collective {
   }
 }
 
-/** A round that did not complete in time: the ranks it still waited for. */
-export class PeerTimeout extends HoneError {
+/** Workers gone mid-run (ranks of the generation): a round that cannot complete. */
+export class PeerLost extends HoneError {
   constructor(
-    readonly missing: number[],
+    readonly ranks: number[],
     readonly round: number,
-    timeoutMs: number,
+    why: string,
   ) {
-    super(`no gradients from worker(s) ${missing.join(', ')} within ${(timeoutMs / 1000).toFixed(0)} s (round ${round})`, 1);
+    super(`worker(s) ${ranks.join(', ')} stopped responding at exchange round ${round} (${why})`, 1);
   }
 }
 

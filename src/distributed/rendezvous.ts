@@ -5,9 +5,13 @@
  *   config        the run: what every worker trains (the leader's argv), its fingerprint, the world size,
  *                 written once by the leader with create (fails if the key exists)
  *   rank.<k>      taken by create: the worker holding rank k (1..world-1; the leader is 0)
- *   ready.<k>     rank k has subscribed to the run's messages: once all are there, anyone may send
- *   alive.<k>     rank k's heartbeat, rewritten every second
+ *   ready.<g>.<k> worker k has subscribed to generation g's messages: once all are, anyone may send
+ *   alive.<k>     worker k's heartbeat, rewritten every second
+ *   members.<g>   generation g's workers (their first ranks; a worker's rank in g is its place in the list),
+ *                 written with create by the first survivor to propose it: every survivor reads the same
  *   refused.<id>  a worker that refused to join (its model or data differ) and why: the leader fails at once
+ *
+ * A worker keeps the rank it took (`k` above) as its name for the whole run; generation 1 is every rank.
  *
  * Stopping is agreed in the gradient exchange (a flag every worker sends each step); an abort (Ctrl-C of
  * the leader, a worker's crash) is published on `hone.dp.<run>.ctl` so no worker waits out a timeout.
@@ -15,6 +19,7 @@
 import type { KV } from '@nats-io/kv';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { hostname } from 'node:os';
 import { badInput, HoneError } from '../errors.js';
 
 export interface RunConfig {
@@ -29,6 +34,10 @@ export interface RunConfig {
 
 /** How long a heartbeat may be old before its worker counts as gone. */
 export const HEARTBEAT_TIMEOUT_MS = 10_000;
+/** A worker's name in its rank key: host and process first, so a leader can tell which rank a local process held. */
+export function workerId(pid: number, suffix: string): string {
+  return `${hostname()}-${pid}-${suffix}`;
+}
 const HEARTBEAT_MS = 1000;
 
 export function checkRunName(run: string): string {
@@ -105,23 +114,23 @@ export class Rendezvous {
     throw badInput(why);
   }
 
-  async ready(rank: number): Promise<void> {
-    await this.kv.put(`ready.${rank}`, enc.encode(String(Date.now())));
+  async ready(generation: number, id: number): Promise<void> {
+    await this.kv.put(`ready.${generation}.${id}`, enc.encode(String(Date.now())));
   }
 
   /**
-   * Resolves once every rank is ready; fails when a worker refused, when `check` throws (the leader's
-   * children exiting), or after `timeoutMs`.
+   * Resolves once every member of the generation is ready; fails when a worker refused, when `check` throws
+   * (the leader's children exiting), or after `timeoutMs`.
    */
-  async waitReady(timeoutMs: number, check: () => void = () => {}): Promise<void> {
+  async waitReady(generation: number, members: readonly number[], timeoutMs: number, check: () => void = () => {}): Promise<void> {
     const t0 = Date.now();
     for (;;) {
       const refused = await this.firstRefusal();
       if (refused) throw badInput(`a worker refused to join run '${this.run}': ${refused}`);
       check();
       let ready = 0;
-      for (let k = 0; k < this.config.world; k++) if (await this.kv.get(`ready.${k}`)) ready++;
-      if (ready === this.config.world) return;
+      for (const k of members) if (await this.kv.get(`ready.${generation}.${k}`)) ready++;
+      if (ready === members.length) return;
       if (Date.now() - t0 > timeoutMs)
         throw badInput(
           `only ${ready} of ${this.config.world} workers joined run '${this.run}' within ${Math.round(timeoutMs / 1000)} s; start the others with 'hone train-worker --join URL --run ${this.run}'`,
@@ -130,9 +139,38 @@ export class Rendezvous {
     }
   }
 
-  /** Milliseconds since rank k's last heartbeat (undefined: it never beat). */
-  lastSeenMs(rank: number): Promise<number | undefined> {
-    return ageMs(this.kv, `alive.${rank}`);
+  /** Milliseconds since worker k's last heartbeat (undefined: it never beat). */
+  lastSeenMs(id: number): Promise<number | undefined> {
+    return ageMs(this.kv, `alive.${id}`);
+  }
+
+  /**
+   * Generation `generation`'s members: `proposal` (the survivors as this worker sees them) if it is the first
+   * to propose, else what the first proposed. Every survivor continues with the same list.
+   */
+  async members(generation: number, proposal: readonly number[]): Promise<number[]> {
+    try {
+      await this.kv.create(`members.${generation}`, enc.encode(JSON.stringify(proposal)));
+      return [...proposal];
+    } catch {
+      const e = await this.kv.get(`members.${generation}`);
+      return JSON.parse(e!.string()) as number[];
+    }
+  }
+
+  /** Generation `generation`'s members once some survivor has proposed them, else undefined. */
+  async agreedMembers(generation: number): Promise<number[] | undefined> {
+    const e = await this.kv.get(`members.${generation}`);
+    return e && e.length > 0 ? (JSON.parse(e.string()) as number[]) : undefined;
+  }
+
+  /** The workers (first ranks) whose rank key names process `pid` on this host. */
+  async rankOfProcess(pid: number): Promise<number | undefined> {
+    for (let k = 1; k < this.config.world; k++) {
+      const e = await this.kv.get(`rank.${k}`);
+      if (e?.string().startsWith(`${hostname()}-${pid}-`)) return k;
+    }
+    return undefined;
   }
 
   /** Calls `onAbort` when any worker aborts the run (once). */

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstSamples, mnist } from '../../src/data/index.js';
@@ -52,13 +53,21 @@ describe('data-parallel training over NATS', () => {
     const model = zooModel('mlp:hidden=64');
     const opts: TrainOptions = { epochs: 1, batchSize: 64, optimizer: { kind: 'sgd', momentum: 0.9 }, lr: 0.05, seed: 3, threads: 1 };
     const one = await train(model, data, opts);
-    for (const world of [2, 4]) {
+    // 2 and 4 workers from the arrays, and 2 through the data loader (its rank/world interleave serves each
+    // worker other samples, the same union per step).
+    for (const [world, loader] of [
+      [2, false],
+      [4, false],
+      [2, true],
+    ] as const) {
       const ncs = await Promise.all(Array.from({ length: world }, (_, r) => connectNats(URL, `eq-${r}`)));
-      const collectives = ncs.map((nc, r) => new NatsCollective(nc, `eq-${world}-${process.pid}`, 1, r, world));
+      const collectives = ncs.map((nc, r) => new NatsCollective(nc, `eq-${world}-${loader}-${process.pid}`, 1, r, world));
       await Promise.all(collectives.map((c) => c.ready()));
       const cbs = collectives.map((c, rank) => dpCallback(c, rank, { kind: 'none' }));
       const results = await Promise.all(
-        cbs.map((cb, rank) => train(model, data, { ...opts, shard: { rank, world }, callbacks: [cb.callback] })),
+        cbs.map((cb, rank) =>
+          train(model, data, { ...opts, ...(loader ? { loader: { workers: 0 } } : {}), shard: { rank, world }, callbacks: [cb.callback] }),
+        ),
       );
       const stats = cbs.map((cb) => cb.stats());
       for (const c of collectives) c.close();
@@ -283,6 +292,72 @@ describe('hone train --workers', () => {
     }
   });
 
+  /** `hone train` with 3 workers (2 local processes) slowed by --bandwidth; one local worker SIGKILLed after epoch 1. */
+  async function killOneWorker(extra: string[]) {
+    const dir = mkdtempSync(join(tmpdir(), 'hone-dp-kill-'));
+    const out = join(dir, 'out.onnx');
+    const log = join(dir, 'log.jsonl');
+    const run = `kill-${process.pid}-${extra.length}`;
+    const args = ['train', '--model', 'zoo:mlp:hidden=32', '--data', 'mnist', '--limit', '1536', '--batch-size', '96', '--epochs', '8'];
+    const leader = hone(
+      ...args,
+      '--workers',
+      '3',
+      '--bandwidth',
+      '20mbit',
+      '--run',
+      run,
+      '--log',
+      log,
+      '--json',
+      '--quiet',
+      '-o',
+      out,
+      ...extra,
+    );
+    try {
+      const t0 = Date.now();
+      while (!(existsSync(log) && readFileSync(log, 'utf8').trim().split('\n').length >= 2) && Date.now() - t0 < 60_000)
+        await new Promise((r) => setTimeout(r, 50));
+      const pids = execFileSync('pgrep', ['-f', `train-worker .*--run ${run}`], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map(Number);
+      assert.equal(pids.length, 2);
+      process.kill(pids[0]!, 'SIGKILL');
+      const r = await leader;
+      return { r, out, epochs: readFileSync(log, 'utf8').trim().split('\n').length - 1 };
+    } finally {
+      await leader;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('with --min-workers, the survivors of a worker killed mid-run go on from the last finished epoch and write the model', async () => {
+    const { r, epochs } = await killOneWorker(['--min-workers', '2', '--heartbeat-timeout', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as {
+      epochs: number;
+      testAccuracy: number;
+      distributed: { generations: number; workersAtEnd: number; lostWorkers: number[] };
+    };
+    assert.equal(s.epochs, 8);
+    assert.equal(s.distributed.generations, 2);
+    assert.equal(s.distributed.workersAtEnd, 2);
+    assert.equal(s.distributed.lostWorkers.length, 1);
+    assert.ok(s.testAccuracy > 0.5);
+    // The log has every epoch once at least (an epoch cut short by the loss is run again).
+    assert.ok(epochs >= 8);
+  });
+
+  it('without --min-workers, a worker killed mid-run ends the run with one line and writes nothing', async () => {
+    const { r, out } = await killOneWorker([]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^hone: local worker process \d stopped \(SIGKILL\)/);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.ok(!existsSync(out));
+  });
+
   it('bad input: an unreachable server, an unknown compression, flags without --workers, an uneven batch', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hone-dp-bad-'));
     const out = join(dir, 'x.onnx');
@@ -294,6 +369,8 @@ describe('hone train --workers', () => {
         [['--grad-compression', 'fp16'], /--grad-compression sets data-parallel training; add --workers N/],
         [['--workers', '3', '--batch-size', '64'], /batch size 64 does not split evenly over 3 workers/],
         [['--workers', '2', '--checkpoint', dir], /--checkpoint cannot be used with --workers/],
+        [['--workers', '2', '--min-workers', '3'], /--min-workers 3 is more than --workers 2/],
+        [['--min-workers', '1'], /--min-workers sets data-parallel training; add --workers N/],
       ];
       for (const [extra, want] of cases) {
         const r = await hone(...base, ...extra);

@@ -8,8 +8,9 @@
  * writes the model.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -18,9 +19,9 @@ import { badInput, errorMessage, HoneError } from '../../errors.js';
 import { encodeModel } from '../../ir/codec.js';
 import { createExchange, formatCompression, HEADER_BYTES, parseCompression, type CompressionSpec } from '../../distributed/compress.js';
 import { dataParallel, type DataParallelStats } from '../../distributed/data-parallel.js';
-import { connectNats, NatsCollective, natsUrl, parseBandwidth, TokenBucket } from '../../distributed/nats.js';
-import { checkRunName, HEARTBEAT_TIMEOUT_MS, Rendezvous } from '../../distributed/rendezvous.js';
-import { train } from '../../train/index.js';
+import { connectNats, NatsCollective, natsUrl, parseBandwidth, PeerLost, TokenBucket } from '../../distributed/nats.js';
+import { checkRunName, HEARTBEAT_TIMEOUT_MS, Rendezvous, workerId } from '../../distributed/rendezvous.js';
+import { train, type TrainOptions, type TrainResult } from '../../train/index.js';
 import type { TrainCallback } from '../../train/callbacks.js';
 import type { Command, Io } from '../command.js';
 import { numberFlag, parseFlags } from '../command.js';
@@ -35,13 +36,21 @@ export const DP_HELP = `  --workers N              data-parallel training on N w
   --run NAME               the run's name, for 'hone train-worker --join URL --run NAME' on other machines
                            (default: hone-<pid>); with --local-workers K only K workers start here
   --local-workers K        start K of the N−1 other workers on this machine (default N−1)
-  --bandwidth RATE         limit each worker's sending to RATE (100mbit, 1gbit): emulates a slower link`;
+  --bandwidth RATE         limit each worker's sending to RATE (100mbit, 1gbit): emulates a slower link
+  --min-workers M          elastic: when workers are lost (killed, crashed, unreachable), go on with the
+                           survivors from the last finished epoch while at least M are left (default
+                           --workers: a lost worker ends the run)
+  --heartbeat-timeout S    a worker silent for S seconds is lost (default 10)`;
 
 /** The flags a leader keeps out of the arguments it gives its workers (they are its own). */
 const LEADER_ONLY = new Set(['output', 'workers', 'json', 'quiet', 'log', 'nats', 'run', 'local-workers', 'debug']);
 
 export interface DpSettings {
   workers: number;
+  /** Fewest workers the run goes on with after losing some (= workers: every loss ends the run). */
+  minWorkers: number;
+  /** A worker whose heartbeat is older than this is gone. */
+  heartbeatMs: number;
   local: number;
   url: string;
   run: string;
@@ -52,7 +61,7 @@ export interface DpSettings {
 /** --workers and its companions, checked before anything loads. */
 export function checkDataParallelFlags(values: TrainValues): DpSettings | undefined {
   if (values.workers === undefined) {
-    for (const f of ['grad-compression', 'nats', 'run', 'bandwidth', 'local-workers'] as const)
+    for (const f of ['grad-compression', 'nats', 'run', 'bandwidth', 'local-workers', 'min-workers', 'heartbeat-timeout'] as const)
       if (values[f] !== undefined) throw badInput(`--${f} sets data-parallel training; add --workers N`);
     return undefined;
   }
@@ -66,9 +75,14 @@ export function checkDataParallelFlags(values: TrainValues): DpSettings | undefi
   ] as const)
     if (values[f] !== undefined) throw badInput(`--${f} cannot be used with --workers: ${why}`);
   const local = numberFlag(values['local-workers'], '--local-workers', { int: true, min: 0 }) ?? workers - 1;
+  const minWorkers = numberFlag(values['min-workers'], '--min-workers', { int: true, min: 1 }) ?? workers;
+  if (minWorkers > workers) throw badInput(`--min-workers ${minWorkers} is more than --workers ${workers}`);
+  const heartbeat = numberFlag(values['heartbeat-timeout'], '--heartbeat-timeout', { min: 0.5 }) ?? HEARTBEAT_TIMEOUT_MS / 1000;
   if (local > workers - 1) throw badInput(`--local-workers ${local}: at most --workers − 1 = ${workers - 1} start here`);
   return {
     workers,
+    minWorkers,
+    heartbeatMs: heartbeat * 1000,
     local,
     url: natsUrl(values.nats ?? 'nats://127.0.0.1:4222'),
     run: checkRunName(values.run ?? `hone-${process.pid}-${Date.now().toString(36)}`),
@@ -113,6 +127,10 @@ export interface DistributedReport {
   rawBytesPerStep: number;
   exchangeSeconds: number;
   bandwidthBytesPerSec?: number;
+  /** Workers in the last generation, how many generations the run took, and the workers lost (first ranks). */
+  workersAtEnd?: number;
+  generations?: number;
+  lostWorkers?: number[];
 }
 
 function report(dp: DpSettings, stats: DataParallelStats, analytic: number, raw: number): DistributedReport {
@@ -138,72 +156,143 @@ function report(dp: DpSettings, stats: DataParallelStats, analytic: number, raw:
 
 export function distributedLine(r: DistributedReport): string {
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
-  return `  ${r.workers} workers, --grad-compression ${r.compression}: ${kb(r.gradientBytesPerStep)} of gradients sent per step per worker (uncompressed ${kb(r.rawBytesPerStep)}, ${(r.rawBytesPerStep / Math.max(1, r.gradientBytesPerStep)).toFixed(1)}x less), ${r.exchangeSeconds.toFixed(1)} s exchanging${r.skippedSteps ? `, ${r.skippedSteps} step(s) skipped (gradients not finite on some worker)` : ''}`;
+  const lost = r.lostWorkers?.length
+    ? ` (${r.lostWorkers.length} lost: went on with ${r.workersAtEnd} from generation ${r.generations})`
+    : '';
+  return `  ${r.workers} workers${lost}, --grad-compression ${r.compression}: ${kb(r.gradientBytesPerStep)} of gradients sent per step per worker (uncompressed ${kb(r.rawBytesPerStep)}, ${(r.rawBytesPerStep / Math.max(1, r.gradientBytesPerStep)).toFixed(1)}x less), ${r.exchangeSeconds.toFixed(1)} s exchanging${r.skippedSteps ? `, ${r.skippedSteps} step(s) skipped (gradients not finite on some worker)` : ''}`;
 }
 
-/** One worker's part: the connection, its collective, the callback the trainer runs. */
-interface Member {
+/** Exchange statistics over every generation of a run. */
+function addStats(into: DataParallelStats, s: DataParallelStats): void {
+  into.steps += s.steps;
+  into.skipped += s.skipped;
+  into.gradientBytes += s.gradientBytes;
+  into.controlBytes += s.controlBytes;
+  into.uncompressedLayers = s.uncompressedLayers;
+  into.exchangeMs += s.exchangeMs;
+}
+
+/** A worker's part of the run, whichever side started it: what `trainMember` needs. */
+interface MemberContext {
   nc: NatsConnection;
   rv: Rendezvous;
-  collective: NatsCollective;
-  callback: TrainCallback;
-  report(): DistributedReport;
+  dp: DpSettings;
+  /** The rank this worker took: its name for the whole run (its rank in a later generation may differ). */
+  id: number;
+  prepared: PreparedTrain;
+  /** Workers (ids) known to be gone: the leader learns of its local processes' exits at once. */
+  dead: Set<number>;
+  wantsStop: () => boolean;
+  say: (text: string) => void;
+  /** Checked while waiting for the first generation's workers (the leader's children exiting). */
+  check?: () => void;
+  /** Fails the generation in progress (set by trainMember): the leader's local worker died, not elastic. */
+  abortCurrent?: (e: Error) => void;
 }
 
-/** Subscribes this rank to the run's messages, and builds its exchange once the trainer knows the parameters. */
-async function member(
-  nc: NatsConnection,
-  rv: Rendezvous,
-  dp: DpSettings,
-  rank: number,
-  seed: number,
-  wantsStop: () => boolean,
-): Promise<Member> {
-  const collective = new NatsCollective(nc, dp.run, 1, rank, dp.workers, {
-    ...(dp.bandwidth ? { limit: new TokenBucket(dp.bandwidth, 256 * 1024) } : {}),
-    timeoutMs: HEARTBEAT_TIMEOUT_MS * 3,
-  });
-  await collective.ready();
-  rv.watchAborts((e) => collective.fail(e));
+/**
+ * Trains as worker `id`, generation after generation: each generation subscribes to its own subjects, waits
+ * for its members, and trains with their shares. A worker lost mid-run (PeerLost) ends the generation; with
+ * --min-workers below --workers the survivors agree on the next generation's members (rendezvous
+ * `members.<g>`), roll back to the last epoch's commit (each worker's identical checkpoint) and go on.
+ */
+async function trainMember(ctx: MemberContext, extra: Partial<TrainOptions>) {
+  const { nc, rv, dp, id, prepared, dead } = ctx;
+  const elastic = dp.minWorkers < dp.workers;
+  const commits = elastic ? mkdtempSync(join(tmpdir(), 'hone-dp-commit-')) : undefined;
+  const totals: DataParallelStats = { steps: 0, skipped: 0, gradientBytes: 0, controlBytes: 0, uncompressedLayers: 0, exchangeMs: 0 };
+  let members = Array.from({ length: dp.workers }, (_, k) => k);
+  let generation = 1;
   let analytic = 0;
   let raw = 0;
-  let inner: ReturnType<typeof dataParallel> | undefined;
-  const callback: TrainCallback = {
-    onTrainBegin(run) {
-      const shapes = run.graph.params.map((p) => p.dims);
-      const exchange = createExchange(dp.compression, shapes, { seed, rank });
-      analytic = exchange.analyticBytes();
-      raw = 4 * run.params.reduce((s, p) => s + p.length, 0);
-      inner = dataParallel({ collective, exchange, wantsStop });
-    },
-    onGradients: (run, info) => inner!.onGradients!(run, info),
-  };
-  return {
-    nc,
-    rv,
-    collective,
-    callback,
-    report: () =>
-      report(
-        dp,
-        inner?.stats ?? { steps: 0, skipped: 0, gradientBytes: 0, controlBytes: 0, uncompressedLayers: 0, exchangeMs: 0 },
-        analytic,
-        raw,
-      ),
-  };
+  const lostIds: number[] = [];
+  let current: NatsCollective | undefined;
+  rv.watchAborts((e) => current?.fail(e));
+  ctx.abortCurrent = (e) => current?.fail(e);
+  try {
+    for (;;) {
+      const rank = members.indexOf(id);
+      const world = members.length;
+      const gen = generation;
+      const collective = new NatsCollective(nc, dp.run, gen, rank, world, {
+        ...(dp.bandwidth ? { limit: new TokenBucket(dp.bandwidth, 256 * 1024) } : {}),
+        timeoutMs: dp.heartbeatMs * 3,
+        // Gone: known dead, a heartbeat older than the timeout, or left out of a next generation already agreed.
+        lost: async (missing) => {
+          const next = await rv.agreedMembers(gen + 1);
+          const gone: number[] = [];
+          for (const r of missing) {
+            const k = members[r]!;
+            const age = await rv.lastSeenMs(k);
+            if (dead.has(k) || age === undefined || age > dp.heartbeatMs || (next && !next.includes(k))) gone.push(r);
+          }
+          return gone;
+        },
+      });
+      current = collective;
+      let inner: ReturnType<typeof dataParallel> | undefined;
+      try {
+        await collective.ready();
+        await rv.ready(gen, id);
+        if (gen === 1) await rv.waitReady(gen, members, dp.local + 1 === dp.workers ? 120_000 : 600_000, ctx.check);
+        else await rv.waitReady(gen, members, dp.heartbeatMs * 3);
+        const callback: TrainCallback = {
+          onTrainBegin(run) {
+            const exchange = createExchange(
+              dp.compression,
+              run.graph.params.map((p) => p.dims),
+              { seed: prepared.options.seed ?? 0, rank },
+            );
+            analytic = exchange.analyticBytes();
+            raw = 4 * run.params.reduce((sum, p) => sum + p.length, 0);
+            inner = dataParallel({ collective, exchange, wantsStop: ctx.wantsStop });
+          },
+          onGradients: (run, info) => inner!.onGradients!(run, info),
+        };
+        const result = await train(prepared.model, prepared.data.train, {
+          ...prepared.options,
+          ...extra,
+          shard: { rank, world },
+          callbacks: [callback],
+          ...(commits ? { checkpointDir: commits, resume: gen > 1 } : {}),
+        });
+        if (inner) addStats(totals, inner.stats);
+        return { result, report: { ...report(dp, totals, analytic, raw), workersAtEnd: world, generations: gen, lostWorkers: lostIds } };
+      } catch (e) {
+        if (inner) addStats(totals, inner.stats);
+        if (!(e instanceof PeerLost) || !elastic) throw e;
+        const gone = e.ranks.map((r) => members[r]!);
+        for (const k of gone) dead.add(k);
+        lostIds.push(...gone);
+        const survivors = members.filter((k) => !dead.has(k));
+        if (!survivors.includes(0)) throw new HoneError(`${e.message}; the leader (worker 0) is gone, so the run ends`, 1);
+        if (survivors.length < dp.minWorkers)
+          throw new HoneError(`${e.message}; ${survivors.length} worker(s) left, fewer than --min-workers ${dp.minWorkers}`, 1);
+        members = await rv.members(gen + 1, survivors);
+        if (!members.includes(id)) throw new HoneError(`${e.message}; the other workers went on without this one`, 1);
+        generation = gen + 1;
+        ctx.say(`hone: ${e.message}; going on with ${members.length} workers (generation ${generation}) from the last finished epoch\n`);
+      } finally {
+        collective.close();
+      }
+    }
+  } finally {
+    if (commits) rmSync(commits, { recursive: true, force: true });
+  }
 }
 
 export interface Leader {
-  callback: TrainCallback;
   /** ORT threads for the leader's own training (the machine's cores shared with its local workers). */
   threads: number;
+  /** Trains as worker 0 through every generation. */
+  train(extra: Partial<TrainOptions>): Promise<TrainResult>;
   /** Training failed here: tells the workers, stops the local ones. */
   fail(e: unknown): Promise<void>;
   /** Training ended: waits for the local workers, removes the run, and reports the exchange. */
   finish(): Promise<DistributedReport>;
 }
 
-/** The leader's side: publishes the run, starts the local workers, waits until every worker has joined. */
+/** The leader's side: publishes the run, starts the local workers; `train` waits until every worker has joined. */
 export async function startLeader(
   argv: string[],
   dp: DpSettings,
@@ -214,7 +303,7 @@ export async function startLeader(
 ): Promise<Leader> {
   const shared = withoutFlags(argv, TRAIN_FLAGS, LEADER_ONLY);
   const nc = await connectNats(dp.url, 'hone train (leader)');
-  const children: { proc: ChildProcess; tail: string }[] = [];
+  const children: { proc: ChildProcess; tail: string; lost?: boolean }[] = [];
   let rv: Rendezvous | undefined;
   try {
     rv = await Rendezvous.create(nc, dp.url, dp.run, {
@@ -223,8 +312,6 @@ export async function startLeader(
       world: dp.workers,
       leader: hostname(),
     });
-    const m = await member(nc, rv, dp, 0, prepared.options.seed ?? 0, wantsStop);
-    await rv.ready(0);
     // The cores are shared among the workers on this machine (ORT's default takes them all in each).
     const threads = prepared.options.threads || Math.max(1, Math.floor(availableParallelism() / (dp.local + 1)));
     for (let k = 0; k < dp.local; k++) children.push(startWorker(dp, threads));
@@ -232,35 +319,62 @@ export async function startLeader(
       io.stderr(
         `hone: waiting for ${dp.workers - dp.local - 1} more worker(s): on each machine run 'hone train-worker --join ${dp.url} --run ${dp.run}'\n`,
       );
-    await rv.waitReady(dp.local + 1 === dp.workers ? 120_000 : 600_000, () => {
-      const dead = children.find((c) => c.proc.exitCode !== null);
-      if (dead) throw new HoneError(`a local worker exited before training (code ${dead.proc.exitCode}): ${lastLine(dead.tail)}`, 1);
-    });
-    // A local worker that dies (a crash, kill -9) fails the run at once instead of after the round timeout.
+    const dead = new Set<number>();
+    let failNow: ((e: Error) => void) | undefined;
+    // A local worker that dies (a crash, kill -9): with --min-workers the run goes on without it, else it
+    // fails at once instead of after the round timeout.
     for (const [k, c] of children.entries())
       c.proc.once('exit', (code, signal) => {
-        if (code !== 0)
-          m.collective.fail(new HoneError(`local worker process ${k + 1} stopped (${signal ?? `exit ${code}`}): ${lastLine(c.tail)}`, 1));
+        if (code === 0) return;
+        const why = `local worker process ${k + 1} stopped (${signal ?? `exit ${code}`}): ${lastLine(c.tail)}`;
+        if (dp.minWorkers < dp.workers) {
+          c.lost = true;
+          rv!
+            .rankOfProcess(c.proc.pid!)
+            .then((id) => id !== undefined && dead.add(id))
+            .catch(() => {});
+        } else failNow?.(new HoneError(why, 1));
       });
+    const ctx: MemberContext = {
+      nc,
+      rv,
+      dp,
+      id: 0,
+      prepared,
+      dead,
+      wantsStop,
+      say: (t) => void (quiet ? undefined : io.stderr(t)),
+      check: () => {
+        const gone = children.find((c) => c.proc.exitCode !== null || c.proc.signalCode !== null);
+        if (gone)
+          throw new HoneError(
+            `a local worker exited before training (${gone.proc.signalCode ?? `code ${gone.proc.exitCode}`}): ${lastLine(gone.tail)}`,
+            1,
+          );
+      },
+    };
+    let last: DistributedReport | undefined;
+    failNow = (e) => ctx.abortCurrent?.(e);
     return {
-      callback: m.callback,
       threads,
+      async train(extra) {
+        const { result, report: r } = await trainMember(ctx, extra);
+        last = r;
+        return result;
+      },
       async fail(e) {
         await rv!.abort(0, errorMessage(e)).catch(() => {});
         await stopChildren(children, 5000);
         await rv!.close(true);
-        m.collective.close();
         await nc.drain().catch(() => {});
       },
       async finish() {
         await stopChildren(children, 30_000);
-        const failed = children.find((c) => c.proc.exitCode !== 0);
-        const r = m.report();
+        const failed = children.find((c) => c.proc.exitCode !== 0 && !c.lost);
         await rv!.close(true);
-        m.collective.close();
         await nc.drain().catch(() => {});
         if (failed) throw new HoneError(`a local worker failed (exit ${failed.proc.exitCode}): ${lastLine(failed.tail)}`, 1);
-        return r;
+        return last!;
       },
     };
   } catch (e) {
@@ -385,7 +499,7 @@ export const trainWorkerCommand: Command = {
       const given = parseFlags('train', config.argv, TRAIN_FLAGS, false).values;
       const values2 = { ...given, ...(threads !== undefined ? { threads: String(threads) } : {}), quiet: values.quiet };
       const prepared = await prepareTrain(values2, io);
-      const id = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+      const id = workerId(process.pid, randomUUID().slice(0, 8));
       if (fingerprint(prepared, config.argv) !== config.fingerprint)
         await rv.refuse(
           id,
@@ -393,18 +507,12 @@ export const trainWorkerCommand: Command = {
         );
       rank = await rv.claimRank(id);
       const dp = checkDataParallelFlags({ ...given, workers: String(config.world), nats: url, run })!;
-      const m = await member(nc, rv, dp, rank, prepared.options.seed ?? 0, () => stopping !== undefined);
-      await rv.ready(rank);
-      await rv.waitReady(600_000);
       say(`hone: worker ${rank} of ${config.world} in run '${run}' (leader on ${config.leader}): training\n`);
-      const result = await train(prepared.model, prepared.data.train, {
-        ...prepared.options,
-        shard: { rank, world: config.world },
-        callbacks: [m.callback],
-      });
-      const r = m.report();
+      const { result, report: r } = await trainMember(
+        { nc, rv, dp, id: rank, prepared, dead: new Set(), wantsStop: () => stopping !== undefined, say },
+        {},
+      );
       say(`hone: worker ${rank}: ${result.epochs} epoch(s), ${r.steps} steps\n${distributedLine(r)}\n`);
-      m.collective.close();
       return stopping ? 130 : 0;
     } catch (e) {
       if (rv && rank >= 0) await rv.abort(rank, errorMessage(e)).catch(() => {});

@@ -15,6 +15,8 @@ export const DP_FLAGS = {
   run: { type: 'string' },
   'grad-compression': { type: 'string' },
   bandwidth: { type: 'string' },
+  'min-workers': { type: 'string' },
+  'heartbeat-timeout': { type: 'string' },
 } as const;
 
 /** `hone train`'s flags (train-worker parses the leader's arguments with the same ones). */

@@ -1,7 +1,7 @@
 import { saveModel } from '../../ir/model.js';
 import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { dataShare, inputBoundAdvice, profileTrainingStep, train, type EpochRecord } from '../../train/index.js';
+import { dataShare, inputBoundAdvice, profileTrainingStep, train, type EpochRecord, type TrainOptions } from '../../train/index.js';
 import type { Command, Io } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, qatRanges, sameFile, shellWord } from '../command.js';
 import {
@@ -123,9 +123,8 @@ export const trainCommand: Command = {
     const leader = dp ? await startLeader(argv, dp, prepared, io, Boolean(values.quiet), () => stop.requested !== undefined) : undefined;
     let result: Awaited<ReturnType<typeof train>>;
     try {
-      result = await train(model, data.train, {
+      const run = {
         ...prepared.options,
-        ...(leader ? { shard: { rank: 0, world: dp!.workers }, callbacks: [leader.callback], threads: leader.threads } : {}),
         onProgress: tty
           ? (p) => io.stderr(`\r${progressBar(p.epoch, p.epochs, p.step, p.steps, p.loss, p.samplesPerSec, p.etaSec)}\x1b[K`)
           : undefined,
@@ -144,7 +143,9 @@ export const trainCommand: Command = {
             writeFileAtomic(values.log, `${logLines.join('\n')}\n`);
           }
         },
-      });
+      } satisfies TrainOptions;
+      // Data-parallel: worker 0 of the run, through as many generations as the run takes (train-dp.ts).
+      result = leader ? await leader.train({ ...run, threads: leader.threads }) : await train(model, data.train, run);
     } catch (e) {
       await leader?.fail(e);
       throw e;
