@@ -7,12 +7,14 @@
  * 1. a control round: one flags byte (bit 0: this worker's loss or gradients are not finite; bit 1: it
  *    wants to stop) and the BatchNorm running statistics (f32), averaged in rank order. A non-finite worker
  *    anywhere → every worker drops the step's update (reported as skipped); a stop anywhere → every worker
- *    stops after this step, so they all end at the same step;
+ *    stops after this step, so they all end at the same step; bit 2 (the leader's): the run re-forms to
+ *    admit new workers, and every worker throws Reform at this step;
  * 2. the gradients, through the GradientExchange of the chosen compression (compress.ts).
  * With compression 'none', N workers on batches of B/N give the weights of one process on batches of B (up
  * to the order of float sums: tested).
  */
 import type { GradientInfo, TrainCallback, TrainingRun } from '../train/callbacks.js';
+import { HoneError } from '../errors.js';
 import type { Collective, GradientExchange } from './compress.js';
 
 export interface DataParallelStats {
@@ -34,6 +36,15 @@ export interface DataParallelOptions {
   exchange: GradientExchange;
   /** True once this worker wants training to end (Ctrl-C): every worker stops after the step. */
   wantsStop?: () => boolean;
+  /** True once the next generation is agreed (new workers admitted): every worker ends this one at the step. */
+  reform?: () => boolean;
+}
+
+/** Thrown by every worker at the same step when the run re-forms to admit new workers. */
+export class Reform extends HoneError {
+  constructor() {
+    super('the workers re-form to admit new ones', 1);
+  }
 }
 
 export function dataParallel(o: DataParallelOptions): TrainCallback & { readonly stats: DataParallelStats } {
@@ -47,7 +58,7 @@ export function dataParallel(o: DataParallelOptions): TrainCallback & { readonly
       const floats = buffers.reduce((s, b) => s + b.length, 0);
       control ??= new Uint8Array(4 + 4 * floats);
       const finite = Number.isFinite(info.loss) && run.grads.every(allFinite);
-      control[0] = (finite ? 0 : 1) | (o.wantsStop?.() ? 2 : 0);
+      control[0] = (finite ? 0 : 1) | (o.wantsStop?.() ? 2 : 0) | (o.reform?.() ? 4 : 0);
       const view = new Float32Array(control.buffer, 4, floats);
       let at = 0;
       for (const b of buffers) {
@@ -58,11 +69,14 @@ export function dataParallel(o: DataParallelOptions): TrainCallback & { readonly
       stats.controlBytes += control.length;
       let bad = false;
       let stop = false;
+      let reform = false;
       for (const p of parts) {
         if (p.length !== control.length) throw new Error(`a worker's control message has ${p.length} bytes, ${control.length} expected`);
         bad ||= (p[0]! & 1) !== 0;
         stop ||= (p[0]! & 2) !== 0;
+        reform ||= (p[0]! & 4) !== 0;
       }
+      if (reform) throw new Reform();
       if (floats > 0) averageInto(buffers, parts, floats);
       if (stop) run.stop();
       stats.steps++;

@@ -252,6 +252,56 @@ export class NatsCollective implements Collective {
   }
 }
 
+/** Sends `bytes` to whoever subscribes to `<subject>.…` now, as chunks `<subject>.<chunk>.<chunks>`. */
+export async function publishBlob(nc: NatsConnection, subject: string, bytes: Uint8Array): Promise<void> {
+  const size = nc.info?.max_payload ?? 1 << 20;
+  const count = Math.max(1, Math.ceil(bytes.length / size));
+  for (let c = 0; c < count; c++) nc.publish(`${subject}.${c}.${count}`, bytes.subarray(c * size, Math.min(bytes.length, (c + 1) * size)));
+  await nc.flush();
+}
+
+/** Blobs published with publishBlob under `<prefix>.<key>`: `get(key)` resolves once all its chunks are in. */
+export class BlobInbox {
+  private readonly parts = new Map<string, (Uint8Array | undefined)[]>();
+  private readonly waiting = new Map<string, (b: Uint8Array) => void>();
+  private readonly sub: Subscription;
+  constructor(
+    private readonly nc: NatsConnection,
+    prefix: string,
+  ) {
+    this.sub = nc.subscribe(`${prefix}.>`, {
+      callback: (_err, msg) => {
+        const [key, chunk, count] = msg.subject.slice(prefix.length + 1).split('.') as [string, string, string];
+        let p = this.parts.get(key);
+        if (!p) this.parts.set(key, (p = new Array(Number(count)).fill(undefined)));
+        p[Number(chunk)] = new Uint8Array(msg.data);
+        if (p.every(Boolean)) this.waiting.get(key)?.(concat(p as Uint8Array[]));
+      },
+    });
+  }
+  /** Resolves when the subscription is registered with the server: only then may a sender be told to send. */
+  async ready(): Promise<void> {
+    await this.nc.flush();
+  }
+  get(key: string, timeoutMs: number): Promise<Uint8Array> {
+    const p = this.parts.get(key);
+    if (p?.every(Boolean)) return Promise.resolve(concat(p as Uint8Array[]));
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new HoneError(`the run's state for generation ${key} did not arrive within ${timeoutMs / 1000} s`, 1)),
+        timeoutMs,
+      );
+      this.waiting.set(key, (b) => {
+        clearTimeout(t);
+        resolve(b);
+      });
+    });
+  }
+  close(): void {
+    this.sub.unsubscribe();
+  }
+}
+
 /** Workers gone mid-run (ranks of the generation): a round that cannot complete. */
 export class PeerLost extends HoneError {
   constructor(

@@ -94,9 +94,13 @@ export class Rendezvous {
     }
   }
 
-  /** Takes the first free rank 1..world-1 (compare-and-set), or fails when the run is full. */
-  async claimRank(id: string): Promise<number> {
-    for (let k = 1; k < this.config.world; k++) {
+  /**
+   * Takes the first free rank 1..world-1 (compare-and-set). When those are taken and the run is elastic
+   * (`joinable`), a rank from world up: the worker joins a later generation. Else the run is full.
+   */
+  async claimRank(id: string, joinable = false): Promise<number> {
+    const last = joinable ? this.config.world + 64 : this.config.world;
+    for (let k = 1; k < last; k++) {
       try {
         await this.kv.create(`rank.${k}`, enc.encode(id));
         this.beat(k);
@@ -105,7 +109,32 @@ export class Rendezvous {
         // taken: try the next
       }
     }
-    throw badInput(`run '${this.run}' already has its ${this.config.world} workers; start it with a larger --workers or join another run`);
+    throw badInput(
+      `run '${this.run}' already has its ${this.config.world} workers${joinable ? ' and 64 more have joined' : ''}; start it with a larger --workers (or --min-workers, so workers may join) or join another run`,
+    );
+  }
+
+  /** Asks to be admitted at the leader's next epoch. */
+  async requestJoin(id: number): Promise<void> {
+    await this.kv.put(`join.${id}`, enc.encode(String(Date.now())));
+  }
+
+  /** Workers that asked to join, by rank. */
+  async joinRequests(): Promise<number[]> {
+    const out: number[] = [];
+    for await (const k of await this.kv.keys('join.*')) out.push(Number(k.slice(5)));
+    return out.sort((a, b) => a - b);
+  }
+
+  /** The first generation from `from` on whose members include `id` (polled; `check` may throw to give up). */
+  async waitForMembership(id: number, from: number, check: () => void): Promise<{ generation: number; members: number[] }> {
+    for (let g = from; ; ) {
+      check();
+      const m = await this.agreedMembers(g);
+      if (m?.includes(id)) return { generation: g, members: m };
+      if (m) g++;
+      else await sleep(250);
+    }
   }
 
   /** Tells the leader why this worker will not join, and fails with the same message. */

@@ -293,7 +293,7 @@ describe('hone train --workers', () => {
   });
 
   /** `hone train` with 3 workers (2 local processes) slowed by --bandwidth; one local worker SIGKILLed after epoch 1. */
-  async function killOneWorker(extra: string[]) {
+  async function killOneWorker(extra: string[], rejoin = false) {
     const dir = mkdtempSync(join(tmpdir(), 'hone-dp-kill-'));
     const out = join(dir, 'out.onnx');
     const log = join(dir, 'log.jsonl');
@@ -325,26 +325,31 @@ describe('hone train --workers', () => {
         .map(Number);
       assert.equal(pids.length, 2);
       process.kill(pids[0]!, 'SIGKILL');
+      // A restarted worker asks to join the run under way: admitted at the leader's next epoch.
+      const joiner = rejoin ? hone('train-worker', '--join', URL, '--run', run, '--quiet') : undefined;
       const r = await leader;
-      return { r, out, epochs: readFileSync(log, 'utf8').trim().split('\n').length - 1 };
+      return { r, out, joiner: await joiner, epochs: readFileSync(log, 'utf8').trim().split('\n').length - 1 };
     } finally {
       await leader;
       rmSync(dir, { recursive: true, force: true });
     }
   }
 
-  it('with --min-workers, the survivors of a worker killed mid-run go on from the last finished epoch and write the model', async () => {
-    const { r, epochs } = await killOneWorker(['--min-workers', '2', '--heartbeat-timeout', '2']);
+  it('with --min-workers, the survivors of a worker killed mid-run go on from the last finished epoch, a restarted worker rejoins, and the model is written', async () => {
+    const { r, epochs, joiner } = await killOneWorker(['--min-workers', '2', '--heartbeat-timeout', '2'], true);
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(joiner?.code, 0, joiner?.stderr);
     const s = JSON.parse(r.stdout) as {
       epochs: number;
       testAccuracy: number;
-      distributed: { generations: number; workersAtEnd: number; lostWorkers: number[] };
+      distributed: { generations: number; workersAtEnd: number; lostWorkers: number[]; joinedWorkers: number[] };
     };
     assert.equal(s.epochs, 8);
-    assert.equal(s.distributed.generations, 2);
-    assert.equal(s.distributed.workersAtEnd, 2);
+    // Generation 1: 3 workers; 2: the 2 survivors; 3: with the restarted one.
+    assert.equal(s.distributed.generations, 3);
+    assert.equal(s.distributed.workersAtEnd, 3);
     assert.equal(s.distributed.lostWorkers.length, 1);
+    assert.deepEqual(s.distributed.joinedWorkers, [3]);
     assert.ok(s.testAccuracy > 0.5);
     // The log has every epoch once at least (an epoch cut short by the loss is run again).
     assert.ok(epochs >= 8);

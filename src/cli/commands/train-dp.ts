@@ -8,7 +8,7 @@
  * writes the model.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,10 +18,19 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { badInput, errorMessage, HoneError } from '../../errors.js';
 import { encodeModel } from '../../ir/codec.js';
 import { createExchange, formatCompression, HEADER_BYTES, parseCompression, type CompressionSpec } from '../../distributed/compress.js';
-import { dataParallel, type DataParallelStats } from '../../distributed/data-parallel.js';
-import { connectNats, NatsCollective, natsUrl, parseBandwidth, PeerLost, TokenBucket } from '../../distributed/nats.js';
+import { dataParallel, Reform, type DataParallelStats } from '../../distributed/data-parallel.js';
+import {
+  BlobInbox,
+  connectNats,
+  NatsCollective,
+  natsUrl,
+  parseBandwidth,
+  PeerLost,
+  publishBlob,
+  TokenBucket,
+} from '../../distributed/nats.js';
 import { checkRunName, HEARTBEAT_TIMEOUT_MS, Rendezvous, workerId } from '../../distributed/rendezvous.js';
-import { train, type TrainOptions, type TrainResult } from '../../train/index.js';
+import { checkpointPath, train, type TrainOptions, type TrainResult } from '../../train/index.js';
 import type { TrainCallback } from '../../train/callbacks.js';
 import type { Command, Io } from '../command.js';
 import { numberFlag, parseFlags } from '../command.js';
@@ -40,6 +49,8 @@ export const DP_HELP = `  --workers N              data-parallel training on N w
   --min-workers M          elastic: when workers are lost (killed, crashed, unreachable), go on with the
                            survivors from the last finished epoch while at least M are left (default
                            --workers: a lost worker ends the run)
+  --max-workers K          elastic: admit workers that join later ('hone train-worker --join URL --run NAME',
+                           e.g. a restarted one) at the next epoch, up to K (default --workers)
   --heartbeat-timeout S    a worker silent for S seconds is lost (default 10)`;
 
 /** The flags a leader keeps out of the arguments it gives its workers (they are its own). */
@@ -49,6 +60,8 @@ export interface DpSettings {
   workers: number;
   /** Fewest workers the run goes on with after losing some (= workers: every loss ends the run). */
   minWorkers: number;
+  /** Most workers a generation admits (joiners wait beyond it; default workers). */
+  maxWorkers: number;
   /** A worker whose heartbeat is older than this is gone. */
   heartbeatMs: number;
   local: number;
@@ -61,7 +74,16 @@ export interface DpSettings {
 /** --workers and its companions, checked before anything loads. */
 export function checkDataParallelFlags(values: TrainValues): DpSettings | undefined {
   if (values.workers === undefined) {
-    for (const f of ['grad-compression', 'nats', 'run', 'bandwidth', 'local-workers', 'min-workers', 'heartbeat-timeout'] as const)
+    for (const f of [
+      'grad-compression',
+      'nats',
+      'run',
+      'bandwidth',
+      'local-workers',
+      'min-workers',
+      'max-workers',
+      'heartbeat-timeout',
+    ] as const)
       if (values[f] !== undefined) throw badInput(`--${f} sets data-parallel training; add --workers N`);
     return undefined;
   }
@@ -77,11 +99,16 @@ export function checkDataParallelFlags(values: TrainValues): DpSettings | undefi
   const local = numberFlag(values['local-workers'], '--local-workers', { int: true, min: 0 }) ?? workers - 1;
   const minWorkers = numberFlag(values['min-workers'], '--min-workers', { int: true, min: 1 }) ?? workers;
   if (minWorkers > workers) throw badInput(`--min-workers ${minWorkers} is more than --workers ${workers}`);
+  const maxWorkers = numberFlag(values['max-workers'], '--max-workers', { int: true, min: 1 }) ?? workers;
+  if (maxWorkers < workers) throw badInput(`--max-workers ${maxWorkers} is fewer than --workers ${workers}`);
+  if (maxWorkers > workers && minWorkers === workers)
+    throw badInput('--max-workers lets workers join an elastic run; add --min-workers M (the fewest it goes on with)');
   const heartbeat = numberFlag(values['heartbeat-timeout'], '--heartbeat-timeout', { min: 0.5 }) ?? HEARTBEAT_TIMEOUT_MS / 1000;
   if (local > workers - 1) throw badInput(`--local-workers ${local}: at most --workers − 1 = ${workers - 1} start here`);
   return {
     workers,
     minWorkers,
+    maxWorkers,
     heartbeatMs: heartbeat * 1000,
     local,
     url: natsUrl(values.nats ?? 'nats://127.0.0.1:4222'),
@@ -127,10 +154,11 @@ export interface DistributedReport {
   rawBytesPerStep: number;
   exchangeSeconds: number;
   bandwidthBytesPerSec?: number;
-  /** Workers in the last generation, how many generations the run took, and the workers lost (first ranks). */
+  /** Workers in the last generation, how many generations the run took, the workers lost and joined (ranks). */
   workersAtEnd?: number;
   generations?: number;
   lostWorkers?: number[];
+  joinedWorkers?: number[];
 }
 
 function report(dp: DpSettings, stats: DataParallelStats, analytic: number, raw: number): DistributedReport {
@@ -196,13 +224,18 @@ interface MemberContext {
  * --min-workers below --workers the survivors agree on the next generation's members (rendezvous
  * `members.<g>`), roll back to the last epoch's commit (each worker's identical checkpoint) and go on.
  */
-async function trainMember(ctx: MemberContext, extra: Partial<TrainOptions>) {
+async function trainMember(
+  ctx: MemberContext,
+  extra: Partial<TrainOptions>,
+  start?: { generation: number; members: number[]; commits: string },
+) {
   const { nc, rv, dp, id, prepared, dead } = ctx;
   const elastic = dp.minWorkers < dp.workers;
-  const commits = elastic ? mkdtempSync(join(tmpdir(), 'hone-dp-commit-')) : undefined;
+  const commits = start?.commits ?? (elastic ? mkdtempSync(join(tmpdir(), 'hone-dp-commit-')) : undefined);
   const totals: DataParallelStats = { steps: 0, skipped: 0, gradientBytes: 0, controlBytes: 0, uncompressedLayers: 0, exchangeMs: 0 };
-  let members = Array.from({ length: dp.workers }, (_, k) => k);
-  let generation = 1;
+  let members = start?.members ?? Array.from({ length: dp.workers }, (_, k) => k);
+  let generation = start?.generation ?? 1;
+  const joinedIds: number[] = [];
   let analytic = 0;
   let raw = 0;
   const lostIds: number[] = [];
@@ -231,6 +264,7 @@ async function trainMember(ctx: MemberContext, extra: Partial<TrainOptions>) {
       });
       current = collective;
       let inner: ReturnType<typeof dataParallel> | undefined;
+      let reform = false;
       try {
         await collective.ready();
         await rv.ready(gen, id);
@@ -245,9 +279,22 @@ async function trainMember(ctx: MemberContext, extra: Partial<TrainOptions>) {
             );
             analytic = exchange.analyticBytes();
             raw = 4 * run.params.reduce((sum, p) => sum + p.length, 0);
-            inner = dataParallel({ collective, exchange, wantsStop: ctx.wantsStop });
+            inner = dataParallel({ collective, exchange, wantsStop: ctx.wantsStop, reform: () => reform });
           },
           onGradients: (run, info) => inner!.onGradients!(run, info),
+          // The leader admits workers waiting to join at an epoch's start, once an epoch is committed: it sends
+          // them the commit, proposes the next generation, and the first step's control round re-forms.
+          async onEpochBegin() {
+            if (id !== 0 || !commits || reform || members.length >= dp.maxWorkers || !existsSync(checkpointPath(commits))) return;
+            const joins = (await rv.joinRequests())
+              .filter((k) => !members.includes(k) && !dead.has(k))
+              .slice(0, dp.maxWorkers - members.length);
+            if (!joins.length) return;
+            await publishBlob(nc, `hone.dp.${dp.run}.commit.${gen + 1}`, readFileSync(checkpointPath(commits)));
+            const agreed = await rv.members(gen + 1, [...members, ...joins]);
+            // Someone else proposed generation gen+1 first (survivors of a loss): the joiners wait for a later one.
+            reform = joins.every((k) => agreed.includes(k));
+          },
         };
         const result = await train(prepared.model, prepared.data.train, {
           ...prepared.options,
@@ -257,9 +304,29 @@ async function trainMember(ctx: MemberContext, extra: Partial<TrainOptions>) {
           ...(commits ? { checkpointDir: commits, resume: gen > 1 } : {}),
         });
         if (inner) addStats(totals, inner.stats);
-        return { result, report: { ...report(dp, totals, analytic, raw), workersAtEnd: world, generations: gen, lostWorkers: lostIds } };
+        return {
+          result,
+          report: {
+            ...report(dp, totals, analytic, raw),
+            workersAtEnd: world,
+            generations: gen,
+            lostWorkers: lostIds,
+            joinedWorkers: joinedIds,
+          },
+        };
       } catch (e) {
         if (inner) addStats(totals, inner.stats);
+        if (e instanceof Reform) {
+          const next = (await rv.agreedMembers(gen + 1))!;
+          const joined = next.filter((k) => !members.includes(k));
+          joinedIds.push(...joined);
+          members = next;
+          generation = gen + 1;
+          ctx.say(
+            `hone: worker(s) ${joined.join(', ')} joined; going on with ${members.length} workers (generation ${generation}) from the last finished epoch\n`,
+          );
+          continue;
+        }
         if (!(e instanceof PeerLost) || !elastic) throw e;
         const gone = e.ranks.map((r) => members[r]!);
         for (const k of gone) dead.add(k);
@@ -505,12 +572,32 @@ export const trainWorkerCommand: Command = {
           id,
           `${hostname()}: this worker's model or data differ from the leader's (on ${config.leader}); give it the same files at the same paths`,
         );
-      rank = await rv.claimRank(id);
       const dp = checkDataParallelFlags({ ...given, workers: String(config.world), nats: url, run })!;
+      // Subscribed before asking to join, so the commit the leader sends on admitting this worker arrives.
+      const inbox = new BlobInbox(nc, `hone.dp.${run}.commit`);
+      await inbox.ready();
+      let start: Parameters<typeof trainMember>[2];
+      try {
+        rank = await rv.claimRank(id, dp.minWorkers < dp.workers);
+        if (rank >= config.world) {
+          // The run is under way: admitted at the leader's next epoch, with its last commit.
+          await rv.requestJoin(rank);
+          say(`hone: run '${run}' is under way; worker ${rank} joins at its next epoch\n`);
+          const { generation, members } = await rv.waitForMembership(rank, 2, () => {
+            if (stopping) throw new HoneError(`interrupted (${stopping}) while waiting to join run '${run}'`, 1);
+          });
+          const commits = mkdtempSync(join(tmpdir(), 'hone-dp-commit-'));
+          writeFileSync(checkpointPath(commits), await inbox.get(String(generation), 60_000));
+          start = { generation, members, commits };
+        }
+      } finally {
+        inbox.close();
+      }
       say(`hone: worker ${rank} of ${config.world} in run '${run}' (leader on ${config.leader}): training\n`);
       const { result, report: r } = await trainMember(
         { nc, rv, dp, id: rank, prepared, dead: new Set(), wantsStop: () => stopping !== undefined, say },
         {},
+        start,
       );
       say(`hone: worker ${rank}: ${result.epochs} epoch(s), ${r.steps} steps\n${distributedLine(r)}\n`);
       return stopping ? 130 : 0;

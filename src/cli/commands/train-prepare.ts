@@ -16,6 +16,7 @@ export const DP_FLAGS = {
   'grad-compression': { type: 'string' },
   bandwidth: { type: 'string' },
   'min-workers': { type: 'string' },
+  'max-workers': { type: 'string' },
   'heartbeat-timeout': { type: 'string' },
 } as const;
 
