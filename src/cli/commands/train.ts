@@ -161,7 +161,9 @@ export const trainCommand: Command = {
           ? `${kept} is in ${values.checkpoint}; resume with: hone ${['train', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellWord).join(' ')}`
           : values.checkpoint
             ? 'no epoch finished, so there is no checkpoint to resume from'
-            : 'nothing was kept (pass --checkpoint DIR to be able to resume)';
+            : leader
+              ? 'nothing was kept (a data-parallel run cannot be resumed yet)'
+              : 'nothing was kept (pass --checkpoint DIR to be able to resume)';
       io.stderr(`hone: interrupted (${stop.requested}) at step ${stop.step}; nothing written to ${values.output}; ${resume}\n`);
       return 130;
     }
