@@ -187,6 +187,18 @@ export class Rendezvous {
     }
   }
 
+  /** Waits for generation `generation`'s members (the leader's word); fails when the leader's heartbeat stops. */
+  async waitForMembers(generation: number, heartbeatMs: number): Promise<number[]> {
+    for (;;) {
+      const m = await this.agreedMembers(generation);
+      if (m) return m;
+      const age = await this.lastSeenMs(0);
+      if (age === undefined || age > heartbeatMs)
+        throw new HoneError(`the leader (worker 0) of run '${this.run}' is gone, so the run ends`, 1);
+      await sleep(250);
+    }
+  }
+
   /** Generation `generation`'s members once some survivor has proposed them, else undefined. */
   async agreedMembers(generation: number): Promise<number[] | undefined> {
     const e = await this.kv.get(`members.${generation}`);

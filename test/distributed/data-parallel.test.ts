@@ -355,6 +355,21 @@ describe('hone train --workers', () => {
     assert.ok(epochs >= 8);
   });
 
+  it('below --min-workers, the survivors wait for a worker to join instead of ending the run', async () => {
+    const { r, joiner } = await killOneWorker(['--min-workers', '3', '--heartbeat-timeout', '2'], true);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(joiner?.code, 0, joiner?.stderr);
+    const s = JSON.parse(r.stdout) as {
+      epochs: number;
+      distributed: { generations: number; workersAtEnd: number; joinedWorkers: number[] };
+    };
+    assert.equal(s.epochs, 8);
+    // Generation 2 is the 2 survivors and the worker that joined.
+    assert.equal(s.distributed.generations, 2);
+    assert.equal(s.distributed.workersAtEnd, 3);
+    assert.deepEqual(s.distributed.joinedWorkers, [3]);
+  });
+
   it('without --min-workers, a worker killed mid-run ends the run with one line and writes nothing', async () => {
     const { r, out } = await killOneWorker([]);
     assert.equal(r.code, 1);

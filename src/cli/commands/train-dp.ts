@@ -47,8 +47,8 @@ export const DP_HELP = `  --workers N              data-parallel training on N w
   --local-workers K        start K of the N−1 other workers on this machine (default N−1)
   --bandwidth RATE         limit each worker's sending to RATE (100mbit, 1gbit): emulates a slower link
   --min-workers M          elastic: when workers are lost (killed, crashed, unreachable), go on with the
-                           survivors from the last finished epoch while at least M are left (default
-                           --workers: a lost worker ends the run)
+                           survivors from the last finished epoch; below M, wait for workers to join
+                           (default: no --min-workers or --max-workers, a lost worker ends the run)
   --max-workers K          elastic: admit workers that join later ('hone train-worker --join URL --run NAME',
                            e.g. a restarted one) at the next epoch, up to K (default --workers)
   --heartbeat-timeout S    a worker silent for S seconds is lost (default 10)`;
@@ -62,6 +62,8 @@ export interface DpSettings {
   minWorkers: number;
   /** Most workers a generation admits (joiners wait beyond it; default workers). */
   maxWorkers: number;
+  /** --min-workers or --max-workers given: lost workers are left behind (or waited for), others may join. */
+  elastic: boolean;
   /** A worker whose heartbeat is older than this is gone. */
   heartbeatMs: number;
   local: number;
@@ -101,14 +103,13 @@ export function checkDataParallelFlags(values: TrainValues): DpSettings | undefi
   if (minWorkers > workers) throw badInput(`--min-workers ${minWorkers} is more than --workers ${workers}`);
   const maxWorkers = numberFlag(values['max-workers'], '--max-workers', { int: true, min: 1 }) ?? workers;
   if (maxWorkers < workers) throw badInput(`--max-workers ${maxWorkers} is fewer than --workers ${workers}`);
-  if (maxWorkers > workers && minWorkers === workers)
-    throw badInput('--max-workers lets workers join an elastic run; add --min-workers M (the fewest it goes on with)');
   const heartbeat = numberFlag(values['heartbeat-timeout'], '--heartbeat-timeout', { min: 0.5 }) ?? HEARTBEAT_TIMEOUT_MS / 1000;
   if (local > workers - 1) throw badInput(`--local-workers ${local}: at most --workers − 1 = ${workers - 1} start here`);
   return {
     workers,
     minWorkers,
     maxWorkers,
+    elastic: values['min-workers'] !== undefined || values['max-workers'] !== undefined,
     heartbeatMs: heartbeat * 1000,
     local,
     url: natsUrl(values.nats ?? 'nats://127.0.0.1:4222'),
@@ -230,7 +231,7 @@ async function trainMember(
   start?: { generation: number; members: number[]; commits: string },
 ) {
   const { nc, rv, dp, id, prepared, dead } = ctx;
-  const elastic = dp.minWorkers < dp.workers;
+  const { elastic } = dp;
   const commits = start?.commits ?? (elastic ? mkdtempSync(join(tmpdir(), 'hone-dp-commit-')) : undefined);
   const totals: DataParallelStats = { steps: 0, skipped: 0, gradientBytes: 0, controlBytes: 0, uncompressedLayers: 0, exchangeMs: 0 };
   let members = start?.members ?? Array.from({ length: dp.workers }, (_, k) => k);
@@ -331,12 +332,12 @@ async function trainMember(
         const gone = e.ranks.map((r) => members[r]!);
         for (const k of gone) dead.add(k);
         lostIds.push(...gone);
-        const survivors = members.filter((k) => !dead.has(k));
-        if (!survivors.includes(0)) throw new HoneError(`${e.message}; the leader (worker 0) is gone, so the run ends`, 1);
-        if (survivors.length < dp.minWorkers)
-          throw new HoneError(`${e.message}; ${survivors.length} worker(s) left, fewer than --min-workers ${dp.minWorkers}`, 1);
-        members = await rv.members(gen + 1, survivors);
-        if (!members.includes(id)) throw new HoneError(`${e.message}; the other workers went on without this one`, 1);
+        if (dead.has(0)) throw new HoneError(`${e.message}; the leader (worker 0) is gone, so the run ends`, 1);
+        // The leader proposes the next generation; the others wait for its word (or its silence).
+        const next = id === 0 ? await nextAfterLoss(ctx, e, gen, members, commits!) : await rv.waitForMembers(gen + 1, dp.heartbeatMs);
+        if (!next.includes(id)) throw new HoneError(`${e.message}; the other workers went on without this one`, 1);
+        joinedIds.push(...next.filter((k) => !members.includes(k)));
+        members = next;
         generation = gen + 1;
         ctx.say(`hone: ${e.message}; going on with ${members.length} workers (generation ${generation}) from the last finished epoch\n`);
       } finally {
@@ -346,6 +347,31 @@ async function trainMember(
   } finally {
     if (commits) rmSync(commits, { recursive: true, force: true });
   }
+}
+
+/**
+ * The leader's proposal after losing workers: the survivors, and when fewer than --min-workers are left, the
+ * workers that ask to join until there are enough (waiting, with a message, instead of ending the run); the
+ * joiners get the last commit (nothing when no epoch has finished: all start over).
+ */
+async function nextAfterLoss(ctx: MemberContext, e: PeerLost, gen: number, members: number[], commits: string): Promise<number[]> {
+  const { rv, dp, dead, nc } = ctx;
+  const survivors = members.filter((k) => !dead.has(k));
+  let joins: number[] = [];
+  if (survivors.length < dp.minWorkers) {
+    ctx.say(
+      `hone: ${e.message}; ${survivors.length} worker(s) left, fewer than --min-workers ${dp.minWorkers}: waiting for ${dp.minWorkers - survivors.length} to join ('hone train-worker --join ${dp.url} --run ${dp.run}')\n`,
+    );
+    for (;;) {
+      if (ctx.wantsStop()) throw new HoneError(`interrupted while waiting for workers to join run '${dp.run}'`, 1);
+      joins = (await rv.joinRequests()).filter((k) => !members.includes(k) && !dead.has(k)).slice(0, dp.maxWorkers - survivors.length);
+      if (survivors.length + joins.length >= dp.minWorkers) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const ck = checkpointPath(commits);
+    await publishBlob(nc, `hone.dp.${dp.run}.commit.${gen + 1}`, existsSync(ck) ? readFileSync(ck) : new Uint8Array(0));
+  }
+  return rv.members(gen + 1, [...survivors, ...joins]);
 }
 
 export interface Leader {
@@ -394,7 +420,7 @@ export async function startLeader(
       c.proc.once('exit', (code, signal) => {
         if (code === 0) return;
         const why = `local worker process ${k + 1} stopped (${signal ?? `exit ${code}`}): ${lastLine(c.tail)}`;
-        if (dp.minWorkers < dp.workers) {
+        if (dp.elastic) {
           c.lost = true;
           rv!
             .rankOfProcess(c.proc.pid!)
@@ -578,7 +604,7 @@ export const trainWorkerCommand: Command = {
       await inbox.ready();
       let start: Parameters<typeof trainMember>[2];
       try {
-        rank = await rv.claimRank(id, dp.minWorkers < dp.workers);
+        rank = await rv.claimRank(id, dp.elastic);
         if (rank >= config.world) {
           // The run is under way: admitted at the leader's next epoch, with its last commit.
           await rv.requestJoin(rank);
@@ -587,7 +613,9 @@ export const trainWorkerCommand: Command = {
             if (stopping) throw new HoneError(`interrupted (${stopping}) while waiting to join run '${run}'`, 1);
           });
           const commits = mkdtempSync(join(tmpdir(), 'hone-dp-commit-'));
-          writeFileSync(checkpointPath(commits), await inbox.get(String(generation), 60_000));
+          // Empty: no epoch had finished, so every worker starts over.
+          const commit = await inbox.get(String(generation), 60_000);
+          if (commit.length) writeFileSync(checkpointPath(commits), commit);
           start = { generation, members, commits };
         }
       } finally {
