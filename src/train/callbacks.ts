@@ -152,7 +152,7 @@ export function trainerCallbacks(opts: TrainOptions): TrainCallback[] {
   if (opts.onProgress) out.push(progress(opts.onProgress));
   if (opts.onEpoch) out.push(epochCallback(opts.onEpoch));
   if (opts.earlyStopping) out.push(earlyStopping(opts.earlyStopping));
-  if (opts.checkpointDir) out.push(checkpoints(opts.checkpointDir));
+  if (opts.checkpointDir) out.push(checkpoints(opts.checkpointDir, opts.checkpointEverySteps));
   return out;
 }
 
@@ -247,19 +247,32 @@ function earlyStopping(o: { patience: number; minDelta?: number }): TrainCallbac
 }
 
 /** A checkpoint after every finished epoch (checkpoint.ts: written atomically, so a crash keeps the previous one). */
-function checkpoints(dir: string): TrainCallback {
+function checkpoints(dir: string, everySteps?: number): TrainCallback {
+  const save = (run: TrainingRun, epoch: number, stepInEpoch: number) =>
+    saveCheckpoint(
+      dir,
+      {
+        epoch,
+        step: run.step,
+        ...(stepInEpoch ? { stepInEpoch } : {}),
+        seed: run.seed,
+        schedule: run.schedule.state(),
+        trainer: run.trainerState(),
+      },
+      run.graph.params.map((p) => p.name),
+      [...run.params],
+      run.optimizer.state(),
+      run.graph.buffers.map((b, i) => ({ name: b.name, data: run.buffers[i]! })),
+    );
   return {
+    // Within an epoch, every `everySteps` steps (its last step is the epoch's own checkpoint).
+    onStepEnd(run, s) {
+      if (everySteps && run.step % everySteps === 0 && s.index + 1 < run.stepsPerEpoch) save(run, run.epoch, s.index + 1);
+    },
     onEpochEnd(run, rec) {
       // An epoch a stop cut short is not checkpointed: resuming would take it as finished.
       if (!run.epochFinished) return;
-      saveCheckpoint(
-        dir,
-        { epoch: rec.epoch, step: run.step, seed: run.seed, schedule: run.schedule.state(), trainer: run.trainerState() },
-        run.graph.params.map((p) => p.name),
-        [...run.params],
-        run.optimizer.state(),
-        run.graph.buffers.map((b, i) => ({ name: b.name, data: run.buffers[i]! })),
-      );
+      save(run, rec.epoch, 0);
     },
   };
 }

@@ -16,6 +16,8 @@ export interface CheckpointMeta {
   /** Epochs completed. */
   epoch: number;
   step: number;
+  /** Steps of the next epoch already taken (a checkpoint within an epoch, TrainOptions.checkpointEverySteps); absent: none. */
+  stepInEpoch?: number;
   seed: number;
   params: { name: string; size: number }[];
   /** Running statistics and other non-trained state, after the parameters. */

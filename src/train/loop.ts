@@ -91,6 +91,13 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
     run.order = permutation(trainSet.size, seed * 1_000_003 + epoch);
     // The loader serves the same order (its full shuffle is seeded as above), built and augmented in its workers.
     const served = setup.loader?.epoch(epoch);
+    // A checkpoint taken within this epoch: its first steps are done (the order is the same, so skip them).
+    const resumeAt = epoch === resumed?.epoch ? resumed.stepInEpoch : 0;
+    if (served)
+      for (let k = 0; k < resumeAt * chunks; k++) {
+        const next = await served.next();
+        if (!next.done) setup.loader!.recycle(next.value);
+      }
     run.epochFinished = true;
     const t0 = performance.now();
     for (const c of epochBegin) await c.onEpochBegin!(run);
@@ -100,7 +107,7 @@ export async function runLoop(setup: TrainingSetup, callbacks: readonly TrainCal
     let correctK = 0;
     let lr = schedule.lr(run.step);
     let done = 0;
-    for (let s = 0; s < stepsPerEpoch; s++) {
+    for (let s = resumeAt; s < stepsPerEpoch; s++) {
       let l = 0;
       let tData = 0;
       let tGraph = 0;

@@ -53,7 +53,7 @@ export interface TrainingSetup {
   schedule: Schedule;
   binding: StepBinding;
   /** Where a resumed run continues: what the checkpoint held besides the weights and optimizer state. */
-  resumed?: { epoch: number; step: number; history: EpochRecord[]; trainer: Record<string, unknown> };
+  resumed?: { epoch: number; step: number; stepInEpoch: number; history: EpochRecord[]; trainer: Record<string, unknown> };
   /** Loss and accuracy over `ds` with the current weights (the data converted once per dataset). */
   evaluate(ds: Dataset): Promise<Evaluation>;
   /** Label smoothing applied to mixed (probability) labels in the loop; 0 otherwise (the loss smooths indices). */
@@ -321,7 +321,13 @@ function resume(
   ck.buffers.forEach((b, i) => buffers[i]!.set(b));
   optimizer.loadState(ck.optimizer);
   schedule.loadState(ck.meta.schedule);
-  return { epoch: ck.meta.epoch, step: ck.meta.step, history: ck.meta.trainer.history as EpochRecord[], trainer: ck.meta.trainer };
+  return {
+    epoch: ck.meta.epoch,
+    step: ck.meta.step,
+    stepInEpoch: ck.meta.stepInEpoch ?? 0,
+    history: ck.meta.trainer.history as EpochRecord[],
+    trainer: ck.meta.trainer,
+  };
 }
 
 /**

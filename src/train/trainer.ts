@@ -38,6 +38,11 @@ export interface TrainOptions {
   /** Stop when validation loss has not improved by minDelta for `patience` epochs. */
   earlyStopping?: { patience: number; minDelta?: number };
   checkpointDir?: string;
+  /**
+   * Also checkpoint every this many steps within an epoch (besides each epoch's end): a resume continues at
+   * the step after it, with the same sample order. The epoch's record then covers the steps after it.
+   */
+  checkpointEverySteps?: number;
   /** Continue from the checkpoint in `checkpointDir` when there is one. */
   resume?: boolean;
   frozen?: string[];

@@ -252,6 +252,28 @@ describe('training callbacks', () => {
     assert.equal(loadCheckpoint(dir)!.meta.trainer.stepsSeen, 9);
   });
 
+  it('checkpoints within an epoch: a run stopped mid-epoch resumes at the next step and ends with the weights of one that never stopped', async () => {
+    const data = signData(160, 8);
+    const opts = { batchSize: 16, seed: 4, optimizer: { kind: 'adam' as const }, lr: 0.01, epochs: 3 };
+    const whole = await train(tinyMlp(), data, opts);
+    for (const loader of [false, true]) {
+      const dir = mkdtempSync(join(tmpdir(), 'hone-cb-midepoch-'));
+      const more = { ...opts, checkpointDir: dir, checkpointEverySteps: 3, ...(loader ? { loader: { workers: 0 } } : {}) };
+      // 10 steps an epoch: stopped after step 17 (the 7th of epoch 2), the last checkpoint is at step 15.
+      const stopper: TrainCallback = {
+        onStepEnd(run) {
+          if (run.step === 17) run.stop();
+        },
+      };
+      await train(tinyMlp(), data, { ...more, callbacks: [stopper] });
+      const ck = loadCheckpoint(dir)!.meta;
+      assert.deepEqual([ck.epoch, ck.step, ck.stepInEpoch], [1, 15, 5]);
+      const resumed = await train(tinyMlp(), data, { ...more, resume: true });
+      assert.equal(resumed.epochs, 3);
+      for (const [name, w] of weights(whole.model)) assert.deepEqual(weights(resumed.model).get(name), w, `${name} (loader: ${loader})`);
+    }
+  });
+
   it('an error thrown in a callback ends training with that error and leaves the last checkpoint whole', async () => {
     const data: Dataset = signData(64, 6);
     for (const where of ['epoch end', 'batch'] as const) {

@@ -51,6 +51,8 @@ export const DP_HELP = `  --workers N              data-parallel training on N w
                            (default: no --min-workers or --max-workers, a lost worker ends the run)
   --max-workers K          elastic: admit workers that join later ('hone train-worker --join URL --run NAME',
                            e.g. a restarted one) at the next epoch, up to K (default --workers)
+  --commit-every K         elastic: commit the run's state every K steps as well as at each epoch's end, so
+                           survivors redo at most K steps (default: each epoch)
   --heartbeat-timeout S    a worker silent for S seconds is lost (default 10)`;
 
 /** The flags a leader keeps out of the arguments it gives its workers (they are its own). */
@@ -64,6 +66,8 @@ export interface DpSettings {
   maxWorkers: number;
   /** --min-workers or --max-workers given: lost workers are left behind (or waited for), others may join. */
   elastic: boolean;
+  /** Commit every this many steps as well as at each epoch's end (--commit-every). */
+  commitEvery?: number;
   /** A worker whose heartbeat is older than this is gone. */
   heartbeatMs: number;
   local: number;
@@ -84,6 +88,7 @@ export function checkDataParallelFlags(values: TrainValues): DpSettings | undefi
       'local-workers',
       'min-workers',
       'max-workers',
+      'commit-every',
       'heartbeat-timeout',
     ] as const)
       if (values[f] !== undefined) throw badInput(`--${f} sets data-parallel training; add --workers N`);
@@ -102,6 +107,9 @@ export function checkDataParallelFlags(values: TrainValues): DpSettings | undefi
   const minWorkers = numberFlag(values['min-workers'], '--min-workers', { int: true, min: 1 }) ?? workers;
   if (minWorkers > workers) throw badInput(`--min-workers ${minWorkers} is more than --workers ${workers}`);
   const maxWorkers = numberFlag(values['max-workers'], '--max-workers', { int: true, min: 1 }) ?? workers;
+  const commitEvery = numberFlag(values['commit-every'], '--commit-every', { int: true, min: 1 });
+  if (commitEvery !== undefined && values['min-workers'] === undefined && values['max-workers'] === undefined)
+    throw badInput('--commit-every sets how much an elastic run redoes after losing a worker; add --min-workers M');
   if (maxWorkers < workers) throw badInput(`--max-workers ${maxWorkers} is fewer than --workers ${workers}`);
   const heartbeat = numberFlag(values['heartbeat-timeout'], '--heartbeat-timeout', { min: 0.5 }) ?? HEARTBEAT_TIMEOUT_MS / 1000;
   if (local > workers - 1) throw badInput(`--local-workers ${local}: at most --workers − 1 = ${workers - 1} start here`);
@@ -110,6 +118,7 @@ export function checkDataParallelFlags(values: TrainValues): DpSettings | undefi
     minWorkers,
     maxWorkers,
     elastic: values['min-workers'] !== undefined || values['max-workers'] !== undefined,
+    ...(commitEvery !== undefined ? { commitEvery } : {}),
     heartbeatMs: heartbeat * 1000,
     local,
     url: natsUrl(values.nats ?? 'nats://127.0.0.1:4222'),
@@ -302,7 +311,9 @@ async function trainMember(
           ...extra,
           shard: { rank, world },
           callbacks: [callback],
-          ...(commits ? { checkpointDir: commits, resume: gen > 1 } : {}),
+          ...(commits
+            ? { checkpointDir: commits, resume: gen > 1, ...(dp.commitEvery ? { checkpointEverySteps: dp.commitEvery } : {}) }
+            : {}),
         });
         if (inner) addStats(totals, inner.stats);
         return {

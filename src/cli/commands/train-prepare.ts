@@ -17,6 +17,7 @@ export const DP_FLAGS = {
   bandwidth: { type: 'string' },
   'min-workers': { type: 'string' },
   'max-workers': { type: 'string' },
+  'commit-every': { type: 'string' },
   'heartbeat-timeout': { type: 'string' },
 } as const;
 
