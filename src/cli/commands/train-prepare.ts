@@ -33,6 +33,7 @@ export const TRAIN_FLAGS = {
   'early-stopping': { type: 'string' },
   'test-data': { type: 'string' },
   checkpoint: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
   resume: { type: 'boolean' },
   log: { type: 'string' },
   'micro-batch': { type: 'string' },
@@ -88,6 +89,7 @@ export async function prepareTrain(values: TrainValues, io: Io): Promise<Prepare
     earlyStopping: patience ? { patience } : undefined,
     microBatch: numberFlag(values['micro-batch'], '--micro-batch', { int: true, min: 1 }),
     checkpointDir: values.checkpoint,
+    checkpointEverySteps: numberFlag(values['checkpoint-every'], '--checkpoint-every', { int: true, min: 1 }),
     resume: values.resume,
   };
   return { model, data, test, epochs, batchSize, stepsPerEpoch, inputs, options };

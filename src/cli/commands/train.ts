@@ -1,7 +1,15 @@
 import { saveModel } from '../../ir/model.js';
 import { badInput } from '../../errors.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { dataShare, inputBoundAdvice, profileTrainingStep, train, type EpochRecord, type TrainOptions } from '../../train/index.js';
+import {
+  dataShare,
+  inputBoundAdvice,
+  loadCheckpoint,
+  profileTrainingStep,
+  train,
+  type EpochRecord,
+  type TrainOptions,
+} from '../../train/index.js';
 import type { Command, Io } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, qatRanges, sameFile, shellWord } from '../command.js';
 import {
@@ -49,6 +57,7 @@ Options:
   --freeze A,B             initializers to keep fixed
   --seed S                 shuffling seed (default 0): same seed, same weights
   --checkpoint DIR         write a checkpoint after every epoch; --resume continues from it
+  --checkpoint-every K     also every K steps within an epoch (a resume continues at the next step)
   --log FILE               JSON lines: the run first ({"run": {model, data, flags, started}}), then
                            one line per epoch (hone dashboard --logs DIR draws them, live)
   --limit N                use only the first N training samples
@@ -98,6 +107,8 @@ export const trainCommand: Command = {
     if (!values.output)
       throw badInput(`train needs -o OUT.onnx for the trained model; e.g. 'hone train --model zoo:lenet5 --data mnist -o lenet.onnx'`);
     if (values.resume && !values.checkpoint) throw badInput('--resume needs --checkpoint DIR (the folder the earlier run wrote)');
+    if (values['checkpoint-every'] !== undefined && !values.checkpoint)
+      throw badInput('--checkpoint-every needs --checkpoint DIR (where they go)');
     // The output is checked before any training, so a run is never lost to a path it cannot write.
     checkWritable(values.output);
     if (values.model && !values.model.startsWith('zoo:') && sameFile(values.output, values.model))
@@ -154,8 +165,15 @@ export const trainCommand: Command = {
     }
     const distributed = await leader?.finish();
     if (stop.requested) {
-      const kept =
-        stop.epochsDone > 0 ? `the checkpoint of epoch ${stop.epochsDone}` : values.resume ? 'the checkpoint it resumed from' : undefined;
+      // What the folder holds now: the last epoch's checkpoint, or with --checkpoint-every a later one within an epoch.
+      const saved = values.checkpoint ? loadCheckpoint(values.checkpoint)?.meta : undefined;
+      const kept = saved?.stepInEpoch
+        ? `the checkpoint of step ${saved.step} (epoch ${saved.epoch + 1})`
+        : stop.epochsDone > 0
+          ? `the checkpoint of epoch ${stop.epochsDone}`
+          : values.resume
+            ? 'the checkpoint it resumed from'
+            : undefined;
       const resume =
         values.checkpoint && kept
           ? `${kept} is in ${values.checkpoint}; resume with: hone ${['train', ...argv.filter((a) => a !== '--resume'), '--resume'].map(shellWord).join(' ')}`
