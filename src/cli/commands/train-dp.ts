@@ -47,7 +47,7 @@ export const DP_HELP = `  --workers N              data-parallel training on N w
   --local-workers K        start K of the N−1 other workers on this machine (default N−1)
   --bandwidth RATE         limit each worker's sending to RATE (100mbit, 1gbit): emulates a slower link
   --min-workers M          elastic: when workers are lost (killed, crashed, unreachable), go on with the
-                           survivors from the last finished epoch; below M, wait for workers to join
+                           survivors from the last commit (see --commit-every); below M, wait for joiners
                            (default: no --min-workers or --max-workers, a lost worker ends the run)
   --max-workers K          elastic: admit workers that join later ('hone train-worker --join URL --run NAME',
                            e.g. a restarted one) at the next epoch, up to K (default --workers)
@@ -194,9 +194,11 @@ function report(dp: DpSettings, stats: DataParallelStats, analytic: number, raw:
 
 export function distributedLine(r: DistributedReport): string {
   const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
-  const lost = r.lostWorkers?.length
-    ? ` (${r.lostWorkers.length} lost: went on with ${r.workersAtEnd} from generation ${r.generations})`
-    : '';
+  const changes = [
+    ...(r.lostWorkers?.length ? [`${r.lostWorkers.length} lost`] : []),
+    ...(r.joinedWorkers?.length ? [`${r.joinedWorkers.length} joined`] : []),
+  ];
+  const lost = changes.length ? ` (${changes.join(', ')}: ${r.workersAtEnd} at the end, generation ${r.generations})` : '';
   return `  ${r.workers} workers${lost}, --grad-compression ${r.compression}: ${kb(r.gradientBytesPerStep)} of gradients sent per step per worker (uncompressed ${kb(r.rawBytesPerStep)}, ${(r.rawBytesPerStep / Math.max(1, r.gradientBytesPerStep)).toFixed(1)}x less), ${r.exchangeSeconds.toFixed(1)} s exchanging${r.skippedSteps ? `, ${r.skippedSteps} step(s) skipped (gradients not finite on some worker)` : ''}`;
 }
 
@@ -335,7 +337,7 @@ async function trainMember(
           members = next;
           generation = gen + 1;
           ctx.say(
-            `hone: worker(s) ${joined.join(', ')} joined; going on with ${members.length} workers (generation ${generation}) from the last finished epoch\n`,
+            `hone: worker(s) ${joined.join(', ')} joined; going on with ${members.length} workers (generation ${generation}) from the last commit\n`,
           );
           continue;
         }
@@ -350,7 +352,7 @@ async function trainMember(
         joinedIds.push(...next.filter((k) => !members.includes(k)));
         members = next;
         generation = gen + 1;
-        ctx.say(`hone: ${e.message}; going on with ${members.length} workers (generation ${generation}) from the last finished epoch\n`);
+        ctx.say(`hone: ${e.message}; going on with ${members.length} workers (generation ${generation}) from the last commit\n`);
       } finally {
         collective.close();
       }
