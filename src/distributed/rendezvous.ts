@@ -78,11 +78,18 @@ export class Rendezvous {
 
   /** A worker's side: waits up to `waitMs` for the run's config (`onWait` once, when it is not there yet). */
   static async join(nc: NatsConnection, url: string, run: string, waitMs: number, onWait: () => void): Promise<Rendezvous> {
-    const kv = await bucket(nc, url, run);
+    // Opened, not created: a worker waiting for a run that never starts leaves no bucket behind.
+    const kv = await new Kvm(nc).open(`hone-dp-${checkRunName(run)}`);
     const t0 = Date.now();
     let told = false;
     for (;;) {
-      const e = await kv.get('config');
+      const e = await kv.get('config').catch((err: unknown) => {
+        if ((err as Error)?.name === 'StreamNotFoundError' || /stream not found/i.test((err as Error)?.message ?? '')) return null;
+        throw badInput(
+          `the NATS server at ${url} has no JetStream key-value store (${(err as Error).message}); start it with 'nats-server -js'`,
+          err,
+        );
+      });
       if (e && e.operation === 'PUT' && e.length > 0) return new Rendezvous(nc, run, kv, JSON.parse(e.string()) as RunConfig);
       if (Date.now() - t0 > waitMs)
         throw badInput(
