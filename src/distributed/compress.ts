@@ -6,7 +6,7 @@
  *
  * Methods (`--grad-compression`):
  * - `none`: raw float32.
- * - `fp16`: IEEE binary16, round to nearest even (own codec below: subnormals, ±inf and NaN handled).
+ * - `fp16`: IEEE binary16, round to nearest even (src/ir/half.ts's converter: subnormals, ±inf and NaN handled).
  * - `powersgd[:rank=R,warmup=W]` (Vogels et al. 2019): a parameter of ndim ≥ 2 is the matrix M [n, m] =
  *   [dim0, product of the other dims]. M = g + e (error feedback); P = M·Q; all-reduce-mean P; orthonormalise
  *   P's columns (Gram-Schmidt, twice); Q_local = Mᵀ·P; all-reduce-mean Q; the gradient becomes P·Qᵀ (the same on
@@ -55,6 +55,7 @@
  *             (H + 4·Σd during the warm-up steps, and when no layer is compressed)
  */
 import { badInput, type HoneError } from '../errors.js';
+import { halfBits, halfValue } from '../ir/half.js';
 
 export type CompressionSpec =
   | { kind: 'none' }
@@ -192,58 +193,13 @@ export function formatCompression(spec: CompressionSpec): string {
 // IEEE binary16
 // ---------------------------------------------------------------------------------------------------------------
 
-const scalarF32 = new Float32Array(1);
-const scalarBits = new Uint32Array(scalarF32.buffer);
-
-/** float32 bits → binary16 bits, round to nearest even; overflow → ±inf, NaN → quiet NaN (top payload bits kept). */
-function halfFromBits(bits: number): number {
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return mant === 0 ? sign | 0x7c00 : sign | 0x7e00 | (mant >>> 13);
-  if (exp >= 143) return sign | 0x7c00; // ≥ 2^16: beyond the largest half even before rounding
-  if (exp >= 113) {
-    // Normal half (biased exponent exp − 112 in 1..30): keep the top 10 mantissa bits, round the 13 dropped.
-    // A carry out of the mantissa bumps the exponent, which is right, up to 0x7c00 (inf) from 65520 on.
-    let h = ((exp - 112) << 10) | (mant >>> 13);
-    const rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++;
-    return sign | h;
-  }
-  // Subnormal half or zero. The value is M·2^(exp−150) with M the 24-bit significand; in units of the smallest
-  // subnormal 2^−24 that is M / 2^(126−exp). Below exp 102 it is under half a unit: ±0.
-  if (exp < 102) return sign;
-  const m = mant | 0x800000;
-  const shift = 126 - exp; // 14..24
-  let h = m >>> shift;
-  const rest = m & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  if (rest > half || (rest === half && (h & 1) === 1)) h++; // may round up to 0x400, the smallest normal: right
-  return sign | h;
-}
-
-/** The binary16 bits nearest the float32 value of `x` (ties to even). */
-export function float32ToFloat16(x: number): number {
-  scalarF32[0] = x;
-  return halfFromBits(scalarBits[0]!);
-}
-
-/** The value of binary16 bits `h` (exact: every half is a float32). */
-export function float16ToFloat32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
-  return sign * (1024 + mant) * 2 ** (exp - 25);
-}
-
+// The conversions are the project's one converter (src/ir/half.ts); here only the array forms.
 let halfTable: Float32Array | undefined;
 /** All 65536 halves decoded, for table-lookup decoding. */
 function halves(): Float32Array {
   if (!halfTable) {
     halfTable = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) halfTable[h] = float16ToFloat32(h);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfValue(h);
   }
   return halfTable;
 }
@@ -251,8 +207,7 @@ function halves(): Float32Array {
 /** Encodes `src` into `dst` (same length) as binary16 bits. */
 export function encodeFloat16(src: Float32Array, dst: Uint16Array): void {
   if (dst.length !== src.length) throw new Error(`encodeFloat16: ${src.length} values into ${dst.length} halves`);
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  for (let j = 0; j < bits.length; j++) dst[j] = halfFromBits(bits[j]!);
+  for (let j = 0; j < src.length; j++) dst[j] = halfBits(src[j]!);
 }
 
 /** Decodes binary16 bits `src` into `dst` (same length). */

@@ -7,8 +7,6 @@ import {
   decodeFloat16,
   encodeFloat16,
   type ExchangeReport,
-  float16ToFloat32,
-  float32ToFloat16,
   formatCompression,
   type GradientExchange,
   HEADER_BYTES,
@@ -16,6 +14,8 @@ import {
   selectKth,
 } from '../../src/distributed/compress.js';
 import { HoneError } from '../../src/errors.js';
+// The codec's scalar conversions are the project's one converter; these tests hold it to IEEE binary16.
+import { halfValue as float16ToFloat32, halfBits as float32ToFloat16 } from '../../src/ir/half.js';
 import { mulberry32 } from '../../src/util/random.js';
 
 // ---- helpers ----------------------------------------------------------------------------------------------------
