@@ -1,4 +1,16 @@
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+
+/**
+ * `node` arguments that run the module `name` (a path without extension) beside the module at `here` (its
+ * import.meta.url) in a child process: `.js` in dist/, `.ts` from source with tsx registered first (resolved
+ * here, because the child's working folder may not see it).
+ */
+export function nodeScriptArgs(here: string, name: string): string[] {
+  const fromSource = here.endsWith('.ts');
+  const path = fileURLToPath(new URL(`./${name}.${fromSource ? 'ts' : 'js'}`, here));
+  return fromSource ? ['--import', import.meta.resolve('tsx'), path] : [path];
+}
 
 /**
  * Starts the worker module `name` (without extension) that sits beside the module at `here`

@@ -11,8 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { badInput, errorMessage, HoneError } from '../../errors.js';
@@ -31,6 +30,7 @@ import {
 } from '../../distributed/nats.js';
 import { checkRunName, HEARTBEAT_TIMEOUT_MS, Rendezvous, workerId } from '../../distributed/rendezvous.js';
 import { checkpointPath, train, type TrainOptions, type TrainResult } from '../../train/index.js';
+import { nodeScriptArgs } from '../../util/worker.js';
 import type { TrainCallback } from '../../train/callbacks.js';
 import type { Command, Io } from '../command.js';
 import { numberFlag, parseFlags } from '../command.js';
@@ -493,11 +493,17 @@ export async function startLeader(
 }
 
 function startWorker(dp: DpSettings, threads: number): { proc: ChildProcess; tail: string } {
-  const here = fileURLToPath(import.meta.url);
-  const dev = here.endsWith('.ts');
-  const entry = join(dirname(here), '..', `bin.${dev ? 'ts' : 'js'}`);
-  const loader = dev ? ['--import', import.meta.resolve('tsx')] : [];
-  const args = [...loader, entry, 'train-worker', '--join', dp.url, '--run', dp.run, '--threads', String(threads), '--quiet'];
+  const args = [
+    ...nodeScriptArgs(import.meta.url, '../bin'),
+    'train-worker',
+    '--join',
+    dp.url,
+    '--run',
+    dp.run,
+    '--threads',
+    String(threads),
+    '--quiet',
+  ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   const w = { proc, tail: '' };
   proc.stderr!.on('data', (d: Buffer) => {

@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { badInput, HoneError } from '../../errors.js';
 import type { Io } from '../command.js';
 import { parseFlags, numberFlag } from '../command.js';
@@ -10,6 +8,7 @@ import type { TuneConfig } from './config.js';
 import { makeObjective } from './objective.js';
 import { abortOnSignals, interruptExitCode, interruptReason } from './interrupt.js';
 import { runWorker } from './worker.js';
+import { nodeScriptArgs } from '../../util/worker.js';
 
 /** The study system attribute that holds the resolved config: workers and `--resume` read it. */
 export const CONFIG_ATTR = 'hone_tune_config';
@@ -41,13 +40,9 @@ export function spawnWorkers(
   signal?: AbortSignal,
 ): Promise<WorkerExit[]> {
   if (signal?.aborted) return Promise.resolve([]);
-  const here = fileURLToPath(import.meta.url);
-  const dev = here.endsWith('.ts');
-  const entry = join(dirname(here), `worker-entry.${dev ? 'ts' : 'js'}`);
-  // Running from source: the child needs tsx too, resolved here because the child's cwd may not see it.
-  const loader = dev ? ['--import', import.meta.resolve('tsx')] : [];
+  const entry = nodeScriptArgs(import.meta.url, 'worker-entry');
   const children = Array.from({ length: count }, (_, index) => {
-    const args = [...loader, entry, '--storage', storageUrl, '--study', study, '--worker-index', String(index)];
+    const args = [...entry, '--storage', storageUrl, '--study', study, '--worker-index', String(index)];
     if (Number.isFinite(deadline)) args.push('--deadline', String(deadline));
     return spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   });
