@@ -97,7 +97,8 @@ export interface CollectiveOptions {
 
 interface Pending {
   parts: (Uint8Array | undefined)[];
-  chunks: Map<number, { got: number; count: number; pieces: Uint8Array[] }>;
+  /** Messages of this round still arriving in chunks, by rank. */
+  chunks: Map<number, Reassembly>;
   missing: number;
   resolve?: (v: Uint8Array[]) => void;
 }
@@ -125,7 +126,7 @@ export class NatsCollective implements Collective {
     private readonly opts: CollectiveOptions = {},
   ) {
     this.prefix = `hone.dp.${run}.${generation}`;
-    this.chunkBytes = Math.max(1024, opts.chunkBytes ?? nc.info?.max_payload ?? 1 << 20);
+    this.chunkBytes = Math.max(1024, opts.chunkBytes ?? maxPayload(nc));
     this.sub = nc.subscribe(`${this.prefix}.>`, {
       callback: (err, msg) => {
         if (err) return this.fail(err);
@@ -149,11 +150,10 @@ export class NatsCollective implements Collective {
     const p = this.pending(round);
     p.parts[this.rank] = message;
     p.missing--;
-    const count = Math.max(1, Math.ceil(message.length / this.chunkBytes));
-    for (let c = 0; c < count; c++) {
-      const piece = message.subarray(c * this.chunkBytes, Math.min(message.length, (c + 1) * this.chunkBytes));
+    const chunks = pieces(message, this.chunkBytes);
+    for (const [c, piece] of chunks.entries()) {
       if (this.opts.limit) await this.opts.limit.take(piece.length);
-      this.nc.publish(`${this.prefix}.${round}.${this.rank}.${c}.${count}`, piece);
+      this.nc.publish(`${this.prefix}.${round}.${this.rank}.${c}.${chunks.length}`, piece);
       this.bytesSent += piece.length;
       this.messages++;
     }
@@ -223,24 +223,11 @@ export class NatsCollective implements Collective {
     if (!(rank >= 0 && rank < this.world) || rank === this.rank) return;
     const p = this.pending(round);
     if (p.parts[rank]) return;
-    let whole: Uint8Array | undefined;
-    // The client's message views start anywhere in its read buffer; a whole message is handed on 4-byte
-    // aligned (a copy where it is not; a Buffer's slice() would share memory), so codecs can view f32/u32
-    // runs in place.
-    if (count === 1) whole = data.byteOffset % 4 === 0 ? data : new Uint8Array(data);
-    else {
-      let c = p.chunks.get(rank);
-      if (!c) p.chunks.set(rank, (c = { got: 0, count, pieces: new Array(count) }));
-      if (!c.pieces[chunk]) {
-        c.pieces[chunk] = data;
-        c.got++;
-      }
-      if (c.got === c.count) {
-        whole = concat(c.pieces);
-        p.chunks.delete(rank);
-      }
-    }
+    let r = p.chunks.get(rank);
+    if (!r) p.chunks.set(rank, (r = new Reassembly(count)));
+    const whole = r.add(chunk, data);
     if (!whole) return;
+    p.chunks.delete(rank);
     p.parts[rank] = whole;
     p.missing--;
     if (p.missing === 0 && p.resolve) p.resolve(this.finish(round, p));
@@ -252,17 +239,49 @@ export class NatsCollective implements Collective {
   }
 }
 
+/** The largest payload the server takes (1 MiB unless configured otherwise). */
+function maxPayload(nc: NatsConnection): number {
+  return nc.info?.max_payload ?? 1 << 20;
+}
+
+/** `bytes` as pieces of at most `size` bytes: one (perhaps empty) for a short message. */
+function pieces(bytes: Uint8Array, size: number): Uint8Array[] {
+  const count = Math.max(1, Math.ceil(bytes.length / size));
+  return Array.from({ length: count }, (_, c) => bytes.subarray(c * size, Math.min(bytes.length, (c + 1) * size)));
+}
+
+/**
+ * One chunked message as its pieces arrive (duplicates ignored): `add` returns the whole message once all are
+ * in, 4-byte aligned so codecs can view f32/u32 runs in place. The client's message views start anywhere in
+ * its read buffer, so a lone piece is copied where it is not aligned (with `new Uint8Array`: a Buffer's
+ * slice() would share memory); several are joined into a new array.
+ */
+class Reassembly {
+  private got = 0;
+  private readonly parts: (Uint8Array | undefined)[];
+  constructor(count: number) {
+    this.parts = new Array(count);
+  }
+  add(index: number, data: Uint8Array): Uint8Array | undefined {
+    if (this.parts[index]) return undefined;
+    this.parts[index] = data;
+    if (++this.got < this.parts.length) return undefined;
+    if (this.parts.length === 1) return data.byteOffset % 4 === 0 ? data : new Uint8Array(data);
+    return concat(this.parts as Uint8Array[]);
+  }
+}
+
 /** Sends `bytes` to whoever subscribes to `<subject>.…` now, as chunks `<subject>.<chunk>.<chunks>`. */
 export async function publishBlob(nc: NatsConnection, subject: string, bytes: Uint8Array): Promise<void> {
-  const size = nc.info?.max_payload ?? 1 << 20;
-  const count = Math.max(1, Math.ceil(bytes.length / size));
-  for (let c = 0; c < count; c++) nc.publish(`${subject}.${c}.${count}`, bytes.subarray(c * size, Math.min(bytes.length, (c + 1) * size)));
+  const chunks = pieces(bytes, maxPayload(nc));
+  for (const [c, piece] of chunks.entries()) nc.publish(`${subject}.${c}.${chunks.length}`, piece);
   await nc.flush();
 }
 
 /** Blobs published with publishBlob under `<prefix>.<key>`: `get(key)` resolves once all its chunks are in. */
 export class BlobInbox {
-  private readonly parts = new Map<string, (Uint8Array | undefined)[]>();
+  private readonly arriving = new Map<string, Reassembly>();
+  private readonly arrived = new Map<string, Uint8Array>();
   private readonly waiting = new Map<string, (b: Uint8Array) => void>();
   private readonly sub: Subscription;
   constructor(
@@ -272,10 +291,13 @@ export class BlobInbox {
     this.sub = nc.subscribe(`${prefix}.>`, {
       callback: (_err, msg) => {
         const [key, chunk, count] = msg.subject.slice(prefix.length + 1).split('.') as [string, string, string];
-        let p = this.parts.get(key);
-        if (!p) this.parts.set(key, (p = new Array(Number(count)).fill(undefined)));
-        p[Number(chunk)] = new Uint8Array(msg.data);
-        if (p.every(Boolean)) this.waiting.get(key)?.(concat(p as Uint8Array[]));
+        let r = this.arriving.get(key);
+        if (!r) this.arriving.set(key, (r = new Reassembly(Number(count))));
+        const whole = r.add(Number(chunk), msg.data);
+        if (!whole) return;
+        this.arriving.delete(key);
+        this.arrived.set(key, whole);
+        this.waiting.get(key)?.(whole);
       },
     });
   }
@@ -284,8 +306,8 @@ export class BlobInbox {
     await this.nc.flush();
   }
   get(key: string, timeoutMs: number): Promise<Uint8Array> {
-    const p = this.parts.get(key);
-    if (p?.every(Boolean)) return Promise.resolve(concat(p as Uint8Array[]));
+    const whole = this.arrived.get(key);
+    if (whole) return Promise.resolve(whole);
     return new Promise((resolve, reject) => {
       const t = setTimeout(
         () => reject(new HoneError(`the run's state for generation ${key} did not arrive within ${timeoutMs / 1000} s`, 1)),
