@@ -85,10 +85,7 @@ export class Rendezvous {
     for (;;) {
       const e = await kv.get('config').catch((err: unknown) => {
         if ((err as Error)?.name === 'StreamNotFoundError' || /stream not found/i.test((err as Error)?.message ?? '')) return null;
-        throw badInput(
-          `the NATS server at ${url} has no JetStream key-value store (${(err as Error).message}); start it with 'nats-server -js'`,
-          err,
-        );
+        throw noKeyValue(url, err);
       });
       if (e && e.operation === 'PUT' && e.length > 0) return new Rendezvous(nc, run, kv, JSON.parse(e.string()) as RunConfig);
       if (Date.now() - t0 > waitMs)
@@ -261,15 +258,20 @@ export class Rendezvous {
   }
 }
 
+/** The server at `url` could not serve a key-value bucket: most often it runs without JetStream. */
+function noKeyValue(url: string, e: unknown): HoneError {
+  return badInput(
+    `the NATS server at ${url} has no JetStream key-value store (${(e as Error).message}); start it with 'nats-server -js'`,
+    e,
+  );
+}
+
 async function bucket(nc: NatsConnection, url: string, run: string): Promise<KV> {
   try {
     return await new Kvm(nc).create(`hone-dp-${checkRunName(run)}`, { history: 1 });
   } catch (e) {
     if (e instanceof HoneError) throw e;
-    throw badInput(
-      `the NATS server at ${url} has no JetStream key-value store (${(e as Error).message}); start it with 'nats-server -js'`,
-      e,
-    );
+    throw noKeyValue(url, e);
   }
 }
 

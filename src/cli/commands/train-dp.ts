@@ -330,29 +330,27 @@ async function trainMember(
         };
       } catch (e) {
         if (inner) addStats(totals, inner.stats);
+        // The next generation: the leader admitted workers (Reform), or workers were lost (PeerLost).
+        let next: number[];
+        let why: string;
         if (e instanceof Reform) {
-          const next = (await rv.agreedMembers(gen + 1))!;
-          const joined = next.filter((k) => !members.includes(k));
-          joinedIds.push(...joined);
-          members = next;
-          generation = gen + 1;
-          ctx.say(
-            `hone: worker(s) ${joined.join(', ')} joined; going on with ${members.length} workers (generation ${generation}) from the last commit\n`,
-          );
-          continue;
+          next = (await rv.agreedMembers(gen + 1))!;
+          why = `worker(s) ${next.filter((k) => !members.includes(k)).join(', ')} joined`;
+        } else {
+          if (!(e instanceof PeerLost) || !elastic) throw e;
+          const gone = e.ranks.map((r) => members[r]!);
+          for (const k of gone) dead.add(k);
+          lostIds.push(...gone);
+          if (dead.has(0)) throw new HoneError(`${e.message}; the leader (worker 0) is gone, so the run ends`, 1);
+          // The leader proposes the next generation; the others wait for its word (or its silence).
+          next = id === 0 ? await nextAfterLoss(ctx, e, gen, members, commits!) : await rv.waitForMembers(gen + 1, dp.heartbeatMs);
+          if (!next.includes(id)) throw new HoneError(`${e.message}; the other workers went on without this one`, 1);
+          why = e.message;
         }
-        if (!(e instanceof PeerLost) || !elastic) throw e;
-        const gone = e.ranks.map((r) => members[r]!);
-        for (const k of gone) dead.add(k);
-        lostIds.push(...gone);
-        if (dead.has(0)) throw new HoneError(`${e.message}; the leader (worker 0) is gone, so the run ends`, 1);
-        // The leader proposes the next generation; the others wait for its word (or its silence).
-        const next = id === 0 ? await nextAfterLoss(ctx, e, gen, members, commits!) : await rv.waitForMembers(gen + 1, dp.heartbeatMs);
-        if (!next.includes(id)) throw new HoneError(`${e.message}; the other workers went on without this one`, 1);
         joinedIds.push(...next.filter((k) => !members.includes(k)));
         members = next;
         generation = gen + 1;
-        ctx.say(`hone: ${e.message}; going on with ${members.length} workers (generation ${generation}) from the last commit\n`);
+        ctx.say(`hone: ${why}; going on with ${members.length} workers (generation ${generation}) from the last commit\n`);
       } finally {
         collective.close();
       }
@@ -426,21 +424,6 @@ export async function startLeader(
         `hone: waiting for ${dp.workers - dp.local - 1} more worker(s): on each machine run 'hone train-worker --join ${dp.url} --run ${dp.run}'\n`,
       );
     const dead = new Set<number>();
-    let failNow: ((e: Error) => void) | undefined;
-    // A local worker that dies (a crash, kill -9): with --min-workers the run goes on without it, else it
-    // fails at once instead of after the round timeout.
-    for (const [k, c] of children.entries())
-      c.proc.once('exit', (code, signal) => {
-        if (code === 0) return;
-        const why = `local worker process ${k + 1} stopped (${signal ?? `exit ${code}`}): ${lastLine(c.tail)}`;
-        if (dp.elastic) {
-          c.lost = true;
-          rv!
-            .rankOfProcess(c.proc.pid!)
-            .then((id) => id !== undefined && dead.add(id))
-            .catch(() => {});
-        } else failNow?.(new HoneError(why, 1));
-      });
     const ctx: MemberContext = {
       nc,
       rv,
@@ -459,8 +442,21 @@ export async function startLeader(
           );
       },
     };
+    // A local worker that dies (a crash, kill -9): with --min-workers the run goes on without it, else it
+    // fails at once instead of after the round timeout.
+    for (const [k, c] of children.entries())
+      c.proc.once('exit', (code, signal) => {
+        if (code === 0) return;
+        const why = `local worker process ${k + 1} stopped (${signal ?? `exit ${code}`}): ${lastLine(c.tail)}`;
+        if (dp.elastic) {
+          c.lost = true;
+          rv!
+            .rankOfProcess(c.proc.pid!)
+            .then((id) => id !== undefined && dead.add(id))
+            .catch(() => {});
+        } else ctx.abortCurrent?.(new HoneError(why, 1));
+      });
     let last: DistributedReport | undefined;
-    failNow = (e) => ctx.abortCurrent?.(e);
     return {
       threads,
       async train(extra) {
