@@ -29,7 +29,7 @@ import { runTune } from '../src/cli/tune/run.js';
 import { inferenceLatencyMs } from '../src/nas/latency-model.js';
 import { hypervolume } from '../src/tune/hypervolume.js';
 import { openStorage } from '../src/tune/storage/open.js';
-import { zooModel } from '../src/zoo/index.js';
+import { zooModel, zooSpec } from '../src/zoo/index.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -79,10 +79,12 @@ async function retrain(dir: string, ref: Architecture, other: Architecture): Pro
   const a = specOptions(ref.model);
   const b = specOptions(other.model);
   const keys = Object.keys(a).filter((k) => a[k] !== b[k]);
-  const base = `zoo:lenet5:${Object.keys(a)
-    .filter((k) => a[k] === b[k])
-    .map((k) => `${k}=${a[k]}`)
-    .join(',')}`;
+  const base = zooSpec(
+    'zoo:lenet5',
+    Object.keys(a)
+      .filter((k) => a[k] === b[k])
+      .map((k) => [k, a[k]] as const),
+  );
   const space = {
     ...RECIPE,
     ...Object.fromEntries(keys.map((k) => [`model.${k}`, { type: 'categorical' as const, choices: [a[k]!, b[k]!] }])),
