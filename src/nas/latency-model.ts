@@ -14,9 +14,10 @@
 import { attrReader } from '../ir/attrs.js';
 import type { ModelProto } from '../ir/proto.js';
 import { staticCost } from '../profile/static.js';
+import { modelWeights } from '../ops/weights.js';
 import { zooModel } from '../zoo/index.js';
 import { encodeModel } from '../ir/codec.js';
-import { resolveInputs } from '../runtime/inputs.js';
+import { fixDims, graphInputs, resolveInputs } from '../runtime/inputs.js';
 import { LatencyWorker } from '../runtime/measure.js';
 
 export const LATENCY_FEATURES = ['per run', 'per kernel', 'dense GMACs', 'depthwise GMACs', 'MB moved'] as const;
@@ -38,22 +39,56 @@ export function latencyFeatures(model: ModelProto): number[] {
   return [1, cost.nodes.length, dense / 1e9, depthwise / 1e9, bytes / 1e6];
 }
 
-/** Features by zoo spec: a search fits the model to every measured architecture again and again, each built once. */
-const zooFeatures = new Map<string, number[]>();
+/**
+ * Multiply-accumulates of one inference at batch 1 (each input's symbolic leading dim set to 1), by the
+ * per-op cost rules of src/ops; undefined when the shapes cannot be inferred or an op has no cost rule.
+ */
+export function inferenceMacs(model: ModelProto): number | undefined {
+  const dims = new Map<string, number>();
+  for (const input of graphInputs(model)) {
+    const lead = input.shape?.[0];
+    if (typeof lead === 'string') dims.set(lead, 1);
+  }
+  try {
+    const cost = staticCost(fixDims(model, { dims }));
+    return cost.note || cost.unknownOps.length ? undefined : cost.macs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a zoo architecture costs at batch 1, by spec: a search asks again and again, each built once. */
+const zooCosts = new Map<string, ZooCosts>();
+
+export interface ZooCosts {
+  /** The latency model's features (LATENCY_FEATURES). */
+  features: number[];
+  /** Weight elements (src/ops/weights.ts: initializers and Constant nodes, each counted once). */
+  parameters: number;
+  /** Multiply-accumulates of one inference; undefined when they cannot be counted (see inferenceMacs). */
+  macs?: number;
+}
 
 /**
- * The features of a zoo architecture (`zoo:NAME[:options]`) at batch 1, built once per process; undefined
+ * The costs of a zoo architecture (`zoo:NAME[:options]`) at batch 1, built once per process; undefined
  * for anything else (a model file has no options a search varies).
  */
-export function zooLatencyFeatures(spec: string): number[] | undefined {
+export function zooArchitectureCosts(spec: string): ZooCosts | undefined {
   if (!spec.startsWith('zoo:')) return undefined;
-  let f = zooFeatures.get(spec);
-  if (!f) {
+  let c = zooCosts.get(spec);
+  if (!c) {
     const s = spec.slice('zoo:'.length);
-    f = latencyFeatures(zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`));
-    zooFeatures.set(spec, f);
+    const model = zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`);
+    const macs = inferenceMacs(model);
+    c = { features: latencyFeatures(model), parameters: modelWeights(model).params, ...(macs !== undefined ? { macs } : {}) };
+    zooCosts.set(spec, c);
   }
-  return f;
+  return c;
+}
+
+/** The latency model's features of a zoo architecture at batch 1 (see zooArchitectureCosts). */
+export function zooLatencyFeatures(spec: string): number[] | undefined {
+  return zooArchitectureCosts(spec)?.features;
 }
 
 export interface LatencyModel {

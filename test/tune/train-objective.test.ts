@@ -118,7 +118,7 @@ describe('train objective: config', () => {
       () => resolveTuneConfig(undefined, { objective: 'bench:branin', data: 'mnist', trials: 2 }),
       /--data is for a train objective/,
     );
-    badInputOf(() => config({ prune_dominated: true }), /prune_dominated in .* needs metrics accuracy and latency/);
+    badInputOf(() => config({ prune_dominated: true }), /prune_dominated in .* needs metric accuracy and one of latency, macs, params/);
     badInputOf(() => config({ metric: ['accuracy', 'latency'], prune_dominated: 'yes' }), /prune_dominated in .* must be true or false/);
   });
 
@@ -131,13 +131,30 @@ describe('train objective: config', () => {
     const trial = (others: ReturnType<typeof done>[]) => ({ studyTrials: others }) as unknown as Parameters<typeof dominatedBy>[0];
     // After epoch 1 (index 0) at 0.9 accuracy and 1.0 ms.
     const rec = { epoch: 0, valAccuracy: 0.9 };
-    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95, 0.97])]), rec, 1.0), undefined, 'one dominating architecture is not enough');
-    const why = dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), done(1, 1.0, [0.91, 0.93])]), rec, 1.0);
+    assert.equal(
+      dominatedBy(trial([done(0, 0.8, [0.95, 0.97])]), rec, 'latency', 1.0),
+      undefined,
+      'one dominating architecture is not enough',
+    );
+    const why = dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), done(1, 1.0, [0.91, 0.93])]), rec, 'latency', 1.0);
     assert.match(why!, /pruned after epoch 1: validation accuracy 0\.9000 at 1\.00 ms, and 2 complete architectures \(trial 0, trial 1\)/);
     // Slower, or less accurate at that epoch (however good at the end), or not complete: none counts.
     const none = [done(2, 1.2, [0.99, 0.99]), done(3, 0.5, [0.85, 0.99]), done(4, 0.5, [0.95, 0.96], 'pruned'), done(5, 0.5, [])];
-    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), ...none]), rec, 1.0), undefined);
-    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95]), done(1, 0.8, [0.95])]), { epoch: 0 }, 1.0), undefined, 'no accuracy: no verdict');
+    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), ...none]), rec, 'latency', 1.0), undefined);
+    assert.equal(
+      dominatedBy(trial([done(0, 0.8, [0.95]), done(1, 0.8, [0.95])]), { epoch: 0 }, 'latency', 1.0),
+      undefined,
+      'no accuracy: no verdict',
+    );
+    // Another cost compares its own attribute: MACs counted before training.
+    const byMacs = (number: number, macs: number, accs: number[]) => ({
+      number,
+      state: 'complete',
+      userAttrs: { macs, latency_ms: 99, epochs: accs.map((valAccuracy, epoch) => ({ epoch, valAccuracy })) },
+    });
+    const two = [byMacs(0, 4e5, [0.95]), byMacs(1, 5e5, [0.92])];
+    assert.match(dominatedBy(trial(two as never), rec, 'macs', 5e5)!, /at 500000 MACs, .* were no more MACs and more accurate/);
+    assert.equal(dominatedBy(trial(two as never), rec, 'macs', 4.5e5), undefined, 'one of the two has more MACs');
   });
 
   it('has a default space per zoo model, which a config space adjusts name by name', () => {
@@ -312,6 +329,38 @@ describe('train objective: trials', () => {
       assert.equal(params, count);
       assert.deepEqual(t.intermediateValues, {});
     }
+  });
+});
+
+describe('train objective: costs counted before training', () => {
+  // LeNet-5's multiply-accumulates at batch 1 by hand: conv1 (28×28 outputs, 5×5×1 each), conv2 (10×10,
+  // 5×5×c1), then the fully connected layers 25·c2→120→84→10.
+  const lenetMacs = (c1: number, c2: number) => 28 * 28 * c1 * 25 + 10 * 10 * c2 * c1 * 25 + 25 * c2 * 120 + 120 * 84 + 84 * 10;
+  const channels = { 'model.channels': { type: 'categorical', choices: ['4-8', '12-32'] } };
+
+  it('macs is the count at batch 1, and max_macs and max_params skip an architecture untrained, with the reason', async () => {
+    const c = config(
+      { model: 'zoo:lenet5:fc=120-84', epochs: 1, metric: ['accuracy', 'macs'], max_macs: lenetMacs(6, 16) },
+      { trials: 2, space: { batch_size: { type: 'categorical', choices: [32] }, ...channels } },
+    );
+    assert.deepEqual(c.directions, ['maximize', 'minimize']);
+    const [small, big] = await runStudy(c, [{ 'model.channels': '4-8' }, { 'model.channels': '12-32' }]);
+    assert.equal(small!.state, 'complete', String(small!.systemAttrs.fail_reason));
+    assert.equal(small!.values![1], lenetMacs(4, 8));
+    assert.equal(small!.userAttrs.macs, lenetMacs(4, 8));
+    assert.equal(big!.state, 'pruned');
+    assert.equal(big!.userAttrs.skipped, `not trained: ${lenetMacs(12, 32)} MACs per inference, over max_macs ${lenetMacs(6, 16)}`);
+    assert.equal(big!.userAttrs.epochs, undefined, 'not trained at all');
+
+    const p = config({ model: 'zoo:lenet5:fc=120-84', epochs: 1, metric: 'accuracy', max_params: 20000 }, { trials: 1, space: channels });
+    const [one] = await runStudy(p, [{ 'model.channels': '12-32' }]);
+    assert.equal(one!.state, 'pruned');
+    assert.match(String(one!.userAttrs.skipped), /^not trained: \d+ parameters, over max_params 20000$/);
+  });
+
+  it('refuses limits that are not positive integers', () => {
+    badInputOf(() => config({ max_macs: 0 }), /max_macs in .* must be an integer ≥ 1, got 0/);
+    badInputOf(() => config({ max_params: 1.5 }), /max_params in .* must be an integer ≥ 1, got 1.5/);
   });
 });
 

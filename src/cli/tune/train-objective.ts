@@ -4,10 +4,10 @@ import { dirname } from 'node:path';
 import { badInput, errorMessage } from '../../errors.js';
 import type { Dataset } from '../../data/index.js';
 import { firstSamples } from '../../data/index.js';
-import { DataType } from '../../ir/dtype.js';
+import { modelWeights } from '../../ops/weights.js';
 import { saveModel } from '../../ir/model.js';
 import { resolveInputs } from '../../runtime/inputs.js';
-import { inferenceLatencyMs, latencyVerdict, zooLatencyFeatures } from '../../nas/latency-model.js';
+import { inferenceLatencyMs, inferenceMacs, latencyVerdict, zooLatencyFeatures } from '../../nas/latency-model.js';
 import { naswotScore } from '../../nas/proxy.js';
 import { zooSpec } from '../../zoo/index.js';
 import type { ModelProto } from '../../ir/proto.js';
@@ -17,7 +17,7 @@ import { TrialPruned, type Trial } from '../../tune/trial.js';
 import type { Distribution, ParamValue } from '../../tune/types.js';
 import { parseLoss, parseOptimizer, parseSchedule, resolveData, resolveModel } from '../commands/train-args.js';
 import { Interrupted, interruptReason } from './interrupt.js';
-import { trialModelPath, type TrainMetric, type TrainObjectiveSpec } from './train-spec.js';
+import { costMetric, trialModelPath, type CostMetric, type TrainMetric, type TrainObjectiveSpec } from './train-spec.js';
 
 /**
  * The `train` objective: each trial builds the model with the options it samples, trains it in this
@@ -53,6 +53,17 @@ export function trainObjective(
       const arch = zooSpec(spec.model, s.modelOptions);
       if (spec.latencyBudget !== undefined) skipIfPredictedSlow(trial, arch, spec.latencyBudget);
       const model = resolveModel(arch, 'tune');
+      // Counted before training (they do not depend on the weights): for the metrics, the limits, dominance.
+      const paramCount = countParams(model);
+      const macs = inferenceMacs(model);
+      trial.setUserAttr('params_count', paramCount);
+      if (macs !== undefined) trial.setUserAttr('macs', macs);
+      if (spec.metrics.includes('macs') && macs === undefined)
+        throw new Error(`cannot count the MACs of ${arch}: its shapes cannot be inferred at batch 1, or an op has no cost rule`);
+      if (spec.maxParams !== undefined && paramCount > spec.maxParams)
+        skip(trial, arch, `not trained: ${paramCount} parameters, over max_params ${spec.maxParams}`);
+      if (spec.maxMacs !== undefined && macs !== undefined && macs > spec.maxMacs)
+        skip(trial, arch, `not trained: ${macs} MACs per inference, over max_macs ${spec.maxMacs}`);
       const data = await trainingData(spec, model);
       const nTrain = data.size - Math.round(data.size * spec.validation);
       if (s.batchSize > nTrain)
@@ -63,6 +74,9 @@ export function trainObjective(
       if (spec.proxyKeep !== undefined) await skipIfProxyLow(trial, arch, model, data, spec.proxyKeep);
       // Latency does not depend on the weights: measured first, so dominance can be judged part-way.
       const latency = spec.metrics.includes('latency') ? await inferenceLatencyMs(model, threads, spec.provider) : undefined;
+      if (latency !== undefined) trial.setUserAttr('latency_ms', latency);
+      const costs: Record<CostMetric, number | undefined> = { latency, macs, params: paramCount };
+      const cost = costMetric(spec.metrics);
       const dominated: { why?: string } = {};
       const result = await train(model, data, {
         epochs: spec.epochs,
@@ -79,8 +93,8 @@ export function trainObjective(
         onStep: () => (signal?.aborted ? false : undefined),
         onEpoch: (rec) => {
           if (signal?.aborted) return undefined;
-          if (spec.pruneDominated && latency !== undefined && rec.epoch < spec.epochs - 1) {
-            dominated.why = dominatedBy(trial, rec, latency);
+          if (spec.pruneDominated && cost && costs[cost] !== undefined && rec.epoch < spec.epochs - 1) {
+            dominated.why = dominatedBy(trial, rec, cost, costs[cost]);
             if (dominated.why) return false;
           }
           if (!reported) return undefined;
@@ -103,7 +117,6 @@ export function trainObjective(
         })),
       );
       if (dominated.why) {
-        trial.setUserAttr('latency_ms', latency);
         trial.setUserAttr('pruned', dominated.why);
         throw new TrialPruned(dominated.why);
       }
@@ -114,13 +127,8 @@ export function trainObjective(
         );
       const last = result.history[result.history.length - 1]!;
       const seconds = trainingSeconds(result.history);
-      const paramCount = countParams(result.model);
-      const values = spec.metrics.map((m) =>
-        m === 'time' ? seconds : m === 'params' ? paramCount : m === 'latency' ? latency! : metricOf(last, m),
-      );
+      const values = spec.metrics.map((m) => (m === 'time' ? seconds : m === 'accuracy' || m === 'loss' ? metricOf(last, m) : costs[m]!));
       trial.setUserAttr('train_seconds', seconds);
-      trial.setUserAttr('params_count', paramCount);
-      if (latency !== undefined) trial.setUserAttr('latency_ms', latency);
       const path = trialModelPath(spec, study, trial.number);
       mkdirSync(dirname(path), { recursive: true });
       saveModel(result.model, path);
@@ -169,26 +177,36 @@ function skip(trial: Trial, arch: string, why: string): never {
 /** Complete trials that dominate this one at `rec`'s epoch and make it not worth finishing. */
 const DOMINATORS = 2;
 
+/** Where each cost is kept among a trial's user attributes, and how a reason names it. */
+const COST_ATTR: Record<CostMetric, { attr: string; text: (v: number) => string; cheaper: string }> = {
+  latency: { attr: 'latency_ms', text: (v) => `${v.toPrecision(3)} ms`, cheaper: 'no slower' },
+  macs: { attr: 'macs', text: (v) => `${v} MACs`, cheaper: 'no more MACs' },
+  params: { attr: 'params_count', text: (v) => `${v} parameters`, cheaper: 'no more parameters' },
+};
+
 /**
  * Why the trial is dominated after `rec`'s epoch, or undefined: `DOMINATORS` complete trials that were no
- * slower and more accurate on validation after the same number of epochs.
+ * costlier (`cost`, measured or counted before training) and more accurate on validation after the same
+ * number of epochs.
  */
 export function dominatedBy(
   trial: Pick<Trial, 'studyTrials'>,
   rec: Pick<EpochRecord, 'epoch' | 'valAccuracy'>,
-  latencyMs: number,
+  cost: CostMetric,
+  value: number,
 ): string | undefined {
   const acc = rec.valAccuracy;
   if (acc === undefined) return undefined;
+  const { attr, text, cheaper } = COST_ATTR[cost];
   const better = trial.studyTrials.filter((t) => {
-    const ms = t.userAttrs.latency_ms;
+    const theirs = t.userAttrs[attr];
     const epochs = t.userAttrs.epochs as { epoch: number; valAccuracy?: number }[] | undefined;
     const then = epochs?.find((e) => e.epoch === rec.epoch)?.valAccuracy;
-    return t.state === 'complete' && typeof ms === 'number' && ms <= latencyMs && then !== undefined && then > acc;
+    return t.state === 'complete' && typeof theirs === 'number' && theirs <= value && then !== undefined && then > acc;
   });
   if (better.length < DOMINATORS) return undefined;
   const shown = better.slice(0, DOMINATORS).map((t) => `trial ${t.number}`);
-  return `pruned after epoch ${rec.epoch + 1}: validation accuracy ${acc.toFixed(4)} at ${latencyMs.toPrecision(3)} ms, and ${better.length} complete architectures (${shown.join(', ')}${better.length > DOMINATORS ? ', …' : ''}) were no slower and more accurate after as many epochs`;
+  return `pruned after epoch ${rec.epoch + 1}: validation accuracy ${acc.toFixed(4)} at ${text(value)}, and ${better.length} complete architectures (${shown.join(', ')}${better.length > DOMINATORS ? ', …' : ''}) were ${cheaper} and more accurate after as many epochs`;
 }
 
 /**
@@ -242,6 +260,10 @@ export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<voi
   }
   if (spec.metrics.includes('accuracy') && rec?.valAccuracy === undefined)
     throw badInput(`metric accuracy needs a classifier (logits [batch, classes] and integer labels); ${what} has none: use metric: loss`);
+  if (spec.metrics.includes('macs') && inferenceMacs(model) === undefined)
+    throw badInput(
+      `metric macs cannot be counted for ${what}: its shapes cannot be inferred at batch 1 or an op has no cost rule ('hone profile' shows which); use latency or params`,
+    );
   if (spec.metrics.includes('latency')) {
     try {
       resolveInputs(model, { dims: new Map([['batch', 1]]) });
@@ -320,14 +342,9 @@ function metricOf(rec: EpochRecord, metric: TrainMetric): number {
   return v;
 }
 
-/** Trainable size: the elements of the model's floating-point initializers. */
+/** The model's size in parameters: its weights' elements (src/ops/weights.ts; Constant nodes count too). */
 export function countParams(model: ModelProto): number {
-  let n = 0;
-  for (const t of model.graph!.initializer) {
-    if (t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16 && t.dataType !== DataType.DOUBLE) continue;
-    n += t.dims.reduce((a, d) => a * Number(d), 1);
-  }
-  return n;
+  return modelWeights(model).params;
 }
 
 /** The data, loaded once per process and model inputs (trials of one study share it). */

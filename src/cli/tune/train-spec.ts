@@ -16,7 +16,7 @@ import type { Direction, Distribution } from '../../tune/types.js';
  *       model: zoo:lenet5            # zoo:NAME[:k=v,…] (options given here are not searched) or a .onnx file
  *       data: mnist                  # or an .npz with the model's inputs and 'label'
  *       epochs: 3                    # per trial; each epoch reports the metric to the pruner
- *       metric: accuracy             # accuracy | loss | time | params, or a list: [accuracy, time]
+ *       metric: accuracy             # accuracy | loss | time | params | macs | latency, or a list: [accuracy, time]
  *       limit: 2000                  # train on the first N samples only
  *       validation: 0.2              # fraction of them held out; the metric is measured on it
  *       loss: cross-entropy          # | mse | l1
@@ -24,7 +24,9 @@ import type { Direction, Distribution } from '../../tune/types.js';
  *       threads: 2                   # ORT threads per trial (default: the cores shared among workers)
  *       models: trial-models         # where each complete trial's model is kept (see trainModelsDir)
  *       latency_budget: 0.5          # ms; with metric latency, architectures predicted over it are not trained
- *       prune_dominated: true        # with metrics accuracy and latency: stop one dominated part-way (see below)
+ *       max_macs: 2000000            # architectures over this many MACs per inference are not trained
+ *       max_params: 100000           # nor those over this many parameters
+ *       prune_dominated: true        # with accuracy and one of latency|macs|params: stop one dominated part-way
  *       provider: cpu                # with metric latency: the execution provider it is timed on
  *       proxy_keep: 0.5              # train only architectures whose zero-cost proxy score is in the top half so far
  */
@@ -50,11 +52,16 @@ export interface TrainObjectiveSpec {
    * are measured, one the latency model predicts over it (by more than twice its error) is pruned untrained.
    */
   latencyBudget?: number;
+  /** Architectures over this many MACs per inference (batch 1) are pruned untrained: counted exactly, before training. */
+  maxMacs?: number;
+  /** Architectures over this many parameters are pruned untrained. */
+  maxParams?: number;
   /**
-   * With metrics accuracy and latency: multi-fidelity for a Pareto front. Latency is measured before
-   * training (it does not depend on the weights); after each epoch but the last, an architecture that two
-   * complete ones dominate at that same epoch — no slower, and more accurate after as many epochs — is
-   * stopped there (pruned), since it is unlikely to reach the front.
+   * With metrics accuracy and a cost known before training (latency, macs or params; the first of them in
+   * the list): multi-fidelity for a Pareto front. Latency is measured before training (it does not depend
+   * on the weights), MACs and parameters are counted; after each epoch but the last, an architecture that
+   * two complete ones dominate at that same epoch — no costlier, and more accurate after as many epochs —
+   * is stopped there (pruned), since it is unlikely to reach the front.
    */
   pruneDominated?: boolean;
   /**
@@ -67,12 +74,13 @@ export interface TrainObjectiveSpec {
   provider?: string;
 }
 
-export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params', 'latency'] as const;
+export const TRAIN_METRICS = ['accuracy', 'loss', 'time', 'params', 'macs', 'latency'] as const;
 export type TrainMetric = (typeof TRAIN_METRICS)[number];
 /**
  * accuracy and loss on the validation split; time: seconds of the training steps over all epochs (the
  * trainer's own per-epoch times, without building the model, its training graph and session, or
- * validating); params: the model's parameter count; latency: milliseconds per inference of the trained
+ * validating); params: the model's parameter count; macs: multiply-accumulates of one inference at batch 1
+ * (the per-op cost rules of src/ops, counted before training); latency: milliseconds per inference of the trained
  * model at batch 1 on this machine's ONNX Runtime (the least round median of a timed worker run).
  */
 export const METRIC_DIRECTION: Record<TrainMetric, Direction> = {
@@ -80,8 +88,16 @@ export const METRIC_DIRECTION: Record<TrainMetric, Direction> = {
   loss: 'minimize',
   time: 'minimize',
   params: 'minimize',
+  macs: 'minimize',
   latency: 'minimize',
 };
+/** The metrics known before training (they do not depend on the weights): the costs dominance and budgets use. */
+export const COST_METRICS = ['latency', 'macs', 'params'] as const satisfies readonly TrainMetric[];
+export type CostMetric = (typeof COST_METRICS)[number];
+/** The cost a multi-fidelity search compares part-way: the first of the metrics known before training. */
+export function costMetric(metrics: readonly TrainMetric[]): CostMetric | undefined {
+  return metrics.find((m): m is CostMetric => (COST_METRICS as readonly string[]).includes(m));
+}
 export const TRAIN_LOSSES = ['cross-entropy', 'mse', 'l1'] as const;
 export type TrainLoss = (typeof TRAIN_LOSSES)[number];
 
@@ -110,6 +126,8 @@ const TRAIN_KEYS = [
   'threads',
   'models',
   'latency_budget',
+  'max_macs',
+  'max_params',
   'prune_dominated',
   'proxy_keep',
   'provider',
@@ -161,9 +179,11 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
   }
   if (raw.prune_dominated !== undefined) {
     if (typeof raw.prune_dominated !== 'boolean') throw badInput(`${where('prune_dominated')} must be true or false`);
-    if (raw.prune_dominated && !(metrics.includes('accuracy') && metrics.includes('latency')))
-      throw badInput(`${where('prune_dominated')} needs metrics accuracy and latency (it compares both part-way)`);
+    if (raw.prune_dominated && !(metrics.includes('accuracy') && costMetric(metrics)))
+      throw badInput(`${where('prune_dominated')} needs metric accuracy and one of latency, macs, params (it compares both part-way)`);
   }
+  const maxMacs = positive(raw.max_macs, where('max_macs'), true);
+  const maxParams = positive(raw.max_params, where('max_params'), true);
   if (raw.proxy_keep !== undefined && (typeof raw.proxy_keep !== 'number' || !(raw.proxy_keep > 0 && raw.proxy_keep < 1)))
     throw badInput(
       `${where('proxy_keep')} must be a fraction between 0 and 1 (exclusive): the share of architectures trained, got ${JSON.stringify(raw.proxy_keep)}`,
@@ -187,6 +207,8 @@ export function parseTrainObjective(v: unknown, src: string, baseDir: string, o:
     ...(threads !== undefined ? { threads } : {}),
     ...(models !== undefined ? { models: resolve(baseDir, models) } : {}),
     ...(latencyBudget !== undefined ? { latencyBudget } : {}),
+    ...(maxMacs !== undefined ? { maxMacs } : {}),
+    ...(maxParams !== undefined ? { maxParams } : {}),
     ...(raw.prune_dominated === true ? { pruneDominated: true } : {}),
     ...(raw.proxy_keep !== undefined ? { proxyKeep: raw.proxy_keep as number } : {}),
     ...(provider !== undefined ? { provider } : {}),
