@@ -15,7 +15,7 @@
  * accurate and no slower, else the most accurate within its latency) retrained with --confirm-seeds other
  * seeds, paired, and timed side by side.
  *
- *   npx tsx bench/nas.ts [--trials 40] [--epochs 3] [--limit 12000] [--seed 0] [--confirm-seeds 3]
+ *   npx tsx bench/nas.ts [--trials 40] [--epochs 3] [--limit 8000] [--seed 0] [--confirm-seeds 3]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -42,7 +42,7 @@ const { values: flags } = parseArgs({
 });
 const trials = Number(flags.trials ?? 40);
 const epochs = Number(flags.epochs ?? 3);
-const limit = Number(flags.limit ?? 12000);
+const limit = Number(flags.limit ?? 8000);
 const seed = Number(flags.seed ?? 0);
 const confirmSeeds = Number(flags['confirm-seeds'] ?? 3);
 const quietIo = { stdout: () => {}, stderr: () => {}, isTTY: false };
@@ -148,7 +148,7 @@ try {
   const pruned = await search(dir, 'pruned', []);
   const full = await search(dir, 'full', ['--no-prune']);
   const { res, archs, ref } = pruned;
-  const within = archs.filter((a) => a.number !== ref.number && a.latencyMs <= ref.latencyMs).sort((a, b) => b.accuracy - a.accuracy);
+  const within = archs.filter((a) => a.number !== ref.number && a.latencyMs! <= ref.latencyMs!).sort((a, b) => b.accuracy - a.accuracy);
   const found = within[0];
   const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
   console.log(
@@ -156,10 +156,10 @@ try {
   );
   console.log('| model | accuracy (held out) | latency, batch 1 |');
   console.log('|---|---:|---:|');
-  console.log(`| reference: LeNet-5 (${ref.model}) | ${pct(ref.accuracy)} | ${ref.latencyMs.toFixed(4)} ms |`);
-  if (found) console.log(`| best other within its latency: ${found.model} | ${pct(found.accuracy)} | ${found.latencyMs.toFixed(4)} ms |`);
+  console.log(`| reference: LeNet-5 (${ref.model}) | ${pct(ref.accuracy)} | ${ref.latencyMs!.toFixed(4)} ms |`);
+  if (found) console.log(`| best other within its latency: ${found.model} | ${pct(found.accuracy)} | ${found.latencyMs!.toFixed(4)} ms |`);
   else console.log('| (no other architecture within its latency) | | |');
-  const beats = archs.filter((a) => a.number !== ref.number && a.accuracy >= ref.accuracy && a.latencyMs <= ref.latencyMs);
+  const beats = archs.filter((a) => a.number !== ref.number && a.accuracy >= ref.accuracy && a.latencyMs! <= ref.latencyMs!);
   console.log(
     `\nOther architectures at least as accurate and no slower than LeNet-5: ${beats.length}${beats.length ? ` (${beats.map((a) => a.model.replace('zoo:lenet5:', '')).join('; ')})` : ''}.`,
   );
@@ -200,7 +200,7 @@ try {
 
   // Multi-fidelity: the same search with every architecture trained to the end. Fronts compared by
   // hypervolume (error rate and latency, both minimized) against one reference point: the worst of both runs.
-  const points = (a: Architecture[]) => a.map((x) => [1 - x.accuracy, x.latencyMs]);
+  const points = (a: Architecture[]) => a.map((x) => [1 - x.accuracy, x.latencyMs!]);
   const all = [...points(pruned.archs), ...points(full.archs)];
   const refPoint = [Math.max(...all.map((p) => p[0]!)) * 1.05, Math.max(...all.map((p) => p[1]!)) * 1.05];
   const hv = (a: Architecture[]) => hypervolume(points(a), refPoint);

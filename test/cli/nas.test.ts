@@ -50,13 +50,20 @@ test('a search over MLPs: every architecture trained and timed, the front, the m
   assert.equal(archs.length, 4);
   for (const a of archs) {
     assert.ok(a.accuracy > 0 && a.accuracy <= 1, `accuracy ${a.accuracy}`);
-    assert.ok(a.latencyMs > 0 && a.latencyMs < 1000, `latency ${a.latencyMs}`);
+    assert.ok(a.latencyMs! > 0 && a.latencyMs! < 1000, `latency ${a.latencyMs}`);
+    assert.equal(a.cost, a.latencyMs);
     assert.match(a.model, /^zoo:mlp:hidden=[\d-]+,activation=\w+$/);
+    // MACs and parameters counted from the graph: 784 → h1 → h2 → 10, weights and biases.
+    const [h1, h2] = String(a.options.hidden).split('-').map(Number) as [number, number];
+    assert.equal(a.macs, 784 * h1 + h1 * h2 + h2 * 10, a.model);
+    // GELU's exact form adds its three scalar constants (√2, 1, 0.5) to the weights counted.
+    const constants = a.options.activation === 'gelu' ? 3 : 0;
+    assert.equal(a.parameters, 785 * h1 + (h1 + 1) * h2 + (h2 + 1) * 10 + constants, a.model);
   }
   // The front: no architecture beats a front member on both objectives.
   for (const n of res.front) {
     const f = archs.find((a) => a.number === n)!;
-    assert.ok(!archs.some((a) => a.accuracy > f.accuracy && a.latencyMs < f.latencyMs), `trial ${n} is dominated`);
+    assert.ok(!archs.some((a) => a.accuracy > f.accuracy && a.latencyMs! < f.latencyMs!), `trial ${n} is dominated`);
   }
   // The reference (zoo:mlp's defaults) is trained first and reported, measured in the same run.
   assert.equal(res.reference.number, 0);
@@ -97,16 +104,77 @@ test('a latency budget nothing meets: says so, names the fastest, writes the evi
   );
   assert.equal(r.code, 1, r.stderr);
   // After six measured, the latency model predicts the rest far over 1 us: they are not trained.
-  const skipped = Number(/, (\d+) not trained to the end \(predicted over the latency budget/.exec(r.stdout)?.[1] ?? 0);
+  const skipped = Number(/, (\d+) not trained to the end \(over a limit, predicted over the latency budget/.exec(r.stdout)?.[1] ?? 0);
   assert.equal(skipped, 3, r.stdout);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { study: { history: { state: string }[] } };
   assert.equal(report.study.history.filter((h) => h.state === 'pruned').length, 3);
   assert.match(
     r.stdout,
-    /hone: no architecture met the latency budget of 0\.001 ms; the fastest found was trial \d+ \(zoo:lenet5:[^)]+\) at [\d.e-]+ ms/,
+    /hone: no architecture met --latency-budget 0\.001 ms; the fastest found was trial \d+ \(zoo:lenet5:[^)]+\) at [\d.e-]+ ms, accuracy [\d.]+: relax --latency-budget, or search a smaller space/,
   );
   assert.ok(!existsSync(join(out, 'model.onnx')));
   assert.equal((JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as unknown[]).length, 6);
+});
+
+test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures over it untrained', async () => {
+  const out = join(dir, 'macs');
+  const r = await hone(
+    'nas',
+    ...['--space', 'cnn', '--data', 'mnist', '--trials', '6', '--epochs', '1', '--limit', '300'],
+    ...['--cost', 'macs', '--max-macs', '600k', '-o', out, '--json', '--quiet'],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as { chosen: Architecture; front: number[]; latencyModel: unknown };
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+    cost: string;
+    maxMacs: number;
+    study: { directions: string[]; history: { number: number; state: string }[] };
+  };
+  assert.deepEqual([report.cost, report.maxMacs, report.study.directions], ['macs', 600_000, ['maximize', 'minimize']]);
+  const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
+  // LeNet-5, the reference, is enqueued first: 416,520 MACs, under the limit. The sampler's wider ones
+  // (this seed draws 16-48 and 8-24 channels) are over it and never trained.
+  assert.equal(archs[0]!.number, 0);
+  assert.equal(archs[0]!.macs, 416_520);
+  const pruned = report.study.history.filter((h) => h.state === 'pruned').length;
+  assert.ok(pruned >= 1, 'some architecture was over the limit');
+  assert.equal(archs.length + pruned, 6);
+  for (const a of archs) {
+    assert.equal(a.latencyMs, null, 'nothing timed');
+    assert.equal(a.cost, a.macs);
+    assert.ok(a.macs! <= 600_000 && a.withinBudget, JSON.stringify(a));
+    assert.ok(a.parameters! > 0);
+  }
+  const front = res.front.map((n) => archs.find((a) => a.number === n)!);
+  assert.deepEqual(
+    front.map((a) => a.macs),
+    front.map((a) => a.macs).sort((x, y) => x! - y!),
+    'the front cheapest first',
+  );
+  assert.equal(res.chosen.accuracy, Math.max(...archs.map((a) => a.accuracy)));
+  assert.equal(res.latencyModel, null, 'no latency measured, no latency model');
+  assert.ok(existsSync(join(out, 'model.onnx')));
+  const text = await hone(
+    'nas',
+    '--space',
+    'cnn',
+    '--data',
+    'mnist',
+    '--trials',
+    '2',
+    '--epochs',
+    '1',
+    '--limit',
+    '300',
+    '--cost',
+    'params',
+    '-o',
+    join(dir, 'params'),
+    '--quiet',
+  );
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /on the Pareto front \(accuracy against parameters\)/);
+  assert.match(text.stdout, /reference \(the zoo defaults, same run\): trial 0, accuracy [\d.]+%, 417k MACs, 61\.7k params/);
 });
 
 test('bad input is refused in one line before any training', async () => {
@@ -124,6 +192,20 @@ test('bad input is refused in one line before any training', async () => {
     [['--space', 'mlp', '--data', 'nothing.npz', '-o', join(dir, 'x')], /no dataset 'nothing\.npz'/],
     [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'no', 'such', 'x')], /its folder .* does not exist/],
     [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--provider', 'nope'], /provider 'nope' is not supported/],
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--cost', 'time'], /--cost is one of latency, macs, params, got 'time'/],
+    [
+      ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--cost', 'macs', '--latency-budget', '1'],
+      /--latency-budget needs latency measured: drop --cost macs, or bound it with --max-macs\/--max-params/,
+    ],
+    [
+      ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--max-macs', 'lots'],
+      /--max-macs must be a count such as 60000, 500k or 2M/,
+    ],
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--max-params', '0'], /--max-params must be a count/],
+    [
+      ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--sampler', 'gp'],
+      /--sampler is one of auto, tpe, nsga2, random for a search with two objectives, got 'gp'/,
+    ],
   ];
   for (const [args, re] of cases) {
     const r = await hone('nas', ...args);
@@ -177,7 +259,7 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
     };
   };
   const ws = res.weightSharing;
-  assert.equal(ws.architectures, 30, '6 channel pairs × 5 fc pairs');
+  assert.equal(ws.architectures, 35, '7 channel pairs × 5 two-layer fc pairs');
   assert.deepEqual(ws.fixed, { activation: 'relu', pool: 'max', kernel: 5 });
   assert.equal(ws.supernet.steps, 5, '320 training samples, batch 64, one epoch');
   assert.deepEqual(ws.supernet.sampled, { largest: 2, smallest: 1, random: 2 });
@@ -188,7 +270,7 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
   const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
   assert.equal(archs.length, 5);
   assert.equal(ws.evaluation.architectures, new Set(archs.map((a) => a.model)).size);
-  for (const a of archs) assert.ok(a.accuracy >= 0 && a.accuracy <= 1 && a.latencyMs > 0, JSON.stringify(a));
+  for (const a of archs) assert.ok(a.accuracy >= 0 && a.accuracy <= 1 && a.latencyMs! > 0, JSON.stringify(a));
   assert.equal(ws.finetune.epochs, 1);
   assert.equal(ws.finetune.accuracyBefore, res.chosen.accuracy);
   assert.ok(ws.finetune.accuracyAfter > 0.1, `fine-tuned accuracy ${ws.finetune.accuracyAfter}`);
@@ -325,7 +407,7 @@ test('the choice: the most accurate within the budget, ties to the faster; the f
     importance: {},
     history: [entry(0, 0.9, 0.1), entry(1, 0.85, 0.2), entry(2, 0.95, 0.3), entry(3, 0.97, 0.5), entry(4, 0, 0, 'fail')],
   };
-  const r = nasResult(report, 0.35, 'zoo:mlp');
+  const r = nasResult(report, { latencyMs: 0.35 }, 'zoo:mlp');
   assert.deepEqual(r.front, [0, 2, 3]);
   assert.equal(r.chosen!.number, 2);
   assert.equal(r.chosen!.model, 'zoo:mlp:hidden=192');
@@ -333,8 +415,27 @@ test('the choice: the most accurate within the budget, ties to the faster; the f
     r.architectures.map((a) => a.withinBudget),
     [true, true, true, false],
   );
-  assert.equal(nasResult(report, undefined, 'zoo:mlp').chosen!.number, 3);
-  const none = nasResult(report, 0.05, 'zoo:mlp');
+  assert.equal(nasResult(report, {}, 'zoo:mlp').chosen!.number, 3);
+  const none = nasResult(report, { latencyMs: 0.05 }, 'zoo:mlp');
   assert.equal(none.chosen, undefined);
-  assert.match(none.note!, /fastest found was trial 0 \(zoo:mlp:hidden=64\) at 0\.100 ms/);
+  assert.match(
+    none.note!,
+    /no architecture met --latency-budget 0\.05 ms; the fastest found was trial 0 \(zoo:mlp:hidden=64\) at 0\.100 ms/,
+  );
+  // Limits on counts hold with any cost: hidden=192 has 784·192 + 192·10 MACs, over 150k; 128 is not.
+  const counted = nasResult(report, { latencyMs: 0.35, macs: 150_000 }, 'zoo:mlp');
+  assert.deepEqual(
+    counted.architectures.map((a) => [a.macs, a.withinBudget]),
+    [
+      [784 * 64 + 640, true],
+      [784 * 128 + 1280, true],
+      [784 * 192 + 1920, false],
+      [784 * 256 + 2560, false],
+    ],
+  );
+  assert.equal(counted.chosen!.number, 0, 'the most accurate under both limits');
+  assert.match(
+    nasResult(report, { macs: 1000, params: 10 }, 'zoo:mlp', undefined, 'params').note!,
+    /no architecture met --max-macs 1\.00k and --max-params 10; the smallest found was trial 0 .* relax --max-macs or --max-params/,
+  );
 });

@@ -20,7 +20,7 @@ import {
   type Choice,
   type ElasticSpace,
 } from '../../nas/supernet.js';
-import { inferenceLatencyMs } from '../../nas/latency-model.js';
+import { inferenceLatencyMs, zooArchitectureCosts } from '../../nas/latency-model.js';
 import { train, type TrainOptions } from '../../train/index.js';
 import { createStudy } from '../../tune/study.js';
 import { studyReport, type StudyReport } from '../../tune/report.js';
@@ -29,10 +29,11 @@ import type { Distribution, ParamValue } from '../../tune/types.js';
 import { zooModel, zooSpec } from '../../zoo/index.js';
 import { badInput } from '../../errors.js';
 import { progressLines, type Io } from '../command.js';
+import type { SamplerName } from '../tune/config.js';
 import { makeSampler } from '../tune/factory.js';
 import { interruptReason } from '../tune/interrupt.js';
 import { countParams } from '../tune/train-objective.js';
-import { TRAIN_DEFAULTS } from '../tune/train-spec.js';
+import { TRAIN_DEFAULTS, type CostMetric } from '../tune/train-spec.js';
 import { parseOptimizer, parseSchedule, resolveData } from './train-args.js';
 
 export interface SharedSearchOptions {
@@ -51,6 +52,10 @@ export interface SharedSearchOptions {
   storage?: string;
   /** Where latency is measured (default cpu). */
   provider?: string;
+  /** The second objective (default latency); MACs and parameters are counted, not timed. */
+  cost?: CostMetric;
+  /** The tuner's sampler (default NSGA-II with its own options). */
+  sampler?: { name: SamplerName; seed: number; options: Record<string, unknown> };
   study: string;
   seed: number;
   io: Io;
@@ -161,7 +166,7 @@ export async function weightSharingSearch(o: SharedSearchOptions): Promise<Share
     const study = await createStudy({
       name: o.study,
       directions: ['maximize', 'minimize'],
-      sampler: makeSampler({ name: 'nsga2', seed: o.seed, options: {} }, o.space),
+      sampler: makeSampler(o.sampler ?? { name: 'nsga2', seed: o.seed, options: {} }, o.space),
       storage,
     });
     const trials = o.trials ?? Math.min(all.length, ALL_WHEN_AT_MOST);
@@ -180,17 +185,22 @@ export async function weightSharingSearch(o: SharedSearchOptions): Promise<Share
           const spec = archSpec(es, config);
           const m = await extracted(config);
           let values = evaluated.get(spec);
+          const cost = o.cost ?? 'latency';
           if (!values) {
-            values = [await classifierAccuracy(m, valSet), await inferenceLatencyMs(m, 0, o.provider)];
+            const counted = zooArchitectureCosts(spec);
+            const c =
+              cost === 'latency' ? await inferenceLatencyMs(m, 0, o.provider) : cost === 'macs' ? counted?.macs : counted?.parameters;
+            if (c === undefined) throw new Error(`cannot count the ${cost} of ${spec}`);
+            values = [await classifierAccuracy(m, valSet), c];
             evaluated.set(spec, values);
           }
           trial.setUserAttr('model', spec);
-          trial.setUserAttr('latency_ms', values[1]);
+          if (cost === 'latency') trial.setUserAttr('latency_ms', values[1]);
           trial.setUserAttr('params_count', countParams(m));
           trial.setUserAttr('weights', 'inherited from the supernet');
           done++;
           progress?.(
-            `architecture ${done}/${trials}: accuracy ${(100 * values[0]).toFixed(2)}% (inherited weights), ${values[1].toPrecision(3)} ms  ${spec}`,
+            `architecture ${done}/${trials}: accuracy ${(100 * values[0]).toFixed(2)}% (inherited weights), ${cost === 'latency' ? `${values[1].toPrecision(3)} ms` : `${values[1]} ${cost === 'macs' ? 'MACs' : 'parameters'}`}  ${spec}`,
           );
           return values;
         },

@@ -2,7 +2,7 @@
  * `hone nas`: hardware-aware architecture search over the zoo builders. Each trial builds an architecture
  * from the space, trains it with one fixed recipe (so architectures, not recipes, are compared), and
  * measures two objectives: validation accuracy and inference latency at batch 1 on this machine's ONNX
- * Runtime. The tuner's multi-objective search (NSGA-II) gives the Pareto front; the answer is the most
+ * Runtime. The tuner's multi-objective search (multi-objective TPE by default) gives the Pareto front; the answer is the most
  * accurate architecture within the latency budget, written with the front and the study's page.
  *
  * This is the train objective of `hone tune` (src/cli/tune) with the `latency` metric, a space of model
@@ -17,11 +17,11 @@ import type { StudyReport } from '../../tune/report.js';
 import type { Distribution, ParamValue } from '../../tune/types.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } from '../command.js';
-import { resolveTuneConfig, parseSpace } from '../tune/config.js';
+import { resolveTuneConfig, parseSpace, type SAMPLERS } from '../tune/config.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
-import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, zooLatencyFeatures } from '../../nas/latency-model.js';
-import { trialModelPath, zooParts } from '../tune/train-spec.js';
+import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, zooArchitectureCosts, zooLatencyFeatures } from '../../nas/latency-model.js';
+import { COST_METRICS, trialModelPath, zooParts, type CostMetric } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
 import { zooSpec } from '../../zoo/index.js';
 import { saveModel } from '../../ir/model.js';
@@ -50,16 +50,17 @@ export const NAS_SPACES: Record<
   },
   cnn: {
     model: 'zoo:lenet5',
-    what: 'LeNet-style CNN: conv channels, kernel size, fully connected widths, activation, pooling',
+    what: 'LeNet-style CNN: conv channels, kernel size, one or two fully connected layers and their widths, activation, pooling (with --weight-sharing: 5×5, two FC layers)',
     space: {
-      'model.channels': c('4-8', '4-12', '6-16', '8-24', '12-32', '16-48'),
-      'model.fc': c('32-16', '64-32', '84-42', '120-84', '256-128'),
+      'model.channels': c('4-8', '4-12', '6-16', '8-24', '12-32', '16-32', '16-48'),
+      'model.fc': c('64', '96', '128', '32-16', '64-32', '84-42', '120-84', '256-128'),
       'model.activation': c('relu', 'tanh'),
       'model.pool': c('max', 'avg'),
       'model.kernel': c(3, 5),
     },
-    // A 3×3 kernel is not a leading slice of a 5×5 (nor the same output size for the unpadded conv2).
-    shared: { 'model.kernel': c(5) },
+    // A 3×3 kernel is not a leading slice of a 5×5 (nor the same output size for the unpadded conv2); a
+    // one-layer head feeds the classifier from another layer than a two-layer one.
+    shared: { 'model.kernel': c(5), 'model.fc': c('32-16', '64-32', '84-42', '120-84', '256-128') },
   },
   resnet: {
     model: 'zoo:resnet:inputChannels=1,size=28',
@@ -139,8 +140,8 @@ const HELP = `hone nas — architecture search with accuracy and measured latenc
 
 Usage:
   hone nas --space mlp|cnn|resnet|mobilenet|transformer|FILE.yaml --data DATA -o DIR [--latency-budget MS]
-           [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
-           [--workers N] [--seed S] [--provider P] [--no-prune] [--proxy-keep F]
+           [--cost latency|macs|params] [--max-macs N] [--max-params N] [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
+           [--workers N] [--sampler S] [--seed S] [--provider P] [--no-prune] [--proxy-keep F]
            [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
 
 The space's reference architecture (the zoo model's defaults, e.g. LeNet-5 itself in the cnn space)
@@ -148,14 +149,15 @@ is trained first, so the answer is compared with it, measured in the same run. E
 architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
 batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% held out) and its
 latency per inference at batch 1 on this machine's ONNX Runtime (the least round median of a timed
-run). NSGA-II searches for the Pareto front of the two. With --latency-budget, once 6 are measured, an
+run). The tuner's multi-objective TPE (--sampler auto: random for the first 10, then TPE with
+hypervolume-based selection) searches for the Pareto front of the two. With --latency-budget, once 6 are measured, an
 architecture a latency model fitted to them (kernels, MACs, bytes moved) predicts over the budget by more
 than twice the model's own error is not trained. Multi-fidelity: latency is measured before training,
 and after each epoch but the last an architecture that two finished ones beat at that epoch while no
 slower is stopped there (--no-prune trains every one to the end). Writes into DIR:
   model.onnx    the most accurate architecture within --latency-budget (or on the front), trained
-  front.json    every trained architecture: its options, accuracy, latency, parameters, on the front
-                or not, within the budget or not
+  front.json    every trained architecture: its options, accuracy, latency, MACs, parameters, on the
+                front or not, within the budgets or not
   report.html   the study's page (history, Pareto front, parameters); report.json the same numbers
 
 With --weight-sharing (Once-for-All style), the space's largest architecture is trained once as a
@@ -177,6 +179,11 @@ Options:
   --data DATA            mnist or an .npz with the model's inputs and 'label' (required)
   -o, --output DIR       where to write (required; a new or empty folder)
   --latency-budget MS    the slowest acceptable inference, ms at batch 1 (e.g. 0.5 or 0.5ms)
+  --cost C               the search's second objective: latency (default: measured on this machine),
+                         macs (multiply-accumulates per inference at batch 1, counted from the graph: the
+                         same on every machine, nothing timed) or params (the weights' size)
+  --max-macs N           skip architectures over N MACs per inference, untrained (e.g. 500k, 2M)
+  --max-params N         skip architectures over N parameters, untrained (e.g. 60k)
   --trials N             architectures to train (default 20)
   --budget DURATION      stop starting trials after this long (e.g. 10m); with --trials, whichever first
   --epochs E             epochs per architecture (default 2); with --weight-sharing, the chosen
@@ -185,6 +192,8 @@ Options:
   --storage URL          keep the study (sqlite:PATH, postgresql://…) to watch it in hone dashboard
   --study NAME           the study's name in the storage (default: nas-SPACE-<time>)
   --workers N            architectures trained at once (latency is then measured on shared cores)
+  --sampler S            auto (default: multi-objective TPE after 10 random), tpe, nsga2 (a generation
+                         of max(8, trials/4) architectures, at most 50) or random
   --seed S               the sampler's seed (default 0)
   --provider P           the execution provider latency is measured on: cpu (default), cuda, … (training
                          runs on the CPU)
@@ -201,6 +210,7 @@ ${quietHelp(25)}
 Examples:
   hone nas --space cnn --data mnist --trials 12 --latency-budget 0.5 -o nas-cnn
   hone nas --space mlp --data mnist --trials 8 --epochs 1 -o nas-mlp --json
+  hone nas --space cnn --data mnist --trials 12 --cost macs --max-macs 400k -o nas-macs
   hone nas --space cnn --data mnist --weight-sharing --latency-budget 0.5 -o nas-shared
 `;
 
@@ -217,6 +227,9 @@ export const nasCommand: Command = {
         data: { type: 'string' },
         output: { type: 'string', short: 'o' },
         'latency-budget': { type: 'string' },
+        cost: { type: 'string' },
+        'max-macs': { type: 'string' },
+        'max-params': { type: 'string' },
         trials: { type: 'string' },
         budget: { type: 'string' },
         epochs: { type: 'string' },
@@ -224,6 +237,7 @@ export const nasCommand: Command = {
         storage: { type: 'string' },
         workers: { type: 'string' },
         seed: { type: 'string' },
+        sampler: { type: 'string' },
         study: { type: 'string' },
         'weight-sharing': { type: 'boolean' },
         'no-prune': { type: 'boolean' },
@@ -244,12 +258,25 @@ export const nasCommand: Command = {
     const shared = values['weight-sharing'] === true;
     const { model, space } = resolveSpace(values.space, shared);
     const budgetMs = values['latency-budget'] === undefined ? undefined : parseMs(values['latency-budget']);
+    const cost = (values.cost ?? 'latency') as CostMetric;
+    if (!(COST_METRICS as readonly string[]).includes(cost))
+      throw badInput(`--cost is one of ${COST_METRICS.join(', ')}, got '${values.cost}'`);
+    if (budgetMs !== undefined && cost !== 'latency')
+      throw badInput(`--latency-budget needs latency measured: drop --cost ${cost}, or bound it with --max-macs/--max-params`);
+    const limits: Limits = {
+      ...(budgetMs !== undefined ? { latencyMs: budgetMs } : {}),
+      ...(values['max-macs'] !== undefined ? { macs: parseCount(values['max-macs'], '--max-macs') } : {}),
+      ...(values['max-params'] !== undefined ? { params: parseCount(values['max-params'], '--max-params') } : {}),
+    };
     const trials = numberFlag(values.trials, '--trials', { int: true, min: 2 }) ?? (values.budget || shared ? undefined : 20);
     const timeoutS = values.budget === undefined ? undefined : parseDuration(values.budget, '--budget');
     const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: shared ? 0 : 1 }) ?? 2;
     const limit = numberFlag(values.limit, '--limit', { int: true, min: 10 }) ?? 6000;
     const workers = numberFlag(values.workers, '--workers', { int: true, min: 1 }) ?? 1;
     const seed = numberFlag(values.seed, '--seed', { int: true, min: 0 }) ?? 0;
+    const sampler = values.sampler ?? 'auto';
+    if (!NAS_SAMPLERS.includes(sampler as (typeof NAS_SAMPLERS)[number]))
+      throw badInput(`--sampler is one of ${NAS_SAMPLERS.join(', ')} for a search with two objectives, got '${sampler}'`);
     const supernetEpochs = numberFlag(values['supernet-epochs'], '--supernet-epochs', { int: true, min: 1 }) ?? 3;
     if (!shared && values['supernet-epochs'] !== undefined)
       throw badInput('--supernet-epochs goes with --weight-sharing; add it or drop --supernet-epochs');
@@ -290,6 +317,8 @@ export const nasCommand: Command = {
           recipe: RECIPE_VALUES,
           storage: values.storage,
           ...(provider ? { provider } : {}),
+          cost,
+          sampler: nasSampler(sampler, seed, trials),
           study,
           seed,
           io,
@@ -298,7 +327,7 @@ export const nasCommand: Command = {
         });
         ({ report, where, interrupted } = s);
         weightSharing = s.info;
-        result = nasResult(report, budgetMs, s.base, s.reference);
+        result = nasResult(report, limits, s.base, s.reference, cost);
         writeModel = async (chosen, path) => {
           saveModel(await s.modelFor(chosen.options), path);
         };
@@ -306,7 +335,7 @@ export const nasCommand: Command = {
         const config = resolveTuneConfig(
           {
             study,
-            sampler: { name: 'nsga2', seed },
+            sampler: nasSampler(sampler, seed, trials),
             pruner: 'none',
             ...(trials !== undefined ? { trials } : {}),
             ...(timeoutS !== undefined ? { timeout: timeoutS } : {}),
@@ -317,9 +346,11 @@ export const nasCommand: Command = {
                 model,
                 data: values.data,
                 epochs,
-                metric: ['accuracy', 'latency'],
+                metric: ['accuracy', cost],
                 limit,
                 ...(budgetMs !== undefined ? { latency_budget: budgetMs } : {}),
+                ...(limits.macs !== undefined ? { max_macs: limits.macs } : {}),
+                ...(limits.params !== undefined ? { max_params: limits.params } : {}),
                 ...(values['no-prune'] ? {} : { prune_dominated: true }),
                 ...(proxyKeep !== undefined ? { proxy_keep: proxyKeep } : {}),
                 ...(provider ? { provider } : {}),
@@ -331,7 +362,7 @@ export const nasCommand: Command = {
         if (reference) config.enqueue = [{ params: reference, userAttrs: { reference: true } }];
         const run = await runTune(config, { resume: false, io, quiet: values.quiet, signal: interrupt.signal });
         ({ report, where, interrupted } = run);
-        result = nasResult(report, budgetMs, model, reference);
+        result = nasResult(report, limits, model, reference, cost);
         const models = config.objective.kind === 'train' ? config.objective : undefined;
         writeModel = async (chosen, dest) => {
           const path = models ? trialModelPath(models, config.study, chosen.number) : undefined;
@@ -349,7 +380,10 @@ export const nasCommand: Command = {
         tool: 'hone nas',
         space: values.space,
         model,
+        cost,
         latencyBudgetMs: budgetMs ?? null,
+        maxMacs: limits.macs ?? null,
+        maxParams: limits.params ?? null,
         ...result,
         latencyModel,
         ...(weightSharing ? { weightSharing } : {}),
@@ -369,11 +403,23 @@ export const nasCommand: Command = {
       io.stdout(
         `${JSON.stringify({ output: out, chosen: result.chosen, reference: result.reference ?? null, front: result.front, note: result.note ?? null, latencyModel, ...(weightSharing ? { weightSharing } : {}) })}\n`,
       );
-    else io.stdout(nasText(result, out, budgetMs, latencyModel, weightSharing));
+    else io.stdout(nasText(result, out, limits, cost, latencyModel, weightSharing));
     if (interrupted) return interruptExitCode(interrupted);
     return result.chosen ? 0 : 1;
   },
 };
+
+/** The samplers that search two objectives (SAMPLERS of the tuner, less those for one). */
+const NAS_SAMPLERS = ['auto', 'tpe', 'nsga2', 'random'] as const satisfies readonly (typeof SAMPLERS)[number][];
+
+/**
+ * The sampler as the tuner's config takes it. NSGA-II's generations are sized to the search: with its
+ * default 50, a 20- or 40-architecture search would never leave the random first generation.
+ */
+function nasSampler(name: string, seed: number, trials: number | undefined) {
+  const options = name === 'nsga2' ? { populationSize: Math.min(50, Math.max(8, Math.round((trials ?? 200) / 4))) } : {};
+  return { name: name as (typeof NAS_SAMPLERS)[number], seed, options };
+}
 
 /** A trained architecture as front.json lists it. */
 export interface Architecture {
@@ -381,10 +427,29 @@ export interface Architecture {
   model: string;
   options: Record<string, unknown>;
   accuracy: number;
-  latencyMs: number;
+  /** Per inference at batch 1 on this machine; null when the search's cost was not latency (nothing timed). */
+  latencyMs: number | null;
+  /** Multiply-accumulates per inference at batch 1; null when they cannot be counted (an op with no cost rule). */
+  macs: number | null;
+  parameters: number | null;
+  /** The search's second objective: latencyMs, macs or parameters. */
+  cost: number;
   onFront: boolean;
   withinBudget: boolean;
 }
+
+/** The limits an answer must meet: --latency-budget, --max-macs, --max-params. */
+export interface Limits {
+  latencyMs?: number;
+  macs?: number;
+  params?: number;
+}
+
+const COST_UNIT: Record<CostMetric, (v: number) => string> = {
+  latency: (v) => `${v.toPrecision(3)} ms`,
+  macs: (v) => `${formatCount(v)} MACs`,
+  params: (v) => `${formatCount(v)} parameters`,
+};
 
 export interface NasResult {
   architectures: Architecture[];
@@ -402,9 +467,10 @@ export interface NasResult {
 
 export function nasResult(
   r: StudyReport,
-  budgetMs: number | undefined,
+  limits: Limits,
   base: string,
   referenceParams?: Record<string, ParamValue>,
+  cost: CostMetric = 'latency',
 ): NasResult {
   const onFront = new Set(r.bestTrials.map((t) => t.number));
   const architectures: Architecture[] = r.history
@@ -415,19 +481,27 @@ export function nasResult(
           .filter(([k]) => k.startsWith('model.'))
           .map(([k, v]) => [k.slice(6), v]),
       );
-      return {
+      const model = zooSpec(base, Object.entries(options));
+      const counted = zooArchitectureCosts(model);
+      const value = h.values![1]!;
+      const a: Architecture = {
         number: h.number,
-        model: zooSpec(base, Object.entries(options)),
+        model,
         options,
         accuracy: h.values![0]!,
-        latencyMs: h.values![1]!,
+        latencyMs: cost === 'latency' ? value : null,
+        macs: cost === 'macs' ? value : (counted?.macs ?? null),
+        parameters: cost === 'params' ? value : (counted?.parameters ?? null),
+        cost: value,
         onFront: onFront.has(h.number),
-        withinBudget: budgetMs === undefined || h.values![1]! <= budgetMs,
+        withinBudget: true,
       };
+      a.withinBudget = withinLimits(a, limits);
+      return a;
     });
   const front = architectures
     .filter((a) => a.onFront)
-    .sort((a, b) => a.latencyMs - b.latencyMs)
+    .sort((a, b) => a.cost - b.cost)
     .map((a) => a.number);
   const skipped = r.history.filter((h) => h.state === 'pruned').length;
   const refEntry =
@@ -436,17 +510,39 @@ export function nasResult(
   const reference = refEntry ? architectures.find((a) => a.number === refEntry.number) : undefined;
   const withRef = <T extends object>(o: T) => (reference ? { ...o, reference } : o);
   const eligible = architectures.filter((a) => a.withinBudget);
-  const chosen = [...eligible].sort((a, b) => b.accuracy - a.accuracy || a.latencyMs - b.latencyMs)[0];
+  const chosen = [...eligible].sort((a, b) => b.accuracy - a.accuracy || a.cost - b.cost)[0];
   if (chosen) return withRef({ architectures, front, chosen, skipped });
-  if (!architectures.length)
-    return { architectures, front, skipped, note: 'no architecture finished training; see the failed trials in report.html' };
-  const fastest = [...architectures].sort((a, b) => a.latencyMs - b.latencyMs)[0]!;
+  const flags = [
+    limits.latencyMs !== undefined ? `--latency-budget ${limits.latencyMs} ms` : '',
+    limits.macs !== undefined ? `--max-macs ${formatCount(limits.macs)}` : '',
+    limits.params !== undefined ? `--max-params ${formatCount(limits.params)}` : '',
+  ].filter(Boolean);
+  if (!architectures.length) {
+    const failed = r.history.filter((h) => h.state === 'fail').length;
+    const why = [
+      skipped ? `${skipped} not trained to the end${flags.length ? ` (over ${flags.join(' or ')}, or stopped part-way)` : ''}` : '',
+      failed ? `${failed} failed (their reasons are in report.html)` : '',
+    ].filter(Boolean);
+    return {
+      architectures,
+      front,
+      skipped,
+      note: `no architecture finished training${why.length ? `: ${why.join(', ')}` : ''}${flags.length && skipped ? `; relax ${flags.map((f) => f.split(' ')[0]).join(' or ')}` : ''}`,
+    };
+  }
+  const cheapest = [...architectures].sort((a, b) => a.cost - b.cost)[0]!;
   return withRef({
     architectures,
     front,
     skipped,
-    note: `no architecture met the latency budget of ${budgetMs} ms; the fastest found was trial ${fastest.number} (${fastest.model}) at ${fastest.latencyMs.toPrecision(3)} ms, accuracy ${fastest.accuracy.toFixed(4)}: relax --latency-budget or search a smaller space`,
+    note: `no architecture met ${flags.join(' and ')}; the ${cost === 'latency' ? 'fastest' : 'smallest'} found was trial ${cheapest.number} (${cheapest.model}) at ${COST_UNIT[cost](cheapest.cost)}, accuracy ${cheapest.accuracy.toFixed(4)}: relax ${flags.map((f) => f.split(' ')[0]).join(' or ')}, or search a smaller space`,
   });
+}
+
+/** Whether an architecture meets every limit given (one it has no count for is not held to that limit). */
+function withinLimits(a: Architecture, limits: Limits): boolean {
+  const over = (v: number | null, max: number | undefined) => max !== undefined && v !== null && v > max;
+  return !over(a.latencyMs, limits.latencyMs) && !over(a.macs, limits.macs) && !over(a.parameters, limits.params);
 }
 
 /**
@@ -464,7 +560,7 @@ export interface SearchLatencyModel {
 export function fitSearchLatencyModel(archs: readonly Architecture[]): SearchLatencyModel | null {
   const samples = archs.flatMap((a) => {
     const features = zooLatencyFeatures(a.model);
-    return features ? [{ features, ms: a.latencyMs }] : [];
+    return features && a.latencyMs !== null ? [{ features, ms: a.latencyMs }] : [];
   });
   if (samples.length < 4) return null;
   const fit = fitLatencyModel(samples);
@@ -474,7 +570,8 @@ export function fitSearchLatencyModel(archs: readonly Architecture[]): SearchLat
 function nasText(
   r: NasResult,
   out: string,
-  budgetMs: number | undefined,
+  limits: Limits,
+  cost: CostMetric,
   lm: SearchLatencyModel | null,
   ws: WeightSharingInfo | undefined,
 ): string {
@@ -484,17 +581,20 @@ function nasText(
       ]
     : [];
   lines.push(
-    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained to the end (predicted over the latency budget, a low proxy score, or dominated part-way; see each trial's reason)` : ''}; ${r.front.length} on the Pareto front (accuracy against latency):`,
+    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained to the end (over a limit, predicted over the latency budget, a low proxy score, or dominated part-way; see each trial's reason)` : ''}; ${r.front.length} on the Pareto front (accuracy against ${cost === 'params' ? 'parameters' : cost === 'macs' ? 'MACs' : 'latency'}):`,
   );
   for (const n of r.front) {
     const a = r.architectures.find((x) => x.number === n)!;
-    lines.push(
-      `  trial ${String(a.number).padStart(3)}  accuracy ${(100 * a.accuracy).toFixed(2)}%  ${a.latencyMs.toPrecision(3)} ms  ${a.model}`,
-    );
+    lines.push(`  trial ${String(a.number).padStart(3)}  accuracy ${(100 * a.accuracy).toFixed(2)}%  ${costText(a)}  ${a.model}`);
   }
+  const within = [
+    limits.latencyMs !== undefined ? `${limits.latencyMs} ms` : '',
+    limits.macs !== undefined ? `${formatCount(limits.macs)} MACs` : '',
+    limits.params !== undefined ? `${formatCount(limits.params)} parameters` : '',
+  ].filter(Boolean);
   if (r.chosen)
     lines.push(
-      `chosen${budgetMs !== undefined ? ` (within ${budgetMs} ms)` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${r.chosen.latencyMs.toPrecision(3)} ms → ${join(out, 'model.onnx')}`,
+      `chosen${within.length ? ` (within ${within.join(' and ')})` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${costText(r.chosen)} → ${join(out, 'model.onnx')}`,
     );
   else lines.push(`hone: ${r.note}`);
   if (ws?.finetune)
@@ -504,9 +604,9 @@ function nasText(
   const ref = r.reference;
   if (ref)
     lines.push(
-      `reference (the zoo defaults, same run): trial ${ref.number}, accuracy ${(100 * ref.accuracy).toFixed(2)}%, ${ref.latencyMs.toPrecision(3)} ms${
+      `reference (the zoo defaults, same run): trial ${ref.number}, accuracy ${(100 * ref.accuracy).toFixed(2)}%, ${costText(ref)}${
         r.chosen && r.chosen.number !== ref.number
-          ? `; chosen ${r.chosen.accuracy >= ref.accuracy ? '+' : ''}${(100 * (r.chosen.accuracy - ref.accuracy)).toFixed(2)} points at ${(r.chosen.latencyMs / ref.latencyMs).toFixed(2)}x its latency`
+          ? `; chosen ${r.chosen.accuracy >= ref.accuracy ? '+' : ''}${(100 * (r.chosen.accuracy - ref.accuracy)).toFixed(2)} points at ${(r.chosen.cost / ref.cost).toFixed(2)}x its ${cost === 'params' ? 'parameters' : cost === 'macs' ? 'MACs' : 'latency'}`
           : r.chosen
             ? '; the reference itself is the answer'
             : ''
@@ -518,6 +618,33 @@ function nasText(
     );
   lines.push(`front.json, report.json and report.html → ${out}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** An architecture's latency (when measured), MACs and parameters, for the text output. */
+function costText(a: Architecture): string {
+  return [
+    a.latencyMs !== null ? `${a.latencyMs.toPrecision(3)} ms` : '',
+    a.macs !== null ? `${formatCount(a.macs)} MACs` : '',
+    a.parameters !== null ? `${formatCount(a.parameters)} params` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+/** 416520 → '417k', 1.2e6 → '1.20M'. */
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toPrecision(3)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toPrecision(3)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toPrecision(3)}k`;
+  return String(n);
+}
+
+/** '500k', '2M', '1.5G', '60000' → a count (a positive integer). */
+export function parseCount(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?|\.\d+)\s*([kKmMgG])?$/.exec(text.trim());
+  const v = m ? Math.round(Number(m[1]) * ({ k: 1e3, m: 1e6, g: 1e9 }[(m[2] ?? '').toLowerCase() as 'k'] ?? 1)) : Number.NaN;
+  if (!(v >= 1)) throw badInput(`${flag} must be a count such as 60000, 500k or 2M, got '${text}'`);
+  return v;
 }
 
 /** '0.5', '0.5ms', '500us' → milliseconds. */
