@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { NAS_SPACES } from '../src/cli/commands/nas.js';
 import { inferenceLatencyMs } from '../src/nas/latency-model.js';
 import { zooSpec } from '../src/zoo/index.js';
-import { fitLatencyModel, leaveOneOutMape, mape, zooLatencyFeatures } from '../src/nas/latency-model.js';
+import { fitLatencyModel, leaveOneOutMape, mape, architectureFeatures } from '../src/nas/latency-model.js';
 import { zooModel } from '../src/zoo/index.js';
 
 const { values: flags } = parseArgs({ options: { 'per-space': { type: 'string' }, seed: { type: 'string' } } });
@@ -40,7 +40,7 @@ for (const [name, s] of Object.entries(NAS_SPACES)) {
     if (seen.has(spec)) continue;
     seen.add(spec);
     const ms = await inferenceLatencyMs(zooModel(spec.slice('zoo:'.length)), 0);
-    samples.push({ space: name, spec, features: zooLatencyFeatures(spec)!, ms });
+    samples.push({ space: name, spec, features: architectureFeatures(spec)!, ms });
     console.error(`${spec}: ${ms.toFixed(4)} ms`);
   }
 }

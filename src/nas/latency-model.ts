@@ -16,6 +16,7 @@ import type { ModelProto } from '../ir/proto.js';
 import { staticCost } from '../profile/static.js';
 import { modelWeights } from '../ops/weights.js';
 import { zooModel } from '../zoo/index.js';
+import { buildCodeArchitecture } from './code-space.js';
 import { encodeModel } from '../ir/codec.js';
 import { fixDims, graphInputs, resolveInputs } from '../runtime/inputs.js';
 import { LatencyWorker } from '../runtime/measure.js';
@@ -44,23 +45,28 @@ export function latencyFeatures(model: ModelProto): number[] {
  * per-op cost rules of src/ops; undefined when the shapes cannot be inferred or an op has no cost rule.
  */
 export function inferenceMacs(model: ModelProto): number | undefined {
-  const dims = new Map<string, number>();
-  for (const input of graphInputs(model)) {
-    const lead = input.shape?.[0];
-    if (typeof lead === 'string') dims.set(lead, 1);
-  }
   try {
-    const cost = staticCost(fixDims(model, { dims }));
+    const cost = staticCost(atBatch1(model));
     return cost.note || cost.unknownOps.length ? undefined : cost.macs;
   } catch {
     return undefined;
   }
 }
 
-/** What a zoo architecture costs at batch 1, by spec: a search asks again and again, each built once. */
-const zooCosts = new Map<string, ZooCosts>();
+/** The model with each input's symbolic leading dim (its batch) set to 1. */
+function atBatch1(model: ModelProto): ModelProto {
+  const dims = new Map<string, number>();
+  for (const input of graphInputs(model)) {
+    const lead = input.shape?.[0];
+    if (typeof lead === 'string') dims.set(lead, 1);
+  }
+  return fixDims(model, { dims });
+}
 
-export interface ZooCosts {
+/** What an architecture costs at batch 1, by spec: a search asks again and again, each built once. */
+const costsBySpec = new Map<string, ArchitectureCosts>();
+
+export interface ArchitectureCosts {
   /** The latency model's features (LATENCY_FEATURES). */
   features: number[];
   /** Weight elements (src/ops/weights.ts: initializers and Constant nodes, each counted once). */
@@ -70,25 +76,32 @@ export interface ZooCosts {
 }
 
 /**
- * The costs of a zoo architecture (`zoo:NAME[:options]`) at batch 1, built once per process; undefined
+ * The costs of an architecture at batch 1 — a zoo one (`zoo:NAME[:options]`) or one of a space module
+ * loaded in this process (`code:PATH[:options]`, nas/code-space.ts) — built once per process; undefined
  * for anything else (a model file has no options a search varies).
  */
-export function zooArchitectureCosts(spec: string): ZooCosts | undefined {
-  if (!spec.startsWith('zoo:')) return undefined;
-  let c = zooCosts.get(spec);
+export function architectureCosts(spec: string): ArchitectureCosts | undefined {
+  let c = costsBySpec.get(spec);
   if (!c) {
-    const s = spec.slice('zoo:'.length);
-    const model = zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`);
+    let model: ModelProto | undefined;
+    if (spec.startsWith('zoo:')) {
+      const s = spec.slice('zoo:'.length);
+      model = zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`);
+    } else {
+      const built = buildCodeArchitecture(spec);
+      if (!built) return undefined;
+      model = atBatch1(built);
+    }
     const macs = inferenceMacs(model);
     c = { features: latencyFeatures(model), parameters: modelWeights(model).params, ...(macs !== undefined ? { macs } : {}) };
-    zooCosts.set(spec, c);
+    costsBySpec.set(spec, c);
   }
   return c;
 }
 
-/** The latency model's features of a zoo architecture at batch 1 (see zooArchitectureCosts). */
-export function zooLatencyFeatures(spec: string): number[] | undefined {
-  return zooArchitectureCosts(spec)?.features;
+/** The latency model's features of an architecture at batch 1 (see architectureCosts). */
+export function architectureFeatures(spec: string): number[] | undefined {
+  return architectureCosts(spec)?.features;
 }
 
 export interface LatencyModel {

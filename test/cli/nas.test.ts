@@ -177,6 +177,47 @@ test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures o
   assert.match(text.stdout, /reference \(the zoo defaults, same run\): trial 0, accuracy [\d.]+%, 417k MACs, 61\.7k params/);
 });
 
+test('a space module: its architectures trained in worker processes, named code:PATH:…, its reference first', async () => {
+  const space = join(dir, 'space.mjs');
+  writeFileSync(
+    space,
+    [
+      "export const space = { hidden: ['32', '64-32'], act: ['relu', 'tanh'] };",
+      "export const reference = { hidden: '64-32', act: 'relu' };",
+      "export function model(o, { zoo }) { return zoo('mlp:hidden=' + o.hidden + ',activation=' + o.act); }",
+    ].join('\n'),
+  );
+  const out = join(dir, 'module');
+  const r = await hone(
+    'nas',
+    ...['--space', space, '--data', 'mnist', '--trials', '3', '--epochs', '1', '--limit', '300'],
+    ...['--workers', '2', '--storage', `sqlite:${join(dir, 'module.db')}`, '-o', out, '--json', '--quiet'],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as { chosen: Architecture; reference: Architecture };
+  assert.equal(res.reference.number, 0);
+  assert.equal(res.reference.model, `code:${space}:hidden=64-32,act=relu`);
+  const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
+  assert.equal(archs.length, 3);
+  for (const a of archs) {
+    assert.match(a.model, new RegExp(`^code:${space.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:hidden=(32|64-32),act=(relu|tanh)$`));
+    // Counted for a module's architectures as for the zoo's: 784 → hidden… → 10.
+    const widths = [784, ...String(a.options.hidden).split('-').map(Number), 10];
+    assert.equal(
+      a.macs,
+      widths.slice(1).reduce((sum, w, i) => sum + widths[i]! * w, 0),
+      a.model,
+    );
+  }
+  // The model written is the chosen architecture: as many Gemms as its hidden layers + 1.
+  const hidden = String(res.chosen.options.hidden).split('-').length;
+  assert.equal(loadModel(join(out, 'model.onnx')).graph!.node.filter((n) => n.opType === 'Gemm').length, hidden + 1);
+
+  const shared = await hone('nas', '--space', space, '--data', 'mnist', '--weight-sharing', '-o', join(dir, 'module-ws'));
+  assert.equal(shared.code, 2);
+  assert.match(shared.stderr, /--weight-sharing masks the channels of the zoo's builders; a space module .* drop --weight-sharing/);
+});
+
 test('bad input is refused in one line before any training', async () => {
   const cases: [string[], RegExp][] = [
     [
@@ -346,25 +387,25 @@ test('--proxy-keep: every untrained network scored (NASWOT); after 6, one below 
   });
 });
 
-test('a space file: zoo options searched; one without an architecture option, or with a training setting, refused', () => {
+test('a space file: zoo options searched; one without an architecture option, or with a training setting, refused', async () => {
   const ok = join(dir, 'space.yaml');
   writeFileSync(ok, 'model: zoo:lenet5:pool=avg\nspace:\n  model.channels: { type: categorical, choices: [4-8, 8-16] }\n');
-  assert.deepEqual(resolveSpace(ok), {
+  assert.deepEqual(await resolveSpace(ok), {
     model: 'zoo:lenet5:pool=avg',
     space: { 'model.channels': { type: 'categorical', choices: ['4-8', '8-16'] } },
   });
   const none = join(dir, 'none.yaml');
   writeFileSync(none, 'model: zoo:mlp\nspace: {}\n');
-  assert.throws(() => resolveSpace(none), /searches no architecture option/);
+  await assert.rejects(resolveSpace(none), /searches no architecture option/);
   const recipe = join(dir, 'recipe.yaml');
   writeFileSync(
     recipe,
     'model: zoo:mlp\nspace:\n  model.hidden: { type: categorical, choices: ["64", "128"] }\n  lr: { type: float, low: 0.001, high: 0.1 }\n',
   );
-  assert.throws(() => resolveSpace(recipe), /'lr' is a training setting/);
+  await assert.rejects(resolveSpace(recipe), /'lr' is a training setting/);
   const noModel = join(dir, 'nomodel.yaml');
   writeFileSync(noModel, 'space:\n  model.hidden: { type: categorical, choices: ["64", "128"] }\n');
-  assert.throws(() => resolveSpace(noModel), /needs model: zoo:NAME/);
+  await assert.rejects(resolveSpace(noModel), /needs model: zoo:NAME/);
   assert.deepEqual(referenceParams('zoo:lenet5', NAS_SPACES.cnn!.space), {
     'model.channels': '6-16',
     'model.fc': '120-84',

@@ -351,6 +351,11 @@ describe('train objective: costs counted before training', () => {
     assert.equal(big!.state, 'pruned');
     assert.equal(big!.userAttrs.skipped, `not trained: ${lenetMacs(12, 32)} MACs per inference, over max_macs ${lenetMacs(6, 16)}`);
     assert.equal(big!.userAttrs.epochs, undefined, 'not trained at all');
+    // The limit is also the study's constraint, (MACs − limit) / limit: met by one, not by the other, so
+    // samplers that take constraints search within it.
+    const max = lenetMacs(6, 16);
+    assert.deepEqual(small!.systemAttrs.constraints, [(lenetMacs(4, 8) - max) / max]);
+    assert.deepEqual(big!.systemAttrs.constraints, [(lenetMacs(12, 32) - max) / max]);
 
     const p = config({ model: 'zoo:lenet5:fc=120-84', epochs: 1, metric: 'accuracy', max_params: 20000 }, { trials: 1, space: channels });
     const [one] = await runStudy(p, [{ 'model.channels': '12-32' }]);

@@ -20,7 +20,7 @@ import {
   type Choice,
   type ElasticSpace,
 } from '../../nas/supernet.js';
-import { inferenceLatencyMs, zooArchitectureCosts } from '../../nas/latency-model.js';
+import { inferenceLatencyMs, architectureCosts } from '../../nas/latency-model.js';
 import { train, type TrainOptions } from '../../train/index.js';
 import { createStudy } from '../../tune/study.js';
 import { studyReport, type StudyReport } from '../../tune/report.js';
@@ -187,7 +187,7 @@ export async function weightSharingSearch(o: SharedSearchOptions): Promise<Share
           let values = evaluated.get(spec);
           const cost = o.cost ?? 'latency';
           if (!values) {
-            const counted = zooArchitectureCosts(spec);
+            const counted = architectureCosts(spec);
             const c =
               cost === 'latency' ? await inferenceLatencyMs(m, 0, o.provider) : cost === 'macs' ? counted?.macs : counted?.parameters;
             if (c === undefined) throw new Error(`cannot count the ${cost} of ${spec}`);

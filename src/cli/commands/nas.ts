@@ -20,10 +20,10 @@ import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } f
 import { resolveTuneConfig, parseSpace, type SAMPLERS } from '../tune/config.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
-import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, zooArchitectureCosts, zooLatencyFeatures } from '../../nas/latency-model.js';
+import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, architectureCosts, architectureFeatures } from '../../nas/latency-model.js';
 import { COST_METRICS, trialModelPath, zooParts, type CostMetric } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
-import { zooSpec } from '../../zoo/index.js';
+import { architectureName, CODE_PREFIX, isCodeSpaceFile, loadCodeSpace } from '../../nas/code-space.js';
 import { saveModel } from '../../ir/model.js';
 import { checkProvider } from '../../runtime/providers.js';
 import { weightSharingSearch, type WeightSharingInfo } from './nas-shared.js';
@@ -139,7 +139,7 @@ const RECIPE_VALUES = {
 const HELP = `hone nas — architecture search with accuracy and measured latency as the objectives
 
 Usage:
-  hone nas --space mlp|cnn|resnet|mobilenet|transformer|FILE.yaml --data DATA -o DIR [--latency-budget MS]
+  hone nas --space mlp|cnn|resnet|mobilenet|transformer|FILE.yaml|FILE.mjs --data DATA -o DIR [--latency-budget MS]
            [--cost latency|macs|params] [--max-macs N] [--max-params N] [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
            [--workers N] [--sampler S] [--seed S] [--provider P] [--no-prune] [--proxy-keep F]
            [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
@@ -173,6 +173,10 @@ ${Object.entries(NAS_SPACES)
   .join('\n')}
   FILE.yaml   your own: model: zoo:NAME[:fixed options] and space: { model.OPTION: { type: categorical,
               choices: [...] } } (any zoo option; 'hone zoo list' shows them)
+  FILE.mjs    your own in code: export space = { OPTION: [choices…] or { type: 'int', low, high } }
+              and function model(options, { zoo, GraphBuilder, DataType }) returning the ONNX model
+              of one architecture (any graph the trainer takes); export reference = { … } to train
+              one architecture first as the reference
 
 Options:
   --space S              the search space (required)
@@ -256,7 +260,7 @@ export const nasCommand: Command = {
     const out = resolve(values.output);
     checkOutputDir(out);
     const shared = values['weight-sharing'] === true;
-    const { model, space } = resolveSpace(values.space, shared);
+    const { model, space, reference: moduleReference } = await resolveSpace(values.space, shared);
     const budgetMs = values['latency-budget'] === undefined ? undefined : parseMs(values['latency-budget']);
     const cost = (values.cost ?? 'latency') as CostMetric;
     if (!(COST_METRICS as readonly string[]).includes(cost))
@@ -290,7 +294,7 @@ export const nasCommand: Command = {
       throw badInput('--no-prune is for separate training; --weight-sharing trains no architecture part-way');
     const provider = values.provider === undefined ? undefined : checkProvider(values.provider);
     const study = values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`;
-    const reference = referenceParams(model, space);
+    const reference = moduleReference ?? referenceParams(model, space);
 
     const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
     // Everything lands in a hidden folder first, renamed to DIR at the end: no half-written output.
@@ -481,8 +485,8 @@ export function nasResult(
           .filter(([k]) => k.startsWith('model.'))
           .map(([k, v]) => [k.slice(6), v]),
       );
-      const model = zooSpec(base, Object.entries(options));
-      const counted = zooArchitectureCosts(model);
+      const model = architectureName(base, Object.entries(options));
+      const counted = architectureCosts(model);
       const value = h.values![1]!;
       const a: Architecture = {
         number: h.number,
@@ -559,7 +563,7 @@ export interface SearchLatencyModel {
 
 export function fitSearchLatencyModel(archs: readonly Architecture[]): SearchLatencyModel | null {
   const samples = archs.flatMap((a) => {
-    const features = zooLatencyFeatures(a.model);
+    const features = architectureFeatures(a.model);
     return features && a.latencyMs !== null ? [{ features, ms: a.latencyMs }] : [];
   });
   if (samples.length < 4) return null;
@@ -604,7 +608,7 @@ function nasText(
   const ref = r.reference;
   if (ref)
     lines.push(
-      `reference (the zoo defaults, same run): trial ${ref.number}, accuracy ${(100 * ref.accuracy).toFixed(2)}%, ${costText(ref)}${
+      `reference (${ref.model.startsWith(CODE_PREFIX) ? "the module's" : 'the zoo defaults'}, same run): trial ${ref.number}, accuracy ${(100 * ref.accuracy).toFixed(2)}%, ${costText(ref)}${
         r.chosen && r.chosen.number !== ref.number
           ? `; chosen ${r.chosen.accuracy >= ref.accuracy ? '+' : ''}${(100 * (r.chosen.accuracy - ref.accuracy)).toFixed(2)} points at ${(r.chosen.cost / ref.cost).toFixed(2)}x its ${cost === 'params' ? 'parameters' : cost === 'macs' ? 'MACs' : 'latency'}`
           : r.chosen
@@ -656,12 +660,29 @@ export function parseMs(text: string): number {
   return v;
 }
 
-/** A built-in space by name, or a YAML file's { model, space }; a space with no architecture option is refused. */
-export function resolveSpace(spec: string, shared = false): { model: string; space: Record<string, Distribution> } {
+/**
+ * A built-in space by name, a YAML file's { model, space }, or a space module's (nas/code-space.ts: its
+ * options, and its reference when it exports one); a space with no architecture option is refused.
+ */
+export async function resolveSpace(
+  spec: string,
+  shared = false,
+): Promise<{ model: string; space: Record<string, Distribution>; reference?: Record<string, ParamValue> }> {
   const builtIn = NAS_SPACES[spec];
   if (builtIn) return { model: builtIn.model, space: { ...builtIn.space, ...(shared ? builtIn.shared : {}) } };
+  if (isCodeSpaceFile(spec)) {
+    if (shared)
+      throw badInput(
+        `--weight-sharing masks the channels of the zoo's builders; a space module (${spec}) is searched by training each architecture: drop --weight-sharing`,
+      );
+    const cs = await loadCodeSpace(spec);
+    const prefixed = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [`model.${k}`, v]));
+    return { model: `${CODE_PREFIX}${cs.path}`, space: prefixed(cs.space), ...(cs.reference ? { reference: prefixed(cs.reference) } : {}) };
+  }
   if (!/\.ya?ml$/i.test(spec) || !existsSync(spec))
-    throw badInput(`--space ${spec}: not a built-in space (${Object.keys(NAS_SPACES).join(', ')}) nor a YAML file that exists`);
+    throw badInput(
+      `--space ${spec}: not a built-in space (${Object.keys(NAS_SPACES).join(', ')}), nor a YAML file or a space module (.mjs) that exists`,
+    );
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(spec, 'utf8'));

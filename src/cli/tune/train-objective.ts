@@ -7,9 +7,9 @@ import { firstSamples } from '../../data/index.js';
 import { modelWeights } from '../../ops/weights.js';
 import { saveModel } from '../../ir/model.js';
 import { resolveInputs } from '../../runtime/inputs.js';
-import { inferenceLatencyMs, inferenceMacs, latencyVerdict, zooLatencyFeatures } from '../../nas/latency-model.js';
+import { inferenceLatencyMs, inferenceMacs, latencyVerdict, architectureFeatures } from '../../nas/latency-model.js';
 import { naswotScore } from '../../nas/proxy.js';
-import { zooSpec } from '../../zoo/index.js';
+import { architectureName, CODE_PREFIX, loadCodeSpace } from '../../nas/code-space.js';
 import type { ModelProto } from '../../ir/proto.js';
 import { train, type EpochRecord, type OptimizerSpec } from '../../train/index.js';
 import type { Objective } from '../../tune/study.js';
@@ -50,9 +50,9 @@ export function trainObjective(
     // The epoch after which the pruner stopped the trial.
     const prunedAt: { epoch?: EpochRecord } = {};
     try {
-      const arch = zooSpec(spec.model, s.modelOptions);
+      const arch = architectureName(spec.model, s.modelOptions);
       if (spec.latencyBudget !== undefined) skipIfPredictedSlow(trial, arch, spec.latencyBudget);
-      const model = resolveModel(arch, 'tune');
+      const model = await buildArchitecture(spec.model, arch, s.modelOptions);
       // Counted before training (they do not depend on the weights): for the metrics, the limits, dominance.
       const paramCount = countParams(model);
       const macs = inferenceMacs(model);
@@ -105,7 +105,7 @@ export function trainObjective(
         },
       });
       if (signal?.aborted) throw new Interrupted(`stopped: ${interruptReason(signal)}`);
-      trial.setUserAttr('model', zooSpec(spec.model, s.modelOptions));
+      trial.setUserAttr('model', arch);
       trial.setUserAttr(
         'epochs',
         result.history.map((r) => ({
@@ -214,13 +214,13 @@ export function dominatedBy(
  * the budget by more than twice its own error; the reason goes into the trial's user attribute `skipped`.
  */
 function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void {
-  const features = zooLatencyFeatures(arch);
+  const features = architectureFeatures(arch);
   if (!features) return;
   const measured = trial.studyTrials.flatMap((t) => {
     const model = t.userAttrs.model;
     const ms = t.userAttrs.latency_ms;
     if (t.state !== 'complete' || typeof model !== 'string' || typeof ms !== 'number') return [];
-    const f = zooLatencyFeatures(model);
+    const f = architectureFeatures(model);
     return f ? [{ features: f, ms }] : [];
   });
   const v = latencyVerdict(measured, features, budgetMs);
@@ -238,7 +238,7 @@ function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void
  * measured: one step on a few samples of the model as configured (zoo defaults for unsearched options).
  */
 export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<void> {
-  const model = resolveModel(spec.model, 'tune');
+  const model = spec.model.startsWith(CODE_PREFIX) ? await buildFirstCodeArchitecture(spec.model) : resolveModel(spec.model, 'tune');
   const data = await trainingData(spec, model);
   const what = `${spec.model} on ${spec.data === 'mnist' ? 'mnist' : spec.data}`;
   const n = Math.min(data.size, 16);
@@ -270,6 +270,26 @@ export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<voi
     } catch (e) {
       throw badInput(`metric latency times ${what} at batch 1 and cannot feed it: ${errorMessage(e)}`, e);
     }
+  }
+}
+
+/** The architecture's model: built by the space module's model() (imported once per process), or the zoo's. */
+async function buildArchitecture(model: string, arch: string, options: [string, ParamValue][]): Promise<ModelProto> {
+  if (!model.startsWith(CODE_PREFIX)) return resolveModel(arch, 'tune');
+  const space = await loadCodeSpace(model.slice(CODE_PREFIX.length));
+  return space.build(Object.fromEntries(options));
+}
+
+/** The check before the first trial builds a space module's first architecture: each option's first choice, or its low end. */
+async function buildFirstCodeArchitecture(model: string): Promise<ModelProto> {
+  const space = await loadCodeSpace(model.slice(CODE_PREFIX.length));
+  const options = Object.fromEntries(
+    Object.entries(space.space).map(([k, d]) => [k, d.type === 'categorical' ? d.choices[0]! : d.low] as [string, ParamValue]),
+  );
+  try {
+    return space.build(options);
+  } catch (e) {
+    throw badInput(errorMessage(e), e);
   }
 }
 

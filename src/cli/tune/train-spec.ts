@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { badInput } from '../../errors.js';
 import { checkProvider } from '../../runtime/providers.js';
 import { zooModel, zooModels, type ZooModelInfo } from '../../zoo/index.js';
-import type { Direction, Distribution } from '../../tune/types.js';
+import { CODE_PREFIX, isCodeSpaceFile } from '../../nas/code-space.js';
+import type { Direction, Distribution, FrozenTrial } from '../../tune/types.js';
 
 /**
  * The `train` objective's configuration (no training here: config.ts reads it without loading ONNX
@@ -32,7 +33,7 @@ import type { Direction, Distribution } from '../../tune/types.js';
  */
 export interface TrainObjectiveSpec {
   kind: 'train';
-  /** `zoo:NAME[:opts]`, or an absolute .onnx path. */
+  /** `zoo:NAME[:opts]`, an absolute .onnx path, or `code:PATH` (a space module's architectures, from hone nas). */
   model: string;
   /** `mnist`, or an absolute .npz path. */
   data: string;
@@ -238,6 +239,30 @@ export function trialModelPath(spec: TrainObjectiveSpec, study: string, number: 
   return join(spec.models, study.replace(/[^\w.-]/g, '_'), `trial-${number}.onnx`);
 }
 
+/**
+ * The study's constraints for a train objective with limits (latency_budget, max_macs, max_params): for each,
+ * (value − limit) / limit, met when ≤ 0. Samplers that take constraints (TPE, NSGA-II) then rank
+ * architectures within the limits first, so the trials go where the answer can be. The values are the
+ * trial's user attributes: latency measured (or, for one not trained, predicted), MACs and parameters
+ * counted; a value not known counts as met.
+ */
+export function trainConstraints(
+  spec: Pick<TrainObjectiveSpec, 'latencyBudget' | 'maxMacs' | 'maxParams'>,
+): ((t: FrozenTrial) => number[]) | undefined {
+  const all: [string[], number | undefined][] = [
+    [['latency_ms', 'predicted_latency_ms'], spec.latencyBudget],
+    [['macs'], spec.maxMacs],
+    [['params_count'], spec.maxParams],
+  ];
+  const limits = all.filter((l): l is [string[], number] => l[1] !== undefined);
+  if (!limits.length) return undefined;
+  return (t) =>
+    limits.map(([attrs, max]) => {
+      const v = attrs.map((a) => t.userAttrs[a]).find((x) => typeof x === 'number') as number | undefined;
+      return v === undefined ? 0 : (v - max) / max;
+    });
+}
+
 /** The study's directions: one per metric (accuracy maximized, the others minimized). */
 export function trainDirections(spec: Pick<TrainObjectiveSpec, 'metrics'>): Direction[] {
   return spec.metrics.map((m) => METRIC_DIRECTION[m]);
@@ -260,6 +285,12 @@ function checkModel(spec: string, baseDir: string, where: string): string {
   if (spec.startsWith('zoo:')) {
     zooModel(spec.slice(4));
     return spec;
+  }
+  // A space module's architectures (hone nas --space FILE.mjs; nas/code-space.ts), loaded when trials run.
+  if (spec.startsWith(CODE_PREFIX)) {
+    const path = resolve(baseDir, spec.slice(CODE_PREFIX.length));
+    if (!isCodeSpaceFile(path) || !existsSync(path)) throw badInput(`${where}: no space module ${path} (.mjs or .js)`);
+    return `${CODE_PREFIX}${path}`;
   }
   const path = resolve(baseDir, spec);
   if (!existsSync(path) || !statSync(path).isFile())
@@ -399,6 +430,8 @@ export function trainSpace(
     if (name in TRAIN_PARAMS) continue;
     if (name.startsWith('model.')) {
       const opt = name.slice('model.'.length);
+      // A space module checks its own option names when it is loaded.
+      if (spec.model.startsWith(CODE_PREFIX)) continue;
       if (!zoo) throw badInput(`space.${name} in ${src}: model options are for zoo models; ${spec.model} is a file, its size is fixed`);
       const o = zoo.info.options.find((x) => x.name.toLowerCase() === opt.toLowerCase());
       if (!o)

@@ -10,6 +10,7 @@ import type { TuneConfig } from './config.js';
 import { makePruner, makeSampler } from './factory.js';
 import { interruptReason } from './interrupt.js';
 import { objectiveSpace } from './objective.js';
+import { trainConstraints } from './train-spec.js';
 
 /**
  * One worker of a study: ask, run the objective, tell, until the study's trial budget is spent or the
@@ -54,11 +55,13 @@ export class BudgetSpent extends Error {
 export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const { config } = o;
   const budget = config.trials ?? Number.POSITIVE_INFINITY;
+  const constraints = config.objective.kind === 'train' ? trainConstraints(config.objective) : undefined;
   const study = await loadStudy({
     name: config.study,
     storage: withTrialBudget(o.storage, budget),
     sampler: makeSampler(config.sampler, objectiveSpace(config), o.workerIndex),
     pruner: makePruner(config.pruner),
+    ...(constraints ? { constraintsFunc: constraints } : {}),
   });
   const { intervalS, graceS, retries } = config.heartbeat;
   const workerId = `${hostname()}:${process.pid}`;
