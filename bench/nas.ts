@@ -8,7 +8,7 @@
  * same run. The table gives the reference, and the most accurate other architecture whose latency is no
  * more than the reference's (from front.json: the same measurements the search made).
  *
- * The search runs with --latency-budget at LeNet-5's latency, timed first (7 runs, median): the budget is the
+ * The search runs with --latency-budget at LeNet-5's latency, timed first (the least of 7 timings): the budget is the
  * study's constraint, so the sampler looks for architectures within it rather than over the whole front.
  *
  * Then the same search with --no-prune: what stopping dominated architectures part-way (multi-fidelity)
@@ -153,7 +153,8 @@ try {
   const lenet = zooModel('lenet5');
   const times: number[] = [];
   for (let i = 0; i < 7; i++) times.push(await inferenceLatencyMs(lenet, 0));
-  const budgetMs = median(times);
+  // The least of 7: the search keeps the lesser of two timings of each architecture, too.
+  const budgetMs = Math.min(...times);
   const pruned = await search(dir, 'pruned', budgetMs, []);
   const full = await search(dir, 'full', budgetMs, ['--no-prune']);
   const { res, archs, ref } = pruned;

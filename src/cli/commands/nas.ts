@@ -214,7 +214,8 @@ ${quietHelp(25)}
 Examples:
   hone nas --space cnn --data mnist --trials 12 --latency-budget 0.5 -o nas-cnn
   hone nas --space mlp --data mnist --trials 8 --epochs 1 -o nas-mlp --json
-  hone nas --space cnn --data mnist --trials 12 --cost macs --max-macs 400k -o nas-macs
+  hone nas --space cnn --data mnist --trials 12 --cost macs --max-macs 500k -o nas-macs
+  hone nas --space examples/nas-space.mjs --data mnist --trials 12 -o nas-code
   hone nas --space cnn --data mnist --weight-sharing --latency-budget 0.5 -o nas-shared
 `;
 
