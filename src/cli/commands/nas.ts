@@ -50,7 +50,7 @@ export const NAS_SPACES: Record<
   },
   cnn: {
     model: 'zoo:lenet5',
-    what: 'LeNet-style CNN: conv channels, kernel size, one or two fully connected layers and their widths, activation, pooling (with --weight-sharing: 5×5, two FC layers)',
+    what: 'LeNet-style CNN: conv channels and kernel, 1 or 2 FC layers, activation, pooling (shared: 5×5, 2 FC)',
     space: {
       'model.channels': c('4-8', '4-12', '6-16', '8-24', '12-32', '16-32', '16-48'),
       'model.fc': c('64', '96', '128', '32-16', '64-32', '84-42', '120-84', '256-128'),
@@ -136,26 +136,29 @@ const RECIPE_VALUES = {
   schedule: one('schedule') as string,
 };
 
-const HELP = `hone nas — architecture search with accuracy and measured latency as the objectives
+const HELP = `hone nas — architecture search with accuracy and measured latency (or MACs, parameters) as the objectives
 
 Usage:
   hone nas --space mlp|cnn|resnet|mobilenet|transformer|FILE.yaml|FILE.mjs --data DATA -o DIR [--latency-budget MS]
-           [--cost latency|macs|params] [--max-macs N] [--max-params N] [--trials N] [--budget DURATION] [--epochs E] [--limit N] [--storage URL] [--study NAME]
-           [--workers N] [--sampler S] [--seed S] [--provider P] [--no-prune] [--proxy-keep F]
+           [--cost latency|macs|params] [--max-macs N] [--max-params N] [--trials N] [--budget DURATION]
+           [--epochs E] [--limit N] [--storage URL] [--study NAME] [--workers N] [--sampler S] [--seed S]
+           [--provider P] [--no-prune] [--proxy-keep F]
            [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
 
 The space's reference architecture (the zoo model's defaults, e.g. LeNet-5 itself in the cnn space)
 is trained first, so the answer is compared with it, measured in the same run. Each trial builds an
 architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
 batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% held out) and its
-latency per inference at batch 1 on this machine's ONNX Runtime (the least round median of a timed
-run). The tuner's multi-objective TPE (--sampler auto: random for the first 10, then TPE with
-hypervolume-based selection) searches for the Pareto front of the two. With --latency-budget, once 6 are measured, an
-architecture a latency model fitted to them (kernels, MACs, bytes moved) predicts over the budget by more
-than twice the model's own error is not trained. Multi-fidelity: latency is measured before training,
-and after each epoch but the last an architecture that two finished ones beat at that epoch while no
-slower is stopped there (--no-prune trains every one to the end). Writes into DIR:
-  model.onnx    the most accurate architecture within --latency-budget (or on the front), trained
+latency per inference at batch 1 on this machine's ONNX Runtime (the lesser of two timings, before
+and after training, each the least round median of a timed run). The tuner's multi-objective TPE
+(--sampler auto: random for the first 10, then TPE with hypervolume-based selection) searches for the
+Pareto front of the two; limits (--latency-budget, --max-macs, --max-params) are its constraints, so
+it searches within them. With --latency-budget, once 6 are measured, an architecture a latency model
+fitted to them (kernels, MACs, bytes moved) predicts over the budget by more than twice the model's
+own error is not trained. Multi-fidelity: latency is measured (MACs and parameters counted) before
+training, and after each epoch but the last an architecture that two finished ones beat at that epoch
+while no costlier is stopped there (--no-prune trains every one to the end). Writes into DIR:
+  model.onnx    the most accurate architecture within the limits (or on the front), trained
   front.json    every trained architecture: its options, accuracy, latency, MACs, parameters, on the
                 front or not, within the budgets or not
   report.html   the study's page (history, Pareto front, parameters); report.json the same numbers
