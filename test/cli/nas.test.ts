@@ -156,21 +156,8 @@ test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures o
   assert.ok(existsSync(join(out, 'model.onnx')));
   const text = await hone(
     'nas',
-    '--space',
-    'cnn',
-    '--data',
-    'mnist',
-    '--trials',
-    '2',
-    '--epochs',
-    '1',
-    '--limit',
-    '300',
-    '--cost',
-    'params',
-    '-o',
-    join(dir, 'params'),
-    '--quiet',
+    ...['--space', 'cnn', '--data', 'mnist', '--trials', '2', '--epochs', '1', '--limit', '300'],
+    ...['--cost', 'params', '-o', join(dir, 'params'), '--quiet'],
   );
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /on the Pareto front \(accuracy against parameters\)/);
