@@ -17,7 +17,7 @@ import { loadStudy } from '../../src/tune/study.js';
 import { readTuneConfigFile, resolveTuneConfig, type TuneConfig, type TuneOverrides } from '../../src/cli/tune/config.js';
 import { makePruner, makeSampler } from '../../src/cli/tune/factory.js';
 import { makeObjective } from '../../src/cli/tune/objective.js';
-import { dominatedBy } from '../../src/cli/tune/train-objective.js';
+import { checkTrainObjective, dominatedBy } from '../../src/cli/tune/train-objective.js';
 import { defaultTrainSpace, trialModelPath, type TrainObjectiveSpec } from '../../src/cli/tune/train-spec.js';
 import { writeBestModel } from '../../src/cli/tune/train-output.js';
 import { runWorker } from '../../src/cli/tune/worker.js';
@@ -361,6 +361,13 @@ describe('train objective: costs counted before training', () => {
     const [one] = await runStudy(p, [{ 'model.channels': '12-32' }]);
     assert.equal(one!.state, 'pruned');
     assert.match(String(one!.userAttrs.skipped), /^not trained: \d+ parameters, over max_params 20000$/);
+  });
+
+  it('a limit larger than the data is a note before the first trial, not silence', async () => {
+    assert.deepEqual(await checkTrainObjective(trainSpec(config({ limit: 12000 }))), [
+      'limit 12000 is more than the 8000 samples of mnist; every trial trains on all 8000',
+    ]);
+    assert.deepEqual(await checkTrainObjective(trainSpec(config({ limit: 400 }))), []);
   });
 
   it('refuses limits that are not positive integers', () => {

@@ -49,7 +49,11 @@ export function makeObjective(config: TuneConfig, signal?: AbortSignal): Objecti
   };
 }
 
-/** Checks what can only be checked by running (a train objective's model on its data) before the first trial. */
-export async function checkObjective(config: TuneConfig): Promise<void> {
-  if (config.objective.kind === 'train') await (await import('./train-objective.js')).checkTrainObjective(config.objective);
+/**
+ * Checks what can only be checked by running (a train objective's model on its data) before the first
+ * trial; returns what the user should know that is not an error (one line each).
+ */
+export async function checkObjective(config: TuneConfig): Promise<string[]> {
+  if (config.objective.kind !== 'train') return [];
+  return (await import('./train-objective.js')).checkTrainObjective(config.objective);
 }

@@ -50,7 +50,7 @@ export async function runTune(config: TuneConfig, opts: TuneRunOptions): Promise
   makePruner(config.pruner);
   if (opts.resume && kind === 'memory')
     throw badInput('--resume needs a storage that outlives the process; add --storage sqlite:PATH or postgresql://…');
-  await checkObjective(config);
+  for (const note of await checkObjective(config)) opts.io.stderr(`hone: note: ${note}\n`);
   const storage = await openStorage(config.storage);
   const where = storageWhere(config.storage);
   try {

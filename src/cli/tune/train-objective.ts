@@ -244,7 +244,7 @@ function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void
  * Checks before the first trial that the model trains on the data at all and that the metrics can be
  * measured: one step on a few samples of the model as configured (zoo defaults for unsearched options).
  */
-export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<void> {
+export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<string[]> {
   const model = spec.model.startsWith(CODE_PREFIX) ? await buildFirstCodeArchitecture(spec.model) : resolveModel(spec.model, 'tune');
   const data = await trainingData(spec, model);
   const what = `${spec.model} on ${spec.data === 'mnist' ? 'mnist' : spec.data}`;
@@ -278,6 +278,10 @@ export async function checkTrainObjective(spec: TrainObjectiveSpec): Promise<voi
       throw badInput(`metric latency times ${what} at batch 1 and cannot feed it: ${errorMessage(e)}`, e);
     }
   }
+  // The data loaded is the first `limit` samples: fewer means the data has fewer, all of which are used.
+  return spec.limit !== undefined && data.size < spec.limit
+    ? [`limit ${spec.limit} is more than the ${data.size} samples of ${spec.data}; every trial trains on all ${data.size}`]
+    : [];
 }
 
 /** The architecture's model: built by the space module's model() (imported once per process), or the zoo's. */
