@@ -197,6 +197,7 @@ export interface TrialRow {
   params: Record<string, unknown>;
   durationS: number | null;
   failReason?: string;
+  pruneReason?: string;
   stderrTail?: string;
   userAttrs: Record<string, unknown>;
   steps: number;
@@ -422,6 +423,7 @@ class App {
         steps: h.intermediate?.length ?? 0,
       };
       if (h.failReason) row.failReason = h.failReason;
+      if (h.pruneReason) row.pruneReason = h.pruneReason;
       if (typeof t.systemAttrs.stderr_tail === 'string') row.stderrTail = t.systemAttrs.stderr_tail;
       return row;
     });

@@ -169,10 +169,10 @@ function trialsSection(r: StudyReport): string {
       return typeof v === 'number' ? { html: esc(fmt(v)), sort: v } : { html: esc(String(v)), sort: String(v) };
     }),
     h.durationS === null ? { html: '', sort: '' } : { html: `${h.durationS.toFixed(h.durationS < 10 ? 2 : 1)} s`, sort: h.durationS },
-    h.failReason ?? '',
+    h.failReason ?? h.pruneReason ?? '',
     ...(warm ? [h.warmStart ? `${h.warmStart.study} #${h.warmStart.trial}` : ''] : []),
   ]);
-  const header = ['trial', 'state', ...valueCols, ...paramNames, 'duration', 'failure reason', ...(warm ? ['warm start from'] : [])];
+  const header = ['trial', 'state', ...valueCols, ...paramNames, 'duration', 'why failed or pruned', ...(warm ? ['warm start from'] : [])];
   const table = htmlTable(header, rows, {
     right: [true, false, ...valueCols.map(() => true), ...paramNames.map(() => true), true, false, false],
     rowClass: (i) => (r.history[i]!.number === r.bestTrial ? 'best' : undefined),

@@ -37,6 +37,8 @@ export interface HistoryEntry {
   durationS: number | null;
   /** Why a failed trial failed (its fail_reason), when known. */
   failReason?: string;
+  /** Why a pruned trial was stopped (its prune_reason: over a limit, dominated, the pruner's verdict), when told. */
+  pruneReason?: string;
   /** The intermediate values it reported, [step, value] by step (JSON has no Infinity: null); absent when none. */
   intermediate?: [number, number][];
   /** The earlier study's trial it was enqueued from by a warm start ({ study, trial }), when it was. */
@@ -78,6 +80,7 @@ export function studyReport(
       durationS: t.datetimeStart !== undefined && t.datetimeComplete !== undefined ? (t.datetimeComplete - t.datetimeStart) / 1000 : null,
     };
     if (t.state === 'fail' && typeof t.systemAttrs.fail_reason === 'string') e.failReason = t.systemAttrs.fail_reason;
+    if (t.state === 'pruned' && typeof t.systemAttrs.prune_reason === 'string') e.pruneReason = t.systemAttrs.prune_reason;
     const steps = Object.keys(t.intermediateValues)
       .map(Number)
       .sort((a, b) => a - b);

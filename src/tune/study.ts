@@ -230,7 +230,7 @@ export class Study {
   async tell(
     trialOrNumber: Trial | number,
     result: number | number[] | TrialState,
-    opts: { skipIfFinished?: boolean; failReason?: string } = {},
+    opts: { skipIfFinished?: boolean; failReason?: string; pruneReason?: string } = {},
   ): Promise<FrozenTrial> {
     const number = typeof trialOrNumber === 'number' ? trialOrNumber : trialOrNumber.number;
     const live = typeof trialOrNumber === 'number' ? this.live.get(number) : trialOrNumber;
@@ -294,6 +294,10 @@ export class Study {
         values = frozen.values = undefined;
       }
     }
+    if (opts.pruneReason !== undefined && state === 'pruned') {
+      frozen.systemAttrs.prune_reason = opts.pruneReason;
+      await this.storage.setTrialSystemAttr(frozen.id, 'prune_reason', opts.pruneReason);
+    }
     if (failReason !== undefined && state === 'fail') {
       frozen.systemAttrs.fail_reason = failReason;
       await this.storage.setTrialSystemAttr(frozen.id, 'fail_reason', failReason);
@@ -353,7 +357,7 @@ export class Study {
     try {
       result = await objective(trial);
     } catch (e) {
-      if (e instanceof TrialPruned) return this.tell(trial, 'pruned');
+      if (e instanceof TrialPruned) return this.tell(trial, 'pruned', pruneReasonOf(e));
       const finished = await this.tell(trial, 'fail', { failReason: errorMessage(e) || String(e) });
       if (!catchFn(e)) throw e;
       return finished;
@@ -412,4 +416,9 @@ export function dominates(a: number[], b: number[]): boolean {
     if (a[i]! < b[i]!) strictly = true;
   }
   return strictly;
+}
+
+/** A TrialPruned's message as the trial's prune_reason, unless it is the default one (it says nothing). */
+export function pruneReasonOf(e: TrialPruned): { pruneReason?: string } {
+  return e.message && e.message !== new TrialPruned().message ? { pruneReason: e.message } : {};
 }

@@ -128,7 +128,7 @@ test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures o
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
     cost: string;
     maxMacs: number;
-    study: { directions: string[]; history: { number: number; state: string }[] };
+    study: { directions: string[]; history: { number: number; state: string; pruneReason?: string }[] };
   };
   assert.deepEqual([report.cost, report.maxMacs, report.study.directions], ['macs', 600_000, ['maximize', 'minimize']]);
   const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
@@ -138,6 +138,8 @@ test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures o
   assert.equal(archs[0]!.macs, 416_520);
   const pruned = report.study.history.filter((h) => h.state === 'pruned').length;
   assert.ok(pruned >= 1, 'some architecture was over the limit');
+  for (const h of report.study.history.filter((x) => x.state === 'pruned'))
+    assert.match(h.pruneReason!, /^not trained: \d+ MACs per inference, over max_macs 600000$/);
   assert.equal(archs.length + pruned, 6);
   for (const a of archs) {
     assert.equal(a.latencyMs, null, 'nothing timed');

@@ -110,6 +110,33 @@ test('studyHtml: the page of a pruned study has every section, escaped, with not
   assert.doesNotMatch(html, /\b(src|href)=|https?:\/\/(?!www\.w3\.org)/, 'nothing outside the file');
 });
 
+test('a pruned trial keeps the reason it was pruned with (not the default message), and the table shows it', async () => {
+  const s = await createStudy({ sampler: new RandomSampler({ seed: 1 }) });
+  await s.optimize(
+    (t) => {
+      const x = t.suggestFloat('x', 0, 1);
+      if (t.number === 1) throw new TrialPruned('not trained: 700000 MACs per inference, over max_macs <600000>');
+      if (t.number === 2) throw new TrialPruned();
+      return x;
+    },
+    { nTrials: 3 },
+  );
+  assert.deepEqual(
+    s.trials.map((t) => [t.state, t.systemAttrs.prune_reason]),
+    [
+      ['complete', undefined],
+      ['pruned', 'not trained: 700000 MACs per inference, over max_macs <600000>'],
+      ['pruned', undefined],
+    ],
+  );
+  const r = studyReport(s, s.trials);
+  assert.equal(r.history[1]!.pruneReason, 'not trained: 700000 MACs per inference, over max_macs <600000>');
+  assert.equal(r.history[2]!.pruneReason, undefined);
+  const html = studyHtml(r);
+  assert.match(html, />why failed or pruned</);
+  assert.match(html, /over max_macs &lt;600000&gt;/);
+});
+
 test('studyHtml: two objectives draw the front, three list it', async () => {
   const two = await createStudy({ directions: ['minimize', 'maximize'], sampler: new RandomSampler({ seed: 5 }) });
   await two.optimize(

@@ -589,7 +589,7 @@ function nasText(
       ]
     : [];
   lines.push(
-    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained to the end (over a limit, predicted over the latency budget, a low proxy score, or dominated part-way; see each trial's reason)` : ''}; ${r.front.length} on the Pareto front (accuracy against ${cost === 'params' ? 'parameters' : cost === 'macs' ? 'MACs' : 'latency'}):`,
+    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained to the end (over a limit, predicted over the latency budget, a low proxy score, or dominated part-way; each trial's reason is in report.html)` : ''}; ${r.front.length} on the Pareto front (accuracy against ${cost === 'params' ? 'parameters' : cost === 'macs' ? 'MACs' : 'latency'}):`,
   );
   for (const n of r.front) {
     const a = r.architectures.find((x) => x.number === n)!;

@@ -4,7 +4,7 @@ import { HoneError, errorMessage } from '../../errors.js';
 import type { Storage } from '../../tune/storage/storage.js';
 import { createTrialWithinBudget, retryFailedTrial } from '../../tune/storage/coordination.js';
 import type { StudyView } from '../../tune/samplers/base.js';
-import { loadStudy, type Objective, type Study } from '../../tune/study.js';
+import { loadStudy, pruneReasonOf, type Objective, type Study } from '../../tune/study.js';
 import { TrialPruned, type Trial } from '../../tune/trial.js';
 import type { TuneConfig } from './config.js';
 import { makePruner, makeSampler } from './factory.js';
@@ -116,7 +116,7 @@ async function runTrial(study: Study, trial: Trial, o: WorkerOptions): Promise<'
   } catch (e) {
     if (o.signal?.aborted) return 'interrupted';
     if (e instanceof TrialPruned) {
-      await study.tell(trial, 'pruned', { skipIfFinished: true });
+      await study.tell(trial, 'pruned', { skipIfFinished: true, ...pruneReasonOf(e) });
       return 'told';
     }
     await study.tell(trial, 'fail', { skipIfFinished: true, failReason: errorMessage(e) || String(e) });

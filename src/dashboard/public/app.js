@@ -558,7 +558,7 @@ function renderTrials(box, d, state) {
   const text = (t) =>
     `#${t.number} ${t.state} ${valueText(t)} ${Object.entries(t.params)
       .map(([k, v]) => `${k}=${v}`)
-      .join(' ')} ${t.failReason || ''}`.toLowerCase();
+      .join(' ')} ${t.failReason || t.pruneReason || ''}`.toLowerCase();
   const rows = d.trials.filter(
     (t) =>
       (state.stateFilter === 'all' || t.state === state.stateFilter) && (!state.filter || text(t).includes(state.filter.toLowerCase())),
@@ -607,7 +607,7 @@ function renderTrials(box, d, state) {
         label,
       ),
     ),
-    el('th', {}, 'fail reason'),
+    el('th', {}, 'why failed or pruned'),
   );
   const body = el('tbody');
   for (const t of shown) {
@@ -629,7 +629,7 @@ function renderTrials(box, d, state) {
         el('td', { class: 'n' }, valueText(t)),
         el('td', { class: 'n' }, t.durationS === null ? '' : t.durationS.toFixed(2)),
         params.map((p) => el('td', { class: 'n' }, fmt(t.params[p]))),
-        el('td', { class: 'st-fail' }, t.failReason || ''),
+        el('td', { class: `st-${t.state}` }, t.failReason || t.pruneReason || ''),
       ),
     );
     if (state.open.has(t.number)) body.append(el('tr', { class: 'detail' }, el('td', { colspan: columns.length + 1 }, trialDetail(t, d))));
@@ -705,6 +705,7 @@ function trialDetail(t, d) {
   ];
   if (Object.keys(t.userAttrs).length) rows.push(['user attributes', JSON.stringify(t.userAttrs)]);
   if (t.failReason) rows.push(['fail reason', t.failReason]);
+  if (t.pruneReason) rows.push(['pruned because', t.pruneReason]);
   const out = el(
     'div',
     {},
