@@ -132,17 +132,17 @@ describe('train objective: config', () => {
     // After epoch 1 (index 0) at 0.9 accuracy and 1.0 ms.
     const rec = { epoch: 0, valAccuracy: 0.9 };
     assert.equal(
-      dominatedBy(trial([done(0, 0.8, [0.95, 0.97])]), rec, 'latency', 1.0),
+      dominatedBy(trial([done(0, 0.8, [0.95, 0.97])]), rec, 'latency', 1.0, 10_000),
       undefined,
       'one dominating architecture is not enough',
     );
-    const why = dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), done(1, 1.0, [0.91, 0.93])]), rec, 'latency', 1.0);
+    const why = dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), done(1, 1.0, [0.91, 0.93])]), rec, 'latency', 1.0, 10_000);
     assert.match(why!, /pruned after epoch 1: validation accuracy 0\.9000 at 1\.00 ms, and 2 complete architectures \(trial 0, trial 1\)/);
     // Slower, or less accurate at that epoch (however good at the end), or not complete: none counts.
     const none = [done(2, 1.2, [0.99, 0.99]), done(3, 0.5, [0.85, 0.99]), done(4, 0.5, [0.95, 0.96], 'pruned'), done(5, 0.5, [])];
-    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), ...none]), rec, 'latency', 1.0), undefined);
+    assert.equal(dominatedBy(trial([done(0, 0.8, [0.95, 0.97]), ...none]), rec, 'latency', 1.0, 10_000), undefined);
     assert.equal(
-      dominatedBy(trial([done(0, 0.8, [0.95]), done(1, 0.8, [0.95])]), { epoch: 0 }, 'latency', 1.0),
+      dominatedBy(trial([done(0, 0.8, [0.95]), done(1, 0.8, [0.95])]), { epoch: 0 }, 'latency', 1.0, 10_000),
       undefined,
       'no accuracy: no verdict',
     );
@@ -153,8 +153,16 @@ describe('train objective: config', () => {
       userAttrs: { macs, latency_ms: 99, epochs: accs.map((valAccuracy, epoch) => ({ epoch, valAccuracy })) },
     });
     const two = [byMacs(0, 4e5, [0.95]), byMacs(1, 5e5, [0.92])];
-    assert.match(dominatedBy(trial(two as never), rec, 'macs', 5e5)!, /at 500000 MACs, .* were no more MACs and more accurate/);
-    assert.equal(dominatedBy(trial(two as never), rec, 'macs', 4.5e5), undefined, 'one of the two has more MACs');
+    assert.match(dominatedBy(trial(two as never), rec, 'macs', 5e5, 10_000)!, /at 500000 MACs, .* were no more MACs and more accurate/);
+    assert.equal(dominatedBy(trial(two as never), rec, 'macs', 4.5e5, 10_000), undefined, 'one of the two has more MACs');
+    // A lead within the held-out set's standard error is noise: at 90% on 400 samples, sqrt(0.9·0.1/400) =
+    // 1.5 points, so trial 1's 91% does not count, and with it there are not two.
+    const pair = [done(0, 0.8, [0.95, 0.97]), done(1, 1.0, [0.91, 0.93])];
+    assert.equal(dominatedBy(trial(pair), rec, 'latency', 1.0, 400), undefined);
+    assert.match(
+      dominatedBy(trial([...pair, done(2, 0.9, [0.93])]), rec, 'latency', 1.0, 400)!,
+      /2 complete architectures \(trial 0, trial 2\) were no slower and more accurate by more than the validation's standard error \(1\.50 points\)/,
+    );
   });
 
   it('has a default space per zoo model, which a config space adjusts name by name', () => {
