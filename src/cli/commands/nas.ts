@@ -157,7 +157,8 @@ it searches within them. With --latency-budget, once 6 are measured, an architec
 fitted to them (kernels, MACs, bytes moved) predicts over the budget by more than twice the model's
 own error is not trained. Multi-fidelity: latency is measured (MACs and parameters counted) before
 training, and after each epoch but the last an architecture that two finished ones beat at that epoch
-(by more than the validation set's standard error) while no costlier is stopped there (--no-prune trains every one to the end). Writes into DIR:
+(by more than the validation set's standard error) while no costlier is stopped there (--no-prune
+trains every one to the end). Writes into DIR:
   model.onnx    the most accurate architecture within the limits (or on the front), trained
   front.json    every trained architecture: its options, accuracy, latency, MACs, parameters, on the
                 front or not, within the budgets or not
