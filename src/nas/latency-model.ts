@@ -13,7 +13,7 @@
  */
 import { attrReader } from '../ir/attrs.js';
 import type { ModelProto } from '../ir/proto.js';
-import { staticCost } from '../profile/static.js';
+import { staticCost, type StaticCost } from '../profile/static.js';
 import { modelWeights } from '../ops/weights.js';
 import { zooModel } from '../zoo/index.js';
 import { buildCodeArchitecture } from './code-space.js';
@@ -23,9 +23,8 @@ import { LatencyWorker } from '../runtime/measure.js';
 
 export const LATENCY_FEATURES = ['per run', 'per kernel', 'dense GMACs', 'depthwise GMACs', 'MB moved'] as const;
 
-/** The features of one run of `model` (its inputs with concrete dims, e.g. batch 1). */
-export function latencyFeatures(model: ModelProto): number[] {
-  const cost = staticCost(model);
+/** The features of one run of `model` (its inputs with concrete dims, e.g. batch 1), from its static cost. */
+export function latencyFeatures(model: ModelProto, cost: StaticCost = staticCost(model)): number[] {
   const nodes = model.graph!.node;
   let dense = 0;
   let depthwise = 0;
@@ -46,11 +45,15 @@ export function latencyFeatures(model: ModelProto): number[] {
  */
 export function inferenceMacs(model: ModelProto): number | undefined {
   try {
-    const cost = staticCost(atBatch1(model));
-    return cost.note || cost.unknownOps.length ? undefined : cost.macs;
+    return countedMacs(staticCost(atBatch1(model)));
   } catch {
     return undefined;
   }
+}
+
+/** A static cost's MACs when every op was counted; undefined when shapes failed or an op has no rule. */
+function countedMacs(cost: StaticCost): number | undefined {
+  return cost.note || cost.unknownOps.length ? undefined : cost.macs;
 }
 
 /** The model with each input's symbolic leading dim (its batch) set to 1. */
@@ -83,17 +86,13 @@ export interface ArchitectureCosts {
 export function architectureCosts(spec: string): ArchitectureCosts | undefined {
   let c = costsBySpec.get(spec);
   if (!c) {
-    let model: ModelProto | undefined;
-    if (spec.startsWith('zoo:')) {
-      const s = spec.slice('zoo:'.length);
-      model = zooModel(/(^|[:,])batch=/.test(s) ? s : `${s}${s.includes(':') ? ',' : ':'}batch=1`);
-    } else {
-      const built = buildCodeArchitecture(spec);
-      if (!built) return undefined;
-      model = atBatch1(built);
-    }
-    const macs = inferenceMacs(model);
-    c = { features: latencyFeatures(model), parameters: modelWeights(model).params, ...(macs !== undefined ? { macs } : {}) };
+    const built = spec.startsWith('zoo:') ? zooModel(spec.slice('zoo:'.length)) : buildCodeArchitecture(spec);
+    if (!built) return undefined;
+    // One static cost (shape inference over the graph) serves the features and the MACs.
+    const model = atBatch1(built);
+    const cost = staticCost(model);
+    const macs = countedMacs(cost);
+    c = { features: latencyFeatures(model, cost), parameters: modelWeights(model).params, ...(macs !== undefined ? { macs } : {}) };
     costsBySpec.set(spec, c);
   }
   return c;

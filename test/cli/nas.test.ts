@@ -163,7 +163,7 @@ test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures o
   );
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /on the Pareto front \(accuracy against parameters\)/);
-  assert.match(text.stdout, /reference \(the zoo defaults, same run\): trial 0, accuracy [\d.]+%, 417k MACs, 61\.7k params/);
+  assert.match(text.stdout, /reference \(the zoo defaults, same run\): trial 0, accuracy [\d.]+%, 417 K MACs, 61\.7 K params/);
 });
 
 test('a space module: its architectures trained in worker processes, named code:PATH:…, its reference first', async () => {
@@ -466,6 +466,6 @@ test('the choice: the most accurate within the budget, ties to the faster; the f
   assert.equal(counted.chosen!.number, 0, 'the most accurate under both limits');
   assert.match(
     nasResult(report, { macs: 1000, params: 10 }, 'zoo:mlp', undefined, 'params').note!,
-    /no architecture met --max-macs 1\.00k and --max-params 10; the smallest found was trial 0 .* relax --max-macs or --max-params/,
+    /no architecture met --max-macs 1000 and --max-params 10; the smallest found was trial 0 .* relax --max-macs or --max-params/,
   );
 });

@@ -187,9 +187,12 @@ export async function weightSharingSearch(o: SharedSearchOptions): Promise<Share
           let values = evaluated.get(spec);
           const cost = o.cost ?? 'latency';
           if (!values) {
-            const counted = architectureCosts(spec);
             const c =
-              cost === 'latency' ? await inferenceLatencyMs(m, 0, o.provider) : cost === 'macs' ? counted?.macs : counted?.parameters;
+              cost === 'latency'
+                ? await inferenceLatencyMs(m, 0, o.provider)
+                : cost === 'macs'
+                  ? architectureCosts(spec)?.macs
+                  : architectureCosts(spec)?.parameters;
             if (c === undefined) throw new Error(`cannot count the ${cost} of ${spec}`);
             values = [await classifierAccuracy(m, valSet), c];
             evaluated.set(spec, values);

@@ -16,6 +16,7 @@ import { studyHtml } from '../../report/study-html.js';
 import type { StudyReport } from '../../tune/report.js';
 import type { Distribution, ParamValue } from '../../tune/types.js';
 import { writeFileAtomic } from '../../util/fs.js';
+import { si } from '../../report/format.js';
 import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } from '../command.js';
 import { resolveTuneConfig, parseSpace, type SAMPLERS } from '../tune/config.js';
 import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
@@ -454,11 +455,24 @@ export interface Limits {
   params?: number;
 }
 
-const COST_UNIT: Record<CostMetric, (v: number) => string> = {
-  latency: (v) => `${v.toPrecision(3)} ms`,
-  macs: (v) => `${formatCount(v)} MACs`,
-  params: (v) => `${formatCount(v)} parameters`,
+/** Each cost's name in sentences and a value of it with its unit. */
+const COSTS: Record<CostMetric, { name: string; text: (v: number) => string }> = {
+  latency: { name: 'latency', text: (v) => `${v.toPrecision(3)} ms` },
+  macs: { name: 'MACs', text: (v) => `${si(v)} MACs` },
+  params: { name: 'parameters', text: (v) => `${si(v)} parameters` },
 };
+
+/** The limits: the flag that sets each, the architecture's value it bounds, and a bound with its unit. */
+const LIMITS: { key: keyof Limits; flag: string; of: (a: Architecture) => number | null; text: (v: number) => string }[] = [
+  { key: 'latencyMs', flag: '--latency-budget', of: (a) => a.latencyMs, text: (v) => `${v} ms` },
+  { key: 'macs', flag: '--max-macs', of: (a) => a.macs, text: COSTS.macs.text },
+  { key: 'params', flag: '--max-params', of: (a) => a.parameters, text: COSTS.params.text },
+];
+
+/** The limits given, in LIMITS order, with their bounds. */
+function limitsGiven(limits: Limits) {
+  return LIMITS.flatMap((l) => (limits[l.key] === undefined ? [] : [{ ...l, max: limits[l.key]! }]));
+}
 
 export interface NasResult {
   architectures: Architecture[];
@@ -521,11 +535,10 @@ export function nasResult(
   const eligible = architectures.filter((a) => a.withinBudget);
   const chosen = [...eligible].sort((a, b) => b.accuracy - a.accuracy || a.cost - b.cost)[0];
   if (chosen) return withRef({ architectures, front, chosen, skipped });
-  const flags = [
-    limits.latencyMs !== undefined ? `--latency-budget ${limits.latencyMs} ms` : '',
-    limits.macs !== undefined ? `--max-macs ${formatCount(limits.macs)}` : '',
-    limits.params !== undefined ? `--max-params ${formatCount(limits.params)}` : '',
-  ].filter(Boolean);
+  const given = limitsGiven(limits);
+  // As the user typed them ("--max-macs 500000"), and the flags alone for "relax …".
+  const flags = given.map((l) => `${l.flag} ${l.max}${l.key === 'latencyMs' ? ' ms' : ''}`);
+  const relax = given.map((l) => l.flag).join(' or ');
   if (!architectures.length) {
     const failed = r.history.filter((h) => h.state === 'fail').length;
     const why = [
@@ -536,7 +549,7 @@ export function nasResult(
       architectures,
       front,
       skipped,
-      note: `no architecture finished training${why.length ? `: ${why.join(', ')}` : ''}${flags.length && skipped ? `; relax ${flags.map((f) => f.split(' ')[0]).join(' or ')}` : ''}`,
+      note: `no architecture finished training${why.length ? `: ${why.join(', ')}` : ''}${flags.length && skipped ? `; relax ${relax}` : ''}`,
     };
   }
   const cheapest = [...architectures].sort((a, b) => a.cost - b.cost)[0]!;
@@ -544,14 +557,16 @@ export function nasResult(
     architectures,
     front,
     skipped,
-    note: `no architecture met ${flags.join(' and ')}; the ${cost === 'latency' ? 'fastest' : 'smallest'} found was trial ${cheapest.number} (${cheapest.model}) at ${COST_UNIT[cost](cheapest.cost)}, accuracy ${cheapest.accuracy.toFixed(4)}: relax ${flags.map((f) => f.split(' ')[0]).join(' or ')}, or search a smaller space`,
+    note: `no architecture met ${flags.join(' and ')}; the ${cost === 'latency' ? 'fastest' : 'smallest'} found was trial ${cheapest.number} (${cheapest.model}) at ${COSTS[cost].text(cheapest.cost)}, accuracy ${cheapest.accuracy.toFixed(4)}: relax ${relax}, or search a smaller space`,
   });
 }
 
 /** Whether an architecture meets every limit given (one it has no count for is not held to that limit). */
 function withinLimits(a: Architecture, limits: Limits): boolean {
-  const over = (v: number | null, max: number | undefined) => max !== undefined && v !== null && v > max;
-  return !over(a.latencyMs, limits.latencyMs) && !over(a.macs, limits.macs) && !over(a.parameters, limits.params);
+  return limitsGiven(limits).every((l) => {
+    const v = l.of(a);
+    return v === null || v <= l.max;
+  });
 }
 
 /**
@@ -590,17 +605,13 @@ function nasText(
       ]
     : [];
   lines.push(
-    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained to the end (over a limit, predicted over the latency budget, a low proxy score, or dominated part-way; each trial's reason is in report.html)` : ''}; ${r.front.length} on the Pareto front (accuracy against ${cost === 'params' ? 'parameters' : cost === 'macs' ? 'MACs' : 'latency'}):`,
+    `${r.architectures.length} architecture(s) ${ws ? 'evaluated' : 'trained'}${r.skipped ? `, ${r.skipped} not trained to the end (over a limit, predicted over the latency budget, a low proxy score, or dominated part-way; each trial's reason is in report.html)` : ''}; ${r.front.length} on the Pareto front (accuracy against ${COSTS[cost].name}):`,
   );
   for (const n of r.front) {
     const a = r.architectures.find((x) => x.number === n)!;
     lines.push(`  trial ${String(a.number).padStart(3)}  accuracy ${(100 * a.accuracy).toFixed(2)}%  ${costText(a)}  ${a.model}`);
   }
-  const within = [
-    limits.latencyMs !== undefined ? `${limits.latencyMs} ms` : '',
-    limits.macs !== undefined ? `${formatCount(limits.macs)} MACs` : '',
-    limits.params !== undefined ? `${formatCount(limits.params)} parameters` : '',
-  ].filter(Boolean);
+  const within = limitsGiven(limits).map((l) => l.text(l.max));
   if (r.chosen)
     lines.push(
       `chosen${within.length ? ` (within ${within.join(' and ')})` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${costText(r.chosen)} → ${join(out, 'model.onnx')}`,
@@ -615,7 +626,7 @@ function nasText(
     lines.push(
       `reference (${ref.model.startsWith(CODE_PREFIX) ? "the module's" : 'the zoo defaults'}, same run): trial ${ref.number}, accuracy ${(100 * ref.accuracy).toFixed(2)}%, ${costText(ref)}${
         r.chosen && r.chosen.number !== ref.number
-          ? `; chosen ${r.chosen.accuracy >= ref.accuracy ? '+' : ''}${(100 * (r.chosen.accuracy - ref.accuracy)).toFixed(2)} points at ${(r.chosen.cost / ref.cost).toFixed(2)}x its ${cost === 'params' ? 'parameters' : cost === 'macs' ? 'MACs' : 'latency'}`
+          ? `; chosen ${r.chosen.accuracy >= ref.accuracy ? '+' : ''}${(100 * (r.chosen.accuracy - ref.accuracy)).toFixed(2)} points at ${(r.chosen.cost / ref.cost).toFixed(2)}x its ${COSTS[cost].name}`
           : r.chosen
             ? '; the reference itself is the answer'
             : ''
@@ -633,19 +644,11 @@ function nasText(
 function costText(a: Architecture): string {
   return [
     a.latencyMs !== null ? `${a.latencyMs.toPrecision(3)} ms` : '',
-    a.macs !== null ? `${formatCount(a.macs)} MACs` : '',
-    a.parameters !== null ? `${formatCount(a.parameters)} params` : '',
+    a.macs !== null ? COSTS.macs.text(a.macs) : '',
+    a.parameters !== null ? `${si(a.parameters)} params` : '',
   ]
     .filter(Boolean)
     .join(', ');
-}
-
-/** 416520 → '417k', 1.2e6 → '1.20M'. */
-export function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toPrecision(3)}G`;
-  if (n >= 1e6) return `${(n / 1e6).toPrecision(3)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toPrecision(3)}k`;
-  return String(n);
 }
 
 /** '500k', '2M', '1.5G', '60000' → a count (a positive integer). */
