@@ -33,7 +33,7 @@ import type { SamplerName } from '../tune/config.js';
 import { makeSampler } from '../tune/factory.js';
 import { interruptReason } from '../tune/interrupt.js';
 import { countParams } from '../tune/train-objective.js';
-import { TRAIN_DEFAULTS, type CostMetric } from '../tune/train-spec.js';
+import { COST_ATTR, TRAIN_DEFAULTS, type CostMetric } from '../tune/train-spec.js';
 import { parseOptimizer, parseSchedule, resolveData } from './train-args.js';
 
 export interface SharedSearchOptions {
@@ -198,8 +198,8 @@ export async function weightSharingSearch(o: SharedSearchOptions): Promise<Share
             evaluated.set(spec, values);
           }
           trial.setUserAttr('model', spec);
-          if (cost === 'latency') trial.setUserAttr('latency_ms', values[1]);
-          trial.setUserAttr('params_count', countParams(m));
+          if (cost === 'latency') trial.setUserAttr(COST_ATTR.latency, values[1]);
+          trial.setUserAttr(COST_ATTR.params, countParams(m));
           trial.setUserAttr('weights', 'inherited from the supernet');
           done++;
           progress?.(

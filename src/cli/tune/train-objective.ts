@@ -17,7 +17,7 @@ import { TrialPruned, type Trial } from '../../tune/trial.js';
 import type { Distribution, ParamValue } from '../../tune/types.js';
 import { parseLoss, parseOptimizer, parseSchedule, resolveData, resolveModel } from '../commands/train-args.js';
 import { Interrupted, interruptReason } from './interrupt.js';
-import { costMetric, trialModelPath, type CostMetric, type TrainMetric, type TrainObjectiveSpec } from './train-spec.js';
+import { COST_ATTR, costMetric, trialModelPath, type CostMetric, type TrainMetric, type TrainObjectiveSpec } from './train-spec.js';
 
 /**
  * The `train` objective: each trial builds the model with the options it samples, trains it in this
@@ -56,8 +56,8 @@ export function trainObjective(
       // Counted before training (they do not depend on the weights): for the metrics, the limits, dominance.
       const paramCount = countParams(model);
       const macs = inferenceMacs(model);
-      trial.setUserAttr('params_count', paramCount);
-      if (macs !== undefined) trial.setUserAttr('macs', macs);
+      trial.setUserAttr(COST_ATTR.params, paramCount);
+      if (macs !== undefined) trial.setUserAttr(COST_ATTR.macs, macs);
       if (spec.metrics.includes('macs') && macs === undefined)
         throw new Error(`cannot count the MACs of ${arch}: its shapes cannot be inferred at batch 1, or an op has no cost rule`);
       if (spec.maxParams !== undefined && paramCount > spec.maxParams)
@@ -74,7 +74,7 @@ export function trainObjective(
       if (spec.proxyKeep !== undefined) await skipIfProxyLow(trial, arch, model, data, spec.proxyKeep);
       // Latency does not depend on the weights: measured first, so dominance can be judged part-way.
       const latency = spec.metrics.includes('latency') ? await inferenceLatencyMs(model, threads, spec.provider) : undefined;
-      if (latency !== undefined) trial.setUserAttr('latency_ms', latency);
+      if (latency !== undefined) trial.setUserAttr(COST_ATTR.latency, latency);
       const costs: Record<CostMetric, number | undefined> = { latency, macs, params: paramCount };
       const cost = costMetric(spec.metrics);
       const dominated: { why?: string } = {};
@@ -132,7 +132,7 @@ export function trainObjective(
       // timings apart reads the architecture, not the moment (docs/design.md).
       if (latency !== undefined) {
         costs.latency = Math.min(latency, await inferenceLatencyMs(model, threads, spec.provider));
-        trial.setUserAttr('latency_ms', costs.latency);
+        trial.setUserAttr(COST_ATTR.latency, costs.latency);
       }
       const values = spec.metrics.map((m) => (m === 'time' ? seconds : m === 'accuracy' || m === 'loss' ? metricOf(last, m) : costs[m]!));
       trial.setUserAttr('train_seconds', seconds);
@@ -184,11 +184,11 @@ function skip(trial: Trial, arch: string, why: string): never {
 /** Complete trials that dominate this one at `rec`'s epoch and make it not worth finishing. */
 const DOMINATORS = 2;
 
-/** Where each cost is kept among a trial's user attributes, and how a reason names it. */
-const COST_ATTR: Record<CostMetric, { attr: string; text: (v: number) => string; cheaper: string }> = {
-  latency: { attr: 'latency_ms', text: (v) => `${v.toPrecision(3)} ms`, cheaper: 'no slower' },
-  macs: { attr: 'macs', text: (v) => `${v} MACs`, cheaper: 'no more MACs' },
-  params: { attr: 'params_count', text: (v) => `${v} parameters`, cheaper: 'no more parameters' },
+/** How a dominance reason names each cost. */
+const COST_WORDS: Record<CostMetric, { text: (v: number) => string; cheaper: string }> = {
+  latency: { text: (v) => `${v.toPrecision(3)} ms`, cheaper: 'no slower' },
+  macs: { text: (v) => `${v} MACs`, cheaper: 'no more MACs' },
+  params: { text: (v) => `${v} parameters`, cheaper: 'no more parameters' },
 };
 
 /**
@@ -207,7 +207,8 @@ export function dominatedBy(
   const acc = rec.valAccuracy;
   if (acc === undefined) return undefined;
   const margin = Math.sqrt((acc * (1 - acc)) / Math.max(1, nVal));
-  const { attr, text, cheaper } = COST_ATTR[cost];
+  const attr = COST_ATTR[cost];
+  const { text, cheaper } = COST_WORDS[cost];
   const better = trial.studyTrials.filter((t) => {
     const theirs = t.userAttrs[attr];
     const epochs = t.userAttrs.epochs as { epoch: number; valAccuracy?: number }[] | undefined;
@@ -228,7 +229,7 @@ function skipIfPredictedSlow(trial: Trial, arch: string, budgetMs: number): void
   if (!features) return;
   const measured = trial.studyTrials.flatMap((t) => {
     const model = t.userAttrs.model;
-    const ms = t.userAttrs.latency_ms;
+    const ms = t.userAttrs[COST_ATTR.latency];
     if (t.state !== 'complete' || typeof model !== 'string' || typeof ms !== 'number') return [];
     const f = architectureFeatures(model);
     return f ? [{ features: f, ms }] : [];

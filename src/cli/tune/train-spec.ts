@@ -95,6 +95,12 @@ export const METRIC_DIRECTION: Record<TrainMetric, Direction> = {
 /** The metrics known before training (they do not depend on the weights): the costs dominance and budgets use. */
 export const COST_METRICS = ['latency', 'macs', 'params'] as const satisfies readonly TrainMetric[];
 export type CostMetric = (typeof COST_METRICS)[number];
+/**
+ * The trial user attribute each cost is kept in (set before training; the study's constraints, dominance
+ * part-way and the latency model read them back). A trial not trained because the latency model put it over
+ * the budget has `predicted_latency_ms` instead.
+ */
+export const COST_ATTR: Record<CostMetric, string> = { latency: 'latency_ms', macs: 'macs', params: 'params_count' };
 /** The cost a multi-fidelity search compares part-way: the first of the metrics known before training. */
 export function costMetric(metrics: readonly TrainMetric[]): CostMetric | undefined {
   return metrics.find((m): m is CostMetric => (COST_METRICS as readonly string[]).includes(m));
@@ -250,9 +256,9 @@ export function trainConstraints(
   spec: Pick<TrainObjectiveSpec, 'latencyBudget' | 'maxMacs' | 'maxParams'>,
 ): ((t: FrozenTrial) => number[]) | undefined {
   const all: [string[], number | undefined][] = [
-    [['latency_ms', 'predicted_latency_ms'], spec.latencyBudget],
-    [['macs'], spec.maxMacs],
-    [['params_count'], spec.maxParams],
+    [[COST_ATTR.latency, 'predicted_latency_ms'], spec.latencyBudget],
+    [[COST_ATTR.macs], spec.maxMacs],
+    [[COST_ATTR.params], spec.maxParams],
   ];
   const limits = all.filter((l): l is [string[], number] => l[1] !== undefined);
   if (!limits.length) return undefined;
