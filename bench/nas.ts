@@ -11,14 +11,18 @@
  * The search runs with --latency-budget at LeNet-5's latency, timed first (the least of 7 timings): the budget is the
  * study's constraint, so the sampler looks for architectures within it rather than over the whole front.
  *
- * Then the same search with --no-prune: what stopping dominated architectures part-way (multi-fidelity)
- * saves, and what it costs the front (hypervolume of error rate × latency) and the best accuracy.
+ * The search confirms its answer (`--confirm K --confirm-seeds S`): the K most accurate within the budget and
+ * LeNet-5 trained again with S other seeds and timed side by side; the answer is the best mean. The answer is
+ * the search's claim when it is not LeNet-5 itself.
  *
- * Then the claim checked apart from the search: the reference and the architecture found (the first at least as
- * accurate and no slower, else the most accurate within its latency) retrained with --confirm-seeds other
- * seeds, paired, and timed side by side.
+ * Then the claim checked apart from the search: LeNet-5 and the answer retrained with --check-seeds seeds the
+ * search never used (101, 102, …), paired, and timed side by side again.
  *
- *   npx tsx bench/nas.ts [--trials 40] [--epochs 3] [--limit 8000] [--seed 0] [--confirm-seeds 3]
+ * With --compare-no-prune, the same search with --no-prune too: what stopping dominated architectures
+ * part-way (multi-fidelity) saves, and what it costs the front (hypervolume of error rate × latency).
+ *
+ *   npx tsx bench/nas.ts [--trials 80] [--epochs 3] [--limit 8000] [--seed 0] [--confirm 4] [--confirm-seeds 2]
+ *                        [--check-seeds 3] [--compare-no-prune]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -26,6 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Architecture } from '../src/cli/commands/nas.js';
 import { RECIPE } from '../src/cli/commands/nas.js';
+import { CONFIRM_ROUNDS } from '../src/cli/commands/nas-confirm.js';
 import { main } from '../src/cli/main.js';
 import { resolveTuneConfig } from '../src/cli/tune/config.js';
 import { runTune } from '../src/cli/tune/run.js';
@@ -40,14 +45,19 @@ const { values: flags } = parseArgs({
     epochs: { type: 'string' },
     limit: { type: 'string' },
     seed: { type: 'string' },
+    confirm: { type: 'string' },
     'confirm-seeds': { type: 'string' },
+    'check-seeds': { type: 'string' },
+    'compare-no-prune': { type: 'boolean' },
   },
 });
-const trials = Number(flags.trials ?? 40);
+const trials = Number(flags.trials ?? 80);
 const epochs = Number(flags.epochs ?? 3);
 const limit = Number(flags.limit ?? 8000);
 const seed = Number(flags.seed ?? 0);
-const confirmSeeds = Number(flags['confirm-seeds'] ?? 3);
+const confirm = Number(flags.confirm ?? 4);
+const confirmSeeds = Number(flags['confirm-seeds'] ?? 2);
+const checkSeeds = Number(flags['check-seeds'] ?? 3);
 const quietIo = { stdout: () => {}, stderr: () => {}, isTTY: false };
 
 /** A zoo spec's options ('zoo:lenet5:channels=6-16,kernel=5' → {channels: '6-16', kernel: 5}), numbers as numbers. */
@@ -75,8 +85,8 @@ async function retime(models: Architecture[]): Promise<number[]> {
 }
 
 /**
- * The search's claim checked apart from the search: both architectures retrained with other seeds (each seed
- * its own validation split and initial weights, the same for both: paired).
+ * The search's claim checked apart from the search: both architectures retrained with seeds the search never
+ * used (101, 102, …; each its own validation split and initial weights, the same for both: paired).
  */
 async function retrain(dir: string, ref: Architecture, other: Architecture): Promise<[number, number][]> {
   const a = specOptions(ref.model);
@@ -93,8 +103,8 @@ async function retrain(dir: string, ref: Architecture, other: Architecture): Pro
     ...Object.fromEntries(keys.map((k) => [`model.${k}`, { type: 'categorical' as const, choices: [a[k]!, b[k]!] }])),
   };
   const accuracy: [number, number][] = [];
-  for (let s = 1; s <= confirmSeeds; s++) {
-    const study = `confirm-${s}`;
+  for (let s = 101; s <= 100 + checkSeeds; s++) {
+    const study = `check-${s}`;
     const config = resolveTuneConfig(
       {
         study,
@@ -141,7 +151,11 @@ async function search(dir: string, name: string, budgetMs: number, extra: string
   ];
   const code = await main([...args, ...extra, '--seed', String(seed), '-o', join(dir, name), '--json', '--quiet'], io);
   const seconds = (performance.now() - t0) / 1000;
-  const res = JSON.parse(stdout) as { reference: Architecture | null; latencyModel: { looMapePercent: number } | null };
+  const res = JSON.parse(stdout) as {
+    reference: Architecture | null;
+    chosen: Architecture | null;
+    latencyModel: { looMapePercent: number } | null;
+  };
   const archs = JSON.parse(readFileSync(join(dir, name, 'front.json'), 'utf8')) as Architecture[];
   const report = JSON.parse(readFileSync(join(dir, name, 'report.json'), 'utf8')) as { skipped: number };
   if (!res.reference) throw new Error(`the reference did not train (exit ${code})`);
@@ -149,95 +163,85 @@ async function search(dir: string, name: string, budgetMs: number, extra: string
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'hone-bench-nas-'));
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const short = (m: string) => m.replace('zoo:lenet5:', '');
 try {
   const lenet = zooModel('lenet5');
   const times: number[] = [];
   for (let i = 0; i < 7; i++) times.push(await inferenceLatencyMs(lenet, 0));
   // The least of 7: the search keeps the lesser of two timings of each architecture, too.
   const budgetMs = Math.min(...times);
-  const pruned = await search(dir, 'pruned', budgetMs, []);
-  const full = await search(dir, 'full', budgetMs, ['--no-prune']);
+  const confirmFlags = confirm > 0 ? ['--confirm', String(confirm), '--confirm-seeds', String(confirmSeeds)] : [];
+  const pruned = await search(dir, 'pruned', budgetMs, confirmFlags);
   const { res, archs, ref } = pruned;
-  const within = archs.filter((a) => a.number !== ref.number && a.latencyMs! <= ref.latencyMs!).sort((a, b) => b.accuracy - a.accuracy);
-  const found = within[0];
-  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
   console.log(
-    `Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. ${epochs} epochs on ${limit} MNIST digits (20% held out) per model; ${trials} architectures (seed ${seed}); --latency-budget ${budgetMs.toFixed(4)} ms (LeNet-5 timed first).\n`,
+    `Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. ${epochs} epochs on ${limit} MNIST digits (20% held out) per model; ${trials} architectures (seed ${seed}); --latency-budget ${budgetMs.toFixed(4)} ms (LeNet-5 timed first); --confirm ${confirm} --confirm-seeds ${confirmSeeds}; the search took ${pruned.seconds.toFixed(0)} s.\n`,
   );
-  console.log('| model | accuracy (held out) | latency, batch 1 |');
-  console.log('|---|---:|---:|');
-  console.log(`| reference: LeNet-5 (${ref.model}) | ${pct(ref.accuracy)} | ${ref.latencyMs!.toFixed(4)} ms |`);
-  if (found) console.log(`| best other within its latency: ${found.model} | ${pct(found.accuracy)} | ${found.latencyMs!.toFixed(4)} ms |`);
-  else console.log('| (no other architecture within its latency) | | |');
-  const beats = archs.filter((a) => a.number !== ref.number && a.accuracy >= ref.accuracy && a.latencyMs! <= ref.latencyMs!);
+  const within = archs.filter((a) => a.number !== ref.number && a.latencyMs! <= ref.latencyMs!).sort((a, b) => b.accuracy - a.accuracy);
+  const beats = within.filter((a) => a.accuracy >= ref.accuracy);
   console.log(
-    `\nOther architectures at least as accurate and no slower than LeNet-5: ${beats.length}${beats.length ? ` (${beats.map((a) => a.model.replace('zoo:lenet5:', '')).join('; ')})` : ''}.`,
+    `In the search: LeNet-5 ${pct(ref.accuracy)} @ ${ref.latencyMs!.toFixed(4)} ms; ${beats.length} other(s) at least as accurate and no slower${beats.length ? ` (${beats.map((a) => `${short(a.model)} ${pct(a.accuracy)}`).join('; ')})` : ''}; the most accurate other within its latency: ${within[0] ? `${short(within[0].model)} ${pct(within[0].accuracy)} @ ${within[0].latencyMs!.toFixed(4)} ms` : 'none'}.`,
   );
   if (res.latencyModel)
     console.log(`Latency model, leave-one-out error over the search's architectures: ${res.latencyModel.looMapePercent.toFixed(1)}%.`);
-  // The search with every architecture trained to the end visits others (the sampler follows the results):
-  // what it found within LeNet-5's latency, for comparison (the claim below is checked on the default search).
-  const fullRef = full.ref;
-  const fullBest = full.archs
-    .filter((a) => a.number !== fullRef.number && a.latencyMs! <= fullRef.latencyMs!)
-    .sort((a, b) => b.accuracy - a.accuracy)[0];
-  console.log(
-    `With --no-prune: LeNet-5 ${pct(fullRef.accuracy)} @ ${fullRef.latencyMs!.toFixed(4)} ms; the best other within its latency ${
-      fullBest ? `${fullBest.model.replace('zoo:lenet5:', '')} ${pct(fullBest.accuracy)} @ ${fullBest.latencyMs!.toFixed(4)} ms` : 'none'
-    }.`,
-  );
-  // The candidates (every one the search found at least as accurate and no slower, else the most accurate
-  // within its latency) re-timed beside LeNet-5; the most accurate still no slower is retrained with other seeds.
-  const candidates = beats.length ? beats : found ? [found] : [];
-  if (candidates.length && confirmSeeds > 0) {
-    const [refMs, ...candMs] = await retime([ref, ...candidates]);
+  const confirmed = archs.filter((a) => a.confirmed);
+  if (confirmed.length) {
+    console.log(`\nConfirmed by the search (seed 0 is the search's own run; side by side: ${CONFIRM_ROUNDS} rounds, least):\n`);
     console.log(
-      `\nRe-timed side by side (7 rounds, medians): LeNet-5 ${refMs!.toFixed(4)} ms; ${candidates
-        .map((c, i) => `${c.model.replace('zoo:lenet5:', '')} ${candMs[i]!.toFixed(4)} ms`)
-        .join('; ')}.`,
+      `| architecture | ${['search', ...Array.from({ length: confirmSeeds }, (_, i) => `seed ${i + 1}`)].join(' | ')} | mean | latency | vs LeNet-5 |`,
     );
-    const fast = candidates.filter((_, i) => candMs[i]! <= refMs!).sort((x, y) => y.accuracy - x.accuracy);
-    const pick = fast[0];
-    if (!pick) console.log('None of them is no slower than LeNet-5 when timed side by side.');
-    else {
-      const acc = await retrain(dir, ref, pick);
-      const pickMs = candMs[candidates.indexOf(pick)]!;
-      const name = pick.model.replace('zoo:lenet5:', '');
+    console.log(`|---|${'---:|'.repeat(confirmSeeds + 4)}`);
+    for (const a of confirmed.sort((x, y) => y.confirmed!.meanAccuracy - x.confirmed!.meanAccuracy)) {
+      const c = a.confirmed!;
       console.log(
-        `\nConfirmation: ${name} and LeNet-5 retrained with ${confirmSeeds} other seeds (paired: each seed its own split and initial weights, the same for both):\n`,
-      );
-      console.log(`| seed | LeNet-5 | ${name} |`);
-      console.log('|---|---:|---:|');
-      acc.forEach(([x, y], i) => console.log(`| ${i + 1} | ${pct(x)} | ${pct(y)} |`));
-      const mean = (k: 0 | 1) => acc.reduce((s, p) => s + p[k], 0) / acc.length;
-      console.log(`| mean | ${pct(mean(0))} | ${pct(mean(1))} |`);
-      console.log(`| latency, batch 1 (side by side, median of 7) | ${refMs!.toFixed(4)} ms | ${pickMs.toFixed(4)} ms |`);
-      const wins = acc.filter(([x, y]) => y >= x).length;
-      console.log(
-        `\nAt least as accurate in ${wins} of ${acc.length} seeds (mean ${(100 * (mean(1) - mean(0))).toFixed(2)} points); latency ${(pickMs / refMs!).toFixed(3)}x LeNet-5's.`,
+        `| ${a.number === ref.number ? 'LeNet-5 (reference)' : short(a.model)}${a.number === res.chosen?.number ? ' ← chosen' : ''} | ${c.accuracies.map(pct).join(' | ')} | ${pct(c.meanAccuracy)} | ${c.latencyMs!.toFixed(4)} ms | ${c.latencyVsReference!.toFixed(3)}x |`,
       );
     }
   }
-
-  // Multi-fidelity: the same search with every architecture trained to the end. Fronts compared by
-  // hypervolume (error rate and latency, both minimized) against one reference point: the worst of both runs.
-  const points = (a: Architecture[]) => a.map((x) => [1 - x.accuracy, x.latencyMs!]);
-  const all = [...points(pruned.archs), ...points(full.archs)];
-  const refPoint = [Math.max(...all.map((p) => p[0]!)) * 1.05, Math.max(...all.map((p) => p[1]!)) * 1.05];
-  const hv = (a: Architecture[]) => hypervolume(points(a), refPoint);
-  const best = (a: Architecture[]) => Math.max(...a.map((x) => x.accuracy));
-  console.log('\n| search | architectures finished | stopped part-way | whole search | front hypervolume | best accuracy |');
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const [name, r] of [
-    ['dominated ones stopped (default)', pruned],
-    ['every one trained to the end (--no-prune)', full],
-  ] as const)
+  const chosen = res.chosen;
+  if (!chosen || chosen.number === ref.number) {
+    console.log("\nThe answer within LeNet-5's latency is LeNet-5 itself: no claim.");
+  } else if (checkSeeds > 0) {
+    const [refMs, pickMs] = await retime([ref, chosen]);
+    const acc = await retrain(dir, ref, chosen);
+    const name = short(chosen.model);
     console.log(
-      `| ${name} | ${r.archs.length} | ${r.pruned} | ${r.seconds.toFixed(0)} s | ${hv(r.archs).toExponential(3)} | ${pct(best(r.archs))} |`,
+      `\nThe answer checked apart from the search: retrained with ${checkSeeds} seeds it never used (paired), re-timed side by side (7 rounds, medians):\n`,
     );
-  console.log(
-    `\nWhole search: ${(full.seconds / pruned.seconds).toFixed(2)}x faster with stopping; front hypervolume ratio ${(hv(pruned.archs) / hv(full.archs)).toFixed(3)}.`,
-  );
+    console.log(`| seed | LeNet-5 | ${name} |`);
+    console.log('|---|---:|---:|');
+    acc.forEach(([x, y], i) => console.log(`| ${101 + i} | ${pct(x)} | ${pct(y)} |`));
+    const mean = (k: 0 | 1) => acc.reduce((s, p) => s + p[k], 0) / acc.length;
+    console.log(`| mean | ${pct(mean(0))} | ${pct(mean(1))} |`);
+    console.log(`| latency, batch 1 | ${refMs!.toFixed(4)} ms | ${pickMs!.toFixed(4)} ms |`);
+    const wins = acc.filter(([x, y]) => y >= x).length;
+    console.log(
+      `\nAt least as accurate in ${wins} of ${acc.length} seeds (mean ${(100 * (mean(1) - mean(0))).toFixed(2)} points); latency ${(pickMs! / refMs!).toFixed(3)}x LeNet-5's.`,
+    );
+  }
+
+  if (flags['compare-no-prune']) {
+    // Multi-fidelity: the same search with every architecture trained to the end. Fronts compared by
+    // hypervolume (error rate and latency, both minimized) against one reference point: the worst of both runs.
+    const full = await search(dir, 'full', budgetMs, ['--no-prune', ...confirmFlags]);
+    const points = (a: Architecture[]) => a.map((x) => [1 - x.accuracy, x.latencyMs!]);
+    const all = [...points(pruned.archs), ...points(full.archs)];
+    const refPoint = [Math.max(...all.map((p) => p[0]!)) * 1.05, Math.max(...all.map((p) => p[1]!)) * 1.05];
+    const hv = (a: Architecture[]) => hypervolume(points(a), refPoint);
+    const best = (a: Architecture[]) => Math.max(...a.map((x) => x.accuracy));
+    console.log('\n| search | architectures finished | stopped part-way | whole search | front hypervolume | best accuracy | answer |');
+    console.log('|---|---:|---:|---:|---:|---:|---|');
+    for (const [name, r] of [
+      ['dominated ones stopped (default)', pruned],
+      ['every one trained to the end (--no-prune)', full],
+    ] as const)
+      console.log(
+        `| ${name} | ${r.archs.length} | ${r.pruned} | ${r.seconds.toFixed(0)} s | ${hv(r.archs).toExponential(3)} | ${pct(best(r.archs))} | ${r.res.chosen ? short(r.res.chosen.model) : 'none'} |`,
+      );
+    console.log(
+      `\nWhole search: ${(full.seconds / pruned.seconds).toFixed(2)}x faster with stopping; front hypervolume ratio ${(hv(pruned.archs) / hv(full.archs)).toFixed(3)}.`,
+    );
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

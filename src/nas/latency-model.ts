@@ -86,7 +86,7 @@ export interface ArchitectureCosts {
 export function architectureCosts(spec: string): ArchitectureCosts | undefined {
   let c = costsBySpec.get(spec);
   if (!c) {
-    const built = spec.startsWith('zoo:') ? zooModel(spec.slice('zoo:'.length)) : buildCodeArchitecture(spec);
+    const built = architectureModel(spec);
     if (!built) return undefined;
     // One static cost (shape inference over the graph) serves the features and the MACs.
     const model = atBatch1(built);
@@ -96,6 +96,11 @@ export function architectureCosts(spec: string): ArchitectureCosts | undefined {
     costsBySpec.set(spec, c);
   }
   return c;
+}
+
+/** An architecture's model by spec: a zoo one or one of a space module loaded in this process; undefined otherwise. */
+export function architectureModel(spec: string): ModelProto | undefined {
+  return spec.startsWith('zoo:') ? zooModel(spec.slice('zoo:'.length)) : buildCodeArchitecture(spec);
 }
 
 /** The latency model's features of an architecture at batch 1 (see architectureCosts). */

@@ -116,6 +116,89 @@ test('a latency budget nothing meets: says so, names the fastest, writes the evi
   assert.equal((JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as unknown[]).length, 6);
 });
 
+test('--confirm: the most accurate within the budget and the reference trained again with other seeds and re-timed; the best mean is written', async () => {
+  const out = join(dir, 'confirm');
+  const r = await hone(
+    'nas',
+    '--space',
+    'cnn',
+    '--data',
+    'mnist',
+    '--trials',
+    '5',
+    '--epochs',
+    '1',
+    '--limit',
+    '600',
+    '--latency-budget',
+    '1s',
+    '--confirm',
+    '2',
+    '--confirm-seeds',
+    '2',
+    '--storage',
+    `sqlite:${join(dir, 'confirm.db')}`,
+    '--study',
+    'c',
+    '-o',
+    out,
+    '--json',
+    '--quiet',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as {
+    chosen: Architecture;
+    reference: Architecture;
+    confirmation: { seeds: number[]; architectures: number[]; rounds: number };
+  };
+  assert.deepEqual(res.confirmation.seeds, [1, 2]);
+  assert.equal(res.confirmation.rounds, 7);
+  const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
+  // The two most accurate by the search (the budget holds every one), and the reference.
+  const top = [...archs].sort((a, b) => b.accuracy - a.accuracy || a.cost - b.cost).slice(0, 2);
+  const expected = new Set([...top.map((a) => a.number), res.reference.number]);
+  assert.deepEqual(new Set(res.confirmation.architectures), expected);
+  for (const a of archs) {
+    if (!expected.has(a.number)) {
+      assert.equal(a.confirmed, undefined);
+      continue;
+    }
+    const c = a.confirmed!;
+    assert.equal(c.accuracies.length, 3, a.model);
+    assert.equal(c.accuracies[0], a.accuracy, "the search's own run comes first");
+    assert.ok(Math.abs(c.meanAccuracy - (c.accuracies[0]! + c.accuracies[1]! + c.accuracies[2]!) / 3) < 1e-12);
+    assert.ok(c.latencyMs! > 0 && c.latencyMs! < 1000);
+    if (a.number === res.reference.number) assert.equal(c.latencyVsReference, 1);
+    else assert.ok(c.latencyVsReference! > 0);
+  }
+  // The answer: the best mean of those confirmed (all within 1 s), not the search's best single run.
+  const best = Math.max(...archs.filter((a) => a.confirmed).map((a) => a.confirmed!.meanAccuracy));
+  assert.equal(res.chosen.confirmed!.meanAccuracy, best);
+  // The extra runs are studies of their own beside the search's, one per seed, every candidate trained once.
+  const storage = await openStorage(`sqlite:${join(dir, 'confirm.db')}`);
+  try {
+    for (const seed of [1, 2]) {
+      const id = (await storage.getStudyId(`c.confirm-${seed}`))!;
+      assert.ok(id !== undefined, `study c.confirm-${seed}`);
+      const done = await storage.getAllTrials(id, ['complete']);
+      assert.equal(done.length, expected.size);
+      for (const t of done) {
+        const a = archs.find((x) => Object.entries(x.options).every(([k, v]) => t.params[`model.${k}`] === v))!;
+        assert.equal(t.values![0], a.confirmed!.accuracies[seed], `${a.model}, seed ${seed}`);
+      }
+    }
+  } finally {
+    await storage.close();
+  }
+  // The model written is the chosen architecture's (its conv channels), trained in the search.
+  const model = loadModel(join(out, 'model.onnx'));
+  const conv = model.graph!.node.find((n) => n.opType === 'Conv')!;
+  const w = model.graph!.initializer.find((t) => t.name === conv.input[1])!;
+  assert.equal(Number(w.dims[0]), Number(String(res.chosen.options.channels).split('-')[0]));
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { confirmation: unknown };
+  assert.deepEqual(report.confirmation, res.confirmation);
+});
+
 test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures over it untrained', async () => {
   const out = join(dir, 'macs');
   const r = await hone(
@@ -235,6 +318,12 @@ test('bad input is refused in one line before any training', async () => {
     [
       ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--sampler', 'gp'],
       /--sampler is one of auto, tpe, nsga2, random for a search with two objectives, got 'gp'/,
+    ],
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--confirm', '0'], /--confirm must be/],
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--confirm-seeds', '2'], /--confirm-seeds goes with --confirm K/],
+    [
+      ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--confirm', '2', '--weight-sharing'],
+      /--confirm trains candidates again from scratch; --weight-sharing evaluates them on shared weights: drop one/,
     ],
   ];
   for (const [args, re] of cases) {

@@ -19,7 +19,7 @@ import { writeFileAtomic } from '../../util/fs.js';
 import { si } from '../../report/format.js';
 import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } from '../command.js';
 import { resolveTuneConfig, parseSpace, type SAMPLERS } from '../tune/config.js';
-import { abortOnSignals, interruptExitCode } from '../tune/interrupt.js';
+import { abortOnSignals, interruptExitCode, interruptReason } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
 import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, architectureCosts, architectureFeatures } from '../../nas/latency-model.js';
 import { COST_METRICS, trialModelPath, zooParts, type CostMetric } from '../tune/train-spec.js';
@@ -28,6 +28,7 @@ import { architectureName, CODE_PREFIX, isCodeSpaceFile, loadCodeSpace } from '.
 import { saveModel } from '../../ir/model.js';
 import { checkProvider } from '../../runtime/providers.js';
 import { weightSharingSearch, type WeightSharingInfo } from './nas-shared.js';
+import { confirmArchitectures, CONFIRM_ROUNDS, type ConfirmInfo, type Confirmed } from './nas-confirm.js';
 
 /** The built-in spaces: a zoo model sized for MNIST-like 28×28 digits, and the options searched. */
 const c = (...choices: (string | number)[]): Distribution => ({ type: 'categorical', choices });
@@ -143,7 +144,7 @@ Usage:
   hone nas --space mlp|cnn|resnet|mobilenet|transformer|FILE.yaml|FILE.mjs --data DATA -o DIR [--latency-budget MS]
            [--cost latency|macs|params] [--max-macs N] [--max-params N] [--trials N] [--budget DURATION]
            [--epochs E] [--limit N] [--storage URL] [--study NAME] [--workers N] [--sampler S] [--seed S]
-           [--provider P] [--no-prune] [--proxy-keep F]
+           [--provider P] [--no-prune] [--proxy-keep F] [--confirm K [--confirm-seeds S]]
            [--weight-sharing [--supernet-epochs E]] [--json] [--quiet]
 
 The space's reference architecture (the zoo model's defaults, e.g. LeNet-5 itself in the cnn space)
@@ -161,6 +162,7 @@ training, and after each epoch but the last an architecture that two finished on
 (by more than the validation set's standard error) while no costlier is stopped there (--no-prune
 trains every one to the end). Writes into DIR:
   model.onnx    the most accurate architecture within the limits (or on the front), trained
+                (with --confirm, the best on average over its runs)
   front.json    every trained architecture: its options, accuracy, latency, MACs, parameters, on the
                 front or not, within the budgets or not
   report.html   the study's page (history, Pareto front, parameters); report.json the same numbers
@@ -210,6 +212,13 @@ Options:
   --proxy-keep F         a zero-cost filter: score each untrained network (NASWOT: how differently its
                          activations switch on across 64 samples) and, once 6 are scored, train only
                          those in the top F share of the scores so far (e.g. 0.5)
+  --confirm K            check the answer before writing it: the K most accurate within the limits and
+                         the reference are trained again with --confirm-seeds other seeds (each its own
+                         split and initial weights, the same for all) and timed side by side in ${CONFIRM_ROUNDS}
+                         alternating rounds; the answer is the best mean accuracy whose latency, re-timed,
+                         is within the budget. One training run each is noisy (one held-out standard error
+                         is about half a point on 1,600 digits): the search's best is often a lucky run
+  --confirm-seeds S      the extra training seeds of --confirm (default 2)
   --weight-sharing       train one supernet instead of every architecture (see above); --trials then
                          defaults to every architecture of the space, up to 100
   --supernet-epochs E    epochs of supernet training (default 3)
@@ -218,6 +227,7 @@ ${quietHelp(25)}
 
 Examples:
   hone nas --space cnn --data mnist --trials 12 --latency-budget 0.5 -o nas-cnn
+  hone nas --space cnn --data mnist --trials 12 --confirm 2 --confirm-seeds 1 -o nas-confirmed
   hone nas --space mlp --data mnist --trials 8 --epochs 1 -o nas-mlp --json
   hone nas --space cnn --data mnist --trials 12 --cost macs --max-macs 500k -o nas-macs
   hone nas --space examples/nas-space.mjs --data mnist --trials 12 -o nas-code
@@ -254,6 +264,8 @@ export const nasCommand: Command = {
         'proxy-keep': { type: 'string' },
         provider: { type: 'string' },
         'supernet-epochs': { type: 'string' },
+        confirm: { type: 'string' },
+        'confirm-seeds': { type: 'string' },
         json: { type: 'boolean' },
         ...quietFlag,
       },
@@ -298,6 +310,12 @@ export const nasCommand: Command = {
       throw badInput('--proxy-keep filters architectures before training each; --weight-sharing trains none alone');
     if (shared && values['no-prune'])
       throw badInput('--no-prune is for separate training; --weight-sharing trains no architecture part-way');
+    const confirm = numberFlag(values.confirm, '--confirm', { int: true, min: 1 });
+    const confirmSeeds = numberFlag(values['confirm-seeds'], '--confirm-seeds', { int: true, min: 1 }) ?? 2;
+    if (confirm === undefined && values['confirm-seeds'] !== undefined)
+      throw badInput('--confirm-seeds goes with --confirm K (the architectures to train again); add it or drop --confirm-seeds');
+    if (shared && confirm !== undefined)
+      throw badInput('--confirm trains candidates again from scratch; --weight-sharing evaluates them on shared weights: drop one');
     const provider = values.provider === undefined ? undefined : checkProvider(values.provider);
     const study = values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`;
     const reference = moduleReference ?? referenceParams(model, space);
@@ -309,6 +327,7 @@ export const nasCommand: Command = {
     let latencyModel: SearchLatencyModel | null;
     let interrupted: string | undefined;
     let weightSharing: WeightSharingInfo | undefined;
+    let confirmation: ConfirmInfo | undefined;
     try {
       let report: StudyReport;
       let where: string;
@@ -373,6 +392,26 @@ export const nasCommand: Command = {
         const run = await runTune(config, { resume: false, io, quiet: values.quiet, signal: interrupt.signal });
         ({ report, where, interrupted } = run);
         result = nasResult(report, limits, model, reference, cost);
+        if (confirm !== undefined && result.chosen && !interrupted) {
+          const c = await confirmChoice(result, limits, confirm, {
+            model,
+            data: values.data,
+            epochs,
+            limit,
+            recipe: RECIPE,
+            cost,
+            ...(provider ? { provider } : {}),
+            ...(values.storage ? { storage: values.storage } : {}),
+            study,
+            workers,
+            seeds: confirmSeeds,
+            io,
+            quiet: values.quiet,
+            signal: interrupt.signal,
+          });
+          if ('result' in c) ({ result, info: confirmation } = c);
+          else interrupted = c.interrupted;
+        }
         const models = config.objective.kind === 'train' ? config.objective : undefined;
         writeModel = async (chosen, dest) => {
           const path = models ? trialModelPath(models, config.study, chosen.number) : undefined;
@@ -397,6 +436,7 @@ export const nasCommand: Command = {
         ...result,
         latencyModel,
         ...(weightSharing ? { weightSharing } : {}),
+        ...(confirmation ? { confirmation } : {}),
         study: report,
       };
       writeFileAtomic(join(tmp, 'report.json'), `${JSON.stringify(doc)}\n`);
@@ -411,9 +451,9 @@ export const nasCommand: Command = {
     }
     if (values.json)
       io.stdout(
-        `${JSON.stringify({ output: out, chosen: result.chosen, reference: result.reference ?? null, front: result.front, note: result.note ?? null, latencyModel, ...(weightSharing ? { weightSharing } : {}) })}\n`,
+        `${JSON.stringify({ output: out, chosen: result.chosen, reference: result.reference ?? null, front: result.front, note: result.note ?? null, latencyModel, ...(weightSharing ? { weightSharing } : {}), ...(confirmation ? { confirmation } : {}) })}\n`,
       );
-    else io.stdout(nasText(result, out, limits, cost, latencyModel, weightSharing));
+    else io.stdout(nasText(result, out, limits, cost, latencyModel, weightSharing, confirmation));
     if (interrupted) return interruptExitCode(interrupted);
     return result.chosen ? 0 : 1;
   },
@@ -446,6 +486,8 @@ export interface Architecture {
   cost: number;
   onFront: boolean;
   withinBudget: boolean;
+  /** With --confirm, for the architectures trained again: their accuracies over seeds, latency re-timed side by side. */
+  confirmed?: Confirmed;
 }
 
 /** The limits an answer must meet: --latency-budget, --max-macs, --max-params. */
@@ -561,6 +603,44 @@ export function nasResult(
   });
 }
 
+/**
+ * --confirm: the `k` most accurate architectures within the limits, and the reference, trained again and
+ * re-timed (nas-confirm.ts); the answer becomes the best mean accuracy among those within the limits with
+ * their re-timed latency (ties: the cheaper). When none re-timed is within the budget, the search's answer
+ * stands, with a note.
+ */
+export async function confirmChoice(
+  r: NasResult,
+  limits: Limits,
+  k: number,
+  o: Parameters<typeof confirmArchitectures>[2],
+): Promise<{ result: NasResult; info: ConfirmInfo } | { interrupted: string }> {
+  const top = r.architectures
+    .filter((a) => a.withinBudget)
+    .sort((a, b) => b.accuracy - a.accuracy || a.cost - b.cost)
+    .slice(0, k);
+  const candidates = r.reference && !top.includes(r.reference) ? [...top, r.reference] : top;
+  const done = await confirmArchitectures(candidates, r.reference?.number, o);
+  if (!done) return { interrupted: o.signal ? interruptReason(o.signal) : 'an interrupt' };
+  const architectures = r.architectures.map((a) => {
+    const confirmed = done.results.get(a.number);
+    return confirmed ? { ...a, confirmed } : a;
+  });
+  const byNumber = (n: number) => architectures.find((a) => a.number === n)!;
+  const eligible = done.info.architectures
+    .map(byNumber)
+    .filter((a) => withinLimits({ ...a, latencyMs: a.confirmed!.latencyMs ?? a.latencyMs }, limits))
+    .sort((a, b) => b.confirmed!.meanAccuracy - a.confirmed!.meanAccuracy || a.cost - b.cost);
+  const info = { ...done.info };
+  let chosen = eligible[0];
+  if (!chosen) {
+    chosen = byNumber(r.chosen!.number);
+    info.note = `none of the ${candidates.length} re-timed side by side was within --latency-budget ${limits.latencyMs} ms; the search's answer stands on its own timing`;
+  }
+  const reference = r.reference ? byNumber(r.reference.number) : undefined;
+  return { result: { ...r, architectures, chosen, ...(reference ? { reference } : {}) }, info };
+}
+
 /** Whether an architecture meets every limit given (one it has no count for is not held to that limit). */
 function withinLimits(a: Architecture, limits: Limits): boolean {
   return limitsGiven(limits).every((l) => {
@@ -598,6 +678,7 @@ function nasText(
   cost: CostMetric,
   lm: SearchLatencyModel | null,
   ws: WeightSharingInfo | undefined,
+  confirmation?: ConfirmInfo,
 ): string {
   const lines = ws
     ? [
@@ -612,9 +693,26 @@ function nasText(
     lines.push(`  trial ${String(a.number).padStart(3)}  accuracy ${(100 * a.accuracy).toFixed(2)}%  ${costText(a)}  ${a.model}`);
   }
   const within = limitsGiven(limits).map((l) => l.text(l.max));
+  if (confirmation) {
+    lines.push(
+      `confirmed: trained again with ${confirmation.seeds.length} other seed(s) (each its own split and initial weights, the same for all)${confirmation.rounds ? `, timed side by side (${confirmation.rounds} rounds)` : ''}, ${confirmation.seconds.toFixed(0)} s:`,
+    );
+    for (const n of confirmation.architectures) {
+      const a = r.architectures.find((x) => x.number === n)!;
+      const c = a.confirmed!;
+      const timed =
+        c.latencyMs === null
+          ? ''
+          : `  ${c.latencyMs.toPrecision(3)} ms${c.latencyVsReference !== null && n !== r.reference?.number ? ` (${c.latencyVsReference.toFixed(2)}x the reference)` : ''}`;
+      lines.push(
+        `  trial ${String(n).padStart(3)}  mean ${(100 * c.meanAccuracy).toFixed(2)}% (${c.accuracies.map((v) => (100 * v).toFixed(2)).join(', ')})${timed}  ${a.model}${n === r.reference?.number ? '  (reference)' : ''}`,
+      );
+    }
+    if (confirmation.note) lines.push(`hone: note: ${confirmation.note}`);
+  }
   if (r.chosen)
     lines.push(
-      `chosen${within.length ? ` (within ${within.join(' and ')})` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%, ${costText(r.chosen)} → ${join(out, 'model.onnx')}`,
+      `chosen${within.length ? ` (within ${within.join(' and ')})` : ''}: trial ${r.chosen.number}, ${r.chosen.model}, accuracy ${(100 * r.chosen.accuracy).toFixed(2)}%${r.chosen.confirmed ? ` (mean of ${r.chosen.confirmed.accuracies.length} runs ${(100 * r.chosen.confirmed.meanAccuracy).toFixed(2)}%)` : ''}, ${costText(r.chosen)} → ${join(out, 'model.onnx')}`,
     );
   else lines.push(`hone: ${r.note}`);
   if (ws?.finetune)
@@ -626,7 +724,7 @@ function nasText(
     lines.push(
       `reference (${ref.model.startsWith(CODE_PREFIX) ? "the module's" : 'the zoo defaults'}, same run): trial ${ref.number}, accuracy ${(100 * ref.accuracy).toFixed(2)}%, ${costText(ref)}${
         r.chosen && r.chosen.number !== ref.number
-          ? `; chosen ${r.chosen.accuracy >= ref.accuracy ? '+' : ''}${(100 * (r.chosen.accuracy - ref.accuracy)).toFixed(2)} points at ${(r.chosen.cost / ref.cost).toFixed(2)}x its ${COSTS[cost].name}`
+          ? `; chosen ${versusReference(r.chosen, ref, cost)}`
           : r.chosen
             ? '; the reference itself is the answer'
             : ''
@@ -638,6 +736,19 @@ function nasText(
     );
   lines.push(`front.json, report.json and report.html → ${out}`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The chosen architecture against the reference: accuracy points and cost ratio — with --confirm, the mean
+ * over the same seeds (paired) and the latency ratio timed side by side.
+ */
+function versusReference(chosen: Architecture, ref: Architecture, cost: CostMetric): string {
+  const c = chosen.confirmed;
+  const rc = ref.confirmed;
+  const paired = c && rc && c.accuracies.length === rc.accuracies.length;
+  const points = paired ? c.meanAccuracy - rc.meanAccuracy : chosen.accuracy - ref.accuracy;
+  const ratio = c?.latencyVsReference ?? chosen.cost / ref.cost;
+  return `${points >= 0 ? '+' : ''}${(100 * points).toFixed(2)} points${paired ? ` (mean of ${c.accuracies.length} paired runs)` : ''} at ${ratio.toFixed(2)}x its ${COSTS[cost].name}${c?.latencyVsReference != null ? ' (side by side)' : ''}`;
 }
 
 /** An architecture's latency (when measured), MACs and parameters, for the text output. */
