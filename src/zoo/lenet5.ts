@@ -17,7 +17,11 @@ export interface Lenet5Options {
   fc: number[];
   classes: number;
   activation: 'relu' | 'tanh';
-  pool: 'max' | 'avg';
+  /**
+   * How each stage halves the image: a 2×2 max or average pooling after the conv (LeNet's), or 'stride':
+   * the conv itself at stride 2 (a quarter of its multiply-adds, and no pooling kernel to run).
+   */
+  pool: 'max' | 'avg' | 'stride';
   /** Kernel size of both convolutions (odd); conv1 is padded to keep the image size, conv2 is not. */
   kernel: number;
   inputChannels: number;
@@ -49,7 +53,13 @@ export const lenet5Info: ZooModelInfo = {
     { name: 'fc', kind: 'ints', default: '120-84', help: "hidden fully connected widths, joined by '-'" },
     { name: 'classes', kind: 'int', default: '10', help: 'output width' },
     { name: 'activation', kind: 'enum', values: ['relu', 'tanh'], default: 'relu', help: 'activation after each conv and hidden FC' },
-    { name: 'pool', kind: 'enum', values: ['max', 'avg'], default: 'max', help: '2×2 pooling kind' },
+    {
+      name: 'pool',
+      kind: 'enum',
+      values: ['max', 'avg', 'stride'],
+      default: 'max',
+      help: '2×2 pooling after each conv, or stride: the convs at stride 2, no pooling',
+    },
     { name: 'kernel', kind: 'int', default: '5', help: 'kernel size of both convs (odd: 3, 5, 7)' },
     { name: 'inputChannels', kind: 'int', default: '1', help: 'channels of the input image' },
     { name: 'size', kind: 'int', default: '28', help: 'height and width of the input image (>= 12)' },
@@ -69,7 +79,9 @@ export function lenet5(options: Partial<Lenet5Options> = {}): ModelProto {
   requireInt('lenet5', 'kernel', o.kernel);
   if (o.kernel % 2 === 0) throw badInput(`zoo:lenet5: option kernel must be odd (3, 5, 7), got ${o.kernel}`);
   const k = o.kernel;
-  const side = Math.floor((Math.floor(o.size / 2) - (k - 1)) / 2);
+  // Conv1 keeps the size (padded), conv2 loses k-1; each stage halves it (a 2×2 pool, or the conv's stride 2).
+  const half = Math.floor((o.size - 1) / 2) + 1;
+  const side = o.pool === 'stride' ? Math.floor((half - k) / 2) + 1 : Math.floor((Math.floor(o.size / 2) - (k - 1)) / 2);
   if (side < 1)
     throw badInput(`zoo:lenet5: a ${k}×${k} kernel leaves nothing of a ${o.size}×${o.size} image; use a smaller kernel or a larger size`);
 
@@ -81,8 +93,13 @@ export function lenet5(options: Partial<Lenet5Options> = {}): ModelProto {
   const [c1, c2] = o.channels;
 
   let x = b.input('input', DataType.FLOAT, [o.batch, o.inputChannels, o.size, o.size]);
-  x = pool(L.activation(L.conv(x, o.inputChannels, c1, k, 'conv1', { pad: (k - 1) / 2, init }), o.activation, 'act1'), 'pool1');
-  x = pool(L.activation(L.conv(x, c1, c2, k, 'conv2', { init }), o.activation, 'act2'), 'pool2');
+  const strided = o.pool === 'stride';
+  const stage = (x: string, cin: number, cout: number, i: number, pad: number) => {
+    const y = L.activation(L.conv(x, cin, cout, k, `conv${i}`, { pad, init, stride: strided ? 2 : 1 }), o.activation, `act${i}`);
+    return strided ? y : pool(y, `pool${i}`);
+  };
+  x = stage(x, o.inputChannels, c1, 1, (k - 1) / 2);
+  x = stage(x, c1, c2, 2, 0);
   x = b.op('Flatten', [x], { axis: 1 }, { name: 'flatten' });
   let width = c2 * side * side;
   o.fc.forEach((h, i) => {

@@ -36,6 +36,16 @@ test('lenet5 has 61,706 parameters, and its options change them', () => {
   assert.equal(floatParams(zooModel('lenet5:kernel=3')), 60 + 880 + 69_240 + 10_164 + 850);
   assert.throws(() => zooModel('lenet5:kernel=4'), /kernel must be odd/);
   assert.throws(() => lenet5({ kernel: 7, size: 12 }), /a 7×7 kernel leaves nothing of a 12×12 image/);
+  // Strided convs: conv1 (padded) 28 → 14, conv2 14 → 5 (5×5) or 6 (3×3), no pooling; the same weights as pooling's.
+  assert.equal(floatParams(lenet5({ pool: 'stride' })), 61_706);
+  assert.equal(floatParams(zooModel('lenet5:kernel=3,pool=stride')), 60 + 880 + 69_240 + 10_164 + 850);
+  assert.deepEqual(
+    lenet5({ pool: 'stride' }).graph!.node.map((n) => n.opType),
+    ['Conv', 'Relu', 'Conv', 'Relu', 'Flatten', 'Gemm', 'Relu', 'Gemm', 'Relu', 'Gemm'],
+  );
+  for (const n of lenet5({ pool: 'stride' }).graph!.node.filter((x) => x.opType === 'Conv'))
+    assert.deepEqual(n.attribute.find((a) => a.name === 'strides')!.ints, [2, 2]);
+  assert.throws(() => lenet5({ kernel: 7, size: 12, pool: 'stride' }), /a 7×7 kernel leaves nothing of a 12×12 image/);
   assert.equal(countOps(lenet5({ pool: 'avg' }), 'AveragePool'), 2);
   assert.equal(countOps(lenet5(), 'MaxPool'), 2);
   assert.deepEqual(
