@@ -270,7 +270,8 @@ test('multi-objective TPE: the good set is cut by hypervolume, and weighted by h
     trials: [...front.map((v, i) => trial(i, v)), trial(5, [11, 11])],
     setTrialSystemAttr: () => undefined,
   };
-  const pick = (rule: 'hypervolume' | 'crowding') => splitTrials(view, [...view.trials], 2, false, rule)[0].map((t) => t.values);
+  const pick = (rule: 'hypervolume' | 'crowding' | 'lexicographic') =>
+    splitTrials(view, [...view.trials], 2, false, rule)[0].map((t) => t.values);
   // Reference (11, 11): (2,4) has the largest box (63); then (1,5) adds 6, more than (3,3.5) or the extremes.
   assert.deepEqual(pick('hypervolume'), [
     [1, 5],
@@ -281,6 +282,21 @@ test('multi-objective TPE: the good set is cut by hypervolume, and weighted by h
     [0, 10],
     [10, 0],
   ]);
+  // Lexicographic: the best first objectives, whatever the second (the answer is the best first objective).
+  assert.deepEqual(pick('lexicographic'), [
+    [0, 10],
+    [1, 5],
+  ]);
+  // Infeasible trials go after every feasible one, however good their first objective.
+  const withConstraint = (t: FrozenTrial, c: number) => ({ ...t, systemAttrs: { constraints: [c] } });
+  const constrained: StudyView = { ...view, trials: view.trials.map((t) => withConstraint(t, t.number === 0 ? 1 : -1)) };
+  assert.deepEqual(
+    splitTrials(constrained, [...constrained.trials], 2, true, 'lexicographic')[0].map((t) => t.values),
+    [
+      [1, 5],
+      [2, 4],
+    ],
+  );
   // Weights: contributions 0.4, 2 and 0.9 (reference (4.3, 5.4)) scaled to mean 1; a dominated one ~0.
   type Weighing = { belowWeights(v: StudyView, b: FrozenTrial[], a: FrozenTrial[]): number[] | undefined };
   const sampler = new TPESampler({ seed: 0 });
@@ -288,10 +304,11 @@ test('multi-objective TPE: the good set is cut by hypervolume, and weighted by h
   const w = weigh([trial(0, [1, 5]), trial(1, [2, 4]), trial(2, [4, 1])])!;
   [0.4 / 1.1, 2 / 1.1, 0.9 / 1.1].forEach((v, i) => close(w[i]!, v));
   assert.ok(weigh([trial(0, [1, 5]), trial(1, [2, 4]), trial(2, [4, 1]), trial(3, [3, 4.5])])![3]! < 1e-9);
-  // The crowding rule keeps the `weights` rule (undefined here).
-  assert.equal(
-    (new TPESampler({ seed: 0, multiObjectiveSplit: 'crowding' }) as unknown as Weighing).belowWeights(view, [trial(0, [1, 5])], []),
-    undefined,
-  );
+  // The crowding and lexicographic rules keep the `weights` rule (undefined here).
+  for (const rule of ['crowding', 'lexicographic'] as const)
+    assert.equal(
+      (new TPESampler({ seed: 0, multiObjectiveSplit: rule }) as unknown as Weighing).belowWeights(view, [trial(0, [1, 5])], []),
+      undefined,
+    );
   assert.throws(() => new TPESampler({ multiObjectiveSplit: 'nsga' as 'crowding' }), /multiObjectiveSplit must be/);
 });

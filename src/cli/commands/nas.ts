@@ -156,8 +156,9 @@ batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% he
 latency per inference at batch 1 on this machine's ONNX Runtime (the lesser of two timings, before
 and after training, each the least round median of a timed run). The tuner's multi-objective TPE
 (--sampler auto: random for the first 10, then TPE with hypervolume-based selection) searches for the
-Pareto front of the two; limits (--latency-budget, --max-macs, --max-params) are its constraints, so
-it searches within them. With --latency-budget, once 6 are measured, an architecture a latency model
+Pareto front of the two; limits (--latency-budget, --max-macs, --max-params) are its constraints, and
+with one TPE ranks architectures by accuracy among those within it: the search looks for the answer,
+the most accurate within the limits, rather than mapping the whole front. With --latency-budget, once 6 are measured, an architecture a latency model
 fitted to them (kernels, MACs, bytes moved) predicts over the budget by more than twice the model's
 own error is not trained. Multi-fidelity: latency is measured (MACs and parameters counted) before
 training, and after each epoch but the last an architecture that two finished ones beat at that epoch
@@ -366,7 +367,7 @@ export const nasCommand: Command = {
         const config = resolveTuneConfig(
           {
             study,
-            sampler: nasSampler(sampler, seed, trials),
+            sampler: nasSampler(sampler, seed, trials, limitsGiven(limits).length > 0),
             pruner: 'none',
             ...(trials !== undefined ? { trials } : {}),
             ...(timeoutS !== undefined ? { timeout: timeoutS } : {}),
@@ -466,10 +467,17 @@ const NAS_SAMPLERS = ['auto', 'tpe', 'nsga2', 'random'] as const satisfies reado
 
 /**
  * The sampler as the tuner's config takes it. NSGA-II's generations are sized to the search: with its
- * default 50, a 20- or 40-architecture search would never leave the random first generation.
+ * default 50, a 20- or 40-architecture search would never leave the random first generation. With a limit
+ * (`focused`) the answer is the most accurate architecture within it, so TPE (auto's or tpe) ranks its good
+ * trials by accuracy among those within the limits rather than by their place on the whole front.
  */
-function nasSampler(name: string, seed: number, trials: number | undefined) {
-  const options = name === 'nsga2' ? { populationSize: Math.min(50, Math.max(8, Math.round((trials ?? 200) / 4))) } : {};
+function nasSampler(name: string, seed: number, trials: number | undefined, focused = false) {
+  const options =
+    name === 'nsga2'
+      ? { populationSize: Math.min(50, Math.max(8, Math.round((trials ?? 200) / 4))) }
+      : focused && (name === 'auto' || name === 'tpe')
+        ? { multiObjectiveSplit: 'lexicographic' }
+        : {};
   return { name: name as (typeof NAS_SAMPLERS)[number], seed, options };
 }
 

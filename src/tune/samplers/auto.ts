@@ -5,7 +5,7 @@ import { constraintViolation, hasConstraints, lossValues, type Sampler, type Stu
 import { GPSampler } from './gp.js';
 import { RandomSampler } from './random.js';
 import { Rng } from './rng.js';
-import { TPESampler } from './tpe.js';
+import { TPESampler, type MultiObjectiveSplit } from './tpe.js';
 
 export interface AutoOptions {
   seed?: number;
@@ -13,6 +13,8 @@ export interface AutoOptions {
   nStartupTrials?: number;
   /** How GP and TPE share a small numeric space (for experiments: bench/tune-auto-select.ts). Default AUTO_RULE. */
   rule?: AutoRule;
+  /** Several objectives: how the TPE arm picks its good trials (TPEOptions.multiObjectiveSplit). Default 'hypervolume'. */
+  multiObjectiveSplit?: MultiObjectiveSplit;
 }
 
 /** The system attribute that names the sampler which proposed a trial ('random', 'tpe', 'gp'). */
@@ -65,7 +67,13 @@ export class AutoSampler implements Sampler {
     if (!(Number.isInteger(this.nStartupTrials) && this.nStartupTrials >= 0))
       throw badInput(`auto sampler: nStartupTrials must be an integer ≥ 0 (got ${JSON.stringify(opts.nStartupTrials)})`);
     this.random = new RandomSampler({ seed: sub() });
-    this.tpe = new TPESampler({ seed: sub(), nStartupTrials: 0, group: true, constantLiar: true });
+    this.tpe = new TPESampler({
+      seed: sub(),
+      nStartupTrials: 0,
+      group: true,
+      constantLiar: true,
+      ...(opts.multiObjectiveSplit ? { multiObjectiveSplit: opts.multiObjectiveSplit } : {}),
+    });
     this.gp = new GPSampler({ seed: sub(), nStartupTrials: 0 });
     this.rng = new Rng(sub());
     this.rule = opts.rule ?? AUTO_RULE;

@@ -100,11 +100,16 @@ export interface TPEOptions {
    * Several objectives: how the "good" set is chosen and weighted. 'hypervolume' (Optuna's MOTPE, Ozaki et
    * al. 2022): by non-domination rank, the rank that does not fit whole cut by greedy hypervolume subset
    * selection, and each good trial weighted by its exclusive hypervolume contribution. 'crowding': by
-   * rank, then crowding distance (NSGA-II's rule), with the `weights` rule. Default 'hypervolume'
-   * (docs/benchmarks.md, "Multi-objective TPE").
+   * rank, then crowding distance (NSGA-II's rule), with the `weights` rule. 'lexicographic': by the first
+   * objective, ties by the next, with the `weights` rule — for a search whose answer is the best first
+   * objective within constraints on the others (hone nas with a budget), where the rest of the front is
+   * only reported. Default 'hypervolume' (docs/benchmarks.md, "Multi-objective TPE").
    */
-  multiObjectiveSplit?: 'hypervolume' | 'crowding';
+  multiObjectiveSplit?: MultiObjectiveSplit;
 }
+
+export type MultiObjectiveSplit = 'hypervolume' | 'crowding' | 'lexicographic';
+const MULTI_OBJECTIVE_SPLITS: readonly MultiObjectiveSplit[] = ['hypervolume', 'crowding', 'lexicographic'];
 
 /**
  * The options that turn TPESampler (multivariate) into Optuna's multivariate TPE with Optuna's defaults:
@@ -170,7 +175,7 @@ export class TPESampler implements Sampler {
   private readonly gamma: (n: number) => number;
   private readonly weightStrategy: 'optuna' | 'uniform' | 'ei';
   private readonly candidateWidening: number;
-  private readonly multiObjectiveSplit: 'hypervolume' | 'crowding';
+  private readonly multiObjectiveSplit: MultiObjectiveSplit;
   private readonly parzen: ParzenParameters;
   private groups: Record<string, Distribution>[] = [];
   private groupCursor = 0;
@@ -194,8 +199,10 @@ export class TPESampler implements Sampler {
     }
     this.candidateWidening = opts.candidateWidening ?? 1;
     this.multiObjectiveSplit = opts.multiObjectiveSplit ?? 'hypervolume';
-    if (this.multiObjectiveSplit !== 'hypervolume' && this.multiObjectiveSplit !== 'crowding') {
-      throw badInput(`TPE: multiObjectiveSplit must be 'hypervolume' or 'crowding' (got ${JSON.stringify(this.multiObjectiveSplit)})`);
+    if (!MULTI_OBJECTIVE_SPLITS.includes(this.multiObjectiveSplit)) {
+      throw badInput(
+        `TPE: multiObjectiveSplit must be ${MULTI_OBJECTIVE_SPLITS.map((m) => `'${m}'`).join(', ')} (got ${JSON.stringify(this.multiObjectiveSplit)})`,
+      );
     }
     const considerMagicClip = opts.considerMagicClip ?? true;
     this.parzen = {
@@ -363,7 +370,7 @@ export function splitTrials(
   trials: FrozenTrial[],
   nBelow: number,
   constraintsEnabled: boolean,
-  multiObjectiveSplit: 'hypervolume' | 'crowding' = 'hypervolume',
+  multiObjectiveSplit: MultiObjectiveSplit = 'hypervolume',
 ): [FrozenTrial[], FrozenTrial[]] {
   const complete: FrozenTrial[] = [];
   const pruned: FrozenTrial[] = [];
@@ -388,9 +395,10 @@ function splitComplete(
   study: StudyView,
   trials: FrozenTrial[],
   nBelow: number,
-  multiObjectiveSplit: 'hypervolume' | 'crowding',
+  multiObjectiveSplit: MultiObjectiveSplit,
 ): [FrozenTrial[], FrozenTrial[]] {
   if (study.directions.length === 1) return splitBy(trials, nBelow, (t) => [lossValues(study, t.values!)[0]!]);
+  if (multiObjectiveSplit === 'lexicographic') return splitBy(trials, nBelow, (t) => lossValues(study, t.values!));
   if (nBelow <= 0) return [[], trials];
   const losses = trials.map((t) => lossValues(study, t.values!));
   const ranks = nonDominatedRanks(losses);
