@@ -42,7 +42,8 @@ const supernetEpochs = Number(flags['supernet-epochs'] ?? 3);
 const finetuneEpochs = Number(flags['finetune-epochs'] ?? 1);
 const limit = Number(flags.limit ?? 6000);
 const cnn = NAS_SPACES.cnn!;
-const choices = (k: string) => (cnn.space[k] as { choices: (string | number)[] }).choices;
+// The space weight sharing searches: the cnn space with its `shared` entries (two-layer heads, 5×5).
+const choices = (k: string) => (({ ...cnn.space, ...cnn.shared })[k] as { choices: (string | number)[] }).choices;
 const channels = choices('model.channels');
 const fc = choices('model.fc');
 const model = 'zoo:lenet5:activation=relu,pool=max';

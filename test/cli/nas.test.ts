@@ -363,9 +363,9 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
     '--json',
   );
   assert.equal(r.code, 0, r.stderr);
-  // activation and pool share no weights: kept at the reference's, and said so.
-  assert.match(r.stderr, /weight sharing keeps activation=relu, pool=max, kernel=5/);
-  assert.match(r.stderr, /training the supernet \(zoo:lenet5:activation=relu,pool=max,kernel=5,channels=16-48,fc=256-128\)/);
+  // Pooling and the kernel share no weights: kept at the reference's, and said so.
+  assert.match(r.stderr, /weight sharing keeps pool=max, kernel=5/);
+  assert.match(r.stderr, /training the supernet \(zoo:lenet5:pool=max,kernel=5,channels=16-48,fc=256-128\)/);
   const res = JSON.parse(r.stdout) as {
     chosen: Architecture;
     reference: Architecture;
@@ -379,13 +379,13 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
   };
   const ws = res.weightSharing;
   assert.equal(ws.architectures, 35, '7 channel pairs × 5 two-layer fc pairs');
-  assert.deepEqual(ws.fixed, { activation: 'relu', pool: 'max', kernel: 5 });
+  assert.deepEqual(ws.fixed, { pool: 'max', kernel: 5 });
   assert.equal(ws.supernet.steps, 5, '320 training samples, batch 64, one epoch');
   assert.deepEqual(ws.supernet.sampled, { largest: 2, smallest: 1, random: 2 });
   assert.equal(ws.evaluation.recalibrated, false, 'LeNet has no BatchNormalization');
   // The reference (LeNet-5) is evaluated first.
   assert.equal(res.reference.number, 0);
-  assert.equal(res.reference.model, 'zoo:lenet5:activation=relu,pool=max,kernel=5,channels=6-16,fc=120-84');
+  assert.equal(res.reference.model, 'zoo:lenet5:pool=max,kernel=5,channels=6-16,fc=120-84');
   const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
   assert.equal(archs.length, 5);
   assert.equal(ws.evaluation.architectures, new Set(archs.map((a) => a.model)).size);
@@ -487,7 +487,6 @@ test('a space file: zoo options searched; one without an architecture option, or
   assert.deepEqual(referenceParams('zoo:lenet5', NAS_SPACES.cnn!.space), {
     'model.channels': '6-16',
     'model.fc': '120-84',
-    'model.activation': 'relu',
     'model.pool': 'max',
     'model.kernel': 5,
   });
