@@ -154,6 +154,8 @@ test('--confirm: the most accurate within the budget and the reference trained a
   assert.deepEqual(res.confirmation.seeds, [1, 2]);
   assert.equal(res.confirmation.rounds, 7);
   const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
+  // The cnn space does not search the activation: every architecture is LeNet-5's ReLU.
+  for (const a of archs) assert.equal(a.options.activation, 'relu', a.model);
   // The two most accurate by the search (the budget holds every one), and the reference.
   const top = [...archs].sort((a, b) => b.accuracy - a.accuracy || a.cost - b.cost).slice(0, 2);
   const expected = new Set([...top.map((a) => a.number), res.reference.number]);
@@ -363,9 +365,9 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
     '--json',
   );
   assert.equal(r.code, 0, r.stderr);
-  // Pooling and the kernel share no weights: kept at the reference's, and said so.
-  assert.match(r.stderr, /weight sharing keeps pool=max, kernel=5/);
-  assert.match(r.stderr, /training the supernet \(zoo:lenet5:pool=max,kernel=5,channels=16-48,fc=256-128\)/);
+  // Pooling, the kernel and the (pinned) activation share no weights: kept at the reference's, and said so.
+  assert.match(r.stderr, /weight sharing keeps pool=max, kernel=5, activation=relu/);
+  assert.match(r.stderr, /training the supernet \(zoo:lenet5:pool=max,kernel=5,activation=relu,channels=16-48,fc=256-128\)/);
   const res = JSON.parse(r.stdout) as {
     chosen: Architecture;
     reference: Architecture;
@@ -379,13 +381,13 @@ test('--weight-sharing: one supernet trained, every architecture evaluated with 
   };
   const ws = res.weightSharing;
   assert.equal(ws.architectures, 35, '7 channel pairs × 5 two-layer fc pairs');
-  assert.deepEqual(ws.fixed, { pool: 'max', kernel: 5 });
+  assert.deepEqual(ws.fixed, { pool: 'max', kernel: 5, activation: 'relu' });
   assert.equal(ws.supernet.steps, 5, '320 training samples, batch 64, one epoch');
   assert.deepEqual(ws.supernet.sampled, { largest: 2, smallest: 1, random: 2 });
   assert.equal(ws.evaluation.recalibrated, false, 'LeNet has no BatchNormalization');
   // The reference (LeNet-5) is evaluated first.
   assert.equal(res.reference.number, 0);
-  assert.equal(res.reference.model, 'zoo:lenet5:pool=max,kernel=5,channels=6-16,fc=120-84');
+  assert.equal(res.reference.model, 'zoo:lenet5:pool=max,kernel=5,activation=relu,channels=6-16,fc=120-84');
   const archs = JSON.parse(readFileSync(join(out, 'front.json'), 'utf8')) as Architecture[];
   assert.equal(archs.length, 5);
   assert.equal(ws.evaluation.architectures, new Set(archs.map((a) => a.model)).size);
@@ -465,13 +467,20 @@ test('--proxy-keep: every untrained network scored (NASWOT); after 6, one below 
   });
 });
 
-test('a space file: zoo options searched; one without an architecture option, or with a training setting, refused', async () => {
+test('a space file: zoo options searched, the others pinned; one without an architecture option, or with a training setting, refused', async () => {
   const ok = join(dir, 'space.yaml');
   writeFileSync(ok, 'model: zoo:lenet5:pool=avg\nspace:\n  model.channels: { type: categorical, choices: [4-8, 8-16] }\n');
+  // The options `hone tune` would search by default (fc, activation) are pinned to the zoo's defaults: a NAS
+  // space searches what it lists. pool is fixed by the model spec.
   assert.deepEqual(await resolveSpace(ok), {
     model: 'zoo:lenet5:pool=avg',
-    space: { 'model.channels': { type: 'categorical', choices: ['4-8', '8-16'] } },
+    space: {
+      'model.channels': { type: 'categorical', choices: ['4-8', '8-16'] },
+      'model.fc': { type: 'categorical', choices: ['120-84'] },
+      'model.activation': { type: 'categorical', choices: ['relu'] },
+    },
   });
+  assert.deepEqual((await resolveSpace('cnn')).space['model.activation'], { type: 'categorical', choices: ['relu'] });
   const none = join(dir, 'none.yaml');
   writeFileSync(none, 'model: zoo:mlp\nspace: {}\n');
   await assert.rejects(resolveSpace(none), /searches no architecture option/);

@@ -22,7 +22,7 @@ import { resolveTuneConfig, parseSpace, type SAMPLERS } from '../tune/config.js'
 import { abortOnSignals, interruptExitCode, interruptReason } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
 import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, architectureCosts, architectureFeatures } from '../../nas/latency-model.js';
-import { COST_METRICS, trialModelPath, zooParts, type CostMetric } from '../tune/train-spec.js';
+import { COST_METRICS, defaultTrainSpace, trialModelPath, zooParts, type CostMetric } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
 import { architectureName, CODE_PREFIX, isCodeSpaceFile, loadCodeSpace } from '../../nas/code-space.js';
 import { saveModel } from '../../ir/model.js';
@@ -805,7 +805,8 @@ export async function resolveSpace(
   shared = false,
 ): Promise<{ model: string; space: Record<string, Distribution>; reference?: Record<string, ParamValue> }> {
   const builtIn = NAS_SPACES[spec];
-  if (builtIn) return { model: builtIn.model, space: { ...builtIn.space, ...(shared ? builtIn.shared : {}) } };
+  if (builtIn)
+    return { model: builtIn.model, space: pinUnsearched(builtIn.model, { ...builtIn.space, ...(shared ? builtIn.shared : {}) }) };
   if (isCodeSpaceFile(spec)) {
     if (shared)
       throw badInput(
@@ -840,7 +841,27 @@ export async function resolveSpace(
     if (d.type === 'categorical' && d.choices.length < 2 && arch.length === 1)
       throw badInput(`--space ${spec}: ${k} has one choice, so there is nothing to search`);
   }
-  return { model: o.model, space };
+  return { model: o.model, space: pinUnsearched(o.model, space) };
+}
+
+/**
+ * The train objective searches a zoo model's size options by default (`hone tune`'s default space, e.g.
+ * LeNet-5's activation); a NAS space searches what it lists and nothing else, so each default-searched
+ * option it does not list (nor the model spec fix) is pinned to the zoo's default: one choice.
+ */
+function pinUnsearched(model: string, space: Record<string, Distribution>): Record<string, Distribution> {
+  const zoo = zooParts(model);
+  if (!zoo) return space;
+  const pinned = { ...space };
+  for (const [name, d] of Object.entries(defaultTrainSpace({ model, loss: 'cross-entropy' }))) {
+    if (!name.startsWith('model.') || name in space) continue;
+    const opt = zoo.info.options.find((o) => o.name === name.slice('model.'.length));
+    if (!opt) continue;
+    const value = d.type === 'categorical' ? d.choices.find((x) => String(x) === opt.default) : undefined;
+    const typed = value ?? (opt.kind === 'int' || opt.kind === 'float' ? Number(opt.default) : opt.default);
+    pinned[name] = { type: 'categorical', choices: [typed] };
+  }
+  return pinned;
 }
 
 function checkOutputDir(out: string): void {
