@@ -8,7 +8,7 @@
  * same run. The table gives the reference, and the most accurate other architecture whose latency is no
  * more than the reference's (from front.json: the same measurements the search made).
  *
- * The search runs with --latency-budget at LeNet-5's latency, timed first (the median of 7 timings): the budget is the
+ * The search runs with --latency-budget 1x: LeNet-5's latency, timed by hone nas first (median of 5): the budget is the
  * study's constraint, so the sampler looks for architectures within it rather than over the whole front.
  *
  * The search confirms its answer (`--confirm K --confirm-seeds S`): the K most accurate within the budget and
@@ -129,8 +129,8 @@ async function retrain(dir: string, ref: Architecture, other: Architecture): Pro
   return accuracy;
 }
 
-/** One `hone nas --space cnn` search within `budgetMs`; `extra` adds flags (--no-prune). */
-async function search(dir: string, name: string, budgetMs: number, extra: string[]) {
+/** One `hone nas --space cnn` search within LeNet-5's latency (--latency-budget 1x); `extra` adds flags (--no-prune). */
+async function search(dir: string, name: string, extra: string[]) {
   let stdout = '';
   const io = { stdout: (t: string) => void (stdout += t), stderr: (t: string) => void process.stderr.write(t), isTTY: false };
   const t0 = performance.now();
@@ -147,7 +147,7 @@ async function search(dir: string, name: string, budgetMs: number, extra: string
     '--limit',
     String(limit),
     '--latency-budget',
-    `${budgetMs.toFixed(4)}ms`,
+    '1x',
   ];
   const code = await main([...args, ...extra, '--seed', String(seed), '-o', join(dir, name), '--json', '--quiet'], io);
   const seconds = (performance.now() - t0) / 1000;
@@ -157,26 +157,24 @@ async function search(dir: string, name: string, budgetMs: number, extra: string
     latencyModel: { looMapePercent: number } | null;
   };
   const archs = JSON.parse(readFileSync(join(dir, name, 'front.json'), 'utf8')) as Architecture[];
-  const report = JSON.parse(readFileSync(join(dir, name, 'report.json'), 'utf8')) as { skipped: number };
+  const report = JSON.parse(readFileSync(join(dir, name, 'report.json'), 'utf8')) as {
+    skipped: number;
+    latencyBudgetRelative: { budgetMs: number };
+  };
   if (!res.reference) throw new Error(`the reference did not train (exit ${code})`);
-  return { seconds, res, archs, ref: res.reference, pruned: report.skipped };
+  return { seconds, res, archs, ref: res.reference, pruned: report.skipped, budget: report.latencyBudgetRelative };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'hone-bench-nas-'));
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 const short = (m: string) => m.replace('zoo:lenet5:', '');
 try {
-  const lenet = zooModel('lenet5');
-  const times: number[] = [];
-  for (let i = 0; i < 7; i++) times.push(await inferenceLatencyMs(lenet, 0));
-  // The median of 7 timings (each the least of 4 sessions, as the search times every architecture): LeNet-5's
-  // typical reading, neither its luckiest nor its unluckiest.
-  const budgetMs = median(times);
   const confirmFlags = confirm > 0 ? ['--confirm', String(confirm), '--confirm-seeds', String(confirmSeeds)] : [];
-  const pruned = await search(dir, 'pruned', budgetMs, confirmFlags);
+  const pruned = await search(dir, 'pruned', confirmFlags);
+  const budgetMs = pruned.budget.budgetMs;
   const { res, archs, ref } = pruned;
   console.log(
-    `Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. ${epochs} epochs on ${limit} MNIST digits (20% held out) per model; ${trials} architectures (seed ${seed}); --latency-budget ${budgetMs.toFixed(4)} ms (LeNet-5 timed first); --confirm ${confirm} --confirm-seeds ${confirmSeeds}; the search took ${pruned.seconds.toFixed(0)} s.\n`,
+    `Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. ${epochs} epochs on ${limit} MNIST digits (20% held out) per model; ${trials} architectures (seed ${seed}); --latency-budget 1x (LeNet-5 timed first: ${budgetMs.toFixed(4)} ms); --confirm ${confirm} --confirm-seeds ${confirmSeeds}; the search took ${pruned.seconds.toFixed(0)} s.\n`,
   );
   const within = archs.filter((a) => a.number !== ref.number && a.latencyMs! <= ref.latencyMs!).sort((a, b) => b.accuracy - a.accuracy);
   const beats = within.filter((a) => a.accuracy >= ref.accuracy);
@@ -224,7 +222,7 @@ try {
   if (flags['compare-no-prune']) {
     // Multi-fidelity: the same search with every architecture trained to the end. Fronts compared by
     // hypervolume (error rate and latency, both minimized) against one reference point: the worst of both runs.
-    const full = await search(dir, 'full', budgetMs, ['--no-prune', ...confirmFlags]);
+    const full = await search(dir, 'full', ['--no-prune', ...confirmFlags]);
     const points = (a: Architecture[]) => a.map((x) => [1 - x.accuracy, x.latencyMs!]);
     const all = [...points(pruned.archs), ...points(full.archs)];
     const refPoint = [Math.max(...all.map((p) => p[0]!)) * 1.05, Math.max(...all.map((p) => p[1]!)) * 1.05];

@@ -131,7 +131,7 @@ test('--confirm: the most accurate within the budget and the reference trained a
     '--limit',
     '600',
     '--latency-budget',
-    '1s',
+    '10x',
     '--confirm',
     '2',
     '--confirm-seeds',
@@ -143,7 +143,6 @@ test('--confirm: the most accurate within the budget and the reference trained a
     '-o',
     out,
     '--json',
-    '--quiet',
   );
   assert.equal(r.code, 0, r.stderr);
   const res = JSON.parse(r.stdout) as {
@@ -197,8 +196,18 @@ test('--confirm: the most accurate within the budget and the reference trained a
   const conv = model.graph!.node.find((n) => n.opType === 'Conv')!;
   const w = model.graph!.initializer.find((t) => t.name === conv.input[1])!;
   assert.equal(Number(w.dims[0]), Number(String(res.chosen.options.channels).split('-')[0]));
-  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { confirmation: unknown };
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+    confirmation: unknown;
+    latencyBudgetMs: number;
+    latencyBudgetRelative: { factor: number; referenceMs: number; budgetMs: number };
+  };
   assert.deepEqual(report.confirmation, res.confirmation);
+  // 10x LeNet-5's latency, timed before the search: every architecture is within it.
+  const rel = report.latencyBudgetRelative;
+  assert.equal(rel.factor, 10);
+  assert.ok(rel.referenceMs > 0 && Math.abs(rel.budgetMs - 10 * rel.referenceMs) < 1e-12);
+  assert.equal(report.latencyBudgetMs, rel.budgetMs);
+  assert.match(r.stderr, /--latency-budget 10x: the reference \(zoo:lenet5:[^)]+\) times [\d.]+ ms here \(median of 5\), so the budget is/);
 });
 
 test('--cost macs: MACs counted, nothing timed; --max-macs skips architectures over it untrained', async () => {
@@ -322,6 +331,11 @@ test('bad input is refused in one line before any training', async () => {
       /--sampler is one of auto, tpe, nsga2, random for a search with two objectives, got 'gp'/,
     ],
     [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--confirm', '0'], /--confirm must be/],
+    [
+      ['--space', 'mobilenet', '--data', 'mnist', '-o', join(dir, 'x'), '--latency-budget', '1x'],
+      /--latency-budget 1x is relative to the space's reference architecture, and mobilenet has none: give a time such as 0\.5ms/,
+    ],
+    [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--latency-budget', '0x'], /--latency-budget must be above 0, got '0x'/],
     [['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--confirm-seeds', '2'], /--confirm-seeds goes with --confirm K/],
     [
       ['--space', 'mlp', '--data', 'mnist', '-o', join(dir, 'x'), '--confirm', '2', '--weight-sharing'],

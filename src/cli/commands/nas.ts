@@ -21,7 +21,15 @@ import { numberFlag, parseFlags, quietFlag, quietHelp, type Command, type Io } f
 import { resolveTuneConfig, parseSpace, type SAMPLERS } from '../tune/config.js';
 import { abortOnSignals, interruptExitCode, interruptReason } from '../tune/interrupt.js';
 import { runTune } from '../tune/run.js';
-import { fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, architectureCosts, architectureFeatures } from '../../nas/latency-model.js';
+import {
+  fitLatencyModel,
+  LATENCY_FEATURES,
+  leaveOneOutMape,
+  architectureCosts,
+  architectureFeatures,
+  architectureModel,
+  inferenceLatencyMs,
+} from '../../nas/latency-model.js';
 import { COST_METRICS, defaultTrainSpace, trialModelPath, zooParts, type CostMetric } from '../tune/train-spec.js';
 import { parseDuration } from './optimize.js';
 import { architectureName, CODE_PREFIX, isCodeSpaceFile, loadCodeSpace } from '../../nas/code-space.js';
@@ -199,7 +207,9 @@ Options:
   --space S              the search space (required)
   --data DATA            mnist or an .npz with the model's inputs and 'label' (required)
   -o, --output DIR       where to write (required; a new or empty folder)
-  --latency-budget MS    the slowest acceptable inference, ms at batch 1 (e.g. 0.5 or 0.5ms)
+  --latency-budget MS    the slowest acceptable inference, ms at batch 1 (e.g. 0.5 or 0.5ms), or a
+                         factor of the space's reference (1x: no slower than LeNet-5 in the cnn space),
+                         timed here first; with --confirm held to that factor side by side
   --cost C               the search's second objective: latency (default: measured on this machine),
                          macs (multiply-accumulates per inference at batch 1, counted from the graph: the
                          same on every machine, nothing timed) or params (the weights' size)
@@ -237,7 +247,7 @@ ${quietHelp(25)}
 
 Examples:
   hone nas --space cnn --data mnist --trials 12 --latency-budget 0.5 -o nas-cnn
-  hone nas --space cnn --data mnist --trials 12 --confirm 2 --confirm-seeds 1 -o nas-confirmed
+  hone nas --space cnn --data mnist --trials 12 --latency-budget 1x --confirm 2 -o nas-confirmed
   hone nas --space mlp --data mnist --trials 8 --epochs 1 -o nas-mlp --json
   hone nas --space cnn --data mnist --trials 12 --cost macs --max-macs 500k -o nas-macs
   hone nas --space examples/nas-space.mjs --data mnist --trials 12 -o nas-code
@@ -289,17 +299,14 @@ export const nasCommand: Command = {
     checkOutputDir(out);
     const shared = values['weight-sharing'] === true;
     const { model, space, reference: moduleReference } = await resolveSpace(values.space, shared);
-    const budgetMs = values['latency-budget'] === undefined ? undefined : parseMs(values['latency-budget']);
+    const budget = values['latency-budget'] === undefined ? undefined : parseBudget(values['latency-budget']);
     const cost = (values.cost ?? 'latency') as CostMetric;
     if (!(COST_METRICS as readonly string[]).includes(cost))
       throw badInput(`--cost is one of ${COST_METRICS.join(', ')}, got '${values.cost}'`);
-    if (budgetMs !== undefined && cost !== 'latency')
+    if (budget !== undefined && cost !== 'latency')
       throw badInput(`--latency-budget needs latency measured: drop --cost ${cost}, or bound it with --max-macs/--max-params`);
-    const limits: Limits = {
-      ...(budgetMs !== undefined ? { latencyMs: budgetMs } : {}),
-      ...(values['max-macs'] !== undefined ? { macs: parseCount(values['max-macs'], '--max-macs') } : {}),
-      ...(values['max-params'] !== undefined ? { params: parseCount(values['max-params'], '--max-params') } : {}),
-    };
+    const maxMacs = values['max-macs'] === undefined ? undefined : parseCount(values['max-macs'], '--max-macs');
+    const maxParams = values['max-params'] === undefined ? undefined : parseCount(values['max-params'], '--max-params');
     const trials = numberFlag(values.trials, '--trials', { int: true, min: 2 }) ?? (values.budget || shared ? undefined : 20);
     const timeoutS = values.budget === undefined ? undefined : parseDuration(values.budget, '--budget');
     const epochs = numberFlag(values.epochs, '--epochs', { int: true, min: shared ? 0 : 1 }) ?? 2;
@@ -329,6 +336,18 @@ export const nasCommand: Command = {
     const provider = values.provider === undefined ? undefined : checkProvider(values.provider);
     const study = values.study ?? `nas-${values.space.replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`;
     const reference = moduleReference ?? referenceParams(model, space);
+    if (budget?.factor !== undefined && !reference)
+      throw badInput(
+        `--latency-budget ${values['latency-budget']} is relative to the space's reference architecture, and ${values.space} has none: give a time such as 0.5ms`,
+      );
+    const relative =
+      budget?.factor === undefined ? undefined : await timeReference(model, reference!, budget.factor, provider, io, values.quiet);
+    const budgetMs = relative ? relative.budgetMs : budget?.ms;
+    const limits: Limits = {
+      ...(budgetMs !== undefined ? { latencyMs: budgetMs } : {}),
+      ...(maxMacs !== undefined ? { macs: maxMacs } : {}),
+      ...(maxParams !== undefined ? { params: maxParams } : {}),
+    };
 
     const interrupt = abortOnSignals({ onRepeat: () => process.exit(interruptExitCode(interrupt.signal.reason)) });
     // Everything lands in a hidden folder first, renamed to DIR at the end: no half-written output.
@@ -403,7 +422,7 @@ export const nasCommand: Command = {
         ({ report, where, interrupted } = run);
         result = nasResult(report, limits, model, reference, cost);
         if (confirm !== undefined && result.chosen && !interrupted) {
-          const c = await confirmChoice(result, limits, confirm, {
+          const c = await confirmChoice(result, limits, relative?.factor, confirm, {
             model,
             data: values.data,
             epochs,
@@ -441,6 +460,7 @@ export const nasCommand: Command = {
         model,
         cost,
         latencyBudgetMs: budgetMs ?? null,
+        ...(relative ? { latencyBudgetRelative: relative } : {}),
         maxMacs: limits.macs ?? null,
         maxParams: limits.params ?? null,
         ...result,
@@ -629,6 +649,7 @@ export function nasResult(
 export async function confirmChoice(
   r: NasResult,
   limits: Limits,
+  relative: number | undefined,
   k: number,
   o: Parameters<typeof confirmArchitectures>[2],
 ): Promise<{ result: NasResult; info: ConfirmInfo } | { interrupted: string }> {
@@ -644,15 +665,22 @@ export async function confirmChoice(
     return confirmed ? { ...a, confirmed } : a;
   });
   const byNumber = (n: number) => architectures.find((a) => a.number === n)!;
+  // A relative budget (--latency-budget 1x) holds the side-by-side ratio to the reference; an absolute one the
+  // least re-timed reading.
+  const ratio = (a: Architecture) => a.confirmed!.latencyVsReference;
   const eligible = done.info.architectures
     .map(byNumber)
-    .filter((a) => withinLimits({ ...a, latencyMs: a.confirmed!.latencyMs ?? a.latencyMs }, limits))
+    .filter((a) =>
+      relative !== undefined && ratio(a) !== null
+        ? ratio(a)! <= relative && withinLimits({ ...a, latencyMs: null }, limits)
+        : withinLimits({ ...a, latencyMs: a.confirmed!.latencyMs ?? a.latencyMs }, limits),
+    )
     .sort((a, b) => b.confirmed!.meanAccuracy - a.confirmed!.meanAccuracy || a.cost - b.cost);
   const info = { ...done.info };
   let chosen = eligible[0];
   if (!chosen) {
     chosen = byNumber(r.chosen!.number);
-    info.note = `none of the ${candidates.length} re-timed side by side was within --latency-budget ${limits.latencyMs} ms; the search's answer stands on its own timing`;
+    info.note = `none of the ${candidates.length} re-timed side by side was within --latency-budget ${relative !== undefined ? `${relative}x the reference` : `${limits.latencyMs} ms`}; the search's answer stands on its own timing`;
   }
   const reference = r.reference ? byNumber(r.reference.number) : undefined;
   return { result: { ...r, architectures, chosen, ...(reference ? { reference } : {}) }, info };
@@ -785,6 +813,45 @@ export function parseCount(text: string, flag: string): number {
   const v = m ? Math.round(Number(m[1]) * ({ k: 1e3, m: 1e6, g: 1e9 }[(m[2] ?? '').toLowerCase() as 'k'] ?? 1)) : Number.NaN;
   if (!(v >= 1)) throw badInput(`${flag} must be a count such as 60000, 500k or 2M, got '${text}'`);
   return v;
+}
+
+/** '1x', '0.8x' → a factor of the reference's latency; anything else a time (parseMs). */
+export function parseBudget(text: string): { ms?: number; factor?: number } {
+  const m = /^(\d+(?:\.\d+)?|\.\d+)\s*x$/i.exec(text.trim());
+  if (!m) return { ms: parseMs(text) };
+  const factor = Number(m[1]);
+  if (!(factor > 0)) throw badInput(`--latency-budget must be above 0, got '${text}'`);
+  return { factor };
+}
+
+/**
+ * A relative budget (--latency-budget 0.8x): the reference architecture timed here before the search, the
+ * median of 5 timings (each the least of LATENCY_SESSIONS sessions), times the factor. With --confirm the
+ * answer is held to the factor side by side with the reference, whatever the machine's pace then.
+ */
+async function timeReference(
+  model: string,
+  reference: Record<string, ParamValue>,
+  factor: number,
+  provider: string | undefined,
+  io: Io,
+  quiet: boolean | undefined,
+): Promise<{ factor: number; referenceMs: number; budgetMs: number }> {
+  const name = architectureName(
+    model,
+    Object.entries(reference).map(([k, v]) => [k.replace(/^model\./, ''), v] as const),
+  );
+  const built = architectureModel(name);
+  if (!built) throw badInput(`cannot build the reference ${name} to time it; give --latency-budget as a time such as 0.5ms`);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) times.push(await inferenceLatencyMs(built, 0, provider));
+  const referenceMs = [...times].sort((a, b) => a - b)[2]!;
+  const budgetMs = factor * referenceMs;
+  if (!quiet)
+    io.stderr(
+      `hone nas: --latency-budget ${factor}x: the reference (${name}) times ${referenceMs.toPrecision(3)} ms here (median of 5), so the budget is ${budgetMs.toPrecision(3)} ms\n`,
+    );
+  return { factor, referenceMs, budgetMs };
 }
 
 /** '0.5', '0.5ms', '500us' → milliseconds. */
