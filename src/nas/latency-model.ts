@@ -197,6 +197,16 @@ const LATENCY_RUNS = { runs: 30, warmup: 5, budgetMs: 500 };
 
 /** This process's latency worker: one for every measurement, which also keeps two from running at once. */
 let meter: LatencyWorker | undefined;
+/** The worker's warm-up, run once before its first measurement counts. */
+let warmed: Promise<unknown> | undefined;
+
+/**
+ * A new process's first half second of timings reads slow (LeNet-5: 0.034–0.037 ms, then 0.031 ms, in two
+ * runs of 16 timings from process start: the runtime and the JIT still settling), which made the first
+ * architecture a search times — its reference — look 15–20% slower than later. So the worker's first
+ * measurements, for this long, are thrown away.
+ */
+const WARMUP_MS = 500;
 
 /**
  * Fresh sessions per latency measurement. A session's speed is a property of the session: LeNet-5 at batch
@@ -218,6 +228,15 @@ export async function inferenceLatencyMs(model: ModelProto, threads: number, pro
   meter ??= new LatencyWorker();
   const session = { ...(threads > 0 ? { intraOpThreads: threads } : {}), ...(provider ? { provider } : {}) };
   const bytes = encodeModel(model);
+  warmed ??= (async () => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < WARMUP_MS) await meter!.measure(bytes, { inputs, ...LATENCY_RUNS, session });
+  })().catch((e) => {
+    // A model or provider that cannot run: the next measurement warms up again.
+    warmed = undefined;
+    throw e;
+  });
+  await warmed;
   let least = Number.POSITIVE_INFINITY;
   for (let i = 0; i < LATENCY_SESSIONS; i++) {
     const m = await meter.measure(bytes, { inputs, ...LATENCY_RUNS, session });
