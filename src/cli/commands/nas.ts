@@ -654,8 +654,18 @@ export async function confirmChoice(
   k: number,
   o: Parameters<typeof confirmArchitectures>[2],
 ): Promise<{ result: NasResult; info: ConfirmInfo } | { interrupted: string }> {
+  // With a relative budget a candidate may also be within it against the reference's own timing in the
+  // search (the absolute budget was timed before the search, at another moment's pace).
+  const refMs = r.reference?.latencyMs;
+  const candidate = (a: Architecture) =>
+    a.withinBudget ||
+    (relative !== undefined &&
+      refMs != null &&
+      a.latencyMs !== null &&
+      a.latencyMs <= relative * refMs &&
+      withinLimits({ ...a, latencyMs: null }, limits));
   const top = r.architectures
-    .filter((a) => a.withinBudget)
+    .filter(candidate)
     .sort((a, b) => b.accuracy - a.accuracy || a.cost - b.cost)
     .slice(0, k);
   const candidates = r.reference && !top.includes(r.reference) ? [...top, r.reference] : top;
