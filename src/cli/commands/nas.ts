@@ -233,7 +233,8 @@ Options:
   --proxy-keep F         a zero-cost filter: score each untrained network (NASWOT: how differently its
                          activations switch on across 64 samples) and, once 6 are scored, train only
                          those in the top F share of the scores so far (e.g. 0.5)
-  --confirm K            check the answer before writing it: the K most accurate within the limits and
+  --confirm K            check the answer before writing it: the K most accurate within the limits (with
+                         a relative budget, also against the reference's timing in the search) and
                          the reference are trained again with --confirm-seeds other seeds (each its own
                          split and initial weights, the same for all) and timed side by side in ${CONFIRM_ROUNDS}
                          alternating rounds; the answer is the best mean accuracy whose latency, re-timed,
