@@ -545,7 +545,8 @@ const COSTS: Record<CostMetric, { name: string; text: (v: number) => string }> =
 
 /** The limits: the flag that sets each, the architecture's value it bounds, and a bound with its unit. */
 const LIMITS: { key: keyof Limits; flag: string; of: (a: Architecture) => number | null; text: (v: number) => string }[] = [
-  { key: 'latencyMs', flag: '--latency-budget', of: (a) => a.latencyMs, text: (v) => `${v} ms` },
+  // A typed budget reads as typed (0.5 ms); one computed from a factor (1x) to 4 significant digits.
+  { key: 'latencyMs', flag: '--latency-budget', of: (a) => a.latencyMs, text: (v) => `${+v.toPrecision(4)} ms` },
   { key: 'macs', flag: '--max-macs', of: (a) => a.macs, text: COSTS.macs.text },
   { key: 'params', flag: '--max-params', of: (a) => a.parameters, text: COSTS.params.text },
 ];
@@ -618,7 +619,7 @@ export function nasResult(
   if (chosen) return withRef({ architectures, front, chosen, skipped });
   const given = limitsGiven(limits);
   // As the user typed them ("--max-macs 500000"), and the flags alone for "relax …".
-  const flags = given.map((l) => `${l.flag} ${l.max}${l.key === 'latencyMs' ? ' ms' : ''}`);
+  const flags = given.map((l) => `${l.flag} ${l.key === 'latencyMs' ? l.text(l.max) : l.max}`);
   const relax = given.map((l) => l.flag).join(' or ');
   if (!architectures.length) {
     const failed = r.history.filter((h) => h.state === 'fail').length;
