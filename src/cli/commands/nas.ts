@@ -167,19 +167,19 @@ Usage:
 
 The space's reference architecture (the zoo model's defaults, e.g. LeNet-5 itself in the cnn space)
 is trained first, so the answer is compared with it, measured in the same run. Each trial builds an
-architecture from the space, trains it with one fixed recipe (Adam, lr 0.002,
-batch 64, cosine schedule) on DATA, and measures its validation accuracy (20% held out) and its
-latency per inference at batch 1 on this machine's ONNX Runtime (the lesser of two timings, before
-and after training, each the least round median of a timed run). The tuner's multi-objective TPE
-(--sampler auto: random for the first 10, then TPE with hypervolume-based selection) searches for the
-Pareto front of the two; limits (--latency-budget, --max-macs, --max-params) are its constraints, and
-with one TPE ranks architectures by accuracy among those within it: the search looks for the answer,
-the most accurate within the limits, rather than mapping the whole front. With --latency-budget, once 6 are measured, an architecture a latency model
-fitted to them (kernels, MACs, bytes moved) predicts over the budget by more than twice the model's
-own error is not trained. Multi-fidelity: latency is measured (MACs and parameters counted) before
-training, and after each epoch but the last an architecture that two finished ones beat at that epoch
-(by more than the validation set's standard error) while no costlier is stopped there (--no-prune
-trains every one to the end). Writes into DIR:
+architecture from the space, trains it with one fixed recipe (Adam, lr 0.002, batch 64, cosine
+schedule) on DATA, and measures its validation accuracy (20% held out) and its latency per inference
+at batch 1 on this machine's ONNX Runtime (the lesser of two timings, before and after training, each
+the least of 4 fresh sessions' round medians). The tuner's multi-objective TPE (--sampler auto: random
+for the first 10, then TPE with hypervolume-based selection) searches for the Pareto front of the
+two; limits (--latency-budget, --max-macs, --max-params) are its constraints, and with one TPE ranks
+architectures by accuracy among those within it: the search looks for the answer, the most accurate
+within the limits, rather than mapping the whole front. With --latency-budget, once 6 are measured,
+an architecture a latency model fitted to them (kernels, MACs, bytes moved) predicts over the budget
+by more than twice the model's own error is not trained. Multi-fidelity: latency is measured (MACs
+and parameters counted) before training, and after each epoch but the last an architecture that two
+finished ones beat at that epoch (by more than the validation set's standard error) while no
+costlier is stopped there (--no-prune trains every one to the end). Writes into DIR:
   model.onnx    the most accurate architecture within the limits (or on the front), trained
                 (with --confirm, the best on average over its runs)
   front.json    every trained architecture: its options, accuracy, latency, MACs, parameters, on the
