@@ -217,6 +217,17 @@ try {
     console.log(
       `\nAt least as accurate in ${wins} of ${acc.length} seeds (mean ${(100 * (mean(1) - mean(0))).toFixed(2)} points); latency ${(pickMs! / refMs!).toFixed(3)}x LeNet-5's.`,
     );
+    // Every paired run of the two: the search's, the confirmation's and these (the same seeds for both).
+    if (chosen.confirmed && ref.confirmed) {
+      const pairs: [number, number][] = [
+        ...ref.confirmed.accuracies.map((x, i) => [x, chosen.confirmed!.accuracies[i]!] as [number, number]),
+        ...acc,
+      ];
+      const pooled = (k: 0 | 1) => pairs.reduce((s, p) => s + p[k], 0) / pairs.length;
+      console.log(
+        `Pooled over all ${pairs.length} paired seeds: LeNet-5 ${pct(pooled(0))}, ${name} ${pct(pooled(1))} (${(100 * (pooled(1) - pooled(0))).toFixed(2)} points; at least as accurate on ${pairs.filter(([x, y]) => y >= x).length} of ${pairs.length}).`,
+      );
+    }
   }
 
   if (flags['compare-no-prune']) {
