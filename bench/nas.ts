@@ -35,6 +35,7 @@ import { main } from '../src/cli/main.js';
 import { resolveTuneConfig } from '../src/cli/tune/config.js';
 import { runTune } from '../src/cli/tune/run.js';
 import { inferenceLatencyMs } from '../src/nas/latency-model.js';
+import { median } from '../src/runtime/stats.js';
 import { hypervolume } from '../src/tune/hypervolume.js';
 import { openStorage } from '../src/tune/storage/open.js';
 import { zooModel, zooSpec } from '../src/zoo/index.js';
@@ -70,8 +71,6 @@ function specOptions(spec: string): Record<string, string | number> {
     }),
   );
 }
-
-const median = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
 
 /**
  * Latency side by side: the reference and each candidate timed in turn, 7 rounds, medians. The search timed

@@ -16,6 +16,7 @@ import type { Io } from '../command.js';
 import { resolveTuneConfig } from '../tune/config.js';
 import { runTune } from '../tune/run.js';
 import { architectureModel, inferenceLatencyMs } from '../../nas/latency-model.js';
+import { median } from '../../runtime/stats.js';
 import type { Distribution, ParamValue } from '../../tune/types.js';
 import type { CostMetric } from '../tune/train-spec.js';
 
@@ -70,12 +71,6 @@ export interface ConfirmOptions {
 
 /** Side-by-side timing rounds: each architecture timed once per round, in turn. */
 export const CONFIRM_ROUNDS = 7;
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /**
  * Trains `candidates` again with seeds 1…`o.seeds` and, when the cost is latency, times them side by side

@@ -36,7 +36,8 @@ import { architectureName, CODE_PREFIX, isCodeSpaceFile, loadCodeSpace } from '.
 import { saveModel } from '../../ir/model.js';
 import { checkProvider } from '../../runtime/providers.js';
 import { weightSharingSearch, type WeightSharingInfo } from './nas-shared.js';
-import { confirmArchitectures, CONFIRM_ROUNDS, type ConfirmInfo, type Confirmed } from './nas-confirm.js';
+import { confirmArchitectures, CONFIRM_ROUNDS, type ConfirmInfo, type ConfirmOptions, type Confirmed } from './nas-confirm.js';
+import { median } from '../../runtime/stats.js';
 
 /** The built-in spaces: a zoo model sized for MNIST-like 28×28 digits, and the options searched. */
 const c = (...choices: (string | number)[]): Distribution => ({ type: 'categorical', choices });
@@ -654,7 +655,7 @@ export async function confirmChoice(
   limits: Limits,
   relative: number | undefined,
   k: number,
-  o: Parameters<typeof confirmArchitectures>[2],
+  o: ConfirmOptions,
 ): Promise<{ result: NasResult; info: ConfirmInfo } | { interrupted: string }> {
   // With a relative budget a candidate may also be within it against the reference's own timing in the
   // search (the absolute budget was timed before the search, at another moment's pace).
@@ -858,7 +859,7 @@ async function timeReference(
   if (!built) throw badInput(`cannot build the reference ${name} to time it; give --latency-budget as a time such as 0.5ms`);
   const times: number[] = [];
   for (let i = 0; i < 5; i++) times.push(await inferenceLatencyMs(built, 0, provider));
-  const referenceMs = [...times].sort((a, b) => a - b)[2]!;
+  const referenceMs = median(times);
   const budgetMs = factor * referenceMs;
   if (!quiet)
     io.stderr(
