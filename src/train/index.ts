@@ -28,4 +28,5 @@ export {
 } from './profile-step.js';
 export { lrFind, LR_FIND_DEFAULTS, type LrFindOptions, type LrFindResult } from './lr-find.js';
 export { saveCheckpoint, loadCheckpoint, checkpointPath, type Checkpoint } from './checkpoint.js';
+export { checkBatchSplit } from './setup.js';
 export { staticTypes } from './shapes.js';

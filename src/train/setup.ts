@@ -137,10 +137,7 @@ export async function setupTraining(
     !(Number.isInteger(shard.world) && shard.world >= 1 && Number.isInteger(shard.rank) && shard.rank >= 0 && shard.rank < shard.world)
   )
     throw new HoneError(`worker ${shard.rank} of ${shard.world}: the rank must be 0..world-1`, 1);
-  if (shard && batch % shard.world !== 0)
-    throw badInput(
-      `the batch size ${batch} does not split evenly over ${shard.world} workers; use a batch size that ${shard.world} divides`,
-    );
+  if (shard) checkBatchSplit(batch, shard.world);
   // Samples this process runs per step: the batch, or its share of it when data-parallel.
   const own = shard ? batch / shard.world : batch;
   const micro = opts.microBatch ?? own;
@@ -473,4 +470,10 @@ function fixBatch(model: ModelProto, dataInputs: string[], labels: string, batch
     return { ...vi, type: { ...vi.type, tensorType: { ...vi.type!.tensorType, shape: { dim: [{ dimValue: batch }, ...dims.slice(1)] } } } };
   });
   return { ...model, graph: { ...graph, input } };
+}
+
+/** Data-parallel training gives each of `world` workers an equal share of every batch: `batch` must split evenly. */
+export function checkBatchSplit(batch: number, world: number): void {
+  if (batch % world !== 0)
+    throw badInput(`the batch size ${batch} does not split evenly over ${world} workers; use a batch size that ${world} divides`);
 }

@@ -29,7 +29,7 @@ import {
   TokenBucket,
 } from '../../distributed/nats.js';
 import { checkRunName, HEARTBEAT_TIMEOUT_MS, Rendezvous, workerId } from '../../distributed/rendezvous.js';
-import { checkpointPath, train, type TrainOptions, type TrainResult } from '../../train/index.js';
+import { checkBatchSplit, checkpointPath, train, type TrainOptions, type TrainResult } from '../../train/index.js';
 import { nodeScriptArgs } from '../../util/worker.js';
 import type { TrainCallback } from '../../train/callbacks.js';
 import type { Command, Io } from '../command.js';
@@ -405,6 +405,8 @@ export async function startLeader(
   quiet: boolean,
   wantsStop: () => boolean,
 ): Promise<Leader> {
+  // Before any worker starts: each would refuse it too, and the first to exit would hide the reason.
+  checkBatchSplit(prepared.batchSize, dp.workers);
   const shared = withoutFlags(argv, TRAIN_FLAGS, LEADER_ONLY);
   const nc = await connectNats(dp.url, 'hone train (leader)');
   const children: { proc: ChildProcess; tail: string; lost?: boolean }[] = [];
