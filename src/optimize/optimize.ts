@@ -31,7 +31,7 @@ import { checkBrowserAvailable, openBrowserRuntime, type BrowserInfo, type Brows
 import { atBatch, batchPlan, type UserFixes } from '../profile/batch.js';
 import { profileModel } from '../profile/profile.js';
 import type { ProfileReport } from '../profile/types.js';
-import { PASSES } from '../passes/registry.js';
+import { PASSES, modelFacts } from '../passes/registry.js';
 import { PRUNE_PASSES } from '../prune/passes.js';
 import { QAT_PASSES } from '../qat/passes.js';
 import { withDefaults } from '../passes/options.js';
@@ -49,6 +49,7 @@ import {
   pipelineKey,
   resumableStorage,
   suggestChoice,
+  switchableOrtFusions,
   type JobFingerprint,
   type SearchSpace,
 } from './search.js';
@@ -489,6 +490,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     interOpThreads: threadCounts(cpus().length),
     batchSizes: timed,
     sessionKnobs: !browser,
+    ortFusions: browser ? [] : switchableOrtFusions(modelFacts(model).opTypes),
   };
   const { study, resumed } = await openSearchStudy({ path: job.studyPath, resume: job.resume, fingerprint, maxDrop });
   let trialsRun = 0;
@@ -502,17 +504,21 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
       for (const t of best) await study.enqueueTrial(t.params);
     }
     if (goal !== 'size') {
-      // The first trials: intra-op threads x level {extended, all} for the best variants at default settings.
+      // The first trials: intra-op threads x level {extended, all, all without the switchable ORT fusions}
+      // for the best variants at default settings.
       const seeded = new Set<Variant>();
+      const levels: RuntimeSettings[] = [
+        { graphOptimizationLevel: 'extended' },
+        { graphOptimizationLevel: 'all' },
+        ...(space.ortFusions.length ? [{ graphOptimizationLevel: 'all' as const, disabledOptimizers: [...space.ortFusions] }] : []),
+      ];
       for (const c of good()) {
         if (seeded.size >= SETTINGS_SEARCHED) break;
         if (seeded.has(c.variant)) continue;
         seeded.add(c.variant);
         for (const threads of space.threads)
-          for (const level of ['extended', 'all'] as const)
-            await study.enqueueTrial(
-              fixedParams(pipelineKey(c.variant.steps), space, { intraOpThreads: threads, graphOptimizationLevel: level }, c.batch),
-            );
+          for (const level of levels)
+            await study.enqueueTrial(fixedParams(pipelineKey(c.variant.steps), space, { ...level, intraOpThreads: threads }, c.batch));
       }
       let repeats = 0;
       let sinceBaseline = 0;
@@ -718,14 +724,15 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
       : `no candidate was measured within the budget and the accuracy constraint${miss && !missedWords ? ` (${miss})` : ''}; the model is written as given, and nothing is claimed${missedWords}`;
   }
   let browserInfo: BrowserInfo | undefined;
-  // Where the time went before and after, op type by op type: the chosen model profiled as the input was.
+  // Where the time went before and after, op type by op type: the chosen model profiled as the input was
+  // (threads and level), with the ORT fusions it turns off left out, since they change which kernels run.
   let perOp: PerOpComparison | undefined;
   if (best && beats && browser)
     notes.push('no per-op comparison: per-op times come from onnxruntime-node traces, and the candidates were timed in Chromium');
   else if (best && beats) {
     progress(`profiling ${best.candidate.id} at batch ${timed[0]} for the per-op comparison`);
     try {
-      const after = await profileModel(best.variant.model!, profileOpts);
+      const after = await profileModel(best.variant.model!, { ...profileOpts, disabledOptimizers: best.settings.disabledOptimizers });
       perOp = perOpComparison(profile, after);
     } catch (e) {
       if (signal?.aborted) throw e;
@@ -881,6 +888,9 @@ export function sessionOptionsFor(settings: RuntimeSettings, provider: string): 
     ...(settings.interOpThreads ? { interOpNumThreads: settings.interOpThreads } : {}),
     ...(settings.enableCpuMemArena === false ? { enableCpuMemArena: false } : {}),
     ...(settings.enableMemPattern === false ? { enableMemPattern: false } : {}),
+    ...(settings.disabledOptimizers?.length
+      ? { extra: { optimization: { disable_specified_optimizers: settings.disabledOptimizers.join(',') } } }
+      : {}),
   };
 }
 
@@ -901,6 +911,7 @@ export function settingsText(s: RuntimeSettings): string {
     ...(s.executionMode === 'parallel' ? [`parallel (inter-op ${s.interOpThreads ?? 'default'})`] : []),
     ...(s.enableCpuMemArena === false ? ['no arena'] : []),
     ...(s.enableMemPattern === false ? ['no mem pattern'] : []),
+    ...(s.disabledOptimizers?.length ? [`ORT ${s.disabledOptimizers.join(', ')} off`] : []),
   ].join(', ');
 }
 
@@ -912,7 +923,8 @@ export function sameSettings(a: RuntimeSettings, b: RuntimeSettings): boolean {
     (a.executionMode ?? 'sequential') === (b.executionMode ?? 'sequential') &&
     (a.executionMode === 'parallel' ? a.interOpThreads : undefined) === (b.executionMode === 'parallel' ? b.interOpThreads : undefined) &&
     (a.enableCpuMemArena ?? true) === (b.enableCpuMemArena ?? true) &&
-    (a.enableMemPattern ?? true) === (b.enableMemPattern ?? true)
+    (a.enableMemPattern ?? true) === (b.enableMemPattern ?? true) &&
+    [...(a.disabledOptimizers ?? [])].sort().join() === [...(b.disabledOptimizers ?? [])].sort().join()
   );
 }
 

@@ -2,9 +2,10 @@
  * The search space of `hone optimize` in the tuner's terms, and its study. A trial picks a pipeline (by
  * key: its pass ids), the options of each pass in it that declares a space (`quantize.static:method`…),
  * and the ORT session settings (intra-op threads, graph optimization level, execution mode with its
- * inter-op threads, memory arena and pattern) and, for the throughput goal, the batch size. The space is
- * define-by-run: a pass's options exist only in the trials whose pipeline holds the pass, inter-op
- * threads only with the parallel execution mode.
+ * inter-op threads, memory arena and pattern, ORT fusions turned off) and, for the throughput goal, the
+ * batch size. The space is define-by-run: a pass's options exist only in the trials whose pipeline holds
+ * the pass, inter-op threads only with the parallel execution mode, the ORT fusions only at the levels that
+ * run them.
  *
  * The study is kept in SQLite when `hone optimize` runs with an output folder (OUT_DIR/study.db), so that
  * `--resume` continues an interrupted or finished search: its trials inform the sampler again, and its
@@ -50,6 +51,28 @@ export interface SearchSpace {
   batchSizes: readonly number[];
   /** Execution mode, memory arena and pattern are searched (onnxruntime-node; the browser's WASM session has only threads and level). */
   sessionKnobs: boolean;
+  /** ORT graph optimizers each trial may turn off (names from ORT_FUSIONS_OFF that apply to the model; with sessionKnobs only). */
+  ortFusions: readonly string[];
+}
+
+/**
+ * ORT graph optimizers a search may turn off, where a fused kernel of ORT's runs slower than the ops it
+ * replaces; each applies when the model holds one of `ops` (the ops the fusion starts from, before ORT's own
+ * rewrites), and runs at levels extended and all.
+ *
+ * SkipLayerNormFusion (Add + LayerNormalization → com.microsoft SkipLayerNormalization): ORT 1.30's CPU
+ * kernel for it measured 2.6–4.3x slower than Add + LayerNormalization on [1024, 256] (0.86 against 0.33 ms
+ * at 2 threads, 1.47 against 0.34 at 1, AMD EPYC); on the zoo encoder at 8×128 with dynamic int8 turning it
+ * off saves ~1 ms of ~21 (docs/benchmarks.md, "`hone optimize`"). ORT fuses it wherever nothing else reads
+ * the sum: once in a pre-LN encoder, twice per layer in a post-LN one (BERT).
+ */
+export const ORT_FUSIONS_OFF: readonly { name: string; ops: readonly string[] }[] = [
+  { name: 'SkipLayerNormFusion', ops: ['LayerNormalization', 'ReduceMean'] },
+];
+
+/** The ORT fusions a search over `opTypes` may turn off: those whose starting ops the model holds. */
+export function switchableOrtFusions(opTypes: ReadonlyMap<string, number>): string[] {
+  return ORT_FUSIONS_OFF.filter((f) => f.ops.some((op) => opTypes.has(op))).map((f) => f.name);
 }
 
 export interface SearchChoice {
@@ -82,6 +105,10 @@ export function suggestChoice(trial: Trial, space: SearchSpace): SearchChoice {
     }
     if (!trial.suggestCategorical('memArena', [true, false])) settings.enableCpuMemArena = false;
     if (!trial.suggestCategorical('memPattern', [true, false])) settings.enableMemPattern = false;
+    if (settings.graphOptimizationLevel !== 'basic') {
+      const off = space.ortFusions.filter((f) => !trial.suggestCategorical(`ort:${f}`, [true, false]));
+      if (off.length) settings.disabledOptimizers = off;
+    }
   }
   const batch = trial.suggestCategorical('batch', [...space.batchSizes]);
   return { key, steps, settings, batch };
@@ -104,6 +131,8 @@ export function fixedParams(key: string, space: SearchSpace, settings: RuntimeSe
     if (settings.executionMode === 'parallel' && settings.interOpThreads !== undefined) params.interOpThreads = settings.interOpThreads;
     params.memArena = settings.enableCpuMemArena ?? true;
     params.memPattern = settings.enableMemPattern ?? true;
+    if (settings.graphOptimizationLevel !== 'basic')
+      for (const f of space.ortFusions) params[`ort:${f}`] = !settings.disabledOptimizers?.includes(f);
   }
   params.batch = batch;
   return params;

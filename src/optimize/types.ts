@@ -64,6 +64,8 @@ export interface RuntimeSettings {
   interOpThreads?: number;
   enableCpuMemArena?: boolean;
   enableMemPattern?: boolean;
+  /** ORT graph optimizers turned off (onnxruntime-node only; see ORT_FUSIONS_OFF in search.ts). */
+  disabledOptimizers?: string[];
 }
 
 export interface CandidateStep {

@@ -43,6 +43,8 @@ export interface ProfileOptions {
   /** Intra-op threads (default 0: ORT's choice, one per physical core). */
   threads?: number;
   provider?: string;
+  /** ORT graph optimizers to leave out (as `hone optimize` may choose; SessionOpts.disabledOptimizers). */
+  disabledOptimizers?: readonly string[];
   /** `--dim batch=8` and `--shape x=1x3x224x224`. */
   dims?: Map<string, number> | Record<string, number>;
   shapes?: Map<string, number[]> | Record<string, number[]>;
@@ -79,7 +81,8 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   const costs = variants.map((v) => staticCost(v.model));
   const weights = modelWeights(model);
   const { params, bytes: weightBytes } = weights;
-  const session: SessionOpts = { provider, intraOpThreads: threads || undefined };
+  const peakSession: SessionOpts = { provider, intraOpThreads: threads || undefined };
+  const session: SessionOpts = { ...peakSession, disabledOptimizers: opts.disabledOptimizers };
   const values = Object.fromEntries(fixes.values);
 
   let peaks: MachinePeaks | undefined;
@@ -89,7 +92,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     opts.onProgress?.('measuring machine peaks (cached after the first time, checked by a short probe)');
     const checked = opts.peaks
       ? { ...opts.peaks, check: 'given by the caller' }
-      : await machinePeaks({ session, refresh: opts.refreshPeaks });
+      : await machinePeaks({ session: peakSession, refresh: opts.refreshPeaks });
     ({ check: peaksCheck, ...peaks } = checked);
     for (const v of variants) {
       opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);

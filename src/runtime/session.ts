@@ -21,6 +21,11 @@ export interface SessionOpts {
   enableMemPattern?: boolean;
   enableCpuMemArena?: boolean;
   executionMode?: 'sequential' | 'parallel';
+  /**
+   * ORT graph optimizers to leave out, by the names ORT gives them ('SkipLayerNormFusion'…): the session
+   * config entry `optimization.disable_specified_optimizers`.
+   */
+  disabledOptimizers?: readonly string[];
 }
 
 /**
@@ -52,6 +57,7 @@ export function sessionOptions(opts: SessionOpts): ort.InferenceSession.SessionO
   if (opts.enableMemPattern !== undefined) o.enableMemPattern = opts.enableMemPattern;
   if (opts.enableCpuMemArena !== undefined) o.enableCpuMemArena = opts.enableCpuMemArena;
   if (opts.executionMode !== undefined) o.executionMode = opts.executionMode;
+  if (opts.disabledOptimizers?.length) o.extra = { optimization: { disable_specified_optimizers: opts.disabledOptimizers.join(',') } };
   if (opts.profilePrefix !== undefined) {
     o.enableProfiling = true;
     o.profileFilePrefix = opts.profilePrefix;

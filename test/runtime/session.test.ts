@@ -1,9 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { loadModel } from '../../src/ir/model.js';
 import { HoneError } from '../../src/errors.js';
 import { encodeModel } from '../../src/ir/codec.js';
 import { checkProvider, GPU_INSTALL_PLATFORM, gpuInstallCommand, listProviders } from '../../src/runtime/providers.js';
@@ -35,6 +40,53 @@ test('createSession runs a model given as a ModelProto or as bytes, with options
   assert.equal(o.enableProfiling, true);
   assert.equal(o.profileFilePrefix, '/tmp/p');
   assert.equal(o.enableMemPattern, false);
+});
+
+test('disabledOptimizers turns ORT fusions off: Add + LayerNormalization stays unfused, with the same outputs', async () => {
+  const b = new GraphBuilder('skip');
+  const x = b.input('x', DataType.FLOAT, [2, 2, 8]);
+  const r = b.input('r', DataType.FLOAT, [2, 2, 8]);
+  const gamma = b.floatInit(
+    'gamma',
+    [8],
+    Float32Array.from({ length: 8 }, (_, i) => 1 + i / 10),
+  );
+  const beta = b.floatInit(
+    'beta',
+    [8],
+    Float32Array.from({ length: 8 }, (_, i) => i / 20),
+  );
+  b.op('LayerNormalization', [b.op('Add', [x, r]), gamma, beta], { axis: -1, epsilon: 1e-5 }, { output: 'y' });
+  b.output('y', DataType.FLOAT, [2, 2, 8]);
+  const bytes = encodeModel(b.model());
+  assert.deepEqual(sessionOptions({}).extra, undefined);
+  assert.deepEqual(sessionOptions({ disabledOptimizers: ['SkipLayerNormFusion', 'GeluFusion'] }).extra, {
+    optimization: { disable_specified_optimizers: 'SkipLayerNormFusion,GeluFusion' },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'hone-session-'));
+  const feeds = {
+    x: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)),
+      [2, 2, 8],
+    ),
+    r: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 32 }, (_, i) => Math.cos(i)),
+      [2, 2, 8],
+    ),
+  };
+  const ran: { ops: string[]; y: Float32Array }[] = [];
+  for (const disabledOptimizers of [undefined, ['SkipLayerNormFusion']]) {
+    const path = join(dir, `${disabledOptimizers ? 'off' : 'on'}.onnx`);
+    const s = await ort.InferenceSession.create(bytes, { ...sessionOptions({ disabledOptimizers }), optimizedModelFilePath: path });
+    const y = (await s.run(feeds)).y!.data as Float32Array;
+    await s.release();
+    ran.push({ ops: loadModel(path).graph!.node!.map((n) => n.opType!), y });
+  }
+  assert.deepEqual(ran[0]!.ops, ['SkipLayerNormalization']);
+  assert.deepEqual(ran[1]!.ops, ['Add', 'LayerNormalization']);
+  for (let i = 0; i < 32; i++) assert.ok(Math.abs(ran[0]!.y[i]! - ran[1]!.y[i]!) < 1e-5);
 });
 
 test('bytes that are not a model give a one-line HoneError', async () => {

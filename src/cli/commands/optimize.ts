@@ -27,7 +27,8 @@ them or --goal size), rejects those beyond the accuracy constraint on a few samp
 rest side by side with the baseline (ONNX Runtime fp32, the model as given, default session settings) in
 the same run. Then Hone's tuner (TPE) searches, until the budget runs out, over the pipelines, their passes'
 options (calibration method, per-channel, QDQ or QOperator…) and the session settings (intra-op threads,
-graph level, execution mode and inter-op threads, memory arena and pattern; batch size for throughput),
+graph level, execution mode and inter-op threads, memory arena and pattern, ORT fusions that can run slower
+than the ops they replace; batch size for throughput),
 each trial timed against the baseline. The best are confirmed side by side at the end, and the best is
 kept only if it beats the baseline by more than the run's own noise. Transformed models are cached in
 ~/.cache/hone/passes. The zoo transformer at batch 8, sequence 128:

@@ -1,0 +1,97 @@
+// The search space of `hone optimize`: a trial's parameters give back the settings they were made from
+// (fixedParams → suggestChoice), the ORT fusions that may be turned off exist only where they apply.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createStudy } from '../../src/tune/study.js';
+import { TPESampler } from '../../src/tune/samplers/tpe.js';
+import { ORT_FUSIONS_OFF, fixedParams, suggestChoice, switchableOrtFusions, type SearchSpace } from '../../src/optimize/search.js';
+import type { RuntimeSettings } from '../../src/optimize/types.js';
+import { sameSettings, sessionOptionsFor, settingsText } from '../../src/optimize/optimize.js';
+import { sessionOptions } from '../../src/runtime/session.js';
+
+const space = (ortFusions: string[], sessionKnobs = true): SearchSpace => ({
+  pipelines: new Map([['quantize.dynamic', [{ pass: 'quantize.dynamic', options: {} }]]]),
+  passes: new Map(),
+  threads: [1, 2],
+  interOpThreads: [1, 2],
+  batchSizes: [1],
+  sessionKnobs,
+  ortFusions,
+});
+
+async function roundTrip(s: SearchSpace, settings: RuntimeSettings) {
+  const study = await createStudy({ directions: ['maximize', 'minimize'], sampler: new TPESampler({ seed: 0 }) });
+  await study.enqueueTrial(fixedParams('quantize.dynamic', s, settings, 1));
+  const trial = await study.ask();
+  return { choice: suggestChoice(trial, s), params: trial.params };
+}
+
+test('switchable ORT fusions: SkipLayerNormFusion where the model has a LayerNormalization (or the ReduceMean it is fused from)', () => {
+  assert.deepEqual(
+    switchableOrtFusions(
+      new Map([
+        ['LayerNormalization', 2],
+        ['Add', 3],
+      ]),
+    ),
+    ['SkipLayerNormFusion'],
+  );
+  assert.deepEqual(switchableOrtFusions(new Map([['ReduceMean', 2]])), ['SkipLayerNormFusion']);
+  assert.deepEqual(
+    switchableOrtFusions(
+      new Map([
+        ['Conv', 2],
+        ['Relu', 2],
+      ]),
+    ),
+    [],
+  );
+  for (const f of ORT_FUSIONS_OFF) assert.ok(f.ops.length > 0, f.name);
+});
+
+test('a trial made from settings with an ORT fusion off gives those settings back; level basic has no fusion to turn off', async () => {
+  const s = space(['SkipLayerNormFusion']);
+  const off: RuntimeSettings = { intraOpThreads: 2, graphOptimizationLevel: 'all', disabledOptimizers: ['SkipLayerNormFusion'] };
+  const a = await roundTrip(s, off);
+  assert.equal(a.params['ort:SkipLayerNormFusion'], false);
+  assert.deepEqual(a.choice.settings, off);
+  const on = await roundTrip(s, { intraOpThreads: 1, graphOptimizationLevel: 'extended' });
+  assert.equal(on.params['ort:SkipLayerNormFusion'], true);
+  assert.equal(on.choice.settings.disabledOptimizers, undefined);
+  const basic = await roundTrip(s, { intraOpThreads: 1, graphOptimizationLevel: 'basic' });
+  assert.equal('ort:SkipLayerNormFusion' in basic.params, false);
+  assert.equal(basic.choice.settings.disabledOptimizers, undefined);
+  // Without session knobs (the browser's WASM session) nothing but threads and level.
+  const web = await roundTrip(space(['SkipLayerNormFusion'], false), off);
+  assert.deepEqual(Object.keys(web.params).sort(), ['batch', 'level', 'pipeline', 'threads']);
+  assert.equal(web.choice.settings.disabledOptimizers, undefined);
+});
+
+test('sampled trials turn the fusion off in some and leave it on in others', async () => {
+  const s = space(['SkipLayerNormFusion']);
+  const study = await createStudy({ directions: ['maximize', 'minimize'], sampler: new TPESampler({ seed: 3 }) });
+  const seen = new Set<string>();
+  for (let i = 0; i < 30; i++) {
+    const trial = await study.ask();
+    const { settings } = suggestChoice(trial, s);
+    if (settings.graphOptimizationLevel !== 'basic') seen.add(settings.disabledOptimizers?.join() ?? 'on');
+    else assert.equal(settings.disabledOptimizers, undefined);
+    await study.tell(trial, [Math.random(), 0]);
+  }
+  assert.deepEqual([...seen].sort(), ['SkipLayerNormFusion', 'on']);
+});
+
+test('settings with a fusion off: the SessionOptions written for the user carry it as ORT reads it, the text names it, and order does not matter', () => {
+  const off: RuntimeSettings = {
+    intraOpThreads: 2,
+    graphOptimizationLevel: 'all',
+    disabledOptimizers: ['SkipLayerNormFusion', 'GeluFusion'],
+  };
+  // sessionOptions is what Hone's own sessions use (test/runtime/session.test.ts checks ORT then leaves the fusion out).
+  assert.deepEqual(sessionOptionsFor(off, 'cpu').extra, sessionOptions({ disabledOptimizers: off.disabledOptimizers }).extra);
+  assert.equal(sessionOptionsFor({ graphOptimizationLevel: 'all' }, 'cpu').extra, undefined);
+  assert.equal(settingsText(off), 'threads 2, level all, ORT SkipLayerNormFusion, GeluFusion off');
+  assert.ok(sameSettings(off, { ...off, disabledOptimizers: ['GeluFusion', 'SkipLayerNormFusion'] }));
+  assert.ok(!sameSettings(off, { ...off, disabledOptimizers: ['GeluFusion'] }));
+  assert.ok(sameSettings({ graphOptimizationLevel: 'all' }, { graphOptimizationLevel: 'all', disabledOptimizers: [] }));
+});
