@@ -5,7 +5,8 @@
  *   - `fold.*`, `inline.*`: exact rewrites that only help the others, in every pipeline;
  *   - `fuse.*` (and any family this file does not know): exact graph fusions, tried all together and not
  *     at all (a fusion that does not match is a skipped step, and a pipeline that comes out the same
- *     model as another is not measured twice);
+ *     model as another is not measured twice); the search then leaves single fusions out (search.ts),
+ *     since one of ORT's fused kernels can be slower than what it replaces;
  *   - `quantize.*`: at most one per pipeline, and only those that can pay off here (below);
  *   - `ort.*`: ONNX Runtime's offline optimization, with and without, always last;
  *   - `upgrade.*`: never on its own (the passes that need a newer opset raise it themselves).
@@ -33,6 +34,12 @@ export interface Plan {
 
 export function family(id: string): string {
   return id.split('.')[0]!;
+}
+
+/** A graph fusion in the planner's sense: `fuse.*`, or a family this file does not know. */
+export function isFusion(id: string): boolean {
+  const fam = family(id);
+  return fam === 'fuse' || !['fold', 'inline', 'quantize', 'ort', 'upgrade'].includes(fam);
 }
 
 /**
@@ -69,7 +76,7 @@ export function planPipelines(
       d.why = `needs ${needs.join(' and ')}, which optimize does not search`;
       continue;
     }
-    if (fam === 'fuse' || !['fold', 'inline', 'quantize', 'ort'].includes(fam)) {
+    if (isFusion(pass.id)) {
       // Fusions are tried even when they do not match the input as given: an earlier fusion can create
       // their pattern (skip layer norm matches the LayerNormalization that fuse.layer-norm writes).
       d.used = true;

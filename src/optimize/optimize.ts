@@ -40,7 +40,7 @@ import { runPipeline, type PipelineStep } from '../passes/pipeline.js';
 import { loadSampleData, type GivenInputs, type SampleData } from '../quantize/data.js';
 import { compareOutputs } from '../quantize/evaluate.js';
 import { syntheticData } from '../quantize/pipeline.js';
-import { planPipelines } from './candidates.js';
+import { isFusion, planPipelines } from './candidates.js';
 import { perOpComparison, type PerOpComparison } from './per-op.js';
 import {
   bestFeasible,
@@ -491,6 +491,9 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     batchSizes: timed,
     sessionKnobs: !browser,
     ortFusions: browser ? [] : switchableOrtFusions(modelFacts(model).opTypes),
+    fusionsThatApply: new Set(
+      variants.flatMap((v) => v.candidate.steps.filter((s) => s.status === 'applied' && isFusion(s.pass)).map((s) => s.pass)),
+    ),
   };
   const { study, resumed } = await openSearchStudy({ path: job.studyPath, resume: job.resume, fingerprint, maxDrop });
   let trialsRun = 0;

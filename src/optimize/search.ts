@@ -1,6 +1,7 @@
 /**
  * The search space of `hone optimize` in the tuner's terms, and its study. A trial picks a pipeline (by
- * key: its pass ids), the options of each pass in it that declares a space (`quantize.static:method`…),
+ * key: its pass ids), which of its fusions to keep (when it has several), the options of each pass in it
+ * that declares a space (`quantize.static:method`…),
  * and the ORT session settings (intra-op threads, graph optimization level, execution mode with its
  * inter-op threads, memory arena and pattern, ORT fusions turned off) and, for the throughput goal, the
  * batch size. The space is define-by-run: a pass's options exist only in the trials whose pipeline holds
@@ -27,6 +28,7 @@ import { InMemoryStorage } from '../tune/storage/memory.js';
 import type { Storage } from '../tune/storage/storage.js';
 import type { FrozenTrial, ParamValue } from '../tune/types.js';
 import type { RuntimeSettings } from './types.js';
+import { isFusion } from './candidates.js';
 
 export const STUDY_NAME = 'optimize';
 /** The study's file in OUT_DIR. */
@@ -53,6 +55,8 @@ export interface SearchSpace {
   sessionKnobs: boolean;
   /** ORT graph optimizers each trial may turn off (names from ORT_FUSIONS_OFF that apply to the model; with sessionKnobs only). */
   ortFusions: readonly string[];
+  /** The fusions that changed the model in some planned pipeline: only these may be left out one by one. */
+  fusionsThatApply: ReadonlySet<string>;
 }
 
 /**
@@ -84,10 +88,23 @@ export interface SearchChoice {
 
 const LEVELS = ['basic', 'extended', 'all'] as const;
 
+/**
+ * A pipeline's fusions the search may leave out one by one (`keep:ID`, yes or no): those that changed the
+ * model, in a pipeline that holds two or more of them (with one, leaving it out is the planned pipeline
+ * without fusions).
+ */
+function optionalFusions(steps: readonly PipelineStep[], space: SearchSpace): string[] {
+  const fusions = steps.filter((s) => isFusion(s.pass) && space.fusionsThatApply.has(s.pass)).map((s) => s.pass);
+  return fusions.length > 1 ? fusions : [];
+}
+
 /** A trial's point in the space (see the file comment). */
 export function suggestChoice(trial: Trial, space: SearchSpace): SearchChoice {
   const key = trial.suggestCategorical('pipeline', [...space.pipelines.keys()]);
-  const steps = space.pipelines.get(key)!.map((s) => {
+  const planned = space.pipelines.get(key)!;
+  const optional = new Set(optionalFusions(planned, space));
+  const kept = planned.filter((s) => !optional.has(s.pass) || trial.suggestCategorical(`keep:${s.pass}`, [true, false]));
+  const steps = kept.map((s) => {
     const pass = space.passes.get(s.pass);
     const options: PassOptions = { ...s.options };
     for (const [name, dist] of Object.entries(pass?.space ?? {})) options[name] = trial.suggest(`${s.pass}:${name}`, dist);
@@ -117,6 +134,7 @@ export function suggestChoice(trial: Trial, space: SearchSpace): SearchChoice {
 /** The fixed parameters of a trial that times `key` at `settings` with each pass's defaults where the space allows them. */
 export function fixedParams(key: string, space: SearchSpace, settings: RuntimeSettings, batch: number): Record<string, ParamValue> {
   const params: Record<string, ParamValue> = { pipeline: key };
+  for (const f of optionalFusions(space.pipelines.get(key) ?? [], space)) params[`keep:${f}`] = true;
   for (const s of space.pipelines.get(key) ?? []) {
     const pass = space.passes.get(s.pass);
     for (const [name, dist] of Object.entries(pass?.space ?? {})) {

@@ -17,6 +17,7 @@ const space = (ortFusions: string[], sessionKnobs = true): SearchSpace => ({
   batchSizes: [1],
   sessionKnobs,
   ortFusions,
+  fusionsThatApply: new Set(['fuse.attention', 'fuse.skip-layer-norm']),
 });
 
 async function roundTrip(s: SearchSpace, settings: RuntimeSettings) {
@@ -94,4 +95,33 @@ test('settings with a fusion off: the SessionOptions written for the user carry 
   assert.ok(sameSettings(off, { ...off, disabledOptimizers: ['GeluFusion', 'SkipLayerNormFusion'] }));
   assert.ok(!sameSettings(off, { ...off, disabledOptimizers: ['GeluFusion'] }));
   assert.ok(sameSettings({ graphOptimizationLevel: 'all' }, { graphOptimizationLevel: 'all', disabledOptimizers: [] }));
+});
+
+test('a pipeline with several fusions: each that applies can be left out by the trial, and the planned pipeline keeps them all', async () => {
+  const fused = [
+    { pass: 'fold.constants', options: {} },
+    { pass: 'fuse.layer-norm', options: {} },
+    { pass: 'fuse.attention', options: {} },
+    { pass: 'fuse.skip-layer-norm', options: {} },
+    { pass: 'quantize.dynamic', options: {} },
+  ];
+  const s: SearchSpace = {
+    ...space([]),
+    pipelines: new Map([
+      ['all', fused],
+      ['one', fused.filter((f) => f.pass !== 'fuse.attention')],
+    ]),
+  };
+  const settings: RuntimeSettings = { intraOpThreads: 1, graphOptimizationLevel: 'all' };
+  const params = fixedParams('all', s, settings, 1);
+  assert.equal(params['keep:fuse.attention'], true);
+  assert.equal(params['keep:fuse.skip-layer-norm'], true);
+  assert.equal('keep:fuse.layer-norm' in params, false, 'a fusion that changed nothing in the screening is not a dimension');
+  assert.equal('keep:fuse.skip-layer-norm' in fixedParams('one', s, settings, 1), false, 'one fusion: nothing to leave out');
+  const study = await createStudy({ directions: ['maximize', 'minimize'], sampler: new TPESampler({ seed: 0 }) });
+  await study.enqueueTrial(params);
+  await study.enqueueTrial({ ...params, 'keep:fuse.skip-layer-norm': false });
+  const passes = async () => suggestChoice(await study.ask(), s).steps.map((x) => x.pass);
+  assert.deepEqual(await passes(), ['fold.constants', 'fuse.layer-norm', 'fuse.attention', 'fuse.skip-layer-norm', 'quantize.dynamic']);
+  assert.deepEqual(await passes(), ['fold.constants', 'fuse.layer-norm', 'fuse.attention', 'quantize.dynamic']);
 });
