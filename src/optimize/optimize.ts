@@ -241,6 +241,8 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     budgetMs: 1000,
     profileRuns: 5,
     threads: job.threads,
+    // The search times threads itself.
+    threadsProbe: false,
     provider,
     dims: userFixes.dims,
     shapes: fixes.shapes,

@@ -64,6 +64,8 @@ export interface BottleneckFacts {
    */
   int8Nodes?: { kind: 'conv' | 'depthwise' | 'matmul'; macs: number; share: number }[];
   int8Speedups?: Int8Speedups;
+  /** The latency at one intra-op thread per core, when `latencyMs` was measured at ORT's default thread count. */
+  threadsProbe?: { threads: number; latencyMs: number };
 }
 
 export interface Advice {
@@ -227,9 +229,10 @@ interface AdviceRule {
   minShare?: number;
   /**
    * The part of the run it speeds up: 'ops' (the op types' share of kernel time), 'kernels' (all kernel
-   * time), 'overhead' (time outside kernels), 'batching' (measured throughput gain of the largest batch).
+   * time), 'overhead' (time outside kernels), 'batching' (measured throughput gain of the largest batch),
+   * 'threads' (the whole run, at the measured gain of one intra-op thread per core over ORT's default).
    */
-  part: 'ops' | 'kernels' | 'overhead' | 'batching';
+  part: 'ops' | 'kernels' | 'overhead' | 'batching' | 'threads';
   /** Speedup of that part: a number, or computed from the facts (e.g. from the weight bytes). */
   partSpeedup: number | ((f: BottleneckFacts) => number);
   /**
@@ -344,6 +347,14 @@ export const ADVICE: readonly AdviceRule[] = [
     partSpeedup: 1,
     why: 'per-run overhead is shared by the batch: measured throughput at batch {batch} is {gain} that at batch {batch0}',
   },
+  {
+    id: 'more-threads',
+    action: 'one intra-op thread per core',
+    command: 'hone profile {model} --threads {threads}',
+    part: 'threads',
+    partSpeedup: 1,
+    why: "at ORT's default thread count the run took {default}; at {threads} intra-op threads (one per core) {probe}",
+  },
   // Advice to fuse the elementwise and layout ops ORT leaves unfused comes back with a command that does
   // it (`hone optimize`, not built yet); ORT already applies its own fusions when profiling.
   {
@@ -363,6 +374,12 @@ export const ADVICE: readonly AdviceRule[] = [
  * fuses differently in a whole model) and not worth the accuracy quantization costs.
  */
 export const MIN_INT8_GAIN = 1.1;
+
+/**
+ * Least gain of one thread per core over ORT's default for the advice: the two timings are not side by
+ * side (the default's best round against the probe's one round), so a smaller gain may be noise.
+ */
+export const MIN_THREADS_GAIN = 1.15;
 
 /**
  * The part of the run an int8 mode changes and how much faster it gets, op by op: each op's share of
@@ -406,7 +423,28 @@ export function advise(f: BottleneckFacts, kinds: readonly BottleneckKind[], inC
       .join(' ');
   const out: Advice[] = [];
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  // One thread per core measured faster than ORT's default: advising fewer threads contradicts it.
+  const moreThreads = f.threadsProbe && f.latencyMs / f.threadsProbe.latencyMs >= MIN_THREADS_GAIN ? f.threadsProbe : undefined;
   for (const rule of ADVICE) {
+    if (rule.id === 'threads' && moreThreads) continue;
+    if (rule.part === 'threads') {
+      if (!moreThreads) continue;
+      const gain = f.latencyMs / moreThreads.latencyMs;
+      out.push({
+        id: rule.id,
+        action: rule.action,
+        command: command(rule.command).replace('{threads}', String(moreThreads.threads)),
+        expectedSpeedup: gain,
+        reason: `${rule.why
+          .replace('{default}', fmtMs(f.latencyMs))
+          .replace('{threads}', String(moreThreads.threads))
+          .replace(
+            '{probe}',
+            fmtMs(moreThreads.latencyMs),
+          )}: ~${gain.toFixed(2)}x, in the session settings alone (SessionOptions.intraOpNumThreads)`,
+      });
+      continue;
+    }
     const assumed = rule.kinds ? kinds.filter((k) => rule.kinds!.includes(k)) : kinds;
     if (assumed.length === 0) continue;
     const condition = assumed.length < kinds.length ? `if ${assumed.join(' or ')}-bound` : undefined;

@@ -45,6 +45,11 @@ export interface ProfileOptions {
   provider?: string;
   /** ORT graph optimizers to leave out (as `hone optimize` may choose; SessionOpts.disabledOptimizers). */
   disabledOptimizers?: readonly string[];
+  /**
+   * With ORT's default thread count (no `threads`) on a CPU with several cores, time the first batch size
+   * again at one thread per core, for the advice (default true; `hone optimize` searches threads itself).
+   */
+  threadsProbe?: boolean;
   /** `--dim batch=8` and `--shape x=1x3x224x224`. */
   dims?: Map<string, number> | Record<string, number>;
   shapes?: Map<string, number[]> | Record<string, number[]>;
@@ -88,22 +93,26 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
   let peaks: MachinePeaks | undefined;
   let peaksCheck: string | undefined;
   const measured: Measurement[] = [];
+  let probe: { threads: number; measured: Measurement } | undefined;
   if (dynamic) {
     opts.onProgress?.('measuring machine peaks (cached after the first time, checked by a short probe)');
     const checked = opts.peaks
       ? { ...opts.peaks, check: 'given by the caller' }
       : await machinePeaks({ session: peakSession, refresh: opts.refreshPeaks });
     ({ check: peaksCheck, ...peaks } = checked);
+    let loaded: ModelProto | undefined;
     for (const v of variants) {
       opts.onProgress?.(`batch ${v.batch}: ${warmup} warm-up + ${runs} timed runs${profileRuns ? `, ${profileRuns} profiled` : ''}`);
       try {
         measured.push(
           await firstLoadable(
             v.forms,
-            (form) =>
-              withRunnable(form, (m) =>
+            (form) => {
+              if (v === variants[0]) loaded = form;
+              return withRunnable(form, (m) =>
                 measureInWorker(m, { session, inputs: v.inputs, values, warmup, runs, budgetMs, profileRuns, transfer: true }),
-              ),
+              );
+            },
             (refused, message, next) =>
               opts.onProgress?.(
                 `batch ${v.batch}: ORT refuses the model with ${refused.what} (${message.replace(/^onnxruntime cannot load the model: /, '').replace(/; fix the model.*$/, '')}); running it with ${next.what}`,
@@ -119,6 +128,29 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
         }
         throw e;
       }
+    }
+    // ORT's default intra-op thread count is its own count of physical cores, which on some VMs comes out
+    // below the cores the process has (one of two on an AMD EPYC VM: the zoo transformer at 8×128 ran 46 ms
+    // by default and 25 ms at two threads). One round at a thread per core, for the advice; its single
+    // round against the default's best round can only understate what more threads give.
+    const cores = cpus().length;
+    if (opts.threadsProbe !== false && !threads && provider === 'cpu' && cores > 1 && loaded) {
+      const v = variants[0]!;
+      opts.onProgress?.(`batch ${v.batch}: ${runs} timed runs again at ${cores} intra-op threads (ORT's default may run fewer)`);
+      probe = {
+        threads: cores,
+        measured: await withRunnable(loaded, (m) =>
+          measureInWorker(m, {
+            session: { ...session, intraOpThreads: cores },
+            inputs: v.inputs,
+            values,
+            warmup,
+            runs,
+            budgetMs: 0,
+            transfer: true,
+          }),
+        ),
+      };
     }
   }
 
@@ -155,6 +187,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
       ? { int8Nodes: int8Nodes(variants[0]!.model, weights, first, measured[0]!), int8Speedups: peaks!.int8 }
       : {}),
     matmulMacs: first.opTypes.filter((o) => o.opType === 'MatMul' || o.opType === 'Gemm').reduce((a, o) => a + o.macs, 0),
+    ...(probe ? { threadsProbe: { threads: probe.threads, latencyMs: pick(probe.measured.latencyMs) } } : {}),
   });
   const l0 = measured[0]?.latencyMs;
   const bottleneck =
@@ -193,6 +226,9 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
       ...(peaksCheck ? { peaksCheck } : {}),
     },
     bottleneck,
+    ...(probe
+      ? { threadsProbe: { threads: probe.threads, floorMs: probe.measured.latencyMs.floor, p50Ms: probe.measured.latencyMs.p50 } }
+      : {}),
     settings: { provider, threads, runs, warmup, budgetMs, dynamic },
   };
 }

@@ -43,6 +43,11 @@ export interface ProfileReport {
   bottleneck?: Bottleneck;
   /** `runs` is per round; `budgetMs` the extra time per batch size allowed for more rounds when noisy. */
   settings: { provider: string; threads: number; runs: number; warmup: number; budgetMs: number; dynamic: boolean };
+  /**
+   * The first batch size timed again (one round) at one intra-op thread per core, when the profile ran at
+   * ORT's default thread count on a CPU with several cores (ProfileOptions.threadsProbe).
+   */
+  threadsProbe?: { threads: number; floorMs: number; p50Ms: number };
 }
 
 export interface OpTypeRow {

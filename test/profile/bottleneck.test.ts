@@ -296,3 +296,20 @@ test('int8 advice sized op by op from the measured int8 speedups: large convolut
   const mmShare = 0.8 * 0.95;
   assert.ok(mm && Math.abs(mm.expectedSpeedup - 1 / (1 - mmShare + mmShare / 3)) < 1e-9, JSON.stringify(mm));
 });
+
+test('one thread per core measured faster than ORT default: advised with the measured gain, and fewer threads is not; below 1.15x, neither', () => {
+  const overhead = { ...base, kernelFraction: 0.3, model: 'm.onnx' };
+  assert.ok(
+    diagnose(overhead).advice.some((a) => a.id === 'threads'),
+    'without a probe, the overhead rule stands',
+  );
+  const b = diagnose({ ...overhead, threadsProbe: { threads: 2, latencyMs: 6 } });
+  const more = b.advice.find((a) => a.id === 'more-threads')!;
+  assert.ok(Math.abs(more.expectedSpeedup - 10 / 6) < 1e-9);
+  assert.equal(more.command, 'hone profile m.onnx --threads 2');
+  assert.match(more.reason, /default thread count the run took 10\.00 ms; at 2 intra-op threads \(one per core\) 6\.00 ms: ~1\.67x/);
+  assert.ok(!b.advice.some((a) => a.id === 'threads'), 'fewer threads contradicts the measurement');
+  const close = diagnose({ ...overhead, threadsProbe: { threads: 2, latencyMs: 9 } }).advice.map((a) => a.id);
+  assert.ok(!close.includes('more-threads'));
+  assert.ok(close.includes('threads'));
+});

@@ -20,6 +20,8 @@ const HELP = `hone profile MODEL [options]
 Measures where a model spends its time and memory, and what to do about it: parameters, MACs and FLOPs
 per op type (static), latency p50/p90/p99 and throughput per batch size, peak memory, per-op time share
 from an ONNX Runtime trace, and a bottleneck verdict (compute, memory or overhead) with ranked advice.
+Without --threads, the first batch size is timed again at one thread per core: ORT's default is its own
+count of physical cores, which on some machines is fewer, and the advice says so when it costs time.
 
 MODEL is a path to an .onnx file, or zoo:NAME for a built-in model (zoo:lenet5, zoo:mlp, zoo:resnet,
 zoo:mobilenet, zoo:transformer; options as zoo:mlp:hidden=128-64; 'hone zoo list' shows them all, and
