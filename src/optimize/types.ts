@@ -190,6 +190,12 @@ export interface ChosenModel {
   throughput: number;
   bytes: number;
   fidelity: Fidelity;
+  /**
+   * The model as given at these settings, timed side by side in the confirmation rounds: what the session
+   * settings alone give (`speedup` over the baseline, as the chosen one's); the passes give the rest,
+   * speedup / settingsAlone.speedup. Absent when the chosen model is the model as given, or for --goal size.
+   */
+  settingsAlone?: { latencyMs: number; speedup: number; blocks: number };
 }
 
 /** The file of `OptimizeReport.missedGoal` in OUT_DIR. */

@@ -7,7 +7,7 @@
  */
 import type { Candidate, OptimizeReport } from '../optimize/types.js';
 import type { PerOpComparison, PerOpTime } from '../optimize/per-op.js';
-import { baselineWords, settingsText } from '../optimize/optimize.js';
+import { baselineWords, gainSplitText, settingsText } from '../optimize/optimize.js';
 import { chartFigure } from './echarts-svg.js';
 import { bytes, ms, pct } from './format.js';
 import { dl, esc, htmlPage, htmlTable, SORT_SCRIPT, type Cell } from './html.js';
@@ -95,8 +95,9 @@ function beforeAfter(r: OptimizeReport): string {
   if (c?.fidelity.accuracy) rows.push(['accuracy', pct(c.fidelity.accuracy.float), pct(c.fidelity.accuracy.optimized)]);
   if (c?.fidelity.top1Agreement !== undefined) rows.push(['top-1 agreement', '100.0%', pct(c.fidelity.top1Agreement)]);
   if (c?.fidelity.maxAbsError !== undefined) rows.push(['max abs error', '0', c.fidelity.maxAbsError.toPrecision(3)]);
+  const split = c && gainSplitText(c, r.goal);
   const deploy = c
-    ? `<p>ONNX Runtime SessionOptions to deploy model.onnx with:</p><pre><code>${esc(JSON.stringify(c.sessionOptions, null, 2))}</code></pre>`
+    ? `${split ? `<p>${esc(`${split[0]!.toUpperCase()}${split.slice(1)}`)}.</p>` : ''}<p>ONNX Runtime SessionOptions to deploy model.onnx with:</p><pre><code>${esc(JSON.stringify(c.sessionOptions, null, 2))}</code></pre>`
     : '<p>Nothing was chosen: model.onnx is the model as given.</p>';
   return `<h2>Baseline and chosen model</h2>${htmlTable(['', `baseline (${baselineWords(base.settings.intraOpThreads, r.target)})`, c ? `chosen (${c.candidate})` : 'chosen'], rows)}${deploy}`;
 }

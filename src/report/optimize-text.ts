@@ -1,6 +1,6 @@
 /** `hone optimize`'s text report: the before/after table, the session options to use, and every candidate's fate. */
 import type { Candidate, OptimizeReport } from '../optimize/types.js';
-import { baselineWords, settingsText } from '../optimize/optimize.js';
+import { baselineWords, gainSplitText, settingsText } from '../optimize/optimize.js';
 import { bytes, ms, table } from './format.js';
 
 export function optimizeText(report: OptimizeReport, candidates: readonly Candidate[], outDir: string): string {
@@ -26,6 +26,8 @@ export function optimizeText(report: OptimizeReport, candidates: readonly Candid
   out.push(table(['', `baseline (${baselineWords(report.baseline.settings.intraOpThreads, report.target)})`, 'chosen'], rows));
   out.push('');
   out.push(c ? `Chosen ${c.candidate}: ${report.conclusion}` : report.conclusion);
+  const split = c && gainSplitText(c, report.goal);
+  if (split) out.push(`${split[0]!.toUpperCase()}${split.slice(1)}.`);
   if (c) out.push(`SessionOptions to use with model.onnx: ${JSON.stringify(c.sessionOptions)}`);
   out.push('');
   const n = report.counts;

@@ -74,6 +74,14 @@ test('transformer, no data: the chosen model meets the constraint and its speedu
   );
   assert.match(r.report.conclusion, /x the baseline's speed/);
   assert.equal(r.report.passes.find((p) => p.id === 'quantize.dynamic')?.used, true);
+  // The model as given at the chosen settings, timed in the confirmation rounds: the settings' share of the
+  // gain. (Absent only when the chosen one was not among the two confirmed, which a later block can cause.)
+  const alone = chosen.settingsAlone;
+  if (alone) {
+    assert.equal(alone.blocks, 2);
+    assert.ok(alone.latencyMs > 0 && alone.speedup > 0, JSON.stringify(alone));
+    assert.ok(Math.abs(alone.speedup * alone.latencyMs - chosen.speedup * chosen.latencyMs) < 1e-6 * chosen.speedup * chosen.latencyMs);
+  }
 });
 
 test('an accuracy constraint nothing quantized meets: those candidates are rejected with the drop, model.onnx stays the float model, and the closest is written marked as missing the goal', async () => {

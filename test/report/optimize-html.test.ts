@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChartSpec } from '../../src/report/echarts-svg.js';
 import { optimizeHtml, paretoFront } from '../../src/report/optimize-html.js';
+import { optimizeText } from '../../src/report/optimize-text.js';
 import { optimizeTradeoff, optimizeTradeoffChart, perOpTimeChart } from '../../src/report/report-charts.js';
 import { isOptimizeOutput, optimizeModel, writeOptimizeOutput } from '../../src/optimize/index.js';
 import { perOpComparison, type PerOpComparison } from '../../src/optimize/per-op.js';
@@ -398,6 +399,22 @@ test('per-op time: a table when the report has it, nothing when not', () => {
   assert.doesNotMatch(without, /class="perop"|Where the time went/);
   assert.deepEqual(chartIds(without), ['optimize-tradeoff']);
   assertBalanced(without);
+});
+
+test('the gain split between the session settings and the passes, in the page and the text, when it was measured', () => {
+  const base = fixtureReport();
+  const split = fixtureReport({ chosen: { ...base.chosen!, settingsAlone: { latencyMs: 8.1, speedup: 1.25, blocks: 2 } } });
+  const words =
+    'f the 1.62x speedup, the session settings alone give 1.25x (the model as given at them: 8.100 ms) and the passes 1.30x on top.';
+  assert.ok(optimizeHtml(split, fixtureCandidates()).includes(`<p>O${words}</p>`));
+  assert.ok(optimizeText(split, fixtureCandidates(), 'out').includes(`O${words}`));
+  assert.ok(!optimizeHtml(base, fixtureCandidates()).includes('settings alone'));
+  assert.ok(!optimizeText(base, fixtureCandidates(), 'out').includes('settings alone'));
+  const throughput = fixtureReport({ goal: 'throughput', chosen: split.chosen });
+  assert.match(
+    optimizeText(throughput, fixtureCandidates(), 'out'),
+    /Of the 1\.62x throughput gain, the session settings alone give 1\.25x/,
+  );
 });
 
 test('nothing chosen, and the size goal: the page says so, and x is the size ratio', () => {
