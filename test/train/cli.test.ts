@@ -27,6 +27,20 @@ async function run(argv: string[]) {
 }
 
 describe('hone train / hone lr-find (end to end)', () => {
+  it('--limit above the data: one line says all of it is used, and training goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hone-cli-limit-'));
+    const argv = ['train', '--model', 'zoo:lenet5', '--data', 'mnist', '--epochs', '1', '--batch-size', '256', '-o', join(dir, 'm.onnx')];
+    const r = await run([...argv, '--limit', '9000']);
+    assert.equal(r.code, 0, r.stderr);
+    const notes = r.stderr.split('\n').filter((l) => l.includes('--limit'));
+    assert.deepEqual(notes, ['hone: --limit 9000 is more than the 8,000 training samples of mnist; all 8,000 are used']);
+    const within = await run([...argv, '--limit', '512']);
+    assert.equal(within.code, 0, within.stderr);
+    assert.ok(!within.stderr.includes('--limit'), within.stderr);
+    const quiet = await run([...argv, '--limit', '9000', '--quiet']);
+    assert.ok(!quiet.stderr.includes('--limit'), quiet.stderr);
+  });
+
   it('trains LeNet-5 on a subset of MNIST, writes the model, the JSON report and the log', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hone-cli-train-'));
     const out = join(dir, 'lenet.onnx');

@@ -91,6 +91,7 @@ export const distillCommand: Command = {
     const inputs = parseTrainInputs(v, student);
     const limit = numberFlag(v.limit, '--limit', { int: true, min: 1 });
     const data = await resolveData(v.data, student, limit, 'distill', inputs.values, parseReadFlags(v));
+    if (data.limitNote && !v.quiet) io.stderr(`hone: ${data.limitNote}\n`);
     const test = v['test-data']
       ? await resolveData(v['test-data'], student, undefined, 'distill', inputs.values, parseReadFlags(v))
       : undefined;

@@ -136,6 +136,7 @@ export const pruneCommand: Command = {
     const inputs = parseTrainInputs(v, model);
     const limit = numberFlag(v.limit, '--limit', { int: true, min: 1 });
     const data = v.finetune ? await resolveData(v.finetune, model, limit, 'prune', inputs.values, parseReadFlags(v)) : undefined;
+    if (data?.limitNote && !v.quiet) io.stderr(`hone: ${data.limitNote}\n`);
     const test = v['test-data']
       ? await resolveData(v['test-data'], model, undefined, 'prune', inputs.values, parseReadFlags(v))
       : undefined;

@@ -109,7 +109,7 @@ export async function resolveData(
   command: string,
   values: Record<string, InputValue> = {},
   read: ReadOptions = {},
-): Promise<{ train: Dataset; test?: Dataset; skipped?: number }> {
+): Promise<{ train: Dataset; test?: Dataset; skipped?: number; limitNote?: string }> {
   if (!spec) throw badInput(`${command} needs --data mnist, --data FILE.npz or another format (see 'hone data --help')`);
   const names = dataInputNames(model).filter((n) => !(n in values));
   const scalar = graphInputs(model).find((i) => names.includes(i.name) && i.shape?.length === 0);
@@ -128,7 +128,13 @@ export async function resolveData(
     if (both) throw badInput(`both ${spec} and --input ${values[both]!.text} give input '${both}'; drop one`);
   }
   const d = await loadDataset(spec, names, read);
-  return limit ? { ...d, train: firstSamples(d.train, limit) } : d;
+  if (!limit) return d;
+  // More than the data holds: all of it, said once, since a run on less data than asked for is easy to misread.
+  const limitNote =
+    limit > d.train.size
+      ? `--limit ${limit} is more than the ${d.train.size.toLocaleString('en-US')} training samples of ${spec}; all ${d.train.size.toLocaleString('en-US')} are used`
+      : undefined;
+  return { ...d, train: firstSamples(d.train, limit), ...(limitNote ? { limitNote } : {}) };
 }
 
 export function parseOptimizer(values: {

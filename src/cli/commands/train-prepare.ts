@@ -67,6 +67,7 @@ export async function prepareTrain(values: TrainValues, io: Io): Promise<Prepare
   const data = await resolveData(values.data, model, limit, 'train', inputs.values, parseReadFlags(values));
   if (data.skipped && !values.quiet)
     io.stderr(`hone: left out ${data.skipped} record(s) of ${values.data} that fail their CRC32C (--skip-corrupt)\n`);
+  if (data.limitNote && !values.quiet) io.stderr(`hone: ${data.limitNote}\n`);
   const test = values['test-data']
     ? (await resolveData(values['test-data'], model, undefined, 'train', inputs.values, parseReadFlags(values))).train
     : data.test;
