@@ -13,7 +13,7 @@ import { dtypeName } from '../ir/dtype.js';
 import { loadExternalData, loadModel, PROTOBUF_LIMIT, saveModel } from '../ir/model.js';
 import { forEachTensor } from '../ir/walk.js';
 import { zooModel } from '../zoo/index.js';
-import { HoneError, badInput } from '../errors.js';
+import { HoneError, badInput, errorMessage } from '../errors.js';
 import { checkFixes, checkProvider, firstLoadable, resolveBatchSizes, type InputValue, type SessionOpts } from '../runtime/index.js';
 import { measureInWorker, type Measurement } from '../runtime/measure.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
@@ -137,20 +137,25 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     if (opts.threadsProbe !== false && !threads && provider === 'cpu' && cores > 1 && loaded) {
       const v = variants[0]!;
       opts.onProgress?.(`batch ${v.batch}: ${runs} timed runs again at ${cores} intra-op threads (ORT's default may run fewer)`);
-      probe = {
-        threads: cores,
-        measured: await withRunnable(loaded, (m) =>
-          measureInWorker(m, {
-            session: { ...session, intraOpThreads: cores },
-            inputs: v.inputs,
-            values,
-            warmup,
-            runs,
-            budgetMs: 0,
-            transfer: true,
-          }),
-        ),
-      };
+      try {
+        probe = {
+          threads: cores,
+          measured: await withRunnable(loaded, (m) =>
+            measureInWorker(m, {
+              session: { ...session, intraOpThreads: cores },
+              inputs: v.inputs,
+              values,
+              warmup,
+              runs,
+              budgetMs: 0,
+              transfer: true,
+            }),
+          ),
+        };
+      } catch (e) {
+        // The probe only feeds advice: a run that fails at this thread count leaves the profile as it was.
+        opts.onProgress?.(`batch ${v.batch}: the run at ${cores} intra-op threads failed (${errorMessage(e)}); no thread advice`);
+      }
     }
   }
 
