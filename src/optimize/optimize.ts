@@ -945,14 +945,14 @@ export function settingsText(s: RuntimeSettings): string {
 }
 
 /**
- * 'of the 3.58x, the session settings alone give 1.75x (the model as given at them: 25.10 ms) and the passes
- * 2.05x on top', when the chosen model's split was measured.
+ * 'Of the 3.58x speedup, the session settings alone give 1.75x (the model as given at them: 25.1 ms) and the
+ * passes 2.05x on top.', when the chosen model's split was measured.
  */
 export function gainSplitText(c: ChosenModel, goal: OptimizeJob['goal']): string | undefined {
   const s = c.settingsAlone;
   if (!s) return undefined;
   const what = goal === 'throughput' ? 'throughput gain' : 'speedup';
-  return `of the ${c.speedup.toFixed(2)}x ${what}, the session settings alone give ${s.speedup.toFixed(2)}x (the model as given at them: ${s.latencyMs.toFixed(s.latencyMs >= 10 ? 1 : 3)} ms) and the passes ${(c.speedup / s.speedup).toFixed(2)}x on top`;
+  return `Of the ${c.speedup.toFixed(2)}x ${what}, the session settings alone give ${s.speedup.toFixed(2)}x (the model as given at them: ${s.latencyMs.toFixed(s.latencyMs >= 10 ? 1 : 3)} ms) and the passes ${(c.speedup / s.speedup).toFixed(2)}x on top.`;
 }
 
 /** Same session: ORT's defaults (sequential, arena and pattern on) spelled out or left out are the same. */

@@ -97,7 +97,7 @@ function beforeAfter(r: OptimizeReport): string {
   if (c?.fidelity.maxAbsError !== undefined) rows.push(['max abs error', '0', c.fidelity.maxAbsError.toPrecision(3)]);
   const split = c && gainSplitText(c, r.goal);
   const deploy = c
-    ? `${split ? `<p>${esc(`${split[0]!.toUpperCase()}${split.slice(1)}`)}.</p>` : ''}<p>ONNX Runtime SessionOptions to deploy model.onnx with:</p><pre><code>${esc(JSON.stringify(c.sessionOptions, null, 2))}</code></pre>`
+    ? `${split ? `<p>${esc(split)}</p>` : ''}<p>ONNX Runtime SessionOptions to deploy model.onnx with:</p><pre><code>${esc(JSON.stringify(c.sessionOptions, null, 2))}</code></pre>`
     : '<p>Nothing was chosen: model.onnx is the model as given.</p>';
   return `<h2>Baseline and chosen model</h2>${htmlTable(['', `baseline (${baselineWords(base.settings.intraOpThreads, r.target)})`, c ? `chosen (${c.candidate})` : 'chosen'], rows)}${deploy}`;
 }

@@ -27,7 +27,7 @@ export function optimizeText(report: OptimizeReport, candidates: readonly Candid
   out.push('');
   out.push(c ? `Chosen ${c.candidate}: ${report.conclusion}` : report.conclusion);
   const split = c && gainSplitText(c, report.goal);
-  if (split) out.push(`${split[0]!.toUpperCase()}${split.slice(1)}.`);
+  if (split) out.push(split);
   if (c) out.push(`SessionOptions to use with model.onnx: ${JSON.stringify(c.sessionOptions)}`);
   out.push('');
   const n = report.counts;
