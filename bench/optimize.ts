@@ -88,8 +88,14 @@ async function alternate(floorOf: (which: Arm) => Promise<number>) {
 
 const BLOCK = { runs: 20, warmup: 3, budgetMs: 1000 };
 
+/** The model as given is the baseline and the float arm (at other settings): encoded once for both. */
+function armBytes(model: ModelProto, chosen: ModelProto): Record<Arm, Uint8Array> {
+  const given = encodeModel(model);
+  return { base: given, float: given, chosen: encodeModel(chosen) };
+}
+
 function independentNode(model: ModelProto, chosen: ModelProto, settings: RuntimeSettings, inputs: ConcreteInput[]) {
-  const bytes = { base: encodeModel(model), float: encodeModel(model), chosen: encodeModel(chosen) };
+  const bytes = armBytes(model, chosen);
   return alternate(
     async (which) => (await measureInWorker(bytes[which], { inputs, ...BLOCK, session: which === 'base' ? {} : settings })).latencyMs.floor,
   );
@@ -98,7 +104,7 @@ function independentNode(model: ModelProto, chosen: ModelProto, settings: Runtim
 async function independentBrowser(model: ModelProto, chosen: ModelProto, settings: RuntimeSettings, inputs: ConcreteInput[]) {
   const rt = await openBrowserRuntime();
   try {
-    const bytes = { base: encodeModel(model), float: encodeModel(model), chosen: encodeModel(chosen) };
+    const bytes = armBytes(model, chosen);
     const mine = { threads: settings.intraOpThreads ?? 1, graphOptimizationLevel: settings.graphOptimizationLevel };
     const web = { base: { threads: 1 }, float: mine, chosen: mine };
     return await alternate(async (which) => (await rt.measure(bytes[which], { inputs, ...BLOCK, settings: web[which] })).latencyMs.floor);

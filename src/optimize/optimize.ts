@@ -27,6 +27,7 @@ import { HoneError, badInput, errorMessage } from '../errors.js';
 import { batchDim, checkFixes, graphInputs, resolveBatchSizes, shapeSymbols, type ConcreteInput } from '../runtime/inputs.js';
 import { checkProvider } from '../runtime/providers.js';
 import { measureInWorker } from '../runtime/measure.js';
+import { disabledOptimizersExtra } from '../runtime/session.js';
 import { checkBrowserAvailable, openBrowserRuntime, type BrowserInfo, type BrowserRuntime } from '../runtime/browser.js';
 import { atBatch, batchPlan, type UserFixes } from '../profile/batch.js';
 import { profileModel } from '../profile/profile.js';
@@ -681,7 +682,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     throughput: c.candidate.metrics.throughput!,
     bytes: c.bytes.byteLength,
     fidelity,
-    ...(settingsAlone(c) ? { settingsAlone: settingsAlone(c) } : {}),
+    settingsAlone: settingsAlone(c),
   });
   // An accuracy goal nothing met: the candidate closest to it (least drop) is measured in full and timed
   // side by side with the baseline (if the search did not time it), and, if it beats the baseline by the
@@ -917,9 +918,7 @@ export function sessionOptionsFor(settings: RuntimeSettings, provider: string): 
     ...(settings.interOpThreads ? { interOpNumThreads: settings.interOpThreads } : {}),
     ...(settings.enableCpuMemArena === false ? { enableCpuMemArena: false } : {}),
     ...(settings.enableMemPattern === false ? { enableMemPattern: false } : {}),
-    ...(settings.disabledOptimizers?.length
-      ? { extra: { optimization: { disable_specified_optimizers: settings.disabledOptimizers.join(',') } } }
-      : {}),
+    ...(settings.disabledOptimizers?.length ? { extra: disabledOptimizersExtra(settings.disabledOptimizers) } : {}),
   };
 }
 

@@ -57,12 +57,17 @@ export function sessionOptions(opts: SessionOpts): ort.InferenceSession.SessionO
   if (opts.enableMemPattern !== undefined) o.enableMemPattern = opts.enableMemPattern;
   if (opts.enableCpuMemArena !== undefined) o.enableCpuMemArena = opts.enableCpuMemArena;
   if (opts.executionMode !== undefined) o.executionMode = opts.executionMode;
-  if (opts.disabledOptimizers?.length) o.extra = { optimization: { disable_specified_optimizers: opts.disabledOptimizers.join(',') } };
+  if (opts.disabledOptimizers?.length) o.extra = disabledOptimizersExtra(opts.disabledOptimizers);
   if (opts.profilePrefix !== undefined) {
     o.enableProfiling = true;
     o.profileFilePrefix = opts.profilePrefix;
   }
   return o;
+}
+
+/** SessionOptions.extra that turns ORT graph optimizers off (the session config entry, which ORT-node flattens to dotted keys). */
+export function disabledOptimizersExtra(names: readonly string[]): Record<string, unknown> {
+  return { optimization: { disable_specified_optimizers: names.join(',') } };
 }
 
 function positiveInt(n: number, what: string): number {
