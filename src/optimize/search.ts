@@ -127,6 +127,9 @@ export function suggestChoice(trial: Trial, space: SearchSpace): SearchChoice {
       if (off.length) settings.disabledOptimizers = off;
     }
   }
+  // A fusion turned off for the session must be off in ORT's offline optimization too, or the saved file holds it.
+  if (settings.disabledOptimizers?.length)
+    for (const s of steps) if (s.pass.startsWith('ort.')) s.options = { ...s.options, disable: settings.disabledOptimizers.join(',') };
   const batch = trial.suggestCategorical('batch', [...space.batchSizes]);
   return { key, steps, settings, batch };
 }

@@ -12,6 +12,12 @@
  * that such a model is tied to the machine that wrote it, so the default is 'extended' and the report
  * says when layout ops were written.
  *
+ * `disable` names ORT graph optimizers to leave out (comma-separated, e.g. 'SkipLayerNormFusion'), as a
+ * session's `optimization.disable_specified_optimizers` does: a fusion ORT bakes into the saved file cannot
+ * be turned off later by the session that loads it, so a search that turns a fusion off for its session
+ * (`hone optimize`'s `ort:NAME`) must turn it off here too. ORT ignores names it does not know, so a misspelt
+ * one changes nothing: the report's summary names what was left out, to be checked against its op counts.
+ *
  * The saved model is loaded again in ORT (optimizations off, so that what is checked is the saved graph
  * itself) before it is returned. Hone's other passes know ORT's standard-op graphs, not its fused ops:
  * this pass goes last in a pipeline.
@@ -24,28 +30,30 @@ import { encodeModel } from '../ir/codec.js';
 import { parseModel } from '../ir/model.js';
 import type { ModelProto } from '../ir/proto.js';
 import { createSession, ortLoadError, sessionOptions } from '../runtime/session.js';
-import { withDefaults } from './options.js';
+import { nameList, withDefaults } from './options.js';
 import type { Pass } from './pass.js';
 
 type OrtLevel = 'basic' | 'extended' | 'all';
 
-export const ortOptimizePass: Pass<{ level: OrtLevel }> = {
+export const ortOptimizePass: Pass<{ level: OrtLevel; disable: string }> = {
   id: 'ort.offline-optimize',
   description:
-    'saves the graph as ONNX Runtime optimizes it (its fusions) at a level: basic, extended or all (all may write CPU-specific layout ops)',
+    'saves the graph as ONNX Runtime optimizes it (its fusions) at a level: basic, extended or all (all may write CPU-specific layout ops); disable: ORT optimizers to leave out',
   applies: (model) => (model.graph?.node.length ? undefined : 'the graph has no nodes'),
   space: { level: { type: 'categorical', choices: ['basic', 'extended', 'all'] } },
-  defaults: { level: 'extended' },
+  defaults: { level: 'extended', disable: '' },
   needs: [],
   async run(model, options, ctx) {
-    const { level } = withDefaults(this, options);
-    ctx.onProgress?.(`ONNX Runtime optimizing the graph at level ${level}`);
+    const { level, disable } = withDefaults(this, options);
+    const disabled = nameList(disable);
+    const without = disabled.length ? ` without ${disabled.join(', ')}` : '';
+    ctx.onProgress?.(`ONNX Runtime optimizing the graph at level ${level}${without}`);
     const dir = mkdtempSync(join(tmpdir(), 'hone-ort-opt-'));
     let optimized: ModelProto;
     try {
       const path = join(dir, 'optimized.onnx');
       const opts: ort.InferenceSession.SessionOptions = {
-        ...sessionOptions({ graphOptimizationLevel: level, intraOpThreads: 1 }),
+        ...sessionOptions({ graphOptimizationLevel: level, intraOpThreads: 1, disabledOptimizers: disabled }),
         optimizedModelFilePath: path,
       };
       let session: ort.InferenceSession;
@@ -83,10 +91,10 @@ export const ortOptimizePass: Pass<{ level: OrtLevel }> = {
       changed,
       report: {
         summary: changed
-          ? `ONNX Runtime (${level}): ${nodesBefore} → ${nodesAfter} nodes${Object.keys(added).length ? `; now holds ${list(added)}` : ''}`
-          : `ONNX Runtime (${level}) changed nothing`,
+          ? `ONNX Runtime (${level}${without}): ${nodesBefore} → ${nodesAfter} nodes${Object.keys(added).length ? `; now holds ${list(added)}` : ''}`
+          : `ONNX Runtime (${level}${without}) changed nothing`,
         notes,
-        detail: { level, nodesBefore, nodesAfter, added, removed, ortVersion: ort.env.versions.common },
+        detail: { level, disabled, nodesBefore, nodesAfter, added, removed, ortVersion: ort.env.versions.common },
       },
     };
   },

@@ -10,7 +10,16 @@ import { sameSettings, sessionOptionsFor, settingsText } from '../../src/optimiz
 import { sessionOptions } from '../../src/runtime/session.js';
 
 const space = (ortFusions: string[], sessionKnobs = true): SearchSpace => ({
-  pipelines: new Map([['quantize.dynamic', [{ pass: 'quantize.dynamic', options: {} }]]]),
+  pipelines: new Map([
+    ['quantize.dynamic', [{ pass: 'quantize.dynamic', options: {} }]],
+    [
+      'quantize.dynamic+ort.offline-optimize',
+      [
+        { pass: 'quantize.dynamic', options: {} },
+        { pass: 'ort.offline-optimize', options: {} },
+      ],
+    ],
+  ]),
   passes: new Map(),
   threads: [1, 2],
   interOpThreads: [1, 2],
@@ -20,9 +29,9 @@ const space = (ortFusions: string[], sessionKnobs = true): SearchSpace => ({
   fusionsThatApply: new Set(['fuse.attention', 'fuse.skip-layer-norm']),
 });
 
-async function roundTrip(s: SearchSpace, settings: RuntimeSettings) {
+async function roundTrip(s: SearchSpace, settings: RuntimeSettings, key = 'quantize.dynamic') {
   const study = await createStudy({ directions: ['maximize', 'minimize'], sampler: new TPESampler({ seed: 0 }) });
-  await study.enqueueTrial(fixedParams('quantize.dynamic', s, settings, 1));
+  await study.enqueueTrial(fixedParams(key, s, settings, 1));
   const trial = await study.ask();
   return { choice: suggestChoice(trial, s), params: trial.params };
 }
@@ -66,6 +75,23 @@ test('a trial made from settings with an ORT fusion off gives those settings bac
   const web = await roundTrip(space(['SkipLayerNormFusion'], false), off);
   assert.deepEqual(Object.keys(web.params).sort(), ['batch', 'level', 'pipeline', 'threads']);
   assert.equal(web.choice.settings.disabledOptimizers, undefined);
+});
+
+test("a fusion turned off for the session is turned off in ORT's offline optimization of the same trial", async () => {
+  const s = space(['SkipLayerNormFusion']);
+  const key = 'quantize.dynamic+ort.offline-optimize';
+  const off = await roundTrip(s, { intraOpThreads: 2, graphOptimizationLevel: 'all', disabledOptimizers: ['SkipLayerNormFusion'] }, key);
+  assert.deepEqual(
+    off.choice.steps.map((st) => [st.pass, st.options?.disable]),
+    [
+      ['quantize.dynamic', undefined],
+      ['ort.offline-optimize', 'SkipLayerNormFusion'],
+    ],
+  );
+  const on = await roundTrip(s, { intraOpThreads: 2, graphOptimizationLevel: 'all' }, key);
+  assert.equal(on.choice.steps[1]!.options?.disable, undefined);
+  // The planned pipeline is not changed by a trial.
+  assert.deepEqual(s.pipelines.get(key)![1]!.options, {});
 });
 
 test('sampled trials turn the fusion off in some and leave it on in others', async () => {

@@ -155,6 +155,20 @@ test("ort.offline-optimize says when level 'all' wrote NCHWc ops tied to this CP
   else assert.match(all.report.notes.join(' '), /tied to this CPU/);
 });
 
+test('ort.offline-optimize leaves out the ORT optimizers named in `disable`, so a fusion turned off for a session is off in the saved file too', async () => {
+  const pass = passById('ort.offline-optimize');
+  const model = smallTransformer();
+  const ops = (m: ModelProto) => m.graph!.node.map((n) => n.opType);
+  const on = await pass.run(model, {}, {});
+  const off = await pass.run(model, { disable: 'SkipLayerNormFusion' }, {});
+  assert.ok(ops(on.model).includes('SkipLayerNormalization'));
+  assert.equal(ops(off.model).includes('SkipLayerNormalization'), false);
+  assert.ok(ops(off.model).includes('LayerNormalization'));
+  assert.match(off.report.summary, /without SkipLayerNormFusion/);
+  const data = samples(model);
+  assert.ok((await compareOutputs(on.model, off.model, data)).cosine > 0.99999);
+});
+
 test('the quantizers refuse a model quantized (or converted to float16) already, with the reason', async () => {
   const q = (await passById('quantize.dynamic').run(smallTransformer(), {}, {})).model;
   const facts = modelFacts(q);
