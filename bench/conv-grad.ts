@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/conv-grad.ts [--layers 64x32,128x16,256x8] [--batch 32] [--threads 1,2] [--rounds 15]
  *                              [--depthwise 96x48,144x24,192x12,384x6] [--steps 8] [--skip-step]
+ *                              [--torch] [--python /usr/bin/python3]
  *
  * Layers are CHANNELSxSIZE (C→C channels, SIZE×SIZE images, pad 1). Per layer and thread count:
  * - input gradient: ConvTranspose(gy, W) against Conv(gy, W with its channel axes swapped and its taps
@@ -18,10 +19,16 @@
  * (one-hot grouped Conv to 9 patches, Mul, ReduceSum) against the stacked form (samples stacked along the
  * height, gy as the kernel of one depthwise Conv), the latter on the NCHWc kernel (passes/nchwc.ts) as the
  * trainer runs it and on ORT's plain grouped kernel.
+ * With --torch, the same layers' three kernels in PyTorch (bench/conv_kernels_torch.py: forward conv2d, and
+ * aten.convolution_backward for the input and the weight gradient, what autograd runs; oneDNN, checked
+ * first by bench/torch_check.py) and a 1024³ GEMM on both sides, at the largest thread count, next to the
+ * form Hone chose, with each side's GFLOP/s: how far ONNX Runtime's kernels are from PyTorch's, op for op.
  * Then, unless --skip-step, training steps of zoo:resnet at ResNet-18 widths (64-128-256, 32×32, Adam,
  * random data) with the NCHWc pass on and off, alternated, --steps steps each, median samples/s.
  */
+import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { emptyGraph, makeModel, makeNode, valueInfo } from '../src/ir/builder.js';
@@ -35,6 +42,7 @@ import { median } from '../src/runtime/stats.js';
 import { train } from '../src/train/index.js';
 import { zooModel } from '../src/zoo/index.js';
 import { mulberry32 } from '../src/util/random.js';
+import { torchBaseline } from './torch-baseline.js';
 
 const { values } = parseArgs({
   options: {
@@ -45,6 +53,8 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '8' },
     depthwise: { type: 'string', default: '96x48,144x24,192x12,384x6' },
     'skip-step': { type: 'boolean', default: false },
+    torch: { type: 'boolean', default: false },
+    python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
 const N = Number(values.batch);
@@ -142,7 +152,7 @@ function layerVariants(c: number, h: number, block: number): [string, Variant, V
   const gemmChosen = ck * c >= 0.75 * (ck + c) * p;
   return [
     ['input gradient', flipped, convT],
-    ['forward', p <= 256 ? blocked : plain, p <= 256 ? plain : blocked],
+    ['forward', blocked, plain],
     ['weight gradient', gemmChosen ? whole : perSample, gemmChosen ? perSample : whole],
   ];
 }
@@ -200,7 +210,14 @@ function feedsFor(v: Variant, seed: number): Record<string, ort.Tensor> {
 }
 
 async function compare(a: Variant, b: Variant, threads: number, rounds: number) {
-  const opts = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const };
+  // Spinning off, as in the trainer's sessions: two sessions alive at once would otherwise have each one's
+  // idle pool spin on the cores the other runs on.
+  const opts = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all' as const,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
   const [sa, sb] = await Promise.all([ort.InferenceSession.create(a.model, opts), ort.InferenceSession.create(b.model, opts)]);
   const feeds = feedsFor(a, 7);
   const [oa, ob] = [(await sa.run(feeds)).out!.data as Float32Array, (await sb.run(feeds)).out!.data as Float32Array];
@@ -250,19 +267,73 @@ console.log(
   `# ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; onnxruntime-node ${ort.env.versions.common}; NCHWc block ${block || 'none'}`,
 );
 console.log(`# batch ${N}, ${values.rounds} interleaved rounds, median ms; ratio = chosen / alternative\n`);
+const threadCounts = values.threads!.split(',').map(Number);
+const maxThreads = Math.max(...threadCounts);
+const baseline = values.torch ? torchBaseline(values.python!, maxThreads) : undefined;
+if (baseline) console.log(`# ${baseline.header}\n`);
+/** Hone's chosen form per layer and kernel at the largest thread count, for the PyTorch table. */
+const chosenMs = new Map<string, number>();
+const GEMM = 1024;
 console.log('| layer | threads | kernel | chosen | ms | alternative | ms | ratio |');
 console.log('|---|---:|---|---|---:|---|---:|---:|');
 for (const spec of values.layers!.split(',')) {
   const [c, h] = spec.split('x').map(Number) as [number, number];
-  for (const threads of values.threads!.split(',').map(Number)) {
+  for (const threads of threadCounts) {
     for (const [what, chosen, other] of layerVariants(c, h, block || 16)) {
       if (!block && (chosen.name.startsWith('NCHWc') || other.name.startsWith('NCHWc'))) continue;
       const r = await compare(chosen, other, threads, Number(values.rounds));
+      if (threads === maxThreads) chosenMs.set(`${c}x${h} ${what}`, r.a);
       console.log(
         `| ${c}→${c}, ${h}×${h} | ${threads} | ${what} | ${chosen.name} | ${r.a.toFixed(2)} | ${other.name} | ${r.b.toFixed(2)} | ${(r.a / r.b).toFixed(2)} |`,
       );
     }
   }
+}
+if (baseline?.available) {
+  // The GEMM both sides' kernels are built on: ORT's MatMul (MLAS), timed like the layers (twice, interleaved).
+  const mm: Variant = {
+    name: 'MatMul',
+    inputs: { x: [GEMM, GEMM], w: [GEMM, GEMM] },
+    model: graph({ x: [GEMM, GEMM], w: [GEMM, GEMM] }, (push) => push(makeNode('MatMul', ['x', 'w'], ['out']))),
+  };
+  chosenMs.set('gemm', (await compare(mm, mm, maxThreads, Number(values.rounds))).a);
+  const torch = JSON.parse(
+    execFileSync(
+      values.python!,
+      [
+        join(import.meta.dirname, 'conv_kernels_torch.py'),
+        `layers=${values.layers}`,
+        `batch=${N}`,
+        `threads=${maxThreads}`,
+        `rounds=${values.rounds}`,
+      ],
+      { encoding: 'utf8', env: baseline.env },
+    )
+      .trim()
+      .split('\n')
+      .pop()!,
+  ) as Record<string, Record<string, number>>;
+  console.log(
+    `\n| ${maxThreads} threads, batch ${N} | kernel | Hone's form on ORT | ms | GFLOP/s | PyTorch ms | GFLOP/s | Hone / PyTorch time |`,
+  );
+  console.log('|---|---|---|---:|---:|---:|---:|---:|');
+  const row = (layer: string, what: string, form: string, hone: number, torchMs: number, flops: number) =>
+    console.log(
+      `| ${layer} | ${what} | ${form} | ${hone.toFixed(2)} | ${(flops / hone / 1e6).toFixed(0)} | ${torchMs.toFixed(2)} | ${(flops / torchMs / 1e6).toFixed(0)} | ${(hone / torchMs).toFixed(2)} |`,
+    );
+  for (const spec of values.layers!.split(',')) {
+    const [c, h] = spec.split('x').map(Number) as [number, number];
+    const flops = 2 * N * c * c * 9 * h * h;
+    const t = torch[`${c}x${h}`]!;
+    const forms = Object.fromEntries(layerVariants(c, h, block || 16).map(([what, chosen]) => [what, chosen.name]));
+    for (const [what, key] of [
+      ['forward', 'forward'],
+      ['input gradient', 'inputGrad'],
+      ['weight gradient', 'weightGrad'],
+    ] as const)
+      row(`${c}→${c}, ${h}×${h}`, what, forms[what]!, chosenMs.get(`${c}x${h} ${what}`)!, t[key]!, flops);
+  }
+  row(`${GEMM}³`, 'GEMM', 'MatMul', chosenMs.get('gemm')!, torch.gemm!.matmul!, 2 * GEMM ** 3);
 }
 if (values.depthwise && block) {
   console.log('\n| depthwise layer | threads | stacked, NCHWc (chosen) ms | unfolded ms | ratio | stacked, plain Conv ms | ratio |');

@@ -38,6 +38,7 @@ import { DataType } from '../src/ir/dtype.js';
 import { tensorArray } from '../src/ir/tensor.js';
 import type { ModelProto } from '../src/ir/proto.js';
 import { createSession, mulberry32, sessionOptions } from '../src/runtime/index.js';
+import { torchBaseline } from './torch-baseline.js';
 import { encodeModel } from '../src/ir/codec.js';
 import { createOptimizer, type LossSpec, train } from '../src/train/index.js';
 import { lenet5, mlp, mobilenet, resnet, transformer } from '../src/zoo/index.js';
@@ -152,34 +153,10 @@ const selected = values.models!.split(',').map((m) => m.trim());
 for (const m of selected) if (!CATALOG[m]) fail(`unknown bench model '${m}'; choose from ${Object.keys(CATALOG).join(', ')}`);
 
 // ---- PyTorch and its backends ----------------------------------------------------------------------
-const torchEnv = {
-  ...process.env,
-  OMP_NUM_THREADS: String(threads),
-  MKL_NUM_THREADS: String(threads),
-  OPENBLAS_NUM_THREADS: String(threads),
-};
-const hasTorch = spawnSync(values.python!, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-let torchHeader = `PyTorch: none (${values.python} cannot import torch; apt-get install python3-torch) — Hone's numbers only`;
-if (hasTorch) {
-  interface Probe {
-    torch: string;
-    blas: { kind: string; variant: string | null; version: string | null; file: string | null };
-    mkldnn: { available: boolean; enabled: boolean; version: string | null };
-    ok: boolean;
-    problem: string | null;
-    fix: string | null;
-  }
-  const probe = JSON.parse(
-    execFileSync(values.python!, [join(import.meta.dirname, 'torch_check.py')], { encoding: 'utf8', env: torchEnv })
-      .trim()
-      .split('\n')
-      .pop()!,
-  ) as Probe;
-  if (!probe.ok) fail(`PyTorch is not a fair baseline here: ${probe.problem}; fix: ${probe.fix}`);
-  const { blas, mkldnn } = probe;
-  torchHeader = `PyTorch ${probe.torch} · BLAS ${blas.kind}${blas.version ? ` ${blas.version}` : ''}${blas.variant ? ` (${blas.variant})` : ''} · conv oneDNN${mkldnn.version ? ` ${mkldnn.version}` : ''}`;
-}
-console.log(torchHeader);
+const baseline = torchBaseline(values.python!, threads);
+const hasTorch = baseline.available;
+const torchEnv = baseline.env;
+console.log(baseline.header);
 
 // ---- models, weights and data, written for PyTorch ---------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'hone-bench-train-'));
