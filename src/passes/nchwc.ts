@@ -9,9 +9,10 @@
  * The NCHWc kernel reads its filter at run time (OIHWBiBo: blocks of B output × B input channels per tap,
  * input channel major within a block), so no constant is needed.
  *
- * Only where it measured faster (`maxPositions`): for 3×3 layers at batch 32 with the reorders counted,
- * 0.67x the time at 8×8 outputs, 0.88x at 16×16, 1.05x at 32×32 (docs/design.md); depthwise 3×3 layers
- * (MobileNet's) 0.70–0.97x at 6×6 to 48×48, so at any size. Converted: 2-D Convs of float tensors whose
+ * At any size by default (`maxPositions` limits it): for 3×3 layers at batch 32, 2 threads, with the
+ * reorders counted, 0.77x the time of ORT's plain Conv at 8×8 outputs, 0.86x at 16×16 and 0.49x at 32×32
+ * (bench/conv-grad.ts), and whole ResNet training steps 7–9% faster with the 32×32 stage converted too
+ * (docs/design.md); depthwise 3×3 layers (MobileNet's) 0.70–0.97x at 6×6 to 48×48. Converted: 2-D Convs of float tensors whose
  * dims past the batch are known, group 1 or depthwise, input and output channels multiples of the block.
  * The input reorder is shared by the convolutions that read the same tensor.
  */
@@ -28,7 +29,7 @@ export { NCHWC_DOMAIN };
 export interface NchwcOptions {
   /** ORT's NCHWc block size on this machine (runtime/nchwc.ts): 16 with AVX-512, 8 with AVX2. */
   blockSize: number;
-  /** Convert only convolutions with at most this many output positions per image (default 256: 16×16). */
+  /** Convert only convolutions with at most this many output positions per image (default: any). */
   maxPositions?: number;
   /** The same for depthwise convolutions (default: any size). */
   maxDepthwisePositions?: number;
@@ -38,7 +39,7 @@ export interface NchwcOptions {
 export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: ModelProto; converted: number } {
   const graph = model.graph!;
   const b = opts.blockSize;
-  const maxPositions = opts.maxPositions ?? 256;
+  const maxPositions = opts.maxPositions ?? Number.POSITIVE_INFINITY;
   const maxDepthwisePositions = opts.maxDepthwisePositions ?? Number.POSITIVE_INFINITY;
   if (!Number.isInteger(b) || b < 8) return { model, converted: 0 };
   const defaultOpset = model.opsetImport.find((o) => !o.domain)?.version ?? 21;

@@ -46,12 +46,12 @@ function convModel(): { model: ModelProto; shapes: Record<string, number[]>; exp
   conv('c', ['x', 'w_c'], {}); // reads x too: one ReorderInput for a and c
   conv('g', ['x', 'w_g'], { group: 2, pads: [1, 1, 1, 1] }); // grouped: stays
   conv('odd', ['x', 'w_odd'], {}); // 12 output channels, not a block multiple: stays
-  conv('big', ['big', 'w_big'], { pads: [1, 1, 1, 1] }); // 32×32 outputs, above maxPositions: stays
+  conv('big', ['big', 'w_big'], { pads: [1, 1, 1, 1] }); // 32×32 outputs: converted (any size by default)
   conv('rgb', ['rgb', 'w_rgb'], { pads: [1, 1, 1, 1] }); // 3 input channels: stays
   conv('dw', ['x', 'w_dw'], { group: 16, pads: [1, 1, 1, 1] }); // depthwise: converted (OIHWBo filter)
   conv('dw2', ['x', 'w_dw2'], { group: 16, pads: [1, 1, 1, 1] }); // two filters per channel: stays
   conv('dwbig', ['big', 'w_dw'], { group: 16, strides: [2, 2], pads: [0, 0, 1, 1] }); // depthwise at any size
-  return { model: makeModel(g, { opset: 17 }), shapes, expected: ['a', 'b', 'c', 'dw', 'dwbig'] };
+  return { model: makeModel(g, { opset: 17 }), shapes, expected: ['a', 'b', 'c', 'big', 'dw', 'dwbig'] };
 }
 
 async function runAll(model: ModelProto, feeds: Record<string, ort.Tensor>): Promise<Record<string, Float32Array>> {
@@ -109,6 +109,8 @@ describe('NCHWc convolutions (passes/nchwc.ts)', () => {
     assert.equal(nchwcConvs(model, { blockSize: 0 }).model, model);
     assert.equal(nchwcConvs(model, { blockSize: 16, maxPositions: 0, maxDepthwisePositions: 0 }).converted, 0);
     assert.equal(nchwcConvs(model, { blockSize: 16, maxPositions: 0 }).converted, 2, 'depthwise at any size by default');
+    // A size limit keeps the larger group-1 convs (here 'big', 32×32) on ORT's plain kernel.
+    assert.equal(nchwcConvs(model, { blockSize: 16, maxPositions: 256 }).converted, expected.length - 1);
   });
 
   // ResNet: group-1 convs at 16×16 and 8×8; MobileNet: depthwise convs, whose weight gradients take the
