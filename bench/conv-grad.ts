@@ -5,11 +5,11 @@
  *
  *   npx tsx bench/conv-grad.ts [--layers 64x32,128x16,256x8] [--batch 32] [--threads 1,2] [--rounds 15]
  *                              [--depthwise 96x48,144x24,192x12,384x6] [--steps 8] [--skip-step]
- *                              [--torch] [--python /usr/bin/python3]
+ *                              [--torch] [--python /usr/bin/python3] [--default-malloc]
  *
  * Layers are CHANNELSxSIZE (C→C channels, SIZE×SIZE images, pad 1). Per layer and thread count:
  * - input gradient: ConvTranspose(gy, W) against Conv(gy, W with its channel axes swapped and its taps
- *   flipped), the form Hone emits for stride 1;
+ *   flipped), the form Hone emits for stride 1, on NCHWc kernels as the trainer runs it;
  * - forward: ORT's Conv against ReorderInput → NCHWc Conv (filter reordered in the graph) → ReorderOutput;
  * - weight gradient: the unfolded form's per-sample GEMMs summed over the batch against one GEMM over the
  *   whole batch's positions (the patches from the one-hot depthwise Conv in both).
@@ -42,7 +42,7 @@ import { median } from '../src/runtime/stats.js';
 import { train } from '../src/train/index.js';
 import { zooModel } from '../src/zoo/index.js';
 import { mulberry32 } from '../src/util/random.js';
-import { torchBaseline } from './torch-baseline.js';
+import { torchBaseline, withSteadyMalloc } from './torch-baseline.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,8 +55,10 @@ const { values } = parseArgs({
     'skip-step': { type: 'boolean', default: false },
     torch: { type: 'boolean', default: false },
     python: { type: 'string', default: '/usr/bin/python3' },
+    'default-malloc': { type: 'boolean' },
   },
 });
+withSteadyMalloc(values['default-malloc'] === true);
 const N = Number(values.batch);
 const F = DataType.FLOAT;
 const NCHWC = 'com.microsoft.nchwc';
@@ -99,14 +101,16 @@ function layerVariants(c: number, h: number, block: number): [string, Variant, V
     inputs: io,
     model: graph(io, (push) => push(makeNode('ConvTranspose', ['x', 'w'], ['out'], { pads }))),
   };
+  // As the step runs it: the flipped Conv goes through the trainer's NCHWc pass like every Conv.
+  const flippedModel = graphModel(io, (push, ints) => {
+    push(makeNode('Transpose', ['w'], ['wt'], { perm: [1, 0, 2, 3] }));
+    push(makeNode('Slice', ['wt', ints([-1, -1]), ints([-(2 ** 53), -(2 ** 53)]), ints([2, 3]), ints([-1, -1])], ['wf']));
+    push(makeNode('Conv', ['x', 'wf'], ['out'], { pads }));
+  });
   const flipped: Variant = {
-    name: 'Conv, flipped W',
+    name: block ? 'NCHWc Conv, flipped W' : 'Conv, flipped W',
     inputs: io,
-    model: graph(io, (push, ints) => {
-      push(makeNode('Transpose', ['w'], ['wt'], { perm: [1, 0, 2, 3] }));
-      push(makeNode('Slice', ['wt', ints([-1, -1]), ints([-(2 ** 53), -(2 ** 53)]), ints([2, 3]), ints([-1, -1])], ['wf']));
-      push(makeNode('Conv', ['x', 'wf'], ['out'], { pads }));
-    }),
+    model: encodeModel(block ? nchwcConvs(flippedModel, { blockSize: block }).model : flippedModel),
   };
   const plain: Variant = { name: 'Conv', inputs: io, model: graph(io, (push) => push(makeNode('Conv', ['x', 'w'], ['out'], { pads }))) };
   const blocked: Variant = {
@@ -266,7 +270,9 @@ const block = await nchwcBlockSize();
 console.log(
   `# ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; onnxruntime-node ${ort.env.versions.common}; NCHWc block ${block || 'none'}`,
 );
-console.log(`# batch ${N}, ${values.rounds} interleaved rounds, median ms; ratio = chosen / alternative\n`);
+console.log(
+  `# batch ${N}, ${values.rounds} interleaved rounds, median ms; ratio = chosen / alternative; malloc: ${process.env.GLIBC_TUNABLES ?? "glibc's defaults"}\n`,
+);
 const threadCounts = values.threads!.split(',').map(Number);
 const maxThreads = Math.max(...threadCounts);
 const baseline = values.torch ? torchBaseline(values.python!, maxThreads) : undefined;

@@ -55,3 +55,28 @@ export function torchBaseline(python: string, threads: number): TorchBaseline {
     env,
   };
 }
+
+/** glibc malloc settings under which large buffers are reused instead of mapped and unmapped on every call. */
+export const STEADY_MALLOC = 'glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824';
+
+/**
+ * Re-runs this bench in a child process with STEADY_MALLOC in GLIBC_TUNABLES (for Hone and, through the
+ * environment, for PyTorch), unless it is set already or `off`; returns only when nothing needs re-running.
+ *
+ * Why: glibc serves a buffer of 128 KiB or more (its threshold adapts up to 32 MiB) with mmap and returns it
+ * with munmap, so a framework that allocates its large tensors per call takes a page fault for every 4 KiB of
+ * them on every call; on this project's VMs a fault costs about 14 µs (8 MiB: 2,048 faults, ~28 ms), and
+ * whether a call pays depends on the allocator's history, so times switch between two levels 2–3x apart.
+ * PyTorch allocates activations per step this way (hence the usual advice to run it on jemalloc or
+ * tcmalloc); Hone's trainer mostly does not (ORT's arena, outputs bound to its own buffers). Both sides get
+ * the same allocator settings: the best each can do, and numbers that repeat.
+ */
+export function withSteadyMalloc(off: boolean): void {
+  if (off || process.platform !== 'linux' || (process.env.GLIBC_TUNABLES ?? '').includes('mmap_threshold')) return;
+  const tunables = [process.env.GLIBC_TUNABLES, STEADY_MALLOC].filter(Boolean).join(':');
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, GLIBC_TUNABLES: tunables },
+  });
+  process.exit(r.status ?? 1);
+}

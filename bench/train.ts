@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/train.ts [--models mlp,lenet5,resnet,resnet18,mobilenet,transformer] [--batches 32,64,128]
  *                          [--repeats 3] [--steps N | --seconds 3] [--threads 2] [--seq 64]
- *                          [--accuracy-epochs 3] [--skip-accuracy] [--skip-adam] [--check]
+ *                          [--accuracy-epochs 3] [--skip-accuracy] [--skip-adam] [--check] [--default-malloc]
  *
  * Models: the zoo's MLP 784-512-256-10 and LeNet-5 on MNIST; resnet (zoo defaults: 3 stages of 2 basic
  * blocks, widths 16-32-64) and resnet18 (the same at ResNet-18's widths 64-128-256) on 3×32×32 inputs,
@@ -19,6 +19,12 @@
  * (5 to 2000 steps); both sides run the same steps. samples/s is the steady state on both sides: the first
  * WARM_STEPS steps of a run are left out (a fresh ORT session plans its memory in its first runs); the
  * step split columns average every step.
+ *
+ * Both sides run with glibc's malloc told to keep large buffers (bench/torch-baseline.ts, withSteadyMalloc:
+ * the bench re-runs itself with GLIBC_TUNABLES set): PyTorch frees and re-maps its activations every step
+ * otherwise, paying a page fault per 4 KiB, which on this project's VMs made its step times switch between
+ * two levels (ResNet-18 widths: 87 samples/s by default, 104 with the setting). --default-malloc runs
+ * without it.
  *
  * PyTorch comes from /usr/bin/python3 (Debian's python3-torch); without it only Hone's numbers print.
  * Before any ratio the bench checks PyTorch's backends (bench/torch_check.py: an optimized BLAS, oneDNN
@@ -38,7 +44,7 @@ import { DataType } from '../src/ir/dtype.js';
 import { tensorArray } from '../src/ir/tensor.js';
 import type { ModelProto } from '../src/ir/proto.js';
 import { createSession, mulberry32, sessionOptions } from '../src/runtime/index.js';
-import { torchBaseline } from './torch-baseline.js';
+import { torchBaseline, withSteadyMalloc } from './torch-baseline.js';
 import { encodeModel } from '../src/ir/codec.js';
 import { createOptimizer, type LossSpec, train } from '../src/train/index.js';
 import { lenet5, mlp, mobilenet, resnet, transformer } from '../src/zoo/index.js';
@@ -62,8 +68,10 @@ const { values } = parseArgs({
     'skip-adam': { type: 'boolean' },
     check: { type: 'boolean' },
     python: { type: 'string', default: '/usr/bin/python3' },
+    'default-malloc': { type: 'boolean' },
   },
 });
+withSteadyMalloc(values['default-malloc'] === true);
 const fail = (message: string): never => {
   console.error(message);
   process.exit(2);
@@ -157,6 +165,7 @@ const baseline = torchBaseline(values.python!, threads);
 const hasTorch = baseline.available;
 const torchEnv = baseline.env;
 console.log(baseline.header);
+console.log(`malloc: ${process.env.GLIBC_TUNABLES ? `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : "glibc's defaults"} (both sides)`);
 
 // ---- models, weights and data, written for PyTorch ---------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'hone-bench-train-'));
