@@ -45,7 +45,7 @@ export const ortOptimizePass: Pass<{ level: OrtLevel; disable: string }> = {
   needs: [],
   async run(model, options, ctx) {
     const { level, disable } = withDefaults(this, options);
-    const disabled = nameList(disable);
+    const disabled = disable ? nameList(disable) : [];
     const without = disabled.length ? ` without ${disabled.join(', ')}` : '';
     ctx.onProgress?.(`ONNX Runtime optimizing the graph at level ${level}${without}`);
     const dir = mkdtempSync(join(tmpdir(), 'hone-ort-opt-'));

@@ -26,7 +26,7 @@ const chromiumCount = () => {
 test('browser target: candidates timed in Chromium against ORT-web at one thread; layout ops ORT-web lacks are rejected by name', async () => {
   const before = chromiumCount();
   // ORT's offline optimization at level all writes x86 NCHWc layout ops into a CNN: onnxruntime-node runs them, the WASM build has no kernels.
-  const ortAll = { ...ortOptimizePass, defaults: { level: 'all' as const } };
+  const ortAll = { ...ortOptimizePass, defaults: { ...ortOptimizePass.defaults, level: 'all' as const } };
   const r = await optimizeModel({
     model: zooModel('lenet5'),
     target: 'browser',
