@@ -1,6 +1,12 @@
 /**
  * Measuring the machine's peaks through ORT itself (so they are what ORT can reach, not a datasheet):
- * - compute: an fp32 MatMul 1024x1024 by 1024x1024, 2·M·N·K FLOPs per run;
+ * - compute: an fp32 MatMul 1024x1024 by 1024x1024, 2·M·N·K FLOPs per run, its product summed to a scalar
+ *   in the graph. A 4 MiB graph output is allocated again on every run, and where glibc serves it with
+ *   mmap each run pays a page fault per 4 KiB (about 14 µs each on this project's VMs). Measured on an idle
+ *   AMD EPYC: `hone profile --train` (ORT's default threads) read 89–96 GFLOP/s with the plain MatMul and
+ *   169–179 with the summed one, three runs each; at 2 threads in a bare process the plain one's runs took
+ *   200–1,000 faults each in some blocks, the summed one's 0–3. The product lives in ORT's arena instead.
+ *   The sum adds 1 M additions to 2 G FLOPs of MatMul, uncounted;
  * - bandwidth: ReduceSum over 48 Mi floats (192 MiB): far beyond the caches, so each run streams its
  *   bytes from memory. A reduction, not a copy: an elementwise op's large output is allocated and then
  *   copied into a JS buffer by the Node binding on every run, which measured 3.5x slower than the read
@@ -34,7 +40,7 @@ const CACHE_READS = 16;
 const PROBE_N = 256;
 
 export async function measurePeaks(opts: SessionOpts, key: string): Promise<MachinePeaks> {
-  const flops = await bestRate(matmulModel(N), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
+  const flops = await bestRate(matmulSummedModel(N), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
   const bandwidth = await bestRate(streamModel(), { x: new ort.Tensor('float32', filled(STREAM, 1), [STREAM]) }, 4 * STREAM, opts, 5);
   const cacheBandwidth = await cacheRate(opts, 20);
   const int8 = await measureInt8Speedups(opts);
@@ -65,6 +71,16 @@ function cacheRate(opts: SessionOpts, runs: number): Promise<number> {
     { ...opts, graphOptimizationLevel: 'disabled' },
     runs,
   );
+}
+
+/** The 1024³ MatMul with its product summed in the graph (see the file comment). */
+function matmulSummedModel(n: number): Uint8Array {
+  const b = new GraphBuilder('peak_matmul');
+  const a = b.input('a', DataType.FLOAT, [n, n]);
+  const w = b.floatInit('w', [n, n], filled(n * n, 0.25));
+  b.op('ReduceSum', [b.op('MatMul', [a, w])], { keepdims: 0 }, { output: 'y' });
+  b.output('y', DataType.FLOAT, []);
+  return encodeModel(b.model());
 }
 
 async function bestRate(
