@@ -81,10 +81,17 @@ export async function machinePeaks(opts: PeaksOpts = {}): Promise<CheckedPeaks> 
   return { ...hit, check: `cached, a probe agrees (${((probe.flops / then.flops) * 100).toFixed(0)}% of the FLOP/s)` };
 }
 
-/** What the peaks depend on: the CPU, how many cores, ORT's version, the provider and its threads. */
+/**
+ * How the peaks are measured, in the key so that figures measured another way are measured again:
+ * 2 = the FLOP/s MatMul summed in the graph (peaks-kernel.ts), whose runs allocate no large output.
+ */
+const METHOD = 'm2';
+
+/** What the peaks depend on: the CPU, how many cores, ORT's version, the provider and its threads (and the method). */
 export function peaksKey(session: SessionOpts = {}): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown-cpu';
   return [
+    METHOD,
     cpu,
     `${cpus().length}cpu`,
     `ort${ort.env.versions.node ?? ort.env.versions.common}`,
