@@ -10,11 +10,12 @@
  * input channel major within a block), so no constant is needed.
  *
  * At any size by default (`maxPositions` limits it): for 3×3 layers at batch 32, 2 threads, with the
- * reorders counted, 0.77x the time of ORT's plain Conv at 8×8 outputs, 0.86x at 16×16 and 0.49x at 32×32
- * (bench/conv-grad.ts), and whole ResNet training steps 7–9% faster with the 32×32 stage converted too
- * (docs/design.md); depthwise 3×3 layers (MobileNet's) 0.70–0.97x at 6×6 to 48×48. Converted: 2-D Convs of float tensors whose
- * dims past the batch are known, group 1 or depthwise, input and output channels multiples of the block.
- * The input reorder is shared by the convolutions that read the same tensor.
+ * reorders counted, 0.67–0.87x the time of ORT's plain Conv at 8×8 outputs, 0.59–0.97x at 16×16 and
+ * 0.44–0.89x at 32×32 (bench/conv-grad.ts, four runs on one day), and whole ResNet training steps 7–9%
+ * faster with the 32×32 stage converted too (docs/design.md); depthwise 3×3 layers (MobileNet's)
+ * 0.70–0.97x at 6×6 to 48×48. Converted: 2-D Convs of float tensors whose dims past the batch are known,
+ * group 1 or depthwise, input and output channels multiples of the block. The input reorder is shared by
+ * the convolutions that read the same tensor.
  */
 import { attrReader } from '../ir/attrs.js';
 import { makeNode, makeModel } from '../ir/builder.js';
