@@ -273,6 +273,7 @@ console.log(
 console.log(
   `# batch ${N}, ${values.rounds} interleaved rounds, median ms; ratio = chosen / alternative; malloc: ${process.env.GLIBC_TUNABLES ?? "glibc's defaults"}\n`,
 );
+const layers = values.layers!.split(',').map((spec) => spec.split('x').map(Number) as [number, number]);
 const threadCounts = values.threads!.split(',').map(Number);
 const maxThreads = Math.max(...threadCounts);
 const baseline = values.torch ? torchBaseline(values.python!, maxThreads) : undefined;
@@ -282,8 +283,7 @@ const chosenMs = new Map<string, number>();
 const GEMM = 1024;
 console.log('| layer | threads | kernel | chosen | ms | alternative | ms | ratio |');
 console.log('|---|---:|---|---|---:|---|---:|---:|');
-for (const spec of values.layers!.split(',')) {
-  const [c, h] = spec.split('x').map(Number) as [number, number];
+for (const [c, h] of layers) {
   for (const threads of threadCounts) {
     for (const [what, chosen, other] of layerVariants(c, h, block || 16)) {
       if (!block && (chosen.name.startsWith('NCHWc') || other.name.startsWith('NCHWc'))) continue;
@@ -327,8 +327,7 @@ if (baseline?.available) {
     console.log(
       `| ${layer} | ${what} | ${form} | ${hone.toFixed(2)} | ${(flops / hone / 1e6).toFixed(0)} | ${torchMs.toFixed(2)} | ${(flops / torchMs / 1e6).toFixed(0)} | ${(hone / torchMs).toFixed(2)} |`,
     );
-  for (const spec of values.layers!.split(',')) {
-    const [c, h] = spec.split('x').map(Number) as [number, number];
+  for (const [c, h] of layers) {
     const flops = 2 * N * c * c * 9 * h * h;
     const t = torch[`${c}x${h}`]!;
     const forms = Object.fromEntries(layerVariants(c, h, block || 16).map(([what, chosen]) => [what, chosen.name]));

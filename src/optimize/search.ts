@@ -28,7 +28,7 @@ import { InMemoryStorage } from '../tune/storage/memory.js';
 import type { Storage } from '../tune/storage/storage.js';
 import type { FrozenTrial, ParamValue } from '../tune/types.js';
 import type { RuntimeSettings } from './types.js';
-import { isFusion } from './candidates.js';
+import { family, isFusion } from './candidates.js';
 
 export const STUDY_NAME = 'optimize';
 /** The study's file in OUT_DIR. */
@@ -129,7 +129,7 @@ export function suggestChoice(trial: Trial, space: SearchSpace): SearchChoice {
   }
   // A fusion turned off for the session must be off in ORT's offline optimization too, or the saved file holds it.
   if (settings.disabledOptimizers?.length)
-    for (const s of steps) if (s.pass.startsWith('ort.')) s.options = { ...s.options, disable: settings.disabledOptimizers.join(',') };
+    for (const s of steps) if (family(s.pass) === 'ort') s.options = { ...s.options, disable: settings.disabledOptimizers.join(',') };
   const batch = trial.suggestCategorical('batch', [...space.batchSizes]);
   return { key, steps, settings, batch };
 }

@@ -40,7 +40,7 @@ const CACHE_READS = 16;
 const PROBE_N = 256;
 
 export async function measurePeaks(opts: SessionOpts, key: string): Promise<MachinePeaks> {
-  const flops = await bestRate(matmulSummedModel(N), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
+  const flops = await bestRate(matmulModel(N, true), { a: new ort.Tensor('float32', filled(N * N, 0.5), [N, N]) }, 2 * N * N * N, opts, 10);
   const bandwidth = await bestRate(streamModel(), { x: new ort.Tensor('float32', filled(STREAM, 1), [STREAM]) }, 4 * STREAM, opts, 5);
   const cacheBandwidth = await cacheRate(opts, 20);
   const int8 = await measureInt8Speedups(opts);
@@ -73,16 +73,6 @@ function cacheRate(opts: SessionOpts, runs: number): Promise<number> {
   );
 }
 
-/** The 1024³ MatMul with its product summed in the graph (see the file comment). */
-function matmulSummedModel(n: number): Uint8Array {
-  const b = new GraphBuilder('peak_matmul');
-  const a = b.input('a', DataType.FLOAT, [n, n]);
-  const w = b.floatInit('w', [n, n], filled(n * n, 0.25));
-  b.op('ReduceSum', [b.op('MatMul', [a, w])], { keepdims: 0 }, { output: 'y' });
-  b.output('y', DataType.FLOAT, []);
-  return encodeModel(b.model());
-}
-
 async function bestRate(
   model: Uint8Array,
   feeds: Record<string, ort.Tensor>,
@@ -93,12 +83,18 @@ async function bestRate(
   return work / ((await bestMs(model, feeds, opts, runs)) / 1000);
 }
 
-function matmulModel(n: number): Uint8Array {
+/** An n³ MatMul; `summed`: its product summed to a scalar in the graph (the full figure: see the file comment). */
+function matmulModel(n: number, summed = false): Uint8Array {
   const b = new GraphBuilder('peak_matmul');
   const a = b.input('a', DataType.FLOAT, [n, n]);
   const w = b.floatInit('w', [n, n], filled(n * n, 0.25));
-  b.op('MatMul', [a, w], {}, { output: 'y' });
-  b.output('y', DataType.FLOAT, [n, n]);
+  if (summed) {
+    b.op('ReduceSum', [b.op('MatMul', [a, w])], { keepdims: 0 }, { output: 'y' });
+    b.output('y', DataType.FLOAT, []);
+  } else {
+    b.op('MatMul', [a, w], {}, { output: 'y' });
+    b.output('y', DataType.FLOAT, [n, n]);
+  }
   return encodeModel(b.model());
 }
 
