@@ -3,13 +3,20 @@
  * graph does, fitted to latencies measured on this machine (nn-Meter's idea, at the level of whole
  * kernels' costs rather than per-kernel regressors):
  *
- *   ms ≈ c0 + c1·kernels + c2·dense GMACs + c3·depthwise GMACs + c4·MB moved
+ *   ms ≈ c0 + c1·compute kernels + c2·other kernels + c3·conv GMACs + c4·weight-matmul GMACs
+ *           + c5·activation-matmul GMACs + c6·depthwise GMACs + c7·MB moved
  *
- * c0 is the runtime's per-run overhead, c1 its per-kernel cost, c2 and c3 the inverse of the machine's
- * throughput on dense (Gemm, MatMul, Conv) and depthwise/grouped convolutions, c4 the inverse of its
- * memory bandwidth as the model uses it. The coefficients are fitted non-negative (a cost never speeds a
- * model up) to relative error, so small and large architectures count alike. The static costs come from
- * the per-op rules of src/ops (profile/static.ts), so any model ORT runs has features.
+ * c0 is the runtime's per-run overhead; c1 and c2 its per-kernel cost for the kernels that multiply (Conv,
+ * Gemm, MatMul) and for the rest (elementwise, normalization, reshapes), which cost less to launch; c3–c6
+ * the inverse of the machine's throughput on each kind of multiply: dense convolutions, Gemm/MatMul with a
+ * weight operand (an initializer or a Constant node), MatMul of two activations (attention's Q·Kᵀ and P·V:
+ * at batch 1 many small batched products, the dearest per MAC) and depthwise/grouped convolutions; c7 the
+ * inverse of the memory bandwidth as the model uses it. The coefficients are fitted non-negative (a cost
+ * never speeds a model up) to relative error, so small and large architectures count alike. The static
+ * costs come from the per-op rules of src/ops (profile/static.ts), so any model ORT runs has features.
+ * The kinds were chosen by measurement (bench/nas-latency.ts, docs/benchmarks.md): with one kernel count
+ * and one dense-MAC term, one model fitted across the five built-in spaces erred 12% on held-out
+ * architectures, the transformers 26%; with these, 7% and 6%, and no worse within a space.
  */
 import { attrReader } from '../ir/attrs.js';
 import type { ModelProto } from '../ir/proto.js';
@@ -21,22 +28,44 @@ import { encodeModel } from '../ir/codec.js';
 import { fixDims, graphInputs, resolveInputs } from '../runtime/inputs.js';
 import { LatencyWorker } from '../runtime/measure.js';
 
-export const LATENCY_FEATURES = ['per run', 'per kernel', 'dense GMACs', 'depthwise GMACs', 'MB moved'] as const;
+export const LATENCY_FEATURES = [
+  'per run',
+  'per compute kernel',
+  'per other kernel',
+  'conv GMACs',
+  'weight-matmul GMACs',
+  'activation-matmul GMACs',
+  'depthwise GMACs',
+  'MB moved',
+] as const;
+
+const MULTIPLIES = new Set(['Conv', 'Gemm', 'MatMul']);
 
 /** The features of one run of `model` (its inputs with concrete dims, e.g. batch 1), from its static cost. */
 export function latencyFeatures(model: ModelProto, cost: StaticCost = staticCost(model)): number[] {
-  const nodes = model.graph!.node;
-  let dense = 0;
-  let depthwise = 0;
-  let bytes = 0;
-  cost.nodes.forEach((c, i) => {
-    bytes += c.bytes;
-    const node = nodes[i];
-    const grouped = c.opType === 'Conv' && node !== undefined && attrReader(node).int('group', 1) > 1;
-    if (grouped) depthwise += c.macs;
-    else dense += c.macs;
-  });
-  return [1, cost.nodes.length, dense / 1e9, depthwise / 1e9, bytes / 1e6];
+  const graph = model.graph!;
+  const nodes = graph.node;
+  // Operands that are weights: initializers and the outputs of Constant nodes.
+  const weights = new Set(graph.initializer.map((t) => t.name));
+  for (const n of nodes) if (n.opType === 'Constant') for (const o of n.output) weights.add(o);
+  // The static cost lists nodes in topological order, not the graph's: matched by their first output.
+  const byOutput = new Map(nodes.map((n) => [n.output[0], n]));
+  const f = { compute: 0, other: 0, conv: 0, weightMm: 0, activationMm: 0, depthwise: 0, bytes: 0 };
+  for (const c of cost.nodes) {
+    f.bytes += c.bytes;
+    const node = byOutput.get(c.outputs[0]);
+    if (!MULTIPLIES.has(c.opType)) {
+      f.other++;
+      continue;
+    }
+    f.compute++;
+    if (c.opType === 'Conv') {
+      if (node !== undefined && attrReader(node).int('group', 1) > 1) f.depthwise += c.macs;
+      else f.conv += c.macs;
+    } else if (node?.input.some((x) => weights.has(x))) f.weightMm += c.macs;
+    else f.activationMm += c.macs;
+  }
+  return [1, f.compute, f.other, f.conv / 1e9, f.weightMm / 1e9, f.activationMm / 1e9, f.depthwise / 1e9, f.bytes / 1e6];
 }
 
 /**

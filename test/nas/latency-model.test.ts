@@ -1,8 +1,8 @@
 // The NAS latency model: coefficients recovered from latencies made by known ones, never negative, its
-// error measured on held-out samples, and features that follow the graph (kernels, dense and depthwise MACs).
+// error measured on held-out samples, and features that follow the graph (kernels and MACs by kind).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitLatencyModel, latencyFeatures, latencyVerdict, leaveOneOutMape, mape } from '../../src/nas/latency-model.js';
+import { fitLatencyModel, LATENCY_FEATURES, latencyFeatures, latencyVerdict, leaveOneOutMape, mape } from '../../src/nas/latency-model.js';
 import { zooModel } from '../../src/zoo/index.js';
 
 test('recovers the coefficients that made the latencies, and predicts held-out ones exactly', () => {
@@ -31,16 +31,32 @@ test('a cost that would speed a model up is fitted as 0, not negative', () => {
   assert.ok(Math.abs(fit.predict([1, 3, 3]) - 2.5) < 0.05);
 });
 
-test('features follow the graph: wider layers more dense GMACs, MobileNet depthwise MACs apart', () => {
+test('features follow the graph: kernels by kind, MACs by kind of multiply', () => {
+  const at = (name: (typeof LATENCY_FEATURES)[number]) => LATENCY_FEATURES.indexOf(name);
   const narrow = latencyFeatures(zooModel('lenet5:channels=4-8,batch=1'));
   const wide = latencyFeatures(zooModel('lenet5:channels=16-48,batch=1'));
-  assert.equal(narrow[0], 1);
-  assert.equal(narrow[1], wide[1], 'same kernels');
-  assert.ok(wide[2]! > 3 * narrow[2]!, `dense GMACs ${narrow[2]} → ${wide[2]}`);
-  assert.equal(narrow[3], 0, 'LeNet has no grouped conv');
+  assert.equal(narrow.length, LATENCY_FEATURES.length);
+  assert.equal(narrow[at('per run')], 1);
+  assert.equal(narrow[at('per compute kernel')], wide[at('per compute kernel')], 'same kernels');
+  assert.equal(narrow[at('per other kernel')], wide[at('per other kernel')]);
+  // LeNet-5: 2 convolutions and 3 fully connected layers.
+  assert.equal(narrow[at('per compute kernel')], 5);
+  assert.ok(wide[at('conv GMACs')]! > 3 * narrow[at('conv GMACs')]!, `conv GMACs ${narrow[at('conv GMACs')]} → ${wide[at('conv GMACs')]}`);
+  assert.ok(narrow[at('weight-matmul GMACs')]! > 0, 'the fully connected layers multiply by weights');
+  assert.equal(narrow[at('activation-matmul GMACs')], 0);
+  assert.equal(narrow[at('depthwise GMACs')], 0, 'LeNet has no grouped conv');
   const mobile = latencyFeatures(zooModel('mobilenet:inputChannels=1,size=28,widthMultiplier=0.5,batch=1'));
-  assert.ok(mobile[3]! > 0, 'depthwise MACs counted');
-  assert.ok(mobile[4]! > 0);
+  assert.ok(mobile[at('depthwise GMACs')]! > 0, 'depthwise MACs counted');
+  assert.ok(mobile[at('conv GMACs')]! > 0, 'pointwise convolutions are dense');
+  assert.ok(mobile[at('MB moved')]! > 0);
+  // Attention's Q·Kᵀ and P·V multiply two activations: heads × seq × seq × (dModel / heads) MACs each, per layer.
+  const enc = latencyFeatures(zooModel('transformer:inputSize=28,seq=28,maxSeq=28,classes=10,layers=2,heads=2,dModel=32,ffn=64,batch=1'));
+  assert.ok(
+    Math.abs(enc[at('activation-matmul GMACs')]! * 1e9 - 2 * 2 * (2 * 28 * 28 * 16)) < 1e-3,
+    String(enc[at('activation-matmul GMACs')]),
+  );
+  assert.ok(enc[at('weight-matmul GMACs')]! * 1e9 >= 2 * (4 * 28 * 32 * 32 + 2 * 28 * 32 * 64), 'projections and feed-forward');
+  assert.equal(enc[at('conv GMACs')], 0);
 });
 
 test('the verdict: none before six measured; over only beyond twice the model error', () => {
