@@ -302,7 +302,13 @@ test('a space module: its architectures trained in worker processes, named code:
 });
 
 test('bad input is refused in one line before any training', async () => {
+  const unknown = join(dir, 'unknown-option.yaml');
+  writeFileSync(unknown, 'model: zoo:lenet5\nspace:\n  model.nosuch: { type: categorical, choices: [1, 2] }\n');
   const cases: [string[], RegExp][] = [
+    [
+      ['--space', unknown, '--data', 'mnist', '-o', join(dir, 'x')],
+      /space\.model\.nosuch in --space .*unknown-option\.yaml and the command line: zoo:lenet5 has no option 'nosuch'/,
+    ],
     [
       ['--space', 'nope', '--data', 'mnist', '-o', join(dir, 'x')],
       /--space nope: not a built-in space \(mlp, cnn, resnet, mobilenet, transformer\)/,

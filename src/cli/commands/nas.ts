@@ -419,6 +419,8 @@ export const nasCommand: Command = {
             },
           },
           { storage: values.storage },
+          undefined,
+          Object.hasOwn(NAS_SPACES, values.space) ? 'the command line' : `--space ${values.space} and the command line`,
         );
         if (reference) config.enqueue = [{ params: reference, userAttrs: { reference: true } }];
         const run = await runTune(config, { resume: false, io, quiet: values.quiet, signal: interrupt.signal });
@@ -791,7 +793,7 @@ function nasText(
     );
   if (lm)
     lines.push(
-      `latency model fitted to the ${lm.architectures} architectures measured (per run, per kernel, GMACs, MB moved): leave-one-out error ${lm.looMapePercent.toFixed(1)}%`,
+      `latency model fitted to the ${lm.architectures} architectures measured (per run, kernels and MACs by kind, MB moved): leave-one-out error ${lm.looMapePercent.toFixed(1)}%`,
     );
   lines.push(`front.json, report.json and report.html → ${out}`);
   return `${lines.join('\n')}\n`;

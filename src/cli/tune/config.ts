@@ -142,10 +142,11 @@ export function readTuneConfigFile(path: string): unknown {
 
 /**
  * Builds the effective configuration from a parsed file (or nothing) and flags. `file` names the
- * source in messages and anchors relative paths.
+ * source in messages and anchors relative paths; `label` names it in messages instead (`hone nas`'s
+ * configuration is built from its flags and its --space file).
  */
-export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?: string): TuneConfig {
-  const src = file ?? 'the command line';
+export function resolveTuneConfig(raw: unknown, overrides: TuneOverrides, file?: string, label?: string): TuneConfig {
+  const src = label ?? file ?? 'the command line';
   if (raw === undefined || raw === null) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw badInput(`tune config ${src} must be a mapping of keys (study, space, objective, …); see 'hone tune --help'`);
