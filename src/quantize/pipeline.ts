@@ -395,16 +395,21 @@ export function syntheticData(
   const rand = mulberry32(seed);
   const arrays: Record<string, { data: Float32Array; dims: number[] }> = {};
   // Samples go along dim 0 of each input; an input whose dim 0 is not the batch (a recurrent state
-  // [layers, batch, hidden]) gets zeros, an initial state, spread over its batch dim wherever it sits.
+  // [layers, batch, hidden]) gets zeros, an initial state, spread over its batch dim wherever it sits — or,
+  // its shape given (--shape state=2x1x128), zeros of exactly that shape. (Sampled along its dim 0 instead,
+  // such a state once took its leading 2 for a fixed batch size and was fed beside 2 stacked samples of
+  // the other inputs: Silero VAD v5's LSTM then refused its initial state.)
   const lead = batchDim(model, fixes);
   const values: Record<string, InputValue> = { ...fixes.values };
   for (const input of graphInputs(model)) {
     if (fixes.values?.[input.name]) continue;
-    if (lead && input.name !== lead.input && input.shape?.length && input.shape[0] !== lead.dim && !fixes.shapes?.[input.name]) {
-      values[input.name] = { dims: [], data: Float64Array.of(0), text: `${input.name}=0` };
+    const given = fixes.shapes?.[input.name];
+    if (lead && input.name !== lead.input && input.shape?.length && input.shape[0] !== lead.dim) {
+      values[input.name] = given
+        ? { dims: [...given], data: new Float64Array(given.reduce((a, b) => a * b, 1)), text: `${input.name}=0` }
+        : { dims: [], data: Float64Array.of(0), text: `${input.name}=0` };
       continue;
     }
-    const given = fixes.shapes?.[input.name];
     if (!input.shape && !given)
       throw badInput(`input '${input.name}' has no shape; pass --shape ${input.name}=D1xD2x... or --calib/--eval data for it`);
     if (input.shape?.length === 0)

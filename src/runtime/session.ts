@@ -138,7 +138,31 @@ export function cleanOrtMessage(msg: string): string {
   // "In Node, (name, Op, domain, -1) : (inputs) -> (outputs) , Error <what>" → "<what> (in node name)".
   const inNode = /^In Node, \("([^"]*)", ([^,]+), [^)]*\)\s*:.*?,\s*Error\s+(.*)$/.exec(m);
   if (inNode) m = `${inNode[3]} (node '${inNode[1]}', ${inNode[2]})`;
+  m = innermostRunError(m);
   return m.trim().replace(/[.\s]+$/, '');
+}
+
+const RUN_FAILED = /Non-zero status code returned while running (\S+) node\. Name:'([^']*)' Status Message: /g;
+
+/**
+ * A run error inside a subgraph comes wrapped once per enclosing node ("Non-zero status code returned while
+ * running If node. Name:'If_0' Status Message: Non-zero status code … LSTM node. Name:'…' Status Message:
+ * Input initial_h must have shape {1,2,128}. Actual:{1,1,128}"): the cause first, then where, innermost
+ * node first, so that shortening the message cuts the path rather than the cause.
+ */
+function innermostRunError(m: string): string {
+  const nodes = [...m.matchAll(RUN_FAILED)];
+  if (!nodes.length) return m;
+  const last = nodes[nodes.length - 1]!;
+  const cause = m
+    .slice(last.index! + last[0].length)
+    .trim()
+    .replace(/[.\s]+$/, '');
+  const where = nodes
+    .reverse()
+    .map((n) => `${n[1]} '${n[2]}'`)
+    .join(' in ');
+  return `${cause} (in ${where})`;
 }
 
 /** Drops a leading C++ function signature (`ns::Class::Fn(const T&)::<lambda()> `) left by ORT's asserts. */

@@ -168,6 +168,22 @@ test('cleanOrtMessage keeps the essential part of ORT errors', () => {
   );
 });
 
+test('cleanOrtMessage puts the cause of a run error inside subgraphs first, then the nodes, innermost first', () => {
+  // Silero VAD v5's message when fed an inconsistent state (the cause used to be cut off by shortening).
+  assert.equal(
+    cleanOrtMessage(
+      "Non-zero status code returned while running If node. Name:'If_0' Status Message: Non-zero status code returned while running If node. Name:'If_0_then_branch__Inline_0__/decoder/If_1' Status Message: Non-zero status code returned while running LSTM node. Name:'If_0_then_branch__Inline_0__/decoder/rnn/LSTM' Status Message: Input initial_h must have shape {1,2,128}. Actual:{1,1,128}",
+    ),
+    "Input initial_h must have shape {1,2,128}. Actual:{1,1,128} (in LSTM 'If_0_then_branch__Inline_0__/decoder/rnn/LSTM' in If 'If_0_then_branch__Inline_0__/decoder/If_1' in If 'If_0')",
+  );
+  assert.equal(
+    cleanOrtMessage(
+      "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code returned while running Reshape node. Name:'r' Status Message: cannot reshape",
+    ),
+    "cannot reshape (in Reshape 'r')",
+  );
+});
+
 test('cleanOrtMessage drops C++ signatures from ORT asserts', () => {
   assert.equal(
     cleanOrtMessage(
