@@ -16,7 +16,7 @@
  * costs come from the per-op rules of src/ops (profile/static.ts), so any model ORT runs has features.
  * The kinds were chosen by measurement (bench/nas-latency.ts, docs/benchmarks.md): with one kernel count
  * and one dense-MAC term, one model fitted across the five built-in spaces erred 12% on held-out
- * architectures, the transformers 26%; with these, 7% and 6%, and no worse within a space.
+ * architectures, the transformers 22–26%; with these, 7% and 6–9%, and no worse within a space.
  */
 import { attrReader } from '../ir/attrs.js';
 import type { ModelProto } from '../ir/proto.js';
