@@ -39,7 +39,7 @@
  *
  * Prints markdown tables (the "AutoML" section of docs/benchmarks.md) and, last, one JSON line.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -47,6 +47,7 @@ import { main } from '../src/cli/main.js';
 import { mnist } from '../src/data/index.js';
 import { createSession } from '../src/runtime/session.js';
 import * as ort from 'onnxruntime-node';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -323,7 +324,7 @@ const verdicts: SeedVerdict[] = runs.map(({ none, asha }) => {
   };
 });
 
-const machine = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown CPU';
+const machine = cpuDescription();
 const say = (s = '') => console.log(s);
 say(
   `Machine: ${machine}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; 1-minute load ${startLoad.toFixed(1)} at the start, ${endLoad.toFixed(1)} at the end. Date: ${new Date().toISOString().slice(0, 10)}.`,

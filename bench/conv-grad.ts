@@ -43,6 +43,7 @@ import { train } from '../src/train/index.js';
 import { zooModel } from '../src/zoo/index.js';
 import { mulberry32 } from '../src/util/random.js';
 import { torchBaseline, withSteadyMalloc } from './torch-baseline.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -267,9 +268,7 @@ async function stepBench(steps: number, rounds: number) {
 }
 
 const block = await nchwcBlockSize();
-console.log(
-  `# ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; onnxruntime-node ${ort.env.versions.common}; NCHWc block ${block || 'none'}`,
-);
+console.log(`# ${cpuDescription()}, ${cpus().length} cores; onnxruntime-node ${ort.env.versions.common}; NCHWc block ${block || 'none'}`);
 console.log(
   `# batch ${N}, ${values.rounds} interleaved rounds, median ms; ratio = chosen / alternative; malloc: ${process.env.GLIBC_TUNABLES ?? "glibc's defaults"}\n`,
 );

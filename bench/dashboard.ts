@@ -17,6 +17,7 @@ import { startDashboard } from '../src/dashboard/server.js';
 import { SqliteStorage } from '../src/tune/storage/sqlite.js';
 import type { Distribution } from '../src/tune/types.js';
 import { launchChromium } from '../test/helpers/chromium.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values: flags } = parseArgs({ options: { trials: { type: 'string' }, runs: { type: 'string' } } });
 const N = Number(flags.trials ?? 10_000);
@@ -95,7 +96,7 @@ try {
     await browser.close();
     await d.close();
   }
-  console.log(`Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}, Chromium headless\n`);
+  console.log(`Machine: ${cpuDescription()} × ${cpus().length}, Node ${process.version}, Chromium headless\n`);
   console.log('| study | page JSON | server answer (median) | page open to first full render (median) | runs |');
   console.log('|---|---:|---:|---:|---:|');
   console.log(

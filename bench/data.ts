@@ -31,6 +31,7 @@ import { median } from '../src/runtime/stats.js';
 import { mulberry32 } from '../src/util/random.js';
 import { lenet5 } from '../src/zoo/index.js';
 import { LENET5_DEFAULTS } from '../src/zoo/lenet5.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -138,7 +139,7 @@ function torchRates(folder: string, mode: string, aug: string, workers: number):
 let torchMissing = false;
 
 say(
-  `Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}). Run: \`npx tsx bench/data.ts --mnist ${nMnist} --jpegs ${nJpeg} --batch ${batch} --epochs ${epochs} --rounds ${rounds}\` (${new Date().toISOString().slice(0, 10)}).`,
+  `Machine: ${cpuDescription()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}). Run: \`npx tsx bench/data.ts --mnist ${nMnist} --jpegs ${nJpeg} --batch ${batch} --epochs ${epochs} --rounds ${rounds}\` (${new Date().toISOString().slice(0, 10)}).`,
 );
 say();
 try {

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DistributedReport } from '../src/cli/commands/train-dp.js';
 import { main } from '../src/cli/main.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -59,7 +60,7 @@ const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 const kib = (b: number) => (b / 1024).toFixed(1);
 try {
   console.log(
-    `Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. MLP 784-${hidden}-10 on MNIST (8,000 digits), ${epochs} epochs, batch ${batch} (64 per worker), SGD momentum 0.9, lr 0.05; 2 workers on this machine through nats-server.\n`,
+    `Machine: ${cpuDescription()} × ${cpus().length}, Node ${process.version}. MLP 784-${hidden}-10 on MNIST (8,000 digits), ${epochs} epochs, batch ${batch} (64 per worker), SGD momentum 0.9, lr 0.05; 2 workers on this machine through nats-server.\n`,
   );
   const single = await trainRun(dir, []);
   console.log(`One process, whole batch: test accuracy ${pct(single.testAccuracy)}, ${single.seconds.toFixed(1)} s.\n`);

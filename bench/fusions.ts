@@ -33,6 +33,7 @@ import { copyModel, defaultReduceRange } from '../src/quantize/common.js';
 import { quantizeWeight, S8 } from '../src/quantize/math.js';
 import { median } from '../src/runtime/stats.js';
 import { TRANSFORMER_FUSIONS } from '../src/passes/fuse-transformer.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -168,7 +169,7 @@ function table(title: string, models: Record<string, ModelProto>, lat: Record<st
 }
 
 say(
-  `Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}. Run: \`npx tsx bench/fusions.ts --rounds ${rounds} --runs ${runs} --batches ${batches.join(',')} --threads ${threadSettings.join(',')}\` (${new Date().toISOString().slice(0, 10)}).`,
+  `Machine: ${cpuDescription()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}. Run: \`npx tsx bench/fusions.ts --rounds ${rounds} --runs ${runs} --batches ${batches.join(',')} --threads ${threadSettings.join(',')}\` (${new Date().toISOString().slice(0, 10)}).`,
 );
 say();
 for (const batch of batches) {

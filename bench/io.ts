@@ -20,6 +20,7 @@ import { loadModel, parseModel, saveModel } from '../src/ir/model.js';
 import { encodeMessageChunks } from '../src/ir/codec.js';
 import { zooModel } from '../src/zoo/index.js';
 import { writeFileAtomic } from '../src/util/fs.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const MB = 1024 * 1024;
 
@@ -200,14 +201,7 @@ function measure(c: Case, dir: string, runs: number): { rows: Row[]; sizeMB: num
 const time = (ms: number) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`);
 
 function machine(): string {
-  let model = cpus()[0]?.model ?? 'unknown CPU';
-  try {
-    const out = spawnSync('lscpu', { encoding: 'utf8' }).stdout;
-    model = /Model name:\s*(.+)/.exec(out)?.[1]?.trim() ?? model;
-  } catch {
-    /* lscpu missing: keep os.cpus() */
-  }
-  return `${model}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
+  return `${cpuDescription()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
 }
 
 function main(): void {

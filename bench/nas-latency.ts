@@ -16,6 +16,7 @@ import { inferenceLatencyMs } from '../src/nas/latency-model.js';
 import { zooSpec } from '../src/zoo/index.js';
 import { architectureFeatures, fitLatencyModel, LATENCY_FEATURES, leaveOneOutMape, mape } from '../src/nas/latency-model.js';
 import { zooModel } from '../src/zoo/index.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values: flags } = parseArgs({
   options: { 'per-space': { type: 'string' }, seed: { type: 'string' }, passes: { type: 'string' }, save: { type: 'string' } },
@@ -69,7 +70,7 @@ const retest = (list: Sample[]) =>
 const held = (i: number) => i % 3 === 2;
 const fit = fitLatencyModel(samples.filter((_, i) => !held(i)));
 const rows = (list: Sample[]) => mape(list.map((s) => ({ predicted: fit.predict(s.features), measured: s.ms })));
-console.log(`Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. ${samples.length} architectures, batch 1.\n`);
+console.log(`Machine: ${cpuDescription()} × ${cpus().length}, Node ${process.version}. ${samples.length} architectures, batch 1.\n`);
 console.log(
   '| space | architectures (held out) | latency range, ms | MAPE on held-out: one model for all spaces | MAPE on held-out: fitted within the space | test–retest (passes 1 and 2, all) |',
 );

@@ -28,6 +28,7 @@ import { naswotScore } from '../src/nas/proxy.js';
 import { zooModel } from '../src/zoo/index.js';
 import { resolveData } from '../src/cli/commands/train-args.js';
 import type { WeightSharingInfo } from '../src/cli/commands/nas-shared.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -126,7 +127,7 @@ try {
   const proxyTau = kendall(proxyPairs);
 
   console.log(
-    `Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. Space: ${channels.length * fc.length} LeNet-style CNNs (channels ${channels.join(', ')} × fc ${fc.join(', ')}); ${limit} MNIST digits, 20% held out.\n`,
+    `Machine: ${cpuDescription()} × ${cpus().length}, Node ${process.version}. Space: ${channels.length * fc.length} LeNet-style CNNs (channels ${channels.join(', ')} × fc ${fc.join(', ')}); ${limit} MNIST digits, 20% held out.\n`,
   );
   console.log('| search | answer | its accuracy (held out) | whole search | training alone |');
   console.log('|---|---|---:|---:|---:|');

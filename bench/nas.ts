@@ -39,6 +39,7 @@ import { median } from '../src/runtime/stats.js';
 import { hypervolume } from '../src/tune/hypervolume.js';
 import { openStorage } from '../src/tune/storage/open.js';
 import { zooModel, zooSpec } from '../src/zoo/index.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -173,7 +174,7 @@ try {
   const budgetMs = pruned.budget.budgetMs;
   const { res, archs, ref } = pruned;
   console.log(
-    `Machine: ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}. ${epochs} epochs on ${limit} MNIST digits (20% held out) per model; ${trials} architectures (seed ${seed}); --latency-budget 1x (LeNet-5 timed first: ${budgetMs.toFixed(4)} ms); --confirm ${confirm} --confirm-seeds ${confirmSeeds}; the search took ${pruned.seconds.toFixed(0)} s.\n`,
+    `Machine: ${cpuDescription()} × ${cpus().length}, Node ${process.version}. ${epochs} epochs on ${limit} MNIST digits (20% held out) per model; ${trials} architectures (seed ${seed}); --latency-budget 1x (LeNet-5 timed first: ${budgetMs.toFixed(4)} ms); --confirm ${confirm} --confirm-seeds ${confirmSeeds}; the search took ${pruned.seconds.toFixed(0)} s.\n`,
   );
   const within = archs.filter((a) => a.number !== ref.number && a.latencyMs! <= ref.latencyMs!).sort((a, b) => b.accuracy - a.accuracy);
   const beats = within.filter((a) => a.accuracy >= ref.accuracy);

@@ -16,7 +16,7 @@
  * (3) the transformer again, for the browser target (onnxruntime-web's WASM in headless Chromium) at batch
  * 1 × 128, beside the node choice for the same shape. The tables go to stdout as markdown.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, homedir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +30,7 @@ import { measureInWorker } from '../src/runtime/measure.js';
 import { openBrowserRuntime } from '../src/runtime/browser.js';
 import { resolveInputs, type ConcreteInput } from '../src/runtime/inputs.js';
 import { optimizeModel, settingsText, type OptimizeResult, type RuntimeSettings } from '../src/optimize/index.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -42,7 +43,7 @@ const { values: flags } = parseArgs({
 const budget = Number(flags.budget);
 const blocks = Number(flags.blocks);
 const cases = new Set(flags.cases!.split(','));
-const machine = readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown CPU';
+const machine = cpuDescription();
 const say = (s = '') => console.log(s);
 const log = (s: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
 say(

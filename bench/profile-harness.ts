@@ -19,6 +19,7 @@ import { createSession, type SessionOpts } from '../src/runtime/session.js';
 import { fixDims, randomFeeds, resolveInputs, type ConcreteInput } from '../src/runtime/inputs.js';
 import { measureInWorker } from '../src/runtime/measure.js';
 import { latencyStats, percentile } from '../src/runtime/stats.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, runs: { type: 'string', default: '50' } } });
 const rounds = Number(values.rounds);
@@ -82,7 +83,7 @@ try {
 }
 
 console.log(
-  `Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.node}.`,
+  `Machine: ${cpuDescription()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.node}.`,
 );
 console.log(
   `Run: \`npx tsx bench/profile-harness.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}); p50 latency in ms, median over rounds (range).`,

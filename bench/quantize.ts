@@ -45,6 +45,7 @@ import {
 import { copyModel, requireDomain } from '../src/quantize/common.js';
 import { quantizeWeight, S8 } from '../src/quantize/math.js';
 import { median } from '../src/runtime/stats.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -142,7 +143,7 @@ function rewriteMatMuls(model: ModelProto, form: (n: NodeProto, q: string, s: st
 }
 
 say(
-  `Machine: ${cpus()[0]?.model.trim()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}. Run: \`npx tsx bench/quantize.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}).`,
+  `Machine: ${cpuDescription()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, onnxruntime-node ${ort.env.versions.common}. Run: \`npx tsx bench/quantize.ts --rounds ${rounds} --runs ${runs}\` (${new Date().toISOString().slice(0, 10)}).`,
 );
 say(
   `Latency: median over ${rounds} rounds of each block's p50 (${runs} timed runs after 5 warm-up, fresh worker and session per block, ORT default threads); variants timed in blocks, side by side in one run. "× fp32" is the median over rounds of the ratio to the fp32 block of the same round.`,

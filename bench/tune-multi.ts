@@ -17,6 +17,7 @@ import type { Sampler } from '../src/tune/samplers/base.js';
 import { NSGAIISampler } from '../src/tune/samplers/nsga2.js';
 import { RandomSampler } from '../src/tune/samplers/random.js';
 import { TPESampler } from '../src/tune/samplers/tpe.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, dflt: number) => {
@@ -56,7 +57,7 @@ for (const s of samplers) {
   seconds[s.name] = (performance.now() - t0) / 1000;
 }
 
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const cpu = cpuDescription();
 console.log(`Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`);
 console.log(
   `Run: \`npx tsx bench/tune-multi.ts --from ${FROM} --to ${TO} --trials ${TRIALS}\` (${new Date().toISOString().slice(0, 10)}).\n`,

@@ -75,6 +75,7 @@ start = time.time()
 study.optimize(branin, n_trials=n)
 print(json.dumps({"start": start * 1000, "end": time.time() * 1000}))
 `;
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 // ------------------------------------------------------------------------------------- parent
 
@@ -196,7 +197,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const cpu = cpuDescription();
   console.log(
     `Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; Optuna 3.1.0 (Debian).`,
   );

@@ -23,6 +23,7 @@ import { RandomSampler } from '../src/tune/samplers/random.js';
 import { OPTUNA_TPE_OPTIONS, TPESampler } from '../src/tune/samplers/tpe.js';
 import { createStudy, loadStudy } from '../src/tune/study.js';
 import { InMemoryStorage } from '../src/tune/storage/memory.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, dflt: number) => {
@@ -134,7 +135,7 @@ if (optuna) {
 }
 rows.push(['Optuna TPE multivariate (issue targets)', ISSUE_TARGETS, 'newer Optuna, not run here']);
 
-const cpu = cpus()[0]?.model ?? 'unknown CPU';
+const cpu = cpuDescription();
 console.log(`Machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`);
 console.log(
   `Run: \`npx tsx bench/tune.ts --seeds ${SEEDS} --trials ${TRIALS}${GP_SEEDS !== SEEDS ? ` --gp-seeds ${GP_SEEDS}` : ''}\` (${new Date().toISOString().slice(0, 10)}).\n`,

@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { cpus, homedir, loadavg, tmpdir } from 'node:os';
+import { cpuDescription } from '../runtime/cpu.js';
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
@@ -829,7 +830,7 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     },
     notes,
     machine: {
-      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      cpu: cpuDescription(),
       cores: cpus().length,
       ort: ort.env.versions.common ?? '',
       loadAverage: load,

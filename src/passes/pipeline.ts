@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpuIdentity } from '../runtime/cpu.js';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
@@ -195,7 +195,8 @@ function cacheKey(modelSha: string, pass: Pass, options: PassOptions, dataKey: s
 let env: string[] | undefined;
 
 /**
- * What results depend on besides the model, the pass and the options: Hone's and ORT's versions, the CPU.
+ * What results depend on besides the model, the pass and the options: Hone's and ORT's versions, the CPU
+ * (its name, family, model and kernel-relevant flags: runtime/cpu.ts cpuIdentity).
  * package.json is two folders up from both src/passes/ (run through tsx) and dist/passes/.
  */
 function environment(): string[] {
@@ -203,7 +204,7 @@ function environment(): string[] {
     (createRequire(import.meta.url)('../../package.json') as { version: string }).version,
     ort.env.versions.common,
     process.arch,
-    cpus()[0]?.model ?? 'unknown CPU',
+    cpuIdentity(),
   ];
   return env;
 }

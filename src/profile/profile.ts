@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
+import { cpuDescription } from '../runtime/cpu.js';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { attrReader } from '../ir/attrs.js';
@@ -221,7 +222,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     batches,
     peakMemoryBytes: Math.max(0, ...batches.map((b) => b.peakMemoryBytes)),
     machine: {
-      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      cpu: cpuDescription(),
       cores: cpus().length,
       ort: ort.env.versions.node ?? '',
       platform: `${process.platform}/${process.arch}`,

@@ -6,29 +6,83 @@
  * products neither.
  */
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { arch, platform } from 'node:process';
 
 export interface CpuFeatures {
   arch: string;
   /** CPU flags as the OS reports them (Linux: /proc/cpuinfo), or undefined where they cannot be read. */
   flags?: ReadonlySet<string>;
+  /** x86 family and model numbers (Linux: /proc/cpuinfo's `cpu family` and `model`), where known. */
+  family?: number;
+  model?: number;
 }
 
 let cached: CpuFeatures | undefined;
 
 export function cpuFeatures(): CpuFeatures {
   if (cached) return cached;
-  let flags: Set<string> | undefined;
+  let info: string | undefined;
   if (platform === 'linux') {
     try {
-      const line = /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
-      if (line !== undefined) flags = new Set(line.trim().split(/\s+/));
+      info = readFileSync('/proc/cpuinfo', 'utf8');
     } catch {
       // No /proc (a sandbox): the flags stay unknown.
     }
   }
-  cached = { arch, flags };
+  cached = { arch, ...parseCpuinfo(info) };
   return cached;
+}
+
+/** The first processor's flags (x86 `flags`, ARM `Features`), family and model from /proc/cpuinfo's text. */
+export function parseCpuinfo(text: string | undefined): Omit<CpuFeatures, 'arch'> {
+  if (text === undefined) return {};
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim();
+  const line = field('flags') ?? field('Features');
+  const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
+  const family = num(field('cpu family'));
+  const model = num(field('model'));
+  return {
+    ...(line !== undefined ? { flags: new Set(line.split(/\s+/)) } : {}),
+    ...(family !== undefined ? { family } : {}),
+    ...(model !== undefined ? { model } : {}),
+  };
+}
+
+/** The instruction-set extensions that change which kernels ORT runs (and so speed, and int8 numerics). */
+const KERNEL_FLAGS: readonly [string, string][] = [
+  ['avx2', 'AVX2'],
+  ['fma', 'FMA'],
+  ['avx512f', 'AVX-512'],
+  ['avx512_vnni', 'AVX-512 VNNI'],
+  ['avx_vnni', 'AVX-VNNI'],
+  ['avx512_bf16', 'AVX-512 BF16'],
+  ['amx_tile', 'AMX'],
+  ['asimddp', 'dot product'],
+  ['i8mm', 'int8 matrix multiply'],
+  ['sve', 'SVE'],
+];
+
+/**
+ * What identifies this CPU for results that depend on it (the passes' cache, the machine peaks): its name
+ * alone does not — cloud VMs of one name ("AMD EPYC") run on CPUs with and without AVX-512 and VNNI, whose
+ * ORT kernels, speed and int8 defaults differ — so the family, model and kernel-relevant flags go with it.
+ */
+export function cpuIdentity(name: string = cpus()[0]?.model.trim() ?? 'unknown CPU', cpu: CpuFeatures = cpuFeatures()): string {
+  const flags = KERNEL_FLAGS.filter(([f]) => cpu.flags?.has(f)).map(([f]) => f);
+  return [name, cpu.arch, `${cpu.family ?? '?'}/${cpu.model ?? '?'}`, cpu.flags ? flags.join(',') : 'flags unknown'].join('|');
+}
+
+/** The CPU for reports: its name, x86 family and model, and the extensions ORT's kernels use. */
+export function cpuDescription(name: string = cpus()[0]?.model.trim() ?? 'unknown CPU', cpu: CpuFeatures = cpuFeatures()): string {
+  const parts: string[] = [];
+  if (cpu.family !== undefined && cpu.model !== undefined) parts.push(`family ${cpu.family} model ${cpu.model}`);
+  if (cpu.flags) {
+    const has = KERNEL_FLAGS.filter(([f]) => cpu.flags!.has(f)).map(([, label]) => label);
+    if (cpu.arch === 'x64' && !cpu.flags.has('avx512f')) has.push('no AVX-512');
+    if (has.length) parts.push(has.join(', '));
+  }
+  return parts.length ? `${name} (${parts.join('; ')})` : name;
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { cpus, homedir, tmpdir } from 'node:os';
+import { cpuIdentity } from './cpu.js';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { MachinePeaks } from './measure.js';
@@ -89,7 +90,7 @@ const METHOD = 'm2';
 
 /** What the peaks depend on: the CPU, how many cores, ORT's version, the provider and its threads (and the method). */
 export function peaksKey(session: SessionOpts = {}): string {
-  const cpu = cpus()[0]?.model.trim() ?? 'unknown-cpu';
+  const cpu = cpuIdentity();
   return [
     METHOD,
     cpu,
