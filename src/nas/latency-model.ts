@@ -9,7 +9,7 @@
  * c0 is the runtime's per-run overhead; c1 and c2 its per-kernel cost for the kernels that multiply (Conv,
  * Gemm, MatMul) and for the rest (elementwise, normalization, reshapes), which cost less to launch; c3–c6
  * the inverse of the machine's throughput on each kind of multiply: dense convolutions, Gemm/MatMul with a
- * weight operand (an initializer or a Constant node), MatMul of two activations (attention's Q·Kᵀ and P·V:
+ * weight operand (ops/weights.ts: wherever and in whatever form the weight lives), MatMul of two activations (attention's Q·Kᵀ and P·V:
  * at batch 1 many small batched products, the dearest per MAC) and depthwise/grouped convolutions; c7 the
  * inverse of the memory bandwidth as the model uses it. The coefficients are fitted non-negative (a cost
  * never speeds a model up) to relative error, so small and large architectures count alike. The static
@@ -21,7 +21,7 @@
 import { attrReader } from '../ir/attrs.js';
 import type { ModelProto } from '../ir/proto.js';
 import { staticCost, type StaticCost } from '../profile/static.js';
-import { modelWeights } from '../ops/weights.js';
+import { modelWeights, type ModelWeights } from '../ops/weights.js';
 import { zooModel } from '../zoo/index.js';
 import { buildCodeArchitecture } from './code-space.js';
 import { encodeModel } from '../ir/codec.js';
@@ -41,13 +41,17 @@ export const LATENCY_FEATURES = [
 
 const MULTIPLIES = new Set(['Conv', 'Gemm', 'MatMul']);
 
-/** The features of one run of `model` (its inputs with concrete dims, e.g. batch 1), from its static cost. */
-export function latencyFeatures(model: ModelProto, cost: StaticCost = staticCost(model)): number[] {
-  const graph = model.graph!;
-  const nodes = graph.node;
-  // Operands that are weights: initializers and the outputs of Constant nodes.
-  const weights = new Set(graph.initializer.map((t) => t.name));
-  for (const n of nodes) if (n.opType === 'Constant') for (const o of n.output) weights.add(o);
+/**
+ * The features of one run of `model` (its inputs with concrete dims, e.g. batch 1), from its static cost
+ * and its weights (ops/weights.ts: an operand is a weight wherever it lives — initializer, Constant node —
+ * and in any form an exporter gives it, Transpose, Cast or DequantizeLinear of one included).
+ */
+export function latencyFeatures(
+  model: ModelProto,
+  cost: StaticCost = staticCost(model),
+  weights: ModelWeights = modelWeights(model),
+): number[] {
+  const nodes = model.graph!.node;
   // The static cost lists nodes in topological order, not the graph's: matched by their first output.
   const byOutput = new Map(nodes.map((n) => [n.output[0], n]));
   const f = { compute: 0, other: 0, conv: 0, weightMm: 0, activationMm: 0, depthwise: 0, bytes: 0 };
@@ -62,7 +66,7 @@ export function latencyFeatures(model: ModelProto, cost: StaticCost = staticCost
     if (c.opType === 'Conv') {
       if (node !== undefined && attrReader(node).int('group', 1) > 1) f.depthwise += c.macs;
       else f.conv += c.macs;
-    } else if (node?.input.some((x) => weights.has(x))) f.weightMm += c.macs;
+    } else if (node?.input.some((x) => weights.find(x) !== undefined)) f.weightMm += c.macs;
     else f.activationMm += c.macs;
   }
   return [1, f.compute, f.other, f.conv / 1e9, f.weightMm / 1e9, f.activationMm / 1e9, f.depthwise / 1e9, f.bytes / 1e6];
@@ -121,7 +125,8 @@ export function architectureCosts(spec: string): ArchitectureCosts | undefined {
     const model = atBatch1(built);
     const cost = staticCost(model);
     const macs = countedMacs(cost);
-    c = { features: latencyFeatures(model, cost), parameters: modelWeights(model).params, ...(macs !== undefined ? { macs } : {}) };
+    const weights = modelWeights(model);
+    c = { features: latencyFeatures(model, cost, weights), parameters: weights.params, ...(macs !== undefined ? { macs } : {}) };
     costsBySpec.set(spec, c);
   }
   return c;

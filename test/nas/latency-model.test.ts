@@ -3,6 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fitLatencyModel, LATENCY_FEATURES, latencyFeatures, latencyVerdict, leaveOneOutMape, mape } from '../../src/nas/latency-model.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { makeTensor } from '../../src/ir/tensor.js';
 import { zooModel } from '../../src/zoo/index.js';
 
 test('recovers the coefficients that made the latencies, and predicts held-out ones exactly', () => {
@@ -57,6 +60,32 @@ test('features follow the graph: kernels by kind, MACs by kind of multiply', () 
   );
   assert.ok(enc[at('weight-matmul GMACs')]! * 1e9 >= 2 * (4 * 28 * 32 * 32 + 2 * 28 * 32 * 64), 'projections and feed-forward');
   assert.equal(enc[at('conv GMACs')], 0);
+});
+
+test('a weight is a weight in any form an exporter gives it: MatMul by a transposed initializer or a Constant node', () => {
+  const at = (name: (typeof LATENCY_FEATURES)[number]) => LATENCY_FEATURES.indexOf(name);
+  const b = new GraphBuilder('forms');
+  const x = b.input('x', DataType.FLOAT, [1, 4, 8]);
+  const other = b.input('other', DataType.FLOAT, [1, 8, 4]);
+  // x · Transpose(W): 4·8·16 MACs by a weight; x · Constant: 4·8·4; x · other (an activation): 4·8·4.
+  const byTransposed = b.op('MatMul', [
+    x,
+    b.op('Transpose', [b.floatInit('W', [16, 8], new Float32Array(128).fill(0.1))], { perm: [1, 0] }),
+  ]);
+  const constant = b.op('Constant', [], { value: makeTensor('c', DataType.FLOAT, [8, 4], new Float32Array(32).fill(0.2)) });
+  const byConstant = b.op('MatMul', [x, constant]);
+  const byActivation = b.op('MatMul', [x, other]);
+  for (const [name, v] of [
+    ['a', byTransposed],
+    ['b', byConstant],
+    ['c', byActivation],
+  ] as const) {
+    b.op('Identity', [v], {}, { output: name });
+    b.output(name, DataType.FLOAT);
+  }
+  const f = latencyFeatures(b.model({ opset: 17 }));
+  assert.equal(f[at('weight-matmul GMACs')]! * 1e9, 4 * 8 * 16 + 4 * 8 * 4);
+  assert.equal(f[at('activation-matmul GMACs')]! * 1e9, 4 * 8 * 4);
 });
 
 test('the verdict: none before six measured; over only beyond twice the model error', () => {
