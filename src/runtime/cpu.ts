@@ -63,22 +63,32 @@ const KERNEL_FLAGS: readonly [string, string][] = [
   ['sve', 'SVE'],
 ];
 
+/** The CPU's name as the OS gives it (`os.cpus()`). */
+function cpuName(): string {
+  return cpus()[0]?.model.trim() ?? 'unknown CPU';
+}
+
+/** The KERNEL_FLAGS entries this CPU has (none where its flags are unknown). */
+function kernelFlags(cpu: CpuFeatures): (typeof KERNEL_FLAGS)[number][] {
+  return KERNEL_FLAGS.filter(([f]) => cpu.flags?.has(f));
+}
+
 /**
  * What identifies this CPU for results that depend on it (the passes' cache, the machine peaks): its name
  * alone does not — cloud VMs of one name ("AMD EPYC") run on CPUs with and without AVX-512 and VNNI, whose
  * ORT kernels, speed and int8 defaults differ — so the family, model and kernel-relevant flags go with it.
  */
-export function cpuIdentity(name: string = cpus()[0]?.model.trim() ?? 'unknown CPU', cpu: CpuFeatures = cpuFeatures()): string {
-  const flags = KERNEL_FLAGS.filter(([f]) => cpu.flags?.has(f)).map(([f]) => f);
+export function cpuIdentity(name: string = cpuName(), cpu: CpuFeatures = cpuFeatures()): string {
+  const flags = kernelFlags(cpu).map(([f]) => f);
   return [name, cpu.arch, `${cpu.family ?? '?'}/${cpu.model ?? '?'}`, cpu.flags ? flags.join(',') : 'flags unknown'].join('|');
 }
 
 /** The CPU for reports: its name, x86 family and model, and the extensions ORT's kernels use. */
-export function cpuDescription(name: string = cpus()[0]?.model.trim() ?? 'unknown CPU', cpu: CpuFeatures = cpuFeatures()): string {
+export function cpuDescription(name: string = cpuName(), cpu: CpuFeatures = cpuFeatures()): string {
   const parts: string[] = [];
   if (cpu.family !== undefined && cpu.model !== undefined) parts.push(`family ${cpu.family} model ${cpu.model}`);
   if (cpu.flags) {
-    const has = KERNEL_FLAGS.filter(([f]) => cpu.flags!.has(f)).map(([, label]) => label);
+    const has = kernelFlags(cpu).map(([, label]) => label);
     if (cpu.arch === 'x64' && !cpu.flags.has('avx512f')) has.push('no AVX-512');
     if (has.length) parts.push(has.join(', '));
   }
