@@ -25,7 +25,7 @@
 import type { ModelProto } from '../ir/proto.js';
 import { quantRule } from '../ops/index.js';
 import { HoneError } from '../errors.js';
-import type { QuantizeResult } from './common.js';
+import type { NodeDecision, QuantizeResult } from './common.js';
 import { compareOutputs, type Fidelity } from './evaluate.js';
 import type { SampleData } from './data.js';
 import { layerSensitivity } from './sensitivity.js';
@@ -77,6 +77,11 @@ export interface TuneOptions {
   now?: () => number;
 }
 
+/** The layers the search may keep float: quantized compute ops with names (exclusion works by name), in graph order. */
+export function tunableLayers(nodes: readonly NodeDecision[]): string[] {
+  return nodes.filter((d) => d.quantized && quantRule(undefined, d.opType)?.kind === 'compute' && !d.node.includes('(')).map((d) => d.node);
+}
+
 export async function tuneForAccuracy(
   float: ModelProto,
   quantize: (exclude: string[]) => Promise<QuantizeResult>,
@@ -117,10 +122,7 @@ export async function tuneForAccuracy(
   };
   if (tuning.met) return { result: first.result, fidelity: first.fidelity, tuning: { ...tuning, metric, trials }, initial: first.result };
 
-  // Layers: quantized compute ops with names (exclusion works by name), in graph order.
-  const layers = first.result.report.nodes
-    .filter((d) => d.quantized && quantRule(undefined, d.opType)?.kind === 'compute' && !d.node.includes('('))
-    .map((d) => d.node);
+  const layers = tunableLayers(first.result.report.nodes);
   let best = first;
   let bestKept: string[] = [];
   const outOfTime = () => now() >= deadline && (!opts.budgetOnceMet || best.drop <= maxDrop);

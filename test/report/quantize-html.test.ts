@@ -8,6 +8,7 @@ import type { ModelProto } from '../../src/ir/proto.js';
 import { loadSampleData } from '../../src/quantize/data.js';
 import { quantizeModel, type QuantizeSummary } from '../../src/quantize/pipeline.js';
 import { layerSensitivity } from '../../src/quantize/sensitivity.js';
+import { tunableLayers } from '../../src/quantize/tune.js';
 import { zooModel } from '../../src/zoo/index.js';
 import { bytes, ms, pct } from '../../src/report/format.js';
 import { quantizeHtml } from '../../src/report/quantize-html.js';
@@ -33,7 +34,7 @@ before(async () => {
   // pass then runs here directly, on the same models and digits, and goes where the guard puts it.
   if (!s.tuning!.sensitivity.length) {
     const float = zooModel('lenet5');
-    const layers = s.report.nodes.filter((d) => d.quantized && ['Conv', 'Gemm', 'MatMul'].includes(d.opType)).map((d) => d.node);
+    const layers = tunableLayers(s.report.nodes);
     const data = await loadSampleData('mnist', float, { samples: 200 });
     const sensitivity = (await layerSensitivity(float, quantized, layers, data)).sort((a, b) => b.score - a.score);
     s = { ...s, tuning: { ...s.tuning!, sensitivity } };
