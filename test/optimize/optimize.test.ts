@@ -14,7 +14,6 @@ import { syntheticData } from '../../src/quantize/pipeline.js';
 import { foldConstantsPass } from '../../src/passes/fold.js';
 import { dynamicPass, staticPass } from '../../src/passes/quantize.js';
 import { encodeModel } from '../../src/ir/codec.js';
-import { int8Speedup, measureInt8Speedups } from '../../src/runtime/int8-kernels.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'hone-optimize-cache-'));
 /** Big enough that dynamic int8's integer MatMuls beat fp32 clearly (about 1.5x here), small enough to time in a few seconds. */
@@ -31,9 +30,21 @@ test('transformer, no data: the chosen model meets the constraint and its speedu
   // Ended by trials (the settings seeded first: both levels for the best two variants), not by a budget a
   // loaded machine can spend before the first timing.
   const r = await optimizeModel({ model, ...quick, threads: 1, budget: 300, maxTrials: 4, passes: [foldConstantsPass, dynamicPass] });
-  // Where this CPU's int8 MatMuls do not beat fp32 (AVX2 without VNNI: about 1.0x measured on a Zen 2 EPYC),
-  // the search may claim nothing, and a claim it makes need not hold beyond noise; elsewhere int8 must win.
-  const int8Pays = async () => int8Speedup((await measureInt8Speedups({ intraOpThreads: 1 })).matmul, 4 * 64 * 256 * 1024) >= 1.3;
+  // Where this model's dynamic int8 version does not beat it clearly (AVX2 without VNNI: int8 MatMuls about
+  // 1.0x fp32 on a Zen 2 EPYC, 1.3x on a Zen 3 where the whole model gained less), the search may claim
+  // nothing, and a claim it makes need not hold beyond noise; elsewhere int8 must win. The premise is timed on
+  // the model itself, side by side: a single MatMul's int8 gain (1.3x on the Zen 3) overstated the model's,
+  // whose attention, LayerNorm and Gelu stay float, and the search rightly read 0.98x there.
+  const int8Pays = async () => {
+    const q = (await dynamicPass.run(model, {}, {})).model;
+    const c = await compareLatency(model, q, [{ name: 'input', elemType: 1, shape: [4, 64, 256] }], {
+      runs: 10,
+      warmup: 1,
+      blocks: 3,
+      threads: 1,
+    });
+    return 1 / c.ratio >= 1.3;
+  };
   if (!r.report.chosen) {
     // The A/A gate: the model as given, timed against itself, read this run's noise; on a loaded machine
     // (two test files on two cores) it has read 2.04x, above what int8 gains here (1.81x), and then the
