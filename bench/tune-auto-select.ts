@@ -1,6 +1,6 @@
 /**
  * How the auto sampler's rule for small numeric spaces was chosen: candidate rules for sharing trials
- * between the GP and TPE, run on the five benchmark functions (100 trials) over held-out seeds
+ * between the GP, TPE and the GP in a trust region (the local arm), run on the five benchmark functions (100 trials) over held-out seeds
  * `--from`…`--to` (default 10–59; seeds 0–9 are kept for the reported table in bench/tune.ts), beside
  * Hone's TPE and GP samplers alone. Per function: the median regret and its ratio to the better of TPE
  * and GP (the issue's target is ≤ 1.2 on each). Regrets are deterministic per seed.
@@ -10,7 +10,7 @@
  * Prints a markdown table (docs/benchmarks.md, "The auto sampler") and, last, one JSON line.
  */
 import { benchmarkFunctions, runBenchmark } from '../src/tune/benchmarks.js';
-import { AUTO_RULE, type AutoRule, type AutoStep, AutoSampler, landingBandit } from '../src/tune/samplers/auto.js';
+import { type AutoRule, type AutoStep, AutoSampler, landingBandit, withLocalRefinement } from '../src/tune/samplers/auto.js';
 import type { Sampler } from '../src/tune/samplers/base.js';
 import { GPSampler } from '../src/tune/samplers/gp.js';
 import type { Rng } from '../src/tune/samplers/rng.js';
@@ -67,14 +67,20 @@ function race(len: number, theta: number): AutoRule {
       const own = h.slice(0, len).filter((x) => x.who === arm);
       return own.filter((x) => x.better < Math.max(1, Math.ceil(0.1 * x.earlier))).length / Math.max(1, own.length);
     };
-    return rate('gp') >= theta * rate('tpe') ? AUTO_RULE(h, rng) : 'tpe';
+    return rate('gp') >= theta * rate('tpe') ? BANDIT(h, rng) : 'tpe';
   };
 }
+
+/** The two-armed bandit alone: the rule before local refinement (2026-12-03). */
+const BANDIT = landingBandit({ quantile: 0.1, window: 10, maxGap: 16 });
+const stalled = (stall: number, every: number) => withLocalRefinement(BANDIT, { stall, every });
 
 const all: { name: string; make: (seed: number) => Sampler }[] = [
   { name: 'Hone TPE', make: (seed) => new TPESampler({ seed }) },
   { name: 'Hone GP', make: (seed) => new GPSampler({ seed }) },
-  { name: 'auto: landing bandit, top 10%, window 10, gap ≤ 16 (chosen)', make: (seed) => new AutoSampler({ seed }) },
+  { name: 'auto: stall 5, then local, every 4th the bandit (chosen)', make: (seed) => new AutoSampler({ seed }) },
+  { name: 'auto: stall 10, then local, every 4th the bandit', make: (seed) => new AutoSampler({ seed, rule: stalled(10, 4) }) },
+  { name: 'auto: landing bandit alone, top 10%, window 10, gap ≤ 16 (before)', make: (seed) => new AutoSampler({ seed, rule: BANDIT }) },
   {
     name: 'auto: landing bandit, top 15%',
     make: (seed) => new AutoSampler({ seed, rule: landingBandit({ quantile: 0.15, window: 10, maxGap: 16 }) }),
@@ -89,6 +95,27 @@ const all: { name: string; make: (seed: number) => Sampler }[] = [
   },
   { name: 'auto: race of 20, then bandit or TPE', make: (seed) => new AutoSampler({ seed, rule: race(20, 0.75) }) },
   { name: 'auto: Thompson sampling on improvements (discount 0.9)', make: (seed) => new AutoSampler({ seed, rule: thompson(0.9) }) },
+  {
+    name: 'auto: bandit, then local (TuRBO box) from trial 60',
+    make: (seed) => new AutoSampler({ seed, rule: (h, rng) => (h.length >= 50 ? 'local' : BANDIT(h, rng)) }),
+  },
+  {
+    name: 'auto: bandit, then local every other trial from trial 50',
+    make: (seed) => new AutoSampler({ seed, rule: (h, rng) => (h.length >= 40 && h.length % 2 === 0 ? 'local' : BANDIT(h, rng)) }),
+  },
+  {
+    name: 'auto: bandit, then local from trial 80',
+    make: (seed) => new AutoSampler({ seed, rule: (h, rng) => (h.length >= 70 ? 'local' : BANDIT(h, rng)) }),
+  },
+  {
+    name: 'auto: bandit, then local from trial 40',
+    make: (seed) => new AutoSampler({ seed, rule: (h, rng) => (h.length >= 30 ? 'local' : BANDIT(h, rng)) }),
+  },
+  {
+    name: 'auto: bandit, then local from trial 60, every 4th the bandit',
+    make: (seed) => new AutoSampler({ seed, rule: (h, rng) => (h.length >= 50 && h.length % 4 !== 3 ? 'local' : BANDIT(h, rng)) }),
+  },
+  { name: 'auto: stall 15, then local, every 4th the bandit', make: (seed) => new AutoSampler({ seed, rule: stalled(15, 4) }) },
   // Controls: one sampler through the auto sampler (other random streams than the rows above): how much
   // the medians move with the seeds' streams alone.
   { name: 'auto: TPE only (control)', make: (seed) => new AutoSampler({ seed, rule: () => 'tpe' }) },

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { branin, runBenchmark } from '../../src/tune/benchmarks.js';
-import { AUTO_RULE, AUTO_SAMPLER_ATTR, type AutoStep, AutoSampler, autoHistory, describeSpace } from '../../src/tune/samplers/auto.js';
+import {
+  AUTO_RULE,
+  AUTO_SAMPLER_ATTR,
+  type AutoStep,
+  AutoSampler,
+  autoHistory,
+  describeSpace,
+  trustLength,
+} from '../../src/tune/samplers/auto.js';
 import type { StudyView } from '../../src/tune/samplers/base.js';
 import { Rng } from '../../src/tune/samplers/rng.js';
 import { RandomSampler } from '../../src/tune/samplers/random.js';
@@ -16,9 +24,13 @@ test('auto: random startup, then GP and TPE on a small numeric space; every tria
   const who = proposers(study.trials);
   assert.deepEqual(who.slice(0, 10), new Array(10).fill('random'));
   assert.ok(
-    who.slice(10).every((w) => w === 'gp' || w === 'tpe'),
+    who.slice(10).every((w) => w === 'gp' || w === 'tpe' || w === 'local'),
     String(who),
   );
+  // The local arm only after 5 proposals in a row that did not improve on the best.
+  const h = autoHistory({ name: 's', directions: ['minimize'], trials: study.trials, setTrialSystemAttr: () => undefined });
+  const firstLocal = h.findIndex((x) => x.who === 'local');
+  if (firstLocal >= 0) assert.ok(firstLocal >= 5 && h.slice(firstLocal - 5, firstLocal).every((x) => !x.improved), String(who));
   // Whichever arm leads, the other is probed within 1, 2, 4, 8 trials of its misses.
   assert.ok(who.filter((w) => w === 'gp').length >= 3 && who.filter((w) => w === 'tpe').length >= 3, String(who));
 });
@@ -154,6 +166,59 @@ test('AUTO_RULE: the arm whose proposals land more often proposes; the other is 
   const far: AutoStep = { ...near, better: 20 };
   assert.equal(AUTO_RULE([...h('Ttt'), near, near], rng), 'gp');
   assert.equal(AUTO_RULE([...h('Ttt'), far, far], rng), 'tpe');
+});
+
+test('AUTO_RULE: after 5 proposals in a row that improved nothing, the local arm proposes 3 of every 4 trials', () => {
+  const rng = new Rng(0);
+  const step = (improved: boolean, who: AutoStep['who'] = 'tpe'): AutoStep => ({ who, improved, better: improved ? 0 : 20, earlier: 30 });
+  const improving = [step(true), step(false), step(true)];
+  const stalled = [...improving, ...new Array(5).fill(step(false))];
+  assert.notEqual(AUTO_RULE([...improving, ...new Array(4).fill(step(false))], rng), 'local');
+  assert.equal(AUTO_RULE(stalled, rng), 'local');
+  const after = (n: number) => AUTO_RULE([...stalled, ...new Array(n).fill(step(false, 'local'))], rng);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6, 7].map(after).map((w) => w === 'local'),
+    [true, true, true, false, true, true, true, false],
+  );
+  // Once stalled, the local arm stays, whatever improves later (the bandit still gets every 4th).
+  assert.equal(AUTO_RULE([...stalled, step(true, 'local'), step(true, 'local')], rng), 'local');
+});
+
+test('trustLength: 0.8, halved after 4 local misses in a row, doubled after 3 local improvements, reset below 0.5^7', () => {
+  const steps = (s: string): AutoStep[] =>
+    [...s].map((c) => ({ who: c === 'g' ? 'gp' : 'local', improved: c === 'W', better: 0, earlier: 10 }));
+  assert.equal(trustLength([]), 0.8);
+  assert.equal(trustLength(steps('LLL')), 0.8);
+  assert.equal(trustLength(steps('LLLL')), 0.4);
+  // Other arms' proposals do not count; a win breaks a run of misses.
+  assert.equal(trustLength(steps('LLgLgL')), 0.4);
+  assert.equal(trustLength(steps('LLWLL')), 0.8);
+  assert.equal(trustLength(steps('LLLLWWW')), 0.8);
+  assert.equal(trustLength(steps('WWWWWW')), 1.6);
+  // Six halvings leave 0.0125; a seventh would give 0.00625, below 0.5^7 (0.0078): back to 0.8.
+  assert.equal(trustLength(steps('L'.repeat(24))), 0.8 / 64);
+  assert.equal(trustLength(steps('L'.repeat(28))), 0.8);
+});
+
+test('the local arm proposes inside the trust region around the best trial', async () => {
+  const study = await createStudy({ sampler: new AutoSampler({ seed: 3, rule: () => 'local' }) });
+  const f = (x: number) => Math.sin(x) + 0.1 * (x - 6) ** 2;
+  await study.optimize((t) => f(t.suggestFloat('x', 0, 10)), { nTrials: 30 });
+  const trials = study.trials;
+  assert.deepEqual(proposers(trials.slice(10)), new Array(20).fill('local'));
+  for (let k = 10; k < trials.length; k++) {
+    const before = trials.slice(0, k);
+    const best = before.reduce((a, b) => (b.values![0]! < a.values![0]! ? b : a));
+    const length = trustLength(autoHistory({ name: 's', directions: ['minimize'], trials: before, setTrialSystemAttr: () => undefined }));
+    // One dimension: the box is length × the range, centred on the best (its lengthscale over itself is 1).
+    const x = trials[k]!.params.x as number;
+    assert.ok(
+      Math.abs(x - (best.params.x as number)) <= (length * 10) / 2 + 1e-9,
+      `trial ${k}: x ${x}, best ${best.params.x}, side ${length}`,
+    );
+  }
+  // Refining near the best pays: the global minimum of f on [0, 10] is about −0.50 near x = 4.8.
+  assert.ok(Math.min(...trials.map((t) => t.values![0]!)) < -0.49);
 });
 
 test('autoHistory: each GP/TPE proposal, whether it improved, and its rank among the earlier trials', () => {

@@ -34,8 +34,9 @@ Options:
   --timeout S              start no trial after S seconds
   --sampler NAME           auto (default) | tpe | random | grid | qmc | gp | cmaes | nsga2; auto picks per
                            trial: TPE and the GP by how well each one's proposals land on a small numeric
-                           space, TPE for categorical or conditional ones, multi-objective TPE for several
-                           objectives (each trial's proposer: system attribute auto:sampler)
+                           space, and once 5 in a row improve nothing, the GP in a trust region around the
+                           best ('local'); TPE for categorical or conditional spaces, multi-objective TPE for
+                           several objectives (each trial's proposer: system attribute auto:sampler)
                            (options in the config: sampler: { name, seed, options }; grid takes its values
                            from 'space' or a benchmark's domain — choices, ints, floats with a step, and
                            --grid-points values of a float without one — or from options.space)

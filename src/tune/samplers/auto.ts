@@ -17,10 +17,10 @@ export interface AutoOptions {
   multiObjectiveSplit?: MultiObjectiveSplit;
 }
 
-/** The system attribute that names the sampler which proposed a trial ('random', 'tpe', 'gp'). */
+/** The system attribute that names the sampler which proposed a trial ('random', 'tpe', 'gp', 'local': the GP in a trust region). */
 export const AUTO_SAMPLER_ATTR = 'auto:sampler';
 
-export type AutoChoice = 'random' | 'tpe' | 'gp';
+export type AutoChoice = 'random' | 'tpe' | 'gp' | 'local';
 
 /** Past this many finished trials the GP's O(n³) fit costs more than it brings: TPE alone. */
 export const AUTO_GP_MAX_TRIALS = 300;
@@ -42,7 +42,9 @@ const MAX_FINITE = 10_000;
  *   on how often each one's recent proposals land among the best 10% of the trials before them; the
  *   other arm is probed after waits that double while its probes miss. The GP's proposals land on smooth
  *   functions (Branin, Hartmann-6), TPE's on rugged or curved ones (Ackley, Levy, Rosenbrock), and the lead
- *   can change hands within a study. Chosen among other rules on held-out seeds of the bench functions.
+ *   can change hands within a study. Once 5 proposals in a row have not improved on the best, a third arm
+ *   refines it: the GP inside a TuRBO-style trust region around the best trial (3 of every 4 trials; the
+ *   bandit keeps the 4th). Chosen among other rules on held-out seeds of the bench functions.
  *
  * The TPE arm is multivariate with group decomposition and the constant liar; the GP sees the running
  * trials of other workers as complete with the worst value so far, so parallel workers spread out.
@@ -92,7 +94,7 @@ export class AutoSampler implements Sampler {
   inferRelativeSearchSpace(study: StudyView, trial: FrozenTrial): Record<string, Distribution> {
     const choice = this.choose(study, trial);
     if (choice === 'random') return finiteSpace(study) ?? {};
-    return choice === 'gp' ? this.gp.inferRelativeSearchSpace(withLiars(study, trial)) : this.tpe.inferRelativeSearchSpace(study);
+    return choice === 'tpe' ? this.tpe.inferRelativeSearchSpace(study) : this.gp.inferRelativeSearchSpace(withLiars(study, trial));
   }
 
   sampleRelative(study: StudyView, trial: FrozenTrial, space: Record<string, Distribution>): Record<string, ParamValue> {
@@ -100,9 +102,9 @@ export class AutoSampler implements Sampler {
     const proposed =
       choice === 'random'
         ? {}
-        : choice === 'gp'
-          ? this.gp.sampleRelative(withLiars(study, trial), trial, space)
-          : this.tpe.sampleRelative(study, trial, space);
+        : choice === 'tpe'
+          ? this.tpe.sampleRelative(study, trial, space)
+          : this.gp.sampleRelative(withLiars(study, trial), trial, space, choice === 'local' ? trustLength(autoHistory(study)) : undefined);
     return this.avoidRepeats(study, trial, space, proposed);
   }
 
@@ -170,9 +172,9 @@ function lossOf(study: StudyView, t: FrozenTrial, constrained: boolean): number 
   return lossValues(study, t.values)[0];
 }
 
-/** One GP or TPE proposal of a study's history, as the rule that picks the next proposer sees it. */
+/** One GP, TPE or local proposal of a study's history, as the rule that picks the next proposer sees it. */
 export interface AutoStep {
-  who: 'gp' | 'tpe';
+  who: 'gp' | 'tpe' | 'local';
   /** Its value beat every earlier trial's. */
   improved: boolean;
   /** Earlier complete (feasible) trials with a better value. */
@@ -181,10 +183,10 @@ export interface AutoStep {
   earlier: number;
 }
 
-/** Picks the proposer of the next trial on a small numeric space from the GP and TPE proposals so far. */
-export type AutoRule = (history: readonly AutoStep[], rng: Rng) => 'gp' | 'tpe';
+/** Picks the proposer of the next trial on a small numeric space from the GP, TPE and local proposals so far. */
+export type AutoRule = (history: readonly AutoStep[], rng: Rng) => 'gp' | 'tpe' | 'local';
 
-/** The GP and TPE proposals so far, in trial order (failed trials left out: they say nothing of the sampler). */
+/** The GP, TPE and local proposals so far, in trial order (failed trials left out: they say nothing of the sampler). */
 export function autoHistory(study: StudyView): AutoStep[] {
   const constrained = hasConstraints(study);
   const out: AutoStep[] = [];
@@ -193,7 +195,7 @@ export function autoHistory(study: StudyView): AutoStep[] {
     if (t.state === 'running' || t.state === 'waiting' || t.state === 'fail') continue;
     const loss = lossOf(study, t, constrained);
     const who = t.systemAttrs[AUTO_SAMPLER_ATTR];
-    if (who === 'gp' || who === 'tpe') {
+    if (who === 'gp' || who === 'tpe' || who === 'local') {
       const better = loss === undefined ? seen.length : seen.filter((l) => l < loss).length;
       out.push({ who, improved: loss !== undefined && seen.every((l) => loss < l), better, earlier: seen.length });
     }
@@ -235,8 +237,58 @@ export function landingBandit(opts: { quantile: number; window: number; maxGap: 
   };
 }
 
+/**
+ * The local arm's trust-region side (unit cube), replayed from its own proposals as TuRBO-1 adapts it:
+ * 0.8 at first, doubled (to at most 1.6) after 3 improvements in a row, halved after `failures` proposals
+ * in a row that did not improve, and back to 0.8 once below 0.5⁷.
+ */
+export function trustLength(history: readonly AutoStep[], failures = 4): number {
+  let length = 0.8;
+  let wins = 0;
+  let losses = 0;
+  for (const x of history) {
+    if (x.who !== 'local') continue;
+    if (x.improved) {
+      wins++;
+      losses = 0;
+    } else {
+      losses++;
+      wins = 0;
+    }
+    if (wins >= 3) {
+      length = Math.min(1.6, 2 * length);
+      wins = 0;
+    } else if (losses >= failures) {
+      length /= 2;
+      losses = 0;
+    }
+    if (length < 0.5 ** 7) length = 0.8;
+  }
+  return length;
+}
+
+/**
+ * `base` until `stall` GP/TPE/local proposals in a row have not improved on the best; from then on the local
+ * arm (the GP inside a trust region around the best trial, `trustLength`), except that every `every`-th
+ * proposal after the stall is `base`'s, so the global arms keep looking for other basins.
+ */
+export function withLocalRefinement(base: AutoRule, opts: { stall: number; every: number }): AutoRule {
+  return (h, rng) => {
+    let run = 0;
+    let at = -1;
+    for (let i = 0; i < h.length && at < 0; i++) {
+      run = h[i]!.improved ? 0 : run + 1;
+      if (run >= opts.stall) at = i;
+    }
+    return at >= 0 && (h.length - at) % opts.every !== 0 ? 'local' : base(h, rng);
+  };
+}
+
 /** The rule chosen on the benchmark functions' held-out seeds (docs/benchmarks.md, "The auto sampler"). */
-export const AUTO_RULE: AutoRule = landingBandit({ quantile: 0.1, window: 10, maxGap: 16 });
+export const AUTO_RULE: AutoRule = withLocalRefinement(landingBandit({ quantile: 0.1, window: 10, maxGap: 16 }), {
+  stall: 5,
+  every: 4,
+});
 
 /** What the finished trials say about the space: conditional (parameters not all trials have), categorical, numeric dimensions. */
 export function describeSpace(finished: readonly FrozenTrial[]): { conditional: boolean; categorical: boolean; dims: number } {

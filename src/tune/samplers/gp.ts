@@ -55,7 +55,17 @@ export class GPSampler implements Sampler {
     return intersectionSearchSpace(study.trials, false);
   }
 
-  sampleRelative(study: StudyView, _trial: FrozenTrial, space: Record<string, Distribution>): Record<string, ParamValue> {
+  /**
+   * `trustRegion` (a side length in the unit cube): the acquisition is maximized only inside a box around
+   * the incumbent, each side scaled by that dimension's fitted lengthscale over their geometric mean (the
+   * trust region of TuRBO, Eriksson et al. 2019), for local refinement; categories stay free.
+   */
+  sampleRelative(
+    study: StudyView,
+    _trial: FrozenTrial,
+    space: Record<string, Distribution>,
+    trustRegion?: number,
+  ): Record<string, ParamValue> {
     if (study.directions.length > 1) throw badInput('the GP sampler is single-objective; use TPE or NSGA-II for several objectives');
     const names = Object.keys(space);
     if (names.length === 0) return {};
@@ -127,7 +137,8 @@ export class GPSampler implements Sampler {
         return [total, g];
       },
     };
-    const x = this.optimizeAcquisition(acquisition, gp.n, dims, X[incumbentIndex]!);
+    const box = trustRegion === undefined ? undefined : trustBox(gp.theta, isCat, X[incumbentIndex]!, trustRegion);
+    const x = this.optimizeAcquisition(acquisition, gp.n, dims, X[incumbentIndex]!, box);
     const out: Record<string, ParamValue> = {};
     dims.forEach((dm, j) => {
       // Categories are kept as indices, so untransformValue maps them back too.
@@ -158,9 +169,13 @@ export class GPSampler implements Sampler {
     n: number,
     dims: { cat: boolean; n: number; d: Distribution; low: number; high: number }[],
     incumbent: Float64Array,
+    box?: { lower: number[]; upper: number[] },
   ): Float64Array {
     const D = dims.length;
-    const randomPoint = () => Float64Array.from(dims, (dm) => (dm.cat ? this.rng.int(dm.n) : this.rng.random()));
+    const lower = box?.lower ?? new Array<number>(D).fill(0);
+    const upper = box?.upper ?? new Array<number>(D).fill(1);
+    const randomPoint = () =>
+      Float64Array.from(dims, (dm, j) => (dm.cat ? this.rng.int(dm.n) : lower[j]! + (upper[j]! - lower[j]!) * this.rng.random()));
     const scored: { x: Float64Array; v: number }[] = [];
     // Each acquisition value costs O(n²): with many trials, score fewer points and refine fewer.
     const shrink = Math.min(1, (200 / n) ** 2);
@@ -173,8 +188,6 @@ export class GPSampler implements Sampler {
     scored.sort((a, b) => b.v - a.v);
     const starts = [incumbent, ...scored.slice(0, nLocal).map((s) => s.x)];
     const fixed = dims.map((dm) => dm.cat);
-    const lower = new Array<number>(D).fill(0);
-    const upper = new Array<number>(D).fill(1);
     let bestX = scored[0]!.x;
     let bestV = scored[0]!.v;
     const snapPoint = (x: Float64Array) =>
@@ -216,6 +229,19 @@ export class GPSampler implements Sampler {
     }
     return snapPoint(bestX);
   }
+}
+
+/** The trust region's box in the unit cube: `length` × (lengthscale / their geometric mean) per numeric dimension, centred on `centre`. */
+function trustBox(theta: Float64Array, isCat: boolean[], centre: Float64Array, length: number): { lower: number[]; upper: number[] } {
+  // θ holds log ρ = −2 log lengthscale.
+  const logScale = isCat.map((_, j) => -0.5 * theta[j]!);
+  const numeric = logScale.filter((_, j) => !isCat[j]);
+  const mean = numeric.reduce((a, b) => a + b, 0) / Math.max(1, numeric.length);
+  const half = logScale.map((l, j) => (isCat[j] ? Infinity : 0.5 * length * Math.exp(l - mean)));
+  return {
+    lower: half.map((h, j) => (isCat[j] ? 0 : Math.max(0, centre[j]! - h))),
+    upper: half.map((h, j) => (isCat[j] ? 1 : Math.min(1, centre[j]! + h))),
+  };
 }
 
 /** Scores to maximize (negated losses), infinities clipped to the finite range, standardized. */
