@@ -495,7 +495,10 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   // (not for the size goal: settings do not change the size, and the screening tried every pipeline).
   const good = () => configs.filter((c) => c.candidate.status === 'measured').sort((a, b) => score(b) - score(a));
   const space: SearchSpace = {
-    pipelines: new Map(variants.map((v) => [pipelineKey(v.steps), v.steps])),
+    // A pipeline whose planned model came out byte for byte the same as another's (on a CNN, the transformer
+    // fusions find nothing to fuse) is left out: the sampler would split its trials between two names for one
+    // model. An enqueued trial naming one (a resumed study) is sampled afresh: fixed values outside the choices are.
+    pipelines: new Map(variants.filter((v) => !v.same).map((v) => [pipelineKey(v.steps), v.steps])),
     passes: new Map(passes.map((p) => [p.id, p])),
     threads: job.threads ? [job.threads] : threadCounts(cpus().length),
     interOpThreads: threadCounts(cpus().length),

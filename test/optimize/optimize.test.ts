@@ -13,6 +13,7 @@ import { loadSampleData } from '../../src/quantize/data.js';
 import { syntheticData } from '../../src/quantize/pipeline.js';
 import { foldConstantsPass } from '../../src/passes/fold.js';
 import { dynamicPass, staticPass } from '../../src/passes/quantize.js';
+import { fuseLayerNormPass } from '../../src/passes/fuse-transformer.js';
 import { encodeModel } from '../../src/ir/codec.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'hone-optimize-cache-'));
@@ -160,6 +161,29 @@ test('a budget too small for any candidate: the baseline is measured and reporte
     assert.equal(k.status, 'skipped');
     assert.match(k.reason!, /budget \(0 s\) ran out/);
   }
+});
+
+test('lenet5 without data: fusions that find nothing make no pipelines of their own in the search', async () => {
+  const r = await optimizeModel({
+    model: 'zoo:lenet5',
+    ...quick,
+    dims: {},
+    batchSizes: [1],
+    budget: 300,
+    // Past the seeded trials (threads × levels for the best two), so that the sampler picks pipelines.
+    maxTrials: 20,
+    passes: [foldConstantsPass, fuseLayerNormPass, dynamicPass],
+  });
+  // Planned: {fold, fold + fusion} × {no quantizer, dynamic}; the fused two are the same models as the others.
+  const planned = r.candidates.slice(0, 4);
+  assert.deepEqual(
+    planned.map((k) => k.passes.includes('fuse.layer-norm')),
+    [false, false, true, true],
+  );
+  for (const k of planned.slice(2)) assert.match(k.reason ?? '', /^the same model as c[12] /);
+  const searched = r.candidates.slice(4);
+  assert.ok(searched.length > 0, 'the search ran');
+  for (const k of searched) assert.ok(!k.passes.includes('fuse.layer-norm'), JSON.stringify(k.passes));
 });
 
 test('lenet5 with mnist: static int8 is tried on the data, the chosen model keeps accuracy on the test digits', async () => {
