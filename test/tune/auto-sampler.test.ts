@@ -7,8 +7,12 @@ import {
   type AutoStep,
   AutoSampler,
   autoHistory,
+  AUTO_REFINEMENT,
   describeSpace,
+  pickedBy,
+  replayRefinement,
   trustLength,
+  withLocalRefinement,
 } from '../../src/tune/samplers/auto.js';
 import type { StudyView } from '../../src/tune/samplers/base.js';
 import { Rng } from '../../src/tune/samplers/rng.js';
@@ -173,15 +177,16 @@ test('AUTO_RULE: after 5 proposals in a row that improved nothing, the local arm
   const step = (improved: boolean, who: AutoStep['who'] = 'tpe'): AutoStep => ({ who, improved, better: improved ? 0 : 20, earlier: 30 });
   const improving = [step(true), step(false), step(true)];
   const stalled = [...improving, ...new Array(5).fill(step(false))];
-  assert.notEqual(AUTO_RULE([...improving, ...new Array(4).fill(step(false))], rng), 'local');
-  assert.equal(AUTO_RULE(stalled, rng), 'local');
-  const after = (n: number) => AUTO_RULE([...stalled, ...new Array(n).fill(step(false, 'local'))], rng);
+  const who = (h: AutoStep[]) => pickedBy(AUTO_RULE(h, rng));
+  assert.notEqual(who([...improving, ...new Array(4).fill(step(false))]), 'local');
+  assert.equal(who(stalled), 'local');
+  const after = (n: number) => who([...stalled, ...new Array(n).fill(step(false, 'local'))]);
   assert.deepEqual(
     [0, 1, 2, 3, 4, 5, 6, 7].map(after).map((w) => w === 'local'),
     [true, true, true, false, true, true, true, false],
   );
   // Once stalled, the local arm stays, whatever improves later (the bandit still gets every 4th).
-  assert.equal(AUTO_RULE([...stalled, step(true, 'local'), step(true, 'local')], rng), 'local');
+  assert.equal(who([...stalled, step(true, 'local'), step(true, 'local')]), 'local');
 });
 
 test('trustLength: 0.8, halved after 4 local misses in a row, doubled after 3 local improvements, reset below 0.5^7', () => {
@@ -200,8 +205,31 @@ test('trustLength: 0.8, halved after 4 local misses in a row, doubled after 3 lo
   assert.equal(trustLength(steps('L'.repeat(28))), 0.8);
 });
 
+test('replayRefinement: a collapsed trust region ends the local phase when asked; the GP may take the global turns', () => {
+  const steps = (s: string): AutoStep[] =>
+    [...s].map((c) => ({ who: c === 't' ? 'tpe' : c === 'g' ? 'gp' : 'local', improved: c === 'W', better: 0, earlier: 10 }));
+  // 5 TPE misses start the phase; 28 local misses halve the side 7 times, below 0.5^7.
+  const collapsed = steps(`ttttt${'L'.repeat(28)}`);
+  const same = replayRefinement(collapsed, { ...AUTO_REFINEMENT, afterCollapse: 'same', every: 1000 });
+  assert.deepEqual(same, { local: true, length: 0.8, explore: false });
+  const global = { ...AUTO_REFINEMENT, afterCollapse: 'global' as const, every: 1000 };
+  assert.equal(replayRefinement(collapsed.slice(0, -1), global).local, true);
+  assert.deepEqual(replayRefinement(collapsed, global), { local: false, length: 0.8, explore: false });
+  // A new stall of 5 starts the next phase.
+  assert.equal(replayRefinement([...collapsed, ...steps('tttt')], global).local, false);
+  assert.equal(replayRefinement([...collapsed, ...steps('ttttt')], global).local, true);
+  // 'gp': the GP proposes between a collapse and the next phase.
+  const toGP = withLocalRefinement(() => 'tpe', { ...global, afterCollapse: 'gp' });
+  assert.equal(toGP(collapsed, new Rng(0)), 'gp');
+  assert.equal(pickedBy(toGP([...collapsed, ...steps('ggggg')], new Rng(0))), 'local');
+  // globalArm 'gp': the every-th proposal of a phase is the GP's, not the base rule's.
+  const rule = withLocalRefinement(() => 'tpe', { ...AUTO_REFINEMENT, globalArm: 'gp' });
+  const turns = [0, 1, 2, 3].map((n) => pickedBy(rule([...steps('ttttt'), ...steps('L'.repeat(n))], new Rng(0))));
+  assert.deepEqual(turns, ['local', 'local', 'local', 'gp']);
+});
+
 test('the local arm proposes inside the trust region around the best trial', async () => {
-  const study = await createStudy({ sampler: new AutoSampler({ seed: 3, rule: () => 'local' }) });
+  const study = await createStudy({ sampler: new AutoSampler({ seed: 3, rule: (h) => ({ local: trustLength(h) }) }) });
   const f = (x: number) => Math.sin(x) + 0.1 * (x - 6) ** 2;
   await study.optimize((t) => f(t.suggestFloat('x', 0, 10)), { nTrials: 30 });
   const trials = study.trials;

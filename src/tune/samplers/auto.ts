@@ -60,7 +60,7 @@ export class AutoSampler implements Sampler {
   private readonly random: RandomSampler;
   private readonly rng: Rng;
   private readonly rule: AutoRule;
-  private readonly chosen = new Map<number, AutoChoice>();
+  private readonly chosen = new Map<number, { who: AutoChoice; length?: number }>();
 
   constructor(opts: AutoOptions = {}) {
     const rng = new Rng(opts.seed);
@@ -83,12 +83,17 @@ export class AutoSampler implements Sampler {
 
   /** Which sampler proposes `trial` (decided once per trial, at its first call). */
   choose(study: StudyView, trial: FrozenTrial): AutoChoice {
+    return this.pick(study, trial).who;
+  }
+
+  private pick(study: StudyView, trial: FrozenTrial): { who: AutoChoice; length?: number } {
     const known = this.chosen.get(trial.id);
     if (known) return known;
-    const choice = this.decide(study);
-    this.chosen.set(trial.id, choice);
-    study.setTrialSystemAttr(trial, AUTO_SAMPLER_ATTR, choice);
-    return choice;
+    const decided = this.decide(study);
+    const pick = typeof decided === 'string' ? { who: decided } : { who: 'local' as const, length: decided.local };
+    this.chosen.set(trial.id, pick);
+    study.setTrialSystemAttr(trial, AUTO_SAMPLER_ATTR, pick.who);
+    return pick;
   }
 
   inferRelativeSearchSpace(study: StudyView, trial: FrozenTrial): Record<string, Distribution> {
@@ -98,13 +103,13 @@ export class AutoSampler implements Sampler {
   }
 
   sampleRelative(study: StudyView, trial: FrozenTrial, space: Record<string, Distribution>): Record<string, ParamValue> {
-    const choice = this.choose(study, trial);
+    const { who, length } = this.pick(study, trial);
     const proposed =
-      choice === 'random'
+      who === 'random'
         ? {}
-        : choice === 'tpe'
+        : who === 'tpe'
           ? this.tpe.sampleRelative(study, trial, space)
-          : this.gp.sampleRelative(withLiars(study, trial), trial, space, choice === 'local' ? trustLength(autoHistory(study)) : undefined);
+          : this.gp.sampleRelative(withLiars(study, trial), trial, space, length);
     return this.avoidRepeats(study, trial, space, proposed);
   }
 
@@ -126,7 +131,7 @@ export class AutoSampler implements Sampler {
     return takenKeys(finished, space).size >= spaceSize(space);
   }
 
-  private decide(study: StudyView): AutoChoice {
+  private decide(study: StudyView): AutoPick | 'random' {
     const finished = study.trials.filter((t) => t.state === 'complete' || t.state === 'pruned');
     if (finished.length < this.nStartupTrials) return 'random';
     if (study.directions.length > 1) return 'tpe';
@@ -183,8 +188,19 @@ export interface AutoStep {
   earlier: number;
 }
 
+/**
+ * The proposer of the next trial on a small numeric space: the GP, TPE, or the local arm (the GP inside a
+ * trust region around the best trial) with the region's side in the unit cube.
+ */
+export type AutoPick = 'gp' | 'tpe' | { local: number };
+
 /** Picks the proposer of the next trial on a small numeric space from the GP, TPE and local proposals so far. */
-export type AutoRule = (history: readonly AutoStep[], rng: Rng) => 'gp' | 'tpe' | 'local';
+export type AutoRule = (history: readonly AutoStep[], rng: Rng) => AutoPick;
+
+/** The name of a pick's proposer ('gp', 'tpe' or 'local'). */
+export function pickedBy(pick: AutoPick): 'gp' | 'tpe' | 'local' {
+  return typeof pick === 'string' ? pick : 'local';
+}
 
 /** The GP, TPE and local proposals so far, in trial order (failed trials left out: they say nothing of the sampler). */
 export function autoHistory(study: StudyView): AutoStep[] {
@@ -211,7 +227,11 @@ export function autoHistory(study: StudyView): AutoStep[] {
  * is probed once its wait is over: 2^k trials after its last proposal, k its proposals in a row that
  * did not land, at most `maxGap`.
  */
-export function landingBandit(opts: { quantile: number; window: number; maxGap: number }): AutoRule {
+export function landingBandit(opts: {
+  quantile: number;
+  window: number;
+  maxGap: number;
+}): (history: readonly AutoStep[], rng?: Rng) => 'gp' | 'tpe' {
   const lands = (x: AutoStep) => x.improved || x.better < Math.max(1, Math.ceil(opts.quantile * x.earlier));
   return (h) => {
     const rate = (arm: 'gp' | 'tpe') => {
@@ -237,16 +257,57 @@ export function landingBandit(opts: { quantile: number; window: number; maxGap: 
   };
 }
 
+/** How the local arm refines the best trial (`withLocalRefinement`). */
+export interface LocalRefinement {
+  /** GP/TPE/local proposals in a row that improve nothing before a local phase starts. */
+  stall: number;
+  /** In a local phase, every `every`-th proposal goes to the base rule, so global search goes on. */
+  every: number;
+  /** Local proposals in a row that improve nothing before the trust region's side is halved. */
+  failures: number;
+  /**
+   * A trust region halved below 0.5⁷ has converged: 'same' starts it again at 0.8 around the same best
+   * trial; 'global' ends the local phase, the base rule proposes until the next stall starts another; 'gp'
+   * ends it too, the GP proposing over the whole space until the next stall. Only 'same' was kept: the
+   * others measured no better (docs/benchmarks.md, "Hartmann-6's basin").
+   */
+  afterCollapse: 'same' | 'global' | 'gp';
+  /** Who takes the `every`-th proposal of a local phase: the base rule, or the GP over the whole space. */
+  globalArm?: 'base' | 'gp';
+}
+
+/** The rule's local refinement (chosen on held-out seeds: docs/benchmarks.md, "The auto sampler"). */
+export const AUTO_REFINEMENT: LocalRefinement = { stall: 5, every: 4, failures: 4, afterCollapse: 'same' };
+
+const TRUST_MIN = 0.5 ** 7;
+
 /**
- * The local arm's trust-region side (unit cube), replayed from its own proposals as TuRBO-1 adapts it:
- * 0.8 at first, doubled (to at most 1.6) after 3 improvements in a row, halved after `failures` proposals
- * in a row that did not improve, and back to 0.8 once below 0.5⁷.
+ * Replays a study's proposals through local refinement: whether the next proposal is local (else the base
+ * rule's) and the trust region's side, adapted over the local proposals as TuRBO-1 (Eriksson et al. 2019)
+ * adapts it — 0.8 at first, doubled (to at most 1.6) after 3 local improvements in a row, halved after
+ * `failures` local proposals in a row that did not improve, and on falling below 0.5⁷ restarted
+ * (`afterCollapse`). Local proposals outside a phase (a rule that always picks local) adapt it too.
  */
-export function trustLength(history: readonly AutoStep[], failures = 4): number {
+export function replayRefinement(
+  history: readonly AutoStep[],
+  opts: LocalRefinement = AUTO_REFINEMENT,
+): { local: boolean; length: number; explore: boolean } {
+  let inPhase = false;
+  let explore = false;
+  let run = 0;
+  let since = 0;
   let length = 0.8;
   let wins = 0;
   let losses = 0;
   for (const x of history) {
+    if (!inPhase) {
+      run = x.improved ? 0 : run + 1;
+      if (run >= opts.stall) {
+        inPhase = true;
+        explore = false;
+        since = 0;
+      }
+    } else since++;
     if (x.who !== 'local') continue;
     if (x.improved) {
       wins++;
@@ -258,37 +319,42 @@ export function trustLength(history: readonly AutoStep[], failures = 4): number 
     if (wins >= 3) {
       length = Math.min(1.6, 2 * length);
       wins = 0;
-    } else if (losses >= failures) {
+    } else if (losses >= opts.failures) {
       length /= 2;
       losses = 0;
     }
-    if (length < 0.5 ** 7) length = 0.8;
+    if (length < TRUST_MIN) {
+      length = 0.8;
+      if (inPhase && opts.afterCollapse !== 'same') {
+        inPhase = false;
+        explore = opts.afterCollapse === 'gp';
+        run = 0;
+      }
+    }
   }
-  return length;
+  const local = inPhase && (since + 1) % opts.every !== 0;
+  return { local, length, explore: explore || (inPhase && !local && opts.globalArm === 'gp') };
+}
+
+/** The local arm's trust-region side after `history` (replayRefinement). */
+export function trustLength(history: readonly AutoStep[], opts: LocalRefinement = AUTO_REFINEMENT): number {
+  return replayRefinement(history, opts).length;
 }
 
 /**
  * `base` until `stall` GP/TPE/local proposals in a row have not improved on the best; from then on the local
- * arm (the GP inside a trust region around the best trial, `trustLength`), except that every `every`-th
- * proposal after the stall is `base`'s, so the global arms keep looking for other basins.
+ * arm (the GP inside a trust region around the best trial), except that every `every`-th proposal after the
+ * stall is `base`'s, so the global arms keep looking for other basins (replayRefinement).
  */
-export function withLocalRefinement(base: AutoRule, opts: { stall: number; every: number }): AutoRule {
+export function withLocalRefinement(base: AutoRule, opts: LocalRefinement = AUTO_REFINEMENT): AutoRule {
   return (h, rng) => {
-    let run = 0;
-    let at = -1;
-    for (let i = 0; i < h.length && at < 0; i++) {
-      run = h[i]!.improved ? 0 : run + 1;
-      if (run >= opts.stall) at = i;
-    }
-    return at >= 0 && (h.length - at) % opts.every !== 0 ? 'local' : base(h, rng);
+    const r = replayRefinement(h, opts);
+    return r.local ? { local: r.length } : r.explore ? 'gp' : base(h, rng);
   };
 }
 
 /** The rule chosen on the benchmark functions' held-out seeds (docs/benchmarks.md, "The auto sampler"). */
-export const AUTO_RULE: AutoRule = withLocalRefinement(landingBandit({ quantile: 0.1, window: 10, maxGap: 16 }), {
-  stall: 5,
-  every: 4,
-});
+export const AUTO_RULE: AutoRule = withLocalRefinement(landingBandit({ quantile: 0.1, window: 10, maxGap: 16 }), AUTO_REFINEMENT);
 
 /** What the finished trials say about the space: conditional (parameters not all trials have), categorical, numeric dimensions. */
 export function describeSpace(finished: readonly FrozenTrial[]): { conditional: boolean; categorical: boolean; dims: number } {
