@@ -63,6 +63,12 @@ export interface StaticOptions extends NodeSelection, CalibOptions {
   equalize?: boolean;
   /** Empirical bias correction of each quantized Conv/Gemm on the calibration data (default: STATIC_DEFAULTS). */
   biasCorrection?: boolean;
+  /**
+   * Bytes of activations (all calibration batches) bias correction may keep to measure each wave of layers
+   * on its own segment of the graph (default BIAS_SEGMENT_BYTES, 1 GiB); past it, or at 0, the remaining
+   * waves are measured on the whole graph: the same corrections, one pass over the graph per wave.
+   */
+  biasCorrectionMemory?: number;
   /** Progress of calibration, samples done of total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -155,7 +161,11 @@ export async function quantizeStatic(
     const key = `${perChannel}|${opts.batchSize ?? ''}`;
     const cache = calibration.biasReference.get(key) ?? new Map<string, Float64Array>();
     calibration.biasReference.set(key, cache);
-    const fixed = await correctBias(m, prepared, targets, calibration.data, opts.batchSize, cache);
+    const fixed = await correctBias(m, prepared, targets, calibration.data, {
+      batchSize: opts.batchSize,
+      cache,
+      segmentBytes: opts.biasCorrectionMemory,
+    });
     if (fixed)
       notes.push(
         `bias correction: ${fixed} Conv/Gemm bias(es) corrected for the mean shift quantization leaves in their outputs, measured layer by layer on ${calibration.samples} calibration samples`,

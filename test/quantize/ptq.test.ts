@@ -154,6 +154,62 @@ test('bias correction reduces the mean output error on held-out data', async () 
   assert.ok(withBc < 0.5 * without, `mean output error ${without} → ${withBc}`);
 });
 
+test('bias correction on graph segments gives the corrections of whole-graph passes: residual branch, a second input read late, 5 waves, a memory bound', async () => {
+  // x → c1 → Relu → c2 → Add(c1's Relu) → c3 → Mul(s) → c4 → Relu → Gemm: each Conv/Gemm a wave of its own, the
+  // residual and s passed across several segment cuts.
+  const b = new GraphBuilder();
+  const x = b.input('x', DataType.FLOAT, ['batch', 3, 8, 8]);
+  const s = b.input('s', DataType.FLOAT, ['batch', 6, 1, 1]);
+  const conv = (name: string, inp: string, cin: number, seed: number) =>
+    b.op(
+      'Conv',
+      [inp, b.floatInit(`${name}_w`, [6, cin, 3, 3], rand(6 * cin * 9, seed, 0.4)), b.floatInit(`${name}_b`, [6], rand(6, seed + 1, 0.2))],
+      { pads: [1, 1, 1, 1] },
+      { name },
+    );
+  const r1 = b.op('Relu', [conv('c1', x, 3, 41)]);
+  const added = b.op('Add', [conv('c2', r1, 6, 43), r1]);
+  const scaled = b.op('Mul', [conv('c3', added, 6, 45), s]);
+  const r4 = b.op('Relu', [conv('c4', scaled, 6, 47)]);
+  const flat = b.op('Flatten', [r4], { axis: 1 });
+  b.op(
+    'Gemm',
+    [flat, b.floatInit('fc_w', [5, 384], rand(5 * 384, 49, 0.05)), b.floatInit('fc_b', [5], rand(5, 50, 0.1))],
+    { transB: 1 },
+    { name: 'fc', output: 'y' },
+  );
+  b.output('y', DataType.FLOAT, ['batch', 5]);
+  const model = b.model({ opset: 17 });
+  const n = 24;
+  const calib = matchInputs(
+    {
+      x: { data: rand(n * 192, 51).map((v) => v + 0.3), dims: [n, 3, 8, 8] },
+      s: { data: rand(n * 6, 52).map((v) => 1.5 + v), dims: [n, 6, 1, 1] },
+    },
+    graphInputs(model),
+    'seed 51',
+  );
+  const calibration = await calibrateStatic(model, calib, { method: 'minmax' });
+  const biases = async (memory?: number) => {
+    const q = await quantizeStatic(model, calibration, { biasCorrection: true, biasCorrectionMemory: memory, batchSize: 5 });
+    assert.match(q.report.notes.join(' '), /bias correction: 5 Conv\/Gemm/);
+    return Object.fromEntries(
+      q.model.graph!.initializer.filter((t) => t.dataType === DataType.INT32).map((t) => [t.name, [...tensorArray(t)]]),
+    );
+  };
+  const uncorrected = await quantizeStatic(model, calibration, { biasCorrection: false });
+  const whole = await biases(0);
+  assert.deepEqual(await biases(), whole);
+  // Past a memory bound of 2 KiB (the int8 maps passed on take 9 KiB for the 24 samples): the first wave by
+  // its segment, the other four on the whole graph.
+  assert.deepEqual(await biases(2048), whole);
+  // The corrections did something: the biases moved from their rounded values.
+  const before = Object.fromEntries(
+    uncorrected.model.graph!.initializer.filter((t) => t.dataType === DataType.INT32).map((t) => [t.name, [...tensorArray(t)]]),
+  );
+  assert.notDeepEqual(whole, before);
+});
+
 test('bias correction removes the shift that rounding a flat background leaves in later layers', async () => {
   // Pages are mostly one background colour: a Conv's output there is one value per channel, its rounding
   // error is the same at every pixel, and the next Conv turns it into a mean shift. The weights here are
