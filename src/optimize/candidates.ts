@@ -4,16 +4,16 @@
  * without a change here:
  *   - `fold.*`, `inline.*`: exact rewrites that only help the others, in every pipeline;
  *   - `fuse.*` (and any family this file does not know): exact graph fusions, tried all together and not
- *     at all (a fusion that does not match is a skipped step, and a pipeline that comes out the same
- *     model as another is not measured twice); the search then leaves single fusions out (search.ts),
- *     since one of ORT's fused kernels can be slower than what it replaces;
+ *     at all; a fusion that finds nothing in the model (after the rewrites and the fusions before it) is
+ *     left out of every pipeline before anything is built (dropIdleFusions); the search then leaves single
+ *     fusions out (search.ts), since one of ORT's fused kernels can be slower than what it replaces;
  *   - `quantize.*`: at most one per pipeline, and only those that can pay off here (below);
  *   - `ort.*`: ONNX Runtime's offline optimization, with and without, always last;
  *   - `upgrade.*`: never on its own (the passes that need a newer opset raise it themselves).
  */
 import type { Advice } from '../profile/bottleneck.js';
 import type { Pass } from '../passes/pass.js';
-import type { PipelineStep } from '../passes/pipeline.js';
+import type { PipelineResult, PipelineStep } from '../passes/pipeline.js';
 import type { ModelProto } from '../ir/proto.js';
 import { modelFacts } from '../passes/registry.js';
 import type { OptimizeGoal } from './types.js';
@@ -125,4 +125,40 @@ function quantizerFilter(pass: Pass, opts: { goal: OptimizeGoal; hasData: boolea
   if (pass.id === 'quantize.int4' && opts.goal !== 'size' && !advised.has(pass.id))
     return 'not advised by the profile (it is advised when memory-bound): MatMulNBits unpacks its 4-bit blocks on every run (--goal size tries it)';
   return undefined;
+}
+
+/**
+ * The plan without the fusions that find nothing in this model. The rewrites and every fusion run once, in
+ * the pipelines' order (`run`: cached, so the fused pipeline's later build reads it back); a fusion that
+ * changed nothing there is taken out of every pipeline — a step that changes nothing changes nothing for
+ * the steps after it, so each pipeline's model stays the same — and pipelines that become another's copy
+ * are dropped. On a CNN, the transformer fusions: the search then neither builds nor names them. A chain
+ * that fails leaves the plan as it is (the pipelines' builds report the failure).
+ */
+export async function dropIdleFusions(plan: Plan, run: (steps: PipelineStep[]) => Promise<PipelineResult>): Promise<Plan> {
+  const chain = plan.pipelines.filter((p) => p.some((st) => isFusion(st.pass))).sort((a, b) => a.length - b.length)[0];
+  if (!chain) return plan;
+  let result: PipelineResult;
+  try {
+    result = await run(chain);
+  } catch {
+    return plan;
+  }
+  const idle = new Set(result.steps.filter((st) => isFusion(st.pass) && st.status !== 'applied').map((st) => st.pass));
+  if (idle.size === 0) return plan;
+  const seen = new Set<string>();
+  const pipelines: PipelineStep[][] = [];
+  for (const p of plan.pipelines) {
+    const kept = p.filter((st) => !idle.has(st.pass));
+    const key = kept.map((st) => st.pass).join(' ');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    pipelines.push(kept);
+  }
+  const decisions = plan.decisions.map((d) =>
+    idle.has(d.id)
+      ? { ...d, used: false, why: 'graph fusion: finds nothing in this model (after the exact rewrites and the fusions before it)' }
+      : d,
+  );
+  return { pipelines, decisions };
 }

@@ -42,7 +42,7 @@ import { runPipeline, type PipelineStep } from '../passes/pipeline.js';
 import { loadSampleData, type GivenInputs, type SampleData } from '../quantize/data.js';
 import { compareOutputs } from '../quantize/evaluate.js';
 import { syntheticData } from '../quantize/pipeline.js';
-import { isFusion, planPipelines } from './candidates.js';
+import { dropIdleFusions, isFusion, planPipelines } from './candidates.js';
 import { perOpComparison, type PerOpComparison } from './per-op.js';
 import {
   bestFeasible,
@@ -258,7 +258,11 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
   }
   signal?.throwIfAborted();
   const advice = profile.bottleneck?.advice ?? [];
-  const planned = planPipelines(model, passes, { goal, hasData: calib !== undefined, advice });
+  const cacheDir = job.cacheDir ?? defaultCacheDir();
+  const planned = await dropIdleFusions(planPipelines(model, passes, { goal, hasData: calib !== undefined, advice }), (steps) =>
+    runPipeline(model, steps, { signal }, { cacheDir, dataKey, passes }),
+  );
+  signal?.throwIfAborted();
 
   // ---- Candidates: one per pipeline at default settings; settings variants come later ----
   const candidates: Candidate[] = [];
@@ -292,7 +296,6 @@ async function search(job: OptimizeJob, browser: (() => Promise<BrowserRuntime>)
     c.reason = `the budget (${fmtSeconds(budget)}) ran out before it was ${what}`;
   };
 
-  const cacheDir = job.cacheDir ?? defaultCacheDir();
   const seen = new Map<string, Variant>();
   const byKey = new Map<string, Variant>();
   /** Builds a variant's model and checks it cheaply; false when it is rejected, the same as another, or not built. */
