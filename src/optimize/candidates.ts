@@ -36,6 +36,11 @@ export function family(id: string): string {
   return id.split('.')[0]!;
 }
 
+/** The key of a pipeline in the search: its pass ids in order ('' for the exact rewrites only, which still has a key). */
+export function pipelineKey(steps: readonly PipelineStep[]): string {
+  return steps.map((s) => s.pass).join('+') || '(none)';
+}
+
 /** A graph fusion in the planner's sense: `fuse.*`, or a family this file does not know. */
 export function isFusion(id: string): boolean {
   const fam = family(id);
@@ -150,7 +155,7 @@ export async function dropIdleFusions(plan: Plan, run: (steps: PipelineStep[]) =
   const pipelines: PipelineStep[][] = [];
   for (const p of plan.pipelines) {
     const kept = p.filter((st) => !idle.has(st.pass));
-    const key = kept.map((st) => st.pass).join(' ');
+    const key = pipelineKey(kept);
     if (seen.has(key)) continue;
     seen.add(key);
     pipelines.push(kept);

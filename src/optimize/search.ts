@@ -36,10 +36,7 @@ export const STUDY_FILE = 'study.db';
 /** Objectives: the goal's score (higher is better), then the drop (lower is better); the drop is also the constraint. */
 export const DIRECTIONS = ['maximize', 'minimize'] as const;
 
-/** The key of a pipeline in the search: its pass ids in order ('' for the exact rewrites only, which still has a key). */
-export function pipelineKey(steps: readonly PipelineStep[]): string {
-  return steps.map((s) => s.pass).join('+') || '(none)';
-}
+export { pipelineKey } from './candidates.js';
 
 export interface SearchSpace {
   /** Pipeline keys (every planned pipeline, so that the space is the same when a study is resumed) and their steps. */
