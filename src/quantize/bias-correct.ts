@@ -80,7 +80,7 @@ export async function correctBias(
   }
   const reference = layers.map((l) => cache.get(l.reference)!);
 
-  const before = upstreamTargets(
+  const graph = upstreamTargets(
     qdq,
     layers.map((l) => l.node),
   );
@@ -93,8 +93,8 @@ export async function correctBias(
       Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, q - Math.round(shift[c]! / beta / scale[scale.length === 1 ? 0 : c]!))),
     );
   };
-  const waves = wavesOf(before);
-  const plan = segmentBytes > 0 ? planSegments(qdq, layers, waves) : undefined;
+  const waves = wavesOf(graph.before);
+  const plan = segmentBytes > 0 ? planSegments(qdq, layers, waves, graph) : undefined;
   const segmentsDone = plan ? await correctBySegments(qdq, float, plan, layers, current, correct, data, batchSize, segmentBytes) : 0;
   if (segmentsDone < waves.length)
     await correctByWholeGraph(qdq, float, layers, waves.slice(segmentsDone), current, correct, data, batchSize);
@@ -187,34 +187,30 @@ interface SegmentPlan {
  * Cuts `qdq` into one segment per wave (see the header); undefined where the cut cannot be typed (a value
  * passed between segments whose element type shape inference does not know) or gains nothing (one wave).
  */
-function planSegments(qdq: ModelProto, layers: readonly Layer[], waves: number[][]): SegmentPlan | undefined {
+function planSegments(
+  qdq: ModelProto,
+  layers: readonly Layer[],
+  waves: number[][],
+  graph: { order: NodeProto[]; nodeUps: Map<NodeProto, Set<number>> },
+): SegmentPlan | undefined {
   if (waves.length < 2) return undefined;
   const g = qdq.graph!;
+  const { order, nodeUps } = graph;
   const initializers = new Set(g.initializer.map((t) => t.name ?? ''));
   const graphInputs = new Set(g.input.map((v) => v.name ?? '').filter((n) => !initializers.has(n)));
-  const order = topoOrder(g.node, new Set([...initializers, ...graphInputs]));
-  const waveOfLayer = new Map<NodeProto, number>();
+  const waveOfTarget: number[] = [];
   waves.forEach((w, i) => {
-    for (const k of w) waveOfLayer.set(layers[k]!.node, i);
+    for (const k of w) waveOfTarget[k] = i;
   });
+  const targetNodes = new Set(layers.map((l) => l.node));
 
-  // Each node's wave: the latest wave among the targets upstream of it (itself included); -1 for none.
   // Constant nodes (reading only initializers and other constants) belong wherever they are read.
-  const waveOfValue = new Map<string, number>();
   const constant = new Set<string>(initializers);
-  const nodeWave = new Map<NodeProto, number>();
   const isConstant = new Set<NodeProto>();
   for (const n of order) {
-    const used = [...usedValues(n)];
-    if (used.every((v) => constant.has(v)) && !waveOfLayer.has(n)) {
-      isConstant.add(n);
-      for (const o of n.output) if (o) constant.add(o);
-      continue;
-    }
-    let w = Math.max(-1, ...used.map((v) => waveOfValue.get(v) ?? -1));
-    w = Math.max(w, waveOfLayer.get(n) ?? -1);
-    nodeWave.set(n, w);
-    for (const o of n.output) if (o) waveOfValue.set(o, w);
+    if (targetNodes.has(n) || ![...usedValues(n)].every((v) => constant.has(v))) continue;
+    isConstant.add(n);
+    for (const o of n.output) if (o) constant.add(o);
   }
 
   // Only what some target's output needs is ever run.
@@ -231,7 +227,12 @@ function planSegments(qdq: ModelProto, layers: readonly Layer[], waves: number[]
   // reads it, so segments pass the int8 value and ORT fuses DQ → op → Q inside a segment as in the whole graph.
   const repeated = (n: NodeProto) =>
     isConstant.has(n) || (n.opType === 'DequantizeLinear' && n.input.slice(1).every((v) => !v || constant.has(v)));
-  const home = (n: NodeProto) => Math.max(0, nodeWave.get(n) ?? 0);
+  // A node's segment: the latest wave among the targets upstream of it, itself included (the first for none).
+  const home = (n: NodeProto) => {
+    let w = 0;
+    for (const k of nodeUps.get(n) ?? []) w = Math.max(w, waveOfTarget[k]!);
+    return w;
+  };
   const nodes: NodeProto[][] = waves.map(() => []);
   const readers = new Map<NodeProto, Set<number>>();
   const producerOf = new Map<string, NodeProto>();
@@ -443,23 +444,32 @@ function biasOf(g: Graph, n: NodeProto): { tensor: TensorProto; scale: Float32Ar
   return { tensor, scale: Float32Array.from(tensorArray(scale) as Float32Array), beta };
 }
 
-/** For each target, the indices of the targets upstream of it (its correction must wait for theirs). */
-function upstreamTargets(m: ModelProto, targets: readonly NodeProto[]): Set<number>[] {
+/**
+ * For each target, the indices of the targets upstream of it (its correction must wait for theirs); and the
+ * graph's nodes in topological order, each with the targets upstream of it, itself included.
+ */
+function upstreamTargets(
+  m: ModelProto,
+  targets: readonly NodeProto[],
+): { before: Set<number>[]; order: NodeProto[]; nodeUps: Map<NodeProto, Set<number>> } {
   const index = new Map(targets.map((n, k) => [n, k]));
   const g = m.graph!;
   const available = new Set([...g.input.map((v) => v.name ?? ''), ...g.initializer.map((t) => t.name ?? '')]);
   // Targets upstream of each value, in topological order (no recursion: real graphs are thousands deep).
   const ups = new Map<string, Set<number>>();
-  const result = targets.map(() => new Set<number>());
-  for (const n of topoOrder(g.node, available)) {
+  const before = targets.map(() => new Set<number>());
+  const nodeUps = new Map<NodeProto, Set<number>>();
+  const order = topoOrder(g.node, available);
+  for (const n of order) {
     const here = new Set<number>();
-    for (const v of n.input) for (const k of ups.get(v) ?? []) here.add(k);
+    for (const v of usedValues(n)) for (const k of ups.get(v) ?? []) here.add(k);
     const k = index.get(n);
-    if (k !== undefined) result[k] = new Set(here);
+    if (k !== undefined) before[k] = new Set(here);
     if (k !== undefined) here.add(k);
+    nodeUps.set(n, here);
     for (const o of n.output) if (o) ups.set(o, here);
   }
-  return result;
+  return { before, order, nodeUps };
 }
 
 /** Per-channel (axis 1) means of `names` over `data` (batched as for `model`), from `session` with `extra` feeds. */
