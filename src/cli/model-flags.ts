@@ -37,7 +37,8 @@ export const MODEL_INPUT_HELP = `Model inputs (the same on profile, quantize, tr
                             (sr=16000), a comma list (ids=101,2023,102), true/false, or a .npy file
                             (mask=mask.npy); converted to the input's type, repeated over the leading dims
                             it leaves out, and it sizes the dims it fills
-  --threads N               ONNX Runtime intra-op threads (default: one per physical core, ORT's default)
+  --threads N               ONNX Runtime intra-op threads (default: ORT's own count of physical cores;
+                            training steps: one per core as the OS counts them)
   --provider NAME           execution provider: cpu (default), cuda, tensorrt, webgpu
   The batch size is set once: a batch set by --dim, --shape or --input must agree with the batch-size
   flag, or the command stops and names both.

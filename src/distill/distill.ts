@@ -12,6 +12,7 @@ import { badInput } from '../errors.js';
 import type { ModelProto } from '../ir/proto.js';
 import { inferShapes } from '../ops/infer.js';
 import { graphInputs } from '../runtime/inputs.js';
+import { coreThreads } from '../runtime/cpu.js';
 import { createSession } from '../runtime/session.js';
 import type { TrainCallback } from '../train/callbacks.js';
 import { featureTensor, type FeatureArray, prepareData } from '../train/prepare.js';
@@ -117,7 +118,7 @@ export async function distill(
     teacher,
     pairs.map((p) => p.teacher),
   );
-  const session = await createSession(exposed, { intraOpThreads: opts.train.threads ?? 2 });
+  const session = await createSession(exposed, { intraOpThreads: opts.train.threads || coreThreads() });
   const callbacks: TrainCallback[] = [];
   try {
     if (mode === 'cache') {

@@ -5,8 +5,8 @@
  * and the result is silently clipped. VNNI's vpdpbusd accumulates in int32 and cannot saturate; ARM's dot
  * products neither.
  */
-import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { arch, platform } from 'node:process';
 
 export interface CpuFeatures {
@@ -102,4 +102,40 @@ export function cpuDescription(name: string = cpuName(), cpu: CpuFeatures = cpuF
 export function int8SaturationRisk(cpu: CpuFeatures = cpuFeatures()): boolean {
   if (cpu.arch !== 'x64' || !cpu.flags) return false;
   return !cpu.flags.has('avx512_vnni') && !cpu.flags.has('avx_vnni');
+}
+
+let cores: number | undefined;
+
+/**
+ * Intra-op threads for the sessions Hone runs for its own work (training steps and their evaluation): one
+ * per core, as the OS counts cores (Linux: distinct package and core ids in sysfs), at most the CPUs this
+ * process may use. ORT's own default (intraOpNumThreads 0) counts physical cores its own way, and on the
+ * 2-vCPU AMD EPYC VMs this project runs on it came out as one — a ResNet training step at ResNet-18 widths
+ * took 630 ms at ORT's default against 490 ms at two threads (docs/design.md, Training).
+ */
+export function coreThreads(): number {
+  const all = availableParallelism();
+  cores ??= Math.max(1, Math.min(all, (platform === 'linux' ? linuxCores() : undefined) ?? all));
+  return cores;
+}
+
+/** Distinct (package, core) pairs among the CPUs sysfs lists, or undefined where it cannot be read. */
+export function linuxCores(root = '/sys/devices/system/cpu'): number | undefined {
+  try {
+    const seen = new Set<string>();
+    for (const name of readdirSync(root)) {
+      if (!/^cpu\d+$/.test(name)) continue;
+      const read = (f: string) => readFileSync(`${root}/${name}/topology/${f}`, 'utf8').trim();
+      let id: string;
+      try {
+        id = `${read('physical_package_id')}/${read('core_id')}`;
+      } catch {
+        continue; // an offline CPU has no topology
+      }
+      seen.add(id);
+    }
+    return seen.size || undefined;
+  } catch {
+    return undefined;
+  }
 }

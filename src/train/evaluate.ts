@@ -14,6 +14,7 @@ import { appendLoss, labelsType, type LossSpec } from './losses.js';
 import { featureTensor, type FeatureArray } from './prepare.js';
 import { trainingRunError } from './run-errors.js';
 import { staticTypes } from './shapes.js';
+import { coreThreads } from '../runtime/cpu.js';
 import { createSession } from '../runtime/session.js';
 
 /** Loss and, for a classifier, accuracy over a dataset. */
@@ -168,7 +169,7 @@ export async function classifierScores(
   inputs: readonly string[],
   shapes?: ReadonlyMap<string, number[]>,
 ): Promise<{ logits: Float32Array; accuracy: number }> {
-  const session = await createSession(model, { intraOpThreads: 2 });
+  const session = await createSession(model, { intraOpThreads: coreThreads() });
   try {
     const chunks: Float32Array[] = [];
     for (let start = 0; start < ds.size; start += 256) {

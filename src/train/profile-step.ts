@@ -28,6 +28,7 @@ import { attrReader } from '../ir/attrs.js';
 import type { ArrayTensor, Dataset } from '../data/dataset.js';
 import { fixDims, graphInputs } from '../runtime/inputs.js';
 import { NCHWC_DOMAIN } from '../runtime/nchwc.js';
+import { coreThreads } from '../runtime/cpu.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { latencyStats, median, NOISY_CV, NOISY_TAIL } from '../runtime/stats.js';
 import { summarizeTrace } from '../runtime/trace.js';
@@ -269,7 +270,7 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
     if (!file) throw new HoneError('onnxruntime wrote no profiling trace for the training steps; rerun', 1);
     const ran = saveGraph ? loadModel(optimizedPath).graph! : undefined;
 
-    const threads = opts.threads ?? 2;
+    const threads = opts.threads || coreThreads();
     let peaks: MachinePeaks;
     let peaksCheck: string | undefined;
     if (opts.peaks) {

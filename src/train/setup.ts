@@ -13,6 +13,7 @@ import { HoneError, badInput } from '../errors.js';
 import { encodeModel } from '../ir/codec.js';
 import type { ModelProto } from '../ir/proto.js';
 import { nchwcBlockSize, ortLoadError, sessionOptions } from '../runtime/index.js';
+import { coreThreads } from '../runtime/cpu.js';
 import { shapeSymbols } from '../runtime/inputs.js';
 import { sampleSize, split, type Dataset } from '../data/dataset.js';
 import { buildTrainingGraph, type TrainingGraph } from './autodiff.js';
@@ -130,7 +131,7 @@ export async function setupTraining(
   if (softLabels !== undefined)
     tg = trainingGraphFor(model, forward, { ...opts, loss: { kind: 'cross-entropy', target: 'probabilities' } }, await stepBlockSize(opts));
 
-  const threads = opts.threads ?? 2;
+  const threads = opts.threads || coreThreads();
   const shard = opts.shard;
   if (
     shard &&

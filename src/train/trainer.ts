@@ -53,7 +53,10 @@ export interface TrainOptions {
   extraLoss?: string[];
   /** k for top-k accuracy (default 5; reported only when there are more than k classes). */
   topK?: number;
-  /** ORT intra-op threads (default 2; 0 = ORT's default, one per physical core). */
+  /**
+   * ORT intra-op threads; 0 or unset: one per core as the OS counts them (runtime/cpu.ts coreThreads), not
+   * ORT's own default, which ran one thread on 2-vCPU VMs (docs/design.md, Training).
+   */
   threads?: number;
   /** Execution provider (default cpu). */
   provider?: string;

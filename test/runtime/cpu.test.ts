@@ -3,7 +3,10 @@
 // say which one measured.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpuDescription, cpuIdentity, int8SaturationRisk, parseCpuinfo } from '../../src/runtime/cpu.js';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { coreThreads, cpuDescription, cpuIdentity, int8SaturationRisk, linuxCores, parseCpuinfo } from '../../src/runtime/cpu.js';
 
 const ZEN3 = `processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -54,4 +57,35 @@ test('two CPUs of one name get different identities and descriptions; the same C
 test('this machine: an identity and a description that start with its name', () => {
   assert.match(cpuIdentity(), /\|/);
   assert.ok(cpuDescription().length > 0);
+});
+
+test('cores from sysfs: SMT siblings count once, offline CPUs (no topology) not at all', () => {
+  const root = mkdtempSync(join(tmpdir(), 'hone-sysfs-'));
+  try {
+    // cpu0/cpu2 and cpu1/cpu3: two cores with two threads each; cpu4 offline; cpu5 on a second package.
+    const cpu = (n: number, pkg?: number, core?: number) => {
+      const dir = join(root, `cpu${n}`, 'topology');
+      mkdirSync(pkg === undefined ? join(root, `cpu${n}`) : dir, { recursive: true });
+      if (pkg === undefined) return;
+      writeFileSync(join(dir, 'physical_package_id'), `${pkg}\n`);
+      writeFileSync(join(dir, 'core_id'), `${core}\n`);
+    };
+    cpu(0, 0, 0);
+    cpu(1, 0, 1);
+    cpu(2, 0, 0);
+    cpu(3, 0, 1);
+    cpu(4);
+    cpu(5, 1, 0);
+    mkdirSync(join(root, 'cpufreq'));
+    assert.equal(linuxCores(root), 3);
+    assert.equal(linuxCores(join(root, 'missing')), undefined);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('this machine: one training thread per core, at most the CPUs the process may use', () => {
+  const n = coreThreads();
+  assert.ok(Number.isInteger(n) && n >= 1 && n <= availableParallelism(), `${n}`);
+  if (process.platform === 'linux' && linuxCores() !== undefined) assert.equal(n, Math.min(availableParallelism(), linuxCores()!));
 });

@@ -5,6 +5,7 @@ import type { Command } from '../command.js';
 import { checkWritable, numberFlag, parseFlags, progressLines, quietFlag, quietHelp } from '../command.js';
 import { commonFlags, parseTrainCommon, parseTrainInputs, resolveData, resolveModel, parseReadFlags } from './train-args.js';
 import { MODEL_INPUT_HELP } from '../model-flags.js';
+import { coreThreads } from '../../runtime/cpu.js';
 
 const HELP = `hone lr-find — LR range test: sweep the learning rate exponentially and suggest one
 
@@ -104,7 +105,7 @@ function runInfo(
     optimizer: optimizerText(common.optimizer),
     loss: lossText(common.loss),
     seed: String(common.seed),
-    runtime: `${common.provider ?? 'cpu'} provider, intra-op threads ${common.threads || "ORT's default"}`,
+    runtime: `${common.provider ?? 'cpu'} provider, intra-op threads ${common.threads || `${coreThreads()} (one per core)`}`,
   };
   if (common.frozen?.length) settings.frozen = common.frozen.join(', ');
   if (values.augment) settings.augment = values.augment;
