@@ -333,7 +333,8 @@ function resume(
  * graph ORT optimized and ran (fusions, NCHWc forms) is saved to `optimizedModel` when given.
  */
 export interface StepTrace {
-  prefix: string;
+  /** ORT's profiling file prefix; none: the session does not profile. */
+  prefix?: string;
   optimizedModel?: string;
   /**
    * The forward model and training graph already built from this model and these options

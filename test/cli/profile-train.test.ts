@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveModel } from '../../src/ir/model.js';
+import { coreThreads } from '../../src/runtime/cpu.js';
 import { hone } from '../helpers/cli.js';
 import { behindOp, opWithoutGradient, withoutParams } from '../helpers/untrainable.js';
 
@@ -43,6 +44,33 @@ test('profile --train zoo:lenet5 --json: the step split into forward, backward a
   assert.ok(p.static.flops > 0 && p.machine.peakFlops > 0);
   assert.match(p.bottleneck.summary, /at batch 8/);
   assert.ok(Array.isArray(p.warnings));
+  // --threads given: no second run at one thread.
+  assert.equal(p.settings.threads, 1);
+  assert.equal(p.oneThread, undefined);
+});
+
+test('profile --train without --threads: one thread per core, then the steps again at one thread, and which trains faster', async () => {
+  const args = ['profile', '--train', 'zoo:lenet5', '--batch-size', '8', '--runs', '2', '--warmup', '1', '--quiet'];
+  const json = await hone(...args, '--json');
+  assert.equal(json.code, 0, json.stderr);
+  const p = JSON.parse(json.stdout);
+  assert.equal(p.settings.threads, coreThreads());
+  const text = await hone(...args);
+  assert.equal(text.code, 0, text.stderr);
+  if (coreThreads() === 1) {
+    assert.equal(p.oneThread, undefined);
+    assert.doesNotMatch(text.stdout, /\nthreads /);
+    return;
+  }
+  const one = p.oneThread;
+  assert.ok(one.p50Ms > 0 && one.atMs > 0, JSON.stringify(one));
+  assert.ok(Math.abs(one.speedup - one.atMs / one.p50Ms) < 1e-9);
+  assert.equal(one.advice !== undefined, one.speedup >= 1.05);
+  if (one.advice) assert.match(one.advice, /add --threads 1 to hone train/);
+  assert.match(
+    text.stdout,
+    /\nthreads\s+unprofiled, a step took [\d.]+ ms at \d+ threads and [\d.]+ ms at one: (one intra-op thread trains [\d.]+x faster than \d+ here|\d+ threads train [\d.]+x as fast)/,
+  );
 });
 
 test('profile --train prints the step, the passes, the kernel table and the verdict', async () => {
