@@ -74,11 +74,6 @@ export interface TrainProfileOptions
   /** Machine peaks to use instead of measuring (or reading the cache); `refreshPeaks` measures them again. */
   peaks?: MachinePeaks;
   refreshPeaks?: boolean;
-  /**
-   * Without `threads`, on a CPU of several cores: time the plain steps again at one intra-op thread (default
-   * true), so the report says whether one thread trains faster (memory-bound steps can: docs/design.md).
-   */
-  threadsProbe?: boolean;
   onProgress?: (message: string) => void;
 }
 
@@ -186,18 +181,8 @@ export interface TrainProfile {
   machine: { peakFlops: number; bandwidth: number; cacheBandwidth: number; peaksCheck?: string };
   /** The roofline verdict for the step (no advice: `hone profile`'s advice is for inference). */
   bottleneck: Bottleneck;
-  /**
-   * No --threads given, several cores: the steps again in plain sessions at `settings.threads` and at one
-   * intra-op thread, one after the other: one thread's median (p50Ms), the faster half's median at
-   * `settings.threads` (atMs: noise favours the count already chosen), their ratio (speedup = atMs / p50Ms);
-   * `advice` when one thread is at least ONE_THREAD_GAIN faster.
-   */
-  oneThread?: { p50Ms: number; atMs: number; speedup: number; advice?: string };
   warnings: string[];
 }
-
-/** How much faster one intra-op thread must train than one per core before the profile advises it. */
-const ONE_THREAD_GAIN = 1.05;
 
 /** What `profileTrainingStep` returns: the profile, or why the model cannot be trained (nothing was run). */
 export type TrainProfileResult = { profile: TrainProfile; refused?: undefined } | { refused: string; profile?: undefined };
@@ -286,27 +271,6 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
     const ran = saveGraph ? loadModel(optimizedPath).graph! : undefined;
 
     const threads = opts.threads || coreThreads();
-    // One thread can train faster than one per core where the step is mostly memory-bound passes (on a
-    // 2-vCPU VM, MobileNet-v2's step was no faster at two threads). The profiled session is not quite what
-    // training runs (ORT's profiler was on at its creation, and it saves the graph it ran), so both counts
-    // run again in plain sessions, like with like, one after the other (memory never doubles).
-    let oneThread: { at: number[]; one: number[] } | undefined;
-    if (!opts.threads && threads > 1 && provider === 'cpu' && opts.threadsProbe !== false) {
-      const plainSteps = async (n: number) => {
-        progress(
-          `${warmup} warm-up + ${steps} training steps at ${n} intra-op thread${n === 1 ? '' : 's'}, unprofiled (no --threads given)`,
-        );
-        const plain = await setupTraining(model, data, { ...trainOpts, threads: n }, new Set(), { prepared });
-        try {
-          const run = stepRunner(plain, opts.clipNorm);
-          if (warmup > 0) await run(warmup);
-          return (await run(steps)).stepMs;
-        } finally {
-          await plain.release();
-        }
-      };
-      oneThread = { at: await plainSteps(threads), one: await plainSteps(1) };
-    }
     let peaks: MachinePeaks;
     let peaksCheck: string | undefined;
     if (opts.peaks) {
@@ -335,7 +299,6 @@ export async function profileTrainingStep(model: ModelProto, opts: TrainProfileO
         source: opts.source ?? (model.graph?.name || 'model'),
         loader: opts.loader,
         randomData: !opts.data,
-        oneThread,
       }),
     };
   } finally {
@@ -423,17 +386,6 @@ interface Measured {
  * stops after the count, and the optimizer wrapped to time its update alone.
  */
 async function runSteps(setup: TrainingSetup, warmup: number, steps: number, clipNorm: number | undefined): Promise<Measured> {
-  const run = stepRunner(setup, clipNorm);
-  if (warmup > 0) await run(warmup);
-  const traced = await run(steps);
-  // Ending the profiling writes the trace and turns it off for the session's later runs.
-  setup.session.endProfiling();
-  const plain = await run(steps);
-  return { traced, plain };
-}
-
-/** Runs `count` steps through the trainer's loop and times them (see runSteps). */
-function stepRunner(setup: TrainingSetup, clipNorm: number | undefined): (count: number) => Promise<Timed> {
   const inner = setup.optimizer;
   let optimizerMs: number[] = [];
   const timed: Optimizer = {
@@ -472,7 +424,12 @@ function stepRunner(setup: TrainingSetup, clipNorm: number | undefined): (count:
       dataMs: timing.dataMs,
     };
   };
-  return run;
+  if (warmup > 0) await run(warmup);
+  const traced = await run(steps);
+  // Ending the profiling writes the trace and turns it off for the session's later runs.
+  setup.session.endProfiling();
+  const plain = await run(steps);
+  return { traced, plain };
 }
 
 interface TraceEvent {
@@ -506,7 +463,6 @@ function analyze(a: {
   source: string;
   randomData: boolean;
   loader: TrainOptions['loader'];
-  oneThread?: { at: number[]; one: number[] };
 }): TrainProfile {
   const { setup, measured } = a;
   const tg = setup.tg;
@@ -737,25 +693,7 @@ function analyze(a: {
       ...(a.peaksCheck ? { peaksCheck: a.peaksCheck } : {}),
     },
     bottleneck: { ...verdict, advice: [] },
-    ...(a.oneThread ? { oneThread: oneThreadProbe(a.oneThread.one, a.oneThread.at, a.threads) } : {}),
     warnings,
-  };
-}
-
-/** One-thread steps against steps at `threads` (their faster half's median), and the advice if one thread wins. */
-function oneThreadProbe(one: readonly number[], at: readonly number[], threads: number): NonNullable<TrainProfile['oneThread']> {
-  const p50Ms = median([...one]);
-  const atMs = fasterHalf([...at]);
-  const speedup = atMs / p50Ms;
-  return {
-    p50Ms,
-    atMs,
-    speedup,
-    ...(speedup >= ONE_THREAD_GAIN
-      ? {
-          advice: `one intra-op thread trains ${speedup.toFixed(2)}x faster than ${threads} here: add --threads 1 to hone train (its kernels are too small or too memory-bound to gain from more threads on this machine, which then stay free for a data loader or another trial)`,
-        }
-      : {}),
   };
 }
 

@@ -333,8 +333,7 @@ function resume(
  * graph ORT optimized and ran (fusions, NCHWc forms) is saved to `optimizedModel` when given.
  */
 export interface StepTrace {
-  /** ORT's profiling file prefix; none: the session does not profile. */
-  prefix?: string;
+  prefix: string;
   optimizedModel?: string;
   /**
    * The forward model and training graph already built from this model and these options

@@ -37,9 +37,7 @@ Options:
                             type split into forward and backward, the optimizer's update, the kernels ORT
                             ran (fused, NCHWc, grouped convolutions) and the step's verdict. --batch-size B
                             (default 64), --runs N profiled steps (default ${TRAIN_STEPS}), --warmup N; a model
-                            Hone cannot train gets the inference profile and one line saying why. Without
-                            --threads the steps run at one thread per core (as 'hone train' does), then again
-                            at one thread, and a line says which trains faster
+                            Hone cannot train gets the inference profile and one line saying why
   --data DATA               with --train: 'mnist' or an .npz as 'hone train' takes (default: random data)
   --optimizer NAME          with --train: sgd | adam | adamw (default adam)
   --loss NAME               with --train: cross-entropy (default) | mse | l1 | kd
@@ -175,7 +173,7 @@ export function trainProfileText(p: TrainProfile): string {
     `model     ${p.model.source}  (training step: ${p.model.stepNodes} nodes built, ${p.model.kernels ? `${p.model.kernels} kernels as ORT ran them` : 'the graph ORT ran not saved'}; ${si(p.model.params)} params)`,
   );
   out.push(
-    `settings  batch ${s.batchSize}${s.runsPerStep > 1 ? ` in ${s.runsPerStep} runs of ${s.microBatch}` : ''}, ${s.optimizer}, ${s.loss} loss, ${s.data} data; ${s.provider}, ${s.threads} intra-op thread${s.threads === 1 ? '' : 's'}; ${s.steps} profiled steps after ${s.warmup} warm-up, and ${s.steps} more unprofiled`,
+    `settings  batch ${s.batchSize}${s.runsPerStep > 1 ? ` in ${s.runsPerStep} runs of ${s.microBatch}` : ''}, ${s.optimizer}, ${s.loss} loss, ${s.data} data; ${s.provider}, ${s.threads || 'default'} threads; ${s.steps} profiled steps after ${s.warmup} warm-up, and ${s.steps} more unprofiled`,
   );
   out.push(
     `step      ${ms(st.meanMs)} ms mean (p50 ${ms(st.p50Ms)} ms, robust CV ${pct(st.cv)}): ${si(st.samplesPerSec)} samples/s; under profiling ${ms(st.profiled.meanMs)} ms, ${si(st.profiled.samplesPerSec)} samples/s`,
@@ -247,11 +245,6 @@ export function trainProfileText(p: TrainProfile): string {
     );
   }
   out.push('', `verdict   ${p.bottleneck.summary}`);
-  const one = p.oneThread;
-  if (one)
-    out.push(
-      `threads   unprofiled, a step took ${ms(one.atMs)} ms at ${s.threads} threads and ${ms(one.p50Ms)} ms at one: ${one.advice ?? `${s.threads} threads train ${(1 / one.speedup).toFixed(2)}x as fast`}`,
-    );
   for (const w of p.warnings) out.push(`note      ${w}`);
   return `${out.join('\n')}\n`;
 }
