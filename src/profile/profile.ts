@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { cpuDescription } from '../runtime/cpu.js';
+import { coreThreads, cpuDescription } from '../runtime/cpu.js';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { attrReader } from '../ir/attrs.js';
@@ -133,8 +133,9 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
     // ORT's default intra-op thread count is its own count of physical cores, which on some VMs comes out
     // below the cores the process has (one of two on an AMD EPYC VM: the zoo transformer at 8×128 ran 46 ms
     // by default and 25 ms at two threads). One round at a thread per core, for the advice; its single
-    // round against the default's best round can only understate what more threads give.
-    const cores = cpus().length;
+    // round against the default's best round can only understate what more threads give. Cores as the OS
+    // counts them (coreThreads): logical CPUs would probe SMT siblings too, which ORT's count leaves out.
+    const cores = coreThreads();
     if (opts.threadsProbe !== false && !threads && provider === 'cpu' && cores > 1 && loaded) {
       const v = variants[0]!;
       opts.onProgress?.(`batch ${v.batch}: ${runs} timed runs again at ${cores} intra-op threads (ORT's default may run fewer)`);

@@ -4,7 +4,7 @@ import { profileModel, withRunnable } from '../../src/profile/profile.js';
 import { measureInWorker } from '../../src/runtime/measure.js';
 import { fixDims, resolveInputs } from '../../src/runtime/inputs.js';
 import { existsSync, readdirSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { coreThreads } from '../../src/runtime/cpu.js';
 import { dirname } from 'node:path';
 import type { MachinePeaks } from '../../src/runtime/peaks.js';
 import { HoneError } from '../../src/errors.js';
@@ -51,8 +51,8 @@ test('profileModel: static cost, per-batch latency, trace shares and a verdict',
 test("at ORT's default thread count on several cores, the first batch size is timed again at one thread per core; not with --threads", async () => {
   const { threads: _, ...defaults } = quick;
   const r = await profileModel(tinyMlp(), { ...defaults, batchSizes: [1, 2] });
-  if (cpus().length > 1) {
-    assert.equal(r.threadsProbe?.threads, cpus().length);
+  if (coreThreads() > 1) {
+    assert.equal(r.threadsProbe?.threads, coreThreads());
     assert.ok(r.threadsProbe!.floorMs > 0 && r.threadsProbe!.floorMs <= r.threadsProbe!.p50Ms, JSON.stringify(r.threadsProbe));
   } else assert.equal(r.threadsProbe, undefined);
   assert.equal((await profileModel(tinyMlp(), { ...quick, batchSizes: [1] })).threadsProbe, undefined);
