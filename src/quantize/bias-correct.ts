@@ -94,7 +94,7 @@ export async function correctBias(
     );
   };
   const waves = wavesOf(graph.before);
-  const plan = segmentBytes > 0 ? planSegments(qdq, layers, waves, graph) : undefined;
+  const plan = segmentBytes > 0 ? planSegments(qdq, g, layers, waves, graph) : undefined;
   const segmentsDone = plan ? await correctBySegments(qdq, float, plan, layers, current, correct, data, batchSize, segmentBytes) : 0;
   if (segmentsDone < waves.length)
     await correctByWholeGraph(qdq, float, layers, waves.slice(segmentsDone), current, correct, data, batchSize);
@@ -189,6 +189,7 @@ interface SegmentPlan {
  */
 function planSegments(
   qdq: ModelProto,
+  qg: Graph,
   layers: readonly Layer[],
   waves: number[][],
   graph: { order: NodeProto[]; nodeUps: Map<NodeProto, Set<number>> },
@@ -235,15 +236,13 @@ function planSegments(
   };
   const nodes: NodeProto[][] = waves.map(() => []);
   const readers = new Map<NodeProto, Set<number>>();
-  const producerOf = new Map<string, NodeProto>();
-  for (const n of order) for (const o of n.output) if (o) producerOf.set(o, n);
   // Where each repeated node is read (transitively through other repeated nodes), from the last node back.
   for (let i = order.length - 1; i >= 0; i--) {
     const n = order[i]!;
     if (!neededNodes.has(n)) continue;
     const at = repeated(n) ? [...(readers.get(n) ?? [])] : [home(n)];
     for (const v of usedValues(n)) {
-      const p = producerOf.get(v);
+      const p = qg.producer(v);
       if (p && repeated(p)) {
         const set = readers.get(p) ?? new Set<number>();
         for (const w of at) set.add(w);
