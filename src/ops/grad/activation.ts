@@ -9,10 +9,10 @@ function only0(ctx: GradContext, f: (gy: string, x: string, y: string) => string
 }
 
 export const reluGrad: GradRule = {
-  // Where(y > 0, gy, 0): one pass, no mask multiply; nothing when gy is already zero where y ≤ 0.
+  // gy where y > 0; nothing when gy is already zero where y ≤ 0.
   grad: (ctx) =>
     only0(ctx, (gy, _x, y) =>
-      ctx.emit.isZeroWhereNotPositive(gy, y) ? gy : ctx.emit.op('Where', [ctx.emit.op('Greater', [y, s(ctx, 0)]), gy, s(ctx, 0)]),
+      ctx.emit.isZeroWhereNotPositive(gy, y) ? gy : ctx.emit.masked(ctx.emit.op('Greater', [y, s(ctx, 0)]), gy, ctx.elemType),
     ),
 };
 
@@ -45,7 +45,7 @@ export const clipGrad: GradRule = {
       const le = emit.op('LessOrEqual', [x, hi]);
       inside = inside ? emit.op('And', [inside, le]) : le;
     }
-    return [inside ? emit.op('Where', [inside, ctx.gy[0]!, s(ctx, 0)]) : ctx.gy[0]];
+    return [inside ? emit.masked(inside, ctx.gy[0]!, ctx.elemType) : ctx.gy[0]];
   },
 };
 
@@ -55,7 +55,7 @@ export const hardSigmoidGrad: GradRule = {
     only0(ctx, (gy, _x, y) => {
       const { emit } = ctx;
       const inside = emit.op('And', [emit.op('Greater', [y, s(ctx, 0)]), emit.op('Less', [y, s(ctx, 1)])]);
-      return emit.op('Where', [inside, emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.2))), s(ctx, 0)]);
+      return emit.masked(inside, emit.mul(gy, s(ctx, ctx.attr.float('alpha', 0.2))), ctx.elemType);
     }),
 };
 

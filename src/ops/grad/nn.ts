@@ -439,7 +439,7 @@ function upsampleMaskGrad(ctx: GradContext): string | undefined {
   const zero = emit.scalar(0, ctx.elemType);
   const yPos = emit.op('Where', [emit.op('Greater', [y, zero]), y, emit.scalar(-1, ctx.elemType)]);
   const mask = emit.op('Equal', [x, up(yPos)]);
-  const g = emit.op('Where', [mask, up(ctx.gy[0]!), zero]);
+  const g = emit.masked(mask, up(ctx.gy[0]!), ctx.elemType);
   emit.markZeroWhereNotPositive(g, x);
   return g;
 }

@@ -29,7 +29,7 @@ export const fakeQuantizeGrad: GradRule = {
     const lo = broadcast(emit.mul(emit.sub(emit.scalar(qmin), z), s));
     const hi = broadcast(emit.mul(emit.sub(emit.scalar(qmax), z), s));
     const inside = emit.op('And', [emit.op('GreaterOrEqual', [x, lo]), emit.op('LessOrEqual', [x, hi])]);
-    const gx = ctx.needs(0) ? emit.op('Where', [inside, ctx.gy[0]!, emit.scalar(0)]) : undefined;
+    const gx = ctx.needs(0) ? emit.masked(inside, ctx.gy[0]!, DataType.FLOAT) : undefined;
     if (!ctx.needs(1)) return [gx, undefined, undefined];
 
     const sb = broadcast(s);
