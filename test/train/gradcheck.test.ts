@@ -174,6 +174,14 @@ describe('gradient rules agree with finite differences', () => {
       [[2, 16, 6, 5], [16, 1, 3, 3], { group: 16, pads: [1, 0, 2, 1] }],
       [[3, 16, 5, 7], [16, 1, 3, 2], { group: 16 }],
       [[1, 32, 4, 4], [32, 1, 1, 1], { group: 32 }],
+      // Strided: gy dilated by the stride over samples s·⌈Hp/s⌉ rows apart; even and odd sizes, TF's
+      // bottom-right padding, a stride per axis, a stride the kernel does not cover, a 5×5 kernel.
+      [[2, 16, 8, 8], [16, 1, 3, 3], { group: 16, strides: [2, 2], pads: [1, 1, 1, 1] }],
+      [[2, 16, 7, 9], [16, 1, 3, 3], { group: 16, strides: [2, 2], pads: [1, 1, 1, 1] }],
+      [[2, 16, 8, 6], [16, 1, 3, 3], { group: 16, strides: [2, 2], pads: [0, 0, 1, 1] }],
+      [[2, 16, 7, 6], [16, 1, 3, 3], { group: 16, strides: [2, 1], pads: [1, 0, 0, 2] }],
+      [[2, 16, 9, 8], [16, 1, 2, 2], { group: 16, strides: [3, 3] }],
+      [[1, 16, 9, 9], [16, 1, 5, 5], { group: 16, strides: [2, 2], pads: [2, 2, 2, 2] }],
     ];
     for (const [xs, ws, attrs] of cases) {
       await gradcheck([x('x', xs, 1), x('w', ws, 2)], (b, [xx, w]) => [b.op('Conv', [xx!, w!], attrs)], {
