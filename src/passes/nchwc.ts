@@ -96,25 +96,55 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
       nodes.push(makeNode('ReorderInput', [node.input[0]!], [xr], {}, { name: `${label}/reorder_input`, domain: NCHWC_DOMAIN }));
       reordered.set(node.input[0]!, xr);
     }
-    // OIHW → OIHWBiBo: [O/B, Bo, I/B, Bi, kh, kw] → [O/B, I/B, kh, kw, Bi, Bo]; depthwise filters
-    // (I = 1) → OIHWBo: [O/B, Bo, 1, kh, kw] → [O/B, 1, kh, kw, Bo].
-    const w6 = fresh(`${node.input[1]}_blocks`);
-    const w6t = fresh(`${node.input[1]}_blocks_t`);
+    // OIHW → OIHWBiBo: [O/B, Bo, I/B, Bi, taps] → [O/B, I/B, taps, Bi, Bo]; depthwise filters (I = 1) →
+    // OIHWBo: [O/B, Bo, taps] → [O/B, taps, Bo]. Each Transpose moves one axis, the case ORT's Transpose
+    // has a fast kernel for; any other permutation it copies element by element with the innermost axis
+    // strided. So a 1×1 filter drops its unit axes (Bo inwards), a depthwise filter keeps its taps as one
+    // axis (Bo inwards), and a k×k filter takes two moves: Bo inwards, then Bi past the taps, with whole
+    // Bo blocks copied; a Reshape between them keeps ORT's transpose optimizer from merging them back. In
+    // the ResNet-18-width step the 256→256 3×3 filters' reorders went from 25–31 to 10–13 ms a step, and
+    // the MobileNet-v2 step's pointwise reorders with them (docs/design.md, Training).
+    const blocks = (shape: number[]) => {
+      const name = fresh(`${node.input[1]}_blocks`);
+      return { name, node: (input: string) => makeNode('Reshape', [input, shapeConst(shape)], [name], {}, { name: `${label}/${name}` }) };
+    };
+    const taps = kh * kw;
     const wr = fresh(`${node.input[1]}_nchwc`);
-    const [blocks, perm] = depthwise
+    const moves: [number[], number[]][] = depthwise
       ? [
-          [o / b, b, 1, kh, kw],
-          [0, 2, 3, 4, 1],
+          [
+            [o / b, b, taps],
+            [0, 2, 1],
+          ],
         ]
-      : [
-          [o / b, b, c / b, b, kh, kw],
-          [0, 2, 4, 5, 3, 1],
-        ];
-    nodes.push(
-      makeNode('Reshape', [node.input[1]!, shapeConst(blocks)], [w6], {}, { name: `${label}/filter_blocks` }),
-      makeNode('Transpose', [w6], [w6t], { perm }, { name: `${label}/filter_reorder` }),
-      makeNode('Reshape', [w6t, shapeConst([o, c, kh, kw])], [wr], {}, { name: `${label}/filter_nchwc` }),
-    );
+      : taps === 1
+        ? [
+            [
+              [o / b, b, c / b, b],
+              [0, 2, 3, 1],
+            ],
+          ]
+        : [
+            [
+              [o / b, b, c / b, b, taps],
+              [0, 2, 3, 4, 1],
+            ],
+            [
+              [(o / b) * (c / b), b, taps, b],
+              [0, 2, 1, 3],
+            ],
+          ];
+    let filter = node.input[1]!;
+    moves.forEach(([shape, perm], i) => {
+      const r = blocks(shape);
+      const t = fresh(`${node.input[1]}_reordered`);
+      nodes.push(
+        r.node(filter),
+        makeNode('Transpose', [r.name], [t], { perm }, { name: `${label}/filter_reorder${i ? `_${i + 1}` : ''}` }),
+      );
+      filter = t;
+    });
+    nodes.push(makeNode('Reshape', [filter, shapeConst([o, c, kh, kw])], [wr], {}, { name: `${label}/filter_nchwc` }));
     const yr = fresh(`${node.output[0]}_nchwc`);
     const attrs = node.attribute.filter((at) => ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'].includes(at.name!));
     nodes.push(
