@@ -4,7 +4,7 @@
  * alternative, per 3×3 stride-1 layer with weights as graph inputs (as in a training step).
  *
  *   npx tsx bench/conv-grad.ts [--layers 64x32,128x16,256x8] [--batch 32] [--threads 1,2] [--rounds 15]
- *                              [--depthwise 96x48,144x24,192x12,384x6] [--steps 8] [--skip-step]
+ *                              [--depthwise 96x48,144x24,…,96x48/2,…] [--steps 8] [--skip-step]
  *                              [--torch] [--python /usr/bin/python3] [--default-malloc]
  *
  * Layers are CHANNELSxSIZE (C→C channels, SIZE×SIZE images, pad 1). Per layer and thread count:
@@ -15,10 +15,11 @@
  *   whole batch's positions (the patches from the one-hot depthwise Conv in both).
  * Each variant runs once per round, interleaved; the table gives medians over rounds and the ratio
  * (chosen / alternative: below 1 means the chosen form is faster). Outputs are checked to agree first.
- * Depthwise layers (--depthwise CHANNELSxSIZE, 3×3, pad 1, stride 1): the weight gradient's unfolded form
- * (one-hot grouped Conv to 9 patches, Mul, ReduceSum) against the stacked form (samples stacked along the
- * height, gy as the kernel of one depthwise Conv), the latter on the NCHWc kernel (passes/nchwc.ts) as the
- * trainer runs it and on ORT's plain grouped kernel.
+ * Depthwise layers (--depthwise CHANNELSxSIZE[/STRIDE], 3×3, pad 1; MobileNet-v2's at 96×96 by default):
+ * the weight gradient's unfolded form (one-hot grouped Conv to 9 patches, Mul, ReduceSum) against the
+ * stacked form (samples stacked along the height, gy as the kernel of one depthwise Conv, dilated by the
+ * stride), the latter on the NCHWc kernel (passes/nchwc.ts) as the trainer runs it and on ORT's plain
+ * grouped kernel; both built by the gradient rule itself (ops/grad/nn.ts).
  * With --torch, the same layers' three kernels in PyTorch (bench/conv_kernels_torch.py: forward conv2d, and
  * aten.convolution_backward for the input and the weight gradient, what autograd runs; oneDNN, checked
  * first by bench/torch_check.py) and a 1024³ GEMM on both sides, at the largest thread count, next to the
@@ -31,7 +32,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { emptyGraph, makeModel, makeNode, valueInfo } from '../src/ir/builder.js';
+import { emptyGraph, GraphBuilder, makeModel, makeNode, valueInfo } from '../src/ir/builder.js';
 import { encodeModel } from '../src/ir/codec.js';
 import { DataType } from '../src/ir/dtype.js';
 import { makeTensor } from '../src/ir/tensor.js';
@@ -39,6 +40,10 @@ import type { ModelProto } from '../src/ir/proto.js';
 import { nchwcConvs } from '../src/passes/nchwc.js';
 import { nchwcBlockSize } from '../src/runtime/index.js';
 import { median } from '../src/runtime/stats.js';
+import { GradEmitter } from '../src/ops/grad/index.js';
+import '../src/ops/index.js';
+import { differentiate } from '../src/train/autodiff.js';
+import { staticTypes } from '../src/train/shapes.js';
 import { train } from '../src/train/index.js';
 import { zooModel } from '../src/zoo/index.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -52,7 +57,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '15' },
     steps: { type: 'string', default: '8' },
-    depthwise: { type: 'string', default: '96x48,144x24,192x12,384x6' },
+    depthwise: { type: 'string', default: '96x48,144x24,192x12,384x6,96x48/2,144x24/2,192x12/2,576x6/2' },
     'skip-step': { type: 'boolean', default: false },
     torch: { type: 'boolean', default: false },
     python: { type: 'string', default: '/usr/bin/python3' },
@@ -162,41 +167,44 @@ function layerVariants(c: number, h: number, block: number): [string, Variant, V
   ];
 }
 
-/** The depthwise weight gradient's forms for C channels at S×S (see the file comment). */
-function depthwiseVariants(c: number, h: number, block: number): { unfolded: Variant; stacked: Variant; stackedPlain: Variant } {
-  const dims = [N, c, h, h];
-  const inputs = { x: dims, gy: dims };
-  const eye = new Float32Array(c * 81);
-  for (let ch = 0; ch < c; ch++) for (let j = 0; j < 9; j++) eye[(ch * 9 + j) * 9 + j] = 1;
-  const unfolded = graph(inputs, (push, ints) => {
-    push(makeNode('Constant', [], ['eye'], { value: makeTensor('eye', F, [c * 9, 1, 3, 3], eye) }));
-    push(makeNode('Conv', ['x', 'eye'], ['patches'], { group: c, pads: [1, 1, 1, 1] }));
-    push(makeNode('Reshape', ['patches', ints([0, c, 9, h * h])], ['p4']));
-    push(makeNode('Reshape', ['gy', ints([0, c, 1, h * h])], ['g4']));
-    push(makeNode('Mul', ['p4', 'g4'], ['prod']));
-    push(makeNode('ReduceSum', ['prod', ints([0, 3])], ['s'], { keepdims: 0 }));
-    push(makeNode('Reshape', ['s', ints([c, 1, 3, 3])], ['out']));
-  });
-  // As ops/grad/nn.ts writes it: x padded and stacked [1, C, N·(S+2) + 2, S+2], gy padded and stacked [C, 1, N·(S+2), S].
-  const stackedModel = (): ModelProto =>
-    graphModel(inputs, (push, ints) => {
-      const hp = h + 2;
-      push(makeNode('Pad', ['x', ints([0, 0, 1, 1, 0, 0, 1, 1])], ['xp']));
-      push(makeNode('Transpose', ['xp'], ['xt'], { perm: [1, 0, 2, 3] }));
-      push(makeNode('Reshape', ['xt', ints([1, c, -1, hp])], ['x1']));
-      push(makeNode('Pad', ['x1', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['xs']));
-      push(makeNode('Pad', ['gy', ints([0, 0, 0, 0, 0, 0, 2, 0])], ['gp']));
-      push(makeNode('Transpose', ['gp'], ['gt'], { perm: [1, 0, 2, 3] }));
-      push(makeNode('Reshape', ['gt', ints([c, 1, -1, h])], ['gs']));
-      push(makeNode('Conv', ['xs', 'gs'], ['r'], { group: c }));
-      push(makeNode('Reshape', ['r', ints([c, 1, 3, 3])], ['out']));
-    });
-  const plainModel = stackedModel();
-  const blocked = block ? nchwcConvs(stackedModel(), { blockSize: block }).model : plainModel;
+/**
+ * The depthwise weight gradient for C channels at S×S, 3×3, pad 1, stride `stride` (see the file comment),
+ * each form as the rule in ops/grad/nn.ts writes it: the backward of a one-Conv graph, with and without
+ * the blocked-depthwise hint, so the bench measures what training runs and cannot drift from it.
+ */
+function depthwiseVariants(
+  c: number,
+  h: number,
+  stride: number,
+  block: number,
+): { unfolded: Variant; stacked: Variant; stackedPlain: Variant } {
+  const xDims = [N, c, h, h];
+  const ho = Math.floor((h + 2 - 3) / stride) + 1;
+  const gyDims = [N, c, ho, ho];
+  const inputs = { x: xDims, gy: gyDims };
+  const backward = (hint: number): ModelProto => {
+    const b = new GraphBuilder('bench');
+    b.input('x', F, xDims);
+    b.input('w', F, [c, 1, 3, 3]);
+    const y = b.op('Conv', ['x', 'w'], { group: c, pads: [1, 1, 1, 1], strides: [stride, stride] });
+    const graph = b.graph;
+    const emit = new GradEmitter(new Set([...graph.node.flatMap((n) => [...n.input, ...n.output]), 'x', 'w', 'gy']), 17);
+    const types = staticTypes(graph, 17, new Set(['w']));
+    const dw = differentiate(graph, 17, types, emit, new Map([[y, 'gy']]), new Set(['w']), undefined, hint).get('w')!;
+    // Only the backward: x and gy in, dW out (the forward Conv is dropped; w is not read by dW's form).
+    const g = emptyGraph('bench');
+    g.input.push(valueInfo('x', F, xDims), valueInfo('gy', F, gyDims));
+    g.node.push(...emit.nodes);
+    g.initializer.push(...emit.initializers);
+    g.node.push(makeNode('Identity', [dw], ['out']));
+    g.output.push(valueInfo('out', F));
+    return makeModel(g, { opset: 17, extraOpsets: { [NCHWC]: 1 } });
+  };
+  const stacked = backward(block);
   return {
-    unfolded: { name: 'unfolded (9 patches)', inputs, model: unfolded },
-    stacked: { name: 'stacked, NCHWc', inputs, model: encodeModel(blocked) },
-    stackedPlain: { name: 'stacked, plain Conv', inputs, model: encodeModel(plainModel) },
+    unfolded: { name: 'unfolded (9 patches)', inputs, model: encodeModel(backward(0)) },
+    stacked: { name: 'stacked, NCHWc', inputs, model: encodeModel(nchwcConvs(stacked, { blockSize: block }).model) },
+    stackedPlain: { name: 'stacked, plain Conv', inputs, model: encodeModel(stacked) },
   };
 }
 
@@ -272,7 +280,7 @@ console.log(`# ${cpuDescription()}, ${cpus().length} cores; onnxruntime-node ${o
 console.log(
   `# batch ${N}, ${values.rounds} interleaved rounds, median ms; ratio = chosen / alternative; malloc: ${process.env.GLIBC_TUNABLES ?? "glibc's defaults"}\n`,
 );
-const layers = values.layers!.split(',').map((spec) => spec.split('x').map(Number) as [number, number]);
+const layers = (values.layers ? values.layers.split(',') : []).map((spec) => spec.split('x').map(Number) as [number, number]);
 const threadCounts = values.threads!.split(',').map(Number);
 const maxThreads = Math.max(...threadCounts);
 const baseline = values.torch ? torchBaseline(values.python!, maxThreads) : undefined;
@@ -343,13 +351,14 @@ if (values.depthwise && block) {
   console.log('\n| depthwise layer | threads | stacked, NCHWc (chosen) ms | unfolded ms | ratio | stacked, plain Conv ms | ratio |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const spec of values.depthwise.split(',')) {
-    const [c, h] = spec.split('x').map(Number) as [number, number];
-    const v = depthwiseVariants(c, h, block);
+    const [layer, stride = 1] = spec.split('/') as [string, string?];
+    const [c, h] = layer.split('x').map(Number) as [number, number];
+    const v = depthwiseVariants(c, h, Number(stride), block);
     for (const threads of values.threads!.split(',').map(Number)) {
       const a = await compare(v.stacked, v.unfolded, threads, Number(values.rounds));
       const b = await compare(v.stackedPlain, v.unfolded, threads, Number(values.rounds));
       console.log(
-        `| ${c} channels, ${h}×${h} | ${threads} | ${a.a.toFixed(2)} | ${a.b.toFixed(2)} | ${(a.a / a.b).toFixed(2)} | ${b.a.toFixed(2)} | ${(b.a / b.b).toFixed(2)} |`,
+        `| ${c} channels, ${h}×${h}, stride ${stride} | ${threads} | ${a.a.toFixed(2)} | ${a.b.toFixed(2)} | ${(a.a / a.b).toFixed(2)} | ${b.a.toFixed(2)} | ${(b.a / b.b).toFixed(2)} |`,
       );
     }
   }
