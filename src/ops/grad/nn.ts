@@ -306,13 +306,30 @@ function inputGradConv(
     swapped = emit.reshape(emit.op('Transpose', [grouped], { perm: [0, 2, 1, ...iota(n, 3)] }), emit.ints([cg * g, o / g, ...geo.k]));
   }
   if (geo.k.every((k) => k === 1)) return emit.op('Conv', [gy, swapped], { pads, dilations: geo.dilations, group: g }); // nothing to flip
-  const flipped = emit.op('Slice', [
-    swapped,
-    emit.ints(Array(n).fill(-1)),
-    emit.ints(Array(n).fill(Number.MIN_SAFE_INTEGER)),
-    emit.ints(iota(n, 2)),
-    emit.ints(Array(n).fill(-1)),
-  ]);
+  // The taps reversed (every spatial axis flipped is the flattened taps in reverse order) by a GEMM with
+  // the reversal permutation: exact (each output is one weight times 1), and one pass where ORT's Slice
+  // with negative steps copies element by element (a 256→256 3×3 filter 2.65 ms in the ResNet-18-width
+  // step; its transposes, slices and flips together went from 35–38 to 29–31 ms).
+  const taps = geo.k.reduce((a, b) => a * b, 1);
+  if (ctx.elemType !== DataType.FLOAT && ctx.elemType !== DataType.DOUBLE) {
+    const sliced = emit.op('Slice', [
+      swapped,
+      emit.ints(Array(n).fill(-1)),
+      emit.ints(Array(n).fill(Number.MIN_SAFE_INTEGER)),
+      emit.ints(iota(n, 2)),
+      emit.ints(Array(n).fill(-1)),
+    ]);
+    return emit.op('Conv', [gy, sliced], { pads, dilations: geo.dilations, group: g });
+  }
+  const reversal = emit.cachedInitializer(`flip:${ctx.elemType}:${taps}`, 'tap_reversal', (name) => {
+    const data = ctx.elemType === DataType.DOUBLE ? new Float64Array(taps * taps) : new Float32Array(taps * taps);
+    for (let i = 0; i < taps; i++) data[i * taps + (taps - 1 - i)] = 1;
+    return makeTensor(name, ctx.elemType, [taps, taps], data);
+  });
+  const flipped = emit.reshape(
+    emit.op('MatMul', [emit.reshape(swapped, emit.ints([-1, taps])), reversal]),
+    emit.ints([-1, o / g, ...geo.k]),
+  );
   return emit.op('Conv', [gy, flipped], { pads, dilations: geo.dilations, group: g });
 }
 
