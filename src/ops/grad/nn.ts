@@ -175,12 +175,12 @@ function weightGradUnfold(ctx: GradContext, x: string, gy: string, wd: number[],
  * is a cross-correlation with gy dilated by s once each channel's samples are stacked along the height:
  * xp's samples s·R rows apart (R = ⌈Hp / s⌉), gy's R rows apart (zero rows after its Ho), so a tap of
  * sample n's gy only ever meets sample n's rows. The Conv's own pads supply the columns' padding and the
- * rows the last output rows need, and its output is cut to [kh, kw] where the stride leaves it larger. The batch moves
- * next to the channels before the padding, so each operand is transposed once and padded once. It moves
- * the activations a few times (a transpose, a pad, the NCHWc reorders) where the unfolded form writes,
- * multiplies and sums K patches: on MobileNet-v2's layers (batch 32, 2 threads) 0.17–0.54x the time of
- * the unfolded form at stride 1 and 0.70–0.98x at stride 2; on ORT's plain grouped kernel it would be
- * slower than the unfolded form, hence the condition.
+ * rows the last output rows need, and its output is cut to [kh, kw] where the stride leaves it larger.
+ * The batch moves next to the channels before the padding, so each operand is transposed once and padded
+ * once. It moves the activations a few times (a transpose, a pad, the NCHWc reorders) where the unfolded
+ * form writes, multiplies and sums K patches: on MobileNet-v2's layers (batch 32, 2 threads,
+ * bench/conv-grad.ts) 0.31–0.51x the time of the unfolded form at stride 1 and 0.46–0.66x at stride 2; on
+ * ORT's plain grouped kernel it is mostly slower than the unfolded form, hence the condition.
  */
 function depthwiseWeightGradStacked(ctx: GradContext, x: string, gy: string, wd: number[], geo: ConvGeometry): string | undefined {
   const { emit } = ctx;
