@@ -28,6 +28,11 @@ export interface NodeTime {
   share: number;
   /** Kernel time per run, microseconds (as OpTime's). */
   perRunUs: number;
+  /** The shapes the kernel ran on (its first counted run), when the trace records them. */
+  inputShapes?: number[][];
+  outputShapes?: number[][];
+  /** Bytes it read and wrote per execution: ORT's activation, parameter and output sizes; 0 when not traced. */
+  bytes: number;
 }
 
 export interface TraceSummary {
@@ -52,7 +57,20 @@ interface TraceEvent {
   name?: string;
   dur?: number;
   ts?: number;
-  args?: { op_name?: string; mem_arena_held?: string | number };
+  args?: {
+    op_name?: string;
+    mem_arena_held?: string | number;
+    input_type_shape?: Record<string, number[]>[];
+    output_type_shape?: Record<string, number[]>[];
+    activation_size?: string | number;
+    parameter_size?: string | number;
+    output_size?: string | number;
+  };
+}
+
+/** `[{ float: [2, 3] }, …]` (ORT's trace) → `[[2, 3], …]`. */
+function shapesOf(v: Record<string, number[]>[] | undefined): number[][] | undefined {
+  return Array.isArray(v) ? v.map((t) => Object.values(t ?? {})[0] ?? []) : undefined;
 }
 
 /**
@@ -67,7 +85,10 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
       ? (parsed as { traceEvents: TraceEvent[] }).traceEvents
       : [];
   const byOp = new Map<string, { totalUs: number; calls: number }>();
-  const byNode = new Map<string, { opType: string; totalUs: number; perRun: number[] }>();
+  const byNode = new Map<
+    string,
+    { opType: string; totalUs: number; perRun: number[]; inputShapes?: number[][]; outputShapes?: number[][]; bytes: number }
+  >();
   let kernelUs = 0;
   let runUs = 0;
   let runs = 0;
@@ -96,7 +117,15 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
     o.totalUs += dur;
     o.calls++;
     byOp.set(opType, o);
-    const n = byNode.get(node) ?? { opType, totalUs: 0, perRun: counted.map(() => 0) };
+    const size = (v: string | number | undefined) => (Number.isFinite(Number(v)) ? Number(v) : 0);
+    const n = byNode.get(node) ?? {
+      opType,
+      totalUs: 0,
+      perRun: counted.map(() => 0),
+      inputShapes: shapesOf(e.args?.input_type_shape),
+      outputShapes: shapesOf(e.args?.output_type_shape),
+      bytes: size(e.args?.activation_size) + size(e.args?.parameter_size) + size(e.args?.output_size),
+    };
     n.totalUs += dur;
     if (at >= 0) {
       perRun[at]!.kernelUs += dur;
@@ -121,7 +150,16 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
       }))
       .sort((a, b) => b.share - a.share || b.totalUs - a.totalUs),
     nodes: [...byNode]
-      .map(([name, n]) => ({ name, opType: n.opType, totalUs: n.totalUs, share: share(weight.get(name)!), perRunUs: weight.get(name)! }))
+      .map(([name, n]) => ({
+        name,
+        opType: n.opType,
+        totalUs: n.totalUs,
+        share: share(weight.get(name)!),
+        perRunUs: weight.get(name)!,
+        inputShapes: n.inputShapes,
+        outputShapes: n.outputShapes,
+        bytes: n.bytes,
+      }))
       .sort((a, b) => b.share - a.share || b.totalUs - a.totalUs),
     runs,
     kernelUs,

@@ -31,7 +31,7 @@ import { NCHWC_DOMAIN } from '../runtime/nchwc.js';
 import { coreThreads } from '../runtime/cpu.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { latencyStats, median, NOISY_CV, NOISY_TAIL } from '../runtime/stats.js';
-import { summarizeTrace } from '../runtime/trace.js';
+import { summarizeTrace, type NodeTime } from '../runtime/trace.js';
 import { mulberry32 } from '../util/random.js';
 import { judge, type Bottleneck, type BottleneckFacts } from '../profile/bottleneck.js';
 import { staticCost } from '../profile/static.js';
@@ -165,8 +165,17 @@ export interface TrainProfile {
   kernels: KernelRow[];
   /** Totals per form and for grouped convolutions: nodes and share of the step's kernel + optimizer time. */
   forms: Record<KernelForm | 'grouped', { nodes: number; share: number }>;
-  /** The kernels that took the most time, up to 15. */
-  topNodes: { name: string; kernel: string; phase: Phase; ms: number; share: number }[];
+  /**
+   * The kernels that took the most time, up to 15: the shapes they ran on (first input → first output, as
+   * ORT's trace records them) and the bytes they read and wrote per second (ORT's activation, parameter and
+   * output sizes over the kernel's time; 0 where the trace has no sizes).
+   */
+  topNodes: { name: string; kernel: string; phase: Phase; ms: number; share: number; shape: string; bytesPerSec: number }[];
+  /**
+   * Kernels of one op type on the same shapes summed, the most time first, up to 15: where a layout or an op
+   * form costs time across layers (`nodes` per step, as the op-type table counts them).
+   */
+  byShape: { kernel: string; shape: string; nodes: number; ms: number; share: number; bytesPerSec: number }[];
   static: {
     /** Per step: the step graph's (times its runs per step) plus the optimizer's. */
     flops: number;
@@ -562,12 +571,48 @@ function analyze(a: {
       return [f, { nodes: of.reduce((s, r) => s + r.forwardNodes + r.backwardNodes, 0), share: of.reduce((s, r) => s + r.share, 0) }];
     }),
   ) as TrainProfile['forms'];
-  const topNodes = summary.nodes.slice(0, 15).map((n) => {
+  const kernelLabel = (n: NodeTime) => {
     const k = kernelOf.get(n.name);
-    const row = kernels.find((r) => r.opType === n.opType && r.domain === (k?.domain ?? '') && r.grouped === (k?.grouped ?? false));
+    return (
+      kernels.find((r) => r.opType === n.opType && r.domain === (k?.domain ?? '') && r.grouped === (k?.grouped ?? false))?.kernel ??
+      n.opType
+    );
+  };
+  // Bytes per second: per run, the node's bytes over its median time per run.
+  const rate = (bytes: number, us: number) => (us > 0 ? bytes / (us / 1e6) : 0);
+  const topNodes = summary.nodes.slice(0, 15).map((n) => {
     const ms = perStep(n.perRunUs);
-    return { name: n.name, kernel: row?.kernel ?? n.opType, phase: k?.phase ?? ('backward' as Phase), ms, share: share(ms) };
+    return {
+      name: n.name,
+      kernel: kernelLabel(n),
+      phase: kernelOf.get(n.name)?.phase ?? ('backward' as Phase),
+      ms,
+      share: share(ms),
+      shape: shapeText(n),
+      bytesPerSec: rate(n.bytes, n.perRunUs),
+    };
   });
+  const groups = new Map<string, { kernel: string; shape: string; nodes: number; us: number; bytes: number }>();
+  for (const n of summary.nodes) {
+    const kernel = kernelLabel(n);
+    const shape = shapeText(n);
+    const g = groups.get(`${kernel}\u0000${shape}`) ?? { kernel, shape, nodes: 0, us: 0, bytes: 0 };
+    g.nodes++;
+    g.us += n.perRunUs;
+    g.bytes += n.bytes;
+    groups.set(`${kernel}\u0000${shape}`, g);
+  }
+  const byShape = [...groups.values()]
+    .sort((x, y) => y.us - x.us)
+    .slice(0, 15)
+    .map((g) => ({
+      kernel: g.kernel,
+      shape: g.shape,
+      nodes: g.nodes,
+      ms: perStep(g.us),
+      share: share(perStep(g.us)),
+      bytesPerSec: rate(g.bytes, g.us),
+    }));
 
   // The step's parts: means over the plain steps (profiling ended), and over the traced ones for the kernels.
   const { traced, plain } = measured;
@@ -648,6 +693,8 @@ function analyze(a: {
     facts(stats.p50, median(workShare)),
     `robust CV ${(stats.cv * 100).toFixed(0)}%, p90/p50 ${stats.tail.toFixed(2)} over ${n} steps`,
   );
+  const slow = slowDataMovement(byShape, peaks.bandwidth);
+  if (slow) warnings.push(slow);
   if (a.randomData)
     warnings.push('the steps ran on random data (no --data): times do not depend on the values, except where the model branches on them');
   if (stats.cv > NOISY_CV || stats.tail > NOISY_TAIL)
@@ -677,6 +724,7 @@ function analyze(a: {
     kernels,
     forms,
     topNodes,
+    byShape,
     static: {
       flops,
       bytesMoved,
@@ -788,4 +836,56 @@ function withFedShapes(model: ModelProto, setup: TrainingSetup): ModelProto {
     return { ...vi, type: { ...vi.type, tensorType: { ...vi.type.tensorType, shape: { dim: t.dims.map((d) => ({ dimValue: d })) } } } };
   });
   return { ...model, graph: { ...g, input } };
+}
+
+/** Op types that only move or select data: their time is their bytes over the memory bandwidth they reach. */
+const DATA_MOVEMENT = new Set([
+  'Transpose',
+  'Pad',
+  'Slice',
+  'Where',
+  'Cast',
+  'Concat',
+  'Split',
+  'Gather',
+  'Expand',
+  'Tile',
+  'ReorderInput',
+  'ReorderOutput',
+  'DepthToSpace',
+  'SpaceToDepth',
+]);
+/** A group of such kernels is named when it takes this share of the step and moves its bytes at under this fraction of the memory bandwidth. */
+const SLOW_COPY_SHARE = 0.01;
+const SLOW_COPY_FRACTION = 0.25;
+
+/**
+ * The note naming data-movement kernels (by op type and shapes) that take at least SLOW_COPY_SHARE of the
+ * step and move their bytes at under SLOW_COPY_FRACTION of the memory bandwidth, or undefined: ORT copies
+ * some permutations, pads and selections element by element, and another op form moves the same bytes at
+ * memory speed (docs/design.md, Training: four such forms found this way).
+ */
+export function slowDataMovement(groups: TrainProfile['byShape'], bandwidth: number): string | undefined {
+  const slow = groups.filter(
+    (g) =>
+      DATA_MOVEMENT.has(g.kernel.split(' ')[0]!) &&
+      g.share >= SLOW_COPY_SHARE &&
+      g.bytesPerSec > 0 &&
+      g.bytesPerSec < SLOW_COPY_FRACTION * bandwidth,
+  );
+  if (!slow.length) return undefined;
+  const named = slow
+    .slice(0, 3)
+    .map(
+      (g) =>
+        `${g.kernel} ${g.shape} (${g.nodes} node${g.nodes > 1 ? 's' : ''}, ${g.ms.toFixed(1)} ms, ${(g.bytesPerSec / 1e9).toFixed(1)} GB/s)`,
+    );
+  return `data movement far below this machine's memory bandwidth (${(bandwidth / 1e9).toFixed(1)} GB/s): ${named.join('; ')} — ORT copies these element by element; another layout or op form may move the same bytes faster`;
+}
+
+/** `[32, 96, 48, 48] → [96, 32, 50, 50]`: the first input and first output (the data, not the shape operands). */
+function shapeText(n: NodeTime): string {
+  const dims = (d: number[] | undefined) => (d ? `[${d.join(', ')}]` : '?');
+  if (!n.inputShapes && !n.outputShapes) return '';
+  return `${dims(n.inputShapes?.[0])} → ${dims(n.outputShapes?.[0])}`;
 }

@@ -95,6 +95,37 @@ test('summarizeTrace sums kernel time per op type and node, skipping warm-up run
     { runUs: 50, kernelUs: 40 },
     { runUs: 50, kernelUs: 40 },
   ]);
+  // Without shapes or sizes in the trace: none, and 0 bytes.
+  assert.deepEqual([t.nodes[0]!.inputShapes, t.nodes[0]!.outputShapes, t.nodes[0]!.bytes], [undefined, undefined, 0]);
+});
+
+test('summarizeTrace: each node keeps the shapes and bytes of its first counted run', () => {
+  const ev = (ts: number, dims: number[], size: number) => ({
+    cat: 'Node',
+    name: 'pad_kernel_time',
+    ts,
+    dur: 10,
+    args: {
+      op_name: 'Pad',
+      input_type_shape: [{ float: dims }, { int64: [8] }],
+      output_type_shape: [{ float: dims.map((d) => d + 2) }],
+      activation_size: String(size),
+      parameter_size: '64',
+      output_size: String(size * 2),
+    },
+  });
+  const events = [
+    { cat: 'Session', name: 'model_run', ts: 0, dur: 20 },
+    ev(1, [1, 1], 4),
+    { cat: 'Session', name: 'model_run', ts: 100, dur: 20 },
+    ev(101, [2, 3, 4, 5], 480),
+    { cat: 'Session', name: 'model_run', ts: 200, dur: 20 },
+    ev(201, [9, 9], 324),
+  ];
+  const [pad] = summarizeTrace(events, 1).nodes;
+  assert.deepEqual(pad!.inputShapes, [[2, 3, 4, 5], [8]]);
+  assert.deepEqual(pad!.outputShapes, [[4, 5, 6, 7]]);
+  assert.equal(pad!.bytes, 480 + 64 + 960);
 });
 
 test('summarizeTrace: with 3+ runs, shares come from median node times, so one stalled kernel does not dominate', () => {

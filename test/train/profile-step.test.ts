@@ -4,6 +4,7 @@ import { staticCost } from '../../src/profile/static.js';
 import { fixDims } from '../../src/runtime/inputs.js';
 import type { MachinePeaks } from '../../src/runtime/peaks.js';
 import { profileTrainingStep, type TrainProfile } from '../../src/train/index.js';
+import { slowDataMovement } from '../../src/train/profile-step.js';
 import { zooModel } from '../../src/zoo/index.js';
 import { behindOp, opWithoutGradient, withoutParams } from '../helpers/untrainable.js';
 
@@ -58,6 +59,22 @@ test('LeNet-5: forward, backward and optimizer shares, the backward pass holds t
     if (n.name === 'conv1' || n.name === 'conv2') assert.equal(n.phase, 'forward', n.name);
   }
 
+  // Shapes and rates from ORT's trace: conv1 reads the [8, 1, 28, 28] images; kernels of one op type on the
+  // same shapes are summed, the groups largest first, together no more than the step's kernels.
+  const conv1 = p.topNodes.find((n) => n.name === 'conv1');
+  if (conv1) assert.match(conv1.shape, /^\[8, 1, 28, 28\] → \[8, 6, \d+, \d+\]$/);
+  for (const n of p.topNodes) assert.ok(n.shape === '' || /^\[[\d, ]*\] → \[[\d, ]*\]$/.test(n.shape), n.shape);
+  assert.ok(
+    p.topNodes.some((n) => n.bytesPerSec > 0),
+    'the trace gave no sizes',
+  );
+  assert.ok(p.byShape.length > 0 && p.byShape.length <= 15);
+  for (let i = 1; i < p.byShape.length; i++) assert.ok(p.byShape[i]!.ms <= p.byShape[i - 1]!.ms);
+  const kernelMs = p.phases.forward.ms + p.phases.backward.ms;
+  assert.ok(p.byShape.reduce((s, g) => s + g.ms, 0) <= kernelMs * (1 + 1e-9));
+  assert.ok(p.byShape[0]!.ms >= p.topNodes[0]!.ms * (1 - 1e-9), 'the largest group holds at least the largest kernel');
+  assert.ok(p.byShape.reduce((s, g) => s + g.nodes, 0) <= p.model.kernels);
+
   // A step does about three times the forward pass's FLOPs, plus the update's 12 per parameter (Adam).
   const forwardFlops = staticCost(fixDims(model, { dims: { batch: 8 } })).flops;
   assert.ok(p.static.flops > 2 * forwardFlops && p.static.flops < 5 * forwardFlops, `${p.static.flops} vs ${forwardFlops}`);
@@ -69,6 +86,33 @@ test('LeNet-5: forward, backward and optimizer shares, the backward pass holds t
   assert.ok(['compute', 'memory', 'overhead', 'undecided'].includes(p.bottleneck.kind), p.bottleneck.kind);
   assert.match(p.bottleneck.summary, /at batch 8/);
   assert.deepEqual(p.bottleneck.advice, []);
+});
+
+test('slow data movement is named by op type and shapes; compute, fast copies and small shares are not', () => {
+  const g = (kernel: string, share: number, gbps: number, nodes = 1) => ({
+    kernel,
+    shape: '[960, 32, 3, 3] → [960, 32, 5, 5]',
+    nodes,
+    ms: share * 400,
+    share,
+    bytesPerSec: gbps * 1e9,
+  });
+  const bw = 28e9;
+  const note = slowDataMovement(
+    [
+      g('ConvTranspose (grouped)', 0.03, 0.5), // compute: not named however slow
+      g('Pad', 0.02, 1.1, 3),
+      g('Transpose', 0.02, 14), // at half the bandwidth: fine
+      g('Where', 0.005, 0.5), // under 1% of the step
+      g('ReorderInput (nchwc)', 0.015, 2.0, 12),
+    ],
+    bw,
+  );
+  assert.equal(
+    note,
+    "data movement far below this machine's memory bandwidth (28.0 GB/s): Pad [960, 32, 3, 3] → [960, 32, 5, 5] (3 nodes, 8.0 ms, 1.1 GB/s); ReorderInput (nchwc) [960, 32, 3, 3] → [960, 32, 5, 5] (12 nodes, 6.0 ms, 2.0 GB/s) — ORT copies these element by element; another layout or op form may move the same bytes faster",
+  );
+  assert.equal(slowDataMovement([g('Transpose', 0.02, 14), g('Pad', 0.02, 0)], bw), undefined, 'no sizes traced: no rate to judge');
 });
 
 test('SGD over micro-batches on given data: two graph runs a step, shares still whole', async () => {

@@ -35,7 +35,8 @@ Options:
                             measure on an idle machine: the verdict compares the model against them)
   --train                   profile a training step instead (what 'hone train' runs): kernel time per op
                             type split into forward and backward, the optimizer's update, the kernels ORT
-                            ran (fused, NCHWc, grouped convolutions) and the step's verdict. --batch-size B
+                            ran (fused, NCHWc, grouped convolutions), their shapes and GB/s (data movement
+                            far below the memory bandwidth is named) and the step's verdict. --batch-size B
                             (default 64), --runs N profiled steps (default ${TRAIN_STEPS}), --warmup N; a model
                             Hone cannot train gets the inference profile and one line saying why
   --data DATA               with --train: 'mnist' or an .npz as 'hone train' takes (default: random data)
@@ -234,13 +235,24 @@ export function trainProfileText(p: TrainProfile): string {
       [false, true, true, true, true, true, true],
     ),
   );
+  const rate = (b: number) => (b > 0 ? (b / 1e9).toFixed(1) : '');
   if (p.topNodes.length) {
     out.push('');
     out.push(
       table(
-        ['top kernels', 'op type', 'pass', 'ms', 'share'],
-        p.topNodes.slice(0, 10).map((n) => [n.name, n.kernel, n.phase, ms(n.ms), pct(n.share)]),
-        [false, false, false, true, true],
+        ['top kernels', 'op type', 'pass', 'shapes (data in → out)', 'ms', 'GB/s', 'share'],
+        p.topNodes.slice(0, 10).map((n) => [n.name, n.kernel, n.phase, n.shape, ms(n.ms), rate(n.bytesPerSec), pct(n.share)]),
+        [false, false, false, false, true, true, true],
+      ),
+    );
+  }
+  if (p.byShape.length) {
+    out.push('');
+    out.push(
+      table(
+        ['op type by shapes (data in → out)', 'nodes', 'ms/step', 'GB/s', 'share'],
+        p.byShape.slice(0, 10).map((g) => [`${g.kernel} ${g.shape}`, String(g.nodes), ms(g.ms), rate(g.bytesPerSec), pct(g.share)]),
+        [false, true, true, true, true],
       ),
     );
   }
