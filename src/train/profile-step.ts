@@ -880,7 +880,7 @@ export function slowDataMovement(groups: TrainProfile['byShape'], bandwidth: num
       (g) =>
         `${g.kernel} ${g.shape} (${g.nodes} node${g.nodes > 1 ? 's' : ''}, ${g.ms.toFixed(1)} ms, ${(g.bytesPerSec / 1e9).toFixed(1)} GB/s)`,
     );
-  return `data movement far below this machine's memory bandwidth (${(bandwidth / 1e9).toFixed(1)} GB/s): ${named.join('; ')} — ORT copies these element by element; another layout or op form may move the same bytes faster`;
+  return `data movement far below this machine's memory bandwidth (${(bandwidth / 1e9).toFixed(1)} GB/s): ${named.join('; ')} — ORT's kernels for these move their bytes well below memory speed; another layout or op form may move them faster`;
 }
 
 /** `[32, 96, 48, 48] → [96, 32, 50, 50]`: the first input and first output (the data, not the shape operands). */

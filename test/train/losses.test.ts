@@ -57,6 +57,19 @@ describe('losses: values and gradients', () => {
       ),
     );
   });
+  it('cross-entropy on class indices refuses an output that is not [batch, classes], naming it and the fix', () => {
+    // A dense-prediction head ([batch, H, W, C], as M-LSD's): index labels [batch] cannot be its targets.
+    const b = new GraphBuilder('dense');
+    const x = b.input('input', DataType.FLOAT, ['batch', 2, 3, 4]);
+    b.op('Mul', [x, b.floatInit('w', [4], rand(4, 5))], {}, { output: 'map' });
+    b.output('map', DataType.FLOAT, ['batch', 2, 3, 4]);
+    assert.throws(
+      () => buildTrainingGraph(b.model({ opset: 17 }), { loss: { kind: 'cross-entropy' } }),
+      /^HoneError: cross-entropy with class-index labels needs \[batch, classes\] logits, and the output 'map' is \[batch, 2, 3, 4\]; train it with --loss mse \(or l1\)/,
+    );
+    // The same output trains with MSE.
+    assert.ok(buildTrainingGraph(b.model({ opset: 17 }), { loss: { kind: 'mse' } }).params.length === 1);
+  });
   it('cross-entropy on probabilities', async () => {
     const p = rand(20, 9, 0, 1);
     for (let n = 0; n < 5; n++) {

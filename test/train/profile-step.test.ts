@@ -110,7 +110,7 @@ test('slow data movement is named by op type and shapes; compute, fast copies an
   );
   assert.equal(
     note,
-    "data movement far below this machine's memory bandwidth (28.0 GB/s): Pad [960, 32, 3, 3] → [960, 32, 5, 5] (3 nodes, 8.0 ms, 1.1 GB/s); ReorderInput (nchwc) [960, 32, 3, 3] → [960, 32, 5, 5] (12 nodes, 6.0 ms, 2.0 GB/s) — ORT copies these element by element; another layout or op form may move the same bytes faster",
+    "data movement far below this machine's memory bandwidth (28.0 GB/s): Pad [960, 32, 3, 3] → [960, 32, 5, 5] (3 nodes, 8.0 ms, 1.1 GB/s); ReorderInput (nchwc) [960, 32, 3, 3] → [960, 32, 5, 5] (12 nodes, 6.0 ms, 2.0 GB/s) — ORT's kernels for these move their bytes well below memory speed; another layout or op form may move them faster",
   );
   assert.equal(slowDataMovement([g('Transpose', 0.02, 14), g('Pad', 0.02, 0)], bw), undefined, 'no sizes traced: no rate to judge');
 });
