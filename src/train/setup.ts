@@ -14,7 +14,7 @@ import { encodeModel } from '../ir/codec.js';
 import type { ModelProto } from '../ir/proto.js';
 import { nchwcBlockSize, ortLoadError, sessionOptions } from '../runtime/index.js';
 import { coreThreads } from '../runtime/cpu.js';
-import { shapeSymbols } from '../runtime/inputs.js';
+import { graphInputs, shapeSymbols } from '../runtime/inputs.js';
 import { sampleSize, split, type Dataset } from '../data/dataset.js';
 import { buildTrainingGraph, type TrainingGraph } from './autodiff.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -169,7 +169,9 @@ export async function setupTraining(
     const blockSize = await stepBlockSize(opts);
     const blocked = (m: ModelProto) => (blockSize ? nchwcConvs(m, { blockSize }).model : m);
     const step = blocked(foldedCopy(fixBatch(tg.model, [...dataInputs, ...fed], tg.labelsName, micro)).model);
-    const session = await trainingSession(step, threads, opts.provider, trace);
+    const session = await trainingSession(step, threads, opts.provider, trace).catch((e: unknown) => {
+      throw fixedBatchError(model, dataInputs, micro, e) ?? e;
+    });
     const evalSession = await trainingSession(blocked(buildEvalModel(tg.forward, tg, loss)), threads, opts.provider);
 
     const buffers = tg.buffers.map((b) => Float32Array.from(b.init));
@@ -459,6 +461,22 @@ async function trainingSession(model: ModelProto, threads: number, provider = 'c
   } catch (e) {
     throw ortLoadError(e, provider);
   }
+}
+
+/**
+ * A model exported for one batch size often holds it in its own shapes too (tf2onnx writes Reshape targets
+ * with the batch in them), and then ORT refuses the step at another batch with a shape error deep inside
+ * the graph. When a data input declares a leading dim other than the batch the step runs, that error is
+ * the clearer one: the batch the model was exported for, and the two ways out.
+ */
+function fixedBatchError(model: ModelProto, dataInputs: readonly string[], batch: number, cause: unknown): HoneError | undefined {
+  if (!(cause instanceof HoneError)) return undefined;
+  const fixed = graphInputs(model).find((i) => dataInputs.includes(i.name) && typeof i.shape?.[0] === 'number' && i.shape[0] !== batch);
+  if (!fixed) return undefined;
+  return badInput(
+    `the model was exported for batch ${fixed.shape![0]} (input '${fixed.name}' is [${fixed.shape!.join(', ')}]) and does not run at batch ${batch} (${cause.message.replace(/; fix the model.*$/, '')}); train with --batch-size ${fixed.shape![0]}, or export the model with a dynamic batch dim`,
+    cause,
+  );
 }
 
 /** The training model with its data and labels inputs fixed to the batch size, so ORT plans static shapes. */
