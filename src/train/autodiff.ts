@@ -146,10 +146,6 @@ export function buildTrainingGraph(original: ModelProto, opts: TrainingGraphOpti
 
   const types = staticTypes(graph, opset, paramNames);
   const predShape = types.types.get(output)?.shape;
-  if (opts.loss.kind === 'cross-entropy' && (opts.loss.target ?? 'indices') === 'indices' && predShape && predShape.length !== 2)
-    throw badInput(
-      `cross-entropy with class-index labels needs [batch, classes] logits, and the output '${output}' is [${predShape.join(', ')}]; train it with --loss mse (or l1) against targets of its shape`,
-    );
   const lt = labelsType(opts.loss, predShape);
   const lossEmit = new GradEmitter(taken, opset, 'loss');
   let lossValue = appendLoss(lossEmit, opts.loss, output, labelsName, predShape?.length);

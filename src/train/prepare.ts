@@ -114,6 +114,12 @@ export function checkLabels(tg: TrainingGraph, loss: LossSpec, sets: (Dataset | 
     }
     return undefined;
   }
+  // Index labels are one class per sample: an output of another rank (a dense prediction, say) has no
+  // [batch, classes] logits for them, and the loss graph built for it would fail inside onnxruntime.
+  if (shape && shape.length !== 2)
+    throw badInput(
+      `cross-entropy with class-index labels needs [batch, classes] logits, and the output '${tg.outputs[0]}' is [${shape.join(', ')}]; train it with --loss mse (or l1) against targets of its shape`,
+    );
   if (k === undefined) return undefined;
   for (const ds of sets) {
     if (!ds) continue;

@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder, valueInfo } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { ModelProto } from '../../src/ir/proto.js';
-import { buildTrainingGraph, type LossSpec } from '../../src/train/index.js';
+import { buildTrainingGraph, train, type LossSpec } from '../../src/train/index.js';
 import { checkTrainingGradients, rand } from './gradcheck-util.js';
 
 /** logits = x·Wᵀ + b over 3 features and 4 classes. */
@@ -57,18 +57,23 @@ describe('losses: values and gradients', () => {
       ),
     );
   });
-  it('cross-entropy on class indices refuses an output that is not [batch, classes], naming it and the fix', () => {
+  it('cross-entropy on class indices refuses an output that is not [batch, classes], naming it and the fix', async () => {
     // A dense-prediction head ([batch, H, W, C], as M-LSD's): index labels [batch] cannot be its targets.
     const b = new GraphBuilder('dense');
     const x = b.input('input', DataType.FLOAT, ['batch', 2, 3, 4]);
     b.op('Mul', [x, b.floatInit('w', [4], rand(4, 5))], {}, { output: 'map' });
     b.output('map', DataType.FLOAT, ['batch', 2, 3, 4]);
-    assert.throws(
-      () => buildTrainingGraph(b.model({ opset: 17 }), { loss: { kind: 'cross-entropy' } }),
+    const n = 4;
+    const features = { input: { data: rand(n * 24, 6), dims: [n, 2, 3, 4] } };
+    const indices = { features, labels: { data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 2)), dims: [n] }, size: n };
+    await assert.rejects(
+      train(b.model({ opset: 17 }), indices, { epochs: 1, batchSize: 2 }),
       /^HoneError: cross-entropy with class-index labels needs \[batch, classes\] logits, and the output 'map' is \[batch, 2, 3, 4\]; train it with --loss mse \(or l1\)/,
     );
-    // The same output trains with MSE.
-    assert.ok(buildTrainingGraph(b.model({ opset: 17 }), { loss: { kind: 'mse' } }).params.length === 1);
+    // The same output trains with MSE against targets of its shape.
+    const targets = { features, labels: { data: rand(n * 24, 7), dims: [n, 2, 3, 4] }, size: n };
+    const r = await train(b.model({ opset: 17 }), targets, { epochs: 1, batchSize: 2, loss: { kind: 'mse' } });
+    assert.ok(Number.isFinite(r.trainLoss));
   });
   it('cross-entropy on probabilities', async () => {
     const p = rand(20, 9, 0, 1);
