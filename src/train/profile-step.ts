@@ -523,6 +523,8 @@ function analyze(a: {
   const perStep = (us: number) => (us / 1000) * chunks;
   const optimizerMs = median([...measured.traced.optimizerMs, ...measured.plain.optimizerMs]);
   const rows = new Map<string, KernelRow>();
+  /** Each traced node's row label ('Conv (nchwc)', …), for the top kernels and the shape groups. */
+  const labelOf = new Map<string, string>();
   let forwardMs = 0;
   let backwardMs = 0;
   for (const n of summary.nodes) {
@@ -539,6 +541,7 @@ function analyze(a: {
           ? 'fused'
           : 'standard';
     const label = `${k.opType}${form === 'nchwc' || form === 'reorder' ? ' (nchwc)' : ''}${k.grouped ? ' (grouped)' : ''}`;
+    labelOf.set(n.name, label);
     const row = rows.get(label) ?? {
       kernel: label,
       opType: k.opType,
@@ -571,13 +574,7 @@ function analyze(a: {
       return [f, { nodes: of.reduce((s, r) => s + r.forwardNodes + r.backwardNodes, 0), share: of.reduce((s, r) => s + r.share, 0) }];
     }),
   ) as TrainProfile['forms'];
-  const kernelLabel = (n: NodeTime) => {
-    const k = kernelOf.get(n.name);
-    return (
-      kernels.find((r) => r.opType === n.opType && r.domain === (k?.domain ?? '') && r.grouped === (k?.grouped ?? false))?.kernel ??
-      n.opType
-    );
-  };
+  const kernelLabel = (n: NodeTime) => labelOf.get(n.name)!; // every traced node has a row
   // Bytes per second: per run, the node's bytes over its median time per run.
   const rate = (bytes: number, us: number) => (us > 0 ? bytes / (us / 1e6) : 0);
   const topNodes = summary.nodes.slice(0, 15).map((n) => {
