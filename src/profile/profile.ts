@@ -15,7 +15,15 @@ import { loadExternalData, loadModel, PROTOBUF_LIMIT, saveModel } from '../ir/mo
 import { forEachTensor } from '../ir/walk.js';
 import { zooModel } from '../zoo/index.js';
 import { HoneError, badInput, errorMessage } from '../errors.js';
-import { checkFixes, checkProvider, firstLoadable, resolveBatchSizes, type InputValue, type SessionOpts } from '../runtime/index.js';
+import {
+  checkFixes,
+  checkProvider,
+  firstLoadable,
+  modelLoadReason,
+  resolveBatchSizes,
+  type InputValue,
+  type SessionOpts,
+} from '../runtime/index.js';
 import { measureInWorker, type Measurement } from '../runtime/measure.js';
 import { machinePeaks, type MachinePeaks } from '../runtime/peaks.js';
 import { median, throughput } from '../runtime/stats.js';
@@ -116,7 +124,7 @@ export async function profileModel(modelOrPath: ModelProto | string, opts: Profi
             },
             (refused, message, next) =>
               opts.onProgress?.(
-                `batch ${v.batch}: ORT refuses the model with ${refused.what} (${message.replace(/^onnxruntime cannot load the model: /, '').replace(/; fix the model.*$/, '')}); running it with ${next.what}`,
+                `batch ${v.batch}: ORT refuses the model with ${refused.what} (${modelLoadReason(message)}); running it with ${next.what}`,
               ),
           ),
         );

@@ -6,6 +6,7 @@ export {
   ortLoadError,
   ortRunError,
   isModelLoadError,
+  modelLoadReason,
   type SessionOpts,
   type GraphOptimizationLevel,
 } from './session.js';

@@ -45,7 +45,7 @@ export async function firstLoadable<T>(
       return await use(forms[i]!.model);
     } catch (e) {
       if (i === forms.length - 1 || !isModelLoadError(e)) throw e;
-      onRefused?.(forms[i]!, (e as Error).message, forms[i + 1]!);
+      onRefused?.(forms[i]!, e.message, forms[i + 1]!);
     }
   }
 }

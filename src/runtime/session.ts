@@ -103,17 +103,24 @@ export function ortLoadError(e: unknown, provider: string): HoneError {
       e,
     );
   }
-  return badInput(`${LOAD_REFUSED} ${shorten(msg, 240)}; fix the model (run 'hone profile --no-dynamic' for a static check)`, e);
+  return badInput(`${LOAD_REFUSED} ${shorten(msg, 240)}${LOAD_FIX}`, e);
 }
 
 const LOAD_REFUSED = 'onnxruntime cannot load the model:';
+const LOAD_FIX = "; fix the model (run 'hone profile --no-dynamic' for a static check)";
+
+/** ORT's own words in a model-load refusal's message (isModelLoadError), without Hone's prefix and advice: for messages that give their own. */
+export function modelLoadReason(message: string): string {
+  const m = message.startsWith(LOAD_REFUSED) ? message.slice(LOAD_REFUSED.length).trimStart() : message;
+  return m.endsWith(LOAD_FIX) ? m.slice(0, -LOAD_FIX.length) : m;
+}
 
 /**
  * True for ORT's refusal of the model itself (its graph failed checks or shape inference), as opposed to a
  * missing kernel, provider or file: another form of the same model may load (see loadable.ts). Read from
  * the message, so it holds for errors rethrown from a measurement worker too.
  */
-export function isModelLoadError(e: unknown): boolean {
+export function isModelLoadError(e: unknown): e is HoneError {
   return e instanceof HoneError && e.message.startsWith(LOAD_REFUSED);
 }
 
