@@ -68,6 +68,11 @@ interface TraceEvent {
   };
 }
 
+/** A byte count from ORT's trace (a string there), 0 when absent. */
+function size(v: string | number | undefined): number {
+  return Number.isFinite(Number(v)) ? Number(v) : 0;
+}
+
 /** `[{ float: [2, 3] }, …]` (ORT's trace) → `[[2, 3], …]`. */
 function shapesOf(v: Record<string, number[]>[] | undefined): number[][] | undefined {
   return Array.isArray(v) ? v.map((t) => Object.values(t ?? {})[0] ?? []) : undefined;
@@ -117,7 +122,6 @@ export function summarizeTrace(trace: string | unknown, skipRuns = 0): TraceSumm
     o.totalUs += dur;
     o.calls++;
     byOp.set(opType, o);
-    const size = (v: string | number | undefined) => (Number.isFinite(Number(v)) ? Number(v) : 0);
     const n = byNode.get(node) ?? {
       opType,
       totalUs: 0,
