@@ -27,7 +27,15 @@ describe('distillation (distill/distill.ts)', () => {
     const d = await distill(lenet5(), mlp({ hidden: [16] }), data(), { alpha: 0, train: settings, baseline: true, test: mnist().test });
     assert.equal(d.report.student.accuracy, d.report.baseline!.accuracy);
     const alone = await train(mlp({ hidden: [16] }), data(), settings);
-    assert.deepEqual(weights(d.model), weights(alone.model));
+    // Not bit for bit: the distill step adds its teacher term (zero at α = 0) into the logits' gradient,
+    // and from the second step the output bias, summed by a MatMul with ones, differs in the last bit
+    // (1.5e-8 after this epoch; each step graph alone repeats itself exactly). A teacher term leaking in
+    // would move the weights by far more.
+    const [a, b] = [weights(d.model).flat(), weights(alone.model).flat()];
+    assert.equal(a.length, b.length);
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    assert.ok(diff < 1e-6, `max weight difference ${diff}`);
   });
 
   it('a student identical to its teacher has no teacher term: the loss is (1 − α)·CE', async () => {

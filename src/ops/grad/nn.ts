@@ -615,8 +615,8 @@ export const layerNormGrad: GradRule = {
       const m2 = emit.reduceMean(emit.mul(g, xhat), inner, true);
       out[0] = emit.mul(emit.sub(emit.sub(g, m1), emit.mul(xhat, m2)), invStd);
     }
-    if (ctx.needs(1)) out[1] = emit.sumTo(emit.mul(gy, xhat), scale, xShape, ctx.shape(scale));
-    if (bias && ctx.needs(2)) out[2] = emit.sumTo(gy, bias, xShape, ctx.shape(bias));
+    if (ctx.needs(1)) out[1] = emit.sumTo(emit.mul(gy, xhat), scale, xShape, ctx.shape(scale), ctx.elemType);
+    if (bias && ctx.needs(2)) out[2] = emit.sumTo(gy, bias, xShape, ctx.shape(bias), ctx.elemType);
     return out;
   },
 };

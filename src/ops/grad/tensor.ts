@@ -182,7 +182,7 @@ export const expandGrad: GradRule = {
   grad(ctx) {
     if (!ctx.needs(0)) return [];
     const x = ctx.node.input[0]!;
-    return [ctx.emit.sumTo(ctx.gy[0]!, x, ctx.shape(ctx.node.output[0]!), ctx.shape(x))];
+    return [ctx.emit.sumTo(ctx.gy[0]!, x, ctx.shape(ctx.node.output[0]!), ctx.shape(x), ctx.elemType)];
   },
 };
 
