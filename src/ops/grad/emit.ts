@@ -168,9 +168,10 @@ export class GradEmitter {
    * over leading axes moves a few GB/s (0.72 ms for a [4096, 256] bias gradient, 2 threads), its MatMul
    * with a row of ones twice that. The row is an initializer when R is static, else made from g's shape
    * once per set of leading dims (dims of one name are one size). Returns [1, rest]; undefined when the
-   * form does not apply (other element types, nothing to sum).
+   * form does not apply (other element types, nothing to sum). Bias gradients (sumTo) and the unfolded
+   * convolution weight gradient's per-sample products (ops/grad/nn.ts) are summed this way.
    */
-  private sumLeading(g: string, gShape: readonly Dim[], lead: number, elemType: number | undefined): string | undefined {
+  sumLeading(g: string, gShape: readonly Dim[], lead: number, elemType: number | undefined): string | undefined {
     if (elemType !== DataType.FLOAT && elemType !== DataType.DOUBLE) return undefined;
     if (lead < 1 || lead >= gShape.length) return undefined;
     const leadDims = gShape.slice(0, lead);

@@ -158,14 +158,19 @@ function weightGradUnfold(ctx: GradContext, x: string, gy: string, wd: number[],
     const prod = emit.op('MatMul', [gg, emit.op('Transpose', [pg], { perm: [0, 2, 1] })]); // [g, O/g, C/g·K]
     return emit.reshape(prod, emit.ints([o, cg, ...geo.k]));
   }
-  // Transpose whichever per-sample operand is smaller (gy [O/g, P] or the patches [C/g·K, P]).
+  // Transpose whichever per-sample operand is smaller (gy [O/g, P] or the patches [C/g·K, P]). The
+  // per-sample products are summed by a MatMul with a row of ones: ORT's ReduceSum over the batch moved
+  // 4 GB/s (4.8 ms for the [32, 1152, 128] products of a ResNet-18-width layer).
+  const batch = ctx.shape(ctx.node.output[0]!)![0]!;
+  const sumSamples = (perSample: string, dims: number[]) =>
+    emit.reshape(emit.sumLeading(perSample, [batch, ...dims], 1, ctx.elemType) ?? emit.reduceSum(perSample, [0], false), emit.ints(dims));
   if (og <= ck) {
     const perSample = emit.op('MatMul', [p4, emit.op('Transpose', [g4], { perm: [0, 1, 3, 2] })]); // [N, g, C/g·K, O/g]
-    const sum = emit.op('Transpose', [emit.reduceSum(perSample, [0], false)], { perm: [0, 2, 1] }); // [g, O/g, C/g·K]
+    const sum = emit.op('Transpose', [sumSamples(perSample, [g, ck, og])], { perm: [0, 2, 1] }); // [g, O/g, C/g·K]
     return emit.reshape(sum, emit.ints([o, cg, ...geo.k]));
   }
   const perSample = emit.op('MatMul', [g4, emit.op('Transpose', [p4], { perm: [0, 1, 3, 2] })]); // [N, g, O/g, C/g·K]
-  return emit.reshape(emit.reduceSum(perSample, [0], false), emit.ints([o, cg, ...geo.k]));
+  return emit.reshape(sumSamples(perSample, [g, og, ck]), emit.ints([o, cg, ...geo.k]));
 }
 
 /**
