@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadModel } from '../src/ir/model.js';
 import type { ModelProto } from '../src/ir/proto.js';
 import { zooModel } from '../src/zoo/index.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 import { graphInputs } from '../src/runtime/inputs.js';
 import { main } from '../src/cli/main.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -160,7 +161,7 @@ const hasConvert = spawnSync('/usr/bin/convert', ['-version']).status === 0;
 const nCalib = Number(values.calib);
 const nEval = Number(values.eval);
 console.log(
-  `Machine: ${execFileSync('sh', ['-c', "lscpu | grep 'Model name' | sed 's/.*: *//'"]).toString().trim()}, Node ${process.version}. Cells: output cosine / max abs error vs fp32 (QDQ U8S8, per-channel int8 weights).\n`,
+  `Machine: ${cpuDescription()}, Node ${process.version}. Cells: output cosine / max abs error vs fp32 (QDQ U8S8, per-channel int8 weights).\n`,
 );
 
 // LeNet-5 trained with hone train.

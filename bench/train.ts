@@ -34,7 +34,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -46,6 +46,7 @@ import type { ModelProto } from '../src/ir/proto.js';
 import { createSession, mulberry32, sessionOptions } from '../src/runtime/index.js';
 import { torchBaseline, withSteadyMalloc } from './torch-baseline.js';
 import { encodeModel } from '../src/ir/codec.js';
+import { cpuDescription } from '../src/runtime/cpu.js';
 import { createOptimizer, type LossSpec, train } from '../src/train/index.js';
 import { lenet5, mlp, mobilenet, resnet, transformer } from '../src/zoo/index.js';
 import { LENET5_DEFAULTS } from '../src/zoo/lenet5.js';
@@ -480,6 +481,4 @@ if (!values['skip-accuracy']) {
       `PyTorch: test accuracy ${(100 * t.testAccuracy!).toFixed(2)}%  (${Math.round(t.samplesPerSec)} samples/s)  difference ${(100 * (h.testAccuracy! - t.testAccuracy!)).toFixed(2)} points`,
     );
 }
-console.log(
-  `\nmachine: ${execFileSync('sh', ['-c', "lscpu | grep -E 'Model name|^CPU\\(s\\)' | tr -s ' ' | tr '\\n' ';'"], { encoding: 'utf8' })}`,
-);
+console.log(`\nmachine: ${cpuDescription()}, ${availableParallelism()} CPUs`);
