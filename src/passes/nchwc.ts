@@ -104,10 +104,6 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
     // Bo blocks copied; a Reshape between them keeps ORT's transpose optimizer from merging them back. In
     // the ResNet-18-width step the 256→256 3×3 filters' reorders went from 25–31 to 10–13 ms a step, and
     // the MobileNet-v2 step's pointwise reorders with them (docs/design.md, Training).
-    const blocks = (shape: number[]) => {
-      const name = fresh(`${node.input[1]}_blocks`);
-      return { name, node: (input: string) => makeNode('Reshape', [input, shapeConst(shape)], [name], {}, { name: `${label}/${name}` }) };
-    };
     const taps = kh * kw;
     const wr = fresh(`${node.input[1]}_nchwc`);
     const moves: [number[], number[]][] = depthwise
@@ -136,11 +132,11 @@ export function nchwcConvs(model: ModelProto, opts: NchwcOptions): { model: Mode
           ];
     let filter = node.input[1]!;
     moves.forEach(([shape, perm], i) => {
-      const r = blocks(shape);
+      const r = fresh(`${node.input[1]}_blocks`);
       const t = fresh(`${node.input[1]}_reordered`);
       nodes.push(
-        r.node(filter),
-        makeNode('Transpose', [r.name], [t], { perm }, { name: `${label}/filter_reorder${i ? `_${i + 1}` : ''}` }),
+        makeNode('Reshape', [filter, shapeConst(shape)], [r], {}, { name: `${label}/${r}` }),
+        makeNode('Transpose', [r], [t], { perm }, { name: `${label}/filter_reorder${i ? `_${i + 1}` : ''}` }),
       );
       filter = t;
     });

@@ -593,11 +593,12 @@ function analyze(a: {
   for (const n of summary.nodes) {
     const kernel = kernelLabel(n);
     const shape = shapeText(n);
-    const g = groups.get(`${kernel}\u0000${shape}`) ?? { kernel, shape, nodes: 0, us: 0, bytes: 0 };
+    const key = `${kernel}\u0000${shape}`;
+    const g = groups.get(key) ?? { kernel, shape, nodes: 0, us: 0, bytes: 0 };
     g.nodes++;
     g.us += n.perRunUs;
     g.bytes += n.bytes;
-    groups.set(`${kernel}\u0000${shape}`, g);
+    groups.set(key, g);
   }
   const byShape = [...groups.values()]
     .sort((x, y) => y.us - x.us)

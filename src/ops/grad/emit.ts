@@ -178,27 +178,21 @@ export class GradEmitter {
     const staticRows = leadDims.every((d) => typeof d === 'number') ? (leadDims as number[]).reduce((a, b) => a * b, 1) : undefined;
     if (staticRows !== undefined && staticRows < 2) return undefined;
     const flat = lead === 1 && gShape.length === 2 ? g : this.op('Flatten', [g], { axis: lead });
-    const key = `ones:${elemType}:${JSON.stringify(leadDims)}`;
-    let ones = this.consts.get(key);
-    if (!ones) {
-      const one = makeTensor('value', elemType, [1], elemType === DataType.DOUBLE ? Float64Array.of(1) : Float32Array.of(1));
-      ones =
-        staticRows !== undefined
-          ? this.cachedInitializer(key, 'ones', (name) =>
-              makeTensor(
-                name,
-                elemType,
-                [1, staticRows],
-                (elemType === DataType.DOUBLE ? new Float64Array(staticRows) : new Float32Array(staticRows)).fill(1),
-              ),
-            )
-          : this.op(
-              'ConstantOfShape',
-              [this.op('Concat', [this.ints([1]), this.op('Slice', [this.shapeOf(flat), this.ints([0]), this.ints([1])])], { axis: 0 })],
-              { value: one },
-              'ones',
-            );
-      this.consts.set(key, ones);
+    const array = (n: number) => (elemType === DataType.DOUBLE ? new Float64Array(n) : new Float32Array(n)).fill(1);
+    let ones: string | undefined;
+    if (staticRows !== undefined)
+      ones = this.cachedInitializer(`ones:${elemType}:${staticRows}`, 'ones', (name) =>
+        makeTensor(name, elemType, [1, staticRows], array(staticRows)),
+      );
+    else {
+      const key = `ones:${elemType}:${JSON.stringify(leadDims)}`;
+      ones = this.consts.get(key);
+      if (!ones) {
+        const rows = this.op('Slice', [this.shapeOf(flat), this.ints([0]), this.ints([1])]);
+        const shape = this.op('Concat', [this.ints([1]), rows], { axis: 0 });
+        ones = this.op('ConstantOfShape', [shape], { value: makeTensor('value', elemType, [1], array(1)) }, 'ones');
+        this.consts.set(key, ones);
+      }
     }
     return this.op('MatMul', [ones, flat]);
   }
