@@ -110,11 +110,10 @@ interface FidelityPoint {
  * Static int8's default accuracy guard, as Intel Neural Compressor tunes by default (its criterion: 1%
  * relative accuracy loss): a drop of at most 1 accuracy point with labels, else output cosine >= 0.99. It
  * selects on the calibration data and the report's fidelity is measured on the evaluation data (docs/design.md,
- * "Static int8 for real CNNs"). The budget scales with the model: the first evaluation (calibration, bias
- * correction and one comparison) times `budgetFactor`, at least `budgetMin` seconds, and it stops the
- * search only once a model meets the target (`budgetOnceMet`).
+ * "Static int8 for real CNNs"). No time budget unless `--budget`: the search is a logarithmic number of
+ * evaluations (tuneForAccuracy), and a budget in seconds made the model written depend on the machine's speed.
  */
-export const ACCURACY_GUARD = { maxDrop: 1, budgetMin: 60, budgetFactor: 3 } as const;
+export const ACCURACY_GUARD = { maxDrop: 1 } as const;
 
 export interface QuantizeSummary {
   source: string;
@@ -273,14 +272,13 @@ async function guardAccuracy(
   evalData: SampleData,
   opts: { onProgress: (message: string) => void; budget?: number },
 ): Promise<{ result: QuantizeResult; fidelity: Fidelity; tuning: AccuracyTuning }> {
-  const { maxDrop, budgetMin, budgetFactor } = ACCURACY_GUARD;
+  const { maxDrop } = ACCURACY_GUARD;
   opts.onProgress(
     `accuracy guard: checking the drop on ${calib.size} calibration samples against ${maxDrop} (--no-accuracy-guard skips it)`,
   );
   const tuned = await tuneForAccuracy(model, quantize, calib, maxDrop, {
     onProgress: opts.onProgress,
-    budgetSeconds: opts.budget ?? ((first) => Math.max(budgetMin, budgetFactor * first)),
-    budgetOnceMet: opts.budget === undefined,
+    budgetSeconds: opts.budget,
   });
   const tuning: AccuracyTuning = { ...tuned.tuning, guard: true };
   if (evalData === calib) {

@@ -18,8 +18,9 @@
  * few layers, as it usually is; graph order goes first because it is the answer on the real CNNs measured
  * (docs/benchmarks.md) and bounds the sensitivity search.
  *
- * A time budget stops the search early; the best model found so far is returned, and the report says
- * the budget ran out. The drop is in accuracy points when the data has labels; without labels it is
+ * Without a time budget the search always ends (each order costs at most 2·⌈log2(layers)⌉ evaluations) and
+ * its answer depends on the data only, not on the machine's speed; a budget (`--budget`) stops it early, the
+ * best model found so far is returned, and the report says the budget ran out. The drop is in accuracy points when the data has labels; without labels it is
  * 100·(1 − cosine similarity) of the outputs, so the same flag works for models that are not classifiers.
  */
 import type { ModelProto } from '../ir/proto.js';
@@ -63,16 +64,10 @@ export interface TuneOptions {
   baseExclude?: string[];
   onProgress?: (msg: string) => void;
   /**
-   * Stop searching after this many seconds and return the best model found; a function gets the seconds
-   * the first evaluation took (quantizing and calibrating included), to scale the budget to the model.
+   * Stop searching after this many seconds and return the best model found (the search then depends on the
+   * machine's speed; without one it always ends, after at most 1 + 4·⌈log2(layers)⌉ evaluations).
    */
-  budgetSeconds?: number | ((firstSeconds: number) => number);
-  /**
-   * The budget stops the search only once a model meets the target (the accuracy guard's default budget:
-   * stopping before would leave the model as inaccurate as without the guard, and until a first hit each
-   * order costs at most log2(layers) + 1 evaluations); the search no longer depends on the machine's load.
-   */
-  budgetOnceMet?: boolean;
+  budgetSeconds?: number;
   /** Clock in ms, for tests (default performance.now). */
   now?: () => number;
 }
@@ -105,7 +100,7 @@ export async function tuneForAccuracy(
   };
   progress('evaluating with every layer quantized');
   const first = await evaluate(base);
-  const budget = typeof opts.budgetSeconds === 'function' ? opts.budgetSeconds((now() - started) / 1000) : opts.budgetSeconds;
+  const budget = opts.budgetSeconds;
   const deadline = budget === undefined ? Infinity : started + budget * 1000;
   progress(`drop ${first.drop.toFixed(3)} (${metric}), target ${maxDrop}`);
   const tuning: AccuracyTuning = {
@@ -125,7 +120,7 @@ export async function tuneForAccuracy(
   const layers = tunableLayers(first.result.report.nodes);
   let best = first;
   let bestKept: string[] = [];
-  const outOfTime = () => now() >= deadline && (!opts.budgetOnceMet || best.drop <= maxDrop);
+  const outOfTime = () => now() >= deadline;
   let unfinished = false;
   const tryKeeping = async (order: Order, k: number) => {
     progress(

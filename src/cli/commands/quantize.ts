@@ -46,14 +46,15 @@ Options:
                             data; always writes the best model found and says why when X was not reached.
                             Searches the first layers from the input, then the most sensitive (one pass of
                             the float and quantized models), doubling how many stay float, then bisecting
-                            (a few evaluations, printed as progress)
+                            (at most 1 + 4·log2(layers) evaluations, printed as progress)
   --budget SECONDS          with --max-accuracy-drop or the accuracy guard: stop searching after SECONDS
-                            and write the best model found so far (the report says the budget ran out)
+                            and write the best model found so far (the report says the budget ran out);
+                            without it the search always ends, and its answer does not depend on the
+                            machine's speed
   --no-accuracy-guard       static: skip the default accuracy guard. Without --max-accuracy-drop, static
                             mode checks its output on the calibration data and, when cosine < 0.99 (or
                             with labels, accuracy drops by > 1 point), keeps the fewest sensitive layers
-                            float that meet it; once met, it stops searching for fewer after max(60 s, 3x
-                            the first evaluation) unless --budget. The report names them, with cosine
+                            float that meet it (the search above). The report names them, with cosine
                             before/after on the --eval data
   --op-types A,B            only quantize these op types (e.g. Conv,MatMul)
   --exclude-nodes A,B       never quantize these nodes (by name)
