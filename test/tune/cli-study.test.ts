@@ -77,6 +77,10 @@ describe('hone study', () => {
     // (1,5) and (2,9) are both optimal for [minimize, maximize]; (3,1) is dominated.
     assert.match(multi.stdout, /Pareto front \(minimize, maximize\): 2 trials/);
     assert.match(multi.stdout, /fail\s+exited with code 3/);
+    // --study NAME, as hone tune takes it, names the study too.
+    const byFlag = await hone('study', 'show', '--study', 'single', '--storage', db, '--json');
+    assert.equal(byFlag.code, 0, byFlag.stderr);
+    assert.deepEqual(JSON.parse(byFlag.stdout), single);
   });
 
   it('exports JSON and CSV (to stdout or a file, atomically)', async () => {
@@ -138,6 +142,7 @@ describe('hone study', () => {
       [['study', 'list'], /study list needs --storage/],
       [['study', 'show', '--storage', db], /study show needs a study name/],
       [['study', 'show', 'nope', '--storage', db], /no study 'nope' in .*; studies there: single, multi/],
+      [['study', 'show', 'single', '--study', 'multi', '--storage', db], /two names, 'single' and --study 'multi'; give one/],
       [['study', 'export', 'single', '--storage', db], /needs --format json or --format csv/],
       [['study', 'export', 'single', '--storage', db, '--format', 'xml'], /\(got 'xml'\)/],
       [['study', 'list', '--storage', 'memory'], /memory storage holds no studies/],

@@ -15,6 +15,7 @@ Usage:
   hone study list --storage URL [--json]
   hone study show NAME --storage URL [--json] [--html FILE]
   hone study export NAME --storage URL --format json|csv [-o FILE]
+  (--study NAME, as hone tune takes it, works in place of NAME)
 
 --storage is sqlite:PATH (or PATH.db) or postgresql://user@host:port/db[?schema=S].
 CSV has one row per trial: number, state, value (values_0, values_1, … with several objectives),
@@ -42,8 +43,13 @@ export const studyCommand: Command = {
       format: { type: 'string' },
       output: { type: 'string', short: 'o' },
       html: { type: 'string' },
+      study: { type: 'string' },
     });
-    const [action, name, ...extra] = positionals;
+    const [action, positionalName, ...extra] = positionals;
+    // --study NAME, the flag hone tune names a study with, works as the name too.
+    if (values.study !== undefined && positionalName !== undefined && values.study !== positionalName)
+      throw badInput(`study ${action}: two names, '${positionalName}' and --study '${values.study}'; give one`);
+    const name = positionalName ?? values.study;
     if (!action || !['list', 'show', 'export'].includes(action))
       throw badInput("study needs an action: list, show NAME or export NAME; see 'hone study --help'");
     if (extra.length) throw badInput(`study ${action}: unexpected argument '${extra[0]}'`);
