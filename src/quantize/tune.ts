@@ -20,8 +20,9 @@
  *
  * Without a time budget the search always ends (each order costs at most 2·⌈log2(layers)⌉ evaluations) and
  * its answer depends on the data only, not on the machine's speed; a budget (`--budget`) stops it early, the
- * best model found so far is returned, and the report says the budget ran out. The drop is in accuracy points when the data has labels; without labels it is
- * 100·(1 − cosine similarity) of the outputs, so the same flag works for models that are not classifiers.
+ * best model found so far is returned, and the report says the budget ran out. The drop is in accuracy
+ * points when the data has labels; without labels it is 100·(1 − cosine similarity) of the outputs, so the
+ * same flag works for models that are not classifiers.
  */
 import type { ModelProto } from '../ir/proto.js';
 import { quantRule } from '../ops/index.js';
