@@ -118,8 +118,8 @@ test('the guard does not act on a model within the target; --no-accuracy-guard (
 
 test("the guard's answer does not depend on the machine's speed; an explicit budget stops the search", async () => {
   // A machine a million times slower: every clock reading advances 1,000 s. The guard has no time budget of
-  // its own, so it still bisects to the outlier pair (a budget in seconds stopped it at its first hit, the
-  // first 7 layers in graph order).
+  // its own, so it still searches to the outlier pair (the budget in seconds it had until 2026-12-06 stopped
+  // it once a model met the target, here right after the first hit in graph order).
   const model = chain(4);
   const real = performance.now;
   let t = 0;
