@@ -7,6 +7,7 @@ export {
   ortRunError,
   isModelLoadError,
   modelLoadReason,
+  withoutLoadFix,
   type SessionOpts,
   type GraphOptimizationLevel,
 } from './session.js';

@@ -109,10 +109,15 @@ export function ortLoadError(e: unknown, provider: string): HoneError {
 const LOAD_REFUSED = 'onnxruntime cannot load the model:';
 const LOAD_FIX = "; fix the model (run 'hone profile --no-dynamic' for a static check)";
 
-/** ORT's own words in a model-load refusal's message (isModelLoadError), without Hone's prefix and advice: for messages that give their own. */
+/** A model-load refusal's message (isModelLoadError) without Hone's advice to fix the model: for messages that give their own. */
+export function withoutLoadFix(message: string): string {
+  return message.endsWith(LOAD_FIX) ? message.slice(0, -LOAD_FIX.length) : message;
+}
+
+/** ORT's own words in a model-load refusal's message, without Hone's prefix and advice. */
 export function modelLoadReason(message: string): string {
-  const m = message.startsWith(LOAD_REFUSED) ? message.slice(LOAD_REFUSED.length).trimStart() : message;
-  return m.endsWith(LOAD_FIX) ? m.slice(0, -LOAD_FIX.length) : m;
+  const m = withoutLoadFix(message);
+  return m.startsWith(LOAD_REFUSED) ? m.slice(LOAD_REFUSED.length).trimStart() : m;
 }
 
 /**

@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { HoneError, badInput } from '../errors.js';
 import { encodeModel } from '../ir/codec.js';
 import type { ModelProto } from '../ir/proto.js';
-import { isModelLoadError, modelLoadReason, nchwcBlockSize, ortLoadError, sessionOptions } from '../runtime/index.js';
+import { isModelLoadError, nchwcBlockSize, ortLoadError, sessionOptions, withoutLoadFix } from '../runtime/index.js';
 import { coreThreads } from '../runtime/cpu.js';
 import { graphInputs, shapeSymbols } from '../runtime/inputs.js';
 import { sampleSize, split, type Dataset } from '../data/dataset.js';
@@ -474,7 +474,7 @@ function fixedBatchError(model: ModelProto, dataInputs: readonly string[], batch
   const fixed = graphInputs(model).find((i) => dataInputs.includes(i.name) && typeof i.shape?.[0] === 'number' && i.shape[0] !== batch);
   if (!fixed) return undefined;
   return badInput(
-    `the model was exported for batch ${fixed.shape![0]} (input '${fixed.name}' is [${fixed.shape!.join(', ')}]) and does not run at batch ${batch} (onnxruntime cannot load the model: ${modelLoadReason(cause.message)}); train with --batch-size ${fixed.shape![0]}, or export the model with a dynamic batch dim`,
+    `the model was exported for batch ${fixed.shape![0]} (input '${fixed.name}' is [${fixed.shape!.join(', ')}]) and does not run at batch ${batch} (${withoutLoadFix(cause.message)}); train with --batch-size ${fixed.shape![0]}, or export the model with a dynamic batch dim`,
     cause,
   );
 }
